@@ -1,6 +1,14 @@
 //! Herald's protocol core: everything node, light client and arbiter must agree on, with no I/O.
 //!
 //! - [`merkle`]: the transparency log's hashing, tree maths, proofs and verifiers.
+//! - [`note`]: C2SP signed notes.
+//! - [`checkpoint`]: C2SP tlog checkpoints, cosignatures and witness policies.
+//! - [`equivocation`]: transferable proofs that a log showed two incompatible trees.
+//! - [`wire`]: the prost wire schema and size-limited decoding.
 #![forbid(unsafe_code)]
 
+pub mod checkpoint;
+pub mod equivocation;
 pub mod merkle;
+pub mod note;
+pub mod wire;
