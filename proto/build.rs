@@ -1,1 +1,28 @@
-fn main() {}
+//! Compiles Herald's wire schema (`proto/herald/v1/*.proto`) to Rust with protox and prost-build,
+//! so no system `protoc` is needed (STACK.md). The generated module is `herald.v1.rs` in `OUT_DIR`,
+//! included by `src/wire/mod.rs`.
+
+use std::error::Error;
+
+/// The schema files, relative to the crate; all in package `herald.v1`.
+const PROTO_FILES: &[&str] = &[
+    "proto/herald/v1/log_entry.proto",
+    "proto/herald/v1/log_proof.proto",
+    "proto/herald/v1/witness.proto",
+    "proto/herald/v1/alert.proto",
+];
+
+/// The include root: imports are written `herald/v1/<file>.proto`.
+const PROTO_ROOT: &str = "proto";
+
+fn main() -> Result<(), Box<dyn Error>> {
+    for file in PROTO_FILES {
+        println!("cargo:rerun-if-changed={file}");
+    }
+    // The folder too, so that a new schema file triggers a rebuild.
+    println!("cargo:rerun-if-changed={PROTO_ROOT}");
+    println!("cargo:rerun-if-changed=build.rs");
+    let fds = protox::compile(PROTO_FILES, [PROTO_ROOT])?;
+    prost_build::Config::new().compile_fds(fds)?;
+    Ok(())
+}

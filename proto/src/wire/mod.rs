@@ -1,0 +1,244 @@
+//! The prost wire schema (`proto/herald/v1/*.proto`, package `herald.v1`) and size-limited,
+//! validated decoding.
+//!
+//! Everything Herald sends between processes or keeps in a file is one of the messages in [`pb`].
+//! Bytes from outside are decoded in two steps, both of which return a typed [`WireError`] and
+//! never panic:
+//!
+//! 1. [`decode`] refuses input longer than a limit **before** prost looks at it, then maps prost's
+//!    errors to [`WireError::Malformed`]. The limit bounds the memory a peer can make us allocate.
+//! 2. [`Validate::validate`] checks what protobuf cannot express: required `oneof`s and enums,
+//!    exact lengths of hashes, keys and signatures, and the number of hashes in a proof.
+//!
+//! [`decode_valid`] does both with the message's own limit ([`Validate::MAX_ENCODED_LEN`]); it is
+//! what network and file readers call. Encoding is prost's `Message::encode_to_vec`.
+//!
+//! Limits, and why:
+//!
+//! | message | limit | reason |
+//! |---|---|---|
+//! | `LogEntry` | [`MAX_LOG_ENTRY_BYTES`] = 64 KiB | the largest kind, a witnessed checkpoint, is one note plus a little |
+//! | `SignedCheckpoint` | note ≤ [`MAX_CHECKPOINT_NOTE_BYTES`] = 16 KiB | a checkpoint with dozens of cosignatures is under 8 KiB |
+//! | `InclusionProof` | ≤ [`MAX_INCLUSION_PROOF_HASHES`] = 64 hashes, [`MAX_INCLUSION_PROOF_BYTES`] | a tree of `n < 2^64` leaves needs at most `ceil(log2 n) ≤ 64` |
+//! | `ConsistencyProof` | ≤ [`MAX_CONSISTENCY_PROOF_HASHES`] = 65 hashes, [`MAX_CONSISTENCY_PROOF_BYTES`] | at most `ceil(log2 n) + 1 ≤ 65` (e.g. 3 → 2^63 + 1) |
+//! | `AddCheckpointRequest` | [`MAX_ADD_CHECKPOINT_REQUEST_BYTES`] = 20 KiB | one note and one consistency proof |
+//! | `AddCheckpointResponse` | [`MAX_ADD_CHECKPOINT_RESPONSE_BYTES`] = 2 KiB | one cosignature line ≤ [`MAX_COSIGNATURE_LINE_BYTES`] |
+//! | `Equivocation` | [`MAX_EQUIVOCATION_BYTES`] = 40 KiB | two notes and at most two inclusion proofs |
+//!
+//! A test encodes the largest valid message of each kind and checks it fits its limit.
+
+mod proof;
+mod validate;
+
+pub use validate::Validate;
+
+/// The generated `herald.v1` messages (prost), with the schema's comments as their docs.
+#[allow(clippy::doc_lazy_continuation, clippy::doc_overindented_list_items)]
+pub mod pb {
+    include!(concat!(env!("OUT_DIR"), "/herald.v1.rs"));
+}
+
+/// Largest encoded [`pb::LogEntry`] (one leaf of a log).
+pub const MAX_LOG_ENTRY_BYTES: usize = 64 * 1024;
+
+/// Largest C2SP checkpoint note text, with all its signature and cosignature lines.
+pub const MAX_CHECKPOINT_NOTE_BYTES: usize = 16 * 1024;
+
+/// Largest encoded [`pb::SignedCheckpoint`]: one note plus its field tag and length.
+pub const MAX_SIGNED_CHECKPOINT_BYTES: usize = MAX_CHECKPOINT_NOTE_BYTES + 16;
+
+/// Most hashes in an inclusion proof: the audit path of a leaf in a tree of `n < 2^64` leaves has
+/// `ceil(log2 n) ≤ 64` hashes.
+pub const MAX_INCLUSION_PROOF_HASHES: usize = 64;
+
+/// Most hashes in a consistency proof: `ceil(log2 n) + 1 ≤ 65` for `n < 2^64`. The `+ 1` is the
+/// start node carried when the old size is not a power of two; 65 is reached, e.g. from 3 to
+/// `2^63 + 1` leaves.
+pub const MAX_CONSISTENCY_PROOF_HASHES: usize = 65;
+
+/// Largest encoded [`pb::InclusionProof`] (64 hashes take 64 × 34 bytes, two sizes ≤ 22 bytes).
+pub const MAX_INCLUSION_PROOF_BYTES: usize = 4 * 1024;
+
+/// Largest encoded [`pb::ConsistencyProof`] (65 hashes take 65 × 34 bytes, two sizes ≤ 22 bytes).
+pub const MAX_CONSISTENCY_PROOF_BYTES: usize = 4 * 1024;
+
+/// Largest encoded [`pb::AddCheckpointRequest`]: a note (16 KiB) and a consistency proof (2.2 KB).
+pub const MAX_ADD_CHECKPOINT_REQUEST_BYTES: usize = 20 * 1024;
+
+/// Largest cosignature line in a [`pb::AddCheckpointResponse`]. A cosignature/v1 line is
+/// `"— " ‖ name ‖ " " ‖ 104 base64 characters ‖ "\n"`, so this leaves ~900 bytes of name.
+pub const MAX_COSIGNATURE_LINE_BYTES: usize = 1024;
+
+/// Largest encoded [`pb::AddCheckpointResponse`].
+pub const MAX_ADD_CHECKPOINT_RESPONSE_BYTES: usize = 2 * 1024;
+
+/// Largest encoded [`pb::Equivocation`]: two notes (32 KiB) and two inclusion proofs (4.3 KB).
+pub const MAX_EQUIVOCATION_BYTES: usize = 40 * 1024;
+
+/// Longest account address (`KeyPublication.author`, `IdentityBinding.account`, ...): RFC 5321
+/// allows 64 bytes of local part, `@` and 255 of domain.
+pub const MAX_ACCOUNT_BYTES: usize = 320;
+
+/// Longest log origin (`<domain>/herald`): a 255-byte domain and a short suffix.
+pub const MAX_ORIGIN_BYTES: usize = 256;
+
+/// Longest mail identifier (`Evidence.msg_id`).
+pub const MAX_MSG_ID_BYTES: usize = 64;
+
+/// Longest free-text reason (`Evidence.reason`).
+pub const MAX_REASON_BYTES: usize = 1024;
+
+/// Longest C2SP verifier key string (`Equivocation.log_key`).
+pub const MAX_VERIFIER_KEY_BYTES: usize = 512;
+
+/// Why bytes from outside are not an acceptable message.
+///
+/// Every variant is the sender's fault (a peer or a file misbehaved); none is a local failure,
+/// and retrying the same bytes gives the same error.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum WireError {
+    /// The input is longer than the limit for its kind; it was not decoded at all.
+    #[error("message of {len} bytes exceeds the limit of {limit} bytes")]
+    TooLarge {
+        /// Length of the input.
+        len: usize,
+        /// The limit it was checked against.
+        limit: usize,
+    },
+    /// The bytes are not a protobuf encoding of the expected message (prost's reason inside).
+    #[error("malformed message: {0}")]
+    Malformed(#[source] prost::DecodeError),
+    /// A `LogEntry` has no kind, or a kind this version does not know (prost skips unknown
+    /// fields, so a newer kind decodes to none). A node never appends what it cannot check.
+    #[error("log entry has no kind this version knows")]
+    UnknownEntryKind,
+    /// A required field (a `oneof` or a nested message) is not set.
+    #[error("required field {field} is missing")]
+    MissingField {
+        /// The field's path in the schema, e.g. `"AddCheckpointResponse.result"`.
+        field: &'static str,
+    },
+    /// An enum field holds `UNSPECIFIED` or a value this version does not know.
+    #[error("field {field} has unknown value {value}")]
+    UnknownEnumValue {
+        /// The field's path in the schema.
+        field: &'static str,
+        /// The number received.
+        value: i32,
+    },
+    /// A fixed-size field (hash, key, signature) has the wrong length.
+    #[error("field {field} is {len} bytes, expected {expected}")]
+    FieldLength {
+        /// The field's path in the schema.
+        field: &'static str,
+        /// Its length.
+        len: usize,
+        /// The only length allowed.
+        expected: usize,
+    },
+    /// A variable-size field is shorter or longer than allowed.
+    #[error("field {field} is {len} bytes, allowed {min}..={max}")]
+    FieldSize {
+        /// The field's path in the schema.
+        field: &'static str,
+        /// Its length.
+        len: usize,
+        /// The smallest length allowed.
+        min: usize,
+        /// The largest length allowed.
+        max: usize,
+    },
+    /// A repeated field has more elements than its bound (e.g. a proof longer than any tree of
+    /// 64-bit size needs).
+    #[error("field {field} has {count} elements, at most {max} allowed")]
+    TooManyElements {
+        /// The field's path in the schema.
+        field: &'static str,
+        /// How many it has.
+        count: usize,
+        /// The bound.
+        max: usize,
+    },
+    /// One hash of a proof is not 32 bytes.
+    #[error("hash {index} of {field} is {len} bytes, expected 32")]
+    ProofHashLength {
+        /// The proof's path in the schema.
+        field: &'static str,
+        /// The position of the hash in the proof.
+        index: usize,
+        /// Its length.
+        len: usize,
+    },
+}
+
+/// Decodes one message of type `M` from `bytes`, refusing input longer than `limit` before
+/// decoding. Checks only the protobuf encoding: callers of messages from outside use
+/// [`decode_valid`], which also validates.
+pub fn decode<M: prost::Message + Default>(bytes: &[u8], limit: usize) -> Result<M, WireError> {
+    if bytes.len() > limit {
+        return Err(WireError::TooLarge {
+            len: bytes.len(),
+            limit,
+        });
+    }
+    M::decode(bytes).map_err(WireError::Malformed)
+}
+
+/// Decodes one message of type `M` under its own limit ([`Validate::MAX_ENCODED_LEN`]) and
+/// validates it. What comes back satisfies every bound the schema documents.
+pub fn decode_valid<M: Validate>(bytes: &[u8]) -> Result<M, WireError> {
+    let message: M = decode(bytes, M::MAX_ENCODED_LEN)?;
+    message.validate()?;
+    Ok(message)
+}
+
+#[cfg(test)]
+mod tests {
+    use prost::Message as _;
+
+    use super::*;
+
+    #[test]
+    fn limit_is_checked_before_decoding() {
+        // Valid encoding, one byte over: refused on length alone.
+        let note = pb::SignedCheckpoint {
+            note: b"a.test/herald\n1\nAAAA\n".to_vec(),
+        };
+        let bytes = note.encode_to_vec();
+        let err = decode::<pb::SignedCheckpoint>(&bytes, bytes.len() - 1).unwrap_err();
+        assert_eq!(
+            err,
+            WireError::TooLarge {
+                len: bytes.len(),
+                limit: bytes.len() - 1
+            }
+        );
+        assert_eq!(
+            decode::<pb::SignedCheckpoint>(&bytes, bytes.len()),
+            Ok(note)
+        );
+    }
+
+    #[test]
+    fn truncated_input_is_malformed() {
+        let bytes = pb::SignedCheckpoint {
+            note: vec![b'x'; 100],
+        }
+        .encode_to_vec();
+        let err = decode::<pb::SignedCheckpoint>(&bytes[..50], 1000).unwrap_err();
+        assert!(matches!(err, WireError::Malformed(_)), "{err:?}");
+    }
+
+    #[test]
+    fn decode_valid_uses_the_message_limit() {
+        let big = vec![0u8; MAX_LOG_ENTRY_BYTES + 1];
+        assert_eq!(
+            decode_valid::<pb::LogEntry>(&big),
+            Err(WireError::TooLarge {
+                len: MAX_LOG_ENTRY_BYTES + 1,
+                limit: MAX_LOG_ENTRY_BYTES
+            })
+        );
+    }
+}

@@ -1,0 +1,171 @@
+//! Valid sample messages of every kind, shared by the `wire_*` tests: each field holds a distinct,
+//! recognisable value of the length the schema asks for, so a test that breaks one field knows
+//! every other one is fine.
+
+#![allow(dead_code)] // Each test file uses a different subset.
+
+use herald_proto::wire::pb::{self, add_checkpoint_response, equivocation, log_entry};
+
+pub const NOTE: &[u8] = b"alpha.test/herald\n4\nAAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n\n\
+\xe2\x80\x94 alpha.test/herald AAAAAA==\n";
+
+pub fn bytes(fill: u8, len: usize) -> Vec<u8> {
+    vec![fill; len]
+}
+
+pub fn hashes(count: usize) -> Vec<Vec<u8>> {
+    (0..count).map(|i| bytes(i as u8, 32)).collect()
+}
+
+pub fn key_publication() -> pb::KeyPublication {
+    pb::KeyPublication {
+        req_hash: bytes(1, 32),
+        ciphertext_hash: bytes(2, 32),
+        ephemeral_key: bytes(3, 32),
+        wrapped_key: bytes(4, 32),
+        author: "alice@alpha.test".into(),
+        author_key: bytes(5, 32),
+        created: 1_760_000_000,
+        signature: bytes(6, 64),
+    }
+}
+
+pub fn identity_binding() -> pb::IdentityBinding {
+    pb::IdentityBinding {
+        account: "bob@beta.test".into(),
+        identity_key: bytes(7, 32),
+        signed_prekey: bytes(8, 32),
+        signed_prekey_signature: bytes(9, 64),
+        valid_from: 1_760_000_001,
+        gateway_signature: bytes(10, 64),
+    }
+}
+
+pub fn identity_revocation() -> pb::IdentityRevocation {
+    pb::IdentityRevocation {
+        account: "bob@beta.test".into(),
+        identity_key: bytes(7, 32),
+        revoked_at: 1_760_000_002,
+        gateway_signature: bytes(11, 64),
+    }
+}
+
+pub fn evidence() -> pb::Evidence {
+    pb::Evidence {
+        kind: pb::EvidenceKind::Rejection as i32,
+        msg_id: bytes(12, 16),
+        sender_commitment: bytes(13, 32),
+        recipient_commitment: bytes(14, 32),
+        time: 1_760_000_003,
+        reason: "content filter: attachment type .exe".into(),
+        gateway_signature: bytes(15, 64),
+    }
+}
+
+pub fn witnessed_checkpoint() -> pb::WitnessedCheckpoint {
+    pb::WitnessedCheckpoint {
+        origin: "alpha.test/herald".into(),
+        checkpoint: NOTE.to_vec(),
+        seen_at: 1_760_000_004,
+    }
+}
+
+pub fn entry(kind: log_entry::Kind) -> pb::LogEntry {
+    pb::LogEntry { kind: Some(kind) }
+}
+
+/// One valid `LogEntry` of every kind.
+pub fn entries() -> Vec<pb::LogEntry> {
+    vec![
+        entry(log_entry::Kind::KeyPublication(key_publication())),
+        entry(log_entry::Kind::IdentityBinding(identity_binding())),
+        entry(log_entry::Kind::IdentityRevocation(identity_revocation())),
+        entry(log_entry::Kind::Evidence(evidence())),
+        entry(log_entry::Kind::WitnessedCheckpoint(witnessed_checkpoint())),
+    ]
+}
+
+pub fn signed_checkpoint() -> pb::SignedCheckpoint {
+    pb::SignedCheckpoint {
+        note: NOTE.to_vec(),
+    }
+}
+
+pub fn inclusion_proof() -> pb::InclusionProof {
+    pb::InclusionProof {
+        leaf_index: 5,
+        tree_size: 13,
+        hashes: hashes(4),
+    }
+}
+
+pub fn consistency_proof() -> pb::ConsistencyProof {
+    pb::ConsistencyProof {
+        size1: 5,
+        size2: 13,
+        hashes: hashes(5),
+    }
+}
+
+pub fn add_checkpoint_request() -> pb::AddCheckpointRequest {
+    pb::AddCheckpointRequest {
+        old_size: 3,
+        consistency_proof: hashes(3),
+        checkpoint: NOTE.to_vec(),
+    }
+}
+
+pub fn cosigned_response() -> pb::AddCheckpointResponse {
+    pb::AddCheckpointResponse {
+        result: Some(add_checkpoint_response::Result::Cosignature(
+            "\u{2014} beta.test/witness AAAAAAAAAAAAAAAA\n".into(),
+        )),
+    }
+}
+
+pub fn refusal(reason: pb::witness_refusal::Reason, held_size: u64) -> pb::AddCheckpointResponse {
+    pb::AddCheckpointResponse {
+        result: Some(add_checkpoint_response::Result::Refusal(
+            pb::WitnessRefusal {
+                reason: reason as i32,
+                held_size,
+            },
+        )),
+    }
+}
+
+pub fn equivocation(evidence: equivocation::Evidence) -> pb::Equivocation {
+    pb::Equivocation {
+        log_key: "alpha.test/herald+530d903a+AekyeRrm56hApGFkyQR4ZCbV54Id2LKaANYcrnKv3U2k".into(),
+        hash_algorithm: pb::HashAlgorithm::Blake3 as i32,
+        checkpoint_a: NOTE.to_vec(),
+        checkpoint_b: NOTE.to_vec(),
+        evidence: Some(evidence),
+    }
+}
+
+/// One valid `Equivocation` of every form.
+pub fn equivocations() -> Vec<pb::Equivocation> {
+    vec![
+        equivocation(equivocation::Evidence::SameSize(pb::SameSize {})),
+        equivocation(equivocation::Evidence::Consistency(
+            pb::ConsistencyEvidence {
+                proof: hashes(6),
+                alternative_root1: Vec::new(),
+            },
+        )),
+        equivocation(equivocation::Evidence::Consistency(
+            pb::ConsistencyEvidence {
+                proof: hashes(2),
+                alternative_root1: bytes(16, 32),
+            },
+        )),
+        equivocation(equivocation::Evidence::Inclusion(pb::InclusionEvidence {
+            index: 7,
+            leaf_hash_a: bytes(17, 32),
+            proof_a: hashes(3),
+            leaf_hash_b: bytes(18, 32),
+            proof_b: hashes(3),
+        })),
+    ]
+}
