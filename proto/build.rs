@@ -10,6 +10,7 @@ const PROTO_FILES: &[&str] = &[
     "proto/herald/v1/log_proof.proto",
     "proto/herald/v1/witness.proto",
     "proto/herald/v1/alert.proto",
+    "proto/herald/v1/client.proto",
 ];
 
 /// The include root: imports are written `herald/v1/<file>.proto`.

@@ -5,9 +5,11 @@
 //! - [`checkpoint`]: C2SP tlog checkpoints, cosignatures and witness policies.
 //! - [`equivocation`]: transferable proofs that a log showed two incompatible trees.
 //! - [`wire`]: the prost wire schema and size-limited decoding.
+//! - [`entry`]: log entry kinds' signing inputs and author-signature checks.
 #![forbid(unsafe_code)]
 
 pub mod checkpoint;
+pub mod entry;
 pub mod equivocation;
 pub mod merkle;
 pub mod note;

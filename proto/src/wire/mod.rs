@@ -27,9 +27,16 @@
 //!
 //! A test encodes the largest valid message of each kind and checks it fits its limit.
 
+mod client;
+mod frame;
 mod proof;
 mod validate;
 
+pub use client::{
+    MAX_CLIENT_REQUEST_BYTES, MAX_CLIENT_RESPONSE_BYTES, MAX_ENTRY_PAGE_BYTES,
+    MAX_ENTRY_PAGE_COUNT, MAX_ERROR_MESSAGE_BYTES,
+};
+pub use frame::{FRAME_HEADER_LEN, encode_frame, frame_body_len};
 pub use validate::Validate;
 
 /// The generated `herald.v1` messages (prost), with the schema's comments as their docs.
@@ -87,6 +94,12 @@ pub const MAX_MSG_ID_BYTES: usize = 64;
 
 /// Longest free-text reason (`Evidence.reason`).
 pub const MAX_REASON_BYTES: usize = 1024;
+
+/// Longest media type (`Notarization.media_type`).
+pub const MAX_MEDIA_TYPE_BYTES: usize = 128;
+
+/// Longest free-text label (`Notarization.label`).
+pub const MAX_LABEL_BYTES: usize = 1024;
 
 /// Longest C2SP verifier key string (`Equivocation.log_key`).
 pub const MAX_VERIFIER_KEY_BYTES: usize = 512;

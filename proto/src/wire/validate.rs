@@ -10,15 +10,16 @@ use super::{
     MAX_ACCOUNT_BYTES, MAX_ADD_CHECKPOINT_REQUEST_BYTES, MAX_ADD_CHECKPOINT_RESPONSE_BYTES,
     MAX_CHECKPOINT_NOTE_BYTES, MAX_CONSISTENCY_PROOF_BYTES, MAX_CONSISTENCY_PROOF_HASHES,
     MAX_COSIGNATURE_LINE_BYTES, MAX_EQUIVOCATION_BYTES, MAX_INCLUSION_PROOF_BYTES,
-    MAX_INCLUSION_PROOF_HASHES, MAX_LOG_ENTRY_BYTES, MAX_MSG_ID_BYTES, MAX_ORIGIN_BYTES,
-    MAX_REASON_BYTES, MAX_SIGNED_CHECKPOINT_BYTES, MAX_VERIFIER_KEY_BYTES, WireError,
+    MAX_INCLUSION_PROOF_HASHES, MAX_LABEL_BYTES, MAX_LOG_ENTRY_BYTES, MAX_MEDIA_TYPE_BYTES,
+    MAX_MSG_ID_BYTES, MAX_ORIGIN_BYTES, MAX_REASON_BYTES, MAX_SIGNED_CHECKPOINT_BYTES,
+    MAX_VERIFIER_KEY_BYTES, WireError,
 };
 use crate::merkle::HASH_LEN;
 
 /// Length of public keys (Ed25519, X25519) in the schema.
-const KEY_LEN: usize = 32;
+pub(super) const KEY_LEN: usize = 32;
 /// Length of Ed25519 signatures in the schema.
-const SIGNATURE_LEN: usize = 64;
+pub(super) const SIGNATURE_LEN: usize = 64;
 
 /// A top-level message: its encoding limit and the checks that follow decoding.
 pub trait Validate: prost::Message + Default {
@@ -29,7 +30,7 @@ pub trait Validate: prost::Message + Default {
     fn validate(&self) -> Result<(), WireError>;
 }
 
-fn exact(field: &'static str, bytes: &[u8], expected: usize) -> Result<(), WireError> {
+pub(super) fn exact(field: &'static str, bytes: &[u8], expected: usize) -> Result<(), WireError> {
     if bytes.len() != expected {
         return Err(WireError::FieldLength {
             field,
@@ -40,7 +41,12 @@ fn exact(field: &'static str, bytes: &[u8], expected: usize) -> Result<(), WireE
     Ok(())
 }
 
-fn sized(field: &'static str, len: usize, min: usize, max: usize) -> Result<(), WireError> {
+pub(super) fn sized(
+    field: &'static str,
+    len: usize,
+    min: usize,
+    max: usize,
+) -> Result<(), WireError> {
     if len < min || len > max {
         return Err(WireError::FieldSize {
             field,
@@ -53,7 +59,7 @@ fn sized(field: &'static str, len: usize, min: usize, max: usize) -> Result<(), 
 }
 
 /// A proof: at most `max` hashes, each exactly [`HASH_LEN`] bytes.
-fn proof(field: &'static str, hashes: &[Vec<u8>], max: usize) -> Result<(), WireError> {
+pub(super) fn proof(field: &'static str, hashes: &[Vec<u8>], max: usize) -> Result<(), WireError> {
     if hashes.len() > max {
         return Err(WireError::TooManyElements {
             field,
@@ -72,14 +78,14 @@ fn proof(field: &'static str, hashes: &[Vec<u8>], max: usize) -> Result<(), Wire
 }
 
 /// An enum field: a value this version knows, and not `UNSPECIFIED` (always 0 in the schema).
-fn known_enum<E: TryFrom<i32>>(field: &'static str, value: i32) -> Result<E, WireError> {
+pub(super) fn known_enum<E: TryFrom<i32>>(field: &'static str, value: i32) -> Result<E, WireError> {
     match E::try_from(value) {
         Ok(known) if value != 0 => Ok(known),
         _ => Err(WireError::UnknownEnumValue { field, value }),
     }
 }
 
-fn note(field: &'static str, note: &[u8]) -> Result<(), WireError> {
+pub(super) fn note(field: &'static str, note: &[u8]) -> Result<(), WireError> {
     sized(field, note.len(), 1, MAX_CHECKPOINT_NOTE_BYTES)
 }
 
@@ -98,7 +104,23 @@ impl Validate for pb::LogEntry {
             Some(log_entry::Kind::IdentityRevocation(r)) => r.validate_fields(),
             Some(log_entry::Kind::Evidence(e)) => e.validate_fields(),
             Some(log_entry::Kind::WitnessedCheckpoint(w)) => w.validate_fields(),
+            Some(log_entry::Kind::Notarization(n)) => n.validate_fields(),
         }
+    }
+}
+
+impl pb::Notarization {
+    fn validate_fields(&self) -> Result<(), WireError> {
+        exact("Notarization.digest", &self.digest, HASH_LEN)?;
+        sized(
+            "Notarization.media_type",
+            self.media_type.len(),
+            0,
+            MAX_MEDIA_TYPE_BYTES,
+        )?;
+        sized("Notarization.label", self.label.len(), 0, MAX_LABEL_BYTES)?;
+        exact("Notarization.author_key", &self.author_key, KEY_LEN)?;
+        exact("Notarization.signature", &self.signature, SIGNATURE_LEN)
     }
 }
 
