@@ -1,12 +1,39 @@
 //! The Merkle transparency log: hashing, tree maths, proofs and their verifiers (RFC 6962 / RFC 9162).
+//!
+//! - [`LogHasher`]: the hash, with RFC 6962 domain separation (BLAKE3 or SHA-256).
+//! - [`NodeId`] and [`HashReader`]: complete subtrees, and the storage that returns their hashes.
+//! - [`CompactRange`]: the right edge the sequencer appends to in O(log n), reporting every
+//!   subtree it completes so the caller can store it.
+//! - [`tree_root`], [`range_root`], [`inclusion_proof`], [`consistency_proof`]: computed from
+//!   O(log n) stored hashes; [`inclusion_nodes`] / [`consistency_nodes`] plan the reads first.
+//! - [`verify_inclusion`], [`verify_consistency`]: RFC 9162 verifiers with typed errors.
+//! - [`BatchTree`]: rs_merkle trees of one bounded batch, with RFC 6962 roots.
+//! - [`MemoryHashes`]: an in-memory [`HashReader`] for tests, benchmarks and client windows.
 
+mod batch;
+mod compact;
 mod hasher;
+mod memory;
+mod node;
+mod proof;
+mod tree;
 mod verify;
 
+pub use batch::{
+    BatchError, BatchProof, BatchTree, MAX_BATCH_LEAVES, RsMerkle, RsMerkleBlake3, RsMerkleSha256,
+    batch_subtree_root,
+};
+pub use compact::{CompactRange, CompactRangeError};
 pub use hasher::{
     AnyHasher, Blake3Hasher, HASH_LEN, Hash, HashAlgorithm, LEAF_PREFIX, LogHasher, NODE_PREFIX,
     Sha256Hasher, UnknownHashAlgorithm,
 };
+pub use memory::{MemoryHashes, MemoryHashesError};
+pub use node::{HashReader, NodeId, range_nodes, range_size};
+pub use proof::{
+    ProofNodes, consistency_nodes, consistency_proof, inclusion_nodes, inclusion_proof,
+};
+pub use tree::{TreeError, range_root, tree_root};
 pub use verify::{
     ProofError, consistency_proof_len, consistency_proof_roots, hash_from_slice,
     inclusion_proof_len, root_from_inclusion_proof, verify_consistency, verify_inclusion,

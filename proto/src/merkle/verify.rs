@@ -85,20 +85,26 @@ fn bit_len(x: u64) -> u32 {
 /// where the paths to `index` and to the last leaf diverge) and its border part.
 fn decompose_inclusion(index: u64, size: u64) -> (u32, u32) {
     let inner = bit_len(index ^ (size - 1));
-    let border = (index >> inner).count_ones();
+    // `inner` reaches 64 near the top of u64 (e.g. index 0, size u64::MAX), where a plain
+    // shift would overflow: nothing of `index` is left above the fork then.
+    let border = index.checked_shr(inner).unwrap_or(0).count_ones();
     (inner, border)
 }
 
 /// The number of hashes in an inclusion proof for `index` in a tree of `size`
-/// (`index < size`, checked by the caller).
+/// (`index < size`, checked by the caller; 0 otherwise, as no proof exists).
 pub fn inclusion_proof_len(index: u64, size: u64) -> usize {
+    if index >= size {
+        return 0;
+    }
     let (inner, border) = decompose_inclusion(index, size);
     (inner + border) as usize
 }
 
-/// The number of hashes in a consistency proof from `size1` to `size2` (`size1 <= size2`).
+/// The number of hashes in a consistency proof from `size1` to `size2` (`size1 <= size2`;
+/// 0 otherwise, as no proof exists).
 pub fn consistency_proof_len(size1: u64, size2: u64) -> usize {
-    if size1 == 0 || size1 == size2 {
+    if size1 == 0 || size1 >= size2 {
         return 0;
     }
     let (inner, border) = decompose_inclusion(size1 - 1, size2);
@@ -274,4 +280,34 @@ pub fn verify_consistency<H: LogHasher, P: AsRef<[u8]>>(
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::merkle::Sha256Hasher;
+
+    #[test]
+    fn verifiers_do_not_panic_at_the_top_of_u64() {
+        // Sizes and indexes come from the network: the largest ones must be typed errors.
+        let h = Sha256Hasher;
+        let leaf = [0u8; 32];
+        for (index, size) in [(0, u64::MAX), (1, u64::MAX), (u64::MAX - 1, u64::MAX)] {
+            let want = inclusion_proof_len(index, size);
+            assert!(want <= 128);
+            let proof = vec![[1u8; 32]; want];
+            assert!(matches!(
+                verify_inclusion(&h, index, size, &leaf, &proof, &leaf),
+                Err(ProofError::RootMismatch { .. })
+            ));
+        }
+        assert_eq!(inclusion_proof_len(0, u64::MAX), 64);
+        for (size1, size2) in [(1, u64::MAX), (u64::MAX - 1, u64::MAX), (1 << 63, u64::MAX)] {
+            let proof = vec![[1u8; 32]; consistency_proof_len(size1, size2)];
+            assert!(verify_consistency(&h, size1, size2, &proof, &leaf, &leaf).is_err());
+        }
+        assert_eq!(inclusion_proof_len(5, 0), 0);
+        assert_eq!(consistency_proof_len(5, 0), 0);
+        assert_eq!(consistency_proof_len(9, 5), 0);
+    }
 }
