@@ -1,0 +1,2 @@
+//! Herald light client (in progress).
+#![forbid(unsafe_code)]
