@@ -43,6 +43,8 @@ fn decode_every_message(bytes: &[u8]) {
     decode_any::<pb::AddCheckpointRequest>(bytes);
     decode_any::<pb::AddCheckpointResponse>(bytes);
     decode_any::<pb::Equivocation>(bytes);
+    decode_any::<pb::ClientRequest>(bytes);
+    decode_any::<pb::ClientResponse>(bytes);
 }
 
 /// Valid encodings of every sample message, as seeds for mutation.

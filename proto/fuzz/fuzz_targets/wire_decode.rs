@@ -30,4 +30,6 @@ fuzz_target!(|data: &[u8]| {
     check::<pb::AddCheckpointRequest>(data);
     check::<pb::AddCheckpointResponse>(data);
     check::<pb::Equivocation>(data);
+    check::<pb::ClientRequest>(data);
+    check::<pb::ClientResponse>(data);
 });

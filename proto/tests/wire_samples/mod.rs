@@ -70,6 +70,17 @@ pub fn witnessed_checkpoint() -> pb::WitnessedCheckpoint {
     }
 }
 
+pub fn notarization() -> pb::Notarization {
+    pb::Notarization {
+        digest: bytes(19, 32),
+        media_type: "message/rfc822".into(),
+        label: "contract draft 3".into(),
+        author_key: bytes(20, 32),
+        created: 1_760_000_005,
+        signature: bytes(21, 64),
+    }
+}
+
 pub fn entry(kind: log_entry::Kind) -> pb::LogEntry {
     pb::LogEntry { kind: Some(kind) }
 }
@@ -82,6 +93,7 @@ pub fn entries() -> Vec<pb::LogEntry> {
         entry(log_entry::Kind::IdentityRevocation(identity_revocation())),
         entry(log_entry::Kind::Evidence(evidence())),
         entry(log_entry::Kind::WitnessedCheckpoint(witnessed_checkpoint())),
+        entry(log_entry::Kind::Notarization(notarization())),
     ]
 }
 
