@@ -30,7 +30,8 @@ pub enum PolicyError {
     #[error("more than {} witnesses", MAX_SIGNATURES - 1)]
     TooManyWitnesses,
     /// Two witnesses share a name and key id, or a public key (which would let one key count
-    /// twice: the cosignature message does not commit to the witness's name).
+    /// twice: the cosignature message does not commit to the witness's name), or a witness
+    /// shares the log key's name and key id.
     #[error("witness {name} appears twice in the policy")]
     DuplicateWitness {
         /// The second occurrence's name.
@@ -81,10 +82,14 @@ impl WitnessPolicy {
             });
         }
         for (i, w) in witnesses.iter().enumerate() {
-            let twice = witnesses[..i].iter().any(|earlier| {
-                (earlier.name() == w.name() && earlier.key_id() == w.key_id())
-                    || earlier.public_key() == w.public_key()
-            });
+            // A witness posing under the log key's name and id would make every signature line
+            // by either ambiguous.
+            let as_log = w.name() == log.name() && w.key_id() == log.key_id();
+            let twice = as_log
+                || witnesses[..i].iter().any(|earlier| {
+                    (earlier.name() == w.name() && earlier.key_id() == w.key_id())
+                        || earlier.public_key() == w.public_key()
+                });
             if twice {
                 return Err(PolicyError::DuplicateWitness {
                     name: w.name().to_owned(),
