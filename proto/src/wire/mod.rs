@@ -48,8 +48,9 @@ pub mod pb {
 /// Largest encoded [`pb::LogEntry`] (one leaf of a log).
 pub const MAX_LOG_ENTRY_BYTES: usize = 64 * 1024;
 
-/// Largest C2SP checkpoint note text, with all its signature and cosignature lines.
-pub const MAX_CHECKPOINT_NOTE_BYTES: usize = 16 * 1024;
+/// Largest C2SP checkpoint note text, with all its signature and cosignature lines: the note
+/// parser's own bound, so every note the parser accepts can travel and be logged.
+pub const MAX_CHECKPOINT_NOTE_BYTES: usize = crate::note::MAX_NOTE_LEN;
 
 /// Largest encoded [`pb::SignedCheckpoint`]: one note plus its field tag and length.
 pub const MAX_SIGNED_CHECKPOINT_BYTES: usize = MAX_CHECKPOINT_NOTE_BYTES + 16;
@@ -86,8 +87,9 @@ pub const MAX_EQUIVOCATION_BYTES: usize = 40 * 1024;
 /// allows 64 bytes of local part, `@` and 255 of domain.
 pub const MAX_ACCOUNT_BYTES: usize = 320;
 
-/// Longest log origin (`<domain>/herald`): a 255-byte domain and a short suffix.
-pub const MAX_ORIGIN_BYTES: usize = 256;
+/// Longest log origin (`<domain>/herald`, the log key's name): the longest key name the note
+/// module accepts (a 253-byte DNS name and a path fit).
+pub const MAX_ORIGIN_BYTES: usize = crate::note::MAX_KEY_NAME_LEN;
 
 /// Longest mail identifier (`Evidence.msg_id`).
 pub const MAX_MSG_ID_BYTES: usize = 64;
@@ -101,8 +103,8 @@ pub const MAX_MEDIA_TYPE_BYTES: usize = 128;
 /// Longest free-text label (`Notarization.label`).
 pub const MAX_LABEL_BYTES: usize = 1024;
 
-/// Longest C2SP verifier key string (`Equivocation.log_key`).
-pub const MAX_VERIFIER_KEY_BYTES: usize = 512;
+/// Longest C2SP verifier key string (`Equivocation.log_key`): the note module's bound.
+pub const MAX_VERIFIER_KEY_BYTES: usize = crate::note::MAX_KEY_STRING_LEN;
 
 /// Why bytes from outside are not an acceptable message.
 ///
