@@ -319,15 +319,20 @@ fn any_bit_flip_in_either_note_is_rejected() {
 
 #[test]
 fn any_bit_flip_outside_the_notes_is_rejected() {
-    // Every bit of the header, key, lengths and evidence; the notes' own bytes are covered above.
+    // Every bit of the encoded message outside the two notes' bytes (the notes are covered
+    // above): key, algorithm, lengths, tags and evidence.
     for e in all_forms() {
         let bytes = e.encode();
-        let key_end = 4 + e.log().to_string().len();
-        let first_end = key_end + 2 + e.first_note().len();
-        let notes = [
-            key_end + 2..first_end,
-            first_end + 2..first_end + 2 + e.second_note().len(),
-        ];
+        let notes: Vec<std::ops::Range<usize>> = [e.first_note(), e.second_note()]
+            .iter()
+            .map(|n| {
+                let start = bytes
+                    .windows(n.len())
+                    .position(|w| w == n.as_bytes())
+                    .expect("the note is in the encoding");
+                start..start + n.len()
+            })
+            .collect();
         for i in (0..bytes.len()).filter(|i| !notes.iter().any(|r| r.contains(i))) {
             for bit in 0..8 {
                 let mut b = bytes.clone();
@@ -599,17 +604,21 @@ fn tampered_evidence_is_rejected() {
 #[test]
 fn decoding_is_bounded_and_typed() {
     let bytes = inclusion().encode();
-    assert_eq!(
+    assert!(matches!(
         Equivocation::decode(&bytes[..bytes.len() - 1]),
-        Err(DecodeError::Truncated)
-    );
-    assert_eq!(Equivocation::decode(&[]), Err(DecodeError::Truncated));
-    let mut trailing = bytes.clone();
-    trailing.extend_from_slice(b"x");
-    assert_eq!(
-        Equivocation::decode(&trailing),
-        Err(DecodeError::TrailingBytes)
-    );
+        Err(DecodeError::Wire(_))
+    ));
+    assert!(matches!(
+        Equivocation::decode(&[]),
+        Err(DecodeError::Wire(_))
+    ));
+    let huge = vec![0u8; herald_proto::equivocation::MAX_EQUIVOCATION_LEN + 1];
+    assert!(matches!(
+        Equivocation::decode(&huge),
+        Err(DecodeError::Wire(
+            herald_proto::wire::WireError::TooLarge { .. }
+        ))
+    ));
 }
 
 proptest! {
