@@ -1,2 +1,48 @@
-//! Herald light client (in progress).
+//! Herald light client: talks to a gateway over libp2p and verifies everything it is told.
+//!
+//! Two layers:
+//! - [`GatewayClient`] is the connection: a client-side libp2p swarm (TCP + noise + yamux, and
+//!   QUIC) speaking `/herald/client/1`, with one typed async call per request. It returns the
+//!   gateway's answers as raw wire types, checked for shape and size only.
+//! - [`TrustedLog`] is the verifying layer for one log. It knows the log's key and hash
+//!   algorithm ([`LogIdentity`]), keeps the last verified checkpoint in a [`CheckpointStore`],
+//!   and accepts a new checkpoint only when its signature verifies and the gateway proves it
+//!   extends the stored one. Entries, leaves and older trees are returned only as types that
+//!   verification makes ([`VerifiedEntry`], [`VerifiedInclusion`], [`VerifiedConsistency`]).
+//!
+//! All protocol checks are `herald-proto`'s; this crate only asks for the right proofs and keeps
+//! state. Errors keep "the gateway misbehaved" ([`ClientError::is_peer_misbehaviour`], with the
+//! evidence in [`VerifyError`]) apart from network and local failures.
+//!
+//! The library never reads the environment or picks paths: the `herald` binary does.
 #![forbid(unsafe_code)]
+
+mod client;
+mod codec;
+mod error;
+mod gateway;
+mod store;
+#[cfg(test)]
+mod test_log;
+mod trusted_log;
+mod verify;
+
+pub use client::{ClientConfig, GatewayClient};
+pub use codec::{
+    CLIENT_PROTOCOL, CLIENT_STREAM_PROTOCOL, ClientCodec, read_frame, wire_error, write_frame,
+};
+pub use error::{ClientError, GatewayRefusal};
+pub use gateway::{Gateway, Leaf};
+pub use store::{
+    CheckpointStore, FileCheckpointStore, MAX_STATE_FILE_BYTES, MemoryCheckpointStore, StoreError,
+};
+pub use trusted_log::{CheckpointUpdate, TrustedLog};
+pub use verify::{
+    LogIdentity, Succession, VerifiedConsistency, VerifiedEntry, VerifiedInclusion, VerifyError,
+};
+
+/// Standard base64, as hashes are written in checkpoints and in the CLI's output.
+pub(crate) fn b64(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}

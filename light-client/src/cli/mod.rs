@@ -1,0 +1,433 @@
+//! The `herald` command line: parses arguments and the environment, picks paths, and calls the
+//! library. Everything it prints about the log has been verified by `TrustedLog`.
+
+mod author;
+mod output;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context as _, bail};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use clap::{Args, Parser, Subcommand};
+use herald_light_client::{
+    ClientConfig, ClientError, FileCheckpointStore, GatewayClient, Leaf, LogIdentity, TrustedLog,
+};
+use herald_proto::entry::Notarization;
+use herald_proto::merkle::HashAlgorithm;
+use herald_proto::wire::{MAX_LABEL_BYTES, MAX_MEDIA_TYPE_BYTES};
+use libp2p::Multiaddr;
+
+/// Exit status when the gateway misbehaved (see `EXIT_STATUS`).
+const EXIT_VERIFICATION: u8 = 2;
+
+const EXIT_STATUS: &str = "\
+Exit status:
+  0  success: everything printed was verified
+  1  failure: bad arguments, network or gateway refusal, local files
+  2  REFUSED: the gateway's answer did not verify (bad signature, a log that went back or
+     forked, a bad proof, a malformed answer); the stored checkpoint is kept, and the
+     evidence is printed (on stdout as JSON with --json)";
+
+/// Herald light client: talks to a Herald gateway and verifies every answer.
+#[derive(Debug, Parser)]
+#[command(name = "herald", version, after_help = EXIT_STATUS)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// A gateway's transparency log: checkpoints, submissions, entries and proofs.
+    #[command(subcommand)]
+    Log(LogCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum LogCommand {
+    /// Fetch the latest checkpoint, verify its signature, and prove it extends the stored one.
+    Checkpoint {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Notarize a file: log its BLAKE3 digest, signed by your author key, and prove inclusion.
+    Submit {
+        #[command(flatten)]
+        common: Common,
+        /// The file to notarize (only its digest is sent).
+        #[arg(long)]
+        file: PathBuf,
+        /// The file's media type, e.g. application/pdf.
+        #[arg(long, default_value = "")]
+        media_type: String,
+        /// A free-text label stored with the digest (public).
+        #[arg(long, default_value = "")]
+        label: String,
+        /// The author key file (base64 Ed25519 seed). Default: <state-dir>/author.key, created
+        /// with mode 0600 on first use.
+        #[arg(long)]
+        key: Option<PathBuf>,
+    },
+    /// Fetch the entry at an index and prove it is that leaf of the latest checkpoint.
+    Entry {
+        #[command(flatten)]
+        common: Common,
+        /// The entry's index.
+        #[arg(long)]
+        index: u64,
+    },
+    /// Prove that a leaf is in the latest checkpoint.
+    Prove {
+        #[command(flatten)]
+        common: Common,
+        /// The leaf's index.
+        #[arg(
+            long,
+            required_unless_present = "leaf_hash",
+            conflicts_with = "leaf_hash"
+        )]
+        index: Option<u64>,
+        /// The leaf's Merkle hash, base64.
+        #[arg(long)]
+        leaf_hash: Option<String>,
+    },
+    /// Prove that the tree of size FROM is a prefix of the tree of size TO.
+    Consistency {
+        #[command(flatten)]
+        common: Common,
+        /// The older tree size.
+        #[arg(long)]
+        from: u64,
+        /// The newer tree size (default: the latest checkpoint's).
+        #[arg(long)]
+        to: Option<u64>,
+    },
+}
+
+#[derive(Debug, Args)]
+struct Common {
+    /// The gateway's address, ending in /p2p/<peer id> (TCP or /quic-v1).
+    #[arg(long, env = "HERALD_GATEWAY", value_name = "MULTIADDR")]
+    gateway: Multiaddr,
+    /// The log's verifier key, e.g. alpha.test/herald+1a2b3c4d+AU...
+    #[arg(long, env = "HERALD_LOG_KEY", value_name = "VKEY")]
+    log_key: String,
+    /// The log's hash algorithm: blake3 or sha256.
+    #[arg(long, default_value = "blake3")]
+    hash: HashAlgorithm,
+    /// Where stored checkpoints and the author key live [default: $HERALD_HOME or ~/.herald].
+    #[arg(long, env = "HERALD_HOME", value_name = "DIR")]
+    state_dir: Option<PathBuf>,
+    /// Print one JSON object: hashes and proofs in base64, checkpoints verbatim.
+    #[arg(long)]
+    json: bool,
+    /// Seconds to wait for the connection and for each answer.
+    #[arg(long, default_value_t = 30, value_name = "SECONDS")]
+    timeout: u64,
+}
+
+impl LogCommand {
+    fn common(&self) -> &Common {
+        match self {
+            LogCommand::Checkpoint { common }
+            | LogCommand::Submit { common, .. }
+            | LogCommand::Entry { common, .. }
+            | LogCommand::Prove { common, .. }
+            | LogCommand::Consistency { common, .. } => common,
+        }
+    }
+}
+
+impl Common {
+    fn state_dir(&self) -> anyhow::Result<PathBuf> {
+        if let Some(dir) = &self.state_dir {
+            return Ok(dir.clone());
+        }
+        match std::env::var_os("HOME") {
+            Some(home) if !home.is_empty() => Ok(Path::new(&home).join(".herald")),
+            _ => bail!("no state directory: pass --state-dir or set HERALD_HOME or HOME"),
+        }
+    }
+}
+
+/// Runs `herald` with the process's arguments.
+pub fn main() -> ExitCode {
+    main_with_args(std::env::args_os())
+}
+
+/// Runs `herald` with `args` (the first is the program name).
+pub fn main_with_args<I, T>(args: I) -> ExitCode
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            // Help and version go to stdout and succeed; usage errors are failures (1, so that
+            // 2 always means "the gateway misbehaved").
+            return if e.use_stderr() {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error")),
+        )
+        .with_writer(std::io::stderr)
+        .try_init()
+        .ok();
+    let Command::Log(command) = cli.command;
+    let json = command.common().json;
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("herald: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => report(&e, json),
+    }
+}
+
+/// Prints a failure and picks the exit status.
+fn report(e: &anyhow::Error, json: bool) -> ExitCode {
+    let client = e.downcast_ref::<ClientError>();
+    let misbehaved = client.is_some_and(ClientError::is_peer_misbehaviour);
+    let evidence = client
+        .and_then(ClientError::verification)
+        .map(output::evidence_json);
+    if misbehaved {
+        eprintln!("herald: REFUSED, the gateway's answer does not verify: {e:#}");
+        eprintln!("herald: the stored checkpoint was kept");
+        if client.is_some_and(|c| {
+            matches!(
+                c.verification(),
+                Some(herald_light_client::VerifyError::NotIncluded { .. })
+            )
+        }) {
+            eprintln!(
+                "herald: (if this log does not hash with the given --hash, proofs cannot verify)"
+            );
+        }
+    } else {
+        eprintln!("herald: {e:#}");
+    }
+    if json {
+        let v = serde_json::json!({
+            "error": format!("{e:#}"),
+            "gateway_misbehaved": misbehaved,
+            "evidence": evidence,
+        });
+        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+    } else if let Some(evidence) = evidence {
+        eprintln!(
+            "herald: evidence:\n{}",
+            serde_json::to_string_pretty(&evidence).unwrap_or_default()
+        );
+    }
+    if misbehaved {
+        ExitCode::from(EXIT_VERIFICATION)
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+async fn run(command: LogCommand) -> anyhow::Result<()> {
+    let common = command.common();
+    let log = LogIdentity::parse(&common.log_key, common.hash).context("--log-key")?;
+    let state_dir = common.state_dir()?;
+    let config = ClientConfig {
+        connect_timeout: Duration::from_secs(common.timeout),
+        request_timeout: Duration::from_secs(common.timeout),
+        ..ClientConfig::default()
+    };
+    // Read local inputs before connecting, so a typo costs no round trip.
+    let submission = match &command {
+        LogCommand::Submit {
+            file,
+            media_type,
+            label,
+            key,
+            ..
+        } => Some(notarization(
+            file,
+            media_type,
+            label,
+            key.as_deref(),
+            &state_dir,
+        )?),
+        _ => None,
+    };
+    let leaf = match &command {
+        LogCommand::Prove { index: Some(i), .. } => Some(Leaf::Index(*i)),
+        LogCommand::Prove {
+            leaf_hash: Some(h), ..
+        } => Some(Leaf::Hash(parse_leaf_hash(h)?)),
+        _ => None,
+    };
+    let gateway = GatewayClient::connect_with(&common.gateway, &config)
+        .await
+        .with_context(|| format!("connecting to {}", common.gateway))?;
+    let store = FileCheckpointStore::new(state_dir.join("checkpoints"));
+    let mut trusted = TrustedLog::open(gateway, log, store)?;
+    let json = common.json;
+    match &command {
+        LogCommand::Checkpoint { .. } => output::checkpoint(&trusted.refresh().await?, json),
+        LogCommand::Submit { .. } => {
+            let (request, author) = submission.context("submission prepared above")?;
+            // Start from a verified checkpoint, so the ack's is proved consistent with it.
+            trusted.refresh().await?;
+            let entry = trusted.submit_notarization(&request, &author).await?;
+            output::entry(&entry, json);
+        }
+        LogCommand::Entry { index, .. } => output::entry(&trusted.entry(*index).await?, json),
+        LogCommand::Prove { .. } => {
+            let leaf = leaf.context("leaf parsed above")?;
+            output::inclusion(&trusted.prove(leaf).await?, json);
+        }
+        LogCommand::Consistency { from, to, .. } => {
+            output::consistency(&trusted.consistency(*from, *to).await?, json)
+        }
+    }
+    Ok(())
+}
+
+fn parse_leaf_hash(s: &str) -> anyhow::Result<[u8; 32]> {
+    if s.len() > 64 {
+        bail!("--leaf-hash is not the base64 of 32 bytes");
+    }
+    BASE64
+        .decode(s.trim())
+        .ok()
+        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        .context("--leaf-hash is not the base64 of 32 bytes")
+}
+
+/// The notarization request for `file` and the key that signs it.
+fn notarization(
+    file: &Path,
+    media_type: &str,
+    label: &str,
+    key: Option<&Path>,
+    state_dir: &Path,
+) -> anyhow::Result<(Notarization, ed25519_dalek::SigningKey)> {
+    if media_type.len() > MAX_MEDIA_TYPE_BYTES {
+        bail!("--media-type is longer than {MAX_MEDIA_TYPE_BYTES} bytes");
+    }
+    if label.len() > MAX_LABEL_BYTES {
+        bail!("--label is longer than {MAX_LABEL_BYTES} bytes");
+    }
+    let mut hasher = blake3::Hasher::new();
+    let reader =
+        std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
+    hasher
+        .update_reader(reader)
+        .with_context(|| format!("reading {}", file.display()))?;
+    let author = match key {
+        Some(path) => author::load_or_create(path, false)?,
+        None => author::load_or_create(&state_dir.join("author.key"), true)?,
+    };
+    let created = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .context("the system clock is before 1970")?
+        .as_secs();
+    let request = Notarization {
+        digest: *hasher.finalize().as_bytes(),
+        media_type: media_type.to_owned(),
+        label: label.to_owned(),
+        created,
+    };
+    Ok((request, author))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(args)
+    }
+
+    const GW: &str =
+        "/ip4/127.0.0.1/tcp/1/p2p/12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA";
+
+    #[test]
+    fn every_subcommand_parses() {
+        for extra in [
+            &["checkpoint"][..],
+            &["submit", "--file", "f", "--label", "x"],
+            &["entry", "--index", "3"],
+            &["prove", "--index", "3"],
+            &["prove", "--leaf-hash", "AAAA"],
+            &["consistency", "--from", "2", "--to", "5"],
+        ] {
+            let mut args = vec!["herald", "log"];
+            args.extend_from_slice(&extra[..1]);
+            args.extend_from_slice(&["--gateway", GW, "--log-key", "k", "--hash", "sha256"]);
+            args.extend_from_slice(&extra[1..]);
+            parse(&args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
+        }
+    }
+
+    #[test]
+    fn bad_arguments_are_refused() {
+        let base = ["herald", "log", "prove", "--gateway", GW, "--log-key", "k"];
+        // Neither or both of --index and --leaf-hash.
+        assert!(parse(&base).is_err());
+        let mut both = base.to_vec();
+        both.extend_from_slice(&["--index", "1", "--leaf-hash", "AAAA"]);
+        assert!(parse(&both).is_err());
+        let mut hash = base.to_vec();
+        hash.extend_from_slice(&["--index", "1", "--hash", "md5"]);
+        assert!(parse(&hash).is_err());
+        let bad_addr = [
+            "herald",
+            "log",
+            "checkpoint",
+            "--gateway",
+            "nope",
+            "--log-key",
+            "k",
+        ];
+        assert!(parse(&bad_addr).is_err());
+        assert!(parse_leaf_hash("AAAA").is_err());
+        assert!(parse_leaf_hash(&BASE64.encode([7u8; 32])).is_ok());
+    }
+
+    #[test]
+    fn usage_errors_exit_1_and_help_exits_0() {
+        assert_eq!(
+            main_with_args(["herald", "log", "nonsense"]),
+            ExitCode::FAILURE
+        );
+        assert_eq!(main_with_args(["herald", "--help"]), ExitCode::SUCCESS);
+    }
+
+    #[test]
+    fn a_notarization_is_of_the_file_digest() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("doc.txt");
+        std::fs::write(&file, b"contract v3").unwrap();
+        let (request, author) = notarization(&file, "text/plain", "c", None, dir.path()).unwrap();
+        assert_eq!(request.digest, *blake3::hash(b"contract v3").as_bytes());
+        // The default key was created and is reused.
+        let (_, again) = notarization(&file, "", "", None, dir.path()).unwrap();
+        assert_eq!(author, again);
+        assert!(notarization(&file, &"m".repeat(200), "", None, dir.path()).is_err());
+    }
+}

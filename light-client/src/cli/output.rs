@@ -1,0 +1,273 @@
+//! What `herald log ...` prints: aligned lines for people, one JSON object with `--json`.
+//!
+//! JSON gives hashes and proofs in standard base64 and checkpoints as their signed-note text,
+//! verbatim, so the output can be checked again by any C2SP implementation. Text that came from
+//! the log (labels, media types) is printed escaped in human output.
+
+use herald_light_client::{
+    CheckpointUpdate, VerifiedConsistency, VerifiedEntry, VerifiedInclusion, VerifyError,
+};
+use herald_proto::checkpoint::VerifiedCheckpoint;
+use herald_proto::entry::verify_notarization;
+use herald_proto::wire::pb;
+use serde_json::{Value, json};
+
+fn b64(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+fn checkpoint_json(c: &VerifiedCheckpoint) -> Value {
+    json!({
+        "origin": c.origin(),
+        "size": c.size(),
+        "root": b64(c.root()),
+        "note": c.note(),
+    })
+}
+
+fn inclusion_json(p: &pb::InclusionProof) -> Value {
+    json!({
+        "leaf_index": p.leaf_index,
+        "tree_size": p.tree_size,
+        "hashes": p.hashes.iter().map(|h| b64(h)).collect::<Vec<_>>(),
+    })
+}
+
+fn consistency_json(p: &pb::ConsistencyProof) -> Value {
+    json!({
+        "size1": p.size1,
+        "size2": p.size2,
+        "hashes": p.hashes.iter().map(|h| b64(h)).collect::<Vec<_>>(),
+    })
+}
+
+fn print_json(v: &Value) {
+    // Serialising a Value built here cannot fail.
+    println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+}
+
+fn print_checkpoint_lines(c: &VerifiedCheckpoint) {
+    println!("origin      {}", c.origin());
+    println!("size        {}", c.size());
+    println!("root        {}", b64(c.root()));
+}
+
+/// `herald log checkpoint`.
+pub fn checkpoint(u: &CheckpointUpdate, json: bool) {
+    if json {
+        print_json(&json!({
+            "checkpoint": checkpoint_json(&u.checkpoint),
+            "previous": u.previous.as_ref().map(checkpoint_json),
+            "consistency_proof": u.proof.as_ref().map(consistency_json),
+        }));
+        return;
+    }
+    print_checkpoint_lines(&u.checkpoint);
+    match (&u.previous, &u.proof) {
+        (None, _) => println!("verified    signature; first checkpoint stored for this log"),
+        (Some(p), Some(_)) => println!(
+            "verified    signature; consistent with the stored checkpoint of size {}",
+            p.size()
+        ),
+        (Some(p), None) if p.size() == u.checkpoint.size() => {
+            println!("verified    signature; same tree as the stored checkpoint")
+        }
+        (Some(p), None) => println!(
+            "verified    signature; the stored checkpoint was of size {}",
+            p.size()
+        ),
+    }
+}
+
+/// What a log entry says, for display.
+fn entry_json(bytes: &[u8], entry: &VerifiedEntry) -> Value {
+    let decoded = entry.log_entry();
+    let mut v = json!({ "entry": b64(bytes) });
+    match decoded.as_ref().ok().and_then(|e| e.kind.as_ref()) {
+        Some(pb::log_entry::Kind::Notarization(n)) => {
+            v["kind"] = json!("notarization");
+            v["notarization"] = json!({
+                "digest": b64(&n.digest),
+                "media_type": n.media_type,
+                "label": n.label,
+                "author_key": b64(&n.author_key),
+                "created": n.created,
+                "signature_valid": verify_notarization(n).is_ok(),
+            });
+        }
+        Some(pb::log_entry::Kind::KeyPublication(_)) => v["kind"] = json!("key_publication"),
+        Some(pb::log_entry::Kind::IdentityBinding(_)) => v["kind"] = json!("identity_binding"),
+        Some(pb::log_entry::Kind::IdentityRevocation(_)) => {
+            v["kind"] = json!("identity_revocation")
+        }
+        Some(pb::log_entry::Kind::Evidence(_)) => v["kind"] = json!("evidence"),
+        Some(pb::log_entry::Kind::WitnessedCheckpoint(_)) => {
+            v["kind"] = json!("witnessed_checkpoint")
+        }
+        None => v["kind"] = json!("unknown"),
+    }
+    v
+}
+
+/// `herald log submit` and `herald log entry`.
+pub fn entry(e: &VerifiedEntry, json: bool) {
+    let inclusion = e.inclusion();
+    let described = entry_json(e.entry(), e);
+    if json {
+        let mut v = json!({
+            "index": e.index(),
+            "leaf_hash": b64(inclusion.leaf_hash()),
+            "checkpoint": checkpoint_json(inclusion.checkpoint()),
+            "inclusion_proof": inclusion_json(inclusion.proof()),
+        });
+        for (k, val) in described.as_object().into_iter().flatten() {
+            v[k] = val.clone();
+        }
+        print_json(&v);
+        return;
+    }
+    println!("index       {}", e.index());
+    println!("leaf hash   {}", b64(inclusion.leaf_hash()));
+    println!(
+        "kind        {}",
+        described["kind"].as_str().unwrap_or("unknown")
+    );
+    if let Some(n) = described.get("notarization") {
+        println!("digest      {}", n["digest"].as_str().unwrap_or(""));
+        println!("media type  {:?}", n["media_type"].as_str().unwrap_or(""));
+        println!("label       {:?}", n["label"].as_str().unwrap_or(""));
+        println!("author key  {}", n["author_key"].as_str().unwrap_or(""));
+        println!("created     {}", n["created"]);
+        println!(
+            "author sig  {}",
+            if n["signature_valid"] == json!(true) {
+                "valid"
+            } else {
+                "INVALID"
+            }
+        );
+    }
+    print_checkpoint_lines(inclusion.checkpoint());
+    println!(
+        "verified    inclusion proof of {} hashes against the signed checkpoint",
+        inclusion.proof().hashes.len()
+    );
+}
+
+/// `herald log prove`.
+pub fn inclusion(i: &VerifiedInclusion, json: bool) {
+    if json {
+        print_json(&json!({
+            "leaf_index": i.leaf_index(),
+            "leaf_hash": b64(i.leaf_hash()),
+            "checkpoint": checkpoint_json(i.checkpoint()),
+            "inclusion_proof": inclusion_json(i.proof()),
+        }));
+        return;
+    }
+    println!("leaf index  {}", i.leaf_index());
+    println!("leaf hash   {}", b64(i.leaf_hash()));
+    print_checkpoint_lines(i.checkpoint());
+    println!(
+        "verified    inclusion proof of {} hashes against the signed checkpoint",
+        i.proof().hashes.len()
+    );
+}
+
+/// `herald log consistency`.
+pub fn consistency(c: &VerifiedConsistency, json: bool) {
+    let (size1, root1) = c.older();
+    let (size2, root2) = c.newer();
+    if json {
+        print_json(&json!({
+            "size1": size1,
+            "root1": b64(root1),
+            "size2": size2,
+            "root2": b64(root2),
+            "checkpoint": checkpoint_json(c.anchor()),
+            "consistency_proof": consistency_json(c.proof()),
+        }));
+        return;
+    }
+    println!("size1       {size1}");
+    println!("root1       {}", b64(root1));
+    println!("size2       {size2}");
+    println!("root2       {}", b64(root2));
+    println!(
+        "verified    both roots against the signed checkpoint of size {}, and the consistency proof of {} hashes between them",
+        c.anchor().size(),
+        c.proof().hashes.len()
+    );
+}
+
+/// The evidence of a verification failure, for keeping or publishing.
+pub fn evidence_json(e: &VerifyError) -> Value {
+    match e {
+        VerifyError::Checkpoint { note, error } => json!({
+            "received_note": String::from_utf8_lossy(note),
+            "error": error.to_string(),
+        }),
+        VerifyError::EmptyTreeRoot { checkpoint } => {
+            json!({ "received": checkpoint_json(checkpoint) })
+        }
+        VerifyError::Rollback { stored, received } => json!({
+            "stored": checkpoint_json(stored),
+            "received": checkpoint_json(received),
+        }),
+        VerifyError::DifferentRoots {
+            stored,
+            received,
+            equivocation,
+        } => json!({
+            "stored": checkpoint_json(stored),
+            "received": checkpoint_json(received),
+            "equivocation": b64(&equivocation.encode()),
+        }),
+        VerifyError::Inconsistent {
+            older,
+            newer,
+            proof,
+            error,
+            equivocation,
+        } => json!({
+            "older": checkpoint_json(older),
+            "newer": checkpoint_json(newer),
+            "consistency_proof": consistency_json(proof),
+            "error": error.to_string(),
+            "equivocation": equivocation.as_ref().map(|e| b64(&e.encode())),
+        }),
+        VerifyError::BadConsistencyProof {
+            anchor,
+            size1,
+            root1,
+            size2,
+            root2,
+            proof,
+            error,
+        } => json!({
+            "checkpoint": checkpoint_json(anchor),
+            "size1": size1, "root1": b64(root1),
+            "size2": size2, "root2": b64(root2),
+            "consistency_proof": consistency_json(proof),
+            "error": error.to_string(),
+        }),
+        VerifyError::NotIncluded {
+            checkpoint,
+            leaf_hash,
+            proof,
+            error,
+        } => json!({
+            "checkpoint": checkpoint_json(checkpoint),
+            "leaf_hash": b64(leaf_hash),
+            "inclusion_proof": inclusion_json(proof),
+            "error": error.to_string(),
+        }),
+        VerifyError::AnswerMismatch {
+            what,
+            asked,
+            answered,
+        } => json!({ "what": what, "asked": asked, "answered": answered }),
+        other => json!({ "error": other.to_string() }),
+    }
+}

@@ -1,0 +1,348 @@
+//! Where a client keeps the last checkpoint it verified, per log origin.
+//!
+//! The stored value is the signed note itself, byte for byte: it is small, self-describing, and
+//! verified again against the log key whenever it is loaded ([`crate::TrustedLog::open`]), so a
+//! state file that was edited or belongs to another key is refused rather than trusted.
+//!
+//! [`FileCheckpointStore`] keeps one file per origin under a directory the caller chooses
+//! (the library never picks paths or reads the environment). A save writes a temporary file,
+//! syncs it, renames it over the old one and syncs the directory, so a crash leaves either the
+//! old checkpoint or the new one. Two processes saving at once each save a checkpoint they
+//! verified; the later rename wins, which may be the smaller one — a later refresh proves
+//! consistency from it again, so nothing unverified is ever trusted.
+
+use std::collections::HashMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read as _, Write as _};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use herald_proto::checkpoint::{Checkpoint, CheckpointError, VerifiedCheckpoint};
+use herald_proto::note::{MAX_NOTE_LEN, SignedNote};
+
+use crate::verify::VerifyError;
+
+/// Largest state file read, in bytes: one signed note.
+pub const MAX_STATE_FILE_BYTES: usize = MAX_NOTE_LEN;
+
+/// Why the checkpoint store failed. All of these are local failures.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// Reading or writing a state file failed.
+    #[error("{action} {path}: {source}")]
+    Io {
+        /// What was being done ("reading", "writing", ...).
+        action: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// The operating system's error.
+        source: io::Error,
+    },
+    /// A state file is larger than [`MAX_STATE_FILE_BYTES`]; it was not read.
+    #[error("state file {path} is larger than {limit} bytes")]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// The limit.
+        limit: usize,
+    },
+    /// A state file does not hold a checkpoint note.
+    #[error("state file {path} is corrupt: {error}")]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// Why it is not a checkpoint.
+        error: CheckpointError,
+    },
+    /// A state file holds the checkpoint of another log.
+    #[error("state file {path} holds a checkpoint of {found:?}, expected {expected:?}")]
+    WrongOrigin {
+        /// The file.
+        path: PathBuf,
+        /// The origin asked for.
+        expected: String,
+        /// The origin in the file.
+        found: String,
+    },
+    /// The stored checkpoint does not verify under the log key the client was given: the key
+    /// is not the one used before, or the state was tampered with. Nothing is trusted from it.
+    #[error("the stored checkpoint of {origin} does not verify under the given log key: {error}")]
+    Untrusted {
+        /// The log.
+        origin: String,
+        /// Why it does not verify.
+        error: Box<VerifyError>,
+    },
+}
+
+/// Durable storage of the last verified checkpoint of each log.
+pub trait CheckpointStore {
+    /// The note last saved for `origin`, or `None` if there is none.
+    fn load(&self, origin: &str) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Replaces the checkpoint of its origin. When this returns, the new checkpoint survives a
+    /// crash. Only verified checkpoints can be saved.
+    fn save(&self, checkpoint: &VerifiedCheckpoint) -> Result<(), StoreError>;
+}
+
+/// A shared reference to a store is a store.
+impl<S: CheckpointStore + ?Sized> CheckpointStore for &S {
+    fn load(&self, origin: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        (**self).load(origin)
+    }
+
+    fn save(&self, checkpoint: &VerifiedCheckpoint) -> Result<(), StoreError> {
+        (**self).save(checkpoint)
+    }
+}
+
+/// One file per log origin in a directory.
+#[derive(Clone, Debug)]
+pub struct FileCheckpointStore {
+    dir: PathBuf,
+}
+
+/// Distinguishes temporary files of concurrent saves in one process.
+static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+impl FileCheckpointStore {
+    /// A store in `dir`, created on the first save.
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        FileCheckpointStore { dir: dir.into() }
+    }
+
+    /// The directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The file holding `origin`'s checkpoint: the origin with every byte outside
+    /// `[A-Za-z0-9._-]` written `%XX` (so `alpha.test/herald` is `alpha.test%2Fherald.checkpoint`);
+    /// names too long for a file system are shortened and made unique with a BLAKE3 suffix.
+    pub fn path(&self, origin: &str) -> PathBuf {
+        let mut name = String::with_capacity(origin.len());
+        for b in origin.bytes() {
+            if b.is_ascii_alphanumeric() || b"._-".contains(&b) {
+                name.push(char::from(b));
+            } else {
+                name.push_str(&format!("%{b:02X}"));
+            }
+        }
+        if name.len() > 160 || name.starts_with('.') {
+            let digest = blake3::hash(origin.as_bytes()).to_hex();
+            name = format!(
+                "{}~{}",
+                &name[..name.len().min(96)].trim_start_matches('.'),
+                &digest[..32]
+            );
+        }
+        self.dir.join(format!("{name}.checkpoint"))
+    }
+}
+
+fn io_error(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> StoreError {
+    let path = path.to_path_buf();
+    move |source| StoreError::Io {
+        action,
+        path,
+        source,
+    }
+}
+
+impl CheckpointStore for FileCheckpointStore {
+    fn load(&self, origin: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let path = self.path(origin);
+        let file = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io_error("opening", &path)(e)),
+        };
+        let mut note = Vec::new();
+        file.take(MAX_STATE_FILE_BYTES as u64 + 1)
+            .read_to_end(&mut note)
+            .map_err(io_error("reading", &path))?;
+        if note.len() > MAX_STATE_FILE_BYTES {
+            return Err(StoreError::TooLarge {
+                path,
+                limit: MAX_STATE_FILE_BYTES,
+            });
+        }
+        let corrupt = |error| StoreError::Corrupt {
+            path: path.clone(),
+            error,
+        };
+        let parsed = SignedNote::parse(&note).map_err(|e| corrupt(e.into()))?;
+        let checkpoint = Checkpoint::parse_body(parsed.text()).map_err(corrupt)?;
+        if checkpoint.origin != origin {
+            return Err(StoreError::WrongOrigin {
+                path,
+                expected: origin.to_owned(),
+                found: checkpoint.origin,
+            });
+        }
+        Ok(Some(note))
+    }
+
+    fn save(&self, checkpoint: &VerifiedCheckpoint) -> Result<(), StoreError> {
+        fs::create_dir_all(&self.dir).map_err(io_error("creating", &self.dir))?;
+        let path = self.path(checkpoint.origin());
+        let temp = self.dir.join(format!(
+            ".{}.{}-{}.tmp",
+            path.file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("checkpoint"),
+            std::process::id(),
+            TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        let write = || -> Result<(), StoreError> {
+            let mut file = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&temp)
+                .map_err(io_error("creating", &temp))?;
+            file.write_all(checkpoint.note().as_bytes())
+                .map_err(io_error("writing", &temp))?;
+            file.sync_all().map_err(io_error("syncing", &temp))?;
+            fs::rename(&temp, &path).map_err(io_error("renaming over", &path))
+        };
+        if let Err(e) = write() {
+            let _ = fs::remove_file(&temp);
+            return Err(e);
+        }
+        // The rename is durable only once the directory entry is.
+        File::open(&self.dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io_error("syncing", &self.dir))
+    }
+}
+
+/// Checkpoints kept in memory only (tests, and clients that keep no state between runs).
+#[derive(Debug, Default)]
+pub struct MemoryCheckpointStore {
+    notes: Mutex<HashMap<String, Vec<u8>>>,
+}
+
+impl MemoryCheckpointStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl CheckpointStore for MemoryCheckpointStore {
+    fn load(&self, origin: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        // A poisoned lock only means another thread panicked mid-insert of a whole value.
+        let notes = self.notes.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(notes.get(origin).cloned())
+    }
+
+    fn save(&self, checkpoint: &VerifiedCheckpoint) -> Result<(), StoreError> {
+        let mut notes = self.notes.lock().unwrap_or_else(|p| p.into_inner());
+        notes.insert(
+            checkpoint.origin().to_owned(),
+            checkpoint.note().into_bytes(),
+        );
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_log::TestLog;
+    use crate::verify::LogIdentity;
+    use herald_proto::merkle::HashAlgorithm;
+
+    fn verified(log: &TestLog, size: u64) -> VerifiedCheckpoint {
+        LogIdentity::new(log.verifier(), HashAlgorithm::Blake3)
+            .verify_checkpoint(&log.checkpoint_note(size))
+            .unwrap()
+    }
+
+    #[test]
+    fn a_saved_checkpoint_loads_back_byte_for_byte() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileCheckpointStore::new(dir.path().join("state"));
+        let log = TestLog::new(5);
+        assert!(store.load("alpha.test/herald").unwrap().is_none());
+        store.save(&verified(&log, 3)).unwrap();
+        store.save(&verified(&log, 5)).unwrap();
+        let note = store.load("alpha.test/herald").unwrap().unwrap();
+        assert_eq!(note, verified(&log, 5).note().into_bytes());
+        assert_eq!(
+            store.path("alpha.test/herald").file_name().unwrap(),
+            "alpha.test%2Fherald.checkpoint"
+        );
+        // No temporary files are left behind.
+        let names: Vec<_> = fs::read_dir(store.dir()).unwrap().collect();
+        assert_eq!(names.len(), 1);
+    }
+
+    #[test]
+    fn a_corrupt_state_file_is_a_typed_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileCheckpointStore::new(dir.path());
+        let path = store.path("alpha.test/herald");
+        fs::write(&path, b"not a note").unwrap();
+        assert!(matches!(
+            store.load("alpha.test/herald"),
+            Err(StoreError::Corrupt { .. })
+        ));
+        // A note whose body is not a checkpoint.
+        let log = TestLog::new(1);
+        let mut note = log.checkpoint_note(1);
+        let text = String::from_utf8(note.clone()).unwrap();
+        note = text.replacen("\n1\n", "\n01\n", 1).into_bytes();
+        fs::write(&path, &note).unwrap();
+        assert!(matches!(
+            store.load("alpha.test/herald"),
+            Err(StoreError::Corrupt {
+                error: CheckpointError::BadSize,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn an_oversized_state_file_is_refused_unread() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileCheckpointStore::new(dir.path());
+        fs::write(
+            store.path("alpha.test/herald"),
+            vec![b'a'; MAX_STATE_FILE_BYTES + 1],
+        )
+        .unwrap();
+        assert!(matches!(
+            store.load("alpha.test/herald"),
+            Err(StoreError::TooLarge { .. })
+        ));
+    }
+
+    #[test]
+    fn a_checkpoint_of_another_origin_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileCheckpointStore::new(dir.path());
+        let beta = TestLog::with_key("beta.test/herald", [3; 32], 2);
+        fs::write(store.path("alpha.test/herald"), beta.checkpoint_note(2)).unwrap();
+        assert!(matches!(
+            store.load("alpha.test/herald"),
+            Err(StoreError::WrongOrigin { .. })
+        ));
+    }
+
+    #[test]
+    fn file_names_are_distinct_and_safe() {
+        let store = FileCheckpointStore::new("/s");
+        let a = store.path("a/b");
+        let b = store.path("a%2Fb");
+        assert_ne!(a, b);
+        let dots = store.path("../../etc");
+        assert_eq!(dots.parent().unwrap(), Path::new("/s"));
+        let long = "x".repeat(500);
+        let p = store.path(&long);
+        assert!(p.file_name().unwrap().len() < 200);
+        assert_ne!(p, store.path(&format!("{long}y")));
+    }
+}

@@ -1,0 +1,570 @@
+//! [`TrustedLog`]: one log, seen through a gateway, trusting only what verifies.
+//!
+//! It holds the last verified checkpoint (loaded from, and saved to, a [`CheckpointStore`]) and
+//! moves it forward only when the gateway proves the new tree extends it. Every answer it returns
+//! is verified against a checkpoint it trusts: entries and leaves by inclusion proofs, older
+//! trees by proofs against the latest checkpoint. On any failure the trusted checkpoint is kept
+//! and the error carries the evidence (see [`VerifyError`]).
+
+use ed25519_dalek::SigningKey;
+use herald_proto::checkpoint::VerifiedCheckpoint;
+use herald_proto::entry::Notarization;
+use herald_proto::merkle::{Hash, LogHasher as _};
+use herald_proto::wire::{MAX_LOG_ENTRY_BYTES, Validate as _, pb};
+use prost::Message as _;
+use tracing::{debug, warn};
+
+use crate::error::ClientError;
+use crate::gateway::{Gateway, Leaf};
+use crate::store::{CheckpointStore, StoreError};
+use crate::verify::{
+    LogIdentity, Succession, VerifiedConsistency, VerifiedEntry, VerifiedInclusion, VerifyError,
+};
+
+/// What [`TrustedLog::refresh`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckpointUpdate {
+    /// The checkpoint trusted now (the latest).
+    pub checkpoint: VerifiedCheckpoint,
+    /// The checkpoint trusted before, if any.
+    pub previous: Option<VerifiedCheckpoint>,
+    /// The consistency proof from `previous` to `checkpoint`, when one was needed.
+    pub proof: Option<pb::ConsistencyProof>,
+}
+
+/// A log seen through a gateway `G`, with its trusted checkpoint kept in `S`.
+#[derive(Debug)]
+pub struct TrustedLog<G, S> {
+    gateway: G,
+    log: LogIdentity,
+    store: S,
+    /// The last checkpoint verified and saved; moves only forward, and only by proof.
+    trusted: Option<VerifiedCheckpoint>,
+}
+
+impl<G: Gateway, S: CheckpointStore> TrustedLog<G, S> {
+    /// The log `log` through `gateway`, starting from the checkpoint `store` holds for it (which
+    /// must verify under the log's key).
+    pub fn open(gateway: G, log: LogIdentity, store: S) -> Result<Self, ClientError> {
+        let trusted = match store.load(log.origin())? {
+            None => None,
+            Some(note) => {
+                Some(
+                    log.verify_checkpoint(&note)
+                        .map_err(|e| StoreError::Untrusted {
+                            origin: log.origin().to_owned(),
+                            error: Box::new(e),
+                        })?,
+                )
+            }
+        };
+        Ok(TrustedLog {
+            gateway,
+            log,
+            store,
+            trusted,
+        })
+    }
+
+    /// The log.
+    pub fn log(&self) -> &LogIdentity {
+        &self.log
+    }
+
+    /// The gateway.
+    pub fn gateway(&self) -> &G {
+        &self.gateway
+    }
+
+    /// The checkpoint trusted now, if any.
+    pub fn trusted(&self) -> Option<&VerifiedCheckpoint> {
+        self.trusted.as_ref()
+    }
+
+    /// Fetches the latest checkpoint, verifies its signature, and trusts it once it is proved
+    /// to extend the trusted one. A smaller tree (the log went back), a same-size tree with
+    /// another root, or a failing consistency proof is refused and the trusted one kept.
+    pub async fn refresh(&mut self) -> Result<CheckpointUpdate, ClientError> {
+        let note = self.gateway.checkpoint().await?;
+        let received = self.log.verify_checkpoint(&note.note)?;
+        self.advance(received).await
+    }
+
+    /// Trusts `received` (verified) if it extends the trusted checkpoint.
+    async fn advance(
+        &mut self,
+        received: VerifiedCheckpoint,
+    ) -> Result<CheckpointUpdate, ClientError> {
+        let previous = self.trusted.clone();
+        let succession = self
+            .log
+            .succession(previous.as_ref(), &received)
+            .inspect_err(|e| warn!(origin = self.log.origin(), error = %e, "checkpoint refused"))?;
+        let proof = match (succession, &previous) {
+            (Succession::Same, _) => {
+                return Ok(CheckpointUpdate {
+                    checkpoint: received,
+                    previous,
+                    proof: None,
+                });
+            }
+            (Succession::Unproven, _) | (Succession::NeedsProof { .. }, None) => None,
+            (Succession::NeedsProof { size1, size2 }, Some(stored)) => {
+                let proof = self.gateway.consistency(size1, size2).await?;
+                self.log
+                    .verify_consistency(stored, &received, &proof)
+                    .inspect_err(|e| warn!(origin = self.log.origin(), error = %e, "inconsistent checkpoint"))?;
+                Some(proof)
+            }
+        };
+        self.store.save(&received)?;
+        debug!(
+            origin = self.log.origin(),
+            size = received.size(),
+            "trusting new checkpoint"
+        );
+        self.trusted = Some(received.clone());
+        Ok(CheckpointUpdate {
+            checkpoint: received,
+            previous,
+            proof,
+        })
+    }
+
+    /// Checks that two verified checkpoints are consistent, whichever is larger, without
+    /// changing what is trusted.
+    async fn link(
+        &self,
+        a: &VerifiedCheckpoint,
+        b: &VerifiedCheckpoint,
+    ) -> Result<(), ClientError> {
+        let (older, newer) = if a.size() <= b.size() { (a, b) } else { (b, a) };
+        if older.size() == 0 {
+            return Ok(());
+        }
+        let proof = if older.size() == newer.size() {
+            pb::ConsistencyProof::new(older.size(), newer.size(), &[])
+        } else {
+            self.gateway.consistency(older.size(), newer.size()).await?
+        };
+        Ok(self.log.verify_consistency(older, newer, &proof)?)
+    }
+
+    /// The trusted checkpoint after a refresh.
+    async fn latest(&mut self) -> Result<VerifiedCheckpoint, ClientError> {
+        Ok(self.refresh().await?.checkpoint)
+    }
+
+    /// Submits `entry`; verifies the acknowledgement's checkpoint and its consistency with the
+    /// trusted one, then the inclusion of the entry's leaf in it. When this returns, the gateway
+    /// has signed a checkpoint that provably includes the entry.
+    pub async fn submit(&mut self, entry: &pb::LogEntry) -> Result<VerifiedEntry, ClientError> {
+        entry
+            .validate()
+            .map_err(|e| ClientError::InvalidRequest(format!("entry: {e}")))?;
+        let bytes = entry.encode_to_vec();
+        if bytes.len() > MAX_LOG_ENTRY_BYTES {
+            return Err(ClientError::InvalidRequest(format!(
+                "entry of {} bytes is over the limit of {MAX_LOG_ENTRY_BYTES}",
+                bytes.len()
+            )));
+        }
+        let leaf_hash = self.log.leaf_hash(&bytes);
+        let ack = self.gateway.submit(bytes.clone()).await?;
+        if ack.leaf_hash != leaf_hash {
+            return Err(VerifyError::AnswerMismatch {
+                what: "acknowledged leaf hash",
+                asked: crate::b64(&leaf_hash),
+                answered: crate::b64(&ack.leaf_hash),
+            }
+            .into());
+        }
+        // The codec validated the ack: its checkpoint is present.
+        let note = ack.checkpoint.map(|c| c.note).unwrap_or_default();
+        let checkpoint = self.log.verify_checkpoint(&note)?;
+        if ack.index >= checkpoint.size() {
+            return Err(VerifyError::AnswerMismatch {
+                what: "acknowledged index",
+                asked: format!("below the checkpoint size {}", checkpoint.size()),
+                answered: ack.index.to_string(),
+            }
+            .into());
+        }
+        match self.trusted.clone() {
+            // The ack's tree may be older than the trusted one (another process refreshed the
+            // state meanwhile): prove it is a prefix, and keep trusting the larger one.
+            Some(stored) if stored.size() > checkpoint.size() => {
+                self.link(&checkpoint, &stored).await?
+            }
+            _ => {
+                self.advance(checkpoint.clone()).await?;
+            }
+        }
+        let answer = self
+            .gateway
+            .inclusion(Leaf::Index(ack.index), checkpoint.size())
+            .await?;
+        let inclusion =
+            self.log
+                .verify_inclusion_answer(&checkpoint, Some(ack.index), &leaf_hash, &answer)?;
+        Ok(LogIdentity::entry(bytes, inclusion))
+    }
+
+    /// Signs `request` with `author` and submits it as a `Notarization` entry (see
+    /// [`submit`](Self::submit)).
+    pub async fn submit_notarization(
+        &mut self,
+        request: &Notarization,
+        author: &SigningKey,
+    ) -> Result<VerifiedEntry, ClientError> {
+        self.submit(&request.sign(author)).await
+    }
+
+    /// The entry at `index`, proved to be that leaf of the latest trusted checkpoint.
+    pub async fn entry(&mut self, index: u64) -> Result<VerifiedEntry, ClientError> {
+        let checkpoint = self.latest().await?;
+        check_below(index, checkpoint.size(), "index")?;
+        let page = self.gateway.entries(index, 1).await?;
+        if page.start != index {
+            return Err(VerifyError::AnswerMismatch {
+                what: "first index of the entry page",
+                asked: index.to_string(),
+                answered: page.start.to_string(),
+            }
+            .into());
+        }
+        // A validated page has at least one entry.
+        let entry = page.entries.into_iter().next().unwrap_or_default();
+        let leaf_hash = self.log.leaf_hash(&entry);
+        let answer = self
+            .gateway
+            .inclusion(Leaf::Index(index), checkpoint.size())
+            .await?;
+        // Checked against the hash of the bytes received, whatever the answer claims.
+        let proof = answer.proof.unwrap_or_default();
+        let inclusion = self
+            .log
+            .verify_inclusion(&checkpoint, Some(index), &leaf_hash, &proof)?;
+        Ok(LogIdentity::entry(entry, inclusion))
+    }
+
+    /// Proves that `leaf` is in the latest trusted checkpoint.
+    pub async fn prove(&mut self, leaf: Leaf) -> Result<VerifiedInclusion, ClientError> {
+        let checkpoint = self.latest().await?;
+        if let Leaf::Index(index) = leaf {
+            check_below(index, checkpoint.size(), "index")?;
+        }
+        let answer = self.gateway.inclusion(leaf, checkpoint.size()).await?;
+        match leaf {
+            Leaf::Index(index) => {
+                let leaf_hash = Hash::try_from(answer.leaf_hash.as_slice()).unwrap_or_default();
+                Ok(self.log.verify_inclusion_answer(
+                    &checkpoint,
+                    Some(index),
+                    &leaf_hash,
+                    &answer,
+                )?)
+            }
+            Leaf::Hash(hash) => {
+                Ok(self
+                    .log
+                    .verify_inclusion_answer(&checkpoint, None, &hash, &answer)?)
+            }
+        }
+    }
+
+    /// The root of the first `size` leaves, proved against `anchor`.
+    async fn root_at(&self, anchor: &VerifiedCheckpoint, size: u64) -> Result<Hash, ClientError> {
+        if size == anchor.size() {
+            return Ok(*anchor.root());
+        }
+        if size == 0 {
+            return Ok(self.log.hasher().empty_root());
+        }
+        let answer = self
+            .gateway
+            .inclusion(Leaf::Index(size), anchor.size())
+            .await?;
+        let leaf_hash = Hash::try_from(answer.leaf_hash.as_slice()).unwrap_or_default();
+        let inclusion =
+            self.log
+                .verify_inclusion_answer(anchor, Some(size), &leaf_hash, &answer)?;
+        Ok(self.log.prefix_root(&inclusion, size)?)
+    }
+
+    /// Proves that the log's tree of `size1` leaves is a prefix of its tree of `size2` (default:
+    /// the latest), both roots proved against the latest trusted checkpoint, and verifies the
+    /// gateway's consistency proof between them.
+    pub async fn consistency(
+        &mut self,
+        size1: u64,
+        size2: Option<u64>,
+    ) -> Result<VerifiedConsistency, ClientError> {
+        let anchor = self.latest().await?;
+        let size2 = size2.unwrap_or(anchor.size());
+        if size2 > anchor.size() {
+            return Err(ClientError::InvalidRequest(format!(
+                "size {size2} is past the trusted tree of {} leaves",
+                anchor.size()
+            )));
+        }
+        if size1 == 0 || size1 > size2 {
+            return Err(ClientError::InvalidRequest(format!(
+                "sizes must satisfy 0 < size1 <= size2, got {size1} and {size2}"
+            )));
+        }
+        let root2 = self.root_at(&anchor, size2).await?;
+        if size1 == size2 {
+            return Ok(LogIdentity::same_tree(&anchor, size2, root2));
+        }
+        let root1 = self.root_at(&anchor, size1).await?;
+        let proof = self.gateway.consistency(size1, size2).await?;
+        Ok(self
+            .log
+            .verify_consistency_between(&anchor, size1, root1, size2, root2, &proof)?)
+    }
+}
+
+fn check_below(value: u64, size: u64, what: &str) -> Result<(), ClientError> {
+    if value >= size {
+        return Err(ClientError::InvalidRequest(format!(
+            "{what} {value} is past the trusted tree of {size} leaves"
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use futures::executor::block_on;
+    use herald_proto::merkle::HashAlgorithm;
+
+    use super::*;
+    use crate::store::MemoryCheckpointStore;
+    use crate::test_log::{FakeGateway, TestLog};
+
+    type Log<'a> = TrustedLog<&'a FakeGateway, &'a MemoryCheckpointStore>;
+
+    fn open<'a>(gateway: &'a FakeGateway, store: &'a MemoryCheckpointStore) -> Log<'a> {
+        let verifier = gateway.log.lock().unwrap().verifier();
+        TrustedLog::open(
+            gateway,
+            LogIdentity::new(verifier, HashAlgorithm::Blake3),
+            store,
+        )
+        .unwrap()
+    }
+
+    fn verification(e: ClientError) -> VerifyError {
+        match e {
+            ClientError::Verification(v) => *v,
+            other => panic!("expected a verification failure, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn refresh_follows_a_growing_log_and_persists_it() {
+        let gateway = FakeGateway::new(TestLog::new(3));
+        let store = MemoryCheckpointStore::new();
+        let mut log = open(&gateway, &store);
+        let first = block_on(log.refresh()).unwrap();
+        assert_eq!((first.checkpoint.size(), first.proof), (3, None));
+        gateway.log.lock().unwrap().push(b"four".to_vec());
+        gateway.log.lock().unwrap().push(b"five".to_vec());
+        let update = block_on(log.refresh()).unwrap();
+        assert_eq!(update.checkpoint.size(), 5);
+        assert_eq!(update.previous.unwrap().size(), 3);
+        assert_eq!(update.proof.unwrap().size1, 3);
+        // A new client over the same store starts from size 5.
+        let reopened = open(&gateway, &store);
+        assert_eq!(reopened.trusted().unwrap().size(), 5);
+    }
+
+    #[test]
+    fn a_forked_log_is_refused_and_the_trusted_checkpoint_kept() {
+        let gateway = FakeGateway::new(TestLog::new(5));
+        let store = MemoryCheckpointStore::new();
+        let mut log = open(&gateway, &store);
+        let trusted = block_on(log.refresh()).unwrap().checkpoint;
+        // The gateway now serves a log whose leaf 1 differs, grown to 9.
+        let mut fork = TestLog::new(9);
+        fork.replace_leaf(1, b"rewritten".to_vec());
+        gateway.set_log(fork);
+        let err = verification(block_on(log.refresh()).unwrap_err());
+        let VerifyError::Inconsistent {
+            older,
+            newer,
+            equivocation,
+            ..
+        } = err
+        else {
+            panic!("{err:?}")
+        };
+        assert_eq!(older, trusted);
+        assert_eq!(newer.size(), 9);
+        assert!(equivocation.is_some(), "size 5 is not a power of two");
+        assert_eq!(log.trusted(), Some(&trusted));
+        assert_eq!(open(&gateway, &store).trusted(), Some(&trusted));
+    }
+
+    #[test]
+    fn a_rollback_and_a_same_size_fork_are_refused() {
+        let gateway = FakeGateway::new(TestLog::new(6));
+        let store = MemoryCheckpointStore::new();
+        let mut log = open(&gateway, &store);
+        let trusted = block_on(log.refresh()).unwrap().checkpoint;
+        gateway.lie(|m| m.checkpoint_size = Some(4));
+        assert!(matches!(
+            verification(block_on(log.refresh()).unwrap_err()),
+            VerifyError::Rollback { .. }
+        ));
+        gateway.lie(|m| m.checkpoint_size = None);
+        let mut fork = TestLog::new(6);
+        fork.replace_leaf(5, b"other".to_vec());
+        gateway.set_log(fork);
+        assert!(matches!(
+            verification(block_on(log.refresh()).unwrap_err()),
+            VerifyError::DifferentRoots { .. }
+        ));
+        assert_eq!(log.trusted(), Some(&trusted));
+    }
+
+    #[test]
+    fn a_checkpoint_signed_by_another_key_is_refused() {
+        let gateway = FakeGateway::new(TestLog::new(2));
+        let store = MemoryCheckpointStore::new();
+        let mut log = open(&gateway, &store);
+        gateway.lie(|m| m.impostor = Some(TestLog::with_key("alpha.test/herald", [2; 32], 4)));
+        assert!(matches!(
+            verification(block_on(log.refresh()).unwrap_err()),
+            VerifyError::Checkpoint { .. }
+        ));
+        assert_eq!(log.trusted(), None);
+        assert!(store.load("alpha.test/herald").unwrap().is_none());
+    }
+
+    #[test]
+    fn a_bad_consistency_proof_is_refused() {
+        let gateway = FakeGateway::new(TestLog::new(3));
+        let store = MemoryCheckpointStore::new();
+        let mut log = open(&gateway, &store);
+        block_on(log.refresh()).unwrap();
+        gateway.log.lock().unwrap().push(b"x".to_vec());
+        gateway.lie(|m| m.extend_consistency = true);
+        let err = verification(block_on(log.refresh()).unwrap_err());
+        assert!(
+            matches!(
+                err,
+                VerifyError::Inconsistent {
+                    equivocation: None,
+                    ..
+                }
+            ),
+            "garbage proves no split view: {err:?}"
+        );
+        assert_eq!(log.trusted().unwrap().size(), 3);
+    }
+
+    #[test]
+    fn a_submission_is_proved_included() {
+        let gateway = FakeGateway::new(TestLog::new(4));
+        let store = MemoryCheckpointStore::new();
+        let mut log = open(&gateway, &store);
+        block_on(log.refresh()).unwrap();
+        let request = Notarization {
+            digest: [5; 32],
+            media_type: "text/plain".into(),
+            label: "l".into(),
+            created: 1,
+        };
+        let key = SigningKey::from_bytes(&[4; 32]);
+        let entry = block_on(log.submit_notarization(&request, &key)).unwrap();
+        assert_eq!(entry.index(), 4);
+        assert_eq!(entry.inclusion().checkpoint().size(), 5);
+        assert_eq!(entry.entry(), request.sign(&key).encode_to_vec());
+        assert_eq!(log.trusted().unwrap().size(), 5);
+
+        // An ack for another leaf hash is refused.
+        gateway.lie(|m| m.ack_leaf_hash = Some([0; 32]));
+        assert!(matches!(
+            verification(block_on(log.submit_notarization(&request, &key)).unwrap_err()),
+            VerifyError::AnswerMismatch { .. }
+        ));
+        // A truncated inclusion proof is refused.
+        gateway.lie(|m| {
+            m.ack_leaf_hash = None;
+            m.truncate_inclusion = true;
+        });
+        assert!(matches!(
+            verification(block_on(log.submit_notarization(&request, &key)).unwrap_err()),
+            VerifyError::NotIncluded { .. }
+        ));
+    }
+
+    #[test]
+    fn entries_and_leaves_are_proved() {
+        let gateway = FakeGateway::new(TestLog::new(11));
+        let store = MemoryCheckpointStore::new();
+        let mut log = open(&gateway, &store);
+        let entry = block_on(log.entry(7)).unwrap();
+        assert_eq!(entry.entry(), b"entry 7");
+        let hash = *entry.inclusion().leaf_hash();
+        let by_hash = block_on(log.prove(Leaf::Hash(hash))).unwrap();
+        assert_eq!(by_hash.leaf_index(), 7);
+        assert_eq!(block_on(log.prove(Leaf::Index(7))).unwrap(), by_hash);
+        assert!(matches!(
+            block_on(log.entry(11)),
+            Err(ClientError::InvalidRequest(_))
+        ));
+        // Another entry's bytes do not pass as entry 7.
+        gateway.lie(|m| m.wrong_entry = true);
+        assert!(matches!(
+            verification(block_on(log.entry(7)).unwrap_err()),
+            VerifyError::NotIncluded { .. }
+        ));
+    }
+
+    #[test]
+    fn consistency_between_any_two_sizes_is_proved() {
+        let gateway = FakeGateway::new(TestLog::new(21));
+        let store = MemoryCheckpointStore::new();
+        let mut log = open(&gateway, &store);
+        let expected = gateway.log.lock().unwrap().clone();
+        for (size1, size2) in [(1, 21), (4, 21), (5, 16), (8, 13), (13, 13), (20, 21)] {
+            let c = block_on(log.consistency(size1, Some(size2))).unwrap();
+            assert_eq!(c.older(), (size1, &expected.root(size1)));
+            assert_eq!(c.newer(), (size2, &expected.root(size2)));
+        }
+        assert!(matches!(
+            block_on(log.consistency(3, Some(22))),
+            Err(ClientError::InvalidRequest(_))
+        ));
+        gateway.lie(|m| m.extend_consistency = true);
+        assert!(matches!(
+            verification(block_on(log.consistency(3, None)).unwrap_err()),
+            VerifyError::BadConsistencyProof { .. }
+        ));
+    }
+
+    #[test]
+    fn a_stored_checkpoint_under_another_key_is_not_trusted() {
+        let store = MemoryCheckpointStore::new();
+        let impostor = TestLog::with_key("alpha.test/herald", [2; 32], 3);
+        let id = LogIdentity::new(impostor.verifier(), HashAlgorithm::Blake3);
+        store
+            .save(&id.verify_checkpoint(&impostor.checkpoint_note(3)).unwrap())
+            .unwrap();
+        let gateway = FakeGateway::new(TestLog::new(3));
+        let verifier = gateway.log.lock().unwrap().verifier();
+        let err = TrustedLog::open(
+            &gateway,
+            LogIdentity::new(verifier, HashAlgorithm::Blake3),
+            &store,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err, ClientError::Store(StoreError::Untrusted { .. })),
+            "{err:?}"
+        );
+    }
+}
