@@ -11,6 +11,7 @@ const PROTO_FILES: &[&str] = &[
     "proto/herald/v1/witness.proto",
     "proto/herald/v1/alert.proto",
     "proto/herald/v1/client.proto",
+    "proto/herald/v1/certmail.proto",
 ];
 
 /// The include root: imports are written `herald/v1/<file>.proto`.

@@ -6,11 +6,20 @@
 //! - [`equivocation`]: transferable proofs that a log showed two incompatible trees.
 //! - [`wire`]: the prost wire schema and size-limited decoding.
 //! - [`entry`]: log entry kinds' signing inputs and author-signature checks.
+//! - [`inclusion`]: trust in one log, and leaves proven in its (cosigned) checkpoints.
+//! - [`identity`]: key transparency: verified identity bindings and "bound at time t".
+//! - [`certmail`]: certified mail (Schneier–Riordan on the log): primitives and the sans-IO
+//!   sender and recipient state machines.
+//! - [`evidence`]: the evidence bundle, the offline arbiter, and absence proofs.
 #![forbid(unsafe_code)]
 
+pub mod certmail;
 pub mod checkpoint;
 pub mod entry;
 pub mod equivocation;
+pub mod evidence;
+pub mod identity;
+pub mod inclusion;
 pub mod merkle;
 pub mod note;
 pub mod wire;

@@ -5,8 +5,21 @@
 //! Herald signs: each kind's signing input starts with its own fixed, versioned label, and every
 //! field is length-prefixed (`lp(x)` = 8-byte little-endian length ‖ x, DESIGN §3).
 
+mod evidence;
+mod identity;
+mod key_publication;
+mod lookup;
 mod notarization;
 
+pub use evidence::{
+    ADDRESS_COMMITMENT_LABEL, EVIDENCE_LABEL, EvidenceRecord, commit_address, verify_evidence,
+};
+pub use identity::{
+    FALLBACK_PREKEY_LABEL, IDENTITY_BINDING_LABEL, IDENTITY_REVOCATION_LABEL, IdentityBinding,
+    IdentityRevocation, sign_fallback_prekey, verify_identity_binding, verify_identity_revocation,
+};
+pub use key_publication::{KEY_PUBLICATION_LABEL, KeyPublication, verify_key_publication};
+pub use lookup::{LookupKey, lookup_key};
 pub use notarization::{NOTARIZATION_LABEL, Notarization, verify_notarization};
 
 /// Why an entry's author signature does not hold.
@@ -22,6 +35,19 @@ pub enum EntryError {
     /// The signature does not verify under the author key over the entry's signing input.
     #[error("signature does not verify")]
     BadSignature,
+    /// A fixed-size field (hash, key) has the wrong length: the entry skipped
+    /// [`crate::wire::Validate`].
+    #[error("field {field} has the wrong length")]
+    BadFieldLength {
+        /// The field's name in the schema.
+        field: &'static str,
+    },
+    /// An identity binding's signed prekey does not carry a valid signature by its identity key.
+    #[error("the signed prekey's signature by the identity key does not verify")]
+    BadPrekeySignature,
+    /// An evidence record's kind is unspecified or unknown to this version.
+    #[error("evidence kind {0} is not known")]
+    UnknownEvidenceKind(i32),
 }
 
 /// Appends `lp(x)`: the 8-byte little-endian length of `x`, then `x`.
@@ -39,6 +65,16 @@ pub fn signing_input(label: &str, fields: &[&[u8]]) -> Vec<u8> {
         lp(&mut out, field);
     }
     out
+}
+
+/// A fixed-size field of an entry as an array, or [`EntryError::BadFieldLength`].
+pub(crate) fn fixed<const N: usize>(
+    field: &'static str,
+    bytes: &[u8],
+) -> Result<[u8; N], EntryError> {
+    bytes
+        .try_into()
+        .map_err(|_| EntryError::BadFieldLength { field })
 }
 
 /// Checks an Ed25519 signature by `key` over `message`, with the strict (non-malleable) rules.

@@ -27,11 +27,17 @@
 //!
 //! A test encodes the largest valid message of each kind and checks it fits its limit.
 
+mod certmail;
 mod client;
 mod frame;
 mod proof;
 mod validate;
 
+pub use certmail::{
+    AEAD_TAG_BYTES, MAX_ABSENCE_LEAVES, MAX_ABSENCE_PROOF_BYTES, MAX_CM_CIPHERTEXT_BYTES,
+    MAX_CM_PLAINTEXT_BYTES, MAX_DIRECT_KEY_BYTES, MAX_EVIDENCE_BUNDLE_BYTES, MAX_KEY_REQUEST_BYTES,
+    MAX_LOCATION_DELAY_SECS, MAX_LOCATION_WITNESSES, MAX_RECEIPT_BYTES, MAX_SEALED_MESSAGE_BYTES,
+};
 pub use client::{
     MAX_CLIENT_REQUEST_BYTES, MAX_CLIENT_RESPONSE_BYTES, MAX_ENTRY_PAGE_BYTES,
     MAX_ENTRY_PAGE_COUNT, MAX_ERROR_MESSAGE_BYTES,

@@ -1,0 +1,435 @@
+//! The recipient's sans-IO state machine (B in DESIGN §3.3).
+//!
+//! ```text
+//! receive ─► Received ──request──► Requested ──publication found──► Decrypted
+//!                                     ├──direct key (optimistic)──► Decrypted (+ receipt sent)
+//!                                     └──timer after T + δ──► Undelivered
+//! ```
+//!
+//! In `Requested`, a publication counts only if it is included in a checkpoint of X that a
+//! quorum of X's witnesses cosigned and that is consistent with the last checkpoint of X the
+//! recipient trusted; the key it unwraps must match `c_K` before anything is decrypted.
+
+use std::sync::Arc;
+
+use ed25519_dalek::SigningKey;
+use rand_core::CryptoRng;
+use x25519_dalek::{PublicKey, StaticSecret};
+
+use super::keys::{MessageKey, decrypt_message, ephemeral_secret, open_direct_key, unwrap_key};
+use super::location::{Expectation, Location};
+use super::publication::{check_publication, wrapped};
+use super::receipt::sign_receipt;
+use super::request::{KeyRequestDraft, VerifiedKeyRequest, sign_request, verify_request};
+use super::sealed::{SealedInfo, open_sealed};
+use super::{CertMailError, Inconsistency, Refused, field};
+use crate::checkpoint::{Checkpoint, VerifiedCheckpoint};
+use crate::inclusion::ProvenTree as _;
+use crate::merkle::{Hash, verify_consistency};
+use crate::wire::pb;
+
+/// The version of [`pb::RecipientRecord`] this code writes and reads.
+pub const RECIPIENT_RECORD_VERSION: u32 = 1;
+
+/// What to send to the sender.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ToSender {
+    /// Step (b).
+    Request(Box<pb::SignedKeyRequest>),
+    /// Optimistic variant: the receipt for a directly sent key.
+    Receipt(pb::Receipt),
+}
+
+/// What the caller must do, in order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RecipientAction {
+    /// Store this record durably (it holds the request secret) before sending the request.
+    Persist(Box<pb::RecipientRecord>),
+    /// Send this to A.
+    Send(ToSender),
+    /// Call `handle(RecipientInput::Timer, ..)` at this Unix time.
+    ArmTimer(u64),
+    /// A checkpoint of X checked consistent with the trusted one: trust it from now on.
+    TrustCheckpoint(Box<VerifiedCheckpoint>),
+}
+
+/// The recipient's last trusted checkpoint of X, and the consistency proof between it and the
+/// checkpoint the lookup returned (from the smaller size to the larger; empty if one is empty or
+/// the sizes are equal).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TrustedTree {
+    /// The checkpoint trusted so far.
+    pub checkpoint: Checkpoint,
+    /// RFC 9162 consistency proof between the two sizes.
+    pub proof: Vec<Hash>,
+}
+
+/// Something that happened.
+#[derive(Clone, Debug)]
+pub enum RecipientInput {
+    /// The lookup by req_hash at X answered: leaf, proof and cosigned checkpoint, and what the
+    /// recipient trusted of X before (`None` the first time).
+    Publication {
+        /// The leaf with its inclusion proof and checkpoint.
+        leaf: pb::IncludedLeaf,
+        /// The last trusted checkpoint of X and the proof linking it.
+        trusted: Option<TrustedTree>,
+    },
+    /// Optimistic variant: A sent K directly.
+    DirectKey(pb::DirectKey),
+    /// A timer armed by [`RecipientAction::ArmTimer`] fired.
+    Timer,
+}
+
+/// What B chooses for the request.
+#[derive(Clone, Debug)]
+pub struct RequestTerms {
+    /// T.
+    pub deadline: u64,
+    /// X.
+    pub location: Location,
+    /// What B expects, if anything.
+    pub expect: Option<Expectation>,
+}
+
+#[derive(Debug)]
+struct Mailbox {
+    account: String,
+    identity: SigningKey,
+    sealed: pb::SealedMessage,
+    info: SealedInfo,
+}
+
+/// Step (a) received; no request made yet.
+#[derive(Debug)]
+pub struct Received {
+    mailbox: Arc<Mailbox>,
+}
+
+impl Received {
+    /// Checks a sealed message addressed to `account` (B), whose identity key is `identity`.
+    pub fn receive(
+        sealed: pb::SealedMessage,
+        account: &str,
+        identity: SigningKey,
+    ) -> Result<Received, CertMailError> {
+        let info = open_sealed(&sealed)?;
+        if sealed.recipient != account {
+            return Err(CertMailError::Mismatch {
+                field: "SealedMessage.recipient",
+            });
+        }
+        let mailbox = Mailbox {
+            account: account.to_owned(),
+            identity,
+            sealed,
+            info,
+        };
+        Ok(Received {
+            mailbox: Arc::new(mailbox),
+        })
+    }
+
+    /// The sealed message (the sender's key, if it signed, is in [`SealedInfo`]).
+    pub fn sealed(&self) -> (&pb::SealedMessage, &SealedInfo) {
+        (&self.mailbox.sealed, &self.mailbox.info)
+    }
+
+    /// Makes and signs the request with a fresh P_req and nonce. Actions: persist the record,
+    /// send the request, arm a timer just after `T + δ`.
+    pub fn request(
+        self,
+        terms: RequestTerms,
+        now: u64,
+        rng: &mut impl CryptoRng,
+    ) -> Result<(Requested, Vec<RecipientAction>), Box<Refused<Received>>> {
+        if terms.deadline <= now {
+            return Err(Refused::boxed(
+                self,
+                CertMailError::DeadlineTooSoon {
+                    deadline: terms.deadline,
+                    earliest: now.saturating_add(1),
+                },
+            ));
+        }
+        let secret = ephemeral_secret(rng);
+        let mut nonce = [0u8; 32];
+        rng.fill_bytes(&mut nonce);
+        let m = &self.mailbox;
+        let draft = KeyRequestDraft {
+            sender: m.sealed.sender.clone(),
+            recipient: m.account.clone(),
+            msg_id: m.sealed.msg_id.clone(),
+            ciphertext_hash: m.info.ciphertext_hash,
+            key_commitment: m.info.key_commitment,
+            deadline: terms.deadline,
+            location: terms.location,
+            request_key: PublicKey::from(&secret).to_bytes(),
+            expect: terms.expect,
+            nonce,
+            created: now,
+        };
+        let signed = sign_request(&draft, &m.identity);
+        let request = match verify_request(&signed) {
+            Ok(request) => request,
+            Err(error) => return Err(Refused::boxed(self, error)),
+        };
+        let record = pb::RecipientRecord {
+            version: RECIPIENT_RECORD_VERSION,
+            sealed: Some(m.sealed.clone()),
+            request: Some(signed.clone()),
+            request_secret: secret.to_bytes().to_vec(),
+        };
+        let actions = vec![
+            RecipientAction::Persist(Box::new(record)),
+            RecipientAction::Send(ToSender::Request(Box::new(signed))),
+            RecipientAction::ArmTimer(request.publication_limit().saturating_add(1)),
+        ];
+        let state = Requested {
+            mailbox: self.mailbox,
+            request,
+            secret,
+        };
+        Ok((state, actions))
+    }
+}
+
+/// The request is sent; waiting for the key (published at X, or sent directly).
+pub struct Requested {
+    mailbox: Arc<Mailbox>,
+    request: VerifiedKeyRequest,
+    secret: StaticSecret,
+}
+
+impl core::fmt::Debug for Requested {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Requested")
+            .field("req_hash", self.request.req_hash())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Requested {
+    /// The request as signed (its req_hash is what to look the publication up by).
+    pub fn request(&self) -> &VerifiedKeyRequest {
+        &self.request
+    }
+
+    /// Resumes from a persisted record, for the account and identity key that made it.
+    pub fn resume(
+        record: &pb::RecipientRecord,
+        account: &str,
+        identity: SigningKey,
+    ) -> Result<Requested, CertMailError> {
+        if record.version != RECIPIENT_RECORD_VERSION {
+            return Err(CertMailError::BadRecord {
+                reason: "unknown version",
+            });
+        }
+        let bad = |reason| CertMailError::BadRecord { reason };
+        let sealed = record.sealed.clone().ok_or(bad("no sealed message"))?;
+        let signed = record.request.as_ref().ok_or(bad("no request"))?;
+        let received = Received::receive(sealed, account, identity)?;
+        let request = verify_request(signed)?;
+        let secret = StaticSecret::from(field::<32>(
+            "RecipientRecord.request_secret",
+            &record.request_secret,
+        )?);
+        if PublicKey::from(&secret).as_bytes() != request.request_key() {
+            return Err(bad("request secret is not P_req's"));
+        }
+        Ok(Requested {
+            mailbox: received.mailbox,
+            request,
+            secret,
+        })
+    }
+
+    /// A publication, a direct key, or the timer after `T + δ`.
+    pub fn handle(
+        self,
+        input: RecipientInput,
+        now: u64,
+    ) -> Result<(RecipientState, Vec<RecipientAction>), Box<Refused<Requested>>> {
+        let outcome = match input {
+            RecipientInput::Publication { leaf, trusted } => {
+                self.take_publication(&leaf, trusted.as_ref(), now)
+            }
+            RecipientInput::DirectKey(direct) => self.take_direct_key(&direct, now),
+            RecipientInput::Timer if now > self.request.publication_limit() => {
+                let undelivered = Undelivered {
+                    request: self.request.clone(),
+                };
+                Ok((RecipientState::Undelivered(undelivered), Vec::new()))
+            }
+            RecipientInput::Timer => {
+                let at = self.request.publication_limit().saturating_add(1);
+                return Ok((
+                    RecipientState::Requested(self),
+                    vec![RecipientAction::ArmTimer(at)],
+                ));
+            }
+        };
+        outcome.map_err(|error| Refused::boxed(self, error))
+    }
+
+    fn take_publication(
+        &self,
+        leaf: &pb::IncludedLeaf,
+        trusted: Option<&TrustedTree>,
+        now: u64,
+    ) -> Result<(RecipientState, Vec<RecipientAction>), CertMailError> {
+        let request = &self.request;
+        let location = request.location();
+        let publication = check_publication(&leaf.entry, request)?;
+        // B takes the key whenever it is cosigned; whether it was in time is recorded.
+        let included =
+            location
+                .log()
+                .verify_included(leaf, u64::MAX, now, location.clock_skew())?;
+        let received = included.checkpoint().tree();
+        let mut actions = Vec::new();
+        match trusted {
+            Some(t) => {
+                check_consistency(location, &t.checkpoint, received, &t.proof)?;
+                if received.size >= t.checkpoint.size {
+                    let cp = included.checkpoint().checkpoint().clone();
+                    actions.push(RecipientAction::TrustCheckpoint(Box::new(cp)));
+                }
+            }
+            None => {
+                let cp = included.checkpoint().checkpoint().clone();
+                actions.push(RecipientAction::TrustCheckpoint(Box::new(cp)));
+            }
+        }
+        let key = unwrap_key(&wrapped(&publication), &self.secret, request.req_hash())?;
+        let plaintext = self.open(&key)?;
+        let on_time = included.checkpoint().quorum_time() <= request.publication_limit();
+        let delivery = Delivery::Published {
+            index: included.index(),
+            on_time,
+        };
+        Ok((self.decrypted(key, plaintext, delivery), actions))
+    }
+
+    fn take_direct_key(
+        &self,
+        direct: &pb::DirectKey,
+        now: u64,
+    ) -> Result<(RecipientState, Vec<RecipientAction>), CertMailError> {
+        let key = open_direct_key(direct, &self.secret, self.request.req_hash())?;
+        let plaintext = self.open(&key)?;
+        // No receipt for what B did not ask for.
+        if let Some(expect) = self.request.expect() {
+            expect.check(&plaintext)?;
+        }
+        let receipt = sign_receipt(&self.request, &self.mailbox.identity, now);
+        let actions = vec![RecipientAction::Send(ToSender::Receipt(receipt.clone()))];
+        Ok((
+            self.decrypted(key, plaintext, Delivery::Direct { receipt }),
+            actions,
+        ))
+    }
+
+    /// Checks K against c_K first (the AEAD alone would accept a second key), then decrypts.
+    fn open(&self, key: &MessageKey) -> Result<Vec<u8>, CertMailError> {
+        if !key.matches(self.request.key_commitment()) {
+            return Err(CertMailError::KeyCommitmentMismatch);
+        }
+        decrypt_message(key, self.request.msg_id(), &self.mailbox.sealed.ciphertext)
+    }
+
+    fn decrypted(&self, key: MessageKey, plaintext: Vec<u8>, delivery: Delivery) -> RecipientState {
+        let expectation_met = self
+            .request
+            .expect()
+            .is_none_or(|e| e.check(&plaintext).is_ok());
+        RecipientState::Decrypted(Decrypted {
+            plaintext,
+            key,
+            delivery,
+            expectation_met,
+        })
+    }
+}
+
+/// Checks that the received checkpoint and the trusted one are of one tree.
+fn check_consistency(
+    location: &Location,
+    trusted: &Checkpoint,
+    received: &Checkpoint,
+    proof: &[Hash],
+) -> Result<(), CertMailError> {
+    if trusted.origin != received.origin {
+        return Err(CertMailError::Mismatch {
+            field: "trusted checkpoint origin",
+        });
+    }
+    let h = location.log().hasher();
+    let (old, new) = if trusted.size <= received.size {
+        (trusted, received)
+    } else {
+        (received, trusted)
+    };
+    let result = if old.size == 0 && proof.is_empty() {
+        Ok(())
+    } else {
+        verify_consistency(&h, old.size, new.size, proof, &old.root, &new.root)
+    };
+    result.map_err(|error| {
+        CertMailError::Inconsistent(Box::new(Inconsistency {
+            trusted: trusted.clone(),
+            received: received.clone(),
+            proof: proof.to_vec(),
+            error,
+        }))
+    })
+}
+
+/// How B got the key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Delivery {
+    /// From the publication at X, at this index; `on_time` if a quorum cosigned it by `T + δ`.
+    Published {
+        /// The leaf's index in X's log.
+        index: u64,
+        /// Whether the quorum was reached by `T + δ` (otherwise an arbiter would not count it).
+        on_time: bool,
+    },
+    /// Sent directly; B returned this receipt.
+    Direct {
+        /// The receipt sent.
+        receipt: pb::Receipt,
+    },
+}
+
+/// B has M.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Decrypted {
+    /// M.
+    pub plaintext: Vec<u8>,
+    /// K (checked against c_K).
+    pub key: MessageKey,
+    /// How the key came.
+    pub delivery: Delivery,
+    /// Whether M meets the request's expectation (true when there was none).
+    pub expectation_met: bool,
+}
+
+/// `T + δ` passed without a key: B can prove non-publication with an absence proof.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Undelivered {
+    /// The request that was not answered.
+    pub request: VerifiedKeyRequest,
+}
+
+/// The recipient's state after a request.
+#[derive(Debug)]
+pub enum RecipientState {
+    /// Waiting for the key.
+    Requested(Requested),
+    /// Finished with M.
+    Decrypted(Decrypted),
+    /// Finished without a key.
+    Undelivered(Undelivered),
+}

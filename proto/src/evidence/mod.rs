@@ -1,0 +1,24 @@
+//! What certified mail leaves behind for a dispute (DESIGN §3.3): the sender's evidence bundle,
+//! the offline arbiter that judges it, and the recipient's absence proof.
+//!
+//! - [`decode_bundle`] reads an [`EvidenceBundle`](crate::wire::pb::EvidenceBundle) file: size
+//!   limit, protobuf, version, each a typed [`BundleError`].
+//! - [`arbitrate`] judges a bundle offline against an [`ArbiterContext`] (the arbiter's clock,
+//!   its own trusted keys, and whatever B presents: equivocation proofs, lower-index duplicate
+//!   publications, revocations). The [`Verdict`] lists every check and the one that decided.
+//! - [`verify_absence`] checks B's proof that no leaf between two cosigned checkpoints of X names
+//!   the request; [`build_absence_proof`] assembles one.
+
+mod absence;
+mod arbiter;
+mod bundle;
+mod verdict;
+
+pub use crate::wire::{MAX_ABSENCE_LEAVES, MAX_ABSENCE_PROOF_BYTES, MAX_EVIDENCE_BUNDLE_BYTES};
+pub use absence::{
+    ABSENCE_PROOF_VERSION, AbsenceError, VerifiedAbsence, build_absence_proof,
+    decode_absence_proof, verify_absence,
+};
+pub use arbiter::{ArbiterContext, arbitrate, arbitrate_bytes};
+pub use bundle::{BUNDLE_VERSION, BundleError, decode_bundle};
+pub use verdict::{Check, CheckResult, Outcome, Status, TrustNote, TrustSource, Verdict};
