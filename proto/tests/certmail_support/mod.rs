@@ -6,6 +6,8 @@
 //! key and cosigned at timestamps the test chooses, so time is entirely in the test's hands.
 #![allow(dead_code)] // each test file uses a different part
 
+pub mod forge;
+
 use ed25519_dalek::SigningKey;
 use herald_proto::certmail::recipient::{
     Decrypted, Received, RecipientAction, RecipientInput, RecipientState, RequestTerms, Requested,
