@@ -374,4 +374,26 @@ mod tests {
             Err(CertMailError::DecryptionFailed)
         );
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+        /// Whatever K, a, P_req's secret and req_hash: B unwraps exactly K, and any other
+        /// req_hash gives a key that fails the commitment.
+        #[test]
+        fn wrap_round_trips_and_binds_the_request(
+            k in proptest::prelude::any::<[u8; 32]>(),
+            a in proptest::prelude::any::<[u8; 32]>(),
+            p in proptest::prelude::any::<[u8; 32]>(),
+            req in proptest::prelude::any::<[u8; 32]>(),
+        ) {
+            let (k, p) = (MessageKey::from_bytes(k), StaticSecret::from(p));
+            let p_req = PublicKey::from(&p).to_bytes();
+            let w = wrap_key(&k, &StaticSecret::from(a), &p_req, &req).unwrap();
+            proptest::prop_assert_eq!(unwrap_key(&w, &p, &req).unwrap(), k.clone());
+            let mut other = req;
+            other[0] ^= 1;
+            proptest::prop_assert!(!unwrap_key(&w, &p, &other).unwrap().matches(&k.commitment()));
+        }
+    }
 }

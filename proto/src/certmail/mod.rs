@@ -3,15 +3,17 @@
 //! 1. (a) A → B: `C = ChaCha20-Poly1305(K, nonce 0, AD = lp(msg_id), M)` and the key commitment
 //!    `c_K = KDF("herald v1 cm commit", K)` ([`seal_message`]); ChaCha20-Poly1305 is not
 //!    key-committing, so without `c_K` a sender could craft one C that opens under two keys.
-//! 2. (b) B → A: a [`KeyRequest`](crate::wire::pb::KeyRequest) signed by IK_B ([`sign_request`], [`verify_request`]):
-//!    "publish the key of H(C) at X by T, wrapped to my fresh key P_req".
+//! 2. (b) B → A: a [`KeyRequest`](crate::wire::pb::KeyRequest) signed by IK_B
+//!    ([`sign_request`], [`verify_request`]): "publish the key of H(C) at X by T, wrapped to my
+//!    fresh key P_req".
 //! 3. (c) A publishes a `KeyPublication` leaf at X: `A_eph = X25519(a, base)`,
 //!    `K_wrap = K ⊕ KDF("herald v1 cm wrap", lp(X25519(a, P_req)) ‖ lp(req_hash))` ([`wrap_key`]).
 //! 4. (d) B finds it by req_hash, checks it is included in a checkpoint of X cosigned by a quorum
 //!    and consistent with what B trusted before, unwraps ([`unwrap_key`]), checks `c_K`, decrypts.
 //!
 //! Optimistic variant: A sends K straight to B encrypted to P_req ([`seal_direct_key`]); B answers
-//! with a signed [`Receipt`](crate::wire::pb::Receipt) ([`sign_receipt`]); A publishes only if none comes in time.
+//! with a signed [`Receipt`](crate::wire::pb::Receipt) ([`sign_receipt`]); A publishes only if
+//! none comes in time.
 //!
 //! The parties run [`sender`] and [`recipient`], sans-IO state machines: time and randomness
 //! come in as arguments, and what to send, publish, persist and when to wake up go out as actions.
@@ -59,7 +61,8 @@ use crate::wire::WireError;
 pub const COMMIT_LABEL: &str = "herald v1 cm commit";
 /// KDF label of the key wrap in a `KeyPublication`.
 pub const WRAP_LABEL: &str = "herald v1 cm wrap";
-/// KDF label of the key that encrypts K in a [`DirectKey`](crate::wire::pb::DirectKey) (optimistic variant).
+/// KDF label of the key that encrypts K in a [`DirectKey`](crate::wire::pb::DirectKey)
+/// (optimistic variant).
 pub const DIRECT_KEY_LABEL: &str = "herald v1 cm direct key";
 /// Signing-input label of A's optional signature on a sealed message.
 pub const SEALED_LABEL: &str = "herald v1 cm sealed message";

@@ -81,3 +81,67 @@ pub(crate) fn wrapped(publication: &KeyPublication) -> WrappedKey {
         wrapped_key: publication.wrapped_key,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::certmail::{
+        KeyRequestDraft, Location, ephemeral_secret, sign_request, unwrap_key, verify_request,
+    };
+    use crate::checkpoint::{WitnessPolicy, WitnessSigner};
+    use crate::inclusion::LogTrust;
+    use crate::merkle::HashAlgorithm;
+    use crate::note::NoteSigner;
+    use x25519_dalek::PublicKey;
+
+    fn request(p_req: &StaticSecret, sender: &str) -> VerifiedKeyRequest {
+        let log = NoteSigner::new("a.test/herald", SigningKey::from_bytes(&[1; 32])).unwrap();
+        let w = WitnessSigner::new("w.test", SigningKey::from_bytes(&[2; 32])).unwrap();
+        let policy = WitnessPolicy::new(log.verifier(), vec![w.verifier()], 1).unwrap();
+        let draft = KeyRequestDraft {
+            sender: sender.into(),
+            recipient: "bob@b.test".into(),
+            msg_id: b"m".to_vec(),
+            ciphertext_hash: [3; 32],
+            key_commitment: [4; 32],
+            deadline: 100,
+            location: Location::new(LogTrust::new(policy, HashAlgorithm::Blake3), 1, 1).unwrap(),
+            request_key: PublicKey::from(p_req).to_bytes(),
+            expect: None,
+            nonce: [6; 32],
+            created: 1,
+        };
+        verify_request(&sign_request(&draft, &SigningKey::from_bytes(&[7; 32]))).unwrap()
+    }
+
+    #[test]
+    fn a_publication_answers_its_request_and_unwraps_for_the_recipient() {
+        let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+        let p_req = ephemeral_secret(&mut rng);
+        let r = request(&p_req, "alice@a.test");
+        let k = MessageKey::from_bytes([9; 32]);
+        let alice = SigningKey::from_bytes(&[8; 32]);
+        let entry = publication_entry(&r, &k, &ephemeral_secret(&mut rng), &alice, 10).unwrap();
+        let p = check_publication(&entry, &r).unwrap();
+        assert_eq!(unwrap_key(&wrapped(&p), &p_req, r.req_hash()).unwrap(), k);
+        // The same leaf does not answer another request.
+        let other = request(&ephemeral_secret(&mut rng), "alice@a.test");
+        assert!(matches!(
+            check_publication(&entry, &other),
+            Err(CertMailError::Mismatch { .. })
+        ));
+        // Not a key publication at all.
+        let n = crate::entry::Notarization {
+            digest: [0; 32],
+            media_type: String::new(),
+            label: String::new(),
+            created: 0,
+        }
+        .sign(&alice)
+        .encode_to_vec();
+        assert_eq!(
+            check_publication(&n, &r),
+            Err(CertMailError::NotAPublication)
+        );
+    }
+}

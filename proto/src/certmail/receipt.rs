@@ -83,3 +83,62 @@ pub fn verify_receipt(
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::certmail::{KeyRequestDraft, Location, sign_request, verify_request};
+    use crate::checkpoint::{WitnessPolicy, WitnessSigner};
+    use crate::inclusion::LogTrust;
+    use crate::merkle::HashAlgorithm;
+    use crate::note::NoteSigner;
+
+    fn request(ik: &SigningKey) -> VerifiedKeyRequest {
+        let log = NoteSigner::new("a.test/herald", SigningKey::from_bytes(&[1; 32])).unwrap();
+        let w = WitnessSigner::new("w.test", SigningKey::from_bytes(&[2; 32])).unwrap();
+        let policy = WitnessPolicy::new(log.verifier(), vec![w.verifier()], 1).unwrap();
+        let draft = KeyRequestDraft {
+            sender: "alice@a.test".into(),
+            recipient: "bob@b.test".into(),
+            msg_id: b"m".to_vec(),
+            ciphertext_hash: [3; 32],
+            key_commitment: [4; 32],
+            deadline: 100,
+            location: Location::new(LogTrust::new(policy, HashAlgorithm::Blake3), 1, 1).unwrap(),
+            request_key: [5; 32],
+            expect: None,
+            nonce: [6; 32],
+            created: 1,
+        };
+        verify_request(&sign_request(&draft, ik)).unwrap()
+    }
+
+    #[test]
+    fn a_receipt_verifies_for_its_request_only() {
+        let ik = SigningKey::from_bytes(&[7; 32]);
+        let r = request(&ik);
+        let receipt = sign_receipt(&r, &ik, 50);
+        assert_eq!(verify_receipt(&receipt, &r), Ok(()));
+        let mut later = receipt.clone();
+        later.time = 51;
+        assert!(matches!(
+            verify_receipt(&later, &r),
+            Err(CertMailError::Signature {
+                what: "receipt",
+                ..
+            })
+        ));
+        // Signed by another key than the request's.
+        let other = sign_receipt(&r, &SigningKey::from_bytes(&[8; 32]), 50);
+        assert!(matches!(
+            verify_receipt(&other, &r),
+            Err(CertMailError::Signature { .. })
+        ));
+        let mut short = receipt;
+        short.req_hash.pop();
+        assert!(matches!(
+            verify_receipt(&short, &r),
+            Err(CertMailError::Wire(_))
+        ));
+    }
+}

@@ -26,7 +26,7 @@ use super::{CertMailError, Inconsistency, Refused, field};
 use crate::checkpoint::{Checkpoint, VerifiedCheckpoint};
 use crate::inclusion::ProvenTree as _;
 use crate::merkle::{Hash, verify_consistency};
-use crate::wire::pb;
+use crate::wire::{Validate as _, pb};
 
 /// The version of [`pb::RecipientRecord`] this code writes and reads.
 pub const RECIPIENT_RECORD_VERSION: u32 = 1;
@@ -226,6 +226,7 @@ impl Requested {
                 reason: "unknown version",
             });
         }
+        record.validate()?;
         let bad = |reason| CertMailError::BadRecord { reason };
         let sealed = record.sealed.clone().ok_or(bad("no sealed message"))?;
         let signed = record.request.as_ref().ok_or(bad("no request"))?;
@@ -432,4 +433,82 @@ pub enum RecipientState {
     Decrypted(Decrypted),
     /// Finished without a key.
     Undelivered(Undelivered),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::certmail::seal_message;
+    use crate::checkpoint::{WitnessPolicy, WitnessSigner};
+    use crate::inclusion::LogTrust;
+    use crate::merkle::HashAlgorithm;
+    use crate::note::NoteSigner;
+
+    fn rng() -> rand_core::UnwrapErr<getrandom::SysRng> {
+        rand_core::UnwrapErr(getrandom::SysRng)
+    }
+
+    fn location() -> Location {
+        let log = NoteSigner::new("a.test/herald", SigningKey::from_bytes(&[1; 32])).unwrap();
+        let w = WitnessSigner::new("w.test", SigningKey::from_bytes(&[2; 32])).unwrap();
+        let policy = WitnessPolicy::new(log.verifier(), vec![w.verifier()], 1).unwrap();
+        Location::new(LogTrust::new(policy, HashAlgorithm::Blake3), 60, 10).unwrap()
+    }
+
+    fn sealed() -> pb::SealedMessage {
+        seal_message("alice@a.test", "bob@b.test", b"m", b"hi", None, &mut rng())
+            .unwrap()
+            .1
+    }
+
+    #[test]
+    fn mail_for_someone_else_is_refused() {
+        let err = Received::receive(sealed(), "carol@b.test", SigningKey::from_bytes(&[3; 32]))
+            .unwrap_err();
+        assert_eq!(
+            err,
+            CertMailError::Mismatch {
+                field: "SealedMessage.recipient"
+            }
+        );
+    }
+
+    #[test]
+    fn a_request_persists_its_secret_before_it_is_sent() {
+        let bob = SigningKey::from_bytes(&[3; 32]);
+        let received = Received::receive(sealed(), "bob@b.test", bob.clone()).unwrap();
+        let terms = RequestTerms {
+            deadline: 1_000,
+            location: location(),
+            expect: None,
+        };
+        let (requested, actions) = received.request(terms, 500, &mut rng()).unwrap();
+        let RecipientAction::Persist(record) = &actions[0] else {
+            panic!("persist first: {actions:?}")
+        };
+        assert!(matches!(
+            actions[1],
+            RecipientAction::Send(ToSender::Request(_))
+        ));
+        assert_eq!(actions[2], RecipientAction::ArmTimer(1_061));
+        // The record resumes to the same request.
+        let resumed = Requested::resume(record, "bob@b.test", bob).unwrap();
+        assert_eq!(resumed.request(), requested.request());
+    }
+
+    #[test]
+    fn a_deadline_already_past_is_not_requested() {
+        let received =
+            Received::receive(sealed(), "bob@b.test", SigningKey::from_bytes(&[3; 32])).unwrap();
+        let terms = RequestTerms {
+            deadline: 500,
+            location: location(),
+            expect: None,
+        };
+        let refused = received.request(terms, 500, &mut rng()).unwrap_err();
+        assert!(matches!(
+            refused.error,
+            CertMailError::DeadlineTooSoon { .. }
+        ));
+    }
 }

@@ -306,3 +306,69 @@ pub fn build_absence_proof(
         leaves,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::merkle::{AnyHasher, HashAlgorithm, MemoryHashes};
+    use prost::Message as _;
+
+    fn publication(req_hash: [u8; 32]) -> Vec<u8> {
+        pb::LogEntry {
+            kind: Some(pb::log_entry::Kind::KeyPublication(pb::KeyPublication {
+                req_hash: req_hash.to_vec(),
+                ..Default::default()
+            })),
+        }
+        .encode_to_vec()
+    }
+
+    /// Leaves 0..n, the tree heads at `a` and `b`, and the right edge at `a`.
+    fn setup(leaves: &[Vec<u8>], a: u64, b: u64) -> (Checkpoint, Checkpoint, Vec<Hash>) {
+        let h = AnyHasher(HashAlgorithm::Blake3);
+        let head = |n: u64| {
+            let (_, range) = MemoryHashes::from_leaf_hashes(
+                &h,
+                leaves[..n as usize].iter().map(|l| h.hash_leaf(l)),
+            );
+            (
+                Checkpoint {
+                    origin: "a.test/herald".into(),
+                    size: n,
+                    root: range.root(&h),
+                },
+                range.hashes().to_vec(),
+            )
+        };
+        let ((before, edge), (after, _)) = (head(a), head(b));
+        (before, after, edge)
+    }
+
+    #[test]
+    fn the_window_is_scanned_and_bound_to_both_roots() {
+        let h = AnyHasher(HashAlgorithm::Blake3);
+        let mut leaves: Vec<Vec<u8>> = (0..9u8).map(|i| vec![i; 3]).collect();
+        leaves[6] = publication([7; 32]);
+        let (before, after, edge) = setup(&leaves, 3, 9);
+        let window = &leaves[3..];
+        assert_eq!(
+            check_window(&h, &[8; 32], &before, &after, edge.clone(), window),
+            Ok(())
+        );
+        assert_eq!(
+            check_window(&h, &[7; 32], &before, &after, edge.clone(), window),
+            Err(AbsenceError::PublicationFound { index: 6 })
+        );
+        assert_eq!(
+            check_window(&h, &[8; 32], &after, &before, edge.clone(), window),
+            Err(AbsenceError::SizesOutOfOrder {
+                before: 9,
+                after: 3
+            })
+        );
+        assert_eq!(
+            check_window(&h, &[8; 32], &before, &after, edge, &window[1..]),
+            Err(AbsenceError::LeafCount { got: 5, want: 6 })
+        );
+    }
+}

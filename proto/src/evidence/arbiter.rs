@@ -468,3 +468,36 @@ fn names_request(entry: &[u8], req_hash: &[u8; 32]) -> bool {
         Ok(Some(pb::log_entry::Kind::KeyPublication(k))) if k.req_hash == req_hash
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prost::Message as _;
+
+    #[test]
+    fn a_leaf_names_a_request_by_req_hash_only_as_a_key_publication() {
+        let entry = |kind| pb::LogEntry { kind: Some(kind) }.encode_to_vec();
+        let publication = entry(pb::log_entry::Kind::KeyPublication(pb::KeyPublication {
+            req_hash: vec![7; 32],
+            ..Default::default()
+        }));
+        assert!(names_request(&publication, &[7; 32]));
+        assert!(!names_request(&publication, &[8; 32]));
+        let other = entry(pb::log_entry::Kind::Notarization(pb::Notarization {
+            digest: vec![7; 32],
+            ..Default::default()
+        }));
+        assert!(!names_request(&other, &[7; 32]));
+        assert!(!names_request(&[0xff; 3], &[7; 32]));
+    }
+
+    #[test]
+    fn an_empty_bundle_is_not_shown_and_says_why() {
+        let v = arbitrate(&pb::EvidenceBundle::default(), &ArbiterContext::default());
+        assert_eq!(
+            (v.outcome, v.decided_by),
+            (Outcome::NotShown, Check::RequestSignature)
+        );
+        assert_eq!(v.checks[0].detail, "the request is missing");
+    }
+}

@@ -50,6 +50,14 @@ pub const MAX_RECEIPT_BYTES: usize = 256;
 pub const MAX_EVIDENCE_BUNDLE_BYTES: usize =
     MAX_CM_PLAINTEXT_BYTES + MAX_CM_CIPHERTEXT_BYTES + 256 * 1024;
 
+/// Largest encoded [`pb::SenderRecord`]: M, C (in the sealed message), a request, a binding and
+/// a publication leaf.
+pub const MAX_SENDER_RECORD_BYTES: usize = MAX_EVIDENCE_BUNDLE_BYTES;
+
+/// Largest encoded [`pb::RecipientRecord`]: a sealed message, a request and a secret.
+pub const MAX_RECIPIENT_RECORD_BYTES: usize =
+    MAX_SEALED_MESSAGE_BYTES + MAX_KEY_REQUEST_BYTES + 1024;
+
 /// Most leaves an [`pb::AbsenceProof`] window may hold (about 4 minutes of a log appending 4096
 /// entries per 250 ms; an idle or modest log covers days).
 pub const MAX_ABSENCE_LEAVES: usize = 1 << 20;
@@ -266,6 +274,55 @@ impl Validate for pb::EvidenceBundle {
             }
             evidence_bundle::Delivery::Receipt(r) => r.validate(),
         }
+    }
+}
+
+impl Validate for pb::SenderRecord {
+    const MAX_ENCODED_LEN: usize = MAX_SENDER_RECORD_BYTES;
+
+    /// The bounds of a sender's record; whether it can be resumed is
+    /// `certmail::sender::SenderState::resume`'s question.
+    fn validate(&self) -> Result<(), WireError> {
+        required("SenderRecord.sealed", &self.sealed)?.validate()?;
+        sized(
+            "SenderRecord.plaintext",
+            self.plaintext.len(),
+            0,
+            MAX_CM_PLAINTEXT_BYTES,
+        )?;
+        exact("SenderRecord.message_key", &self.message_key, HASH_LEN)?;
+        let Some(request) = &self.request else {
+            return Ok(());
+        };
+        request.validate()?;
+        required("SenderRecord.recipient_binding", &self.recipient_binding)?
+            .validate_fields(false)?;
+        required("SenderRecord.recipient_domain", &self.recipient_domain)?.validate_fields()?;
+        exact(
+            "SenderRecord.ephemeral_secret",
+            &self.ephemeral_secret,
+            KEY_LEN,
+        )?;
+        sized(
+            "SenderRecord.publication",
+            self.publication.len(),
+            1,
+            MAX_LOG_ENTRY_BYTES,
+        )
+    }
+}
+
+impl Validate for pb::RecipientRecord {
+    const MAX_ENCODED_LEN: usize = MAX_RECIPIENT_RECORD_BYTES;
+
+    fn validate(&self) -> Result<(), WireError> {
+        required("RecipientRecord.sealed", &self.sealed)?.validate()?;
+        required("RecipientRecord.request", &self.request)?.validate()?;
+        exact(
+            "RecipientRecord.request_secret",
+            &self.request_secret,
+            KEY_LEN,
+        )
     }
 }
 

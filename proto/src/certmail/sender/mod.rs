@@ -18,116 +18,24 @@ use ed25519_dalek::SigningKey;
 use rand_core::CryptoRng;
 use x25519_dalek::StaticSecret;
 
+mod events;
+
+pub use events::{RequestArrived, SenderAction, SenderInput, SenderPolicy, ToRecipient};
+
 use super::keys::{MessageKey, ephemeral_secret, is_clamped, seal_direct_key};
-use super::location::Location;
 use super::publication::publication_entry;
 use super::receipt::verify_receipt;
 use super::request::{VerifiedKeyRequest, verify_request};
 use super::sealed::{open_sealed, seal_message};
 use super::{CertMailError, Refused, content_hash, field};
 use crate::evidence::BUNDLE_VERSION;
-use crate::identity::{VerifiedBinding, VerifiedRevocation, verify_binding};
+use crate::identity::{VerifiedBinding, verify_binding};
 use crate::inclusion::LogTrust;
+use crate::wire::Validate as _;
 use crate::wire::pb::{self, evidence_bundle};
 
 /// The version of [`pb::SenderRecord`] this code writes and reads.
 pub const SENDER_RECORD_VERSION: u32 = 1;
-
-/// What the sender accepts and how it times its publication.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SenderPolicy {
-    /// The locations the sender can publish at; a request's X must be met by one of them
-    /// ([`Location::is_met_by`]).
-    pub locations: Vec<Location>,
-    /// How long the witnesses take to cosign a new checkpoint, seconds.
-    pub witness_period: u64,
-    /// Extra time kept in hand, seconds.
-    pub margin: u64,
-    /// The furthest deadline accepted, seconds from now.
-    pub max_wait: u64,
-    /// How far in the future a request's `created` may be (the parties' clock skew), seconds.
-    pub max_clock_skew: u64,
-    /// Send K directly and wait for a receipt before publishing (optimistic variant).
-    pub optimistic: bool,
-}
-
-impl SenderPolicy {
-    /// Publishing takes MMD + witness period + margin: the earliest deadline accepted is now
-    /// plus that, and an optimistic sender stops waiting for a receipt that long before T.
-    fn publishing_time(&self, asked: &Location, offered: &Location) -> u64 {
-        asked
-            .max_merge_delay()
-            .max(offered.max_merge_delay())
-            .saturating_add(self.witness_period)
-            .saturating_add(self.margin)
-    }
-
-    fn offering(&self, asked: &Location) -> Option<&Location> {
-        self.locations
-            .iter()
-            .find(|offered| asked.is_met_by(offered))
-    }
-}
-
-/// What to send to the recipient.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ToRecipient {
-    /// Step (a).
-    Sealed(pb::SealedMessage),
-    /// Optimistic variant: K encrypted to P_req.
-    DirectKey(pb::DirectKey),
-}
-
-/// What the caller must do, in order.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum SenderAction {
-    /// Store this record durably before carrying out the actions after it.
-    Persist(Box<pb::SenderRecord>),
-    /// Send this to B.
-    Send(ToRecipient),
-    /// Submit this encoded `LogEntry` to X's log.
-    Publish(Vec<u8>),
-    /// Call `handle(SenderInput::Timer, ..)` at this Unix time.
-    ArmTimer(u64),
-    /// The finished evidence bundle: keep it for as long as receipt may need proving.
-    Evidence(Box<pb::EvidenceBundle>),
-}
-
-/// B's request, with B's identity binding as the caller fetched and verified it
-/// ([`crate::identity::verify_binding`]) and any revocations of B's keys it found.
-#[derive(Clone, Debug)]
-pub struct RequestArrived {
-    /// req and sig_B.
-    pub request: pb::SignedKeyRequest,
-    /// B's binding in B's domain log.
-    pub binding: VerifiedBinding,
-    /// Revocations for B's account in B's domain log.
-    pub revocations: Vec<VerifiedRevocation>,
-}
-
-/// Something that happened.
-#[derive(Clone, Debug)]
-pub enum SenderInput {
-    /// B's key request arrived.
-    Request(Box<RequestArrived>),
-    /// B's receipt arrived (optimistic variant).
-    Receipt(pb::Receipt),
-    /// X's log answered the lookup by req_hash: the leaf, its proof and a cosigned checkpoint.
-    Included(pb::IncludedLeaf),
-    /// A timer armed by [`SenderAction::ArmTimer`] fired.
-    Timer,
-}
-
-impl SenderInput {
-    fn name(&self) -> &'static str {
-        match self {
-            SenderInput::Request(_) => "request",
-            SenderInput::Receipt(_) => "receipt",
-            SenderInput::Included(_) => "included",
-            SenderInput::Timer => "timer",
-        }
-    }
-}
 
 /// M, K and C: what step (a) made.
 #[derive(Debug)]
@@ -614,6 +522,7 @@ impl SenderState {
         if record.version != SENDER_RECORD_VERSION {
             return Err(bad("unknown version"));
         }
+        record.validate()?;
         let sealed = record.sealed.clone().ok_or(bad("no sealed message"))?;
         let info = open_sealed(&sealed)?;
         let key = MessageKey::from_bytes(field("SenderRecord.message_key", &record.message_key)?);
