@@ -19,8 +19,8 @@ const T_DELTA: u64 = DEADLINE + SKEW;
 /// When the arbiter checks the proof.
 const LATER: u64 = T_DELTA + 1000;
 
-/// Cosigned at or before `created − δ`.
-const BEFORE: u64 = NOW - SKEW;
+/// Cosigned at or before `created − 2δ`.
+const BEFORE: u64 = NOW - 2 * SKEW;
 /// Cosigned after `T + δ`.
 const AFTER: u64 = T_DELTA + 1;
 
@@ -176,14 +176,14 @@ fn wrong_right_edge_is_refused() {
 
 #[test]
 fn checkpoint_before_cosigned_too_late_is_refused() {
-    // Cosigned after created − δ: the sender could already have published below its size.
+    // Cosigned after created − 2δ: the sender could already have published below its size.
     let mut w = window(6);
     w.before = w.world.alpha.cosigned(&[(1, BEFORE + 1), (2, BEFORE)]);
     w.append(&fillers(2));
     let after = w.after(&[(1, AFTER), (2, AFTER)]);
     assert!(matches!(
         verify_absence(&w.proof(&after).unwrap(), LATER),
-        Err(AbsenceError::NotBefore { limit, .. }) if limit == NOW - SKEW
+        Err(AbsenceError::NotBefore { limit, .. }) if limit == NOW - 2 * SKEW
     ));
 }
 

@@ -418,3 +418,36 @@ fn direct_key_that_is_not_the_committed_key_gets_no_receipt() {
         .unwrap_err();
     assert_eq!(refused.error, CertMailError::KeyCommitmentMismatch);
 }
+
+#[test]
+fn request_dated_further_ahead_than_its_own_clock_skew_is_refused() {
+    // The sender's policy tolerates an hour of skew, but X says δ = 60 s: an absence proof will
+    // treat checkpoints cosigned by created − 2δ as before any publication, so the sender must not
+    // publish earlier than that.
+    let mut c = case(b"m");
+    let mut policy = c.world.policy(false);
+    policy.max_clock_skew = 3600;
+    let (sealed, message) = {
+        let (s, a) = Sealed::seal(
+            c.world.outgoing(b"m"),
+            c.world.alice.clone(),
+            policy,
+            &mut c.rng,
+        )
+        .unwrap();
+        let m = match &a[1] {
+            herald_proto::certmail::sender::SenderAction::Send(
+                herald_proto::certmail::sender::ToRecipient::Sealed(m),
+            ) => m.clone(),
+            other => panic!("{other:?}"),
+        };
+        (s, m)
+    };
+    c.sealed = sealed;
+    c.message = message;
+    let err = c.offer_draft(|d| {
+        d.created = NOW + 1 + SKEW + 1;
+        d.deadline = DEADLINE + 200;
+    });
+    assert!(matches!(err, CertMailError::BadCreationTime { .. }));
+}

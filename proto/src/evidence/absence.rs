@@ -2,10 +2,11 @@
 //! between two cosigned checkpoints, none naming req_hash.
 //!
 //! What makes the window complete:
-//! - **Before**: a quorum of X's witnesses cosigned checkpoint 1 at or before `created − δ`. The
-//!   sender refuses requests dated more than its skew in the future, so it could not know
-//!   req_hash (which needs sig_B) before `created − δ`: no valid publication lies below
-//!   checkpoint 1's size.
+//! - **Before**: a quorum of X's witnesses cosigned checkpoint 1 at or before `created − 2δ`.
+//!   The sender refuses requests dated more than δ ahead of its clock (`certmail::sender`), so it
+//!   did not publish for req_hash (which needs sig_B) before `created − δ` by its clock, which is
+//!   no earlier than `created − 2δ` by a witness's clock (clocks agree within δ): no publication
+//!   lies below checkpoint 1's size.
 //! - **After**: at least `n − q + 1` of X's `n` witnesses cosigned checkpoint 2 after `T + δ`.
 //!   A publication counts only in a checkpoint with `q` cosignatures timestamped ≤ `T + δ`; those
 //!   `q` witnesses and these `n − q + 1` share one, and a witness never cosigns a smaller tree
@@ -87,10 +88,10 @@ pub enum AbsenceError {
         /// Its index in X's log.
         index: u64,
     },
-    /// Checkpoint 1 lacks a quorum of cosignatures at or before `created − δ`.
-    #[error("checkpoint 1 is not cosigned before created − δ = {limit}: {error}")]
+    /// Checkpoint 1 lacks a quorum of cosignatures at or before `created − 2δ`.
+    #[error("checkpoint 1 is not cosigned before created − 2δ = {limit}: {error}")]
     NotBefore {
-        /// `created − δ`.
+        /// `created − 2δ`.
         limit: u64,
         /// What the policy check found.
         error: PolicyError,
@@ -221,7 +222,7 @@ pub fn verify_absence(proof: &pb::AbsenceProof, now: u64) -> Result<VerifiedAbse
 
     let skew = x.clock_skew();
     let policy = x.log().policy();
-    let limit = request.created().saturating_sub(skew);
+    let limit = request.created().saturating_sub(skew.saturating_mul(2));
     policy
         .verify_cosigned_by(&proof.checkpoint_before, limit, now, skew)
         .map_err(|error| match error {

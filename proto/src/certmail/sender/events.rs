@@ -17,6 +17,7 @@ pub struct SenderPolicy {
     /// The furthest deadline accepted, seconds from now.
     pub max_wait: u64,
     /// How far in the future a request's `created` may be (the parties' clock skew), seconds.
+    /// The request's own δ bounds it too (see `evidence::verify_absence`).
     pub max_clock_skew: u64,
     /// Send K directly and wait for a receipt before publishing (optimistic variant).
     pub optimistic: bool,

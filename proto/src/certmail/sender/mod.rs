@@ -224,7 +224,11 @@ impl Sealed {
                     origin: request.location().origin().to_owned(),
                 })?;
         let (created, deadline) = (request.created(), request.deadline());
-        if created > now.saturating_add(policy.max_clock_skew) || deadline <= created {
+        // Never accept a request dated further ahead than X's δ, whatever the policy allows:
+        // an absence proof treats checkpoints cosigned by `created − 2δ` as before any possible
+        // publication, so publishing earlier than that would let B disown a real publication.
+        let skew = policy.max_clock_skew.min(request.location().clock_skew());
+        if created > now.saturating_add(skew) || deadline <= created {
             return Err(CertMailError::BadCreationTime {
                 created,
                 now,
