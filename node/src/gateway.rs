@@ -1,1 +1,508 @@
-//! (in progress)
+//! The node wired together: `init` a data directory, `run` it until shutdown, or `start` and
+//! `stop` it from a test.
+//!
+//! Start order: configuration, keys, log store, sequencer (which registers its metrics), network
+//! (binding every listen address), HTTP listener, then `<data_dir>/node.json` so that other
+//! processes can find a node started on port 0. Stop order: the network stops taking requests;
+//! the sequencer finishes the batches it has taken, flushes and answers them; the network
+//! delivers those answers and closes the swarm; the HTTP listener closes; `node.json` is removed.
+
+use std::fs::{self, OpenOptions};
+use std::io::{self, Read as _, Write as _};
+use std::net::SocketAddr;
+use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use herald_proto::checkpoint::WitnessVerifier;
+use herald_proto::note::NoteVerifier;
+use libp2p::{Multiaddr, PeerId};
+use prometheus_client::registry::Registry;
+use serde::{Deserialize, Serialize};
+use tokio::task::JoinHandle;
+use tracing::{error, info, warn};
+
+use crate::config::{ConfigError, NodeConfig};
+use crate::http::{HttpServer, NodeIdentity, NodeRoutes};
+use crate::keys::{KeyFileError, NodeKeys};
+use crate::metrics::NetworkMetrics;
+use crate::network::{self, ClientService, Network, NetworkError, NodeHandle};
+use crate::sequencer::{Sequencer, SequencerConfig, SequencerError, SequencerHandle};
+use crate::store::{LogHead, LogStore, OpenError};
+
+/// Largest `node.json` read.
+const MAX_NODE_INFO_BYTES: u64 = 64 * 1024;
+
+/// Why the node could not be initialised, started, or kept running.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum GatewayError {
+    /// The configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A key file is missing, unreadable, too open, or malformed.
+    #[error(transparent)]
+    Keys(#[from] KeyFileError),
+    /// The log store could not be created or opened (or is another log).
+    #[error("log store: {0}")]
+    Store(#[from] OpenError),
+    /// The sequencer could not start, or stopped with an error.
+    #[error("sequencer: {0}")]
+    Sequencer(#[from] SequencerError),
+    /// The network could not start.
+    #[error("network: {0}")]
+    Network(#[from] NetworkError),
+    /// The HTTP listener could not bind.
+    #[error("cannot listen for HTTP on {addr}: {source}")]
+    Http {
+        /// The configured address.
+        addr: SocketAddr,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// `init` found something in the data directory.
+    #[error("data directory {0} is not empty; refusing to initialise over it")]
+    DataDirNotEmpty(PathBuf),
+    /// A file or directory could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// `node.json` does not parse.
+    #[error("{path} is not a node description: {source}")]
+    NodeInfo {
+        /// The path.
+        path: PathBuf,
+        /// The JSON error.
+        source: serde_json::Error,
+    },
+    /// A part of the node stopped while it should have been running.
+    #[error("the {0} stopped unexpectedly")]
+    Stopped(&'static str),
+}
+
+fn io_error(path: &Path) -> impl FnOnce(io::Error) -> GatewayError + '_ {
+    move |source| GatewayError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// What a running node writes to `<data_dir>/node.json` (atomically: temporary file, rename)
+/// after binding, and removes when it stops cleanly.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeInfo {
+    /// The libp2p peer id.
+    pub peer_id: String,
+    /// The bound listen addresses, each ending in `/p2p/<peer id>`.
+    pub listen_addrs: Vec<String>,
+    /// The bound HTTP address (`/metrics`, `/health`, `/status`).
+    pub http_addr: SocketAddr,
+    /// The node's process id.
+    pub pid: u32,
+    /// The log's origin.
+    pub origin: String,
+    /// The log's verifier key.
+    pub log_key: String,
+}
+
+impl NodeInfo {
+    /// Reads `node.json` (bounded to 64 KiB).
+    pub fn read(path: &Path) -> Result<Self, GatewayError> {
+        let file = fs::File::open(path).map_err(io_error(path))?;
+        let mut bytes = Vec::new();
+        file.take(MAX_NODE_INFO_BYTES)
+            .read_to_end(&mut bytes)
+            .map_err(io_error(path))?;
+        serde_json::from_slice(&bytes).map_err(|source| GatewayError::NodeInfo {
+            path: path.to_owned(),
+            source,
+        })
+    }
+
+    /// Writes `path` atomically: readers see the old file or the whole new one.
+    pub fn write(&self, path: &Path) -> Result<(), GatewayError> {
+        let mut tmp = path.as_os_str().to_owned();
+        tmp.push(".tmp");
+        let tmp = PathBuf::from(tmp);
+        // Invariant: a struct of strings and numbers always serializes.
+        let json = serde_json::to_vec_pretty(self).expect("NodeInfo serializes");
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o644)
+            .open(&tmp)
+            .map_err(io_error(&tmp))?;
+        file.write_all(&json).map_err(io_error(&tmp))?;
+        file.sync_all().map_err(io_error(&tmp))?;
+        fs::rename(&tmp, path).map_err(io_error(path))
+    }
+}
+
+/// What `init` made.
+#[derive(Debug)]
+pub struct InitReport {
+    /// The configuration file written.
+    pub config_path: PathBuf,
+    /// The log's verifier key (clients pin it).
+    pub log_key: NoteVerifier,
+    /// The witness's verifier key (peers register it).
+    pub witness_key: WitnessVerifier,
+    /// The libp2p peer id.
+    pub peer_id: PeerId,
+}
+
+/// Initialises a node in `config.data_dir`, which must be missing or empty: generates the keys
+/// (files 0600), creates the empty log with `config.hash`, and writes `config` as the documented
+/// TOML file `herald-node.toml`. Blocking (file system and sled).
+pub fn init(config: &NodeConfig) -> Result<InitReport, GatewayError> {
+    config.validate()?;
+    let dir = &config.data_dir;
+    match fs::read_dir(dir) {
+        Ok(mut entries) => {
+            if entries.next().is_some() {
+                return Err(GatewayError::DataDirNotEmpty(dir.clone()));
+            }
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(io_error(dir))?,
+        Err(e) => return Err(io_error(dir)(e)),
+    }
+    let keys = NodeKeys::generate(&config.domain)?;
+    keys.write_new(&config.key_dir())?;
+    drop(LogStore::create(
+        config.store_dir(),
+        &config.origin(),
+        config.hash,
+    )?);
+    let config_path = NodeConfig::default_file(dir);
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o644)
+        .open(&config_path)
+        .map_err(io_error(&config_path))?;
+    file.write_all(config.to_toml().as_bytes())
+        .and_then(|()| file.sync_all())
+        .map_err(io_error(&config_path))?;
+    Ok(InitReport {
+        config_path,
+        log_key: keys.log_verifier(),
+        witness_key: keys.witness_verifier(),
+        peer_id: keys.peer_id(),
+    })
+}
+
+/// The head stored in a stopped node's data directory. Fails if the node is running (the
+/// store is locked). Blocking.
+pub fn stored_head(config: &NodeConfig) -> Result<LogHead, GatewayError> {
+    Ok(LogStore::open(config.store_dir())?.head())
+}
+
+/// Runs the node until `shutdown` resolves (or a part of it fails), then stops it cleanly.
+pub async fn run(
+    config: NodeConfig,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), GatewayError> {
+    let mut gateway = Gateway::start(config).await?;
+    let failure = tokio::select! {
+        () = shutdown => None,
+        e = gateway.failed() => Some(e),
+    };
+    let stopped = gateway.stop().await;
+    match failure {
+        Some(e) => {
+            error!(error = %e, "node failed");
+            Err(e)
+        }
+        None => stopped,
+    }
+}
+
+/// A running node.
+#[derive(Debug)]
+pub struct Gateway {
+    config: NodeConfig,
+    store: LogStore,
+    sequencer: SequencerHandle,
+    /// Taken once it has ended (by `failed` or `stop`).
+    sequencer_task: Option<JoinHandle<Result<(), SequencerError>>>,
+    network: Network,
+    http: HttpServer,
+    info: NodeInfo,
+    log_key: NoteVerifier,
+}
+
+impl Gateway {
+    /// Starts the node of `config` (initialised by [`init`]) and returns once every listener is
+    /// bound and `node.json` is written. Ports configured as 0 are chosen by the OS; see
+    /// [`Gateway::listen_addrs`] and [`Gateway::http_addr`].
+    pub async fn start(config: NodeConfig) -> Result<Gateway, GatewayError> {
+        config.validate()?;
+        let keys = NodeKeys::load(&config.key_dir(), &config.domain)?;
+        let store = open_store(&config).await?;
+        let mut registry = Registry::default();
+        let sequencer_config = SequencerConfig {
+            sequence_interval: config.sequence_interval(),
+            batch_max: config.batch_max,
+            pool_max: config.pool_max,
+            ..SequencerConfig::default()
+        };
+        let (sequencer, sequencer_task) = Sequencer::spawn(
+            store.clone(),
+            keys.log.clone(),
+            sequencer_config,
+            &mut registry,
+        )?;
+        let metrics = NetworkMetrics::register(&mut registry);
+        let heads = sequencer.latest();
+        let service = ClientService::new(sequencer.clone(), store.clone());
+        let network = match network::start(
+            &config,
+            keys.identity.clone(),
+            service,
+            heads.clone(),
+            metrics,
+        )
+        .await
+        {
+            Ok(network) => network,
+            Err(e) => {
+                stop_sequencer(&sequencer, sequencer_task).await;
+                return Err(e.into());
+            }
+        };
+        let routes = NodeRoutes {
+            registry: Arc::new(registry),
+            node: network.handle.clone(),
+            heads,
+            identity: Arc::new(NodeIdentity {
+                origin: config.origin(),
+                hash: config.hash.to_string(),
+                log_key: keys.log_verifier().to_string(),
+                witness_key: keys.witness_verifier().to_string(),
+            }),
+        };
+        let http = match HttpServer::bind(config.http_listen, routes).await {
+            Ok(http) => http,
+            Err(source) => {
+                network.join().await;
+                stop_sequencer(&sequencer, sequencer_task).await;
+                return Err(GatewayError::Http {
+                    addr: config.http_listen,
+                    source,
+                });
+            }
+        };
+        let info = NodeInfo {
+            peer_id: keys.peer_id().to_string(),
+            listen_addrs: network.listen_addrs.iter().map(|a| a.to_string()).collect(),
+            http_addr: http.local_addr,
+            pid: std::process::id(),
+            origin: config.origin(),
+            log_key: keys.log_verifier().to_string(),
+        };
+        if let Err(e) = info.write(&config.node_info_path()) {
+            http.stop().await;
+            network.join().await;
+            stop_sequencer(&sequencer, sequencer_task).await;
+            return Err(e);
+        }
+        let head = store.head();
+        info!(
+            origin = %info.origin,
+            size = head.size,
+            peer_id = %info.peer_id,
+            http = %info.http_addr,
+            log_key = %info.log_key,
+            "herald-node running"
+        );
+        Ok(Gateway {
+            config,
+            store,
+            sequencer,
+            sequencer_task: Some(sequencer_task),
+            network,
+            http,
+            info,
+            log_key: keys.log_verifier(),
+        })
+    }
+
+    /// A handle on the network worker.
+    pub fn handle(&self) -> &NodeHandle {
+        &self.network.handle
+    }
+
+    /// The libp2p peer id.
+    pub fn peer_id(&self) -> PeerId {
+        self.network.handle.peer_id()
+    }
+
+    /// The listen addresses bound at start, each ending in `/p2p/<peer id>`.
+    pub fn listen_addrs(&self) -> &[Multiaddr] {
+        &self.network.listen_addrs
+    }
+
+    /// The bound HTTP address.
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http.local_addr
+    }
+
+    /// What `node.json` says.
+    pub fn info(&self) -> &NodeInfo {
+        &self.info
+    }
+
+    /// The log's verifier key.
+    pub fn log_key(&self) -> &NoteVerifier {
+        &self.log_key
+    }
+
+    /// The log's latest durable head.
+    pub fn head(&self) -> LogHead {
+        self.store.head()
+    }
+
+    /// Resolves when a part of the node stops on its own: the sequencer (e.g. a failed write)
+    /// or the network worker. Cancel-safe; a node that runs fine never resolves it.
+    pub async fn failed(&mut self) -> GatewayError {
+        let sequencer = async {
+            match self.sequencer_task.as_mut() {
+                Some(task) => {
+                    let outcome = task.await;
+                    self.sequencer_task = None;
+                    sequencer_outcome(outcome)
+                        .err()
+                        .unwrap_or(GatewayError::Stopped("sequencer"))
+                }
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            e = sequencer => e,
+            () = self.network.stopped() => GatewayError::Stopped("network worker"),
+        }
+    }
+
+    /// Stops the node cleanly (see the module docs); the sequencer's error if it had failed.
+    pub async fn stop(mut self) -> Result<(), GatewayError> {
+        info!("herald-node stopping");
+        self.network.begin_shutdown();
+        self.sequencer.shutdown();
+        let outcome = match self.sequencer_task.take() {
+            Some(task) => sequencer_outcome(task.await),
+            None => Ok(()),
+        };
+        self.network.join().await;
+        self.http.stop().await;
+        let path = self.config.node_info_path();
+        match fs::remove_file(&path) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                warn!(path = %path.display(), error = %e, "could not remove node.json");
+            }
+            _ => {}
+        }
+        let store = self.store;
+        // Every round was flushed by the sequencer; this covers anything else in the database.
+        let flushed = tokio::task::spawn_blocking(move || store.db().flush()).await;
+        if let Ok(Err(e)) = flushed {
+            error!(error = %e, "final flush failed");
+        }
+        info!("herald-node stopped");
+        outcome
+    }
+}
+
+async fn open_store(config: &NodeConfig) -> Result<LogStore, GatewayError> {
+    let dir = config.store_dir();
+    let store = tokio::task::spawn_blocking(move || LogStore::open(dir))
+        .await
+        .map_err(|_| GatewayError::Stopped("store opening task"))??;
+    if store.origin() != config.origin() {
+        return Err(OpenError::OriginMismatch {
+            stored: store.origin().to_owned(),
+            given: config.origin(),
+        }
+        .into());
+    }
+    if store.algorithm() != config.hash {
+        return Err(OpenError::AlgorithmMismatch {
+            stored: store.algorithm(),
+            given: config.hash,
+        }
+        .into());
+    }
+    Ok(store)
+}
+
+fn sequencer_outcome(
+    joined: Result<Result<(), SequencerError>, tokio::task::JoinError>,
+) -> Result<(), GatewayError> {
+    match joined {
+        Ok(result) => result.map_err(GatewayError::from),
+        Err(_) => Err(GatewayError::Sequencer(SequencerError::Panicked)),
+    }
+}
+
+async fn stop_sequencer(sequencer: &SequencerHandle, task: JoinHandle<Result<(), SequencerError>>) {
+    sequencer.shutdown();
+    if let Err(e) = sequencer_outcome(task.await) {
+        warn!(error = %e, "sequencer stopped with an error");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn init_makes_keys_config_and_log_and_refuses_to_repeat() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("node");
+        let config = NodeConfig::new("alpha.test", &dir);
+        let report = init(&config).unwrap();
+        let text = fs::read_to_string(&report.config_path).unwrap();
+        assert_eq!(NodeConfig::from_toml_str(&text).unwrap(), config);
+        let keys = NodeKeys::load(&config.key_dir(), "alpha.test").unwrap();
+        assert_eq!(keys.log_verifier(), report.log_key);
+        assert_eq!(keys.peer_id(), report.peer_id);
+        let head = stored_head(&config).unwrap();
+        assert_eq!(head.size, 0);
+        assert!(matches!(
+            init(&config),
+            Err(GatewayError::DataDirNotEmpty(_))
+        ));
+    }
+
+    #[test]
+    fn node_info_is_replaced_whole() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("node.json");
+        let mut info = NodeInfo {
+            peer_id: "p".into(),
+            listen_addrs: vec!["/ip4/127.0.0.1/tcp/1".into()],
+            http_addr: "127.0.0.1:2".parse().unwrap(),
+            pid: 3,
+            origin: "a.test/herald".into(),
+            log_key: "k".into(),
+        };
+        info.write(&path).unwrap();
+        info.pid = 4;
+        info.write(&path).unwrap();
+        assert_eq!(NodeInfo::read(&path).unwrap(), info);
+        assert!(!tmp.path().join("node.json.tmp").exists());
+        fs::write(&path, b"{").unwrap();
+        assert!(matches!(
+            NodeInfo::read(&path),
+            Err(GatewayError::NodeInfo { .. })
+        ));
+    }
+}

@@ -1,1 +1,171 @@
-//! (in progress)
+//! The node's Prometheus metrics: one `prometheus-client` [`Registry`] shared by every part.
+//!
+//! The gateway builds the registry, lets each part register its own metrics into it (the
+//! sequencer: tree size, appends, batch sizes and latencies, pool depth; the network: what
+//! [`NetworkMetrics`] holds), then freezes it behind an `Arc` for the HTTP listener, which
+//! renders it with [`render`]. Metric handles are cheap clones of shared atomics.
+//!
+//! Label values are fixed, short strings from the protocol's vocabulary (never peer ids or
+//! anything a peer chooses), so a peer cannot grow the number of series.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+use herald_proto::wire::pb::{ClientErrorKind, client_request};
+
+/// The `Content-Type` of [`render`]'s output (OpenMetrics text, which Prometheus reads).
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// A metric label `kind="..."`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabel {
+    /// The request or error kind.
+    pub kind: &'static str,
+}
+
+/// The network layer's metrics.
+#[derive(Clone, Debug, Default)]
+pub struct NetworkMetrics {
+    /// Peers with at least one open connection.
+    pub peers_connected: Gauge,
+    /// Client requests received, by request kind (`invalid` when the request did not decode).
+    pub requests: Family<KindLabel, Counter>,
+    /// Client requests refused, by `ClientError` kind; `stream` counts exchanges that failed
+    /// below the protocol (reset, timeout, oversized or truncated frame).
+    pub request_errors: Family<KindLabel, Counter>,
+    /// Gossip messages received from peers.
+    pub gossip_received: Counter,
+    /// Gossip messages this node published.
+    pub gossip_published: Counter,
+    /// Gossip messages rejected by validation (their sender is penalised).
+    pub gossip_rejected: Counter,
+}
+
+impl NetworkMetrics {
+    /// Creates the network metrics and registers them in `registry`.
+    pub fn register(registry: &mut Registry) -> Self {
+        let m = NetworkMetrics::default();
+        registry.register(
+            "herald_peers_connected",
+            "Peers with at least one open libp2p connection",
+            m.peers_connected.clone(),
+        );
+        registry.register(
+            "herald_client_requests",
+            "Client protocol requests received, by kind",
+            m.requests.clone(),
+        );
+        registry.register(
+            "herald_client_request_errors",
+            "Client protocol requests refused, by error kind",
+            m.request_errors.clone(),
+        );
+        registry.register(
+            "herald_gossip_received",
+            "Gossipsub messages received from peers",
+            m.gossip_received.clone(),
+        );
+        registry.register(
+            "herald_gossip_published",
+            "Gossipsub messages published by this node",
+            m.gossip_published.clone(),
+        );
+        registry.register(
+            "herald_gossip_rejected",
+            "Gossipsub messages rejected by validation",
+            m.gossip_rejected.clone(),
+        );
+        m
+    }
+
+    /// Counts one request of `kind`.
+    pub fn request(&self, kind: &'static str) {
+        self.requests.get_or_create(&KindLabel { kind }).inc();
+    }
+
+    /// Counts one refusal of `kind`.
+    pub fn request_error(&self, kind: ClientErrorKind) {
+        self.request_errors
+            .get_or_create(&KindLabel {
+                kind: error_label(kind),
+            })
+            .inc();
+    }
+
+    /// Counts one exchange that failed below the protocol.
+    pub fn stream_failure(&self) {
+        self.request_errors
+            .get_or_create(&KindLabel { kind: "stream" })
+            .inc();
+    }
+}
+
+/// The label of a request kind.
+pub fn request_label(request: &client_request::Request) -> &'static str {
+    match request {
+        client_request::Request::Submit(_) => "submit",
+        client_request::Request::Checkpoint(_) => "checkpoint",
+        client_request::Request::Entries(_) => "entries",
+        client_request::Request::Inclusion(_) => "inclusion",
+        client_request::Request::Consistency(_) => "consistency",
+    }
+}
+
+/// The label of an error kind.
+pub fn error_label(kind: ClientErrorKind) -> &'static str {
+    match kind {
+        ClientErrorKind::Unspecified => "unspecified",
+        ClientErrorKind::Busy => "busy",
+        ClientErrorKind::Malformed => "malformed",
+        ClientErrorKind::TooLarge => "too_large",
+        ClientErrorKind::UnknownEntryKind => "unknown_entry_kind",
+        ClientErrorKind::Forbidden => "forbidden",
+        ClientErrorKind::InvalidEntry => "invalid_entry",
+        ClientErrorKind::OutOfRange => "out_of_range",
+        ClientErrorKind::NotFound => "not_found",
+        ClientErrorKind::Internal => "internal",
+    }
+}
+
+/// The registry in the text exposition format.
+pub fn render(registry: &Registry) -> String {
+    let mut out = String::new();
+    // Writing into a String cannot fail; an encoder error would mean a bug in a metric type,
+    // and an empty page is the honest answer then.
+    if prometheus_client::encoding::text::encode(&mut out, registry).is_err() {
+        out.clear();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_appear_in_the_rendered_page() {
+        let mut registry = Registry::default();
+        let m = NetworkMetrics::register(&mut registry);
+        m.request("submit");
+        m.request("submit");
+        m.request_error(ClientErrorKind::OutOfRange);
+        m.stream_failure();
+        m.peers_connected.set(3);
+        m.gossip_rejected.inc();
+        let page = render(&registry);
+        for line in [
+            "herald_client_requests_total{kind=\"submit\"} 2",
+            "herald_client_request_errors_total{kind=\"out_of_range\"} 1",
+            "herald_client_request_errors_total{kind=\"stream\"} 1",
+            "herald_peers_connected 3",
+            "herald_gossip_rejected_total 1",
+            "herald_gossip_published_total 0",
+        ] {
+            assert!(page.lines().any(|l| l == line), "{line:?} not in\n{page}");
+        }
+        assert!(page.ends_with("# EOF\n"));
+    }
+}

@@ -1,1 +1,136 @@
-//! (in progress)
+//! The node's libp2p network: one worker task owns the `Swarm`; [`NodeHandle`]s talk to it.
+//!
+//! Shape (rust-libp2p `examples/file-sharing`): [`start`] builds the swarm, binds the listen
+//! addresses and spawns the worker, whose `run()` is one `select!` over shutdown, swarm events,
+//! commands from handles, finished client requests and new checkpoints from the sequencer.
+//! A [`NodeHandle`] sends commands over a bounded channel, each with a `oneshot` for the reply.
+//!
+//! Protocols:
+//! - `/herald/client/1` ([`CLIENT_PROTOCOL`]): light clients submit entries and ask for
+//!   checkpoints, entries and proofs ([`client`]). Framing and limits: [`codec`]. Requests are
+//!   worked on outside the swarm task (store reads on blocking threads) and answered through
+//!   the worker; at most `max_inflight_requests` at once, more are answered `BUSY`.
+//! - gossipsub topic `herald/checkpoints/1` ([`CHECKPOINT_TOPIC`]): every new checkpoint is
+//!   published; received ones are validated ([`gossip`]).
+//! - identify.
+
+mod behaviour;
+pub mod client;
+pub mod codec;
+pub mod gossip;
+mod worker;
+
+pub use behaviour::{
+    CHECKPOINT_TOPIC, CLIENT_PROTOCOL, ClientCodec, IDENTIFY_PROTOCOL, MAX_GOSSIP_TRANSMIT_BYTES,
+    checkpoint_topic, message_id, peer_scoring,
+};
+pub use client::ClientService;
+pub use worker::{Network, start};
+
+use libp2p::{Multiaddr, PeerId};
+use tokio::sync::{mpsc, oneshot};
+
+/// Capacity of the command channel between handles and the worker.
+const COMMAND_CAPACITY: usize = 64;
+
+/// Why the network could not start, or a command could not be carried out.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum NetworkError {
+    /// The swarm could not be built (transport or behaviour configuration).
+    #[error("could not build the libp2p swarm: {0}")]
+    Build(String),
+    /// A listen address could not be bound.
+    #[error("cannot listen on {addr}: {reason}")]
+    Listen {
+        /// The address.
+        addr: Multiaddr,
+        /// The transport's reason.
+        reason: String,
+    },
+    /// A listener did not report its bound address in time.
+    #[error("listener on {0} did not report an address in time")]
+    ListenTimeout(Multiaddr),
+    /// Dialing a peer failed at once (bad address, no transport for it).
+    #[error("cannot dial {addr}: {reason}")]
+    Dial {
+        /// The address.
+        addr: Multiaddr,
+        /// Why.
+        reason: String,
+    },
+    /// The worker has stopped (shutdown or a fatal error); the handle is useless.
+    #[error("the network worker has stopped")]
+    Stopped,
+}
+
+/// A command for the worker, with the channel its answer goes back on.
+#[derive(Debug)]
+enum Command {
+    ListenAddrs(oneshot::Sender<Vec<Multiaddr>>),
+    ConnectedPeers(oneshot::Sender<Vec<PeerId>>),
+    Dial {
+        addr: Multiaddr,
+        reply: oneshot::Sender<Result<(), NetworkError>>,
+    },
+    PeerScore {
+        peer: PeerId,
+        reply: oneshot::Sender<Option<f64>>,
+    },
+}
+
+/// A cloneable handle on the running network worker.
+#[derive(Clone, Debug)]
+pub struct NodeHandle {
+    peer_id: PeerId,
+    commands: mpsc::Sender<Command>,
+}
+
+impl NodeHandle {
+    fn new(peer_id: PeerId) -> (Self, mpsc::Receiver<Command>) {
+        let (commands, receiver) = mpsc::channel(COMMAND_CAPACITY);
+        (NodeHandle { peer_id, commands }, receiver)
+    }
+
+    /// The node's libp2p peer id.
+    pub fn peer_id(&self) -> PeerId {
+        self.peer_id
+    }
+
+    /// Whether the worker is still running.
+    pub fn is_running(&self) -> bool {
+        !self.commands.is_closed()
+    }
+
+    async fn ask<T>(
+        &self,
+        command: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, NetworkError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(command(reply))
+            .await
+            .map_err(|_| NetworkError::Stopped)?;
+        answer.await.map_err(|_| NetworkError::Stopped)
+    }
+
+    /// The addresses the node listens on, each ending in `/p2p/<peer id>`.
+    pub async fn listen_addrs(&self) -> Result<Vec<Multiaddr>, NetworkError> {
+        self.ask(Command::ListenAddrs).await
+    }
+
+    /// The peers with at least one open connection.
+    pub async fn connected_peers(&self) -> Result<Vec<PeerId>, NetworkError> {
+        self.ask(Command::ConnectedPeers).await
+    }
+
+    /// Starts dialing `addr`; returns once the dial is under way (not when connected).
+    pub async fn dial(&self, addr: Multiaddr) -> Result<(), NetworkError> {
+        self.ask(|reply| Command::Dial { addr, reply }).await?
+    }
+
+    /// The gossipsub score of `peer` (negative after it sent invalid messages), if connected.
+    pub async fn gossip_peer_score(&self, peer: PeerId) -> Result<Option<f64>, NetworkError> {
+        self.ask(|reply| Command::PeerScore { peer, reply }).await
+    }
+}

@@ -1,0 +1,523 @@
+//! The task that owns the `Swarm`: one `select!` over shutdown, swarm events, commands, finished
+//! client requests and new checkpoints.
+//!
+//! Nothing here blocks: client requests are handed to [`ClientService`] on their own tasks (which
+//! read the store on blocking threads) and their answers come back over a channel, so a slow
+//! proof never stalls gossip or other peers. The number of requests being worked on is bounded
+//! by a semaphore; when it is exhausted, new requests are answered `BUSY` at once.
+//!
+//! Shutdown drains: listeners are closed, new requests are answered `INTERNAL` ("shutting
+//! down"), requests already accepted (e.g. submissions waiting for the sequencer's last flush)
+//! are answered, and the swarm is dropped once every answer has been written or the drain time
+//! is up.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt as _;
+use herald_proto::wire::pb::{self, ClientErrorKind, client_response};
+use herald_proto::wire::{WireError, pb::ClientResponse};
+use libp2p::core::transport::ListenerId;
+use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, PublishError};
+use libp2p::multiaddr::Protocol;
+use libp2p::request_response::{self, InboundRequestId, ResponseChannel};
+use libp2p::swarm::SwarmEvent;
+use libp2p::{Multiaddr, PeerId, Swarm};
+use tokio::sync::{Semaphore, mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tracing::{debug, info, warn};
+
+use super::behaviour::{self, Behaviour, BehaviourEvent, checkpoint_topic};
+use super::client::{ClientService, client_error};
+use super::codec::Decoded;
+use super::gossip;
+use super::{Command, NetworkError, NodeHandle};
+use crate::config::NodeConfig;
+use crate::metrics::{NetworkMetrics, request_label};
+use crate::store::LogHead;
+
+/// How long `start` waits for each listener to report its bound address.
+const LISTEN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What a client is told to wait when every request slot is taken.
+const BUSY_RETRY_AFTER_MS: u64 = 200;
+
+type Responder = ResponseChannel<Decoded<ClientResponse>>;
+
+/// The running network: its handle, bound addresses, and the means to stop it.
+#[derive(Debug)]
+pub struct Network {
+    /// A handle for commands.
+    pub handle: NodeHandle,
+    /// The addresses bound at start, each ending in `/p2p/<peer id>`.
+    pub listen_addrs: Vec<Multiaddr>,
+    shutdown: Option<oneshot::Sender<()>>,
+    /// `None` once the worker has been seen to end.
+    task: Option<JoinHandle<()>>,
+}
+
+impl Network {
+    /// Starts draining: no new requests, answer those in flight, then close the swarm.
+    pub fn begin_shutdown(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+
+    /// Resolves when the worker has ended (after a shutdown, or on its own). Cancel-safe.
+    pub async fn stopped(&mut self) {
+        if let Some(task) = self.task.as_mut() {
+            if let Err(e) = task.await {
+                warn!(error = %e, "network worker ended abnormally");
+            }
+            self.task = None;
+        }
+    }
+
+    /// Shuts down and waits until the worker has stopped.
+    pub async fn join(mut self) {
+        self.begin_shutdown();
+        self.stopped().await;
+    }
+}
+
+/// Builds the swarm from `identity`, binds every `config.listen` address (waiting for the
+/// OS-chosen ports), logs them with `/p2p/<peer id>`, and spawns the worker.
+///
+/// `heads` is the sequencer's view of the latest durable log head; each new checkpoint in it is
+/// published on the checkpoint topic.
+pub async fn start(
+    config: &NodeConfig,
+    identity: libp2p::identity::Keypair,
+    service: ClientService,
+    heads: watch::Receiver<LogHead>,
+    metrics: NetworkMetrics,
+) -> Result<Network, NetworkError> {
+    let peer_id = identity.public().to_peer_id();
+    let mut swarm = behaviour::build_swarm(identity, config.request_timeout())?;
+    let mut waiting: HashMap<ListenerId, Multiaddr> = HashMap::new();
+    for addr in &config.listen {
+        let id = swarm
+            .listen_on(addr.clone())
+            .map_err(|e| NetworkError::Listen {
+                addr: addr.clone(),
+                reason: e.to_string(),
+            })?;
+        waiting.insert(id, addr.clone());
+    }
+    let listeners: Vec<ListenerId> = waiting.keys().copied().collect();
+    let mut bound = Vec::new();
+    let deadline = Instant::now() + LISTEN_TIMEOUT;
+    while !waiting.is_empty() {
+        let event = tokio::time::timeout_at(deadline, swarm.select_next_some())
+            .await
+            .map_err(|_| {
+                let addr = waiting
+                    .values()
+                    .next()
+                    .cloned()
+                    .unwrap_or_else(Multiaddr::empty);
+                NetworkError::ListenTimeout(addr)
+            })?;
+        match event {
+            SwarmEvent::NewListenAddr {
+                listener_id,
+                address,
+            } => {
+                waiting.remove(&listener_id);
+                bound.push(with_peer_id(address, peer_id));
+            }
+            SwarmEvent::ListenerClosed {
+                listener_id,
+                reason,
+                ..
+            } if waiting.contains_key(&listener_id) => {
+                return Err(NetworkError::Listen {
+                    addr: waiting
+                        .remove(&listener_id)
+                        .unwrap_or_else(Multiaddr::empty),
+                    reason: format!("{reason:?}"),
+                });
+            }
+            SwarmEvent::ListenerError { listener_id, error }
+                if waiting.contains_key(&listener_id) =>
+            {
+                return Err(NetworkError::Listen {
+                    addr: waiting
+                        .remove(&listener_id)
+                        .unwrap_or_else(Multiaddr::empty),
+                    reason: error.to_string(),
+                });
+            }
+            other => debug!(event = ?other, "swarm event while binding"),
+        }
+    }
+    for addr in &bound {
+        info!(%addr, "listening");
+    }
+    let (handle, commands) = NodeHandle::new(peer_id);
+    let (shutdown_tx, shutdown_rx) = oneshot::channel();
+    let max_inflight = config.max_inflight_requests;
+    let (responses_tx, responses_rx) = mpsc::channel(max_inflight);
+    let last_published = heads.borrow().checkpoint.clone();
+    let worker = Worker {
+        swarm,
+        peer_id,
+        listeners,
+        listen_addrs: bound.clone(),
+        commands,
+        shutdown: shutdown_rx,
+        heads,
+        last_published,
+        service,
+        responses_tx,
+        responses_rx,
+        inflight: Arc::new(Semaphore::new(max_inflight)),
+        max_inflight,
+        unsent: HashSet::new(),
+        metrics,
+        topic: checkpoint_topic(),
+        drain_timeout: config.request_timeout(),
+    };
+    let task = tokio::spawn(worker.run());
+    Ok(Network {
+        handle,
+        listen_addrs: bound,
+        shutdown: Some(shutdown_tx),
+        task: Some(task),
+    })
+}
+
+/// `addr` ending in `/p2p/<peer>`.
+fn with_peer_id(addr: Multiaddr, peer: PeerId) -> Multiaddr {
+    match addr.iter().last() {
+        Some(Protocol::P2p(_)) => addr,
+        _ => addr.with(Protocol::P2p(peer)),
+    }
+}
+
+struct Worker {
+    swarm: Swarm<Behaviour>,
+    peer_id: PeerId,
+    listeners: Vec<ListenerId>,
+    listen_addrs: Vec<Multiaddr>,
+    commands: mpsc::Receiver<Command>,
+    shutdown: oneshot::Receiver<()>,
+    /// Owned by the sequencer; holds only flushed heads.
+    heads: watch::Receiver<LogHead>,
+    last_published: Vec<u8>,
+    service: ClientService,
+    responses_tx: mpsc::Sender<(InboundRequestId, Responder, ClientResponse)>,
+    responses_rx: mpsc::Receiver<(InboundRequestId, Responder, ClientResponse)>,
+    /// One permit per request being worked on.
+    inflight: Arc<Semaphore>,
+    max_inflight: usize,
+    /// Responses handed to the swarm but not yet written.
+    unsent: HashSet<InboundRequestId>,
+    metrics: NetworkMetrics,
+    topic: IdentTopic,
+    drain_timeout: Duration,
+}
+
+impl Worker {
+    async fn run(mut self) {
+        let mut drain_deadline: Option<Instant> = None;
+        let mut heads_open = true;
+        loop {
+            if drain_deadline.is_some() && self.drained() {
+                break;
+            }
+            let deadline = drain_deadline.unwrap_or_else(Instant::now);
+            tokio::select! {
+                _ = &mut self.shutdown, if drain_deadline.is_none() => {
+                    info!("network draining");
+                    for id in self.listeners.drain(..) {
+                        self.swarm.remove_listener(id);
+                    }
+                    drain_deadline = Some(Instant::now() + self.drain_timeout);
+                }
+                _ = tokio::time::sleep_until(deadline), if drain_deadline.is_some() => {
+                    warn!(
+                        unanswered = self.max_inflight - self.inflight.available_permits(),
+                        unsent = self.unsent.len(),
+                        "network drain timed out"
+                    );
+                    break;
+                }
+                event = self.swarm.select_next_some() => self.on_swarm_event(event, drain_deadline.is_some()),
+                Some(command) = self.commands.recv() => self.on_command(command),
+                Some((id, channel, response)) = self.responses_rx.recv() => self.respond(id, channel, response),
+                changed = self.heads.changed(), if heads_open => match changed {
+                    Ok(()) => self.publish_head(),
+                    Err(_) => {
+                        debug!("sequencer stopped publishing heads");
+                        heads_open = false;
+                    }
+                },
+            }
+        }
+        info!("network stopped");
+    }
+
+    fn drained(&self) -> bool {
+        self.inflight.available_permits() == self.max_inflight && self.unsent.is_empty()
+    }
+
+    fn on_command(&mut self, command: Command) {
+        match command {
+            Command::ListenAddrs(reply) => {
+                let _ = reply.send(self.listen_addrs.clone());
+            }
+            Command::ConnectedPeers(reply) => {
+                let _ = reply.send(self.swarm.connected_peers().copied().collect());
+            }
+            Command::Dial { addr, reply } => {
+                let result = self
+                    .swarm
+                    .dial(addr.clone())
+                    .map_err(|e| NetworkError::Dial {
+                        addr,
+                        reason: e.to_string(),
+                    });
+                let _ = reply.send(result);
+            }
+            Command::PeerScore { peer, reply } => {
+                let _ = reply.send(self.swarm.behaviour().gossipsub.peer_score(&peer));
+            }
+        }
+    }
+
+    fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>, draining: bool) {
+        match event {
+            SwarmEvent::Behaviour(BehaviourEvent::Client(event)) => {
+                self.on_client_event(event, draining)
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(event)) => self.on_gossip(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Identify(event)) => {
+                debug!(?event, "identify");
+            }
+            SwarmEvent::ConnectionEstablished { peer_id, .. } => {
+                debug!(peer = %peer_id, "connection established");
+                self.count_peers();
+            }
+            SwarmEvent::ConnectionClosed { peer_id, cause, .. } => {
+                debug!(peer = %peer_id, ?cause, "connection closed");
+                self.count_peers();
+            }
+            SwarmEvent::NewListenAddr { address, .. } => {
+                let address = with_peer_id(address, self.peer_id);
+                if !self.listen_addrs.contains(&address) {
+                    info!(addr = %address, "listening");
+                    self.listen_addrs.push(address);
+                }
+            }
+            SwarmEvent::ExpiredListenAddr { address, .. } => {
+                let address = with_peer_id(address, self.peer_id);
+                self.listen_addrs.retain(|a| *a != address);
+            }
+            SwarmEvent::ListenerError { error, .. } => warn!(%error, "listener error"),
+            SwarmEvent::IncomingConnectionError { error, .. } => {
+                debug!(%error, "incoming connection failed");
+            }
+            other => debug!(event = ?other, "swarm event"),
+        }
+    }
+
+    fn count_peers(&mut self) {
+        let peers = self.swarm.connected_peers().count();
+        self.metrics
+            .peers_connected
+            .set(i64::try_from(peers).unwrap_or(i64::MAX));
+    }
+
+    fn on_client_event(
+        &mut self,
+        event: request_response::Event<Decoded<pb::ClientRequest>, Decoded<ClientResponse>>,
+        draining: bool,
+    ) {
+        match event {
+            request_response::Event::Message {
+                peer,
+                message:
+                    request_response::Message::Request {
+                        request_id,
+                        request,
+                        channel,
+                    },
+                ..
+            } => self.on_client_request(peer, request_id, request, channel, draining),
+            request_response::Event::Message { .. } => {}
+            request_response::Event::ResponseSent { request_id, .. } => {
+                self.unsent.remove(&request_id);
+            }
+            request_response::Event::InboundFailure {
+                peer,
+                request_id,
+                error,
+                ..
+            } => {
+                self.unsent.remove(&request_id);
+                self.metrics.stream_failure();
+                debug!(%peer, %error, "client exchange failed");
+            }
+            request_response::Event::OutboundFailure { .. } => {}
+        }
+    }
+
+    fn on_client_request(
+        &mut self,
+        peer: PeerId,
+        request_id: InboundRequestId,
+        request: Decoded<pb::ClientRequest>,
+        channel: Responder,
+        draining: bool,
+    ) {
+        let request = match request {
+            Ok(request) => request,
+            Err(error) => {
+                self.metrics.request("invalid");
+                debug!(%peer, %error, "undecodable client request");
+                return self.respond(request_id, channel, wire_error_response(&error));
+            }
+        };
+        // Validation guarantees a kind; the fallback only keeps this total.
+        let Some(kind) = request.request.as_ref().map(request_label) else {
+            return self.respond(
+                request_id,
+                channel,
+                client_error(ClientErrorKind::Malformed, "request has no kind"),
+            );
+        };
+        self.metrics.request(kind);
+        if draining {
+            return self.respond(
+                request_id,
+                channel,
+                client_error(ClientErrorKind::Internal, "the gateway is shutting down"),
+            );
+        }
+        let Ok(permit) = self.inflight.clone().try_acquire_owned() else {
+            let mut busy = client_error(ClientErrorKind::Busy, "too many requests in flight");
+            if let Some(client_response::Response::Error(e)) = &mut busy.response {
+                e.retry_after_ms = BUSY_RETRY_AFTER_MS;
+            }
+            return self.respond(request_id, channel, busy);
+        };
+        let service = self.service.clone();
+        let responses = self.responses_tx.clone();
+        tokio::spawn(async move {
+            let response = service.handle(request).await;
+            // The worker owns the receiver for as long as it runs; if it has stopped, the
+            // exchange is abandoned with it.
+            let _ = responses.send((request_id, channel, response)).await;
+            drop(permit);
+        });
+    }
+
+    /// Hands `response` to the swarm; it is pending until reported sent or failed.
+    fn respond(
+        &mut self,
+        request_id: InboundRequestId,
+        channel: Responder,
+        response: ClientResponse,
+    ) {
+        if let Some(client_response::Response::Error(e)) = &response.response {
+            let kind = ClientErrorKind::try_from(e.kind).unwrap_or(ClientErrorKind::Internal);
+            self.metrics.request_error(kind);
+        }
+        match self
+            .swarm
+            .behaviour_mut()
+            .client
+            .send_response(channel, Ok(response))
+        {
+            Ok(()) => {
+                self.unsent.insert(request_id);
+            }
+            Err(_) => {
+                self.metrics.stream_failure();
+                debug!("client went away before its answer");
+            }
+        }
+    }
+
+    fn on_gossip(&mut self, event: gossipsub::Event) {
+        match event {
+            gossipsub::Event::Message {
+                propagation_source,
+                message_id,
+                message,
+            } => {
+                self.metrics.gossip_received.inc();
+                let acceptance = if message.topic != self.topic.hash() {
+                    Err(gossip::GossipRejection::UnexpectedTopic(
+                        message.topic.to_string(),
+                    ))
+                } else {
+                    gossip::check_checkpoint_message(&message.data)
+                };
+                let acceptance = match acceptance {
+                    Ok(checkpoint) => {
+                        debug!(
+                            peer = %propagation_source,
+                            origin = %checkpoint.origin,
+                            size = checkpoint.size,
+                            "checkpoint gossip"
+                        );
+                        MessageAcceptance::Accept
+                    }
+                    Err(reason) => {
+                        self.metrics.gossip_rejected.inc();
+                        warn!(peer = %propagation_source, %reason, "rejected gossip message");
+                        MessageAcceptance::Reject
+                    }
+                };
+                self.swarm
+                    .behaviour_mut()
+                    .gossipsub
+                    .report_message_validation_result(&message_id, &propagation_source, acceptance);
+            }
+            gossipsub::Event::Subscribed { peer_id, topic } => {
+                debug!(peer = %peer_id, %topic, "peer subscribed");
+            }
+            other => debug!(event = ?other, "gossipsub"),
+        }
+    }
+
+    /// Publishes the sequencer's newest checkpoint, once.
+    fn publish_head(&mut self) {
+        let note = self.heads.borrow_and_update().checkpoint.clone();
+        if note.is_empty() || note == self.last_published {
+            return;
+        }
+        let data = gossip::checkpoint_message(&note);
+        match self
+            .swarm
+            .behaviour_mut()
+            .gossipsub
+            .publish(self.topic.clone(), data)
+        {
+            Ok(_) => {
+                self.metrics.gossip_published.inc();
+                debug!("published checkpoint");
+            }
+            Err(PublishError::NoPeersSubscribedToTopic) => {
+                debug!("no peers subscribed to checkpoints yet");
+            }
+            Err(error) => warn!(%error, "could not publish checkpoint"),
+        }
+        self.last_published = note;
+    }
+}
+
+/// The answer to a request whose bytes were not an acceptable `ClientRequest`.
+fn wire_error_response(error: &WireError) -> ClientResponse {
+    let kind = match error {
+        WireError::TooLarge { .. } => ClientErrorKind::TooLarge,
+        WireError::FieldSize { len, max, .. } if len > max => ClientErrorKind::TooLarge,
+        _ => ClientErrorKind::Malformed,
+    };
+    client_error(kind, &error.to_string())
+}

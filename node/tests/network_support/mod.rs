@@ -1,0 +1,367 @@
+//! What the network tests share: a real node started in-process on 127.0.0.1 (ports from the
+//! OS, a temporary data directory) and a raw libp2p client swarm that can send any bytes.
+#![allow(dead_code)]
+
+use std::io;
+use std::time::Duration;
+
+use ed25519_dalek::SigningKey;
+use futures::prelude::*;
+use herald_node::config::NodeConfig;
+use herald_node::gateway::{self, Gateway};
+use herald_proto::entry::Notarization;
+use herald_proto::note::NoteVerifier;
+use herald_proto::wire::{self, pb};
+use libp2p::gossipsub::{self, IdentTopic, MessageAuthenticity, ValidationMode};
+use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport};
+use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
+use libp2p::{Multiaddr, PeerId, StreamProtocol, Swarm, noise, tcp, yamux};
+use prost::Message as _;
+
+/// Every wait in these tests is bounded by this.
+pub const WAIT: Duration = Duration::from_secs(20);
+
+/// A node on loopback with its temporary data directory.
+pub struct TestNode {
+    pub gateway: Gateway,
+    pub log_key: NoteVerifier,
+    _dir: tempfile::TempDir,
+}
+
+impl TestNode {
+    /// Initialises and starts a node of `domain` with a short sequencing interval.
+    pub async fn start(domain: &str) -> Self {
+        Self::start_with(domain, |_| {}).await
+    }
+
+    /// [`TestNode::start`] with `tweak` applied to the configuration first.
+    pub async fn start_with(domain: &str, tweak: impl FnOnce(&mut NodeConfig)) -> Self {
+        // RUST_LOG=herald_node=debug shows the node's side of a failing test.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config = NodeConfig::for_loopback_test(domain, dir.path().join("node"));
+        config.sequence_interval_ms = 20;
+        tweak(&mut config);
+        let report = gateway::init(&config).expect("init");
+        let gateway = tokio::time::timeout(WAIT, Gateway::start(config))
+            .await
+            .expect("start in time")
+            .expect("start");
+        TestNode {
+            gateway,
+            log_key: report.log_key,
+            _dir: dir,
+        }
+    }
+
+    /// The node's TCP address with `/p2p/<peer id>`.
+    pub fn tcp_addr(&self) -> Multiaddr {
+        self.gateway
+            .listen_addrs()
+            .iter()
+            .find(|a| a.to_string().contains("/tcp/"))
+            .cloned()
+            .expect("a TCP listen address")
+    }
+
+    /// The node's QUIC address with `/p2p/<peer id>`.
+    pub fn quic_addr(&self) -> Multiaddr {
+        self.gateway
+            .listen_addrs()
+            .iter()
+            .find(|a| a.to_string().contains("/quic-v1"))
+            .cloned()
+            .expect("a QUIC listen address")
+    }
+
+    /// `GET path` from the node's HTTP listener: status code and body.
+    pub async fn http_get(&self, path: &str) -> (u16, String) {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let mut stream = tokio::net::TcpStream::connect(self.gateway.http_addr())
+            .await
+            .expect("connect to HTTP");
+        stream
+            .write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+            .await
+            .expect("send");
+        let mut answer = Vec::new();
+        tokio::time::timeout(WAIT, stream.read_to_end(&mut answer))
+            .await
+            .expect("HTTP answer in time")
+            .expect("read");
+        let text = String::from_utf8(answer).expect("UTF-8 answer");
+        let (head, body) = text.split_once("\r\n\r\n").expect("HTTP head");
+        let status = head[9..12].parse().expect("status code");
+        (status, body.to_owned())
+    }
+}
+
+/// A request-response codec that writes requests verbatim (so tests can send any bytes) and
+/// reads one framed response, bounded like a real client.
+#[derive(Clone, Default)]
+pub struct RawCodec;
+
+impl request_response::Codec for RawCodec {
+    type Protocol = StreamProtocol;
+    type Request = Vec<u8>;
+    type Response = Vec<u8>;
+
+    async fn read_request<T: AsyncRead + Unpin + Send>(
+        &mut self,
+        _: &StreamProtocol,
+        _: &mut T,
+    ) -> io::Result<Vec<u8>> {
+        Err(io::Error::other("the test client serves nothing"))
+    }
+
+    async fn read_response<T: AsyncRead + Unpin + Send>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+    ) -> io::Result<Vec<u8>> {
+        let mut header = [0u8; 4];
+        io.read_exact(&mut header).await?;
+        let len = wire::frame_body_len(header, wire::MAX_CLIENT_RESPONSE_BYTES)
+            .map_err(io::Error::other)?;
+        let mut body = vec![0u8; len];
+        io.read_exact(&mut body).await?;
+        Ok(body)
+    }
+
+    async fn write_request<T: AsyncWrite + Unpin + Send>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+        request: Vec<u8>,
+    ) -> io::Result<()> {
+        io.write_all(&request).await?;
+        io.flush().await
+    }
+
+    async fn write_response<T: AsyncWrite + Unpin + Send>(
+        &mut self,
+        _: &StreamProtocol,
+        _: &mut T,
+        _: Vec<u8>,
+    ) -> io::Result<()> {
+        Err(io::Error::other("the test client serves nothing"))
+    }
+}
+
+#[derive(NetworkBehaviour)]
+pub struct ClientBehaviour {
+    pub client: request_response::Behaviour<RawCodec>,
+    pub gossipsub: gossipsub::Behaviour,
+}
+
+/// How an exchange ended: the node's response bytes, or the stream failed.
+#[derive(Debug)]
+pub enum Outcome {
+    Response(Vec<u8>),
+    Failed(String),
+}
+
+/// A raw libp2p client: TCP or QUIC, the client protocol (outbound), gossipsub.
+pub struct TestClient {
+    pub swarm: Swarm<ClientBehaviour>,
+    pub node: PeerId,
+    /// Gossip messages received so far: (topic, data).
+    pub gossip: Vec<(String, Vec<u8>)>,
+    /// Peers that have subscribed to a topic, as seen by this client.
+    pub subscribed: Vec<PeerId>,
+}
+
+impl TestClient {
+    /// Dials `addr` (ending in `/p2p/<peer>`) and waits for the connection.
+    pub async fn connect(addr: Multiaddr) -> Self {
+        let node = match addr.iter().last() {
+            Some(libp2p::multiaddr::Protocol::P2p(peer)) => peer,
+            _ => panic!("{addr} has no /p2p/ part"),
+        };
+        let mut swarm = libp2p::SwarmBuilder::with_new_identity()
+            .with_tokio()
+            .with_tcp(
+                tcp::Config::default(),
+                noise::Config::new,
+                yamux::Config::default,
+            )
+            .expect("tcp")
+            .with_quic()
+            .with_behaviour(|key| {
+                let gossipsub = gossipsub::Behaviour::new(
+                    MessageAuthenticity::Signed(key.clone()),
+                    gossipsub::ConfigBuilder::default()
+                        .validation_mode(ValidationMode::Strict)
+                        .build()
+                        .expect("gossipsub config"),
+                )
+                .expect("gossipsub");
+                ClientBehaviour {
+                    client: request_response::Behaviour::with_codec(
+                        RawCodec,
+                        [(
+                            StreamProtocol::new("/herald/client/1"),
+                            ProtocolSupport::Outbound,
+                        )],
+                        request_response::Config::default()
+                            .with_request_timeout(Duration::from_secs(10)),
+                    ),
+                    gossipsub,
+                }
+            })
+            .expect("behaviour")
+            .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
+            .build();
+        swarm.dial(addr).expect("dial");
+        let mut client = TestClient {
+            swarm,
+            node,
+            gossip: Vec::new(),
+            subscribed: Vec::new(),
+        };
+        client
+            .drive_until(|c, e| match e {
+                SwarmEvent::ConnectionEstablished { peer_id, .. } if *peer_id == c.node => Some(()),
+                SwarmEvent::OutgoingConnectionError { error, .. } => {
+                    panic!("cannot connect: {error}")
+                }
+                _ => None,
+            })
+            .await;
+        client
+    }
+
+    /// Drives the swarm until `f` returns `Some` for an event, recording gossip on the way.
+    pub async fn drive_until<T>(
+        &mut self,
+        mut f: impl FnMut(&Self, &SwarmEvent<ClientBehaviourEvent>) -> Option<T>,
+    ) -> T {
+        tokio::time::timeout(WAIT, async {
+            loop {
+                let event = self.swarm.select_next_some().await;
+                match &event {
+                    SwarmEvent::Behaviour(ClientBehaviourEvent::Gossipsub(
+                        gossipsub::Event::Message { message, .. },
+                    )) => self
+                        .gossip
+                        .push((message.topic.to_string(), message.data.clone())),
+                    SwarmEvent::Behaviour(ClientBehaviourEvent::Gossipsub(
+                        gossipsub::Event::Subscribed { peer_id, .. },
+                    )) => self.subscribed.push(*peer_id),
+                    _ => {}
+                }
+                if let Some(out) = f(self, &event) {
+                    return out;
+                }
+            }
+        })
+        .await
+        .expect("the awaited event in time")
+    }
+
+    /// Drives the swarm until `done` holds (checked first, then after every event).
+    pub async fn wait_until(&mut self, done: impl Fn(&Self) -> bool) {
+        if done(self) {
+            return;
+        }
+        self.drive_until(|c, _| done(c).then_some(())).await;
+    }
+
+    /// Drives the swarm for `duration`, recording gossip and subscriptions.
+    pub async fn drive_for(&mut self, duration: Duration) {
+        let _ = tokio::time::timeout(duration, self.drive_until(|_, _| None::<()>)).await;
+    }
+
+    /// Sends `bytes` as a request, verbatim, and waits for the outcome.
+    pub async fn raw(&mut self, bytes: Vec<u8>) -> Outcome {
+        let node = self.node;
+        let id: OutboundRequestId = self.swarm.behaviour_mut().client.send_request(&node, bytes);
+        self.drive_until(|_, e| match e {
+            SwarmEvent::Behaviour(ClientBehaviourEvent::Client(
+                request_response::Event::Message {
+                    message:
+                        request_response::Message::Response {
+                            request_id,
+                            response,
+                        },
+                    ..
+                },
+            )) if *request_id == id => Some(Outcome::Response(response.clone())),
+            SwarmEvent::Behaviour(ClientBehaviourEvent::Client(
+                request_response::Event::OutboundFailure {
+                    request_id, error, ..
+                },
+            )) if *request_id == id => Some(Outcome::Failed(error.to_string())),
+            _ => None,
+        })
+        .await
+    }
+
+    /// Sends a well-formed request and decodes the (validated) response.
+    pub async fn request(&mut self, request: pb::client_request::Request) -> pb::ClientResponse {
+        let frame = wire::encode_frame(&pb::ClientRequest {
+            request: Some(request),
+        });
+        match self.raw(frame).await {
+            Outcome::Response(body) => wire::decode_valid(&body).expect("a valid ClientResponse"),
+            Outcome::Failed(e) => panic!("exchange failed: {e}"),
+        }
+    }
+
+    /// Submits `entry` bytes.
+    pub async fn submit(&mut self, entry: Vec<u8>) -> pb::ClientResponse {
+        self.request(pb::client_request::Request::Submit(pb::SubmitEntry {
+            entry,
+        }))
+        .await
+    }
+
+    /// The node's latest checkpoint note.
+    pub async fn checkpoint(&mut self) -> Vec<u8> {
+        match self
+            .request(pb::client_request::Request::Checkpoint(
+                pb::CheckpointRequest {},
+            ))
+            .await
+            .response
+        {
+            Some(pb::client_response::Response::Checkpoint(c)) => c.note,
+            other => panic!("expected a checkpoint, got {other:?}"),
+        }
+    }
+
+    /// Subscribes to `topic` and waits until the node is subscribed to it too.
+    pub async fn subscribe(&mut self, topic: &IdentTopic) {
+        self.swarm
+            .behaviour_mut()
+            .gossipsub
+            .subscribe(topic)
+            .expect("subscribe");
+        self.wait_until(|c| c.subscribed.contains(&c.node)).await;
+    }
+}
+
+/// A signed notarization entry, encoded; `n` makes it unique.
+pub fn notarization(n: u64) -> Vec<u8> {
+    Notarization {
+        digest: *blake3::hash(&n.to_le_bytes()).as_bytes(),
+        media_type: "text/plain".into(),
+        label: format!("document {n}"),
+        created: 1_800_000_000 + n,
+    }
+    .sign(&SigningKey::from_bytes(&[42; 32]))
+    .encode_to_vec()
+}
+
+/// The error kind of a response, if it is an error.
+pub fn error_of(response: &pb::ClientResponse) -> Option<(pb::ClientErrorKind, pb::ClientError)> {
+    match &response.response {
+        Some(pb::client_response::Response::Error(e)) => {
+            Some((pb::ClientErrorKind::try_from(e.kind).ok()?, e.clone()))
+        }
+        _ => None,
+    }
+}
