@@ -32,4 +32,12 @@ fuzz_target!(|data: &[u8]| {
     check::<pb::Equivocation>(data);
     check::<pb::ClientRequest>(data);
     check::<pb::ClientResponse>(data);
+    check::<pb::SealedMessage>(data);
+    check::<pb::SignedKeyRequest>(data);
+    check::<pb::DirectKey>(data);
+    check::<pb::Receipt>(data);
+    check::<pb::EvidenceBundle>(data);
+    check::<pb::SenderRecord>(data);
+    check::<pb::RecipientRecord>(data);
+    check::<pb::AbsenceProof>(data);
 });
