@@ -1,0 +1,232 @@
+//! A libp2p peer that speaks `/herald/client/1` badly, over a real TCP connection: the client
+//! must report each misbehaviour as such (typed, never a panic or a hang), and keep it apart from
+//! network failures.
+
+use std::io;
+use std::time::Duration;
+
+use futures::{AsyncRead, AsyncWrite, AsyncWriteExt as _, StreamExt as _};
+use herald_light_client::{
+    CLIENT_STREAM_PROTOCOL, ClientConfig, ClientError, GatewayClient, read_frame,
+};
+use herald_proto::wire::{
+    MAX_CLIENT_REQUEST_BYTES, MAX_CLIENT_RESPONSE_BYTES, WireError, encode_frame, pb,
+};
+use libp2p::request_response::{self, ProtocolSupport};
+use libp2p::swarm::SwarmEvent;
+use libp2p::{Multiaddr, StreamProtocol, SwarmBuilder, noise, tcp, yamux};
+
+/// What the peer sends back, byte for byte (`None`: never answers).
+type Raw = Option<Vec<u8>>;
+
+/// Reads real requests; writes whatever bytes it is given.
+#[derive(Clone, Default)]
+struct RawCodec;
+
+impl request_response::Codec for RawCodec {
+    type Protocol = StreamProtocol;
+    type Request = pb::ClientRequest;
+    type Response = Vec<u8>;
+
+    async fn read_request<T: AsyncRead + Unpin + Send>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+    ) -> io::Result<pb::ClientRequest> {
+        read_frame(io, MAX_CLIENT_REQUEST_BYTES).await
+    }
+
+    async fn read_response<T: AsyncRead + Unpin + Send>(
+        &mut self,
+        _: &StreamProtocol,
+        _: &mut T,
+    ) -> io::Result<Vec<u8>> {
+        Err(io::Error::other("this peer only answers"))
+    }
+
+    async fn write_request<T: AsyncWrite + Unpin + Send>(
+        &mut self,
+        _: &StreamProtocol,
+        _: &mut T,
+        _: pb::ClientRequest,
+    ) -> io::Result<()> {
+        Err(io::Error::other("this peer only answers"))
+    }
+
+    async fn write_response<T: AsyncWrite + Unpin + Send>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+        bytes: Vec<u8>,
+    ) -> io::Result<()> {
+        io.write_all(&bytes).await?;
+        io.flush().await
+    }
+}
+
+/// Starts a peer answering every request with `answer`'s bytes (and speaking `protocol`);
+/// returns its address with `/p2p/<peer id>`.
+async fn start_peer(protocol: StreamProtocol, answer: Raw) -> Multiaddr {
+    let mut swarm = SwarmBuilder::with_new_identity()
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default(),
+            noise::Config::new,
+            yamux::Config::default,
+        )
+        .unwrap()
+        .with_behaviour(|_| {
+            request_response::Behaviour::with_codec(
+                RawCodec,
+                [(protocol, ProtocolSupport::Inbound)],
+                request_response::Config::default().with_request_timeout(Duration::from_secs(30)),
+            )
+        })
+        .unwrap()
+        .build();
+    swarm
+        .listen_on("/ip4/127.0.0.1/tcp/0".parse().unwrap())
+        .unwrap();
+    let addr = loop {
+        if let SwarmEvent::NewListenAddr { address, .. } = swarm.select_next_some().await {
+            break address;
+        }
+    };
+    let peer = *swarm.local_peer_id();
+    tokio::spawn(async move {
+        // Channels of requests left unanswered are kept, so the stream stays open.
+        let mut held = Vec::new();
+        loop {
+            if let SwarmEvent::Behaviour(request_response::Event::Message {
+                message: request_response::Message::Request { channel, .. },
+                ..
+            }) = swarm.select_next_some().await
+            {
+                match &answer {
+                    Some(bytes) => {
+                        let _ = swarm.behaviour_mut().send_response(channel, bytes.clone());
+                    }
+                    None => held.push(channel),
+                }
+            }
+        }
+    });
+    addr.with(libp2p::multiaddr::Protocol::P2p(peer))
+}
+
+async fn client_of(answer: Raw) -> GatewayClient {
+    let addr = start_peer(CLIENT_STREAM_PROTOCOL, answer).await;
+    let config = ClientConfig {
+        connect_timeout: Duration::from_secs(10),
+        request_timeout: Duration::from_secs(2),
+        ..ClientConfig::default()
+    };
+    GatewayClient::connect_with(&addr, &config).await.unwrap()
+}
+
+fn response(r: pb::client_response::Response) -> Vec<u8> {
+    encode_frame(&pb::ClientResponse { response: Some(r) })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_answer_is_refused_as_misbehaviour() {
+    let header = ((MAX_CLIENT_RESPONSE_BYTES + 1) as u32)
+        .to_be_bytes()
+        .to_vec();
+    let client = client_of(Some(header)).await;
+    let err = client.checkpoint().await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ClientError::MalformedResponse(WireError::TooLarge { .. })
+        ),
+        "{err:?}"
+    );
+    assert!(err.is_peer_misbehaviour());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_garbage_answer_is_refused_as_misbehaviour() {
+    let mut frame = 6u32.to_be_bytes().to_vec();
+    frame.extend_from_slice(&[0xff; 6]);
+    let client = client_of(Some(frame)).await;
+    let err = client.checkpoint().await.unwrap_err();
+    assert!(
+        matches!(err, ClientError::MalformedResponse(WireError::Malformed(_))),
+        "{err:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_of_the_wrong_kind_is_refused() {
+    let page = response(pb::client_response::Response::Entries(pb::EntryPage {
+        start: 0,
+        entries: vec![b"e".to_vec()],
+    }));
+    let client = client_of(Some(page)).await;
+    let err = client.checkpoint().await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ClientError::UnexpectedResponse {
+                request: "checkpoint",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.is_peer_misbehaviour());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusal_is_typed_and_not_misbehaviour() {
+    let busy = response(pb::client_response::Response::Error(pb::ClientError {
+        kind: pb::ClientErrorKind::Busy as i32,
+        message: "pool full".into(),
+        retry_after_ms: 250,
+        tree_size: 0,
+    }));
+    let client = client_of(Some(busy)).await;
+    let err = client.entries(0, 1).await.unwrap_err();
+    let ClientError::Refused(refusal) = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(refusal.kind, pb::ClientErrorKind::Busy);
+    assert_eq!(refusal.retry_after, Some(Duration::from_millis(250)));
+    assert!(err.is_retryable() && !err.is_peer_misbehaviour());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_gateway_times_out() {
+    let client = client_of(None).await;
+    let started = std::time::Instant::now();
+    let err = client.checkpoint().await.unwrap_err();
+    assert!(matches!(err, ClientError::Timeout { .. }), "{err:?}");
+    assert!(err.is_retryable() && !err.is_peer_misbehaviour());
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_without_the_client_protocol_is_not_a_gateway() {
+    let addr = start_peer(StreamProtocol::new("/other/1"), Some(Vec::new())).await;
+    let client = GatewayClient::connect(&addr, Duration::from_secs(10))
+        .await
+        .unwrap();
+    let err = client.checkpoint().await.unwrap_err();
+    assert!(matches!(err, ClientError::UnsupportedProtocol), "{err:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_with_another_identity_is_refused() {
+    // The address names one peer; another answers: noise authentication fails the dial.
+    let addr = start_peer(CLIENT_STREAM_PROTOCOL, None).await;
+    let mut wrong: Multiaddr = addr
+        .iter()
+        .filter(|p| !matches!(p, libp2p::multiaddr::Protocol::P2p(_)))
+        .collect();
+    wrong.push(libp2p::multiaddr::Protocol::P2p(libp2p::PeerId::random()));
+    let err = GatewayClient::connect(&wrong, Duration::from_secs(10))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ClientError::Transport { .. }), "{err:?}");
+}
