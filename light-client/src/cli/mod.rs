@@ -212,8 +212,10 @@ fn report(e: &anyhow::Error, json: bool) -> ExitCode {
         .and_then(ClientError::verification)
         .map(output::evidence_json);
     if misbehaved {
-        eprintln!("herald: REFUSED, the gateway's answer does not verify: {e:#}");
-        eprintln!("herald: the stored checkpoint was kept");
+        eprintln!("herald: REFUSED: {e:#}");
+        eprintln!(
+            "herald: nothing unverified was stored; the trusted checkpoint is unchanged by this answer"
+        );
         if client.is_some_and(|c| {
             matches!(
                 c.verification(),
