@@ -25,6 +25,7 @@ mod store;
 #[cfg(test)]
 mod test_log;
 mod trusted_log;
+mod verified;
 mod verify;
 
 pub use client::{ClientConfig, GatewayClient};
@@ -37,9 +38,8 @@ pub use store::{
     CheckpointStore, FileCheckpointStore, MAX_STATE_FILE_BYTES, MemoryCheckpointStore, StoreError,
 };
 pub use trusted_log::{CheckpointUpdate, TrustedLog};
-pub use verify::{
-    LogIdentity, Succession, VerifiedConsistency, VerifiedEntry, VerifiedInclusion, VerifyError,
-};
+pub use verified::{VerifiedConsistency, VerifiedEntry, VerifiedInclusion};
+pub use verify::{LogIdentity, Succession, VerifyError};
 
 /// Standard base64, as hashes are written in checkpoints and in the CLI's output.
 pub(crate) fn b64(bytes: &[u8]) -> String {

@@ -17,9 +17,8 @@ use tracing::{debug, warn};
 use crate::error::ClientError;
 use crate::gateway::{Gateway, Leaf};
 use crate::store::{CheckpointStore, StoreError};
-use crate::verify::{
-    LogIdentity, Succession, VerifiedConsistency, VerifiedEntry, VerifiedInclusion, VerifyError,
-};
+use crate::verified::{VerifiedConsistency, VerifiedEntry, VerifiedInclusion};
+use crate::verify::{LogIdentity, Succession, VerifyError};
 
 /// What [`TrustedLog::refresh`] did.
 #[derive(Clone, Debug, PartialEq, Eq)]
