@@ -1,1 +1,688 @@
-//! (in progress)
+//! The log's durable storage: one sled tree of entry bundles, hash tiles, meta and indexes
+//! (layout in [`layout`]).
+//!
+//! [`LogStore`] is a cheap, cloneable handle (`Send + Sync`): request handlers read from it on
+//! blocking threads while the sequencer writes through it. Readers see the log only up to the
+//! **published** head: the sequencer applies a round, flushes it, and only then publishes its
+//! head, so nothing a reader returns can be lost by a crash. Every read checks its arguments
+//! against that head and costs O(log n) stored hashes (a lookup by leaf hash adds one small read
+//! per completed epoch of 65536 leaves). Opening reads meta, the right edge and the current
+//! epoch's ≤ 256 level-0 tiles: O(log n), never all leaves.
+
+mod appender;
+mod error;
+pub mod layout;
+mod leaf_index;
+mod meta;
+mod tiles;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::{Duration, Instant};
+
+use herald_proto::merkle::{
+    AnyHasher, CompactRange, Hash, HashAlgorithm, HashReader, LogHasher, NodeId, TreeError,
+    consistency_proof, inclusion_proof, tree_root,
+};
+use herald_proto::wire::{MAX_ENTRY_PAGE_BYTES, MAX_ENTRY_PAGE_COUNT};
+
+pub(crate) use appender::Appender;
+pub use appender::{RoundBatch, RoundWriter};
+pub use error::{OpenError, ReadError, WriteError};
+
+use layout::{BUNDLE_WIDTH, EPOCH_LEAVES, MAX_INDEX_NAME_BYTES, TREE_NAME, bucket_key, bundle_key};
+use leaf_index::{EpochIndex, bucket_candidates};
+use tiles::TileReader;
+
+/// The log's latest published tree head: what readers may see, and what the sequencer acks with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogHead {
+    /// Number of entries.
+    pub size: u64,
+    /// The tree root at `size`.
+    pub root: Hash,
+    /// The signed checkpoint note for `size` and `root`; empty only for a log just created
+    /// whose sequencer has not run yet.
+    pub checkpoint: Vec<u8>,
+    /// When the checkpoint was signed, milliseconds since the Unix epoch (0 before the first).
+    pub time_ms: u64,
+}
+
+/// What readers see: the head, and the current epoch's leaf-hash index up to it.
+struct Published {
+    head: LogHead,
+    epoch: EpochIndex,
+}
+
+/// Who writes: nobody, one sequencer, or nobody ever again (a write failed; reopen the store).
+const WRITER_FREE: u8 = 0;
+const WRITER_TAKEN: u8 = 1;
+const WRITER_FAILED: u8 = 2;
+
+struct Inner {
+    path: PathBuf,
+    db: sled::Db,
+    tree: sled::Tree,
+    origin: String,
+    hasher: AnyHasher,
+    /// Written only by the sequencer, after each flush.
+    published: RwLock<Published>,
+    writer: AtomicU8,
+}
+
+/// A Herald log stored in sled. Clone it freely; all clones share one database.
+#[derive(Clone)]
+pub struct LogStore {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for LogStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogStore")
+            .field("path", &self.inner.path)
+            .field("origin", &self.inner.origin)
+            .field("size", &self.head().size)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why the sequencer may not write to a store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WriterRefused {
+    /// Another sequencer is running on it.
+    Taken,
+    /// A write failed earlier; the store must be reopened.
+    Failed,
+}
+
+/// How long `open` waits for a directory whose sled lock is still held. sled 0.34 releases its
+/// lock file only when deferred cleanup (crossbeam-epoch) drops the last file handle, which in a
+/// busy process can lag the drop of the last `Db` by a few milliseconds: a store closed and
+/// reopened in one process (tests, an embedded node restarted) must not fail for that.
+const LOCK_WAIT: Duration = Duration::from_secs(2);
+
+fn open_db(path: &Path) -> Result<sled::Db, OpenError> {
+    let start = Instant::now();
+    loop {
+        match sled::Config::new().path(path).open() {
+            Ok(db) => return Ok(db),
+            // sled reports a directory held by another process as an I/O error whose message
+            // says so (sled 0.34 `Config::try_lock`); there is no dedicated variant to match.
+            Err(sled::Error::Io(io)) if io.to_string().contains("could not acquire lock") => {
+                if start.elapsed() >= LOCK_WAIT {
+                    return Err(OpenError::Locked {
+                        path: path.to_owned(),
+                    });
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => return Err(OpenError::Storage(e)),
+        }
+    }
+}
+
+impl LogStore {
+    /// Creates a new, empty log in the directory `path` (created if missing). Fails if a log is
+    /// already there. The origin (`<domain>/herald`) and hash algorithm are fixed for good.
+    pub fn create(
+        path: impl AsRef<Path>,
+        origin: &str,
+        algorithm: HashAlgorithm,
+    ) -> Result<Self, OpenError> {
+        let path = path.as_ref();
+        meta::check_origin(origin)?;
+        let db = open_db(path)?;
+        let tree = db.open_tree(TREE_NAME)?;
+        if meta::read(&tree)?.is_some() {
+            return Err(OpenError::AlreadyExists {
+                path: path.to_owned(),
+            });
+        }
+        tree.apply_batch(meta::initial(origin, algorithm))?;
+        tree.flush()?;
+        Self::load(path, db, tree)
+    }
+
+    /// Opens the log in `path`. Fails if there is none, if its layout version is not this
+    /// build's, or if another process holds it.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, OpenError> {
+        let path = path.as_ref();
+        // sled would create an empty database in a missing directory.
+        if !path.is_dir() {
+            return Err(OpenError::NotALog {
+                path: path.to_owned(),
+            });
+        }
+        let db = open_db(path)?;
+        let tree = db.open_tree(TREE_NAME)?;
+        Self::load(path, db, tree)
+    }
+
+    /// Opens the log in `path` if there is one, checking that it has this origin and algorithm;
+    /// creates it otherwise. What a node calls at every start.
+    pub fn open_or_create(
+        path: impl AsRef<Path>,
+        origin: &str,
+        algorithm: HashAlgorithm,
+    ) -> Result<Self, OpenError> {
+        let path = path.as_ref();
+        meta::check_origin(origin)?;
+        let db = open_db(path)?;
+        let tree = db.open_tree(TREE_NAME)?;
+        match meta::read(&tree)? {
+            None => {
+                tree.apply_batch(meta::initial(origin, algorithm))?;
+                tree.flush()?;
+            }
+            Some(m) if m.origin != origin => {
+                return Err(OpenError::OriginMismatch {
+                    stored: m.origin,
+                    given: origin.to_owned(),
+                });
+            }
+            Some(m) if m.algorithm != algorithm => {
+                return Err(OpenError::AlgorithmMismatch {
+                    stored: m.algorithm,
+                    given: algorithm,
+                });
+            }
+            Some(_) => {}
+        }
+        Self::load(path, db, tree)
+    }
+
+    /// Reads meta and checks the stored right edge against the stored root: O(log n).
+    fn load(path: &Path, db: sled::Db, tree: sled::Tree) -> Result<Self, OpenError> {
+        let meta = meta::read(&tree)?.ok_or_else(|| OpenError::NotALog {
+            path: path.to_owned(),
+        })?;
+        let hasher = AnyHasher(meta.algorithm);
+        let head = match meta.head {
+            Some(h) => h,
+            None => LogHead {
+                size: 0,
+                root: hasher.empty_root(),
+                checkpoint: Vec::new(),
+                time_ms: 0,
+            },
+        };
+        let reader = TileReader::new(&tree, hasher, head.size);
+        let edge = CompactRange::from_reader(&reader, head.size)?;
+        if edge.root(&hasher) != head.root {
+            return Err(
+                ReadError::corrupt("stored right edge does not hash to the stored root").into(),
+            );
+        }
+        let epoch = head.size / EPOCH_LEAVES;
+        let mut leaves = Vec::with_capacity((head.size % EPOCH_LEAVES) as usize);
+        reader.leaf_hashes(epoch * EPOCH_LEAVES, head.size % EPOCH_LEAVES, &mut leaves)?;
+        let published = Published {
+            epoch: EpochIndex::from_leaves(epoch, leaves),
+            head,
+        };
+        Ok(LogStore {
+            inner: Arc::new(Inner {
+                path: path.to_owned(),
+                db,
+                tree,
+                origin: meta.origin,
+                hasher,
+                published: RwLock::new(published),
+                writer: AtomicU8::new(WRITER_FREE),
+            }),
+        })
+    }
+
+    /// The data directory.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// The log's origin, `<domain>/herald`.
+    pub fn origin(&self) -> &str {
+        &self.inner.origin
+    }
+
+    /// The log's hash algorithm.
+    pub fn algorithm(&self) -> HashAlgorithm {
+        self.inner.hasher.0
+    }
+
+    /// The log's hasher.
+    pub fn hasher(&self) -> AnyHasher {
+        self.inner.hasher
+    }
+
+    /// The sled database, for other parts of the node to keep their own trees in (one
+    /// database per data directory; its `flush` makes them durable too).
+    pub fn db(&self) -> &sled::Db {
+        &self.inner.db
+    }
+
+    /// The latest published head.
+    pub fn head(&self) -> LogHead {
+        self.published().head.clone()
+    }
+
+    fn published(&self) -> std::sync::RwLockReadGuard<'_, Published> {
+        // The writer only ever replaces whole values, so a panic elsewhere leaves them usable.
+        self.inner
+            .published
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn head_size(&self) -> u64 {
+        self.published().head.size
+    }
+
+    /// A reader of the tree up to `size`, which must be at most the published size.
+    fn reader(&self, size: u64) -> TileReader<'_> {
+        TileReader::new(&self.inner.tree, self.inner.hasher, size)
+    }
+
+    /// Entries `start ..` as stored: at most `count` (capped at `MAX_ENTRY_PAGE_COUNT`), cut at
+    /// the published size and once `MAX_ENTRY_PAGE_BYTES` are reached (at least one entry).
+    pub fn entries(&self, start: u64, count: u32) -> Result<Vec<Vec<u8>>, ReadError> {
+        let size = self.head_size();
+        if count == 0 {
+            return Err(ReadError::InvalidCount);
+        }
+        if start >= size {
+            return Err(ReadError::OutOfRange { size });
+        }
+        let count = u64::from(count.min(MAX_ENTRY_PAGE_COUNT));
+        let end = start.saturating_add(count).min(size);
+        let mut out = Vec::with_capacity((end - start) as usize);
+        let mut bytes = 0usize;
+        let mut pos = start;
+        while pos < end {
+            let n = pos / BUNDLE_WIDTH;
+            let bundle = self
+                .inner
+                .tree
+                .get(bundle_key(n))?
+                .ok_or_else(|| ReadError::corrupt(format!("bundle {n} is missing")))?;
+            let upto = (end - n * BUNDLE_WIDTH).min(BUNDLE_WIDTH) as usize;
+            let entries = layout::bundle_entries(&bundle, upto)
+                .map_err(|e| ReadError::corrupt(format!("bundle {n}: {e}")))?;
+            for e in &entries[(pos - n * BUNDLE_WIDTH) as usize..] {
+                out.push(e.to_vec());
+                bytes += e.len();
+                pos += 1;
+                if bytes >= MAX_ENTRY_PAGE_BYTES {
+                    return Ok(out);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The leaf hash of entry `index`.
+    pub fn leaf_hash(&self, index: u64) -> Result<Hash, ReadError> {
+        let size = self.head_size();
+        if index >= size {
+            return Err(ReadError::OutOfRange { size });
+        }
+        self.reader(size).node_hash(NodeId::leaf(index))
+    }
+
+    /// The tree root at any published size (`H("")` at 0).
+    pub fn root_at(&self, size: u64) -> Result<Hash, ReadError> {
+        let head = self.head_size();
+        if size > head {
+            return Err(ReadError::OutOfRange { size: head });
+        }
+        tree_root(&self.inner.hasher, &self.reader(size), size).map_err(|e| tree_error(e, head))
+    }
+
+    /// The inclusion proof (audit path) of entry `index` in the tree of `size`
+    /// (`index < size <= published size`).
+    pub fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>, ReadError> {
+        let head = self.head_size();
+        if size > head || index >= size {
+            return Err(ReadError::OutOfRange { size: head });
+        }
+        inclusion_proof(&self.inner.hasher, &self.reader(size), index, size)
+            .map_err(|e| tree_error(e, head))
+    }
+
+    /// The lowest index below `size` whose leaf hash is `leaf_hash`, and its inclusion proof in
+    /// the tree of `size`.
+    pub fn inclusion_proof_by_leaf_hash(
+        &self,
+        leaf_hash: &Hash,
+        size: u64,
+    ) -> Result<(u64, Vec<Hash>), ReadError> {
+        let index = self.find_leaf(leaf_hash, size)?;
+        Ok((index, self.inclusion_proof(index, size)?))
+    }
+
+    /// The lowest index below `size` (at most the published size) whose leaf hash is
+    /// `leaf_hash`. One small read per completed epoch of 65536 leaves, plus the memory index of
+    /// the current epoch.
+    pub fn find_leaf(&self, leaf_hash: &Hash, size: u64) -> Result<u64, ReadError> {
+        // One snapshot of head and memory index, so an epoch that completes meanwhile is seen
+        // either in memory or in the buckets, never in neither.
+        let (head, in_memory) = {
+            let p = self.published();
+            (p.head.size, p.epoch.find(leaf_hash))
+        };
+        if size > head {
+            return Err(ReadError::OutOfRange { size: head });
+        }
+        let reader = self.reader(head);
+        let completed = head / EPOCH_LEAVES;
+        let searched = completed.min(size.div_ceil(EPOCH_LEAVES));
+        for epoch in 0..searched {
+            // Epochs below MAX_LOG_SIZE / 65536 fit in a u32.
+            let key = bucket_key(epoch as u32, leaf_hash[0]);
+            let bucket = self.inner.tree.get(key)?.ok_or_else(|| {
+                ReadError::corrupt(format!(
+                    "leaf-hash bucket ({epoch}, {}) is missing",
+                    leaf_hash[0]
+                ))
+            })?;
+            for offset in bucket_candidates(&bucket, leaf_hash)? {
+                let index = epoch * EPOCH_LEAVES + u64::from(offset);
+                if index >= size {
+                    break;
+                }
+                if reader.node_hash(NodeId::leaf(index))? == *leaf_hash {
+                    return Ok(index);
+                }
+            }
+        }
+        match in_memory {
+            Some(index) if index < size => Ok(index),
+            _ => Err(ReadError::NotFound),
+        }
+    }
+
+    /// The consistency proof from the tree of `size1` to the tree of `size2`
+    /// (`1 <= size1 <= size2 <= published size`; empty when the sizes are equal).
+    pub fn consistency_proof(&self, size1: u64, size2: u64) -> Result<Vec<Hash>, ReadError> {
+        let head = self.head_size();
+        if size2 > head || size1 > size2 || size1 == 0 {
+            return Err(ReadError::OutOfRange { size: head });
+        }
+        consistency_proof(&self.inner.hasher, &self.reader(size2), size1, size2)
+            .map_err(|e| tree_error(e, head))
+    }
+
+    /// The value of `key` in secondary index `name`, as written by a round. Values become
+    /// readable when their round is applied, a moment before its head is published: use
+    /// [`index_leaf`](Self::index_leaf) for values that name a leaf.
+    pub fn index_value(&self, name: &str, key: &[u8]) -> Result<Option<Vec<u8>>, ReadError> {
+        if name.is_empty() || name.len() > MAX_INDEX_NAME_BYTES {
+            return Ok(None);
+        }
+        Ok(self
+            .inner
+            .tree
+            .get(layout::index_key(name, key))?
+            .map(|v| v.to_vec()))
+    }
+
+    /// The leaf index stored at `key` in index `name` by `IndexValue::LeafIndex`, if that leaf
+    /// is published.
+    pub fn index_leaf(&self, name: &str, key: &[u8]) -> Result<Option<u64>, ReadError> {
+        let Some(v) = self.index_value(name, key)? else {
+            return Ok(None);
+        };
+        let bytes: [u8; 8] = v.as_slice().try_into().map_err(|_| {
+            ReadError::corrupt(format!(
+                "index {name:?} value is {} bytes, not a leaf index",
+                v.len()
+            ))
+        })?;
+        let index = u64::from_be_bytes(bytes);
+        Ok((index < self.head_size()).then_some(index))
+    }
+
+    // ---- the sequencer's side ----
+
+    /// Claims the right to write; one sequencer per store.
+    pub(crate) fn claim_writer(&self) -> Result<(), WriterRefused> {
+        match self.inner.writer.compare_exchange(
+            WRITER_FREE,
+            WRITER_TAKEN,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            Ok(_) => Ok(()),
+            Err(WRITER_FAILED) => Err(WriterRefused::Failed),
+            Err(_) => Err(WriterRefused::Taken),
+        }
+    }
+
+    /// Gives the right to write back (clean exit).
+    pub(crate) fn release_writer(&self) {
+        let _ = self.inner.writer.compare_exchange(
+            WRITER_TAKEN,
+            WRITER_FREE,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
+    }
+
+    /// Marks the store unwritable: a round may be applied but not flushed, so the in-memory
+    /// state no longer matches anything durable. Reopen the store to write again.
+    pub(crate) fn fail_writer(&self) {
+        self.inner.writer.store(WRITER_FAILED, Ordering::Release);
+    }
+
+    /// The write side of the published tree (O(log n) reads; the current epoch's leaves are
+    /// copied from memory).
+    pub(crate) fn appender(&self) -> Result<Appender, ReadError> {
+        let (size, leaves) = {
+            let p = self.published();
+            (p.head.size, p.epoch.leaves().to_vec())
+        };
+        Appender::load(&self.inner.tree, self.inner.hasher, size, leaves)
+    }
+
+    /// Makes a flushed round visible to readers: its head and its leaves' hashes.
+    pub(crate) fn publish(&self, head: LogHead, leaves: &[Hash]) {
+        let mut p = self
+            .inner
+            .published
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        for leaf in leaves {
+            p.epoch.push(*leaf);
+        }
+        debug_assert_eq!(
+            p.epoch.epoch() * EPOCH_LEAVES + p.epoch.leaves().len() as u64,
+            head.size
+        );
+        p.head = head;
+    }
+}
+
+impl RoundWriter for LogStore {
+    fn apply(&self, round: RoundBatch) -> Result<(), WriteError> {
+        Ok(self.inner.tree.apply_batch(round.batch)?)
+    }
+
+    fn flush(&self) -> Result<(), WriteError> {
+        self.inner.tree.flush()?;
+        Ok(())
+    }
+}
+
+/// Complete-subtree hashes of the published tree, for proto's proof and root functions.
+impl HashReader for LogStore {
+    type Error = ReadError;
+
+    fn node_hash(&self, id: NodeId) -> Result<Hash, ReadError> {
+        self.reader(self.head_size()).node_hash(id)
+    }
+}
+
+/// Maps proto's tree errors: argument errors are the caller's, storage errors pass through.
+fn tree_error(e: TreeError<ReadError>, head: u64) -> ReadError {
+    match e {
+        TreeError::Read(e) => e,
+        TreeError::IndexOutOfRange { .. } | TreeError::SizesOutOfOrder { .. } => {
+            ReadError::OutOfRange { size: head }
+        }
+        other => ReadError::corrupt(format!("tree computation failed: {other}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use herald_proto::merkle::{MemoryHashes, verify_inclusion};
+    use proptest::prelude::*;
+
+    /// Appends one round directly (no sequencer, a placeholder checkpoint), flushed and
+    /// published as the sequencer would.
+    fn append_round(store: &LogStore, entries: &[Vec<u8>]) -> Vec<Hash> {
+        let mut app = store.appender().unwrap();
+        let mut round = app.round();
+        let leaves: Vec<Hash> = entries.iter().map(|e| round.append(e)).collect();
+        let head = LogHead {
+            size: round.size(),
+            root: round.root(),
+            checkpoint: b"placeholder".to_vec(),
+            time_ms: 1,
+        };
+        let batch = round.finish(&head);
+        store.apply(batch).unwrap();
+        RoundWriter::flush(store).unwrap();
+        store.publish(head, &leaves);
+        leaves
+    }
+
+    fn entry(i: usize) -> Vec<u8> {
+        (i as u32).to_be_bytes().repeat(1 + i % 5)
+    }
+
+    /// Every complete node up to level 17 (all tile-level offsets k = 0..7, tile levels 0..2)
+    /// reads back as the reference tree's.
+    fn assert_nodes_match(store: &LogStore, model: &MemoryHashes, size: u64) {
+        for level in 0..=17u8 {
+            for index in 0..size >> level {
+                let id = NodeId::new(level, index);
+                assert_eq!(store.node_hash(id).ok(), model.node_hash(id).ok(), "{id:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn every_node_hash_matches_the_reference_across_restarts() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store =
+            LogStore::create(dir.path(), "t.test/herald", HashAlgorithm::Blake3).unwrap();
+        let h = store.hasher();
+        let mut leaves = Vec::new();
+        // Rounds that end on and around bundle, tile and epoch boundaries, with restarts.
+        let mut next = 0usize;
+        for (k, end) in [1usize, 256, 300, 65_535, 65_537, 131_072, 140_000]
+            .into_iter()
+            .enumerate()
+        {
+            let entries: Vec<Vec<u8>> = (next..end).map(entry).collect();
+            leaves.extend(append_round(&store, &entries));
+            next = end;
+            if k % 2 == 1 {
+                drop(store);
+                store = LogStore::open(dir.path()).unwrap();
+            }
+        }
+        let (model, range) = MemoryHashes::from_leaf_hashes(&h, leaves.iter().copied());
+        let size = leaves.len() as u64;
+        assert_eq!(store.head().root, range.root(&h));
+        assert_nodes_match(&store, &model, size);
+        // Nodes not complete in the published tree are refused, whatever the tiles hold.
+        assert!(store.node_hash(NodeId::leaf(size)).is_err());
+        assert!(store.node_hash(NodeId::new(17, 1)).is_err());
+        assert!(store.node_hash(NodeId::new(63, 1)).is_err());
+        for (i, leaf) in leaves.iter().enumerate().step_by(9_973) {
+            assert_eq!(store.find_leaf(leaf, size).unwrap(), i as u64);
+        }
+        // Two completed epochs' buckets and the current epoch in memory.
+        assert_eq!(store.find_leaf(&leaves[131_071], size).unwrap(), 131_071);
+        assert_eq!(store.find_leaf(&leaves[139_999], size).unwrap(), 139_999);
+    }
+
+    #[test]
+    fn a_corrupt_tile_is_an_error_not_a_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LogStore::create(dir.path(), "t.test/herald", HashAlgorithm::Blake3).unwrap();
+        append_round(&store, &(0..300).map(entry).collect::<Vec<_>>());
+        store
+            .inner
+            .tree
+            .insert(layout::tile_key(0, 0), &[1u8; 33][..])
+            .unwrap();
+        assert!(matches!(store.leaf_hash(3), Err(ReadError::Corrupt { .. })));
+        store
+            .inner
+            .tree
+            .insert(layout::tile_key(0, 1), &[1u8; 32][..])
+            .unwrap();
+        assert!(matches!(
+            store.leaf_hash(299),
+            Err(ReadError::Corrupt { .. })
+        ));
+        store
+            .inner
+            .tree
+            .insert(layout::bundle_key(0), &[0u8, 9, 1][..])
+            .unwrap();
+        assert!(matches!(
+            store.entries(0, 5),
+            Err(ReadError::Corrupt { .. })
+        ));
+        store.inner.tree.remove(layout::bundle_key(1)).unwrap();
+        assert!(matches!(
+            store.entries(256, 5),
+            Err(ReadError::Corrupt { .. })
+        ));
+        RoundWriter::flush(&store).unwrap();
+        drop(store);
+        // The right edge no longer hashes to the stored root: opening refuses.
+        assert!(matches!(
+            LogStore::open(dir.path()),
+            Err(OpenError::Read(ReadError::Corrupt { .. }))
+        ));
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(12))]
+        #[test]
+        fn proofs_equal_the_reference_for_any_rounds(
+            rounds in proptest::collection::vec(1usize..700, 1..5),
+            picks in proptest::collection::vec(any::<u64>(), 8),
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let store = LogStore::create(dir.path(), "t.test/herald", HashAlgorithm::Sha256).unwrap();
+            let h = store.hasher();
+            let mut leaves = Vec::new();
+            for n in rounds {
+                let start = leaves.len();
+                let entries: Vec<Vec<u8>> = (start..start + n).map(entry).collect();
+                leaves.extend(append_round(&store, &entries));
+            }
+            let (model, _) = MemoryHashes::from_leaf_hashes(&h, leaves.iter().copied());
+            let size = leaves.len() as u64;
+            for p in picks {
+                let s = 1 + p % size;
+                let i = (p >> 20) % s;
+                let proof = store.inclusion_proof(i, s).unwrap();
+                prop_assert_eq!(&proof, &inclusion_proof(&h, &model, i, s).unwrap());
+                let root = store.root_at(s).unwrap();
+                prop_assert!(verify_inclusion(&h, i, s, &leaves[i as usize], &proof, &root).is_ok());
+                let old = 1 + (p >> 40) % s;
+                prop_assert_eq!(
+                    store.consistency_proof(old, s).unwrap(),
+                    consistency_proof(&h, &model, old, s).unwrap()
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,475 @@
+//! The sequencer's three stages: collect (async), build and write (blocking threads).
+//!
+//! Batches flow collect → build over a Tokio channel of one, rounds flow build → write over a
+//! std channel of one, so at most one round is being hashed while another is being flushed.
+//! Every submission is answered exactly once: `Ack` after its round's flush, or an error.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender};
+use std::time::{Duration, Instant};
+
+use herald_proto::checkpoint::Checkpoint;
+use herald_proto::merkle::Hash;
+use herald_proto::note::NoteSigner;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use tokio::sync::{Notify, OwnedSemaphorePermit, mpsc, oneshot, watch};
+use tracing::{error, info};
+
+use super::{Ack, Clock, IndexValue, LogHead, SequencerError, Submission, SubmitError};
+use crate::store::layout::MAX_LOG_SIZE;
+use crate::store::{Appender, LogStore, RoundBatch, RoundWriter, WriteError};
+
+/// How often a clock that is behind is reported while the sequencer waits for it.
+const CLOCK_LOG_EVERY: Duration = Duration::from_secs(10);
+
+/// The sequencer's metrics (cheap clones of shared atomics).
+#[derive(Clone, Debug)]
+pub(crate) struct Metrics {
+    appends: Counter,
+    batch_size: Histogram,
+    batch_latency: Histogram,
+    pool_depth: Gauge,
+    tree_size: Gauge,
+}
+
+impl Metrics {
+    pub(crate) fn register(registry: &mut Registry, size: u64) -> Self {
+        let m = Metrics {
+            appends: Counter::default(),
+            batch_size: Histogram::new(exponential_buckets(1.0, 2.0, 14)),
+            batch_latency: Histogram::new(exponential_buckets(0.001, 2.0, 14)),
+            pool_depth: Gauge::default(),
+            tree_size: Gauge::default(),
+        };
+        m.tree_size.set(i64::try_from(size).unwrap_or(i64::MAX));
+        registry.register(
+            "herald_log_appends",
+            "Entries appended to the log and acknowledged",
+            m.appends.clone(),
+        );
+        registry.register(
+            "herald_log_batch_size",
+            "Entries per sequencing round",
+            m.batch_size.clone(),
+        );
+        registry.register(
+            "herald_log_batch_latency_seconds",
+            "Time from a round's oldest submission entering the pool to its acknowledgement",
+            m.batch_latency.clone(),
+        );
+        registry.register(
+            "herald_log_pool_depth",
+            "Submissions waiting in the sequencer's pool",
+            m.pool_depth.clone(),
+        );
+        registry.register(
+            "herald_log_tree_size",
+            "Entries in the log at its latest flushed checkpoint",
+            m.tree_size.clone(),
+        );
+        m
+    }
+}
+
+/// An entry appended in a round, waiting for the round's flush.
+struct Pending {
+    reply: oneshot::Sender<Result<Ack, SubmitError>>,
+    /// Held until the answer: the pool's byte bound covers everything not yet answered.
+    permit: OwnedSemaphorePermit,
+    index: u64,
+    leaf: Hash,
+}
+
+/// A round built and not yet written.
+struct Built {
+    batch: RoundBatch,
+    head: LogHead,
+    leaves: Vec<Hash>,
+    pending: Vec<Pending>,
+    oldest: Instant,
+}
+
+// Answers return the pool's bytes first, so a submitter that hears back finds them free.
+
+pub(crate) fn answer(s: Submission, e: SubmitError) {
+    let Submission { reply, permit, .. } = s;
+    drop(permit);
+    let _ = reply.send(Err(e));
+}
+
+fn answer_all(batch: Vec<Submission>, e: SubmitError) {
+    for s in batch {
+        answer(s, e.clone());
+    }
+}
+
+fn answer_pending(pending: Vec<Pending>, e: SubmitError) {
+    for p in pending {
+        drop(p.permit);
+        let _ = p.reply.send(Err(e.clone()));
+    }
+}
+
+/// Everything the running sequencer owns.
+pub(crate) struct Pipeline {
+    pub(crate) store: LogStore,
+    pub(crate) writer: Arc<dyn RoundWriter>,
+    pub(crate) signer: NoteSigner,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) interval: Duration,
+    pub(crate) batch_max: usize,
+    /// Time of the last signed checkpoint (ms since the Unix epoch).
+    pub(crate) last_time: u64,
+    pub(crate) appender: Appender,
+    pub(crate) metrics: Metrics,
+    /// Set by `shutdown()` and by the collector when it stops; read by a builder waiting for
+    /// the clock.
+    pub(crate) stopping: Arc<AtomicBool>,
+    pub(crate) heads: watch::Sender<LogHead>,
+}
+
+/// Why the collector stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stop {
+    Shutdown,
+    Failed,
+}
+
+impl Pipeline {
+    /// Runs the three stages until shutdown or a fatal error; returns the outcome.
+    pub(crate) async fn run(
+        self,
+        pool: mpsc::Receiver<Submission>,
+        shutdown: watch::Receiver<bool>,
+    ) -> Result<(), SequencerError> {
+        let (batch_tx, batch_rx) = mpsc::channel::<Vec<Submission>>(1);
+        let (round_tx, round_rx) = std::sync::mpsc::sync_channel::<Built>(1);
+        let failed = Arc::new(Notify::new());
+        let store = self.store.clone();
+
+        let builder = Builder {
+            appender: self.appender,
+            signer: self.signer,
+            origin: store.origin().to_owned(),
+            clock: self.clock,
+            last_time: self.last_time,
+            stopping: self.stopping.clone(),
+            failed: failed.clone(),
+        };
+        let build = tokio::task::spawn_blocking(move || builder.run(batch_rx, round_tx));
+        let writer = Writer {
+            store: store.clone(),
+            writer: self.writer,
+            heads: self.heads,
+            metrics: self.metrics.clone(),
+            failed: failed.clone(),
+        };
+        let write = tokio::task::spawn_blocking(move || writer.run(round_rx));
+
+        let collector = Collector {
+            batches: batch_tx,
+            failed,
+            stopping: self.stopping,
+            interval: self.interval,
+            batch_max: self.batch_max,
+            metrics: self.metrics,
+        };
+        collector.run(pool, shutdown).await;
+
+        let (built, written) = (build.await, write.await);
+        let result = match (written, built) {
+            (Err(_), _) | (_, Err(_)) => Err(SequencerError::Panicked),
+            (Ok(Err(e)), _) => Err(SequencerError::Write(e)),
+            (Ok(Ok(())), Ok(r)) => r,
+        };
+        if matches!(result, Err(SequencerError::Panicked)) {
+            // A stage died mid-round: what is applied is unknown. Reopen to write again.
+            store.fail_writer();
+        }
+        // No-op after a failed write (the store stays refused until reopened).
+        store.release_writer();
+        match &result {
+            Ok(()) => info!(size = store.head().size, "sequencer stopped"),
+            Err(e) => error!(error = %e, "sequencer stopped on an error"),
+        }
+        result
+    }
+}
+
+/// Stage 1: drains the pool into batches.
+struct Collector {
+    batches: mpsc::Sender<Vec<Submission>>,
+    failed: Arc<Notify>,
+    stopping: Arc<AtomicBool>,
+    interval: Duration,
+    batch_max: usize,
+    metrics: Metrics,
+}
+
+impl Collector {
+    async fn run(self, mut pool: mpsc::Receiver<Submission>, mut shutdown: watch::Receiver<bool>) {
+        let mut buf: Vec<Submission> = Vec::with_capacity(self.batch_max);
+        let stop = loop {
+            if self.stopping.load(Ordering::Acquire) {
+                break Stop::Shutdown;
+            }
+            // Wait for the first submission of the next batch.
+            tokio::select! {
+                biased;
+                () = self.failed.notified() => break Stop::Failed,
+                _ = shutdown.wait_for(|s| *s) => break Stop::Shutdown,
+                n = pool.recv_many(&mut buf, self.batch_max) => if n == 0 {
+                    break Stop::Shutdown;
+                },
+            }
+            // Fill it until the interval has passed since then, or it is full.
+            let deadline = tokio::time::Instant::now() + self.interval;
+            let mut stop = None;
+            while buf.len() < self.batch_max && stop.is_none() {
+                let room = self.batch_max - buf.len();
+                tokio::select! {
+                    biased;
+                    () = self.failed.notified() => stop = Some(Stop::Failed),
+                    _ = shutdown.wait_for(|s| *s) => stop = Some(Stop::Shutdown),
+                    () = tokio::time::sleep_until(deadline) => break,
+                    n = pool.recv_many(&mut buf, room) => if n == 0 {
+                        stop = Some(Stop::Shutdown);
+                    },
+                }
+            }
+            self.metrics
+                .pool_depth
+                .set(i64::try_from(pool.len()).unwrap_or(i64::MAX));
+            if stop.is_some() {
+                // A builder waiting for the clock must learn now, not after this batch.
+                self.stopping.store(true, Ordering::Release);
+            }
+            if stop == Some(Stop::Failed) {
+                break Stop::Failed;
+            }
+            // Shutdown still finishes the batch already taken: it goes down the pipeline.
+            let permit = tokio::select! {
+                biased;
+                () = self.failed.notified() => break Stop::Failed,
+                p = self.batches.reserve() => match p {
+                    Ok(p) => p,
+                    Err(_) => break Stop::Failed,
+                },
+            };
+            let batch = std::mem::replace(&mut buf, Vec::with_capacity(self.batch_max));
+            permit.send(batch);
+            if let Some(stop) = stop {
+                break stop;
+            }
+        };
+        self.stopping.store(true, Ordering::Release);
+        pool.close();
+        answer_all(std::mem::take(&mut buf), SubmitError::Stopped);
+        while let Ok(s) = pool.try_recv() {
+            answer(s, SubmitError::Stopped);
+        }
+        self.metrics.pool_depth.set(0);
+        if stop == Stop::Shutdown {
+            info!("sequencer shutting down: finishing the rounds in flight");
+        }
+        // Dropping `batches` lets the builder finish what it has and end.
+    }
+}
+
+/// Stage 2: turns batches into rounds (one sled batch each) and signs their checkpoints.
+struct Builder {
+    appender: Appender,
+    signer: NoteSigner,
+    origin: String,
+    clock: Arc<dyn Clock>,
+    last_time: u64,
+    stopping: Arc<AtomicBool>,
+    failed: Arc<Notify>,
+}
+
+impl Builder {
+    fn run(
+        mut self,
+        mut batches: mpsc::Receiver<Vec<Submission>>,
+        rounds: SyncSender<Built>,
+    ) -> Result<(), SequencerError> {
+        while let Some(batch) = batches.blocking_recv() {
+            let Some(now) = self.wait_for_clock() else {
+                // Shut down while the clock was behind: nothing of this batch was signed.
+                answer_all(batch, SubmitError::Stopped);
+                batches.close();
+                while let Some(b) = batches.blocking_recv() {
+                    answer_all(b, SubmitError::Stopped);
+                }
+                return Ok(());
+            };
+            let built = match self.build(batch, now) {
+                Ok(Some(b)) => b,
+                Ok(None) => continue,
+                Err(e) => {
+                    // The appender is now ahead of anything written: stop (nothing was written).
+                    self.failed.notify_one();
+                    return Err(e);
+                }
+            };
+            if let Err(std::sync::mpsc::SendError(built)) = rounds.send(built) {
+                // The writer stopped on a failed write, and this round was built on top of it.
+                answer_pending(built.pending, SubmitError::Storage);
+                batches.close();
+                while let Some(b) = batches.blocking_recv() {
+                    answer_all(b, SubmitError::Stopped);
+                }
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits until the clock reads at least the last checkpoint's time (DESIGN §2: the clock
+    /// must not go backwards); `None` if the sequencer is stopping meanwhile.
+    fn wait_for_clock(&self) -> Option<u64> {
+        let mut reported: Option<Instant> = None;
+        loop {
+            let now = self.clock.now_ms();
+            if now >= self.last_time {
+                if reported.is_some() {
+                    info!(
+                        now_ms = now,
+                        "wall clock caught up; signing checkpoints again"
+                    );
+                }
+                return Some(now);
+            }
+            if self.stopping.load(Ordering::Acquire) {
+                return None;
+            }
+            if reported.is_none_or(|t| t.elapsed() >= CLOCK_LOG_EVERY) {
+                error!(
+                    now_ms = now,
+                    last_checkpoint_ms = self.last_time,
+                    "wall clock reads earlier than the last checkpoint; not signing until it catches up"
+                );
+                reported = Some(Instant::now());
+            }
+            std::thread::sleep(Duration::from_millis((self.last_time - now).min(20)));
+        }
+    }
+
+    /// Appends a batch to the right edge and makes its round; `None` if nothing was appended.
+    fn build(&mut self, batch: Vec<Submission>, now: u64) -> Result<Option<Built>, SequencerError> {
+        let mut round = self.appender.round();
+        let mut pending = Vec::with_capacity(batch.len());
+        let mut leaves = Vec::with_capacity(batch.len());
+        let mut oldest: Option<Instant> = None;
+        for sub in batch {
+            let index = round.size();
+            if index >= MAX_LOG_SIZE {
+                answer(sub, SubmitError::LogFull);
+                continue;
+            }
+            let leaf = round.append(&sub.entry);
+            for w in &sub.indexes {
+                match &w.value {
+                    IndexValue::LeafIndex => round.put_index(w.name, &w.key, &index.to_be_bytes()),
+                    IndexValue::Bytes(v) => round.put_index(w.name, &w.key, v),
+                }
+            }
+            oldest = Some(oldest.map_or(sub.queued, |o| o.min(sub.queued)));
+            leaves.push(leaf);
+            pending.push(Pending {
+                reply: sub.reply,
+                permit: sub.permit,
+                index,
+                leaf,
+            });
+        }
+        let Some(oldest) = oldest else {
+            // Nothing appended: an empty round signs nothing.
+            return Ok(None);
+        };
+        let (size, root) = (round.size(), round.root());
+        let note = Checkpoint {
+            origin: self.origin.clone(),
+            size,
+            root,
+        }
+        .sign(&self.signer)
+        .map_err(SequencerError::Sign)?;
+        let head = LogHead {
+            size,
+            root,
+            checkpoint: note.to_string().into_bytes(),
+            time_ms: now,
+        };
+        let batch = round.finish(&head);
+        self.last_time = now;
+        Ok(Some(Built {
+            batch,
+            head,
+            leaves,
+            pending,
+            oldest,
+        }))
+    }
+}
+
+/// Stage 3: applies, flushes, publishes, acknowledges.
+struct Writer {
+    store: LogStore,
+    writer: Arc<dyn RoundWriter>,
+    heads: watch::Sender<LogHead>,
+    metrics: Metrics,
+    failed: Arc<Notify>,
+}
+
+impl Writer {
+    fn run(self, rounds: Receiver<Built>) -> Result<(), WriteError> {
+        while let Ok(built) = rounds.recv() {
+            let Built {
+                batch,
+                head,
+                leaves,
+                pending,
+                oldest,
+            } = built;
+            let written = self.writer.apply(batch).and_then(|()| self.writer.flush());
+            if let Err(e) = written {
+                error!(error = ?e, size = head.size, "writing a round failed; stopping the sequencer");
+                self.store.fail_writer();
+                answer_pending(pending, SubmitError::Storage);
+                self.failed.notify_one();
+                // Rounds already built extend the failed one: they fail with it.
+                while let Ok(b) = rounds.try_recv() {
+                    answer_pending(b.pending, SubmitError::Storage);
+                }
+                return Err(e);
+            }
+            // Durable: readers and watchers may see it, then submitters hear of it (so an
+            // acknowledged submitter never finds an older head).
+            self.store.publish(head.clone(), &leaves);
+            self.heads.send_replace(head.clone());
+            let count = pending.len() as u64;
+            self.metrics.appends.inc_by(count);
+            self.metrics.batch_size.observe(count as f64);
+            self.metrics
+                .tree_size
+                .set(i64::try_from(head.size).unwrap_or(i64::MAX));
+            for p in pending {
+                drop(p.permit);
+                let _ = p.reply.send(Ok(Ack {
+                    index: p.index,
+                    leaf_hash: p.leaf,
+                    checkpoint: head.checkpoint.clone(),
+                }));
+            }
+            self.metrics
+                .batch_latency
+                .observe(oldest.elapsed().as_secs_f64());
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,249 @@
+//! The write side of the log: the right edge kept in memory, and the one batch a round writes.
+//!
+//! Owned by the sequencer (one writer per store). Appending a leaf touches O(1) values per tile
+//! level: the leaf goes into the partial bundle, the right edge (`CompactRange`) reports every
+//! subtree it completes, and those at levels 8L go into the partial tile of level L. Full bundles
+//! and tiles enter the round's batch as they fill; the partial ones are rewritten once at the end
+//! of the round. A round that completes a leaf-hash epoch also writes its 256 buckets.
+//!
+//! A [`Round`] that is dropped without [`Round::finish`] leaves the appender ahead of the store:
+//! the sequencer treats any failure after appending as fatal and reloads from disk at restart.
+
+use herald_proto::merkle::{AnyHasher, CompactRange, Hash, LogHasher};
+
+use super::LogHead;
+use super::error::{ReadError, WriteError};
+use super::layout::{
+    BUNDLE_WIDTH, EPOCH_LEAVES, FULL_TILE_BYTES, TILE_HEIGHT, bucket_key, bundle_entries,
+    bundle_key, index_key, push_bundle_entry, tile_key,
+};
+use super::leaf_index::encode_buckets;
+use super::meta::put_head;
+use super::tiles::TileReader;
+
+/// The writes of one sequencing round, to be applied as one atomic sled batch.
+#[derive(Debug)]
+pub struct RoundBatch {
+    pub(crate) batch: sled::Batch,
+    size: u64,
+}
+
+impl RoundBatch {
+    /// The tree size the log has once this round is applied.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+}
+
+/// Where rounds become durable. [`LogStore`](super::LogStore) is the implementation; tests wrap
+/// it to make a write or a flush fail and check that nothing is acknowledged.
+pub trait RoundWriter: Send + Sync + 'static {
+    /// Applies the round's writes as one atomic batch (visible, not yet durable).
+    fn apply(&self, round: RoundBatch) -> Result<(), WriteError>;
+    /// Makes everything applied so far durable; when it returns `Ok` a crash loses none of it.
+    fn flush(&self) -> Result<(), WriteError>;
+}
+
+/// The partial right-edge tile of one tile level.
+#[derive(Debug)]
+struct EdgeTile {
+    n: u64,
+    data: Vec<u8>,
+    dirty: bool,
+}
+
+/// The in-memory right edge of the log, from which rounds are built.
+#[derive(Debug)]
+pub(crate) struct Appender {
+    hasher: AnyHasher,
+    range: CompactRange,
+    bundle_n: u64,
+    bundle_count: u64,
+    bundle: Vec<u8>,
+    bundle_dirty: bool,
+    /// Index L: the partial tile of level 8L.
+    tiles: Vec<EdgeTile>,
+    /// The current epoch's leaf hashes, for its buckets when it completes.
+    epoch_leaves: Vec<Hash>,
+}
+
+impl Appender {
+    /// The right edge of the stored tree of `size` leaves: O(log n) tile reads, one bundle, and
+    /// the current epoch's leaves (given by the caller, who keeps them anyway).
+    pub(crate) fn load(
+        tree: &sled::Tree,
+        hasher: AnyHasher,
+        size: u64,
+        epoch_leaves: Vec<Hash>,
+    ) -> Result<Self, ReadError> {
+        let reader = TileReader::new(tree, hasher, size);
+        let range = CompactRange::from_reader(&reader, size)?;
+
+        let bundle_n = size / BUNDLE_WIDTH;
+        let bundle_count = size % BUNDLE_WIDTH;
+        let mut bundle = Vec::new();
+        if bundle_count > 0 {
+            let stored = tree.get(bundle_key(bundle_n))?.ok_or_else(|| {
+                ReadError::corrupt(format!("partial bundle {bundle_n} is missing"))
+            })?;
+            let entries = bundle_entries(&stored, bundle_count as usize)
+                .map_err(|e| ReadError::corrupt(format!("bundle {bundle_n}: {e}")))?;
+            let len: usize = entries.iter().map(|e| 2 + e.len()).sum();
+            bundle.extend_from_slice(&stored[..len]);
+        }
+
+        let mut tiles = Vec::new();
+        for level in 0..=(63 / TILE_HEIGHT) {
+            let count = size >> (u32::from(level) * u32::from(TILE_HEIGHT));
+            if count == 0 {
+                break;
+            }
+            let (n, width) = (count / 256, (count % 256) as usize);
+            let mut data = Vec::with_capacity(FULL_TILE_BYTES);
+            if width > 0 {
+                let stored = tree.get(tile_key(level, n))?.ok_or_else(|| {
+                    ReadError::corrupt(format!("partial tile ({level}, {n}) is missing"))
+                })?;
+                let part = stored.get(..width * 32).ok_or_else(|| {
+                    ReadError::corrupt(format!("partial tile ({level}, {n}) is too short"))
+                })?;
+                data.extend_from_slice(part);
+            }
+            tiles.push(EdgeTile {
+                n,
+                data,
+                dirty: false,
+            });
+        }
+        if epoch_leaves.len() as u64 != size % EPOCH_LEAVES {
+            return Err(ReadError::corrupt(
+                "current epoch's leaves do not match the size",
+            ));
+        }
+        Ok(Appender {
+            hasher,
+            range,
+            bundle_n,
+            bundle_count,
+            bundle,
+            bundle_dirty: false,
+            tiles,
+            epoch_leaves,
+        })
+    }
+
+    /// Starts a round: appends go into one new batch.
+    pub(crate) fn round(&mut self) -> Round<'_> {
+        Round {
+            app: self,
+            batch: sled::Batch::default(),
+        }
+    }
+}
+
+/// One round under construction.
+pub(crate) struct Round<'a> {
+    app: &'a mut Appender,
+    batch: sled::Batch,
+}
+
+impl Round<'_> {
+    /// Appends one entry (at most `MAX_ENTRY_BYTES`, with the log below `MAX_LOG_SIZE`: the
+    /// sequencer checks both) and returns its leaf hash. Its index is the size before the call.
+    pub(crate) fn append(&mut self, entry: &[u8]) -> Hash {
+        let app = &mut *self.app;
+        let leaf = app.hasher.hash_leaf(entry);
+
+        push_bundle_entry(&mut app.bundle, entry);
+        app.bundle_count += 1;
+        app.bundle_dirty = true;
+        if app.bundle_count == BUNDLE_WIDTH {
+            // sled copies values into its own buffers, so keep ours (and its capacity).
+            self.batch
+                .insert(&bundle_key(app.bundle_n)[..], app.bundle.as_slice());
+            app.bundle.clear();
+            app.bundle_n += 1;
+            app.bundle_count = 0;
+            app.bundle_dirty = false;
+        }
+
+        let tiles = &mut app.tiles;
+        let batch = &mut self.batch;
+        app.range.append(&app.hasher, leaf, |id, hash| {
+            if id.level % TILE_HEIGHT == 0 {
+                push_tile_hash(tiles, batch, id.level / TILE_HEIGHT, hash);
+            }
+        });
+
+        app.epoch_leaves.push(leaf);
+        if app.epoch_leaves.len() as u64 == EPOCH_LEAVES {
+            // The log never exceeds MAX_LOG_SIZE, so the epoch number fits in a u32.
+            let epoch = ((app.range.size() - 1) / EPOCH_LEAVES) as u32;
+            for (b, value) in encode_buckets(&app.epoch_leaves).into_iter().enumerate() {
+                self.batch.insert(&bucket_key(epoch, b as u8)[..], value);
+            }
+            app.epoch_leaves.clear();
+        }
+        leaf
+    }
+
+    /// Adds a secondary-index write to the round (same atomic batch as the entries).
+    pub(crate) fn put_index(&mut self, name: &str, key: &[u8], value: &[u8]) {
+        self.batch.insert(index_key(name, key), value);
+    }
+
+    /// The tree size after the appends so far.
+    pub(crate) fn size(&self) -> u64 {
+        self.app.range.size()
+    }
+
+    /// The root of the tree after the appends so far.
+    pub(crate) fn root(&self) -> Hash {
+        self.app.range.root(&self.app.hasher)
+    }
+
+    /// Adds the partial bundle and tiles and the new head to the batch.
+    pub(crate) fn finish(mut self, head: &LogHead) -> RoundBatch {
+        let app = &mut *self.app;
+        if app.bundle_dirty {
+            self.batch
+                .insert(&bundle_key(app.bundle_n)[..], app.bundle.as_slice());
+            app.bundle_dirty = false;
+        }
+        for (level, tile) in app.tiles.iter_mut().enumerate() {
+            if tile.dirty {
+                // At most 8 tile levels (u64 tree), so the level fits in a u8.
+                self.batch
+                    .insert(&tile_key(level as u8, tile.n)[..], tile.data.as_slice());
+                tile.dirty = false;
+            }
+        }
+        put_head(&mut self.batch, head);
+        RoundBatch {
+            batch: self.batch,
+            size: head.size,
+        }
+    }
+}
+
+/// Adds a level-8L hash to the partial tile of level L; a tile that fills goes into the batch.
+fn push_tile_hash(tiles: &mut Vec<EdgeTile>, batch: &mut sled::Batch, level: u8, hash: &Hash) {
+    let level = usize::from(level);
+    while tiles.len() <= level {
+        // A level's first node is node 0: the tree just reached 2^(8L) leaves.
+        tiles.push(EdgeTile {
+            n: 0,
+            data: Vec::with_capacity(FULL_TILE_BYTES),
+            dirty: false,
+        });
+    }
+    let tile = &mut tiles[level];
+    tile.data.extend_from_slice(hash);
+    tile.dirty = true;
+    if tile.data.len() == FULL_TILE_BYTES {
+        batch.insert(&tile_key(level as u8, tile.n)[..], tile.data.as_slice());
+        tile.data.clear();
+        tile.n += 1;
+        tile.dirty = false;
+    }
+}

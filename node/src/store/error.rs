@@ -1,0 +1,123 @@
+//! Why the log store could not be opened, read or written.
+//!
+//! Reads keep *the caller asked for something that is not there* (`OutOfRange`, `NotFound`,
+//! `InvalidCount`: answer the peer) apart from *local failure* (`Storage`, `Corrupt`: log it,
+//! answer "internal"). Bytes read from disk are outside input: a value that does not parse is
+//! `Corrupt`, never a panic.
+
+use std::path::PathBuf;
+
+use herald_proto::merkle::HashAlgorithm;
+use herald_proto::wire::MAX_ORIGIN_BYTES;
+
+/// Why a log store could not be created or opened.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OpenError {
+    /// Another process (or another open store in this one) holds the data directory; `open`
+    /// waits up to 2 s for it first.
+    #[error("the log at {path} is in use by another process")]
+    Locked {
+        /// The data directory.
+        path: PathBuf,
+    },
+    /// `open` found no log in the directory.
+    #[error("no Herald log at {path}")]
+    NotALog {
+        /// The data directory.
+        path: PathBuf,
+    },
+    /// `create` found a log already there.
+    #[error("a Herald log already exists at {path}")]
+    AlreadyExists {
+        /// The data directory.
+        path: PathBuf,
+    },
+    /// The log was written by another version of the layout.
+    #[error("log layout version {found} is not supported (this build reads {supported})")]
+    UnsupportedFormat {
+        /// The version on disk.
+        found: u32,
+        /// The version this build reads and writes.
+        supported: u32,
+    },
+    /// The origin asked for is not the log's.
+    #[error("the log's origin is {stored:?}, not {given:?}")]
+    OriginMismatch {
+        /// The origin on disk.
+        stored: String,
+        /// The origin the caller expected.
+        given: String,
+    },
+    /// The hash algorithm asked for is not the log's (it is fixed at creation).
+    #[error("the log hashes with {stored}, not {given}")]
+    AlgorithmMismatch {
+        /// The algorithm on disk.
+        stored: HashAlgorithm,
+        /// The algorithm the caller expected.
+        given: HashAlgorithm,
+    },
+    /// The origin is not a valid note key name or is too long.
+    #[error(
+        "invalid log origin {0:?}: must be a note key name of at most {MAX_ORIGIN_BYTES} bytes"
+    )]
+    InvalidOrigin(String),
+    /// The stored log could not be read back consistently.
+    #[error("reading the log failed")]
+    Read(#[from] ReadError),
+    /// sled failed (I/O, or its own corruption check).
+    #[error("storage failure")]
+    Storage(#[from] sled::Error),
+}
+
+/// Why a read of the log failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReadError {
+    /// An index or size is past the end of the log (or of the size asked about), sizes are out
+    /// of order, or an old size of 0 was given for a consistency proof. `size` is the log's
+    /// latest published size, what a client should ask within.
+    #[error("out of range: the log has {size} entries")]
+    OutOfRange {
+        /// The log's latest published size.
+        size: u64,
+    },
+    /// No leaf has the asked-for hash (within the size asked about).
+    #[error("no leaf has that hash")]
+    NotFound,
+    /// An entry page of zero entries was asked for.
+    #[error("an entry page must ask for at least one entry")]
+    InvalidCount,
+    /// sled failed.
+    #[error("storage failure")]
+    Storage(#[from] sled::Error),
+    /// A stored value is missing or malformed; `what` says which.
+    #[error("corrupt log storage: {what}")]
+    Corrupt {
+        /// Which value, and how it is wrong.
+        what: String,
+    },
+}
+
+impl ReadError {
+    pub(crate) fn corrupt(what: impl Into<String>) -> Self {
+        ReadError::Corrupt { what: what.into() }
+    }
+
+    /// Whether the request was at fault (answer the peer) rather than the node (log it).
+    pub fn is_request_error(&self) -> bool {
+        matches!(
+            self,
+            ReadError::OutOfRange { .. } | ReadError::NotFound | ReadError::InvalidCount
+        )
+    }
+}
+
+/// Why a sequencing round could not be made durable.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WriteError {
+    /// sled failed to apply or flush the round.
+    #[error("storage failure")]
+    Storage(#[from] sled::Error),
+}

@@ -1,0 +1,202 @@
+//! The log's on-disk layout: one sled tree, prefixed keys, grouped values.
+//!
+//! Public so that benchmarks (and any offline tool) write and read exactly the bytes the node does.
+//!
+//! | key | value |
+//! |---|---|
+//! | `b` ‖ u64 BE N | entry bundle N: entries 256N … 256N+255, each u16 BE length ‖ bytes |
+//! | `t` ‖ u8 L ‖ u64 BE N | tile (L, N): level-8L hashes N·256 … N·256+255, 32 bytes each |
+//! | `m` ‖ name | meta: `format`, `origin`, `hash`, `size`, `root`, `checkpoint`, `time` |
+//! | `x` ‖ u32 BE epoch ‖ u8 bucket | leaf-hash index of a completed epoch of 65536 leaves |
+//! | `i` ‖ u8 len ‖ name ‖ key | secondary index `name`: one value per key |
+//!
+//! Bundles and tiles follow C2SP tlog-tiles numbering; the partial right-edge bundle and tiles
+//! are rewritten until full. Grouping matters: sled writes ~1.4M entries/s as bundles and tiles,
+//! ~33k/s with one key per entry (STACK.md), so nothing on the append path is one key per entry.
+//!
+//! The secondary-index name is length-prefixed (unlike NODE.md's `i ‖ name ‖ key`) so that no
+//! index's keys can be read as another index's whose name is a prefix of it.
+
+use herald_proto::merkle::HASH_LEN;
+
+/// The sled tree that holds the log.
+pub const TREE_NAME: &str = "log";
+
+/// The layout version written at creation and checked at open.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Entries per bundle (C2SP tlog-tiles).
+pub const BUNDLE_WIDTH: u64 = 256;
+
+/// Hashes per tile (C2SP tlog-tiles).
+pub const TILE_WIDTH: u64 = 256;
+
+/// Tree levels one tile level spans: tile level L holds the level-8L hashes.
+pub const TILE_HEIGHT: u8 = 8;
+
+/// Bytes of a full tile.
+pub const FULL_TILE_BYTES: usize = TILE_WIDTH as usize * HASH_LEN;
+
+/// Leaves per leaf-hash-index epoch (256 level-0 tiles).
+pub const EPOCH_LEAVES: u64 = 65536;
+
+/// Longest entry: the bundle format writes each length as a u16.
+pub const MAX_ENTRY_BYTES: usize = u16::MAX as usize;
+
+/// Most leaves the log can hold: epochs are numbered with a u32 in the index keys.
+pub const MAX_LOG_SIZE: u64 = (u32::MAX as u64 + 1) * EPOCH_LEAVES;
+
+/// Bytes of one leaf-hash-index record: the 8 bytes after the bucket byte, and a u16 BE offset.
+pub const BUCKET_RECORD_BYTES: usize = 10;
+
+/// Longest secondary-index name.
+pub const MAX_INDEX_NAME_BYTES: usize = 64;
+
+/// Longest secondary-index key.
+pub const MAX_INDEX_KEY_BYTES: usize = 1024;
+
+/// Longest secondary-index value.
+pub const MAX_INDEX_VALUE_BYTES: usize = 4096;
+
+const BUNDLE_PREFIX: u8 = b'b';
+const TILE_PREFIX: u8 = b't';
+const BUCKET_PREFIX: u8 = b'x';
+const INDEX_PREFIX: u8 = b'i';
+
+/// Meta: the layout version, u32 BE.
+pub const META_FORMAT: &[u8] = b"mformat";
+/// Meta: the log's origin (`<domain>/herald`), UTF-8.
+pub const META_ORIGIN: &[u8] = b"morigin";
+/// Meta: the hash algorithm, `blake3` or `sha256`.
+pub const META_HASH: &[u8] = b"mhash";
+/// Meta: the tree size of the latest checkpoint, u64 BE.
+pub const META_SIZE: &[u8] = b"msize";
+/// Meta: the tree root at that size, 32 bytes.
+pub const META_ROOT: &[u8] = b"mroot";
+/// Meta: the latest signed checkpoint note.
+pub const META_CHECKPOINT: &[u8] = b"mcheckpoint";
+/// Meta: wall-clock time the latest checkpoint was signed, u64 BE milliseconds since the Unix
+/// epoch; the sequencer never signs at an earlier time.
+pub const META_TIME: &[u8] = b"mtime";
+
+/// Key of entry bundle `n`.
+pub fn bundle_key(n: u64) -> [u8; 9] {
+    let mut k = [0u8; 9];
+    k[0] = BUNDLE_PREFIX;
+    k[1..].copy_from_slice(&n.to_be_bytes());
+    k
+}
+
+/// Key of tile (`level`, `n`); `level` is the tile level L (tree level 8L).
+pub fn tile_key(level: u8, n: u64) -> [u8; 10] {
+    let mut k = [0u8; 10];
+    k[0] = TILE_PREFIX;
+    k[1] = level;
+    k[2..].copy_from_slice(&n.to_be_bytes());
+    k
+}
+
+/// Key of leaf-hash-index bucket `bucket` (the leaf hash's first byte) of epoch `epoch`.
+pub fn bucket_key(epoch: u32, bucket: u8) -> [u8; 6] {
+    let mut k = [0u8; 6];
+    k[0] = BUCKET_PREFIX;
+    k[1..5].copy_from_slice(&epoch.to_be_bytes());
+    k[5] = bucket;
+    k
+}
+
+/// Key of `key` in secondary index `name`. `name` is at most [`MAX_INDEX_NAME_BYTES`] (checked
+/// by the callers that take names from code).
+pub fn index_key(name: &str, key: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(2 + name.len() + key.len());
+    k.push(INDEX_PREFIX);
+    // Names are at most 64 bytes, so the length fits in a byte.
+    k.push(name.len().min(usize::from(u8::MAX)) as u8);
+    k.extend_from_slice(name.as_bytes());
+    k.extend_from_slice(key);
+    k
+}
+
+/// Appends one entry to a bundle under construction: u16 BE length, then the bytes.
+/// Callers check `entry.len() <= MAX_ENTRY_BYTES`.
+pub fn push_bundle_entry(bundle: &mut Vec<u8>, entry: &[u8]) {
+    let len = u16::try_from(entry.len()).unwrap_or(u16::MAX);
+    bundle.extend_from_slice(&len.to_be_bytes());
+    bundle.extend_from_slice(&entry[..usize::from(len)]);
+}
+
+/// A bundle (from disk) that does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("entry bundle is truncated: entry {entry} runs past its end")]
+pub struct BadBundle {
+    /// The entry (counted within the bundle) that does not fit.
+    pub entry: usize,
+}
+
+/// The first `count` entries of a bundle, as slices of it. Never reads past its end.
+pub fn bundle_entries(bundle: &[u8], count: usize) -> Result<Vec<&[u8]>, BadBundle> {
+    let mut out = Vec::with_capacity(count);
+    let mut rest = bundle;
+    for entry in 0..count {
+        let Some((len, tail)) = rest.split_first_chunk::<2>() else {
+            return Err(BadBundle { entry });
+        };
+        let len = usize::from(u16::from_be_bytes(*len));
+        if tail.len() < len {
+            return Err(BadBundle { entry });
+        }
+        let (e, tail) = tail.split_at(len);
+        out.push(e);
+        rest = tail;
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_sort_by_number_within_their_prefix() {
+        assert!(bundle_key(255) < bundle_key(256));
+        assert!(tile_key(0, u64::MAX) < tile_key(1, 0));
+        assert!(bucket_key(1, 255) < bucket_key(2, 0));
+        // Prefixes never collide with meta keys.
+        let prefixes = [bundle_key(0)[0], tile_key(0, 0)[0], bucket_key(0, 0)[0]];
+        assert!(!prefixes.contains(&META_SIZE[0]));
+        assert_eq!(index_key("req", b"k")[0], b'i');
+    }
+
+    #[test]
+    fn index_names_that_prefix_each_other_do_not_share_keys() {
+        assert_ne!(index_key("req", b"_hashX"), index_key("req_hash", b"X"));
+    }
+
+    #[test]
+    fn bundles_round_trip_and_refuse_truncation() {
+        let mut b = Vec::new();
+        let entries: Vec<Vec<u8>> = vec![vec![], vec![1], vec![7; 300], vec![9; MAX_ENTRY_BYTES]];
+        for e in &entries {
+            push_bundle_entry(&mut b, e);
+        }
+        let got = bundle_entries(&b, entries.len()).unwrap();
+        assert_eq!(got, entries.iter().map(Vec::as_slice).collect::<Vec<_>>());
+        assert_eq!(bundle_entries(&b, 2).unwrap().len(), 2);
+        assert_eq!(
+            bundle_entries(&b, 5),
+            Err(BadBundle { entry: 4 }),
+            "asking past the last entry"
+        );
+        assert_eq!(
+            bundle_entries(&b[..b.len() - 1], 4),
+            Err(BadBundle { entry: 3 })
+        );
+        assert_eq!(bundle_entries(&[0x00], 1), Err(BadBundle { entry: 0 }));
+    }
+
+    #[test]
+    fn max_log_size_is_whole_epochs_numbered_by_u32() {
+        assert_eq!(MAX_LOG_SIZE, 1u64 << 48);
+        assert_eq!((MAX_LOG_SIZE - 1) / EPOCH_LEAVES, u64::from(u32::MAX));
+    }
+}

@@ -1,0 +1,141 @@
+//! Complete-subtree hashes read from 256-wide tiles.
+//!
+//! Tile (L, N) holds the level-8L hashes N·256 … N·256+255. A node at level `l = 8L + k`
+//! (`k < 8`) covers 2^k consecutive, aligned level-8L nodes, always inside one tile, so its hash
+//! is folded from at most 128 stored hashes. A proof reads O(log n) nodes from at most a few
+//! tiles per level; [`TileReader`] keeps the tiles of one request so each is read once.
+
+use std::cell::RefCell;
+
+use herald_proto::merkle::{AnyHasher, HASH_LEN, Hash, HashReader, LogHasher, NodeId};
+
+use super::error::ReadError;
+use super::layout::{FULL_TILE_BYTES, TILE_HEIGHT, tile_key};
+
+/// Tiles kept by one reader: a proof touches at most a few per tile level.
+const CACHED_TILES: usize = 16;
+
+/// Reads node hashes of the tree `[0, limit)` from the tiles in `tree`.
+///
+/// `limit` is what the reader may see: the published size for requests, the stored size at
+/// startup. Nodes that are not complete below it are refused, whatever the tiles hold (a
+/// partial tile may already hold hashes of a round not yet published).
+pub(crate) struct TileReader<'a> {
+    tree: &'a sled::Tree,
+    hasher: AnyHasher,
+    limit: u64,
+    cache: RefCell<Vec<((u8, u64), sled::IVec)>>,
+}
+
+impl<'a> TileReader<'a> {
+    pub(crate) fn new(tree: &'a sled::Tree, hasher: AnyHasher, limit: u64) -> Self {
+        TileReader {
+            tree,
+            hasher,
+            limit,
+            cache: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// Tile (`level`, `n`), from the cache or from sled. A tile that should exist and does not,
+    /// or whose length is not a whole number of hashes up to 256, is corrupt.
+    fn tile(&self, level: u8, n: u64) -> Result<sled::IVec, ReadError> {
+        if let Some((_, t)) = self.cache.borrow().iter().find(|(k, _)| *k == (level, n)) {
+            return Ok(t.clone());
+        }
+        let tile = self
+            .tree
+            .get(tile_key(level, n))?
+            .ok_or_else(|| ReadError::corrupt(format!("tile ({level}, {n}) is missing")))?;
+        if tile.is_empty() || tile.len() > FULL_TILE_BYTES || !tile.len().is_multiple_of(HASH_LEN) {
+            return Err(ReadError::corrupt(format!(
+                "tile ({level}, {n}) is {} bytes",
+                tile.len()
+            )));
+        }
+        let mut cache = self.cache.borrow_mut();
+        if cache.len() >= CACHED_TILES {
+            cache.remove(0);
+        }
+        cache.push(((level, n), tile.clone()));
+        Ok(tile)
+    }
+
+    /// The level-8L hashes `first .. first + count` (`count` ≤ 128, aligned inside one tile).
+    fn tile_hashes(
+        &self,
+        tile_level: u8,
+        first: u64,
+        count: usize,
+        out: &mut Vec<Hash>,
+    ) -> Result<(), ReadError> {
+        let n = first / 256;
+        let offset = (first % 256) as usize;
+        let tile = self.tile(tile_level, n)?;
+        let bytes = tile
+            .get(offset * HASH_LEN..(offset + count) * HASH_LEN)
+            .ok_or_else(|| {
+                ReadError::corrupt(format!(
+                    "tile ({tile_level}, {n}) has {} hashes, node needs {}",
+                    tile.len() / HASH_LEN,
+                    offset + count
+                ))
+            })?;
+        out.extend(bytes.chunks_exact(HASH_LEN).map(|c| {
+            let mut h = [0u8; HASH_LEN];
+            h.copy_from_slice(c);
+            h
+        }));
+        Ok(())
+    }
+
+    /// The level-0 hashes (leaf hashes) `first .. first + count`, any range inside `limit`.
+    pub(crate) fn leaf_hashes(
+        &self,
+        first: u64,
+        count: u64,
+        out: &mut Vec<Hash>,
+    ) -> Result<(), ReadError> {
+        let end = first
+            .checked_add(count)
+            .filter(|&e| e <= self.limit)
+            .ok_or(ReadError::OutOfRange { size: self.limit })?;
+        let mut pos = first;
+        while pos < end {
+            let take = (256 - pos % 256).min(end - pos);
+            self.tile_hashes(0, pos, take as usize, out)?;
+            pos += take;
+        }
+        Ok(())
+    }
+}
+
+impl HashReader for TileReader<'_> {
+    type Error = ReadError;
+
+    fn node_hash(&self, id: NodeId) -> Result<Hash, ReadError> {
+        let covered = id
+            .coverage()
+            .filter(|c| c.end <= self.limit)
+            .ok_or(ReadError::OutOfRange { size: self.limit })?;
+        debug_assert!(covered.start < covered.end);
+        let tile_level = id.level / TILE_HEIGHT;
+        let k = u32::from(id.level % TILE_HEIGHT);
+        // The node covers leaves below limit, so index << level fits, and so does index << k.
+        let first = id.index << k;
+        let count = 1usize << k;
+        let mut hashes = Vec::with_capacity(count);
+        self.tile_hashes(tile_level, first, count, &mut hashes)?;
+        // Fold the perfect subtree bottom-up, pairing neighbours in place.
+        let mut width = count;
+        while width > 1 {
+            for i in 0..width / 2 {
+                hashes[i] = self
+                    .hasher
+                    .hash_children(&hashes[2 * i], &hashes[2 * i + 1]);
+            }
+            width /= 2;
+        }
+        Ok(hashes[0])
+    }
+}

@@ -1,0 +1,278 @@
+//! What a submitter is promised: an index, its leaf hash, and a checkpoint signed by the log's
+//! key that includes the entry — all durable before the answer. Plus the checks made before
+//! anything is queued, and the refusals at start.
+
+mod store_support;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use herald_node::sequencer::{
+    IndexValue, IndexWrite, Sequencer, SequencerConfig, SequencerError, SubmitError,
+};
+use herald_node::store::LogStore;
+use herald_proto::checkpoint::VerifiedCheckpoint;
+use herald_proto::merkle::{HashAlgorithm, LogHasher, verify_inclusion};
+use prometheus_client::registry::Registry;
+use store_support::{ORIGIN, entry, fast_config, signer, signer_for, submit_all};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acks_are_durable_and_included_in_their_signed_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LogStore::create(dir.path(), ORIGIN, HashAlgorithm::Blake3).unwrap();
+    let h = store.hasher();
+    let verifier = signer().verifier();
+    let mut registry = Registry::default();
+    let config = SequencerConfig {
+        batch_max: 64,
+        ..fast_config()
+    };
+    let (handle, task) = Sequencer::spawn(store.clone(), signer(), config, &mut registry).unwrap();
+    // The empty log got its first checkpoint at start.
+    let first = handle.latest().borrow().clone();
+    assert_eq!(first.size, 0);
+    VerifiedCheckpoint::verify(&first.checkpoint, &verifier).unwrap();
+
+    let entries: Vec<Vec<u8>> = (0..1000).map(entry).collect();
+    let acks = submit_all(&handle, entries.clone(), 300).await;
+    let indexes: HashSet<u64> = acks.iter().map(|a| a.index).collect();
+    assert_eq!(indexes, (0..1000).collect(), "each entry got its own index");
+    let mut rounds = HashSet::new();
+    for (e, ack) in entries.iter().zip(&acks) {
+        assert_eq!(ack.leaf_hash, h.hash_leaf(e));
+        let cp = VerifiedCheckpoint::verify(&ack.checkpoint, &verifier).unwrap();
+        assert!(
+            cp.size() > ack.index,
+            "checkpoint {} includes {}",
+            cp.size(),
+            ack.index
+        );
+        rounds.insert(cp.size());
+        let proof = store.inclusion_proof(ack.index, cp.size()).unwrap();
+        verify_inclusion(&h, ack.index, cp.size(), &ack.leaf_hash, &proof, cp.root()).unwrap();
+        assert_eq!(store.entries(ack.index, 1).unwrap(), vec![e.clone()]);
+    }
+    assert!(rounds.len() >= 1000 / 64, "batches of at most 64 entries");
+
+    // One submitter at a time: indexes and checkpoint sizes strictly increase.
+    let (mut last_index, mut last_size) = (999, 1000);
+    for i in 1000..1010 {
+        let ack = handle.submit(entry(i)).await.unwrap();
+        let cp = VerifiedCheckpoint::verify(&ack.checkpoint, &verifier).unwrap();
+        assert!(ack.index > last_index && cp.size() > last_size);
+        assert_eq!(cp.size(), ack.index + 1);
+        (last_index, last_size) = (ack.index, cp.size());
+    }
+    assert_eq!(handle.latest().borrow().size, 1010);
+    handle.shutdown();
+    task.await.unwrap().unwrap();
+    assert!(!handle.is_running());
+    assert_eq!(handle.submit(entry(0)).await, Err(SubmitError::Stopped));
+
+    // Everything acknowledged is on disk.
+    drop(store);
+    let store = LogStore::open(dir.path()).unwrap();
+    assert_eq!(store.head().size, 1010);
+    for ack in &acks {
+        assert_eq!(store.leaf_hash(ack.index).unwrap(), ack.leaf_hash);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn index_writes_land_with_their_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LogStore::create(dir.path(), ORIGIN, HashAlgorithm::Blake3).unwrap();
+    let (handle, task) = Sequencer::spawn(
+        store.clone(),
+        signer(),
+        fast_config(),
+        &mut Registry::default(),
+    )
+    .unwrap();
+    handle.submit(entry(0)).await.unwrap();
+    let ack = handle
+        .submit_with_indexes(
+            entry(1),
+            vec![
+                IndexWrite {
+                    name: "req_hash",
+                    key: b"request-1".to_vec(),
+                    value: IndexValue::LeafIndex,
+                },
+                IndexWrite {
+                    name: "req",
+                    key: b"_hashrequest-1".to_vec(),
+                    value: IndexValue::Bytes(b"other".to_vec()),
+                },
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(ack.index, 1);
+    assert_eq!(store.index_leaf("req_hash", b"request-1").unwrap(), Some(1));
+    assert_eq!(
+        store.index_value("req", b"_hashrequest-1").unwrap(),
+        Some(b"other".to_vec())
+    );
+    assert_eq!(store.index_leaf("req_hash", b"request-2").unwrap(), None);
+    assert_eq!(store.index_value("", b"x").unwrap(), None);
+
+    let too_many = vec![
+        IndexWrite {
+            name: "n",
+            key: vec![],
+            value: IndexValue::LeafIndex,
+        };
+        17
+    ];
+    let bad = [
+        too_many,
+        vec![IndexWrite {
+            name: "",
+            key: vec![],
+            value: IndexValue::LeafIndex,
+        }],
+        vec![IndexWrite {
+            name: "n",
+            key: vec![0; 1025],
+            value: IndexValue::LeafIndex,
+        }],
+        vec![IndexWrite {
+            name: "n",
+            key: vec![],
+            value: IndexValue::Bytes(vec![0; 4097]),
+        }],
+    ];
+    for writes in bad {
+        assert!(matches!(
+            handle.submit_with_indexes(entry(2), writes).await,
+            Err(SubmitError::InvalidIndexWrite { .. })
+        ));
+    }
+    assert_eq!(
+        handle.latest().borrow().size,
+        2,
+        "refused submissions change nothing"
+    );
+    handle.shutdown();
+    task.await.unwrap().unwrap();
+    drop(store);
+    let store = LogStore::open(dir.path()).unwrap();
+    assert_eq!(store.index_leaf("req_hash", b"request-1").unwrap(), Some(1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entries_outside_the_bundle_format_are_refused_before_queueing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LogStore::create(dir.path(), ORIGIN, HashAlgorithm::Blake3).unwrap();
+    let (handle, task) = Sequencer::spawn(
+        store.clone(),
+        signer(),
+        fast_config(),
+        &mut Registry::default(),
+    )
+    .unwrap();
+    assert_eq!(
+        handle.submit(vec![]).await,
+        Err(SubmitError::EntrySize { len: 0 })
+    );
+    assert_eq!(
+        handle.submit(vec![1; 65_536]).await,
+        Err(SubmitError::EntrySize { len: 65_536 })
+    );
+    let ack = handle.submit(vec![1; 65_535]).await.unwrap();
+    assert_eq!(ack.index, 0);
+    assert_eq!(store.entries(0, 1).unwrap(), vec![vec![1; 65_535]]);
+    handle.shutdown();
+    task.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spawn_refuses_a_second_writer_a_wrong_key_and_bad_configs() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LogStore::create(dir.path(), ORIGIN, HashAlgorithm::Blake3).unwrap();
+    let mut registry = Registry::default();
+    let wrong_name = signer_for("beta.test/herald", 7);
+    assert!(matches!(
+        Sequencer::spawn(store.clone(), wrong_name, fast_config(), &mut registry),
+        Err(SequencerError::KeyMismatch { .. })
+    ));
+    for config in [
+        SequencerConfig {
+            batch_max: 0,
+            ..fast_config()
+        },
+        SequencerConfig {
+            pool_max: 0,
+            ..fast_config()
+        },
+        SequencerConfig {
+            pool_max_bytes: 1000,
+            ..fast_config()
+        },
+    ] {
+        assert!(matches!(
+            Sequencer::spawn(store.clone(), signer(), config, &mut registry),
+            Err(SequencerError::InvalidConfig(_))
+        ));
+    }
+    let (handle, task) =
+        Sequencer::spawn(store.clone(), signer(), fast_config(), &mut registry).unwrap();
+    assert!(matches!(
+        Sequencer::spawn(store.clone(), signer(), fast_config(), &mut registry),
+        Err(SequencerError::AlreadyRunning)
+    ));
+    handle.submit(entry(0)).await.unwrap();
+    handle.shutdown();
+    task.await.unwrap().unwrap();
+
+    // Same name, another key: the stored checkpoint does not verify, so it must not sign.
+    let impostor = signer_for(ORIGIN, 8);
+    assert!(matches!(
+        Sequencer::spawn(store.clone(), impostor, fast_config(), &mut registry),
+        Err(SequencerError::CheckpointKey(_))
+    ));
+    // The refusals released the store: the right key starts again.
+    let (handle, task) =
+        Sequencer::spawn(store.clone(), signer(), fast_config(), &mut registry).unwrap();
+    assert_eq!(handle.submit(entry(1)).await.unwrap().index, 1);
+    handle.shutdown();
+    task.await.unwrap().unwrap();
+}
+
+#[test]
+fn spawn_outside_a_runtime_is_an_error_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LogStore::create(dir.path(), ORIGIN, HashAlgorithm::Blake3).unwrap();
+    assert!(matches!(
+        Sequencer::spawn(store, signer(), fast_config(), &mut Registry::default()),
+        Err(SequencerError::NoRuntime)
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_appends_batches_and_tree_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LogStore::create(dir.path(), ORIGIN, HashAlgorithm::Blake3).unwrap();
+    let mut registry = Registry::default();
+    let config = SequencerConfig {
+        sequence_interval: Duration::from_millis(20),
+        ..fast_config()
+    };
+    let (handle, task) = Sequencer::spawn(store.clone(), signer(), config, &mut registry).unwrap();
+    submit_all(&handle, (0..100).map(entry).collect(), 100).await;
+    handle.shutdown();
+    task.await.unwrap().unwrap();
+    let registry = Arc::new(registry);
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+    assert!(text.contains("herald_log_appends_total 100"), "{text}");
+    assert!(text.contains("herald_log_tree_size 100"), "{text}");
+    assert!(text.contains("herald_log_batch_size_count"), "{text}");
+    assert!(
+        text.contains("herald_log_batch_latency_seconds_count"),
+        "{text}"
+    );
+    assert!(text.contains("herald_log_pool_depth 0"), "{text}");
+}
