@@ -1,0 +1,193 @@
+//! `herald-testnet bench`: multi-process benchmarks against real node processes on loopback.
+//!
+//! Each writes its figures to a JSON report (default `<target>/bench-report/<name>.json`,
+//! `--out` to override) and prints them. They measure; they do not assert: timing targets are
+//! checked by reading the report, never by timed tests. Run them from a release build
+//! (`cargo run --release -p herald-testnet -- bench ...`); the report records the build profile.
+
+mod proofs;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{Args, Subcommand};
+use serde::Serialize;
+
+pub use proofs::ProofsArgs;
+
+/// The benchmarks.
+#[derive(Subcommand, Debug)]
+pub enum BenchCommand {
+    /// Proof requests served per second over the client protocol (one node, N entries).
+    Proofs(ProofsArgs),
+}
+
+/// Options every benchmark takes.
+#[derive(Args, Debug, Clone)]
+pub struct CommonArgs {
+    /// Report file (default: <target>/bench-report/<name>.json).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Directory for the nodes' data (default: <target>/bench-scratch/...; removed afterwards).
+    /// Keep it on a real disk: a RAM disk would flatter every flush.
+    #[arg(long)]
+    pub scratch: Option<PathBuf>,
+}
+
+/// Runs one benchmark.
+pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
+    match command {
+        BenchCommand::Proofs(args) => proofs::run(args).await,
+    }
+}
+
+/// The workspace's target directory: `CARGO_TARGET_DIR` if set, else `<workspace>/target`.
+fn target_dir() -> PathBuf {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => workspace.join(dir),
+        None => workspace.join("target"),
+    }
+}
+
+/// A fresh scratch directory for benchmark `name`: `--scratch`, or one under the target dir.
+pub(crate) fn scratch_dir(common: &CommonArgs, name: &str) -> anyhow::Result<PathBuf> {
+    let dir = match &common.scratch {
+        Some(dir) => dir.clone(),
+        None => target_dir()
+            .join("bench-scratch")
+            .join(format!("testnet-{name}-{}", std::process::id())),
+    };
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).with_context(|| format!("clearing {}", dir.display()))?;
+    }
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    Ok(dir)
+}
+
+/// Writes `report` as JSON to `--out` or `<target>/bench-report/<name>.json`.
+pub(crate) fn write_report(
+    common: &CommonArgs,
+    name: &str,
+    report: &impl Serialize,
+) -> anyhow::Result<PathBuf> {
+    let path = match &common.out {
+        Some(path) => path.clone(),
+        None => target_dir()
+            .join("bench-report")
+            .join(format!("{name}.json")),
+    };
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
+    }
+    let text = serde_json::to_string_pretty(report)?;
+    std::fs::write(&path, text + "\n").with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
+}
+
+/// Where and how the figures were measured.
+#[derive(Clone, Debug, Serialize)]
+pub struct Environment {
+    /// `release` or `debug`: debug figures are not the project's figures.
+    pub profile: &'static str,
+    /// Cores available to this process.
+    pub cores: usize,
+    /// Unix seconds at the end of the run.
+    pub finished_at: u64,
+}
+
+impl Environment {
+    pub(crate) fn now() -> Self {
+        Environment {
+            profile: if cfg!(debug_assertions) {
+                "debug"
+            } else {
+                "release"
+            },
+            cores: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
+            finished_at: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
+        }
+    }
+}
+
+/// Latency figures of one kind of operation, in milliseconds.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Latency {
+    /// Operations measured.
+    pub count: usize,
+    /// Median.
+    pub p50_ms: f64,
+    /// 99th percentile.
+    pub p99_ms: f64,
+    /// Largest.
+    pub max_ms: f64,
+    /// Mean.
+    pub mean_ms: f64,
+}
+
+impl Latency {
+    /// Nearest-rank percentiles of `samples` (all zero when there are none).
+    pub fn of(samples: &[Duration]) -> Self {
+        let mut ms: Vec<f64> = samples.iter().map(|d| d.as_secs_f64() * 1e3).collect();
+        ms.sort_by(f64::total_cmp);
+        let rank = |p: f64| -> f64 {
+            if ms.is_empty() {
+                return 0.0;
+            }
+            let i = ((p / 100.0) * ms.len() as f64).ceil() as usize;
+            ms[i.clamp(1, ms.len()) - 1]
+        };
+        Latency {
+            count: ms.len(),
+            p50_ms: rank(50.0),
+            p99_ms: rank(99.0),
+            max_ms: ms.last().copied().unwrap_or(0.0),
+            mean_ms: if ms.is_empty() {
+                0.0
+            } else {
+                ms.iter().sum::<f64>() / ms.len() as f64
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        let samples: Vec<Duration> = (1..=100).map(Duration::from_millis).collect();
+        let l = Latency::of(&samples);
+        assert_eq!(
+            (l.count, l.p50_ms, l.p99_ms, l.max_ms),
+            (100, 50.0, 99.0, 100.0)
+        );
+        assert!((l.mean_ms - 50.5).abs() < 1e-9);
+        let one = Latency::of(&[Duration::from_millis(7)]);
+        assert_eq!((one.p50_ms, one.p99_ms), (7.0, 7.0));
+        assert_eq!(Latency::of(&[]).count, 0);
+    }
+
+    #[test]
+    fn reports_go_where_asked() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("sub").join("r.json");
+        let common = CommonArgs {
+            out: Some(out.clone()),
+            scratch: None,
+        };
+        let written = write_report(&common, "x", &serde_json::json!({ "a": 1 })).unwrap();
+        assert_eq!(written, out);
+        let back: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+        assert_eq!(back["a"], 1);
+    }
+}

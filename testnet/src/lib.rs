@@ -1,0 +1,31 @@
+//! Herald testnet: N gateway domains on 127.0.0.1, each a real `herald-node` process, with the
+//! fault controls and the load the multi-process tests and benchmarks need.
+//!
+//! - [`Testnet`] ([`testnet`]): spawn, reach (light clients, `/status`), kill, stop, restart.
+//! - [`TestnetNode`] ([`node`]): one domain's keys, addresses and process.
+//! - [`process`]: starting node processes, signals, bounded waits, the orphan watch.
+//! - [`node_api`]: the nodes' HTTP listener (`/status`, `/metrics`, admin API).
+//! - [`manifest`]: `testnet.json`, which `herald-testnet up` leaves for `status` and `down`.
+//! - [`wait`]: bounded polling.
+//! - [`cli`]: the `herald-testnet` command line (the binary is a thin wrapper around it).
+//!
+//! Every node runs the real node command line: the testnet binary has a hidden `node`
+//! subcommand that calls [`herald_node::cli::main_with_args`], and the library starts each node
+//! as `<binary> node run --config <file>` (tests pass `env!("CARGO_BIN_EXE_herald-testnet")`).
+#![forbid(unsafe_code)]
+
+pub mod bench;
+pub mod cli;
+pub mod error;
+pub mod load;
+pub mod manifest;
+pub mod node;
+pub mod node_api;
+pub mod process;
+pub mod testnet;
+pub mod wait;
+
+pub use error::TestnetError;
+pub use manifest::{Manifest, ManifestNode};
+pub use node::TestnetNode;
+pub use testnet::{Testnet, TestnetOptions};

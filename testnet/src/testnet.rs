@@ -1,0 +1,304 @@
+//! [`Testnet`]: N gateway domains on 127.0.0.1, each a real `herald-node` process.
+//!
+//! `spawn` initialises every domain `dN.test` in `<dir>/dN` with the node library (`init`: keys,
+//! configuration, empty log), then starts each as `<binary> node run --config ...`: the testnet
+//! binary's hidden `node` subcommand runs the real node command line, so every node is the code
+//! an operator runs, in its own process. Ports are chosen by the OS and kept across restarts.
+//!
+//! Ownership: the `Testnet` owns its child processes. Dropping it SIGKILLs and reaps every one
+//! (also when a test panics); a test process killed outright is covered by the nodes' own
+//! parent watch ([`crate::process::watch_parent_from_env`]). Only [`Testnet::detach`] lets
+//! processes outlive it (`herald-testnet up`).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use herald_light_client::{
+    ClientConfig, FileCheckpointStore, GatewayClient, LogIdentity, TrustedLog,
+};
+use herald_node::config::NodeConfig;
+use herald_node::gateway;
+use herald_node::http::NodeStatus;
+use herald_proto::merkle::HashAlgorithm;
+
+use crate::error::{TestnetError, io_error};
+use crate::manifest::{Manifest, ManifestNode};
+use crate::node::TestnetNode;
+use crate::node_api;
+
+/// How a testnet is built and how long its waits may take.
+#[derive(Clone, Debug)]
+pub struct TestnetOptions {
+    /// Directory holding every node's data directory (`dN`); created if missing. Each `dN`
+    /// must be missing or empty.
+    pub dir: PathBuf,
+    /// The `herald-testnet` executable (it has the hidden `node` subcommand). Tests pass
+    /// `env!("CARGO_BIN_EXE_herald-testnet")`; the CLI passes itself.
+    pub binary: PathBuf,
+    /// Every node's time between sequencing rounds.
+    pub sequence_interval: Duration,
+    /// Every log's hash.
+    pub hash: HashAlgorithm,
+    /// The nodes' log filter when `RUST_LOG` is not set.
+    pub log_level: String,
+    /// Start the processes in their own process group without a parent watch, so that they
+    /// outlive this process once [`Testnet::detach`]ed.
+    pub detached: bool,
+    /// Bound on a node's start (process start to `node.json`).
+    pub start_timeout: Duration,
+    /// Bound on a clean stop after SIGTERM, before SIGKILL.
+    pub stop_timeout: Duration,
+    /// Bound on a light client's connection.
+    pub connect_timeout: Duration,
+    /// Bound on one light-client request (a submission waits for a sequencing round).
+    pub request_timeout: Duration,
+}
+
+impl TestnetOptions {
+    /// Options for a testnet in `dir` run by `binary`, with short sequencing rounds (50 ms)
+    /// and waits sized for a loaded 2-core machine.
+    pub fn new(dir: impl Into<PathBuf>, binary: impl Into<PathBuf>) -> Self {
+        TestnetOptions {
+            dir: dir.into(),
+            binary: binary.into(),
+            sequence_interval: Duration::from_millis(50),
+            hash: HashAlgorithm::Blake3,
+            log_level: "info".into(),
+            detached: false,
+            start_timeout: Duration::from_secs(30),
+            stop_timeout: Duration::from_secs(15),
+            connect_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(15),
+        }
+    }
+}
+
+/// A running testnet (see the module docs).
+#[derive(Debug)]
+pub struct Testnet {
+    options: TestnetOptions,
+    nodes: Vec<TestnetNode>,
+}
+
+impl Testnet {
+    /// Initialises and starts `n_domains` nodes (`d0.test` … in `<dir>/d0` …) and returns once
+    /// every one has written its `node.json`. On any failure the nodes already started are
+    /// killed.
+    pub async fn spawn(n_domains: usize, options: TestnetOptions) -> Result<Testnet, TestnetError> {
+        if n_domains == 0 {
+            return Err(TestnetError::Options(
+                "a testnet needs at least one domain".into(),
+            ));
+        }
+        let mut options = options;
+        options.dir = std::path::absolute(&options.dir).map_err(io_error(&options.dir))?;
+        std::fs::create_dir_all(&options.dir).map_err(io_error(&options.dir))?;
+        let mut testnet = Testnet {
+            nodes: Vec::with_capacity(n_domains),
+            options,
+        };
+        for i in 0..n_domains {
+            let node = init_node(&testnet.options, i).await?;
+            testnet.nodes.push(node);
+        }
+        let (binary, detached, bound) = (
+            testnet.options.binary.clone(),
+            testnet.options.detached,
+            testnet.options.start_timeout,
+        );
+        // Started together: the processes boot in parallel.
+        let starts = testnet
+            .nodes
+            .iter_mut()
+            .map(|node| node.start(&binary, detached, bound));
+        for outcome in futures::future::join_all(starts).await {
+            outcome?;
+        }
+        Ok(testnet)
+    }
+
+    /// The options the testnet was built with (`dir` made absolute).
+    pub fn options(&self) -> &TestnetOptions {
+        &self.options
+    }
+
+    /// The number of nodes.
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Whether there are no nodes (never, for a spawned testnet).
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    /// Every node, in index order.
+    pub fn nodes(&self) -> &[TestnetNode] {
+        &self.nodes
+    }
+
+    /// Node `i` (`d<i>.test`).
+    ///
+    /// # Panics
+    /// If `i >= len()`, like slice indexing.
+    pub fn node(&self, i: usize) -> &TestnetNode {
+        &self.nodes[i]
+    }
+
+    fn node_mut(&mut self, i: usize) -> Result<&mut TestnetNode, TestnetError> {
+        let count = self.nodes.len();
+        self.nodes
+            .get_mut(i)
+            .ok_or(TestnetError::NoSuchNode { index: i, count })
+    }
+
+    fn checked(&self, i: usize) -> Result<&TestnetNode, TestnetError> {
+        self.nodes.get(i).ok_or(TestnetError::NoSuchNode {
+            index: i,
+            count: self.nodes.len(),
+        })
+    }
+
+    /// SIGKILLs node `i` and reaps it: a crash, with no chance to flush or say goodbye.
+    pub async fn kill(&mut self, i: usize) -> Result<(), TestnetError> {
+        self.node_mut(i)?.kill().await
+    }
+
+    /// SIGTERMs node `i` and waits (bounded) for its clean exit.
+    pub async fn stop(&mut self, i: usize) -> Result<(), TestnetError> {
+        let bound = self.options.stop_timeout;
+        self.node_mut(i)?.stop(bound).await
+    }
+
+    /// Starts node `i` again after [`kill`](Self::kill) or [`stop`](Self::stop) (a running node
+    /// is stopped first), on the same ports, and waits for its `node.json`.
+    pub async fn restart(&mut self, i: usize) -> Result<(), TestnetError> {
+        let (binary, detached, start, stop) = (
+            self.options.binary.clone(),
+            self.options.detached,
+            self.options.start_timeout,
+            self.options.stop_timeout,
+        );
+        let node = self.node_mut(i)?;
+        if node.is_running() {
+            node.stop(stop).await?;
+        }
+        node.start(&binary, detached, start).await
+    }
+
+    /// Fails if node `i` is not running, or has exited on its own since it was started.
+    pub fn check_alive(&mut self, i: usize) -> Result<(), TestnetError> {
+        self.node_mut(i)?.check_alive()
+    }
+
+    /// A light-client connection to node `i` (TCP), with the testnet's timeouts.
+    pub async fn client(&self, i: usize) -> Result<GatewayClient, TestnetError> {
+        let node = self.checked(i)?;
+        let config = ClientConfig {
+            connect_timeout: self.options.connect_timeout,
+            request_timeout: self.options.request_timeout,
+            ..ClientConfig::default()
+        };
+        GatewayClient::connect_with(&node.multiaddr(), &config)
+            .await
+            .map_err(|source| TestnetError::Client {
+                domain: node.domain().to_owned(),
+                source,
+            })
+    }
+
+    /// The identity a client pins for node `i`'s log: its key and hash.
+    pub fn log_identity(&self, i: usize) -> Result<LogIdentity, TestnetError> {
+        let node = self.checked(i)?;
+        Ok(LogIdentity::new(node.log_key().clone(), node.hash()))
+    }
+
+    /// A verifying light client of node `i`'s log, keeping its trusted checkpoint in
+    /// `state_dir`.
+    pub async fn trusted_log(
+        &self,
+        i: usize,
+        state_dir: &Path,
+    ) -> Result<TrustedLog<GatewayClient, FileCheckpointStore>, TestnetError> {
+        let client = self.client(i).await?;
+        let domain = self.checked(i)?.domain().to_owned();
+        TrustedLog::open(
+            client,
+            self.log_identity(i)?,
+            FileCheckpointStore::new(state_dir),
+        )
+        .map_err(|source| TestnetError::Client { domain, source })
+    }
+
+    /// Node `i`'s `/status`.
+    pub async fn status(&self, i: usize) -> Result<NodeStatus, TestnetError> {
+        node_api::status(self.checked(i)?.http_addr()).await
+    }
+
+    /// What `testnet.json` says about the running testnet.
+    pub fn manifest(&self) -> Manifest {
+        Manifest {
+            nodes: self
+                .nodes
+                .iter()
+                .map(|n| ManifestNode {
+                    domain: n.domain().to_owned(),
+                    origin: n.origin(),
+                    dir: n.dir().to_owned(),
+                    config: n.config_path().to_owned(),
+                    log: n.log_path(),
+                    pid: n.pid().unwrap_or(0),
+                    peer_id: n.peer_id().to_string(),
+                    listen_addrs: n.listen_addrs().iter().map(|a| a.to_string()).collect(),
+                    http_addr: n.http_addr(),
+                    log_key: n.log_key().to_string(),
+                    witness_key: n.witness_key().to_string(),
+                })
+                .collect(),
+        }
+    }
+
+    /// Lets the processes outlive the `Testnet` (`herald-testnet up`); returns their manifest.
+    /// Only meaningful with `detached` options: attached nodes stop when this process exits.
+    pub fn detach(mut self) -> Manifest {
+        let manifest = self.manifest();
+        for node in &mut self.nodes {
+            node.release();
+        }
+        manifest
+    }
+}
+
+impl Drop for Testnet {
+    fn drop(&mut self) {
+        for node in &mut self.nodes {
+            node.kill_now();
+        }
+    }
+}
+
+/// Initialises node `i`'s data directory with the node library.
+async fn init_node(options: &TestnetOptions, i: usize) -> Result<TestnetNode, TestnetError> {
+    let domain = format!("d{i}.test");
+    let mut config = NodeConfig::for_loopback_test(&domain, options.dir.join(format!("d{i}")));
+    config.hash = options.hash;
+    config.log_level = options.log_level.clone();
+    config.sequence_interval_ms = u64::try_from(options.sequence_interval.as_millis())
+        .unwrap_or(u64::MAX)
+        .max(1);
+    let init_config = config.clone();
+    let report = tokio::task::spawn_blocking(move || gateway::init(&init_config))
+        .await
+        .map_err(|e| TestnetError::Options(format!("init task for {domain}: {e}")))?
+        .map_err(|source| TestnetError::Init {
+            domain: domain.clone(),
+            source,
+        })?;
+    Ok(TestnetNode::new(
+        config,
+        report.config_path,
+        report.log_key,
+        report.witness_key,
+        report.peer_id,
+    ))
+}
