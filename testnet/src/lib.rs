@@ -6,6 +6,9 @@
 //! - [`process`]: starting node processes, signals, bounded waits, the orphan watch.
 //! - [`node_api`]: the nodes' HTTP listener (`/status`, `/metrics`, admin API).
 //! - [`manifest`]: `testnet.json`, which `herald-testnet up` leaves for `status` and `down`.
+//! - [`observer`]: a plain gossipsub subscriber (standard libp2p only) watching the topics.
+//! - [`load`]: signed notarization entries of exact sizes, seeded random schedules.
+//! - [`bench`]: `herald-testnet bench`, multi-process benchmarks with JSON reports.
 //! - [`wait`]: bounded polling.
 //! - [`cli`]: the `herald-testnet` command line (the binary is a thin wrapper around it).
 //!
@@ -21,6 +24,7 @@ pub mod load;
 pub mod manifest;
 pub mod node;
 pub mod node_api;
+pub mod observer;
 pub mod process;
 pub mod testnet;
 pub mod wait;
