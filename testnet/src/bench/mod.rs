@@ -44,7 +44,8 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
 
 /// The workspace's target directory: `CARGO_TARGET_DIR` if set, else `<workspace>/target`.
 fn target_dir() -> PathBuf {
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let workspace = manifest_dir.parent().unwrap_or(manifest_dir);
     match std::env::var_os("CARGO_TARGET_DIR") {
         Some(dir) => workspace.join(dir),
         None => workspace.join("target"),
