@@ -4,8 +4,8 @@
 //! - **raw**: the bytes the log stores (entry bundles, level-0/8/16 tiles, leaf-hash buckets,
 //!   meta), built with no hashing, no signing and no channels, one `apply_batch` + `flush` per
 //!   4096 entries — the limit the node is measured against;
-//! - **sequencer**: the same entries submitted concurrently through `SequencerHandle::submit`
-//!   (4 submitter tasks keeping 32768 in flight, so the pool stays fed), batches of 4096, each
+//! - **sequencer**: the same entries submitted concurrently through `SequencerHandle::enqueue`
+//!   (4 submitter tasks keeping 65536 queued, so the pool stays fed), batches of 4096, each
 //!   hashed, signed, applied, flushed and acknowledged.
 //!
 //! Criterion times the sequencer; the report (`<target>/bench-report/node-log.json`, section
@@ -15,14 +15,13 @@
 mod report;
 
 use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, SamplingMode, Throughput};
 use ed25519_dalek::SigningKey;
-use futures::StreamExt;
-use futures::stream::FuturesUnordered;
 use herald_node::sequencer::{Sequencer, SequencerConfig, SequencerHandle, SubmitError};
 use herald_node::store::LogStore;
 use herald_node::store::layout::{
@@ -37,7 +36,7 @@ const ENTRIES: u64 = 1_000_000;
 const ENTRY_BYTES: usize = 256;
 const BATCH: usize = 4096;
 const SUBMITTERS: u64 = 4;
-const WINDOW: usize = 8192;
+const WINDOW: usize = 16_384;
 const ORIGIN: &str = "bench.test/herald";
 
 /// Entry `i`: 256 bytes, distinct per `i`.
@@ -119,30 +118,27 @@ fn raw_sled(dir: &Path) -> Duration {
     start.elapsed()
 }
 
+/// One submitter: keeps `WINDOW` entries queued and awaits their acks in order (acks come
+/// per round, in index order, so the oldest is the first ready).
 async fn submit_range(handle: SequencerHandle, from: u64, to: u64) {
-    let mut in_flight = FuturesUnordered::new();
+    let mut in_flight = VecDeque::with_capacity(WINDOW);
     let mut next = from;
-    loop {
+    while next < to || !in_flight.is_empty() {
         while in_flight.len() < WINDOW && next < to {
-            let h = handle.clone();
-            let e = entry(next);
-            in_flight.push(async move {
-                loop {
-                    match h.submit(e.clone()).await {
-                        Err(SubmitError::Busy { retry_after }) => {
-                            tokio::time::sleep(retry_after).await
-                        }
-                        r => return r,
-                    }
+            match handle.enqueue(entry(next), Vec::new()) {
+                Ok(ack) => {
+                    in_flight.push_back(ack);
+                    next += 1;
                 }
-            });
-            next += 1;
-        }
-        match in_flight.next().await {
-            None => break,
-            Some(r) => {
-                r.expect("acknowledged");
+                Err(SubmitError::Busy { .. }) => break,
+                Err(e) => panic!("submit failed: {e}"),
             }
+        }
+        match in_flight.pop_front() {
+            Some(ack) => {
+                ack.await.expect("acknowledged");
+            }
+            None => tokio::time::sleep(Duration::from_millis(1)).await,
         }
     }
 }

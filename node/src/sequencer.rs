@@ -1,16 +1,18 @@
 //! The sequencer: the one writer of the log.
 //!
 //! Submissions enter a bounded pool (at most `pool_max` entries and `pool_max_bytes` bytes not
-//! yet acknowledged; beyond that [`SubmitError::Busy`] at once). Every `sequence_interval`, or as
-//! soon as `batch_max` entries wait, a batch is taken from the pool and goes down a three-stage
-//! pipeline, so hashing the next batch overlaps with flushing the previous one:
+//! yet acknowledged; beyond that [`SubmitError::Busy`] at once). The submitting task computes
+//! the entry's leaf hash, so the work that grows with entry size runs on the callers' threads.
+//! Every `sequence_interval`, or as soon as `batch_max` entries wait, a batch is taken from the
+//! pool and goes down a pipeline, so hashing the next round overlaps with flushing this one:
 //!
 //! 1. **collect** (async task): drains the pool into batches; owns shutdown.
-//! 2. **build** (blocking thread): assigns indexes, leaf-hashes, appends to the in-memory right
-//!    edge, builds bundles and tiles, signs the checkpoint, and makes ONE sled batch of it all
-//!    (entries, hashes, secondary-index writes, size, root, checkpoint, time).
-//! 3. **write** (blocking thread): applies that batch, **flushes**, publishes the new head to
-//!    readers and on [`SequencerHandle::latest`], and only then acknowledges each submitter.
+//! 2. **build** (blocking thread): assigns indexes, appends to the in-memory right edge, builds
+//!    bundles and tiles, signs the checkpoint, and makes ONE sled batch of it all (entries,
+//!    hashes, secondary-index writes, size, root, checkpoint, time).
+//! 3. **write** (blocking thread): applies that batch, **flushes**, and publishes the new head
+//!    to readers and on [`SequencerHandle::latest`];
+//! 4. **acknowledge** (blocking thread): only then answers each submitter of the round.
 //!
 //! So a crash leaves the log at the previous round or the new one (sled recovers a batch
 //! atomically), and never loses an acknowledged entry.
@@ -33,12 +35,15 @@
 mod pipeline;
 
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use herald_proto::checkpoint::{Checkpoint, CheckpointError, VerifiedCheckpoint};
-use herald_proto::merkle::Hash;
+use herald_proto::merkle::{AnyHasher, Hash, LogHasher};
 use herald_proto::note::NoteSigner;
 use prometheus_client::registry::Registry;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError, mpsc, oneshot, watch};
@@ -231,6 +236,8 @@ pub enum SequencerError {
 /// A submission waiting in the pool.
 pub(crate) struct Submission {
     pub(crate) entry: Vec<u8>,
+    /// Its leaf hash, computed by the submitting task so the one sequencer thread need not.
+    pub(crate) leaf: Hash,
     pub(crate) indexes: Vec<IndexWrite>,
     pub(crate) reply: oneshot::Sender<Result<Ack, SubmitError>>,
     pub(crate) queued: Instant,
@@ -242,6 +249,7 @@ struct HandleShared {
     pool: mpsc::Sender<Submission>,
     pool_bytes: Arc<Semaphore>,
     pool_max_bytes: usize,
+    hasher: AnyHasher,
     shutdown: watch::Sender<bool>,
     stopping: Arc<AtomicBool>,
     head: watch::Receiver<LogHead>,
@@ -278,17 +286,18 @@ impl SequencerHandle {
         entry: Vec<u8>,
         indexes: Vec<IndexWrite>,
     ) -> Result<Ack, SubmitError> {
-        let rx = self.enqueue(entry, indexes)?;
-        // A dropped reply means the sequencer stopped before answering.
-        rx.await.unwrap_or(Err(SubmitError::Stopped))
+        self.enqueue(entry, indexes)?.await
     }
 
-    /// Checks and queues a submission; never waits.
-    fn enqueue(
+    /// Checks and queues a submission without waiting (Busy if the pool is full, or a bound
+    /// is broken), and returns the future of its answer: what [`submit`](Self::submit) awaits.
+    /// For callers that keep many submissions in flight, e.g. a task that queues a stream of
+    /// entries and awaits their acks in order.
+    pub fn enqueue(
         &self,
         entry: Vec<u8>,
         indexes: Vec<IndexWrite>,
-    ) -> Result<oneshot::Receiver<Result<Ack, SubmitError>>, SubmitError> {
+    ) -> Result<PendingAck, SubmitError> {
         if entry.is_empty() || entry.len() > MAX_ENTRY_BYTES {
             return Err(SubmitError::EntrySize { len: entry.len() });
         }
@@ -311,6 +320,7 @@ impl SequencerHandle {
         };
         let (reply, rx) = oneshot::channel();
         let submission = Submission {
+            leaf: self.inner.hasher.hash_leaf(&entry),
             entry,
             indexes,
             reply,
@@ -318,7 +328,7 @@ impl SequencerHandle {
             permit,
         };
         match self.inner.pool.try_send(submission) {
-            Ok(()) => Ok(rx),
+            Ok(()) => Ok(PendingAck(rx)),
             Err(mpsc::error::TrySendError::Full(_)) => Err(busy),
             Err(mpsc::error::TrySendError::Closed(_)) => Err(SubmitError::Stopped),
         }
@@ -339,6 +349,23 @@ impl SequencerHandle {
     /// Whether the sequencer still takes submissions (false after shutdown or a fatal error).
     pub fn is_running(&self) -> bool {
         !self.inner.pool.is_closed() && !self.inner.stopping.load(Ordering::Acquire)
+    }
+}
+
+/// The answer to a queued submission: `Ack` once its round is flushed, or why not.
+/// Dropping it does not withdraw the entry.
+#[derive(Debug)]
+#[must_use = "the entry is queued either way; this only tells whether it was appended"]
+pub struct PendingAck(oneshot::Receiver<Result<Ack, SubmitError>>);
+
+impl Future for PendingAck {
+    type Output = Result<Ack, SubmitError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // A dropped reply means the sequencer stopped before answering.
+        Pin::new(&mut self.0)
+            .poll(cx)
+            .map(|r| r.unwrap_or(Err(SubmitError::Stopped)))
     }
 }
 
@@ -435,6 +462,7 @@ impl Sequencer {
                 pool: pool_tx,
                 pool_bytes,
                 pool_max_bytes,
+                hasher: store.hasher(),
                 shutdown: shutdown_tx,
                 stopping: stopping.clone(),
                 head: head_rx,

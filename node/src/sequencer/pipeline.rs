@@ -1,7 +1,9 @@
-//! The sequencer's three stages: collect (async), build and write (blocking threads).
+//! The sequencer's stages: collect (async), then build, write and acknowledge (blocking
+//! threads).
 //!
 //! Batches flow collect → build over a Tokio channel of one, rounds flow build → write over a
-//! std channel of one, so at most one round is being hashed while another is being flushed.
+//! std channel of one, so one round is hashed while the previous one is flushed; flushed rounds
+//! flow write → acknowledge, so answering a round's submitters overlaps with writing the next.
 //! Every submission is answered exactly once: `Ack` after its round's flush, or an error.
 
 use std::sync::Arc;
@@ -78,10 +80,25 @@ impl Metrics {
 /// An entry appended in a round, waiting for the round's flush.
 struct Pending {
     reply: oneshot::Sender<Result<Ack, SubmitError>>,
-    /// Held until the answer: the pool's byte bound covers everything not yet answered.
-    permit: OwnedSemaphorePermit,
     index: u64,
     leaf: Hash,
+}
+
+/// The answers a round owes, and its entries' share of the pool's byte bound (merged into one
+/// permit, held until they are answered).
+struct Owed {
+    pending: Vec<Pending>,
+    permit: Option<OwnedSemaphorePermit>,
+    oldest: Instant,
+}
+
+impl Owed {
+    fn fail(self, e: SubmitError) {
+        drop(self.permit);
+        for p in self.pending {
+            let _ = p.reply.send(Err(e.clone()));
+        }
+    }
 }
 
 /// A round built and not yet written.
@@ -89,8 +106,13 @@ struct Built {
     batch: RoundBatch,
     head: LogHead,
     leaves: Vec<Hash>,
-    pending: Vec<Pending>,
-    oldest: Instant,
+    owed: Owed,
+}
+
+/// A round flushed and published, whose submitters are still to hear of it.
+struct Flushed {
+    checkpoint: Vec<u8>,
+    owed: Owed,
 }
 
 // Answers return the pool's bytes first, so a submitter that hears back finds them free.
@@ -104,13 +126,6 @@ pub(crate) fn answer(s: Submission, e: SubmitError) {
 fn answer_all(batch: Vec<Submission>, e: SubmitError) {
     for s in batch {
         answer(s, e.clone());
-    }
-}
-
-fn answer_pending(pending: Vec<Pending>, e: SubmitError) {
-    for p in pending {
-        drop(p.permit);
-        let _ = p.reply.send(Err(e.clone()));
     }
 }
 
@@ -148,6 +163,7 @@ impl Pipeline {
     ) -> Result<(), SequencerError> {
         let (batch_tx, batch_rx) = mpsc::channel::<Vec<Submission>>(1);
         let (round_tx, round_rx) = std::sync::mpsc::sync_channel::<Built>(1);
+        let (ack_tx, ack_rx) = std::sync::mpsc::sync_channel::<Flushed>(2);
         let failed = Arc::new(Notify::new());
         let store = self.store.clone();
 
@@ -168,7 +184,9 @@ impl Pipeline {
             metrics: self.metrics.clone(),
             failed: failed.clone(),
         };
-        let write = tokio::task::spawn_blocking(move || writer.run(round_rx));
+        let write = tokio::task::spawn_blocking(move || writer.run(round_rx, ack_tx));
+        let metrics = self.metrics.clone();
+        let acknowledge = tokio::task::spawn_blocking(move || acknowledge(ack_rx, &metrics));
 
         let collector = Collector {
             batches: batch_tx,
@@ -180,8 +198,9 @@ impl Pipeline {
         };
         collector.run(pool, shutdown).await;
 
-        let (built, written) = (build.await, write.await);
+        let (built, written, acked) = (build.await, write.await, acknowledge.await);
         let result = match (written, built) {
+            _ if acked.is_err() => Err(SequencerError::Panicked),
             (Err(_), _) | (_, Err(_)) => Err(SequencerError::Panicked),
             (Ok(Err(e)), _) => Err(SequencerError::Write(e)),
             (Ok(Ok(())), Ok(r)) => r,
@@ -318,7 +337,7 @@ impl Builder {
             };
             if let Err(std::sync::mpsc::SendError(built)) = rounds.send(built) {
                 // The writer stopped on a failed write, and this round was built on top of it.
-                answer_pending(built.pending, SubmitError::Storage);
+                built.owed.fail(SubmitError::Storage);
                 batches.close();
                 while let Some(b) = batches.blocking_recv() {
                     answer_all(b, SubmitError::Stopped);
@@ -365,13 +384,15 @@ impl Builder {
         let mut pending = Vec::with_capacity(batch.len());
         let mut leaves = Vec::with_capacity(batch.len());
         let mut oldest: Option<Instant> = None;
+        let mut permit: Option<OwnedSemaphorePermit> = None;
         for sub in batch {
             let index = round.size();
             if index >= MAX_LOG_SIZE {
                 answer(sub, SubmitError::LogFull);
                 continue;
             }
-            let leaf = round.append(&sub.entry);
+            let leaf = sub.leaf;
+            round.append(&sub.entry, leaf);
             for w in &sub.indexes {
                 match &w.value {
                     IndexValue::LeafIndex => round.put_index(w.name, &w.key, &index.to_be_bytes()),
@@ -380,9 +401,13 @@ impl Builder {
             }
             oldest = Some(oldest.map_or(sub.queued, |o| o.min(sub.queued)));
             leaves.push(leaf);
+            // One permit per round: the bytes go back to the pool in one step.
+            match &mut permit {
+                Some(p) => p.merge(sub.permit),
+                None => permit = Some(sub.permit),
+            }
             pending.push(Pending {
                 reply: sub.reply,
-                permit: sub.permit,
                 index,
                 leaf,
             });
@@ -411,13 +436,16 @@ impl Builder {
             batch,
             head,
             leaves,
-            pending,
-            oldest,
+            owed: Owed {
+                pending,
+                permit,
+                oldest,
+            },
         }))
     }
 }
 
-/// Stage 3: applies, flushes, publishes, acknowledges.
+/// Stage 3: applies, flushes, publishes; hands the answers to stage 4.
 struct Writer {
     store: LogStore,
     writer: Arc<dyn RoundWriter>,
@@ -427,49 +455,60 @@ struct Writer {
 }
 
 impl Writer {
-    fn run(self, rounds: Receiver<Built>) -> Result<(), WriteError> {
+    fn run(self, rounds: Receiver<Built>, acks: SyncSender<Flushed>) -> Result<(), WriteError> {
         while let Ok(built) = rounds.recv() {
             let Built {
                 batch,
                 head,
                 leaves,
-                pending,
-                oldest,
+                owed,
             } = built;
             let written = self.writer.apply(batch).and_then(|()| self.writer.flush());
             if let Err(e) = written {
                 error!(error = ?e, size = head.size, "writing a round failed; stopping the sequencer");
                 self.store.fail_writer();
-                answer_pending(pending, SubmitError::Storage);
+                owed.fail(SubmitError::Storage);
                 self.failed.notify_one();
                 // Rounds already built extend the failed one: they fail with it.
                 while let Ok(b) = rounds.try_recv() {
-                    answer_pending(b.pending, SubmitError::Storage);
+                    b.owed.fail(SubmitError::Storage);
                 }
                 return Err(e);
             }
             // Durable: readers and watchers may see it, then submitters hear of it (so an
-            // acknowledged submitter never finds an older head).
+            // acknowledged submitter never finds an older head). Answering 4096 submitters
+            // takes a while: stage 4 does it while this stage writes the next round.
             self.store.publish(head.clone(), &leaves);
-            self.heads.send_replace(head.clone());
-            let count = pending.len() as u64;
-            self.metrics.appends.inc_by(count);
-            self.metrics.batch_size.observe(count as f64);
+            self.metrics.appends.inc_by(owed.pending.len() as u64);
+            self.metrics.batch_size.observe(owed.pending.len() as f64);
             self.metrics
                 .tree_size
                 .set(i64::try_from(head.size).unwrap_or(i64::MAX));
-            for p in pending {
-                drop(p.permit);
-                let _ = p.reply.send(Ok(Ack {
-                    index: p.index,
-                    leaf_hash: p.leaf,
-                    checkpoint: head.checkpoint.clone(),
-                }));
+            let checkpoint = head.checkpoint.clone();
+            self.heads.send_replace(head);
+            if let Err(std::sync::mpsc::SendError(f)) = acks.send(Flushed { checkpoint, owed }) {
+                // Stage 4 is gone (it panicked): these entries are durable but unanswered.
+                f.owed.fail(SubmitError::Stopped);
             }
-            self.metrics
-                .batch_latency
-                .observe(oldest.elapsed().as_secs_f64());
         }
         Ok(())
+    }
+}
+
+/// Stage 4: answers the submitters of flushed rounds.
+fn acknowledge(rounds: Receiver<Flushed>, metrics: &Metrics) {
+    while let Ok(Flushed { checkpoint, owed }) = rounds.recv() {
+        // The bytes go back first, so a submitter that hears back finds them free.
+        drop(owed.permit);
+        for p in owed.pending {
+            let _ = p.reply.send(Ok(Ack {
+                index: p.index,
+                leaf_hash: p.leaf,
+                checkpoint: checkpoint.clone(),
+            }));
+        }
+        metrics
+            .batch_latency
+            .observe(owed.oldest.elapsed().as_secs_f64());
     }
 }

@@ -149,10 +149,11 @@ pub(crate) struct Round<'a> {
 
 impl Round<'_> {
     /// Appends one entry (at most `MAX_ENTRY_BYTES`, with the log below `MAX_LOG_SIZE`: the
-    /// sequencer checks both) and returns its leaf hash. Its index is the size before the call.
-    pub(crate) fn append(&mut self, entry: &[u8]) -> Hash {
+    /// sequencer checks both) whose leaf hash under the log's hasher is `leaf` (computed by the
+    /// submitter's task, off the sequencer's one thread). Its index is the size before the call.
+    pub(crate) fn append(&mut self, entry: &[u8], leaf: Hash) {
         let app = &mut *self.app;
-        let leaf = app.hasher.hash_leaf(entry);
+        debug_assert_eq!(leaf, app.hasher.hash_leaf(entry));
 
         push_bundle_entry(&mut app.bundle, entry);
         app.bundle_count += 1;
@@ -184,7 +185,6 @@ impl Round<'_> {
             }
             app.epoch_leaves.clear();
         }
-        leaf
     }
 
     /// Adds a secondary-index write to the round (same atomic batch as the entries).

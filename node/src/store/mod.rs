@@ -441,6 +441,25 @@ impl LogStore {
         Ok((index < self.head_size()).then_some(index))
     }
 
+    /// The latest cosigned checkpoint note stored by [`put_cosigned`](Self::put_cosigned).
+    pub fn cosigned(&self) -> Result<Option<Vec<u8>>, ReadError> {
+        let Some(note) = self.inner.tree.get(layout::META_COSIGNED)? else {
+            return Ok(None);
+        };
+        if note.len() > herald_proto::wire::MAX_CHECKPOINT_NOTE_BYTES {
+            return Err(ReadError::corrupt("meta cosigned is too long"));
+        }
+        Ok(Some(note.to_vec()))
+    }
+
+    /// Stores `note` as the latest cosigned checkpoint and flushes. The caller (the cosigner,
+    /// the only writer) verified it and checked that it does not go back. Blocking.
+    pub fn put_cosigned(&self, note: &[u8]) -> Result<(), WriteError> {
+        self.inner.tree.insert(layout::META_COSIGNED, note)?;
+        self.inner.tree.flush()?;
+        Ok(())
+    }
+
     // ---- the sequencer's side ----
 
     /// Claims the right to write; one sequencer per store.
@@ -543,7 +562,15 @@ mod tests {
     fn append_round(store: &LogStore, entries: &[Vec<u8>]) -> Vec<Hash> {
         let mut app = store.appender().unwrap();
         let mut round = app.round();
-        let leaves: Vec<Hash> = entries.iter().map(|e| round.append(e)).collect();
+        let h = store.hasher();
+        let leaves: Vec<Hash> = entries
+            .iter()
+            .map(|e| {
+                let leaf = h.hash_leaf(e);
+                round.append(e, leaf);
+                leaf
+            })
+            .collect();
         let head = LogHead {
             size: round.size(),
             root: round.root(),
