@@ -75,6 +75,9 @@ pub const META_SIZE: &[u8] = b"msize";
 pub const META_ROOT: &[u8] = b"mroot";
 /// Meta: the latest signed checkpoint note.
 pub const META_CHECKPOINT: &[u8] = b"mcheckpoint";
+/// Meta: the latest checkpoint a quorum of this log's witnesses cosigned (signed note with its
+/// cosignature lines), written by the cosigner, never by a round.
+pub const META_COSIGNED: &[u8] = b"mcosigned";
 /// Meta: wall-clock time the latest checkpoint was signed, u64 BE milliseconds since the Unix
 /// epoch; the sequencer never signs at an earlier time.
 pub const META_TIME: &[u8] = b"mtime";
