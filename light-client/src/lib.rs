@@ -21,6 +21,7 @@ mod client;
 mod codec;
 mod error;
 mod gateway;
+pub mod keystore;
 mod store;
 #[cfg(test)]
 mod test_log;

@@ -1,0 +1,297 @@
+//! What a software key store holds, the operations on it, and its plaintext encoding (the bytes
+//! [`super::FileKeyStore`] encrypts). Shared by the memory and file stores so both behave alike.
+//!
+//! Encoding (all integers little-endian; any deviation is "corrupt"):
+//! ```text
+//! u8 has_identity (0 or 1)
+//! if 1: u16 account length ‖ account (UTF-8, 1..=320 bytes) ‖ 32-byte Ed25519 seed
+//! u32 secret count (≤ MAX_SECRETS)
+//! per secret, ids strictly ascending: u8 id length ‖ id ‖ 32-byte X25519 secret
+//! ```
+
+use std::collections::BTreeMap;
+
+use ed25519_dalek::{Signature, Signer as _, SigningKey};
+use herald_proto::wire::MAX_ACCOUNT_BYTES;
+use x25519_dalek::{PublicKey, StaticSecret};
+use zeroize::Zeroizing;
+
+use super::{Identity, KeyStoreError, MAX_SECRETS, SecretId, random_bytes};
+
+/// The keys of one account. `Debug` shows ids and public keys only.
+#[derive(Clone, Default)]
+pub(crate) struct Contents {
+    identity: Option<(String, SigningKey)>,
+    secrets: BTreeMap<SecretId, StaticSecret>,
+}
+
+impl std::fmt::Debug for Contents {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Contents")
+            .field("identity", &self.identity())
+            .field("secrets", &self.secrets.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl Contents {
+    pub fn identity(&self) -> Option<Identity> {
+        self.identity.as_ref().map(|(account, key)| Identity {
+            account: account.clone(),
+            key: key.verifying_key(),
+        })
+    }
+
+    pub fn create_identity(&mut self, account: &str) -> Result<Identity, KeyStoreError> {
+        let seed = Zeroizing::new(random_bytes::<32>()?);
+        self.set_identity(account, SigningKey::from_bytes(&seed))
+    }
+
+    /// Makes `key` the account's IK, if the store has none yet.
+    pub fn set_identity(
+        &mut self,
+        account: &str,
+        key: SigningKey,
+    ) -> Result<Identity, KeyStoreError> {
+        if let Some((existing, _)) = &self.identity {
+            return Err(KeyStoreError::IdentityExists {
+                account: existing.clone(),
+            });
+        }
+        if account.is_empty() || account.len() > MAX_ACCOUNT_BYTES {
+            return Err(KeyStoreError::InvalidAccount {
+                max: MAX_ACCOUNT_BYTES,
+            });
+        }
+        let identity = Identity {
+            account: account.to_owned(),
+            key: key.verifying_key(),
+        };
+        self.identity = Some((account.to_owned(), key));
+        Ok(identity)
+    }
+
+    fn signing_key(&self) -> Result<&SigningKey, KeyStoreError> {
+        self.identity
+            .as_ref()
+            .map(|(_, k)| k)
+            .ok_or(KeyStoreError::NoIdentity)
+    }
+
+    pub fn sign(&self, message: &[u8]) -> Result<Signature, KeyStoreError> {
+        Ok(self.signing_key()?.sign(message))
+    }
+
+    pub fn export_identity(&self) -> Result<SigningKey, KeyStoreError> {
+        self.signing_key().cloned()
+    }
+
+    pub fn insert(&mut self, id: &SecretId, secret: StaticSecret) -> Result<(), KeyStoreError> {
+        if self.secrets.contains_key(id) {
+            return Err(KeyStoreError::SecretExists { id: id.clone() });
+        }
+        if self.secrets.len() >= MAX_SECRETS {
+            return Err(KeyStoreError::Full { max: MAX_SECRETS });
+        }
+        self.secrets.insert(id.clone(), secret);
+        Ok(())
+    }
+
+    /// A fresh secret, written clamped (one spelling per secret, as proto's `ephemeral_secret`).
+    pub fn generate(&mut self, id: &SecretId) -> Result<[u8; 32], KeyStoreError> {
+        let mut bytes = Zeroizing::new(random_bytes::<32>()?);
+        bytes[0] &= 0b1111_1000;
+        bytes[31] &= 0b0111_1111;
+        bytes[31] |= 0b0100_0000;
+        let secret = StaticSecret::from(*bytes);
+        let public = PublicKey::from(&secret).to_bytes();
+        self.insert(id, secret)?;
+        Ok(public)
+    }
+
+    fn secret(&self, id: &SecretId) -> Result<&StaticSecret, KeyStoreError> {
+        self.secrets
+            .get(id)
+            .ok_or_else(|| KeyStoreError::UnknownSecret { id: id.clone() })
+    }
+
+    pub fn public_key(&self, id: &SecretId) -> Option<[u8; 32]> {
+        self.secrets.get(id).map(|s| PublicKey::from(s).to_bytes())
+    }
+
+    pub fn diffie_hellman(
+        &self,
+        id: &SecretId,
+        public: &[u8; 32],
+    ) -> Result<[u8; 32], KeyStoreError> {
+        let shared = self.secret(id)?.diffie_hellman(&PublicKey::from(*public));
+        if !shared.was_contributory() {
+            return Err(KeyStoreError::WeakKey);
+        }
+        Ok(shared.to_bytes())
+    }
+
+    pub fn export_secret(&self, id: &SecretId) -> Result<StaticSecret, KeyStoreError> {
+        self.secret(id).cloned()
+    }
+
+    pub fn remove(&mut self, id: &SecretId) -> bool {
+        self.secrets.remove(id).is_some()
+    }
+
+    pub fn ids(&self) -> Vec<SecretId> {
+        self.secrets.keys().cloned().collect()
+    }
+
+    /// The plaintext encoding (module documentation).
+    pub fn encode(&self) -> Zeroizing<Vec<u8>> {
+        let mut out = Zeroizing::new(Vec::with_capacity(64 + self.secrets.len() * 80));
+        match &self.identity {
+            None => out.push(0),
+            Some((account, key)) => {
+                out.push(1);
+                // Accounts are at most MAX_ACCOUNT_BYTES (320), checked when created or decoded.
+                out.extend_from_slice(&(account.len() as u16).to_le_bytes());
+                out.extend_from_slice(account.as_bytes());
+                out.extend_from_slice(key.as_bytes());
+            }
+        }
+        out.extend_from_slice(&(self.secrets.len() as u32).to_le_bytes());
+        for (id, secret) in &self.secrets {
+            // Ids are at most MAX_SECRET_ID_BYTES (160) by construction.
+            out.push(id.as_str().len() as u8);
+            out.extend_from_slice(id.as_str().as_bytes());
+            out.extend_from_slice(secret.as_bytes());
+        }
+        out
+    }
+
+    /// Reads the plaintext encoding; the error says what is wrong.
+    pub fn decode(bytes: &[u8]) -> Result<Self, &'static str> {
+        let mut r = Reader(bytes);
+        let identity = match r.u8()? {
+            0 => None,
+            1 => {
+                let len = usize::from(r.u16()?);
+                let account = std::str::from_utf8(r.take(len)?)
+                    .map_err(|_| "account is not UTF-8")?
+                    .to_owned();
+                if account.is_empty() || account.len() > MAX_ACCOUNT_BYTES {
+                    return Err("account length out of bounds");
+                }
+                let seed = Zeroizing::new(r.array::<32>()?);
+                Some((account, SigningKey::from_bytes(&seed)))
+            }
+            _ => return Err("bad identity flag"),
+        };
+        let count = r.u32()? as usize;
+        if count > MAX_SECRETS {
+            return Err("too many secrets");
+        }
+        let mut secrets = BTreeMap::new();
+        let mut last: Option<SecretId> = None;
+        for _ in 0..count {
+            let len = usize::from(r.u8()?);
+            let id = std::str::from_utf8(r.take(len)?).map_err(|_| "secret id is not UTF-8")?;
+            let id = SecretId::new(id).map_err(|_| "invalid secret id")?;
+            if last.as_ref().is_some_and(|l| *l >= id) {
+                return Err("secret ids out of order or repeated");
+            }
+            let secret = StaticSecret::from(*Zeroizing::new(r.array::<32>()?));
+            secrets.insert(id.clone(), secret);
+            last = Some(id);
+        }
+        if !r.0.is_empty() {
+            return Err("trailing bytes");
+        }
+        Ok(Contents { identity, secrets })
+    }
+}
+
+/// A cursor over the plaintext that fails instead of panicking.
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], &'static str> {
+        if self.0.len() < n {
+            return Err("truncated");
+        }
+        let (head, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Ok(head)
+    }
+
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], &'static str> {
+        self.take(N)?.try_into().map_err(|_| "truncated")
+    }
+
+    fn u8(&mut self) -> Result<u8, &'static str> {
+        Ok(self.array::<1>()?[0])
+    }
+
+    fn u16(&mut self) -> Result<u16, &'static str> {
+        Ok(u16::from_le_bytes(self.array()?))
+    }
+
+    fn u32(&mut self) -> Result<u32, &'static str> {
+        Ok(u32::from_le_bytes(self.array()?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(s: &str) -> SecretId {
+        SecretId::new(s).unwrap()
+    }
+
+    #[test]
+    fn contents_round_trip_through_their_encoding() {
+        let mut c = Contents::default();
+        c.create_identity("alice@alpha.test").unwrap();
+        let p = c.generate(&id("cm/b")).unwrap();
+        c.insert(&id("cm/a"), StaticSecret::from([7; 32])).unwrap();
+        let back = Contents::decode(&c.encode()).unwrap();
+        assert_eq!(back.identity(), c.identity());
+        assert_eq!(back.ids(), vec![id("cm/a"), id("cm/b")]);
+        assert_eq!(back.public_key(&id("cm/b")), Some(p));
+        assert_eq!(back.export_secret(&id("cm/a")).unwrap().to_bytes(), [7; 32]);
+        // An empty store encodes too.
+        let empty = Contents::decode(&Contents::default().encode()).unwrap();
+        assert!(empty.identity().is_none() && empty.ids().is_empty());
+    }
+
+    #[test]
+    fn every_truncation_and_trailing_byte_is_refused() {
+        let mut c = Contents::default();
+        c.create_identity("bob@beta.test").unwrap();
+        c.generate(&id("x")).unwrap();
+        let bytes = c.encode();
+        for n in 0..bytes.len() {
+            assert!(Contents::decode(&bytes[..n]).is_err(), "prefix {n}");
+        }
+        let mut longer = bytes.to_vec();
+        longer.push(0);
+        assert_eq!(Contents::decode(&longer).unwrap_err(), "trailing bytes");
+    }
+
+    #[test]
+    fn secrets_are_never_replaced_and_dh_refuses_low_order_keys() {
+        let mut c = Contents::default();
+        c.generate(&id("x")).unwrap();
+        assert!(matches!(
+            c.generate(&id("x")),
+            Err(KeyStoreError::SecretExists { .. })
+        ));
+        assert!(matches!(
+            c.diffie_hellman(&id("x"), &[0; 32]),
+            Err(KeyStoreError::WeakKey)
+        ));
+        assert!(matches!(
+            c.diffie_hellman(&id("y"), &[9; 32]),
+            Err(KeyStoreError::UnknownSecret { .. })
+        ));
+        assert!(matches!(c.sign(b"m"), Err(KeyStoreError::NoIdentity)));
+    }
+}

@@ -1,0 +1,578 @@
+//! [`FileKeyStore`]: one account's keys in one encrypted file.
+//!
+//! File format, version 1 (integers little-endian):
+//! ```text
+//! offset  size  field
+//!      0     8  magic "HERALDKS"
+//!      8     1  version = 1
+//!      9     4  Argon2id memory cost, KiB
+//!     13     4  Argon2id iterations
+//!     17     4  Argon2id parallelism
+//!     21    16  salt
+//!     37    12  nonce (fresh for every write)
+//!     49    16  check = KDF("herald v1 keystore check", key)[..16]
+//!     65     …  ChaCha20-Poly1305(key, nonce, AD = bytes 0..65, contents)
+//! ```
+//! `key = Argon2id(passphrase, salt, costs)`, 32 bytes. The check value tells a wrong passphrase
+//! (check differs) from an altered file (check matches, the AEAD fails); it costs an attacker
+//! nothing the ciphertext did not already offer, since both need the Argon2id work per guess.
+//! The costs are read from the file and bounded before any work ([`KdfParams::check`]).
+//!
+//! Every change is written to a temporary file (mode 0600, `create_new`), synced, renamed over
+//! the store and the directory synced: a crash leaves the old store or the new one. Two
+//! processes changing one store at once lose one change (the later rename wins); the `herald`
+//! CLI runs one command at a time per store.
+
+use std::fs::{self, DirBuilder, File, OpenOptions};
+use std::io::{self, Read as _, Write as _};
+use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use argon2::{Algorithm, Argon2, Params, Version};
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
+use ed25519_dalek::{Signature, SigningKey};
+use x25519_dalek::StaticSecret;
+use zeroize::Zeroizing;
+
+use super::contents::Contents;
+use super::{Identity, KeyStoreError, SecretId, SecureKeyStore, random_bytes};
+
+/// Largest key store file read, in bytes ([`super::MAX_SECRETS`] secrets fit well inside).
+pub const MAX_KEY_STORE_FILE_BYTES: usize = 1024 * 1024;
+
+const MAGIC: &[u8; 8] = b"HERALDKS";
+const VERSION: u8 = 1;
+const HEADER_LEN: usize = 65;
+const TAG_LEN: usize = 16;
+const CHECK_LABEL: &str = "herald v1 keystore check";
+
+/// Argon2id costs. The file records them, so a store opens with the costs it was made with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KdfParams {
+    /// Memory, KiB (8 · parallelism to 1 GiB).
+    pub memory_kib: u32,
+    /// Passes (1 to 64).
+    pub iterations: u32,
+    /// Lanes (1 to 16).
+    pub parallelism: u32,
+}
+
+impl KdfParams {
+    /// 64 MiB, 3 passes, 1 lane: about a tenth of a second on a laptop core.
+    pub const DEFAULT: KdfParams = KdfParams {
+        memory_kib: 64 * 1024,
+        iterations: 3,
+        parallelism: 1,
+    };
+
+    /// Within the bounds this code opens (a file cannot make a reader allocate more than 1 GiB
+    /// or loop for long).
+    pub fn check(&self) -> Result<(), &'static str> {
+        if !(1..=16).contains(&self.parallelism) {
+            return Err("parallelism must be 1 to 16");
+        }
+        if !(1..=64).contains(&self.iterations) {
+            return Err("iterations must be 1 to 64");
+        }
+        if self.memory_kib < 8 * self.parallelism || self.memory_kib > 1024 * 1024 {
+            return Err("memory must be 8·parallelism KiB to 1 GiB");
+        }
+        Ok(())
+    }
+
+    fn derive(&self, passphrase: &[u8], salt: &[u8; 16]) -> Zeroizing<[u8; 32]> {
+        let mut key = Zeroizing::new([0u8; 32]);
+        // `check` keeps every cost inside argon2's own bounds, a 16-byte salt is above its
+        // minimum, and 32 bytes of output is within its limits: neither call can fail.
+        if let Ok(params) =
+            Params::new(self.memory_kib, self.iterations, self.parallelism, Some(32))
+        {
+            let _ = Argon2::new(Algorithm::Argon2id, Version::V0x13, params).hash_password_into(
+                passphrase,
+                salt,
+                key.as_mut(),
+            );
+        }
+        key
+    }
+}
+
+impl Default for KdfParams {
+    fn default() -> Self {
+        KdfParams::DEFAULT
+    }
+}
+
+/// A key store in an encrypted file. Keys are decrypted into memory when opened; every change is
+/// durable when the method returns.
+pub struct FileKeyStore {
+    path: PathBuf,
+    params: KdfParams,
+    salt: [u8; 16],
+    key: Zeroizing<[u8; 32]>,
+    contents: Contents,
+}
+
+impl std::fmt::Debug for FileKeyStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileKeyStore")
+            .field("path", &self.path)
+            .field("params", &self.params)
+            .field("contents", &self.contents)
+            .finish_non_exhaustive()
+    }
+}
+
+static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+fn io_error(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> KeyStoreError {
+    let path = path.to_path_buf();
+    move |source| KeyStoreError::Io {
+        action,
+        path,
+        source,
+    }
+}
+
+fn check_value(key: &[u8; 32]) -> [u8; 16] {
+    let full = blake3::derive_key(CHECK_LABEL, key);
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&full[..16]);
+    out
+}
+
+impl FileKeyStore {
+    /// Creates an empty store at `path` (its directory is created with mode 0700 if missing).
+    /// Refused if a file is there.
+    pub fn create(
+        path: impl Into<PathBuf>,
+        passphrase: &[u8],
+        params: KdfParams,
+    ) -> Result<Self, KeyStoreError> {
+        let path = path.into();
+        params
+            .check()
+            .map_err(|reason| KeyStoreError::UnsupportedParams {
+                path: path.clone(),
+                reason,
+            })?;
+        if path.exists() {
+            return Err(KeyStoreError::AlreadyExists { path });
+        }
+        let salt = random_bytes::<16>()?;
+        let store = FileKeyStore {
+            key: params.derive(passphrase, &salt),
+            path,
+            params,
+            salt,
+            contents: Contents::default(),
+        };
+        store.write(&store.contents, true)?;
+        Ok(store)
+    }
+
+    /// Opens the store at `path` with `passphrase`.
+    pub fn open(path: impl Into<PathBuf>, passphrase: &[u8]) -> Result<Self, KeyStoreError> {
+        let path = path.into();
+        let file = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(KeyStoreError::NotFound { path });
+            }
+            Err(e) => return Err(io_error("opening", &path)(e)),
+        };
+        let mut bytes = Zeroizing::new(Vec::new());
+        file.take(MAX_KEY_STORE_FILE_BYTES as u64 + 1)
+            .read_to_end(&mut bytes)
+            .map_err(io_error("reading", &path))?;
+        if bytes.len() > MAX_KEY_STORE_FILE_BYTES {
+            return Err(KeyStoreError::TooLarge {
+                path,
+                limit: MAX_KEY_STORE_FILE_BYTES,
+            });
+        }
+        let corrupt = |reason| KeyStoreError::Corrupt {
+            path: path.clone(),
+            reason,
+        };
+        if bytes.len() < HEADER_LEN + TAG_LEN {
+            return Err(corrupt("shorter than a header"));
+        }
+        let (header, ciphertext) = bytes.split_at(HEADER_LEN);
+        if &header[..8] != MAGIC {
+            return Err(corrupt("not a Herald key store (bad magic)"));
+        }
+        if header[8] != VERSION {
+            return Err(KeyStoreError::UnsupportedVersion {
+                path,
+                version: header[8],
+                supported: VERSION,
+            });
+        }
+        let word = |at: usize| {
+            u32::from_le_bytes([header[at], header[at + 1], header[at + 2], header[at + 3]])
+        };
+        let params = KdfParams {
+            memory_kib: word(9),
+            iterations: word(13),
+            parallelism: word(17),
+        };
+        params
+            .check()
+            .map_err(|reason| KeyStoreError::UnsupportedParams {
+                path: path.clone(),
+                reason,
+            })?;
+        let mut salt = [0u8; 16];
+        salt.copy_from_slice(&header[21..37]);
+        let mut nonce = [0u8; 12];
+        nonce.copy_from_slice(&header[37..49]);
+        let key = params.derive(passphrase, &salt);
+        if check_value(&key)[..] != header[49..65] {
+            return Err(KeyStoreError::WrongPassphrase { path });
+        }
+        let plaintext = Zeroizing::new(
+            ChaCha20Poly1305::new(&Key::from(*key))
+                .decrypt(
+                    &Nonce::from(nonce),
+                    Payload {
+                        msg: ciphertext,
+                        aad: header,
+                    },
+                )
+                .map_err(|_| corrupt("the contents were altered (authentication failed)"))?,
+        );
+        let contents = Contents::decode(&plaintext).map_err(corrupt)?;
+        Ok(FileKeyStore {
+            path,
+            params,
+            salt,
+            key,
+            contents,
+        })
+    }
+
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The Argon2id costs the file was made with.
+    pub fn params(&self) -> KdfParams {
+        self.params
+    }
+
+    /// Applies `change` to a copy of the contents, writes the copy, and only then keeps it, so a
+    /// failed write leaves memory and file alike.
+    fn change<T>(
+        &mut self,
+        change: impl FnOnce(&mut Contents) -> Result<T, KeyStoreError>,
+    ) -> Result<T, KeyStoreError> {
+        let mut next = self.contents.clone();
+        let out = change(&mut next)?;
+        self.write(&next, false)?;
+        self.contents = next;
+        Ok(out)
+    }
+
+    fn sealed(&self, contents: &Contents) -> Result<Vec<u8>, KeyStoreError> {
+        let nonce = random_bytes::<12>()?;
+        let mut out = Vec::with_capacity(HEADER_LEN + 256);
+        out.extend_from_slice(MAGIC);
+        out.push(VERSION);
+        for word in [
+            self.params.memory_kib,
+            self.params.iterations,
+            self.params.parallelism,
+        ] {
+            out.extend_from_slice(&word.to_le_bytes());
+        }
+        out.extend_from_slice(&self.salt);
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&check_value(&self.key));
+        let plaintext = contents.encode();
+        let ciphertext = ChaCha20Poly1305::new(&Key::from(*self.key))
+            .encrypt(
+                &Nonce::from(nonce),
+                Payload {
+                    msg: &plaintext,
+                    aad: &out,
+                },
+            )
+            // Only a plaintext beyond ChaCha20's 256 GiB counter fails; contents are < 1 MiB.
+            .map_err(|_| KeyStoreError::Full {
+                max: super::MAX_SECRETS,
+            })?;
+        out.extend_from_slice(&ciphertext);
+        Ok(out)
+    }
+
+    /// Writes `contents` atomically; `new` refuses to replace an existing file.
+    fn write(&self, contents: &Contents, new: bool) -> Result<(), KeyStoreError> {
+        let bytes = self.sealed(contents)?;
+        let dir = match self.path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&dir)
+            .map_err(io_error("creating", &dir))?;
+        let name = self
+            .path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("keystore");
+        let temp = dir.join(format!(
+            ".{name}.{}-{}.tmp",
+            std::process::id(),
+            TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        let result = (|| {
+            let mut file = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&temp)
+                .map_err(io_error("creating", &temp))?;
+            file.write_all(&bytes).map_err(io_error("writing", &temp))?;
+            file.sync_all().map_err(io_error("syncing", &temp))?;
+            if new {
+                // A hard link fails if the name is taken: no store is ever replaced by `create`.
+                fs::hard_link(&temp, &self.path).map_err(|e| {
+                    if e.kind() == io::ErrorKind::AlreadyExists {
+                        KeyStoreError::AlreadyExists {
+                            path: self.path.clone(),
+                        }
+                    } else {
+                        io_error("linking", &self.path)(e)
+                    }
+                })
+            } else {
+                fs::rename(&temp, &self.path).map_err(io_error("renaming over", &self.path))
+            }
+        })();
+        let _ = fs::remove_file(&temp);
+        result?;
+        File::open(&dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io_error("syncing", &dir))
+    }
+}
+
+impl SecureKeyStore for FileKeyStore {
+    fn identity(&self) -> Option<Identity> {
+        self.contents.identity()
+    }
+
+    fn create_identity(&mut self, account: &str) -> Result<Identity, KeyStoreError> {
+        self.change(|c| c.create_identity(account))
+    }
+
+    fn sign(&self, message: &[u8]) -> Result<Signature, KeyStoreError> {
+        self.contents.sign(message)
+    }
+
+    fn generate_secret(&mut self, id: &SecretId) -> Result<[u8; 32], KeyStoreError> {
+        self.change(|c| c.generate(id))
+    }
+
+    fn store_secret(&mut self, id: &SecretId, secret: &StaticSecret) -> Result<(), KeyStoreError> {
+        self.change(|c| c.insert(id, secret.clone()))
+    }
+
+    fn public_key(&self, id: &SecretId) -> Option<[u8; 32]> {
+        self.contents.public_key(id)
+    }
+
+    fn diffie_hellman(&self, id: &SecretId, public: &[u8; 32]) -> Result<[u8; 32], KeyStoreError> {
+        self.contents.diffie_hellman(id, public)
+    }
+
+    fn erase(&mut self, id: &SecretId) -> Result<bool, KeyStoreError> {
+        if self.contents.public_key(id).is_none() {
+            return Ok(false);
+        }
+        self.change(|c| Ok(c.remove(id)))
+    }
+
+    fn secret_ids(&self) -> Vec<SecretId> {
+        self.contents.ids()
+    }
+
+    fn export_identity(&self) -> Result<SigningKey, KeyStoreError> {
+        self.contents.export_identity()
+    }
+
+    fn export_secret(&self, id: &SecretId) -> Result<StaticSecret, KeyStoreError> {
+        self.contents.export_secret(id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt as _;
+
+    /// Cheap costs so tests run fast; production uses [`KdfParams::DEFAULT`].
+    const FAST: KdfParams = KdfParams {
+        memory_kib: 64,
+        iterations: 1,
+        parallelism: 1,
+    };
+
+    fn id(s: &str) -> SecretId {
+        SecretId::new(s).unwrap()
+    }
+
+    fn store(dir: &Path) -> (PathBuf, Identity) {
+        let path = dir.join("keys/alice.keystore");
+        let mut s = FileKeyStore::create(&path, b"correct horse", FAST).unwrap();
+        let me = s.create_identity("alice@alpha.test").unwrap();
+        s.generate_secret(&id("cm/request/1")).unwrap();
+        s.store_secret(&id("cm/ephemeral/2"), &StaticSecret::from([9; 32]))
+            .unwrap();
+        (path, me)
+    }
+
+    #[test]
+    fn a_store_round_trips_through_its_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, me) = store(dir.path());
+        let mut s = FileKeyStore::open(&path, b"correct horse").unwrap();
+        assert_eq!(s.identity(), Some(me));
+        assert_eq!(s.params(), FAST);
+        assert_eq!(
+            s.secret_ids(),
+            vec![id("cm/ephemeral/2"), id("cm/request/1")]
+        );
+        assert_eq!(
+            s.export_secret(&id("cm/ephemeral/2")).unwrap().to_bytes(),
+            [9; 32]
+        );
+        // An erase is durable too.
+        assert!(s.erase(&id("cm/request/1")).unwrap());
+        let s = FileKeyStore::open(&path, b"correct horse").unwrap();
+        assert_eq!(s.secret_ids(), vec![id("cm/ephemeral/2")]);
+        // No temporary files are left behind.
+        assert_eq!(fs::read_dir(path.parent().unwrap()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn the_file_is_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, _) = store(dir.path());
+        let mode = fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let dir_mode = fs::metadata(path.parent().unwrap())
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(dir_mode & 0o777, 0o700);
+        // The plaintext seed is nowhere in the file.
+        let bytes = fs::read(&path).unwrap();
+        let s = FileKeyStore::open(&path, b"correct horse").unwrap();
+        let seed = s.export_identity().unwrap().to_bytes();
+        assert!(!bytes.windows(32).any(|w| w == seed));
+    }
+
+    #[test]
+    fn a_wrong_passphrase_is_told_apart_from_corruption() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, _) = store(dir.path());
+        assert!(matches!(
+            FileKeyStore::open(&path, b"wrong horse"),
+            Err(KeyStoreError::WrongPassphrase { .. })
+        ));
+        let good = fs::read(&path).unwrap();
+        // Any byte of the encrypted contents flipped: corrupt, not a wrong passphrase.
+        for at in [HEADER_LEN, HEADER_LEN + 10, good.len() - 1] {
+            let mut bad = good.clone();
+            bad[at] ^= 1;
+            fs::write(&path, &bad).unwrap();
+            assert!(
+                matches!(
+                    FileKeyStore::open(&path, b"correct horse"),
+                    Err(KeyStoreError::Corrupt { .. })
+                ),
+                "byte {at}"
+            );
+        }
+        // The nonce is authenticated too (it is part of the associated data).
+        let mut bad = good.clone();
+        bad[40] ^= 1;
+        fs::write(&path, &bad).unwrap();
+        assert!(matches!(
+            FileKeyStore::open(&path, b"correct horse"),
+            Err(KeyStoreError::Corrupt { .. })
+        ));
+    }
+
+    #[test]
+    fn truncated_foreign_and_oversized_files_are_typed_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, _) = store(dir.path());
+        let good = fs::read(&path).unwrap();
+        for n in [0, 8, HEADER_LEN, HEADER_LEN + TAG_LEN, good.len() - 1] {
+            fs::write(&path, &good[..n]).unwrap();
+            assert!(
+                matches!(
+                    FileKeyStore::open(&path, b"correct horse"),
+                    Err(KeyStoreError::Corrupt { .. })
+                ),
+                "length {n}"
+            );
+        }
+        let mut foreign = good.clone();
+        foreign[0] = b'X';
+        fs::write(&path, &foreign).unwrap();
+        assert!(matches!(
+            FileKeyStore::open(&path, b"correct horse"),
+            Err(KeyStoreError::Corrupt { .. })
+        ));
+        let mut newer = good.clone();
+        newer[8] = 2;
+        fs::write(&path, &newer).unwrap();
+        assert!(matches!(
+            FileKeyStore::open(&path, b"correct horse"),
+            Err(KeyStoreError::UnsupportedVersion { version: 2, .. })
+        ));
+        // A file asking for 4 TiB of memory is refused before any work.
+        let mut greedy = good.clone();
+        greedy[9..13].copy_from_slice(&u32::MAX.to_le_bytes());
+        fs::write(&path, &greedy).unwrap();
+        assert!(matches!(
+            FileKeyStore::open(&path, b"correct horse"),
+            Err(KeyStoreError::UnsupportedParams { .. })
+        ));
+        fs::write(&path, vec![0u8; MAX_KEY_STORE_FILE_BYTES + 1]).unwrap();
+        assert!(matches!(
+            FileKeyStore::open(&path, b"correct horse"),
+            Err(KeyStoreError::TooLarge { .. })
+        ));
+        assert!(matches!(
+            FileKeyStore::open(dir.path().join("none"), b"x"),
+            Err(KeyStoreError::NotFound { .. })
+        ));
+    }
+
+    #[test]
+    fn create_never_replaces_a_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, me) = store(dir.path());
+        assert!(matches!(
+            FileKeyStore::create(&path, b"other", FAST),
+            Err(KeyStoreError::AlreadyExists { .. })
+        ));
+        let s = FileKeyStore::open(&path, b"correct horse").unwrap();
+        assert_eq!(s.identity(), Some(me));
+        let mut s = s;
+        assert!(matches!(
+            s.create_identity("mallory@alpha.test"),
+            Err(KeyStoreError::IdentityExists { .. })
+        ));
+    }
+}
