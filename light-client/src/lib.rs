@@ -17,6 +17,7 @@
 //! The library never reads the environment or picks paths: the `herald` binary does.
 #![forbid(unsafe_code)]
 
+pub mod certmail;
 mod client;
 mod codec;
 mod error;

@@ -1,0 +1,192 @@
+//! Certified mail for one account: the driver around `herald-proto`'s sans-IO sender and
+//! recipient state machines (DESIGN §3.3).
+//!
+//! [`CertMail`] owns the account's [`SecureKeyStore`] and a [`RecordStore`]. Each call loads
+//! the record of one mail, resumes the state machine from it, feeds it one input, and carries
+//! out the actions that need no network: it persists records (before anything is handed out),
+//! encodes what goes to the other party as bytes, and stores the evidence bundle when the
+//! sender's machine ends. What needs the network is returned to the caller:
+//! [`SenderStep::Publish`] ("submit this leaf to X") and the req_hash a recipient looks up
+//! ([`RequestMade::req_hash`] at [`RequestMade::origin`]); the answers come back through
+//! [`CertMail::take_inclusion`] and [`CertMail::take_publication`].
+//!
+//! Messages are bytes in and bytes out (encoded protobuf of `certmail.proto`); where they travel
+//! (files, PAEP, a mailbox) is the caller's choice.
+//!
+//! Secrets: the request secret of P_req (recipient) and the ephemeral `a` (sender) are kept in
+//! the key store under [`request_secret_id`] and [`ephemeral_secret_id`], and blanked in the
+//! records on disk; IK is exported from the key store for each step (see [`crate::keystore`]
+//! for why). Sender records do hold M and K, which the sender already has: keep the record
+//! directory private ([`DirRecordStore`] makes it 0700).
+//!
+//! Time and randomness are passed in, as in proto: the driver reads no clock.
+
+mod messages;
+mod recipient;
+mod records;
+mod sender;
+
+pub use messages::{
+    MAX_INCLUDED_LEAF_BYTES, decode_direct_key, decode_included_leaf, decode_receipt,
+    decode_request, decode_sealed,
+};
+pub use recipient::{Opened, RecipientStatus, RequestMade};
+pub use records::{DirRecordStore, MemoryRecordStore, RecordKind, RecordStore, RecordStoreError};
+pub use sender::{BindingMaterial, Letter, SenderConfig, SenderStatus, SenderStep};
+
+pub use herald_proto::certmail::recipient::{Delivery, RequestTerms};
+pub use herald_proto::certmail::sender::SenderPolicy;
+
+use ed25519_dalek::SigningKey;
+use herald_proto::certmail::CertMailError;
+use herald_proto::checkpoint::CheckpointError;
+use herald_proto::identity::IdentityError;
+use herald_proto::wire::WireError;
+
+use crate::keystore::{Identity, KeyStoreError, SecretId, SecureKeyStore};
+use crate::store::StoreError;
+
+/// Why a certified-mail step failed.
+///
+/// [`CertifiedMailError::Refused`], [`CertifiedMailError::Malformed`] and
+/// [`CertifiedMailError::Binding`] mean the other party (or the log) sent something not
+/// acceptable: the state is unchanged and the same input gives the same answer. The store
+/// variants are local failures.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CertifiedMailError {
+    /// The protocol refused the input, with proto's reason (a request whose deadline is too
+    /// soon, an unknown location, a mismatch, a bad signature, a key that fails c_K, ...).
+    #[error("refused: {0}")]
+    Refused(#[from] CertMailError),
+    /// A message's bytes do not decode, or break the schema's bounds.
+    #[error("{what} is malformed: {error}")]
+    Malformed {
+        /// Which message: "sealed message", "key request", ...
+        what: &'static str,
+        /// Why.
+        error: WireError,
+    },
+    /// The recipient's identity binding does not verify against the domain log the sender
+    /// trusts (bad signature, not included, not cosigned, another domain's account).
+    #[error("refused: the recipient's identity binding does not verify: {0}")]
+    Binding(IdentityError),
+    /// The sender trusts no domain log for the recipient's domain, so it cannot check the
+    /// recipient's key.
+    #[error("refused: no trusted domain log for the recipient {recipient}")]
+    UnknownDomain {
+        /// The recipient's address.
+        recipient: String,
+    },
+    /// The message is addressed to another account than this store's.
+    #[error("the message is for {addressed}, this account is {account}")]
+    NotOurs {
+        /// The address in the message.
+        addressed: String,
+        /// This store's account.
+        account: String,
+    },
+    /// No mail with this msg_id or req_hash is kept here.
+    #[error("no certified mail with {what} {id}")]
+    UnknownMail {
+        /// "msg_id" or "req_hash".
+        what: &'static str,
+        /// Its hex.
+        id: String,
+    },
+    /// The input does not apply in the mail's current state (e.g. a second request for a mail
+    /// already accepted, a direct key for a published one).
+    #[error("mail {id} is {state}: {input} does not apply")]
+    WrongState {
+        /// The msg_id or req_hash, hex.
+        id: String,
+        /// The state.
+        state: &'static str,
+        /// The input.
+        input: &'static str,
+    },
+    /// A stored record cannot be read back.
+    #[error("stored record {name} is unusable: {reason}")]
+    BadRecord {
+        /// The record's name.
+        name: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The key store failed (or holds no identity yet).
+    #[error("key store: {0}")]
+    KeyStore(#[from] KeyStoreError),
+    /// The record store failed.
+    #[error("records: {0}")]
+    Records(#[from] RecordStoreError),
+    /// The trusted-checkpoint store failed, or holds a checkpoint of X that does not verify.
+    #[error("trusted checkpoint of X: {0}")]
+    Checkpoints(#[from] StoreError),
+    /// The stored trusted checkpoint of X does not verify under X's log key.
+    #[error("the stored checkpoint of {origin} does not verify under X's key: {error}")]
+    UntrustedCheckpoint {
+        /// X's origin.
+        origin: String,
+        /// Why.
+        error: CheckpointError,
+    },
+}
+
+/// The certified mail of one account: its key store and its records.
+#[derive(Debug)]
+pub struct CertMail<K, R> {
+    keys: K,
+    records: R,
+}
+
+impl<K: SecureKeyStore, R: RecordStore> CertMail<K, R> {
+    /// The driver over `keys` (which must hold the account's identity) and `records`.
+    pub fn new(keys: K, records: R) -> Self {
+        CertMail { keys, records }
+    }
+
+    /// The key store.
+    pub fn keys(&self) -> &K {
+        &self.keys
+    }
+
+    /// The record store.
+    pub fn records(&self) -> &R {
+        &self.records
+    }
+
+    /// Gives the stores back.
+    pub fn into_parts(self) -> (K, R) {
+        (self.keys, self.records)
+    }
+
+    /// The account and IK, exported for one state-machine step.
+    fn identity(&self) -> Result<(Identity, SigningKey), CertifiedMailError> {
+        let identity = self.keys.identity().ok_or(KeyStoreError::NoIdentity)?;
+        Ok((identity, self.keys.export_identity()?))
+    }
+}
+
+/// Lowercase hex, as records are named.
+pub fn hex_name(bytes: &[u8]) -> String {
+    hex::encode(bytes)
+}
+
+/// The key-store id of the request secret of the request `req_hash` (recipient side).
+pub fn request_secret_id(req_hash: &[u8; 32]) -> SecretId {
+    // 11 + 64 printable bytes: always a valid id.
+    SecretId::new(format!("cm/request/{}", hex::encode(req_hash)))
+        .unwrap_or_else(|_| unreachable!("a fixed-length hex id is valid"))
+}
+
+/// The key-store id of the ephemeral secret `a` of the mail `msg_id` (sender side).
+pub fn ephemeral_secret_id(msg_id: &[u8]) -> Result<SecretId, KeyStoreError> {
+    SecretId::new(format!("cm/ephemeral/{}", hex::encode(msg_id)))
+}
+
+fn bad_record(name: &str, reason: impl ToString) -> CertifiedMailError {
+    CertifiedMailError::BadRecord {
+        name: name.to_owned(),
+        reason: reason.to_string(),
+    }
+}

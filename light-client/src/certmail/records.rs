@@ -1,0 +1,388 @@
+//! Where the certified-mail driver keeps the state machines' records between calls
+//! ([`RecordStore`]): a directory ([`DirRecordStore`]) or memory ([`MemoryRecordStore`]).
+//!
+//! Records are opaque bytes here, named by kind and a lowercase hex name (a msg_id or a
+//! req_hash). What they hold is the driver's business ([`super::CertMail`]); this file only
+//! keeps them durable, bounded and private.
+//!
+//! A directory store keeps `<dir>/<kind>/<name>.<ext>`: `sent/*.record`, `sent-index/*.msgid`,
+//! `received/*.record`, `evidence/*.bundle`. Every save writes a temporary file with mode 0600,
+//! syncs it, renames it into place and syncs the directory: a crash leaves the old record or
+//! the new one. Records of the sender hold M and K (never `a` or the request secrets, which the
+//! key store keeps): the directories are created with mode 0700.
+
+use std::collections::BTreeMap;
+use std::fs::{self, DirBuilder, File, OpenOptions};
+use std::io::{self, Read as _, Write as _};
+use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use herald_proto::wire::{
+    MAX_EVIDENCE_BUNDLE_BYTES, MAX_RECIPIENT_RECORD_BYTES, MAX_SENDER_RECORD_BYTES,
+};
+
+/// What a record is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum RecordKind {
+    /// A sender's mail, by msg_id: the sender record and the terms it was accepted under.
+    Sent,
+    /// req_hash → msg_id of a sent mail (receipts and inclusions name only the req_hash).
+    SentIndex,
+    /// A recipient's request, by req_hash.
+    Received,
+    /// A finished evidence bundle, by msg_id.
+    Evidence,
+}
+
+impl RecordKind {
+    /// Largest record of this kind, in bytes.
+    pub fn limit(self) -> usize {
+        match self {
+            // The sender record plus a location and a few numbers.
+            RecordKind::Sent => MAX_SENDER_RECORD_BYTES + 64 * 1024,
+            RecordKind::SentIndex => 64,
+            RecordKind::Received => MAX_RECIPIENT_RECORD_BYTES,
+            RecordKind::Evidence => MAX_EVIDENCE_BUNDLE_BYTES,
+        }
+    }
+
+    fn dir(self) -> &'static str {
+        match self {
+            RecordKind::Sent => "sent",
+            RecordKind::SentIndex => "sent-index",
+            RecordKind::Received => "received",
+            RecordKind::Evidence => "evidence",
+        }
+    }
+
+    fn ext(self) -> &'static str {
+        match self {
+            RecordKind::Sent | RecordKind::Received => "record",
+            RecordKind::SentIndex => "msgid",
+            RecordKind::Evidence => "bundle",
+        }
+    }
+}
+
+/// Why the record store failed. All are local failures.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RecordStoreError {
+    /// A record name is not 2 to 128 lowercase hex digits.
+    #[error("record name {name:?} is not lowercase hex")]
+    BadName {
+        /// The name.
+        name: String,
+    },
+    /// A record is larger than its kind allows: it was not read (or not written).
+    #[error("record {path} is larger than {limit} bytes")]
+    TooLarge {
+        /// The file (or the name, for memory stores).
+        path: PathBuf,
+        /// The limit.
+        limit: usize,
+    },
+    /// Reading or writing failed.
+    #[error("{action} {path}: {source}")]
+    Io {
+        /// What was being done.
+        action: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// The operating system's error.
+        source: io::Error,
+    },
+}
+
+/// Durable storage of records. When `save` or `remove` returns, the change survives a crash.
+pub trait RecordStore {
+    /// The record, or `None`.
+    fn load(&self, kind: RecordKind, name: &str) -> Result<Option<Vec<u8>>, RecordStoreError>;
+    /// Creates or replaces the record.
+    fn save(&self, kind: RecordKind, name: &str, bytes: &[u8]) -> Result<(), RecordStoreError>;
+    /// Removes the record if present.
+    fn remove(&self, kind: RecordKind, name: &str) -> Result<(), RecordStoreError>;
+    /// The names of the records of a kind, sorted.
+    fn list(&self, kind: RecordKind) -> Result<Vec<String>, RecordStoreError>;
+}
+
+impl<S: RecordStore + ?Sized> RecordStore for &S {
+    fn load(&self, kind: RecordKind, name: &str) -> Result<Option<Vec<u8>>, RecordStoreError> {
+        (**self).load(kind, name)
+    }
+    fn save(&self, kind: RecordKind, name: &str, bytes: &[u8]) -> Result<(), RecordStoreError> {
+        (**self).save(kind, name, bytes)
+    }
+    fn remove(&self, kind: RecordKind, name: &str) -> Result<(), RecordStoreError> {
+        (**self).remove(kind, name)
+    }
+    fn list(&self, kind: RecordKind) -> Result<Vec<String>, RecordStoreError> {
+        (**self).list(kind)
+    }
+}
+
+fn check_name(name: &str) -> Result<(), RecordStoreError> {
+    let ok = (2..=128).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(RecordStoreError::BadName {
+            name: name.chars().take(140).collect(),
+        })
+    }
+}
+
+fn too_large(kind: RecordKind, path: PathBuf, len: usize) -> Result<(), RecordStoreError> {
+    if len > kind.limit() {
+        return Err(RecordStoreError::TooLarge {
+            path,
+            limit: kind.limit(),
+        });
+    }
+    Ok(())
+}
+
+/// Records in a directory the caller chooses (created on the first save).
+#[derive(Clone, Debug)]
+pub struct DirRecordStore {
+    dir: PathBuf,
+}
+
+static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+fn io_error(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> RecordStoreError {
+    let path = path.to_path_buf();
+    move |source| RecordStoreError::Io {
+        action,
+        path,
+        source,
+    }
+}
+
+impl DirRecordStore {
+    /// A store in `dir`.
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        DirRecordStore { dir: dir.into() }
+    }
+
+    /// The directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The file of a record.
+    pub fn path(&self, kind: RecordKind, name: &str) -> Result<PathBuf, RecordStoreError> {
+        check_name(name)?;
+        Ok(self
+            .dir
+            .join(kind.dir())
+            .join(format!("{name}.{}", kind.ext())))
+    }
+
+    fn sync_dir(dir: &Path) -> Result<(), RecordStoreError> {
+        File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io_error("syncing", dir))
+    }
+}
+
+impl RecordStore for DirRecordStore {
+    fn load(&self, kind: RecordKind, name: &str) -> Result<Option<Vec<u8>>, RecordStoreError> {
+        let path = self.path(kind, name)?;
+        let file = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io_error("opening", &path)(e)),
+        };
+        let mut bytes = Vec::new();
+        file.take(kind.limit() as u64 + 1)
+            .read_to_end(&mut bytes)
+            .map_err(io_error("reading", &path))?;
+        too_large(kind, path, bytes.len())?;
+        Ok(Some(bytes))
+    }
+
+    fn save(&self, kind: RecordKind, name: &str, bytes: &[u8]) -> Result<(), RecordStoreError> {
+        let path = self.path(kind, name)?;
+        too_large(kind, path.clone(), bytes.len())?;
+        let dir = self.dir.join(kind.dir());
+        DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&dir)
+            .map_err(io_error("creating", &dir))?;
+        let temp = dir.join(format!(
+            ".{name}.{}-{}.tmp",
+            std::process::id(),
+            TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        let result = (|| {
+            let mut file = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&temp)
+                .map_err(io_error("creating", &temp))?;
+            file.write_all(bytes).map_err(io_error("writing", &temp))?;
+            file.sync_all().map_err(io_error("syncing", &temp))?;
+            fs::rename(&temp, &path).map_err(io_error("renaming over", &path))
+        })();
+        if result.is_err() {
+            let _ = fs::remove_file(&temp);
+        }
+        result?;
+        Self::sync_dir(&dir)
+    }
+
+    fn remove(&self, kind: RecordKind, name: &str) -> Result<(), RecordStoreError> {
+        let path = self.path(kind, name)?;
+        match fs::remove_file(&path) {
+            Ok(()) => Self::sync_dir(&self.dir.join(kind.dir())),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io_error("removing", &path)(e)),
+        }
+    }
+
+    fn list(&self, kind: RecordKind) -> Result<Vec<String>, RecordStoreError> {
+        let dir = self.dir.join(kind.dir());
+        let entries = match fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io_error("listing", &dir)(e)),
+        };
+        let suffix = format!(".{}", kind.ext());
+        let mut names = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(io_error("listing", &dir))?;
+            let file = entry.file_name();
+            // Other files (temporaries, anything a person put there) are not records.
+            if let Some(name) = file.to_str().and_then(|f| f.strip_suffix(&suffix))
+                && check_name(name).is_ok()
+            {
+                names.push(name.to_owned());
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+}
+
+/// Records in memory (tests, and apps that persist elsewhere).
+#[derive(Debug, Default)]
+pub struct MemoryRecordStore {
+    records: Mutex<BTreeMap<(RecordKind, String), Vec<u8>>>,
+}
+
+impl MemoryRecordStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl RecordStore for MemoryRecordStore {
+    fn load(&self, kind: RecordKind, name: &str) -> Result<Option<Vec<u8>>, RecordStoreError> {
+        check_name(name)?;
+        // A poisoned lock only means another thread panicked between whole-value updates.
+        let records = self.records.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(records.get(&(kind, name.to_owned())).cloned())
+    }
+
+    fn save(&self, kind: RecordKind, name: &str, bytes: &[u8]) -> Result<(), RecordStoreError> {
+        check_name(name)?;
+        too_large(kind, PathBuf::from(name), bytes.len())?;
+        let mut records = self.records.lock().unwrap_or_else(|p| p.into_inner());
+        records.insert((kind, name.to_owned()), bytes.to_vec());
+        Ok(())
+    }
+
+    fn remove(&self, kind: RecordKind, name: &str) -> Result<(), RecordStoreError> {
+        check_name(name)?;
+        let mut records = self.records.lock().unwrap_or_else(|p| p.into_inner());
+        records.remove(&(kind, name.to_owned()));
+        Ok(())
+    }
+
+    fn list(&self, kind: RecordKind) -> Result<Vec<String>, RecordStoreError> {
+        let records = self.records.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(records
+            .keys()
+            .filter(|(k, _)| *k == kind)
+            .map(|(_, n)| n.clone())
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt as _;
+
+    #[test]
+    fn records_round_trip_privately_and_list_by_kind() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = DirRecordStore::new(dir.path().join("cm"));
+        assert_eq!(store.load(RecordKind::Sent, "00ff").unwrap(), None);
+        store.save(RecordKind::Sent, "00ff", b"one").unwrap();
+        store.save(RecordKind::Sent, "00ff", b"two").unwrap();
+        store.save(RecordKind::Received, "ab", b"r").unwrap();
+        assert_eq!(
+            store.load(RecordKind::Sent, "00ff").unwrap().as_deref(),
+            Some(&b"two"[..])
+        );
+        assert_eq!(store.list(RecordKind::Sent).unwrap(), vec!["00ff"]);
+        assert_eq!(
+            store.list(RecordKind::Evidence).unwrap(),
+            Vec::<String>::new()
+        );
+        let path = store.path(RecordKind::Sent, "00ff").unwrap();
+        assert_eq!(
+            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        let sent = path.parent().unwrap();
+        assert_eq!(
+            fs::metadata(sent).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
+        // Only the record itself is in the directory: no temporaries left.
+        assert_eq!(fs::read_dir(sent).unwrap().count(), 1);
+        store.remove(RecordKind::Sent, "00ff").unwrap();
+        store.remove(RecordKind::Sent, "00ff").unwrap();
+        assert_eq!(store.load(RecordKind::Sent, "00ff").unwrap(), None);
+    }
+
+    #[test]
+    fn names_cannot_leave_the_directory_and_sizes_are_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = DirRecordStore::new(dir.path());
+        for bad in ["../x", "AB", "", "a", "zz", &"a".repeat(130)] {
+            assert!(matches!(
+                store.save(RecordKind::Sent, bad, b"x"),
+                Err(RecordStoreError::BadName { .. })
+            ));
+        }
+        let big = vec![0u8; RecordKind::SentIndex.limit() + 1];
+        assert!(matches!(
+            store.save(RecordKind::SentIndex, "aa", &big),
+            Err(RecordStoreError::TooLarge { .. })
+        ));
+        // A file grown past the limit behind the store's back is not read.
+        let path = store.path(RecordKind::SentIndex, "aa").unwrap();
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(&path, &big).unwrap();
+        assert!(matches!(
+            store.load(RecordKind::SentIndex, "aa"),
+            Err(RecordStoreError::TooLarge { .. })
+        ));
+        let memory = MemoryRecordStore::new();
+        assert!(memory.save(RecordKind::SentIndex, "aa", &big).is_err());
+        memory.save(RecordKind::Evidence, "aa", b"e").unwrap();
+        assert_eq!(memory.list(RecordKind::Evidence).unwrap(), vec!["aa"]);
+    }
+}

@@ -1,0 +1,246 @@
+//! Records survive a restart: both parties run on an encrypted key store file and a record
+//! directory, and every step starts from a freshly opened store (the process "restarted"
+//! between steps). The record files never hold the request secret or `a`.
+
+mod certmail_support;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use certmail_support::*;
+use herald_light_client::MemoryCheckpointStore;
+use herald_light_client::certmail::{
+    CertMail, CertifiedMailError, DirRecordStore, Letter, RecordKind, SenderStatus,
+    ephemeral_secret_id, request_secret_id,
+};
+use herald_light_client::keystore::{FileKeyStore, KdfParams, SecureKeyStore as _};
+use herald_proto::evidence::{ArbiterContext, Outcome, arbitrate_bytes};
+
+const NOW: u64 = 1_800_000_000;
+const DEADLINE: u64 = NOW + 600;
+const FAST: KdfParams = KdfParams {
+    memory_kib: 64,
+    iterations: 1,
+    parallelism: 1,
+};
+
+/// One account on disk.
+struct Account {
+    keystore: PathBuf,
+    records: PathBuf,
+}
+
+impl Account {
+    fn create(dir: &Path, name: &str, account: &str) -> (Account, FileKeyStore) {
+        let keystore = dir.join(format!("{name}.keystore"));
+        let mut store = FileKeyStore::create(&keystore, b"pass", FAST).unwrap();
+        store.create_identity(account).unwrap();
+        let records = dir.join(format!("{name}-records"));
+        (Account { keystore, records }, store)
+    }
+
+    /// The driver as a new process would open it.
+    fn open(&self) -> CertMail<FileKeyStore, DirRecordStore> {
+        CertMail::new(
+            FileKeyStore::open(&self.keystore, b"pass").unwrap(),
+            DirRecordStore::new(&self.records),
+        )
+    }
+
+    /// Every record file's bytes, concatenated.
+    fn record_bytes(&self) -> Vec<u8> {
+        let mut all = Vec::new();
+        for kind in ["sent", "sent-index", "received", "evidence"] {
+            if let Ok(entries) = fs::read_dir(self.records.join(kind)) {
+                for e in entries {
+                    all.extend(fs::read(e.unwrap().path()).unwrap());
+                }
+            }
+        }
+        all
+    }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+#[test]
+fn the_honest_run_survives_a_restart_between_every_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = TestRng::new(10);
+    let (alice, _) = Account::create(dir.path(), "alice", ALICE);
+    let (bob, bob_store) = Account::create(dir.path(), "bob", BOB);
+    let mut world = World::new(NOW, &bob_store.export_identity().unwrap());
+    drop(bob_store);
+
+    let letter = Letter {
+        recipient: BOB.into(),
+        plaintext: b"kept across restarts".to_vec(),
+        sign: true,
+    };
+    let (msg_id, steps) = alice.open().send(letter, &mut rng).unwrap();
+    let made = bob
+        .open()
+        .request(&sealed_bytes(&steps), world.terms(DEADLINE), NOW, &mut rng)
+        .unwrap();
+    // The request secret is in Bob's encrypted key store, not in his records.
+    let secret = bob
+        .open()
+        .keys()
+        .export_secret(&request_secret_id(&made.req_hash))
+        .unwrap();
+    assert!(!contains(&bob.record_bytes(), secret.as_bytes()));
+    assert!(!contains(
+        &fs::read(&bob.keystore).unwrap(),
+        secret.as_bytes()
+    ));
+
+    let steps = alice
+        .open()
+        .accept(
+            &made.request,
+            &world.binding(),
+            &world.sender_config(false),
+            NOW + 1,
+            &mut rng,
+        )
+        .unwrap();
+    let (req_hash, leaf) = publish_step(&steps);
+    let a = alice
+        .open()
+        .keys()
+        .export_secret(&ephemeral_secret_id(&msg_id).unwrap())
+        .unwrap();
+    assert!(!contains(&alice.record_bytes(), a.as_bytes()));
+    // After a restart the accepted terms are still known: no policy is passed again.
+    assert!(matches!(
+        alice.open().sender_status(&msg_id, NOW + 2).unwrap(),
+        SenderStatus::Published { req_hash: r, .. } if r == req_hash
+    ));
+
+    let included = world.publish(&leaf, NOW + 20);
+    let bundle = evidence_bytes(
+        &alice
+            .open()
+            .take_inclusion(&req_hash, included.clone(), NOW + 21)
+            .unwrap(),
+    );
+    // Finished: the bundle is on disk, `a` and the record are gone.
+    let reopened = alice.open();
+    assert_eq!(reopened.evidence(&msg_id).unwrap(), bundle);
+    assert!(reopened.keys().secret_ids().is_empty());
+    assert!(
+        DirRecordStore::new(&alice.records)
+            .path(RecordKind::Sent, &hex::encode(&msg_id))
+            .map(|p| !p.exists())
+            .unwrap()
+    );
+
+    let opened = bob
+        .open()
+        .take_publication(
+            &req_hash,
+            included,
+            &[],
+            &MemoryCheckpointStore::new(),
+            NOW + 22,
+        )
+        .unwrap();
+    assert_eq!(opened.plaintext, b"kept across restarts");
+    bob.open().forget_request(&req_hash).unwrap();
+    assert!(bob.open().keys().secret_ids().is_empty());
+
+    let ctx = ArbiterContext {
+        now: NOW + 30,
+        max_skew: SKEW,
+        trusted_logs: vec![world.beta.trust(2)],
+        ..ArbiterContext::default()
+    };
+    assert_eq!(
+        arbitrate_bytes(&bundle, &ctx).unwrap().outcome,
+        Outcome::Received
+    );
+}
+
+#[test]
+fn an_optimistic_sender_resumes_waiting_for_the_receipt() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = TestRng::new(11);
+    let (alice, _) = Account::create(dir.path(), "alice", ALICE);
+    let (bob, bob_store) = Account::create(dir.path(), "bob", BOB);
+    let world = World::new(NOW, &bob_store.export_identity().unwrap());
+    drop(bob_store);
+    let letter = Letter {
+        recipient: BOB.into(),
+        plaintext: b"receipt please".to_vec(),
+        sign: false,
+    };
+    let (msg_id, steps) = alice.open().send(letter, &mut rng).unwrap();
+    let made = bob
+        .open()
+        .request(&sealed_bytes(&steps), world.terms(DEADLINE), NOW, &mut rng)
+        .unwrap();
+    let steps = alice
+        .open()
+        .accept(
+            &made.request,
+            &world.binding(),
+            &world.sender_config(true),
+            NOW + 1,
+            &mut rng,
+        )
+        .unwrap();
+    let opened = bob
+        .open()
+        .take_direct_key(&direct_key_bytes(&steps), NOW + 2)
+        .unwrap();
+    assert_eq!(opened.plaintext, b"receipt please");
+    // The sender restarted while waiting: it still knows its publish-by time.
+    assert!(matches!(
+        alice.open().sender_status(&msg_id, NOW + 3).unwrap(),
+        SenderStatus::AwaitingReceipt { publish_by, .. } if publish_by == DEADLINE - 100
+    ));
+    let receipt = opened.receipt.unwrap();
+    let bundle = evidence_bytes(&alice.open().take_receipt(&receipt, NOW + 3).unwrap());
+    assert!(!bundle.is_empty());
+    assert_eq!(
+        alice.open().sender_status(&msg_id, NOW + 4).unwrap(),
+        SenderStatus::Done
+    );
+}
+
+#[test]
+fn a_record_whose_secret_is_gone_is_reported_not_trusted() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = TestRng::new(12);
+    let (bob, bob_store) = Account::create(dir.path(), "bob", BOB);
+    let world = World::new(NOW, &bob_store.export_identity().unwrap());
+    drop(bob_store);
+    let mut alice = memory_mail(ALICE, alice_key());
+    let letter = Letter {
+        recipient: BOB.into(),
+        plaintext: b"x".to_vec(),
+        sign: true,
+    };
+    let (_, steps) = alice.send(letter, &mut rng).unwrap();
+    let made = bob
+        .open()
+        .request(&sealed_bytes(&steps), world.terms(DEADLINE), NOW, &mut rng)
+        .unwrap();
+    let record = DirRecordStore::new(&bob.records)
+        .path(RecordKind::Received, &hex::encode(made.req_hash))
+        .unwrap();
+    let backup = fs::read(&record).unwrap();
+    bob.open().forget_request(&made.req_hash).unwrap();
+    assert!(!record.exists());
+    // The record comes back (say, from a backup), but its secret was erased: reported, and
+    // nothing is opened with it.
+    fs::write(&record, backup).unwrap();
+    let again = bob.open();
+    assert_eq!(again.requests().unwrap(), vec![made.req_hash]);
+    assert!(matches!(
+        again.recipient_status(&made.req_hash, NOW),
+        Err(CertifiedMailError::BadRecord { .. })
+    ));
+}
