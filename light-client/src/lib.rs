@@ -14,6 +14,10 @@
 //! state. Errors keep "the gateway misbehaved" ([`ClientError::is_peer_misbehaviour`], with the
 //! evidence in [`VerifyError`]) apart from network and local failures.
 //!
+//! Certified mail (DESIGN §3.3): [`keystore`] holds the account's private keys (the "IC card",
+//! a trait an app may implement; an encrypted file by default), and [`certmail`] drives proto's
+//! sender and recipient state machines over a key store and a record store, messages as bytes.
+//!
 //! The library never reads the environment or picks paths: the `herald` binary does.
 #![forbid(unsafe_code)]
 

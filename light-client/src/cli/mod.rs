@@ -1,7 +1,10 @@
 //! The `herald` command line: parses arguments and the environment, picks paths, and calls the
 //! library. Everything it prints about the log has been verified by `TrustedLog`.
 
+mod account;
 mod author;
+mod cm;
+mod evidence;
 mod output;
 
 use std::path::{Path, PathBuf};
@@ -44,6 +47,18 @@ enum Command {
     /// A gateway's transparency log: checkpoints, submissions, entries and proofs.
     #[command(subcommand)]
     Log(LogCommand),
+    /// The account's identity key in the local key store.
+    #[command(subcommand)]
+    Account(account::AccountCommand),
+    /// Certified mail: seal, request, accept, send and open keys, receipts, evidence.
+    #[command(subcommand, after_help = cm::CM_EXIT_STATUS)]
+    Cm(cm::CmCommand),
+    /// Judge an evidence bundle offline: did the recipient receive the message?
+    #[command(after_help = evidence::VERIFY_EXIT_STATUS)]
+    VerifyEvidence(evidence::VerifyEvidence),
+    /// Check a recipient's absence proof offline: was the key not published in time?
+    #[command(after_help = evidence::VERIFY_EXIT_STATUS)]
+    VerifyAbsence(evidence::VerifyAbsence),
 }
 
 #[derive(Debug, Subcommand)]
@@ -185,7 +200,13 @@ where
         .with_writer(std::io::stderr)
         .try_init()
         .ok();
-    let Command::Log(command) = cli.command;
+    let command = match cli.command {
+        Command::Log(command) => command,
+        Command::Account(command) => return account::main(command),
+        Command::Cm(command) => return cm::run(command),
+        Command::VerifyEvidence(args) => return evidence::verify_evidence(args),
+        Command::VerifyAbsence(args) => return evidence::verify_absence_command(args),
+    };
     let json = command.common().json;
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

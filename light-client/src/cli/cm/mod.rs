@@ -1,0 +1,333 @@
+//! `herald cm ...`: certified mail between two people, messages carried as files.
+//!
+//! The steps that need no gateway: `send` (a), `request` (b), `accept` (A checks B's request),
+//! and the optimistic variant's `send-key` / `open-key` / `receipt`, then `evidence`. Each
+//! command opens the key store, loads the mail's record from `<state-dir>/certmail`, runs one
+//! step of the library driver ([`herald_light_client::certmail::CertMail`]) and writes what
+//! goes to the other party to `--out`.
+
+pub mod files;
+mod steps;
+pub mod when;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Subcommand};
+use herald_light_client::certmail::CertifiedMailError;
+use herald_proto::certmail::CertMailError;
+use serde_json::json;
+
+use super::account::KeyStoreArgs;
+
+/// Exit statuses of `herald cm`.
+pub const CM_EXIT_STATUS: &str = "\
+Exit status:
+  0  success
+  1  failure: bad arguments, unreadable files, the key store or the records
+  2  REFUSED: the other party's message is not acceptable (the reason is printed:
+     T too soon, unknown location X, a mismatch, a bad signature or binding, ...);
+     nothing was changed
+
+Location and domain files (--location, --offer, --domain) are TOML (or JSON):
+  log_key = \"alpha.test/herald+1a2b3c4d+AU...\"   # the log's verifier key
+  hash = \"blake3\"                                # or \"sha256\"
+  witness_keys = [\"w1.test+...\", \"w2.test+...\"]  # 1 to 32 cosignature/v1 keys
+  quorum = 2
+  clock_skew = 60        # δ, seconds (locations only)
+  max_merge_delay = 10   # MMD, seconds (locations only)";
+
+/// `herald cm ...`.
+#[derive(Debug, Subcommand)]
+pub enum CmCommand {
+    /// Step (a): seal FILE for ADDR under a fresh key; write the sealed message to OUT.
+    #[command(after_help = CM_EXIT_STATUS)]
+    Send {
+        #[command(flatten)]
+        keys: KeyStoreArgs,
+        /// The recipient's address.
+        #[arg(long, value_name = "ADDR")]
+        to: String,
+        /// The message M (at most 8 MiB).
+        #[arg(long, value_name = "FILE")]
+        file: PathBuf,
+        /// Where to write the sealed message (give it to the recipient).
+        #[arg(long, value_name = "MSG")]
+        out: PathBuf,
+        /// Do not sign the sealed message with the identity key.
+        #[arg(long)]
+        unsigned: bool,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// Step (b), by the recipient: ask for the key of a sealed message, to be published at
+    /// the location X by the deadline T; write the signed request to OUT.
+    #[command(after_help = CM_EXIT_STATUS)]
+    Request {
+        #[command(flatten)]
+        keys: KeyStoreArgs,
+        /// The sealed message received.
+        #[arg(long = "in", value_name = "MSG")]
+        input: PathBuf,
+        /// T: RFC 3339 (2030-01-02T03:04:05Z), +DURATION (+1h30m) or Unix seconds.
+        #[arg(long, value_name = "TIME")]
+        deadline: String,
+        #[command(flatten)]
+        location: LocationArgs,
+        #[command(flatten)]
+        expect: ExpectArgs,
+        /// Where to write the signed key request (give it to the sender).
+        #[arg(long, value_name = "REQ")]
+        out: PathBuf,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// The sender checks a key request with its policy; if acceptable, prepares the
+    /// publication (the leaf to publish at X).
+    #[command(after_help = CM_EXIT_STATUS)]
+    Accept {
+        #[command(flatten)]
+        keys: KeyStoreArgs,
+        /// The recipient's signed key request.
+        #[arg(long, value_name = "REQ")]
+        request: PathBuf,
+        #[command(flatten)]
+        policy: PolicyArgs,
+        /// Where to write the leaf to publish (an encoded LogEntry).
+        #[arg(long, value_name = "FILE")]
+        leaf_out: Option<PathBuf>,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// Optimistic variant, by the sender: accept the request (if not yet accepted) and write
+    /// the key encrypted to the request key; publish only if no receipt comes in time.
+    #[command(after_help = CM_EXIT_STATUS)]
+    SendKey {
+        #[command(flatten)]
+        keys: KeyStoreArgs,
+        /// The recipient's signed key request.
+        #[arg(long, value_name = "REQ")]
+        request: PathBuf,
+        #[command(flatten)]
+        policy: PolicyArgs,
+        /// Where to write the direct key (give it to the recipient).
+        #[arg(long, value_name = "KEYMSG")]
+        out: PathBuf,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// Optimistic variant, by the recipient: open a direct key, decrypt the message, and
+    /// write a signed receipt for the sender.
+    #[command(after_help = CM_EXIT_STATUS)]
+    OpenKey {
+        #[command(flatten)]
+        keys: KeyStoreArgs,
+        /// The direct key received.
+        #[arg(long = "in", value_name = "KEYMSG")]
+        input: PathBuf,
+        /// Where to write the receipt (give it to the sender).
+        #[arg(long, value_name = "RECEIPT")]
+        out: PathBuf,
+        /// Where to write the decrypted message.
+        #[arg(long, value_name = "FILE")]
+        plaintext: PathBuf,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// Optimistic variant, by the sender: take the recipient's receipt and keep the evidence.
+    #[command(after_help = CM_EXIT_STATUS)]
+    Receipt {
+        #[command(flatten)]
+        keys: KeyStoreArgs,
+        /// The receipt received.
+        #[arg(long = "in", value_name = "RECEIPT")]
+        input: PathBuf,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// Write the evidence bundle of a finished mail (for `herald verify-evidence`).
+    #[command(after_help = CM_EXIT_STATUS)]
+    Evidence {
+        #[command(flatten)]
+        keys: KeyStoreArgs,
+        /// The mail's msg_id, hex (as `herald cm send` printed it).
+        #[arg(
+            long,
+            value_name = "HEX",
+            required_unless_present = "request",
+            conflicts_with = "request"
+        )]
+        msg_id: Option<String>,
+        /// Or the mail's key request file.
+        #[arg(long, value_name = "REQ")]
+        request: Option<PathBuf>,
+        /// Where to write the bundle.
+        #[arg(long, value_name = "BUNDLE")]
+        out: PathBuf,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// List the mails sent and the requests made from this key store, with their state.
+    #[command(after_help = CM_EXIT_STATUS)]
+    Status {
+        #[command(flatten)]
+        keys: KeyStoreArgs,
+        #[command(flatten)]
+        output: Output,
+    },
+}
+
+/// `--json`.
+#[derive(Debug, Args)]
+pub struct Output {
+    /// Print one JSON object (bytes in base64).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// X for a request: a location file or flags.
+#[derive(Debug, Args)]
+pub struct LocationArgs {
+    /// X as a location file (see below).
+    #[arg(long, value_name = "FILE", required_unless_present = "log_key",
+          conflicts_with_all = ["log_key", "hash", "witness_keys", "quorum", "clock_skew", "max_merge_delay"])]
+    pub location: Option<PathBuf>,
+    /// X's log verifier key (instead of --location).
+    #[arg(long, value_name = "VKEY", requires_all = ["witness_keys", "quorum", "clock_skew", "max_merge_delay"])]
+    pub log_key: Option<String>,
+    /// X's hash algorithm [default: blake3].
+    #[arg(long, value_name = "ALG")]
+    pub hash: Option<String>,
+    /// A witness verifier key of X (repeat for each).
+    #[arg(long = "witness-key", value_name = "VKEY")]
+    pub witness_keys: Vec<String>,
+    /// How many of X's witnesses must cosign.
+    #[arg(long, value_name = "Q")]
+    pub quorum: Option<usize>,
+    /// δ, seconds.
+    #[arg(long, value_name = "SECONDS")]
+    pub clock_skew: Option<u64>,
+    /// MMD, seconds.
+    #[arg(long, value_name = "SECONDS")]
+    pub max_merge_delay: Option<u64>,
+}
+
+/// What the recipient expects the plaintext to be (all optional).
+#[derive(Debug, Args)]
+pub struct ExpectArgs {
+    /// The media type expected (informative).
+    #[arg(long, value_name = "TYPE")]
+    pub expect_media_type: Option<String>,
+    /// The largest plaintext accepted, bytes.
+    #[arg(long, value_name = "BYTES")]
+    pub expect_max_size: Option<u64>,
+    /// The BLAKE3 hash of the expected plaintext, base64.
+    #[arg(long, value_name = "B64", conflicts_with = "expect_file")]
+    pub expect_hash: Option<String>,
+    /// Expect exactly this file's content (its BLAKE3 hash).
+    #[arg(long, value_name = "FILE")]
+    pub expect_file: Option<PathBuf>,
+}
+
+/// What the sender accepts.
+#[derive(Debug, Args)]
+pub struct PolicyArgs {
+    /// The recipient's identity binding: an encoded IncludedLeaf (the binding leaf of the
+    /// recipient's domain log, its inclusion proof and cosigned checkpoint). Needed to accept.
+    #[arg(long, value_name = "FILE")]
+    pub binding: Option<PathBuf>,
+    /// A revocation of the recipient's key, an encoded IncludedLeaf (repeatable).
+    #[arg(long, value_name = "FILE")]
+    pub revocation: Vec<PathBuf>,
+    /// A recipient domain log this sender trusts (log file, repeatable); the recipient's
+    /// domain must be among them.
+    #[arg(long, value_name = "FILE")]
+    pub domain: Vec<PathBuf>,
+    /// A location this sender publishes at (location file, repeatable); the request's X must
+    /// be met by one.
+    #[arg(long, value_name = "FILE")]
+    pub offer: Vec<PathBuf>,
+    /// How long the witnesses take to cosign, seconds.
+    #[arg(long, default_value_t = 30, value_name = "SECONDS")]
+    pub witness_period: u64,
+    /// Time kept in hand before T, seconds.
+    #[arg(long, default_value_t = 60, value_name = "SECONDS")]
+    pub margin: u64,
+    /// The furthest deadline accepted, seconds from now.
+    #[arg(long, default_value_t = 30 * 86_400, value_name = "SECONDS")]
+    pub max_wait: u64,
+    /// How far a request may be dated in the future, seconds.
+    #[arg(long, default_value_t = 60, value_name = "SECONDS")]
+    pub max_skew: u64,
+}
+
+impl CmCommand {
+    fn json(&self) -> bool {
+        match self {
+            CmCommand::Send { output, .. }
+            | CmCommand::Request { output, .. }
+            | CmCommand::Accept { output, .. }
+            | CmCommand::SendKey { output, .. }
+            | CmCommand::OpenKey { output, .. }
+            | CmCommand::Receipt { output, .. }
+            | CmCommand::Evidence { output, .. }
+            | CmCommand::Status { output, .. } => output.json,
+        }
+    }
+}
+
+/// In plain words, which refusal it is.
+fn refusal_reason(e: &CertifiedMailError) -> Option<&'static str> {
+    Some(match e {
+        CertifiedMailError::Refused(p) => match p {
+            CertMailError::DeadlineTooSoon { .. } => "T too soon",
+            CertMailError::DeadlineTooFar { .. } => "T too far",
+            CertMailError::BadCreationTime { .. } => "bad request time",
+            CertMailError::UnknownLocation { .. } | CertMailError::Location(_) => {
+                "unknown location X"
+            }
+            CertMailError::Mismatch { .. } => "mismatch",
+            CertMailError::Signature { .. } => "bad signature",
+            CertMailError::BindingMismatch { .. } | CertMailError::NotBound(_) => "bad binding",
+            CertMailError::ExpectationNotMet { .. } => "expectation not met",
+            CertMailError::KeyCommitmentMismatch => "key does not match c_K",
+            CertMailError::Wire(_) => "malformed",
+            _ => "refused",
+        },
+        CertifiedMailError::Binding(_) => "bad binding",
+        CertifiedMailError::UnknownDomain { .. } => "unknown recipient domain",
+        CertifiedMailError::Malformed { .. } => "malformed",
+        CertifiedMailError::NotOurs { .. } => "not addressed to this account",
+        _ => return None,
+    })
+}
+
+/// Runs `herald cm ...`.
+pub fn run(command: CmCommand) -> ExitCode {
+    let json = command.json();
+    match steps::run(command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let reason = e
+                .downcast_ref::<CertifiedMailError>()
+                .and_then(refusal_reason);
+            match reason {
+                Some(r) => eprintln!("herald: REFUSED ({r}): {e:#}"),
+                None => eprintln!("herald: {e:#}"),
+            }
+            if json {
+                let v = json!({
+                    "error": format!("{e:#}"),
+                    "refused": reason.is_some(),
+                    "reason": reason,
+                });
+                println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+            }
+            if reason.is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+    }
+}

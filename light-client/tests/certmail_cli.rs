@@ -1,0 +1,403 @@
+//! `herald account` and `herald cm`, run as the real binary, each party with its own state
+//! directory and encrypted key store, messages as files: the optimistic run from `cm send` to a
+//! bundle `herald verify-evidence` accepts, and the sender's refusals (T too soon, unknown
+//! location, a request for another ciphertext) printed with their reason and exit 2.
+
+mod certmail_support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use certmail_support::*;
+use herald_light_client::certmail::decode_sealed;
+use herald_light_client::keystore::{FileKeyStore, SecureKeyStore as _};
+use prost::Message as _;
+use serde_json::Value;
+
+const PASS: &str = "a long passphrase";
+
+struct Party {
+    home: PathBuf,
+}
+
+impl Party {
+    fn new(dir: &Path, name: &str, account: &str) -> Party {
+        let home = dir.join(name);
+        let party = Party { home };
+        let o = party.run(&[
+            "account",
+            "init",
+            "--account",
+            account,
+            // Cheap Argon2id so the test is quick; the default is 64 MiB.
+            "--kdf-memory-kib",
+            "256",
+            "--kdf-iterations",
+            "1",
+            "--json",
+        ]);
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(v["account"], account);
+        party
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_herald"))
+            .args(args)
+            .env("HERALD_HOME", &self.home)
+            .env("HERALD_PASSPHRASE", PASS)
+            .output()
+            .unwrap()
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.home.join(name)
+    }
+
+    fn p(&self, name: &str) -> String {
+        self.path(name).to_str().unwrap().to_owned()
+    }
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn real_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+#[test]
+fn the_optimistic_run_through_the_cli_ends_in_evidence() {
+    let dir = tempfile::tempdir().unwrap();
+    let alice = Party::new(dir.path(), "alice", ALICE);
+    let bob = Party::new(dir.path(), "bob", BOB);
+    // A key store is private and refuses a second init.
+    assert!(
+        !alice
+            .run(&["account", "init", "--account", ALICE])
+            .status
+            .success()
+    );
+    let bob_key = FileKeyStore::open(bob.path("keystore"), PASS.as_bytes())
+        .unwrap()
+        .export_identity()
+        .unwrap();
+    let o = bob.run(&["account", "show", "--json"]);
+    let shown: Value = serde_json::from_slice(&o.stdout).unwrap();
+    use base64::Engine as _;
+    assert_eq!(
+        shown["identity_key"],
+        base64::engine::general_purpose::STANDARD.encode(bob_key.verifying_key().as_bytes())
+    );
+
+    // The world: alpha is X; beta holds Bob's binding. Files for both sides.
+    let world = World::new(real_now() - 60, &bob_key);
+    let alpha = world.alpha.log_file(dir.path(), "alpha.toml");
+    let beta = world.beta.log_file(dir.path(), "beta.toml");
+    let binding = dir.path().join("bob.binding");
+    std::fs::write(&binding, world.bob_binding.encode_to_vec()).unwrap();
+    let (alpha, beta, binding) = (
+        alpha.to_str().unwrap(),
+        beta.to_str().unwrap(),
+        binding.to_str().unwrap(),
+    );
+    let m = dir.path().join("m.txt");
+    std::fs::write(&m, b"Please find the signed lease attached.").unwrap();
+
+    // (a)
+    let o = alice.run(&[
+        "cm",
+        "send",
+        "--to",
+        BOB,
+        "--file",
+        m.to_str().unwrap(),
+        "--out",
+        &alice.p("msg"),
+        "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let sent: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let msg_id = sent["id"].as_str().unwrap().to_owned();
+    let msg = alice.p("msg");
+
+    // (b), first with a deadline too soon, then one for a location Alice does not offer.
+    let accept = |req: &str| {
+        alice.run(&[
+            "cm",
+            "accept",
+            "--request",
+            req,
+            "--binding",
+            binding,
+            "--domain",
+            beta,
+            "--offer",
+            alpha,
+        ])
+    };
+    let o = bob.run(&[
+        "cm",
+        "request",
+        "--in",
+        &msg,
+        "--deadline",
+        "+30s",
+        "--location",
+        alpha,
+        "--out",
+        &bob.p("req-soon"),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = accept(&bob.p("req-soon"));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("REFUSED (T too soon)"), "{}", text(&o));
+
+    let o = bob.run(&[
+        "cm",
+        "request",
+        "--in",
+        &msg,
+        "--deadline",
+        "+1h",
+        "--location",
+        beta,
+        "--out",
+        &bob.p("req-beta"),
+    ]);
+    // beta.toml has δ and MMD too, so it is a usable location, just not Alice's.
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = accept(&bob.p("req-beta"));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("unknown location X"), "{}", text(&o));
+
+    // A request for a ciphertext Alice did not send (unsigned message altered on the way).
+    let o = alice.run(&[
+        "cm",
+        "send",
+        "--to",
+        BOB,
+        "--file",
+        m.to_str().unwrap(),
+        "--out",
+        &alice.p("msg2"),
+        "--unsigned",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let mut altered = decode_sealed(&std::fs::read(alice.path("msg2")).unwrap()).unwrap();
+    altered.ciphertext[3] ^= 4;
+    std::fs::write(bob.path("msg2"), altered.encode_to_vec()).unwrap();
+    let o = bob.run(&[
+        "cm",
+        "request",
+        "--in",
+        &bob.p("msg2"),
+        "--deadline",
+        "+1h",
+        "--location",
+        alpha,
+        "--out",
+        &bob.p("req-altered"),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = accept(&bob.p("req-altered"));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("mismatch"), "{}", text(&o));
+
+    // The good request, with X given as flags instead of a file.
+    let o = bob.run(&[
+        "cm",
+        "request",
+        "--in",
+        &msg,
+        "--deadline",
+        "+1h",
+        "--log-key",
+        &world.alpha.signer.verifier().to_string(),
+        "--witness-key",
+        &witness(1).verifier().to_string(),
+        "--witness-key",
+        &witness(2).verifier().to_string(),
+        "--witness-key",
+        &witness(3).verifier().to_string(),
+        "--quorum",
+        "2",
+        "--clock-skew",
+        "60",
+        "--max-merge-delay",
+        "10",
+        "--out",
+        &bob.p("req"),
+        "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    std::fs::copy(bob.path("req"), alice.path("req")).unwrap();
+
+    // Optimistic: the key goes straight to Bob.
+    let o = alice.run(&[
+        "cm",
+        "send-key",
+        "--request",
+        &alice.p("req"),
+        "--binding",
+        binding,
+        "--domain",
+        beta,
+        "--offer",
+        alpha,
+        "--out",
+        &alice.p("keymsg"),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    std::fs::copy(alice.path("keymsg"), bob.path("keymsg")).unwrap();
+    let o = bob.run(&[
+        "cm",
+        "open-key",
+        "--in",
+        &bob.p("keymsg"),
+        "--out",
+        &bob.p("receipt"),
+        "--plaintext",
+        &bob.p("m.txt"),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(
+        std::fs::read(bob.path("m.txt")).unwrap(),
+        b"Please find the signed lease attached."
+    );
+    // Opened and forgotten: the same key does not open twice.
+    assert!(
+        !bob.run(&[
+            "cm",
+            "open-key",
+            "--in",
+            &bob.p("keymsg"),
+            "--out",
+            &bob.p("r2"),
+            "--plaintext",
+            &bob.p("m2")
+        ])
+        .status
+        .success()
+    );
+
+    std::fs::copy(bob.path("receipt"), alice.path("receipt")).unwrap();
+    let o = alice.run(&["cm", "receipt", "--in", &alice.p("receipt")]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = alice.run(&["cm", "status", "--json"]);
+    let status: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(
+        status["sent"].as_array().unwrap().iter().any(
+            |s| s["id"] == msg_id.as_str() && s["status"].as_str().unwrap().starts_with("done")
+        ),
+        "{status}"
+    );
+
+    let o = alice.run(&[
+        "cm",
+        "evidence",
+        "--msg-id",
+        &msg_id,
+        "--out",
+        &alice.p("bundle"),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = alice.run(&[
+        "cm",
+        "evidence",
+        "--request",
+        &alice.p("req"),
+        "--out",
+        &alice.p("b2"),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(
+        std::fs::read(alice.path("bundle")).unwrap(),
+        std::fs::read(alice.path("b2")).unwrap()
+    );
+
+    let o = alice.run(&["verify-evidence", &alice.p("bundle"), "--trust", beta]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("recipient received it"));
+}
+
+#[test]
+fn bad_inputs_are_typed_failures() {
+    let dir = tempfile::tempdir().unwrap();
+    let alice = Party::new(dir.path(), "alice", ALICE);
+    // A wrong passphrase.
+    let o = Command::new(env!("CARGO_BIN_EXE_herald"))
+        .args(["account", "show"])
+        .env("HERALD_HOME", &alice.home)
+        .env("HERALD_PASSPHRASE", "wrong")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("wrong passphrase"), "{}", text(&o));
+    // A message file larger than any sealed message is refused unread.
+    let big = dir.path().join("big");
+    std::fs::write(&big, vec![0u8; 9 * 1024 * 1024]).unwrap();
+    let o = alice.run(&[
+        "cm",
+        "request",
+        "--in",
+        big.to_str().unwrap(),
+        "--deadline",
+        "+1h",
+        "--log-key",
+        "k",
+        "--witness-key",
+        "w",
+        "--quorum",
+        "1",
+        "--clock-skew",
+        "1",
+        "--max-merge-delay",
+        "1",
+        "--out",
+        &alice.p("x"),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("larger than"), "{}", text(&o));
+    // Garbage as a receipt: malformed, a refusal of the input.
+    let junk = dir.path().join("junk");
+    std::fs::write(&junk, b"\xff\xfe").unwrap();
+    let o = alice.run(&["cm", "receipt", "--in", junk.to_str().unwrap(), "--json"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["reason"], "malformed");
+    // A deadline that is not a time.
+    let o = alice.run(&[
+        "cm",
+        "request",
+        "--in",
+        junk.to_str().unwrap(),
+        "--deadline",
+        "tomorrow",
+        "--log-key",
+        "k",
+        "--witness-key",
+        "w",
+        "--quorum",
+        "1",
+        "--clock-skew",
+        "1",
+        "--max-merge-delay",
+        "1",
+        "--out",
+        &alice.p("x"),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("not a time"), "{}", text(&o));
+}
