@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
 use clap::{Args, Subcommand};
-use herald_light_client::keystore::{FileKeyStore, KdfParams, SecureKeyStore as _};
+use herald_light_client::keystore::{FileKeyStore, KdfParams, KeyStoreError, SecureKeyStore as _};
 use serde_json::json;
 use zeroize::Zeroizing;
 
@@ -153,8 +153,13 @@ fn run(command: AccountCommand) -> anyhow::Result<()> {
                 parallelism: 1,
             };
             let passphrase = keys.passphrase()?;
-            let mut store = FileKeyStore::create(&path, &passphrase, params)
-                .with_context(|| format!("creating the key store {}", path.display()))?;
+            // A store left without an identity (an init that stopped half-way) is reused.
+            let mut store = match FileKeyStore::create(&path, &passphrase, params) {
+                Err(KeyStoreError::AlreadyExists { .. }) => FileKeyStore::open(&path, &passphrase)?,
+                other => {
+                    other.with_context(|| format!("creating the key store {}", path.display()))?
+                }
+            };
             store.create_identity(&account)?;
             (keys, json, store, true)
         }
