@@ -218,12 +218,43 @@ impl GatewayClient {
 
     /// The gateway's latest checkpoint (unverified).
     pub async fn checkpoint(&self) -> Result<pb::SignedCheckpoint, ClientError> {
+        self.checkpoint_of_kind(false).await
+    }
+
+    /// The latest checkpoint a quorum of the gateway's witnesses cosigned, with its
+    /// cosignature lines (unverified: check it with a `WitnessPolicy`). A gateway with none
+    /// yet refuses with `NOT_FOUND`.
+    pub async fn cosigned_checkpoint(&self) -> Result<pb::SignedCheckpoint, ClientError> {
+        self.checkpoint_of_kind(true).await
+    }
+
+    async fn checkpoint_of_kind(
+        &self,
+        cosigned: bool,
+    ) -> Result<pb::SignedCheckpoint, ClientError> {
         use pb::client_response::Response;
         self.call(
             "checkpoint",
-            pb::client_request::Request::Checkpoint(pb::CheckpointRequest {}),
+            pb::client_request::Request::Checkpoint(pb::CheckpointRequest { cosigned }),
             |r| match r {
                 Response::Checkpoint(c) => Ok(c),
+                other => Err(other),
+            },
+        )
+        .await
+    }
+
+    /// The split-view alerts (equivocation proofs) the gateway holds against `origin` (`None`:
+    /// any origin), at most `wire::MAX_ALERTS_PER_ANSWER`, unverified.
+    pub async fn alerts(&self, origin: Option<&str>) -> Result<Vec<pb::Equivocation>, ClientError> {
+        use pb::client_response::Response;
+        self.call(
+            "alerts",
+            pb::client_request::Request::Alerts(pb::AlertsRequest {
+                origin: origin.unwrap_or_default().to_owned(),
+            }),
+            |r| match r {
+                Response::Alerts(list) => Ok(list.alerts),
                 other => Err(other),
             },
         )
@@ -362,6 +393,7 @@ fn response_kind(r: &pb::client_response::Response) -> &'static str {
         Response::Entries(_) => "an entry page",
         Response::Inclusion(_) => "an inclusion proof",
         Response::Consistency(_) => "a consistency proof",
+        Response::Alerts(_) => "an alert list",
         Response::Error(_) => "an error",
     }
 }

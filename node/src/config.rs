@@ -15,6 +15,8 @@ use libp2p::Multiaddr;
 use libp2p::multiaddr::Protocol;
 use serde::{Deserialize, Serialize};
 
+use crate::peers::{PeerDomain, PeerError, PeerRecord};
+
 /// Default TCP and UDP (QUIC) port for the libp2p listeners.
 pub const DEFAULT_P2P_PORT: u16 = 4710;
 /// Default port of the loopback HTTP listener (`/metrics`, `/health`, `/status`).
@@ -29,6 +31,10 @@ pub const DEFAULT_POOL_MAX: usize = 65_536;
 pub const DEFAULT_MAX_INFLIGHT_REQUESTS: usize = 1024;
 /// Default time a request-response exchange may take.
 pub const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 10_000;
+/// Default number of registered witnesses whose cosignatures make a checkpoint "cosigned".
+pub const DEFAULT_QUORUM: usize = 1;
+/// Default least time between two cross-logged checkpoints of one peer (WITNESS.md).
+pub const DEFAULT_CROSSLOG_INTERVAL_MS: u64 = 30_000;
 
 /// Longest domain name (RFC 1035).
 const MAX_DOMAIN_LEN: usize = 253;
@@ -71,6 +77,20 @@ pub struct NodeConfig {
     /// `tracing` filter used when `RUST_LOG` is not set (e.g. `info`, `herald_node=debug`).
     #[serde(default = "default_log_level")]
     pub log_level: String,
+    /// How many of the registered peers' witnesses must cosign a checkpoint of this log before
+    /// it is stored and served as cosigned.
+    #[serde(default = "default_quorum")]
+    pub quorum: usize,
+    /// Least milliseconds between two cross-logged checkpoints of one peer.
+    #[serde(default = "default_crosslog_interval_ms")]
+    pub crosslog_interval_ms: u64,
+    /// Enables test-only admin calls (`POST /admin/test/fork`: sign a conflicting checkpoint).
+    /// Never in production.
+    #[serde(default)]
+    pub test_hooks: bool,
+    /// Peer domains registered at every start (`[[peers]]` tables).
+    #[serde(default)]
+    pub peers: Vec<PeerRecord>,
 }
 
 /// Why a configuration is not usable.
@@ -101,6 +121,17 @@ pub enum ConfigError {
         /// Largest allowed.
         max: u64,
     },
+    /// A `[[peers]]` entry is invalid.
+    #[error("peer {domain:?}: {source}")]
+    Peer {
+        /// The entry's domain, as written.
+        domain: String,
+        /// Why it was refused.
+        source: PeerError,
+    },
+    /// Two `[[peers]]` entries share a domain or a peer id, or one is this node.
+    #[error("peer {0:?} is listed twice, or is this node")]
+    DuplicatePeer(String),
     /// `batch_max` is larger than `pool_max`, so a round could never start early.
     #[error("batch_max ({batch_max}) is larger than pool_max ({pool_max})")]
     BatchOverPool {
@@ -126,6 +157,10 @@ impl NodeConfig {
             max_inflight_requests: DEFAULT_MAX_INFLIGHT_REQUESTS,
             request_timeout_ms: DEFAULT_REQUEST_TIMEOUT_MS,
             log_level: default_log_level(),
+            quorum: DEFAULT_QUORUM,
+            crosslog_interval_ms: DEFAULT_CROSSLOG_INTERVAL_MS,
+            test_hooks: false,
+            peers: Vec::new(),
         }
     }
 
@@ -150,12 +185,7 @@ impl NodeConfig {
 
     /// Checks every field's range; `run` calls it before touching anything.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let origin_ok = is_valid_key_name(&self.origin());
-        if self.domain.is_empty()
-            || self.domain.len() > MAX_DOMAIN_LEN
-            || self.domain.contains('/')
-            || !origin_ok
-        {
+        if !valid_domain(&self.domain) {
             return Err(ConfigError::BadDomain(self.domain.clone()));
         }
         if self.listen.is_empty() {
@@ -180,7 +210,50 @@ impl NodeConfig {
                 pool_max: self.pool_max,
             });
         }
+        range(
+            "quorum",
+            self.quorum as u64,
+            1,
+            crate::peers::MAX_PEERS as u64,
+        )?;
+        range(
+            "crosslog_interval_ms",
+            self.crosslog_interval_ms,
+            10,
+            86_400_000,
+        )?;
+        self.peer_domains()?;
         Ok(())
+    }
+
+    /// The `[[peers]]` entries, checked: valid, none twice, none this node.
+    pub fn peer_domains(&self) -> Result<Vec<PeerDomain>, ConfigError> {
+        let mut peers: Vec<PeerDomain> = Vec::with_capacity(self.peers.len());
+        for record in &self.peers {
+            let peer = PeerDomain::from_record(record).map_err(|source| ConfigError::Peer {
+                domain: record.domain.clone(),
+                source,
+            })?;
+            let twice = peer.domain == self.domain
+                || peers
+                    .iter()
+                    .any(|p| p.domain == peer.domain || p.peer_id == peer.peer_id);
+            if twice {
+                return Err(ConfigError::DuplicatePeer(peer.domain));
+            }
+            peers.push(peer);
+        }
+        Ok(peers)
+    }
+
+    /// The least time between two cross-logged checkpoints of one peer.
+    pub fn crosslog_interval(&self) -> Duration {
+        Duration::from_millis(self.crosslog_interval_ms)
+    }
+
+    /// The admin API's bearer token file (mode 0600).
+    pub fn admin_token_path(&self) -> PathBuf {
+        self.data_dir.join("admin.token")
     }
 
     /// The log's origin and signing key name, `<domain>/herald`.
@@ -274,6 +347,27 @@ request_timeout_ms = {request_timeout_ms}
 # Log filter when RUST_LOG is not set: error, warn, info (default), debug, trace, or
 # per-crate directives such as "info,herald_node=debug".
 log_level = {log_level}
+
+# How many registered peers' witnesses must cosign a checkpoint of this log before it is stored
+# and served as "cosigned" (default {quorum}, at most the number of peers). Clients apply their
+# own witness policy; this only decides what the gateway stores, gossips and serves.
+quorum = {quorum_value}
+
+# Least milliseconds between two cross-logged checkpoints of one peer (default {crosslog}).
+# Each gateway appends its peers' cosigned checkpoints to its own log; the interval keeps that
+# from ping-ponging (my entry makes a checkpoint you log, which makes one I log, ...).
+crosslog_interval_ms = {crosslog_interval_ms}
+
+# Test-only admin calls (POST /admin/test/fork makes this log sign a conflicting checkpoint
+# with its real key). Leave false (default) on every real gateway.
+test_hooks = {test_hooks}
+
+# Peer domains this gateway trusts: it witnesses their logs, they witness this one, and only
+# they may call the witness protocol. Entries here are registered (again) at every start;
+# `herald-node peer add|remove|list` (or the admin API) change the registry at run time.
+# Each entry: domain, log_key, witness_key, hash ("blake3" default or "sha256"), peer_id and
+# addrs (TCP or QUIC multiaddrs). [[peers]] tables work as well as this inline form.
+peers = [{peers}]
 "#,
             domain = toml_string(&self.domain),
             data_dir = toml_string(&self.data_dir.to_string_lossy()),
@@ -293,8 +387,39 @@ log_level = {log_level}
             timeout = DEFAULT_REQUEST_TIMEOUT_MS,
             request_timeout_ms = self.request_timeout_ms,
             log_level = toml_string(&self.log_level),
+            quorum = DEFAULT_QUORUM,
+            quorum_value = self.quorum,
+            crosslog = DEFAULT_CROSSLOG_INTERVAL_MS,
+            crosslog_interval_ms = self.crosslog_interval_ms,
+            test_hooks = self.test_hooks,
+            peers = peers_toml(&self.peers),
         )
     }
+}
+
+/// The peers as lines of inline tables inside `peers = [...]`.
+fn peers_toml(peers: &[PeerRecord]) -> String {
+    let mut out = String::new();
+    for p in peers {
+        // Invariant: a record of strings always converts to a TOML table.
+        let table = toml::Value::try_from(p).expect("a PeerRecord is a TOML table");
+        out.push_str("\n  ");
+        out.push_str(&table.to_string());
+        out.push(',');
+    }
+    if !out.is_empty() {
+        out.push('\n');
+    }
+    out
+}
+
+/// Whether `domain` can name a gateway: 1 to 253 bytes, no `/`, and `<domain>/herald` is a
+/// valid note key name.
+pub(crate) fn valid_domain(domain: &str) -> bool {
+    !domain.is_empty()
+        && domain.len() <= MAX_DOMAIN_LEN
+        && !domain.contains('/')
+        && is_valid_key_name(&format!("{domain}/herald"))
 }
 
 /// A TOML basic string with every character escaped as TOML requires.
@@ -321,7 +446,7 @@ fn loopback(p: Protocol<'static>) -> Multiaddr {
 }
 
 /// `/ip4|ip6|dns*/<host>/tcp/<port>` or `/ip4|ip6|dns*/<host>/udp/<port>/quic-v1`, nothing more.
-fn is_tcp_or_quic(addr: &Multiaddr) -> bool {
+pub(crate) fn is_tcp_or_quic(addr: &Multiaddr) -> bool {
     let parts: Vec<Protocol<'_>> = addr.iter().collect();
     let ip = |p: &Protocol<'_>| matches!(p, Protocol::Ip4(_) | Protocol::Ip6(_));
     match parts.as_slice() {
@@ -375,6 +500,14 @@ fn default_log_level() -> String {
     "info".to_owned()
 }
 
+fn default_quorum() -> usize {
+    DEFAULT_QUORUM
+}
+
+fn default_crosslog_interval_ms() -> u64 {
+    DEFAULT_CROSSLOG_INTERVAL_MS
+}
+
 /// `HashAlgorithm` as its name ("blake3", "sha256"); the proto crate has no serde.
 mod hash_serde {
     use super::HashAlgorithm;
@@ -425,6 +558,12 @@ mod tests {
         config.hash = HashAlgorithm::Sha256;
         config.batch_max = 17;
         config.log_level = "info,herald_node=debug".into();
+        config.quorum = 2;
+        config.test_hooks = true;
+        config.peers = vec![
+            crate::peers::tests::record("beta.test", 10, 4000),
+            crate::peers::tests::record("gamma.test", 20, 4001),
+        ];
         let text = config.to_toml();
         assert_eq!(NodeConfig::from_toml_str(&text).unwrap(), config);
     }
@@ -506,6 +645,27 @@ mod tests {
                     ..base.clone()
                 },
                 "batch_max",
+            ),
+            (
+                NodeConfig {
+                    quorum: 0,
+                    ..base.clone()
+                },
+                "quorum",
+            ),
+            (
+                NodeConfig {
+                    peers: vec![crate::peers::tests::record("a.test", 10, 1)],
+                    ..base.clone()
+                },
+                "a.test",
+            ),
+            (
+                NodeConfig {
+                    peers: vec![crate::peers::tests::record("b.test", 10, 1); 2],
+                    ..base.clone()
+                },
+                "b.test",
             ),
         ];
         for (config, word) in cases {

@@ -1,11 +1,14 @@
 //! The node wired together: `init` a data directory, `run` it until shutdown, or `start` and
 //! `stop` it from a test.
 //!
-//! Start order: configuration, keys, log store, sequencer (which registers its metrics), network
-//! (binding every listen address), HTTP listener, then `<data_dir>/node.json` so that other
-//! processes can find a node started on port 0. Stop order: the network stops taking requests;
-//! the sequencer finishes the batches it has taken, flushes and answers them; the network
-//! delivers those answers and closes the swarm; the HTTP listener closes; `node.json` is removed.
+//! Start order: configuration, keys, log store, admin token, peer registry (seeded from the
+//! config's `[[peers]]`), sequencer (which registers its metrics), witness state and alerts,
+//! network (binding every listen address), the witnessing tasks (gossip watcher, cosigner,
+//! cross-logger), HTTP listener, then `<data_dir>/node.json` so that other processes can find a
+//! node started on port 0. Stop order: the network stops taking requests; the sequencer
+//! finishes the batches it has taken, flushes and answers them; the network delivers those
+//! answers and closes the swarm; the witnessing tasks end; the HTTP listener closes;
+//! `node.json` is removed.
 
 use std::fs::{self, OpenOptions};
 use std::io::{self, Read as _, Write as _};
@@ -19,16 +22,22 @@ use herald_proto::note::NoteVerifier;
 use libp2p::{Multiaddr, PeerId};
 use prometheus_client::registry::Registry;
 use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
 
+use crate::admin::{self, AdminApi, ForkHook, TokenError};
 use crate::config::{ConfigError, NodeConfig};
 use crate::http::{HttpServer, NodeIdentity, NodeRoutes};
 use crate::keys::{KeyFileError, NodeKeys};
-use crate::metrics::NetworkMetrics;
-use crate::network::{self, ClientService, Network, NetworkError, NodeHandle};
-use crate::sequencer::{Sequencer, SequencerConfig, SequencerError, SequencerHandle};
+use crate::metrics::{NetworkMetrics, WitnessMetrics};
+use crate::network::{self, ClientService, Network, NetworkError, NetworkParts, NodeHandle};
+use crate::peers::{PeerError, PeerRegistry};
+use crate::sequencer::{
+    Clock, Sequencer, SequencerConfig, SequencerError, SequencerHandle, SystemClock,
+};
 use crate::store::{LogHead, LogStore, OpenError};
+use crate::witness::{Cosigner, CrossLogger, WitnessError, Witnessing, WitnessingParts, watcher};
 
 /// Largest `node.json` read.
 const MAX_NODE_INFO_BYTES: u64 = 64 * 1024;
@@ -52,6 +61,15 @@ pub enum GatewayError {
     /// The network could not start.
     #[error("network: {0}")]
     Network(#[from] NetworkError),
+    /// The admin token could not be made or read.
+    #[error(transparent)]
+    Token(#[from] TokenError),
+    /// The peer registry could not be opened or seeded.
+    #[error("peer registry: {0}")]
+    Peers(#[from] PeerError),
+    /// The witness state or the alerts could not be opened.
+    #[error("witness state: {0}")]
+    Witness(#[from] WitnessError),
     /// The HTTP listener could not bind.
     #[error("cannot listen for HTTP on {addr}: {source}")]
     Http {
@@ -157,8 +175,8 @@ pub struct InitReport {
 }
 
 /// Initialises a node in `config.data_dir`, which must be missing or empty: generates the keys
-/// (files 0600), creates the empty log with `config.hash`, and writes `config` as the documented
-/// TOML file `herald-node.toml`. Blocking (file system and sled).
+/// and the admin token (files 0600), creates the empty log with `config.hash`, and writes
+/// `config` as the documented TOML file `herald-node.toml`. Blocking (file system and sled).
 pub fn init(config: &NodeConfig) -> Result<InitReport, GatewayError> {
     config.validate()?;
     let dir = &config.data_dir;
@@ -192,6 +210,7 @@ pub fn init(config: &NodeConfig) -> Result<InitReport, GatewayError> {
     file.write_all(config.to_toml().as_bytes())
         .and_then(|()| file.sync_all())
         .map_err(io_error(&config_path))?;
+    admin::ensure_token(&config.admin_token_path())?;
     Ok(InitReport {
         config_path,
         log_key: keys.log_verifier(),
@@ -238,6 +257,30 @@ pub struct Gateway {
     http: HttpServer,
     info: NodeInfo,
     log_key: NoteVerifier,
+    registry: PeerRegistry,
+    witnessing: Witnessing,
+    /// The gossip watcher, the cosigner and the cross-logger; ended at stop.
+    tasks: Vec<JoinHandle<()>>,
+}
+
+/// Opens the peer registry in the store's database and registers the config's peers.
+async fn open_registry(
+    config: &NodeConfig,
+    store: &LogStore,
+    own_peer: PeerId,
+) -> Result<PeerRegistry, GatewayError> {
+    let peers = config.peer_domains()?;
+    let db = store.db().clone();
+    let domain = config.domain.clone();
+    tokio::task::spawn_blocking(move || {
+        let registry = PeerRegistry::open(&db, &domain, own_peer)?;
+        for peer in peers {
+            registry.add(peer)?;
+        }
+        Ok(registry)
+    })
+    .await
+    .map_err(|_| GatewayError::Stopped("registry opening task"))?
 }
 
 impl Gateway {
@@ -248,6 +291,17 @@ impl Gateway {
         config.validate()?;
         let keys = NodeKeys::load(&config.key_dir(), &config.domain)?;
         let store = open_store(&config).await?;
+        let token_path = config.admin_token_path();
+        let token = tokio::task::spawn_blocking(move || admin::ensure_token(&token_path))
+            .await
+            .map_err(|_| GatewayError::Stopped("admin token task"))??;
+        let peers = open_registry(&config, &store, keys.peer_id()).await?;
+        if config.test_hooks {
+            warn!(
+                "TEST HOOKS ARE ENABLED (test_hooks = true): the admin API can make this log sign a conflicting checkpoint. Never run a real gateway like this."
+            );
+        }
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let mut registry = Registry::default();
         let sequencer_config = SequencerConfig {
             sequence_interval: config.sequence_interval(),
@@ -262,23 +316,82 @@ impl Gateway {
             &mut registry,
         )?;
         let metrics = NetworkMetrics::register(&mut registry);
+        let witness_metrics = WitnessMetrics::register(&mut registry);
         let heads = sequencer.latest();
-        let service = ClientService::new(sequencer.clone(), store.clone());
-        let network = match network::start(
-            &config,
-            keys.identity.clone(),
+        let (handle, commands) = network::command_channel(keys.peer_id());
+        let parts = WitnessingParts {
+            db: store.db().clone(),
+            peers: peers.clone(),
+            signer: keys.witness.clone(),
+            own_log: keys.log_verifier(),
+            node: handle.clone(),
+            metrics: witness_metrics.clone(),
+            clock: clock.clone(),
+        };
+        let (witnessing, crosslog_offers) =
+            match tokio::task::spawn_blocking(move || Witnessing::open(parts)).await {
+                Ok(Ok(w)) => w,
+                Ok(Err(e)) => {
+                    stop_sequencer(&sequencer, sequencer_task).await;
+                    return Err(e.into());
+                }
+                Err(_) => {
+                    stop_sequencer(&sequencer, sequencer_task).await;
+                    return Err(GatewayError::Stopped("witness opening task"));
+                }
+            };
+        let service = ClientService::new(sequencer.clone(), store.clone(), witnessing.clone());
+        let (gossip_events, gossip_rx) = mpsc::channel(network::GOSSIP_EVENT_CAPACITY);
+        let parts = NetworkParts {
+            identity: keys.identity.clone(),
+            handle: handle.clone(),
+            commands,
             service,
-            heads.clone(),
+            witnessing: witnessing.clone(),
+            heads: heads.clone(),
+            peers: peers.watch(),
+            gossip_events,
+            own_log: keys.log_verifier(),
             metrics,
-        )
-        .await
-        {
+        };
+        let network = match network::start(&config, parts).await {
             Ok(network) => network,
             Err(e) => {
                 stop_sequencer(&sequencer, sequencer_task).await;
                 return Err(e.into());
             }
         };
+        let tasks = vec![
+            watcher::spawn(witnessing.clone(), gossip_rx),
+            Cosigner {
+                node: handle.clone(),
+                store: store.clone(),
+                heads: heads.clone(),
+                peers: peers.watch(),
+                log: keys.log_verifier(),
+                quorum: config.quorum,
+                request_timeout: config.request_timeout(),
+                metrics: witness_metrics.clone(),
+                clock: clock.clone(),
+            }
+            .spawn(),
+            CrossLogger {
+                sequencer: sequencer.clone(),
+                peers: peers.clone(),
+                own_witness: keys.witness_verifier(),
+                quorum: config.quorum,
+                interval: config.crosslog_interval(),
+                metrics: witness_metrics,
+                clock: clock.clone(),
+            }
+            .spawn(crosslog_offers),
+        ];
+        let fork = config.test_hooks.then(|| ForkHook {
+            signer: keys.log.clone(),
+            store: store.clone(),
+            clock,
+        });
+        let admin = AdminApi::new(&token, peers.clone(), witnessing.clone(), handle, fork);
         let routes = NodeRoutes {
             registry: Arc::new(registry),
             node: network.handle.clone(),
@@ -289,12 +402,16 @@ impl Gateway {
                 log_key: keys.log_verifier().to_string(),
                 witness_key: keys.witness_verifier().to_string(),
             }),
+            store: store.clone(),
+            witnessing: witnessing.clone(),
+            admin: Arc::new(admin),
         };
         let http = match HttpServer::bind(config.http_listen, routes).await {
             Ok(http) => http,
             Err(source) => {
                 network.join().await;
                 stop_sequencer(&sequencer, sequencer_task).await;
+                tasks.iter().for_each(JoinHandle::abort);
                 return Err(GatewayError::Http {
                     addr: config.http_listen,
                     source,
@@ -313,6 +430,7 @@ impl Gateway {
             http.stop().await;
             network.join().await;
             stop_sequencer(&sequencer, sequencer_task).await;
+            tasks.iter().for_each(JoinHandle::abort);
             return Err(e);
         }
         let head = store.head();
@@ -333,7 +451,30 @@ impl Gateway {
             http,
             info,
             log_key: keys.log_verifier(),
+            registry: peers,
+            witnessing,
+            tasks,
         })
+    }
+
+    /// The peer registry.
+    pub fn peers(&self) -> &PeerRegistry {
+        &self.registry
+    }
+
+    /// The log store (reads; the sequencer is its only writer of entries).
+    pub fn store(&self) -> &LogStore {
+        &self.store
+    }
+
+    /// The witness side: held state, alerts.
+    pub fn witnessing(&self) -> &Witnessing {
+        &self.witnessing
+    }
+
+    /// The configuration it runs with.
+    pub fn config(&self) -> &NodeConfig {
+        &self.config
     }
 
     /// A handle on the network worker.
@@ -402,6 +543,10 @@ impl Gateway {
             None => Ok(()),
         };
         self.network.join().await;
+        for task in self.tasks.drain(..) {
+            task.abort();
+            let _ = task.await;
+        }
         self.http.stop().await;
         let path = self.config.node_info_path();
         match fs::remove_file(&path) {

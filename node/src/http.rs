@@ -1,11 +1,15 @@
-//! A small HTTP/1.1 listener for operators: `/metrics`, `/health`, `/status`.
+//! A small HTTP/1.1 listener for operators: `/metrics`, `/health`, `/status`, and the admin API
+//! ([`crate::admin`]).
 //!
-//! Hand-written on `tokio::net` because it serves three fixed GET routes: one request per
-//! connection (`Connection: close`), the request head bounded to [`MAX_HEAD_BYTES`], the whole
-//! exchange to [`EXCHANGE_TIMEOUT`], at most [`MAX_CONNECTIONS`] at once (more are closed
-//! unanswered). A head that is not `GET|HEAD <path> HTTP/1.x` is answered 400, another method
-//! 405, an unknown path 404, an oversized head 431. It listens on loopback by default; nothing
-//! it serves is secret.
+//! Hand-written on `tokio::net` because it serves a few fixed routes: one request per
+//! connection (`Connection: close`), the request head bounded to [`MAX_HEAD_BYTES`], a body only
+//! where a route admits one and only up to the length it allows (413 beyond, 411 without a
+//! `Content-Length`), the whole exchange bounded by [`EXCHANGE_TIMEOUT`], at most
+//! [`MAX_CONNECTIONS`] at once (more are closed unanswered). A head that is not
+//! `<METHOD> <path> HTTP/1.x` is answered 400, a method a route does not take 405, an unknown
+//! path 404, an oversized head 431. [`Routes::admit`] looks at a request (method, path,
+//! credentials) before any of its body is read. It listens on loopback by default; what is not
+//! public (the admin API) needs the bearer token.
 
 use std::io;
 use std::net::SocketAddr;
@@ -22,9 +26,11 @@ use tokio::sync::{Semaphore, oneshot, watch};
 use tokio::task::JoinHandle;
 use tracing::{debug, warn};
 
+use crate::admin::AdminApi;
 use crate::metrics;
 use crate::network::NodeHandle;
-use crate::store::LogHead;
+use crate::store::{LogHead, LogStore};
+use crate::witness::Witnessing;
 
 /// Largest request head (request line and headers) read.
 pub const MAX_HEAD_BYTES: usize = 8 * 1024;
@@ -36,6 +42,23 @@ pub const MAX_CONNECTIONS: usize = 64;
 const LINGER_BYTES: u64 = 64 * 1024;
 /// ... for at most this long.
 const LINGER_TIME: Duration = Duration::from_secs(1);
+
+/// An HTTP method.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Method {
+    /// `GET`.
+    Get,
+    /// `HEAD`: `GET` without the body.
+    Head,
+    /// `POST`.
+    Post,
+    /// `PUT`.
+    Put,
+    /// `DELETE`.
+    Delete,
+    /// Any other token.
+    Other,
+}
 
 /// An HTTP answer.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -55,6 +78,18 @@ impl Response {
             status,
             content_type: "text/plain; charset=utf-8",
             body: body.into().into_bytes(),
+        }
+    }
+
+    /// An `application/json` answer of `value`.
+    pub fn json<T: Serialize>(status: u16, value: &T) -> Self {
+        match serde_json::to_vec_pretty(value) {
+            Ok(body) => Response {
+                status,
+                content_type: "application/json",
+                body,
+            },
+            Err(_) => Response::text(500, "answer unavailable\n"),
         }
     }
 
@@ -79,33 +114,63 @@ fn reason(status: u16) -> &'static str {
     match status {
         200 => "OK",
         400 => "Bad Request",
+        401 => "Unauthorized",
         404 => "Not Found",
         405 => "Method Not Allowed",
         408 => "Request Timeout",
+        409 => "Conflict",
+        411 => "Length Required",
+        413 => "Content Too Large",
         431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
         503 => "Service Unavailable",
         _ => "Unknown",
     }
 }
 
-/// What the listener serves: the answer to `GET <path>`.
+/// What the listener serves.
 pub trait Routes: Clone + Send + Sync + 'static {
     /// Answers a GET (or HEAD) of `path` (the query string removed).
     fn get(&self, path: &str) -> impl Future<Output = Response> + Send;
+
+    /// Looks at a request before any of its body is read: the most body bytes it may carry,
+    /// or the answer to give at once (401, 404, 405, ...). By default only GET and HEAD are
+    /// taken, without a body.
+    fn admit(&self, head: &RequestHead) -> Result<usize, Response> {
+        match head.method {
+            Method::Get | Method::Head => Ok(0),
+            _ => Err(Response::text(405, "only GET and HEAD\n")),
+        }
+    }
+
+    /// Answers an admitted request and its body. By default [`get`](Self::get) of its path.
+    fn call(&self, head: RequestHead, body: Vec<u8>) -> impl Future<Output = Response> + Send {
+        drop(body);
+        async move { self.get(&head.path).await }
+    }
 }
 
-/// A request head that passed the checks: method and path.
+/// A request head that passed the checks.
 #[derive(Debug, PartialEq, Eq)]
-struct RequestHead {
-    head_only: bool,
-    path: String,
+pub struct RequestHead {
+    /// The method.
+    pub method: Method,
+    /// The path, query string removed.
+    pub path: String,
+    /// The `Authorization` header, if any.
+    pub authorization: Option<String>,
+    /// The `Content-Length` header, if any.
+    pub content_length: Option<usize>,
+    /// A `Transfer-Encoding` header was sent (not supported: bodies need a length).
+    pub chunked: bool,
 }
 
 /// Parses a complete request head (up to and including the blank line).
 fn parse_head(head: &[u8]) -> Result<RequestHead, Response> {
     let bad = || Response::text(400, "bad request\n");
     let text = std::str::from_utf8(head).map_err(|_| bad())?;
-    let line = text.split("\r\n").next().ok_or_else(bad)?;
+    let mut lines = text.split("\r\n");
+    let line = lines.next().ok_or_else(bad)?;
     let mut parts = line.split(' ');
     let (Some(method), Some(target), Some(version), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
@@ -115,13 +180,46 @@ fn parse_head(head: &[u8]) -> Result<RequestHead, Response> {
     if !matches!(version, "HTTP/1.1" | "HTTP/1.0") || !target.starts_with('/') {
         return Err(bad());
     }
-    let head_only = match method {
-        "GET" => false,
-        "HEAD" => true,
-        _ => return Err(Response::text(405, "only GET and HEAD\n")),
+    let method = match method {
+        "GET" => Method::Get,
+        "HEAD" => Method::Head,
+        "POST" => Method::Post,
+        "PUT" => Method::Put,
+        "DELETE" => Method::Delete,
+        m if !m.is_empty() && m.bytes().all(|b| b.is_ascii_uppercase()) => Method::Other,
+        _ => return Err(bad()),
     };
+    let mut authorization = None;
+    let mut content_length = None;
+    let mut chunked = false;
+    for header in lines.take_while(|l| !l.is_empty()) {
+        let (name, value) = header.split_once(':').ok_or_else(bad)?;
+        let value = value.trim();
+        if name.eq_ignore_ascii_case("authorization") {
+            authorization = Some(value.to_owned());
+        } else if name.eq_ignore_ascii_case("content-length") {
+            let len: usize = value.parse().map_err(|_| bad())?;
+            if content_length.is_some_and(|l| l != len) {
+                return Err(bad());
+            }
+            content_length = Some(len);
+        } else if name.eq_ignore_ascii_case("transfer-encoding") {
+            chunked = true;
+        }
+    }
     let path = target.split('?').next().unwrap_or(target).to_owned();
-    Ok(RequestHead { head_only, path })
+    Ok(RequestHead {
+        method,
+        path,
+        authorization,
+        content_length,
+        chunked,
+    })
+}
+
+/// Whether the request needs a body length it did not give.
+fn length_required(head: &RequestHead, limit: usize) -> bool {
+    head.chunked || (limit > 0 && head.content_length.is_none() && head.method == Method::Post)
 }
 
 /// The running listener.
@@ -186,31 +284,48 @@ async fn accept_loop<R: Routes>(listener: TcpListener, routes: R, mut stop: ones
     }
 }
 
-/// One exchange: read the head (bounded), answer, close.
+/// One exchange: read the head (bounded), admit, read the body (bounded), answer, close.
 async fn serve<R: Routes>(mut stream: TcpStream, routes: R) {
     let mut head = Vec::with_capacity(1024);
     let mut buf = [0u8; 1024];
     let response = loop {
         if let Some(end) = find_head_end(&head) {
-            break match parse_head(&head[..end]) {
-                Ok(req) => {
-                    let answer = routes.get(&req.path).await;
-                    let _ = stream.write_all(&answer.encode(req.head_only)).await;
-                    let _ = stream.shutdown().await;
-                    return;
-                }
-                Err(refusal) => refusal,
+            let req = match parse_head(&head[..end]) {
+                Ok(req) => req,
+                Err(refusal) => break refusal,
             };
+            let limit = match routes.admit(&req) {
+                Ok(limit) => limit,
+                Err(refusal) => break refusal,
+            };
+            if length_required(&req, limit) {
+                break Response::text(411, "a body needs a Content-Length\n");
+            }
+            let length = req.content_length.unwrap_or(0);
+            if length > limit {
+                break Response::text(413, format!("the body may be at most {limit} bytes\n"));
+            }
+            // Bytes read past the head are the body's start (one request per connection).
+            let mut body = head.split_off(end);
+            body.truncate(length);
+            while body.len() < length {
+                match stream.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => body.extend_from_slice(&buf[..n.min(length - body.len())]),
+                }
+            }
+            let head_only = req.method == Method::Head;
+            let answer = routes.call(req, body).await;
+            let _ = stream.write_all(&answer.encode(head_only)).await;
+            let _ = stream.shutdown().await;
+            return;
         }
         if head.len() >= MAX_HEAD_BYTES {
             break Response::text(431, "request head too large\n");
         }
         match stream.read(&mut buf).await {
             Ok(0) | Err(_) => return,
-            Ok(n) => {
-                let room = MAX_HEAD_BYTES - head.len();
-                head.extend_from_slice(&buf[..n.min(room)]);
-            }
+            Ok(n) => head.extend_from_slice(&buf[..n]),
         }
     };
     let _ = stream.write_all(&response.encode(false)).await;
@@ -256,6 +371,36 @@ pub struct NodeStatus {
     pub witness_key: String,
     /// The node's version.
     pub version: String,
+    /// The registered peer domains and whether each is connected.
+    #[serde(default)]
+    pub peers: Vec<PeerStatus>,
+    /// The latest checkpoint a quorum of the registered witnesses cosigned (verbatim note with
+    /// its cosignature lines); empty while there is none.
+    #[serde(default)]
+    pub cosigned_checkpoint: String,
+    /// Its tree size.
+    #[serde(default)]
+    pub cosigned_size: Option<u64>,
+    /// What this node, as a witness, holds for each origin: the size it last cosigned.
+    #[serde(default)]
+    pub witnessed: std::collections::BTreeMap<String, u64>,
+    /// Equivocation proofs held.
+    #[serde(default)]
+    pub alerts: usize,
+    /// Origins distrusted after an equivocation.
+    #[serde(default)]
+    pub distrusted: Vec<String>,
+}
+
+/// A registered peer in `/status`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerStatus {
+    /// The peer's domain.
+    pub domain: String,
+    /// Its libp2p peer id.
+    pub peer_id: String,
+    /// Whether a connection to it is open.
+    pub connected: bool,
 }
 
 /// The parts of `/status` that do not change while the node runs.
@@ -271,7 +416,7 @@ pub struct NodeIdentity {
     pub witness_key: String,
 }
 
-/// The node's routes: `/metrics`, `/health`, `/status`.
+/// The node's routes: `/metrics`, `/health`, `/status`, and `/admin/...` ([`AdminApi`]).
 #[derive(Clone)]
 pub struct NodeRoutes {
     /// The registry every part registered its metrics in.
@@ -282,6 +427,12 @@ pub struct NodeRoutes {
     pub heads: watch::Receiver<LogHead>,
     /// What does not change.
     pub identity: Arc<NodeIdentity>,
+    /// The log (its cosigned checkpoint).
+    pub store: LogStore,
+    /// The witness (peers, held sizes, alerts).
+    pub witnessing: Witnessing,
+    /// The admin API.
+    pub admin: Arc<AdminApi>,
 }
 
 impl NodeRoutes {
@@ -294,6 +445,31 @@ impl NodeRoutes {
     async fn status(&self) -> NodeStatus {
         let head = self.heads.borrow().clone();
         let listen_addrs = self.node.listen_addrs().await.unwrap_or_default();
+        let connected = self.node.connected_peers().await.unwrap_or_default();
+        let peers = self
+            .witnessing
+            .peers()
+            .snapshot()
+            .iter()
+            .map(|p| PeerStatus {
+                domain: p.domain.clone(),
+                peer_id: p.peer_id.to_string(),
+                connected: connected.contains(&p.peer_id),
+            })
+            .collect();
+        let (store, witnessing) = (self.store.clone(), self.witnessing.clone());
+        let stored = tokio::task::spawn_blocking(move || {
+            let cosigned = store.cosigned().ok().flatten().unwrap_or_default();
+            let held = witnessing.held_sizes().unwrap_or_default();
+            (cosigned, held)
+        })
+        .await;
+        let (cosigned, held) = stored.unwrap_or_default();
+        let cosigned_size = herald_proto::note::SignedNote::parse(&cosigned)
+            .ok()
+            .and_then(|n| herald_proto::checkpoint::Checkpoint::parse_body(n.text()).ok())
+            .map(|c| c.size);
+        let alerts = self.witnessing.alerts();
         NodeStatus {
             origin: self.identity.origin.clone(),
             hash: self.identity.hash.clone(),
@@ -305,6 +481,12 @@ impl NodeRoutes {
             log_key: self.identity.log_key.clone(),
             witness_key: self.identity.witness_key.clone(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
+            peers,
+            cosigned_checkpoint: String::from_utf8_lossy(&cosigned).into_owned(),
+            cosigned_size,
+            witnessed: held.into_iter().collect(),
+            alerts: alerts.len(),
+            distrusted: alerts.distrusted(),
         }
     }
 }
@@ -332,6 +514,23 @@ impl Routes for NodeRoutes {
             }
             _ => Response::text(404, "not found\n"),
         }
+    }
+
+    fn admit(&self, head: &RequestHead) -> Result<usize, Response> {
+        if AdminApi::serves(&head.path) {
+            return self.admin.admit(head);
+        }
+        match head.method {
+            Method::Get | Method::Head => Ok(0),
+            _ => Err(Response::text(405, "only GET and HEAD\n")),
+        }
+    }
+
+    async fn call(&self, head: RequestHead, body: Vec<u8>) -> Response {
+        if AdminApi::serves(&head.path) {
+            return self.admin.call(head, body).await;
+        }
+        self.get(&head.path).await
     }
 }
 
@@ -399,10 +598,28 @@ mod tests {
         assert_eq!(
             parse_head(b"GET /status HTTP/1.0\r\n\r\n"),
             Ok(RequestHead {
-                head_only: false,
-                path: "/status".into()
+                method: Method::Get,
+                path: "/status".into(),
+                authorization: None,
+                content_length: None,
+                chunked: false,
             })
         );
+        let post = parse_head(
+            b"POST /admin/peers HTTP/1.1\r\nauthorization: Bearer abc\r\nContent-Length: 12\r\n\r\n",
+        )
+        .unwrap();
+        assert_eq!(post.method, Method::Post);
+        assert_eq!(post.authorization.as_deref(), Some("Bearer abc"));
+        assert_eq!(post.content_length, Some(12));
+        for bad in [
+            &b"POST /a HTTP/1.1\r\nContent-Length: x\r\n\r\n"[..],
+            b"POST /a HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+            b"POST /a HTTP/1.1\r\nno colon\r\n\r\n",
+            b"get /a HTTP/1.1\r\n\r\n",
+        ] {
+            assert_eq!(parse_head(bad).unwrap_err().status, 400, "{bad:?}");
+        }
         for bad in [
             &b"GET /status\r\n\r\n"[..],
             b"GET status HTTP/1.1\r\n\r\n",

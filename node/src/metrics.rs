@@ -14,7 +14,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
-use herald_proto::wire::pb::{ClientErrorKind, client_request};
+use herald_proto::wire::pb::{ClientErrorKind, client_request, witness_refusal};
 
 /// The `Content-Type` of [`render`]'s output (OpenMetrics text, which Prometheus reads).
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -103,6 +103,114 @@ impl NetworkMetrics {
     }
 }
 
+/// The witnessing metrics: this node as a witness, as a log collecting cosignatures, and as a
+/// watcher for split views.
+#[derive(Clone, Debug, Default)]
+pub struct WitnessMetrics {
+    /// `AddCheckpoint` requests answered as a witness, by result (`cosigned` or the refusal).
+    pub witness_requests: Family<KindLabel, Counter>,
+    /// `AddCheckpoint` requests this log sent to its witnesses, by outcome.
+    pub cosign_requests: Family<KindLabel, Counter>,
+    /// Cosigned checkpoints stored (a quorum reached for a newer checkpoint).
+    pub cosigned_checkpoints: Counter,
+    /// Tree size of the latest cosigned checkpoint of this log.
+    pub cosigned_tree_size: Gauge,
+    /// Equivocation proofs held.
+    pub alerts: Gauge,
+    /// Equivocations this node detected itself.
+    pub equivocations_detected: Counter,
+    /// Valid alerts received by gossip about a known log.
+    pub alerts_received: Counter,
+    /// Origins distrusted after an equivocation.
+    pub distrusted_origins: Gauge,
+    /// Peers' cosigned checkpoints appended to this log.
+    pub crosslogged: Counter,
+}
+
+impl WitnessMetrics {
+    /// Creates the witnessing metrics and registers them in `registry`.
+    pub fn register(registry: &mut Registry) -> Self {
+        let m = WitnessMetrics::default();
+        registry.register(
+            "herald_witness_requests",
+            "AddCheckpoint requests answered as a witness, by result",
+            m.witness_requests.clone(),
+        );
+        registry.register(
+            "herald_cosign_requests",
+            "AddCheckpoint requests sent to this log's witnesses, by outcome",
+            m.cosign_requests.clone(),
+        );
+        registry.register(
+            "herald_cosigned_checkpoints",
+            "Cosigned checkpoints of this log stored after reaching the quorum",
+            m.cosigned_checkpoints.clone(),
+        );
+        registry.register(
+            "herald_cosigned_tree_size",
+            "Tree size of the latest cosigned checkpoint of this log",
+            m.cosigned_tree_size.clone(),
+        );
+        registry.register(
+            "herald_alerts",
+            "Split-view alerts (verified equivocation proofs) held",
+            m.alerts.clone(),
+        );
+        registry.register(
+            "herald_equivocations_detected",
+            "Equivocations this node detected itself",
+            m.equivocations_detected.clone(),
+        );
+        registry.register(
+            "herald_alerts_received",
+            "Valid split-view alerts about a known log received by gossip",
+            m.alerts_received.clone(),
+        );
+        registry.register(
+            "herald_distrusted_origins",
+            "Log origins distrusted after an equivocation",
+            m.distrusted_origins.clone(),
+        );
+        registry.register(
+            "herald_crosslogged_checkpoints",
+            "Peers' cosigned checkpoints appended to this log",
+            m.crosslogged.clone(),
+        );
+        m
+    }
+
+    /// Counts one witness answer: `cosigned` or a refusal's reason.
+    pub fn witness_answer(&self, kind: &'static str) {
+        self.witness_requests
+            .get_or_create(&KindLabel { kind })
+            .inc();
+    }
+
+    /// Counts one outcome of a request to a witness.
+    pub fn cosign_outcome(&self, kind: &'static str) {
+        self.cosign_requests
+            .get_or_create(&KindLabel { kind })
+            .inc();
+    }
+}
+
+/// The label of a witness refusal reason.
+pub fn refusal_label(reason: witness_refusal::Reason) -> &'static str {
+    use witness_refusal::Reason;
+    match reason {
+        Reason::Unspecified => "unspecified",
+        Reason::UnknownOrigin => "unknown_origin",
+        Reason::BadSignature => "bad_signature",
+        Reason::OldSizeTooLarge => "old_size_too_large",
+        Reason::Conflict => "conflict",
+        Reason::BadProof => "bad_proof",
+        Reason::MalformedRequest => "malformed_request",
+        Reason::UnregisteredPeer => "unregistered_peer",
+        Reason::DistrustedOrigin => "distrusted_origin",
+        Reason::Unavailable => "unavailable",
+    }
+}
+
 /// The label of a request kind.
 pub fn request_label(request: &client_request::Request) -> &'static str {
     match request {
@@ -111,6 +219,7 @@ pub fn request_label(request: &client_request::Request) -> &'static str {
         client_request::Request::Entries(_) => "entries",
         client_request::Request::Inclusion(_) => "inclusion",
         client_request::Request::Consistency(_) => "consistency",
+        client_request::Request::Alerts(_) => "alerts",
     }
 }
 

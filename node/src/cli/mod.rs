@@ -1,4 +1,4 @@
-//! The `herald-node` command line: `init`, `run`, `status`.
+//! The `herald-node` command line: `init`, `run`, `status`, `peer add|remove|list`, `alerts`.
 //!
 //! All of it is here, behind [`main_with_args`], so that another binary (the testnet) can run
 //! exactly this code as a child process of its own; `main.rs` only calls it. This is the one
@@ -6,6 +6,12 @@
 //!
 //! Precedence for `run`: flag > `HERALD_*` variable > configuration file > default.
 //! Exit codes: 0 success, 1 failure, 2 usage error, 3 (`status`) the node is not running.
+//!
+//! `peer` and `alerts` talk to the running node's admin API ([`crate::admin`], with the token in
+//! the data directory); when the node is not running they open its database directly. Both
+//! paths change the registry through the same type ([`crate::peers::PeerRegistry`]).
+
+mod admin;
 
 use std::ffi::OsString;
 use std::fs;
@@ -54,6 +60,11 @@ enum Command {
     Run(RunArgs),
     /// Show the running node's status, or what its data directory holds.
     Status(StatusArgs),
+    /// Register, unregister or list peer domains (the gateways this one trusts and witnesses).
+    #[command(subcommand)]
+    Peer(admin::PeerCommand),
+    /// List the split-view alerts (equivocation proofs) this node holds.
+    Alerts(admin::AlertsArgs),
 }
 
 #[derive(Args, Debug)]
@@ -144,6 +155,8 @@ pub fn main_with_args<I: IntoIterator<Item = OsString>>(args: I) -> ExitCode {
         Command::Init(args) => init(args).map(|()| ExitCode::SUCCESS),
         Command::Run(args) => run(args).map(|()| ExitCode::SUCCESS),
         Command::Status(args) => status(args),
+        Command::Peer(command) => admin::peer(command).map(|()| ExitCode::SUCCESS),
+        Command::Alerts(args) => admin::alerts(args).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,
@@ -181,7 +194,7 @@ fn init(args: InitArgs) -> anyhow::Result<()> {
 }
 
 /// Reads the configuration file, resolving a relative `data_dir` against the file's directory.
-fn read_config(path: &Path) -> anyhow::Result<NodeConfig> {
+pub(crate) fn read_config(path: &Path) -> anyhow::Result<NodeConfig> {
     let file = fs::File::open(path).with_context(|| format!("config file {}", path.display()))?;
     let mut text = String::new();
     file.take(MAX_CONFIG_BYTES + 1)
@@ -314,6 +327,24 @@ fn print_status(s: &NodeStatus, info: &NodeInfo) {
         println!("listening:    {addr}");
     }
     println!("http:         {}", info.http_addr);
+    for p in &s.peers {
+        let state = if p.connected {
+            "connected"
+        } else {
+            "not connected"
+        };
+        println!("peer:         {} ({}, {state})", p.domain, p.peer_id);
+    }
+    for (origin, size) in &s.witnessed {
+        println!("witnessed:    {origin} at size {size}");
+    }
+    match s.cosigned_size {
+        Some(size) => println!("cosigned:     size {size}"),
+        None => println!("cosigned:     none yet"),
+    }
+    for origin in &s.distrusted {
+        println!("DISTRUSTED:   {origin} (split view; see herald-node alerts)");
+    }
     println!("checkpoint:\n{}", s.checkpoint);
 }
 

@@ -1,13 +1,15 @@
 //! The node's libp2p behaviour and swarm: which protocols it speaks, with which limits.
 //!
 //! Only standard libp2p protocols (DESIGN §2): TCP with noise and yamux, QUIC, identify,
-//! gossipsub v1.1 and request-response. No mDNS (it talks beyond loopback), no DHT yet.
+//! gossipsub v1.1 and request-response, plus a local allow/block list (no wire protocol).
+//! No mDNS (it talks beyond loopback), no DHT yet.
 
 use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 use herald_proto::wire::pb;
+use libp2p::allow_block_list::{self, BlockedPeers};
 use libp2p::gossipsub::{self, IdentTopic, MessageAuthenticity, ValidationMode};
 use libp2p::identity::Keypair;
 use libp2p::request_response::{self, ProtocolSupport};
@@ -21,14 +23,21 @@ use super::codec::ProstCodec;
 /// The client protocol: `ClientRequest` → `ClientResponse`.
 pub const CLIENT_PROTOCOL: StreamProtocol = StreamProtocol::new("/herald/client/1");
 
+/// The witness protocol: `AddCheckpointRequest` → `AddCheckpointResponse`.
+pub const WITNESS_PROTOCOL: StreamProtocol = StreamProtocol::new("/herald/witness/1");
+
 /// The gossipsub topic of new checkpoints (`SignedCheckpoint` messages).
 pub const CHECKPOINT_TOPIC: &str = "herald/checkpoints/1";
+
+/// The gossipsub topic of split-view alerts (`Equivocation` messages).
+pub const ALERT_TOPIC: &str = "herald/alerts/1";
 
 /// The identify protocol version Herald nodes announce.
 pub const IDENTIFY_PROTOCOL: &str = "/herald/1.0.0";
 
-/// Largest gossipsub RPC frame: a checkpoint (≤ 16 KiB) with its signature, key and framing, and
-/// room for several in one RPC. Checked by gossipsub before decoding.
+/// Largest gossipsub RPC frame: a checkpoint (≤ 16 KiB) or an alert (≤ 40 KiB) with its
+/// signature, key and framing, and room for control messages. Checked by gossipsub before
+/// decoding.
 pub const MAX_GOSSIP_TRANSMIT_BYTES: usize = 64 * 1024;
 
 /// Connections idle longer than this are closed.
@@ -36,6 +45,9 @@ const IDLE_CONNECTION_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The codec of `/herald/client/1`, as the node uses it (requests in, responses out).
 pub type ClientCodec = ProstCodec<pb::ClientRequest, pb::ClientResponse>;
+
+/// The codec of `/herald/witness/1`, both ways (a node is a log and a witness).
+pub type WitnessCodec = ProstCodec<pb::AddCheckpointRequest, pb::AddCheckpointResponse>;
 
 /// Everything the node speaks.
 #[derive(NetworkBehaviour)]
@@ -46,11 +58,20 @@ pub struct Behaviour {
     pub gossipsub: gossipsub::Behaviour,
     /// `/herald/client/1`, served (inbound only).
     pub client: request_response::Behaviour<ClientCodec>,
+    /// `/herald/witness/1`, served and used.
+    pub witness: request_response::Behaviour<WitnessCodec>,
+    /// Peers refused and disconnected (the admin API's partition switch).
+    pub blocked: allow_block_list::Behaviour<BlockedPeers>,
 }
 
 /// The checkpoint topic.
 pub fn checkpoint_topic() -> IdentTopic {
     IdentTopic::new(CHECKPOINT_TOPIC)
+}
+
+/// The alert topic.
+pub fn alert_topic() -> IdentTopic {
+    IdentTopic::new(ALERT_TOPIC)
 }
 
 /// Content-addressed message ids, as other libp2p implementations compute them: SHA-256 of the
@@ -78,7 +99,7 @@ pub fn gossipsub_behaviour(key: &Keypair) -> Result<gossipsub::Behaviour, Networ
     Ok(behaviour)
 }
 
-/// Score parameters for a topic carrying a few messages a second at most.
+/// Score parameters for the two topics, each carrying a few messages a second at most.
 ///
 /// gossipsub's defaults suit busy topics: they reward time in the mesh by the millisecond and
 /// punish mesh peers that deliver fewer than 20 messages per window, which would drown the one
@@ -108,12 +129,16 @@ pub fn peer_scoring() -> (gossipsub::PeerScoreParams, gossipsub::PeerScoreThresh
         ]),
         ..Default::default()
     };
-    params.topics.insert(checkpoint_topic().hash(), topic);
+    params
+        .topics
+        .insert(checkpoint_topic().hash(), topic.clone());
+    params.topics.insert(alert_topic().hash(), topic);
     (params, gossipsub::PeerScoreThresholds::default())
 }
 
 /// Builds the swarm: TCP (noise, yamux) and QUIC transports, identify, gossipsub subscribed to
-/// the checkpoint topic, and the client protocol served with `request_timeout` per exchange.
+/// the checkpoint and alert topics, the client protocol served and the witness protocol served
+/// and used with `request_timeout` per exchange, and an empty block list.
 pub fn build_swarm(
     identity: Keypair,
     request_timeout: Duration,
@@ -139,20 +164,29 @@ pub fn build_swarm(
                 [(CLIENT_PROTOCOL, ProtocolSupport::Inbound)],
                 request_response::Config::default().with_request_timeout(request_timeout),
             );
+            let witness = request_response::Behaviour::with_codec(
+                WitnessCodec::new(),
+                [(WITNESS_PROTOCOL, ProtocolSupport::Full)],
+                request_response::Config::default().with_request_timeout(request_timeout),
+            );
             Ok(Behaviour {
                 identify,
                 gossipsub,
                 client,
+                witness,
+                blocked: allow_block_list::Behaviour::default(),
             })
         })
         .map_err(|e| build(&e))?
         .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_CONNECTION_TIMEOUT))
         .build();
-    swarm
-        .behaviour_mut()
-        .gossipsub
-        .subscribe(&checkpoint_topic())
-        .map_err(|e| build(&e))?;
+    for topic in [checkpoint_topic(), alert_topic()] {
+        swarm
+            .behaviour_mut()
+            .gossipsub
+            .subscribe(&topic)
+            .map_err(|e| build(&e))?;
+    }
     Ok(swarm)
 }
 

@@ -7,6 +7,11 @@
 //! valid author signature (`INVALID_ENTRY`). Only then does it go to the sequencer, exactly as
 //! sent, and the answer waits until it is durable. Reads (entries, proofs) run on blocking
 //! threads and see only the published (flushed) log.
+//!
+//! Witnessing (issue 4): `CheckpointRequest { cosigned: true }` answers the latest checkpoint a
+//! quorum of this gateway's witnesses cosigned (`NOT_FOUND` while there is none), and
+//! `AlertsRequest` the equivocation proofs the gateway holds, each of which the client verifies
+//! itself.
 
 use herald_proto::entry::verify_notarization;
 use herald_proto::merkle::{HASH_LEN, Hash};
@@ -14,18 +19,21 @@ use herald_proto::wire::pb::{
     self, ClientErrorKind, client_request, client_response, inclusion_request,
 };
 use herald_proto::wire::{
-    self, MAX_ERROR_MESSAGE_BYTES, MAX_LOG_ENTRY_BYTES, Validate as _, WireError,
+    self, MAX_ALERTS_PER_ANSWER, MAX_ERROR_MESSAGE_BYTES, MAX_LOG_ENTRY_BYTES, Validate as _,
+    WireError,
 };
 use tracing::{debug, error};
 
 use crate::sequencer::{SequencerHandle, SubmitError};
 use crate::store::{LogStore, ReadError};
+use crate::witness::Witnessing;
 
 /// Answers client requests from the log. Cheap to clone (handles inside).
 #[derive(Clone, Debug)]
 pub struct ClientService {
     sequencer: SequencerHandle,
     store: LogStore,
+    witnessing: Witnessing,
 }
 
 /// A `ClientResponse` holding a `ClientError` of `kind`, its message cut to the wire limit.
@@ -55,9 +63,14 @@ fn answer(response: client_response::Response) -> pb::ClientResponse {
 }
 
 impl ClientService {
-    /// A service over the sequencer (for submissions) and the store (for reads).
-    pub fn new(sequencer: SequencerHandle, store: LogStore) -> Self {
-        ClientService { sequencer, store }
+    /// A service over the sequencer (for submissions), the store (for reads) and the witness
+    /// (for alerts).
+    pub fn new(sequencer: SequencerHandle, store: LogStore, witnessing: Witnessing) -> Self {
+        ClientService {
+            sequencer,
+            store,
+            witnessing,
+        }
     }
 
     /// Answers one validated request.
@@ -65,7 +78,17 @@ impl ClientService {
         match request.request {
             None => client_error(ClientErrorKind::Malformed, "request has no kind"),
             Some(client_request::Request::Submit(submit)) => self.submit(submit.entry).await,
+            Some(client_request::Request::Checkpoint(r)) if r.cosigned => self
+                .read(|store| match store.cosigned()? {
+                    Some(note) => Ok(client_response::Response::Checkpoint(
+                        pb::SignedCheckpoint { note },
+                    )),
+                    None => Err(ReadError::NotFound),
+                })
+                .await
+                .map_not_found("no checkpoint of this log has been cosigned yet"),
             Some(client_request::Request::Checkpoint(_)) => self.checkpoint(),
+            Some(client_request::Request::Alerts(r)) => self.alerts(r.origin).await,
             Some(client_request::Request::Entries(r)) => {
                 self.read(move |store| {
                     let entries = store.entries(r.start, r.count)?;
@@ -101,6 +124,31 @@ impl ClientService {
                 note: head.checkpoint,
             },
         ))
+    }
+
+    async fn alerts(&self, origin: String) -> pb::ClientResponse {
+        let witnessing = self.witnessing.clone();
+        let listed = tokio::task::spawn_blocking(move || {
+            let origin = (!origin.is_empty()).then_some(origin.as_str());
+            witnessing.alerts().list(origin, MAX_ALERTS_PER_ANSWER)
+        })
+        .await;
+        match listed {
+            Ok(Ok(alerts)) => answer(client_response::Response::Alerts(pb::AlertList {
+                alerts: alerts.iter().map(|a| a.to_wire()).collect(),
+            })),
+            Ok(Err(e)) => {
+                error!(error = %e, "alert read failed");
+                client_error(
+                    ClientErrorKind::Internal,
+                    "the gateway could not read its alerts",
+                )
+            }
+            Err(e) => {
+                error!(error = %e, "alert read task failed");
+                client_error(ClientErrorKind::Internal, "read failed")
+            }
+        }
     }
 
     async fn submit(&self, entry: Vec<u8>) -> pb::ClientResponse {
@@ -149,6 +197,22 @@ impl ClientService {
                 client_error(ClientErrorKind::Internal, "read failed")
             }
         }
+    }
+}
+
+/// Rewording a `NOT_FOUND` answer for requests that are not about a leaf.
+trait NotFoundMessage {
+    fn map_not_found(self, message: &str) -> Self;
+}
+
+impl NotFoundMessage for pb::ClientResponse {
+    fn map_not_found(mut self, message: &str) -> Self {
+        if let Some(client_response::Response::Error(e)) = &mut self.response
+            && e.kind == ClientErrorKind::NotFound as i32
+        {
+            message.clone_into(&mut e.message);
+        }
+        self
     }
 }
 

@@ -206,7 +206,7 @@ mod tests {
     fn checkpoint_request() -> pb::ClientRequest {
         pb::ClientRequest {
             request: Some(pb::client_request::Request::Checkpoint(
-                pb::CheckpointRequest {},
+                pb::CheckpointRequest { cosigned: false },
             )),
         }
     }

@@ -1,17 +1,32 @@
-//! Checkpoint gossip (`herald/checkpoints/1`): what the node publishes and what it accepts.
+//! Gossip: what the node publishes and what it accepts, on two topics.
 //!
-//! Each message is one encoded `SignedCheckpoint`. The node publishes every new checkpoint its
-//! sequencer signs. A received message is validated before gossipsub forwards it: it must decode
-//! within its limit and hold a C2SP note whose body is a Herald checkpoint and which carries a
-//! signature line named after the checkpoint's origin (a log always signs its own checkpoints).
-//! Signatures are checked against log keys once peer domains are registered (the witness issue);
-//! until then a well-formed checkpoint of any origin is accepted. Anything else is rejected,
-//! which gossipsub's peer scoring charges to the peer that sent it.
+//! `herald/checkpoints/1`: each message is one encoded `SignedCheckpoint`. The node publishes
+//! every new checkpoint its sequencer signs, and each cosigned one (the same note with
+//! cosignature lines). A received message is validated before gossipsub forwards it: it must
+//! decode within its limit and hold a C2SP note whose body is a Herald checkpoint and which
+//! carries a signature line named after the checkpoint's origin (a log always signs its own
+//! checkpoints). A checkpoint of a registered peer (or of this node's own log) must verify
+//! under that log's key ([`judge_checkpoint`]); a well-formed checkpoint of an origin this node
+//! does not know is forwarded without being believed.
+//!
+//! `herald/alerts/1`: each message is one encoded `Equivocation`, verified completely before it
+//! is believed or forwarded ([`judge_alert`]). A proof against a log this node knows (a peer's
+//! or its own, under the same key) is accepted; a valid proof about a log it does not know is
+//! ignored (neither forwarded nor charged); anything that does not verify is rejected.
+//!
+//! Rejections are charged by gossipsub's peer scoring to the peer that sent the message.
 
-use herald_proto::checkpoint::{Checkpoint, CheckpointError};
-use herald_proto::note::{NoteError, SignedNote};
+use std::sync::Arc;
+
+use herald_proto::checkpoint::{Checkpoint, CheckpointError, VerifiedCheckpoint};
+use herald_proto::equivocation::{
+    DecodeError, Equivocation, EquivocationError, VerifiedEquivocation,
+};
+use herald_proto::note::{NoteError, NoteVerifier, SignedNote};
 use herald_proto::wire::{self, WireError, pb};
 use prost::Message as _;
+
+use crate::peers::{PeerDomain, PeerSet};
 
 /// Why a gossip message was rejected.
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +50,42 @@ pub enum GossipRejection {
         /// The checkpoint's origin.
         origin: String,
     },
+    /// A checkpoint of a known log does not verify under its key.
+    #[error("checkpoint of {origin} does not verify: {source}")]
+    BadSignature {
+        /// The checkpoint's origin.
+        origin: String,
+        /// Why.
+        source: CheckpointError,
+    },
+    /// The data is not a valid `Equivocation`.
+    #[error("not an Equivocation: {0}")]
+    Alert(#[from] DecodeError),
+    /// The equivocation proof does not verify.
+    #[error("equivocation does not verify: {0}")]
+    FalseAlert(#[from] EquivocationError),
+}
+
+/// What the worker hands the witness's watcher once a message passed validation.
+// Each event is moved once through a bounded channel; boxing would only add an allocation.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub enum GossipEvent {
+    /// A registered peer's checkpoint, verified under its log key.
+    Checkpoint(Arc<PeerDomain>, VerifiedCheckpoint),
+    /// A verified equivocation proof against a known log.
+    Alert(VerifiedEquivocation),
+}
+
+/// A checkpoint gossip message that passed validation.
+#[derive(Clone, Debug)]
+pub enum SeenCheckpoint {
+    /// A registered peer's checkpoint, verified under its log key.
+    Peer(Arc<PeerDomain>, VerifiedCheckpoint),
+    /// This node's own checkpoint, verified under its key (echoed, or a fork it published).
+    Own(VerifiedCheckpoint),
+    /// A well-formed checkpoint of a log this node does not know: forwarded, not believed.
+    Unknown(Checkpoint),
 }
 
 /// The gossip message announcing the signed checkpoint `note`.
@@ -60,6 +111,59 @@ pub fn check_checkpoint_message(data: &[u8]) -> Result<Checkpoint, GossipRejecti
         });
     }
     Ok(checkpoint)
+}
+
+/// Checks a received checkpoint message against the registry: see the module docs.
+pub fn judge_checkpoint(
+    data: &[u8],
+    peers: &PeerSet,
+    own_log: &NoteVerifier,
+) -> Result<SeenCheckpoint, GossipRejection> {
+    let checkpoint = check_checkpoint_message(data)?;
+    // Decoded once more: the bounds were checked by the call above.
+    let note = pb::SignedCheckpoint::decode(data)
+        .map_err(WireError::Malformed)?
+        .note;
+    let verify = |key: &NoteVerifier| {
+        VerifiedCheckpoint::verify(&note, key).map_err(|source| GossipRejection::BadSignature {
+            origin: checkpoint.origin.clone(),
+            source,
+        })
+    };
+    if checkpoint.origin == own_log.name() {
+        return Ok(SeenCheckpoint::Own(verify(own_log)?));
+    }
+    match peers.by_origin(&checkpoint.origin) {
+        Some(peer) => Ok(SeenCheckpoint::Peer(peer.clone(), verify(&peer.log_key)?)),
+        None => Ok(SeenCheckpoint::Unknown(checkpoint)),
+    }
+}
+
+/// Checks a received alert message: `Ok(Some)` for a verified proof against a log this node
+/// knows (under the key it knows it by), `Ok(None)` for a verified proof about another log.
+pub fn judge_alert(
+    data: &[u8],
+    peers: &PeerSet,
+    own_log: &NoteVerifier,
+) -> Result<Option<VerifiedEquivocation>, GossipRejection> {
+    let verified = Equivocation::decode(data)?.verify()?;
+    Ok(concerns_known_log(&verified, peers, own_log).then_some(verified))
+}
+
+/// Whether a verified proof is against this node's own log or a registered peer's, under the
+/// key this node knows that log by.
+pub fn concerns_known_log(
+    proof: &VerifiedEquivocation,
+    peers: &PeerSet,
+    own_log: &NoteVerifier,
+) -> bool {
+    let key = proof.equivocation().log();
+    if proof.origin() == own_log.name() {
+        return key == own_log;
+    }
+    peers
+        .by_origin(proof.origin())
+        .is_some_and(|p| &p.log_key == key)
 }
 
 #[cfg(test)]
@@ -110,6 +214,86 @@ mod tests {
         assert!(matches!(
             check_checkpoint_message(&checkpoint_message(not_checkpoint.as_bytes())),
             Err(GossipRejection::Checkpoint(_))
+        ));
+    }
+
+    #[test]
+    fn registered_logs_must_verify_and_unknown_ones_pass_unbelieved() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sled::open(dir.path()).unwrap();
+        let reg =
+            crate::peers::PeerRegistry::open(&db, "a.test", libp2p::PeerId::random()).unwrap();
+        let record = crate::peers::tests::record("beta.test", 10, 1);
+        reg.add(PeerDomain::from_record(&record).unwrap()).unwrap();
+        let peers = reg.snapshot();
+        let own = NoteSigner::new("a.test/herald", SigningKey::from_bytes(&[5; 32])).unwrap();
+        let beta_key =
+            crate::keys::NodeKeys::from_seeds("beta.test", [[10; 32], [11; 32], [12; 32]])
+                .unwrap()
+                .log;
+        let sign = |key: &NoteSigner, origin: &str| {
+            let body = Checkpoint {
+                origin: origin.into(),
+                size: 3,
+                root: [7; 32],
+            }
+            .body();
+            checkpoint_message(key.sign(&body).unwrap().to_string().as_bytes())
+        };
+        assert!(matches!(
+            judge_checkpoint(
+                &sign(&beta_key, "beta.test/herald"),
+                &peers,
+                &own.verifier()
+            ),
+            Ok(SeenCheckpoint::Peer(..))
+        ));
+        assert!(matches!(
+            judge_checkpoint(&sign(&own, "a.test/herald"), &peers, &own.verifier()),
+            Ok(SeenCheckpoint::Own(_))
+        ));
+        // beta's origin signed by another key named like beta's log: rejected.
+        let forger = NoteSigner::new("beta.test/herald", SigningKey::from_bytes(&[9; 32])).unwrap();
+        assert!(matches!(
+            judge_checkpoint(&sign(&forger, "beta.test/herald"), &peers, &own.verifier()),
+            Err(GossipRejection::BadSignature { .. })
+        ));
+        let stranger = NoteSigner::new("z.test/herald", SigningKey::from_bytes(&[9; 32])).unwrap();
+        assert!(matches!(
+            judge_checkpoint(&sign(&stranger, "z.test/herald"), &peers, &own.verifier()),
+            Ok(SeenCheckpoint::Unknown(_))
+        ));
+    }
+
+    #[test]
+    fn alerts_are_verified_and_only_known_logs_believed() {
+        let own = NoteSigner::new("a.test/herald", SigningKey::from_bytes(&[5; 32])).unwrap();
+        let peers = PeerSet::default();
+        assert!(matches!(
+            judge_alert(b"\xff garbage", &peers, &own.verifier()),
+            Err(GossipRejection::Alert(_))
+        ));
+        // A proof against this node's own key is believed; one about a stranger is not.
+        let own_fork = crate::witness::alerts::tests::fork("a.test/herald", 5, 1, 2);
+        let data = own_fork.equivocation().encode();
+        assert!(
+            judge_alert(&data, &peers, &own.verifier())
+                .unwrap()
+                .is_some()
+        );
+        let stranger = crate::witness::alerts::tests::fork("z.test/herald", 9, 1, 2);
+        let data = stranger.equivocation().encode();
+        assert!(
+            judge_alert(&data, &peers, &own.verifier())
+                .unwrap()
+                .is_none()
+        );
+        // A proof whose two checkpoints agree is no proof: rejected.
+        let mut wire = own_fork.equivocation().to_wire();
+        wire.checkpoint_b = wire.checkpoint_a.clone();
+        assert!(matches!(
+            judge_alert(&wire.encode_to_vec(), &peers, &own.verifier()),
+            Err(GossipRejection::FalseAlert(_))
         ));
     }
 }

@@ -10,23 +10,35 @@
 //!   checkpoints, entries and proofs ([`client`]). Framing and limits: [`codec`]. Requests are
 //!   worked on outside the swarm task (store reads on blocking threads) and answered through
 //!   the worker; at most `max_inflight_requests` at once, more are answered `BUSY`.
-//! - gossipsub topic `herald/checkpoints/1` ([`CHECKPOINT_TOPIC`]): every new checkpoint is
-//!   published; received ones are validated ([`gossip`]).
-//! - identify.
+//! - `/herald/witness/1` ([`WITNESS_PROTOCOL`]): the witness protocol, both ways. Inbound
+//!   requests from registered peers go to [`crate::witness::Witnessing`]; outbound ones are sent
+//!   for the cosigner through [`NodeHandle::witness_request`] ([`witness`]).
+//! - gossipsub topics `herald/checkpoints/1` ([`CHECKPOINT_TOPIC`]): every new checkpoint, and
+//!   every cosigned one, is published; and `herald/alerts/1` ([`ALERT_TOPIC`]): equivocation
+//!   proofs. Received messages are validated before they are forwarded ([`gossip`]).
+//! - identify, and an allow/block list: blocked peers are disconnected and refused
+//!   ([`NodeHandle::block`], the admin API's partition switch).
+//!
+//! The worker also keeps the registered peers connected: it dials their addresses and redials
+//! with back-off when a connection drops ([`dialer`]).
 
 mod behaviour;
 pub mod client;
 pub mod codec;
+mod dialer;
 pub mod gossip;
+mod witness;
 mod worker;
 
 pub use behaviour::{
-    CHECKPOINT_TOPIC, CLIENT_PROTOCOL, ClientCodec, IDENTIFY_PROTOCOL, MAX_GOSSIP_TRANSMIT_BYTES,
-    checkpoint_topic, message_id, peer_scoring,
+    ALERT_TOPIC, CHECKPOINT_TOPIC, CLIENT_PROTOCOL, ClientCodec, IDENTIFY_PROTOCOL,
+    MAX_GOSSIP_TRANSMIT_BYTES, WITNESS_PROTOCOL, WitnessCodec, alert_topic, checkpoint_topic,
+    message_id, peer_scoring,
 };
 pub use client::ClientService;
-pub use worker::{Network, start};
+pub use worker::{GOSSIP_EVENT_CAPACITY, Network, NetworkParts, start};
 
+use herald_proto::wire::pb;
 use libp2p::{Multiaddr, PeerId};
 use tokio::sync::{mpsc, oneshot};
 
@@ -59,9 +71,45 @@ pub enum NetworkError {
         /// Why.
         reason: String,
     },
+    /// A request to a peer failed below the protocol: no connection, a timeout, a reset
+    /// stream, or an answer that is not a valid message.
+    #[error("exchange with {peer} failed: {reason}")]
+    Exchange {
+        /// The peer.
+        peer: PeerId,
+        /// Why.
+        reason: String,
+    },
+    /// A gossip message could not be published (no subscribed peer, a duplicate, too large).
+    #[error("cannot publish on {topic}: {reason}")]
+    Publish {
+        /// The topic.
+        topic: &'static str,
+        /// gossipsub's reason.
+        reason: String,
+    },
     /// The worker has stopped (shutdown or a fatal error); the handle is useless.
     #[error("the network worker has stopped")]
     Stopped,
+}
+
+/// A gossip topic the node publishes on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Topic {
+    /// `herald/checkpoints/1`: `SignedCheckpoint` messages.
+    Checkpoints,
+    /// `herald/alerts/1`: `Equivocation` messages.
+    Alerts,
+}
+
+impl Topic {
+    /// The topic's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Topic::Checkpoints => CHECKPOINT_TOPIC,
+            Topic::Alerts => ALERT_TOPIC,
+        }
+    }
 }
 
 /// A command for the worker, with the channel its answer goes back on.
@@ -77,6 +125,34 @@ enum Command {
         peer: PeerId,
         reply: oneshot::Sender<Option<f64>>,
     },
+    WitnessRequest {
+        peer: PeerId,
+        addrs: Vec<Multiaddr>,
+        request: pb::AddCheckpointRequest,
+        reply: oneshot::Sender<Result<pb::AddCheckpointResponse, NetworkError>>,
+    },
+    Publish {
+        topic: Topic,
+        data: Vec<u8>,
+        reply: oneshot::Sender<Result<(), NetworkError>>,
+    },
+    Block {
+        peers: Vec<PeerId>,
+        reply: oneshot::Sender<Vec<PeerId>>,
+    },
+    UnblockAll(oneshot::Sender<()>),
+    Blocked(oneshot::Sender<Vec<PeerId>>),
+}
+
+/// The receiving end of a [`NodeHandle`]'s commands, handed to [`start`].
+#[derive(Debug)]
+pub struct Commands(mpsc::Receiver<Command>);
+
+/// A handle and the command channel its worker will read: made before the network starts, so
+/// that parts the worker serves (the witness) can hold a handle too.
+pub fn command_channel(peer_id: PeerId) -> (NodeHandle, Commands) {
+    let (handle, receiver) = NodeHandle::new(peer_id);
+    (handle, Commands(receiver))
 }
 
 /// A cloneable handle on the running network worker.
@@ -132,5 +208,45 @@ impl NodeHandle {
     /// The gossipsub score of `peer` (negative after it sent invalid messages), if connected.
     pub async fn gossip_peer_score(&self, peer: PeerId) -> Result<Option<f64>, NetworkError> {
         self.ask(|reply| Command::PeerScore { peer, reply }).await
+    }
+
+    /// Sends `request` to the witness `peer` (dialing `addrs` if not connected) and waits for
+    /// its answer, at most the configured request timeout.
+    pub async fn witness_request(
+        &self,
+        peer: PeerId,
+        addrs: Vec<Multiaddr>,
+        request: pb::AddCheckpointRequest,
+    ) -> Result<pb::AddCheckpointResponse, NetworkError> {
+        self.ask(|reply| Command::WitnessRequest {
+            peer,
+            addrs,
+            request,
+            reply,
+        })
+        .await?
+    }
+
+    /// Publishes `data` on `topic`.
+    pub async fn publish(&self, topic: Topic, data: Vec<u8>) -> Result<(), NetworkError> {
+        self.ask(|reply| Command::Publish { topic, data, reply })
+            .await?
+    }
+
+    /// Adds `peers` to the block list: their connections are closed and refused until
+    /// [`unblock_all`](Self::unblock_all). Returns the whole list. Not durable: a restart
+    /// clears it.
+    pub async fn block(&self, peers: Vec<PeerId>) -> Result<Vec<PeerId>, NetworkError> {
+        self.ask(|reply| Command::Block { peers, reply }).await
+    }
+
+    /// Empties the block list.
+    pub async fn unblock_all(&self) -> Result<(), NetworkError> {
+        self.ask(Command::UnblockAll).await
+    }
+
+    /// The blocked peers.
+    pub async fn blocked(&self) -> Result<Vec<PeerId>, NetworkError> {
+        self.ask(Command::Blocked).await
     }
 }

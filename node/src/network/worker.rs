@@ -1,10 +1,11 @@
 //! The task that owns the `Swarm`: one `select!` over shutdown, swarm events, commands, finished
-//! client requests and new checkpoints.
+//! client and witness requests, new checkpoints, registry changes and the redial timer.
 //!
-//! Nothing here blocks: client requests are handed to [`ClientService`] on their own tasks (which
-//! read the store on blocking threads) and their answers come back over a channel, so a slow
-//! proof never stalls gossip or other peers. The number of requests being worked on is bounded
-//! by a semaphore; when it is exhausted, new requests are answered `BUSY` at once.
+//! Nothing here blocks: client requests are handed to [`ClientService`] and witness requests to
+//! [`Witnessing`] on their own tasks (which read and write the store on blocking threads) and
+//! their answers come back over channels, so a slow proof never stalls gossip or other peers.
+//! The number of requests being worked on is bounded by semaphores; when one is exhausted, new
+//! requests are answered `BUSY` (client) or `UNAVAILABLE` (witness) at once.
 //!
 //! Shutdown drains: listeners are closed, new requests are answered `INTERNAL` ("shutting
 //! down"), requests already accepted (e.g. submissions waiting for the sequencer's last flush)
@@ -16,35 +17,74 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt as _;
+use herald_proto::note::NoteVerifier;
 use herald_proto::wire::pb::{self, ClientErrorKind, client_response};
 use herald_proto::wire::{WireError, pb::ClientResponse};
 use libp2p::core::transport::ListenerId;
 use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, PublishError};
 use libp2p::multiaddr::Protocol;
-use libp2p::request_response::{self, InboundRequestId, ResponseChannel};
+use libp2p::request_response::{self, InboundRequestId, OutboundRequestId, ResponseChannel};
 use libp2p::swarm::SwarmEvent;
+use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::{Multiaddr, PeerId, Swarm};
 use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
-use super::behaviour::{self, Behaviour, BehaviourEvent, checkpoint_topic};
+use super::behaviour::{self, Behaviour, BehaviourEvent, alert_topic, checkpoint_topic};
 use super::client::{ClientService, client_error};
 use super::codec::Decoded;
-use super::gossip;
-use super::{Command, NetworkError, NodeHandle};
+use super::dialer::Redial;
+use super::gossip::{self, GossipEvent, GossipRejection, SeenCheckpoint};
+use super::{Command, Commands, NetworkError, NodeHandle, Topic};
 use crate::config::NodeConfig;
 use crate::metrics::{NetworkMetrics, request_label};
+use crate::peers::PeerSet;
 use crate::store::LogHead;
+use crate::witness::Witnessing;
 
 /// How long `start` waits for each listener to report its bound address.
 const LISTEN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What a client is told to wait when every request slot is taken.
 const BUSY_RETRY_AFTER_MS: u64 = 200;
+/// Witness requests worked on at once (one per registered peer and checkpoint is the norm).
+pub(super) const MAX_WITNESS_INFLIGHT: usize = 64;
+/// How often the redial schedule is looked at.
+const REDIAL_TICK: Duration = Duration::from_millis(250);
+/// Gossip events waiting for the witness's watcher; more are dropped (and logged).
+pub const GOSSIP_EVENT_CAPACITY: usize = 256;
 
 type Responder = ResponseChannel<Decoded<ClientResponse>>;
+pub(super) type WitnessResponder = ResponseChannel<Decoded<pb::AddCheckpointResponse>>;
+pub(super) type WitnessReply = oneshot::Sender<Result<pb::AddCheckpointResponse, NetworkError>>;
+
+/// What the network serves and whom it tells, handed to [`start`].
+#[derive(Debug)]
+pub struct NetworkParts {
+    /// The node's libp2p identity.
+    pub identity: libp2p::identity::Keypair,
+    /// The handle made with `commands` ([`super::command_channel`]).
+    pub handle: NodeHandle,
+    /// The command channel the worker reads.
+    pub commands: Commands,
+    /// Answers `/herald/client/1`.
+    pub service: ClientService,
+    /// Answers `/herald/witness/1`.
+    pub witnessing: Witnessing,
+    /// The sequencer's view of the latest durable log head; each new checkpoint in it is
+    /// published on the checkpoint topic.
+    pub heads: watch::Receiver<LogHead>,
+    /// The registry: who may call the witness protocol, whom to keep connected.
+    pub peers: watch::Receiver<Arc<PeerSet>>,
+    /// Where validated peer checkpoints and alerts go (the witness's watcher).
+    pub gossip_events: mpsc::Sender<GossipEvent>,
+    /// This node's log key (its own checkpoints must verify under it).
+    pub own_log: NoteVerifier,
+    /// The network metrics.
+    pub metrics: NetworkMetrics,
+}
 
 /// The running network: its handle, bound addresses, and the means to stop it.
 #[derive(Debug)]
@@ -83,18 +123,21 @@ impl Network {
     }
 }
 
-/// Builds the swarm from `identity`, binds every `config.listen` address (waiting for the
-/// OS-chosen ports), logs them with `/p2p/<peer id>`, and spawns the worker.
-///
-/// `heads` is the sequencer's view of the latest durable log head; each new checkpoint in it is
-/// published on the checkpoint topic.
-pub async fn start(
-    config: &NodeConfig,
-    identity: libp2p::identity::Keypair,
-    service: ClientService,
-    heads: watch::Receiver<LogHead>,
-    metrics: NetworkMetrics,
-) -> Result<Network, NetworkError> {
+/// Builds the swarm from the identity in `parts`, binds every `config.listen` address (waiting
+/// for the OS-chosen ports), logs them with `/p2p/<peer id>`, and spawns the worker.
+pub async fn start(config: &NodeConfig, parts: NetworkParts) -> Result<Network, NetworkError> {
+    let NetworkParts {
+        identity,
+        handle,
+        commands: Commands(commands),
+        service,
+        witnessing,
+        heads,
+        peers,
+        gossip_events,
+        own_log,
+        metrics,
+    } = parts;
     let peer_id = identity.public().to_peer_id();
     let mut swarm = behaviour::build_swarm(identity, config.request_timeout())?;
     let mut waiting: HashMap<ListenerId, Multiaddr> = HashMap::new();
@@ -157,11 +200,13 @@ pub async fn start(
     for addr in &bound {
         info!(%addr, "listening");
     }
-    let (handle, commands) = NodeHandle::new(peer_id);
     let (shutdown_tx, shutdown_rx) = oneshot::channel();
     let max_inflight = config.max_inflight_requests;
     let (responses_tx, responses_rx) = mpsc::channel(max_inflight);
+    let (witness_tx, witness_rx) = mpsc::channel(MAX_WITNESS_INFLIGHT);
     let last_published = heads.borrow().checkpoint.clone();
+    let mut redial = Redial::default();
+    redial.sync(&peers.borrow(), Instant::now());
     let worker = Worker {
         swarm,
         peer_id,
@@ -179,7 +224,18 @@ pub async fn start(
         unsent: HashSet::new(),
         metrics,
         topic: checkpoint_topic(),
+        alerts: alert_topic(),
         drain_timeout: config.request_timeout(),
+        witnessing,
+        witness_tx,
+        witness_rx,
+        witness_inflight: Arc::new(Semaphore::new(MAX_WITNESS_INFLIGHT)),
+        witness_unsent: HashSet::new(),
+        pending_witness: HashMap::new(),
+        peers,
+        redial,
+        gossip_events,
+        own_log,
     };
     let task = tokio::spawn(worker.run());
     Ok(Network {
@@ -198,8 +254,8 @@ fn with_peer_id(addr: Multiaddr, peer: PeerId) -> Multiaddr {
     }
 }
 
-struct Worker {
-    swarm: Swarm<Behaviour>,
+pub(super) struct Worker {
+    pub(super) swarm: Swarm<Behaviour>,
     peer_id: PeerId,
     listeners: Vec<ListenerId>,
     listen_addrs: Vec<Multiaddr>,
@@ -218,13 +274,40 @@ struct Worker {
     unsent: HashSet<InboundRequestId>,
     metrics: NetworkMetrics,
     topic: IdentTopic,
+    alerts: IdentTopic,
     drain_timeout: Duration,
+    /// Answers witness requests (on their own tasks).
+    pub(super) witnessing: Witnessing,
+    pub(super) witness_tx: mpsc::Sender<(
+        InboundRequestId,
+        WitnessResponder,
+        pb::AddCheckpointResponse,
+    )>,
+    witness_rx: mpsc::Receiver<(
+        InboundRequestId,
+        WitnessResponder,
+        pb::AddCheckpointResponse,
+    )>,
+    /// One permit per witness request being worked on.
+    pub(super) witness_inflight: Arc<Semaphore>,
+    /// Witness answers handed to the swarm but not yet written.
+    pub(super) witness_unsent: HashSet<InboundRequestId>,
+    /// Witness requests this node sent, and who waits for each answer.
+    pub(super) pending_witness: HashMap<OutboundRequestId, WitnessReply>,
+    /// The registry (owned by [`crate::peers::PeerRegistry`]).
+    pub(super) peers: watch::Receiver<Arc<PeerSet>>,
+    redial: Redial,
+    gossip_events: mpsc::Sender<GossipEvent>,
+    own_log: NoteVerifier,
 }
 
 impl Worker {
     async fn run(mut self) {
         let mut drain_deadline: Option<Instant> = None;
         let mut heads_open = true;
+        let mut peers_open = true;
+        let mut redial_tick = tokio::time::interval(REDIAL_TICK);
+        redial_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             if drain_deadline.is_some() && self.drained() {
                 break;
@@ -249,6 +332,9 @@ impl Worker {
                 event = self.swarm.select_next_some() => self.on_swarm_event(event, drain_deadline.is_some()),
                 Some(command) = self.commands.recv() => self.on_command(command),
                 Some((id, channel, response)) = self.responses_rx.recv() => self.respond(id, channel, response),
+                Some((id, channel, response)) = self.witness_rx.recv() => {
+                    self.respond_witness(id, channel, response);
+                }
                 changed = self.heads.changed(), if heads_open => match changed {
                     Ok(()) => self.publish_head(),
                     Err(_) => {
@@ -256,13 +342,38 @@ impl Worker {
                         heads_open = false;
                     }
                 },
+                changed = self.peers.changed(), if peers_open => match changed {
+                    Ok(()) => {
+                        let peers = self.peers.borrow_and_update().clone();
+                        self.redial.sync(&peers, Instant::now());
+                    }
+                    Err(_) => peers_open = false,
+                },
+                _ = redial_tick.tick(), if drain_deadline.is_none() => self.redial_due(),
             }
         }
         info!("network stopped");
     }
 
     fn drained(&self) -> bool {
-        self.inflight.available_permits() == self.max_inflight && self.unsent.is_empty()
+        self.inflight.available_permits() == self.max_inflight
+            && self.unsent.is_empty()
+            && self.witness_inflight.available_permits() == MAX_WITNESS_INFLIGHT
+            && self.witness_unsent.is_empty()
+    }
+
+    /// Dials the registered peers that are due (see [`Redial`]).
+    fn redial_due(&mut self) {
+        let blocked = self.swarm.behaviour().blocked.blocked_peers().clone();
+        for (peer, addrs) in self.redial.due(Instant::now(), |p| blocked.contains(p)) {
+            let opts = DialOpts::peer_id(peer)
+                .addresses(addrs)
+                .condition(PeerCondition::DisconnectedAndNotDialing)
+                .build();
+            if let Err(error) = self.swarm.dial(opts) {
+                debug!(%peer, %error, "dial not started");
+            }
+        }
     }
 
     fn on_command(&mut self, command: Command) {
@@ -286,6 +397,59 @@ impl Worker {
             Command::PeerScore { peer, reply } => {
                 let _ = reply.send(self.swarm.behaviour().gossipsub.peer_score(&peer));
             }
+            Command::WitnessRequest {
+                peer,
+                addrs,
+                request,
+                reply,
+            } => self.send_witness_request(peer, addrs, request, reply),
+            Command::Publish { topic, data, reply } => {
+                let _ = reply.send(self.publish(topic, data));
+            }
+            Command::Block { peers, reply } => {
+                let blocked = &mut self.swarm.behaviour_mut().blocked;
+                for peer in peers {
+                    if blocked.block_peer(peer) {
+                        info!(%peer, "peer blocked");
+                    }
+                }
+                let _ = reply.send(blocked.blocked_peers().iter().copied().collect());
+            }
+            Command::UnblockAll(reply) => {
+                let blocked = &mut self.swarm.behaviour_mut().blocked;
+                let all: Vec<PeerId> = blocked.blocked_peers().iter().copied().collect();
+                for peer in all {
+                    blocked.unblock_peer(peer);
+                    info!(%peer, "peer unblocked");
+                }
+                // Reconnect soon rather than after the back-off grown while blocked.
+                let peers = self.peers.borrow().clone();
+                self.redial = Redial::default();
+                self.redial.sync(&peers, Instant::now());
+                let _ = reply.send(());
+            }
+            Command::Blocked(reply) => {
+                let blocked = self.swarm.behaviour().blocked.blocked_peers();
+                let _ = reply.send(blocked.iter().copied().collect());
+            }
+        }
+    }
+
+    /// Publishes `data` on `topic`.
+    fn publish(&mut self, topic: Topic, data: Vec<u8>) -> Result<(), NetworkError> {
+        let ident = match topic {
+            Topic::Checkpoints => self.topic.clone(),
+            Topic::Alerts => self.alerts.clone(),
+        };
+        match self.swarm.behaviour_mut().gossipsub.publish(ident, data) {
+            Ok(_) => {
+                self.metrics.gossip_published.inc();
+                Ok(())
+            }
+            Err(e) => Err(NetworkError::Publish {
+                topic: topic.name(),
+                reason: e.to_string(),
+            }),
         }
     }
 
@@ -294,17 +458,40 @@ impl Worker {
             SwarmEvent::Behaviour(BehaviourEvent::Client(event)) => {
                 self.on_client_event(event, draining)
             }
+            SwarmEvent::Behaviour(BehaviourEvent::Witness(event)) => {
+                self.on_witness_event(event, draining)
+            }
             SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(event)) => self.on_gossip(event),
             SwarmEvent::Behaviour(BehaviourEvent::Identify(event)) => {
                 debug!(?event, "identify");
             }
+            SwarmEvent::Behaviour(BehaviourEvent::Blocked(never)) => match never {},
             SwarmEvent::ConnectionEstablished { peer_id, .. } => {
                 debug!(peer = %peer_id, "connection established");
+                self.redial.connected(&peer_id);
                 self.count_peers();
             }
-            SwarmEvent::ConnectionClosed { peer_id, cause, .. } => {
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                cause,
+                num_established,
+                ..
+            } => {
                 debug!(peer = %peer_id, ?cause, "connection closed");
+                if num_established == 0 {
+                    self.redial.disconnected(&peer_id, Instant::now());
+                }
                 self.count_peers();
+            }
+            SwarmEvent::OutgoingConnectionError {
+                peer_id: Some(peer),
+                error,
+                ..
+            } => {
+                debug!(%peer, %error, "dial failed");
+                if !self.swarm.is_connected(&peer) {
+                    self.redial.failed(&peer, Instant::now());
+                }
             }
             SwarmEvent::NewListenAddr { address, .. } => {
                 let address = with_peer_id(address, self.peer_id);
@@ -451,23 +638,18 @@ impl Worker {
                 message,
             } => {
                 self.metrics.gossip_received.inc();
-                let acceptance = if message.topic != self.topic.hash() {
-                    Err(gossip::GossipRejection::UnexpectedTopic(
-                        message.topic.to_string(),
-                    ))
+                let peers = self.peers.borrow().clone();
+                let judged = if message.topic == self.topic.hash() {
+                    gossip::judge_checkpoint(&message.data, &peers, &self.own_log)
+                        .map(|seen| self.on_checkpoint_gossip(propagation_source, seen))
+                } else if message.topic == self.alerts.hash() {
+                    gossip::judge_alert(&message.data, &peers, &self.own_log)
+                        .map(|alert| self.on_alert_gossip(propagation_source, alert))
                 } else {
-                    gossip::check_checkpoint_message(&message.data)
+                    Err(GossipRejection::UnexpectedTopic(message.topic.to_string()))
                 };
-                let acceptance = match acceptance {
-                    Ok(checkpoint) => {
-                        debug!(
-                            peer = %propagation_source,
-                            origin = %checkpoint.origin,
-                            size = checkpoint.size,
-                            "checkpoint gossip"
-                        );
-                        MessageAcceptance::Accept
-                    }
+                let acceptance = match judged {
+                    Ok(acceptance) => acceptance,
                     Err(reason) => {
                         self.metrics.gossip_rejected.inc();
                         warn!(peer = %propagation_source, %reason, "rejected gossip message");
@@ -483,6 +665,48 @@ impl Worker {
                 debug!(peer = %peer_id, %topic, "peer subscribed");
             }
             other => debug!(event = ?other, "gossipsub"),
+        }
+    }
+
+    /// A valid checkpoint message: forwarded; a peer's goes to the witness's watcher.
+    fn on_checkpoint_gossip(&mut self, from: PeerId, seen: SeenCheckpoint) -> MessageAcceptance {
+        match seen {
+            SeenCheckpoint::Peer(peer, checkpoint) => {
+                debug!(%from, origin = peer.origin(), size = checkpoint.size(), "checkpoint gossip");
+                self.tell_watcher(GossipEvent::Checkpoint(peer, checkpoint));
+            }
+            SeenCheckpoint::Own(checkpoint) => {
+                debug!(%from, size = checkpoint.size(), "own checkpoint gossip");
+            }
+            SeenCheckpoint::Unknown(checkpoint) => {
+                debug!(%from, origin = %checkpoint.origin, "checkpoint of an unregistered log");
+            }
+        }
+        MessageAcceptance::Accept
+    }
+
+    /// A verified alert: believed and forwarded if it concerns a known log, ignored otherwise.
+    fn on_alert_gossip(
+        &mut self,
+        from: PeerId,
+        alert: Option<herald_proto::equivocation::VerifiedEquivocation>,
+    ) -> MessageAcceptance {
+        match alert {
+            Some(proof) => {
+                info!(%from, origin = proof.origin(), "split-view alert received");
+                self.tell_watcher(GossipEvent::Alert(proof));
+                MessageAcceptance::Accept
+            }
+            None => {
+                debug!(%from, "valid alert about a log this node does not know: ignored");
+                MessageAcceptance::Ignore
+            }
+        }
+    }
+
+    fn tell_watcher(&self, event: GossipEvent) {
+        if let Err(e) = self.gossip_events.try_send(event) {
+            warn!(error = %e, "witness watcher is behind; gossip event dropped");
         }
     }
 

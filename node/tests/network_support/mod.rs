@@ -323,7 +323,7 @@ impl TestClient {
     pub async fn checkpoint(&mut self) -> Vec<u8> {
         match self
             .request(pb::client_request::Request::Checkpoint(
-                pb::CheckpointRequest {},
+                pb::CheckpointRequest { cosigned: false },
             ))
             .await
             .response

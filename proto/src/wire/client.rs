@@ -2,7 +2,10 @@
 
 use super::pb::{self, client_request, client_response, inclusion_request};
 use super::validate::{KEY_LEN, exact, known_enum, sized};
-use super::{MAX_INCLUSION_PROOF_BYTES, MAX_LOG_ENTRY_BYTES, MAX_SIGNED_CHECKPOINT_BYTES};
+use super::{
+    MAX_EQUIVOCATION_BYTES, MAX_INCLUSION_PROOF_BYTES, MAX_LOG_ENTRY_BYTES, MAX_ORIGIN_BYTES,
+    MAX_SIGNED_CHECKPOINT_BYTES,
+};
 use super::{Validate, WireError};
 use crate::merkle::HASH_LEN;
 
@@ -15,6 +18,10 @@ pub const MAX_ENTRY_PAGE_BYTES: usize = 1024 * 1024;
 
 /// Longest human-readable message in a [`pb::ClientError`].
 pub const MAX_ERROR_MESSAGE_BYTES: usize = 1024;
+
+/// Most equivocation proofs in one [`pb::AlertList`]: a gateway distrusts a log after one, so a
+/// handful per origin is all a client needs, and 16 of the largest fit one response.
+pub const MAX_ALERTS_PER_ANSWER: usize = 16;
 
 /// Largest encoded [`pb::ClientRequest`]: one log entry and its framing.
 pub const MAX_CLIENT_REQUEST_BYTES: usize = MAX_LOG_ENTRY_BYTES + 64;
@@ -52,6 +59,9 @@ impl Validate for pb::ClientRequest {
                 }
             },
             Some(client_request::Request::Consistency(_)) => Ok(()),
+            Some(client_request::Request::Alerts(a)) => {
+                sized("AlertsRequest.origin", a.origin.len(), 0, MAX_ORIGIN_BYTES)
+            }
         }
     }
 }
@@ -86,6 +96,16 @@ impl Validate for pb::ClientResponse {
                     .validate()
             }
             Some(client_response::Response::Consistency(c)) => c.validate(),
+            Some(client_response::Response::Alerts(list)) => {
+                if list.alerts.len() > MAX_ALERTS_PER_ANSWER {
+                    return Err(WireError::TooManyElements {
+                        field: "AlertList.alerts",
+                        count: list.alerts.len(),
+                        max: MAX_ALERTS_PER_ANSWER,
+                    });
+                }
+                list.alerts.iter().try_for_each(Validate::validate)
+            }
             Some(client_response::Response::Error(e)) => {
                 known_enum::<pb::ClientErrorKind>("ClientError.kind", e.kind)?;
                 sized(
@@ -128,6 +148,9 @@ impl pb::EntryPage {
 const _: () = assert!(MAX_SIGNED_CHECKPOINT_BYTES < MAX_CLIENT_RESPONSE_BYTES);
 const _: () = assert!(MAX_INCLUSION_PROOF_BYTES + HASH_LEN < MAX_CLIENT_RESPONSE_BYTES);
 const _: () = assert!(KEY_LEN == HASH_LEN);
+// A full alert list: each alert with up to 4 bytes of tag and length, and the list's own framing.
+const _: () =
+    assert!(MAX_ALERTS_PER_ANSWER * (MAX_EQUIVOCATION_BYTES + 4) + 16 < MAX_CLIENT_RESPONSE_BYTES);
 
 #[cfg(test)]
 mod tests {
@@ -217,6 +240,39 @@ mod tests {
         }
         .encode_to_vec();
         assert!(decode_valid::<pb::ClientResponse>(&bytes).is_ok());
+    }
+
+    #[test]
+    fn alert_lists_are_bounded_and_each_alert_validated() {
+        let alert = |log_key: &str| pb::Equivocation {
+            log_key: log_key.into(),
+            hash_algorithm: pb::HashAlgorithm::Blake3 as i32,
+            checkpoint_a: b"a".to_vec(),
+            checkpoint_b: b"b".to_vec(),
+            evidence: Some(pb::equivocation::Evidence::SameSize(pb::SameSize {})),
+        };
+        let list = |alerts| {
+            pb::ClientResponse {
+                response: Some(client_response::Response::Alerts(pb::AlertList { alerts })),
+            }
+            .encode_to_vec()
+        };
+        assert!(decode_valid::<pb::ClientResponse>(&list(vec![alert("k"); 16])).is_ok());
+        assert!(matches!(
+            decode_valid::<pb::ClientResponse>(&list(vec![alert("k"); 17])),
+            Err(WireError::TooManyElements { .. })
+        ));
+        assert!(matches!(
+            decode_valid::<pb::ClientResponse>(&list(vec![alert("")])),
+            Err(WireError::FieldSize { .. })
+        ));
+        let origin = |len| {
+            request(client_request::Request::Alerts(pb::AlertsRequest {
+                origin: "o".repeat(len),
+            }))
+        };
+        assert!(decode_valid::<pb::ClientRequest>(&origin(0)).is_ok());
+        assert!(decode_valid::<pb::ClientRequest>(&origin(MAX_ORIGIN_BYTES + 1)).is_err());
     }
 
     #[test]

@@ -1,0 +1,286 @@
+//! `herald-node peer add|remove|list` and `herald-node alerts`.
+//!
+//! With the node running (its `node.json` names an HTTP listener that answers), these are admin
+//! API calls with the bearer token from `<data_dir>/admin.token`. Otherwise they open the
+//! stopped node's database (which fails if another process holds it) and use the same types the
+//! node uses: [`PeerRegistry`] and [`AlertBook`].
+
+use std::io::{Read as _, Write as _};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use clap::{Args, Subcommand};
+use serde::de::DeserializeOwned;
+
+use super::read_config;
+use crate::admin::{
+    AlertRecord, AlertReport, ApiError, PeerAdded, PeerList, PeerRemoved, ensure_token,
+};
+use crate::config::NodeConfig;
+use crate::gateway::NodeInfo;
+use crate::keys::NodeKeys;
+use crate::peers::{PeerDomain, PeerRecord, PeerRegistry};
+use crate::store::LogStore;
+use crate::witness::alerts::AlertBook;
+
+/// How long one admin call may take.
+const ADMIN_TIMEOUT: Duration = Duration::from_secs(5);
+/// Largest admin answer read.
+const MAX_ANSWER_BYTES: u64 = 16 * 1024 * 1024;
+
+#[derive(Subcommand, Debug)]
+pub(super) enum PeerCommand {
+    /// Register a peer domain (or replace the registration of its domain).
+    Add(PeerAddArgs),
+    /// Unregister a peer domain.
+    Remove(PeerRemoveArgs),
+    /// List the registered peer domains.
+    List(PeerListArgs),
+}
+
+#[derive(Args, Debug)]
+pub(super) struct PeerAddArgs {
+    /// The configuration file.
+    #[arg(long, env = "HERALD_CONFIG")]
+    config: PathBuf,
+    /// The peer's mail domain.
+    #[arg(long)]
+    domain: String,
+    /// The peer log's verifier key (`<domain>/herald+...`).
+    #[arg(long)]
+    log_key: String,
+    /// The peer witness's verifier key.
+    #[arg(long)]
+    witness_key: String,
+    /// The peer's libp2p peer id.
+    #[arg(long)]
+    peer_id: String,
+    /// A TCP or QUIC multiaddr of the peer (repeat or comma-separate).
+    #[arg(long = "addr", value_delimiter = ',')]
+    addrs: Vec<String>,
+    /// The peer log's hash: blake3 or sha256.
+    #[arg(long, default_value = "blake3")]
+    hash: String,
+}
+
+#[derive(Args, Debug)]
+pub(super) struct PeerRemoveArgs {
+    /// The configuration file.
+    #[arg(long, env = "HERALD_CONFIG")]
+    config: PathBuf,
+    /// The peer's mail domain.
+    #[arg(long)]
+    domain: String,
+}
+
+#[derive(Args, Debug)]
+pub(super) struct PeerListArgs {
+    /// The configuration file.
+    #[arg(long, env = "HERALD_CONFIG")]
+    config: PathBuf,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args, Debug)]
+pub(super) struct AlertsArgs {
+    /// The configuration file.
+    #[arg(long, env = "HERALD_CONFIG")]
+    config: PathBuf,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// The running node's HTTP address and admin token, if it runs and answers.
+fn running_node(config: &NodeConfig) -> Option<(SocketAddr, String)> {
+    let info = NodeInfo::read(&config.node_info_path()).ok()?;
+    TcpStream::connect_timeout(&info.http_addr, ADMIN_TIMEOUT).ok()?;
+    let token = ensure_token(&config.admin_token_path()).ok()?;
+    Some((info.http_addr, token))
+}
+
+/// One admin call: the status and body of the answer.
+fn call(
+    addr: SocketAddr,
+    token: &str,
+    method: &str,
+    path: &str,
+    body: Option<&[u8]>,
+) -> anyhow::Result<(u16, Vec<u8>)> {
+    let mut stream = TcpStream::connect_timeout(&addr, ADMIN_TIMEOUT)?;
+    stream.set_read_timeout(Some(ADMIN_TIMEOUT))?;
+    stream.set_write_timeout(Some(ADMIN_TIMEOUT))?;
+    let body = body.unwrap_or_default();
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\
+         Authorization: Bearer {token}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes())?;
+    stream.write_all(body)?;
+    let mut answer = Vec::new();
+    stream.take(MAX_ANSWER_BYTES).read_to_end(&mut answer)?;
+    let split = answer
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .context("no HTTP answer")?;
+    let status_line = String::from_utf8_lossy(&answer[..split]);
+    let status = status_line
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .context("no HTTP status")?;
+    Ok((status, answer[split + 4..].to_vec()))
+}
+
+/// An admin call that must answer 200 with a `T`.
+fn call_json<T: DeserializeOwned>(
+    node: &(SocketAddr, String),
+    method: &str,
+    path: &str,
+    body: Option<&[u8]>,
+) -> anyhow::Result<T> {
+    let (status, body) = call(node.0, &node.1, method, path, body)
+        .with_context(|| format!("admin call {method} {path} to {}", node.0))?;
+    if status != 200 {
+        let reason = serde_json::from_slice::<ApiError>(&body)
+            .map(|e| e.error)
+            .unwrap_or_else(|_| String::from_utf8_lossy(&body).into_owned());
+        bail!("the node refused ({status}): {reason}");
+    }
+    serde_json::from_slice(&body).context("the node's answer is not the expected JSON")
+}
+
+/// The stopped node's registry, opened through its log store.
+fn offline_registry(config: &NodeConfig) -> anyhow::Result<(LogStore, PeerRegistry)> {
+    let store = LogStore::open(config.store_dir()).with_context(|| {
+        format!(
+            "opening {} (is the node running?)",
+            config.store_dir().display()
+        )
+    })?;
+    let keys = NodeKeys::load(&config.key_dir(), &config.domain)?;
+    let registry = PeerRegistry::open(store.db(), &config.domain, keys.peer_id())
+        .context("opening the peer registry")?;
+    Ok((store, registry))
+}
+
+pub(super) fn peer(command: PeerCommand) -> anyhow::Result<()> {
+    match command {
+        PeerCommand::Add(a) => {
+            let config = read_config(&a.config)?;
+            let record = PeerRecord {
+                domain: a.domain,
+                log_key: a.log_key,
+                witness_key: a.witness_key,
+                hash: a.hash,
+                peer_id: a.peer_id,
+                addrs: a.addrs,
+            };
+            let peer = PeerDomain::from_record(&record).context("invalid peer")?;
+            let replaced = match running_node(&config) {
+                Some(node) => {
+                    let body = serde_json::to_vec(&record)?;
+                    call_json::<PeerAdded>(&node, "POST", "/admin/peers", Some(&body))?.replaced
+                }
+                None => {
+                    let (store, registry) = offline_registry(&config)?;
+                    let replaced = registry.add(peer)?;
+                    drop(store);
+                    replaced
+                }
+            };
+            let verb = if replaced { "replaced" } else { "registered" };
+            println!("{verb} {}", record.domain);
+        }
+        PeerCommand::Remove(a) => {
+            let config = read_config(&a.config)?;
+            match running_node(&config) {
+                Some(node) => {
+                    let path = format!("/admin/peers/{}", a.domain);
+                    call_json::<PeerRemoved>(&node, "DELETE", &path, None)?;
+                }
+                None => {
+                    let (_store, registry) = offline_registry(&config)?;
+                    if !registry.remove(&a.domain)? {
+                        bail!("{} is not registered", a.domain);
+                    }
+                }
+            }
+            println!("removed {}", a.domain);
+        }
+        PeerCommand::List(a) => {
+            let config = read_config(&a.config)?;
+            let peers = match running_node(&config) {
+                Some(node) => call_json::<PeerList>(&node, "GET", "/admin/peers", None)?.peers,
+                None => {
+                    let (_store, registry) = offline_registry(&config)?;
+                    registry.list().iter().map(PeerDomain::to_record).collect()
+                }
+            };
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&PeerList { peers })?);
+            } else if peers.is_empty() {
+                println!("no peer registered");
+            } else {
+                for p in peers {
+                    println!("{}", p.domain);
+                    println!("  log key:      {}", p.log_key);
+                    println!("  witness key:  {}", p.witness_key);
+                    println!("  hash:         {}", p.hash);
+                    println!("  peer id:      {}", p.peer_id);
+                    for addr in &p.addrs {
+                        println!("  address:      {addr}");
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+pub(super) fn alerts(args: AlertsArgs) -> anyhow::Result<()> {
+    let config = read_config(&args.config)?;
+    let report = match running_node(&config) {
+        Some(node) => call_json::<AlertReport>(&node, "GET", "/admin/alerts", None)?,
+        None => {
+            let store = LogStore::open(config.store_dir()).with_context(|| {
+                format!(
+                    "opening {} (is the node running?)",
+                    config.store_dir().display()
+                )
+            })?;
+            let book = AlertBook::open(store.db()).context("opening the alerts")?;
+            AlertReport {
+                alerts: book.list(None, 256)?.iter().map(AlertRecord::of).collect(),
+                distrusted: book.distrusted(),
+            }
+        }
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    if report.alerts.is_empty() {
+        println!("no split-view alert");
+        return Ok(());
+    }
+    for origin in &report.distrusted {
+        println!("DISTRUSTED: {origin}");
+    }
+    for a in &report.alerts {
+        println!(
+            "\n{} equivocated ({}); log key {}",
+            a.origin, a.evidence, a.log_key
+        );
+        println!("first checkpoint:\n{}", a.first);
+        println!("second checkpoint:\n{}", a.second);
+        println!("proof (herald.v1.Equivocation, base64): {}", a.proof);
+    }
+    Ok(())
+}

@@ -1,0 +1,22 @@
+//! The watcher task: hands validated gossip from the network worker to [`Witnessing`], one
+//! event at a time, so that the worker never waits on storage.
+
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::Witnessing;
+use crate::network::gossip::GossipEvent;
+
+/// Starts the watcher; it ends when the worker drops its sender.
+pub fn spawn(witnessing: Witnessing, mut events: mpsc::Receiver<GossipEvent>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        while let Some(event) = events.recv().await {
+            match event {
+                GossipEvent::Checkpoint(peer, checkpoint) => {
+                    witnessing.observe(peer, checkpoint).await;
+                }
+                GossipEvent::Alert(proof) => witnessing.receive_alert(proof).await,
+            }
+        }
+    })
+}

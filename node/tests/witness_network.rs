@@ -1,0 +1,391 @@
+//! Several in-process gateways over real libp2p on 127.0.0.1, registered with each other: they
+//! cosign each other's checkpoints, reach the quorum, serve the cosigned checkpoint to clients,
+//! catch up after a witness was offline, cross-log each other, and detect a forked checkpoint.
+
+mod network_support;
+mod witness_support;
+
+use std::time::Duration;
+
+use herald_proto::checkpoint::{VerifiedCheckpoint, WitnessPolicy};
+use herald_proto::equivocation::Equivocation;
+use herald_proto::wire::{self, pb};
+use libp2p::gossipsub::IdentTopic;
+use network_support::{TestClient, error_of, notarization};
+use prost::Message as _;
+use witness_support::{Domain, eventually, http, metric, register_all};
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// Appends `n` entries to `node` through the client protocol.
+async fn append(node: &Domain, n: u64) {
+    let mut client = TestClient::connect(node.addr()).await;
+    for i in 0..n {
+        let answer = client.submit(notarization(now() * 1000 + i)).await;
+        assert!(error_of(&answer).is_none(), "{answer:?}");
+    }
+}
+
+/// The cosigned checkpoint a client gets from `node`, checked with proto's policy.
+async fn cosigned_for_client(
+    node: &Domain,
+    witnesses: &[&Domain],
+    quorum: usize,
+) -> VerifiedCheckpoint {
+    let mut client = TestClient::connect(node.addr()).await;
+    let answer = client
+        .request(pb::client_request::Request::Checkpoint(
+            pb::CheckpointRequest { cosigned: true },
+        ))
+        .await;
+    let Some(pb::client_response::Response::Checkpoint(c)) = answer.response else {
+        panic!("no cosigned checkpoint: {answer:?}");
+    };
+    let policy = WitnessPolicy::new(
+        node.keys.log_verifier(),
+        witnesses
+            .iter()
+            .map(|w| w.keys.witness_verifier())
+            .collect(),
+        quorum,
+    )
+    .unwrap();
+    policy
+        .verify(&c.note, now(), 60)
+        .expect("the served checkpoint satisfies the client's policy")
+        .checkpoint()
+        .clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_gateways_cosign_each_other_and_serve_the_cosigned_checkpoint() {
+    let alpha = Domain::start("alpha.test", |_| {}).await;
+    let beta = Domain::start("beta.test", |_| {}).await;
+    // Before any witness, asking for a cosigned checkpoint is NOT_FOUND.
+    let mut client = TestClient::connect(alpha.addr()).await;
+    let answer = client
+        .request(pb::client_request::Request::Checkpoint(
+            pb::CheckpointRequest { cosigned: true },
+        ))
+        .await;
+    assert_eq!(
+        error_of(&answer).map(|e| e.0),
+        Some(pb::ClientErrorKind::NotFound)
+    );
+    register_all(&[&alpha, &beta]).await;
+    append(&alpha, 3).await;
+    let size = alpha.gateway.head().size;
+    eventually("alpha's checkpoint cosigned by beta", || async {
+        alpha.cosigned_size() == Some(size)
+    })
+    .await;
+    let served = cosigned_for_client(&alpha, &[&beta], 1).await;
+    assert_eq!(served.size(), size);
+    assert_eq!(beta.held(&alpha.origin()), Some((size, *served.root())));
+    // And the other way round.
+    append(&beta, 2).await;
+    let beta_size = beta.gateway.head().size;
+    eventually("beta's checkpoint cosigned by alpha", || async {
+        beta.cosigned_size() >= Some(beta_size)
+    })
+    .await;
+    cosigned_for_client(&beta, &[&alpha], 1).await;
+    let status = alpha.status().await;
+    assert_eq!(status["peers"][0]["domain"], "beta.test");
+    assert_eq!(status["cosigned_size"].as_u64(), alpha.cosigned_size());
+    let page = alpha.metrics().await;
+    assert!(
+        metric(&page, "herald_cosigned_checkpoints_total") >= 1.0,
+        "{page}"
+    );
+    alpha.gateway.stop().await.unwrap();
+    beta.gateway.stop().await.unwrap();
+}
+
+/// The `WitnessedCheckpoint` entries of `node`'s log, by origin.
+fn crosslogged(node: &Domain) -> Vec<pb::WitnessedCheckpoint> {
+    let size = node.gateway.head().size;
+    if size == 0 {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    let mut start = 0;
+    while start < size {
+        let page = node.gateway.store().entries(start, 256).unwrap();
+        start += page.len() as u64;
+        for bytes in page {
+            let entry: pb::LogEntry = wire::decode_valid(&bytes).unwrap();
+            if let Some(pb::log_entry::Kind::WitnessedCheckpoint(w)) = entry.kind {
+                out.push(w);
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_gateways_reach_quorum_and_cross_log_each_other_at_a_bounded_rate() {
+    let tweak = |c: &mut herald_node::config::NodeConfig| {
+        c.quorum = 2;
+        c.crosslog_interval_ms = 300;
+    };
+    let alpha = Domain::start("alpha.test", tweak).await;
+    let beta = Domain::start("beta.test", tweak).await;
+    let gamma = Domain::start("gamma.test", tweak).await;
+    let all = [&alpha, &beta, &gamma];
+    register_all(&all).await;
+    for node in all {
+        append(node, 2).await;
+    }
+    for node in all {
+        let size = node.gateway.head().size;
+        eventually("a quorum of 2 cosigned each log", || async {
+            node.cosigned_size() >= Some(size)
+        })
+        .await;
+    }
+    cosigned_for_client(&alpha, &[&beta, &gamma], 2).await;
+    // Each gateway logs both of its peers' cosigned checkpoints.
+    for node in all {
+        eventually("both peers cross-logged", || async {
+            let origins: std::collections::BTreeSet<String> =
+                crosslogged(node).into_iter().map(|w| w.origin).collect();
+            origins.len() == 2
+        })
+        .await;
+    }
+    let started = tokio::time::Instant::now();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let elapsed = started.elapsed();
+    for node in all {
+        let entries = crosslogged(node);
+        for peer in all.iter().filter(|p| p.origin() != node.origin()) {
+            let of_peer: Vec<&pb::WitnessedCheckpoint> = entries
+                .iter()
+                .filter(|w| w.origin == peer.origin())
+                .collect();
+            // Every entry is a checkpoint of that peer cosigned by a quorum of the others...
+            let witnesses = all
+                .iter()
+                .filter(|w| w.origin() != peer.origin())
+                .map(|w| w.keys.witness_verifier())
+                .collect();
+            let policy = WitnessPolicy::new(peer.keys.log_verifier(), witnesses, 2).unwrap();
+            let mut sizes = Vec::new();
+            for w in &of_peer {
+                let c = policy
+                    .verify(&w.checkpoint, now(), 60)
+                    .expect("cosigned by a quorum");
+                sizes.push(c.checkpoint().size());
+            }
+            // ...each larger than the one before...
+            assert!(sizes.windows(2).all(|s| s[0] < s[1]), "{sizes:?}");
+            // ...and at most one per interval: the ping-pong between logs is bounded.
+            let bound = (elapsed.as_millis() / 300) as usize + 4;
+            assert!(
+                of_peer.len() <= bound,
+                "{} entries for {}",
+                of_peer.len(),
+                peer.origin()
+            );
+        }
+    }
+    let page = alpha.metrics().await;
+    assert!(
+        metric(&page, "herald_crosslogged_checkpoints_total") >= 2.0,
+        "{page}"
+    );
+    for node in [alpha, beta, gamma] {
+        node.gateway.stop().await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_offline_witness_does_not_stall_the_log_and_catches_up() {
+    let alpha = Domain::start("alpha.test", |_| {}).await;
+    let beta = Domain::start("beta.test", |_| {}).await;
+    register_all(&[&alpha, &beta]).await;
+    append(&alpha, 1).await;
+    let first = alpha.gateway.head().size;
+    eventually("first checkpoint cosigned", || async {
+        alpha.cosigned_size() == Some(first)
+    })
+    .await;
+
+    let beta = beta.stop().await;
+    // The log keeps sequencing while its only witness is away.
+    append(&alpha, 3).await;
+    let size = alpha.gateway.head().size;
+    assert_eq!(size, first + 3);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        alpha.cosigned_size(),
+        Some(first),
+        "nothing cosigns it meanwhile"
+    );
+
+    let beta = beta.start().await;
+    eventually(
+        "the returning witness cosigned the latest checkpoint",
+        || async { alpha.cosigned_size() == Some(size) },
+    )
+    .await;
+    let root = alpha.gateway.head().root;
+    assert_eq!(beta.held(&alpha.origin()), Some((size, root)));
+    alpha.gateway.stop().await.unwrap();
+    beta.gateway.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forked_checkpoint_is_detected_gossiped_verified_and_the_origin_refused() {
+    let alpha = Domain::start("alpha.test", |c| c.test_hooks = true).await;
+    let beta = Domain::start("beta.test", |_| {}).await;
+    let gamma = Domain::start("gamma.test", |_| {}).await;
+    register_all(&[&alpha, &beta, &gamma]).await;
+    append(&alpha, 2).await;
+    let head = alpha.gateway.head();
+    for w in [&beta, &gamma] {
+        eventually("both witnesses hold alpha's checkpoint", || async {
+            w.held(&alpha.origin()) == Some((head.size, head.root))
+        })
+        .await;
+    }
+    // The test hook makes alpha sign another root at the same size with its real key.
+    let token = alpha.admin_token();
+    let (status, body) = http(
+        alpha.gateway.http_addr(),
+        "POST",
+        "/admin/test/fork",
+        Some(&token),
+        Some(b""),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    for w in [&beta, &gamma] {
+        eventually("every peer detects the split view", || async {
+            w.distrusts(&alpha.origin())
+        })
+        .await;
+    }
+    // They hold the same proof (built in a canonical order), and it verifies offline.
+    let proofs = |d: &Domain| {
+        d.gateway
+            .witnessing()
+            .alerts()
+            .list(Some(&alpha.origin()), 16)
+            .unwrap()
+    };
+    let (at_beta, at_gamma) = (proofs(&beta), proofs(&gamma));
+    assert!(
+        at_beta.iter().any(|p| at_gamma.contains(p)),
+        "{at_beta:?} / {at_gamma:?}"
+    );
+    for p in at_beta.iter().chain(&at_gamma) {
+        let verified = p.verify().expect("a stored proof verifies");
+        assert_eq!(verified.equivocation().log(), &alpha.keys.log_verifier());
+    }
+    // Exposed to operators and to clients.
+    let page = beta.metrics().await;
+    assert!(metric(&page, "herald_alerts") >= 1.0, "{page}");
+    assert_eq!(metric(&page, "herald_distrusted_origins"), 1.0);
+    assert_eq!(beta.status().await["distrusted"][0], alpha.origin());
+    let mut client = TestClient::connect(beta.addr()).await;
+    let answer = client
+        .request(pb::client_request::Request::Alerts(pb::AlertsRequest {
+            origin: alpha.origin(),
+        }))
+        .await;
+    let Some(pb::client_response::Response::Alerts(list)) = answer.response else {
+        panic!("{answer:?}");
+    };
+    assert!(!list.alerts.is_empty());
+    for a in list.alerts {
+        Equivocation::from_wire(a)
+            .unwrap()
+            .verify()
+            .expect("served alerts verify");
+    }
+    // From now on alpha's checkpoints are refused by both: its cosigned checkpoint stays.
+    let cosigned_before = alpha.cosigned_size();
+    append(&alpha, 2).await;
+    eventually("alpha is told it is distrusted", || async {
+        let page = alpha.metrics().await;
+        page.contains("herald_cosign_requests_total{kind=\"distrusted_origin\"}")
+    })
+    .await;
+    assert_eq!(alpha.cosigned_size(), cosigned_before);
+    for w in [&beta, &gamma] {
+        assert_eq!(w.held(&alpha.origin()), Some((head.size, head.root)));
+    }
+    for node in [alpha, beta, gamma] {
+        node.gateway.stop().await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attack_a_garbage_or_false_alert_is_rejected_and_a_strangers_is_not_kept() {
+    let alpha = Domain::start("alpha.test", |_| {}).await;
+    let topic = IdentTopic::new("herald/alerts/1");
+    // A valid proof about a log alpha does not know, and the same proof made false (both
+    // checkpoints the same): ignored, and rejected.
+    let stranger = witness_support::FakeLog::new("stranger.test", 90, 5);
+    let fork = stranger.forked_at(1);
+    let verify =
+        |note: Vec<u8>| VerifiedCheckpoint::verify(&note, &stranger.keys.log_verifier()).unwrap();
+    let proof = Equivocation::from_same_size(
+        herald_proto::merkle::HashAlgorithm::Blake3,
+        &verify(stranger.checkpoint(5)),
+        &verify(fork.checkpoint(5)),
+    )
+    .unwrap();
+    let mut false_alert = proof.to_wire();
+    false_alert.checkpoint_b = false_alert.checkpoint_a.clone();
+    // One attacker per bad message: after one, gossipsub graylists its sender and drops the rest.
+    let sends = [
+        vec![proof.encode(), b"\xffnot an equivocation".to_vec()],
+        vec![false_alert.encode_to_vec()],
+    ];
+    let mut attackers = Vec::new();
+    for messages in sends {
+        let mut attacker = TestClient::connect(alpha.addr()).await;
+        attacker.subscribe(&topic).await;
+        for data in messages {
+            attacker
+                .swarm
+                .behaviour_mut()
+                .gossipsub
+                .publish(topic.clone(), data)
+                .expect("published");
+        }
+        attackers.push(attacker);
+    }
+    let deadline = tokio::time::Instant::now() + witness_support::WAIT;
+    while metric(&alpha.metrics().await, "herald_gossip_rejected_total") < 2.0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "bad alerts never rejected"
+        );
+        for a in &mut attackers {
+            a.drive_for(Duration::from_millis(50)).await;
+        }
+    }
+    assert!(alpha.gateway.witnessing().alerts().is_empty());
+    assert!(!alpha.distrusts(&stranger.origin()));
+    for a in &attackers {
+        let me = *a.swarm.local_peer_id();
+        let score = alpha
+            .gateway
+            .handle()
+            .gossip_peer_score(me)
+            .await
+            .unwrap()
+            .expect("the attacker is scored");
+        assert!(score < -50.0, "a bad alert costs its sender: {score}");
+    }
+    alpha.gateway.stop().await.unwrap();
+}

@@ -1,0 +1,469 @@
+//! What the witnessing tests share: in-process gateways on 127.0.0.1 (ports from the OS,
+//! temporary data directories) that can be registered with each other and restarted on the same
+//! ports; a fake log (a tree in memory, a real log key) that speaks `/herald/witness/1` to a
+//! node as a registered peer would; an HTTP helper for the admin API; bounded waits.
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use futures::StreamExt as _;
+use herald_node::config::NodeConfig;
+use herald_node::gateway::{self, Gateway};
+use herald_node::keys::NodeKeys;
+use herald_node::network::{WITNESS_PROTOCOL, WitnessCodec};
+use herald_node::peers::{PeerDomain, PeerRecord};
+use herald_proto::checkpoint::Checkpoint;
+use herald_proto::merkle::{
+    AnyHasher, Hash, HashAlgorithm, LogHasher as _, MemoryHashes, consistency_proof, tree_root,
+};
+use herald_proto::wire::pb::{self, add_checkpoint_response, witness_refusal::Reason};
+use libp2p::identity::Keypair;
+use libp2p::multiaddr::Protocol;
+use libp2p::request_response::{self, ProtocolSupport};
+use libp2p::swarm::SwarmEvent;
+use libp2p::{Multiaddr, PeerId, Swarm, noise, tcp, yamux};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+/// Every wait in these tests is bounded by this.
+pub const WAIT: Duration = Duration::from_secs(30);
+
+/// Polls `check` every 50 ms until it holds; panics naming `what` after `WAIT`.
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !check().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A running gateway, its keys and its data directory.
+pub struct Domain {
+    pub gateway: Gateway,
+    pub keys: NodeKeys,
+    pub config: NodeConfig,
+    _dir: tempfile::TempDir,
+}
+
+impl Domain {
+    /// Initialises and starts a node of `domain`: loopback TCP only, 20 ms rounds, `tweak`
+    /// applied to the configuration.
+    pub async fn start(domain: &str, tweak: impl FnOnce(&mut NodeConfig)) -> Domain {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config = NodeConfig::for_loopback_test(domain, dir.path().join("node"));
+        config.listen = vec!["/ip4/127.0.0.1/tcp/0".parse().expect("multiaddr")];
+        config.sequence_interval_ms = 20;
+        config.request_timeout_ms = 3_000;
+        tweak(&mut config);
+        gateway::init(&config).expect("init");
+        let keys = NodeKeys::load(&config.key_dir(), domain).expect("keys");
+        let gateway = tokio::time::timeout(WAIT, Gateway::start(config.clone()))
+            .await
+            .expect("start in time")
+            .expect("start");
+        // Restarts listen where the first start was bound.
+        config.listen = gateway.listen_addrs().iter().map(without_p2p).collect();
+        config.http_listen = gateway.http_addr();
+        Domain {
+            gateway,
+            keys,
+            config,
+            _dir: dir,
+        }
+    }
+
+    /// Stops the node (cleanly) and keeps its directory.
+    pub async fn stop(self) -> StoppedDomain {
+        self.gateway.stop().await.expect("clean stop");
+        StoppedDomain {
+            keys: self.keys,
+            config: self.config,
+            dir: self._dir,
+        }
+    }
+
+    /// The record peers register this node with.
+    pub fn record(&self) -> PeerRecord {
+        PeerRecord {
+            domain: self.config.domain.clone(),
+            log_key: self.keys.log_verifier().to_string(),
+            witness_key: self.keys.witness_verifier().to_string(),
+            hash: self.config.hash.as_str().to_owned(),
+            peer_id: self.keys.peer_id().to_string(),
+            addrs: self.config.listen.iter().map(|a| a.to_string()).collect(),
+        }
+    }
+
+    /// The log's origin.
+    pub fn origin(&self) -> String {
+        self.config.origin()
+    }
+
+    /// Registers `peer` here (durably).
+    pub async fn register(&self, peer: &PeerRecord) {
+        let registry = self.gateway.peers().clone();
+        let peer = PeerDomain::from_record(peer).expect("a valid record");
+        tokio::task::spawn_blocking(move || registry.add(peer))
+            .await
+            .expect("registry task")
+            .expect("registered");
+    }
+
+    /// The admin token.
+    pub fn admin_token(&self) -> String {
+        std::fs::read_to_string(self.config.admin_token_path())
+            .expect("admin token")
+            .trim()
+            .to_owned()
+    }
+
+    /// The TCP address with `/p2p/<peer id>`.
+    pub fn addr(&self) -> Multiaddr {
+        self.gateway.listen_addrs()[0].clone()
+    }
+
+    /// The stored cosigned checkpoint note, if any.
+    pub fn cosigned(&self) -> Option<Vec<u8>> {
+        self.gateway.store().cosigned().expect("meta read")
+    }
+
+    /// The tree size of the stored cosigned checkpoint, if any.
+    pub fn cosigned_size(&self) -> Option<u64> {
+        let note = self.cosigned()?;
+        let parsed = herald_proto::note::SignedNote::parse(&note).expect("a note");
+        Some(
+            Checkpoint::parse_body(parsed.text())
+                .expect("a checkpoint")
+                .size,
+        )
+    }
+
+    /// What this witness holds for `origin`.
+    pub fn held(&self, origin: &str) -> Option<(u64, [u8; 32])> {
+        self.gateway
+            .witnessing()
+            .held(origin)
+            .expect("witness state")
+    }
+
+    /// Whether this node distrusts `origin`.
+    pub fn distrusts(&self, origin: &str) -> bool {
+        self.gateway.witnessing().alerts().is_distrusted(origin)
+    }
+
+    /// `GET /status` as JSON.
+    pub async fn status(&self) -> serde_json::Value {
+        let (code, body) = http(self.gateway.http_addr(), "GET", "/status", None, None).await;
+        assert_eq!(code, 200, "{body}");
+        serde_json::from_str(&body).expect("status JSON")
+    }
+
+    /// `/metrics`.
+    pub async fn metrics(&self) -> String {
+        http(self.gateway.http_addr(), "GET", "/metrics", None, None)
+            .await
+            .1
+    }
+}
+
+/// A stopped node's directory and configuration.
+pub struct StoppedDomain {
+    pub keys: NodeKeys,
+    pub config: NodeConfig,
+    dir: tempfile::TempDir,
+}
+
+impl StoppedDomain {
+    /// Starts it again, on the same ports.
+    pub async fn start(self) -> Domain {
+        let gateway = tokio::time::timeout(WAIT, Gateway::start(self.config.clone()))
+            .await
+            .expect("restart in time")
+            .expect("restart");
+        Domain {
+            gateway,
+            keys: self.keys,
+            config: self.config,
+            _dir: self.dir,
+        }
+    }
+}
+
+/// Registers every domain with every other.
+pub async fn register_all(domains: &[&Domain]) {
+    for a in domains {
+        for b in domains {
+            if a.config.domain != b.config.domain {
+                a.register(&b.record()).await;
+            }
+        }
+    }
+}
+
+fn without_p2p(addr: &Multiaddr) -> Multiaddr {
+    addr.iter()
+        .filter(|p| !matches!(p, Protocol::P2p(_)))
+        .collect()
+}
+
+/// The sum of a metric's samples (every label set) in a Prometheus page.
+pub fn metric(page: &str, name: &str) -> f64 {
+    page.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let rest = l.strip_prefix(name)?;
+            let value = match rest.chars().next()? {
+                ' ' => rest.trim(),
+                '{' => rest.rsplit_once('}')?.1.trim(),
+                _ => return None,
+            };
+            value.parse::<f64>().ok()
+        })
+        .sum()
+}
+
+/// One HTTP/1.1 exchange: status and body.
+pub async fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&[u8]>,
+) -> (u16, String) {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n");
+    if let Some(t) = token {
+        head.push_str(&format!("Authorization: Bearer {t}\r\n"));
+    }
+    if let Some(b) = body {
+        head.push_str(&format!("Content-Length: {}\r\n", b.len()));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).await.expect("send head");
+    if let Some(b) = body {
+        // The node may answer (413) and close before reading all of a large body.
+        let _ = stream.write_all(b).await;
+    }
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(WAIT, stream.read_to_end(&mut answer)).await;
+    let text = String::from_utf8_lossy(&answer).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").expect("an HTTP answer");
+    (head[9..12].parse().expect("status"), body.to_owned())
+}
+
+/// A log that lives in the test: a real log key (`NodeKeys` of a domain), leaves in memory.
+#[derive(Clone)]
+pub struct FakeLog {
+    pub keys: NodeKeys,
+    pub domain: String,
+    pub leaves: Vec<Hash>,
+}
+
+fn hasher() -> AnyHasher {
+    AnyHasher(HashAlgorithm::Blake3)
+}
+
+impl FakeLog {
+    /// The log of `domain` with keys from `seed`, holding `size` leaves.
+    pub fn new(domain: &str, seed: u8, size: u64) -> Self {
+        let keys = NodeKeys::from_seeds(domain, [[seed; 32], [seed + 1; 32], [seed + 2; 32]])
+            .expect("test keys");
+        let mut log = FakeLog {
+            keys,
+            domain: domain.into(),
+            leaves: Vec::new(),
+        };
+        log.grow_to(size);
+        log
+    }
+
+    /// Appends leaves up to `size`.
+    pub fn grow_to(&mut self, size: u64) {
+        while (self.leaves.len() as u64) < size {
+            let i = self.leaves.len();
+            let leaf = hasher().hash_leaf(format!("{} entry {i}", self.domain).as_bytes());
+            self.leaves.push(leaf);
+        }
+    }
+
+    /// The same log with leaf `index` replaced (a fork).
+    pub fn forked_at(&self, index: usize) -> Self {
+        let mut fork = self.clone();
+        fork.leaves[index] = hasher().hash_leaf(b"rewritten history");
+        fork
+    }
+
+    /// The record a witness registers this log with (its peer id is the test client's).
+    pub fn record(&self) -> PeerRecord {
+        PeerRecord {
+            domain: self.domain.clone(),
+            log_key: self.keys.log_verifier().to_string(),
+            witness_key: self.keys.witness_verifier().to_string(),
+            hash: "blake3".into(),
+            peer_id: self.keys.peer_id().to_string(),
+            addrs: Vec::new(),
+        }
+    }
+
+    pub fn origin(&self) -> String {
+        format!("{}/herald", self.domain)
+    }
+
+    fn model(&self, size: u64) -> MemoryHashes {
+        MemoryHashes::from_leaf_hashes(&hasher(), self.leaves[..size as usize].iter().copied()).0
+    }
+
+    /// The root of the first `size` leaves.
+    pub fn root(&self, size: u64) -> Hash {
+        tree_root(&hasher(), &self.model(size), size).expect("root")
+    }
+
+    /// The signed checkpoint note of the first `size` leaves.
+    pub fn checkpoint(&self, size: u64) -> Vec<u8> {
+        Checkpoint {
+            origin: self.origin(),
+            size,
+            root: self.root(size),
+        }
+        .sign(&self.keys.log)
+        .expect("sign")
+        .to_string()
+        .into_bytes()
+    }
+
+    /// The consistency proof from `old` to `new` leaves (empty from 0 or between equal sizes).
+    pub fn proof(&self, old: u64, new: u64) -> Vec<Vec<u8>> {
+        if old == 0 || old == new {
+            return Vec::new();
+        }
+        consistency_proof(&hasher(), &self.model(new), old, new)
+            .expect("proof")
+            .iter()
+            .map(|h| h.to_vec())
+            .collect()
+    }
+
+    /// A well-formed request to cosign size `new`, proving it from `old`.
+    pub fn request(&self, old: u64, new: u64) -> pb::AddCheckpointRequest {
+        pb::AddCheckpointRequest {
+            old_size: old,
+            consistency_proof: self.proof(old, new),
+            checkpoint: self.checkpoint(new),
+        }
+    }
+}
+
+/// A witness answer, classified.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Answer {
+    /// A cosignature line.
+    Cosigned(String),
+    /// A refusal and the held size.
+    Refused(Reason, u64),
+    /// The exchange failed below the protocol.
+    Failed(String),
+}
+
+impl Answer {
+    pub fn reason(&self) -> Option<Reason> {
+        match self {
+            Answer::Refused(r, _) => Some(*r),
+            _ => None,
+        }
+    }
+}
+
+/// A libp2p peer that calls `/herald/witness/1` with a chosen identity.
+pub struct WitnessClient {
+    swarm: Swarm<request_response::Behaviour<WitnessCodec>>,
+    node: PeerId,
+}
+
+impl WitnessClient {
+    /// Connects to the node at `addr` (ending in `/p2p/`) as `identity`.
+    pub async fn connect(identity: Keypair, addr: Multiaddr) -> Self {
+        let node = match addr.iter().last() {
+            Some(Protocol::P2p(peer)) => peer,
+            _ => panic!("{addr} has no /p2p/ part"),
+        };
+        let mut swarm = libp2p::SwarmBuilder::with_existing_identity(identity)
+            .with_tokio()
+            .with_tcp(
+                tcp::Config::default(),
+                noise::Config::new,
+                yamux::Config::default,
+            )
+            .expect("tcp")
+            .with_behaviour(|_| {
+                request_response::Behaviour::with_codec(
+                    WitnessCodec::new(),
+                    [(WITNESS_PROTOCOL, ProtocolSupport::Outbound)],
+                    request_response::Config::default()
+                        .with_request_timeout(Duration::from_secs(10)),
+                )
+            })
+            .expect("behaviour")
+            .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
+            .build();
+        swarm.add_peer_address(node, addr);
+        WitnessClient { swarm, node }
+    }
+
+    /// Sends one request and waits for the answer.
+    pub async fn send(&mut self, request: pb::AddCheckpointRequest) -> Answer {
+        let id = self
+            .swarm
+            .behaviour_mut()
+            .send_request(&self.node, Ok(request));
+        tokio::time::timeout(WAIT, async {
+            loop {
+                match self.swarm.select_next_some().await {
+                    SwarmEvent::Behaviour(request_response::Event::Message {
+                        message:
+                            request_response::Message::Response {
+                                request_id,
+                                response,
+                            },
+                        ..
+                    }) if request_id == id => return classify(response),
+                    SwarmEvent::Behaviour(request_response::Event::OutboundFailure {
+                        request_id,
+                        error,
+                        ..
+                    }) if request_id == id => return Answer::Failed(error.to_string()),
+                    _ => {}
+                }
+            }
+        })
+        .await
+        .expect("an answer in time")
+    }
+}
+
+fn classify(response: Result<pb::AddCheckpointResponse, herald_proto::wire::WireError>) -> Answer {
+    match response {
+        Ok(pb::AddCheckpointResponse {
+            result: Some(add_checkpoint_response::Result::Cosignature(line)),
+        }) => Answer::Cosigned(String::from_utf8(line).expect("UTF-8 line")),
+        Ok(pb::AddCheckpointResponse {
+            result: Some(add_checkpoint_response::Result::Refusal(r)),
+        }) => Answer::Refused(
+            Reason::try_from(r.reason).expect("a known reason"),
+            r.held_size,
+        ),
+        Ok(other) => Answer::Failed(format!("unexpected {other:?}")),
+        Err(e) => Answer::Failed(e.to_string()),
+    }
+}
