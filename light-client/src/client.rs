@@ -382,6 +382,14 @@ impl Gateway for GatewayClient {
     ) -> Result<pb::ConsistencyProof, ClientError> {
         GatewayClient::consistency(self, size1, size2).await
     }
+
+    async fn cosigned_checkpoint(&self) -> Result<pb::SignedCheckpoint, ClientError> {
+        GatewayClient::cosigned_checkpoint(self).await
+    }
+
+    async fn alerts(&self, origin: Option<&str>) -> Result<Vec<pb::Equivocation>, ClientError> {
+        GatewayClient::alerts(self, origin).await
+    }
 }
 
 /// A response kind's name, for errors.

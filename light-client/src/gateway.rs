@@ -56,6 +56,18 @@ pub trait Gateway {
         size1: u64,
         size2: u64,
     ) -> impl Future<Output = Result<pb::ConsistencyProof, ClientError>> + Send;
+
+    /// The latest checkpoint a quorum of the gateway's witnesses cosigned (`NOT_FOUND` while
+    /// there is none).
+    fn cosigned_checkpoint(
+        &self,
+    ) -> impl Future<Output = Result<pb::SignedCheckpoint, ClientError>> + Send;
+
+    /// The split-view alerts the gateway holds against `origin` (`None`: any).
+    fn alerts(
+        &self,
+        origin: Option<&str>,
+    ) -> impl Future<Output = Result<Vec<pb::Equivocation>, ClientError>> + Send;
 }
 
 impl Leaf {
@@ -103,5 +115,18 @@ impl<G: Gateway + Sync> Gateway for &G {
         size2: u64,
     ) -> impl Future<Output = Result<pb::ConsistencyProof, ClientError>> + Send {
         (**self).consistency(size1, size2)
+    }
+
+    fn cosigned_checkpoint(
+        &self,
+    ) -> impl Future<Output = Result<pb::SignedCheckpoint, ClientError>> + Send {
+        (**self).cosigned_checkpoint()
+    }
+
+    fn alerts(
+        &self,
+        origin: Option<&str>,
+    ) -> impl Future<Output = Result<Vec<pb::Equivocation>, ClientError>> + Send {
+        (**self).alerts(origin)
     }
 }

@@ -33,6 +33,7 @@ mod test_log;
 mod trusted_log;
 mod verified;
 mod verify;
+mod witnessed;
 
 pub use client::{ClientConfig, GatewayClient};
 pub use codec::{
@@ -46,6 +47,7 @@ pub use store::{
 pub use trusted_log::{CheckpointUpdate, TrustedLog};
 pub use verified::{VerifiedConsistency, VerifiedEntry, VerifiedInclusion};
 pub use verify::{LogIdentity, Succession, VerifyError};
+pub use witnessed::{DEFAULT_MAX_SKEW_SECS, WitnessRequirement, proof_against};
 
 /// Standard base64, as hashes are written in checkpoints and in the CLI's output.
 pub(crate) fn b64(bytes: &[u8]) -> String {

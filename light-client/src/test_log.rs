@@ -120,6 +120,10 @@ pub struct Mischief {
 pub struct FakeGateway {
     pub log: Mutex<TestLog>,
     pub mischief: Mutex<Mischief>,
+    /// What `cosigned_checkpoint` serves (`NOT_FOUND` when `None`).
+    pub cosigned: Mutex<Option<Vec<u8>>>,
+    /// What `alerts` serves.
+    pub alerts: Mutex<Vec<pb::Equivocation>>,
 }
 
 impl FakeGateway {
@@ -127,6 +131,8 @@ impl FakeGateway {
         FakeGateway {
             log: Mutex::new(log),
             mischief: Mutex::new(Mischief::default()),
+            cosigned: Mutex::new(None),
+            alerts: Mutex::new(Vec::new()),
         }
     }
 
@@ -238,5 +244,21 @@ impl Gateway for FakeGateway {
             proof.hashes.push(vec![0; 32]);
         }
         Ok(proof)
+    }
+
+    async fn cosigned_checkpoint(&self) -> Result<pb::SignedCheckpoint, ClientError> {
+        match self.cosigned.lock().unwrap().clone() {
+            Some(note) => Ok(pb::SignedCheckpoint { note }),
+            None => Err(ClientError::Refused(GatewayRefusal {
+                kind: pb::ClientErrorKind::NotFound,
+                message: "nothing cosigned yet".into(),
+                retry_after: None,
+                tree_size: None,
+            })),
+        }
+    }
+
+    async fn alerts(&self, _origin: Option<&str>) -> Result<Vec<pb::Equivocation>, ClientError> {
+        Ok(self.alerts.lock().unwrap().clone())
     }
 }

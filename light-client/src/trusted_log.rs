@@ -5,6 +5,10 @@
 //! is verified against a checkpoint it trusts: entries and leaves by inclusion proofs, older
 //! trees by proofs against the latest checkpoint. On any failure the trusted checkpoint is kept
 //! and the error carries the evidence (see [`VerifyError`]).
+//!
+//! With a witness requirement ([`TrustedLog::require_cosigned`], see [`crate::witnessed`]) it
+//! trusts only checkpoints cosigned by a quorum of the client's witnesses, and a log proved to
+//! have equivocated is refused for good.
 
 use ed25519_dalek::SigningKey;
 use herald_proto::checkpoint::VerifiedCheckpoint;
@@ -19,6 +23,7 @@ use crate::gateway::{Gateway, Leaf};
 use crate::store::{CheckpointStore, StoreError};
 use crate::verified::{VerifiedConsistency, VerifiedEntry, VerifiedInclusion};
 use crate::verify::{LogIdentity, Succession, VerifyError};
+use crate::witnessed::{WitnessRequirement, now_secs};
 
 /// What [`TrustedLog::refresh`] did.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -34,11 +39,15 @@ pub struct CheckpointUpdate {
 /// A log seen through a gateway `G`, with its trusted checkpoint kept in `S`.
 #[derive(Debug)]
 pub struct TrustedLog<G, S> {
-    gateway: G,
-    log: LogIdentity,
+    pub(crate) gateway: G,
+    pub(crate) log: LogIdentity,
     store: S,
     /// The last checkpoint verified and saved; moves only forward, and only by proof.
     trusted: Option<VerifiedCheckpoint>,
+    /// When set, only checkpoints cosigned as required are trusted.
+    pub(crate) witnesses: Option<WitnessRequirement>,
+    /// Set once the log is proved to have equivocated; every call is refused after.
+    pub(crate) distrusted: Option<Box<herald_proto::equivocation::Equivocation>>,
 }
 
 impl<G: Gateway, S: CheckpointStore> TrustedLog<G, S> {
@@ -62,6 +71,8 @@ impl<G: Gateway, S: CheckpointStore> TrustedLog<G, S> {
             log,
             store,
             trusted,
+            witnesses: None,
+            distrusted: None,
         })
     }
 
@@ -83,9 +94,22 @@ impl<G: Gateway, S: CheckpointStore> TrustedLog<G, S> {
     /// Fetches the latest checkpoint, verifies its signature, and trusts it once it is proved
     /// to extend the trusted one. A smaller tree (the log went back), a same-size tree with
     /// another root, or a failing consistency proof is refused and the trusted one kept.
+    ///
+    /// With a witness requirement, it is the latest *cosigned* checkpoint, accepted only if the
+    /// policy is satisfied, and the gateway's alerts against the log are checked first.
     pub async fn refresh(&mut self) -> Result<CheckpointUpdate, ClientError> {
-        let note = self.gateway.checkpoint().await?;
-        let received = self.log.verify_checkpoint(&note.note)?;
+        self.refuse_if_distrusted()?;
+        let received = match self.witnesses.clone() {
+            Some(required) => {
+                self.check_alerts().await?;
+                let note = self.gateway.cosigned_checkpoint().await?;
+                required.verify(&self.log, &note.note, now_secs())?
+            }
+            None => {
+                let note = self.gateway.checkpoint().await?;
+                self.log.verify_checkpoint(&note.note)?
+            }
+        };
         self.advance(received).await
     }
 
@@ -95,10 +119,14 @@ impl<G: Gateway, S: CheckpointStore> TrustedLog<G, S> {
         received: VerifiedCheckpoint,
     ) -> Result<CheckpointUpdate, ClientError> {
         let previous = self.trusted.clone();
-        let succession = self
-            .log
-            .succession(previous.as_ref(), &received)
-            .inspect_err(|e| warn!(origin = self.log.origin(), error = %e, "checkpoint refused"))?;
+        let succession = match self.log.succession(previous.as_ref(), &received) {
+            Ok(s) => s,
+            Err(e) => {
+                warn!(origin = self.log.origin(), error = %e, "checkpoint refused");
+                self.note_failure(&e);
+                return Err(e.into());
+            }
+        };
         let proof = match (succession, &previous) {
             (Succession::Same, _) => {
                 return Ok(CheckpointUpdate {
@@ -110,9 +138,11 @@ impl<G: Gateway, S: CheckpointStore> TrustedLog<G, S> {
             (Succession::Unproven, _) | (Succession::NeedsProof { .. }, None) => None,
             (Succession::NeedsProof { size1, size2 }, Some(stored)) => {
                 let proof = self.gateway.consistency(size1, size2).await?;
-                self.log
-                    .verify_consistency(stored, &received, &proof)
-                    .inspect_err(|e| warn!(origin = self.log.origin(), error = %e, "inconsistent checkpoint"))?;
+                if let Err(e) = self.log.verify_consistency(stored, &received, &proof) {
+                    warn!(origin = self.log.origin(), error = %e, "inconsistent checkpoint");
+                    self.note_failure(&e);
+                    return Err(e.into());
+                }
                 Some(proof)
             }
         };
@@ -158,6 +188,7 @@ impl<G: Gateway, S: CheckpointStore> TrustedLog<G, S> {
     /// trusted one, then the inclusion of the entry's leaf in it. When this returns, the gateway
     /// has signed a checkpoint that provably includes the entry.
     pub async fn submit(&mut self, entry: &pb::LogEntry) -> Result<VerifiedEntry, ClientError> {
+        self.refuse_if_distrusted()?;
         entry
             .validate()
             .map_err(|e| ClientError::InvalidRequest(format!("entry: {e}")))?;
@@ -195,6 +226,9 @@ impl<G: Gateway, S: CheckpointStore> TrustedLog<G, S> {
             Some(stored) if stored.size() > checkpoint.size() => {
                 self.link(&checkpoint, &stored).await?
             }
+            // Not cosigned yet: proved consistent with the trusted one, but not trusted itself.
+            Some(stored) if self.witnesses.is_some() => self.link(&stored, &checkpoint).await?,
+            _ if self.witnesses.is_some() => {}
             _ => {
                 self.advance(checkpoint.clone()).await?;
             }

@@ -11,7 +11,7 @@
 // gateway misbehaves, and `ClientError` boxes it.
 #![allow(clippy::result_large_err)]
 
-use herald_proto::checkpoint::{CheckpointError, VerifiedCheckpoint};
+use herald_proto::checkpoint::{CheckpointError, PolicyError, VerifiedCheckpoint};
 use herald_proto::equivocation::Equivocation;
 use herald_proto::merkle::{
     AnyHasher, CompactRange, Hash, HashAlgorithm, LogHasher, ProofError, inclusion_nodes,
@@ -121,6 +121,22 @@ pub enum VerifyError {
         proof: pb::InclusionProof,
         /// Why it does not verify.
         error: ProofError,
+    },
+    /// The checkpoint is not cosigned as the client's witness policy requires (too few valid
+    /// cosignatures by its witnesses, a failing one, or timestamps from the future).
+    #[error("checkpoint is not cosigned as required: {error}")]
+    NotCosigned {
+        /// The note as received.
+        note: Vec<u8>,
+        /// Why the policy refused it.
+        error: PolicyError,
+    },
+    /// The log signed two checkpoints that cannot both be true: a verified equivocation proof
+    /// (from the gateway's alerts or seen by this client). The log is no longer trusted.
+    #[error("the log {} equivocated (signed two checkpoints that cannot both be true)", equivocation.log().name())]
+    Equivocated {
+        /// The transferable proof.
+        equivocation: Box<Equivocation>,
     },
     /// The gateway answered about something other than what was asked (another index, tree
     /// size, leaf hash or range).

@@ -16,8 +16,10 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use clap::{Args, Parser, Subcommand};
 use herald_light_client::{
-    ClientConfig, ClientError, FileCheckpointStore, GatewayClient, Leaf, LogIdentity, TrustedLog,
+    ClientConfig, ClientError, DEFAULT_MAX_SKEW_SECS, FileCheckpointStore, GatewayClient, Leaf,
+    LogIdentity, TrustedLog, WitnessRequirement,
 };
+use herald_proto::checkpoint::{WitnessPolicy, WitnessVerifier};
 use herald_proto::entry::Notarization;
 use herald_proto::merkle::HashAlgorithm;
 use herald_proto::wire::{MAX_LABEL_BYTES, MAX_MEDIA_TYPE_BYTES};
@@ -120,6 +122,12 @@ enum LogCommand {
         #[arg(long)]
         to: Option<u64>,
     },
+    /// Ask the gateway for split-view alerts against this log and verify them: exit 2 with the
+    /// proof if the log equivocated.
+    Alerts {
+        #[command(flatten)]
+        common: Common,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -142,6 +150,13 @@ struct Common {
     /// Seconds to wait for the connection and for each answer.
     #[arg(long, default_value_t = 30, value_name = "SECONDS")]
     timeout: u64,
+    /// A witness verifier key the client trusts (repeat). With any, only checkpoints cosigned
+    /// by --quorum of these witnesses are trusted, and the gateway's alerts are checked.
+    #[arg(long = "witness-key", value_name = "VKEY")]
+    witness_keys: Vec<String>,
+    /// How many of the --witness-key witnesses must cosign [default: all of them].
+    #[arg(long, value_name = "Q", requires = "witness_keys")]
+    quorum: Option<usize>,
 }
 
 impl LogCommand {
@@ -151,12 +166,29 @@ impl LogCommand {
             | LogCommand::Submit { common, .. }
             | LogCommand::Entry { common, .. }
             | LogCommand::Prove { common, .. }
-            | LogCommand::Consistency { common, .. } => common,
+            | LogCommand::Consistency { common, .. }
+            | LogCommand::Alerts { common } => common,
         }
     }
 }
 
 impl Common {
+    /// The witness requirement of `--witness-key` and `--quorum`, if any key is given.
+    fn witness_requirement(&self, log: &LogIdentity) -> anyhow::Result<Option<WitnessRequirement>> {
+        if self.witness_keys.is_empty() {
+            return Ok(None);
+        }
+        let witnesses = self
+            .witness_keys
+            .iter()
+            .map(|k| WitnessVerifier::parse(k).with_context(|| format!("--witness-key {k}")))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let quorum = self.quorum.unwrap_or(witnesses.len());
+        let policy = WitnessPolicy::new(log.verifier().clone(), witnesses, quorum)
+            .context("--witness-key / --quorum")?;
+        Ok(Some(WitnessRequirement::new(policy, DEFAULT_MAX_SKEW_SECS)))
+    }
+
     fn state_dir(&self) -> anyhow::Result<PathBuf> {
         if let Some(dir) = &self.state_dir {
             return Ok(dir.clone());
@@ -273,6 +305,7 @@ fn report(e: &anyhow::Error, json: bool) -> ExitCode {
 async fn run(command: LogCommand) -> anyhow::Result<()> {
     let common = command.common();
     let log = LogIdentity::parse(&common.log_key, common.hash).context("--log-key")?;
+    let witnesses = common.witness_requirement(&log)?;
     let state_dir = common.state_dir()?;
     let config = ClientConfig {
         connect_timeout: Duration::from_secs(common.timeout),
@@ -308,6 +341,9 @@ async fn run(command: LogCommand) -> anyhow::Result<()> {
         .with_context(|| format!("connecting to {}", common.gateway))?;
     let store = FileCheckpointStore::new(state_dir.join("checkpoints"));
     let mut trusted = TrustedLog::open(gateway, log, store)?;
+    if let Some(required) = witnesses {
+        trusted.require_cosigned(required)?;
+    }
     let json = common.json;
     match &command {
         LogCommand::Checkpoint { .. } => output::checkpoint(&trusted.refresh().await?, json),
@@ -325,6 +361,10 @@ async fn run(command: LogCommand) -> anyhow::Result<()> {
         }
         LogCommand::Consistency { from, to, .. } => {
             output::consistency(&trusted.consistency(*from, *to).await?, json)
+        }
+        LogCommand::Alerts { .. } => {
+            trusted.check_alerts().await?;
+            output::no_alert(trusted.log().origin(), json);
         }
     }
     Ok(())
@@ -398,6 +438,16 @@ mod tests {
             &["prove", "--index", "3"],
             &["prove", "--leaf-hash", "AAAA"],
             &["consistency", "--from", "2", "--to", "5"],
+            &["alerts"],
+            &[
+                "checkpoint",
+                "--witness-key",
+                "w1",
+                "--witness-key",
+                "w2",
+                "--quorum",
+                "1",
+            ],
         ] {
             let mut args = vec!["herald", "log"];
             args.extend_from_slice(&extra[..1]);
@@ -429,6 +479,19 @@ mod tests {
         ];
         assert!(parse(&bad_addr).is_err());
         assert!(parse_leaf_hash("AAAA").is_err());
+        // A quorum needs witnesses to count.
+        let quorum_alone = [
+            "herald",
+            "log",
+            "checkpoint",
+            "--gateway",
+            GW,
+            "--log-key",
+            "k",
+            "--quorum",
+            "1",
+        ];
+        assert!(parse(&quorum_alone).is_err());
         assert!(parse_leaf_hash(&BASE64.encode([7u8; 32])).is_ok());
     }
 

@@ -268,6 +268,25 @@ pub fn evidence_json(e: &VerifyError) -> Value {
             asked,
             answered,
         } => json!({ "what": what, "asked": asked, "answered": answered }),
+        VerifyError::NotCosigned { note, error } => json!({
+            "received_note": String::from_utf8_lossy(note),
+            "error": error.to_string(),
+        }),
+        VerifyError::Equivocated { equivocation } => json!({
+            "origin": equivocation.log().name(),
+            "first": equivocation.first_note(),
+            "second": equivocation.second_note(),
+            "equivocation": b64(&equivocation.encode()),
+        }),
         other => json!({ "error": other.to_string() }),
+    }
+}
+
+/// `herald log alerts` when the gateway holds no verified proof against the log.
+pub fn no_alert(origin: &str, json: bool) {
+    if json {
+        print_json(&json!({ "origin": origin, "equivocated": false }));
+    } else {
+        println!("no verified split-view alert against {origin}");
     }
 }

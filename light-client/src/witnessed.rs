@@ -1,0 +1,348 @@
+//! Witnessed checkpoints and split-view alerts, on the client side (issue 4).
+//!
+//! A [`WitnessRequirement`] — proto's [`WitnessPolicy`] (the log key, the witness keys the
+//! client trusts, the quorum) and a bound on clock skew — makes a [`TrustedLog`] accept only
+//! checkpoints that a quorum of those witnesses cosigned: it asks the gateway for its latest
+//! cosigned checkpoint and lets the policy decide. The gateway's own quorum is no promise.
+//!
+//! Split views: whatever the gateway says about them is checked here with proto's verifier.
+//! A verified equivocation proof against this log's key — from the gateway's alerts
+//! ([`TrustedLog::check_alerts`]) or built by the client itself when a gateway shows it two
+//! conflicting checkpoints — makes the `TrustedLog` refuse the log from then on
+//! ([`VerifyError::Equivocated`]). An alert that does not verify proves nothing and is ignored.
+
+// `VerifyError` carries whole checkpoints as evidence (see `verify.rs`); `ClientError` boxes it.
+#![allow(clippy::result_large_err)]
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use herald_proto::checkpoint::{VerifiedCheckpoint, WitnessPolicy};
+use herald_proto::equivocation::Equivocation;
+use herald_proto::wire::pb;
+use tracing::warn;
+
+use crate::error::ClientError;
+use crate::gateway::Gateway;
+use crate::store::CheckpointStore;
+use crate::trusted_log::TrustedLog;
+use crate::verify::{LogIdentity, VerifyError};
+
+/// Cosignatures timestamped further than this ahead of the client's clock do not count.
+pub const DEFAULT_MAX_SKEW_SECS: u64 = 300;
+
+/// What a cosigned checkpoint must satisfy (see the module docs).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WitnessRequirement {
+    policy: WitnessPolicy,
+    max_skew: u64,
+}
+
+impl WitnessRequirement {
+    /// Checkpoints must satisfy `policy`, counting cosignatures timestamped at most `max_skew`
+    /// seconds after the client's clock.
+    pub fn new(policy: WitnessPolicy, max_skew: u64) -> Self {
+        WitnessRequirement { policy, max_skew }
+    }
+
+    /// The policy.
+    pub fn policy(&self) -> &WitnessPolicy {
+        &self.policy
+    }
+
+    /// Verifies `note` as a checkpoint of `log` cosigned as required, at time `now` (POSIX
+    /// seconds).
+    pub fn verify(
+        &self,
+        log: &LogIdentity,
+        note: &[u8],
+        now: u64,
+    ) -> Result<VerifiedCheckpoint, VerifyError> {
+        self.policy
+            .verify(note, now, self.max_skew)
+            .map_err(|error| VerifyError::NotCosigned {
+                note: note.to_vec(),
+                error,
+            })?;
+        // The log's own checks too (e.g. the empty tree's root).
+        log.verify_checkpoint(note)
+    }
+}
+
+/// The first of `alerts` that verifies and proves that `log` (under its key) equivocated.
+pub fn proof_against(log: &LogIdentity, alerts: Vec<pb::Equivocation>) -> Option<Equivocation> {
+    alerts.into_iter().find_map(|wire| {
+        let claimed = match Equivocation::from_wire(wire) {
+            Ok(e) => e,
+            Err(e) => {
+                warn!(error = %e, "the gateway served an alert that does not decode");
+                return None;
+            }
+        };
+        match claimed.verify() {
+            Ok(v) if v.equivocation().log() == log.verifier() => Some(claimed),
+            Ok(_) => None,
+            Err(e) => {
+                warn!(error = %e, "the gateway served an alert that does not verify");
+                None
+            }
+        }
+    })
+}
+
+/// Seconds since the Unix epoch (0 for a clock before 1970, which then counts no
+/// cosignature as timely).
+pub(crate) fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+impl<G: Gateway, S: CheckpointStore> TrustedLog<G, S> {
+    /// From now on, trust only checkpoints cosigned as `requirement` says (its policy must be
+    /// for this log's key), and look at the gateway's alerts at every refresh.
+    pub fn require_cosigned(&mut self, requirement: WitnessRequirement) -> Result<(), ClientError> {
+        if requirement.policy.log() != self.log.verifier() {
+            return Err(ClientError::InvalidRequest(
+                "the witness policy is for another log key".into(),
+            ));
+        }
+        self.witnesses = Some(requirement);
+        Ok(())
+    }
+
+    /// The witness requirement, if any.
+    pub fn witness_requirement(&self) -> Option<&WitnessRequirement> {
+        self.witnesses.as_ref()
+    }
+
+    /// The verified proof that this log equivocated, once one is known.
+    pub fn equivocation(&self) -> Option<&Equivocation> {
+        self.distrusted.as_deref()
+    }
+
+    /// Asks the gateway for its alerts against this log and verifies them: a verified proof
+    /// makes this log refused from now on (returned as [`VerifyError::Equivocated`]).
+    pub async fn check_alerts(&mut self) -> Result<(), ClientError> {
+        self.refuse_if_distrusted()?;
+        let alerts = self.gateway.alerts(Some(self.log.origin())).await?;
+        if let Some(proof) = proof_against(&self.log, alerts) {
+            self.distrust(proof);
+        }
+        self.refuse_if_distrusted()
+    }
+
+    /// Fails with the proof if this log is known to have equivocated.
+    pub(crate) fn refuse_if_distrusted(&self) -> Result<(), ClientError> {
+        match &self.distrusted {
+            Some(e) => Err(VerifyError::Equivocated {
+                equivocation: e.clone(),
+            }
+            .into()),
+            None => Ok(()),
+        }
+    }
+
+    /// Distrusts this log for good (in this `TrustedLog`).
+    pub(crate) fn distrust(&mut self, proof: Equivocation) {
+        warn!(
+            origin = self.log.origin(),
+            "the log equivocated; refusing it from now on"
+        );
+        self.distrusted = Some(Box::new(proof));
+    }
+
+    /// Remembers the equivocation a verification failure carries, if any.
+    pub(crate) fn note_failure(&mut self, error: &VerifyError) {
+        let proof = match error {
+            VerifyError::DifferentRoots { equivocation, .. } => Some(equivocation.as_ref()),
+            VerifyError::Inconsistent {
+                equivocation: Some(e),
+                ..
+            } => Some(e.as_ref()),
+            _ => None,
+        };
+        if let Some(p) = proof
+            && self.distrusted.is_none()
+        {
+            self.distrust(p.clone());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ed25519_dalek::SigningKey;
+    use futures::executor::block_on;
+    use herald_proto::checkpoint::WitnessSigner;
+    use herald_proto::merkle::HashAlgorithm;
+
+    use super::*;
+    use crate::store::MemoryCheckpointStore;
+    use crate::test_log::{FakeGateway, TestLog};
+
+    type Log<'a> = TrustedLog<&'a FakeGateway, &'a MemoryCheckpointStore>;
+
+    fn witness(seed: u8) -> WitnessSigner {
+        WitnessSigner::new(
+            &format!("w{seed}.test/witness"),
+            SigningKey::from_bytes(&[seed; 32]),
+        )
+        .unwrap()
+    }
+
+    fn open<'a>(gateway: &'a FakeGateway, store: &'a MemoryCheckpointStore) -> Log<'a> {
+        let verifier = gateway.log.lock().unwrap().verifier();
+        TrustedLog::open(
+            gateway,
+            LogIdentity::new(verifier, HashAlgorithm::Blake3),
+            store,
+        )
+        .unwrap()
+    }
+
+    /// The gateway's checkpoint of `size` with cosignatures by `witnesses`.
+    fn cosigned(gateway: &FakeGateway, size: u64, witnesses: &[&WitnessSigner]) -> Vec<u8> {
+        let log = gateway.log.lock().unwrap();
+        let mut c =
+            VerifiedCheckpoint::verify(&log.checkpoint_note(size), &log.verifier()).unwrap();
+        for w in witnesses {
+            let cos = w.cosign(&c, now_secs()).unwrap();
+            c = c.with_cosignature(&w.verifier(), &cos).unwrap();
+        }
+        c.note().into_bytes()
+    }
+
+    fn requirement(gateway: &FakeGateway, quorum: usize) -> WitnessRequirement {
+        let verifier = gateway.log.lock().unwrap().verifier();
+        let policy = WitnessPolicy::new(
+            verifier,
+            vec![witness(7).verifier(), witness(8).verifier()],
+            quorum,
+        )
+        .unwrap();
+        WitnessRequirement::new(policy, DEFAULT_MAX_SKEW_SECS)
+    }
+
+    fn verification(e: ClientError) -> VerifyError {
+        match e {
+            ClientError::Verification(v) => *v,
+            other => panic!("expected a verification failure, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn only_checkpoints_cosigned_by_a_quorum_are_trusted() {
+        let gateway = FakeGateway::new(TestLog::new(5));
+        let store = MemoryCheckpointStore::new();
+        let mut log = open(&gateway, &store);
+        log.require_cosigned(requirement(&gateway, 2)).unwrap();
+        // Nothing cosigned yet: the gateway's refusal, nothing trusted.
+        assert!(matches!(
+            block_on(log.refresh()),
+            Err(ClientError::Refused(_))
+        ));
+        // One policy witness and a stranger do not make a quorum of 2.
+        *gateway.cosigned.lock().unwrap() =
+            Some(cosigned(&gateway, 5, &[&witness(7), &witness(9)]));
+        let err = verification(block_on(log.refresh()).unwrap_err());
+        assert!(matches!(err, VerifyError::NotCosigned { .. }), "{err:?}");
+        assert_eq!(log.trusted(), None);
+        // Both policy witnesses: trusted.
+        *gateway.cosigned.lock().unwrap() =
+            Some(cosigned(&gateway, 5, &[&witness(7), &witness(8)]));
+        assert_eq!(block_on(log.refresh()).unwrap().checkpoint.size(), 5);
+        // A newer, merely log-signed checkpoint served as "cosigned" is refused.
+        gateway.log.lock().unwrap().push(b"six".to_vec());
+        let note = gateway.log.lock().unwrap().checkpoint_note(6);
+        *gateway.cosigned.lock().unwrap() = Some(note);
+        assert!(matches!(
+            verification(block_on(log.refresh()).unwrap_err()),
+            VerifyError::NotCosigned { .. }
+        ));
+        assert_eq!(log.trusted().unwrap().size(), 5);
+    }
+
+    #[test]
+    fn a_policy_for_another_log_key_is_refused() {
+        let gateway = FakeGateway::new(TestLog::new(2));
+        let store = MemoryCheckpointStore::new();
+        let mut log = open(&gateway, &store);
+        let other = TestLog::with_key("alpha.test/herald", [2; 32], 1).verifier();
+        let policy = WitnessPolicy::new(other, vec![witness(7).verifier()], 1).unwrap();
+        assert!(matches!(
+            log.require_cosigned(WitnessRequirement::new(policy, 0)),
+            Err(ClientError::InvalidRequest(_))
+        ));
+    }
+
+    #[test]
+    fn attack_a_verified_alert_makes_the_log_refused_and_a_false_one_does_not() {
+        let gateway = FakeGateway::new(TestLog::new(6));
+        let store = MemoryCheckpointStore::new();
+        let mut log = open(&gateway, &store);
+        let (honest, fork) = {
+            let l = gateway.log.lock().unwrap();
+            let v = l.verifier();
+            (
+                VerifiedCheckpoint::verify(&l.checkpoint_note(6), &v).unwrap(),
+                VerifiedCheckpoint::verify(&l.sign_raw(6, [9; 32]), &v).unwrap(),
+            )
+        };
+        let proof = Equivocation::from_same_size(HashAlgorithm::Blake3, &honest, &fork).unwrap();
+        // A "proof" whose checkpoints agree, garbage, and a stranger's real proof: ignored.
+        let mut false_proof = proof.to_wire();
+        false_proof.checkpoint_b = false_proof.checkpoint_a.clone();
+        let stranger = TestLog::with_key("alpha.test/herald", [2; 32], 3);
+        let (s1, s2) = (
+            VerifiedCheckpoint::verify(&stranger.checkpoint_note(3), &stranger.verifier()).unwrap(),
+            VerifiedCheckpoint::verify(&stranger.sign_raw(3, [1; 32]), &stranger.verifier())
+                .unwrap(),
+        );
+        let strangers = Equivocation::from_same_size(HashAlgorithm::Blake3, &s1, &s2).unwrap();
+        *gateway.alerts.lock().unwrap() = vec![
+            false_proof,
+            pb::Equivocation::default(),
+            strangers.to_wire(),
+        ];
+        block_on(log.check_alerts()).unwrap();
+        assert!(block_on(log.refresh()).is_ok());
+        // The real one: refused from now on, whatever the gateway serves after.
+        gateway.alerts.lock().unwrap().push(proof.to_wire());
+        let err = verification(block_on(log.check_alerts()).unwrap_err());
+        assert!(matches!(err, VerifyError::Equivocated { .. }), "{err:?}");
+        gateway.alerts.lock().unwrap().clear();
+        assert!(matches!(
+            verification(block_on(log.refresh()).unwrap_err()),
+            VerifyError::Equivocated { .. }
+        ));
+        assert!(matches!(
+            verification(block_on(log.entry(1)).unwrap_err()),
+            VerifyError::Equivocated { .. }
+        ));
+        assert_eq!(log.equivocation(), Some(&proof));
+    }
+
+    #[test]
+    fn attack_a_fork_shown_to_the_client_distrusts_the_log() {
+        let gateway = FakeGateway::new(TestLog::new(6));
+        let store = MemoryCheckpointStore::new();
+        let mut log = open(&gateway, &store);
+        block_on(log.refresh()).unwrap();
+        let mut fork = TestLog::new(6);
+        fork.replace_leaf(5, b"other".to_vec());
+        let honest = gateway.log.lock().unwrap().clone();
+        gateway.set_log(fork);
+        assert!(matches!(
+            verification(block_on(log.refresh()).unwrap_err()),
+            VerifyError::DifferentRoots { .. }
+        ));
+        // Back to the honest tree: still refused, the client holds the proof.
+        gateway.set_log(honest);
+        assert!(matches!(
+            verification(block_on(log.refresh()).unwrap_err()),
+            VerifyError::Equivocated { .. }
+        ));
+        assert!(log.equivocation().unwrap().verify().is_ok());
+    }
+}

@@ -1,0 +1,259 @@
+//! The light client and two real gateways that witness each other (issue 4): a `TrustedLog`
+//! that requires cosignatures accepts only what its witness policy accepts, and refuses a log
+//! once a verified equivocation proof against it exists; the `herald` CLI does the same with
+//! `--witness-key` / `--quorum` and `herald log alerts`. Every wait is bounded.
+
+use std::path::Path;
+use std::process::Output;
+use std::time::Duration;
+
+use ed25519_dalek::SigningKey;
+use herald_light_client::{
+    ClientError, FileCheckpointStore, GatewayClient, LogIdentity, TrustedLog, VerifyError,
+    WitnessRequirement,
+};
+use herald_node::config::NodeConfig;
+use herald_node::gateway::{Gateway, init};
+use herald_node::keys::NodeKeys;
+use herald_node::peers::{PeerDomain, PeerRecord};
+use herald_proto::checkpoint::{WitnessPolicy, WitnessSigner, WitnessVerifier};
+use herald_proto::entry::Notarization;
+use herald_proto::merkle::HashAlgorithm;
+use tempfile::TempDir;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+const TEST_TIMEOUT: Duration = Duration::from_secs(120);
+const WAIT: Duration = Duration::from_secs(30);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+struct Node {
+    gateway: Gateway,
+    keys: NodeKeys,
+    config: NodeConfig,
+}
+
+async fn start(dir: &Path, domain: &str, test_hooks: bool) -> Node {
+    let mut config = NodeConfig::for_loopback_test(domain, dir.join(domain));
+    config.listen = vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()];
+    config.sequence_interval_ms = 20;
+    config.test_hooks = test_hooks;
+    let c = config.clone();
+    tokio::task::spawn_blocking(move || init(&c))
+        .await
+        .unwrap()
+        .expect("init");
+    let keys = NodeKeys::load(&config.key_dir(), domain).unwrap();
+    let gateway = Gateway::start(config.clone()).await.expect("start");
+    Node {
+        gateway,
+        keys,
+        config,
+    }
+}
+
+impl Node {
+    fn record(&self) -> PeerRecord {
+        PeerRecord {
+            domain: self.config.domain.clone(),
+            log_key: self.keys.log_verifier().to_string(),
+            witness_key: self.keys.witness_verifier().to_string(),
+            hash: "blake3".into(),
+            peer_id: self.keys.peer_id().to_string(),
+            addrs: self
+                .gateway
+                .listen_addrs()
+                .iter()
+                .map(|a| a.to_string())
+                .collect(),
+        }
+    }
+
+    async fn register(&self, other: &Node) {
+        let registry = self.gateway.peers().clone();
+        let peer = PeerDomain::from_record(&other.record()).unwrap();
+        tokio::task::spawn_blocking(move || registry.add(peer))
+            .await
+            .unwrap()
+            .unwrap();
+    }
+
+    async fn client(&self) -> GatewayClient {
+        GatewayClient::connect(&self.gateway.listen_addrs()[0], CONNECT_TIMEOUT)
+            .await
+            .unwrap()
+    }
+
+    fn identity(&self) -> LogIdentity {
+        LogIdentity::new(self.keys.log_verifier(), HashAlgorithm::Blake3)
+    }
+}
+
+async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !check() {
+        assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn requirement(log: &Node, witnesses: Vec<WitnessVerifier>, quorum: usize) -> WitnessRequirement {
+    let policy = WitnessPolicy::new(log.keys.log_verifier(), witnesses, quorum).unwrap();
+    WitnessRequirement::new(policy, 60)
+}
+
+fn verification(e: ClientError) -> VerifyError {
+    match e {
+        ClientError::Verification(v) => *v,
+        other => panic!("expected a verification failure, got {other:?}"),
+    }
+}
+
+async fn herald(args: &[&str]) -> Output {
+    let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_herald"))
+        .args(args)
+        .env_remove("RUST_LOG")
+        .output();
+    tokio::time::timeout(WAIT, run).await.unwrap().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_trusts_only_cosigned_checkpoints_and_refuses_an_equivocating_log() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let dir = TempDir::new().unwrap();
+        let alpha = start(dir.path(), "alpha.test", true).await;
+        let beta = start(dir.path(), "beta.test", false).await;
+        alpha.register(&beta).await;
+        beta.register(&alpha).await;
+
+        // Entries appended, and alpha's latest checkpoint cosigned by beta.
+        let mut plain = TrustedLog::open(
+            alpha.client().await,
+            alpha.identity(),
+            FileCheckpointStore::new(dir.path().join("plain")),
+        )
+        .unwrap();
+        for i in 0..3u8 {
+            let request = Notarization {
+                digest: [i; 32],
+                media_type: String::new(),
+                label: format!("doc {i}"),
+                created: 1_790_000_000,
+            };
+            plain
+                .submit_notarization(&request, &SigningKey::from_bytes(&[3; 32]))
+                .await
+                .unwrap();
+        }
+        let size = alpha.gateway.head().size;
+        eventually("alpha's checkpoint is cosigned", || {
+            alpha.gateway.store().cosigned().unwrap().is_some_and(|n| {
+                herald_proto::note::SignedNote::parse(&n)
+                    .ok()
+                    .and_then(|n| herald_proto::checkpoint::Checkpoint::parse_body(n.text()).ok())
+                    .is_some_and(|c| c.size == size)
+            })
+        })
+        .await;
+
+        // Requiring beta's cosignature: trusted.
+        let mut witnessed = TrustedLog::open(
+            alpha.client().await,
+            alpha.identity(),
+            FileCheckpointStore::new(dir.path().join("witnessed")),
+        )
+        .unwrap();
+        witnessed
+            .require_cosigned(requirement(&alpha, vec![beta.keys.witness_verifier()], 1))
+            .unwrap();
+        let update = witnessed.refresh().await.unwrap();
+        assert_eq!(update.checkpoint.size(), size);
+        assert_eq!(update.checkpoint.cosignatures().len(), 1);
+        let entry = witnessed.entry(1).await.unwrap();
+        assert_eq!(entry.inclusion().checkpoint().size(), size);
+
+        // Requiring a witness that never cosigned: refused, nothing trusted.
+        let stranger = WitnessSigner::new("x.test/witness", SigningKey::from_bytes(&[8; 32]))
+            .unwrap()
+            .verifier();
+        let mut demanding = TrustedLog::open(
+            alpha.client().await,
+            alpha.identity(),
+            FileCheckpointStore::new(dir.path().join("demanding")),
+        )
+        .unwrap();
+        demanding
+            .require_cosigned(requirement(&alpha, vec![beta.keys.witness_verifier(), stranger], 2))
+            .unwrap();
+        assert!(matches!(
+            verification(demanding.refresh().await.unwrap_err()),
+            VerifyError::NotCosigned { .. }
+        ));
+        assert_eq!(demanding.trusted(), None);
+
+        // The CLI with --witness-key and --quorum.
+        let gateway_addr = alpha.gateway.listen_addrs()[0].to_string();
+        let log_key = alpha.keys.log_verifier().to_string();
+        let witness_key = beta.keys.witness_verifier().to_string();
+        let state = dir.path().join("cli");
+        let state = state.to_str().unwrap();
+        let common = [
+            "--gateway", &gateway_addr, "--log-key", &log_key, "--state-dir", state, "--json",
+        ];
+        let mut args = vec!["log", "checkpoint"];
+        args.extend(common);
+        args.extend(["--witness-key", &witness_key, "--quorum", "1"]);
+        let out = herald(&args).await;
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["checkpoint"]["size"], size);
+        let mut alerts = vec!["log", "alerts"];
+        alerts.extend(common);
+        let out = herald(&alerts).await;
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+        // alpha signs a conflicting checkpoint (test hook); beta detects it and gossips the
+        // proof, which alpha's own gateway then holds too.
+        let token = std::fs::read_to_string(alpha.config.admin_token_path()).unwrap();
+        let mut stream = tokio::net::TcpStream::connect(alpha.gateway.http_addr())
+            .await
+            .unwrap();
+        let head = format!(
+            "POST /admin/test/fork HTTP/1.1\r\nAuthorization: Bearer {}\r\nContent-Length: 0\r\n\r\n",
+            token.trim()
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).await.unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        let origin = alpha.config.origin();
+        eventually("alpha's gateway holds the proof against its log", || {
+            alpha.gateway.witnessing().alerts().is_distrusted(&origin)
+        })
+        .await;
+
+        // The client checks the alerts, verifies the proof itself, and refuses the log.
+        let err = verification(witnessed.refresh().await.unwrap_err());
+        let VerifyError::Equivocated { equivocation } = err else {
+            panic!("{err:?}");
+        };
+        assert!(equivocation.verify().is_ok());
+        assert!(matches!(
+            verification(witnessed.entry(1).await.unwrap_err()),
+            VerifyError::Equivocated { .. }
+        ));
+        assert!(matches!(
+            verification(plain.check_alerts().await.unwrap_err()),
+            VerifyError::Equivocated { .. }
+        ));
+        // The CLI says so with exit status 2 and the proof.
+        let out = herald(&alerts).await;
+        assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert!(v["evidence"]["equivocation"].is_string(), "{v}");
+
+        alpha.gateway.stop().await.unwrap();
+        beta.gateway.stop().await.unwrap();
+    })
+    .await
+    .expect("the test finished in time");
+}
