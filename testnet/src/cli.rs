@@ -64,6 +64,9 @@ struct UpArgs {
     /// Milliseconds between sequencing rounds.
     #[arg(long, default_value_t = 250, value_parser = clap::value_parser!(u64).range(1..=60_000))]
     sequence_interval_ms: u64,
+    /// Cosignatures each log needs (default: a majority of its peers).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=63))]
+    quorum: Option<u16>,
 }
 
 #[derive(Args, Debug)]
@@ -140,6 +143,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     let binary = std::env::current_exe().context("locating the herald-testnet executable")?;
     let options = TestnetOptions {
         sequence_interval: Duration::from_millis(args.sequence_interval_ms),
+        quorum: args.quorum.map(usize::from),
         detached: true,
         ..TestnetOptions::new(&args.dir, binary)
     };
@@ -215,8 +219,15 @@ async fn status(args: StatusArgs) -> anyhow::Result<()> {
                 node.domain, node.pid
             ),
             Some(Ok(s)) => println!(
-                "{}: running, pid {}, tree size {}, peer {}, http {}",
-                node.domain, node.pid, s.tree_size, s.peer_id, node.http_addr
+                "{}: running, pid {}, tree size {}, cosigned {}, peers connected {}/{}, alerts {}, http {}",
+                node.domain,
+                node.pid,
+                s.tree_size,
+                s.cosigned_size.map_or("none".to_owned(), |n| n.to_string()),
+                s.peers.iter().filter(|p| p.connected).count(),
+                s.peers.len(),
+                s.alerts,
+                node.http_addr
             ),
         }
     }

@@ -1,5 +1,8 @@
 //! The testnet's errors: one enum, each variant naming the node (domain) or file it is about.
 //!
+//! Wrapped errors are `source`s, not repeated in the message: print the chain (`{:#}` with
+//! anyhow) to see them.
+//!
 //! Failures of the nodes themselves (a node exited, did not start in time, refused an admin
 //! call) are kept apart from local failures (a file, a signal) so that a test can tell "the
 //! system under test misbehaved" from "the harness could not do its job".
@@ -17,15 +20,15 @@ use herald_node::gateway::GatewayError;
 #[non_exhaustive]
 pub enum TestnetError {
     /// `herald_node::gateway::init` failed for a domain's data directory.
-    #[error("initialising {domain}: {source}")]
+    #[error("initialising {domain}")]
     Init {
         /// The domain.
         domain: String,
         /// The node library's error.
-        source: GatewayError,
+        source: Box<GatewayError>,
     },
     /// A file or directory could not be read or written.
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io {
         /// The path.
         path: PathBuf,
@@ -33,7 +36,7 @@ pub enum TestnetError {
         source: io::Error,
     },
     /// The node process could not be started at all.
-    #[error("cannot start {binary} for {domain}: {source}")]
+    #[error("cannot start {binary} for {domain}")]
     Spawn {
         /// The domain.
         domain: String,
@@ -119,12 +122,12 @@ pub enum TestnetError {
         body: String,
     },
     /// The light client failed (connect, request, or verification).
-    #[error("{domain}: light client: {source}")]
+    #[error("{domain}: light client")]
     Client {
         /// The domain.
         domain: String,
         /// The client's error.
-        source: ClientError,
+        source: Box<ClientError>,
     },
     /// `testnet.json` or `node.json` is missing a field or malformed.
     #[error("{path}: {reason}")]

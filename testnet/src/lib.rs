@@ -1,10 +1,12 @@
 //! Herald testnet: N gateway domains on 127.0.0.1, each a real `herald-node` process, with the
 //! fault controls and the load the multi-process tests and benchmarks need.
 //!
-//! - [`Testnet`] ([`testnet`]): spawn, reach (light clients, `/status`), kill, stop, restart.
+//! - [`Testnet`] ([`testnet`]): spawn, reach (light clients, `/status`), kill, stop, restart;
+//!   [`admin`] adds peer registration, `cut`/`heal` (partitions), `fork` and `alerts`.
 //! - [`TestnetNode`] ([`node`]): one domain's keys, addresses and process.
 //! - [`process`]: starting node processes, signals, bounded waits, the orphan watch.
 //! - [`node_api`]: the nodes' HTTP listener (`/status`, `/metrics`, admin API).
+//! - [`admin`]: peer registration, partitions, forks and alerts, through the nodes' admin API.
 //! - [`manifest`]: `testnet.json`, which `herald-testnet up` leaves for `status` and `down`.
 //! - [`observer`]: a plain gossipsub subscriber (standard libp2p only) watching the topics.
 //! - [`load`]: signed notarization entries of exact sizes, seeded random schedules.
@@ -17,6 +19,7 @@
 //! as `<binary> node run --config <file>` (tests pass `env!("CARGO_BIN_EXE_herald-testnet")`).
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod bench;
 pub mod cli;
 pub mod error;

@@ -4,6 +4,8 @@
 //! configuration, empty log), then starts each as `<binary> node run --config ...`: the testnet
 //! binary's hidden `node` subcommand runs the real node command line, so every node is the code
 //! an operator runs, in its own process. Ports are chosen by the OS and kept across restarts.
+//! Then every domain is registered with every other through the admin API, and `spawn` returns
+//! once all are connected (see [`crate::admin`] for that and the partition and fork controls).
 //!
 //! Ownership: the `Testnet` owns its child processes. Dropping it SIGKILLs and reaps every one
 //! (also when a test panics); a test process killed outright is covered by the nodes' own
@@ -39,6 +41,13 @@ pub struct TestnetOptions {
     pub sequence_interval: Duration,
     /// Every log's hash.
     pub hash: HashAlgorithm,
+    /// How many of its peers' witnesses must cosign a node's checkpoint (`None`: a majority of
+    /// its peers, at least 1).
+    pub quorum: Option<usize>,
+    /// Least time between two cross-logged checkpoints of one peer.
+    pub cross_log_interval: Duration,
+    /// Enables the nodes' test-only admin calls ([`Testnet::fork`]).
+    pub test_hooks: bool,
     /// The nodes' log filter when `RUST_LOG` is not set.
     pub log_level: String,
     /// Start the processes in their own process group without a parent watch, so that they
@@ -63,6 +72,9 @@ impl TestnetOptions {
             binary: binary.into(),
             sequence_interval: Duration::from_millis(50),
             hash: HashAlgorithm::Blake3,
+            quorum: None,
+            cross_log_interval: Duration::from_secs(30),
+            test_hooks: false,
             log_level: "info".into(),
             detached: false,
             start_timeout: Duration::from_secs(30),
@@ -81,9 +93,9 @@ pub struct Testnet {
 }
 
 impl Testnet {
-    /// Initialises and starts `n_domains` nodes (`d0.test` … in `<dir>/d0` …) and returns once
-    /// every one has written its `node.json`. On any failure the nodes already started are
-    /// killed.
+    /// Initialises and starts `n_domains` nodes (`d0.test` … in `<dir>/d0` …), registers every
+    /// domain with every other (admin API), and returns once every node is connected to every
+    /// other. On any failure the nodes already started are killed.
     pub async fn spawn(n_domains: usize, options: TestnetOptions) -> Result<Testnet, TestnetError> {
         if n_domains == 0 {
             return Err(TestnetError::Options(
@@ -98,7 +110,7 @@ impl Testnet {
             options,
         };
         for i in 0..n_domains {
-            let node = init_node(&testnet.options, i).await?;
+            let node = init_node(&testnet.options, i, n_domains).await?;
             testnet.nodes.push(node);
         }
         let (binary, detached, bound) = (
@@ -113,6 +125,10 @@ impl Testnet {
             .map(|node| node.start(&binary, detached, bound));
         for outcome in futures::future::join_all(starts).await {
             outcome?;
+        }
+        if n_domains > 1 {
+            testnet.register_peers().await?;
+            testnet.wait_connected(bound).await?;
         }
         Ok(testnet)
     }
@@ -152,7 +168,7 @@ impl Testnet {
             .ok_or(TestnetError::NoSuchNode { index: i, count })
     }
 
-    fn checked(&self, i: usize) -> Result<&TestnetNode, TestnetError> {
+    pub(crate) fn checked(&self, i: usize) -> Result<&TestnetNode, TestnetError> {
         self.nodes.get(i).ok_or(TestnetError::NoSuchNode {
             index: i,
             count: self.nodes.len(),
@@ -203,7 +219,7 @@ impl Testnet {
             .await
             .map_err(|source| TestnetError::Client {
                 domain: node.domain().to_owned(),
-                source,
+                source: Box::new(source),
             })
     }
 
@@ -227,7 +243,10 @@ impl Testnet {
             self.log_identity(i)?,
             FileCheckpointStore::new(state_dir),
         )
-        .map_err(|source| TestnetError::Client { domain, source })
+        .map_err(|source| TestnetError::Client {
+            domain,
+            source: Box::new(source),
+        })
     }
 
     /// Node `i`'s `/status`.
@@ -278,21 +297,27 @@ impl Drop for Testnet {
 }
 
 /// Initialises node `i`'s data directory with the node library.
-async fn init_node(options: &TestnetOptions, i: usize) -> Result<TestnetNode, TestnetError> {
+async fn init_node(
+    options: &TestnetOptions,
+    i: usize,
+    n_domains: usize,
+) -> Result<TestnetNode, TestnetError> {
     let domain = format!("d{i}.test");
     let mut config = NodeConfig::for_loopback_test(&domain, options.dir.join(format!("d{i}")));
     config.hash = options.hash;
     config.log_level = options.log_level.clone();
-    config.sequence_interval_ms = u64::try_from(options.sequence_interval.as_millis())
-        .unwrap_or(u64::MAX)
-        .max(1);
+    let peers = n_domains.saturating_sub(1);
+    config.quorum = options.quorum.unwrap_or(peers / 2 + 1).max(1);
+    config.crosslog_interval_ms = millis(options.cross_log_interval);
+    config.test_hooks = options.test_hooks;
+    config.sequence_interval_ms = millis(options.sequence_interval);
     let init_config = config.clone();
     let report = tokio::task::spawn_blocking(move || gateway::init(&init_config))
         .await
         .map_err(|e| TestnetError::Options(format!("init task for {domain}: {e}")))?
         .map_err(|source| TestnetError::Init {
             domain: domain.clone(),
-            source,
+            source: Box::new(source),
         })?;
     Ok(TestnetNode::new(
         config,
@@ -301,4 +326,9 @@ async fn init_node(options: &TestnetOptions, i: usize) -> Result<TestnetNode, Te
         report.witness_key,
         report.peer_id,
     ))
+}
+
+/// Whole milliseconds, at least 1.
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
 }

@@ -5,6 +5,7 @@
 //! checked by reading the report, never by timed tests. Run them from a release build
 //! (`cargo run --release -p herald-testnet -- bench ...`); the report records the build profile.
 
+mod cosign;
 mod proofs;
 
 use std::path::{Path, PathBuf};
@@ -14,6 +15,7 @@ use anyhow::Context as _;
 use clap::{Args, Subcommand};
 use serde::Serialize;
 
+pub use cosign::CosignArgs;
 pub use proofs::ProofsArgs;
 
 /// The benchmarks.
@@ -21,6 +23,8 @@ pub use proofs::ProofsArgs;
 pub enum BenchCommand {
     /// Proof requests served per second over the client protocol (one node, N entries).
     Proofs(ProofsArgs),
+    /// Time from a checkpoint's publication to its quorum cosignature across N domains.
+    Cosign(CosignArgs),
 }
 
 /// Options every benchmark takes.
@@ -39,6 +43,7 @@ pub struct CommonArgs {
 pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
     match command {
         BenchCommand::Proofs(args) => proofs::run(args).await,
+        BenchCommand::Cosign(args) => cosign::run(args).await,
     }
 }
 
