@@ -594,6 +594,25 @@ mod tests {
     }
 
     #[test]
+    fn peers_may_be_written_as_tables_and_are_checked() {
+        let beta = crate::peers::tests::record("beta.test", 10, 4000);
+        let text = format!(
+            "domain = \"a.test\"\ndata_dir = \"/d\"\nquorum = 1\n\n[[peers]]\ndomain = \"beta.test\"\n\
+             log_key = \"{}\"\nwitness_key = \"{}\"\npeer_id = \"{}\"\naddrs = [\"{}\"]\n",
+            beta.log_key, beta.witness_key, beta.peer_id, beta.addrs[0]
+        );
+        let config = NodeConfig::from_toml_str(&text).unwrap();
+        assert_eq!(config.peers, vec![beta.clone()]);
+        assert_eq!(
+            config.peer_domains().unwrap()[0].origin(),
+            "beta.test/herald"
+        );
+        // A misspelt field of a peer is refused like any other.
+        let typo = text.replace("peer_id =", "peerid =");
+        assert!(NodeConfig::from_toml_str(&typo).is_err());
+    }
+
+    #[test]
     fn unknown_keys_are_refused() {
         let err = NodeConfig::from_toml_str("domain = \"a.test\"\ndata_dir = \"/d\"\nbatch = 3\n")
             .unwrap_err();

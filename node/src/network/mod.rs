@@ -27,6 +27,7 @@ pub mod client;
 pub mod codec;
 mod dialer;
 pub mod gossip;
+mod relay;
 mod witness;
 mod worker;
 

@@ -21,7 +21,7 @@ use herald_proto::note::NoteVerifier;
 use herald_proto::wire::pb::{self, ClientErrorKind, client_response};
 use herald_proto::wire::{WireError, pb::ClientResponse};
 use libp2p::core::transport::ListenerId;
-use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, PublishError};
+use libp2p::gossipsub::IdentTopic;
 use libp2p::multiaddr::Protocol;
 use libp2p::request_response::{self, InboundRequestId, OutboundRequestId, ResponseChannel};
 use libp2p::swarm::SwarmEvent;
@@ -36,8 +36,8 @@ use super::behaviour::{self, Behaviour, BehaviourEvent, alert_topic, checkpoint_
 use super::client::{ClientService, client_error};
 use super::codec::Decoded;
 use super::dialer::Redial;
-use super::gossip::{self, GossipEvent, GossipRejection, SeenCheckpoint};
-use super::{Command, Commands, NetworkError, NodeHandle, Topic};
+use super::gossip::GossipEvent;
+use super::{Command, Commands, NetworkError, NodeHandle};
 use crate::config::NodeConfig;
 use crate::metrics::{NetworkMetrics, request_label};
 use crate::peers::PeerSet;
@@ -262,8 +262,8 @@ pub(super) struct Worker {
     commands: mpsc::Receiver<Command>,
     shutdown: oneshot::Receiver<()>,
     /// Owned by the sequencer; holds only flushed heads.
-    heads: watch::Receiver<LogHead>,
-    last_published: Vec<u8>,
+    pub(super) heads: watch::Receiver<LogHead>,
+    pub(super) last_published: Vec<u8>,
     service: ClientService,
     responses_tx: mpsc::Sender<(InboundRequestId, Responder, ClientResponse)>,
     responses_rx: mpsc::Receiver<(InboundRequestId, Responder, ClientResponse)>,
@@ -272,9 +272,9 @@ pub(super) struct Worker {
     max_inflight: usize,
     /// Responses handed to the swarm but not yet written.
     unsent: HashSet<InboundRequestId>,
-    metrics: NetworkMetrics,
-    topic: IdentTopic,
-    alerts: IdentTopic,
+    pub(super) metrics: NetworkMetrics,
+    pub(super) topic: IdentTopic,
+    pub(super) alerts: IdentTopic,
     drain_timeout: Duration,
     /// Answers witness requests (on their own tasks).
     pub(super) witnessing: Witnessing,
@@ -297,8 +297,8 @@ pub(super) struct Worker {
     /// The registry (owned by [`crate::peers::PeerRegistry`]).
     pub(super) peers: watch::Receiver<Arc<PeerSet>>,
     redial: Redial,
-    gossip_events: mpsc::Sender<GossipEvent>,
-    own_log: NoteVerifier,
+    pub(super) gossip_events: mpsc::Sender<GossipEvent>,
+    pub(super) own_log: NoteVerifier,
 }
 
 impl Worker {
@@ -432,24 +432,6 @@ impl Worker {
                 let blocked = self.swarm.behaviour().blocked.blocked_peers();
                 let _ = reply.send(blocked.iter().copied().collect());
             }
-        }
-    }
-
-    /// Publishes `data` on `topic`.
-    fn publish(&mut self, topic: Topic, data: Vec<u8>) -> Result<(), NetworkError> {
-        let ident = match topic {
-            Topic::Checkpoints => self.topic.clone(),
-            Topic::Alerts => self.alerts.clone(),
-        };
-        match self.swarm.behaviour_mut().gossipsub.publish(ident, data) {
-            Ok(_) => {
-                self.metrics.gossip_published.inc();
-                Ok(())
-            }
-            Err(e) => Err(NetworkError::Publish {
-                topic: topic.name(),
-                reason: e.to_string(),
-            }),
         }
     }
 
@@ -628,111 +610,6 @@ impl Worker {
                 debug!("client went away before its answer");
             }
         }
-    }
-
-    fn on_gossip(&mut self, event: gossipsub::Event) {
-        match event {
-            gossipsub::Event::Message {
-                propagation_source,
-                message_id,
-                message,
-            } => {
-                self.metrics.gossip_received.inc();
-                let peers = self.peers.borrow().clone();
-                let judged = if message.topic == self.topic.hash() {
-                    gossip::judge_checkpoint(&message.data, &peers, &self.own_log)
-                        .map(|seen| self.on_checkpoint_gossip(propagation_source, seen))
-                } else if message.topic == self.alerts.hash() {
-                    gossip::judge_alert(&message.data, &peers, &self.own_log)
-                        .map(|alert| self.on_alert_gossip(propagation_source, alert))
-                } else {
-                    Err(GossipRejection::UnexpectedTopic(message.topic.to_string()))
-                };
-                let acceptance = match judged {
-                    Ok(acceptance) => acceptance,
-                    Err(reason) => {
-                        self.metrics.gossip_rejected.inc();
-                        warn!(peer = %propagation_source, %reason, "rejected gossip message");
-                        MessageAcceptance::Reject
-                    }
-                };
-                self.swarm
-                    .behaviour_mut()
-                    .gossipsub
-                    .report_message_validation_result(&message_id, &propagation_source, acceptance);
-            }
-            gossipsub::Event::Subscribed { peer_id, topic } => {
-                debug!(peer = %peer_id, %topic, "peer subscribed");
-            }
-            other => debug!(event = ?other, "gossipsub"),
-        }
-    }
-
-    /// A valid checkpoint message: forwarded; a peer's goes to the witness's watcher.
-    fn on_checkpoint_gossip(&mut self, from: PeerId, seen: SeenCheckpoint) -> MessageAcceptance {
-        match seen {
-            SeenCheckpoint::Peer(peer, checkpoint) => {
-                debug!(%from, origin = peer.origin(), size = checkpoint.size(), "checkpoint gossip");
-                self.tell_watcher(GossipEvent::Checkpoint(peer, checkpoint));
-            }
-            SeenCheckpoint::Own(checkpoint) => {
-                debug!(%from, size = checkpoint.size(), "own checkpoint gossip");
-            }
-            SeenCheckpoint::Unknown(checkpoint) => {
-                debug!(%from, origin = %checkpoint.origin, "checkpoint of an unregistered log");
-            }
-        }
-        MessageAcceptance::Accept
-    }
-
-    /// A verified alert: believed and forwarded if it concerns a known log, ignored otherwise.
-    fn on_alert_gossip(
-        &mut self,
-        from: PeerId,
-        alert: Option<herald_proto::equivocation::VerifiedEquivocation>,
-    ) -> MessageAcceptance {
-        match alert {
-            Some(proof) => {
-                info!(%from, origin = proof.origin(), "split-view alert received");
-                self.tell_watcher(GossipEvent::Alert(proof));
-                MessageAcceptance::Accept
-            }
-            None => {
-                debug!(%from, "valid alert about a log this node does not know: ignored");
-                MessageAcceptance::Ignore
-            }
-        }
-    }
-
-    fn tell_watcher(&self, event: GossipEvent) {
-        if let Err(e) = self.gossip_events.try_send(event) {
-            warn!(error = %e, "witness watcher is behind; gossip event dropped");
-        }
-    }
-
-    /// Publishes the sequencer's newest checkpoint, once.
-    fn publish_head(&mut self) {
-        let note = self.heads.borrow_and_update().checkpoint.clone();
-        if note.is_empty() || note == self.last_published {
-            return;
-        }
-        let data = gossip::checkpoint_message(&note);
-        match self
-            .swarm
-            .behaviour_mut()
-            .gossipsub
-            .publish(self.topic.clone(), data)
-        {
-            Ok(_) => {
-                self.metrics.gossip_published.inc();
-                debug!("published checkpoint");
-            }
-            Err(PublishError::NoPeersSubscribedToTopic) => {
-                debug!("no peers subscribed to checkpoints yet");
-            }
-            Err(error) => warn!(%error, "could not publish checkpoint"),
-        }
-        self.last_published = note;
     }
 }
 
