@@ -195,17 +195,23 @@ async fn a_cut_domain_is_cosigned_again_after_healing_and_nothing_inconsistent_i
             submit(&net, i, 1).await;
         }
         let before = settle(&net, &all()).await;
-        let held = before[0].cosigned_size.unwrap();
 
         net.cut(0).await.unwrap();
-        wait_until(|| async {
+        let cut_off = wait_until(|| async {
             let s = net.status(0).await.map_err(|e| e.to_string())?;
             match s.peers.iter().find(|p| p.connected) {
-                None => Ok(()),
+                None => Ok(s),
                 Some(p) => Err(format!("still connected to {}", p.domain)),
             }
         })
         .await;
+        // What d0 had cosigned, and what its witnesses held, when the cut took effect.
+        let held = cut_off.cosigned_size.unwrap();
+        let mut witnessed = Vec::new();
+        for j in 1..DOMAINS {
+            let s = net.status(j).await.unwrap();
+            witnessed.push(s.witnessed.get(&net.node(0).origin()).copied());
+        }
         submit(&net, 0, 3).await;
         submit(&net, 1, 3).await;
         // d1 has three reachable witnesses: quorum.
@@ -216,9 +222,12 @@ async fn a_cut_domain_is_cosigned_again_after_healing_and_nothing_inconsistent_i
         let cut = net.status(0).await.unwrap();
         assert!(cut.tree_size >= held + 3);
         assert_eq!(cut.cosigned_size, Some(held));
-        for j in 1..DOMAINS {
+        for (k, j) in (1..DOMAINS).enumerate() {
             let s = net.status(j).await.unwrap();
-            assert_eq!(s.witnessed.get(&net.node(0).origin()).copied(), Some(held));
+            assert_eq!(
+                s.witnessed.get(&net.node(0).origin()).copied(),
+                witnessed[k]
+            );
         }
 
         net.heal(0).await.unwrap();
@@ -251,7 +260,7 @@ async fn an_equivocating_log_is_caught_by_every_honest_node() {
         for i in 0..DOMAINS {
             submit(&net, i, 2).await;
         }
-        let before = settle(&net, &all()).await;
+        settle(&net, &all()).await;
         let fork = net.fork(0).await.unwrap();
         let origin = net.node(0).origin();
         assert_eq!(fork.origin, origin);
@@ -288,9 +297,12 @@ async fn an_equivocating_log_is_caught_by_every_honest_node() {
         assert!(pairs.windows(2).all(|w| w[0] == w[1]), "{pairs:?}");
 
         // d0 goes on appending; no honest witness cosigns it any more.
-        let held: Vec<Option<u64>> = (1..DOMAINS)
-            .map(|j| before[j].witnessed.get(&origin).copied())
-            .collect();
+        let mut held = Vec::new();
+        for j in 1..DOMAINS {
+            let s = net.status(j).await.unwrap();
+            held.push(s.witnessed.get(&origin).copied());
+        }
+        let cosigned_before = net.status(0).await.unwrap().cosigned_size;
         submit(&net, 0, 2).await;
         tokio::time::sleep(Duration::from_secs(3)).await;
         for (k, j) in (1..DOMAINS).enumerate() {
@@ -303,7 +315,7 @@ async fn an_equivocating_log_is_caught_by_every_honest_node() {
             );
         }
         let d0 = net.status(0).await.unwrap();
-        assert_eq!(d0.cosigned_size, before[0].cosigned_size);
+        assert_eq!(d0.cosigned_size, cosigned_before);
     })
     .await;
 }
