@@ -46,7 +46,26 @@ pub fn write_section(section: &str, value: serde_json::Value) {
 
 /// The median of some durations, in seconds.
 pub fn median_secs(xs: &[std::time::Duration]) -> f64 {
-    let mut v: Vec<f64> = xs.iter().map(|d| d.as_secs_f64()).collect();
+    let v: Vec<f64> = xs.iter().map(|d| d.as_secs_f64()).collect();
+    median(&v)
+}
+
+/// CPU time (user + system, all threads) this process has used so far, from `/proc/self/stat`
+/// (clock ticks of 10 ms on Linux); `None` where that file does not exist.
+#[allow(dead_code)] // used by the sequencer bench only
+pub fn process_cpu() -> Option<std::time::Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which is in parentheses and may hold spaces).
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the whole line, 12 and 13 after the name.
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(std::time::Duration::from_millis(ticks * 10))
+}
+
+/// The median of some ratios.
+pub fn median(xs: &[f64]) -> f64 {
+    let mut v = xs.to_vec();
     v.sort_by(f64::total_cmp);
     match v.len() {
         0 => f64::NAN,
