@@ -402,6 +402,9 @@ fn response_kind(r: &pb::client_response::Response) -> &'static str {
         Response::Inclusion(_) => "an inclusion proof",
         Response::Consistency(_) => "a consistency proof",
         Response::Alerts(_) => "an alert list",
+        Response::Included(_) => "an included leaf",
+        Response::Binding(_) => "a binding answer",
+        Response::Trust(_) => "a trust list",
         Response::Error(_) => "an error",
     }
 }

@@ -220,6 +220,10 @@ pub fn request_label(request: &client_request::Request) -> &'static str {
         client_request::Request::Inclusion(_) => "inclusion",
         client_request::Request::Consistency(_) => "consistency",
         client_request::Request::Alerts(_) => "alerts",
+        client_request::Request::Register(_) => "register",
+        client_request::Request::Binding(_) => "binding",
+        client_request::Request::Publication(_) => "publication",
+        client_request::Request::Trust(_) => "trust",
     }
 }
 
@@ -236,6 +240,9 @@ pub fn error_label(kind: ClientErrorKind) -> &'static str {
         ClientErrorKind::OutOfRange => "out_of_range",
         ClientErrorKind::NotFound => "not_found",
         ClientErrorKind::Internal => "internal",
+        ClientErrorKind::Duplicate => "duplicate",
+        ClientErrorKind::Pending => "pending",
+        ClientErrorKind::Unauthorized => "unauthorized",
     }
 }
 

@@ -111,6 +111,16 @@ impl ClientService {
                 })
                 .await
             }
+            // Certified mail's requests (issue 5) are answered once this node serves accounts.
+            Some(
+                client_request::Request::Register(_)
+                | client_request::Request::Binding(_)
+                | client_request::Request::Publication(_)
+                | client_request::Request::Trust(_),
+            ) => client_error(
+                ClientErrorKind::Malformed,
+                "this gateway does not serve certified-mail requests yet",
+            ),
         }
     }
 

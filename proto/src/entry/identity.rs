@@ -32,6 +32,81 @@ pub const IDENTITY_REVOCATION_LABEL: &str = "herald v1 entry identity revocation
 /// The label that starts a fallback prekey's signing input (signed by the account's IK).
 pub const FALLBACK_PREKEY_LABEL: &str = "herald v1 signed fallback prekey";
 
+/// The label that starts an account registration's signing input (signed by the account's IK).
+/// Not a log entry: it proves to the gateway that the registrant holds IK.
+pub const ACCOUNT_REGISTRATION_LABEL: &str = "herald v1 account registration";
+
+/// The bytes IK signs to register `account` with its gateway (`RegisterAccount.signature`):
+/// `signing_input("herald v1 account registration", account, identity_key, signed_prekey,
+/// enrolment_code)`. The one-time code makes each signature good for one enrolment only.
+pub fn registration_signing_input(
+    account: &str,
+    identity_key: &[u8; 32],
+    signed_prekey: &[u8; 32],
+    enrolment_code: &str,
+) -> Vec<u8> {
+    signing_input(
+        ACCOUNT_REGISTRATION_LABEL,
+        &[
+            account.as_bytes(),
+            identity_key,
+            signed_prekey,
+            enrolment_code.as_bytes(),
+        ],
+    )
+}
+
+/// IK's signature registering `account` with the prekey and the operator's enrolment code.
+pub fn sign_registration(
+    identity: &SigningKey,
+    account: &str,
+    signed_prekey: &[u8; 32],
+    enrolment_code: &str,
+) -> [u8; 64] {
+    let identity_key = identity.verifying_key().to_bytes();
+    identity
+        .sign(&registration_signing_input(
+            account,
+            &identity_key,
+            signed_prekey,
+            enrolment_code,
+        ))
+        .to_bytes()
+}
+
+/// Checks a registration's signature by `identity_key` (strict Ed25519).
+pub fn verify_registration(
+    account: &str,
+    identity_key: &[u8; 32],
+    signed_prekey: &[u8; 32],
+    enrolment_code: &str,
+    signature: &[u8],
+) -> Result<(), EntryError> {
+    verify_signature(
+        identity_key,
+        &registration_signing_input(account, identity_key, signed_prekey, enrolment_code),
+        signature,
+    )
+}
+
+/// Checks IK's signature over `prekey` as `account`'s fallback prekey.
+pub fn verify_fallback_prekey(
+    identity_key: &[u8; 32],
+    account: &str,
+    prekey: &[u8; 32],
+    signature: &[u8],
+) -> Result<(), EntryError> {
+    verify_signature(
+        identity_key,
+        &prekey_signing_input(account, prekey),
+        signature,
+    )
+    .map_err(|e| match e {
+        EntryError::BadSignature => EntryError::BadPrekeySignature,
+        other => other,
+    })
+}
+
 /// The bytes IK signs to vouch for `prekey` as `account`'s fallback X25519 prekey.
 fn prekey_signing_input(account: &str, prekey: &[u8; 32]) -> Vec<u8> {
     signing_input(FALLBACK_PREKEY_LABEL, &[account.as_bytes(), prekey])
@@ -111,15 +186,12 @@ pub fn verify_identity_binding(
         &binding.signing_input(),
         &entry.gateway_signature,
     )?;
-    verify_signature(
+    verify_fallback_prekey(
         &binding.identity_key,
-        &prekey_signing_input(&binding.account, &binding.signed_prekey),
+        &binding.account,
+        &binding.signed_prekey,
         &binding.signed_prekey_signature,
-    )
-    .map_err(|e| match e {
-        EntryError::BadSignature => EntryError::BadPrekeySignature,
-        other => other,
-    })?;
+    )?;
     Ok(binding)
 }
 
@@ -295,6 +367,66 @@ mod tests {
         assert_eq!(
             verify_identity_binding(&entry, &gateway().verifying_key()),
             Err(EntryError::BadSignature)
+        );
+    }
+
+    #[test]
+    fn a_registration_signature_is_the_documented_input_and_covers_every_field() {
+        let ik = SigningKey::from_bytes(&[3; 32]);
+        let key = ik.verifying_key().to_bytes();
+        let prekey = [4u8; 32];
+        let sig = sign_registration(&ik, "bob@beta.test", &prekey, "code-1");
+        let mut expected = Vec::new();
+        for field in [
+            &b"herald v1 account registration"[..],
+            b"bob@beta.test",
+            &key,
+            &prekey,
+            b"code-1",
+        ] {
+            expected.extend_from_slice(&(field.len() as u64).to_le_bytes());
+            expected.extend_from_slice(field);
+        }
+        assert_eq!(
+            registration_signing_input("bob@beta.test", &key, &prekey, "code-1"),
+            expected
+        );
+        assert_eq!(
+            verify_registration("bob@beta.test", &key, &prekey, "code-1", &sig),
+            Ok(())
+        );
+        let refused = [
+            verify_registration("eve@beta.test", &key, &prekey, "code-1", &sig),
+            verify_registration("bob@beta.test", &key, &[5; 32], "code-1", &sig),
+            verify_registration("bob@beta.test", &key, &prekey, "code-2", &sig),
+        ];
+        assert!(refused.iter().all(|r| *r == Err(EntryError::BadSignature)));
+        let other = SigningKey::from_bytes(&[6; 32]).verifying_key().to_bytes();
+        assert_eq!(
+            verify_registration("bob@beta.test", &other, &prekey, "code-1", &sig),
+            Err(EntryError::BadSignature)
+        );
+    }
+
+    #[test]
+    fn a_registration_signature_is_not_a_prekey_signature() {
+        // IK signs both; the labels keep one from being replayed as the other.
+        let ik = SigningKey::from_bytes(&[3; 32]);
+        let key = ik.verifying_key().to_bytes();
+        let prekey = [4u8; 32];
+        let prekey_sig = sign_fallback_prekey(&ik, "bob@beta.test", &prekey);
+        assert_eq!(
+            verify_fallback_prekey(&key, "bob@beta.test", &prekey, &prekey_sig),
+            Ok(())
+        );
+        assert_eq!(
+            verify_registration("bob@beta.test", &key, &prekey, "", &prekey_sig),
+            Err(EntryError::BadSignature)
+        );
+        let reg_sig = sign_registration(&ik, "bob@beta.test", &prekey, "c");
+        assert_eq!(
+            verify_fallback_prekey(&key, "bob@beta.test", &prekey, &reg_sig),
+            Err(EntryError::BadPrekeySignature)
         );
     }
 }

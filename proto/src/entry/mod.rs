@@ -15,8 +15,10 @@ pub use evidence::{
     ADDRESS_COMMITMENT_LABEL, EVIDENCE_LABEL, EvidenceRecord, commit_address, verify_evidence,
 };
 pub use identity::{
-    FALLBACK_PREKEY_LABEL, IDENTITY_BINDING_LABEL, IDENTITY_REVOCATION_LABEL, IdentityBinding,
-    IdentityRevocation, sign_fallback_prekey, verify_identity_binding, verify_identity_revocation,
+    ACCOUNT_REGISTRATION_LABEL, FALLBACK_PREKEY_LABEL, IDENTITY_BINDING_LABEL,
+    IDENTITY_REVOCATION_LABEL, IdentityBinding, IdentityRevocation, registration_signing_input,
+    sign_fallback_prekey, sign_registration, verify_fallback_prekey, verify_identity_binding,
+    verify_identity_revocation, verify_registration,
 };
 pub use key_publication::{KEY_PUBLICATION_LABEL, KeyPublication, verify_key_publication};
 pub use lookup::{LookupKey, lookup_key};

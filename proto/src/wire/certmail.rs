@@ -155,7 +155,8 @@ impl pb::KeyRequest {
 
 impl pb::IncludedLeaf {
     /// The bounds of a proven leaf; a draft (no proof yet) is accepted only if `draft_ok`.
-    fn validate_fields(&self, draft_ok: bool) -> Result<(), WireError> {
+    /// Also the bounds of the client protocol's answers that carry leaves (`wire::client`).
+    pub(super) fn validate_fields(&self, draft_ok: bool) -> Result<(), WireError> {
         sized(
             "IncludedLeaf.entry",
             self.entry.len(),

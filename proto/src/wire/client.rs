@@ -1,10 +1,10 @@
 //! Bounds of the client protocol `/herald/client/1` (`client.proto`), checked after decoding.
 
 use super::pb::{self, client_request, client_response, inclusion_request};
-use super::validate::{KEY_LEN, exact, known_enum, sized};
+use super::validate::{KEY_LEN, SIGNATURE_LEN, exact, known_enum, sized};
 use super::{
-    MAX_EQUIVOCATION_BYTES, MAX_INCLUSION_PROOF_BYTES, MAX_LOG_ENTRY_BYTES, MAX_ORIGIN_BYTES,
-    MAX_SIGNED_CHECKPOINT_BYTES,
+    MAX_ACCOUNT_BYTES, MAX_EQUIVOCATION_BYTES, MAX_INCLUSION_PROOF_BYTES, MAX_LOCATION_WITNESSES,
+    MAX_LOG_ENTRY_BYTES, MAX_ORIGIN_BYTES, MAX_SIGNED_CHECKPOINT_BYTES, MAX_VERIFIER_KEY_BYTES,
 };
 use super::{Validate, WireError};
 use crate::merkle::HASH_LEN;
@@ -22,6 +22,20 @@ pub const MAX_ERROR_MESSAGE_BYTES: usize = 1024;
 /// Most equivocation proofs in one [`pb::AlertList`]: a gateway distrusts a log after one, so a
 /// handful per origin is all a client needs, and 16 of the largest fit one response.
 pub const MAX_ALERTS_PER_ANSWER: usize = 16;
+
+/// Longest enrolment code in a [`pb::RegisterAccount`].
+pub const MAX_ENROLMENT_CODE_BYTES: usize = 64;
+
+/// Most revocations in one [`pb::BindingAnswer`]: an account is disabled once per key, so a
+/// handful is a long history; the gateway sends the latest ones.
+pub const MAX_REVOCATIONS_PER_ANSWER: usize = 16;
+
+/// Most peer logs in one [`pb::TrustList`]: 64 of the largest `LogTrust`s fit one response.
+pub const MAX_TRUSTED_PEERS: usize = 64;
+
+/// Largest encoded `IdentityBinding` or `IdentityRevocation` log entry (an account of 320
+/// bytes, keys, signatures, a time and their tags): what a [`pb::BindingAnswer`] carries.
+const MAX_IDENTITY_ENTRY_BYTES: usize = MAX_ACCOUNT_BYTES + 3 * KEY_LEN + 2 * SIGNATURE_LEN + 64;
 
 /// Largest encoded [`pb::ClientRequest`]: one log entry and its framing.
 pub const MAX_CLIENT_REQUEST_BYTES: usize = MAX_LOG_ENTRY_BYTES + 64;
@@ -62,6 +76,17 @@ impl Validate for pb::ClientRequest {
             Some(client_request::Request::Alerts(a)) => {
                 sized("AlertsRequest.origin", a.origin.len(), 0, MAX_ORIGIN_BYTES)
             }
+            Some(client_request::Request::Register(r)) => r.validate_fields(),
+            Some(client_request::Request::Binding(b)) => sized(
+                "BindingRequest.account",
+                b.account.len(),
+                1,
+                MAX_ACCOUNT_BYTES,
+            ),
+            Some(client_request::Request::Publication(p)) => {
+                exact("PublicationRequest.req_hash", &p.req_hash, HASH_LEN)
+            }
+            Some(client_request::Request::Trust(_)) => Ok(()),
         }
     }
 }
@@ -106,6 +131,9 @@ impl Validate for pb::ClientResponse {
                 }
                 list.alerts.iter().try_for_each(Validate::validate)
             }
+            Some(client_response::Response::Included(leaf)) => leaf.validate_fields(false),
+            Some(client_response::Response::Binding(answer)) => answer.validate_fields(),
+            Some(client_response::Response::Trust(list)) => list.validate_fields(),
             Some(client_response::Response::Error(e)) => {
                 known_enum::<pb::ClientErrorKind>("ClientError.kind", e.kind)?;
                 sized(
@@ -116,6 +144,77 @@ impl Validate for pb::ClientResponse {
                 )
             }
         }
+    }
+}
+
+impl pb::RegisterAccount {
+    fn validate_fields(&self) -> Result<(), WireError> {
+        sized(
+            "RegisterAccount.account",
+            self.account.len(),
+            1,
+            MAX_ACCOUNT_BYTES,
+        )?;
+        exact("RegisterAccount.identity_key", &self.identity_key, KEY_LEN)?;
+        exact(
+            "RegisterAccount.signed_prekey",
+            &self.signed_prekey,
+            KEY_LEN,
+        )?;
+        exact(
+            "RegisterAccount.signed_prekey_signature",
+            &self.signed_prekey_signature,
+            SIGNATURE_LEN,
+        )?;
+        sized(
+            "RegisterAccount.enrolment_code",
+            self.enrolment_code.len(),
+            1,
+            MAX_ENROLMENT_CODE_BYTES,
+        )?;
+        exact("RegisterAccount.signature", &self.signature, SIGNATURE_LEN)
+    }
+}
+
+impl pb::BindingAnswer {
+    fn validate_fields(&self) -> Result<(), WireError> {
+        self.binding
+            .as_ref()
+            .ok_or(WireError::MissingField {
+                field: "BindingAnswer.binding",
+            })?
+            .validate_fields(false)?;
+        if self.revocations.len() > MAX_REVOCATIONS_PER_ANSWER {
+            return Err(WireError::TooManyElements {
+                field: "BindingAnswer.revocations",
+                count: self.revocations.len(),
+                max: MAX_REVOCATIONS_PER_ANSWER,
+            });
+        }
+        self.revocations
+            .iter()
+            .try_for_each(|r| r.validate_fields(false))
+    }
+}
+
+impl pb::TrustList {
+    fn validate_fields(&self) -> Result<(), WireError> {
+        self.own
+            .as_ref()
+            .ok_or(WireError::MissingField {
+                field: "TrustList.own",
+            })?
+            .validate_fields()?;
+        if self.peers.len() > MAX_TRUSTED_PEERS {
+            return Err(WireError::TooManyElements {
+                field: "TrustList.peers",
+                count: self.peers.len(),
+                max: MAX_TRUSTED_PEERS,
+            });
+        }
+        self.peers
+            .iter()
+            .try_for_each(pb::LogTrust::validate_fields)
     }
 }
 
@@ -151,6 +250,20 @@ const _: () = assert!(KEY_LEN == HASH_LEN);
 // A full alert list: each alert with up to 4 bytes of tag and length, and the list's own framing.
 const _: () =
     assert!(MAX_ALERTS_PER_ANSWER * (MAX_EQUIVOCATION_BYTES + 4) + 16 < MAX_CLIENT_RESPONSE_BYTES);
+
+// A binding answer of identity leaves (each with a full proof and a full note, 8 bytes of tags
+// and lengths) fits one response.
+const _: () = assert!(
+    (1 + MAX_REVOCATIONS_PER_ANSWER)
+        * (MAX_IDENTITY_ENTRY_BYTES + MAX_INCLUSION_PROOF_BYTES + MAX_SIGNED_CHECKPOINT_BYTES + 16)
+        < MAX_CLIENT_RESPONSE_BYTES
+);
+// A full trust list: 65 logs of 32 witness keys, every key string at its bound (3 bytes of tag
+// and length each, 8 for each log's own framing and fields).
+const _: () = assert!(
+    (1 + MAX_TRUSTED_PEERS) * ((1 + MAX_LOCATION_WITNESSES) * (MAX_VERIFIER_KEY_BYTES + 3) + 16)
+        < MAX_CLIENT_RESPONSE_BYTES
+);
 
 #[cfg(test)]
 mod tests {
@@ -290,5 +403,209 @@ mod tests {
             decode_valid::<pb::ClientResponse>(&bytes),
             Err(WireError::UnknownEnumValue { .. })
         ));
+    }
+
+    fn register() -> pb::RegisterAccount {
+        pb::RegisterAccount {
+            account: "bob@beta.test".into(),
+            identity_key: vec![1; 32],
+            signed_prekey: vec![2; 32],
+            signed_prekey_signature: vec![3; 64],
+            enrolment_code: "code".into(),
+            signature: vec![4; 64],
+        }
+    }
+
+    fn register_ok(r: pb::RegisterAccount) -> bool {
+        decode_valid::<pb::ClientRequest>(&request(client_request::Request::Register(r))).is_ok()
+    }
+
+    #[test]
+    fn a_registration_has_exact_keys_and_signatures() {
+        assert!(register_ok(register()));
+        let edits: [fn(&mut pb::RegisterAccount); 8] = [
+            |r| r.identity_key.truncate(31),
+            |r| r.identity_key.push(0),
+            |r| r.signed_prekey.truncate(31),
+            |r| r.signed_prekey_signature.push(0),
+            |r| r.signature.truncate(63),
+            |r| r.signature.clear(),
+            |r| r.account.clear(),
+            |r| r.enrolment_code.clear(),
+        ];
+        for (i, edit) in edits.iter().enumerate() {
+            let mut r = register();
+            edit(&mut r);
+            assert!(!register_ok(r), "edit {i}");
+        }
+    }
+
+    #[test]
+    fn a_registration_bounds_account_and_code() {
+        for (len, ok) in [(MAX_ACCOUNT_BYTES, true), (MAX_ACCOUNT_BYTES + 1, false)] {
+            let mut r = register();
+            r.account = "a".repeat(len);
+            assert_eq!(register_ok(r), ok, "account {len}");
+        }
+        for (len, ok) in [
+            (1, true),
+            (MAX_ENROLMENT_CODE_BYTES, true),
+            (MAX_ENROLMENT_CODE_BYTES + 1, false),
+        ] {
+            let mut r = register();
+            r.enrolment_code = "c".repeat(len);
+            assert_eq!(register_ok(r), ok, "code {len}");
+        }
+    }
+
+    #[test]
+    fn lookups_bound_their_keys() {
+        for (len, ok) in [(0, false), (1, true), (320, true), (321, false)] {
+            let bytes = request(client_request::Request::Binding(pb::BindingRequest {
+                account: "a".repeat(len),
+            }));
+            assert_eq!(
+                decode_valid::<pb::ClientRequest>(&bytes).is_ok(),
+                ok,
+                "{len}"
+            );
+        }
+        for (len, ok) in [(0, false), (31, false), (32, true), (33, false)] {
+            let bytes = request(client_request::Request::Publication(
+                pb::PublicationRequest {
+                    req_hash: vec![9; len],
+                },
+            ));
+            assert_eq!(
+                decode_valid::<pb::ClientRequest>(&bytes).is_ok(),
+                ok,
+                "{len}"
+            );
+        }
+        let trust = request(client_request::Request::Trust(pb::TrustRequest {}));
+        assert!(decode_valid::<pb::ClientRequest>(&trust).is_ok());
+    }
+
+    fn leaf(proved: bool) -> pb::IncludedLeaf {
+        pb::IncludedLeaf {
+            entry: vec![1; 100],
+            proof: proved.then(|| pb::InclusionProof {
+                leaf_index: 0,
+                tree_size: 1,
+                hashes: vec![],
+            }),
+            checkpoint: if proved { b"note".to_vec() } else { vec![] },
+        }
+    }
+
+    fn response(r: client_response::Response) -> Result<pb::ClientResponse, WireError> {
+        decode_valid::<pb::ClientResponse>(
+            &pb::ClientResponse { response: Some(r) }.encode_to_vec(),
+        )
+    }
+
+    #[test]
+    fn a_publication_answer_must_be_proved() {
+        assert!(response(client_response::Response::Included(leaf(true))).is_ok());
+        // A draft (no proof, no checkpoint) is a file format, never an answer.
+        assert_eq!(
+            response(client_response::Response::Included(leaf(false))),
+            Err(WireError::MissingField {
+                field: "IncludedLeaf.proof"
+            })
+        );
+    }
+
+    #[test]
+    fn a_binding_answer_needs_its_binding_and_bounds_revocations() {
+        let answer = |binding, revocations| {
+            response(client_response::Response::Binding(pb::BindingAnswer {
+                binding,
+                revocations,
+            }))
+        };
+        assert!(answer(Some(leaf(true)), vec![]).is_ok());
+        assert!(
+            answer(
+                Some(leaf(true)),
+                vec![leaf(true); MAX_REVOCATIONS_PER_ANSWER]
+            )
+            .is_ok()
+        );
+        assert!(matches!(
+            answer(
+                Some(leaf(true)),
+                vec![leaf(true); MAX_REVOCATIONS_PER_ANSWER + 1]
+            ),
+            Err(WireError::TooManyElements { .. })
+        ));
+        assert_eq!(
+            answer(None, vec![]),
+            Err(WireError::MissingField {
+                field: "BindingAnswer.binding"
+            })
+        );
+        assert!(answer(Some(leaf(true)), vec![leaf(false)]).is_err());
+    }
+
+    fn log_trust(witnesses: usize, key_len: usize) -> pb::LogTrust {
+        pb::LogTrust {
+            log_key: "k".repeat(key_len),
+            hash_algorithm: pb::HashAlgorithm::Blake3 as i32,
+            witness_keys: vec!["w".repeat(key_len); witnesses],
+            quorum: 1,
+        }
+    }
+
+    #[test]
+    fn a_trust_list_needs_its_own_log_and_bounds_peers() {
+        let list = |own, peers| {
+            response(client_response::Response::Trust(pb::TrustList {
+                own,
+                peers,
+            }))
+        };
+        assert!(list(Some(log_trust(2, 10)), vec![]).is_ok());
+        assert_eq!(
+            list(None, vec![]),
+            Err(WireError::MissingField {
+                field: "TrustList.own"
+            })
+        );
+        assert!(matches!(
+            list(
+                Some(log_trust(2, 10)),
+                vec![log_trust(2, 10); MAX_TRUSTED_PEERS + 1]
+            ),
+            Err(WireError::TooManyElements { .. })
+        ));
+        // Each peer's policy is checked as a location's is: a peer without witnesses is refused.
+        assert!(list(Some(log_trust(2, 10)), vec![log_trust(0, 10)]).is_err());
+        // The largest trust list the bounds allow fits the response limit.
+        let biggest = log_trust(MAX_LOCATION_WITNESSES, MAX_VERIFIER_KEY_BYTES);
+        assert!(list(Some(biggest.clone()), vec![biggest; MAX_TRUSTED_PEERS]).is_ok());
+    }
+
+    #[test]
+    fn the_certified_mail_error_kinds_are_known() {
+        for kind in [
+            pb::ClientErrorKind::Duplicate,
+            pb::ClientErrorKind::Pending,
+            pb::ClientErrorKind::Unauthorized,
+        ] {
+            let bytes = pb::ClientResponse {
+                response: Some(client_response::Response::Error(pb::ClientError {
+                    kind: kind as i32,
+                    message: String::new(),
+                    retry_after_ms: 500,
+                    tree_size: 0,
+                })),
+            }
+            .encode_to_vec();
+            assert!(
+                decode_valid::<pb::ClientResponse>(&bytes).is_ok(),
+                "{kind:?}"
+            );
+        }
     }
 }
