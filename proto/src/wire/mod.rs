@@ -17,7 +17,7 @@
 //!
 //! | message | limit | reason |
 //! |---|---|---|
-//! | `LogEntry` | [`MAX_LOG_ENTRY_BYTES`] = 64 KiB | the largest kind, a witnessed checkpoint, is one note plus a little |
+//! | `LogEntry` | [`MAX_LOG_ENTRY_BYTES`] = 64 KiB − 1 | the largest kind, a witnessed checkpoint, is one note plus a little |
 //! | `SignedCheckpoint` | note ≤ [`MAX_CHECKPOINT_NOTE_BYTES`] = 16 KiB | a checkpoint with dozens of cosignatures is under 8 KiB |
 //! | `InclusionProof` | ≤ [`MAX_INCLUSION_PROOF_HASHES`] = 64 hashes, [`MAX_INCLUSION_PROOF_BYTES`] | a tree of `n < 2^64` leaves needs at most `ceil(log2 n) ≤ 64` |
 //! | `ConsistencyProof` | ≤ [`MAX_CONSISTENCY_PROOF_HASHES`] = 65 hashes, [`MAX_CONSISTENCY_PROOF_BYTES`] | at most `ceil(log2 n) + 1 ≤ 65` (e.g. 3 → 2^63 + 1) |
@@ -53,8 +53,9 @@ pub mod pb {
     include!(concat!(env!("OUT_DIR"), "/herald.v1.rs"));
 }
 
-/// Largest encoded [`pb::LogEntry`] (one leaf of a log).
-pub const MAX_LOG_ENTRY_BYTES: usize = 64 * 1024;
+/// Largest encoded [`pb::LogEntry`] (one leaf of a log): 65535 bytes, because a log stores each
+/// entry behind a 2-byte length in C2SP tlog-tiles entry bundles.
+pub const MAX_LOG_ENTRY_BYTES: usize = 64 * 1024 - 1;
 
 /// Largest C2SP checkpoint note text, with all its signature and cosignature lines: the note
 /// parser's own bound, so every note the parser accepts can travel and be logged.
