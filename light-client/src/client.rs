@@ -316,6 +316,76 @@ impl GatewayClient {
         .await
     }
 
+    /// Enrols an account with its operator-issued code (`RegisterAccount`, signed by its IK);
+    /// answered, once the account's `IdentityBinding` is durable, with that leaf's ack
+    /// (unverified). Refusals: `UNAUTHORIZED` (wrong or used code, unknown or disabled account),
+    /// `INVALID_ENTRY` (a signature that does not verify).
+    pub async fn register(
+        &self,
+        request: pb::RegisterAccount,
+    ) -> Result<pb::SubmitAck, ClientError> {
+        use pb::client_response::Response;
+        self.call(
+            "register",
+            pb::client_request::Request::Register(request),
+            |r| match r {
+                Response::Submitted(a) => Ok(a),
+                other => Err(other),
+            },
+        )
+        .await
+    }
+
+    /// `account`'s current identity binding and revocations, each with an inclusion proof
+    /// against the latest cosigned checkpoint (unverified).
+    pub async fn binding(&self, account: &str) -> Result<pb::BindingAnswer, ClientError> {
+        use pb::client_response::Response;
+        self.call(
+            "binding",
+            pb::client_request::Request::Binding(pb::BindingRequest {
+                account: account.to_owned(),
+            }),
+            |r| match r {
+                Response::Binding(b) => Ok(b),
+                other => Err(other),
+            },
+        )
+        .await
+    }
+
+    /// The lowest-index key publication naming `req_hash`, with its inclusion proof against
+    /// the latest cosigned checkpoint (unverified). Refusals: `PENDING` with a retry time while
+    /// that checkpoint does not cover it, `NOT_FOUND` while none is logged.
+    pub async fn publication(&self, req_hash: &[u8; 32]) -> Result<pb::IncludedLeaf, ClientError> {
+        use pb::client_response::Response;
+        self.call(
+            "publication",
+            pb::client_request::Request::Publication(pb::PublicationRequest {
+                req_hash: req_hash.to_vec(),
+            }),
+            |r| match r {
+                Response::Included(l) => Ok(l),
+                other => Err(other),
+            },
+        )
+        .await
+    }
+
+    /// The gateway's own log and its registered peers' logs, with the witness policy it
+    /// applies (unverified: the gateway's word).
+    pub async fn trust(&self) -> Result<pb::TrustList, ClientError> {
+        use pb::client_response::Response;
+        self.call(
+            "trust",
+            pb::client_request::Request::Trust(pb::TrustRequest {}),
+            |r| match r {
+                Response::Trust(t) => Ok(t),
+                other => Err(other),
+            },
+        )
+        .await
+    }
+
     /// The audit path of leaf `index` in the tree of `tree_size` (0: the latest), unverified.
     pub async fn inclusion_by_index(
         &self,
@@ -389,6 +459,22 @@ impl Gateway for GatewayClient {
 
     async fn alerts(&self, origin: Option<&str>) -> Result<Vec<pb::Equivocation>, ClientError> {
         GatewayClient::alerts(self, origin).await
+    }
+
+    async fn register(&self, request: pb::RegisterAccount) -> Result<pb::SubmitAck, ClientError> {
+        GatewayClient::register(self, request).await
+    }
+
+    async fn binding(&self, account: &str) -> Result<pb::BindingAnswer, ClientError> {
+        GatewayClient::binding(self, account).await
+    }
+
+    async fn publication(&self, req_hash: &[u8; 32]) -> Result<pb::IncludedLeaf, ClientError> {
+        GatewayClient::publication(self, req_hash).await
+    }
+
+    async fn trust(&self) -> Result<pb::TrustList, ClientError> {
+        GatewayClient::trust(self).await
     }
 }
 

@@ -96,7 +96,9 @@ impl ClientError {
             ClientError::Transport { .. } | ClientError::Timeout { .. } => true,
             ClientError::Refused(r) => matches!(
                 r.kind,
-                pb::ClientErrorKind::Busy | pb::ClientErrorKind::Internal
+                pb::ClientErrorKind::Busy
+                    | pb::ClientErrorKind::Internal
+                    | pb::ClientErrorKind::Pending
             ),
             _ => false,
         }
@@ -124,7 +126,7 @@ pub struct GatewayRefusal {
     pub kind: pb::ClientErrorKind,
     /// The gateway's explanation (at most `wire::MAX_ERROR_MESSAGE_BYTES`).
     pub message: String,
-    /// For [`pb::ClientErrorKind::Busy`]: when to retry.
+    /// For [`pb::ClientErrorKind::Busy`] and [`pb::ClientErrorKind::Pending`]: when to retry.
     pub retry_after: Option<Duration>,
     /// For [`pb::ClientErrorKind::OutOfRange`]: the gateway's tree size.
     pub tree_size: Option<u64>,
@@ -136,8 +138,11 @@ impl GatewayRefusal {
         let kind =
             pb::ClientErrorKind::try_from(e.kind).unwrap_or(pb::ClientErrorKind::Unspecified);
         GatewayRefusal {
-            retry_after: (kind == pb::ClientErrorKind::Busy)
-                .then(|| Duration::from_millis(e.retry_after_ms)),
+            retry_after: matches!(
+                kind,
+                pb::ClientErrorKind::Busy | pb::ClientErrorKind::Pending
+            )
+            .then(|| Duration::from_millis(e.retry_after_ms)),
             tree_size: (kind == pb::ClientErrorKind::OutOfRange).then_some(e.tree_size),
             kind,
             message: e.message,
@@ -177,6 +182,9 @@ mod tests {
         let busy = refusal(pb::ClientErrorKind::Busy);
         assert_eq!(busy.retry_after, Some(Duration::from_millis(1500)));
         assert_eq!(busy.tree_size, None);
+        let pending = refusal(pb::ClientErrorKind::Pending);
+        assert_eq!(pending.retry_after, Some(Duration::from_millis(1500)));
+        assert!(ClientError::Refused(pending).is_retryable());
         let range = refusal(pb::ClientErrorKind::OutOfRange);
         assert_eq!(range.retry_after, None);
         assert_eq!(range.tree_size, Some(7));

@@ -68,6 +68,30 @@ pub trait Gateway {
         &self,
         origin: Option<&str>,
     ) -> impl Future<Output = Result<Vec<pb::Equivocation>, ClientError>> + Send;
+
+    /// Enrols an account (issue 5); answered with the ack of its `IdentityBinding` once durable.
+    fn register(
+        &self,
+        request: pb::RegisterAccount,
+    ) -> impl Future<Output = Result<pb::SubmitAck, ClientError>> + Send;
+
+    /// An account's current identity binding and its revocations, proved against the latest
+    /// cosigned checkpoint.
+    fn binding(
+        &self,
+        account: &str,
+    ) -> impl Future<Output = Result<pb::BindingAnswer, ClientError>> + Send;
+
+    /// The lowest-index key publication naming `req_hash`, proved against the latest cosigned
+    /// checkpoint (`PENDING` while not covered yet, `NOT_FOUND` while none is logged).
+    fn publication(
+        &self,
+        req_hash: &[u8; 32],
+    ) -> impl Future<Output = Result<pb::IncludedLeaf, ClientError>> + Send;
+
+    /// The gateway's own log and its registered peers' logs, with the witness policy it
+    /// applies to each.
+    fn trust(&self) -> impl Future<Output = Result<pb::TrustList, ClientError>> + Send;
 }
 
 impl Leaf {
@@ -128,5 +152,30 @@ impl<G: Gateway + Sync> Gateway for &G {
         origin: Option<&str>,
     ) -> impl Future<Output = Result<Vec<pb::Equivocation>, ClientError>> + Send {
         (**self).alerts(origin)
+    }
+
+    fn register(
+        &self,
+        request: pb::RegisterAccount,
+    ) -> impl Future<Output = Result<pb::SubmitAck, ClientError>> + Send {
+        (**self).register(request)
+    }
+
+    fn binding(
+        &self,
+        account: &str,
+    ) -> impl Future<Output = Result<pb::BindingAnswer, ClientError>> + Send {
+        (**self).binding(account)
+    }
+
+    fn publication(
+        &self,
+        req_hash: &[u8; 32],
+    ) -> impl Future<Output = Result<pb::IncludedLeaf, ClientError>> + Send {
+        (**self).publication(req_hash)
+    }
+
+    fn trust(&self) -> impl Future<Output = Result<pb::TrustList, ClientError>> + Send {
+        (**self).trust()
     }
 }

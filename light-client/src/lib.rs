@@ -21,12 +21,15 @@
 //! The library never reads the environment or picks paths: the `herald` binary does.
 #![forbid(unsafe_code)]
 
+mod absence;
 pub mod certmail;
 mod client;
 mod codec;
 mod error;
 mod gateway;
+mod key_transparency;
 pub mod keystore;
+mod publication;
 mod store;
 #[cfg(test)]
 mod test_log;
@@ -35,12 +38,17 @@ mod verified;
 mod verify;
 mod witnessed;
 
+pub use absence::{AbsenceBuildError, prove_absence};
 pub use client::{ClientConfig, GatewayClient};
 pub use codec::{
     CLIENT_PROTOCOL, CLIENT_STREAM_PROTOCOL, ClientCodec, read_frame, wire_error, write_frame,
 };
 pub use error::{ClientError, GatewayRefusal};
 pub use gateway::{Gateway, Leaf};
+pub use key_transparency::{
+    FALLBACK_PREKEY_ID, Registered, VerifiedBindingAnswer, registration, verify_binding_answer,
+};
+pub use publication::{Polling, await_publication, verify_publication_answer};
 pub use store::{
     CheckpointStore, FileCheckpointStore, MAX_STATE_FILE_BYTES, MemoryCheckpointStore, StoreError,
 };

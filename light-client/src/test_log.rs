@@ -4,12 +4,18 @@
 use std::sync::Mutex;
 
 use ed25519_dalek::SigningKey;
-use herald_proto::checkpoint::Checkpoint;
+use herald_proto::certmail::{
+    KeyRequestDraft, Location, VerifiedKeyRequest, sign_request, verify_request,
+};
+use herald_proto::checkpoint::{Checkpoint, VerifiedCheckpoint, WitnessPolicy, WitnessSigner};
+use herald_proto::inclusion::LogTrust;
+use herald_proto::merkle::HashAlgorithm;
 use herald_proto::merkle::{
     Blake3Hasher, Hash, LogHasher, MemoryHashes, consistency_proof, inclusion_proof, tree_root,
 };
 use herald_proto::note::{NoteSigner, NoteVerifier};
 use herald_proto::wire::pb;
+use prost::Message as _;
 
 use crate::error::{ClientError, GatewayRefusal};
 use crate::gateway::{Gateway, Leaf};
@@ -17,6 +23,7 @@ use crate::gateway::{Gateway, Leaf};
 /// A log of byte-string leaves, hashed with BLAKE3, whose checkpoints a fixed key signs.
 #[derive(Clone, Debug)]
 pub struct TestLog {
+    key: SigningKey,
     signer: NoteSigner,
     leaves: Vec<Vec<u8>>,
 }
@@ -30,9 +37,15 @@ impl TestLog {
     /// A log named `origin`, signed with the key of `seed`.
     pub fn with_key(origin: &str, seed: [u8; 32], n: u64) -> Self {
         TestLog {
+            key: SigningKey::from_bytes(&seed),
             signer: NoteSigner::new(origin, SigningKey::from_bytes(&seed)).unwrap(),
             leaves: (0..n).map(|i| format!("entry {i}").into_bytes()).collect(),
         }
+    }
+
+    /// The log's (and its gateway's) signing key.
+    pub fn key(&self) -> &SigningKey {
+        &self.key
     }
 
     pub fn verifier(&self) -> NoteVerifier {
@@ -98,6 +111,83 @@ impl TestLog {
     }
 }
 
+/// A witness of the test logs.
+pub fn witness(seed: u8) -> WitnessSigner {
+    WitnessSigner::new(
+        &format!("w{seed}.test/witness"),
+        SigningKey::from_bytes(&[seed; 32]),
+    )
+    .unwrap()
+}
+
+/// A leaf that names `req_hash` as a key publication (unsigned: enough for a window scan).
+pub fn publication_leaf(req_hash: [u8; 32]) -> Vec<u8> {
+    pb::LogEntry {
+        kind: Some(pb::log_entry::Kind::KeyPublication(pb::KeyPublication {
+            req_hash: req_hash.to_vec(),
+            ..Default::default()
+        })),
+    }
+    .encode_to_vec()
+}
+
+/// A key request from `bob@beta.test` to `alice@alpha.test` whose location X is a test log
+/// witnessed by witnesses 7 and 8 with quorum 2; deterministic for given times.
+#[derive(Clone, Debug)]
+pub struct TestRequest {
+    pub signed: pb::SignedKeyRequest,
+    pub location: Location,
+    pub witnesses: [WitnessSigner; 2],
+}
+
+impl TestRequest {
+    pub fn new(log: &TestLog, created: u64, deadline: u64, skew: u64) -> Self {
+        let witnesses = [witness(7), witness(8)];
+        let policy = WitnessPolicy::new(
+            log.verifier(),
+            witnesses.iter().map(WitnessSigner::verifier).collect(),
+            2,
+        )
+        .unwrap();
+        let location =
+            Location::new(LogTrust::new(policy, HashAlgorithm::Blake3), skew, 5).unwrap();
+        let draft = KeyRequestDraft {
+            sender: "alice@alpha.test".into(),
+            recipient: "bob@beta.test".into(),
+            msg_id: b"msg".to_vec(),
+            ciphertext_hash: [3; 32],
+            key_commitment: [4; 32],
+            deadline,
+            location: location.clone(),
+            request_key: x25519_dalek::PublicKey::from(&x25519_dalek::StaticSecret::from([6; 32]))
+                .to_bytes(),
+            expect: None,
+            nonce: [created as u8; 32],
+            created,
+        };
+        TestRequest {
+            signed: sign_request(&draft, &SigningKey::from_bytes(&[5; 32])),
+            location,
+            witnesses,
+        }
+    }
+
+    pub fn verified(&self) -> VerifiedKeyRequest {
+        verify_request(&self.signed).unwrap()
+    }
+
+    /// `log`'s checkpoint of `size` cosigned by both witnesses at `times`.
+    pub fn cosigned(&self, log: &TestLog, size: u64, times: [u64; 2]) -> Vec<u8> {
+        let mut c =
+            VerifiedCheckpoint::verify(&log.checkpoint_note(size), &log.verifier()).unwrap();
+        for (w, t) in self.witnesses.iter().zip(times) {
+            let cos = w.cosign(&c, t).unwrap();
+            c = c.with_cosignature(&w.verifier(), &cos).unwrap();
+        }
+        c.note().into_bytes()
+    }
+}
+
 /// Ways the [`FakeGateway`] lies.
 #[derive(Clone, Debug, Default)]
 pub struct Mischief {
@@ -109,6 +199,12 @@ pub struct Mischief {
     pub extend_consistency: bool,
     /// Answer entry requests with another entry's bytes.
     pub wrong_entry: bool,
+    /// Serve other bytes in place of the entry at this index.
+    pub hide_entry: Option<u64>,
+    /// Answer publication lookups with the publication of this req_hash instead.
+    pub other_publication: Option<[u8; 32]>,
+    /// Log this account in registrations instead of the one asked for.
+    pub bind_other_account: Option<String>,
     /// Acknowledge submissions with this leaf hash.
     pub ack_leaf_hash: Option<Hash>,
     /// Answer every checkpoint request with this log's checkpoint instead.
@@ -124,6 +220,8 @@ pub struct FakeGateway {
     pub cosigned: Mutex<Option<Vec<u8>>>,
     /// What `alerts` serves.
     pub alerts: Mutex<Vec<pb::Equivocation>>,
+    /// What `trust` serves (`NOT_FOUND` when `None`).
+    pub trust_list: Mutex<Option<pb::TrustList>>,
 }
 
 impl FakeGateway {
@@ -133,6 +231,7 @@ impl FakeGateway {
             mischief: Mutex::new(Mischief::default()),
             cosigned: Mutex::new(None),
             alerts: Mutex::new(Vec::new()),
+            trust_list: Mutex::new(None),
         }
     }
 
@@ -142,6 +241,59 @@ impl FakeGateway {
 
     pub fn lie(&self, f: impl FnOnce(&mut Mischief)) {
         f(&mut self.mischief.lock().unwrap());
+    }
+
+    fn refusal(kind: pb::ClientErrorKind, message: &str) -> ClientError {
+        ClientError::Refused(GatewayRefusal {
+            kind,
+            message: message.into(),
+            retry_after: (kind == pb::ClientErrorKind::Pending)
+                .then(|| std::time::Duration::from_millis(10)),
+            tree_size: None,
+        })
+    }
+
+    /// The served cosigned checkpoint and its size.
+    fn cosigned_tree(&self) -> Result<(Vec<u8>, u64), ClientError> {
+        let note = self
+            .cosigned
+            .lock()
+            .unwrap()
+            .clone()
+            .ok_or_else(|| Self::refusal(pb::ClientErrorKind::NotFound, "nothing cosigned"))?;
+        let parsed = herald_proto::note::SignedNote::parse(&note).unwrap();
+        let size = Checkpoint::parse_body(parsed.text()).unwrap().size;
+        Ok((note, size))
+    }
+
+    /// Leaf `index` with its proof against the served cosigned checkpoint.
+    fn included(&self, index: u64) -> Result<pb::IncludedLeaf, ClientError> {
+        let (note, size) = self.cosigned_tree()?;
+        if index >= size {
+            return Err(Self::refusal(
+                pb::ClientErrorKind::Pending,
+                "not cosigned yet",
+            ));
+        }
+        let log = self.log.lock().unwrap();
+        Ok(pb::IncludedLeaf {
+            entry: log.leaf(index).to_vec(),
+            proof: Some(log.inclusion(index, size)),
+            checkpoint: note,
+        })
+    }
+
+    /// The indexes of the leaves that decode to a kind `pick` selects, in order.
+    fn find(&self, pick: impl Fn(&pb::log_entry::Kind) -> bool) -> Vec<u64> {
+        let log = self.log.lock().unwrap();
+        (0..log.size())
+            .filter(|&i| {
+                herald_proto::wire::decode_valid::<pb::LogEntry>(log.leaf(i))
+                    .ok()
+                    .and_then(|e| e.kind)
+                    .is_some_and(|k| pick(&k))
+            })
+            .collect()
     }
 
     fn out_of_range(size: u64) -> ClientError {
@@ -192,7 +344,10 @@ impl Gateway for FakeGateway {
                 } else {
                     i
                 };
-                log.leaf(i).to_vec()
+                match m.hide_entry {
+                    Some(h) if h == i => b"hidden".to_vec(),
+                    _ => log.leaf(i).to_vec(),
+                }
             })
             .collect();
         Ok(pb::EntryPage { start, entries })
@@ -260,5 +415,64 @@ impl Gateway for FakeGateway {
 
     async fn alerts(&self, _origin: Option<&str>) -> Result<Vec<pb::Equivocation>, ClientError> {
         Ok(self.alerts.lock().unwrap().clone())
+    }
+
+    async fn register(&self, request: pb::RegisterAccount) -> Result<pb::SubmitAck, ClientError> {
+        let account = self
+            .mischief
+            .lock()
+            .unwrap()
+            .bind_other_account
+            .clone()
+            .unwrap_or(request.account);
+        let binding = herald_proto::entry::IdentityBinding {
+            account,
+            identity_key: request.identity_key.try_into().unwrap(),
+            signed_prekey: request.signed_prekey.try_into().unwrap(),
+            signed_prekey_signature: request.signed_prekey_signature.try_into().unwrap(),
+            valid_from: 1_000,
+        };
+        let entry = binding.sign(self.log.lock().unwrap().key()).encode_to_vec();
+        self.submit(entry).await
+    }
+
+    async fn binding(&self, account: &str) -> Result<pb::BindingAnswer, ClientError> {
+        use pb::log_entry::Kind;
+        let bindings = self.find(|k| matches!(k, Kind::IdentityBinding(b) if b.account == account));
+        let latest = bindings
+            .last()
+            .ok_or_else(|| Self::refusal(pb::ClientErrorKind::NotFound, "no binding"))?;
+        let revocations = self
+            .find(|k| matches!(k, Kind::IdentityRevocation(r) if r.account == account))
+            .into_iter()
+            .map(|i| self.included(i))
+            .collect::<Result<_, _>>()?;
+        Ok(pb::BindingAnswer {
+            binding: Some(self.included(*latest)?),
+            revocations,
+        })
+    }
+
+    async fn publication(&self, req_hash: &[u8; 32]) -> Result<pb::IncludedLeaf, ClientError> {
+        use pb::log_entry::Kind;
+        let asked = self
+            .mischief
+            .lock()
+            .unwrap()
+            .other_publication
+            .unwrap_or(*req_hash);
+        let found = self.find(|k| matches!(k, Kind::KeyPublication(p) if p.req_hash == asked));
+        let first = found
+            .first()
+            .ok_or_else(|| Self::refusal(pb::ClientErrorKind::NotFound, "no publication"))?;
+        self.included(*first)
+    }
+
+    async fn trust(&self) -> Result<pb::TrustList, ClientError> {
+        self.trust_list
+            .lock()
+            .unwrap()
+            .clone()
+            .ok_or_else(|| Self::refusal(pb::ClientErrorKind::NotFound, "no trust list"))
     }
 }

@@ -188,11 +188,24 @@ impl<G: Gateway, S: CheckpointStore> TrustedLog<G, S> {
     /// trusted one, then the inclusion of the entry's leaf in it. When this returns, the gateway
     /// has signed a checkpoint that provably includes the entry.
     pub async fn submit(&mut self, entry: &pb::LogEntry) -> Result<VerifiedEntry, ClientError> {
-        self.refuse_if_distrusted()?;
         entry
             .validate()
             .map_err(|e| ClientError::InvalidRequest(format!("entry: {e}")))?;
-        let bytes = entry.encode_to_vec();
+        self.submit_encoded(entry.encode_to_vec()).await
+    }
+
+    /// Submits an encoded `LogEntry` (e.g. a certified-mail publication leaf), stored and
+    /// hashed byte for byte, and verifies it as [`submit`](Self::submit) does.
+    pub async fn submit_encoded(&mut self, bytes: Vec<u8>) -> Result<VerifiedEntry, ClientError> {
+        self.refuse_if_distrusted()?;
+        let decoded = herald_proto::wire::decode_valid::<pb::LogEntry>(&bytes)
+            .map_err(|e| ClientError::InvalidRequest(format!("entry: {e}")))?;
+        // Gateways refuse entries whose signed fields do not cover every byte.
+        if decoded.encode_to_vec() != bytes {
+            return Err(ClientError::InvalidRequest(
+                "entry: not in its canonical encoding".into(),
+            ));
+        }
         if bytes.len() > MAX_LOG_ENTRY_BYTES {
             return Err(ClientError::InvalidRequest(format!(
                 "entry of {} bytes is over the limit of {MAX_LOG_ENTRY_BYTES}",
@@ -209,6 +222,25 @@ impl<G: Gateway, S: CheckpointStore> TrustedLog<G, S> {
             }
             .into());
         }
+        let (index, checkpoint) = self.acknowledged(ack).await?;
+        let answer = self
+            .gateway
+            .inclusion(Leaf::Index(index), checkpoint.size())
+            .await?;
+        let inclusion =
+            self.log
+                .verify_inclusion_answer(&checkpoint, Some(index), &leaf_hash, &answer)?;
+        Ok(LogIdentity::entry(bytes, inclusion))
+    }
+
+    /// Checks an acknowledgement's checkpoint (signed by the log, its index inside it) and its
+    /// consistency with the trusted one; returns the index and the checkpoint. The checkpoint
+    /// is trusted from now on unless cosignatures are required (it has none yet) or a larger
+    /// one is trusted already.
+    pub(crate) async fn acknowledged(
+        &mut self,
+        ack: pb::SubmitAck,
+    ) -> Result<(u64, VerifiedCheckpoint), ClientError> {
         // The codec validated the ack: its checkpoint is present.
         let note = ack.checkpoint.map(|c| c.note).unwrap_or_default();
         let checkpoint = self.log.verify_checkpoint(&note)?;
@@ -233,14 +265,28 @@ impl<G: Gateway, S: CheckpointStore> TrustedLog<G, S> {
                 self.advance(checkpoint.clone()).await?;
             }
         }
-        let answer = self
-            .gateway
-            .inclusion(Leaf::Index(ack.index), checkpoint.size())
-            .await?;
-        let inclusion =
-            self.log
-                .verify_inclusion_answer(&checkpoint, Some(ack.index), &leaf_hash, &answer)?;
-        Ok(LogIdentity::entry(bytes, inclusion))
+        Ok((ack.index, checkpoint))
+    }
+
+    /// Takes a checkpoint of this log that the caller verified by other means (e.g. cosigned
+    /// under a location's witness policy, in a lookup answer): checks it is consistent with
+    /// the trusted one and trusts it if it is larger. With a witness requirement it must also
+    /// satisfy that. A checkpoint shown to conflict with the trusted one distrusts the log.
+    pub async fn adopt(&mut self, checkpoint: VerifiedCheckpoint) -> Result<(), ClientError> {
+        self.refuse_if_distrusted()?;
+        if let Some(required) = &self.witnesses {
+            required.verify(&self.log, checkpoint.note().as_bytes(), now_secs())?;
+        }
+        let result = match self.trusted.clone() {
+            Some(stored) if stored.size() > checkpoint.size() => {
+                self.link(&checkpoint, &stored).await
+            }
+            _ => self.advance(checkpoint).await.map(|_| ()),
+        };
+        if let Err(ClientError::Verification(v)) = &result {
+            self.note_failure(v);
+        }
+        result
     }
 
     /// Signs `request` with `author` and submits it as a `Notarization` entry (see

@@ -13,6 +13,8 @@
 
 use herald_proto::checkpoint::{CheckpointError, PolicyError, VerifiedCheckpoint};
 use herald_proto::equivocation::Equivocation;
+use herald_proto::identity::IdentityError;
+use herald_proto::inclusion::InclusionError;
 use herald_proto::merkle::{
     AnyHasher, CompactRange, Hash, HashAlgorithm, LogHasher, ProofError, inclusion_nodes,
 };
@@ -137,6 +139,39 @@ pub enum VerifyError {
     Equivocated {
         /// The transferable proof.
         equivocation: Box<Equivocation>,
+    },
+    /// An identity binding or revocation the gateway served does not verify: a bad gateway or
+    /// prekey signature, an account of another domain, a leaf of another kind, or a leaf not
+    /// included in a checkpoint of the domain's log cosigned as its witness policy requires.
+    #[error("the identity {what} of {account:?} does not verify: {error}")]
+    Identity {
+        /// "binding" or "revocation".
+        what: &'static str,
+        /// The account asked about.
+        account: String,
+        /// The leaf as received.
+        leaf: Box<pb::IncludedLeaf>,
+        /// Why it does not verify.
+        error: IdentityError,
+    },
+    /// A leaf the gateway served is not proved in a checkpoint signed by the log's key (a bad
+    /// note or signature, another tree size, or a proof that does not lead to the root).
+    #[error("the leaf is not proved in a checkpoint of the log: {error}")]
+    LeafNotProved {
+        /// The leaf as received.
+        leaf: Box<pb::IncludedLeaf>,
+        /// Why.
+        error: InclusionError,
+    },
+    /// A log in the gateway's trust list is not a usable description (a key that does not
+    /// parse or is not canonical, an unknown hash, a bad quorum), or the list does not describe
+    /// the gateway's own log under the key the client was given.
+    #[error("the trust list's log {which:?} is not usable: {reason}")]
+    BadTrustList {
+        /// The log key as listed (or "own").
+        which: String,
+        /// What is wrong.
+        reason: String,
     },
     /// The gateway answered about something other than what was asked (another index, tree
     /// size, leaf hash or range).
@@ -385,6 +420,17 @@ impl LogIdentity {
         inclusion: &VerifiedInclusion,
         size: u64,
     ) -> Result<Hash, VerifyError> {
+        Ok(self.prefix_range(inclusion, size)?.root(&self.hasher()))
+    }
+
+    /// The right edge of the first `size` leaves of `anchor`'s tree (its perfect subtrees,
+    /// largest first), from a verified inclusion proof of leaf `size` in it; see
+    /// [`prefix_root`](Self::prefix_root) for why the audit path holds them.
+    pub fn prefix_range(
+        &self,
+        inclusion: &VerifiedInclusion,
+        size: u64,
+    ) -> Result<CompactRange, VerifyError> {
         let mismatch = |what| VerifyError::AnswerMismatch {
             what,
             asked: size.to_string(),
@@ -416,9 +462,31 @@ impl LogIdentity {
             })
             .collect::<Option<Vec<Hash>>>()
             .ok_or_else(|| mismatch("prefix proof shape"))?;
-        let range =
-            CompactRange::from_parts(size, edge).map_err(|_| mismatch("prefix proof shape"))?;
-        Ok(range.root(&self.hasher()))
+        CompactRange::from_parts(size, edge).map_err(|_| mismatch("prefix proof shape"))
+    }
+
+    /// The right edge of a whole checkpoint's tree, from a verified inclusion proof of its last
+    /// leaf: the path holds the right edge of the leaves before it, and the leaf completes it.
+    /// (An absence proof starts from this edge, DESIGN §3.3.)
+    pub fn right_edge(&self, inclusion: &VerifiedInclusion) -> Result<CompactRange, VerifyError> {
+        let size = inclusion.checkpoint.size();
+        if inclusion.leaf_index.checked_add(1) != Some(size) {
+            return Err(VerifyError::AnswerMismatch {
+                what: "leaf index of the right-edge proof",
+                asked: size.saturating_sub(1).to_string(),
+                answered: inclusion.leaf_index.to_string(),
+            });
+        }
+        let mut range = self.prefix_range(inclusion, inclusion.leaf_index)?;
+        // The range holds fewer than u64::MAX leaves (one less than a checkpoint's size).
+        range
+            .try_append(&self.hasher(), inclusion.leaf_hash, |_, _| {})
+            .map_err(|_| VerifyError::AnswerMismatch {
+                what: "right-edge size",
+                asked: size.to_string(),
+                answered: "a full tree".into(),
+            })?;
+        Ok(range)
     }
 
     /// Checks the consistency proof between two roots already proved against `anchor`.
@@ -665,6 +733,36 @@ mod tests {
                     tree_root(&h, &store, size).unwrap(),
                     "size {size} of {n}"
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn right_edges_fold_to_the_checkpoint_root_at_every_size() {
+        let h = AnyHasher(HashAlgorithm::Blake3);
+        for n in [1u64, 2, 3, 4, 5, 7, 8, 9, 16, 17, 31, 33] {
+            let log = TestLog::new(n);
+            let id = identity(&log);
+            let cp = id.verify_checkpoint(&log.checkpoint_note(n)).unwrap();
+            let last = id
+                .verify_inclusion(
+                    &cp,
+                    Some(n - 1),
+                    &log.leaf_hash(n - 1),
+                    &log.inclusion(n - 1, n),
+                )
+                .unwrap();
+            let edge = id.right_edge(&last).unwrap();
+            assert_eq!((edge.size(), edge.root(&h)), (n, log.root(n)), "size {n}");
+            // Any other leaf's proof is not a right-edge proof.
+            if n > 1 {
+                let other = id
+                    .verify_inclusion(&cp, Some(0), &log.leaf_hash(0), &log.inclusion(0, n))
+                    .unwrap();
+                assert!(matches!(
+                    id.right_edge(&other),
+                    Err(VerifyError::AnswerMismatch { .. })
+                ));
             }
         }
     }

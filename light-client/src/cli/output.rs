@@ -10,6 +10,7 @@ use herald_light_client::{
 use herald_proto::checkpoint::VerifiedCheckpoint;
 use herald_proto::entry::verify_notarization;
 use herald_proto::wire::pb;
+use prost::Message as _;
 use serde_json::{Value, json};
 
 fn b64(bytes: &[u8]) -> String {
@@ -277,6 +278,21 @@ pub fn evidence_json(e: &VerifyError) -> Value {
             "first": equivocation.first_note(),
             "second": equivocation.second_note(),
             "equivocation": b64(&equivocation.encode()),
+        }),
+        VerifyError::Identity {
+            what,
+            account,
+            leaf,
+            error,
+        } => json!({
+            "what": what,
+            "account": account,
+            "leaf": b64(&leaf.encode_to_vec()),
+            "error": error.to_string(),
+        }),
+        VerifyError::LeafNotProved { leaf, error } => json!({
+            "leaf": b64(&leaf.encode_to_vec()),
+            "error": error.to_string(),
         }),
         other => json!({ "error": other.to_string() }),
     }

@@ -1,0 +1,330 @@
+//! Looking up a certified-mail key publication at X (DESIGN §3.3 steps (c) and (d)).
+//!
+//! The gateway of X answers a lookup by req_hash with the lowest-index `KeyPublication` naming
+//! it, its inclusion proof and X's latest cosigned checkpoint (or `PENDING` while that
+//! checkpoint does not cover it yet). [`verify_publication_answer`] checks such an answer with
+//! proto's `LogTrust` verifiers under X's own witness policy (the request names it; the
+//! gateway's quorum is no promise); [`await_publication`] asks until an answer verifies or a
+//! time limit passes. The state machines check the answer again when they take it: this layer
+//! only tells "not yet" apart from "the gateway misbehaved".
+
+// `VerifyError` carries whole checkpoints as evidence (see `verify.rs`).
+#![allow(clippy::result_large_err)]
+
+use std::time::Duration;
+
+use herald_proto::certmail::Location;
+use herald_proto::checkpoint::CosignedCheckpoint;
+use herald_proto::inclusion::{InclusionError, VerifiedInclusion};
+use herald_proto::wire::{decode_valid, pb};
+use tracing::debug;
+
+use crate::error::ClientError;
+use crate::gateway::Gateway;
+use crate::verify::VerifyError;
+use crate::witnessed::now_secs;
+
+/// How long and how often to ask for a publication that is not there or not cosigned yet.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Polling {
+    /// Stop asking once the system clock passes this Unix time.
+    pub until: u64,
+    /// The shortest pause between two lookups (also when the gateway asks for less).
+    pub min_interval: Duration,
+    /// The longest pause (also when the gateway asks for more).
+    pub max_interval: Duration,
+}
+
+impl Polling {
+    /// Ask until `until`, every 200 ms to 5 s as the gateway suggests.
+    pub fn until(until: u64) -> Self {
+        Polling {
+            until,
+            min_interval: Duration::from_millis(200),
+            max_interval: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Checks `answer`, a gateway's answer to the lookup of `req_hash` at X (`location`), at time
+/// `now`: its leaf is a `KeyPublication` naming `req_hash` (and is exactly `expected`, the leaf
+/// the sender submitted, when given), it is proved in a checkpoint signed by X's log key, and
+/// that checkpoint is cosigned by a quorum of X's witnesses (timestamps up to `now + δ`).
+///
+/// Whether it was cosigned by `T + δ` and what it unwraps to are the state machines' checks.
+/// [`VerifyError::NotCosigned`] means "not yet" (a later checkpoint may be); any other error
+/// means the gateway misbehaved.
+pub fn verify_publication_answer(
+    location: &Location,
+    req_hash: &[u8; 32],
+    expected: Option<&[u8]>,
+    answer: &pb::IncludedLeaf,
+    now: u64,
+) -> Result<VerifiedInclusion<CosignedCheckpoint>, VerifyError> {
+    let named = match decode_valid::<pb::LogEntry>(&answer.entry).map(|e| e.kind) {
+        Ok(Some(pb::log_entry::Kind::KeyPublication(p))) => p.req_hash,
+        _ => {
+            return Err(VerifyError::AnswerMismatch {
+                what: "kind of the published leaf",
+                asked: "a key publication".into(),
+                answered: "another kind of leaf".into(),
+            });
+        }
+    };
+    if named != req_hash {
+        return Err(VerifyError::AnswerMismatch {
+            what: "req_hash of the publication",
+            asked: crate::b64(req_hash),
+            answered: crate::b64(&named),
+        });
+    }
+    if let Some(leaf) = expected
+        && answer.entry != leaf
+    {
+        return Err(VerifyError::AnswerMismatch {
+            what: "published leaf",
+            asked: "the leaf submitted".into(),
+            answered: "another leaf naming the request".into(),
+        });
+    }
+    let log = location.log();
+    let not_proved = |error| VerifyError::LeafNotProved {
+        leaf: Box::new(answer.clone()),
+        error,
+    };
+    log.verify_logged(answer).map_err(not_proved)?;
+    log.verify_included(answer, u64::MAX, now, location.clock_skew())
+        .map_err(|error| match error {
+            InclusionError::Cosigned(error) => VerifyError::NotCosigned {
+                note: answer.checkpoint.clone(),
+                error,
+            },
+            other => not_proved(other),
+        })
+}
+
+/// Asks `gateway` (a gateway of X) for the publication of `req_hash` until an answer passes
+/// [`verify_publication_answer`], and returns it. While the gateway answers `PENDING` or
+/// `NOT_FOUND`, is busy or unreachable, or serves a checkpoint not yet cosigned as X requires,
+/// it asks again (pausing as the gateway suggests, within `polling`'s bounds) until
+/// `polling.until`, then returns the last such error. An answer that shows misbehaviour ends
+/// it at once.
+pub async fn await_publication<G: Gateway>(
+    gateway: &G,
+    location: &Location,
+    req_hash: &[u8; 32],
+    expected: Option<&[u8]>,
+    polling: &Polling,
+) -> Result<pb::IncludedLeaf, ClientError> {
+    loop {
+        let (error, suggested) = match gateway.publication(req_hash).await {
+            Ok(answer) => {
+                match verify_publication_answer(location, req_hash, expected, &answer, now_secs()) {
+                    Ok(_) => return Ok(answer),
+                    Err(e @ VerifyError::NotCosigned { .. }) => (ClientError::from(e), None),
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            Err(ClientError::Refused(r))
+                if matches!(
+                    r.kind,
+                    pb::ClientErrorKind::Pending | pb::ClientErrorKind::NotFound
+                ) =>
+            {
+                let after = r.retry_after;
+                (ClientError::Refused(r), after)
+            }
+            Err(e) if e.is_retryable() => (e, None),
+            Err(e) => return Err(e),
+        };
+        let now = now_secs();
+        if now >= polling.until {
+            return Err(error);
+        }
+        let left = Duration::from_secs(polling.until - now);
+        let pause = suggested
+            .unwrap_or(polling.min_interval)
+            .clamp(polling.min_interval, polling.max_interval)
+            .min(left);
+        debug!(error = %error, ?pause, "publication not available yet");
+        tokio::time::sleep(pause).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ed25519_dalek::SigningKey;
+    use herald_proto::entry::KeyPublication;
+    use prost::Message as _;
+
+    use super::*;
+    use crate::test_log::{FakeGateway, TestLog, TestRequest};
+
+    /// A signed publication answering `t`'s request.
+    fn publication(t: &TestRequest) -> Vec<u8> {
+        let r = t.verified();
+        KeyPublication {
+            req_hash: *r.req_hash(),
+            ciphertext_hash: *r.ciphertext_hash(),
+            ephemeral_key: [1; 32],
+            wrapped_key: [2; 32],
+            author: r.sender().to_owned(),
+            created: 1500,
+        }
+        .sign(&SigningKey::from_bytes(&[9; 32]))
+        .encode_to_vec()
+    }
+
+    /// X with 4 leaves, a publication for request `a` at 4 and one for request `b` at 5,
+    /// cosigned at 1600 and 1700 (both witnesses). Requests: created 1000, T 2000, δ 10.
+    fn world() -> (FakeGateway, TestRequest, TestRequest) {
+        let mut log = TestLog::new(4);
+        let a = TestRequest::new(&log, 1000, 2000, 10);
+        let b = TestRequest::new(&log, 1001, 2000, 10);
+        log.push(publication(&a));
+        log.push(publication(&b));
+        let note = a.cosigned(&log, 6, [1600, 1700]);
+        let gateway = FakeGateway::new(log);
+        *gateway.cosigned.lock().unwrap() = Some(note);
+        (gateway, a, b)
+    }
+
+    fn answer(gateway: &FakeGateway, t: &TestRequest) -> pb::IncludedLeaf {
+        futures::executor::block_on(gateway.publication(t.verified().req_hash())).unwrap()
+    }
+
+    #[test]
+    fn a_cosigned_publication_verifies() {
+        let (gateway, a, _) = world();
+        let r = a.verified();
+        let answer = answer(&gateway, &a);
+        let v = verify_publication_answer(&a.location, r.req_hash(), None, &answer, 5000).unwrap();
+        assert_eq!((v.index(), v.checkpoint().quorum_time()), (4, 1700));
+        let leaf = publication(&a);
+        assert!(
+            verify_publication_answer(&a.location, r.req_hash(), Some(&leaf), &answer, 5000)
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn attack_a_publication_for_another_request_is_refused() {
+        let (gateway, a, b) = world();
+        let ra = a.verified();
+        // The gateway answers the lookup of a's req_hash with b's publication.
+        gateway.lie(|m| m.other_publication = Some(*b.verified().req_hash()));
+        let wrong = answer(&gateway, &a);
+        assert!(matches!(
+            verify_publication_answer(&a.location, ra.req_hash(), None, &wrong, 5000),
+            Err(VerifyError::AnswerMismatch {
+                what: "req_hash of the publication",
+                ..
+            })
+        ));
+        // Another leaf naming the request than the one the sender submitted.
+        gateway.lie(|m| m.other_publication = None);
+        let right = answer(&gateway, &a);
+        let mut other = publication(&a);
+        other.push(0);
+        assert!(matches!(
+            verify_publication_answer(&a.location, ra.req_hash(), Some(&other), &right, 5000),
+            Err(VerifyError::AnswerMismatch {
+                what: "published leaf",
+                ..
+            })
+        ));
+        // Not a publication at all.
+        let mut notarization = right.clone();
+        notarization.entry = gateway.log.lock().unwrap().leaf(0).to_vec();
+        assert!(matches!(
+            verify_publication_answer(&a.location, ra.req_hash(), None, &notarization, 5000),
+            Err(VerifyError::AnswerMismatch { .. })
+        ));
+    }
+
+    #[test]
+    fn attack_bad_proofs_and_uncosigned_checkpoints_are_refused() {
+        let (gateway, a, _) = world();
+        let r = a.verified();
+        let good = answer(&gateway, &a);
+        // A truncated proof, an index past the size.
+        let mut short = good.clone();
+        short.proof.as_mut().unwrap().hashes.pop();
+        let mut past = good.clone();
+        past.proof.as_mut().unwrap().leaf_index = 6;
+        for bad in [short, past] {
+            assert!(matches!(
+                verify_publication_answer(&a.location, r.req_hash(), None, &bad, 5000),
+                Err(VerifyError::LeafNotProved { .. })
+            ));
+        }
+        // Only log-signed, or cosigned by one of the two witnesses X requires: not yet.
+        let log = gateway.log.lock().unwrap().clone();
+        let mut unsigned = good.clone();
+        unsigned.checkpoint = log.checkpoint_note(6);
+        let one = {
+            let c = herald_proto::checkpoint::VerifiedCheckpoint::verify(
+                &log.checkpoint_note(6),
+                &log.verifier(),
+            )
+            .unwrap();
+            let w = &a.witnesses[0];
+            c.with_cosignature(&w.verifier(), &w.cosign(&c, 1600).unwrap())
+                .unwrap()
+                .note()
+                .into_bytes()
+        };
+        let mut half = good.clone();
+        half.checkpoint = one;
+        for bad in [unsigned, half] {
+            assert!(matches!(
+                verify_publication_answer(&a.location, r.req_hash(), None, &bad, 5000),
+                Err(VerifyError::NotCosigned { .. })
+            ));
+        }
+        // Cosignatures from the future (beyond now + δ) do not count either.
+        assert!(matches!(
+            verify_publication_answer(&a.location, r.req_hash(), None, &good, 1600),
+            Err(VerifyError::NotCosigned { .. })
+        ));
+        // Another log's checkpoint.
+        let mut other = good;
+        other.checkpoint = TestLog::with_key("alpha.test/herald", [2; 32], 6).checkpoint_note(6);
+        assert!(matches!(
+            verify_publication_answer(&a.location, r.req_hash(), None, &other, 5000),
+            Err(VerifyError::LeafNotProved { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn awaiting_stops_at_misbehaviour_and_at_the_limit() {
+        let (gateway, a, b) = world();
+        let r = a.verified();
+        let soon = Polling {
+            until: now_secs() + 1,
+            min_interval: Duration::from_millis(20),
+            max_interval: Duration::from_millis(50),
+        };
+        let found = await_publication(&gateway, &a.location, r.req_hash(), None, &soon).await;
+        assert_eq!(found.unwrap(), answer(&gateway, &a));
+        // Misbehaviour ends the wait at once.
+        gateway.lie(|m| m.other_publication = Some(*b.verified().req_hash()));
+        let started = std::time::Instant::now();
+        let err = await_publication(&gateway, &a.location, r.req_hash(), None, &soon)
+            .await
+            .unwrap_err();
+        assert!(err.is_peer_misbehaviour(), "{err:?}");
+        assert!(started.elapsed() < Duration::from_millis(500));
+        // Not covered by the cosigned checkpoint: PENDING until the limit, then that refusal.
+        gateway.lie(|m| m.other_publication = None);
+        let note = a.cosigned(&gateway.log.lock().unwrap(), 4, [1600, 1700]);
+        *gateway.cosigned.lock().unwrap() = Some(note);
+        let err = await_publication(&gateway, &a.location, r.req_hash(), None, &soon)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, ClientError::Refused(r) if r.kind == pb::ClientErrorKind::Pending),
+            "{err:?}"
+        );
+    }
+}
