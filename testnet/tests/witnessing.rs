@@ -18,7 +18,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use common::{bounded, options};
-use herald_light_client::{GatewayClient, LogIdentity};
+use herald_light_client::{
+    DEFAULT_MAX_SKEW_SECS, GatewayClient, LogIdentity, MemoryCheckpointStore, TrustedLog,
+    VerifyError, WitnessRequirement,
+};
 use herald_node::http::NodeStatus;
 use herald_proto::checkpoint::{Checkpoint, VerifiedCheckpoint, WitnessPolicy};
 use herald_proto::equivocation::Equivocation;
@@ -250,7 +253,8 @@ async fn a_cut_domain_is_cosigned_again_after_healing_and_nothing_inconsistent_i
 
 /// A log signs, with its real key, a checkpoint conflicting with the one its witnesses
 /// cosigned: every honest node detects it within a bounded time, holds a verifiable proof of
-/// the same two checkpoints, distrusts that origin and cosigns nothing more of it.
+/// the same two checkpoints, distrusts that origin and cosigns nothing more of it; a light
+/// client that follows the log's cosigned checkpoints refuses it once it learns of the proof.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_equivocating_log_is_caught_by_every_honest_node() {
     let _one = FIVE_DOMAINS.lock().await;
@@ -261,6 +265,23 @@ async fn an_equivocating_log_is_caught_by_every_honest_node() {
             submit(&net, i, 2).await;
         }
         settle(&net, &all()).await;
+        // A client following d0's cosigned checkpoints (quorum 3 of the other four).
+        let store = MemoryCheckpointStore::new();
+        let mut client_log = TrustedLog::open(
+            net.client(0).await.unwrap(),
+            net.log_identity(0).unwrap(),
+            &store,
+        )
+        .unwrap();
+        client_log
+            .require_cosigned(WitnessRequirement::new(
+                policy(&net, 0),
+                DEFAULT_MAX_SKEW_SECS,
+            ))
+            .unwrap();
+        let trusted = client_log.refresh().await.unwrap().checkpoint;
+        assert!(trusted.size() > 0);
+
         let fork = net.fork(0).await.unwrap();
         let origin = net.node(0).origin();
         assert_eq!(fork.origin, origin);
@@ -295,6 +316,38 @@ async fn an_equivocating_log_is_caught_by_every_honest_node() {
             pairs.push(bodies);
         }
         assert!(pairs.windows(2).all(|w| w[0] == w[1]), "{pairs:?}");
+
+        // The gateway's alert list reaches the client, which checks the proof itself and
+        // refuses the log from then on, keeping what it trusted.
+        let deadline = std::time::Instant::now() + SETTLE;
+        loop {
+            match client_log.refresh().await {
+                Err(e) if matches!(e.verification(), Some(VerifyError::Equivocated { .. })) => {
+                    break;
+                }
+                other => {
+                    assert!(
+                        std::time::Instant::now() < deadline,
+                        "the client still takes d0 after {SETTLE:?}: {other:?}"
+                    );
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+        assert!(client_log.equivocation().is_some());
+        assert_eq!(client_log.trusted(), Some(&trusted));
+        let author = ed25519_dalek::SigningKey::from_bytes(&[9; 32]);
+        let entry = pb::LogEntry::decode(
+            notarization_entry(&author, rand_tag(), 256)
+                .unwrap()
+                .as_slice(),
+        )
+        .unwrap();
+        let err = client_log.submit(&entry).await.unwrap_err();
+        assert!(
+            matches!(err.verification(), Some(VerifyError::Equivocated { .. })),
+            "{err}"
+        );
 
         // d0 goes on appending; no honest witness cosigns it any more.
         let mut held = Vec::new();
