@@ -1,5 +1,6 @@
 //! The admin API on the node's loopback HTTP listener (WITNESS.md): peer registry, block list,
-//! alerts, and — only with `test_hooks = true` — a fork switch for tests.
+//! alerts, accounts (CERTMAIL.md), and — only with `test_hooks = true` — a fork switch for
+//! tests.
 //!
 //! Every call needs `Authorization: Bearer <token>`, the token being the content of
 //! `<data_dir>/admin.token` (mode 0600, made at `init` or at the first start). A missing or wrong
@@ -19,6 +20,9 @@
 //! | `DELETE /admin/blocklist` | | [`BlockList`] (empty) |
 //! | `GET /admin/alerts` | | [`AlertReport`] |
 //! | `POST /admin/test/fork` | | [`ForkReport`] (404 unless `test_hooks`) |
+//! | `GET /admin/accounts` | | [`AccountList`] |
+//! | `POST /admin/accounts` | [`AccountAdd`] | [`AccountAdded`] (a new one-time enrolment code) |
+//! | `POST /admin/accounts/disable` | [`AccountDisable`] | [`DisableReport`] (a revocation is logged first if the account was active) |
 //!
 //! The block list is the testnet's partition switch: blocked peers are disconnected and
 //! refused (libp2p `allow_block_list`) until `DELETE /admin/blocklist`; it lives in memory only,
@@ -41,6 +45,11 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 use tracing::{info, warn};
 
+use crate::accounts::api::{
+    AccountAdd, AccountAdded, AccountDisable, AccountList, MAX_ACCOUNTS_LISTED,
+};
+use crate::accounts::{AccountError, DEFAULT_CODE_VALIDITY_SECS};
+use crate::certmail::{CertMailError, CertifiedMail, DisableReport};
 use crate::http::{Method, RequestHead, Response};
 use crate::network::{NodeHandle, Topic, gossip};
 use crate::peers::{PeerDomain, PeerError, PeerRecord, PeerRegistry};
@@ -188,6 +197,7 @@ pub struct AdminApi {
     token_digest: [u8; 32],
     registry: PeerRegistry,
     witnessing: Witnessing,
+    certmail: CertifiedMail,
     node: NodeHandle,
     fork: Option<ForkHook>,
 }
@@ -213,6 +223,25 @@ fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Response
     serde_json::from_slice(body).map_err(|e| error(400, format!("bad JSON body: {e}")))
 }
 
+fn account_error(e: CertMailError) -> Response {
+    match e {
+        CertMailError::Account(AccountError::Unknown(_)) => error(404, e.to_string()),
+        CertMailError::Account(
+            AccountError::Active(_)
+            | AccountError::AlreadyDisabled(_)
+            | AccountError::TooManyRevocations(_)
+            | AccountError::Changed(_),
+        ) => error(409, e.to_string()),
+        CertMailError::Account(
+            AccountError::BadAddress { .. }
+            | AccountError::OtherDomain { .. }
+            | AccountError::BadValidity(_),
+        ) => error(400, e.to_string()),
+        CertMailError::Busy { .. } => error(503, e.to_string()),
+        _ => error(500, e.to_string()),
+    }
+}
+
 fn peer_error(e: PeerError) -> Response {
     match e {
         PeerError::Itself(_) | PeerError::PeerIdTaken { .. } | PeerError::TooManyPeers => {
@@ -234,6 +263,9 @@ enum Route {
     Unblock,
     Alerts,
     Fork,
+    ListAccounts,
+    AddAccount,
+    DisableAccount,
 }
 
 impl AdminApi {
@@ -242,6 +274,7 @@ impl AdminApi {
         token: &str,
         registry: PeerRegistry,
         witnessing: Witnessing,
+        certmail: CertifiedMail,
         node: NodeHandle,
         fork: Option<ForkHook>,
     ) -> Self {
@@ -249,6 +282,7 @@ impl AdminApi {
             token_digest: Sha256::digest(token.as_bytes()).into(),
             registry,
             witnessing,
+            certmail,
             node,
             fork,
         }
@@ -300,6 +334,15 @@ impl AdminApi {
                 Method::Get => Ok(Route::Alerts),
                 _ => Err(not_allowed()),
             },
+            "/admin/accounts" => match head.method {
+                Method::Get => Ok(Route::ListAccounts),
+                Method::Post => Ok(Route::AddAccount),
+                _ => Err(not_allowed()),
+            },
+            "/admin/accounts/disable" => match head.method {
+                Method::Post => Ok(Route::DisableAccount),
+                _ => Err(not_allowed()),
+            },
             "/admin/test/fork" if self.fork.is_some() => match head.method {
                 Method::Post => Ok(Route::Fork),
                 _ => Err(not_allowed()),
@@ -349,6 +392,9 @@ impl AdminApi {
             }
             Route::Alerts => self.alerts().await,
             Route::Fork => self.fork().await,
+            Route::ListAccounts => self.list_accounts().await,
+            Route::AddAccount => self.add_account(&body).await,
+            Route::DisableAccount => self.disable_account(&body).await,
         };
         outcome.unwrap_or_else(|refusal| refusal)
     }
@@ -443,6 +489,47 @@ impl AdminApi {
                 distrusted: self.witnessing.alerts().distrusted(),
             },
         ))
+    }
+
+    async fn list_accounts(&self) -> Result<Response, Response> {
+        let accounts = self.certmail.accounts().clone();
+        let listed = self
+            .blocking(move || accounts.list(MAX_ACCOUNTS_LISTED))
+            .await?
+            .map_err(|e| account_error(e.into()))?;
+        Ok(Response::json(
+            200,
+            &AccountList {
+                accounts: listed.iter().map(|r| r.view()).collect(),
+            },
+        ))
+    }
+
+    async fn add_account(&self, body: &[u8]) -> Result<Response, Response> {
+        let request: AccountAdd = parse_json(body)?;
+        let valid_for = request.valid_for_secs.unwrap_or(DEFAULT_CODE_VALIDITY_SECS);
+        let (code, record) = self
+            .certmail
+            .issue_code(request.account, valid_for)
+            .await
+            .map_err(account_error)?;
+        Ok(Response::json(
+            200,
+            &AccountAdded {
+                account: record.view(),
+                enrolment_code: code.as_str().to_owned(),
+            },
+        ))
+    }
+
+    async fn disable_account(&self, body: &[u8]) -> Result<Response, Response> {
+        let request: AccountDisable = parse_json(body)?;
+        let report: DisableReport = self
+            .certmail
+            .disable(request.account)
+            .await
+            .map_err(account_error)?;
+        Ok(Response::json(200, &report))
     }
 
     /// Signs, with the log's real key, a checkpoint of the published size with another root,

@@ -3,12 +3,13 @@
 //!
 //! Start order: configuration, keys, log store, admin token, peer registry (seeded from the
 //! config's `[[peers]]`), sequencer (which registers its metrics), witness state and alerts,
-//! network (binding every listen address), the witnessing tasks (gossip watcher, cosigner,
-//! cross-logger), HTTP listener, then `<data_dir>/node.json` so that other processes can find a
-//! node started on port 0. Stop order: the network stops taking requests; the sequencer
-//! finishes the batches it has taken, flushes and answers them; the network delivers those
-//! answers and closes the swarm; the witnessing tasks end; the HTTP listener closes;
-//! `node.json` is removed.
+//! account book and certified mail, network (binding every listen address), the witnessing
+//! tasks (gossip watcher, cosigner, cross-logger) and the evidence writer, HTTP listener, then
+//! `<data_dir>/node.json` so that other processes can find a node started on port 0. Stop
+//! order: the network stops taking requests; the sequencer finishes the batches it has taken,
+//! flushes and answers them; the network delivers those answers and closes the swarm; the
+//! witnessing tasks and the evidence writer end; the HTTP listener closes; `node.json` is
+//! removed.
 
 use std::fs::{self, OpenOptions};
 use std::io::{self, Read as _, Write as _};
@@ -26,7 +27,10 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
 
+use crate::accounts::{AccountBook, AccountError};
 use crate::admin::{self, AdminApi, ForkHook, TokenError};
+use crate::certmail::evidence::EvidenceWriter;
+use crate::certmail::{CertMailParts, CertifiedMail};
 use crate::config::{ConfigError, NodeConfig};
 use crate::http::{HttpServer, NodeIdentity, NodeRoutes};
 use crate::keys::{KeyFileError, NodeKeys};
@@ -70,6 +74,9 @@ pub enum GatewayError {
     /// The witness state or the alerts could not be opened.
     #[error("witness state: {0}")]
     Witness(#[from] WitnessError),
+    /// The account book or the evidence cursors could not be opened.
+    #[error("accounts: {0}")]
+    Accounts(#[from] AccountError),
     /// The HTTP listener could not bind.
     #[error("cannot listen for HTTP on {addr}: {source}")]
     Http {
@@ -259,7 +266,9 @@ pub struct Gateway {
     log_key: NoteVerifier,
     registry: PeerRegistry,
     witnessing: Witnessing,
-    /// The gossip watcher, the cosigner and the cross-logger; ended at stop.
+    certmail: CertifiedMail,
+    /// The gossip watcher, the cosigner, the cross-logger and the evidence writer; ended at
+    /// stop.
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -340,7 +349,22 @@ impl Gateway {
                     return Err(GatewayError::Stopped("witness opening task"));
                 }
             };
-        let service = ClientService::new(sequencer.clone(), store.clone(), witnessing.clone());
+        let certmail = match open_certmail(&config, &keys, &store, &sequencer, &peers, &clock).await
+        {
+            Ok(c) => c,
+            Err(e) => {
+                stop_sequencer(&sequencer, sequencer_task).await;
+                return Err(e);
+            }
+        };
+        let evidence = match EvidenceWriter::open(certmail.clone(), heads.clone(), store.db()) {
+            Ok(w) => w,
+            Err(e) => {
+                stop_sequencer(&sequencer, sequencer_task).await;
+                return Err(AccountError::Storage(e).into());
+            }
+        };
+        let service = ClientService::new(certmail.clone(), store.clone(), witnessing.clone());
         let (gossip_events, gossip_rx) = mpsc::channel(network::GOSSIP_EVENT_CAPACITY);
         let parts = NetworkParts {
             identity: keys.identity.clone(),
@@ -385,13 +409,21 @@ impl Gateway {
                 clock: clock.clone(),
             }
             .spawn(crosslog_offers),
+            evidence.spawn(),
         ];
         let fork = config.test_hooks.then(|| ForkHook {
             signer: keys.log.clone(),
             store: store.clone(),
             clock,
         });
-        let admin = AdminApi::new(&token, peers.clone(), witnessing.clone(), handle, fork);
+        let admin = AdminApi::new(
+            &token,
+            peers.clone(),
+            witnessing.clone(),
+            certmail.clone(),
+            handle,
+            fork,
+        );
         let routes = NodeRoutes {
             registry: Arc::new(registry),
             node: network.handle.clone(),
@@ -453,8 +485,14 @@ impl Gateway {
             log_key: keys.log_verifier(),
             registry: peers,
             witnessing,
+            certmail,
             tasks,
         })
+    }
+
+    /// Certified mail: accounts, registration, lookups.
+    pub fn certmail(&self) -> &CertifiedMail {
+        &self.certmail
     }
 
     /// The peer registry.
@@ -564,6 +602,34 @@ impl Gateway {
         info!("herald-node stopped");
         outcome
     }
+}
+
+/// Opens the account book and makes the certified-mail service (also used by
+/// `herald-node account` on a stopped node, with a sequencer of its own).
+pub async fn open_certmail(
+    config: &NodeConfig,
+    keys: &NodeKeys,
+    store: &LogStore,
+    sequencer: &SequencerHandle,
+    peers: &PeerRegistry,
+    clock: &Arc<dyn Clock>,
+) -> Result<CertifiedMail, GatewayError> {
+    let db = store.db().clone();
+    let domain = config.domain.clone();
+    let accounts = tokio::task::spawn_blocking(move || AccountBook::open(&db, &domain))
+        .await
+        .map_err(|_| GatewayError::Stopped("account book opening task"))??;
+    Ok(CertifiedMail::new(CertMailParts {
+        store: store.clone(),
+        sequencer: sequencer.clone(),
+        accounts,
+        log_key: keys.log.signing_key().clone(),
+        log: keys.log_verifier(),
+        own_witness: keys.witness_verifier(),
+        peers: peers.clone(),
+        quorum: config.quorum,
+        clock: clock.clone(),
+    }))
 }
 
 async fn open_store(config: &NodeConfig) -> Result<LogStore, GatewayError> {

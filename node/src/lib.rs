@@ -5,6 +5,9 @@
 //! - [`network`]: the libp2p swarm worker and the protocols it serves.
 //! - [`http`], [`metrics`]: `/metrics`, `/health`, `/status`.
 //! - [`peers`]: the registry of trusted peer domains.
+//! - [`accounts`]: this domain's accounts (pending, active, disabled) and enrolment codes.
+//! - [`certmail`]: certified mail on the log: registration and key-transparency entries,
+//!   admission of client entries, lookup indexes and lookups, notary evidence.
 //! - [`witness`]: cosigning peers' logs, collecting cosignatures for this one, cross-logging,
 //!   split-view detection and alerts.
 //! - [`admin`]: the admin API on the HTTP listener (bearer token).
@@ -13,7 +16,9 @@
 //! - [`cli`]: the `herald-node` command line (the binary is a thin wrapper around it).
 #![forbid(unsafe_code)]
 
+pub mod accounts;
 pub mod admin;
+pub mod certmail;
 pub mod cli;
 pub mod config;
 pub mod gateway;

@@ -190,6 +190,11 @@ pub enum IndexValue {
     LeafIndex,
     /// These bytes (at most 4096).
     Bytes(Vec<u8>),
+    /// No value: the entry's index joins the list of leaves under `key` (the stored key is
+    /// `key`'s u16 BE length ‖ `key` ‖ u64 BE index, `store::layout::leaf_list_key`), so a key
+    /// can name many leaves and an earlier one is never replaced. Read back in index order with
+    /// [`LogStore::index_leaves`]. A name is used either for lists or for single values.
+    LeafList,
 }
 
 /// Why the sequencer could not start, or why it stopped.
@@ -384,7 +389,7 @@ fn check_indexes(indexes: &[IndexWrite]) -> Result<usize, SubmitError> {
             return invalid("index key is over 1024 bytes");
         }
         let value = match &w.value {
-            IndexValue::LeafIndex => 8,
+            IndexValue::LeafIndex | IndexValue::LeafList => 8,
             IndexValue::Bytes(v) if v.len() > MAX_INDEX_VALUE_BYTES => {
                 return invalid("index value is over 4096 bytes");
             }

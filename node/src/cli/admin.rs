@@ -96,7 +96,7 @@ pub(super) struct AlertsArgs {
 }
 
 /// The running node's HTTP address and admin token, if it runs and answers.
-fn running_node(config: &NodeConfig) -> Option<(SocketAddr, String)> {
+pub(super) fn running_node(config: &NodeConfig) -> Option<(SocketAddr, String)> {
     let info = NodeInfo::read(&config.node_info_path()).ok()?;
     TcpStream::connect_timeout(&info.http_addr, ADMIN_TIMEOUT).ok()?;
     let token = ensure_token(&config.admin_token_path()).ok()?;
@@ -139,7 +139,7 @@ fn call(
 }
 
 /// An admin call that must answer 200 with a `T`.
-fn call_json<T: DeserializeOwned>(
+pub(super) fn call_json<T: DeserializeOwned>(
     node: &(SocketAddr, String),
     method: &str,
     path: &str,

@@ -1,4 +1,5 @@
-//! The `herald-node` command line: `init`, `run`, `status`, `peer add|remove|list`, `alerts`.
+//! The `herald-node` command line: `init`, `run`, `status`, `peer add|remove|list`, `alerts`,
+//! `account add|disable|list`.
 //!
 //! All of it is here, behind [`main_with_args`], so that another binary (the testnet) can run
 //! exactly this code as a child process of its own; `main.rs` only calls it. This is the one
@@ -7,10 +8,12 @@
 //! Precedence for `run`: flag > `HERALD_*` variable > configuration file > default.
 //! Exit codes: 0 success, 1 failure, 2 usage error, 3 (`status`) the node is not running.
 //!
-//! `peer` and `alerts` talk to the running node's admin API ([`crate::admin`], with the token in
-//! the data directory); when the node is not running they open its database directly. Both
-//! paths change the registry through the same type ([`crate::peers::PeerRegistry`]).
+//! `peer`, `alerts` and `account` talk to the running node's admin API ([`crate::admin`], with
+//! the token in the data directory); when the node is not running they open its database
+//! directly. Both paths change the registry and the accounts through the same types
+//! ([`crate::peers::PeerRegistry`], [`crate::accounts::AccountBook`]).
 
+mod accounts;
 mod admin;
 
 use std::ffi::OsString;
@@ -65,6 +68,9 @@ enum Command {
     Peer(admin::PeerCommand),
     /// List the split-view alerts (equivocation proofs) this node holds.
     Alerts(admin::AlertsArgs),
+    /// Enrol, disable or list this domain's accounts (the local CA).
+    #[command(subcommand)]
+    Account(accounts::AccountCommand),
 }
 
 #[derive(Args, Debug)]
@@ -157,6 +163,7 @@ pub fn main_with_args<I: IntoIterator<Item = OsString>>(args: I) -> ExitCode {
         Command::Status(args) => status(args),
         Command::Peer(command) => admin::peer(command).map(|()| ExitCode::SUCCESS),
         Command::Alerts(args) => admin::alerts(args).map(|()| ExitCode::SUCCESS),
+        Command::Account(command) => accounts::account(command).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,

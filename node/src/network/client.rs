@@ -1,37 +1,37 @@
 //! The client protocol `/herald/client/1`, server side: one `ClientRequest` in, one
 //! `ClientResponse` out, never a panic.
 //!
-//! Submissions are checked before anything changes (DESIGN §5): the entry must decode, have a
-//! kind this node knows (`UNKNOWN_ENTRY_KIND`), be a kind clients may author (for now only
-//! `Notarization`; others are `FORBIDDEN`), satisfy the schema's bounds (`MALFORMED`) and carry a
-//! valid author signature (`INVALID_ENTRY`). Only then does it go to the sequencer, exactly as
-//! sent, and the answer waits until it is durable. Reads (entries, proofs) run on blocking
-//! threads and see only the published (flushed) log.
+//! Submissions are checked before anything changes (DESIGN §5) by [`CertifiedMail::submit`]
+//! (kinds, bounds, canonical encoding, signatures, and for key publications the author's
+//! account and duplicates); only then does an entry go to the sequencer, exactly as sent, and
+//! the answer waits until it is durable. Reads (entries, proofs) run on blocking threads and see
+//! only the published (flushed) log.
+//!
+//! Certified mail (issue 5): `register`, `binding`, `publication` and `trust` are answered by
+//! [`CertifiedMail`]; its refusals carry their own kinds (`UNAUTHORIZED`, `DUPLICATE`,
+//! `PENDING` with a retry time, ...).
 //!
 //! Witnessing (issue 4): `CheckpointRequest { cosigned: true }` answers the latest checkpoint a
 //! quorum of this gateway's witnesses cosigned (`NOT_FOUND` while there is none), and
 //! `AlertsRequest` the equivocation proofs the gateway holds, each of which the client verifies
 //! itself.
 
-use herald_proto::entry::verify_notarization;
 use herald_proto::merkle::{HASH_LEN, Hash};
 use herald_proto::wire::pb::{
     self, ClientErrorKind, client_request, client_response, inclusion_request,
 };
-use herald_proto::wire::{
-    self, MAX_ALERTS_PER_ANSWER, MAX_ERROR_MESSAGE_BYTES, MAX_LOG_ENTRY_BYTES, Validate as _,
-    WireError,
-};
-use tracing::{debug, error};
+use herald_proto::wire::{MAX_ALERTS_PER_ANSWER, MAX_ERROR_MESSAGE_BYTES};
+use tracing::error;
 
-use crate::sequencer::{SequencerHandle, SubmitError};
+use crate::certmail::{CertMailError, CertifiedMail};
+use crate::sequencer::Ack;
 use crate::store::{LogStore, ReadError};
 use crate::witness::Witnessing;
 
 /// Answers client requests from the log. Cheap to clone (handles inside).
 #[derive(Clone, Debug)]
 pub struct ClientService {
-    sequencer: SequencerHandle,
+    certmail: CertifiedMail,
     store: LogStore,
     witnessing: Witnessing,
 }
@@ -63,11 +63,11 @@ fn answer(response: client_response::Response) -> pb::ClientResponse {
 }
 
 impl ClientService {
-    /// A service over the sequencer (for submissions), the store (for reads) and the witness
-    /// (for alerts).
-    pub fn new(sequencer: SequencerHandle, store: LogStore, witnessing: Witnessing) -> Self {
+    /// A service over certified mail (submissions, accounts, lookups), the store (for reads)
+    /// and the witness (for alerts).
+    pub fn new(certmail: CertifiedMail, store: LogStore, witnessing: Witnessing) -> Self {
         ClientService {
-            sequencer,
+            certmail,
             store,
             witnessing,
         }
@@ -111,16 +111,18 @@ impl ClientService {
                 })
                 .await
             }
-            // Certified mail's requests (issue 5) are answered once this node serves accounts.
-            Some(
-                client_request::Request::Register(_)
-                | client_request::Request::Binding(_)
-                | client_request::Request::Publication(_)
-                | client_request::Request::Trust(_),
-            ) => client_error(
-                ClientErrorKind::Malformed,
-                "this gateway does not serve certified-mail requests yet",
+            Some(client_request::Request::Register(r)) => acked(self.certmail.register(r).await),
+            Some(client_request::Request::Binding(r)) => refused_or(
+                self.certmail.binding(r.account).await,
+                client_response::Response::Binding,
             ),
+            Some(client_request::Request::Publication(r)) => refused_or(
+                self.certmail.publication(r.req_hash).await,
+                client_response::Response::Included,
+            ),
+            Some(client_request::Request::Trust(_)) => {
+                refused_or(self.certmail.trust(), client_response::Response::Trust)
+            }
         }
     }
 
@@ -162,35 +164,7 @@ impl ClientService {
     }
 
     async fn submit(&self, entry: Vec<u8>) -> pb::ClientResponse {
-        if let Err(refusal) = check_entry(&entry) {
-            return refusal;
-        }
-        match self.sequencer.submit(entry).await {
-            Ok(ack) => answer(client_response::Response::Submitted(pb::SubmitAck {
-                index: ack.index,
-                leaf_hash: ack.leaf_hash.to_vec(),
-                checkpoint: Some(pb::SignedCheckpoint {
-                    note: ack.checkpoint,
-                }),
-            })),
-            Err(SubmitError::Busy { retry_after }) => error_response(pb::ClientError {
-                kind: ClientErrorKind::Busy as i32,
-                message: "the submission pool is full".into(),
-                retry_after_ms: u64::try_from(retry_after.as_millis()).unwrap_or(u64::MAX),
-                tree_size: 0,
-            }),
-            Err(SubmitError::EntrySize { len }) => client_error(
-                ClientErrorKind::TooLarge,
-                &format!("entry is {len} bytes; the log stores 1 to 65535"),
-            ),
-            Err(e) => {
-                error!(error = %e, "submission failed");
-                client_error(
-                    ClientErrorKind::Internal,
-                    &format!("submission failed: {e}"),
-                )
-            }
-        }
+        acked(self.certmail.submit(entry).await)
     }
 
     /// Runs a store read on a blocking thread and maps its errors to client errors.
@@ -206,6 +180,38 @@ impl ClientService {
                 error!(error = %e, "store read task failed");
                 client_error(ClientErrorKind::Internal, "read failed")
             }
+        }
+    }
+}
+
+/// The `SubmitAck` of a durable entry, or the refusal.
+fn acked(result: Result<Ack, CertMailError>) -> pb::ClientResponse {
+    refused_or(result, |ack| {
+        client_response::Response::Submitted(pb::SubmitAck {
+            index: ack.index,
+            leaf_hash: ack.leaf_hash.to_vec(),
+            checkpoint: Some(pb::SignedCheckpoint {
+                note: ack.checkpoint,
+            }),
+        })
+    })
+}
+
+/// The answer made by `to_response`, or the refusal.
+fn refused_or<T>(
+    result: Result<T, CertMailError>,
+    to_response: impl FnOnce(T) -> client_response::Response,
+) -> pb::ClientResponse {
+    match result {
+        Ok(value) => answer(to_response(value)),
+        Err(e) => {
+            let mut wire = e.to_wire();
+            let mut end = wire.message.len().min(MAX_ERROR_MESSAGE_BYTES);
+            while !wire.message.is_char_boundary(end) {
+                end -= 1;
+            }
+            wire.message.truncate(end);
+            error_response(wire)
         }
     }
 }
@@ -278,115 +284,11 @@ fn read_error(e: ReadError) -> pb::ClientResponse {
     }
 }
 
-/// Checks a submitted entry; the refusal to send back if it may not be appended.
-///
-/// The kind is looked at before the fields, so a client learns that a kind is unknown or
-/// forbidden whatever else is wrong with the entry.
-fn check_entry(bytes: &[u8]) -> Result<(), pb::ClientResponse> {
-    let entry: pb::LogEntry = wire::decode(bytes, MAX_LOG_ENTRY_BYTES).map_err(entry_wire_error)?;
-    let notarization = match &entry.kind {
-        None => {
-            return Err(client_error(
-                ClientErrorKind::UnknownEntryKind,
-                "the entry has no kind this gateway knows",
-            ));
-        }
-        Some(pb::log_entry::Kind::Notarization(n)) => n,
-        Some(_) => {
-            return Err(client_error(
-                ClientErrorKind::Forbidden,
-                "clients may submit only notarization entries",
-            ));
-        }
-    };
-    entry.validate().map_err(entry_wire_error)?;
-    verify_notarization(notarization).map_err(|e| {
-        debug!(error = %e, "notarization refused");
-        client_error(ClientErrorKind::InvalidEntry, &format!("notarization: {e}"))
-    })
-}
-
-fn entry_wire_error(e: WireError) -> pb::ClientResponse {
-    let kind = match e {
-        WireError::TooLarge { .. } => ClientErrorKind::TooLarge,
-        WireError::UnknownEntryKind => ClientErrorKind::UnknownEntryKind,
-        _ => ClientErrorKind::Malformed,
-    };
-    client_error(kind, &format!("entry: {e}"))
-}
-
 #[cfg(test)]
 mod tests {
-    use ed25519_dalek::SigningKey;
-    use herald_proto::entry::Notarization;
-    use prost::Message as _;
+    use herald_proto::wire::Validate as _;
 
     use super::*;
-
-    fn kind_of(response: &pb::ClientResponse) -> Option<ClientErrorKind> {
-        match &response.response {
-            Some(client_response::Response::Error(e)) => ClientErrorKind::try_from(e.kind).ok(),
-            _ => None,
-        }
-    }
-
-    fn notarization() -> pb::LogEntry {
-        Notarization {
-            digest: [3; 32],
-            media_type: "text/plain".into(),
-            label: "a".into(),
-            created: 1_800_000_000,
-        }
-        .sign(&SigningKey::from_bytes(&[4; 32]))
-    }
-
-    fn refusal(entry: &[u8]) -> Option<ClientErrorKind> {
-        check_entry(entry).err().as_ref().and_then(kind_of)
-    }
-
-    #[test]
-    fn a_signed_notarization_passes() {
-        assert_eq!(refusal(&notarization().encode_to_vec()), None);
-    }
-
-    #[test]
-    fn entries_are_refused_by_kind_before_fields() {
-        assert_eq!(refusal(&[]), Some(ClientErrorKind::UnknownEntryKind));
-        // Field 99 (no kind) with a varint: prost skips it, so the entry has no kind.
-        assert_eq!(
-            refusal(&[0xb8, 0x06, 0x01]),
-            Some(ClientErrorKind::UnknownEntryKind)
-        );
-        let evidence = pb::LogEntry {
-            kind: Some(pb::log_entry::Kind::Evidence(pb::Evidence::default())),
-        };
-        assert_eq!(
-            refusal(&evidence.encode_to_vec()),
-            Some(ClientErrorKind::Forbidden)
-        );
-        assert_eq!(refusal(&[0xff, 0xff]), Some(ClientErrorKind::Malformed));
-    }
-
-    #[test]
-    fn a_bad_signature_or_field_is_refused() {
-        let mut entry = notarization();
-        let Some(pb::log_entry::Kind::Notarization(n)) = &mut entry.kind else {
-            unreachable!()
-        };
-        n.label.push('!');
-        assert_eq!(
-            refusal(&entry.encode_to_vec()),
-            Some(ClientErrorKind::InvalidEntry)
-        );
-        let Some(pb::log_entry::Kind::Notarization(n)) = &mut entry.kind else {
-            unreachable!()
-        };
-        n.digest.pop();
-        assert_eq!(
-            refusal(&entry.encode_to_vec()),
-            Some(ClientErrorKind::Malformed)
-        );
-    }
 
     #[test]
     fn error_messages_are_cut_at_a_char_boundary() {
@@ -403,5 +305,12 @@ mod tests {
             .validate()
             .is_ok()
         );
+        let refusal = refused_or::<()>(
+            Err(CertMailError::Unauthorized(
+                "é".repeat(MAX_ERROR_MESSAGE_BYTES),
+            )),
+            |()| unreachable!(),
+        );
+        assert!(refusal.validate().is_ok());
     }
 }

@@ -22,7 +22,7 @@ use tokio::sync::{Notify, OwnedSemaphorePermit, mpsc, oneshot, watch};
 use tracing::{error, info};
 
 use super::{Ack, Clock, IndexValue, LogHead, SequencerError, Submission, SubmitError};
-use crate::store::layout::MAX_LOG_SIZE;
+use crate::store::layout::{MAX_LOG_SIZE, leaf_list_key};
 use crate::store::{Appender, LogStore, RoundBatch, RoundWriter, WriteError};
 
 /// How often a clock that is behind is reported while the sequencer waits for it.
@@ -397,6 +397,9 @@ impl Builder {
                 match &w.value {
                     IndexValue::LeafIndex => round.put_index(w.name, &w.key, &index.to_be_bytes()),
                     IndexValue::Bytes(v) => round.put_index(w.name, &w.key, v),
+                    IndexValue::LeafList => {
+                        round.put_index(w.name, &leaf_list_key(&w.key, index), &[]);
+                    }
                 }
             }
             oldest = Some(oldest.map_or(sub.queued, |o| o.min(sub.queued)));

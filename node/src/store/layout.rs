@@ -9,6 +9,7 @@
 //! | `m` ‖ name | meta: `format`, `origin`, `hash`, `size`, `root`, `checkpoint`, `time` |
 //! | `x` ‖ u32 BE epoch ‖ u8 bucket | leaf-hash index of a completed epoch of 65536 leaves |
 //! | `i` ‖ u8 len ‖ name ‖ key | secondary index `name`: one value per key |
+//! | `i` ‖ u8 len ‖ name ‖ u16 BE len ‖ key ‖ u64 BE index | list index `name`: every leaf under key, empty value |
 //!
 //! Bundles and tiles follow C2SP tlog-tiles numbering; the partial right-edge bundle and tiles
 //! are rewritten until full. Grouping matters: sled writes ~1.4M entries/s as bundles and tiles,
@@ -120,6 +121,25 @@ pub fn index_key(name: &str, key: &[u8]) -> Vec<u8> {
     k
 }
 
+/// The key, within a list index, of leaf `index` under `key`: u16 BE length of `key` ‖ `key` ‖
+/// u64 BE `index`. The length keeps one key's leaves apart from a longer key's that it
+/// prefixes; big-endian indexes make a key's leaves sort in log order. `key` is at most
+/// [`MAX_INDEX_KEY_BYTES`] (checked by the sequencer).
+pub fn leaf_list_key(key: &[u8], index: u64) -> Vec<u8> {
+    let mut k = leaf_list_prefix(key);
+    k.extend_from_slice(&index.to_be_bytes());
+    k
+}
+
+/// The part of [`leaf_list_key`] shared by every leaf under `key`.
+pub fn leaf_list_prefix(key: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(2 + key.len() + 8);
+    // Keys are at most 1024 bytes, so the length fits in a u16.
+    k.extend_from_slice(&(key.len().min(usize::from(u16::MAX)) as u16).to_be_bytes());
+    k.extend_from_slice(key);
+    k
+}
+
 /// Appends one entry to a bundle under construction: u16 BE length, then the bytes.
 /// Callers check `entry.len() <= MAX_ENTRY_BYTES`.
 pub fn push_bundle_entry(bundle: &mut Vec<u8>, entry: &[u8]) {
@@ -173,6 +193,16 @@ mod tests {
     #[test]
     fn index_names_that_prefix_each_other_do_not_share_keys() {
         assert_ne!(index_key("req", b"_hashX"), index_key("req_hash", b"X"));
+    }
+
+    #[test]
+    fn list_keys_sort_by_index_and_keep_keys_apart() {
+        assert!(leaf_list_key(b"k", 255) < leaf_list_key(b"k", 256));
+        assert!(leaf_list_key(b"k", u64::MAX) < leaf_list_key(b"l", 0));
+        // "k" and "k\0..." never share a prefix: the length comes first.
+        let longer = leaf_list_key(&[b'k', 0, 0, 0, 0, 0, 0, 0, 0], 0);
+        assert!(!longer.starts_with(&leaf_list_prefix(b"k")));
+        assert!(leaf_list_key(b"k", 7).starts_with(&leaf_list_prefix(b"k")));
     }
 
     #[test]

@@ -341,6 +341,13 @@ impl NoteSigner {
         self.key_id
     }
 
+    /// The Ed25519 key itself, for the log entries a gateway signs with its log key (identity
+    /// bindings, revocations, evidence; `entry::identity` explains why those signatures can
+    /// never be read as checkpoint signatures).
+    pub fn signing_key(&self) -> &SigningKey {
+        &self.key
+    }
+
     /// The matching verifier.
     pub fn verifier(&self) -> NoteVerifier {
         NoteVerifier {

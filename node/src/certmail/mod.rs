@@ -1,0 +1,394 @@
+//! Certified mail on this gateway (DESIGN §3.3, §3.4, §4; CERTMAIL.md): accounts and their
+//! key-transparency entries, admission of client entries, the lookup indexes, the lookups, and
+//! the notary evidence records.
+//!
+//! - **Registration** ([`registration`]): an account enrolled by the operator registers its
+//!   identity key IK with its one-time code; the gateway appends an `IdentityBinding` signed
+//!   with its log key and answers with the binding's `SubmitAck`. Disabling an active account
+//!   appends an `IdentityRevocation` first.
+//! - **Admission** ([`admission`]): every client entry must decode, be of a kind clients may
+//!   author (`Notarization`, `KeyPublication`; gateway kinds are `FORBIDDEN`), satisfy the
+//!   schema's bounds, re-encode to exactly its bytes (prost skips unknown fields, so bytes the
+//!   signature does not cover are refused), and carry a valid author signature. A
+//!   `KeyPublication` must come from an active account of this domain whose bound key is its
+//!   `author_key`, and name a req_hash no earlier publication names (`DUPLICATE`).
+//! - **Indexes** ([`index_writes`]): each leaf with a lookup key (proto's `entry::lookup_key`)
+//!   is listed under `i ‖ index-name ‖ key` in the same atomic batch as the leaf. The index is
+//!   a list of leaf indexes per key (`IndexValue::LeafList`), so nothing is ever overwritten:
+//!   the lowest listed index is the first leaf, and the latest the newest.
+//! - **Lookups** ([`lookup`]): `publication` and `binding` are answered with inclusion proofs
+//!   against the latest cosigned checkpoint, `PENDING` while it does not cover the leaf yet;
+//!   `trust` describes this log and each registered peer's log.
+//! - **Evidence** ([`evidence`]): the notary records of DESIGN §3.4 for each publication, with
+//!   the parties' addresses as salted commitments; the kinds and salts are documented there.
+
+mod admission;
+pub mod evidence;
+mod lookup;
+mod registration;
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ed25519_dalek::SigningKey;
+use herald_proto::checkpoint::{VerifiedCheckpoint, WitnessVerifier};
+use herald_proto::entry::{EntryError, lookup_key};
+use herald_proto::note::NoteVerifier;
+use herald_proto::wire::pb::{self, ClientErrorKind};
+use herald_proto::wire::{MAX_LOG_ENTRY_BYTES, WireError};
+use prost::Message as _;
+use tracing::error;
+
+pub use registration::{DisableReport, FailedAttempts};
+
+use crate::accounts::{AccountBook, AccountError};
+use crate::peers::PeerRegistry;
+use crate::sequencer::{Ack, Clock, IndexValue, IndexWrite, SequencerHandle, SubmitError};
+use crate::store::{LogStore, ReadError};
+
+/// The list index of every `KeyPublication` leaf (empty key), in log order: the queue the
+/// evidence records follow.
+pub const PUBLICATIONS_INDEX: &str = "cm-publications";
+
+/// How long a client is asked to wait before asking again for a leaf not yet covered by a
+/// cosigned checkpoint (a round and a witness exchange).
+pub const PENDING_RETRY: Duration = Duration::from_millis(500);
+
+/// Why a certified-mail request or an account change was not carried out. Each variant maps to
+/// one `ClientErrorKind` ([`CertMailError::kind`]); the message is safe to send to the client.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CertMailError {
+    /// The entry has no kind this gateway knows.
+    #[error("the entry has no kind this gateway knows")]
+    UnknownEntryKind,
+    /// The entry is of a kind only the gateway writes.
+    #[error("clients may not submit {0} entries")]
+    Forbidden(&'static str),
+    /// The entry breaks a bound of the schema (or is over the size limit).
+    #[error("entry: {0}")]
+    Malformed(WireError),
+    /// The entry does not re-encode to exactly its bytes: some bytes are not covered by its
+    /// signed fields (unknown fields, non-minimal or repeated encodings).
+    #[error("the entry is not canonically encoded (it does not re-encode to its bytes)")]
+    NonCanonical,
+    /// An author, prekey or registration signature does not verify.
+    #[error("{what}: {source}")]
+    BadSignature {
+        /// Which signature.
+        what: &'static str,
+        /// Why.
+        source: EntryError,
+    },
+    /// A wrong, expired or used enrolment code; an unknown or disabled account; a key that is
+    /// not the account's bound key.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// Too many failed enrolment attempts for this account lately.
+    #[error("too many failed enrolment attempts; retry after {retry_after:?}")]
+    RateLimited {
+        /// When the account may try again.
+        retry_after: Duration,
+    },
+    /// A publication for this req_hash is already logged (or being logged).
+    #[error("a publication for this req_hash is already logged")]
+    Duplicate,
+    /// The leaf is logged but not yet in a cosigned checkpoint.
+    #[error("logged but not yet in a cosigned checkpoint; retry after {retry_after:?}")]
+    Pending {
+        /// When to ask again.
+        retry_after: Duration,
+    },
+    /// Nothing is logged for what was asked.
+    #[error("{0}")]
+    NotFound(&'static str),
+    /// The log's pool is full.
+    #[error("the log is busy; retry after {retry_after:?}")]
+    Busy {
+        /// When to retry.
+        retry_after: Duration,
+    },
+    /// The operator's account change was refused (or the account book failed).
+    #[error(transparent)]
+    Account(#[from] AccountError),
+    /// The gateway failed (storage, sequencer stopped); retrying later may work.
+    #[error("the gateway failed: {0}")]
+    Internal(String),
+}
+
+impl CertMailError {
+    /// The client protocol's name for this refusal.
+    pub fn kind(&self) -> ClientErrorKind {
+        match self {
+            CertMailError::UnknownEntryKind => ClientErrorKind::UnknownEntryKind,
+            CertMailError::Forbidden(_) => ClientErrorKind::Forbidden,
+            CertMailError::Malformed(WireError::TooLarge { .. }) => ClientErrorKind::TooLarge,
+            CertMailError::Malformed(WireError::UnknownEntryKind) => {
+                ClientErrorKind::UnknownEntryKind
+            }
+            CertMailError::Malformed(_) => ClientErrorKind::Malformed,
+            CertMailError::NonCanonical | CertMailError::BadSignature { .. } => {
+                ClientErrorKind::InvalidEntry
+            }
+            CertMailError::Unauthorized(_) | CertMailError::RateLimited { .. } => {
+                ClientErrorKind::Unauthorized
+            }
+            CertMailError::Duplicate => ClientErrorKind::Duplicate,
+            CertMailError::Pending { .. } => ClientErrorKind::Pending,
+            CertMailError::NotFound(_) => ClientErrorKind::NotFound,
+            CertMailError::Busy { .. } => ClientErrorKind::Busy,
+            CertMailError::Account(AccountError::BadAddress { .. })
+            | CertMailError::Account(AccountError::OtherDomain { .. })
+            | CertMailError::Account(AccountError::Unknown(_)) => ClientErrorKind::Unauthorized,
+            CertMailError::Account(_) | CertMailError::Internal(_) => ClientErrorKind::Internal,
+        }
+    }
+
+    /// When the client may retry, for the kinds that say so.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            CertMailError::RateLimited { retry_after }
+            | CertMailError::Pending { retry_after }
+            | CertMailError::Busy { retry_after } => Some(*retry_after),
+            _ => None,
+        }
+    }
+
+    /// The refusal as a `ClientError`; local failures are logged here and described vaguely.
+    pub fn to_wire(&self) -> pb::ClientError {
+        let kind = self.kind();
+        let message = if kind == ClientErrorKind::Internal {
+            error!(error = %self, "certified-mail request failed");
+            "the gateway failed; retry later".to_owned()
+        } else {
+            self.to_string()
+        };
+        pb::ClientError {
+            kind: kind as i32,
+            message,
+            retry_after_ms: self
+                .retry_after()
+                .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+            tree_size: 0,
+        }
+    }
+
+    fn from_submit(e: SubmitError) -> Self {
+        match e {
+            SubmitError::Busy { retry_after } => CertMailError::Busy { retry_after },
+            other => CertMailError::Internal(format!("appending failed: {other}")),
+        }
+    }
+
+    fn from_read(e: ReadError) -> Self {
+        CertMailError::Internal(format!("reading the log failed: {e}"))
+    }
+}
+
+/// The index writes that go into the same batch as `entry`: its lookup key's list, and for a
+/// key publication the publication queue.
+pub fn index_writes(entry: &pb::LogEntry) -> Vec<IndexWrite> {
+    let mut writes = Vec::with_capacity(2);
+    if let Some(key) = lookup_key(entry) {
+        writes.push(IndexWrite {
+            name: key.index_name(),
+            key: key.key_bytes().to_vec(),
+            value: IndexValue::LeafList,
+        });
+    }
+    if matches!(entry.kind, Some(pb::log_entry::Kind::KeyPublication(_))) {
+        writes.push(IndexWrite {
+            name: PUBLICATIONS_INDEX,
+            key: Vec::new(),
+            value: IndexValue::LeafList,
+        });
+    }
+    writes
+}
+
+/// What [`CertifiedMail`] works with.
+pub struct CertMailParts {
+    /// The log (reads).
+    pub store: LogStore,
+    /// Where entries go.
+    pub sequencer: SequencerHandle,
+    /// The accounts.
+    pub accounts: AccountBook,
+    /// The log key, which signs bindings, revocations and evidence.
+    pub log_key: SigningKey,
+    /// Its verifier (the log's name is the origin).
+    pub log: NoteVerifier,
+    /// This node's witness key (a witness of every peer's log).
+    pub own_witness: WitnessVerifier,
+    /// The registered peers.
+    pub peers: PeerRegistry,
+    /// The configured witness quorum.
+    pub quorum: usize,
+    /// Wall-clock time.
+    pub clock: Arc<dyn Clock>,
+}
+
+struct Inner {
+    parts: CertMailParts,
+    /// Enrolments are checked and carried out one at a time, so one code registers one key.
+    enrolling: tokio::sync::Mutex<()>,
+    /// Failed enrolment attempts per account (memory only: a restart forgets them).
+    failures: Mutex<FailedAttempts>,
+    /// req_hashes of publications admitted and not yet answered, so two submissions of one
+    /// req_hash cannot both pass the duplicate check.
+    publishing: Mutex<HashSet<[u8; 32]>>,
+}
+
+/// The gateway's certified-mail side (see the module docs). Cheap to clone.
+#[derive(Clone)]
+pub struct CertifiedMail {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for CertifiedMail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CertifiedMail")
+            .field("origin", &self.inner.parts.log.name())
+            .finish_non_exhaustive()
+    }
+}
+
+impl CertifiedMail {
+    /// The service over `parts`.
+    pub fn new(parts: CertMailParts) -> Self {
+        CertifiedMail {
+            inner: Arc::new(Inner {
+                parts,
+                enrolling: tokio::sync::Mutex::new(()),
+                failures: Mutex::new(FailedAttempts::default()),
+                publishing: Mutex::new(HashSet::new()),
+            }),
+        }
+    }
+
+    fn parts(&self) -> &CertMailParts {
+        &self.inner.parts
+    }
+
+    /// The account book.
+    pub fn accounts(&self) -> &AccountBook {
+        &self.inner.parts.accounts
+    }
+
+    /// The log's origin.
+    pub fn origin(&self) -> &str {
+        self.inner.parts.log.name()
+    }
+
+    fn now_secs(&self) -> u64 {
+        self.parts().clock.now_ms() / 1000
+    }
+
+    /// Runs blocking work (sled) off the async threads.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&CertifiedMail) -> Result<T, CertMailError> + Send + 'static,
+    ) -> Result<T, CertMailError> {
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || f(&this))
+            .await
+            .map_err(|e| CertMailError::Internal(format!("task failed: {e}")))?
+    }
+
+    /// Appends a gateway-authored entry with its index writes; returns when it is durable.
+    async fn append(&self, entry: &pb::LogEntry) -> Result<Ack, CertMailError> {
+        let bytes = entry.encode_to_vec();
+        if bytes.len() > MAX_LOG_ENTRY_BYTES {
+            return Err(CertMailError::Internal(format!(
+                "a gateway entry of {} bytes is over the limit",
+                bytes.len()
+            )));
+        }
+        self.parts()
+            .sequencer
+            .submit_with_indexes(bytes, index_writes(entry))
+            .await
+            .map_err(CertMailError::from_submit)
+    }
+
+    /// The latest cosigned checkpoint: its note and size (`None` before the first).
+    fn cosigned(&self) -> Result<Option<(Vec<u8>, u64)>, CertMailError> {
+        let Some(note) = self
+            .parts()
+            .store
+            .cosigned()
+            .map_err(CertMailError::from_read)?
+        else {
+            return Ok(None);
+        };
+        // Stored by the cosigner after checking it; checked again, as anything read back is.
+        let checkpoint = VerifiedCheckpoint::verify(&note, &self.parts().log)
+            .map_err(|e| CertMailError::Internal(format!("stored cosigned checkpoint: {e}")))?;
+        Ok(Some((note, checkpoint.size())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn publications_are_listed_twice_and_notarizations_not_at_all() {
+        let publication = pb::LogEntry {
+            kind: Some(pb::log_entry::Kind::KeyPublication(pb::KeyPublication {
+                req_hash: vec![7; 32],
+                ..Default::default()
+            })),
+        };
+        let writes = index_writes(&publication);
+        assert_eq!(
+            writes
+                .iter()
+                .map(|w| (w.name, w.key.clone(), w.value.clone()))
+                .collect::<Vec<_>>(),
+            vec![
+                ("cm-req", vec![7; 32], IndexValue::LeafList),
+                (PUBLICATIONS_INDEX, vec![], IndexValue::LeafList),
+            ]
+        );
+        let notarization = pb::LogEntry {
+            kind: Some(pb::log_entry::Kind::Notarization(
+                pb::Notarization::default(),
+            )),
+        };
+        assert!(index_writes(&notarization).is_empty());
+        let evidence = pb::LogEntry {
+            kind: Some(pb::log_entry::Kind::Evidence(pb::Evidence {
+                msg_id: b"m".to_vec(),
+                ..Default::default()
+            })),
+        };
+        assert_eq!(index_writes(&evidence)[0].name, "msg-id");
+    }
+
+    #[test]
+    fn refusals_map_to_their_kinds_and_retry_times() {
+        let pending = CertMailError::Pending {
+            retry_after: PENDING_RETRY,
+        };
+        let wire = pending.to_wire();
+        assert_eq!(wire.kind, ClientErrorKind::Pending as i32);
+        assert_eq!(wire.retry_after_ms, 500);
+        assert_eq!(CertMailError::Duplicate.kind(), ClientErrorKind::Duplicate);
+        assert_eq!(
+            CertMailError::NonCanonical.kind(),
+            ClientErrorKind::InvalidEntry
+        );
+        assert_eq!(
+            CertMailError::Malformed(WireError::TooLarge { len: 2, limit: 1 }).kind(),
+            ClientErrorKind::TooLarge
+        );
+        let internal = CertMailError::Internal("disk /secret/path failed".into()).to_wire();
+        assert!(
+            !internal.message.contains("/secret"),
+            "{}",
+            internal.message
+        );
+    }
+}
