@@ -110,8 +110,13 @@ impl EvidenceWriter {
         tokio::spawn(async move {
             loop {
                 for stage in STAGES {
-                    if let Err(e) = self.catch_up(stage).await {
-                        warn!(kind = ?stage.kind, error = %e, "evidence records delayed");
+                    match self.catch_up(stage).await {
+                        Ok(()) => {}
+                        // A full pool is the log's back-pressure: the records wait their turn.
+                        Err(e @ CertMailError::Busy { .. }) => {
+                            debug!(kind = ?stage.kind, error = %e, "evidence records wait");
+                        }
+                        Err(e) => warn!(kind = ?stage.kind, error = %e, "evidence records delayed"),
                     }
                 }
                 tokio::select! {

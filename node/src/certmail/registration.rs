@@ -131,6 +131,8 @@ impl CertifiedMail {
         let issued = self
             .blocking(move |mail| Ok(mail.accounts().issue_code(&account, now, valid_for)?))
             .await?;
+        // The operator vouched for the account again: earlier failures no longer count.
+        self.failures().clear(&issued.1.account);
         info!(account = issued.1.account, "enrolment code issued");
         Ok(issued)
     }
