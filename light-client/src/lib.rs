@@ -33,6 +33,7 @@ mod publication;
 mod store;
 #[cfg(test)]
 mod test_log;
+mod trust_list;
 mod trusted_log;
 mod verified;
 mod verify;
@@ -52,6 +53,7 @@ pub use publication::{Polling, await_publication, verify_publication_answer};
 pub use store::{
     CheckpointStore, FileCheckpointStore, MAX_STATE_FILE_BYTES, MemoryCheckpointStore, StoreError,
 };
+pub use trust_list::{CheckedTrustList, check_trust_list};
 pub use trusted_log::{CheckpointUpdate, TrustedLog};
 pub use verified::{VerifiedConsistency, VerifiedEntry, VerifiedInclusion};
 pub use verify::{LogIdentity, Succession, VerifyError};

@@ -19,9 +19,12 @@
 //! for why). Sender records do hold M and K, which the sender already has: keep the record
 //! directory private ([`DirRecordStore`] makes it 0700).
 //!
-//! Time and randomness are passed in, as in proto: the driver reads no clock.
+//! Time and randomness are passed in, as in proto: the driver reads no clock. The network steps
+//! ([`CertMail::publish`], [`CertMail::fetch`], in `network.rs`) are the exception: they wait
+//! for cosignatures, so they read the system clock to know when to stop.
 
 mod messages;
+mod network;
 mod recipient;
 mod records;
 mod sender;
@@ -43,6 +46,7 @@ use herald_proto::checkpoint::CheckpointError;
 use herald_proto::identity::IdentityError;
 use herald_proto::wire::WireError;
 
+use crate::error::ClientError;
 use crate::keystore::{Identity, KeyStoreError, SecretId, SecureKeyStore};
 use crate::store::StoreError;
 
@@ -122,6 +126,10 @@ pub enum CertifiedMailError {
     /// The trusted-checkpoint store failed, or holds a checkpoint of X that does not verify.
     #[error("trusted checkpoint of X: {0}")]
     Checkpoints(#[from] StoreError),
+    /// The gateway of a log (X, or a domain log) failed, refused, or misbehaved
+    /// ([`ClientError::is_peer_misbehaviour`], with the evidence).
+    #[error("gateway: {0}")]
+    Gateway(#[from] ClientError),
     /// The stored trusted checkpoint of X does not verify under X's log key.
     #[error("the stored checkpoint of {origin} does not verify under X's key: {error}")]
     UntrustedCheckpoint {

@@ -13,8 +13,8 @@ use herald_proto::certmail::sender::{
     ToRecipient,
 };
 use herald_proto::certmail::{
-    CertMailError, Location, MessageKey, req_hash, request_signing_input, seal_direct_key,
-    verify_request,
+    CertMailError, Location, MessageKey, VerifiedKeyRequest, req_hash, request_signing_input,
+    seal_direct_key, verify_request,
 };
 use herald_proto::identity::{account_in_log_domain, verify_binding, verify_revocation};
 use herald_proto::inclusion::LogTrust;
@@ -388,6 +388,20 @@ impl<K: SecureKeyStore, R: RecordStore> CertMail<K, R> {
         names.sort();
         names.dedup();
         Ok(names.iter().filter_map(|n| hex::decode(n).ok()).collect())
+    }
+
+    /// The request accepted for the mail `msg_id`, as signed and checked (it names X).
+    pub fn sent_request(&self, msg_id: &[u8]) -> Result<VerifiedKeyRequest, CertifiedMailError> {
+        let (record, _) = self.load_sent(msg_id)?;
+        let signed = record
+            .request
+            .as_ref()
+            .ok_or_else(|| CertifiedMailError::WrongState {
+                id: hex_name(msg_id),
+                state: "sealed",
+                input: "a request lookup",
+            })?;
+        Ok(verify_request(signed)?)
     }
 
     /// The msg_id of the mail whose accepted request is `req_hash`.

@@ -53,7 +53,7 @@ impl KeyStoreArgs {
         }
     }
 
-    fn passphrase(&self) -> anyhow::Result<Zeroizing<Vec<u8>>> {
+    pub(super) fn passphrase(&self) -> anyhow::Result<Zeroizing<Vec<u8>>> {
         let mut line = Zeroizing::new(Vec::new());
         if let Some(path) = &self.passphrase_file {
             let bytes =
@@ -118,6 +118,14 @@ pub enum AccountCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Register the identity key with the account's gateway using the operator's one-time
+    /// enrolment code; the gateway logs the binding, which is verified before this succeeds.
+    #[command(after_help = super::binding::ACCOUNT_EXIT_STATUS)]
+    Register(super::binding::RegisterArgs),
+    /// Fetch an account's identity binding from its domain's gateway, verify it against a
+    /// cosigned checkpoint of the domain log, and write it (for `herald cm accept --binding`).
+    #[command(after_help = super::binding::ACCOUNT_EXIT_STATUS)]
+    Binding(super::binding::BindingArgs),
 }
 
 fn b64(bytes: &[u8]) -> String {
@@ -127,6 +135,11 @@ fn b64(bytes: &[u8]) -> String {
 
 /// Runs `herald account ...` and picks the exit status.
 pub fn main(command: AccountCommand) -> std::process::ExitCode {
+    let command = match command {
+        AccountCommand::Register(args) => return super::binding::register(args),
+        AccountCommand::Binding(args) => return super::binding::binding(args),
+        other => other,
+    };
     match run(command) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
@@ -166,6 +179,9 @@ fn run(command: AccountCommand) -> anyhow::Result<()> {
         AccountCommand::Show { keys, json } => {
             let store = keys.open()?;
             (keys, json, store, false)
+        }
+        AccountCommand::Register(_) | AccountCommand::Binding(_) => {
+            bail!("network account commands run in binding.rs")
         }
     };
     let identity = store

@@ -3,9 +3,12 @@
 
 mod account;
 mod author;
+mod binding;
 mod cm;
+mod connection;
 mod evidence;
 mod output;
+mod trust;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -69,6 +72,31 @@ enum LogCommand {
     Checkpoint {
         #[command(flatten)]
         common: Common,
+        /// Only a checkpoint cosigned by a quorum of the witnesses (--witness-key/--quorum or
+        /// --log) is accepted [implied by any witness key].
+        #[arg(long)]
+        cosigned: bool,
+        /// Also write the checkpoint (signed note with its cosignatures) to FILE, e.g. for
+        /// `herald cm prove-absence --before/--after`.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Ask the gateway which logs it trusts (its own and its registered peers', with the
+    /// witnesses and quorum it applies) and write one log file per log into DIR, usable as
+    /// `herald cm request --location`, `cm accept --domain/--offer` and `--log`. The own log
+    /// must be the one --log-key names; the peers' keys are the gateway's word.
+    Trust {
+        #[command(flatten)]
+        common: Common,
+        /// The directory to write `<domain>.toml` files into (created if missing).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// δ written into each file (the clock skew a location allows), seconds.
+        #[arg(long, default_value_t = 60, value_name = "SECONDS")]
+        clock_skew: u64,
+        /// MMD written into each file (the log's maximum merge delay), seconds.
+        #[arg(long, default_value_t = 10, value_name = "SECONDS")]
+        max_merge_delay: u64,
     },
     /// Notarize a file: log its BLAKE3 digest, signed by your author key, and prove inclusion.
     Submit {
@@ -136,11 +164,20 @@ struct Common {
     #[arg(long, env = "HERALD_GATEWAY", value_name = "MULTIADDR")]
     gateway: Multiaddr,
     /// The log's verifier key, e.g. alpha.test/herald+1a2b3c4d+AU...
-    #[arg(long, env = "HERALD_LOG_KEY", value_name = "VKEY")]
-    log_key: String,
+    #[arg(
+        long,
+        env = "HERALD_LOG_KEY",
+        value_name = "VKEY",
+        required_unless_present = "log"
+    )]
+    log_key: Option<String>,
     /// The log's hash algorithm: blake3 or sha256.
     #[arg(long, default_value = "blake3")]
     hash: HashAlgorithm,
+    /// The log, its hash, witnesses and quorum from a log file (as `herald log trust` writes);
+    /// it takes the place of --log-key, --hash, --witness-key and --quorum.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["witness_keys", "quorum"])]
+    log: Option<PathBuf>,
     /// Where stored checkpoints and the author key live [default: $HERALD_HOME or ~/.herald].
     #[arg(long, env = "HERALD_HOME", value_name = "DIR")]
     state_dir: Option<PathBuf>,
@@ -162,7 +199,8 @@ struct Common {
 impl LogCommand {
     fn common(&self) -> &Common {
         match self {
-            LogCommand::Checkpoint { common }
+            LogCommand::Checkpoint { common, .. }
+            | LogCommand::Trust { common, .. }
             | LogCommand::Submit { common, .. }
             | LogCommand::Entry { common, .. }
             | LogCommand::Prove { common, .. }
@@ -173,6 +211,21 @@ impl LogCommand {
 }
 
 impl Common {
+    /// The log, and the witness requirement of `--log` or of `--witness-key` and `--quorum`
+    /// (if any).
+    fn log(&self) -> anyhow::Result<(LogIdentity, Option<WitnessRequirement>)> {
+        if let Some(path) = &self.log {
+            let trust = cm::files::read_trust(path)?;
+            let log = LogIdentity::new(trust.policy().log().clone(), trust.algorithm());
+            let required = WitnessRequirement::new(trust.policy().clone(), DEFAULT_MAX_SKEW_SECS);
+            return Ok((log, Some(required)));
+        }
+        let key = self.log_key.as_deref().context("--log-key or --log")?;
+        let log = LogIdentity::parse(key, self.hash).context("--log-key")?;
+        let required = self.witness_requirement(&log)?;
+        Ok((log, required))
+    }
+
     /// The witness requirement of `--witness-key` and `--quorum`, if any key is given.
     fn witness_requirement(&self, log: &LogIdentity) -> anyhow::Result<Option<WitnessRequirement>> {
         if self.witness_keys.is_empty() {
@@ -258,7 +311,7 @@ where
 }
 
 /// Prints a failure and picks the exit status.
-fn report(e: &anyhow::Error, json: bool) -> ExitCode {
+pub(crate) fn report(e: &anyhow::Error, json: bool) -> ExitCode {
     let client = e.downcast_ref::<ClientError>();
     let misbehaved = client.is_some_and(ClientError::is_peer_misbehaviour);
     let evidence = client
@@ -304,8 +357,12 @@ fn report(e: &anyhow::Error, json: bool) -> ExitCode {
 
 async fn run(command: LogCommand) -> anyhow::Result<()> {
     let common = command.common();
-    let log = LogIdentity::parse(&common.log_key, common.hash).context("--log-key")?;
-    let witnesses = common.witness_requirement(&log)?;
+    let (log, witnesses) = common.log()?;
+    if let LogCommand::Checkpoint { cosigned: true, .. } = &command
+        && witnesses.is_none()
+    {
+        bail!("--cosigned needs the witnesses to check: --witness-key and --quorum, or --log");
+    }
     let state_dir = common.state_dir()?;
     let config = ClientConfig {
         connect_timeout: Duration::from_secs(common.timeout),
@@ -346,7 +403,22 @@ async fn run(command: LogCommand) -> anyhow::Result<()> {
     }
     let json = common.json;
     match &command {
-        LogCommand::Checkpoint { .. } => output::checkpoint(&trusted.refresh().await?, json),
+        LogCommand::Checkpoint { out, .. } => {
+            let update = trusted.refresh().await?;
+            if let Some(path) = out {
+                cm::files::write_atomic(path, update.checkpoint.note().as_bytes())?;
+            }
+            output::checkpoint(&update, json);
+        }
+        LogCommand::Trust {
+            out,
+            clock_skew,
+            max_merge_delay,
+            ..
+        } => {
+            let list = trusted.trust_list().await?;
+            trust::write(&list, out, *clock_skew, *max_merge_delay, json)?;
+        }
         LogCommand::Submit { .. } => {
             let (request, author) = submission.context("submission prepared above")?;
             // Start from a verified checkpoint, so the ack's is proved consistent with it.
@@ -433,6 +505,8 @@ mod tests {
     fn every_subcommand_parses() {
         for extra in [
             &["checkpoint"][..],
+            &["checkpoint", "--cosigned", "--out", "cp"],
+            &["trust", "--out", "dir", "--clock-skew", "5"],
             &["submit", "--file", "f", "--label", "x"],
             &["entry", "--index", "3"],
             &["prove", "--index", "3"],
@@ -454,6 +528,167 @@ mod tests {
             args.extend_from_slice(&["--gateway", GW, "--log-key", "k", "--hash", "sha256"]);
             args.extend_from_slice(&extra[1..]);
             parse(&args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
+        }
+    }
+
+    #[test]
+    fn the_certified_mail_network_commands_parse() {
+        for args in [
+            &[
+                "account",
+                "register",
+                "--gateway",
+                GW,
+                "--log-key",
+                "k",
+                "--code",
+                "c",
+            ][..],
+            &[
+                "account",
+                "binding",
+                "--gateway",
+                GW,
+                "--account",
+                "b@x",
+                "--domain",
+                "d",
+                "--out",
+                "o",
+            ],
+            &[
+                "account",
+                "binding",
+                "--gateway",
+                GW,
+                "--account",
+                "b@x",
+                "--log-key",
+                "k",
+                "--witness-key",
+                "w",
+                "--quorum",
+                "1",
+                "--out",
+                "o",
+                "--revocations-out",
+                "r",
+            ],
+            &[
+                "cm",
+                "publish",
+                "--gateway",
+                GW,
+                "--request",
+                "r",
+                "--binding",
+                "b",
+                "--offer",
+                "x",
+            ],
+            &[
+                "cm",
+                "publish",
+                "--gateway",
+                GW,
+                "--request",
+                "r",
+                "--optimistic",
+                "--key-out",
+                "k",
+            ],
+            &[
+                "cm",
+                "wait",
+                "--gateway",
+                GW,
+                "--request",
+                "r",
+                "--no-sleep",
+            ],
+            &[
+                "cm",
+                "fetch",
+                "--gateway",
+                GW,
+                "--request",
+                "r",
+                "--out",
+                "m",
+                "--poll-for",
+                "5",
+            ],
+            &[
+                "cm",
+                "prove-absence",
+                "--gateway",
+                GW,
+                "--request",
+                "r",
+                "--before",
+                "a",
+                "--after",
+                "b",
+                "--out",
+                "p",
+            ],
+            &[
+                "log",
+                "checkpoint",
+                "--gateway",
+                GW,
+                "--log",
+                "f",
+                "--cosigned",
+                "--out",
+                "cp",
+            ],
+        ] {
+            let mut all = vec!["herald"];
+            all.extend_from_slice(args);
+            parse(&all).unwrap_or_else(|e| panic!("{all:?}: {e}"));
+        }
+        // --optimistic needs somewhere to write the key; --domain and --log-key exclude each
+        // other; a log file excludes witness flags.
+        for bad in [
+            &[
+                "cm",
+                "publish",
+                "--gateway",
+                GW,
+                "--request",
+                "r",
+                "--optimistic",
+            ][..],
+            &[
+                "account",
+                "binding",
+                "--gateway",
+                GW,
+                "--account",
+                "b",
+                "--domain",
+                "d",
+                "--log-key",
+                "k",
+                "--out",
+                "o",
+            ],
+            &[
+                "log",
+                "checkpoint",
+                "--gateway",
+                GW,
+                "--log",
+                "f",
+                "--quorum",
+                "1",
+            ],
+            &["cm", "fetch", "--gateway", GW, "--request", "r"],
+        ] {
+            let mut all = vec!["herald"];
+            all.extend_from_slice(bad);
+            assert!(parse(&all).is_err(), "{all:?}");
         }
     }
 

@@ -204,6 +204,47 @@ impl LogDescription {
     }
 }
 
+/// A log file as written: every field, in the order of the module documentation.
+#[derive(serde::Serialize)]
+struct LogFileOut {
+    log_key: String,
+    hash: String,
+    witness_keys: Vec<String>,
+    quorum: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    clock_skew: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_merge_delay: Option<u64>,
+}
+
+/// The text of a log file for `trust` (with δ and MMD when given, which make it a location),
+/// keys in their canonical spelling; [`read_log_file`] reads it back.
+pub fn log_file_text(
+    trust: &LogTrust,
+    clock_skew: Option<u64>,
+    max_merge_delay: Option<u64>,
+) -> Result<String, String> {
+    let file = LogFileOut {
+        log_key: trust.policy().log().to_string(),
+        hash: trust.algorithm().to_string(),
+        witness_keys: trust
+            .policy()
+            .witnesses()
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
+        quorum: trust.policy().quorum(),
+        clock_skew,
+        max_merge_delay,
+    };
+    let body = toml::to_string(&file).map_err(|e| e.to_string())?;
+    Ok(format!(
+        "# The log {}.
+{body}",
+        trust.origin().escape_debug()
+    ))
+}
+
 /// Reads a log file (module documentation).
 pub fn read_log_file(path: &Path) -> Result<LogDescription, FileError> {
     let what = "log file";
@@ -299,6 +340,29 @@ mod tests {
             read_location(&toml_path),
             Err(FileError::Format { .. })
         ));
+    }
+
+    #[test]
+    fn a_written_log_file_reads_back_as_the_same_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let (log, w) = keys();
+        let path = dir.path().join("x.toml");
+        fs::write(
+            &path,
+            format!("log_key = \"{log}\"\nwitness_keys = [\"{w}\"]\nquorum = 1\n"),
+        )
+        .unwrap();
+        let trust = read_trust(&path).unwrap();
+        let text = log_file_text(&trust, Some(60), Some(10)).unwrap();
+        write_atomic(&path, text.as_bytes()).unwrap();
+        let x = read_location(&path).unwrap();
+        assert_eq!(
+            (x.log(), x.clock_skew(), x.max_merge_delay()),
+            (&trust, 60, 10)
+        );
+        write_atomic(&path, log_file_text(&trust, None, None).unwrap().as_bytes()).unwrap();
+        assert_eq!(read_trust(&path).unwrap(), trust);
+        assert!(read_location(&path).is_err());
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! goes to the other party to `--out`.
 
 pub mod files;
+mod network;
 mod steps;
 pub mod when;
 
@@ -15,18 +16,23 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 use herald_light_client::certmail::CertifiedMailError;
+use herald_light_client::{AbsenceBuildError, ClientError};
 use herald_proto::certmail::CertMailError;
+use herald_proto::evidence::AbsenceError;
 use serde_json::json;
 
 use super::account::KeyStoreArgs;
+use super::connection::GatewayArgs;
 
 /// Exit statuses of `herald cm`.
 pub const CM_EXIT_STATUS: &str = "\
 Exit status:
   0  success
-  1  failure: bad arguments, unreadable files, the key store or the records
-  2  REFUSED: the other party's message is not acceptable (the reason is printed:
-     T too soon, unknown location X, a mismatch, a bad signature or binding, ...);
+  1  failure: bad arguments, unreadable files, the key store or the records, the network
+     or a gateway's refusal, a mail that lapsed
+  2  REFUSED: the other party's message, or a gateway's answer, is not acceptable (the
+     reason is printed: T too soon, unknown location X, a mismatch, a bad signature or
+     binding, an answer that does not verify, a publication found by prove-absence, ...);
      nothing was changed
 
 Location and domain files (--location, --offer, --domain) are TOML (or JSON):
@@ -175,6 +181,99 @@ pub enum CmCommand {
         #[command(flatten)]
         output: Output,
     },
+    /// Step (c), by the sender: publish the key at X through X's gateway (accepting the
+    /// request first if needed), wait until the publication is in a checkpoint cosigned as X
+    /// requires, verify it, and keep the evidence. With --optimistic: send the key directly
+    /// instead, and publish only if no receipt came by the publish-by time (`herald cm wait`).
+    #[command(after_help = CM_EXIT_STATUS)]
+    Publish {
+        #[command(flatten)]
+        keys: KeyStoreArgs,
+        #[command(flatten)]
+        gateway: GatewayArgs,
+        /// The recipient's signed key request.
+        #[arg(long, value_name = "REQ")]
+        request: PathBuf,
+        #[command(flatten)]
+        policy: PolicyArgs,
+        /// Optimistic variant: write the key, encrypted to the request key, to --key-out and
+        /// publish only if no receipt comes in time.
+        #[arg(long, requires = "key_out")]
+        optimistic: bool,
+        /// Where to write the direct key (optimistic).
+        #[arg(long, value_name = "KEYMSG")]
+        key_out: Option<PathBuf>,
+        /// How long to keep asking for the cosigned publication, seconds (never past T + δ).
+        #[arg(long, default_value_t = 600, value_name = "SECONDS")]
+        poll_for: u64,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// The sender's timer: sleep until the mail's next step is due, then take it: publish if
+    /// an optimistic mail got no receipt by its publish-by time, finish the publication of a
+    /// published one, or record the lapse after T + δ.
+    #[command(after_help = CM_EXIT_STATUS)]
+    Wait {
+        #[command(flatten)]
+        keys: KeyStoreArgs,
+        #[command(flatten)]
+        gateway: GatewayArgs,
+        /// The recipient's signed key request.
+        #[arg(long, value_name = "REQ")]
+        request: PathBuf,
+        /// Do not sleep: take the step only if it is due now.
+        #[arg(long)]
+        no_sleep: bool,
+        /// How long to keep asking for the cosigned publication, seconds (never past T + δ).
+        #[arg(long, default_value_t = 600, value_name = "SECONDS")]
+        poll_for: u64,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// Step (d), by the recipient: look the request up at X's gateway, check the publication's
+    /// inclusion in a checkpoint cosigned as X requires and consistent with the last trusted
+    /// one, unwrap the key, check c_K, decrypt, and write the plaintext.
+    #[command(after_help = CM_EXIT_STATUS)]
+    Fetch {
+        #[command(flatten)]
+        keys: KeyStoreArgs,
+        #[command(flatten)]
+        gateway: GatewayArgs,
+        /// The key request this account made.
+        #[arg(long, value_name = "REQ")]
+        request: PathBuf,
+        /// Where to write the decrypted message.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// How long to keep asking while the key is not published or not cosigned, seconds.
+        #[arg(long, default_value_t = 0, value_name = "SECONDS")]
+        poll_for: u64,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// The recipient's defence: prove that no leaf of X between two cosigned checkpoints names
+    /// the request (CP1 cosigned by created − 2δ, CP2 after T + δ; e.g. written by `herald log
+    /// checkpoint --cosigned --out`), verified before it is written; `herald verify-absence`
+    /// checks it offline.
+    #[command(after_help = CM_EXIT_STATUS)]
+    ProveAbsence {
+        #[command(flatten)]
+        gateway: GatewayArgs,
+        /// The key request.
+        #[arg(long, value_name = "REQ")]
+        request: PathBuf,
+        /// Checkpoint 1 of X (a signed note with cosignatures).
+        #[arg(long, value_name = "CP1")]
+        before: PathBuf,
+        /// Checkpoint 2 of X.
+        #[arg(long, value_name = "CP2")]
+        after: PathBuf,
+        /// Where to write the absence proof.
+        #[arg(long, value_name = "PROOF")]
+        out: PathBuf,
+        #[command(flatten)]
+        output: Output,
+    },
 }
 
 /// `--json`.
@@ -271,13 +370,37 @@ impl CmCommand {
             | CmCommand::OpenKey { output, .. }
             | CmCommand::Receipt { output, .. }
             | CmCommand::Evidence { output, .. }
-            | CmCommand::Status { output, .. } => output.json,
+            | CmCommand::Status { output, .. }
+            | CmCommand::Publish { output, .. }
+            | CmCommand::Wait { output, .. }
+            | CmCommand::Fetch { output, .. }
+            | CmCommand::ProveAbsence { output, .. } => output.json,
         }
     }
 }
 
 /// In plain words, which refusal it is.
-fn refusal_reason(e: &CertifiedMailError) -> Option<&'static str> {
+fn refusal_reason(e: &anyhow::Error) -> Option<&'static str> {
+    if let Some(e) = e.downcast_ref::<CertifiedMailError>() {
+        return mail_refusal(e);
+    }
+    if let Some(e) = e.downcast_ref::<ClientError>() {
+        return gateway_refusal(e);
+    }
+    match e.downcast_ref::<AbsenceBuildError>()? {
+        AbsenceBuildError::NotShown(AbsenceError::PublicationFound { .. }) => Some("published"),
+        AbsenceBuildError::NotShown(_) => Some("absence not shown"),
+        AbsenceBuildError::Gateway(e) => gateway_refusal(e),
+        _ => None,
+    }
+}
+
+fn gateway_refusal(e: &ClientError) -> Option<&'static str> {
+    e.is_peer_misbehaviour()
+        .then_some("the gateway's answer does not verify")
+}
+
+fn mail_refusal(e: &CertifiedMailError) -> Option<&'static str> {
     Some(match e {
         CertifiedMailError::Refused(p) => match p {
             CertMailError::DeadlineTooSoon { .. } => "T too soon",
@@ -292,25 +415,53 @@ fn refusal_reason(e: &CertifiedMailError) -> Option<&'static str> {
             CertMailError::ExpectationNotMet { .. } => "expectation not met",
             CertMailError::KeyCommitmentMismatch => "key does not match c_K",
             CertMailError::Wire(_) => "malformed",
+            CertMailError::Inclusion(_) => "not included in a timely cosigned checkpoint",
+            CertMailError::Inconsistent(_) => {
+                "split view: inconsistent with the trusted checkpoint"
+            }
+            CertMailError::OtherLeaf | CertMailError::NotAPublication => "not this publication",
+            CertMailError::DecryptionFailed => "decryption failed",
             _ => "refused",
         },
         CertifiedMailError::Binding(_) => "bad binding",
         CertifiedMailError::UnknownDomain { .. } => "unknown recipient domain",
         CertifiedMailError::Malformed { .. } => "malformed",
         CertifiedMailError::NotOurs { .. } => "not addressed to this account",
+        CertifiedMailError::Gateway(e) => return gateway_refusal(e),
         _ => return None,
     })
+}
+
+/// The evidence a gateway's failed answer carries, if the error holds one.
+fn evidence(e: &anyhow::Error) -> Option<serde_json::Value> {
+    let client = e
+        .downcast_ref::<ClientError>()
+        .or_else(|| match e.downcast_ref::<CertifiedMailError>() {
+            Some(CertifiedMailError::Gateway(c)) => Some(c),
+            _ => None,
+        })
+        .or_else(|| match e.downcast_ref::<AbsenceBuildError>() {
+            Some(AbsenceBuildError::Gateway(c)) => Some(c),
+            _ => None,
+        })?;
+    client.verification().map(super::output::evidence_json)
 }
 
 /// Runs `herald cm ...`.
 pub fn run(command: CmCommand) -> ExitCode {
     let json = command.json();
-    match steps::run(command) {
+    let result = match command {
+        c @ (CmCommand::Publish { .. }
+        | CmCommand::Wait { .. }
+        | CmCommand::Fetch { .. }
+        | CmCommand::ProveAbsence { .. }) => network::run(c),
+        c => steps::run(c),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            let reason = e
-                .downcast_ref::<CertifiedMailError>()
-                .and_then(refusal_reason);
+            let reason = refusal_reason(&e);
+            let evidence = evidence(&e);
             match reason {
                 Some(r) => eprintln!("herald: REFUSED ({r}): {e:#}"),
                 None => eprintln!("herald: {e:#}"),
@@ -320,8 +471,14 @@ pub fn run(command: CmCommand) -> ExitCode {
                     "error": format!("{e:#}"),
                     "refused": reason.is_some(),
                     "reason": reason,
+                    "evidence": evidence,
                 });
                 println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+            } else if let Some(evidence) = evidence {
+                eprintln!(
+                    "herald: evidence:\n{}",
+                    serde_json::to_string_pretty(&evidence).unwrap_or_default()
+                );
             }
             if reason.is_some() {
                 ExitCode::from(2)

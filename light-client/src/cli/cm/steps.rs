@@ -24,23 +24,23 @@ use super::when::{now, parse_time};
 use super::{CmCommand, ExpectArgs, LocationArgs, PolicyArgs};
 use crate::cli::account::KeyStoreArgs;
 
-type Mail = CertMail<FileKeyStore, DirRecordStore>;
+pub(super) type Mail = CertMail<FileKeyStore, DirRecordStore>;
 
-fn b64(bytes: &[u8]) -> String {
+pub(super) fn b64(bytes: &[u8]) -> String {
     BASE64.encode(bytes)
 }
 
-fn open(keys: &KeyStoreArgs) -> anyhow::Result<Mail> {
+pub(super) fn open(keys: &KeyStoreArgs) -> anyhow::Result<Mail> {
     let store = keys.open()?;
     let records = DirRecordStore::new(keys.state_dir()?.join("certmail"));
     Ok(CertMail::new(store, records))
 }
 
-fn rng() -> rand_core::UnwrapErr<getrandom::SysRng> {
+pub(super) fn rng() -> rand_core::UnwrapErr<getrandom::SysRng> {
     rand_core::UnwrapErr(getrandom::SysRng)
 }
 
-fn print(json: bool, value: Value, lines: &[String]) {
+pub(super) fn print(json: bool, value: Value, lines: &[String]) {
     if json {
         println!(
             "{}",
@@ -53,7 +53,7 @@ fn print(json: bool, value: Value, lines: &[String]) {
     }
 }
 
-fn write(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+pub(super) fn write(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     Ok(write_atomic(path, bytes)?)
 }
 
@@ -265,6 +265,12 @@ pub fn run(command: CmCommand) -> anyhow::Result<()> {
             );
         }
         CmCommand::Status { keys, output } => status(&keys, output.json)?,
+        CmCommand::Publish { .. }
+        | CmCommand::Wait { .. }
+        | CmCommand::Fetch { .. }
+        | CmCommand::ProveAbsence { .. } => {
+            bail!("the network commands run in network.rs")
+        }
     }
     Ok(())
 }
@@ -322,7 +328,7 @@ fn expectation(args: &ExpectArgs) -> anyhow::Result<Option<Expectation>> {
     }))
 }
 
-fn sender_terms(
+pub(super) fn sender_terms(
     args: &PolicyArgs,
     optimistic: bool,
 ) -> anyhow::Result<(Option<BindingMaterial>, SenderConfig)> {
@@ -371,7 +377,7 @@ fn sender_terms(
 }
 
 /// Carries out (writes) and prints the sender's steps.
-fn report_steps(
+pub(super) fn report_steps(
     steps: &[SenderStep],
     leaf_out: Option<&Path>,
     key_out: Option<&Path>,
@@ -415,7 +421,7 @@ fn report_steps(
             }
             SenderStep::Evidence(bundle) => {
                 lines.push(format!(
-                    "done      the recipient's receipt is proven; evidence kept ({} bytes): `herald cm evidence`",
+                    "done      delivery is proven (a receipt, or the cosigned publication); evidence kept ({} bytes): `herald cm evidence`",
                     bundle.len()
                 ));
                 value.insert("evidence_bytes".into(), json!(bundle.len()));
@@ -430,7 +436,7 @@ fn report_steps(
     Ok(())
 }
 
-fn status_text(s: &SenderStatus) -> String {
+pub(super) fn status_text(s: &SenderStatus) -> String {
     match s {
         SenderStatus::Sealed => "sealed: waiting for the key request".into(),
         SenderStatus::AwaitingReceipt { publish_by, .. } => {

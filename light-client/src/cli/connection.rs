@@ -1,0 +1,43 @@
+//! What every `herald` command that talks to a gateway shares: its address, the timeout, and
+//! the async runtime the network calls run on.
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::Args;
+use herald_light_client::{ClientConfig, GatewayClient};
+use libp2p::Multiaddr;
+
+/// `--gateway` and `--timeout`.
+#[derive(Debug, Args)]
+pub struct GatewayArgs {
+    /// The gateway's address, ending in /p2p/<peer id> (TCP or /quic-v1).
+    #[arg(long, env = "HERALD_GATEWAY", value_name = "MULTIADDR")]
+    pub gateway: Multiaddr,
+    /// Seconds to wait for the connection and for each answer.
+    #[arg(long, default_value_t = 30, value_name = "SECONDS")]
+    pub timeout: u64,
+}
+
+impl GatewayArgs {
+    /// Connects to the gateway (inside the runtime).
+    pub async fn connect(&self) -> anyhow::Result<GatewayClient> {
+        let config = ClientConfig {
+            connect_timeout: Duration::from_secs(self.timeout),
+            request_timeout: Duration::from_secs(self.timeout),
+            ..ClientConfig::default()
+        };
+        GatewayClient::connect_with(&self.gateway, &config)
+            .await
+            .with_context(|| format!("connecting to {}", self.gateway))
+    }
+}
+
+/// The runtime network commands run on: two workers are plenty for one connection.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
