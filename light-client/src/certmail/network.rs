@@ -17,7 +17,7 @@ use crate::error::ClientError;
 use crate::gateway::Gateway;
 use crate::keystore::SecureKeyStore;
 use crate::publication::{Polling, await_publication};
-use crate::store::CheckpointStore;
+use crate::store::{CheckpointStore, StoreError};
 use crate::trusted_log::TrustedLog;
 use crate::verify::{LogIdentity, VerifyError};
 use crate::witnessed::{WitnessRequirement, now_secs};
@@ -137,25 +137,55 @@ impl<K: SecureKeyStore, R: RecordStore> CertMail<K, R> {
         let request = self.stored_request(req_hash)?;
         let location = request.location();
         let answer = await_publication(gateway, location, req_hash, None, polling).await?;
-        let proof = consistency_with_trusted(gateway, location, &answer, checkpoints).await?;
-        self.take_publication(req_hash, answer, &proof, checkpoints, now_secs())
+        // One reading of the trusted checkpoint for both the proof and the machine: another
+        // process may move it meanwhile, and a proof for another size must not read as a
+        // split view.
+        let pinned = Pinned {
+            origin: location.origin().to_owned(),
+            note: checkpoints.load(location.origin())?,
+            store: checkpoints,
+        };
+        let proof =
+            consistency_with_trusted(gateway, location, &answer, pinned.note.as_deref()).await?;
+        self.take_publication(req_hash, answer, &proof, &pinned, now_secs())
     }
 }
 
-/// The consistency proof between the checkpoint `checkpoints` trusts for X and `answer`'s
-/// (smaller size to larger; empty when nothing is trusted yet or the sizes are equal). Checking
-/// it is the recipient machine's job.
+/// A checkpoint store whose checkpoint of `origin` reads as `note`, as read once; saves go
+/// through to `store`.
+struct Pinned<'a, S> {
+    origin: String,
+    note: Option<Vec<u8>>,
+    store: &'a S,
+}
+
+impl<S: CheckpointStore> CheckpointStore for Pinned<'_, S> {
+    fn load(&self, origin: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        if origin == self.origin {
+            return Ok(self.note.clone());
+        }
+        self.store.load(origin)
+    }
+
+    fn save(&self, checkpoint: &VerifiedCheckpoint) -> Result<(), StoreError> {
+        self.store.save(checkpoint)
+    }
+}
+
+/// The consistency proof between `trusted` (the note of X's checkpoint the client trusts) and
+/// `answer`'s checkpoint (smaller size to larger; empty when nothing is trusted yet or the
+/// sizes are equal). Checking it is the recipient machine's job.
 async fn consistency_with_trusted<G: Gateway>(
     gateway: &G,
     location: &Location,
     answer: &pb::IncludedLeaf,
-    checkpoints: &impl CheckpointStore,
+    trusted: Option<&[u8]>,
 ) -> Result<Vec<Hash>, CertifiedMailError> {
-    let Some(note) = checkpoints.load(location.origin())? else {
+    let Some(note) = trusted else {
         return Ok(Vec::new());
     };
     let log = log_of(location);
-    let trusted = VerifiedCheckpoint::verify(&note, log.verifier()).map_err(|error| {
+    let trusted = VerifiedCheckpoint::verify(note, log.verifier()).map_err(|error| {
         CertifiedMailError::UntrustedCheckpoint {
             origin: location.origin().to_owned(),
             error,

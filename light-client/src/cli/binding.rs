@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use clap::Args;
@@ -85,6 +86,10 @@ pub struct BindingArgs {
     /// Cosignatures timestamped at most this far ahead of the clock count, seconds.
     #[arg(long, default_value_t = 60, value_name = "SECONDS")]
     max_skew: u64,
+    /// How long to keep asking while the binding is logged but not cosigned yet (PENDING),
+    /// seconds.
+    #[arg(long, default_value_t = 30, value_name = "SECONDS")]
+    poll_for: u64,
     /// Where trusted checkpoints live [default: $HERALD_HOME or ~/.herald].
     #[arg(long, env = "HERALD_HOME", value_name = "DIR")]
     state_dir: Option<PathBuf>,
@@ -205,11 +210,23 @@ fn run_binding(args: BindingArgs) -> anyhow::Result<()> {
     let answer: VerifiedBindingAnswer = runtime()?.block_on(async {
         let gateway = args.gateway.connect().await?;
         let mut trusted = TrustedLog::open(gateway, log, store)?;
-        let answer = trusted
-            .binding(&trust, &args.account, args.max_skew)
-            .await
-            .map_err(|e: ClientError| anyhow::Error::new(e))?;
-        anyhow::Ok(answer)
+        let until = super::cm::when::now()?.saturating_add(args.poll_for);
+        loop {
+            match trusted.binding(&trust, &args.account, args.max_skew).await {
+                // Not cosigned yet, busy or unreachable: ask again, within the bound.
+                Err(e) if e.is_retryable() && super::cm::when::now()? < until => {
+                    let pause = match &e {
+                        ClientError::Refused(r) => r.retry_after,
+                        _ => None,
+                    };
+                    let pause = pause
+                        .unwrap_or(Duration::from_millis(200))
+                        .clamp(Duration::from_millis(100), Duration::from_secs(5));
+                    tokio::time::sleep(pause).await;
+                }
+                result => break anyhow::Ok(result?),
+            }
+        }
     })?;
     let now = super::cm::when::now()?;
     answer.bound_at(now).map_err(|reason| NotBoundNow {
