@@ -5,7 +5,8 @@
 //! directory. Covered: registration, bindings, trust lists, publish → fetch → evidence →
 //! `verify-evidence` says received; the optimistic run with a receipt and without one (the
 //! timer publishes); a fetch that refuses another request's publication; absence proofs true
-//! and false. Every wait is bounded.
+//! and false; a disabled account's binding refused and its revocation refusing a request.
+//! Every wait is bounded.
 
 mod certmail_network_support;
 
@@ -73,6 +74,59 @@ async fn a_mail_is_published_fetched_and_judged_received_through_the_herald_bina
         let v: Value = serde_json::from_slice(&o.stdout).unwrap();
         assert_eq!(v["reason"], "published", "{v}");
         assert!(!Path::new(&proof).exists());
+
+        // Beta disables Bob: the revocation is logged and cosigned; Alice's lookup refuses the
+        // binding (exit 2, nothing written but the revocation), and with the revocation her
+        // accept refuses Bob's next request.
+        w.beta
+            .node
+            .certmail()
+            .disable("bob@beta.test".into())
+            .await
+            .unwrap();
+        w.beta.cosigned().await;
+        let (beta_addr, domain, out, revs) = (
+            w.beta.addr(),
+            w.alice.p("logs/beta.test.toml"),
+            w.alice.p("bob-again.binding"),
+            w.alice.p("revocations"),
+        );
+        let o = w
+            .alice
+            .run(&[
+                "account",
+                "binding",
+                "--gateway",
+                &beta_addr,
+                "--account",
+                "bob@beta.test",
+                "--domain",
+                &domain,
+                "--out",
+                &out,
+                "--revocations-out",
+                &revs,
+                "--json",
+            ])
+            .await;
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+        let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(v["reason"], "revoked", "{v}");
+        assert!(!Path::new(&out).exists());
+        let revocation = std::fs::read_dir(&revs)
+            .unwrap()
+            .next()
+            .expect("the revocation was written")
+            .unwrap()
+            .path();
+        let msg = w.send("m7", "after the revocation").await;
+        let (req, _) = w.request("m7", &msg, "+60").await;
+        let o = w
+            .publish(&req, &["--revocation", revocation.to_str().unwrap()])
+            .await;
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+        let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(v["reason"], "bad binding", "{v}");
         w.stop().await;
     })
     .await

@@ -27,8 +27,8 @@ Exit status:
   0  success: what was printed and written was verified
   1  failure: bad arguments, the key store, local files, the network, or the gateway's
      refusal (e.g. UNAUTHORIZED: a wrong or used enrolment code)
-  2  REFUSED: the gateway's answer did not verify (the evidence is printed), or the
-     account's key is revoked; nothing was written";
+  2  REFUSED: the gateway's answer did not verify (the evidence is printed; nothing was
+     written), or the account's key is revoked (only --revocations-out was written)";
 
 /// `herald account register`.
 #[derive(Debug, Args)]
@@ -228,13 +228,9 @@ fn run_binding(args: BindingArgs) -> anyhow::Result<()> {
             }
         }
     })?;
-    let now = super::cm::when::now()?;
-    answer.bound_at(now).map_err(|reason| NotBoundNow {
-        account: args.account.clone(),
-        reason,
-    })?;
+    // Revocations are written even when they revoke this key: a sender or an arbiter keeps
+    // them (`herald cm accept --revocation`, `herald verify-evidence --revocation`).
     let material = answer.material();
-    write_atomic(&args.out, &material.binding.encode_to_vec())?;
     let mut revocation_files = Vec::new();
     if let Some(dir) = &args.revocations_out {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -244,6 +240,12 @@ fn run_binding(args: BindingArgs) -> anyhow::Result<()> {
             revocation_files.push(path);
         }
     }
+    let now = super::cm::when::now()?;
+    answer.bound_at(now).map_err(|reason| NotBoundNow {
+        account: args.account.clone(),
+        reason,
+    })?;
+    write_atomic(&args.out, &material.binding.encode_to_vec())?;
     let b = answer.binding();
     let checkpoint = b.checkpoint().checkpoint();
     if args.json {
