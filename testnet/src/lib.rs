@@ -7,6 +7,8 @@
 //! - [`process`]: starting node processes, signals, bounded waits, the orphan watch.
 //! - [`node_api`]: the nodes' HTTP listener (`/status`, `/metrics`, admin API).
 //! - [`admin`]: peer registration, partitions, forks and alerts, through the nodes' admin API.
+//! - [`accounts`]: enrolling and disabling accounts (admin API); a domain's log and location X.
+//! - [`party`]: one account's owner with the light client's key store, records and checkpoints.
 //! - [`manifest`]: `testnet.json`, which `herald-testnet up` leaves for `status` and `down`.
 //! - [`observer`]: a plain gossipsub subscriber (standard libp2p only) watching the topics.
 //! - [`load`]: signed notarization entries of exact sizes, seeded random schedules.
@@ -19,6 +21,7 @@
 //! as `<binary> node run --config <file>` (tests pass `env!("CARGO_BIN_EXE_herald-testnet")`).
 #![forbid(unsafe_code)]
 
+pub mod accounts;
 pub mod admin;
 pub mod bench;
 pub mod cli;
@@ -28,6 +31,7 @@ pub mod manifest;
 pub mod node;
 pub mod node_api;
 pub mod observer;
+pub mod party;
 pub mod process;
 pub mod testnet;
 pub mod wait;
@@ -35,4 +39,5 @@ pub mod wait;
 pub use error::TestnetError;
 pub use manifest::{Manifest, ManifestNode};
 pub use node::TestnetNode;
+pub use party::{Party, PartyError};
 pub use testnet::{Testnet, TestnetOptions};
