@@ -18,13 +18,16 @@
 //! a trait an app may implement; an encrypted file by default), and [`certmail`] drives proto's
 //! sender and recipient state machines over a key store and a record store, messages as bytes.
 //!
-//! The library never reads the environment or picks paths: the `herald` binary does.
+//! The library never reads the environment or picks paths: the `herald` binary does. Files it is
+//! given are written and read through [`durable_file`] (crash-safe replace or create, bounded
+//! reads), which the binary uses for its own files too.
 #![forbid(unsafe_code)]
 
 mod absence;
 pub mod certmail;
 mod client;
 mod codec;
+pub mod durable_file;
 mod error;
 mod gateway;
 mod key_transparency;

@@ -5,22 +5,21 @@
 //! state file that was edited or belongs to another key is refused rather than trusted.
 //!
 //! [`FileCheckpointStore`] keeps one file per origin under a directory the caller chooses
-//! (the library never picks paths or reads the environment). A save writes a temporary file,
-//! syncs it, renames it over the old one and syncs the directory, so a crash leaves either the
-//! old checkpoint or the new one. Two processes saving at once each save a checkpoint they
+//! (the library never picks paths or reads the environment). A save replaces the file with
+//! [`crate::durable_file::replace`], so a crash leaves either the old checkpoint or the new one. Two processes saving at once each save a checkpoint they
 //! verified; the later rename wins, which may be the smaller one — a later refresh proves
 //! consistency from it again, so nothing unverified is ever trusted.
 
 use std::collections::HashMap;
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read as _, Write as _};
+use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use herald_proto::checkpoint::{Checkpoint, CheckpointError, VerifiedCheckpoint};
 use herald_proto::note::{MAX_NOTE_LEN, SignedNote};
 
+use crate::durable_file::{self, FileIoError, ReadError};
 use crate::verify::VerifyError;
 
 /// Largest state file read, in bytes: one signed note.
@@ -104,9 +103,6 @@ pub struct FileCheckpointStore {
     dir: PathBuf,
 }
 
-/// Distinguishes temporary files of concurrent saves in one process.
-static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
-
 impl FileCheckpointStore {
     /// A store in `dir`, created on the first save.
     pub fn new(dir: impl Into<PathBuf>) -> Self {
@@ -142,33 +138,25 @@ impl FileCheckpointStore {
     }
 }
 
-fn io_error(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> StoreError {
-    let path = path.to_path_buf();
-    move |source| StoreError::Io {
-        action,
-        path,
-        source,
+fn io_error(e: FileIoError) -> StoreError {
+    StoreError::Io {
+        action: e.action,
+        path: e.path,
+        source: e.source,
     }
 }
 
 impl CheckpointStore for FileCheckpointStore {
     fn load(&self, origin: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let path = self.path(origin);
-        let file = match File::open(&path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(io_error("opening", &path)(e)),
+        let note = match durable_file::read_bounded(&path, MAX_STATE_FILE_BYTES) {
+            Ok(note) => note,
+            Err(ReadError::Io(e)) if e.is_not_found() => return Ok(None),
+            Err(ReadError::Io(e)) => return Err(io_error(e)),
+            Err(ReadError::TooLarge { path, limit }) => {
+                return Err(StoreError::TooLarge { path, limit });
+            }
         };
-        let mut note = Vec::new();
-        file.take(MAX_STATE_FILE_BYTES as u64 + 1)
-            .read_to_end(&mut note)
-            .map_err(io_error("reading", &path))?;
-        if note.len() > MAX_STATE_FILE_BYTES {
-            return Err(StoreError::TooLarge {
-                path,
-                limit: MAX_STATE_FILE_BYTES,
-            });
-        }
         let corrupt = |error| StoreError::Corrupt {
             path: path.clone(),
             error,
@@ -186,35 +174,13 @@ impl CheckpointStore for FileCheckpointStore {
     }
 
     fn save(&self, checkpoint: &VerifiedCheckpoint) -> Result<(), StoreError> {
-        fs::create_dir_all(&self.dir).map_err(io_error("creating", &self.dir))?;
+        fs::create_dir_all(&self.dir).map_err(|source| StoreError::Io {
+            action: "creating",
+            path: self.dir.clone(),
+            source,
+        })?;
         let path = self.path(checkpoint.origin());
-        let temp = self.dir.join(format!(
-            ".{}.{}-{}.tmp",
-            path.file_name()
-                .and_then(|n| n.to_str())
-                .unwrap_or("checkpoint"),
-            std::process::id(),
-            TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
-        let write = || -> Result<(), StoreError> {
-            let mut file = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&temp)
-                .map_err(io_error("creating", &temp))?;
-            file.write_all(checkpoint.note().as_bytes())
-                .map_err(io_error("writing", &temp))?;
-            file.sync_all().map_err(io_error("syncing", &temp))?;
-            fs::rename(&temp, &path).map_err(io_error("renaming over", &path))
-        };
-        if let Err(e) = write() {
-            let _ = fs::remove_file(&temp);
-            return Err(e);
-        }
-        // The rename is durable only once the directory entry is.
-        File::open(&self.dir)
-            .and_then(|d| d.sync_all())
-            .map_err(io_error("syncing", &self.dir))
+        durable_file::replace(&path, checkpoint.note().as_bytes()).map_err(io_error)
     }
 }
 

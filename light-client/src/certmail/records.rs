@@ -6,22 +6,22 @@
 //! keeps them durable, bounded and private.
 //!
 //! A directory store keeps `<dir>/<kind>/<name>.<ext>`: `sent/*.record`, `sent-index/*.msgid`,
-//! `received/*.record`, `evidence/*.bundle`. Every save writes a temporary file with mode 0600,
-//! syncs it, renames it into place and syncs the directory: a crash leaves the old record or
-//! the new one. Records of the sender hold M and K (never `a` or the request secrets, which the
+//! `received/*.record`, `evidence/*.bundle`. Every save is a [`crate::durable_file::replace`]
+//! (a temporary file with mode 0600, synced, renamed into place, the directory synced): a crash
+//! leaves the old record or the new one. Records of the sender hold M and K (never `a` or the request secrets, which the
 //! key store keeps): the directories are created with mode 0700.
 
 use std::collections::BTreeMap;
-use std::fs::{self, DirBuilder, File, OpenOptions};
-use std::io::{self, Read as _, Write as _};
-use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
+use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use herald_proto::wire::{
     MAX_EVIDENCE_BUNDLE_BYTES, MAX_RECIPIENT_RECORD_BYTES, MAX_SENDER_RECORD_BYTES,
 };
+
+use crate::durable_file::{self, FileIoError, ReadError};
 
 /// What a record is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -153,14 +153,11 @@ pub struct DirRecordStore {
     dir: PathBuf,
 }
 
-static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
-
-fn io_error(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> RecordStoreError {
-    let path = path.to_path_buf();
-    move |source| RecordStoreError::Io {
-        action,
-        path,
-        source,
+fn io_error(e: FileIoError) -> RecordStoreError {
+    RecordStoreError::Io {
+        action: e.action,
+        path: e.path,
+        source: e.source,
     }
 }
 
@@ -183,68 +180,38 @@ impl DirRecordStore {
             .join(kind.dir())
             .join(format!("{name}.{}", kind.ext())))
     }
-
-    fn sync_dir(dir: &Path) -> Result<(), RecordStoreError> {
-        File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(io_error("syncing", dir))
-    }
 }
 
 impl RecordStore for DirRecordStore {
     fn load(&self, kind: RecordKind, name: &str) -> Result<Option<Vec<u8>>, RecordStoreError> {
         let path = self.path(kind, name)?;
-        let file = match File::open(&path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(io_error("opening", &path)(e)),
-        };
-        let mut bytes = Vec::new();
-        file.take(kind.limit() as u64 + 1)
-            .read_to_end(&mut bytes)
-            .map_err(io_error("reading", &path))?;
-        too_large(kind, path, bytes.len())?;
-        Ok(Some(bytes))
+        match durable_file::read_bounded(&path, kind.limit()) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(ReadError::Io(e)) if e.is_not_found() => Ok(None),
+            Err(ReadError::Io(e)) => Err(io_error(e)),
+            Err(ReadError::TooLarge { path, limit }) => {
+                Err(RecordStoreError::TooLarge { path, limit })
+            }
+        }
     }
 
     fn save(&self, kind: RecordKind, name: &str, bytes: &[u8]) -> Result<(), RecordStoreError> {
         let path = self.path(kind, name)?;
         too_large(kind, path.clone(), bytes.len())?;
-        let dir = self.dir.join(kind.dir());
-        DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&dir)
-            .map_err(io_error("creating", &dir))?;
-        let temp = dir.join(format!(
-            ".{name}.{}-{}.tmp",
-            std::process::id(),
-            TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
-        let result = (|| {
-            let mut file = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&temp)
-                .map_err(io_error("creating", &temp))?;
-            file.write_all(bytes).map_err(io_error("writing", &temp))?;
-            file.sync_all().map_err(io_error("syncing", &temp))?;
-            fs::rename(&temp, &path).map_err(io_error("renaming over", &path))
-        })();
-        if result.is_err() {
-            let _ = fs::remove_file(&temp);
-        }
-        result?;
-        Self::sync_dir(&dir)
+        durable_file::create_private_dir(&self.dir.join(kind.dir())).map_err(io_error)?;
+        durable_file::replace(&path, bytes).map_err(io_error)
     }
 
     fn remove(&self, kind: RecordKind, name: &str) -> Result<(), RecordStoreError> {
         let path = self.path(kind, name)?;
         match fs::remove_file(&path) {
-            Ok(()) => Self::sync_dir(&self.dir.join(kind.dir())),
+            Ok(()) => durable_file::sync_dir(&self.dir.join(kind.dir())).map_err(io_error),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(io_error("removing", &path)(e)),
+            Err(source) => Err(RecordStoreError::Io {
+                action: "removing",
+                path,
+                source,
+            }),
         }
     }
 
@@ -253,12 +220,22 @@ impl RecordStore for DirRecordStore {
         let entries = match fs::read_dir(&dir) {
             Ok(e) => e,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(io_error("listing", &dir)(e)),
+            Err(source) => {
+                return Err(RecordStoreError::Io {
+                    action: "listing",
+                    path: dir,
+                    source,
+                });
+            }
         };
         let suffix = format!(".{}", kind.ext());
         let mut names = Vec::new();
         for entry in entries {
-            let entry = entry.map_err(io_error("listing", &dir))?;
+            let entry = entry.map_err(|source| RecordStoreError::Io {
+                action: "listing",
+                path: dir.clone(),
+                source,
+            })?;
             let file = entry.file_name();
             // Other files (temporaries, anything a person put there) are not records.
             if let Some(name) = file.to_str().and_then(|f| f.strip_suffix(&suffix))

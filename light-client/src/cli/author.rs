@@ -1,18 +1,20 @@
 //! The author key a person signs notarizations with: an Ed25519 seed in a small file.
 //!
 //! Format: one line, the standard base64 of the 32-byte seed. The file is created with mode
-//! 0600 (and `create_new`, so two processes cannot both create it) when the default path is
-//! used for the first time; a key file named with `--key` must already exist.
+//! 0600 ([`durable_file::create`]: whole or not at all, and never over another process's key)
+//! when the default path is used for the first time; a key file named with `--key` must
+//! already exist.
 
-use std::fs::{self, OpenOptions};
-use std::io::{Read as _, Write as _};
-use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+use std::fs;
+use std::io::Read as _;
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 
 use anyhow::{Context as _, bail};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use ed25519_dalek::SigningKey;
+use herald_light_client::durable_file;
 
 /// Largest key file read: a base64 seed is 44 characters.
 const MAX_KEY_FILE_BYTES: u64 = 1024;
@@ -70,15 +72,8 @@ fn generate(path: &Path) -> anyhow::Result<SigningKey> {
     }
     let mut seed = [0u8; 32];
     getrandom::fill(&mut seed).map_err(|e| anyhow::anyhow!("no OS randomness: {e}"))?;
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
+    durable_file::create(path, format!("{}\n", BASE64.encode(seed)).as_bytes())
         .with_context(|| format!("creating author key {}", path.display()))?;
-    file.write_all(format!("{}\n", BASE64.encode(seed)).as_bytes())
-        .and_then(|()| file.sync_all())
-        .with_context(|| format!("writing author key {}", path.display()))?;
     Ok(SigningKey::from_bytes(&seed))
 }
 

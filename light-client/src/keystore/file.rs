@@ -18,16 +18,13 @@
 //! nothing the ciphertext did not already offer, since both need the Argon2id work per guess.
 //! The costs are read from the file and bounded before any work ([`KdfParams::check`]).
 //!
-//! Every change is written to a temporary file (mode 0600, `create_new`), synced, renamed over
-//! the store and the directory synced: a crash leaves the old store or the new one. Two
-//! processes changing one store at once lose one change (the later rename wins); the `herald`
-//! CLI runs one command at a time per store.
+//! Every change is a [`crate::durable_file::replace`] (a temporary file with mode 0600, synced,
+//! renamed over the store, the directory synced), and the first write a
+//! [`crate::durable_file::create`], which never replaces a file: a crash leaves the old store or
+//! the new one. Two processes changing one store at once lose one change (the later rename
+//! wins); the `herald` CLI runs one command at a time per store.
 
-use std::fs::{self, DirBuilder, File, OpenOptions};
-use std::io::{self, Read as _, Write as _};
-use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use argon2::{Algorithm, Argon2, Params, Version};
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
@@ -38,6 +35,7 @@ use zeroize::Zeroizing;
 
 use super::contents::Contents;
 use super::{Identity, KeyStoreError, SecretId, SecureKeyStore, random_bytes};
+use crate::durable_file::{self, CreateError, FileIoError, ReadError};
 
 /// Largest key store file read, in bytes ([`super::MAX_SECRETS`] secrets fit well inside).
 pub const MAX_KEY_STORE_FILE_BYTES: usize = 1024 * 1024;
@@ -125,14 +123,11 @@ impl std::fmt::Debug for FileKeyStore {
     }
 }
 
-static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
-
-fn io_error(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> KeyStoreError {
-    let path = path.to_path_buf();
-    move |source| KeyStoreError::Io {
-        action,
-        path,
-        source,
+fn io_error(e: FileIoError) -> KeyStoreError {
+    KeyStoreError::Io {
+        action: e.action,
+        path: e.path,
+        source: e.source,
     }
 }
 
@@ -176,23 +171,16 @@ impl FileKeyStore {
     /// Opens the store at `path` with `passphrase`.
     pub fn open(path: impl Into<PathBuf>, passphrase: &[u8]) -> Result<Self, KeyStoreError> {
         let path = path.into();
-        let file = match File::open(&path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+        let bytes = match durable_file::read_bounded(&path, MAX_KEY_STORE_FILE_BYTES) {
+            Ok(bytes) => Zeroizing::new(bytes),
+            Err(ReadError::Io(e)) if e.is_not_found() => {
                 return Err(KeyStoreError::NotFound { path });
             }
-            Err(e) => return Err(io_error("opening", &path)(e)),
+            Err(ReadError::Io(e)) => return Err(io_error(e)),
+            Err(ReadError::TooLarge { path, limit }) => {
+                return Err(KeyStoreError::TooLarge { path, limit });
+            }
         };
-        let mut bytes = Zeroizing::new(Vec::new());
-        file.take(MAX_KEY_STORE_FILE_BYTES as u64 + 1)
-            .read_to_end(&mut bytes)
-            .map_err(io_error("reading", &path))?;
-        if bytes.len() > MAX_KEY_STORE_FILE_BYTES {
-            return Err(KeyStoreError::TooLarge {
-                path,
-                limit: MAX_KEY_STORE_FILE_BYTES,
-            });
-        }
         let corrupt = |reason| KeyStoreError::Corrupt {
             path: path.clone(),
             reason,
@@ -312,54 +300,16 @@ impl FileKeyStore {
     /// Writes `contents` atomically; `new` refuses to replace an existing file.
     fn write(&self, contents: &Contents, new: bool) -> Result<(), KeyStoreError> {
         let bytes = self.sealed(contents)?;
-        let dir = match self.path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&dir)
-            .map_err(io_error("creating", &dir))?;
-        let name = self
-            .path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("keystore");
-        let temp = dir.join(format!(
-            ".{name}.{}-{}.tmp",
-            std::process::id(),
-            TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
-        let result = (|| {
-            let mut file = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&temp)
-                .map_err(io_error("creating", &temp))?;
-            file.write_all(&bytes).map_err(io_error("writing", &temp))?;
-            file.sync_all().map_err(io_error("syncing", &temp))?;
-            if new {
-                // A hard link fails if the name is taken: no store is ever replaced by `create`.
-                fs::hard_link(&temp, &self.path).map_err(|e| {
-                    if e.kind() == io::ErrorKind::AlreadyExists {
-                        KeyStoreError::AlreadyExists {
-                            path: self.path.clone(),
-                        }
-                    } else {
-                        io_error("linking", &self.path)(e)
-                    }
-                })
-            } else {
-                fs::rename(&temp, &self.path).map_err(io_error("renaming over", &self.path))
-            }
-        })();
-        let _ = fs::remove_file(&temp);
-        result?;
-        File::open(&dir)
-            .and_then(|d| d.sync_all())
-            .map_err(io_error("syncing", &dir))
+        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            durable_file::create_private_dir(dir).map_err(io_error)?;
+        }
+        if !new {
+            return durable_file::replace(&self.path, &bytes).map_err(io_error);
+        }
+        durable_file::create(&self.path, &bytes).map_err(|e| match e {
+            CreateError::Exists { path } => KeyStoreError::AlreadyExists { path },
+            CreateError::Io(e) => io_error(e),
+        })
     }
 }
 
@@ -415,6 +365,7 @@ impl SecureKeyStore for FileKeyStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
     use std::os::unix::fs::PermissionsExt as _;
 
     /// Cheap costs so tests run fast; production uses [`KdfParams::DEFAULT`].

@@ -18,9 +18,7 @@
 //! ```
 //! Unknown fields are refused. Keys are re-spelled canonically (what requests sign).
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read as _, Write as _};
-use std::os::unix::fs::OpenOptionsExt as _;
+use std::io;
 use std::path::{Path, PathBuf};
 
 use herald_proto::certmail::Location;
@@ -30,6 +28,8 @@ use herald_proto::merkle::HashAlgorithm;
 use herald_proto::note::NoteVerifier;
 use herald_proto::wire::MAX_LOCATION_WITNESSES;
 use serde::Deserialize;
+
+use herald_light_client::durable_file::{self, FileIoError, ReadError};
 
 /// Largest log file read.
 pub const MAX_LOG_FILE_BYTES: usize = 64 * 1024;
@@ -70,65 +70,26 @@ pub enum FileError {
     },
 }
 
-/// Reads at most `limit` bytes of `path`; a longer file is refused unread.
-pub fn read_bounded(path: &Path, limit: usize, what: &'static str) -> Result<Vec<u8>, FileError> {
-    let io = |action| {
-        let path = path.to_path_buf();
-        move |source| FileError::Io {
-            action,
-            path,
-            source,
-        }
-    };
-    let file = File::open(path).map_err(io("opening"))?;
-    let mut bytes = Vec::new();
-    file.take(limit as u64 + 1)
-        .read_to_end(&mut bytes)
-        .map_err(io("reading"))?;
-    if bytes.len() > limit {
-        return Err(FileError::TooLarge {
-            what,
-            path: path.to_path_buf(),
-            limit,
-        });
+fn io_error(e: FileIoError) -> FileError {
+    FileError::Io {
+        action: e.action,
+        path: e.path,
+        source: e.source,
     }
-    Ok(bytes)
 }
 
-/// Writes `bytes` to `path` atomically (temporary file with mode 0600, sync, rename).
+/// Reads at most `limit` bytes of `path`; a longer file is refused unread.
+pub fn read_bounded(path: &Path, limit: usize, what: &'static str) -> Result<Vec<u8>, FileError> {
+    durable_file::read_bounded(path, limit).map_err(|e| match e {
+        ReadError::Io(e) => io_error(e),
+        ReadError::TooLarge { path, limit } => FileError::TooLarge { what, path, limit },
+    })
+}
+
+/// Writes `bytes` to `path` atomically and durably ([`durable_file::replace`]: a temporary file
+/// with mode 0600, synced, renamed over `path`, the directory synced).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), FileError> {
-    let io = |action, p: &Path| {
-        let path = p.to_path_buf();
-        move |source| FileError::Io {
-            action,
-            path,
-            source,
-        }
-    };
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let name = path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or("output");
-    let temp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let result = (|| {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&temp)
-            .map_err(io("creating", &temp))?;
-        file.write_all(bytes).map_err(io("writing", &temp))?;
-        file.sync_all().map_err(io("syncing", &temp))?;
-        fs::rename(&temp, path).map_err(io("renaming to", path))
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&temp);
-    }
-    result
+    durable_file::replace(path, bytes).map_err(io_error)
 }
 
 #[derive(Debug, Deserialize)]
@@ -298,6 +259,7 @@ mod tests {
     use ed25519_dalek::SigningKey;
     use herald_proto::checkpoint::WitnessSigner;
     use herald_proto::note::NoteSigner;
+    use std::fs;
 
     fn keys() -> (String, String) {
         let log = NoteSigner::new("alpha.test/herald", SigningKey::from_bytes(&[1; 32])).unwrap();
