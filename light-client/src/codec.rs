@@ -20,8 +20,8 @@ use herald_proto::wire::{
 use libp2p::StreamProtocol;
 use libp2p::request_response;
 
-/// The client protocol's name.
-pub const CLIENT_PROTOCOL: &str = "/herald/client/1";
+/// The client protocol's name (proto's, re-exported for the client's users).
+pub use herald_proto::wire::CLIENT_PROTOCOL;
 
 /// The client protocol as libp2p negotiates it.
 pub const CLIENT_STREAM_PROTOCOL: StreamProtocol = StreamProtocol::new(CLIENT_PROTOCOL);

@@ -6,11 +6,9 @@ mod network_support;
 use std::time::Duration;
 
 use herald_proto::checkpoint::VerifiedCheckpoint;
-use herald_proto::wire::{self, pb};
+use herald_proto::wire::{self, CHECKPOINT_TOPIC as TOPIC, pb};
 use libp2p::gossipsub::IdentTopic;
 use network_support::{TestClient, TestNode, WAIT, notarization};
-
-const TOPIC: &str = "herald/checkpoints/1";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_subscriber_receives_each_new_checkpoint() {

@@ -330,7 +330,7 @@ async fn a_forked_checkpoint_is_detected_gossiped_verified_and_the_origin_refuse
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn attack_a_garbage_or_false_alert_is_rejected_and_a_strangers_is_not_kept() {
     let alpha = Domain::start("alpha.test", |_| {}).await;
-    let topic = IdentTopic::new("herald/alerts/1");
+    let topic = IdentTopic::new(herald_proto::wire::ALERT_TOPIC);
     // A valid proof about a log alpha does not know, and the same proof made false (both
     // checkpoints the same): ignored, and rejected.
     let stranger = witness_support::FakeLog::new("stranger.test", 90, 5);

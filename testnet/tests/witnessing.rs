@@ -25,7 +25,7 @@ use herald_light_client::{
 use herald_node::http::NodeStatus;
 use herald_proto::checkpoint::{Checkpoint, VerifiedCheckpoint, WitnessPolicy};
 use herald_proto::equivocation::Equivocation;
-use herald_proto::wire::{MAX_ENTRY_PAGE_COUNT, pb};
+use herald_proto::wire::{CHECKPOINT_TOPIC, MAX_ENTRY_PAGE_COUNT, pb};
 use herald_testnet::load::notarization_entry;
 use herald_testnet::observer::{GossipMessage, GossipObserver};
 use herald_testnet::{Testnet, wait};
@@ -36,7 +36,6 @@ use tokio::sync::Mutex;
 const TEST_BOUND: Duration = Duration::from_secs(150);
 /// Bound on each "eventually" (cosigning, catching up, detection).
 const SETTLE: Duration = Duration::from_secs(40);
-const CHECKPOINT_TOPIC: &str = "herald/checkpoints/1";
 const QUORUM: usize = 3;
 const DOMAINS: usize = 5;
 

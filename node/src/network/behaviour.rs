@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
-use herald_proto::wire::pb;
+use herald_proto::wire::{self, pb};
 use libp2p::allow_block_list::{self, BlockedPeers};
 use libp2p::gossipsub::{self, IdentTopic, MessageAuthenticity, ValidationMode};
 use libp2p::identity::Keypair;
@@ -20,17 +20,16 @@ use sha2::{Digest as _, Sha256};
 use super::NetworkError;
 use super::codec::ProstCodec;
 
-/// The client protocol: `ClientRequest` → `ClientResponse`.
-pub const CLIENT_PROTOCOL: StreamProtocol = StreamProtocol::new("/herald/client/1");
+/// The client protocol ([`wire::CLIENT_PROTOCOL`]): `ClientRequest` → `ClientResponse`.
+pub const CLIENT_PROTOCOL: StreamProtocol = StreamProtocol::new(wire::CLIENT_PROTOCOL);
 
-/// The witness protocol: `AddCheckpointRequest` → `AddCheckpointResponse`.
-pub const WITNESS_PROTOCOL: StreamProtocol = StreamProtocol::new("/herald/witness/1");
+/// The witness protocol ([`wire::WITNESS_PROTOCOL`]): `AddCheckpointRequest` →
+/// `AddCheckpointResponse`.
+pub const WITNESS_PROTOCOL: StreamProtocol = StreamProtocol::new(wire::WITNESS_PROTOCOL);
 
-/// The gossipsub topic of new checkpoints (`SignedCheckpoint` messages).
-pub const CHECKPOINT_TOPIC: &str = "herald/checkpoints/1";
-
-/// The gossipsub topic of split-view alerts (`Equivocation` messages).
-pub const ALERT_TOPIC: &str = "herald/alerts/1";
+/// The gossipsub topics of new checkpoints (`SignedCheckpoint` messages) and of split-view
+/// alerts (`Equivocation` messages), as proto names them.
+pub use herald_proto::wire::{ALERT_TOPIC, CHECKPOINT_TOPIC};
 
 /// The identify protocol version Herald nodes announce.
 pub const IDENTIFY_PROTOCOL: &str = "/herald/1.0.0";

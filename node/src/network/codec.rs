@@ -201,7 +201,7 @@ mod tests {
     use super::*;
 
     type ClientCodec = ProstCodec<pb::ClientRequest, pb::ClientResponse>;
-    const P: StreamProtocol = StreamProtocol::new("/herald/client/1");
+    const P: StreamProtocol = StreamProtocol::new(herald_proto::wire::CLIENT_PROTOCOL);
 
     fn checkpoint_request() -> pb::ClientRequest {
         pb::ClientRequest {

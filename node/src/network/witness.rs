@@ -5,6 +5,7 @@
 //! Whether the caller may use the protocol (a registered peer, checked by the connection's peer
 //! id) is the witness's first check, so that the refusal is counted and logged with the others.
 
+use herald_proto::wire;
 use herald_proto::wire::pb::{self, add_checkpoint_response, witness_refusal};
 use libp2p::request_response::{self, InboundRequestId, OutboundFailure};
 use libp2p::{Multiaddr, PeerId};
@@ -75,7 +76,7 @@ impl Worker {
                     OutboundFailure::Timeout => "no answer in time".to_owned(),
                     OutboundFailure::ConnectionClosed => "connection closed".to_owned(),
                     OutboundFailure::UnsupportedProtocols => {
-                        "the peer does not speak /herald/witness/1".to_owned()
+                        format!("the peer does not speak {}", wire::WITNESS_PROTOCOL)
                     }
                     OutboundFailure::Io(e) => e.to_string(),
                 };

@@ -203,7 +203,7 @@ impl TestClient {
                     client: request_response::Behaviour::with_codec(
                         RawCodec,
                         [(
-                            StreamProtocol::new("/herald/client/1"),
+                            StreamProtocol::new(herald_proto::wire::CLIENT_PROTOCOL),
                             ProtocolSupport::Outbound,
                         )],
                         request_response::Config::default()

@@ -26,10 +26,14 @@
 //! | `Equivocation` | [`MAX_EQUIVOCATION_BYTES`] = 40 KiB | two notes and at most two inclusion proofs |
 //!
 //! A test encodes the largest valid message of each kind and checks it fits its limit.
+//!
+//! The protocol ids and gossipsub topics the messages travel under are here too
+//! ([`CLIENT_PROTOCOL`], [`WITNESS_PROTOCOL`], [`CHECKPOINT_TOPIC`], [`ALERT_TOPIC`]).
 
 mod certmail;
 mod client;
 mod frame;
+mod names;
 mod proof;
 mod validate;
 
@@ -45,6 +49,7 @@ pub use client::{
     MAX_REVOCATIONS_PER_ANSWER, MAX_TRUSTED_PEERS,
 };
 pub use frame::{FRAME_HEADER_LEN, encode_frame, frame_body_len};
+pub use names::{ALERT_TOPIC, CHECKPOINT_TOPIC, CLIENT_PROTOCOL, WITNESS_PROTOCOL};
 pub use validate::Validate;
 
 /// The generated `herald.v1` messages (prost), with the schema's comments as their docs.

@@ -20,7 +20,7 @@ use anyhow::{Context as _, bail};
 use clap::Args;
 use ed25519_dalek::SigningKey;
 use herald_proto::checkpoint::{VerifiedCheckpoint, WitnessPolicy};
-use herald_proto::wire::pb;
+use herald_proto::wire::{CHECKPOINT_TOPIC, pb};
 use prost::Message as _;
 use serde::Serialize;
 
@@ -29,7 +29,6 @@ use crate::load::notarization_entry;
 use crate::observer::GossipObserver;
 use crate::testnet::{Testnet, TestnetOptions};
 
-const CHECKPOINT_TOPIC: &str = "herald/checkpoints/1";
 /// Clock skew allowed on cosignature timestamps (all nodes share this machine's clock).
 const MAX_SKEW_SECS: u64 = 60;
 
