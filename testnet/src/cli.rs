@@ -1,4 +1,5 @@
-//! The `herald-testnet` command line: `up`, `status`, `down`, `bench`, and the hidden `node`.
+//! The `herald-testnet` command line: `demo`, `up`, `status`, `down`, `bench`, and the hidden
+//! `node`.
 //!
 //! `node ARGS...` is how every testnet node runs: the arguments go unchanged to
 //! [`herald_node::cli::main_with_args`], so a node started by the testnet is the real
@@ -21,6 +22,7 @@ use clap::{Args, Parser, Subcommand};
 use nix::sys::signal::Signal;
 
 use crate::bench::{self, BenchCommand};
+use crate::demo::{self, DemoArgs};
 use crate::manifest::{Manifest, ManifestNode};
 use crate::process::{self, Liveness};
 use crate::testnet::{Testnet, TestnetOptions};
@@ -42,6 +44,8 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Certified mail end to end on a fresh 3-domain testnet, told step by step with its proofs.
+    Demo(DemoArgs),
     /// Start N domains as detached processes and write DIR/testnet.json.
     Up(UpArgs),
     /// Show each node's status.
@@ -112,6 +116,7 @@ pub fn main_with_args<I: IntoIterator<Item = OsString>>(args: I) -> ExitCode {
         .and_then(|runtime| {
             runtime.block_on(async {
                 match cli.command {
+                    Command::Demo(args) => demo::run(args).await,
                     Command::Up(args) => up(args).await,
                     Command::Status(args) => status(args).await,
                     Command::Down(args) => down(args).await,

@@ -12,6 +12,7 @@
 //! - [`manifest`]: `testnet.json`, which `herald-testnet up` leaves for `status` and `down`.
 //! - [`observer`]: a plain gossipsub subscriber (standard libp2p only) watching the topics.
 //! - [`load`]: signed notarization entries of exact sizes, seeded random schedules.
+//! - [`demo`]: `herald-testnet demo`, certified mail end to end, told with its proofs.
 //! - [`bench`]: `herald-testnet bench`, multi-process benchmarks with JSON reports.
 //! - [`wait`]: bounded polling.
 //! - [`cli`]: the `herald-testnet` command line (the binary is a thin wrapper around it).
@@ -25,6 +26,7 @@ pub mod accounts;
 pub mod admin;
 pub mod bench;
 pub mod cli;
+pub mod demo;
 pub mod error;
 pub mod load;
 pub mod manifest;

@@ -1,0 +1,147 @@
+//! How the demo says things: numbered steps, indented facts, and the proofs written the way
+//! checkpoints write them (hashes in base64, keys as their C2SP verifier strings).
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use herald_proto::checkpoint::{CosignedCheckpoint, VerifiedCheckpoint};
+use herald_proto::evidence::{Status, Verdict};
+use herald_proto::inclusion::LogTrust;
+
+/// Prints the story: a numbered heading per step, facts indented under it.
+#[derive(Debug, Default)]
+pub struct Narrator {
+    step: usize,
+}
+
+impl Narrator {
+    /// A new step: `n. title`.
+    pub fn step(&mut self, title: &str) {
+        self.step += 1;
+        println!();
+        println!("{}. {title}", self.step);
+    }
+
+    /// A fact under the current step.
+    pub fn say(&self, line: impl AsRef<str>) {
+        println!("   {}", line.as_ref());
+    }
+
+    /// A fact one level further in.
+    pub fn detail(&self, line: impl AsRef<str>) {
+        println!("     {}", line.as_ref());
+    }
+}
+
+/// A hash as checkpoints write it.
+pub fn b64(bytes: &[u8]) -> String {
+    BASE64.encode(bytes)
+}
+
+/// The first 8 bytes of an identifier, in hex.
+pub fn short(bytes: &[u8]) -> String {
+    format!("{}…", hex::encode(&bytes[..bytes.len().min(8)]))
+}
+
+/// `origin, size N, root R`.
+pub fn tree(checkpoint: &VerifiedCheckpoint) -> String {
+    format!(
+        "{} size {}, root {}",
+        checkpoint.origin(),
+        checkpoint.size(),
+        b64(checkpoint.root())
+    )
+}
+
+/// Who cosigned and when, relative to `deadline` if given (`T + δ`).
+pub fn cosigners(cosigned: &CosignedCheckpoint, deadline: Option<u64>) -> String {
+    let mut parts = Vec::new();
+    for c in cosigned.cosignatures() {
+        let when = match deadline {
+            Some(limit) if c.timestamp() <= limit => {
+                format!(
+                    "at {} ({} s before T + δ)",
+                    c.timestamp(),
+                    limit - c.timestamp()
+                )
+            }
+            Some(limit) => format!(
+                "at {} ({} s AFTER T + δ)",
+                c.timestamp(),
+                c.timestamp() - limit
+            ),
+            None => format!("at {}", c.timestamp()),
+        };
+        parts.push(format!("{} {when}", c.name()));
+    }
+    format!(
+        "cosigned by {} (quorum {})",
+        parts.join(", "),
+        cosigned.quorum()
+    )
+}
+
+/// A log and its witness policy in one line.
+pub fn policy(trust: &LogTrust) -> String {
+    let witnesses: Vec<&str> = trust
+        .policy()
+        .witnesses()
+        .iter()
+        .map(|w| w.name())
+        .collect();
+    format!(
+        "{} ({}), witnesses {}, quorum {}",
+        trust.origin(),
+        trust.algorithm(),
+        witnesses.join(" and "),
+        trust.policy().quorum()
+    )
+}
+
+/// The verdict's first line and the check that decided it.
+pub fn verdict_summary(verdict: &Verdict) -> String {
+    let outcome = match verdict.outcome {
+        herald_proto::evidence::Outcome::Received => "recipient received it",
+        herald_proto::evidence::Outcome::NotShown => "not shown",
+    };
+    format!(
+        "verdict: {outcome} — decided by {} ({})",
+        verdict.decided_by.id(),
+        verdict.decided_by.description()
+    )
+}
+
+/// Every check of a verdict, one per line.
+pub fn verdict_checks(verdict: &Verdict) -> Vec<String> {
+    verdict
+        .checks
+        .iter()
+        .map(|c| {
+            let mark = match c.status {
+                Status::Passed => "pass",
+                Status::Failed => "FAIL",
+                Status::NotRun => "skip",
+            };
+            format!("[{mark}] {}: {}", c.check.id(), c.detail.escape_debug())
+        })
+        .collect()
+}
+
+/// The deciding check's detail, if it failed (why a forgery was rejected).
+pub fn deciding_detail(verdict: &Verdict) -> String {
+    verdict
+        .check(verdict.decided_by)
+        .map(|c| c.detail.escape_debug().to_string())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifiers_are_shortened_and_hashes_are_base64() {
+        assert_eq!(short(&[0xab; 32]), "abababababababab…");
+        assert_eq!(short(&[1, 2]), "0102…");
+        assert_eq!(b64(&[0; 3]), "AAAA");
+    }
+}

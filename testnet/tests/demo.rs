@@ -1,0 +1,86 @@
+//! `herald-testnet demo` as a user runs it: it exits 0, tells the story's key steps with the
+//! verdicts, rejects the forgeries, and leaves no node process or temporary directory behind.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use herald_testnet::process::{Liveness, liveness};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_herald-testnet");
+/// The demo bounds itself; this is the test's own, larger bound.
+const BOUND: Duration = Duration::from_secs(240);
+
+#[test]
+fn the_demo_tells_the_whole_story_and_stops_everything_it_started() {
+    let mut child = Command::new(BINARY)
+        .args(["demo", "--timeout-secs", "200"])
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > BOUND {
+            let _ = child.kill();
+            panic!("the demo did not finish within {BOUND:?}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}",
+        out.status
+    );
+
+    for key_line in [
+        "Three gateway domains",
+        "alice@d0.test",
+        "bob@d1.test",
+        "(a) Alice seals the letter for Bob",
+        "(b) Bob asks for the key",
+        "(c) Alice checks the request and publishes the key at X",
+        "(d) Bob finds the key at X and opens the letter",
+        "Payment of 1,000 € is due",
+        "verdict: recipient received it — decided by publication-cosigned-in-time",
+        "verdict: not shown — decided by ciphertext-hash",
+        "verdict: not shown — decided by decryption",
+        "3 node processes started, none left running",
+    ] {
+        assert!(
+            stdout.contains(key_line),
+            "missing {key_line:?} in:\n{stdout}"
+        );
+    }
+    // The publication was cosigned by both other domains, by T + δ.
+    let cosigned = stdout
+        .lines()
+        .find(|l| l.contains("cosigned by") && l.contains("before T + δ"))
+        .expect("who cosigned the publication");
+    for witness in ["d1.test/witness", "d2.test/witness"] {
+        assert!(cosigned.contains(witness), "{cosigned}");
+    }
+    assert!(!cosigned.contains("d0.test/witness"), "{cosigned}");
+    // Exactly one honest verdict and two rejections.
+    assert_eq!(stdout.matches("verdict: recipient received it").count(), 1);
+    assert_eq!(stdout.matches("verdict: not shown").count(), 2);
+
+    // The pids it names are gone, and so is its directory.
+    for line in stdout.lines().filter(|l| l.contains("(pid ")) {
+        let pid: u32 = line
+            .split("(pid ")
+            .nth(1)
+            .and_then(|rest| rest.split(')').next())
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("no pid in {line:?}"));
+        assert_ne!(liveness(pid), Liveness::Alive, "pid {pid} is left running");
+    }
+    let removed = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("removed "))
+        .expect("the demo says which directory it removed");
+    assert!(!std::path::Path::new(removed).exists(), "{removed} is left");
+}
