@@ -269,7 +269,7 @@ fn a_recipient_refuses_a_publication_from_a_log_that_showed_it_another_tree() {
     let (req_hash, leaf) = publish_step(&steps);
 
     // Bob trusted a checkpoint of alpha (same key) over a forked history of the same size.
-    let mut fork = Log::new("alpha.test", 1);
+    let mut fork = MemoryLog::new("alpha.test", 1);
     for i in 0..5u8 {
         fork.append(&filler(i + 50));
     }

@@ -199,7 +199,7 @@ fn the_arbiters_own_domain_key_overrides_a_forged_one() {
     std::fs::write(&path, &bundle).unwrap();
     // The arbiter knows beta.test/herald under another key: the bundle's binding is not
     // signed by the domain the arbiter trusts.
-    let other_beta = Log::new("beta.test", 99).log_file(dir.path(), "beta.toml");
+    let other_beta = MemoryLog::new("beta.test", 99).log_file(dir.path(), "beta.toml");
     let o = herald(&[
         "verify-evidence",
         path.to_str().unwrap(),

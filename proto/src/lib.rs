@@ -11,6 +11,8 @@
 //! - [`certmail`]: certified mail (Schneier–Riordan on the log): primitives and the sans-IO
 //!   sender and recipient state machines.
 //! - [`evidence`]: the evidence bundle, the offline arbiter, and absence proofs.
+//! - `testkit` (feature `testkit`, tests only): in-memory logs, witnesses, accounts and
+//!   bindings, all with real keys, signatures and proofs.
 #![forbid(unsafe_code)]
 
 pub mod certmail;
@@ -22,4 +24,6 @@ pub mod identity;
 pub mod inclusion;
 pub mod merkle;
 pub mod note;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 pub mod wire;

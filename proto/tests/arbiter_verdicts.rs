@@ -103,7 +103,7 @@ fn forged_domain_log_in_the_bundle_is_caught_by_a_trusted_domain_key() {
     // to bob@beta.test, and signs the request herself.
     let mut rng = TestRng::new(2);
     let mut world = World::new();
-    let mut fake = Log::new("beta.test", 90);
+    let mut fake = MemoryLog::new("beta.test", 90);
     let fake_bob = SigningKey::from_bytes(&[91; 32]);
     let index = fake.append(&binding_entry(&fake, &fake_bob, BOB, BOUND_FROM));
     let note = fake.cosigned(&[(7, NOW - 10), (8, NOW - 10)]);

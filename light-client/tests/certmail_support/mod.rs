@@ -1,9 +1,10 @@
-//! An in-memory world for the certified-mail driver and CLI tests: alpha's log (the sender's,
-//! the location X) and beta's log (the recipient's domain, holding Bob's identity binding),
-//! three witnesses cosigning with real cosignature/v1 signatures, and the two accounts' stores.
-//! Logs are built with proto's `CompactRange` and `MemoryHashes`; every checkpoint is signed by
-//! the log key and cosigned at times the test chooses.
-#![allow(dead_code)] // each test file uses a different part
+//! An in-memory world for the certified-mail driver and CLI tests, built from
+//! `herald_proto::testkit`: alpha's log (the sender's, the location X) and beta's log (the
+//! recipient's domain, holding Bob's identity binding), three witnesses cosigning with real
+//! cosignature/v1 signatures, and the two accounts' stores. Every checkpoint is signed by the
+//! log key and cosigned at times the test chooses. What is here is the light client's side:
+//! its drivers, stores and log files.
+#![allow(dead_code, unused_imports)] // each test file uses a different part (and re-export)
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -15,151 +16,20 @@ use herald_light_client::certmail::{
 };
 use herald_light_client::keystore::{MemoryKeyStore, SecureKeyStore};
 use herald_proto::certmail::Location;
-use herald_proto::checkpoint::{Checkpoint, VerifiedCheckpoint, WitnessPolicy, WitnessSigner};
-use herald_proto::entry::{IdentityBinding, sign_fallback_prekey};
-use herald_proto::inclusion::LogTrust;
-use herald_proto::merkle::{
-    AnyHasher, CompactRange, HashAlgorithm, LogHasher, MemoryHashes, inclusion_proof,
+pub use herald_proto::testkit::{
+    ALICE, BOB, Domains, MMD, MemoryLog, SKEW, TestRng, alice_key, binding_entry, bob_key, filler,
+    witness,
 };
-use herald_proto::note::NoteSigner;
 use herald_proto::wire::pb;
-use prost::Message as _;
 
-/// δ of X.
-pub const SKEW: u64 = 60;
-/// MMD of X.
-pub const MMD: u64 = 10;
-pub const ALICE: &str = "alice@alpha.test";
-pub const BOB: &str = "bob@beta.test";
-
-/// A deterministic RNG: the BLAKE3 XOF of a seed.
-pub struct TestRng(blake3::OutputReader);
-
-impl TestRng {
-    pub fn new(seed: u64) -> Self {
-        let mut h = blake3::Hasher::new_derive_key("herald light-client tests rng");
-        h.update(&seed.to_le_bytes());
-        TestRng(h.finalize_xof())
-    }
+/// A log as the `herald` CLI reads it from a file.
+pub trait LogFile {
+    /// This log as a log file (TOML) in `dir`, witnesses 1..=3, quorum 2, δ and MMD included.
+    fn log_file(&self, dir: &Path, name: &str) -> PathBuf;
 }
 
-impl rand_core::TryRng for TestRng {
-    type Error = core::convert::Infallible;
-
-    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
-        let mut b = [0; 4];
-        self.0.fill(&mut b);
-        Ok(u32::from_le_bytes(b))
-    }
-
-    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
-        let mut b = [0; 8];
-        self.0.fill(&mut b);
-        Ok(u64::from_le_bytes(b))
-    }
-
-    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
-        self.0.fill(dst);
-        Ok(())
-    }
-}
-
-impl rand_core::TryCryptoRng for TestRng {}
-
-pub fn witness(i: u8) -> WitnessSigner {
-    WitnessSigner::new(
-        &format!("w{i}.test"),
-        SigningKey::from_bytes(&[100 + i; 32]),
-    )
-    .unwrap()
-}
-
-/// One domain's log in memory.
-pub struct Log {
-    pub key: SigningKey,
-    pub signer: NoteSigner,
-    pub h: AnyHasher,
-    pub leaves: Vec<Vec<u8>>,
-    pub store: MemoryHashes,
-    pub range: CompactRange,
-}
-
-impl Log {
-    pub fn new(domain: &str, seed: u8) -> Self {
-        let key = SigningKey::from_bytes(&[seed; 32]);
-        Log {
-            signer: NoteSigner::new(&format!("{domain}/herald"), key.clone()).unwrap(),
-            key,
-            h: AnyHasher(HashAlgorithm::Blake3),
-            leaves: Vec::new(),
-            store: MemoryHashes::new(),
-            range: CompactRange::new(),
-        }
-    }
-
-    pub fn append(&mut self, entry: &[u8]) -> u64 {
-        let index = self.range.size();
-        let store = &mut self.store;
-        self.range
-            .append(&self.h, self.h.hash_leaf(entry), |id, hash| {
-                store.store(id, *hash).unwrap()
-            });
-        self.leaves.push(entry.to_vec());
-        index
-    }
-
-    pub fn size(&self) -> u64 {
-        self.range.size()
-    }
-
-    /// The log-signed checkpoint at the current size.
-    pub fn checkpoint(&self) -> VerifiedCheckpoint {
-        let cp = Checkpoint {
-            origin: self.signer.name().to_owned(),
-            size: self.size(),
-            root: self.range.root(&self.h),
-        };
-        let note = cp.sign(&self.signer).unwrap().to_string();
-        VerifiedCheckpoint::verify(note.as_bytes(), &self.signer.verifier()).unwrap()
-    }
-
-    /// The current checkpoint cosigned by `(witness, timestamp)` pairs: note bytes.
-    pub fn cosigned(&self, cosigners: &[(u8, u64)]) -> Vec<u8> {
-        let mut cp = self.checkpoint();
-        for &(i, t) in cosigners {
-            let w = witness(i);
-            let c = w.cosign(&cp, t).unwrap();
-            cp = cp.with_cosignature(&w.verifier(), &c).unwrap();
-        }
-        cp.note().into_bytes()
-    }
-
-    /// Leaf `index` with its proof against `note`.
-    pub fn included(&self, index: u64, note: &[u8]) -> pb::IncludedLeaf {
-        let text = std::str::from_utf8(note).unwrap();
-        let size: u64 = text.lines().nth(1).unwrap().parse().unwrap();
-        let hashes = inclusion_proof(&self.h, &self.store, index, size).unwrap();
-        pb::IncludedLeaf {
-            entry: self.leaves[index as usize].clone(),
-            proof: Some(pb::InclusionProof::new(index, size, &hashes)),
-            checkpoint: note.to_vec(),
-        }
-    }
-
-    /// The right edge at `size`.
-    pub fn edge(&self, size: u64) -> CompactRange {
-        CompactRange::from_reader(&self.store, size).unwrap()
-    }
-
-    /// Witnesses 1..=3 with quorum `q`.
-    pub fn trust(&self, q: usize) -> LogTrust {
-        let ws = (1..=3).map(|i| witness(i).verifier()).collect();
-        let policy = WitnessPolicy::new(self.signer.verifier(), ws, q).unwrap();
-        LogTrust::new(policy, HashAlgorithm::Blake3)
-    }
-
-    /// This log as a log file (TOML), δ and MMD included.
-    pub fn log_file(&self, dir: &Path, name: &str) -> PathBuf {
+impl LogFile for MemoryLog {
+    fn log_file(&self, dir: &Path, name: &str) -> PathBuf {
         let witnesses: Vec<String> = (1..=3)
             .map(|i| format!("\"{}\"", witness(i).verifier()))
             .collect();
@@ -177,42 +47,22 @@ impl Log {
     }
 }
 
-pub fn filler(i: u8) -> Vec<u8> {
-    pb::LogEntry {
-        kind: Some(pb::log_entry::Kind::Notarization(pb::Notarization {
-            digest: vec![i; 32],
-            media_type: String::new(),
-            label: format!("filler {i}"),
-            author_key: vec![0; 32],
-            created: 0,
-            signature: vec![0; 64],
-        })),
-    }
-    .encode_to_vec()
-}
-
 /// The two domains at time `now`. Bob's binding is in beta, cosigned at `now − 900`.
 pub struct World {
     pub now: u64,
-    pub alpha: Log,
-    pub beta: Log,
+    pub alpha: MemoryLog,
+    pub beta: MemoryLog,
     pub bob_binding: pb::IncludedLeaf,
 }
 
 impl World {
     /// A world whose binding is for `bob_key`.
     pub fn new(now: u64, bob_key: &SigningKey) -> Self {
-        let mut alpha = Log::new("alpha.test", 1);
-        let mut beta = Log::new("beta.test", 2);
-        for i in 0..5u8 {
-            alpha.append(&filler(i));
-        }
-        beta.append(&filler(9));
-        let index = beta.append(&binding_entry(&beta, bob_key, BOB, now - 1000));
-        beta.append(&filler(10));
-        let at = now - 900;
-        let note = beta.cosigned(&[(1, at), (2, at), (3, at)]);
-        let bob_binding = beta.included(index, &note);
+        let Domains {
+            alpha,
+            beta,
+            bob_binding,
+        } = Domains::new(now, bob_key);
         World {
             now,
             alpha,
@@ -223,7 +73,7 @@ impl World {
 
     /// X: alpha, witnesses 1..=3, quorum 2, δ = SKEW, MMD = MMD.
     pub fn location(&self) -> Location {
-        Location::new(self.alpha.trust(2), SKEW, MMD).unwrap()
+        self.alpha.location()
     }
 
     pub fn terms(&self, deadline: u64) -> RequestTerms {
@@ -265,28 +115,7 @@ impl World {
     }
 }
 
-pub fn binding_entry(log: &Log, ik: &SigningKey, account: &str, valid_from: u64) -> Vec<u8> {
-    let prekey = [7u8; 32];
-    IdentityBinding {
-        account: account.into(),
-        identity_key: ik.verifying_key().to_bytes(),
-        signed_prekey: prekey,
-        signed_prekey_signature: sign_fallback_prekey(ik, account, &prekey),
-        valid_from,
-    }
-    .sign(&log.key)
-    .encode_to_vec()
-}
-
 pub type MemoryMail = CertMail<MemoryKeyStore, MemoryRecordStore>;
-
-pub fn alice_key() -> SigningKey {
-    SigningKey::from_bytes(&[11; 32])
-}
-
-pub fn bob_key() -> SigningKey {
-    SigningKey::from_bytes(&[12; 32])
-}
 
 /// An account's driver over memory stores.
 pub fn memory_mail(account: &str, key: SigningKey) -> MemoryMail {
