@@ -27,7 +27,7 @@ use herald_proto::wire::pb;
 
 use crate::certmail::BindingMaterial;
 use crate::error::ClientError;
-use crate::gateway::{Gateway, Leaf};
+use crate::gateway::Gateway;
 use crate::keystore::{KeyStoreError, SecretId, SecureKeyStore};
 use crate::store::CheckpointStore;
 use crate::trusted_log::TrustedLog;
@@ -204,13 +204,9 @@ impl<G: Gateway, S: CheckpointStore> TrustedLog<G, S> {
             }
             .into());
         }
-        let answer = self
-            .gateway
-            .inclusion(Leaf::Index(index), checkpoint.size())
+        let inclusion = self
+            .prove_index(&checkpoint, index, Some(&leaf_hash))
             .await?;
-        let inclusion =
-            self.log
-                .verify_inclusion_answer(&checkpoint, Some(index), &leaf_hash, &answer)?;
         let binding = logged_binding(&self.log, &entry, &request)?;
         Ok(Registered {
             entry: LogIdentity::entry(entry, inclusion),

@@ -223,14 +223,31 @@ impl<G: Gateway, S: CheckpointStore> TrustedLog<G, S> {
             .into());
         }
         let (index, checkpoint) = self.acknowledged(ack).await?;
+        let inclusion = self
+            .prove_index(&checkpoint, index, Some(&leaf_hash))
+            .await?;
+        Ok(LogIdentity::entry(bytes, inclusion))
+    }
+
+    /// Asks the gateway for the audit path of leaf `index` in `checkpoint` and verifies it:
+    /// against `leaf_hash` when the caller knows the leaf, otherwise against the hash the
+    /// answer names (which then proves only that some leaf with that hash is at `index`).
+    pub(crate) async fn prove_index(
+        &self,
+        checkpoint: &VerifiedCheckpoint,
+        index: u64,
+        leaf_hash: Option<&Hash>,
+    ) -> Result<VerifiedInclusion, ClientError> {
         let answer = self
             .gateway
             .inclusion(Leaf::Index(index), checkpoint.size())
             .await?;
-        let inclusion =
-            self.log
-                .verify_inclusion_answer(&checkpoint, Some(index), &leaf_hash, &answer)?;
-        Ok(LogIdentity::entry(bytes, inclusion))
+        // A validated answer's leaf hash is 32 bytes.
+        let named = Hash::try_from(answer.leaf_hash.as_slice()).unwrap_or_default();
+        let leaf_hash = leaf_hash.unwrap_or(&named);
+        Ok(self
+            .log
+            .verify_inclusion_answer(checkpoint, Some(index), leaf_hash, &answer)?)
     }
 
     /// Checks an acknowledgement's checkpoint (signed by the log, its index inside it) and its
@@ -333,18 +350,10 @@ impl<G: Gateway, S: CheckpointStore> TrustedLog<G, S> {
         if let Leaf::Index(index) = leaf {
             check_below(index, checkpoint.size(), "index")?;
         }
-        let answer = self.gateway.inclusion(leaf, checkpoint.size()).await?;
         match leaf {
-            Leaf::Index(index) => {
-                let leaf_hash = Hash::try_from(answer.leaf_hash.as_slice()).unwrap_or_default();
-                Ok(self.log.verify_inclusion_answer(
-                    &checkpoint,
-                    Some(index),
-                    &leaf_hash,
-                    &answer,
-                )?)
-            }
+            Leaf::Index(index) => self.prove_index(&checkpoint, index, None).await,
             Leaf::Hash(hash) => {
+                let answer = self.gateway.inclusion(leaf, checkpoint.size()).await?;
                 Ok(self
                     .log
                     .verify_inclusion_answer(&checkpoint, None, &hash, &answer)?)
@@ -360,14 +369,7 @@ impl<G: Gateway, S: CheckpointStore> TrustedLog<G, S> {
         if size == 0 {
             return Ok(self.log.hasher().empty_root());
         }
-        let answer = self
-            .gateway
-            .inclusion(Leaf::Index(size), anchor.size())
-            .await?;
-        let leaf_hash = Hash::try_from(answer.leaf_hash.as_slice()).unwrap_or_default();
-        let inclusion =
-            self.log
-                .verify_inclusion_answer(anchor, Some(size), &leaf_hash, &answer)?;
+        let inclusion = self.prove_index(anchor, size, None).await?;
         Ok(self.log.prefix_root(&inclusion, size)?)
     }
 
