@@ -103,39 +103,58 @@ pub(super) fn running_node(config: &NodeConfig) -> Option<(SocketAddr, String)> 
     Some((info.http_addr, token))
 }
 
-/// One admin call: the status and body of the answer.
-fn call(
-    addr: SocketAddr,
-    token: &str,
-    method: &str,
-    path: &str,
-    body: Option<&[u8]>,
-) -> anyhow::Result<(u16, Vec<u8>)> {
-    let mut stream = TcpStream::connect_timeout(&addr, ADMIN_TIMEOUT)?;
-    stream.set_read_timeout(Some(ADMIN_TIMEOUT))?;
-    stream.set_write_timeout(Some(ADMIN_TIMEOUT))?;
-    let body = body.unwrap_or_default();
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\
-         Authorization: Bearer {token}\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes())?;
-    stream.write_all(body)?;
-    let mut answer = Vec::new();
-    stream.take(MAX_ANSWER_BYTES).read_to_end(&mut answer)?;
-    let split = answer
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .context("no HTTP answer")?;
-    let status_line = String::from_utf8_lossy(&answer[..split]);
-    let status = status_line
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .context("no HTTP status")?;
-    Ok((status, answer[split + 4..].to_vec()))
+/// A request to the node's HTTP listener, which answers one request per connection.
+pub(super) struct HttpRequest<'a> {
+    /// `GET`, `POST`, `DELETE`.
+    pub method: &'a str,
+    /// The path, e.g. `/status`.
+    pub path: &'a str,
+    /// The admin token, for the admin API.
+    pub bearer: Option<&'a str>,
+    /// A JSON body.
+    pub body: Option<&'a [u8]>,
+    /// Longest time connecting, and each read or write, may take.
+    pub timeout: Duration,
+    /// Largest answer read; the rest is not read.
+    pub max_answer: u64,
+}
+
+impl HttpRequest<'_> {
+    /// Sends the request to `addr`: the status and body of the answer.
+    pub(super) fn send(&self, addr: SocketAddr) -> anyhow::Result<(u16, Vec<u8>)> {
+        let mut stream = TcpStream::connect_timeout(&addr, self.timeout)?;
+        stream.set_read_timeout(Some(self.timeout))?;
+        stream.set_write_timeout(Some(self.timeout))?;
+        let mut head = format!(
+            "{} {} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n",
+            self.method, self.path
+        );
+        if let Some(token) = self.bearer {
+            head.push_str(&format!("Authorization: Bearer {token}\r\n"));
+        }
+        if self.body.is_some() || self.method != "GET" {
+            head.push_str(&format!(
+                "Content-Type: application/json\r\nContent-Length: {}\r\n",
+                self.body.unwrap_or_default().len()
+            ));
+        }
+        head.push_str("\r\n");
+        stream.write_all(head.as_bytes())?;
+        stream.write_all(self.body.unwrap_or_default())?;
+        let mut answer = Vec::new();
+        stream.take(self.max_answer).read_to_end(&mut answer)?;
+        let split = answer
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .context("no HTTP answer")?;
+        let status_line = String::from_utf8_lossy(&answer[..split]);
+        let status = status_line
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .context("no HTTP status")?;
+        Ok((status, answer[split + 4..].to_vec()))
+    }
 }
 
 /// An admin call that must answer 200 with a `T`.
@@ -145,7 +164,16 @@ pub(super) fn call_json<T: DeserializeOwned>(
     path: &str,
     body: Option<&[u8]>,
 ) -> anyhow::Result<T> {
-    let (status, body) = call(node.0, &node.1, method, path, body)
+    let request = HttpRequest {
+        method,
+        path,
+        bearer: Some(&node.1),
+        body,
+        timeout: ADMIN_TIMEOUT,
+        max_answer: MAX_ANSWER_BYTES,
+    };
+    let (status, body) = request
+        .send(node.0)
         .with_context(|| format!("admin call {method} {path} to {}", node.0))?;
     if status != 200 {
         let reason = serde_json::from_slice::<ApiError>(&body)

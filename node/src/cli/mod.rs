@@ -18,8 +18,8 @@ mod admin;
 
 use std::ffi::OsString;
 use std::fs;
-use std::io::{Read as _, Write as _};
-use std::net::{SocketAddr, TcpStream};
+use std::io::Read as _;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -380,21 +380,19 @@ fn print_data_dir(config: &NodeConfig) {
 
 /// `GET /status` from the node's HTTP listener, bounded in time and size.
 fn fetch_status(addr: SocketAddr) -> anyhow::Result<NodeStatus> {
-    let mut stream = TcpStream::connect_timeout(&addr, STATUS_TIMEOUT)?;
-    stream.set_read_timeout(Some(STATUS_TIMEOUT))?;
-    stream.set_write_timeout(Some(STATUS_TIMEOUT))?;
-    stream.write_all(b"GET /status HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")?;
-    let mut answer = Vec::new();
-    stream.take(MAX_STATUS_BYTES).read_to_end(&mut answer)?;
-    let split = answer
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .context("no HTTP answer")?;
-    let head = String::from_utf8_lossy(&answer[..split]);
-    if !head.starts_with("HTTP/1.1 200") {
-        bail!("unexpected answer: {}", head.lines().next().unwrap_or(""));
+    let request = admin::HttpRequest {
+        method: "GET",
+        path: "/status",
+        bearer: None,
+        body: None,
+        timeout: STATUS_TIMEOUT,
+        max_answer: MAX_STATUS_BYTES,
+    };
+    let (status, body) = request.send(addr)?;
+    if status != 200 {
+        bail!("unexpected answer: HTTP status {status}");
     }
-    serde_json::from_slice(&answer[split + 4..]).context("status is not JSON")
+    serde_json::from_slice(&body).context("status is not JSON")
 }
 
 #[cfg(test)]
