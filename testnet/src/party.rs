@@ -186,9 +186,9 @@ impl Party {
 
     /// Step (c) over the network for the sent mail `msg_id` at `gateway` (a gateway of X), with
     /// this party's trusted checkpoints: the light client's [`CertMail::publish`].
-    pub async fn publish(
+    pub async fn publish<G: Gateway>(
         &mut self,
-        gateway: GatewayClient,
+        gateway: G,
         msg_id: &[u8],
         polling: &Polling,
     ) -> Result<Vec<SenderStep>, CertifiedMailError> {

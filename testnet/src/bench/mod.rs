@@ -5,6 +5,7 @@
 //! checked by reading the report, never by timed tests. Run them from a release build
 //! (`cargo run --release -p herald-testnet -- bench ...`); the report records the build profile.
 
+mod certmail;
 mod cosign;
 mod proofs;
 
@@ -15,6 +16,7 @@ use anyhow::Context as _;
 use clap::{Args, Subcommand};
 use serde::Serialize;
 
+pub use certmail::CertmailArgs;
 pub use cosign::CosignArgs;
 pub use proofs::ProofsArgs;
 
@@ -25,6 +27,8 @@ pub enum BenchCommand {
     Proofs(ProofsArgs),
     /// Time from a checkpoint's publication to its quorum cosignature across N domains.
     Cosign(CosignArgs),
+    /// Certified mail end to end on 3 domains: step (a) to the recipient's verified plaintext.
+    Certmail(CertmailArgs),
 }
 
 /// Options every benchmark takes.
@@ -44,6 +48,7 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
     match command {
         BenchCommand::Proofs(args) => proofs::run(args).await,
         BenchCommand::Cosign(args) => cosign::run(args).await,
+        BenchCommand::Certmail(args) => certmail::run(args).await,
     }
 }
 
