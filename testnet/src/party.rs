@@ -340,13 +340,11 @@ pub fn os_rng() -> rand_core::UnwrapErr<getrandom::SysRng> {
 /// "Not served yet": pending, not found, or not cosigned yet — worth asking again.
 fn not_yet(e: &ClientError) -> bool {
     match e {
-        ClientError::Refused(r) => matches!(
-            r.kind,
-            pb::ClientErrorKind::Pending | pb::ClientErrorKind::NotFound
-        ),
+        ClientError::Refused(r) if r.kind == pb::ClientErrorKind::NotFound => true,
         ClientError::Verification(v) => {
             matches!(**v, herald_light_client::VerifyError::NotCosigned { .. })
         }
+        // Pending, busy, a transport failure or a timeout.
         other => other.is_retryable(),
     }
 }
@@ -358,5 +356,45 @@ fn gateway_error(net: &Testnet, domain: usize, source: ClientError) -> PartyErro
             .get(domain)
             .map_or_else(|| format!("node {domain}"), |n| n.domain().to_owned()),
         source: Box::new(source),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use herald_light_client::{ClientError, GatewayRefusal};
+    use herald_proto::wire::pb::ClientErrorKind;
+
+    use super::not_yet;
+
+    fn refusal(kind: ClientErrorKind) -> ClientError {
+        ClientError::Refused(GatewayRefusal {
+            kind,
+            message: String::new(),
+            retry_after: Some(Duration::from_millis(10)),
+            tree_size: None,
+        })
+    }
+
+    #[test]
+    fn only_not_yet_served_answers_are_asked_again() {
+        // A binding or checkpoint that is not covered yet comes later: ask again.
+        for kind in [
+            ClientErrorKind::Pending,
+            ClientErrorKind::NotFound,
+            ClientErrorKind::Busy,
+        ] {
+            assert!(not_yet(&refusal(kind)), "{kind:?}");
+        }
+        // A refusal on the merits, or a gateway caught lying, ends the wait at once.
+        for kind in [
+            ClientErrorKind::Unauthorized,
+            ClientErrorKind::Forbidden,
+            ClientErrorKind::InvalidEntry,
+        ] {
+            assert!(!not_yet(&refusal(kind)), "{kind:?}");
+        }
+        assert!(!not_yet(&ClientError::InvalidRequest("x".into())));
     }
 }

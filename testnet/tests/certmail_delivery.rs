@@ -72,9 +72,12 @@ async fn an_honest_mail_is_published_at_the_senders_log_cosigned_by_the_others_a
     .await;
 }
 
-/// `T + δ` of a request.
+/// `T + δ` of a request, as the signed request says.
 fn made_limit(made: &herald_light_client::certmail::RequestMade) -> u64 {
-    made.wake_at - 1
+    let signed = herald_light_client::certmail::decode_request(&made.request).unwrap();
+    herald_proto::certmail::verify_request(&signed)
+        .unwrap()
+        .publication_limit()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -125,6 +125,8 @@ pub(super) async fn tell(
         .context("Bob's request")?;
     let request = decode_request(&made.request)?;
     let body = request.request.clone().unwrap_or_default();
+    // T + δ: the latest cosignature time that counts.
+    let limit = x.publication_limit(body.deadline);
     say.say(format!(
         "X = {}, δ = {} s, MMD = {} s",
         policy(x.log()),
@@ -133,9 +135,7 @@ pub(super) async fn tell(
     ));
     say.say(format!(
         "T = {} (created {} + {DEADLINE_SECS} s); T + δ = {}",
-        body.deadline,
-        body.created,
-        made.wake_at - 1
+        body.deadline, body.created, limit
     ));
     say.say(format!(
         "H(C) and c_K as received; a fresh key P_req = {}; signed by IK_B",
@@ -189,7 +189,7 @@ pub(super) async fn tell(
     let published = publication(&bundle)?;
     let proven = x
         .log()
-        .verify_included(&published, made.wake_at - 1, unix_now(), x.clock_skew())
+        .verify_included(&published, limit, unix_now(), x.clock_skew())
         .context("the bundle's publication")?;
     say.say(format!(
         "d0.test logged it at index {}; {} ms later it was in {}",
@@ -197,7 +197,7 @@ pub(super) async fn tell(
         started_at.elapsed().as_millis(),
         tree(proven.checkpoint().checkpoint())
     ));
-    say.say(cosigners(proven.checkpoint(), Some(made.wake_at - 1)));
+    say.say(cosigners(proven.checkpoint(), Some(limit)));
     say.say(format!(
         "inclusion proof: {} hashes from leaf {} to that root; consistent with Alice's last trusted checkpoint",
         published.proof.as_ref().map_or(0, |p| p.hashes.len()),
