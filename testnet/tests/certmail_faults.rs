@@ -16,8 +16,8 @@ use std::time::Duration;
 
 use certmail_support::*;
 use herald_light_client::VerifyError;
-use herald_light_client::keystore::SecureKeyStore as _;
 use herald_light_client::certmail::{Delivery, SenderStatus, SenderStep, decode_sealed};
+use herald_light_client::keystore::SecureKeyStore as _;
 use herald_proto::certmail::CertMailError;
 use herald_proto::certmail::sender::{
     Outgoing, RequestArrived, Sealed, SenderAction, SenderInput, SenderPolicy, SenderState,
