@@ -85,8 +85,10 @@ impl<K: SecureKeyStore, R: RecordStore> CertMail<K, R> {
             Err(ClientError::Refused(r)) if r.kind == pb::ClientErrorKind::Duplicate => {}
             Err(e) => return Err(e.into()),
         }
+        // Poll through the whole second `limit` (T + δ still counts; the mail lapses only when
+        // the clock reads past it), so a failed poll always ends in a lapse or a real error.
         let polling = Polling {
-            until: polling.until.min(limit),
+            until: polling.until.min(limit.saturating_add(1)),
             ..polling.clone()
         };
         let answer = match await_publication(
