@@ -2,8 +2,10 @@
 //!
 //! Each iteration writes 1M entries of 256 bytes twice, to fresh logs on disk:
 //! - **raw**: the bytes the log stores (entry bundles, level-0/8/16 tiles, leaf-hash buckets,
-//!   meta), built with no hashing, no signing and no channels, one `apply_batch` + `flush` per
-//!   4096 entries — the limit the node is measured against;
+//!   meta), all as sled batch inserts, built with no hashing, no signing and no channels, one
+//!   `apply_batch` + `flush` per 4096 entries — the limit the node is measured against (the node
+//!   itself writes full bundles, tiles and buckets to its sealed files, `store::sealed`, and
+//!   only the partial right edge and meta to sled);
 //! - **sequencer**: the same entries submitted concurrently through `SequencerHandle::enqueue`
 //!   (4 submitter tasks keeping 65536 queued, so the pool stays fed), batches of 4096, each
 //!   hashed, signed, applied, flushed and acknowledged.
@@ -26,7 +28,7 @@ use herald_node::sequencer::{Sequencer, SequencerConfig, SequencerHandle, Submit
 use herald_node::store::LogStore;
 use herald_node::store::layout::{
     EPOCH_LEAVES, FULL_TILE_BYTES, META_CHECKPOINT, META_ROOT, META_SIZE, META_TIME, TREE_NAME,
-    bucket_key, bundle_key, push_bundle_entry, tile_key,
+    bundle_key, push_bundle_entry, tile_key,
 };
 use herald_proto::merkle::HashAlgorithm;
 use herald_proto::note::NoteSigner;
@@ -52,6 +54,14 @@ fn entry(i: u64) -> Vec<u8> {
         chunk.copy_from_slice(&(i ^ ((k as u64) << 40)).to_le_bytes());
     }
     e
+}
+
+/// A sled key for leaf-hash bucket `b` of `epoch` (as layout version 1 kept them).
+fn bucket_key(epoch: u32, b: u8) -> [u8; 6] {
+    let mut k = [b'x'; 6];
+    k[1..5].copy_from_slice(&epoch.to_be_bytes());
+    k[5] = b;
+    k
 }
 
 /// The raw baseline: the same keys and value sizes as the log, built from the entries with

@@ -45,6 +45,7 @@ pub fn write_section(section: &str, value: serde_json::Value) {
 }
 
 /// The median of some durations, in seconds.
+#[allow(dead_code)] // used by the sequencer bench only
 pub fn median_secs(xs: &[std::time::Duration]) -> f64 {
     let v: Vec<f64> = xs.iter().map(|d| d.as_secs_f64()).collect();
     median(&v)

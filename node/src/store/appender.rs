@@ -2,9 +2,10 @@
 //!
 //! Owned by the sequencer (one writer per store). Appending a leaf touches O(1) values per tile
 //! level: the leaf goes into the partial bundle, the right edge (`CompactRange`) reports every
-//! subtree it completes, and those at levels 8L go into the partial tile of level L. Full bundles
-//! and tiles enter the round's batch as they fill; the partial ones are rewritten once at the end
-//! of the round. A round that completes a leaf-hash epoch also writes its 256 buckets.
+//! subtree it completes, and those at levels 8L go into the partial tile of level L. Bundles and
+//! tiles are sealed (written to the sealed files, their partial sled key removed) as they fill;
+//! the partial ones are rewritten in sled once at the end of the round. A round that completes
+//! a leaf-hash epoch also seals its 256 buckets.
 //!
 //! A [`Round`] that is dropped without [`Round::finish`] leaves the appender ahead of the store:
 //! the sequencer treats any failure after appending as fatal and reloads from disk at restart.
@@ -14,17 +15,20 @@ use herald_proto::merkle::{AnyHasher, CompactRange, Hash, LogHasher};
 use super::LogHead;
 use super::error::{ReadError, WriteError};
 use super::layout::{
-    BUNDLE_WIDTH, EPOCH_LEAVES, FULL_TILE_BYTES, TILE_HEIGHT, bucket_key, bundle_entries,
-    bundle_key, index_key, push_bundle_entry, tile_key,
+    BUNDLE_WIDTH, EPOCH_LEAVES, FULL_TILE_BYTES, TILE_HEIGHT, bundle_entries, bundle_key,
+    index_key, push_bundle_entry, tile_key,
 };
 use super::leaf_index::encode_buckets;
 use super::meta::put_head;
+use super::sealed::{Counts, Sealed, SealedWrites};
 use super::tiles::TileReader;
 
-/// The writes of one sequencing round, to be applied as one atomic sled batch.
+/// The writes of one sequencing round: the records it seals, then one atomic sled batch (the
+/// commit point: the new size, root and checkpoint, the partial right edge, the indexes).
 #[derive(Debug)]
 pub struct RoundBatch {
     pub(crate) batch: sled::Batch,
+    pub(crate) sealed: SealedWrites,
     size: u64,
 }
 
@@ -38,7 +42,8 @@ impl RoundBatch {
 /// Where rounds become durable. [`LogStore`](super::LogStore) is the implementation; tests wrap
 /// it to make a write or a flush fail and check that nothing is acknowledged.
 pub trait RoundWriter: Send + Sync + 'static {
-    /// Applies the round's writes as one atomic batch (visible, not yet durable).
+    /// Writes and syncs the round's sealed records, then applies its sled batch atomically
+    /// (visible, not yet durable: until then a crash leaves the log at the previous round).
     fn apply(&self, round: RoundBatch) -> Result<(), WriteError>;
     /// Makes everything applied so far durable; when it returns `Ok` a crash loses none of it.
     fn flush(&self) -> Result<(), WriteError>;
@@ -50,6 +55,8 @@ struct EdgeTile {
     n: u64,
     data: Vec<u8>,
     dirty: bool,
+    /// Whether sled holds it (as of the last round built): its key goes when it is sealed.
+    stored: bool,
 }
 
 /// The in-memory right edge of the log, from which rounds are built.
@@ -61,6 +68,10 @@ pub(crate) struct Appender {
     bundle_count: u64,
     bundle: Vec<u8>,
     bundle_dirty: bool,
+    bundle_stored: bool,
+    /// Where the next sealed bundle and bucket go in their files.
+    bundle_end: u64,
+    bucket_end: u64,
     /// Index L: the partial tile of level 8L.
     tiles: Vec<EdgeTile>,
     /// The current epoch's leaf hashes, for its buckets when it completes.
@@ -72,11 +83,13 @@ impl Appender {
     /// the current epoch's leaves (given by the caller, who keeps them anyway).
     pub(crate) fn load(
         tree: &sled::Tree,
+        sealed: &Sealed,
         hasher: AnyHasher,
         size: u64,
         epoch_leaves: Vec<Hash>,
     ) -> Result<Self, ReadError> {
-        let reader = TileReader::new(tree, hasher, size);
+        let reader = TileReader::new(tree, sealed, hasher, size);
+        let (bundle_end, bucket_end) = sealed.ends(Counts::of(size))?;
         let range = CompactRange::from_reader(&reader, size)?;
 
         let bundle_n = size / BUNDLE_WIDTH;
@@ -113,6 +126,7 @@ impl Appender {
                 n,
                 data,
                 dirty: false,
+                stored: width > 0,
             });
         }
         if epoch_leaves.len() as u64 != size % EPOCH_LEAVES {
@@ -127,6 +141,9 @@ impl Appender {
             bundle_count,
             bundle,
             bundle_dirty: false,
+            bundle_stored: bundle_count > 0,
+            bundle_end,
+            bucket_end,
             tiles,
             epoch_leaves,
         })
@@ -137,6 +154,7 @@ impl Appender {
         Round {
             app: self,
             batch: sled::Batch::default(),
+            sealed: SealedWrites::default(),
         }
     }
 }
@@ -145,6 +163,7 @@ impl Appender {
 pub(crate) struct Round<'a> {
     app: &'a mut Appender,
     batch: sled::Batch,
+    sealed: SealedWrites,
 }
 
 impl Round<'_> {
@@ -159,9 +178,13 @@ impl Round<'_> {
         app.bundle_count += 1;
         app.bundle_dirty = true;
         if app.bundle_count == BUNDLE_WIDTH {
-            // sled copies values into its own buffers, so keep ours (and its capacity).
-            self.batch
-                .insert(&bundle_key(app.bundle_n)[..], app.bundle.as_slice());
+            // Copied into the round, so keep our buffer (and its capacity).
+            self.sealed
+                .bundle(app.bundle_n, &app.bundle, &mut app.bundle_end);
+            if app.bundle_stored {
+                self.batch.remove(&bundle_key(app.bundle_n)[..]);
+                app.bundle_stored = false;
+            }
             app.bundle.clear();
             app.bundle_n += 1;
             app.bundle_count = 0;
@@ -169,19 +192,20 @@ impl Round<'_> {
         }
 
         let tiles = &mut app.tiles;
-        let batch = &mut self.batch;
+        let (batch, sealed) = (&mut self.batch, &mut self.sealed);
         app.range.append(&app.hasher, leaf, |id, hash| {
             if id.level % TILE_HEIGHT == 0 {
-                push_tile_hash(tiles, batch, id.level / TILE_HEIGHT, hash);
+                push_tile_hash(tiles, batch, sealed, id.level / TILE_HEIGHT, hash);
             }
         });
 
         app.epoch_leaves.push(leaf);
         if app.epoch_leaves.len() as u64 == EPOCH_LEAVES {
-            // The log never exceeds MAX_LOG_SIZE, so the epoch number fits in a u32.
-            let epoch = ((app.range.size() - 1) / EPOCH_LEAVES) as u32;
+            let epoch = (app.range.size() - 1) / EPOCH_LEAVES;
             for (b, value) in encode_buckets(&app.epoch_leaves).into_iter().enumerate() {
-                self.batch.insert(&bucket_key(epoch, b as u8)[..], value);
+                // 256 buckets, numbered by a byte.
+                self.sealed
+                    .bucket(epoch, b as u8, &value, &mut app.bucket_end);
             }
             app.epoch_leaves.clear();
         }
@@ -209,6 +233,7 @@ impl Round<'_> {
             self.batch
                 .insert(&bundle_key(app.bundle_n)[..], app.bundle.as_slice());
             app.bundle_dirty = false;
+            app.bundle_stored = true;
         }
         for (level, tile) in app.tiles.iter_mut().enumerate() {
             if tile.dirty {
@@ -216,32 +241,45 @@ impl Round<'_> {
                 self.batch
                     .insert(&tile_key(level as u8, tile.n)[..], tile.data.as_slice());
                 tile.dirty = false;
+                tile.stored = true;
             }
         }
         put_head(&mut self.batch, head);
         RoundBatch {
             batch: self.batch,
+            sealed: self.sealed,
             size: head.size,
         }
     }
 }
 
-/// Adds a level-8L hash to the partial tile of level L; a tile that fills goes into the batch.
-fn push_tile_hash(tiles: &mut Vec<EdgeTile>, batch: &mut sled::Batch, level: u8, hash: &Hash) {
-    let level = usize::from(level);
-    while tiles.len() <= level {
+/// Adds a level-8L hash to the partial tile of level L; a tile that fills is sealed.
+fn push_tile_hash(
+    tiles: &mut Vec<EdgeTile>,
+    batch: &mut sled::Batch,
+    sealed: &mut SealedWrites,
+    level: u8,
+    hash: &Hash,
+) {
+    let l = usize::from(level);
+    while tiles.len() <= l {
         // A level's first node is node 0: the tree just reached 2^(8L) leaves.
         tiles.push(EdgeTile {
             n: 0,
             data: Vec::with_capacity(FULL_TILE_BYTES),
             dirty: false,
+            stored: false,
         });
     }
-    let tile = &mut tiles[level];
+    let tile = &mut tiles[l];
     tile.data.extend_from_slice(hash);
     tile.dirty = true;
     if tile.data.len() == FULL_TILE_BYTES {
-        batch.insert(&tile_key(level as u8, tile.n)[..], tile.data.as_slice());
+        sealed.tile(level, tile.n, &tile.data);
+        if tile.stored {
+            batch.remove(&tile_key(level, tile.n)[..]);
+            tile.stored = false;
+        }
         tile.data.clear();
         tile.n += 1;
         tile.dirty = false;

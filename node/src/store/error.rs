@@ -91,6 +91,15 @@ pub enum ReadError {
     /// sled failed.
     #[error("storage failure")]
     Storage(#[from] sled::Error),
+    /// Reading (or, when opening, creating or cutting) a sealed file failed.
+    #[error("sealed file {file}")]
+    Io {
+        /// The file, in the log's `sealed/` directory.
+        file: String,
+        /// What the OS said.
+        #[source]
+        source: std::io::Error,
+    },
     /// A stored value is missing or malformed; `what` says which.
     #[error("corrupt log storage: {what}")]
     Corrupt {
@@ -120,4 +129,7 @@ pub enum WriteError {
     /// sled failed to apply or flush the round.
     #[error("storage failure")]
     Storage(#[from] sled::Error),
+    /// Writing or syncing the round's sealed records failed.
+    #[error("writing sealed records failed")]
+    Sealed(#[from] std::io::Error),
 }

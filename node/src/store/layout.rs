@@ -1,19 +1,27 @@
-//! The log's on-disk layout: one sled tree, prefixed keys, grouped values.
+//! The log's on-disk layout: one sled tree with prefixed keys for what changes, and append-only
+//! sealed files for what never does.
 //!
 //! Public so that benchmarks (and any offline tool) write and read exactly the bytes the node does.
 //!
+//! In sled (tree [`TREE_NAME`]):
+//!
 //! | key | value |
 //! |---|---|
-//! | `b` ‖ u64 BE N | entry bundle N: entries 256N … 256N+255, each u16 BE length ‖ bytes |
-//! | `t` ‖ u8 L ‖ u64 BE N | tile (L, N): level-8L hashes N·256 … N·256+255, 32 bytes each |
-//! | `m` ‖ name | meta: `format`, `origin`, `hash`, `size`, `root`, `checkpoint`, `time` |
-//! | `x` ‖ u32 BE epoch ‖ u8 bucket | leaf-hash index of a completed epoch of 65536 leaves |
+//! | `b` ‖ u64 BE N | the partial right-edge bundle N: its entries so far, each u16 BE length ‖ bytes |
+//! | `t` ‖ u8 L ‖ u64 BE N | the partial right-edge tile (L, N): its level-8L hashes so far, 32 bytes each |
+//! | `m` ‖ name | meta: `format`, `origin`, `hash`, `size`, `root`, `checkpoint`, `time`, `cosigned` |
 //! | `i` ‖ u8 len ‖ name ‖ key | secondary index `name`: one value per key |
 //! | `i` ‖ u8 len ‖ name ‖ u16 BE len ‖ key ‖ u64 BE index | list index `name`: every leaf under key, empty value |
 //!
-//! Bundles and tiles follow C2SP tlog-tiles numbering; the partial right-edge bundle and tiles
-//! are rewritten until full. Grouping matters: sled writes ~1.4M entries/s as bundles and tiles,
-//! ~33k/s with one key per entry (STACK.md), so nothing on the append path is one key per entry.
+//! In [`SEALED_DIR`] (see `store::sealed`): full bundles, full tiles and the leaf-hash buckets
+//! of completed epochs, at positions computed from their numbers. The round that fills a bundle
+//! or tile writes it there and removes its partial key, so sled holds O(1) values for the log
+//! whatever its size: sled 0.34 replays all it wrote since it was last opened when it is opened
+//! again, so anything kept in it for good would make restarts grow with the log.
+//!
+//! Bundles and tiles follow C2SP tlog-tiles numbering. Grouping matters: sled writes ~1.4M
+//! entries/s as bundles and tiles, ~33k/s with one key per entry (STACK.md), so nothing on the
+//! append path is one key per entry.
 //!
 //! The secondary-index name is length-prefixed (unlike NODE.md's `i ‖ name ‖ key`) so that no
 //! index's keys can be read as another index's whose name is a prefix of it.
@@ -23,8 +31,12 @@ use herald_proto::merkle::HASH_LEN;
 /// The sled tree that holds the log.
 pub const TREE_NAME: &str = "log";
 
-/// The layout version written at creation and checked at open.
-pub const FORMAT_VERSION: u32 = 1;
+/// The directory, inside the data directory, of the sealed files.
+pub const SEALED_DIR: &str = "sealed";
+
+/// The layout version written at creation and checked at open. Version 1 kept full bundles,
+/// full tiles and leaf-hash buckets in sled.
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Entries per bundle (C2SP tlog-tiles).
 pub const BUNDLE_WIDTH: u64 = 256;
@@ -61,7 +73,6 @@ pub const MAX_INDEX_VALUE_BYTES: usize = 4096;
 
 const BUNDLE_PREFIX: u8 = b'b';
 const TILE_PREFIX: u8 = b't';
-const BUCKET_PREFIX: u8 = b'x';
 const INDEX_PREFIX: u8 = b'i';
 
 /// Meta: the layout version, u32 BE.
@@ -97,15 +108,6 @@ pub fn tile_key(level: u8, n: u64) -> [u8; 10] {
     k[0] = TILE_PREFIX;
     k[1] = level;
     k[2..].copy_from_slice(&n.to_be_bytes());
-    k
-}
-
-/// Key of leaf-hash-index bucket `bucket` (the leaf hash's first byte) of epoch `epoch`.
-pub fn bucket_key(epoch: u32, bucket: u8) -> [u8; 6] {
-    let mut k = [0u8; 6];
-    k[0] = BUCKET_PREFIX;
-    k[1..5].copy_from_slice(&epoch.to_be_bytes());
-    k[5] = bucket;
     k
 }
 
@@ -183,9 +185,8 @@ mod tests {
     fn keys_sort_by_number_within_their_prefix() {
         assert!(bundle_key(255) < bundle_key(256));
         assert!(tile_key(0, u64::MAX) < tile_key(1, 0));
-        assert!(bucket_key(1, 255) < bucket_key(2, 0));
         // Prefixes never collide with meta keys.
-        let prefixes = [bundle_key(0)[0], tile_key(0, 0)[0], bucket_key(0, 0)[0]];
+        let prefixes = [bundle_key(0)[0], tile_key(0, 0)[0]];
         assert!(!prefixes.contains(&META_SIZE[0]));
         assert_eq!(index_key("req", b"k")[0], b'i');
     }

@@ -7,7 +7,8 @@
 //! head, so nothing a reader returns can be lost by a crash. Every read checks its arguments
 //! against that head and costs O(log n) stored hashes (a lookup by leaf hash adds one small read
 //! per completed epoch of 65536 leaves). Opening reads meta, the right edge and the current
-//! epoch's ≤ 256 level-0 tiles: O(log n), never all leaves.
+//! epoch's ≤ 256 level-0 tiles: O(log n), never all leaves. Full bundles and tiles live in
+//! append-only sealed files ([`sealed`]), so that sled's own recovery at open stays O(1) too.
 
 mod appender;
 mod error;
@@ -15,6 +16,7 @@ pub mod layout;
 mod leaf_index;
 mod lists;
 mod meta;
+mod sealed;
 mod tiles;
 
 use std::path::{Path, PathBuf};
@@ -32,8 +34,9 @@ pub(crate) use appender::Appender;
 pub use appender::{RoundBatch, RoundWriter};
 pub use error::{OpenError, ReadError, WriteError};
 
-use layout::{BUNDLE_WIDTH, EPOCH_LEAVES, MAX_INDEX_NAME_BYTES, TREE_NAME, bucket_key, bundle_key};
+use layout::{BUNDLE_WIDTH, EPOCH_LEAVES, MAX_INDEX_NAME_BYTES, SEALED_DIR, TREE_NAME, bundle_key};
 use leaf_index::{EpochIndex, bucket_candidates};
+use sealed::Sealed;
 use tiles::TileReader;
 
 /// The log's latest published tree head: what readers may see, and what the sequencer acks with.
@@ -61,10 +64,22 @@ const WRITER_FREE: u8 = 0;
 const WRITER_TAKEN: u8 = 1;
 const WRITER_FAILED: u8 = 2;
 
+/// How long opening a store took, split between sled and the log's own work (what a restart
+/// costs; the node logs it at startup).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OpenTimes {
+    /// Opening the sled database and the log's tree: sled's recovery.
+    pub storage: Duration,
+    /// Everything after: meta, sealed files, the right edge and the current epoch's leaves.
+    pub log: Duration,
+}
+
 struct Inner {
     path: PathBuf,
+    opened: OpenTimes,
     db: sled::Db,
     tree: sled::Tree,
+    sealed: Sealed,
     origin: String,
     hasher: AnyHasher,
     /// Written only by the sequencer, after each flush.
@@ -133,6 +148,7 @@ impl LogStore {
     ) -> Result<Self, OpenError> {
         let path = path.as_ref();
         meta::check_origin(origin)?;
+        let start = Instant::now();
         let db = open_db(path)?;
         let tree = db.open_tree(TREE_NAME)?;
         if meta::read(&tree)?.is_some() {
@@ -142,7 +158,7 @@ impl LogStore {
         }
         tree.apply_batch(meta::initial(origin, algorithm))?;
         tree.flush()?;
-        Self::load(path, db, tree)
+        Self::load(path, db, tree, start)
     }
 
     /// Opens the log in `path`. Fails if there is none, if its layout version is not this
@@ -155,9 +171,10 @@ impl LogStore {
                 path: path.to_owned(),
             });
         }
+        let start = Instant::now();
         let db = open_db(path)?;
         let tree = db.open_tree(TREE_NAME)?;
-        Self::load(path, db, tree)
+        Self::load(path, db, tree, start)
     }
 
     /// Opens the log in `path` if there is one, checking that it has this origin and algorithm;
@@ -169,6 +186,7 @@ impl LogStore {
     ) -> Result<Self, OpenError> {
         let path = path.as_ref();
         meta::check_origin(origin)?;
+        let start = Instant::now();
         let db = open_db(path)?;
         let tree = db.open_tree(TREE_NAME)?;
         match meta::read(&tree)? {
@@ -190,11 +208,18 @@ impl LogStore {
             }
             Some(_) => {}
         }
-        Self::load(path, db, tree)
+        Self::load(path, db, tree, start)
     }
 
     /// Reads meta and checks the stored right edge against the stored root: O(log n).
-    fn load(path: &Path, db: sled::Db, tree: sled::Tree) -> Result<Self, OpenError> {
+    /// `start` is when opening sled began.
+    fn load(
+        path: &Path,
+        db: sled::Db,
+        tree: sled::Tree,
+        start: Instant,
+    ) -> Result<Self, OpenError> {
+        let storage = start.elapsed();
         let meta = meta::read(&tree)?.ok_or_else(|| OpenError::NotALog {
             path: path.to_owned(),
         })?;
@@ -208,7 +233,8 @@ impl LogStore {
                 time_ms: 0,
             },
         };
-        let reader = TileReader::new(&tree, hasher, head.size);
+        let sealed = Sealed::open(&path.join(SEALED_DIR), head.size)?;
+        let reader = TileReader::new(&tree, &sealed, hasher, head.size);
         let edge = CompactRange::from_reader(&reader, head.size)?;
         if edge.root(&hasher) != head.root {
             return Err(
@@ -218,21 +244,33 @@ impl LogStore {
         let epoch = head.size / EPOCH_LEAVES;
         let mut leaves = Vec::with_capacity((head.size % EPOCH_LEAVES) as usize);
         reader.leaf_hashes(epoch * EPOCH_LEAVES, head.size % EPOCH_LEAVES, &mut leaves)?;
+        drop(reader);
         let published = Published {
             epoch: EpochIndex::from_leaves(epoch, leaves),
             head,
         };
+        let opened = OpenTimes {
+            storage,
+            log: start.elapsed().saturating_sub(storage),
+        };
         Ok(LogStore {
             inner: Arc::new(Inner {
                 path: path.to_owned(),
+                opened,
                 db,
                 tree,
+                sealed,
                 origin: meta.origin,
                 hasher,
                 published: RwLock::new(published),
                 writer: AtomicU8::new(WRITER_FREE),
             }),
         })
+    }
+
+    /// How long opening this store took.
+    pub fn open_times(&self) -> OpenTimes {
+        self.inner.opened
     }
 
     /// The data directory.
@@ -280,7 +318,24 @@ impl LogStore {
 
     /// A reader of the tree up to `size`, which must be at most the published size.
     fn reader(&self, size: u64) -> TileReader<'_> {
-        TileReader::new(&self.inner.tree, self.inner.hasher, size)
+        TileReader::new(
+            &self.inner.tree,
+            &self.inner.sealed,
+            self.inner.hasher,
+            size,
+        )
+    }
+
+    /// Entry bundle `n` of the log of published size `size`: sealed if full at that size,
+    /// otherwise partial in sled, unless a round applied since has filled and sealed it.
+    fn bundle(&self, n: u64, size: u64) -> Result<Vec<u8>, ReadError> {
+        if (n + 1) * BUNDLE_WIDTH <= size {
+            return self.inner.sealed.bundle(n);
+        }
+        match self.inner.tree.get(bundle_key(n))? {
+            Some(partial) => Ok(partial.to_vec()),
+            None => self.inner.sealed.bundle(n),
+        }
     }
 
     /// Entries `start ..` as stored: at most `count` (capped at `MAX_ENTRY_PAGE_COUNT`), cut at
@@ -300,11 +355,7 @@ impl LogStore {
         let mut pos = start;
         while pos < end {
             let n = pos / BUNDLE_WIDTH;
-            let bundle = self
-                .inner
-                .tree
-                .get(bundle_key(n))?
-                .ok_or_else(|| ReadError::corrupt(format!("bundle {n} is missing")))?;
+            let bundle = self.bundle(n, size)?;
             let upto = (end - n * BUNDLE_WIDTH).min(BUNDLE_WIDTH) as usize;
             let entries = layout::bundle_entries(&bundle, upto)
                 .map_err(|e| ReadError::corrupt(format!("bundle {n}: {e}")))?;
@@ -377,14 +428,7 @@ impl LogStore {
         let completed = head / EPOCH_LEAVES;
         let searched = completed.min(size.div_ceil(EPOCH_LEAVES));
         for epoch in 0..searched {
-            // Epochs below MAX_LOG_SIZE / 65536 fit in a u32.
-            let key = bucket_key(epoch as u32, leaf_hash[0]);
-            let bucket = self.inner.tree.get(key)?.ok_or_else(|| {
-                ReadError::corrupt(format!(
-                    "leaf-hash bucket ({epoch}, {}) is missing",
-                    leaf_hash[0]
-                ))
-            })?;
+            let bucket = self.inner.sealed.bucket(epoch, leaf_hash[0])?;
             for offset in bucket_candidates(&bucket, leaf_hash)? {
                 let index = epoch * EPOCH_LEAVES + u64::from(offset);
                 if index >= size {
@@ -500,7 +544,13 @@ impl LogStore {
             let p = self.published();
             (p.head.size, p.epoch.leaves().to_vec())
         };
-        Appender::load(&self.inner.tree, self.inner.hasher, size, leaves)
+        Appender::load(
+            &self.inner.tree,
+            &self.inner.sealed,
+            self.inner.hasher,
+            size,
+            leaves,
+        )
     }
 
     /// Makes a flushed round visible to readers: its head and its leaves' hashes.
@@ -523,6 +573,9 @@ impl LogStore {
 
 impl RoundWriter for LogStore {
     fn apply(&self, round: RoundBatch) -> Result<(), WriteError> {
+        // Sealed records first and synced: sled may make the batch durable at any moment
+        // after it is applied (its flusher runs every 500 ms), and the batch refers to them.
+        self.inner.sealed.write(&round.sealed)?;
         Ok(self.inner.tree.apply_batch(round.batch)?)
     }
 
@@ -637,36 +690,45 @@ mod tests {
         assert_eq!(store.find_leaf(&leaves[139_999], size).unwrap(), 139_999);
     }
 
+    fn flip_byte(path: &Path, at: usize) {
+        let mut bytes = std::fs::read(path).unwrap();
+        bytes[at] ^= 1;
+        std::fs::write(path, bytes).unwrap();
+    }
+
     #[test]
-    fn a_corrupt_tile_is_an_error_not_a_panic() {
+    fn a_corrupt_tile_or_bundle_is_an_error_not_a_panic() {
         let dir = tempfile::tempdir().unwrap();
         let store = LogStore::create(dir.path(), "t.test/herald", HashAlgorithm::Blake3).unwrap();
         append_round(&store, &(0..300).map(entry).collect::<Vec<_>>());
-        store
-            .inner
-            .tree
-            .insert(layout::tile_key(0, 0), &[1u8; 33][..])
-            .unwrap();
+        // Tile (0, 0) and bundle 0 are full, hence sealed; tile (0, 1) and bundle 1 in sled.
+        let sealed = dir.path().join(SEALED_DIR);
+        flip_byte(&sealed.join("tiles.0"), 100);
         assert!(matches!(store.leaf_hash(3), Err(ReadError::Corrupt { .. })));
-        store
-            .inner
-            .tree
-            .insert(layout::tile_key(0, 1), &[1u8; 32][..])
-            .unwrap();
-        assert!(matches!(
-            store.leaf_hash(299),
-            Err(ReadError::Corrupt { .. })
-        ));
-        store
-            .inner
-            .tree
-            .insert(layout::bundle_key(0), &[0u8, 9, 1][..])
-            .unwrap();
+        flip_byte(&sealed.join("bundles"), 10);
         assert!(matches!(
             store.entries(0, 5),
             Err(ReadError::Corrupt { .. })
         ));
-        store.inner.tree.remove(layout::bundle_key(1)).unwrap();
+        let tree = &store.inner.tree;
+        tree.insert(layout::tile_key(0, 1), &[1u8; 33][..]).unwrap();
+        assert!(matches!(
+            store.leaf_hash(299),
+            Err(ReadError::Corrupt { .. })
+        ));
+        tree.insert(layout::tile_key(0, 1), &[1u8; 32][..]).unwrap();
+        assert!(matches!(
+            store.leaf_hash(299),
+            Err(ReadError::Corrupt { .. })
+        ));
+        tree.insert(layout::bundle_key(1), &[0u8, 9, 1][..])
+            .unwrap();
+        assert!(matches!(
+            store.entries(256, 5),
+            Err(ReadError::Corrupt { .. })
+        ));
+        // Neither in sled nor sealed.
+        tree.remove(layout::bundle_key(1)).unwrap();
         assert!(matches!(
             store.entries(256, 5),
             Err(ReadError::Corrupt { .. })
@@ -678,6 +740,48 @@ mod tests {
             LogStore::open(dir.path()),
             Err(OpenError::Read(ReadError::Corrupt { .. }))
         ));
+    }
+
+    #[test]
+    fn reads_of_the_published_edge_survive_a_round_that_seals_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LogStore::create(dir.path(), "t.test/herald", HashAlgorithm::Blake3).unwrap();
+        let leaves = append_round(&store, &(0..300).map(entry).collect::<Vec<_>>());
+        // The next round fills bundle 1 and tile (0, 1): applied, their sled keys gone, but
+        // its head not yet published.
+        let mut app = store.appender().unwrap();
+        let mut round = app.round();
+        for e in (300..600).map(entry) {
+            round.append(&e, store.hasher().hash_leaf(&e));
+        }
+        let head = LogHead {
+            size: 600,
+            root: round.root(),
+            checkpoint: b"placeholder".to_vec(),
+            time_ms: 2,
+        };
+        store.apply(round.finish(&head)).unwrap();
+        assert!(
+            store
+                .inner
+                .tree
+                .get(layout::bundle_key(1))
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            store
+                .inner
+                .tree
+                .get(layout::tile_key(0, 1))
+                .unwrap()
+                .is_none()
+        );
+        assert_eq!(store.head().size, 300);
+        let want: Vec<Vec<u8>> = (256..300).map(entry).collect();
+        assert_eq!(store.entries(256, 100).unwrap(), want);
+        assert_eq!(store.leaf_hash(299).unwrap(), leaves[299]);
+        assert!(store.leaf_hash(300).is_err());
     }
 
     proptest! {

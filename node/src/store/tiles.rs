@@ -1,4 +1,5 @@
-//! Complete-subtree hashes read from 256-wide tiles.
+//! Complete-subtree hashes read from 256-wide tiles: full ones from the sealed files, the
+//! partial right-edge ones from sled.
 //!
 //! Tile (L, N) holds the level-8L hashes N·256 … N·256+255. A node at level `l = 8L + k`
 //! (`k < 8`) covers 2^k consecutive, aligned level-8L nodes, always inside one tile, so its hash
@@ -10,7 +11,8 @@ use std::cell::RefCell;
 use herald_proto::merkle::{AnyHasher, HASH_LEN, Hash, HashReader, LogHasher, NodeId};
 
 use super::error::ReadError;
-use super::layout::{FULL_TILE_BYTES, TILE_HEIGHT, tile_key};
+use super::layout::{FULL_TILE_BYTES, TILE_HEIGHT, TILE_WIDTH, tile_key};
+use super::sealed::{MAX_TILES_READ, Sealed};
 
 /// Tiles kept by one reader: a proof touches at most a few per tile level.
 const CACHED_TILES: usize = 16;
@@ -22,31 +24,47 @@ const CACHED_TILES: usize = 16;
 /// partial tile may already hold hashes of a round not yet published).
 pub(crate) struct TileReader<'a> {
     tree: &'a sled::Tree,
+    sealed: &'a Sealed,
     hasher: AnyHasher,
     limit: u64,
     cache: RefCell<Vec<((u8, u64), sled::IVec)>>,
 }
 
 impl<'a> TileReader<'a> {
-    pub(crate) fn new(tree: &'a sled::Tree, hasher: AnyHasher, limit: u64) -> Self {
+    pub(crate) fn new(
+        tree: &'a sled::Tree,
+        sealed: &'a Sealed,
+        hasher: AnyHasher,
+        limit: u64,
+    ) -> Self {
         TileReader {
             tree,
+            sealed,
             hasher,
             limit,
             cache: RefCell::new(Vec::new()),
         }
     }
 
-    /// Tile (`level`, `n`), from the cache or from sled. A tile that should exist and does not,
-    /// or whose length is not a whole number of hashes up to 256, is corrupt.
+    /// Tile (`level`, `n`), from the cache, the sealed files or sled. A tile that should exist
+    /// and does not, or whose length is not a whole number of hashes up to 256, is corrupt.
     fn tile(&self, level: u8, n: u64) -> Result<sled::IVec, ReadError> {
         if let Some((_, t)) = self.cache.borrow().iter().find(|(k, _)| *k == (level, n)) {
             return Ok(t.clone());
         }
-        let tile = self
-            .tree
-            .get(tile_key(level, n))?
-            .ok_or_else(|| ReadError::corrupt(format!("tile ({level}, {n}) is missing")))?;
+        // Full below the limit: sealed. Otherwise partial in sled, unless a round applied
+        // since the limit was taken has filled it and sealed it.
+        let full = (n + 1)
+            .checked_mul(TILE_WIDTH)
+            .is_some_and(|end| end <= self.limit >> (u32::from(level) * u32::from(TILE_HEIGHT)));
+        let stored = match full {
+            true => None,
+            false => self.tree.get(tile_key(level, n))?,
+        };
+        let tile = match stored {
+            Some(tile) => tile,
+            None => self.sealed.tile(level, n)?,
+        };
         if tile.is_empty() || tile.len() > FULL_TILE_BYTES || !tile.len().is_multiple_of(HASH_LEN) {
             return Err(ReadError::corrupt(format!(
                 "tile ({level}, {n}) is {} bytes",
@@ -101,6 +119,13 @@ impl<'a> TileReader<'a> {
             .filter(|&e| e <= self.limit)
             .ok_or(ReadError::OutOfRange { size: self.limit })?;
         let mut pos = first;
+        // Whole sealed tiles in one read: opening loads up to 255 of them (the current epoch).
+        let sealed_end = (end / TILE_WIDTH) * TILE_WIDTH;
+        while pos.is_multiple_of(TILE_WIDTH) && pos < sealed_end {
+            let tiles = ((sealed_end - pos) / TILE_WIDTH).min(MAX_TILES_READ);
+            self.sealed.level0_tiles(pos / TILE_WIDTH, tiles, out)?;
+            pos += tiles * TILE_WIDTH;
+        }
         while pos < end {
             let take = (256 - pos % 256).min(end - pos);
             self.tile_hashes(0, pos, take as usize, out)?;
