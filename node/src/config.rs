@@ -29,6 +29,10 @@ pub const DEFAULT_BATCH_MAX: usize = 4096;
 pub const DEFAULT_POOL_MAX: usize = 65_536;
 /// Default bound on client requests being worked on at once; more are answered "busy".
 pub const DEFAULT_MAX_INFLIGHT_REQUESTS: usize = 1024;
+/// Default bound on established inbound connections; more are refused at the handshake.
+pub const DEFAULT_MAX_INCOMING_CONNECTIONS: u32 = 1024;
+/// Default bound on established connections with one peer, both directions together.
+pub const DEFAULT_MAX_CONNECTIONS_PER_PEER: u32 = 8;
 /// Default time a request-response exchange may take.
 pub const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 10_000;
 /// Default number of registered witnesses whose cosignatures make a checkpoint "cosigned".
@@ -71,6 +75,12 @@ pub struct NodeConfig {
     /// Client requests worked on at once.
     #[serde(default = "default_max_inflight_requests")]
     pub max_inflight_requests: usize,
+    /// Established inbound libp2p connections at once; more are refused.
+    #[serde(default = "default_max_incoming_connections")]
+    pub max_incoming_connections: u32,
+    /// Established libp2p connections with one peer at once (both directions); more are refused.
+    #[serde(default = "default_max_connections_per_peer")]
+    pub max_connections_per_peer: u32,
     /// Milliseconds a request-response exchange may take.
     #[serde(default = "default_request_timeout_ms")]
     pub request_timeout_ms: u64,
@@ -155,6 +165,8 @@ impl NodeConfig {
             batch_max: DEFAULT_BATCH_MAX,
             pool_max: DEFAULT_POOL_MAX,
             max_inflight_requests: DEFAULT_MAX_INFLIGHT_REQUESTS,
+            max_incoming_connections: DEFAULT_MAX_INCOMING_CONNECTIONS,
+            max_connections_per_peer: DEFAULT_MAX_CONNECTIONS_PER_PEER,
             request_timeout_ms: DEFAULT_REQUEST_TIMEOUT_MS,
             log_level: default_log_level(),
             quorum: DEFAULT_QUORUM,
@@ -202,6 +214,18 @@ impl NodeConfig {
             self.max_inflight_requests as u64,
             1,
             1 << 16,
+        )?;
+        range(
+            "max_incoming_connections",
+            u64::from(self.max_incoming_connections),
+            1,
+            1 << 16,
+        )?;
+        range(
+            "max_connections_per_peer",
+            u64::from(self.max_connections_per_peer),
+            1,
+            64,
         )?;
         range("request_timeout_ms", self.request_timeout_ms, 100, 600_000)?;
         if self.batch_max > self.pool_max {
@@ -341,6 +365,14 @@ pool_max = {pool_max}
 # Client requests being worked on at once (default {inflight}); more are answered "busy".
 max_inflight_requests = {max_inflight_requests}
 
+# Established inbound libp2p connections at once (default {incoming}); more are refused at the
+# handshake. Outbound connections to registered peers do not count, so a flood of inbound
+# connections cannot cut this gateway off from its witnesses.
+max_incoming_connections = {max_incoming_connections}
+
+# Established connections with any one peer at once, both directions (default {per_peer}).
+max_connections_per_peer = {max_connections_per_peer}
+
 # Milliseconds one request-response exchange may take before it is abandoned (default {timeout}).
 request_timeout_ms = {request_timeout_ms}
 
@@ -384,6 +416,10 @@ peers = [{peers}]
             pool_max = self.pool_max,
             inflight = DEFAULT_MAX_INFLIGHT_REQUESTS,
             max_inflight_requests = self.max_inflight_requests,
+            incoming = DEFAULT_MAX_INCOMING_CONNECTIONS,
+            max_incoming_connections = self.max_incoming_connections,
+            per_peer = DEFAULT_MAX_CONNECTIONS_PER_PEER,
+            max_connections_per_peer = self.max_connections_per_peer,
             timeout = DEFAULT_REQUEST_TIMEOUT_MS,
             request_timeout_ms = self.request_timeout_ms,
             log_level = toml_string(&self.log_level),
@@ -490,6 +526,14 @@ fn default_pool_max() -> usize {
 
 fn default_max_inflight_requests() -> usize {
     DEFAULT_MAX_INFLIGHT_REQUESTS
+}
+
+fn default_max_incoming_connections() -> u32 {
+    DEFAULT_MAX_INCOMING_CONNECTIONS
+}
+
+fn default_max_connections_per_peer() -> u32 {
+    DEFAULT_MAX_CONNECTIONS_PER_PEER
 }
 
 fn default_request_timeout_ms() -> u64 {

@@ -466,9 +466,12 @@ impl Gateway {
             return Err(e);
         }
         let head = store.head();
+        let opened = store.open_times();
         info!(
             origin = %info.origin,
             size = head.size,
+            store_open_ms = opened.storage.as_secs_f64() * 1e3,
+            log_open_ms = opened.log.as_secs_f64() * 1e3,
             peer_id = %info.peer_id,
             http = %info.http_addr,
             log_key = %info.log_key,

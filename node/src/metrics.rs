@@ -42,6 +42,8 @@ pub struct NetworkMetrics {
     pub gossip_published: Counter,
     /// Gossip messages rejected by validation (their sender is penalised).
     pub gossip_rejected: Counter,
+    /// Inbound connections refused because a connection bound was reached.
+    pub connections_refused: Counter,
 }
 
 impl NetworkMetrics {
@@ -77,6 +79,11 @@ impl NetworkMetrics {
             "herald_gossip_rejected",
             "Gossipsub messages rejected by validation",
             m.gossip_rejected.clone(),
+        );
+        registry.register(
+            "herald_connections_refused",
+            "Inbound libp2p connections refused at a connection bound",
+            m.connections_refused.clone(),
         );
         m
     }

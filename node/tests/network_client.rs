@@ -410,3 +410,83 @@ async fn attack_a_burst_of_requests_beyond_the_bound_is_answered_busy() {
     assert_eq!(node.gateway.head().size, acked as u64);
     node.gateway.stop().await.unwrap();
 }
+
+/// Whether `client`'s connection to the node is refused: the node closes it at once, so the
+/// first request on it fails instead of being answered.
+async fn refused(client: &mut TestClient) -> bool {
+    let frame = wire::encode_frame(&pb::ClientRequest {
+        request: Some(Request::Checkpoint(pb::CheckpointRequest {
+            cosigned: false,
+        })),
+    });
+    matches!(client.raw(frame).await, Outcome::Failed(_))
+}
+
+/// The `herald_connections_refused_total` counter, read from `/metrics`.
+async fn connections_refused(node: &TestNode) -> u64 {
+    let (status, body) = node.http_get("/metrics").await;
+    assert_eq!(status, 200);
+    body.lines()
+        .find_map(|l| l.strip_prefix("herald_connections_refused_total "))
+        .expect("the metric is exported")
+        .trim()
+        .parse()
+        .expect("a count")
+}
+
+/// A flood of connections cannot exhaust the node: beyond `max_incoming_connections` new
+/// connections are refused and counted, the connected clients keep being served, and a slot
+/// freed is a slot a new client can take.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attack_connections_beyond_the_bound_are_refused_and_the_rest_keep_being_served() {
+    let node = TestNode::start_with("alpha.test", |c| c.max_incoming_connections = 2).await;
+    let mut first = TestClient::connect(node.tcp_addr()).await;
+    let mut second = TestClient::connect(node.tcp_addr()).await;
+    let mut third = TestClient::connect(node.tcp_addr()).await;
+    assert!(refused(&mut third).await, "a third connection is refused");
+    assert!(connections_refused(&node).await >= 1);
+    drop(third);
+
+    for client in [&mut first, &mut second] {
+        let checkpoint = client.checkpoint().await;
+        VerifiedCheckpoint::verify(&checkpoint, &node.log_key).expect("still served");
+    }
+
+    drop(first);
+    // The node sees the closed connection a moment later; a new client then gets its slot.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let mut fresh = TestClient::connect(node.tcp_addr()).await;
+        if !refused(&mut fresh).await {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "a freed slot is never given to a new client"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    node.gateway.stop().await.unwrap();
+}
+
+/// One peer cannot hold more than `max_connections_per_peer` connections: a second connection
+/// from the same client is refused while its first keeps working.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attack_one_peer_opening_many_connections_is_held_to_the_per_peer_bound() {
+    let node = TestNode::start_with("alpha.test", |c| c.max_connections_per_peer = 1).await;
+    let mut client = TestClient::connect(node.tcp_addr()).await;
+    client.swarm.dial(node.tcp_addr()).expect("dial again");
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while connections_refused(&node).await == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the second connection of one peer is never refused"
+        );
+        client
+            .drive_for(std::time::Duration::from_millis(100))
+            .await;
+    }
+    let checkpoint = client.checkpoint().await;
+    VerifiedCheckpoint::verify(&checkpoint, &node.log_key).expect("the first connection serves");
+    node.gateway.stop().await.unwrap();
+}

@@ -125,6 +125,12 @@ struct Overrides {
     /// Client requests worked on at once.
     #[arg(long, env = "HERALD_MAX_INFLIGHT_REQUESTS")]
     max_inflight_requests: Option<usize>,
+    /// Established inbound libp2p connections at once.
+    #[arg(long, env = "HERALD_MAX_INCOMING_CONNECTIONS")]
+    max_incoming_connections: Option<u32>,
+    /// Established libp2p connections with one peer at once.
+    #[arg(long, env = "HERALD_MAX_CONNECTIONS_PER_PEER")]
+    max_connections_per_peer: Option<u32>,
     /// Milliseconds one request-response exchange may take.
     #[arg(long, env = "HERALD_REQUEST_TIMEOUT_MS")]
     request_timeout_ms: Option<u64>,
@@ -240,6 +246,12 @@ fn apply(config: &mut NodeConfig, o: Overrides) {
     }
     if let Some(v) = o.max_inflight_requests {
         config.max_inflight_requests = v;
+    }
+    if let Some(v) = o.max_incoming_connections {
+        config.max_incoming_connections = v;
+    }
+    if let Some(v) = o.max_connections_per_peer {
+        config.max_connections_per_peer = v;
     }
     if let Some(v) = o.request_timeout_ms {
         config.request_timeout_ms = v;

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use herald_proto::wire::{self, pb};
 use libp2p::allow_block_list::{self, BlockedPeers};
+use libp2p::connection_limits::{self, ConnectionLimits};
 use libp2p::gossipsub::{self, IdentTopic, MessageAuthenticity, ValidationMode};
 use libp2p::identity::Keypair;
 use libp2p::request_response::{self, ProtocolSupport};
@@ -61,6 +62,32 @@ pub struct Behaviour {
     pub witness: request_response::Behaviour<WitnessCodec>,
     /// Peers refused and disconnected (the admin API's partition switch).
     pub blocked: allow_block_list::Behaviour<BlockedPeers>,
+    /// Bounds on connections: inbound established, pending inbound, and per peer.
+    pub limits: connection_limits::Behaviour,
+}
+
+/// How many connections the node accepts, from the configuration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnectionBounds {
+    /// Established inbound connections at once.
+    pub incoming: u32,
+    /// Established connections with one peer at once, both directions.
+    pub per_peer: u32,
+}
+
+impl ConnectionBounds {
+    /// Inbound connections still in their handshake at once: an eighth of the established
+    /// bound, at least 16, so that a flood of half-open handshakes costs little.
+    fn pending_incoming(self) -> u32 {
+        (self.incoming / 8).max(16)
+    }
+
+    fn limits(self) -> ConnectionLimits {
+        ConnectionLimits::default()
+            .with_max_established_incoming(Some(self.incoming))
+            .with_max_pending_incoming(Some(self.pending_incoming()))
+            .with_max_established_per_peer(Some(self.per_peer))
+    }
 }
 
 /// The checkpoint topic.
@@ -137,10 +164,12 @@ pub fn peer_scoring() -> (gossipsub::PeerScoreParams, gossipsub::PeerScoreThresh
 
 /// Builds the swarm: TCP (noise, yamux) and QUIC transports, identify, gossipsub subscribed to
 /// the checkpoint and alert topics, the client protocol served and the witness protocol served
-/// and used with `request_timeout` per exchange, and an empty block list.
+/// and used with `request_timeout` per exchange, an empty block list, and `bounds` on
+/// connections.
 pub fn build_swarm(
     identity: Keypair,
     request_timeout: Duration,
+    bounds: ConnectionBounds,
 ) -> Result<Swarm<Behaviour>, NetworkError> {
     let build = |e: &dyn std::fmt::Display| NetworkError::Build(e.to_string());
     let mut swarm = libp2p::SwarmBuilder::with_existing_identity(identity)
@@ -174,6 +203,7 @@ pub fn build_swarm(
                 client,
                 witness,
                 blocked: allow_block_list::Behaviour::default(),
+                limits: connection_limits::Behaviour::new(bounds.limits()),
             })
         })
         .map_err(|e| build(&e))?

@@ -139,7 +139,11 @@ pub async fn start(config: &NodeConfig, parts: NetworkParts) -> Result<Network, 
         metrics,
     } = parts;
     let peer_id = identity.public().to_peer_id();
-    let mut swarm = behaviour::build_swarm(identity, config.request_timeout())?;
+    let bounds = behaviour::ConnectionBounds {
+        incoming: config.max_incoming_connections,
+        per_peer: config.max_connections_per_peer,
+    };
+    let mut swarm = behaviour::build_swarm(identity, config.request_timeout(), bounds)?;
     let mut waiting: HashMap<ListenerId, Multiaddr> = HashMap::new();
     for addr in &config.listen {
         let id = swarm
@@ -448,6 +452,7 @@ impl Worker {
                 debug!(?event, "identify");
             }
             SwarmEvent::Behaviour(BehaviourEvent::Blocked(never)) => match never {},
+            SwarmEvent::Behaviour(BehaviourEvent::Limits(never)) => match never {},
             SwarmEvent::ConnectionEstablished { peer_id, .. } => {
                 debug!(peer = %peer_id, "connection established");
                 self.redial.connected(&peer_id);
@@ -488,7 +493,12 @@ impl Worker {
             }
             SwarmEvent::ListenerError { error, .. } => warn!(%error, "listener error"),
             SwarmEvent::IncomingConnectionError { error, .. } => {
-                debug!(%error, "incoming connection failed");
+                if refused_at_bound(&error) {
+                    self.metrics.connections_refused.inc();
+                    warn!(%error, "inbound connection refused at a connection bound");
+                } else {
+                    debug!(%error, "incoming connection failed");
+                }
             }
             other => debug!(event = ?other, "swarm event"),
         }
@@ -621,4 +631,10 @@ fn wire_error_response(error: &WireError) -> ClientResponse {
         _ => ClientErrorKind::Malformed,
     };
     client_error(kind, &error.to_string())
+}
+
+/// Whether an inbound connection failed because the connection limits refused it.
+fn refused_at_bound(error: &libp2p::swarm::ListenError) -> bool {
+    matches!(error, libp2p::swarm::ListenError::Denied { cause }
+        if cause.downcast_ref::<libp2p::connection_limits::Exceeded>().is_some())
 }
