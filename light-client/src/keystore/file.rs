@@ -21,9 +21,12 @@
 //! Every change is a [`crate::durable_file::replace`] (a temporary file with mode 0600, synced,
 //! renamed over the store, the directory synced), and the first write a
 //! [`crate::durable_file::create`], which never replaces a file: a crash leaves the old store or
-//! the new one. Two processes changing one store at once lose one change (the later rename
-//! wins); the `herald` CLI runs one command at a time per store.
+//! the new one. A handle holds an exclusive advisory lock (`flock`) on `<store>.lock` from open
+//! to drop, so a second process (or a second handle) opening the store is refused with
+//! [`KeyStoreError::InUse`] instead of racing the first and losing one of two changes.
 
+use std::fs::{File, OpenOptions, TryLockError};
+use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 
 use argon2::{Algorithm, Argon2, Params, Version};
@@ -111,6 +114,8 @@ pub struct FileKeyStore {
     salt: [u8; 16],
     key: Zeroizing<[u8; 32]>,
     contents: Contents,
+    /// The held lock on `<path>.lock`; released when the handle is dropped.
+    _lock: File,
 }
 
 impl std::fmt::Debug for FileKeyStore {
@@ -138,6 +143,42 @@ fn check_value(key: &[u8; 32]) -> [u8; 16] {
     out
 }
 
+/// `<path>.lock`, next to the store.
+fn lock_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".lock");
+    PathBuf::from(name)
+}
+
+/// Takes the store's exclusive lock without waiting. The lock file is created (mode 0600) if
+/// missing and never removed: removing it would let two processes lock two different files.
+fn lock(path: &Path) -> Result<File, KeyStoreError> {
+    let lock_path = lock_path(path);
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(&lock_path)
+        .map_err(|source| KeyStoreError::Io {
+            action: "opening the lock file",
+            path: lock_path.clone(),
+            source,
+        })?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(TryLockError::WouldBlock) => Err(KeyStoreError::InUse {
+            path: path.to_path_buf(),
+        }),
+        Err(TryLockError::Error(source)) => Err(KeyStoreError::Io {
+            action: "locking",
+            path: lock_path,
+            source,
+        }),
+    }
+}
+
 impl FileKeyStore {
     /// Creates an empty store at `path` (its directory is created with mode 0700 if missing).
     /// Refused if a file is there.
@@ -156,6 +197,10 @@ impl FileKeyStore {
         if path.exists() {
             return Err(KeyStoreError::AlreadyExists { path });
         }
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            durable_file::create_private_dir(dir).map_err(io_error)?;
+        }
+        let lock = lock(&path)?;
         let salt = random_bytes::<16>()?;
         let store = FileKeyStore {
             key: params.derive(passphrase, &salt),
@@ -163,6 +208,7 @@ impl FileKeyStore {
             params,
             salt,
             contents: Contents::default(),
+            _lock: lock,
         };
         store.write(&store.contents, true)?;
         Ok(store)
@@ -171,6 +217,10 @@ impl FileKeyStore {
     /// Opens the store at `path` with `passphrase`.
     pub fn open(path: impl Into<PathBuf>, passphrase: &[u8]) -> Result<Self, KeyStoreError> {
         let path = path.into();
+        if !path.exists() {
+            return Err(KeyStoreError::NotFound { path });
+        }
+        let lock = lock(&path)?;
         let bytes = match durable_file::read_bounded(&path, MAX_KEY_STORE_FILE_BYTES) {
             Ok(bytes) => Zeroizing::new(bytes),
             Err(ReadError::Io(e)) if e.is_not_found() => {
@@ -239,6 +289,7 @@ impl FileKeyStore {
             salt,
             key,
             contents,
+            _lock: lock,
         })
     }
 
@@ -406,10 +457,38 @@ mod tests {
         );
         // An erase is durable too.
         assert!(s.erase(&id("cm/request/1")).unwrap());
+        drop(s);
         let s = FileKeyStore::open(&path, b"correct horse").unwrap();
         assert_eq!(s.secret_ids(), vec![id("cm/ephemeral/2")]);
-        // No temporary files are left behind.
-        assert_eq!(fs::read_dir(path.parent().unwrap()).unwrap().count(), 1);
+        // No temporary files are left behind: the store and its lock file.
+        let mut names: Vec<_> = fs::read_dir(path.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["alice.keystore", "alice.keystore.lock"]);
+    }
+
+    /// Two handles on one store would each write a whole file and the later rename would undo
+    /// the other's change (a lost secret is a lost mail): the second open is refused while the
+    /// first handle lives, and succeeds once it is dropped.
+    #[test]
+    fn a_store_in_use_is_refused_until_its_handle_is_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, _) = store(dir.path());
+        let mut first = FileKeyStore::open(&path, b"correct horse").unwrap();
+        assert!(matches!(
+            FileKeyStore::open(&path, b"correct horse"),
+            Err(KeyStoreError::InUse { path: p }) if p == path
+        ));
+        assert!(matches!(
+            FileKeyStore::create(dir.path().join("keys/alice.keystore"), b"x", FAST),
+            Err(KeyStoreError::AlreadyExists { .. })
+        ));
+        first.generate_secret(&id("cm/request/3")).unwrap();
+        drop(first);
+        let second = FileKeyStore::open(&path, b"correct horse").unwrap();
+        assert!(second.secret_ids().contains(&id("cm/request/3")));
     }
 
     #[test]

@@ -134,6 +134,13 @@ pub enum KeyStoreError {
     /// This store never lets private keys out (a hardware store).
     #[error("this key store does not export private keys")]
     NotExportable,
+    /// Another process (or another handle in this one) has the store open; nothing was read
+    /// or changed. Each store is used by one process at a time, so no change is lost.
+    #[error("key store {path} is in use by another process; try again when it has finished")]
+    InUse {
+        /// The file.
+        path: PathBuf,
+    },
     /// The passphrase does not open the file.
     #[error("wrong passphrase for key store {path}")]
     WrongPassphrase {
