@@ -389,3 +389,94 @@ async fn attack_a_garbage_or_false_alert_is_rejected_and_a_strangers_is_not_kept
     }
     alpha.gateway.stop().await.unwrap();
 }
+
+/// A registered peer answers the node's "which alerts do you hold?" (asked when a connection
+/// to it opens) with one false proof and one true one: the false one is dropped, the true one is
+/// verified and kept, and the node distrusts that log from then on. The peer here is a fake that
+/// serves `/herald/client/1` under a registered peer id, so the test controls its answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attack_a_peer_listing_a_false_alert_gets_it_dropped_and_its_true_one_is_kept() {
+    use futures::StreamExt as _;
+    use herald_node::network::{CLIENT_PROTOCOL, ClientCodec};
+    use libp2p::request_response::{self, ProtocolSupport};
+    use libp2p::swarm::SwarmEvent;
+    use witness_support::FakeLog;
+
+    let alpha = Domain::start("alpha.test", |_| {}).await;
+    let peer = FakeLog::new("peer.test", 40, 6);
+    alpha.register(&peer.record()).await;
+    let verify =
+        |note: Vec<u8>| VerifiedCheckpoint::verify(&note, &peer.keys.log_verifier()).unwrap();
+    let proof = Equivocation::from_same_size(
+        herald_proto::merkle::HashAlgorithm::Blake3,
+        &verify(peer.checkpoint(6)),
+        &verify(peer.forked_at(2).checkpoint(6)),
+    )
+    .unwrap();
+    let mut false_alert = proof.to_wire();
+    false_alert.checkpoint_b = false_alert.checkpoint_a.clone();
+
+    let mut swarm = libp2p::SwarmBuilder::with_existing_identity(peer.keys.identity.clone())
+        .with_tokio()
+        .with_tcp(
+            libp2p::tcp::Config::default(),
+            libp2p::noise::Config::new,
+            libp2p::yamux::Config::default,
+        )
+        .unwrap()
+        .with_behaviour(|_| {
+            request_response::Behaviour::with_codec(
+                ClientCodec::new(),
+                [(CLIENT_PROTOCOL, ProtocolSupport::Inbound)],
+                request_response::Config::default(),
+            )
+        })
+        .unwrap()
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
+        .build();
+    swarm.dial(alpha.addr()).unwrap();
+    let asked = tokio::time::timeout(witness_support::WAIT, async {
+        loop {
+            if let SwarmEvent::Behaviour(request_response::Event::Message {
+                message:
+                    request_response::Message::Request {
+                        request, channel, ..
+                    },
+                ..
+            }) = swarm.select_next_some().await
+            {
+                let list = pb::ClientResponse {
+                    response: Some(pb::client_response::Response::Alerts(pb::AlertList {
+                        alerts: vec![false_alert.clone(), proof.to_wire()],
+                    })),
+                };
+                swarm
+                    .behaviour_mut()
+                    .send_response(channel, Ok(list))
+                    .unwrap();
+                return request.unwrap();
+            }
+        }
+    })
+    .await
+    .expect("the node asks a registered peer for its alerts when it connects");
+    assert!(matches!(
+        asked.request,
+        Some(pb::client_request::Request::Alerts(_))
+    ));
+    let drive = tokio::spawn(async move {
+        loop {
+            swarm.select_next_some().await;
+        }
+    });
+
+    eventually("the true alert is kept", || async {
+        alpha.distrusts(&peer.origin())
+    })
+    .await;
+    let held = alpha.gateway.witnessing().alerts().list(None, 16).unwrap();
+    assert_eq!(held.len(), 1, "only the true proof is kept");
+    assert_eq!(held[0].encode(), proof.encode());
+    drive.abort();
+    alpha.gateway.stop().await.unwrap();
+}

@@ -372,6 +372,93 @@ async fn an_equivocating_log_is_caught_by_every_honest_node() {
     .await;
 }
 
+/// A domain cut off while a log equivocates hears neither the conflicting checkpoint nor the
+/// alert's gossip (and gossipsub will not republish a message inside its duplicate window).
+/// When it is back, it asks its peers for the alerts they hold, checks each proof itself, and
+/// distrusts the log like everyone else — the log's later, honest-looking checkpoints do not
+/// win it over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_domain_cut_off_during_an_equivocation_learns_of_it_when_it_returns() {
+    let _one = FIVE_DOMAINS.lock().await;
+    bounded(TEST_BOUND, async {
+        let dir = TempDir::new().unwrap();
+        let net = five_domains(dir.path(), true).await;
+        for i in 0..DOMAINS {
+            submit(&net, i, 1).await;
+        }
+        settle(&net, &all()).await;
+        let away = DOMAINS - 1;
+        net.cut(away).await.unwrap();
+        wait_until(|| async {
+            let s = net.status(away).await.map_err(|e| e.to_string())?;
+            match s.peers.iter().find(|p| p.connected) {
+                None => Ok(()),
+                Some(p) => Err(format!("still connected to {}", p.domain)),
+            }
+        })
+        .await;
+
+        let fork = net.fork(0).await.unwrap();
+        let origin = net.node(0).origin();
+        let forked =
+            VerifiedCheckpoint::verify(fork.checkpoint.as_bytes(), net.node(0).log_key()).unwrap();
+        for j in 1..away {
+            wait_until(|| async {
+                let report = net.alerts(j).await.map_err(|e| e.to_string())?;
+                if report.distrusted.contains(&origin) {
+                    Ok(())
+                } else {
+                    Err(format!("{} holds no alert yet", net.node(j).domain()))
+                }
+            })
+            .await;
+        }
+        let report = net.alerts(away).await.unwrap();
+        assert!(
+            report.alerts.is_empty() && !report.distrusted.contains(&origin),
+            "the cut-off domain heard of the split view: {report:?}"
+        );
+
+        net.heal(away).await.unwrap();
+        let report = wait_until(|| async {
+            let report = net.alerts(away).await.map_err(|e| e.to_string())?;
+            if report.distrusted.contains(&origin) {
+                Ok(report)
+            } else {
+                Err("the returned domain holds no alert yet".to_owned())
+            }
+        })
+        .await;
+        let record = report.alerts.iter().find(|a| a.origin == origin).unwrap();
+        let proof = base64::engine::general_purpose::STANDARD
+            .decode(&record.proof)
+            .unwrap();
+        let verified = Equivocation::decode(&proof).unwrap().verify().unwrap();
+        assert!(
+            [verified.first(), verified.second()]
+                .iter()
+                .any(|c| (c.size(), c.root()) == (forked.size(), forked.root())),
+            "the proof names the conflicting checkpoint"
+        );
+        let held = net
+            .status(away)
+            .await
+            .unwrap()
+            .witnessed
+            .get(&origin)
+            .copied();
+        submit(&net, 0, 2).await;
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let s = net.status(away).await.unwrap();
+        assert_eq!(
+            s.witnessed.get(&origin).copied(),
+            held,
+            "it cosigned d0 again"
+        );
+    })
+    .await;
+}
+
 // ---------------------------------------------------------------------------------------------
 
 fn all() -> Vec<usize> {

@@ -56,7 +56,7 @@ pub struct Behaviour {
     pub identify: identify::Behaviour,
     /// Checkpoint gossip.
     pub gossipsub: gossipsub::Behaviour,
-    /// `/herald/client/1`, served (inbound only).
+    /// `/herald/client/1`: served, and used to ask registered peers for their alerts.
     pub client: request_response::Behaviour<ClientCodec>,
     /// `/herald/witness/1`, served and used.
     pub witness: request_response::Behaviour<WitnessCodec>,
@@ -189,7 +189,7 @@ pub fn build_swarm(
             let gossipsub = gossipsub_behaviour(key)?;
             let client = request_response::Behaviour::with_codec(
                 ClientCodec::new(),
-                [(CLIENT_PROTOCOL, ProtocolSupport::Inbound)],
+                [(CLIENT_PROTOCOL, ProtocolSupport::Full)],
                 request_response::Config::default().with_request_timeout(request_timeout),
             );
             let witness = request_response::Behaviour::with_codec(

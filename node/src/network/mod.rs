@@ -22,6 +22,7 @@
 //! The worker also keeps the registered peers connected: it dials their addresses and redials
 //! with back-off when a connection drops ([`dialer`]).
 
+mod alert_sync;
 mod behaviour;
 pub mod client;
 pub mod codec;

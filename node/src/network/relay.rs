@@ -135,7 +135,7 @@ impl Worker {
         }
     }
 
-    fn tell_watcher(&self, event: GossipEvent) {
+    pub(super) fn tell_watcher(&self, event: GossipEvent) {
         if let Err(e) = self.gossip_events.try_send(event) {
             warn!(error = %e, "witness watcher is behind; gossip event dropped");
         }

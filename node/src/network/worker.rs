@@ -32,6 +32,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
+use super::alert_sync::AlertSync;
 use super::behaviour::{self, Behaviour, BehaviourEvent, alert_topic, checkpoint_topic};
 use super::client::{ClientService, client_error};
 use super::codec::Decoded;
@@ -240,6 +241,7 @@ pub async fn start(config: &NodeConfig, parts: NetworkParts) -> Result<Network, 
         redial,
         gossip_events,
         own_log,
+        alert_sync: AlertSync::default(),
     };
     let task = tokio::spawn(worker.run());
     Ok(Network {
@@ -303,6 +305,8 @@ pub(super) struct Worker {
     redial: Redial,
     pub(super) gossip_events: mpsc::Sender<GossipEvent>,
     pub(super) own_log: NoteVerifier,
+    /// Alerts asked of peers on (re)connection.
+    pub(super) alert_sync: AlertSync,
 }
 
 impl Worker {
@@ -453,10 +457,17 @@ impl Worker {
             }
             SwarmEvent::Behaviour(BehaviourEvent::Blocked(never)) => match never {},
             SwarmEvent::Behaviour(BehaviourEvent::Limits(never)) => match never {},
-            SwarmEvent::ConnectionEstablished { peer_id, .. } => {
+            SwarmEvent::ConnectionEstablished {
+                peer_id,
+                num_established,
+                ..
+            } => {
                 debug!(peer = %peer_id, "connection established");
                 self.redial.connected(&peer_id);
                 self.count_peers();
+                if num_established.get() == 1 && !draining {
+                    self.ask_for_alerts(peer_id);
+                }
             }
             SwarmEvent::ConnectionClosed {
                 peer_id,
@@ -527,7 +538,14 @@ impl Worker {
                     },
                 ..
             } => self.on_client_request(peer, request_id, request, channel, draining),
-            request_response::Event::Message { .. } => {}
+            request_response::Event::Message {
+                message:
+                    request_response::Message::Response {
+                        request_id,
+                        response,
+                    },
+                ..
+            } => self.on_alert_list(request_id, response),
             request_response::Event::ResponseSent { request_id, .. } => {
                 self.unsent.remove(&request_id);
             }
@@ -541,7 +559,9 @@ impl Worker {
                 self.metrics.stream_failure();
                 debug!(%peer, %error, "client exchange failed");
             }
-            request_response::Event::OutboundFailure { .. } => {}
+            request_response::Event::OutboundFailure {
+                request_id, error, ..
+            } => self.on_alert_sync_failure(request_id, &error),
         }
     }
 
