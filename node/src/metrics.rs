@@ -132,6 +132,9 @@ pub struct WitnessMetrics {
     pub distrusted_origins: Gauge,
     /// Peers' cosigned checkpoints appended to this log.
     pub crosslogged: Counter,
+    /// Consistency audits of peers' checkpoints seen by gossip, by outcome (`consistent`,
+    /// `split`, `unproven`).
+    pub audits: Family<KindLabel, Counter>,
 }
 
 impl WitnessMetrics {
@@ -183,7 +186,18 @@ impl WitnessMetrics {
             "Peers' cosigned checkpoints appended to this log",
             m.crosslogged.clone(),
         );
+        registry.register(
+            "herald_consistency_audits",
+            "Peers' gossiped checkpoints checked against the held one with the log's own \
+             consistency proof, by outcome",
+            m.audits.clone(),
+        );
         m
+    }
+
+    /// Counts one consistency audit's outcome.
+    pub fn audit(&self, kind: &'static str) {
+        self.audits.get_or_create(&KindLabel { kind }).inc();
     }
 
     /// Counts one witness answer: `cosigned` or a refusal's reason.

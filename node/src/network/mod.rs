@@ -133,6 +133,12 @@ enum Command {
         request: pb::AddCheckpointRequest,
         reply: oneshot::Sender<Result<pb::AddCheckpointResponse, NetworkError>>,
     },
+    ClientRequest {
+        peer: PeerId,
+        addrs: Vec<Multiaddr>,
+        request: pb::ClientRequest,
+        reply: oneshot::Sender<Result<pb::ClientResponse, NetworkError>>,
+    },
     Publish {
         topic: Topic,
         data: Vec<u8>,
@@ -221,6 +227,24 @@ impl NodeHandle {
         request: pb::AddCheckpointRequest,
     ) -> Result<pb::AddCheckpointResponse, NetworkError> {
         self.ask(|reply| Command::WitnessRequest {
+            peer,
+            addrs,
+            request,
+            reply,
+        })
+        .await?
+    }
+
+    /// Sends `request` over `/herald/client/1` to the gateway `peer` (dialing `addrs` if not
+    /// connected) and waits for its answer, at most the configured request timeout. The answer
+    /// is a valid `ClientResponse`; what it says is the caller's to check.
+    pub async fn client_request(
+        &self,
+        peer: PeerId,
+        addrs: Vec<Multiaddr>,
+        request: pb::ClientRequest,
+    ) -> Result<pb::ClientResponse, NetworkError> {
+        self.ask(|reply| Command::ClientRequest {
             peer,
             addrs,
             request,

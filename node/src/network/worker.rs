@@ -242,6 +242,7 @@ pub async fn start(config: &NodeConfig, parts: NetworkParts) -> Result<Network, 
         gossip_events,
         own_log,
         alert_sync: AlertSync::default(),
+        pending_client: HashMap::new(),
     };
     let task = tokio::spawn(worker.run());
     Ok(Network {
@@ -307,7 +308,11 @@ pub(super) struct Worker {
     pub(super) own_log: NoteVerifier,
     /// Alerts asked of peers on (re)connection.
     pub(super) alert_sync: AlertSync,
+    /// Client requests this node sent to peers, and who waits for each answer.
+    pending_client: HashMap<OutboundRequestId, ClientReply>,
 }
+
+type ClientReply = oneshot::Sender<Result<ClientResponse, NetworkError>>;
 
 impl Worker {
     async fn run(mut self) {
@@ -411,6 +416,19 @@ impl Worker {
                 request,
                 reply,
             } => self.send_witness_request(peer, addrs, request, reply),
+            Command::ClientRequest {
+                peer,
+                addrs,
+                request,
+                reply,
+            } => {
+                let id = self
+                    .swarm
+                    .behaviour_mut()
+                    .client
+                    .send_request_with_addresses(&peer, Ok(request), addrs);
+                self.pending_client.insert(id, reply);
+            }
             Command::Publish { topic, data, reply } => {
                 let _ = reply.send(self.publish(topic, data));
             }
@@ -539,13 +557,22 @@ impl Worker {
                 ..
             } => self.on_client_request(peer, request_id, request, channel, draining),
             request_response::Event::Message {
+                peer,
                 message:
                     request_response::Message::Response {
                         request_id,
                         response,
                     },
                 ..
-            } => self.on_alert_list(request_id, response),
+            } => match self.pending_client.remove(&request_id) {
+                Some(reply) => {
+                    let _ = reply.send(response.map_err(|e| NetworkError::Exchange {
+                        peer,
+                        reason: format!("malformed answer: {e}"),
+                    }));
+                }
+                None => self.on_alert_list(request_id, response),
+            },
             request_response::Event::ResponseSent { request_id, .. } => {
                 self.unsent.remove(&request_id);
             }
@@ -560,8 +587,19 @@ impl Worker {
                 debug!(%peer, %error, "client exchange failed");
             }
             request_response::Event::OutboundFailure {
-                request_id, error, ..
-            } => self.on_alert_sync_failure(request_id, &error),
+                peer,
+                request_id,
+                error,
+                ..
+            } => match self.pending_client.remove(&request_id) {
+                Some(reply) => {
+                    let _ = reply.send(Err(NetworkError::Exchange {
+                        peer,
+                        reason: error.to_string(),
+                    }));
+                }
+                None => self.on_alert_sync_failure(request_id, &error),
+            },
         }
     }
 

@@ -5,6 +5,8 @@
 //! - [`Witnessing`] (this file and [`service`]): answers `/herald/witness/1`
 //!   ([`Witnessing::add_checkpoint`]), watches gossip for conflicting checkpoints
 //!   ([`Witnessing::observe`]), and raises, records and gossips equivocation proofs.
+//! - [`audit`]: checks peers' gossiped checkpoints of other sizes against the held one with
+//!   the log's own consistency proof.
 //! - [`held`]: what the witness holds per origin, changed only by compare-and-swap + flush.
 //! - [`alerts`]: the verified equivocation proofs and the origins they make it distrust.
 //! - [`cosigner`]: the log side: pushes each new checkpoint to every registered witness, merges
@@ -17,6 +19,7 @@
 //! keeps the state.
 
 pub mod alerts;
+pub mod audit;
 pub mod cosigner;
 pub mod crosslog;
 pub mod held;
@@ -95,6 +98,8 @@ struct Inner {
     /// Recently seen checkpoints per origin, by size (split views shown to gossip).
     recent: Mutex<HashMap<String, BTreeMap<u64, VerifiedCheckpoint>>>,
     crosslog: mpsc::Sender<(Arc<PeerDomain>, VerifiedCheckpoint)>,
+    /// Consistency audits waiting or running, per origin.
+    audits: Mutex<HashMap<String, audit::AuditQueue>>,
 }
 
 /// The witness side of a node (see the module docs). Cheap to clone.
@@ -131,6 +136,7 @@ impl Witnessing {
                 locks: Mutex::new(HashMap::new()),
                 recent: Mutex::new(HashMap::new()),
                 crosslog,
+                audits: Mutex::new(HashMap::new()),
             }),
         };
         witnessing.update_alert_gauges();
@@ -272,7 +278,8 @@ impl Witnessing {
 
     /// A peer's checkpoint seen by gossip (verified under its log key): compared with what this
     /// witness holds and with what it saw recently; a conflict is raised. A cosigned one is
-    /// offered to the cross-logger.
+    /// offered to the cross-logger. One of another size than the held one is audited with the
+    /// log's own consistency proof ([`audit`]).
     pub async fn observe(&self, peer: Arc<PeerDomain>, checkpoint: VerifiedCheckpoint) {
         let origin = peer.origin().to_owned();
         if self.inner.alerts.is_distrusted(&origin) {
@@ -296,10 +303,14 @@ impl Witnessing {
             return;
         }
         if !checkpoint.cosignatures().is_empty()
-            && let Err(e) = self.inner.crosslog.try_send((peer, checkpoint))
+            && let Err(e) = self
+                .inner
+                .crosslog
+                .try_send((peer.clone(), checkpoint.clone()))
         {
             debug!(origin, error = %e, "cross-logger busy; cosigned checkpoint skipped");
         }
+        self.audit(peer, checkpoint);
     }
 }
 

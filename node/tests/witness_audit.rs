@@ -1,0 +1,304 @@
+//! Consistency audits of gossiped checkpoints (DESIGN §2, split view): a log that shows its
+//! witness one branch and gossip another, at another size, is caught with its own consistency
+//! proof; an honest log's proof settles the question; a log that answers garbage proves nothing
+//! and is not accused.
+//!
+//! The log here is a fake in the test (a tree in memory, a real log key, a registered peer id)
+//! that speaks `/herald/witness/1` to the node and serves `/herald/client/1` with whatever
+//! consistency proof the case needs; the node is a real gateway over real libp2p on 127.0.0.1.
+
+mod network_support;
+mod witness_support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use futures::StreamExt as _;
+use herald_node::network::{
+    CHECKPOINT_TOPIC, CLIENT_PROTOCOL, ClientCodec, WITNESS_PROTOCOL, WitnessCodec,
+};
+use herald_proto::equivocation::Evidence;
+use herald_proto::wire::pb::{self, add_checkpoint_response, client_request, client_response};
+use libp2p::gossipsub::IdentTopic;
+use libp2p::request_response::{self, ProtocolSupport};
+use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
+use libp2p::{Swarm, noise, tcp, yamux};
+use network_support::TestClient;
+use prost::Message as _;
+use witness_support::{Domain, FakeLog, WAIT, eventually, metric};
+
+#[derive(NetworkBehaviour)]
+struct FakePeerBehaviour {
+    witness: request_response::Behaviour<WitnessCodec>,
+    client: request_response::Behaviour<ClientCodec>,
+}
+
+/// How the fake log answers a consistency request `(size1, size2)`.
+type Answer = Box<dyn Fn(u64, u64) -> pb::ClientResponse + Send>;
+
+/// The fake log connected to `alpha`: it has had alpha cosign its checkpoint of `held` leaves,
+/// then serves consistency requests with `answer` (counting them) until dropped.
+struct FakePeer {
+    asked: Arc<AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for FakePeer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn fake_peer(alpha: &Domain, log: &FakeLog, held: u64, answer: Answer) -> FakePeer {
+    let mut swarm: Swarm<FakePeerBehaviour> =
+        libp2p::SwarmBuilder::with_existing_identity(log.keys.identity.clone())
+            .with_tokio()
+            .with_tcp(
+                tcp::Config::default(),
+                noise::Config::new,
+                yamux::Config::default,
+            )
+            .unwrap()
+            .with_behaviour(|_| FakePeerBehaviour {
+                witness: request_response::Behaviour::with_codec(
+                    WitnessCodec::new(),
+                    [(WITNESS_PROTOCOL, ProtocolSupport::Outbound)],
+                    request_response::Config::default(),
+                ),
+                client: request_response::Behaviour::with_codec(
+                    ClientCodec::new(),
+                    [(CLIENT_PROTOCOL, ProtocolSupport::Inbound)],
+                    request_response::Config::default(),
+                ),
+            })
+            .unwrap()
+            .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
+            .build();
+    let node = alpha.gateway.handle().peer_id();
+    swarm.add_peer_address(node, alpha.addr());
+    let id = swarm
+        .behaviour_mut()
+        .witness
+        .send_request(&node, Ok(log.request(0, held)));
+    let asked = Arc::new(AtomicUsize::new(0));
+    let mut cosigned = false;
+    tokio::time::timeout(WAIT, async {
+        while !cosigned {
+            match swarm.select_next_some().await {
+                SwarmEvent::Behaviour(FakePeerBehaviourEvent::Witness(
+                    request_response::Event::Message {
+                        message:
+                            request_response::Message::Response {
+                                request_id,
+                                response,
+                            },
+                        ..
+                    },
+                )) if request_id == id => {
+                    let result = response.unwrap().result;
+                    assert!(
+                        matches!(
+                            result,
+                            Some(add_checkpoint_response::Result::Cosignature(_))
+                        ),
+                        "{result:?}"
+                    );
+                    cosigned = true;
+                }
+                SwarmEvent::Behaviour(FakePeerBehaviourEvent::Client(event)) => {
+                    serve(&mut swarm, event, &answer, &asked);
+                }
+                _ => {}
+            }
+        }
+    })
+    .await
+    .expect("alpha cosigns the fake log's checkpoint");
+    let counter = asked.clone();
+    let task = tokio::spawn(async move {
+        loop {
+            if let SwarmEvent::Behaviour(FakePeerBehaviourEvent::Client(event)) =
+                swarm.select_next_some().await
+            {
+                serve(&mut swarm, event, &answer, &counter);
+            }
+        }
+    });
+    FakePeer { asked, task }
+}
+
+/// Answers a client request: consistency with `answer`, alerts with none.
+fn serve(
+    swarm: &mut Swarm<FakePeerBehaviour>,
+    event: request_response::Event<
+        Result<pb::ClientRequest, herald_proto::wire::WireError>,
+        Result<pb::ClientResponse, herald_proto::wire::WireError>,
+    >,
+    answer: &Answer,
+    asked: &AtomicUsize,
+) {
+    let request_response::Event::Message {
+        message: request_response::Message::Request {
+            request, channel, ..
+        },
+        ..
+    } = event
+    else {
+        return;
+    };
+    let response = match request.unwrap().request {
+        Some(client_request::Request::Consistency(r)) => {
+            asked.fetch_add(1, Ordering::SeqCst);
+            answer(r.size1, r.size2)
+        }
+        _ => pb::ClientResponse {
+            response: Some(client_response::Response::Alerts(pb::AlertList::default())),
+        },
+    };
+    let _ = swarm
+        .behaviour_mut()
+        .client
+        .send_response(channel, Ok(response));
+}
+
+fn proof_answer(log: FakeLog) -> Answer {
+    Box::new(move |size1, size2| pb::ClientResponse {
+        response: Some(client_response::Response::Consistency(
+            pb::ConsistencyProof {
+                size1,
+                size2,
+                hashes: log.proof(size1, size2),
+            },
+        )),
+    })
+}
+
+/// Publishes `note` on the checkpoint topic to `alpha`, as any gossip peer could.
+async fn gossip(alpha: &Domain, note: Vec<u8>) -> TestClient {
+    let topic = IdentTopic::new(CHECKPOINT_TOPIC);
+    let mut relay = TestClient::connect(alpha.addr()).await;
+    relay.subscribe(&topic).await;
+    let message = pb::SignedCheckpoint { note }.encode_to_vec();
+    relay
+        .swarm
+        .behaviour_mut()
+        .gossipsub
+        .publish(topic, message)
+        .expect("published");
+    relay
+}
+
+async fn audits(alpha: &Domain, kind: &str) -> f64 {
+    metric(
+        &alpha.metrics().await,
+        &format!("herald_consistency_audits_total{{kind=\"{kind}\"}}"),
+    )
+}
+
+/// The log shows alpha's witness a tree of 6 leaves and gossips a 9-leaf tree that rewrote leaf
+/// 2. Asked for a proof from 6 to 9, it can only prove its gossiped branch, which commits it to
+/// another root at 6 than the one alpha cosigned: a form (ii) proof, verified, kept, gossiped,
+/// and the log distrusted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attack_a_log_gossiping_another_branch_at_another_size_is_caught_by_its_own_proof() {
+    let alpha = Domain::start("alpha.test", |_| {}).await;
+    let log = FakeLog::new("liar.test", 60, 6);
+    alpha.register(&log.record()).await;
+    let mut branch = log.forked_at(2);
+    branch.grow_to(9);
+    let fake = fake_peer(&alpha, &log, 6, proof_answer(branch.clone())).await;
+    let mut relay = gossip(&alpha, branch.checkpoint(9)).await;
+
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !alpha.distrusts(&log.origin()) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the split view is never caught"
+        );
+        relay.drive_for(Duration::from_millis(50)).await;
+    }
+    assert!(fake.asked.load(Ordering::SeqCst) >= 1);
+    let held = alpha
+        .gateway
+        .witnessing()
+        .alerts()
+        .list(Some(&log.origin()), 16)
+        .unwrap();
+    assert_eq!(held.len(), 1);
+    let verified = held[0].verify().expect("the proof verifies offline");
+    assert!(matches!(held[0].evidence(), Evidence::Consistency { .. }));
+    let sizes = [verified.first().size(), verified.second().size()];
+    assert_eq!(sizes, [6, 9]);
+    assert_eq!(audits(&alpha, "split").await, 1.0);
+    // What alpha cosigned stays; it cosigns nothing more of the log.
+    assert_eq!(alpha.held(&log.origin()).map(|h| h.0), Some(6));
+    drop(fake);
+    alpha.gateway.stop().await.unwrap();
+}
+
+/// An honest log grew from 6 to 9 leaves: its proof verifies, nothing is raised.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_honest_logs_gossiped_growth_is_audited_consistent() {
+    let alpha = Domain::start("alpha.test", |_| {}).await;
+    let mut log = FakeLog::new("honest.test", 70, 6);
+    alpha.register(&log.record()).await;
+    let held_log = log.clone();
+    log.grow_to(9);
+    let fake = fake_peer(&alpha, &held_log, 6, proof_answer(log.clone())).await;
+    let mut relay = gossip(&alpha, log.checkpoint(9)).await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while audits(&alpha, "consistent").await < 1.0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the audit never ends"
+        );
+        relay.drive_for(Duration::from_millis(50)).await;
+    }
+    assert!(fake.asked.load(Ordering::SeqCst) >= 1);
+    assert!(!alpha.distrusts(&log.origin()));
+    assert!(alpha.gateway.witnessing().alerts().is_empty());
+    drop(fake);
+    alpha.gateway.stop().await.unwrap();
+}
+
+/// A log (or whoever answers for it) that sends garbage for a proof proves nothing about the
+/// log: the audit is counted unproven and nobody is accused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attack_a_garbage_proof_accuses_nobody() {
+    let alpha = Domain::start("alpha.test", |_| {}).await;
+    let log = FakeLog::new("garbage.test", 80, 6);
+    alpha.register(&log.record()).await;
+    let mut grown = log.clone();
+    grown.grow_to(9);
+    let garbage: Answer = Box::new(|size1, size2| pb::ClientResponse {
+        response: Some(client_response::Response::Consistency(
+            pb::ConsistencyProof {
+                size1,
+                size2,
+                hashes: vec![vec![7; 32]; 4],
+            },
+        )),
+    });
+    let fake = fake_peer(&alpha, &log, 6, garbage).await;
+    let mut relay = gossip(&alpha, grown.checkpoint(9)).await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while audits(&alpha, "unproven").await < 1.0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the audit never ends"
+        );
+        relay.drive_for(Duration::from_millis(50)).await;
+    }
+    assert!(fake.asked.load(Ordering::SeqCst) >= 1);
+    assert!(!alpha.distrusts(&log.origin()));
+    assert!(alpha.gateway.witnessing().alerts().is_empty());
+    // The witness still holds and serves what it cosigned.
+    assert_eq!(alpha.held(&log.origin()).map(|h| h.0), Some(6));
+    eventually("alpha keeps serving", || async {
+        alpha.status().await["origin"] == "alpha.test/herald"
+    })
+    .await;
+    drop(fake);
+    alpha.gateway.stop().await.unwrap();
+}
