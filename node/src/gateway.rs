@@ -41,10 +41,14 @@ use crate::sequencer::{
     Clock, Sequencer, SequencerConfig, SequencerError, SequencerHandle, SystemClock,
 };
 use crate::store::{LogHead, LogStore, OpenError};
-use crate::witness::{Cosigner, CrossLogger, WitnessError, Witnessing, WitnessingParts, watcher};
+use crate::witness::{
+    Cosigner, CrossLogger, LogScanner, WitnessError, Witnessing, WitnessingParts, watcher,
+};
 
 /// Largest `node.json` read.
 const MAX_NODE_INFO_BYTES: u64 = 64 * 1024;
+/// Time between two rounds of reading registered peers' logs for cross-logged checkpoints.
+const PEER_LOG_SCAN_INTERVAL: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Why the node could not be initialised, started, or kept running.
 #[derive(Debug, thiserror::Error)]
@@ -405,10 +409,18 @@ impl Gateway {
                 own_witness: keys.witness_verifier(),
                 quorum: config.quorum,
                 interval: config.crosslog_interval(),
-                metrics: witness_metrics,
+                metrics: witness_metrics.clone(),
                 clock: clock.clone(),
             }
             .spawn(crosslog_offers),
+            LogScanner {
+                witnessing: witnessing.clone(),
+                node: handle.clone(),
+                store: store.clone(),
+                metrics: witness_metrics,
+                interval: PEER_LOG_SCAN_INTERVAL,
+            }
+            .spawn(),
             evidence.spawn(),
         ];
         let fork = config.test_hooks.then(|| ForkHook {

@@ -135,6 +135,8 @@ pub struct WitnessMetrics {
     /// Consistency audits of peers' checkpoints seen by gossip, by outcome (`consistent`,
     /// `split`, `unproven`).
     pub audits: Family<KindLabel, Counter>,
+    /// Entries of registered peers' logs read for cross-logged checkpoints.
+    pub scanned_entries: Counter,
 }
 
 impl WitnessMetrics {
@@ -191,6 +193,11 @@ impl WitnessMetrics {
             "Peers' gossiped checkpoints checked against the held one with the log's own \
              consistency proof, by outcome",
             m.audits.clone(),
+        );
+        registry.register(
+            "herald_peer_log_entries_scanned",
+            "Entries of registered peers' logs read for cross-logged checkpoints",
+            m.scanned_entries.clone(),
         );
         m
     }

@@ -38,7 +38,8 @@ struct FakePeerBehaviour {
 type Answer = Box<dyn Fn(u64, u64) -> pb::ClientResponse + Send>;
 
 /// The fake log connected to `alpha`: it has had alpha cosign its checkpoint of `held` leaves,
-/// then serves consistency requests with `answer` (counting them) until dropped.
+/// then serves consistency requests with `answer` (counting them) and entry requests from
+/// `entries` until dropped.
 struct FakePeer {
     asked: Arc<AtomicUsize>,
     task: tokio::task::JoinHandle<()>,
@@ -50,7 +51,13 @@ impl Drop for FakePeer {
     }
 }
 
-async fn fake_peer(alpha: &Domain, log: &FakeLog, held: u64, answer: Answer) -> FakePeer {
+async fn fake_peer(
+    alpha: &Domain,
+    log: &FakeLog,
+    held: u64,
+    answer: Answer,
+    entries: Vec<Vec<u8>>,
+) -> FakePeer {
     let mut swarm: Swarm<FakePeerBehaviour> =
         libp2p::SwarmBuilder::with_existing_identity(log.keys.identity.clone())
             .with_tokio()
@@ -107,7 +114,7 @@ async fn fake_peer(alpha: &Domain, log: &FakeLog, held: u64, answer: Answer) -> 
                     cosigned = true;
                 }
                 SwarmEvent::Behaviour(FakePeerBehaviourEvent::Client(event)) => {
-                    serve(&mut swarm, event, &answer, &asked);
+                    serve(&mut swarm, event, &answer, &entries, &asked);
                 }
                 _ => {}
             }
@@ -121,14 +128,15 @@ async fn fake_peer(alpha: &Domain, log: &FakeLog, held: u64, answer: Answer) -> 
             if let SwarmEvent::Behaviour(FakePeerBehaviourEvent::Client(event)) =
                 swarm.select_next_some().await
             {
-                serve(&mut swarm, event, &answer, &counter);
+                serve(&mut swarm, event, &answer, &entries, &counter);
             }
         }
     });
     FakePeer { asked, task }
 }
 
-/// Answers a client request: consistency with `answer`, alerts with none.
+/// Answers a client request: consistency with `answer`, entries from `entries`, alerts with
+/// none.
 fn serve(
     swarm: &mut Swarm<FakePeerBehaviour>,
     event: request_response::Event<
@@ -136,6 +144,7 @@ fn serve(
         Result<pb::ClientResponse, herald_proto::wire::WireError>,
     >,
     answer: &Answer,
+    entries: &[Vec<u8>],
     asked: &AtomicUsize,
 ) {
     let request_response::Event::Message {
@@ -151,6 +160,16 @@ fn serve(
         Some(client_request::Request::Consistency(r)) => {
             asked.fetch_add(1, Ordering::SeqCst);
             answer(r.size1, r.size2)
+        }
+        Some(client_request::Request::Entries(r)) => {
+            let start = (r.start as usize).min(entries.len());
+            let end = (start + r.count as usize).min(entries.len());
+            pb::ClientResponse {
+                response: Some(client_response::Response::Entries(pb::EntryPage {
+                    start: r.start,
+                    entries: entries[start..end].to_vec(),
+                })),
+            }
         }
         _ => pb::ClientResponse {
             response: Some(client_response::Response::Alerts(pb::AlertList::default())),
@@ -207,7 +226,7 @@ async fn attack_a_log_gossiping_another_branch_at_another_size_is_caught_by_its_
     alpha.register(&log.record()).await;
     let mut branch = log.forked_at(2);
     branch.grow_to(9);
-    let fake = fake_peer(&alpha, &log, 6, proof_answer(branch.clone())).await;
+    let fake = fake_peer(&alpha, &log, 6, proof_answer(branch.clone()), Vec::new()).await;
     let mut relay = gossip(&alpha, branch.checkpoint(9)).await;
 
     let deadline = tokio::time::Instant::now() + WAIT;
@@ -245,7 +264,7 @@ async fn an_honest_logs_gossiped_growth_is_audited_consistent() {
     alpha.register(&log.record()).await;
     let held_log = log.clone();
     log.grow_to(9);
-    let fake = fake_peer(&alpha, &held_log, 6, proof_answer(log.clone())).await;
+    let fake = fake_peer(&alpha, &held_log, 6, proof_answer(log.clone()), Vec::new()).await;
     let mut relay = gossip(&alpha, log.checkpoint(9)).await;
     let deadline = tokio::time::Instant::now() + WAIT;
     while audits(&alpha, "consistent").await < 1.0 {
@@ -280,7 +299,7 @@ async fn attack_a_garbage_proof_accuses_nobody() {
             },
         )),
     });
-    let fake = fake_peer(&alpha, &log, 6, garbage).await;
+    let fake = fake_peer(&alpha, &log, 6, garbage, Vec::new()).await;
     let mut relay = gossip(&alpha, grown.checkpoint(9)).await;
     let deadline = tokio::time::Instant::now() + WAIT;
     while audits(&alpha, "unproven").await < 1.0 {
@@ -300,5 +319,133 @@ async fn attack_a_garbage_proof_accuses_nobody() {
     })
     .await;
     drop(fake);
+    alpha.gateway.stop().await.unwrap();
+}
+
+/// A `WitnessedCheckpoint` entry recording `note` of `origin`.
+fn witnessed(origin: String, note: Vec<u8>) -> Vec<u8> {
+    pb::LogEntry {
+        kind: Some(pb::log_entry::Kind::WitnessedCheckpoint(
+            pb::WitnessedCheckpoint {
+                origin,
+                checkpoint: note,
+                seen_at: 1,
+            },
+        )),
+    }
+    .encode_to_vec()
+}
+
+/// A split view no gossip carried: the log showed alpha one tree of 6 leaves and another peer
+/// another, which that peer recorded in its own log. Reading the peer's log, alpha finds the
+/// other checkpoint, and the two signed checkpoints of one size are the proof.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attack_a_split_view_recorded_only_in_a_peers_log_is_caught_by_reading_it() {
+    let alpha = Domain::start("alpha.test", |_| {}).await;
+    let liar = FakeLog::new("liar.test", 90, 6);
+    alpha.register(&liar.record()).await;
+    let _liar = fake_peer(&alpha, &liar, 6, proof_answer(liar.clone()), Vec::new()).await;
+    let recorder = FakeLog::new("recorder.test", 100, 3);
+    alpha.register(&recorder.record()).await;
+    let other_view = liar.forked_at(1).checkpoint(6);
+    let entries = vec![
+        network_support::notarization(1),
+        witnessed(liar.origin(), other_view),
+        network_support::notarization(2),
+    ];
+    let _recorder = fake_peer(
+        &alpha,
+        &recorder,
+        3,
+        proof_answer(recorder.clone()),
+        entries,
+    )
+    .await;
+
+    eventually(
+        "alpha reads the peer's log and catches the split view",
+        || async { alpha.distrusts(&liar.origin()) },
+    )
+    .await;
+    let held = alpha
+        .gateway
+        .witnessing()
+        .alerts()
+        .list(Some(&liar.origin()), 16)
+        .unwrap();
+    assert_eq!(held.len(), 1);
+    assert!(matches!(held[0].evidence(), Evidence::SameSize));
+    held[0].verify().expect("the proof verifies offline");
+    let page = alpha.metrics().await;
+    assert!(
+        metric(&page, "herald_peer_log_entries_scanned_total") >= 3.0,
+        "{page}"
+    );
+    // The honest recorder is not blamed.
+    assert!(!alpha.distrusts(&recorder.origin()));
+    alpha.gateway.stop().await.unwrap();
+}
+
+/// A peer's log holds a checkpoint signed with alpha's own log key that is not alpha's tree at
+/// that size (the key signed a history alpha never had): alpha proves it with its own
+/// consistency proof, raises the alarm against itself, and serves the proof to its clients.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attack_a_checkpoint_signed_with_this_logs_key_but_not_its_tree_raises_the_alarm() {
+    let alpha = Domain::start("alpha.test", |_| {}).await;
+    let mut client = TestClient::connect(alpha.addr()).await;
+    for n in 0..5 {
+        client.submit(network_support::notarization(n)).await;
+    }
+    let own_entries = alpha.gateway.head().size;
+    assert!(own_entries >= 5);
+    let forged = herald_proto::checkpoint::Checkpoint {
+        origin: alpha.origin(),
+        size: 3,
+        root: [9; 32],
+    }
+    .sign(&alpha.keys.log)
+    .unwrap()
+    .to_string()
+    .into_bytes();
+    // An honest record of alpha's real checkpoint too: it must not raise anything.
+    let real = alpha.gateway.head().checkpoint;
+    let recorder = FakeLog::new("recorder.test", 110, 2);
+    alpha.register(&recorder.record()).await;
+    let entries = vec![
+        witnessed(alpha.origin(), real),
+        witnessed(alpha.origin(), forged),
+    ];
+    let _recorder = fake_peer(
+        &alpha,
+        &recorder,
+        2,
+        proof_answer(recorder.clone()),
+        entries,
+    )
+    .await;
+
+    eventually("alpha catches the checkpoint its key signed", || async {
+        alpha.distrusts(&alpha.origin())
+    })
+    .await;
+    let held = alpha
+        .gateway
+        .witnessing()
+        .alerts()
+        .list(Some(&alpha.origin()), 16)
+        .unwrap();
+    assert_eq!(held.len(), 1);
+    let verified = held[0].verify().expect("the proof verifies offline");
+    assert!(matches!(held[0].evidence(), Evidence::Consistency { .. }));
+    assert_eq!(verified.first().size(), 3);
+    let answer = client
+        .request(pb::client_request::Request::Alerts(pb::AlertsRequest {
+            origin: alpha.origin(),
+        }))
+        .await;
+    let Some(client_response::Response::Alerts(list)) = answer.response else {
+        panic!("{answer:?}");
+    };
+    assert_eq!(list.alerts.len(), 1, "clients are told");
     alpha.gateway.stop().await.unwrap();
 }

@@ -218,25 +218,36 @@ async fn an_offline_witness_does_not_stall_the_log_and_catches_up() {
     .await;
 
     let beta = beta.stop().await;
-    // The log keeps sequencing while its only witness is away.
+    // An answer beta sent just before stopping is taken in by now.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let cosigned = alpha.cosigned_size().unwrap();
+    // The log keeps sequencing while its only witness is away. (Its size may also count a
+    // cross-logged checkpoint of beta's, appended when beta's cosigned checkpoint arrived.)
     append(&alpha, 3).await;
     let size = alpha.gateway.head().size;
-    assert_eq!(size, first + 3);
+    assert!(size >= first + 3);
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(
         alpha.cosigned_size(),
-        Some(first),
+        Some(cosigned),
         "nothing cosigns it meanwhile"
     );
 
     let beta = beta.start().await;
     eventually(
         "the returning witness cosigned the latest checkpoint",
-        || async { alpha.cosigned_size() == Some(size) },
+        || async { alpha.cosigned_size() >= Some(size) },
     )
     .await;
-    let root = alpha.gateway.head().root;
-    assert_eq!(beta.held(&alpha.origin()), Some((size, root)));
+    let held = beta
+        .held(&alpha.origin())
+        .expect("beta holds alpha's checkpoint");
+    assert!(held.0 >= size);
+    assert_eq!(
+        alpha.cosigned_size(),
+        Some(held.0),
+        "what beta holds is alpha's cosigned checkpoint"
+    );
     alpha.gateway.stop().await.unwrap();
     beta.gateway.stop().await.unwrap();
 }

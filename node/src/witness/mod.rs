@@ -12,6 +12,8 @@
 //! - [`cosigner`]: the log side: pushes each new checkpoint to every registered witness, merges
 //!   the cosignatures, stores and gossips the checkpoint once a quorum cosigned it.
 //! - [`crosslog`]: appends peers' cosigned checkpoints to this log, rate-limited.
+//! - [`scan`]: reads registered peers' logs for cross-logged checkpoints (the second line of
+//!   split-view detection), including this log's own.
 //! - [`watcher`]: the task that hands validated gossip to [`Witnessing`].
 //!
 //! Every protocol check is `herald-proto`'s (checkpoint and cosignature verification, consistency
@@ -23,6 +25,7 @@ pub mod audit;
 pub mod cosigner;
 pub mod crosslog;
 pub mod held;
+pub mod scan;
 mod service;
 pub mod watcher;
 
@@ -45,6 +48,7 @@ use held::{HeldCheckpoints, HeldError};
 
 pub use cosigner::Cosigner;
 pub use crosslog::CrossLogger;
+pub use scan::LogScanner;
 
 /// Distinct checkpoint sizes remembered per origin for split-view checks of gossip.
 const RECENT_PER_ORIGIN: usize = 32;
@@ -276,14 +280,27 @@ impl Witnessing {
         None
     }
 
-    /// A peer's checkpoint seen by gossip (verified under its log key): compared with what this
-    /// witness holds and with what it saw recently; a conflict is raised. A cosigned one is
-    /// offered to the cross-logger. One of another size than the held one is audited with the
-    /// log's own consistency proof ([`audit`]).
+    /// A peer's checkpoint seen by gossip (verified under its log key): checked as
+    /// [`Witnessing::check_seen`] does; a cosigned one is also offered to the cross-logger.
     pub async fn observe(&self, peer: Arc<PeerDomain>, checkpoint: VerifiedCheckpoint) {
+        if !self.check_seen(peer.clone(), checkpoint.clone()).await {
+            return;
+        }
+        if !checkpoint.cosignatures().is_empty()
+            && let Err(e) = self.inner.crosslog.try_send((peer.clone(), checkpoint))
+        {
+            debug!(origin = peer.origin(), error = %e, "cross-logger busy; cosigned checkpoint skipped");
+        }
+    }
+
+    /// A peer's checkpoint seen anywhere (gossip, a peer's log), verified under its log key:
+    /// compared with what this witness holds and with what it saw recently, and a conflict is
+    /// raised; one of another size than the held one is queued for an audit with the log's own
+    /// consistency proof ([`audit`]). `false` if the origin is distrusted or a conflict was found.
+    pub async fn check_seen(&self, peer: Arc<PeerDomain>, checkpoint: VerifiedCheckpoint) -> bool {
         let origin = peer.origin().to_owned();
         if self.inner.alerts.is_distrusted(&origin) {
-            return;
+            return false;
         }
         let mut conflict = self.remember(&checkpoint);
         if conflict.is_none() {
@@ -300,17 +317,15 @@ impl Witnessing {
                 Ok(e) => self.raise(e).await,
                 Err(e) => warn!(origin, error = %e, "conflicting checkpoints prove nothing"),
             }
-            return;
-        }
-        if !checkpoint.cosignatures().is_empty()
-            && let Err(e) = self
-                .inner
-                .crosslog
-                .try_send((peer.clone(), checkpoint.clone()))
-        {
-            debug!(origin, error = %e, "cross-logger busy; cosigned checkpoint skipped");
+            return false;
         }
         self.audit(peer, checkpoint);
+        true
+    }
+
+    /// This node's own log key.
+    pub fn own_log(&self) -> &NoteVerifier {
+        &self.inner.own_log
     }
 }
 

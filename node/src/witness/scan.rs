@@ -1,0 +1,234 @@
+//! Reading registered peers' logs: the second line of split-view detection (DESIGN §2 "Entry
+//! types": `WitnessedCheckpoint`).
+//!
+//! Gossip is gone once delivered; a peer's log keeps, for good, the cosigned checkpoints that
+//! peer was shown. So this node reads each registered peer's log up to the size its witness
+//! cosigned (`EntriesRequest` over `/herald/client/1`, a few pages a round) and checks every
+//! cross-logged checkpoint it finds:
+//!
+//! - of another registered peer's log: as if gossip had brought it
+//!   ([`Witnessing::check_seen`]: same-size conflicts at once, other sizes by an audit with that
+//!   log's own consistency proof);
+//! - of this node's own log: it must be one of this log's trees. A checkpoint signed with this
+//!   log's key whose root is not this log's root at that size means the key signed a history
+//!   the log does not have; with the log's own consistency proof to its current checkpoint that
+//!   is a transferable equivocation proof, raised like any other, and the log is distrusted —
+//!   by this node too, because its key can no longer be believed.
+//!
+//! How far each peer's log was read is kept in the sled tree `scan_cursors` (not flushed on
+//! its own: after a crash a few pages are read again, which changes nothing). Entries are not
+//! checked against the peer's tree: what counts is the signature of the log a checkpoint
+//! names, which is checked.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use herald_proto::checkpoint::VerifiedCheckpoint;
+use herald_proto::equivocation::Equivocation;
+use herald_proto::wire::{self, MAX_ENTRY_PAGE_COUNT, pb};
+use tokio::task::JoinHandle;
+use tracing::{debug, error, warn};
+
+use super::{Witnessing, same_size_equivocation};
+use crate::metrics::WitnessMetrics;
+use crate::network::NodeHandle;
+use crate::peers::PeerDomain;
+use crate::store::LogStore;
+
+/// The sled tree of read positions: origin → next index to read (u64 big-endian).
+const CURSOR_TREE: &str = "scan_cursors";
+/// Pages read per peer and round, so a long log is read over several rounds.
+const PAGES_PER_ROUND: usize = 4;
+
+/// What the scanner needs.
+pub struct LogScanner {
+    /// The witness: what it holds, and where findings go.
+    pub witnessing: Witnessing,
+    /// The network, to ask peers for entries.
+    pub node: NodeHandle,
+    /// This node's own log, for its own cross-logged checkpoints.
+    pub store: LogStore,
+    /// Metrics.
+    pub metrics: WitnessMetrics,
+    /// Time between two rounds.
+    pub interval: Duration,
+}
+
+impl LogScanner {
+    /// Starts the task; it runs until aborted.
+    pub fn spawn(self) -> JoinHandle<()> {
+        tokio::spawn(async move {
+            let cursors = match self.store.db().open_tree(CURSOR_TREE) {
+                Ok(tree) => tree,
+                Err(e) => return error!(error = %e, "cannot open the scan cursors; not scanning"),
+            };
+            let mut tick = tokio::time::interval(self.interval);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let peers = self.witnessing.peers().snapshot();
+                for peer in peers.iter() {
+                    self.scan_peer(&cursors, peer).await;
+                }
+            }
+        })
+    }
+
+    /// Reads up to [`PAGES_PER_ROUND`] pages of `peer`'s log, up to the size this witness holds.
+    async fn scan_peer(&self, cursors: &sled::Tree, peer: &Arc<PeerDomain>) {
+        let origin = peer.origin();
+        if self.witnessing.alerts().is_distrusted(origin) {
+            return;
+        }
+        let held = match self.witnessing.held(origin) {
+            Ok(Some((size, _))) => size,
+            Ok(None) => return,
+            Err(e) => return error!(origin, error = %e, "cannot read the witness state"),
+        };
+        let mut cursor = match cursors.get(origin) {
+            Ok(Some(v)) => v
+                .as_ref()
+                .try_into()
+                .map(u64::from_be_bytes)
+                .unwrap_or_default(),
+            Ok(None) => 0,
+            Err(e) => return error!(origin, error = %e, "cannot read a scan cursor"),
+        };
+        for _ in 0..PAGES_PER_ROUND {
+            if cursor >= held {
+                return;
+            }
+            let count = (held - cursor).min(u64::from(MAX_ENTRY_PAGE_COUNT)) as u32;
+            let request = pb::ClientRequest {
+                request: Some(pb::client_request::Request::Entries(pb::EntriesRequest {
+                    start: cursor,
+                    count,
+                })),
+            };
+            let answer = self
+                .node
+                .client_request(peer.peer_id, peer.addrs.clone(), request)
+                .await;
+            let entries = match answer {
+                Ok(pb::ClientResponse {
+                    response: Some(pb::client_response::Response::Entries(page)),
+                }) if page.start == cursor
+                    && !page.entries.is_empty()
+                    && page.entries.len() <= count as usize =>
+                {
+                    page.entries
+                }
+                Ok(other) => {
+                    return debug!(origin, cursor, answer = ?other, "no entry page from the peer");
+                }
+                Err(e) => return debug!(origin, cursor, error = %e, "cannot read the peer's log"),
+            };
+            for bytes in &entries {
+                self.check_entry(peer, bytes).await;
+            }
+            cursor += entries.len() as u64;
+            self.metrics.scanned_entries.inc_by(entries.len() as u64);
+            if let Err(e) = cursors.insert(origin, &cursor.to_be_bytes()) {
+                return error!(origin, error = %e, "cannot store a scan cursor");
+            }
+        }
+    }
+
+    /// One entry of `from`'s log: a cross-logged checkpoint is checked, anything else skipped.
+    async fn check_entry(&self, from: &PeerDomain, bytes: &[u8]) {
+        let Ok(entry) = wire::decode_valid::<pb::LogEntry>(bytes) else {
+            return debug!(
+                origin = from.origin(),
+                "an entry of the peer's log does not decode"
+            );
+        };
+        let Some(pb::log_entry::Kind::WitnessedCheckpoint(witnessed)) = entry.kind else {
+            return;
+        };
+        let own = self.witnessing.own_log();
+        if witnessed.origin == own.name() {
+            if let Ok(checkpoint) = VerifiedCheckpoint::verify(&witnessed.checkpoint, own) {
+                self.check_own(checkpoint).await;
+            }
+            return;
+        }
+        let Some(peer) = self
+            .witnessing
+            .peers()
+            .snapshot()
+            .by_origin(&witnessed.origin)
+            .cloned()
+        else {
+            return;
+        };
+        if peer.origin() == from.origin() {
+            // A log that cross-logs itself tells nothing its own answers do not.
+            return;
+        }
+        if let Ok(checkpoint) = VerifiedCheckpoint::verify(&witnessed.checkpoint, &peer.log_key) {
+            self.witnessing.check_seen(peer, checkpoint).await;
+        }
+    }
+
+    /// A checkpoint signed with this log's key, found in a peer's log: it must describe this
+    /// log's tree at its size.
+    async fn check_own(&self, seen: VerifiedCheckpoint) {
+        let store = self.store.clone();
+        let own = self.witnessing.own_log().clone();
+        let size = seen.size();
+        let judged = tokio::task::spawn_blocking(move || own_split(&store, &own, &seen)).await;
+        match judged {
+            Ok(Ok(None)) => {}
+            Ok(Ok(Some(equivocation))) => {
+                self.metrics.audit("split");
+                error!(
+                    size,
+                    "a checkpoint signed with THIS log's key describes a tree this log does not \
+                     have: the log key is compromised"
+                );
+                self.witnessing.raise(equivocation).await;
+            }
+            Ok(Err(why)) => {
+                self.metrics.audit("unproven");
+                error!(
+                    size,
+                    why, "a checkpoint signed with this log's key does not check"
+                );
+            }
+            Err(e) => warn!(error = %e, "own checkpoint check failed"),
+        }
+    }
+}
+
+/// `Ok(None)` if `seen` is this log's tree at its size; `Ok(Some)` the proof that it is not;
+/// `Err` when it cannot be told (a size the log has not reached, a storage error).
+fn own_split(
+    store: &LogStore,
+    own: &herald_proto::note::NoteVerifier,
+    seen: &VerifiedCheckpoint,
+) -> Result<Option<Equivocation>, String> {
+    let head = store.head();
+    if seen.size() > head.size {
+        return Err(format!(
+            "it claims {} entries, the log has {}",
+            seen.size(),
+            head.size
+        ));
+    }
+    let root = store.root_at(seen.size()).map_err(|e| e.to_string())?;
+    if &root == seen.root() {
+        return Ok(None);
+    }
+    let current = VerifiedCheckpoint::verify(&head.checkpoint, own).map_err(|e| e.to_string())?;
+    let algorithm = store.algorithm();
+    let proof = if seen.size() == head.size {
+        same_size_equivocation(algorithm, seen, &current)
+    } else {
+        let proof = store
+            .consistency_proof(seen.size(), head.size)
+            .map_err(|e| e.to_string())?;
+        let alternative = seen.size().is_power_of_two().then_some(root);
+        Equivocation::from_consistency(algorithm, seen, &current, &proof, alternative)
+    };
+    proof.map(Some).map_err(|e| e.to_string())
+}
