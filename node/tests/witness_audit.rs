@@ -208,6 +208,18 @@ async fn gossip(alpha: &Domain, note: Vec<u8>) -> TestClient {
     relay
 }
 
+/// Keeps the gossip relay running until alpha has counted an audit of outcome `kind`.
+async fn until_audited(alpha: &Domain, relay: &mut TestClient, kind: &str) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while audits(alpha, kind).await < 1.0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no {kind} audit in time"
+        );
+        relay.drive_for(Duration::from_millis(50)).await;
+    }
+}
+
 async fn audits(alpha: &Domain, kind: &str) -> f64 {
     metric(
         &alpha.metrics().await,
@@ -266,14 +278,7 @@ async fn an_honest_logs_gossiped_growth_is_audited_consistent() {
     log.grow_to(9);
     let fake = fake_peer(&alpha, &held_log, 6, proof_answer(log.clone()), Vec::new()).await;
     let mut relay = gossip(&alpha, log.checkpoint(9)).await;
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while audits(&alpha, "consistent").await < 1.0 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the audit never ends"
-        );
-        relay.drive_for(Duration::from_millis(50)).await;
-    }
+    until_audited(&alpha, &mut relay, "consistent").await;
     assert!(fake.asked.load(Ordering::SeqCst) >= 1);
     assert!(!alpha.distrusts(&log.origin()));
     assert!(alpha.gateway.witnessing().alerts().is_empty());
@@ -301,14 +306,7 @@ async fn attack_a_garbage_proof_accuses_nobody() {
     });
     let fake = fake_peer(&alpha, &log, 6, garbage, Vec::new()).await;
     let mut relay = gossip(&alpha, grown.checkpoint(9)).await;
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while audits(&alpha, "unproven").await < 1.0 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the audit never ends"
-        );
-        relay.drive_for(Duration::from_millis(50)).await;
-    }
+    until_audited(&alpha, &mut relay, "unproven").await;
     assert!(fake.asked.load(Ordering::SeqCst) >= 1);
     assert!(!alpha.distrusts(&log.origin()));
     assert!(alpha.gateway.witnessing().alerts().is_empty());
