@@ -340,3 +340,80 @@ async fn binding_lookups_are_not_found_or_pending_until_cosigned() {
     alpha.gateway.stop().await.unwrap();
     beta.gateway.stop().await.unwrap();
 }
+
+/// Enrolments of different accounts do not wait for each other: registered at once, they are
+/// bound in the same sequencing rounds (one at a time, four registrations would need four
+/// rounds, so four checkpoints).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registrations_of_different_accounts_share_sequencing_rounds() {
+    let alpha = Domain::start("alpha.test", |c| c.sequence_interval_ms = 1000).await;
+    let accounts: Vec<Account> = (0..4)
+        .map(|i| Account::new(&format!("user{i}@alpha.test"), 10 + i))
+        .collect();
+    let mut codes = Vec::new();
+    let mut clients = Vec::new();
+    for account in &accounts {
+        codes.push(issue(&alpha, &account.address, 3600).await);
+        clients.push(TestClient::connect(alpha.addr()).await);
+    }
+    let answers = futures::future::join_all(
+        clients
+            .iter_mut()
+            .zip(&accounts)
+            .zip(&codes)
+            .map(|((client, account), code)| register(client, account, code)),
+    )
+    .await;
+    let mut checkpoints = std::collections::BTreeSet::new();
+    for answer in &answers {
+        let Some(client_response::Response::Submitted(ack)) = &answer.response else {
+            panic!("{answer:?}");
+        };
+        checkpoints.insert(ack.checkpoint.as_ref().unwrap().note.clone());
+    }
+    assert!(
+        checkpoints.len() <= 2,
+        "4 registrations took {} sequencing rounds",
+        checkpoints.len()
+    );
+    for account in &accounts {
+        assert!(matches!(
+            state(&alpha, &account.address),
+            Some(AccountState::Active { identity_key, .. }) if identity_key == account.key()
+        ));
+    }
+    alpha.gateway.stop().await.unwrap();
+}
+
+/// Two keys racing to register one account with its one code: exactly one is bound, the other
+/// is refused, and the log holds one binding.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attack_racing_one_code_with_two_keys_binds_exactly_one() {
+    let alpha = Domain::start("alpha.test", |c| c.sequence_interval_ms = 500).await;
+    let bob = Account::new("bob@alpha.test", 1);
+    let mallory = Account::new("bob@alpha.test", 66);
+    let code = issue(&alpha, &bob.address, 3600).await;
+    let size = alpha.gateway.head().size;
+    let mut c1 = TestClient::connect(alpha.addr()).await;
+    let mut c2 = TestClient::connect(alpha.addr()).await;
+    let (a, b) = tokio::join!(
+        register(&mut c1, &bob, &code),
+        register(&mut c2, &mallory, &code)
+    );
+    let won: Vec<&Account> = [(&a, &bob), (&b, &mallory)]
+        .into_iter()
+        .filter_map(|(answer, who)| error_of(answer).is_none().then_some(who))
+        .collect();
+    assert_eq!(won.len(), 1, "{a:?} / {b:?}");
+    for answer in [&a, &b] {
+        if let Some(kind) = refusal(answer) {
+            assert_eq!(kind, ClientErrorKind::Unauthorized);
+        }
+    }
+    assert_eq!(alpha.gateway.head().size, size + 1, "one binding appended");
+    assert!(matches!(
+        state(&alpha, &bob.address),
+        Some(AccountState::Active { identity_key, .. }) if identity_key == won[0].key()
+    ));
+    alpha.gateway.stop().await.unwrap();
+}

@@ -231,8 +231,10 @@ pub struct CertMailParts {
 
 struct Inner {
     parts: CertMailParts,
-    /// Enrolments are checked and carried out one at a time, so one code registers one key.
-    enrolling: tokio::sync::Mutex<()>,
+    /// Enrolments of one account are checked and carried out one at a time, so one code
+    /// registers one key; different accounts enrol side by side (one sequencing round binds
+    /// many).
+    enrolling: registration::AccountLocks,
     /// Failed enrolment attempts per account (memory only: a restart forgets them).
     failures: Mutex<FailedAttempts>,
     /// req_hashes of publications admitted and not yet answered, so two submissions of one
@@ -260,7 +262,7 @@ impl CertifiedMail {
         CertifiedMail {
             inner: Arc::new(Inner {
                 parts,
-                enrolling: tokio::sync::Mutex::new(()),
+                enrolling: registration::AccountLocks::default(),
                 failures: Mutex::new(FailedAttempts::default()),
                 publishing: Mutex::new(HashSet::new()),
             }),

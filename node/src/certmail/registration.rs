@@ -8,7 +8,8 @@
 //! matches (compared in constant time) and has not expired; IK was never revoked for it. Then
 //! the gateway appends an `IdentityBinding` (valid from now) signed with its log key, waits
 //! until it is durable, marks the account active (flushed), and answers the binding's
-//! `SubmitAck`. Enrolments run one at a time, so one code binds one key.
+//! `SubmitAck`. Enrolments of one account run one at a time ([`AccountLocks`]), so one code
+//! binds one key; different accounts' enrolments run side by side and share sequencing rounds.
 //!
 //! **Failed attempts**: a wrong code for a pending account counts against it; after
 //! [`MAX_FAILED_ENROLMENTS`] within [`FAILURE_WINDOW`] the account's attempts are refused
@@ -21,6 +22,7 @@
 //! the log and the account active, and disabling again completes it.
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use herald_proto::entry::{
@@ -47,6 +49,59 @@ const MAX_TRACKED: usize = 4096;
 /// What an enrolment refusal says, whatever was wrong: unknown account, active or disabled
 /// account, or wrong code (so that guessing learns nothing about which).
 const NO_ENROLMENT: &str = "no pending enrolment matches this account and code";
+
+/// One lock per account with an enrolment (code issue, registration, disabling) in progress.
+/// An account's entry lives only while someone holds or waits for its lock, so the map is as
+/// large as the enrolments in flight, whatever addresses clients make up.
+#[derive(Debug, Default)]
+pub(super) struct AccountLocks {
+    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+/// A held account lock; dropping it releases the lock and forgets the entry if nobody waits.
+pub(super) struct AccountGuard<'a> {
+    locks: &'a AccountLocks,
+    account: String,
+    guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl AccountLocks {
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<tokio::sync::Mutex<()>>>> {
+        // The map only holds locks: a panic elsewhere leaves it usable.
+        self.locks.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Waits for `account`'s lock.
+    pub(super) async fn lock(&self, account: &str) -> AccountGuard<'_> {
+        let lock = self.map().entry(account.to_owned()).or_default().clone();
+        let guard = lock.lock_owned().await;
+        AccountGuard {
+            locks: self,
+            account: account.to_owned(),
+            guard: Some(guard),
+        }
+    }
+
+    /// Accounts with an entry (held or waited for).
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.map().len()
+    }
+}
+
+impl Drop for AccountGuard<'_> {
+    fn drop(&mut self) {
+        drop(self.guard.take());
+        let mut map = self.locks.map();
+        // Only the map holds it: nobody holds or waits for this account's lock.
+        if map
+            .get(&self.account)
+            .is_some_and(|lock| Arc::strong_count(lock) == 1)
+        {
+            map.remove(&self.account);
+        }
+    }
+}
 
 /// Failed enrolment attempts per account: (count, window start in Unix seconds).
 #[derive(Debug, Default)]
@@ -126,7 +181,7 @@ impl CertifiedMail {
         account: String,
         valid_for: u64,
     ) -> Result<(EnrolmentCode, AccountRecord), CertMailError> {
-        let _enrolling = self.inner.enrolling.lock().await;
+        let _enrolling = self.inner.enrolling.lock(&account).await;
         let now = self.now_secs();
         let issued = self
             .blocking(move |mail| Ok(mail.accounts().issue_code(&account, now, valid_for)?))
@@ -172,7 +227,7 @@ impl CertifiedMail {
             source,
         })?;
 
-        let _enrolling = self.inner.enrolling.lock().await;
+        let _enrolling = self.inner.enrolling.lock(&account).await;
         let now = self.now_secs();
         if let Some(retry_after) = self.failures().blocked(&account, now) {
             warn!(account, "enrolment refused: too many failed attempts");
@@ -230,7 +285,7 @@ impl CertifiedMail {
 
     /// Disables `account` (see the module docs).
     pub async fn disable(&self, account: String) -> Result<DisableReport, CertMailError> {
-        let _enrolling = self.inner.enrolling.lock().await;
+        let _enrolling = self.inner.enrolling.lock(&account).await;
         let acc = account.clone();
         let record = self
             .blocking(move |mail| Ok(mail.accounts().get(&acc)?))
@@ -305,5 +360,29 @@ mod tests {
         // Windows that ended make room.
         f.record("late@beta.test", 1 + FAILURE_WINDOW.as_secs());
         assert_eq!(f.by_account.len(), 1);
+    }
+
+    /// One account's enrolments wait for each other; another account's do not; and the map
+    /// forgets an account once nobody holds or waits for its lock.
+    #[tokio::test]
+    async fn account_locks_serialise_one_account_only_and_forget_idle_ones() {
+        let locks = AccountLocks::default();
+        let bob = locks.lock("bob@alpha.test").await;
+        let carol = tokio::time::timeout(Duration::from_secs(1), locks.lock("carol@alpha.test"))
+            .await
+            .expect("another account does not wait");
+        assert!(
+            tokio::time::timeout(Duration::from_millis(50), locks.lock("bob@alpha.test"))
+                .await
+                .is_err(),
+            "a second enrolment of one account waits for the first"
+        );
+        assert_eq!(locks.len(), 2);
+        drop(carol);
+        assert_eq!(locks.len(), 1);
+        drop(bob);
+        assert_eq!(locks.len(), 0);
+        drop(locks.lock("bob@alpha.test").await);
+        assert_eq!(locks.len(), 0);
     }
 }
