@@ -9,6 +9,11 @@
 //! [`crate::durable_file::replace`], so a crash leaves either the old checkpoint or the new one. Two processes saving at once each save a checkpoint they
 //! verified; the later rename wins, which may be the smaller one — a later refresh proves
 //! consistency from it again, so nothing unverified is ever trusted.
+//!
+//! A log proved to have equivocated stays refused across runs: the proof (an encoded
+//! `Equivocation`) is saved next to the checkpoint (`<origin>.equivocation`) and verified again
+//! when loaded. Nothing ever removes it; a user who wants to follow that log again must delete
+//! the file, deliberately.
 
 use std::collections::HashMap;
 use std::fs;
@@ -17,6 +22,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use herald_proto::checkpoint::{Checkpoint, CheckpointError, VerifiedCheckpoint};
+use herald_proto::equivocation::{DecodeError, Equivocation, MAX_EQUIVOCATION_LEN};
 use herald_proto::note::{MAX_NOTE_LEN, SignedNote};
 
 use crate::durable_file::{self, FileIoError, ReadError};
@@ -74,6 +80,24 @@ pub enum StoreError {
         /// Why it does not verify.
         error: Box<VerifyError>,
     },
+    /// A saved equivocation proof does not decode, does not verify, or is about another log or
+    /// key. It is not ignored (that would trust the log again): delete the file to start over.
+    #[error("saved equivocation proof {path} is unusable: {reason}")]
+    BadEquivocation {
+        /// The file (or the origin, for a store without files).
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl From<(PathBuf, DecodeError)> for StoreError {
+    fn from((path, e): (PathBuf, DecodeError)) -> Self {
+        StoreError::BadEquivocation {
+            path,
+            reason: e.to_string(),
+        }
+    }
 }
 
 /// Durable storage of the last verified checkpoint of each log.
@@ -84,6 +108,13 @@ pub trait CheckpointStore {
     /// Replaces the checkpoint of its origin. When this returns, the new checkpoint survives a
     /// crash. Only verified checkpoints can be saved.
     fn save(&self, checkpoint: &VerifiedCheckpoint) -> Result<(), StoreError>;
+
+    /// The equivocation proof saved against `origin`, decoded (not yet verified), if any.
+    fn load_equivocation(&self, origin: &str) -> Result<Option<Equivocation>, StoreError>;
+
+    /// Saves, for good, the proof that the log of `origin` equivocated. When this returns, it
+    /// survives a crash.
+    fn save_equivocation(&self, origin: &str, proof: &Equivocation) -> Result<(), StoreError>;
 }
 
 /// A shared reference to a store is a store.
@@ -94,6 +125,14 @@ impl<S: CheckpointStore + ?Sized> CheckpointStore for &S {
 
     fn save(&self, checkpoint: &VerifiedCheckpoint) -> Result<(), StoreError> {
         (**self).save(checkpoint)
+    }
+
+    fn load_equivocation(&self, origin: &str) -> Result<Option<Equivocation>, StoreError> {
+        (**self).load_equivocation(origin)
+    }
+
+    fn save_equivocation(&self, origin: &str, proof: &Equivocation) -> Result<(), StoreError> {
+        (**self).save_equivocation(origin, proof)
     }
 }
 
@@ -135,6 +174,11 @@ impl FileCheckpointStore {
             );
         }
         self.dir.join(format!("{name}.checkpoint"))
+    }
+
+    /// The file holding the equivocation proof against `origin`, next to its checkpoint.
+    pub fn equivocation_path(&self, origin: &str) -> PathBuf {
+        self.path(origin).with_extension("equivocation")
     }
 }
 
@@ -182,12 +226,37 @@ impl CheckpointStore for FileCheckpointStore {
         let path = self.path(checkpoint.origin());
         durable_file::replace(&path, checkpoint.note().as_bytes()).map_err(io_error)
     }
+
+    fn load_equivocation(&self, origin: &str) -> Result<Option<Equivocation>, StoreError> {
+        let path = self.equivocation_path(origin);
+        let bytes = match durable_file::read_bounded(&path, MAX_EQUIVOCATION_LEN) {
+            Ok(bytes) => bytes,
+            Err(ReadError::Io(e)) if e.is_not_found() => return Ok(None),
+            Err(ReadError::Io(e)) => return Err(io_error(e)),
+            Err(ReadError::TooLarge { path, limit }) => {
+                return Err(StoreError::TooLarge { path, limit });
+            }
+        };
+        Ok(Some(
+            Equivocation::decode(&bytes).map_err(|e| StoreError::from((path, e)))?,
+        ))
+    }
+
+    fn save_equivocation(&self, origin: &str, proof: &Equivocation) -> Result<(), StoreError> {
+        fs::create_dir_all(&self.dir).map_err(|source| StoreError::Io {
+            action: "creating",
+            path: self.dir.clone(),
+            source,
+        })?;
+        durable_file::replace(&self.equivocation_path(origin), &proof.encode()).map_err(io_error)
+    }
 }
 
 /// Checkpoints kept in memory only (tests, and clients that keep no state between runs).
 #[derive(Debug, Default)]
 pub struct MemoryCheckpointStore {
     notes: Mutex<HashMap<String, Vec<u8>>>,
+    equivocations: Mutex<HashMap<String, Equivocation>>,
 }
 
 impl MemoryCheckpointStore {
@@ -210,6 +279,17 @@ impl CheckpointStore for MemoryCheckpointStore {
             checkpoint.origin().to_owned(),
             checkpoint.note().into_bytes(),
         );
+        Ok(())
+    }
+
+    fn load_equivocation(&self, origin: &str) -> Result<Option<Equivocation>, StoreError> {
+        let proofs = self.equivocations.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(proofs.get(origin).cloned())
+    }
+
+    fn save_equivocation(&self, origin: &str, proof: &Equivocation) -> Result<(), StoreError> {
+        let mut proofs = self.equivocations.lock().unwrap_or_else(|p| p.into_inner());
+        proofs.insert(origin.to_owned(), proof.clone());
         Ok(())
     }
 }

@@ -52,7 +52,8 @@ pub struct TrustedLog<G, S> {
 
 impl<G: Gateway, S: CheckpointStore> TrustedLog<G, S> {
     /// The log `log` through `gateway`, starting from the checkpoint `store` holds for it (which
-    /// must verify under the log's key).
+    /// must verify under the log's key). A log the store holds an equivocation proof against
+    /// (verified again here) is refused from the start.
     pub fn open(gateway: G, log: LogIdentity, store: S) -> Result<Self, ClientError> {
         let trusted = match store.load(log.origin())? {
             None => None,
@@ -66,13 +67,27 @@ impl<G: Gateway, S: CheckpointStore> TrustedLog<G, S> {
                 )
             }
         };
+        let distrusted = match store.load_equivocation(log.origin())? {
+            None => None,
+            Some(proof) => {
+                let bad = |reason: String| StoreError::BadEquivocation {
+                    path: log.origin().into(),
+                    reason,
+                };
+                let verified = proof.verify().map_err(|e| bad(e.to_string()))?;
+                if verified.equivocation().log() != log.verifier() {
+                    return Err(bad("it is about another log key".into()).into());
+                }
+                Some(Box::new(proof))
+            }
+        };
         Ok(TrustedLog {
             gateway,
             log,
             store,
             trusted,
             witnesses: None,
-            distrusted: None,
+            distrusted,
         })
     }
 
@@ -84,6 +99,11 @@ impl<G: Gateway, S: CheckpointStore> TrustedLog<G, S> {
     /// The gateway.
     pub fn gateway(&self) -> &G {
         &self.gateway
+    }
+
+    /// The checkpoint store.
+    pub(crate) fn store(&self) -> &S {
+        &self.store
     }
 
     /// The checkpoint trusted now, if any.

@@ -143,12 +143,20 @@ impl<G: Gateway, S: CheckpointStore> TrustedLog<G, S> {
         }
     }
 
-    /// Distrusts this log for good (in this `TrustedLog`).
+    /// Distrusts this log for good: in this `TrustedLog`, and in the store, so that every later
+    /// `TrustedLog` over it refuses the log from the start.
     pub(crate) fn distrust(&mut self, proof: Equivocation) {
         warn!(
             origin = self.log.origin(),
             "the log equivocated; refusing it from now on"
         );
+        if let Err(e) = self.store().save_equivocation(self.log.origin(), &proof) {
+            warn!(
+                origin = self.log.origin(),
+                error = %e,
+                "could not save the equivocation proof; the log is refused in this run only"
+            );
+        }
         self.distrusted = Some(Box::new(proof));
     }
 
@@ -178,7 +186,7 @@ mod tests {
     use herald_proto::merkle::HashAlgorithm;
 
     use super::*;
-    use crate::store::MemoryCheckpointStore;
+    use crate::store::{MemoryCheckpointStore, StoreError};
     use crate::test_log::{FakeGateway, TestLog};
 
     type Log<'a> = TrustedLog<&'a FakeGateway, &'a MemoryCheckpointStore>;
@@ -321,6 +329,76 @@ mod tests {
             VerifyError::Equivocated { .. }
         ));
         assert_eq!(log.equivocation(), Some(&proof));
+    }
+
+    /// A log once proved to equivocate stays refused in every later run over the same state,
+    /// even when its gateway stops serving the alert (as the lying gateway would); a saved proof
+    /// that was tampered with, or is about another key, is an error, never a reason to trust.
+    #[test]
+    fn attack_distrust_survives_a_restart_and_a_gateway_that_hides_the_alert() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::FileCheckpointStore::new(dir.path().join("state"));
+        let gateway = FakeGateway::new(TestLog::new(6));
+        let verifier = gateway.log.lock().unwrap().verifier();
+        let open_file = || {
+            TrustedLog::open(
+                &gateway,
+                LogIdentity::new(verifier.clone(), HashAlgorithm::Blake3),
+                &store,
+            )
+        };
+        let mut log = open_file().unwrap();
+        block_on(log.refresh()).unwrap();
+        let proof = {
+            let l = gateway.log.lock().unwrap();
+            Equivocation::from_same_size(
+                HashAlgorithm::Blake3,
+                &VerifiedCheckpoint::verify(&l.checkpoint_note(6), &verifier).unwrap(),
+                &VerifiedCheckpoint::verify(&l.sign_raw(6, [9; 32]), &verifier).unwrap(),
+            )
+            .unwrap()
+        };
+        gateway.alerts.lock().unwrap().push(proof.to_wire());
+        block_on(log.check_alerts()).unwrap_err();
+        drop(log);
+
+        // The next run: the gateway hides the alert; the log is refused before any request.
+        gateway.alerts.lock().unwrap().clear();
+        let mut log = open_file().unwrap();
+        assert_eq!(log.equivocation(), Some(&proof));
+        assert!(matches!(
+            verification(block_on(log.refresh()).unwrap_err()),
+            VerifyError::Equivocated { .. }
+        ));
+        drop(log);
+
+        // A saved proof made false (both checkpoints the same) is refused, not ignored.
+        let path = store.equivocation_path(verifier.name());
+        let mut false_proof = proof.to_wire();
+        false_proof.checkpoint_b = false_proof.checkpoint_a.clone();
+        std::fs::write(&path, prost::Message::encode_to_vec(&false_proof)).unwrap();
+        assert!(matches!(
+            open_file(),
+            Err(ClientError::Store(StoreError::BadEquivocation { .. }))
+        ));
+        std::fs::write(&path, b"\xffnot a proof").unwrap();
+        assert!(matches!(
+            open_file(),
+            Err(ClientError::Store(StoreError::BadEquivocation { .. }))
+        ));
+        // A proof against another key, saved under this origin, is refused too.
+        let stranger = TestLog::with_key(verifier.name(), [2; 32], 3);
+        let (s1, s2) = (
+            VerifiedCheckpoint::verify(&stranger.checkpoint_note(3), &stranger.verifier()).unwrap(),
+            VerifiedCheckpoint::verify(&stranger.sign_raw(3, [1; 32]), &stranger.verifier())
+                .unwrap(),
+        );
+        let strangers = Equivocation::from_same_size(HashAlgorithm::Blake3, &s1, &s2).unwrap();
+        std::fs::write(&path, strangers.encode()).unwrap();
+        assert!(matches!(
+            open_file(),
+            Err(ClientError::Store(StoreError::BadEquivocation { .. }))
+        ));
     }
 
     #[test]

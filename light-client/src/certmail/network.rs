@@ -172,6 +172,21 @@ impl<S: CheckpointStore> CheckpointStore for Pinned<'_, S> {
     fn save(&self, checkpoint: &VerifiedCheckpoint) -> Result<(), StoreError> {
         self.store.save(checkpoint)
     }
+
+    fn load_equivocation(
+        &self,
+        origin: &str,
+    ) -> Result<Option<herald_proto::equivocation::Equivocation>, StoreError> {
+        self.store.load_equivocation(origin)
+    }
+
+    fn save_equivocation(
+        &self,
+        origin: &str,
+        proof: &herald_proto::equivocation::Equivocation,
+    ) -> Result<(), StoreError> {
+        self.store.save_equivocation(origin, proof)
+    }
 }
 
 /// The consistency proof between `trusted` (the note of X's checkpoint the client trusts) and
