@@ -373,3 +373,92 @@ fn verify_absence_shows_non_publication_and_refuses_false_proofs() {
     let o = herald(&["verify-absence", junk.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(3));
 }
+
+/// A split-view alert checked offline, as an auditor would: a true proof (raw or in base64) is
+/// PROVEN with exit 0 and names the log and both checkpoints; against another `--log-key`, made
+/// false, or not a proof at all, it is NOT shown with exit 3.
+#[test]
+fn verify_equivocation_proves_a_true_alert_and_refuses_the_rest() {
+    use herald_proto::checkpoint::{Checkpoint, VerifiedCheckpoint};
+    use herald_proto::equivocation::Equivocation;
+    use herald_proto::merkle::HashAlgorithm;
+    use herald_proto::note::NoteSigner;
+
+    let dir = tempfile::tempdir().unwrap();
+    let signer = NoteSigner::new(
+        "liar.test/herald",
+        ed25519_dalek::SigningKey::from_bytes(&[5; 32]),
+    )
+    .unwrap();
+    let verifier = signer.verifier();
+    let checkpoint = |root: [u8; 32]| {
+        let note = Checkpoint {
+            origin: "liar.test/herald".into(),
+            size: 7,
+            root,
+        }
+        .sign(&signer)
+        .unwrap()
+        .to_string();
+        VerifiedCheckpoint::verify(note.as_bytes(), &verifier).unwrap()
+    };
+    let proof = Equivocation::from_same_size(
+        HashAlgorithm::Blake3,
+        &checkpoint([1; 32]),
+        &checkpoint([2; 32]),
+    )
+    .unwrap();
+    let raw = dir.path().join("proof.bin");
+    std::fs::write(&raw, proof.encode()).unwrap();
+    let text = dir.path().join("proof.b64");
+    let b64 = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, proof.encode());
+    std::fs::write(&text, format!("{b64}\n")).unwrap();
+    let path = |p: &Path| p.to_str().unwrap().to_owned();
+
+    for file in [&raw, &text] {
+        let o = herald(&["verify-equivocation", &path(file)]);
+        assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+        assert!(stdout(&o).contains("PROVEN"), "{}", stdout(&o));
+    }
+    let o = herald(&[
+        "verify-equivocation",
+        &path(&raw),
+        "--log-key",
+        &verifier.to_string(),
+        "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(0));
+    let v = json(&o);
+    assert_eq!(v["proven"], true);
+    assert_eq!(v["origin"], "liar.test/herald");
+    assert_eq!(v["checkpoints"][0]["size"], 7);
+
+    // Against another key than the one the auditor follows the log by: not shown.
+    let other = NoteSigner::new(
+        "liar.test/herald",
+        ed25519_dalek::SigningKey::from_bytes(&[6; 32]),
+    )
+    .unwrap();
+    let o = herald(&[
+        "verify-equivocation",
+        &path(&raw),
+        "--log-key",
+        &other.verifier().to_string(),
+    ]);
+    assert_eq!(o.status.code(), Some(3), "{}", stdout(&o));
+    // Made false (both checkpoints the same), or garbage: not shown.
+    let mut wire = proof.to_wire();
+    wire.checkpoint_b = wire.checkpoint_a.clone();
+    let false_proof = dir.path().join("false.bin");
+    std::fs::write(&false_proof, wire.encode_to_vec()).unwrap();
+    let garbage = dir.path().join("garbage.bin");
+    std::fs::write(&garbage, b"\xff\x00 not a proof").unwrap();
+    for file in [&false_proof, &garbage] {
+        let o = herald(&["verify-equivocation", &path(file), "--json"]);
+        assert_eq!(o.status.code(), Some(3), "{}", stdout(&o));
+        assert_eq!(json(&o)["proven"], false);
+    }
+    // A missing file is a failure, not a verdict.
+    let o = herald(&["verify-equivocation", &path(&dir.path().join("nope"))]);
+    assert_eq!(o.status.code(), Some(1));
+}

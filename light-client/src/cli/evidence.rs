@@ -10,11 +10,12 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use clap::Args;
 use herald_light_client::certmail::{MAX_INCLUDED_LEAF_BYTES, decode_included_leaf};
 use herald_proto::certmail::{req_hash, request_signing_input};
-use herald_proto::equivocation::Equivocation;
+use herald_proto::equivocation::{Equivocation, Evidence};
 use herald_proto::evidence::{
     ArbiterContext, MAX_ABSENCE_PROOF_BYTES, MAX_EVIDENCE_BUNDLE_BYTES, Outcome, Status,
     TrustSource, Verdict, arbitrate, decode_absence_proof, decode_bundle, verify_absence,
 };
+use herald_proto::note::NoteVerifier;
 use herald_proto::wire::{MAX_EQUIVOCATION_BYTES, pb};
 use serde_json::{Value, json};
 
@@ -75,6 +76,21 @@ pub struct VerifyAbsence {
     #[arg(long, value_name = "TIME")]
     at: Option<String>,
     /// Print one JSON object (bytes in base64).
+    #[arg(long)]
+    json: bool,
+}
+
+/// `herald verify-equivocation`.
+#[derive(Debug, Args)]
+pub struct VerifyEquivocation {
+    /// The equivocation proof: an encoded herald.v1.Equivocation, raw or in base64 (as
+    /// `herald log alerts --json`, `herald-node alerts` and the admin API print it).
+    #[arg(value_name = "PROOF")]
+    proof: PathBuf,
+    /// Only a proof against this log key counts (e.g. the key you follow the log by).
+    #[arg(long, value_name = "VKEY")]
+    log_key: Option<String>,
+    /// Print one JSON object (roots in base64).
     #[arg(long)]
     json: bool,
 }
@@ -325,4 +341,92 @@ pub fn verify_absence_command(args: VerifyAbsence) -> ExitCode {
             ExitCode::from(EXIT_NOT_SHOWN)
         }
     }
+}
+
+/// Exit status of `herald verify-equivocation`.
+pub const EQUIVOCATION_EXIT_STATUS: &str = "Exit status:
+  0  PROVEN: the log signed two checkpoints that cannot both be true
+  1  failure: bad arguments or an unreadable file
+  3  NOT shown: the file is not a proof, the proof does not verify, or it is against
+     another key than --log-key (the reason is printed)";
+
+/// Runs `herald verify-equivocation`: checks the proof offline, from its bytes alone.
+pub fn verify_equivocation(args: VerifyEquivocation) -> ExitCode {
+    let json = args.json;
+    let expected = match args.log_key.as_deref().map(NoteVerifier::parse).transpose() {
+        Ok(k) => k,
+        Err(e) => return failure(&anyhow::anyhow!("--log-key: {e}"), json),
+    };
+    // Base64 of the largest proof, with room for line breaks.
+    let limit = MAX_EQUIVOCATION_BYTES.div_ceil(3) * 4 + MAX_EQUIVOCATION_BYTES / 32;
+    let bytes = match read_bounded(&args.proof, limit, "equivocation proof") {
+        Ok(b) => b,
+        Err(e) => return failure(&e.into(), json),
+    };
+    // The raw encoding first; failing that, the file as base64 text.
+    let claimed = Equivocation::decode(&bytes).or_else(|raw_error| {
+        let text: String = String::from_utf8_lossy(&bytes).split_whitespace().collect();
+        BASE64
+            .decode(text.as_bytes())
+            .ok()
+            .and_then(|b| Equivocation::decode(&b).ok())
+            .ok_or(raw_error)
+    });
+    let claimed = match claimed {
+        Ok(c) => c,
+        Err(e) => return not_proven(&format!("not an equivocation proof: {e}"), json),
+    };
+    let verified = match claimed.verify() {
+        Ok(v) => v,
+        Err(e) => return not_proven(&format!("the proof does not verify: {e}"), json),
+    };
+    let log = verified.equivocation().log();
+    if let Some(key) = &expected
+        && key != log
+    {
+        return not_proven(
+            &format!("the proof is against {log}, not the key given ({key})"),
+            json,
+        );
+    }
+    let form = match verified.equivocation().evidence() {
+        Evidence::SameSize => "same size, different roots",
+        Evidence::Consistency { .. } => {
+            "a consistency proof from the smaller checkpoint that commits the log to another root"
+        }
+        Evidence::Inclusion { .. } => "one index with a different leaf in each tree",
+    };
+    let checkpoints = [verified.first(), verified.second()];
+    if json {
+        print_json(&json!({
+            "proven": true,
+            "origin": verified.origin(),
+            "log_key": log.to_string(),
+            "form": form,
+            "checkpoints": checkpoints.iter().map(|c| json!({
+                "size": c.size(),
+                "root": b64(c.root()),
+            })).collect::<Vec<_>>(),
+        }));
+    } else {
+        println!(
+            "PROVEN      {} signed two checkpoints that cannot both be true",
+            verified.origin().escape_debug()
+        );
+        println!("log key     {log}");
+        println!("form        {form}");
+        for (n, c) in ["first", "second"].iter().zip(checkpoints) {
+            println!("{n:<11} size {} root {}", c.size(), b64(c.root()));
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+fn not_proven(reason: &str, json: bool) -> ExitCode {
+    if json {
+        print_json(&json!({ "proven": false, "reason": reason }));
+    } else {
+        println!("NOT shown   {}", reason.escape_debug());
+    }
+    ExitCode::from(EXIT_NOT_SHOWN)
 }

@@ -64,6 +64,10 @@ enum Command {
     /// Check a recipient's absence proof offline: was the key not published in time?
     #[command(after_help = evidence::VERIFY_EXIT_STATUS)]
     VerifyAbsence(evidence::VerifyAbsence),
+    /// Check a split-view alert offline: did the log sign two checkpoints that cannot both be
+    /// true?
+    #[command(after_help = evidence::EQUIVOCATION_EXIT_STATUS)]
+    VerifyEquivocation(evidence::VerifyEquivocation),
 }
 
 #[derive(Debug, Subcommand)]
@@ -291,6 +295,7 @@ where
         Command::Cm(command) => return cm::run(command),
         Command::VerifyEvidence(args) => return evidence::verify_evidence(args),
         Command::VerifyAbsence(args) => return evidence::verify_absence_command(args),
+        Command::VerifyEquivocation(args) => return evidence::verify_equivocation(args),
     };
     let json = command.common().json;
     let runtime = match tokio::runtime::Builder::new_multi_thread()
