@@ -220,6 +220,18 @@ async fn until_audited(alpha: &Domain, relay: &mut TestClient, kind: &str) {
     }
 }
 
+/// The only alert alpha holds against `origin`.
+fn the_one_alert(alpha: &Domain, origin: &str) -> herald_proto::equivocation::Equivocation {
+    let mut held = alpha
+        .gateway
+        .witnessing()
+        .alerts()
+        .list(Some(origin), 16)
+        .unwrap();
+    assert_eq!(held.len(), 1, "{held:?}");
+    held.remove(0)
+}
+
 async fn audits(alpha: &Domain, kind: &str) -> f64 {
     metric(
         &alpha.metrics().await,
@@ -250,15 +262,9 @@ async fn attack_a_log_gossiping_another_branch_at_another_size_is_caught_by_its_
         relay.drive_for(Duration::from_millis(50)).await;
     }
     assert!(fake.asked.load(Ordering::SeqCst) >= 1);
-    let held = alpha
-        .gateway
-        .witnessing()
-        .alerts()
-        .list(Some(&log.origin()), 16)
-        .unwrap();
-    assert_eq!(held.len(), 1);
-    let verified = held[0].verify().expect("the proof verifies offline");
-    assert!(matches!(held[0].evidence(), Evidence::Consistency { .. }));
+    let held = the_one_alert(&alpha, &log.origin());
+    let verified = held.verify().expect("the proof verifies offline");
+    assert!(matches!(held.evidence(), Evidence::Consistency { .. }));
     let sizes = [verified.first().size(), verified.second().size()];
     assert_eq!(sizes, [6, 9]);
     assert_eq!(audits(&alpha, "split").await, 1.0);
@@ -365,15 +371,9 @@ async fn attack_a_split_view_recorded_only_in_a_peers_log_is_caught_by_reading_i
         || async { alpha.distrusts(&liar.origin()) },
     )
     .await;
-    let held = alpha
-        .gateway
-        .witnessing()
-        .alerts()
-        .list(Some(&liar.origin()), 16)
-        .unwrap();
-    assert_eq!(held.len(), 1);
-    assert!(matches!(held[0].evidence(), Evidence::SameSize));
-    held[0].verify().expect("the proof verifies offline");
+    let held = the_one_alert(&alpha, &liar.origin());
+    assert!(matches!(held.evidence(), Evidence::SameSize));
+    held.verify().expect("the proof verifies offline");
     let page = alpha.metrics().await;
     assert!(
         metric(&page, "herald_peer_log_entries_scanned_total") >= 3.0,
@@ -426,15 +426,9 @@ async fn attack_a_checkpoint_signed_with_this_logs_key_but_not_its_tree_raises_t
         alpha.distrusts(&alpha.origin())
     })
     .await;
-    let held = alpha
-        .gateway
-        .witnessing()
-        .alerts()
-        .list(Some(&alpha.origin()), 16)
-        .unwrap();
-    assert_eq!(held.len(), 1);
-    let verified = held[0].verify().expect("the proof verifies offline");
-    assert!(matches!(held[0].evidence(), Evidence::Consistency { .. }));
+    let held = the_one_alert(&alpha, &alpha.origin());
+    let verified = held.verify().expect("the proof verifies offline");
+    assert!(matches!(held.evidence(), Evidence::Consistency { .. }));
     assert_eq!(verified.first().size(), 3);
     let answer = client
         .request(pb::client_request::Request::Alerts(pb::AlertsRequest {
