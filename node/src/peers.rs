@@ -25,6 +25,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use herald_proto::checkpoint::WitnessVerifier;
 use herald_proto::merkle::HashAlgorithm;
 use herald_proto::note::{KeyError, NoteVerifier};
+use herald_proto::wire::MAX_LOCATION_WITNESSES;
 use libp2p::multiaddr::Protocol;
 use libp2p::{Multiaddr, PeerId};
 use serde::{Deserialize, Serialize};
@@ -35,9 +36,10 @@ use crate::keys::log_key_name;
 
 /// The sled tree of the registry.
 pub const PEERS_TREE: &str = "peers";
-/// Most registered peers: a checkpoint note carries at most 99 cosignature lines, and every peer
-/// is a witness of this log.
-pub const MAX_PEERS: usize = 64;
+/// Most registered peers. Every peer is a witness of this log, and clients learn the witness set
+/// from a location that lists at most [`MAX_LOCATION_WITNESSES`] witnesses: with more peers the
+/// log could count a cosignature that its clients' policy does not.
+pub const MAX_PEERS: usize = MAX_LOCATION_WITNESSES;
 /// Most addresses kept per peer.
 pub const MAX_PEER_ADDRS: usize = 8;
 /// Longest stored record; anything longer in the database is corruption.
@@ -104,6 +106,10 @@ pub enum PeerError {
     /// The witness key shares the log key's name and key id.
     #[error("witness_key must not be the log key")]
     WitnessIsLogKey,
+    /// Another registered peer has this witness key (its name and key id, or its public key):
+    /// one key would count twice in a quorum, and every witness policy would be refused.
+    #[error("witness_key is already the witness key of {0}")]
+    WitnessKeyTaken(String),
     /// The hash is neither `blake3` nor `sha256`.
     #[error("hash {0:?} is neither blake3 nor sha256")]
     BadHash(String),
@@ -398,6 +404,14 @@ impl PeerRegistry {
                 domain: holder.domain.clone(),
             });
         }
+        if let Some(holder) = set.iter().find(|p| {
+            p.domain != peer.domain
+                && ((p.witness_key.name() == peer.witness_key.name()
+                    && p.witness_key.key_id() == peer.witness_key.key_id())
+                    || p.witness_key.public_key() == peer.witness_key.public_key())
+        }) {
+            return Err(PeerError::WitnessKeyTaken(holder.domain.clone()));
+        }
         let replaced = set.by_domain(&peer.domain).is_some();
         if !replaced && set.len() >= MAX_PEERS {
             return Err(PeerError::TooManyPeers);
@@ -566,6 +580,13 @@ pub(crate) mod tests {
         assert!(matches!(
             reg.add(impostor),
             Err(PeerError::PeerIdTaken { .. })
+        ));
+        // Another domain with beta's witness key: one key would count twice in a quorum.
+        let mut twin = PeerDomain::from_record(&record("gamma.test", 20, 4001)).unwrap();
+        twin.witness_key = beta.witness_key.clone();
+        assert!(matches!(
+            reg.add(twin),
+            Err(PeerError::WitnessKeyTaken(d)) if d == "beta.test"
         ));
         assert_eq!(reg.list(), vec![beta]);
     }

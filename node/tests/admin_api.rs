@@ -288,6 +288,22 @@ async fn herald_node_peer_edits_a_stopped_node_and_asks_a_running_one() {
     );
     let listed: PeerList = json(&String::from_utf8_lossy(&out.stdout));
     assert_eq!(listed.peers[0].domain, "beta.test");
+    // A "domain" that would smuggle text into the HTTP request line is refused before any call.
+    let smuggle = vec![
+        "peer",
+        "remove",
+        "--config",
+        &config,
+        "--domain",
+        "beta.test HTTP/1.1\r\nX-Evil: 1\r\n",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect();
+    let out = cli(smuggle).await.unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a valid domain name"));
+    assert_eq!(node.gateway.peers().list().len(), 1);
     // While the node runs, `peer remove` goes through its admin API.
     let remove = vec![
         "peer",

@@ -58,6 +58,25 @@ async fn fake_peer(
     answer: Answer,
     entries: Vec<Vec<u8>>,
 ) -> FakePeer {
+    let (peer, result) = connect_fake_peer(alpha, log, held, answer, entries).await;
+    assert!(
+        matches!(
+            result,
+            Some(add_checkpoint_response::Result::Cosignature(_))
+        ),
+        "{result:?}"
+    );
+    peer
+}
+
+/// [`fake_peer`] without expecting a cosignature: the witness's answer to the checkpoint.
+async fn connect_fake_peer(
+    alpha: &Domain,
+    log: &FakeLog,
+    held: u64,
+    answer: Answer,
+    entries: Vec<Vec<u8>>,
+) -> (FakePeer, Option<add_checkpoint_response::Result>) {
     let mut swarm: Swarm<FakePeerBehaviour> =
         libp2p::SwarmBuilder::with_existing_identity(log.keys.identity.clone())
             .with_tokio()
@@ -89,9 +108,9 @@ async fn fake_peer(
         .witness
         .send_request(&node, Ok(log.request(0, held)));
     let asked = Arc::new(AtomicUsize::new(0));
-    let mut cosigned = false;
+    let mut witnessed = None;
     tokio::time::timeout(WAIT, async {
-        while !cosigned {
+        while witnessed.is_none() {
             match swarm.select_next_some().await {
                 SwarmEvent::Behaviour(FakePeerBehaviourEvent::Witness(
                     request_response::Event::Message {
@@ -103,15 +122,7 @@ async fn fake_peer(
                         ..
                     },
                 )) if request_id == id => {
-                    let result = response.unwrap().result;
-                    assert!(
-                        matches!(
-                            result,
-                            Some(add_checkpoint_response::Result::Cosignature(_))
-                        ),
-                        "{result:?}"
-                    );
-                    cosigned = true;
+                    witnessed = Some(response.unwrap().result);
                 }
                 SwarmEvent::Behaviour(FakePeerBehaviourEvent::Client(event)) => {
                     serve(&mut swarm, event, &answer, &entries, &asked);
@@ -121,7 +132,7 @@ async fn fake_peer(
         }
     })
     .await
-    .expect("alpha cosigns the fake log's checkpoint");
+    .expect("alpha answers the fake log's checkpoint");
     let counter = asked.clone();
     let task = tokio::spawn(async move {
         loop {
@@ -132,7 +143,7 @@ async fn fake_peer(
             }
         }
     });
-    FakePeer { asked, task }
+    (FakePeer { asked, task }, witnessed.flatten())
 }
 
 /// Answers a client request: consistency with `answer`, entries from `entries`, alerts with
@@ -439,5 +450,34 @@ async fn attack_a_checkpoint_signed_with_this_logs_key_but_not_its_tree_raises_t
         panic!("{answer:?}");
     };
     assert_eq!(list.alerts.len(), 1, "clients are told");
+    alpha.gateway.stop().await.unwrap();
+}
+
+/// Gossip showed alpha one root at size 6; the log then asks alpha to cosign another root at
+/// size 6, consistent with nothing alpha held before. The two signed checkpoints are a split
+/// view: alpha raises it and does not cosign.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attack_a_checkpoint_conflicting_with_gossip_is_not_cosigned() {
+    let alpha = Domain::start("alpha.test", |_| {}).await;
+    let log = FakeLog::new("split.test", 120, 6);
+    alpha.register(&log.record()).await;
+    let mut relay = gossip(&alpha, log.forked_at(3).checkpoint(6)).await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while metric(&alpha.metrics().await, "herald_gossip_received_total") < 1.0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the gossip never arrives"
+        );
+        relay.drive_for(Duration::from_millis(50)).await;
+    }
+    let (_fake, answer) =
+        connect_fake_peer(&alpha, &log, 6, proof_answer(log.clone()), Vec::new()).await;
+    assert!(
+        matches!(answer, Some(add_checkpoint_response::Result::Refusal(_))),
+        "{answer:?}"
+    );
+    assert!(alpha.distrusts(&log.origin()));
+    let held = the_one_alert(&alpha, &log.origin());
+    assert!(matches!(held.evidence(), Evidence::SameSize));
     alpha.gateway.stop().await.unwrap();
 }

@@ -227,6 +227,10 @@ pub(super) fn peer(command: PeerCommand) -> anyhow::Result<()> {
             println!("{verb} {}", record.domain);
         }
         PeerCommand::Remove(a) => {
+            // It becomes part of an HTTP request line: only a domain name may get there.
+            if !crate::config::valid_domain(&a.domain) {
+                bail!("{:?} is not a valid domain name", a.domain);
+            }
             let config = read_config(&a.config)?;
             match running_node(&config) {
                 Some(node) => {

@@ -10,7 +10,6 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use herald_proto::equivocation::Equivocation;
 use herald_proto::wire::pb::{self, ClientResponse, client_request, client_response};
 use libp2p::PeerId;
 use libp2p::request_response::{OutboundFailure, OutboundRequestId};
@@ -20,6 +19,7 @@ use tracing::{debug, warn};
 use super::codec::Decoded;
 use super::gossip::{self, GossipEvent};
 use super::worker::Worker;
+use crate::metrics::response_label;
 
 /// Least time between two asks of one peer (a flapping connection asks once per interval).
 const ASK_INTERVAL: Duration = Duration::from_secs(10);
@@ -74,36 +74,34 @@ impl Worker {
             Ok(ClientResponse {
                 response: Some(client_response::Response::Alerts(list)),
             }) => list.alerts,
-            Ok(other) => return debug!(%peer, answer = ?other, "no alert list from the peer"),
+            Ok(other) => {
+                let answer = response_label(&other);
+                return debug!(%peer, answer, "no alert list from the peer");
+            }
             Err(error) => return warn!(%peer, %error, "malformed alert list from a peer"),
         };
         let peers = self.peers.borrow().clone();
         for alert in alerts {
-            let verified = Equivocation::from_wire(alert)
-                .map_err(|e| e.to_string())
-                .and_then(|e| e.verify().map_err(|e| e.to_string()));
-            match verified {
-                Ok(proof) if gossip::concerns_known_log(&proof, &peers, &self.own_log) => {
+            match gossip::judge_listed_alert(alert, &peers, &self.own_log) {
+                Ok(Some(proof)) => {
                     debug!(%peer, origin = proof.origin(), "alert received from a peer's list");
                     self.tell_watcher(GossipEvent::Alert(proof));
                 }
-                Ok(proof) => {
-                    debug!(%peer, origin = proof.origin(), "listed alert about an unknown log");
-                }
+                Ok(None) => debug!(%peer, "listed alert about a log this node does not know"),
                 Err(error) => warn!(%peer, %error, "a peer listed an alert that does not verify"),
             }
         }
     }
 
-    /// An ask that failed (the connection closed, no answer in time): forgotten; the next
-    /// connection asks again.
+    /// An ask that failed (the connection closed, no answer in time): the next connection after
+    /// the ask interval asks again (a peer whose answers always fail is not asked at every
+    /// reconnection).
     pub(super) fn on_alert_sync_failure(
         &mut self,
         request_id: OutboundRequestId,
         error: &OutboundFailure,
     ) {
         if let Some(peer) = self.alert_sync.pending.remove(&request_id) {
-            self.alert_sync.asked.remove(&peer);
             debug!(%peer, %error, "asking a peer for its alerts failed");
         }
     }

@@ -18,8 +18,9 @@
 //! | a stream that ends inside the header or the body | `Ok(Err(FieldSize))` | answers `MALFORMED` |
 //! | a stream that ends before any byte, or fails | `Err(io)` | nothing to answer; the stream is dropped |
 //!
-//! The same codec serves `/herald/client/1` and, in the next issue, `/herald/witness/1`; the light
-//! client can use it with the roles swapped.
+//! The same codec serves `/herald/client/1` and `/herald/witness/1`, both ways (the node also
+//! asks peers). The light client has its own (`herald_light_client::codec`): it cannot depend on
+//! the node, and it fails a refused answer instead of answering it.
 
 use std::io;
 use std::marker::PhantomData;

@@ -146,7 +146,24 @@ pub fn judge_alert(
     peers: &PeerSet,
     own_log: &NoteVerifier,
 ) -> Result<Option<VerifiedEquivocation>, GossipRejection> {
-    let verified = Equivocation::decode(data)?.verify()?;
+    judged(Equivocation::decode(data)?, peers, own_log)
+}
+
+/// [`judge_alert`] for an alert that arrived decoded (a peer's alert list).
+pub fn judge_listed_alert(
+    alert: pb::Equivocation,
+    peers: &PeerSet,
+    own_log: &NoteVerifier,
+) -> Result<Option<VerifiedEquivocation>, GossipRejection> {
+    judged(Equivocation::from_wire(alert)?, peers, own_log)
+}
+
+fn judged(
+    claimed: Equivocation,
+    peers: &PeerSet,
+    own_log: &NoteVerifier,
+) -> Result<Option<VerifiedEquivocation>, GossipRejection> {
+    let verified = claimed.verify()?;
     Ok(concerns_known_log(&verified, peers, own_log).then_some(verified))
 }
 

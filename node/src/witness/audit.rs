@@ -30,6 +30,7 @@ use herald_proto::wire::pb::{self, client_request, client_response};
 use tracing::{debug, warn};
 
 use super::Witnessing;
+use crate::metrics::response_label;
 use crate::peers::PeerDomain;
 
 /// Checkpoints waiting for an audit per origin.
@@ -129,7 +130,7 @@ impl Witnessing {
         if self.inner.alerts.is_distrusted(origin) {
             return Outcome::Skipped;
         }
-        let held = match self.inner.held.get(origin) {
+        let held = match self.held_now(origin).await {
             Ok(Some(held)) if held.size != seen.size() => held,
             Ok(_) => return Outcome::Skipped,
             Err(e) => return Outcome::Unproven(format!("cannot read the witness state: {e}")),
@@ -163,7 +164,9 @@ impl Witnessing {
             Ok(pb::ClientResponse {
                 response: Some(client_response::Response::Consistency(proof)),
             }) if (proof.size1, proof.size2) == (older.size(), newer.size()) => proof.hashes,
-            Ok(other) => return Outcome::Unproven(format!("the log answered {other:?}")),
+            Ok(other) => {
+                return Outcome::Unproven(format!("the log answered {}", response_label(&other)));
+            }
             Err(e) => return Outcome::Unproven(e.to_string()),
         };
         let hasher = AnyHasher(peer.hash);

@@ -162,6 +162,15 @@ impl Witnessing {
         Ok(self.inner.held.get(origin)?.map(|h| (h.size, h.root)))
     }
 
+    /// What this witness holds for `origin`, read on a blocking thread (for async callers).
+    async fn held_now(&self, origin: &str) -> Result<Option<held::Held>, String> {
+        let (this, origin) = (self.clone(), origin.to_owned());
+        tokio::task::spawn_blocking(move || this.inner.held.get(&origin))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())
+    }
+
     /// Every origin this witness cosigned and the size it holds. Blocking.
     pub fn held_sizes(&self) -> Result<Vec<(String, u64)>, HeldError> {
         self.inner.held.sizes()
@@ -304,7 +313,7 @@ impl Witnessing {
         }
         let mut conflict = self.remember(&checkpoint);
         if conflict.is_none() {
-            match self.inner.held.get(&origin) {
+            match self.held_now(&origin).await {
                 Ok(Some(h)) if h.size == checkpoint.size() && h.root != *checkpoint.root() => {
                     conflict = VerifiedCheckpoint::verify(h.note.as_bytes(), &peer.log_key).ok();
                 }

@@ -31,6 +31,7 @@ use tracing::{debug, error, warn};
 
 use super::{Witnessing, same_size_equivocation};
 use crate::metrics::WitnessMetrics;
+use crate::metrics::response_label;
 use crate::network::NodeHandle;
 use crate::peers::PeerDomain;
 use crate::store::LogStore;
@@ -58,9 +59,14 @@ impl LogScanner {
     /// Starts the task; it runs until aborted.
     pub fn spawn(self) -> JoinHandle<()> {
         tokio::spawn(async move {
-            let cursors = match self.store.db().open_tree(CURSOR_TREE) {
-                Ok(tree) => tree,
-                Err(e) => return error!(error = %e, "cannot open the scan cursors; not scanning"),
+            let db = self.store.db().clone();
+            let cursors = match tokio::task::spawn_blocking(move || db.open_tree(CURSOR_TREE)).await
+            {
+                Ok(Ok(tree)) => tree,
+                Ok(Err(e)) => {
+                    return error!(error = %e, "cannot open the scan cursors; not scanning");
+                }
+                Err(e) => return error!(error = %e, "scan cursor task failed; not scanning"),
             };
             let mut tick = tokio::time::interval(self.interval);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -80,19 +86,15 @@ impl LogScanner {
         if self.witnessing.alerts().is_distrusted(origin) {
             return;
         }
-        let held = match self.witnessing.held(origin) {
-            Ok(Some((size, _))) => size,
-            Ok(None) => return,
-            Err(e) => return error!(origin, error = %e, "cannot read the witness state"),
-        };
-        let mut cursor = match cursors.get(origin) {
-            Ok(Some(v)) => v
-                .as_ref()
-                .try_into()
-                .map(u64::from_be_bytes)
-                .unwrap_or_default(),
-            Ok(None) => 0,
-            Err(e) => return error!(origin, error = %e, "cannot read a scan cursor"),
+        let (witnessing, tree, name) =
+            (self.witnessing.clone(), cursors.clone(), origin.to_owned());
+        let position =
+            tokio::task::spawn_blocking(move || position(&witnessing, &tree, &name)).await;
+        let (mut cursor, held) = match position {
+            Ok(Ok(Some(position))) => position,
+            Ok(Ok(None)) => return,
+            Ok(Err(why)) => return error!(origin, why, "not scanning the peer's log"),
+            Err(e) => return error!(origin, error = %e, "scan position task failed"),
         };
         for _ in 0..PAGES_PER_ROUND {
             if cursor >= held {
@@ -119,7 +121,8 @@ impl LogScanner {
                     page.entries
                 }
                 Ok(other) => {
-                    return debug!(origin, cursor, answer = ?other, "no entry page from the peer");
+                    let answer = response_label(&other);
+                    return debug!(origin, cursor, answer, "no entry page from the peer");
                 }
                 Err(e) => return debug!(origin, cursor, error = %e, "cannot read the peer's log"),
             };
@@ -128,8 +131,11 @@ impl LogScanner {
             }
             cursor += entries.len() as u64;
             self.metrics.scanned_entries.inc_by(entries.len() as u64);
-            if let Err(e) = cursors.insert(origin, &cursor.to_be_bytes()) {
-                return error!(origin, error = %e, "cannot store a scan cursor");
+            let (tree, name) = (cursors.clone(), origin.to_owned());
+            let stored =
+                tokio::task::spawn_blocking(move || tree.insert(name, &cursor.to_be_bytes())).await;
+            if !matches!(stored, Ok(Ok(_))) {
+                return error!(origin, "cannot store a scan cursor");
             }
         }
     }
@@ -137,7 +143,8 @@ impl LogScanner {
     /// One entry of `from`'s log: a cross-logged checkpoint is checked, anything else skipped.
     async fn check_entry(&self, from: &PeerDomain, bytes: &[u8]) {
         let Ok(entry) = wire::decode_valid::<pb::LogEntry>(bytes) else {
-            return debug!(
+            // A log never appends what it cannot decode: the peer served something else.
+            return warn!(
                 origin = from.origin(),
                 "an entry of the peer's log does not decode"
             );
@@ -198,6 +205,25 @@ impl LogScanner {
             Err(e) => warn!(error = %e, "own checkpoint check failed"),
         }
     }
+}
+
+/// Where to read `origin`'s log from (its cursor) and up to where (the size this witness holds);
+/// `None` if it holds nothing of that log yet. Blocking.
+fn position(
+    witnessing: &Witnessing,
+    cursors: &sled::Tree,
+    origin: &str,
+) -> Result<Option<(u64, u64)>, String> {
+    let Some((held, _)) = witnessing.held(origin).map_err(|e| e.to_string())? else {
+        return Ok(None);
+    };
+    let cursor = match cursors.get(origin).map_err(|e| e.to_string())? {
+        None => 0,
+        Some(v) => u64::from_be_bytes(
+            <[u8; 8]>::try_from(v.as_ref()).map_err(|_| "its scan cursor is not 8 bytes")?,
+        ),
+    };
+    Ok(Some((cursor, held)))
 }
 
 /// `Ok(None)` if `seen` is this log's tree at its size; `Ok(Some)` the proof that it is not;

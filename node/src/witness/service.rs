@@ -169,6 +169,7 @@ impl Witnessing {
         if self.inner.alerts.is_distrusted(&body.origin) {
             return Err(distrusted());
         }
+        let algorithm = peer.hash;
         let this = self.clone();
         let judged_checkpoint = checkpoint.clone();
         let judged = tokio::task::spawn_blocking(move || {
@@ -178,13 +179,23 @@ impl Witnessing {
         .map_err(|e| Refusal::new(Reason::Unavailable, format!("witness task failed: {e}")))?;
         match judged {
             Judged::Cosign => {
+                // Consistent with the held one; but gossip may already have shown another root
+                // at this size: then it is a split view, and no cosignature.
+                if let Some(other) = self.remember(&checkpoint) {
+                    match super::same_size_equivocation(algorithm, &other, &checkpoint) {
+                        Ok(e) => self.raise(e).await,
+                        Err(e) => warn!(error = %e, "conflicting checkpoints prove nothing"),
+                    }
+                    return Err(Refusal::new(
+                        Reason::DistrustedOrigin,
+                        "gossip showed another root at this size: equivocation raised",
+                    ));
+                }
                 let cosignature = self
                     .inner
                     .signer
                     .cosign(&checkpoint, self.now_secs())
                     .map_err(|e| Refusal::new(Reason::Unavailable, e.to_string()))?;
-                // Remembered for gossip checks; it was just judged consistent with the held one.
-                let _ = self.remember(&checkpoint);
                 Ok(cosignature.to_line())
             }
             Judged::Refuse(r) => Err(r),
