@@ -112,6 +112,7 @@ async fn herald(args: &[&str]) -> Output {
     let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_herald"))
         .args(args)
         .env_remove("RUST_LOG")
+        .kill_on_drop(true)
         .output();
     tokio::time::timeout(WAIT, run).await.unwrap().unwrap()
 }

@@ -152,9 +152,14 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         detached: true,
         ..TestnetOptions::new(&args.dir, binary)
     };
-    let testnet = Testnet::spawn(usize::from(args.domains), options)
-        .await
-        .context("starting the testnet")?;
+    // Interrupted while starting, the half-started testnet is dropped, which kills its nodes:
+    // none is left that no testnet.json names.
+    let testnet = tokio::select! {
+        started = Testnet::spawn(usize::from(args.domains), options) => {
+            started.context("starting the testnet")?
+        }
+        _ = tokio::signal::ctrl_c() => bail!("interrupted while starting the testnet"),
+    };
     let dir = testnet.options().dir.clone();
     let manifest = testnet.manifest();
     let written = manifest.write(&dir);

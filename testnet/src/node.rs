@@ -240,7 +240,12 @@ impl TestnetNode {
     pub(crate) async fn kill(&mut self) -> Result<(), TestnetError> {
         let mut running = self.take_running()?;
         let log = self.log_path();
-        if let Some(status) = running.child.try_wait().map_err(io_error(&log))? {
+        // Out of `self` now: on any early error the child is killed here, never left behind.
+        let status = running.child.try_wait().map_err(|e| {
+            let _ = running.child.kill();
+            io_error(&log)(e)
+        })?;
+        if let Some(status) = status {
             return Err(process::exited(&self.domain, status, &log));
         }
         running.child.kill().map_err(io_error(&log))?;
@@ -259,10 +264,18 @@ impl TestnetNode {
     pub(crate) async fn stop(&mut self, bound: Duration) -> Result<(), TestnetError> {
         let mut running = self.take_running()?;
         let log = self.log_path();
-        process::send_signal(running.child.id(), Signal::SIGTERM)?;
-        let status = process::wait_exit(&mut running.child, bound)
-            .await
-            .map_err(io_error(&log))?;
+        // Out of `self` now: on any early error the child is killed here, never left behind.
+        if let Err(e) = process::send_signal(running.child.id(), Signal::SIGTERM) {
+            let _ = running.child.kill();
+            return Err(e);
+        }
+        let status = match process::wait_exit(&mut running.child, bound).await {
+            Ok(status) => status,
+            Err(e) => {
+                let _ = running.child.kill();
+                return Err(io_error(&log)(e));
+            }
+        };
         match status {
             Some(status) if status.success() => Ok(()),
             Some(status) => Err(process::exited(&self.domain, status, &log)),

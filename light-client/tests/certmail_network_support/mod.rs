@@ -147,6 +147,7 @@ impl Party {
             .env("HERALD_HOME", &self.home)
             .env("HERALD_PASSPHRASE", PASS)
             .env_remove("RUST_LOG")
+            .kill_on_drop(true)
             .env_remove("HERALD_GATEWAY")
             .env_remove("HERALD_LOG_KEY")
             .output();

@@ -25,6 +25,8 @@ use super::{CommonArgs, Environment, Latency, scratch_dir, write_report};
 use crate::load::{Schedule, notarization_entry};
 use crate::testnet::{Testnet, TestnetOptions};
 
+/// Longest a preloaded entry may be refused as "busy" before the bench gives up.
+const MAX_BUSY: Duration = Duration::from_secs(60);
 /// Encoded size of every preloaded entry.
 const ENTRY_BYTES: usize = 256;
 /// Connections used to preload, and submissions each keeps in flight (below the node's
@@ -168,10 +170,15 @@ async fn preload(
                     }
                     let entry = notarization_entry(&author, tag, ENTRY_BYTES)?;
                     let leaf_hash = identity.leaf_hash(&entry);
+                    let busy_since = std::time::Instant::now();
                     let ack = loop {
                         match client.submit_encoded(entry.clone()).await {
                             Ok(ack) => break ack,
                             Err(e) if is_busy(&e) => {
+                                ensure!(
+                                    busy_since.elapsed() < MAX_BUSY,
+                                    "the node answered busy for {MAX_BUSY:?}"
+                                );
                                 tokio::time::sleep(Duration::from_millis(10)).await
                             }
                             Err(e) => return Err(e).context("preloading"),
