@@ -16,13 +16,12 @@
 //! the file, deliberately.
 
 use std::collections::HashMap;
-use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use herald_proto::checkpoint::{Checkpoint, CheckpointError, VerifiedCheckpoint};
-use herald_proto::equivocation::{DecodeError, Equivocation, MAX_EQUIVOCATION_LEN};
+use herald_proto::equivocation::{Equivocation, MAX_EQUIVOCATION_LEN};
 use herald_proto::note::{MAX_NOTE_LEN, SignedNote};
 
 use crate::durable_file::{self, FileIoError, ReadError};
@@ -81,23 +80,15 @@ pub enum StoreError {
         error: Box<VerifyError>,
     },
     /// A saved equivocation proof does not decode, does not verify, or is about another log or
-    /// key. It is not ignored (that would trust the log again): delete the file to start over.
-    #[error("saved equivocation proof {path} is unusable: {reason}")]
+    /// key. It is not ignored (that would trust the log again): delete it to start over
+    /// ([`FileCheckpointStore::equivocation_path`] names the file).
+    #[error("the saved equivocation proof against {origin} is unusable: {reason}")]
     BadEquivocation {
-        /// The file (or the origin, for a store without files).
-        path: PathBuf,
+        /// The log the proof was saved against.
+        origin: String,
         /// Why.
         reason: String,
     },
-}
-
-impl From<(PathBuf, DecodeError)> for StoreError {
-    fn from((path, e): (PathBuf, DecodeError)) -> Self {
-        StoreError::BadEquivocation {
-            path,
-            reason: e.to_string(),
-        }
-    }
 }
 
 /// Durable storage of the last verified checkpoint of each log.
@@ -218,11 +209,7 @@ impl CheckpointStore for FileCheckpointStore {
     }
 
     fn save(&self, checkpoint: &VerifiedCheckpoint) -> Result<(), StoreError> {
-        fs::create_dir_all(&self.dir).map_err(|source| StoreError::Io {
-            action: "creating",
-            path: self.dir.clone(),
-            source,
-        })?;
+        durable_file::create_private_dir(&self.dir).map_err(io_error)?;
         let path = self.path(checkpoint.origin());
         durable_file::replace(&path, checkpoint.note().as_bytes()).map_err(io_error)
     }
@@ -237,17 +224,15 @@ impl CheckpointStore for FileCheckpointStore {
                 return Err(StoreError::TooLarge { path, limit });
             }
         };
-        Ok(Some(
-            Equivocation::decode(&bytes).map_err(|e| StoreError::from((path, e)))?,
-        ))
+        let proof = Equivocation::decode(&bytes).map_err(|e| StoreError::BadEquivocation {
+            origin: origin.to_owned(),
+            reason: e.to_string(),
+        })?;
+        Ok(Some(proof))
     }
 
     fn save_equivocation(&self, origin: &str, proof: &Equivocation) -> Result<(), StoreError> {
-        fs::create_dir_all(&self.dir).map_err(|source| StoreError::Io {
-            action: "creating",
-            path: self.dir.clone(),
-            source,
-        })?;
+        durable_file::create_private_dir(&self.dir).map_err(io_error)?;
         durable_file::replace(&self.equivocation_path(origin), &proof.encode()).map_err(io_error)
     }
 }
@@ -296,6 +281,8 @@ impl CheckpointStore for MemoryCheckpointStore {
 
 #[cfg(test)]
 mod tests {
+    use std::fs;
+
     use super::*;
     use crate::test_log::TestLog;
     use crate::verify::LogIdentity;
@@ -315,6 +302,13 @@ mod tests {
         assert!(store.load("alpha.test/herald").unwrap().is_none());
         store.save(&verified(&log, 3)).unwrap();
         store.save(&verified(&log, 5)).unwrap();
+        // Which logs a user follows is nobody else's business: the directory is private.
+        let mode = std::os::unix::fs::PermissionsExt::mode(
+            &fs::metadata(dir.path().join("state"))
+                .unwrap()
+                .permissions(),
+        );
+        assert_eq!(mode & 0o077, 0, "{mode:o}");
         let note = store.load("alpha.test/herald").unwrap().unwrap();
         assert_eq!(note, verified(&log, 5).note().into_bytes());
         assert_eq!(

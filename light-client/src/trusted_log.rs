@@ -71,7 +71,7 @@ impl<G: Gateway, S: CheckpointStore> TrustedLog<G, S> {
             None => None,
             Some(proof) => {
                 let bad = |reason: String| StoreError::BadEquivocation {
-                    path: log.origin().into(),
+                    origin: log.origin().to_owned(),
                     reason,
                 };
                 let verified = proof.verify().map_err(|e| bad(e.to_string()))?;

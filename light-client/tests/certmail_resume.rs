@@ -57,6 +57,13 @@ impl Account {
                 }
             }
         }
+        // The checks on these bytes look for what must NOT be there: they mean something only
+        // if the records were found at all.
+        assert!(
+            !all.is_empty(),
+            "no record files under {}",
+            self.records.display()
+        );
         all
     }
 }

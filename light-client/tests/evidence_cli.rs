@@ -458,7 +458,80 @@ fn verify_equivocation_proves_a_true_alert_and_refuses_the_rest() {
         assert_eq!(o.status.code(), Some(3), "{}", stdout(&o));
         assert_eq!(json(&o)["proven"], false);
     }
-    // A missing file is a failure, not a verdict.
+    // A missing file, a file over the bound, or a --log-key that is no key: failures, not
+    // verdicts.
     let o = herald(&["verify-equivocation", &path(&dir.path().join("nope"))]);
     assert_eq!(o.status.code(), Some(1));
+    let huge = dir.path().join("huge.b64");
+    std::fs::write(&huge, vec![b'A'; 200 * 1024]).unwrap();
+    let o = herald(&["verify-equivocation", &path(&huge)]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    let o = herald(&["verify-equivocation", &path(&raw), "--log-key", "not a key"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    // The arbiter's --equivocation reads the same files (base64 too) and refuses garbage.
+    for (file, code) in [(&garbage, 1), (&huge, 1)] {
+        let o = herald(&[
+            "verify-evidence",
+            &path(&dir.path().join("nope.bundle")),
+            "--equivocation",
+            &path(file),
+        ]);
+        assert_eq!(o.status.code(), Some(code), "{}", stdout(&o));
+    }
+}
+
+/// The arbiter takes an alert as printed in base64 (as `herald log alerts --json` gives it):
+/// the recipient's domain log shown to equivocate, the bundle proves nothing.
+#[test]
+fn verify_evidence_takes_a_base64_equivocation_proof() {
+    use herald_proto::checkpoint::VerifiedCheckpoint;
+    use herald_proto::equivocation::Equivocation;
+    use herald_proto::merkle::HashAlgorithm;
+
+    let (world, bundle) = honest_bundle(false);
+    let dir = tempfile::tempdir().unwrap();
+    let bundle_path = dir.path().join("evidence.bundle");
+    std::fs::write(&bundle_path, &bundle).unwrap();
+    let decoded = pb::EvidenceBundle::decode(bundle.as_slice()).unwrap();
+    let checkpoint = decoded
+        .recipient_binding
+        .as_ref()
+        .unwrap()
+        .checkpoint
+        .clone();
+    let note = String::from_utf8(checkpoint).unwrap();
+    // Any second checkpoint of the same size with another root, signed by the same log key,
+    // is what a lying domain log would have shown someone else.
+    let key = &world.beta.signer;
+    let first = VerifiedCheckpoint::verify(note.as_bytes(), &key.verifier()).unwrap();
+    let other = herald_proto::checkpoint::Checkpoint {
+        origin: first.origin().to_owned(),
+        size: first.size(),
+        root: [0xee; 32],
+    }
+    .sign(key)
+    .unwrap()
+    .to_string();
+    let second = VerifiedCheckpoint::verify(other.as_bytes(), &key.verifier()).unwrap();
+    let proof = Equivocation::from_same_size(HashAlgorithm::Blake3, &first, &second).unwrap();
+    let proof_path = dir.path().join("alert.b64");
+    std::fs::write(
+        &proof_path,
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, proof.encode()),
+    )
+    .unwrap();
+    let o = herald(&[
+        "verify-evidence",
+        bundle_path.to_str().unwrap(),
+        "--equivocation",
+        proof_path.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(3), "{}", stdout(&o));
+    let verdict = json(&o);
+    assert_eq!(verdict["outcome"], "not-shown");
+    assert_eq!(
+        verdict["decided_by"]["id"], "recipient-log-consistent",
+        "{verdict}"
+    );
 }

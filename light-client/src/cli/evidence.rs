@@ -10,7 +10,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use clap::Args;
 use herald_light_client::certmail::{MAX_INCLUDED_LEAF_BYTES, decode_included_leaf};
 use herald_proto::certmail::{req_hash, request_signing_input};
-use herald_proto::equivocation::{Equivocation, Evidence};
+use herald_proto::equivocation::{DecodeError, Equivocation, Evidence};
 use herald_proto::evidence::{
     ArbiterContext, MAX_ABSENCE_PROOF_BYTES, MAX_EVIDENCE_BUNDLE_BYTES, Outcome, Status,
     TrustSource, Verdict, arbitrate, decode_absence_proof, decode_bundle, verify_absence,
@@ -138,10 +138,7 @@ fn context(args: &VerifyEvidence) -> anyhow::Result<ArbiterContext> {
     let equivocations = args
         .equivocation
         .iter()
-        .map(|p| {
-            let bytes = read_bounded(p, MAX_EQUIVOCATION_BYTES, "equivocation proof")?;
-            Equivocation::decode(&bytes).with_context(|| p.display().to_string())
-        })
+        .map(|p| read_equivocation(p)?.with_context(|| p.display().to_string()))
         .collect::<anyhow::Result<_>>()?;
     Ok(ArbiterContext {
         now: at(args.at.as_deref())?,
@@ -350,6 +347,23 @@ pub const EQUIVOCATION_EXIT_STATUS: &str = "Exit status:
   3  NOT shown: the file is not a proof, the proof does not verify, or it is against
      another key than --log-key (the reason is printed)";
 
+/// Reads an equivocation proof file: the raw encoding, or failing that the file as base64 text
+/// (as `herald log alerts --json`, `herald-node alerts` and the admin API print proofs). The
+/// outer error is the file (missing, over the bound), the inner one its contents.
+fn read_equivocation(path: &Path) -> anyhow::Result<Result<Equivocation, DecodeError>> {
+    // Base64 of the largest proof, with room for line breaks.
+    let limit = MAX_EQUIVOCATION_BYTES.div_ceil(3) * 4 + MAX_EQUIVOCATION_BYTES / 32;
+    let bytes = read_bounded(path, limit, "equivocation proof")?;
+    Ok(Equivocation::decode(&bytes).or_else(|raw_error| {
+        let text: String = String::from_utf8_lossy(&bytes).split_whitespace().collect();
+        BASE64
+            .decode(text.as_bytes())
+            .ok()
+            .and_then(|b| Equivocation::decode(&b).ok())
+            .ok_or(raw_error)
+    }))
+}
+
 /// Runs `herald verify-equivocation`: checks the proof offline, from its bytes alone.
 pub fn verify_equivocation(args: VerifyEquivocation) -> ExitCode {
     let json = args.json;
@@ -357,24 +371,10 @@ pub fn verify_equivocation(args: VerifyEquivocation) -> ExitCode {
         Ok(k) => k,
         Err(e) => return failure(&anyhow::anyhow!("--log-key: {e}"), json),
     };
-    // Base64 of the largest proof, with room for line breaks.
-    let limit = MAX_EQUIVOCATION_BYTES.div_ceil(3) * 4 + MAX_EQUIVOCATION_BYTES / 32;
-    let bytes = match read_bounded(&args.proof, limit, "equivocation proof") {
-        Ok(b) => b,
-        Err(e) => return failure(&e.into(), json),
-    };
-    // The raw encoding first; failing that, the file as base64 text.
-    let claimed = Equivocation::decode(&bytes).or_else(|raw_error| {
-        let text: String = String::from_utf8_lossy(&bytes).split_whitespace().collect();
-        BASE64
-            .decode(text.as_bytes())
-            .ok()
-            .and_then(|b| Equivocation::decode(&b).ok())
-            .ok_or(raw_error)
-    });
-    let claimed = match claimed {
-        Ok(c) => c,
-        Err(e) => return not_proven(&format!("not an equivocation proof: {e}"), json),
+    let claimed = match read_equivocation(&args.proof) {
+        Ok(Ok(c)) => c,
+        Ok(Err(e)) => return not_proven(&format!("not an equivocation proof: {e}"), json),
+        Err(e) => return failure(&e, json),
     };
     let verified = match claimed.verify() {
         Ok(v) => v,
@@ -413,7 +413,8 @@ pub fn verify_equivocation(args: VerifyEquivocation) -> ExitCode {
             "PROVEN      {} signed two checkpoints that cannot both be true",
             verified.origin().escape_debug()
         );
-        println!("log key     {log}");
+        // Key names are the signer's choice: printed escaped, like everything from the file.
+        println!("log key     {}", log.to_string().escape_debug());
         println!("form        {form}");
         for (n, c) in ["first", "second"].iter().zip(checkpoints) {
             println!("{n:<11} size {} root {}", c.size(), b64(c.root()));
