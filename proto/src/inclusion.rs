@@ -352,13 +352,12 @@ mod tests {
         let (name, rest) = p.log_key.split_once('+').unwrap();
         let (id, key) = rest.split_once('+').unwrap();
         let upper = format!("{name}+{}+{key}", id.to_uppercase());
-        if upper != p.log_key {
-            p.log_key = upper;
-            assert_eq!(
-                LogTrust::from_pb(&p),
-                Err(TrustError::NonCanonicalKey { which: "log" })
-            );
-        }
+        assert_ne!(upper, p.log_key, "the example's key id has hex letters");
+        p.log_key = upper;
+        assert_eq!(
+            LogTrust::from_pb(&p),
+            Err(TrustError::NonCanonicalKey { which: "log" })
+        );
     }
 
     #[test]

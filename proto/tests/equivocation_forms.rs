@@ -665,3 +665,13 @@ proptest! {
         let _ = Equivocation::decode(&bytes).map(|e| e.verify());
     }
 }
+
+/// Whoever saw which checkpoint first, the same two checkpoints make the same proof bytes, so
+/// nodes store one alert and gossip one message for one split view.
+#[test]
+fn a_same_size_proof_is_the_same_bytes_in_either_order() {
+    let (a, b) = (signed(5, [1; 32]), signed(5, [2; 32]));
+    let ab = Equivocation::from_same_size(HashAlgorithm::Sha256, &a, &b).unwrap();
+    let ba = Equivocation::from_same_size(HashAlgorithm::Sha256, &b, &a).unwrap();
+    assert_eq!(ab.encode(), ba.encode());
+}

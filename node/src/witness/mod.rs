@@ -34,7 +34,6 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use herald_proto::checkpoint::{VerifiedCheckpoint, WitnessSigner};
 use herald_proto::equivocation::{Equivocation, VerifiedEquivocation};
-use herald_proto::merkle::HashAlgorithm;
 use herald_proto::note::NoteVerifier;
 use tokio::sync::mpsc;
 use tracing::{debug, error, warn};
@@ -322,7 +321,7 @@ impl Witnessing {
             }
         }
         if let Some(other) = conflict {
-            match same_size_equivocation(peer.hash, &other, &checkpoint) {
+            match Equivocation::from_same_size(peer.hash, &other, &checkpoint) {
                 Ok(e) => self.raise(e).await,
                 Err(e) => warn!(origin, error = %e, "conflicting checkpoints prove nothing"),
             }
@@ -336,19 +335,4 @@ impl Witnessing {
     pub fn own_log(&self) -> &NoteVerifier {
         &self.inner.own_log
     }
-}
-
-/// The same-size proof of two checkpoints, in a canonical order (by note bytes), so that every
-/// node that sees the same two checkpoints builds and gossips the same bytes.
-pub(crate) fn same_size_equivocation(
-    algorithm: HashAlgorithm,
-    a: &VerifiedCheckpoint,
-    b: &VerifiedCheckpoint,
-) -> Result<Equivocation, herald_proto::equivocation::EquivocationError> {
-    let (first, second) = if a.log_signed_note() <= b.log_signed_note() {
-        (a, b)
-    } else {
-        (b, a)
-    };
-    Equivocation::from_same_size(algorithm, first, second)
 }

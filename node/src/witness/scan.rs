@@ -29,7 +29,7 @@ use herald_proto::wire::{self, MAX_ENTRY_PAGE_COUNT, pb};
 use tokio::task::JoinHandle;
 use tracing::{debug, error, warn};
 
-use super::{Witnessing, same_size_equivocation};
+use super::Witnessing;
 use crate::metrics::WitnessMetrics;
 use crate::metrics::response_label;
 use crate::network::NodeHandle;
@@ -248,7 +248,7 @@ fn own_split(
     let current = VerifiedCheckpoint::verify(&head.checkpoint, own).map_err(|e| e.to_string())?;
     let algorithm = store.algorithm();
     let proof = if seen.size() == head.size {
-        same_size_equivocation(algorithm, seen, &current)
+        Equivocation::from_same_size(algorithm, seen, &current)
     } else {
         let proof = store
             .consistency_proof(seen.size(), head.size)

@@ -182,7 +182,7 @@ impl Witnessing {
                 // Consistent with the held one; but gossip may already have shown another root
                 // at this size: then it is a split view, and no cosignature.
                 if let Some(other) = self.remember(&checkpoint) {
-                    match super::same_size_equivocation(algorithm, &other, &checkpoint) {
+                    match Equivocation::from_same_size(algorithm, &other, &checkpoint) {
                         Ok(e) => self.raise(e).await,
                         Err(e) => warn!(error = %e, "conflicting checkpoints prove nothing"),
                     }
@@ -302,7 +302,7 @@ impl Witnessing {
             Ok(c) => c,
             Err(r) => return Judged::Refuse(r),
         };
-        match super::same_size_equivocation(peer.hash, &old, new) {
+        match Equivocation::from_same_size(peer.hash, &old, new) {
             Ok(e) => Judged::Split(Box::new(e)),
             Err(e) => Judged::Refuse(Refusal::new(Reason::BadProof, e.to_string())),
         }

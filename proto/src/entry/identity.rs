@@ -258,6 +258,8 @@ mod tests {
     use super::*;
     use crate::checkpoint::Checkpoint;
     use crate::note::{NoteSigner, SignedNote};
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD as BASE64;
 
     fn gateway() -> SigningKey {
         SigningKey::from_bytes(&[9; 32])
@@ -350,7 +352,10 @@ mod tests {
         // The log key signs both; a signing input must not parse as note text.
         let input = binding().signing_input();
         let as_text = String::from_utf8_lossy(&input).into_owned();
-        assert!(SignedNote::parse(format!("{as_text}\n\u{2014} x AAAA\n").as_bytes()).is_err());
+        // Even followed by a well-formed signature line (4-byte key id and 64-byte signature).
+        let line = format!("\u{2014} x {}\n", BASE64.encode([7u8; 68]));
+        assert!(SignedNote::parse(format!("{as_text}\n{line}").as_bytes()).is_err());
+        assert!(SignedNote::parse(format!("{as_text}\n\n{line}").as_bytes()).is_err());
         assert!(Checkpoint::parse_body(&as_text).is_err());
         // And the log's checkpoint signature does not verify as a binding signature.
         let log = NoteSigner::new("beta.test/herald", gateway()).unwrap();

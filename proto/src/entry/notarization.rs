@@ -56,11 +56,7 @@ impl Notarization {
 /// Checks a notarization's author signature. The entry must already have passed
 /// [`crate::wire::Validate`] (so digest and key have their lengths).
 pub fn verify_notarization(entry: &pb::Notarization) -> Result<(), EntryError> {
-    let digest: [u8; 32] = entry
-        .digest
-        .as_slice()
-        .try_into()
-        .map_err(|_| EntryError::BadSignature)?;
+    let digest = super::fixed("Notarization.digest", &entry.digest)?;
     let author_key: [u8; 32] = entry
         .author_key
         .as_slice()

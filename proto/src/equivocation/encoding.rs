@@ -191,9 +191,17 @@ mod tests {
             Equivocation::decode(&vec![0; MAX_EQUIVOCATION_LEN + 1]),
             Err(DecodeError::Wire(WireError::TooLarge { .. }))
         ));
+        // Upper-case hex in the key id parses, but is not the key's canonical spelling.
         let mut msg = inclusion_example().to_wire();
-        msg.log_key = msg.log_key.to_uppercase();
-        assert!(Equivocation::from_wire(msg).is_err());
+        let (name, rest) = msg.log_key.split_once('+').unwrap();
+        let (id, key) = rest.split_once('+').unwrap();
+        let upper = format!("{name}+{}+{key}", id.to_uppercase());
+        assert_ne!(upper, msg.log_key, "the example's key id has hex letters");
+        msg.log_key = upper;
+        assert!(matches!(
+            Equivocation::from_wire(msg),
+            Err(DecodeError::NonCanonicalLogKey)
+        ));
         let mut msg = inclusion_example().to_wire();
         msg.checkpoint_a = vec![0xff, 0xfe];
         assert!(matches!(

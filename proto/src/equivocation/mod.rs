@@ -209,14 +209,21 @@ impl Equivocation {
         })
     }
 
-    /// Form (i) from two verified checkpoints of one size with different roots.
+    /// Form (i) from two verified checkpoints of one size with different roots, in a canonical
+    /// order (by their log-signed note bytes), so that everyone who sees the same two
+    /// checkpoints builds, stores and gossips the same bytes, whichever they saw first.
     pub fn from_same_size(
         algorithm: HashAlgorithm,
         a: &VerifiedCheckpoint,
         b: &VerifiedCheckpoint,
     ) -> Result<Self, EquivocationError> {
         same_log(a, b)?;
-        Self::checked(a, b, algorithm, Evidence::SameSize)
+        let (first, second) = if a.log_signed_note() <= b.log_signed_note() {
+            (a, b)
+        } else {
+            (b, a)
+        };
+        Self::checked(first, second, algorithm, Evidence::SameSize)
     }
 
     /// Form (ii) from the checkpoint a witness holds (`older`), a newer one and the consistency
