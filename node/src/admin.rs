@@ -28,9 +28,9 @@
 //! refused (libp2p `allow_block_list`) until `DELETE /admin/blocklist`; it lives in memory only,
 //! so a restart heals. `"all": true` blocks every peer registered at the time of the call.
 
-use std::fs::{self, OpenOptions};
-use std::io::{self, Read as _, Write as _};
-use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+use std::fs;
+use std::io::{self, Read as _};
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -655,16 +655,17 @@ pub fn ensure_token(path: &Path) -> Result<String, TokenError> {
             let mut secret = [0u8; 32];
             getrandom::fill(&mut secret).map_err(TokenError::Random)?;
             let token = hex::encode(secret);
-            let mut file = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(path)
-                .map_err(io_error)?;
-            file.write_all(format!("{token}\n").as_bytes())
-                .and_then(|()| file.sync_all())
-                .map_err(io_error)?;
-            Ok(token)
+            // Written whole to a temporary file and linked into place (as key files are): a
+            // crash mid-write leaves no partial token that would stop the node from starting.
+            match crate::keys::write_secret(path, format!("{token}\n").as_bytes()) {
+                Ok(()) => Ok(token),
+                // Another process made it meanwhile: use that one.
+                Err(crate::keys::KeyFileError::Exists(_)) => ensure_token(path),
+                Err(e) => Err(TokenError::Io {
+                    path: path.to_owned(),
+                    source: io::Error::other(e.to_string()),
+                }),
+            }
         }
         Err(e) => Err(io_error(e)),
     }
@@ -688,6 +689,29 @@ mod tests {
             ensure_token(&path),
             Err(TokenError::Permissions { .. })
         ));
+        // No temporary file is left next to it.
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn an_empty_oversized_or_binary_token_file_is_malformed_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("admin.token");
+        for bytes in [
+            b"".to_vec(),
+            b"\n".to_vec(),
+            vec![b'a'; MAX_TOKEN_FILE_BYTES as usize + 1],
+            vec![0xff, 0xfe, 0x00],
+        ] {
+            fs::write(&path, &bytes).unwrap();
+            fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+            assert!(matches!(ensure_token(&path), Err(TokenError::Malformed(_))));
+            assert_eq!(
+                fs::read(&path).unwrap(),
+                bytes,
+                "the file is left as it was"
+            );
+        }
     }
 
     #[test]

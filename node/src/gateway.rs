@@ -143,9 +143,16 @@ impl NodeInfo {
     pub fn read(path: &Path) -> Result<Self, GatewayError> {
         let file = fs::File::open(path).map_err(io_error(path))?;
         let mut bytes = Vec::new();
-        file.take(MAX_NODE_INFO_BYTES)
+        file.take(MAX_NODE_INFO_BYTES + 1)
             .read_to_end(&mut bytes)
             .map_err(io_error(path))?;
+        if bytes.len() as u64 > MAX_NODE_INFO_BYTES {
+            // Refused whole: a cut-off file would read as a JSON error about its last byte.
+            return Err(io_error(path)(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("larger than {MAX_NODE_INFO_BYTES} bytes"),
+            )));
+        }
         serde_json::from_slice(&bytes).map_err(|source| GatewayError::NodeInfo {
             path: path.to_owned(),
             source,
@@ -730,5 +737,9 @@ mod tests {
             NodeInfo::read(&path),
             Err(GatewayError::NodeInfo { .. })
         ));
+        // Over the bound: refused unread past it, not parsed as a cut-off document.
+        fs::write(&path, vec![b' '; MAX_NODE_INFO_BYTES as usize + 1]).unwrap();
+        let err = NodeInfo::read(&path).unwrap_err().to_string();
+        assert!(err.contains("larger than"), "{err}");
     }
 }

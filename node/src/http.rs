@@ -461,15 +461,16 @@ impl NodeRoutes {
         let stored = tokio::task::spawn_blocking(move || {
             let cosigned = store.cosigned().ok().flatten().unwrap_or_default();
             let held = witnessing.held_sizes().unwrap_or_default();
-            (cosigned, held)
+            // `len` walks the sled tree: here, not on the async thread.
+            let alerts = witnessing.alerts().len();
+            (cosigned, held, alerts)
         })
         .await;
-        let (cosigned, held) = stored.unwrap_or_default();
+        let (cosigned, held, alert_count) = stored.unwrap_or_default();
         let cosigned_size = herald_proto::note::SignedNote::parse(&cosigned)
             .ok()
             .and_then(|n| herald_proto::checkpoint::Checkpoint::parse_body(n.text()).ok())
             .map(|c| c.size);
-        let alerts = self.witnessing.alerts();
         NodeStatus {
             origin: self.identity.origin.clone(),
             hash: self.identity.hash.clone(),
@@ -485,8 +486,8 @@ impl NodeRoutes {
             cosigned_checkpoint: String::from_utf8_lossy(&cosigned).into_owned(),
             cosigned_size,
             witnessed: held.into_iter().collect(),
-            alerts: alerts.len(),
-            distrusted: alerts.distrusted(),
+            alerts: alert_count,
+            distrusted: self.witnessing.alerts().distrusted(),
         }
     }
 }

@@ -282,7 +282,7 @@ fn text_line(bytes: &[u8]) -> &str {
 
 /// Creates `path` holding `bytes`, mode 0600, atomically and without overwriting: the bytes go to
 /// a fresh temporary file (created 0600) which is flushed and then hard-linked to `path`.
-fn write_secret(path: &Path, bytes: &[u8]) -> Result<(), KeyFileError> {
+pub(crate) fn write_secret(path: &Path, bytes: &[u8]) -> Result<(), KeyFileError> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = PathBuf::from(tmp);
