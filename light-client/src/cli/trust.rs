@@ -34,6 +34,10 @@ pub fn write(
     max_merge_delay: u64,
     json: bool,
 ) -> anyhow::Result<()> {
+    // δ and MMD out of proto's bounds would be written now and refused only when the file is
+    // read: refused here, before any file is written.
+    herald_proto::certmail::Location::new(list.own.clone(), clock_skew, max_merge_delay)
+        .context("--clock-skew / --max-merge-delay")?;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let mut written: Vec<(&str, &LogTrust, PathBuf)> = Vec::new();
     let all = std::iter::once(("own", &list.own)).chain(list.peers.iter().map(|p| ("peer", p)));

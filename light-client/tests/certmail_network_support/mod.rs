@@ -247,6 +247,24 @@ impl World {
                 ])
                 .await;
             assert_eq!(v["logs"].as_array().unwrap().len(), 2, "{v}");
+            // A δ beyond what any location may carry is refused before a file is written.
+            let bad = party.p("bad-logs");
+            let refused = party
+                .run(&[
+                    "log",
+                    "trust",
+                    "--gateway",
+                    &addr,
+                    "--log-key",
+                    &key,
+                    "--out",
+                    &bad,
+                    "--clock-skew",
+                    "99999999",
+                ])
+                .await;
+            assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+            assert!(!std::path::Path::new(&bad).exists());
         }
 
         // Alice fetches and verifies Bob's binding from beta (polling until it is cosigned).
