@@ -113,6 +113,40 @@ pub enum SenderStep {
     Lapsed,
 }
 
+impl SenderStep {
+    /// The sealed message among `steps`, if any.
+    pub fn sealed_in(steps: &[SenderStep]) -> Option<&[u8]> {
+        steps.iter().find_map(|s| match s {
+            SenderStep::SendSealed(b) => Some(b.as_slice()),
+            _ => None,
+        })
+    }
+
+    /// The directly sent key among `steps`, if any.
+    pub fn direct_key_in(steps: &[SenderStep]) -> Option<&[u8]> {
+        steps.iter().find_map(|s| match s {
+            SenderStep::SendDirectKey(b) => Some(b.as_slice()),
+            _ => None,
+        })
+    }
+
+    /// The publication to make among `steps` (req_hash and leaf), if any.
+    pub fn publication_in(steps: &[SenderStep]) -> Option<(&[u8; 32], &[u8])> {
+        steps.iter().find_map(|s| match s {
+            SenderStep::Publish { req_hash, leaf, .. } => Some((req_hash, leaf.as_slice())),
+            _ => None,
+        })
+    }
+
+    /// The evidence bundle among `steps`, if any.
+    pub fn evidence_in(steps: &[SenderStep]) -> Option<&[u8]> {
+        steps.iter().find_map(|s| match s {
+            SenderStep::Evidence(b) => Some(b.as_slice()),
+            _ => None,
+        })
+    }
+}
+
 /// Where a sent mail stands.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SenderStatus {

@@ -127,43 +127,24 @@ pub fn memory_mail(account: &str, key: SigningKey) -> MemoryMail {
 
 /// The one step of a kind in a list.
 pub fn sealed_bytes(steps: &[SenderStep]) -> Vec<u8> {
-    steps
-        .iter()
-        .find_map(|s| match s {
-            SenderStep::SendSealed(b) => Some(b.clone()),
-            _ => None,
-        })
+    SenderStep::sealed_in(steps)
         .expect("a sealed message to send")
+        .to_vec()
 }
 
 pub fn direct_key_bytes(steps: &[SenderStep]) -> Vec<u8> {
-    steps
-        .iter()
-        .find_map(|s| match s {
-            SenderStep::SendDirectKey(b) => Some(b.clone()),
-            _ => None,
-        })
+    SenderStep::direct_key_in(steps)
         .expect("a direct key to send")
+        .to_vec()
 }
 
 pub fn publish_step(steps: &[SenderStep]) -> ([u8; 32], Vec<u8>) {
-    steps
-        .iter()
-        .find_map(|s| match s {
-            SenderStep::Publish { req_hash, leaf, .. } => Some((*req_hash, leaf.clone())),
-            _ => None,
-        })
-        .expect("a publish step")
+    let (req_hash, leaf) = SenderStep::publication_in(steps).expect("a publish step");
+    (*req_hash, leaf.to_vec())
 }
 
 pub fn evidence_bytes(steps: &[SenderStep]) -> Vec<u8> {
-    steps
-        .iter()
-        .find_map(|s| match s {
-            SenderStep::Evidence(b) => Some(b.clone()),
-            _ => None,
-        })
-        .expect("evidence")
+    SenderStep::evidence_in(steps).expect("evidence").to_vec()
 }
 
 /// A key store and records count no secrets the test did not expect.

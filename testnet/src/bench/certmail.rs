@@ -140,13 +140,9 @@ pub(super) async fn run(args: CertmailArgs) -> anyhow::Result<()> {
         let outcome = async {
             // (a)
             let (msg_id, steps) = alice.mail().send(letter.clone(), &mut os_rng())?;
-            let sealed = steps
-                .iter()
-                .find_map(|s| match s {
-                    SenderStep::SendSealed(b) => Some(b.clone()),
-                    _ => None,
-                })
-                .context("no sealed message")?;
+            let sealed = SenderStep::sealed_in(&steps)
+                .context("no sealed message")?
+                .to_vec();
             // (b)
             let now = unix_now();
             let terms = RequestTerms {

@@ -88,13 +88,9 @@ pub(super) async fn tell(
         .mail()
         .send(letter, &mut os_rng())
         .context("sealing")?;
-    let sealed = steps
-        .iter()
-        .find_map(|s| match s {
-            SenderStep::SendSealed(bytes) => Some(bytes.clone()),
-            _ => None,
-        })
-        .context("the sender's machine gave no sealed message")?;
+    let sealed = SenderStep::sealed_in(&steps)
+        .context("the sender's machine gave no sealed message")?
+        .to_vec();
     let message = decode_sealed(&sealed)?;
     say.say(format!("M = {MESSAGE:?} ({} bytes)", MESSAGE.len()));
     say.say(format!(
@@ -158,13 +154,10 @@ pub(super) async fn tell(
             &mut os_rng(),
         )
         .context("Alice accepts Bob's request")?;
-    let leaf = steps
-        .iter()
-        .find_map(|s| match s {
-            SenderStep::Publish { leaf, .. } => Some(leaf.clone()),
-            _ => None,
-        })
-        .context("accepted, but no publication to make")?;
+    let leaf = SenderStep::publication_in(&steps)
+        .context("accepted, but no publication to make")?
+        .1
+        .to_vec();
     say.say("accepted: sig_B verifies under IK_B, which was bound to Bob when he signed");
     say.say(format!(
         "          H(C), c_K and msg_id are her letter's; T ≥ now + MMD + witness period + margin = {}",
@@ -179,13 +172,9 @@ pub(super) async fn tell(
         .publish(net.client(ALICE).await?, &msg_id, &polling(POLL_SECS))
         .await
         .context("publishing at d0.test")?;
-    let bundle = steps
-        .iter()
-        .find_map(|s| match s {
-            SenderStep::Evidence(bytes) => Some(bytes.clone()),
-            _ => None,
-        })
-        .with_context(|| format!("no evidence: {steps:?}"))?;
+    let bundle = SenderStep::evidence_in(&steps)
+        .with_context(|| format!("no evidence: {steps:?}"))?
+        .to_vec();
     let published = publication(&bundle)?;
     let proven = x
         .log()

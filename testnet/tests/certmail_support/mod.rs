@@ -247,43 +247,28 @@ pub fn arbiter(net: &Testnet) -> ArbiterContext {
 }
 
 pub fn sealed_bytes(steps: &[SenderStep]) -> Vec<u8> {
-    steps
-        .iter()
-        .find_map(|s| match s {
-            SenderStep::SendSealed(b) => Some(b.clone()),
-            _ => None,
-        })
-        .expect("a sealed message to send")
+    SenderStep::sealed_in(steps)
+        .unwrap_or_else(|| panic!("a sealed message, not {steps:?}"))
+        .to_vec()
 }
 
 pub fn evidence_bytes(steps: &[SenderStep]) -> Vec<u8> {
-    steps
-        .iter()
-        .find_map(|s| match s {
-            SenderStep::Evidence(b) => Some(b.clone()),
-            _ => None,
-        })
+    SenderStep::evidence_in(steps)
         .unwrap_or_else(|| panic!("evidence, not {steps:?}"))
+        .to_vec()
 }
 
 pub fn publish_step(steps: &[SenderStep]) -> Vec<u8> {
-    steps
-        .iter()
-        .find_map(|s| match s {
-            SenderStep::Publish { leaf, .. } => Some(leaf.clone()),
-            _ => None,
-        })
+    SenderStep::publication_in(steps)
         .unwrap_or_else(|| panic!("a publish step, not {steps:?}"))
+        .1
+        .to_vec()
 }
 
 pub fn direct_key_bytes(steps: &[SenderStep]) -> Vec<u8> {
-    steps
-        .iter()
-        .find_map(|s| match s {
-            SenderStep::SendDirectKey(b) => Some(b.clone()),
-            _ => None,
-        })
+    SenderStep::direct_key_in(steps)
         .unwrap_or_else(|| panic!("a direct key, not {steps:?}"))
+        .to_vec()
 }
 
 /// The sealed message with `edit` applied, as tampered in transit.
