@@ -19,14 +19,12 @@
 //! The Merkle work runs before any signature is checked.
 
 use super::bundle::{BundleError, decode_limited};
+use super::names_request;
 use crate::certmail::{CertMailError, VerifiedKeyRequest, verify_request};
 use crate::checkpoint::{Checkpoint, CheckpointError, PolicyError, WitnessPolicy};
 use crate::merkle::{CompactRange, CompactRangeError, Hash, LogHasher};
 use crate::note::SignedNote;
-use crate::wire::{
-    MAX_ABSENCE_LEAVES, MAX_ABSENCE_PROOF_BYTES, MAX_LOG_ENTRY_BYTES, Validate as _, WireError,
-    decode, pb,
-};
+use crate::wire::{MAX_ABSENCE_LEAVES, MAX_ABSENCE_PROOF_BYTES, Validate as _, WireError, pb};
 
 /// The absence proof format version this code writes and reads.
 pub const ABSENCE_PROOF_VERSION: u32 = 1;
@@ -138,13 +136,6 @@ fn tree(which: &'static str, note: &[u8]) -> Result<Checkpoint, AbsenceError> {
         .map_err(CheckpointError::from)
         .and_then(|n| Checkpoint::parse_body(n.text()))
         .map_err(|error| AbsenceError::Checkpoint { which, error })
-}
-
-fn names_request(entry: &[u8], req_hash: &[u8; 32]) -> bool {
-    matches!(
-        decode::<pb::LogEntry>(entry, MAX_LOG_ENTRY_BYTES).map(|e| e.kind),
-        Ok(Some(pb::log_entry::Kind::KeyPublication(k))) if k.req_hash == req_hash
-    )
 }
 
 /// The Merkle part: the window is exactly the log between the two trees, and names no request.

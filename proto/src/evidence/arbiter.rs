@@ -12,6 +12,7 @@
 use x25519_dalek::StaticSecret;
 
 use super::bundle::{BundleError, decode_bundle};
+use super::names_request;
 use super::verdict::{Check, CheckResult, Outcome, Status, TrustNote, TrustSource, Verdict};
 use crate::certmail::{
     MessageKey, VerifiedKeyRequest, check_publication, content_hash, decrypt_message, is_clamped,
@@ -26,7 +27,6 @@ use crate::identity::{
 use crate::inclusion::LogTrust;
 use crate::note::NoteVerifier;
 use crate::wire::pb::{self, evidence_bundle};
-use crate::wire::{MAX_LOG_ENTRY_BYTES, decode};
 
 /// What the arbiter brings besides the bundle.
 #[derive(Clone, Debug, Default)]
@@ -458,15 +458,6 @@ fn publication_checks(
             .map_err(|e| format!("{e} (T + δ = {limit})"))?;
         Ok(((), format!("{}, T + δ = {limit}", cosigned(v.checkpoint()))))
     });
-}
-
-/// Whether a leaf is a `KeyPublication` naming `req_hash` (signed or not: the log's order, not
-/// the leaf's validity, says which publication came first).
-fn names_request(entry: &[u8], req_hash: &[u8; 32]) -> bool {
-    matches!(
-        decode::<pb::LogEntry>(entry, MAX_LOG_ENTRY_BYTES).map(|e| e.kind),
-        Ok(Some(pb::log_entry::Kind::KeyPublication(k))) if k.req_hash == req_hash
-    )
 }
 
 #[cfg(test)]

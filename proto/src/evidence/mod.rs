@@ -22,3 +22,14 @@ pub use absence::{
 pub use arbiter::{ArbiterContext, arbitrate, arbitrate_bytes};
 pub use bundle::{BUNDLE_VERSION, BundleError, decode_bundle};
 pub use verdict::{Check, CheckResult, Outcome, Status, TrustNote, TrustSource, Verdict};
+
+/// Whether a leaf is a `KeyPublication` naming `req_hash` (signed or not: the log's order, not
+/// the leaf's validity, says which publication came first). One definition for the arbiter's
+/// lowest-index rule and the absence proof, which must agree on it.
+pub(crate) fn names_request(entry: &[u8], req_hash: &[u8; 32]) -> bool {
+    matches!(
+        crate::wire::decode::<crate::wire::pb::LogEntry>(entry, crate::wire::MAX_LOG_ENTRY_BYTES)
+            .map(|e| e.kind),
+        Ok(Some(crate::wire::pb::log_entry::Kind::KeyPublication(k))) if k.req_hash == req_hash
+    )
+}

@@ -76,10 +76,7 @@ fn proof_hashes<P: AsRef<[u8]>>(proof: &[P]) -> Result<Vec<Hash>, ProofError> {
         .collect()
 }
 
-/// Bits of `x` needed to write it (Go's `bits.Len64`).
-fn bit_len(x: u64) -> u32 {
-    u64::BITS - x.leading_zeros()
-}
+use super::node::bit_len;
 
 /// Splits the audit path of `index` in a tree of `size` into its inner part (below the point
 /// where the paths to `index` and to the last leaf diverge) and its border part.
