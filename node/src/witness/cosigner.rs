@@ -398,6 +398,17 @@ impl Run {
         let Some(checkpoint) = self.collecting.get(&size) else {
             return;
         };
+        // Cheap checks first: verifying the whole note (every signature) on each cosignature
+        // that arrives would cost O(witnesses²) signature checks per checkpoint.
+        let merged = checkpoint.cosignatures().len();
+        if merged < self.c.quorum.max(1) {
+            return;
+        }
+        match self.stored {
+            Some((s, _)) if s > size => return,
+            Some((s, n)) if s == size && n >= merged => return,
+            _ => {}
+        }
         let witnesses: Vec<WitnessVerifier> = self
             .c
             .peers
