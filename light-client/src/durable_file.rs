@@ -13,7 +13,7 @@
 
 use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io::{self, Read as _, Write as _};
-use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
+use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -132,6 +132,23 @@ pub fn create_private_dir(dir: &Path) -> Result<(), FileIoError> {
         .map_err(|e| FileIoError::new("creating", dir, e))
 }
 
+/// Makes `dir` a directory only its owner can enter: created with mode 0700 (and any missing
+/// parents) if missing, its mode set to 0700 if it exists with any group or other permission.
+/// For the directories Herald owns (the state directory, the record store), never for a
+/// directory the user merely named as the place of one file.
+pub fn make_private_dir(dir: &Path) -> Result<(), FileIoError> {
+    create_private_dir(dir)?;
+    let mode = fs::metadata(dir)
+        .map_err(|e| FileIoError::new("reading the mode of", dir, e))?
+        .permissions()
+        .mode();
+    if mode & 0o077 != 0 {
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+            .map_err(|e| FileIoError::new("making private (chmod 700)", dir, e))?;
+    }
+    Ok(())
+}
+
 /// Makes the directory's entries durable (after a rename, link or removal in it).
 pub fn sync_dir(dir: &Path) -> Result<(), FileIoError> {
     File::open(dir)
@@ -192,7 +209,6 @@ fn write_temp(dir: &Path, path: &Path, bytes: &[u8]) -> Result<PathBuf, FileIoEr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::PermissionsExt as _;
 
     fn names(dir: &Path) -> Vec<String> {
         let mut names: Vec<String> = fs::read_dir(dir)
@@ -304,5 +320,18 @@ mod tests {
         assert_eq!((mode(&dir.path().join("a")), mode(&deep)), (0o700, 0o700));
         // An existing directory is accepted as it is.
         create_private_dir(&deep).unwrap();
+    }
+
+    #[test]
+    fn a_directory_made_private_loses_group_and_other_access() {
+        let dir = tempfile::tempdir().unwrap();
+        let open = dir.path().join("state");
+        fs::create_dir(&open).unwrap();
+        fs::set_permissions(&open, fs::Permissions::from_mode(0o755)).unwrap();
+        make_private_dir(&open).unwrap();
+        assert_eq!(mode(&open), 0o700);
+        let fresh = dir.path().join("new/deeper");
+        make_private_dir(&fresh).unwrap();
+        assert_eq!(mode(&fresh), 0o700);
     }
 }

@@ -30,11 +30,11 @@ impl Party {
             "init",
             "--account",
             account,
-            // Cheap Argon2id so the test is quick; the default is 64 MiB.
+            // The floor, cheaper than the default 64 MiB so the test is quick.
             "--kdf-memory-kib",
-            "256",
+            "19456",
             "--kdf-iterations",
-            "1",
+            "2",
             "--json",
         ]);
         assert_eq!(o.status.code(), Some(0), "{}", text(&o));
@@ -330,6 +330,145 @@ fn the_optimistic_run_through_the_cli_ends_in_evidence() {
     let o = alice.run(&["verify-evidence", &alice.p("bundle"), "--trust", beta]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(text(&o).contains("recipient received it"));
+}
+
+/// Every file of a party's state directory after the optimistic run — the key store, its lock,
+/// the certified-mail records (M, K), and the outputs written there (the sealed message, the
+/// request, the direct key, the receipt, the decrypted letter, the evidence bundle) — is 0600,
+/// and every directory 0700, even though the state directories existed beforehand with mode
+/// 0755 (issue 14, item 12).
+#[test]
+fn every_secret_and_plaintext_the_cli_writes_is_0600_in_a_0700_directory() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["alice", "bob"] {
+        let home = dir.path().join(name);
+        std::fs::create_dir(&home).unwrap();
+        std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let alice = Party::new(dir.path(), "alice", ALICE);
+    let bob = Party::new(dir.path(), "bob", BOB);
+    let bob_key = FileKeyStore::open(bob.path("keystore"), PASS.as_bytes())
+        .unwrap()
+        .export_identity()
+        .unwrap();
+    let world = World::new(real_now() - 60, &bob_key);
+    let alpha = world.alpha.log_file(dir.path(), "alpha.toml");
+    let beta = world.beta.log_file(dir.path(), "beta.toml");
+    let binding = dir.path().join("bob.binding");
+    std::fs::write(&binding, world.bob_binding.encode_to_vec()).unwrap();
+    let (alpha, beta, binding) = (
+        alpha.to_str().unwrap(),
+        beta.to_str().unwrap(),
+        binding.to_str().unwrap(),
+    );
+    let m = dir.path().join("m.txt");
+    std::fs::write(&m, b"Please find the signed lease attached.").unwrap();
+    let ok = |party: &Party, args: &[&str]| {
+        let o = party.run(args);
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {}", text(&o));
+        o
+    };
+    let o = ok(
+        &alice,
+        &[
+            "cm",
+            "send",
+            "--to",
+            BOB,
+            "--file",
+            m.to_str().unwrap(),
+            "--out",
+            &alice.p("msg"),
+            "--json",
+        ],
+    );
+    let sent: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let msg_id = sent["id"].as_str().unwrap().to_owned();
+    std::fs::copy(alice.path("msg"), bob.path("msg")).unwrap();
+    ok(
+        &bob,
+        &[
+            "cm",
+            "request",
+            "--in",
+            &bob.p("msg"),
+            "--deadline",
+            "+1h",
+            "--location",
+            alpha,
+            "--out",
+            &bob.p("req"),
+        ],
+    );
+    std::fs::copy(bob.path("req"), alice.path("req")).unwrap();
+    ok(
+        &alice,
+        &[
+            "cm",
+            "send-key",
+            "--request",
+            &alice.p("req"),
+            "--binding",
+            binding,
+            "--domain",
+            beta,
+            "--offer",
+            alpha,
+            "--out",
+            &alice.p("keymsg"),
+        ],
+    );
+    std::fs::copy(alice.path("keymsg"), bob.path("keymsg")).unwrap();
+    ok(
+        &bob,
+        &[
+            "cm",
+            "open-key",
+            "--in",
+            &bob.p("keymsg"),
+            "--out",
+            &bob.p("receipt"),
+            "--plaintext",
+            &bob.p("letter.txt"),
+        ],
+    );
+    std::fs::copy(bob.path("receipt"), alice.path("receipt")).unwrap();
+    ok(&alice, &["cm", "receipt", "--in", &alice.p("receipt")]);
+    ok(
+        &alice,
+        &[
+            "cm",
+            "evidence",
+            "--msg-id",
+            &msg_id,
+            "--out",
+            &alice.p("evidence.bundle"),
+        ],
+    );
+
+    let mut files = 0;
+    for party in [&alice, &bob] {
+        let mut dirs = vec![party.home.clone()];
+        while let Some(d) = dirs.pop() {
+            let mode = std::fs::metadata(&d).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o700, "{}", d.display());
+            for entry in std::fs::read_dir(&d).unwrap() {
+                let path = entry.unwrap().path();
+                let meta = std::fs::metadata(&path).unwrap();
+                if meta.is_dir() {
+                    dirs.push(path);
+                } else {
+                    files += 1;
+                    let mode = meta.permissions().mode() & 0o777;
+                    assert_eq!(mode, 0o600, "{}", path.display());
+                }
+            }
+        }
+    }
+    // The key stores and locks, the outputs, and the records of both parties.
+    assert!(files >= 12, "only {files} files");
+    assert!(alice.path("evidence.bundle").exists() && bob.path("letter.txt").exists());
 }
 
 #[test]

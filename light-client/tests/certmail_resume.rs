@@ -18,11 +18,13 @@ use herald_proto::evidence::{ArbiterContext, Outcome, arbitrate_bytes};
 
 const NOW: u64 = 1_800_000_000;
 const DEADLINE: u64 = NOW + 600;
+/// The floor: the cheapest costs a new store may have.
 const FAST: KdfParams = KdfParams {
-    memory_kib: 64,
-    iterations: 1,
+    memory_kib: herald_light_client::keystore::strength::MIN_MEMORY_KIB,
+    iterations: herald_light_client::keystore::strength::MIN_ITERATIONS,
     parallelism: 1,
 };
+const PASSPHRASE: &[u8] = b"a long passphrase";
 
 /// One account on disk.
 struct Account {
@@ -33,7 +35,7 @@ struct Account {
 impl Account {
     fn create(dir: &Path, name: &str, account: &str) -> (Account, FileKeyStore) {
         let keystore = dir.join(format!("{name}.keystore"));
-        let mut store = FileKeyStore::create(&keystore, b"pass", FAST).unwrap();
+        let mut store = FileKeyStore::create(&keystore, PASSPHRASE, FAST).unwrap();
         store.create_identity(account).unwrap();
         let records = dir.join(format!("{name}-records"));
         (Account { keystore, records }, store)
@@ -42,7 +44,7 @@ impl Account {
     /// The driver as a new process would open it.
     fn open(&self) -> CertMail<FileKeyStore, DirRecordStore> {
         CertMail::new(
-            FileKeyStore::open(&self.keystore, b"pass").unwrap(),
+            FileKeyStore::open(&self.keystore, PASSPHRASE).unwrap(),
             DirRecordStore::new(&self.records),
         )
     }

@@ -42,10 +42,11 @@ pub const MARGIN_SECS: u64 = 1;
 pub const MAX_WAIT_SECS: u64 = 24 * 3600;
 /// The passphrase of every testnet key store: these are throwaway accounts.
 pub const PASSPHRASE: &[u8] = b"herald testnet throwaway passphrase";
-/// Argon2id costs cheap enough for tests that make many key stores.
+/// Argon2id costs cheap enough for tests that make many key stores: the floor a new store
+/// may have ([`herald_light_client::keystore::strength`]).
 pub const CHEAP_KDF: KdfParams = KdfParams {
-    memory_kib: 256,
-    iterations: 1,
+    memory_kib: herald_light_client::keystore::strength::MIN_MEMORY_KIB,
+    iterations: herald_light_client::keystore::strength::MIN_ITERATIONS,
     parallelism: 1,
 };
 /// Bound on a wait for a binding or a cosigned checkpoint to be served.

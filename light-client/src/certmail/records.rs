@@ -8,8 +8,9 @@
 //! A directory store keeps `<dir>/<kind>/<name>.<ext>`: `sent/*.record`, `sent-index/*.msgid`,
 //! `received/*.record`, `evidence/*.bundle`. Every save is a [`crate::durable_file::replace`]
 //! (a temporary file with mode 0600, synced, renamed into place, the directory synced): a crash
-//! leaves the old record or the new one. Records of the sender hold M and K (never `a` or the request secrets, which the
-//! key store keeps): the directories are created with mode 0700.
+//! leaves the old record or the new one. Records of the sender hold M and K (never `a` or the
+//! request secrets, which the key store keeps): the store's directories are made mode 0700
+//! (created so, or tightened if they exist with group or other access).
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -198,7 +199,9 @@ impl RecordStore for DirRecordStore {
     fn save(&self, kind: RecordKind, name: &str, bytes: &[u8]) -> Result<(), RecordStoreError> {
         let path = self.path(kind, name)?;
         too_large(kind, path.clone(), bytes.len())?;
-        durable_file::create_private_dir(&self.dir.join(kind.dir())).map_err(io_error)?;
+        // Records hold secrets and plaintexts: the store's own directories are private.
+        durable_file::make_private_dir(&self.dir).map_err(io_error)?;
+        durable_file::make_private_dir(&self.dir.join(kind.dir())).map_err(io_error)?;
         durable_file::replace(&path, bytes).map_err(io_error)
     }
 

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
 use clap::{Args, Subcommand};
+use herald_light_client::durable_file;
 use herald_light_client::keystore::{FileKeyStore, KdfParams, KeyStoreError, SecureKeyStore as _};
 use serde_json::json;
 use zeroize::Zeroizing;
@@ -43,6 +44,14 @@ impl KeyStoreArgs {
             Some(home) if !home.is_empty() => Ok(Path::new(&home).join(".herald")),
             _ => bail!("no state directory: pass --state-dir or set HERALD_HOME or HOME"),
         }
+    }
+
+    /// The state directory, made private (mode 0700, created or tightened): it holds the key
+    /// store, the certified-mail records and the author key.
+    pub fn private_state_dir(&self) -> anyhow::Result<PathBuf> {
+        let dir = self.state_dir()?;
+        durable_file::make_private_dir(&dir)?;
+        Ok(dir)
     }
 
     /// The key store file.
@@ -81,11 +90,32 @@ impl KeyStoreArgs {
         Ok(line)
     }
 
-    /// Opens the key store.
+    /// Opens the key store (warning on standard error if it had to be re-keyed because its
+    /// Argon2id costs were under the floor).
     pub fn open(&self) -> anyhow::Result<FileKeyStore> {
         let path = self.keystore_path()?;
+        if self.keystore.is_none() && path.exists() {
+            self.private_state_dir()?;
+        }
         let passphrase = self.passphrase()?;
-        Ok(FileKeyStore::open(&path, &passphrase)?)
+        let store = FileKeyStore::open(&path, &passphrase)?;
+        warn_if_rekeyed(&store);
+        Ok(store)
+    }
+}
+
+/// Tells the user that `store` was re-encrypted at open (see `FileKeyStore::rekeyed_from`).
+fn warn_if_rekeyed(store: &FileKeyStore) {
+    if let Some(old) = store.rekeyed_from() {
+        let new = store.params();
+        eprintln!(
+            "herald: warning: key store {} was protected by weak Argon2id costs ({} KiB, {} passes); it has been re-encrypted with {} KiB and {} passes. If its passphrase is weak too, make a new store.",
+            store.path().display(),
+            old.memory_kib,
+            old.iterations,
+            new.memory_kib,
+            new.iterations
+        );
     }
 }
 
@@ -94,16 +124,21 @@ impl KeyStoreArgs {
 pub enum AccountCommand {
     /// Create the account's Ed25519 identity key in a new key store (encrypted with a
     /// passphrase). Registering the key with the gateway is a later step.
+    ///
+    /// The passphrase must have at least 12 characters and an estimated 50 bits (the estimate
+    /// counts the letter, digit and punctuation classes used, and skips characters that repeat
+    /// or step by one from the one before, like aaaa or 1234); Argon2id costs under 19456 KiB
+    /// or 2 passes are refused.
     Init {
         #[command(flatten)]
         keys: KeyStoreArgs,
         /// The account address, e.g. alice@alpha.test.
         #[arg(long, value_name = "ADDR")]
         account: String,
-        /// Argon2id memory cost of the key store, KiB.
+        /// Argon2id memory cost of the key store, KiB (at least 19456, the OWASP minimum).
         #[arg(long, default_value_t = KdfParams::DEFAULT.memory_kib, value_name = "KIB")]
         kdf_memory_kib: u32,
-        /// Argon2id passes.
+        /// Argon2id passes (at least 2).
         #[arg(long, default_value_t = KdfParams::DEFAULT.iterations, value_name = "N")]
         kdf_iterations: u32,
         /// Print one JSON object (the key in base64).
@@ -160,6 +195,9 @@ fn run(command: AccountCommand) -> anyhow::Result<()> {
             json,
         } => {
             let path = keys.keystore_path()?;
+            if keys.keystore.is_none() {
+                keys.private_state_dir()?;
+            }
             let params = KdfParams {
                 memory_kib: kdf_memory_kib,
                 iterations: kdf_iterations,
@@ -168,7 +206,11 @@ fn run(command: AccountCommand) -> anyhow::Result<()> {
             let passphrase = keys.passphrase()?;
             // A store left without an identity (an init that stopped half-way) is reused.
             let mut store = match FileKeyStore::create(&path, &passphrase, params) {
-                Err(KeyStoreError::AlreadyExists { .. }) => FileKeyStore::open(&path, &passphrase)?,
+                Err(KeyStoreError::AlreadyExists { .. }) => {
+                    let store = FileKeyStore::open(&path, &passphrase)?;
+                    warn_if_rekeyed(&store);
+                    store
+                }
                 other => {
                     other.with_context(|| format!("creating the key store {}", path.display()))?
                 }

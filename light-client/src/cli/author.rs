@@ -67,8 +67,10 @@ fn load(path: &Path) -> anyhow::Result<SigningKey> {
 }
 
 fn generate(path: &Path) -> anyhow::Result<SigningKey> {
-    if let Some(dir) = path.parent() {
-        fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    // Only the default path (in the state directory) is ever generated: that directory is
+    // Herald's, and holds secrets.
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        durable_file::make_private_dir(dir)?;
     }
     let mut seed = [0u8; 32];
     getrandom::fill(&mut seed).map_err(|e| anyhow::anyhow!("no OS randomness: {e}"))?;
@@ -88,6 +90,11 @@ mod tests {
         let key = load_or_create(&path, true).unwrap();
         let mode = fs::metadata(&path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
+        let dir_mode = fs::metadata(path.parent().unwrap())
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(dir_mode & 0o777, 0o700);
         assert_eq!(load_or_create(&path, true).unwrap(), key);
     }
 

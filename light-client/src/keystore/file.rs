@@ -18,6 +18,14 @@
 //! nothing the ciphertext did not already offer, since both need the Argon2id work per guess.
 //! The costs are read from the file and bounded before any work ([`KdfParams::check`]).
 //!
+//! A new store must meet the floor of [`super::strength`]: Argon2id costs of at least 19 MiB
+//! and 2 passes ([`KdfParams::check_floor`]) and a passphrase that passes
+//! [`super::strength::check_passphrase`]. A store made before the floor existed (or by other
+//! code) with lower costs still opens — refusing it would lock its owner out of the identity
+//! key — but [`FileKeyStore::open`] re-encrypts it at once with [`KdfParams::DEFAULT`] and a
+//! fresh salt (the passphrase is in hand), so the weak file is replaced before anything else
+//! happens; [`FileKeyStore::rekeyed_from`] says it did, and the CLI prints a warning.
+//!
 //! Every change is a [`crate::durable_file::replace`] (a temporary file with mode 0600, synced,
 //! renamed over the store, the directory synced), and the first write a
 //! [`crate::durable_file::create`], which never replaces a file: a crash leaves the old store or
@@ -37,6 +45,7 @@ use x25519_dalek::StaticSecret;
 use zeroize::Zeroizing;
 
 use super::contents::Contents;
+use super::strength::{MIN_ITERATIONS, MIN_MEMORY_KIB, check_passphrase};
 use super::{Identity, KeyStoreError, SecretId, SecureKeyStore, random_bytes};
 use crate::durable_file::{self, CreateError, FileIoError, ReadError};
 
@@ -83,6 +92,17 @@ impl KdfParams {
         Ok(())
     }
 
+    /// At least the floor a new store needs ([`super::strength`]: 19 MiB and 2 passes, OWASP).
+    pub fn check_floor(&self) -> Result<(), &'static str> {
+        if self.memory_kib < MIN_MEMORY_KIB {
+            return Err("Argon2id memory must be at least 19456 KiB (19 MiB)");
+        }
+        if self.iterations < MIN_ITERATIONS {
+            return Err("Argon2id needs at least 2 passes");
+        }
+        Ok(())
+    }
+
     fn derive(&self, passphrase: &[u8], salt: &[u8; 16]) -> Zeroizing<[u8; 32]> {
         let mut key = Zeroizing::new([0u8; 32]);
         // `check` keeps every cost inside argon2's own bounds, a 16-byte salt is above its
@@ -114,6 +134,8 @@ pub struct FileKeyStore {
     salt: [u8; 16],
     key: Zeroizing<[u8; 32]>,
     contents: Contents,
+    /// The costs the file had when opened, if they were under the floor and it was re-keyed.
+    rekeyed_from: Option<KdfParams>,
     /// The held lock on `<path>.lock`; released when the handle is dropped.
     _lock: File,
 }
@@ -181,13 +203,29 @@ fn lock(path: &Path) -> Result<File, KeyStoreError> {
 
 impl FileKeyStore {
     /// Creates an empty store at `path` (its directory is created with mode 0700 if missing).
-    /// Refused if a file is there.
+    /// Refused if a file is there, if `params` are under the floor
+    /// ([`KeyStoreError::WeakParams`]) or if the passphrase fails the rule of
+    /// [`super::strength`] ([`KeyStoreError::WeakPassphrase`]).
     pub fn create(
         path: impl Into<PathBuf>,
         passphrase: &[u8],
         params: KdfParams,
     ) -> Result<Self, KeyStoreError> {
         let path = path.into();
+        params
+            .check_floor()
+            .map_err(|reason| KeyStoreError::WeakParams { reason })?;
+        check_passphrase(passphrase)?;
+        Self::create_unchecked(path, passphrase, params)
+    }
+
+    /// [`FileKeyStore::create`] without the floor: only the bounds every reader applies. Kept
+    /// private; the unit tests use it to make the sub-floor stores older code could write.
+    fn create_unchecked(
+        path: PathBuf,
+        passphrase: &[u8],
+        params: KdfParams,
+    ) -> Result<Self, KeyStoreError> {
         params
             .check()
             .map_err(|reason| KeyStoreError::UnsupportedParams {
@@ -208,6 +246,7 @@ impl FileKeyStore {
             params,
             salt,
             contents: Contents::default(),
+            rekeyed_from: None,
             _lock: lock,
         };
         store.write(&store.contents, true)?;
@@ -283,14 +322,46 @@ impl FileKeyStore {
                 .map_err(|_| corrupt("the contents were altered (authentication failed)"))?,
         );
         let contents = Contents::decode(&plaintext).map_err(corrupt)?;
-        Ok(FileKeyStore {
+        let mut store = FileKeyStore {
             path,
             params,
             salt,
             key,
             contents,
+            rekeyed_from: None,
             _lock: lock,
-        })
+        };
+        if params.check_floor().is_err() {
+            store.rekey(passphrase, KdfParams::DEFAULT)?;
+            store.rekeyed_from = Some(params);
+        }
+        Ok(store)
+    }
+
+    /// Re-encrypts the store under `params` and a fresh salt; durable when it returns. On a
+    /// failure the handle keeps the old key and the file is as it was.
+    fn rekey(&mut self, passphrase: &[u8], params: KdfParams) -> Result<(), KeyStoreError> {
+        let old = (self.params, self.salt, self.key.clone());
+        self.salt = random_bytes::<16>()?;
+        self.params = params;
+        self.key = params.derive(passphrase, &self.salt);
+        if let Err(e) = self.write(&self.contents, false) {
+            (self.params, self.salt, self.key) = old;
+            return Err(e);
+        }
+        tracing::warn!(
+            path = %self.path.display(),
+            memory_kib = old.0.memory_kib,
+            iterations = old.0.iterations,
+            "key store had Argon2id costs under the floor; re-encrypted with the defaults"
+        );
+        Ok(())
+    }
+
+    /// The Argon2id costs the file had when [`FileKeyStore::open`] found them under the floor
+    /// and re-encrypted it with [`KdfParams::DEFAULT`]; `None` if it did not.
+    pub fn rekeyed_from(&self) -> Option<KdfParams> {
+        self.rekeyed_from
     }
 
     /// The file.
@@ -419,9 +490,16 @@ mod tests {
     use std::fs;
     use std::os::unix::fs::PermissionsExt as _;
 
-    /// Cheap costs so tests run fast; production uses [`KdfParams::DEFAULT`].
+    /// The floor, the cheapest costs a new store may have; production uses
+    /// [`KdfParams::DEFAULT`].
     const FAST: KdfParams = KdfParams {
-        memory_kib: 64,
+        memory_kib: MIN_MEMORY_KIB,
+        iterations: MIN_ITERATIONS,
+        parallelism: 1,
+    };
+    /// Costs older code accepted for a new store, under the floor.
+    const WEAK: KdfParams = KdfParams {
+        memory_kib: 8,
         iterations: 1,
         parallelism: 1,
     };
@@ -482,7 +560,11 @@ mod tests {
             Err(KeyStoreError::InUse { path: p }) if p == path
         ));
         assert!(matches!(
-            FileKeyStore::create(dir.path().join("keys/alice.keystore"), b"x", FAST),
+            FileKeyStore::create(
+                dir.path().join("keys/alice.keystore"),
+                b"another long passphrase",
+                FAST
+            ),
             Err(KeyStoreError::AlreadyExists { .. })
         ));
         first.generate_secret(&id("cm/request/3")).unwrap();
@@ -589,12 +671,87 @@ mod tests {
         ));
     }
 
+    /// F10 of the reliability review: `m=8 KiB, t=1` and a one-character passphrase made a
+    /// store silently. Both are refused now, each with the rule it breaks, and nothing is
+    /// written.
+    #[test]
+    fn attack_weak_kdf_costs_and_passphrases_are_refused_at_create() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keys/weak.keystore");
+        for params in [
+            WEAK,
+            KdfParams {
+                memory_kib: MIN_MEMORY_KIB - 1,
+                ..FAST
+            },
+            KdfParams {
+                iterations: MIN_ITERATIONS - 1,
+                ..FAST
+            },
+        ] {
+            assert!(
+                matches!(
+                    FileKeyStore::create(&path, b"correct horse battery", params),
+                    Err(KeyStoreError::WeakParams { .. })
+                ),
+                "{params:?}"
+            );
+        }
+        for passphrase in [&b"a"[..], b"password1234", b"aaaaaaaaaaaaaaaaaaaa"] {
+            let refused = FileKeyStore::create(&path, passphrase, FAST).unwrap_err();
+            assert!(
+                matches!(refused, KeyStoreError::WeakPassphrase(_)),
+                "{refused:?}"
+            );
+            assert!(refused.to_string().contains("passphrase"), "{refused}");
+        }
+        assert!(!path.exists());
+        FileKeyStore::create(&path, b"correct horse battery", FAST).unwrap();
+    }
+
+    /// A store under the floor (made by older code) still opens — its owner is not locked out
+    /// — and is re-encrypted with the default costs and a fresh salt before `open` returns.
+    #[test]
+    fn a_store_under_the_floor_is_rekeyed_when_opened() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.keystore");
+        let mut old = FileKeyStore::create_unchecked(path.clone(), b"pw", WEAK).unwrap();
+        let me = old.create_identity("alice@alpha.test").unwrap();
+        drop(old);
+        let before = fs::read(&path).unwrap();
+        let s = FileKeyStore::open(&path, b"pw").unwrap();
+        assert_eq!(s.rekeyed_from(), Some(WEAK));
+        assert_eq!(s.params(), KdfParams::DEFAULT);
+        assert_eq!(s.identity(), Some(me.clone()));
+        drop(s);
+        let after = fs::read(&path).unwrap();
+        assert_ne!(before[21..37], after[21..37], "a fresh salt");
+        assert_eq!(
+            u32::from_le_bytes(after[9..13].try_into().unwrap()),
+            KdfParams::DEFAULT.memory_kib
+        );
+        // Opened again: at the default costs, nothing more to do.
+        let s = FileKeyStore::open(&path, b"pw").unwrap();
+        assert_eq!(s.rekeyed_from(), None);
+        assert_eq!(s.identity(), Some(me));
+        // A wrong passphrase re-keys nothing.
+        drop(s);
+        let path2 = dir.path().join("old2.keystore");
+        drop(FileKeyStore::create_unchecked(path2.clone(), b"pw", WEAK).unwrap());
+        let before = fs::read(&path2).unwrap();
+        assert!(matches!(
+            FileKeyStore::open(&path2, b"wrong"),
+            Err(KeyStoreError::WrongPassphrase { .. })
+        ));
+        assert_eq!(fs::read(&path2).unwrap(), before);
+    }
+
     #[test]
     fn create_never_replaces_a_store() {
         let dir = tempfile::tempdir().unwrap();
         let (path, me) = store(dir.path());
         assert!(matches!(
-            FileKeyStore::create(&path, b"other", FAST),
+            FileKeyStore::create(&path, b"another long passphrase", FAST),
             Err(KeyStoreError::AlreadyExists { .. })
         ));
         let s = FileKeyStore::open(&path, b"correct horse").unwrap();

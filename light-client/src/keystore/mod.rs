@@ -22,6 +22,7 @@
 mod contents;
 mod file;
 mod memory;
+pub mod strength;
 
 use std::io;
 use std::path::PathBuf;
@@ -31,6 +32,7 @@ use x25519_dalek::StaticSecret;
 
 pub use file::{FileKeyStore, KdfParams, MAX_KEY_STORE_FILE_BYTES};
 pub use memory::MemoryKeyStore;
+pub use strength::WeakPassphrase;
 
 /// Most X25519 secrets one store holds (each request in flight holds one).
 pub const MAX_SECRETS: usize = 4096;
@@ -182,6 +184,15 @@ pub enum KeyStoreError {
         /// Which bound.
         reason: &'static str,
     },
+    /// `create` was asked for Argon2id costs under the floor of [`strength`] (19 MiB, 2 passes).
+    #[error("refused: {reason} for a new key store (the floor is the OWASP minimum)")]
+    WeakParams {
+        /// Which floor.
+        reason: &'static str,
+    },
+    /// `create` was given a passphrase that fails the rule of [`strength`].
+    #[error("refused: {0}")]
+    WeakPassphrase(#[from] WeakPassphrase),
     /// `create` found a file already there.
     #[error("key store {path} already exists")]
     AlreadyExists {

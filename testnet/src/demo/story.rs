@@ -193,7 +193,10 @@ pub(super) async fn tell(
         proven.index()
     ));
     let file = dir.join("evidence.bundle");
-    std::fs::write(&file, &bundle).with_context(|| format!("writing {}", file.display()))?;
+    // The bundle holds the letter and its key: written 0600 (in the demo's 0700 directory),
+    // atomically and durably, as `herald cm evidence` writes it.
+    herald_light_client::durable_file::replace(&file, &bundle)
+        .with_context(|| format!("writing {}", file.display()))?;
     say.say(format!(
         "Alice keeps the evidence bundle: {} ({} bytes: M, K, a, C, req, sig_B, Bob's binding, the leaf and its proof)",
         file.display(),

@@ -32,7 +32,7 @@ pub(super) fn b64(bytes: &[u8]) -> String {
 
 pub(super) fn open(keys: &KeyStoreArgs) -> anyhow::Result<Mail> {
     let store = keys.open()?;
-    let records = DirRecordStore::new(keys.state_dir()?.join("certmail"));
+    let records = DirRecordStore::new(keys.private_state_dir()?.join("certmail"));
     Ok(CertMail::new(store, records))
 }
 
