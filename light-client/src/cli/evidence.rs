@@ -12,7 +12,7 @@ use herald_light_client::certmail::{MAX_INCLUDED_LEAF_BYTES, decode_included_lea
 use herald_proto::certmail::{req_hash, request_signing_input};
 use herald_proto::equivocation::{DecodeError, Equivocation, Evidence};
 use herald_proto::evidence::{
-    ArbiterContext, MAX_ABSENCE_PROOF_BYTES, MAX_EVIDENCE_BUNDLE_BYTES, Outcome, Status,
+    ArbiterContext, Conclusion, MAX_ABSENCE_PROOF_BYTES, MAX_EVIDENCE_BUNDLE_BYTES, Status,
     TrustSource, Verdict, arbitrate, decode_absence_proof, decode_bundle, verify_absence,
 };
 use herald_proto::note::NoteVerifier;
@@ -25,13 +25,17 @@ use super::cm::when::{now, parse_time};
 /// Exit statuses of the two commands.
 pub const VERIFY_EXIT_STATUS: &str = "\
 Exit status:
-  0  shown: the recipient received it (verify-evidence) / the key was not published
-     (verify-absence)
+  0  shown: the recipient received it (verify-evidence, with the recipient domain's log
+     from --trust) / the key was not published (verify-absence)
   1  failure: bad arguments, an unreadable file, a bad --trust or --equivocation file
   3  NOT shown: a check failed, something is missing, or the file is not one this version
-     reads (the deciding check and the reason are printed)";
+     reads (the deciding check and the reason are printed)
+  4  UNVERIFIED (verify-evidence): every check passed, but only under the recipient
+     domain's keys as the bundle itself states them; a sender running a copy of that domain
+     can make such a bundle. Give --trust with the domain's log file to decide";
 
 const EXIT_NOT_SHOWN: u8 = 3;
+const EXIT_UNVERIFIED: u8 = 4;
 
 /// `herald verify-evidence`.
 #[derive(Debug, Args)]
@@ -40,7 +44,8 @@ pub struct VerifyEvidence {
     #[arg(value_name = "BUNDLE")]
     bundle: PathBuf,
     /// A log the arbiter trusts on its own (log file, repeatable); preferred over the bundle's
-    /// copy of the recipient's domain log.
+    /// copy of the recipient's domain log. Without the recipient's domain here, the verdict is
+    /// at best "unverified" (exit 4): the bundle's own copy of that log proves nothing.
     #[arg(long, value_name = "FILE")]
     trust: Vec<PathBuf>,
     /// An equivocation proof (an encoded herald.v1.Equivocation, repeatable): a log shown to
@@ -183,11 +188,23 @@ fn source_id(s: TrustSource) -> &'static str {
     }
 }
 
+/// The outcome id and the verdict's words.
+fn conclusion_words(v: &Verdict) -> (&'static str, &'static str) {
+    match v.conclusion() {
+        Conclusion::Received => ("received", "recipient received it"),
+        Conclusion::Unverified => (
+            "unverified",
+            "unverified: keys taken from the bundle (give --trust)",
+        ),
+        Conclusion::NotShown => ("not-shown", "not shown"),
+    }
+}
+
 fn verdict_json(v: &Verdict, request: Value) -> Value {
-    let received = v.outcome == Outcome::Received;
+    let (outcome, verdict) = conclusion_words(v);
     json!({
-        "outcome": if received { "received" } else { "not-shown" },
-        "verdict": if received { "recipient received it" } else { "not shown" },
+        "outcome": outcome,
+        "verdict": verdict,
         "decided_by": { "id": v.decided_by.id(), "description": v.decided_by.description() },
         "checks": v.checks.iter().map(|c| json!({
             "id": c.check.id(),
@@ -204,9 +221,13 @@ fn verdict_json(v: &Verdict, request: Value) -> Value {
 }
 
 fn print_verdict(v: &Verdict) {
-    let (summary, mark) = match v.outcome {
-        Outcome::Received => ("recipient received it", ""),
-        Outcome::NotShown => ("not shown", " (receipt is NOT proven)"),
+    let (_, summary) = conclusion_words(v);
+    let mark = match v.conclusion() {
+        Conclusion::Received => "",
+        Conclusion::Unverified => {
+            " (receipt is NOT proven: the checks pass under the recipient domain's keys as the bundle states them, which a sender running a copy of that domain can choose)"
+        }
+        Conclusion::NotShown => " (receipt is NOT proven)",
     };
     println!("verdict     {summary}{mark}");
     println!(
@@ -261,9 +282,10 @@ pub fn verify_evidence(args: VerifyEvidence) -> ExitCode {
     } else {
         print_verdict(&verdict);
     }
-    match verdict.outcome {
-        Outcome::Received => ExitCode::SUCCESS,
-        Outcome::NotShown => ExitCode::from(EXIT_NOT_SHOWN),
+    match verdict.conclusion() {
+        Conclusion::Received => ExitCode::SUCCESS,
+        Conclusion::Unverified => ExitCode::from(EXIT_UNVERIFIED),
+        Conclusion::NotShown => ExitCode::from(EXIT_NOT_SHOWN),
     }
 }
 

@@ -21,7 +21,9 @@ pub use absence::{
 };
 pub use arbiter::{ArbiterContext, arbitrate, arbitrate_bytes};
 pub use bundle::{BUNDLE_VERSION, BundleError, decode_bundle};
-pub use verdict::{Check, CheckResult, Outcome, Status, TrustNote, TrustSource, Verdict};
+pub use verdict::{
+    Check, CheckResult, Conclusion, Outcome, Status, TrustNote, TrustSource, Verdict,
+};
 
 /// Whether a leaf is a `KeyPublication` naming `req_hash` (signed or not: the log's order, not
 /// the leaf's validity, says which publication came first). One definition for the arbiter's

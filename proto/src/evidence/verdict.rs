@@ -7,9 +7,26 @@ use core::fmt;
 /// What the evidence shows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outcome {
-    /// The recipient received the message (every check passed).
+    /// Every check passed. Whether that proves receipt depends on where the keys came from:
+    /// see [`Verdict::conclusion`].
     Received,
     /// Receipt is not shown: a check failed or something was missing (a verdict for B).
+    NotShown,
+}
+
+/// What an arbiter may conclude from a verdict, its trust inputs considered
+/// ([`Verdict::conclusion`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Conclusion {
+    /// Received: every check passed, and every trust input is the arbiter's own key or named
+    /// in the request the recipient signed.
+    Received,
+    /// Every check passed, but only under a key taken from the bundle itself (the recipient's
+    /// domain log): a sender who runs a copy of that domain under the same name, with keys of
+    /// its own, makes such a bundle for a recipient who never saw the letter. Not a proof of
+    /// receipt until the arbiter checks that key independently.
+    Unverified,
+    /// Receipt is not shown.
     NotShown,
 }
 
@@ -148,7 +165,7 @@ pub struct TrustNote {
 /// The arbiter's answer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Verdict {
-    /// Received, or not shown.
+    /// Every check passed, or not (the arbiter's conclusion is [`Verdict::conclusion`]).
     pub outcome: Outcome,
     /// The first failed check, or the delivery check that completed the proof.
     pub decided_by: Check,
@@ -168,13 +185,26 @@ impl Verdict {
     pub fn fully_trusted(&self) -> bool {
         self.trust.iter().all(|t| t.source != TrustSource::Assumed)
     }
+
+    /// The arbiter's conclusion: received only when every check passed *and* every trust input
+    /// is independent of the bundle ([`Conclusion`]).
+    pub fn conclusion(&self) -> Conclusion {
+        match self.outcome {
+            Outcome::Received if self.fully_trusted() => Conclusion::Received,
+            Outcome::Received => Conclusion::Unverified,
+            Outcome::NotShown => Conclusion::NotShown,
+        }
+    }
 }
 
 impl fmt::Display for Verdict {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let outcome = match self.outcome {
-            Outcome::Received => "the recipient received the message",
-            Outcome::NotShown => "receipt is NOT shown",
+        let outcome = match self.conclusion() {
+            Conclusion::Received => "the recipient received the message",
+            Conclusion::Unverified => {
+                "UNVERIFIED: the checks pass only under keys taken from the bundle"
+            }
+            Conclusion::NotShown => "receipt is NOT shown",
         };
         writeln!(
             f,
@@ -228,6 +258,22 @@ mod tests {
         assert!(text.contains("[FAIL]"));
         assert!(text.contains("ASSUMED"));
         assert!(!v.fully_trusted());
+        assert_eq!(v.conclusion(), Conclusion::NotShown);
+        // Every check passed, under an assumed key: not received, unverified.
+        let v = Verdict {
+            outcome: Outcome::Received,
+            ..v
+        };
+        assert_eq!(v.conclusion(), Conclusion::Unverified);
+        assert!(v.to_string().contains("UNVERIFIED"), "{v}");
+        let v = Verdict {
+            trust: vec![TrustNote {
+                what: "recipient domain log b.test/herald".into(),
+                source: TrustSource::Confirmed,
+            }],
+            ..v
+        };
+        assert_eq!(v.conclusion(), Conclusion::Received);
         assert_eq!(
             v.check(Check::KeyCommitment).unwrap().status,
             Status::Failed

@@ -99,9 +99,11 @@ pub fn policy(trust: &LogTrust) -> String {
 
 /// The verdict's first line and the check that decided it.
 pub fn verdict_summary(verdict: &Verdict) -> String {
-    let outcome = match verdict.outcome {
-        herald_proto::evidence::Outcome::Received => "recipient received it",
-        herald_proto::evidence::Outcome::NotShown => "not shown",
+    use herald_proto::evidence::Conclusion;
+    let outcome = match verdict.conclusion() {
+        Conclusion::Received => "recipient received it",
+        Conclusion::Unverified => "unverified (keys taken from the bundle)",
+        Conclusion::NotShown => "not shown",
     };
     format!(
         "verdict: {outcome} — decided by {} ({})",

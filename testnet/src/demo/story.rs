@@ -15,7 +15,9 @@ use herald_light_client::keystore::KdfParams;
 use herald_light_client::{CheckedTrustList, CheckpointStore as _};
 use herald_proto::certmail::{Location, content_hash};
 use herald_proto::checkpoint::VerifiedCheckpoint;
-use herald_proto::evidence::{ArbiterContext, Outcome, Verdict, arbitrate, decode_bundle};
+use herald_proto::evidence::{
+    ArbiterContext, Conclusion, Outcome, Verdict, arbitrate, decode_bundle,
+};
 use herald_proto::inclusion::LogTrust;
 use herald_proto::wire::pb::{self, evidence_bundle};
 
@@ -256,7 +258,7 @@ pub(super) async fn tell(
         say.detail(line);
     }
     ensure!(
-        verdict.outcome == Outcome::Received,
+        verdict.conclusion() == Conclusion::Received,
         "the honest bundle was not judged received"
     );
 
