@@ -349,3 +349,124 @@ async fn a_fetch_refuses_another_requests_publication_and_absence_is_proved_when
     .await
     .expect("the test finished in time");
 }
+
+/// Issue 14, item 13: `herald log trust` wrote the peers' keys exactly as the gateway stated
+/// them. Now every log is shown with its keys and fingerprint; new logs are written only with
+/// `--yes` (or a `--known` file that says the same), and a later run that finds the gateway
+/// stating other keys for a log the user holds refuses and writes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attack_log_trust_shows_new_keys_asks_before_trusting_and_refuses_changed_ones() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let w = World::start().await;
+        let (addr, key) = (w.alpha.addr(), w.alpha.log_key());
+        let dir = w.alice.p("tofu");
+        let trust = |extra: &[&str]| {
+            let mut args = vec![
+                "log",
+                "trust",
+                "--gateway",
+                &addr,
+                "--log-key",
+                &key,
+                "--out",
+                &dir,
+            ];
+            args.extend_from_slice(extra);
+            args.into_iter().map(String::from).collect::<Vec<_>>()
+        };
+        let run = |args: Vec<String>| {
+            let alice = &w.alice;
+            async move {
+                let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                alice.run(&args).await
+            }
+        };
+        let beta_file = Path::new(&dir).join("beta.test.toml");
+
+        // First use, not confirmed (standard input is not a terminal): shown, not written.
+        let o = run(trust(&[])).await;
+        assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+        let out = text(&o);
+        assert!(
+            out.contains(&w.beta.log_key()),
+            "the peer's key is shown: {out}"
+        );
+        assert!(out.contains("fingerprint"), "{out}");
+        assert!(out.contains("--yes"), "{out}");
+        assert!(!beta_file.exists(), "nothing written without confirmation");
+
+        // Confirmed: written; a second run finds them unchanged and needs no confirmation.
+        let o = run(trust(&["--yes", "--json"])).await;
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+        let logs = v["logs"].as_array().unwrap();
+        assert!(logs.iter().all(|l| l["status"] == "new"), "{v}");
+        let o = run(trust(&["--json"])).await;
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert!(
+            v["logs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|l| l["status"] == "unchanged"),
+            "{v}"
+        );
+
+        // The file the user holds for beta names another key than the gateway now states
+        // (as if the gateway had started lying about beta): refused, nothing rewritten.
+        let held = std::fs::read_to_string(&beta_file).unwrap();
+        let other = herald_proto::note::NoteSigner::new(
+            "beta.test/herald",
+            ed25519_dalek::SigningKey::from_bytes(&[77; 32]),
+        )
+        .unwrap()
+        .verifier()
+        .to_string();
+        let swapped = held.replace(&w.beta.log_key(), &other);
+        assert_ne!(swapped, held);
+        std::fs::write(&beta_file, &swapped).unwrap();
+        let o = run(trust(&["--yes"])).await;
+        assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+        assert!(text(&o).contains("CHANGED"), "{}", text(&o));
+        assert_eq!(std::fs::read_to_string(&beta_file).unwrap(), swapped);
+
+        // Logs the user already holds confirm new ones without --yes; a contradicting one is
+        // refused.
+        let fresh = w.alice.p("tofu-known");
+        let known = w.alice.p("logs/beta.test.toml");
+        let own = w.alice.p("logs/alpha.test.toml");
+        let with_known = |out: &str, file: &str| {
+            vec![
+                "log",
+                "trust",
+                "--gateway",
+                &addr,
+                "--log-key",
+                &key,
+                "--out",
+                out,
+                "--known",
+                file,
+                "--known",
+                &own,
+            ]
+            .into_iter()
+            .map(String::from)
+            .collect::<Vec<_>>()
+        };
+        let o = run(with_known(&fresh, &known)).await;
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        assert!(text(&o).contains("confirmed"), "{}", text(&o));
+        let o = run(with_known(
+            &w.alice.p("tofu-contradicted"),
+            beta_file.to_str().unwrap(),
+        ))
+        .await;
+        assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+        assert!(text(&o).contains("CONTRADICTED"), "{}", text(&o));
+        w.stop().await;
+    })
+    .await
+    .expect("the test finished in time");
+}

@@ -88,7 +88,11 @@ enum LogCommand {
     /// Ask the gateway which logs it trusts (its own and its registered peers', with the
     /// witnesses and quorum it applies) and write one log file per log into DIR, usable as
     /// `herald cm request --location`, `cm accept --domain/--offer` and `--log`. The own log
-    /// must be the one --log-key names; the peers' keys are the gateway's word.
+    /// must be the one --log-key names; the witnesses and the peers' keys are the gateway's
+    /// word, so every log is printed with its keys and a fingerprint and written only when a
+    /// file in DIR already says the same, a --known file says the same, or you confirm (--yes,
+    /// or "yes" at the prompt on a terminal). A log that differs from the file you hold is
+    /// refused and nothing is written; to accept a real key change, remove that file.
     Trust {
         #[command(flatten)]
         common: Common,
@@ -101,6 +105,14 @@ enum LogCommand {
         /// MMD written into each file (the log's maximum merge delay), seconds.
         #[arg(long, default_value_t = 10, value_name = "SECONDS")]
         max_merge_delay: u64,
+        /// Trust the new logs as printed (after checking their keys and fingerprints with the
+        /// domains' operators).
+        #[arg(long)]
+        yes: bool,
+        /// A log file you already hold (repeatable): a log of the same origin must say exactly
+        /// the same, and is then written without asking.
+        #[arg(long, value_name = "FILE")]
+        known: Vec<PathBuf>,
     },
     /// Notarize a file: log its BLAKE3 digest, signed by your author key, and prove inclusion.
     Submit {
@@ -391,6 +403,10 @@ async fn run(command: LogCommand) -> anyhow::Result<()> {
         )?),
         _ => None,
     };
+    let known = match &command {
+        LogCommand::Trust { known, .. } => Some(trust::read_known(known)?),
+        _ => None,
+    };
     let leaf = match &command {
         LogCommand::Prove { index: Some(i), .. } => Some(Leaf::Index(*i)),
         LogCommand::Prove {
@@ -419,10 +435,22 @@ async fn run(command: LogCommand) -> anyhow::Result<()> {
             out,
             clock_skew,
             max_merge_delay,
+            yes,
             ..
         } => {
             let list = trusted.trust_list().await?;
-            trust::write(&list, out, *clock_skew, *max_merge_delay, json)?;
+            let confirmation = trust::Confirmation {
+                yes: *yes,
+                known: known.context("known log files read above")?,
+            };
+            trust::write(
+                &list,
+                out,
+                *clock_skew,
+                *max_merge_delay,
+                json,
+                &confirmation,
+            )?;
         }
         LogCommand::Submit { .. } => {
             let (request, author) = submission.context("submission prepared above")?;

@@ -243,6 +243,7 @@ impl World {
                     "1",
                     "--max-merge-delay",
                     "2",
+                    "--yes",
                     "--json",
                 ])
                 .await;
