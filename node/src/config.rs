@@ -61,8 +61,13 @@ pub struct NodeConfig {
     #[serde(with = "multiaddrs_serde", default = "default_listen")]
     pub listen: Vec<Multiaddr>,
     /// Address of the HTTP listener for `/metrics`, `/health`, `/status`; port 0 = any.
+    /// Loopback only unless `http_listen_public` is set.
     #[serde(default = "default_http_listen")]
     pub http_listen: SocketAddr,
+    /// Allows a non-loopback `http_listen`. The admin API's bearer token then travels in clear
+    /// HTTP on that interface; the node logs a warning at every start.
+    #[serde(default)]
+    pub http_listen_public: bool,
     /// Milliseconds between sequencing rounds.
     #[serde(default = "default_sequence_interval_ms")]
     pub sequence_interval_ms: u64,
@@ -142,6 +147,11 @@ pub enum ConfigError {
     /// Two `[[peers]]` entries share a domain or a peer id, or one is this node.
     #[error("peer {0:?} is listed twice, or is this node")]
     DuplicatePeer(String),
+    /// `http_listen` is not a loopback address and `http_listen_public` is not set.
+    #[error(
+        "http_listen = {0} is not a loopback address: the admin API's bearer token would travel in clear HTTP; use 127.0.0.1 (or ::1), or set http_listen_public = true if a firewall or TLS proxy protects it"
+    )]
+    PublicHttp(SocketAddr),
     /// `batch_max` is larger than `pool_max`, so a round could never start early.
     #[error("batch_max ({batch_max}) is larger than pool_max ({pool_max})")]
     BatchOverPool {
@@ -161,6 +171,7 @@ impl NodeConfig {
             hash: default_hash(),
             listen: default_listen(),
             http_listen: default_http_listen(),
+            http_listen_public: false,
             sequence_interval_ms: DEFAULT_SEQUENCE_INTERVAL_MS,
             batch_max: DEFAULT_BATCH_MAX,
             pool_max: DEFAULT_POOL_MAX,
@@ -205,6 +216,9 @@ impl NodeConfig {
         }
         if let Some(bad) = self.listen.iter().find(|a| !is_tcp_or_quic(a)) {
             return Err(ConfigError::BadListenAddress(bad.clone()));
+        }
+        if !self.http_listen.ip().is_loopback() && !self.http_listen_public {
+            return Err(ConfigError::PublicHttp(self.http_listen));
         }
         range("sequence_interval_ms", self.sequence_interval_ms, 1, 60_000)?;
         range("pool_max", self.pool_max as u64, 1, MAX_POOL as u64)?;
@@ -280,6 +294,17 @@ impl NodeConfig {
         self.data_dir.join("admin.token")
     }
 
+    /// The warning a node logs at start when its HTTP listener (with the admin API) is not on
+    /// loopback; `None` when it is.
+    pub fn http_exposure_warning(&self) -> Option<String> {
+        (!self.http_listen.ip().is_loopback()).then(|| {
+            format!(
+                "the HTTP listener {} is not on loopback (http_listen_public = true): the admin API's bearer token travels in clear HTTP there; protect it with a firewall or a TLS proxy",
+                self.http_listen
+            )
+        })
+    }
+
     /// The log's origin and signing key name, `<domain>/herald`.
     pub fn origin(&self) -> String {
         format!("{}/herald", self.domain)
@@ -345,10 +370,15 @@ hash = {hash}
 # other hosts, 127.0.0.1 for a local test; port 0 lets the OS choose (see node.json).
 listen = [{listen}]
 
-# The HTTP listener for /metrics (Prometheus), /health and /status. Default 127.0.0.1:{http_port}.
-# Keep it on loopback unless a firewall protects it: /status is public information, but nothing
-# here needs to face the internet.
+# The HTTP listener for /metrics (Prometheus), /health, /status and the admin API (bearer
+# token). Default 127.0.0.1:{http_port}. A non-loopback address is refused unless
+# http_listen_public is true.
 http_listen = {http_listen}
+
+# Allow a non-loopback http_listen (default false). The admin API's bearer token then travels in
+# clear HTTP on that interface, and the node logs a warning at every start: set it only behind a
+# firewall or a TLS-terminating proxy.
+http_listen_public = {http_listen_public}
 
 # Milliseconds between sequencing rounds (default {interval}). A submitter waits up to this long
 # for its entry to be durable; lower it for latency, raise it to sign fewer checkpoints.
@@ -408,6 +438,7 @@ peers = [{peers}]
             listen = listen,
             http_port = DEFAULT_HTTP_PORT,
             http_listen = toml_string(&self.http_listen.to_string()),
+            http_listen_public = self.http_listen_public,
             interval = DEFAULT_SEQUENCE_INTERVAL_MS,
             sequence_interval_ms = self.sequence_interval_ms,
             batch = DEFAULT_BATCH_MAX,
@@ -628,6 +659,47 @@ mod tests {
                 "{key} has no comment"
             );
         }
+    }
+
+    /// F11 of the reliability review: `http_listen = 0.0.0.0:…` was accepted silently, and the
+    /// admin token then travelled in clear on every interface.
+    #[test]
+    fn attack_a_public_http_listener_is_refused_unless_explicitly_allowed() {
+        let mut config = NodeConfig::new("alpha.test", "/d");
+        for public in ["0.0.0.0:4711", "192.0.2.1:4711", "[::]:4711"] {
+            config.http_listen = public.parse().unwrap();
+            config.http_listen_public = false;
+            assert!(
+                matches!(config.validate(), Err(ConfigError::PublicHttp(_))),
+                "{public}"
+            );
+            assert!(
+                config
+                    .validate()
+                    .unwrap_err()
+                    .to_string()
+                    .contains("in clear")
+            );
+            config.http_listen_public = true;
+            assert!(config.validate().is_ok(), "{public}");
+            let warning = config.http_exposure_warning().expect("a warning");
+            assert!(warning.contains("bearer token"), "{warning}");
+        }
+        for loopback in ["127.0.0.1:4711", "[::1]:4711", "127.0.0.2:0"] {
+            config.http_listen = loopback.parse().unwrap();
+            config.http_listen_public = false;
+            assert!(config.validate().is_ok(), "{loopback}");
+            assert_eq!(config.http_exposure_warning(), None);
+        }
+        // The file says so too.
+        let text = "domain = \"a.test\"\ndata_dir = \"/d\"\nhttp_listen = \"0.0.0.0:1\"\n";
+        assert!(NodeConfig::from_toml_str(text).is_err());
+        let allowed = format!("{text}http_listen_public = true\n");
+        assert!(
+            NodeConfig::from_toml_str(&allowed)
+                .unwrap()
+                .http_listen_public
+        );
     }
 
     #[test]

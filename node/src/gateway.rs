@@ -211,6 +211,8 @@ pub fn init(config: &NodeConfig) -> Result<InitReport, GatewayError> {
             .map_err(io_error(dir))?,
         Err(e) => return Err(io_error(dir)(e)),
     }
+    // An empty directory the operator made keeps the mode it was made with: tightened here.
+    make_data_dir_private(dir)?;
     let keys = NodeKeys::generate(&config.domain)?;
     keys.write_new(&config.key_dir())?;
     drop(LogStore::create(
@@ -235,6 +237,23 @@ pub fn init(config: &NodeConfig) -> Result<InitReport, GatewayError> {
         witness_key: keys.witness_verifier(),
         peer_id: keys.peer_id(),
     })
+}
+
+/// Sets the data directory's mode to 0700 if it allows its group or others anything (the keys
+/// are 0600 on their own, but the database, node.json and the logs are not); whether it did.
+/// Called by `init` and at every start, so a directory made (or loosened) by hand is made
+/// private all the same.
+pub fn make_data_dir_private(dir: &Path) -> Result<bool, GatewayError> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = fs::metadata(dir)
+        .map_err(io_error(dir))?
+        .permissions()
+        .mode();
+    if mode & 0o077 == 0 {
+        return Ok(false);
+    }
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(io_error(dir))?;
+    Ok(true)
 }
 
 /// The head stored in a stopped node's data directory. Fails if the node is running (the
@@ -309,6 +328,15 @@ impl Gateway {
     /// [`Gateway::listen_addrs`] and [`Gateway::http_addr`].
     pub async fn start(config: NodeConfig) -> Result<Gateway, GatewayError> {
         config.validate()?;
+        if make_data_dir_private(&config.data_dir)? {
+            warn!(
+                dir = %config.data_dir.display(),
+                "the data directory was open to its group or others; set to mode 0700"
+            );
+        }
+        if let Some(warning) = config.http_exposure_warning() {
+            warn!("{warning}");
+        }
         let keys = NodeKeys::load(&config.key_dir(), &config.domain)?;
         let store = open_store(&config).await?;
         let token_path = config.admin_token_path();

@@ -185,6 +185,82 @@ fn init_refuses_an_existing_data_dir() {
     assert_eq!(fs::read(dir.join("keys/log.key")).unwrap(), key_before);
 }
 
+fn mode(path: &Path) -> u32 {
+    fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+/// F11 of the reliability review: a data directory that existed before `init` kept mode 0755
+/// (and with it `log/` and the database), and so did one loosened later; a non-loopback HTTP
+/// listener (the admin API, with its bearer token in clear) was accepted without a word.
+#[test]
+fn attack_an_open_data_dir_is_made_private_and_a_public_http_listener_needs_consent() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("node");
+    fs::create_dir(&dir).unwrap();
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+    let init = |dir: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "init",
+            "--domain",
+            "alpha.test",
+            "--data-dir",
+            dir.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        herald_node(&args)
+    };
+    let out = init(&dir, &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        mode(&dir),
+        0o700,
+        "init makes an existing empty directory private"
+    );
+
+    // Loosened by hand after init: `run` makes it private again before anything else.
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+    let running = run(&dir);
+    assert_eq!(mode(&dir), 0o700, "run makes the data directory private");
+    assert!(running.terminate().success());
+
+    // A public HTTP listener: refused without consent, written with it (and warned about).
+    let public = tmp.path().join("public");
+    let out = init(&public, &["--http-listen", "0.0.0.0:4711"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("in clear"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!public.exists(), "nothing was created");
+    let out = init(
+        &public,
+        &["--http-listen", "0.0.0.0:4711", "--http-listen-public"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("bearer token travels in clear"),
+        "{}",
+        text(&out.stderr)
+    );
+    let config = fs::read_to_string(public.join("herald-node.toml")).unwrap();
+    assert!(config.contains("http_listen_public = true"), "{config}");
+    // The file without the consent is refused at run, before anything is bound.
+    let config_path = public.join("herald-node.toml");
+    fs::write(
+        &config_path,
+        config.replace("http_listen_public = true", "http_listen_public = false"),
+    )
+    .unwrap();
+    let out = herald_node(&["run", "--config", config_path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("http_listen_public"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
 #[test]
 fn run_refuses_bad_configs_and_open_keys_with_a_clear_error() {
     let tmp = tempfile::tempdir().unwrap();

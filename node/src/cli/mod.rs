@@ -87,9 +87,14 @@ struct InitArgs {
     /// libp2p listen addresses to write into the configuration (repeat or comma-separate).
     #[arg(long, value_delimiter = ',')]
     listen: Vec<Multiaddr>,
-    /// HTTP listen address to write into the configuration.
+    /// HTTP listen address to write into the configuration (loopback unless
+    /// --http-listen-public).
     #[arg(long)]
     http_listen: Option<SocketAddr>,
+    /// Allow a non-loopback --http-listen: the admin API's bearer token then travels in clear
+    /// HTTP there (use only behind a firewall or a TLS proxy).
+    #[arg(long)]
+    http_listen_public: bool,
 }
 
 #[derive(Args, Debug)]
@@ -110,9 +115,14 @@ struct Overrides {
     /// libp2p listen addresses (repeat or comma-separate).
     #[arg(long, env = "HERALD_LISTEN", value_delimiter = ',')]
     listen: Vec<Multiaddr>,
-    /// HTTP listen address for /metrics, /health, /status.
+    /// HTTP listen address for /metrics, /health, /status and the admin API (loopback unless
+    /// http_listen_public).
     #[arg(long, env = "HERALD_HTTP_LISTEN")]
     http_listen: Option<SocketAddr>,
+    /// Allow a non-loopback HTTP listen address (the admin token then travels in clear HTTP;
+    /// a warning is logged).
+    #[arg(long)]
+    http_listen_public: bool,
     /// Milliseconds between sequencing rounds.
     #[arg(long, env = "HERALD_SEQUENCE_INTERVAL_MS")]
     sequence_interval_ms: Option<u64>,
@@ -191,7 +201,11 @@ fn init(args: InitArgs) -> anyhow::Result<()> {
     if let Some(http) = args.http_listen {
         config.http_listen = http;
     }
+    config.http_listen_public = args.http_listen_public;
     config.validate().context("invalid init options")?;
+    if let Some(warning) = config.http_exposure_warning() {
+        eprintln!("herald-node: warning: {warning}");
+    }
     let report = gateway::init(&config)
         .with_context(|| format!("initialising {}", config.data_dir.display()))?;
     println!(
@@ -234,6 +248,9 @@ fn apply(config: &mut NodeConfig, o: Overrides) {
     }
     if let Some(v) = o.http_listen {
         config.http_listen = v;
+    }
+    if o.http_listen_public {
+        config.http_listen_public = true;
     }
     if let Some(v) = o.sequence_interval_ms {
         config.sequence_interval_ms = v;
