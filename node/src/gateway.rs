@@ -27,6 +27,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
 
+use crate::accounts::attempts::EnrolmentMetrics;
 use crate::accounts::{AccountBook, AccountError};
 use crate::admin::{self, AdminApi, ForkHook, TokenError};
 use crate::certmail::evidence::EvidenceWriter;
@@ -388,7 +389,17 @@ impl Gateway {
                     return Err(GatewayError::Stopped("witness opening task"));
                 }
             };
-        let certmail = match open_certmail(&config, &keys, &store, &sequencer, &peers, &clock).await
+        let enrolment_metrics = EnrolmentMetrics::register(&mut registry);
+        let certmail = match open_certmail(
+            &config,
+            &keys,
+            &store,
+            &sequencer,
+            &peers,
+            &clock,
+            enrolment_metrics,
+        )
+        .await
         {
             Ok(c) => c,
             Err(e) => {
@@ -663,6 +674,7 @@ pub async fn open_certmail(
     sequencer: &SequencerHandle,
     peers: &PeerRegistry,
     clock: &Arc<dyn Clock>,
+    enrolment_metrics: EnrolmentMetrics,
 ) -> Result<CertifiedMail, GatewayError> {
     let db = store.db().clone();
     let domain = config.domain.clone();
@@ -679,6 +691,7 @@ pub async fn open_certmail(
         peers: peers.clone(),
         quorum: config.quorum,
         clock: clock.clone(),
+        enrolment_metrics,
     }))
 }
 

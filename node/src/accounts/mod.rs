@@ -20,6 +20,7 @@
 //! then `@` and this node's domain as configured.
 
 pub mod api;
+pub mod attempts;
 mod record;
 
 use std::sync::{Arc, Mutex, PoisonError};

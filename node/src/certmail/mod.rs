@@ -40,8 +40,9 @@ use herald_proto::wire::{MAX_LOG_ENTRY_BYTES, WireError};
 use prost::Message as _;
 use tracing::error;
 
-pub use registration::{DisableReport, FailedAttempts};
+pub use registration::DisableReport;
 
+use crate::accounts::attempts::{EnrolmentAttempts, EnrolmentMetrics};
 use crate::accounts::{AccountBook, AccountError};
 use crate::peers::PeerRegistry;
 use crate::sequencer::{Ack, Clock, IndexValue, IndexWrite, SequencerHandle, SubmitError};
@@ -85,7 +86,8 @@ pub enum CertMailError {
     /// not the account's bound key.
     #[error("{0}")]
     Unauthorized(String),
-    /// Too many failed enrolment attempts for this account lately.
+    /// Too many failed enrolment attempts from this peer, or with wrong codes for this address,
+    /// lately (`accounts::attempts`).
     #[error("too many failed enrolment attempts; retry after {retry_after:?}")]
     RateLimited {
         /// When the account may try again.
@@ -227,6 +229,8 @@ pub struct CertMailParts {
     pub quorum: usize,
     /// Wall-clock time.
     pub clock: Arc<dyn Clock>,
+    /// Where enrolment refusals are counted.
+    pub enrolment_metrics: EnrolmentMetrics,
 }
 
 struct Inner {
@@ -235,8 +239,9 @@ struct Inner {
     /// registers one key; different accounts enrol side by side (one sequencing round binds
     /// many).
     enrolling: registration::AccountLocks,
-    /// Failed enrolment attempts per account (memory only: a restart forgets them).
-    failures: Mutex<FailedAttempts>,
+    /// Failed enrolment attempts per peer and per address (memory only: a restart forgets
+    /// them).
+    failures: Mutex<EnrolmentAttempts<libp2p::PeerId>>,
     /// req_hashes of publications admitted and not yet answered, so two submissions of one
     /// req_hash cannot both pass the duplicate check.
     publishing: Mutex<HashSet<[u8; 32]>>,
@@ -263,7 +268,7 @@ impl CertifiedMail {
             inner: Arc::new(Inner {
                 parts,
                 enrolling: registration::AccountLocks::default(),
-                failures: Mutex::new(FailedAttempts::default()),
+                failures: Mutex::new(EnrolmentAttempts::default()),
                 publishing: Mutex::new(HashSet::new()),
             }),
         }

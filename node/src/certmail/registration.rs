@@ -11,11 +11,14 @@
 //! `SubmitAck`. Enrolments of one account run one at a time ([`AccountLocks`]), so one code
 //! binds one key; different accounts' enrolments run side by side and share sequencing rounds.
 //!
-//! **Failed attempts**: a wrong code for a pending account counts against it; after
-//! [`MAX_FAILED_ENROLMENTS`] within [`FAILURE_WINDOW`] the account's attempts are refused
-//! without looking at the code until the window ends. The count is kept in memory only (a
-//! refused request changes nothing durable); codes have 128 random bits, so the limit is a
-//! second line of defence, not the first.
+//! **Failed attempts** are limited per source (the peer) and per address
+//! ([`crate::accounts::attempts`]): a peer that failed too often is refused before its code is
+//! looked at, with a growing back-off; wrong codes for an address that drew too many are answered
+//! "rate limited"; nobody's failures ever block the right code. Every path does the same work and
+//! gives the same answer whatever the address is (unknown, pending, active, disabled): the
+//! presented code is always hashed and compared in constant time, against a dummy hash when the
+//! account has no pending code, so neither the answer nor its timing says which accounts have a
+//! pending enrolment.
 //!
 //! **Disabling** an active account appends an `IdentityRevocation` of its key first, waits until
 //! it is durable, then marks the account disabled; a crash in between leaves the key revoked in
@@ -23,7 +26,6 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
 
 use herald_proto::entry::{
     IdentityBinding, IdentityRevocation, verify_fallback_prekey, verify_registration,
@@ -33,22 +35,22 @@ use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
 use super::{CertMailError, CertifiedMail};
+use libp2p::PeerId;
+
+use crate::accounts::attempts::{EnrolmentAttempts, FAILURE_WINDOW};
 use crate::accounts::{
     AccountError, AccountRecord, AccountState, EnrolmentCode, check_address, code_hash, same_hash,
 };
 use crate::sequencer::Ack;
 
-/// Failed enrolment attempts an account may make within [`FAILURE_WINDOW`].
-pub const MAX_FAILED_ENROLMENTS: u32 = 5;
-/// The window failed attempts are counted in.
-pub const FAILURE_WINDOW: Duration = Duration::from_secs(15 * 60);
-/// Most accounts whose failures are tracked at once (only pending accounts are tracked, and
-/// windows that ended are dropped first).
-const MAX_TRACKED: usize = 4096;
-
 /// What an enrolment refusal says, whatever was wrong: unknown account, active or disabled
 /// account, or wrong code (so that guessing learns nothing about which).
 const NO_ENROLMENT: &str = "no pending enrolment matches this account and code";
+
+/// What the presented code's hash is compared with when the account has no pending code, so
+/// that every path does the same work. No BLAKE3 output is all `0xff` in practice, and a match
+/// would not count anyway: only a pending account can register.
+const NO_CODE_HASH: [u8; 32] = [0xff; 32];
 
 /// One lock per account with an enrolment (code issue, registration, disabling) in progress.
 /// An account's entry lives only while someone holds or waits for its lock, so the map is as
@@ -103,44 +105,6 @@ impl Drop for AccountGuard<'_> {
     }
 }
 
-/// Failed enrolment attempts per account: (count, window start in Unix seconds).
-#[derive(Debug, Default)]
-pub struct FailedAttempts {
-    by_account: HashMap<String, (u32, u64)>,
-}
-
-impl FailedAttempts {
-    /// How long `account` must wait, if it used up its attempts.
-    pub fn blocked(&self, account: &str, now: u64) -> Option<Duration> {
-        let (count, start) = *self.by_account.get(account)?;
-        let end = start.saturating_add(FAILURE_WINDOW.as_secs());
-        (count >= MAX_FAILED_ENROLMENTS && now < end).then(|| Duration::from_secs(end - now))
-    }
-
-    /// Counts a failure of `account` at `now`.
-    pub fn record(&mut self, account: &str, now: u64) {
-        let window = FAILURE_WINDOW.as_secs();
-        if self.by_account.len() >= MAX_TRACKED {
-            self.by_account
-                .retain(|_, (_, start)| now < start.saturating_add(window));
-        }
-        if let Some((count, start)) = self.by_account.get_mut(account) {
-            if now >= start.saturating_add(window) {
-                *count = 0;
-                *start = now;
-            }
-            *count = count.saturating_add(1);
-        } else if self.by_account.len() < MAX_TRACKED {
-            self.by_account.insert(account.to_owned(), (1, now));
-        }
-    }
-
-    /// Forgets `account`'s failures (it registered).
-    pub fn clear(&mut self, account: &str) {
-        self.by_account.remove(account);
-    }
-}
-
 /// What disabling did.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DisableReport {
@@ -166,7 +130,7 @@ fn key32(field: &'static str, bytes: &[u8]) -> Result<[u8; 32], CertMailError> {
 }
 
 impl CertifiedMail {
-    fn failures(&self) -> std::sync::MutexGuard<'_, FailedAttempts> {
+    fn failures(&self) -> std::sync::MutexGuard<'_, EnrolmentAttempts<PeerId>> {
         // Counters only: a panic elsewhere leaves them usable.
         self.inner
             .failures
@@ -187,14 +151,18 @@ impl CertifiedMail {
             .blocking(move |mail| Ok(mail.accounts().issue_code(&account, now, valid_for)?))
             .await?;
         // The operator vouched for the account again: earlier failures no longer count.
-        self.failures().clear(&issued.1.account);
+        self.failures().clear_account(&issued.1.account);
         info!(account = issued.1.account, "enrolment code issued");
         Ok(issued)
     }
 
-    /// Registers an identity key with an enrolment code (see the module docs); the answer is
-    /// the durable binding's ack.
-    pub async fn register(&self, r: pb::RegisterAccount) -> Result<Ack, CertMailError> {
+    /// Registers an identity key with an enrolment code sent by `source` (see the module docs);
+    /// the answer is the durable binding's ack.
+    pub async fn register(
+        &self,
+        source: PeerId,
+        r: pb::RegisterAccount,
+    ) -> Result<Ack, CertMailError> {
         let account = r.account;
         check_address(&account, self.accounts().domain())?;
         let identity_key = key32("RegisterAccount.identity_key", &r.identity_key)?;
@@ -229,8 +197,10 @@ impl CertifiedMail {
 
         let _enrolling = self.inner.enrolling.lock(&account).await;
         let now = self.now_secs();
-        if let Some(retry_after) = self.failures().blocked(&account, now) {
-            warn!(account, "enrolment refused: too many failed attempts");
+        let metrics = &self.parts().enrolment_metrics;
+        // The source's own failures, before anything about the account is looked at.
+        if let Some(retry_after) = self.failures().source_blocked(&source, now) {
+            metrics.refused("source_limited");
             return Err(CertMailError::RateLimited { retry_after });
         }
         let given = code_hash(&account, &r.enrolment_code);
@@ -238,25 +208,46 @@ impl CertifiedMail {
         let record = self
             .blocking(move |mail| Ok(mail.accounts().get(&acc)?))
             .await?;
-        match record.as_ref().map(|r| &r.state) {
-            Some(AccountState::Pending { code_hash, expires }) if same_hash(code_hash, &given) => {
-                if now >= *expires {
-                    return Err(CertMailError::Unauthorized(
-                        "this enrolment code has expired; ask the operator for a new one".into(),
-                    ));
-                }
+        let (stored, expires) = match record.as_ref().map(|r| &r.state) {
+            Some(AccountState::Pending { code_hash, expires }) => (*code_hash, Some(*expires)),
+            _ => (NO_CODE_HASH, None),
+        };
+        // Compared whatever the account's state, so that every path does the same work.
+        let matches = same_hash(&stored, &given);
+        let Some(expires) = expires.filter(|_| matches) else {
+            let mut failures = self.failures();
+            let recorded = failures.record_failure(&source, &account, now);
+            let limited = failures.account_limited(&account, now);
+            drop(failures);
+            if let Some(backoff) = recorded.source_blocked {
+                warn!(%source, ?backoff, "enrolment: a peer failed too often; refused for a while");
             }
-            Some(AccountState::Pending { .. }) => {
-                self.failures().record(&account, now);
-                warn!(account, "enrolment refused: wrong code");
-                return Err(CertMailError::Unauthorized(NO_ENROLMENT.into()));
+            if recorded.account_limited {
+                warn!(
+                    account,
+                    "enrolment: many wrong codes for this address; answered as rate limited"
+                );
             }
-            _ => return Err(CertMailError::Unauthorized(NO_ENROLMENT.into())),
+            if limited {
+                metrics.refused("account_limited");
+                return Err(CertMailError::RateLimited {
+                    retry_after: FAILURE_WINDOW,
+                });
+            }
+            metrics.refused("wrong_code");
+            return Err(CertMailError::Unauthorized(NO_ENROLMENT.into()));
+        };
+        if now >= expires {
+            metrics.refused("expired");
+            return Err(CertMailError::Unauthorized(
+                "this enrolment code has expired; ask the operator for a new one".into(),
+            ));
         }
         if record
             .as_ref()
             .is_some_and(|r| r.revoked_keys.contains(&identity_key))
         {
+            metrics.refused("revoked_key");
             return Err(CertMailError::Unauthorized(format!(
                 "this identity key was revoked for {account}; register a new one"
             )));
@@ -278,7 +269,11 @@ impl CertifiedMail {
                 .activate(&acc, &given, identity_key, index, now)?)
         })
         .await?;
-        self.failures().clear(&account);
+        {
+            let mut failures = self.failures();
+            failures.clear_account(&account);
+            failures.clear_source(&source);
+        }
         info!(account, index, "account registered; identity key bound");
         Ok(ack)
     }
@@ -327,40 +322,7 @@ impl CertifiedMail {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn failures_block_after_the_limit_until_the_window_ends() {
-        let mut f = FailedAttempts::default();
-        for _ in 0..MAX_FAILED_ENROLMENTS - 1 {
-            f.record("bob@beta.test", 100);
-        }
-        assert_eq!(f.blocked("bob@beta.test", 100), None);
-        f.record("bob@beta.test", 100);
-        let window = FAILURE_WINDOW.as_secs();
-        assert_eq!(
-            f.blocked("bob@beta.test", 110),
-            Some(Duration::from_secs(window - 10))
-        );
-        assert_eq!(f.blocked("eve@beta.test", 110), None);
-        assert_eq!(f.blocked("bob@beta.test", 100 + window), None);
-        // A failure after the window starts a new one.
-        f.record("bob@beta.test", 100 + window);
-        assert_eq!(f.blocked("bob@beta.test", 100 + window), None);
-        f.clear("bob@beta.test");
-        assert!(f.by_account.is_empty());
-    }
-
-    #[test]
-    fn tracking_is_bounded() {
-        let mut f = FailedAttempts::default();
-        for i in 0..MAX_TRACKED + 10 {
-            f.record(&format!("a{i}@beta.test"), 1);
-        }
-        assert_eq!(f.by_account.len(), MAX_TRACKED);
-        // Windows that ended make room.
-        f.record("late@beta.test", 1 + FAILURE_WINDOW.as_secs());
-        assert_eq!(f.by_account.len(), 1);
-    }
+    use std::time::Duration;
 
     /// One account's enrolments wait for each other; another account's do not; and the map
     /// forgets an account once nobody holds or waits for its lock.

@@ -18,6 +18,7 @@ use super::read_config;
 use crate::accounts::api::{
     AccountAdd, AccountAdded, AccountDisable, AccountList, MAX_ACCOUNTS_LISTED,
 };
+use crate::accounts::attempts::EnrolmentMetrics;
 use crate::accounts::{
     AccountBook, AccountState, AccountView, DEFAULT_CODE_VALIDITY_SECS, MAX_CODE_VALIDITY_SECS,
 };
@@ -195,7 +196,9 @@ fn disable_offline(config: &NodeConfig, account: String) -> anyhow::Result<Disab
         .context("starting a sequencer on the stopped node's log")?;
         let peers = PeerRegistry::open(store.db(), &config.domain, keys.peer_id())?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let certmail = open_certmail(config, &keys, &store, &sequencer, &peers, &clock).await?;
+        let metrics = EnrolmentMetrics::register(&mut registry);
+        let certmail =
+            open_certmail(config, &keys, &store, &sequencer, &peers, &clock, metrics).await?;
         let disabled = certmail.disable(account).await;
         sequencer.shutdown();
         task.await

@@ -21,6 +21,7 @@ use herald_proto::wire::pb::{
     self, ClientErrorKind, client_request, client_response, inclusion_request,
 };
 use herald_proto::wire::{MAX_ALERTS_PER_ANSWER, MAX_ERROR_MESSAGE_BYTES};
+use libp2p::PeerId;
 use tracing::error;
 
 use crate::certmail::{CertMailError, CertifiedMail};
@@ -73,8 +74,8 @@ impl ClientService {
         }
     }
 
-    /// Answers one validated request.
-    pub async fn handle(&self, request: pb::ClientRequest) -> pb::ClientResponse {
+    /// Answers one validated request from `peer` (registrations are limited per peer).
+    pub async fn handle(&self, peer: PeerId, request: pb::ClientRequest) -> pb::ClientResponse {
         match request.request {
             None => client_error(ClientErrorKind::Malformed, "request has no kind"),
             Some(client_request::Request::Submit(submit)) => self.submit(submit.entry).await,
@@ -111,7 +112,9 @@ impl ClientService {
                 })
                 .await
             }
-            Some(client_request::Request::Register(r)) => acked(self.certmail.register(r).await),
+            Some(client_request::Request::Register(r)) => {
+                acked(self.certmail.register(peer, r).await)
+            }
             Some(client_request::Request::Binding(r)) => refused_or(
                 self.certmail.binding(r.account).await,
                 client_response::Response::Binding,

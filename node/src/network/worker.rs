@@ -645,7 +645,7 @@ impl Worker {
         let service = self.service.clone();
         let responses = self.responses_tx.clone();
         tokio::spawn(async move {
-            let response = service.handle(request).await;
+            let response = service.handle(peer, request).await;
             // The worker owns the receiver for as long as it runs; if it has stopped, the
             // exchange is abandoned with it.
             let _ = responses.send((request_id, channel, response)).await;
