@@ -230,7 +230,8 @@ fn account_error(e: CertMailError) -> Response {
             AccountError::Active(_)
             | AccountError::AlreadyDisabled(_)
             | AccountError::TooManyRevocations(_)
-            | AccountError::Changed(_),
+            | AccountError::Changed(_)
+            | AccountError::BindingInFlight(_),
         ) => error(409, e.to_string()),
         CertMailError::Account(
             AccountError::BadAddress { .. }

@@ -82,6 +82,9 @@ pub enum GatewayError {
     /// The account book or the evidence cursors could not be opened.
     #[error("accounts: {0}")]
     Accounts(#[from] AccountError),
+    /// A registration interrupted by a crash could not be settled from the log.
+    #[error("settling registrations interrupted by a crash: {0}")]
+    Enrolments(#[source] Box<crate::certmail::CertMailError>),
     /// The HTTP listener could not bind.
     #[error("cannot listen for HTTP on {addr}: {source}")]
     Http {
@@ -681,7 +684,7 @@ pub async fn open_certmail(
     let accounts = tokio::task::spawn_blocking(move || AccountBook::open(&db, &domain))
         .await
         .map_err(|_| GatewayError::Stopped("account book opening task"))??;
-    Ok(CertifiedMail::new(CertMailParts {
+    let certmail = CertifiedMail::new(CertMailParts {
         store: store.clone(),
         sequencer: sequencer.clone(),
         accounts,
@@ -692,7 +695,13 @@ pub async fn open_certmail(
         quorum: config.quorum,
         clock: clock.clone(),
         enrolment_metrics,
-    }))
+    });
+    // Registrations a crash interrupted are settled before any client is served.
+    certmail
+        .settle_enrolments()
+        .await
+        .map_err(|e| GatewayError::Enrolments(Box::new(e)))?;
+    Ok(certmail)
 }
 
 async fn open_store(config: &NodeConfig) -> Result<LogStore, GatewayError> {

@@ -21,6 +21,7 @@ pub mod admin;
 pub mod certmail;
 pub mod cli;
 pub mod config;
+pub mod fault;
 pub mod gateway;
 pub mod http;
 pub mod keys;

@@ -388,3 +388,39 @@ async fn attack_racing_one_code_with_two_keys_binds_exactly_one() {
     ));
     alpha.gateway.stop().await.unwrap();
 }
+
+/// A registration a crash interrupted before its binding reached the log (the account left
+/// "binding"): the next start finds no binding and makes the account pending again with the
+/// same code, which then registers normally. (With the binding in the log, the start completes
+/// the activation instead: `testnet/tests/enrolment_crash.rs`, on a real SIGKILL.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registration_left_in_flight_without_its_binding_is_pending_again_after_restart() {
+    use herald_node::accounts::{AccountBook, code_hash};
+    use herald_node::store::LogStore;
+    let alpha = Domain::start("alpha.test", |_| {}).await;
+    let bob = Account::new("bob@alpha.test", 1);
+    let code = issue(&alpha, &bob.address, 3600).await;
+    let stopped = alpha.stop().await;
+    {
+        // What the crash left: the binding recorded as in flight, nothing appended.
+        let store = LogStore::open(stopped.config.store_dir()).unwrap();
+        let book = AccountBook::open(store.db(), "alpha.test").unwrap();
+        let h = code_hash(&bob.address, &code);
+        let size = store.head().size;
+        book.begin_binding(&bob.address, &h, [9; 32], size).unwrap();
+        assert_eq!(book.in_flight().unwrap().len(), 1);
+    }
+    let alpha = stopped.start().await;
+    assert!(matches!(
+        state(&alpha, &bob.address),
+        Some(AccountState::Pending { .. })
+    ));
+    let mut client = TestClient::connect(alpha.addr()).await;
+    let ok = register(&mut client, &bob, &code).await;
+    assert!(error_of(&ok).is_none(), "{ok:?}");
+    assert!(matches!(
+        state(&alpha, &bob.address),
+        Some(AccountState::Active { identity_key, .. }) if identity_key == bob.key()
+    ));
+    alpha.gateway.stop().await.unwrap();
+}

@@ -98,6 +98,7 @@ pub fn main_with_args<I: IntoIterator<Item = OsString>>(args: I) -> ExitCode {
     let args: Vec<OsString> = args.into_iter().collect();
     if args.get(1).is_some_and(|a| a == "node") {
         process::watch_parent_from_env();
+        process::arm_fault_from_env();
         let forwarded =
             std::iter::once(OsString::from("herald-node")).chain(args[2..].iter().cloned());
         return herald_node::cli::main_with_args(forwarded);

@@ -11,6 +11,7 @@ use std::process::Child;
 use std::time::Duration;
 
 use herald_node::config::NodeConfig;
+use herald_node::fault::FaultPoint;
 use herald_node::gateway::NodeInfo;
 use herald_proto::checkpoint::WitnessVerifier;
 use herald_proto::merkle::HashAlgorithm;
@@ -42,6 +43,8 @@ pub struct TestnetNode {
     http_addr: Option<SocketAddr>,
     /// The running process and the `node.json` it wrote; `None` while stopped.
     running: Option<Running>,
+    /// The test-only fault point the next start arms.
+    fault: Option<FaultPoint>,
 }
 
 #[derive(Debug)]
@@ -69,6 +72,7 @@ impl TestnetNode {
             listen: Vec::new(),
             http_addr: None,
             running: None,
+            fault: None,
         }
     }
 
@@ -210,6 +214,7 @@ impl TestnetNode {
             listen: &self.listen,
             http_listen: self.http_addr,
             detached,
+            fault: self.fault,
         })?;
         let info = match process::wait_for_node_info(
             &mut child,
@@ -285,6 +290,11 @@ impl TestnetNode {
                 Err(self.timeout("a clean exit after SIGTERM", bound))
             }
         }
+    }
+
+    /// Sets the test-only fault point the node arms from its next start on (`None`: none).
+    pub(crate) fn set_fault(&mut self, fault: Option<FaultPoint>) {
+        self.fault = fault;
     }
 
     /// Forgets the process without stopping it (detached testnets).

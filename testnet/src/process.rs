@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+use herald_node::fault::FaultPoint;
 use herald_node::gateway::NodeInfo;
 use libp2p::Multiaddr;
 use nix::errno::Errno;
@@ -26,6 +27,10 @@ use crate::error::{TestnetError, io_error};
 
 /// Environment variable carrying the pid of the process that supervises a node.
 pub const PARENT_PID_ENV: &str = "HERALD_TESTNET_PARENT_PID";
+
+/// Environment variable naming the test-only fault point a node arms
+/// ([`herald_node::fault`]); set only for a node a test asked it for ([`Launch::fault`]).
+pub const FAULT_ENV: &str = "HERALD_TESTNET_FAULT";
 
 /// How often bounded waits look again.
 pub(crate) const POLL: Duration = Duration::from_millis(20);
@@ -53,6 +58,8 @@ pub(crate) struct Launch<'a> {
     pub http_listen: Option<SocketAddr>,
     /// Own process group and no parent watch: the node outlives whoever started it.
     pub detached: bool,
+    /// A test-only fault point the node arms ([`FAULT_ENV`]).
+    pub fault: Option<FaultPoint>,
 }
 
 /// Starts `<binary> node run --config <config> [overrides]`, output appended to the log file.
@@ -82,6 +89,9 @@ pub(crate) fn spawn(launch: &Launch<'_>) -> Result<Child, TestnetError> {
         if key.to_string_lossy().starts_with("HERALD_") {
             command.env_remove(key);
         }
+    }
+    if let Some(point) = launch.fault {
+        command.env(FAULT_ENV, point.as_str());
     }
     if launch.detached {
         command.process_group(0);
@@ -245,6 +255,26 @@ pub(crate) fn log_tail(path: &Path) -> String {
 /// Where the data directory of a node keeps its output.
 pub(crate) fn log_path(data_dir: &Path) -> PathBuf {
     data_dir.join("node.log")
+}
+
+/// In a node started by the library: arms the fault point [`FAULT_ENV`] names, if any, so that
+/// the node SIGKILLs itself when it reaches it (a crash at an exact place, as a test needs it).
+/// The `herald-node` binary never calls this: only the testnet's nodes can be armed.
+pub fn arm_fault_from_env() {
+    let Ok(name) = std::env::var(FAULT_ENV) else {
+        return;
+    };
+    let Some(point) = FaultPoint::parse(&name) else {
+        eprintln!("herald-testnet node: unknown fault point {name:?}; none armed");
+        return;
+    };
+    eprintln!("herald-testnet node: TEST FAULT ARMED: SIGKILL at {name}");
+    herald_node::fault::arm(point, move || {
+        eprintln!("herald-testnet node: fault point {name} reached: SIGKILL");
+        let _ = kill(Pid::this(), Signal::SIGKILL);
+        // Not reached: SIGKILL cannot be caught. Should it fail, end the process all the same.
+        std::process::abort();
+    });
 }
 
 /// In a node started by the library (see the module docs): shuts this process down when its

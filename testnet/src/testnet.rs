@@ -202,6 +202,18 @@ impl Testnet {
         node.start(&binary, detached, start).await
     }
 
+    /// Arms the test-only fault point `fault` in node `i` from its next start on (`None`
+    /// disarms it): the node SIGKILLs itself when it reaches that point
+    /// ([`herald_node::fault`]). Only the testnet's nodes can be armed.
+    pub fn set_fault(
+        &mut self,
+        i: usize,
+        fault: Option<herald_node::fault::FaultPoint>,
+    ) -> Result<(), TestnetError> {
+        self.node_mut(i)?.set_fault(fault);
+        Ok(())
+    }
+
     /// Fails if node `i` is not running, or has exited on its own since it was started.
     pub fn check_alive(&mut self, i: usize) -> Result<(), TestnetError> {
         self.node_mut(i)?.check_alive()

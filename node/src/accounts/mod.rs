@@ -5,6 +5,10 @@
 //! - **pending**: the operator issued a one-time enrolment code (`herald-node account add`);
 //!   only a hash of the code is stored (`KDF("herald v1 enrolment code", lp(account) ‖
 //!   lp(code))`), with its expiry;
+//! - **binding**: a client presented the right code for IK and the gateway is logging the
+//!   `IdentityBinding`; recorded before the append, so that a crash in between cannot let the
+//!   code bind a second key (settled at the next start: active if the binding is in the log,
+//!   pending again if not);
 //! - **active**: a client registered its identity key IK with the code; the gateway logged an
 //!   `IdentityBinding` at `binding_index`;
 //! - **disabled**: the operator disabled it; if it was active the gateway first logged an
@@ -86,6 +90,10 @@ pub enum AccountError {
     /// The account changed meanwhile (another registration or disabling won).
     #[error("{0} changed meanwhile; nothing was done")]
     Changed(String),
+    /// A registration of the account is being logged (or was when the node stopped; the next
+    /// start settles it).
+    #[error("a registration of {0} is being logged; start the node (or wait) and try again")]
+    BindingInFlight(String),
     /// The OS random number generator failed (local).
     #[error("OS random number generator failed: {0}")]
     Random(getrandom::Error),
@@ -252,6 +260,9 @@ impl AccountBook {
             Some(r) if matches!(r.state, AccountState::Active { .. }) => {
                 return Err(AccountError::Active(account.to_owned()));
             }
+            Some(r) if matches!(r.state, AccountState::Binding { .. }) => {
+                return Err(AccountError::BindingInFlight(account.to_owned()));
+            }
             Some(r) if r.revoked_keys.len() >= MAX_REVOKED_KEYS => {
                 return Err(AccountError::TooManyRevocations(account.to_owned()));
             }
@@ -271,9 +282,67 @@ impl AccountBook {
         Ok((code, record))
     }
 
+    /// Records that `identity_key` is being bound to `account` with the code whose hash is
+    /// `code_hash` (checked by the caller), the log being `from_size` long: the account must be
+    /// pending with that code. Durable when this returns, which must be before the binding is
+    /// appended.
+    pub fn begin_binding(
+        &self,
+        account: &str,
+        code_hash: &[u8; 32],
+        identity_key: [u8; 32],
+        from_size: u64,
+    ) -> Result<AccountRecord, AccountError> {
+        let _write = self.lock();
+        let mut record = self
+            .get(account)?
+            .ok_or_else(|| AccountError::Unknown(account.to_owned()))?;
+        let expires = match &record.state {
+            AccountState::Pending {
+                code_hash: h,
+                expires,
+            } if same_hash(h, code_hash) => *expires,
+            _ => return Err(AccountError::Changed(account.to_owned())),
+        };
+        record.state = AccountState::Binding {
+            code_hash: *code_hash,
+            expires,
+            identity_key,
+            from_size,
+        };
+        self.put(&record)?;
+        Ok(record)
+    }
+
+    /// Returns `account` from binding `identity_key` to pending with the same code: the binding
+    /// was not appended (refused before it was queued, or not in the log after a restart).
+    /// Durable when this returns.
+    pub fn abandon_binding(
+        &self,
+        account: &str,
+        identity_key: &[u8; 32],
+    ) -> Result<AccountRecord, AccountError> {
+        let _write = self.lock();
+        let mut record = self
+            .get(account)?
+            .ok_or_else(|| AccountError::Unknown(account.to_owned()))?;
+        let (code_hash, expires) = match &record.state {
+            AccountState::Binding {
+                code_hash,
+                expires,
+                identity_key: k,
+                ..
+            } if k == identity_key => (*code_hash, *expires),
+            _ => return Err(AccountError::Changed(account.to_owned())),
+        };
+        record.state = AccountState::Pending { code_hash, expires };
+        self.put(&record)?;
+        Ok(record)
+    }
+
     /// Marks `account` active with `identity_key`, bound at `binding_index` from
-    /// `valid_from`, if it is still pending with the code hash `code_hash` (checked by the
-    /// caller). Durable when this returns.
+    /// `valid_from`, if it is binding that key with the code hash `code_hash`
+    /// ([`AccountBook::begin_binding`]). Durable when this returns.
     pub fn activate(
         &self,
         account: &str,
@@ -287,7 +356,11 @@ impl AccountBook {
             .get(account)?
             .ok_or_else(|| AccountError::Unknown(account.to_owned()))?;
         match &record.state {
-            AccountState::Pending { code_hash: h, .. } if same_hash(h, code_hash) => {}
+            AccountState::Binding {
+                code_hash: h,
+                identity_key: k,
+                ..
+            } if same_hash(h, code_hash) && *k == identity_key => {}
             _ => return Err(AccountError::Changed(account.to_owned())),
         }
         record.state = AccountState::Active {
@@ -316,6 +389,9 @@ impl AccountBook {
             (AccountState::Disabled { .. }, _) => {
                 return Err(AccountError::AlreadyDisabled(account.to_owned()));
             }
+            (AccountState::Binding { .. }, _) => {
+                return Err(AccountError::BindingInFlight(account.to_owned()));
+            }
             (AccountState::Pending { .. }, None) => (None, None),
             (AccountState::Active { identity_key, .. }, Some((revoked, index)))
                 if *identity_key == revoked =>
@@ -334,6 +410,20 @@ impl AccountBook {
         };
         self.put(&record)?;
         Ok(record)
+    }
+
+    /// The accounts with a registration being logged ([`AccountState::Binding`]): after a
+    /// crash, the ones to settle. Reads every record (the book is read once per start).
+    pub fn in_flight(&self) -> Result<Vec<AccountRecord>, AccountError> {
+        let mut out = Vec::new();
+        for item in self.inner.tree.iter() {
+            let (key, value) = item?;
+            let record = decode(&key, &value)?;
+            if matches!(record.state, AccountState::Binding { .. }) {
+                out.push(record);
+            }
+        }
+        Ok(out)
     }
 
     /// Every account, by address, at most `limit`.
@@ -435,6 +525,12 @@ mod tests {
         };
         assert_eq!(expires, 160);
         assert_eq!(h, code_hash("bob@beta.test", code.as_str()));
+        // Activation needs the binding recorded first.
+        assert!(matches!(
+            book.activate("bob@beta.test", &h, [7; 32], 3, 100),
+            Err(AccountError::Changed(_))
+        ));
+        book.begin_binding("bob@beta.test", &h, [7; 32], 3).unwrap();
         book.activate("bob@beta.test", &h, [7; 32], 3, 100).unwrap();
         assert_eq!(book.active_key("bob@beta.test").unwrap(), Some([7; 32]));
         // Used: the same code activates nothing again.
@@ -454,6 +550,7 @@ mod tests {
         let (_dir, book) = book();
         let (code, _) = book.issue_code("bob@beta.test", 1, 60).unwrap();
         let h = code_hash("bob@beta.test", code.as_str());
+        book.begin_binding("bob@beta.test", &h, [7; 32], 0).unwrap();
         book.activate("bob@beta.test", &h, [7; 32], 0, 1).unwrap();
         // The revocation must be of the key the account holds.
         assert!(matches!(
@@ -473,6 +570,50 @@ mod tests {
         assert_eq!(again.revoked_keys, vec![[7; 32]]);
         assert_eq!(again.created, 1);
         assert_eq!(book.list(10).unwrap().len(), 1);
+    }
+
+    /// While a binding is being logged the account can be neither re-issued, disabled nor
+    /// bound to another key; it ends active with that key, or pending again with the same code.
+    #[test]
+    fn a_binding_in_flight_ends_active_or_pending_and_blocks_everything_else() {
+        let (_dir, book) = book();
+        let (code, _) = book.issue_code("bob@beta.test", 1, 60).unwrap();
+        let h = code_hash("bob@beta.test", code.as_str());
+        assert!(matches!(
+            book.begin_binding("bob@beta.test", &[0; 32], [7; 32], 5),
+            Err(AccountError::Changed(_))
+        ));
+        book.begin_binding("bob@beta.test", &h, [7; 32], 5).unwrap();
+        assert_eq!(book.in_flight().unwrap().len(), 1);
+        assert_eq!(book.in_flight().unwrap()[0].view().state, "binding");
+        for refused in [
+            book.begin_binding("bob@beta.test", &h, [8; 32], 5).err(),
+            book.activate("bob@beta.test", &h, [8; 32], 5, 1).err(),
+            book.issue_code("bob@beta.test", 1, 60).err(),
+            book.mark_disabled("bob@beta.test", None, 1).err(),
+            book.abandon_binding("bob@beta.test", &[8; 32]).err(),
+        ] {
+            assert!(
+                matches!(
+                    refused,
+                    Some(AccountError::Changed(_) | AccountError::BindingInFlight(_))
+                ),
+                "{refused:?}"
+            );
+        }
+        // Not logged: pending again, with the same code.
+        let back = book.abandon_binding("bob@beta.test", &[7; 32]).unwrap();
+        assert_eq!(
+            back.state,
+            AccountState::Pending {
+                code_hash: h,
+                expires: 61
+            }
+        );
+        assert!(book.in_flight().unwrap().is_empty());
+        book.begin_binding("bob@beta.test", &h, [8; 32], 6).unwrap();
+        book.activate("bob@beta.test", &h, [8; 32], 6, 2).unwrap();
+        assert_eq!(book.active_key("bob@beta.test").unwrap(), Some([8; 32]));
     }
 
     #[test]

@@ -15,6 +15,22 @@ pub enum AccountState {
         /// The code is refused from this time on, Unix seconds.
         expires: u64,
     },
+    /// Pending, with a registration of `identity_key` being logged: recorded (durably) before
+    /// its `IdentityBinding` is appended, so that a crash between the append and the
+    /// activation is settled at the next start — active if the binding is in the log, pending
+    /// again if it is not — and the code never binds a second key.
+    Binding {
+        /// `code_hash(account, code)` of the code being used.
+        #[serde(with = "hex32")]
+        code_hash: [u8; 32],
+        /// When that code expires, Unix seconds (kept for the return to pending).
+        expires: u64,
+        /// The key being bound.
+        #[serde(with = "hex32")]
+        identity_key: [u8; 32],
+        /// The log's size before the append: the binding, if logged, is at this index or later.
+        from_size: u64,
+    },
     /// Registered: the log binds `identity_key` to the account.
     Active {
         /// IK.
@@ -83,6 +99,15 @@ impl AccountRecord {
                 view.state = "pending".into();
                 view.code_expires = Some(*expires);
             }
+            AccountState::Binding {
+                expires,
+                identity_key,
+                ..
+            } => {
+                view.state = "binding".into();
+                view.code_expires = Some(*expires);
+                view.identity_key = Some(hex::encode(identity_key));
+            }
             AccountState::Active {
                 identity_key,
                 binding_index,
@@ -112,7 +137,7 @@ impl AccountRecord {
 pub struct AccountView {
     /// The address.
     pub account: String,
-    /// `pending`, `active` or `disabled`.
+    /// `pending`, `binding` (a registration being logged), `active` or `disabled`.
     pub state: String,
     /// When it was first added, Unix seconds.
     pub created: u64,
@@ -195,6 +220,12 @@ mod tests {
             AccountState::Pending {
                 code_hash: [1; 32],
                 expires: 9,
+            },
+            AccountState::Binding {
+                code_hash: [1; 32],
+                expires: 9,
+                identity_key: [2; 32],
+                from_size: 7,
             },
             AccountState::Active {
                 identity_key: [2; 32],

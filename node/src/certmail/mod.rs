@@ -40,7 +40,8 @@ use herald_proto::wire::{MAX_LOG_ENTRY_BYTES, WireError};
 use prost::Message as _;
 use tracing::error;
 
-pub use registration::DisableReport;
+use lookup::MAX_ACCOUNT_LEAVES;
+pub use registration::{DisableReport, Settled};
 
 use crate::accounts::attempts::{EnrolmentAttempts, EnrolmentMetrics};
 use crate::accounts::{AccountBook, AccountError};

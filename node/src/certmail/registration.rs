@@ -6,10 +6,18 @@
 //! and over the registration (`entry::sign_registration`, which covers the code, so a
 //! signature is good for one enrolment only); the account is pending with a code whose hash
 //! matches (compared in constant time) and has not expired; IK was never revoked for it. Then
-//! the gateway appends an `IdentityBinding` (valid from now) signed with its log key, waits
-//! until it is durable, marks the account active (flushed), and answers the binding's
-//! `SubmitAck`. Enrolments of one account run one at a time ([`AccountLocks`]), so one code
-//! binds one key; different accounts' enrolments run side by side and share sequencing rounds.
+//! the gateway records the binding in flight (account, key, code; flushed), appends an
+//! `IdentityBinding` (valid from now) signed with its log key, waits until it is durable, marks
+//! the account active (flushed), and answers the binding's `SubmitAck`. Enrolments of one
+//! account run one at a time ([`AccountLocks`]), so one code binds one key; different accounts'
+//! enrolments run side by side and share sequencing rounds.
+//!
+//! **A crash between the append and the activation** leaves the account "binding"; a binding
+//! in flight is refused like any account without a pending code, and
+//! [`CertifiedMail::settle_enrolments`] settles it when the node next opens: active with the
+//! logged binding if the log holds it (so the code cannot bind a second key), pending again with
+//! the same code if it does not. No orphan binding can arise — the record names the only key the
+//! code may bind — so none needs revoking; disabling such an account later revokes it as usual.
 //!
 //! **Failed attempts** are limited per source (the peer) and per address
 //! ([`crate::accounts::attempts`]): a peer that failed too often is refused before its code is
@@ -103,6 +111,18 @@ impl Drop for AccountGuard<'_> {
             map.remove(&self.account);
         }
     }
+}
+
+/// How [`CertifiedMail::settle_enrolments`] settled a registration left in flight.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Settled {
+    /// The binding was in the log at `index`: the account is active with it.
+    Activated {
+        /// The binding's index.
+        index: u64,
+    },
+    /// The binding was not in the log: the account is pending again with the same code.
+    Abandoned,
 }
 
 /// What disabling did.
@@ -261,7 +281,30 @@ impl CertifiedMail {
             valid_from: now,
         }
         .sign(&self.parts().log_key);
-        let ack = self.append(&binding).await?;
+        // Durable before the append: a crash after it is settled at the next start.
+        let (acc, from_size) = (account.clone(), self.parts().store.head().size);
+        self.blocking(move |mail| {
+            Ok(mail
+                .accounts()
+                .begin_binding(&acc, &given, identity_key, from_size)?)
+        })
+        .await?;
+        let ack = match self.append(&binding).await {
+            Ok(ack) => ack,
+            Err(e @ CertMailError::Busy { .. }) => {
+                // Refused before it was queued: nothing was appended.
+                let acc = account.clone();
+                self.blocking(move |mail| {
+                    Ok(mail.accounts().abandon_binding(&acc, &identity_key)?)
+                })
+                .await?;
+                return Err(e);
+            }
+            // It may or may not be in the log: the account stays "binding" until the next
+            // start settles it from the log (the sequencer has stopped; the node is stopping).
+            Err(e) => return Err(e),
+        };
+        crate::fault::reached(crate::fault::FaultPoint::BindingDurable);
         let (acc, index) = (account.clone(), ack.index);
         self.blocking(move |mail| {
             Ok(mail
@@ -278,6 +321,90 @@ impl CertifiedMail {
         Ok(ack)
     }
 
+    /// Settles every registration left in flight by a crash (see the module docs): active
+    /// with the logged binding, or pending again. Run once when the node opens, before any
+    /// client is served; what it did, per account.
+    pub async fn settle_enrolments(&self) -> Result<Vec<(String, Settled)>, CertMailError> {
+        self.blocking(|mail| {
+            let mut settled = Vec::new();
+            for record in mail.accounts().in_flight()? {
+                let AccountState::Binding {
+                    identity_key,
+                    code_hash,
+                    from_size,
+                    ..
+                } = record.state
+                else {
+                    continue;
+                };
+                let account = record.account;
+                let outcome = match mail.logged_binding(&account, &identity_key, from_size)? {
+                    Some((index, valid_from)) => {
+                        mail.accounts().activate(
+                            &account,
+                            &code_hash,
+                            identity_key,
+                            index,
+                            valid_from,
+                        )?;
+                        warn!(
+                            account,
+                            index, "a registration interrupted by a crash is completed"
+                        );
+                        Settled::Activated { index }
+                    }
+                    None => {
+                        mail.accounts().abandon_binding(&account, &identity_key)?;
+                        warn!(
+                            account,
+                            "a registration interrupted by a crash was not logged; the code is valid again"
+                        );
+                        Settled::Abandoned
+                    }
+                };
+                settled.push((account, outcome));
+            }
+            Ok(settled)
+        })
+        .await
+    }
+
+    /// The logged binding of `identity_key` to `account` at index `from_size` or later, if
+    /// any: its index and `valid_from`.
+    fn logged_binding(
+        &self,
+        account: &str,
+        identity_key: &[u8; 32],
+        from_size: u64,
+    ) -> Result<Option<(u64, u64)>, CertMailError> {
+        let store = &self.parts().store;
+        let listed = store
+            .index_leaves_latest("account", account.as_bytes(), super::MAX_ACCOUNT_LEAVES)
+            .map_err(CertMailError::from_read)?;
+        for index in listed.into_iter().filter(|&i| i >= from_size) {
+            let entry = store
+                .entries(index, 1)
+                .map_err(CertMailError::from_read)?
+                .into_iter()
+                .next()
+                .ok_or_else(|| CertMailError::Internal(format!("entry {index} is missing")))?;
+            let decoded: pb::LogEntry =
+                herald_proto::wire::decode(&entry, herald_proto::wire::MAX_LOG_ENTRY_BYTES)
+                    .map_err(|e| {
+                        CertMailError::Internal(format!(
+                            "logged entry {index} does not decode: {e}"
+                        ))
+                    })?;
+            if let Some(pb::log_entry::Kind::IdentityBinding(b)) = decoded.kind
+                && b.account == account
+                && b.identity_key.as_slice() == identity_key.as_slice()
+            {
+                return Ok(Some((index, b.valid_from)));
+            }
+        }
+        Ok(None)
+    }
+
     /// Disables `account` (see the module docs).
     pub async fn disable(&self, account: String) -> Result<DisableReport, CertMailError> {
         let _enrolling = self.inner.enrolling.lock(&account).await;
@@ -290,6 +417,9 @@ impl CertifiedMail {
         let revocation = match record.state {
             AccountState::Disabled { .. } => {
                 return Err(AccountError::AlreadyDisabled(account).into());
+            }
+            AccountState::Binding { .. } => {
+                return Err(AccountError::BindingInFlight(account).into());
             }
             AccountState::Pending { .. } => None,
             AccountState::Active { identity_key, .. } => {

@@ -171,7 +171,12 @@ fn disable_offline(config: &NodeConfig, account: String) -> anyhow::Result<Disab
     let record = book
         .get(&account)?
         .with_context(|| format!("no account {account}"))?;
-    if !matches!(record.state, AccountState::Active { .. }) {
+    // Active, or binding (a registration a crash interrupted, which opening the certified-mail
+    // side settles first): through the sequencer. Pending or disabled: the book alone.
+    if matches!(
+        record.state,
+        AccountState::Pending { .. } | AccountState::Disabled { .. }
+    ) {
         book.mark_disabled(&account, None, now_secs())?;
         return Ok(DisableReport {
             account,
@@ -238,6 +243,10 @@ fn list(a: ListArgs) -> anyhow::Result<()> {
                 "key {} bound at index {}",
                 v.identity_key.as_deref().unwrap_or("?"),
                 v.binding_index.unwrap_or(0)
+            ),
+            "binding" => format!(
+                "key {} being bound; settled when the node next starts",
+                v.identity_key.as_deref().unwrap_or("?")
             ),
             _ => match v.revocation_index {
                 Some(i) => format!("key revoked at index {i}"),

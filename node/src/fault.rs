@@ -1,0 +1,71 @@
+//! Test-only fault points: places in the node where a crash test needs the process to die at
+//! an exact moment (the reliability review placed its kills there with gdb).
+//!
+//! **Only the testnet's harness arms them.** Nothing in the `herald-node` binary, its
+//! configuration or its environment does: the testnet binary's hidden `node` subcommand reads
+//! `HERALD_TESTNET_FAULT` (`herald_testnet::process::arm_fault_from_env`) and calls [`arm`]
+//! before running the node's command line, and the testnet sets that variable only for a node a
+//! test asked it to (`Testnet::set_fault`). An unarmed point costs one atomic load.
+//!
+//! | point | where | used by |
+//! |---|---|---|
+//! | `binding-durable` | registration, after the `IdentityBinding` is durable and before the account is marked active | `testnet/tests/enrolment_crash.rs` |
+
+use std::sync::OnceLock;
+
+/// A place a test may crash the node at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FaultPoint {
+    /// A registration's `IdentityBinding` is durable in the log; the account is not yet active.
+    BindingDurable,
+}
+
+impl FaultPoint {
+    /// The point's name, as `HERALD_TESTNET_FAULT` spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FaultPoint::BindingDurable => "binding-durable",
+        }
+    }
+
+    /// The point named `name`.
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "binding-durable" => Some(FaultPoint::BindingDurable),
+            _ => None,
+        }
+    }
+}
+
+type Action = Box<dyn Fn() + Send + Sync>;
+
+static ARMED: OnceLock<(FaultPoint, Action)> = OnceLock::new();
+
+/// Arms `point`: when the node reaches it, `action` runs (a test harness kills the process
+/// there). At most one point per process; `false` if one was armed already.
+pub fn arm(point: FaultPoint, action: impl Fn() + Send + Sync + 'static) -> bool {
+    ARMED.set((point, Box::new(action))).is_ok()
+}
+
+/// Marks that the node reached `point`; runs the armed action if it is this point.
+pub(crate) fn reached(point: FaultPoint) {
+    if let Some((armed, action)) = ARMED.get()
+        && *armed == point
+    {
+        action();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        let p = FaultPoint::BindingDurable;
+        assert_eq!(FaultPoint::parse(p.as_str()), Some(p));
+        assert_eq!(p.as_str(), "binding-durable");
+        assert_eq!(FaultPoint::parse("nonsense"), None);
+    }
+}
