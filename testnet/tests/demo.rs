@@ -64,6 +64,12 @@ fn the_demo_tells_the_whole_story_and_stops_everything_it_started() {
         assert!(cosigned.contains(witness), "{cosigned}");
     }
     assert!(!cosigned.contains("d0.test/witness"), "{cosigned}");
+    // The bundle holds the letter and its key: private to its owner (issue 14, item 12).
+    let kept = stdout
+        .lines()
+        .find(|l| l.contains("Alice keeps the evidence bundle"))
+        .expect("where the bundle is kept");
+    assert!(kept.contains("mode 600"), "{kept}");
     // Exactly one honest verdict and two rejections.
     assert_eq!(stdout.matches("verdict: recipient received it").count(), 1);
     assert_eq!(stdout.matches("verdict: not shown").count(), 2);

@@ -4,6 +4,7 @@
 //! Every step is the light client's or proto's, exactly as the `herald` CLI runs them; this
 //! file only calls them in order and says what each established and on which proof.
 
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -199,8 +200,13 @@ pub(super) async fn tell(
     // atomically and durably, as `herald cm evidence` writes it.
     herald_light_client::durable_file::replace(&file, &bundle)
         .with_context(|| format!("writing {}", file.display()))?;
+    let mode = std::fs::metadata(&file)
+        .with_context(|| format!("reading {}", file.display()))?
+        .permissions()
+        .mode()
+        & 0o777;
     say.say(format!(
-        "Alice keeps the evidence bundle: {} ({} bytes: M, K, a, C, req, sig_B, Bob's binding, the leaf and its proof)",
+        "Alice keeps the evidence bundle: {} ({} bytes, mode {mode:o}: M, K, a, C, req, sig_B, Bob's binding, the leaf and its proof)",
         file.display(),
         bundle.len()
     ));
