@@ -28,6 +28,7 @@ use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
 
 use crate::accounts::attempts::EnrolmentMetrics;
+use crate::accounts::settle::{SettleError, settle_in_flight};
 use crate::accounts::{AccountBook, AccountError};
 use crate::admin::{self, AdminApi, ForkHook, TokenError};
 use crate::certmail::evidence::EvidenceWriter;
@@ -84,7 +85,7 @@ pub enum GatewayError {
     Accounts(#[from] AccountError),
     /// A registration interrupted by a crash could not be settled from the log.
     #[error("settling registrations interrupted by a crash: {0}")]
-    Enrolments(#[source] Box<crate::certmail::CertMailError>),
+    Enrolments(#[from] SettleError),
     /// The HTTP listener could not bind.
     #[error("cannot listen for HTTP on {addr}: {source}")]
     Http {
@@ -681,10 +682,16 @@ pub async fn open_certmail(
 ) -> Result<CertifiedMail, GatewayError> {
     let db = store.db().clone();
     let domain = config.domain.clone();
-    let accounts = tokio::task::spawn_blocking(move || AccountBook::open(&db, &domain))
-        .await
-        .map_err(|_| GatewayError::Stopped("account book opening task"))??;
-    let certmail = CertifiedMail::new(CertMailParts {
+    let log = store.clone();
+    // Registrations a crash interrupted are settled before any client is served.
+    let accounts = tokio::task::spawn_blocking(move || {
+        let book = AccountBook::open(&db, &domain)?;
+        settle_in_flight(&book, &log)?;
+        Ok::<_, GatewayError>(book)
+    })
+    .await
+    .map_err(|_| GatewayError::Stopped("account book opening task"))??;
+    Ok(CertifiedMail::new(CertMailParts {
         store: store.clone(),
         sequencer: sequencer.clone(),
         accounts,
@@ -695,13 +702,7 @@ pub async fn open_certmail(
         quorum: config.quorum,
         clock: clock.clone(),
         enrolment_metrics,
-    });
-    // Registrations a crash interrupted are settled before any client is served.
-    certmail
-        .settle_enrolments()
-        .await
-        .map_err(|e| GatewayError::Enrolments(Box::new(e)))?;
-    Ok(certmail)
+    }))
 }
 
 async fn open_store(config: &NodeConfig) -> Result<LogStore, GatewayError> {

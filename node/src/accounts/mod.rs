@@ -26,6 +26,7 @@
 pub mod api;
 pub mod attempts;
 mod record;
+pub mod settle;
 
 use std::sync::{Arc, Mutex, PoisonError};
 

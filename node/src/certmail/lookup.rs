@@ -25,7 +25,7 @@ use crate::peers::PeerDomain;
 
 /// Most leaves of one account's list read for a binding answer: each enrolment adds a binding
 /// and each disabling a revocation, at most `MAX_REVOKED_KEYS` times.
-pub(super) const MAX_ACCOUNT_LEAVES: usize = 4 * MAX_REVOCATIONS_PER_ANSWER + 2;
+const MAX_ACCOUNT_LEAVES: usize = 4 * MAX_REVOCATIONS_PER_ANSWER + 2;
 
 fn pending() -> CertMailError {
     CertMailError::Pending {

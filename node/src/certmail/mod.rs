@@ -40,8 +40,7 @@ use herald_proto::wire::{MAX_LOG_ENTRY_BYTES, WireError};
 use prost::Message as _;
 use tracing::error;
 
-use lookup::MAX_ACCOUNT_LEAVES;
-pub use registration::{DisableReport, Settled};
+pub use registration::DisableReport;
 
 use crate::accounts::attempts::{EnrolmentAttempts, EnrolmentMetrics};
 use crate::accounts::{AccountBook, AccountError};

@@ -14,10 +14,8 @@
 //!
 //! **A crash between the append and the activation** leaves the account "binding"; a binding
 //! in flight is refused like any account without a pending code, and
-//! [`CertifiedMail::settle_enrolments`] settles it when the node next opens: active with the
-//! logged binding if the log holds it (so the code cannot bind a second key), pending again with
-//! the same code if it does not. No orphan binding can arise — the record names the only key the
-//! code may bind — so none needs revoking; disabling such an account later revokes it as usual.
+//! [`crate::accounts::settle`] settles it when the node next opens (active with the logged
+//! binding, or pending again), so the code never binds a second key.
 //!
 //! **Failed attempts** are limited per source (the peer) and per address
 //! ([`crate::accounts::attempts`]): a peer that failed too often is refused before its code is
@@ -111,18 +109,6 @@ impl Drop for AccountGuard<'_> {
             map.remove(&self.account);
         }
     }
-}
-
-/// How [`CertifiedMail::settle_enrolments`] settled a registration left in flight.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Settled {
-    /// The binding was in the log at `index`: the account is active with it.
-    Activated {
-        /// The binding's index.
-        index: u64,
-    },
-    /// The binding was not in the log: the account is pending again with the same code.
-    Abandoned,
 }
 
 /// What disabling did.
@@ -319,90 +305,6 @@ impl CertifiedMail {
         }
         info!(account, index, "account registered; identity key bound");
         Ok(ack)
-    }
-
-    /// Settles every registration left in flight by a crash (see the module docs): active
-    /// with the logged binding, or pending again. Run once when the node opens, before any
-    /// client is served; what it did, per account.
-    pub async fn settle_enrolments(&self) -> Result<Vec<(String, Settled)>, CertMailError> {
-        self.blocking(|mail| {
-            let mut settled = Vec::new();
-            for record in mail.accounts().in_flight()? {
-                let AccountState::Binding {
-                    identity_key,
-                    code_hash,
-                    from_size,
-                    ..
-                } = record.state
-                else {
-                    continue;
-                };
-                let account = record.account;
-                let outcome = match mail.logged_binding(&account, &identity_key, from_size)? {
-                    Some((index, valid_from)) => {
-                        mail.accounts().activate(
-                            &account,
-                            &code_hash,
-                            identity_key,
-                            index,
-                            valid_from,
-                        )?;
-                        warn!(
-                            account,
-                            index, "a registration interrupted by a crash is completed"
-                        );
-                        Settled::Activated { index }
-                    }
-                    None => {
-                        mail.accounts().abandon_binding(&account, &identity_key)?;
-                        warn!(
-                            account,
-                            "a registration interrupted by a crash was not logged; the code is valid again"
-                        );
-                        Settled::Abandoned
-                    }
-                };
-                settled.push((account, outcome));
-            }
-            Ok(settled)
-        })
-        .await
-    }
-
-    /// The logged binding of `identity_key` to `account` at index `from_size` or later, if
-    /// any: its index and `valid_from`.
-    fn logged_binding(
-        &self,
-        account: &str,
-        identity_key: &[u8; 32],
-        from_size: u64,
-    ) -> Result<Option<(u64, u64)>, CertMailError> {
-        let store = &self.parts().store;
-        let listed = store
-            .index_leaves_latest("account", account.as_bytes(), super::MAX_ACCOUNT_LEAVES)
-            .map_err(CertMailError::from_read)?;
-        for index in listed.into_iter().filter(|&i| i >= from_size) {
-            let entry = store
-                .entries(index, 1)
-                .map_err(CertMailError::from_read)?
-                .into_iter()
-                .next()
-                .ok_or_else(|| CertMailError::Internal(format!("entry {index} is missing")))?;
-            let decoded: pb::LogEntry =
-                herald_proto::wire::decode(&entry, herald_proto::wire::MAX_LOG_ENTRY_BYTES)
-                    .map_err(|e| {
-                        CertMailError::Internal(format!(
-                            "logged entry {index} does not decode: {e}"
-                        ))
-                    })?;
-            if let Some(pb::log_entry::Kind::IdentityBinding(b)) = decoded.kind
-                && b.account == account
-                && b.identity_key.as_slice() == identity_key.as_slice()
-            {
-                return Ok(Some((index, b.valid_from)));
-            }
-        }
-        Ok(None)
     }
 
     /// Disables `account` (see the module docs).
