@@ -12,6 +12,7 @@ const PROTO_FILES: &[&str] = &[
     "proto/herald/v1/alert.proto",
     "proto/herald/v1/client.proto",
     "proto/herald/v1/certmail.proto",
+    "proto/herald/v1/paep.proto",
 ];
 
 /// The include root: imports are written `herald/v1/<file>.proto`.

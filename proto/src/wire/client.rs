@@ -177,7 +177,8 @@ impl pb::RegisterAccount {
 }
 
 impl pb::BindingAnswer {
-    fn validate_fields(&self) -> Result<(), WireError> {
+    /// Also the bounds of a prekey bundle's binding (`wire::paep`).
+    pub(super) fn validate_fields(&self) -> Result<(), WireError> {
         self.binding
             .as_ref()
             .ok_or(WireError::MissingField {

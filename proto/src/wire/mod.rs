@@ -25,6 +25,8 @@
 //! | `AddCheckpointResponse` | [`MAX_ADD_CHECKPOINT_RESPONSE_BYTES`] = 2 KiB | one cosignature line ≤ [`MAX_COSIGNATURE_LINE_BYTES`] |
 //! | `Equivocation` | [`MAX_EQUIVOCATION_BYTES`] = 40 KiB | two notes and at most two inclusion proofs |
 //!
+//! The certified-mail and PAEP messages have their own tables (`wire::certmail`, `wire::paep`).
+//!
 //! A test encodes the largest valid message of each kind and checks it fits its limit.
 //!
 //! The protocol ids and gossipsub topics the messages travel under are here too
@@ -34,6 +36,7 @@ mod certmail;
 mod client;
 mod frame;
 mod names;
+mod paep;
 mod proof;
 mod validate;
 
@@ -50,6 +53,14 @@ pub use client::{
 };
 pub use frame::{FRAME_HEADER_LEN, encode_frame, frame_body_len};
 pub use names::{ALERT_TOPIC, CHECKPOINT_TOPIC, CLIENT_PROTOCOL, WITNESS_PROTOCOL};
+pub use paep::{
+    CONFIRMATION_BYTES, MAX_ARGON2_ITERATIONS, MAX_ARGON2_MEMORY_KIB, MAX_ARGON2_PARALLELISM,
+    MAX_LOGIN_CHALLENGE_BYTES, MAX_LOGIN_CONFIRM_BYTES, MAX_LOGIN_SHARE_BYTES,
+    MAX_MAIL_ENVELOPE_BYTES, MAX_MAIL_PLAINTEXT_BYTES, MAX_PASSWORD_PARAMS_BYTES,
+    MAX_PASSWORD_RECORD_BYTES, MAX_PREKEY_BUNDLE_BYTES, MAX_PREKEY_STATUS_BYTES,
+    MAX_PREKEY_UPLOAD_BYTES, MAX_PREKEYS_PER_UPLOAD, MAX_SESSION_FRAME_BYTES,
+    MAX_SESSION_PLAINTEXT_BYTES, MAX_SESSION_RECORD_BYTES, SESSION_ID_BYTES,
+};
 pub use validate::Validate;
 
 /// The generated `herald.v1` messages (prost), with the schema's comments as their docs.
@@ -188,6 +199,12 @@ pub enum WireError {
         count: usize,
         /// The bound.
         max: usize,
+    },
+    /// A repeated field names one thing twice (e.g. two prekeys with one id in an upload).
+    #[error("field {field} has a duplicate element")]
+    DuplicateElement {
+        /// The field's path in the schema.
+        field: &'static str,
     },
     /// One hash of a proof is not 32 bytes.
     #[error("hash {index} of {field} is {len} bytes, expected 32")]
