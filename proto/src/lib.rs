@@ -11,6 +11,8 @@
 //! - [`certmail`]: certified mail (Schneier–Riordan on the log): primitives and the sans-IO
 //!   sender and recipient state machines.
 //! - [`evidence`]: the evidence bundle, the offline arbiter, and absence proofs.
+//! - [`paep`]: PAEP: SPAKE2+ password login, the session channel, signed prekeys and the mail
+//!   envelope, with the key-store operations they need.
 //! - `testkit` (feature `testkit`, tests only): in-memory logs, witnesses, accounts and
 //!   bindings, all with real keys, signatures and proofs.
 #![forbid(unsafe_code)]
@@ -24,6 +26,7 @@ pub mod identity;
 pub mod inclusion;
 pub mod merkle;
 pub mod note;
+pub mod paep;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 pub mod wire;

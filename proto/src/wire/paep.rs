@@ -79,8 +79,8 @@ fn required<'a, T>(field: &'static str, value: &'a Option<T>) -> Result<&'a T, W
 
 impl pb::Argon2Params {
     /// The bounds of Argon2id parameters (RFC 9106 allows more; a client must not be made to
-    /// spend more than this).
-    pub(super) fn validate_fields(&self) -> Result<(), WireError> {
+    /// spend more than this). Also used by `paep::Argon2Params`.
+    pub(crate) fn validate_fields(&self) -> Result<(), WireError> {
         let p = self.parallelism as usize;
         sized(
             "Argon2Params.parallelism",

@@ -1,0 +1,319 @@
+//! The mail envelope's cryptography (DESIGN §3.2): A encrypts to one of B's verified prekeys and
+//! signs the header with IK_A; B checks the signature against A's verified binding, agrees
+//! inside its key store, decrypts, and erases a one-time prekey's secret.
+//!
+//! ```text
+//! Y_A = X25519(r_A, base)                          (r_A fresh, never stored)
+//! sk  = KDF("herald v1 mail key", lp(A) ‖ lp(B) ‖ lp(S_A) ‖ lp(S_B) ‖ lp(Y_A) ‖ lp(Y_B)
+//!                                 ‖ lp(id) ‖ lp(X25519(r_A, Y_B)))
+//! AD  = lp("herald v1 paep mail ad") ‖ lp(msg_id) ‖ lp(A) ‖ lp(B) ‖ lp(Y_A) ‖ lp(id)
+//! Z   = ChaCha20-Poly1305(sk, nonce 0, AD, M)
+//! sig_A = Ed25519(IK_A, lp("herald v1 paep mail header") ‖ lp(msg_id) ‖ lp(A) ‖ lp(B)
+//!                       ‖ lp(Y_A) ‖ lp(id) ‖ lp(H(Z)))
+//! ```
+//!
+//! S_A and S_B are the domains of A and B (after the last `@`); `id` is 8 bytes little-endian;
+//! `H` is BLAKE3-256. DESIGN's AD is "the header", but the header holds H(Z), which depends on
+//! the AD: the AD is therefore the header without H(Z), and the signature covers all of it.
+//! Nonce 0 is safe: sk is fresh per mail (r_A is). Every X25519 output is checked non-zero.
+
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
+use rand_core::CryptoRng;
+use subtle::ConstantTimeEq as _;
+use x25519_dalek::PublicKey;
+use zeroize::Zeroizing;
+
+use super::keystore::{IdentitySigner, PrekeyAgreement};
+use super::prekey::{PrekeyKind, VerifiedPrekeyBundle};
+use super::replay::ReplayCache;
+use crate::certmail::ephemeral_secret;
+use crate::entry::{lp, signing_input, verify_signature};
+use crate::identity::{NotBound, VerifiedBinding, VerifiedRevocation, account_domain};
+use crate::wire::{MAX_MAIL_PLAINTEXT_BYTES, Validate as _, WireError, pb};
+
+/// KDF label of the mail key sk (DESIGN §3.2).
+pub const MAIL_KEY_LABEL: &str = "herald v1 mail key";
+/// Label that starts the AEAD's associated data.
+pub const MAIL_AD_LABEL: &str = "herald v1 paep mail ad";
+/// Label that starts the header A signs.
+pub const MAIL_HEADER_LABEL: &str = "herald v1 paep mail header";
+
+/// Why a mail could not be sealed or opened.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum MailError {
+    /// The envelope breaks the schema's bounds.
+    #[error("malformed: {0}")]
+    Wire(#[from] WireError),
+    /// The plaintext is longer than a mail carries.
+    #[error("plaintext of {len} bytes exceeds {max}")]
+    PlaintextTooLarge {
+        /// Its length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// An address has no domain.
+    #[error("{account:?} has no domain")]
+    NoDomain {
+        /// The address.
+        account: String,
+    },
+    /// The envelope is for someone else, or the sender's binding is another account's.
+    #[error("{field} does not match")]
+    Mismatch {
+        /// Which: "recipient" or "sender binding".
+        field: &'static str,
+    },
+    /// The sender's identity key is not bound now (revoked, or not yet valid).
+    #[error("sender key not bound: {0}")]
+    SenderNotBound(#[from] NotBound),
+    /// The header's signature does not verify under the sender's bound identity key: the mail
+    /// (or its header, or Z) is not as A sent it, or A did not send it.
+    #[error("the sender's signature does not verify")]
+    ForgedSender,
+    /// `(msg_id, prekey id)` was opened before.
+    #[error("mail already opened (replay)")]
+    Replayed,
+    /// The key store cannot agree with this prekey: never held, or erased after use.
+    #[error("prekey {id} unavailable: {reason}")]
+    PrekeyUnavailable {
+        /// The prekey's id.
+        id: u64,
+        /// The key store's reason.
+        reason: String,
+    },
+    /// X25519 gave the all-zero output (a low-order key).
+    #[error("X25519 with a low-order key")]
+    WeakKey,
+    /// Z does not decrypt.
+    #[error("decryption failed")]
+    DecryptionFailed,
+    /// The key store could not sign or erase (a local failure; nothing was lost).
+    #[error("key store: {0}")]
+    KeyStore(String),
+}
+
+/// What A sends.
+#[derive(Clone, Copy, Debug)]
+pub struct Outgoing<'a> {
+    /// The mail's identifier (1 to 64 bytes, unique per sender).
+    pub msg_id: &'a [u8],
+    /// A's account.
+    pub sender: &'a str,
+    /// M.
+    pub plaintext: &'a [u8],
+}
+
+/// A mail B opened.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OpenedMail {
+    /// Its identifier.
+    pub msg_id: Vec<u8>,
+    /// A, whose bound identity key signed it.
+    pub sender: String,
+    /// M.
+    pub plaintext: Vec<u8>,
+    /// The prekey it was encrypted to.
+    pub prekey_id: u64,
+    /// That prekey's kind (a one-time prekey's secret is now erased).
+    pub prekey_kind: PrekeyKind,
+}
+
+fn domain(account: &str) -> Result<&str, MailError> {
+    account_domain(account).ok_or_else(|| MailError::NoDomain {
+        account: account.to_owned(),
+    })
+}
+
+struct Header<'a> {
+    msg_id: &'a [u8],
+    sender: &'a str,
+    recipient: &'a str,
+    ephemeral: &'a [u8],
+    id: u64,
+}
+
+impl Header<'_> {
+    fn associated_data(&self) -> Vec<u8> {
+        signing_input(
+            MAIL_AD_LABEL,
+            &[
+                self.msg_id,
+                self.sender.as_bytes(),
+                self.recipient.as_bytes(),
+                self.ephemeral,
+                &self.id.to_le_bytes(),
+            ],
+        )
+    }
+
+    fn signing_input(&self, ciphertext: &[u8]) -> Vec<u8> {
+        signing_input(
+            MAIL_HEADER_LABEL,
+            &[
+                self.msg_id,
+                self.sender.as_bytes(),
+                self.recipient.as_bytes(),
+                self.ephemeral,
+                &self.id.to_le_bytes(),
+                blake3::hash(ciphertext).as_bytes(),
+            ],
+        )
+    }
+
+    /// sk, from the X25519 output `dh` and B's prekey `prekey`.
+    fn mail_key(&self, prekey: &[u8; 32], dh: &[u8; 32]) -> Result<Zeroizing<[u8; 32]>, MailError> {
+        if bool::from(dh.ct_eq(&[0u8; 32])) {
+            return Err(MailError::WeakKey);
+        }
+        let mut input = Zeroizing::new(Vec::with_capacity(512));
+        lp(&mut input, self.sender.as_bytes());
+        lp(&mut input, self.recipient.as_bytes());
+        lp(&mut input, domain(self.sender)?.as_bytes());
+        lp(&mut input, domain(self.recipient)?.as_bytes());
+        lp(&mut input, self.ephemeral);
+        lp(&mut input, prekey);
+        lp(&mut input, &self.id.to_le_bytes());
+        lp(&mut input, dh);
+        Ok(Zeroizing::new(blake3::derive_key(MAIL_KEY_LABEL, &input)))
+    }
+}
+
+/// A's side: encrypts `outgoing` to the verified prekey and signs the header with IK_A.
+pub fn seal_envelope<I: IdentitySigner>(
+    outgoing: &Outgoing<'_>,
+    bundle: &VerifiedPrekeyBundle,
+    signer: &I,
+    rng: &mut impl CryptoRng,
+) -> Result<pb::MailEnvelope, MailError> {
+    if outgoing.plaintext.len() > MAX_MAIL_PLAINTEXT_BYTES {
+        return Err(MailError::PlaintextTooLarge {
+            len: outgoing.plaintext.len(),
+            max: MAX_MAIL_PLAINTEXT_BYTES,
+        });
+    }
+    let r_a = ephemeral_secret(rng);
+    let y_a = PublicKey::from(&r_a).to_bytes();
+    let dh = Zeroizing::new(
+        r_a.diffie_hellman(&PublicKey::from(*bundle.prekey()))
+            .to_bytes(),
+    );
+    drop(r_a);
+    let header = Header {
+        msg_id: outgoing.msg_id,
+        sender: outgoing.sender,
+        recipient: bundle.account(),
+        ephemeral: &y_a,
+        id: bundle.id(),
+    };
+    let sk = header.mail_key(bundle.prekey(), &dh)?;
+    let aad = header.associated_data();
+    let ciphertext = ChaCha20Poly1305::new(&Key::from(*sk))
+        .encrypt(
+            &Nonce::from([0; 12]),
+            Payload {
+                msg: outgoing.plaintext,
+                aad: &aad,
+            },
+        )
+        // Only a plaintext beyond ChaCha20's 256 GiB fails; ours is bounded far below.
+        .map_err(|_| MailError::PlaintextTooLarge {
+            len: outgoing.plaintext.len(),
+            max: MAX_MAIL_PLAINTEXT_BYTES,
+        })?;
+    let signature = signer
+        .sign(&header.signing_input(&ciphertext))
+        .map_err(|e| MailError::KeyStore(e.to_string()))?;
+    let envelope = pb::MailEnvelope {
+        msg_id: outgoing.msg_id.to_vec(),
+        sender: outgoing.sender.to_owned(),
+        recipient: bundle.account().to_owned(),
+        ephemeral_key: y_a.to_vec(),
+        prekey_id: bundle.id(),
+        ciphertext,
+        sender_signature: signature.to_vec(),
+    };
+    // What we send must pass what the recipient checks (msg_id and address bounds).
+    envelope.validate()?;
+    Ok(envelope)
+}
+
+/// B's side: checks the envelope is for `recipient`, that A's header signature verifies under
+/// A's verified binding (bound now, given `sender_revocations`), that it was not opened before;
+/// then agrees with the prekey inside `keys`, decrypts, erases a one-time prekey's secret and
+/// records the mail in `replay`. Nothing changes unless the mail opens.
+pub fn open_envelope<K: PrekeyAgreement>(
+    envelope: &pb::MailEnvelope,
+    recipient: &str,
+    sender_binding: &VerifiedBinding,
+    sender_revocations: &[VerifiedRevocation],
+    keys: &mut K,
+    replay: &mut ReplayCache,
+    now: u64,
+) -> Result<OpenedMail, MailError> {
+    envelope.validate()?;
+    if envelope.recipient != recipient {
+        return Err(MailError::Mismatch { field: "recipient" });
+    }
+    if sender_binding.account() != envelope.sender {
+        return Err(MailError::Mismatch {
+            field: "sender binding",
+        });
+    }
+    sender_binding.bound_at(now, sender_revocations)?;
+    let header = Header {
+        msg_id: &envelope.msg_id,
+        sender: &envelope.sender,
+        recipient: &envelope.recipient,
+        ephemeral: &envelope.ephemeral_key,
+        id: envelope.prekey_id,
+    };
+    verify_signature(
+        sender_binding.identity_key(),
+        &header.signing_input(&envelope.ciphertext),
+        &envelope.sender_signature,
+    )
+    .map_err(|_| MailError::ForgedSender)?;
+    if replay.contains(&envelope.msg_id, envelope.prekey_id) {
+        return Err(MailError::Replayed);
+    }
+    let y_a: [u8; 32] =
+        envelope.ephemeral_key[..]
+            .try_into()
+            .map_err(|_| WireError::FieldLength {
+                field: "MailEnvelope.ephemeral_key",
+                len: envelope.ephemeral_key.len(),
+                expected: 32,
+            })?;
+    let agreed =
+        keys.agree(envelope.prekey_id, &y_a)
+            .map_err(|e| MailError::PrekeyUnavailable {
+                id: envelope.prekey_id,
+                reason: e.to_string(),
+            })?;
+    let sk = header.mail_key(&agreed.prekey, &agreed.shared)?;
+    let aad = header.associated_data();
+    let plaintext = ChaCha20Poly1305::new(&Key::from(*sk))
+        .decrypt(
+            &Nonce::from([0; 12]),
+            Payload {
+                msg: &envelope.ciphertext,
+                aad: &aad,
+            },
+        )
+        .map_err(|_| MailError::DecryptionFailed)?;
+    if agreed.kind == PrekeyKind::OneTime {
+        keys.erase(envelope.prekey_id)
+            .map_err(|e| MailError::KeyStore(e.to_string()))?;
+    }
+    replay.insert(&envelope.msg_id, envelope.prekey_id);
+    Ok(OpenedMail {
+        msg_id: envelope.msg_id.clone(),
+        sender: envelope.sender.clone(),
+        plaintext,
+        prekey_id: envelope.prekey_id,
+        prekey_kind: agreed.kind,
+    })
+}

@@ -1,0 +1,177 @@
+//! The key operations PAEP needs from a device's key store — the seed's IC card (DESIGN §3.2,
+//! issue 11 §3). Every operation works **inside** the store: it signs, agrees, creates or erases,
+//! and no method returns a private key. The light client's key stores (encrypted file, memory)
+//! and a mobile app's (Android Keystore, iOS Keychain) implement these traits; proto's machines
+//! take them as arguments and never see a secret.
+//!
+//! What does come out: signatures, public keys, and X25519 *outputs* (the shared secret of one
+//! agreement, which the mail key is derived from and which is zeroized after use).
+
+use zeroize::Zeroizing;
+
+use super::prekey::PrekeyKind;
+
+/// Signs with the account's Ed25519 identity key IK.
+pub trait IdentitySigner {
+    /// Why the store could not sign (locked, gone, user refused).
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    /// IK's public key.
+    fn identity_key(&self) -> [u8; 32];
+
+    /// IK's Ed25519 signature over `message` (a Herald signing input).
+    fn sign(&self, message: &[u8]) -> Result<[u8; 64], Self::Error>;
+}
+
+/// A signing key held in memory is a (trivial) identity signer: for tests and for stores that
+/// keep IK in process memory anyway.
+impl IdentitySigner for ed25519_dalek::SigningKey {
+    type Error = core::convert::Infallible;
+
+    fn identity_key(&self) -> [u8; 32] {
+        self.verifying_key().to_bytes()
+    }
+
+    fn sign(&self, message: &[u8]) -> Result<[u8; 64], Self::Error> {
+        Ok(ed25519_dalek::Signer::sign(self, message).to_bytes())
+    }
+}
+
+/// The result of one X25519 agreement with a prekey secret `r[id]`.
+pub struct Agreed {
+    /// The prekey's public half `Y = X25519(r[id], base)`.
+    pub prekey: [u8; 32],
+    /// Its kind: a one-time prekey's secret must be erased after its mail is read.
+    pub kind: PrekeyKind,
+    /// `X25519(r[id], peer)`.
+    pub shared: Zeroizing<[u8; 32]>,
+}
+
+impl core::fmt::Debug for Agreed {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Agreed")
+            .field("kind", &self.kind)
+            .finish_non_exhaustive()
+    }
+}
+
+/// X25519 with the prekey secrets the store holds, and their erasure.
+pub trait PrekeyAgreement {
+    /// Why the store could not agree or erase; in particular, `r[id]` is not held (never made,
+    /// or already erased).
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    /// `X25519(r[id], peer)` with the prekey's public half and kind.
+    fn agree(&self, id: u64, peer: &[u8; 32]) -> Result<Agreed, Self::Error>;
+
+    /// Erases `r[id]` for good: afterwards [`PrekeyAgreement::agree`] with `id` fails. When this
+    /// returns, the erasure is durable.
+    fn erase(&mut self, id: u64) -> Result<(), Self::Error>;
+}
+
+/// Creates prekeys inside the store and hands out only their public halves.
+pub trait PrekeyCreator {
+    /// Why the store could not create them.
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    /// Creates `count` prekeys of `kind`; returns each one's id (unique per account across
+    /// kinds, one-time ids from 1) and public half. When this returns, the secrets are durable.
+    fn create_prekeys(
+        &mut self,
+        kind: PrekeyKind,
+        count: usize,
+    ) -> Result<Vec<(u64, [u8; 32])>, Self::Error>;
+}
+
+/// A prekey id the store does not hold.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("prekey {id} is not held (never created, or erased)")]
+pub struct UnknownPrekey {
+    /// The id asked for.
+    pub id: u64,
+}
+
+/// An in-memory prekey store, for tests (this crate's and those above it). It keeps each
+/// secret in the store and implements the same operations a real key store does; its secrets
+/// are derived from a seed, so tests are deterministic.
+#[cfg(any(test, feature = "testkit"))]
+pub struct MemoryPrekeys {
+    seed: u64,
+    secrets: std::collections::BTreeMap<u64, (PrekeyKind, x25519_dalek::StaticSecret)>,
+    next_id: u64,
+}
+
+#[cfg(any(test, feature = "testkit"))]
+impl MemoryPrekeys {
+    /// An empty store whose secrets derive from `seed`; the first prekey created is number 1.
+    pub fn new(seed: u64) -> Self {
+        MemoryPrekeys {
+            seed,
+            secrets: Default::default(),
+            next_id: 1,
+        }
+    }
+
+    /// Adds a secret under a chosen id (e.g. the binding's fallback prekey as id 0).
+    pub fn insert(&mut self, id: u64, kind: PrekeyKind, secret: [u8; 32]) -> [u8; 32] {
+        let secret = x25519_dalek::StaticSecret::from(secret);
+        let public = x25519_dalek::PublicKey::from(&secret).to_bytes();
+        self.secrets.insert(id, (kind, secret));
+        public
+    }
+
+    /// How many secrets are held.
+    pub fn len(&self) -> usize {
+        self.secrets.len()
+    }
+
+    /// Whether no secret is held.
+    pub fn is_empty(&self) -> bool {
+        self.secrets.is_empty()
+    }
+}
+
+#[cfg(any(test, feature = "testkit"))]
+impl PrekeyAgreement for MemoryPrekeys {
+    type Error = UnknownPrekey;
+
+    fn agree(&self, id: u64, peer: &[u8; 32]) -> Result<Agreed, UnknownPrekey> {
+        let (kind, secret) = self.secrets.get(&id).ok_or(UnknownPrekey { id })?;
+        let shared = secret.diffie_hellman(&x25519_dalek::PublicKey::from(*peer));
+        Ok(Agreed {
+            prekey: x25519_dalek::PublicKey::from(secret).to_bytes(),
+            kind: *kind,
+            shared: Zeroizing::new(shared.to_bytes()),
+        })
+    }
+
+    fn erase(&mut self, id: u64) -> Result<(), UnknownPrekey> {
+        // StaticSecret zeroizes itself on drop.
+        self.secrets
+            .remove(&id)
+            .map(drop)
+            .ok_or(UnknownPrekey { id })
+    }
+}
+
+#[cfg(any(test, feature = "testkit"))]
+impl PrekeyCreator for MemoryPrekeys {
+    type Error = UnknownPrekey;
+
+    fn create_prekeys(
+        &mut self,
+        kind: PrekeyKind,
+        count: usize,
+    ) -> Result<Vec<(u64, [u8; 32])>, UnknownPrekey> {
+        let mut out = Vec::with_capacity(count);
+        for _ in 0..count {
+            let id = self.next_id;
+            self.next_id += 1;
+            let mut input = self.seed.to_le_bytes().to_vec();
+            input.extend_from_slice(&id.to_le_bytes());
+            let secret = blake3::derive_key("herald test memory prekey", &input);
+            out.push((id, self.insert(id, kind, secret)));
+        }
+        Ok(out)
+    }
+}

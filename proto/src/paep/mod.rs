@@ -1,0 +1,111 @@
+//! PAEP (DESIGN §3.1, §3.2): password login to one's gateway, the session channel it opens,
+//! signed X25519 prekeys, and the mail envelope's cryptography. Sans-IO throughout: clocks and
+//! randomness are passed in, keys the device must not export are reached through
+//! [`IdentitySigner`] and [`PrekeyAgreement`].
+//!
+//! - **Login** ([`login`]): SPAKE2+ (RFC 9383), generic over a [`Ciphersuite`]; Herald runs
+//!   [`Ristretto255Blake3`]. The client derives `(w0, w1)` from its password with Argon2id
+//!   ([`ProverSecrets::derive`]); the gateway stores only `(w0, L = w1·G)` ([`VerifierRecord`]).
+//!   Unknown accounts meet [`FakeRecords`]. A test reproduces RFC 9383 Appendix C's P-256
+//!   vectors with this code.
+//! - **Channel** ([`Channel`]): ChaCha20-Poly1305 keyed from the session key, one key and counter
+//!   per direction, strictly ordered frames, a lifetime and an explicit close.
+//! - **Prekeys** ([`prekey`]): one-time and fallback X25519 prekeys signed by the identity key
+//!   IK; a [`VerifiedPrekeyBundle`] comes only from checking the prekey's signature against the
+//!   recipient's identity binding proven in its domain's log.
+//! - **Mail envelope** ([`envelope`]): `sk` from X25519 with the prekey, `Z` under it, the header
+//!   signed by IK_A; the recipient's side through the key store's agreement, with a
+//!   [`ReplayCache`].
+//!
+//! Labels are fixed, versioned strings; every KDF input and signing input is `lp`-framed.
+
+mod channel;
+pub mod envelope;
+mod fake;
+mod keystore;
+pub mod login;
+mod password;
+pub mod prekey;
+mod replay;
+mod ristretto;
+mod spake2plus;
+mod suite;
+
+#[cfg(test)]
+mod rfc9383;
+
+pub use channel::{
+    CLIENT_TO_SERVER_LABEL, Channel, ChannelError, DEFAULT_SESSION_LIFETIME_SECS, FRAME_LABEL,
+    MAX_SESSION_LIFETIME_SECS, Received, Role, SERVER_TO_CLIENT_LABEL, SESSION_ID_LABEL,
+};
+pub use envelope::{MailError, OpenedMail, Outgoing, open_envelope, seal_envelope};
+pub use fake::{FAKE_RECORD_LABEL, FakeRecords};
+#[cfg(any(test, feature = "testkit"))]
+pub use keystore::MemoryPrekeys;
+pub use keystore::{Agreed, IdentitySigner, PrekeyAgreement, PrekeyCreator, UnknownPrekey};
+pub use login::{
+    AwaitingChallenge, AwaitingConfirm, LOGIN_TIMEOUT_SECS, LoggedIn, ServerStart, SessionKey,
+};
+pub use password::{Argon2Params, ProverSecrets, SALT_LABEL, VerifierRecord, password_salt};
+pub use prekey::{
+    PREKEY_LABEL, PrekeyError, PrekeyKind, VerifiedPrekeyBundle, prekey_signing_input,
+    prekey_upload, verify_prekey_bundle, verify_prekey_upload,
+};
+pub use replay::ReplayCache;
+pub use ristretto::{KDF_CONTEXT, M_LABEL, N_LABEL, Ristretto255Blake3, derive_generator};
+pub use spake2plus::{HERALD_LOGIN_CONTEXT, LoginContext};
+pub use suite::Ciphersuite;
+
+use crate::wire::WireError;
+
+/// Why a login step was refused. Every variant but [`LoginError::Argon2`] means the peer (or
+/// the password) is wrong and the attempt is over; [`LoginError::Argon2`] is a local failure.
+/// None says whether the account exists: a gateway answers unknown accounts as wrong passwords.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoginError {
+    /// A message or record breaks the schema's bounds.
+    #[error("malformed: {0}")]
+    Wire(#[from] WireError),
+    /// A share is not the canonical encoding of a group element.
+    #[error("{what} is not a canonical group element")]
+    BadShare {
+        /// "shareP" or "shareV".
+        what: &'static str,
+    },
+    /// A share is the identity element.
+    #[error("{what} is the identity element")]
+    IdentityShare {
+        /// "shareP" or "shareV".
+        what: &'static str,
+    },
+    /// Z or V came out as the identity (a share crafted against w0).
+    #[error("a shared point is the identity")]
+    IdentityResult,
+    /// A key confirmation does not verify: wrong password, wrong record, or a tampered message.
+    #[error("{what} does not verify")]
+    BadConfirmation {
+        /// "confirmV" (checked by the client) or "confirmP" (checked by the gateway).
+        what: &'static str,
+    },
+    /// Message 1 names another account than the verifier was set up for.
+    #[error("the share names another account")]
+    WrongAccount,
+    /// The attempt took longer than [`LOGIN_TIMEOUT_SECS`].
+    #[error("login attempt expired at {deadline} (now {now})")]
+    Expired {
+        /// The attempt's deadline.
+        deadline: u64,
+        /// The clock.
+        now: u64,
+    },
+    /// A registration record is not usable.
+    #[error("registration record: {reason}")]
+    BadRecord {
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// Argon2id failed (out of memory, or parameters it refuses): a local failure.
+    #[error("argon2id: {0}")]
+    Argon2(String),
+}
