@@ -47,6 +47,9 @@
 mod client;
 mod server;
 
+#[cfg(test)]
+mod attacks;
+
 pub use client::AwaitingChallenge;
 pub use server::{AwaitingConfirm, ServerStart};
 
