@@ -381,3 +381,222 @@ impl Channel {
         Ok(channel)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: u64 = 1_800_000_000;
+
+    fn pair(seed: u8) -> (Channel, Channel) {
+        let key = SessionKey::new(Zeroizing::new(vec![seed; 32]));
+        (
+            Channel::new(&key, Role::Client, NOW, 3600).unwrap(),
+            Channel::new(&key, Role::Server, NOW, 3600).unwrap(),
+        )
+    }
+
+    fn data(bytes: &[u8]) -> Received {
+        Received::Data(bytes.to_vec())
+    }
+
+    #[test]
+    fn frames_flow_both_ways_with_their_own_counters() {
+        let (mut c, mut s) = pair(1);
+        assert_eq!(c.session_id(), s.session_id());
+        for i in 0..3u8 {
+            let f = c.seal(&[i; 5], NOW).unwrap();
+            assert_eq!(f.counter, u64::from(i));
+            assert_eq!(s.open(&f, NOW).unwrap(), data(&[i; 5]));
+        }
+        let back = s.seal(b"", NOW).unwrap();
+        assert_eq!(back.counter, 0);
+        assert_eq!(c.open(&back, NOW).unwrap(), data(b""));
+        // The session id and both keys are the documented KDFs of K_shared.
+        let k = [1u8; 32];
+        assert_eq!(
+            c.session_id()[..],
+            blake3::derive_key("herald v1 paep session id", &k)[..16]
+        );
+        assert_eq!(
+            *c.send.key,
+            blake3::derive_key("herald v1 paep channel client to server", &k)
+        );
+        assert_eq!(
+            *c.receive.key,
+            blake3::derive_key("herald v1 paep channel server to client", &k)
+        );
+    }
+
+    #[test]
+    fn attack_replayed_frame_is_refused() {
+        let (mut c, mut s) = pair(2);
+        let f0 = c.seal(b"pay 10", NOW).unwrap();
+        assert_eq!(s.open(&f0, NOW).unwrap(), data(b"pay 10"));
+        assert_eq!(
+            s.open(&f0, NOW).unwrap_err(),
+            ChannelError::Replayed {
+                counter: 0,
+                expected: 1
+            }
+        );
+    }
+
+    #[test]
+    fn attack_reordered_frame_is_refused_and_changes_nothing() {
+        let (mut c, mut s) = pair(3);
+        let f0 = c.seal(b"first", NOW).unwrap();
+        let f1 = c.seal(b"second", NOW).unwrap();
+        assert_eq!(
+            s.open(&f1, NOW).unwrap_err(),
+            ChannelError::OutOfOrder {
+                counter: 1,
+                expected: 0
+            }
+        );
+        assert_eq!(s.open(&f0, NOW).unwrap(), data(b"first"));
+        assert_eq!(s.open(&f1, NOW).unwrap(), data(b"second"));
+    }
+
+    #[test]
+    fn attack_dropped_frame_then_later_frames_are_refused() {
+        let (mut c, mut s) = pair(4);
+        let f0 = c.seal(b"a", NOW).unwrap();
+        let _dropped = c.seal(b"b", NOW).unwrap();
+        let f2 = c.seal(b"c", NOW).unwrap();
+        assert_eq!(s.open(&f0, NOW).unwrap(), data(b"a"));
+        assert_eq!(
+            s.open(&f2, NOW).unwrap_err(),
+            ChannelError::OutOfOrder {
+                counter: 2,
+                expected: 1
+            }
+        );
+        // A frame re-labelled with the missing counter does not authenticate.
+        let mut relabelled = f2.clone();
+        relabelled.counter = 1;
+        assert_eq!(s.open(&relabelled, NOW).unwrap_err(), ChannelError::Forged);
+    }
+
+    #[test]
+    fn attack_tampered_frames_are_refused_and_change_nothing() {
+        let (mut c, mut s) = pair(5);
+        let f = c.seal(b"transfer", NOW).unwrap();
+        let mut body = f.clone();
+        body.ciphertext[0] ^= 1;
+        let mut tag = f.clone();
+        let last = tag.ciphertext.len() - 1;
+        tag.ciphertext[last] ^= 0x80;
+        let mut close = f.clone();
+        close.close = true;
+        for bad in [body, tag, close] {
+            assert_eq!(s.open(&bad, NOW).unwrap_err(), ChannelError::Forged);
+        }
+        assert_eq!(s.open(&f, NOW).unwrap(), data(b"transfer"));
+    }
+
+    #[test]
+    fn attack_reflected_frame_is_refused() {
+        let (mut c, _) = pair(6);
+        let f = c.seal(b"to the gateway", NOW).unwrap();
+        // Sent back to its sender: the client's receive key is the other direction's.
+        assert_eq!(c.open(&f, NOW).unwrap_err(), ChannelError::Forged);
+    }
+
+    #[test]
+    fn attack_frame_of_another_session_is_refused() {
+        let (mut c, _) = pair(7);
+        let (_, mut other) = pair(8);
+        let f = c.seal(b"x", NOW).unwrap();
+        assert_eq!(other.open(&f, NOW).unwrap_err(), ChannelError::WrongSession);
+    }
+
+    #[test]
+    fn frames_are_size_limited() {
+        let (mut c, mut s) = pair(9);
+        let big = vec![0u8; MAX_SESSION_PLAINTEXT_BYTES + 1];
+        assert_eq!(
+            c.seal(&big, NOW).unwrap_err(),
+            ChannelError::TooLarge {
+                len: big.len(),
+                max: MAX_SESSION_PLAINTEXT_BYTES
+            }
+        );
+        // The largest plaintext goes through; a frame over the bound is refused unread.
+        let most = c.seal(&big[1..], NOW).unwrap();
+        assert!(
+            matches!(s.open(&most, NOW).unwrap(), Received::Data(d) if d.len() == big.len() - 1)
+        );
+        let mut over = c.seal(b"", NOW).unwrap();
+        over.ciphertext = vec![0; MAX_SESSION_PLAINTEXT_BYTES + 17];
+        assert!(matches!(
+            s.open(&over, NOW).unwrap_err(),
+            ChannelError::Wire(WireError::FieldSize { .. })
+        ));
+    }
+
+    #[test]
+    fn a_session_expires_at_the_end_of_its_lifetime() {
+        let (mut c, mut s) = pair(10);
+        let f = c.seal(b"late", NOW + 3599).unwrap();
+        let end = NOW + 3600;
+        assert_eq!(
+            c.seal(b"x", end).unwrap_err(),
+            ChannelError::Expired {
+                expires_at: end,
+                now: end
+            }
+        );
+        assert!(matches!(
+            s.open(&f, end).unwrap_err(),
+            ChannelError::Expired { .. }
+        ));
+        let key = SessionKey::new(Zeroizing::new(vec![1; 32]));
+        assert_eq!(
+            Channel::new(&key, Role::Client, NOW, MAX_SESSION_LIFETIME_SECS + 1).unwrap_err(),
+            ChannelError::LifetimeTooLong {
+                lifetime: MAX_SESSION_LIFETIME_SECS + 1,
+                max: MAX_SESSION_LIFETIME_SECS
+            }
+        );
+    }
+
+    #[test]
+    fn an_explicit_close_ends_the_session_on_both_sides() {
+        let (c, mut s) = pair(11);
+        let bye = c.close().unwrap();
+        assert!(bye.close);
+        assert_eq!(s.open(&bye, NOW).unwrap(), Received::Closed);
+        assert!(s.is_closed());
+        assert_eq!(s.seal(b"x", NOW).unwrap_err(), ChannelError::Closed);
+        assert_eq!(s.open(&bye, NOW).unwrap_err(), ChannelError::Closed);
+        assert_eq!(s.to_record().unwrap_err(), ChannelError::Closed);
+        assert_eq!(s.close().unwrap_err(), ChannelError::Closed);
+    }
+
+    #[test]
+    fn a_record_resumes_the_channel_where_it_was() {
+        let (mut c, mut s) = pair(12);
+        let f0 = c.seal(b"0", NOW).unwrap();
+        s.open(&f0, NOW).unwrap();
+        let record = s.to_record().unwrap();
+        let mut resumed = Channel::resume(&record, NOW + 10).unwrap();
+        // The replay is still refused after the restart; the next frame is accepted.
+        assert!(matches!(
+            resumed.open(&f0, NOW + 10),
+            Err(ChannelError::Replayed { .. })
+        ));
+        let f1 = c.seal(b"1", NOW + 10).unwrap();
+        assert_eq!(resumed.open(&f1, NOW + 10).unwrap(), data(b"1"));
+        assert!(matches!(
+            Channel::resume(&record, NOW + 3600),
+            Err(ChannelError::Expired { .. })
+        ));
+        let mut bad = record;
+        bad.role = 0;
+        assert!(matches!(
+            Channel::resume(&bad, NOW),
+            Err(ChannelError::Wire(_))
+        ));
+    }
+}

@@ -317,3 +317,245 @@ pub fn open_envelope<K: PrekeyAgreement>(
         prekey_kind: agreed.kind,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use ed25519_dalek::SigningKey;
+
+    use super::super::fixtures::{NOW, World};
+    use super::*;
+    use crate::testkit::{ALICE, BOB, TestRng, alice_key};
+
+    /// Alice seals `text` to Bob's prekey `prekey` (verified as her client does).
+    fn sealed(
+        world: &World,
+        prekey: pb::SignedPrekey,
+        msg_id: &[u8],
+        text: &[u8],
+    ) -> pb::MailEnvelope {
+        let bundle = world.verified(prekey);
+        let outgoing = Outgoing {
+            msg_id,
+            sender: ALICE,
+            plaintext: text,
+        };
+        seal_envelope(&outgoing, &bundle, &alice_key(), &mut TestRng::new(1)).unwrap()
+    }
+
+    fn open(
+        world: &mut World,
+        envelope: &pb::MailEnvelope,
+        replay: &mut ReplayCache,
+    ) -> Result<OpenedMail, MailError> {
+        let alice = world.alice();
+        open_envelope(envelope, BOB, &alice, &[], &mut world.bob_keys, replay, NOW)
+    }
+
+    #[test]
+    fn a_mail_opens_for_its_recipient_and_its_one_time_prekey_is_erased() {
+        let mut world = World::new();
+        let prekey = world.upload(1).one_time.remove(0);
+        let id = prekey.id;
+        let envelope = sealed(&world, prekey, b"m-1", b"Dear Bob");
+        assert_eq!(envelope.prekey_id, id);
+        assert_eq!(envelope.ciphertext.len(), 8 + 16);
+        let held = world.bob_keys.len();
+        let mut replay = ReplayCache::new();
+        let mail = open(&mut world, &envelope, &mut replay).unwrap();
+        assert_eq!(mail.plaintext, b"Dear Bob");
+        assert_eq!((mail.sender.as_str(), mail.prekey_id), (ALICE, id));
+        assert_eq!(mail.prekey_kind, PrekeyKind::OneTime);
+        assert_eq!(world.bob_keys.len(), held - 1, "r[id] erased");
+        assert!(replay.contains(b"m-1", id));
+    }
+
+    #[test]
+    fn several_senders_to_the_fallback_all_decrypt_and_it_is_kept() {
+        let mut world = World::new();
+        let mut replay = ReplayCache::new();
+        for i in 0..3u8 {
+            let envelope = sealed(&world, world.fallback_zero(), &[i], &[i; 10]);
+            let mail = open(&mut world, &envelope, &mut replay).unwrap();
+            assert_eq!(mail.plaintext, [i; 10]);
+            assert_eq!(mail.prekey_kind, PrekeyKind::Fallback);
+        }
+        assert_eq!(world.bob_keys.len(), 1, "the fallback stays");
+        assert_eq!(replay.len(), 3);
+    }
+
+    #[test]
+    fn attack_replayed_mail_is_refused() {
+        let mut world = World::new();
+        let envelope = sealed(&world, world.fallback_zero(), b"m-2", b"once");
+        let mut replay = ReplayCache::new();
+        open(&mut world, &envelope, &mut replay).unwrap();
+        assert_eq!(
+            open(&mut world, &envelope, &mut replay).unwrap_err(),
+            MailError::Replayed
+        );
+    }
+
+    #[test]
+    fn attack_second_decryption_after_erasure_fails() {
+        let mut world = World::new();
+        let prekey = world.upload(1).one_time.remove(0);
+        let id = prekey.id;
+        let envelope = sealed(&world, prekey, b"m-3", b"burn after reading");
+        open(&mut world, &envelope, &mut ReplayCache::new()).unwrap();
+        // Even with the replay cache lost, the erased secret cannot open it again.
+        let again = open(&mut world, &envelope, &mut ReplayCache::new()).unwrap_err();
+        assert!(
+            matches!(again, MailError::PrekeyUnavailable { id: i, .. } if i == id),
+            "{again:?}"
+        );
+    }
+
+    #[test]
+    fn attack_forged_from_a_is_refused() {
+        let mut world = World::new();
+        let bundle = world.verified(world.fallback_zero());
+        // S_A (or anyone without IK_A) makes a mail "from Alice" signed with its own key.
+        let gateway = SigningKey::from_bytes(&[0x55; 32]);
+        let outgoing = Outgoing {
+            msg_id: b"m-4",
+            sender: ALICE,
+            plaintext: b"Pay Mallory",
+        };
+        let forged = seal_envelope(&outgoing, &bundle, &gateway, &mut TestRng::new(2)).unwrap();
+        let mut replay = ReplayCache::new();
+        assert_eq!(
+            open(&mut world, &forged, &mut replay).unwrap_err(),
+            MailError::ForgedSender
+        );
+        // Alice's real mail re-labelled as from someone else whose binding Bob is shown.
+        let real = sealed(&world, world.fallback_zero(), b"m-5", b"hi");
+        let mut relabelled = real.clone();
+        relabelled.sender = "carol@alpha.test".into();
+        assert_eq!(
+            open(&mut world, &relabelled, &mut replay).unwrap_err(),
+            MailError::Mismatch {
+                field: "sender binding"
+            }
+        );
+        assert!(replay.is_empty(), "nothing recorded for refused mail");
+    }
+
+    #[test]
+    fn attack_tampered_ciphertext_or_header_is_refused_and_changes_nothing() {
+        let mut world = World::new();
+        let prekey = world.upload(1).one_time.remove(0);
+        let good = sealed(&world, prekey, b"m-6", b"the contract");
+        let mut tampered = Vec::new();
+        let mut z = good.clone();
+        z.ciphertext[3] ^= 1;
+        tampered.push(z);
+        let mut msg_id = good.clone();
+        msg_id.msg_id = b"m-7".to_vec();
+        tampered.push(msg_id);
+        let mut y_a = good.clone();
+        y_a.ephemeral_key[0] ^= 1;
+        tampered.push(y_a);
+        let mut id = good.clone();
+        id.prekey_id = 0;
+        tampered.push(id);
+        let mut sig = good.clone();
+        sig.sender_signature[10] ^= 1;
+        tampered.push(sig);
+        let held = world.bob_keys.len();
+        let mut replay = ReplayCache::new();
+        for bad in &tampered {
+            assert_eq!(
+                open(&mut world, bad, &mut replay).unwrap_err(),
+                MailError::ForgedSender
+            );
+        }
+        let mut other = good.clone();
+        other.recipient = "carol@beta.test".into();
+        assert_eq!(
+            open(&mut world, &other, &mut replay).unwrap_err(),
+            MailError::Mismatch { field: "recipient" }
+        );
+        // Nothing was erased or recorded: the genuine mail still opens.
+        assert_eq!(world.bob_keys.len(), held);
+        assert!(replay.is_empty());
+        assert_eq!(
+            open(&mut world, &good, &mut replay).unwrap().plaintext,
+            b"the contract"
+        );
+    }
+
+    #[test]
+    fn a_mail_from_a_revoked_sender_key_is_refused() {
+        let mut world = World::new();
+        let envelope = sealed(&world, world.fallback_zero(), b"m-8", b"old key");
+        let leaf = world.revoke(ALICE, &alice_key());
+        let revocation = world.verified_revocation(&leaf);
+        let alice = world.alice();
+        let refused = open_envelope(
+            &envelope,
+            BOB,
+            &alice,
+            &[revocation],
+            &mut world.bob_keys,
+            &mut ReplayCache::new(),
+            NOW,
+        )
+        .unwrap_err();
+        assert!(matches!(
+            refused,
+            MailError::SenderNotBound(NotBound::Revoked { .. })
+        ));
+    }
+
+    #[test]
+    fn the_mail_key_and_header_are_the_documented_ones() {
+        let world = World::new();
+        let envelope = sealed(&world, world.fallback_zero(), b"m-9", b"M");
+        let header = Header {
+            msg_id: b"m-9",
+            sender: ALICE,
+            recipient: BOB,
+            ephemeral: &envelope.ephemeral_key,
+            id: 0,
+        };
+        let mut expected = Vec::new();
+        for field in [
+            MAIL_HEADER_LABEL.as_bytes(),
+            b"m-9",
+            ALICE.as_bytes(),
+            BOB.as_bytes(),
+            &envelope.ephemeral_key,
+            &0u64.to_le_bytes(),
+            blake3::hash(&envelope.ciphertext).as_bytes(),
+        ] {
+            lp(&mut expected, field);
+        }
+        assert_eq!(header.signing_input(&envelope.ciphertext), expected);
+        // sk from Bob's side: the store's X25519 output and the documented KDF input.
+        let y_a: [u8; 32] = envelope.ephemeral_key[..].try_into().unwrap();
+        let agreed = world.bob_keys.agree(0, &y_a).unwrap();
+        let mut input = Vec::new();
+        for field in [
+            ALICE.as_bytes(),
+            BOB.as_bytes(),
+            b"alpha.test",
+            b"beta.test",
+            &y_a,
+            &agreed.prekey,
+            &0u64.to_le_bytes(),
+            &agreed.shared[..],
+        ] {
+            lp(&mut input, field);
+        }
+        let sk = blake3::derive_key("herald v1 mail key", &input);
+        assert_eq!(
+            *header.mail_key(&agreed.prekey, &agreed.shared).unwrap(),
+            sk
+        );
+        // And a low-order ephemeral key (all-zero X25519 output) is refused.
+        assert_eq!(
+            header.mail_key(&agreed.prekey, &[0; 32]).unwrap_err(),
+            MailError::WeakKey
+        );
+    }
+}

@@ -32,6 +32,8 @@ mod spake2plus;
 mod suite;
 
 #[cfg(test)]
+mod fixtures;
+#[cfg(test)]
 mod rfc9383;
 
 pub use channel::{

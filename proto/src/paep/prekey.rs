@@ -336,3 +336,179 @@ pub fn verify_prekey_bundle(
         binding,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use ed25519_dalek::SigningKey;
+
+    use super::super::fixtures::{NOW, World};
+    use super::*;
+    use crate::testkit::{ALICE, BOB, SKEW, alice_key, bob_key};
+
+    fn check(
+        world: &World,
+        bundle: &pb::PrekeyBundle,
+    ) -> Result<VerifiedPrekeyBundle, PrekeyError> {
+        verify_prekey_bundle(bundle, BOB, &world.beta_trust(), NOW, SKEW)
+    }
+
+    #[test]
+    fn an_upload_is_signed_by_ik_and_checked_by_the_gateway() {
+        let mut world = World::new();
+        let upload = prekey_upload(BOB, &bob_key(), &mut world.bob_keys, 3, true).unwrap();
+        assert_eq!(upload.one_time.len(), 3);
+        assert!(upload.fallback.is_some());
+        // Only public halves left the store: 32-byte keys whose secrets it still holds.
+        assert_eq!(world.bob_keys.len(), 1 + 4);
+        let ik = bob_key().verifying_key().to_bytes();
+        assert_eq!(verify_prekey_upload(&upload, BOB, &ik), Ok(()));
+        // The signing input is the documented one.
+        let p = &upload.one_time[0];
+        let mut expected = Vec::new();
+        for field in [
+            PREKEY_LABEL.as_bytes(),
+            BOB.as_bytes(),
+            &[1],
+            &p.id.to_le_bytes(),
+            &p.public_key,
+        ] {
+            expected.extend_from_slice(&(field.len() as u64).to_le_bytes());
+            expected.extend_from_slice(field);
+        }
+        let public: [u8; 32] = p.public_key[..].try_into().unwrap();
+        assert_eq!(
+            prekey_signing_input(BOB, PrekeyKind::OneTime, p.id, &public),
+            expected
+        );
+        // Under another key, for another account, or with a field changed: refused whole.
+        let alice_ik = alice_key().verifying_key().to_bytes();
+        assert!(matches!(
+            verify_prekey_upload(&upload, BOB, &alice_ik),
+            Err(PrekeyError::BadSignature { .. })
+        ));
+        assert!(verify_prekey_upload(&upload, ALICE, &ik).is_err());
+        let mut moved = upload.clone();
+        moved.one_time[1].id += 100;
+        assert!(verify_prekey_upload(&moved, BOB, &ik).is_err());
+        let mut swapped = upload.clone();
+        swapped.one_time[2].public_key = swapped.one_time[1].public_key.clone();
+        assert!(verify_prekey_upload(&swapped, BOB, &ik).is_err());
+        assert_eq!(
+            prekey_upload(BOB, &bob_key(), &mut world.bob_keys, 101, false).unwrap_err(),
+            PrekeyError::TooMany {
+                count: 101,
+                max: 100
+            }
+        );
+    }
+
+    #[test]
+    fn a_handed_out_prekey_verifies_against_the_recipients_binding() {
+        let mut world = World::new();
+        let upload = world.upload(2);
+        let one_time = check(&world, &world.bundle(upload.one_time[1].clone(), vec![])).unwrap();
+        assert_eq!(one_time.account(), BOB);
+        assert_eq!(one_time.kind(), PrekeyKind::OneTime);
+        assert_eq!(one_time.id(), upload.one_time[1].id);
+        assert_eq!(one_time.prekey()[..], upload.one_time[1].public_key[..]);
+        let fallback = check(&world, &world.bundle(world.fallback_zero(), vec![])).unwrap();
+        assert_eq!((fallback.kind(), fallback.id()), (PrekeyKind::Fallback, 0));
+    }
+
+    #[test]
+    fn attack_key_substitution_by_the_gateway_is_refused() {
+        let mut world = World::new();
+        let mut prekey = world.upload(1).one_time.remove(0);
+        // The gateway swaps in its own key, keeping Bob's signature…
+        let mut substituted = prekey.clone();
+        substituted.public_key = vec![0x66; 32];
+        assert!(matches!(
+            check(&world, &world.bundle(substituted, vec![])),
+            Err(PrekeyError::BadSignature { .. })
+        ));
+        // …or signs its key with a key of its own (not Bob's bound IK).
+        let gateway = SigningKey::from_bytes(&[0x77; 32]);
+        let forged = prekey_signing_input(BOB, PrekeyKind::OneTime, prekey.id, &[0x66; 32]);
+        prekey.public_key = vec![0x66; 32];
+        prekey.signature = ed25519_dalek::Signer::sign(&gateway, &forged)
+            .to_bytes()
+            .to_vec();
+        assert!(matches!(
+            check(&world, &world.bundle(prekey, vec![])),
+            Err(PrekeyError::BadSignature { .. })
+        ));
+        // Fallback 0 must be the one the binding publishes.
+        let mut zero = world.fallback_zero();
+        zero.public_key = vec![0x66; 32];
+        assert_eq!(
+            check(&world, &world.bundle(zero, vec![])).unwrap_err(),
+            PrekeyError::NotTheBindingPrekey
+        );
+    }
+
+    #[test]
+    fn attack_a_prekey_signed_for_another_account_is_refused() {
+        // Bob's IK signed this prekey as Alice's (or a fallback as one-time): not Bob's one-time.
+        let mut world = World::new();
+        let mut prekey = world.upload(1).one_time.remove(0);
+        let public: [u8; 32] = prekey.public_key[..].try_into().unwrap();
+        let input = prekey_signing_input(ALICE, PrekeyKind::OneTime, prekey.id, &public);
+        prekey.signature = ed25519_dalek::Signer::sign(&bob_key(), &input)
+            .to_bytes()
+            .to_vec();
+        assert!(matches!(
+            check(&world, &world.bundle(prekey.clone(), vec![])),
+            Err(PrekeyError::BadSignature { .. })
+        ));
+        prekey.kind = pb::PrekeyKind::Fallback as i32;
+        assert!(check(&world, &world.bundle(prekey, vec![])).is_err());
+    }
+
+    #[test]
+    fn attack_a_prekey_of_an_unbound_key_is_refused() {
+        let mut world = World::new();
+        let prekey = world.upload(1).one_time.remove(0);
+        // Alice's binding handed out as Bob's: another domain's log, so it does not verify
+        // against beta; and checked against alpha, it binds another account.
+        let mut other = world.bundle(prekey.clone(), vec![]);
+        other.binding.as_mut().unwrap().binding = Some(world.alice_binding.clone());
+        assert!(matches!(
+            check(&world, &other),
+            Err(PrekeyError::Binding(_))
+        ));
+        assert!(matches!(
+            verify_prekey_bundle(&other, BOB, &world.alpha_trust(), NOW, SKEW),
+            Err(PrekeyError::OtherAccount { .. })
+        ));
+        // A binding whose proof does not hold (the leaf changed after logging).
+        let mut unproven = world.bundle(prekey, vec![]);
+        let leaf = unproven.binding.as_mut().unwrap().binding.as_mut().unwrap();
+        let last = leaf.entry.len() - 1;
+        leaf.entry[last] ^= 1;
+        assert!(matches!(
+            check(&world, &unproven),
+            Err(PrekeyError::Binding(_))
+        ));
+    }
+
+    #[test]
+    fn attack_a_prekey_of_a_revoked_key_is_refused() {
+        let mut world = World::new();
+        let prekey = world.upload(1).one_time.remove(0);
+        let revocation = world.revoke(BOB, &bob_key());
+        assert!(matches!(
+            check(
+                &world,
+                &world.bundle(prekey.clone(), vec![revocation.clone()])
+            ),
+            Err(PrekeyError::NotBound(NotBound::Revoked { .. }))
+        ));
+        // A revocation that does not verify is refused, not ignored.
+        let mut broken = revocation;
+        broken.checkpoint = b"not a note".to_vec();
+        assert!(matches!(
+            check(&world, &world.bundle(prekey, vec![broken])),
+            Err(PrekeyError::Revocation(_))
+        ));
+    }
+}
