@@ -5,9 +5,12 @@
 //! of every benchmark that ran in this invocation is written to
 //! `<target>/bench-report/proto.json` (ns per operation and operations per second).
 
+mod bench_report;
+
 use std::hint::black_box;
-use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
+
+use bench_report::{Bench, write_report};
 
 use criterion::{BenchmarkGroup, Criterion, SamplingMode, Throughput, measurement::WallTime};
 use herald_proto::merkle::{
@@ -21,14 +24,6 @@ const APPEND_LEAVES: u64 = 1_000_000;
 const PROOF_TREE: u64 = 1 << 20;
 /// Distinct proofs cycled through by the proof benchmarks.
 const PROOF_SAMPLES: usize = 1024;
-
-/// One benchmark: its criterion group and function, and how many operations one iteration is.
-struct Bench {
-    group: &'static str,
-    function: String,
-    ops_per_iter: u64,
-    op: &'static str,
-}
 
 const HASHERS: [HashAlgorithm; 2] = [HashAlgorithm::Blake3, HashAlgorithm::Sha256];
 
@@ -171,75 +166,6 @@ fn configure_long(group: &mut BenchmarkGroup<'_, WallTime>) {
         .measurement_time(Duration::from_secs(5));
 }
 
-/// The workspace's target directory, as cargo and criterion find it.
-fn target_dir() -> PathBuf {
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(dir) => workspace.join(dir),
-        None => workspace.join("target"),
-    }
-}
-
-fn criterion_dir() -> PathBuf {
-    std::env::var_os("CRITERION_HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| target_dir().join("criterion"))
-}
-
-/// Criterion's mean for one benchmark, in ns per iteration, if it was measured since `started`.
-fn fresh_mean_ns(bench: &Bench, started: SystemTime) -> Option<f64> {
-    let path = criterion_dir()
-        .join(bench.group)
-        .join(&bench.function)
-        .join("new/estimates.json");
-    let modified = std::fs::metadata(&path).ok()?.modified().ok()?;
-    if modified < started {
-        return None;
-    }
-    let text = std::fs::read_to_string(&path).ok()?;
-    let estimates: serde_json::Value = serde_json::from_str(&text).ok()?;
-    estimates["mean"]["point_estimate"].as_f64()
-}
-
-fn write_report(benches: &[Bench], started: SystemTime) {
-    let mut results = Vec::new();
-    for bench in benches {
-        let Some(mean) = fresh_mean_ns(bench, started) else {
-            continue;
-        };
-        let per_op = mean / bench.ops_per_iter as f64;
-        results.push(serde_json::json!({
-            "id": format!("{}/{}", bench.group, bench.function),
-            "mean_ns_per_iter": mean,
-            "ops_per_iter": bench.ops_per_iter,
-            "mean_ns_per_op": per_op,
-            format!("{}s_per_s", bench.op): 1e9 / per_op,
-        }));
-    }
-    if results.is_empty() {
-        eprintln!("merkle bench: nothing measured in this run (test mode?); no report written");
-        return;
-    }
-    let report = serde_json::json!({
-        "crate": "herald-proto",
-        "bench": "merkle",
-        "append_leaves": APPEND_LEAVES,
-        "proof_tree_size": PROOF_TREE,
-        "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
-        "results": results,
-    });
-    let dir = target_dir().join("bench-report");
-    let path = dir.join("proto.json");
-    let written = std::fs::create_dir_all(&dir).and_then(|()| {
-        let text = serde_json::to_string_pretty(&report).map_err(std::io::Error::other)?;
-        std::fs::write(&path, text + "\n")
-    });
-    match written {
-        Ok(()) => eprintln!("merkle bench: report written to {}", path.display()),
-        Err(e) => eprintln!("merkle bench: cannot write {}: {e}", path.display()),
-    }
-}
-
 fn main() {
     let started = SystemTime::now();
     let mut c = Criterion::default().configure_from_args();
@@ -247,5 +173,9 @@ fn main() {
     append_benches(&mut c, &mut benches);
     proof_benches(&mut c, &mut benches);
     c.final_summary();
-    write_report(&benches, started);
+    let context = serde_json::json!({
+        "append_leaves": APPEND_LEAVES,
+        "proof_tree_size": PROOF_TREE,
+    });
+    write_report("merkle", "proto", context, &benches, started);
 }

@@ -40,4 +40,17 @@ fuzz_target!(|data: &[u8]| {
     check::<pb::SenderRecord>(data);
     check::<pb::RecipientRecord>(data);
     check::<pb::AbsenceProof>(data);
+    check::<pb::PasswordRecord>(data);
+    check::<pb::PasswordParamsRequest>(data);
+    check::<pb::PasswordParams>(data);
+    check::<pb::LoginShare>(data);
+    check::<pb::LoginChallenge>(data);
+    check::<pb::LoginConfirm>(data);
+    check::<pb::SessionFrame>(data);
+    check::<pb::SessionRecord>(data);
+    check::<pb::PrekeyUpload>(data);
+    check::<pb::PrekeyStatus>(data);
+    check::<pb::PrekeyBundleRequest>(data);
+    check::<pb::PrekeyBundle>(data);
+    check::<pb::MailEnvelope>(data);
 });
