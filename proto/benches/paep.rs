@@ -13,7 +13,9 @@
 //! - `channel_seal_open_1KiB`: one 1 KiB frame sealed and opened.
 //!
 //! Run: `cargo bench -p herald-proto --bench paep`. The means are written to
-//! `<target>/bench-report/paep.json` (ns per operation and operations per second).
+//! `<target>/bench-report/paep.json` (ns per operation and operations per second), with
+//! `server_login_cpu_ns`: the gateway's CPU time per login over 2,000 logins (Linux thread CPU
+//! clock), which a loaded machine does not inflate as it does criterion's wall-clock means.
 
 mod bench_report;
 
@@ -192,15 +194,75 @@ fn channel_pair(
     )
 }
 
+/// This thread's CPU time so far, in ns (Linux: the first field of
+/// `/proc/thread-self/schedstat`). On a shared machine wall time counts other processes' turns;
+/// CPU time counts only the work done on one core.
+fn thread_cpu_ns() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    text.split_whitespace().next()?.parse().ok()
+}
+
+/// Gateway CPU time per login over `n` logins (known account): the gateway's steps run in two
+/// batches, so the CPU clock is read four times in all, and the clients' steps in between are
+/// not counted.
+fn server_login_cpu_ns(n: usize) -> Option<f64> {
+    let context = LoginContext::herald(ACCOUNT, DOMAIN);
+    let record = secrets().record();
+    let mut rng = rng();
+    let (clients, shares): (Vec<_>, Vec<_>) = (0..n)
+        .map(|_| AwaitingChallenge::start(context.clone(), secrets(), NOW, &mut rng))
+        .unzip();
+    let t0 = thread_cpu_ns()?;
+    let answered: Vec<_> = shares
+        .iter()
+        .map(|share| {
+            ServerStart::new(context.clone(), record.clone())
+                .handle(black_box(share), NOW, &mut rng)
+                .expect("an honest share")
+        })
+        .collect();
+    let t1 = thread_cpu_ns()?;
+    let (servers, confirms): (Vec<_>, Vec<_>) = clients
+        .into_iter()
+        .zip(answered)
+        .map(|(client, (server, challenge))| {
+            let (_, confirm) = client.handle(&challenge, NOW).expect("the right password");
+            (server, confirm)
+        })
+        .unzip();
+    let t2 = thread_cpu_ns()?;
+    for (server, confirm) in servers.into_iter().zip(&confirms) {
+        black_box(server.handle(confirm, NOW).expect("the right confirmation"));
+    }
+    let t3 = thread_cpu_ns()?;
+    Some(((t1 - t0) + (t3 - t2)) as f64 / n as f64)
+}
+
 fn main() {
     let started = SystemTime::now();
     let mut c = Criterion::default().configure_from_args();
     let mut benches = Vec::new();
     login_benches(&mut c, &mut benches);
     c.final_summary();
+    // Not in test mode (`cargo test --benches` runs each bench once): only with `--bench`.
+    let measuring = std::env::args().any(|a| a == "--bench");
+    let cpu = if measuring {
+        server_login_cpu_ns(2000)
+    } else {
+        None
+    };
     let context = serde_json::json!({
         "target_server_logins_per_s": 2000,
         "suite": "ristretto255-BLAKE3",
+        "server_login_cpu_ns": cpu,
+        "server_logins_per_s_cpu": cpu.map(|ns| 1e9 / ns),
     });
+    if let Some(ns) = cpu {
+        eprintln!(
+            "paep bench: gateway CPU time per login {:.1} µs = {:.0} logins/s per core",
+            ns / 1e3,
+            1e9 / ns
+        );
+    }
     write_report("paep", "paep", context, &benches, started);
 }

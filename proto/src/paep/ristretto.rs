@@ -49,6 +49,8 @@ pub fn derive_generator(label: &str) -> RistrettoPoint {
 
 struct Generator {
     point: RistrettoPoint,
+    /// Its compressed encoding (in every transcript).
+    encoded: [u8; 32],
     /// Fixed-base table: `w0·M` and `w0·N` are on every login's path (the server's included).
     table: RistrettoBasepointTable,
 }
@@ -58,6 +60,7 @@ impl Generator {
         let point = derive_generator(label);
         Generator {
             point,
+            encoded: point.compress().to_bytes(),
             table: RistrettoBasepointTable::create(&point),
         }
     }
@@ -128,6 +131,14 @@ impl Ciphersuite for Ristretto255Blake3 {
         N.point
     }
 
+    fn encoded_m() -> Vec<u8> {
+        M.encoded.to_vec()
+    }
+
+    fn encoded_n() -> Vec<u8> {
+        N.encoded.to_vec()
+    }
+
     fn encode_element(element: &RistrettoPoint) -> Vec<u8> {
         element.compress().to_bytes().to_vec()
     }
@@ -187,6 +198,8 @@ mod tests {
             assert_eq!(RistrettoPoint::from_uniform_bytes(&wide), point, "{label}");
         }
         assert_ne!(S::m(), S::n());
+        assert_eq!(S::encoded_m(), S::encode_element(&S::m()));
+        assert_eq!(S::encoded_n(), S::encode_element(&S::n()));
         // Pinned (computed by this derivation when the suite was written), so that a change of
         // label or derivation cannot go unnoticed.
         assert_eq!(

@@ -138,8 +138,8 @@ pub(crate) fn transcript<S: Ciphersuite>(
     lp(&mut tt, &context.context);
     lp(&mut tt, context.id_prover.as_bytes());
     lp(&mut tt, context.id_verifier.as_bytes());
-    lp(&mut tt, &S::encode_element(&S::m()));
-    lp(&mut tt, &S::encode_element(&S::n()));
+    lp(&mut tt, &S::encoded_m());
+    lp(&mut tt, &S::encoded_n());
     lp(&mut tt, share_p);
     lp(&mut tt, share_v);
     let mut z = S::encode_element(z);

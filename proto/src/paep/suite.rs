@@ -65,6 +65,14 @@ pub trait Ciphersuite {
     fn m() -> Self::Element;
     /// The generator N (nobody knows its discrete log).
     fn n() -> Self::Element;
+    /// M's encoding (in every transcript); suites may cache it.
+    fn encoded_m() -> Vec<u8> {
+        Self::encode_element(&Self::m())
+    }
+    /// N's encoding (in every transcript); suites may cache it.
+    fn encoded_n() -> Vec<u8> {
+        Self::encode_element(&Self::n())
+    }
     /// The element's canonical encoding.
     fn encode_element(element: &Self::Element) -> Vec<u8>;
     /// The element a canonical encoding stands for; `None` for anything else (wrong length,
