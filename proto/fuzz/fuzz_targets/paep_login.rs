@@ -12,6 +12,7 @@ use herald_proto::paep::{
     Argon2Params, AwaitingChallenge, FakeRecords, LoginContext, ProverSecrets, Received,
     Ristretto255Blake3, ServerStart,
 };
+use herald_proto::testkit::TestRng;
 use herald_proto::wire::{decode_valid, pb};
 use libfuzzer_sys::fuzz_target;
 
@@ -20,32 +21,6 @@ const ACCOUNT: &str = "bob@beta.test";
 const DOMAIN: &str = "beta.test";
 
 type S = Ristretto255Blake3;
-
-/// A deterministic RNG: the BLAKE3 XOF of the fuzzer's seed.
-struct FuzzRng(blake3::OutputReader);
-
-impl rand_core::TryRng for FuzzRng {
-    type Error = core::convert::Infallible;
-
-    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
-        let mut b = [0; 4];
-        self.0.fill(&mut b);
-        Ok(u32::from_le_bytes(b))
-    }
-
-    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
-        let mut b = [0; 8];
-        self.0.fill(&mut b);
-        Ok(u64::from_le_bytes(b))
-    }
-
-    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
-        self.0.fill(dst);
-        Ok(())
-    }
-}
-
-impl rand_core::TryCryptoRng for FuzzRng {}
 
 #[derive(Arbitrary, Debug)]
 struct Input {
@@ -82,11 +57,7 @@ fn masked(bytes: &[u8], mask: &[u8]) -> Vec<u8> {
 }
 
 fuzz_target!(|input: Input| {
-    let mut rng = FuzzRng(
-        blake3::Hasher::new()
-            .update(&input.seed.to_le_bytes())
-            .finalize_xof(),
-    );
+    let mut rng = TestRng::new(input.seed);
     let context = LoginContext::herald(ACCOUNT, DOMAIN);
     let record = secrets().record();
     let now = NOW + u64::from(input.later);
@@ -96,7 +67,9 @@ fuzz_target!(|input: Input| {
         account: input.account.clone(),
         share_p: input.share_p.clone(),
     };
-    if let Ok((state, _)) = ServerStart::new(context.clone(), record.clone()).handle(&share, NOW, &mut rng) {
+    if let Ok((state, _)) =
+        ServerStart::new(context.clone(), record.clone()).handle(&share, NOW, &mut rng)
+    {
         let confirm = pb::LoginConfirm {
             confirm_p: input.confirm_p.clone(),
         };
@@ -105,7 +78,9 @@ fuzz_target!(|input: Input| {
     }
     if let Ok(share) = decode_valid::<pb::LoginShare>(&input.encoded_share) {
         let fake = FakeRecords::new([1; 32], Argon2Params::RECOMMENDED);
-        let _ = fake.server_start(&share.account, DOMAIN).handle(&share, NOW, &mut rng);
+        let _ = fake
+            .server_start(&share.account, DOMAIN)
+            .handle(&share, NOW, &mut rng);
     }
 
     // The client against an arbitrary message 2.

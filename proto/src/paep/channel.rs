@@ -26,6 +26,7 @@ use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
 use zeroize::Zeroizing;
 
+use super::key32;
 use super::login::SessionKey;
 use crate::entry::signing_input;
 use crate::wire::{MAX_SESSION_PLAINTEXT_BYTES, SESSION_ID_BYTES, Validate as _, WireError, pb};
@@ -169,16 +170,6 @@ fn associated_data(session_id: &[u8], counter: u64, close: bool) -> Vec<u8> {
         FRAME_LABEL,
         &[session_id, &counter.to_le_bytes(), &[u8::from(close)]],
     )
-}
-
-fn field32(bytes: &[u8]) -> Result<[u8; 32], ChannelError> {
-    bytes.try_into().map_err(|_| {
-        ChannelError::Wire(WireError::FieldLength {
-            field: "SessionRecord key",
-            len: bytes.len(),
-            expected: 32,
-        })
-    })
 }
 
 impl Channel {
@@ -367,11 +358,11 @@ impl Channel {
             role,
             session_id,
             send: Direction {
-                key: Zeroizing::new(field32(&record.send_key)?),
+                key: Zeroizing::new(key32("SessionRecord.send_key", &record.send_key)?),
                 next: record.send_counter,
             },
             receive: Direction {
-                key: Zeroizing::new(field32(&record.receive_key)?),
+                key: Zeroizing::new(key32("SessionRecord.receive_key", &record.receive_key)?),
                 next: record.receive_counter,
             },
             expires_at: record.expires_at,

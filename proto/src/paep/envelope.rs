@@ -24,6 +24,7 @@ use subtle::ConstantTimeEq as _;
 use x25519_dalek::PublicKey;
 use zeroize::Zeroizing;
 
+use super::key32;
 use super::keystore::{IdentitySigner, PrekeyAgreement};
 use super::prekey::{PrekeyKind, VerifiedPrekeyBundle};
 use super::replay::ReplayCache;
@@ -279,14 +280,7 @@ pub fn open_envelope<K: PrekeyAgreement>(
     if replay.contains(&envelope.msg_id, envelope.prekey_id) {
         return Err(MailError::Replayed);
     }
-    let y_a: [u8; 32] =
-        envelope.ephemeral_key[..]
-            .try_into()
-            .map_err(|_| WireError::FieldLength {
-                field: "MailEnvelope.ephemeral_key",
-                len: envelope.ephemeral_key.len(),
-                expected: 32,
-            })?;
+    let y_a = key32("MailEnvelope.ephemeral_key", &envelope.ephemeral_key)?;
     let agreed =
         keys.agree(envelope.prekey_id, &y_a)
             .map_err(|e| MailError::PrekeyUnavailable {

@@ -111,3 +111,13 @@ pub enum LoginError {
     #[error("argon2id: {0}")]
     Argon2(String),
 }
+
+/// A 32-byte key field of a message that passed [`crate::wire::Validate`] (which checked the
+/// length; this keeps the conversion total without an `expect`).
+pub(crate) fn key32(field: &'static str, bytes: &[u8]) -> Result<[u8; 32], WireError> {
+    bytes.try_into().map_err(|_| WireError::FieldLength {
+        field,
+        len: bytes.len(),
+        expected: 32,
+    })
+}

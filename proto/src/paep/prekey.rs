@@ -16,6 +16,7 @@
 //!   verifies under the bound IK. A gateway that substitutes a prekey would have to substitute
 //!   IK too, in public.
 
+use super::key32;
 use super::keystore::{IdentitySigner, PrekeyCreator};
 use crate::entry::{EntryError, signing_input, verify_signature};
 use crate::identity::{
@@ -193,23 +194,21 @@ pub fn prekey_upload<I: IdentitySigner, C: PrekeyCreator>(
     Ok(upload)
 }
 
+/// A signed prekey's kind and public key, from a message that passed validation.
+fn parts(prekey: &pb::SignedPrekey) -> Result<(PrekeyKind, [u8; 32]), PrekeyError> {
+    let kind = PrekeyKind::from_pb(prekey.kind).ok_or(WireError::UnknownEnumValue {
+        field: "SignedPrekey.kind",
+        value: prekey.kind,
+    })?;
+    Ok((kind, key32("SignedPrekey.public_key", &prekey.public_key)?))
+}
+
 fn check_signature(
     prekey: &pb::SignedPrekey,
     account: &str,
     identity_key: &[u8; 32],
 ) -> Result<(), PrekeyError> {
-    let kind = PrekeyKind::from_pb(prekey.kind).ok_or(WireError::UnknownEnumValue {
-        field: "SignedPrekey.kind",
-        value: prekey.kind,
-    })?;
-    let public: [u8; 32] =
-        prekey.public_key[..]
-            .try_into()
-            .map_err(|_| WireError::FieldLength {
-                field: "SignedPrekey.public_key",
-                len: prekey.public_key.len(),
-                expected: 32,
-            })?;
+    let (kind, public) = parts(prekey)?;
     let input = prekey_signing_input(account, kind, prekey.id, &public);
     verify_signature(identity_key, &input, &prekey.signature).map_err(|error| {
         PrekeyError::BadSignature {
@@ -309,18 +308,7 @@ pub fn verify_prekey_bundle(
         .collect::<Result<Vec<_>, _>>()
         .map_err(PrekeyError::Revocation)?;
     binding.bound_at(now, &revocations)?;
-    let kind = PrekeyKind::from_pb(prekey.kind).ok_or(WireError::UnknownEnumValue {
-        field: "SignedPrekey.kind",
-        value: prekey.kind,
-    })?;
-    let public: [u8; 32] =
-        prekey.public_key[..]
-            .try_into()
-            .map_err(|_| WireError::FieldLength {
-                field: "SignedPrekey.public_key",
-                len: prekey.public_key.len(),
-                expected: 32,
-            })?;
+    let (kind, public) = parts(prekey)?;
     if kind == PrekeyKind::Fallback && prekey.id == 0 {
         // Its signature by IK was checked with the binding.
         if &public != binding.signed_prekey() {
