@@ -1,4 +1,14 @@
-//! Bounds of the client protocol `/herald/client/1` (`client.proto`), checked after decoding.
+//! The client protocol `/herald/client/1` (`client.proto`): the bounds its messages are checked
+//! against after decoding (here), and its client side: the request of each call and the check
+//! that an answer is the one asked for ([`answer`]).
+
+mod answer;
+
+pub use answer::{
+    AnswerError, expect_alerts, expect_binding, expect_checkpoint, expect_consistency,
+    expect_entries, expect_inclusion, expect_publication, expect_registered, expect_submitted,
+    expect_trust, response_kind,
+};
 
 use super::pb::{self, client_request, client_response, inclusion_request};
 use super::validate::{KEY_LEN, SIGNATURE_LEN, exact, known_enum, sized};
