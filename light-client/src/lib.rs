@@ -18,20 +18,24 @@
 //! a trait an app may implement; an encrypted file by default), and [`certmail`] drives proto's
 //! sender and recipient state machines over a key store and a record store, messages as bytes.
 //!
-//! The library never reads the environment or picks paths: the `herald` binary does. Files it is
-//! given are written and read through [`durable_file`] (crash-safe replace or create, bounded
+//! The library never reads the environment or picks paths: the `herald` command line ([`cli`],
+//! which the binary and the testnet run) does. Files it is given are written and read through [`durable_file`] (crash-safe replace or create, bounded
 //! reads), which the binary uses for its own files too.
 #![forbid(unsafe_code)]
 
+// The command line names this crate by its name, as any user of the library does.
+extern crate self as herald_light_client;
+
 mod absence;
 pub mod certmail;
+pub mod cli;
 mod client;
-mod codec;
 pub mod durable_file;
 mod error;
 mod gateway;
 mod key_transparency;
 pub mod keystore;
+pub mod net;
 mod publication;
 mod store;
 #[cfg(test)]
@@ -44,9 +48,6 @@ mod witnessed;
 
 pub use absence::{AbsenceBuildError, prove_absence};
 pub use client::{ClientConfig, GatewayClient};
-pub use codec::{
-    CLIENT_PROTOCOL, CLIENT_STREAM_PROTOCOL, ClientCodec, read_frame, wire_error, write_frame,
-};
 pub use error::{ClientError, GatewayRefusal};
 pub use gateway::{Gateway, Leaf};
 pub use key_transparency::{

@@ -36,6 +36,7 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use herald_light_client::net;
 use herald_proto::checkpoint::Checkpoint;
 use herald_proto::equivocation::{Equivocation, Evidence};
 use herald_proto::note::NoteSigner;
@@ -51,7 +52,7 @@ use crate::accounts::api::{
 use crate::accounts::{AccountError, DEFAULT_CODE_VALIDITY_SECS};
 use crate::certmail::{CertMailError, CertifiedMail, DisableReport};
 use crate::http::{Method, RequestHead, Response};
-use crate::network::{NodeHandle, Topic, gossip};
+use crate::network::{NodeHandle, Topic};
 use crate::peers::{PeerDomain, PeerError, PeerRecord, PeerRegistry};
 use crate::sequencer::Clock;
 use crate::store::LogStore;
@@ -561,10 +562,7 @@ impl AdminApi {
         );
         if let Err(e) = self
             .node
-            .publish(
-                Topic::Checkpoints,
-                gossip::checkpoint_message(note.as_bytes()),
-            )
+            .publish(Topic::Checkpoints, net::checkpoint_message(note.as_bytes()))
             .await
         {
             warn!(error = %e, "fork not gossiped");

@@ -16,10 +16,10 @@ use libp2p::request_response::{OutboundFailure, OutboundRequestId};
 use tokio::time::Instant;
 use tracing::{debug, warn};
 
-use super::codec::Decoded;
 use super::gossip::{self, GossipEvent};
 use super::worker::Worker;
 use crate::metrics::response_label;
+use herald_proto::wire::Decoded;
 
 /// Least time between two asks of one peer (a flapping connection asks once per interval).
 const ASK_INTERVAL: Duration = Duration::from_secs(10);

@@ -88,14 +88,6 @@ pub enum SeenCheckpoint {
     Unknown(Checkpoint),
 }
 
-/// The gossip message announcing the signed checkpoint `note`.
-pub fn checkpoint_message(note: &[u8]) -> Vec<u8> {
-    pb::SignedCheckpoint {
-        note: note.to_vec(),
-    }
-    .encode_to_vec()
-}
-
 /// Checks a received checkpoint message; the checkpoint it announces if acceptable.
 pub fn check_checkpoint_message(data: &[u8]) -> Result<Checkpoint, GossipRejection> {
     let message: pb::SignedCheckpoint = wire::decode_valid(data)?;
@@ -186,6 +178,7 @@ pub fn concerns_known_log(
 #[cfg(test)]
 mod tests {
     use ed25519_dalek::SigningKey;
+    use herald_light_client::net::checkpoint_message;
     use herald_proto::note::NoteSigner;
 
     use super::*;

@@ -25,22 +25,16 @@
 mod alert_sync;
 mod behaviour;
 pub mod client;
-pub mod codec;
 mod dialer;
 pub mod gossip;
 mod relay;
 mod witness;
 mod worker;
 
-pub use behaviour::{
-    ALERT_TOPIC, CHECKPOINT_TOPIC, CLIENT_PROTOCOL, ClientCodec, IDENTIFY_PROTOCOL,
-    MAX_GOSSIP_TRANSMIT_BYTES, WITNESS_PROTOCOL, WitnessCodec, alert_topic, checkpoint_topic,
-    message_id, peer_scoring,
-};
 pub use client::ClientService;
 pub use worker::{GOSSIP_EVENT_CAPACITY, Network, NetworkParts, start};
 
-use herald_proto::wire::pb;
+use herald_proto::wire::{ALERT_TOPIC, CHECKPOINT_TOPIC, pb};
 use libp2p::{Multiaddr, PeerId};
 use tokio::sync::{mpsc, oneshot};
 

@@ -2,6 +2,7 @@
 //! gossipsub may forward it, believed peer checkpoints and alerts go to the witness's watcher,
 //! and the node publishes its checkpoints, cosigned checkpoints and alerts.
 
+use herald_light_client::net;
 use herald_proto::wire::MAX_ALERTS_PER_ANSWER;
 use libp2p::PeerId;
 use libp2p::gossipsub::{self, MessageAcceptance, PublishError};
@@ -147,7 +148,7 @@ impl Worker {
         if note.is_empty() || note == self.last_published {
             return;
         }
-        let data = gossip::checkpoint_message(&note);
+        let data = net::checkpoint_message(&note);
         match self
             .swarm
             .behaviour_mut()

@@ -12,8 +12,8 @@ use libp2p::{Multiaddr, PeerId};
 use tracing::debug;
 
 use super::NetworkError;
-use super::codec::Decoded;
 use super::worker::{WitnessReply, WitnessResponder, Worker};
+use herald_proto::wire::Decoded;
 
 /// A refusal that carries no held size.
 pub(super) fn refusal(reason: witness_refusal::Reason) -> pb::AddCheckpointResponse {

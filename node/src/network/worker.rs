@@ -33,9 +33,10 @@ use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use super::alert_sync::AlertSync;
-use super::behaviour::{self, Behaviour, BehaviourEvent, alert_topic, checkpoint_topic};
+use herald_light_client::net::{alert_topic, checkpoint_topic};
+
+use super::behaviour::{self, Behaviour, BehaviourEvent};
 use super::client::{ClientService, client_error};
-use super::codec::Decoded;
 use super::dialer::Redial;
 use super::gossip::GossipEvent;
 use super::{Command, Commands, NetworkError, NodeHandle};
@@ -44,6 +45,7 @@ use crate::metrics::{NetworkMetrics, request_label};
 use crate::peers::PeerSet;
 use crate::store::LogHead;
 use crate::witness::Witnessing;
+use herald_proto::wire::Decoded;
 
 /// How long `start` waits for each listener to report its bound address.
 const LISTEN_TIMEOUT: Duration = Duration::from_secs(10);

@@ -31,8 +31,8 @@ use tracing::{debug, warn};
 use super::Witnessing;
 use super::held::Held;
 use crate::metrics::refusal_label;
-use crate::network::codec::Decoded;
 use crate::peers::PeerDomain;
+use herald_proto::wire::Decoded;
 
 /// A refusal: the reason on the wire, the held size for `CONFLICT`, and why, for the log.
 #[derive(Debug)]

@@ -19,9 +19,9 @@ use core::fmt;
 use crate::note::b64;
 use crate::wire::pb::{self, client_request, client_response, inclusion_request};
 
-/// Why an answer is not the one its request asks for.
+/// Why an answer is not the one its request asks for. Closed: an answer is refused, of another
+/// kind, or about something else.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
-#[non_exhaustive]
 pub enum AnswerError {
     /// The gateway refused (its `ClientError`, validated: a known kind, a bounded message).
     #[error("the gateway refused: {}", Refusal(.0))]
