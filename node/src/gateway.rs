@@ -29,18 +29,20 @@ use tracing::{error, info, warn};
 
 use crate::accounts::{AccountBook, AccountError};
 use crate::admin::{self, AdminApi, ForkHook, TokenError};
-use crate::certmail::evidence::EvidenceWriter;
-use crate::certmail::{CertMailParts, CertifiedMail};
 use crate::config::{ConfigError, NodeConfig};
+use crate::gossip::{GOSSIP_EVENT_CAPACITY, GossipJudge};
 use crate::http::{HttpServer, NodeIdentity, NodeRoutes};
 use crate::keys::{KeyFileError, NodeKeys};
 use crate::metrics::{NetworkMetrics, WitnessMetrics};
-use crate::network::{self, ClientService, Network, NetworkError, NetworkParts, NodeHandle};
+use crate::network::{self, Network, NetworkError, NetworkParts, NodeHandle};
 use crate::peers::{PeerError, PeerRegistry};
 use crate::sequencer::{
     Clock, Sequencer, SequencerConfig, SequencerError, SequencerHandle, SystemClock,
 };
+use crate::service::evidence::EvidenceWriter;
+use crate::service::{ClientService, Intake, IntakeParts, NodeService};
 use crate::store::{LogHead, LogStore, OpenError};
+use crate::witness::alert_sync::AlertSync;
 use crate::witness::{
     Cosigner, CrossLogger, LogScanner, WitnessError, Witnessing, WitnessingParts, watcher,
 };
@@ -277,7 +279,7 @@ pub struct Gateway {
     log_key: NoteVerifier,
     registry: PeerRegistry,
     witnessing: Witnessing,
-    certmail: CertifiedMail,
+    intake: Intake,
     /// The gossip watcher, the cosigner, the cross-logger and the evidence writer; ended at
     /// stop.
     tasks: Vec<JoinHandle<()>>,
@@ -360,33 +362,35 @@ impl Gateway {
                     return Err(GatewayError::Stopped("witness opening task"));
                 }
             };
-        let certmail = match open_certmail(&config, &keys, &store, &sequencer, &peers, &clock).await
-        {
+        let intake = match open_intake(&config, &keys, &store, &sequencer, &peers, &clock).await {
             Ok(c) => c,
             Err(e) => {
                 stop_sequencer(&sequencer, sequencer_task).await;
                 return Err(e);
             }
         };
-        let evidence = match EvidenceWriter::open(certmail.clone(), heads.clone(), store.db()) {
+        let evidence = match EvidenceWriter::open(intake.clone(), heads.clone(), store.db()) {
             Ok(w) => w,
             Err(e) => {
                 stop_sequencer(&sequencer, sequencer_task).await;
                 return Err(AccountError::Storage(e).into());
             }
         };
-        let service = ClientService::new(certmail.clone(), store.clone(), witnessing.clone());
-        let (gossip_events, gossip_rx) = mpsc::channel(network::GOSSIP_EVENT_CAPACITY);
+        let (gossip_events, gossip_rx) = mpsc::channel(GOSSIP_EVENT_CAPACITY);
+        let judge = GossipJudge::new(peers.clone(), keys.log_verifier(), gossip_events);
+        let service = NodeService::new(
+            ClientService::new(intake.clone(), store.clone(), witnessing.clone()),
+            witnessing.clone(),
+            judge.clone(),
+            AlertSync::new(handle.clone(), judge),
+        );
         let parts = NetworkParts {
             identity: keys.identity.clone(),
             handle: handle.clone(),
             commands,
             service,
-            witnessing: witnessing.clone(),
             heads: heads.clone(),
             peers: peers.watch(),
-            gossip_events,
-            own_log: keys.log_verifier(),
             metrics,
         };
         let network = match network::start(&config, parts).await {
@@ -439,7 +443,7 @@ impl Gateway {
             &token,
             peers.clone(),
             witnessing.clone(),
-            certmail.clone(),
+            intake.clone(),
             handle,
             fork,
         );
@@ -507,14 +511,14 @@ impl Gateway {
             log_key: keys.log_verifier(),
             registry: peers,
             witnessing,
-            certmail,
+            intake,
             tasks,
         })
     }
 
-    /// Certified mail: accounts, registration, lookups.
-    pub fn certmail(&self) -> &CertifiedMail {
-        &self.certmail
+    /// Client intake: accounts, registration, lookups.
+    pub fn intake(&self) -> &Intake {
+        &self.intake
     }
 
     /// The peer registry.
@@ -626,22 +630,22 @@ impl Gateway {
     }
 }
 
-/// Opens the account book and makes the certified-mail service (also used by
+/// Opens the account book and makes the client intake (also used by
 /// `herald-node account` on a stopped node, with a sequencer of its own).
-pub async fn open_certmail(
+pub async fn open_intake(
     config: &NodeConfig,
     keys: &NodeKeys,
     store: &LogStore,
     sequencer: &SequencerHandle,
     peers: &PeerRegistry,
     clock: &Arc<dyn Clock>,
-) -> Result<CertifiedMail, GatewayError> {
+) -> Result<Intake, GatewayError> {
     let db = store.db().clone();
     let domain = config.domain.clone();
     let accounts = tokio::task::spawn_blocking(move || AccountBook::open(&db, &domain))
         .await
         .map_err(|_| GatewayError::Stopped("account book opening task"))??;
-    Ok(CertifiedMail::new(CertMailParts {
+    Ok(Intake::new(IntakeParts {
         store: store.clone(),
         sequencer: sequencer.clone(),
         accounts,

@@ -24,6 +24,7 @@ use herald_proto::checkpoint::{Checkpoint, VerifiedCheckpoint};
 use herald_proto::equivocation::Equivocation;
 use herald_proto::merkle::{AnyHasher, LogHasher as _, verify_consistency};
 use herald_proto::note::SignedNote;
+use herald_proto::wire::Decoded;
 use herald_proto::wire::pb::{self, add_checkpoint_response, witness_refusal::Reason};
 use libp2p::PeerId;
 use tracing::{debug, warn};
@@ -32,7 +33,6 @@ use super::Witnessing;
 use super::held::Held;
 use crate::metrics::refusal_label;
 use crate::peers::PeerDomain;
-use herald_proto::wire::Decoded;
 
 /// A refusal: the reason on the wire, the held size for `CONFLICT`, and why, for the log.
 #[derive(Debug)]

@@ -83,7 +83,7 @@ impl Domain {
     pub async fn code(&self, account: &str) -> String {
         let (code, _) = self
             .node
-            .certmail()
+            .intake()
             .issue_code(account.to_owned(), 3600)
             .await
             .expect("code issued");

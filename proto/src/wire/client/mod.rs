@@ -55,6 +55,32 @@ pub const MAX_CLIENT_REQUEST_BYTES: usize = MAX_LOG_ENTRY_BYTES + 64;
 pub const MAX_CLIENT_RESPONSE_BYTES: usize =
     MAX_ENTRY_PAGE_BYTES + MAX_LOG_ENTRY_BYTES + 6 * MAX_ENTRY_PAGE_COUNT as usize + 64;
 
+/// The gateway's refusals, as it sends them.
+impl pb::ClientResponse {
+    /// The refusal of `kind` saying `message` (cut to the bound, see [`error`](Self::error)).
+    pub fn refusal(kind: pb::ClientErrorKind, message: &str) -> Self {
+        Self::error(pb::ClientError {
+            kind: kind as i32,
+            message: message.to_owned(),
+            retry_after_ms: 0,
+            tree_size: 0,
+        })
+    }
+
+    /// The answer carrying `error`, its message cut at a character boundary to
+    /// [`MAX_ERROR_MESSAGE_BYTES`] so that the answer always passes validation.
+    pub fn error(mut error: pb::ClientError) -> Self {
+        let mut end = error.message.len().min(MAX_ERROR_MESSAGE_BYTES);
+        while !error.message.is_char_boundary(end) {
+            end -= 1;
+        }
+        error.message.truncate(end);
+        pb::ClientResponse {
+            response: Some(client_response::Response::Error(error)),
+        }
+    }
+}
+
 impl Validate for pb::ClientRequest {
     const MAX_ENCODED_LEN: usize = MAX_CLIENT_REQUEST_BYTES;
 

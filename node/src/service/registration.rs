@@ -32,7 +32,7 @@ use herald_proto::wire::pb;
 use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
-use super::{CertMailError, CertifiedMail};
+use super::{Intake, Refusal};
 use crate::accounts::{
     AccountError, AccountRecord, AccountState, EnrolmentCode, check_address, code_hash, same_hash,
 };
@@ -154,10 +154,10 @@ pub struct DisableReport {
     pub revocation_index: Option<u64>,
 }
 
-fn key32(field: &'static str, bytes: &[u8]) -> Result<[u8; 32], CertMailError> {
+fn key32(field: &'static str, bytes: &[u8]) -> Result<[u8; 32], Refusal> {
     // Validation made these exact; anything else is malformed, not a panic.
     bytes.try_into().map_err(|_| {
-        CertMailError::Malformed(herald_proto::wire::WireError::FieldLength {
+        Refusal::Malformed(herald_proto::wire::WireError::FieldLength {
             field,
             len: bytes.len(),
             expected: 32,
@@ -165,7 +165,7 @@ fn key32(field: &'static str, bytes: &[u8]) -> Result<[u8; 32], CertMailError> {
     })
 }
 
-impl CertifiedMail {
+impl Intake {
     fn failures(&self) -> std::sync::MutexGuard<'_, FailedAttempts> {
         // Counters only: a panic elsewhere leaves them usable.
         self.inner
@@ -180,7 +180,7 @@ impl CertifiedMail {
         &self,
         account: String,
         valid_for: u64,
-    ) -> Result<(EnrolmentCode, AccountRecord), CertMailError> {
+    ) -> Result<(EnrolmentCode, AccountRecord), Refusal> {
         let _enrolling = self.inner.enrolling.lock(&account).await;
         let now = self.now_secs();
         let issued = self
@@ -194,7 +194,7 @@ impl CertifiedMail {
 
     /// Registers an identity key with an enrolment code (see the module docs); the answer is
     /// the durable binding's ack.
-    pub async fn register(&self, r: pb::RegisterAccount) -> Result<Ack, CertMailError> {
+    pub async fn register(&self, r: pb::RegisterAccount) -> Result<Ack, Refusal> {
         let account = r.account;
         check_address(&account, self.accounts().domain())?;
         let identity_key = key32("RegisterAccount.identity_key", &r.identity_key)?;
@@ -203,14 +203,14 @@ impl CertifiedMail {
             r.signed_prekey_signature
                 .as_slice()
                 .try_into()
-                .map_err(|_| CertMailError::BadSignature {
+                .map_err(|_| Refusal::BadSignature {
                     what: "signed prekey",
                     source: herald_proto::entry::EntryError::BadSignatureLength(
                         r.signed_prekey_signature.len(),
                     ),
                 })?;
         verify_fallback_prekey(&identity_key, &account, &prekey, &prekey_signature).map_err(
-            |source| CertMailError::BadSignature {
+            |source| Refusal::BadSignature {
                 what: "signed prekey",
                 source,
             },
@@ -222,7 +222,7 @@ impl CertifiedMail {
             &r.enrolment_code,
             &r.signature,
         )
-        .map_err(|source| CertMailError::BadSignature {
+        .map_err(|source| Refusal::BadSignature {
             what: "registration",
             source,
         })?;
@@ -231,7 +231,7 @@ impl CertifiedMail {
         let now = self.now_secs();
         if let Some(retry_after) = self.failures().blocked(&account, now) {
             warn!(account, "enrolment refused: too many failed attempts");
-            return Err(CertMailError::RateLimited { retry_after });
+            return Err(Refusal::RateLimited { retry_after });
         }
         let given = code_hash(&account, &r.enrolment_code);
         let acc = account.clone();
@@ -241,7 +241,7 @@ impl CertifiedMail {
         match record.as_ref().map(|r| &r.state) {
             Some(AccountState::Pending { code_hash, expires }) if same_hash(code_hash, &given) => {
                 if now >= *expires {
-                    return Err(CertMailError::Unauthorized(
+                    return Err(Refusal::Unauthorized(
                         "this enrolment code has expired; ask the operator for a new one".into(),
                     ));
                 }
@@ -249,15 +249,15 @@ impl CertifiedMail {
             Some(AccountState::Pending { .. }) => {
                 self.failures().record(&account, now);
                 warn!(account, "enrolment refused: wrong code");
-                return Err(CertMailError::Unauthorized(NO_ENROLMENT.into()));
+                return Err(Refusal::Unauthorized(NO_ENROLMENT.into()));
             }
-            _ => return Err(CertMailError::Unauthorized(NO_ENROLMENT.into())),
+            _ => return Err(Refusal::Unauthorized(NO_ENROLMENT.into())),
         }
         if record
             .as_ref()
             .is_some_and(|r| r.revoked_keys.contains(&identity_key))
         {
-            return Err(CertMailError::Unauthorized(format!(
+            return Err(Refusal::Unauthorized(format!(
                 "this identity key was revoked for {account}; register a new one"
             )));
         }
@@ -284,7 +284,7 @@ impl CertifiedMail {
     }
 
     /// Disables `account` (see the module docs).
-    pub async fn disable(&self, account: String) -> Result<DisableReport, CertMailError> {
+    pub async fn disable(&self, account: String) -> Result<DisableReport, Refusal> {
         let _enrolling = self.inner.enrolling.lock(&account).await;
         let acc = account.clone();
         let record = self
