@@ -31,11 +31,12 @@ use crate::accounts::{AccountBook, AccountError};
 use crate::admin::{self, AdminApi, ForkHook, TokenError};
 use crate::config::{ConfigError, NodeConfig};
 use crate::gossip::{GOSSIP_EVENT_CAPACITY, GossipJudge};
-use crate::http::{HttpServer, NodeIdentity, NodeRoutes};
+use crate::http::HttpServer;
 use crate::keys::{KeyFileError, NodeKeys};
 use crate::metrics::{NetworkMetrics, WitnessMetrics};
 use crate::network::{self, Network, NetworkError, NetworkParts, NodeHandle};
 use crate::peers::{PeerError, PeerRegistry};
+use crate::routes::{NodeIdentity, NodeRoutes};
 use crate::sequencer::{
     Clock, Sequencer, SequencerConfig, SequencerError, SequencerHandle, SystemClock,
 };

@@ -4,7 +4,8 @@
 //! - [`sequencer`]: the task that batches submissions, appends, signs and flushes.
 //! - [`network`]: the libp2p swarm worker, a transport: it serves what the [`network::Inbound`]
 //!   behind it answers, and never names the witness or the intake.
-//! - [`http`], [`metrics`]: `/metrics`, `/health`, `/status`.
+//! - [`http`], [`routes`], [`metrics`]: the HTTP listener, and the routes it serves: `/metrics`,
+//!   `/health`, `/status` and the admin API.
 //! - [`peers`]: the registry of trusted peer domains.
 //! - [`accounts`]: this domain's accounts (pending, active, disabled) and enrolment codes.
 //! - [`service`]: the node's service to the network: client intake (admission of client
@@ -31,6 +32,7 @@ pub mod keys;
 pub mod metrics;
 pub mod network;
 pub mod peers;
+pub mod routes;
 pub mod sequencer;
 pub mod service;
 pub mod store;
