@@ -50,10 +50,10 @@ use crate::accounts::api::{
     AccountAdd, AccountAdded, AccountDisable, AccountList, MAX_ACCOUNTS_LISTED,
 };
 use crate::accounts::{AccountError, DEFAULT_CODE_VALIDITY_SECS};
+use crate::clock::Clock;
 use crate::http::{Method, RequestHead, Response};
 use crate::network::{NodeHandle, Topic};
 use crate::peers::{PeerDomain, PeerError, PeerRecord, PeerRegistry};
-use crate::sequencer::Clock;
 use crate::service::{DisableReport, Intake, Refusal};
 use crate::store::LogStore;
 use crate::witness::Witnessing;

@@ -29,6 +29,7 @@ use tracing::{error, info, warn};
 
 use crate::accounts::{AccountBook, AccountError};
 use crate::admin::{self, AdminApi, ForkHook, TokenError};
+use crate::clock::{Clock, SystemClock};
 use crate::config::{ConfigError, NodeConfig};
 use crate::gossip::{GOSSIP_EVENT_CAPACITY, GossipJudge};
 use crate::http::HttpServer;
@@ -37,9 +38,7 @@ use crate::metrics::{NetworkMetrics, WitnessMetrics};
 use crate::network::{self, Network, NetworkError, NetworkParts, NodeHandle};
 use crate::peers::{PeerError, PeerRegistry};
 use crate::routes::{NodeIdentity, NodeRoutes};
-use crate::sequencer::{
-    Clock, Sequencer, SequencerConfig, SequencerError, SequencerHandle, SystemClock,
-};
+use crate::sequencer::{Sequencer, SequencerConfig, SequencerError, SequencerHandle};
 use crate::service::evidence::EvidenceWriter;
 use crate::service::{ClientService, Intake, IntakeParts, NodeService};
 use crate::store::{LogHead, LogStore, OpenError};

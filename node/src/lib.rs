@@ -16,7 +16,7 @@
 //! - [`witness`]: cosigning peers' logs, collecting cosignatures for this one, cross-logging,
 //!   split-view detection and alerts.
 //! - [`admin`]: the admin API on the HTTP listener (bearer token).
-//! - [`config`], [`keys`]: typed configuration and key files.
+//! - [`config`], [`keys`]: typed configuration and key files; [`clock`]: the injected wall clock.
 //! - [`gateway`]: `run(config, shutdown)`, wiring the parts together.
 //! - [`cli`]: the `herald-node` command line (the binary is a thin wrapper around it).
 #![forbid(unsafe_code)]
@@ -24,6 +24,7 @@
 pub mod accounts;
 pub mod admin;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod gateway;
 pub mod gossip;

@@ -21,11 +21,12 @@ use crate::accounts::api::{
 use crate::accounts::{
     AccountBook, AccountState, AccountView, DEFAULT_CODE_VALIDITY_SECS, MAX_CODE_VALIDITY_SECS,
 };
+use crate::clock::{Clock, SystemClock};
 use crate::config::NodeConfig;
 use crate::gateway::open_intake;
 use crate::keys::NodeKeys;
 use crate::peers::PeerRegistry;
-use crate::sequencer::{Clock, Sequencer, SequencerConfig, SystemClock};
+use crate::sequencer::{Sequencer, SequencerConfig};
 use crate::service::DisableReport;
 use crate::store::LogStore;
 

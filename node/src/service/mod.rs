@@ -53,8 +53,9 @@ pub use inbound::NodeService;
 pub use registration::{DisableReport, FailedAttempts};
 
 use crate::accounts::{AccountBook, AccountError};
+use crate::clock::Clock;
 use crate::peers::PeerRegistry;
-use crate::sequencer::{Ack, Clock, IndexValue, IndexWrite, SequencerHandle, SubmitError};
+use crate::sequencer::{Ack, IndexValue, IndexWrite, SequencerHandle, SubmitError};
 use crate::store::{LogStore, ReadError};
 
 /// The list index of every `KeyPublication` leaf (empty key), in log order: the queue the

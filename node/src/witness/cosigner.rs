@@ -30,10 +30,10 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::{debug, error, info, warn};
 
+use crate::clock::Clock;
 use crate::metrics::{WitnessMetrics, refusal_label};
 use crate::network::{NetworkError, NodeHandle, Topic};
 use crate::peers::PeerSet;
-use crate::sequencer::Clock;
 use crate::store::{LogHead, LogStore};
 
 /// Wait after a witness's first failure.

@@ -41,11 +41,11 @@ use herald_proto::note::NoteVerifier;
 use tokio::sync::mpsc;
 use tracing::{debug, error, warn};
 
+use crate::clock::Clock;
 use crate::gossip;
 use crate::metrics::WitnessMetrics;
 use crate::network::{NodeHandle, Topic};
 use crate::peers::{PeerDomain, PeerRegistry};
-use crate::sequencer::Clock;
 use alerts::{AlertBook, AlertError, Recorded};
 use held::{HeldCheckpoints, HeldError};
 
