@@ -22,7 +22,7 @@ use herald_light_client::{
     DEFAULT_MAX_SKEW_SECS, Gateway as _, GatewayClient, LogIdentity, MemoryCheckpointStore,
     TrustedLog, VerifyError, WitnessRequirement,
 };
-use herald_node::http::NodeStatus;
+use herald_node::routes::NodeStatus;
 use herald_proto::checkpoint::{Checkpoint, VerifiedCheckpoint, WitnessPolicy};
 use herald_proto::equivocation::Equivocation;
 use herald_proto::wire::{CHECKPOINT_TOPIC, MAX_ENTRY_PAGE_COUNT, pb};
