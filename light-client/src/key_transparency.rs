@@ -23,6 +23,7 @@ use herald_proto::identity::{
 };
 use herald_proto::inclusion::{LogTrust, ProvenTree as _};
 use herald_proto::merkle::Hash;
+use herald_proto::note::b64;
 use herald_proto::wire::pb;
 
 use crate::certmail::BindingMaterial;
@@ -199,7 +200,7 @@ impl<G: Gateway, S: CheckpointStore> TrustedLog<G, S> {
         if page.start != index || self.log.leaf_hash(&entry) != leaf_hash {
             return Err(VerifyError::AnswerMismatch {
                 what: "registered leaf",
-                asked: format!("index {index} with hash {}", crate::b64(&leaf_hash)),
+                asked: format!("index {index} with hash {}", b64(&leaf_hash)),
                 answered: format!("index {} with another hash", page.start),
             }
             .into());
@@ -249,7 +250,7 @@ fn logged_binding(
         asked: format!(
             "{} bound to {}",
             request.account,
-            crate::b64(&request.identity_key)
+            b64(&request.identity_key)
         ),
         answered,
     };
@@ -268,7 +269,7 @@ fn logged_binding(
         return Err(mismatch(format!(
             "{} bound to {}",
             binding.account,
-            crate::b64(&binding.identity_key)
+            b64(&binding.identity_key)
         )));
     }
     Ok(binding)

@@ -62,9 +62,3 @@ pub use trusted_log::{CheckpointUpdate, TrustedLog};
 pub use verified::{VerifiedConsistency, VerifiedEntry, VerifiedInclusion};
 pub use verify::{LogIdentity, Succession, VerifyError};
 pub use witnessed::{DEFAULT_MAX_SKEW_SECS, WitnessRequirement, proof_against};
-
-/// Standard base64, as hashes are written in checkpoints and in the CLI's output.
-pub(crate) fn b64(bytes: &[u8]) -> String {
-    use base64::Engine as _;
-    base64::engine::general_purpose::STANDARD.encode(bytes)
-}

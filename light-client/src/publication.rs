@@ -16,6 +16,7 @@ use std::time::Duration;
 use herald_proto::certmail::Location;
 use herald_proto::checkpoint::CosignedCheckpoint;
 use herald_proto::inclusion::{InclusionError, VerifiedInclusion};
+use herald_proto::note::b64;
 use herald_proto::wire::{decode_valid, pb};
 use tracing::debug;
 
@@ -74,8 +75,8 @@ pub fn verify_publication_answer(
     if named != req_hash {
         return Err(VerifyError::AnswerMismatch {
             what: "req_hash of the publication",
-            asked: crate::b64(req_hash),
-            answered: crate::b64(&named),
+            asked: b64(req_hash),
+            answered: b64(&named),
         });
     }
     if let Some(leaf) = expected

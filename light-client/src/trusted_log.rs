@@ -14,6 +14,7 @@ use ed25519_dalek::SigningKey;
 use herald_proto::checkpoint::VerifiedCheckpoint;
 use herald_proto::entry::Notarization;
 use herald_proto::merkle::{Hash, LogHasher as _};
+use herald_proto::note::b64;
 use herald_proto::wire::{MAX_LOG_ENTRY_BYTES, Validate as _, pb};
 use prost::Message as _;
 use tracing::{debug, warn};
@@ -237,8 +238,8 @@ impl<G: Gateway, S: CheckpointStore> TrustedLog<G, S> {
         if ack.leaf_hash != leaf_hash {
             return Err(VerifyError::AnswerMismatch {
                 what: "acknowledged leaf hash",
-                asked: crate::b64(&leaf_hash),
-                answered: crate::b64(&ack.leaf_hash),
+                asked: b64(&leaf_hash),
+                answered: b64(&ack.leaf_hash),
             }
             .into());
         }

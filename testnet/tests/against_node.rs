@@ -16,7 +16,7 @@ use herald_node::config::NodeConfig;
 use herald_node::gateway::{Gateway, init};
 use herald_proto::entry::Notarization;
 use herald_proto::merkle::HashAlgorithm;
-use herald_proto::note::{NoteSigner, NoteVerifier};
+use herald_proto::note::{NoteSigner, NoteVerifier, b64};
 use herald_proto::wire::pb;
 use libp2p::Multiaddr;
 use libp2p::multiaddr::Protocol;
@@ -283,7 +283,7 @@ async fn the_herald_cli_verifies_and_refuses() {
         assert_eq!(sub["kind"], "notarization");
         assert_eq!(
             sub["notarization"]["digest"],
-            base64_of(blake3::hash(b"contract v3").as_bytes())
+            b64(blake3::hash(b"contract v3").as_bytes())
         );
         // The default author key was created, private.
         let mode = std::os::unix::fs::PermissionsExt::mode(
@@ -333,9 +333,4 @@ async fn the_herald_cli_verifies_and_refuses() {
         gateway.stop().await.unwrap();
     })
     .await;
-}
-
-fn base64_of(bytes: &[u8]) -> String {
-    use base64::Engine as _;
-    base64::engine::general_purpose::STANDARD.encode(bytes)
 }

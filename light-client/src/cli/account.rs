@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, bail};
 use clap::{Args, Subcommand};
 use herald_light_client::keystore::{FileKeyStore, KdfParams, KeyStoreError, SecureKeyStore as _};
+use herald_proto::note::b64;
 use serde_json::json;
 use zeroize::Zeroizing;
 
@@ -126,11 +127,6 @@ pub enum AccountCommand {
     /// cosigned checkpoint of the domain log, and write it (for `herald cm accept --binding`).
     #[command(after_help = super::binding::ACCOUNT_EXIT_STATUS)]
     Binding(super::binding::BindingArgs),
-}
-
-fn b64(bytes: &[u8]) -> String {
-    use base64::Engine as _;
-    base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
 /// Runs `herald account ...` and picks the exit status.

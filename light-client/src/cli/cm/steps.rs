@@ -13,6 +13,7 @@ use herald_light_client::certmail::{
 };
 use herald_light_client::keystore::{FileKeyStore, SecureKeyStore as _};
 use herald_proto::certmail::Expectation;
+use herald_proto::note::b64;
 use herald_proto::wire::{
     MAX_CM_PLAINTEXT_BYTES, MAX_DIRECT_KEY_BYTES, MAX_KEY_REQUEST_BYTES, MAX_MEDIA_TYPE_BYTES,
     MAX_RECEIPT_BYTES, MAX_SEALED_MESSAGE_BYTES,
@@ -25,10 +26,6 @@ use super::{CmCommand, ExpectArgs, LocationArgs, PolicyArgs};
 use crate::cli::account::KeyStoreArgs;
 
 pub(super) type Mail = CertMail<FileKeyStore, DirRecordStore>;
-
-pub(super) fn b64(bytes: &[u8]) -> String {
-    BASE64.encode(bytes)
-}
 
 pub(super) fn open(keys: &KeyStoreArgs) -> anyhow::Result<Mail> {
     let store = keys.open()?;
