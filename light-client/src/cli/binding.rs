@@ -18,7 +18,7 @@ use herald_proto::note::b64;
 use prost::Message as _;
 use serde_json::json;
 
-use super::account::KeyStoreArgs;
+use super::args::KeyStoreArgs;
 use super::cm::files::{LogDescription, read_trust, write_atomic};
 use super::connection::{GatewayArgs, runtime};
 

@@ -18,7 +18,7 @@ use super::CmCommand;
 use super::files::read_bounded;
 use super::steps::{Mail, open, print, report_steps, rng, sender_terms, status_text, write};
 use super::when::now;
-use crate::cli::account::KeyStoreArgs;
+use crate::cli::args::KeyStoreArgs;
 use crate::cli::connection::{GatewayArgs, runtime};
 
 /// A key request file: its bytes, the request, its msg_id and req_hash.

@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 use super::files::{LogDescription, read_bounded, read_location, read_trust, write_atomic};
 use super::when::{now, parse_time};
 use super::{CmCommand, ExpectArgs, LocationArgs, PolicyArgs};
-use crate::cli::account::KeyStoreArgs;
+use crate::cli::args::KeyStoreArgs;
 
 pub(super) type Mail = CertMail<FileKeyStore, DirRecordStore>;
 
