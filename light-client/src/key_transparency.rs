@@ -34,7 +34,6 @@ use crate::store::CheckpointStore;
 use crate::trusted_log::TrustedLog;
 use crate::verified::VerifiedEntry;
 use crate::verify::{LogIdentity, VerifyError};
-use crate::witnessed::now_secs;
 
 /// The key-store id of the account's signed fallback prekey secret (X25519).
 pub const FALLBACK_PREKEY_ID: &str = "prekey/fallback";
@@ -216,7 +215,7 @@ impl<G: Gateway, S: CheckpointStore> TrustedLog<G, S> {
     }
 
     /// `account`'s current binding, from this log's gateway, verified with `trust` (this log's
-    /// key and witness policy) at the system clock, then its checkpoint proved consistent with
+    /// key and witness policy) at the log's clock, then its checkpoint proved consistent with
     /// the trusted one (and trusted, if newer).
     pub async fn binding(
         &mut self,
@@ -232,7 +231,8 @@ impl<G: Gateway, S: CheckpointStore> TrustedLog<G, S> {
             ));
         }
         let answer = self.gateway.binding(account).await?;
-        let verified = verify_binding_answer(trust, account, answer, now_secs(), max_skew)?;
+        let verified =
+            verify_binding_answer(trust, account, answer, self.clock.now_secs(), max_skew)?;
         self.adopt(verified.binding.checkpoint().checkpoint().clone())
             .await?;
         Ok(verified)
@@ -289,9 +289,9 @@ mod tests {
     use crate::store::MemoryCheckpointStore;
     use crate::test_log::{FakeGateway, TestLog, witness};
 
-    /// The system clock: [`TrustedLog::binding`] reads it.
+    /// The system clock: a [`TrustedLog`] reads it unless given another.
     fn clock() -> u64 {
-        now_secs()
+        crate::clock::Clock::now_secs(&crate::clock::SystemClock)
     }
 
     /// The domain log `alpha.test/herald` (the fake gateway's), witnesses 7 and 8, quorum 2.

@@ -30,6 +30,7 @@ mod absence;
 pub mod certmail;
 pub mod cli;
 mod client;
+pub mod clock;
 pub mod durable_file;
 mod error;
 mod gateway;
