@@ -2,8 +2,10 @@
 //!
 //! Two layers:
 //! - [`GatewayClient`] is the connection: a client-side libp2p swarm (TCP + noise + yamux, and
-//!   QUIC) speaking `/herald/client/1`, with one typed async call per request. It returns the
-//!   gateway's answers as raw wire types, checked for shape and size only.
+//!   QUIC, from [`net`]) speaking `/herald/client/1`. It is a [`Gateway`]: one required method
+//!   sends a request and returns the answer; the typed calls (`checkpoint`, `entries`,
+//!   `consistency`, ...) are the trait's, each checking with proto's matchers that the answer is
+//!   the one asked for. Answers are raw wire types, checked for shape, size and match only.
 //! - [`TrustedLog`] is the verifying layer for one log. It knows the log's key and hash
 //!   algorithm ([`LogIdentity`]), keeps the last verified checkpoint in a [`CheckpointStore`],
 //!   and accepts a new checkpoint only when its signature verifies and the gateway proves it
@@ -18,9 +20,14 @@
 //! a trait an app may implement; an encrypted file by default), and [`certmail`] drives proto's
 //! sender and recipient state machines over a key store and a record store, messages as bytes.
 //!
+//! [`net`] is Herald's libp2p side written once (codec, names, gossipsub, transport): the node and
+//! the testnet use it too, and the node reads its peers through [`Gateway`] as this client does.
+//! Time is passed in ([`clock`]).
+//!
 //! The library never reads the environment or picks paths: the `herald` command line ([`cli`],
-//! which the binary and the testnet run) does. Files it is given are written and read through [`durable_file`] (crash-safe replace or create, bounded
-//! reads), which the binary uses for its own files too.
+//! which the binary and the testnet run) does. Files it is given are written and read through
+//! [`durable_file`] (crash-safe replace or create, bounded reads), which the command line uses
+//! for its own files too.
 #![forbid(unsafe_code)]
 
 // The command line names this crate by its name, as any user of the library does.

@@ -19,7 +19,7 @@
 //!   [`NodeHandle::witness_request`] ([`witness`]).
 //! - gossipsub topics `herald/checkpoints/1`: every new checkpoint, and every cosigned one, is
 //!   published; and `herald/alerts/1`: equivocation proofs. Received messages are judged by
-//!   [`Inbound::gossip`] before they are forwarded ([`relay`]).
+//!   [`Inbound::gossip`] before they are forwarded (`relay.rs`).
 //! - identify, and an allow/block list: blocked peers are disconnected and refused
 //!   ([`NodeHandle::block`], the admin API's partition switch).
 //!

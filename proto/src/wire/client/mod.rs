@@ -1,6 +1,6 @@
 //! The client protocol `/herald/client/1` (`client.proto`): the bounds its messages are checked
 //! against after decoding (here), and its client side: the request of each call and the check
-//! that an answer is the one asked for ([`answer`]).
+//! that an answer is the one asked for (`answer.rs`).
 
 mod answer;
 
