@@ -133,6 +133,26 @@ async fn network(
     start(&config, parts).await.expect("network starts")
 }
 
+/// A network serving a fake that answers at once, with a fresh identity and no peers.
+async fn plain_network() -> Network {
+    network(
+        Fake::new(true),
+        Keypair::generate_ed25519(),
+        Arc::default(),
+        |_| {},
+    )
+    .await
+}
+
+/// A witness request the fake answers (it judges nothing).
+fn witness_request() -> pb::AddCheckpointRequest {
+    pb::AddCheckpointRequest {
+        old_size: 0,
+        consistency_proof: Vec::new(),
+        checkpoint: NOTE.to_vec(),
+    }
+}
+
 /// A registry holding beta.test (whose identity is `beta_keys()`), in a temporary database.
 fn registry_with_beta() -> (tempfile::TempDir, Arc<PeerSet>) {
     let dir = tempfile::tempdir().unwrap();
@@ -173,13 +193,7 @@ async fn the_worker_routes_requests_to_the_service_and_its_answers_back() {
         |_| {},
     )
     .await;
-    let beta = network(
-        Fake::new(true),
-        Keypair::generate_ed25519(),
-        Arc::default(),
-        |_| {},
-    )
-    .await;
+    let beta = plain_network().await;
     // A client request from another node: the service sees who sent it, and its answer is what
     // the asker's typed call returns.
     let gateway = beta
@@ -198,11 +212,7 @@ async fn the_worker_routes_requests_to_the_service_and_its_answers_back() {
 
     // A witness request: the service sees who sent it and what, and its answer is what the
     // asker gets.
-    let request = pb::AddCheckpointRequest {
-        old_size: 0,
-        consistency_proof: Vec::new(),
-        checkpoint: NOTE.to_vec(),
-    };
+    let request = witness_request();
     let answer = tokio::time::timeout(
         WAIT,
         beta.handle.witness_request(
@@ -239,13 +249,7 @@ async fn garbage_and_requests_over_the_bound_are_refused_without_reaching_the_se
         },
     )
     .await;
-    let beta = network(
-        Fake::new(true),
-        Keypair::generate_ed25519(),
-        Arc::default(),
-        |_| {},
-    )
-    .await;
+    let beta = plain_network().await;
     let asker: &NodeHandle = &beta.handle;
     let alpha_peer = alpha.handle.peer_id();
 
@@ -318,11 +322,7 @@ async fn only_a_registered_peers_connection_is_reported() {
         |_| {},
     )
     .await;
-    let request = pb::AddCheckpointRequest {
-        old_size: 0,
-        consistency_proof: Vec::new(),
-        checkpoint: NOTE.to_vec(),
-    };
+    let request = witness_request();
     beta.handle
         .witness_request(alpha.handle.peer_id(), alpha.listen_addrs.clone(), request)
         .await
