@@ -23,6 +23,7 @@ use herald_proto::evidence::{
     build_absence_proof, verify_absence,
 };
 use herald_proto::merkle::{CompactRange, Hash};
+use herald_proto::note::b64;
 use herald_proto::wire::{MAX_ENTRY_PAGE_COUNT, pb};
 
 use crate::error::ClientError;
@@ -121,7 +122,7 @@ pub async fn prove_absence<G: Gateway>(
                     "indexes {} to {} of the tree with root {}",
                     cp1.size(),
                     cp2.size(),
-                    crate::b64(cp2.root())
+                    b64(cp2.root())
                 ),
                 answered: format!("leaves that do not fit it ({e})"),
             }),

@@ -12,6 +12,7 @@
 use core::fmt;
 use std::time::Duration;
 
+use herald_proto::wire::client::AnswerError;
 use herald_proto::wire::{WireError, pb};
 
 use crate::store::StoreError;
@@ -47,7 +48,7 @@ pub enum ClientError {
     #[error("the client's network task has stopped")]
     Stopped,
     /// The peer does not speak `/herald/client/1`: it is not a Herald gateway.
-    #[error("the peer does not speak {}", crate::codec::CLIENT_PROTOCOL)]
+    #[error("the peer does not speak {}", herald_proto::wire::CLIENT_PROTOCOL)]
     UnsupportedProtocol,
     /// The gateway answered with a refusal (see [`GatewayRefusal::kind`]).
     #[error("the gateway refused: {0}")]
@@ -116,6 +117,31 @@ impl ClientError {
 impl From<VerifyError> for ClientError {
     fn from(e: VerifyError) -> Self {
         ClientError::Verification(Box::new(e))
+    }
+}
+
+/// An answer that is not the one asked for: a refusal stays a refusal; another kind of answer,
+/// or one about something else, is the gateway's misbehaviour.
+impl From<AnswerError> for ClientError {
+    fn from(e: AnswerError) -> Self {
+        match e {
+            AnswerError::Refused(refusal) => {
+                ClientError::Refused(GatewayRefusal::from_wire(refusal))
+            }
+            AnswerError::WrongKind { request, response } => {
+                ClientError::UnexpectedResponse { request, response }
+            }
+            AnswerError::Mismatch {
+                what,
+                asked,
+                answered,
+            } => VerifyError::AnswerMismatch {
+                what,
+                asked,
+                answered,
+            }
+            .into(),
+        }
     }
 }
 

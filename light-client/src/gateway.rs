@@ -1,13 +1,23 @@
-//! What a gateway answers over `/herald/client/1`, as a trait.
+//! What a gateway answers over `/herald/client/1`, as a trait with one required method.
 //!
-//! [`crate::GatewayClient`] implements it over libp2p; [`crate::TrustedLog`] is generic over it,
-//! so the verifying layer runs unchanged against an in-memory log in tests (and, later, against
-//! other transports). Answers are raw wire types, validated for shape only: trusting them is
-//! the verifying layer's job.
+//! A gateway is anything that carries one `ClientRequest` to a gateway and brings back its
+//! `ClientResponse` ([`Gateway::exchange`]). The typed calls (`checkpoint`, `entries`,
+//! `consistency`, ...) are provided on top of it: each builds its request and checks that the
+//! answer is the one asked for with proto's matchers (`herald_proto::wire::client::expect_*`),
+//! so every gateway, and every wrapper around one, answers them the same way.
+//!
+//! [`crate::GatewayClient`] implements it over libp2p; the node implements it over its own swarm
+//! to read its peers' logs; [`crate::TrustedLog`] is generic over it, so the verifying layer runs
+//! unchanged against an in-memory log in tests. Answers are raw wire types, validated for shape
+//! and matched to the question only: trusting them is the verifying layer's job.
 
 use core::future::Future;
 
 use herald_proto::merkle::Hash;
+use herald_proto::wire::client::{
+    expect_alerts, expect_binding, expect_checkpoint, expect_consistency, expect_entries,
+    expect_inclusion, expect_publication, expect_registered, expect_submitted, expect_trust,
+};
 use herald_proto::wire::pb;
 
 use crate::error::ClientError;
@@ -21,77 +31,138 @@ pub enum Leaf {
     Hash(Hash),
 }
 
-/// The requests of `/herald/client/1`. Each call sends one request and returns the matching
-/// response kind; a gateway's refusal is [`ClientError::Refused`], any other kind of response
-/// [`ClientError::UnexpectedResponse`].
-pub trait Gateway {
+/// A gateway, reached somehow: one required method, [`exchange`](Gateway::exchange); the typed
+/// calls of `/herald/client/1` are provided. Each typed call sends one request and returns the
+/// matching answer; a gateway's refusal is [`ClientError::Refused`], any other kind of response
+/// [`ClientError::UnexpectedResponse`], an answer about something else than was asked (another
+/// page, size or leaf) [`ClientError::Verification`] with `VerifyError::AnswerMismatch`.
+pub trait Gateway: Sync {
+    /// Sends `request` and returns the gateway's answer, of whatever kind (its refusals
+    /// included), valid in shape. Fails only when no answer came (network, timeout), the answer
+    /// was not a valid `ClientResponse`, or the request was not sent.
+    fn exchange(
+        &self,
+        request: pb::ClientRequest,
+    ) -> impl Future<Output = Result<pb::ClientResponse, ClientError>> + Send;
+
     /// The latest checkpoint.
-    fn checkpoint(&self) -> impl Future<Output = Result<pb::SignedCheckpoint, ClientError>> + Send;
+    fn checkpoint(&self) -> impl Future<Output = Result<pb::SignedCheckpoint, ClientError>> + Send {
+        let request = pb::ClientRequest::checkpoint(false);
+        async move { Ok(expect_checkpoint(self.exchange(request).await?)?) }
+    }
 
     /// Appends `entry` (an encoded `LogEntry`, at most `wire::MAX_LOG_ENTRY_BYTES`); answered
     /// once it is durable.
     fn submit(
         &self,
         entry: Vec<u8>,
-    ) -> impl Future<Output = Result<pb::SubmitAck, ClientError>> + Send;
+    ) -> impl Future<Output = Result<pb::SubmitAck, ClientError>> + Send {
+        let request = pb::ClientRequest::submit(entry);
+        async move { Ok(expect_submitted(self.exchange(request).await?)?) }
+    }
 
     /// Entries `start .. start + count` (`count` from 1 to `wire::MAX_ENTRY_PAGE_COUNT`); the
-    /// page may be cut short.
+    /// page may be cut short, never longer, and starts at `start`.
     fn entries(
         &self,
         start: u64,
         count: u32,
-    ) -> impl Future<Output = Result<pb::EntryPage, ClientError>> + Send;
+    ) -> impl Future<Output = Result<pb::EntryPage, ClientError>> + Send {
+        let request = pb::ClientRequest::entries(start, count);
+        async move { Ok(expect_entries(self.exchange(request).await?, start, count)?) }
+    }
 
     /// The audit path of `leaf` in the tree of `tree_size` leaves (0: the gateway's latest).
     fn inclusion(
         &self,
         leaf: Leaf,
         tree_size: u64,
-    ) -> impl Future<Output = Result<pb::InclusionAnswer, ClientError>> + Send;
+    ) -> impl Future<Output = Result<pb::InclusionAnswer, ClientError>> + Send {
+        let asked = leaf.to_wire();
+        let request = pb::ClientRequest::inclusion(asked.clone(), tree_size);
+        async move {
+            Ok(expect_inclusion(
+                self.exchange(request).await?,
+                &asked,
+                tree_size,
+            )?)
+        }
+    }
 
     /// A proof that the tree of `size2` extends the tree of `size1`.
     fn consistency(
         &self,
         size1: u64,
         size2: u64,
-    ) -> impl Future<Output = Result<pb::ConsistencyProof, ClientError>> + Send;
+    ) -> impl Future<Output = Result<pb::ConsistencyProof, ClientError>> + Send {
+        let request = pb::ClientRequest::consistency(size1, size2);
+        async move {
+            Ok(expect_consistency(
+                self.exchange(request).await?,
+                size1,
+                size2,
+            )?)
+        }
+    }
 
     /// The latest checkpoint a quorum of the gateway's witnesses cosigned (`NOT_FOUND` while
     /// there is none).
     fn cosigned_checkpoint(
         &self,
-    ) -> impl Future<Output = Result<pb::SignedCheckpoint, ClientError>> + Send;
+    ) -> impl Future<Output = Result<pb::SignedCheckpoint, ClientError>> + Send {
+        let request = pb::ClientRequest::checkpoint(true);
+        async move { Ok(expect_checkpoint(self.exchange(request).await?)?) }
+    }
 
-    /// The split-view alerts the gateway holds against `origin` (`None`: any).
+    /// The split-view alerts the gateway holds against `origin` (`None`: any), at most
+    /// `wire::MAX_ALERTS_PER_ANSWER`, unverified.
     fn alerts(
         &self,
         origin: Option<&str>,
-    ) -> impl Future<Output = Result<Vec<pb::Equivocation>, ClientError>> + Send;
+    ) -> impl Future<Output = Result<Vec<pb::Equivocation>, ClientError>> + Send {
+        let request = pb::ClientRequest::alerts(origin);
+        async move { Ok(expect_alerts(self.exchange(request).await?)?) }
+    }
 
-    /// Enrols an account (issue 5); answered with the ack of its `IdentityBinding` once durable.
+    /// Enrols an account with its operator-issued code (`RegisterAccount`, signed by its IK);
+    /// answered, once the account's `IdentityBinding` is durable, with that leaf's ack.
+    /// Refusals: `UNAUTHORIZED` (wrong or used code, unknown or disabled account),
+    /// `INVALID_ENTRY` (a signature that does not verify).
     fn register(
         &self,
         request: pb::RegisterAccount,
-    ) -> impl Future<Output = Result<pb::SubmitAck, ClientError>> + Send;
+    ) -> impl Future<Output = Result<pb::SubmitAck, ClientError>> + Send {
+        let request = pb::ClientRequest::register(request);
+        async move { Ok(expect_registered(self.exchange(request).await?)?) }
+    }
 
     /// An account's current identity binding and its revocations, proved against the latest
     /// cosigned checkpoint.
     fn binding(
         &self,
         account: &str,
-    ) -> impl Future<Output = Result<pb::BindingAnswer, ClientError>> + Send;
+    ) -> impl Future<Output = Result<pb::BindingAnswer, ClientError>> + Send {
+        let request = pb::ClientRequest::binding(account);
+        async move { Ok(expect_binding(self.exchange(request).await?)?) }
+    }
 
     /// The lowest-index key publication naming `req_hash`, proved against the latest cosigned
-    /// checkpoint (`PENDING` while not covered yet, `NOT_FOUND` while none is logged).
+    /// checkpoint (`PENDING` with a retry time while not covered yet, `NOT_FOUND` while none is
+    /// logged).
     fn publication(
         &self,
         req_hash: &[u8; 32],
-    ) -> impl Future<Output = Result<pb::IncludedLeaf, ClientError>> + Send;
+    ) -> impl Future<Output = Result<pb::IncludedLeaf, ClientError>> + Send {
+        let request = pb::ClientRequest::publication(req_hash);
+        async move { Ok(expect_publication(self.exchange(request).await?)?) }
+    }
 
     /// The gateway's own log and its registered peers' logs, with the witness policy it
-    /// applies to each.
-    fn trust(&self) -> impl Future<Output = Result<pb::TrustList, ClientError>> + Send;
+    /// applies to each (the gateway's word).
+    fn trust(&self) -> impl Future<Output = Result<pb::TrustList, ClientError>> + Send {
+        let request = pb::ClientRequest::trust();
+        async move { Ok(expect_trust(self.exchange(request).await?)?) }
+    }
 }
 
 impl Leaf {
@@ -105,77 +176,11 @@ impl Leaf {
 }
 
 /// A shared reference to a gateway is a gateway (one connection, several logs or tasks).
-impl<G: Gateway + Sync> Gateway for &G {
-    fn checkpoint(&self) -> impl Future<Output = Result<pb::SignedCheckpoint, ClientError>> + Send {
-        (**self).checkpoint()
-    }
-
-    fn submit(
+impl<G: Gateway> Gateway for &G {
+    fn exchange(
         &self,
-        entry: Vec<u8>,
-    ) -> impl Future<Output = Result<pb::SubmitAck, ClientError>> + Send {
-        (**self).submit(entry)
-    }
-
-    fn entries(
-        &self,
-        start: u64,
-        count: u32,
-    ) -> impl Future<Output = Result<pb::EntryPage, ClientError>> + Send {
-        (**self).entries(start, count)
-    }
-
-    fn inclusion(
-        &self,
-        leaf: Leaf,
-        tree_size: u64,
-    ) -> impl Future<Output = Result<pb::InclusionAnswer, ClientError>> + Send {
-        (**self).inclusion(leaf, tree_size)
-    }
-
-    fn consistency(
-        &self,
-        size1: u64,
-        size2: u64,
-    ) -> impl Future<Output = Result<pb::ConsistencyProof, ClientError>> + Send {
-        (**self).consistency(size1, size2)
-    }
-
-    fn cosigned_checkpoint(
-        &self,
-    ) -> impl Future<Output = Result<pb::SignedCheckpoint, ClientError>> + Send {
-        (**self).cosigned_checkpoint()
-    }
-
-    fn alerts(
-        &self,
-        origin: Option<&str>,
-    ) -> impl Future<Output = Result<Vec<pb::Equivocation>, ClientError>> + Send {
-        (**self).alerts(origin)
-    }
-
-    fn register(
-        &self,
-        request: pb::RegisterAccount,
-    ) -> impl Future<Output = Result<pb::SubmitAck, ClientError>> + Send {
-        (**self).register(request)
-    }
-
-    fn binding(
-        &self,
-        account: &str,
-    ) -> impl Future<Output = Result<pb::BindingAnswer, ClientError>> + Send {
-        (**self).binding(account)
-    }
-
-    fn publication(
-        &self,
-        req_hash: &[u8; 32],
-    ) -> impl Future<Output = Result<pb::IncludedLeaf, ClientError>> + Send {
-        (**self).publication(req_hash)
-    }
-
-    fn trust(&self) -> impl Future<Output = Result<pb::TrustList, ClientError>> + Send {
-        (**self).trust()
+        request: pb::ClientRequest,
+    ) -> impl Future<Output = Result<pb::ClientResponse, ClientError>> + Send {
+        (**self).exchange(request)
     }
 }

@@ -23,6 +23,7 @@ use herald_proto::identity::{
 };
 use herald_proto::inclusion::{LogTrust, ProvenTree as _};
 use herald_proto::merkle::Hash;
+use herald_proto::note::b64;
 use herald_proto::wire::pb;
 
 use crate::certmail::BindingMaterial;
@@ -33,7 +34,6 @@ use crate::store::CheckpointStore;
 use crate::trusted_log::TrustedLog;
 use crate::verified::VerifiedEntry;
 use crate::verify::{LogIdentity, VerifyError};
-use crate::witnessed::now_secs;
 
 /// The key-store id of the account's signed fallback prekey secret (X25519).
 pub const FALLBACK_PREKEY_ID: &str = "prekey/fallback";
@@ -199,7 +199,7 @@ impl<G: Gateway, S: CheckpointStore> TrustedLog<G, S> {
         if page.start != index || self.log.leaf_hash(&entry) != leaf_hash {
             return Err(VerifyError::AnswerMismatch {
                 what: "registered leaf",
-                asked: format!("index {index} with hash {}", crate::b64(&leaf_hash)),
+                asked: format!("index {index} with hash {}", b64(&leaf_hash)),
                 answered: format!("index {} with another hash", page.start),
             }
             .into());
@@ -215,7 +215,7 @@ impl<G: Gateway, S: CheckpointStore> TrustedLog<G, S> {
     }
 
     /// `account`'s current binding, from this log's gateway, verified with `trust` (this log's
-    /// key and witness policy) at the system clock, then its checkpoint proved consistent with
+    /// key and witness policy) at the log's clock, then its checkpoint proved consistent with
     /// the trusted one (and trusted, if newer).
     pub async fn binding(
         &mut self,
@@ -231,7 +231,8 @@ impl<G: Gateway, S: CheckpointStore> TrustedLog<G, S> {
             ));
         }
         let answer = self.gateway.binding(account).await?;
-        let verified = verify_binding_answer(trust, account, answer, now_secs(), max_skew)?;
+        let verified =
+            verify_binding_answer(trust, account, answer, self.clock.now_secs(), max_skew)?;
         self.adopt(verified.binding.checkpoint().checkpoint().clone())
             .await?;
         Ok(verified)
@@ -249,7 +250,7 @@ fn logged_binding(
         asked: format!(
             "{} bound to {}",
             request.account,
-            crate::b64(&request.identity_key)
+            b64(&request.identity_key)
         ),
         answered,
     };
@@ -268,7 +269,7 @@ fn logged_binding(
         return Err(mismatch(format!(
             "{} bound to {}",
             binding.account,
-            crate::b64(&binding.identity_key)
+            b64(&binding.identity_key)
         )));
     }
     Ok(binding)
@@ -288,9 +289,9 @@ mod tests {
     use crate::store::MemoryCheckpointStore;
     use crate::test_log::{FakeGateway, TestLog, witness};
 
-    /// The system clock: [`TrustedLog::binding`] reads it.
+    /// The system clock: a [`TrustedLog`] reads it unless given another.
     fn clock() -> u64 {
-        now_secs()
+        crate::clock::Clock::now_secs(&crate::clock::SystemClock)
     }
 
     /// The domain log `alpha.test/herald` (the fake gateway's), witnesses 7 and 8, quorum 2.

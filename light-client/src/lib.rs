@@ -2,8 +2,10 @@
 //!
 //! Two layers:
 //! - [`GatewayClient`] is the connection: a client-side libp2p swarm (TCP + noise + yamux, and
-//!   QUIC) speaking `/herald/client/1`, with one typed async call per request. It returns the
-//!   gateway's answers as raw wire types, checked for shape and size only.
+//!   QUIC, from [`net`]) speaking `/herald/client/1`. It is a [`Gateway`]: one required method
+//!   sends a request and returns the answer; the typed calls (`checkpoint`, `entries`,
+//!   `consistency`, ...) are the trait's, each checking with proto's matchers that the answer is
+//!   the one asked for. Answers are raw wire types, checked for shape, size and match only.
 //! - [`TrustedLog`] is the verifying layer for one log. It knows the log's key and hash
 //!   algorithm ([`LogIdentity`]), keeps the last verified checkpoint in a [`CheckpointStore`],
 //!   and accepts a new checkpoint only when its signature verifies and the gateway proves it
@@ -18,20 +20,30 @@
 //! a trait an app may implement; an encrypted file by default), and [`certmail`] drives proto's
 //! sender and recipient state machines over a key store and a record store, messages as bytes.
 //!
-//! The library never reads the environment or picks paths: the `herald` binary does. Files it is
-//! given are written and read through [`durable_file`] (crash-safe replace or create, bounded
-//! reads), which the binary uses for its own files too.
+//! [`net`] is Herald's libp2p side written once (codec, names, gossipsub, transport): the node and
+//! the testnet use it too, and the node reads its peers through [`Gateway`] as this client does.
+//! Time is passed in ([`clock`]).
+//!
+//! The library never reads the environment or picks paths: the `herald` command line ([`cli`],
+//! which the binary and the testnet run) does. Files it is given are written and read through
+//! [`durable_file`] (crash-safe replace or create, bounded reads), which the command line uses
+//! for its own files too.
 #![forbid(unsafe_code)]
+
+// The command line names this crate by its name, as any user of the library does.
+extern crate self as herald_light_client;
 
 mod absence;
 pub mod certmail;
+pub mod cli;
 mod client;
-mod codec;
+pub mod clock;
 pub mod durable_file;
 mod error;
 mod gateway;
 mod key_transparency;
 pub mod keystore;
+pub mod net;
 mod publication;
 mod store;
 #[cfg(test)]
@@ -44,9 +56,6 @@ mod witnessed;
 
 pub use absence::{AbsenceBuildError, prove_absence};
 pub use client::{ClientConfig, GatewayClient};
-pub use codec::{
-    CLIENT_PROTOCOL, CLIENT_STREAM_PROTOCOL, ClientCodec, read_frame, wire_error, write_frame,
-};
 pub use error::{ClientError, GatewayRefusal};
 pub use gateway::{Gateway, Leaf};
 pub use key_transparency::{
@@ -61,9 +70,3 @@ pub use trusted_log::{CheckpointUpdate, TrustedLog};
 pub use verified::{VerifiedConsistency, VerifiedEntry, VerifiedInclusion};
 pub use verify::{LogIdentity, Succession, VerifyError};
 pub use witnessed::{DEFAULT_MAX_SKEW_SECS, WitnessRequirement, proof_against};
-
-/// Standard base64, as hashes are written in checkpoints and in the CLI's output.
-pub(crate) fn b64(bytes: &[u8]) -> String {
-    use base64::Engine as _;
-    base64::engine::general_purpose::STANDARD.encode(bytes)
-}

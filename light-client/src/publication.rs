@@ -16,18 +16,19 @@ use std::time::Duration;
 use herald_proto::certmail::Location;
 use herald_proto::checkpoint::CosignedCheckpoint;
 use herald_proto::inclusion::{InclusionError, VerifiedInclusion};
+use herald_proto::note::b64;
 use herald_proto::wire::{decode_valid, pb};
 use tracing::debug;
 
+use crate::clock::Clock;
 use crate::error::ClientError;
 use crate::gateway::Gateway;
 use crate::verify::VerifyError;
-use crate::witnessed::now_secs;
 
 /// How long and how often to ask for a publication that is not there or not cosigned yet.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Polling {
-    /// Stop asking once the system clock passes this Unix time.
+    /// Stop asking once the clock passes this Unix time.
     pub until: u64,
     /// The shortest pause between two lookups (also when the gateway asks for less).
     pub min_interval: Duration,
@@ -74,8 +75,8 @@ pub fn verify_publication_answer(
     if named != req_hash {
         return Err(VerifyError::AnswerMismatch {
             what: "req_hash of the publication",
-            asked: crate::b64(req_hash),
-            answered: crate::b64(&named),
+            asked: b64(req_hash),
+            answered: b64(&named),
         });
     }
     if let Some(leaf) = expected
@@ -115,11 +116,13 @@ pub async fn await_publication<G: Gateway>(
     req_hash: &[u8; 32],
     expected: Option<&[u8]>,
     polling: &Polling,
+    clock: &dyn Clock,
 ) -> Result<pb::IncludedLeaf, ClientError> {
     loop {
         let (error, suggested) = match gateway.publication(req_hash).await {
             Ok(answer) => {
-                match verify_publication_answer(location, req_hash, expected, &answer, now_secs()) {
+                let now = clock.now_secs();
+                match verify_publication_answer(location, req_hash, expected, &answer, now) {
                     Ok(_) => return Ok(answer),
                     Err(e @ VerifyError::NotCosigned { .. }) => (ClientError::from(e), None),
                     Err(e) => return Err(e.into()),
@@ -137,7 +140,7 @@ pub async fn await_publication<G: Gateway>(
             Err(e) if e.is_retryable() => (e, None),
             Err(e) => return Err(e),
         };
-        let now = now_secs();
+        let now = clock.now_secs();
         if now >= polling.until {
             return Err(error);
         }
@@ -158,6 +161,7 @@ mod tests {
     use prost::Message as _;
 
     use super::*;
+    use crate::clock::SystemClock;
     use crate::test_log::{FakeGateway, TestLog, TestRequest};
 
     /// A signed publication answering `t`'s request.
@@ -301,27 +305,49 @@ mod tests {
         let (gateway, a, b) = world();
         let r = a.verified();
         let soon = Polling {
-            until: now_secs() + 1,
+            until: SystemClock.now_secs() + 1,
             min_interval: Duration::from_millis(20),
             max_interval: Duration::from_millis(50),
         };
-        let found = await_publication(&gateway, &a.location, r.req_hash(), None, &soon).await;
+        let found = await_publication(
+            &gateway,
+            &a.location,
+            r.req_hash(),
+            None,
+            &soon,
+            &SystemClock,
+        )
+        .await;
         assert_eq!(found.unwrap(), answer(&gateway, &a));
         // Misbehaviour ends the wait at once.
         gateway.lie(|m| m.other_publication = Some(*b.verified().req_hash()));
         let started = std::time::Instant::now();
-        let err = await_publication(&gateway, &a.location, r.req_hash(), None, &soon)
-            .await
-            .unwrap_err();
+        let err = await_publication(
+            &gateway,
+            &a.location,
+            r.req_hash(),
+            None,
+            &soon,
+            &SystemClock,
+        )
+        .await
+        .unwrap_err();
         assert!(err.is_peer_misbehaviour(), "{err:?}");
         assert!(started.elapsed() < Duration::from_millis(500));
         // Not covered by the cosigned checkpoint: PENDING until the limit, then that refusal.
         gateway.lie(|m| m.other_publication = None);
         let note = a.cosigned(&gateway.log.lock().unwrap(), 4, [1600, 1700]);
         *gateway.cosigned.lock().unwrap() = Some(note);
-        let err = await_publication(&gateway, &a.location, r.req_hash(), None, &soon)
-            .await
-            .unwrap_err();
+        let err = await_publication(
+            &gateway,
+            &a.location,
+            r.req_hash(),
+            None,
+            &soon,
+            &SystemClock,
+        )
+        .await
+        .unwrap_err();
         assert!(
             matches!(&err, ClientError::Refused(r) if r.kind == pb::ClientErrorKind::Pending),
             "{err:?}"

@@ -17,7 +17,9 @@ use herald_proto::note::{NoteSigner, NoteVerifier};
 use herald_proto::wire::pb;
 use prost::Message as _;
 
-use crate::error::{ClientError, GatewayRefusal};
+use herald_proto::wire::pb::client_response::Response;
+
+use crate::error::ClientError;
 use crate::gateway::{Gateway, Leaf};
 
 /// A log of byte-string leaves, hashed with BLAKE3, whose checkpoints a fixed key signs.
@@ -243,18 +245,21 @@ impl FakeGateway {
         f(&mut self.mischief.lock().unwrap());
     }
 
-    fn refusal(kind: pb::ClientErrorKind, message: &str) -> ClientError {
-        ClientError::Refused(GatewayRefusal {
-            kind,
+    fn refusal(kind: pb::ClientErrorKind, message: &str) -> pb::ClientError {
+        pb::ClientError {
+            kind: kind as i32,
             message: message.into(),
-            retry_after: (kind == pb::ClientErrorKind::Pending)
-                .then(|| std::time::Duration::from_millis(10)),
-            tree_size: None,
-        })
+            retry_after_ms: if kind == pb::ClientErrorKind::Pending {
+                10
+            } else {
+                0
+            },
+            tree_size: 0,
+        }
     }
 
     /// The served cosigned checkpoint and its size.
-    fn cosigned_tree(&self) -> Result<(Vec<u8>, u64), ClientError> {
+    fn cosigned_tree(&self) -> Result<(Vec<u8>, u64), pb::ClientError> {
         let note = self
             .cosigned
             .lock()
@@ -267,7 +272,7 @@ impl FakeGateway {
     }
 
     /// Leaf `index` with its proof against the served cosigned checkpoint.
-    fn included(&self, index: u64) -> Result<pb::IncludedLeaf, ClientError> {
+    fn included(&self, index: u64) -> Result<pb::IncludedLeaf, pb::ClientError> {
         let (note, size) = self.cosigned_tree()?;
         if index >= size {
             return Err(Self::refusal(
@@ -296,41 +301,77 @@ impl FakeGateway {
             .collect()
     }
 
-    fn out_of_range(size: u64) -> ClientError {
-        ClientError::Refused(GatewayRefusal {
-            kind: pb::ClientErrorKind::OutOfRange,
+    fn out_of_range(size: u64) -> pb::ClientError {
+        pb::ClientError {
+            kind: pb::ClientErrorKind::OutOfRange as i32,
             message: "past the end".into(),
-            retry_after: None,
-            tree_size: Some(size),
-        })
+            retry_after_ms: 0,
+            tree_size: size,
+        }
     }
-}
 
-impl Gateway for FakeGateway {
-    async fn checkpoint(&self) -> Result<pb::SignedCheckpoint, ClientError> {
+    /// The answer to one request, as a gateway serving `/herald/client/1` would give it (with
+    /// the mischief it was told to do).
+    fn answer(&self, request: pb::ClientRequest) -> Result<Response, pb::ClientError> {
+        use pb::client_request::Request;
+        match request.request {
+            Some(Request::Checkpoint(r)) if r.cosigned => {
+                self.cosigned_checkpoint().map(Response::Checkpoint)
+            }
+            Some(Request::Checkpoint(_)) => Ok(Response::Checkpoint(self.checkpoint())),
+            Some(Request::Submit(s)) => Ok(Response::Submitted(self.submit(s.entry))),
+            Some(Request::Entries(r)) => self.entries(r.start, r.count).map(Response::Entries),
+            Some(Request::Inclusion(r)) => {
+                let leaf = match r.leaf {
+                    Some(pb::inclusion_request::Leaf::Index(i)) => Leaf::Index(i),
+                    Some(pb::inclusion_request::Leaf::LeafHash(h)) => {
+                        Leaf::Hash(h.try_into().map_err(|_| Self::out_of_range(0))?)
+                    }
+                    None => return Err(Self::refusal(pb::ClientErrorKind::Malformed, "no leaf")),
+                };
+                self.inclusion(leaf, r.tree_size).map(Response::Inclusion)
+            }
+            Some(Request::Consistency(r)) => self
+                .consistency(r.size1, r.size2)
+                .map(Response::Consistency),
+            Some(Request::Alerts(_)) => Ok(Response::Alerts(pb::AlertList {
+                alerts: self.alerts.lock().unwrap().clone(),
+            })),
+            Some(Request::Register(r)) => Ok(Response::Submitted(self.register(r))),
+            Some(Request::Binding(r)) => self.binding(&r.account).map(Response::Binding),
+            Some(Request::Publication(r)) => {
+                let req_hash = r.req_hash.try_into().map_err(|_| Self::out_of_range(0))?;
+                self.publication(&req_hash).map(Response::Included)
+            }
+            Some(Request::Trust(_)) => self.trust().map(Response::Trust),
+            None => Err(Self::refusal(pb::ClientErrorKind::Malformed, "no kind")),
+        }
+    }
+
+    fn checkpoint(&self) -> pb::SignedCheckpoint {
         let log = self.log.lock().unwrap();
         let m = self.mischief.lock().unwrap();
         let note = match &m.impostor {
             Some(other) => other.checkpoint_note(other.size()),
             None => log.checkpoint_note(m.checkpoint_size.unwrap_or(log.size())),
         };
-        Ok(pb::SignedCheckpoint { note })
+        pb::SignedCheckpoint { note }
     }
 
-    async fn submit(&self, entry: Vec<u8>) -> Result<pb::SubmitAck, ClientError> {
+    fn submit(&self, entry: Vec<u8>) -> pb::SubmitAck {
         let mut log = self.log.lock().unwrap();
         let m = self.mischief.lock().unwrap();
         let index = log.push(entry);
-        Ok(pb::SubmitAck {
+        pb::SubmitAck {
             index,
             leaf_hash: m.ack_leaf_hash.unwrap_or(log.leaf_hash(index)).to_vec(),
             checkpoint: Some(pb::SignedCheckpoint {
                 note: log.checkpoint_note(log.size()),
             }),
-        })
+        }
     }
 
-    async fn entries(&self, start: u64, count: u32) -> Result<pb::EntryPage, ClientError> {
+    fn entries(&self, start: u64, count: u32) -> Result<pb::EntryPage, pb::ClientError> {
         let log = self.log.lock().unwrap();
         let m = self.mischief.lock().unwrap();
         if start >= log.size() {
@@ -353,11 +394,11 @@ impl Gateway for FakeGateway {
         Ok(pb::EntryPage { start, entries })
     }
 
-    async fn inclusion(
+    fn inclusion(
         &self,
         leaf: Leaf,
         tree_size: u64,
-    ) -> Result<pb::InclusionAnswer, ClientError> {
+    ) -> Result<pb::InclusionAnswer, pb::ClientError> {
         let log = self.log.lock().unwrap();
         let m = self.mischief.lock().unwrap();
         let size = if tree_size == 0 {
@@ -384,11 +425,7 @@ impl Gateway for FakeGateway {
         })
     }
 
-    async fn consistency(
-        &self,
-        size1: u64,
-        size2: u64,
-    ) -> Result<pb::ConsistencyProof, ClientError> {
+    fn consistency(&self, size1: u64, size2: u64) -> Result<pb::ConsistencyProof, pb::ClientError> {
         let log = self.log.lock().unwrap();
         let m = self.mischief.lock().unwrap();
         if size1 > size2 || size2 > log.size() {
@@ -401,23 +438,17 @@ impl Gateway for FakeGateway {
         Ok(proof)
     }
 
-    async fn cosigned_checkpoint(&self) -> Result<pb::SignedCheckpoint, ClientError> {
+    fn cosigned_checkpoint(&self) -> Result<pb::SignedCheckpoint, pb::ClientError> {
         match self.cosigned.lock().unwrap().clone() {
             Some(note) => Ok(pb::SignedCheckpoint { note }),
-            None => Err(ClientError::Refused(GatewayRefusal {
-                kind: pb::ClientErrorKind::NotFound,
-                message: "nothing cosigned yet".into(),
-                retry_after: None,
-                tree_size: None,
-            })),
+            None => Err(Self::refusal(
+                pb::ClientErrorKind::NotFound,
+                "nothing cosigned yet",
+            )),
         }
     }
 
-    async fn alerts(&self, _origin: Option<&str>) -> Result<Vec<pb::Equivocation>, ClientError> {
-        Ok(self.alerts.lock().unwrap().clone())
-    }
-
-    async fn register(&self, request: pb::RegisterAccount) -> Result<pb::SubmitAck, ClientError> {
+    fn register(&self, request: pb::RegisterAccount) -> pb::SubmitAck {
         let account = self
             .mischief
             .lock()
@@ -433,10 +464,10 @@ impl Gateway for FakeGateway {
             valid_from: 1_000,
         };
         let entry = binding.sign(self.log.lock().unwrap().key()).encode_to_vec();
-        self.submit(entry).await
+        self.submit(entry)
     }
 
-    async fn binding(&self, account: &str) -> Result<pb::BindingAnswer, ClientError> {
+    fn binding(&self, account: &str) -> Result<pb::BindingAnswer, pb::ClientError> {
         use pb::log_entry::Kind;
         let bindings = self.find(|k| matches!(k, Kind::IdentityBinding(b) if b.account == account));
         let latest = bindings
@@ -453,7 +484,7 @@ impl Gateway for FakeGateway {
         })
     }
 
-    async fn publication(&self, req_hash: &[u8; 32]) -> Result<pb::IncludedLeaf, ClientError> {
+    fn publication(&self, req_hash: &[u8; 32]) -> Result<pb::IncludedLeaf, pb::ClientError> {
         use pb::log_entry::Kind;
         let asked = self
             .mischief
@@ -468,11 +499,24 @@ impl Gateway for FakeGateway {
         self.included(*first)
     }
 
-    async fn trust(&self) -> Result<pb::TrustList, ClientError> {
+    fn trust(&self) -> Result<pb::TrustList, pb::ClientError> {
         self.trust_list
             .lock()
             .unwrap()
             .clone()
             .ok_or_else(|| Self::refusal(pb::ClientErrorKind::NotFound, "no trust list"))
+    }
+}
+
+/// The fake answers like a gateway: its typed calls are [`Gateway`]'s, over this one method.
+impl Gateway for FakeGateway {
+    async fn exchange(
+        &self,
+        request: pb::ClientRequest,
+    ) -> Result<pb::ClientResponse, ClientError> {
+        let response = self.answer(request).unwrap_or_else(Response::Error);
+        Ok(pb::ClientResponse {
+            response: Some(response),
+        })
     }
 }

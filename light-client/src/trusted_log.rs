@@ -10,20 +10,24 @@
 //! trusts only checkpoints cosigned by a quorum of the client's witnesses, and a log proved to
 //! have equivocated is refused for good.
 
+use std::sync::Arc;
+
 use ed25519_dalek::SigningKey;
 use herald_proto::checkpoint::VerifiedCheckpoint;
 use herald_proto::entry::Notarization;
 use herald_proto::merkle::{Hash, LogHasher as _};
+use herald_proto::note::b64;
 use herald_proto::wire::{MAX_LOG_ENTRY_BYTES, Validate as _, pb};
 use prost::Message as _;
 use tracing::{debug, warn};
 
+use crate::clock::{Clock, SystemClock};
 use crate::error::ClientError;
 use crate::gateway::{Gateway, Leaf};
 use crate::store::{CheckpointStore, StoreError};
 use crate::verified::{VerifiedConsistency, VerifiedEntry, VerifiedInclusion};
 use crate::verify::{LogIdentity, Succession, VerifyError};
-use crate::witnessed::{WitnessRequirement, now_secs};
+use crate::witnessed::WitnessRequirement;
 
 /// What [`TrustedLog::refresh`] did.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -48,6 +52,8 @@ pub struct TrustedLog<G, S> {
     pub(crate) witnesses: Option<WitnessRequirement>,
     /// Set once the log is proved to have equivocated; every call is refused after.
     pub(crate) distrusted: Option<Box<herald_proto::equivocation::Equivocation>>,
+    /// "Now", for cosignature timestamps and binding answers ([`SystemClock`] by default).
+    pub(crate) clock: Arc<dyn Clock>,
 }
 
 impl<G: Gateway, S: CheckpointStore> TrustedLog<G, S> {
@@ -88,7 +94,14 @@ impl<G: Gateway, S: CheckpointStore> TrustedLog<G, S> {
             trusted,
             witnesses: None,
             distrusted,
+            clock: Arc::new(SystemClock),
         })
+    }
+
+    /// The same log, reading the time from `clock` instead of the system's.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// The log.
@@ -123,7 +136,7 @@ impl<G: Gateway, S: CheckpointStore> TrustedLog<G, S> {
             Some(required) => {
                 self.check_alerts().await?;
                 let note = self.gateway.cosigned_checkpoint().await?;
-                required.verify(&self.log, &note.note, now_secs())?
+                required.verify(&self.log, &note.note, self.clock.now_secs())?
             }
             None => {
                 let note = self.gateway.checkpoint().await?;
@@ -237,8 +250,8 @@ impl<G: Gateway, S: CheckpointStore> TrustedLog<G, S> {
         if ack.leaf_hash != leaf_hash {
             return Err(VerifyError::AnswerMismatch {
                 what: "acknowledged leaf hash",
-                asked: crate::b64(&leaf_hash),
-                answered: crate::b64(&ack.leaf_hash),
+                asked: b64(&leaf_hash),
+                answered: b64(&ack.leaf_hash),
             }
             .into());
         }
@@ -312,7 +325,11 @@ impl<G: Gateway, S: CheckpointStore> TrustedLog<G, S> {
     pub async fn adopt(&mut self, checkpoint: VerifiedCheckpoint) -> Result<(), ClientError> {
         self.refuse_if_distrusted()?;
         if let Some(required) = &self.witnesses {
-            required.verify(&self.log, checkpoint.note().as_bytes(), now_secs())?;
+            required.verify(
+                &self.log,
+                checkpoint.note().as_bytes(),
+                self.clock.now_secs(),
+            )?;
         }
         let result = match self.trusted.clone() {
             Some(stored) if stored.size() > checkpoint.size() => {

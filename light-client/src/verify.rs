@@ -18,6 +18,7 @@ use herald_proto::inclusion::InclusionError;
 use herald_proto::merkle::{
     AnyHasher, CompactRange, Hash, HashAlgorithm, LogHasher, ProofError, inclusion_nodes,
 };
+use herald_proto::note::b64;
 use herald_proto::note::{KeyError, NoteVerifier};
 use herald_proto::wire::pb;
 
@@ -301,8 +302,8 @@ impl LogIdentity {
             },
             Err(e) => VerifyError::AnswerMismatch {
                 what: "root",
-                asked: crate::b64(stored.root()),
-                answered: format!("{} ({e})", crate::b64(received.root())),
+                asked: b64(stored.root()),
+                answered: format!("{} ({e})", b64(received.root())),
             },
         }
     }
@@ -396,8 +397,8 @@ impl LogIdentity {
         if answer.leaf_hash != leaf_hash {
             return Err(VerifyError::AnswerMismatch {
                 what: "leaf hash",
-                asked: crate::b64(leaf_hash),
-                answered: crate::b64(&answer.leaf_hash),
+                asked: b64(leaf_hash),
+                answered: b64(&answer.leaf_hash),
             });
         }
         let proof = answer.proof.as_ref().ok_or(VerifyError::AnswerMismatch {

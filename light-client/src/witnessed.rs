@@ -14,8 +14,6 @@
 // `VerifyError` carries whole checkpoints as evidence (see `verify.rs`); `ClientError` boxes it.
 #![allow(clippy::result_large_err)]
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use herald_proto::checkpoint::{VerifiedCheckpoint, WitnessPolicy};
 use herald_proto::equivocation::Equivocation;
 use herald_proto::wire::pb;
@@ -87,15 +85,6 @@ pub fn proof_against(log: &LogIdentity, alerts: Vec<pb::Equivocation>) -> Option
             }
         }
     })
-}
-
-/// Seconds since the Unix epoch (0 for a clock before 1970, which then counts no
-/// cosignature as timely).
-pub(crate) fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 impl<G: Gateway, S: CheckpointStore> TrustedLog<G, S> {
@@ -186,6 +175,9 @@ mod tests {
     use herald_proto::merkle::HashAlgorithm;
 
     use super::*;
+    use std::sync::Arc;
+
+    use crate::clock::{Clock as _, FixedClock, SystemClock};
     use crate::store::{MemoryCheckpointStore, StoreError};
     use crate::test_log::{FakeGateway, TestLog};
 
@@ -209,13 +201,23 @@ mod tests {
         .unwrap()
     }
 
-    /// The gateway's checkpoint of `size` with cosignatures by `witnesses`.
+    /// The gateway's checkpoint of `size` with cosignatures by `witnesses`, made now.
     fn cosigned(gateway: &FakeGateway, size: u64, witnesses: &[&WitnessSigner]) -> Vec<u8> {
+        cosigned_at(gateway, size, witnesses, SystemClock.now_secs())
+    }
+
+    /// [`cosigned`] with cosignatures timestamped `time`.
+    fn cosigned_at(
+        gateway: &FakeGateway,
+        size: u64,
+        witnesses: &[&WitnessSigner],
+        time: u64,
+    ) -> Vec<u8> {
         let log = gateway.log.lock().unwrap();
         let mut c =
             VerifiedCheckpoint::verify(&log.checkpoint_note(size), &log.verifier()).unwrap();
         for w in witnesses {
-            let cos = w.cosign(&c, now_secs()).unwrap();
+            let cos = w.cosign(&c, time).unwrap();
             c = c.with_cosignature(&w.verifier(), &cos).unwrap();
         }
         c.note().into_bytes()
@@ -269,6 +271,30 @@ mod tests {
             VerifyError::NotCosigned { .. }
         ));
         assert_eq!(log.trusted().unwrap().size(), 5);
+    }
+
+    #[test]
+    fn cosignature_times_are_judged_by_the_clock_the_log_is_given() {
+        let gateway = FakeGateway::new(TestLog::new(5));
+        *gateway.cosigned.lock().unwrap() = Some(cosigned_at(
+            &gateway,
+            5,
+            &[&witness(7), &witness(8)],
+            50_000,
+        ));
+        let store = MemoryCheckpointStore::new();
+        // At 10,000 the cosignatures are from the future, beyond any skew: not trusted.
+        let mut early = open(&gateway, &store).with_clock(Arc::new(FixedClock(10_000)));
+        early.require_cosigned(requirement(&gateway, 2)).unwrap();
+        assert!(matches!(
+            verification(block_on(early.refresh()).unwrap_err()),
+            VerifyError::NotCosigned { .. }
+        ));
+        assert_eq!(early.trusted(), None);
+        // At 50,000 they are timely.
+        let mut on_time = open(&gateway, &store).with_clock(Arc::new(FixedClock(50_000)));
+        on_time.require_cosigned(requirement(&gateway, 2)).unwrap();
+        assert_eq!(block_on(on_time.refresh()).unwrap().checkpoint.size(), 5);
     }
 
     #[test]

@@ -6,34 +6,32 @@ use std::io;
 use std::time::Duration;
 
 use futures::{AsyncRead, AsyncWrite, AsyncWriteExt as _, StreamExt as _};
-use herald_light_client::{
-    CLIENT_STREAM_PROTOCOL, ClientConfig, ClientError, GatewayClient, read_frame,
-};
-use herald_proto::wire::{
-    MAX_CLIENT_REQUEST_BYTES, MAX_CLIENT_RESPONSE_BYTES, WireError, encode_frame, pb,
-};
+use herald_light_client::net::{self, CLIENT_PROTOCOL, read_frame};
+use herald_light_client::{ClientConfig, ClientError, Gateway as _, GatewayClient};
+use herald_proto::wire::{Decoded, MAX_CLIENT_RESPONSE_BYTES, WireError, encode_frame, pb};
+use libp2p::identity::Keypair;
 use libp2p::request_response::{self, ProtocolSupport};
 use libp2p::swarm::SwarmEvent;
-use libp2p::{Multiaddr, StreamProtocol, SwarmBuilder, noise, tcp, yamux};
+use libp2p::{Multiaddr, StreamProtocol};
 
 /// What the peer sends back, byte for byte (`None`: never answers).
 type Raw = Option<Vec<u8>>;
 
-/// Reads real requests; writes whatever bytes it is given.
+/// Reads real requests (with the one codec's framing); writes whatever bytes it is given.
 #[derive(Clone, Default)]
 struct RawCodec;
 
 impl request_response::Codec for RawCodec {
     type Protocol = StreamProtocol;
-    type Request = pb::ClientRequest;
+    type Request = Decoded<pb::ClientRequest>;
     type Response = Vec<u8>;
 
     async fn read_request<T: AsyncRead + Unpin + Send>(
         &mut self,
         _: &StreamProtocol,
         io: &mut T,
-    ) -> io::Result<pb::ClientRequest> {
-        read_frame(io, MAX_CLIENT_REQUEST_BYTES).await
+    ) -> io::Result<Decoded<pb::ClientRequest>> {
+        read_frame(io).await
     }
 
     async fn read_response<T: AsyncRead + Unpin + Send>(
@@ -48,7 +46,7 @@ impl request_response::Codec for RawCodec {
         &mut self,
         _: &StreamProtocol,
         _: &mut T,
-        _: pb::ClientRequest,
+        _: Decoded<pb::ClientRequest>,
     ) -> io::Result<()> {
         Err(io::Error::other("this peer only answers"))
     }
@@ -67,23 +65,14 @@ impl request_response::Codec for RawCodec {
 /// Starts a peer answering every request with `answer`'s bytes (and speaking `protocol`);
 /// returns its address with `/p2p/<peer id>`.
 async fn start_peer(protocol: StreamProtocol, answer: Raw) -> Multiaddr {
-    let mut swarm = SwarmBuilder::with_new_identity()
-        .with_tokio()
-        .with_tcp(
-            tcp::Config::default(),
-            noise::Config::new,
-            yamux::Config::default,
-        )
-        .unwrap()
-        .with_behaviour(|_| {
-            request_response::Behaviour::with_codec(
-                RawCodec,
-                [(protocol, ProtocolSupport::Inbound)],
-                request_response::Config::default().with_request_timeout(Duration::from_secs(30)),
-            )
-        })
-        .unwrap()
-        .build();
+    let mut swarm = net::build_swarm(Keypair::generate_ed25519(), Duration::from_secs(60), |_| {
+        Ok(request_response::Behaviour::with_codec(
+            RawCodec,
+            [(protocol, ProtocolSupport::Inbound)],
+            request_response::Config::default().with_request_timeout(Duration::from_secs(30)),
+        ))
+    })
+    .unwrap();
     swarm
         .listen_on("/ip4/127.0.0.1/tcp/0".parse().unwrap())
         .unwrap();
@@ -115,7 +104,7 @@ async fn start_peer(protocol: StreamProtocol, answer: Raw) -> Multiaddr {
 }
 
 async fn client_of(answer: Raw) -> GatewayClient {
-    let addr = start_peer(CLIENT_STREAM_PROTOCOL, answer).await;
+    let addr = start_peer(CLIENT_PROTOCOL, answer).await;
     let config = ClientConfig {
         connect_timeout: Duration::from_secs(10),
         request_timeout: Duration::from_secs(2),
@@ -219,7 +208,7 @@ async fn a_peer_without_the_client_protocol_is_not_a_gateway() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_peer_with_another_identity_is_refused() {
     // The address names one peer; another answers: noise authentication fails the dial.
-    let addr = start_peer(CLIENT_STREAM_PROTOCOL, None).await;
+    let addr = start_peer(CLIENT_PROTOCOL, None).await;
     let mut wrong: Multiaddr = addr
         .iter()
         .filter(|p| !matches!(p, libp2p::multiaddr::Protocol::P2p(_)))

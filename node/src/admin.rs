@@ -36,6 +36,7 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use herald_light_client::net;
 use herald_proto::checkpoint::Checkpoint;
 use herald_proto::equivocation::{Equivocation, Evidence};
 use herald_proto::note::NoteSigner;
@@ -49,11 +50,11 @@ use crate::accounts::api::{
     AccountAdd, AccountAdded, AccountDisable, AccountList, MAX_ACCOUNTS_LISTED,
 };
 use crate::accounts::{AccountError, DEFAULT_CODE_VALIDITY_SECS};
-use crate::certmail::{CertMailError, CertifiedMail, DisableReport};
+use crate::clock::Clock;
 use crate::http::{Method, RequestHead, Response};
-use crate::network::{NodeHandle, Topic, gossip};
+use crate::network::{NodeHandle, Topic};
 use crate::peers::{PeerDomain, PeerError, PeerRecord, PeerRegistry};
-use crate::sequencer::Clock;
+use crate::service::{DisableReport, Intake, Refusal};
 use crate::store::LogStore;
 use crate::witness::Witnessing;
 
@@ -197,7 +198,7 @@ pub struct AdminApi {
     token_digest: [u8; 32],
     registry: PeerRegistry,
     witnessing: Witnessing,
-    certmail: CertifiedMail,
+    intake: Intake,
     node: NodeHandle,
     fork: Option<ForkHook>,
 }
@@ -223,22 +224,22 @@ fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Response
     serde_json::from_slice(body).map_err(|e| error(400, format!("bad JSON body: {e}")))
 }
 
-fn account_error(e: CertMailError) -> Response {
+fn account_error(e: Refusal) -> Response {
     match e {
-        CertMailError::Account(AccountError::Unknown(_)) => error(404, e.to_string()),
-        CertMailError::Account(
+        Refusal::Account(AccountError::Unknown(_)) => error(404, e.to_string()),
+        Refusal::Account(
             AccountError::Active(_)
             | AccountError::AlreadyDisabled(_)
             | AccountError::TooManyRevocations(_)
             | AccountError::Changed(_)
             | AccountError::BindingInFlight(_),
         ) => error(409, e.to_string()),
-        CertMailError::Account(
+        Refusal::Account(
             AccountError::BadAddress { .. }
             | AccountError::OtherDomain { .. }
             | AccountError::BadValidity(_),
         ) => error(400, e.to_string()),
-        CertMailError::Busy { .. } => error(503, e.to_string()),
+        Refusal::Busy { .. } => error(503, e.to_string()),
         _ => error(500, e.to_string()),
     }
 }
@@ -275,7 +276,7 @@ impl AdminApi {
         token: &str,
         registry: PeerRegistry,
         witnessing: Witnessing,
-        certmail: CertifiedMail,
+        intake: Intake,
         node: NodeHandle,
         fork: Option<ForkHook>,
     ) -> Self {
@@ -283,7 +284,7 @@ impl AdminApi {
             token_digest: Sha256::digest(token.as_bytes()).into(),
             registry,
             witnessing,
-            certmail,
+            intake,
             node,
             fork,
         }
@@ -493,7 +494,7 @@ impl AdminApi {
     }
 
     async fn list_accounts(&self) -> Result<Response, Response> {
-        let accounts = self.certmail.accounts().clone();
+        let accounts = self.intake.accounts().clone();
         let listed = self
             .blocking(move || accounts.list(MAX_ACCOUNTS_LISTED))
             .await?
@@ -510,7 +511,7 @@ impl AdminApi {
         let request: AccountAdd = parse_json(body)?;
         let valid_for = request.valid_for_secs.unwrap_or(DEFAULT_CODE_VALIDITY_SECS);
         let (code, record) = self
-            .certmail
+            .intake
             .issue_code(request.account, valid_for)
             .await
             .map_err(account_error)?;
@@ -526,7 +527,7 @@ impl AdminApi {
     async fn disable_account(&self, body: &[u8]) -> Result<Response, Response> {
         let request: AccountDisable = parse_json(body)?;
         let report: DisableReport = self
-            .certmail
+            .intake
             .disable(request.account)
             .await
             .map_err(account_error)?;
@@ -562,10 +563,7 @@ impl AdminApi {
         );
         if let Err(e) = self
             .node
-            .publish(
-                Topic::Checkpoints,
-                gossip::checkpoint_message(note.as_bytes()),
-            )
+            .publish(Topic::Checkpoints, net::checkpoint_message(note.as_bytes()))
             .await
         {
             warn!(error = %e, "fork not gossiped");

@@ -10,12 +10,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use herald_proto::merkle::HashAlgorithm;
-use herald_proto::note::is_valid_key_name;
 use libp2p::Multiaddr;
 use libp2p::multiaddr::Protocol;
 use serde::{Deserialize, Serialize};
 
-use crate::peers::{PeerDomain, PeerError, PeerRecord};
+use crate::peers::{PeerDomain, PeerError, PeerRecord, is_tcp_or_quic, valid_domain};
 
 /// Default TCP and UDP (QUIC) port for the libp2p listeners.
 pub const DEFAULT_P2P_PORT: u16 = 4710;
@@ -40,8 +39,6 @@ pub const DEFAULT_QUORUM: usize = 1;
 /// Default least time between two cross-logged checkpoints of one peer (WITNESS.md).
 pub const DEFAULT_CROSSLOG_INTERVAL_MS: u64 = 30_000;
 
-/// Longest domain name (RFC 1035).
-const MAX_DOMAIN_LEN: usize = 253;
 /// Largest pool: 2^24 entries of up to 64 KiB would already be a gigabyte per thousand.
 const MAX_POOL: usize = 1 << 24;
 
@@ -480,15 +477,6 @@ fn peers_toml(peers: &[PeerRecord]) -> String {
     out
 }
 
-/// Whether `domain` can name a gateway: 1 to 253 bytes, no `/`, and `<domain>/herald` is a
-/// valid note key name.
-pub(crate) fn valid_domain(domain: &str) -> bool {
-    !domain.is_empty()
-        && domain.len() <= MAX_DOMAIN_LEN
-        && !domain.contains('/')
-        && is_valid_key_name(&format!("{domain}/herald"))
-}
-
 /// A TOML basic string with every character escaped as TOML requires.
 fn toml_string(s: &str) -> String {
     toml::Value::String(s.to_owned()).to_string()
@@ -510,17 +498,6 @@ fn loopback(p: Protocol<'static>) -> Multiaddr {
     Multiaddr::empty()
         .with(Protocol::Ip4(Ipv4Addr::LOCALHOST))
         .with(p)
-}
-
-/// `/ip4|ip6|dns*/<host>/tcp/<port>` or `/ip4|ip6|dns*/<host>/udp/<port>/quic-v1`, nothing more.
-pub(crate) fn is_tcp_or_quic(addr: &Multiaddr) -> bool {
-    let parts: Vec<Protocol<'_>> = addr.iter().collect();
-    let ip = |p: &Protocol<'_>| matches!(p, Protocol::Ip4(_) | Protocol::Ip6(_));
-    match parts.as_slice() {
-        [host, Protocol::Tcp(_)] => ip(host),
-        [host, Protocol::Udp(_), Protocol::QuicV1] => ip(host),
-        _ => false,
-    }
 }
 
 fn default_hash() -> HashAlgorithm {

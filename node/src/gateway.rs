@@ -31,18 +31,20 @@ use crate::accounts::attempts::EnrolmentMetrics;
 use crate::accounts::settle::{SettleError, settle_in_flight};
 use crate::accounts::{AccountBook, AccountError};
 use crate::admin::{self, AdminApi, ForkHook, TokenError};
-use crate::certmail::evidence::EvidenceWriter;
-use crate::certmail::{CertMailParts, CertifiedMail};
+use crate::clock::{Clock, SystemClock};
 use crate::config::{ConfigError, NodeConfig};
-use crate::http::{HttpServer, NodeIdentity, NodeRoutes};
+use crate::gossip::{GOSSIP_EVENT_CAPACITY, GossipJudge};
+use crate::http::HttpServer;
 use crate::keys::{KeyFileError, NodeKeys};
 use crate::metrics::{NetworkMetrics, WitnessMetrics};
-use crate::network::{self, ClientService, Network, NetworkError, NetworkParts, NodeHandle};
+use crate::network::{self, Network, NetworkError, NetworkParts, NodeHandle};
 use crate::peers::{PeerError, PeerRegistry};
-use crate::sequencer::{
-    Clock, Sequencer, SequencerConfig, SequencerError, SequencerHandle, SystemClock,
-};
+use crate::routes::{NodeIdentity, NodeRoutes};
+use crate::sequencer::{Sequencer, SequencerConfig, SequencerError, SequencerHandle};
+use crate::service::evidence::EvidenceWriter;
+use crate::service::{ClientService, Intake, IntakeParts, NodeService};
 use crate::store::{LogHead, LogStore, OpenError};
+use crate::witness::alert_sync::AlertSync;
 use crate::witness::{
     Cosigner, CrossLogger, LogScanner, WitnessError, Witnessing, WitnessingParts, watcher,
 };
@@ -301,7 +303,7 @@ pub struct Gateway {
     log_key: NoteVerifier,
     registry: PeerRegistry,
     witnessing: Witnessing,
-    certmail: CertifiedMail,
+    intake: Intake,
     /// The gossip watcher, the cosigner, the cross-logger and the evidence writer; ended at
     /// stop.
     tasks: Vec<JoinHandle<()>>,
@@ -394,7 +396,7 @@ impl Gateway {
                 }
             };
         let enrolment_metrics = EnrolmentMetrics::register(&mut registry);
-        let certmail = match open_certmail(
+        let intake = match open_intake(
             &config,
             &keys,
             &store,
@@ -411,25 +413,28 @@ impl Gateway {
                 return Err(e);
             }
         };
-        let evidence = match EvidenceWriter::open(certmail.clone(), heads.clone(), store.db()) {
+        let evidence = match EvidenceWriter::open(intake.clone(), heads.clone(), store.db()) {
             Ok(w) => w,
             Err(e) => {
                 stop_sequencer(&sequencer, sequencer_task).await;
                 return Err(AccountError::Storage(e).into());
             }
         };
-        let service = ClientService::new(certmail.clone(), store.clone(), witnessing.clone());
-        let (gossip_events, gossip_rx) = mpsc::channel(network::GOSSIP_EVENT_CAPACITY);
+        let (gossip_events, gossip_rx) = mpsc::channel(GOSSIP_EVENT_CAPACITY);
+        let judge = GossipJudge::new(peers.clone(), keys.log_verifier(), gossip_events);
+        let service = NodeService::new(
+            ClientService::new(intake.clone(), store.clone(), witnessing.clone()),
+            witnessing.clone(),
+            judge.clone(),
+            AlertSync::new(handle.clone(), judge),
+        );
         let parts = NetworkParts {
             identity: keys.identity.clone(),
             handle: handle.clone(),
             commands,
             service,
-            witnessing: witnessing.clone(),
             heads: heads.clone(),
             peers: peers.watch(),
-            gossip_events,
-            own_log: keys.log_verifier(),
             metrics,
         };
         let network = match network::start(&config, parts).await {
@@ -482,7 +487,7 @@ impl Gateway {
             &token,
             peers.clone(),
             witnessing.clone(),
-            certmail.clone(),
+            intake.clone(),
             handle,
             fork,
         );
@@ -550,14 +555,14 @@ impl Gateway {
             log_key: keys.log_verifier(),
             registry: peers,
             witnessing,
-            certmail,
+            intake,
             tasks,
         })
     }
 
-    /// Certified mail: accounts, registration, lookups.
-    pub fn certmail(&self) -> &CertifiedMail {
-        &self.certmail
+    /// Client intake: accounts, registration, lookups.
+    pub fn intake(&self) -> &Intake {
+        &self.intake
     }
 
     /// The peer registry.
@@ -669,9 +674,9 @@ impl Gateway {
     }
 }
 
-/// Opens the account book and makes the certified-mail service (also used by
+/// Opens the account book and makes the client intake (also used by
 /// `herald-node account` on a stopped node, with a sequencer of its own).
-pub async fn open_certmail(
+pub async fn open_intake(
     config: &NodeConfig,
     keys: &NodeKeys,
     store: &LogStore,
@@ -679,7 +684,7 @@ pub async fn open_certmail(
     peers: &PeerRegistry,
     clock: &Arc<dyn Clock>,
     enrolment_metrics: EnrolmentMetrics,
-) -> Result<CertifiedMail, GatewayError> {
+) -> Result<Intake, GatewayError> {
     let db = store.db().clone();
     let domain = config.domain.clone();
     let log = store.clone();
@@ -691,7 +696,7 @@ pub async fn open_certmail(
     })
     .await
     .map_err(|_| GatewayError::Stopped("account book opening task"))??;
-    Ok(CertifiedMail::new(CertMailParts {
+    Ok(Intake::new(IntakeParts {
         store: store.clone(),
         sequencer: sequencer.clone(),
         accounts,

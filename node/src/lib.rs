@@ -2,32 +2,40 @@
 //!
 //! - [`store`]: the log in sled (entry bundles, hash tiles, meta, indexes).
 //! - [`sequencer`]: the task that batches submissions, appends, signs and flushes.
-//! - [`network`]: the libp2p swarm worker and the protocols it serves.
-//! - [`http`], [`metrics`]: `/metrics`, `/health`, `/status`.
+//! - [`network`]: the libp2p swarm worker, a transport: it serves what the [`network::Inbound`]
+//!   behind it answers, and never names the witness or the intake.
+//! - [`http`], [`routes`], [`metrics`]: the HTTP listener, and the routes it serves: `/metrics`,
+//!   `/health`, `/status` and the admin API.
 //! - [`peers`]: the registry of trusted peer domains.
 //! - [`accounts`]: this domain's accounts (pending, active, disabled) and enrolment codes.
-//! - [`certmail`]: certified mail on the log: registration and key-transparency entries,
-//!   admission of client entries, lookup indexes and lookups, notary evidence.
+//! - [`service`]: the node's service to the network: client intake (admission of client
+//!   entries, registration and key-transparency entries, certified-mail lookup indexes and
+//!   lookups, notary evidence), the client protocol's server, and the router the network worker
+//!   serves through.
+//! - [`gossip`]: what the node believes of gossip (and of alerts peers list).
 //! - [`witness`]: cosigning peers' logs, collecting cosignatures for this one, cross-logging,
 //!   split-view detection and alerts.
 //! - [`admin`]: the admin API on the HTTP listener (bearer token).
-//! - [`config`], [`keys`]: typed configuration and key files.
+//! - [`config`], [`keys`]: typed configuration and key files; [`clock`]: the injected wall clock.
 //! - [`gateway`]: `run(config, shutdown)`, wiring the parts together.
 //! - [`cli`]: the `herald-node` command line (the binary is a thin wrapper around it).
 #![forbid(unsafe_code)]
 
 pub mod accounts;
 pub mod admin;
-pub mod certmail;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod fault;
 pub mod gateway;
+pub mod gossip;
 pub mod http;
 pub mod keys;
 pub mod metrics;
 pub mod network;
 pub mod peers;
+pub mod routes;
 pub mod sequencer;
+pub mod service;
 pub mod store;
 pub mod witness;

@@ -14,7 +14,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
-use herald_proto::wire::pb::{self, ClientErrorKind, client_request, witness_refusal};
+use herald_proto::wire::pb::{ClientErrorKind, client_request, witness_refusal};
 
 /// The `Content-Type` of [`render`]'s output (OpenMetrics text, which Prometheus reads).
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -252,27 +252,6 @@ pub fn request_label(request: &client_request::Request) -> &'static str {
         client_request::Request::Binding(_) => "binding",
         client_request::Request::Publication(_) => "publication",
         client_request::Request::Trust(_) => "trust",
-    }
-}
-
-/// A short description of a peer's answer, for logs: its kind, and an error's kind, never the
-/// answer's contents (a page of entries would be a megabyte of log).
-pub fn response_label(response: &pb::ClientResponse) -> &'static str {
-    use pb::client_response::Response;
-    match &response.response {
-        None => "no answer kind",
-        Some(Response::Submitted(_)) => "submitted",
-        Some(Response::Checkpoint(_)) => "checkpoint",
-        Some(Response::Entries(_)) => "entries",
-        Some(Response::Inclusion(_)) => "inclusion",
-        Some(Response::Consistency(_)) => "consistency",
-        Some(Response::Alerts(_)) => "alerts",
-        Some(Response::Included(_)) => "included",
-        Some(Response::Binding(_)) => "binding",
-        Some(Response::Trust(_)) => "trust",
-        Some(Response::Error(e)) => {
-            error_label(ClientErrorKind::try_from(e.kind).unwrap_or(ClientErrorKind::Unspecified))
-        }
     }
 }
 

@@ -24,18 +24,19 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use herald_proto::checkpoint::WitnessVerifier;
 use herald_proto::merkle::HashAlgorithm;
-use herald_proto::note::{KeyError, NoteVerifier};
+use herald_proto::note::{KeyError, NoteVerifier, is_valid_key_name};
 use herald_proto::wire::MAX_LOCATION_WITNESSES;
 use libp2p::multiaddr::Protocol;
 use libp2p::{Multiaddr, PeerId};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
-use crate::config::{is_tcp_or_quic, valid_domain};
 use crate::keys::log_key_name;
 
 /// The sled tree of the registry.
 pub const PEERS_TREE: &str = "peers";
+/// Longest domain name (RFC 1035).
+const MAX_DOMAIN_LEN: usize = 253;
 /// Most registered peers. Every peer is a witness of this log, and clients learn the witness set
 /// from a location that lists at most [`MAX_LOCATION_WITNESSES`] witnesses: with more peers the
 /// log could count a cosignature that its clients' policy does not.
@@ -462,6 +463,29 @@ impl PeerRegistry {
             .iter()
             .map(|p| PeerDomain::clone(p))
             .collect()
+    }
+}
+
+// Which names and addresses a gateway may have: peer records and the node's own configuration
+// are checked alike.
+
+/// Whether `domain` can name a gateway: 1 to 253 bytes, no `/`, and `<domain>/herald` is a
+/// valid note key name.
+pub(crate) fn valid_domain(domain: &str) -> bool {
+    !domain.is_empty()
+        && domain.len() <= MAX_DOMAIN_LEN
+        && !domain.contains('/')
+        && is_valid_key_name(&format!("{domain}/herald"))
+}
+
+/// `/ip4|ip6|dns*/<host>/tcp/<port>` or `/ip4|ip6|dns*/<host>/udp/<port>/quic-v1`, nothing more.
+pub(crate) fn is_tcp_or_quic(addr: &Multiaddr) -> bool {
+    let parts: Vec<Protocol<'_>> = addr.iter().collect();
+    let ip = |p: &Protocol<'_>| matches!(p, Protocol::Ip4(_) | Protocol::Ip6(_));
+    match parts.as_slice() {
+        [host, Protocol::Tcp(_)] => ip(host),
+        [host, Protocol::Udp(_), Protocol::QuicV1] => ip(host),
+        _ => false,
     }
 }
 

@@ -40,7 +40,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use herald_proto::checkpoint::{Checkpoint, CheckpointError, VerifiedCheckpoint};
 use herald_proto::merkle::{AnyHasher, Hash, LogHasher};
@@ -49,6 +49,7 @@ use prometheus_client::registry::Registry;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
+use crate::clock::{Clock, SystemClock};
 use crate::store::layout::{
     MAX_ENTRY_BYTES, MAX_INDEX_KEY_BYTES, MAX_INDEX_NAME_BYTES, MAX_INDEX_VALUE_BYTES,
 };
@@ -67,26 +68,6 @@ pub const DEFAULT_POOL_MAX: usize = 65536;
 pub const DEFAULT_POOL_MAX_BYTES: usize = 256 * 1024 * 1024;
 /// Most secondary-index writes one submission may carry.
 pub const MAX_INDEX_WRITES: usize = 16;
-
-/// Wall-clock time, injected so tests can move it backwards.
-pub trait Clock: Send + Sync + 'static {
-    /// Milliseconds since the Unix epoch.
-    fn now_ms(&self) -> u64;
-}
-
-/// The system's wall clock.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now_ms(&self) -> u64 {
-        // A clock before 1970 reads as 0; the clock rule then waits for it.
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-            .unwrap_or(0)
-    }
-}
 
 /// How the sequencer batches and bounds its pool.
 #[derive(Clone)]

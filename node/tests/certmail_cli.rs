@@ -10,8 +10,8 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use herald_node::accounts::api::{AccountAdded, AccountList};
-use herald_node::certmail::DisableReport;
 use herald_node::config::NodeConfig;
+use herald_node::service::DisableReport;
 use herald_proto::entry::verify_identity_revocation;
 use herald_proto::wire::pb::{self, log_entry};
 use herald_proto::wire::{MAX_LOG_ENTRY_BYTES, decode};

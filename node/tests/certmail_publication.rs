@@ -11,9 +11,9 @@ use std::time::Duration;
 
 use ed25519_dalek::SigningKey;
 use herald_node::accounts::AccountState;
-use herald_node::certmail::evidence::evidence_salt;
-use herald_node::certmail::index_writes;
 use herald_node::sequencer::{Sequencer, SequencerConfig};
+use herald_node::service::evidence::evidence_salt;
+use herald_node::service::index_writes;
 use herald_node::store::LogStore;
 use herald_proto::entry::{EvidenceRecord, IdentityBinding, KeyPublication, verify_evidence};
 use herald_proto::wire::pb::{self, ClientErrorKind, client_request, log_entry};
@@ -305,7 +305,7 @@ async fn the_lowest_index_wins_and_accounts_indexes_and_evidence_survive_a_resta
     let mut client = TestClient::connect(alpha.addr()).await;
     // The account survived, and so did the indexes: the lookup answers the first leaf.
     assert!(matches!(
-        alpha.gateway.certmail().accounts().get(&alice.address).unwrap().map(|r| r.state),
+        alpha.gateway.intake().accounts().get(&alice.address).unwrap().map(|r| r.state),
         Some(AccountState::Active { identity_key, .. }) if identity_key == alice.key()
     ));
     let trust = own_trust(&mut client).await;

@@ -9,7 +9,7 @@ mod network_support;
 mod witness_support;
 
 use herald_node::accounts::{AccountState, api::AccountAdded, api::AccountList};
-use herald_node::certmail::DisableReport;
+use herald_node::service::DisableReport;
 use herald_proto::identity::{NotBound, verify_binding, verify_revocation};
 use herald_proto::wire::pb::{self, ClientErrorKind, client_request, client_response};
 use network_support::{TestClient, error_of};
@@ -30,7 +30,7 @@ async fn pair() -> (Domain, Domain) {
 fn state(domain: &Domain, address: &str) -> Option<AccountState> {
     domain
         .gateway
-        .certmail()
+        .intake()
         .accounts()
         .get(address)
         .expect("account book")
@@ -159,7 +159,7 @@ async fn unknown_foreign_and_disabled_accounts_cannot_register() {
     let code = issue(&alpha, &dave.address, 3600).await;
     let report = alpha
         .gateway
-        .certmail()
+        .intake()
         .disable(dave.address.clone())
         .await
         .unwrap();

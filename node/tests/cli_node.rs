@@ -10,7 +10,7 @@ use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use herald_node::gateway::NodeInfo;
-use herald_node::http::NodeStatus;
+use herald_node::routes::NodeStatus;
 use herald_proto::checkpoint::VerifiedCheckpoint;
 use herald_proto::note::NoteVerifier;
 use network_support::{TestClient, notarization};

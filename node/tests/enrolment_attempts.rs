@@ -21,7 +21,7 @@ use certmail_support::{Account, enrol, issue, register};
 fn state(domain: &Domain, address: &str) -> Option<AccountState> {
     domain
         .gateway
-        .certmail()
+        .intake()
         .accounts()
         .get(address)
         .expect("account book")
@@ -95,7 +95,7 @@ async fn attack_answers_do_not_tell_unknown_active_disabled_and_pending_accounts
     issue(&alpha, &erin.address, 3600).await;
     alpha
         .gateway
-        .certmail()
+        .intake()
         .disable(erin.address.clone())
         .await
         .unwrap();

@@ -5,16 +5,16 @@ mod network_support;
 
 use std::time::Duration;
 
+use herald_light_client::net::checkpoint_topic;
 use herald_proto::checkpoint::VerifiedCheckpoint;
-use herald_proto::wire::{self, CHECKPOINT_TOPIC as TOPIC, pb};
-use libp2p::gossipsub::IdentTopic;
+use herald_proto::wire::{self, pb};
 use network_support::{TestClient, TestNode, WAIT, notarization};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_subscriber_receives_each_new_checkpoint() {
     let node = TestNode::start("alpha.test").await;
     let mut peer = TestClient::connect(node.tcp_addr()).await;
-    peer.subscribe(&IdentTopic::new(TOPIC)).await;
+    peer.subscribe(&checkpoint_topic()).await;
 
     // The node publishes when a round is signed. Our subscription reaches it at about the time
     // its subscription reached us, so a first round may go out before it knows of us: submit
@@ -37,7 +37,7 @@ async fn a_subscriber_receives_each_new_checkpoint() {
 
     let mut sizes = Vec::new();
     for (topic, data) in &peer.gossip {
-        assert_eq!(topic, TOPIC);
+        assert_eq!(topic, wire::CHECKPOINT_TOPIC);
         let message: pb::SignedCheckpoint = wire::decode_valid(data).expect("a SignedCheckpoint");
         let checkpoint = VerifiedCheckpoint::verify(&message.note, &node.log_key)
             .expect("gossiped checkpoints are signed by the log");
@@ -67,7 +67,7 @@ async fn a_subscriber_receives_each_new_checkpoint() {
 async fn attack_invalid_gossip_is_rejected_and_penalises_its_sender() {
     let node = TestNode::start("alpha.test").await;
     let mut attacker = TestClient::connect(node.tcp_addr()).await;
-    let topic = IdentTopic::new(TOPIC);
+    let topic = checkpoint_topic();
     attacker.subscribe(&topic).await;
     let me = *attacker.swarm.local_peer_id();
 

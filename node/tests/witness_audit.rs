@@ -15,15 +15,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures::StreamExt as _;
-use herald_node::network::{
-    CHECKPOINT_TOPIC, CLIENT_PROTOCOL, ClientCodec, WITNESS_PROTOCOL, WitnessCodec,
+use herald_light_client::net::{
+    self, CLIENT_PROTOCOL, ClientCodec, WITNESS_PROTOCOL, WitnessCodec, checkpoint_topic,
 };
 use herald_proto::equivocation::Evidence;
 use herald_proto::wire::pb::{self, add_checkpoint_response, client_request, client_response};
-use libp2p::gossipsub::IdentTopic;
+use libp2p::Swarm;
 use libp2p::request_response::{self, ProtocolSupport};
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
-use libp2p::{Swarm, noise, tcp, yamux};
 use network_support::TestClient;
 use prost::Message as _;
 use witness_support::{Domain, FakeLog, WAIT, eventually, metric};
@@ -78,15 +77,8 @@ async fn connect_fake_peer(
     entries: Vec<Vec<u8>>,
 ) -> (FakePeer, Option<add_checkpoint_response::Result>) {
     let mut swarm: Swarm<FakePeerBehaviour> =
-        libp2p::SwarmBuilder::with_existing_identity(log.keys.identity.clone())
-            .with_tokio()
-            .with_tcp(
-                tcp::Config::default(),
-                noise::Config::new,
-                yamux::Config::default,
-            )
-            .unwrap()
-            .with_behaviour(|_| FakePeerBehaviour {
+        net::build_swarm(log.keys.identity.clone(), Duration::from_secs(60), |_| {
+            Ok(FakePeerBehaviour {
                 witness: request_response::Behaviour::with_codec(
                     WitnessCodec::new(),
                     [(WITNESS_PROTOCOL, ProtocolSupport::Outbound)],
@@ -98,9 +90,8 @@ async fn connect_fake_peer(
                     request_response::Config::default(),
                 ),
             })
-            .unwrap()
-            .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
-            .build();
+        })
+        .unwrap();
     let node = alpha.gateway.handle().peer_id();
     swarm.add_peer_address(node, alpha.addr());
     let id = swarm
@@ -206,7 +197,7 @@ fn proof_answer(log: FakeLog) -> Answer {
 
 /// Publishes `note` on the checkpoint topic to `alpha`, as any gossip peer could.
 async fn gossip(alpha: &Domain, note: Vec<u8>) -> TestClient {
-    let topic = IdentTopic::new(CHECKPOINT_TOPIC);
+    let topic = checkpoint_topic();
     let mut relay = TestClient::connect(alpha.addr()).await;
     relay.subscribe(&topic).await;
     let message = pb::SignedCheckpoint { note }.encode_to_vec();

@@ -10,7 +10,6 @@ use std::time::Duration;
 use herald_proto::checkpoint::{VerifiedCheckpoint, WitnessPolicy};
 use herald_proto::equivocation::Equivocation;
 use herald_proto::wire::{self, pb};
-use libp2p::gossipsub::IdentTopic;
 use network_support::{TestClient, error_of, notarization};
 use prost::Message as _;
 use witness_support::{Domain, eventually, http, metric, register_all};
@@ -341,7 +340,7 @@ async fn a_forked_checkpoint_is_detected_gossiped_verified_and_the_origin_refuse
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn attack_a_garbage_or_false_alert_is_rejected_and_a_strangers_is_not_kept() {
     let alpha = Domain::start("alpha.test", |_| {}).await;
-    let topic = IdentTopic::new(herald_proto::wire::ALERT_TOPIC);
+    let topic = herald_light_client::net::alert_topic();
     // A valid proof about a log alpha does not know, and the same proof made false (both
     // checkpoints the same): ignored, and rejected.
     let stranger = witness_support::FakeLog::new("stranger.test", 90, 5);
@@ -408,7 +407,7 @@ async fn attack_a_garbage_or_false_alert_is_rejected_and_a_strangers_is_not_kept
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn attack_a_peer_listing_a_false_alert_gets_it_dropped_and_its_true_one_is_kept() {
     use futures::StreamExt as _;
-    use herald_node::network::{CLIENT_PROTOCOL, ClientCodec};
+    use herald_light_client::net::{self, CLIENT_PROTOCOL, ClientCodec};
     use libp2p::request_response::{self, ProtocolSupport};
     use libp2p::swarm::SwarmEvent;
     use witness_support::FakeLog;
@@ -427,24 +426,14 @@ async fn attack_a_peer_listing_a_false_alert_gets_it_dropped_and_its_true_one_is
     let mut false_alert = proof.to_wire();
     false_alert.checkpoint_b = false_alert.checkpoint_a.clone();
 
-    let mut swarm = libp2p::SwarmBuilder::with_existing_identity(peer.keys.identity.clone())
-        .with_tokio()
-        .with_tcp(
-            libp2p::tcp::Config::default(),
-            libp2p::noise::Config::new,
-            libp2p::yamux::Config::default,
-        )
-        .unwrap()
-        .with_behaviour(|_| {
-            request_response::Behaviour::with_codec(
-                ClientCodec::new(),
-                [(CLIENT_PROTOCOL, ProtocolSupport::Inbound)],
-                request_response::Config::default(),
-            )
-        })
-        .unwrap()
-        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
-        .build();
+    let mut swarm = net::build_swarm(peer.keys.identity.clone(), Duration::from_secs(60), |_| {
+        Ok(request_response::Behaviour::with_codec(
+            ClientCodec::new(),
+            [(CLIENT_PROTOCOL, ProtocolSupport::Inbound)],
+            request_response::Config::default(),
+        ))
+    })
+    .unwrap();
     swarm.dial(alpha.addr()).unwrap();
     let asked = tokio::time::timeout(witness_support::WAIT, async {
         loop {

@@ -12,7 +12,7 @@
 //!   says the same and is what a user who trusts their gateway takes.
 
 use herald_node::accounts::api::{AccountAdd, AccountAdded, AccountDisable, AccountList};
-use herald_node::certmail::DisableReport;
+use herald_node::service::DisableReport;
 use herald_proto::certmail::Location;
 use herald_proto::checkpoint::WitnessPolicy;
 use herald_proto::inclusion::LogTrust;

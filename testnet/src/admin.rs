@@ -8,8 +8,8 @@
 use std::time::Duration;
 
 use herald_node::admin::{AlertReport, BlockList, BlockRequest, ForkReport};
-use herald_node::http::NodeStatus;
 use herald_node::peers::PeerRecord;
+use herald_node::routes::NodeStatus;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 

@@ -1,9 +1,11 @@
 //! The `herald-testnet` command line: `demo`, `up`, `status`, `down`, `bench`, and the hidden
-//! `node`.
+//! `node` and `herald`.
 //!
 //! `node ARGS...` is how every testnet node runs: the arguments go unchanged to
 //! [`herald_node::cli::main_with_args`], so a node started by the testnet is the real
-//! `herald-node` command line in its own process, and one build gives both.
+//! `herald-node` command line in its own process, and one build gives both. `herald ARGS...` is
+//! the light client's command line ([`herald_light_client::cli::main_with_args`]) the same way,
+//! for the tests that run it against nodes.
 //!
 //! `up` starts detached node processes that outlive the command and writes `DIR/testnet.json`;
 //! `status` asks each node for its `/status`; `down` stops them (SIGTERM, then SIGKILL after a
@@ -102,6 +104,10 @@ pub fn main_with_args<I: IntoIterator<Item = OsString>>(args: I) -> ExitCode {
         let forwarded =
             std::iter::once(OsString::from("herald-node")).chain(args[2..].iter().cloned());
         return herald_node::cli::main_with_args(forwarded);
+    }
+    if args.get(1).is_some_and(|a| a == "herald") {
+        let forwarded = std::iter::once(OsString::from("herald")).chain(args[2..].iter().cloned());
+        return herald_light_client::cli::main_with_args(forwarded);
     }
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,

@@ -1,11 +1,12 @@
 //! [`GossipObserver`]: a plain libp2p gossipsub subscriber, as a peer written with another
 //! libp2p implementation would be.
 //!
-//! It uses nothing of the node's network code: TCP, noise, yamux and gossipsub v1.1 with the
-//! settings interoperability needs (DESIGN §2, STACK.md): signed messages with strict
-//! validation, and message ids = SHA-256 of the data, the content addressing other
-//! implementations use. It subscribes to the topics it is given, dials the nodes it is told to,
-//! and hands every message received to the caller with its arrival time. The testnet uses it
+//! It uses nothing of the node's network worker: only the transport (TCP + noise + yamux, QUIC)
+//! and the gossipsub configuration every Herald party shares (`herald_light_client::net`): signed
+//! messages with strict validation, and message ids = SHA-256 of the data, the content
+//! addressing other implementations use (DESIGN §2, STACK.md), without judging messages itself
+//! ([`GossipMode::Observing`]). It subscribes to the topics it is given, dials the nodes it is told
+//! to, and hands every message received to the caller with its arrival time. The testnet uses it
 //! to watch checkpoints and alerts (the gossip interoperability test, `bench cosign`).
 //!
 //! One worker task owns the swarm; the observer sends it dials over a bounded channel and
@@ -18,18 +19,19 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt as _;
-use libp2p::gossipsub::{self, IdentTopic, MessageAuthenticity, TopicHash, ValidationMode};
+use herald_light_client::net::{self, GossipMode};
+use libp2p::gossipsub::{self, IdentTopic, TopicHash};
+use libp2p::identity::Keypair;
 use libp2p::swarm::SwarmEvent;
-use libp2p::{Multiaddr, PeerId, Swarm, SwarmBuilder, noise, tcp, yamux};
-use sha2::{Digest as _, Sha256};
+use libp2p::{Multiaddr, PeerId, Swarm};
 use tokio::sync::{mpsc, watch};
 
 use crate::error::TestnetError;
 
 /// Messages waiting for the caller; more are dropped (and counted).
 const MESSAGE_CAPACITY: usize = 16_384;
-/// Largest gossip frame accepted.
-const MAX_TRANSMIT_BYTES: usize = 64 * 1024;
+/// Connections idle longer than this are closed.
+const IDLE_CONNECTION_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// One gossip message as received.
 #[derive(Clone, Debug)]
@@ -57,36 +59,13 @@ pub struct GossipObserver {
     dropped: Arc<AtomicU64>,
 }
 
-/// Message ids as other libp2p implementations compute them: SHA-256 of the data.
-fn content_id(message: &gossipsub::Message) -> gossipsub::MessageId {
-    gossipsub::MessageId::from(Sha256::digest(&message.data).to_vec())
-}
-
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
-
 fn build_swarm(topics: &[&str]) -> Result<Swarm<gossipsub::Behaviour>, String> {
-    let mut swarm = SwarmBuilder::with_new_identity()
-        .with_tokio()
-        .with_tcp(
-            tcp::Config::default().nodelay(true),
-            noise::Config::new,
-            yamux::Config::default,
-        )
-        .map_err(|e| e.to_string())?
-        .with_behaviour(|key| {
-            let config = gossipsub::ConfigBuilder::default()
-                .validation_mode(ValidationMode::Strict)
-                .message_id_fn(content_id)
-                .max_transmit_size(MAX_TRANSMIT_BYTES)
-                .build()?;
-            let behaviour: Result<_, BoxError> =
-                gossipsub::Behaviour::new(MessageAuthenticity::Signed(key.clone()), config)
-                    .map_err(BoxError::from);
-            behaviour
-        })
-        .map_err(|e| e.to_string())?
-        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(300)))
-        .build();
+    let mut swarm = net::build_swarm(
+        Keypair::generate_ed25519(),
+        IDLE_CONNECTION_TIMEOUT,
+        |key| net::gossipsub_behaviour(key, GossipMode::Observing),
+    )
+    .map_err(|e| e.to_string())?;
     for topic in topics {
         swarm
             .behaviour_mut()

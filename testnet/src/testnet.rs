@@ -20,7 +20,7 @@ use herald_light_client::{
 };
 use herald_node::config::NodeConfig;
 use herald_node::gateway;
-use herald_node::http::NodeStatus;
+use herald_node::routes::NodeStatus;
 use herald_proto::merkle::HashAlgorithm;
 
 use crate::error::{TestnetError, io_error};

@@ -20,7 +20,7 @@ use herald_light_client::certmail::{
     CertMail, CertifiedMailError, MemoryRecordStore, RequestTerms,
 };
 use herald_light_client::keystore::{MemoryKeyStore, SecureKeyStore as _};
-use herald_light_client::{ClientError, VerifyError};
+use herald_light_client::{ClientError, Gateway as _, VerifyError};
 use herald_proto::certmail::CertMailError;
 use herald_proto::evidence::{Check, Outcome, arbitrate_bytes, decode_bundle};
 use herald_proto::identity::NotBound;
@@ -277,7 +277,7 @@ async fn attack_duplicate_publications_are_refused_and_the_first_one_counts() {
         .unwrap();
         let gateway = net.client(SENDER).await.unwrap();
         for again in [leaf, other] {
-            let err = gateway.submit_encoded(again).await.unwrap_err();
+            let err = gateway.submit(again).await.unwrap_err();
             assert!(
                 matches!(&err, ClientError::Refused(r) if r.kind == pb::ClientErrorKind::Duplicate),
                 "{err:?}"

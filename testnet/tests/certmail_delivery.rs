@@ -13,7 +13,7 @@ mod certmail_support;
 
 use certmail_support::*;
 use herald_light_client::certmail::{Delivery, SenderStatus, SenderStep};
-use herald_light_client::prove_absence;
+use herald_light_client::{Gateway as _, prove_absence};
 use herald_proto::evidence::{
     AbsenceError, Check, Outcome, arbitrate, arbitrate_bytes, decode_bundle, verify_absence,
 };
@@ -233,9 +233,7 @@ async fn absence_is_shown_when_nothing_was_published_and_refused_when_something_
         // A leaf after T + δ, so that a checkpoint is cosigned after it.
         let author = ed25519_dalek::SigningKey::from_bytes(&[5; 32]);
         gateway
-            .submit_encoded(
-                herald_testnet::load::notarization_entry(&author, unix_now(), 256).unwrap(),
-            )
+            .submit(herald_testnet::load::notarization_entry(&author, unix_now(), 256).unwrap())
             .await
             .unwrap();
         let after = loop {

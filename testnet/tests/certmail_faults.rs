@@ -15,9 +15,9 @@ mod certmail_support;
 use std::time::Duration;
 
 use certmail_support::*;
-use herald_light_client::VerifyError;
 use herald_light_client::certmail::{Delivery, SenderStatus, SenderStep, decode_sealed};
 use herald_light_client::keystore::SecureKeyStore as _;
+use herald_light_client::{Gateway as _, VerifyError};
 use herald_proto::certmail::CertMailError;
 use herald_proto::certmail::sender::{
     Outgoing, RequestArrived, Sealed, SenderAction, SenderInput, SenderPolicy, SenderState,
@@ -103,7 +103,7 @@ async fn attack_a_publication_cosigned_after_t_plus_delta_is_not_shown() {
         // X is cut off from its witnesses: both leaves are logged, neither is cosigned.
         net.cut(SENDER).await.unwrap();
         let gateway = net.client(SENDER).await.unwrap();
-        gateway.submit_encoded(leaf).await.unwrap();
+        gateway.submit(leaf).await.unwrap();
         let lapsed = loop {
             match p
                 .alice

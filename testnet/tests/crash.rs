@@ -18,7 +18,9 @@ use std::time::{Duration, Instant};
 
 use common::{bounded, options};
 use ed25519_dalek::SigningKey;
-use herald_light_client::{GatewayClient, LogIdentity, MemoryCheckpointStore, TrustedLog};
+use herald_light_client::{
+    Gateway as _, GatewayClient, LogIdentity, MemoryCheckpointStore, TrustedLog,
+};
 use herald_proto::checkpoint::VerifiedCheckpoint;
 use herald_proto::merkle::{CompactRange, Hash};
 use herald_proto::wire::MAX_ENTRY_PAGE_COUNT;
@@ -174,7 +176,7 @@ async fn submitter(client: GatewayClient, identity: LogIdentity, shared: Arc<Sha
             .await
             .submitted
             .insert(leaf_hash, entry.clone());
-        let ack = match client.submit_encoded(entry.clone()).await {
+        let ack = match client.submit(entry.clone()).await {
             Ok(ack) => ack,
             Err(_) => {
                 tokio::time::sleep(Duration::from_millis(20)).await;

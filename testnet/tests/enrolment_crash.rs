@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use common::{bounded, options};
 use herald_light_client::keystore::{MemoryKeyStore, SecureKeyStore as _};
-use herald_light_client::{ClientError, registration};
+use herald_light_client::{ClientError, Gateway as _, registration};
 use herald_node::fault::FaultPoint;
 use herald_proto::wire::pb::{self, ClientErrorKind, log_entry};
 use herald_proto::wire::{MAX_ENTRY_PAGE_COUNT, MAX_LOG_ENTRY_BYTES, decode};

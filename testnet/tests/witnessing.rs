@@ -19,10 +19,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use base64::Engine as _;
 use common::{bounded, options};
 use herald_light_client::{
-    DEFAULT_MAX_SKEW_SECS, GatewayClient, LogIdentity, MemoryCheckpointStore, TrustedLog,
-    VerifyError, WitnessRequirement,
+    DEFAULT_MAX_SKEW_SECS, Gateway as _, GatewayClient, LogIdentity, MemoryCheckpointStore,
+    TrustedLog, VerifyError, WitnessRequirement,
 };
-use herald_node::http::NodeStatus;
+use herald_node::routes::NodeStatus;
 use herald_proto::checkpoint::{Checkpoint, VerifiedCheckpoint, WitnessPolicy};
 use herald_proto::equivocation::Equivocation;
 use herald_proto::wire::{CHECKPOINT_TOPIC, MAX_ENTRY_PAGE_COUNT, pb};
@@ -513,7 +513,7 @@ async fn submit(net: &Testnet, i: usize, count: u64) -> VerifiedCheckpoint {
     for _ in 0..count {
         let tag = rand_tag();
         let ack = client
-            .submit_encoded(notarization_entry(&author, tag, 256).unwrap())
+            .submit(notarization_entry(&author, tag, 256).unwrap())
             .await
             .unwrap();
         last = Some(

@@ -19,9 +19,10 @@
 //! for why). Sender records do hold M and K, which the sender already has: keep the record
 //! directory private ([`DirRecordStore`] makes it 0700).
 //!
-//! Time and randomness are passed in, as in proto: the driver reads no clock. The network steps
-//! ([`CertMail::publish`], [`CertMail::fetch`], in `network.rs`) are the exception: they wait
-//! for cosignatures, so they read the system clock to know when to stop.
+//! Time and randomness are passed in, as in proto: the driver's steps take `now`. The network
+//! steps ([`CertMail::publish`], [`CertMail::fetch`], in `network.rs`) wait for cosignatures,
+//! so they read the driver's [`Clock`] to know when to stop (the system's unless
+//! [`CertMail::with_clock`] gave another).
 
 mod messages;
 mod network;
@@ -40,12 +41,15 @@ pub use sender::{BindingMaterial, Letter, SenderConfig, SenderStatus, SenderStep
 pub use herald_proto::certmail::recipient::{Delivery, RequestTerms};
 pub use herald_proto::certmail::sender::SenderPolicy;
 
+use std::sync::Arc;
+
 use ed25519_dalek::SigningKey;
 use herald_proto::certmail::CertMailError;
 use herald_proto::checkpoint::CheckpointError;
 use herald_proto::identity::IdentityError;
 use herald_proto::wire::WireError;
 
+use crate::clock::{Clock, SystemClock};
 use crate::error::ClientError;
 use crate::keystore::{Identity, KeyStoreError, SecretId, SecureKeyStore};
 use crate::store::StoreError;
@@ -145,12 +149,25 @@ pub enum CertifiedMailError {
 pub struct CertMail<K, R> {
     keys: K,
     records: R,
+    /// "Now", for the network steps ([`SystemClock`] by default).
+    clock: Arc<dyn Clock>,
 }
 
 impl<K: SecureKeyStore, R: RecordStore> CertMail<K, R> {
     /// The driver over `keys` (which must hold the account's identity) and `records`.
     pub fn new(keys: K, records: R) -> Self {
-        CertMail { keys, records }
+        CertMail {
+            keys,
+            records,
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// The same driver, its network steps reading the time from `clock` instead of the
+    /// system's.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// The key store.

@@ -4,7 +4,8 @@
 //! Both ask the gateway, check its answer with [`verify_publication_answer`] under X's own
 //! witness policy, prove the answer's checkpoint consistent with the last one trusted for X, and
 //! only then give the answer to the state machine, which checks it again and decides. They read
-//! the system clock: waiting for cosignatures needs one.
+//! the driver's clock (the system's unless [`CertMail::with_clock`] set another): waiting for
+//! cosignatures needs one.
 
 use herald_proto::certmail::Location;
 use herald_proto::checkpoint::VerifiedCheckpoint;
@@ -20,7 +21,7 @@ use crate::publication::{Polling, await_publication};
 use crate::store::{CheckpointStore, StoreError};
 use crate::trusted_log::TrustedLog;
 use crate::verify::{LogIdentity, VerifyError};
-use crate::witnessed::{WitnessRequirement, now_secs};
+use crate::witnessed::WitnessRequirement;
 
 /// X's log as a [`LogIdentity`].
 fn log_of(location: &Location) -> LogIdentity {
@@ -58,13 +59,13 @@ impl<K: SecureKeyStore, R: RecordStore> CertMail<K, R> {
         msg_id: &[u8],
         polling: &Polling,
     ) -> Result<Vec<SenderStep>, CertifiedMailError> {
-        let (req_hash, leaf, limit) = match self.sender_status(msg_id, now_secs())? {
+        let (req_hash, leaf, limit) = match self.sender_status(msg_id, self.clock.now_secs())? {
             SenderStatus::Published {
                 req_hash,
                 leaf,
                 limit,
             } => (req_hash, leaf, limit),
-            SenderStatus::Lapsed { .. } => return self.sender_timer(msg_id, now_secs()),
+            SenderStatus::Lapsed { .. } => return self.sender_timer(msg_id, self.clock.now_secs()),
             other => {
                 return Err(CertifiedMailError::WrongState {
                     id: hex_name(msg_id),
@@ -75,7 +76,8 @@ impl<K: SecureKeyStore, R: RecordStore> CertMail<K, R> {
         };
         let request = self.sent_request(msg_id)?;
         let location = request.location();
-        let mut log = TrustedLog::open(gateway, log_of(location), checkpoints)?;
+        let mut log = TrustedLog::open(gateway, log_of(location), checkpoints)?
+            .with_clock(self.clock.clone());
         log.require_cosigned(WitnessRequirement::new(
             location.log().policy().clone(),
             location.clock_skew(),
@@ -97,12 +99,13 @@ impl<K: SecureKeyStore, R: RecordStore> CertMail<K, R> {
             &req_hash,
             Some(&leaf),
             &polling,
+            &*self.clock,
         )
         .await
         {
             Ok(answer) => answer,
-            Err(e) if !e.is_peer_misbehaviour() && now_secs() > limit => {
-                return self.sender_timer(msg_id, now_secs());
+            Err(e) if !e.is_peer_misbehaviour() && self.clock.now_secs() > limit => {
+                return self.sender_timer(msg_id, self.clock.now_secs());
             }
             Err(e) => return Err(e.into()),
         };
@@ -115,7 +118,7 @@ impl<K: SecureKeyStore, R: RecordStore> CertMail<K, R> {
             })
             .map_err(ClientError::from)?;
         log.adopt(included.checkpoint().clone()).await?;
-        let now = now_secs();
+        let now = self.clock.now_secs();
         match self.take_inclusion(&req_hash, answer, now) {
             // Cosigned, but after T + δ: it does not count, and the mail has lapsed.
             Err(CertifiedMailError::Refused(_)) if now > limit => self.sender_timer(msg_id, now),
@@ -138,7 +141,8 @@ impl<K: SecureKeyStore, R: RecordStore> CertMail<K, R> {
     ) -> Result<Opened, CertifiedMailError> {
         let request = self.stored_request(req_hash)?;
         let location = request.location();
-        let answer = await_publication(gateway, location, req_hash, None, polling).await?;
+        let answer =
+            await_publication(gateway, location, req_hash, None, polling, &*self.clock).await?;
         // One reading of the trusted checkpoint for both the proof and the machine: another
         // process may move it meanwhile, and a proof for another size must not read as a
         // split view.
@@ -149,7 +153,7 @@ impl<K: SecureKeyStore, R: RecordStore> CertMail<K, R> {
         };
         let proof =
             consistency_with_trusted(gateway, location, &answer, pinned.note.as_deref()).await?;
-        self.take_publication(req_hash, answer, &proof, &pinned, now_secs())
+        self.take_publication(req_hash, answer, &proof, &pinned, self.clock.now_secs())
     }
 }
 

@@ -14,10 +14,11 @@ use herald_light_client::{
 use herald_proto::identity::NotBound;
 use herald_proto::inclusion::LogTrust;
 use herald_proto::merkle::HashAlgorithm;
+use herald_proto::note::b64;
 use prost::Message as _;
 use serde_json::json;
 
-use super::account::KeyStoreArgs;
+use super::args::KeyStoreArgs;
 use super::cm::files::{LogDescription, read_trust, write_atomic};
 use super::connection::{GatewayArgs, runtime};
 
@@ -104,11 +105,6 @@ pub struct BindingArgs {
 struct NotBoundNow {
     account: String,
     reason: NotBound,
-}
-
-fn b64(bytes: &[u8]) -> String {
-    use base64::Engine as _;
-    base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
 /// Prints a failure and picks the exit status (see [`ACCOUNT_EXIT_STATUS`]).

@@ -16,6 +16,7 @@ use herald_proto::evidence::{
     TrustSource, Verdict, arbitrate, decode_absence_proof, decode_bundle, verify_absence,
 };
 use herald_proto::note::NoteVerifier;
+use herald_proto::note::b64;
 use herald_proto::wire::{MAX_EQUIVOCATION_BYTES, pb};
 use serde_json::{Value, json};
 
@@ -98,10 +99,6 @@ pub struct VerifyEquivocation {
     /// Print one JSON object (roots in base64).
     #[arg(long)]
     json: bool,
-}
-
-fn b64(bytes: &[u8]) -> String {
-    BASE64.encode(bytes)
 }
 
 fn print_json(v: &Value) {

@@ -2,6 +2,7 @@
 //! library. Everything it prints about the log has been verified by `TrustedLog`.
 
 mod account;
+mod args;
 mod author;
 mod binding;
 mod cm;

@@ -9,14 +9,10 @@ use herald_light_client::{
 };
 use herald_proto::checkpoint::VerifiedCheckpoint;
 use herald_proto::entry::verify_notarization;
+use herald_proto::note::b64;
 use herald_proto::wire::pb;
 use prost::Message as _;
 use serde_json::{Value, json};
-
-fn b64(bytes: &[u8]) -> String {
-    use base64::Engine as _;
-    base64::engine::general_purpose::STANDARD.encode(bytes)
-}
 
 fn checkpoint_json(c: &VerifiedCheckpoint) -> Value {
     json!({

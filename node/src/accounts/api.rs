@@ -5,7 +5,7 @@
 //! |---|---|---|
 //! | `GET /admin/accounts` | | [`AccountList`] |
 //! | `POST /admin/accounts` | [`AccountAdd`] | [`AccountAdded`] (the code, shown once) |
-//! | `POST /admin/accounts/disable` | [`AccountDisable`] | [`crate::certmail::DisableReport`] |
+//! | `POST /admin/accounts/disable` | [`AccountDisable`] | [`crate::service::DisableReport`] |
 //!
 //! Addresses travel in bodies, never in paths, so no escaping is needed.
 

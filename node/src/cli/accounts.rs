@@ -2,7 +2,7 @@
 //!
 //! With the node running these are admin API calls (`/admin/accounts`). Otherwise they open the
 //! stopped node's database and change it through the same types the node uses
-//! ([`AccountBook`], and for disabling an active account [`CertifiedMail::disable`] with a
+//! ([`AccountBook`], and for disabling an active account [`Intake::disable`] with a
 //! sequencer of its own, so the `IdentityRevocation` is appended and flushed exactly as the
 //! running node would; the witnesses cosign it when the node runs again).
 
@@ -22,12 +22,13 @@ use crate::accounts::attempts::EnrolmentMetrics;
 use crate::accounts::{
     AccountBook, AccountState, AccountView, DEFAULT_CODE_VALIDITY_SECS, MAX_CODE_VALIDITY_SECS,
 };
-use crate::certmail::DisableReport;
+use crate::clock::{Clock, SystemClock};
 use crate::config::NodeConfig;
-use crate::gateway::open_certmail;
+use crate::gateway::open_intake;
 use crate::keys::NodeKeys;
 use crate::peers::PeerRegistry;
-use crate::sequencer::{Clock, Sequencer, SequencerConfig, SystemClock};
+use crate::sequencer::{Sequencer, SequencerConfig};
+use crate::service::DisableReport;
 use crate::store::LogStore;
 
 #[derive(Subcommand, Debug)]
@@ -164,7 +165,7 @@ fn disable(a: DisableArgs) -> anyhow::Result<()> {
 }
 
 /// Disables an account of a stopped node: a pending one in the book alone; an active one
-/// through [`crate::certmail::CertifiedMail::disable`] with a sequencer started for it.
+/// through [`crate::service::Intake::disable`] with a sequencer started for it.
 fn disable_offline(config: &NodeConfig, account: String) -> anyhow::Result<DisableReport> {
     let store = open_store(config)?;
     let book = AccountBook::open(store.db(), &config.domain)?;
@@ -202,9 +203,9 @@ fn disable_offline(config: &NodeConfig, account: String) -> anyhow::Result<Disab
         let peers = PeerRegistry::open(store.db(), &config.domain, keys.peer_id())?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let metrics = EnrolmentMetrics::register(&mut registry);
-        let certmail =
-            open_certmail(config, &keys, &store, &sequencer, &peers, &clock, metrics).await?;
-        let disabled = certmail.disable(account).await;
+        let intake =
+            open_intake(config, &keys, &store, &sequencer, &peers, &clock, metrics).await?;
+        let disabled = intake.disable(account).await;
         sequencer.shutdown();
         task.await
             .context("the sequencer task failed")?

@@ -228,7 +228,7 @@ pub(super) fn peer(command: PeerCommand) -> anyhow::Result<()> {
         }
         PeerCommand::Remove(a) => {
             // It becomes part of an HTTP request line: only a domain name may get there.
-            if !crate::config::valid_domain(&a.domain) {
+            if !crate::peers::valid_domain(&a.domain) {
                 bail!("{:?} is not a valid domain name", a.domain);
             }
             let config = read_config(&a.config)?;

@@ -32,8 +32,8 @@ use tracing_subscriber::EnvFilter;
 
 use crate::config::NodeConfig;
 use crate::gateway::{self, NodeInfo};
-use crate::http::NodeStatus;
 use crate::keys::NodeKeys;
+use crate::routes::NodeStatus;
 
 /// Largest configuration file read.
 const MAX_CONFIG_BYTES: u64 = 1024 * 1024;

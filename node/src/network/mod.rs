@@ -1,46 +1,46 @@
-//! The node's libp2p network: one worker task owns the `Swarm`; [`NodeHandle`]s talk to it.
+//! The node's libp2p network, a transport: one worker task owns the `Swarm`; [`NodeHandle`]s
+//! talk to it; what it serves is behind the [`Inbound`] trait, so the worker knows nothing of
+//! the witness, the intake or certified mail, and is tested with a fake service.
 //!
-//! Shape (rust-libp2p `examples/file-sharing`): [`start`] builds the swarm, binds the listen
-//! addresses and spawns the worker, whose `run()` is one `select!` over shutdown, swarm events,
-//! commands from handles, finished client requests and new checkpoints from the sequencer.
-//! A [`NodeHandle`] sends commands over a bounded channel, each with a `oneshot` for the reply.
+//! Shape (rust-libp2p `examples/file-sharing`, lumina's `Worker<S: Store>`): [`start`] builds the
+//! swarm, binds the listen addresses and spawns the worker, whose `run()` is one `select!` over
+//! shutdown, swarm events, commands from handles, finished requests and new checkpoints from the
+//! sequencer. A [`NodeHandle`] sends commands over a bounded channel, each with a `oneshot` for
+//! the reply. Codec, names, gossipsub settings and transport are `herald_light_client::net`'s.
 //!
 //! Protocols:
-//! - `/herald/client/1` ([`CLIENT_PROTOCOL`]): light clients submit entries and ask for
-//!   checkpoints, entries and proofs ([`client`]). Framing and limits: [`codec`]. Requests are
-//!   worked on outside the swarm task (store reads on blocking threads) and answered through
-//!   the worker; at most `max_inflight_requests` at once, more are answered `BUSY`.
-//! - `/herald/witness/1` ([`WITNESS_PROTOCOL`]): the witness protocol, both ways. Inbound
-//!   requests from registered peers go to [`crate::witness::Witnessing`]; outbound ones are sent
-//!   for the cosigner through [`NodeHandle::witness_request`] ([`witness`]).
-//! - gossipsub topics `herald/checkpoints/1` ([`CHECKPOINT_TOPIC`]): every new checkpoint, and
-//!   every cosigned one, is published; and `herald/alerts/1` ([`ALERT_TOPIC`]): equivocation
-//!   proofs. Received messages are validated before they are forwarded ([`gossip`]).
+//! - `/herald/client/1`: light clients submit entries and ask for checkpoints, entries and
+//!   proofs; [`Inbound::client`] answers. Requests are worked on outside the swarm task and
+//!   answered through the worker; at most `max_inflight_requests` at once, more are answered
+//!   `BUSY`. The node asks its peers too ([`NodeHandle::gateway`]: a [`PeerGateway`], the light
+//!   client's typed calls over this swarm).
+//! - `/herald/witness/1`: the witness protocol, both ways. Inbound requests go to
+//!   [`Inbound::witness`]; outbound ones are sent for the cosigner through
+//!   [`NodeHandle::witness_request`] ([`witness`]).
+//! - gossipsub topics `herald/checkpoints/1`: every new checkpoint, and every cosigned one, is
+//!   published; and `herald/alerts/1`: equivocation proofs. Received messages are judged by
+//!   [`Inbound::gossip`] before they are forwarded (`relay.rs`).
 //! - identify, and an allow/block list: blocked peers are disconnected and refused
 //!   ([`NodeHandle::block`], the admin API's partition switch).
 //!
 //! The worker also keeps the registered peers connected: it dials their addresses and redials
-//! with back-off when a connection drops ([`dialer`]).
+//! with back-off when a connection drops ([`dialer`]), and reports each registered peer's first
+//! connection ([`Inbound::peer_connected`]).
 
-mod alert_sync;
 mod behaviour;
-pub mod client;
-pub mod codec;
 mod dialer;
-pub mod gossip;
+mod inbound;
 mod relay;
+#[cfg(test)]
+mod tests;
 mod witness;
 mod worker;
 
-pub use behaviour::{
-    ALERT_TOPIC, CHECKPOINT_TOPIC, CLIENT_PROTOCOL, ClientCodec, IDENTIFY_PROTOCOL,
-    MAX_GOSSIP_TRANSMIT_BYTES, WITNESS_PROTOCOL, WitnessCodec, alert_topic, checkpoint_topic,
-    message_id, peer_scoring,
-};
-pub use client::ClientService;
-pub use worker::{GOSSIP_EVENT_CAPACITY, Network, NetworkParts, start};
+pub use inbound::{GossipVerdict, Inbound};
+pub use worker::{Network, NetworkParts, start};
 
-use herald_proto::wire::pb;
+use herald_light_client::{ClientError, Gateway};
+use herald_proto::wire::{ALERT_TOPIC, CHECKPOINT_TOPIC, pb};
 use libp2p::{Multiaddr, PeerId};
 use tokio::sync::{mpsc, oneshot};
 
@@ -137,7 +137,7 @@ enum Command {
         peer: PeerId,
         addrs: Vec<Multiaddr>,
         request: pb::ClientRequest,
-        reply: oneshot::Sender<Result<pb::ClientResponse, NetworkError>>,
+        reply: oneshot::Sender<Result<pb::ClientResponse, ClientError>>,
     },
     Publish {
         topic: Topic,
@@ -237,20 +237,33 @@ impl NodeHandle {
 
     /// Sends `request` over `/herald/client/1` to the gateway `peer` (dialing `addrs` if not
     /// connected) and waits for its answer, at most the configured request timeout. The answer
-    /// is a valid `ClientResponse`; what it says is the caller's to check.
+    /// is a valid `ClientResponse`; what it says is the caller's to check, best through
+    /// [`NodeHandle::gateway`]'s typed calls. Failures are reported as the light client
+    /// reports them (network, timeout, a malformed answer).
     pub async fn client_request(
         &self,
         peer: PeerId,
         addrs: Vec<Multiaddr>,
         request: pb::ClientRequest,
-    ) -> Result<pb::ClientResponse, NetworkError> {
+    ) -> Result<pb::ClientResponse, ClientError> {
         self.ask(|reply| Command::ClientRequest {
             peer,
             addrs,
             request,
             reply,
         })
-        .await?
+        .await
+        .map_err(|_| ClientError::Stopped)?
+    }
+
+    /// The gateway of `peer` (at `addrs` if not connected), reached over this node's swarm: a
+    /// [`Gateway`] whose typed calls are the light client's, answers matched by proto.
+    pub fn gateway(&self, peer: PeerId, addrs: Vec<Multiaddr>) -> PeerGateway {
+        PeerGateway {
+            node: self.clone(),
+            peer,
+            addrs,
+        }
     }
 
     /// Publishes `data` on `topic`.
@@ -274,5 +287,27 @@ impl NodeHandle {
     /// The blocked peers.
     pub async fn blocked(&self) -> Result<Vec<PeerId>, NetworkError> {
         self.ask(Command::Blocked).await
+    }
+}
+
+/// A peer's gateway as this node reaches it: the node is a light client of the logs it watches,
+/// so it reads its peers' logs and asks them for alerts through the light client's [`Gateway`]
+/// (typed calls, answers matched by `herald_proto::wire::client`), carried by the node's own
+/// swarm instead of a connection of its own.
+#[derive(Clone, Debug)]
+pub struct PeerGateway {
+    node: NodeHandle,
+    peer: PeerId,
+    addrs: Vec<Multiaddr>,
+}
+
+impl Gateway for PeerGateway {
+    async fn exchange(
+        &self,
+        request: pb::ClientRequest,
+    ) -> Result<pb::ClientResponse, ClientError> {
+        self.node
+            .client_request(self.peer, self.addrs.clone(), request)
+            .await
     }
 }

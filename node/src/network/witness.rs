@@ -1,18 +1,19 @@
-//! `/herald/witness/1` in the worker: inbound requests go to [`crate::witness::Witnessing`] on
-//! their own tasks, outbound ones (from the cosigner and the fork hook) are sent with the
-//! peer's registered addresses and answered through a `oneshot`.
+//! `/herald/witness/1` in the worker: inbound requests go to the application
+//! ([`Inbound::witness`]) on their own tasks, outbound ones (from the cosigner and the fork hook)
+//! are sent with the peer's registered addresses and answered through a `oneshot`.
 //!
 //! Whether the caller may use the protocol (a registered peer, checked by the connection's peer
 //! id) is the witness's first check, so that the refusal is counted and logged with the others.
 
 use herald_proto::wire;
+use herald_proto::wire::Decoded;
 use herald_proto::wire::pb::{self, add_checkpoint_response, witness_refusal};
 use libp2p::request_response::{self, InboundRequestId, OutboundFailure};
 use libp2p::{Multiaddr, PeerId};
 use tracing::debug;
 
 use super::NetworkError;
-use super::codec::Decoded;
+use super::inbound::Inbound;
 use super::worker::{WitnessReply, WitnessResponder, Worker};
 
 /// A refusal that carries no held size.
@@ -27,7 +28,7 @@ pub(super) fn refusal(reason: witness_refusal::Reason) -> pb::AddCheckpointRespo
     }
 }
 
-impl Worker {
+impl<S: Inbound> Worker<S> {
     pub(super) fn on_witness_event(
         &mut self,
         event: request_response::Event<
@@ -121,10 +122,10 @@ impl Worker {
                 refusal(witness_refusal::Reason::Unavailable),
             );
         };
-        let witnessing = self.witnessing.clone();
+        let service = self.service.clone();
         let responses = self.witness_tx.clone();
         tokio::spawn(async move {
-            let response = witnessing.add_checkpoint(peer, request).await;
+            let response = service.witness(peer, request).await;
             // The worker owns the receiver while it runs; if it stopped, the exchange ends.
             let _ = responses.send((request_id, channel, response)).await;
             drop(permit);

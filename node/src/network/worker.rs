@@ -1,9 +1,9 @@
 //! The task that owns the `Swarm`: one `select!` over shutdown, swarm events, commands, finished
 //! client and witness requests, new checkpoints, registry changes and the redial timer.
 //!
-//! Nothing here blocks: client requests are handed to [`ClientService`] and witness requests to
-//! [`Witnessing`] on their own tasks (which read and write the store on blocking threads) and
-//! their answers come back over channels, so a slow proof never stalls gossip or other peers.
+//! Nothing here blocks: client and witness requests are handed to the application ([`Inbound`])
+//! on their own tasks (which read and write the store on blocking threads) and their answers come
+//! back over channels, so a slow proof never stalls gossip or other peers.
 //! The number of requests being worked on is bounded by semaphores; when one is exhausted, new
 //! requests are answered `BUSY` (client) or `UNAVAILABLE` (witness) at once.
 //!
@@ -17,7 +17,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt as _;
-use herald_proto::note::NoteVerifier;
+use herald_light_client::ClientError;
+use herald_light_client::net::{self, alert_topic, checkpoint_topic};
+use herald_proto::wire::Decoded;
 use herald_proto::wire::pb::{self, ClientErrorKind, client_response};
 use herald_proto::wire::{WireError, pb::ClientResponse};
 use libp2p::core::transport::ListenerId;
@@ -32,18 +34,14 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
-use super::alert_sync::AlertSync;
-use super::behaviour::{self, Behaviour, BehaviourEvent, alert_topic, checkpoint_topic};
-use super::client::{ClientService, client_error};
-use super::codec::Decoded;
+use super::behaviour::{self, Behaviour, BehaviourEvent};
 use super::dialer::Redial;
-use super::gossip::GossipEvent;
+use super::inbound::Inbound;
 use super::{Command, Commands, NetworkError, NodeHandle};
 use crate::config::NodeConfig;
 use crate::metrics::{NetworkMetrics, request_label};
 use crate::peers::PeerSet;
 use crate::store::LogHead;
-use crate::witness::Witnessing;
 
 /// How long `start` waits for each listener to report its bound address.
 const LISTEN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -54,8 +52,6 @@ const BUSY_RETRY_AFTER_MS: u64 = 200;
 pub(super) const MAX_WITNESS_INFLIGHT: usize = 64;
 /// How often the redial schedule is looked at.
 const REDIAL_TICK: Duration = Duration::from_millis(250);
-/// Gossip events waiting for the witness's watcher; more are dropped (and logged).
-pub const GOSSIP_EVENT_CAPACITY: usize = 256;
 
 type Responder = ResponseChannel<Decoded<ClientResponse>>;
 pub(super) type WitnessResponder = ResponseChannel<Decoded<pb::AddCheckpointResponse>>;
@@ -63,26 +59,20 @@ pub(super) type WitnessReply = oneshot::Sender<Result<pb::AddCheckpointResponse,
 
 /// What the network serves and whom it tells, handed to [`start`].
 #[derive(Debug)]
-pub struct NetworkParts {
+pub struct NetworkParts<S> {
     /// The node's libp2p identity.
     pub identity: libp2p::identity::Keypair,
     /// The handle made with `commands` ([`super::command_channel`]).
     pub handle: NodeHandle,
     /// The command channel the worker reads.
     pub commands: Commands,
-    /// Answers `/herald/client/1`.
-    pub service: ClientService,
-    /// Answers `/herald/witness/1`.
-    pub witnessing: Witnessing,
+    /// Answers `/herald/client/1` and `/herald/witness/1`, judges gossip, hears of peers.
+    pub service: S,
     /// The sequencer's view of the latest durable log head; each new checkpoint in it is
     /// published on the checkpoint topic.
     pub heads: watch::Receiver<LogHead>,
-    /// The registry: who may call the witness protocol, whom to keep connected.
+    /// The registry: whom to keep connected, whose connection to report.
     pub peers: watch::Receiver<Arc<PeerSet>>,
-    /// Where validated peer checkpoints and alerts go (the witness's watcher).
-    pub gossip_events: mpsc::Sender<GossipEvent>,
-    /// This node's log key (its own checkpoints must verify under it).
-    pub own_log: NoteVerifier,
     /// The network metrics.
     pub metrics: NetworkMetrics,
 }
@@ -126,17 +116,17 @@ impl Network {
 
 /// Builds the swarm from the identity in `parts`, binds every `config.listen` address (waiting
 /// for the OS-chosen ports), logs them with `/p2p/<peer id>`, and spawns the worker.
-pub async fn start(config: &NodeConfig, parts: NetworkParts) -> Result<Network, NetworkError> {
+pub async fn start<S: Inbound>(
+    config: &NodeConfig,
+    parts: NetworkParts<S>,
+) -> Result<Network, NetworkError> {
     let NetworkParts {
         identity,
         handle,
         commands: Commands(commands),
         service,
-        witnessing,
         heads,
         peers,
-        gossip_events,
-        own_log,
         metrics,
     } = parts;
     let peer_id = identity.public().to_peer_id();
@@ -230,8 +220,7 @@ pub async fn start(config: &NodeConfig, parts: NetworkParts) -> Result<Network, 
         metrics,
         topic: checkpoint_topic(),
         alerts: alert_topic(),
-        drain_timeout: config.request_timeout(),
-        witnessing,
+        request_timeout: config.request_timeout(),
         witness_tx,
         witness_rx,
         witness_inflight: Arc::new(Semaphore::new(MAX_WITNESS_INFLIGHT)),
@@ -239,9 +228,6 @@ pub async fn start(config: &NodeConfig, parts: NetworkParts) -> Result<Network, 
         pending_witness: HashMap::new(),
         peers,
         redial,
-        gossip_events,
-        own_log,
-        alert_sync: AlertSync::default(),
         pending_client: HashMap::new(),
     };
     let task = tokio::spawn(worker.run());
@@ -261,7 +247,7 @@ fn with_peer_id(addr: Multiaddr, peer: PeerId) -> Multiaddr {
     }
 }
 
-pub(super) struct Worker {
+pub(super) struct Worker<S> {
     pub(super) swarm: Swarm<Behaviour>,
     peer_id: PeerId,
     listeners: Vec<ListenerId>,
@@ -271,7 +257,8 @@ pub(super) struct Worker {
     /// Owned by the sequencer; holds only flushed heads.
     pub(super) heads: watch::Receiver<LogHead>,
     pub(super) last_published: Vec<u8>,
-    service: ClientService,
+    /// What the network serves (the application, or a fake in tests).
+    pub(super) service: S,
     responses_tx: mpsc::Sender<(InboundRequestId, Responder, ClientResponse)>,
     responses_rx: mpsc::Receiver<(InboundRequestId, Responder, ClientResponse)>,
     /// One permit per request being worked on.
@@ -282,9 +269,9 @@ pub(super) struct Worker {
     pub(super) metrics: NetworkMetrics,
     pub(super) topic: IdentTopic,
     pub(super) alerts: IdentTopic,
-    drain_timeout: Duration,
-    /// Answers witness requests (on their own tasks).
-    pub(super) witnessing: Witnessing,
+    /// How long one request-response exchange may take; also how long shutdown waits for the
+    /// answers in flight.
+    request_timeout: Duration,
     pub(super) witness_tx: mpsc::Sender<(
         InboundRequestId,
         WitnessResponder,
@@ -304,17 +291,13 @@ pub(super) struct Worker {
     /// The registry (owned by [`crate::peers::PeerRegistry`]).
     pub(super) peers: watch::Receiver<Arc<PeerSet>>,
     redial: Redial,
-    pub(super) gossip_events: mpsc::Sender<GossipEvent>,
-    pub(super) own_log: NoteVerifier,
-    /// Alerts asked of peers on (re)connection.
-    pub(super) alert_sync: AlertSync,
     /// Client requests this node sent to peers, and who waits for each answer.
     pending_client: HashMap<OutboundRequestId, ClientReply>,
 }
 
-type ClientReply = oneshot::Sender<Result<ClientResponse, NetworkError>>;
+type ClientReply = oneshot::Sender<Result<ClientResponse, ClientError>>;
 
-impl Worker {
+impl<S: Inbound> Worker<S> {
     async fn run(mut self) {
         let mut drain_deadline: Option<Instant> = None;
         let mut heads_open = true;
@@ -332,7 +315,7 @@ impl Worker {
                     for id in self.listeners.drain(..) {
                         self.swarm.remove_listener(id);
                     }
-                    drain_deadline = Some(Instant::now() + self.drain_timeout);
+                    drain_deadline = Some(Instant::now() + self.request_timeout);
                 }
                 _ = tokio::time::sleep_until(deadline), if drain_deadline.is_some() => {
                     warn!(
@@ -483,8 +466,13 @@ impl Worker {
                 debug!(peer = %peer_id, "connection established");
                 self.redial.connected(&peer_id);
                 self.count_peers();
-                if num_established.get() == 1 && !draining {
-                    self.ask_for_alerts(peer_id);
+                // The application hears of a registered peer's first connection (it asks it
+                // for the alerts it holds: gossip only reaches who was connected).
+                if num_established.get() == 1
+                    && !draining
+                    && self.peers.borrow().by_peer_id(&peer_id).is_some()
+                {
+                    self.service.peer_connected(peer_id);
                 }
             }
             SwarmEvent::ConnectionClosed {
@@ -566,12 +554,12 @@ impl Worker {
                 ..
             } => match self.pending_client.remove(&request_id) {
                 Some(reply) => {
-                    let _ = reply.send(response.map_err(|e| NetworkError::Exchange {
-                        peer,
-                        reason: format!("malformed answer: {e}"),
-                    }));
+                    if let Err(error) = &response {
+                        debug!(%peer, %error, "malformed answer to a client request");
+                    }
+                    let _ = reply.send(net::client_answer(response));
                 }
-                None => self.on_alert_list(request_id, response),
+                None => debug!(%peer, "answer to a client request nobody waits for"),
             },
             request_response::Event::ResponseSent { request_id, .. } => {
                 self.unsent.remove(&request_id);
@@ -593,12 +581,10 @@ impl Worker {
                 ..
             } => match self.pending_client.remove(&request_id) {
                 Some(reply) => {
-                    let _ = reply.send(Err(NetworkError::Exchange {
-                        peer,
-                        reason: error.to_string(),
-                    }));
+                    debug!(%peer, %error, "client request to a peer failed");
+                    let _ = reply.send(Err(net::client_failure(error, self.request_timeout)));
                 }
-                None => self.on_alert_sync_failure(request_id, &error),
+                None => debug!(%peer, %error, "client request nobody waits for failed"),
             },
         }
     }
@@ -624,7 +610,7 @@ impl Worker {
             return self.respond(
                 request_id,
                 channel,
-                client_error(ClientErrorKind::Malformed, "request has no kind"),
+                ClientResponse::refusal(ClientErrorKind::Malformed, "request has no kind"),
             );
         };
         self.metrics.request(kind);
@@ -632,11 +618,12 @@ impl Worker {
             return self.respond(
                 request_id,
                 channel,
-                client_error(ClientErrorKind::Internal, "the gateway is shutting down"),
+                ClientResponse::refusal(ClientErrorKind::Internal, "the gateway is shutting down"),
             );
         }
         let Ok(permit) = self.inflight.clone().try_acquire_owned() else {
-            let mut busy = client_error(ClientErrorKind::Busy, "too many requests in flight");
+            let mut busy =
+                ClientResponse::refusal(ClientErrorKind::Busy, "too many requests in flight");
             if let Some(client_response::Response::Error(e)) = &mut busy.response {
                 e.retry_after_ms = BUSY_RETRY_AFTER_MS;
             }
@@ -645,7 +632,7 @@ impl Worker {
         let service = self.service.clone();
         let responses = self.responses_tx.clone();
         tokio::spawn(async move {
-            let response = service.handle(peer, request).await;
+            let response = service.client(peer, request).await;
             // The worker owns the receiver for as long as it runs; if it has stopped, the
             // exchange is abandoned with it.
             let _ = responses.send((request_id, channel, response)).await;
@@ -688,7 +675,7 @@ fn wire_error_response(error: &WireError) -> ClientResponse {
         WireError::FieldSize { len, max, .. } if len > max => ClientErrorKind::TooLarge,
         _ => ClientErrorKind::Malformed,
     };
-    client_error(kind, &error.to_string())
+    ClientResponse::refusal(kind, &error.to_string())
 }
 
 /// Whether an inbound connection failed because the connection limits refused it.

@@ -21,7 +21,8 @@ use prometheus_client::registry::Registry;
 use tokio::sync::{Notify, OwnedSemaphorePermit, mpsc, oneshot, watch};
 use tracing::{error, info};
 
-use super::{Ack, Clock, IndexValue, LogHead, SequencerError, Submission, SubmitError};
+use super::{Ack, IndexValue, LogHead, SequencerError, Submission, SubmitError};
+use crate::clock::Clock;
 use crate::store::layout::{MAX_LOG_SIZE, leaf_list_key};
 use crate::store::{Appender, LogStore, RoundBatch, RoundWriter, WriteError};
 

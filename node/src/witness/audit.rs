@@ -23,14 +23,13 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, PoisonError};
 
+use herald_light_client::Gateway as _;
 use herald_proto::checkpoint::VerifiedCheckpoint;
 use herald_proto::equivocation::Equivocation;
 use herald_proto::merkle::{AnyHasher, verify_consistency};
-use herald_proto::wire::pb::{self, client_request, client_response};
 use tracing::{debug, warn};
 
 use super::Witnessing;
-use crate::metrics::response_label;
 use crate::peers::PeerDomain;
 
 /// Checkpoints waiting for an audit per origin.
@@ -147,26 +146,15 @@ impl Witnessing {
             // Every tree extends the empty one.
             return Outcome::Consistent;
         }
-        let request = pb::ClientRequest {
-            request: Some(client_request::Request::Consistency(
-                pb::ConsistencyRequest {
-                    size1: older.size(),
-                    size2: newer.size(),
-                },
-            )),
-        };
+        // The light client's call: a proof between exactly these sizes, or why there is none.
         let answer = self
             .inner
             .node
-            .client_request(peer.peer_id, peer.addrs.clone(), request)
+            .gateway(peer.peer_id, peer.addrs.clone())
+            .consistency(older.size(), newer.size())
             .await;
         let proof = match answer {
-            Ok(pb::ClientResponse {
-                response: Some(client_response::Response::Consistency(proof)),
-            }) if (proof.size1, proof.size2) == (older.size(), newer.size()) => proof.hashes,
-            Ok(other) => {
-                return Outcome::Unproven(format!("the log answered {}", response_label(&other)));
-            }
+            Ok(proof) => proof.hashes,
             Err(e) => return Outcome::Unproven(e.to_string()),
         };
         let hasher = AnyHasher(peer.hash);

@@ -20,6 +20,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
+use herald_light_client::net;
 use herald_proto::checkpoint::{Cosignature, VerifiedCheckpoint, WitnessPolicy, WitnessVerifier};
 use herald_proto::note::NoteVerifier;
 use herald_proto::wire::pb::{self, add_checkpoint_response, witness_refusal::Reason};
@@ -29,10 +30,10 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::{debug, error, info, warn};
 
+use crate::clock::Clock;
 use crate::metrics::{WitnessMetrics, refusal_label};
-use crate::network::{NetworkError, NodeHandle, Topic, gossip};
+use crate::network::{NetworkError, NodeHandle, Topic};
 use crate::peers::PeerSet;
-use crate::sequencer::Clock;
 use crate::store::{LogHead, LogStore};
 
 /// Wait after a witness's first failure.
@@ -459,7 +460,7 @@ impl Run {
                 cosignatures = count,
                 "checkpoint cosigned by a quorum"
             );
-            let data = gossip::checkpoint_message(note.as_bytes());
+            let data = net::checkpoint_message(note.as_bytes());
             if let Err(e) = self.c.node.publish(Topic::Checkpoints, data).await {
                 debug!(size, error = %e, "cosigned checkpoint not gossiped");
             }

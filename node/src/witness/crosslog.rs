@@ -25,9 +25,10 @@ use tracing::{debug, warn};
 
 use super::CrossLogOffers;
 use super::cosigner::MAX_CLOCK_SKEW_SECS;
+use crate::clock::Clock;
 use crate::metrics::WitnessMetrics;
 use crate::peers::{PeerDomain, PeerRegistry};
-use crate::sequencer::{Clock, SequencerHandle};
+use crate::sequencer::SequencerHandle;
 
 /// Longest time between two looks at the waiting checkpoints.
 const MAX_TICK: Duration = Duration::from_secs(1);

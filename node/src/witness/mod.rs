@@ -15,11 +15,14 @@
 //! - [`scan`]: reads registered peers' logs for cross-logged checkpoints (the second line of
 //!   split-view detection), including this log's own.
 //! - [`watcher`]: the task that hands validated gossip to [`Witnessing`].
+//! - [`alert_sync`]: asks each registered peer for the alerts it holds when a connection to it
+//!   opens (the network reports the connection), and judges what it lists like gossip.
 //!
 //! Every protocol check is `herald-proto`'s (checkpoint and cosignature verification, consistency
 //! proofs, equivocation proofs and witness policies); this module decides when to call them and
 //! keeps the state.
 
+pub mod alert_sync;
 pub mod alerts;
 pub mod audit;
 pub mod cosigner;
@@ -38,10 +41,11 @@ use herald_proto::note::NoteVerifier;
 use tokio::sync::mpsc;
 use tracing::{debug, error, warn};
 
+use crate::clock::Clock;
+use crate::gossip;
 use crate::metrics::WitnessMetrics;
-use crate::network::{NodeHandle, Topic, gossip};
+use crate::network::{NodeHandle, Topic};
 use crate::peers::{PeerDomain, PeerRegistry};
-use crate::sequencer::Clock;
 use alerts::{AlertBook, AlertError, Recorded};
 use held::{HeldCheckpoints, HeldError};
 

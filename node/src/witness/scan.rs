@@ -23,6 +23,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use herald_light_client::Gateway as _;
 use herald_proto::checkpoint::VerifiedCheckpoint;
 use herald_proto::equivocation::Equivocation;
 use herald_proto::wire::{self, MAX_ENTRY_PAGE_COUNT, pb};
@@ -31,7 +32,6 @@ use tracing::{debug, error, warn};
 
 use super::Witnessing;
 use crate::metrics::WitnessMetrics;
-use crate::metrics::response_label;
 use crate::network::NodeHandle;
 use crate::peers::PeerDomain;
 use crate::store::LogStore;
@@ -96,34 +96,15 @@ impl LogScanner {
             Ok(Err(why)) => return error!(origin, why, "not scanning the peer's log"),
             Err(e) => return error!(origin, error = %e, "scan position task failed"),
         };
+        let gateway = self.node.gateway(peer.peer_id, peer.addrs.clone());
         for _ in 0..PAGES_PER_ROUND {
             if cursor >= held {
                 return;
             }
             let count = (held - cursor).min(u64::from(MAX_ENTRY_PAGE_COUNT)) as u32;
-            let request = pb::ClientRequest {
-                request: Some(pb::client_request::Request::Entries(pb::EntriesRequest {
-                    start: cursor,
-                    count,
-                })),
-            };
-            let answer = self
-                .node
-                .client_request(peer.peer_id, peer.addrs.clone(), request)
-                .await;
-            let entries = match answer {
-                Ok(pb::ClientResponse {
-                    response: Some(pb::client_response::Response::Entries(page)),
-                }) if page.start == cursor
-                    && !page.entries.is_empty()
-                    && page.entries.len() <= count as usize =>
-                {
-                    page.entries
-                }
-                Ok(other) => {
-                    let answer = response_label(&other);
-                    return debug!(origin, cursor, answer, "no entry page from the peer");
-                }
+            // The light client's call: the page must start at the cursor and hold 1..=count.
+            let entries = match gateway.entries(cursor, count).await {
+                Ok(page) => page.entries,
                 Err(e) => return debug!(origin, cursor, error = %e, "cannot read the peer's log"),
             };
             for bytes in &entries {

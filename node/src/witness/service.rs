@@ -24,6 +24,7 @@ use herald_proto::checkpoint::{Checkpoint, VerifiedCheckpoint};
 use herald_proto::equivocation::Equivocation;
 use herald_proto::merkle::{AnyHasher, LogHasher as _, verify_consistency};
 use herald_proto::note::SignedNote;
+use herald_proto::wire::Decoded;
 use herald_proto::wire::pb::{self, add_checkpoint_response, witness_refusal::Reason};
 use libp2p::PeerId;
 use tracing::{debug, warn};
@@ -31,7 +32,6 @@ use tracing::{debug, warn};
 use super::Witnessing;
 use super::held::Held;
 use crate::metrics::refusal_label;
-use crate::network::codec::Decoded;
 use crate::peers::PeerDomain;
 
 /// A refusal: the reason on the wire, the held size for `CONFLICT`, and why, for the log.

@@ -1,13 +1,14 @@
-//! The watcher task: hands validated gossip from the network worker to [`Witnessing`], one
-//! event at a time, so that the worker never waits on storage.
+//! The watcher task: hands validated gossip (judged by [`crate::gossip::GossipJudge`] for the
+//! network worker and for alert sync) to [`Witnessing`], one event at a time, so that the worker
+//! never waits on storage.
 
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::Witnessing;
-use crate::network::gossip::GossipEvent;
+use crate::gossip::GossipEvent;
 
-/// Starts the watcher; it ends when the worker drops its sender.
+/// Starts the watcher; it ends when every sender (the judge's clones) is dropped.
 pub fn spawn(witnessing: Witnessing, mut events: mpsc::Receiver<GossipEvent>) -> JoinHandle<()> {
     tokio::spawn(async move {
         while let Some(event) = events.recv().await {

@@ -81,7 +81,7 @@ impl Account {
 pub async fn issue(domain: &Domain, address: &str, valid_for: u64) -> String {
     let (code, _) = domain
         .gateway
-        .certmail()
+        .intake()
         .issue_code(address.to_owned(), valid_for)
         .await
         .expect("code issued");

@@ -7,15 +7,17 @@ use std::time::Duration;
 
 use ed25519_dalek::SigningKey;
 use futures::prelude::*;
+use herald_light_client::net::{self, CLIENT_PROTOCOL, GossipMode, read_frame};
 use herald_node::config::NodeConfig;
 use herald_node::gateway::{self, Gateway};
 use herald_proto::entry::Notarization;
 use herald_proto::note::NoteVerifier;
 use herald_proto::wire::{self, pb};
-use libp2p::gossipsub::{self, IdentTopic, MessageAuthenticity, ValidationMode};
+use libp2p::gossipsub::{self, IdentTopic};
+use libp2p::identity::Keypair;
 use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport};
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
-use libp2p::{Multiaddr, PeerId, StreamProtocol, Swarm, noise, tcp, yamux};
+use libp2p::{Multiaddr, PeerId, StreamProtocol, Swarm};
 use prost::Message as _;
 
 /// Every wait in these tests is bounded by this.
@@ -100,7 +102,8 @@ impl TestNode {
 }
 
 /// A request-response codec that writes requests verbatim (so tests can send any bytes) and
-/// reads one framed response, bounded like a real client.
+/// reads one framed response with the one codec's reader (bounded like a real client), handing
+/// up its bytes.
 #[derive(Clone, Default)]
 pub struct RawCodec;
 
@@ -122,13 +125,10 @@ impl request_response::Codec for RawCodec {
         _: &StreamProtocol,
         io: &mut T,
     ) -> io::Result<Vec<u8>> {
-        let mut header = [0u8; 4];
-        io.read_exact(&mut header).await?;
-        let len = wire::frame_body_len(header, wire::MAX_CLIENT_RESPONSE_BYTES)
-            .map_err(io::Error::other)?;
-        let mut body = vec![0u8; len];
-        io.read_exact(&mut body).await?;
-        Ok(body)
+        match read_frame::<pb::ClientResponse, _>(io).await? {
+            Ok(response) => Ok(response.encode_to_vec()),
+            Err(refused) => Err(io::Error::new(io::ErrorKind::InvalidData, refused)),
+        }
     }
 
     async fn write_request<T: AsyncWrite + Unpin + Send>(
@@ -181,40 +181,22 @@ impl TestClient {
             Some(libp2p::multiaddr::Protocol::P2p(peer)) => peer,
             _ => panic!("{addr} has no /p2p/ part"),
         };
-        let mut swarm = libp2p::SwarmBuilder::with_new_identity()
-            .with_tokio()
-            .with_tcp(
-                tcp::Config::default(),
-                noise::Config::new,
-                yamux::Config::default,
-            )
-            .expect("tcp")
-            .with_quic()
-            .with_behaviour(|key| {
-                let gossipsub = gossipsub::Behaviour::new(
-                    MessageAuthenticity::Signed(key.clone()),
-                    gossipsub::ConfigBuilder::default()
-                        .validation_mode(ValidationMode::Strict)
-                        .build()
-                        .expect("gossipsub config"),
-                )
-                .expect("gossipsub");
-                ClientBehaviour {
+        let mut swarm = net::build_swarm(
+            Keypair::generate_ed25519(),
+            Duration::from_secs(60),
+            |key| {
+                Ok(ClientBehaviour {
                     client: request_response::Behaviour::with_codec(
                         RawCodec,
-                        [(
-                            StreamProtocol::new(herald_proto::wire::CLIENT_PROTOCOL),
-                            ProtocolSupport::Outbound,
-                        )],
+                        [(CLIENT_PROTOCOL, ProtocolSupport::Outbound)],
                         request_response::Config::default()
                             .with_request_timeout(Duration::from_secs(10)),
                     ),
-                    gossipsub,
-                }
-            })
-            .expect("behaviour")
-            .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
-            .build();
+                    gossipsub: net::gossipsub_behaviour(key, GossipMode::Observing)?,
+                })
+            },
+        )
+        .expect("swarm");
         swarm.dial(addr).expect("dial");
         let mut client = TestClient {
             swarm,

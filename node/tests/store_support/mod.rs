@@ -9,9 +9,8 @@ use std::time::Duration;
 use ed25519_dalek::SigningKey;
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
-use herald_node::sequencer::{
-    Ack, Clock, Sequencer, SequencerConfig, SequencerHandle, SubmitError,
-};
+use herald_node::clock::Clock;
+use herald_node::sequencer::{Ack, Sequencer, SequencerConfig, SequencerHandle, SubmitError};
 use herald_node::store::{LogStore, RoundBatch, RoundWriter, WriteError};
 use herald_proto::note::NoteSigner;
 use prometheus_client::registry::Registry;

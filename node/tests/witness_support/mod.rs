@@ -9,10 +9,10 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use futures::StreamExt as _;
+use herald_light_client::net::{self, WITNESS_PROTOCOL, WitnessCodec};
 use herald_node::config::NodeConfig;
 use herald_node::gateway::{self, Gateway};
 use herald_node::keys::NodeKeys;
-use herald_node::network::{WITNESS_PROTOCOL, WitnessCodec};
 use herald_node::peers::{PeerDomain, PeerRecord};
 use herald_proto::checkpoint::Checkpoint;
 use herald_proto::merkle::{
@@ -23,7 +23,7 @@ use libp2p::identity::Keypair;
 use libp2p::multiaddr::Protocol;
 use libp2p::request_response::{self, ProtocolSupport};
 use libp2p::swarm::SwarmEvent;
-use libp2p::{Multiaddr, PeerId, Swarm, noise, tcp, yamux};
+use libp2p::{Multiaddr, PeerId, Swarm};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 /// Every wait in these tests is bounded by this.
@@ -398,25 +398,14 @@ impl WitnessClient {
             Some(Protocol::P2p(peer)) => peer,
             _ => panic!("{addr} has no /p2p/ part"),
         };
-        let mut swarm = libp2p::SwarmBuilder::with_existing_identity(identity)
-            .with_tokio()
-            .with_tcp(
-                tcp::Config::default(),
-                noise::Config::new,
-                yamux::Config::default,
-            )
-            .expect("tcp")
-            .with_behaviour(|_| {
-                request_response::Behaviour::with_codec(
-                    WitnessCodec::new(),
-                    [(WITNESS_PROTOCOL, ProtocolSupport::Outbound)],
-                    request_response::Config::default()
-                        .with_request_timeout(Duration::from_secs(10)),
-                )
-            })
-            .expect("behaviour")
-            .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
-            .build();
+        let mut swarm = net::build_swarm(identity, Duration::from_secs(60), |_| {
+            Ok(request_response::Behaviour::with_codec(
+                WitnessCodec::new(),
+                [(WITNESS_PROTOCOL, ProtocolSupport::Outbound)],
+                request_response::Config::default().with_request_timeout(Duration::from_secs(10)),
+            ))
+        })
+        .expect("swarm");
         swarm.add_peer_address(node, addr);
         WitnessClient { swarm, node }
     }

@@ -47,6 +47,12 @@ pub const MAX_SIGNATURES: usize = 100;
 /// The em dash and space that begin every signature line (U+2014, U+0020).
 const SIGNATURE_PREFIX: &str = "\u{2014} ";
 
+/// Standard base64 with padding, as notes write keys and signatures and checkpoints their root
+/// hash: the one spelling of a hash, key or signature that Herald's crates print.
+pub fn b64(bytes: &[u8]) -> String {
+    BASE64.encode(bytes)
+}
+
 /// Why a note was refused, or could not be written.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]

@@ -2,9 +2,18 @@
 //!
 //! A frame is a 4-byte big-endian length followed by that many bytes of one protobuf message.
 //! The reader learns the length before it reads the body, so it can refuse an oversized message
-//! without buffering it. This is the sans-IO half; node and client wrap it in their libp2p codecs.
+//! without buffering it. This is the sans-IO half; the one libp2p codec
+//! (`herald_light_client::net`, used by node, client and testnet) wraps it.
 
 use super::WireError;
+
+/// A message read from a frame: valid, or why the bytes that arrived are not acceptable.
+///
+/// Keeping "the peer sent garbage" (`Err`) apart from "the stream broke" (the reader's I/O
+/// error) lets a server answer garbage with a typed refusal (`MALFORMED`, `TOO_LARGE`) instead
+/// of silently resetting the stream, and lets a client tell a misbehaving peer from a network
+/// failure.
+pub type Decoded<M> = Result<M, WireError>;
 
 /// Length of the frame header.
 pub const FRAME_HEADER_LEN: usize = 4;

@@ -30,10 +30,12 @@
 //! A test encodes the largest valid message of each kind and checks it fits its limit.
 //!
 //! The protocol ids and gossipsub topics the messages travel under are here too
-//! ([`CLIENT_PROTOCOL`], [`WITNESS_PROTOCOL`], [`CHECKPOINT_TOPIC`], [`ALERT_TOPIC`]).
+//! ([`CLIENT_PROTOCOL`], [`WITNESS_PROTOCOL`], [`CHECKPOINT_TOPIC`], [`ALERT_TOPIC`]), and the
+//! client side of `/herald/client/1` that every asker runs ([`client`]: one request per call,
+//! one check that an answer is the one asked for).
 
 mod certmail;
-mod client;
+pub mod client;
 mod frame;
 mod names;
 mod paep;
@@ -51,7 +53,7 @@ pub use client::{
     MAX_ENROLMENT_CODE_BYTES, MAX_ENTRY_PAGE_BYTES, MAX_ENTRY_PAGE_COUNT, MAX_ERROR_MESSAGE_BYTES,
     MAX_REVOCATIONS_PER_ANSWER, MAX_TRUSTED_PEERS,
 };
-pub use frame::{FRAME_HEADER_LEN, encode_frame, frame_body_len};
+pub use frame::{Decoded, FRAME_HEADER_LEN, encode_frame, frame_body_len};
 pub use names::{ALERT_TOPIC, CHECKPOINT_TOPIC, CLIENT_PROTOCOL, WITNESS_PROTOCOL};
 pub use paep::{
     CONFIRMATION_BYTES, MAX_ARGON2_ITERATIONS, MAX_ARGON2_MEMORY_KIB, MAX_ARGON2_PARALLELISM,
@@ -215,6 +217,18 @@ pub enum WireError {
         index: usize,
         /// Its length.
         len: usize,
+    },
+    /// A frame ended (its sender closed the stream) before the length its header announced.
+    /// A server answers it as malformed; a client reading an answer counts it as a broken
+    /// stream, because a connection cut short looks the same.
+    #[error("the {part} ended after {len} of {expected} bytes")]
+    Truncated {
+        /// `"frame header"` or `"frame body"`.
+        part: &'static str,
+        /// The bytes that arrived.
+        len: usize,
+        /// The bytes announced (or the header's length).
+        expected: usize,
     },
 }
 

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Context as _, bail};
 use clap::Args;
 use ed25519_dalek::SigningKey;
+use herald_light_client::Gateway as _;
 use herald_proto::checkpoint::{VerifiedCheckpoint, WitnessPolicy};
 use herald_proto::wire::{CHECKPOINT_TOPIC, pb};
 use prost::Message as _;
@@ -120,7 +121,7 @@ pub(super) async fn run(args: CosignArgs) -> anyhow::Result<()> {
                 tag += 1;
                 let entry = notarization_entry(&author, tag, 256)?;
                 // One submission at a time per log; a refusal or timeout only skips a beat.
-                let _ = client.submit_encoded(entry).await;
+                let _ = client.submit(entry).await;
             }
             Ok::<(), anyhow::Error>(())
         }));

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail, ensure};
 use clap::Args;
 use ed25519_dalek::SigningKey;
-use herald_light_client::{ClientError, GatewayClient, LogIdentity};
+use herald_light_client::{ClientError, Gateway as _, GatewayClient, Leaf, LogIdentity};
 use herald_proto::checkpoint::VerifiedCheckpoint;
 use herald_proto::merkle::Hash;
 use herald_proto::wire::pb;
@@ -172,7 +172,7 @@ async fn preload(
                     let leaf_hash = identity.leaf_hash(&entry);
                     let busy_since = std::time::Instant::now();
                     let ack = loop {
-                        match client.submit_encoded(entry.clone()).await {
+                        match client.submit(entry.clone()).await {
                             Ok(ack) => break ack,
                             Err(e) if is_busy(&e) => {
                                 ensure!(
@@ -317,7 +317,9 @@ async fn ask_inclusion(
 ) -> anyhow::Result<Duration> {
     let index = schedule.range(0, log.latest.size());
     let sent = Instant::now();
-    let answer = client.inclusion_by_index(index, log.latest.size()).await?;
+    let answer = client
+        .inclusion(Leaf::Index(index), log.latest.size())
+        .await?;
     let elapsed = sent.elapsed();
     let leaf_hash = log.leaf_hashes[index as usize];
     identity.verify_inclusion_answer(&log.latest, Some(index), &leaf_hash, &answer)?;

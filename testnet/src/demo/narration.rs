@@ -1,11 +1,10 @@
 //! How the demo says things: numbered steps, indented facts, and the proofs written the way
 //! checkpoints write them (hashes in base64, keys as their C2SP verifier strings).
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as BASE64;
 use herald_proto::checkpoint::{CosignedCheckpoint, VerifiedCheckpoint};
 use herald_proto::evidence::{Status, Verdict};
 use herald_proto::inclusion::LogTrust;
+use herald_proto::note::b64;
 
 /// Prints the story: a numbered heading per step, facts indented under it.
 #[derive(Debug, Default)]
@@ -30,11 +29,6 @@ impl Narrator {
     pub fn detail(&self, line: impl AsRef<str>) {
         println!("     {}", line.as_ref());
     }
-}
-
-/// A hash as checkpoints write it.
-pub fn b64(bytes: &[u8]) -> String {
-    BASE64.encode(bytes)
 }
 
 /// The first 8 bytes of an identifier, in hex.

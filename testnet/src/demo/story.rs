@@ -20,11 +20,12 @@ use herald_proto::evidence::{
     ArbiterContext, Conclusion, Outcome, Verdict, arbitrate, decode_bundle,
 };
 use herald_proto::inclusion::LogTrust;
+use herald_proto::note::b64;
 use herald_proto::wire::pb::{self, evidence_bundle};
 
 use super::Started;
 use super::narration::{
-    Narrator, b64, cosigners, deciding_detail, policy, short, tree, verdict_checks, verdict_summary,
+    Narrator, cosigners, deciding_detail, policy, short, tree, verdict_checks, verdict_summary,
 };
 use crate::party::{
     CLOCK_SKEW_SECS, MAX_MERGE_DELAY_SECS, Party, earliest_deadline, os_rng, polling,

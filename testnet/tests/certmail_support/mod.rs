@@ -16,7 +16,7 @@ use herald_light_client::certmail::{
     BindingMaterial, Opened, RequestMade, RequestTerms, SenderStep, decode_sealed,
 };
 use herald_light_client::keystore::KdfParams;
-use herald_light_client::{ClientError, Gateway, GatewayClient, Leaf, VerifiedBindingAnswer};
+use herald_light_client::{ClientError, Gateway, GatewayClient, VerifiedBindingAnswer};
 use herald_proto::certmail::Location;
 use herald_proto::evidence::ArbiterContext;
 use herald_proto::inclusion::LogTrust;
@@ -287,46 +287,16 @@ pub struct Swapping {
 }
 
 impl Gateway for Swapping {
-    async fn checkpoint(&self) -> Result<pb::SignedCheckpoint, ClientError> {
-        self.inner.checkpoint().await
-    }
-    async fn submit(&self, entry: Vec<u8>) -> Result<pb::SubmitAck, ClientError> {
-        self.inner.submit_encoded(entry).await
-    }
-    async fn entries(&self, start: u64, count: u32) -> Result<pb::EntryPage, ClientError> {
-        self.inner.entries(start, count).await
-    }
-    async fn inclusion(&self, leaf: Leaf, size: u64) -> Result<pb::InclusionAnswer, ClientError> {
-        match leaf {
-            Leaf::Index(i) => self.inner.inclusion_by_index(i, size).await,
-            Leaf::Hash(h) => self.inner.inclusion_by_leaf_hash(&h, size).await,
+    async fn exchange(
+        &self,
+        mut request: pb::ClientRequest,
+    ) -> Result<pb::ClientResponse, ClientError> {
+        if let Some(pb::client_request::Request::Publication(p)) = &mut request.request
+            && p.req_hash == self.asked
+        {
+            p.req_hash = self.served.to_vec();
         }
-    }
-    async fn consistency(&self, a: u64, b: u64) -> Result<pb::ConsistencyProof, ClientError> {
-        self.inner.consistency(a, b).await
-    }
-    async fn cosigned_checkpoint(&self) -> Result<pb::SignedCheckpoint, ClientError> {
-        self.inner.cosigned_checkpoint().await
-    }
-    async fn alerts(&self, origin: Option<&str>) -> Result<Vec<pb::Equivocation>, ClientError> {
-        self.inner.alerts(origin).await
-    }
-    async fn register(&self, r: pb::RegisterAccount) -> Result<pb::SubmitAck, ClientError> {
-        self.inner.register(r).await
-    }
-    async fn binding(&self, account: &str) -> Result<pb::BindingAnswer, ClientError> {
-        self.inner.binding(account).await
-    }
-    async fn publication(&self, req_hash: &[u8; 32]) -> Result<pb::IncludedLeaf, ClientError> {
-        let asked = if *req_hash == self.asked {
-            self.served
-        } else {
-            *req_hash
-        };
-        self.inner.publication(&asked).await
-    }
-    async fn trust(&self) -> Result<pb::TrustList, ClientError> {
-        self.inner.trust().await
+        self.inner.exchange(request).await
     }
 }
 

@@ -21,7 +21,7 @@ use herald_proto::certmail::CertMailError;
 use herald_proto::evidence::AbsenceError;
 use serde_json::json;
 
-use super::account::KeyStoreArgs;
+use super::args::KeyStoreArgs;
 use super::connection::GatewayArgs;
 
 /// Exit statuses of `herald cm`.

@@ -9,15 +9,16 @@ use anyhow::{Context as _, bail};
 use herald_light_client::certmail::{Delivery, SenderStatus, SenderStep, decode_request, hex_name};
 use herald_light_client::{FileCheckpointStore, Polling, prove_absence};
 use herald_proto::certmail::{req_hash, request_signing_input};
+use herald_proto::note::b64;
 use herald_proto::wire::{MAX_CHECKPOINT_NOTE_BYTES, MAX_KEY_REQUEST_BYTES, pb};
 use prost::Message as _;
 use serde_json::json;
 
 use super::CmCommand;
 use super::files::read_bounded;
-use super::steps::{Mail, b64, open, print, report_steps, rng, sender_terms, status_text, write};
+use super::steps::{Mail, open, print, report_steps, rng, sender_terms, status_text, write};
 use super::when::now;
-use crate::cli::account::KeyStoreArgs;
+use crate::cli::args::KeyStoreArgs;
 use crate::cli::connection::{GatewayArgs, runtime};
 
 /// A key request file: its bytes, the request, its msg_id and req_hash.

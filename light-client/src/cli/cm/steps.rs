@@ -13,6 +13,7 @@ use herald_light_client::certmail::{
 };
 use herald_light_client::keystore::{FileKeyStore, SecureKeyStore as _};
 use herald_proto::certmail::Expectation;
+use herald_proto::note::b64;
 use herald_proto::wire::{
     MAX_CM_PLAINTEXT_BYTES, MAX_DIRECT_KEY_BYTES, MAX_KEY_REQUEST_BYTES, MAX_MEDIA_TYPE_BYTES,
     MAX_RECEIPT_BYTES, MAX_SEALED_MESSAGE_BYTES,
@@ -22,13 +23,9 @@ use serde_json::{Value, json};
 use super::files::{LogDescription, read_bounded, read_location, read_trust, write_atomic};
 use super::when::{now, parse_time};
 use super::{CmCommand, ExpectArgs, LocationArgs, PolicyArgs};
-use crate::cli::account::KeyStoreArgs;
+use crate::cli::args::KeyStoreArgs;
 
 pub(super) type Mail = CertMail<FileKeyStore, DirRecordStore>;
-
-pub(super) fn b64(bytes: &[u8]) -> String {
-    BASE64.encode(bytes)
-}
 
 pub(super) fn open(keys: &KeyStoreArgs) -> anyhow::Result<Mail> {
     let store = keys.open()?;

@@ -1,30 +1,33 @@
 //! The client protocol `/herald/client/1`, server side: one `ClientRequest` in, one
 //! `ClientResponse` out, never a panic.
 //!
-//! Submissions are checked before anything changes (DESIGN §5) by [`CertifiedMail::submit`]
+//! Submissions are checked before anything changes (DESIGN §5) by [`Intake::submit`]
 //! (kinds, bounds, canonical encoding, signatures, and for key publications the author's
 //! account and duplicates); only then does an entry go to the sequencer, exactly as sent, and
 //! the answer waits until it is durable. Reads (entries, proofs) run on blocking threads and see
 //! only the published (flushed) log.
 //!
-//! Certified mail (issue 5): `register`, `binding`, `publication` and `trust` are answered by
-//! [`CertifiedMail`]; its refusals carry their own kinds (`UNAUTHORIZED`, `DUPLICATE`,
-//! `PENDING` with a retry time, ...).
+//! Certified mail (DESIGN §3.3): `register`, `binding`, `publication` and `trust` are answered
+//! by [`Intake`]; its refusals carry their own kinds (`UNAUTHORIZED`, `DUPLICATE`, `PENDING`
+//! with a retry time, ...).
 //!
-//! Witnessing (issue 4): `CheckpointRequest { cosigned: true }` answers the latest checkpoint a
-//! quorum of this gateway's witnesses cosigned (`NOT_FOUND` while there is none), and
+//! Witnessing (DESIGN §2): `CheckpointRequest { cosigned: true }` answers the latest checkpoint
+//! a quorum of this gateway's witnesses cosigned (`NOT_FOUND` while there is none), and
 //! `AlertsRequest` the equivocation proofs the gateway holds, each of which the client verifies
 //! itself.
+//!
+//! The network worker has already answered what never reaches here: bytes that are not a valid
+//! request, requests over the in-flight bound, requests while shutting down.
 
 use herald_proto::merkle::{HASH_LEN, Hash};
+use herald_proto::wire::MAX_ALERTS_PER_ANSWER;
 use herald_proto::wire::pb::{
     self, ClientErrorKind, client_request, client_response, inclusion_request,
 };
-use herald_proto::wire::{MAX_ALERTS_PER_ANSWER, MAX_ERROR_MESSAGE_BYTES};
 use libp2p::PeerId;
 use tracing::error;
 
-use crate::certmail::{CertMailError, CertifiedMail};
+use super::{Intake, Refusal};
 use crate::sequencer::Ack;
 use crate::store::{LogStore, ReadError};
 use crate::witness::Witnessing;
@@ -32,29 +35,13 @@ use crate::witness::Witnessing;
 /// Answers client requests from the log. Cheap to clone (handles inside).
 #[derive(Clone, Debug)]
 pub struct ClientService {
-    certmail: CertifiedMail,
+    intake: Intake,
     store: LogStore,
     witnessing: Witnessing,
 }
 
-/// A `ClientResponse` holding a `ClientError` of `kind`, its message cut to the wire limit.
-pub fn client_error(kind: ClientErrorKind, message: &str) -> pb::ClientResponse {
-    let mut end = message.len().min(MAX_ERROR_MESSAGE_BYTES);
-    while !message.is_char_boundary(end) {
-        end -= 1;
-    }
-    error_response(pb::ClientError {
-        kind: kind as i32,
-        message: message[..end].to_owned(),
-        retry_after_ms: 0,
-        tree_size: 0,
-    })
-}
-
-fn error_response(e: pb::ClientError) -> pb::ClientResponse {
-    pb::ClientResponse {
-        response: Some(client_response::Response::Error(e)),
-    }
+fn client_error(kind: ClientErrorKind, message: &str) -> pb::ClientResponse {
+    pb::ClientResponse::refusal(kind, message)
 }
 
 fn answer(response: client_response::Response) -> pb::ClientResponse {
@@ -64,11 +51,11 @@ fn answer(response: client_response::Response) -> pb::ClientResponse {
 }
 
 impl ClientService {
-    /// A service over certified mail (submissions, accounts, lookups), the store (for reads)
-    /// and the witness (for alerts).
-    pub fn new(certmail: CertifiedMail, store: LogStore, witnessing: Witnessing) -> Self {
+    /// A service over the intake (submissions, accounts, lookups), the store (for reads) and
+    /// the witness (for alerts).
+    pub fn new(intake: Intake, store: LogStore, witnessing: Witnessing) -> Self {
         ClientService {
-            certmail,
+            intake,
             store,
             witnessing,
         }
@@ -113,18 +100,18 @@ impl ClientService {
                 .await
             }
             Some(client_request::Request::Register(r)) => {
-                acked(self.certmail.register(peer, r).await)
+                acked(self.intake.register(peer, r).await)
             }
             Some(client_request::Request::Binding(r)) => refused_or(
-                self.certmail.binding(r.account).await,
+                self.intake.binding(r.account).await,
                 client_response::Response::Binding,
             ),
             Some(client_request::Request::Publication(r)) => refused_or(
-                self.certmail.publication(r.req_hash).await,
+                self.intake.publication(r.req_hash).await,
                 client_response::Response::Included,
             ),
             Some(client_request::Request::Trust(_)) => {
-                refused_or(self.certmail.trust(), client_response::Response::Trust)
+                refused_or(self.intake.trust(), client_response::Response::Trust)
             }
         }
     }
@@ -167,7 +154,7 @@ impl ClientService {
     }
 
     async fn submit(&self, entry: Vec<u8>) -> pb::ClientResponse {
-        acked(self.certmail.submit(entry).await)
+        acked(self.intake.submit(entry).await)
     }
 
     /// Runs a store read on a blocking thread and maps its errors to client errors.
@@ -188,7 +175,7 @@ impl ClientService {
 }
 
 /// The `SubmitAck` of a durable entry, or the refusal.
-fn acked(result: Result<Ack, CertMailError>) -> pb::ClientResponse {
+fn acked(result: Result<Ack, Refusal>) -> pb::ClientResponse {
     refused_or(result, |ack| {
         client_response::Response::Submitted(pb::SubmitAck {
             index: ack.index,
@@ -202,20 +189,12 @@ fn acked(result: Result<Ack, CertMailError>) -> pb::ClientResponse {
 
 /// The answer made by `to_response`, or the refusal.
 fn refused_or<T>(
-    result: Result<T, CertMailError>,
+    result: Result<T, Refusal>,
     to_response: impl FnOnce(T) -> client_response::Response,
 ) -> pb::ClientResponse {
     match result {
         Ok(value) => answer(to_response(value)),
-        Err(e) => {
-            let mut wire = e.to_wire();
-            let mut end = wire.message.len().min(MAX_ERROR_MESSAGE_BYTES);
-            while !wire.message.is_char_boundary(end) {
-                end -= 1;
-            }
-            wire.message.truncate(end);
-            error_response(wire)
-        }
+        Err(e) => pb::ClientResponse::error(e.to_wire()),
     }
 }
 
@@ -266,7 +245,7 @@ fn inclusion(
 
 fn read_error(e: ReadError) -> pb::ClientResponse {
     match e {
-        ReadError::OutOfRange { size } => error_response(pb::ClientError {
+        ReadError::OutOfRange { size } => pb::ClientResponse::error(pb::ClientError {
             kind: ClientErrorKind::OutOfRange as i32,
             message: format!("out of range: the log has {size} entries"),
             retry_after_ms: 0,
@@ -289,7 +268,7 @@ fn read_error(e: ReadError) -> pb::ClientResponse {
 
 #[cfg(test)]
 mod tests {
-    use herald_proto::wire::Validate as _;
+    use herald_proto::wire::{MAX_ERROR_MESSAGE_BYTES, Validate as _};
 
     use super::*;
 
@@ -309,9 +288,7 @@ mod tests {
             .is_ok()
         );
         let refusal = refused_or::<()>(
-            Err(CertMailError::Unauthorized(
-                "é".repeat(MAX_ERROR_MESSAGE_BYTES),
-            )),
+            Err(Refusal::Unauthorized("é".repeat(MAX_ERROR_MESSAGE_BYTES))),
             |()| unreachable!(),
         );
         assert!(refusal.validate().is_ok());

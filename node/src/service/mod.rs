@@ -1,6 +1,12 @@
-//! Certified mail on this gateway (DESIGN §3.3, §3.4, §4; CERTMAIL.md): accounts and their
-//! key-transparency entries, admission of client entries, the lookup indexes, the lookups, and
-//! the notary evidence records.
+//! The node's service to what reaches it over the network, on the application floor: client
+//! intake ([`Intake`]: what clients may append, accounts and their key-transparency entries, the
+//! lookup indexes and lookups of certified mail, the notary evidence records; DESIGN §3.3, §3.4,
+//! §4), the server of `/herald/client/1` over it ([`client`]), and [`NodeService`], which the
+//! network worker reaches through `network::Inbound` and which routes to the intake, the witness,
+//! the gossip judgement and alert sync. The worker knows none of them.
+//!
+//! Every client request that is refused is refused with a [`Refusal`], which names its
+//! `ClientErrorKind`.
 //!
 //! - **Registration** ([`registration`]): an account enrolled by the operator registers its
 //!   identity key IK with its one-time code; the gateway appends an `IdentityBinding` signed
@@ -23,7 +29,9 @@
 //!   the parties' addresses as salted commitments; the kinds and salts are documented there.
 
 mod admission;
+pub mod client;
 pub mod evidence;
+mod inbound;
 mod lookup;
 mod registration;
 
@@ -40,12 +48,15 @@ use herald_proto::wire::{MAX_LOG_ENTRY_BYTES, WireError};
 use prost::Message as _;
 use tracing::error;
 
+pub use client::ClientService;
+pub use inbound::NodeService;
 pub use registration::DisableReport;
 
 use crate::accounts::attempts::{EnrolmentAttempts, EnrolmentMetrics};
 use crate::accounts::{AccountBook, AccountError};
+use crate::clock::Clock;
 use crate::peers::PeerRegistry;
-use crate::sequencer::{Ack, Clock, IndexValue, IndexWrite, SequencerHandle, SubmitError};
+use crate::sequencer::{Ack, IndexValue, IndexWrite, SequencerHandle, SubmitError};
 use crate::store::{LogStore, ReadError};
 
 /// The list index of every `KeyPublication` leaf (empty key), in log order: the queue the
@@ -56,11 +67,12 @@ pub const PUBLICATIONS_INDEX: &str = "cm-publications";
 /// cosigned checkpoint (a round and a witness exchange).
 pub const PENDING_RETRY: Duration = Duration::from_millis(500);
 
-/// Why a certified-mail request or an account change was not carried out. Each variant maps to
-/// one `ClientErrorKind` ([`CertMailError::kind`]); the message is safe to send to the client.
+/// Why a client request (any kind: an entry, a registration, a lookup) or an account change was
+/// not carried out: the node's one client-refusal type. Each variant maps to one
+/// `ClientErrorKind` ([`Refusal::kind`]); the message is safe to send to the client.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum CertMailError {
+pub enum Refusal {
     /// The entry has no kind this gateway knows.
     #[error("the entry has no kind this gateway knows")]
     UnknownEntryKind,
@@ -119,40 +131,34 @@ pub enum CertMailError {
     Internal(String),
 }
 
-impl CertMailError {
+impl Refusal {
     /// The client protocol's name for this refusal.
     pub fn kind(&self) -> ClientErrorKind {
         match self {
-            CertMailError::UnknownEntryKind => ClientErrorKind::UnknownEntryKind,
-            CertMailError::Forbidden(_) => ClientErrorKind::Forbidden,
-            CertMailError::Malformed(WireError::TooLarge { .. }) => ClientErrorKind::TooLarge,
-            CertMailError::Malformed(WireError::UnknownEntryKind) => {
-                ClientErrorKind::UnknownEntryKind
-            }
-            CertMailError::Malformed(_) => ClientErrorKind::Malformed,
-            CertMailError::NonCanonical | CertMailError::BadSignature { .. } => {
-                ClientErrorKind::InvalidEntry
-            }
-            CertMailError::Unauthorized(_) | CertMailError::RateLimited { .. } => {
-                ClientErrorKind::Unauthorized
-            }
-            CertMailError::Duplicate => ClientErrorKind::Duplicate,
-            CertMailError::Pending { .. } => ClientErrorKind::Pending,
-            CertMailError::NotFound(_) => ClientErrorKind::NotFound,
-            CertMailError::Busy { .. } => ClientErrorKind::Busy,
-            CertMailError::Account(AccountError::BadAddress { .. })
-            | CertMailError::Account(AccountError::OtherDomain { .. })
-            | CertMailError::Account(AccountError::Unknown(_)) => ClientErrorKind::Unauthorized,
-            CertMailError::Account(_) | CertMailError::Internal(_) => ClientErrorKind::Internal,
+            Refusal::UnknownEntryKind => ClientErrorKind::UnknownEntryKind,
+            Refusal::Forbidden(_) => ClientErrorKind::Forbidden,
+            Refusal::Malformed(WireError::TooLarge { .. }) => ClientErrorKind::TooLarge,
+            Refusal::Malformed(WireError::UnknownEntryKind) => ClientErrorKind::UnknownEntryKind,
+            Refusal::Malformed(_) => ClientErrorKind::Malformed,
+            Refusal::NonCanonical | Refusal::BadSignature { .. } => ClientErrorKind::InvalidEntry,
+            Refusal::Unauthorized(_) | Refusal::RateLimited { .. } => ClientErrorKind::Unauthorized,
+            Refusal::Duplicate => ClientErrorKind::Duplicate,
+            Refusal::Pending { .. } => ClientErrorKind::Pending,
+            Refusal::NotFound(_) => ClientErrorKind::NotFound,
+            Refusal::Busy { .. } => ClientErrorKind::Busy,
+            Refusal::Account(AccountError::BadAddress { .. })
+            | Refusal::Account(AccountError::OtherDomain { .. })
+            | Refusal::Account(AccountError::Unknown(_)) => ClientErrorKind::Unauthorized,
+            Refusal::Account(_) | Refusal::Internal(_) => ClientErrorKind::Internal,
         }
     }
 
     /// When the client may retry, for the kinds that say so.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
-            CertMailError::RateLimited { retry_after }
-            | CertMailError::Pending { retry_after }
-            | CertMailError::Busy { retry_after } => Some(*retry_after),
+            Refusal::RateLimited { retry_after }
+            | Refusal::Pending { retry_after }
+            | Refusal::Busy { retry_after } => Some(*retry_after),
             _ => None,
         }
     }
@@ -161,7 +167,7 @@ impl CertMailError {
     pub fn to_wire(&self) -> pb::ClientError {
         let kind = self.kind();
         let message = if kind == ClientErrorKind::Internal {
-            error!(error = %self, "certified-mail request failed");
+            error!(error = %self, "client request failed");
             "the gateway failed; retry later".to_owned()
         } else {
             self.to_string()
@@ -178,13 +184,13 @@ impl CertMailError {
 
     fn from_submit(e: SubmitError) -> Self {
         match e {
-            SubmitError::Busy { retry_after } => CertMailError::Busy { retry_after },
-            other => CertMailError::Internal(format!("appending failed: {other}")),
+            SubmitError::Busy { retry_after } => Refusal::Busy { retry_after },
+            other => Refusal::Internal(format!("appending failed: {other}")),
         }
     }
 
     fn from_read(e: ReadError) -> Self {
-        CertMailError::Internal(format!("reading the log failed: {e}"))
+        Refusal::Internal(format!("reading the log failed: {e}"))
     }
 }
 
@@ -209,8 +215,8 @@ pub fn index_writes(entry: &pb::LogEntry) -> Vec<IndexWrite> {
     writes
 }
 
-/// What [`CertifiedMail`] works with.
-pub struct CertMailParts {
+/// What [`Intake`] works with.
+pub struct IntakeParts {
     /// The log (reads).
     pub store: LogStore,
     /// Where entries go.
@@ -234,7 +240,7 @@ pub struct CertMailParts {
 }
 
 struct Inner {
-    parts: CertMailParts,
+    parts: IntakeParts,
     /// Enrolments of one account are checked and carried out one at a time, so one code
     /// registers one key; different accounts enrol side by side (one sequencing round binds
     /// many).
@@ -247,24 +253,25 @@ struct Inner {
     publishing: Mutex<HashSet<[u8; 32]>>,
 }
 
-/// The gateway's certified-mail side (see the module docs). Cheap to clone.
+/// Client intake (see the module docs): admission of entries, registration, lookups, evidence.
+/// Cheap to clone.
 #[derive(Clone)]
-pub struct CertifiedMail {
+pub struct Intake {
     inner: Arc<Inner>,
 }
 
-impl std::fmt::Debug for CertifiedMail {
+impl std::fmt::Debug for Intake {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CertifiedMail")
+        f.debug_struct("Intake")
             .field("origin", &self.inner.parts.log.name())
             .finish_non_exhaustive()
     }
 }
 
-impl CertifiedMail {
+impl Intake {
     /// The service over `parts`.
-    pub fn new(parts: CertMailParts) -> Self {
-        CertifiedMail {
+    pub fn new(parts: IntakeParts) -> Self {
+        Intake {
             inner: Arc::new(Inner {
                 parts,
                 enrolling: registration::AccountLocks::default(),
@@ -274,7 +281,7 @@ impl CertifiedMail {
         }
     }
 
-    fn parts(&self) -> &CertMailParts {
+    fn parts(&self) -> &IntakeParts {
         &self.inner.parts
     }
 
@@ -295,19 +302,19 @@ impl CertifiedMail {
     /// Runs blocking work (sled) off the async threads.
     async fn blocking<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&CertifiedMail) -> Result<T, CertMailError> + Send + 'static,
-    ) -> Result<T, CertMailError> {
+        f: impl FnOnce(&Intake) -> Result<T, Refusal> + Send + 'static,
+    ) -> Result<T, Refusal> {
         let this = self.clone();
         tokio::task::spawn_blocking(move || f(&this))
             .await
-            .map_err(|e| CertMailError::Internal(format!("task failed: {e}")))?
+            .map_err(|e| Refusal::Internal(format!("task failed: {e}")))?
     }
 
     /// Appends a gateway-authored entry with its index writes; returns when it is durable.
-    async fn append(&self, entry: &pb::LogEntry) -> Result<Ack, CertMailError> {
+    async fn append(&self, entry: &pb::LogEntry) -> Result<Ack, Refusal> {
         let bytes = entry.encode_to_vec();
         if bytes.len() > MAX_LOG_ENTRY_BYTES {
-            return Err(CertMailError::Internal(format!(
+            return Err(Refusal::Internal(format!(
                 "a gateway entry of {} bytes is over the limit",
                 bytes.len()
             )));
@@ -316,22 +323,17 @@ impl CertifiedMail {
             .sequencer
             .submit_with_indexes(bytes, index_writes(entry))
             .await
-            .map_err(CertMailError::from_submit)
+            .map_err(Refusal::from_submit)
     }
 
     /// The latest cosigned checkpoint: its note and size (`None` before the first).
-    fn cosigned(&self) -> Result<Option<(Vec<u8>, u64)>, CertMailError> {
-        let Some(note) = self
-            .parts()
-            .store
-            .cosigned()
-            .map_err(CertMailError::from_read)?
-        else {
+    fn cosigned(&self) -> Result<Option<(Vec<u8>, u64)>, Refusal> {
+        let Some(note) = self.parts().store.cosigned().map_err(Refusal::from_read)? else {
             return Ok(None);
         };
         // Stored by the cosigner after checking it; checked again, as anything read back is.
         let checkpoint = VerifiedCheckpoint::verify(&note, &self.parts().log)
-            .map_err(|e| CertMailError::Internal(format!("stored cosigned checkpoint: {e}")))?;
+            .map_err(|e| Refusal::Internal(format!("stored cosigned checkpoint: {e}")))?;
         Ok(Some((note, checkpoint.size())))
     }
 }
@@ -376,22 +378,19 @@ mod tests {
 
     #[test]
     fn refusals_map_to_their_kinds_and_retry_times() {
-        let pending = CertMailError::Pending {
+        let pending = Refusal::Pending {
             retry_after: PENDING_RETRY,
         };
         let wire = pending.to_wire();
         assert_eq!(wire.kind, ClientErrorKind::Pending as i32);
         assert_eq!(wire.retry_after_ms, 500);
-        assert_eq!(CertMailError::Duplicate.kind(), ClientErrorKind::Duplicate);
+        assert_eq!(Refusal::Duplicate.kind(), ClientErrorKind::Duplicate);
+        assert_eq!(Refusal::NonCanonical.kind(), ClientErrorKind::InvalidEntry);
         assert_eq!(
-            CertMailError::NonCanonical.kind(),
-            ClientErrorKind::InvalidEntry
-        );
-        assert_eq!(
-            CertMailError::Malformed(WireError::TooLarge { len: 2, limit: 1 }).kind(),
+            Refusal::Malformed(WireError::TooLarge { len: 2, limit: 1 }).kind(),
             ClientErrorKind::TooLarge
         );
-        let internal = CertMailError::Internal("disk /secret/path failed".into()).to_wire();
+        let internal = Refusal::Internal("disk /secret/path failed".into()).to_wire();
         assert!(
             !internal.message.contains("/secret"),
             "{}",

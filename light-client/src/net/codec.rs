@@ -1,4 +1,6 @@
-//! A request-response codec for any pair of prost messages, framed as `wire::frame` says.
+//! The request-response codec of `/herald/client/1` and `/herald/witness/1`: any pair of prost
+//! messages, framed as `wire::frame` says. The one codec of the workspace: the light client, the
+//! node (both ways: it serves and it asks) and the tests all use it.
 //!
 //! One request and one response per stream, each a 4-byte big-endian length and that many bytes
 //! of protobuf. Reading checks the announced length against the message's own limit
@@ -7,31 +9,31 @@
 //!
 //! What the codec hands up is a [`Decoded`] message: `Ok` when it is valid, `Err(WireError)` when
 //! the bytes arrived but are not an acceptable message. That keeps "the peer sent garbage" apart
-//! from "the stream broke", so the server can answer garbage with a typed error (`MALFORMED`,
-//! `TOO_LARGE`) instead of silently resetting the stream:
+//! from "the stream broke", so a server can answer garbage with a typed error (`MALFORMED`,
+//! `TOO_LARGE`) instead of silently resetting the stream, and a client can report a misbehaving
+//! gateway rather than a network failure:
 //!
-//! | what arrives | read result | what the client protocol does |
-//! |---|---|---|
-//! | a frame within the limit, a valid message | `Ok(Ok(m))` | handles it |
-//! | a frame within the limit, bad protobuf or a broken bound | `Ok(Err(Malformed/..))` | answers `MALFORMED` |
-//! | a header announcing more than the limit | `Ok(Err(TooLarge))`, body never read | answers `TOO_LARGE` |
-//! | a stream that ends inside the header or the body | `Ok(Err(FieldSize))` | answers `MALFORMED` |
-//! | a stream that ends before any byte, or fails | `Err(io)` | nothing to answer; the stream is dropped |
-//!
-//! The same codec serves `/herald/client/1` and `/herald/witness/1`, both ways (the node also
-//! asks peers). The light client has its own (`herald_light_client::codec`): it cannot depend on
-//! the node, and it fails a refused answer instead of answering it.
+//! | what arrives | read result | server (node) | client |
+//! |---|---|---|---|
+//! | a frame within the limit, a valid message | `Ok(Ok(m))` | handles it | takes it |
+//! | a frame within the limit, bad protobuf or a broken bound | `Ok(Err(Malformed/..))` | answers `MALFORMED` | peer misbehaved |
+//! | a header announcing more than the limit | `Ok(Err(TooLarge))`, body never read | answers `TOO_LARGE` | peer misbehaved |
+//! | a stream that ends inside the header or the body | `Ok(Err(Truncated))` | answers `MALFORMED` | network failure |
+//! | a stream that ends before any byte, or fails | `Err(io)` | nothing to answer; dropped | network failure |
 
 use std::io;
 use std::marker::PhantomData;
 
 use futures::prelude::*;
-use herald_proto::wire::{self, FRAME_HEADER_LEN, Validate, WireError};
+use herald_proto::wire::{self, Decoded, FRAME_HEADER_LEN, Validate, WireError, pb};
 use libp2p::StreamProtocol;
 use libp2p::request_response;
 
-/// A message read from a stream: valid, or why the bytes that arrived are not acceptable.
-pub type Decoded<M> = Result<M, WireError>;
+/// The codec of `/herald/client/1`: `ClientRequest` → `ClientResponse`.
+pub type ClientCodec = ProstCodec<pb::ClientRequest, pb::ClientResponse>;
+
+/// The codec of `/herald/witness/1`, both ways (a node is a log and a witness).
+pub type WitnessCodec = ProstCodec<pb::AddCheckpointRequest, pb::AddCheckpointResponse>;
 
 /// Codec for requests `Req` and responses `Resp`, both prost messages with wire limits.
 ///
@@ -95,12 +97,11 @@ where
 }
 
 /// A frame part that ended (the peer closed its side) before its announced length.
-fn truncated(field: &'static str, len: usize, expected: usize) -> WireError {
-    WireError::FieldSize {
-        field,
+fn truncated(part: &'static str, len: usize, expected: usize) -> WireError {
+    WireError::Truncated {
+        part,
         len,
-        min: expected,
-        max: expected,
+        expected,
     }
 }
 
@@ -194,15 +195,16 @@ where
 
 #[cfg(test)]
 mod tests {
+    use core::pin::Pin;
+    use core::task::{Context, Poll};
+
     use futures::executor::block_on;
     use futures::io::Cursor;
-    use herald_proto::wire::pb;
     use libp2p::request_response::Codec as _;
 
     use super::*;
 
-    type ClientCodec = ProstCodec<pb::ClientRequest, pb::ClientResponse>;
-    const P: StreamProtocol = StreamProtocol::new(herald_proto::wire::CLIENT_PROTOCOL);
+    const P: StreamProtocol = super::super::CLIENT_PROTOCOL;
 
     fn checkpoint_request() -> pb::ClientRequest {
         pb::ClientRequest {
@@ -261,17 +263,18 @@ mod tests {
         bytes.extend_from_slice(&[0x12, 0x05]);
         assert!(matches!(
             read_request(bytes),
-            Ok(Err(WireError::FieldSize {
-                field: "frame body",
+            Ok(Err(WireError::Truncated {
+                part: "frame body",
                 len: 2,
-                ..
+                expected: 100,
             }))
         ));
         assert!(matches!(
             read_request(frame[..2].to_vec()),
-            Ok(Err(WireError::FieldSize {
-                field: "frame header",
-                ..
+            Ok(Err(WireError::Truncated {
+                part: "frame header",
+                len: 2,
+                expected: FRAME_HEADER_LEN,
             }))
         ));
         assert_eq!(
@@ -298,5 +301,109 @@ mod tests {
         let err = block_on(ClientCodec::new().write_request(&P, &mut out, Ok(huge))).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
         assert!(out.into_inner().is_empty());
+    }
+
+    /// A stream that hands out `data`, then fails: reading past `data` means the codec read
+    /// more than it should have.
+    struct Guarded {
+        data: Vec<u8>,
+        pos: usize,
+    }
+
+    impl AsyncRead for Guarded {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &mut [u8],
+        ) -> Poll<io::Result<usize>> {
+            let rest = &self.data[self.pos..];
+            if rest.is_empty() {
+                return Poll::Ready(Err(io::Error::other("read past the allowed bytes")));
+            }
+            let n = rest.len().min(buf.len());
+            buf[..n].copy_from_slice(&rest[..n]);
+            self.pos += n;
+            Poll::Ready(Ok(n))
+        }
+    }
+
+    fn checkpoint_response() -> pb::ClientResponse {
+        pb::ClientResponse {
+            response: Some(pb::client_response::Response::Checkpoint(
+                pb::SignedCheckpoint {
+                    note: b"a.test/herald\n0\nAAAA\n\n".to_vec(),
+                },
+            )),
+        }
+    }
+
+    #[test]
+    fn a_response_round_trips() {
+        let mut out = Cursor::new(Vec::new());
+        block_on(ClientCodec::new().write_response(&P, &mut out, Ok(checkpoint_response())))
+            .unwrap();
+        let mut input = Cursor::new(out.into_inner());
+        let back = block_on(ClientCodec::new().read_response(&P, &mut input)).unwrap();
+        assert_eq!(back, Ok(checkpoint_response()));
+    }
+
+    #[test]
+    fn an_oversized_response_is_refused_before_its_body_is_read() {
+        // Only the header may be read: the guard fails any read of the body.
+        let len = (wire::MAX_CLIENT_RESPONSE_BYTES + 1) as u32;
+        let mut io = Guarded {
+            data: len.to_be_bytes().to_vec(),
+            pos: 0,
+        };
+        let read = block_on(ClientCodec::new().read_response(&P, &mut io)).unwrap();
+        assert_eq!(
+            read,
+            Err(WireError::TooLarge {
+                len: wire::MAX_CLIENT_RESPONSE_BYTES + 1,
+                limit: wire::MAX_CLIENT_RESPONSE_BYTES
+            })
+        );
+        // The largest allowed length is accepted and its body read (here: the guard trips).
+        let mut io = Guarded {
+            data: (wire::MAX_CLIENT_RESPONSE_BYTES as u32)
+                .to_be_bytes()
+                .to_vec(),
+            pos: 0,
+        };
+        assert!(block_on(ClientCodec::new().read_response(&P, &mut io)).is_err());
+    }
+
+    #[test]
+    fn a_malformed_response_is_a_typed_wire_error() {
+        let read = |bytes: Vec<u8>| {
+            block_on(ClientCodec::new().read_response(&P, &mut Cursor::new(bytes))).unwrap()
+        };
+        // Not protobuf at all.
+        let garbage = [0xffu8; 8];
+        let mut frame = (garbage.len() as u32).to_be_bytes().to_vec();
+        frame.extend_from_slice(&garbage);
+        assert!(matches!(read(frame), Err(WireError::Malformed(_))));
+        // Valid protobuf, but no response kind.
+        let empty = pb::ClientResponse { response: None };
+        assert_eq!(
+            read(wire::encode_frame(&empty)),
+            Err(WireError::MissingField {
+                field: "ClientResponse.response"
+            })
+        );
+        // An ack whose leaf hash is not 32 bytes.
+        let ack = pb::ClientResponse {
+            response: Some(pb::client_response::Response::Submitted(pb::SubmitAck {
+                index: 0,
+                leaf_hash: vec![1; 31],
+                checkpoint: Some(pb::SignedCheckpoint {
+                    note: b"x".to_vec(),
+                }),
+            })),
+        };
+        assert!(matches!(
+            read(wire::encode_frame(&ack)),
+            Err(WireError::FieldLength { .. })
+        ));
     }
 }

@@ -20,37 +20,32 @@ use herald_proto::wire::{
 };
 use tracing::warn;
 
-use super::{CertMailError, CertifiedMail, PENDING_RETRY};
+use super::{Intake, PENDING_RETRY, Refusal};
 use crate::peers::PeerDomain;
 
 /// Most leaves of one account's list read for a binding answer: each enrolment adds a binding
 /// and each disabling a revocation, at most `MAX_REVOKED_KEYS` times.
 const MAX_ACCOUNT_LEAVES: usize = 4 * MAX_REVOCATIONS_PER_ANSWER + 2;
 
-fn pending() -> CertMailError {
-    CertMailError::Pending {
+fn pending() -> Refusal {
+    Refusal::Pending {
         retry_after: PENDING_RETRY,
     }
 }
 
-impl CertifiedMail {
+impl Intake {
     /// Leaf `index` with its proof against the cosigned checkpoint `note` of `size`.
-    fn included(
-        &self,
-        index: u64,
-        note: &[u8],
-        size: u64,
-    ) -> Result<pb::IncludedLeaf, CertMailError> {
+    fn included(&self, index: u64, note: &[u8], size: u64) -> Result<pb::IncludedLeaf, Refusal> {
         let store = &self.parts().store;
         let entry = store
             .entries(index, 1)
-            .map_err(CertMailError::from_read)?
+            .map_err(Refusal::from_read)?
             .into_iter()
             .next()
-            .ok_or_else(|| CertMailError::Internal(format!("entry {index} is missing")))?;
+            .ok_or_else(|| Refusal::Internal(format!("entry {index} is missing")))?;
         let hashes = store
             .inclusion_proof(index, size)
-            .map_err(CertMailError::from_read)?;
+            .map_err(Refusal::from_read)?;
         Ok(pb::IncludedLeaf {
             entry,
             proof: Some(pb::InclusionProof::new(index, size, &hashes)),
@@ -59,17 +54,15 @@ impl CertifiedMail {
     }
 
     /// The publication answering `req_hash` (see the module docs).
-    pub async fn publication(&self, req_hash: Vec<u8>) -> Result<pb::IncludedLeaf, CertMailError> {
+    pub async fn publication(&self, req_hash: Vec<u8>) -> Result<pb::IncludedLeaf, Refusal> {
         self.blocking(move |mail| {
             let first = mail
                 .parts()
                 .store
                 .index_leaves("cm-req", &req_hash, 0, 1)
-                .map_err(CertMailError::from_read)?;
+                .map_err(Refusal::from_read)?;
             let Some(&index) = first.first() else {
-                return Err(CertMailError::NotFound(
-                    "no publication names this req_hash",
-                ));
+                return Err(Refusal::NotFound("no publication names this req_hash"));
             };
             match mail.cosigned()? {
                 Some((note, size)) if index < size => mail.included(index, &note, size),
@@ -80,16 +73,14 @@ impl CertifiedMail {
     }
 
     /// The binding of `account` and its revocations (see the module docs).
-    pub async fn binding(&self, account: String) -> Result<pb::BindingAnswer, CertMailError> {
+    pub async fn binding(&self, account: String) -> Result<pb::BindingAnswer, Refusal> {
         self.blocking(move |mail| {
             let store = &mail.parts().store;
             let listed = store
                 .index_leaves_latest("account", account.as_bytes(), MAX_ACCOUNT_LEAVES)
-                .map_err(CertMailError::from_read)?;
+                .map_err(Refusal::from_read)?;
             let Some(&newest) = listed.first() else {
-                return Err(CertMailError::NotFound(
-                    "no binding is logged for this account",
-                ));
+                return Err(Refusal::NotFound("no binding is logged for this account"));
             };
             let (note, size) = match mail.cosigned()? {
                 Some((note, size)) if newest < size => (note, size),
@@ -101,9 +92,7 @@ impl CertifiedMail {
                 let leaf = mail.included(index, &note, size)?;
                 let entry: pb::LogEntry =
                     decode(&leaf.entry, MAX_LOG_ENTRY_BYTES).map_err(|e| {
-                        CertMailError::Internal(format!(
-                            "logged entry {index} does not decode: {e}"
-                        ))
+                        Refusal::Internal(format!("logged entry {index} does not decode: {e}"))
                     })?;
                 match entry.kind {
                     Some(log_entry::Kind::IdentityBinding(_)) if binding.is_none() => {
@@ -117,9 +106,8 @@ impl CertifiedMail {
                     _ => {}
                 }
             }
-            let binding = binding.ok_or(CertMailError::NotFound(
-                "no binding is logged for this account",
-            ))?;
+            let binding =
+                binding.ok_or(Refusal::NotFound("no binding is logged for this account"))?;
             // Oldest first, as the log has them.
             revocations.reverse();
             Ok(pb::BindingAnswer {
@@ -131,7 +119,7 @@ impl CertifiedMail {
     }
 
     /// This log and the registered peers' logs (see the module docs).
-    pub fn trust(&self) -> Result<pb::TrustList, CertMailError> {
+    pub fn trust(&self) -> Result<pb::TrustList, Refusal> {
         let parts = self.parts();
         let peers = parts.peers.snapshot();
         let own_witnesses: Vec<WitnessVerifier> = peers
@@ -140,15 +128,13 @@ impl CertifiedMail {
             .take(MAX_LOCATION_WITNESSES)
             .collect();
         if own_witnesses.is_empty() {
-            return Err(CertMailError::NotFound(
+            return Err(Refusal::NotFound(
                 "this gateway has no registered witnesses, so none of its checkpoints is cosigned",
             ));
         }
         let own =
             WitnessPolicy::new(parts.log.clone(), own_witnesses, parts.quorum).map_err(|_| {
-                CertMailError::NotFound(
-                    "the configured quorum cannot be met by the registered witnesses",
-                )
+                Refusal::NotFound("the configured quorum cannot be met by the registered witnesses")
             })?;
         let own = LogTrust::new(own, parts.store.algorithm()).to_pb();
         let mut list = Vec::new();

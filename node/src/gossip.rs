@@ -1,4 +1,7 @@
-//! Gossip: what the node publishes and what it accepts, on two topics.
+//! Gossip: what the node publishes and what it accepts, on two topics. The network worker only
+//! carries the messages; the judgement is here, on the application floor ([`GossipJudge`],
+//! which the worker reaches through `network::Inbound`), and what it believes goes to the
+//! witness's watcher.
 //!
 //! `herald/checkpoints/1`: each message is one encoded `SignedCheckpoint`. The node publishes
 //! every new checkpoint its sequencer signs, and each cosigned one (the same note with
@@ -15,6 +18,9 @@
 //! ignored (neither forwarded nor charged); anything that does not verify is rejected.
 //!
 //! Rejections are charged by gossipsub's peer scoring to the peer that sent the message.
+//!
+//! Alerts a registered peer lists when asked (`witness::alert_sync`) are judged like gossiped
+//! ones ([`GossipJudge::listed_alert`]).
 
 use std::sync::Arc;
 
@@ -24,17 +30,21 @@ use herald_proto::equivocation::{
 };
 use herald_proto::note::{NoteError, NoteVerifier, SignedNote};
 use herald_proto::wire::{self, WireError, pb};
+use libp2p::PeerId;
 use prost::Message as _;
+use tokio::sync::mpsc;
+use tracing::{debug, info, warn};
 
-use crate::peers::{PeerDomain, PeerSet};
+use crate::network::{GossipVerdict, Topic};
+use crate::peers::{PeerDomain, PeerRegistry, PeerSet};
+
+/// Gossip events waiting for the witness's watcher; more are dropped (and logged).
+pub const GOSSIP_EVENT_CAPACITY: usize = 256;
 
 /// Why a gossip message was rejected.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum GossipRejection {
-    /// The message arrived on a topic the node does not validate.
-    #[error("message on unexpected topic {0}")]
-    UnexpectedTopic(String),
     /// The data is not a valid `SignedCheckpoint`.
     #[error("not a SignedCheckpoint: {0}")]
     Wire(#[from] WireError),
@@ -66,7 +76,7 @@ pub enum GossipRejection {
     FalseAlert(#[from] EquivocationError),
 }
 
-/// What the worker hands the witness's watcher once a message passed validation.
+/// What the judge hands the witness's watcher once a message passed validation.
 // Each event is moved once through a bounded channel; boxing would only add an allocation.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
@@ -86,14 +96,6 @@ pub enum SeenCheckpoint {
     Own(VerifiedCheckpoint),
     /// A well-formed checkpoint of a log this node does not know: forwarded, not believed.
     Unknown(Checkpoint),
-}
-
-/// The gossip message announcing the signed checkpoint `note`.
-pub fn checkpoint_message(note: &[u8]) -> Vec<u8> {
-    pb::SignedCheckpoint {
-        note: note.to_vec(),
-    }
-    .encode_to_vec()
 }
 
 /// Checks a received checkpoint message; the checkpoint it announces if acceptable.
@@ -183,9 +185,103 @@ pub fn concerns_known_log(
         .is_some_and(|p| &p.log_key == key)
 }
 
+/// The node's judgement of received gossip (and of alerts peers list), and where what it
+/// believes goes. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct GossipJudge {
+    /// The registry: which logs this node knows, under which keys.
+    peers: PeerRegistry,
+    /// This node's own log key (its own checkpoints must verify under it).
+    own_log: NoteVerifier,
+    /// The witness's watcher (bounded: see [`GOSSIP_EVENT_CAPACITY`]).
+    events: mpsc::Sender<GossipEvent>,
+}
+
+impl GossipJudge {
+    /// A judge that knows the logs of `peers` and `own_log`, telling `events` what it believes.
+    pub fn new(
+        peers: PeerRegistry,
+        own_log: NoteVerifier,
+        events: mpsc::Sender<GossipEvent>,
+    ) -> Self {
+        GossipJudge {
+            peers,
+            own_log,
+            events,
+        }
+    }
+
+    /// Judges a message received `from` a peer on `topic` (see the module docs); a believed
+    /// peer checkpoint or alert goes to the watcher.
+    pub fn judge(&self, from: PeerId, topic: Topic, data: &[u8]) -> GossipVerdict {
+        let peers = self.peers.snapshot();
+        let judged = match topic {
+            Topic::Checkpoints => judge_checkpoint(data, &peers, &self.own_log)
+                .map(|seen| self.on_checkpoint(from, seen)),
+            Topic::Alerts => {
+                judge_alert(data, &peers, &self.own_log).map(|alert| self.on_alert(from, alert))
+            }
+        };
+        judged.unwrap_or_else(|reason| GossipVerdict::Reject(reason.to_string()))
+    }
+
+    /// A valid checkpoint message: forwarded; a peer's goes to the witness's watcher.
+    fn on_checkpoint(&self, from: PeerId, seen: SeenCheckpoint) -> GossipVerdict {
+        match seen {
+            SeenCheckpoint::Peer(peer, checkpoint) => {
+                debug!(%from, origin = peer.origin(), size = checkpoint.size(), "checkpoint gossip");
+                self.tell_watcher(GossipEvent::Checkpoint(peer, checkpoint));
+            }
+            SeenCheckpoint::Own(checkpoint) => {
+                debug!(%from, size = checkpoint.size(), "own checkpoint gossip");
+            }
+            SeenCheckpoint::Unknown(checkpoint) => {
+                debug!(%from, origin = %checkpoint.origin, "checkpoint of an unregistered log");
+            }
+        }
+        GossipVerdict::Accept
+    }
+
+    /// A verified alert: believed and forwarded if it concerns a known log, ignored otherwise.
+    fn on_alert(&self, from: PeerId, alert: Option<VerifiedEquivocation>) -> GossipVerdict {
+        match alert {
+            Some(proof) => {
+                info!(%from, origin = proof.origin(), "split-view alert received");
+                self.tell_watcher(GossipEvent::Alert(proof));
+                GossipVerdict::Accept
+            }
+            None => {
+                debug!(%from, "valid alert about a log this node does not know: ignored");
+                GossipVerdict::Ignore
+            }
+        }
+    }
+
+    /// An alert `peer` listed when asked: believed (and told to the watcher) like a gossiped
+    /// one; one that does not verify gains its sender nothing and is logged.
+    pub fn listed_alert(&self, peer: PeerId, alert: pb::Equivocation) {
+        let peers = self.peers.snapshot();
+        match judge_listed_alert(alert, &peers, &self.own_log) {
+            Ok(Some(proof)) => {
+                debug!(%peer, origin = proof.origin(), "alert received from a peer's list");
+                self.tell_watcher(GossipEvent::Alert(proof));
+            }
+            Ok(None) => debug!(%peer, "listed alert about a log this node does not know"),
+            Err(error) => warn!(%peer, %error, "a peer listed an alert that does not verify"),
+        }
+    }
+
+    fn tell_watcher(&self, event: GossipEvent) {
+        if let Err(e) = self.events.try_send(event) {
+            warn!(error = %e, "witness watcher is behind; gossip event dropped");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use ed25519_dalek::SigningKey;
+    use herald_light_client::net::checkpoint_message;
     use herald_proto::note::NoteSigner;
 
     use super::*;

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
 
-use herald_light_client::{ClientError, Gateway, GatewayClient, Leaf};
+use herald_light_client::{ClientError, Gateway, GatewayClient};
 use herald_node::config::NodeConfig;
 use herald_node::gateway::{Gateway as Node, init};
 use herald_node::keys::NodeKeys;
@@ -83,7 +83,7 @@ impl Domain {
     pub async fn code(&self, account: &str) -> String {
         let (code, _) = self
             .node
-            .certmail()
+            .intake()
             .issue_code(account.to_owned(), 3600)
             .await
             .expect("code issued");
@@ -142,7 +142,8 @@ impl Party {
     }
 
     pub async fn run(&self, args: &[&str]) -> Output {
-        let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_herald"))
+        let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_herald-testnet"))
+            .arg("herald")
             .args(args)
             .env("HERALD_HOME", &self.home)
             .env("HERALD_PASSPHRASE", PASS)
@@ -458,46 +459,16 @@ pub struct Swapping {
 }
 
 impl Gateway for Swapping {
-    async fn checkpoint(&self) -> Result<pb::SignedCheckpoint, ClientError> {
-        self.inner.checkpoint().await
-    }
-    async fn submit(&self, entry: Vec<u8>) -> Result<pb::SubmitAck, ClientError> {
-        self.inner.submit_encoded(entry).await
-    }
-    async fn entries(&self, start: u64, count: u32) -> Result<pb::EntryPage, ClientError> {
-        self.inner.entries(start, count).await
-    }
-    async fn inclusion(&self, leaf: Leaf, size: u64) -> Result<pb::InclusionAnswer, ClientError> {
-        match leaf {
-            Leaf::Index(i) => self.inner.inclusion_by_index(i, size).await,
-            Leaf::Hash(h) => self.inner.inclusion_by_leaf_hash(&h, size).await,
+    async fn exchange(
+        &self,
+        mut request: pb::ClientRequest,
+    ) -> Result<pb::ClientResponse, ClientError> {
+        if let Some(pb::client_request::Request::Publication(p)) = &mut request.request
+            && p.req_hash == self.asked
+        {
+            p.req_hash = self.served.to_vec();
         }
-    }
-    async fn consistency(&self, a: u64, b: u64) -> Result<pb::ConsistencyProof, ClientError> {
-        self.inner.consistency(a, b).await
-    }
-    async fn cosigned_checkpoint(&self) -> Result<pb::SignedCheckpoint, ClientError> {
-        self.inner.cosigned_checkpoint().await
-    }
-    async fn alerts(&self, origin: Option<&str>) -> Result<Vec<pb::Equivocation>, ClientError> {
-        self.inner.alerts(origin).await
-    }
-    async fn register(&self, r: pb::RegisterAccount) -> Result<pb::SubmitAck, ClientError> {
-        self.inner.register(r).await
-    }
-    async fn binding(&self, account: &str) -> Result<pb::BindingAnswer, ClientError> {
-        self.inner.binding(account).await
-    }
-    async fn publication(&self, req_hash: &[u8; 32]) -> Result<pb::IncludedLeaf, ClientError> {
-        let asked = if *req_hash == self.asked {
-            self.served
-        } else {
-            *req_hash
-        };
-        self.inner.publication(&asked).await
-    }
-    async fn trust(&self) -> Result<pb::TrustList, ClientError> {
-        self.inner.trust().await
+        self.inner.exchange(request).await
     }
 }
 

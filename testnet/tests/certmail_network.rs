@@ -80,7 +80,7 @@ async fn a_mail_is_published_fetched_and_judged_received_through_the_herald_bina
         // accept refuses Bob's next request.
         w.beta
             .node
-            .certmail()
+            .intake()
             .disable("bob@beta.test".into())
             .await
             .unwrap();

@@ -1,6 +1,7 @@
 //! The light client against a real gateway: `herald-node` started in process on loopback ports
-//! the OS picks, spoken to over real libp2p connections (TCP and QUIC), and the `herald` binary
-//! run as a process against it. Every wait is bounded.
+//! the OS picks, spoken to over real libp2p connections (TCP and QUIC), and the `herald` command
+//! line (the testnet binary's hidden `herald`) run as a process against it. Every wait is
+//! bounded.
 
 use std::path::Path;
 use std::process::Output;
@@ -8,13 +9,14 @@ use std::time::Duration;
 
 use ed25519_dalek::SigningKey;
 use herald_light_client::{
-    ClientError, FileCheckpointStore, GatewayClient, Leaf, LogIdentity, TrustedLog, VerifyError,
+    ClientError, FileCheckpointStore, Gateway as _, GatewayClient, Leaf, LogIdentity, TrustedLog,
+    VerifyError,
 };
 use herald_node::config::NodeConfig;
 use herald_node::gateway::{Gateway, init};
 use herald_proto::entry::Notarization;
 use herald_proto::merkle::HashAlgorithm;
-use herald_proto::note::{NoteSigner, NoteVerifier};
+use herald_proto::note::{NoteSigner, NoteVerifier, b64};
 use herald_proto::wire::pb;
 use libp2p::Multiaddr;
 use libp2p::multiaddr::Protocol;
@@ -204,7 +206,7 @@ async fn the_gateways_refusals_are_typed() {
                 },
             )),
         };
-        match client.submit(&forbidden).await.unwrap_err() {
+        match client.submit(forbidden.encode_to_vec()).await.unwrap_err() {
             ClientError::Refused(r) => assert_eq!(r.kind, pb::ClientErrorKind::Forbidden),
             other => panic!("{other:?}"),
         }
@@ -213,9 +215,11 @@ async fn the_gateways_refusals_are_typed() {
     .await;
 }
 
-/// Runs the `herald` binary with `args`, bounded in time.
+/// Runs the `herald` command line (the testnet binary's hidden `herald`) with `args`, bounded
+/// in time.
 async fn herald(args: &[&str]) -> Output {
-    let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_herald"))
+    let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_herald-testnet"))
+        .arg("herald")
         .args(args)
         .env_remove("HERALD_HOME")
         .env_remove("HERALD_GATEWAY")
@@ -279,7 +283,7 @@ async fn the_herald_cli_verifies_and_refuses() {
         assert_eq!(sub["kind"], "notarization");
         assert_eq!(
             sub["notarization"]["digest"],
-            base64_of(blake3::hash(b"contract v3").as_bytes())
+            b64(blake3::hash(b"contract v3").as_bytes())
         );
         // The default author key was created, private.
         let mode = std::os::unix::fs::PermissionsExt::mode(
@@ -329,9 +333,4 @@ async fn the_herald_cli_verifies_and_refuses() {
         gateway.stop().await.unwrap();
     })
     .await;
-}
-
-fn base64_of(bytes: &[u8]) -> String {
-    use base64::Engine as _;
-    base64::engine::general_purpose::STANDARD.encode(bytes)
 }

@@ -40,7 +40,7 @@ use herald_proto::wire::pb;
 use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
-use super::{CertMailError, CertifiedMail};
+use super::{Intake, Refusal};
 use libp2p::PeerId;
 
 use crate::accounts::attempts::{EnrolmentAttempts, FAILURE_WINDOW};
@@ -124,10 +124,10 @@ pub struct DisableReport {
     pub revocation_index: Option<u64>,
 }
 
-fn key32(field: &'static str, bytes: &[u8]) -> Result<[u8; 32], CertMailError> {
+fn key32(field: &'static str, bytes: &[u8]) -> Result<[u8; 32], Refusal> {
     // Validation made these exact; anything else is malformed, not a panic.
     bytes.try_into().map_err(|_| {
-        CertMailError::Malformed(herald_proto::wire::WireError::FieldLength {
+        Refusal::Malformed(herald_proto::wire::WireError::FieldLength {
             field,
             len: bytes.len(),
             expected: 32,
@@ -135,7 +135,7 @@ fn key32(field: &'static str, bytes: &[u8]) -> Result<[u8; 32], CertMailError> {
     })
 }
 
-impl CertifiedMail {
+impl Intake {
     fn failures(&self) -> std::sync::MutexGuard<'_, EnrolmentAttempts<PeerId>> {
         // Counters only: a panic elsewhere leaves them usable.
         self.inner
@@ -150,7 +150,7 @@ impl CertifiedMail {
         &self,
         account: String,
         valid_for: u64,
-    ) -> Result<(EnrolmentCode, AccountRecord), CertMailError> {
+    ) -> Result<(EnrolmentCode, AccountRecord), Refusal> {
         let _enrolling = self.inner.enrolling.lock(&account).await;
         let now = self.now_secs();
         let issued = self
@@ -164,11 +164,7 @@ impl CertifiedMail {
 
     /// Registers an identity key with an enrolment code sent by `source` (see the module docs);
     /// the answer is the durable binding's ack.
-    pub async fn register(
-        &self,
-        source: PeerId,
-        r: pb::RegisterAccount,
-    ) -> Result<Ack, CertMailError> {
+    pub async fn register(&self, source: PeerId, r: pb::RegisterAccount) -> Result<Ack, Refusal> {
         let account = r.account;
         check_address(&account, self.accounts().domain())?;
         let identity_key = key32("RegisterAccount.identity_key", &r.identity_key)?;
@@ -177,14 +173,14 @@ impl CertifiedMail {
             r.signed_prekey_signature
                 .as_slice()
                 .try_into()
-                .map_err(|_| CertMailError::BadSignature {
+                .map_err(|_| Refusal::BadSignature {
                     what: "signed prekey",
                     source: herald_proto::entry::EntryError::BadSignatureLength(
                         r.signed_prekey_signature.len(),
                     ),
                 })?;
         verify_fallback_prekey(&identity_key, &account, &prekey, &prekey_signature).map_err(
-            |source| CertMailError::BadSignature {
+            |source| Refusal::BadSignature {
                 what: "signed prekey",
                 source,
             },
@@ -196,7 +192,7 @@ impl CertifiedMail {
             &r.enrolment_code,
             &r.signature,
         )
-        .map_err(|source| CertMailError::BadSignature {
+        .map_err(|source| Refusal::BadSignature {
             what: "registration",
             source,
         })?;
@@ -207,7 +203,7 @@ impl CertifiedMail {
         // The source's own failures, before anything about the account is looked at.
         if let Some(retry_after) = self.failures().source_blocked(&source, now) {
             metrics.refused("source_limited");
-            return Err(CertMailError::RateLimited { retry_after });
+            return Err(Refusal::RateLimited { retry_after });
         }
         let given = code_hash(&account, &r.enrolment_code);
         let acc = account.clone();
@@ -236,16 +232,16 @@ impl CertifiedMail {
             }
             if limited {
                 metrics.refused("account_limited");
-                return Err(CertMailError::RateLimited {
+                return Err(Refusal::RateLimited {
                     retry_after: FAILURE_WINDOW,
                 });
             }
             metrics.refused("wrong_code");
-            return Err(CertMailError::Unauthorized(NO_ENROLMENT.into()));
+            return Err(Refusal::Unauthorized(NO_ENROLMENT.into()));
         };
         if now >= expires {
             metrics.refused("expired");
-            return Err(CertMailError::Unauthorized(
+            return Err(Refusal::Unauthorized(
                 "this enrolment code has expired; ask the operator for a new one".into(),
             ));
         }
@@ -254,7 +250,7 @@ impl CertifiedMail {
             .is_some_and(|r| r.revoked_keys.contains(&identity_key))
         {
             metrics.refused("revoked_key");
-            return Err(CertMailError::Unauthorized(format!(
+            return Err(Refusal::Unauthorized(format!(
                 "this identity key was revoked for {account}; register a new one"
             )));
         }
@@ -277,7 +273,7 @@ impl CertifiedMail {
         .await?;
         let ack = match self.append(&binding).await {
             Ok(ack) => ack,
-            Err(e @ CertMailError::Busy { .. }) => {
+            Err(e @ Refusal::Busy { .. }) => {
                 // Refused before it was queued: nothing was appended.
                 let acc = account.clone();
                 self.blocking(move |mail| {
@@ -308,7 +304,7 @@ impl CertifiedMail {
     }
 
     /// Disables `account` (see the module docs).
-    pub async fn disable(&self, account: String) -> Result<DisableReport, CertMailError> {
+    pub async fn disable(&self, account: String) -> Result<DisableReport, Refusal> {
         let _enrolling = self.inner.enrolling.lock(&account).await;
         let acc = account.clone();
         let record = self

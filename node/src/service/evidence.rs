@@ -39,7 +39,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{debug, warn};
 
-use super::{CertMailError, CertifiedMail, PUBLICATIONS_INDEX, index_writes};
+use super::{Intake, PUBLICATIONS_INDEX, Refusal, index_writes};
 use crate::sequencer::{PendingAck, SubmitError};
 use crate::store::LogHead;
 
@@ -86,7 +86,7 @@ const STAGES: [Stage; 2] = [
 
 /// The task that writes the records.
 pub struct EvidenceWriter {
-    mail: CertifiedMail,
+    mail: Intake,
     heads: watch::Receiver<LogHead>,
     cursors: sled::Tree,
 }
@@ -94,7 +94,7 @@ pub struct EvidenceWriter {
 impl EvidenceWriter {
     /// The writer for `mail`'s log, woken by `heads`; its cursors live in `db`.
     pub fn open(
-        mail: CertifiedMail,
+        mail: Intake,
         heads: watch::Receiver<LogHead>,
         db: &sled::Db,
     ) -> Result<Self, sled::Error> {
@@ -113,7 +113,7 @@ impl EvidenceWriter {
                     match self.catch_up(stage).await {
                         Ok(()) => {}
                         // A full pool is the log's back-pressure: the records wait their turn.
-                        Err(e @ CertMailError::Busy { .. }) => {
+                        Err(e @ Refusal::Busy { .. }) => {
                             debug!(kind = ?stage.kind, error = %e, "evidence records wait");
                         }
                         Err(e) => warn!(kind = ?stage.kind, error = %e, "evidence records delayed"),
@@ -129,7 +129,7 @@ impl EvidenceWriter {
     }
 
     /// Writes the records of `stage` for every publication that is due.
-    async fn catch_up(&self, stage: Stage) -> Result<(), CertMailError> {
+    async fn catch_up(&self, stage: Stage) -> Result<(), Refusal> {
         loop {
             let this = (self.mail.clone(), self.cursors.clone());
             let Batch { due, next } = self
@@ -158,7 +158,7 @@ impl EvidenceWriter {
                 }
             }
             for ack in queued {
-                ack.await.map_err(CertMailError::from_submit)?;
+                ack.await.map_err(Refusal::from_submit)?;
             }
             let cursors = self.cursors.clone();
             self.mail
@@ -167,13 +167,13 @@ impl EvidenceWriter {
                         .insert(stage.cursor, &advance_to.to_be_bytes())
                         .and_then(|_| cursors.flush())
                         .map(drop)
-                        .map_err(|e| CertMailError::Internal(format!("evidence cursor: {e}")))
+                        .map_err(|e| Refusal::Internal(format!("evidence cursor: {e}")))
                 })
                 .await?;
             if let Some(e) = busy {
                 return Err(match e {
-                    SubmitError::Busy { retry_after } => CertMailError::Busy { retry_after },
-                    other => CertMailError::from_submit(other),
+                    SubmitError::Busy { retry_after } => Refusal::Busy { retry_after },
+                    other => Refusal::from_submit(other),
                 });
             }
         }
@@ -189,19 +189,17 @@ struct Batch {
 }
 
 /// The records of `stage` due now.
-fn prepare(
-    mail: &CertifiedMail,
-    cursors: &sled::Tree,
-    stage: Stage,
-) -> Result<Batch, CertMailError> {
+fn prepare(mail: &Intake, cursors: &sled::Tree, stage: Stage) -> Result<Batch, Refusal> {
     let store = &mail.parts().store;
     let cursor = match cursors
         .get(stage.cursor)
-        .map_err(|e| CertMailError::Internal(format!("evidence cursor: {e}")))?
+        .map_err(|e| Refusal::Internal(format!("evidence cursor: {e}")))?
     {
-        Some(v) => u64::from_be_bytes(v.as_ref().try_into().map_err(|_| {
-            CertMailError::Internal(format!("evidence cursor of {} bytes", v.len()))
-        })?),
+        Some(v) => u64::from_be_bytes(
+            v.as_ref()
+                .try_into()
+                .map_err(|_| Refusal::Internal(format!("evidence cursor of {} bytes", v.len())))?,
+        ),
         None => 0,
     };
     let covered = match stage.kind {
@@ -218,7 +216,7 @@ fn prepare(
     };
     let listed = store
         .index_leaves(PUBLICATIONS_INDEX, b"", cursor, BATCH)
-        .map_err(CertMailError::from_read)?;
+        .map_err(Refusal::from_read)?;
     let mut due = Vec::new();
     let mut next = None;
     for index in listed.into_iter().take_while(|i| *i < covered) {
@@ -233,11 +231,11 @@ fn prepare(
 /// The record of `stage` for the publication at `index`, unless it is a duplicate or its
 /// record is already logged.
 fn record_for(
-    mail: &CertifiedMail,
+    mail: &Intake,
     index: u64,
     stage: Stage,
     covered: u64,
-) -> Result<Option<pb::LogEntry>, CertMailError> {
+) -> Result<Option<pb::LogEntry>, Refusal> {
     let store = &mail.parts().store;
     let Some(publication) = read_entry(mail, index)?.and_then(|e| match e.kind {
         Some(log_entry::Kind::KeyPublication(k)) => Some(k),
@@ -251,13 +249,13 @@ fn record_for(
     };
     let first = store
         .index_leaves("cm-req", &req_hash, 0, 1)
-        .map_err(CertMailError::from_read)?;
+        .map_err(Refusal::from_read)?;
     if first.first() != Some(&index) {
         return Ok(None);
     }
     for logged in store
         .index_leaves("msg-id", &req_hash, 0, MAX_RECORDS_PER_MAIL)
-        .map_err(CertMailError::from_read)?
+        .map_err(Refusal::from_read)?
     {
         if let Some(log_entry::Kind::Evidence(e)) = read_entry(mail, logged)?.and_then(|e| e.kind)
             && e.kind == stage.kind as i32
@@ -285,12 +283,12 @@ fn record_for(
     ))
 }
 
-fn read_entry(mail: &CertifiedMail, index: u64) -> Result<Option<pb::LogEntry>, CertMailError> {
+fn read_entry(mail: &Intake, index: u64) -> Result<Option<pb::LogEntry>, Refusal> {
     let bytes = mail
         .parts()
         .store
         .entries(index, 1)
-        .map_err(CertMailError::from_read)?;
+        .map_err(Refusal::from_read)?;
     Ok(bytes
         .first()
         .and_then(|b| decode::<pb::LogEntry>(b, MAX_LOG_ENTRY_BYTES).ok()))

@@ -23,7 +23,7 @@ use herald_proto::wire::pb::{self, log_entry};
 use herald_proto::wire::{self, MAX_LOG_ENTRY_BYTES, Validate as _};
 use prost::Message as _;
 
-use super::{CertMailError, CertifiedMail, index_writes};
+use super::{Intake, Refusal, index_writes};
 use crate::sequencer::Ack;
 
 /// A client entry that passed the checks that need no state.
@@ -35,30 +35,30 @@ pub(super) struct Checked {
 }
 
 /// Checks 1–5 of the module docs.
-pub(super) fn check_entry(bytes: &[u8]) -> Result<Checked, CertMailError> {
+pub(super) fn check_entry(bytes: &[u8]) -> Result<Checked, Refusal> {
     let entry: pb::LogEntry =
-        wire::decode(bytes, MAX_LOG_ENTRY_BYTES).map_err(CertMailError::Malformed)?;
+        wire::decode(bytes, MAX_LOG_ENTRY_BYTES).map_err(Refusal::Malformed)?;
     match &entry.kind {
-        None => return Err(CertMailError::UnknownEntryKind),
+        None => return Err(Refusal::UnknownEntryKind),
         Some(log_entry::Kind::Notarization(_) | log_entry::Kind::KeyPublication(_)) => {}
         Some(log_entry::Kind::IdentityBinding(_)) => {
-            return Err(CertMailError::Forbidden("identity binding"));
+            return Err(Refusal::Forbidden("identity binding"));
         }
         Some(log_entry::Kind::IdentityRevocation(_)) => {
-            return Err(CertMailError::Forbidden("identity revocation"));
+            return Err(Refusal::Forbidden("identity revocation"));
         }
-        Some(log_entry::Kind::Evidence(_)) => return Err(CertMailError::Forbidden("evidence")),
+        Some(log_entry::Kind::Evidence(_)) => return Err(Refusal::Forbidden("evidence")),
         Some(log_entry::Kind::WitnessedCheckpoint(_)) => {
-            return Err(CertMailError::Forbidden("witnessed checkpoint"));
+            return Err(Refusal::Forbidden("witnessed checkpoint"));
         }
     }
-    entry.validate().map_err(CertMailError::Malformed)?;
+    entry.validate().map_err(Refusal::Malformed)?;
     if entry.encode_to_vec() != bytes {
-        return Err(CertMailError::NonCanonical);
+        return Err(Refusal::NonCanonical);
     }
     let publication = match &entry.kind {
         Some(log_entry::Kind::Notarization(n)) => {
-            verify_notarization(n).map_err(|source| CertMailError::BadSignature {
+            verify_notarization(n).map_err(|source| Refusal::BadSignature {
                 what: "notarization",
                 source,
             })?;
@@ -66,14 +66,14 @@ pub(super) fn check_entry(bytes: &[u8]) -> Result<Checked, CertMailError> {
         }
         Some(log_entry::Kind::KeyPublication(k)) => {
             let (publication, author_key) =
-                verify_key_publication(k).map_err(|source| CertMailError::BadSignature {
+                verify_key_publication(k).map_err(|source| Refusal::BadSignature {
                     what: "key publication",
                     source,
                 })?;
             Some((publication.author, author_key, publication.req_hash))
         }
         // Every other kind was refused above.
-        _ => return Err(CertMailError::UnknownEntryKind),
+        _ => return Err(Refusal::UnknownEntryKind),
     };
     Ok(Checked { entry, publication })
 }
@@ -81,7 +81,7 @@ pub(super) fn check_entry(bytes: &[u8]) -> Result<Checked, CertMailError> {
 /// Removes a req_hash from the set of publications being logged when dropped (answered,
 /// refused, or the request abandoned).
 struct Publishing<'a> {
-    mail: &'a CertifiedMail,
+    mail: &'a Intake,
     req_hash: [u8; 32],
 }
 
@@ -91,7 +91,7 @@ impl Drop for Publishing<'_> {
     }
 }
 
-impl CertifiedMail {
+impl Intake {
     fn publishing(&self) -> std::sync::MutexGuard<'_, std::collections::HashSet<[u8; 32]>> {
         // A set of hashes: a panic elsewhere leaves it usable.
         self.inner
@@ -101,7 +101,7 @@ impl CertifiedMail {
     }
 
     /// Admits a client's entry (see the module docs) and appends it; returns when it is durable.
-    pub async fn submit(&self, bytes: Vec<u8>) -> Result<Ack, CertMailError> {
+    pub async fn submit(&self, bytes: Vec<u8>) -> Result<Ack, Refusal> {
         let checked = check_entry(&bytes)?;
         let writes = index_writes(&checked.entry);
         let Some((author, author_key, req_hash)) = checked.publication else {
@@ -110,15 +110,15 @@ impl CertifiedMail {
                 .sequencer
                 .submit_with_indexes(bytes, writes)
                 .await
-                .map_err(CertMailError::from_submit);
+                .map_err(Refusal::from_submit);
         };
         if !account_in_log_domain(&author, self.origin()) {
-            return Err(CertMailError::Unauthorized(format!(
+            return Err(Refusal::Unauthorized(format!(
                 "{author} is not an account of this gateway's domain"
             )));
         }
         if !self.publishing().insert(req_hash) {
-            return Err(CertMailError::Duplicate);
+            return Err(Refusal::Duplicate);
         }
         let _publishing = Publishing {
             mail: self,
@@ -127,12 +127,12 @@ impl CertifiedMail {
         self.blocking(move |mail| {
             match mail.accounts().active_key(&author)? {
                 None => {
-                    return Err(CertMailError::Unauthorized(format!(
+                    return Err(Refusal::Unauthorized(format!(
                         "{author} is not an active account"
                     )));
                 }
                 Some(bound) if bound != author_key => {
-                    return Err(CertMailError::Unauthorized(format!(
+                    return Err(Refusal::Unauthorized(format!(
                         "author_key is not the identity key bound to {author}"
                     )));
                 }
@@ -142,9 +142,9 @@ impl CertifiedMail {
                 .parts()
                 .store
                 .index_leaves("cm-req", &req_hash, 0, 1)
-                .map_err(CertMailError::from_read)?;
+                .map_err(Refusal::from_read)?;
             if !logged.is_empty() {
-                return Err(CertMailError::Duplicate);
+                return Err(Refusal::Duplicate);
             }
             Ok(())
         })
@@ -153,7 +153,7 @@ impl CertifiedMail {
             .sequencer
             .submit_with_indexes(bytes, writes)
             .await
-            .map_err(CertMailError::from_submit)
+            .map_err(Refusal::from_submit)
     }
 }
 

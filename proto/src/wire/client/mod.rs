@@ -1,4 +1,14 @@
-//! Bounds of the client protocol `/herald/client/1` (`client.proto`), checked after decoding.
+//! The client protocol `/herald/client/1` (`client.proto`): the bounds its messages are checked
+//! against after decoding (here), and its client side: the request of each call and the check
+//! that an answer is the one asked for (`answer.rs`).
+
+mod answer;
+
+pub use answer::{
+    AnswerError, expect_alerts, expect_binding, expect_checkpoint, expect_consistency,
+    expect_entries, expect_inclusion, expect_publication, expect_registered, expect_submitted,
+    expect_trust, response_kind,
+};
 
 use super::pb::{self, client_request, client_response, inclusion_request};
 use super::validate::{KEY_LEN, SIGNATURE_LEN, exact, known_enum, sized};
@@ -44,6 +54,32 @@ pub const MAX_CLIENT_REQUEST_BYTES: usize = MAX_LOG_ENTRY_BYTES + 64;
 /// and up to 6 bytes of tag and length per entry).
 pub const MAX_CLIENT_RESPONSE_BYTES: usize =
     MAX_ENTRY_PAGE_BYTES + MAX_LOG_ENTRY_BYTES + 6 * MAX_ENTRY_PAGE_COUNT as usize + 64;
+
+/// The gateway's refusals, as it sends them.
+impl pb::ClientResponse {
+    /// The refusal of `kind` saying `message` (cut to the bound, see [`error`](Self::error)).
+    pub fn refusal(kind: pb::ClientErrorKind, message: &str) -> Self {
+        Self::error(pb::ClientError {
+            kind: kind as i32,
+            message: message.to_owned(),
+            retry_after_ms: 0,
+            tree_size: 0,
+        })
+    }
+
+    /// The answer carrying `error`, its message cut at a character boundary to
+    /// [`MAX_ERROR_MESSAGE_BYTES`] so that the answer always passes validation.
+    pub fn error(mut error: pb::ClientError) -> Self {
+        let mut end = error.message.len().min(MAX_ERROR_MESSAGE_BYTES);
+        while !error.message.is_char_boundary(end) {
+            end -= 1;
+        }
+        error.message.truncate(end);
+        pb::ClientResponse {
+            response: Some(client_response::Response::Error(error)),
+        }
+    }
+}
 
 impl Validate for pb::ClientRequest {
     const MAX_ENCODED_LEN: usize = MAX_CLIENT_REQUEST_BYTES;

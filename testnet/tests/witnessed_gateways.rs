@@ -109,7 +109,8 @@ fn verification(e: ClientError) -> VerifyError {
 }
 
 async fn herald(args: &[&str]) -> Output {
-    let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_herald"))
+    let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_herald-testnet"))
+        .arg("herald")
         .args(args)
         .env_remove("RUST_LOG")
         .kill_on_drop(true)
