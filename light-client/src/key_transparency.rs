@@ -3,7 +3,8 @@
 //!
 //! - [`registration`] makes the `RegisterAccount` request from the key store: IK signs the
 //!   fallback prekey (whose secret the store keeps under [`FALLBACK_PREKEY_ID`]) and the
-//!   registration with the operator's one-time code (proto's `sign_registration`).
+//!   registration with the operator's one-time code (proto's signing inputs, signed by the
+//!   store's `sign`: IK never leaves it).
 //! - [`TrustedLog::register`] sends it and verifies the gateway's acknowledgement: the
 //!   checkpoint is the log's and consistent with the trusted one, the acknowledged leaf is in
 //!   it, and that leaf is the gateway-signed binding of exactly this account, key and prekey.
@@ -15,7 +16,8 @@
 #![allow(clippy::result_large_err)]
 
 use herald_proto::entry::{
-    IdentityBinding, sign_fallback_prekey, sign_registration, verify_identity_binding,
+    IdentityBinding, fallback_prekey_signing_input, registration_signing_input,
+    verify_identity_binding,
 };
 use herald_proto::identity::{
     NotBound, VerifiedBinding, VerifiedRevocation, account_in_log_domain, verify_binding,
@@ -40,7 +42,8 @@ pub const FALLBACK_PREKEY_ID: &str = "prekey/fallback";
 
 /// The `RegisterAccount` request for the account in `keys` with the operator's one-time
 /// `code`. The fallback prekey secret is made in the store on first use and reused after (so a
-/// registration that failed can be retried with the same prekey).
+/// registration that failed can be retried with the same prekey). Both signatures are made by
+/// the store's `sign` (IK never leaves it), so a store that refuses export can register.
 pub fn registration<K: SecureKeyStore>(
     keys: &mut K,
     code: &str,
@@ -51,15 +54,22 @@ pub fn registration<K: SecureKeyStore>(
         Some(p) => p,
         None => keys.generate_secret(&id)?,
     };
-    // proto's signers take the key itself (see `keystore` on export).
-    let ik = keys.export_identity()?;
+    let account = &identity.account;
+    let identity_key = identity.key.to_bytes();
+    let prekey_signature = keys.sign(&fallback_prekey_signing_input(account, &prekey))?;
+    let signature = keys.sign(&registration_signing_input(
+        account,
+        &identity_key,
+        &prekey,
+        code,
+    ))?;
     Ok(pb::RegisterAccount {
-        account: identity.account.clone(),
-        identity_key: identity.key.to_bytes().to_vec(),
+        account: account.clone(),
+        identity_key: identity_key.to_vec(),
         signed_prekey: prekey.to_vec(),
-        signed_prekey_signature: sign_fallback_prekey(&ik, &identity.account, &prekey).to_vec(),
+        signed_prekey_signature: prekey_signature.to_bytes().to_vec(),
         enrolment_code: code.to_owned(),
-        signature: sign_registration(&ik, &identity.account, &prekey, code).to_vec(),
+        signature: signature.to_bytes().to_vec(),
     })
 }
 
@@ -390,6 +400,82 @@ mod tests {
             block_on(log.register(request)),
             Err(ClientError::InvalidRequest(_))
         ));
+    }
+
+    /// A store that keeps its keys inside (an app's hardware store): every operation, no export.
+    struct NoExport(MemoryKeyStore);
+
+    impl SecureKeyStore for NoExport {
+        fn identity(&self) -> Option<crate::keystore::Identity> {
+            self.0.identity()
+        }
+        fn create_identity(
+            &mut self,
+            account: &str,
+        ) -> Result<crate::keystore::Identity, KeyStoreError> {
+            self.0.create_identity(account)
+        }
+        fn sign(&self, message: &[u8]) -> Result<ed25519_dalek::Signature, KeyStoreError> {
+            self.0.sign(message)
+        }
+        fn generate_secret(&mut self, id: &SecretId) -> Result<[u8; 32], KeyStoreError> {
+            self.0.generate_secret(id)
+        }
+        fn store_secret(
+            &mut self,
+            _: &SecretId,
+            _: &x25519_dalek::StaticSecret,
+        ) -> Result<(), KeyStoreError> {
+            Err(KeyStoreError::NotExportable)
+        }
+        fn public_key(&self, id: &SecretId) -> Option<[u8; 32]> {
+            self.0.public_key(id)
+        }
+        fn diffie_hellman(
+            &self,
+            id: &SecretId,
+            public: &[u8; 32],
+        ) -> Result<[u8; 32], KeyStoreError> {
+            self.0.diffie_hellman(id, public)
+        }
+        fn erase(&mut self, id: &SecretId) -> Result<bool, KeyStoreError> {
+            self.0.erase(id)
+        }
+        fn secret_ids(&self) -> Vec<SecretId> {
+            self.0.secret_ids()
+        }
+        fn export_identity(&self) -> Result<ed25519_dalek::SigningKey, KeyStoreError> {
+            Err(KeyStoreError::NotExportable)
+        }
+        fn export_secret(&self, _: &SecretId) -> Result<x25519_dalek::StaticSecret, KeyStoreError> {
+            Err(KeyStoreError::NotExportable)
+        }
+    }
+
+    #[test]
+    fn a_store_that_never_exports_can_register() {
+        let mut keys = NoExport(store_of("carol@alpha.test"));
+        let request = registration(&mut keys, "654321").unwrap();
+        let ik: [u8; 32] = request.identity_key.as_slice().try_into().unwrap();
+        let prekey: [u8; 32] = request.signed_prekey.as_slice().try_into().unwrap();
+        herald_proto::entry::verify_registration(
+            "carol@alpha.test",
+            &ik,
+            &prekey,
+            "654321",
+            &request.signature,
+        )
+        .unwrap();
+        herald_proto::entry::verify_fallback_prekey(
+            &ik,
+            "carol@alpha.test",
+            &prekey,
+            &request.signed_prekey_signature,
+        )
+        .unwrap();
+        let gateway = FakeGateway::new(TestLog::new(3));
+        let mut log = open(&gateway);
+        assert_eq!(block_on(log.register(request)).unwrap().entry.index(), 3);
     }
 
     #[test]

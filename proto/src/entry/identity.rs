@@ -98,7 +98,7 @@ pub fn verify_fallback_prekey(
 ) -> Result<(), EntryError> {
     verify_signature(
         identity_key,
-        &prekey_signing_input(account, prekey),
+        &fallback_prekey_signing_input(account, prekey),
         signature,
     )
     .map_err(|e| match e {
@@ -107,15 +107,17 @@ pub fn verify_fallback_prekey(
     })
 }
 
-/// The bytes IK signs to vouch for `prekey` as `account`'s fallback X25519 prekey.
-fn prekey_signing_input(account: &str, prekey: &[u8; 32]) -> Vec<u8> {
+/// The bytes IK signs to vouch for `prekey` as `account`'s fallback X25519 prekey
+/// (`RegisterAccount.signed_prekey_signature`): `signing_input("herald v1 signed fallback
+/// prekey", account, prekey)`. Public so that a key store that only signs can make it.
+pub fn fallback_prekey_signing_input(account: &str, prekey: &[u8; 32]) -> Vec<u8> {
     signing_input(FALLBACK_PREKEY_LABEL, &[account.as_bytes(), prekey])
 }
 
 /// IK's signature on `prekey` as `account`'s signed fallback prekey.
 pub fn sign_fallback_prekey(identity: &SigningKey, account: &str, prekey: &[u8; 32]) -> [u8; 64] {
     identity
-        .sign(&prekey_signing_input(account, prekey))
+        .sign(&fallback_prekey_signing_input(account, prekey))
         .to_bytes()
 }
 

@@ -16,9 +16,9 @@ pub use evidence::{
 };
 pub use identity::{
     ACCOUNT_REGISTRATION_LABEL, FALLBACK_PREKEY_LABEL, IDENTITY_BINDING_LABEL,
-    IDENTITY_REVOCATION_LABEL, IdentityBinding, IdentityRevocation, registration_signing_input,
-    sign_fallback_prekey, sign_registration, verify_fallback_prekey, verify_identity_binding,
-    verify_identity_revocation, verify_registration,
+    IDENTITY_REVOCATION_LABEL, IdentityBinding, IdentityRevocation, fallback_prekey_signing_input,
+    registration_signing_input, sign_fallback_prekey, sign_registration, verify_fallback_prekey,
+    verify_identity_binding, verify_identity_revocation, verify_registration,
 };
 pub use key_publication::{KEY_PUBLICATION_LABEL, KeyPublication, verify_key_publication};
 pub use lookup::{LookupKey, lookup_key};
