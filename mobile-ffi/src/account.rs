@@ -1,0 +1,621 @@
+//! [`HeraldAccount`]: one account's key store and its certified mail, over the light client's
+//! `CertMail` driver (proto's sender and recipient machines; DESIGN §3.3).
+//!
+//! The four steps, with what the app carries between the parties (as bytes, by any channel):
+//! 1. A: [`HeraldAccount::send_certified`] seals the letter → `sealed` to B.
+//! 2. B: [`HeraldAccount::request_key`] signs a key request (deadline T, location X) →
+//!    `request` to A.
+//! 3. A: [`HeraldAccount::accept_request`] looks B's identity binding up in B's domain log and
+//!    checks the request; [`HeraldAccount::publish`] publishes the key at X and waits for a
+//!    quorum of X's witnesses → the evidence bundle.
+//! 4. B: [`HeraldAccount::fetch`] finds the key at X, checks it, decrypts.
+//!
+//! Accounts live under `<state dir>/accounts/<account>/` (key store file, records). Calls on one
+//! account run one at a time (a publish or a fetch holds the account while it waits).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use herald_light_client::certmail::{
+    CertMail, Delivery, DirRecordStore, Letter, RequestTerms, SenderConfig, SenderPolicy,
+    SenderStep, decode_request, decode_sealed,
+};
+use herald_light_client::keystore::{FileKeyStore, KdfParams, SecureKeyStore as _};
+use herald_light_client::{Polling, registration};
+use herald_proto::wire::{
+    MAX_CM_PLAINTEXT_BYTES, MAX_ENROLMENT_CODE_BYTES, MAX_KEY_REQUEST_BYTES, MAX_MSG_ID_BYTES,
+    MAX_SEALED_MESSAGE_BYTES,
+};
+
+use crate::client::{ClientState, HeraldClient, check_account, lookup, unix_now};
+use crate::config::MAX_TIMEOUT_SECS;
+use crate::error::HeraldError;
+use crate::key_store::{AccountKeys, AppKeyStore, SecureKeyStore};
+use crate::runtime::{Runtime, guard};
+
+/// Longest passphrase, in bytes.
+pub const MAX_PASSPHRASE_BYTES: usize = 1024;
+
+/// The driver of one account.
+type Mail = CertMail<AccountKeys, DirRecordStore>;
+
+/// What registering the account logged: its binding, in a checkpoint signed by its domain's log
+/// (cosigned a moment later; [`HeraldClient::lookup_binding`] then finds it).
+#[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
+pub struct Registration {
+    /// The binding's leaf index.
+    pub index: u64,
+    /// The size of the log's checkpoint that includes it.
+    pub tree_size: u64,
+    /// The identity key bound.
+    pub identity_key: Vec<u8>,
+}
+
+/// A sealed letter (step (a)).
+#[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
+pub struct SealedMail {
+    /// The mail's id (random, 16 bytes).
+    pub msg_id: Vec<u8>,
+    /// The encoded `SealedMessage`, for the recipient.
+    pub sealed: Vec<u8>,
+}
+
+/// A signed key request (step (b)).
+#[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
+pub struct KeyRequest {
+    /// req_hash: what the publication is looked up by (32 bytes).
+    pub req_hash: Vec<u8>,
+    /// The encoded `SignedKeyRequest`, for the sender.
+    pub request: Vec<u8>,
+    /// X's origin: where the key is to be published.
+    pub origin: String,
+    /// Just after T + δ: without the key by then the mail is undelivered (Unix seconds).
+    pub wake_at: u64,
+    /// The sender's identity key, if the sender signed the sealed message.
+    pub sender_key: Option<Vec<u8>>,
+}
+
+/// A request the sender accepted (step (b) on A's side).
+#[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
+pub struct AcceptedRequest {
+    /// The mail.
+    pub msg_id: Vec<u8>,
+    /// The request (32 bytes).
+    pub req_hash: Vec<u8>,
+    /// X's origin, where [`HeraldAccount::publish`] publishes.
+    pub origin: String,
+}
+
+/// How a publication ended.
+#[derive(Clone, Debug, PartialEq, Eq, uniffi::Enum)]
+pub enum PublishOutcome {
+    /// Proven: the evidence bundle (the file an arbiter judges; also kept, see
+    /// [`HeraldAccount::evidence`]).
+    Proven {
+        /// The bundle's bytes.
+        evidence: Vec<u8>,
+    },
+    /// No quorum of X's witnesses cosigned the publication by T + δ: nothing is proven.
+    Lapsed,
+}
+
+/// How the key reached the recipient.
+#[derive(Clone, Debug, PartialEq, Eq, uniffi::Enum)]
+pub enum KeyDelivery {
+    /// Published at X at this index; `on_time` if a quorum cosigned it by T + δ.
+    Published {
+        /// The leaf's index in X's log.
+        index: u64,
+        /// Whether in time (otherwise an arbiter would not count it).
+        on_time: bool,
+    },
+    /// Sent directly (optimistic variant).
+    Direct,
+}
+
+/// The opened letter (step (d)).
+#[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
+pub struct OpenedMail {
+    /// The request answered.
+    pub req_hash: Vec<u8>,
+    /// M.
+    pub plaintext: Vec<u8>,
+    /// How the key came.
+    pub delivery: KeyDelivery,
+    /// Whether M meets the request's expectation (true when there was none).
+    pub expectation_met: bool,
+}
+
+/// One account (see the module docs).
+#[derive(uniffi::Object)]
+pub struct HeraldAccount {
+    runtime: Arc<Runtime>,
+    state: Arc<AccountState>,
+}
+
+impl std::fmt::Debug for HeraldAccount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HeraldAccount")
+            .field("account", &self.state.account)
+            .finish_non_exhaustive()
+    }
+}
+
+struct AccountState {
+    client: Arc<ClientState>,
+    account: String,
+    identity_key: Vec<u8>,
+    /// `None` only for the length of a registration, which needs the key store by value.
+    mail: tokio::sync::Mutex<Option<Mail>>,
+}
+
+/// The account's directory: its address must be a plain file name.
+fn account_dir(state: &ClientState, account: &str) -> Result<PathBuf, HeraldError> {
+    check_account(account)?;
+    let plain = account.len() <= 200
+        && !account.starts_with('.')
+        && account
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"@._+-".contains(&b));
+    if !plain {
+        return Err(HeraldError::bad_input(format!(
+            "account {account:?}: only letters, digits and @._+- (at most 200 bytes)"
+        )));
+    }
+    Ok(state.config.state_dir.join("accounts").join(account))
+}
+
+fn check_passphrase(passphrase: &str) -> Result<(), HeraldError> {
+    if passphrase.is_empty() || passphrase.len() > MAX_PASSPHRASE_BYTES {
+        return Err(HeraldError::bad_input(format!(
+            "passphrase: 1 to {MAX_PASSPHRASE_BYTES} bytes"
+        )));
+    }
+    Ok(())
+}
+
+/// Runs blocking key-store work (Argon2id, an app's store) off the async threads.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, HeraldError> + Send + 'static,
+) -> Result<T, HeraldError> {
+    tokio::task::spawn_blocking(work).await.map_err(|e| {
+        if e.is_panic() {
+            HeraldError::from_panic(e.into_panic().as_ref())
+        } else {
+            HeraldError::internal(format!("key store task: {e}"))
+        }
+    })?
+}
+
+impl HeraldClient {
+    async fn account_from(
+        &self,
+        account: String,
+        open: impl FnOnce(PathBuf) -> Result<AccountKeys, HeraldError> + Send + 'static,
+    ) -> Result<Arc<HeraldAccount>, HeraldError> {
+        let dir = guard(|| account_dir(&self.state, &account))?;
+        let client = self.state.clone();
+        let state = self
+            .runtime
+            .run(async move {
+                let keys = blocking(move || {
+                    std::fs::create_dir_all(&dir).map_err(|e| {
+                        HeraldError::internal(format!("creating {}: {e}", dir.display()))
+                    })?;
+                    open(dir.clone()).map(|keys| (keys, dir))
+                })
+                .await?;
+                let (keys, dir) = keys;
+                let identity = keys
+                    .identity()
+                    .ok_or_else(|| HeraldError::internal("the key store holds no identity"))?;
+                if identity.account != account {
+                    return Err(HeraldError::bad_input(format!(
+                        "the key store is {}'s, not {account}'s",
+                        identity.account
+                    )));
+                }
+                Ok(AccountState {
+                    client,
+                    account,
+                    identity_key: identity.key.to_bytes().to_vec(),
+                    mail: tokio::sync::Mutex::new(Some(CertMail::new(
+                        keys,
+                        DirRecordStore::new(dir.join("certmail")),
+                    ))),
+                })
+            })
+            .await?;
+        Ok(Arc::new(HeraldAccount {
+            runtime: self.runtime.clone(),
+            state: Arc::new(state),
+        }))
+    }
+}
+
+#[uniffi::export]
+impl HeraldClient {
+    /// Creates `account`'s identity key in a new encrypted key store file in the state
+    /// directory (Argon2id from `passphrase`, ChaCha20-Poly1305). Refused if one exists.
+    pub async fn create_account(
+        &self,
+        account: String,
+        passphrase: String,
+    ) -> Result<Arc<HeraldAccount>, HeraldError> {
+        guard(|| check_passphrase(&passphrase))?;
+        let owner = account.clone();
+        self.account_from(account, move |dir| {
+            let mut keys = FileKeyStore::create(
+                dir.join("keystore"),
+                passphrase.as_bytes(),
+                KdfParams::DEFAULT,
+            )?;
+            keys.create_identity(&owner)?;
+            Ok(AccountKeys::File(keys))
+        })
+        .await
+    }
+
+    /// Opens `account`'s encrypted key store file. [`HeraldError::BadPassword`] for a wrong
+    /// passphrase, [`HeraldError::KeyStoreLocked`] while another handle has it open.
+    pub async fn open_account(
+        &self,
+        account: String,
+        passphrase: String,
+    ) -> Result<Arc<HeraldAccount>, HeraldError> {
+        guard(|| check_passphrase(&passphrase))?;
+        self.account_from(account, move |dir| {
+            Ok(AccountKeys::File(FileKeyStore::open(
+                dir.join("keystore"),
+                passphrase.as_bytes(),
+            )?))
+        })
+        .await
+    }
+
+    /// `account` with the app's own key store: its identity key is created inside the store if
+    /// it has none (see [`SecureKeyStore`] for what such an account can do today).
+    pub async fn account_with_key_store(
+        &self,
+        account: String,
+        store: Arc<dyn SecureKeyStore>,
+    ) -> Result<Arc<HeraldAccount>, HeraldError> {
+        let owner = account.clone();
+        self.account_from(account, move |_| {
+            Ok(AccountKeys::App(AppKeyStore::open(store, &owner)?))
+        })
+        .await
+    }
+}
+
+impl HeraldAccount {
+    /// Runs `work` with the account's driver, on the runtime.
+    async fn with_mail<T, F>(&self, origin: Option<String>, work: F) -> Result<T, HeraldError>
+    where
+        T: Send + 'static,
+        F: for<'a> FnOnce(&'a ClientState, &'a mut Mail) -> futures_box::BoxFuture<'a, T>
+            + Send
+            + 'static,
+    {
+        let state = self.state.clone();
+        self.runtime
+            .run(async move {
+                let mut slot = state.mail.lock().await;
+                let mail = slot
+                    .as_mut()
+                    .ok_or_else(|| HeraldError::internal("the account's key store was lost"))?;
+                let result = work(&state.client, mail).await;
+                state.client.told(origin.as_deref(), result).await
+            })
+            .await
+    }
+}
+
+/// Boxed futures borrowing the account's state (the closures above cannot name their type).
+mod futures_box {
+    use std::future::Future;
+    use std::pin::Pin;
+
+    use crate::error::HeraldError;
+
+    pub(crate) type BoxFuture<'a, T> =
+        Pin<Box<dyn Future<Output = Result<T, HeraldError>> + Send + 'a>>;
+}
+
+fn check_len(what: &str, bytes: &[u8], max: usize) -> Result<(), HeraldError> {
+    if bytes.is_empty() || bytes.len() > max {
+        return Err(HeraldError::bad_input(format!("{what}: 1 to {max} bytes")));
+    }
+    Ok(())
+}
+
+fn req_hash32(req_hash: &[u8]) -> Result<[u8; 32], HeraldError> {
+    req_hash
+        .try_into()
+        .map_err(|_| HeraldError::bad_input(format!("req_hash: {} bytes, not 32", req_hash.len())))
+}
+
+fn polling(wait_secs: u64) -> Result<Polling, HeraldError> {
+    if wait_secs == 0 || wait_secs > MAX_TIMEOUT_SECS {
+        return Err(HeraldError::bad_input(format!(
+            "wait_secs: 1 to {MAX_TIMEOUT_SECS}"
+        )));
+    }
+    Ok(Polling {
+        until: unix_now().saturating_add(wait_secs),
+        min_interval: std::time::Duration::from_millis(100),
+        max_interval: std::time::Duration::from_secs(2),
+    })
+}
+
+fn os_rng() -> rand_core::UnwrapErr<getrandom::SysRng> {
+    rand_core::UnwrapErr(getrandom::SysRng)
+}
+
+#[uniffi::export]
+impl HeraldAccount {
+    /// The account's address.
+    pub fn account(&self) -> String {
+        self.state.account.clone()
+    }
+
+    /// Its identity key IK (Ed25519, 32 bytes).
+    pub fn identity_key(&self) -> Vec<u8> {
+        self.state.identity_key.clone()
+    }
+
+    /// Registers the account's identity key with its gateway, with the operator's one-time
+    /// `enrolment_code`; the registration is signed inside the key store (works with an app's
+    /// store). Returns once the binding is logged, verified to be exactly this account and key.
+    pub async fn register(&self, enrolment_code: String) -> Result<Registration, HeraldError> {
+        guard(|| {
+            check_len(
+                "enrolment_code",
+                enrolment_code.as_bytes(),
+                MAX_ENROLMENT_CODE_BYTES,
+            )
+        })?;
+        let state = self.state.clone();
+        let home = state.client.config.home().origin().to_owned();
+        self.runtime
+            .run(async move {
+                let result = register(&state, &home, &enrolment_code).await;
+                state.client.told(Some(&home), result).await
+            })
+            .await
+    }
+
+    /// Step (a): seals `plaintext` for `recipient` under a fresh key K (signed by IK if `sign`).
+    pub async fn send_certified(
+        &self,
+        recipient: String,
+        plaintext: Vec<u8>,
+        sign: bool,
+    ) -> Result<SealedMail, HeraldError> {
+        guard(|| {
+            check_account(&recipient)?;
+            check_len("plaintext", &plaintext, MAX_CM_PLAINTEXT_BYTES)
+        })?;
+        self.with_mail(None, move |_, mail| {
+            Box::pin(async move {
+                let letter = Letter {
+                    recipient,
+                    plaintext,
+                    sign,
+                };
+                let (msg_id, steps) = mail.send(letter, &mut os_rng())?;
+                let sealed = SenderStep::sealed_in(&steps)
+                    .ok_or_else(|| HeraldError::internal("the sender gave no sealed message"))?;
+                Ok(SealedMail {
+                    msg_id,
+                    sealed: sealed.to_vec(),
+                })
+            })
+        })
+        .await
+    }
+
+    /// Step (b): checks `sealed` is for this account and signs a request for its key, to be
+    /// published at `location` (an origin of the configured logs; default: the sender's domain
+    /// log, where the sender publishes) by `deadline` (Unix seconds).
+    pub async fn request_key(
+        &self,
+        sealed: Vec<u8>,
+        deadline: u64,
+        location: Option<String>,
+    ) -> Result<KeyRequest, HeraldError> {
+        guard(|| check_len("sealed", &sealed, MAX_SEALED_MESSAGE_BYTES))?;
+        self.with_mail(None, move |client, mail| {
+            Box::pin(async move {
+                let origin = match location {
+                    Some(origin) => origin,
+                    None => {
+                        let sender = decode_sealed(&sealed)?.sender;
+                        client.domain_log(&sender)?
+                    }
+                };
+                let terms = RequestTerms {
+                    deadline,
+                    location: client.config.log(&origin)?.location.clone(),
+                    expect: None,
+                };
+                let made = mail.request(&sealed, terms, unix_now(), &mut os_rng())?;
+                Ok(KeyRequest {
+                    req_hash: made.req_hash.to_vec(),
+                    request: made.request,
+                    origin: made.origin,
+                    wake_at: made.wake_at,
+                    sender_key: made.sender_key.map(|k| k.to_vec()),
+                })
+            })
+        })
+        .await
+    }
+
+    /// Step (b) on the sender's side: looks the recipient's identity binding up in its domain's
+    /// log, then checks `request` against the sealed mail, that binding, and this client's
+    /// policy (deadline, location: the home log). Accepted, the key is due to be published.
+    pub async fn accept_request(&self, request: Vec<u8>) -> Result<AcceptedRequest, HeraldError> {
+        guard(|| check_len("request", &request, MAX_KEY_REQUEST_BYTES))?;
+        self.with_mail(None, move |client, mail| {
+            Box::pin(async move {
+                let signed = decode_request(&request)?;
+                let recipient = signed
+                    .request
+                    .as_ref()
+                    .map(|r| r.recipient.clone())
+                    .unwrap_or_default();
+                let domain = client.domain_log(&recipient)?;
+                let binding = lookup(client, &domain, &recipient).await?;
+                let config = sender_config(client);
+                let steps = mail.accept(
+                    &request,
+                    binding.material(),
+                    &config,
+                    unix_now(),
+                    &mut os_rng(),
+                )?;
+                let (req_hash, _) = SenderStep::publication_in(&steps)
+                    .ok_or_else(|| HeraldError::internal("accepted, but nothing to publish"))?;
+                let msg_id = mail.msg_id_of(req_hash)?;
+                let origin = mail.sent_request(&msg_id)?.location().origin().to_owned();
+                Ok(AcceptedRequest {
+                    msg_id,
+                    req_hash: req_hash.to_vec(),
+                    origin,
+                })
+            })
+        })
+        .await
+    }
+
+    /// Step (c): publishes the key of the accepted mail `msg_id` at X and waits (at most
+    /// `wait_secs`, never past T + δ) until a quorum of X's witnesses cosigned it. Cancel the
+    /// call to stop waiting; publishing again later resumes.
+    pub async fn publish(
+        &self,
+        msg_id: Vec<u8>,
+        wait_secs: u64,
+    ) -> Result<PublishOutcome, HeraldError> {
+        let polling = guard(|| {
+            check_len("msg_id", &msg_id, MAX_MSG_ID_BYTES)?;
+            polling(wait_secs)
+        })?;
+        self.with_mail(None, move |client, mail| {
+            Box::pin(async move {
+                let origin = mail.sent_request(&msg_id)?.location().origin().to_owned();
+                let gateway = client.gateway(client.config.log(&origin)?).await?;
+                let steps = mail
+                    .publish(gateway, &client.checkpoints, &msg_id, &polling)
+                    .await?;
+                if let Some(bundle) = SenderStep::evidence_in(&steps) {
+                    return Ok(PublishOutcome::Proven {
+                        evidence: bundle.to_vec(),
+                    });
+                }
+                if steps.contains(&SenderStep::Lapsed) {
+                    return Ok(PublishOutcome::Lapsed);
+                }
+                Err(HeraldError::internal(
+                    "the publication ended with neither evidence nor a lapse",
+                ))
+            })
+        })
+        .await
+    }
+
+    /// Step (d): asks X's gateway for the key of the request `req_hash` until it is published
+    /// in a checkpoint cosigned as X requires (at most `wait_secs`), checks it against the
+    /// request and the key commitment, and decrypts. Cancel the call to stop waiting.
+    pub async fn fetch(
+        &self,
+        req_hash: Vec<u8>,
+        wait_secs: u64,
+    ) -> Result<OpenedMail, HeraldError> {
+        let (req_hash, polling) = guard(|| Ok((req_hash32(&req_hash)?, polling(wait_secs)?)))?;
+        self.with_mail(None, move |client, mail| {
+            Box::pin(async move {
+                let origin = mail
+                    .stored_request(&req_hash)?
+                    .location()
+                    .origin()
+                    .to_owned();
+                let gateway = client.gateway(client.config.log(&origin)?).await?;
+                let opened = mail
+                    .fetch(&gateway, &req_hash, &client.checkpoints, &polling)
+                    .await?;
+                Ok(OpenedMail {
+                    req_hash: opened.req_hash.to_vec(),
+                    plaintext: opened.plaintext,
+                    delivery: match opened.delivery {
+                        Delivery::Published { index, on_time } => {
+                            KeyDelivery::Published { index, on_time }
+                        }
+                        Delivery::Direct { .. } => KeyDelivery::Direct,
+                    },
+                    expectation_met: opened.expectation_met,
+                })
+            })
+        })
+        .await
+    }
+
+    /// The evidence bundle of the finished mail `msg_id` (the file an arbiter judges).
+    pub async fn evidence(&self, msg_id: Vec<u8>) -> Result<Vec<u8>, HeraldError> {
+        guard(|| check_len("msg_id", &msg_id, MAX_MSG_ID_BYTES))?;
+        self.with_mail(None, move |_, mail| {
+            Box::pin(async move { Ok(mail.evidence(&msg_id)?) })
+        })
+        .await
+    }
+
+    /// Forgets the request `req_hash` (its secret and record) once the plaintext is kept.
+    pub async fn forget_request(&self, req_hash: Vec<u8>) -> Result<(), HeraldError> {
+        let req_hash = guard(|| req_hash32(&req_hash))?;
+        self.with_mail(None, move |_, mail| {
+            Box::pin(async move { Ok(mail.forget_request(&req_hash)?) })
+        })
+        .await
+    }
+}
+
+/// What this client accepts as a sender: publishing at its home log, with the configured
+/// timing, checking recipients' bindings in every configured log.
+fn sender_config(client: &ClientState) -> SenderConfig {
+    let policy = &client.config.policy;
+    SenderConfig {
+        policy: SenderPolicy {
+            locations: vec![client.config.home().location.clone()],
+            witness_period: policy.witness_period_secs,
+            margin: policy.margin_secs,
+            max_wait: policy.max_wait_secs,
+            max_clock_skew: client.config.max_clock_skew,
+            optimistic: false,
+        },
+        recipient_domains: client.config.logs.iter().map(|l| l.trust.clone()).collect(),
+    }
+}
+
+async fn register(
+    state: &AccountState,
+    home: &str,
+    code: &str,
+) -> Result<Registration, HeraldError> {
+    let mut slot = state.mail.lock().await;
+    let mail = slot
+        .take()
+        .ok_or_else(|| HeraldError::internal("the account's key store was lost"))?;
+    let (mut keys, records) = mail.into_parts();
+    let request = registration(&mut keys, code);
+    // The driver is whole again before anything can fail.
+    *slot = Some(CertMail::new(keys, records));
+    drop(slot);
+    let request = request?;
+    let mut log = state.client.follow(home).await?;
+    let registered = log.register(request).await?;
+    Ok(Registration {
+        index: registered.entry.index(),
+        tree_size: registered.entry.inclusion().checkpoint().size(),
+        identity_key: registered.binding.identity_key.to_vec(),
+    })
+}

@@ -1,0 +1,490 @@
+//! [`HeraldClient`]: the object an app creates first. It owns the runtime, the connections to
+//! the configured gateways, and the state directory's trusted checkpoints; it follows logs,
+//! checks proofs, looks bindings up, and opens accounts ([`crate::HeraldAccount`]).
+//!
+//! Every check is the light client's ([`TrustedLog`]: a checkpoint is trusted only when it
+//! verifies under the configured log key, is cosigned by the configured witnesses, and is
+//! proved consistent with the one trusted before; a log proved to equivocate is refused for
+//! good). This file picks the log and the gateway for each call and converts the answer.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use herald_light_client::{
+    ClientConfig, FileCheckpointStore, GatewayClient, Leaf, LogIdentity, TrustedLog,
+    VerifiedInclusion, WitnessRequirement,
+};
+use herald_proto::checkpoint::VerifiedCheckpoint;
+use herald_proto::merkle::Hash;
+use herald_proto::note::MAX_NOTE_LEN;
+use herald_proto::wire::{MAX_ACCOUNT_BYTES, MAX_INCLUSION_PROOF_HASHES, pb};
+use libp2p::Multiaddr;
+
+use crate::config::{CheckedConfig, ConfiguredLog, HeraldConfig, LogConfig, check, log_config};
+use crate::error::HeraldError;
+use crate::runtime::{Runtime, guard};
+
+/// A checkpoint this client trusts: signed by the log, cosigned by a quorum of the configured
+/// witnesses, consistent with every checkpoint of that log it trusted before.
+#[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
+pub struct TrustedCheckpoint {
+    /// The log's origin, `<domain>/herald`.
+    pub origin: String,
+    /// The tree size.
+    pub size: u64,
+    /// The tree's root hash (32 bytes).
+    pub root_hash: Vec<u8>,
+    /// The signed note, with its cosignature lines (C2SP checkpoint format).
+    pub note: String,
+}
+
+/// A leaf proved to be in a trusted checkpoint.
+#[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
+pub struct Inclusion {
+    /// The leaf's index.
+    pub leaf_index: u64,
+    /// Its Merkle leaf hash.
+    pub leaf_hash: Vec<u8>,
+    /// The tree it is proved in.
+    pub checkpoint: TrustedCheckpoint,
+    /// The audit path, leaf side first.
+    pub proof: Vec<Vec<u8>>,
+}
+
+/// An account's identity binding, verified in its domain's cosigned log.
+#[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
+pub struct IdentityBindingInfo {
+    /// The account.
+    pub account: String,
+    /// Its identity key IK (Ed25519, 32 bytes).
+    pub identity_key: Vec<u8>,
+    /// Its signed fallback prekey (X25519, 32 bytes).
+    pub signed_prekey: Vec<u8>,
+    /// From when the binding holds, Unix seconds.
+    pub valid_from: u64,
+    /// The binding's leaf index in the domain log.
+    pub index: u64,
+    /// The cosigned checkpoint it is proved in.
+    pub checkpoint: TrustedCheckpoint,
+    /// Whether the key holds now (not revoked, already valid).
+    pub bound_now: bool,
+}
+
+/// A split-view alert: a log signed two checkpoints that cannot both be true.
+#[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
+pub struct SplitViewAlert {
+    /// The log.
+    pub origin: String,
+    /// The transferable proof (an encoded `herald.v1.Equivocation`).
+    pub proof: Vec<u8>,
+}
+
+/// What the app implements to be told of events as they are found. Calls come from the
+/// binding's threads. (New mail comes here too once mailboxes exist.)
+#[uniffi::export(with_foreign)]
+pub trait HeraldListener: Send + Sync {
+    /// A log was proved to equivocate; it is refused from now on.
+    fn on_split_view(&self, alert: SplitViewAlert) -> Result<(), HeraldError>;
+}
+
+/// The state every call shares (tasks hold it; the runtime is held only by app objects).
+pub(crate) struct ClientState {
+    pub(crate) config: CheckedConfig,
+    pub(crate) checkpoints: FileCheckpointStore,
+    connections: tokio::sync::Mutex<HashMap<Multiaddr, GatewayClient>>,
+    listener: Mutex<Option<Arc<dyn HeraldListener>>>,
+}
+
+/// A log followed through its gateway, with this client's trusted checkpoints.
+pub(crate) type FollowedLog<'a> = TrustedLog<GatewayClient, &'a FileCheckpointStore>;
+
+impl ClientState {
+    /// The connection to `log`'s gateway (made on first use, then shared).
+    pub(crate) async fn gateway(&self, log: &ConfiguredLog) -> Result<GatewayClient, HeraldError> {
+        let address = log.gateway.clone().ok_or_else(|| {
+            HeraldError::bad_input(format!("no gateway is configured for {}", log.origin()))
+        })?;
+        if let Some(client) = self.connections.lock().await.get(&address) {
+            return Ok(client.clone());
+        }
+        let config = ClientConfig {
+            connect_timeout: self.config.connect_timeout,
+            request_timeout: self.config.request_timeout,
+            ..ClientConfig::default()
+        };
+        // Connected without holding the lock: one slow gateway does not hold up the others.
+        let client = GatewayClient::connect_with(&address, &config).await?;
+        self.connections
+            .lock()
+            .await
+            .insert(address, client.clone());
+        Ok(client)
+    }
+
+    /// Forgets the connection to `log`'s gateway (its worker stopped).
+    pub(crate) async fn drop_gateway(&self, log: &ConfiguredLog) {
+        if let Some(address) = &log.gateway {
+            self.connections.lock().await.remove(address);
+        }
+    }
+
+    /// The log of `origin` through its gateway, trusting only checkpoints cosigned as
+    /// configured. The one place the binding builds a `TrustedLog`.
+    pub(crate) async fn follow(&self, origin: &str) -> Result<FollowedLog<'_>, HeraldError> {
+        let log = self.config.log(origin)?;
+        let gateway = self.gateway(log).await?;
+        let identity = LogIdentity::new(log.trust.policy().log().clone(), log.trust.algorithm());
+        let mut followed = TrustedLog::open(gateway, identity, &self.checkpoints)?;
+        followed.require_cosigned(WitnessRequirement::new(
+            log.trust.policy().clone(),
+            self.config.max_clock_skew,
+        ))?;
+        Ok(followed)
+    }
+
+    /// Tells the listener about a split view in `result`, then returns it unchanged; forgets
+    /// a connection whose worker stopped.
+    pub(crate) async fn told<T>(
+        &self,
+        origin: Option<&str>,
+        result: Result<T, HeraldError>,
+    ) -> Result<T, HeraldError> {
+        match &result {
+            Err(HeraldError::LogEquivocated { origin, proof }) => self.alert(SplitViewAlert {
+                origin: origin.clone(),
+                proof: proof.clone(),
+            }),
+            Err(HeraldError::Network { .. }) => {
+                if let Some(log) = origin.and_then(|o| self.config.log(o).ok()) {
+                    self.drop_gateway(log).await;
+                }
+            }
+            _ => {}
+        }
+        result
+    }
+
+    /// The configured log of `account`'s domain.
+    pub(crate) fn domain_log(&self, account: &str) -> Result<String, HeraldError> {
+        self.config
+            .logs
+            .iter()
+            .find(|l| herald_proto::identity::account_in_log_domain(account, l.origin()))
+            .map(|l| l.origin().to_owned())
+            .ok_or_else(|| {
+                HeraldError::bad_input(format!("no configured log for the domain of {account:?}"))
+            })
+    }
+
+    fn alert(&self, alert: SplitViewAlert) {
+        let listener = self.listener.lock().ok().and_then(|l| l.clone());
+        if let Some(listener) = listener {
+            // The app's code: a failure or a panic in it is logged, never propagated.
+            let told = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                listener.on_split_view(alert)
+            }));
+            if !matches!(told, Ok(Ok(()))) {
+                tracing::warn!("the app's listener failed on a split-view alert");
+            }
+        }
+    }
+}
+
+/// The checkpoint as the app sees it.
+pub(crate) fn trusted_checkpoint(c: &VerifiedCheckpoint) -> TrustedCheckpoint {
+    TrustedCheckpoint {
+        origin: c.origin().to_owned(),
+        size: c.size(),
+        root_hash: c.root().to_vec(),
+        note: c.note(),
+    }
+}
+
+fn inclusion(v: &VerifiedInclusion) -> Inclusion {
+    Inclusion {
+        leaf_index: v.leaf_index(),
+        leaf_hash: v.leaf_hash().to_vec(),
+        checkpoint: trusted_checkpoint(v.checkpoint()),
+        proof: v.proof().hashes.clone(),
+    }
+}
+
+fn hash32(bytes: &[u8], what: &str) -> Result<Hash, HeraldError> {
+    Hash::try_from(bytes)
+        .map_err(|_| HeraldError::bad_input(format!("{what}: {} bytes, not 32", bytes.len())))
+}
+
+/// An account address from the app: bounded, with a domain.
+pub(crate) fn check_account(account: &str) -> Result<(), HeraldError> {
+    if account.is_empty() || account.len() > MAX_ACCOUNT_BYTES {
+        return Err(HeraldError::bad_input(format!(
+            "account: 1 to {MAX_ACCOUNT_BYTES} bytes"
+        )));
+    }
+    if herald_proto::identity::account_domain(account).is_none() {
+        return Err(HeraldError::bad_input(format!(
+            "account {account:?} has no @domain"
+        )));
+    }
+    Ok(())
+}
+
+/// A Herald light client for one app: see the module docs.
+#[derive(uniffi::Object)]
+pub struct HeraldClient {
+    pub(crate) runtime: Arc<Runtime>,
+    pub(crate) state: Arc<ClientState>,
+}
+
+impl std::fmt::Debug for HeraldClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HeraldClient")
+            .field("state_dir", &self.state.config.state_dir)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HeraldClient {
+    /// Runs `work` on the runtime with the shared state; tells the listener of split views.
+    async fn call<T, F, Fut>(&self, origin: Option<String>, work: F) -> Result<T, HeraldError>
+    where
+        T: Send + 'static,
+        F: FnOnce(Arc<ClientState>) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = Result<T, HeraldError>> + Send,
+    {
+        let state = self.state.clone();
+        self.runtime
+            .run(async move {
+                let result = work(state.clone()).await;
+                state.told(origin.as_deref(), result).await
+            })
+            .await
+    }
+}
+
+#[uniffi::export]
+impl HeraldClient {
+    /// A client with `config` (checked whole; see [`HeraldConfig`]). Creates the state
+    /// directory if missing. Connects to nothing yet.
+    #[uniffi::constructor]
+    pub fn new(config: HeraldConfig) -> Result<Arc<Self>, HeraldError> {
+        guard(|| {
+            let config = check(config)?;
+            std::fs::create_dir_all(&config.state_dir).map_err(|e| {
+                HeraldError::internal(format!(
+                    "creating the state directory {}: {e}",
+                    config.state_dir.display()
+                ))
+            })?;
+            let checkpoints = FileCheckpointStore::new(config.state_dir.join("checkpoints"));
+            Ok(Arc::new(HeraldClient {
+                runtime: Arc::new(Runtime::new()?),
+                state: Arc::new(ClientState {
+                    config,
+                    checkpoints,
+                    connections: tokio::sync::Mutex::new(HashMap::new()),
+                    listener: Mutex::new(None),
+                }),
+            }))
+        })
+    }
+
+    /// The configured logs, the home log first.
+    pub fn logs(&self) -> Vec<LogConfig> {
+        self.state
+            .config
+            .logs
+            .iter()
+            .map(|l| {
+                log_config(
+                    &l.trust,
+                    l.gateway.as_ref().map(ToString::to_string),
+                    Some(&l.location),
+                )
+            })
+            .collect()
+    }
+
+    /// Sets (or, with none, removes) the listener told of split views.
+    pub fn set_listener(&self, listener: Option<Arc<dyn HeraldListener>>) {
+        if let Ok(mut l) = self.state.listener.lock() {
+            *l = listener;
+        }
+    }
+
+    /// Calls running now (started, neither finished nor cancelled).
+    pub fn operations_in_flight(&self) -> u64 {
+        self.runtime.in_flight() as u64
+    }
+
+    /// The checkpoint trusted now for each configured log that has one (read from the state
+    /// directory and verified again under the configured key). No network.
+    pub fn trusted_checkpoints(&self) -> Result<Vec<TrustedCheckpoint>, HeraldError> {
+        guard(|| {
+            let mut out = Vec::new();
+            for log in &self.state.config.logs {
+                let store = &self.state.checkpoints;
+                let Some(note) = herald_light_client::CheckpointStore::load(store, log.origin())?
+                else {
+                    continue;
+                };
+                let identity =
+                    LogIdentity::new(log.trust.policy().log().clone(), log.trust.algorithm());
+                out.push(trusted_checkpoint(&identity.verify_checkpoint(&note)?));
+            }
+            Ok(out)
+        })
+    }
+
+    /// Fetches `origin`'s latest cosigned checkpoint from its gateway and trusts it once it is
+    /// cosigned as configured and proved consistent with the one trusted before (the
+    /// gateway's split-view alerts are checked first).
+    pub async fn refresh_checkpoint(
+        &self,
+        origin: String,
+    ) -> Result<TrustedCheckpoint, HeraldError> {
+        self.call(Some(origin.clone()), move |state| async move {
+            let mut log = state.follow(&origin).await?;
+            let update = log.refresh().await?;
+            Ok(trusted_checkpoint(&update.checkpoint))
+        })
+        .await
+    }
+
+    /// Asks `origin`'s gateway for the split-view alerts it holds against that log and
+    /// verifies them; a verified one refuses the log from now on
+    /// ([`HeraldError::LogEquivocated`], and the listener is told).
+    pub async fn check_alerts(&self, origin: String) -> Result<(), HeraldError> {
+        self.call(Some(origin.clone()), move |state| async move {
+            let mut log = state.follow(&origin).await?;
+            Ok(log.check_alerts().await?)
+        })
+        .await
+    }
+
+    /// Proves that the leaf with `leaf_hash` is in `origin`'s latest trusted checkpoint
+    /// (refreshed first).
+    pub async fn prove_inclusion(
+        &self,
+        origin: String,
+        leaf_hash: Vec<u8>,
+    ) -> Result<Inclusion, HeraldError> {
+        let hash = guard(|| hash32(&leaf_hash, "leaf_hash"))?;
+        self.call(Some(origin.clone()), move |state| async move {
+            let mut log = state.follow(&origin).await?;
+            Ok(inclusion(&log.prove(Leaf::Hash(hash)).await?))
+        })
+        .await
+    }
+
+    /// Checks, offline, that leaf `leaf_index` with `leaf_hash` is in the checkpoint `note` of
+    /// `origin` by the audit path `proof`; the checkpoint must be signed by the log and
+    /// cosigned as configured. Trusts nothing new.
+    pub fn check_inclusion(
+        &self,
+        origin: String,
+        note: String,
+        leaf_index: u64,
+        leaf_hash: Vec<u8>,
+        proof: Vec<Vec<u8>>,
+    ) -> Result<Inclusion, HeraldError> {
+        guard(|| {
+            if note.len() > MAX_NOTE_LEN {
+                return Err(HeraldError::bad_input(format!(
+                    "note: longer than {MAX_NOTE_LEN} bytes"
+                )));
+            }
+            if proof.len() > MAX_INCLUSION_PROOF_HASHES {
+                return Err(HeraldError::bad_input(format!(
+                    "proof: more than {MAX_INCLUSION_PROOF_HASHES} hashes"
+                )));
+            }
+            let hash = hash32(&leaf_hash, "leaf_hash")?;
+            for (i, h) in proof.iter().enumerate() {
+                hash32(h, &format!("proof[{i}]"))?;
+            }
+            let log = self.state.config.log(&origin)?;
+            let identity =
+                LogIdentity::new(log.trust.policy().log().clone(), log.trust.algorithm());
+            let required = WitnessRequirement::new(
+                log.trust.policy().clone(),
+                self.state.config.max_clock_skew,
+            );
+            let checkpoint = required.verify(&identity, note.as_bytes(), unix_now())?;
+            let wire = pb::InclusionProof {
+                leaf_index,
+                tree_size: checkpoint.size(),
+                hashes: proof,
+            };
+            Ok(inclusion(&identity.verify_inclusion(
+                &checkpoint,
+                Some(leaf_index),
+                &hash,
+                &wire,
+            )?))
+        })
+    }
+
+    /// `account`'s identity binding, from its domain's gateway, verified under that domain's
+    /// configured log and witnesses (and its checkpoint proved consistent with the trusted one).
+    /// [`HeraldError::NotYet`] while no cosigned checkpoint covers it.
+    pub async fn lookup_binding(
+        &self,
+        account: String,
+    ) -> Result<IdentityBindingInfo, HeraldError> {
+        guard(|| check_account(&account))?;
+        let origin = guard(|| self.state.domain_log(&account))?;
+        self.call(Some(origin.clone()), move |state| async move {
+            lookup(&state, &origin, &account).await.map(|v| {
+                let b = v.binding();
+                IdentityBindingInfo {
+                    account: b.account().to_owned(),
+                    identity_key: b.identity_key().to_vec(),
+                    signed_prekey: b.signed_prekey().to_vec(),
+                    valid_from: b.valid_from(),
+                    index: b.index(),
+                    checkpoint: trusted_checkpoint(b.checkpoint().checkpoint()),
+                    bound_now: v.bound_at(unix_now()).is_ok(),
+                }
+            })
+        })
+        .await
+    }
+
+    /// The home gateway's trust list: its own log (checked to be the configured home log) and
+    /// its registered peers' logs, as the gateway describes them. The peers are the gateway's
+    /// word: an app that trusts its operator may configure them (without gateway addresses,
+    /// which the list does not carry).
+    pub async fn gateway_trust_list(&self) -> Result<Vec<LogConfig>, HeraldError> {
+        let home = self.state.config.home().origin().to_owned();
+        self.call(Some(home.clone()), move |state| async move {
+            let log = state.follow(&home).await?;
+            let list = log.trust_list().await?;
+            Ok(std::iter::once(&list.own)
+                .chain(&list.peers)
+                .map(|t| log_config(t, None, None))
+                .collect())
+        })
+        .await
+    }
+}
+
+/// `account`'s binding at `origin` (its domain log), verified.
+pub(crate) async fn lookup(
+    state: &ClientState,
+    origin: &str,
+    account: &str,
+) -> Result<herald_light_client::VerifiedBindingAnswer, HeraldError> {
+    let trust = state.config.log(origin)?.trust.clone();
+    let mut log = state.follow(origin).await?;
+    Ok(log
+        .binding(&trust, account, state.config.max_clock_skew)
+        .await?)
+}
+
+/// The system clock, Unix seconds (the light client's steps take time as an argument).
+pub(crate) fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
