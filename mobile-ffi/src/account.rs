@@ -45,6 +45,8 @@ type Mail = CertMail<AccountKeys, DirRecordStore>;
 pub struct Registration {
     /// The binding's leaf index.
     pub index: u64,
+    /// Its Merkle leaf hash (for [`HeraldClient::prove_inclusion`]).
+    pub leaf_hash: Vec<u8>,
     /// The size of the log's checkpoint that includes it.
     pub tree_size: u64,
     /// The identity key bound.
@@ -615,6 +617,7 @@ async fn register(
     let registered = log.register(request).await?;
     Ok(Registration {
         index: registered.entry.index(),
+        leaf_hash: registered.entry.inclusion().leaf_hash().to_vec(),
         tree_size: registered.entry.inclusion().checkpoint().size(),
         identity_key: registered.binding.identity_key.to_vec(),
     })

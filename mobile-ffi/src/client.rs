@@ -379,7 +379,7 @@ impl HeraldClient {
 
     /// Checks, offline, that leaf `leaf_index` with `leaf_hash` is in the checkpoint `note` of
     /// `origin` by the audit path `proof`; the checkpoint must be signed by the log and
-    /// cosigned as configured. Trusts nothing new.
+    /// cosigned as configured. Trusts nothing new; a failing check is [`HeraldError::BadInput`].
     pub fn check_inclusion(
         &self,
         origin: String,
@@ -410,18 +410,21 @@ impl HeraldClient {
                 log.trust.policy().clone(),
                 self.state.config.max_clock_skew,
             );
-            let checkpoint = required.verify(&identity, note.as_bytes(), unix_now())?;
+            // Offline: what fails here is the input the app gave, not a gateway.
+            let refused =
+                |e: herald_light_client::VerifyError| HeraldError::bad_input(e.to_string());
+            let checkpoint = required
+                .verify(&identity, note.as_bytes(), unix_now())
+                .map_err(refused)?;
             let wire = pb::InclusionProof {
                 leaf_index,
                 tree_size: checkpoint.size(),
                 hashes: proof,
             };
-            Ok(inclusion(&identity.verify_inclusion(
-                &checkpoint,
-                Some(leaf_index),
-                &hash,
-                &wire,
-            )?))
+            let verified = identity
+                .verify_inclusion(&checkpoint, Some(leaf_index), &hash, &wire)
+                .map_err(refused)?;
+            Ok(inclusion(&verified))
         })
     }
 
@@ -487,4 +490,205 @@ pub(crate) fn unix_now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
+}
+
+#[cfg(test)]
+mod tests {
+    use futures_executor_free::block_on;
+    use herald_light_client::{ClientError, VerifyError};
+    use herald_proto::equivocation::Equivocation;
+    use herald_proto::merkle::{HashAlgorithm, LogHasher as _};
+    use herald_proto::testkit::{MemoryLog, filler};
+
+    use super::*;
+    use crate::config::tests::sample;
+
+    /// Runs a future to completion on a throwaway runtime.
+    mod futures_executor_free {
+        pub(super) fn block_on<F: std::future::Future>(f: F) -> F::Output {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(f)
+        }
+    }
+
+    /// A listener that keeps what it is told.
+    #[derive(Default)]
+    struct Recorder(Mutex<Vec<SplitViewAlert>>);
+
+    impl HeraldListener for Recorder {
+        fn on_split_view(&self, alert: SplitViewAlert) -> Result<(), HeraldError> {
+            self.0.lock().unwrap().push(alert);
+            Ok(())
+        }
+    }
+
+    /// A listener whose code panics: the binding must not.
+    struct Panicking;
+
+    impl HeraldListener for Panicking {
+        fn on_split_view(&self, _: SplitViewAlert) -> Result<(), HeraldError> {
+            panic!("the app's listener has a bug")
+        }
+    }
+
+    fn client_with(mut config: HeraldConfig) -> (tempfile::TempDir, Arc<HeraldClient>) {
+        let dir = tempfile::tempdir().unwrap();
+        // A port nobody listens at.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        config.home.gateway = Some(format!(
+            "/ip4/127.0.0.1/tcp/{port}/p2p/{}",
+            libp2p::PeerId::random()
+        ));
+        let config = HeraldConfig {
+            state_dir: dir.path().join("state").to_string_lossy().into_owned(),
+            ..config
+        };
+        (dir, HeraldClient::new(config).unwrap())
+    }
+
+    /// Two checkpoints of `d0.test/herald` (key seed 1) of one size with different roots.
+    fn split_view() -> Equivocation {
+        let (mut a, mut b) = (MemoryLog::new("d0.test", 1), MemoryLog::new("d0.test", 1));
+        a.append(&filler(1));
+        b.append(&filler(2));
+        Equivocation::from_same_size(HashAlgorithm::Blake3, &a.checkpoint(), &b.checkpoint())
+            .unwrap()
+    }
+
+    #[test]
+    fn a_split_view_reaches_the_app_as_log_equivocated_and_its_listener() {
+        let proof = split_view();
+        let err: HeraldError = ClientError::from(VerifyError::Equivocated {
+            equivocation: Box::new(proof.clone()),
+        })
+        .into();
+        assert_eq!(
+            err,
+            HeraldError::LogEquivocated {
+                origin: "d0.test/herald".into(),
+                proof: proof.encode(),
+            }
+        );
+        // The proof the app gets is transferable: it decodes and verifies on its own.
+        let HeraldError::LogEquivocated { proof: bytes, .. } = &err else {
+            unreachable!()
+        };
+        assert!(Equivocation::decode(bytes).unwrap().verify().is_ok());
+
+        let (_dir, client) = client_with(sample());
+        let recorder = Arc::new(Recorder::default());
+        client.set_listener(Some(recorder.clone()));
+        let back = block_on(client.state.told(None, Err::<(), _>(err.clone())));
+        assert_eq!(back, Err(err.clone()));
+        assert_eq!(
+            *recorder.0.lock().unwrap(),
+            vec![SplitViewAlert {
+                origin: "d0.test/herald".into(),
+                proof: proof.encode(),
+            }]
+        );
+        // Other errors are not alerts; a panicking listener is contained.
+        let other = Err::<(), _>(HeraldError::bad_input("x"));
+        assert!(block_on(client.state.told(None, other)).is_err());
+        assert_eq!(recorder.0.lock().unwrap().len(), 1);
+        client.set_listener(Some(Arc::new(Panicking)));
+        assert_eq!(
+            block_on(client.state.told(None, Err::<(), _>(err.clone()))),
+            Err(err)
+        );
+    }
+
+    /// The home log of the test configuration, as a log in memory with witnesses 1..=3.
+    fn home_log() -> (MemoryLog, HeraldConfig) {
+        let mut log = MemoryLog::new("d0.test", 1);
+        for i in 0..5 {
+            log.append(&filler(i));
+        }
+        let mut config = sample();
+        let trust = log.trust(2);
+        config.home.log_key = trust.policy().log().to_string();
+        config.home.witness_keys = trust.to_pb().witness_keys;
+        config.home.quorum = 2;
+        (log, config)
+    }
+
+    #[test]
+    fn an_inclusion_proof_is_checked_offline_and_a_bad_one_refused() {
+        let (log, config) = home_log();
+        let (_dir, client) = client_with(config);
+        let now = unix_now();
+        let note = log.cosigned(&[(1, now), (2, now)]);
+        let leaf = log.included(3, &note);
+        let proof = leaf.proof.clone().unwrap();
+        let hash = log.h.hash_leaf(&leaf.entry);
+        let check = |note: &[u8], index: u64, hash: &[u8], proof: Vec<Vec<u8>>| {
+            client.check_inclusion(
+                "d0.test/herald".into(),
+                String::from_utf8(note.to_vec()).unwrap(),
+                index,
+                hash.to_vec(),
+                proof,
+            )
+        };
+        let ok = check(&note, 3, &hash, proof.hashes.clone()).unwrap();
+        assert_eq!((ok.leaf_index, ok.checkpoint.size), (3, 5));
+
+        let bad_input = |r: Result<Inclusion, HeraldError>| {
+            assert!(matches!(r, Err(HeraldError::BadInput { .. })), "{r:?}")
+        };
+        // Another index, a flipped bit, a short proof, a leaf hash of 31 bytes.
+        bad_input(check(&note, 2, &hash, proof.hashes.clone()));
+        let mut flipped = proof.hashes.clone();
+        flipped[0][0] ^= 1;
+        bad_input(check(&note, 3, &hash, flipped));
+        bad_input(check(&note, 3, &hash, proof.hashes[1..].to_vec()));
+        bad_input(check(&note, 3, &hash[1..], proof.hashes.clone()));
+        bad_input(check(&note, 3, &hash, vec![vec![0; 32]; 65]));
+        // Cosigned by one witness where two are needed; not cosigned at all.
+        bad_input(check(
+            &log.cosigned(&[(1, now)]),
+            3,
+            &hash,
+            proof.hashes.clone(),
+        ));
+        let plain = log.checkpoint().note().into_bytes();
+        bad_input(check(&plain, 3, &hash, proof.hashes.clone()));
+        // An unknown log.
+        assert!(matches!(
+            client.check_inclusion(
+                "d9.test/herald".into(),
+                String::new(),
+                0,
+                hash.to_vec(),
+                vec![]
+            ),
+            Err(HeraldError::BadInput { .. })
+        ));
+    }
+
+    #[test]
+    fn calls_that_need_a_gateway_fail_as_network_errors_not_hangs() {
+        let (_dir, client) = client_with(sample());
+        // Nobody listens at the configured address: connecting fails within its bound.
+        let started = std::time::Instant::now();
+        let err = block_on(client.refresh_checkpoint("d0.test/herald".into())).unwrap_err();
+        assert!(matches!(err, HeraldError::Network { .. }), "{err:?}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        // A log with no gateway, and one not configured, are the app's error.
+        let err = block_on(client.refresh_checkpoint("d1.test/herald".into())).unwrap_err();
+        assert!(matches!(err, HeraldError::BadInput { .. }), "{err:?}");
+        let err = block_on(client.lookup_binding("bob@d9.test".into())).unwrap_err();
+        assert!(matches!(err, HeraldError::BadInput { .. }), "{err:?}");
+        let err = block_on(client.lookup_binding("no-domain".into())).unwrap_err();
+        assert!(matches!(err, HeraldError::BadInput { .. }), "{err:?}");
+        assert_eq!(client.operations_in_flight(), 0);
+        assert!(client.trusted_checkpoints().unwrap().is_empty());
+    }
 }

@@ -328,7 +328,7 @@ pub(crate) fn log_config(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use ed25519_dalek::SigningKey;
     use herald_proto::checkpoint::WitnessSigner;
     use herald_proto::note::NoteSigner;
@@ -355,7 +355,8 @@ mod tests {
         .to_string()
     }
 
-    fn sample() -> HeraldConfig {
+    /// A configuration with a gateway address nobody listens at (for offline tests).
+    pub(crate) fn sample() -> HeraldConfig {
         HeraldConfig {
             home: LogConfig {
                 log_key: log_key("d0.test", 1),
