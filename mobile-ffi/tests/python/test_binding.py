@@ -1,0 +1,372 @@
+"""The mobile binding from Python, through the generated bindings and the built library.
+
+`OfflineTests` need no network: panics, bounds, configuration checks, cancellation.
+`TestnetTests` start a real 2-domain testnet (always stopped again) and run, through the
+binding: cosigned checkpoints, inclusion proofs, identity bindings, certified mail between two
+accounts to a verified cosigned inclusion, the evidence bundle verified offline and a forged
+one rejected, a wrong passphrase and a locked key store, a cancelled fetch, and an account whose
+keys live in a Python implementation of `SecureKeyStore`.
+
+Run by mobile-ffi/tests/run.sh (which builds and generates what this imports).
+"""
+
+import asyncio
+import json
+import os
+import tempfile
+import threading
+import time
+import unittest
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from herald_testnet import (PASSPHRASE, Testnet, certified_mail, enrolled, herald,
+                            until_served)
+
+RAW = (Encoding.Raw, PublicFormat.Raw)
+MESSAGE = "Dear Bob, the signed contract is attached. Payment of 1,000 € is due on 1 March.".encode()
+
+
+def out_dir():
+    path = os.environ.get("HERALD_FFI_OUT", "target/ffi-tests")
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
+class PythonKeyStore(herald.SecureKeyStore):
+    """An app's key store, in Python: the keys never leave this object (only public halves,
+    signatures and agreements do), as Android Keystore or the iOS Keychain would behave."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._account = None
+        self._identity = None
+        self._secrets = {}
+        self.signed = 0
+
+    def identity(self):
+        with self._lock:
+            if self._identity is None:
+                return None
+            return herald.KeyStoreIdentity(
+                account=self._account,
+                identity_key=self._identity.public_key().public_bytes(*RAW))
+
+    def create_identity(self, account):
+        with self._lock:
+            if self._identity is not None:
+                raise herald.HeraldError.BadInput(reason="this store has an identity already")
+            self._account, self._identity = account, Ed25519PrivateKey.generate()
+            return self._identity.public_key().public_bytes(*RAW)
+
+    def sign(self, message):
+        with self._lock:
+            self.signed += 1
+            return self._identity.sign(bytes(message))
+
+    def create_secret(self, id):
+        with self._lock:
+            if id in self._secrets:
+                raise herald.HeraldError.BadInput(reason=f"secret {id} exists")
+            self._secrets[id] = X25519PrivateKey.generate()
+            return self._secrets[id].public_key().public_bytes(*RAW)
+
+    def public_key(self, id):
+        with self._lock:
+            s = self._secrets.get(id)
+            return None if s is None else s.public_key().public_bytes(*RAW)
+
+    def agree(self, id, peer_public):
+        with self._lock:
+            return self._secrets[id].exchange(X25519PublicKey.from_public_bytes(bytes(peer_public)))
+
+    def erase(self, id):
+        with self._lock:
+            return self._secrets.pop(id, None) is not None
+
+    def list(self):
+        with self._lock:
+            return sorted(self._secrets)
+
+
+class Alerts(herald.HeraldListener):
+    """A listener that keeps the split-view alerts it is told of."""
+
+    def __init__(self):
+        self.alerts = []
+
+    def on_split_view(self, alert):
+        self.alerts.append(alert)
+
+
+def verifier_key(name, key_type):
+    """A C2SP verifier key string for a fresh Ed25519 key: `name+hex8+base64(type ‖ pubkey)`,
+    key id = SHA-256(name ‖ 0x0A ‖ type ‖ pubkey)[:4] (type 0x01: a log, 0x04: a witness)."""
+    import base64
+    import hashlib
+    public = bytes([key_type]) + Ed25519PrivateKey.generate().public_key().public_bytes(*RAW)
+    key_id = hashlib.sha256(name.encode() + b"\n" + public).digest()[:4]
+    return f"{name}+{key_id.hex()}+{base64.b64encode(public).decode()}"
+
+
+def offline_config(state_dir):
+    """A configuration whose gateway nobody listens at (a closed port, a made-up peer id)."""
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    home = herald.LogConfig(
+        log_key=verifier_key("d0.test/herald", 0x01),
+        hash=herald.LogHash.BLAKE3,
+        witness_keys=[verifier_key("d1.test/witness", 0x04)],
+        quorum=1,
+        gateway=f"/ip4/127.0.0.1/tcp/{port}/p2p/12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA",
+    )
+    return herald.HeraldConfig(home=home, other_logs=[], state_dir=os.path.abspath(state_dir),
+                               certified_mail=herald.CertifiedMailPolicy())
+
+
+class OfflineTests(unittest.IsolatedAsyncioTestCase):
+
+    def test_a_panic_in_the_library_reaches_python_as_an_error(self):
+        # Inside the binding's guard (as every export runs): the one error enum.
+        with self.assertRaises(herald.HeraldError.Internal) as caught:
+            herald.testing_panic(True)
+        self.assertIn("testing_panic", caught.exception.reason)
+        # Straight into uniffi 0.32's own catch_unwind: its generic error, still no crash.
+        with self.assertRaises(herald.InternalError):
+            herald.testing_panic(False)
+
+    async def test_a_panic_in_an_async_call_is_an_error(self):
+        with tempfile.TemporaryDirectory() as d:
+            client = herald.HeraldClient(offline_config(d))
+            with self.assertRaises(herald.HeraldError.Internal):
+                await asyncio.wait_for(client.testing_panic_in_task(), 10)
+            # The client still works after it.
+            self.assertEqual(client.trusted_checkpoints(), [])
+
+    def test_a_bad_configuration_is_refused_naming_the_field(self):
+        with tempfile.TemporaryDirectory() as d:
+            good = offline_config(d)
+            cases = {
+                "home.log_key": dict(home=herald.LogConfig(
+                    log_key="nonsense", hash=herald.LogHash.SHA256, witness_keys=[], quorum=1,
+                    gateway=good.home.gateway)),
+                "home.gateway": dict(home=herald.LogConfig(
+                    log_key=good.home.log_key, hash=good.home.hash,
+                    witness_keys=good.home.witness_keys, quorum=1,
+                    gateway="/ip4/127.0.0.1/tcp/1")),
+                "state_dir": dict(state_dir="relative/path"),
+                "request_timeout_ms": dict(request_timeout_ms=0),
+            }
+            for field, change in cases.items():
+                fields = dict(good.__dict__, **change)
+                with self.assertRaises(herald.HeraldError.BadInput) as caught:
+                    herald.HeraldClient(herald.HeraldConfig(**fields))
+                self.assertIn(field, caught.exception.reason)
+
+    async def test_every_input_is_bounded(self):
+        with tempfile.TemporaryDirectory() as d:
+            client = herald.HeraldClient(offline_config(d))
+            bad = [
+                client.create_account("../escape@d0.test", PASSPHRASE),
+                client.create_account("alice@d0.test", ""),
+                client.create_account("alice@d0.test", "x" * 2000),
+                client.create_account("no-domain", PASSPHRASE),
+                client.prove_inclusion("d0.test/herald", b"\x00" * 31),
+                client.lookup_binding("x" * 400 + "@d0.test"),
+            ]
+            for call in bad:
+                with self.assertRaises(herald.HeraldError.BadInput):
+                    await asyncio.wait_for(call, 10)
+            with self.assertRaises(herald.HeraldError.BadInput):
+                client.check_inclusion("d0.test/herald", "x" * 20000, 0, b"\x00" * 32, [])
+            with self.assertRaises(herald.HeraldError.BadInput):
+                herald.verify_evidence(b"", [], herald.ArbiterOptions(
+                    equivocations=[b"\x00"] * 65))
+
+    def test_an_unreadable_bundle_is_not_shown(self):
+        verdict = herald.verify_evidence(b"not a bundle", [], herald.ArbiterOptions())
+        self.assertEqual(verdict.outcome, herald.VerdictOutcome.NOT_SHOWN)
+        self.assertIsNone(verdict.decided_by)
+        self.assertTrue(verdict.unreadable)
+
+    async def test_cancelling_a_call_stops_its_work_in_rust(self):
+        with tempfile.TemporaryDirectory() as d:
+            client = herald.HeraldClient(offline_config(d))
+            task = asyncio.ensure_future(client.testing_sleep(3600))
+            await wait_until(lambda: client.operations_in_flight() == 1, 5)
+            task.cancel()
+            with self.assertRaises(asyncio.CancelledError):
+                await task
+            await wait_until(lambda: client.operations_in_flight() == 0, 5)
+
+
+async def wait_until(condition, timeout):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not true within {timeout} s")
+        await asyncio.sleep(0.02)
+
+
+class TestnetTests(unittest.IsolatedAsyncioTestCase):
+    """Against a real 2-domain testnet, started once for the class and always stopped."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.net = Testnet(domains=2).__enter__()
+        cls.addClassCleanup(cls.net.down)
+        cls.tmp = tempfile.TemporaryDirectory(prefix="herald-ffi-state-")
+        cls.addClassCleanup(cls.tmp.cleanup)
+
+    def state(self, name):
+        return os.path.join(self.tmp.name, name)
+
+    async def test_certified_mail_to_a_verified_cosigned_inclusion_and_its_evidence(self):
+        net = self.net
+        alice = await enrolled(net, 0, "alice", self.state("alice"))
+        bob = await enrolled(net, 1, "bob", self.state("bob"))
+        (a_client, a, a_reg, _), (b_client, b, _, _) = alice, bob
+        alerts = Alerts()
+        a_client.set_listener(alerts)
+
+        # The gateway's own trust list says what testnet.json says.
+        listed = await asyncio.wait_for(a_client.gateway_trust_list(), 30)
+        self.assertEqual({(l.log_key, l.hash) for l in listed},
+                         {(n["log_key"], herald.LogHash.BLAKE3) for n in net.nodes})
+
+        # A cosigned checkpoint of each log, verified and trusted.
+        for origin in ("d0.test/herald", "d1.test/herald"):
+            cp = await until_served(lambda: a_client.refresh_checkpoint(origin))
+            self.assertEqual(cp.origin, origin)
+            self.assertGreater(cp.size, 0)
+            self.assertEqual(len(cp.root_hash), 32)
+            self.assertIn("— d", cp.note, "the note carries cosignature lines")
+        trusted = {c.origin for c in a_client.trusted_checkpoints()}
+        self.assertEqual(trusted, {"d0.test/herald", "d1.test/herald"})
+
+        # Alice's binding leaf, proved online, then checked offline; a flipped bit is refused.
+        inclusion = await until_served(
+            lambda: a_client.prove_inclusion("d0.test/herald", a_reg.leaf_hash))
+        self.assertEqual(inclusion.leaf_index, a_reg.index)
+        again = a_client.check_inclusion("d0.test/herald", inclusion.checkpoint.note,
+                                         inclusion.leaf_index, inclusion.leaf_hash,
+                                         inclusion.proof)
+        self.assertEqual(again, inclusion)
+        forged_path = [bytes(h) for h in inclusion.proof]
+        forged_path[0] = bytes([forged_path[0][0] ^ 1]) + forged_path[0][1:]
+        with self.assertRaises(herald.HeraldError.BadInput):
+            a_client.check_inclusion("d0.test/herald", inclusion.checkpoint.note,
+                                     inclusion.leaf_index, inclusion.leaf_hash, forged_path)
+
+        # Bob's key, looked up in his domain's log by Alice's client.
+        binding = await until_served(lambda: a_client.lookup_binding(b.account()))
+        self.assertEqual(binding.identity_key, b.identity_key())
+        self.assertTrue(binding.bound_now)
+
+        # Certified mail, the four steps, to a verified cosigned inclusion.
+        steps = await certified_mail((a_client, a), (b_client, b), MESSAGE)
+        self.assertEqual(steps["accepted"].origin, "d0.test/herald")
+        self.assertEqual(steps["request"].sender_key, a.identity_key())
+        outcome = steps["outcome"]
+        self.assertIsInstance(outcome, herald.PublishOutcome.PROVEN)
+        bundle = outcome.evidence
+        opened = steps["opened"]
+        self.assertEqual(opened.plaintext, MESSAGE)
+        self.assertIsInstance(opened.delivery, herald.KeyDelivery.PUBLISHED)
+        self.assertTrue(opened.delivery.on_time)
+        self.assertEqual(await a.evidence(steps["sealed"].msg_id), bundle)
+        await b.forget_request(steps["request"].req_hash)
+
+        # The arbiter, offline, with its own copy of Bob's domain log.
+        trust = [net.log_config(1, with_gateway=False)]
+        verdict = herald.verify_evidence(bundle, trust, herald.ArbiterOptions())
+        self.assertEqual(verdict.outcome, herald.VerdictOutcome.RECEIVED, verdict)
+        self.assertEqual(verdict.decided_by.status, herald.CheckStatus.PASSED)
+        self.assertTrue(verdict.fully_trusted)
+        self.assertFalse([c for c in verdict.checks if c.status == herald.CheckStatus.FAILED])
+
+        # One bit of M flipped in the bundle: not shown, decided by the decryption check.
+        at = bundle.find(MESSAGE)
+        self.assertGreater(at, 0, "the bundle carries M")
+        forged = bytearray(bundle)
+        forged[at + 5] ^= 0x01
+        verdict = herald.verify_evidence(bytes(forged), trust, herald.ArbiterOptions())
+        self.assertEqual(verdict.outcome, herald.VerdictOutcome.NOT_SHOWN)
+        self.assertEqual(verdict.decided_by.id, "decryption")
+        self.assertEqual(verdict.decided_by.status, herald.CheckStatus.FAILED)
+        # One bit flipped in the protobuf framing: unreadable, not shown.
+        verdict = herald.verify_evidence(bundle[:len(bundle) // 3], trust, herald.ArbiterOptions())
+        self.assertEqual(verdict.outcome, herald.VerdictOutcome.NOT_SHOWN)
+
+        self.assertEqual(alerts.alerts, [], "an honest testnet raises no split-view alert")
+        # Kept for the benchmark (bench_verify_evidence.py) and for a person to look at.
+        with open(os.path.join(out_dir(), "evidence.bundle"), "wb") as f:
+            f.write(bundle)
+
+    async def test_a_python_key_store_registers_and_keeps_its_keys(self):
+        store = PythonKeyStore()
+        client, carol, registration, binding = await enrolled(
+            self.net, 0, "carol", self.state("carol"), key_store=store)
+        # The identity key was made inside the Python store; the gateway bound exactly it.
+        ik = store.identity().identity_key
+        self.assertEqual(carol.identity_key(), ik)
+        self.assertEqual(registration.identity_key, ik)
+        self.assertEqual(binding.identity_key, ik)
+        # The registration was signed by the store (prekey and registration), and the fallback
+        # prekey secret was made inside it; only its public half left.
+        self.assertGreaterEqual(store.signed, 2)
+        self.assertEqual(store.list(), ["prekey/fallback"])
+        self.assertEqual(binding.signed_prekey, store.public_key("prekey/fallback"))
+        # Certified mail needs IK out of the store until proto's machines take a signer:
+        # refused with the variant that says so, and the store keeps its keys.
+        with self.assertRaises(herald.HeraldError.KeyStoreUnsupported):
+            await asyncio.wait_for(carol.send_certified("bob@d1.test", b"hi", True), 30)
+        # Opening the same store for another account is refused.
+        with self.assertRaises(herald.HeraldError.BadInput):
+            await asyncio.wait_for(client.account_with_key_store("dave@d0.test", store), 30)
+
+    async def test_a_wrong_passphrase_and_a_store_in_use_are_told_apart(self):
+        client = herald.HeraldClient(self.net.client_config(0, self.state("erin")))
+        erin = await asyncio.wait_for(client.create_account("erin@d0.test", PASSPHRASE), 60)
+        # The store is held while the account object lives.
+        with self.assertRaises(herald.HeraldError.KeyStoreLocked):
+            await asyncio.wait_for(client.open_account("erin@d0.test", PASSPHRASE), 60)
+        del erin
+        import gc
+        gc.collect()
+        with self.assertRaises(herald.HeraldError.BadPassword):
+            await asyncio.wait_for(client.open_account("erin@d0.test", "not the passphrase"), 60)
+        again = await asyncio.wait_for(client.open_account("erin@d0.test", PASSPHRASE), 60)
+        self.assertEqual(again.account(), "erin@d0.test")
+        # An enrolment code that was never issued is the gateway's refusal.
+        with self.assertRaises(herald.HeraldError.RefusedByGateway) as caught:
+            await asyncio.wait_for(again.register("000000"), 30)
+        self.assertEqual(caught.exception.code, "UNAUTHORIZED")
+
+    async def test_cancelling_a_fetch_stops_its_polling(self):
+        net = self.net
+        frank = await enrolled(net, 0, "frank", self.state("frank"))
+        grace = await enrolled(net, 1, "grace", self.state("grace"))
+        (f_client, f, _, _), (g_client, g, _, _) = frank, grace
+        sealed = await f.send_certified(g.account(), b"never published", False)
+        request = await g.request_key(sealed.sealed, int(time.time()) + 60, None)
+        # Frank never publishes: Grace's fetch would poll for 60 s. Cancel it after one second.
+        fetch = asyncio.ensure_future(g.fetch(request.req_hash, 60))
+        await asyncio.sleep(1.0)
+        self.assertEqual(g_client.operations_in_flight(), 1)
+        fetch.cancel()
+        with self.assertRaises(asyncio.CancelledError):
+            await fetch
+        await wait_until(lambda: g_client.operations_in_flight() == 0, 5)
+        # The account is free again at once (the cancelled call let go of it): an unknown mail
+        # is refused within the bound instead of waiting for the account.
+        with self.assertRaises(herald.HeraldError.BadInput):
+            await asyncio.wait_for(g.evidence(b"\x01" * 16), 5)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
