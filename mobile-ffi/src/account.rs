@@ -331,6 +331,18 @@ fn check_len(what: &str, bytes: &[u8], max: usize) -> Result<(), HeraldError> {
     Ok(())
 }
 
+/// Latest deadline a request may set, seconds from now.
+const MAX_DEADLINE_SECS: u64 = 366 * 86_400;
+
+fn check_deadline(deadline: u64, now: u64) -> Result<(), HeraldError> {
+    if deadline <= now || deadline - now > MAX_DEADLINE_SECS {
+        return Err(HeraldError::bad_input(format!(
+            "deadline: after now ({now}) and at most {MAX_DEADLINE_SECS} s ahead"
+        )));
+    }
+    Ok(())
+}
+
 fn req_hash32(req_hash: &[u8]) -> Result<[u8; 32], HeraldError> {
     req_hash
         .try_into()
@@ -426,7 +438,10 @@ impl HeraldAccount {
         deadline: u64,
         location: Option<String>,
     ) -> Result<KeyRequest, HeraldError> {
-        guard(|| check_len("sealed", &sealed, MAX_SEALED_MESSAGE_BYTES))?;
+        guard(|| {
+            check_len("sealed", &sealed, MAX_SEALED_MESSAGE_BYTES)?;
+            check_deadline(deadline, unix_now())
+        })?;
         self.with_mail(None, move |client, mail| {
             Box::pin(async move {
                 let origin = match location {
@@ -621,4 +636,108 @@ async fn register(
         tree_size: registered.entry.inclusion().checkpoint().size(),
         identity_key: registered.binding.identity_key.to_vec(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::HeraldConfig;
+    use crate::config::tests::sample;
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    fn offline_client() -> (tempfile::TempDir, Arc<HeraldClient>) {
+        let dir = tempfile::tempdir().unwrap();
+        let config = HeraldConfig {
+            state_dir: dir.path().join("state").to_string_lossy().into_owned(),
+            ..sample()
+        };
+        (dir, HeraldClient::new(config).unwrap())
+    }
+
+    fn bad_input<T: std::fmt::Debug>(r: Result<T, HeraldError>) {
+        assert!(matches!(r, Err(HeraldError::BadInput { .. })), "{r:?}");
+    }
+
+    #[test]
+    fn inputs_out_of_bounds_are_refused_before_anything_runs() {
+        let now = 1_700_000_000;
+        bad_input(check_deadline(now, now));
+        bad_input(check_deadline(now + MAX_DEADLINE_SECS + 1, now));
+        assert!(check_deadline(now + 60, now).is_ok());
+        bad_input(req_hash32(&[0; 31]));
+        bad_input(polling(0));
+        bad_input(polling(MAX_TIMEOUT_SECS + 1));
+        bad_input(check_passphrase(""));
+        bad_input(check_passphrase(&"p".repeat(MAX_PASSPHRASE_BYTES + 1)));
+        bad_input(check_len("msg_id", &[], MAX_MSG_ID_BYTES));
+        bad_input(check_len(
+            "msg_id",
+            &[0; MAX_MSG_ID_BYTES + 1],
+            MAX_MSG_ID_BYTES,
+        ));
+        let (_dir, client) = offline_client();
+        for account in [
+            "../x@d0.test",
+            ".hidden@d0.test",
+            "a/b@d0.test",
+            "no-domain",
+            "",
+        ] {
+            bad_input(account_dir(&client.state, account));
+        }
+        assert!(account_dir(&client.state, "alice+tag@d0.test").is_ok());
+    }
+
+    #[test]
+    fn a_file_key_store_account_seals_offline_and_refuses_what_does_not_apply() {
+        let (_dir, client) = offline_client();
+        let passphrase = "correct horse battery staple".to_owned();
+        let alice =
+            block_on(client.create_account("alice@d0.test".into(), passphrase.clone())).unwrap();
+        assert_eq!(alice.account(), "alice@d0.test");
+        assert_eq!(alice.identity_key().len(), 32);
+        // A second handle on the same store while the first lives: locked, not a wrong passphrase.
+        let err =
+            block_on(client.open_account("alice@d0.test".into(), passphrase.clone())).unwrap_err();
+        assert!(matches!(err, HeraldError::KeyStoreLocked { .. }), "{err:?}");
+        // Creating it again is refused.
+        bad_input(block_on(
+            client.create_account("alice@d0.test".into(), passphrase.clone()),
+        ));
+
+        // Step (a) needs no network.
+        let sealed =
+            block_on(alice.send_certified("bob@d1.test".into(), b"hello".to_vec(), true)).unwrap();
+        assert_eq!(sealed.msg_id.len(), 16);
+        // The sealed mail is Bob's, not Alice's to request; it is not accepted yet, so there
+        // is nothing to publish; no evidence exists for it.
+        let deadline = unix_now() + 60;
+        bad_input(block_on(alice.request_key(
+            sealed.sealed.clone(),
+            deadline,
+            None,
+        )));
+        bad_input(block_on(alice.publish(sealed.msg_id.clone(), 5)));
+        bad_input(block_on(alice.evidence(sealed.msg_id.clone())));
+        bad_input(block_on(
+            alice.accept_request(b"\xffnot a request".to_vec()),
+        ));
+        bad_input(block_on(alice.fetch(vec![7; 32], 5)));
+        assert_eq!(client.operations_in_flight(), 0);
+
+        // Reopened after the handle is gone: the passphrase decides.
+        drop(alice);
+        let err =
+            block_on(client.open_account("alice@d0.test".into(), "wrong".into())).unwrap_err();
+        assert_eq!(err, HeraldError::BadPassword);
+        let again = block_on(client.open_account("alice@d0.test".into(), passphrase)).unwrap();
+        assert_eq!(again.account(), "alice@d0.test");
+    }
 }
