@@ -157,19 +157,29 @@ async def enrolled(net, domain, name, state_dir, key_store=None):
 
 async def certified_mail(alice, bob, message, wait_secs=30):
     """The four steps between two accounts (each a (client, account) pair), the sealed mail,
-    the request and the key carried between them as bytes. Returns what each step made."""
+    the request and the key carried between them as bytes. Returns what each step made, and
+    each step's wall time in milliseconds under "timings_ms"."""
     import asyncio
     (_, a), (_, b) = alice, bob
-    sealed = await asyncio.wait_for(a.send_certified(b.account(), message, True), 30)
+    timings = {}
+
+    async def step(name, call, timeout):
+        start = time.perf_counter()
+        result = await asyncio.wait_for(call, timeout)
+        timings[name] = round((time.perf_counter() - start) * 1000, 1)
+        return result
+
+    sealed = await step("send_certified", a.send_certified(b.account(), message, True), 30)
     deadline = int(time.time()) + 60
-    request = await asyncio.wait_for(b.request_key(sealed.sealed, deadline, None), 30)
-    accepted = await asyncio.wait_for(a.accept_request(request.request), 60)
-    outcome = await asyncio.wait_for(a.publish(sealed.msg_id, wait_secs), wait_secs + 30)
-    opened = await asyncio.wait_for(b.fetch(request.req_hash, wait_secs), wait_secs + 30)
+    request = await step("request_key", b.request_key(sealed.sealed, deadline, None), 30)
+    accepted = await step("accept_request", a.accept_request(request.request), 60)
+    outcome = await step("publish", a.publish(sealed.msg_id, wait_secs), wait_secs + 30)
+    opened = await step("fetch", b.fetch(request.req_hash, wait_secs), wait_secs + 30)
     return {
         "sealed": sealed,
         "request": request,
         "accepted": accepted,
         "outcome": outcome,
         "opened": opened,
+        "timings_ms": timings,
     }
