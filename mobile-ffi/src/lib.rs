@@ -31,6 +31,7 @@
 uniffi::setup_scaffolding!();
 
 mod account;
+mod certified_mail;
 mod client;
 mod config;
 mod error;
@@ -40,9 +41,9 @@ mod runtime;
 #[cfg(feature = "testing-hooks")]
 mod testing;
 
-pub use account::{
-    AcceptedRequest, HeraldAccount, KeyDelivery, KeyRequest, MAX_PASSPHRASE_BYTES, OpenedMail,
-    PublishOutcome, Registration, SealedMail,
+pub use account::{HeraldAccount, MAX_PASSPHRASE_BYTES, Registration};
+pub use certified_mail::{
+    AcceptedRequest, KeyDelivery, KeyRequest, OpenedMail, PublishOutcome, SealedMail,
 };
 pub use client::{
     HeraldClient, HeraldListener, IdentityBindingInfo, Inclusion, SplitViewAlert, TrustedCheckpoint,
