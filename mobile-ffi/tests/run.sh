@@ -44,8 +44,9 @@ java -version 2>&1 | head -n 1
 echo "kotlin compiler: $kotlin_jar"
 
 say "build"
-cargo build -p herald-testnet
-cargo build -p herald-mobile-ffi --features bindgen,testing-hooks
+# One invocation, one feature resolution: the testnet, the cdylib and uniffi-bindgen.
+cargo build -p herald-testnet -p herald-mobile-ffi \
+  --features herald-mobile-ffi/bindgen,herald-mobile-ffi/testing-hooks
 lib=$root/target/debug/libherald_mobile_ffi.so
 bindgen=$root/target/debug/uniffi-bindgen
 
