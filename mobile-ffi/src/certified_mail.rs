@@ -372,7 +372,11 @@ mod tests {
     #[test]
     fn a_letter_is_sealed_offline_and_steps_that_do_not_apply_are_refused() {
         let (_dir, client) = offline_client();
-        let alice = block_on(client.create_account("alice@d0.test".into(), "pass".into())).unwrap();
+        let alice = block_on(client.create_account(
+            "alice@d0.test".into(),
+            "a passphrase of enough words".into(),
+        ))
+        .unwrap();
         bad_input(block_on(alice.send_certified(
             "bob@d1.test".into(),
             vec![],

@@ -294,7 +294,8 @@ impl From<KeyStoreError> for HeraldError {
             | KeyStoreError::Full { .. }
             | KeyStoreError::WeakKey
             | KeyStoreError::AlreadyExists { .. }
-            | KeyStoreError::NotFound { .. } => HeraldError::bad_input(format!("key store: {e}")),
+            | KeyStoreError::NotFound { .. }
+            | KeyStoreError::WeakPassphrase(_) => HeraldError::bad_input(format!("key store: {e}")),
             other => HeraldError::internal(format!("key store: {other}")),
         }
     }

@@ -8,7 +8,9 @@
 
 use herald_light_client::certmail::{MAX_INCLUDED_LEAF_BYTES, decode_included_leaf};
 use herald_proto::equivocation::Equivocation;
-use herald_proto::evidence::{self, ArbiterContext, Outcome, Status, TrustSource, decode_bundle};
+use herald_proto::evidence::{
+    self, ArbiterContext, Conclusion, Status, TrustSource, decode_bundle,
+};
 use herald_proto::wire::{MAX_EQUIVOCATION_BYTES, MAX_TRUSTED_PEERS};
 
 use crate::client::unix_now;
@@ -41,11 +43,16 @@ pub struct ArbiterOptions {
     pub revocations: Vec<Vec<u8>>,
 }
 
-/// What the evidence shows.
+/// What the evidence shows (proto's `Conclusion`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, uniffi::Enum)]
 pub enum VerdictOutcome {
-    /// The recipient received the message: every check passed.
+    /// The recipient received the message: every check passed, and every trust input is the
+    /// arbiter's own key or named in the request the recipient signed.
     Received,
+    /// Every check passed, but only under the recipient's domain log as the bundle itself
+    /// describes it: not a proof of receipt until the arbiter trusts that log on its own (give
+    /// it in `trusted_logs`).
+    Unverified,
     /// Receipt is not shown: a check failed, something is missing, or the bundle is unreadable.
     NotShown,
 }
@@ -138,9 +145,10 @@ fn verdict(v: &evidence::Verdict) -> Verdict {
             detail: String::new(),
         });
     Verdict {
-        outcome: match v.outcome {
-            Outcome::Received => VerdictOutcome::Received,
-            Outcome::NotShown => VerdictOutcome::NotShown,
+        outcome: match v.conclusion() {
+            Conclusion::Received => VerdictOutcome::Received,
+            Conclusion::Unverified => VerdictOutcome::Unverified,
+            Conclusion::NotShown => VerdictOutcome::NotShown,
         },
         decided_by: Some(decided),
         checks: v.checks.iter().map(check_record).collect(),

@@ -288,6 +288,10 @@ class TestnetTests(unittest.IsolatedAsyncioTestCase):
         self.assertEqual(verdict.decided_by.status, herald.CheckStatus.PASSED)
         self.assertTrue(verdict.fully_trusted)
         self.assertFalse([c for c in verdict.checks if c.status == herald.CheckStatus.FAILED])
+        # Without its own copy of Bob's domain log the arbiter has only the bundle's word.
+        verdict = herald.verify_evidence(bundle, [], herald.ArbiterOptions())
+        self.assertEqual(verdict.outcome, herald.VerdictOutcome.UNVERIFIED, verdict)
+        self.assertFalse(verdict.fully_trusted)
 
         # One bit of M flipped in the bundle: not shown, decided by the decryption check.
         at = bundle.find(MESSAGE)
