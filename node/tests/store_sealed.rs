@@ -1,11 +1,14 @@
-//! The sealed files beside sled (layout version 2): sled keeps only the log's right edge
-//! whatever its size (what keeps a restart flat), a round written to the sealed files but never
-//! committed in sled is cut off at the next open, a lost sealed record refuses the open, and a
-//! log of the older layout is refused with a clear error.
+//! The sealed files beside sled (layout version 3): sled keeps only the log's right edge
+//! whatever its size (what keeps a restart flat) and never an entry's bytes (so no value grows
+//! into a sled blob file that a crash leaves behind), a round written to the sealed files but
+//! never committed in sled is cut off at the next open, a lost sealed record refuses the open,
+//! and a log of the oldest layout is refused with a clear error.
 
 mod store_support;
 
-use herald_node::store::layout::{FORMAT_VERSION, META_FORMAT, SEALED_DIR, TREE_NAME};
+use herald_node::store::layout::{
+    FORMAT_VERSION, FULL_TILE_BYTES, META_FORMAT, SEALED_DIR, TREE_NAME, bundle_key,
+};
 use herald_node::store::{LogStore, OpenError, ReadError};
 use herald_proto::checkpoint::VerifiedCheckpoint;
 use herald_proto::merkle::{HashAlgorithm, verify_consistency, verify_inclusion};
@@ -22,11 +25,78 @@ async fn sled_keeps_only_the_right_edge_of_a_long_log() {
     assert_eq!(store.head().size, 140_000);
     let tree = store.db().open_tree(TREE_NAME).unwrap();
     let keys = |prefix: u8| tree.scan_prefix([prefix]).count();
-    // Partial bundle 546; partial tiles (0, 546), (1, 2) and (2, 0); nothing else of the tree.
+    // Edge bundle 546's length; partial tiles (0, 546), (1, 2) and (2, 0); nothing else.
     assert_eq!(keys(b'b'), 1);
+    assert_eq!(tree.get(bundle_key(546)).unwrap().unwrap().len(), 8);
     assert_eq!(keys(b't'), 3);
     assert_eq!(keys(b'x'), 0, "leaf-hash buckets are sealed");
     assert_eq!(tree.len(), keys(b'b') + keys(b't') + keys(b'm'));
+    for kv in tree.iter() {
+        let (key, value) = kv.unwrap();
+        assert!(
+            value.len() <= FULL_TILE_BYTES,
+            "{key:?} holds {}",
+            value.len()
+        );
+    }
+}
+
+/// Entry `i` of 1 KiB: 255 of them make an edge bundle of ~260 KiB, twice sled's inline limit.
+fn large_entry(i: u64) -> Vec<u8> {
+    let mut e = entry(i);
+    e.resize(1_024, (i % 251) as u8);
+    e
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_edge_bundle_rewritten_every_round_leaves_no_sled_blob_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LogStore::create(dir.path(), ORIGIN, HashAlgorithm::Blake3).unwrap();
+    // 20 rounds of 12 entries: the edge bundle grows to 240 KiB, rewritten each round.
+    for round in 0..20 {
+        append(
+            &store,
+            (round * 12..round * 12 + 12).map(large_entry).collect(),
+        )
+        .await;
+    }
+    let blobs = std::fs::read_dir(dir.path().join("blobs"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(blobs, 0, "sled wrote blob files");
+    drop(store);
+    let store = LogStore::open(dir.path()).unwrap();
+    assert_eq!(store.head().size, 240);
+    let got = store.entries(0, 240).unwrap();
+    assert_eq!(got.len(), 240);
+    assert!(
+        got.iter()
+            .enumerate()
+            .all(|(i, e)| *e == large_entry(i as u64))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_edge_bundle_is_corrupt_not_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LogStore::create(dir.path(), ORIGIN, HashAlgorithm::Blake3).unwrap();
+    append(&store, (0..300).map(entry).collect()).await;
+    // Entries 256..300 are the edge bundle, at the end of `bundles`: flip its last byte.
+    let path = dir.path().join(SEALED_DIR).join("bundles");
+    let mut bytes = std::fs::read(&path).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&path, &bytes).unwrap();
+    assert_eq!(store.entries(0, 10).unwrap().len(), 10);
+    assert!(matches!(
+        store.entries(299, 1),
+        Err(ReadError::Corrupt { what }) if what.contains("edge bundle 1")
+    ));
+    drop(store);
+    assert!(matches!(
+        LogStore::open(dir.path()),
+        Err(OpenError::Read(ReadError::Corrupt { what })) if what.contains("edge bundle 1")
+    ));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -110,7 +180,7 @@ fn a_log_of_the_older_layout_is_refused() {
     ));
     assert_eq!(
         err.to_string(),
-        "log layout version 1 is not supported (this build reads 2)"
+        "log layout version 1 is not supported (this build reads 3)"
     );
     // Nothing was created beside it.
     assert!(!dir.path().join(SEALED_DIR).exists());

@@ -1,11 +1,13 @@
 //! The write side of the log: the right edge kept in memory, and the one batch a round writes.
 //!
 //! Owned by the sequencer (one writer per store). Appending a leaf touches O(1) values per tile
-//! level: the leaf goes into the partial bundle, the right edge (`CompactRange`) reports every
-//! subtree it completes, and those at levels 8L go into the partial tile of level L. Bundles and
-//! tiles are sealed (written to the sealed files, their partial sled key removed) as they fill;
-//! the partial ones are rewritten in sled once at the end of the round. A round that completes
-//! a leaf-hash epoch also seals its 256 buckets.
+//! level: the entry is appended to the edge bundle in the sealed `bundles` file, the right edge
+//! (`CompactRange`) reports every subtree it completes, and those at levels 8L go into the
+//! partial tile of level L. Bundles and tiles are sealed (their index record or whole record
+//! written to the sealed files, their sled key removed) as they fill; the partial tiles and the
+//! edge bundle's length are rewritten in sled once at the end of the round (small values: sled
+//! never holds entry bytes, see `sealed`). A round that completes a leaf-hash epoch also seals
+//! its 256 buckets.
 //!
 //! A [`Round`] that is dropped without [`Round::finish`] leaves the appender ahead of the store:
 //! the sequencer treats any failure after appending as fatal and reloads from disk at restart.
@@ -30,6 +32,7 @@ pub struct RoundBatch {
     pub(crate) batch: sled::Batch,
     pub(crate) sealed: SealedWrites,
     size: u64,
+    root: Hash,
 }
 
 impl RoundBatch {
@@ -37,6 +40,46 @@ impl RoundBatch {
     pub fn size(&self) -> u64 {
         self.size
     }
+
+    /// The tree root at that size.
+    pub fn root(&self) -> Hash {
+        self.root
+    }
+}
+
+/// The committed length of edge bundle `n` in the sealed `bundles` file, as the last round that
+/// appended to it stored it in sled; `None` once it is full (or before its first entry).
+pub(crate) fn edge_bundle_len(tree: &sled::Tree, n: u64) -> Result<Option<u64>, ReadError> {
+    let Some(v) = tree.get(bundle_key(n))? else {
+        return Ok(None);
+    };
+    let bytes: [u8; 8] = v.as_ref().try_into().map_err(|_| {
+        ReadError::corrupt(format!(
+            "edge bundle {n}'s length is {} bytes, not 8",
+            v.len()
+        ))
+    })?;
+    Ok(Some(u64::from_be_bytes(bytes)))
+}
+
+/// The first `count` entries of edge bundle `n` read back, checked against their leaf hashes
+/// (`leaves[i]` is entry `i`'s): the edge bundle has no check of its own until it is sealed.
+pub(crate) fn check_edge_entries(
+    hasher: &AnyHasher,
+    n: u64,
+    bundle: &[u8],
+    leaves: &[Hash],
+) -> Result<usize, ReadError> {
+    let entries = bundle_entries(bundle, leaves.len())
+        .map_err(|e| ReadError::corrupt(format!("edge bundle {n}: {e}")))?;
+    for (i, (entry, leaf)) in entries.iter().zip(leaves).enumerate() {
+        if hasher.hash_leaf(entry) != *leaf {
+            return Err(ReadError::corrupt(format!(
+                "edge bundle {n} entry {i} does not match its leaf hash"
+            )));
+        }
+    }
+    Ok(entries.iter().map(|e| 2 + e.len()).sum())
 }
 
 /// Where rounds become durable. [`LogStore`](super::LogStore) is the implementation; tests wrap
@@ -66,11 +109,16 @@ pub(crate) struct Appender {
     range: CompactRange,
     bundle_n: u64,
     bundle_count: u64,
+    /// The edge bundle's bytes so far (also in the `bundles` file, from `bundle_start`): kept to
+    /// compute its check when it is sealed.
     bundle: Vec<u8>,
+    /// Its length changed this round.
     bundle_dirty: bool,
+    /// Whether sled holds its length (as of the last round built): the key goes when it fills.
     bundle_stored: bool,
-    /// Where the next sealed bundle and bucket go in their files.
-    bundle_end: u64,
+    /// Where the edge bundle starts in `bundles`, and where the next sealed bucket goes in
+    /// `buckets`.
+    bundle_start: u64,
     bucket_end: u64,
     /// Index L: the partial tile of level 8L.
     tiles: Vec<EdgeTile>,
@@ -89,20 +137,25 @@ impl Appender {
         epoch_leaves: Vec<Hash>,
     ) -> Result<Self, ReadError> {
         let reader = TileReader::new(tree, sealed, hasher, size);
-        let (bundle_end, bucket_end) = sealed.ends(Counts::of(size))?;
+        let (bundle_start, bucket_end) = sealed.ends(Counts::of(size))?;
         let range = CompactRange::from_reader(&reader, size)?;
 
         let bundle_n = size / BUNDLE_WIDTH;
         let bundle_count = size % BUNDLE_WIDTH;
         let mut bundle = Vec::new();
         if bundle_count > 0 {
-            let stored = tree.get(bundle_key(bundle_n))?.ok_or_else(|| {
-                ReadError::corrupt(format!("partial bundle {bundle_n} is missing"))
+            let len = edge_bundle_len(tree, bundle_n)?.ok_or_else(|| {
+                ReadError::corrupt(format!("edge bundle {bundle_n}'s length is missing"))
             })?;
-            let entries = bundle_entries(&stored, bundle_count as usize)
-                .map_err(|e| ReadError::corrupt(format!("bundle {bundle_n}: {e}")))?;
-            let len: usize = entries.iter().map(|e| 2 + e.len()).sum();
-            bundle.extend_from_slice(&stored[..len]);
+            bundle = sealed.edge_bundle(bundle_n, len)?;
+            // Its entries are the last `bundle_count` leaves of the epoch.
+            let from = epoch_leaves.len().saturating_sub(bundle_count as usize);
+            let used = check_edge_entries(&hasher, bundle_n, &bundle, &epoch_leaves[from..])?;
+            if used as u64 != len || from as u64 + bundle_count != epoch_leaves.len() as u64 {
+                return Err(ReadError::corrupt(format!(
+                    "edge bundle {bundle_n} holds {len} bytes, its {bundle_count} entries {used}"
+                )));
+            }
         }
 
         let mut tiles = Vec::new();
@@ -142,7 +195,7 @@ impl Appender {
             bundle,
             bundle_dirty: false,
             bundle_stored: bundle_count > 0,
-            bundle_end,
+            bundle_start,
             bucket_end,
             tiles,
             epoch_leaves,
@@ -174,18 +227,22 @@ impl Round<'_> {
         let app = &mut *self.app;
         debug_assert_eq!(leaf, app.hasher.hash_leaf(entry));
 
+        let before = app.bundle.len();
         push_bundle_entry(&mut app.bundle, entry);
+        self.sealed
+            .bundle_bytes(app.bundle_start + before as u64, &app.bundle[before..]);
         app.bundle_count += 1;
         app.bundle_dirty = true;
         if app.bundle_count == BUNDLE_WIDTH {
-            // Copied into the round, so keep our buffer (and its capacity).
-            self.sealed
-                .bundle(app.bundle_n, &app.bundle, &mut app.bundle_end);
+            let end = app.bundle_start + app.bundle.len() as u64;
+            self.sealed.seal_bundle(app.bundle_n, &app.bundle, end);
             if app.bundle_stored {
                 self.batch.remove(&bundle_key(app.bundle_n)[..]);
                 app.bundle_stored = false;
             }
+            // Keep our buffer (and its capacity).
             app.bundle.clear();
+            app.bundle_start = end;
             app.bundle_n += 1;
             app.bundle_count = 0;
             app.bundle_dirty = false;
@@ -230,8 +287,10 @@ impl Round<'_> {
     pub(crate) fn finish(mut self, head: &LogHead) -> RoundBatch {
         let app = &mut *self.app;
         if app.bundle_dirty {
-            self.batch
-                .insert(&bundle_key(app.bundle_n)[..], app.bundle.as_slice());
+            self.batch.insert(
+                &bundle_key(app.bundle_n)[..],
+                &(app.bundle.len() as u64).to_be_bytes()[..],
+            );
             app.bundle_dirty = false;
             app.bundle_stored = true;
         }
@@ -249,6 +308,7 @@ impl Round<'_> {
             batch: self.batch,
             sealed: self.sealed,
             size: head.size,
+            root: head.root,
         }
     }
 }

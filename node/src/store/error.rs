@@ -62,6 +62,31 @@ pub enum OpenError {
         "invalid log origin {0:?}: must be a note key name of at most {MAX_ORIGIN_BYTES} bytes"
     )]
     InvalidOrigin(String),
+    /// The log is shorter than a tree it already signed and made durable (its high-water mark,
+    /// kept outside sled): sled lost committed rounds, e.g. a partial restore of the data
+    /// directory or a storage fault. Writing on would sign a fork of what was signed, so
+    /// nothing is opened and nothing is cut.
+    #[error(
+        "the log at {path} holds {stored} entries, but this log already signed a tree of {signed}          entries (its high-water mark): its database lost committed rounds, e.g. a partial          restore. Refusing to open it, which would sign a fork of what was signed; restore the          whole data directory (database and sealed files together)"
+    )]
+    BehindSigned {
+        /// The data directory.
+        path: PathBuf,
+        /// The committed size the database holds.
+        stored: u64,
+        /// The largest size this log signed.
+        signed: u64,
+    },
+    /// The log's tree at its high-water size has another root than the one signed there.
+    #[error(
+        "the log at {path} holds a tree of {size} entries other than the one this log signed at          that size (its high-water mark); refusing to open it"
+    )]
+    ForkOfSigned {
+        /// The data directory.
+        path: PathBuf,
+        /// The high-water size.
+        size: u64,
+    },
     /// The stored log could not be read back consistently.
     #[error("reading the log failed")]
     Read(#[from] ReadError),
@@ -132,4 +157,7 @@ pub enum WriteError {
     /// Writing or syncing the round's sealed records failed.
     #[error("writing sealed records failed")]
     Sealed(#[from] std::io::Error),
+    /// Recording the round's tree as the high-water mark failed (`store::high_water`).
+    #[error("recording the high-water mark failed")]
+    HighWater(#[source] std::io::Error),
 }

@@ -7,17 +7,20 @@
 //!
 //! | key | value |
 //! |---|---|
-//! | `b` ‖ u64 BE N | the partial right-edge bundle N: its entries so far, each u16 BE length ‖ bytes |
+//! | `b` ‖ u64 BE N | the right-edge bundle N: u64 BE length of its entries so far in the sealed `bundles` file (layout 2: the entries themselves) |
 //! | `t` ‖ u8 L ‖ u64 BE N | the partial right-edge tile (L, N): its level-8L hashes so far, 32 bytes each |
 //! | `m` ‖ name | meta: `format`, `origin`, `hash`, `size`, `root`, `checkpoint`, `time`, `cosigned` |
 //! | `i` ‖ u8 len ‖ name ‖ key | secondary index `name`: one value per key |
 //! | `i` ‖ u8 len ‖ name ‖ u16 BE len ‖ key ‖ u64 BE index | list index `name`: every leaf under key, empty value |
 //!
-//! In [`SEALED_DIR`] (see `store::sealed`): full bundles, full tiles and the leaf-hash buckets
-//! of completed epochs, at positions computed from their numbers. The round that fills a bundle
-//! or tile writes it there and removes its partial key, so sled holds O(1) values for the log
-//! whatever its size: sled 0.34 replays all it wrote since it was last opened when it is opened
-//! again, so anything kept in it for good would make restarts grow with the log.
+//! In [`SEALED_DIR`] (see `store::sealed`): every entry (full bundles, then the right-edge
+//! bundle's entries as they come), full tiles and the leaf-hash buckets of completed epochs, at
+//! positions computed from their numbers, and the high-water mark (`store::high_water`). The
+//! round that fills a bundle or tile seals it there and removes its sled key, so sled holds O(1)
+//! small values for the log whatever its size: sled 0.34 replays all it wrote since it was last
+//! opened when it is opened again, so anything kept in it for good would make restarts grow
+//! with the log; and no value is large enough to become a sled blob file, which a crash would
+//! leave behind.
 //!
 //! Bundles and tiles follow C2SP tlog-tiles numbering. Grouping matters: sled writes ~1.4M
 //! entries/s as bundles and tiles, ~33k/s with one key per entry (STACK.md), so nothing on the
@@ -34,9 +37,13 @@ pub const TREE_NAME: &str = "log";
 /// The directory, inside the data directory, of the sealed files.
 pub const SEALED_DIR: &str = "sealed";
 
-/// The layout version written at creation and checked at open. Version 1 kept full bundles,
-/// full tiles and leaf-hash buckets in sled.
-pub const FORMAT_VERSION: u32 = 2;
+/// The layout version written at creation and checked at open. Version 2 kept the partial
+/// right-edge bundle itself in sled (opening upgrades it: `store::upgrade`); version 1 kept
+/// full bundles, full tiles and leaf-hash buckets in sled (refused).
+pub const FORMAT_VERSION: u32 = 3;
+
+/// The older layout version that opening upgrades to [`FORMAT_VERSION`].
+pub const UPGRADABLE_FORMAT: u32 = 2;
 
 /// Entries per bundle (C2SP tlog-tiles).
 pub const BUNDLE_WIDTH: u64 = 256;

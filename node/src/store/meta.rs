@@ -9,12 +9,15 @@ use super::LogHead;
 use super::error::{OpenError, ReadError};
 use super::layout::{
     FORMAT_VERSION, META_CHECKPOINT, META_FORMAT, META_HASH, META_ORIGIN, META_ROOT, META_SIZE,
-    META_TIME,
+    META_TIME, UPGRADABLE_FORMAT,
 };
 
 /// Everything in meta.
 #[derive(Clone, Debug)]
 pub(crate) struct Meta {
+    /// The layout version: [`FORMAT_VERSION`], or [`UPGRADABLE_FORMAT`] until opening
+    /// upgrades it.
+    pub(crate) format: u32,
     pub(crate) origin: String,
     pub(crate) algorithm: HashAlgorithm,
     /// `None` until the first checkpoint is written (a log just created).
@@ -63,7 +66,7 @@ pub(crate) fn read(tree: &sled::Tree) -> Result<Option<Meta>, OpenError> {
         .try_into()
         .map_err(|_| ReadError::corrupt(format!("meta format is {} bytes", format.len())))?;
     let found = u32::from_be_bytes(format);
-    if found != FORMAT_VERSION {
+    if found != FORMAT_VERSION && found != UPGRADABLE_FORMAT {
         return Err(OpenError::UnsupportedFormat {
             found,
             supported: FORMAT_VERSION,
@@ -113,6 +116,7 @@ pub(crate) fn read(tree: &sled::Tree) -> Result<Option<Meta>, OpenError> {
         }
     };
     Ok(Some(Meta {
+        format: found,
         origin,
         algorithm,
         head,

@@ -7,21 +7,28 @@
 //! head, so nothing a reader returns can be lost by a crash. Every read checks its arguments
 //! against that head and costs O(log n) stored hashes (a lookup by leaf hash adds one small read
 //! per completed epoch of 65536 leaves). Opening reads meta, the right edge and the current
-//! epoch's ≤ 256 level-0 tiles: O(log n), never all leaves. Full bundles and tiles live in
-//! append-only sealed files ([`sealed`]), so that sled's own recovery at open stays O(1) too.
+//! epoch's ≤ 256 level-0 tiles: O(log n), never all leaves. Entries, full tiles and buckets
+//! live in append-only sealed files ([`sealed`]), so that sled's own recovery at open stays
+//! O(1) too and sled never holds a value large enough to leave blob files behind.
+//!
+//! Opening refuses a log shorter than the largest tree it ever signed ([`high_water`], kept
+//! outside sled) before it cuts anything, and cuts (logged) only what a round that never
+//! committed left in the sealed files.
 
 mod appender;
 mod error;
+mod high_water;
 pub mod layout;
 mod leaf_index;
 mod lists;
 mod meta;
 mod sealed;
 mod tiles;
+mod upgrade;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use herald_proto::merkle::{
@@ -29,12 +36,17 @@ use herald_proto::merkle::{
     consistency_proof, inclusion_proof, tree_root,
 };
 use herald_proto::wire::{MAX_ENTRY_PAGE_BYTES, MAX_ENTRY_PAGE_COUNT};
+use tracing::warn;
 
 pub(crate) use appender::Appender;
 pub use appender::{RoundBatch, RoundWriter};
 pub use error::{OpenError, ReadError, WriteError};
 
-use layout::{BUNDLE_WIDTH, EPOCH_LEAVES, MAX_INDEX_NAME_BYTES, SEALED_DIR, TREE_NAME, bundle_key};
+use appender::{check_edge_entries, edge_bundle_len};
+use high_water::{HighWater, Mark};
+use layout::{
+    BUNDLE_WIDTH, EPOCH_LEAVES, MAX_INDEX_NAME_BYTES, SEALED_DIR, TREE_NAME, UPGRADABLE_FORMAT,
+};
 use leaf_index::{EpochIndex, bucket_candidates};
 use sealed::Sealed;
 use tiles::TileReader;
@@ -85,6 +97,10 @@ struct Inner {
     /// Written only by the sequencer, after each flush.
     published: RwLock<Published>,
     writer: AtomicU8,
+    /// The largest tree signed and flushed, outside sled.
+    high_water: HighWater,
+    /// The tree of the round applied and not yet flushed: the mark the next flush records.
+    applied: Mutex<Option<Mark>>,
 }
 
 /// A Herald log stored in sled. Clone it freely; all clones share one database.
@@ -211,8 +227,8 @@ impl LogStore {
         Self::load(path, db, tree, start)
     }
 
-    /// Reads meta and checks the stored right edge against the stored root: O(log n).
-    /// `start` is when opening sled began.
+    /// Reads meta, checks the log against its high-water mark and the stored right edge
+    /// against the stored root: O(log n). `start` is when opening sled began.
     fn load(
         path: &Path,
         db: sled::Db,
@@ -233,7 +249,35 @@ impl LogStore {
                 time_ms: 0,
             },
         };
-        let sealed = Sealed::open(&path.join(SEALED_DIR), head.size)?;
+        let sealed_dir = path.join(SEALED_DIR);
+        // Before anything is cut: a log behind what it signed is refused as it is.
+        let found = HighWater::read(&sealed_dir)?;
+        if let Some((mark, _)) = found {
+            if head.size < mark.size {
+                return Err(OpenError::BehindSigned {
+                    path: path.to_owned(),
+                    stored: head.size,
+                    signed: mark.size,
+                });
+            }
+            if head.size == mark.size && head.root != mark.root {
+                return Err(OpenError::ForkOfSigned {
+                    path: path.to_owned(),
+                    size: mark.size,
+                });
+            }
+        }
+        if meta.format == UPGRADABLE_FORMAT {
+            upgrade::from_v2(&tree, &sealed_dir, head.size)?;
+        }
+        let (edge_n, edge_count) = (head.size / BUNDLE_WIDTH, head.size % BUNDLE_WIDTH);
+        let edge_bytes = match edge_count {
+            0 => 0,
+            _ => edge_bundle_len(&tree, edge_n)?.ok_or_else(|| {
+                ReadError::corrupt(format!("edge bundle {edge_n}'s length is missing"))
+            })?,
+        };
+        let sealed = Sealed::open(&sealed_dir, head.size, edge_bytes)?;
         let reader = TileReader::new(&tree, &sealed, hasher, head.size);
         let edge = CompactRange::from_reader(&reader, head.size)?;
         if edge.root(&hasher) != head.root {
@@ -241,10 +285,45 @@ impl LogStore {
                 ReadError::corrupt("stored right edge does not hash to the stored root").into(),
             );
         }
+        if let Some((mark, _)) = found
+            && mark.size < head.size
+        {
+            let root =
+                tree_root(&hasher, &reader, mark.size).map_err(|e| tree_error(e, head.size))?;
+            if root != mark.root {
+                return Err(OpenError::ForkOfSigned {
+                    path: path.to_owned(),
+                    size: mark.size,
+                });
+            }
+        }
         let epoch = head.size / EPOCH_LEAVES;
         let mut leaves = Vec::with_capacity((head.size % EPOCH_LEAVES) as usize);
         reader.leaf_hashes(epoch * EPOCH_LEAVES, head.size % EPOCH_LEAVES, &mut leaves)?;
         drop(reader);
+        if edge_count > 0 {
+            let bundle = sealed.edge_bundle(edge_n, edge_bytes)?;
+            let from = leaves.len() - edge_count as usize;
+            let used = check_edge_entries(&hasher, edge_n, &bundle, &leaves[from..])?;
+            if used as u64 != edge_bytes {
+                return Err(ReadError::corrupt(format!(
+                    "edge bundle {edge_n} holds {edge_bytes} bytes, its {edge_count} entries {used}"
+                ))
+                .into());
+            }
+        }
+        let current = Mark {
+            size: head.size,
+            root: head.root,
+        };
+        if found.is_none() && head.size > 0 {
+            warn!(
+                size = head.size,
+                "no high-water mark file: starting it at the stored size (a log written before \
+                 marks existed, or the file was removed)"
+            );
+        }
+        let high_water = HighWater::open(&sealed_dir, found, current)?;
         let published = Published {
             epoch: EpochIndex::from_leaves(epoch, leaves),
             head,
@@ -264,6 +343,8 @@ impl LogStore {
                 hasher,
                 published: RwLock::new(published),
                 writer: AtomicU8::new(WRITER_FREE),
+                high_water,
+                applied: Mutex::new(None),
             }),
         })
     }
@@ -327,15 +408,22 @@ impl LogStore {
     }
 
     /// Entry bundle `n` of the log of published size `size`: sealed if full at that size,
-    /// otherwise partial in sled, unless a round applied since has filled and sealed it.
+    /// otherwise the edge bundle (its entries below `size` checked against their leaf hashes),
+    /// unless a round applied since has filled and sealed it.
     fn bundle(&self, n: u64, size: u64) -> Result<Vec<u8>, ReadError> {
         if (n + 1) * BUNDLE_WIDTH <= size {
             return self.inner.sealed.bundle(n);
         }
-        match self.inner.tree.get(bundle_key(n))? {
-            Some(partial) => Ok(partial.to_vec()),
-            None => self.inner.sealed.bundle(n),
-        }
+        let Some(len) = edge_bundle_len(&self.inner.tree, n)? else {
+            return self.inner.sealed.bundle(n);
+        };
+        let bundle = self.inner.sealed.edge_bundle(n, len)?;
+        let mut leaves = Vec::new();
+        let first = n * BUNDLE_WIDTH;
+        self.reader(size)
+            .leaf_hashes(first, size - first, &mut leaves)?;
+        check_edge_entries(&self.inner.hasher, n, &bundle, &leaves)?;
+        Ok(bundle)
     }
 
     /// Entries `start ..` as stored: at most `count` (capped at `MAX_ENTRY_PAGE_COUNT`), cut at
@@ -573,14 +661,37 @@ impl LogStore {
 
 impl RoundWriter for LogStore {
     fn apply(&self, round: RoundBatch) -> Result<(), WriteError> {
+        let mark = Mark {
+            size: round.size(),
+            root: round.root(),
+        };
         // Sealed records first and synced: sled may make the batch durable at any moment
         // after it is applied (its flusher runs every 500 ms), and the batch refers to them.
         self.inner.sealed.write(&round.sealed)?;
-        Ok(self.inner.tree.apply_batch(round.batch)?)
+        self.inner.tree.apply_batch(round.batch)?;
+        *self
+            .inner
+            .applied
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(mark);
+        Ok(())
     }
 
     fn flush(&self) -> Result<(), WriteError> {
         self.inner.tree.flush()?;
+        // Durable in sled: now the mark, before the caller publishes the round's checkpoint.
+        let applied = self
+            .inner
+            .applied
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(mark) = applied {
+            self.inner
+                .high_water
+                .raise(mark)
+                .map_err(WriteError::HighWater)?;
+        }
         Ok(())
     }
 }

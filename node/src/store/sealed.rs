@@ -1,4 +1,4 @@
-//! Sealed values: full entry bundles, full tiles and completed epochs' leaf-hash buckets, in
+//! Sealed values: entry bundles, full tiles and completed epochs' leaf-hash buckets, in
 //! append-only files beside sled, at positions computed from their numbers.
 //!
 //! Why not in sled: sled 0.34.7 writes its recovery snapshot only when a database is opened
@@ -8,24 +8,32 @@
 //! and every open reads each segment header and loads one page-table entry per page. With the
 //! bundles and tiles in sled a restart grew with the log (~0.2 s at 10^6 entries, seconds at
 //! 10^7). What never changes once written needs none of sled's log: kept here, it leaves sled
-//! with O(1) values for the log (meta, the partial right edge, secondary indexes), and opening
-//! reads O(1) records of these files.
+//! with O(1) small values for the log (meta, the partial right-edge tiles, the edge bundle's
+//! length, secondary indexes), and opening reads O(1) records of these files.
+//!
+//! The right-edge bundle's entries are here too, appended as they come (layout version 3):
+//! version 2 rewrote the whole partial bundle in sled every round, and once it outgrew sled's
+//! inline limit (~128 KiB, e.g. 256 entries of 1 KiB) every rewrite became a sled blob file that
+//! a crash left behind for good (~1 MB per SIGKILL, issue 14 F7). sled now holds only its length.
 //!
 //! | file | record |
 //! |---|---|
-//! | `bundles` | full entry bundles, concatenated |
-//! | `bundles.idx` | bundle N at 16·N: u64 BE end offset of bundle N in `bundles` ‖ check |
+//! | `bundles` | entry bundles, concatenated: the full ones, then the edge bundle's entries so far |
+//! | `bundles.idx` | full bundle N at 16·N: u64 BE end offset of bundle N in `bundles` ‖ check |
 //! | `tiles.L` (L = 0..7) | full tile (L, N) at 8200·N: its 256 hashes ‖ check |
 //! | `buckets` | leaf-hash buckets of completed epochs, concatenated |
 //! | `buckets.idx` | bucket b of epoch E at 16·(256·E + b): u64 BE end offset ‖ check |
 //!
 //! A check is the first 8 bytes of BLAKE3 over the record's kind, number and bytes: a torn,
-//! damaged or misplaced record reads as `Corrupt`, never as other data.
+//! damaged or misplaced record reads as `Corrupt`, never as other data. The edge bundle has no
+//! check of its own until it is full; its entries are checked against their leaf hashes (which
+//! sled holds, in the partial level-0 tile) when the log is opened and when they are read.
 //!
 //! Durability: a round writes its records past the committed ends and syncs them before its
-//! sled batch is applied; the batch, which carries the new size, is the commit point. A crash
-//! before the batch is durable leaves records past the ends the committed size implies, which
-//! [`Sealed::open`] cuts off; nothing below them is ever written again.
+//! sled batch is applied; the batch, which carries the new size and the edge bundle's length, is
+//! the commit point. A crash before the batch is durable leaves bytes past the ends the
+//! committed state implies, which [`Sealed::open`] cuts off (logged, with the sizes); nothing
+//! below them is ever written again.
 
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -33,6 +41,7 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use herald_proto::merkle::{HASH_LEN, Hash};
+use tracing::warn;
 
 use super::error::ReadError;
 use super::layout::{
@@ -47,7 +56,7 @@ const INDEX_RECORD: u64 = 8 + CHECK_BYTES as u64;
 const TILE_RECORD: u64 = (FULL_TILE_BYTES + CHECK_BYTES) as u64;
 const BUCKETS_PER_EPOCH: u64 = 256;
 /// 256 entries of at most `MAX_ENTRY_BYTES`, each after its u16 length.
-const MAX_BUNDLE_BYTES: u64 = BUNDLE_WIDTH * (2 + MAX_ENTRY_BYTES as u64);
+pub(crate) const MAX_BUNDLE_BYTES: u64 = BUNDLE_WIDTH * (2 + MAX_ENTRY_BYTES as u64);
 /// Every leaf of an epoch in one bucket.
 const MAX_BUCKET_BYTES: u64 = EPOCH_LEAVES * BUCKET_RECORD_BYTES as u64;
 
@@ -125,10 +134,11 @@ fn read_at(file: &File, name: &str, buf: &mut [u8], at: u64) -> Result<(), ReadE
 }
 
 impl Sealed {
-    /// Opens the sealed files in `dir` for a log whose committed size is `size`, cutting off
-    /// records of a round that never committed. A log of size 0 creates any missing file;
-    /// a larger one requires them all, each holding at least what `size` implies.
-    pub(crate) fn open(dir: &Path, size: u64) -> Result<Self, ReadError> {
+    /// Opens the sealed files in `dir` for a log whose committed size is `size` and whose edge
+    /// bundle has `edge_bytes` committed bytes, cutting off records of a round that never
+    /// committed. A log of size 0 creates any missing file; a larger one requires them all,
+    /// each holding at least what `size` implies.
+    pub(crate) fn open(dir: &Path, size: u64, edge_bytes: u64) -> Result<Self, ReadError> {
         let create = size == 0;
         if create {
             std::fs::create_dir_all(dir).map_err(|e| io_error("sealed/", e))?;
@@ -176,7 +186,7 @@ impl Sealed {
             counts.buckets * INDEX_RECORD,
         )?;
         let (bundle_end, bucket_end) = sealed.ends(counts)?;
-        cut(&sealed.bundles, "bundles", bundle_end)?;
+        cut(&sealed.bundles, "bundles", bundle_end + edge_bytes)?;
         cut(&sealed.buckets, "buckets", bucket_end)?;
         for (level, file) in sealed.tiles.iter().enumerate() {
             let name = format!("tiles.{level}");
@@ -200,6 +210,36 @@ impl Sealed {
             end(&self.bundle_index, "bundles.idx", counts.bundles)?,
             end(&self.bucket_index, "buckets.idx", counts.buckets)?,
         ))
+    }
+
+    /// Where bundle `n` starts in `bundles`: the end of bundle `n - 1`, which must be sealed.
+    pub(crate) fn bundle_start(&self, n: u64) -> Result<u64, ReadError> {
+        if n == 0 {
+            return Ok(0);
+        }
+        let mut record = [0u8; INDEX_RECORD as usize];
+        read_at(
+            &self.bundle_index,
+            "bundles.idx",
+            &mut record,
+            (n - 1) * INDEX_RECORD,
+        )?;
+        Ok(index_end(&record))
+    }
+
+    /// The first `len` bytes of the edge bundle `n` (not sealed yet: no check of its own; the
+    /// caller checks its entries against their leaf hashes).
+    pub(crate) fn edge_bundle(&self, n: u64, len: u64) -> Result<Vec<u8>, ReadError> {
+        if len > MAX_BUNDLE_BYTES {
+            return Err(ReadError::corrupt(format!(
+                "edge bundle {n} is said to hold {len} bytes"
+            )));
+        }
+        let start = self.bundle_start(n)?;
+        // len ≤ MAX_BUNDLE_BYTES, a few MiB.
+        let mut bytes = vec![0u8; len as usize];
+        read_at(&self.bundles, "bundles", &mut bytes, start)?;
+        Ok(bytes)
     }
 
     /// Sealed bundle `n`.
@@ -311,8 +351,8 @@ impl Sealed {
     }
 }
 
-/// Makes `file` exactly `len` bytes: longer is a round that never committed, shorter is a
-/// lost record.
+/// Makes `file` exactly `len` bytes: longer is a round that never committed (cut, and logged:
+/// nothing committed is ever cut, so an operator sees every one), shorter is a lost record.
 fn cut(file: &File, name: &str, len: u64) -> Result<(), ReadError> {
     let found = file.metadata().map_err(|e| io_error(name, e))?.len();
     if found < len {
@@ -321,6 +361,13 @@ fn cut(file: &File, name: &str, len: u64) -> Result<(), ReadError> {
         )));
     }
     if found > len {
+        warn!(
+            file = name,
+            found_bytes = found,
+            committed_bytes = len,
+            cut_bytes = found - len,
+            "cutting sealed records of a round that never committed"
+        );
         file.set_len(len)
             .and_then(|()| file.sync_data())
             .map_err(|e| io_error(name, e))?;
@@ -404,14 +451,27 @@ pub(crate) struct SealedWrites {
 }
 
 impl SealedWrites {
-    /// Seals bundle `n`, which starts at `*end` in `bundles`; advances `*end`.
-    pub(crate) fn bundle(&mut self, n: u64, bytes: &[u8], end: &mut u64) {
-        self.bundles.push(*end, bytes);
-        *end += bytes.len() as u64;
+    /// Appends bytes of the edge bundle (entries, each after its u16 length) at `at` in
+    /// `bundles`.
+    pub(crate) fn bundle_bytes(&mut self, at: u64, bytes: &[u8]) {
+        self.bundles.push(at, bytes);
+    }
+
+    /// Seals bundle `n`, whose bytes (all of them `bytes`) end at `end` in `bundles` and are
+    /// written already (by [`bundle_bytes`](Self::bundle_bytes), this round or earlier ones).
+    pub(crate) fn seal_bundle(&mut self, n: u64, bytes: &[u8], end: u64) {
         self.bundle_index.push(
             n * INDEX_RECORD,
-            &index_record(*end, check(BUNDLE_KIND, n, bytes)),
+            &index_record(end, check(BUNDLE_KIND, n, bytes)),
         );
+    }
+
+    /// Writes and seals bundle `n` at once: it starts at `*end` in `bundles`; advances `*end`.
+    #[cfg(test)]
+    pub(crate) fn bundle(&mut self, n: u64, bytes: &[u8], end: &mut u64) {
+        self.bundle_bytes(*end, bytes);
+        *end += bytes.len() as u64;
+        self.seal_bundle(n, bytes, *end);
     }
 
     /// Seals full tile (`level`, `n`).
@@ -451,7 +511,7 @@ mod tests {
 
     /// New files in `dir` holding `w`'s records.
     fn written(dir: &Path, w: &SealedWrites) -> Sealed {
-        let s = Sealed::open(dir, 0).unwrap();
+        let s = Sealed::open(dir, 0, 0).unwrap();
         s.write(w).unwrap();
         s
     }
@@ -508,7 +568,7 @@ mod tests {
         drop(written(dir.path(), &w));
         // Committed: 512 leaves, so 2 bundles and 2 tiles; the others belong to a round that
         // never committed, and go.
-        let s = Sealed::open(dir.path(), 512).unwrap();
+        let s = Sealed::open(dir.path(), 512, 0).unwrap();
         assert_eq!(s.ends(Counts::of(512)).unwrap(), (600, 0));
         assert_eq!(s.bundle(1).unwrap(), vec![1u8; 300]);
         assert!(s.bundle(2).is_err() && s.tile(0, 2).is_err());
@@ -518,12 +578,12 @@ mod tests {
         drop(s);
         // A log of 1024 leaves needs 4 bundles: 2 are there.
         assert!(matches!(
-            Sealed::open(dir.path(), 1024),
+            Sealed::open(dir.path(), 1024, 0),
             Err(ReadError::Corrupt { .. })
         ));
         std::fs::remove_file(dir.path().join("tiles.3")).unwrap();
         assert!(matches!(
-            Sealed::open(dir.path(), 512),
+            Sealed::open(dir.path(), 512, 0),
             Err(ReadError::Corrupt { what }) if what.contains("tiles.3")
         ));
     }
