@@ -38,9 +38,19 @@ pub const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 10_000;
 pub const DEFAULT_QUORUM: usize = 1;
 /// Default least time between two cross-logged checkpoints of one peer (WITNESS.md).
 pub const DEFAULT_CROSSLOG_INTERVAL_MS: u64 = 30_000;
+/// Default free space (MiB) on the data directory's file system below which `/health` warns.
+pub const DEFAULT_DISK_WARN_FREE_MIB: u64 = 1024;
+/// Default free space (MiB) below which new submissions are answered BUSY.
+pub const DEFAULT_DISK_MIN_FREE_MIB: u64 = 128;
+/// Default pace of the background scrub of the sealed files, KiB read per second.
+pub const DEFAULT_SCRUB_KIB_PER_SECOND: u64 = 4096;
 
 /// Largest pool: 2^24 entries of up to 64 KiB would already be a gigabyte per thousand.
 const MAX_POOL: usize = 1 << 24;
+/// Largest disk threshold: 1 PiB in MiB (and far from overflowing bytes).
+const MAX_DISK_MIB: u64 = 1 << 30;
+/// Fastest scrub: 1 GiB/s.
+const MAX_SCRUB_KIB_PER_SECOND: u64 = 1 << 20;
 
 /// Everything a node needs to run, typed. Built by the binary from the TOML file, `HERALD_*`
 /// environment variables and flags, or directly by tests and the testnet.
@@ -96,6 +106,17 @@ pub struct NodeConfig {
     /// Least milliseconds between two cross-logged checkpoints of one peer.
     #[serde(default = "default_crosslog_interval_ms")]
     pub crosslog_interval_ms: u64,
+    /// Free MiB on the data directory's file system below which `/health` reports the node
+    /// degraded (0: never).
+    #[serde(default = "default_disk_warn_free_mib")]
+    pub disk_warn_free_mib: u64,
+    /// Free MiB below which new submissions are answered BUSY and `/health` reports the node
+    /// unhealthy, so a write does not meet a full disk (0: never).
+    #[serde(default = "default_disk_min_free_mib")]
+    pub disk_min_free_mib: u64,
+    /// KiB of sealed records the background scrub verifies per second (0: no scrub).
+    #[serde(default = "default_scrub_kib_per_second")]
+    pub scrub_kib_per_second: u64,
     /// Enables test-only admin calls (`POST /admin/test/fork`: sign a conflicting checkpoint).
     /// Never in production.
     #[serde(default)]
@@ -149,6 +170,16 @@ pub enum ConfigError {
         "http_listen = {0} is not a loopback address: the admin API's bearer token would travel in clear HTTP; use 127.0.0.1 (or ::1), or set http_listen_public = true if a firewall or TLS proxy protects it"
     )]
     PublicHttp(SocketAddr),
+    /// `disk_min_free_mib` is above `disk_warn_free_mib`: the refusal would come unwarned.
+    #[error(
+        "disk_min_free_mib ({min}) is above disk_warn_free_mib ({warn}); set the warning at least as high"
+    )]
+    DiskThresholds {
+        /// The refusal threshold.
+        min: u64,
+        /// The warning threshold.
+        warn: u64,
+    },
     /// `batch_max` is larger than `pool_max`, so a round could never start early.
     #[error("batch_max ({batch_max}) is larger than pool_max ({pool_max})")]
     BatchOverPool {
@@ -179,6 +210,9 @@ impl NodeConfig {
             log_level: default_log_level(),
             quorum: DEFAULT_QUORUM,
             crosslog_interval_ms: DEFAULT_CROSSLOG_INTERVAL_MS,
+            disk_warn_free_mib: DEFAULT_DISK_WARN_FREE_MIB,
+            disk_min_free_mib: DEFAULT_DISK_MIN_FREE_MIB,
+            scrub_kib_per_second: DEFAULT_SCRUB_KIB_PER_SECOND,
             test_hooks: false,
             peers: Vec::new(),
         }
@@ -257,6 +291,25 @@ impl NodeConfig {
             10,
             86_400_000,
         )?;
+        range(
+            "disk_warn_free_mib",
+            self.disk_warn_free_mib,
+            0,
+            MAX_DISK_MIB,
+        )?;
+        range("disk_min_free_mib", self.disk_min_free_mib, 0, MAX_DISK_MIB)?;
+        if self.disk_warn_free_mib != 0 && self.disk_min_free_mib > self.disk_warn_free_mib {
+            return Err(ConfigError::DiskThresholds {
+                min: self.disk_min_free_mib,
+                warn: self.disk_warn_free_mib,
+            });
+        }
+        range(
+            "scrub_kib_per_second",
+            self.scrub_kib_per_second,
+            0,
+            MAX_SCRUB_KIB_PER_SECOND,
+        )?;
         self.peer_domains()?;
         Ok(())
     }
@@ -279,6 +332,21 @@ impl NodeConfig {
             peers.push(peer);
         }
         Ok(peers)
+    }
+
+    /// Free bytes below which `/health` warns (0: never).
+    pub fn disk_warn_free_bytes(&self) -> u64 {
+        self.disk_warn_free_mib * 1024 * 1024
+    }
+
+    /// Free bytes below which submissions are refused (0: never).
+    pub fn disk_min_free_bytes(&self) -> u64 {
+        self.disk_min_free_mib * 1024 * 1024
+    }
+
+    /// The scrub's pace in bytes per second (0: no scrub).
+    pub fn scrub_bytes_per_second(&self) -> u64 {
+        self.scrub_kib_per_second * 1024
     }
 
     /// The least time between two cross-logged checkpoints of one peer.
@@ -417,6 +485,22 @@ quorum = {quorum_value}
 # from ping-ponging (my entry makes a checkpoint you log, which makes one I log, ...).
 crosslog_interval_ms = {crosslog_interval_ms}
 
+# Free space on the data directory's file system, in MiB. Below disk_warn_free_mib (default
+# {disk_warn}) /health reports the node "degraded"; below disk_min_free_mib (default {disk_min})
+# every new submission is answered BUSY and /health reports "unhealthy", until space is freed:
+# the log then never meets a full disk in the middle of a round (which stops the node). Keep the
+# minimum above what a few rounds write (batch_max entries of up to 64 KiB each at most). 0 turns
+# either off. The herald_disk_* metrics show the free bytes and the state.
+disk_warn_free_mib = {disk_warn_free_mib}
+# At most disk_warn_free_mib (unless that is 0).
+disk_min_free_mib = {disk_min_free_mib}
+
+# KiB per second of sealed records (entries, hash tiles, leaf-hash buckets) that the background
+# scrub reads and verifies against their checksums (default {scrub}; 0: no scrub). It starts at
+# the first record at every start, makes at most one pass a minute, and reports a damaged record
+# in /health ("degraded", the record named) and in the herald_scrub_* metrics.
+scrub_kib_per_second = {scrub_kib_per_second}
+
 # Test-only admin calls (POST /admin/test/fork makes this log sign a conflicting checkpoint
 # with its real key). Leave false (default) on every real gateway.
 test_hooks = {test_hooks}
@@ -455,6 +539,12 @@ peers = [{peers}]
             quorum_value = self.quorum,
             crosslog = DEFAULT_CROSSLOG_INTERVAL_MS,
             crosslog_interval_ms = self.crosslog_interval_ms,
+            disk_warn = DEFAULT_DISK_WARN_FREE_MIB,
+            disk_warn_free_mib = self.disk_warn_free_mib,
+            disk_min = DEFAULT_DISK_MIN_FREE_MIB,
+            disk_min_free_mib = self.disk_min_free_mib,
+            scrub = DEFAULT_SCRUB_KIB_PER_SECOND,
+            scrub_kib_per_second = self.scrub_kib_per_second,
             test_hooks = self.test_hooks,
             peers = peers_toml(&self.peers),
         )
@@ -560,6 +650,18 @@ fn default_crosslog_interval_ms() -> u64 {
     DEFAULT_CROSSLOG_INTERVAL_MS
 }
 
+fn default_disk_warn_free_mib() -> u64 {
+    DEFAULT_DISK_WARN_FREE_MIB
+}
+
+fn default_disk_min_free_mib() -> u64 {
+    DEFAULT_DISK_MIN_FREE_MIB
+}
+
+fn default_scrub_kib_per_second() -> u64 {
+    DEFAULT_SCRUB_KIB_PER_SECOND
+}
+
 /// `HashAlgorithm` as its name ("blake3", "sha256"); the proto crate has no serde.
 mod hash_serde {
     use super::HashAlgorithm;
@@ -611,6 +713,9 @@ mod tests {
         config.batch_max = 17;
         config.log_level = "info,herald_node=debug".into();
         config.quorum = 2;
+        config.disk_warn_free_mib = 9;
+        config.disk_min_free_mib = 3;
+        config.scrub_kib_per_second = 0;
         config.test_hooks = true;
         config.peers = vec![
             crate::peers::tests::record("beta.test", 10, 4000),
@@ -764,6 +869,21 @@ mod tests {
                     ..base.clone()
                 },
                 "quorum",
+            ),
+            (
+                NodeConfig {
+                    disk_warn_free_mib: 10,
+                    disk_min_free_mib: 20,
+                    ..base.clone()
+                },
+                "disk_min_free_mib",
+            ),
+            (
+                NodeConfig {
+                    scrub_kib_per_second: u64::MAX,
+                    ..base.clone()
+                },
+                "scrub_kib_per_second",
             ),
             (
                 NodeConfig {

@@ -8,8 +8,15 @@
 //! `<data_dir>/node.json` so that other processes can find a node started on port 0. Stop
 //! order: the network stops taking requests; the sequencer finishes the batches it has taken,
 //! flushes and answers them; the network delivers those answers and closes the swarm; the
-//! witnessing tasks and the evidence writer end; the HTTP listener closes; `node.json` is
-//! removed.
+//! witnessing tasks, the evidence writer, the disk watch and the scrub end; the HTTP listener
+//! closes; `node.json` is removed; the database is flushed once more, unless a write failed.
+//!
+//! [`run`] bounds the stop: whatever it waits on (storage that no longer answers, e.g. sled
+//! after ENOSPC), `run` returns within [`STOP_BOUND`], or at once on a second signal. Nothing
+//! acknowledged depends on the stop: every ack waited for its round's flush. After a failed
+//! write the node stops and `run` returns the error, so the process exits non-zero and a
+//! supervisor restarts it: reopening is the only way back to a known durable state (see
+//! docs/decisions.md). A nearly full disk is refused before that happens (`store::space`).
 
 use std::fs::{self, OpenOptions};
 use std::io::{self, Read as _, Write as _};
@@ -17,7 +24,9 @@ use std::net::SocketAddr;
 use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
+use futures::{Stream, StreamExt as _};
 use herald_proto::checkpoint::WitnessVerifier;
 use herald_proto::note::NoteVerifier;
 use libp2p::{Multiaddr, PeerId};
@@ -34,6 +43,7 @@ use crate::admin::{self, AdminApi, ForkHook, TokenError};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{ConfigError, NodeConfig};
 use crate::gossip::{GOSSIP_EVENT_CAPACITY, GossipJudge};
+use crate::health::Health;
 use crate::http::HttpServer;
 use crate::keys::{KeyFileError, NodeKeys};
 use crate::metrics::{NetworkMetrics, WitnessMetrics};
@@ -43,7 +53,8 @@ use crate::routes::{NodeIdentity, NodeRoutes};
 use crate::sequencer::{Sequencer, SequencerConfig, SequencerError, SequencerHandle};
 use crate::service::evidence::EvidenceWriter;
 use crate::service::{ClientService, Intake, IntakeParts, NodeService};
-use crate::store::{LogHead, LogStore, OpenError};
+use crate::store::scrub::{self, ScrubStatus};
+use crate::store::{DiskSpace, LogHead, LogStore, OpenError};
 use crate::witness::alert_sync::AlertSync;
 use crate::witness::{
     Cosigner, CrossLogger, LogScanner, WitnessError, Witnessing, WitnessingParts, watcher,
@@ -52,7 +63,14 @@ use crate::witness::{
 /// Largest `node.json` read.
 const MAX_NODE_INFO_BYTES: u64 = 64 * 1024;
 /// Time between two rounds of reading registered peers' logs for cross-logged checkpoints.
-const PEER_LOG_SCAN_INTERVAL: std::time::Duration = std::time::Duration::from_secs(2);
+const PEER_LOG_SCAN_INTERVAL: Duration = Duration::from_secs(2);
+/// Longest [`run`] waits for a stop once it began; then it returns, leaving what still waits.
+pub const STOP_BOUND: Duration = Duration::from_secs(10);
+/// Longest the stop waits for the final flush of the database.
+const FINAL_FLUSH_BOUND: Duration = Duration::from_secs(5);
+/// Time between two measures of the log's free disk space (the sequencer also measures before
+/// every round).
+const DISK_CHECK_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Why the node could not be initialised, started, or kept running.
 #[derive(Debug, thiserror::Error)]
@@ -118,6 +136,12 @@ pub enum GatewayError {
     /// A part of the node stopped while it should have been running.
     #[error("the {0} stopped unexpectedly")]
     Stopped(&'static str),
+    /// The stop did not finish within [`STOP_BOUND`]; what it still waited on was left.
+    #[error("the node did not stop within {0:?}; left what it still waited on")]
+    StopTimedOut(Duration),
+    /// A second signal came while the node was stopping: it was not waited for.
+    #[error("{0} while stopping: not waiting for the stop to finish")]
+    StopInterrupted(&'static str),
 }
 
 fn io_error(path: &Path) -> impl FnOnce(io::Error) -> GatewayError + '_ {
@@ -269,22 +293,40 @@ pub fn stored_head(config: &NodeConfig) -> Result<LogHead, GatewayError> {
     Ok(LogStore::open(config.store_dir())?.head())
 }
 
-/// Runs the node until `shutdown` resolves (or a part of it fails), then stops it cleanly.
+/// Runs the node until the first of `signals` (or a part of it fails), then stops it within
+/// [`STOP_BOUND`]; a second signal during the stop returns at once. The stop runs in a task of
+/// its own, so whatever it still waits on when `run` returns is never dropped on the caller's
+/// thread (a process shuts its runtime down with a timeout, as the `herald-node` binary does).
+/// Returns the failure that stopped the node, else the stop's outcome.
 pub async fn run(
     config: NodeConfig,
-    shutdown: impl Future<Output = ()>,
+    mut signals: impl Stream<Item = &'static str> + Unpin,
 ) -> Result<(), GatewayError> {
     let mut gateway = Gateway::start(config).await?;
     let failure = tokio::select! {
-        () = shutdown => None,
+        signal = signals.next() => {
+            info!(signal = signal.unwrap_or("no more signals"), "shutting down");
+            None
+        }
         e = gateway.failed() => Some(e),
     };
-    let stopped = gateway.stop().await;
-    match failure {
-        Some(e) => {
-            error!(error = %e, "node failed");
-            Err(e)
+    if let Some(e) = &failure {
+        error!(error = %e, "node failed; stopping");
+    }
+    let mut stopping = tokio::spawn(gateway.stop());
+    let stopped = tokio::select! {
+        joined = &mut stopping => joined.unwrap_or(Err(GatewayError::Stopped("stop task"))),
+        () = tokio::time::sleep(STOP_BOUND) => {
+            error!(bound = ?STOP_BOUND, "the node did not stop in time; exiting without waiting");
+            Err(GatewayError::StopTimedOut(STOP_BOUND))
         }
+        Some(signal) = signals.next() => {
+            warn!(signal, "second signal while stopping: exiting without waiting");
+            Err(GatewayError::StopInterrupted(signal))
+        }
+    };
+    match failure {
+        Some(e) => Err(e),
         None => stopped,
     }
 }
@@ -304,8 +346,8 @@ pub struct Gateway {
     registry: PeerRegistry,
     witnessing: Witnessing,
     intake: Intake,
-    /// The gossip watcher, the cosigner, the cross-logger and the evidence writer; ended at
-    /// stop.
+    /// The gossip watcher, the cosigner, the cross-logger, the evidence writer, the disk
+    /// watch and the scrub; ended at stop.
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -358,10 +400,20 @@ impl Gateway {
         }
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let mut registry = Registry::default();
+        let space = Arc::new(DiskSpace::new(
+            &config.store_dir(),
+            config.disk_warn_free_bytes(),
+            config.disk_min_free_bytes(),
+        ));
+        space.register(&mut registry);
+        space.check();
+        let scrub_status = ScrubStatus::default();
+        scrub_status.register(&mut registry);
         let sequencer_config = SequencerConfig {
             sequence_interval: config.sequence_interval(),
             batch_max: config.batch_max,
             pool_max: config.pool_max,
+            space: Some(space.clone()),
             ..SequencerConfig::default()
         };
         let (sequencer, sequencer_task) = Sequencer::spawn(
@@ -477,6 +529,12 @@ impl Gateway {
             }
             .spawn(),
             evidence.spawn(),
+            watch_disk(space.clone()),
+            scrub::spawn(
+                store.clone(),
+                config.scrub_bytes_per_second(),
+                scrub_status.clone(),
+            ),
         ];
         let fork = config.test_hooks.then(|| ForkHook {
             signer: keys.log.clone(),
@@ -504,6 +562,11 @@ impl Gateway {
             store: store.clone(),
             witnessing: witnessing.clone(),
             admin: Arc::new(admin),
+            health: Health {
+                sequencer: sequencer.status(),
+                space: Some(space),
+                scrub: Some(scrub_status),
+            },
         };
         let http = match HttpServer::bind(config.http_listen, routes).await {
             Ok(http) => http,
@@ -664,14 +727,44 @@ impl Gateway {
             _ => {}
         }
         let store = self.store;
-        // Every round was flushed by the sequencer; this covers anything else in the database.
-        let flushed = tokio::task::spawn_blocking(move || store.db().flush()).await;
-        if let Ok(Err(e)) = flushed {
-            error!(error = %e, "final flush failed");
+        if store.writer_failed() {
+            // Its storage failed (e.g. ENOSPC), and sled may never answer a flush again: it
+            // blocked here for good and held the database lock (issue 14, F1). Every round
+            // acknowledged was flushed before its ack; the rest is lost to the failure anyway.
+            warn!("a write failed: skipping the final flush");
+        } else {
+            // Every round was flushed by the sequencer; this covers anything else in the
+            // database, bounded: a storage that stopped answering must not hold the stop.
+            let flush = tokio::task::spawn_blocking(move || store.db().flush());
+            match tokio::time::timeout(FINAL_FLUSH_BOUND, flush).await {
+                Ok(Ok(Ok(_))) => {}
+                Ok(Ok(Err(e))) => error!(error = %e, "final flush failed"),
+                Ok(Err(_)) => error!("final flush panicked"),
+                Err(_) => error!(bound = ?FINAL_FLUSH_BOUND, "final flush did not finish in time"),
+            }
         }
         info!("herald-node stopped");
         outcome
     }
+}
+
+/// Measures the log's free disk space every [`DISK_CHECK_INTERVAL`], so that a refusal lifts
+/// by itself once space is freed (the sequencer measures only when it has a round to write).
+fn watch_disk(space: Arc<DiskSpace>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(DISK_CHECK_INTERVAL);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            let s = space.clone();
+            if tokio::task::spawn_blocking(move || s.check())
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+    })
 }
 
 /// Opens the account book and makes the client intake (also used by

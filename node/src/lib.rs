@@ -4,8 +4,8 @@
 //! - [`sequencer`]: the task that batches submissions, appends, signs and flushes.
 //! - [`network`]: the libp2p swarm worker, a transport: it serves what the [`network::Inbound`]
 //!   behind it answers, and never names the witness or the intake.
-//! - [`http`], [`routes`], [`metrics`]: the HTTP listener, and the routes it serves: `/metrics`,
-//!   `/health`, `/status` and the admin API.
+//! - [`http`], [`routes`], [`metrics`], [`health`]: the HTTP listener, and the routes it serves:
+//!   `/metrics`, `/health` (a level with its reasons), `/status` and the admin API.
 //! - [`peers`]: the registry of trusted peer domains.
 //! - [`accounts`]: this domain's accounts (pending, active, disabled) and enrolment codes.
 //! - [`service`]: the node's service to the network: client intake (admission of client
@@ -17,7 +17,8 @@
 //!   split-view detection and alerts.
 //! - [`admin`]: the admin API on the HTTP listener (bearer token).
 //! - [`config`], [`keys`]: typed configuration and key files; [`clock`]: the injected wall clock.
-//! - [`gateway`]: `run(config, shutdown)`, wiring the parts together.
+//! - [`gateway`]: `run(config, signals)`, wiring the parts together and stopping them within a
+//!   bound.
 //! - [`cli`]: the `herald-node` command line (the binary is a thin wrapper around it).
 #![forbid(unsafe_code)]
 
@@ -29,6 +30,7 @@ pub mod config;
 pub mod fault;
 pub mod gateway;
 pub mod gossip;
+pub mod health;
 pub mod http;
 pub mod keys;
 pub mod metrics;

@@ -1,9 +1,12 @@
 //! The node's Prometheus metrics: one `prometheus-client` [`Registry`] shared by every part.
 //!
 //! The gateway builds the registry, lets each part register its own metrics into it (the
-//! sequencer: tree size, appends, batch sizes and latencies, pool depth; the network: what
-//! [`NetworkMetrics`] holds), then freezes it behind an `Arc` for the HTTP listener, which
-//! renders it with [`render`]. Metric handles are cheap clones of shared atomics.
+//! sequencer: tree size, appends, batch sizes and latencies, pool depth, write failures, how far
+//! the clock is behind; the log's disk: free bytes, state, submissions refused
+//! (`store::space`); the scrub of the sealed files: records, bytes, failures, passes
+//! (`store::scrub`); the network: what [`NetworkMetrics`] holds), then freezes it behind an
+//! `Arc` for the HTTP listener, which renders it with [`render`]. Metric handles are cheap
+//! clones of shared atomics.
 //!
 //! Label values are fixed, short strings from the protocol's vocabulary (never peer ids or
 //! anything a peer chooses), so a peer cannot grow the number of series.

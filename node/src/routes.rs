@@ -1,6 +1,7 @@
 //! The node's HTTP routes: `/metrics`, `/health`, `/status`, and the admin API under `/admin/`
 //! ([`AdminApi`]), served by [`crate::http`]'s listener through its [`Routes`] trait. The
-//! listener knows no route; this file is where the node's parts meet it.
+//! listener knows no route; this file is where the node's parts meet it. `/health` answers 200
+//! (`ok`, or `degraded` with reasons) or 503 (`unhealthy` with reasons): see [`crate::health`].
 
 use std::sync::Arc;
 
@@ -10,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 use crate::admin::AdminApi;
+use crate::health::Health;
 use crate::http::{Method, RequestHead, Response, Routes};
 use crate::metrics;
 use crate::network::NodeHandle;
@@ -101,13 +103,18 @@ pub struct NodeRoutes {
     pub witnessing: Witnessing,
     /// The admin API.
     pub admin: Arc<AdminApi>,
+    /// What `/health` reports beyond the sequencer and the network worker being alive.
+    pub health: Health,
 }
 
 impl NodeRoutes {
-    /// Whether the sequencer and the network worker are both alive.
-    fn healthy(&self) -> bool {
+    /// `/health`: the level and its reasons ([`crate::health`]).
+    fn health(&self) -> Response {
         // `has_changed` fails once the sequencer has dropped its end.
-        self.node.is_running() && self.heads.has_changed().is_ok()
+        let sequencer_running = self.heads.has_changed().is_ok();
+        self.health
+            .report(self.node.is_running(), sequencer_running)
+            .response()
     }
 
     async fn status(&self) -> NodeStatus {
@@ -168,8 +175,7 @@ impl Routes for NodeRoutes {
                 content_type: metrics::CONTENT_TYPE,
                 body: metrics::render(&self.registry).into_bytes(),
             },
-            "/health" if self.healthy() => Response::text(200, "ok\n"),
-            "/health" => Response::text(503, "unhealthy\n"),
+            "/health" => self.health(),
             "/status" => {
                 let status = self.status().await;
                 match serde_json::to_vec_pretty(&status) {

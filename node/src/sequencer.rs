@@ -31,8 +31,14 @@
 //! - Shutdown ([`SequencerHandle::shutdown`], or every handle dropped): the batches already
 //!   taken from the pool are finished, flushed and acknowledged; what is still in the pool is
 //!   answered `Stopped`.
+//! - A nearly full disk ([`SequencerConfig::space`], `store::space`): while it is below its
+//!   refusal threshold every new submission is answered `Busy` at once, and a batch already
+//!   taken is answered `Busy` instead of being written, so a write rarely meets ENOSPC.
+//!
+//! [`SequencerHandle::status`] tells `/health` about a failed write and a clock that is behind.
 
 mod pipeline;
+mod status;
 
 use std::fmt;
 use std::future::Future;
@@ -53,10 +59,11 @@ use crate::clock::{Clock, SystemClock};
 use crate::store::layout::{
     MAX_ENTRY_BYTES, MAX_INDEX_KEY_BYTES, MAX_INDEX_NAME_BYTES, MAX_INDEX_VALUE_BYTES,
 };
-use crate::store::{LogStore, ReadError, RoundWriter, WriteError, WriterRefused};
+use crate::store::{DiskSpace, LogStore, ReadError, RoundWriter, WriteError, WriterRefused};
 
 pub use crate::store::LogHead;
 use pipeline::{Metrics, Pipeline};
+pub use status::SequencerStatus;
 
 /// Default time between rounds when the pool is not full enough for a batch.
 pub const DEFAULT_SEQUENCE_INTERVAL: Duration = Duration::from_millis(250);
@@ -68,6 +75,8 @@ pub const DEFAULT_POOL_MAX: usize = 65536;
 pub const DEFAULT_POOL_MAX_BYTES: usize = 256 * 1024 * 1024;
 /// Most secondary-index writes one submission may carry.
 pub const MAX_INDEX_WRITES: usize = 16;
+/// When a submission refused for a nearly full disk may be retried.
+pub const LOW_DISK_RETRY_AFTER: Duration = Duration::from_secs(5);
 
 /// How the sequencer batches and bounds its pool.
 #[derive(Clone)]
@@ -83,6 +92,9 @@ pub struct SequencerConfig {
     pub pool_max_bytes: usize,
     /// The wall clock checkpoints are timed with.
     pub clock: Arc<dyn Clock>,
+    /// The watched free space of the log's disk: below its refusal threshold, submissions are
+    /// answered `Busy` (none: never refused for space).
+    pub space: Option<Arc<DiskSpace>>,
 }
 
 impl Default for SequencerConfig {
@@ -93,6 +105,7 @@ impl Default for SequencerConfig {
             pool_max: DEFAULT_POOL_MAX,
             pool_max_bytes: DEFAULT_POOL_MAX_BYTES,
             clock: Arc::new(SystemClock),
+            space: None,
         }
     }
 }
@@ -104,6 +117,7 @@ impl fmt::Debug for SequencerConfig {
             .field("batch_max", &self.batch_max)
             .field("pool_max", &self.pool_max)
             .field("pool_max_bytes", &self.pool_max_bytes)
+            .field("space", &self.space)
             .finish_non_exhaustive()
     }
 }
@@ -123,7 +137,8 @@ pub struct Ack {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum SubmitError {
-    /// The pool is full; nothing was queued. Retry after `retry_after`.
+    /// The pool is full, or the log's disk nearly is; nothing was queued. Retry after
+    /// `retry_after`.
     #[error("the log is busy; retry after {retry_after:?}")]
     Busy {
         /// When a retry may find room (one round interval).
@@ -240,6 +255,8 @@ struct HandleShared {
     stopping: Arc<AtomicBool>,
     head: watch::Receiver<LogHead>,
     retry_after: Duration,
+    space: Option<Arc<DiskSpace>>,
+    status: SequencerStatus,
 }
 
 /// The cloneable handle to the sequencer: submit entries, watch the head, stop it.
@@ -288,6 +305,11 @@ impl SequencerHandle {
             return Err(SubmitError::EntrySize { len: entry.len() });
         }
         let bytes = entry.len() + check_indexes(&indexes)?;
+        if self.inner.space.as_ref().is_some_and(|s| s.refuses()) {
+            return Err(SubmitError::Busy {
+                retry_after: LOW_DISK_RETRY_AFTER,
+            });
+        }
         let busy = SubmitError::Busy {
             retry_after: self.inner.retry_after,
         };
@@ -323,6 +345,11 @@ impl SequencerHandle {
     /// The latest flushed head; `changed()` fires after every round.
     pub fn latest(&self) -> watch::Receiver<LogHead> {
         self.inner.head.clone()
+    }
+
+    /// What `/health` reports of the sequencer: a failed write, a clock that is behind.
+    pub fn status(&self) -> SequencerStatus {
+        self.inner.status.clone()
     }
 
     /// Asks the sequencer to stop: batches already taken are finished and flushed, the pool is
@@ -443,6 +470,8 @@ impl Sequencer {
         let (head_tx, head_rx) = watch::channel(head.clone());
         let stopping = Arc::new(AtomicBool::new(false));
         let metrics = Metrics::register(registry, head.size);
+        let status = SequencerStatus::new(config.clock.clone(), head.time_ms);
+        registry.register_collector(Box::new(status::ClockCollector(status.clone())));
         let handle = SequencerHandle {
             inner: Arc::new(HandleShared {
                 pool: pool_tx,
@@ -453,6 +482,8 @@ impl Sequencer {
                 stopping: stopping.clone(),
                 head: head_rx,
                 retry_after: config.sequence_interval.max(Duration::from_millis(10)),
+                space: config.space.clone(),
+                status: status.clone(),
             }),
         };
         let pipeline = Pipeline {
@@ -467,6 +498,8 @@ impl Sequencer {
             metrics,
             stopping,
             heads: head_tx,
+            space: config.space.clone(),
+            status,
         };
         let task = runtime.spawn(pipeline.run(pool_rx, shutdown_rx));
         Ok((handle, task))

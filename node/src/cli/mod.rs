@@ -18,7 +18,7 @@ mod admin;
 
 use std::ffi::OsString;
 use std::fs;
-use std::io::Read as _;
+use std::io::{Read as _, Write as _};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -43,6 +43,8 @@ const MAX_STATUS_BYTES: u64 = 1024 * 1024;
 const STATUS_TIMEOUT: Duration = Duration::from_secs(3);
 /// `status`'s exit code when the node is not running (as `systemctl status`).
 const NOT_RUNNING: u8 = 3;
+/// How long `run` lets the runtime's remaining tasks and threads finish once the node stopped.
+const RUNTIME_SHUTDOWN_BOUND: Duration = Duration::from_secs(1);
 
 #[derive(Parser, Debug)]
 #[command(
@@ -184,7 +186,9 @@ pub fn main_with_args<I: IntoIterator<Item = OsString>>(args: I) -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("herald-node: error: {e:#}");
+            // Not `eprintln!`, which panics when stderr cannot be written (a log file on the
+            // disk that just filled up): the exit status must still say "failure", not "panic".
+            let _ = writeln!(std::io::stderr(), "herald-node: error: {e:#}");
             ExitCode::FAILURE
         }
     }
@@ -305,19 +309,29 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the tokio runtime")?;
-    runtime.block_on(async {
+    let outcome = runtime.block_on(async {
         use tokio::signal::unix::{SignalKind, signal};
-        let mut interrupt = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
-        let mut terminate =
-            signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
-        let shutdown = async move {
-            tokio::select! {
-                _ = interrupt.recv() => tracing::info!("SIGINT: shutting down"),
-                _ = terminate.recv() => tracing::info!("SIGTERM: shutting down"),
-            }
-        };
-        gateway::run(config, shutdown).await.context("node failed")
-    })
+        let interrupt = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
+        let terminate = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
+        // Every signal, for as long as the node runs: the first stops it, a second during the
+        // stop ends the wait (the handlers replace the default action, so a signal nobody
+        // listens to is lost).
+        let signals = futures::stream::unfold((interrupt, terminate), |(mut i, mut t)| async {
+            let name = tokio::select! {
+                _ = i.recv() => "SIGINT",
+                _ = t.recv() => "SIGTERM",
+            };
+            tracing::info!("{name} received");
+            Some((name, (i, t)))
+        });
+        gateway::run(config, Box::pin(signals))
+            .await
+            .context("node failed")
+    });
+    // Threads still blocked in storage that stopped answering (a flush after ENOSPC) must not
+    // keep the process alive: give the rest a moment, then exit without them.
+    runtime.shutdown_timeout(RUNTIME_SHUTDOWN_BOUND);
+    outcome
 }
 
 fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {

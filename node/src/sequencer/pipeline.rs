@@ -21,10 +21,15 @@ use prometheus_client::registry::Registry;
 use tokio::sync::{Notify, OwnedSemaphorePermit, mpsc, oneshot, watch};
 use tracing::{error, info};
 
-use super::{Ack, IndexValue, LogHead, SequencerError, Submission, SubmitError};
+use super::status::{SequencerStatus, chain};
+use super::{
+    Ack, IndexValue, LOW_DISK_RETRY_AFTER, LogHead, SequencerError, Submission, SubmitError,
+};
 use crate::clock::Clock;
 use crate::store::layout::{MAX_LOG_SIZE, leaf_list_key};
-use crate::store::{Appender, LogStore, RoundBatch, RoundWriter, WriteError};
+use crate::store::{
+    Appender, DiskSpace, LogStore, RoundBatch, RoundWriter, SpaceState, WriteError,
+};
 
 /// How often a clock that is behind is reported while the sequencer waits for it.
 const CLOCK_LOG_EVERY: Duration = Duration::from_secs(10);
@@ -37,6 +42,7 @@ pub(crate) struct Metrics {
     batch_latency: Histogram,
     pool_depth: Gauge,
     tree_size: Gauge,
+    write_failures: Counter,
 }
 
 impl Metrics {
@@ -47,6 +53,7 @@ impl Metrics {
             batch_latency: Histogram::new(exponential_buckets(0.001, 2.0, 14)),
             pool_depth: Gauge::default(),
             tree_size: Gauge::default(),
+            write_failures: Counter::default(),
         };
         m.tree_size.set(i64::try_from(size).unwrap_or(i64::MAX));
         registry.register(
@@ -73,6 +80,11 @@ impl Metrics {
             "herald_log_tree_size",
             "Entries in the log at its latest flushed checkpoint",
             m.tree_size.clone(),
+        );
+        registry.register(
+            "herald_log_write_failures",
+            "Rounds that failed to write (each stops the sequencer; see /health)",
+            m.write_failures.clone(),
         );
         m
     }
@@ -146,6 +158,8 @@ pub(crate) struct Pipeline {
     /// the clock.
     pub(crate) stopping: Arc<AtomicBool>,
     pub(crate) heads: watch::Sender<LogHead>,
+    pub(crate) space: Option<Arc<DiskSpace>>,
+    pub(crate) status: SequencerStatus,
 }
 
 /// Why the collector stopped.
@@ -176,6 +190,8 @@ impl Pipeline {
             last_time: self.last_time,
             stopping: self.stopping.clone(),
             failed: failed.clone(),
+            space: self.space,
+            status: self.status.clone(),
         };
         let build = tokio::task::spawn_blocking(move || builder.run(batch_rx, round_tx));
         let writer = Writer {
@@ -184,6 +200,7 @@ impl Pipeline {
             heads: self.heads,
             metrics: self.metrics.clone(),
             failed: failed.clone(),
+            status: self.status,
         };
         let write = tokio::task::spawn_blocking(move || writer.run(round_rx, ack_tx));
         let metrics = self.metrics.clone();
@@ -309,6 +326,8 @@ struct Builder {
     last_time: u64,
     stopping: Arc<AtomicBool>,
     failed: Arc<Notify>,
+    space: Option<Arc<DiskSpace>>,
+    status: SequencerStatus,
 }
 
 impl Builder {
@@ -327,6 +346,19 @@ impl Builder {
                 }
                 return Ok(());
             };
+            // Measured now, not at the last periodic check: a disk that filled since must not
+            // meet this round's writes. Nothing of the batch was appended: Busy is the truth.
+            if let Some(space) = &self.space
+                && matches!(space.check(), SpaceState::Refusing { .. })
+            {
+                answer_all(
+                    batch,
+                    SubmitError::Busy {
+                        retry_after: LOW_DISK_RETRY_AFTER,
+                    },
+                );
+                continue;
+            }
             let built = match self.build(batch, now) {
                 Ok(Some(b)) => b,
                 Ok(None) => continue,
@@ -436,6 +468,7 @@ impl Builder {
         };
         let batch = round.finish(&head);
         self.last_time = now;
+        self.status.signed_at(now);
         Ok(Some(Built {
             batch,
             head,
@@ -456,6 +489,7 @@ struct Writer {
     heads: watch::Sender<LogHead>,
     metrics: Metrics,
     failed: Arc<Notify>,
+    status: SequencerStatus,
 }
 
 impl Writer {
@@ -469,7 +503,13 @@ impl Writer {
             } = built;
             let written = self.writer.apply(batch).and_then(|()| self.writer.flush());
             if let Err(e) = written {
-                error!(error = ?e, size = head.size, "writing a round failed; stopping the sequencer");
+                let why = chain(&e);
+                error!(error = %why, size = head.size, "writing a round failed; stopping the sequencer");
+                self.status.set_failure(format!(
+                    "writing the round to size {} failed: {why}",
+                    head.size
+                ));
+                self.metrics.write_failures.inc();
                 self.store.fail_writer();
                 owed.fail(SubmitError::Storage);
                 self.failed.notify_one();

@@ -22,7 +22,9 @@ pub mod layout;
 mod leaf_index;
 mod lists;
 mod meta;
+pub mod scrub;
 mod sealed;
+pub mod space;
 mod tiles;
 mod upgrade;
 
@@ -41,6 +43,7 @@ use tracing::warn;
 pub(crate) use appender::Appender;
 pub use appender::{RoundBatch, RoundWriter};
 pub use error::{OpenError, ReadError, WriteError};
+pub use space::{DiskSpace, SpaceState};
 
 use appender::{check_edge_entries, edge_bundle_len};
 use high_water::{HighWater, Mark};
@@ -623,6 +626,12 @@ impl LogStore {
     /// state no longer matches anything durable. Reopen the store to write again.
     pub(crate) fn fail_writer(&self) {
         self.inner.writer.store(WRITER_FAILED, Ordering::Release);
+    }
+
+    /// Whether a write failed: the store's storage may no longer answer (a full disk), so a
+    /// stopping node does not flush it again (`Gateway::stop`).
+    pub fn writer_failed(&self) -> bool {
+        self.inner.writer.load(Ordering::Acquire) == WRITER_FAILED
     }
 
     /// The write side of the published tree (O(log n) reads; the current epoch's leaves are
