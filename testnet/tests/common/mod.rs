@@ -41,3 +41,5 @@ pub async fn assert_gone(pids: &[u32], bound: Duration) {
         panic!("processes left behind: {alive:?}");
     }
 }
+
+pub mod tmpfs;
