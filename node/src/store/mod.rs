@@ -22,6 +22,7 @@ pub mod layout;
 mod leaf_index;
 mod lists;
 mod meta;
+mod open;
 pub mod scrub;
 mod sealed;
 pub mod space;
@@ -31,14 +32,13 @@ mod upgrade;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use herald_proto::merkle::{
-    AnyHasher, CompactRange, Hash, HashAlgorithm, HashReader, LogHasher, NodeId, TreeError,
-    consistency_proof, inclusion_proof, tree_root,
+    AnyHasher, Hash, HashAlgorithm, HashReader, NodeId, TreeError, consistency_proof,
+    inclusion_proof, tree_root,
 };
 use herald_proto::wire::{MAX_ENTRY_PAGE_BYTES, MAX_ENTRY_PAGE_COUNT};
-use tracing::warn;
 
 pub(crate) use appender::Appender;
 pub use appender::{RoundBatch, RoundWriter};
@@ -47,9 +47,7 @@ pub use space::{DiskSpace, SpaceState};
 
 use appender::{check_edge_entries, edge_bundle_len};
 use high_water::{HighWater, Mark};
-use layout::{
-    BUNDLE_WIDTH, EPOCH_LEAVES, MAX_INDEX_NAME_BYTES, SEALED_DIR, TREE_NAME, UPGRADABLE_FORMAT,
-};
+use layout::{BUNDLE_WIDTH, EPOCH_LEAVES, MAX_INDEX_NAME_BYTES};
 use leaf_index::{EpochIndex, bucket_candidates};
 use sealed::Sealed;
 use tiles::TileReader;
@@ -131,227 +129,7 @@ pub(crate) enum WriterRefused {
     Failed,
 }
 
-/// How long `open` waits for a directory whose sled lock is still held. sled 0.34 releases its
-/// lock file only when deferred cleanup (crossbeam-epoch) drops the last file handle, which in a
-/// busy process can lag the drop of the last `Db` by a few milliseconds: a store closed and
-/// reopened in one process (tests, an embedded node restarted) must not fail for that.
-const LOCK_WAIT: Duration = Duration::from_secs(2);
-
-fn open_db(path: &Path) -> Result<sled::Db, OpenError> {
-    let start = Instant::now();
-    loop {
-        match sled::Config::new().path(path).open() {
-            Ok(db) => return Ok(db),
-            // sled reports a directory held by another process as an I/O error whose message
-            // says so (sled 0.34 `Config::try_lock`); there is no dedicated variant to match.
-            Err(sled::Error::Io(io)) if io.to_string().contains("could not acquire lock") => {
-                if start.elapsed() >= LOCK_WAIT {
-                    return Err(OpenError::Locked {
-                        path: path.to_owned(),
-                    });
-                }
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            Err(e) => return Err(OpenError::Storage(e)),
-        }
-    }
-}
-
 impl LogStore {
-    /// Creates a new, empty log in the directory `path` (created if missing). Fails if a log is
-    /// already there. The origin (`<domain>/herald`) and hash algorithm are fixed for good.
-    pub fn create(
-        path: impl AsRef<Path>,
-        origin: &str,
-        algorithm: HashAlgorithm,
-    ) -> Result<Self, OpenError> {
-        let path = path.as_ref();
-        meta::check_origin(origin)?;
-        let start = Instant::now();
-        let db = open_db(path)?;
-        let tree = db.open_tree(TREE_NAME)?;
-        if meta::read(&tree)?.is_some() {
-            return Err(OpenError::AlreadyExists {
-                path: path.to_owned(),
-            });
-        }
-        tree.apply_batch(meta::initial(origin, algorithm))?;
-        tree.flush()?;
-        Self::load(path, db, tree, start)
-    }
-
-    /// Opens the log in `path`. Fails if there is none, if its layout version is not this
-    /// build's, or if another process holds it.
-    pub fn open(path: impl AsRef<Path>) -> Result<Self, OpenError> {
-        let path = path.as_ref();
-        // sled would create an empty database in a missing directory.
-        if !path.is_dir() {
-            return Err(OpenError::NotALog {
-                path: path.to_owned(),
-            });
-        }
-        let start = Instant::now();
-        let db = open_db(path)?;
-        let tree = db.open_tree(TREE_NAME)?;
-        Self::load(path, db, tree, start)
-    }
-
-    /// Opens the log in `path` if there is one, checking that it has this origin and algorithm;
-    /// creates it otherwise. What a node calls at every start.
-    pub fn open_or_create(
-        path: impl AsRef<Path>,
-        origin: &str,
-        algorithm: HashAlgorithm,
-    ) -> Result<Self, OpenError> {
-        let path = path.as_ref();
-        meta::check_origin(origin)?;
-        let start = Instant::now();
-        let db = open_db(path)?;
-        let tree = db.open_tree(TREE_NAME)?;
-        match meta::read(&tree)? {
-            None => {
-                tree.apply_batch(meta::initial(origin, algorithm))?;
-                tree.flush()?;
-            }
-            Some(m) if m.origin != origin => {
-                return Err(OpenError::OriginMismatch {
-                    stored: m.origin,
-                    given: origin.to_owned(),
-                });
-            }
-            Some(m) if m.algorithm != algorithm => {
-                return Err(OpenError::AlgorithmMismatch {
-                    stored: m.algorithm,
-                    given: algorithm,
-                });
-            }
-            Some(_) => {}
-        }
-        Self::load(path, db, tree, start)
-    }
-
-    /// Reads meta, checks the log against its high-water mark and the stored right edge
-    /// against the stored root: O(log n). `start` is when opening sled began.
-    fn load(
-        path: &Path,
-        db: sled::Db,
-        tree: sled::Tree,
-        start: Instant,
-    ) -> Result<Self, OpenError> {
-        let storage = start.elapsed();
-        let meta = meta::read(&tree)?.ok_or_else(|| OpenError::NotALog {
-            path: path.to_owned(),
-        })?;
-        let hasher = AnyHasher(meta.algorithm);
-        let head = match meta.head {
-            Some(h) => h,
-            None => LogHead {
-                size: 0,
-                root: hasher.empty_root(),
-                checkpoint: Vec::new(),
-                time_ms: 0,
-            },
-        };
-        let sealed_dir = path.join(SEALED_DIR);
-        // Before anything is cut: a log behind what it signed is refused as it is.
-        let found = HighWater::read(&sealed_dir)?;
-        if let Some((mark, _)) = found {
-            if head.size < mark.size {
-                return Err(OpenError::BehindSigned {
-                    path: path.to_owned(),
-                    stored: head.size,
-                    signed: mark.size,
-                });
-            }
-            if head.size == mark.size && head.root != mark.root {
-                return Err(OpenError::ForkOfSigned {
-                    path: path.to_owned(),
-                    size: mark.size,
-                });
-            }
-        }
-        if meta.format == UPGRADABLE_FORMAT {
-            upgrade::from_v2(&tree, &sealed_dir, head.size)?;
-        }
-        let (edge_n, edge_count) = (head.size / BUNDLE_WIDTH, head.size % BUNDLE_WIDTH);
-        let edge_bytes = match edge_count {
-            0 => 0,
-            _ => edge_bundle_len(&tree, edge_n)?.ok_or_else(|| {
-                ReadError::corrupt(format!("edge bundle {edge_n}'s length is missing"))
-            })?,
-        };
-        let sealed = Sealed::open(&sealed_dir, head.size, edge_bytes)?;
-        let reader = TileReader::new(&tree, &sealed, hasher, head.size);
-        let edge = CompactRange::from_reader(&reader, head.size)?;
-        if edge.root(&hasher) != head.root {
-            return Err(
-                ReadError::corrupt("stored right edge does not hash to the stored root").into(),
-            );
-        }
-        if let Some((mark, _)) = found
-            && mark.size < head.size
-        {
-            let root =
-                tree_root(&hasher, &reader, mark.size).map_err(|e| tree_error(e, head.size))?;
-            if root != mark.root {
-                return Err(OpenError::ForkOfSigned {
-                    path: path.to_owned(),
-                    size: mark.size,
-                });
-            }
-        }
-        let epoch = head.size / EPOCH_LEAVES;
-        let mut leaves = Vec::with_capacity((head.size % EPOCH_LEAVES) as usize);
-        reader.leaf_hashes(epoch * EPOCH_LEAVES, head.size % EPOCH_LEAVES, &mut leaves)?;
-        drop(reader);
-        if edge_count > 0 {
-            let bundle = sealed.edge_bundle(edge_n, edge_bytes)?;
-            let from = leaves.len() - edge_count as usize;
-            let used = check_edge_entries(&hasher, edge_n, &bundle, &leaves[from..])?;
-            if used as u64 != edge_bytes {
-                return Err(ReadError::corrupt(format!(
-                    "edge bundle {edge_n} holds {edge_bytes} bytes, its {edge_count} entries {used}"
-                ))
-                .into());
-            }
-        }
-        let current = Mark {
-            size: head.size,
-            root: head.root,
-        };
-        if found.is_none() && head.size > 0 {
-            warn!(
-                size = head.size,
-                "no high-water mark file: starting it at the stored size (a log written before \
-                 marks existed, or the file was removed)"
-            );
-        }
-        let high_water = HighWater::open(&sealed_dir, found, current)?;
-        let published = Published {
-            epoch: EpochIndex::from_leaves(epoch, leaves),
-            head,
-        };
-        let opened = OpenTimes {
-            storage,
-            log: start.elapsed().saturating_sub(storage),
-        };
-        Ok(LogStore {
-            inner: Arc::new(Inner {
-                path: path.to_owned(),
-                opened,
-                db,
-                tree,
-                sealed,
-                origin: meta.origin,
-                hasher,
-                published: RwLock::new(published),
-                writer: AtomicU8::new(WRITER_FREE),
-                high_water,
-                applied: Mutex::new(None),
-            }),
-        })
-    }
-
     /// How long opening this store took.
     pub fn open_times(&self) -> OpenTimes {
         self.inner.opened
@@ -728,7 +506,8 @@ fn tree_error(e: TreeError<ReadError>, head: u64) -> ReadError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use herald_proto::merkle::{MemoryHashes, verify_inclusion};
+    use herald_proto::merkle::{LogHasher, MemoryHashes, verify_inclusion};
+    use layout::SEALED_DIR;
     use proptest::prelude::*;
 
     /// Appends one round directly (no sequencer, a placeholder checkpoint), flushed and
