@@ -351,6 +351,7 @@ impl Builder {
             if let Some(space) = &self.space
                 && matches!(space.check(), SpaceState::Refusing { .. })
             {
+                space.count_refused(batch.len());
                 answer_all(
                     batch,
                     SubmitError::Busy {

@@ -164,6 +164,12 @@ impl DiskSpace {
         }
         refusing
     }
+
+    /// Counts `n` submissions refused after they were queued (a batch the sequencer took just
+    /// as the disk crossed the threshold).
+    pub fn count_refused(&self, n: usize) {
+        self.refused.inc_by(n as u64);
+    }
 }
 
 /// Bytes available to this user on the file system of `path`.
