@@ -18,7 +18,7 @@ use crate::entry::{
     EntryError, IdentityBinding, IdentityRevocation, verify_identity_binding,
     verify_identity_revocation,
 };
-use crate::inclusion::{InclusionError, LogTrust, VerifiedInclusion};
+use crate::inclusion::{InclusionError, LogTrust, VerifiedEntry};
 use crate::wire::{WireError, decode_valid, pb};
 
 /// The suffix of every Herald log origin after the domain.
@@ -96,7 +96,7 @@ pub fn account_in_log_domain(account: &str, origin: &str) -> bool {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VerifiedBinding {
     binding: IdentityBinding,
-    inclusion: VerifiedInclusion<CosignedCheckpoint>,
+    inclusion: VerifiedEntry<CosignedCheckpoint>,
     /// The proof as verified, kept for evidence bundles.
     proof: pb::IncludedLeaf,
     /// The domain log it was verified against.
@@ -181,7 +181,7 @@ impl VerifiedBinding {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VerifiedRevocation {
     revocation: IdentityRevocation,
-    inclusion: VerifiedInclusion<CosignedCheckpoint>,
+    inclusion: VerifiedEntry<CosignedCheckpoint>,
 }
 
 impl VerifiedRevocation {
@@ -249,7 +249,7 @@ pub fn verify_binding(
     };
     check_domain(&entry.account, trust)?;
     let inclusion = trust.verify_included(leaf, u64::MAX, now, max_skew)?;
-    let binding = verify_identity_binding(&entry, trust.policy().log().public_key())?;
+    let binding = verify_identity_binding(&entry, trust.log().public_key())?;
     Ok(VerifiedBinding {
         binding,
         inclusion,
@@ -273,7 +273,7 @@ pub fn verify_revocation(
     };
     check_domain(&entry.account, trust)?;
     let inclusion = trust.verify_included(leaf, u64::MAX, now, max_skew)?;
-    let revocation = verify_identity_revocation(&entry, trust.policy().log().public_key())?;
+    let revocation = verify_identity_revocation(&entry, trust.log().public_key())?;
     Ok(VerifiedRevocation {
         revocation,
         inclusion,

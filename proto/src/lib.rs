@@ -6,8 +6,12 @@
 //! - [`equivocation`]: transferable proofs that a log showed two incompatible trees.
 //! - [`wire`]: the prost wire schema and size-limited decoding.
 //! - [`entry`]: log entry kinds' signing inputs and author-signature checks.
-//! - [`inclusion`]: trust in one log, and leaves proven in its (cosigned) checkpoints.
+//! - [`inclusion`]: a log as a verifier knows it, and leaves proven in its (cosigned)
+//!   checkpoints.
+//! - [`succession`]: may a verifier move from the checkpoint it holds to another, and if not,
+//!   which split view does the refusal prove (the one rule every verifier calls).
 //! - [`identity`]: key transparency: verified identity bindings and "bound at time t".
+//! - [`witness`]: the witness's judgement of an `AddCheckpoint` request, for every transport.
 //! - [`certmail`]: certified mail (Schneier–Riordan on the log): primitives and the sans-IO
 //!   sender and recipient state machines.
 //! - [`evidence`]: the evidence bundle, the offline arbiter, and absence proofs.
@@ -27,6 +31,8 @@ pub mod inclusion;
 pub mod merkle;
 pub mod note;
 pub mod paep;
+pub mod succession;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 pub mod wire;
+pub mod witness;

@@ -24,7 +24,8 @@ use crate::checkpoint::{Checkpoint, VerifiedCheckpoint, WitnessPolicy, WitnessSi
 use crate::entry::{IdentityBinding, sign_fallback_prekey};
 use crate::inclusion::LogTrust;
 use crate::merkle::{
-    AnyHasher, CompactRange, HashAlgorithm, LogHasher as _, MemoryHashes, inclusion_proof,
+    AnyHasher, CompactRange, Hash, HashAlgorithm, LogHasher as _, MemoryHashes, consistency_proof,
+    inclusion_proof, tree_root,
 };
 use crate::note::NoteSigner;
 use crate::wire::pb;
@@ -166,6 +167,38 @@ impl MemoryLog {
             .to_string();
         VerifiedCheckpoint::verify(note.as_bytes(), &self.signer.verifier())
             .expect("signed by this log's key")
+    }
+
+    /// The log-signed checkpoint of its first `size` leaves (`size` at most the current size).
+    pub fn checkpoint_at(&self, size: u64) -> VerifiedCheckpoint {
+        let cp = Checkpoint {
+            origin: self.origin().to_owned(),
+            size,
+            root: tree_root(&self.h, &self.store, size).expect("a size this log has had"),
+        };
+        let note = cp
+            .sign(&self.signer)
+            .expect("a checkpoint of this log")
+            .to_string();
+        VerifiedCheckpoint::verify(note.as_bytes(), &self.signer.verifier())
+            .expect("signed by this log's key")
+    }
+
+    /// The consistency proof from `size1` to `size2`, as the log would serve it.
+    pub fn consistency(&self, size1: u64, size2: u64) -> Vec<Hash> {
+        consistency_proof(&self.h, &self.store, size1, size2).expect("sizes this log has had")
+    }
+
+    /// The audit path of leaf `index` in the tree of `size`, as the log would serve it.
+    pub fn inclusion(&self, index: u64, size: u64) -> pb::InclusionProof {
+        let hashes = inclusion_proof(&self.h, &self.store, index, size)
+            .expect("a leaf and a size this log has");
+        pb::InclusionProof::new(index, size, &hashes)
+    }
+
+    /// The log as a verifier that knows only its key and hash knows it (no witness policy).
+    pub fn unwitnessed(&self) -> LogTrust {
+        LogTrust::unwitnessed(self.signer.verifier(), HashAlgorithm::Blake3)
     }
 
     /// The current checkpoint cosigned by `(witness, timestamp)` pairs: note bytes.

@@ -5,7 +5,7 @@
 //! witnesses timestamped ≤ T + δ ([`Location::publication_limit`]).
 
 use super::{CertMailError, content_hash};
-use crate::checkpoint::WitnessVerifier;
+use crate::checkpoint::{WitnessPolicy, WitnessVerifier};
 use crate::inclusion::LogTrust;
 use crate::wire::{MAX_LOCATION_DELAY_SECS, WireError, pb};
 
@@ -19,8 +19,14 @@ pub struct Location {
 
 impl Location {
     /// X for `log`, with clock skew δ and maximum merge delay MMD in seconds (each at most
-    /// [`MAX_LOCATION_DELAY_SECS`]).
+    /// [`MAX_LOCATION_DELAY_SECS`]). The log must have a witness policy: a publication counts
+    /// only when a quorum of X's witnesses cosigned it.
     pub fn new(log: LogTrust, clock_skew: u64, max_merge_delay: u64) -> Result<Self, WireError> {
+        if log.policy().is_none() {
+            return Err(WireError::MissingField {
+                field: "Location.log.witness_keys",
+            });
+        }
         let location = Location {
             log,
             clock_skew,
@@ -36,6 +42,7 @@ impl Location {
         let log = location.log.as_ref().ok_or(WireError::MissingField {
             field: "Location.log",
         })?;
+        // `from_pb` always makes a log with a witness policy (a quorum of at least one).
         Ok(Location {
             log: LogTrust::from_pb(log)?,
             clock_skew: location.clock_skew,
@@ -55,6 +62,13 @@ impl Location {
     /// The log and its witness policy.
     pub fn log(&self) -> &LogTrust {
         &self.log
+    }
+
+    /// X's witnesses and quorum.
+    pub fn policy(&self) -> &WitnessPolicy {
+        self.log
+            .policy()
+            .expect("a location's log has a witness policy (checked when it is made)")
     }
 
     /// The log's origin.
@@ -83,7 +97,7 @@ impl Location {
     /// (`q ≤ q' − |offered witnesses not named here|`), so a request cannot hinge on the one
     /// witness the sender's log happens to miss.
     pub fn is_met_by(&self, offered: &Location) -> bool {
-        let (asked, given) = (self.log.policy(), offered.log.policy());
+        let (asked, given) = (self.policy(), offered.policy());
         if asked.log() != given.log() || self.log.algorithm() != offered.log.algorithm() {
             return false;
         }

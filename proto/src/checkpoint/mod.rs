@@ -18,12 +18,14 @@ mod policy;
 pub use cosignature::{
     Cosignature, CosignatureError, WitnessSigner, WitnessVerifier, cosigned_message,
 };
-pub use policy::{CosignedCheckpoint, PolicyError, WitnessCosignature, WitnessPolicy};
+pub use policy::{
+    CosignedCheckpoint, DEFAULT_MAX_SKEW_SECS, PolicyError, WitnessCosignature, WitnessPolicy,
+};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
-use crate::merkle::Hash;
+use crate::merkle::{AnyHasher, Hash, HashAlgorithm, LogHasher as _};
 use crate::note::{KnownKey, NoteError, NoteSignature, NoteSigner, NoteVerifier, SignedNote};
 
 /// Why a checkpoint was refused.
@@ -56,6 +58,10 @@ pub enum CheckpointError {
         /// The name of the log key.
         key_name: String,
     },
+    /// A checkpoint of size 0 whose root is not the empty tree's hash under the log's hash
+    /// algorithm (or the verifier was given another algorithm than the log's).
+    #[error("checkpoint of size 0 does not carry the empty tree's root")]
+    EmptyTreeRoot,
 }
 
 /// A log's tree head: origin, size and root.
@@ -198,6 +204,17 @@ impl VerifiedCheckpoint {
     /// The tree head.
     pub fn checkpoint(&self) -> &Checkpoint {
         &self.checkpoint
+    }
+
+    /// Herald's rule for the empty tree, which only a verifier that knows the log's hash
+    /// algorithm can apply: a checkpoint of size 0 carries the empty tree's root. Every
+    /// verifier of a log applies it through `LogTrust::verify_checkpoint` or the succession
+    /// rule (`crate::succession`), never by hand.
+    pub fn check_empty_root(&self, algorithm: HashAlgorithm) -> Result<(), CheckpointError> {
+        if self.size() == 0 && *self.root() != AnyHasher(algorithm).empty_root() {
+            return Err(CheckpointError::EmptyTreeRoot);
+        }
+        Ok(())
     }
 
     /// The log's origin.

@@ -6,10 +6,23 @@
 //! must not lend a checkpoint an age it does not have). The certified-mail arbiter additionally
 //! needs the quorum to be reached by a deadline (`T + δ`): [`WitnessPolicy::verify_cosigned_by`]
 //! does both checks in one call.
+//!
+//! How far ahead a verifier lets cosignature timestamps run is [`DEFAULT_MAX_SKEW_SECS`] unless
+//! the rules it applies say otherwise (a certified-mail location's δ, an arbiter's context).
 
 use super::cosignature::{Cosignature, WitnessVerifier};
 use super::{CheckpointError, VerifiedCheckpoint};
 use crate::note::{KeyId, KnownKey, MAX_SIGNATURES, NoteVerifier};
+
+/// Cosignatures timestamped more than this many seconds after the verifier's clock do not
+/// count, unless the verifier's rules name another bound (a location's δ, an arbiter's context).
+///
+/// Five minutes, for every party (node and client alike; `docs/decisions.md`, Witnessing): the
+/// bound decides only which cosignatures count towards a quorum, never what a log committed to,
+/// and a verifier whose own clock lags (a phone) must not refuse honest, freshly cosigned
+/// checkpoints. The checks that depend on time (publication by `T + δ`, absence windows, the
+/// arbiter) take their bound from the certified-mail rules, not from this default.
+pub const DEFAULT_MAX_SKEW_SECS: u64 = 300;
 
 /// Why a policy could not be built, or a checkpoint did not satisfy it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -40,6 +53,9 @@ pub enum PolicyError {
     /// The checkpoint note was refused (form, log signature, or a witness's failing cosignature).
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
+    /// The log is known without a witness policy, so nothing about it can count as cosigned.
+    #[error("no witness policy is known for this log")]
+    NoWitnessPolicy,
     /// Fewer distinct policy witnesses than the quorum cosigned within the time limit.
     #[error(
         "{counted} of the required {quorum} cosignatures ({too_late} more timestamped too late)"

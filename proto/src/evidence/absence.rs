@@ -212,7 +212,7 @@ pub fn verify_absence(proof: &pb::AbsenceProof, now: u64) -> Result<VerifiedAbse
     )?;
 
     let skew = x.clock_skew();
-    let policy = x.log().policy();
+    let policy = x.policy();
     let limit = request.created().saturating_sub(skew.saturating_mul(2));
     policy
         .verify_cosigned_by(&proof.checkpoint_before, limit, now, skew)

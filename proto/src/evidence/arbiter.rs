@@ -149,12 +149,15 @@ impl Judge<'_> {
             what: format!("recipient domain log {origin}"),
             source,
         });
-        let p = trust.policy();
-        let detail = format!(
-            "{origin}: {} witnesses, quorum {}",
-            p.witnesses().len(),
-            p.quorum()
-        );
+        let detail = match trust.policy() {
+            Some(p) => format!(
+                "{origin}: {} witnesses, quorum {}",
+                p.witnesses().len(),
+                p.quorum()
+            ),
+            // Nothing of it can count as cosigned: its binding check will say so.
+            None => format!("{origin}: no witness policy"),
+        };
         Ok((trust, detail))
     }
 }
@@ -237,7 +240,7 @@ fn recipient_checks(
         ]);
         return (None, Vec::new());
     };
-    let split = j.split_view(trust.policy().log());
+    let split = j.split_view(trust.log());
     j.step(Check::RecipientLogConsistent, || split.map(|d| ((), d)));
     let (now, skew) = (j.ctx.now, j.ctx.max_skew);
     let binding = j.step(Check::RecipientBinding, || {
@@ -375,7 +378,7 @@ fn publication_checks(
     key: Option<&MessageKey>,
 ) {
     let x = request.location().log();
-    let split = j.split_view(x.policy().log());
+    let split = j.split_view(x.log());
     j.step(Check::LocationLogConsistent, || split.map(|d| ((), d)));
     let included = j.step(Check::PublicationIncluded, || {
         let leaf = publication

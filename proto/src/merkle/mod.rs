@@ -9,12 +9,15 @@
 //! - [`verify_inclusion`], [`verify_consistency`]: RFC 9162 verifiers with typed errors.
 //! - [`BatchTree`]: rs_merkle trees of one bounded batch, with RFC 6962 roots.
 //! - [`MemoryHashes`]: an in-memory [`HashReader`] for tests, benchmarks and client windows.
+//! - [`prefix_root`], [`prefix_range`], [`right_edge`]: a tree's prefixes read off one verified
+//!   audit path (how an audit learns a log's root at an older size).
 
 mod batch;
 mod compact;
 mod hasher;
 mod memory;
 mod node;
+mod prefix;
 mod proof;
 mod tree;
 mod verify;
@@ -30,6 +33,7 @@ pub use hasher::{
 };
 pub use memory::{MemoryHashes, MemoryHashesError};
 pub use node::{HashReader, NodeId, range_nodes, range_size};
+pub use prefix::{PrefixError, consistency_from_audit_path, prefix_range, prefix_root, right_edge};
 pub use proof::{
     ProofNodes, consistency_nodes, consistency_proof, inclusion_nodes, inclusion_proof,
 };

@@ -230,6 +230,10 @@ pub enum WireError {
         /// The bytes announced (or the header's length).
         expected: usize,
     },
+    /// The bytes decode, but are not the message's own encoding (unknown fields, another field
+    /// order, a non-minimal varint): bytes a signature over the decoded fields does not cover.
+    #[error("the message is not in its canonical encoding")]
+    NonCanonical,
 }
 
 /// Decodes one message of type `M` from `bytes`, refusing input longer than `limit` before
@@ -251,6 +255,24 @@ pub fn decode_valid<M: Validate>(bytes: &[u8]) -> Result<M, WireError> {
     let message: M = decode(bytes, M::MAX_ENCODED_LEN)?;
     message.validate()?;
     Ok(message)
+}
+
+/// [`decode_valid`], and the bytes must be exactly the message's encoding: what an author's
+/// signature over the decoded fields covers is then all there is (protobuf decoding skips
+/// unknown fields, so a leaf could otherwise carry bytes nobody signed).
+pub fn decode_canonical<M: Validate>(bytes: &[u8]) -> Result<M, WireError> {
+    let message: M = decode_valid(bytes)?;
+    check_canonical(&message, bytes)?;
+    Ok(message)
+}
+
+/// Checks that `bytes` are exactly `message`'s encoding ([`decode_canonical`]'s last step, for
+/// callers that decode in their own order).
+pub fn check_canonical<M: prost::Message>(message: &M, bytes: &[u8]) -> Result<(), WireError> {
+    if message.encoded_len() != bytes.len() || message.encode_to_vec() != bytes {
+        return Err(WireError::NonCanonical);
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -299,6 +321,27 @@ mod tests {
                 len: MAX_LOG_ENTRY_BYTES + 1,
                 limit: MAX_LOG_ENTRY_BYTES
             })
+        );
+    }
+
+    #[test]
+    fn canonical_decoding_refuses_bytes_nobody_signed() {
+        let entry = crate::entry::Notarization {
+            digest: [5; 32],
+            media_type: "text/plain".into(),
+            label: "l".into(),
+            created: 1,
+        }
+        .sign(&ed25519_dalek::SigningKey::from_bytes(&[4; 32]));
+        let bytes = entry.encode_to_vec();
+        assert_eq!(decode_canonical::<pb::LogEntry>(&bytes), Ok(entry.clone()));
+        // An unknown field (number 15, varint 1) appended: it decodes, validates, and is refused.
+        let mut padded = bytes.clone();
+        padded.extend_from_slice(&[15 << 3, 1]);
+        assert_eq!(decode_valid::<pb::LogEntry>(&padded), Ok(entry));
+        assert_eq!(
+            decode_canonical::<pb::LogEntry>(&padded),
+            Err(WireError::NonCanonical)
         );
     }
 }
