@@ -28,7 +28,8 @@ use herald_proto::wire::{MAX_ENTRY_PAGE_COUNT, pb};
 
 use crate::error::ClientError;
 use crate::gateway::{Gateway, Leaf};
-use crate::verify::{LogIdentity, VerifyError};
+use crate::verify::{self, VerifyError};
+use herald_proto::inclusion::LogTrust;
 
 /// Why no absence proof was made.
 #[derive(Debug, thiserror::Error)]
@@ -75,14 +76,13 @@ pub async fn prove_absence<G: Gateway>(
 ) -> Result<(pb::AbsenceProof, VerifiedAbsence), AbsenceBuildError> {
     let verified = verify_request(request)
         .map_err(|e| AbsenceBuildError::NotShown(AbsenceError::Request(e)))?;
-    let x = verified.location().log();
-    let log = LogIdentity::new(x.policy().log().clone(), x.algorithm());
+    // X's key and hash: the checkpoints' cosignatures are proto's check, below.
+    let log = verified.location().log();
     let checkpoint = |which, note: &[u8]| {
-        log.verify_checkpoint(note)
-            .map_err(|error| AbsenceBuildError::Checkpoint {
-                which,
-                error: Box::new(error),
-            })
+        verify::verify_checkpoint(log, note).map_err(|error| AbsenceBuildError::Checkpoint {
+            which,
+            error: Box::new(error),
+        })
     };
     let (cp1, cp2) = (checkpoint("before", before)?, checkpoint("after", after)?);
     if cp1.size() > cp2.size() {
@@ -106,9 +106,9 @@ pub async fn prove_absence<G: Gateway>(
         } else {
             gateway.consistency(cp1.size(), cp2.size()).await?
         };
-        log.verify_consistency(&cp1, &cp2, &proof)?;
+        verify::verify_consistency(log, &cp1, &cp2, &proof)?;
     }
-    let edge = right_edge(gateway, &log, &cp1).await?;
+    let edge = right_edge(gateway, log, &cp1).await?;
     let leaves = window_leaves(gateway, cp1.size(), cp2.size()).await?;
     let proof =
         build_absence_proof(request, before, after, &edge, leaves).map_err(|e| match e {
@@ -135,7 +135,7 @@ pub async fn prove_absence<G: Gateway>(
 /// The right edge of `checkpoint`'s tree, from the proved audit path of its last leaf.
 async fn right_edge<G: Gateway>(
     gateway: &G,
-    log: &LogIdentity,
+    log: &LogTrust,
     checkpoint: &VerifiedCheckpoint,
 ) -> Result<CompactRange, AbsenceBuildError> {
     let size = checkpoint.size();
@@ -146,8 +146,16 @@ async fn right_edge<G: Gateway>(
     let answer = gateway.inclusion(Leaf::Index(last), size).await?;
     // A validated answer's leaf hash is 32 bytes; the proof is checked against it.
     let leaf_hash = Hash::try_from(answer.leaf_hash.as_slice()).unwrap_or_default();
-    let inclusion = log.verify_inclusion_answer(checkpoint, Some(last), &leaf_hash, &answer)?;
-    Ok(log.right_edge(&inclusion)?)
+    let inclusion =
+        verify::verify_inclusion_answer(log, checkpoint, Some(last), &leaf_hash, &answer)?;
+    // The proof of the last leaf verified: its path always gives the edge.
+    inclusion.right_edge().map_err(|e| {
+        AbsenceBuildError::from(VerifyError::AnswerMismatch {
+            what: "right-edge proof",
+            asked: format!("the audit path of leaf {last} in {size}"),
+            answered: e.to_string(),
+        })
+    })
 }
 
 /// Leaves `from .. to`, page by page, within the absence proof's byte bound.

@@ -23,7 +23,7 @@ use herald_proto::identity::{
     NotBound, VerifiedBinding, VerifiedRevocation, account_in_log_domain, verify_binding,
     verify_revocation,
 };
-use herald_proto::inclusion::{LogTrust, ProvenTree as _};
+use herald_proto::inclusion::{LogTrust, ProvenTree as _, VerifiedEntry};
 use herald_proto::merkle::Hash;
 use herald_proto::note::b64;
 use herald_proto::wire::pb;
@@ -34,8 +34,8 @@ use crate::gateway::Gateway;
 use crate::keystore::{KeyStoreError, SecretId, SecureKeyStore};
 use crate::store::CheckpointStore;
 use crate::trusted_log::TrustedLog;
-use crate::verified::VerifiedEntry;
-use crate::verify::{LogIdentity, VerifyError};
+use crate::trusted_log::entry_of;
+use crate::verify::VerifyError;
 
 /// The key-store id of the account's signed fallback prekey secret (X25519).
 pub const FALLBACK_PREKEY_ID: &str = "prekey/fallback";
@@ -219,7 +219,7 @@ impl<G: Gateway, S: CheckpointStore> TrustedLog<G, S> {
             .await?;
         let binding = logged_binding(&self.log, &entry, &request)?;
         Ok(Registered {
-            entry: LogIdentity::entry(entry, inclusion),
+            entry: entry_of(entry, inclusion)?,
             binding,
         })
     }
@@ -234,8 +234,7 @@ impl<G: Gateway, S: CheckpointStore> TrustedLog<G, S> {
         max_skew: u64,
     ) -> Result<VerifiedBindingAnswer, ClientError> {
         self.refuse_if_distrusted()?;
-        if trust.policy().log() != self.log.verifier() || trust.algorithm() != self.log.algorithm()
-        {
+        if trust.log() != self.log.log() || trust.algorithm() != self.log.algorithm() {
             return Err(ClientError::InvalidRequest(
                 "the domain log's policy is for another log key or hash".into(),
             ));
@@ -251,7 +250,7 @@ impl<G: Gateway, S: CheckpointStore> TrustedLog<G, S> {
 
 /// The binding in `entry`, which must be the gateway-signed binding of what `request` asked.
 fn logged_binding(
-    log: &LogIdentity,
+    log: &LogTrust,
     entry: &[u8],
     request: &pb::RegisterAccount,
 ) -> Result<IdentityBinding, VerifyError> {
@@ -269,7 +268,7 @@ fn logged_binding(
     let Some(pb::log_entry::Kind::IdentityBinding(b)) = decoded.kind else {
         return Err(mismatch("an entry of another kind".into()));
     };
-    let binding = verify_identity_binding(&b, log.verifier().public_key())
+    let binding = verify_identity_binding(&b, log.log().public_key())
         .map_err(|e| mismatch(format!("a binding that does not verify: {e}")))?;
     if binding.account != request.account
         || binding.identity_key[..] != request.identity_key[..]
@@ -343,7 +342,7 @@ mod tests {
         let verifier = gateway.log.lock().unwrap().verifier();
         TrustedLog::open(
             gateway,
-            LogIdentity::new(verifier, HashAlgorithm::Blake3),
+            LogTrust::unwitnessed(verifier, HashAlgorithm::Blake3),
             MemoryCheckpointStore::new(),
         )
         .unwrap()

@@ -6,11 +6,11 @@
 //!   sends a request and returns the answer; the typed calls (`checkpoint`, `entries`,
 //!   `consistency`, ...) are the trait's, each checking with proto's matchers that the answer is
 //!   the one asked for. Answers are raw wire types, checked for shape, size and match only.
-//! - [`TrustedLog`] is the verifying layer for one log. It knows the log's key and hash
-//!   algorithm ([`LogIdentity`]), keeps the last verified checkpoint in a [`CheckpointStore`],
-//!   and accepts a new checkpoint only when its signature verifies and the gateway proves it
-//!   extends the stored one. Entries, leaves and older trees are returned only as types that
-//!   verification makes ([`VerifiedEntry`], [`VerifiedInclusion`], [`VerifiedConsistency`]).
+//! - [`TrustedLog`] is the verifying layer for one log. It knows the log as proto's [`LogTrust`]
+//!   (key, hash algorithm, and optionally a witness policy), keeps the last verified checkpoint
+//!   in a [`CheckpointStore`], and accepts a new checkpoint only as proto's succession rule
+//!   allows. Entries, leaves and older trees are returned only as types that verification makes
+//!   ([`VerifiedEntry`], [`VerifiedInclusion`], [`VerifiedConsistency`]).
 //!
 //! All protocol checks are `herald-proto`'s; this crate only asks for the right proofs and keeps
 //! state. Errors keep "the gateway misbehaved" ([`ClientError::is_peer_misbehaviour`], with the
@@ -58,15 +58,17 @@ pub use absence::{AbsenceBuildError, prove_absence};
 pub use client::{ClientConfig, GatewayClient};
 pub use error::{ClientError, GatewayRefusal};
 pub use gateway::{Gateway, Leaf};
+pub use herald_proto::checkpoint::DEFAULT_MAX_SKEW_SECS;
+pub use herald_proto::inclusion::{LogTrust, VerifiedEntry, VerifiedInclusion};
 pub use key_transparency::{
     FALLBACK_PREKEY_ID, Registered, VerifiedBindingAnswer, registration, verify_binding_answer,
 };
-pub use publication::{Polling, await_publication, verify_publication_answer};
+pub use publication::{Polling, await_publication, publication_answer};
 pub use store::{
     CheckpointStore, FileCheckpointStore, MAX_STATE_FILE_BYTES, MemoryCheckpointStore, StoreError,
 };
 pub use trust_list::{CheckedTrustList, check_trust_list};
 pub use trusted_log::{CheckpointUpdate, TrustedLog};
-pub use verified::{VerifiedConsistency, VerifiedEntry, VerifiedInclusion};
-pub use verify::{LogIdentity, Succession, VerifyError};
-pub use witnessed::{DEFAULT_MAX_SKEW_SECS, WitnessRequirement, proof_against};
+pub use verified::VerifiedConsistency;
+pub use verify::{VerifyError, verify_checkpoint, verify_consistency, verify_cosigned};
+pub use witnessed::proof_against;

@@ -2,22 +2,22 @@
 //!
 //! The gateway of X answers a lookup by req_hash with the lowest-index `KeyPublication` naming
 //! it, its inclusion proof and X's latest cosigned checkpoint (or `PENDING` while that
-//! checkpoint does not cover it yet). [`verify_publication_answer`] checks such an answer with
-//! proto's `LogTrust` verifiers under X's own witness policy (the request names it; the
-//! gateway's quorum is no promise); [`await_publication`] asks until an answer verifies or a
-//! time limit passes. The state machines check the answer again when they take it: this layer
-//! only tells "not yet" apart from "the gateway misbehaved".
+//! checkpoint does not cover it yet). [`publication_answer`] classifies such an answer once,
+//! with proto's [`classify_publication`] under X's own witness policy (the request names it;
+//! the gateway's quorum is no promise); [`await_publication`] asks until an answer is proven or
+//! a time limit passes. The proven publication goes to the state machine as it is: nobody
+//! checks the answer again.
 
 // `VerifyError` carries whole checkpoints as evidence (see `verify.rs`).
 #![allow(clippy::result_large_err)]
 
 use std::time::Duration;
 
-use herald_proto::certmail::Location;
-use herald_proto::checkpoint::CosignedCheckpoint;
-use herald_proto::inclusion::{InclusionError, VerifiedInclusion};
+use herald_proto::certmail::{
+    BadPublication, Location, ProvenPublication, PublicationAnswer, classify_publication,
+};
 use herald_proto::note::b64;
-use herald_proto::wire::{decode_valid, pb};
+use herald_proto::wire::pb;
 use tracing::debug;
 
 use crate::clock::Clock;
@@ -47,65 +47,55 @@ impl Polling {
     }
 }
 
-/// Checks `answer`, a gateway's answer to the lookup of `req_hash` at X (`location`), at time
-/// `now`: its leaf is a `KeyPublication` naming `req_hash` (and is exactly `expected`, the leaf
-/// the sender submitted, when given), it is proved in a checkpoint signed by X's log key, and
-/// that checkpoint is cosigned by a quorum of X's witnesses (timestamps up to `now + δ`).
-///
-/// Whether it was cosigned by `T + δ` and what it unwraps to are the state machines' checks.
-/// [`VerifyError::NotCosigned`] means "not yet" (a later checkpoint may be); any other error
-/// means the gateway misbehaved.
-pub fn verify_publication_answer(
+/// Classifies `answer`, a gateway's answer to the lookup of `req_hash` at X (`location`), at
+/// time `now` ([`classify_publication`]; `expected` is the leaf the sender submitted, when
+/// given): the proven publication, [`VerifyError::NotCosigned`] for "not yet" (a later
+/// checkpoint may be), or the evidence that the gateway misbehaved.
+pub fn publication_answer(
     location: &Location,
     req_hash: &[u8; 32],
     expected: Option<&[u8]>,
     answer: &pb::IncludedLeaf,
     now: u64,
-) -> Result<VerifiedInclusion<CosignedCheckpoint>, VerifyError> {
-    let named = match decode_valid::<pb::LogEntry>(&answer.entry).map(|e| e.kind) {
-        Ok(Some(pb::log_entry::Kind::KeyPublication(p))) => p.req_hash,
-        _ => {
-            return Err(VerifyError::AnswerMismatch {
+) -> Result<Box<ProvenPublication>, VerifyError> {
+    match classify_publication(location, req_hash, expected, answer, now) {
+        PublicationAnswer::Proven(p) => Ok(p),
+        PublicationAnswer::NotYet(error) => Err(VerifyError::NotCosigned {
+            note: answer.checkpoint.clone(),
+            error,
+        }),
+        PublicationAnswer::Misbehaved(bad) => Err(match bad {
+            BadPublication::NotAPublication => VerifyError::AnswerMismatch {
                 what: "kind of the published leaf",
                 asked: "a key publication".into(),
                 answered: "another kind of leaf".into(),
-            });
-        }
-    };
-    if named != req_hash {
-        return Err(VerifyError::AnswerMismatch {
-            what: "req_hash of the publication",
-            asked: b64(req_hash),
-            answered: b64(&named),
-        });
-    }
-    if let Some(leaf) = expected
-        && answer.entry != leaf
-    {
-        return Err(VerifyError::AnswerMismatch {
-            what: "published leaf",
-            asked: "the leaf submitted".into(),
-            answered: "another leaf naming the request".into(),
-        });
-    }
-    let log = location.log();
-    let not_proved = |error| VerifyError::LeafNotProved {
-        leaf: Box::new(answer.clone()),
-        error,
-    };
-    log.verify_logged(answer).map_err(not_proved)?;
-    log.verify_included(answer, u64::MAX, now, location.clock_skew())
-        .map_err(|error| match error {
-            InclusionError::Cosigned(error) => VerifyError::NotCosigned {
-                note: answer.checkpoint.clone(),
+            },
+            BadPublication::OtherRequest => VerifyError::AnswerMismatch {
+                what: "req_hash of the publication",
+                asked: b64(req_hash),
+                answered: "a publication naming another request".into(),
+            },
+            BadPublication::OtherLeaf => VerifyError::AnswerMismatch {
+                what: "published leaf",
+                asked: "the leaf submitted".into(),
+                answered: "another leaf naming the request".into(),
+            },
+            BadPublication::NotProved(error) => VerifyError::LeafNotProved {
+                leaf: Box::new(answer.clone()),
                 error,
             },
-            other => not_proved(other),
-        })
+            // A reason this version does not know: nothing it proved counts.
+            other => VerifyError::AnswerMismatch {
+                what: "publication answer",
+                asked: "a proven publication".into(),
+                answered: other.to_string(),
+            },
+        }),
+    }
 }
 
-/// Asks `gateway` (a gateway of X) for the publication of `req_hash` until an answer passes
-/// [`verify_publication_answer`], and returns it. While the gateway answers `PENDING` or
+/// Asks `gateway` (a gateway of X) for the publication of `req_hash` until an answer is
+/// proven ([`publication_answer`]), and returns it. While the gateway answers `PENDING` or
 /// `NOT_FOUND`, is busy or unreachable, or serves a checkpoint not yet cosigned as X requires,
 /// it asks again (pausing as the gateway suggests, within `polling`'s bounds) until
 /// `polling.until`, then returns the last such error. An answer that shows misbehaviour ends
@@ -117,13 +107,13 @@ pub async fn await_publication<G: Gateway>(
     expected: Option<&[u8]>,
     polling: &Polling,
     clock: &dyn Clock,
-) -> Result<pb::IncludedLeaf, ClientError> {
+) -> Result<Box<ProvenPublication>, ClientError> {
     loop {
         let (error, suggested) = match gateway.publication(req_hash).await {
             Ok(answer) => {
                 let now = clock.now_secs();
-                match verify_publication_answer(location, req_hash, expected, &answer, now) {
-                    Ok(_) => return Ok(answer),
+                match publication_answer(location, req_hash, expected, &answer, now) {
+                    Ok(proven) => return Ok(proven),
                     Err(e @ VerifyError::NotCosigned { .. }) => (ClientError::from(e), None),
                     Err(e) => return Err(e.into()),
                 }
@@ -202,13 +192,11 @@ mod tests {
         let (gateway, a, _) = world();
         let r = a.verified();
         let answer = answer(&gateway, &a);
-        let v = verify_publication_answer(&a.location, r.req_hash(), None, &answer, 5000).unwrap();
+        let v = publication_answer(&a.location, r.req_hash(), None, &answer, 5000).unwrap();
         assert_eq!((v.index(), v.checkpoint().quorum_time()), (4, 1700));
+        assert_eq!(v.answer(), &answer);
         let leaf = publication(&a);
-        assert!(
-            verify_publication_answer(&a.location, r.req_hash(), Some(&leaf), &answer, 5000)
-                .is_ok()
-        );
+        assert!(publication_answer(&a.location, r.req_hash(), Some(&leaf), &answer, 5000).is_ok());
     }
 
     #[test]
@@ -219,7 +207,7 @@ mod tests {
         gateway.lie(|m| m.other_publication = Some(*b.verified().req_hash()));
         let wrong = answer(&gateway, &a);
         assert!(matches!(
-            verify_publication_answer(&a.location, ra.req_hash(), None, &wrong, 5000),
+            publication_answer(&a.location, ra.req_hash(), None, &wrong, 5000),
             Err(VerifyError::AnswerMismatch {
                 what: "req_hash of the publication",
                 ..
@@ -231,7 +219,7 @@ mod tests {
         let mut other = publication(&a);
         other.push(0);
         assert!(matches!(
-            verify_publication_answer(&a.location, ra.req_hash(), Some(&other), &right, 5000),
+            publication_answer(&a.location, ra.req_hash(), Some(&other), &right, 5000),
             Err(VerifyError::AnswerMismatch {
                 what: "published leaf",
                 ..
@@ -241,7 +229,7 @@ mod tests {
         let mut notarization = right.clone();
         notarization.entry = gateway.log.lock().unwrap().leaf(0).to_vec();
         assert!(matches!(
-            verify_publication_answer(&a.location, ra.req_hash(), None, &notarization, 5000),
+            publication_answer(&a.location, ra.req_hash(), None, &notarization, 5000),
             Err(VerifyError::AnswerMismatch { .. })
         ));
     }
@@ -258,7 +246,7 @@ mod tests {
         past.proof.as_mut().unwrap().leaf_index = 6;
         for bad in [short, past] {
             assert!(matches!(
-                verify_publication_answer(&a.location, r.req_hash(), None, &bad, 5000),
+                publication_answer(&a.location, r.req_hash(), None, &bad, 5000),
                 Err(VerifyError::LeafNotProved { .. })
             ));
         }
@@ -282,20 +270,20 @@ mod tests {
         half.checkpoint = one;
         for bad in [unsigned, half] {
             assert!(matches!(
-                verify_publication_answer(&a.location, r.req_hash(), None, &bad, 5000),
+                publication_answer(&a.location, r.req_hash(), None, &bad, 5000),
                 Err(VerifyError::NotCosigned { .. })
             ));
         }
         // Cosignatures from the future (beyond now + δ) do not count either.
         assert!(matches!(
-            verify_publication_answer(&a.location, r.req_hash(), None, &good, 1600),
+            publication_answer(&a.location, r.req_hash(), None, &good, 1600),
             Err(VerifyError::NotCosigned { .. })
         ));
         // Another log's checkpoint.
         let mut other = good;
         other.checkpoint = TestLog::with_key("alpha.test/herald", [2; 32], 6).checkpoint_note(6);
         assert!(matches!(
-            verify_publication_answer(&a.location, r.req_hash(), None, &other, 5000),
+            publication_answer(&a.location, r.req_hash(), None, &other, 5000),
             Err(VerifyError::LeafNotProved { .. })
         ));
     }
@@ -318,7 +306,7 @@ mod tests {
             &SystemClock,
         )
         .await;
-        assert_eq!(found.unwrap(), answer(&gateway, &a));
+        assert_eq!(found.unwrap().answer(), &answer(&gateway, &a));
         // Misbehaviour ends the wait at once.
         gateway.lie(|m| m.other_publication = Some(*b.verified().req_hash()));
         let started = std::time::Instant::now();

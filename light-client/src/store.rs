@@ -285,11 +285,11 @@ mod tests {
 
     use super::*;
     use crate::test_log::TestLog;
-    use crate::verify::LogIdentity;
+    use herald_proto::inclusion::LogTrust;
     use herald_proto::merkle::HashAlgorithm;
 
     fn verified(log: &TestLog, size: u64) -> VerifiedCheckpoint {
-        LogIdentity::new(log.verifier(), HashAlgorithm::Blake3)
+        LogTrust::unwitnessed(log.verifier(), HashAlgorithm::Blake3)
             .verify_checkpoint(&log.checkpoint_note(size))
             .unwrap()
     }

@@ -20,7 +20,7 @@ use crate::error::ClientError;
 use crate::gateway::Gateway;
 use crate::store::CheckpointStore;
 use crate::trusted_log::TrustedLog;
-use crate::verify::{LogIdentity, VerifyError};
+use crate::verify::VerifyError;
 
 /// A gateway's trust list, checked as the module documentation says.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -33,7 +33,7 @@ pub struct CheckedTrustList {
 
 /// Checks `list` as the trust list of the gateway of `log`.
 pub fn check_trust_list(
-    log: &LogIdentity,
+    log: &LogTrust,
     list: pb::TrustList,
 ) -> Result<CheckedTrustList, VerifyError> {
     let usable = |t: &pb::LogTrust| {
@@ -44,14 +44,14 @@ pub fn check_trust_list(
     };
     // The codec checked `own` is there.
     let own = usable(&list.own.unwrap_or_default())?;
-    if own.policy().log() != log.verifier() || own.algorithm() != log.algorithm() {
+    if own.log() != log.log() || own.algorithm() != log.algorithm() {
         return Err(VerifyError::BadTrustList {
             which: "own".into(),
             reason: format!(
                 "it describes {} ({}), not this gateway's log {} ({})",
-                own.policy().log(),
+                own.log(),
                 own.algorithm(),
-                log.verifier(),
+                log.log(),
                 log.algorithm()
             ),
         });
@@ -102,7 +102,7 @@ mod tests {
     fn a_trust_list_must_describe_the_known_log_and_usable_peers() {
         let alpha = TestLog::new(1);
         let beta = TestLog::with_key("beta.test/herald", [2; 32], 1);
-        let known = LogIdentity::new(alpha.verifier(), HashAlgorithm::Blake3);
+        let known = LogTrust::unwitnessed(alpha.verifier(), HashAlgorithm::Blake3);
         let list = pb::TrustList {
             own: Some(trust(&alpha, 1).to_pb()),
             peers: vec![trust(&beta, 2).to_pb()],
@@ -114,7 +114,7 @@ mod tests {
         // Another log as "own", or the right key with another hash.
         let mut other = list.clone();
         other.own = Some(trust(&beta, 1).to_pb());
-        let sha = LogIdentity::new(alpha.verifier(), HashAlgorithm::Sha256);
+        let sha = LogTrust::unwitnessed(alpha.verifier(), HashAlgorithm::Sha256);
         for (id, l) in [(&known, other), (&sha, list.clone())] {
             assert!(matches!(
                 check_trust_list(id, l),

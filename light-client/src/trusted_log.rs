@@ -1,22 +1,25 @@
 //! [`TrustedLog`]: one log, seen through a gateway, trusting only what verifies.
 //!
 //! It holds the last verified checkpoint (loaded from, and saved to, a [`CheckpointStore`]) and
-//! moves it forward only when the gateway proves the new tree extends it. Every answer it returns
-//! is verified against a checkpoint it trusts: entries and leaves by inclusion proofs, older
-//! trees by proofs against the latest checkpoint. On any failure the trusted checkpoint is kept
-//! and the error carries the evidence (see [`VerifyError`]).
+//! moves it forward only as proto's succession rule allows ([`herald_proto::succession`]): the
+//! gateway must prove the new tree extends it. Every answer it returns is verified against a
+//! checkpoint it trusts: entries and leaves by inclusion proofs, older trees by proofs against
+//! the latest checkpoint. On any failure the trusted checkpoint is kept and the error carries
+//! the evidence (see [`VerifyError`]).
 //!
-//! With a witness requirement ([`TrustedLog::require_cosigned`], see [`crate::witnessed`]) it
-//! trusts only checkpoints cosigned by a quorum of the client's witnesses, and a log proved to
-//! have equivocated is refused for good.
+//! When the [`LogTrust`] it follows has a witness policy, it trusts only checkpoints cosigned as
+//! that policy requires (see [`crate::witnessed`]), and a log proved to have equivocated is
+//! refused for good.
 
 use std::sync::Arc;
 
 use ed25519_dalek::SigningKey;
 use herald_proto::checkpoint::VerifiedCheckpoint;
 use herald_proto::entry::Notarization;
+use herald_proto::inclusion::{LogTrust, VerifiedEntry, VerifiedInclusion};
 use herald_proto::merkle::{Hash, LogHasher as _};
 use herald_proto::note::b64;
+use herald_proto::succession::{Plan, plan, succession, succession_with_prefix};
 use herald_proto::wire::{MAX_LOG_ENTRY_BYTES, Validate as _, pb};
 use prost::Message as _;
 use tracing::{debug, warn};
@@ -25,9 +28,8 @@ use crate::clock::{Clock, SystemClock};
 use crate::error::ClientError;
 use crate::gateway::{Gateway, Leaf};
 use crate::store::{CheckpointStore, StoreError};
-use crate::verified::{VerifiedConsistency, VerifiedEntry, VerifiedInclusion};
-use crate::verify::{LogIdentity, Succession, VerifyError};
-use crate::witnessed::WitnessRequirement;
+use crate::verified::VerifiedConsistency;
+use crate::verify::{self, VerifyError};
 
 /// What [`TrustedLog::refresh`] did.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -44,12 +46,11 @@ pub struct CheckpointUpdate {
 #[derive(Debug)]
 pub struct TrustedLog<G, S> {
     pub(crate) gateway: G,
-    pub(crate) log: LogIdentity,
+    /// The log: key, hash, and (when set) the witness policy its checkpoints must satisfy.
+    pub(crate) log: LogTrust,
     store: S,
     /// The last checkpoint verified and saved; moves only forward, and only by proof.
     trusted: Option<VerifiedCheckpoint>,
-    /// When set, only checkpoints cosigned as required are trusted.
-    pub(crate) witnesses: Option<WitnessRequirement>,
     /// Set once the log is proved to have equivocated; every call is refused after.
     pub(crate) distrusted: Option<Box<herald_proto::equivocation::Equivocation>>,
     /// "Now", for cosignature timestamps and binding answers ([`SystemClock`] by default).
@@ -59,20 +60,20 @@ pub struct TrustedLog<G, S> {
 impl<G: Gateway, S: CheckpointStore> TrustedLog<G, S> {
     /// The log `log` through `gateway`, starting from the checkpoint `store` holds for it (which
     /// must verify under the log's key). A log the store holds an equivocation proof against
-    /// (verified again here) is refused from the start.
-    pub fn open(gateway: G, log: LogIdentity, store: S) -> Result<Self, ClientError> {
-        let trusted = match store.load(log.origin())? {
-            None => None,
-            Some(note) => {
-                Some(
-                    log.verify_checkpoint(&note)
-                        .map_err(|e| StoreError::Untrusted {
-                            origin: log.origin().to_owned(),
-                            error: Box::new(e),
-                        })?,
-                )
-            }
-        };
+    /// (verified again here) is refused from the start. With a witness policy in `log`, only
+    /// checkpoints cosigned as it requires are trusted, and the gateway's alerts are checked at
+    /// every refresh.
+    pub fn open(gateway: G, log: LogTrust, store: S) -> Result<Self, ClientError> {
+        let trusted =
+            match store.load(log.origin())? {
+                None => None,
+                Some(note) => Some(verify::verify_checkpoint(&log, &note).map_err(|e| {
+                    StoreError::Untrusted {
+                        origin: log.origin().to_owned(),
+                        error: Box::new(e),
+                    }
+                })?),
+            };
         let distrusted = match store.load_equivocation(log.origin())? {
             None => None,
             Some(proof) => {
@@ -81,7 +82,7 @@ impl<G: Gateway, S: CheckpointStore> TrustedLog<G, S> {
                     reason,
                 };
                 let verified = proof.verify().map_err(|e| bad(e.to_string()))?;
-                if verified.equivocation().log() != log.verifier() {
+                if verified.equivocation().log() != log.log() {
                     return Err(bad("it is about another log key".into()).into());
                 }
                 Some(Box::new(proof))
@@ -92,7 +93,6 @@ impl<G: Gateway, S: CheckpointStore> TrustedLog<G, S> {
             log,
             store,
             trusted,
-            witnesses: None,
             distrusted,
             clock: Arc::new(SystemClock),
         })
@@ -105,7 +105,7 @@ impl<G: Gateway, S: CheckpointStore> TrustedLog<G, S> {
     }
 
     /// The log.
-    pub fn log(&self) -> &LogIdentity {
+    pub fn log(&self) -> &LogTrust {
         &self.log
     }
 
@@ -128,53 +128,51 @@ impl<G: Gateway, S: CheckpointStore> TrustedLog<G, S> {
     /// to extend the trusted one. A smaller tree (the log went back), a same-size tree with
     /// another root, or a failing consistency proof is refused and the trusted one kept.
     ///
-    /// With a witness requirement, it is the latest *cosigned* checkpoint, accepted only if the
+    /// With a witness policy, it is the latest *cosigned* checkpoint, accepted only if the
     /// policy is satisfied, and the gateway's alerts against the log are checked first.
     pub async fn refresh(&mut self) -> Result<CheckpointUpdate, ClientError> {
         self.refuse_if_distrusted()?;
-        let received = match self.witnesses.clone() {
-            Some(required) => {
-                self.check_alerts().await?;
-                let note = self.gateway.cosigned_checkpoint().await?;
-                required.verify(&self.log, &note.note, self.clock.now_secs())?
-            }
-            None => {
-                let note = self.gateway.checkpoint().await?;
-                self.log.verify_checkpoint(&note.note)?
-            }
+        let received = if self.log.policy().is_some() {
+            self.check_alerts().await?;
+            let note = self.gateway.cosigned_checkpoint().await?;
+            verify::verify_cosigned(&self.log, &note.note, self.clock.now_secs())?
+        } else {
+            let note = self.gateway.checkpoint().await?;
+            verify::verify_checkpoint(&self.log, &note.note)?
         };
         self.advance(received).await
     }
 
-    /// Trusts `received` (verified) if it extends the trusted checkpoint.
+    /// Trusts `received` (verified) if it succeeds the trusted checkpoint.
     async fn advance(
         &mut self,
         received: VerifiedCheckpoint,
     ) -> Result<CheckpointUpdate, ClientError> {
         let previous = self.trusted.clone();
-        let succession = match self.log.succession(previous.as_ref(), &received) {
-            Ok(s) => s,
-            Err(e) => {
+        let planned = plan(&self.log, previous.as_ref(), &received);
+        let proof = match (planned, &previous) {
+            (Err(e), _) => {
+                let e = VerifyError::Succession(e);
                 warn!(origin = self.log.origin(), error = %e, "checkpoint refused");
                 self.note_failure(&e);
                 return Err(e.into());
             }
-        };
-        let proof = match (succession, &previous) {
-            (Succession::Same, _) => {
+            (Ok(Plan::Same), _) => {
                 return Ok(CheckpointUpdate {
                     checkpoint: received,
                     previous,
                     proof: None,
                 });
             }
-            (Succession::Unproven, _) | (Succession::NeedsProof { .. }, None) => None,
-            (Succession::NeedsProof { size1, size2 }, Some(stored)) => {
+            (Ok(Plan::Unproven), _) | (Ok(Plan::NeedsProof { .. }), None) => None,
+            (Ok(Plan::NeedsProof { size1, size2 }), Some(stored)) => {
                 let proof = self.gateway.consistency(size1, size2).await?;
-                if let Err(e) = self.log.verify_consistency(stored, &received, &proof) {
+                if let Err(e) = self.judge(stored, &received, &proof).await {
                     warn!(origin = self.log.origin(), error = %e, "inconsistent checkpoint");
-                    self.note_failure(&e);
-                    return Err(e.into());
+                    if let ClientError::Verification(v) = &e {
+                        self.note_failure(v);
+                    }
+                    return Err(e);
                 }
                 Some(proof)
             }
@@ -193,6 +191,36 @@ impl<G: Gateway, S: CheckpointStore> TrustedLog<G, S> {
         })
     }
 
+    /// Proto's succession rule from `older` to `newer` with the gateway's `proof`. When the
+    /// rule cannot tell garbage from a split view (the older size is a power of two), asks the
+    /// gateway for the audit path that decides it; a gateway that cannot give one leaves the
+    /// refusal as it was (a bad proof, accusing nobody).
+    async fn judge(
+        &self,
+        older: &VerifiedCheckpoint,
+        newer: &VerifiedCheckpoint,
+        proof: &pb::ConsistencyProof,
+    ) -> Result<(), ClientError> {
+        verify::check_proof_sizes(older, newer, proof)?;
+        let decided = succession(&self.log, Some(older), newer, &proof.hashes);
+        let Err(refusal) = decided else {
+            return Ok(());
+        };
+        let Some((index, _)) = refusal.wants_prefix() else {
+            return Err(VerifyError::Succession(refusal).into());
+        };
+        let prefix = match self.prove_index(newer, index, None).await {
+            Ok(prefix) => prefix,
+            Err(e) => {
+                debug!(origin = self.log.origin(), error = %e, "no audit path to decide a bad proof");
+                return Err(VerifyError::Succession(refusal).into());
+            }
+        };
+        succession_with_prefix(&self.log, Some(older), newer, &proof.hashes, &prefix)
+            .map(|_| ())
+            .map_err(|e| VerifyError::Succession(e).into())
+    }
+
     /// Checks that two verified checkpoints are consistent, whichever is larger, without
     /// changing what is trusted.
     async fn link(
@@ -201,15 +229,13 @@ impl<G: Gateway, S: CheckpointStore> TrustedLog<G, S> {
         b: &VerifiedCheckpoint,
     ) -> Result<(), ClientError> {
         let (older, newer) = if a.size() <= b.size() { (a, b) } else { (b, a) };
-        if older.size() == 0 {
-            return Ok(());
+        match plan(&self.log, Some(older), newer).map_err(VerifyError::Succession)? {
+            Plan::Same | Plan::Unproven => Ok(()),
+            Plan::NeedsProof { size1, size2 } => {
+                let proof = self.gateway.consistency(size1, size2).await?;
+                self.judge(older, newer, &proof).await
+            }
         }
-        let proof = if older.size() == newer.size() {
-            pb::ConsistencyProof::new(older.size(), newer.size(), &[])
-        } else {
-            self.gateway.consistency(older.size(), newer.size()).await?
-        };
-        Ok(self.log.verify_consistency(older, newer, &proof)?)
     }
 
     /// The trusted checkpoint after a refresh.
@@ -230,15 +256,25 @@ impl<G: Gateway, S: CheckpointStore> TrustedLog<G, S> {
     /// Submits an encoded `LogEntry` (e.g. a certified-mail publication leaf), stored and
     /// hashed byte for byte, and verifies it as [`submit`](Self::submit) does.
     pub async fn submit_encoded(&mut self, bytes: Vec<u8>) -> Result<VerifiedEntry, ClientError> {
+        let (leaf_hash, ack) = self.send_entry(bytes.clone()).await?;
+        let (index, checkpoint) = self.acknowledged(ack).await?;
+        let inclusion = self
+            .prove_index(&checkpoint, index, Some(&leaf_hash))
+            .await?;
+        entry_of(bytes, inclusion)
+    }
+
+    /// Checks `bytes` as gateways do (a valid `LogEntry` in its canonical encoding, within the
+    /// size limit), submits it, and checks the acknowledgement names its leaf hash. Returns the
+    /// leaf hash and the (not yet verified) acknowledgement.
+    pub(crate) async fn send_entry(
+        &mut self,
+        bytes: Vec<u8>,
+    ) -> Result<(Hash, pb::SubmitAck), ClientError> {
         self.refuse_if_distrusted()?;
-        let decoded = herald_proto::wire::decode_valid::<pb::LogEntry>(&bytes)
-            .map_err(|e| ClientError::InvalidRequest(format!("entry: {e}")))?;
         // Gateways refuse entries whose signed fields do not cover every byte.
-        if decoded.encode_to_vec() != bytes {
-            return Err(ClientError::InvalidRequest(
-                "entry: not in its canonical encoding".into(),
-            ));
-        }
+        herald_proto::wire::decode_canonical::<pb::LogEntry>(&bytes)
+            .map_err(|e| ClientError::InvalidRequest(format!("entry: {e}")))?;
         if bytes.len() > MAX_LOG_ENTRY_BYTES {
             return Err(ClientError::InvalidRequest(format!(
                 "entry of {} bytes is over the limit of {MAX_LOG_ENTRY_BYTES}",
@@ -246,7 +282,7 @@ impl<G: Gateway, S: CheckpointStore> TrustedLog<G, S> {
             )));
         }
         let leaf_hash = self.log.leaf_hash(&bytes);
-        let ack = self.gateway.submit(bytes.clone()).await?;
+        let ack = self.gateway.submit(bytes).await?;
         if ack.leaf_hash != leaf_hash {
             return Err(VerifyError::AnswerMismatch {
                 what: "acknowledged leaf hash",
@@ -255,11 +291,7 @@ impl<G: Gateway, S: CheckpointStore> TrustedLog<G, S> {
             }
             .into());
         }
-        let (index, checkpoint) = self.acknowledged(ack).await?;
-        let inclusion = self
-            .prove_index(&checkpoint, index, Some(&leaf_hash))
-            .await?;
-        Ok(LogIdentity::entry(bytes, inclusion))
+        Ok((leaf_hash, ack))
     }
 
     /// Asks the gateway for the audit path of leaf `index` in `checkpoint` and verifies it:
@@ -278,9 +310,13 @@ impl<G: Gateway, S: CheckpointStore> TrustedLog<G, S> {
         // A validated answer's leaf hash is 32 bytes.
         let named = Hash::try_from(answer.leaf_hash.as_slice()).unwrap_or_default();
         let leaf_hash = leaf_hash.unwrap_or(&named);
-        Ok(self
-            .log
-            .verify_inclusion_answer(checkpoint, Some(index), leaf_hash, &answer)?)
+        Ok(verify::verify_inclusion_answer(
+            &self.log,
+            checkpoint,
+            Some(index),
+            leaf_hash,
+            &answer,
+        )?)
     }
 
     /// Checks an acknowledgement's checkpoint (signed by the log, its index inside it) and its
@@ -293,7 +329,7 @@ impl<G: Gateway, S: CheckpointStore> TrustedLog<G, S> {
     ) -> Result<(u64, VerifiedCheckpoint), ClientError> {
         // The codec validated the ack: its checkpoint is present.
         let note = ack.checkpoint.map(|c| c.note).unwrap_or_default();
-        let checkpoint = self.log.verify_checkpoint(&note)?;
+        let checkpoint = verify::verify_checkpoint(&self.log, &note)?;
         if ack.index >= checkpoint.size() {
             return Err(VerifyError::AnswerMismatch {
                 what: "acknowledged index",
@@ -302,6 +338,7 @@ impl<G: Gateway, S: CheckpointStore> TrustedLog<G, S> {
             }
             .into());
         }
+        let witnessed = self.log.policy().is_some();
         match self.trusted.clone() {
             // The ack's tree may be older than the trusted one (another process refreshed the
             // state meanwhile): prove it is a prefix, and keep trusting the larger one.
@@ -309,8 +346,8 @@ impl<G: Gateway, S: CheckpointStore> TrustedLog<G, S> {
                 self.link(&checkpoint, &stored).await?
             }
             // Not cosigned yet: proved consistent with the trusted one, but not trusted itself.
-            Some(stored) if self.witnesses.is_some() => self.link(&stored, &checkpoint).await?,
-            _ if self.witnesses.is_some() => {}
+            Some(stored) if witnessed => self.link(&stored, &checkpoint).await?,
+            _ if witnessed => {}
             _ => {
                 self.advance(checkpoint.clone()).await?;
             }
@@ -320,17 +357,28 @@ impl<G: Gateway, S: CheckpointStore> TrustedLog<G, S> {
 
     /// Takes a checkpoint of this log that the caller verified by other means (e.g. cosigned
     /// under a location's witness policy, in a lookup answer): checks it is consistent with
-    /// the trusted one and trusts it if it is larger. With a witness requirement it must also
+    /// the trusted one and trusts it if it is larger. With a witness policy it must also
     /// satisfy that. A checkpoint shown to conflict with the trusted one distrusts the log.
     pub async fn adopt(&mut self, checkpoint: VerifiedCheckpoint) -> Result<(), ClientError> {
         self.refuse_if_distrusted()?;
-        if let Some(required) = &self.witnesses {
-            required.verify(
+        if self.log.policy().is_some() {
+            verify::verify_cosigned(
                 &self.log,
                 checkpoint.note().as_bytes(),
                 self.clock.now_secs(),
             )?;
         }
+        self.adopt_cosigned(checkpoint).await
+    }
+
+    /// [`adopt`](Self::adopt) for a checkpoint the caller proved cosigned under this log's own
+    /// witness policy (a publication proven at the location this log was opened for): its
+    /// cosignatures are not checked again.
+    pub(crate) async fn adopt_cosigned(
+        &mut self,
+        checkpoint: VerifiedCheckpoint,
+    ) -> Result<(), ClientError> {
+        self.refuse_if_distrusted()?;
         let result = match self.trusted.clone() {
             Some(stored) if stored.size() > checkpoint.size() => {
                 self.link(&checkpoint, &stored).await
@@ -368,17 +416,16 @@ impl<G: Gateway, S: CheckpointStore> TrustedLog<G, S> {
         }
         // A validated page has at least one entry.
         let entry = page.entries.into_iter().next().unwrap_or_default();
-        let leaf_hash = self.log.leaf_hash(&entry);
+        let leaf_hash = self.log.hasher().hash_leaf(&entry);
         let answer = self
             .gateway
             .inclusion(Leaf::Index(index), checkpoint.size())
             .await?;
         // Checked against the hash of the bytes received, whatever the answer claims.
         let proof = answer.proof.unwrap_or_default();
-        let inclusion = self
-            .log
-            .verify_inclusion(&checkpoint, Some(index), &leaf_hash, &proof)?;
-        Ok(LogIdentity::entry(entry, inclusion))
+        let inclusion =
+            verify::verify_inclusion(&self.log, &checkpoint, Some(index), &leaf_hash, &proof)?;
+        entry_of(entry, inclusion)
     }
 
     /// Proves that `leaf` is in the latest trusted checkpoint.
@@ -391,9 +438,13 @@ impl<G: Gateway, S: CheckpointStore> TrustedLog<G, S> {
             Leaf::Index(index) => self.prove_index(&checkpoint, index, None).await,
             Leaf::Hash(hash) => {
                 let answer = self.gateway.inclusion(leaf, checkpoint.size()).await?;
-                Ok(self
-                    .log
-                    .verify_inclusion_answer(&checkpoint, None, &hash, &answer)?)
+                Ok(verify::verify_inclusion_answer(
+                    &self.log,
+                    &checkpoint,
+                    None,
+                    &hash,
+                    &answer,
+                )?)
             }
         }
     }
@@ -407,7 +458,7 @@ impl<G: Gateway, S: CheckpointStore> TrustedLog<G, S> {
             return Ok(self.log.hasher().empty_root());
         }
         let inclusion = self.prove_index(anchor, size, None).await?;
-        Ok(self.log.prefix_root(&inclusion, size)?)
+        Ok(verify::prefix_root(&inclusion, size)?)
     }
 
     /// Proves that the log's tree of `size1` leaves is a prefix of its tree of `size2` (default:
@@ -433,14 +484,30 @@ impl<G: Gateway, S: CheckpointStore> TrustedLog<G, S> {
         }
         let root2 = self.root_at(&anchor, size2).await?;
         if size1 == size2 {
-            return Ok(LogIdentity::same_tree(&anchor, size2, root2));
+            return Ok(verify::same_tree(&anchor, size2, root2));
         }
         let root1 = self.root_at(&anchor, size1).await?;
         let proof = self.gateway.consistency(size1, size2).await?;
-        Ok(self
-            .log
-            .verify_consistency_between(&anchor, size1, root1, size2, root2, &proof)?)
+        Ok(verify::verify_consistency_between(
+            &self.log, &anchor, size1, root1, size2, root2, &proof,
+        )?)
     }
+}
+
+/// `entry` as proved by `inclusion`, which was verified against `entry`'s own leaf hash.
+pub(crate) fn entry_of(
+    entry: Vec<u8>,
+    inclusion: VerifiedInclusion,
+) -> Result<VerifiedEntry, ClientError> {
+    let index = inclusion.index();
+    VerifiedEntry::new(entry, inclusion).ok_or_else(|| {
+        VerifyError::AnswerMismatch {
+            what: "proved leaf",
+            asked: format!("the entry's own leaf hash at {index}"),
+            answered: "another leaf hash".into(),
+        }
+        .into()
+    })
 }
 
 fn check_below(value: u64, size: u64, what: &str) -> Result<(), ClientError> {
@@ -456,6 +523,7 @@ fn check_below(value: u64, size: u64, what: &str) -> Result<(), ClientError> {
 mod tests {
     use futures::executor::block_on;
     use herald_proto::merkle::HashAlgorithm;
+    use herald_proto::succession::SuccessionError;
 
     use super::*;
     use crate::store::MemoryCheckpointStore;
@@ -467,7 +535,7 @@ mod tests {
         let verifier = gateway.log.lock().unwrap().verifier();
         TrustedLog::open(
             gateway,
-            LogIdentity::new(verifier, HashAlgorithm::Blake3),
+            LogTrust::unwitnessed(verifier, HashAlgorithm::Blake3),
             store,
         )
         .unwrap()
@@ -509,20 +577,31 @@ mod tests {
         fork.replace_leaf(1, b"rewritten".to_vec());
         gateway.set_log(fork);
         let err = verification(block_on(log.refresh()).unwrap_err());
-        let VerifyError::Inconsistent {
-            older,
-            newer,
-            equivocation,
-            ..
-        } = err
-        else {
+        let VerifyError::Succession(SuccessionError::Split(equivocation)) = err else {
             panic!("{err:?}")
         };
-        assert_eq!(older, trusted);
-        assert_eq!(newer.size(), 9);
-        assert!(equivocation.is_some(), "size 5 is not a power of two");
+        let split = equivocation.verify().unwrap();
+        assert_eq!(split.first(), &trusted);
+        assert_eq!(split.second().size(), 9);
         assert_eq!(log.trusted(), Some(&trusted));
         assert_eq!(open(&gateway, &store).trusted(), Some(&trusted));
+    }
+
+    /// A consistency proof from a power-of-two size does not carry the trusted root; the log
+    /// is asked for the audit path of that leaf in its new tree, which proves the fork.
+    #[test]
+    fn attack_a_fork_from_a_power_of_two_size_is_proved_with_one_more_proof() {
+        let gateway = FakeGateway::new(TestLog::new(4));
+        let store = MemoryCheckpointStore::new();
+        let mut log = open(&gateway, &store);
+        let trusted = block_on(log.refresh()).unwrap().checkpoint;
+        let mut fork = TestLog::new(9);
+        fork.replace_leaf(1, b"rewritten".to_vec());
+        gateway.set_log(fork);
+        let err = verification(block_on(log.refresh()).unwrap_err());
+        let split = err.equivocation().expect("a split view").verify().unwrap();
+        assert_eq!((split.first(), split.second().size()), (&trusted, 9));
+        assert_eq!(log.equivocation(), err.equivocation());
     }
 
     #[test]
@@ -534,7 +613,7 @@ mod tests {
         gateway.lie(|m| m.checkpoint_size = Some(4));
         assert!(matches!(
             verification(block_on(log.refresh()).unwrap_err()),
-            VerifyError::Rollback { .. }
+            VerifyError::Succession(SuccessionError::Rollback { .. })
         ));
         gateway.lie(|m| m.checkpoint_size = None);
         let mut fork = TestLog::new(6);
@@ -542,7 +621,7 @@ mod tests {
         gateway.set_log(fork);
         assert!(matches!(
             verification(block_on(log.refresh()).unwrap_err()),
-            VerifyError::DifferentRoots { .. }
+            VerifyError::Succession(SuccessionError::Split(_))
         ));
         assert_eq!(log.trusted(), Some(&trusted));
     }
@@ -573,10 +652,7 @@ mod tests {
         assert!(
             matches!(
                 err,
-                VerifyError::Inconsistent {
-                    equivocation: None,
-                    ..
-                }
+                VerifyError::Succession(SuccessionError::BadProof { .. })
             ),
             "garbage proves no split view: {err:?}"
         );
@@ -628,7 +704,7 @@ mod tests {
         assert_eq!(entry.entry(), b"entry 7");
         let hash = *entry.inclusion().leaf_hash();
         let by_hash = block_on(log.prove(Leaf::Hash(hash))).unwrap();
-        assert_eq!(by_hash.leaf_index(), 7);
+        assert_eq!(by_hash.index(), 7);
         assert_eq!(block_on(log.prove(Leaf::Index(7))).unwrap(), by_hash);
         assert!(matches!(
             block_on(log.entry(11)),
@@ -668,15 +744,15 @@ mod tests {
     fn a_stored_checkpoint_under_another_key_is_not_trusted() {
         let store = MemoryCheckpointStore::new();
         let impostor = TestLog::with_key("alpha.test/herald", [2; 32], 3);
-        let id = LogIdentity::new(impostor.verifier(), HashAlgorithm::Blake3);
+        let id = LogTrust::unwitnessed(impostor.verifier(), HashAlgorithm::Blake3);
         store
-            .save(&id.verify_checkpoint(&impostor.checkpoint_note(3)).unwrap())
+            .save(&verify::verify_checkpoint(&id, &impostor.checkpoint_note(3)).unwrap())
             .unwrap();
         let gateway = FakeGateway::new(TestLog::new(3));
         let verifier = gateway.log.lock().unwrap().verifier();
         let err = TrustedLog::open(
             &gateway,
-            LogIdentity::new(verifier, HashAlgorithm::Blake3),
+            LogTrust::unwitnessed(verifier, HashAlgorithm::Blake3),
             &store,
         )
         .unwrap_err();

@@ -1,21 +1,22 @@
-//! Witnessed checkpoints and split-view alerts, on the client side (issue 4).
+//! Witnessed checkpoints and split-view alerts, on the client side.
 //!
-//! A [`WitnessRequirement`] — proto's [`WitnessPolicy`] (the log key, the witness keys the
-//! client trusts, the quorum) and a bound on clock skew — makes a [`TrustedLog`] accept only
-//! checkpoints that a quorum of those witnesses cosigned: it asks the gateway for its latest
-//! cosigned checkpoint and lets the policy decide. The gateway's own quorum is no promise.
+//! A [`LogTrust`] with a witness policy (the log key, the witness keys the client trusts, the
+//! quorum, and how far ahead of the client's clock a cosignature may be timestamped) makes a
+//! [`TrustedLog`] accept only checkpoints that a quorum of those witnesses cosigned: it asks the
+//! gateway for its latest cosigned checkpoint and lets the policy decide. The gateway's own
+//! quorum is no promise.
 //!
 //! Split views: whatever the gateway says about them is checked here with proto's verifier.
 //! A verified equivocation proof against this log's key — from the gateway's alerts
-//! ([`TrustedLog::check_alerts`]) or built by the client itself when a gateway shows it two
-//! conflicting checkpoints — makes the `TrustedLog` refuse the log from then on
+//! ([`TrustedLog::check_alerts`]) or built by proto's succession rule when a gateway shows the
+//! client two conflicting checkpoints — makes the `TrustedLog` refuse the log from then on
 //! ([`VerifyError::Equivocated`]). An alert that does not verify proves nothing and is ignored.
 
 // `VerifyError` carries whole checkpoints as evidence (see `verify.rs`); `ClientError` boxes it.
 #![allow(clippy::result_large_err)]
 
-use herald_proto::checkpoint::{VerifiedCheckpoint, WitnessPolicy};
 use herald_proto::equivocation::Equivocation;
+use herald_proto::inclusion::LogTrust;
 use herald_proto::wire::pb;
 use tracing::warn;
 
@@ -23,51 +24,10 @@ use crate::error::ClientError;
 use crate::gateway::Gateway;
 use crate::store::CheckpointStore;
 use crate::trusted_log::TrustedLog;
-use crate::verify::{LogIdentity, VerifyError};
-
-/// Cosignatures timestamped further than this ahead of the client's clock do not count.
-pub const DEFAULT_MAX_SKEW_SECS: u64 = 300;
-
-/// What a cosigned checkpoint must satisfy (see the module docs).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct WitnessRequirement {
-    policy: WitnessPolicy,
-    max_skew: u64,
-}
-
-impl WitnessRequirement {
-    /// Checkpoints must satisfy `policy`, counting cosignatures timestamped at most `max_skew`
-    /// seconds after the client's clock.
-    pub fn new(policy: WitnessPolicy, max_skew: u64) -> Self {
-        WitnessRequirement { policy, max_skew }
-    }
-
-    /// The policy.
-    pub fn policy(&self) -> &WitnessPolicy {
-        &self.policy
-    }
-
-    /// Verifies `note` as a checkpoint of `log` cosigned as required, at time `now` (POSIX
-    /// seconds).
-    pub fn verify(
-        &self,
-        log: &LogIdentity,
-        note: &[u8],
-        now: u64,
-    ) -> Result<VerifiedCheckpoint, VerifyError> {
-        self.policy
-            .verify(note, now, self.max_skew)
-            .map_err(|error| VerifyError::NotCosigned {
-                note: note.to_vec(),
-                error,
-            })?;
-        // The log's own checks too (e.g. the empty tree's root).
-        log.verify_checkpoint(note)
-    }
-}
+use crate::verify::VerifyError;
 
 /// The first of `alerts` that verifies and proves that `log` (under its key) equivocated.
-pub fn proof_against(log: &LogIdentity, alerts: Vec<pb::Equivocation>) -> Option<Equivocation> {
+pub fn proof_against(log: &LogTrust, alerts: Vec<pb::Equivocation>) -> Option<Equivocation> {
     alerts.into_iter().find_map(|wire| {
         let claimed = match Equivocation::from_wire(wire) {
             Ok(e) => e,
@@ -77,7 +37,7 @@ pub fn proof_against(log: &LogIdentity, alerts: Vec<pb::Equivocation>) -> Option
             }
         };
         match claimed.verify() {
-            Ok(v) if v.equivocation().log() == log.verifier() => Some(claimed),
+            Ok(v) if v.equivocation().log() == log.log() => Some(claimed),
             Ok(_) => None,
             Err(e) => {
                 warn!(error = %e, "the gateway served an alert that does not verify");
@@ -88,23 +48,6 @@ pub fn proof_against(log: &LogIdentity, alerts: Vec<pb::Equivocation>) -> Option
 }
 
 impl<G: Gateway, S: CheckpointStore> TrustedLog<G, S> {
-    /// From now on, trust only checkpoints cosigned as `requirement` says (its policy must be
-    /// for this log's key), and look at the gateway's alerts at every refresh.
-    pub fn require_cosigned(&mut self, requirement: WitnessRequirement) -> Result<(), ClientError> {
-        if requirement.policy.log() != self.log.verifier() {
-            return Err(ClientError::InvalidRequest(
-                "the witness policy is for another log key".into(),
-            ));
-        }
-        self.witnesses = Some(requirement);
-        Ok(())
-    }
-
-    /// The witness requirement, if any.
-    pub fn witness_requirement(&self) -> Option<&WitnessRequirement> {
-        self.witnesses.as_ref()
-    }
-
     /// The verified proof that this log equivocated, once one is known.
     pub fn equivocation(&self) -> Option<&Equivocation> {
         self.distrusted.as_deref()
@@ -149,17 +92,10 @@ impl<G: Gateway, S: CheckpointStore> TrustedLog<G, S> {
         self.distrusted = Some(Box::new(proof));
     }
 
-    /// Remembers the equivocation a verification failure carries, if any.
+    /// Remembers the split view a verification failure proves, if any.
     pub(crate) fn note_failure(&mut self, error: &VerifyError) {
-        let proof = match error {
-            VerifyError::DifferentRoots { equivocation, .. } => Some(equivocation.as_ref()),
-            VerifyError::Inconsistent {
-                equivocation: Some(e),
-                ..
-            } => Some(e.as_ref()),
-            _ => None,
-        };
-        if let Some(p) = proof
+        if let VerifyError::Succession(e) = error
+            && let Some(p) = e.equivocation()
             && self.distrusted.is_none()
         {
             self.distrust(p.clone());
@@ -171,8 +107,9 @@ impl<G: Gateway, S: CheckpointStore> TrustedLog<G, S> {
 mod tests {
     use ed25519_dalek::SigningKey;
     use futures::executor::block_on;
-    use herald_proto::checkpoint::WitnessSigner;
+    use herald_proto::checkpoint::{VerifiedCheckpoint, WitnessPolicy, WitnessSigner};
     use herald_proto::merkle::HashAlgorithm;
+    use herald_proto::succession::SuccessionError;
 
     use super::*;
     use std::sync::Arc;
@@ -195,7 +132,7 @@ mod tests {
         let verifier = gateway.log.lock().unwrap().verifier();
         TrustedLog::open(
             gateway,
-            LogIdentity::new(verifier, HashAlgorithm::Blake3),
+            LogTrust::unwitnessed(verifier, HashAlgorithm::Blake3),
             store,
         )
         .unwrap()
@@ -223,7 +160,12 @@ mod tests {
         c.note().into_bytes()
     }
 
-    fn requirement(gateway: &FakeGateway, quorum: usize) -> WitnessRequirement {
+    /// The gateway's log with witnesses 7 and 8 and `quorum`.
+    fn witnessed<'a>(
+        gateway: &'a FakeGateway,
+        store: &'a MemoryCheckpointStore,
+        quorum: usize,
+    ) -> Log<'a> {
         let verifier = gateway.log.lock().unwrap().verifier();
         let policy = WitnessPolicy::new(
             verifier,
@@ -231,7 +173,7 @@ mod tests {
             quorum,
         )
         .unwrap();
-        WitnessRequirement::new(policy, DEFAULT_MAX_SKEW_SECS)
+        TrustedLog::open(gateway, LogTrust::new(policy, HashAlgorithm::Blake3), store).unwrap()
     }
 
     fn verification(e: ClientError) -> VerifyError {
@@ -245,8 +187,7 @@ mod tests {
     fn only_checkpoints_cosigned_by_a_quorum_are_trusted() {
         let gateway = FakeGateway::new(TestLog::new(5));
         let store = MemoryCheckpointStore::new();
-        let mut log = open(&gateway, &store);
-        log.require_cosigned(requirement(&gateway, 2)).unwrap();
+        let mut log = witnessed(&gateway, &store, 2);
         // Nothing cosigned yet: the gateway's refusal, nothing trusted.
         assert!(matches!(
             block_on(log.refresh()),
@@ -284,30 +225,15 @@ mod tests {
         ));
         let store = MemoryCheckpointStore::new();
         // At 10,000 the cosignatures are from the future, beyond any skew: not trusted.
-        let mut early = open(&gateway, &store).with_clock(Arc::new(FixedClock(10_000)));
-        early.require_cosigned(requirement(&gateway, 2)).unwrap();
+        let mut early = witnessed(&gateway, &store, 2).with_clock(Arc::new(FixedClock(10_000)));
         assert!(matches!(
             verification(block_on(early.refresh()).unwrap_err()),
             VerifyError::NotCosigned { .. }
         ));
         assert_eq!(early.trusted(), None);
         // At 50,000 they are timely.
-        let mut on_time = open(&gateway, &store).with_clock(Arc::new(FixedClock(50_000)));
-        on_time.require_cosigned(requirement(&gateway, 2)).unwrap();
+        let mut on_time = witnessed(&gateway, &store, 2).with_clock(Arc::new(FixedClock(50_000)));
         assert_eq!(block_on(on_time.refresh()).unwrap().checkpoint.size(), 5);
-    }
-
-    #[test]
-    fn a_policy_for_another_log_key_is_refused() {
-        let gateway = FakeGateway::new(TestLog::new(2));
-        let store = MemoryCheckpointStore::new();
-        let mut log = open(&gateway, &store);
-        let other = TestLog::with_key("alpha.test/herald", [2; 32], 1).verifier();
-        let policy = WitnessPolicy::new(other, vec![witness(7).verifier()], 1).unwrap();
-        assert!(matches!(
-            log.require_cosigned(WitnessRequirement::new(policy, 0)),
-            Err(ClientError::InvalidRequest(_))
-        ));
     }
 
     #[test]
@@ -369,7 +295,7 @@ mod tests {
         let open_file = || {
             TrustedLog::open(
                 &gateway,
-                LogIdentity::new(verifier.clone(), HashAlgorithm::Blake3),
+                LogTrust::unwitnessed(verifier.clone(), HashAlgorithm::Blake3),
                 &store,
             )
         };
@@ -439,7 +365,7 @@ mod tests {
         gateway.set_log(fork);
         assert!(matches!(
             verification(block_on(log.refresh()).unwrap_err()),
-            VerifyError::DifferentRoots { .. }
+            VerifyError::Succession(SuccessionError::Split(_))
         ));
         // Back to the honest tree: still refused, the client holds the proof.
         gateway.set_log(honest);

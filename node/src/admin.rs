@@ -56,7 +56,7 @@ use crate::network::{NodeHandle, Topic};
 use crate::peers::{PeerDomain, PeerError, PeerRecord, PeerRegistry};
 use crate::service::{DisableReport, Intake, Refusal};
 use crate::store::LogStore;
-use crate::witness::Witnessing;
+use crate::watch::SplitViewWatch;
 
 /// Largest admin request body.
 pub const MAX_ADMIN_BODY_BYTES: usize = 64 * 1024;
@@ -197,7 +197,7 @@ pub struct ForkHook {
 pub struct AdminApi {
     token_digest: [u8; 32],
     registry: PeerRegistry,
-    witnessing: Witnessing,
+    watch: SplitViewWatch,
     intake: Intake,
     node: NodeHandle,
     fork: Option<ForkHook>,
@@ -275,7 +275,7 @@ impl AdminApi {
     pub fn new(
         token: &str,
         registry: PeerRegistry,
-        witnessing: Witnessing,
+        watch: SplitViewWatch,
         intake: Intake,
         node: NodeHandle,
         fork: Option<ForkHook>,
@@ -283,7 +283,7 @@ impl AdminApi {
         AdminApi {
             token_digest: Sha256::digest(token.as_bytes()).into(),
             registry,
-            witnessing,
+            watch,
             intake,
             node,
             fork,
@@ -479,16 +479,16 @@ impl AdminApi {
     }
 
     async fn alerts(&self) -> Result<Response, Response> {
-        let witnessing = self.witnessing.clone();
+        let watch = self.watch.clone();
         let listed = self
-            .blocking(move || witnessing.alerts().list(None, MAX_ALERTS_LISTED))
+            .blocking(move || watch.alerts().list(None, MAX_ALERTS_LISTED))
             .await?
             .map_err(|e| error(500, e.to_string()))?;
         Ok(Response::json(
             200,
             &AlertReport {
                 alerts: listed.iter().map(AlertRecord::of).collect(),
-                distrusted: self.witnessing.alerts().distrusted(),
+                distrusted: self.watch.alerts().distrusted(),
             },
         ))
     }

@@ -55,10 +55,9 @@ use crate::service::evidence::EvidenceWriter;
 use crate::service::{ClientService, Intake, IntakeParts, NodeService};
 use crate::store::scrub::{self, ScrubStatus};
 use crate::store::{DiskSpace, LogHead, LogStore, OpenError};
-use crate::witness::alert_sync::AlertSync;
-use crate::witness::{
-    Cosigner, CrossLogger, LogScanner, WitnessError, Witnessing, WitnessingParts, watcher,
-};
+use crate::watch::alert_sync::AlertSync;
+use crate::watch::{LogScanner, SplitViewWatch, watcher};
+use crate::witness::{Cosigner, CrossLogger, WitnessError, WitnessParts, WitnessService};
 
 /// Largest `node.json` read.
 const MAX_NODE_INFO_BYTES: u64 = 64 * 1024;
@@ -344,7 +343,8 @@ pub struct Gateway {
     info: NodeInfo,
     log_key: NoteVerifier,
     registry: PeerRegistry,
-    witnessing: Witnessing,
+    witness: WitnessService,
+    watch: SplitViewWatch,
     intake: Intake,
     /// The gossip watcher, the cosigner, the cross-logger, the evidence writer, the disk
     /// watch and the scrub; ended at stop.
@@ -426,7 +426,7 @@ impl Gateway {
         let witness_metrics = WitnessMetrics::register(&mut registry);
         let heads = sequencer.latest();
         let (handle, commands) = network::command_channel(keys.peer_id());
-        let parts = WitnessingParts {
+        let parts = WitnessParts {
             db: store.db().clone(),
             peers: peers.clone(),
             signer: keys.witness.clone(),
@@ -435,8 +435,8 @@ impl Gateway {
             metrics: witness_metrics.clone(),
             clock: clock.clone(),
         };
-        let (witnessing, crosslog_offers) =
-            match tokio::task::spawn_blocking(move || Witnessing::open(parts)).await {
+        let (witness, watch, crosslog_offers) =
+            match tokio::task::spawn_blocking(move || crate::witness::open(parts)).await {
                 Ok(Ok(w)) => w,
                 Ok(Err(e)) => {
                     stop_sequencer(&sequencer, sequencer_task).await;
@@ -475,8 +475,9 @@ impl Gateway {
         let (gossip_events, gossip_rx) = mpsc::channel(GOSSIP_EVENT_CAPACITY);
         let judge = GossipJudge::new(peers.clone(), keys.log_verifier(), gossip_events);
         let service = NodeService::new(
-            ClientService::new(intake.clone(), store.clone(), witnessing.clone()),
-            witnessing.clone(),
+            ClientService::new(intake.clone(), store.clone(), watch.clone()),
+            witness.clone(),
+            watch.clone(),
             judge.clone(),
             AlertSync::new(handle.clone(), judge),
         );
@@ -497,7 +498,7 @@ impl Gateway {
             }
         };
         let tasks = vec![
-            watcher::spawn(witnessing.clone(), gossip_rx),
+            watcher::spawn(watch.clone(), gossip_rx),
             Cosigner {
                 node: handle.clone(),
                 store: store.clone(),
@@ -521,7 +522,7 @@ impl Gateway {
             }
             .spawn(crosslog_offers),
             LogScanner {
-                witnessing: witnessing.clone(),
+                watch: watch.clone(),
                 node: handle.clone(),
                 store: store.clone(),
                 metrics: witness_metrics,
@@ -544,7 +545,7 @@ impl Gateway {
         let admin = AdminApi::new(
             &token,
             peers.clone(),
-            witnessing.clone(),
+            watch.clone(),
             intake.clone(),
             handle,
             fork,
@@ -560,7 +561,8 @@ impl Gateway {
                 witness_key: keys.witness_verifier().to_string(),
             }),
             store: store.clone(),
-            witnessing: witnessing.clone(),
+            witness: witness.clone(),
+            watch: watch.clone(),
             admin: Arc::new(admin),
             health: Health {
                 sequencer: sequencer.status(),
@@ -617,7 +619,8 @@ impl Gateway {
             info,
             log_key: keys.log_verifier(),
             registry: peers,
-            witnessing,
+            witness,
+            watch,
             intake,
             tasks,
         })
@@ -638,9 +641,14 @@ impl Gateway {
         &self.store
     }
 
-    /// The witness side: held state, alerts.
-    pub fn witnessing(&self) -> &Witnessing {
-        &self.witnessing
+    /// The witness service: what this node holds of its peers' logs.
+    pub fn witness(&self) -> &WitnessService {
+        &self.witness
+    }
+
+    /// The split-view watch: alerts, audits, the scan of peers' logs.
+    pub fn watch(&self) -> &SplitViewWatch {
+        &self.watch
     }
 
     /// The configuration it runs with.

@@ -1,7 +1,7 @@
 //! Gossip: what the node publishes and what it accepts, on two topics. The network worker only
 //! carries the messages; the judgement is here, on the application floor ([`GossipJudge`],
 //! which the worker reaches through `network::Inbound`), and what it believes goes to the
-//! witness's watcher.
+//! split-view watch's watcher.
 //!
 //! `herald/checkpoints/1`: each message is one encoded `SignedCheckpoint`. The node publishes
 //! every new checkpoint its sequencer signs, and each cosigned one (the same note with
@@ -19,7 +19,7 @@
 //!
 //! Rejections are charged by gossipsub's peer scoring to the peer that sent the message.
 //!
-//! Alerts a registered peer lists when asked (`witness::alert_sync`) are judged like gossiped
+//! Alerts a registered peer lists when asked (`watch::alert_sync`) are judged like gossiped
 //! ones ([`GossipJudge::listed_alert`]).
 
 use std::sync::Arc;
@@ -38,7 +38,7 @@ use tracing::{debug, info, warn};
 use crate::network::{GossipVerdict, Topic};
 use crate::peers::{PeerDomain, PeerRegistry, PeerSet};
 
-/// Gossip events waiting for the witness's watcher; more are dropped (and logged).
+/// Gossip events waiting for the split-view watch's watcher; more are dropped (and logged).
 pub const GOSSIP_EVENT_CAPACITY: usize = 256;
 
 /// Why a gossip message was rejected.
@@ -76,7 +76,7 @@ pub enum GossipRejection {
     FalseAlert(#[from] EquivocationError),
 }
 
-/// What the judge hands the witness's watcher once a message passed validation.
+/// What the judge hands the split-view watch's watcher once a message passed validation.
 // Each event is moved once through a bounded channel; boxing would only add an allocation.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
@@ -136,7 +136,7 @@ pub fn judge_checkpoint(
         return Ok(SeenCheckpoint::Own(verify(own_log)?));
     }
     match peers.by_origin(&checkpoint.origin) {
-        Some(peer) => Ok(SeenCheckpoint::Peer(peer.clone(), verify(&peer.log_key)?)),
+        Some(peer) => Ok(SeenCheckpoint::Peer(peer.clone(), verify(peer.log_key())?)),
         None => Ok(SeenCheckpoint::Unknown(checkpoint)),
     }
 }
@@ -182,7 +182,7 @@ pub fn concerns_known_log(
     }
     peers
         .by_origin(proof.origin())
-        .is_some_and(|p| &p.log_key == key)
+        .is_some_and(|p| p.log_key() == key)
 }
 
 /// The node's judgement of received gossip (and of alerts peers list), and where what it
@@ -193,7 +193,7 @@ pub struct GossipJudge {
     peers: PeerRegistry,
     /// This node's own log key (its own checkpoints must verify under it).
     own_log: NoteVerifier,
-    /// The witness's watcher (bounded: see [`GOSSIP_EVENT_CAPACITY`]).
+    /// The split-view watch's watcher (bounded: see [`GOSSIP_EVENT_CAPACITY`]).
     events: mpsc::Sender<GossipEvent>,
 }
 
@@ -225,7 +225,7 @@ impl GossipJudge {
         judged.unwrap_or_else(|reason| GossipVerdict::Reject(reason.to_string()))
     }
 
-    /// A valid checkpoint message: forwarded; a peer's goes to the witness's watcher.
+    /// A valid checkpoint message: forwarded; a peer's goes to the split-view watch's watcher.
     fn on_checkpoint(&self, from: PeerId, seen: SeenCheckpoint) -> GossipVerdict {
         match seen {
             SeenCheckpoint::Peer(peer, checkpoint) => {
@@ -273,7 +273,7 @@ impl GossipJudge {
 
     fn tell_watcher(&self, event: GossipEvent) {
         if let Err(e) = self.events.try_send(event) {
-            warn!(error = %e, "witness watcher is behind; gossip event dropped");
+            warn!(error = %e, "the split-view watcher is behind; gossip event dropped");
         }
     }
 }
@@ -387,14 +387,14 @@ mod tests {
             Err(GossipRejection::Alert(_))
         ));
         // A proof against this node's own key is believed; one about a stranger is not.
-        let own_fork = crate::witness::alerts::tests::fork("a.test/herald", 5, 1, 2);
+        let own_fork = crate::watch::alerts::tests::fork("a.test/herald", 5, 1, 2);
         let data = own_fork.equivocation().encode();
         assert!(
             judge_alert(&data, &peers, &own.verifier())
                 .unwrap()
                 .is_some()
         );
-        let stranger = crate::witness::alerts::tests::fork("z.test/herald", 9, 1, 2);
+        let stranger = crate::watch::alerts::tests::fork("z.test/herald", 9, 1, 2);
         let data = stranger.equivocation().encode();
         assert!(
             judge_alert(&data, &peers, &own.verifier())

@@ -13,8 +13,9 @@
 //!   lookups, notary evidence), the client protocol's server, and the router the network worker
 //!   serves through.
 //! - [`gossip`]: what the node believes of gossip (and of alerts peers list).
-//! - [`witness`]: cosigning peers' logs, collecting cosignatures for this one, cross-logging,
-//!   split-view detection and alerts.
+//! - [`witness`]: the witness service (cosigning peers' logs under proto's tlog-witness
+//!   judgement), collecting cosignatures for this log, cross-logging.
+//! - [`watch`]: the split-view watch: gossip, consistency audits, peers' logs, alerts.
 //! - [`admin`]: the admin API on the HTTP listener (bearer token).
 //! - [`config`], [`keys`]: typed configuration and key files; [`clock`]: the injected wall clock.
 //! - [`gateway`]: `run(config, signals)`, wiring the parts together and stopping them within a
@@ -40,4 +41,5 @@ pub mod routes;
 pub mod sequencer;
 pub mod service;
 pub mod store;
+pub mod watch;
 pub mod witness;

@@ -23,6 +23,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use herald_proto::checkpoint::WitnessVerifier;
+use herald_proto::inclusion::LogTrust;
 use herald_proto::merkle::HashAlgorithm;
 use herald_proto::note::{KeyError, NoteVerifier, is_valid_key_name};
 use herald_proto::wire::MAX_LOCATION_WITNESSES;
@@ -160,12 +161,12 @@ pub enum PeerError {
 pub struct PeerDomain {
     /// The mail domain.
     pub domain: String,
-    /// The log's verifier key; its name is the log's origin.
-    pub log_key: NoteVerifier,
+    /// The peer's log as this node knows it: its key (whose name is the origin) and hash
+    /// algorithm, with no witness policy (the witnesses that count for a peer's log depend on
+    /// the whole registry; whoever needs a policy adds one, e.g. the cross-logger).
+    pub log: LogTrust,
     /// The witness's verifier key.
     pub witness_key: WitnessVerifier,
-    /// The log's hash algorithm.
-    pub hash: HashAlgorithm,
     /// The libp2p peer id.
     pub peer_id: PeerId,
     /// Where to dial it, without `/p2p/<peer id>`.
@@ -198,7 +199,7 @@ impl PeerDomain {
         if witness_key.name() == log_key.name() && witness_key.key_id() == log_key.key_id() {
             return Err(PeerError::WitnessIsLogKey);
         }
-        let hash = record
+        let hash: HashAlgorithm = record
             .hash
             .parse()
             .map_err(|_| PeerError::BadHash(record.hash.clone()))?;
@@ -216,9 +217,8 @@ impl PeerDomain {
             .collect::<Result<Vec<_>, _>>()?;
         Ok(PeerDomain {
             domain: record.domain.clone(),
-            log_key,
+            log: LogTrust::unwitnessed(log_key, hash),
             witness_key,
-            hash,
             peer_id,
             addrs,
         })
@@ -228,9 +228,9 @@ impl PeerDomain {
     pub fn to_record(&self) -> PeerRecord {
         PeerRecord {
             domain: self.domain.clone(),
-            log_key: self.log_key.to_string(),
+            log_key: self.log.log().to_string(),
             witness_key: self.witness_key.to_string(),
-            hash: self.hash.as_str().to_owned(),
+            hash: self.log.algorithm().as_str().to_owned(),
             peer_id: self.peer_id.to_string(),
             addrs: self.addrs.iter().map(|a| a.to_string()).collect(),
         }
@@ -238,7 +238,12 @@ impl PeerDomain {
 
     /// The peer log's origin, `<domain>/herald`.
     pub fn origin(&self) -> &str {
-        self.log_key.name()
+        self.log.origin()
+    }
+
+    /// The peer log's verifier key.
+    pub fn log_key(&self) -> &NoteVerifier {
+        self.log.log()
     }
 }
 

@@ -16,7 +16,8 @@ use crate::http::{Method, RequestHead, Response, Routes};
 use crate::metrics;
 use crate::network::NodeHandle;
 use crate::store::{LogHead, LogStore};
-use crate::witness::Witnessing;
+use crate::watch::SplitViewWatch;
+use crate::witness::WitnessService;
 
 /// What `/status` reports, as JSON. `herald-node status` reads it back.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -99,8 +100,10 @@ pub struct NodeRoutes {
     pub identity: Arc<NodeIdentity>,
     /// The log (its cosigned checkpoint).
     pub store: LogStore,
-    /// The witness (peers, held sizes, alerts).
-    pub witnessing: Witnessing,
+    /// The witness service (held sizes).
+    pub witness: WitnessService,
+    /// The split-view watch (peers, alerts).
+    pub watch: SplitViewWatch,
     /// The admin API.
     pub admin: Arc<AdminApi>,
     /// What `/health` reports beyond the sequencer and the network worker being alive.
@@ -122,7 +125,7 @@ impl NodeRoutes {
         let listen_addrs = self.node.listen_addrs().await.unwrap_or_default();
         let connected = self.node.connected_peers().await.unwrap_or_default();
         let peers = self
-            .witnessing
+            .watch
             .peers()
             .snapshot()
             .iter()
@@ -132,12 +135,16 @@ impl NodeRoutes {
                 connected: connected.contains(&p.peer_id),
             })
             .collect();
-        let (store, witnessing) = (self.store.clone(), self.witnessing.clone());
+        let (store, witness, watch) = (
+            self.store.clone(),
+            self.witness.clone(),
+            self.watch.clone(),
+        );
         let stored = tokio::task::spawn_blocking(move || {
             let cosigned = store.cosigned().ok().flatten().unwrap_or_default();
-            let held = witnessing.held_sizes().unwrap_or_default();
+            let held = witness.held_sizes().unwrap_or_default();
             // `len` walks the sled tree: here, not on the async thread.
-            let alerts = witnessing.alerts().len();
+            let alerts = watch.alerts().len();
             (cosigned, held, alerts)
         })
         .await;
@@ -162,7 +169,7 @@ impl NodeRoutes {
             cosigned_size,
             witnessed: held.into_iter().collect(),
             alerts: alert_count,
-            distrusted: self.witnessing.alerts().distrusted(),
+            distrusted: self.watch.alerts().distrusted(),
         }
     }
 }

@@ -76,6 +76,18 @@ async fn connect_fake_peer(
     answer: Answer,
     entries: Vec<Vec<u8>>,
 ) -> (FakePeer, Option<add_checkpoint_response::Result>) {
+    connect_fake_peer_serving(alpha, log, held, answer, entries, None).await
+}
+
+/// [`connect_fake_peer`], also answering inclusion requests from the tree of `tree`.
+async fn connect_fake_peer_serving(
+    alpha: &Domain,
+    log: &FakeLog,
+    held: u64,
+    answer: Answer,
+    entries: Vec<Vec<u8>>,
+    tree: Option<FakeLog>,
+) -> (FakePeer, Option<add_checkpoint_response::Result>) {
     let mut swarm: Swarm<FakePeerBehaviour> =
         net::build_swarm(log.keys.identity.clone(), Duration::from_secs(60), |_| {
             Ok(FakePeerBehaviour {
@@ -116,7 +128,7 @@ async fn connect_fake_peer(
                     witnessed = Some(response.unwrap().result);
                 }
                 SwarmEvent::Behaviour(FakePeerBehaviourEvent::Client(event)) => {
-                    serve(&mut swarm, event, &answer, &entries, &asked);
+                    serve(&mut swarm, event, &answer, &entries, tree.as_ref(), &asked);
                 }
                 _ => {}
             }
@@ -130,15 +142,22 @@ async fn connect_fake_peer(
             if let SwarmEvent::Behaviour(FakePeerBehaviourEvent::Client(event)) =
                 swarm.select_next_some().await
             {
-                serve(&mut swarm, event, &answer, &entries, &counter);
+                serve(
+                    &mut swarm,
+                    event,
+                    &answer,
+                    &entries,
+                    tree.as_ref(),
+                    &counter,
+                );
             }
         }
     });
     (FakePeer { asked, task }, witnessed.flatten())
 }
 
-/// Answers a client request: consistency with `answer`, entries from `entries`, alerts with
-/// none.
+/// Answers a client request: consistency with `answer`, entries from `entries`, inclusion
+/// by index from `tree` (if any), alerts with none.
 fn serve(
     swarm: &mut Swarm<FakePeerBehaviour>,
     event: request_response::Event<
@@ -147,6 +166,7 @@ fn serve(
     >,
     answer: &Answer,
     entries: &[Vec<u8>],
+    tree: Option<&FakeLog>,
     asked: &AtomicUsize,
 ) {
     let request_response::Event::Message {
@@ -162,6 +182,17 @@ fn serve(
         Some(client_request::Request::Consistency(r)) => {
             asked.fetch_add(1, Ordering::SeqCst);
             answer(r.size1, r.size2)
+        }
+        Some(client_request::Request::Inclusion(pb::InclusionRequest {
+            leaf: Some(pb::inclusion_request::Leaf::Index(index)),
+            tree_size,
+        })) if tree.is_some_and(|t| index < tree_size && tree_size <= t.leaves.len() as u64) => {
+            let tree = tree.expect("checked above");
+            pb::ClientResponse {
+                response: Some(client_response::Response::Inclusion(
+                    tree.inclusion(index, tree_size),
+                )),
+            }
         }
         Some(client_request::Request::Entries(r)) => {
             let start = (r.start as usize).min(entries.len());
@@ -226,7 +257,7 @@ async fn until_audited(alpha: &Domain, relay: &mut TestClient, kind: &str) {
 fn the_one_alert(alpha: &Domain, origin: &str) -> herald_proto::equivocation::Equivocation {
     let mut held = alpha
         .gateway
-        .witnessing()
+        .watch()
         .alerts()
         .list(Some(origin), 16)
         .unwrap();
@@ -276,6 +307,67 @@ async fn attack_a_log_gossiping_another_branch_at_another_size_is_caught_by_its_
     alpha.gateway.stop().await.unwrap();
 }
 
+/// DESIGN §2, `docs/decisions.md` (Witnessing): a fork is proved at every older size, powers of
+/// two included. For each older size `m` a log has alpha cosign its tree of `m` leaves, then
+/// gossips a tree of `2m + 3` leaves whose leaf `m - 1` was rewritten, and serves that branch's
+/// proofs. A consistency proof from a power of two does not carry the older root, so the audit
+/// asks for the audit path of leaf `m` as well; in every case the alert alpha keeps is a
+/// form (ii) proof that verifies offline from its bytes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attack_a_fork_at_every_older_size_is_proved_by_the_audit() {
+    let alpha = Domain::start("alpha.test", |_| {}).await;
+    for (i, m) in [1u64, 2, 4, 8, 16, 1024, 1000].into_iter().enumerate() {
+        let seed = 100 + 3 * i as u8;
+        let log = FakeLog::new(&format!("fork{m}.test"), seed, m);
+        alpha.register(&log.record()).await;
+        let mut branch = log.forked_at((m - 1) as usize);
+        branch.grow_to(2 * m + 3);
+        let (fake, result) = connect_fake_peer_serving(
+            &alpha,
+            &log,
+            m,
+            proof_answer(branch.clone()),
+            Vec::new(),
+            Some(branch.clone()),
+        )
+        .await;
+        assert!(
+            matches!(
+                result,
+                Some(add_checkpoint_response::Result::Cosignature(_))
+            ),
+            "size {m}: {result:?}"
+        );
+        let mut relay = gossip(&alpha, branch.checkpoint(2 * m + 3)).await;
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while !alpha.distrusts(&log.origin()) {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the fork at size {m} is never proved"
+            );
+            relay.drive_for(Duration::from_millis(50)).await;
+        }
+        let held = the_one_alert(&alpha, &log.origin());
+        let bytes = held.encode();
+        let offline = herald_proto::equivocation::Equivocation::decode(&bytes).unwrap();
+        let verified = offline.verify().expect("the proof verifies offline");
+        assert_eq!(
+            [verified.first().size(), verified.second().size()],
+            [m, 2 * m + 3]
+        );
+        let Evidence::Consistency {
+            alternative_root, ..
+        } = offline.evidence()
+        else {
+            panic!("size {m}: {:?}", offline.evidence())
+        };
+        assert_eq!(alternative_root.is_some(), m.is_power_of_two(), "size {m}");
+        drop(fake);
+    }
+    assert_eq!(audits(&alpha, "split").await, 7.0);
+    alpha.gateway.stop().await.unwrap();
+}
+
 /// An honest log grew from 6 to 9 leaves: its proof verifies, nothing is raised.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_honest_logs_gossiped_growth_is_audited_consistent() {
@@ -289,7 +381,7 @@ async fn an_honest_logs_gossiped_growth_is_audited_consistent() {
     until_audited(&alpha, &mut relay, "consistent").await;
     assert!(fake.asked.load(Ordering::SeqCst) >= 1);
     assert!(!alpha.distrusts(&log.origin()));
-    assert!(alpha.gateway.witnessing().alerts().is_empty());
+    assert!(alpha.gateway.watch().alerts().is_empty());
     drop(fake);
     alpha.gateway.stop().await.unwrap();
 }
@@ -317,7 +409,7 @@ async fn attack_a_garbage_proof_accuses_nobody() {
     until_audited(&alpha, &mut relay, "unproven").await;
     assert!(fake.asked.load(Ordering::SeqCst) >= 1);
     assert!(!alpha.distrusts(&log.origin()));
-    assert!(alpha.gateway.witnessing().alerts().is_empty());
+    assert!(alpha.gateway.watch().alerts().is_empty());
     // The witness still holds and serves what it cosigned.
     assert_eq!(alpha.held(&log.origin()).map(|h| h.0), Some(6));
     eventually("alpha keeps serving", || async {

@@ -285,7 +285,7 @@ async fn a_forked_checkpoint_is_detected_gossiped_verified_and_the_origin_refuse
     // They hold the same proof (built in a canonical order), and it verifies offline.
     let proofs = |d: &Domain| {
         d.gateway
-            .witnessing()
+            .watch()
             .alerts()
             .list(Some(&alpha.origin()), 16)
             .unwrap()
@@ -384,7 +384,7 @@ async fn attack_a_garbage_or_false_alert_is_rejected_and_a_strangers_is_not_kept
             a.drive_for(Duration::from_millis(50)).await;
         }
     }
-    assert!(alpha.gateway.witnessing().alerts().is_empty());
+    assert!(alpha.gateway.watch().alerts().is_empty());
     assert!(!alpha.distrusts(&stranger.origin()));
     for a in &attackers {
         let me = *a.swarm.local_peer_id();
@@ -474,7 +474,7 @@ async fn attack_a_peer_listing_a_false_alert_gets_it_dropped_and_its_true_one_is
         alpha.distrusts(&peer.origin())
     })
     .await;
-    let held = alpha.gateway.witnessing().alerts().list(None, 16).unwrap();
+    let held = alpha.gateway.watch().alerts().list(None, 16).unwrap();
     assert_eq!(held.len(), 1, "only the true proof is kept");
     assert_eq!(held[0].encode(), proof.encode());
     drive.abort();

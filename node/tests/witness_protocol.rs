@@ -134,7 +134,7 @@ async fn attack_bad_requests_are_refused_by_reason_without_state_change() {
     // Nothing changed, nothing was raised, each refusal was counted by its reason.
     assert_eq!(alpha.held(&beta.origin()), held);
     assert!(!alpha.distrusts(&beta.origin()));
-    assert!(alpha.gateway.witnessing().alerts().is_empty());
+    assert!(alpha.gateway.watch().alerts().is_empty());
     let page = alpha.metrics().await;
     for (kind, n) in [
         ("unknown_origin", 1),
@@ -278,7 +278,7 @@ async fn attack_a_same_size_fork_is_an_equivocation_and_the_origin_is_refused_af
     assert!(alpha.distrusts(&beta.origin()));
     let proofs = alpha
         .gateway
-        .witnessing()
+        .watch()
         .alerts()
         .list(Some(&beta.origin()), 16)
         .unwrap();

@@ -267,7 +267,7 @@ fn both_parties_resume_from_their_records() {
 fn recipient_checks_consistency_with_the_checkpoint_it_trusted() {
     let mut rng = TestRng::new(8);
     let mut world = World::new();
-    let trusted_cp = world.alpha.checkpoint().checkpoint().clone();
+    let trusted_cp = world.alpha.checkpoint();
     let (sealed, message) = world.seal(b"consistent", false, &mut rng);
     let (requested, request) = world.request(&message, None, &mut rng);
     let (_, actions) = SenderState::Sealed(sealed)
@@ -278,13 +278,18 @@ fn recipient_checks_consistency_with_the_checkpoint_it_trusted() {
     let proof = herald_proto::merkle::consistency_proof(
         &world.alpha.h,
         &world.alpha.store,
-        trusted_cp.size,
+        trusted_cp.size(),
         size,
     )
     .unwrap();
-    // A forged "trusted" root at the same size: the proof cannot link it.
-    let mut forged = trusted_cp.clone();
+    // Another root at the trusted size, signed by X's key: the log's proof to the published
+    // tree commits it to its own root there, a split view of form (ii).
+    let mut forged = trusted_cp.checkpoint().clone();
     forged.root[0] ^= 1;
+    let forged = forged.sign(&world.alpha.signer).unwrap().to_string();
+    let forged =
+        herald_proto::checkpoint::VerifiedCheckpoint::verify(forged.as_bytes(), trusted_cp.log())
+            .unwrap();
     let refused = requested
         .handle(
             RecipientInput::Publication {
@@ -297,14 +302,11 @@ fn recipient_checks_consistency_with_the_checkpoint_it_trusted() {
             NOW + 22,
         )
         .unwrap_err();
-    assert!(
-        matches!(
-            refused.error,
-            herald_proto::certmail::CertMailError::Inconsistent(_)
-        ),
-        "{:?}",
-        refused.error
-    );
+    let herald_proto::certmail::CertMailError::Inconsistent(refusal) = &refused.error else {
+        panic!("{:?}", refused.error)
+    };
+    let split = refusal.equivocation().expect("a transferable split view");
+    assert!(split.verify().is_ok());
     let (bob, actions) = refused
         .state
         .handle(

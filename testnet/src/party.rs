@@ -19,8 +19,8 @@ use herald_light_client::certmail::{
 };
 use herald_light_client::keystore::{FileKeyStore, KdfParams, KeyStoreError, SecureKeyStore};
 use herald_light_client::{
-    CheckedTrustList, ClientError, FileCheckpointStore, Gateway, GatewayClient, LogIdentity,
-    Polling, Registered, TrustedLog, VerifiedBindingAnswer, WitnessRequirement, registration,
+    CheckedTrustList, ClientError, FileCheckpointStore, Gateway, GatewayClient, Polling,
+    Registered, TrustedLog, VerifiedBindingAnswer, registration,
 };
 use herald_proto::certmail::Location;
 use herald_proto::checkpoint::VerifiedCheckpoint;
@@ -280,15 +280,9 @@ impl Party {
         domain: usize,
         trust: &LogTrust,
     ) -> Result<TrustedLog<GatewayClient, &'a FileCheckpointStore>, PartyError> {
-        let identity = LogIdentity::new(trust.policy().log().clone(), trust.algorithm());
-        let mut log = TrustedLog::open(net.client(domain).await?, identity, &self.checkpoints)
-            .map_err(|e| gateway_error(net, domain, e))?;
-        log.require_cosigned(WitnessRequirement::new(
-            trust.policy().clone(),
-            CLOCK_SKEW_SECS,
-        ))
-        .map_err(|e| gateway_error(net, domain, e))?;
-        Ok(log)
+        let followed = trust.clone().with_max_skew(CLOCK_SKEW_SECS);
+        TrustedLog::open(net.client(domain).await?, followed, &self.checkpoints)
+            .map_err(|e| gateway_error(net, domain, e))
     }
 }
 

@@ -15,9 +15,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use herald_light_client::{
-    ClientConfig, FileCheckpointStore, GatewayClient, LogIdentity, TrustedLog,
-};
+use herald_light_client::{ClientConfig, FileCheckpointStore, GatewayClient, LogTrust, TrustedLog};
 use herald_node::config::NodeConfig;
 use herald_node::gateway;
 use herald_node::routes::NodeStatus;
@@ -236,9 +234,9 @@ impl Testnet {
     }
 
     /// The identity a client pins for node `i`'s log: its key and hash.
-    pub fn log_identity(&self, i: usize) -> Result<LogIdentity, TestnetError> {
+    pub fn log_identity(&self, i: usize) -> Result<LogTrust, TestnetError> {
         let node = self.checked(i)?;
-        Ok(LogIdentity::new(node.log_key().clone(), node.hash()))
+        Ok(LogTrust::unwitnessed(node.log_key().clone(), node.hash()))
     }
 
     /// A verifying light client of node `i`'s log, keeping its trusted checkpoint in

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use ed25519_dalek::SigningKey;
 use herald_light_client::{
-    ClientError, FileCheckpointStore, Gateway as _, GatewayClient, Leaf, LogIdentity, TrustedLog,
+    ClientError, FileCheckpointStore, Gateway as _, GatewayClient, Leaf, LogTrust, TrustedLog,
     VerifyError,
 };
 use herald_node::config::NodeConfig;
@@ -70,7 +70,7 @@ async fn a_client_follows_the_log_and_proves_what_it_submitted() {
     bounded(async {
         let dir = TempDir::new().unwrap();
         let gateway = start_node(dir.path()).await;
-        let identity = LogIdentity::new(gateway.log_key().clone(), HashAlgorithm::Blake3);
+        let identity = LogTrust::unwitnessed(gateway.log_key().clone(), HashAlgorithm::Blake3);
         let client = GatewayClient::connect(&address(&gateway, false), CONNECT_TIMEOUT)
             .await
             .unwrap();
@@ -112,7 +112,7 @@ async fn a_client_follows_the_log_and_proves_what_it_submitted() {
             .prove(Leaf::Hash(*submitted[2].inclusion().leaf_hash()))
             .await
             .unwrap();
-        assert_eq!(by_hash.leaf_index(), start + 2);
+        assert_eq!(by_hash.index(), start + 2);
         assert_eq!(log.prove(Leaf::Index(start + 2)).await.unwrap(), by_hash);
 
         // More submissions, then consistency from the tree we saw to the latest.
@@ -161,9 +161,12 @@ async fn a_client_with_the_wrong_log_key_refuses_the_checkpoint() {
             let state = dir.path().join("wrong");
             let store = FileCheckpointStore::new(&state);
             let origin = key.name().to_owned();
-            let mut log =
-                TrustedLog::open(client, LogIdentity::new(key, HashAlgorithm::Blake3), &store)
-                    .unwrap();
+            let mut log = TrustedLog::open(
+                client,
+                LogTrust::unwitnessed(key, HashAlgorithm::Blake3),
+                &store,
+            )
+            .unwrap();
             let err = log.refresh().await.unwrap_err();
             assert!(err.is_peer_misbehaviour(), "{err:?}");
             assert!(

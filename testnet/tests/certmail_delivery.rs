@@ -281,7 +281,6 @@ async fn cosigned_note(
 ) -> Vec<u8> {
     let note = gateway.cosigned_checkpoint().await.unwrap().note;
     location(net)
-        .log()
         .policy()
         .verify(&note, unix_now(), CLOCK_SKEW_SECS)
         .expect("cosigned by X's witnesses");
@@ -290,7 +289,6 @@ async fn cosigned_note(
 
 fn quorum_time(net: &herald_testnet::Testnet, note: &[u8]) -> u64 {
     location(net)
-        .log()
         .policy()
         .verify(note, unix_now(), CLOCK_SKEW_SECS)
         .unwrap()

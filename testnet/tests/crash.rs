@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use common::{bounded, options};
 use ed25519_dalek::SigningKey;
 use herald_light_client::{
-    Gateway as _, GatewayClient, LogIdentity, MemoryCheckpointStore, TrustedLog,
+    Gateway as _, GatewayClient, LogTrust, MemoryCheckpointStore, TrustedLog, verify_consistency,
 };
 use herald_proto::checkpoint::VerifiedCheckpoint;
 use herald_proto::merkle::{CompactRange, Hash};
@@ -164,7 +164,7 @@ async fn acknowledged_entries_survive_sigkill_at_random_moments() {
 /// Submits fresh entries until told to stop, recording each ack after checking it: the leaf
 /// hash is the entry's, the checkpoint is signed by the log and includes the index. Errors
 /// (the node is down, the connection broke) mean "unknown whether appended": try another entry.
-async fn submitter(client: GatewayClient, identity: LogIdentity, shared: Arc<Shared>) {
+async fn submitter(client: GatewayClient, identity: LogTrust, shared: Arc<Shared>) {
     let author = SigningKey::from_bytes(&[0x5a; 32]);
     while !shared.stop.load(Ordering::SeqCst) {
         let tag = shared.next_tag.fetch_add(1, Ordering::SeqCst);
@@ -208,7 +208,7 @@ async fn submitter(client: GatewayClient, identity: LogIdentity, shared: Arc<Sha
 /// Follows the log with a verifying client: each refresh must prove the new checkpoint extends
 /// the last trusted one (a smaller tree or another root at the same size is refused), and must
 /// cover every ack received before the refresh was asked for.
-async fn observer(client: GatewayClient, identity: LogIdentity, shared: Arc<Shared>) {
+async fn observer(client: GatewayClient, identity: LogTrust, shared: Arc<Shared>) {
     let store = MemoryCheckpointStore::new();
     let mut log = TrustedLog::open(client, identity, &store).unwrap();
     while !shared.stop.load(Ordering::SeqCst) {
@@ -243,7 +243,7 @@ async fn observer(client: GatewayClient, identity: LogIdentity, shared: Arc<Shar
 /// submitted, and that every ack's entry is at its index with the same bytes.
 async fn check_entries(
     client: &GatewayClient,
-    identity: &LogIdentity,
+    identity: &LogTrust,
     seen: &Seen,
     last: &VerifiedCheckpoint,
 ) {
@@ -298,7 +298,7 @@ async fn check_entries(
 /// roots, and a verified consistency proof links each to the next, up to `last`.
 async fn check_checkpoints(
     client: &GatewayClient,
-    identity: &LogIdentity,
+    identity: &LogTrust,
     seen: &Seen,
     last: &VerifiedCheckpoint,
 ) {
@@ -330,15 +330,13 @@ async fn check_checkpoints(
             .consistency(pair[0].size(), pair[1].size())
             .await
             .unwrap();
-        identity
-            .verify_consistency(pair[0], pair[1], &proof)
-            .unwrap_or_else(|e| {
-                panic!(
-                    "checkpoints {} and {} are not consistent: {e}",
-                    pair[0].size(),
-                    pair[1].size()
-                )
-            });
+        verify_consistency(identity, pair[0], pair[1], &proof).unwrap_or_else(|e| {
+            panic!(
+                "checkpoints {} and {} are not consistent: {e}",
+                pair[0].size(),
+                pair[1].size()
+            )
+        });
     }
     assert!(
         chain.len() > KILLS,

@@ -19,7 +19,7 @@ use common::{bounded, options};
 use ed25519_dalek::SigningKey;
 use futures::StreamExt as _;
 use futures::stream::FuturesUnordered;
-use herald_light_client::{Gateway as _, GatewayClient, LogIdentity};
+use herald_light_client::{Gateway as _, GatewayClient, LogTrust};
 use herald_proto::wire::MAX_ENTRY_PAGE_COUNT;
 use herald_testnet::load::{Schedule, notarization_entry};
 use herald_testnet::{Testnet, node_api, wait};
@@ -48,7 +48,7 @@ fn dir_bytes(dir: &Path) -> u64 {
 }
 
 /// Every entry of a log, in order, up to its latest checkpoint.
-async fn all_entries(client: &GatewayClient, identity: &LogIdentity) -> Vec<Vec<u8>> {
+async fn all_entries(client: &GatewayClient, identity: &LogTrust) -> Vec<Vec<u8>> {
     let note = client.checkpoint().await.unwrap().note;
     let size = identity.verify_checkpoint(&note).unwrap().size();
     let mut out = Vec::with_capacity(size as usize);

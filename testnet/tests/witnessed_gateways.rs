@@ -9,8 +9,7 @@ use std::time::Duration;
 
 use ed25519_dalek::SigningKey;
 use herald_light_client::{
-    ClientError, FileCheckpointStore, GatewayClient, LogIdentity, TrustedLog, VerifyError,
-    WitnessRequirement,
+    ClientError, FileCheckpointStore, GatewayClient, LogTrust, TrustedLog, VerifyError,
 };
 use herald_node::config::NodeConfig;
 use herald_node::gateway::{Gateway, init};
@@ -83,8 +82,8 @@ impl Node {
             .unwrap()
     }
 
-    fn identity(&self) -> LogIdentity {
-        LogIdentity::new(self.keys.log_verifier(), HashAlgorithm::Blake3)
+    fn identity(&self) -> LogTrust {
+        LogTrust::unwitnessed(self.keys.log_verifier(), HashAlgorithm::Blake3)
     }
 }
 
@@ -96,9 +95,10 @@ async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
     }
 }
 
-fn requirement(log: &Node, witnesses: Vec<WitnessVerifier>, quorum: usize) -> WitnessRequirement {
+/// `log` followed with `quorum` of `witnesses` required.
+fn requirement(log: &Node, witnesses: Vec<WitnessVerifier>, quorum: usize) -> LogTrust {
     let policy = WitnessPolicy::new(log.keys.log_verifier(), witnesses, quorum).unwrap();
-    WitnessRequirement::new(policy, 60)
+    log.identity().with_policy(policy).unwrap()
 }
 
 fn verification(e: ClientError) -> VerifyError {
@@ -160,13 +160,10 @@ async fn a_client_trusts_only_cosigned_checkpoints_and_refuses_an_equivocating_l
         // Requiring beta's cosignature: trusted.
         let mut witnessed = TrustedLog::open(
             alpha.client().await,
-            alpha.identity(),
+            requirement(&alpha, vec![beta.keys.witness_verifier()], 1),
             FileCheckpointStore::new(dir.path().join("witnessed")),
         )
         .unwrap();
-        witnessed
-            .require_cosigned(requirement(&alpha, vec![beta.keys.witness_verifier()], 1))
-            .unwrap();
         let update = witnessed.refresh().await.unwrap();
         assert_eq!(update.checkpoint.size(), size);
         assert_eq!(update.checkpoint.cosignatures().len(), 1);
@@ -179,13 +176,10 @@ async fn a_client_trusts_only_cosigned_checkpoints_and_refuses_an_equivocating_l
             .verifier();
         let mut demanding = TrustedLog::open(
             alpha.client().await,
-            alpha.identity(),
+            requirement(&alpha, vec![beta.keys.witness_verifier(), stranger], 2),
             FileCheckpointStore::new(dir.path().join("demanding")),
         )
         .unwrap();
-        demanding
-            .require_cosigned(requirement(&alpha, vec![beta.keys.witness_verifier(), stranger], 2))
-            .unwrap();
         assert!(matches!(
             verification(demanding.refresh().await.unwrap_err()),
             VerifyError::NotCosigned { .. }
@@ -229,7 +223,7 @@ async fn a_client_trusts_only_cosigned_checkpoints_and_refuses_an_equivocating_l
         assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
         let origin = alpha.config.origin();
         eventually("alpha's gateway holds the proof against its log", || {
-            alpha.gateway.witnessing().alerts().is_distrusted(&origin)
+            alpha.gateway.watch().alerts().is_distrusted(&origin)
         })
         .await;
 

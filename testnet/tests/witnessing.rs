@@ -19,8 +19,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use base64::Engine as _;
 use common::{bounded, options};
 use herald_light_client::{
-    DEFAULT_MAX_SKEW_SECS, Gateway as _, GatewayClient, LogIdentity, MemoryCheckpointStore,
-    TrustedLog, VerifyError, WitnessRequirement,
+    DEFAULT_MAX_SKEW_SECS, Gateway as _, GatewayClient, LogTrust, MemoryCheckpointStore,
+    TrustedLog, VerifyError, verify_consistency,
 };
 use herald_node::routes::NodeStatus;
 use herald_proto::checkpoint::{Checkpoint, VerifiedCheckpoint, WitnessPolicy};
@@ -266,18 +266,14 @@ async fn an_equivocating_log_is_caught_by_every_honest_node() {
         settle(&net, &all()).await;
         // A client following d0's cosigned checkpoints (quorum 3 of the other four).
         let store = MemoryCheckpointStore::new();
-        let mut client_log = TrustedLog::open(
-            net.client(0).await.unwrap(),
-            net.log_identity(0).unwrap(),
-            &store,
-        )
-        .unwrap();
-        client_log
-            .require_cosigned(WitnessRequirement::new(
-                policy(&net, 0),
-                DEFAULT_MAX_SKEW_SECS,
-            ))
-            .unwrap();
+        let followed = net
+            .log_identity(0)
+            .unwrap()
+            .with_policy(policy(&net, 0))
+            .unwrap()
+            .with_max_skew(DEFAULT_MAX_SKEW_SECS);
+        let mut client_log =
+            TrustedLog::open(net.client(0).await.unwrap(), followed, &store).unwrap();
         let trusted = client_log.refresh().await.unwrap().checkpoint;
         assert!(trusted.size() > 0);
 
@@ -626,8 +622,8 @@ async fn linked(net: &Testnet, i: usize, older: &VerifiedCheckpoint, newer: &Ver
             .await
             .unwrap()
     };
-    LogIdentity::new(net.node(i).log_key().clone(), net.node(i).hash())
-        .verify_consistency(older, newer, &proof)
+    let log = LogTrust::unwitnessed(net.node(i).log_key().clone(), net.node(i).hash());
+    verify_consistency(&log, older, newer, &proof)
         .unwrap_or_else(|e| panic!("{}: {e}", older.origin()));
 }
 

@@ -1,14 +1,17 @@
 //! The network steps of certified mail, between the driver and a gateway of X: the sender
 //! publishes (step (c)) and the recipient fetches (step (d)).
 //!
-//! Both ask the gateway, check its answer with [`verify_publication_answer`] under X's own
-//! witness policy, prove the answer's checkpoint consistent with the last one trusted for X, and
-//! only then give the answer to the state machine, which checks it again and decides. They read
-//! the driver's clock (the system's unless [`CertMail::with_clock`] set another): waiting for
-//! cosignatures needs one.
+//! Both ask the gateway until proto's classifier proves the answer under X's own witness policy
+//! ([`crate::publication::publication_answer`]: one check per answer) and give the proven
+//! publication to the state machine, which does not check it again. The sender adopts the
+//! proven checkpoint first (one consistency proof with the last one trusted for X); the
+//! recipient's machine judges that consistency itself and returns the checkpoint to trust. They
+//! read the driver's clock (the system's unless [`CertMail::with_clock`] set another): waiting
+//! for cosignatures needs one.
 
 use herald_proto::certmail::Location;
 use herald_proto::checkpoint::VerifiedCheckpoint;
+use herald_proto::inclusion::LogTrust;
 use herald_proto::merkle::Hash;
 use herald_proto::wire::pb;
 
@@ -20,15 +23,12 @@ use crate::keystore::SecureKeyStore;
 use crate::publication::{Polling, await_publication};
 use crate::store::{CheckpointStore, StoreError};
 use crate::trusted_log::TrustedLog;
-use crate::verify::{LogIdentity, VerifyError};
-use crate::witnessed::WitnessRequirement;
+use crate::verify::VerifyError;
 
-/// X's log as a [`LogIdentity`].
-fn log_of(location: &Location) -> LogIdentity {
-    LogIdentity::new(
-        location.log().policy().log().clone(),
-        location.log().algorithm(),
-    )
+/// X's log as the client follows it: X's key, hash and witness policy, counting cosignatures
+/// up to δ ahead of the clock (X's own rule).
+fn log_of(location: &Location) -> LogTrust {
+    location.log().clone().with_max_skew(location.clock_skew())
 }
 
 fn status_name(s: &SenderStatus) -> &'static str {
@@ -45,9 +45,10 @@ impl<K: SecureKeyStore, R: RecordStore> CertMail<K, R> {
     /// Step (c) over the network for the mail `msg_id`, once its publication is due
     /// ([`SenderStatus::Published`]: accepted, or an optimistic sender's timer ran): submits the
     /// leaf to `gateway`, a gateway of X (a `DUPLICATE` refusal means an earlier run logged
-    /// it), asks for it until a lookup returns it in a checkpoint cosigned as X requires,
-    /// proves that checkpoint consistent with the one `checkpoints` trusts for X, and gives it
-    /// to [`CertMail::take_inclusion`]. Asks until `polling.until` or T + δ, whichever comes
+    /// it; the acknowledgement's uncosigned checkpoint proves nothing a publication needs, so
+    /// it is not checked), asks for it until a lookup proves it in a checkpoint cosigned as X
+    /// requires, proves that checkpoint consistent with the one `checkpoints` trusts for X, and
+    /// gives the proven publication to [`CertMail::take_proven_inclusion`]. Asks until `polling.until` or T + δ, whichever comes
     /// first; once T + δ has passed without proof the timer runs and the mail lapses.
     ///
     /// Returns the driver's steps: [`SenderStep::Evidence`] when proven,
@@ -76,13 +77,9 @@ impl<K: SecureKeyStore, R: RecordStore> CertMail<K, R> {
         };
         let request = self.sent_request(msg_id)?;
         let location = request.location();
-        let mut log = TrustedLog::open(gateway, log_of(location), checkpoints)?
-            .with_clock(self.clock.clone());
-        log.require_cosigned(WitnessRequirement::new(
-            location.log().policy().clone(),
-            location.clock_skew(),
-        ))?;
-        match log.submit_encoded(leaf.clone()).await {
+        let mut log =
+            TrustedLog::open(gateway, log_of(location), checkpoints)?.with_clock(self.clock.clone());
+        match log.send_entry(leaf.clone()).await {
             Ok(_) => {}
             Err(ClientError::Refused(r)) if r.kind == pb::ClientErrorKind::Duplicate => {}
             Err(e) => return Err(e.into()),
@@ -93,7 +90,7 @@ impl<K: SecureKeyStore, R: RecordStore> CertMail<K, R> {
             until: polling.until.min(limit.saturating_add(1)),
             ..polling.clone()
         };
-        let answer = match await_publication(
+        let proven = match await_publication(
             log.gateway(),
             location,
             &req_hash,
@@ -103,23 +100,16 @@ impl<K: SecureKeyStore, R: RecordStore> CertMail<K, R> {
         )
         .await
         {
-            Ok(answer) => answer,
+            Ok(proven) => proven,
             Err(e) if !e.is_peer_misbehaviour() && self.clock.now_secs() > limit => {
                 return self.sender_timer(msg_id, self.clock.now_secs());
             }
             Err(e) => return Err(e.into()),
         };
-        let included = location
-            .log()
-            .verify_logged(&answer)
-            .map_err(|error| VerifyError::LeafNotProved {
-                leaf: Box::new(answer.clone()),
-                error,
-            })
-            .map_err(ClientError::from)?;
-        log.adopt(included.checkpoint().clone()).await?;
+        log.adopt_cosigned(proven.checkpoint().checkpoint().clone())
+            .await?;
         let now = self.clock.now_secs();
-        match self.take_inclusion(&req_hash, answer, now) {
+        match self.take_proven_inclusion(proven, now) {
             // Cosigned, but after T + δ: it does not count, and the mail has lapsed.
             Err(CertifiedMailError::Refused(_)) if now > limit => self.sender_timer(msg_id, now),
             other => other,
@@ -127,10 +117,10 @@ impl<K: SecureKeyStore, R: RecordStore> CertMail<K, R> {
     }
 
     /// Step (d) over the network for the request `req_hash`: asks `gateway`, a gateway of X,
-    /// for the publication until one verifies under X's witness policy (or `polling.until`),
+    /// for the publication until one is proven under X's witness policy (or `polling.until`),
     /// fetches the consistency proof between its checkpoint and the one `checkpoints` trusts
-    /// for X, and gives both to [`CertMail::take_publication`] (which checks them, unwraps K,
-    /// checks c_K, decrypts, and trusts the newer checkpoint). The request stays stored until
+    /// for X, and gives both to [`CertMail::take_proven_publication`] (which judges the
+    /// consistency, unwraps K, checks c_K, decrypts, and trusts the newer checkpoint). The request stays stored until
     /// [`CertMail::forget_request`].
     pub async fn fetch<G: Gateway>(
         &mut self,
@@ -141,7 +131,7 @@ impl<K: SecureKeyStore, R: RecordStore> CertMail<K, R> {
     ) -> Result<Opened, CertifiedMailError> {
         let request = self.stored_request(req_hash)?;
         let location = request.location();
-        let answer =
+        let proven =
             await_publication(gateway, location, req_hash, None, polling, &*self.clock).await?;
         // One reading of the trusted checkpoint for both the proof and the machine: another
         // process may move it meanwhile, and a proof for another size must not read as a
@@ -151,9 +141,10 @@ impl<K: SecureKeyStore, R: RecordStore> CertMail<K, R> {
             note: checkpoints.load(location.origin())?,
             store: checkpoints,
         };
+        let size = proven.checkpoint().checkpoint().size();
         let proof =
-            consistency_with_trusted(gateway, location, &answer, pinned.note.as_deref()).await?;
-        self.take_publication(req_hash, answer, &proof, &pinned, self.clock.now_secs())
+            consistency_with_trusted(gateway, location, size, pinned.note.as_deref()).await?;
+        self.take_proven_publication(proven, &proof, &pinned, self.clock.now_secs())
     }
 }
 
@@ -194,29 +185,23 @@ impl<S: CheckpointStore> CheckpointStore for Pinned<'_, S> {
 }
 
 /// The consistency proof between `trusted` (the note of X's checkpoint the client trusts) and
-/// `answer`'s checkpoint (smaller size to larger; empty when nothing is trusted yet or the
-/// sizes are equal). Checking it is the recipient machine's job.
+/// the proven checkpoint of `received` leaves (smaller size to larger; empty when nothing is
+/// trusted yet or the sizes are equal). Checking it is the recipient machine's job.
 async fn consistency_with_trusted<G: Gateway>(
     gateway: &G,
     location: &Location,
-    answer: &pb::IncludedLeaf,
+    received: u64,
     trusted: Option<&[u8]>,
 ) -> Result<Vec<Hash>, CertifiedMailError> {
     let Some(note) = trusted else {
         return Ok(Vec::new());
     };
-    let log = log_of(location);
-    let trusted = VerifiedCheckpoint::verify(note, log.verifier()).map_err(|error| {
+    let trusted = location.log().verify_checkpoint(note).map_err(|error| {
         CertifiedMailError::UntrustedCheckpoint {
             origin: location.origin().to_owned(),
             error,
         }
     })?;
-    // The answer passed `verify_publication_answer`, so its note parses.
-    let received = herald_proto::note::SignedNote::parse(&answer.checkpoint)
-        .ok()
-        .and_then(|n| herald_proto::checkpoint::Checkpoint::parse_body(n.text()).ok())
-        .map_or(0, |c| c.size);
     let (a, b) = (trusted.size(), received);
     if a == 0 || b == 0 || a == b {
         return Ok(Vec::new());

@@ -10,8 +10,7 @@ use herald_proto::certmail::recipient::{
     Delivery, Received, RecipientAction, RecipientInput, RecipientState, RequestTerms, Requested,
     ToSender, TrustedTree,
 };
-use herald_proto::certmail::{CertMailError, VerifiedKeyRequest};
-use herald_proto::checkpoint::VerifiedCheckpoint;
+use herald_proto::certmail::{CertMailError, ProvenPublication, VerifiedKeyRequest};
 use herald_proto::merkle::Hash;
 use herald_proto::wire::{decode, pb};
 use prost::Message as _;
@@ -139,14 +138,57 @@ impl<K: SecureKeyStore, R: RecordStore> CertMail<K, R> {
     }
 
     /// Step (d): X's answer to the lookup by `req_hash` (leaf, inclusion proof, cosigned
-    /// checkpoint) and, if this client trusted a checkpoint of X before, the consistency proof
-    /// between that one and the answer's. Checks inclusion under X's witness policy and
-    /// consistency (an [`herald_proto::certmail::Inconsistency`] in the refusal is evidence of a
-    /// split view), unwraps K, checks c_K, decrypts; the newer checkpoint is then trusted.
+    /// checkpoint), as received, and, if this client trusted a checkpoint of X before, the
+    /// consistency proof between that one and the answer's. The machine classifies the answer
+    /// (inclusion under X's witness policy), checks consistency (a split view in the refusal is
+    /// a transferable proof), unwraps K, checks c_K, decrypts; the newer checkpoint is then
+    /// trusted.
     pub fn take_publication(
         &mut self,
         req_hash: &[u8; 32],
         included: pb::IncludedLeaf,
+        consistency: &[Hash],
+        checkpoints: &impl CheckpointStore,
+        now: u64,
+    ) -> Result<Opened, CertifiedMailError> {
+        self.feed_publication(
+            req_hash,
+            |trusted| RecipientInput::Publication {
+                leaf: included,
+                trusted,
+            },
+            consistency,
+            checkpoints,
+            now,
+        )
+    }
+
+    /// [`take_publication`](Self::take_publication) for an answer already classified as proven
+    /// ([`herald_proto::certmail::classify_publication`]): the machine does not check it again.
+    pub fn take_proven_publication(
+        &mut self,
+        publication: Box<ProvenPublication>,
+        consistency: &[Hash],
+        checkpoints: &impl CheckpointStore,
+        now: u64,
+    ) -> Result<Opened, CertifiedMailError> {
+        let req_hash = *publication.req_hash();
+        self.feed_publication(
+            &req_hash,
+            |trusted| RecipientInput::Proven {
+                publication,
+                trusted,
+            },
+            consistency,
+            checkpoints,
+            now,
+        )
+    }
+
+    fn feed_publication(
+        &mut self,
+        req_hash: &[u8; 32],
+        input: impl FnOnce(Option<TrustedTree>) -> RecipientInput,
         consistency: &[Hash],
         checkpoints: &impl CheckpointStore,
         now: u64,
@@ -156,27 +198,20 @@ impl<K: SecureKeyStore, R: RecordStore> CertMail<K, R> {
         let trusted = match checkpoints.load(location.origin())? {
             None => None,
             Some(note) => {
-                let log = location.log().policy().log();
-                let cp = VerifiedCheckpoint::verify(&note, log).map_err(|error| {
+                let checkpoint = location.log().verify_checkpoint(&note).map_err(|error| {
                     CertifiedMailError::UntrustedCheckpoint {
                         origin: location.origin().to_owned(),
                         error,
                     }
                 })?;
                 Some(TrustedTree {
-                    checkpoint: cp.checkpoint().clone(),
+                    checkpoint,
                     proof: consistency.to_vec(),
                 })
             }
         };
         let (state, actions) = requested
-            .handle(
-                RecipientInput::Publication {
-                    leaf: included,
-                    trusted,
-                },
-                now,
-            )
+            .handle(input(trusted), now)
             .map_err(|refused| refused.error)?;
         for action in actions {
             if let RecipientAction::TrustCheckpoint(cp) = action {

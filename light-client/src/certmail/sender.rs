@@ -13,8 +13,8 @@ use herald_proto::certmail::sender::{
     ToRecipient,
 };
 use herald_proto::certmail::{
-    CertMailError, Location, MessageKey, VerifiedKeyRequest, req_hash, request_signing_input,
-    seal_direct_key, verify_request,
+    CertMailError, Location, MessageKey, ProvenPublication, VerifiedKeyRequest, req_hash,
+    request_signing_input, seal_direct_key, verify_request,
 };
 use herald_proto::identity::{account_in_log_domain, verify_binding, verify_revocation};
 use herald_proto::inclusion::LogTrust;
@@ -360,6 +360,17 @@ impl<K: SecureKeyStore, R: RecordStore> CertMail<K, R> {
         self.feed(&msg_id, SenderInput::Included(included), now)
     }
 
+    /// [`take_inclusion`](Self::take_inclusion) for an answer already classified as proven
+    /// ([`herald_proto::certmail::classify_publication`]): the machine does not check it again.
+    pub fn take_proven_inclusion(
+        &mut self,
+        publication: Box<ProvenPublication>,
+        now: u64,
+    ) -> Result<Vec<SenderStep>, CertifiedMailError> {
+        let msg_id = self.msg_id_of(publication.req_hash())?;
+        self.feed(&msg_id, SenderInput::Proven(publication), now)
+    }
+
     /// A wake-up asked for by [`SenderStep::WakeAt`]: publishes when an optimistic sender stops
     /// waiting for the receipt, and ends with [`SenderStep::Lapsed`] after T + δ.
     pub fn sender_timer(
@@ -458,7 +469,7 @@ impl<K: SecureKeyStore, R: RecordStore> CertMail<K, R> {
         let name = match &input {
             SenderInput::Request(_) => "a key request",
             SenderInput::Receipt(_) => "a receipt",
-            SenderInput::Included(_) => "an inclusion proof",
+            SenderInput::Included(_) | SenderInput::Proven(_) => "an inclusion proof",
             SenderInput::Timer => "a timer",
         };
         let state = self.resume_sender(msg_id, None, now, name)?;

@@ -9,10 +9,9 @@ use anyhow::{Context as _, bail};
 use clap::Args;
 use herald_light_client::keystore::SecureKeyStore as _;
 use herald_light_client::{
-    ClientError, FileCheckpointStore, LogIdentity, TrustedLog, VerifiedBindingAnswer, registration,
+    ClientError, FileCheckpointStore, LogTrust, TrustedLog, VerifiedBindingAnswer, registration,
 };
 use herald_proto::identity::NotBound;
-use herald_proto::inclusion::LogTrust;
 use herald_proto::merkle::HashAlgorithm;
 use herald_proto::note::b64;
 use prost::Message as _;
@@ -130,7 +129,7 @@ pub fn register(args: RegisterArgs) -> ExitCode {
 }
 
 fn run_register(args: RegisterArgs) -> anyhow::Result<()> {
-    let log = LogIdentity::parse(&args.log_key, args.hash).context("--log-key")?;
+    let log = LogTrust::parse(&args.log_key, args.hash).context("--log-key")?;
     let mut keys = args.keys.open()?;
     let identity = keys
         .identity()
@@ -201,7 +200,9 @@ fn state_dir(args: &BindingArgs) -> anyhow::Result<PathBuf> {
 
 fn run_binding(args: BindingArgs) -> anyhow::Result<()> {
     let trust = domain_trust(&args)?;
-    let log = LogIdentity::new(trust.policy().log().clone(), trust.algorithm());
+    // The domain's log as the file describes it, counting cosignatures up to `--max-skew` ahead
+    // (the bound the binding is checked with).
+    let log = trust.clone().with_max_skew(args.max_skew);
     let store = FileCheckpointStore::new(state_dir(&args)?.join("checkpoints"));
     let answer: VerifiedBindingAnswer = runtime()?.block_on(async {
         let gateway = args.gateway.connect().await?;
@@ -272,7 +273,7 @@ fn run_binding(args: BindingArgs) -> anyhow::Result<()> {
             "verified      the gateway's signature, the prekey's, and inclusion in the checkpoint of size {} cosigned by {} witnesses (quorum {})",
             checkpoint.size(),
             checkpoint.cosignatures().len(),
-            trust.policy().quorum()
+            trust.policy().map_or(0, |p| p.quorum())
         );
         println!(
             "revocations   {} (of earlier keys; none in force for this one)",

@@ -20,8 +20,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use clap::{Args, Parser, Subcommand};
 use herald_light_client::{
-    ClientConfig, ClientError, DEFAULT_MAX_SKEW_SECS, FileCheckpointStore, GatewayClient, Leaf,
-    LogIdentity, TrustedLog, WitnessRequirement,
+    ClientConfig, ClientError, FileCheckpointStore, GatewayClient, Leaf, LogTrust, TrustedLog,
 };
 use herald_proto::checkpoint::{WitnessPolicy, WitnessVerifier};
 use herald_proto::entry::Notarization;
@@ -228,23 +227,22 @@ impl LogCommand {
 }
 
 impl Common {
-    /// The log, and the witness requirement of `--log` or of `--witness-key` and `--quorum`
-    /// (if any).
-    fn log(&self) -> anyhow::Result<(LogIdentity, Option<WitnessRequirement>)> {
+    /// The log of `--log`, or of `--log-key` with the witness policy of `--witness-key` and
+    /// `--quorum` (if any key is given). Cosignatures count up to the default skew ahead.
+    fn log(&self) -> anyhow::Result<LogTrust> {
         if let Some(path) = &self.log {
-            let trust = cm::files::read_trust(path)?;
-            let log = LogIdentity::new(trust.policy().log().clone(), trust.algorithm());
-            let required = WitnessRequirement::new(trust.policy().clone(), DEFAULT_MAX_SKEW_SECS);
-            return Ok((log, Some(required)));
+            return Ok(cm::files::read_trust(path)?);
         }
         let key = self.log_key.as_deref().context("--log-key or --log")?;
-        let log = LogIdentity::parse(key, self.hash).context("--log-key")?;
-        let required = self.witness_requirement(&log)?;
-        Ok((log, required))
+        let log = LogTrust::parse(key, self.hash).context("--log-key")?;
+        match self.witness_policy(&log)? {
+            Some(policy) => Ok(log.with_policy(policy)?),
+            None => Ok(log),
+        }
     }
 
-    /// The witness requirement of `--witness-key` and `--quorum`, if any key is given.
-    fn witness_requirement(&self, log: &LogIdentity) -> anyhow::Result<Option<WitnessRequirement>> {
+    /// The witness policy of `--witness-key` and `--quorum`, if any key is given.
+    fn witness_policy(&self, log: &LogTrust) -> anyhow::Result<Option<WitnessPolicy>> {
         if self.witness_keys.is_empty() {
             return Ok(None);
         }
@@ -254,9 +252,9 @@ impl Common {
             .map(|k| WitnessVerifier::parse(k).with_context(|| format!("--witness-key {k}")))
             .collect::<anyhow::Result<Vec<_>>>()?;
         let quorum = self.quorum.unwrap_or(witnesses.len());
-        let policy = WitnessPolicy::new(log.verifier().clone(), witnesses, quorum)
+        let policy = WitnessPolicy::new(log.log().clone(), witnesses, quorum)
             .context("--witness-key / --quorum")?;
-        Ok(Some(WitnessRequirement::new(policy, DEFAULT_MAX_SKEW_SECS)))
+        Ok(Some(policy))
     }
 
     fn state_dir(&self) -> anyhow::Result<PathBuf> {
@@ -375,9 +373,9 @@ pub(crate) fn report(e: &anyhow::Error, json: bool) -> ExitCode {
 
 async fn run(command: LogCommand) -> anyhow::Result<()> {
     let common = command.common();
-    let (log, witnesses) = common.log()?;
+    let log = common.log()?;
     if let LogCommand::Checkpoint { cosigned: true, .. } = &command
-        && witnesses.is_none()
+        && log.policy().is_none()
     {
         bail!("--cosigned needs the witnesses to check: --witness-key and --quorum, or --log");
     }
@@ -420,9 +418,6 @@ async fn run(command: LogCommand) -> anyhow::Result<()> {
         .with_context(|| format!("connecting to {}", common.gateway))?;
     let store = FileCheckpointStore::new(state_dir.join("checkpoints"));
     let mut trusted = TrustedLog::open(gateway, log, store)?;
-    if let Some(required) = witnesses {
-        trusted.require_cosigned(required)?;
-    }
     let json = common.json;
     match &command {
         LogCommand::Checkpoint { out, .. } => {

@@ -10,6 +10,7 @@ use herald_light_client::{
 use herald_proto::checkpoint::VerifiedCheckpoint;
 use herald_proto::entry::verify_notarization;
 use herald_proto::note::b64;
+use herald_proto::succession::SuccessionError;
 use herald_proto::wire::pb;
 use prost::Message as _;
 use serde_json::{Value, json};
@@ -116,7 +117,7 @@ pub fn entry(e: &VerifiedEntry, json: bool) {
             "index": e.index(),
             "leaf_hash": b64(inclusion.leaf_hash()),
             "checkpoint": checkpoint_json(inclusion.checkpoint()),
-            "inclusion_proof": inclusion_json(inclusion.proof()),
+            "inclusion_proof": inclusion_json(&inclusion.to_pb()),
         });
         for (k, val) in described.as_object().into_iter().flatten() {
             v[k] = val.clone();
@@ -148,7 +149,7 @@ pub fn entry(e: &VerifiedEntry, json: bool) {
     print_checkpoint_lines(inclusion.checkpoint());
     println!(
         "verified    inclusion proof of {} hashes against the signed checkpoint",
-        inclusion.proof().hashes.len()
+        inclusion.path().len()
     );
 }
 
@@ -156,19 +157,19 @@ pub fn entry(e: &VerifiedEntry, json: bool) {
 pub fn inclusion(i: &VerifiedInclusion, json: bool) {
     if json {
         print_json(&json!({
-            "leaf_index": i.leaf_index(),
+            "leaf_index": i.index(),
             "leaf_hash": b64(i.leaf_hash()),
             "checkpoint": checkpoint_json(i.checkpoint()),
-            "inclusion_proof": inclusion_json(i.proof()),
+            "inclusion_proof": inclusion_json(&i.to_pb()),
         }));
         return;
     }
-    println!("leaf index  {}", i.leaf_index());
+    println!("leaf index  {}", i.index());
     println!("leaf hash   {}", b64(i.leaf_hash()));
     print_checkpoint_lines(i.checkpoint());
     println!(
         "verified    inclusion proof of {} hashes against the signed checkpoint",
-        i.proof().hashes.len()
+        i.path().len()
     );
 }
 
@@ -198,6 +199,38 @@ pub fn consistency(c: &VerifiedConsistency, json: bool) {
     );
 }
 
+/// The evidence of a refused succession (proto's rule), for keeping or publishing.
+fn succession_json(e: &SuccessionError) -> Value {
+    match e {
+        SuccessionError::EmptyTreeRoot { checkpoint }
+        | SuccessionError::ForeignCheckpoint { checkpoint } => {
+            json!({ "received": checkpoint_json(checkpoint), "error": e.to_string() })
+        }
+        SuccessionError::Rollback { held, next } => json!({
+            "stored": checkpoint_json(held),
+            "received": checkpoint_json(next),
+        }),
+        SuccessionError::Split(equivocation) => json!({
+            "first": equivocation.first_note(),
+            "second": equivocation.second_note(),
+            "equivocation": b64(&equivocation.encode()),
+        }),
+        SuccessionError::BadProof {
+            older,
+            newer,
+            proof,
+            error,
+            ..
+        } => json!({
+            "older": checkpoint_json(older),
+            "newer": checkpoint_json(newer),
+            "consistency_proof": consistency_json(proof),
+            "error": error.to_string(),
+        }),
+        other => json!({ "error": other.to_string() }),
+    }
+}
+
 /// The evidence of a verification failure, for keeping or publishing.
 pub fn evidence_json(e: &VerifyError) -> Value {
     match e {
@@ -205,35 +238,7 @@ pub fn evidence_json(e: &VerifyError) -> Value {
             "received_note": String::from_utf8_lossy(note),
             "error": error.to_string(),
         }),
-        VerifyError::EmptyTreeRoot { checkpoint } => {
-            json!({ "received": checkpoint_json(checkpoint) })
-        }
-        VerifyError::Rollback { stored, received } => json!({
-            "stored": checkpoint_json(stored),
-            "received": checkpoint_json(received),
-        }),
-        VerifyError::DifferentRoots {
-            stored,
-            received,
-            equivocation,
-        } => json!({
-            "stored": checkpoint_json(stored),
-            "received": checkpoint_json(received),
-            "equivocation": b64(&equivocation.encode()),
-        }),
-        VerifyError::Inconsistent {
-            older,
-            newer,
-            proof,
-            error,
-            equivocation,
-        } => json!({
-            "older": checkpoint_json(older),
-            "newer": checkpoint_json(newer),
-            "consistency_proof": consistency_json(proof),
-            "error": error.to_string(),
-            "equivocation": equivocation.as_ref().map(|e| b64(&e.encode())),
-        }),
+        VerifyError::Succession(e) => succession_json(e),
         VerifyError::BadConsistencyProof {
             anchor,
             size1,

@@ -48,16 +48,16 @@ fn file_name(origin: &str) -> String {
 fn canonical(trust: &LogTrust) -> String {
     let mut witnesses: Vec<String> = trust
         .policy()
-        .witnesses()
+        .map_or(&[][..], |p| p.witnesses())
         .iter()
         .map(ToString::to_string)
         .collect();
     witnesses.sort();
     format!(
         "log_key {}\nhash {}\nquorum {}\nwitnesses {}\n",
-        trust.policy().log(),
+        trust.log(),
         trust.algorithm(),
-        trust.policy().quorum(),
+        trust.policy().map_or(0, |p| p.quorum()),
         witnesses.join(" ")
     )
 }
@@ -192,12 +192,12 @@ fn print_plan(planned: &[Planned<'_>], json: bool, clock_skew: u64, max_merge_de
                     "origin": p.trust.origin(),
                     "status": p.standing.id().to_lowercase(),
                     "fingerprint": fingerprint(p.trust),
-                    "log_key": p.trust.policy().log().to_string(),
+                    "log_key": p.trust.log().to_string(),
                     "hash": p.trust.algorithm().to_string(),
-                    "witness_keys": p.trust.policy().witnesses().iter().map(ToString::to_string)
+                    "witness_keys": p.trust.policy().map_or(&[][..], |p| p.witnesses()).iter().map(ToString::to_string)
                         .collect::<Vec<_>>(),
-                    "witnesses": p.trust.policy().witnesses().len(),
-                    "quorum": p.trust.policy().quorum(),
+                    "witnesses": p.trust.policy().map_or(&[][..], |p| p.witnesses()).len(),
+                    "quorum": p.trust.policy().map_or(0, |p| p.quorum()),
                     "held_fingerprint": p.held.as_ref().map(|(_, t)| fingerprint(t)),
                     "held_file": p.held.as_ref().map(|(f, _)| f.clone()),
                     "file": p.path,
@@ -220,16 +220,16 @@ fn print_plan(planned: &[Planned<'_>], json: bool, clock_skew: u64, max_merge_de
         );
         println!(
             "      log key  {}",
-            p.trust.policy().log().to_string().escape_debug()
+            p.trust.log().to_string().escape_debug()
         );
-        for w in p.trust.policy().witnesses() {
+        for w in p.trust.policy().map_or(&[][..], |p| p.witnesses()) {
             println!("      witness  {}", w.to_string().escape_debug());
         }
         println!(
             "      hash {}, quorum {} of {}  -> {}",
             p.trust.algorithm(),
-            p.trust.policy().quorum(),
-            p.trust.policy().witnesses().len(),
+            p.trust.policy().map_or(0, |p| p.quorum()),
+            p.trust.policy().map_or(&[][..], |p| p.witnesses()).len(),
             p.path.display()
         );
         if let Some((file, held)) = &p.held {
@@ -237,7 +237,7 @@ fn print_plan(planned: &[Planned<'_>], json: bool, clock_skew: u64, max_merge_de
                 "      but {} says fingerprint {} (log key {})",
                 file.display(),
                 fingerprint(held),
-                held.policy().log().to_string().escape_debug()
+                held.log().to_string().escape_debug()
             );
         }
     }

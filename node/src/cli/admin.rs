@@ -23,7 +23,7 @@ use crate::gateway::NodeInfo;
 use crate::keys::NodeKeys;
 use crate::peers::{PeerDomain, PeerRecord, PeerRegistry};
 use crate::store::LogStore;
-use crate::witness::alerts::AlertBook;
+use crate::watch::alerts::AlertBook;
 
 /// How long one admin call may take.
 const ADMIN_TIMEOUT: Duration = Duration::from_secs(5);

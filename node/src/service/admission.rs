@@ -21,7 +21,6 @@ use herald_proto::entry::{verify_key_publication, verify_notarization};
 use herald_proto::identity::account_in_log_domain;
 use herald_proto::wire::pb::{self, log_entry};
 use herald_proto::wire::{self, MAX_LOG_ENTRY_BYTES, Validate as _};
-use prost::Message as _;
 
 use super::{Intake, Refusal, index_writes};
 use crate::sequencer::Ack;
@@ -53,9 +52,7 @@ pub(super) fn check_entry(bytes: &[u8]) -> Result<Checked, Refusal> {
         }
     }
     entry.validate().map_err(Refusal::Malformed)?;
-    if entry.encode_to_vec() != bytes {
-        return Err(Refusal::NonCanonical);
-    }
+    wire::check_canonical(&entry, bytes).map_err(|_| Refusal::NonCanonical)?;
     let publication = match &entry.kind {
         Some(log_entry::Kind::Notarization(n)) => {
             verify_notarization(n).map_err(|source| Refusal::BadSignature {
@@ -164,6 +161,7 @@ mod tests {
     use herald_proto::wire::pb::ClientErrorKind;
 
     use super::*;
+    use prost::Message as _;
 
     fn notarization() -> pb::LogEntry {
         Notarization {

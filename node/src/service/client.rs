@@ -30,14 +30,14 @@ use tracing::error;
 use super::{Intake, Refusal};
 use crate::sequencer::Ack;
 use crate::store::{LogStore, ReadError};
-use crate::witness::Witnessing;
+use crate::watch::SplitViewWatch;
 
 /// Answers client requests from the log. Cheap to clone (handles inside).
 #[derive(Clone, Debug)]
 pub struct ClientService {
     intake: Intake,
     store: LogStore,
-    witnessing: Witnessing,
+    watch: SplitViewWatch,
 }
 
 fn client_error(kind: ClientErrorKind, message: &str) -> pb::ClientResponse {
@@ -52,12 +52,12 @@ fn answer(response: client_response::Response) -> pb::ClientResponse {
 
 impl ClientService {
     /// A service over the intake (submissions, accounts, lookups), the store (for reads) and
-    /// the witness (for alerts).
-    pub fn new(intake: Intake, store: LogStore, witnessing: Witnessing) -> Self {
+    /// the split-view watch (for alerts).
+    pub fn new(intake: Intake, store: LogStore, watch: SplitViewWatch) -> Self {
         ClientService {
             intake,
             store,
-            witnessing,
+            watch,
         }
     }
 
@@ -129,10 +129,10 @@ impl ClientService {
     }
 
     async fn alerts(&self, origin: String) -> pb::ClientResponse {
-        let witnessing = self.witnessing.clone();
+        let watch = self.watch.clone();
         let listed = tokio::task::spawn_blocking(move || {
             let origin = (!origin.is_empty()).then_some(origin.as_str());
-            witnessing.alerts().list(origin, MAX_ALERTS_PER_ANSWER)
+            watch.alerts().list(origin, MAX_ALERTS_PER_ANSWER)
         })
         .await;
         match listed {

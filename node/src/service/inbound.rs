@@ -3,10 +3,10 @@
 //!
 //! | from the network | to |
 //! |---|---|
-//! | a `/herald/client/1` request | [`ClientService`] (the intake, the store, the witness's alerts) |
-//! | a `/herald/witness/1` request | the witness ([`Witnessing::add_checkpoint`]) |
+//! | a `/herald/client/1` request | [`ClientService`] (the intake, the store, the watch's alerts) |
+//! | a `/herald/witness/1` request | the witness service ([`WitnessService::add_checkpoint`]) |
 //! | a gossip message | [`GossipJudge`] (its verdict back to gossipsub; believed news to the watcher) |
-//! | a peer subscribing to alerts | the witness's alert book (alerts to republish) |
+//! | a peer subscribing to alerts | the split-view watch's alert book (alerts to republish) |
 //! | a registered peer's first connection | [`AlertSync`] (ask it for its alerts) |
 //!
 //! The worker sees only the trait; this is the one place that knows both sides.
@@ -18,14 +18,16 @@ use tracing::warn;
 use super::ClientService;
 use crate::gossip::GossipJudge;
 use crate::network::{GossipVerdict, Inbound, Topic};
-use crate::witness::Witnessing;
-use crate::witness::alert_sync::AlertSync;
+use crate::watch::SplitViewWatch;
+use crate::watch::alert_sync::AlertSync;
+use crate::witness::WitnessService;
 
 /// The node's application as the network reaches it. Cheap to clone (handles inside).
 #[derive(Clone, Debug)]
 pub struct NodeService {
     client: ClientService,
-    witnessing: Witnessing,
+    witness: WitnessService,
+    watch: SplitViewWatch,
     gossip: GossipJudge,
     alert_sync: AlertSync,
 }
@@ -34,13 +36,15 @@ impl NodeService {
     /// The service routing to these parts.
     pub fn new(
         client: ClientService,
-        witnessing: Witnessing,
+        witness: WitnessService,
+        watch: SplitViewWatch,
         gossip: GossipJudge,
         alert_sync: AlertSync,
     ) -> Self {
         NodeService {
             client,
-            witnessing,
+            witness,
+            watch,
             gossip,
             alert_sync,
         }
@@ -57,7 +61,7 @@ impl Inbound for NodeService {
         peer: PeerId,
         request: Decoded<pb::AddCheckpointRequest>,
     ) -> pb::AddCheckpointResponse {
-        self.witnessing.add_checkpoint(peer, request).await
+        self.witness.add_checkpoint(peer, request).await
     }
 
     fn gossip(&self, from: PeerId, topic: Topic, data: &[u8]) -> GossipVerdict {
@@ -65,7 +69,7 @@ impl Inbound for NodeService {
     }
 
     fn alerts_to_republish(&self) -> Vec<Vec<u8>> {
-        let book = self.witnessing.alerts();
+        let book = self.watch.alerts();
         if book.is_empty() {
             return Vec::new();
         }

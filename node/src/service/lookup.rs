@@ -164,7 +164,7 @@ impl Intake {
             .take(MAX_LOCATION_WITNESSES)
             .collect();
         let quorum = parts.quorum.min(witnesses.len());
-        let policy = WitnessPolicy::new(peer.log_key.clone(), witnesses, quorum).ok()?;
-        Some(LogTrust::new(policy, peer.hash).to_pb())
+        let policy = WitnessPolicy::new(peer.log_key().clone(), witnesses, quorum).ok()?;
+        Some(peer.log.clone().with_policy(policy).ok()?.to_pb())
     }
 }

@@ -21,7 +21,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use herald_light_client::net;
-use herald_proto::checkpoint::{Cosignature, VerifiedCheckpoint, WitnessPolicy, WitnessVerifier};
+use herald_proto::checkpoint::{
+    Cosignature, DEFAULT_MAX_SKEW_SECS, VerifiedCheckpoint, WitnessPolicy, WitnessVerifier,
+};
 use herald_proto::note::NoteVerifier;
 use herald_proto::wire::pb::{self, add_checkpoint_response, witness_refusal::Reason};
 use libp2p::{Multiaddr, PeerId};
@@ -42,8 +44,6 @@ pub const FIRST_RETRY: Duration = Duration::from_millis(250);
 pub const MAX_RETRY: Duration = Duration::from_secs(5);
 /// Recent checkpoints whose late cosignatures are still merged.
 const COLLECTING: usize = 8;
-/// Cosignatures timestamped further ahead of this node's clock do not count.
-pub const MAX_CLOCK_SKEW_SECS: u64 = 60;
 
 /// Where a witness stands, as far as this log knows.
 #[derive(Debug)]
@@ -429,7 +429,7 @@ impl Run {
         };
         let note = checkpoint.note();
         let now = self.c.clock.now_ms() / 1000;
-        let Ok(cosigned) = policy.verify(note.as_bytes(), now, MAX_CLOCK_SKEW_SECS) else {
+        let Ok(cosigned) = policy.verify(note.as_bytes(), now, DEFAULT_MAX_SKEW_SECS) else {
             return;
         };
         let count = cosigned.cosignatures().len();

@@ -23,12 +23,11 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::{debug, warn};
 
-use super::CrossLogOffers;
-use super::cosigner::MAX_CLOCK_SKEW_SECS;
 use crate::clock::Clock;
 use crate::metrics::WitnessMetrics;
 use crate::peers::{PeerDomain, PeerRegistry};
 use crate::sequencer::SequencerHandle;
+use crate::watch::CrossLogOffers;
 
 /// Longest time between two looks at the waiting checkpoints.
 const MAX_TICK: Duration = Duration::from_secs(1);
@@ -107,12 +106,14 @@ impl CrossLogger {
             .collect();
         witnesses.push(self.own_witness.clone());
         let quorum = self.quorum.min(witnesses.len());
-        let Ok(policy) = WitnessPolicy::new(peer.log_key.clone(), witnesses, quorum) else {
+        let Ok(policy) = WitnessPolicy::new(peer.log_key().clone(), witnesses, quorum) else {
+            return false;
+        };
+        let Ok(log) = peer.log.clone().with_policy(policy) else {
             return false;
         };
         let now = self.clock.now_ms() / 1000;
-        policy
-            .verify(checkpoint.note().as_bytes(), now, MAX_CLOCK_SKEW_SECS)
+        log.verify_cosigned(checkpoint.note().as_bytes(), now)
             .is_ok()
     }
 

@@ -5,10 +5,15 @@
 //! what it holds. So every change is a compare-and-swap against the value the caller judged
 //! against, followed by a flush, and only then may a cosignature leave the node (DESIGN §5).
 //! A value read back is checked like any outside input.
+//!
+//! Owned by the witness service (the only writer); the split-view watch reads it through
+//! [`HeldView`].
 
 use herald_proto::checkpoint::VerifiedCheckpoint;
 use herald_proto::merkle::{HASH_LEN, Hash};
 use herald_proto::note::MAX_NOTE_LEN;
+
+use crate::watch::{HeldTree, HeldView};
 
 /// The sled tree of the witness state.
 pub const WITNESS_TREE: &str = "witness";
@@ -136,6 +141,19 @@ impl HeldCheckpoints {
             .map_err(|_| HeldError::Raced(origin.to_owned()))?;
         self.tree.flush()?;
         Ok(())
+    }
+}
+
+impl HeldView for HeldCheckpoints {
+    fn held_tree(&self, origin: &str) -> Result<Option<HeldTree>, String> {
+        Ok(self
+            .get(origin)
+            .map_err(|e| e.to_string())?
+            .map(|h| HeldTree {
+                size: h.size,
+                root: h.root,
+                note: h.note,
+            }))
     }
 }
 

@@ -1,17 +1,18 @@
-//! The witness's answer to `AddCheckpointRequest` (WITNESS.md, C2SP tlog-witness semantics).
+//! The witness's answer to `AddCheckpointRequest` over `/herald/witness/1`.
 //!
-//! Checks, in this order, each refusal changing nothing:
+//! The judgement is proto's ([`herald_proto::witness`], C2SP tlog-witness semantics, with its
+//! table of refusals); this file adds what only a node knows, in this order, each refusal
+//! changing nothing:
 //! 1. the request decoded (`MALFORMED_REQUEST`); the caller's peer id is a registered peer
 //!    (`UNREGISTERED_PEER`); the note is a checkpoint (`MALFORMED_REQUEST`) of that peer's
 //!    origin (`UNKNOWN_ORIGIN`); the origin is not distrusted (`DISTRUSTED_ORIGIN`); the log
-//!    signed it (`BAD_SIGNATURE`);
-//! 2. under the origin's lock: `old_size` ≤ the new size (`OLD_SIZE_TOO_LARGE`) and equal to the
-//!    size held (`CONFLICT` with the held size: the log retries from it);
-//! 3. the consistency proof from the held checkpoint to the new one verifies (`BAD_PROOF`; equal
-//!    sizes need equal roots and no proof; from nothing or from the empty tree, no proof). When
-//!    the evidence proves a split view instead — equal sizes with other roots, or a proof that
-//!    authenticates the new root yet commits to another held root — the proof is raised and the
-//!    answer is `DISTRUSTED_ORIGIN`;
+//!    signed it (`BAD_SIGNATURE`, or `BAD_PROOF` for an empty tree with another root);
+//! 2. under the origin's lock: the held checkpoint is read and verified again under the peer's
+//!    key (`BAD_PROOF` if it no longer verifies), and proto judges the request against it
+//!    (`OLD_SIZE_TOO_LARGE`, `CONFLICT` with the held size, `BAD_PROOF`); a split view it proves
+//!    is raised and the answer is `DISTRUSTED_ORIGIN`;
+//! 3. gossip may already have shown another root at this size: then that split view is raised
+//!    and nothing is cosigned;
 //! 4. the held state is compare-and-swapped and flushed (`UNAVAILABLE` if that fails), and only
 //!    then is the cosignature made and returned.
 //!
@@ -20,56 +21,36 @@
 
 use std::sync::Arc;
 
-use herald_proto::checkpoint::{Checkpoint, VerifiedCheckpoint};
-use herald_proto::equivocation::Equivocation;
-use herald_proto::merkle::{AnyHasher, LogHasher as _, verify_consistency};
-use herald_proto::note::SignedNote;
+use herald_proto::checkpoint::VerifiedCheckpoint;
 use herald_proto::wire::Decoded;
-use herald_proto::wire::pb::{self, add_checkpoint_response, witness_refusal::Reason};
+use herald_proto::wire::pb::{self, add_checkpoint_response};
+use herald_proto::witness::{Judgement, Reason, Refusal, claimed_origin, judge, verify_request};
 use libp2p::PeerId;
 use tracing::{debug, warn};
 
-use super::Witnessing;
+use super::WitnessService;
 use super::held::Held;
 use crate::metrics::refusal_label;
 use crate::peers::PeerDomain;
 
-/// A refusal: the reason on the wire, the held size for `CONFLICT`, and why, for the log.
-#[derive(Debug)]
-struct Refusal {
-    reason: Reason,
-    held_size: u64,
-    why: String,
-}
-
-impl Refusal {
-    fn new(reason: Reason, why: impl Into<String>) -> Self {
-        Refusal {
-            reason,
-            held_size: 0,
-            why: why.into(),
-        }
-    }
-}
-
-/// What the judgement under the lock decided.
-enum Judged {
-    /// Consistent, and the held state now names this checkpoint (durably).
+/// What the judgement under the lock decided, once persisted.
+enum Persisted {
+    /// The held state names this checkpoint (durably): cosign it.
     Cosign,
     /// Refused, nothing changed.
     Refuse(Refusal),
     /// A transferable proof that the log equivocated (boxed: large and rare).
-    Split(Box<Equivocation>),
+    Split(Box<herald_proto::equivocation::Equivocation>),
 }
 
-impl Witnessing {
+impl WitnessService {
     /// Answers one witness request from the connection of `caller` (see the module docs).
     pub async fn add_checkpoint(
         &self,
         caller: PeerId,
         request: Decoded<pb::AddCheckpointRequest>,
     ) -> pb::AddCheckpointResponse {
-        let (origin, outcome) = self.judge(caller, request).await;
+        let (origin, outcome) = self.answer(caller, request).await;
         let metrics = &self.inner.metrics;
         let result = match outcome {
             Ok(line) => {
@@ -99,7 +80,7 @@ impl Witnessing {
     }
 
     /// The origin asked about (for the log) and the cosignature line or the refusal.
-    async fn judge(
+    async fn answer(
         &self,
         caller: PeerId,
         request: Decoded<pb::AddCheckpointRequest>,
@@ -124,68 +105,52 @@ impl Witnessing {
             );
         };
         let origin = peer.origin().to_owned();
-        let outcome = self.judge_peer(peer, request).await;
+        let outcome = self.answer_peer(peer, request).await;
         (origin, outcome)
     }
 
-    async fn judge_peer(
+    async fn answer_peer(
         &self,
         peer: Arc<PeerDomain>,
         request: pb::AddCheckpointRequest,
     ) -> Result<String, Refusal> {
-        let malformed =
-            |e: &dyn std::fmt::Display| Refusal::new(Reason::MalformedRequest, e.to_string());
-        let note = SignedNote::parse(&request.checkpoint).map_err(|e| malformed(&e))?;
-        let body = Checkpoint::parse_body(note.text()).map_err(|e| malformed(&e))?;
-        if body.origin != peer.origin() {
+        let claimed = claimed_origin(&request.checkpoint)?;
+        if claimed != peer.origin() {
             return Err(Refusal::new(
                 Reason::UnknownOrigin,
-                format!(
-                    "{} may not ask for checkpoints of {}",
-                    peer.domain, body.origin
-                ),
+                format!("{} may not ask for checkpoints of {claimed}", peer.domain),
             ));
         }
+        let watch = &self.inner.watch;
         let distrusted = || {
             Refusal::new(
                 Reason::DistrustedOrigin,
                 "this witness holds an equivocation proof against the origin",
             )
         };
-        if self.inner.alerts.is_distrusted(&body.origin) {
+        if watch.is_distrusted(&claimed) {
             return Err(distrusted());
         }
-        let checkpoint = VerifiedCheckpoint::verify(&request.checkpoint, &peer.log_key)
-            .map_err(|e| Refusal::new(Reason::BadSignature, e.to_string()))?;
-        if checkpoint.size() == 0 && *checkpoint.root() != AnyHasher(peer.hash).empty_root() {
-            return Err(Refusal::new(
-                Reason::BadProof,
-                "size 0 with a root other than the empty tree's",
-            ));
-        }
-        let lock = self.origin_lock(&body.origin);
+        let checkpoint = verify_request(&peer.log, &request.checkpoint)?;
+        let lock = self.origin_lock(&claimed);
         let _serialized = lock.lock().await;
         // An alert may have been recorded while this request waited for the lock.
-        if self.inner.alerts.is_distrusted(&body.origin) {
+        if watch.is_distrusted(&claimed) {
             return Err(distrusted());
         }
-        let algorithm = peer.hash;
-        let this = self.clone();
-        let judged_checkpoint = checkpoint.clone();
-        let judged = tokio::task::spawn_blocking(move || {
-            this.judge_held(&peer, &judged_checkpoint, &request)
+        let (this, judged_peer, judged_checkpoint) =
+            (self.clone(), peer.clone(), checkpoint.clone());
+        let persisted = tokio::task::spawn_blocking(move || {
+            this.judge_held(&judged_peer, &judged_checkpoint, &request)
         })
         .await
         .map_err(|e| Refusal::new(Reason::Unavailable, format!("witness task failed: {e}")))?;
-        match judged {
-            Judged::Cosign => {
+        match persisted {
+            Persisted::Cosign => {
                 // Consistent with the held one; but gossip may already have shown another root
                 // at this size: then it is a split view, and no cosignature.
-                if let Some(other) = self.remember(&checkpoint) {
-                    match Equivocation::from_same_size(algorithm, &other, &checkpoint) {
-                        Ok(e) => self.raise(e).await,
-                        Err(e) => warn!(error = %e, "conflicting checkpoints prove nothing"),
-                    }
+                if let Some(split) = watch.gossip_split(&peer.log, &checkpoint) {
+                    watch.raise(split).await;
                     return Err(Refusal::new(
                         Reason::DistrustedOrigin,
                         "gossip showed another root at this size: equivocation raised",
@@ -198,9 +163,9 @@ impl Witnessing {
                     .map_err(|e| Refusal::new(Reason::Unavailable, e.to_string()))?;
                 Ok(cosignature.to_line())
             }
-            Judged::Refuse(r) => Err(r),
-            Judged::Split(equivocation) => {
-                self.raise(*equivocation).await;
+            Persisted::Refuse(r) => Err(r),
+            Persisted::Split(equivocation) => {
+                watch.raise(*equivocation).await;
                 Err(Refusal::new(
                     Reason::DistrustedOrigin,
                     "the checkpoint conflicts with the one held: equivocation raised",
@@ -209,131 +174,53 @@ impl Witnessing {
         }
     }
 
-    /// Steps 2–4 of the module docs, under the origin's lock, on a blocking thread.
+    /// Step 2 and the swap of step 4 (module docs), under the origin's lock, on a blocking
+    /// thread: proto judges, this persists.
     fn judge_held(
         &self,
         peer: &PeerDomain,
         checkpoint: &VerifiedCheckpoint,
         request: &pb::AddCheckpointRequest,
-    ) -> Judged {
+    ) -> Persisted {
         let origin = peer.origin();
         let held = match self.inner.held.get(origin) {
             Ok(h) => h,
-            Err(e) => return Judged::Refuse(Refusal::new(Reason::Unavailable, e.to_string())),
+            Err(e) => return Persisted::Refuse(Refusal::new(Reason::Unavailable, e.to_string())),
         };
-        let held_size = held.as_ref().map_or(0, |h| h.size);
-        let size = checkpoint.size();
-        if request.old_size > size {
-            return Judged::Refuse(Refusal::new(
-                Reason::OldSizeTooLarge,
-                format!("old size {} is above the new size {size}", request.old_size),
-            ));
-        }
-        if request.old_size != held_size {
-            return Judged::Refuse(Refusal {
-                reason: Reason::Conflict,
-                held_size,
-                why: format!("old size {} is not the held size", request.old_size),
-            });
-        }
-        let proof = &request.consistency_proof;
-        let no_proof = || {
-            Judged::Refuse(Refusal::new(
-                Reason::BadProof,
-                "a proof was sent where none is needed",
-            ))
+        let held_checkpoint = match &held {
+            None => None,
+            Some(h) => match peer.log.verify_checkpoint(h.note.as_bytes()) {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    return Persisted::Refuse(Refusal::new(
+                        Reason::BadProof,
+                        format!(
+                            "the held checkpoint no longer verifies under the registered key: {e}"
+                        ),
+                    ));
+                }
+            },
         };
-        match &held {
-            None => {
-                if !proof.is_empty() {
-                    return no_proof();
-                }
-            }
-            Some(h) if h.size == size => {
-                if h.root != *checkpoint.root() {
-                    return self.split_same_size(peer, h, checkpoint);
-                }
-                if !proof.is_empty() {
-                    return no_proof();
-                }
-                // Already held: cosigned again, nothing to store.
-                return Judged::Cosign;
-            }
-            Some(h) if h.size == 0 => {
-                if !proof.is_empty() {
-                    return no_proof();
-                }
-            }
-            Some(h) => {
-                let hasher = AnyHasher(peer.hash);
-                if let Err(error) =
-                    verify_consistency(&hasher, h.size, size, proof, &h.root, checkpoint.root())
+        match judge(
+            &peer.log,
+            held_checkpoint.as_ref(),
+            checkpoint,
+            request.old_size,
+            &request.consistency_proof,
+        ) {
+            Judgement::Cosign { advance: false } => Persisted::Cosign,
+            Judgement::Cosign { advance: true } => {
+                match self
+                    .inner
+                    .held
+                    .swap(origin, held.as_ref(), &Held::of(checkpoint))
                 {
-                    return self.split_or_bad_proof(peer, h, checkpoint, proof, error);
+                    Ok(()) => Persisted::Cosign,
+                    Err(e) => Persisted::Refuse(Refusal::new(Reason::Unavailable, e.to_string())),
                 }
             }
-        }
-        match self
-            .inner
-            .held
-            .swap(origin, held.as_ref(), &Held::of(checkpoint))
-        {
-            Ok(()) => Judged::Cosign,
-            Err(e) => Judged::Refuse(Refusal::new(Reason::Unavailable, e.to_string())),
-        }
-    }
-
-    /// The held note, verified again under the peer's registered key.
-    fn held_checkpoint(
-        &self,
-        peer: &PeerDomain,
-        held: &Held,
-    ) -> Result<VerifiedCheckpoint, Refusal> {
-        VerifiedCheckpoint::verify(held.note.as_bytes(), &peer.log_key).map_err(|e| {
-            Refusal::new(
-                Reason::BadProof,
-                format!("the held checkpoint no longer verifies under the registered key: {e}"),
-            )
-        })
-    }
-
-    fn split_same_size(&self, peer: &PeerDomain, held: &Held, new: &VerifiedCheckpoint) -> Judged {
-        let old = match self.held_checkpoint(peer, held) {
-            Ok(c) => c,
-            Err(r) => return Judged::Refuse(r),
-        };
-        match Equivocation::from_same_size(peer.hash, &old, new) {
-            Ok(e) => Judged::Split(Box::new(e)),
-            Err(e) => Judged::Refuse(Refusal::new(Reason::BadProof, e.to_string())),
-        }
-    }
-
-    fn split_or_bad_proof(
-        &self,
-        peer: &PeerDomain,
-        held: &Held,
-        new: &VerifiedCheckpoint,
-        proof: &[Vec<u8>],
-        error: herald_proto::merkle::ProofError,
-    ) -> Judged {
-        let bad_proof = || {
-            Judged::Refuse(Refusal::new(
-                Reason::BadProof,
-                format!(
-                    "consistency proof from {} to {}: {error}",
-                    held.size,
-                    new.size()
-                ),
-            ))
-        };
-        let Ok(old) = self.held_checkpoint(peer, held) else {
-            return bad_proof();
-        };
-        // A proof that fails is garbage unless it authenticates the new root and commits the
-        // log to another root at the held size: then it is transferable evidence.
-        match Equivocation::from_consistency(peer.hash, &old, new, proof, None) {
-            Ok(e) => Judged::Split(Box::new(e)),
-            Err(_) => bad_proof(),
+            Judgement::Refuse(r) => Persisted::Refuse(r),
+            Judgement::Split(e) => Persisted::Split(e),
         }
     }
 }

@@ -152,15 +152,12 @@ impl Domain {
 
     /// What this witness holds for `origin`.
     pub fn held(&self, origin: &str) -> Option<(u64, [u8; 32])> {
-        self.gateway
-            .witnessing()
-            .held(origin)
-            .expect("witness state")
+        self.gateway.witness().held(origin).expect("witness state")
     }
 
     /// Whether this node distrusts `origin`.
     pub fn distrusts(&self, origin: &str) -> bool {
-        self.gateway.witnessing().alerts().is_distrusted(origin)
+        self.gateway.watch().alerts().is_distrusted(origin)
     }
 
     /// `GET /status` as JSON.
@@ -353,6 +350,17 @@ impl FakeLog {
             .iter()
             .map(|h| h.to_vec())
             .collect()
+    }
+
+    /// The answer to an inclusion request for leaf `index` in the tree of `size` leaves.
+    pub fn inclusion(&self, index: u64, size: u64) -> pb::InclusionAnswer {
+        let hashes =
+            herald_proto::merkle::inclusion_proof(&hasher(), &self.model(size), index, size)
+                .expect("a leaf of the tree");
+        pb::InclusionAnswer {
+            proof: Some(pb::InclusionProof::new(index, size, &hashes)),
+            leaf_hash: self.leaves[index as usize].to_vec(),
+        }
     }
 
     /// A well-formed request to cosign size `new`, proving it from `old`.

@@ -11,6 +11,9 @@
 //! 4. (d) B finds it by req_hash, checks it is included in a checkpoint of X cosigned by a quorum
 //!    and consistent with what B trusted before, unwraps ([`unwrap_key`]), checks `c_K`, decrypts.
 //!
+//! One check per lookup answer: [`classify_publication`] tells "not yet" from "the gateway
+//! misbehaved" from a [`ProvenPublication`], which both machines take without checking again.
+//!
 //! Optimistic variant: A sends K straight to B encrypted to P_req ([`seal_direct_key`]); B answers
 //! with a signed [`Receipt`](crate::wire::pb::Receipt) ([`sign_receipt`]); A publishes only if
 //! none comes in time.
@@ -28,6 +31,7 @@
 //!   depend on the request's fields and the signature, never on a protobuf encoding.
 //! - `H(x)` is BLAKE3-256.
 
+mod answer;
 mod keys;
 mod location;
 mod publication;
@@ -37,6 +41,7 @@ mod request;
 mod sealed;
 pub mod sender;
 
+pub use answer::{BadPublication, ProvenPublication, PublicationAnswer, classify_publication};
 pub use keys::{
     MessageKey, WrappedKey, decrypt_message, encrypt_message, ephemeral_secret, is_clamped,
     open_direct_key, seal_direct_key, unwrap_key, wrap_key,
@@ -50,11 +55,10 @@ pub use request::{
 };
 pub use sealed::{SealedInfo, open_sealed, seal_message, sealed_signing_input};
 
-use crate::checkpoint::Checkpoint;
 use crate::entry::EntryError;
 use crate::identity::NotBound;
 use crate::inclusion::{InclusionError, TrustError};
-use crate::merkle::ProofError;
+use crate::succession::SuccessionError;
 use crate::wire::WireError;
 
 /// KDF label of the key commitment `c_K`.
@@ -168,10 +172,11 @@ pub enum CertMailError {
     /// A publication is not included in a (timely) cosigned checkpoint of X.
     #[error("inclusion at X: {0}")]
     Inclusion(#[from] InclusionError),
-    /// The checkpoint is inconsistent with the one the recipient trusted: the log showed two
-    /// trees (publish it as an equivocation).
-    #[error("checkpoint inconsistent with the trusted one: {}", .0.error)]
-    Inconsistent(Box<Inconsistency>),
+    /// The checkpoint may not follow the one the recipient trusted (proto's succession rule):
+    /// with a transferable proof when the log showed two trees (publish it as an
+    /// equivocation), or a proof that does not verify.
+    #[error("checkpoint inconsistent with the trusted one: {0}")]
+    Inconsistent(Box<SuccessionError>),
     /// A leaf is included but it is not the one the sender published.
     #[error("the included leaf is not this publication")]
     OtherLeaf,
@@ -189,19 +194,6 @@ pub enum CertMailError {
         /// What is wrong with it.
         reason: &'static str,
     },
-}
-
-/// Two checkpoints of one log that a consistency proof does not link: the evidence to publish.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Inconsistency {
-    /// The checkpoint trusted before.
-    pub trusted: Checkpoint,
-    /// The checkpoint received.
-    pub received: Checkpoint,
-    /// The consistency proof that failed.
-    pub proof: Vec<[u8; 32]>,
-    /// Why it failed.
-    pub error: ProofError,
 }
 
 /// An input a state could not take: the state comes back unchanged, with the reason.

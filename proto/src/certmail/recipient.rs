@@ -16,16 +16,17 @@ use ed25519_dalek::SigningKey;
 use rand_core::CryptoRng;
 use x25519_dalek::{PublicKey, StaticSecret};
 
+use super::answer::{ProvenPublication, classify_publication};
 use super::keys::{MessageKey, decrypt_message, ephemeral_secret, open_direct_key, unwrap_key};
 use super::location::{Expectation, Location};
 use super::publication::{check_publication, wrapped};
 use super::receipt::sign_receipt;
 use super::request::{KeyRequestDraft, VerifiedKeyRequest, sign_request, verify_request};
 use super::sealed::{SealedInfo, open_sealed};
-use super::{CertMailError, Inconsistency, Refused, field};
-use crate::checkpoint::{Checkpoint, VerifiedCheckpoint};
-use crate::inclusion::ProvenTree as _;
-use crate::merkle::{Hash, verify_consistency};
+use super::{CertMailError, Refused, field};
+use crate::checkpoint::VerifiedCheckpoint;
+use crate::merkle::Hash;
+use crate::succession::succession;
 use crate::wire::{Validate as _, pb};
 
 /// The version of [`pb::RecipientRecord`] this code writes and reads.
@@ -58,8 +59,8 @@ pub enum RecipientAction {
 /// the sizes are equal).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TrustedTree {
-    /// The checkpoint trusted so far.
-    pub checkpoint: Checkpoint,
+    /// The checkpoint trusted so far (verified under X's log key by whoever stored it).
+    pub checkpoint: VerifiedCheckpoint,
     /// RFC 9162 consistency proof between the two sizes.
     pub proof: Vec<Hash>,
 }
@@ -67,11 +68,20 @@ pub struct TrustedTree {
 /// Something that happened.
 #[derive(Clone, Debug)]
 pub enum RecipientInput {
-    /// The lookup by req_hash at X answered: leaf, proof and cosigned checkpoint, and what the
-    /// recipient trusted of X before (`None` the first time).
+    /// The lookup by req_hash at X answered: leaf, proof and cosigned checkpoint, as received
+    /// (the machine classifies it), and what the recipient trusted of X before (`None` the
+    /// first time).
     Publication {
         /// The leaf with its inclusion proof and checkpoint.
         leaf: pb::IncludedLeaf,
+        /// The last trusted checkpoint of X and the proof linking it.
+        trusted: Option<TrustedTree>,
+    },
+    /// The answer, already classified as proven for this request at X (a driver that polled
+    /// with [`crate::certmail::classify_publication`] hands over its result: one check).
+    Proven {
+        /// The proven publication.
+        publication: Box<ProvenPublication>,
         /// The last trusted checkpoint of X and the proof linking it.
         trusted: Option<TrustedTree>,
     },
@@ -256,6 +266,10 @@ impl Requested {
             RecipientInput::Publication { leaf, trusted } => {
                 self.take_publication(&leaf, trusted.as_ref(), now)
             }
+            RecipientInput::Proven {
+                publication,
+                trusted,
+            } => self.take_proven(&publication, trusted.as_ref()),
             RecipientInput::DirectKey(direct) => self.take_direct_key(&direct, now),
             RecipientInput::Timer if now > self.request.publication_limit() => {
                 let undelivered = Undelivered {
@@ -274,6 +288,7 @@ impl Requested {
         outcome.map_err(|error| Refused::boxed(self, error))
     }
 
+    /// An answer as received: classified ([`classify_publication`]), then taken.
     fn take_publication(
         &self,
         leaf: &pb::IncludedLeaf,
@@ -281,33 +296,45 @@ impl Requested {
         now: u64,
     ) -> Result<(RecipientState, Vec<RecipientAction>), CertMailError> {
         let request = &self.request;
-        let location = request.location();
-        let publication = check_publication(&leaf.entry, request)?;
-        // B takes the key whenever it is cosigned; whether it was in time is recorded.
-        let included =
-            location
-                .log()
-                .verify_included(leaf, u64::MAX, now, location.clock_skew())?;
-        let received = included.checkpoint().tree();
+        let proven = classify_publication(request.location(), request.req_hash(), None, leaf, now)
+            .proven()?;
+        self.take_proven(&proven, trusted)
+    }
+
+    /// A publication proven for this request at X: the leaf must answer it (author, H(C), the
+    /// author's signature), its checkpoint must follow the trusted one (proto's succession
+    /// rule), and the key it unwraps must match `c_K`. B takes the key whenever it is cosigned;
+    /// whether it was in time is recorded.
+    fn take_proven(
+        &self,
+        proven: &ProvenPublication,
+        trusted: Option<&TrustedTree>,
+    ) -> Result<(RecipientState, Vec<RecipientAction>), CertMailError> {
+        let request = &self.request;
+        if proven.req_hash() != request.req_hash() || proven.location() != request.location() {
+            return Err(CertMailError::Mismatch {
+                field: "proven publication's request",
+            });
+        }
+        let publication = check_publication(proven.leaf(), request)?;
+        let cosigned = proven.checkpoint();
+        let received = cosigned.checkpoint();
         let mut actions = Vec::new();
-        match trusted {
+        let newer = match trusted {
             Some(t) => {
-                check_consistency(location, &t.checkpoint, received, &t.proof)?;
-                if received.size >= t.checkpoint.size {
-                    let cp = included.checkpoint().checkpoint().clone();
-                    actions.push(RecipientAction::TrustCheckpoint(Box::new(cp)));
-                }
+                check_consistency(request.location(), &t.checkpoint, received, &t.proof)?;
+                received.size() >= t.checkpoint.size()
             }
-            None => {
-                let cp = included.checkpoint().checkpoint().clone();
-                actions.push(RecipientAction::TrustCheckpoint(Box::new(cp)));
-            }
+            None => true,
+        };
+        if newer {
+            actions.push(RecipientAction::TrustCheckpoint(Box::new(received.clone())));
         }
         let key = unwrap_key(&wrapped(&publication), &self.secret, request.req_hash())?;
         let plaintext = self.open(&key)?;
-        let on_time = included.checkpoint().quorum_time() <= request.publication_limit();
+        let on_time = cosigned.quorum_time() <= request.publication_limit();
         let delivery = Delivery::Published {
-            index: included.index(),
+            index: proven.index(),
             on_time,
         };
         Ok((self.decrypted(key, plaintext, delivery), actions))
@@ -354,37 +381,27 @@ impl Requested {
     }
 }
 
-/// Checks that the received checkpoint and the trusted one are of one tree.
+/// Checks that the received checkpoint and the trusted one are of one tree: proto's succession
+/// rule, from the smaller to the larger.
 fn check_consistency(
     location: &Location,
-    trusted: &Checkpoint,
-    received: &Checkpoint,
+    trusted: &VerifiedCheckpoint,
+    received: &VerifiedCheckpoint,
     proof: &[Hash],
 ) -> Result<(), CertMailError> {
-    if trusted.origin != received.origin {
+    if trusted.origin() != received.origin() {
         return Err(CertMailError::Mismatch {
             field: "trusted checkpoint origin",
         });
     }
-    let h = location.log().hasher();
-    let (old, new) = if trusted.size <= received.size {
+    let (older, newer) = if trusted.size() <= received.size() {
         (trusted, received)
     } else {
         (received, trusted)
     };
-    let result = if old.size == 0 && proof.is_empty() {
-        Ok(())
-    } else {
-        verify_consistency(&h, old.size, new.size, proof, &old.root, &new.root)
-    };
-    result.map_err(|error| {
-        CertMailError::Inconsistent(Box::new(Inconsistency {
-            trusted: trusted.clone(),
-            received: received.clone(),
-            proof: proof.to_vec(),
-            error,
-        }))
-    })
+    succession(location.log(), Some(older), newer, proof)
+        .map(|_| ())
+        .map_err(|e| CertMailError::Inconsistent(Box::new(e)))
 }
 
 /// How B got the key.

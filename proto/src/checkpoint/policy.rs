@@ -255,6 +255,24 @@ impl CosignedCheckpoint {
         self.quorum
     }
 
+    /// Whether the quorum was reached by `deadline`: the check [`WitnessPolicy::verify_cosigned_by`]
+    /// makes, applied to a checkpoint already verified (without one).
+    pub fn check_deadline(&self, deadline: u64) -> Result<(), PolicyError> {
+        let counted = self
+            .cosignatures
+            .iter()
+            .filter(|c| c.timestamp <= deadline)
+            .count();
+        if counted < self.quorum {
+            return Err(PolicyError::BelowQuorum {
+                counted,
+                too_late: self.cosignatures.len() - counted,
+                quorum: self.quorum,
+            });
+        }
+        Ok(())
+    }
+
     /// The time by which the quorum was reached: the `q`-th earliest counted timestamp.
     pub fn quorum_time(&self) -> u64 {
         let mut times: Vec<u64> = self.cosignatures.iter().map(|c| c.timestamp).collect();
@@ -338,6 +356,24 @@ mod tests {
         assert_eq!(cc.cosignatures().len(), 3);
         assert_eq!(cc.quorum_time(), 200);
         assert_eq!(cc.checkpoint().size(), 4);
+    }
+
+    #[test]
+    fn a_deadline_checked_later_agrees_with_one_checked_at_once() {
+        let (a, b) = (witness(2), witness(3));
+        let policy =
+            WitnessPolicy::new(log().verifier(), vec![a.verifier(), b.verifier()], 2).unwrap();
+        let note = cosigned(&[(&a, 100), (&b, 200)]);
+        let cc = policy.verify(note.as_bytes(), 1000, 0).unwrap();
+        for deadline in [99, 100, 199, 200, 201] {
+            assert_eq!(
+                cc.check_deadline(deadline),
+                policy
+                    .verify_cosigned_by(note.as_bytes(), deadline, 1000, 0)
+                    .map(|_| ()),
+                "deadline {deadline}"
+            );
+        }
     }
 
     #[test]

@@ -20,18 +20,16 @@ use anyhow::{Context as _, bail};
 use clap::Args;
 use ed25519_dalek::SigningKey;
 use herald_light_client::Gateway as _;
-use herald_proto::checkpoint::{VerifiedCheckpoint, WitnessPolicy};
+use herald_proto::checkpoint::{DEFAULT_MAX_SKEW_SECS, VerifiedCheckpoint, WitnessPolicy};
 use herald_proto::wire::{CHECKPOINT_TOPIC, pb};
 use prost::Message as _;
 use serde::Serialize;
 
 use super::{CommonArgs, Environment, Latency, scratch_dir, write_report};
+
 use crate::load::notarization_entry;
 use crate::observer::GossipObserver;
 use crate::testnet::{Testnet, TestnetOptions};
-
-/// Clock skew allowed on cosignature timestamps (all nodes share this machine's clock).
-const MAX_SKEW_SECS: u64 = 60;
 
 /// Options of `bench cosign`.
 #[derive(Args, Debug, Clone)]
@@ -228,7 +226,10 @@ impl Tally {
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0);
-        if policy.verify(&message.note, now, MAX_SKEW_SECS).is_err() {
+        if policy
+            .verify(&message.note, now, DEFAULT_MAX_SKEW_SECS)
+            .is_err()
+        {
             self.published.entry(key).or_insert(at);
             return;
         }

@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail, ensure};
 use clap::Args;
 use ed25519_dalek::SigningKey;
-use herald_light_client::{ClientError, Gateway as _, GatewayClient, Leaf, LogIdentity};
+use herald_light_client::{
+    ClientError, Gateway as _, GatewayClient, Leaf, LogTrust, verify_consistency,
+};
 use herald_proto::checkpoint::VerifiedCheckpoint;
 use herald_proto::merkle::Hash;
 use herald_proto::wire::pb;
@@ -150,7 +152,7 @@ fn is_busy(e: &ClientError) -> bool {
 /// checkpoint) and that the log ends at exactly `entries` leaves, all of them ours.
 async fn preload(
     testnet: &Testnet,
-    identity: &LogIdentity,
+    identity: &LogTrust,
     entries: u64,
 ) -> anyhow::Result<Preloaded> {
     let next = Arc::new(AtomicU64::new(0));
@@ -239,7 +241,7 @@ struct Measured {
 /// Runs the proof load and collects latencies; every answer is verified.
 async fn measure(
     testnet: &Testnet,
-    identity: &LogIdentity,
+    identity: &LogTrust,
     args: &ProofsArgs,
     log: Arc<Preloaded>,
 ) -> anyhow::Result<Measured> {
@@ -311,7 +313,7 @@ async fn measure(
 /// One inclusion proof of a random leaf in the latest tree, verified; its round trip.
 async fn ask_inclusion(
     client: &GatewayClient,
-    identity: &LogIdentity,
+    identity: &LogTrust,
     log: &Preloaded,
     schedule: &mut Schedule,
 ) -> anyhow::Result<Duration> {
@@ -322,7 +324,15 @@ async fn ask_inclusion(
         .await?;
     let elapsed = sent.elapsed();
     let leaf_hash = log.leaf_hashes[index as usize];
-    identity.verify_inclusion_answer(&log.latest, Some(index), &leaf_hash, &answer)?;
+    anyhow::ensure!(
+        answer.leaf_hash == leaf_hash,
+        "the answer is for another leaf hash"
+    );
+    let proof = answer
+        .proof
+        .context("an inclusion answer without a proof")?;
+    anyhow::ensure!(proof.leaf_index == index, "the answer is for another leaf");
+    identity.verify_inclusion(&log.latest, &leaf_hash, &proof)?;
     Ok(elapsed)
 }
 
@@ -330,7 +340,7 @@ async fn ask_inclusion(
 /// trip.
 async fn ask_consistency(
     client: &GatewayClient,
-    identity: &LogIdentity,
+    identity: &LogTrust,
     log: &Preloaded,
     schedule: &mut Schedule,
 ) -> anyhow::Result<Duration> {
@@ -338,6 +348,6 @@ async fn ask_consistency(
     let sent = Instant::now();
     let proof = client.consistency(older.size(), log.latest.size()).await?;
     let elapsed = sent.elapsed();
-    identity.verify_consistency(older, &log.latest, &proof)?;
+    verify_consistency(identity, older, &log.latest, &proof)?;
     Ok(elapsed)
 }

@@ -78,16 +78,14 @@ pub fn cosigners(cosigned: &CosignedCheckpoint, deadline: Option<u64>) -> String
 pub fn policy(trust: &LogTrust) -> String {
     let witnesses: Vec<&str> = trust
         .policy()
-        .witnesses()
-        .iter()
-        .map(|w| w.name())
-        .collect();
+        .map(|p| p.witnesses().iter().map(|w| w.name()).collect())
+        .unwrap_or_default();
     format!(
         "{} ({}), witnesses {}, quorum {}",
         trust.origin(),
         trust.algorithm(),
         witnesses.join(" and "),
-        trust.policy().quorum()
+        trust.policy().map_or(0, |p| p.quorum())
     )
 }
 

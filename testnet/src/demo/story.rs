@@ -227,7 +227,7 @@ pub(super) async fn tell(
     let now_trusted = bob
         .checkpoints()
         .load(x.origin())?
-        .map(|note| VerifiedCheckpoint::verify(&note, x.log().policy().log()))
+        .map(|note| VerifiedCheckpoint::verify(&note, x.log().log()))
         .transpose()?
         .context("Bob trusts no checkpoint of X")?;
     say.say(format!(

@@ -186,15 +186,13 @@ pub fn log_file_text(
     max_merge_delay: Option<u64>,
 ) -> Result<String, String> {
     let file = LogFileOut {
-        log_key: trust.policy().log().to_string(),
+        log_key: trust.log().to_string(),
         hash: trust.algorithm().to_string(),
         witness_keys: trust
             .policy()
-            .witnesses()
-            .iter()
-            .map(ToString::to_string)
-            .collect(),
-        quorum: trust.policy().quorum(),
+            .map(|p| p.witnesses().iter().map(ToString::to_string).collect())
+            .unwrap_or_default(),
+        quorum: trust.policy().map_or(0, |p| p.quorum()),
         clock_skew,
         max_merge_delay,
     };

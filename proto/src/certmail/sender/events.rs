@@ -84,8 +84,12 @@ pub enum SenderInput {
     Request(Box<RequestArrived>),
     /// B's receipt arrived (optimistic variant).
     Receipt(pb::Receipt),
-    /// X's log answered the lookup by req_hash: the leaf, its proof and a cosigned checkpoint.
+    /// X's log answered the lookup by req_hash: the leaf, its proof and a cosigned checkpoint,
+    /// as received (the machine classifies it).
     Included(pb::IncludedLeaf),
+    /// The answer, already classified as proven for this request at X (a driver that polled
+    /// with [`crate::certmail::classify_publication`] hands over its result: one check).
+    Proven(Box<crate::certmail::ProvenPublication>),
     /// A timer armed by [`SenderAction::ArmTimer`] fired.
     Timer,
 }
@@ -95,7 +99,7 @@ impl SenderInput {
         match self {
             SenderInput::Request(_) => "request",
             SenderInput::Receipt(_) => "receipt",
-            SenderInput::Included(_) => "included",
+            SenderInput::Included(_) | SenderInput::Proven(_) => "included",
             SenderInput::Timer => "timer",
         }
     }

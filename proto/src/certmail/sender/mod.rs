@@ -22,6 +22,7 @@ mod events;
 
 pub use events::{RequestArrived, SenderAction, SenderInput, SenderPolicy, ToRecipient};
 
+use super::answer::{ProvenPublication, classify_publication};
 use super::keys::{MessageKey, ephemeral_secret, is_clamped, seal_direct_key};
 use super::publication::publication_entry;
 use super::receipt::verify_receipt;
@@ -30,7 +31,7 @@ use super::sealed::{open_sealed, seal_message};
 use super::{CertMailError, Refused, content_hash, field};
 use crate::evidence::BUNDLE_VERSION;
 use crate::identity::{VerifiedBinding, verify_binding};
-use crate::inclusion::LogTrust;
+use crate::inclusion::{InclusionError, LogTrust};
 use crate::wire::Validate as _;
 use crate::wire::pb::{self, evidence_bundle};
 
@@ -379,6 +380,10 @@ impl Published {
                 Ok(done) => Ok(done.finish()),
                 Err(error) => Err(Refused::boxed(self, error)),
             },
+            SenderInput::Proven(proven) => match self.take_proven(&proven) {
+                Ok(done) => Ok(done.finish()),
+                Err(error) => Err(Refused::boxed(self, error)),
+            },
             SenderInput::Receipt(receipt) => match self.accepted.take_receipt(receipt) {
                 Ok(done) => Ok(done.finish()),
                 Err(error) => Err(Refused::boxed(self, error)),
@@ -401,20 +406,41 @@ impl Published {
         }
     }
 
+    /// An answer as received: classified ([`classify_publication`]), then taken.
     fn take_inclusion(&self, leaf: pb::IncludedLeaf, now: u64) -> Result<Done, CertMailError> {
         if leaf.entry != self.accepted.leaf {
             return Err(CertMailError::OtherLeaf);
         }
         let request = &self.accepted.request;
-        let location = request.location();
-        location.log().verify_included(
+        let proven = classify_publication(
+            request.location(),
+            request.req_hash(),
+            Some(&self.accepted.leaf),
             &leaf,
-            request.publication_limit(),
             now,
-            location.clock_skew(),
-        )?;
+        )
+        .proven()?;
+        self.take_proven(&proven)
+    }
+
+    /// A publication proven for our request at X: done if it is our leaf and the quorum was
+    /// reached by `T + δ`.
+    fn take_proven(&self, proven: &ProvenPublication) -> Result<Done, CertMailError> {
+        let request = &self.accepted.request;
+        if proven.req_hash() != request.req_hash() || proven.location() != request.location() {
+            return Err(CertMailError::Mismatch {
+                field: "proven publication's request",
+            });
+        }
+        if proven.leaf() != self.accepted.leaf.as_slice() {
+            return Err(CertMailError::OtherLeaf);
+        }
+        proven
+            .checkpoint()
+            .check_deadline(request.publication_limit())
+            .map_err(|e| CertMailError::Inclusion(InclusionError::Cosigned(e)))?;
         let publication = pb::Publication {
-            leaf: Some(leaf),
+            leaf: Some(proven.answer().clone()),
             ephemeral_secret: self.accepted.ephemeral_secret.to_bytes().to_vec(),
         };
         let bundle = self

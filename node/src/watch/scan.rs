@@ -7,13 +7,14 @@
 //! cross-logged checkpoint it finds:
 //!
 //! - of another registered peer's log: as if gossip had brought it
-//!   ([`Witnessing::check_seen`]: same-size conflicts at once, other sizes by an audit with that
-//!   log's own consistency proof);
+//!   ([`SplitViewWatch::check_seen`]: same-size conflicts at once, other sizes by an audit with
+//!   that log's own consistency proof);
 //! - of this node's own log: it must be one of this log's trees. A checkpoint signed with this
 //!   log's key whose root is not this log's root at that size means the key signed a history
-//!   the log does not have; with the log's own consistency proof to its current checkpoint that
-//!   is a transferable equivocation proof, raised like any other, and the log is distrusted —
-//!   by this node too, because its key can no longer be believed.
+//!   the log does not have; proto's succession rule, given the log's own consistency proof to
+//!   its current checkpoint (and, at a power-of-two size, the audit path of that leaf), makes it
+//!   a transferable equivocation proof, raised like any other, and the log is distrusted — by
+//!   this node too, because its key can no longer be believed.
 //!
 //! How far each peer's log was read is kept in the sled tree `scan_cursors` (not flushed on
 //! its own: after a crash a few pages are read again, which changes nothing). Entries are not
@@ -26,11 +27,13 @@ use std::time::Duration;
 use herald_light_client::Gateway as _;
 use herald_proto::checkpoint::VerifiedCheckpoint;
 use herald_proto::equivocation::Equivocation;
+use herald_proto::inclusion::LogTrust;
+use herald_proto::succession::{SuccessionError, succession, succession_with_prefix};
 use herald_proto::wire::{self, MAX_ENTRY_PAGE_COUNT, pb};
 use tokio::task::JoinHandle;
 use tracing::{debug, error, warn};
 
-use super::Witnessing;
+use super::SplitViewWatch;
 use crate::metrics::WitnessMetrics;
 use crate::network::NodeHandle;
 use crate::peers::PeerDomain;
@@ -43,8 +46,8 @@ const PAGES_PER_ROUND: usize = 4;
 
 /// What the scanner needs.
 pub struct LogScanner {
-    /// The witness: what it holds, and where findings go.
-    pub witnessing: Witnessing,
+    /// The watch: what the witness holds, and where findings go.
+    pub watch: SplitViewWatch,
     /// The network, to ask peers for entries.
     pub node: NodeHandle,
     /// This node's own log, for its own cross-logged checkpoints.
@@ -72,7 +75,7 @@ impl LogScanner {
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;
-                let peers = self.witnessing.peers().snapshot();
+                let peers = self.watch.peers().snapshot();
                 for peer in peers.iter() {
                     self.scan_peer(&cursors, peer).await;
                 }
@@ -83,13 +86,11 @@ impl LogScanner {
     /// Reads up to [`PAGES_PER_ROUND`] pages of `peer`'s log, up to the size this witness holds.
     async fn scan_peer(&self, cursors: &sled::Tree, peer: &Arc<PeerDomain>) {
         let origin = peer.origin();
-        if self.witnessing.alerts().is_distrusted(origin) {
+        if self.watch.is_distrusted(origin) {
             return;
         }
-        let (witnessing, tree, name) =
-            (self.witnessing.clone(), cursors.clone(), origin.to_owned());
-        let position =
-            tokio::task::spawn_blocking(move || position(&witnessing, &tree, &name)).await;
+        let (watch, tree, name) = (self.watch.clone(), cursors.clone(), origin.to_owned());
+        let position = tokio::task::spawn_blocking(move || position(&watch, &tree, &name)).await;
         let (mut cursor, held) = match position {
             Ok(Ok(Some(position))) => position,
             Ok(Ok(None)) => return,
@@ -133,7 +134,7 @@ impl LogScanner {
         let Some(pb::log_entry::Kind::WitnessedCheckpoint(witnessed)) = entry.kind else {
             return;
         };
-        let own = self.witnessing.own_log();
+        let own = self.watch.own_log();
         if witnessed.origin == own.name() {
             if let Ok(checkpoint) = VerifiedCheckpoint::verify(&witnessed.checkpoint, own) {
                 self.check_own(checkpoint).await;
@@ -141,7 +142,7 @@ impl LogScanner {
             return;
         }
         let Some(peer) = self
-            .witnessing
+            .watch
             .peers()
             .snapshot()
             .by_origin(&witnessed.origin)
@@ -153,8 +154,8 @@ impl LogScanner {
             // A log that cross-logs itself tells nothing its own answers do not.
             return;
         }
-        if let Ok(checkpoint) = VerifiedCheckpoint::verify(&witnessed.checkpoint, &peer.log_key) {
-            self.witnessing.check_seen(peer, checkpoint).await;
+        if let Ok(checkpoint) = VerifiedCheckpoint::verify(&witnessed.checkpoint, peer.log_key()) {
+            self.watch.check_seen(peer, checkpoint).await;
         }
     }
 
@@ -162,7 +163,7 @@ impl LogScanner {
     /// log's tree at its size.
     async fn check_own(&self, seen: VerifiedCheckpoint) {
         let store = self.store.clone();
-        let own = self.witnessing.own_log().clone();
+        let own = LogTrust::unwitnessed(self.watch.own_log().clone(), self.store.algorithm());
         let size = seen.size();
         let judged = tokio::task::spawn_blocking(move || own_split(&store, &own, &seen)).await;
         match judged {
@@ -174,7 +175,7 @@ impl LogScanner {
                     "a checkpoint signed with THIS log's key describes a tree this log does not \
                      have: the log key is compromised"
                 );
-                self.witnessing.raise(equivocation).await;
+                self.watch.raise(equivocation).await;
             }
             Ok(Err(why)) => {
                 self.metrics.audit("unproven");
@@ -191,13 +192,14 @@ impl LogScanner {
 /// Where to read `origin`'s log from (its cursor) and up to where (the size this witness holds);
 /// `None` if it holds nothing of that log yet. Blocking.
 fn position(
-    witnessing: &Witnessing,
+    watch: &SplitViewWatch,
     cursors: &sled::Tree,
     origin: &str,
 ) -> Result<Option<(u64, u64)>, String> {
-    let Some((held, _)) = witnessing.held(origin).map_err(|e| e.to_string())? else {
+    let Some(held) = watch.held_blocking(origin)? else {
         return Ok(None);
     };
+    let held = held.size;
     let cursor = match cursors.get(origin).map_err(|e| e.to_string())? {
         None => 0,
         Some(v) => u64::from_be_bytes(
@@ -208,10 +210,11 @@ fn position(
 }
 
 /// `Ok(None)` if `seen` is this log's tree at its size; `Ok(Some)` the proof that it is not;
-/// `Err` when it cannot be told (a size the log has not reached, a storage error).
+/// `Err` when it cannot be told (a size the log has not reached, a storage error). The log's
+/// own proofs, judged by proto's succession rule from `seen` to the current checkpoint.
 fn own_split(
     store: &LogStore,
-    own: &herald_proto::note::NoteVerifier,
+    own: &LogTrust,
     seen: &VerifiedCheckpoint,
 ) -> Result<Option<Equivocation>, String> {
     let head = store.head();
@@ -222,20 +225,38 @@ fn own_split(
             head.size
         ));
     }
-    let root = store.root_at(seen.size()).map_err(|e| e.to_string())?;
-    if &root == seen.root() {
-        return Ok(None);
-    }
-    let current = VerifiedCheckpoint::verify(&head.checkpoint, own).map_err(|e| e.to_string())?;
-    let algorithm = store.algorithm();
-    let proof = if seen.size() == head.size {
-        Equivocation::from_same_size(algorithm, seen, &current)
+    let current = own
+        .verify_checkpoint(&head.checkpoint)
+        .map_err(|e| e.to_string())?;
+    let proof = if seen.size() == 0 || seen.size() == head.size {
+        Vec::new()
     } else {
-        let proof = store
+        store
             .consistency_proof(seen.size(), head.size)
-            .map_err(|e| e.to_string())?;
-        let alternative = seen.size().is_power_of_two().then_some(root);
-        Equivocation::from_consistency(algorithm, seen, &current, &proof, alternative)
+            .map_err(|e| e.to_string())?
     };
-    proof.map(Some).map_err(|e| e.to_string())
+    let refusal = match succession(own, Some(seen), &current, &proof) {
+        Ok(_) => return Ok(None),
+        Err(SuccessionError::Split(e)) => return Ok(Some(*e)),
+        Err(e) => e,
+    };
+    let Some((index, size)) = refusal.wants_prefix() else {
+        return Err(refusal.to_string());
+    };
+    let path = store
+        .inclusion_proof(index, size)
+        .map_err(|e| e.to_string())?;
+    let leaf_hash = store.leaf_hash(index).map_err(|e| e.to_string())?;
+    let prefix = own
+        .verify_inclusion(
+            &current,
+            &leaf_hash,
+            &pb::InclusionProof::new(index, size, &path),
+        )
+        .map_err(|e| e.to_string())?;
+    match succession_with_prefix(own, Some(seen), &current, &proof, &prefix) {
+        Ok(_) => Ok(None),
+        Err(SuccessionError::Split(e)) => Ok(Some(*e)),
+        Err(e) => Err(e.to_string()),
+    }
 }

@@ -1,20 +1,21 @@
 //! Consistency audits of what gossip shows (DESIGN §2, split view).
 //!
-//! [`Witnessing::observe`] catches two roots for one size. A log can also show its witnesses one
-//! branch and gossip another at other sizes, which no same-size check sees. So for a peer's
-//! gossiped checkpoint whose size differs from the one this witness holds (and last verified by
-//! compare-and-swap), the node asks the log itself for a consistency proof between the two over
-//! `/herald/client/1`:
+//! [`SplitViewWatch::check_seen`] catches two roots for one size. A log can also show its
+//! witnesses one branch and gossip another at other sizes, which no same-size check sees. So for
+//! a peer's gossiped checkpoint whose size differs from the one this witness holds (and last
+//! verified by compare-and-swap), the node asks the log itself for a consistency proof between
+//! the two over `/herald/client/1` and hands it to proto's succession rule:
 //!
 //! - a proof that verifies settles it (`consistent`);
 //! - a proof that authenticates the larger checkpoint but commits the log to another root at
 //!   the smaller size is an equivocation proof of form (ii), raised like any other (`split`);
+//! - when the smaller size is a power of two the proof does not carry that root, so a failing
+//!   one cannot be judged on its own: the node also asks for the audit path of leaf
+//!   `smaller size` in the larger tree, whose left sibling is the log's root at the smaller size
+//!   and from which proto reads the consistency proof of a split view — or sees the log's
+//!   proof was merely garbage;
 //! - anything else — no answer, an error, garbage — proves nothing about the log (`unproven`):
 //!   it is logged, counted, and the next checkpoint is audited again.
-//!
-//! A log whose older checkpoint has a power-of-two size cannot be caught this way: its proof
-//! does not carry the first root it starts from (see `Equivocation::from_consistency`), so such
-//! a conflict stays `unproven`.
 //!
 //! Audits run on their own task per origin, one at a time, so the watcher that hands gossip over
 //! never waits on the network. At most [`QUEUE_PER_ORIGIN`] checkpoints wait per origin; older
@@ -26,10 +27,13 @@ use std::sync::{Arc, PoisonError};
 use herald_light_client::Gateway as _;
 use herald_proto::checkpoint::VerifiedCheckpoint;
 use herald_proto::equivocation::Equivocation;
-use herald_proto::merkle::{AnyHasher, verify_consistency};
+use herald_light_client::Leaf;
+use herald_proto::inclusion::VerifiedInclusion;
+use herald_proto::merkle::Hash;
+use herald_proto::succession::{Plan, SuccessionError, plan, succession, succession_with_prefix};
 use tracing::{debug, warn};
 
-use super::Witnessing;
+use super::SplitViewWatch;
 use crate::peers::PeerDomain;
 
 /// Checkpoints waiting for an audit per origin.
@@ -53,7 +57,7 @@ enum Outcome {
     Unproven(String),
 }
 
-impl Witnessing {
+impl SplitViewWatch {
     /// Queues `checkpoint` of `peer` for an audit and starts the origin's task if idle.
     pub(super) fn audit(&self, peer: Arc<PeerDomain>, checkpoint: VerifiedCheckpoint) {
         let origin = peer.origin().to_owned();
@@ -126,7 +130,7 @@ impl Witnessing {
     /// Audits one gossiped checkpoint against the held one.
     async fn audit_one(&self, peer: &PeerDomain, seen: &VerifiedCheckpoint) -> Outcome {
         let origin = peer.origin();
-        if self.inner.alerts.is_distrusted(origin) {
+        if self.is_distrusted(origin) {
             return Outcome::Skipped;
         }
         let held = match self.held_now(origin).await {
@@ -134,7 +138,7 @@ impl Witnessing {
             Ok(_) => return Outcome::Skipped,
             Err(e) => return Outcome::Unproven(format!("cannot read the witness state: {e}")),
         };
-        let Ok(held) = VerifiedCheckpoint::verify(held.note.as_bytes(), &peer.log_key) else {
+        let Ok(held) = peer.log.verify_checkpoint(held.note.as_bytes()) else {
             return Outcome::Unproven("the held checkpoint no longer verifies".into());
         };
         let (older, newer) = if held.size() < seen.size() {
@@ -142,41 +146,85 @@ impl Witnessing {
         } else {
             (seen, &held)
         };
-        if older.size() == 0 {
+        let (size1, size2) = match plan(&peer.log, Some(older), newer) {
             // Every tree extends the empty one.
-            return Outcome::Consistent;
+            Ok(Plan::Same | Plan::Unproven) => return Outcome::Consistent,
+            Ok(Plan::NeedsProof { size1, size2 }) => (size1, size2),
+            Err(e) => return judged(Err(e)),
+        };
+        let proof = match self.consistency(peer, size1, size2).await {
+            Ok(proof) => proof,
+            Err(why) => return Outcome::Unproven(why),
+        };
+        let decided = succession(&peer.log, Some(older), newer, &proof);
+        let Some((index, size)) = decided
+            .as_ref()
+            .err()
+            .and_then(SuccessionError::wants_prefix)
+        else {
+            return judged(decided.map(|_| ()));
+        };
+        match self.prefix(peer, newer, index, size).await {
+            Ok(prefix) => judged(
+                succession_with_prefix(&peer.log, Some(older), newer, &proof, &prefix).map(|_| ()),
+            ),
+            Err(why) => Outcome::Unproven(format!(
+                "{}; and no audit path to decide it: {why}",
+                decided.err().map(|e| e.to_string()).unwrap_or_default()
+            )),
         }
-        // The light client's call: a proof between exactly these sizes, or why there is none.
+    }
+
+    /// The log's consistency proof from `size1` to `size2` (the light client's call: a proof
+    /// between exactly these sizes, or why there is none).
+    async fn consistency(
+        &self,
+        peer: &PeerDomain,
+        size1: u64,
+        size2: u64,
+    ) -> Result<Vec<Vec<u8>>, String> {
+        self.inner
+            .node
+            .gateway(peer.peer_id, peer.addrs.clone())
+            .consistency(size1, size2)
+            .await
+            .map(|proof| proof.hashes)
+            .map_err(|e| e.to_string())
+    }
+
+    /// The log's audit path of leaf `index` in `tree` (of `size` leaves), asked with the light
+    /// client's call and verified against `tree`'s root.
+    async fn prefix(
+        &self,
+        peer: &PeerDomain,
+        tree: &VerifiedCheckpoint,
+        index: u64,
+        size: u64,
+    ) -> Result<VerifiedInclusion, String> {
         let answer = self
             .inner
             .node
             .gateway(peer.peer_id, peer.addrs.clone())
-            .consistency(older.size(), newer.size())
-            .await;
-        let proof = match answer {
-            Ok(proof) => proof.hashes,
-            Err(e) => return Outcome::Unproven(e.to_string()),
-        };
-        let hasher = AnyHasher(peer.hash);
-        match verify_consistency(
-            &hasher,
-            older.size(),
-            newer.size(),
-            &proof,
-            older.root(),
-            newer.root(),
-        ) {
-            Ok(()) => Outcome::Consistent,
-            Err(error) => {
-                match Equivocation::from_consistency(peer.hash, older, newer, &proof, None) {
-                    Ok(equivocation) => Outcome::Split(Box::new(equivocation)),
-                    Err(_) => Outcome::Unproven(format!(
-                        "the log's proof from {} to {} does not verify: {error}",
-                        older.size(),
-                        newer.size()
-                    )),
-                }
-            }
+            .inclusion(Leaf::Index(index), size)
+            .await
+            .map_err(|e| e.to_string())?;
+        let leaf_hash = Hash::try_from(answer.leaf_hash.as_slice())
+            .map_err(|_| "the answer's leaf hash is not 32 bytes".to_owned())?;
+        let proof = answer.proof.ok_or("the answer carries no proof")?;
+        if proof.leaf_index != index {
+            return Err(format!("the log proved leaf {} instead", proof.leaf_index));
         }
+        peer.log
+            .verify_inclusion(tree, &leaf_hash, &proof)
+            .map_err(|e| format!("its audit path does not verify: {e}"))
+    }
+}
+
+/// An audit's outcome from the succession rule's verdict.
+fn judged(verdict: Result<(), SuccessionError>) -> Outcome {
+    match verdict {
+        Ok(()) => Outcome::Consistent,
+        Err(SuccessionError::Split(e)) => Outcome::Split(e),
+        Err(e) => Outcome::Unproven(e.to_string()),
     }
 }

@@ -5,7 +5,7 @@
 //! that peer for the alerts it holds (`AlertsRequest` over `/herald/client/1`, through the light
 //! client's typed call) and judges each answer like an alert received by gossip
 //! ([`GossipJudge::listed_alert`]): decoded, verified, about a log this node knows under the key
-//! it knows it by, then handed to the witness, which records it. A peer that serves a proof that
+//! it knows it by, then handed to the watch, which records it. A peer that serves a proof that
 //! does not verify gains nothing: the proof is dropped and logged.
 //!
 //! The network worker only reports the connection; the asking and the judging are here, on the
