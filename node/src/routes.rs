@@ -135,11 +135,8 @@ impl NodeRoutes {
                 connected: connected.contains(&p.peer_id),
             })
             .collect();
-        let (store, witness, watch) = (
-            self.store.clone(),
-            self.witness.clone(),
-            self.watch.clone(),
-        );
+        let (store, witness, watch) =
+            (self.store.clone(), self.witness.clone(), self.watch.clone());
         let stored = tokio::task::spawn_blocking(move || {
             let cosigned = store.cosigned().ok().flatten().unwrap_or_default();
             let held = witness.held_sizes().unwrap_or_default();

@@ -77,8 +77,8 @@ impl<K: SecureKeyStore, R: RecordStore> CertMail<K, R> {
         };
         let request = self.sent_request(msg_id)?;
         let location = request.location();
-        let mut log =
-            TrustedLog::open(gateway, log_of(location), checkpoints)?.with_clock(self.clock.clone());
+        let mut log = TrustedLog::open(gateway, log_of(location), checkpoints)?
+            .with_clock(self.clock.clone());
         match log.send_entry(leaf.clone()).await {
             Ok(_) => {}
             Err(ClientError::Refused(r)) if r.kind == pb::ClientErrorKind::Duplicate => {}

@@ -25,9 +25,9 @@ use std::collections::VecDeque;
 use std::sync::{Arc, PoisonError};
 
 use herald_light_client::Gateway as _;
+use herald_light_client::Leaf;
 use herald_proto::checkpoint::VerifiedCheckpoint;
 use herald_proto::equivocation::Equivocation;
-use herald_light_client::Leaf;
 use herald_proto::inclusion::VerifiedInclusion;
 use herald_proto::merkle::Hash;
 use herald_proto::succession::{Plan, SuccessionError, plan, succession, succession_with_prefix};

@@ -39,8 +39,8 @@ use herald_proto::succession::{SuccessionError, succession};
 use tokio::sync::mpsc;
 use tracing::{debug, error, warn};
 
-use crate::metrics::WitnessMetrics;
 use crate::gossip;
+use crate::metrics::WitnessMetrics;
 use crate::network::{NodeHandle, Topic};
 use crate::peers::{PeerDomain, PeerRegistry};
 use alerts::{AlertBook, AlertError, Recorded};

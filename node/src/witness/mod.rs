@@ -27,10 +27,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 use herald_proto::checkpoint::WitnessSigner;
 use herald_proto::note::NoteVerifier;
 
+use crate::clock::Clock;
 use crate::metrics::WitnessMetrics;
 use crate::network::NodeHandle;
 use crate::peers::PeerRegistry;
-use crate::clock::Clock;
 use crate::watch::alerts::AlertError;
 use crate::watch::{CrossLogOffers, SplitViewWatch, WatchParts};
 use held::{HeldCheckpoints, HeldError};
