@@ -11,8 +11,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use herald_light_client::{
-    ClientConfig, FileCheckpointStore, GatewayClient, Leaf, LogIdentity, TrustedLog,
-    VerifiedInclusion, WitnessRequirement,
+    ClientConfig, FileCheckpointStore, GatewayClient, Leaf, TrustedLog, VerifiedInclusion,
+    verify_checkpoint, verify_cosigned,
 };
 use herald_proto::checkpoint::VerifiedCheckpoint;
 use herald_proto::merkle::Hash;
@@ -133,13 +133,8 @@ impl ClientState {
     pub(crate) async fn follow(&self, origin: &str) -> Result<FollowedLog<'_>, HeraldError> {
         let log = self.config.log(origin)?;
         let gateway = self.gateway(log).await?;
-        let identity = LogIdentity::new(log.trust.policy().log().clone(), log.trust.algorithm());
-        let mut followed = TrustedLog::open(gateway, identity, &self.checkpoints)?;
-        followed.require_cosigned(WitnessRequirement::new(
-            log.trust.policy().clone(),
-            self.config.max_clock_skew,
-        ))?;
-        Ok(followed)
+        let followed = log.trust.clone().with_max_skew(self.config.max_clock_skew);
+        Ok(TrustedLog::open(gateway, followed, &self.checkpoints)?)
     }
 
     /// Tells the listener about a split view in `result`, then returns it unchanged; forgets
@@ -202,10 +197,10 @@ pub(crate) fn trusted_checkpoint(c: &VerifiedCheckpoint) -> TrustedCheckpoint {
 
 fn inclusion(v: &VerifiedInclusion) -> Inclusion {
     Inclusion {
-        leaf_index: v.leaf_index(),
+        leaf_index: v.index(),
         leaf_hash: v.leaf_hash().to_vec(),
         checkpoint: trusted_checkpoint(v.checkpoint()),
-        proof: v.proof().hashes.clone(),
+        proof: v.path().iter().map(|h| h.to_vec()).collect(),
     }
 }
 
@@ -328,9 +323,7 @@ impl HeraldClient {
                 else {
                     continue;
                 };
-                let identity =
-                    LogIdentity::new(log.trust.policy().log().clone(), log.trust.algorithm());
-                out.push(trusted_checkpoint(&identity.verify_checkpoint(&note)?));
+                out.push(trusted_checkpoint(&verify_checkpoint(&log.trust, &note)?));
             }
             Ok(out)
         })
@@ -404,26 +397,23 @@ impl HeraldClient {
                 hash32(h, &format!("proof[{i}]"))?;
             }
             let log = self.state.config.log(&origin)?;
-            let identity =
-                LogIdentity::new(log.trust.policy().log().clone(), log.trust.algorithm());
-            let required = WitnessRequirement::new(
-                log.trust.policy().clone(),
-                self.state.config.max_clock_skew,
-            );
+            let required = log
+                .trust
+                .clone()
+                .with_max_skew(self.state.config.max_clock_skew);
             // Offline: what fails here is the input the app gave, not a gateway.
             let refused =
                 |e: herald_light_client::VerifyError| HeraldError::bad_input(e.to_string());
-            let checkpoint = required
-                .verify(&identity, note.as_bytes(), unix_now())
-                .map_err(refused)?;
+            let checkpoint =
+                verify_cosigned(&required, note.as_bytes(), unix_now()).map_err(refused)?;
             let wire = pb::InclusionProof {
                 leaf_index,
                 tree_size: checkpoint.size(),
                 hashes: proof,
             };
-            let verified = identity
-                .verify_inclusion(&checkpoint, Some(leaf_index), &hash, &wire)
-                .map_err(refused)?;
+            let verified = required
+                .verify_inclusion(&checkpoint, &hash, &wire)
+                .map_err(|e| HeraldError::bad_input(e.to_string()))?;
             Ok(inclusion(&verified))
         })
     }
@@ -613,7 +603,7 @@ mod tests {
         }
         let mut config = sample();
         let trust = log.trust(2);
-        config.home.log_key = trust.policy().log().to_string();
+        config.home.log_key = trust.log().to_string();
         config.home.witness_keys = trust.to_pb().witness_keys;
         config.home.quorum = 2;
         (log, config)

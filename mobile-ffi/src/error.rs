@@ -22,6 +22,7 @@ use std::any::Any;
 use herald_light_client::certmail::{CertifiedMailError, RecordStoreError};
 use herald_light_client::keystore::KeyStoreError;
 use herald_light_client::{ClientError, StoreError, VerifyError};
+use herald_proto::succession::SuccessionError;
 use herald_proto::wire::pb::ClientErrorKind;
 
 /// Why a call failed (see the module documentation for what an app does with each).
@@ -188,16 +189,7 @@ fn millis(d: std::time::Duration) -> u64 {
 
 impl From<VerifyError> for HeraldError {
     fn from(e: VerifyError) -> Self {
-        let equivocation = match &e {
-            VerifyError::Equivocated { equivocation }
-            | VerifyError::DifferentRoots { equivocation, .. }
-            | VerifyError::Inconsistent {
-                equivocation: Some(equivocation),
-                ..
-            } => Some(equivocation),
-            _ => None,
-        };
-        if let Some(proof) = equivocation {
+        if let Some(proof) = e.equivocation() {
             return HeraldError::LogEquivocated {
                 origin: proof.log().name().to_owned(),
                 proof: proof.encode(),
@@ -224,12 +216,16 @@ fn notes_of(e: &VerifyError) -> Vec<String> {
         VerifyError::Checkpoint { note, .. } | VerifyError::NotCosigned { note, .. } => {
             vec![text(note)]
         }
-        VerifyError::EmptyTreeRoot { checkpoint } => vec![checkpoint.note()],
-        VerifyError::Rollback { stored, received }
-        | VerifyError::DifferentRoots {
-            stored, received, ..
-        } => vec![stored.note(), received.note()],
-        VerifyError::Inconsistent { older, newer, .. } => vec![older.note(), newer.note()],
+        VerifyError::Succession(s) => match s {
+            SuccessionError::EmptyTreeRoot { checkpoint }
+            | SuccessionError::ForeignCheckpoint { checkpoint } => vec![checkpoint.note()],
+            SuccessionError::Rollback { held, next } => vec![held.note(), next.note()],
+            SuccessionError::BadProof { older, newer, .. } => vec![older.note(), newer.note()],
+            SuccessionError::Split(e) => {
+                vec![e.first_note().to_owned(), e.second_note().to_owned()]
+            }
+            _ => Vec::new(),
+        },
         VerifyError::BadConsistencyProof { anchor, .. } => vec![anchor.note()],
         VerifyError::NotIncluded { checkpoint, .. } => vec![checkpoint.note()],
         VerifyError::Identity { leaf, .. } | VerifyError::LeafNotProved { leaf, .. } => {
