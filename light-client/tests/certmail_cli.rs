@@ -336,7 +336,7 @@ fn the_optimistic_run_through_the_cli_ends_in_evidence() {
 /// the certified-mail records (M, K), and the outputs written there (the sealed message, the
 /// request, the direct key, the receipt, the decrypted letter, the evidence bundle) — is 0600,
 /// and every directory 0700, even though the state directories existed beforehand with mode
-/// 0755 (issue 14, item 12).
+/// 0755.
 #[test]
 fn every_secret_and_plaintext_the_cli_writes_is_0600_in_a_0700_directory() {
     use std::os::unix::fs::PermissionsExt as _;

@@ -129,7 +129,7 @@ fn a_valid_bundle_shows_receipt_and_exits_0() {
     );
 }
 
-/// Issue 14, item 11: an arbiter who forgot `--trust` judged by the recipient domain's key as
+/// An arbiter who forgot `--trust` judged by the recipient domain's key as
 /// the bundle states it, and said "received" with exit 0. Every check still passes, but the
 /// verdict is "unverified" with exit 4, and says what to do.
 #[test]

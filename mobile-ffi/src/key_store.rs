@@ -2,7 +2,7 @@
 //! Keystore, the iOS Keychain or a smart card (the seed's "IC card"), and its adaptation to the
 //! light client's `keystore::SecureKeyStore`.
 //!
-//! The interface is the operations of issue 11 §3: create the identity key inside, sign with
+//! The interface is the key-store operations of `herald_proto::paep::keystore`: create the identity key inside, sign with
 //! it, create X25519 secrets inside (returning only the public half), X25519 agreement with a
 //! named secret, erase a secret, list. **No method returns a private key**, and none takes one.
 //!

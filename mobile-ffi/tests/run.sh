@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The mobile binding's tests from real foreign runtimes (issue 13), run by CI after
+# The mobile binding's tests from real foreign runtimes, run by CI after
 # `cargo test --workspace` (README's test command):
 #   1. installs what it needs, idempotently (Python's `cryptography`, a JDK, Debian's JNA, the
 #      Kotlin 2.x compiler inside PyPI's kotlin-jupyter-kernel); a toolchain that cannot be had

@@ -1,4 +1,4 @@
-//! Restart time against log size (DESIGN §6, issue 3): a node's restart must stay flat (ratio
+//! Restart time against log size (DESIGN §6): a node's restart must stay flat (ratio
 //! ≤ 2 from 10^4 to 10^7 entries), because opening reads meta, the right edge and the current
 //! epoch's ≤ 256 level-0 tiles, never all leaves.
 //!

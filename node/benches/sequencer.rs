@@ -1,4 +1,4 @@
-//! Durable appends through the sequencer against raw sled (DESIGN §6, issue 3).
+//! Durable appends through the sequencer against raw sled (DESIGN §6).
 //!
 //! Each iteration writes 1M entries of 256 bytes twice, to fresh logs on disk:
 //! - **raw**: the bytes the log stores (entry bundles, level-0/8/16 tiles, leaf-hash buckets,

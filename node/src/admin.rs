@@ -1,5 +1,5 @@
-//! The admin API on the node's loopback HTTP listener (WITNESS.md): peer registry, block list,
-//! alerts, accounts (CERTMAIL.md), and — only with `test_hooks = true` — a fork switch for
+//! The admin API on the node's loopback HTTP listener (DESIGN §4): peer registry, block list,
+//! alerts, accounts, and — only with `test_hooks = true` — a fork switch for
 //! tests.
 //!
 //! Every call needs `Authorization: Bearer <token>`, the token being the content of

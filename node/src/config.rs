@@ -36,7 +36,7 @@ pub const DEFAULT_MAX_CONNECTIONS_PER_PEER: u32 = 8;
 pub const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 10_000;
 /// Default number of registered witnesses whose cosignatures make a checkpoint "cosigned".
 pub const DEFAULT_QUORUM: usize = 1;
-/// Default least time between two cross-logged checkpoints of one peer (WITNESS.md).
+/// Default least time between two cross-logged checkpoints of one peer (cross-logging, DESIGN §2 "Witnessing and gossip").
 pub const DEFAULT_CROSSLOG_INTERVAL_MS: u64 = 30_000;
 /// Default free space (MiB) on the data directory's file system below which `/health` warns.
 pub const DEFAULT_DISK_WARN_FREE_MIB: u64 = 1024;

@@ -737,7 +737,7 @@ impl Gateway {
         let store = self.store;
         if store.writer_failed() {
             // Its storage failed (e.g. ENOSPC), and sled may never answer a flush again: it
-            // blocked here for good and held the database lock (issue 14, F1). Every round
+            // blocked here for good and held the database lock (reliability review F1). Every round
             // acknowledged was flushed before its ack; the rest is lost to the failure anyway.
             warn!("a write failed: skipping the final flush");
         } else {

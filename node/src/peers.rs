@@ -15,7 +15,7 @@
 //! A [`PeerRecord`] (strings, serde) is what files and the admin API carry; a [`PeerDomain`] is
 //! what the node uses, made only by checking a record ([`PeerDomain::from_record`]).
 //!
-//! Departure from WITNESS.md, decided here: a peer also carries its log's hash algorithm
+//! Departure from DESIGN §2 "Witnessing and gossip", decided here: a peer also carries its log's hash algorithm
 //! (`hash`, default `"blake3"`, Herald's default). A witness cannot check a consistency proof
 //! without it, and a wrong guess would make every proof of that log look like garbage.
 

@@ -1,6 +1,6 @@
 //! The admin API on the node's HTTP listener, and `herald-node peer` / `alerts` that use it:
 //! the bearer token guards every call (401 and nothing changes), bodies are bounded (413), and
-//! the registry, block list and alerts behave as WITNESS.md describes.
+//! the registry, block list and alerts behave as `herald_node::admin` documents.
 
 mod witness_support;
 

@@ -1,4 +1,4 @@
-//! Key publications on real in-process gateways (CERTMAIL.md, DESIGN §3.3 step (c), §3.4):
+//! Key publications on real in-process gateways (DESIGN §3.3 step (c), §3.4):
 //! admission from registered accounts only, the req_hash lookup against the cosigned log
 //! (`PENDING` first, then a proof the client's own policy accepts, the lowest index winning),
 //! the gateway's evidence records, and all of it surviving a restart.

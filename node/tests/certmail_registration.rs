@@ -1,4 +1,4 @@
-//! Accounts and key transparency on real in-process gateways (CERTMAIL.md, DESIGN §4):
+//! Accounts and key transparency on real in-process gateways (DESIGN §4):
 //! registering with a one-time code binds IK in the log, the binding verifies against a
 //! cosigned checkpoint the client checks with its own policy, and every way of abusing
 //! registration is refused without changing anything. Disabling logs a revocation that the

@@ -1,4 +1,4 @@
-//! What the sequencer tells operators about itself (issue 14): a wall clock behind the last
+//! What the sequencer tells operators about itself (the reliability review): a wall clock behind the last
 //! checkpoint's time, which stops all signing until it catches up (F13), shows in its status,
 //! in `/metrics` and in the `/health` report; a nearly full disk answers submissions BUSY (F1).
 

@@ -1,4 +1,4 @@
-//! A log whose database lost committed rounds (issue 14, F3): the review's `rollback.py` put
+//! A log whose database lost committed rounds (reliability review F3): the review's `rollback.py` put
 //! back older sled files beside newer sealed files, and the node cut its sealed files without a
 //! word and then signed a second tree at sizes it had already signed. Now the high-water mark
 //! (the largest tree signed, outside sled) refuses such a log before anything is cut; the one

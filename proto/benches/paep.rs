@@ -1,4 +1,4 @@
-//! PAEP benchmarks (DESIGN §6 "PAEP logins/s per core"; issue 11: ≥ 2,000 server-side logins/s).
+//! PAEP benchmarks (DESIGN §6 "PAEP logins/s per core": ≥ 2,000 server-side logins/s).
 //!
 //! - `server_login`: the gateway's whole share of one SPAKE2+ login on one core —
 //!   `ServerStart::handle` (check X, draw y, Y, Z, V, transcript, keys, confirmV) and

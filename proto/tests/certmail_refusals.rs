@@ -1,4 +1,4 @@
-//! Every way a key request or a key can be wrong at the protocol level (issue 5's attacks),
+//! Every way a key request or a key can be wrong at the protocol level (DESIGN §3.3's attacks),
 //! each a named test showing the sender or the recipient refuse it, with the reason.
 
 mod certmail_support;

@@ -1,4 +1,4 @@
-//! Accounts and trust material for certified mail on a testnet (CERTMAIL.md).
+//! Accounts and trust material for certified mail on a testnet (DESIGN §3.3, §4).
 //!
 //! - Enrolment goes through a node's admin API, as an operator's `herald-node account add`
 //!   does while the node runs: `POST /admin/accounts` answers with a one-time enrolment code,

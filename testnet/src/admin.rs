@@ -1,4 +1,4 @@
-//! The testnet's use of the nodes' admin API (WITNESS.md): registering every domain with every
+//! The testnet's use of the nodes' admin API (`herald_node::admin`): registering every domain with every
 //! other, waiting until they are connected, and the fault controls that need the node's help —
 //! partitions (the block list) and equivocation (the `test_hooks` fork switch).
 //!

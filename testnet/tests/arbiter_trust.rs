@@ -1,4 +1,4 @@
-//! The arbiter without independently trusted keys (issue 14, item 11), on real node processes.
+//! The arbiter without independently trusted keys, on real node processes.
 //!
 //! A sender who wants to claim delivery runs a copy of the recipient's domain — same domain
 //! names, keys of her own — enrols a "recipient" there whose key she holds, and runs the

@@ -350,7 +350,7 @@ async fn a_fetch_refuses_another_requests_publication_and_absence_is_proved_when
     .expect("the test finished in time");
 }
 
-/// Issue 14, item 13: `herald log trust` wrote the peers' keys exactly as the gateway stated
+/// `herald log trust` wrote the peers' keys exactly as the gateway stated
 /// them. Now every log is shown with its keys and fingerprint; new logs are written only with
 /// `--yes` (or a `--known` file that says the same), and a later run that finds the gateway
 /// stating other keys for a log the user holds refuses and writes nothing.

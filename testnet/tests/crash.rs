@@ -1,4 +1,4 @@
-//! Crash safety of the real node binary (issue 3): SIGKILL at random moments during sustained
+//! Crash safety of the real node binary: SIGKILL at random moments during sustained
 //! submissions, at least 20 times, restarting after each; then every acknowledged entry must be
 //! in the log at its acknowledged index with the same bytes, the tree must never have shrunk,
 //! and consistency proofs must link every checkpoint seen, in order.

@@ -64,7 +64,7 @@ fn the_demo_tells_the_whole_story_and_stops_everything_it_started() {
         assert!(cosigned.contains(witness), "{cosigned}");
     }
     assert!(!cosigned.contains("d0.test/witness"), "{cosigned}");
-    // The bundle holds the letter and its key: private to its owner (issue 14, item 12).
+    // The bundle holds the letter and its key: private to its owner (every file holding a secret is 0600 in a 0700 directory).
     let kept = stdout
         .lines()
         .find(|l| l.contains("Alice keeps the evidence bundle"))

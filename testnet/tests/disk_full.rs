@@ -1,4 +1,4 @@
-//! A full disk (issue 14, F1), on real node processes with their data directory on a small
+//! A full disk (reliability review F1), on real node processes with their data directory on a small
 //! tmpfs (CI runs as root; every wait is bounded and the tmpfs is unmounted in every path).
 //!
 //! - With the disk guard off, submissions fill the disk until a write fails with ENOSPC: acks

@@ -1,4 +1,4 @@
-//! Storage faults on real node processes (issue 14):
+//! Storage faults on real node processes (the reliability review):
 //!
 //! - F7: SIGKILLs under load used to leave ~1 MB of orphaned sled blob files each (the partial
 //!   right-edge bundle, rewritten in sled every round, became a blob once past ~128 KiB). After

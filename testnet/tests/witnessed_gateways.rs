@@ -1,4 +1,4 @@
-//! The light client and two real gateways that witness each other (issue 4): a `TrustedLog`
+//! The light client and two real gateways that witness each other: a `TrustedLog`
 //! that requires cosignatures accepts only what its witness policy accepts, and refuses a log
 //! once a verified equivocation proof against it exists; the `herald` CLI does the same with
 //! `--witness-key` / `--quorum` and `herald log alerts`. Every wait is bounded.

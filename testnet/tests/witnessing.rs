@@ -1,4 +1,4 @@
-//! The witnessing network against real node processes (issue 4): five domains that register
+//! The witnessing network against real node processes: five domains that register
 //! each other and cosign each other's checkpoints with quorum 3, under kills, partitions and an
 //! equivocating log; and the gossip they speak, received by a plain libp2p subscriber.
 //!

@@ -1,4 +1,4 @@
-//! `herald-node account add|disable|list`: this domain's accounts (DESIGN §4, CERTMAIL.md).
+//! `herald-node account add|disable|list`: this domain's accounts (DESIGN §4).
 //!
 //! With the node running these are admin API calls (`/admin/accounts`). Otherwise they open the
 //! stopped node's database and change it through the same types the node uses

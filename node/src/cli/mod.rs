@@ -294,7 +294,7 @@ fn install_tracing(level: &str) -> anyhow::Result<()> {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         // When stderr cannot be written (a log file on a full disk), the default reports that
-        // with `eprintln!`, which panics: whichever thread logged would die (issue 14, F1).
+        // with `eprintln!`, which panics: whichever thread logged would die (reliability review F1).
         .log_internal_errors(false)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();

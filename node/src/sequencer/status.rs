@@ -1,6 +1,6 @@
 //! What the sequencer tells `/health` and `/metrics` about itself: whether a write failed (and
 //! why), and whether the wall clock reads earlier than the last checkpoint's time, which stops
-//! all signing until it catches up (DESIGN §2: checkpoint times never go back; issue 14, F13).
+//! all signing until it catches up (DESIGN §2: checkpoint times never go back; reliability review F13).
 //!
 //! Shared state written by the pipeline's stages and read by anyone holding a
 //! [`SequencerStatus`] (which, unlike a [`SequencerHandle`](super::SequencerHandle), does not

@@ -1,4 +1,4 @@
-//! Admission of client-submitted entries (CERTMAIL.md "Admission"): the checks every entry
+//! Admission of client-submitted entries (DESIGN §2 "Entry types", §4): the checks every entry
 //! passes before it goes to the sequencer, in the order a client learns the most from.
 //!
 //! 1. It decodes as a `LogEntry` within the size limit (`MALFORMED`, `TOO_LARGE`).

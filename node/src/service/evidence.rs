@@ -1,4 +1,4 @@
-//! The gateway's notary evidence for certified mail (DESIGN §3.4, CERTMAIL.md "Evidence").
+//! The gateway's notary evidence for certified mail (DESIGN §3.4).
 //!
 //! For every `KeyPublication` this gateway logs (the lowest index for its req_hash; a duplicate
 //! that slipped in gets none), it appends two `Evidence` records signed with its log key:

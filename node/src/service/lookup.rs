@@ -1,4 +1,4 @@
-//! The certified-mail lookups (CERTMAIL.md "Lookups").
+//! The certified-mail lookups (DESIGN §3.3, steps (c) and (d)).
 //!
 //! - `publication`: the **lowest**-index `KeyPublication` naming a req_hash (the one an arbiter
 //!   counts), with its inclusion proof against the latest cosigned checkpoint.

@@ -5,7 +5,7 @@
 //! partial backup restore, a storage fault that loses the tail of `db`), opening found a smaller
 //! committed size, cut the newer sealed records as "a round that never committed", and the
 //! sequencer then signed a second tree at sizes it had already signed: a fork of itself that
-//! peers prove as an equivocation (issue 14, F3). With the mark, `LogStore` refuses to open a
+//! peers prove as an equivocation (reliability review F3). With the mark, `LogStore` refuses to open a
 //! log shorter than what it signed, naming both sizes, before anything is cut.
 //!
 //! When: after a round's sled batch is flushed and before its head is published (so before the

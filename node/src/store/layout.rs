@@ -26,7 +26,7 @@
 //! entries/s as bundles and tiles, ~33k/s with one key per entry (STACK.md), so nothing on the
 //! append path is one key per entry.
 //!
-//! The secondary-index name is length-prefixed (unlike NODE.md's `i ‖ name ‖ key`) so that no
+//! The secondary-index name is length-prefixed (unlike a bare `i ‖ name ‖ key`) so that no
 //! index's keys can be read as another index's whose name is a prefix of it.
 
 use herald_proto::merkle::HASH_LEN;

@@ -1,5 +1,5 @@
 //! A background scrub of the sealed files: every record's check verified again, at a configured
-//! pace, so a damaged record is found by the node and not first by a reader (issue 14, F9).
+//! pace, so a damaged record is found by the node and not first by a reader (reliability review F9).
 //!
 //! Why: opening checks only the right edge and the current epoch (O(log n), so restarts stay
 //! flat); a corrupt old bundle, tile or bucket was found only when someone read its range

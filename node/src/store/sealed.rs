@@ -14,7 +14,7 @@
 //! The right-edge bundle's entries are here too, appended as they come (layout version 3):
 //! version 2 rewrote the whole partial bundle in sled every round, and once it outgrew sled's
 //! inline limit (~128 KiB, e.g. 256 entries of 1 KiB) every rewrite became a sled blob file that
-//! a crash left behind for good (~1 MB per SIGKILL, issue 14 F7). sled now holds only its length.
+//! a crash left behind for good (~1 MB per SIGKILL, reliability review F7). sled now holds only its length.
 //!
 //! | file | record |
 //! |---|---|

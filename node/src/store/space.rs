@@ -5,7 +5,7 @@
 //! write is unknown; the node exits and a restart recovers the last durable round), and on a
 //! full disk even the restart may fail. Refusing new submissions with a typed BUSY while there
 //! is still room keeps the node up, serving reads and saying why, and it takes submissions again
-//! by itself once space is freed (issue 14, F1).
+//! by itself once space is freed (reliability review F1).
 //!
 //! Two thresholds, in bytes available to the node's user (`statvfs` `f_bavail`): below `warn`
 //! `/health` reports the node degraded; below `refuse` the sequencer answers every new

@@ -1,4 +1,4 @@
-//! Cross-logging (WITNESS.md): this gateway appends the cosigned checkpoints of its peers to its
+//! Cross-logging (DESIGN §2 "Witnessing and gossip"): this gateway appends the cosigned checkpoints of its peers to its
 //! own log as `WitnessedCheckpoint` entries, through the sequencer like any entry — the
 //! inter-domain notary exchange, and a durable record of what each peer showed this node.
 //!

@@ -1,6 +1,6 @@
 //! What the certified-mail tests share: enrolling accounts on in-process gateways (started with
 //! `witness_support::Domain`, registered as each other's witnesses so checkpoints get
-//! cosigned), the client requests of issue 5, and waiting out `PENDING`.
+//! cosigned), the certified-mail client requests, and waiting out `PENDING`.
 #![allow(dead_code)]
 
 use std::time::Duration;

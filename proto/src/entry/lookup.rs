@@ -1,5 +1,5 @@
 //! The secondary-index key of a leaf: what a gateway indexes a logged entry by, so that node and
-//! clients agree on it (the node's `i ‖ index-name ‖ key` sled keys, NODE.md).
+//! clients agree on it (the node's `i ‖ index-name ‖ key` sled keys).
 //!
 //! - `KeyPublication` → its `req_hash` (certified mail step (d): B looks the key up by it). Lookups
 //!   return the **lowest** index with that req_hash, which is also the one an arbiter counts.

@@ -1,5 +1,5 @@
 //! Answers for accounts that do not exist (DESIGN §3.1: "unknown accounts get a fake but
-//! well-formed answer"; issue 11: "indistinguishable from a wrong password").
+//! well-formed answer": indistinguishable from a wrong password).
 //!
 //! For an unknown account the gateway runs the real verifier ([`ServerStart`]) on a **fake
 //! registration record** derived from a gateway secret and the account name:

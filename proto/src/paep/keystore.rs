@@ -1,5 +1,4 @@
-//! The key operations PAEP needs from a device's key store — the seed's IC card (DESIGN §3.2,
-//! issue 11 §3). Every operation works **inside** the store: it signs, agrees, creates or erases,
+//! The key operations PAEP needs from a device's key store — the seed's IC card (DESIGN §3.2). Every operation works **inside** the store: it signs, agrees, creates or erases,
 //! and no method returns a private key. The light client's key stores (encrypted file, memory)
 //! and a mobile app's (Android Keystore, iOS Keychain) implement these traits; proto's machines
 //! take them as arguments and never see a secret.

@@ -1,5 +1,5 @@
 //! `bench cosign`: time from a checkpoint's publication to its quorum cosignature, across N
-//! local domains (DESIGN §6; issue 4 target: p50 < 300 ms, p99 < 1 s on loopback).
+//! local domains (DESIGN §6; target: p50 < 300 ms, p99 < 1 s on loopback).
 //!
 //! A testnet of `--domains` nodes, each registered with every other, quorum `--quorum`. Every
 //! log receives a fresh entry every `--submit-every-ms`, so it keeps signing checkpoints. A

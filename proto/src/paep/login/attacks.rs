@@ -1,4 +1,4 @@
-//! Every attack on the login that DESIGN §3.1 and issue 11 list, each shown failing against
+//! Every attack on the login that DESIGN §3.1 lists, each shown failing against
 //! the real state machines on Herald's suite.
 
 use curve25519_dalek::ristretto::RistrettoPoint;
