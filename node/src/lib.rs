@@ -17,6 +17,7 @@
 //!   judgement), collecting cosignatures for this log, cross-logging.
 //! - [`watch`]: the split-view watch: gossip, consistency audits, peers' logs, alerts.
 //! - [`admin`]: the admin API on the HTTP listener (bearer token).
+//! - [`db`]: every sled tree, its owner and its flush rule.
 //! - [`config`], [`keys`]: typed configuration and key files; [`clock`]: the injected wall clock.
 //! - [`gateway`]: `run(config, signals)`, wiring the parts together and stopping them within a
 //!   bound.
@@ -28,6 +29,7 @@ pub mod admin;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod db;
 pub mod fault;
 pub mod gateway;
 pub mod gossip;

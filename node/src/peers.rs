@@ -35,7 +35,7 @@ use tokio::sync::watch;
 use crate::keys::log_key_name;
 
 /// The sled tree of the registry.
-pub const PEERS_TREE: &str = "peers";
+pub const PEERS_TREE: &str = crate::db::Tree::Peers.name();
 /// Longest domain name (RFC 1035).
 const MAX_DOMAIN_LEN: usize = 253;
 /// Most registered peers. Every peer is a witness of this log, and clients learn the witness set
@@ -345,7 +345,7 @@ impl PeerRegistry {
     /// Opens the registry in `db` for the node of `own_domain` with peer id `own_peer` (neither
     /// may be registered as a peer), reading every stored record.
     pub fn open(db: &sled::Db, own_domain: &str, own_peer: PeerId) -> Result<Self, PeerError> {
-        let tree = db.open_tree(PEERS_TREE)?;
+        let tree = crate::db::Tree::Peers.open(db)?;
         let mut peers = Vec::new();
         for item in tree.iter() {
             let (key, value) = item?;
@@ -624,7 +624,7 @@ pub(crate) mod tests {
     fn a_damaged_record_is_an_error_at_open() {
         let dir = tempfile::tempdir().unwrap();
         let db = sled::open(dir.path()).unwrap();
-        let tree = db.open_tree(PEERS_TREE).unwrap();
+        let tree = crate::db::Tree::Peers.open(&db).unwrap();
         tree.insert("beta.test", &b"{not json"[..]).unwrap();
         let own = NodeKeys::from_seeds("alpha.test", [[1; 32], [2; 32], [3; 32]]).unwrap();
         assert!(matches!(

@@ -35,7 +35,7 @@ pub use record::{AccountRecord, AccountState, AccountView};
 use herald_proto::entry::lp;
 
 /// The sled tree of the accounts.
-pub const ACCOUNTS_TREE: &str = "accounts";
+pub const ACCOUNTS_TREE: &str = crate::db::Tree::Accounts.name();
 /// Longest local part of an address (RFC 5321).
 pub const MAX_LOCAL_PART_BYTES: usize = 64;
 /// How long an enrolment code is valid unless the operator says otherwise: 7 days.
@@ -201,7 +201,7 @@ impl AccountBook {
     pub fn open(db: &sled::Db, domain: &str) -> Result<Self, AccountError> {
         Ok(AccountBook {
             inner: Arc::new(BookInner {
-                tree: db.open_tree(ACCOUNTS_TREE)?,
+                tree: crate::db::Tree::Accounts.open(db)?,
                 domain: domain.to_owned(),
                 write: Mutex::new(()),
             }),

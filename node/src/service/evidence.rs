@@ -46,7 +46,7 @@ use crate::store::LogHead;
 /// The KDF label of the per-mail address-commitment salt.
 pub const EVIDENCE_SALT_LABEL: &str = "herald v1 gateway evidence salt";
 /// The sled tree of the evidence cursors.
-pub const EVIDENCE_TREE: &str = "evidence";
+pub const EVIDENCE_TREE: &str = crate::db::Tree::Evidence.name();
 /// Cursor: the next listed publication to write an `ACCEPTANCE` for (u64 BE log index).
 const ACCEPTED: &[u8] = b"accepted";
 /// Cursor: the next listed publication to write a `CONSIGNMENT` for.
@@ -101,7 +101,7 @@ impl EvidenceWriter {
         Ok(EvidenceWriter {
             mail,
             heads,
-            cursors: db.open_tree(EVIDENCE_TREE)?,
+            cursors: crate::db::Tree::Evidence.open(db)?,
         })
     }
 

@@ -32,7 +32,7 @@
 use herald_proto::merkle::HASH_LEN;
 
 /// The sled tree that holds the log.
-pub const TREE_NAME: &str = "log";
+pub const TREE_NAME: &str = crate::db::Tree::Log.name();
 
 /// The directory, inside the data directory, of the sealed files.
 pub const SEALED_DIR: &str = "sealed";

@@ -13,7 +13,7 @@ use tracing::warn;
 
 use super::appender::{check_edge_entries, edge_bundle_len};
 use super::high_water::{HighWater, Mark};
-use super::layout::{BUNDLE_WIDTH, EPOCH_LEAVES, SEALED_DIR, TREE_NAME, UPGRADABLE_FORMAT};
+use super::layout::{BUNDLE_WIDTH, EPOCH_LEAVES, SEALED_DIR, UPGRADABLE_FORMAT};
 use super::leaf_index::EpochIndex;
 use super::sealed::Sealed;
 use super::tiles::TileReader;
@@ -60,7 +60,7 @@ impl LogStore {
         meta::check_origin(origin)?;
         let start = Instant::now();
         let db = open_db(path)?;
-        let tree = db.open_tree(TREE_NAME)?;
+        let tree = crate::db::Tree::Log.open(&db)?;
         if meta::read(&tree)?.is_some() {
             return Err(OpenError::AlreadyExists {
                 path: path.to_owned(),
@@ -83,7 +83,7 @@ impl LogStore {
         }
         let start = Instant::now();
         let db = open_db(path)?;
-        let tree = db.open_tree(TREE_NAME)?;
+        let tree = crate::db::Tree::Log.open(&db)?;
         Self::load(path, db, tree, start)
     }
 
@@ -98,7 +98,7 @@ impl LogStore {
         meta::check_origin(origin)?;
         let start = Instant::now();
         let db = open_db(path)?;
-        let tree = db.open_tree(TREE_NAME)?;
+        let tree = crate::db::Tree::Log.open(&db)?;
         match meta::read(&tree)? {
             None => {
                 tree.apply_batch(meta::initial(origin, algorithm))?;

@@ -89,7 +89,7 @@ pub(crate) fn from_v2(tree: &sled::Tree, sealed_dir: &Path, size: u64) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::layout::{SEALED_DIR, TREE_NAME, UPGRADABLE_FORMAT, push_bundle_entry};
+    use crate::store::layout::{SEALED_DIR, UPGRADABLE_FORMAT, push_bundle_entry};
     use crate::store::{LogHead, LogStore, RoundWriter};
     use herald_proto::merkle::{HashAlgorithm, LogHasher};
 
@@ -124,7 +124,7 @@ mod tests {
     /// Rewrites a stopped version-3 log of `size` entries as version 2 stored it.
     fn downgrade(dir: &Path, size: u64) {
         let db = sled::open(dir).unwrap();
-        let tree = db.open_tree(TREE_NAME).unwrap();
+        let tree = crate::db::Tree::Log.open(&db).unwrap();
         let n = size / BUNDLE_WIDTH;
         let mut partial = Vec::new();
         for i in n * BUNDLE_WIDTH..size {
@@ -159,7 +159,11 @@ mod tests {
         drop(store);
         // Upgraded for good: the next open reads version 3 and every entry.
         let db = sled::open(dir.path()).unwrap();
-        let format = db.open_tree(TREE_NAME).unwrap().get(META_FORMAT).unwrap();
+        let format = crate::db::Tree::Log
+            .open(&db)
+            .unwrap()
+            .get(META_FORMAT)
+            .unwrap();
         assert_eq!(format.unwrap().as_ref(), FORMAT_VERSION.to_be_bytes());
         drop(db);
         let store = LogStore::open(dir.path()).unwrap();

@@ -18,7 +18,7 @@ use herald_proto::wire::MAX_ALERTS_PER_ANSWER;
 use sha2::{Digest as _, Sha256};
 
 /// The sled tree of alerts.
-pub const ALERTS_TREE: &str = "alerts";
+pub const ALERTS_TREE: &str = crate::db::Tree::Alerts.name();
 /// Most proofs kept per origin (as many as one client answer carries).
 pub const MAX_ALERTS_PER_ORIGIN: usize = MAX_ALERTS_PER_ANSWER;
 /// Most proofs kept in all.
@@ -78,7 +78,7 @@ fn prefix(origin: &str) -> Vec<u8> {
 impl AlertBook {
     /// Opens the book in `db`, verifying every stored proof.
     pub fn open(db: &sled::Db) -> Result<Self, AlertError> {
-        let tree = db.open_tree(ALERTS_TREE)?;
+        let tree = crate::db::Tree::Alerts.open(db)?;
         let mut distrusted = BTreeSet::new();
         for item in tree.iter() {
             let (k, v) = item?;
@@ -243,7 +243,7 @@ pub(crate) mod tests {
     fn a_damaged_record_fails_the_open() {
         let dir = tempfile::tempdir().unwrap();
         let db = sled::open(dir.path()).unwrap();
-        let tree = db.open_tree(ALERTS_TREE).unwrap();
+        let tree = crate::db::Tree::Alerts.open(&db).unwrap();
         tree.insert(key("b.test/herald", b"x"), &b"garbage"[..])
             .unwrap();
         assert!(matches!(

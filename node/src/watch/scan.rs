@@ -39,8 +39,6 @@ use crate::network::NodeHandle;
 use crate::peers::PeerDomain;
 use crate::store::LogStore;
 
-/// The sled tree of read positions: origin → next index to read (u64 big-endian).
-const CURSOR_TREE: &str = "scan_cursors";
 /// Pages read per peer and round, so a long log is read over several rounds.
 const PAGES_PER_ROUND: usize = 4;
 
@@ -63,14 +61,16 @@ impl LogScanner {
     pub fn spawn(self) -> JoinHandle<()> {
         tokio::spawn(async move {
             let db = self.store.db().clone();
-            let cursors = match tokio::task::spawn_blocking(move || db.open_tree(CURSOR_TREE)).await
-            {
-                Ok(Ok(tree)) => tree,
-                Ok(Err(e)) => {
-                    return error!(error = %e, "cannot open the scan cursors; not scanning");
-                }
-                Err(e) => return error!(error = %e, "scan cursor task failed; not scanning"),
-            };
+            let cursors =
+                match tokio::task::spawn_blocking(move || crate::db::Tree::ScanCursors.open(&db))
+                    .await
+                {
+                    Ok(Ok(tree)) => tree,
+                    Ok(Err(e)) => {
+                        return error!(error = %e, "cannot open the scan cursors; not scanning");
+                    }
+                    Err(e) => return error!(error = %e, "scan cursor task failed; not scanning"),
+                };
             let mut tick = tokio::time::interval(self.interval);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {

@@ -16,7 +16,7 @@ use herald_proto::note::MAX_NOTE_LEN;
 use crate::watch::{HeldTree, HeldView};
 
 /// The sled tree of the witness state.
-pub const WITNESS_TREE: &str = "witness";
+pub const WITNESS_TREE: &str = crate::db::Tree::Witness.name();
 
 /// Why the witness state could not be read or written (always local).
 #[derive(Debug, thiserror::Error)]
@@ -101,7 +101,7 @@ impl HeldCheckpoints {
     /// Opens the state in `db`.
     pub fn open(db: &sled::Db) -> Result<Self, HeldError> {
         Ok(HeldCheckpoints {
-            tree: db.open_tree(WITNESS_TREE)?,
+            tree: crate::db::Tree::Witness.open(db)?,
         })
     }
 

@@ -1,0 +1,79 @@
+//! Every sled tree the node keeps, its owner and its flush rule, in one place; [`Tree::open`] is
+//! the only way the node opens one.
+//!
+//! All trees live in the one sled database of the log store (`<data_dir>/store`), so one
+//! `flush` makes a round of any of them durable. sled writes each tree's batch atomically; a
+//! value that must survive a crash is flushed before anything that depends on it leaves the node.
+//!
+//! | tree | owner (only writer) | what it holds | flush rule |
+//! |---|---|---|---|
+//! | `log` | the sequencer (`store`, `sequencer`) | meta, right edge, epoch tiles, secondary indexes; entries and full tiles are in the sealed files | one batch per round, flushed before the head is published or any ack leaves |
+//! | `accounts` | the intake (`accounts`) | accounts, enrolment codes, bindings in flight, attempt counters | flushed before the answer that depends on it |
+//! | `peers` | the admin API and the config seed (`peers`) | registered peer domains, their keys and addresses | flushed before the answer |
+//! | `witness` | the witness service (`witness::held`) | the checkpoint held per origin | compare-and-swap, flushed before a cosignature leaves |
+//! | `alerts` | the split-view watch (`watch::alerts`) | verified equivocation proofs, per origin | flushed before an alert is gossiped or listed |
+//! | `scan_cursors` | the peer-log scanner (`watch::scan`) | per origin, the next index to read | written after the entries it covers were judged; losing one re-reads |
+//! | `evidence` | the evidence writer (`service::evidence`) | how far each evidence kind was written | moved and flushed only after the records' acks |
+
+/// One of the node's sled trees.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tree {
+    /// The log: meta, right edge, tiles and secondary indexes.
+    Log,
+    /// This domain's accounts and enrolment codes.
+    Accounts,
+    /// The registry of trusted peer domains.
+    Peers,
+    /// What this node's witness holds for each log it witnesses.
+    Witness,
+    /// The split-view alerts (verified equivocation proofs).
+    Alerts,
+    /// The peer-log scanner's read positions.
+    ScanCursors,
+    /// The evidence writer's cursors.
+    Evidence,
+}
+
+impl Tree {
+    /// Every tree, in the order of the table above.
+    pub const ALL: [Tree; 7] = [
+        Tree::Log,
+        Tree::Accounts,
+        Tree::Peers,
+        Tree::Witness,
+        Tree::Alerts,
+        Tree::ScanCursors,
+        Tree::Evidence,
+    ];
+
+    /// The tree's name in sled (stable: stored data is found by it).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Tree::Log => "log",
+            Tree::Accounts => "accounts",
+            Tree::Peers => "peers",
+            Tree::Witness => "witness",
+            Tree::Alerts => "alerts",
+            Tree::ScanCursors => "scan_cursors",
+            Tree::Evidence => "evidence",
+        }
+    }
+
+    /// Opens (or creates) the tree in `db`. Blocking.
+    pub fn open(self, db: &sled::Db) -> sled::Result<sled::Tree> {
+        db.open_tree(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Tree;
+
+    #[test]
+    fn every_tree_has_its_own_name() {
+        let mut names: Vec<_> = Tree::ALL.iter().map(|t| t.name()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), Tree::ALL.len());
+    }
+}
