@@ -18,15 +18,16 @@
 //! supervisor restarts it: reopening is the only way back to a known durable state (see
 //! docs/decisions.md). A nearly full disk is refused before that happens (`store::space`).
 
-use std::fs::{self, OpenOptions};
-use std::io::{self, Read as _, Write as _};
+use std::fs;
+use std::io::{self, Read as _};
 use std::net::SocketAddr;
-use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
+use std::os::unix::fs::DirBuilderExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::{Stream, StreamExt as _};
+use herald_light_client::durable_file::{self, CreateError, FileIoError};
 use herald_proto::checkpoint::WitnessVerifier;
 use herald_proto::note::NoteVerifier;
 use libp2p::{Multiaddr, PeerId};
@@ -189,23 +190,19 @@ impl NodeInfo {
         })
     }
 
-    /// Writes `path` atomically: readers see the old file or the whole new one.
+    /// Writes `path` atomically and durably (`durable_file::replace`): readers see the old
+    /// file or the whole new one.
     pub fn write(&self, path: &Path) -> Result<(), GatewayError> {
-        let mut tmp = path.as_os_str().to_owned();
-        tmp.push(".tmp");
-        let tmp = PathBuf::from(tmp);
         // Invariant: a struct of strings and numbers always serializes.
         let json = serde_json::to_vec_pretty(self).expect("NodeInfo serializes");
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o644)
-            .open(&tmp)
-            .map_err(io_error(&tmp))?;
-        file.write_all(&json).map_err(io_error(&tmp))?;
-        file.sync_all().map_err(io_error(&tmp))?;
-        fs::rename(&tmp, path).map_err(io_error(path))
+        durable_file::replace(path, &json).map_err(file_error)
+    }
+}
+
+fn file_error(e: FileIoError) -> GatewayError {
+    GatewayError::Io {
+        path: e.path,
+        source: e.source,
     }
 }
 
@@ -251,15 +248,10 @@ pub fn init(config: &NodeConfig) -> Result<InitReport, GatewayError> {
         config.hash,
     )?);
     let config_path = NodeConfig::default_file(dir);
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o644)
-        .open(&config_path)
-        .map_err(io_error(&config_path))?;
-    file.write_all(config.to_toml().as_bytes())
-        .and_then(|()| file.sync_all())
-        .map_err(io_error(&config_path))?;
+    durable_file::create(&config_path, config.to_toml().as_bytes()).map_err(|e| match e {
+        CreateError::Exists { path } => GatewayError::DataDirNotEmpty(path),
+        CreateError::Io(e) => file_error(e),
+    })?;
     admin::ensure_token(&config.admin_token_path())?;
     Ok(InitReport {
         config_path,

@@ -11,12 +11,13 @@
 //! and an existing key is never overwritten. Loading **refuses** a key file that group or others
 //! may read (as ssh does): a leaked log key lets anyone sign a split view of the log.
 
-use std::fs::{self, OpenOptions};
-use std::io::{self, Read as _, Write as _};
-use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
+use std::fs;
+use std::io::{self, Read as _};
+use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 
 use ed25519_dalek::SigningKey;
+use herald_light_client::durable_file::{self, CreateError};
 use herald_proto::checkpoint::{WitnessSigner, WitnessVerifier};
 use herald_proto::note::{NoteSigner, NoteVerifier};
 use libp2p::PeerId;
@@ -280,34 +281,14 @@ fn text_line(bytes: &[u8]) -> &str {
         .trim_end_matches(['\n', '\r'])
 }
 
-/// Creates `path` holding `bytes`, mode 0600, atomically and without overwriting: the bytes go to
-/// a fresh temporary file (created 0600) which is flushed and then hard-linked to `path`.
+/// Creates `path` holding `bytes`, mode 0600, atomically and without overwriting
+/// (`durable_file::create`: temporary file synced, hard-linked, directory synced).
 pub(crate) fn write_secret(path: &Path, bytes: &[u8]) -> Result<(), KeyFileError> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    let written = (|| {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()
-    })();
-    if let Err(source) = written {
-        let _ = fs::remove_file(&tmp);
-        return Err(io_error(&tmp, source));
-    }
-    let linked = fs::hard_link(&tmp, path);
-    let _ = fs::remove_file(&tmp);
-    match linked {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-            Err(KeyFileError::Exists(path.to_owned()))
-        }
-        Err(source) => Err(io_error(path, source)),
-    }
+    durable_file::create(path, bytes).map_err(|e| match e {
+        CreateError::Exists { path } => KeyFileError::Exists(path),
+        CreateError::Io(e) => io_error(&e.path, e.source),
+        // `CreateError` is exhaustive today; a new case is a write that did not happen.
+    })
 }
 
 /// Reads a key file after checking it is a small regular file only its owner can read.

@@ -3,11 +3,12 @@
 //!
 //! Written atomically (temporary file, rename); read with a size bound.
 
-use std::fs::{self, OpenOptions};
-use std::io::{Read as _, Write as _};
+use std::fs;
+use std::io::Read as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use herald_light_client::durable_file;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{TestnetError, io_error};
@@ -80,22 +81,12 @@ impl Manifest {
     /// Writes `<dir>/testnet.json` atomically.
     pub fn write(&self, dir: &Path) -> Result<PathBuf, TestnetError> {
         let path = Self::path(dir);
-        let tmp = dir.join(format!("{MANIFEST_FILE}.tmp"));
-        let json = serde_json::to_vec_pretty(self).map_err(|e| TestnetError::Manifest {
+        let mut json = serde_json::to_vec_pretty(self).map_err(|e| TestnetError::Manifest {
             path: path.clone(),
             reason: e.to_string(),
         })?;
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)
-            .map_err(io_error(&tmp))?;
-        file.write_all(&json)
-            .and_then(|()| file.write_all(b"\n"))
-            .and_then(|()| file.sync_all())
-            .map_err(io_error(&tmp))?;
-        fs::rename(&tmp, &path).map_err(io_error(&path))?;
+        json.push(b'\n');
+        durable_file::replace(&path, &json).map_err(|e| io_error(&e.path)(e.source))?;
         Ok(path)
     }
 }
