@@ -13,7 +13,7 @@
 //! - [`observer`]: a plain gossipsub subscriber (standard libp2p only) watching the topics.
 //! - [`load`]: signed notarization entries of exact sizes, seeded random schedules.
 //! - [`demo`]: `herald-testnet demo`, certified mail end to end, told with its proofs.
-//! - [`bench`]: `herald-testnet bench`, multi-process benchmarks with JSON reports.
+//! - [`bench`](mod@bench): `herald-testnet bench`, multi-process benchmarks with JSON reports.
 //! - [`wait`]: bounded polling.
 //! - [`cli`]: the `herald-testnet` command line (the binary is a thin wrapper around it).
 //!

@@ -29,7 +29,7 @@ use crate::error::{TestnetError, io_error};
 pub const PARENT_PID_ENV: &str = "HERALD_TESTNET_PARENT_PID";
 
 /// Environment variable naming the test-only fault point a node arms
-/// ([`herald_node::fault`]); set only for a node a test asked it for ([`Launch::fault`]).
+/// ([`herald_node::fault`]); set only for a node a test asked it for (`Launch::fault`).
 pub const FAULT_ENV: &str = "HERALD_TESTNET_FAULT";
 
 /// How often bounded waits look again.
@@ -279,7 +279,7 @@ pub fn arm_fault_from_env() {
 
 /// In a node started by the library (see the module docs): shuts this process down when its
 /// supervising parent is gone. SIGTERM to itself first, so the node stops cleanly; an exit
-/// after [`ORPHAN_GRACE`] if that did not end it.
+/// after `ORPHAN_GRACE` if that did not end it.
 pub fn watch_parent_from_env() {
     let Some(expected) = std::env::var(PARENT_PID_ENV)
         .ok()

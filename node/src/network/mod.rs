@@ -16,7 +16,7 @@
 //!   client's typed calls over this swarm).
 //! - `/herald/witness/1`: the witness protocol, both ways. Inbound requests go to
 //!   [`Inbound::witness`]; outbound ones are sent for the cosigner through
-//!   [`NodeHandle::witness_request`] ([`witness`]).
+//!   [`NodeHandle::witness_request`] (`witness`).
 //! - gossipsub topics `herald/checkpoints/1`: every new checkpoint, and every cosigned one, is
 //!   published; and `herald/alerts/1`: equivocation proofs. Received messages are judged by
 //!   [`Inbound::gossip`] before they are forwarded (`relay.rs`).
@@ -24,7 +24,7 @@
 //!   ([`NodeHandle::block`], the admin API's partition switch).
 //!
 //! The worker also keeps the registered peers connected: it dials their addresses and redials
-//! with back-off when a connection drops ([`dialer`]), and reports each registered peer's first
+//! with back-off when a connection drops (`dialer`), and reports each registered peer's first
 //! connection ([`Inbound::peer_connected`]).
 
 mod behaviour;

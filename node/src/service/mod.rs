@@ -8,11 +8,11 @@
 //! Every client request that is refused is refused with a [`Refusal`], which names its
 //! `ClientErrorKind`.
 //!
-//! - **Registration** ([`registration`]): an account enrolled by the operator registers its
+//! - **Registration** (`registration`): an account enrolled by the operator registers its
 //!   identity key IK with its one-time code; the gateway appends an `IdentityBinding` signed
 //!   with its log key and answers with the binding's `SubmitAck`. Disabling an active account
 //!   appends an `IdentityRevocation` first.
-//! - **Admission** ([`admission`]): every client entry must decode, be of a kind clients may
+//! - **Admission** (`admission`): every client entry must decode, be of a kind clients may
 //!   author (`Notarization`, `KeyPublication`; gateway kinds are `FORBIDDEN`), satisfy the
 //!   schema's bounds, re-encode to exactly its bytes (prost skips unknown fields, so bytes the
 //!   signature does not cover are refused), and carry a valid author signature. A
@@ -22,7 +22,7 @@
 //!   is listed under `i ‖ index-name ‖ key` in the same atomic batch as the leaf. The index is
 //!   a list of leaf indexes per key (`IndexValue::LeafList`), so nothing is ever overwritten:
 //!   the lowest listed index is the first leaf, and the latest the newest.
-//! - **Lookups** ([`lookup`]): `publication` and `binding` are answered with inclusion proofs
+//! - **Lookups** (`lookup`): `publication` and `binding` are answered with inclusion proofs
 //!   against the latest cosigned checkpoint, `PENDING` while it does not cover the leaf yet;
 //!   `trust` describes this log and each registered peer's log.
 //! - **Evidence** ([`evidence`]): the notary records of DESIGN §3.4 for each publication, with

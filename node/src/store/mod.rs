@@ -8,10 +8,10 @@
 //! against that head and costs O(log n) stored hashes (a lookup by leaf hash adds one small read
 //! per completed epoch of 65536 leaves). Opening reads meta, the right edge and the current
 //! epoch's ≤ 256 level-0 tiles: O(log n), never all leaves. Entries, full tiles and buckets
-//! live in append-only sealed files ([`sealed`]), so that sled's own recovery at open stays
+//! live in append-only sealed files (`sealed`), so that sled's own recovery at open stays
 //! O(1) too and sled never holds a value large enough to leave blob files behind.
 //!
-//! Opening refuses a log shorter than the largest tree it ever signed ([`high_water`], kept
+//! Opening refuses a log shorter than the largest tree it ever signed (`high_water`, kept
 //! outside sled) before it cuts anything, and cuts (logged) only what a round that never
 //! committed left in the sealed files.
 

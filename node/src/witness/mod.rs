@@ -1,7 +1,7 @@
 //! Witnessing (DESIGN §2 "Witnessing and gossip"): this node as a witness of its registered
 //! peers' logs, and as a log collecting its peers' cosignatures.
 //!
-//! - [`WitnessService`] (this file and [`service`]): answers `/herald/witness/1`
+//! - [`WitnessService`] (this file and `service`): answers `/herald/witness/1`
 //!   ([`WitnessService::add_checkpoint`]) with proto's tlog-witness judgement
 //!   ([`herald_proto::witness`]), which it merely persists.
 //! - [`held`]: what the witness holds per origin, changed only by compare-and-swap + flush.

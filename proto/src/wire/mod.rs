@@ -66,7 +66,12 @@ pub use paep::{
 pub use validate::Validate;
 
 /// The generated `herald.v1` messages (prost), with the schema's comments as their docs.
-#[allow(clippy::doc_lazy_continuation, clippy::doc_overindented_list_items)]
+// The schema's comments write placeholders as `<origin>`, which rustdoc would read as HTML.
+#[allow(
+    clippy::doc_lazy_continuation,
+    clippy::doc_overindented_list_items,
+    rustdoc::invalid_html_tags
+)]
 pub mod pb {
     include!(concat!(env!("OUT_DIR"), "/herald.v1.rs"));
 }

@@ -1,6 +1,6 @@
 //! `herald-testnet bench`: multi-process benchmarks against real node processes on loopback.
 //!
-//! Each writes its figures to a JSON report (default `<target>/bench-report/<name>.json`,
+//! Each writes its figures to a JSON report (default `TARGET/bench-report/NAME.json`,
 //! `--out` to override) and prints them. They measure; they do not assert: timing targets are
 //! checked by reading the report, never by timed tests. Run them from a release build
 //! (`cargo run --release -p herald-testnet -- bench ...`); the report records the build profile.
@@ -34,10 +34,10 @@ pub enum BenchCommand {
 /// Options every benchmark takes.
 #[derive(Args, Debug, Clone)]
 pub struct CommonArgs {
-    /// Report file (default: <target>/bench-report/<name>.json).
+    /// Report file (default: TARGET/bench-report/NAME.json).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Directory for the nodes' data (default: <target>/bench-scratch/...; removed afterwards).
+    /// Directory for the nodes' data (default: TARGET/bench-scratch/...; removed afterwards).
     /// Keep it on a real disk: a RAM disk would flatter every flush.
     #[arg(long)]
     pub scratch: Option<PathBuf>,

@@ -1,5 +1,5 @@
 //! `herald-testnet demo`: certified mail end to end on a fresh 3-domain testnet, told in plain
-//! words with the proof each step rests on ([`story`]).
+//! words with the proof each step rests on (`story`).
 //!
 //! It starts three real node processes in a temporary directory, runs the story, and stops
 //! everything it started: cleanly at the end; by SIGKILL when a step fails, the time bound runs
