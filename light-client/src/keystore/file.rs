@@ -31,11 +31,12 @@
 //! [`crate::durable_file::create`], which never replaces a file: a crash leaves the old store or
 //! the new one. A handle holds an exclusive advisory lock (`flock`) on `<store>.lock` from open
 //! to drop, so a second process (or a second handle) opening the store is refused with
-//! [`KeyStoreError::InUse`] instead of racing the first and losing one of two changes.
+//! [`KeyStoreError::InUse`] (after waiting at most half a second for the lock) instead of racing the first and losing one of two changes.
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use argon2::{Algorithm, Argon2, Params, Version};
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
@@ -172,7 +173,12 @@ fn lock_path(path: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// Takes the store's exclusive lock without waiting. The lock file is created (mode 0600) if
+/// Longest [`lock`] waits for a lock held elsewhere before answering [`KeyStoreError::InUse`].
+const LOCK_WAIT: Duration = Duration::from_millis(500);
+/// Time between two attempts to take the lock.
+const LOCK_RETRY: Duration = Duration::from_millis(10);
+
+/// Takes the store's exclusive lock, waiting at most [`LOCK_WAIT`]. The lock file is created (mode 0600) if
 /// missing and never removed: removing it would let two processes lock two different files.
 fn lock(path: &Path) -> Result<File, KeyStoreError> {
     let lock_path = lock_path(path);
@@ -188,16 +194,29 @@ fn lock(path: &Path) -> Result<File, KeyStoreError> {
             path: lock_path.clone(),
             source,
         })?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(TryLockError::WouldBlock) => Err(KeyStoreError::InUse {
-            path: path.to_path_buf(),
-        }),
-        Err(TryLockError::Error(source)) => Err(KeyStoreError::Io {
-            action: "locking",
-            path: lock_path,
-            source,
-        }),
+    // A lock held for a moment longer than its handle is not a second user: a process that
+    // spawns a child (the CLI's tests, an app starting a helper) lends the child its open
+    // files until the child's exec closes them. Wait that out, briefly, before refusing.
+    let deadline = Instant::now() + LOCK_WAIT;
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(file),
+            Err(TryLockError::WouldBlock) if Instant::now() < deadline => {
+                std::thread::sleep(LOCK_RETRY);
+            }
+            Err(TryLockError::WouldBlock) => {
+                return Err(KeyStoreError::InUse {
+                    path: path.to_path_buf(),
+                });
+            }
+            Err(TryLockError::Error(source)) => {
+                return Err(KeyStoreError::Io {
+                    action: "locking",
+                    path: lock_path,
+                    source,
+                });
+            }
+        }
     }
 }
 
