@@ -3,13 +3,11 @@
 //! bundle `herald verify-evidence` accepts, and the sender's refusals (T too soon, unknown
 //! location, a request for another ciphertext) printed with their reason and exit 2.
 
-mod certmail_support;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use certmail_support::*;
+use crate::certmail_support::*;
 use herald_light_client::certmail::decode_sealed;
 use herald_light_client::keystore::{FileKeyStore, SecureKeyStore as _};
 use prost::Message as _;

@@ -3,9 +3,7 @@
 //! key and receipt), the optimistic sender that publishes when no receipt comes, a lapse, and a
 //! recipient that refuses a publication from a log that showed it another tree.
 
-mod certmail_support;
-
-use certmail_support::*;
+use crate::certmail_support::*;
 use herald_light_client::MemoryCheckpointStore;
 use herald_light_client::certmail::{
     CertifiedMailError, Delivery, Letter, SenderStatus, SenderStep,

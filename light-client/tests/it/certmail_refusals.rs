@@ -3,9 +3,7 @@
 //! recipient domain the sender does not know. Each refusal says why, changes nothing, and a good
 //! request is accepted afterwards.
 
-mod certmail_support;
-
-use certmail_support::*;
+use crate::certmail_support::*;
 use herald_light_client::certmail::{
     CertifiedMailError, Letter, RequestTerms, SenderStatus, decode_sealed,
 };

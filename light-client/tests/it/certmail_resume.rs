@@ -2,12 +2,10 @@
 //! directory, and every step starts from a freshly opened store (the process "restarted"
 //! between steps). The record files never hold the request secret or `a`.
 
-mod certmail_support;
-
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use certmail_support::*;
+use crate::certmail_support::*;
 use herald_light_client::MemoryCheckpointStore;
 use herald_light_client::certmail::{
     CertMail, CertifiedMailError, DirRecordStore, Letter, RecordKind, SenderStatus,

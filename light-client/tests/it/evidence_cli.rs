@@ -5,13 +5,11 @@
 //! arbiter's own trusted key for the recipient's domain overrides the bundle's; absence proofs
 //! true and false.
 
-mod certmail_support;
-
 use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use certmail_support::*;
+use crate::certmail_support::*;
 use herald_light_client::certmail::Letter;
 use herald_proto::evidence::build_absence_proof;
 use herald_proto::wire::pb;

@@ -2,12 +2,10 @@
 //! the bearer token guards every call (401 and nothing changes), bodies are bounded (413), and
 //! the registry, block list and alerts behave as `herald_node::admin` documents.
 
-mod witness_support;
-
 use std::process::Command;
 
+use crate::witness_support::{Domain, FakeLog, http};
 use herald_node::admin::{AlertReport, BlockList, PeerAdded, PeerList, PeerRemoved};
-use witness_support::{Domain, FakeLog, http};
 
 const BIN: &str = env!("CARGO_BIN_EXE_herald-node");
 

@@ -2,23 +2,19 @@
 //! the node runs, on the database while it is stopped (disabling an active account still logs
 //! its revocation, signed and flushed as the running node would).
 
-mod certmail_support;
-mod network_support;
-mod witness_support;
-
 use std::path::Path;
 use std::process::{Command, Output};
 
+use crate::network_support::{TestClient, error_of};
+use crate::witness_support::Domain;
 use herald_node::accounts::api::{AccountAdded, AccountList};
 use herald_node::config::NodeConfig;
 use herald_node::service::DisableReport;
 use herald_proto::entry::verify_identity_revocation;
 use herald_proto::wire::pb::{self, log_entry};
 use herald_proto::wire::{MAX_LOG_ENTRY_BYTES, decode};
-use network_support::{TestClient, error_of};
-use witness_support::Domain;
 
-use certmail_support::{Account, register};
+use crate::certmail_support::{Account, register};
 
 const BIN: &str = env!("CARGO_BIN_EXE_herald-node");
 

@@ -3,12 +3,10 @@
 //! (`PENDING` first, then a proof the client's own policy accepts, the lowest index winning),
 //! the gateway's evidence records, and all of it surviving a restart.
 
-mod certmail_support;
-mod network_support;
-mod witness_support;
-
 use std::time::Duration;
 
+use crate::network_support::{TestClient, error_of};
+use crate::witness_support::{Domain, eventually, register_all};
 use ed25519_dalek::SigningKey;
 use herald_node::accounts::AccountState;
 use herald_node::sequencer::{Sequencer, SequencerConfig};
@@ -18,11 +16,9 @@ use herald_node::store::LogStore;
 use herald_proto::entry::{EvidenceRecord, IdentityBinding, KeyPublication, verify_evidence};
 use herald_proto::wire::pb::{self, ClientErrorKind, client_request, log_entry};
 use herald_proto::wire::{MAX_LOG_ENTRY_BYTES, decode};
-use network_support::{TestClient, error_of};
 use prost::Message as _;
-use witness_support::{Domain, eventually, register_all};
 
-use certmail_support::{Account, enrol, now, own_trust, publication, refusal, req_hash};
+use crate::certmail_support::{Account, enrol, now, own_trust, publication, refusal, req_hash};
 
 /// The evidence records alpha logged for `req_hash`, found through the `msg-id` index.
 fn evidence(domain: &Domain, req_hash: &[u8; 32]) -> Vec<EvidenceRecord> {

@@ -4,18 +4,14 @@
 //! registration is refused without changing anything. Disabling logs a revocation that the
 //! binding answer shows.
 
-mod certmail_support;
-mod network_support;
-mod witness_support;
-
+use crate::network_support::{TestClient, error_of};
+use crate::witness_support::{Domain, http, register_all};
 use herald_node::accounts::{AccountState, api::AccountAdded, api::AccountList};
 use herald_node::service::DisableReport;
 use herald_proto::identity::{NotBound, verify_binding, verify_revocation};
 use herald_proto::wire::pb::{self, ClientErrorKind, client_request, client_response};
-use network_support::{TestClient, error_of};
-use witness_support::{Domain, http, register_all};
 
-use certmail_support::{
+use crate::certmail_support::{
     Account, binding, enrol, issue, now, own_trust, refusal, register, req_hash,
 };
 

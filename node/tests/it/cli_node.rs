@@ -1,19 +1,16 @@
 //! The `herald-node` binary as an operator uses it: init, run, status, SIGTERM, restart.
 
-#[path = "network_support/mod.rs"]
-mod network_support;
-
 use std::fs;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::network_support::{TestClient, notarization};
 use herald_node::gateway::NodeInfo;
 use herald_node::routes::NodeStatus;
 use herald_proto::checkpoint::VerifiedCheckpoint;
 use herald_proto::note::NoteVerifier;
-use network_support::{TestClient, notarization};
 
 const BIN: &str = env!("CARGO_BIN_EXE_herald-node");
 const WAIT: Duration = Duration::from_secs(30);
@@ -328,7 +325,7 @@ async fn run_status_sigterm_and_restart_keep_the_log() {
     for n in 0..3 {
         let response = client.submit(notarization(n)).await;
         assert!(
-            network_support::error_of(&response).is_none(),
+            crate::network_support::error_of(&response).is_none(),
             "{response:?}"
         );
     }

@@ -3,20 +3,16 @@
 //! failures, and answers that do not tell unknown, active, disabled and pending accounts apart.
 //! Each `TestClient` is a fresh libp2p identity, so each is a separate source.
 
-mod certmail_support;
-mod network_support;
-mod witness_support;
-
+use crate::network_support::{TestClient, error_of};
+use crate::witness_support::{Domain, metric};
 use herald_node::accounts::AccountState;
 use herald_node::accounts::attempts::{
     FAILURE_WINDOW, MAX_ACCOUNT_FAILURES, MAX_SOURCE_FAILURES, SOURCE_BACKOFF,
 };
 use herald_proto::wire::pb::ClientErrorKind;
-use network_support::{TestClient, error_of};
 use prost::Message as _;
-use witness_support::{Domain, metric};
 
-use certmail_support::{Account, enrol, issue, register};
+use crate::certmail_support::{Account, enrol, issue, register};
 
 fn state(domain: &Domain, address: &str) -> Option<AccountState> {
     domain

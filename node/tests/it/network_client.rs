@@ -2,15 +2,13 @@
 //! relies on (acks, proofs that verify) and what an attacker can send (DESIGN §5: every bad
 //! request gets a typed error, changes nothing, and the node keeps serving).
 
-mod network_support;
-
+use crate::network_support::{Outcome, TestClient, TestNode, error_of, notarization};
 use herald_proto::checkpoint::VerifiedCheckpoint;
 use herald_proto::merkle::{Blake3Hasher, LogHasher};
 use herald_proto::wire::pb::{
     self, ClientErrorKind, client_request::Request, client_response::Response,
 };
 use herald_proto::wire::{self, MAX_CLIENT_REQUEST_BYTES};
-use network_support::{Outcome, TestClient, TestNode, error_of, notarization};
 use prost::Message as _;
 
 fn submitted(response: pb::ClientResponse) -> pb::SubmitAck {
@@ -385,7 +383,7 @@ async fn attack_a_burst_of_requests_beyond_the_bound_is_answered_busy() {
         let body = client
             .drive_until(|_, e| match e {
                 libp2p::swarm::SwarmEvent::Behaviour(
-                    network_support::ClientBehaviourEvent::Client(
+                    crate::network_support::ClientBehaviourEvent::Client(
                         libp2p::request_response::Event::Message {
                             message: libp2p::request_response::Message::Response { response, .. },
                             ..

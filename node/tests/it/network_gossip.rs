@@ -1,14 +1,12 @@
 //! Checkpoint gossip on `herald/checkpoints/1`: a subscriber receives every new checkpoint,
 //! signed by the log; a peer that gossips garbage is rejected and penalised.
 
-mod network_support;
-
 use std::time::Duration;
 
+use crate::network_support::{TestClient, TestNode, WAIT, notarization};
 use herald_light_client::net::checkpoint_topic;
 use herald_proto::checkpoint::VerifiedCheckpoint;
 use herald_proto::wire::{self, pb};
-use network_support::{TestClient, TestNode, WAIT, notarization};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_subscriber_receives_each_new_checkpoint() {

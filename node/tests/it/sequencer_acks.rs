@@ -2,12 +2,11 @@
 //! key that includes the entry — all durable before the answer. Plus the checks made before
 //! anything is queued, and the refusals at start.
 
-mod store_support;
-
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::store_support::{ORIGIN, entry, fast_config, signer, signer_for, submit_all};
 use herald_node::sequencer::{
     IndexValue, IndexWrite, Sequencer, SequencerConfig, SequencerError, SubmitError,
 };
@@ -15,7 +14,6 @@ use herald_node::store::LogStore;
 use herald_proto::checkpoint::VerifiedCheckpoint;
 use herald_proto::merkle::{HashAlgorithm, LogHasher, verify_inclusion};
 use prometheus_client::registry::Registry;
-use store_support::{ORIGIN, entry, fast_config, signer, signer_for, submit_all};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acks_are_durable_and_included_in_their_signed_checkpoint() {

@@ -1,16 +1,16 @@
 //! What the sequencer must never do: acknowledge an entry whose round did not reach disk, or
 //! sign a checkpoint that goes back (smaller size, earlier time), even when the clock does.
 
-mod store_support;
-
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use crate::store_support::{
+    FailingWriter, ManualClock, ORIGIN, append, entry, fast_config, signer,
+};
 use herald_node::sequencer::{Sequencer, SequencerConfig, SequencerError, SubmitError};
 use herald_node::store::LogStore;
 use herald_proto::merkle::HashAlgorithm;
 use prometheus_client::registry::Registry;
-use store_support::{FailingWriter, ManualClock, ORIGIN, append, entry, fast_config, signer};
 
 /// Submits `n` entries at once and returns their answers.
 async fn submit_many(

@@ -1,17 +1,15 @@
 //! Back-pressure and shutdown: a full pool answers Busy at once; a shutdown finishes the rounds
 //! already taken from the pool, flushes them, and answers the rest Stopped.
 
-mod store_support;
-
 use std::sync::atomic::Ordering;
 use std::task::Poll;
 use std::time::Duration;
 
+use crate::store_support::{GatedWriter, ORIGIN, append, entry, fast_config, signer};
 use herald_node::sequencer::{Sequencer, SequencerConfig, SubmitError};
 use herald_node::store::LogStore;
 use herald_proto::merkle::HashAlgorithm;
 use prometheus_client::registry::Registry;
-use store_support::{GatedWriter, ORIGIN, append, entry, fast_config, signer};
 
 /// Polls `submit` once per entry without yielding, so the sequencer (on this single-threaded
 /// runtime) drains nothing meanwhile; returns the futures still waiting and the Busy count.

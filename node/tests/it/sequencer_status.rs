@@ -2,18 +2,16 @@
 //! checkpoint's time, which stops all signing until it catches up (F13), shows in its status,
 //! in `/metrics` and in the `/health` report; a nearly full disk answers submissions BUSY (F1).
 
-mod store_support;
-
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::store_support::{ManualClock, ORIGIN, entry, fast_config, signer};
 use herald_node::health::{Health, Level};
 use herald_node::metrics;
 use herald_node::sequencer::{LOW_DISK_RETRY_AFTER, Sequencer, SequencerConfig, SubmitError};
 use herald_node::store::{DiskSpace, LogStore};
 use herald_proto::merkle::HashAlgorithm;
 use prometheus_client::registry::Registry;
-use store_support::{ManualClock, ORIGIN, entry, fast_config, signer};
 
 /// The value of the unlabelled metric `name` in a rendered registry.
 fn metric(registry: &Registry, name: &str) -> Option<f64> {

@@ -2,12 +2,10 @@
 //! continue at the right indexes, consistently with every earlier checkpoint. Opening refuses a
 //! log of another origin or algorithm, a missing log, and a directory already in use.
 
-mod store_support;
-
+use crate::store_support::{ORIGIN, append, entry, signer};
 use herald_node::store::{LogStore, OpenError, ReadError};
 use herald_proto::checkpoint::VerifiedCheckpoint;
 use herald_proto::merkle::{HashAlgorithm, LogHasher, verify_consistency, verify_inclusion};
-use store_support::{ORIGIN, append, entry, signer};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reopened_log_has_the_same_head_and_keeps_appending() {

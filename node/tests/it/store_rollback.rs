@@ -4,16 +4,14 @@
 //! (the largest tree signed, outside sled) refuses such a log before anything is cut; the one
 //! cut that stays allowed, a round that never committed, opens and is logged with its sizes.
 
-mod store_support;
-
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use crate::store_support::{ORIGIN, append, entry};
 use herald_node::store::layout::SEALED_DIR;
 use herald_node::store::{LogStore, OpenError};
 use herald_proto::merkle::HashAlgorithm;
-use store_support::{ORIGIN, append, entry};
 
 /// sled's own files in a store directory: everything but the sealed files.
 fn sled_files(dir: &Path) -> Vec<PathBuf> {

@@ -2,15 +2,13 @@
 //! across bundle, tile and epoch boundaries; lookups by leaf hash; typed errors for every
 //! out-of-range argument.
 
-mod store_support;
-
+use crate::store_support::{ORIGIN, append, entry};
 use herald_node::store::{LogStore, ReadError};
 use herald_proto::merkle::{
     Hash, HashAlgorithm, LogHasher, MemoryHashes, consistency_proof, inclusion_proof, tree_root,
     verify_consistency, verify_inclusion,
 };
 use herald_proto::wire::{MAX_ENTRY_PAGE_BYTES, MAX_ENTRY_PAGE_COUNT};
-use store_support::{ORIGIN, append, entry};
 
 /// What the store must agree with: every entry and the reference tree of their leaf hashes.
 struct Model {

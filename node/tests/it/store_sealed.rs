@@ -4,15 +4,13 @@
 //! never committed in sled is cut off at the next open, a lost sealed record refuses the open,
 //! and a log of the oldest layout is refused with a clear error.
 
-mod store_support;
-
+use crate::store_support::{ORIGIN, append, entry, signer};
 use herald_node::store::layout::{
     FORMAT_VERSION, FULL_TILE_BYTES, META_FORMAT, SEALED_DIR, TREE_NAME, bundle_key,
 };
 use herald_node::store::{LogStore, OpenError, ReadError};
 use herald_proto::checkpoint::VerifiedCheckpoint;
 use herald_proto::merkle::{HashAlgorithm, verify_consistency, verify_inclusion};
-use store_support::{ORIGIN, append, entry, signer};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sled_keeps_only_the_right_edge_of_a_long_log() {

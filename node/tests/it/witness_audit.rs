@@ -7,13 +7,12 @@
 //! that speaks `/herald/witness/1` to the node and serves `/herald/client/1` with whatever
 //! consistency proof the case needs; the node is a real gateway over real libp2p on 127.0.0.1.
 
-mod network_support;
-mod witness_support;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use crate::network_support::TestClient;
+use crate::witness_support::{Domain, FakeLog, WAIT, eventually, metric};
 use futures::StreamExt as _;
 use herald_light_client::net::{
     self, CLIENT_PROTOCOL, ClientCodec, WITNESS_PROTOCOL, WitnessCodec, checkpoint_topic,
@@ -23,9 +22,7 @@ use herald_proto::wire::pb::{self, add_checkpoint_response, client_request, clie
 use libp2p::Swarm;
 use libp2p::request_response::{self, ProtocolSupport};
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
-use network_support::TestClient;
 use prost::Message as _;
-use witness_support::{Domain, FakeLog, WAIT, eventually, metric};
 
 #[derive(NetworkBehaviour)]
 struct FakePeerBehaviour {
@@ -447,9 +444,9 @@ async fn attack_a_split_view_recorded_only_in_a_peers_log_is_caught_by_reading_i
     alpha.register(&recorder.record()).await;
     let other_view = liar.forked_at(1).checkpoint(6);
     let entries = vec![
-        network_support::notarization(1),
+        crate::network_support::notarization(1),
         witnessed(liar.origin(), other_view),
-        network_support::notarization(2),
+        crate::network_support::notarization(2),
     ];
     let _recorder = fake_peer(
         &alpha,
@@ -486,7 +483,7 @@ async fn attack_a_checkpoint_signed_with_this_logs_key_but_not_its_tree_raises_t
     let alpha = Domain::start("alpha.test", |_| {}).await;
     let mut client = TestClient::connect(alpha.addr()).await;
     for n in 0..5 {
-        client.submit(network_support::notarization(n)).await;
+        client.submit(crate::network_support::notarization(n)).await;
     }
     let own_entries = alpha.gateway.head().size;
     assert!(own_entries >= 5);

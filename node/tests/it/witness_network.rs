@@ -2,17 +2,14 @@
 //! cosign each other's checkpoints, reach the quorum, serve the cosigned checkpoint to clients,
 //! catch up after a witness was offline, cross-log each other, and detect a forked checkpoint.
 
-mod network_support;
-mod witness_support;
-
 use std::time::Duration;
 
+use crate::network_support::{TestClient, error_of, notarization};
+use crate::witness_support::{Domain, eventually, http, metric, register_all};
 use herald_proto::checkpoint::{VerifiedCheckpoint, WitnessPolicy};
 use herald_proto::equivocation::Equivocation;
 use herald_proto::wire::{self, pb};
-use network_support::{TestClient, error_of, notarization};
 use prost::Message as _;
-use witness_support::{Domain, eventually, http, metric, register_all};
 
 fn now() -> u64 {
     std::time::SystemTime::now()
@@ -343,7 +340,7 @@ async fn attack_a_garbage_or_false_alert_is_rejected_and_a_strangers_is_not_kept
     let topic = herald_light_client::net::alert_topic();
     // A valid proof about a log alpha does not know, and the same proof made false (both
     // checkpoints the same): ignored, and rejected.
-    let stranger = witness_support::FakeLog::new("stranger.test", 90, 5);
+    let stranger = crate::witness_support::FakeLog::new("stranger.test", 90, 5);
     let fork = stranger.forked_at(1);
     let verify =
         |note: Vec<u8>| VerifiedCheckpoint::verify(&note, &stranger.keys.log_verifier()).unwrap();
@@ -374,7 +371,7 @@ async fn attack_a_garbage_or_false_alert_is_rejected_and_a_strangers_is_not_kept
         }
         attackers.push(attacker);
     }
-    let deadline = tokio::time::Instant::now() + witness_support::WAIT;
+    let deadline = tokio::time::Instant::now() + crate::witness_support::WAIT;
     while metric(&alpha.metrics().await, "herald_gossip_rejected_total") < 2.0 {
         assert!(
             tokio::time::Instant::now() < deadline,
@@ -406,11 +403,11 @@ async fn attack_a_garbage_or_false_alert_is_rejected_and_a_strangers_is_not_kept
 /// serves `/herald/client/1` under a registered peer id, so the test controls its answer.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn attack_a_peer_listing_a_false_alert_gets_it_dropped_and_its_true_one_is_kept() {
+    use crate::witness_support::FakeLog;
     use futures::StreamExt as _;
     use herald_light_client::net::{self, CLIENT_PROTOCOL, ClientCodec};
     use libp2p::request_response::{self, ProtocolSupport};
     use libp2p::swarm::SwarmEvent;
-    use witness_support::FakeLog;
 
     let alpha = Domain::start("alpha.test", |_| {}).await;
     let peer = FakeLog::new("peer.test", 40, 6);
@@ -435,7 +432,7 @@ async fn attack_a_peer_listing_a_false_alert_gets_it_dropped_and_its_true_one_is
     })
     .unwrap();
     swarm.dial(alpha.addr()).unwrap();
-    let asked = tokio::time::timeout(witness_support::WAIT, async {
+    let asked = tokio::time::timeout(crate::witness_support::WAIT, async {
         loop {
             if let SwarmEvent::Behaviour(request_response::Event::Message {
                 message:

@@ -2,12 +2,10 @@
 //! bad request (the attacks of DESIGN §2 and §5) is answered with its typed refusal and changes
 //! nothing: the held state is the same afterwards and a following valid request still works.
 
-mod witness_support;
-
+use crate::witness_support::{Answer, Domain, FakeLog, WitnessClient, metric};
 use herald_proto::checkpoint::{Cosignature, VerifiedCheckpoint, WitnessPolicy};
 use herald_proto::note::NoteSigner;
 use herald_proto::wire::pb::{self, witness_refusal::Reason};
-use witness_support::{Answer, Domain, FakeLog, WitnessClient, metric};
 
 /// A witness node `alpha.test` that has registered the fake log `beta.test`, and a client
 /// connected as beta's peer.
