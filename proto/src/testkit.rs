@@ -17,6 +17,8 @@
 //! the location X; `beta.test` is the recipient Bob's, whose log holds his identity binding.
 //! Witnesses `w1.test` to `w3.test` cosign both logs.
 
+pub mod reference;
+
 use ed25519_dalek::SigningKey;
 
 use crate::certmail::Location;

@@ -22,17 +22,8 @@ const BIG: u64 = 1 << 20;
 /// Leaves in the small tree every pair is checked in.
 const SMALL: u64 = 64;
 
-/// RFC 6962 §2.1 MTH, straight from the definition.
-fn naive<H: LogHasher>(h: &H, leaves: &[Hash]) -> Hash {
-    match leaves.len() {
-        0 => h.empty_root(),
-        1 => leaves[0],
-        n => {
-            let k = n.next_power_of_two() / 2;
-            h.hash_children(&naive(h, &leaves[..k]), &naive(h, &leaves[k..]))
-        }
-    }
-}
+// RFC 6962 §2.1 MTH, straight from the definition.
+use herald_proto::testkit::reference::mth as naive;
 
 fn leaf_hashes<H: LogHasher>(h: &H, n: u64) -> impl Iterator<Item = Hash> + '_ {
     (0..n).map(move |i| h.hash_leaf(format!("entry {i}").as_bytes()))

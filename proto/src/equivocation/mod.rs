@@ -437,6 +437,7 @@ mod tests {
     use super::*;
     use crate::merkle::{LogHasher, Sha256Hasher};
     use crate::note::NoteSigner;
+    use crate::testkit::reference;
     use ed25519_dalek::SigningKey;
 
     pub(super) fn log() -> NoteSigner {
@@ -453,40 +454,14 @@ mod tests {
         VerifiedCheckpoint::verify(note.as_bytes(), &log().verifier()).unwrap()
     }
 
-    /// The largest power of two strictly below `n` (RFC 6962's split point), `n >= 2`.
-    fn split(n: usize) -> usize {
-        let mut k = 1;
-        while k * 2 < n {
-            k *= 2;
-        }
-        k
-    }
-
     /// RFC 6962 §2.1 MTH over leaf hashes, naively.
     fn mth(leaves: &[Hash]) -> Hash {
-        match leaves.len() {
-            0 => Sha256Hasher.empty_root(),
-            1 => leaves[0],
-            n => {
-                let k = split(n);
-                Sha256Hasher.hash_children(&mth(&leaves[..k]), &mth(&leaves[k..]))
-            }
-        }
+        reference::mth(&Sha256Hasher, leaves)
     }
 
     /// RFC 6962 §2.1.1 PATH(m, D[n]), naively.
     fn path(m: usize, leaves: &[Hash]) -> Vec<Hash> {
-        if leaves.len() <= 1 {
-            return vec![];
-        }
-        let k = split(leaves.len());
-        let (mut p, sibling) = if m < k {
-            (path(m, &leaves[..k]), mth(&leaves[k..]))
-        } else {
-            (path(m - k, &leaves[k..]), mth(&leaves[..k]))
-        };
-        p.push(sibling);
-        p
+        reference::path(&Sha256Hasher, m, leaves)
     }
 
     fn leaves(n: usize, tag: u8) -> Vec<Hash> {

@@ -297,16 +297,7 @@ mod tests {
             .collect()
     }
 
-    /// RFC 6962 §2.1 MTH, straight from the definition.
-    fn naive<H: LogHasher>(h: &H, leaves: &[Hash]) -> Hash {
-        match leaves.len() {
-            1 => leaves[0],
-            n => {
-                let k = n.next_power_of_two() / 2;
-                h.hash_children(&naive(h, &leaves[..k]), &naive(h, &leaves[k..]))
-            }
-        }
-    }
+    use crate::testkit::reference::mth as naive;
 
     #[test]
     fn rs_merkle_hash_is_the_leaf_hash() {

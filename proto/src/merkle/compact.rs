@@ -150,17 +150,7 @@ mod tests {
     use crate::merkle::{AnyHasher, Blake3Hasher, HashAlgorithm, MemoryHashes, Sha256Hasher};
     use std::collections::BTreeMap;
 
-    /// RFC 6962 §2.1 MTH, straight from the definition.
-    fn naive<H: LogHasher>(h: &H, leaves: &[Hash]) -> Hash {
-        match leaves.len() {
-            0 => h.empty_root(),
-            1 => leaves[0],
-            n => {
-                let k = n.next_power_of_two() / 2;
-                h.hash_children(&naive(h, &leaves[..k]), &naive(h, &leaves[k..]))
-            }
-        }
-    }
+    use crate::testkit::reference::mth as naive;
 
     fn hashers() -> [AnyHasher; 2] {
         [

@@ -148,17 +148,7 @@ mod tests {
     use super::*;
     use crate::merkle::{Blake3Hasher, MemoryHashes, MemoryHashesError, Sha256Hasher};
 
-    /// RFC 6962 §2.1 MTH, straight from the definition.
-    fn naive<H: LogHasher>(h: &H, leaves: &[Hash]) -> Hash {
-        match leaves.len() {
-            0 => h.empty_root(),
-            1 => leaves[0],
-            n => {
-                let k = n.next_power_of_two() / 2;
-                h.hash_children(&naive(h, &leaves[..k]), &naive(h, &leaves[k..]))
-            }
-        }
-    }
+    use crate::testkit::reference::mth as naive;
 
     fn leaves<H: LogHasher>(h: &H, n: u64) -> Vec<Hash> {
         (0..n).map(|i| h.hash_leaf(&i.to_be_bytes())).collect()
