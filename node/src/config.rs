@@ -427,7 +427,7 @@ domain = {domain}
 # writes with its bound addresses. Move it only with the node stopped.
 data_dir = {data_dir}
 
-# The log's hash: "blake3" (default) or "sha256" (C2SP-compatible). Fixed at init; the node
+# The log's hash: "sha256" (default, as C2SP tiles and witnesses expect) or "blake3". Fixed at init; the node
 # refuses to start if this differs from the log's recorded hash.
 hash = {hash}
 
@@ -508,7 +508,7 @@ test_hooks = {test_hooks}
 # Peer domains this gateway trusts: it witnesses their logs, they witness this one, and only
 # they may call the witness protocol. Entries here are registered (again) at every start;
 # `herald-node peer add|remove|list` (or the admin API) change the registry at run time.
-# Each entry: domain, log_key, witness_key, hash ("blake3" default or "sha256"), peer_id and
+# Each entry: domain, log_key, witness_key, hash ("sha256" default or "blake3"), peer_id and
 # addrs (TCP or QUIC multiaddrs). [[peers]] tables work as well as this inline form.
 peers = [{peers}]
 "#,
@@ -591,7 +591,7 @@ fn loopback(p: Protocol<'static>) -> Multiaddr {
 }
 
 fn default_hash() -> HashAlgorithm {
-    HashAlgorithm::Blake3
+    HashAlgorithm::DEFAULT
 }
 
 fn default_listen() -> Vec<Multiaddr> {

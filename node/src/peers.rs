@@ -16,7 +16,7 @@
 //! what the node uses, made only by checking a record ([`PeerDomain::from_record`]).
 //!
 //! Departure from DESIGN §2 "Witnessing and gossip", decided here: a peer also carries its log's hash algorithm
-//! (`hash`, default `"blake3"`, Herald's default). A witness cannot check a consistency proof
+//! (`hash`, default `"sha256"`, the default of new logs, `HashAlgorithm::DEFAULT`). A witness cannot check a consistency proof
 //! without it, and a wrong guess would make every proof of that log look like garbage.
 
 use std::collections::{BTreeMap, HashMap};
@@ -53,11 +53,11 @@ const MAX_RECORD_BYTES: usize = 16 * 1024;
 /// { "domain": "beta.test",
 ///   "log_key": "beta.test/herald+1a2b3c4d+AU...",
 ///   "witness_key": "beta.test/witness+5e6f7a8b+BC...",
-///   "hash": "blake3",
+///   "hash": "sha256",
 ///   "peer_id": "12D3KooW...",
 ///   "addrs": ["/ip4/127.0.0.1/tcp/4710", "/ip4/127.0.0.1/udp/4710/quic-v1"] }
 /// ```
-/// `hash` defaults to `"blake3"` and `addrs` to none (the peer is then only reached when it
+/// `hash` defaults to `"sha256"` (`HashAlgorithm::DEFAULT`) and `addrs` to none (the peer is then only reached when it
 /// connects); an address may end in `/p2p/<peer_id>`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -79,7 +79,7 @@ pub struct PeerRecord {
 }
 
 fn default_hash() -> String {
-    HashAlgorithm::Blake3.as_str().to_owned()
+    HashAlgorithm::DEFAULT.as_str().to_owned()
 }
 
 /// Why a peer record or a registry change was refused, or the registry failed.

@@ -69,7 +69,7 @@ impl TestnetOptions {
             dir: dir.into(),
             binary: binary.into(),
             sequence_interval: Duration::from_millis(50),
-            hash: HashAlgorithm::Blake3,
+            hash: HashAlgorithm::Sha256,
             quorum: None,
             cross_log_interval: Duration::from_secs(30),
             test_hooks: false,

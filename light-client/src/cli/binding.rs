@@ -40,8 +40,8 @@ pub struct RegisterArgs {
     /// The gateway's log verifier key (the account's domain log).
     #[arg(long, env = "HERALD_LOG_KEY", value_name = "VKEY")]
     log_key: String,
-    /// The log's hash algorithm: blake3 or sha256.
-    #[arg(long, default_value = "blake3")]
+    /// The log's hash algorithm: sha256 or blake3.
+    #[arg(long, default_value = HashAlgorithm::DEFAULT.as_str())]
     hash: HashAlgorithm,
     /// The one-time enrolment code the operator issued (`herald-node account add`).
     #[arg(long, value_name = "CODE")]
@@ -66,7 +66,7 @@ pub struct BindingArgs {
     /// The domain log's verifier key (instead of --domain).
     #[arg(long, value_name = "VKEY", requires_all = ["witness_keys", "quorum"])]
     log_key: Option<String>,
-    /// The domain log's hash algorithm [default: blake3].
+    /// The domain log's hash algorithm [default: sha256].
     #[arg(long, value_name = "ALG")]
     hash: Option<String>,
     /// A witness verifier key of the domain log (repeat for each).

@@ -187,8 +187,8 @@ struct Common {
         required_unless_present = "log"
     )]
     log_key: Option<String>,
-    /// The log's hash algorithm: blake3 or sha256.
-    #[arg(long, default_value = "blake3")]
+    /// The log's hash algorithm: sha256 or blake3.
+    #[arg(long, default_value = HashAlgorithm::DEFAULT.as_str())]
     hash: HashAlgorithm,
     /// The log, its hash, witnesses and quorum from a log file (as `herald log trust` writes);
     /// it takes the place of --log-key, --hash, --witness-key and --quorum.

@@ -223,6 +223,9 @@ fn the_optimistic_run_through_the_cli_ends_in_evidence() {
         "+1h",
         "--log-key",
         &world.alpha.signer.verifier().to_string(),
+        // The test world's logs are BLAKE3 logs; the default is SHA-256.
+        "--hash",
+        "blake3",
         "--witness-key",
         &witness(1).verifier().to_string(),
         "--witness-key",

@@ -60,8 +60,8 @@ pub(super) struct PeerAddArgs {
     /// A TCP or QUIC multiaddr of the peer (repeat or comma-separate).
     #[arg(long = "addr", value_delimiter = ',')]
     addrs: Vec<String>,
-    /// The peer log's hash: blake3 or sha256.
-    #[arg(long, default_value = "blake3")]
+    /// The peer log's hash: sha256 or blake3.
+    #[arg(long, default_value = herald_proto::merkle::HashAlgorithm::DEFAULT.as_str())]
     hash: String,
 }
 

@@ -84,7 +84,7 @@ struct InitArgs {
     #[arg(long)]
     data_dir: PathBuf,
     /// The log's hash, fixed for its lifetime.
-    #[arg(long, default_value = "blake3", value_parser = parse_hash)]
+    #[arg(long, default_value = HashAlgorithm::DEFAULT.as_str(), value_parser = parse_hash)]
     hash: HashAlgorithm,
     /// libp2p listen addresses to write into the configuration (repeat or comma-separate).
     #[arg(long, value_delimiter = ',')]

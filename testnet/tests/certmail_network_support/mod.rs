@@ -50,7 +50,7 @@ impl Domain {
             domain: self.config.domain.clone(),
             log_key: self.keys.log_verifier().to_string(),
             witness_key: self.keys.witness_verifier().to_string(),
-            hash: "blake3".into(),
+            hash: self.config.hash.as_str().into(),
             peer_id: self.keys.peer_id().to_string(),
             addrs: self
                 .node

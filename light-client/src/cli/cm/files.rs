@@ -6,8 +6,8 @@
 //! ```toml
 //! # The log's C2SP verifier key; its name is the log's origin, "<domain>/herald".
 //! log_key = "alpha.test/herald+1a2b3c4d+AU..."
-//! # The log's hash: "blake3" (default) or "sha256".
-//! hash = "blake3"
+//! # The log's hash: "sha256" (default) or "blake3".
+//! hash = "sha256"
 //! # The witnesses' cosignature/v1 verifier keys (1 to 32) and how many must cosign.
 //! witness_keys = ["w1.test+5e6f7a8b+BF...", "w2.test+..."]
 //! quorum = 2
@@ -111,7 +111,7 @@ struct LogFile {
 pub struct LogDescription {
     /// The log's verifier key.
     pub log_key: String,
-    /// "blake3" or "sha256" (default blake3).
+    /// "sha256" or "blake3" (default sha256).
     pub hash: Option<String>,
     /// Witness verifier keys.
     pub witness_keys: Vec<String>,
@@ -144,7 +144,7 @@ impl LogDescription {
         let algorithm: HashAlgorithm = self
             .hash
             .as_deref()
-            .unwrap_or("blake3")
+            .unwrap_or(HashAlgorithm::DEFAULT.as_str())
             .parse()
             .map_err(|e| format!("hash: {e}"))?;
         let policy =
@@ -284,7 +284,7 @@ mod tests {
         fs::write(
             &json_path,
             format!(
-                r#"{{"log_key":"{log}","hash":"blake3","witness_keys":["{w}"],"quorum":1,"clock_skew":60,"max_merge_delay":10}}"#
+                r#"{{"log_key":"{log}","hash":"sha256","witness_keys":["{w}"],"quorum":1,"clock_skew":60,"max_merge_delay":10}}"#
             ),
         )
         .unwrap();

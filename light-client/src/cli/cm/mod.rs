@@ -294,7 +294,7 @@ pub struct LocationArgs {
     /// X's log verifier key (instead of --location).
     #[arg(long, value_name = "VKEY", requires_all = ["witness_keys", "quorum", "clock_skew", "max_merge_delay"])]
     pub log_key: Option<String>,
-    /// X's hash algorithm [default: blake3].
+    /// X's hash algorithm [default: sha256].
     #[arg(long, value_name = "ALG")]
     pub hash: Option<String>,
     /// A witness verifier key of X (repeat for each).
