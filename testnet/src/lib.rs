@@ -14,6 +14,8 @@
 //! - [`load`]: signed notarization entries of exact sizes, seeded random schedules.
 //! - [`demo`]: `herald-testnet demo`, certified mail end to end, told with its proofs.
 //! - [`bench`](mod@bench): `herald-testnet bench`, multi-process benchmarks with JSON reports.
+//! - [`chaos`]: `herald-testnet chaos`, faults on a seeded schedule under client load, then
+//!   checks that no promise broke.
 //! - [`wait`]: bounded polling.
 //! - [`cli`]: the `herald-testnet` command line (the binary is a thin wrapper around it).
 //!
@@ -25,6 +27,7 @@
 pub mod accounts;
 pub mod admin;
 pub mod bench;
+pub mod chaos;
 pub mod cli;
 pub mod demo;
 pub mod error;

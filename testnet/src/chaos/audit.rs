@@ -1,0 +1,473 @@
+//! The checks at the end of a chaos run, against what the clients recorded ([`Recorded`]):
+//!
+//! - every log re-read whole from its node, every leaf hashed here and the tree recomputed
+//!   (RFC 6962, proto's compact range): its root must be the log's signed one; every ack's
+//!   leaf must be at its index (else: where it went, or that it is gone);
+//! - every checkpoint a client saw must be a prefix of that tree (its root recomputed at its
+//!   size), and a sample of the node's consistency proofs between them must verify (proto's
+//!   verifier); the equivocating log is exempt;
+//! - every honest domain must hold a proof of the equivocation that verifies offline (proto's
+//!   equivocation verifier), under the equivocating log's key, naming the forked checkpoint, and
+//!   nobody may hold one against an honest log;
+//! - no process started for the run may be left (the process table: this process's children,
+//!   and anything whose command line names the run's directory).
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use herald_light_client::GatewayClient;
+use herald_node::admin::{AlertReport, ForkReport};
+use herald_proto::checkpoint::VerifiedCheckpoint;
+use herald_proto::equivocation::Equivocation;
+use herald_proto::merkle::{AnyHasher, CompactRange, Hash, LogHasher as _, verify_consistency};
+use herald_proto::wire::MAX_ENTRY_PAGE_COUNT;
+use serde::Serialize;
+
+use super::ledger::{Check, LogRecord, Violation};
+use super::traffic::LogTarget;
+use crate::load::Schedule;
+use crate::process::{self, Liveness};
+use crate::testnet::Testnet;
+
+/// Details kept per violation kind and log; the rest are counted.
+const KEPT_DETAILS: usize = 10;
+/// Consistency proofs asked of each log between checkpoints clients saw.
+const PROOFS_PER_LOG: usize = 16;
+
+/// One log as re-read at the end.
+#[derive(Clone, Debug, Serialize)]
+pub struct LogAudit {
+    /// The domain.
+    pub domain: String,
+    /// Whether it is the log made to equivocate.
+    pub equivocator: bool,
+    /// Its size at the end (its latest signed checkpoint).
+    pub tree_size: u64,
+    /// Acks recorded, all checked.
+    pub acks: usize,
+    /// Submissions sent.
+    pub submissions: u64,
+    /// Submissions that failed, by kind.
+    pub failures: BTreeMap<String, u64>,
+    /// Distinct checkpoints clients saw (size, root).
+    pub checkpoints_seen: usize,
+    /// Consistency proofs from the node verified.
+    pub proofs_checked: usize,
+}
+
+/// Adds violations of `check` about one subject, keeping the first [`KEPT_DETAILS`].
+struct Findings<'a> {
+    out: &'a mut Vec<Violation>,
+    check: Check,
+    subject: String,
+    count: usize,
+}
+
+impl<'a> Findings<'a> {
+    fn new(out: &'a mut Vec<Violation>, check: Check, subject: impl Into<String>) -> Self {
+        Findings {
+            out,
+            check,
+            subject: subject.into(),
+            count: 0,
+        }
+    }
+
+    fn add(&mut self, detail: String) {
+        self.count += 1;
+        if self.count <= KEPT_DETAILS {
+            self.out.push(Violation {
+                check: self.check,
+                detail: format!("{}: {detail}", self.subject),
+            });
+        }
+    }
+}
+
+impl Drop for Findings<'_> {
+    fn drop(&mut self) {
+        if self.count > KEPT_DETAILS {
+            self.out.push(Violation {
+                check: self.check,
+                detail: format!(
+                    "{}: {} more like these",
+                    self.subject,
+                    self.count - KEPT_DETAILS
+                ),
+            });
+        }
+    }
+}
+
+/// Re-reads `target`'s log and holds `record` against it (see the module docs).
+pub async fn audit_log(
+    target: &LogTarget,
+    record: &LogRecord,
+    equivocator: bool,
+    seed: u64,
+    violations: &mut Vec<Violation>,
+) -> anyhow::Result<LogAudit> {
+    let client = target.connect().await?;
+    let signed = client.checkpoint().await?;
+    let last = VerifiedCheckpoint::verify(&signed.note, target.log_key())?;
+    let hasher = AnyHasher(target.hash());
+    // Roots are recomputed at every size a client saw, and at the end.
+    let wanted: Vec<u64> = record
+        .seen
+        .keys()
+        .copied()
+        .filter(|s| *s <= last.size())
+        .chain(std::iter::once(last.size()))
+        .collect();
+    let (leaves, roots) = read_log(&client, &hasher, last.size(), &wanted).await?;
+
+    let mut acks = Findings::new(violations, Check::Acks, &target.domain);
+    if roots.get(&last.size()) != Some(last.root()) {
+        acks.add(format!(
+            "the {} entries it serves do not hash to its signed root at that size",
+            last.size()
+        ));
+    }
+    let position: HashMap<Hash, u64> = leaves.iter().zip(0u64..).map(|(h, i)| (*h, i)).collect();
+    for ack in &record.acks {
+        if leaves.get(ack.index as usize) == Some(&ack.leaf_hash) {
+            continue;
+        }
+        let now = match position.get(&ack.leaf_hash) {
+            Some(at) => format!("it is at index {at} now"),
+            None => format!("it is nowhere in the log of {}", last.size()),
+        };
+        acks.add(format!(
+            "entry {} acknowledged at index {} (in a tree of {}) is not there: {now}",
+            hex::encode(ack.leaf_hash),
+            ack.index,
+            ack.tree_size
+        ));
+    }
+    drop(acks);
+
+    let mut proofs_checked = 0;
+    if !equivocator {
+        let mut seen = Findings::new(violations, Check::Checkpoints, &target.domain);
+        for (size, by_root) in &record.seen {
+            for (root, who) in by_root {
+                match roots.get(size) {
+                    None => seen.add(format!(
+                        "a {who} saw a checkpoint of size {size}; the log has {} entries now",
+                        last.size()
+                    )),
+                    Some(actual) if actual != root => seen.add(format!(
+                        "a {who} saw root {} at size {size}; the log's root there is {}",
+                        BASE64.encode(root),
+                        BASE64.encode(actual)
+                    )),
+                    Some(_) => {}
+                }
+            }
+        }
+        let sizes: Vec<u64> = roots.keys().copied().filter(|s| *s > 0).collect();
+        let mut rng = Schedule::new(seed ^ target.index as u64);
+        for _ in 0..PROOFS_PER_LOG.min(sizes.len().saturating_sub(1)) {
+            let a = rng.range(0, sizes.len() as u64 - 1) as usize;
+            let b = rng.range(a as u64 + 1, sizes.len() as u64) as usize;
+            let (s1, s2) = (sizes[a], sizes[b]);
+            let proof = client.consistency(s1, s2).await?;
+            let verified =
+                verify_consistency(&hasher, s1, s2, &proof.hashes, &roots[&s1], &roots[&s2]);
+            if let Err(e) = verified {
+                seen.add(format!(
+                    "its consistency proof from {s1} to {s2} does not verify: {e}"
+                ));
+            }
+            proofs_checked += 1;
+        }
+    }
+    Ok(LogAudit {
+        domain: target.domain.clone(),
+        equivocator,
+        tree_size: last.size(),
+        acks: record.acks.len(),
+        submissions: record.submissions,
+        failures: record.failures.clone(),
+        checkpoints_seen: record.seen.values().map(BTreeMap::len).sum(),
+        proofs_checked,
+    })
+}
+
+/// Reads entries `0..size` in pages; their leaf hashes, and the root at each `wanted` size.
+async fn read_log(
+    client: &GatewayClient,
+    hasher: &AnyHasher,
+    size: u64,
+    wanted: &[u64],
+) -> anyhow::Result<(Vec<Hash>, BTreeMap<u64, Hash>)> {
+    let mut tree = CompactRange::new();
+    let mut leaves = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+    let mut roots = BTreeMap::new();
+    let mut want = wanted.to_vec();
+    want.sort_unstable();
+    want.dedup();
+    let mut want = want.into_iter().peekable();
+    while want.peek() == Some(&0) {
+        roots.insert(0, hasher.empty_root());
+        want.next();
+    }
+    while (leaves.len() as u64) < size {
+        let start = leaves.len() as u64;
+        let count = (size - start).min(u64::from(MAX_ENTRY_PAGE_COUNT)) as u32;
+        let page = client.entries(start, count).await?;
+        anyhow::ensure!(
+            page.start == start && !page.entries.is_empty(),
+            "asked for entries from {start}, got a page from {} with {} entries",
+            page.start,
+            page.entries.len()
+        );
+        for entry in page.entries.iter().take(count as usize) {
+            let leaf = hasher.hash_leaf(entry);
+            tree.append(hasher, leaf, |_, _| {});
+            leaves.push(leaf);
+            while want.peek() == Some(&(leaves.len() as u64)) {
+                roots.insert(leaves.len() as u64, tree.root(hasher));
+                want.next();
+            }
+        }
+    }
+    Ok((leaves, roots))
+}
+
+/// What the equivocation check found.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct EquivocationAudit {
+    /// The equivocating log.
+    pub origin: Option<String>,
+    /// Per honest domain, the kind of evidence of the proof it holds (`same_size`, ...).
+    pub proofs: BTreeMap<String, String>,
+}
+
+/// Waits (at most `bound`) until every honest domain holds a proof against the equivocating
+/// log, then checks each offline; and checks that no domain holds one against an honest log.
+pub async fn audit_equivocation(
+    net: &Testnet,
+    equivocator: Option<usize>,
+    fork: Option<&ForkReport>,
+    bound: Duration,
+    violations: &mut Vec<Violation>,
+) -> EquivocationAudit {
+    let mut out = EquivocationAudit::default();
+    let deadline = Instant::now() + bound;
+    let subject = equivocator.map(|e| net.node(e));
+    if let (Some(node), None) = (subject, fork) {
+        violations.push(Violation {
+            check: Check::Equivocation,
+            detail: format!("{} was to equivocate, and no fork was made", node.domain()),
+        });
+    }
+    let expected = subject.zip(fork);
+    if let Some((node, _)) = expected {
+        out.origin = Some(node.origin());
+    }
+    for j in 0..net.len() {
+        let domain = net.node(j).domain().to_owned();
+        let report = loop {
+            let report = net.alerts(j).await;
+            let done = match (&report, expected) {
+                (Ok(r), Some((node, _))) if Some(j) != equivocator => {
+                    r.alerts.iter().any(|a| a.origin == node.origin())
+                }
+                (Ok(_), _) => true,
+                (Err(_), _) => false,
+            };
+            if done || Instant::now() >= deadline {
+                break report;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        };
+        let report: AlertReport = match report {
+            Ok(r) => r,
+            Err(e) => {
+                violations.push(Violation {
+                    check: Check::Equivocation,
+                    detail: format!("{domain}: its alerts could not be read: {e}"),
+                });
+                continue;
+            }
+        };
+        let bad_origin = |o: &str| expected.is_none_or(|(node, _)| o != node.origin());
+        for origin in report.distrusted.iter().filter(|o| bad_origin(o)) {
+            violations.push(Violation {
+                check: Check::Equivocation,
+                detail: format!("{domain} distrusts {origin}, an honest log"),
+            });
+        }
+        for alert in report.alerts.iter().filter(|a| bad_origin(&a.origin)) {
+            violations.push(Violation {
+                check: Check::Equivocation,
+                detail: format!(
+                    "{domain} holds an equivocation proof against {}, an honest log ({})",
+                    alert.origin, alert.evidence
+                ),
+            });
+        }
+        let Some((node, fork)) = expected else {
+            continue;
+        };
+        if Some(j) == equivocator {
+            continue;
+        }
+        let Some(alert) = report.alerts.iter().find(|a| a.origin == node.origin()) else {
+            violations.push(Violation {
+                check: Check::Equivocation,
+                detail: format!(
+                    "{domain} holds no proof that {} equivocated, {bound:?} after the end of the faults",
+                    node.domain()
+                ),
+            });
+            continue;
+        };
+        match check_proof(&alert.proof, node.log_key(), fork) {
+            Ok(()) => {
+                out.proofs.insert(domain, alert.evidence.clone());
+            }
+            Err(why) => violations.push(Violation {
+                check: Check::Equivocation,
+                detail: format!("{domain}'s proof against {}: {why}", node.domain()),
+            }),
+        }
+    }
+    out
+}
+
+/// Checks a proof as anyone could, offline: it decodes, verifies (proto), is under `log_key`,
+/// and one of its two checkpoints is the forked one.
+fn check_proof(
+    proof_b64: &str,
+    log_key: &herald_proto::note::NoteVerifier,
+    fork: &ForkReport,
+) -> Result<(), String> {
+    let bytes = BASE64
+        .decode(proof_b64)
+        .map_err(|e| format!("not base64: {e}"))?;
+    let proof = Equivocation::decode(&bytes).map_err(|e| format!("does not decode: {e}"))?;
+    if proof.log().to_string() != log_key.to_string() {
+        return Err(format!("it is under another key: {}", proof.log()));
+    }
+    let verified = proof
+        .verify()
+        .map_err(|e| format!("does not verify: {e}"))?;
+    let forked = [verified.first(), verified.second()]
+        .iter()
+        .any(|c| c.size() == fork.size && BASE64.encode(c.root()) == fork.root);
+    if !forked {
+        return Err(format!(
+            "neither of its checkpoints is the forked one (size {}, root {})",
+            fork.size, fork.root
+        ));
+    }
+    Ok(())
+}
+
+/// Processes left behind by the run: this process's children that are still alive (not
+/// zombies), and any process whose command line names `dir` (this process and the ones that
+/// started it, which may name it too, excepted); waits at most `bound` for them to go. Each as
+/// (pid, command line).
+pub async fn leftover_processes(dir: &Path, bound: Duration) -> Vec<(u32, String)> {
+    let dir = dir.to_string_lossy().into_owned();
+    let me = std::process::id();
+    let mut ancestors = Vec::new();
+    let mut next = parent_of(me);
+    while let Some(pid) = next.filter(|p| *p > 1 && ancestors.len() < 64) {
+        ancestors.push(pid);
+        next = parent_of(pid);
+    }
+    let scan = || {
+        let mut left = Vec::new();
+        let Ok(entries) = std::fs::read_dir("/proc") else {
+            return left;
+        };
+        for entry in entries.flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|s| s.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            if pid == me || ancestors.contains(&pid) || process::liveness(pid) != Liveness::Alive {
+                continue;
+            }
+            let Some(args) = process::command_line(pid) else {
+                continue;
+            };
+            let line = args.join(" ");
+            if parent_of(pid) == Some(me) || line.contains(&dir) {
+                left.push((pid, line));
+            }
+        }
+        left
+    };
+    match crate::wait::until(bound, Duration::from_millis(100), || async {
+        let left = scan();
+        if left.is_empty() { Ok(()) } else { Err(left) }
+    })
+    .await
+    {
+        Ok(()) => Vec::new(),
+        Err(left) => left.unwrap_or_else(scan),
+    }
+}
+
+/// The parent pid of `pid` (`/proc/<pid>/stat`, the field after the state).
+fn parent_of(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, rest) = stat.rsplit_once(')')?;
+    rest.split_whitespace().nth(1)?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_parent_of_a_child_is_this_process() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
+        assert_eq!(parent_of(child.id()), Some(std::process::id()));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert_eq!(parent_of(child.id()), None);
+    }
+
+    #[tokio::test]
+    async fn a_child_left_running_is_found_and_a_reaped_one_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let marker = dir.path().join("marker");
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let left = leftover_processes(&marker, Duration::from_millis(200)).await;
+        assert!(left.iter().any(|(pid, _)| *pid == child.id()), "{left:?}");
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let left = leftover_processes(&marker, Duration::from_secs(5)).await;
+        assert!(left.iter().all(|(pid, _)| *pid != child.id()), "{left:?}");
+    }
+
+    #[test]
+    fn findings_keep_the_first_details_and_count_the_rest() {
+        let mut out = Vec::new();
+        let mut f = Findings::new(&mut out, Check::Acks, "d0.test");
+        for i in 0..(KEPT_DETAILS + 3) {
+            f.add(format!("entry {i}"));
+        }
+        drop(f);
+        assert_eq!(out.len(), KEPT_DETAILS + 1);
+        assert!(out[0].detail.starts_with("d0.test: entry 0"));
+        assert!(out.last().unwrap().detail.contains("3 more"));
+    }
+}

@@ -1,0 +1,152 @@
+//! How long the network takes to come back: from the end of a fault until every honest log is
+//! cosigned again at least at the size it had then, and from the equivocation until each honest
+//! domain distrusts the log.
+//!
+//! Both read the nodes' `/status` (no token, no `Testnet`: these run as tasks beside the
+//! conductor) and trust nothing it says about signatures: a cosigned checkpoint counts only once
+//! it verifies under the log's witness policy here.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use super::traffic::LogTarget;
+use crate::node_api;
+use crate::party::{CLOCK_SKEW_SECS, unix_now};
+
+/// How often the watchers look.
+const LOOK_EVERY: Duration = Duration::from_millis(250);
+
+/// The tree size of each log in `logs` that answers now (a node that is down is left out).
+pub async fn tree_sizes(targets: &[LogTarget], logs: &[usize]) -> BTreeMap<usize, u64> {
+    let mut sizes = BTreeMap::new();
+    for &i in logs {
+        if let Some(target) = targets.get(i)
+            && let Ok(status) = node_api::status(target.http).await
+        {
+            sizes.insert(i, status.tree_size);
+        }
+    }
+    sizes
+}
+
+/// The size of `target`'s latest cosigned checkpoint, if it has one that verifies under the
+/// log's witness policy.
+pub async fn verified_cosigned_size(target: &LogTarget) -> Result<u64, String> {
+    let status = node_api::status(target.http)
+        .await
+        .map_err(|e| format!("{}: {e}", target.domain))?;
+    if status.cosigned_checkpoint.is_empty() {
+        return Err(format!("{} has no cosigned checkpoint", target.domain));
+    }
+    target
+        .trust
+        .policy()
+        .verify(
+            status.cosigned_checkpoint.as_bytes(),
+            unix_now(),
+            CLOCK_SKEW_SECS,
+        )
+        .map(|c| c.checkpoint().size())
+        .map_err(|e| {
+            format!(
+                "{}: its cosigned checkpoint does not verify: {e}",
+                target.domain
+            )
+        })
+}
+
+/// Waits (at most `bound`) until every log in `sizes` is cosigned at least at its size there;
+/// the time it took, or the logs still behind.
+pub async fn wait_cosigned(
+    targets: &[LogTarget],
+    sizes: &BTreeMap<usize, u64>,
+    bound: Duration,
+) -> Result<Duration, String> {
+    let started = Instant::now();
+    let caught_up = crate::wait::until(bound, LOOK_EVERY, || async {
+        let mut behind = Vec::new();
+        for (&i, &size) in sizes {
+            let Some(target) = targets.get(i) else {
+                continue;
+            };
+            match verified_cosigned_size(target).await {
+                Ok(cosigned) if cosigned >= size => {}
+                Ok(cosigned) => behind.push(format!(
+                    "{} cosigned at {cosigned} of {size}",
+                    target.domain
+                )),
+                Err(e) => behind.push(e),
+            }
+        }
+        if behind.is_empty() {
+            Ok(())
+        } else {
+            Err(behind.join("; "))
+        }
+    })
+    .await;
+    match caught_up {
+        Ok(()) => Ok(started.elapsed()),
+        Err(last) => Err(last.unwrap_or_else(|| "no answer".into())),
+    }
+}
+
+/// When each honest domain first distrusted the equivocating log, ms after the fork.
+pub type Detections = Arc<std::sync::Mutex<BTreeMap<String, u64>>>;
+
+/// Watches every domain in `honest` until each lists `origin` as distrusted in its `/status`
+/// (or `bound` passes), recording when, in ms after `forked`.
+pub async fn watch_detection(
+    targets: Arc<Vec<LogTarget>>,
+    honest: Vec<usize>,
+    origin: String,
+    forked: Instant,
+    bound: Duration,
+    detections: Detections,
+) {
+    let _ = crate::wait::until(bound, LOOK_EVERY, || async {
+        let mut waiting = 0;
+        for &i in &honest {
+            let Some(target) = targets.get(i) else {
+                continue;
+            };
+            let known = detections
+                .lock()
+                .map(|d| d.contains_key(&target.domain))
+                .unwrap_or(true);
+            if known {
+                continue;
+            }
+            waiting += 1;
+            if let Ok(status) = node_api::status(target.http).await
+                && status.distrusted.contains(&origin)
+            {
+                let ms = u64::try_from(forked.elapsed().as_millis()).unwrap_or(u64::MAX);
+                if let Ok(mut d) = detections.lock() {
+                    d.insert(target.domain.clone(), ms);
+                }
+                waiting -= 1;
+            }
+        }
+        if waiting == 0 { Ok(()) } else { Err(waiting) }
+    })
+    .await;
+}
+
+/// How the network came back after one fault.
+#[derive(Clone, Debug, Serialize)]
+pub struct Recovery {
+    /// The fault.
+    pub fault: usize,
+    /// Ms after the fault was undone until every honest log that answered then was cosigned at
+    /// its size then; `None` if not within the bound.
+    pub cosigned_again_ms: Option<u64>,
+    /// What was still behind at the bound.
+    pub behind: Option<String>,
+    /// Whether another fault was active at some time in that span (then the figure says
+    /// little about this fault, and a miss is not held against it).
+    pub overlapped: bool,
+}
