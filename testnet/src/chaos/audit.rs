@@ -124,50 +124,17 @@ pub async fn audit_log(
         .collect();
     let (leaves, roots) = read_log(&client, &hasher, last.size(), &wanted).await?;
 
-    let mut acks = Findings::new(violations, Check::Acks, &target.domain);
-    if roots.get(&last.size()) != Some(last.root()) {
-        acks.add(format!(
-            "the {} entries it serves do not hash to its signed root at that size",
-            last.size()
-        ));
-    }
-    let position: HashMap<Hash, u64> = leaves.iter().zip(0u64..).map(|(h, i)| (*h, i)).collect();
-    for ack in &record.acks {
-        if leaves.get(ack.index as usize) == Some(&ack.leaf_hash) {
-            continue;
-        }
-        let now = match position.get(&ack.leaf_hash) {
-            Some(at) => format!("it is at index {at} now"),
-            None => format!("it is nowhere in the log of {}", last.size()),
-        };
-        acks.add(format!(
-            "entry {} acknowledged at index {} (in a tree of {}) is not there: {now}",
-            hex::encode(ack.leaf_hash),
-            ack.index,
-            ack.tree_size
-        ));
-    }
-    drop(acks);
+    let tree = Tree {
+        size: last.size(),
+        root: *last.root(),
+        leaves: &leaves,
+        roots: &roots,
+    };
+    hold_against(&target.domain, record, &tree, equivocator, violations);
 
     let mut proofs_checked = 0;
     if !equivocator {
         let mut seen = Findings::new(violations, Check::Checkpoints, &target.domain);
-        for (size, by_root) in &record.seen {
-            for (root, who) in by_root {
-                match roots.get(size) {
-                    None => seen.add(format!(
-                        "a {who} saw a checkpoint of size {size}; the log has {} entries now",
-                        last.size()
-                    )),
-                    Some(actual) if actual != root => seen.add(format!(
-                        "a {who} saw root {} at size {size}; the log's root there is {}",
-                        BASE64.encode(root),
-                        BASE64.encode(actual)
-                    )),
-                    Some(_) => {}
-                }
-            }
-        }
         let sizes: Vec<u64> = roots.keys().copied().filter(|s| *s > 0).collect();
         let mut rng = Schedule::new(seed ^ target.index as u64);
         for _ in 0..PROOFS_PER_LOG.min(sizes.len().saturating_sub(1)) {
@@ -195,6 +162,76 @@ pub async fn audit_log(
         checkpoints_seen: record.seen.values().map(BTreeMap::len).sum(),
         proofs_checked,
     })
+}
+
+/// A log as re-read: its signed size and root, every leaf hash, and the roots recomputed at
+/// the sizes clients saw.
+struct Tree<'a> {
+    size: u64,
+    root: Hash,
+    leaves: &'a [Hash],
+    roots: &'a BTreeMap<u64, Hash>,
+}
+
+/// Holds what clients recorded of one log against the log as re-read: the tree hashes to its
+/// signed root, every ack's leaf is at its index, and (unless `exempt`: the equivocating log)
+/// every checkpoint seen has the recomputed root at its size.
+fn hold_against(
+    domain: &str,
+    record: &LogRecord,
+    tree: &Tree<'_>,
+    exempt: bool,
+    violations: &mut Vec<Violation>,
+) {
+    let mut acks = Findings::new(violations, Check::Acks, domain);
+    if tree.roots.get(&tree.size) != Some(&tree.root) {
+        acks.add(format!(
+            "the {} entries it serves do not hash to its signed root at that size",
+            tree.size
+        ));
+    }
+    let position: HashMap<Hash, u64> = tree
+        .leaves
+        .iter()
+        .zip(0u64..)
+        .map(|(h, i)| (*h, i))
+        .collect();
+    for ack in &record.acks {
+        if tree.leaves.get(ack.index as usize) == Some(&ack.leaf_hash) {
+            continue;
+        }
+        let now = match position.get(&ack.leaf_hash) {
+            Some(at) => format!("it is at index {at} now"),
+            None => format!("it is nowhere in the log of {}", tree.size),
+        };
+        acks.add(format!(
+            "entry {} acknowledged at index {} (in a tree of {}) is not there: {now}",
+            hex::encode(ack.leaf_hash),
+            ack.index,
+            ack.tree_size
+        ));
+    }
+    drop(acks);
+    if exempt {
+        return;
+    }
+    let mut seen = Findings::new(violations, Check::Checkpoints, domain);
+    for (size, by_root) in &record.seen {
+        for (root, who) in by_root {
+            match tree.roots.get(size) {
+                None => seen.add(format!(
+                    "a {who} saw a checkpoint of size {size}; the log has {} entries now",
+                    tree.size
+                )),
+                Some(actual) if actual != root => seen.add(format!(
+                    "a {who} saw root {} at size {size}; the log's root there is {}",
+                    BASE64.encode(root),
+                    BASE64.encode(actual)
+                )),
+                Some(_) => {}
+            }
+        }
+    }
 }
 
 /// Reads entries `0..size` in pages; their leaf hashes, and the root at each `wanted` size.
@@ -428,7 +465,148 @@ fn parent_of(pid: u32) -> Option<u32> {
 
 #[cfg(test)]
 mod tests {
+    use herald_proto::merkle::HashAlgorithm;
+    use herald_proto::testkit::MemoryLog;
+
+    use super::super::ledger::Ack;
     use super::*;
+
+    /// Leaves of `n` entries and the root at every size.
+    fn tree_of(n: u8) -> (Vec<Hash>, BTreeMap<u64, Hash>) {
+        let h = AnyHasher(HashAlgorithm::Blake3);
+        let mut range = CompactRange::new();
+        let mut roots = BTreeMap::from([(0, h.empty_root())]);
+        let mut leaves = Vec::new();
+        for i in 0..n {
+            let leaf = h.hash_leaf(&[i]);
+            range.append(&h, leaf, |_, _| {});
+            leaves.push(leaf);
+            roots.insert(leaves.len() as u64, range.root(&h));
+        }
+        (leaves, roots)
+    }
+
+    fn judge(record: &LogRecord, exempt: bool) -> Vec<Violation> {
+        let (leaves, roots) = tree_of(5);
+        let tree = Tree {
+            size: 5,
+            root: roots[&5],
+            leaves: &leaves,
+            roots: &roots,
+        };
+        let mut out = Vec::new();
+        hold_against("d0.test", record, &tree, exempt, &mut out);
+        out
+    }
+
+    fn ack(index: u64, entry: u8) -> Ack {
+        Ack {
+            index,
+            leaf_hash: AnyHasher(HashAlgorithm::Blake3).hash_leaf(&[entry]),
+            tree_size: 5,
+        }
+    }
+
+    #[test]
+    fn acks_in_place_and_checkpoints_on_the_tree_hold() {
+        let (_, roots) = tree_of(5);
+        let mut record = LogRecord {
+            acks: (0..5).map(|i| ack(u64::from(i), i)).collect(),
+            ..LogRecord::default()
+        };
+        for size in [1, 3, 5] {
+            record
+                .seen
+                .entry(size)
+                .or_default()
+                .insert(roots[&size], "watcher");
+        }
+        assert_eq!(judge(&record, false), vec![]);
+    }
+
+    #[test]
+    fn a_moved_or_lost_ack_is_named_with_where_it_went() {
+        let record = LogRecord {
+            acks: vec![ack(2, 3), ack(4, 9), ack(1, 1)],
+            ..LogRecord::default()
+        };
+        let found = judge(&record, false);
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert!(found.iter().all(|v| v.check == Check::Acks));
+        assert!(found[0].detail.contains("index 2") && found[0].detail.contains("at index 3 now"));
+        assert!(found[1].detail.contains("nowhere in the log of 5"));
+    }
+
+    #[test]
+    fn a_checkpoint_off_the_tree_is_named_unless_its_log_equivocated() {
+        let (_, roots) = tree_of(5);
+        let mut record = LogRecord::default();
+        record
+            .seen
+            .entry(2)
+            .or_default()
+            .insert(roots[&3], "submitter");
+        record
+            .seen
+            .entry(2)
+            .or_default()
+            .insert(roots[&2], "watcher");
+        record
+            .seen
+            .entry(9)
+            .or_default()
+            .insert([7; 32], "cosigned");
+        let found = judge(&record, false);
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert!(found.iter().all(|v| v.check == Check::Checkpoints));
+        assert!(
+            found
+                .iter()
+                .any(|v| v.detail.contains("a submitter saw root"))
+        );
+        assert!(
+            found
+                .iter()
+                .any(|v| v.detail.contains("size 9; the log has 5"))
+        );
+        assert_eq!(judge(&record, true), vec![]);
+    }
+
+    #[test]
+    fn a_proof_of_the_fork_verifies_offline_and_others_do_not() {
+        let mut honest = MemoryLog::new("d2.test", 7);
+        let mut forked = MemoryLog::new("d2.test", 7);
+        honest.append(b"a");
+        forked.append(b"b");
+        let (a, b) = (honest.checkpoint(), forked.checkpoint());
+        let proof = Equivocation::from_same_size(HashAlgorithm::Blake3, &a, &b).unwrap();
+        let encoded = BASE64.encode(proof.encode());
+        let fork = ForkReport {
+            origin: "d2.test/herald".into(),
+            size: 1,
+            root: BASE64.encode(b.root()),
+            checkpoint: b.note(),
+        };
+        let key = honest.signer.verifier();
+        assert_eq!(check_proof(&encoded, &key, &fork), Ok(()));
+        let other = MemoryLog::new("d2.test", 8).signer.verifier();
+        assert!(
+            check_proof(&encoded, &other, &fork)
+                .unwrap_err()
+                .contains("another key")
+        );
+        let elsewhere = ForkReport {
+            root: BASE64.encode([1; 32]),
+            ..fork.clone()
+        };
+        assert!(
+            check_proof(&encoded, &key, &elsewhere)
+                .unwrap_err()
+                .contains("forked one")
+        );
+        assert!(check_proof("@@", &key, &fork).is_err());
+        assert!(check_proof(&BASE64.encode(b"junk"), &key, &fork).is_err());
+    }
 
     #[test]
     fn the_parent_of_a_child_is_this_process() {
