@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use herald_light_client::GatewayClient;
+use herald_light_client::{Gateway as _, GatewayClient};
 use herald_node::admin::{AlertReport, ForkReport};
 use herald_proto::checkpoint::VerifiedCheckpoint;
 use herald_proto::equivocation::Equivocation;

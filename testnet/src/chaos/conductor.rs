@@ -15,6 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use herald_light_client::Gateway as _;
 use herald_node::admin::ForkReport;
 use serde::Serialize;
 use tokio::task::JoinSet;
@@ -575,5 +576,5 @@ async fn takes_a_submission(target: &LogTarget) -> bool {
     let Ok(entry) = notarization_entry(&author, tag, 256) else {
         return false;
     };
-    client.submit_encoded(entry).await.is_ok()
+    client.submit(entry).await.is_ok()
 }

@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::{bail, ensure};
+use herald_light_client::Gateway as _;
 use libp2p::Multiaddr;
 use libp2p::multiaddr::Protocol;
 use serde::Serialize;

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ed25519_dalek::SigningKey;
-use herald_light_client::{ClientConfig, ClientError, GatewayClient};
+use herald_light_client::{ClientConfig, ClientError, Gateway as _, GatewayClient};
 use herald_proto::checkpoint::VerifiedCheckpoint;
 use herald_proto::inclusion::LogTrust;
 use herald_proto::merkle::{AnyHasher, HashAlgorithm, LogHasher as _};
@@ -199,7 +199,7 @@ async fn submitter(ctx: Context, target: LogTarget, seed: u64) {
         };
         let leaf_hash = hasher.hash_leaf(&entry);
         ctx.ledger.submitted(target.index);
-        match client.submit_encoded(entry).await {
+        match client.submit(entry).await {
             Ok(ack) => check_ack(&ctx, &target, leaf_hash, ack),
             Err(e) => {
                 if e.is_peer_misbehaviour() {
