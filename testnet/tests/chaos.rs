@@ -30,7 +30,6 @@ async fn a_short_chaos_run_keeps_every_promise() {
             floods: 1,
             equivocations: 1,
         };
-        config.disk_mib = 48;
         let plan = config.plan().unwrap();
         assert!(plan.unplaced.is_empty(), "{plan}");
         let report = chaos::run(config).await.expect("the harness ran");

@@ -87,7 +87,8 @@ pub struct ChaosArgs {
     /// Concurrent submitters per log.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub submitters: u16,
-    /// Size of the disk node's tmpfs, MiB (default: 64, plus 4 per minute of faults).
+    /// Size of the disk node's tmpfs, MiB (default: 192, plus 8 per minute of faults; the
+    /// node keeps its default free-space thresholds).
     #[arg(long, value_parser = clap::value_parser!(u64).range(8..=4096))]
     pub disk_mib: Option<u64>,
     /// Leave the disk fault out (it mounts a tmpfs, which needs root).
@@ -154,7 +155,7 @@ impl ChaosConfig {
             sequence_interval: Duration::from_millis(200),
             submitters_per_log: 2,
             workloads: vec![Workload::Submissions, Workload::CertifiedMail],
-            disk_mib: 64 + 4 * duration.as_secs().div_ceil(60),
+            disk_mib: 192 + 8 * duration.as_secs().div_ceil(60),
         }
     }
 
@@ -465,6 +466,22 @@ pub async fn run(config: ChaosConfig) -> anyhow::Result<ChaosReport> {
         left.len(),
     );
     let rows = report::rows(&violations, &summaries);
+    let faults = plan
+        .faults
+        .iter()
+        .map(|f| {
+            let span = performed.spans.get(&f.id);
+            let recovery = performed.recoveries.iter().find(|r| r.fault == f.id);
+            report::FaultRow {
+                fault: f.id,
+                planned: f.to_string(),
+                begun_ms: span.map(|s| s.0),
+                undone_ms: span.map(|s| s.1),
+                cosigned_again_ms: recovery.and_then(|r| r.cosigned_again_ms),
+                overlapped: recovery.is_some_and(|r| r.overlapped),
+            }
+        })
+        .collect();
     Ok(ChaosReport {
         command: "chaos",
         passed: violations.is_empty(),
@@ -476,6 +493,7 @@ pub async fn run(config: ChaosConfig) -> anyhow::Result<ChaosReport> {
         cosign_bound_s: config.cosign_bound.as_secs(),
         disk_mib: plan.disk_node.map(|_| config.disk_mib),
         schedule_text: plan.to_string(),
+        faults,
         schedule: plan,
         events: performed.events,
         floods: performed.floods,

@@ -31,6 +31,23 @@ pub struct CheckRow {
     pub summary: String,
 }
 
+/// One fault as it happened.
+#[derive(Clone, Debug, Serialize)]
+pub struct FaultRow {
+    /// The fault's number in the schedule.
+    pub fault: usize,
+    /// The schedule's line for it.
+    pub planned: String,
+    /// When it really began and was undone, ms after the fault phase began.
+    pub begun_ms: Option<u64>,
+    /// See `begun_ms`.
+    pub undone_ms: Option<u64>,
+    /// Ms after it was undone until every honest log was cosigned again at its size then.
+    pub cosigned_again_ms: Option<u64>,
+    /// Whether another fault overlapped that span.
+    pub overlapped: bool,
+}
+
 /// Certified mail, summed up.
 #[derive(Clone, Debug, Serialize)]
 pub struct LetterSummary {
@@ -107,6 +124,8 @@ pub struct ChaosReport {
     pub schedule: Plan,
     /// The schedule, as printed.
     pub schedule_text: String,
+    /// Each fault as it happened.
+    pub faults: Vec<FaultRow>,
     /// What the conductor did and saw.
     pub events: Vec<Event>,
     /// The floods, by fault.
@@ -175,6 +194,31 @@ impl ChaosReport {
             for v in &self.violations {
                 let _ = writeln!(out, "  [{}] {}", v.check.title(), v.detail);
             }
+        }
+        let _ = writeln!(out);
+        let _ = writeln!(
+            out,
+            "  faults (planned; then as done, and every honest log cosigned again after):"
+        );
+        for f in &self.faults {
+            let secs =
+                |ms: Option<u64>| ms.map_or("-".to_owned(), |ms| format!("{:.1}", ms as f64 / 1e3));
+            let again = match (f.cosigned_again_ms, f.overlapped) {
+                (Some(ms), false) => format!("{:.1} s", ms as f64 / 1e3),
+                (Some(ms), true) => format!("{:.1} s (overlapped)", ms as f64 / 1e3),
+                (None, false) => "NOT within the bound".to_owned(),
+                (None, true) => "not within the bound (overlapped)".to_owned(),
+            };
+            let done = if f.begun_ms == f.undone_ms {
+                format!("at {} s", secs(f.begun_ms))
+            } else {
+                format!(
+                    "{}–{} s, cosigned again {again}",
+                    secs(f.begun_ms),
+                    secs(f.undone_ms)
+                )
+            };
+            let _ = writeln!(out, "  {}  [{done}]", f.planned);
         }
         let _ = writeln!(out);
         let _ = writeln!(
