@@ -488,3 +488,34 @@ async fn attack_one_peer_opening_many_connections_is_held_to_the_per_peer_bound(
     VerifiedCheckpoint::verify(&checkpoint, &node.log_key).expect("the first connection serves");
     node.gateway.stop().await.unwrap();
 }
+
+/// A connection the node refuses once it is established (over the per-peer bound here; a
+/// blocked peer is refused the same way) must leave no trace in the protocols that saw it
+/// first: when the peer then closes its real connection, the node goes on serving. (With the
+/// bounds and the block list composed after request-response, libp2p's request-response kept
+/// the refused connection as a phantom; the peer's last close then tripped its bookkeeping
+/// assertion and the network worker died — found by `herald-testnet chaos` when a partition
+/// met a kill; rust-libp2p issue 4773.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attack_a_refused_connection_does_not_take_the_network_down_when_its_peer_leaves() {
+    let node = TestNode::start_with("alpha.test", |c| c.max_connections_per_peer = 1).await;
+    let mut client = TestClient::connect(node.tcp_addr()).await;
+    client.swarm.dial(node.tcp_addr()).expect("dial again");
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while connections_refused(&node).await == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the second connection of one peer is never refused"
+        );
+        client
+            .drive_for(std::time::Duration::from_millis(100))
+            .await;
+    }
+    // The peer leaves: its one real connection closes.
+    drop(client);
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let mut fresh = TestClient::connect(node.tcp_addr()).await;
+    let checkpoint = fresh.checkpoint().await;
+    VerifiedCheckpoint::verify(&checkpoint, &node.log_key).expect("still served");
+    node.gateway.stop().await.unwrap();
+}
