@@ -443,9 +443,13 @@ impl<'a> Conductor<'a> {
             let Err(e) = self.net.check_alive(k) else {
                 continue;
             };
-            let (status, tail) = match &e {
-                TestnetError::Exited { status, tail, .. } => (status.clone(), last_lines(tail, 6)),
-                other => (other.to_string(), String::new()),
+            let (status, panicked, tail) = match &e {
+                TestnetError::Exited { status, tail, .. } => (
+                    status.clone(),
+                    tail.contains("panicked"),
+                    last_lines(tail, 6),
+                ),
+                other => (other.to_string(), false, String::new()),
             };
             if self.disk_fault_active(k) {
                 self.event(
@@ -453,12 +457,13 @@ impl<'a> Conductor<'a> {
                     k,
                     format!("exited while its disk was full ({status})"),
                 );
-                // Exiting is one of the two ways F1 allows; a panic or a signal is not.
-                if !status.ends_with("status: 1") {
+                // Exiting is one of the two ways F1 allows; a panic (of the process or of one
+                // of its threads) or a signal is not.
+                if !status.ends_with("status: 1") || panicked {
                     self.ledger.violation(
                         Check::Recovery,
                         format!(
-                            "d{k} ended with {status} on a full disk, not a clean failure exit (issue 14 F1); its log ends:\n{tail}"
+                            "d{k} ended with {status} on a full disk, not a clean failure exit: it panicked or was signalled (issue 14 F1); its log ends:\n{tail}"
                         ),
                     );
                 }

@@ -131,6 +131,8 @@ pub struct LetterRecord {
     /// Letters that failed otherwise, by reason (allowed under faults unless a violation
     /// says otherwise).
     pub failed: BTreeMap<String, u64>,
+    /// Senders that stopped because their own domain's log (X) was shown to equivocate.
+    pub senders_stopped: u64,
     /// Milliseconds from sealing to the recipient's plaintext, per delivered letter.
     pub delivery_ms: Vec<f64>,
 }

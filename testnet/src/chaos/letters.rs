@@ -120,11 +120,37 @@ async fn correspond(ctx: Context, mut pair: Correspondence) {
         .into_bytes();
         ctx.ledger.letters(|l| l.sent += 1);
         let outcome = letter(&mut pair, &sender_gateway, &recipient_gateway, plaintext).await;
+        let failed = outcome.fetched.is_err();
+        let equivocated = outcome_equivocated(&outcome);
         record(&ctx, &pair, honest, outcome);
-        if stop.sleep(Duration::from_millis(200)).await {
+        if equivocated && !honest {
+            // X is proven to have split its view: a sender's client would stop using it.
+            ctx.ledger.letters(|l| l.senders_stopped += 1);
+            break;
+        }
+        // After a failure (a node down, cosigning blocked) wait a little longer.
+        let pause = if failed { 1_000 } else { 200 };
+        if stop.sleep(Duration::from_millis(pause)).await {
             break;
         }
     }
+}
+
+/// Whether the letter failed because X was shown to equivocate.
+fn outcome_equivocated(outcome: &Outcome) -> bool {
+    let sides = [
+        outcome.fetched.as_ref().err(),
+        outcome.published.as_ref().and_then(|p| p.as_ref().err()),
+    ];
+    sides.into_iter().flatten().any(is_equivocated)
+}
+
+fn is_equivocated(e: &CertifiedMailError) -> bool {
+    matches!(
+        e,
+        CertifiedMailError::Gateway(ClientError::Verification(v))
+            if matches!(**v, VerifyError::Equivocated { .. })
+    )
 }
 
 /// What became of one letter.
@@ -269,11 +295,7 @@ fn failed(ctx: &Context, who: &str, honest: bool, step: &str, e: &CertifiedMailE
         CertifiedMailError::Gateway(c) => c.is_peer_misbehaviour(),
         _ => false,
     };
-    let equivocated = matches!(
-        e,
-        CertifiedMailError::Gateway(ClientError::Verification(v))
-            if matches!(**v, VerifyError::Equivocated { .. })
-    );
+    let equivocated = is_equivocated(e);
     if misbehaved && honest {
         ctx.ledger.violation(
             Check::Letters,

@@ -479,6 +479,7 @@ pub async fn run(config: ChaosConfig) -> anyhow::Result<ChaosReport> {
                 undone_ms: span.map(|s| s.1),
                 cosigned_again_ms: recovery.and_then(|r| r.cosigned_again_ms),
                 overlapped: recovery.is_some_and(|r| r.overlapped),
+                instant: f.kind.length_ms() == 0,
             }
         })
         .collect();

@@ -46,6 +46,8 @@ pub struct FaultRow {
     pub cosigned_again_ms: Option<u64>,
     /// Whether another fault overlapped that span.
     pub overlapped: bool,
+    /// Whether it is one act (the equivocation), with nothing to undo.
+    pub instant: bool,
 }
 
 /// Certified mail, summed up.
@@ -61,6 +63,8 @@ pub struct LetterSummary {
     pub lapsed: u64,
     /// Other failures, by reason.
     pub failed: BTreeMap<String, u64>,
+    /// Senders that stopped because X was shown to equivocate.
+    pub senders_stopped: u64,
     /// Sealing to plaintext.
     pub delivery: Latency,
 }
@@ -79,6 +83,7 @@ impl LetterSummary {
             evidence: record.evidence,
             lapsed: record.lapsed,
             failed: record.failed.clone(),
+            senders_stopped: record.senders_stopped,
             delivery: Latency::of(&samples),
         }
     }
@@ -209,7 +214,7 @@ impl ChaosReport {
                 (None, false) => "NOT within the bound".to_owned(),
                 (None, true) => "not within the bound (overlapped)".to_owned(),
             };
-            let done = if f.begun_ms == f.undone_ms {
+            let done = if f.instant {
                 format!("at {} s", secs(f.begun_ms))
             } else {
                 format!(
