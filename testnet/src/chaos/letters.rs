@@ -118,8 +118,12 @@ async fn correspond(ctx: Context, mut pair: Correspondence) {
             ctx.seed
         )
         .into_bytes();
+        // A letter still in flight when the run stops is abandoned, not counted.
+        let outcome = tokio::select! {
+            outcome = letter(&mut pair, &sender_gateway, &recipient_gateway, plaintext) => outcome,
+            () = stop.given() => break,
+        };
         ctx.ledger.letters(|l| l.sent += 1);
-        let outcome = letter(&mut pair, &sender_gateway, &recipient_gateway, plaintext).await;
         let failed = outcome.fetched.is_err();
         let equivocated = outcome_equivocated(&outcome);
         record(&ctx, &pair, honest, outcome);

@@ -132,6 +132,11 @@ impl Stop {
         *self.0.borrow()
     }
 
+    /// Resolves once the signal is given.
+    pub async fn given(&mut self) {
+        let _ = self.0.wait_for(|stop| *stop).await;
+    }
+
     /// Sleeps `d`, or less if the signal comes first; whether it was given.
     pub async fn sleep(&mut self, d: Duration) -> bool {
         if self.is_set() {
