@@ -120,7 +120,7 @@ pub struct LogRecord {
 /// What the certified-mail clients achieved.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct LetterRecord {
-    /// Letters started.
+    /// Letters that finished (delivered, lapsed or failed).
     pub sent: u64,
     /// Letters the recipient opened with the plaintext sent.
     pub delivered: u64,

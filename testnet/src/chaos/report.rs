@@ -53,7 +53,7 @@ pub struct FaultRow {
 /// Certified mail, summed up.
 #[derive(Clone, Debug, Serialize)]
 pub struct LetterSummary {
-    /// Letters started.
+    /// Letters that finished (delivered, lapsed or failed).
     pub sent: u64,
     /// Letters opened with the plaintext sent.
     pub delivered: u64,
