@@ -14,7 +14,7 @@
 //! 3. **Settle**: every honest log must be cosigned again within the bound ([`recovery`]).
 //! 4. **Audit** ([`audit`]): every log re-read and its tree recomputed against every ack and
 //!    every checkpoint any client saw; every honest domain's proof of the equivocation verified
-//!    offline; every node stopped; the process table checked.
+//!    offline; every node stopped; the process table checked ([`processes`]).
 //!
 //! It prints a summary table and writes a JSON report ([`report`]); it fails (exit 1) when any
 //! check was violated, with the details. Ctrl-C stops everything it started: the run's future
@@ -28,6 +28,7 @@ mod flood;
 mod ledger;
 mod letters;
 mod plan;
+mod processes;
 mod recovery;
 mod report;
 mod traffic;
@@ -346,48 +347,16 @@ pub async fn run(config: ChaosConfig) -> anyhow::Result<ChaosReport> {
     let recorded = ledger.take();
     let mut violations = recorded.violations.clone();
     let mut summaries = BTreeMap::new();
-    if honest.iter().any(|i| !sizes.contains_key(i)) {
-        violations.push(Violation {
-            check: Check::Cosigning,
-            detail: format!(
-                "at the end of the faults only {:?} of the honest logs {honest:?} answered",
-                sizes.keys().collect::<Vec<_>>()
-            ),
-        });
-    }
-    match &final_cosigned {
-        Ok(took) => {
-            summaries.insert(
-                Check::Cosigning,
-                format!(
-                    "every honest log cosigned again {:.1} s after the faults (bound {:?})",
-                    took.as_secs_f64(),
-                    config.cosign_bound
-                ),
-            );
-        }
-        Err(behind) => violations.push(Violation {
-            check: Check::Cosigning,
-            detail: format!(
-                "not every honest log was cosigned again within {:?} of the end of the faults: {behind}",
-                config.cosign_bound
-            ),
-        }),
-    }
-    for r in performed.recoveries.iter().filter(|r| !r.overlapped) {
-        if r.cosigned_again_ms.is_none() {
-            violations.push(Violation {
-                check: Check::Cosigning,
-                detail: format!(
-                    "after fault {} ({}), not every honest log was cosigned again within {:?}: {}",
-                    r.fault,
-                    plan.faults[r.fault],
-                    config.cosign_bound,
-                    r.behind.as_deref().unwrap_or("")
-                ),
-            });
-        }
-    }
+    let (found, summary) = recovery::judge_cosigning(
+        &plan,
+        &honest,
+        &sizes,
+        &final_cosigned,
+        &performed.recoveries,
+        config.cosign_bound,
+    );
+    violations.extend(found);
+    summaries.insert(Check::Cosigning, summary);
 
     let mut logs = Vec::new();
     for target in targets.iter() {
@@ -447,7 +416,7 @@ pub async fn run(config: ChaosConfig) -> anyhow::Result<ChaosReport> {
         );
         disk.unmount()?;
     }
-    let left = audit::leftover_processes(&config.dir, PROCESS_BOUND).await;
+    let left = processes::leftover_processes(&config.dir, PROCESS_BOUND).await;
     for (pid, line) in &left {
         violations.push(Violation {
             check: Check::Processes,
@@ -456,7 +425,7 @@ pub async fn run(config: ChaosConfig) -> anyhow::Result<ChaosReport> {
     }
     let audit_s = audit_begun.elapsed().as_secs_f64();
 
-    summarise(
+    report::summarise(
         &mut summaries,
         &plan,
         &performed,
@@ -466,23 +435,7 @@ pub async fn run(config: ChaosConfig) -> anyhow::Result<ChaosReport> {
         left.len(),
     );
     let rows = report::rows(&violations, &summaries);
-    let faults = plan
-        .faults
-        .iter()
-        .map(|f| {
-            let span = performed.spans.get(&f.id);
-            let recovery = performed.recoveries.iter().find(|r| r.fault == f.id);
-            report::FaultRow {
-                fault: f.id,
-                planned: f.to_string(),
-                begun_ms: span.map(|s| s.0),
-                undone_ms: span.map(|s| s.1),
-                cosigned_again_ms: recovery.and_then(|r| r.cosigned_again_ms),
-                overlapped: recovery.is_some_and(|r| r.overlapped),
-                instant: f.kind.length_ms() == 0,
-            }
-        })
-        .collect();
+    let faults = report::fault_rows(&plan, &performed);
     Ok(ChaosReport {
         command: "chaos",
         passed: violations.is_empty(),
@@ -518,81 +471,4 @@ pub async fn run(config: ChaosConfig) -> anyhow::Result<ChaosReport> {
         },
         environment: Environment::now(),
     })
-}
-
-/// A line per check saying what was checked.
-fn summarise(
-    out: &mut BTreeMap<Check, String>,
-    plan: &Plan,
-    performed: &conductor::Performed,
-    logs: &[audit::LogAudit],
-    letters: &ledger::LetterRecord,
-    equivocation: &audit::EquivocationAudit,
-    left: usize,
-) {
-    let acks: usize = logs.iter().map(|l| l.acks).sum();
-    out.insert(
-        Check::Acks,
-        format!("{acks} acks on {} logs, each log re-read whole", logs.len()),
-    );
-    let seen: usize = logs
-        .iter()
-        .filter(|l| !l.equivocator)
-        .map(|l| l.checkpoints_seen)
-        .sum();
-    let proofs: usize = logs.iter().map(|l| l.proofs_checked).sum();
-    out.insert(
-        Check::Checkpoints,
-        format!("{seen} checkpoints of honest logs against their trees, {proofs} proofs verified"),
-    );
-    let detected: Vec<String> = equivocation
-        .proofs
-        .keys()
-        .map(|d| match performed.detections.get(d) {
-            Some(ms) => format!("{d} ({:.1} s)", *ms as f64 / 1e3),
-            None => d.clone(),
-        })
-        .collect();
-    out.insert(
-        Check::Equivocation,
-        match &equivocation.origin {
-            Some(origin) => format!("{origin}: proofs held by {}", detected.join(", ")),
-            None => "no log was made to equivocate".into(),
-        },
-    );
-    out.entry(Check::Cosigning).or_default();
-    out.insert(
-        Check::Recovery,
-        format!(
-            "{} kills, {} disk fills, {} supervisor restarts",
-            plan.count("kill"),
-            plan.count("disk_full"),
-            performed.supervisor_restarts
-        ),
-    );
-    let (probes, served) = performed
-        .floods
-        .values()
-        .fold((0, 0), |(p, s), f| (p + f.probes, s + f.probes_served));
-    out.insert(
-        Check::Flood,
-        format!(
-            "{} floods of {} connections: {served} of {probes} fresh clients served",
-            performed.floods.len(),
-            plan.shape.flood_connections
-        ),
-    );
-    out.insert(
-        Check::Letters,
-        format!(
-            "{} sent, {} delivered, {} evidence bundles judged received",
-            letters.sent, letters.delivered, letters.evidence
-        ),
-    );
-    let submissions: u64 = logs.iter().map(|l| l.submissions).sum();
-    out.insert(
-        Check::Load,
-        format!("{submissions} submissions, acks on every honest log to the end"),
-    );
-    out.insert(Check::Processes, format!("{left} processes left"));
 }

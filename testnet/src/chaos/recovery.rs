@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use super::ledger::{Check, Violation};
+use super::plan::Plan;
 use super::traffic::LogTarget;
 use crate::node_api;
 use crate::party::{CLOCK_SKEW_SECS, unix_now};
@@ -149,4 +151,114 @@ pub struct Recovery {
     /// Whether another fault was active at some time in that span (then the figure says
     /// little about this fault, and a miss is not held against it).
     pub overlapped: bool,
+}
+
+/// The cosigning check: every honest log answered at the end of the faults and was cosigned
+/// again at its size then within `bound` (`final_cosigned`), and after each fault that overlaps
+/// no other, the same held (`recoveries`). The violations, and the row's summary.
+pub fn judge_cosigning(
+    plan: &Plan,
+    honest: &[usize],
+    sizes: &BTreeMap<usize, u64>,
+    final_cosigned: &Result<Duration, String>,
+    recoveries: &[Recovery],
+    bound: Duration,
+) -> (Vec<Violation>, String) {
+    let mut found = Vec::new();
+    let silent: Vec<&usize> = honest.iter().filter(|i| !sizes.contains_key(i)).collect();
+    if !silent.is_empty() {
+        found.push(Violation {
+            check: Check::Cosigning,
+            detail: format!("at the end of the faults the honest logs {silent:?} did not answer"),
+        });
+    }
+    let summary = match final_cosigned {
+        Ok(took) => format!(
+            "every honest log cosigned again {:.1} s after the faults (bound {bound:?})",
+            took.as_secs_f64()
+        ),
+        Err(behind) => {
+            found.push(Violation {
+                check: Check::Cosigning,
+                detail: format!(
+                    "not every honest log was cosigned again within {bound:?} of the end of the faults: {behind}"
+                ),
+            });
+            format!("not within {bound:?} of the end of the faults")
+        }
+    };
+    for r in recoveries
+        .iter()
+        .filter(|r| !r.overlapped && r.cosigned_again_ms.is_none())
+    {
+        let fault = plan.faults.get(r.fault).map_or_else(
+            || format!("fault {}", r.fault),
+            |f| {
+                format!(
+                    "fault {} ({} of d{} at {:.1} s)",
+                    f.id,
+                    f.kind.name(),
+                    f.node,
+                    f.at_ms as f64 / 1e3
+                )
+            },
+        );
+        found.push(Violation {
+            check: Check::Cosigning,
+            detail: format!(
+                "after {fault}, not every honest log was cosigned again within {bound:?}: {}",
+                r.behind.as_deref().unwrap_or("")
+            ),
+        });
+    }
+    (found, summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::plan::{FaultMix, PlanShape};
+    use super::*;
+
+    fn recovery(fault: usize, ms: Option<u64>, overlapped: bool) -> Recovery {
+        Recovery {
+            fault,
+            cosigned_again_ms: ms,
+            behind: ms
+                .is_none()
+                .then(|| "d1.test cosigned at 3 of 9".to_owned()),
+            overlapped,
+        }
+    }
+
+    #[test]
+    fn a_miss_counts_unless_another_fault_overlapped_it() {
+        let shape = PlanShape {
+            domains: 3,
+            duration_ms: 60_000,
+            mix: FaultMix::for_duration(Duration::from_secs(60)),
+            flood_connections: 96,
+        };
+        let plan = Plan::new(1, shape).unwrap();
+        let sizes = BTreeMap::from([(0, 9), (1, 9)]);
+        let bound = Duration::from_secs(60);
+        let ok = Ok(Duration::from_millis(300));
+        let fine = [recovery(0, Some(100), false), recovery(1, None, true)];
+        let (found, summary) = judge_cosigning(&plan, &[0, 1], &sizes, &ok, &fine, bound);
+        assert!(found.is_empty(), "{found:?}");
+        assert!(summary.contains("0.3 s"));
+
+        let missed = [recovery(2, None, false)];
+        let (found, _) = judge_cosigning(&plan, &[0, 1], &sizes, &ok, &missed, bound);
+        assert_eq!(found.len(), 1);
+        assert!(found[0].detail.contains("cosigned at 3 of 9"), "{found:?}");
+
+        let late = Err("d0.test cosigned at 1 of 9".to_owned());
+        let (found, _) = judge_cosigning(&plan, &[0, 1, 2], &sizes, &late, &[], bound);
+        assert_eq!(
+            found.len(),
+            2,
+            "one log silent, and the final bound missed: {found:?}"
+        );
+        assert!(found.iter().all(|v| v.check == Check::Cosigning));
+    }
 }

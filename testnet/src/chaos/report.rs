@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use super::audit::{EquivocationAudit, LogAudit};
-use super::conductor::Event;
+use super::conductor::{Event, Performed};
 use super::flood::FloodReport;
 use super::ledger::{Check, LetterRecord, Violation};
 use super::plan::Plan;
@@ -290,6 +290,103 @@ pub fn rows(violations: &[Violation], summaries: &BTreeMap<Check, String>) -> Ve
                 passed: count == 0,
                 violations: count,
                 summary: summaries.get(&check).cloned().unwrap_or_default(),
+            }
+        })
+        .collect()
+}
+
+/// A line per check saying what was checked.
+pub fn summarise(
+    out: &mut BTreeMap<Check, String>,
+    plan: &Plan,
+    performed: &Performed,
+    logs: &[LogAudit],
+    letters: &LetterRecord,
+    equivocation: &EquivocationAudit,
+    left: usize,
+) {
+    let acks: usize = logs.iter().map(|l| l.acks).sum();
+    out.insert(
+        Check::Acks,
+        format!("{acks} acks on {} logs, each log re-read whole", logs.len()),
+    );
+    let seen: usize = logs
+        .iter()
+        .filter(|l| !l.equivocator)
+        .map(|l| l.checkpoints_seen)
+        .sum();
+    let proofs: usize = logs.iter().map(|l| l.proofs_checked).sum();
+    out.insert(
+        Check::Checkpoints,
+        format!("{seen} checkpoints of honest logs against their trees, {proofs} proofs verified"),
+    );
+    let detected: Vec<String> = equivocation
+        .proofs
+        .keys()
+        .map(|d| match performed.detections.get(d) {
+            Some(ms) => format!("{d} ({:.1} s)", *ms as f64 / 1e3),
+            None => d.clone(),
+        })
+        .collect();
+    out.insert(
+        Check::Equivocation,
+        match &equivocation.origin {
+            Some(origin) => format!("{origin}: proofs held by {}", detected.join(", ")),
+            None => "no log was made to equivocate".into(),
+        },
+    );
+    out.entry(Check::Cosigning).or_default();
+    out.insert(
+        Check::Recovery,
+        format!(
+            "{} kills, {} disk fills, {} supervisor restarts",
+            plan.count("kill"),
+            plan.count("disk_full"),
+            performed.supervisor_restarts
+        ),
+    );
+    let (probes, served) = performed
+        .floods
+        .values()
+        .fold((0, 0), |(p, s), f| (p + f.probes, s + f.probes_served));
+    out.insert(
+        Check::Flood,
+        format!(
+            "{} floods of {} connections: {served} of {probes} fresh clients served",
+            performed.floods.len(),
+            plan.shape.flood_connections
+        ),
+    );
+    out.insert(
+        Check::Letters,
+        format!(
+            "{} sent, {} delivered, {} evidence bundles judged received",
+            letters.sent, letters.delivered, letters.evidence
+        ),
+    );
+    let submissions: u64 = logs.iter().map(|l| l.submissions).sum();
+    out.insert(
+        Check::Load,
+        format!("{submissions} submissions, acks on every honest log to the end"),
+    );
+    out.insert(Check::Processes, format!("{left} processes left"));
+}
+
+/// Each fault of `plan` as `performed` did it.
+pub fn fault_rows(plan: &Plan, performed: &Performed) -> Vec<FaultRow> {
+    plan.faults
+        .iter()
+        .map(|f| {
+            let span = performed.spans.get(&f.id);
+            let recovery = performed.recoveries.iter().find(|r| r.fault == f.id);
+            FaultRow {
+                fault: f.id,
+                planned: f.to_string(),
+                begun_ms: span.map(|s| s.0),
+                undone_ms: span.map(|s| s.1),
+                cosigned_again_ms: recovery.and_then(|r| r.cosigned_again_ms),
+                overlapped: recovery.is_some_and(|r| r.overlapped),
+                instant: f.kind.length_ms() == 0,
             }
         })
         .collect()
