@@ -4,8 +4,9 @@
 //!   (RFC 6962, proto's compact range): its root must be the log's signed one; every ack's
 //!   leaf must be at its index (else: where it went, or that it is gone);
 //! - every checkpoint a client saw must be a prefix of that tree (its root recomputed at its
-//!   size), and a sample of the node's consistency proofs between them must verify (proto's
-//!   verifier); the equivocating log is exempt;
+//!   size), and for a sample of pairs of them the node's consistency proof must let the newer
+//!   succeed the older under proto's succession rule (the one every verifier calls); the
+//!   equivocating log is exempt;
 //! - every honest domain must hold a proof of the equivocation that verifies offline (proto's
 //!   equivocation verifier), under the equivocating log's key, naming the forked checkpoint, and
 //!   nobody may hold one against an honest log;
@@ -21,7 +22,8 @@ use herald_light_client::{Gateway as _, GatewayClient};
 use herald_node::admin::{AlertReport, ForkReport};
 use herald_proto::checkpoint::VerifiedCheckpoint;
 use herald_proto::equivocation::Equivocation;
-use herald_proto::merkle::{AnyHasher, CompactRange, Hash, LogHasher as _, verify_consistency};
+use herald_proto::merkle::{AnyHasher, CompactRange, Hash, LogHasher as _};
+use herald_proto::succession::succession;
 use herald_proto::wire::MAX_ENTRY_PAGE_COUNT;
 use serde::Serialize;
 
@@ -110,7 +112,7 @@ pub async fn audit_log(
 ) -> anyhow::Result<LogAudit> {
     let client = target.connect().await?;
     let signed = client.checkpoint().await?;
-    let last = VerifiedCheckpoint::verify(&signed.note, target.log_key())?;
+    let last = target.trust.verify_checkpoint(&signed.note)?;
     let hasher = AnyHasher(target.hash());
     // Roots are recomputed at every size a client saw, and at the end.
     let wanted: Vec<u64> = record
@@ -130,26 +132,13 @@ pub async fn audit_log(
     };
     hold_against(&target.domain, record, &tree, equivocator, violations);
 
-    let mut proofs_checked = 0;
-    if !equivocator {
+    let proofs_checked = if equivocator {
+        0
+    } else {
         let mut seen = Findings::new(violations, Check::Checkpoints, &target.domain);
-        let sizes: Vec<u64> = roots.keys().copied().filter(|s| *s > 0).collect();
         let mut rng = Schedule::new(seed ^ target.index as u64);
-        for _ in 0..PROOFS_PER_LOG.min(sizes.len().saturating_sub(1)) {
-            let a = rng.range(0, sizes.len() as u64 - 1) as usize;
-            let b = rng.range(a as u64 + 1, sizes.len() as u64) as usize;
-            let (s1, s2) = (sizes[a], sizes[b]);
-            let proof = client.consistency(s1, s2).await?;
-            let verified =
-                verify_consistency(&hasher, s1, s2, &proof.hashes, &roots[&s1], &roots[&s2]);
-            if let Err(e) = verified {
-                seen.add(format!(
-                    "its consistency proof from {s1} to {s2} does not verify: {e}"
-                ));
-            }
-            proofs_checked += 1;
-        }
-    }
+        check_succession(&client, target, record, &roots, &last, &mut rng, &mut seen).await?
+    };
     Ok(LogAudit {
         domain: target.domain.clone(),
         equivocator,
@@ -160,6 +149,47 @@ pub async fn audit_log(
         checkpoints_seen: record.seen.values().map(BTreeMap::len).sum(),
         proofs_checked,
     })
+}
+
+/// Asks the node for consistency proofs between pairs of the checkpoints clients saw (those
+/// kept, and the last), at most [`PROOFS_PER_LOG`], each judged by proto's succession rule: the
+/// older must be succeeded by the newer. A checkpoint seen off the log's tree as re-read (its
+/// root is not `roots` at its size) is reported by [`hold_against`] already, and left out here.
+/// The number of proofs judged.
+async fn check_succession(
+    client: &GatewayClient,
+    target: &LogTarget,
+    record: &LogRecord,
+    roots: &BTreeMap<u64, Hash>,
+    last: &VerifiedCheckpoint,
+    rng: &mut Schedule,
+    seen: &mut Findings<'_>,
+) -> anyhow::Result<usize> {
+    let on_tree = |c: &&VerifiedCheckpoint| {
+        c.size() > 0 && c.size() < last.size() && roots.get(&c.size()) == Some(c.root())
+    };
+    let checkpoints: Vec<&VerifiedCheckpoint> = record
+        .kept
+        .values()
+        .filter(on_tree)
+        .chain(std::iter::once(last))
+        .collect();
+    let mut judged = 0;
+    for _ in 0..PROOFS_PER_LOG.min(checkpoints.len().saturating_sub(1)) {
+        let a = rng.range(0, checkpoints.len() as u64 - 1) as usize;
+        let b = rng.range(a as u64 + 1, checkpoints.len() as u64) as usize;
+        let (older, newer) = (checkpoints[a], checkpoints[b]);
+        let proof = client.consistency(older.size(), newer.size()).await?;
+        if let Err(e) = succession(&target.trust, Some(older), newer, &proof.hashes) {
+            seen.add(format!(
+                "its checkpoint of {} does not succeed its checkpoint of {}: {e}",
+                newer.size(),
+                older.size()
+            ));
+        }
+        judged += 1;
+    }
+    Ok(judged)
 }
 
 /// A log as re-read: its signed size and root, every leaf hash, and the roots recomputed at

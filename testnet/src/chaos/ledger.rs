@@ -5,7 +5,9 @@
 //! Owned by the run; the client tasks write to it through an `Arc`. One mutex, held only for
 //! the time of an insert (never across an await). Memory stays small on long runs: an ack is
 //! its index, leaf hash and tree size (the leaf hash stands for the bytes: the entry read back
-//! must hash to it), and checkpoints are kept once per distinct (size, root).
+//! must hash to it), and checkpoints are kept once per distinct (size, root); of their signed
+//! notes at most [`KEPT_CHECKPOINTS`] per log, thinned evenly over the run, for the audit's
+//! consistency proofs.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -16,6 +18,10 @@ use herald_proto::checkpoint::VerifiedCheckpoint;
 use herald_proto::merkle::Hash;
 use serde::Serialize;
 
+/// Signed checkpoints kept per log (one per size) for the audit to ask consistency proofs
+/// between; when full, every other one is dropped, so those kept stay spread over the run.
+pub const KEPT_CHECKPOINTS: usize = 512;
+
 /// The promises a chaos run checks, each a row of the summary.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -23,7 +29,8 @@ pub enum Check {
     /// No acknowledged entry lost or moved, in any log.
     Acks,
     /// Every checkpoint a client saw is a prefix of its log as re-read at the end (the
-    /// equivocating log excepted), and no client saw a log shrink.
+    /// equivocating log excepted), and each succeeds the one before under proto's succession
+    /// rule (no client saw a log shrink, split or fail its consistency proof).
     Checkpoints,
     /// Every honest domain holds a transferable proof of the equivocation, and none holds one
     /// against an honest log.
@@ -107,6 +114,9 @@ pub struct LogRecord {
     pub acks: Vec<Ack>,
     /// Every distinct checkpoint seen: size → root → the first client that saw it.
     pub seen: BTreeMap<u64, BTreeMap<Hash, &'static str>>,
+    /// A sample of the checkpoints seen, whole (the first seen at each size kept), at most
+    /// [`KEPT_CHECKPOINTS`].
+    pub kept: BTreeMap<u64, VerifiedCheckpoint>,
     /// Submissions sent.
     pub submissions: u64,
     /// Submissions that failed, by kind of failure.
@@ -200,7 +210,7 @@ impl Ledger {
             if let Some(r) = i.logs.get_mut(log) {
                 r.acks.push(ack);
                 r.last_ack_ms = Some(at_ms);
-                note_seen(r, checkpoint.size(), *checkpoint.root(), "submitter");
+                note_seen(r, checkpoint, "submitter");
             }
         });
     }
@@ -209,7 +219,7 @@ impl Ledger {
     pub fn seen(&self, log: usize, checkpoint: &VerifiedCheckpoint, who: &'static str) {
         self.with(|i| {
             if let Some(r) = i.logs.get_mut(log) {
-                note_seen(r, checkpoint.size(), *checkpoint.root(), who);
+                note_seen(r, checkpoint, who);
             }
         });
     }
@@ -218,7 +228,7 @@ impl Ledger {
     pub fn cosigned(&self, log: usize, checkpoint: &VerifiedCheckpoint) {
         self.with(|i| {
             if let Some(r) = i.logs.get_mut(log) {
-                note_seen(r, checkpoint.size(), *checkpoint.root(), "cosigned");
+                note_seen(r, checkpoint, "cosigned");
                 r.cosigned_size = r.cosigned_size.max(Some(checkpoint.size()));
             }
         });
@@ -269,29 +279,85 @@ impl Ledger {
     }
 }
 
-fn note_seen(record: &mut LogRecord, size: u64, root: Hash, who: &'static str) {
+fn note_seen(record: &mut LogRecord, checkpoint: &VerifiedCheckpoint, who: &'static str) {
     record
         .seen
-        .entry(size)
+        .entry(checkpoint.size())
         .or_default()
-        .entry(root)
+        .entry(*checkpoint.root())
         .or_insert(who);
+    if record.kept.contains_key(&checkpoint.size()) {
+        return;
+    }
+    if record.kept.len() >= KEPT_CHECKPOINTS {
+        let thinned: Vec<u64> = record.kept.keys().skip(1).step_by(2).copied().collect();
+        for size in thinned {
+            record.kept.remove(&size);
+        }
+    }
+    record.kept.insert(checkpoint.size(), checkpoint.clone());
 }
 
 #[cfg(test)]
 mod tests {
+    use herald_proto::testkit::MemoryLog;
+
     use super::*;
+
+    /// Checkpoints of one log at sizes 0 to 5, and one of a fork of it at size 3.
+    fn checkpoints() -> (Vec<VerifiedCheckpoint>, VerifiedCheckpoint) {
+        let mut log = MemoryLog::new("d0.test", 1);
+        let mut fork = MemoryLog::new("d0.test", 1);
+        let mut out = vec![log.checkpoint()];
+        for i in 0..5u8 {
+            log.append(&[i]);
+            fork.append(&[if i == 2 { 9 } else { i }]);
+            out.push(log.checkpoint());
+        }
+        (out, fork.checkpoint_at(3))
+    }
 
     #[test]
     fn checkpoints_are_kept_once_per_size_and_root() {
+        let (c, forked) = checkpoints();
         let mut r = LogRecord::default();
-        note_seen(&mut r, 3, [1; 32], "watcher");
-        note_seen(&mut r, 3, [1; 32], "submitter");
-        note_seen(&mut r, 3, [2; 32], "submitter");
-        note_seen(&mut r, 5, [1; 32], "cosigned");
+        note_seen(&mut r, &c[3], "watcher");
+        note_seen(&mut r, &c[3], "submitter");
+        note_seen(&mut r, &forked, "submitter");
+        note_seen(&mut r, &c[5], "cosigned");
         assert_eq!(r.seen.len(), 2);
         assert_eq!(r.seen[&3].len(), 2, "two roots at one size are both kept");
-        assert_eq!(r.seen[&3][&[1; 32]], "watcher", "the first viewer is named");
+        assert_eq!(
+            r.seen[&3][c[3].root()],
+            "watcher",
+            "the first viewer is named"
+        );
+        assert_eq!(r.kept.len(), 2, "one whole checkpoint per size");
+        assert_eq!(r.kept[&3], c[3], "the first seen at its size");
+    }
+
+    #[test]
+    fn the_kept_checkpoints_are_bounded_and_spread() {
+        let mut log = MemoryLog::new("d0.test", 1);
+        let mut r = LogRecord::default();
+        for i in 0..(3 * KEPT_CHECKPOINTS) {
+            log.append(&i.to_le_bytes());
+            note_seen(&mut r, &log.checkpoint(), "watcher");
+        }
+        assert!(r.kept.len() <= KEPT_CHECKPOINTS, "{}", r.kept.len());
+        assert!(r.kept.len() > KEPT_CHECKPOINTS / 4, "{}", r.kept.len());
+        assert_eq!(r.kept.keys().next(), Some(&1), "the first is kept");
+        assert_eq!(r.kept.keys().last(), Some(&(3 * KEPT_CHECKPOINTS as u64)));
+        let middle = r
+            .kept
+            .keys()
+            .filter(|s| **s > KEPT_CHECKPOINTS as u64 && **s < 2 * KEPT_CHECKPOINTS as u64);
+        assert!(middle.count() > 10, "the middle of the run keeps some");
+        assert_eq!(
+            r.seen.len(),
+            3 * KEPT_CHECKPOINTS,
+            "every size is still seen"
+        );
     }
 
     #[test]

@@ -16,7 +16,7 @@ use super::ledger::{Check, Violation};
 use super::plan::Plan;
 use super::traffic::LogTarget;
 use crate::node_api;
-use crate::party::{CLOCK_SKEW_SECS, unix_now};
+use crate::party::unix_now;
 
 /// How often the watchers look.
 const LOOK_EVERY: Duration = Duration::from_millis(250);
@@ -45,12 +45,7 @@ pub async fn verified_cosigned_size(target: &LogTarget) -> Result<u64, String> {
     }
     target
         .trust
-        .policy()
-        .verify(
-            status.cosigned_checkpoint.as_bytes(),
-            unix_now(),
-            CLOCK_SKEW_SECS,
-        )
+        .verify_cosigned(status.cosigned_checkpoint.as_bytes(), unix_now())
         .map(|c| c.checkpoint().size())
         .map_err(|e| {
             format!(

@@ -318,7 +318,7 @@ pub fn summarise(
     let proofs: usize = logs.iter().map(|l| l.proofs_checked).sum();
     out.insert(
         Check::Checkpoints,
-        format!("{seen} checkpoints of honest logs against their trees, {proofs} proofs verified"),
+        format!("{seen} checkpoints of honest logs against their trees, {proofs} consistency proofs judged by the succession rule"),
     );
     let detected: Vec<String> = equivocation
         .proofs
