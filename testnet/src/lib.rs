@@ -11,6 +11,8 @@
 //! - [`party`]: one account's owner with the light client's key store, records and checkpoints.
 //! - [`manifest`]: `testnet.json`, which `herald-testnet up` leaves for `status` and `down`.
 //! - [`observer`]: a plain gossipsub subscriber (standard libp2p only) watching the topics.
+//! - [`lying_gateway`]: a gateway in front of a real one that lies in one chosen way, for the
+//!   light client's attack tests over real libp2p.
 //! - [`load`]: signed notarization entries of exact sizes, seeded random schedules.
 //! - [`demo`]: `herald-testnet demo`, certified mail end to end, told with its proofs.
 //! - [`bench`](mod@bench): `herald-testnet bench`, multi-process benchmarks with JSON reports.
@@ -32,6 +34,7 @@ pub mod cli;
 pub mod demo;
 pub mod error;
 pub mod load;
+pub mod lying_gateway;
 pub mod manifest;
 pub mod node;
 pub mod node_api;
