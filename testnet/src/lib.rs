@@ -18,6 +18,7 @@
 //! - [`bench`](mod@bench): `herald-testnet bench`, multi-process benchmarks with JSON reports.
 //! - [`chaos`]: `herald-testnet chaos`, faults on a seeded schedule under client load, then
 //!   checks that no promise broke.
+//! - [`tmpfs`]: a small tmpfs for a node's data directory (root only), unmounted on drop.
 //! - [`wait`]: bounded polling.
 //! - [`cli`]: the `herald-testnet` command line (the binary is a thin wrapper around it).
 //!
@@ -42,6 +43,7 @@ pub mod observer;
 pub mod party;
 pub mod process;
 pub mod testnet;
+pub mod tmpfs;
 pub mod wait;
 
 pub use error::TestnetError;

@@ -12,24 +12,20 @@
 
 mod common;
 
-use std::path::Path;
 use std::time::Duration;
 
 use common::bounded;
+use common::in_process::{address, request, start_node};
 use ed25519_dalek::SigningKey;
 use herald_light_client::{
     CheckpointStore as _, ClientError, FileCheckpointStore, GatewayClient, Leaf, LogTrust,
     TrustedLog, VerifyError,
 };
-use herald_node::config::NodeConfig;
-use herald_node::gateway::{Gateway, init};
+use herald_node::gateway::Gateway;
 use herald_proto::checkpoint::VerifiedCheckpoint;
-use herald_proto::entry::Notarization;
 use herald_proto::merkle::HashAlgorithm;
 use herald_proto::wire::WireError;
 use herald_testnet::lying_gateway::{Lie, LyingGateway};
-use libp2p::Multiaddr;
-use libp2p::multiaddr::Protocol;
 use tempfile::TempDir;
 
 const TEST_BOUND: Duration = Duration::from_secs(120);
@@ -50,39 +46,11 @@ struct Setup {
     author: SigningKey,
 }
 
-fn request(i: u8) -> Notarization {
-    Notarization {
-        digest: *blake3::hash(&[i]).as_bytes(),
-        media_type: "text/plain".into(),
-        label: format!("document {i}"),
-        created: 1_790_000_000 + u64::from(i),
-    }
-}
-
-async fn start_node(dir: &Path) -> Gateway {
-    let mut config = NodeConfig::for_loopback_test("alpha.test", dir.join("node"));
-    config.sequence_interval_ms = 20;
-    let init_config = config.clone();
-    tokio::task::spawn_blocking(move || init(&init_config))
-        .await
-        .expect("init task")
-        .expect("init");
-    Gateway::start(config).await.expect("start")
-}
-
-fn tcp_address(node: &Gateway) -> Multiaddr {
-    node.listen_addrs()
-        .iter()
-        .find(|a| !a.iter().any(|p| matches!(p, Protocol::QuicV1)))
-        .cloned()
-        .expect("the node listens on TCP")
-}
-
 impl Setup {
     async fn new() -> Setup {
         let dir = TempDir::new().unwrap();
         let node = start_node(dir.path()).await;
-        let upstream = GatewayClient::connect(&tcp_address(&node), CONNECT_TIMEOUT)
+        let upstream = GatewayClient::connect(&address(&node, false), CONNECT_TIMEOUT)
             .await
             .unwrap();
         let liar = LyingGateway::start(upstream).await.unwrap();
@@ -128,7 +96,7 @@ impl Setup {
 
     /// Grows the log by `n` entries, submitted to the node directly (not through the liar).
     async fn grow(&self, n: u8) {
-        let direct = GatewayClient::connect(&tcp_address(&self.node), CONNECT_TIMEOUT)
+        let direct = GatewayClient::connect(&address(&self.node, false), CONNECT_TIMEOUT)
             .await
             .unwrap();
         let trust = LogTrust::unwitnessed(self.node.log_key().clone(), HashAlgorithm::Blake3);

@@ -20,7 +20,7 @@ use herald_node::admin::ForkReport;
 use serde::Serialize;
 use tokio::task::JoinSet;
 
-use super::disk::{Tmpfs, fill};
+use super::disk::{Tmpfs, fill, free};
 use super::flood::{Flood, FloodReport};
 use super::ledger::{Check, Ledger};
 use super::plan::{Fault, FaultKind, Plan, Step};
@@ -369,7 +369,7 @@ impl<'a> Conductor<'a> {
                 acks - acks0,
                 failed - failed0
             );
-            match disk.free() {
+            match free(disk.path()) {
                 Ok(()) => self.event(id, k, format!("disk freed ({while_full})")),
                 Err(e) => self.event(id, k, format!("freeing the disk failed: {e}")),
             }
@@ -516,7 +516,7 @@ impl<'a> Conductor<'a> {
             self.done.floods.insert(id, report);
         }
         if let Some(disk) = self.disk {
-            disk.free()?;
+            free(disk.path())?;
         }
         for k in 0..self.net.len() {
             if !self.net.node(k).is_running() {
