@@ -7,7 +7,7 @@
 //! answered with the real gateway's honest answer to *another* question (another first index,
 //! tree size, leaf or pair of sizes), or with an acknowledgement whose index is edited — so the
 //! only untruth in what the client receives is the one under test, and every signature and proof
-//! in it is the real log's. The light-client attack tests (issue 14, the review's §3) run the
+//! in it is the real log's. The light-client attack tests (the reliability review's §3) run the
 //! client against it.
 //!
 //! One worker task owns the swarm; each request is answered by a task of its own (the real

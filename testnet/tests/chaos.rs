@@ -1,4 +1,4 @@
-//! The chaos run in CI (issue 14): a short, bounded `herald-testnet chaos` on three domains with
+//! The chaos run in CI: a short, bounded `herald-testnet chaos` on three domains with
 //! a fixed seed — three SIGKILLs and restarts, a partition, a full disk (a tmpfs: CI runs as
 //! root), a flood of half-open connections below the node's pending bound, and one log made to
 //! equivocate — under submissions and certified mail; every check of the run must hold.

@@ -1,5 +1,5 @@
-//! The light client against a gateway that lies about what it was asked (issue 14, item 13; the
-//! reliability review's §3: lies the client handled but no test showed over the network).
+//! The light client against a gateway that lies about what it was asked (the reliability
+//! review's §3: lies the client handled but no test showed over the network).
 //!
 //! A real node runs in process; a [`LyingGateway`] stands in front of it and serves
 //! `/herald/client/1` over real libp2p (TCP, noise, yamux, the one codec), forwarding every

@@ -401,7 +401,7 @@ impl<'a> Conductor<'a> {
         self.ledger.violation(
             Check::Recovery,
             format!(
-                "d{k} still runs but took no submission within {RECOVER_BOUND:?} of its disk being freed (wedged, issue 14 F1)"
+                "d{k} still runs but took no submission within {RECOVER_BOUND:?} of its disk being freed (wedged: reliability review F1)"
             ),
         );
         match self.net.stop(k).await {
@@ -463,7 +463,7 @@ impl<'a> Conductor<'a> {
                     self.ledger.violation(
                         Check::Recovery,
                         format!(
-                            "d{k} ended with {status} on a full disk, not a clean failure exit: it panicked or was signalled (issue 14 F1); its log ends:\n{tail}"
+                            "d{k} ended with {status} on a full disk, not a clean failure exit: it panicked or was signalled (reliability review F1); its log ends:\n{tail}"
                         ),
                     );
                 }

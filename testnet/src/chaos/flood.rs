@@ -7,7 +7,7 @@
 //! [`super::plan::MAX_FLOOD_CONNECTIONS`] at once, and a hard deadline even if nobody stops it.
 //! The node's pending-connection bound is 128 (`node/src/network/behaviour.rs`); a flood below
 //! it is felt but should not refuse clients, a flood above it refuses every new connection on
-//! code without per-source limits (issue 14, F2), which the probes then show.
+//! code without per-source limits (reliability review F2), which the probes then show.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;

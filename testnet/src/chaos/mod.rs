@@ -1,6 +1,6 @@
 //! `herald-testnet chaos --domains N --minutes M --seed S`: clients load a testnet while faults
 //! happen on a schedule derived from the seed, then the run checks that the network kept its
-//! promises (issue 14, "a chaos run, so these stay fixed").
+//! promises, so that what the reliability review broke stays fixed.
 //!
 //! The phases, each bounded:
 //! 1. **Setup.** N domains as real node processes ([`Testnet`], test hooks on for the fork); the
@@ -74,7 +74,7 @@ pub struct ChaosArgs {
     #[arg(long)]
     pub seed: Option<u64>,
     /// Half-open connections per flood. The default stays below the node's 128 pending
-    /// connections; 200 is the full-size flood of issue 14's F2.
+    /// connections; 200 is the full-size flood of the reliability review's F2.
     #[arg(long, default_value_t = DEFAULT_FLOOD_CONNECTIONS as u16,
           value_parser = clap::value_parser!(u16).range(1..=MAX_FLOOD_CONNECTIONS as i64))]
     pub flood_connections: u16,

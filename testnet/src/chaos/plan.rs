@@ -33,7 +33,7 @@ const EQUIVOCATION_QUIET_MS: u64 = 3_000;
 /// Most half-open connections one flood may hold.
 pub const MAX_FLOOD_CONNECTIONS: usize = 512;
 /// The default flood: below the node's 128 pending-connection bound, so that on code without
-/// per-source limits (issue 14, F2) the flood is felt but does not refuse every client.
+/// per-source limits (reliability review F2) the flood is felt but does not refuse every client.
 pub const DEFAULT_FLOOD_CONNECTIONS: usize = 96;
 
 /// How many faults of each kind a run makes.
