@@ -4,19 +4,19 @@
 //!
 //! The phases, each bounded:
 //! 1. **Setup.** N domains as real node processes ([`Testnet`], test hooks on for the fork); the
-//!    disk node's data directory on a small tmpfs ([`disk`]); a sender and a recipient account in
-//!    every domain ([`letters`]).
-//! 2. **Faults under load** for M minutes: submitters and watchers on every log ([`traffic`]),
-//!    certified mail between the domains ([`letters`]), while the [`conductor`] runs the
-//!    [`plan`]: SIGKILLs and restarts, partitions and heals, a full disk freed, floods of
-//!    half-open connections ([`flood`]), one log made to equivocate. Everything the clients see
-//!    goes to the [`ledger`].
-//! 3. **Settle**: every honest log must be cosigned again within the bound ([`recovery`]).
-//! 4. **Audit** ([`audit`]): every log re-read and its tree recomputed against every ack and
+//!    disk node's data directory on a small tmpfs (`disk`); a sender and a recipient account in
+//!    every domain (`letters`).
+//! 2. **Faults under load** for M minutes: submitters and watchers on every log (`traffic`),
+//!    certified mail between the domains (`letters`), while the `conductor` runs the
+//!    `plan`: SIGKILLs and restarts, partitions and heals, a full disk freed, floods of
+//!    half-open connections (`flood`), one log made to equivocate. Everything the clients see
+//!    goes to the `ledger`.
+//! 3. **Settle**: every honest log must be cosigned again within the bound (`recovery`).
+//! 4. **Audit** (`audit`): every log re-read and its tree recomputed against every ack and
 //!    every checkpoint any client saw; every honest domain's proof of the equivocation verified
-//!    offline; every node stopped; the process table checked ([`processes`]).
+//!    offline; every node stopped; the process table checked (`processes`).
 //!
-//! It prints a summary table and writes a JSON report ([`report`]); it fails (exit 1) when any
+//! It prints a summary table and writes a JSON report (`report`); it fails (exit 1) when any
 //! check was violated, with the details. Ctrl-C stops everything it started: the run's future
 //! is dropped, which kills the nodes (the `Testnet`), aborts every client and flood task (their
 //! `JoinSet`s) and unmounts the tmpfs (declared first, so dropped last).

@@ -34,8 +34,8 @@ use crate::testnet::Testnet;
 
 /// The kinds of client traffic a chaos run drives while faults happen.
 ///
-/// Each runs as tasks in the run's `JoinSet`, reports to the [`Ledger`] and ends when the
-/// [`Stop`] signal is given. Extension point: mail relay (ordinary mail between domains) does
+/// Each runs as tasks in the run's `JoinSet`, reports to the `Ledger` and ends when the
+/// `Stop` signal is given. Extension point: mail relay (ordinary mail between domains) does
 /// not exist yet. When it does, it becomes a third variant here, its clients a file beside
 /// `letters.rs` started from [`super::run`], and what they must see (every relayed message
 /// delivered once and unaltered) a [`Check`] of its own.
