@@ -1,5 +1,5 @@
-//! The `herald-testnet` command line: `demo`, `up`, `status`, `down`, `bench`, and the hidden
-//! `node` and `herald`.
+//! The `herald-testnet` command line: `demo`, `up`, `status`, `down`, `bench`, `chaos`, and the
+//! hidden `node` and `herald`.
 //!
 //! `node ARGS...` is how every testnet node runs: the arguments go unchanged to
 //! [`herald_node::cli::main_with_args`], so a node started by the testnet is the real
@@ -24,6 +24,7 @@ use clap::{Args, Parser, Subcommand};
 use nix::sys::signal::Signal;
 
 use crate::bench::{self, BenchCommand};
+use crate::chaos::{self, ChaosArgs};
 use crate::demo::{self, DemoArgs};
 use crate::manifest::{Manifest, ManifestNode};
 use crate::process::{self, Liveness};
@@ -57,6 +58,9 @@ enum Command {
     /// Multi-process benchmarks; figures go to a JSON report.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Faults on a seeded schedule under client load, then checks that no promise broke;
+    /// a summary table and a JSON report.
+    Chaos(ChaosArgs),
 }
 
 #[derive(Args, Debug)]
@@ -128,6 +132,7 @@ pub fn main_with_args<I: IntoIterator<Item = OsString>>(args: I) -> ExitCode {
                     Command::Status(args) => status(args).await,
                     Command::Down(args) => down(args).await,
                     Command::Bench(command) => bench::run(command).await,
+                    Command::Chaos(args) => chaos::run_cli(args).await,
                 }
             })
         });

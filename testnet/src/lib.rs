@@ -11,9 +11,14 @@
 //! - [`party`]: one account's owner with the light client's key store, records and checkpoints.
 //! - [`manifest`]: `testnet.json`, which `herald-testnet up` leaves for `status` and `down`.
 //! - [`observer`]: a plain gossipsub subscriber (standard libp2p only) watching the topics.
+//! - [`lying_gateway`]: a gateway in front of a real one that lies in one chosen way, for the
+//!   light client's attack tests over real libp2p.
 //! - [`load`]: signed notarization entries of exact sizes, seeded random schedules.
 //! - [`demo`]: `herald-testnet demo`, certified mail end to end, told with its proofs.
 //! - [`bench`](mod@bench): `herald-testnet bench`, multi-process benchmarks with JSON reports.
+//! - [`chaos`]: `herald-testnet chaos`, faults on a seeded schedule under client load, then
+//!   checks that no promise broke.
+//! - [`tmpfs`]: a small tmpfs for a node's data directory (root only), unmounted on drop.
 //! - [`wait`]: bounded polling.
 //! - [`cli`]: the `herald-testnet` command line (the binary is a thin wrapper around it).
 //!
@@ -25,10 +30,12 @@
 pub mod accounts;
 pub mod admin;
 pub mod bench;
+pub mod chaos;
 pub mod cli;
 pub mod demo;
 pub mod error;
 pub mod load;
+pub mod lying_gateway;
 pub mod manifest;
 pub mod node;
 pub mod node_api;
@@ -36,6 +43,7 @@ pub mod observer;
 pub mod party;
 pub mod process;
 pub mod testnet;
+pub mod tmpfs;
 pub mod wait;
 
 pub use error::TestnetError;

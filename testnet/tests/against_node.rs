@@ -3,6 +3,8 @@
 //! line (the testnet binary's hidden `herald`) run as a process against it. Every wait is
 //! bounded.
 
+mod common;
+
 use std::path::Path;
 use std::process::Output;
 use std::time::Duration;
@@ -12,52 +14,17 @@ use herald_light_client::{
     ClientError, FileCheckpointStore, Gateway as _, GatewayClient, Leaf, LogTrust, TrustedLog,
     VerifyError,
 };
-use herald_node::config::NodeConfig;
-use herald_node::gateway::{Gateway, init};
-use herald_proto::entry::Notarization;
 use herald_proto::merkle::HashAlgorithm;
 use herald_proto::note::{NoteSigner, NoteVerifier, b64};
 use herald_proto::wire::pb;
-use libp2p::Multiaddr;
-use libp2p::multiaddr::Protocol;
 use prost::Message as _;
 use tempfile::TempDir;
+
+use common::in_process::{address, request, start_node};
 
 /// Bound on each whole test: a hang fails the test instead of stalling CI.
 const TEST_TIMEOUT: Duration = Duration::from_secs(90);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// A gateway for `alpha.test`, initialised in a fresh directory and running.
-async fn start_node(dir: &Path) -> Gateway {
-    let mut config = NodeConfig::for_loopback_test("alpha.test", dir.join("node"));
-    // Short rounds keep the test quick; acks still wait for a real flush.
-    config.sequence_interval_ms = 20;
-    let init_config = config.clone();
-    tokio::task::spawn_blocking(move || init(&init_config))
-        .await
-        .expect("init task")
-        .expect("init");
-    Gateway::start(config).await.expect("start")
-}
-
-/// The node's listen address over `quic` or TCP, with its `/p2p/<peer id>`.
-fn address(gateway: &Gateway, quic: bool) -> Multiaddr {
-    gateway
-        .listen_addrs()
-        .iter()
-        .find(|a| a.iter().any(|p| matches!(p, Protocol::QuicV1)) == quic)
-        .cloned()
-        .expect("the node listens on TCP and QUIC")
-}
-
-fn request(i: u8) -> Notarization {
-    Notarization {
-        digest: *blake3::hash(&[i]).as_bytes(),
-        media_type: "text/plain".into(),
-        label: format!("document {i}"),
-        created: 1_790_000_000 + u64::from(i),
-    }
-}
 
 async fn bounded<T>(f: impl Future<Output = T>) -> T {
     tokio::time::timeout(TEST_TIMEOUT, f)

@@ -17,13 +17,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::tmpfs::Tmpfs;
 use common::{bounded, options};
 use ed25519_dalek::SigningKey;
 use herald_light_client::{ClientError, Gateway as _, GatewayClient};
 use herald_node::config::NodeConfig;
 use herald_proto::wire::{MAX_ENTRY_PAGE_COUNT, pb};
 use herald_testnet::load::notarization_entry;
+use herald_testnet::tmpfs::Tmpfs;
 use herald_testnet::{Testnet, TestnetError, node_api, wait};
 use tokio::sync::Mutex;
 
@@ -146,7 +146,7 @@ async fn a_full_disk_stops_acks_and_the_node_exits_in_time_then_restarts_with_ev
     bounded(TEST_BOUND, async {
         let dir = tempfile::TempDir::new().unwrap();
         // Declared before the testnet: unmounted after its node is gone.
-        let disk = Tmpfs::mount(&dir.path().join("d0"), DISK_MIB);
+        let mut disk = Tmpfs::mount(&dir.path().join("d0"), DISK_MIB).unwrap();
         let mut net = Testnet::spawn(1, options(dir.path())).await.unwrap();
         reconfigure(&mut net, |c| {
             c.disk_warn_free_mib = 0;
@@ -159,7 +159,7 @@ async fn a_full_disk_stops_acks_and_the_node_exits_in_time_then_restarts_with_ev
             "{} acks, {} refusals, {} bytes free",
             acked.len(),
             load.refusals.load(Ordering::SeqCst),
-            disk.free_bytes()
+            disk.free_bytes().unwrap()
         );
 
         // Acks stopped; the node must now be gone or go within the bound on SIGTERM.
@@ -181,7 +181,7 @@ async fn a_full_disk_stops_acks_and_the_node_exits_in_time_then_restarts_with_ev
         );
 
         // Space returns: the node starts (the lock was released) and holds every ack.
-        disk.resize(4 * DISK_MIB);
+        disk.resize(4 * DISK_MIB).unwrap();
         net.restart(0).await.unwrap();
         let client = net.client(0).await.unwrap();
         check_acked(&client, &acked).await;
@@ -197,7 +197,7 @@ async fn a_full_disk_stops_acks_and_the_node_exits_in_time_then_restarts_with_ev
 async fn a_nearly_full_disk_is_refused_busy_with_reasons_and_recovers_when_space_returns() {
     bounded(TEST_BOUND, async {
         let dir = tempfile::TempDir::new().unwrap();
-        let disk = Tmpfs::mount(&dir.path().join("d0"), DISK_MIB);
+        let mut disk = Tmpfs::mount(&dir.path().join("d0"), DISK_MIB).unwrap();
         let mut net = Testnet::spawn(1, options(dir.path())).await.unwrap();
         reconfigure(&mut net, |c| {
             c.disk_warn_free_mib = 10;
@@ -214,11 +214,11 @@ async fn a_nearly_full_disk_is_refused_busy_with_reasons_and_recovers_when_space
         eprintln!(
             "{} acks, {refusals} refusals ({busy} BUSY), {} bytes free",
             acked.len(),
-            disk.free_bytes()
+            disk.free_bytes().unwrap()
         );
         assert_eq!(refusals, busy, "every refusal is a typed BUSY");
         assert!(
-            disk.free_bytes() > 2 << 20,
+            disk.free_bytes().unwrap() > 2 << 20,
             "refused before the disk was full"
         );
 
@@ -246,7 +246,7 @@ async fn a_nearly_full_disk_is_refused_busy_with_reasons_and_recovers_when_space
         );
 
         // Space returns: without a restart, it takes submissions again.
-        disk.resize(4 * DISK_MIB);
+        disk.resize(4 * DISK_MIB).unwrap();
         let client = net.client(0).await.unwrap();
         let resumed = wait::until(Duration::from_secs(15), Duration::from_millis(200), || {
             let client = client.clone();

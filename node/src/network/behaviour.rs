@@ -26,8 +26,18 @@ use super::NetworkError;
 const IDLE_CONNECTION_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Everything the node speaks.
+///
+/// The behaviours that refuse connections come first: the derive asks each field in order to
+/// accept an established connection, and one that already accepted it (request-response
+/// records it at once) is never told when a later one refuses it. Request-response then keeps
+/// a phantom connection, trips its bookkeeping assertion when the peer's last real connection
+/// closes (the network worker dies) and sends requests into it (rust-libp2p issue 4773).
 #[derive(NetworkBehaviour)]
 pub struct Behaviour {
+    /// Peers refused and disconnected (the admin API's partition switch).
+    pub blocked: allow_block_list::Behaviour<BlockedPeers>,
+    /// Bounds on connections: inbound established, pending inbound, and per peer.
+    pub limits: connection_limits::Behaviour,
     /// Tells peers our listen addresses and protocols.
     pub identify: identify::Behaviour,
     /// Checkpoint gossip.
@@ -36,10 +46,6 @@ pub struct Behaviour {
     pub client: request_response::Behaviour<ClientCodec>,
     /// `/herald/witness/1`, served and used.
     pub witness: request_response::Behaviour<WitnessCodec>,
-    /// Peers refused and disconnected (the admin API's partition switch).
-    pub blocked: allow_block_list::Behaviour<BlockedPeers>,
-    /// Bounds on connections: inbound established, pending inbound, and per peer.
-    pub limits: connection_limits::Behaviour,
 }
 
 /// How many connections the node accepts, from the configuration.
@@ -92,12 +98,12 @@ pub fn build_swarm(
             request_response::Config::default().with_request_timeout(request_timeout),
         );
         Ok(Behaviour {
+            blocked: allow_block_list::Behaviour::default(),
+            limits: connection_limits::Behaviour::new(bounds.limits()),
             identify,
             gossipsub,
             client,
             witness,
-            blocked: allow_block_list::Behaviour::default(),
-            limits: connection_limits::Behaviour::new(bounds.limits()),
         })
     })
     .map_err(|e: SwarmBuildError| NetworkError::Build(e.reason))?;

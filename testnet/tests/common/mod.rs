@@ -42,4 +42,4 @@ pub async fn assert_gone(pids: &[u32], bound: Duration) {
     }
 }
 
-pub mod tmpfs;
+pub mod in_process;
