@@ -14,7 +14,6 @@ use herald_light_client::{
     ClientError, FileCheckpointStore, Gateway as _, GatewayClient, Leaf, LogTrust, TrustedLog,
     VerifyError,
 };
-use herald_proto::merkle::HashAlgorithm;
 use herald_proto::note::{NoteSigner, NoteVerifier, b64};
 use herald_proto::wire::pb;
 use prost::Message as _;
@@ -37,7 +36,7 @@ async fn a_client_follows_the_log_and_proves_what_it_submitted() {
     bounded(async {
         let dir = TempDir::new().unwrap();
         let gateway = start_node(dir.path()).await;
-        let identity = LogTrust::unwitnessed(gateway.log_key().clone(), HashAlgorithm::Blake3);
+        let identity = LogTrust::unwitnessed(gateway.log_key().clone(), gateway.config().hash);
         let client = GatewayClient::connect(&address(&gateway, false), CONNECT_TIMEOUT)
             .await
             .unwrap();
@@ -130,7 +129,7 @@ async fn a_client_with_the_wrong_log_key_refuses_the_checkpoint() {
             let origin = key.name().to_owned();
             let mut log = TrustedLog::open(
                 client,
-                LogTrust::unwitnessed(key, HashAlgorithm::Blake3),
+                LogTrust::unwitnessed(key, gateway.config().hash),
                 &store,
             )
             .unwrap();

@@ -23,7 +23,6 @@ use herald_light_client::{
 };
 use herald_node::gateway::Gateway;
 use herald_proto::checkpoint::VerifiedCheckpoint;
-use herald_proto::merkle::HashAlgorithm;
 use herald_proto::wire::WireError;
 use herald_testnet::lying_gateway::{Lie, LyingGateway};
 use tempfile::TempDir;
@@ -58,7 +57,7 @@ impl Setup {
             .await
             .unwrap();
         let store = FileCheckpointStore::new(dir.path().join("client"));
-        let trust = LogTrust::unwitnessed(node.log_key().clone(), HashAlgorithm::Blake3);
+        let trust = LogTrust::unwitnessed(node.log_key().clone(), node.config().hash);
         let mut client = TrustedLog::open(through_liar, trust, store.clone()).unwrap();
         let author = SigningKey::from_bytes(&[7; 32]);
         for i in 0..ENTRIES {
@@ -99,7 +98,7 @@ impl Setup {
         let direct = GatewayClient::connect(&address(&self.node, false), CONNECT_TIMEOUT)
             .await
             .unwrap();
-        let trust = LogTrust::unwitnessed(self.node.log_key().clone(), HashAlgorithm::Blake3);
+        let trust = LogTrust::unwitnessed(self.node.log_key().clone(), self.node.config().hash);
         let mut log = TrustedLog::open(
             direct,
             trust,

@@ -17,7 +17,6 @@ use herald_node::keys::NodeKeys;
 use herald_node::peers::{PeerDomain, PeerRecord};
 use herald_proto::checkpoint::{WitnessPolicy, WitnessSigner, WitnessVerifier};
 use herald_proto::entry::Notarization;
-use herald_proto::merkle::HashAlgorithm;
 use tempfile::TempDir;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
@@ -83,7 +82,7 @@ impl Node {
     }
 
     fn identity(&self) -> LogTrust {
-        LogTrust::unwitnessed(self.keys.log_verifier(), HashAlgorithm::Blake3)
+        LogTrust::unwitnessed(self.keys.log_verifier(), self.config.hash)
     }
 }
 

@@ -42,7 +42,7 @@ suspend fun <T> untilServed(timeoutMs: Long = 30_000, call: suspend () -> T): T 
 class Testnet(private val args: Map<String, String>) {
     fun log(i: Int, withGateway: Boolean = true) = LogConfig(
         logKey = args.getValue("--d$i-log"),
-        hash = LogHash.BLAKE3,
+        hash = LogHash.SHA256,
         // Each domain is witnessed by the other one, quorum 1.
         witnessKeys = listOf(args.getValue("--d${1 - i}-witness")),
         quorum = 1u,

@@ -7,7 +7,7 @@ Every command runs with a timeout, and `Testnet` is a context manager whose exit
 `down`, so no node is left running whatever a test does.
 
 The configuration handed to the binding comes from testnet.json (each domain's log key, the
-other domains' witness keys, the gateway's TCP address) with the testnet's fixed choices: BLAKE3
+other domains' witness keys, the gateway's TCP address) with the testnet's fixed choices: SHA-256
 logs, quorum 1 of the one peer (`up --quorum 1`), and the timing `herald-testnet`'s own party
 code uses (δ = MMD = 2 s, witness period and margin 1 s): every node runs on this machine's clock.
 """
@@ -99,7 +99,7 @@ class Testnet:
         node = self.nodes[i]
         return herald.LogConfig(
             log_key=node["log_key"],
-            hash=herald.LogHash.BLAKE3,
+            hash=herald.LogHash.SHA256,
             witness_keys=[n["witness_key"] for n in self.nodes if n["domain"] != node["domain"]],
             quorum=1,
             gateway=self.gateway(i) if with_gateway else None,

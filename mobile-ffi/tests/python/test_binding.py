@@ -119,7 +119,7 @@ def offline_config(state_dir):
         port = s.getsockname()[1]
     home = herald.LogConfig(
         log_key=verifier_key("d0.test/herald", 0x01),
-        hash=herald.LogHash.BLAKE3,
+        hash=herald.LogHash.SHA256,
         witness_keys=[verifier_key("d1.test/witness", 0x04)],
         quorum=1,
         gateway=f"/ip4/127.0.0.1/tcp/{port}/p2p/12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA",
@@ -236,7 +236,7 @@ class TestnetTests(unittest.IsolatedAsyncioTestCase):
         # The gateway's own trust list says what testnet.json says.
         listed = await asyncio.wait_for(a_client.gateway_trust_list(), 30)
         self.assertEqual({(l.log_key, l.hash) for l in listed},
-                         {(n["log_key"], herald.LogHash.BLAKE3) for n in net.nodes})
+                         {(n["log_key"], herald.LogHash.SHA256) for n in net.nodes})
 
         # A cosigned checkpoint of each log, verified and trusted.
         for origin in ("d0.test/herald", "d1.test/herald"):
