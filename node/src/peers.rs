@@ -507,7 +507,7 @@ pub(crate) mod tests {
             domain: domain.into(),
             log_key: keys.log_verifier().to_string(),
             witness_key: keys.witness_verifier().to_string(),
-            hash: "blake3".into(),
+            hash: HashAlgorithm::DEFAULT.as_str().into(),
             peer_id: keys.peer_id().to_string(),
             addrs: vec![format!("/ip4/127.0.0.1/tcp/{port}")],
         }

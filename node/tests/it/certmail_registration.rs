@@ -9,6 +9,7 @@ use crate::witness_support::{Domain, http, register_all};
 use herald_node::accounts::{AccountState, api::AccountAdded, api::AccountList};
 use herald_node::service::DisableReport;
 use herald_proto::identity::{NotBound, verify_binding, verify_revocation};
+use herald_proto::merkle::{LogHasher as _, Sha256Hasher};
 use herald_proto::wire::pb::{self, ClientErrorKind, client_request, client_response};
 
 use crate::certmail_support::{
@@ -41,10 +42,7 @@ async fn registration_binds_the_key_and_the_binding_verifies_against_the_cosigne
     let ack = enrol(&alpha, &mut client, &bob).await;
     // The ack is the log's promise for the binding leaf.
     let entries = alpha.gateway.store().entries(ack.index, 1).unwrap();
-    assert_eq!(
-        *blake3::hash(&[&[0u8][..], &entries[0]].concat()).as_bytes(),
-        ack.leaf_hash[..]
-    );
+    assert_eq!(Sha256Hasher.hash_leaf(&entries[0]), ack.leaf_hash[..]);
     assert!(matches!(
         state(&alpha, "bob@alpha.test"),
         Some(AccountState::Active { identity_key, binding_index, .. })

@@ -271,8 +271,8 @@ fn run_refuses_bad_configs_and_open_keys_with_a_clear_error() {
             "sequence_interval_ms",
         ),
         (
-            good.replace("hash = \"blake3\"", "hash = \"sha256\""),
-            "sha256",
+            good.replace("hash = \"sha256\"", "hash = \"blake3\""),
+            "blake3",
         ),
         (
             good.replace("domain = \"alpha.test\"", "domain = \"beta.test\""),

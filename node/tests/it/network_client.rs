@@ -4,7 +4,7 @@
 
 use crate::network_support::{Outcome, TestClient, TestNode, error_of, notarization};
 use herald_proto::checkpoint::VerifiedCheckpoint;
-use herald_proto::merkle::{Blake3Hasher, LogHasher};
+use herald_proto::merkle::{LogHasher, Sha256Hasher};
 use herald_proto::wire::pb::{
     self, ClientErrorKind, client_request::Request, client_response::Response,
 };
@@ -33,7 +33,7 @@ async fn submit_and_verify(
     entry: Vec<u8>,
 ) -> (pb::SubmitAck, VerifiedCheckpoint) {
     let ack = submitted(client.submit(entry.clone()).await);
-    assert_eq!(ack.leaf_hash, Blake3Hasher.hash_leaf(&entry).to_vec());
+    assert_eq!(ack.leaf_hash, Sha256Hasher.hash_leaf(&entry).to_vec());
     let note = &ack
         .checkpoint
         .as_ref()
@@ -56,7 +56,7 @@ async fn submit_and_verify(
         (ack.index, checkpoint.size())
     );
     proof
-        .verify(&Blake3Hasher, &ack.leaf_hash, checkpoint.root())
+        .verify(&Sha256Hasher, &ack.leaf_hash, checkpoint.root())
         .expect("the inclusion proof verifies against the acked checkpoint");
     (ack, checkpoint)
 }
@@ -95,7 +95,7 @@ async fn a_submission_is_acked_durably_and_everything_served_verifies() {
     let proof = answer.proof.unwrap();
     assert_eq!((proof.leaf_index, proof.tree_size), (0, 2));
     proof
-        .verify(&Blake3Hasher, &ack1.leaf_hash, latest.root())
+        .verify(&Sha256Hasher, &ack1.leaf_hash, latest.root())
         .unwrap();
 
     // Entries come back byte for byte.
@@ -124,7 +124,7 @@ async fn a_submission_is_acked_durably_and_everything_served_verifies() {
         .response
     {
         Some(Response::Consistency(proof)) => proof
-            .verify(&Blake3Hasher, cp1.root(), cp2.root())
+            .verify(&Sha256Hasher, cp1.root(), cp2.root())
             .expect("consistent"),
         other => panic!("expected a consistency proof, got {other:?}"),
     }
