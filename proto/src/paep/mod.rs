@@ -13,6 +13,8 @@
 //! - **Prekeys** ([`prekey`]): one-time and fallback X25519 prekeys signed by the identity key
 //!   IK; a [`VerifiedPrekeyBundle`] comes only from checking the prekey's signature against the
 //!   recipient's identity binding proven in its domain's log.
+//! - **Session requests** ([`session`]): what a session frame carries on the client protocol,
+//!   one `SessionRequest` per frame and one `SessionResponse` back.
 //! - **Mail envelope** ([`envelope`]): `sk` from X25519 with the prekey, `Z` under it, the header
 //!   signed by IK_A; the recipient's side through the key store's agreement, with a
 //!   [`ReplayCache`].
@@ -28,6 +30,7 @@ mod password;
 pub mod prekey;
 mod replay;
 mod ristretto;
+pub mod session;
 mod spake2plus;
 mod suite;
 

@@ -76,6 +76,23 @@ impl Argon2Params {
     pub fn memory_kib(&self) -> u32 {
         self.memory_kib
     }
+
+    /// Passes over the memory.
+    pub fn iterations(&self) -> u32 {
+        self.iterations
+    }
+
+    /// Lanes.
+    pub fn parallelism(&self) -> u32 {
+        self.parallelism
+    }
+
+    /// Whether these costs are at least `floor`'s: as much memory and as many passes (lanes
+    /// change how the work is spread, not how much of it an attacker must do, so any count is
+    /// accepted). A gateway refuses a record derived with less than it offers.
+    pub fn covers(&self, floor: Argon2Params) -> bool {
+        self.memory_kib >= floor.memory_kib && self.iterations >= floor.iterations
+    }
 }
 
 /// `KDF("herald v1 paep salt", lp(account) ‖ lp(domain))`.
@@ -289,6 +306,19 @@ mod tests {
         let costlier = Argon2Params::new(128, 1, 1).unwrap();
         let c = ProverSecrets::<S>::derive(b"pw", "bob@beta.test", "beta.test", costlier).unwrap();
         assert_ne!(c.record().encode().1, l);
+    }
+
+    #[test]
+    fn costs_cover_a_floor_by_memory_and_passes() {
+        let floor = Argon2Params::new(1024, 2, 4).unwrap();
+        assert!(floor.covers(floor));
+        assert!(Argon2Params::new(2048, 2, 1).unwrap().covers(floor));
+        assert!(!Argon2Params::new(1023, 9, 4).unwrap().covers(floor));
+        assert!(!Argon2Params::new(4096, 1, 4).unwrap().covers(floor));
+        assert_eq!(
+            (floor.memory_kib(), floor.iterations(), floor.parallelism()),
+            (1024, 2, 4)
+        );
     }
 
     #[test]
