@@ -53,8 +53,8 @@ pub use login::{
 };
 pub use password::{Argon2Params, ProverSecrets, SALT_LABEL, VerifierRecord, password_salt};
 pub use prekey::{
-    PREKEY_LABEL, PrekeyError, PrekeyKind, VerifiedPrekeyBundle, prekey_signing_input,
-    prekey_upload, verify_prekey_bundle, verify_prekey_upload,
+    PREKEY_LABEL, PrekeyError, PrekeyKind, VerifiedPrekeyBundle, card_prekey_upload,
+    prekey_signing_input, prekey_upload, verify_prekey_bundle, verify_prekey_upload,
 };
 pub use replay::ReplayCache;
 pub use ristretto::{KDF_CONTEXT, M_LABEL, N_LABEL, Ristretto255Blake3, derive_generator};
