@@ -115,6 +115,17 @@ impl<S: Ciphersuite> core::fmt::Debug for ProverSecrets<S> {
     }
 }
 
+/// A copy is zeroized on drop like the original (a client keeps one for a session's length, e.g.
+/// to log in again after a restart of its gateway, or a benchmark for many logins).
+impl<S: Ciphersuite> Clone for ProverSecrets<S> {
+    fn clone(&self) -> Self {
+        ProverSecrets {
+            w0: self.w0.clone(),
+            w1: self.w1.clone(),
+        }
+    }
+}
+
 impl<S: Ciphersuite> Drop for ProverSecrets<S> {
     fn drop(&mut self) {
         self.w0.zeroize();
