@@ -250,7 +250,7 @@ pub struct PaepMetrics {
     /// message 3: a wrong password, an unknown account, or a client that gave up),
     /// `rate_limited`, `busy` (no room for another attempt).
     pub logins: Family<KindLabel, Counter>,
-    /// Sessions live now.
+    /// Sessions held (live, or expired and not yet asked for or purged).
     pub sessions: Gauge,
     /// Session frames refused, by reason (`unknown_session`, `replayed`, `out_of_order`,
     /// `forged`, `expired`, `closed`, `malformed`).

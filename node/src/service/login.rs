@@ -139,7 +139,7 @@ impl Logins {
             .filter(|((p, a), _)| own(p, a))
             .map(|(_, a)| a.started)
             .collect();
-        if others.len() >= MAX_ATTEMPTS_PER_PEER {
+        if others.len() + 1 > MAX_ATTEMPTS_PER_PEER {
             others.sort_unstable();
             let oldest_ends = others[0].saturating_add(LOGIN_TIMEOUT_SECS) + 1;
             metrics.login("rate_limited");

@@ -167,7 +167,11 @@ impl Paep {
             debug!(reason = label, "session frame refused");
             Refusal::NoSession(why)
         };
-        let Some(shared) = self.inner.sessions.get(&frame.session_id, self.now()) else {
+        let Some(shared) = self
+            .inner
+            .sessions
+            .get(&frame.session_id, self.now(), metrics)
+        else {
             return Err(refused(
                 "unknown_session",
                 "no live session has this id".into(),

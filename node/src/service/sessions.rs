@@ -105,12 +105,17 @@ impl Sessions {
         Ok(expires_at)
     }
 
-    /// The session with `id`, if it is live.
-    pub(super) fn get(&self, id: &[u8], now: u64) -> Option<Shared> {
+    /// The session with `id`, if it is live (an expired one is forgotten here).
+    pub(super) fn get(&self, id: &[u8], now: u64, metrics: &PaepMetrics) -> Option<Shared> {
         let id: [u8; SESSION_ID_BYTES] = id.try_into().ok()?;
-        let map = self.map();
+        let mut map = self.map();
         let (expires, live) = map.get(&id)?;
-        (now < *expires).then(|| live.clone())
+        if now < *expires {
+            return Some(live.clone());
+        }
+        map.remove(&id);
+        metrics.sessions.set(map.len() as i64);
+        None
     }
 
     /// Ends the session with `id`.

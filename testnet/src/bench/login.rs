@@ -32,7 +32,7 @@ use crate::testnet::{Testnet, TestnetOptions, testnet_password_params};
 const WARM_UP: Duration = Duration::from_secs(1);
 /// The benchmark accounts' password.
 const PASSWORD: &[u8] = b"bench password, throwaway";
-/// The most logins one peer keeps in flight (the gateway keeps at most 5 attempts per peer).
+/// The most logins one peer keeps in flight (the gateway keeps at most 4 attempts per peer).
 const MAX_INFLIGHT: u16 = 4;
 
 /// Options of `bench login`.
