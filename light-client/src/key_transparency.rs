@@ -468,7 +468,7 @@ mod tests {
     #[test]
     fn a_store_that_never_exports_can_register() {
         let mut keys = NoExport(store_of("carol@alpha.test"));
-        let request = registration(&mut keys, "654321").unwrap();
+        let request = registration(&mut keys, "654321", record()).unwrap();
         let ik: [u8; 32] = request.identity_key.as_slice().try_into().unwrap();
         let prekey: [u8; 32] = request.signed_prekey.as_slice().try_into().unwrap();
         herald_proto::entry::verify_registration(

@@ -11,10 +11,10 @@
 //! ```
 //!
 //! **Prekeys** (DESIGN §3.2) are secrets named `prekey/one-time/<id>` and `prekey/fallback/<id>`
-//! (decimal id); the identity binding's own fallback prekey is [`FALLBACK_PREKEY_ID`], prekey
-//! number 0. New prekeys are numbered from the counter, which only grows, so an erased prekey's
-//! number is never given to another key (the gateway refuses numbers it has seen, and a
-//! recipient's replay cache is keyed by them).
+//! (decimal id, [`super::prekey_names`]); the identity binding's own fallback prekey is
+//! [`super::FALLBACK_PREKEY_ID`], prekey number 0. New prekeys are numbered from the counter,
+//! which only grows, so an erased prekey's number is never given to another key (the gateway
+//! refuses numbers it has seen, and a recipient's replay cache is keyed by them).
 
 use std::collections::BTreeMap;
 
@@ -25,39 +25,8 @@ use zeroize::Zeroizing;
 
 use herald_proto::paep::{Agreed, PrekeyKind};
 
+use super::prekey_names::{parse_prekey_id, prekey_secret_id};
 use super::{Identity, KeyStoreError, MAX_SECRETS, Prekey, SecretId, random_bytes};
-
-/// The secret id of the identity binding's fallback prekey (prekey number 0).
-pub const FALLBACK_PREKEY_ID: &str = "prekey/fallback";
-/// Secret ids of uploaded one-time prekeys start with this, then the decimal number.
-const ONE_TIME_PREFIX: &str = "prekey/one-time/";
-/// Secret ids of uploaded fallback prekeys start with this, then the decimal number.
-const FALLBACK_PREFIX: &str = "prekey/fallback/";
-
-/// The secret id of prekey `id` of `kind` (number 0 is the binding's fallback).
-fn prekey_secret_id(kind: PrekeyKind, id: u64) -> Result<SecretId, KeyStoreError> {
-    match (kind, id) {
-        (PrekeyKind::Fallback, 0) => SecretId::new(FALLBACK_PREKEY_ID),
-        (PrekeyKind::OneTime, _) => SecretId::new(format!("{ONE_TIME_PREFIX}{id}")),
-        (PrekeyKind::Fallback, _) => SecretId::new(format!("{FALLBACK_PREFIX}{id}")),
-    }
-}
-
-/// The prekey a secret id names, if it names one.
-fn parse_prekey_id(id: &SecretId) -> Option<(PrekeyKind, u64)> {
-    let s = id.as_str();
-    if s == FALLBACK_PREKEY_ID {
-        return Some((PrekeyKind::Fallback, 0));
-    }
-    let (kind, number) = if let Some(n) = s.strip_prefix(ONE_TIME_PREFIX) {
-        (PrekeyKind::OneTime, n)
-    } else {
-        (PrekeyKind::Fallback, s.strip_prefix(FALLBACK_PREFIX)?)
-    };
-    // Only the spelling this file writes: no sign, no leading zero.
-    let id: u64 = number.parse().ok()?;
-    (id.to_string() == number && id > 0).then_some((kind, id))
-}
 
 /// The keys of one account. `Debug` shows ids and public keys only.
 #[derive(Clone)]
@@ -425,7 +394,7 @@ mod tests {
     #[test]
     fn prekeys_are_numbered_once_and_the_counter_survives_encoding() {
         let mut c = Contents::default();
-        let zero = c.generate(&id(FALLBACK_PREKEY_ID)).unwrap();
+        let zero = c.generate(&id(super::super::FALLBACK_PREKEY_ID)).unwrap();
         let made = c.create_prekeys(PrekeyKind::OneTime, 3).unwrap();
         assert_eq!(made.iter().map(|p| p.0).collect::<Vec<_>>(), vec![1, 2, 3]);
         let fallback = c.create_prekeys(PrekeyKind::Fallback, 1).unwrap();
@@ -470,15 +439,6 @@ mod tests {
         let v1 = &bytes[..n - 8];
         let mut old = Contents::decode(v1, false).unwrap();
         assert_eq!(old.create_prekeys(PrekeyKind::OneTime, 1).unwrap()[0].0, 5);
-        // Only the canonical spelling of a number names a prekey.
-        for odd in [
-            "prekey/one-time/01",
-            "prekey/one-time/+1",
-            "prekey/one-time/0",
-            "prekey/x/1",
-        ] {
-            assert_eq!(parse_prekey_id(&id(odd)), None, "{odd}");
-        }
     }
 
     #[test]

@@ -29,6 +29,7 @@ pub mod card;
 mod contents;
 mod file;
 mod memory;
+mod prekey_names;
 pub mod strength;
 
 use std::io;
@@ -39,9 +40,9 @@ use herald_proto::paep::{Agreed, PrekeyKind};
 use x25519_dalek::StaticSecret;
 
 pub use card::Card;
-pub use contents::FALLBACK_PREKEY_ID;
 pub use file::{FileKeyStore, KdfParams, MAX_KEY_STORE_FILE_BYTES};
 pub use memory::MemoryKeyStore;
+pub use prekey_names::FALLBACK_PREKEY_ID;
 pub use strength::WeakPassphrase;
 
 /// Most X25519 secrets one store holds (each request in flight holds one).
@@ -279,23 +280,33 @@ pub trait SecureKeyStore {
 
     /// Creates `count` X25519 prekeys of `kind` inside the store, each numbered once (numbers
     /// are never reused, one-time and fallback alike, from 1); returns each one's number and
-    /// public half. Durable when this returns.
+    /// public half. Durable when this returns. Provided over the named secrets (the number kept
+    /// in a marker secret's name, [`prekey_names`]); a store with a place for a counter may do
+    /// better (the software stores write one file per batch).
     fn create_prekeys(
         &mut self,
         kind: PrekeyKind,
         count: usize,
-    ) -> Result<Vec<(u64, [u8; 32])>, KeyStoreError>;
+    ) -> Result<Vec<(u64, [u8; 32])>, KeyStoreError> {
+        prekey_names::create(self, kind, count)
+    }
 
     /// `X25519(r[id], peer)` with prekey `id`'s secret (0: the binding's fallback prekey),
     /// refusing a low-order `peer`.
-    fn prekey_agreement(&self, id: u64, peer: &[u8; 32]) -> Result<Agreed, KeyStoreError>;
+    fn prekey_agreement(&self, id: u64, peer: &[u8; 32]) -> Result<Agreed, KeyStoreError> {
+        prekey_names::agree(self, id, peer)
+    }
 
     /// Erases prekey `id`'s secret for good ([`KeyStoreError::UnknownPrekey`] if it is not
     /// held). Durable when this returns.
-    fn erase_prekey(&mut self, id: u64) -> Result<(), KeyStoreError>;
+    fn erase_prekey(&mut self, id: u64) -> Result<(), KeyStoreError> {
+        prekey_names::erase(self, id)
+    }
 
     /// The prekeys held, by number.
-    fn prekeys(&self) -> Vec<Prekey>;
+    fn prekeys(&self) -> Vec<Prekey> {
+        prekey_names::list(self)
+    }
 
     /// IK's private half. Software stores only; hardware answers
     /// [`KeyStoreError::NotExportable`].
