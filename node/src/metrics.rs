@@ -242,7 +242,7 @@ pub fn refusal_label(reason: witness_refusal::Reason) -> &'static str {
     }
 }
 
-/// PAEP's metrics (issue 11): logins, sessions, prekeys.
+/// PAEP's metrics: logins, sessions, prekeys.
 #[derive(Clone, Debug, Default)]
 pub struct PaepMetrics {
     /// Login steps by outcome: `started` (message 1 answered), `accepted` (confirmP verified),

@@ -1,4 +1,4 @@
-//! PAEP login and session over real libp2p against a real node process (issue 11, DESIGN
+//! PAEP login and session over real libp2p against a real node process (DESIGN
 //! §3.1): every attack on the login the issue names that needs the network and the gateway —
 //! wrong password, an unknown account answered like a wrong password (the answers compared),
 //! the rate limit and its back-off, each login message replayed, a stolen verifier record,

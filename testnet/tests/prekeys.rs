@@ -1,4 +1,4 @@
-//! Prekeys over real libp2p against real node processes (issue 11 §2, DESIGN §3.2): a one-time
+//! Prekeys over real libp2p against real node processes (DESIGN §3.2): a one-time
 //! prekey is handed out at most once, also across a SIGKILL (plain, and at the fault point right
 //! after its removal is durable); exhaustion falls back to the fallback prekey, logged and
 //! counted; and a sender's client refuses a prekey with a bad signature, one for another or an

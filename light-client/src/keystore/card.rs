@@ -1,4 +1,4 @@
-//! The key store as the seed's IC card (DESIGN §3.2, issue 11 §3): proto's key-operation traits
+//! The key store as the seed's IC card (DESIGN §3.2): proto's key-operation traits
 //! (`paep::IdentitySigner`, `PrekeyAgreement`, `PrekeyCreator`) over a [`SecureKeyStore`], so
 //! that proto's PAEP code (prekey uploads, the mail envelope) runs its key steps inside the store
 //! and never holds a private key.

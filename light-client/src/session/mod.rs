@@ -1,4 +1,4 @@
-//! Logging in to one's gateway and the session channel it opens (PAEP, DESIGN §3.1; issue 11).
+//! Logging in to one's gateway and the session channel it opens (PAEP, DESIGN §3.1).
 //!
 //! [`Session::login`] runs proto's SPAKE2+ prover over a [`Gateway`]:
 //! 1. asks the gateway for the account's Argon2id parameters (`PasswordParams`; refused above

@@ -69,7 +69,7 @@ pub struct AccountRecord {
     /// Identity keys revoked for this account, oldest first; never bound again.
     #[serde(with = "hex32_list", default)]
     pub revoked_keys: Vec<[u8; 32]>,
-    /// The SPAKE2+ record of the account's password (issue 11), set by its registration and
+    /// The SPAKE2+ record of the account's password, set by its registration and
     /// replaced by a password change; none for an account registered before logins existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password: Option<PasswordEntry>,

@@ -1,4 +1,4 @@
-//! PAEP on the client protocol (DESIGN §3.1, §3.2; issue 11): the gateway's answers to
+//! PAEP on the client protocol (DESIGN §3.1, §3.2): the gateway's answers to
 //! `password_params`, `login_share`, `login_finish`, `session` frames and `prekey_bundle`.
 //! [`Paep`] holds the login attempts ([`super::login`]), the live sessions
 //! ([`super::sessions`]) and the prekey book, and serves what a session carries: prekey uploads

@@ -1,4 +1,4 @@
-//! What a session frame carries on `/herald/client/1` (issue 11): the client seals one
+//! What a session frame carries on `/herald/client/1`: the client seals one
 //! [`pb::SessionRequest`] per frame and the gateway answers with one [`pb::SessionResponse`] in
 //! its next frame; a close frame is a logout. Sans-IO over [`Channel`]: the caller moves the
 //! frames, this decides what their plaintexts are and checks them.

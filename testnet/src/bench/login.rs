@@ -1,5 +1,5 @@
 //! `bench login`: PAEP logins per second over `/herald/client/1` on loopback, against one real
-//! node process (issue 11; DESIGN §6 "PAEP logins/s").
+//! node process (DESIGN §6 "PAEP logins/s").
 //!
 //! `--clients` connections (each its own libp2p peer) each keep `--inflight` logins going for
 //! `--seconds`, every slot with an account of its own (a peer's attempts are per account). A

@@ -1,4 +1,4 @@
-//! PAEP on `/herald/client/1` (issue 11, DESIGN §3.1, §3.2): the bounds of the login and
+//! PAEP on `/herald/client/1` (DESIGN §3.1, §3.2): the bounds of the login and
 //! session messages of `client.proto`, the requests a client sends, and the checks that an
 //! answer is the one asked for — for the login (`password_params`, `login_share`,
 //! `login_finish`), the session frames, the public prekey bundle, and the `SessionResponse`s a
