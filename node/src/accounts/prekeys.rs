@@ -28,7 +28,7 @@ use herald_proto::wire::pb::{self, PrekeyKind};
 use prost::Message as _;
 
 /// The sled tree of the prekeys.
-pub const PREKEYS_TREE: &str = "prekeys";
+pub const PREKEYS_TREE: &str = crate::db::Tree::Prekeys.name();
 
 /// Most one-time prekeys held for one account; an upload beyond it is refused.
 pub const MAX_ONE_TIME_PREKEYS: usize = 1000;
@@ -124,7 +124,7 @@ impl PrekeyBook {
     pub fn open(db: &sled::Db) -> Result<Self, PrekeyStoreError> {
         Ok(PrekeyBook {
             inner: Arc::new(Inner {
-                tree: db.open_tree(PREKEYS_TREE)?,
+                tree: crate::db::Tree::Prekeys.open(db)?,
                 write: Mutex::new(()),
             }),
         })

@@ -404,7 +404,7 @@ async fn a_registration_left_in_flight_without_its_binding_is_pending_again_afte
         let h = code_hash(&bob.address, &code);
         let size = store.head().size;
         let password = herald_node::accounts::PasswordEntry::from_wire(
-            &certmail_support::password_record(&bob.address),
+            &crate::certmail_support::password_record(&bob.address),
         )
         .unwrap();
         book.begin_binding(&bob.address, &h, [9; 32], size, &password)
