@@ -26,6 +26,10 @@ fn main() -> Result<(), Box<dyn Error>> {
     println!("cargo:rerun-if-changed={PROTO_ROOT}");
     println!("cargo:rerun-if-changed=build.rs");
     let fds = protox::compile(PROTO_FILES, [PROTO_ROOT])?;
-    prost_build::Config::new().compile_fds(fds)?;
+    prost_build::Config::new()
+        // A prekey bundle holds a binding answer inline: boxed, so that every `ClientResponse`
+        // (and every `Result` carrying one) stays small.
+        .boxed(".herald.v1.ClientResponse.response.prekey_bundle")
+        .compile_fds(fds)?;
     Ok(())
 }

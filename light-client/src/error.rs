@@ -152,7 +152,8 @@ pub struct GatewayRefusal {
     pub kind: pb::ClientErrorKind,
     /// The gateway's explanation (at most `wire::MAX_ERROR_MESSAGE_BYTES`).
     pub message: String,
-    /// For [`pb::ClientErrorKind::Busy`] and [`pb::ClientErrorKind::Pending`]: when to retry.
+    /// For [`pb::ClientErrorKind::Busy`], [`pb::ClientErrorKind::Pending`] and
+    /// [`pb::ClientErrorKind::RateLimited`]: when to retry.
     pub retry_after: Option<Duration>,
     /// For [`pb::ClientErrorKind::OutOfRange`]: the gateway's tree size.
     pub tree_size: Option<u64>,
@@ -166,7 +167,9 @@ impl GatewayRefusal {
         GatewayRefusal {
             retry_after: matches!(
                 kind,
-                pb::ClientErrorKind::Busy | pb::ClientErrorKind::Pending
+                pb::ClientErrorKind::Busy
+                    | pb::ClientErrorKind::Pending
+                    | pb::ClientErrorKind::RateLimited
             )
             .then(|| Duration::from_millis(e.retry_after_ms)),
             tree_size: (kind == pb::ClientErrorKind::OutOfRange).then_some(e.tree_size),

@@ -16,7 +16,9 @@ use core::future::Future;
 use herald_proto::merkle::Hash;
 use herald_proto::wire::client::{
     expect_alerts, expect_binding, expect_checkpoint, expect_consistency, expect_entries,
-    expect_inclusion, expect_publication, expect_registered, expect_submitted, expect_trust,
+    expect_inclusion, expect_login_accepted, expect_login_challenge, expect_password_params,
+    expect_prekey_bundle, expect_publication, expect_registered, expect_session_closed,
+    expect_session_frame, expect_submitted, expect_trust,
 };
 use herald_proto::wire::pb;
 
@@ -162,6 +164,73 @@ pub trait Gateway: Sync {
     fn trust(&self) -> impl Future<Output = Result<pb::TrustList, ClientError>> + Send {
         let request = pb::ClientRequest::trust();
         async move { Ok(expect_trust(self.exchange(request).await?)?) }
+    }
+
+    /// The Argon2id parameters `account`'s password is derived with (the gateway's defaults
+    /// for an address without a password; unvalidated beyond the schema's bounds).
+    fn password_params(
+        &self,
+        account: &str,
+    ) -> impl Future<Output = Result<pb::PasswordParams, ClientError>> + Send {
+        let request = pb::ClientRequest::password_params(account);
+        async move { Ok(expect_password_params(self.exchange(request).await?)?) }
+    }
+
+    /// Login message 1; answered with message 2 (`RATE_LIMITED` with a retry time after too
+    /// many attempts). [`crate::Session::login`] runs the whole login.
+    fn login_share(
+        &self,
+        share: pb::LoginShare,
+    ) -> impl Future<Output = Result<pb::LoginChallenge, ClientError>> + Send {
+        let request = pb::ClientRequest::login_share(share);
+        async move { Ok(expect_login_challenge(self.exchange(request).await?)?) }
+    }
+
+    /// Login message 3 for `account`'s attempt; answered when confirmP verified
+    /// (`UNAUTHORIZED` when it did not, or the attempt is gone).
+    fn login_finish(
+        &self,
+        account: &str,
+        confirm: pb::LoginConfirm,
+    ) -> impl Future<Output = Result<pb::LoginAccepted, ClientError>> + Send {
+        let request = pb::ClientRequest::login_finish(account, confirm);
+        async move { Ok(expect_login_accepted(self.exchange(request).await?)?) }
+    }
+
+    /// Sends a data frame of a live session and returns the gateway's answer frame (of the
+    /// same session; opening it is the channel's job). `UNAUTHORIZED` when the gateway does not
+    /// take the frame.
+    fn session_frame(
+        &self,
+        frame: pb::SessionFrame,
+    ) -> impl Future<Output = Result<pb::SessionFrame, ClientError>> + Send {
+        let session_id = frame.session_id.clone();
+        let request = pb::ClientRequest::session(frame);
+        async move {
+            Ok(expect_session_frame(
+                self.exchange(request).await?,
+                &session_id,
+            )?)
+        }
+    }
+
+    /// Sends a session's close frame (logout); answered once the gateway ended the session.
+    fn session_close(
+        &self,
+        frame: pb::SessionFrame,
+    ) -> impl Future<Output = Result<(), ClientError>> + Send {
+        let request = pb::ClientRequest::session(frame);
+        async move { Ok(expect_session_closed(self.exchange(request).await?)?) }
+    }
+
+    /// One prekey of `account` from its own gateway, handed out to nobody else, with the
+    /// account's binding (unverified: [`crate::fetch_prekey_bundle`] verifies it).
+    fn prekey_bundle(
+        &self,
+        account: &str,
+    ) -> impl Future<Output = Result<pb::PrekeyBundle, ClientError>> + Send {
+        let request = pb::ClientRequest::prekey_bundle(account);
+        async move { Ok(expect_prekey_bundle(self.exchange(request).await?)?) }
     }
 }
 

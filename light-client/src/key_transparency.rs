@@ -37,16 +37,18 @@ use crate::trusted_log::TrustedLog;
 use crate::trusted_log::entry_of;
 use crate::verify::VerifyError;
 
-/// The key-store id of the account's signed fallback prekey secret (X25519).
-pub const FALLBACK_PREKEY_ID: &str = "prekey/fallback";
+pub use crate::keystore::FALLBACK_PREKEY_ID;
 
 /// The `RegisterAccount` request for the account in `keys` with the operator's one-time
-/// `code`. The fallback prekey secret is made in the store on first use and reused after (so a
-/// registration that failed can be retried with the same prekey). Both signatures are made by
-/// the store's `sign` (IK never leaves it), so a store that refuses export can register.
+/// `code` and the SPAKE2+ record of its password (`crate::session::password_record`; the
+/// gateway stores it, never the password). The fallback prekey secret is made in the store on
+/// first use and reused after (so a registration that failed can be retried with the same
+/// prekey). Both signatures are made by the store's `sign` (IK never leaves it), so a store that
+/// refuses export can register.
 pub fn registration<K: SecureKeyStore>(
     keys: &mut K,
     code: &str,
+    password: pb::PasswordRecord,
 ) -> Result<pb::RegisterAccount, KeyStoreError> {
     let identity = keys.identity().ok_or(KeyStoreError::NoIdentity)?;
     let id = SecretId::new(FALLBACK_PREKEY_ID)?;
@@ -70,6 +72,7 @@ pub fn registration<K: SecureKeyStore>(
         signed_prekey_signature: prekey_signature.to_bytes().to_vec(),
         enrolment_code: code.to_owned(),
         signature: signature.to_bytes().to_vec(),
+        password: Some(password),
     })
 }
 
@@ -348,6 +351,15 @@ mod tests {
         .unwrap()
     }
 
+    /// A password record (the fake gateway does not look at it).
+    fn record() -> pb::PasswordRecord {
+        pb::PasswordRecord {
+            w0: vec![1; 32],
+            l: vec![2; 32],
+            argon2: Some(herald_proto::paep::Argon2Params::RECOMMENDED.to_pb()),
+        }
+    }
+
     /// A gateway with bob and carol registered, cosigned by both witnesses.
     fn registered() -> (FakeGateway, MemoryKeyStore) {
         let gateway = FakeGateway::new(TestLog::new(3));
@@ -355,7 +367,7 @@ mod tests {
         let mut carol = store_of("carol@alpha.test");
         let mut log = open(&gateway);
         for store in [&mut bob, &mut carol] {
-            let request = registration(store, "code").unwrap();
+            let request = registration(store, "code", record()).unwrap();
             block_on(log.register(request)).unwrap();
         }
         cosign(&gateway, &[7, 8], clock() - 10);
@@ -366,10 +378,12 @@ mod tests {
     fn a_registration_is_verified_as_the_binding_asked_for() {
         let gateway = FakeGateway::new(TestLog::new(3));
         let mut keys = store_of("bob@alpha.test");
-        let request = registration(&mut keys, "123456").unwrap();
+        let request = registration(&mut keys, "123456", record()).unwrap();
         // Registering again reuses the prekey made the first time.
         assert_eq!(
-            registration(&mut keys, "123456").unwrap().signed_prekey,
+            registration(&mut keys, "123456", record())
+                .unwrap()
+                .signed_prekey,
             request.signed_prekey
         );
         let mut log = open(&gateway);
@@ -394,7 +408,7 @@ mod tests {
         );
         // An account of another domain is not sent.
         let mut other = store_of("bob@beta.test");
-        let request = registration(&mut other, "1").unwrap();
+        let request = registration(&mut other, "1", record()).unwrap();
         assert!(matches!(
             block_on(log.register(request)),
             Err(ClientError::InvalidRequest(_))
@@ -454,7 +468,7 @@ mod tests {
     #[test]
     fn a_store_that_never_exports_can_register() {
         let mut keys = NoExport(store_of("carol@alpha.test"));
-        let request = registration(&mut keys, "654321").unwrap();
+        let request = registration(&mut keys, "654321", record()).unwrap();
         let ik: [u8; 32] = request.identity_key.as_slice().try_into().unwrap();
         let prekey: [u8; 32] = request.signed_prekey.as_slice().try_into().unwrap();
         herald_proto::entry::verify_registration(

@@ -16,6 +16,12 @@
 //! state. Errors keep "the gateway misbehaved" ([`ClientError::is_peer_misbehaviour`], with the
 //! evidence in [`VerifyError`]) apart from network and local failures.
 //!
+//! PAEP (DESIGN §3.1, §3.2): [`Session::login`] logs an account in to its gateway with its
+//! password (SPAKE2+, proto's machines) and keeps the session channel in a [`SessionStore`];
+//! requests that act for the account (prekey uploads and status, a password change) travel
+//! sealed in it; [`fetch_prekey_bundle`] fetches and verifies another account's prekey. The key
+//! store does every key operation inside itself ([`keystore::card`]).
+//!
 //! Certified mail (DESIGN §3.3): [`keystore`] holds the account's private keys (the "IC card",
 //! a trait an app may implement; an encrypted file by default), and [`certmail`] drives proto's
 //! sender and recipient state machines over a key store and a record store, messages as bytes.
@@ -44,7 +50,9 @@ mod gateway;
 mod key_transparency;
 pub mod keystore;
 pub mod net;
+mod prekeys;
 mod publication;
+pub mod session;
 mod store;
 #[cfg(test)]
 mod test_log;
@@ -63,7 +71,12 @@ pub use herald_proto::inclusion::{LogTrust, VerifiedEntry, VerifiedInclusion};
 pub use key_transparency::{
     FALLBACK_PREKEY_ID, Registered, VerifiedBindingAnswer, registration, verify_binding_answer,
 };
+pub use prekeys::{DEFAULT_PREKEY_TARGET, TopUp, fetch_prekey_bundle};
 pub use publication::{Polling, await_publication, publication_answer};
+pub use session::{
+    FileSessionStore, MemorySessionStore, Session, SessionError, SessionStore,
+    offered_password_record, password_record,
+};
 pub use store::{
     CheckpointStore, FileCheckpointStore, MAX_STATE_FILE_BYTES, MemoryCheckpointStore, StoreError,
 };

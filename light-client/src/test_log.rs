@@ -344,6 +344,17 @@ impl FakeGateway {
                 self.publication(&req_hash).map(Response::Included)
             }
             Some(Request::Trust(_)) => self.trust().map(Response::Trust),
+            // PAEP is tested against proto's own verifier (`session/tests.rs`) and real nodes.
+            Some(
+                Request::PasswordParams(_)
+                | Request::LoginShare(_)
+                | Request::LoginFinish(_)
+                | Request::Session(_)
+                | Request::PrekeyBundle(_),
+            ) => Err(Self::refusal(
+                pb::ClientErrorKind::Forbidden,
+                "the test log serves no logins",
+            )),
             None => Err(Self::refusal(pb::ClientErrorKind::Malformed, "no kind")),
         }
     }

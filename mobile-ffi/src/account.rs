@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use herald_light_client::certmail::{CertMail, DirRecordStore};
 use herald_light_client::keystore::{FileKeyStore, KdfParams, SecureKeyStore as _};
-use herald_light_client::registration;
+use herald_light_client::{SessionError, offered_password_record, registration};
 use herald_proto::wire::MAX_ENROLMENT_CODE_BYTES;
 
 use crate::client::{ClientState, HeraldClient, check_account};
@@ -238,6 +238,9 @@ pub(crate) mod futures_box {
         Pin<Box<dyn Future<Output = Result<T, HeraldError>> + Send + 'a>>;
 }
 
+/// Longest account password accepted.
+const MAX_PASSWORD_BYTES: usize = 1024;
+
 pub(crate) fn check_len(what: &str, bytes: &[u8], max: usize) -> Result<(), HeraldError> {
     if bytes.is_empty() || bytes.len() > max {
         return Err(HeraldError::bad_input(format!("{what}: 1 to {max} bytes")));
@@ -258,21 +261,29 @@ impl HeraldAccount {
     }
 
     /// Registers the account's identity key with its gateway, with the operator's one-time
-    /// `enrolment_code`; the registration is signed inside the key store (works with an app's
-    /// store). Returns once the binding is logged, verified to be exactly this account and key.
-    pub async fn register(&self, enrolment_code: String) -> Result<Registration, HeraldError> {
+    /// `enrolment_code`, and sets the account's `password` (1 to 1024 bytes of UTF-8; only its
+    /// SPAKE2+ record, derived here with the gateway's Argon2id costs, is sent); the
+    /// registration is signed inside the key store (works with an app's store). Returns once
+    /// the binding is logged, verified to be exactly this account and key.
+    pub async fn register(
+        &self,
+        enrolment_code: String,
+        password: String,
+    ) -> Result<Registration, HeraldError> {
         guard(|| {
             check_len(
                 "enrolment_code",
                 enrolment_code.as_bytes(),
                 MAX_ENROLMENT_CODE_BYTES,
-            )
+            )?;
+            check_len("password", password.as_bytes(), MAX_PASSWORD_BYTES)
         })?;
+        let password = zeroize::Zeroizing::new(password);
         let state = self.state.clone();
         let home = state.client.config.home().origin().to_owned();
         self.runtime
             .run(async move {
-                let result = register(&state, &home, &enrolment_code).await;
+                let result = register(&state, &home, &enrolment_code, password.as_bytes()).await;
                 state.client.told(Some(&home), result).await
             })
             .await
@@ -283,18 +294,25 @@ async fn register(
     state: &AccountState,
     home: &str,
     code: &str,
+    password: &[u8],
 ) -> Result<Registration, HeraldError> {
+    let mut log = state.client.follow(home).await?;
+    let record = offered_password_record(log.gateway(), password, &state.account)
+        .await
+        .map_err(|e| match e {
+            SessionError::Gateway(e) => HeraldError::from(e),
+            other => HeraldError::internal(format!("the password record: {other}")),
+        })?;
     let mut slot = state.mail.lock().await;
     let mail = slot
         .take()
         .ok_or_else(|| HeraldError::internal("the account's key store was lost"))?;
     let (mut keys, records) = mail.into_parts();
-    let request = registration(&mut keys, code);
+    let request = registration(&mut keys, code, record);
     // The driver is whole again before anything can fail.
     *slot = Some(CertMail::new(keys, records));
     drop(slot);
     let request = request?;
-    let mut log = state.client.follow(home).await?;
     let registered = log.register(request).await?;
     Ok(Registration {
         index: registered.entry.index(),
@@ -362,8 +380,13 @@ pub(crate) mod tests {
             block_on(client.create_account("alice@d0.test".into(), passphrase.clone())).unwrap();
         assert_eq!(alice.account(), "alice@d0.test");
         assert_eq!(alice.identity_key().len(), 32);
+        bad_input(block_on(alice.register(
+            "c".repeat(MAX_ENROLMENT_CODE_BYTES + 1),
+            "a password".into(),
+        )));
+        bad_input(block_on(alice.register("code".into(), String::new())));
         bad_input(block_on(
-            alice.register("c".repeat(MAX_ENROLMENT_CODE_BYTES + 1)),
+            alice.register("code".into(), "p".repeat(MAX_PASSWORD_BYTES + 1)),
         ));
         // A second handle while the first lives: locked, not a wrong passphrase.
         let err =

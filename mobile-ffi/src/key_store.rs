@@ -27,8 +27,10 @@ use std::sync::Arc;
 
 use ed25519_dalek::{Signature, SigningKey, Verifier as _, VerifyingKey};
 use herald_light_client::keystore::{
-    FileKeyStore, Identity, KeyStoreError, MAX_SECRETS, SecretId, SecureKeyStore as RustKeyStore,
+    FileKeyStore, Identity, KeyStoreError, MAX_SECRETS, Prekey, SecretId,
+    SecureKeyStore as RustKeyStore,
 };
+use herald_proto::paep::{Agreed, PrekeyKind};
 use x25519_dalek::StaticSecret;
 
 use crate::error::{AppKeyStoreFailure, HeraldError};
@@ -317,6 +319,26 @@ impl RustKeyStore for AccountKeys {
 
     fn secret_ids(&self) -> Vec<SecretId> {
         self.inner().secret_ids()
+    }
+
+    fn create_prekeys(
+        &mut self,
+        kind: PrekeyKind,
+        count: usize,
+    ) -> Result<Vec<(u64, [u8; 32])>, KeyStoreError> {
+        self.inner_mut().create_prekeys(kind, count)
+    }
+
+    fn prekey_agreement(&self, id: u64, peer: &[u8; 32]) -> Result<Agreed, KeyStoreError> {
+        self.inner().prekey_agreement(id, peer)
+    }
+
+    fn erase_prekey(&mut self, id: u64) -> Result<(), KeyStoreError> {
+        self.inner_mut().erase_prekey(id)
+    }
+
+    fn prekeys(&self) -> Vec<Prekey> {
+        self.inner().prekeys()
     }
 
     fn export_identity(&self) -> Result<SigningKey, KeyStoreError> {

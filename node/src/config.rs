@@ -45,6 +45,11 @@ pub const DEFAULT_DISK_MIN_FREE_MIB: u64 = 128;
 /// Default pace of the background scrub of the sealed files, KiB read per second.
 pub const DEFAULT_SCRUB_KIB_PER_SECOND: u64 = 4096;
 
+/// Default lifetime of a login session (PAEP), seconds: 12 hours.
+pub const DEFAULT_SESSION_LIFETIME_SECS: u64 = herald_proto::paep::DEFAULT_SESSION_LIFETIME_SECS;
+/// Default bound on live login sessions.
+pub const DEFAULT_MAX_SESSIONS: usize = 10_000;
+
 /// Largest pool: 2^24 entries of up to 64 KiB would already be a gigabyte per thousand.
 const MAX_POOL: usize = 1 << 24;
 /// Largest disk threshold: 1 PiB in MiB (and far from overflowing bytes).
@@ -117,6 +122,22 @@ pub struct NodeConfig {
     /// KiB of sealed records the background scrub verifies per second (0: no scrub).
     #[serde(default = "default_scrub_kib_per_second")]
     pub scrub_kib_per_second: u64,
+    /// Seconds a login session lives (PAEP): 60 to a week.
+    #[serde(default = "default_session_lifetime_secs")]
+    pub session_lifetime_secs: u64,
+    /// Live login sessions at once; a login beyond it is answered "busy".
+    #[serde(default = "default_max_sessions")]
+    pub max_sessions: usize,
+    /// Argon2id memory (KiB) the gateway offers for passwords, and the least a password record
+    /// may have been derived with.
+    #[serde(default = "default_password_memory_kib")]
+    pub password_memory_kib: u32,
+    /// Argon2id passes offered for passwords, and the least a record may have.
+    #[serde(default = "default_password_iterations")]
+    pub password_iterations: u32,
+    /// Argon2id lanes offered for passwords.
+    #[serde(default = "default_password_parallelism")]
+    pub password_parallelism: u32,
     /// Enables test-only admin calls (`POST /admin/test/fork`: sign a conflicting checkpoint).
     /// Never in production.
     #[serde(default)]
@@ -154,6 +175,9 @@ pub enum ConfigError {
         /// Largest allowed.
         max: u64,
     },
+    /// The password Argon2id parameters are outside what clients accept.
+    #[error("password_memory_kib / password_iterations / password_parallelism: {0}")]
+    PasswordParams(herald_proto::paep::LoginError),
     /// A `[[peers]]` entry is invalid.
     #[error("peer {domain:?}: {source}")]
     Peer {
@@ -213,6 +237,11 @@ impl NodeConfig {
             disk_warn_free_mib: DEFAULT_DISK_WARN_FREE_MIB,
             disk_min_free_mib: DEFAULT_DISK_MIN_FREE_MIB,
             scrub_kib_per_second: DEFAULT_SCRUB_KIB_PER_SECOND,
+            session_lifetime_secs: DEFAULT_SESSION_LIFETIME_SECS,
+            max_sessions: DEFAULT_MAX_SESSIONS,
+            password_memory_kib: default_password_memory_kib(),
+            password_iterations: default_password_iterations(),
+            password_parallelism: default_password_parallelism(),
             test_hooks: false,
             peers: Vec::new(),
         }
@@ -310,8 +339,27 @@ impl NodeConfig {
             0,
             MAX_SCRUB_KIB_PER_SECOND,
         )?;
+        range(
+            "session_lifetime_secs",
+            self.session_lifetime_secs,
+            60,
+            herald_proto::paep::MAX_SESSION_LIFETIME_SECS,
+        )?;
+        range("max_sessions", self.max_sessions as u64, 1, 1 << 20)?;
+        self.password_params()?;
         self.peer_domains()?;
         Ok(())
+    }
+
+    /// The Argon2id parameters offered for passwords, checked against the bounds every client
+    /// accepts.
+    pub fn password_params(&self) -> Result<herald_proto::paep::Argon2Params, ConfigError> {
+        herald_proto::paep::Argon2Params::new(
+            self.password_memory_kib,
+            self.password_iterations,
+            self.password_parallelism,
+        )
+        .map_err(ConfigError::PasswordParams)
     }
 
     /// The `[[peers]]` entries, checked: valid, none twice, none this node.
@@ -501,6 +549,23 @@ disk_min_free_mib = {disk_min_free_mib}
 # in /health ("degraded", the record named) and in the herald_scrub_* metrics.
 scrub_kib_per_second = {scrub_kib_per_second}
 
+# Seconds a login session lives (default {session_lifetime}, 60 to 604800). After it the
+# client logs in again; a restart of the node also ends every session (they are kept in memory).
+session_lifetime_secs = {session_lifetime_secs}
+
+# Live login sessions at once (default {max_sessions}); a login beyond it is answered "busy".
+max_sessions = {max_sessions_value}
+
+# Argon2id costs offered to clients for their passwords (default {pw_memory} KiB, {pw_iterations}
+# passes, {pw_parallelism} lanes: RFC 9106's second recommendation), and the least memory and
+# passes a password record sent at registration or a password change may have. Unknown accounts
+# are offered the same, so set what your accounts use; raising them applies to new passwords.
+password_memory_kib = {password_memory_kib}
+# Argon2id passes offered for passwords (see password_memory_kib).
+password_iterations = {password_iterations}
+# Argon2id lanes offered for passwords (see password_memory_kib).
+password_parallelism = {password_parallelism}
+
 # Test-only admin calls (POST /admin/test/fork makes this log sign a conflicting checkpoint
 # with its real key). Leave false (default) on every real gateway.
 test_hooks = {test_hooks}
@@ -545,6 +610,16 @@ peers = [{peers}]
             disk_min_free_mib = self.disk_min_free_mib,
             scrub = DEFAULT_SCRUB_KIB_PER_SECOND,
             scrub_kib_per_second = self.scrub_kib_per_second,
+            session_lifetime = DEFAULT_SESSION_LIFETIME_SECS,
+            session_lifetime_secs = self.session_lifetime_secs,
+            max_sessions = DEFAULT_MAX_SESSIONS,
+            max_sessions_value = self.max_sessions,
+            pw_memory = default_password_memory_kib(),
+            pw_iterations = default_password_iterations(),
+            pw_parallelism = default_password_parallelism(),
+            password_memory_kib = self.password_memory_kib,
+            password_iterations = self.password_iterations,
+            password_parallelism = self.password_parallelism,
             test_hooks = self.test_hooks,
             peers = peers_toml(&self.peers),
         )
@@ -644,6 +719,26 @@ fn default_log_level() -> String {
 
 fn default_quorum() -> usize {
     DEFAULT_QUORUM
+}
+
+fn default_session_lifetime_secs() -> u64 {
+    DEFAULT_SESSION_LIFETIME_SECS
+}
+
+fn default_max_sessions() -> usize {
+    DEFAULT_MAX_SESSIONS
+}
+
+fn default_password_memory_kib() -> u32 {
+    herald_proto::paep::Argon2Params::RECOMMENDED.memory_kib()
+}
+
+fn default_password_iterations() -> u32 {
+    herald_proto::paep::Argon2Params::RECOMMENDED.iterations()
+}
+
+fn default_password_parallelism() -> u32 {
+    herald_proto::paep::Argon2Params::RECOMMENDED.parallelism()
 }
 
 fn default_crosslog_interval_ms() -> u64 {

@@ -8,7 +8,8 @@
 //! | tree | owner (only writer) | what it holds | flush rule |
 //! |---|---|---|---|
 //! | `log` | the sequencer (`store`, `sequencer`) | meta, right edge, epoch tiles, secondary indexes; entries and full tiles are in the sealed files | one batch per round, flushed before the head is published or any ack leaves |
-//! | `accounts` | the intake (`accounts`) | accounts, enrolment codes, bindings in flight, attempt counters | flushed before the answer that depends on it |
+//! | `accounts` | the intake (`accounts`) | accounts, enrolment codes, bindings in flight, attempt counters, password records | flushed before the answer that depends on it |
+//! | `prekeys` | PAEP (`accounts::prekeys`; reset by registration) | one-time prekeys not yet handed out, the fallback and its hand-out, the highest id per account | a one-time prekey's removal flushed before it is handed out; uploads before the answer |
 //! | `peers` | the admin API and the config seed (`peers`) | registered peer domains, their keys and addresses | flushed before the answer |
 //! | `witness` | the witness service (`witness::held`) | the checkpoint held per origin | compare-and-swap, flushed before a cosignature leaves |
 //! | `alerts` | the split-view watch (`watch::alerts`) | verified equivocation proofs, per origin | flushed before an alert is gossiped or listed |
@@ -22,6 +23,8 @@ pub enum Tree {
     Log,
     /// This domain's accounts and enrolment codes.
     Accounts,
+    /// The prekeys this gateway holds for its accounts (PAEP).
+    Prekeys,
     /// The registry of trusted peer domains.
     Peers,
     /// What this node's witness holds for each log it witnesses.
@@ -36,9 +39,10 @@ pub enum Tree {
 
 impl Tree {
     /// Every tree, in the order of the table above.
-    pub const ALL: [Tree; 7] = [
+    pub const ALL: [Tree; 8] = [
         Tree::Log,
         Tree::Accounts,
+        Tree::Prekeys,
         Tree::Peers,
         Tree::Witness,
         Tree::Alerts,
@@ -51,6 +55,7 @@ impl Tree {
         match self {
             Tree::Log => "log",
             Tree::Accounts => "accounts",
+            Tree::Prekeys => "prekeys",
             Tree::Peers => "peers",
             Tree::Witness => "witness",
             Tree::Alerts => "alerts",

@@ -10,6 +10,7 @@
 //! | point | where | used by |
 //! |---|---|---|
 //! | `binding-durable` | registration, after the `IdentityBinding` is durable and before the account is marked active | `testnet/tests/enrolment_crash.rs` |
+//! | `prekey-taken` | a prekey bundle, after a one-time prekey's removal is durable and before it is answered | `testnet/tests/prekeys.rs` |
 
 use std::sync::OnceLock;
 
@@ -19,6 +20,8 @@ use std::sync::OnceLock;
 pub enum FaultPoint {
     /// A registration's `IdentityBinding` is durable in the log; the account is not yet active.
     BindingDurable,
+    /// A one-time prekey's removal is durable; it has not been handed out yet.
+    PrekeyTaken,
 }
 
 impl FaultPoint {
@@ -26,6 +29,7 @@ impl FaultPoint {
     pub fn as_str(self) -> &'static str {
         match self {
             FaultPoint::BindingDurable => "binding-durable",
+            FaultPoint::PrekeyTaken => "prekey-taken",
         }
     }
 
@@ -33,6 +37,7 @@ impl FaultPoint {
     pub fn parse(name: &str) -> Option<Self> {
         match name {
             "binding-durable" => Some(FaultPoint::BindingDurable),
+            "prekey-taken" => Some(FaultPoint::PrekeyTaken),
             _ => None,
         }
     }
@@ -63,8 +68,10 @@ mod tests {
 
     #[test]
     fn names_round_trip() {
+        for p in [FaultPoint::BindingDurable, FaultPoint::PrekeyTaken] {
+            assert_eq!(FaultPoint::parse(p.as_str()), Some(p));
+        }
         let p = FaultPoint::BindingDurable;
-        assert_eq!(FaultPoint::parse(p.as_str()), Some(p));
         assert_eq!(p.as_str(), "binding-durable");
         assert_eq!(FaultPoint::parse("nonsense"), None);
     }

@@ -38,6 +38,7 @@ use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
 
 use crate::accounts::attempts::EnrolmentMetrics;
+use crate::accounts::prekeys::{PrekeyBook, PrekeyStoreError};
 use crate::accounts::settle::{SettleError, settle_in_flight};
 use crate::accounts::{AccountBook, AccountError};
 use crate::admin::{self, AdminApi, ForkHook, TokenError};
@@ -47,13 +48,13 @@ use crate::gossip::{GOSSIP_EVENT_CAPACITY, GossipJudge};
 use crate::health::Health;
 use crate::http::HttpServer;
 use crate::keys::{KeyFileError, NodeKeys};
-use crate::metrics::{NetworkMetrics, WitnessMetrics};
+use crate::metrics::{NetworkMetrics, PaepMetrics, WitnessMetrics};
 use crate::network::{self, Network, NetworkError, NetworkParts, NodeHandle};
 use crate::peers::{PeerError, PeerRegistry};
 use crate::routes::{NodeIdentity, NodeRoutes};
 use crate::sequencer::{Sequencer, SequencerConfig, SequencerError, SequencerHandle};
 use crate::service::evidence::EvidenceWriter;
-use crate::service::{ClientService, Intake, IntakeParts, NodeService};
+use crate::service::{ClientService, Intake, IntakeParts, NodeService, Paep, PaepParts};
 use crate::store::scrub::{self, ScrubStatus};
 use crate::store::{DiskSpace, LogHead, LogStore, OpenError};
 use crate::watch::alert_sync::AlertSync;
@@ -106,6 +107,9 @@ pub enum GatewayError {
     /// A registration interrupted by a crash could not be settled from the log.
     #[error("settling registrations interrupted by a crash: {0}")]
     Enrolments(#[from] SettleError),
+    /// The prekey book could not be opened.
+    #[error("prekeys: {0}")]
+    Prekeys(#[from] PrekeyStoreError),
     /// The HTTP listener could not bind.
     #[error("cannot listen for HTTP on {addr}: {source}")]
     Http {
@@ -242,6 +246,7 @@ pub fn init(config: &NodeConfig) -> Result<InitReport, GatewayError> {
     make_data_dir_private(dir)?;
     let keys = NodeKeys::generate(&config.domain)?;
     keys.write_new(&config.key_dir())?;
+    crate::keys::login_secret(&config.key_dir())?;
     drop(LogStore::create(
         config.store_dir(),
         &config.origin(),
@@ -379,6 +384,12 @@ impl Gateway {
             warn!("{warning}");
         }
         let keys = NodeKeys::load(&config.key_dir(), &config.domain)?;
+        let (login_secret, made) = crate::keys::login_secret(&config.key_dir())?;
+        if made {
+            info!(
+                "made the login secret (keys/login.key) for unknown accounts' fake login records"
+            );
+        }
         let store = open_store(&config).await?;
         let token_path = config.admin_token_path();
         let token = tokio::task::spawn_blocking(move || admin::ensure_token(&token_path))
@@ -466,8 +477,15 @@ impl Gateway {
         };
         let (gossip_events, gossip_rx) = mpsc::channel(GOSSIP_EVENT_CAPACITY);
         let judge = GossipJudge::new(peers.clone(), keys.log_verifier(), gossip_events);
+        let paep = Paep::new(PaepParts {
+            intake: intake.clone(),
+            login_secret,
+            session_lifetime: config.session_lifetime_secs,
+            max_sessions: config.max_sessions,
+            metrics: PaepMetrics::register(&mut registry),
+        });
         let service = NodeService::new(
-            ClientService::new(intake.clone(), store.clone(), watch.clone()),
+            ClientService::new(intake.clone(), store.clone(), watch.clone(), paep),
             witness.clone(),
             watch.clone(),
             judge.clone(),
@@ -782,10 +800,11 @@ pub async fn open_intake(
     let domain = config.domain.clone();
     let log = store.clone();
     // Registrations a crash interrupted are settled before any client is served.
-    let accounts = tokio::task::spawn_blocking(move || {
+    let (accounts, prekeys) = tokio::task::spawn_blocking(move || {
         let book = AccountBook::open(&db, &domain)?;
         settle_in_flight(&book, &log)?;
-        Ok::<_, GatewayError>(book)
+        let prekeys = PrekeyBook::open(&db)?;
+        Ok::<_, GatewayError>((book, prekeys))
     })
     .await
     .map_err(|_| GatewayError::Stopped("account book opening task"))??;
@@ -800,6 +819,8 @@ pub async fn open_intake(
         quorum: config.quorum,
         clock: clock.clone(),
         enrolment_metrics,
+        password_params: config.password_params()?,
+        prekeys,
     }))
 }
 

@@ -5,6 +5,7 @@
 //! | `log.key` | the log's checkpoint signing key, name `<domain>/herald` | C2SP signer key string (`PRIVATE+KEY+…`), one line |
 //! | `witness.key` | the key it cosigns other logs' checkpoints with (cosignature/v1), name `<domain>/witness` | C2SP signer key string, one line |
 //! | `libp2p.key` | the node's libp2p identity (its peer id) | libp2p protobuf encoding of an Ed25519 keypair |
+//! | `login.key` | the secret that keys the fake login records of unknown accounts (PAEP, [`login_secret`]) | 64 hex digits, one line |
 //!
 //! Files are created with mode 0600 from the start (never widened then narrowed), written in full
 //! to a temporary name and hard-linked into place, so a crash leaves either no key or a whole one,
@@ -22,6 +23,9 @@ use herald_proto::checkpoint::{WitnessSigner, WitnessVerifier};
 use herald_proto::note::{NoteSigner, NoteVerifier};
 use libp2p::PeerId;
 use libp2p::identity::Keypair;
+
+/// The file of the login secret in the key directory.
+pub const LOGIN_SECRET_FILE: &str = "login.key";
 
 /// Largest key file read: a key string is at most 1 KiB, an identity ~70 bytes.
 const MAX_KEY_FILE_LEN: u64 = 4096;
@@ -256,6 +260,37 @@ impl NodeKeys {
     }
 }
 
+/// The gateway's login secret: the key of the fake records unknown accounts meet at login
+/// (proto's `FakeRecords`). Kept across restarts in `<dir>/login.key` (mode 0600), never in
+/// the database, so that an unknown account's fake record stays the same for the node's life
+/// (a record that changed at each restart would tell it from a real one) and a copy of the
+/// database does not reveal it. A key directory made before logins existed has none: it is
+/// created at the first start (the boolean says so).
+pub fn login_secret(dir: &Path) -> Result<(zeroize::Zeroizing<[u8; 32]>, bool), KeyFileError> {
+    let path = dir.join(LOGIN_SECRET_FILE);
+    match read_secret(&path) {
+        Ok(bytes) => {
+            let mut secret = zeroize::Zeroizing::new([0u8; 32]);
+            hex::decode_to_slice(text_line(&bytes).trim(), secret.as_mut())
+                .map_err(|_| KeyFileError::NotAKeyFile(path.clone()))?;
+            Ok((secret, false))
+        }
+        Err(KeyFileError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+            let mut secret = zeroize::Zeroizing::new([0u8; 32]);
+            getrandom::fill(secret.as_mut()).map_err(KeyFileError::Random)?;
+            let mut line = zeroize::Zeroizing::new(hex::encode(secret.as_ref()));
+            line.push('\n');
+            match write_secret(&path, line.as_bytes()) {
+                Ok(()) => Ok((secret, true)),
+                // Another process made it meanwhile: that one is the secret.
+                Err(KeyFileError::Exists(_)) => login_secret(dir).map(|(s, _)| (s, false)),
+                Err(e) => Err(e),
+            }
+        }
+        Err(e) => Err(e),
+    }
+}
+
 fn io_error(path: &Path, source: io::Error) -> KeyFileError {
     KeyFileError::Io {
         path: path.to_owned(),
@@ -399,6 +434,30 @@ mod tests {
         write_secret(&paths.identity, &vec![0u8; 5000]).unwrap();
         assert!(matches!(
             NodeKeys::load(dir.path(), "alpha.test"),
+            Err(KeyFileError::NotAKeyFile(_))
+        ));
+    }
+
+    #[test]
+    fn the_login_secret_is_made_once_and_kept_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let (first, made) = login_secret(dir.path()).unwrap();
+        assert!(made);
+        let (again, made) = login_secret(dir.path()).unwrap();
+        assert!(!made);
+        assert_eq!(*first, *again);
+        let path = dir.path().join(LOGIN_SECRET_FILE);
+        let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(matches!(
+            login_secret(dir.path()),
+            Err(KeyFileError::Permissions { .. })
+        ));
+        fs::remove_file(&path).unwrap();
+        write_secret(&path, b"not hex\n").unwrap();
+        assert!(matches!(
+            login_secret(dir.path()),
             Err(KeyFileError::NotAKeyFile(_))
         ));
     }

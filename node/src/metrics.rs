@@ -242,6 +242,61 @@ pub fn refusal_label(reason: witness_refusal::Reason) -> &'static str {
     }
 }
 
+/// PAEP's metrics: logins, sessions, prekeys.
+#[derive(Clone, Debug, Default)]
+pub struct PaepMetrics {
+    /// Login steps by outcome: `started` (message 1 answered), `accepted` (confirmP verified),
+    /// `failed` (confirmP refused), `abandoned` (an attempt that expired or was replaced without
+    /// message 3: a wrong password, an unknown account, or a client that gave up),
+    /// `rate_limited`, `busy` (no room for another attempt).
+    pub logins: Family<KindLabel, Counter>,
+    /// Sessions held (live, or expired and not yet asked for or purged).
+    pub sessions: Gauge,
+    /// Session frames refused, by reason (`unknown_session`, `replayed`, `out_of_order`,
+    /// `forged`, `expired`, `closed`, `malformed`).
+    pub frames_refused: Family<KindLabel, Counter>,
+    /// Prekeys handed out, by kind (`one_time`, `fallback`).
+    pub prekeys_handed_out: Family<KindLabel, Counter>,
+    /// Prekey bundle requests refused because the asking peer asked too often.
+    pub prekey_bundles_limited: Counter,
+}
+
+impl PaepMetrics {
+    /// Creates the PAEP metrics and registers them in `registry`.
+    pub fn register(registry: &mut Registry) -> Self {
+        let m = PaepMetrics::default();
+        registry.register(
+            "herald_logins",
+            "Login steps by outcome (started, accepted, failed, abandoned, rate_limited, busy)",
+            m.logins.clone(),
+        );
+        registry.register("herald_sessions", "Live sessions", m.sessions.clone());
+        registry.register(
+            "herald_session_frames_refused",
+            "Session frames refused, by reason",
+            m.frames_refused.clone(),
+        );
+        registry.register(
+            "herald_prekeys_handed_out",
+            "Prekeys handed out, by kind (one_time, fallback)",
+            m.prekeys_handed_out.clone(),
+        );
+        registry.register(
+            "herald_prekey_bundles_limited",
+            "Prekey bundle requests refused because the peer asked too often",
+            m.prekey_bundles_limited.clone(),
+        );
+        m
+    }
+
+    /// Counts one login step with `outcome`.
+    pub fn login(&self, outcome: &'static str) {
+        self.logins
+            .get_or_create(&KindLabel { kind: outcome })
+            .inc();
+    }
+}
+
 /// The label of a request kind.
 pub fn request_label(request: &client_request::Request) -> &'static str {
     match request {
@@ -255,6 +310,11 @@ pub fn request_label(request: &client_request::Request) -> &'static str {
         client_request::Request::Binding(_) => "binding",
         client_request::Request::Publication(_) => "publication",
         client_request::Request::Trust(_) => "trust",
+        client_request::Request::PasswordParams(_) => "password_params",
+        client_request::Request::LoginShare(_) => "login_share",
+        client_request::Request::LoginFinish(_) => "login_finish",
+        client_request::Request::Session(_) => "session",
+        client_request::Request::PrekeyBundle(_) => "prekey_bundle",
     }
 }
 
@@ -274,6 +334,7 @@ pub fn error_label(kind: ClientErrorKind) -> &'static str {
         ClientErrorKind::Duplicate => "duplicate",
         ClientErrorKind::Pending => "pending",
         ClientErrorKind::Unauthorized => "unauthorized",
+        ClientErrorKind::RateLimited => "rate_limited",
     }
 }
 

@@ -2,6 +2,9 @@
 //! an encrypted key store with the identity key, the certified-mail records, and the trusted
 //! checkpoints of the logs it follows — in a directory of its own.
 //!
+//! A party registers with [`PASSWORD`] as its account password (the record derived with the
+//! gateway's offered costs, as `herald account register` does).
+//!
 //! Everything protocol-shaped is the light client's: registration requests and their checks
 //! ([`registration`], [`TrustedLog::register`]), binding lookups ([`TrustedLog::binding`]),
 //! trust lists, cosigned checkpoints, and the certified-mail driver ([`CertMail`], reached with
@@ -20,7 +23,7 @@ use herald_light_client::certmail::{
 use herald_light_client::keystore::{FileKeyStore, KdfParams, KeyStoreError, SecureKeyStore};
 use herald_light_client::{
     CheckedTrustList, ClientError, FileCheckpointStore, Gateway, GatewayClient, Polling,
-    Registered, TrustedLog, VerifiedBindingAnswer, registration,
+    Registered, TrustedLog, VerifiedBindingAnswer, offered_password_record, registration,
 };
 use herald_proto::certmail::Location;
 use herald_proto::checkpoint::VerifiedCheckpoint;
@@ -42,6 +45,8 @@ pub const MARGIN_SECS: u64 = 1;
 pub const MAX_WAIT_SECS: u64 = 24 * 3600;
 /// The passphrase of every testnet key store: these are throwaway accounts.
 pub const PASSPHRASE: &[u8] = b"herald testnet throwaway passphrase";
+/// The account password every testnet party registers (throwaway too).
+pub const PASSWORD: &[u8] = b"herald testnet throwaway password";
 /// Argon2id costs cheap enough for tests that make many key stores: the floor a new store
 /// may have ([`herald_light_client::keystore::strength`]).
 pub const CHEAP_KDF: KdfParams = KdfParams {
@@ -65,6 +70,9 @@ pub enum PartyError {
     /// The key store could not be made or used.
     #[error("key store: {0}")]
     KeyStore(#[from] KeyStoreError),
+    /// The password record could not be made (the gateway's parameters, Argon2id).
+    #[error("password: {0}")]
+    Password(#[from] herald_light_client::SessionError),
     /// A gateway failed, refused, or misbehaved (the light client's verdict).
     #[error("{domain}: {source}")]
     Gateway {
@@ -126,14 +134,13 @@ impl Party {
         })
         .await
         .map_err(|e| TestnetError::Options(format!("key store task: {e}")))??;
-        let request = registration(&mut keys, &added.enrolment_code)?;
+        let client = net.client(domain).await?;
+        // The password's record with the gateway's parameters, as `herald account register`.
+        let record = offered_password_record(&client, PASSWORD, account).await?;
+        let request = registration(&mut keys, &added.enrolment_code, record)?;
         let checkpoints = FileCheckpointStore::new(home.join("checkpoints"));
-        let mut log = TrustedLog::open(
-            net.client(domain).await?,
-            net.log_identity(domain)?,
-            &checkpoints,
-        )
-        .map_err(|e| gateway_error(net, domain, e))?;
+        let mut log = TrustedLog::open(client, net.log_identity(domain)?, &checkpoints)
+            .map_err(|e| gateway_error(net, domain, e))?;
         let registered = log
             .register(request)
             .await

@@ -20,6 +20,7 @@ use herald_node::config::NodeConfig;
 use herald_node::gateway;
 use herald_node::routes::NodeStatus;
 use herald_proto::merkle::HashAlgorithm;
+use herald_proto::paep::Argon2Params;
 
 use crate::error::{TestnetError, io_error};
 use crate::manifest::{Manifest, ManifestNode};
@@ -59,7 +60,15 @@ pub struct TestnetOptions {
     pub connect_timeout: Duration,
     /// Bound on one light-client request (a submission waits for a sequencing round).
     pub request_timeout: Duration,
+    /// The Argon2id costs every node offers for account passwords (and requires at least):
+    /// [`TESTNET_PASSWORD_PARAMS`] by default, since testnet accounts are throwaway and tests
+    /// log in often.
+    pub password_params: Argon2Params,
 }
+
+/// The Argon2id costs a testnet's nodes offer for passwords: 1 MiB and 1 pass, cheap enough for
+/// tests that log in many times. Never for a real gateway (its default is RFC 9106's 64 MiB).
+pub const TESTNET_PASSWORD_PARAMS: (u32, u32, u32) = (1024, 1, 1);
 
 impl TestnetOptions {
     /// Options for a testnet in `dir` run by `binary`, with short sequencing rounds (50 ms)
@@ -79,8 +88,16 @@ impl TestnetOptions {
             stop_timeout: Duration::from_secs(15),
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(15),
+            password_params: testnet_password_params(),
         }
     }
+}
+
+/// [`TESTNET_PASSWORD_PARAMS`] as parameters.
+pub fn testnet_password_params() -> Argon2Params {
+    let (m, t, p) = TESTNET_PASSWORD_PARAMS;
+    // Invariant: the constant is within the bounds every client accepts (a unit test checks).
+    Argon2Params::new(m, t, p).unwrap_or(Argon2Params::RECOMMENDED)
 }
 
 /// A running testnet (see the module docs).
@@ -321,6 +338,9 @@ async fn init_node(
     config.crosslog_interval_ms = millis(options.cross_log_interval);
     config.test_hooks = options.test_hooks;
     config.sequence_interval_ms = millis(options.sequence_interval);
+    config.password_memory_kib = options.password_params.memory_kib();
+    config.password_iterations = options.password_params.iterations();
+    config.password_parallelism = options.password_params.parallelism();
     let init_config = config.clone();
     let report = tokio::task::spawn_blocking(move || gateway::init(&init_config))
         .await
@@ -341,4 +361,18 @@ async fn init_node(
 /// Whole milliseconds, at least 1.
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_testnet_password_costs_are_within_every_clients_bounds() {
+        let (m, t, p) = TESTNET_PASSWORD_PARAMS;
+        assert_eq!(
+            Argon2Params::new(m, t, p).ok(),
+            Some(testnet_password_params())
+        );
+    }
 }

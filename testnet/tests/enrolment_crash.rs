@@ -28,6 +28,17 @@ const BOUND: Duration = Duration::from_secs(120);
 /// Bound on the binding becoming visible (cosigned) after the restart.
 const SERVED_WITHIN: Duration = Duration::from_secs(30);
 
+/// A password record claiming the testnet's costs (its contents do not matter here).
+fn record() -> pb::PasswordRecord {
+    let params = herald_testnet::testnet::testnet_password_params();
+    herald_proto::paep::ProverSecrets::<herald_proto::paep::Ristretto255Blake3>::derive(
+        b"pw", ACCOUNT, "d0.test", params,
+    )
+    .unwrap()
+    .record()
+    .to_pb(params)
+}
+
 fn keys(seed: u8) -> MemoryKeyStore {
     let ik = ed25519_dalek::SigningKey::from_bytes(&[seed; 32]);
     MemoryKeyStore::with_identity(ACCOUNT, ik).unwrap()
@@ -66,7 +77,7 @@ async fn attack_a_crash_between_binding_and_activation_never_lets_one_code_bind_
 
         // The first key registers; the node dies right after the binding is durable.
         let mut first = keys(1);
-        let request = registration(&mut first, &code).unwrap();
+        let request = registration(&mut first, &code, record()).unwrap();
         let state = dir.path().join("client");
         let mut log = net.trusted_log(0, &state).await.unwrap();
         let crashed = log.register(request).await;
@@ -98,7 +109,7 @@ async fn attack_a_crash_between_binding_and_activation_never_lets_one_code_bind_
 
         // Another key with the same code: refused.
         let mut second = keys(2);
-        let request = registration(&mut second, &code).unwrap();
+        let request = registration(&mut second, &code, record()).unwrap();
         let mut log = net.trusted_log(0, &state).await.unwrap();
         match log.register(request).await {
             Err(ClientError::Refused(r)) => assert_eq!(r.kind, ClientErrorKind::Unauthorized),

@@ -44,9 +44,13 @@ pub enum AccountCommand {
         json: bool,
     },
     /// Register the identity key with the account's gateway using the operator's one-time
-    /// enrolment code; the gateway logs the binding, which is verified before this succeeds.
+    /// enrolment code, and set the account's password (the gateway stores only its SPAKE2+
+    /// record); the gateway logs the binding, which is verified before this succeeds.
     #[command(after_help = super::binding::ACCOUNT_EXIT_STATUS)]
     Register(super::binding::RegisterArgs),
+    /// Change the account's password at its gateway (needs `herald login`): the gateway stores
+    /// the SPAKE2+ record of the new one; open sessions stay open.
+    Password(super::login::PasswordChangeArgs),
     /// Fetch an account's identity binding from its domain's gateway, verify it against a
     /// cosigned checkpoint of the domain log, and write it (for `herald cm accept --binding`).
     #[command(after_help = super::binding::ACCOUNT_EXIT_STATUS)]
@@ -58,6 +62,7 @@ pub fn main(command: AccountCommand) -> std::process::ExitCode {
     let command = match command {
         AccountCommand::Register(args) => return super::binding::register(args),
         AccountCommand::Binding(args) => return super::binding::binding(args),
+        AccountCommand::Password(args) => return super::login::change_password(args),
         other => other,
     };
     match run(command) {
@@ -107,7 +112,7 @@ fn run(command: AccountCommand) -> anyhow::Result<()> {
             let store = keys.open()?;
             (keys, json, store, false)
         }
-        AccountCommand::Register(_) | AccountCommand::Binding(_) => {
+        AccountCommand::Register(_) | AccountCommand::Binding(_) | AccountCommand::Password(_) => {
             bail!("network account commands run in binding.rs")
         }
     };

@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use clap::Args;
-use herald_light_client::keystore::SecureKeyStore as _;
+use herald_light_client::keystore::{SecureKeyStore as _, strength};
 use herald_light_client::{
-    ClientError, FileCheckpointStore, LogTrust, TrustedLog, VerifiedBindingAnswer, registration,
+    ClientError, FileCheckpointStore, LogTrust, TrustedLog, VerifiedBindingAnswer,
+    offered_password_record, registration,
 };
 use herald_proto::identity::NotBound;
 use herald_proto::merkle::HashAlgorithm;
@@ -46,6 +47,9 @@ pub struct RegisterArgs {
     /// The one-time enrolment code the operator issued (`herald-node account add`).
     #[arg(long, value_name = "CODE")]
     code: String,
+    /// Where the account's new password comes from.
+    #[command(flatten)]
+    password: super::password::PasswordArgs,
     /// Print one JSON object (bytes in base64).
     #[arg(long)]
     json: bool,
@@ -134,10 +138,14 @@ fn run_register(args: RegisterArgs) -> anyhow::Result<()> {
     let identity = keys
         .identity()
         .context("the key store holds no identity key (herald account init)")?;
-    let request = registration(&mut keys, &args.code)?;
+    let password = args.password.new_password()?;
+    strength::check_passphrase(&password).context("the account password")?;
     let store = FileCheckpointStore::new(args.keys.state_dir()?.join("checkpoints"));
     let registered = runtime()?.block_on(async {
         let gateway = args.gateway.connect().await?;
+        // The gateway's parameters, so that this account's look like every other's.
+        let record = offered_password_record(&gateway, &password, &identity.account).await?;
+        let request = registration(&mut keys, &args.code, record)?;
         let mut trusted = TrustedLog::open(gateway, log, store)?;
         anyhow::Ok(trusted.register(request).await?)
     })?;

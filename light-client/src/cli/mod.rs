@@ -8,7 +8,10 @@ mod binding;
 mod cm;
 mod connection;
 mod evidence;
+mod login;
 mod output;
+mod password;
+mod prekeys;
 mod trust;
 
 use std::path::{Path, PathBuf};
@@ -55,6 +58,15 @@ enum Command {
     /// The account's identity key in the local key store.
     #[command(subcommand)]
     Account(account::AccountCommand),
+    /// Log in to the account's gateway with its password (SPAKE2+). The session is kept,
+    /// encrypted like the key store, in the state directory until it expires or `herald logout`;
+    /// the password is read from --password-file, a prompt, or standard input, never an argument.
+    Login(login::LoginArgs),
+    /// End the session at the gateway and forget it.
+    Logout(login::LogoutArgs),
+    /// The account's prekeys at its gateway (needs `herald login`).
+    #[command(subcommand)]
+    Prekeys(prekeys::PrekeysCommand),
     /// Certified mail: seal, request, accept, send and open keys, receipts, evidence.
     #[command(subcommand, after_help = cm::CM_EXIT_STATUS)]
     Cm(cm::CmCommand),
@@ -303,6 +315,9 @@ where
     let command = match cli.command {
         Command::Log(command) => command,
         Command::Account(command) => return account::main(command),
+        Command::Login(args) => return login::login(args),
+        Command::Logout(args) => return login::logout(args),
+        Command::Prekeys(command) => return prekeys::main(command),
         Command::Cm(command) => return cm::run(command),
         Command::VerifyEvidence(args) => return evidence::verify_evidence(args),
         Command::VerifyAbsence(args) => return evidence::verify_absence_command(args),

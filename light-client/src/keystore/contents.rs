@@ -7,7 +7,14 @@
 //! if 1: u16 account length ‖ account (UTF-8, 1..=320 bytes) ‖ 32-byte Ed25519 seed
 //! u32 secret count (≤ MAX_SECRETS)
 //! per secret, ids strictly ascending: u8 id length ‖ id ‖ 32-byte X25519 secret
+//! u64 next prekey id (≥ 1)                     [file format 2 on; format 1 stops before it]
 //! ```
+//!
+//! **Prekeys** (DESIGN §3.2) are secrets named `prekey/one-time/<id>` and `prekey/fallback/<id>`
+//! (decimal id, [`super::prekey_names`]); the identity binding's own fallback prekey is
+//! [`super::FALLBACK_PREKEY_ID`], prekey number 0. New prekeys are numbered from the counter,
+//! which only grows, so an erased prekey's number is never given to another key (the gateway
+//! refuses numbers it has seen, and a recipient's replay cache is keyed by them).
 
 use std::collections::BTreeMap;
 
@@ -16,13 +23,28 @@ use herald_proto::wire::MAX_ACCOUNT_BYTES;
 use x25519_dalek::{PublicKey, StaticSecret};
 use zeroize::Zeroizing;
 
-use super::{Identity, KeyStoreError, MAX_SECRETS, SecretId, random_bytes};
+use herald_proto::paep::{Agreed, PrekeyKind};
+
+use super::prekey_names::{parse_prekey_id, prekey_secret_id};
+use super::{Identity, KeyStoreError, MAX_SECRETS, Prekey, SecretId, random_bytes};
 
 /// The keys of one account. `Debug` shows ids and public keys only.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub(crate) struct Contents {
     identity: Option<(String, SigningKey)>,
     secrets: BTreeMap<SecretId, StaticSecret>,
+    /// The number the next prekey gets; never decreases.
+    next_prekey: u64,
+}
+
+impl Default for Contents {
+    fn default() -> Self {
+        Contents {
+            identity: None,
+            secrets: BTreeMap::new(),
+            next_prekey: 1,
+        }
+    }
 }
 
 impl std::fmt::Debug for Contents {
@@ -143,6 +165,74 @@ impl Contents {
         self.secrets.keys().cloned().collect()
     }
 
+    /// Creates `count` prekeys of `kind` numbered from the counter; their public halves.
+    pub fn create_prekeys(
+        &mut self,
+        kind: PrekeyKind,
+        count: usize,
+    ) -> Result<Vec<(u64, [u8; 32])>, KeyStoreError> {
+        if self.secrets.len().saturating_add(count) > MAX_SECRETS {
+            return Err(KeyStoreError::Full { max: MAX_SECRETS });
+        }
+        let mut out = Vec::with_capacity(count);
+        for _ in 0..count {
+            let id = self.next_prekey;
+            self.next_prekey = id
+                .checked_add(1)
+                .ok_or(KeyStoreError::Full { max: MAX_SECRETS })?;
+            out.push((id, self.generate(&prekey_secret_id(kind, id)?)?));
+        }
+        Ok(out)
+    }
+
+    /// The secret id and kind of prekey `id`, if it is held.
+    fn prekey(&self, id: u64) -> Option<(SecretId, PrekeyKind)> {
+        [PrekeyKind::OneTime, PrekeyKind::Fallback]
+            .into_iter()
+            .filter_map(|kind| Some((prekey_secret_id(kind, id).ok()?, kind)))
+            .find(|(secret, _)| self.secrets.contains_key(secret))
+    }
+
+    /// `X25519(r[id], peer)` with the prekey's public half and kind.
+    pub fn prekey_agreement(&self, id: u64, peer: &[u8; 32]) -> Result<Agreed, KeyStoreError> {
+        let (secret, kind) = self.prekey(id).ok_or(KeyStoreError::UnknownPrekey { id })?;
+        let shared = Zeroizing::new(self.diffie_hellman(&secret, peer)?);
+        let prekey = self
+            .public_key(&secret)
+            .ok_or(KeyStoreError::UnknownPrekey { id })?;
+        Ok(Agreed {
+            prekey,
+            kind,
+            shared,
+        })
+    }
+
+    /// Erases prekey `id`'s secret; false if it was not held.
+    pub fn erase_prekey(&mut self, id: u64) -> bool {
+        match self.prekey(id) {
+            Some((secret, _)) => self.remove(&secret),
+            None => false,
+        }
+    }
+
+    /// The prekeys held, by number.
+    pub fn prekeys(&self) -> Vec<Prekey> {
+        let mut out: Vec<Prekey> = self
+            .secrets
+            .iter()
+            .filter_map(|(id, secret)| {
+                let (kind, number) = parse_prekey_id(id)?;
+                Some(Prekey {
+                    id: number,
+                    kind,
+                    public_key: PublicKey::from(secret).to_bytes(),
+                })
+            })
+            .collect();
+        out.sort_by_key(|p| p.id);
+        out
+    }
+
     /// The plaintext encoding (module documentation).
     pub fn encode(&self) -> Zeroizing<Vec<u8>> {
         let mut out = Zeroizing::new(Vec::with_capacity(64 + self.secrets.len() * 80));
@@ -163,11 +253,14 @@ impl Contents {
             out.extend_from_slice(id.as_str().as_bytes());
             out.extend_from_slice(secret.as_bytes());
         }
+        out.extend_from_slice(&self.next_prekey.to_le_bytes());
         out
     }
 
-    /// Reads the plaintext encoding; the error says what is wrong.
-    pub fn decode(bytes: &[u8]) -> Result<Self, &'static str> {
+    /// Reads the plaintext encoding; the error says what is wrong. `with_prekey_counter` is
+    /// false for file format 1, whose contents end after the secrets (its stores held no
+    /// numbered prekey: the counter starts after any they hold all the same).
+    pub fn decode(bytes: &[u8], with_prekey_counter: bool) -> Result<Self, &'static str> {
         let mut r = Reader(bytes);
         let identity = match r.u8()? {
             0 => None,
@@ -201,10 +294,29 @@ impl Contents {
             secrets.insert(id.clone(), secret);
             last = Some(id);
         }
+        let highest = secrets
+            .keys()
+            .filter_map(parse_prekey_id)
+            .map(|(_, id)| id)
+            .max()
+            .unwrap_or(0);
+        let next_prekey = if with_prekey_counter {
+            let next = u64::from_le_bytes(r.array()?);
+            if next == 0 || next <= highest {
+                return Err("prekey counter behind the prekeys held");
+            }
+            next
+        } else {
+            highest.saturating_add(1)
+        };
         if !r.0.is_empty() {
             return Err("trailing bytes");
         }
-        Ok(Contents { identity, secrets })
+        Ok(Contents {
+            identity,
+            secrets,
+            next_prekey,
+        })
     }
 }
 
@@ -252,13 +364,13 @@ mod tests {
         c.create_identity("alice@alpha.test").unwrap();
         let p = c.generate(&id("cm/b")).unwrap();
         c.insert(&id("cm/a"), StaticSecret::from([7; 32])).unwrap();
-        let back = Contents::decode(&c.encode()).unwrap();
+        let back = Contents::decode(&c.encode(), true).unwrap();
         assert_eq!(back.identity(), c.identity());
         assert_eq!(back.ids(), vec![id("cm/a"), id("cm/b")]);
         assert_eq!(back.public_key(&id("cm/b")), Some(p));
         assert_eq!(back.export_secret(&id("cm/a")).unwrap().to_bytes(), [7; 32]);
         // An empty store encodes too.
-        let empty = Contents::decode(&Contents::default().encode()).unwrap();
+        let empty = Contents::decode(&Contents::default().encode(), true).unwrap();
         assert!(empty.identity().is_none() && empty.ids().is_empty());
     }
 
@@ -269,11 +381,64 @@ mod tests {
         c.generate(&id("x")).unwrap();
         let bytes = c.encode();
         for n in 0..bytes.len() {
-            assert!(Contents::decode(&bytes[..n]).is_err(), "prefix {n}");
+            assert!(Contents::decode(&bytes[..n], true).is_err(), "prefix {n}");
         }
         let mut longer = bytes.to_vec();
         longer.push(0);
-        assert_eq!(Contents::decode(&longer).unwrap_err(), "trailing bytes");
+        assert_eq!(
+            Contents::decode(&longer, true).unwrap_err(),
+            "trailing bytes"
+        );
+    }
+
+    #[test]
+    fn prekeys_are_numbered_once_and_the_counter_survives_encoding() {
+        let mut c = Contents::default();
+        let zero = c.generate(&id(super::super::FALLBACK_PREKEY_ID)).unwrap();
+        let made = c.create_prekeys(PrekeyKind::OneTime, 3).unwrap();
+        assert_eq!(made.iter().map(|p| p.0).collect::<Vec<_>>(), vec![1, 2, 3]);
+        let fallback = c.create_prekeys(PrekeyKind::Fallback, 1).unwrap();
+        assert_eq!(fallback[0].0, 4);
+        let listed = c.prekeys();
+        assert_eq!(listed.len(), 5);
+        assert_eq!(
+            (listed[0].id, listed[0].kind, listed[0].public_key),
+            (0, PrekeyKind::Fallback, zero)
+        );
+        assert_eq!(listed[4].kind, PrekeyKind::Fallback);
+        // Agreement with a named prekey matches the public half; erasure ends it.
+        let peer = StaticSecret::from([5; 32]);
+        let agreed = c
+            .prekey_agreement(2, &PublicKey::from(&peer).to_bytes())
+            .unwrap();
+        assert_eq!(agreed.prekey, made[1].1);
+        assert_eq!(agreed.kind, PrekeyKind::OneTime);
+        assert_eq!(
+            *agreed.shared,
+            peer.diffie_hellman(&PublicKey::from(made[1].1)).to_bytes()
+        );
+        assert!(c.erase_prekey(3));
+        assert!(!c.erase_prekey(3));
+        assert!(matches!(
+            c.prekey_agreement(3, &[9; 32]),
+            Err(KeyStoreError::UnknownPrekey { id: 3 })
+        ));
+        // The highest number was erased: the next prekey still gets a new one.
+        let back = Contents::decode(&c.encode(), true).unwrap();
+        let mut back2 = back.clone();
+        assert_eq!(
+            back2.create_prekeys(PrekeyKind::OneTime, 1).unwrap()[0].0,
+            5
+        );
+        // A counter behind the prekeys held is corruption; format 1 has none and starts after
+        // the highest held.
+        let mut bytes = back.encode().to_vec();
+        let n = bytes.len();
+        bytes[n - 8..].copy_from_slice(&4u64.to_le_bytes());
+        assert!(Contents::decode(&bytes, true).is_err());
+        let v1 = &bytes[..n - 8];
+        let mut old = Contents::decode(v1, false).unwrap();
+        assert_eq!(old.create_prekeys(PrekeyKind::OneTime, 1).unwrap()[0].0, 5);
     }
 
     #[test]

@@ -1,10 +1,10 @@
 //! [`FileKeyStore`]: one account's keys in one encrypted file.
 //!
-//! File format, version 1 (integers little-endian):
+//! File format, version 2 (integers little-endian):
 //! ```text
 //! offset  size  field
 //!      0     8  magic "HERALDKS"
-//!      8     1  version = 1
+//!      8     1  version = 2 (1 is read too: its contents have no prekey counter)
 //!      9     4  Argon2id memory cost, KiB
 //!     13     4  Argon2id iterations
 //!     17     4  Argon2id parallelism
@@ -47,17 +47,23 @@ use zeroize::Zeroizing;
 
 use super::contents::Contents;
 use super::strength::{MIN_ITERATIONS, MIN_MEMORY_KIB, check_passphrase};
-use super::{Identity, KeyStoreError, SecretId, SecureKeyStore, random_bytes};
+use herald_proto::paep::{Agreed, PrekeyKind};
+
+use super::{Identity, KeyStoreError, Prekey, SecretId, SecureKeyStore, random_bytes};
 use crate::durable_file::{self, CreateError, FileIoError, ReadError};
 
 /// Largest key store file read, in bytes ([`super::MAX_SECRETS`] secrets fit well inside).
 pub const MAX_KEY_STORE_FILE_BYTES: usize = 1024 * 1024;
 
 const MAGIC: &[u8; 8] = b"HERALDKS";
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
+/// The first format, still read: the same header, contents without the prekey counter.
+const VERSION_1: u8 = 1;
 const HEADER_LEN: usize = 65;
 const TAG_LEN: usize = 16;
 const CHECK_LABEL: &str = "herald v1 keystore check";
+/// The KDF label of [`FileKeyStore::file_key`].
+const FILE_KEY_LABEL: &str = "herald v1 keystore file key";
 
 /// Argon2id costs. The file records them, so a store opens with the costs it was made with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -300,7 +306,8 @@ impl FileKeyStore {
         if &header[..8] != MAGIC {
             return Err(corrupt("not a Herald key store (bad magic)"));
         }
-        if header[8] != VERSION {
+        let version = header[8];
+        if version != VERSION && version != VERSION_1 {
             return Err(KeyStoreError::UnsupportedVersion {
                 path,
                 version: header[8],
@@ -340,7 +347,7 @@ impl FileKeyStore {
                 )
                 .map_err(|_| corrupt("the contents were altered (authentication failed)"))?,
         );
-        let contents = Contents::decode(&plaintext).map_err(corrupt)?;
+        let contents = Contents::decode(&plaintext, version == VERSION).map_err(corrupt)?;
         let mut store = FileKeyStore {
             path,
             params,
@@ -393,6 +400,17 @@ impl FileKeyStore {
         self.params
     }
 
+    /// A key for another file of this account that must be "encrypted like the key store" (the
+    /// CLI's saved session): `KDF("herald v1 keystore file key", lp(store key) ‖ lp(purpose))`.
+    /// It opens only with the passphrase, and changes when the store is re-keyed (the other
+    /// file is then unreadable: for a session, log in again). Not a private key of the account.
+    pub fn file_key(&self, purpose: &str) -> Zeroizing<[u8; 32]> {
+        let mut input = Zeroizing::new(Vec::with_capacity(48 + purpose.len()));
+        herald_proto::entry::lp(&mut input, &self.key[..]);
+        herald_proto::entry::lp(&mut input, purpose.as_bytes());
+        Zeroizing::new(blake3::derive_key(FILE_KEY_LABEL, &input))
+    }
+
     /// Applies `change` to a copy of the contents, writes the copy, and only then keeps it, so a
     /// failed write leaves memory and file alike.
     fn change<T>(
@@ -407,10 +425,15 @@ impl FileKeyStore {
     }
 
     fn sealed(&self, contents: &Contents) -> Result<Vec<u8>, KeyStoreError> {
+        self.sealed_as(VERSION, &contents.encode())
+    }
+
+    /// The file of `plaintext` contents under format `version` (tests write format 1 with it).
+    fn sealed_as(&self, version: u8, plaintext: &[u8]) -> Result<Vec<u8>, KeyStoreError> {
         let nonce = random_bytes::<12>()?;
         let mut out = Vec::with_capacity(HEADER_LEN + 256);
         out.extend_from_slice(MAGIC);
-        out.push(VERSION);
+        out.push(version);
         for word in [
             self.params.memory_kib,
             self.params.iterations,
@@ -421,12 +444,11 @@ impl FileKeyStore {
         out.extend_from_slice(&self.salt);
         out.extend_from_slice(&nonce);
         out.extend_from_slice(&check_value(&self.key));
-        let plaintext = contents.encode();
         let ciphertext = ChaCha20Poly1305::new(&Key::from(*self.key))
             .encrypt(
                 &Nonce::from(nonce),
                 Payload {
-                    msg: &plaintext,
+                    msg: plaintext,
                     aad: &out,
                 },
             )
@@ -492,6 +514,30 @@ impl SecureKeyStore for FileKeyStore {
 
     fn secret_ids(&self) -> Vec<SecretId> {
         self.contents.ids()
+    }
+
+    fn create_prekeys(
+        &mut self,
+        kind: PrekeyKind,
+        count: usize,
+    ) -> Result<Vec<(u64, [u8; 32])>, KeyStoreError> {
+        self.change(|c| c.create_prekeys(kind, count))
+    }
+
+    fn prekey_agreement(&self, id: u64, peer: &[u8; 32]) -> Result<Agreed, KeyStoreError> {
+        self.contents.prekey_agreement(id, peer)
+    }
+
+    fn erase_prekey(&mut self, id: u64) -> Result<(), KeyStoreError> {
+        self.change(|c| {
+            c.erase_prekey(id)
+                .then_some(())
+                .ok_or(KeyStoreError::UnknownPrekey { id })
+        })
+    }
+
+    fn prekeys(&self) -> Vec<Prekey> {
+        self.contents.prekeys()
     }
 
     fn export_identity(&self) -> Result<SigningKey, KeyStoreError> {
@@ -665,11 +711,11 @@ mod tests {
             Err(KeyStoreError::Corrupt { .. })
         ));
         let mut newer = good.clone();
-        newer[8] = 2;
+        newer[8] = 3;
         fs::write(&path, &newer).unwrap();
         assert!(matches!(
             FileKeyStore::open(&path, b"correct horse"),
-            Err(KeyStoreError::UnsupportedVersion { version: 2, .. })
+            Err(KeyStoreError::UnsupportedVersion { version: 3, .. })
         ));
         // A file asking for 4 TiB of memory is refused before any work.
         let mut greedy = good.clone();
@@ -763,6 +809,54 @@ mod tests {
             Err(KeyStoreError::WrongPassphrase { .. })
         ));
         assert_eq!(fs::read(&path2).unwrap(), before);
+    }
+
+    #[test]
+    fn prekeys_live_in_the_file_and_a_format_1_file_still_opens() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keystore");
+        let mut s = FileKeyStore::create(&path, b"correct horse", FAST).unwrap();
+        s.create_identity("bob@beta.test").unwrap();
+        let made = s.create_prekeys(PrekeyKind::OneTime, 2).unwrap();
+        s.erase_prekey(made[0].0).unwrap();
+        assert!(matches!(
+            s.erase_prekey(made[0].0),
+            Err(KeyStoreError::UnknownPrekey { .. })
+        ));
+        drop(s);
+        let mut s = FileKeyStore::open(&path, b"correct horse").unwrap();
+        assert_eq!(
+            s.prekeys().iter().map(|p| p.id).collect::<Vec<_>>(),
+            vec![made[1].0]
+        );
+        // The erased number is never given again, across the reopening.
+        assert_eq!(s.create_prekeys(PrekeyKind::Fallback, 1).unwrap()[0].0, 3);
+        // A file of format 1 (no prekey counter) opens, and is written as format 2 next time.
+        let mut v1 = Contents::default();
+        v1.set_identity("carol@beta.test", SigningKey::from_bytes(&[4; 32]))
+            .unwrap();
+        v1.generate(&id(super::super::FALLBACK_PREKEY_ID)).unwrap();
+        let plaintext = v1.encode();
+        let bytes = s
+            .sealed_as(VERSION_1, &plaintext[..plaintext.len() - 8])
+            .unwrap();
+        drop(s);
+        fs::write(&path, bytes).unwrap();
+        let mut old = FileKeyStore::open(&path, b"correct horse").unwrap();
+        assert_eq!(old.identity().unwrap().account, "carol@beta.test");
+        assert_eq!(old.prekeys()[0].id, 0);
+        assert_eq!(old.create_prekeys(PrekeyKind::OneTime, 1).unwrap()[0].0, 1);
+        assert_eq!(fs::read(&path).unwrap()[8], VERSION);
+    }
+
+    #[test]
+    fn a_file_key_is_bound_to_the_store_key_and_purpose() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = FileKeyStore::create(dir.path().join("a"), b"correct horse", FAST).unwrap();
+        let b = FileKeyStore::create(dir.path().join("b"), b"correct horse", FAST).unwrap();
+        assert_ne!(*a.file_key("session"), *a.file_key("other"));
+        assert_ne!(*a.file_key("session"), *b.file_key("session"));
+        assert_ne!(*a.file_key("session"), *a.key);
     }
 
     #[test]

@@ -2,10 +2,11 @@
 //! the keys in their own secure storage and load them per session).
 
 use ed25519_dalek::{Signature, SigningKey};
+use herald_proto::paep::{Agreed, PrekeyKind};
 use x25519_dalek::StaticSecret;
 
 use super::contents::Contents;
-use super::{Identity, KeyStoreError, SecretId, SecureKeyStore};
+use super::{Identity, KeyStoreError, Prekey, SecretId, SecureKeyStore};
 
 /// A key store in memory. Exports keys (it is software).
 #[derive(Debug, Default)]
@@ -62,6 +63,29 @@ impl SecureKeyStore for MemoryKeyStore {
 
     fn secret_ids(&self) -> Vec<SecretId> {
         self.contents.ids()
+    }
+
+    fn create_prekeys(
+        &mut self,
+        kind: PrekeyKind,
+        count: usize,
+    ) -> Result<Vec<(u64, [u8; 32])>, KeyStoreError> {
+        self.contents.create_prekeys(kind, count)
+    }
+
+    fn prekey_agreement(&self, id: u64, peer: &[u8; 32]) -> Result<Agreed, KeyStoreError> {
+        self.contents.prekey_agreement(id, peer)
+    }
+
+    fn erase_prekey(&mut self, id: u64) -> Result<(), KeyStoreError> {
+        self.contents
+            .erase_prekey(id)
+            .then_some(())
+            .ok_or(KeyStoreError::UnknownPrekey { id })
+    }
+
+    fn prekeys(&self) -> Vec<Prekey> {
+        self.contents.prekeys()
     }
 
     fn export_identity(&self) -> Result<SigningKey, KeyStoreError> {

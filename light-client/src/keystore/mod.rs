@@ -1,6 +1,12 @@
 //! The account's private keys: the "IC card" of DESIGN §3.2 and §4, as a trait an app may
 //! implement ([`SecureKeyStore`]), with two software implementations.
 //!
+//! **As the IC card** the store runs PAEP's key operations inside itself ([`card`]): it signs
+//! with IK (proto's `IdentitySigner`), creates prekeys and hands out only their public halves
+//! (`PrekeyCreator`), runs X25519 with a named prekey secret and erases it after use
+//! (`PrekeyAgreement`), and lists the prekeys it holds ([`SecureKeyStore::prekeys`]). Login,
+//! prekey uploads and the mail envelope go through these and never see a private key.
+//!
 //! A store holds one account's Ed25519 identity key IK and any number of X25519 secrets named by
 //! [`SecretId`] (certified-mail request keys P_req, the sender's ephemeral `a`, later prekeys).
 //! It signs and runs Diffie–Hellman with them, so a hardware store never has to let a private
@@ -19,19 +25,24 @@
 //! - [`FileKeyStore`]: one encrypted file (Argon2id from a passphrase, ChaCha20-Poly1305),
 //!   versioned, written atomically with mode 0600.
 
+pub mod card;
 mod contents;
 mod file;
 mod memory;
+mod prekey_names;
 pub mod strength;
 
 use std::io;
 use std::path::PathBuf;
 
 use ed25519_dalek::{Signature, SigningKey, VerifyingKey};
+use herald_proto::paep::{Agreed, PrekeyKind};
 use x25519_dalek::StaticSecret;
 
+pub use card::Card;
 pub use file::{FileKeyStore, KdfParams, MAX_KEY_STORE_FILE_BYTES};
 pub use memory::MemoryKeyStore;
+pub use prekey_names::FALLBACK_PREKEY_ID;
 pub use strength::WeakPassphrase;
 
 /// Most X25519 secrets one store holds (each request in flight holds one).
@@ -72,6 +83,17 @@ impl std::fmt::Display for SecretId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.0)
     }
+}
+
+/// A prekey the store holds: its number, kind and public half (the secret stays inside).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Prekey {
+    /// Its number (0: the identity binding's fallback prekey).
+    pub id: u64,
+    /// One-time or fallback.
+    pub kind: PrekeyKind,
+    /// `Y = X25519(r, base)`.
+    pub public_key: [u8; 32],
 }
 
 /// The account a store belongs to and its public identity key.
@@ -129,6 +151,12 @@ pub enum KeyStoreError {
     Full {
         /// The limit.
         max: usize,
+    },
+    /// No prekey has this number (never created, or erased after use).
+    #[error("prekey {id} is not held (never created, or erased)")]
+    UnknownPrekey {
+        /// The number asked for.
+        id: u64,
     },
     /// Diffie–Hellman with a low-order public key gave the all-zero output.
     #[error("X25519 with a low-order public key")]
@@ -249,6 +277,36 @@ pub trait SecureKeyStore {
 
     /// The ids of the secrets held, in order.
     fn secret_ids(&self) -> Vec<SecretId>;
+
+    /// Creates `count` X25519 prekeys of `kind` inside the store, each numbered once (numbers
+    /// are never reused, one-time and fallback alike, from 1); returns each one's number and
+    /// public half. Durable when this returns. Provided over the named secrets (the number kept
+    /// in a marker secret's name, [`prekey_names`]); a store with a place for a counter may do
+    /// better (the software stores write one file per batch).
+    fn create_prekeys(
+        &mut self,
+        kind: PrekeyKind,
+        count: usize,
+    ) -> Result<Vec<(u64, [u8; 32])>, KeyStoreError> {
+        prekey_names::create(self, kind, count)
+    }
+
+    /// `X25519(r[id], peer)` with prekey `id`'s secret (0: the binding's fallback prekey),
+    /// refusing a low-order `peer`.
+    fn prekey_agreement(&self, id: u64, peer: &[u8; 32]) -> Result<Agreed, KeyStoreError> {
+        prekey_names::agree(self, id, peer)
+    }
+
+    /// Erases prekey `id`'s secret for good ([`KeyStoreError::UnknownPrekey`] if it is not
+    /// held). Durable when this returns.
+    fn erase_prekey(&mut self, id: u64) -> Result<(), KeyStoreError> {
+        prekey_names::erase(self, id)
+    }
+
+    /// The prekeys held, by number.
+    fn prekeys(&self) -> Vec<Prekey> {
+        prekey_names::list(self)
+    }
 
     /// IK's private half. Software stores only; hardware answers
     /// [`KeyStoreError::NotExportable`].

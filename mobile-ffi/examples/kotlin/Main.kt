@@ -16,6 +16,7 @@ import uniffi.herald_mobile_ffi.*
 import kotlin.system.exitProcess
 
 const val PASSPHRASE = "herald kotlin example throwaway passphrase"
+const val ACCOUNT_PASSWORD = "herald kotlin example throwaway password"
 val MESSAGE = "Dear Bob, the signed contract is attached. — Alice".toByteArray()
 
 fun check(condition: Boolean, what: String) {
@@ -63,7 +64,7 @@ class Testnet(private val args: Map<String, String>) {
 suspend fun enrolled(net: Testnet, home: Int, account: String, code: String): Pair<HeraldClient, HeraldAccount> {
     val client = HeraldClient(net.config(home, account))
     val me = withTimeout(60_000) { client.createAccount(account, PASSPHRASE) }
-    val registration = withTimeout(60_000) { me.register(code) }
+    val registration = withTimeout(60_000) { me.register(code, ACCOUNT_PASSWORD) }
     val binding = untilServed { client.lookupBinding(account) }
     check(binding.identityKey.contentEquals(me.identityKey()), "$account's binding names its key")
     println("$account registered: binding at index ${registration.index}, cosigned in tree ${binding.checkpoint.size}")

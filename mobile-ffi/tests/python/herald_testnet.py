@@ -26,6 +26,8 @@ import herald_mobile_ffi as herald  # noqa: E402
 CLOCK_SKEW_SECS = 2
 MAX_MERGE_DELAY_SECS = 2
 PASSPHRASE = "herald binding test throwaway passphrase"
+# Every test account's password at its gateway (throwaway too).
+PASSWORD = "herald binding test throwaway password"
 # Bounds on the testnet's commands (a loaded 2-core machine).
 UP_TIMEOUT_SECS = 180
 COMMAND_TIMEOUT_SECS = 60
@@ -150,7 +152,7 @@ async def enrolled(net, domain, name, state_dir, key_store=None):
         me = await asyncio.wait_for(client.create_account(account, PASSPHRASE), 60)
     else:
         me = await asyncio.wait_for(client.account_with_key_store(account, key_store), 60)
-    registration = await asyncio.wait_for(me.register(code), 60)
+    registration = await asyncio.wait_for(me.register(code, PASSWORD), 60)
     binding = await until_served(lambda: client.lookup_binding(account))
     return client, me, registration, binding
 

@@ -348,7 +348,7 @@ class TestnetTests(unittest.IsolatedAsyncioTestCase):
         self.assertEqual(again.account(), "erin@d0.test")
         # An enrolment code that was never issued is the gateway's refusal.
         with self.assertRaises(herald.HeraldError.RefusedByGateway) as caught:
-            await asyncio.wait_for(again.register("000000"), 30)
+            await asyncio.wait_for(again.register("000000", "an account password"), 30)
         self.assertEqual(caught.exception.code, "UNAUTHORIZED")
 
     async def test_cancelling_a_fetch_stops_its_polling(self):

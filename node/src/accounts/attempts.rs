@@ -43,17 +43,125 @@ pub const MAX_TRACKED: usize = 4096;
 
 /// The back-off of a source that reached the limit for the `strikes`-th time in a row.
 pub fn source_backoff(strikes: u32) -> Duration {
-    let factor = 1u32 << strikes.saturating_sub(1).min(16);
-    SOURCE_BACKOFF.saturating_mul(factor).min(FAILURE_WINDOW)
+    ENROLMENT_SOURCE_LIMIT.backoff(strikes)
 }
 
+/// A limit on one key's failures (a peer's, an address's): at most `max_failures` within
+/// `window`, after which the key is refused for `first_backoff`, doubling each time it reaches
+/// the limit again without a quiet window in between, up to `max_backoff`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limit {
+    /// Failures allowed within the window.
+    pub max_failures: u32,
+    /// The window failures are counted in; a quiet window after a block forgives the strikes.
+    pub window: Duration,
+    /// The first block.
+    pub first_backoff: Duration,
+    /// The longest block.
+    pub max_backoff: Duration,
+}
+
+impl Limit {
+    /// The block after the `strikes`-th time in a row the key reached the limit.
+    pub fn backoff(&self, strikes: u32) -> Duration {
+        let factor = 1u32 << strikes.saturating_sub(1).min(16);
+        self.first_backoff
+            .saturating_mul(factor)
+            .min(self.max_backoff)
+    }
+
+    fn window_ended(&self, start: u64, now: u64) -> bool {
+        now >= start.saturating_add(self.window.as_secs())
+    }
+}
+
+/// The limit on a registering peer (see the module docs).
+pub const ENROLMENT_SOURCE_LIMIT: Limit = Limit {
+    max_failures: MAX_SOURCE_FAILURES,
+    window: FAILURE_WINDOW,
+    first_backoff: SOURCE_BACKOFF,
+    max_backoff: FAILURE_WINDOW,
+};
+
 #[derive(Clone, Copy, Debug, Default)]
-struct SourceState {
+struct StrikeState {
     failures: u32,
     window_start: u64,
     /// Times it reached the limit without a quiet window in between.
     strikes: u32,
     blocked_until: u64,
+}
+
+/// Failures per key under one [`Limit`], with exponential back-off; at most [`MAX_TRACKED`]
+/// keys (entries whose window and block have ended make room first; a key that finds the map
+/// full of live entries is not counted). Times are Unix seconds.
+#[derive(Debug)]
+pub struct Strikes<K> {
+    limit: Limit,
+    keys: HashMap<K, StrikeState>,
+}
+
+impl<K: Hash + Eq + Clone> Strikes<K> {
+    /// No failures yet, under `limit`.
+    pub fn new(limit: Limit) -> Self {
+        Strikes {
+            limit,
+            keys: HashMap::new(),
+        }
+    }
+
+    /// How long `key` must wait, if it is blocked.
+    pub fn blocked(&self, key: &K, now: u64) -> Option<Duration> {
+        let s = self.keys.get(key)?;
+        (now < s.blocked_until).then(|| Duration::from_secs(s.blocked_until - now))
+    }
+
+    /// Counts a failure of `key` at `now`; the block it has just earned, if it reached the
+    /// limit.
+    pub fn record_failure(&mut self, key: &K, now: u64) -> Option<Duration> {
+        let limit = self.limit;
+        if self.keys.len() >= MAX_TRACKED {
+            self.keys
+                .retain(|_, s| !limit.window_ended(s.window_start, now) || now < s.blocked_until);
+        }
+        if self.keys.len() >= MAX_TRACKED && !self.keys.contains_key(key) {
+            return None;
+        }
+        let s = self.keys.entry(key.clone()).or_default();
+        if s.strikes > 0 && limit.window_ended(s.blocked_until, now) {
+            // A quiet window after the last block: forgiven.
+            s.strikes = 0;
+        }
+        if limit.window_ended(s.window_start, now) {
+            s.failures = 0;
+            s.window_start = now;
+        }
+        s.failures = s.failures.saturating_add(1);
+        if s.failures < limit.max_failures {
+            return None;
+        }
+        s.strikes = s.strikes.saturating_add(1);
+        let backoff = limit.backoff(s.strikes);
+        s.blocked_until = now.saturating_add(backoff.as_secs());
+        s.failures = 0;
+        s.window_start = now;
+        Some(backoff)
+    }
+
+    /// Forgets `key`'s failures.
+    pub fn clear(&mut self, key: &K) {
+        self.keys.remove(key);
+    }
+
+    /// Keys tracked.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Whether no key is tracked.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -75,14 +183,14 @@ pub struct Recorded {
 /// docs). Times are Unix seconds.
 #[derive(Debug)]
 pub struct EnrolmentAttempts<S> {
-    sources: HashMap<S, SourceState>,
+    sources: Strikes<S>,
     addresses: HashMap<String, AddressState>,
 }
 
-impl<S> Default for EnrolmentAttempts<S> {
+impl<S: Hash + Eq + Clone> Default for EnrolmentAttempts<S> {
     fn default() -> Self {
         EnrolmentAttempts {
-            sources: HashMap::new(),
+            sources: Strikes::new(ENROLMENT_SOURCE_LIMIT),
             addresses: HashMap::new(),
         }
     }
@@ -95,8 +203,7 @@ fn window_ended(start: u64, now: u64) -> bool {
 impl<S: Hash + Eq + Clone> EnrolmentAttempts<S> {
     /// How long `source` must wait, if it is blocked.
     pub fn source_blocked(&self, source: &S, now: u64) -> Option<Duration> {
-        let s = self.sources.get(source)?;
-        (now < s.blocked_until).then(|| Duration::from_secs(s.blocked_until - now))
+        self.sources.blocked(source, now)
     }
 
     /// Whether wrong codes for `address` are answered "rate limited" now.
@@ -108,31 +215,10 @@ impl<S: Hash + Eq + Clone> EnrolmentAttempts<S> {
 
     /// Counts a failed attempt of `source` for `address` at `now`.
     pub fn record_failure(&mut self, source: &S, address: &str, now: u64) -> Recorded {
-        let mut recorded = Recorded::default();
-        if self.sources.len() >= MAX_TRACKED {
-            self.sources
-                .retain(|_, s| !window_ended(s.window_start, now) || now < s.blocked_until);
-        }
-        if self.sources.len() < MAX_TRACKED || self.sources.contains_key(source) {
-            let s = self.sources.entry(source.clone()).or_default();
-            if s.strikes > 0 && window_ended(s.blocked_until, now) {
-                // A quiet window after the last block: forgiven.
-                s.strikes = 0;
-            }
-            if window_ended(s.window_start, now) {
-                s.failures = 0;
-                s.window_start = now;
-            }
-            s.failures = s.failures.saturating_add(1);
-            if s.failures >= MAX_SOURCE_FAILURES {
-                s.strikes = s.strikes.saturating_add(1);
-                let backoff = source_backoff(s.strikes);
-                s.blocked_until = now.saturating_add(backoff.as_secs());
-                s.failures = 0;
-                s.window_start = now;
-                recorded.source_blocked = Some(backoff);
-            }
-        }
+        let mut recorded = Recorded {
+            source_blocked: self.sources.record_failure(source, now),
+            account_limited: false,
+        };
         if self.addresses.len() >= MAX_TRACKED {
             self.addresses
                 .retain(|_, a| !window_ended(a.window_start, now));
@@ -156,7 +242,7 @@ impl<S: Hash + Eq + Clone> EnrolmentAttempts<S> {
 
     /// Forgets `source`'s failures (it registered an account with a right code).
     pub fn clear_source(&mut self, source: &S) {
-        self.sources.remove(source);
+        self.sources.clear(source);
     }
 
     #[cfg(test)]

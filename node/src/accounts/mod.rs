@@ -25,11 +25,14 @@
 
 pub mod api;
 pub mod attempts;
+mod password;
+pub mod prekeys;
 mod record;
 pub mod settle;
 
 use std::sync::{Arc, Mutex, PoisonError};
 
+pub use password::{LoginRecord, PasswordEntry};
 pub use record::{AccountRecord, AccountState, AccountView};
 
 use herald_proto::entry::lp;
@@ -278,21 +281,24 @@ impl AccountBook {
                 expires: now.saturating_add(valid_for),
             },
             revoked_keys,
+            // A new registration brings a new password.
+            password: None,
         };
         self.put(&record)?;
         Ok((code, record))
     }
 
     /// Records that `identity_key` is being bound to `account` with the code whose hash is
-    /// `code_hash` (checked by the caller), the log being `from_size` long: the account must be
-    /// pending with that code. Durable when this returns, which must be before the binding is
-    /// appended.
+    /// `code_hash` (checked by the caller) and `password` as its password, the log being
+    /// `from_size` long: the account must be pending with that code. Durable when this
+    /// returns, which must be before the binding is appended.
     pub fn begin_binding(
         &self,
         account: &str,
         code_hash: &[u8; 32],
         identity_key: [u8; 32],
         from_size: u64,
+        password: &PasswordEntry,
     ) -> Result<AccountRecord, AccountError> {
         let _write = self.lock();
         let mut record = self
@@ -311,6 +317,7 @@ impl AccountBook {
             identity_key,
             from_size,
         };
+        record.password = Some(password.clone());
         self.put(&record)?;
         Ok(record)
     }
@@ -337,6 +344,7 @@ impl AccountBook {
             _ => return Err(AccountError::Changed(account.to_owned())),
         };
         record.state = AccountState::Pending { code_hash, expires };
+        record.password = None;
         self.put(&record)?;
         Ok(record)
     }
@@ -474,6 +482,10 @@ fn decode(key: &[u8], value: &[u8]) -> Result<AccountRecord, AccountError> {
 mod tests {
     use super::*;
 
+    fn pw() -> PasswordEntry {
+        password::tests::entry(b"pw")
+    }
+
     fn book() -> (tempfile::TempDir, AccountBook) {
         let dir = tempfile::tempdir().unwrap();
         let db = sled::Config::new().path(dir.path()).open().unwrap();
@@ -531,7 +543,8 @@ mod tests {
             book.activate("bob@beta.test", &h, [7; 32], 3, 100),
             Err(AccountError::Changed(_))
         ));
-        book.begin_binding("bob@beta.test", &h, [7; 32], 3).unwrap();
+        book.begin_binding("bob@beta.test", &h, [7; 32], 3, &pw())
+            .unwrap();
         book.activate("bob@beta.test", &h, [7; 32], 3, 100).unwrap();
         assert_eq!(book.active_key("bob@beta.test").unwrap(), Some([7; 32]));
         // Used: the same code activates nothing again.
@@ -551,7 +564,8 @@ mod tests {
         let (_dir, book) = book();
         let (code, _) = book.issue_code("bob@beta.test", 1, 60).unwrap();
         let h = code_hash("bob@beta.test", code.as_str());
-        book.begin_binding("bob@beta.test", &h, [7; 32], 0).unwrap();
+        book.begin_binding("bob@beta.test", &h, [7; 32], 0, &pw())
+            .unwrap();
         book.activate("bob@beta.test", &h, [7; 32], 0, 1).unwrap();
         // The revocation must be of the key the account holds.
         assert!(matches!(
@@ -581,14 +595,16 @@ mod tests {
         let (code, _) = book.issue_code("bob@beta.test", 1, 60).unwrap();
         let h = code_hash("bob@beta.test", code.as_str());
         assert!(matches!(
-            book.begin_binding("bob@beta.test", &[0; 32], [7; 32], 5),
+            book.begin_binding("bob@beta.test", &[0; 32], [7; 32], 5, &pw()),
             Err(AccountError::Changed(_))
         ));
-        book.begin_binding("bob@beta.test", &h, [7; 32], 5).unwrap();
+        book.begin_binding("bob@beta.test", &h, [7; 32], 5, &pw())
+            .unwrap();
         assert_eq!(book.in_flight().unwrap().len(), 1);
         assert_eq!(book.in_flight().unwrap()[0].view().state, "binding");
         for refused in [
-            book.begin_binding("bob@beta.test", &h, [8; 32], 5).err(),
+            book.begin_binding("bob@beta.test", &h, [8; 32], 5, &pw())
+                .err(),
             book.activate("bob@beta.test", &h, [8; 32], 5, 1).err(),
             book.issue_code("bob@beta.test", 1, 60).err(),
             book.mark_disabled("bob@beta.test", None, 1).err(),
@@ -612,7 +628,8 @@ mod tests {
             }
         );
         assert!(book.in_flight().unwrap().is_empty());
-        book.begin_binding("bob@beta.test", &h, [8; 32], 6).unwrap();
+        book.begin_binding("bob@beta.test", &h, [8; 32], 6, &pw())
+            .unwrap();
         book.activate("bob@beta.test", &h, [8; 32], 6, 2).unwrap();
         assert_eq!(book.active_key("bob@beta.test").unwrap(), Some([8; 32]));
     }

@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::password::PasswordEntry;
+
 /// Where an account stands.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case", deny_unknown_fields)]
@@ -67,6 +69,10 @@ pub struct AccountRecord {
     /// Identity keys revoked for this account, oldest first; never bound again.
     #[serde(with = "hex32_list", default)]
     pub revoked_keys: Vec<[u8; 32]>,
+    /// The SPAKE2+ record of the account's password, set by its registration and
+    /// replaced by a password change; none for an account registered before logins existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<PasswordEntry>,
 }
 
 impl AccountRecord {
@@ -166,7 +172,7 @@ fn from_hex<E: serde::de::Error>(s: &str) -> Result<[u8; 32], E> {
     Ok(out)
 }
 
-mod hex32 {
+pub(super) mod hex32 {
     use serde::{Deserialize as _, Deserializer, Serializer};
 
     pub fn serialize<S: Serializer>(v: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
@@ -243,6 +249,7 @@ mod tests {
             created: 1,
             state,
             revoked_keys: vec![[3; 32]],
+            password: None,
         });
         for r in records {
             assert_eq!(AccountRecord::decode(&r.encode()).unwrap(), r);

@@ -16,6 +16,10 @@
 //! `AlertsRequest` the equivocation proofs the gateway holds, each of which the client verifies
 //! itself.
 //!
+//! PAEP (DESIGN §3.1, §3.2): `password_params`, `login_share`, `login_finish`, `session` and
+//! `prekey_bundle` are answered by [`Paep`]; requests that act for an account reach it only
+//! sealed in a session frame.
+//!
 //! The network worker has already answered what never reaches here: bytes that are not a valid
 //! request, requests over the in-flight bound, requests while shutting down.
 
@@ -27,7 +31,7 @@ use herald_proto::wire::pb::{
 use libp2p::PeerId;
 use tracing::error;
 
-use super::{Intake, Refusal};
+use super::{Intake, Paep, Refusal};
 use crate::sequencer::Ack;
 use crate::store::{LogStore, ReadError};
 use crate::watch::SplitViewWatch;
@@ -38,6 +42,7 @@ pub struct ClientService {
     intake: Intake,
     store: LogStore,
     watch: SplitViewWatch,
+    paep: Paep,
 }
 
 fn client_error(kind: ClientErrorKind, message: &str) -> pb::ClientResponse {
@@ -51,13 +56,14 @@ fn answer(response: client_response::Response) -> pb::ClientResponse {
 }
 
 impl ClientService {
-    /// A service over the intake (submissions, accounts, lookups), the store (for reads) and
-    /// the split-view watch (for alerts).
-    pub fn new(intake: Intake, store: LogStore, watch: SplitViewWatch) -> Self {
+    /// A service over the intake (submissions, accounts, lookups), the store (for reads), the
+    /// split-view watch (for alerts) and PAEP (logins, sessions, prekeys).
+    pub fn new(intake: Intake, store: LogStore, watch: SplitViewWatch, paep: Paep) -> Self {
         ClientService {
             intake,
             store,
             watch,
+            paep,
         }
     }
 
@@ -112,6 +118,26 @@ impl ClientService {
             ),
             Some(client_request::Request::Trust(_)) => {
                 refused_or(self.intake.trust(), client_response::Response::Trust)
+            }
+            Some(client_request::Request::PasswordParams(r)) => refused_or(
+                self.paep.password_params(&r.account).await,
+                client_response::Response::PasswordParams,
+            ),
+            Some(client_request::Request::LoginShare(share)) => refused_or(
+                self.paep.login_share(peer, share).await,
+                client_response::Response::LoginChallenge,
+            ),
+            Some(client_request::Request::LoginFinish(finish)) => refused_or(
+                self.paep.login_finish(peer, finish).await,
+                client_response::Response::LoginAccepted,
+            ),
+            Some(client_request::Request::Session(frame)) => {
+                refused_or(self.paep.session(frame).await, |r| r)
+            }
+            Some(client_request::Request::PrekeyBundle(r)) => {
+                refused_or(self.paep.prekey_bundle(peer, r.account).await, |b| {
+                    client_response::Response::PrekeyBundle(Box::new(b))
+                })
             }
         }
     }

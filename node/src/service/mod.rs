@@ -32,8 +32,12 @@ mod admission;
 pub mod client;
 pub mod evidence;
 mod inbound;
+mod login;
 mod lookup;
+pub mod paep;
+mod prekeys;
 mod registration;
+mod sessions;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -50,6 +54,7 @@ use tracing::error;
 
 pub use client::ClientService;
 pub use inbound::NodeService;
+pub use paep::{Paep, PaepParts};
 pub use registration::DisableReport;
 
 use crate::accounts::attempts::{EnrolmentAttempts, EnrolmentMetrics};
@@ -105,6 +110,40 @@ pub enum Refusal {
         /// When the account may try again.
         retry_after: Duration,
     },
+    /// Too many login attempts (or prekey bundles) lately from this peer or for this account
+    /// (`service::login`, `service::prekeys`).
+    #[error("too many attempts lately; retry after {retry_after:?}")]
+    TooManyAttempts {
+        /// When to try again.
+        retry_after: std::time::Duration,
+    },
+    /// A login did not complete: confirmP does not verify, or no attempt of this peer for this
+    /// account is in progress (it expired, or never began). Says nothing about whether the
+    /// account exists.
+    #[error("login failed")]
+    LoginFailed,
+    /// A session frame the gateway does not take: no live session has its id, or it is
+    /// replayed, out of order, forged or expired (the client logs in again).
+    #[error("no live session takes this frame: {0}")]
+    NoSession(String),
+    /// A password record that is malformed or derived with less than the gateway offers.
+    #[error("password record: {0}")]
+    BadPassword(String),
+    /// Uploaded prekeys that do not verify under the account's identity key.
+    #[error("prekeys: {0}")]
+    BadPrekeys(herald_proto::paep::PrekeyError),
+    /// A prekey id used before for the account (`accounts::prekeys`).
+    #[error("prekey id {id} was used before; upload prekeys with new ids")]
+    PrekeyIdReused {
+        /// The id.
+        id: u64,
+    },
+    /// The upload would hold more one-time prekeys than the gateway keeps per account.
+    #[error("too many one-time prekeys for one account (at most {max})")]
+    TooManyPrekeys {
+        /// The bound.
+        max: usize,
+    },
     /// A publication for this req_hash is already logged (or being logged).
     #[error("a publication for this req_hash is already logged")]
     Duplicate,
@@ -142,6 +181,11 @@ impl Refusal {
             Refusal::Malformed(_) => ClientErrorKind::Malformed,
             Refusal::NonCanonical | Refusal::BadSignature { .. } => ClientErrorKind::InvalidEntry,
             Refusal::Unauthorized(_) | Refusal::RateLimited { .. } => ClientErrorKind::Unauthorized,
+            Refusal::TooManyAttempts { .. } => ClientErrorKind::RateLimited,
+            Refusal::LoginFailed | Refusal::NoSession(_) => ClientErrorKind::Unauthorized,
+            Refusal::BadPassword(_) | Refusal::BadPrekeys(_) => ClientErrorKind::InvalidEntry,
+            Refusal::PrekeyIdReused { .. } => ClientErrorKind::Duplicate,
+            Refusal::TooManyPrekeys { .. } => ClientErrorKind::TooLarge,
             Refusal::Duplicate => ClientErrorKind::Duplicate,
             Refusal::Pending { .. } => ClientErrorKind::Pending,
             Refusal::NotFound(_) => ClientErrorKind::NotFound,
@@ -157,6 +201,7 @@ impl Refusal {
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             Refusal::RateLimited { retry_after }
+            | Refusal::TooManyAttempts { retry_after }
             | Refusal::Pending { retry_after }
             | Refusal::Busy { retry_after } => Some(*retry_after),
             _ => None,
@@ -237,6 +282,11 @@ pub struct IntakeParts {
     pub clock: Arc<dyn Clock>,
     /// Where enrolment refusals are counted.
     pub enrolment_metrics: EnrolmentMetrics,
+    /// The Argon2id costs offered for passwords: a registration's password record must have
+    /// at least these (`paep::Argon2Params::covers`).
+    pub password_params: herald_proto::paep::Argon2Params,
+    /// The accounts' prekeys (reset when an account registers a new key or is disabled).
+    pub prekeys: crate::accounts::prekeys::PrekeyBook,
 }
 
 struct Inner {

@@ -26,6 +26,10 @@
 //! account has no pending code, so neither the answer nor its timing says which accounts have a
 //! pending enrolment.
 //!
+//! **The password** travels with the registration as its SPAKE2+ record (`w0`, `L`, Argon2id
+//! costs at least those the gateway offers) and is recorded with the binding in flight, so it is
+//! durable before the binding is acknowledged; the gateway never sees the password.
+//!
 //! **Disabling** an active account appends an `IdentityRevocation` of its key first, waits until
 //! it is durable, then marks the account disabled; a crash in between leaves the key revoked in
 //! the log and the account active, and disabling again completes it.
@@ -45,7 +49,8 @@ use libp2p::PeerId;
 
 use crate::accounts::attempts::{EnrolmentAttempts, FAILURE_WINDOW};
 use crate::accounts::{
-    AccountError, AccountRecord, AccountState, EnrolmentCode, check_address, code_hash, same_hash,
+    AccountError, AccountRecord, AccountState, EnrolmentCode, PasswordEntry, check_address,
+    code_hash, same_hash,
 };
 use crate::sequencer::Ack;
 
@@ -196,6 +201,7 @@ impl Intake {
             what: "registration",
             source,
         })?;
+        let password = self.password_entry(r.password.as_ref())?;
 
         let _enrolling = self.inner.enrolling.lock(&account).await;
         let now = self.now_secs();
@@ -263,12 +269,17 @@ impl Intake {
             valid_from: now,
         }
         .sign(&self.parts().log_key);
-        // Durable before the append: a crash after it is settled at the next start.
+        // Durable before the append: a crash after it is settled at the next start. A new key
+        // numbers its prekeys afresh: those of an earlier key go first.
         let (acc, from_size) = (account.clone(), self.parts().store.head().size);
         self.blocking(move |mail| {
+            mail.parts()
+                .prekeys
+                .reset(&acc)
+                .map_err(|e| Refusal::Internal(e.to_string()))?;
             Ok(mail
                 .accounts()
-                .begin_binding(&acc, &given, identity_key, from_size)?)
+                .begin_binding(&acc, &given, identity_key, from_size, &password)?)
         })
         .await?;
         let ack = match self.append(&binding).await {
@@ -303,6 +314,31 @@ impl Intake {
         Ok(ack)
     }
 
+    /// The password entry of a record a client sent (registration or a password change):
+    /// well formed, and derived with at least the Argon2id costs this gateway offers.
+    pub(super) fn password_entry(
+        &self,
+        record: Option<&pb::PasswordRecord>,
+    ) -> Result<PasswordEntry, Refusal> {
+        let record = record.ok_or_else(|| Refusal::BadPassword("missing".into()))?;
+        let entry =
+            PasswordEntry::from_wire(record).map_err(|e| Refusal::BadPassword(e.to_string()))?;
+        let params = entry
+            .params()
+            .map_err(|e| Refusal::BadPassword(e.to_string()))?;
+        let floor = self.parts().password_params;
+        if !params.covers(floor) {
+            return Err(Refusal::BadPassword(format!(
+                "derived with {} KiB and {} passes; this gateway needs at least {} KiB and {} passes",
+                params.memory_kib(),
+                params.iterations(),
+                floor.memory_kib(),
+                floor.iterations()
+            )));
+        }
+        Ok(entry)
+    }
+
     /// Disables `account` (see the module docs).
     pub async fn disable(&self, account: String) -> Result<DisableReport, Refusal> {
         let _enrolling = self.inner.enrolling.lock(&account).await;
@@ -332,8 +368,14 @@ impl Intake {
             }
         };
         let acc = account.clone();
-        self.blocking(move |mail| Ok(mail.accounts().mark_disabled(&acc, revocation, now)?))
-            .await?;
+        self.blocking(move |mail| {
+            mail.parts()
+                .prekeys
+                .reset(&acc)
+                .map_err(|e| Refusal::Internal(e.to_string()))?;
+            Ok(mail.accounts().mark_disabled(&acc, revocation, now)?)
+        })
+        .await?;
         info!(
             account,
             revocation_index = revocation.map(|r| r.1),

@@ -401,7 +401,12 @@ async fn a_registration_left_in_flight_without_its_binding_is_pending_again_afte
         let book = AccountBook::open(store.db(), "alpha.test").unwrap();
         let h = code_hash(&bob.address, &code);
         let size = store.head().size;
-        book.begin_binding(&bob.address, &h, [9; 32], size).unwrap();
+        let password = herald_node::accounts::PasswordEntry::from_wire(
+            &crate::certmail_support::password_record(&bob.address),
+        )
+        .unwrap();
+        book.begin_binding(&bob.address, &h, [9; 32], size, &password)
+            .unwrap();
         assert_eq!(book.in_flight().unwrap().len(), 1);
     }
     let alpha = stopped.start().await;

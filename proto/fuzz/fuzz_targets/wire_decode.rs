@@ -53,4 +53,6 @@ fuzz_target!(|data: &[u8]| {
     check::<pb::PrekeyBundleRequest>(data);
     check::<pb::PrekeyBundle>(data);
     check::<pb::MailEnvelope>(data);
+    check::<pb::SessionRequest>(data);
+    check::<pb::SessionResponse>(data);
 });

@@ -13,6 +13,8 @@
 //! - **Prekeys** ([`prekey`]): one-time and fallback X25519 prekeys signed by the identity key
 //!   IK; a [`VerifiedPrekeyBundle`] comes only from checking the prekey's signature against the
 //!   recipient's identity binding proven in its domain's log.
+//! - **Session requests** ([`session`]): what a session frame carries on the client protocol,
+//!   one `SessionRequest` per frame and one `SessionResponse` back.
 //! - **Mail envelope** ([`envelope`]): `sk` from X25519 with the prekey, `Z` under it, the header
 //!   signed by IK_A; the recipient's side through the key store's agreement, with a
 //!   [`ReplayCache`].
@@ -28,6 +30,7 @@ mod password;
 pub mod prekey;
 mod replay;
 mod ristretto;
+pub mod session;
 mod spake2plus;
 mod suite;
 
@@ -50,8 +53,8 @@ pub use login::{
 };
 pub use password::{Argon2Params, ProverSecrets, SALT_LABEL, VerifierRecord, password_salt};
 pub use prekey::{
-    PREKEY_LABEL, PrekeyError, PrekeyKind, VerifiedPrekeyBundle, prekey_signing_input,
-    prekey_upload, verify_prekey_bundle, verify_prekey_upload,
+    PREKEY_LABEL, PrekeyError, PrekeyKind, VerifiedPrekeyBundle, card_prekey_upload,
+    prekey_signing_input, prekey_upload, verify_prekey_bundle, verify_prekey_upload,
 };
 pub use replay::ReplayCache;
 pub use ristretto::{KDF_CONTEXT, M_LABEL, N_LABEL, Ristretto255Blake3, derive_generator};

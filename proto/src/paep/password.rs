@@ -76,6 +76,23 @@ impl Argon2Params {
     pub fn memory_kib(&self) -> u32 {
         self.memory_kib
     }
+
+    /// Passes over the memory.
+    pub fn iterations(&self) -> u32 {
+        self.iterations
+    }
+
+    /// Lanes.
+    pub fn parallelism(&self) -> u32 {
+        self.parallelism
+    }
+
+    /// Whether these costs are at least `floor`'s: as much memory and as many passes (lanes
+    /// change how the work is spread, not how much of it an attacker must do, so any count is
+    /// accepted). A gateway refuses a record derived with less than it offers.
+    pub fn covers(&self, floor: Argon2Params) -> bool {
+        self.memory_kib >= floor.memory_kib && self.iterations >= floor.iterations
+    }
 }
 
 /// `KDF("herald v1 paep salt", lp(account) ‖ lp(domain))`.
@@ -95,6 +112,17 @@ pub struct ProverSecrets<S: Ciphersuite> {
 impl<S: Ciphersuite> core::fmt::Debug for ProverSecrets<S> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.write_str("ProverSecrets(..)")
+    }
+}
+
+/// A copy is zeroized on drop like the original (a client keeps one for a session's length, e.g.
+/// to log in again after a restart of its gateway, or a benchmark for many logins).
+impl<S: Ciphersuite> Clone for ProverSecrets<S> {
+    fn clone(&self) -> Self {
+        ProverSecrets {
+            w0: self.w0.clone(),
+            w1: self.w1.clone(),
+        }
     }
 }
 
@@ -289,6 +317,19 @@ mod tests {
         let costlier = Argon2Params::new(128, 1, 1).unwrap();
         let c = ProverSecrets::<S>::derive(b"pw", "bob@beta.test", "beta.test", costlier).unwrap();
         assert_ne!(c.record().encode().1, l);
+    }
+
+    #[test]
+    fn costs_cover_a_floor_by_memory_and_passes() {
+        let floor = Argon2Params::new(1024, 2, 4).unwrap();
+        assert!(floor.covers(floor));
+        assert!(Argon2Params::new(2048, 2, 1).unwrap().covers(floor));
+        assert!(!Argon2Params::new(1023, 9, 4).unwrap().covers(floor));
+        assert!(!Argon2Params::new(4096, 1, 4).unwrap().covers(floor));
+        assert_eq!(
+            (floor.memory_kib(), floor.iterations(), floor.parallelism()),
+            (1024, 2, 4)
+        );
     }
 
     #[test]

@@ -156,6 +156,28 @@ pub fn prekey_upload<I: IdentitySigner, C: PrekeyCreator>(
     one_time: usize,
     fallback: bool,
 ) -> Result<pb::PrekeyUpload, PrekeyError> {
+    let created = create_prekeys(store, one_time, fallback)?;
+    sign_upload(signer, account, created)
+}
+
+/// [`prekey_upload`] with one key store that both signs and holds the prekeys (the IC card):
+/// the prekeys are created first, then signed.
+pub fn card_prekey_upload<K: IdentitySigner + PrekeyCreator>(
+    account: &str,
+    card: &mut K,
+    one_time: usize,
+    fallback: bool,
+) -> Result<pb::PrekeyUpload, PrekeyError> {
+    let created = create_prekeys(card, one_time, fallback)?;
+    sign_upload(card, account, created)
+}
+
+/// The prekeys of an upload, created inside `store`: kind, id, public half.
+fn create_prekeys<C: PrekeyCreator>(
+    store: &mut C,
+    one_time: usize,
+    fallback: bool,
+) -> Result<Vec<(PrekeyKind, u64, [u8; 32])>, PrekeyError> {
     if one_time > MAX_PREKEYS_PER_UPLOAD {
         return Err(PrekeyError::TooMany {
             count: one_time,
@@ -163,31 +185,35 @@ pub fn prekey_upload<I: IdentitySigner, C: PrekeyCreator>(
         });
     }
     let store_error = |e: C::Error| PrekeyError::KeyStore(e.to_string());
-    let mut upload = pb::PrekeyUpload::default();
-    for (id, public) in store
+    let mut created: Vec<_> = store
         .create_prekeys(PrekeyKind::OneTime, one_time)
         .map_err(store_error)?
-    {
-        upload.one_time.push(sign_prekey(
-            signer,
-            account,
-            PrekeyKind::OneTime,
-            id,
-            public,
-        )?);
-    }
+        .into_iter()
+        .map(|(id, public)| (PrekeyKind::OneTime, id, public))
+        .collect();
     if fallback {
-        let created = store
+        let made = store
             .create_prekeys(PrekeyKind::Fallback, 1)
             .map_err(store_error)?;
-        if let Some(&(id, public)) = created.first() {
-            upload.fallback = Some(sign_prekey(
-                signer,
-                account,
-                PrekeyKind::Fallback,
-                id,
-                public,
-            )?);
+        if let Some(&(id, public)) = made.first() {
+            created.push((PrekeyKind::Fallback, id, public));
+        }
+    }
+    Ok(created)
+}
+
+/// Signs created prekeys with IK into an upload, checked against the schema's bounds.
+fn sign_upload<I: IdentitySigner>(
+    signer: &I,
+    account: &str,
+    created: Vec<(PrekeyKind, u64, [u8; 32])>,
+) -> Result<pb::PrekeyUpload, PrekeyError> {
+    let mut upload = pb::PrekeyUpload::default();
+    for (kind, id, public) in created {
+        let signed = sign_prekey(signer, account, kind, id, public)?;
+        match kind {
+            PrekeyKind::OneTime => upload.one_time.push(signed),
+            PrekeyKind::Fallback => upload.fallback = Some(signed),
         }
     }
     upload.validate()?;
@@ -388,6 +414,54 @@ mod tests {
                 max: 100
             }
         );
+    }
+
+    /// One store that signs and holds its prekeys, as a device's key store does.
+    struct Card {
+        ik: SigningKey,
+        prekeys: super::super::MemoryPrekeys,
+    }
+
+    impl IdentitySigner for Card {
+        type Error = core::convert::Infallible;
+
+        fn identity_key(&self) -> [u8; 32] {
+            self.ik.identity_key()
+        }
+
+        fn sign(&self, message: &[u8]) -> Result<[u8; 64], Self::Error> {
+            IdentitySigner::sign(&self.ik, message)
+        }
+    }
+
+    impl PrekeyCreator for Card {
+        type Error = super::super::UnknownPrekey;
+
+        fn create_prekeys(
+            &mut self,
+            kind: PrekeyKind,
+            count: usize,
+        ) -> Result<Vec<(u64, [u8; 32])>, Self::Error> {
+            self.prekeys.create_prekeys(kind, count)
+        }
+    }
+
+    #[test]
+    fn one_card_creates_and_signs_its_upload() {
+        let mut card = Card {
+            ik: bob_key(),
+            prekeys: super::super::MemoryPrekeys::new(5),
+        };
+        let upload = card_prekey_upload(BOB, &mut card, 4, true).unwrap();
+        assert_eq!(upload.one_time.len(), 4);
+        assert_eq!(upload.fallback.as_ref().map(|f| f.id), Some(5));
+        assert_eq!(card.prekeys.len(), 5);
+        let ik = bob_key().verifying_key().to_bytes();
+        assert_eq!(verify_prekey_upload(&upload, BOB, &ik), Ok(()));
+        assert!(matches!(
+            card_prekey_upload(BOB, &mut card, 101, false),
+            Err(PrekeyError::TooMany { .. })
+        ));
     }
 
     #[test]

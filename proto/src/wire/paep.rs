@@ -225,6 +225,13 @@ impl pb::SignedPrekey {
     }
 }
 
+impl pb::SignedPrekey {
+    /// The bounds of one signed prekey of `kind` on its own (e.g. as a gateway stores it).
+    pub fn validate_as(&self, kind: PrekeyKind) -> Result<(), WireError> {
+        self.validate_fields("SignedPrekey.kind", Some(kind))
+    }
+}
+
 impl Validate for pb::PrekeyUpload {
     const MAX_ENCODED_LEN: usize = MAX_PREKEY_UPLOAD_BYTES;
 

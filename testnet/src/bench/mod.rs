@@ -7,6 +7,7 @@
 
 mod certmail;
 mod cosign;
+mod login;
 mod proofs;
 
 use std::path::{Path, PathBuf};
@@ -18,6 +19,7 @@ use serde::Serialize;
 
 pub use certmail::CertmailArgs;
 pub use cosign::CosignArgs;
+pub use login::LoginArgs;
 pub use proofs::ProofsArgs;
 
 /// The benchmarks.
@@ -29,6 +31,8 @@ pub enum BenchCommand {
     Cosign(CosignArgs),
     /// Certified mail end to end on 3 domains: step (a) to the recipient's verified plaintext.
     Certmail(CertmailArgs),
+    /// PAEP logins per second over the client protocol against one node.
+    Login(LoginArgs),
 }
 
 /// Options every benchmark takes.
@@ -49,6 +53,7 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Proofs(args) => proofs::run(args).await,
         BenchCommand::Cosign(args) => cosign::run(args).await,
         BenchCommand::Certmail(args) => certmail::run(args).await,
+        BenchCommand::Login(args) => login::run(args).await,
     }
 }
 

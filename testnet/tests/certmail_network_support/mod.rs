@@ -213,6 +213,8 @@ impl World {
         ] {
             let code = domain.code(account).await;
             let (addr, key) = (domain.addr(), domain.log_key());
+            let password = party.p("password");
+            std::fs::write(&password, "correct horse battery staple 42\n").unwrap();
             let args = [
                 "account",
                 "register",
@@ -222,6 +224,8 @@ impl World {
                 &key,
                 "--code",
                 &code,
+                "--password-file",
+                &password,
                 "--json",
             ];
             let v = party.ok(&args).await;

@@ -29,6 +29,22 @@ pub struct Account {
     pub prekey: [u8; 32],
 }
 
+/// A password record as a client sends it, claiming the costs the node offers by default
+/// (derived here with cheap costs: the gateway cannot tell, and these tests do not log in).
+pub fn password_record(account: &str) -> pb::PasswordRecord {
+    let domain = account.rsplit_once('@').map_or("", |(_, d)| d);
+    let cheap = herald_proto::paep::Argon2Params::new(64, 1, 1).unwrap();
+    herald_proto::paep::ProverSecrets::<herald_proto::paep::Ristretto255Blake3>::derive(
+        b"test password",
+        account,
+        domain,
+        cheap,
+    )
+    .unwrap()
+    .record()
+    .to_pb(herald_proto::paep::Argon2Params::RECOMMENDED)
+}
+
 impl Account {
     /// The account `address` with keys made from `seed`.
     pub fn new(address: &str, seed: u8) -> Self {
@@ -59,6 +75,7 @@ impl Account {
             enrolment_code: code.to_owned(),
             signature: sign_registration(&self.identity, &self.address, &self.prekey, code)
                 .to_vec(),
+            password: Some(password_record(&self.address)),
         }
     }
 

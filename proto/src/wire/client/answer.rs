@@ -66,7 +66,7 @@ impl fmt::Display for Refusal<'_> {
 
 /// The requests of `/herald/client/1`, one constructor per call.
 impl pb::ClientRequest {
-    fn of(request: client_request::Request) -> Self {
+    pub(super) fn of(request: client_request::Request) -> Self {
         pb::ClientRequest {
             request: Some(request),
         }
@@ -155,12 +155,18 @@ pub fn response_kind(response: &client_response::Response) -> &'static str {
         Response::Included(_) => "an included leaf",
         Response::Binding(_) => "a binding answer",
         Response::Trust(_) => "a trust list",
+        Response::PasswordParams(_) => "password parameters",
+        Response::LoginChallenge(_) => "a login challenge",
+        Response::LoginAccepted(_) => "a login acceptance",
+        Response::Session(_) => "a session frame",
+        Response::PrekeyBundle(_) => "a prekey bundle",
+        Response::SessionClosed(_) => "a session close",
         Response::Error(_) => "an error",
     }
 }
 
 /// The answer `pick` takes out of `response`, or why there is none.
-fn expect<T>(
+pub(super) fn expect<T>(
     response: pb::ClientResponse,
     request: &'static str,
     pick: impl FnOnce(client_response::Response) -> Result<T, client_response::Response>,
@@ -181,7 +187,11 @@ fn expect<T>(
     })
 }
 
-fn mismatch(what: &'static str, asked: impl ToString, answered: impl ToString) -> AnswerError {
+pub(super) fn mismatch(
+    what: &'static str,
+    asked: impl ToString,
+    answered: impl ToString,
+) -> AnswerError {
     AnswerError::Mismatch {
         what,
         asked: asked.to_string(),

@@ -3,11 +3,17 @@
 //! that an answer is the one asked for (`answer.rs`).
 
 mod answer;
+mod session;
 
 pub use answer::{
     AnswerError, expect_alerts, expect_binding, expect_checkpoint, expect_consistency,
     expect_entries, expect_inclusion, expect_publication, expect_registered, expect_submitted,
     expect_trust, response_kind,
+};
+pub use session::{
+    expect_login_accepted, expect_login_challenge, expect_password_changed, expect_password_params,
+    expect_prekey_bundle, expect_prekey_status, expect_session_closed, expect_session_frame,
+    session_response_kind,
 };
 
 use super::pb::{self, client_request, client_response, inclusion_request};
@@ -123,6 +129,11 @@ impl Validate for pb::ClientRequest {
                 exact("PublicationRequest.req_hash", &p.req_hash, HASH_LEN)
             }
             Some(client_request::Request::Trust(_)) => Ok(()),
+            Some(client_request::Request::PasswordParams(r)) => r.validate(),
+            Some(client_request::Request::LoginShare(r)) => r.validate(),
+            Some(client_request::Request::LoginFinish(r)) => r.validate_fields(),
+            Some(client_request::Request::Session(frame)) => frame.validate(),
+            Some(client_request::Request::PrekeyBundle(r)) => r.validate(),
         }
     }
 }
@@ -170,6 +181,12 @@ impl Validate for pb::ClientResponse {
             Some(client_response::Response::Included(leaf)) => leaf.validate_fields(false),
             Some(client_response::Response::Binding(answer)) => answer.validate_fields(),
             Some(client_response::Response::Trust(list)) => list.validate_fields(),
+            Some(client_response::Response::PasswordParams(p)) => p.validate(),
+            Some(client_response::Response::LoginChallenge(c)) => c.validate(),
+            Some(client_response::Response::LoginAccepted(_)) => Ok(()),
+            Some(client_response::Response::Session(frame)) => frame.validate(),
+            Some(client_response::Response::PrekeyBundle(b)) => b.validate(),
+            Some(client_response::Response::SessionClosed(_)) => Ok(()),
             Some(client_response::Response::Error(e)) => {
                 known_enum::<pb::ClientErrorKind>("ClientError.kind", e.kind)?;
                 sized(
@@ -208,7 +225,13 @@ impl pb::RegisterAccount {
             1,
             MAX_ENROLMENT_CODE_BYTES,
         )?;
-        exact("RegisterAccount.signature", &self.signature, SIGNATURE_LEN)
+        exact("RegisterAccount.signature", &self.signature, SIGNATURE_LEN)?;
+        self.password
+            .as_ref()
+            .ok_or(WireError::MissingField {
+                field: "RegisterAccount.password",
+            })?
+            .validate()
     }
 }
 
@@ -450,6 +473,15 @@ mod tests {
             signed_prekey_signature: vec![3; 64],
             enrolment_code: "code".into(),
             signature: vec![4; 64],
+            password: Some(pb::PasswordRecord {
+                w0: vec![5; 32],
+                l: vec![6; 32],
+                argon2: Some(pb::Argon2Params {
+                    memory_kib: 64,
+                    iterations: 1,
+                    parallelism: 1,
+                }),
+            }),
         }
     }
 
@@ -460,7 +492,7 @@ mod tests {
     #[test]
     fn a_registration_has_exact_keys_and_signatures() {
         assert!(register_ok(register()));
-        let edits: [fn(&mut pb::RegisterAccount); 8] = [
+        let edits: [fn(&mut pb::RegisterAccount); 10] = [
             |r| r.identity_key.truncate(31),
             |r| r.identity_key.push(0),
             |r| r.signed_prekey.truncate(31),
@@ -469,6 +501,8 @@ mod tests {
             |r| r.signature.clear(),
             |r| r.account.clear(),
             |r| r.enrolment_code.clear(),
+            |r| r.password = None,
+            |r| r.password.as_mut().unwrap().l.truncate(31),
         ];
         for (i, edit) in edits.iter().enumerate() {
             let mut r = register();

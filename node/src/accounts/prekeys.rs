@@ -1,0 +1,404 @@
+//! The prekeys this gateway holds for its accounts (DESIGN §3.2), in the sled tree `prekeys`.
+//!
+//! | key | value |
+//! |---|---|
+//! | `o` ‖ account ‖ 0x00 ‖ id (8 bytes BE) | a one-time `SignedPrekey` not yet handed out |
+//! | `f` ‖ account | 1 byte "handed out since uploaded" ‖ the uploaded fallback `SignedPrekey` (none: fallback 0, the binding's prekey) |
+//! | `h` ‖ account | the highest prekey id ever stored for the account (8 bytes BE) |
+//!
+//! Addresses are printable ASCII (`accounts::check_address`), so `account ‖ 0x00` never
+//! prefixes another account's keys.
+//!
+//! - **At most once.** A one-time prekey is removed from the tree and the removal flushed before
+//!   it is handed out ([`PrekeyBook::take`]); a gateway killed after that never hands it out
+//!   again, and one killed before it never handed it out. Takes are serialised, so two askers
+//!   never get the same prekey.
+//! - **The fallback** is handed out only when no one-time prekey is left; the hand-out is
+//!   recorded (flushed) and reported, so the client knows to upload a new one.
+//! - **Ids only grow.** An upload whose ids are not all above every id stored before for the
+//!   account is refused whole, so a prekey handed out (and removed) can never come back by being
+//!   uploaded again. A new registration (new IK, new key store) starts the account afresh
+//!   ([`PrekeyBook::reset`]).
+//! - Signatures are the caller's to check (against the account's bound IK) before
+//!   [`PrekeyBook::store`]; what is read back is decoded and validated again.
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use herald_proto::wire::pb::{self, PrekeyKind};
+use prost::Message as _;
+
+/// The sled tree of the prekeys.
+pub const PREKEYS_TREE: &str = crate::db::Tree::Prekeys.name();
+
+/// Most one-time prekeys held for one account; an upload beyond it is refused.
+pub const MAX_ONE_TIME_PREKEYS: usize = 1000;
+
+/// Why a prekey operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PrekeyStoreError {
+    /// An uploaded id is not above every id stored before for the account (a prekey may have
+    /// been handed out under it).
+    #[error("prekey id {id} was used before (ids must exceed {highest})")]
+    IdReused {
+        /// The id.
+        id: u64,
+        /// The highest id stored before.
+        highest: u64,
+    },
+    /// The upload would hold more than [`MAX_ONE_TIME_PREKEYS`] one-time prekeys.
+    #[error("{held} one-time prekeys held and {uploaded} uploaded exceed {MAX_ONE_TIME_PREKEYS}")]
+    Full {
+        /// Held now.
+        held: usize,
+        /// In the upload.
+        uploaded: usize,
+    },
+    /// The database failed (local).
+    #[error("prekey storage: {0}")]
+    Storage(#[from] sled::Error),
+    /// A stored value does not decode (local: the database was damaged).
+    #[error("the prekey book holds a bad value for {account}: {reason}")]
+    Corrupt {
+        /// The account.
+        account: String,
+        /// What is wrong.
+        reason: &'static str,
+    },
+}
+
+/// What [`PrekeyBook::take`] handed out.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Handed {
+    /// A one-time prekey, removed for good.
+    OneTime(pb::SignedPrekey),
+    /// No one-time prekey was left: the uploaded fallback.
+    Fallback(pb::SignedPrekey),
+    /// No one-time prekey was left and none was uploaded: fallback 0, the binding's own
+    /// prekey, which the caller takes from the binding.
+    BindingFallback,
+}
+
+struct Inner {
+    tree: sled::Tree,
+    /// Serialises changes (uploads, takes, resets), so each sees the state it changes.
+    write: Mutex<()>,
+}
+
+/// The durable prekey book (see the module docs). Cheap to clone; methods block on sled (and
+/// those that change it on a flush), so async callers run them on a blocking thread.
+#[derive(Clone)]
+pub struct PrekeyBook {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for PrekeyBook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PrekeyBook").finish_non_exhaustive()
+    }
+}
+
+fn one_time_prefix(account: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(account.len() + 2);
+    key.push(b'o');
+    key.extend_from_slice(account.as_bytes());
+    key.push(0);
+    key
+}
+
+fn one_time_key(account: &str, id: u64) -> Vec<u8> {
+    let mut key = one_time_prefix(account);
+    key.extend_from_slice(&id.to_be_bytes());
+    key
+}
+
+fn tagged(tag: u8, account: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(account.len() + 1);
+    key.push(tag);
+    key.extend_from_slice(account.as_bytes());
+    key
+}
+
+impl PrekeyBook {
+    /// Opens the book in `db`.
+    pub fn open(db: &sled::Db) -> Result<Self, PrekeyStoreError> {
+        Ok(PrekeyBook {
+            inner: Arc::new(Inner {
+                tree: crate::db::Tree::Prekeys.open(db)?,
+                write: Mutex::new(()),
+            }),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
+        // The guard protects no data of its own: a panic elsewhere leaves nothing broken.
+        self.inner
+            .write
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn corrupt(account: &str, reason: &'static str) -> PrekeyStoreError {
+        PrekeyStoreError::Corrupt {
+            account: account.to_owned(),
+            reason,
+        }
+    }
+
+    fn highest(&self, account: &str) -> Result<u64, PrekeyStoreError> {
+        match self.inner.tree.get(tagged(b'h', account))? {
+            None => Ok(0),
+            Some(v) => Ok(u64::from_be_bytes(
+                v.as_ref()
+                    .try_into()
+                    .map_err(|_| Self::corrupt(account, "highest id"))?,
+            )),
+        }
+    }
+
+    /// The uploaded fallback and whether it was handed out; `(None, used)` for fallback 0.
+    fn fallback(
+        &self,
+        account: &str,
+    ) -> Result<(Option<pb::SignedPrekey>, bool), PrekeyStoreError> {
+        let Some(v) = self.inner.tree.get(tagged(b'f', account))? else {
+            return Ok((None, false));
+        };
+        let (&used, prekey) = v
+            .split_first()
+            .ok_or_else(|| Self::corrupt(account, "fallback"))?;
+        let prekey = if prekey.is_empty() {
+            None
+        } else {
+            let p =
+                pb::SignedPrekey::decode(prekey).map_err(|_| Self::corrupt(account, "fallback"))?;
+            p.validate_as(PrekeyKind::Fallback)
+                .map_err(|_| Self::corrupt(account, "fallback"))?;
+            Some(p)
+        };
+        Ok((prekey, used != 0))
+    }
+
+    fn one_time_count(&self, account: &str) -> usize {
+        self.inner
+            .tree
+            .scan_prefix(one_time_prefix(account))
+            .keys()
+            .count()
+    }
+
+    /// How many one-time prekeys are held for `account`, and whether its fallback was handed
+    /// out since it was uploaded.
+    pub fn status(&self, account: &str) -> Result<pb::PrekeyStatus, PrekeyStoreError> {
+        Ok(pb::PrekeyStatus {
+            one_time_remaining: self.one_time_count(account) as u64,
+            fallback_used: self.fallback(account)?.1,
+        })
+    }
+
+    /// Stores `upload` (signatures checked by the caller) for `account`; durable when this
+    /// returns. Refused whole if an id is not above every id stored before, or the account
+    /// would hold more than [`MAX_ONE_TIME_PREKEYS`].
+    pub fn store(
+        &self,
+        account: &str,
+        upload: &pb::PrekeyUpload,
+    ) -> Result<pb::PrekeyStatus, PrekeyStoreError> {
+        let _write = self.lock();
+        let highest = self.highest(account)?;
+        let ids = upload.one_time.iter().chain(upload.fallback.iter());
+        if let Some(reused) = ids.clone().map(|p| p.id).find(|&id| id <= highest) {
+            return Err(PrekeyStoreError::IdReused {
+                id: reused,
+                highest,
+            });
+        }
+        let held = self.one_time_count(account);
+        if held + upload.one_time.len() > MAX_ONE_TIME_PREKEYS {
+            return Err(PrekeyStoreError::Full {
+                held,
+                uploaded: upload.one_time.len(),
+            });
+        }
+        let mut batch = sled::Batch::default();
+        for prekey in &upload.one_time {
+            batch.insert(one_time_key(account, prekey.id), prekey.encode_to_vec());
+        }
+        if let Some(fallback) = &upload.fallback {
+            let mut value = vec![0u8];
+            value.extend_from_slice(&fallback.encode_to_vec());
+            batch.insert(tagged(b'f', account), value);
+        }
+        let new_highest = ids.map(|p| p.id).max().unwrap_or(highest).max(highest);
+        batch.insert(tagged(b'h', account), &new_highest.to_be_bytes());
+        self.inner.tree.apply_batch(batch)?;
+        self.inner.tree.flush()?;
+        self.status(account)
+    }
+
+    /// Hands out one prekey of `account`: the one-time prekey with the lowest id, removed and
+    /// flushed before this returns; when none is left, the fallback, its hand-out recorded and
+    /// flushed.
+    pub fn take(&self, account: &str) -> Result<Handed, PrekeyStoreError> {
+        let _write = self.lock();
+        if let Some(item) = self.inner.tree.scan_prefix(one_time_prefix(account)).next() {
+            let (key, _) = item?;
+            // Takes are serialised by the lock: it is still there.
+            let Some(value) = self.inner.tree.remove(&key)? else {
+                return Err(Self::corrupt(account, "one-time prekey vanished"));
+            };
+            // Durable before it leaves: a restart never hands it out again.
+            self.inner.tree.flush()?;
+            let prekey = decode_valid_prekey(&value)
+                .ok_or_else(|| Self::corrupt(account, "one-time prekey"))?;
+            return Ok(Handed::OneTime(prekey));
+        }
+        let (fallback, used) = self.fallback(account)?;
+        if !used {
+            let mut value = vec![1u8];
+            if let Some(p) = &fallback {
+                value.extend_from_slice(&p.encode_to_vec());
+            }
+            self.inner.tree.insert(tagged(b'f', account), value)?;
+            self.inner.tree.flush()?;
+        }
+        Ok(match fallback {
+            Some(p) => Handed::Fallback(p),
+            None => Handed::BindingFallback,
+        })
+    }
+
+    /// Forgets every prekey of `account` and its highest id: a new registration binds a new
+    /// IK, whose key store numbers its prekeys from 1. Durable when this returns.
+    pub fn reset(&self, account: &str) -> Result<(), PrekeyStoreError> {
+        let _write = self.lock();
+        let mut batch = sled::Batch::default();
+        for key in self.inner.tree.scan_prefix(one_time_prefix(account)).keys() {
+            batch.remove(key?);
+        }
+        batch.remove(tagged(b'f', account));
+        batch.remove(tagged(b'h', account));
+        self.inner.tree.apply_batch(batch)?;
+        self.inner.tree.flush()?;
+        Ok(())
+    }
+}
+
+/// A stored one-time prekey, decoded and checked.
+fn decode_valid_prekey(bytes: &[u8]) -> Option<pb::SignedPrekey> {
+    let p = pb::SignedPrekey::decode(bytes).ok()?;
+    p.validate_as(PrekeyKind::OneTime).ok()?;
+    Some(p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn book() -> (tempfile::TempDir, PrekeyBook) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sled::Config::new().path(dir.path()).open().unwrap();
+        (dir, PrekeyBook::open(&db).unwrap())
+    }
+
+    fn prekey(kind: PrekeyKind, id: u64) -> pb::SignedPrekey {
+        pb::SignedPrekey {
+            kind: kind as i32,
+            id,
+            public_key: vec![id as u8; 32],
+            signature: vec![7; 64],
+        }
+    }
+
+    fn upload(ids: std::ops::Range<u64>, fallback: Option<u64>) -> pb::PrekeyUpload {
+        pb::PrekeyUpload {
+            one_time: ids.map(|i| prekey(PrekeyKind::OneTime, i)).collect(),
+            fallback: fallback.map(|i| prekey(PrekeyKind::Fallback, i)),
+        }
+    }
+
+    #[test]
+    fn one_time_prekeys_are_handed_out_once_then_the_fallback() {
+        let (_dir, book) = book();
+        let status = book.store("bob@beta.test", &upload(1..4, Some(4))).unwrap();
+        assert_eq!(status.one_time_remaining, 3);
+        assert!(!status.fallback_used);
+        // Another account's prekeys are its own ("bob@beta.test" is a prefix of this one).
+        book.store("bob@beta.test2", &upload(1..3, None)).unwrap();
+        let mut ids = Vec::new();
+        for _ in 0..3 {
+            match book.take("bob@beta.test").unwrap() {
+                Handed::OneTime(p) => ids.push(p.id),
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(ids, vec![1, 2, 3]);
+        assert_eq!(
+            book.take("bob@beta.test").unwrap(),
+            Handed::Fallback(prekey(PrekeyKind::Fallback, 4))
+        );
+        assert!(book.status("bob@beta.test").unwrap().fallback_used);
+        assert_eq!(book.status("bob@beta.test2").unwrap().one_time_remaining, 2);
+        // Without an uploaded fallback, the binding's.
+        assert_eq!(
+            book.take("carol@beta.test").unwrap(),
+            Handed::BindingFallback
+        );
+        assert!(book.status("carol@beta.test").unwrap().fallback_used);
+        // A new fallback resets "used".
+        book.store("bob@beta.test", &upload(5..6, Some(6))).unwrap();
+        assert!(!book.status("bob@beta.test").unwrap().fallback_used);
+    }
+
+    #[test]
+    fn attack_an_id_handed_out_cannot_be_uploaded_again() {
+        let (_dir, book) = book();
+        book.store("bob@beta.test", &upload(1..3, None)).unwrap();
+        assert!(matches!(book.take("bob@beta.test").unwrap(), Handed::OneTime(p) if p.id == 1));
+        for again in [
+            upload(1..2, None),
+            upload(2..4, None),
+            upload(9..10, Some(2)),
+        ] {
+            assert!(matches!(
+                book.store("bob@beta.test", &again),
+                Err(PrekeyStoreError::IdReused { .. })
+            ));
+        }
+        assert_eq!(book.status("bob@beta.test").unwrap().one_time_remaining, 1);
+        // A new registration starts afresh.
+        book.reset("bob@beta.test").unwrap();
+        assert_eq!(book.status("bob@beta.test").unwrap().one_time_remaining, 0);
+        book.store("bob@beta.test", &upload(1..2, None)).unwrap();
+    }
+
+    #[test]
+    fn an_account_holds_a_bounded_number_of_prekeys() {
+        let (_dir, book) = book();
+        let max = MAX_ONE_TIME_PREKEYS as u64;
+        let mut next = 1;
+        while next <= max {
+            book.store("bob@beta.test", &upload(next..next + 100, None))
+                .unwrap();
+            next += 100;
+        }
+        assert!(matches!(
+            book.store("bob@beta.test", &upload(next..next + 1, None)),
+            Err(PrekeyStoreError::Full { .. })
+        ));
+    }
+
+    #[test]
+    fn a_take_is_durable_across_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let db = sled::Config::new().path(dir.path()).open().unwrap();
+            let book = PrekeyBook::open(&db).unwrap();
+            book.store("bob@beta.test", &upload(1..3, None)).unwrap();
+            book.take("bob@beta.test").unwrap();
+        }
+        let db = sled::Config::new().path(dir.path()).open().unwrap();
+        let book = PrekeyBook::open(&db).unwrap();
+        assert!(matches!(book.take("bob@beta.test").unwrap(), Handed::OneTime(p) if p.id == 2));
+    }
+}

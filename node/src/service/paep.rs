@@ -1,0 +1,285 @@
+//! PAEP on the client protocol (DESIGN §3.1, §3.2): the gateway's answers to
+//! `password_params`, `login_share`, `login_finish`, `session` frames and `prekey_bundle`.
+//! [`Paep`] holds the login attempts ([`super::login`]), the live sessions
+//! ([`super::sessions`]) and the prekey book, and serves what a session carries: prekey uploads
+//! and status ([`super::prekeys`]) and password changes.
+//!
+//! Requests that act for an account are taken only inside a live session: there is no other
+//! way to reach them on `/herald/client/1`. Each is carried out for the session's account only
+//! while that account is still active with the key it logged in with; otherwise the session
+//! ends and the request is refused.
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use herald_proto::paep::session::{Inbound, open_request, seal_response};
+use herald_proto::paep::{Argon2Params, FakeRecords};
+use herald_proto::wire::pb::{self, client_response, session_request};
+use libp2p::PeerId;
+use tracing::{debug, info, warn};
+use zeroize::Zeroizing;
+
+use super::login::Logins;
+use super::sessions::{Live, Sessions, refusal_label};
+use super::{Intake, Refusal};
+use crate::accounts::attempts::Strikes;
+use crate::accounts::prekeys::PrekeyBook;
+use crate::accounts::{AccountBook, LoginRecord};
+use crate::metrics::PaepMetrics;
+
+/// What [`Paep`] works with.
+pub struct PaepParts {
+    /// Client intake (binding answers for prekey bundles, the clock, blocking work).
+    pub intake: Intake,
+    /// The gateway's secret for fake records of unknown accounts (`keys::login_secret`).
+    pub login_secret: Zeroizing<[u8; 32]>,
+    /// Seconds a session lives.
+    pub session_lifetime: u64,
+    /// Live sessions at once.
+    pub max_sessions: usize,
+    /// Where logins, sessions and prekeys are counted.
+    pub metrics: PaepMetrics,
+}
+
+pub(super) struct Inner {
+    pub(super) intake: Intake,
+    pub(super) logins: Mutex<Logins>,
+    pub(super) sessions: Sessions,
+    pub(super) bundles: Mutex<Strikes<PeerId>>,
+    pub(super) metrics: PaepMetrics,
+}
+
+/// PAEP's server side (see the module docs). Cheap to clone.
+#[derive(Clone)]
+pub struct Paep {
+    pub(super) inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Paep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Paep").finish_non_exhaustive()
+    }
+}
+
+impl Paep {
+    /// The service over `parts`.
+    pub fn new(parts: PaepParts) -> Self {
+        let params = parts.intake.parts().password_params;
+        let domain = parts.intake.accounts().domain().to_owned();
+        Paep {
+            inner: Arc::new(Inner {
+                logins: Mutex::new(Logins::new(
+                    FakeRecords::new(*parts.login_secret, params),
+                    &domain,
+                )),
+                sessions: Sessions::new(parts.max_sessions, parts.session_lifetime),
+                bundles: Mutex::new(Strikes::new(super::prekeys::BUNDLE_LIMIT)),
+                intake: parts.intake,
+                metrics: parts.metrics,
+            }),
+        }
+    }
+
+    fn logins(&self) -> std::sync::MutexGuard<'_, Logins> {
+        // Attempts and counters only: a panic elsewhere leaves them usable.
+        self.inner
+            .logins
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(super) fn accounts(&self) -> &AccountBook {
+        self.inner.intake.accounts()
+    }
+
+    pub(super) fn prekeys(&self) -> &PrekeyBook {
+        &self.inner.intake.parts().prekeys
+    }
+
+    pub(super) fn now(&self) -> u64 {
+        self.inner.intake.now_secs()
+    }
+
+    /// The login record of `account`, if it has one (read on a blocking thread).
+    async fn login_record(&self, account: &str) -> Result<Option<LoginRecord>, Refusal> {
+        let account = account.to_owned();
+        self.inner
+            .intake
+            .blocking(move |intake| Ok(intake.accounts().login_record(&account)?))
+            .await
+    }
+
+    /// `PasswordParams` for `account`: its record's costs, or the offered ones for an address
+    /// without a record (unknown, pending, disabled, no password) — the same as a fake record.
+    pub async fn password_params(&self, account: &str) -> Result<pb::PasswordParams, Refusal> {
+        let record = self.login_record(account).await?;
+        let params = record
+            .and_then(|r| r.password.params().ok())
+            .unwrap_or_else(|| self.logins().fake_params());
+        Ok(pb::PasswordParams {
+            argon2: Some(params.to_pb()),
+        })
+    }
+
+    /// Login message 1 from `peer`.
+    pub async fn login_share(
+        &self,
+        peer: PeerId,
+        share: pb::LoginShare,
+    ) -> Result<pb::LoginChallenge, Refusal> {
+        let metrics = &self.inner.metrics;
+        // Limits first, before the record is read or any work is done.
+        self.logins()
+            .admit(&peer, &share.account, self.now(), metrics)?;
+        let record = self.login_record(&share.account).await?;
+        self.logins()
+            .start(peer, &share, record, self.now(), metrics)
+    }
+
+    /// Login message 3 from `peer`: the session opens if confirmP verifies.
+    pub async fn login_finish(
+        &self,
+        peer: PeerId,
+        finish: pb::LoginFinish,
+    ) -> Result<pb::LoginAccepted, Refusal> {
+        let confirm = finish.confirm.unwrap_or_default();
+        let now = self.now();
+        let metrics = &self.inner.metrics;
+        let completed = self
+            .logins()
+            .finish(peer, &finish.account, &confirm, now, metrics)?;
+        let expires_at = self.inner.sessions.open(completed, now, metrics)?;
+        info!(%peer, account = finish.account, expires_at, "logged in; session open");
+        Ok(pb::LoginAccepted { expires_at })
+    }
+
+    /// One session frame: a request carried out for the session's account and its answer
+    /// sealed, or a logout. A frame the session does not take changes nothing.
+    pub async fn session(
+        &self,
+        frame: pb::SessionFrame,
+    ) -> Result<client_response::Response, Refusal> {
+        let metrics = &self.inner.metrics;
+        let refused = |label: &'static str, why: String| {
+            metrics
+                .frames_refused
+                .get_or_create(&crate::metrics::KindLabel { kind: label })
+                .inc();
+            debug!(reason = label, "session frame refused");
+            Refusal::NoSession(why)
+        };
+        let Some(shared) = self
+            .inner
+            .sessions
+            .get(&frame.session_id, self.now(), metrics)
+        else {
+            return Err(refused(
+                "unknown_session",
+                "no live session has this id".into(),
+            ));
+        };
+        let mut live = shared.lock().await;
+        let id = *live.channel.session_id();
+        let now = self.now();
+        let request = match open_request(&mut live.channel, &frame, now) {
+            Ok(Inbound::Request(request)) => request,
+            Ok(Inbound::Closed) => {
+                self.inner.sessions.end(&id, metrics);
+                info!(account = live.account, "logged out; session closed");
+                return Ok(client_response::Response::SessionClosed(
+                    pb::SessionClosed {},
+                ));
+            }
+            Ok(Inbound::Malformed(e)) => {
+                let answer = pb::SessionResponse::error(Refusal::Malformed(e).to_wire());
+                return self.seal(&mut live, &answer, now);
+            }
+            Err(e) => {
+                if matches!(
+                    e,
+                    herald_proto::paep::ChannelError::Expired { .. }
+                        | herald_proto::paep::ChannelError::Closed
+                ) {
+                    self.inner.sessions.end(&id, metrics);
+                }
+                return Err(refused(refusal_label(&e), e.to_string()));
+            }
+        };
+        let answer = match self.serve(&live, request).await {
+            Ok(answer) => answer,
+            Err(Refusal::NoSession(why)) => {
+                // The account lost the key it logged in with: the session is over.
+                self.inner.sessions.end(&id, metrics);
+                warn!(
+                    account = live.account,
+                    why, "session ended: the account changed"
+                );
+                pb::SessionResponse::error(Refusal::NoSession(why).to_wire())
+            }
+            Err(refusal) => pb::SessionResponse::error(refusal.to_wire()),
+        };
+        self.seal(&mut live, &answer, self.now())
+    }
+
+    fn seal(
+        &self,
+        live: &mut Live,
+        answer: &pb::SessionResponse,
+        now: u64,
+    ) -> Result<client_response::Response, Refusal> {
+        let frame = seal_response(&mut live.channel, answer, now)
+            .map_err(|e| Refusal::NoSession(format!("sealing the answer: {e}")))?;
+        Ok(client_response::Response::Session(frame))
+    }
+
+    /// Carries out one request for the session's account.
+    async fn serve(
+        &self,
+        live: &Live,
+        request: pb::SessionRequest,
+    ) -> Result<pb::SessionResponse, Refusal> {
+        let account = live.account.clone();
+        let key = live.identity_key;
+        let current = self.login_record(&account).await?;
+        if current.as_ref().map(|r| r.identity_key) != Some(key) {
+            return Err(Refusal::NoSession(
+                "the account is no longer active with the key it logged in with".into(),
+            ));
+        }
+        let response = match request.request {
+            Some(session_request::Request::PrekeyUpload(upload)) => {
+                let status = self.upload_prekeys(&account, &key, upload).await?;
+                pb::session_response::Response::PrekeyStatus(status)
+            }
+            Some(session_request::Request::PrekeyStatus(_)) => {
+                pb::session_response::Response::PrekeyStatus(self.prekey_status(&account).await?)
+            }
+            Some(session_request::Request::PasswordChange(record)) => {
+                let entry = self.inner.intake.password_entry(Some(&record))?;
+                let acc = account.clone();
+                self.inner
+                    .intake
+                    .blocking(move |intake| {
+                        Ok(intake.accounts().set_password(&acc, &key, entry)?)
+                    })
+                    .await?;
+                info!(account, "password changed");
+                pb::session_response::Response::PasswordChanged(pb::PasswordChanged {})
+            }
+            None => {
+                return Err(Refusal::Malformed(
+                    herald_proto::wire::WireError::MissingField {
+                        field: "SessionRequest.request",
+                    },
+                ));
+            }
+        };
+        Ok(pb::SessionResponse {
+            response: Some(response),
+        })
+    }
+
+    /// The parameters the gateway offers for passwords.
+    pub fn offered_params(&self) -> Argon2Params {
+        self.logins().fake_params()
+    }
+}

@@ -1,0 +1,156 @@
+//! Prekeys at the gateway (DESIGN §3.2): uploads and status inside a session, and the public
+//! prekey bundle.
+//!
+//! - **Upload**: every prekey must verify under the account's bound IK (proto's
+//!   `verify_prekey_upload`) before anything is stored; the book then refuses reused ids and
+//!   more than `MAX_ONE_TIME_PREKEYS` per account, and answers once the upload is durable.
+//! - **Bundle** (any sender may ask; at most [`BUNDLE_LIMIT`] per peer, then a growing
+//!   back-off): the account's binding answer is fetched first (a prekey is not spent on an
+//!   account whose binding cannot be shown), then one prekey is taken — a one-time prekey
+//!   removed and flushed before it is answered, or when none is left the fallback, which is
+//!   logged and counted. Fallback 0 is the binding's own prekey and signature.
+
+use std::time::Duration;
+
+use herald_proto::paep::verify_prekey_upload;
+use herald_proto::wire::pb::{self, log_entry};
+use herald_proto::wire::{MAX_LOG_ENTRY_BYTES, decode};
+use libp2p::PeerId;
+use tracing::warn;
+
+use super::Refusal;
+use super::paep::Paep;
+use crate::accounts::attempts::Limit;
+use crate::accounts::prekeys::{Handed, MAX_ONE_TIME_PREKEYS, PrekeyStoreError};
+use crate::metrics::KindLabel;
+
+/// Prekey bundles one peer may ask for within a minute; then it is refused for a minute,
+/// doubling each time it asks too much again, up to 15 minutes. Bounds how fast one peer can
+/// drain an account's one-time prekeys.
+pub const BUNDLE_LIMIT: Limit = Limit {
+    max_failures: 30,
+    window: Duration::from_secs(60),
+    first_backoff: Duration::from_secs(60),
+    max_backoff: Duration::from_secs(15 * 60),
+};
+
+fn store_error(e: PrekeyStoreError) -> Refusal {
+    match e {
+        PrekeyStoreError::IdReused { id, .. } => Refusal::PrekeyIdReused { id },
+        PrekeyStoreError::Full { .. } => Refusal::TooManyPrekeys {
+            max: MAX_ONE_TIME_PREKEYS,
+        },
+        other => Refusal::Internal(other.to_string()),
+    }
+}
+
+/// Fallback 0: the prekey and signature of the account's binding leaf.
+fn binding_fallback(answer: &pb::BindingAnswer) -> Result<pb::SignedPrekey, Refusal> {
+    let leaf = answer
+        .binding
+        .as_ref()
+        .ok_or_else(|| Refusal::Internal("a binding answer without its binding".into()))?;
+    let entry: pb::LogEntry = decode(&leaf.entry, MAX_LOG_ENTRY_BYTES)
+        .map_err(|e| Refusal::Internal(format!("the binding leaf does not decode: {e}")))?;
+    match entry.kind {
+        Some(log_entry::Kind::IdentityBinding(b)) => Ok(pb::SignedPrekey {
+            kind: pb::PrekeyKind::Fallback as i32,
+            id: 0,
+            public_key: b.signed_prekey,
+            signature: b.signed_prekey_signature,
+        }),
+        _ => Err(Refusal::Internal(
+            "the binding leaf is not an identity binding".into(),
+        )),
+    }
+}
+
+impl Paep {
+    /// Stores an upload of `account` (bound to `identity_key`) once every prekey verifies.
+    pub(super) async fn upload_prekeys(
+        &self,
+        account: &str,
+        identity_key: &[u8; 32],
+        upload: pb::PrekeyUpload,
+    ) -> Result<pb::PrekeyStatus, Refusal> {
+        verify_prekey_upload(&upload, account, identity_key).map_err(Refusal::BadPrekeys)?;
+        let (book, account) = (self.prekeys().clone(), account.to_owned());
+        tokio::task::spawn_blocking(move || book.store(&account, &upload).map_err(store_error))
+            .await
+            .map_err(|e| Refusal::Internal(format!("task failed: {e}")))?
+    }
+
+    /// How many prekeys the gateway holds for `account`.
+    pub(super) async fn prekey_status(&self, account: &str) -> Result<pb::PrekeyStatus, Refusal> {
+        let (book, account) = (self.prekeys().clone(), account.to_owned());
+        tokio::task::spawn_blocking(move || book.status(&account).map_err(store_error))
+            .await
+            .map_err(|e| Refusal::Internal(format!("task failed: {e}")))?
+    }
+
+    /// One prekey of `account` for `peer` (see the module docs).
+    pub async fn prekey_bundle(
+        &self,
+        peer: PeerId,
+        account: String,
+    ) -> Result<pb::PrekeyBundle, Refusal> {
+        let metrics = &self.inner.metrics;
+        {
+            let mut asked = self
+                .inner
+                .bundles
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let now = self.now();
+            if let Some(retry_after) = asked.blocked(&peer, now) {
+                metrics.prekey_bundles_limited.inc();
+                return Err(Refusal::TooManyAttempts { retry_after });
+            }
+            if let Some(backoff) = asked.record_failure(&peer, now) {
+                warn!(%peer, ?backoff, "prekey bundles: a peer asked too often; refused for a while");
+            }
+        }
+        if self
+            .accounts()
+            .active_key(&account)
+            .ok()
+            .flatten()
+            .is_none()
+        {
+            return Err(Refusal::NotFound("no active account has this address"));
+        }
+        let binding = self.inner.intake.binding(account.clone()).await?;
+        let (book, acc) = (self.prekeys().clone(), account.clone());
+        let handed = tokio::task::spawn_blocking(move || book.take(&acc).map_err(store_error))
+            .await
+            .map_err(|e| Refusal::Internal(format!("task failed: {e}")))??;
+        let prekey = match handed {
+            Handed::OneTime(p) => {
+                crate::fault::reached(crate::fault::FaultPoint::PrekeyTaken);
+                metrics
+                    .prekeys_handed_out
+                    .get_or_create(&KindLabel { kind: "one_time" })
+                    .inc();
+                p
+            }
+            fallback => {
+                metrics
+                    .prekeys_handed_out
+                    .get_or_create(&KindLabel { kind: "fallback" })
+                    .inc();
+                warn!(
+                    account,
+                    "no one-time prekey left: handed out the fallback prekey (the account should top up)"
+                );
+                match fallback {
+                    Handed::Fallback(p) => p,
+                    _ => binding_fallback(&binding)?,
+                }
+            }
+        };
+        Ok(pb::PrekeyBundle {
+            prekey: Some(prekey),
+            binding: Some(binding),
+        })
+    }
+}
