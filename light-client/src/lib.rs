@@ -41,6 +41,7 @@ pub mod clock;
 pub mod durable_file;
 mod error;
 mod gateway;
+pub mod http;
 mod key_transparency;
 pub mod keystore;
 pub mod net;

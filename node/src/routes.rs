@@ -174,20 +174,16 @@ impl NodeRoutes {
 impl Routes for NodeRoutes {
     async fn get(&self, path: &str) -> Response {
         match path {
-            "/metrics" => Response {
-                status: 200,
-                content_type: metrics::CONTENT_TYPE,
-                body: metrics::render(&self.registry).into_bytes(),
-            },
+            "/metrics" => Response::new(
+                200,
+                metrics::CONTENT_TYPE,
+                metrics::render(&self.registry).into_bytes(),
+            ),
             "/health" => self.health(),
             "/status" => {
                 let status = self.status().await;
                 match serde_json::to_vec_pretty(&status) {
-                    Ok(body) => Response {
-                        status: 200,
-                        content_type: "application/json",
-                        body,
-                    },
+                    Ok(body) => Response::new(200, "application/json", body),
                     Err(_) => Response::text(503, "status unavailable\n"),
                 }
             }
