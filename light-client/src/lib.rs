@@ -49,6 +49,7 @@ mod publication;
 mod store;
 #[cfg(test)]
 mod test_log;
+mod tile_gateway;
 mod trust_list;
 mod trusted_log;
 mod verified;
@@ -68,6 +69,7 @@ pub use publication::{Polling, await_publication, publication_answer};
 pub use store::{
     CheckpointStore, FileCheckpointStore, MAX_STATE_FILE_BYTES, MemoryCheckpointStore, StoreError,
 };
+pub use tile_gateway::TileGateway;
 pub use trust_list::{CheckedTrustList, check_trust_list};
 pub use trusted_log::{CheckpointUpdate, TrustedLog};
 pub use verified::VerifiedConsistency;

@@ -1,5 +1,5 @@
-//! The node's HTTP routes: `/metrics`, `/health`, `/status`, and the admin API under `/admin/`
-//! ([`AdminApi`]), served by [`crate::http`]'s listener through its [`Routes`] trait. The
+//! The node's HTTP routes: `/metrics`, `/health`, `/status`, the admin API under `/admin/`
+//! ([`AdminApi`]), and the C2SP tlog-tiles read API ([`crate::tlog_tiles`]), served by [`crate::http`]'s listener through its [`Routes`] trait. The
 //! listener knows no route; this file is where the node's parts meet it. `/health` answers 200
 //! (`ok`, or `degraded` with reasons) or 503 (`unhealthy` with reasons): see [`crate::health`].
 
@@ -16,6 +16,7 @@ use crate::http::{Method, RequestHead, Response, Routes};
 use crate::metrics;
 use crate::network::NodeHandle;
 use crate::store::{LogHead, LogStore};
+use crate::tlog_tiles;
 use crate::watch::SplitViewWatch;
 use crate::witness::WitnessService;
 
@@ -173,6 +174,12 @@ impl NodeRoutes {
 
 impl Routes for NodeRoutes {
     async fn get(&self, path: &str) -> Response {
+        if tlog_tiles::serves(path) {
+            let (store, path) = (self.store.clone(), path.to_owned());
+            return tokio::task::spawn_blocking(move || tlog_tiles::get(&store, &path))
+                .await
+                .unwrap_or_else(|_| Response::text(500, "tile read failed\n"));
+        }
         match path {
             "/metrics" => Response::new(
                 200,
