@@ -44,5 +44,6 @@ pub mod sequencer;
 pub mod service;
 pub mod store;
 pub mod tlog_tiles;
+pub mod tlog_witness;
 pub mod watch;
 pub mod witness;

@@ -1,5 +1,6 @@
 //! The node's HTTP routes: `/metrics`, `/health`, `/status`, the admin API under `/admin/`
-//! ([`AdminApi`]), and the C2SP tlog-tiles read API ([`crate::tlog_tiles`]), served by [`crate::http`]'s listener through its [`Routes`] trait. The
+//! ([`AdminApi`]), the C2SP tlog-tiles read API ([`crate::tlog_tiles`]) and tlog-witness
+//! `POST /add-checkpoint` ([`crate::tlog_witness`]), served by [`crate::http`]'s listener through its [`Routes`] trait. The
 //! listener knows no route; this file is where the node's parts meet it. `/health` answers 200
 //! (`ok`, or `degraded` with reasons) or 503 (`unhealthy` with reasons): see [`crate::health`].
 
@@ -16,9 +17,9 @@ use crate::http::{Method, RequestHead, Response, Routes};
 use crate::metrics;
 use crate::network::NodeHandle;
 use crate::store::{LogHead, LogStore};
-use crate::tlog_tiles;
 use crate::watch::SplitViewWatch;
 use crate::witness::WitnessService;
+use crate::{tlog_tiles, tlog_witness};
 
 /// What `/status` reports, as JSON. `herald-node status` reads it back.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -202,6 +203,9 @@ impl Routes for NodeRoutes {
         if AdminApi::serves(&head.path) {
             return self.admin.admit(head);
         }
+        if tlog_witness::serves(&head.path) {
+            return tlog_witness::admit(head);
+        }
         match head.method {
             Method::Get | Method::Head => Ok(0),
             _ => Err(Response::text(405, "only GET and HEAD\n")),
@@ -211,6 +215,9 @@ impl Routes for NodeRoutes {
     async fn call(&self, head: RequestHead, body: Vec<u8>) -> Response {
         if AdminApi::serves(&head.path) {
             return self.admin.call(head, body).await;
+        }
+        if tlog_witness::serves(&head.path) {
+            return tlog_witness::add_checkpoint(&self.witness, &body).await;
         }
         self.get(&head.path).await
     }

@@ -35,5 +35,6 @@ pub mod succession;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 pub mod tlog_tiles;
+pub mod tlog_witness;
 pub mod wire;
 pub mod witness;
