@@ -1,16 +1,14 @@
 //! The C2SP tlog-tiles read API of a real node over HTTP, and the light client reading the log
 //! through it alone (`TileGateway`, the library behind `herald log --tiles`).
 
-mod network_support;
-
 use std::time::Duration;
 
+use crate::network_support::{TestNode, WAIT, notarization};
 use herald_light_client::http::{HttpAnswer, HttpClient};
 use herald_light_client::{Leaf, LogTrust, MemoryCheckpointStore, TileGateway, TrustedLog};
 use herald_node::http::{HttpServer, Response, Routes};
 use herald_proto::merkle::{AnyHasher, HASH_LEN, LogHasher as _};
 use herald_proto::tlog_tiles::{FULL_TILE_BYTES, bundle_entries, fold_subtree};
-use network_support::{TestNode, WAIT, notarization};
 
 /// Entries appended: two full bundles and tiles, and a partial third.
 const ENTRIES: u64 = 600;

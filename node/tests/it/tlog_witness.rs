@@ -2,10 +2,9 @@
 //! `POST /add-checkpoint`, with the same held state and compare-and-swap as
 //! `/herald/witness/1`, and every answer code of the spec.
 
-mod witness_support;
-
 use std::time::Duration;
 
+use crate::witness_support::{Domain, FakeLog, WAIT};
 use ed25519_dalek::SigningKey;
 use herald_light_client::http::{HttpAnswer, HttpClient, HttpRequest};
 use herald_proto::checkpoint::{Cosignature, VerifiedCheckpoint};
@@ -13,7 +12,6 @@ use herald_proto::entry::Notarization;
 use herald_proto::tlog_witness::{encode_add_checkpoint, parse_size_body};
 use herald_proto::wire::pb;
 use prost::Message as _;
-use witness_support::{Domain, FakeLog, WAIT};
 
 /// Appends `count` notarizations to `domain`'s log and waits for the checkpoint of its new
 /// size: (size, checkpoint note).
