@@ -237,12 +237,13 @@ pub struct BadBundle {
     pub entry: usize,
 }
 
-/// The entries of a bundle: big-endian u16 length, then the bytes, each; exactly `width` of
-/// them and nothing after.
-pub fn bundle_entries(bundle: &[u8], width: usize) -> Result<Vec<&[u8]>, BadBundle> {
-    let mut out = Vec::with_capacity(width.min(TILE_WIDTH as usize));
+/// The first `count` entries of a bundle (big-endian u16 length, then the bytes, each) and the
+/// bytes they take; whatever follows is left alone (a bundle still growing). Never reads past
+/// the end.
+pub fn bundle_prefix(bundle: &[u8], count: usize) -> Result<(Vec<&[u8]>, usize), BadBundle> {
+    let mut out = Vec::with_capacity(count.min(TILE_WIDTH as usize));
     let mut rest = bundle;
-    for entry in 0..width {
+    for entry in 0..count {
         let (len, tail) = rest.split_first_chunk::<2>().ok_or(BadBundle { entry })?;
         let len = usize::from(u16::from_be_bytes(*len));
         if tail.len() < len {
@@ -252,10 +253,16 @@ pub fn bundle_entries(bundle: &[u8], width: usize) -> Result<Vec<&[u8]>, BadBund
         out.push(e);
         rest = tail;
     }
-    if !rest.is_empty() {
+    Ok((out, bundle.len() - rest.len()))
+}
+
+/// The entries of a served bundle: exactly `width` of them and nothing after.
+pub fn bundle_entries(bundle: &[u8], width: usize) -> Result<Vec<&[u8]>, BadBundle> {
+    let (entries, used) = bundle_prefix(bundle, width)?;
+    if used != bundle.len() {
         return Err(BadBundle { entry: width });
     }
-    Ok(out)
+    Ok(entries)
 }
 
 /// Hashes `hashes` (2^k consecutive aligned nodes of one level) up into their subtree's root,

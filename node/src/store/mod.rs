@@ -253,11 +253,9 @@ impl LogStore {
         match id.level {
             Some(level) => self.reader(size).tile_prefix(level, id.index, width),
             None => {
-                let bundle = self.bundle(id.index, size)?;
-                let entries = layout::bundle_entries(&bundle, width)
+                let mut bundle = self.bundle(id.index, size)?;
+                let (_, len) = herald_proto::tlog_tiles::bundle_prefix(&bundle, width)
                     .map_err(|e| ReadError::corrupt(format!("bundle {}: {e}", id.index)))?;
-                let len: usize = entries.iter().map(|e| 2 + e.len()).sum();
-                let mut bundle = bundle;
                 bundle.truncate(len);
                 Ok(bundle)
             }
