@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use http_body_util::{BodyExt as _, Full, LengthLimitError, Limited};
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
+use prometheus_client::metrics::counter::Counter;
 use tokio::sync::Semaphore;
 
 use super::{HttpLimits, Method, RequestHead, Response, Routes};
@@ -24,13 +25,15 @@ use super::{HttpLimits, Method, RequestHead, Response, Routes};
 pub(super) struct Shared {
     limits: HttpLimits,
     slots: Arc<Semaphore>,
+    busy: Counter,
 }
 
 impl Shared {
-    pub(super) fn new(limits: HttpLimits) -> Self {
+    pub(super) fn new(limits: HttpLimits, busy: Counter) -> Self {
         Shared {
             limits,
             slots: Arc::new(Semaphore::new(limits.max_in_flight)),
+            busy,
         }
     }
 }
@@ -132,6 +135,7 @@ async fn answer<R: Routes>(
     let Ok(Ok(_slot)) =
         tokio::time::timeout(limits.queue_wait, shared.slots.clone().acquire_owned()).await
     else {
+        shared.busy.inc();
         return Response::text(503, "busy; retry shortly\n");
     };
     let head = match request_head(&request) {
@@ -154,7 +158,10 @@ async fn answer<R: Routes>(
     };
     match tokio::time::timeout(limits.handler_timeout, routes.call(head, body)).await {
         Ok(response) => response,
-        Err(_) => Response::text(503, "no answer in time\n"),
+        Err(_) => {
+            shared.busy.inc();
+            Response::text(503, "no answer in time\n")
+        }
     }
 }
 

@@ -25,7 +25,7 @@ use tokio::task::JoinSet;
 use tracing::{debug, warn};
 
 use super::exchange::{Activity, Exchange, Shared};
-use super::{HttpLimits, Routes};
+use super::{HttpLimits, HttpMetrics, Routes};
 
 /// Serves `listener` until `stop` turns true; then asks every connection to close and waits for
 /// them (the caller bounds that wait and drops this future, which aborts what is left).
@@ -33,11 +33,12 @@ pub(super) async fn accept_loop<R: Routes>(
     listener: TcpListener,
     routes: R,
     limits: HttpLimits,
+    metrics: HttpMetrics,
     mut stop: watch::Receiver<bool>,
 ) {
     let builder = Arc::new(protocol_builder(&limits));
-    let shared = Arc::new(Shared::new(limits));
-    let book = Arc::new(Connections::new(limits));
+    let shared = Arc::new(Shared::new(limits, metrics.busy.clone()));
+    let book = Arc::new(Connections::with_metrics(limits, metrics));
     let open_slots = Arc::new(Semaphore::new(limits.max_connections.saturating_mul(2)));
     let mut tasks = JoinSet::new();
     let connection_stop = stop.clone();
@@ -173,6 +174,7 @@ impl Drop for Ticket {
 /// The open connections, by source and age.
 pub(super) struct Connections {
     limits: HttpLimits,
+    metrics: HttpMetrics,
     state: Mutex<Book>,
 }
 
@@ -188,9 +190,15 @@ struct Book {
 }
 
 impl Connections {
+    #[cfg(test)]
     pub(super) fn new(limits: HttpLimits) -> Self {
+        Self::with_metrics(limits, HttpMetrics::default())
+    }
+
+    pub(super) fn with_metrics(limits: HttpLimits, metrics: HttpMetrics) -> Self {
         Connections {
             limits,
+            metrics,
             state: Mutex::new(Book::default()),
         }
     }
@@ -204,17 +212,20 @@ impl Connections {
     ) -> Ticket {
         let mut book = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         let own = book.live.get(&source).map_or(0, BTreeMap::len);
-        if own >= self.limits.max_per_source {
-            book.shed_oldest(source);
+        let shed = if own >= self.limits.max_per_source {
+            Some(source)
         } else if book.live_count >= self.limits.max_connections {
-            let fullest = book
-                .live
+            book.live
                 .iter()
                 .max_by_key(|(_, conns)| conns.len())
-                .map(|(ip, _)| *ip);
-            if let Some(fullest) = fullest {
-                book.shed_oldest(fullest);
-            }
+                .map(|(ip, _)| *ip)
+        } else {
+            None
+        };
+        if let Some(source) = shed
+            && book.shed_oldest(source)
+        {
+            self.metrics.connections_shed.inc();
         }
         let id = book.next_id;
         book.next_id += 1;
@@ -225,6 +236,7 @@ impl Connections {
             .insert(id, shed.clone());
         book.live_count += 1;
         book.open_count += 1;
+        self.metrics.open_connections.inc();
         Ticket {
             book: self.clone(),
             source,
@@ -238,6 +250,7 @@ impl Connections {
         let mut guard = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         let book = &mut *guard;
         book.open_count = book.open_count.saturating_sub(1);
+        self.metrics.open_connections.dec();
         if let Some(conns) = book.live.get_mut(&source) {
             if conns.remove(&id).is_some() {
                 book.live_count = book.live_count.saturating_sub(1);
@@ -257,18 +270,22 @@ impl Connections {
 }
 
 impl Book {
-    fn shed_oldest(&mut self, source: IpAddr) {
+    /// Asks the oldest connection of `source` to close; whether there was one.
+    fn shed_oldest(&mut self, source: IpAddr) -> bool {
         let Some(conns) = self.live.get_mut(&source) else {
-            return;
+            return false;
         };
-        if let Some((_, shed)) = conns.pop_first() {
+        let shed = conns.pop_first().map(|(_, shed)| {
             // `notify_one` keeps the signal if the connection is not waiting right now.
             shed.notify_one();
-            self.live_count = self.live_count.saturating_sub(1);
-        }
+        });
         if conns.is_empty() {
             self.live.remove(&source);
         }
+        if shed.is_some() {
+            self.live_count = self.live_count.saturating_sub(1);
+        }
+        shed.is_some()
     }
 }
 

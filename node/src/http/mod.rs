@@ -18,6 +18,9 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
 use serde::Serialize;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -64,6 +67,40 @@ impl Default for HttpLimits {
             max_head_bytes: MAX_HEAD_BYTES,
             max_streams_per_connection: 64,
         }
+    }
+}
+
+/// What the listener counts (`/metrics`).
+#[derive(Clone, Debug, Default)]
+pub struct HttpMetrics {
+    /// Connections open now.
+    pub open_connections: Gauge,
+    /// Connections asked to close to make room for newer ones.
+    pub connections_shed: Counter,
+    /// Requests answered 503 for want of a handling slot or because the route was too slow.
+    pub busy: Counter,
+}
+
+impl HttpMetrics {
+    /// Creates the listener's metrics and registers them in `registry`.
+    pub fn register(registry: &mut Registry) -> Self {
+        let m = HttpMetrics::default();
+        registry.register(
+            "herald_http_open_connections",
+            "Connections open on the HTTP listener",
+            m.open_connections.clone(),
+        );
+        registry.register(
+            "herald_http_connections_shed",
+            "HTTP connections asked to close to make room for newer ones",
+            m.connections_shed.clone(),
+        );
+        registry.register(
+            "herald_http_busy",
+            "HTTP requests answered 503: no handling slot in time, or no answer in time",
+            m.busy.clone(),
+        );
+        m
     }
 }
 
@@ -198,10 +235,22 @@ impl HttpServer {
         routes: R,
         limits: HttpLimits,
     ) -> io::Result<Self> {
+        Self::bind_counted(addr, routes, limits, HttpMetrics::default()).await
+    }
+
+    /// Binds `addr` and serves `routes` within `limits`, counting in `metrics`.
+    pub async fn bind_counted<R: Routes>(
+        addr: SocketAddr,
+        routes: R,
+        limits: HttpLimits,
+        metrics: HttpMetrics,
+    ) -> io::Result<Self> {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let local_addr = listener.local_addr()?;
         let (shutdown, stop) = watch::channel(false);
-        let task = tokio::spawn(listener::accept_loop(listener, routes, limits, stop));
+        let task = tokio::spawn(listener::accept_loop(
+            listener, routes, limits, metrics, stop,
+        ));
         Ok(HttpServer {
             local_addr,
             shutdown,

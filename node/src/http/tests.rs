@@ -168,7 +168,15 @@ async fn attack_idle_connections_do_not_take_the_listener_down() {
         max_per_source: 64,
         ..HttpLimits::default()
     };
-    let server = server(limits).await;
+    let metrics = HttpMetrics::default();
+    let server = HttpServer::bind_counted(
+        "127.0.0.1:0".parse().unwrap(),
+        Echo,
+        limits,
+        metrics.clone(),
+    )
+    .await
+    .unwrap();
     let addr = server.local_addr;
     let mut idle = Vec::new();
     for i in 0..300 {
@@ -200,6 +208,9 @@ async fn attack_idle_connections_do_not_take_the_listener_down() {
         .await
         .expect("the shed socket is closed, not left hanging");
     assert!(matches!(n, Ok(0) | Err(_)), "{n:?}");
+    // Counted: at least one shed per connection past the bound.
+    assert!(metrics.connections_shed.get() >= 300 - 64, "{metrics:?}");
+    assert!(metrics.open_connections.get() <= 2 * 64 + 1, "{metrics:?}");
     server.stop().await;
 }
 
