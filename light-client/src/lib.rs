@@ -47,6 +47,7 @@ pub mod clock;
 pub mod durable_file;
 mod error;
 mod gateway;
+pub mod http;
 mod key_transparency;
 pub mod keystore;
 pub mod net;
@@ -56,6 +57,7 @@ pub mod session;
 mod store;
 #[cfg(test)]
 mod test_log;
+mod tile_gateway;
 mod trust_list;
 mod trusted_log;
 mod verified;
@@ -80,6 +82,7 @@ pub use session::{
 pub use store::{
     CheckpointStore, FileCheckpointStore, MAX_STATE_FILE_BYTES, MemoryCheckpointStore, StoreError,
 };
+pub use tile_gateway::TileGateway;
 pub use trust_list::{CheckedTrustList, check_trust_list};
 pub use trusted_log::{CheckpointUpdate, TrustedLog};
 pub use verified::VerifiedConsistency;

@@ -297,11 +297,7 @@ impl AdminApi {
 
     /// Compares digests, so the time taken says nothing about the token.
     fn authorized(&self, head: &RequestHead) -> bool {
-        let Some(token) = head
-            .authorization
-            .as_deref()
-            .and_then(|v| v.strip_prefix("Bearer "))
-        else {
+        let Some(token) = head.authorization.as_deref().and_then(bearer_token) else {
             return false;
         };
         let given: [u8; 32] = Sha256::digest(token.trim().as_bytes()).into();
@@ -595,6 +591,13 @@ impl AdminApi {
     }
 }
 
+/// The token of an `Authorization: Bearer <token>` value. The scheme is matched without regard
+/// to case (RFC 9110 §11.1; the reliability review's F12 found `bearer` refused).
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim_start().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then_some(token)
+}
+
 /// Why the admin token could not be made or read.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -710,6 +713,17 @@ mod tests {
                 bytes,
                 "the file is left as it was"
             );
+        }
+    }
+
+    /// F12 of the reliability review: the scheme was matched case-sensitively.
+    #[test]
+    fn the_bearer_scheme_is_matched_without_regard_to_case() {
+        for value in ["Bearer abc", "bearer abc", "BEARER abc", "bEaReR abc"] {
+            assert_eq!(bearer_token(value), Some("abc"), "{value}");
+        }
+        for value in ["Basic abc", "Bearerabc", "abc", "Bear abc", ""] {
+            assert_eq!(bearer_token(value), None, "{value}");
         }
     }
 

@@ -46,7 +46,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::{ConfigError, NodeConfig};
 use crate::gossip::{GOSSIP_EVENT_CAPACITY, GossipJudge};
 use crate::health::Health;
-use crate::http::HttpServer;
+use crate::http::{HttpLimits, HttpMetrics, HttpServer};
 use crate::keys::{KeyFileError, NodeKeys};
 use crate::metrics::{NetworkMetrics, PaepMetrics, WitnessMetrics};
 use crate::network::{self, Network, NetworkError, NetworkParts, NodeHandle};
@@ -427,6 +427,7 @@ impl Gateway {
         )?;
         let metrics = NetworkMetrics::register(&mut registry);
         let witness_metrics = WitnessMetrics::register(&mut registry);
+        let http_metrics = HttpMetrics::register(&mut registry);
         let heads = sequencer.latest();
         let (handle, commands) = network::command_channel(keys.peer_id());
         let parts = WitnessParts {
@@ -580,7 +581,14 @@ impl Gateway {
                 scrub: Some(scrub_status),
             },
         };
-        let http = match HttpServer::bind(config.http_listen, routes).await {
+        let http = match HttpServer::bind_counted(
+            config.http_listen,
+            routes,
+            HttpLimits::default(),
+            http_metrics,
+        )
+        .await
+        {
             Ok(http) => http,
             Err(source) => {
                 network.join().await;

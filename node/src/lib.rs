@@ -43,5 +43,7 @@ pub mod routes;
 pub mod sequencer;
 pub mod service;
 pub mod store;
+pub mod tlog_tiles;
+pub mod tlog_witness;
 pub mod watch;
 pub mod witness;

@@ -1,5 +1,6 @@
-//! The node's HTTP routes: `/metrics`, `/health`, `/status`, and the admin API under `/admin/`
-//! ([`AdminApi`]), served by [`crate::http`]'s listener through its [`Routes`] trait. The
+//! The node's HTTP routes: `/metrics`, `/health`, `/status`, the admin API under `/admin/`
+//! ([`AdminApi`]), the C2SP tlog-tiles read API ([`crate::tlog_tiles`]) and tlog-witness
+//! `POST /add-checkpoint` ([`crate::tlog_witness`]), served by [`crate::http`]'s listener through its [`Routes`] trait. The
 //! listener knows no route; this file is where the node's parts meet it. `/health` answers 200
 //! (`ok`, or `degraded` with reasons) or 503 (`unhealthy` with reasons): see [`crate::health`].
 
@@ -18,6 +19,7 @@ use crate::network::NodeHandle;
 use crate::store::{LogHead, LogStore};
 use crate::watch::SplitViewWatch;
 use crate::witness::WitnessService;
+use crate::{tlog_tiles, tlog_witness};
 
 /// What `/status` reports, as JSON. `herald-node status` reads it back.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -173,21 +175,23 @@ impl NodeRoutes {
 
 impl Routes for NodeRoutes {
     async fn get(&self, path: &str) -> Response {
+        if tlog_tiles::serves(path) {
+            let (store, path) = (self.store.clone(), path.to_owned());
+            return tokio::task::spawn_blocking(move || tlog_tiles::get(&store, &path))
+                .await
+                .unwrap_or_else(|_| Response::text(500, "tile read failed\n"));
+        }
         match path {
-            "/metrics" => Response {
-                status: 200,
-                content_type: metrics::CONTENT_TYPE,
-                body: metrics::render(&self.registry).into_bytes(),
-            },
+            "/metrics" => Response::new(
+                200,
+                metrics::CONTENT_TYPE,
+                metrics::render(&self.registry).into_bytes(),
+            ),
             "/health" => self.health(),
             "/status" => {
                 let status = self.status().await;
                 match serde_json::to_vec_pretty(&status) {
-                    Ok(body) => Response {
-                        status: 200,
-                        content_type: "application/json",
-                        body,
-                    },
+                    Ok(body) => Response::new(200, "application/json", body),
                     Err(_) => Response::text(503, "status unavailable\n"),
                 }
             }
@@ -199,6 +203,9 @@ impl Routes for NodeRoutes {
         if AdminApi::serves(&head.path) {
             return self.admin.admit(head);
         }
+        if tlog_witness::serves(&head.path) {
+            return tlog_witness::admit(head);
+        }
         match head.method {
             Method::Get | Method::Head => Ok(0),
             _ => Err(Response::text(405, "only GET and HEAD\n")),
@@ -208,6 +215,9 @@ impl Routes for NodeRoutes {
     async fn call(&self, head: RequestHead, body: Vec<u8>) -> Response {
         if AdminApi::serves(&head.path) {
             return self.admin.call(head, body).await;
+        }
+        if tlog_witness::serves(&head.path) {
+            return tlog_witness::add_checkpoint(&self.witness, &body).await;
         }
         self.get(&head.path).await
     }

@@ -34,5 +34,7 @@ pub mod paep;
 pub mod succession;
 #[cfg(feature = "testkit")]
 pub mod testkit;
+pub mod tlog_tiles;
+pub mod tlog_witness;
 pub mod wire;
 pub mod witness;

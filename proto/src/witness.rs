@@ -5,7 +5,7 @@
 //! requests per origin, persists a [`Judgement::Cosign`] that advances (compare-and-swap, then
 //! flush) and only then cosigns. The same judgement serves Herald's `/herald/witness/1` over
 //! libp2p and C2SP's HTTP `POST /add-checkpoint`; each transport maps the refusals to its own
-//! answer:
+//! answer (HTTP: [`crate::tlog_witness::status_of`]):
 //!
 //! | step | refusal ([`Reason`]) | tlog-witness HTTP |
 //! |---|---|---|

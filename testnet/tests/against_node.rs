@@ -303,3 +303,86 @@ async fn the_herald_cli_verifies_and_refuses() {
     })
     .await;
 }
+
+/// `herald log --tiles`: the same answers as over libp2p, read and proved from the node's C2SP
+/// tlog-tiles resources alone; what a tile server cannot answer is refused before sending.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_herald_cli_reads_and_proves_the_log_from_tiles() {
+    bounded(async {
+        let dir = TempDir::new().unwrap();
+        let gateway = start_node(dir.path()).await;
+        let author = SigningKey::from_bytes(&[5; 32]);
+        for i in 0..40u8 {
+            let entry = request(i).sign(&author).encode_to_vec();
+            gateway.intake().submit(entry).await.expect("appended");
+        }
+        let addr = address(&gateway, false).to_string();
+        let tiles = format!("http://{}", gateway.http_addr());
+        let key = gateway.log_key().to_string();
+        let state = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
+        let run = |source: [&str; 2], state: String, cmd: Vec<&str>| {
+            let mut args: Vec<String> = cmd.iter().map(|s| s.to_string()).collect();
+            args.extend(source.iter().map(|s| s.to_string()));
+            args.extend(["--log-key", &key, "--state-dir", &state, "--json"].map(String::from));
+            async move {
+                let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+                herald(&refs).await
+            }
+        };
+        let over_tiles = ["--tiles", tiles.as_str()];
+        let over_p2p = ["--gateway", addr.as_str()];
+        let cp = json(&run(over_tiles, state("t"), vec!["log", "checkpoint"]).await);
+        assert_eq!(cp["checkpoint"]["origin"], "alpha.test/herald");
+        let size = cp["checkpoint"]["size"].as_u64().unwrap();
+        assert!(size >= 40);
+        for index in ["0", "17", "39"] {
+            let by_tiles = json(
+                &run(
+                    over_tiles,
+                    state("t"),
+                    vec!["log", "entry", "--index", index],
+                )
+                .await,
+            );
+            let by_p2p =
+                json(&run(over_p2p, state("p"), vec!["log", "entry", "--index", index]).await);
+            assert_eq!(by_tiles["entry"], by_p2p["entry"]);
+            assert_eq!(by_tiles["leaf_hash"], by_p2p["leaf_hash"]);
+            assert_eq!(by_tiles["inclusion_proof"], by_p2p["inclusion_proof"]);
+            json(
+                &run(
+                    over_tiles,
+                    state("t"),
+                    vec!["log", "prove", "--index", index],
+                )
+                .await,
+            );
+        }
+        let to = size.to_string();
+        json(
+            &run(
+                over_tiles,
+                state("t"),
+                vec!["log", "consistency", "--from", "3", "--to", &to],
+            )
+            .await,
+        );
+        // A submission needs a gateway.
+        let doc = dir.path().join("doc.txt");
+        std::fs::write(&doc, b"x").unwrap();
+        let out = run(
+            over_tiles,
+            state("t"),
+            vec!["log", "submit", "--file", doc.to_str().unwrap()],
+        )
+        .await;
+        assert!(!out.status.success());
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("needs --gateway"),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        gateway.stop().await.unwrap();
+    })
+    .await;
+}

@@ -18,7 +18,6 @@ use herald_node::peers::{PeerDomain, PeerRecord};
 use herald_proto::checkpoint::{WitnessPolicy, WitnessSigner, WitnessVerifier};
 use herald_proto::entry::Notarization;
 use tempfile::TempDir;
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 const TEST_TIMEOUT: Duration = Duration::from_secs(120);
 const WAIT: Duration = Duration::from_secs(30);
@@ -192,34 +191,47 @@ async fn a_client_trusts_only_cosigned_checkpoints_and_refuses_an_equivocating_l
         let state = dir.path().join("cli");
         let state = state.to_str().unwrap();
         let common = [
-            "--gateway", &gateway_addr, "--log-key", &log_key, "--state-dir", state, "--json",
+            "--gateway",
+            &gateway_addr,
+            "--log-key",
+            &log_key,
+            "--state-dir",
+            state,
+            "--json",
         ];
         let mut args = vec!["log", "checkpoint"];
         args.extend(common);
         args.extend(["--witness-key", &witness_key, "--quorum", "1"]);
         let out = herald(&args).await;
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(v["checkpoint"]["size"], size);
         let mut alerts = vec!["log", "alerts"];
         alerts.extend(common);
         let out = herald(&alerts).await;
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
 
         // alpha signs a conflicting checkpoint (test hook); beta detects it and gossips the
         // proof, which alpha's own gateway then holds too.
         let token = std::fs::read_to_string(alpha.config.admin_token_path()).unwrap();
-        let mut stream = tokio::net::TcpStream::connect(alpha.gateway.http_addr())
-            .await
-            .unwrap();
-        let head = format!(
-            "POST /admin/test/fork HTTP/1.1\r\nAuthorization: Bearer {}\r\nContent-Length: 0\r\n\r\n",
-            token.trim()
-        );
-        stream.write_all(head.as_bytes()).await.unwrap();
-        let mut answer = String::new();
-        stream.read_to_string(&mut answer).await.unwrap();
-        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        let answer = herald_testnet::node_api::request(
+            alpha.gateway.http_addr(),
+            "POST",
+            "/admin/test/fork",
+            Some(token.trim()),
+            None,
+        )
+        .await
+        .unwrap();
+        assert_eq!(answer.status, 200, "{}", answer.body_text(200));
         let origin = alpha.config.origin();
         eventually("alpha's gateway holds the proof against its log", || {
             alpha.gateway.watch().alerts().is_distrusted(&origin)
@@ -242,7 +254,12 @@ async fn a_client_trusts_only_cosigned_checkpoints_and_refuses_an_equivocating_l
         ));
         // The CLI says so with exit status 2 and the proof.
         let out = herald(&alerts).await;
-        assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         assert!(v["evidence"]["equivocation"].is_string(), "{v}");
 

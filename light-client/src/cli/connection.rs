@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Args;
-use herald_light_client::{ClientConfig, GatewayClient};
+use herald_light_client::{ClientConfig, ClientError, Gateway, GatewayClient, TileGateway};
+use herald_proto::wire::pb;
 use libp2p::Multiaddr;
 
 /// `--gateway` and `--timeout`.
@@ -40,4 +41,24 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .enable_all()
         .build()
         .context("starting the async runtime")
+}
+
+/// Where `herald log` reads the log: a gateway over libp2p, or a tile server (`--tiles`).
+pub enum LogSource {
+    /// `--gateway`.
+    Gateway(GatewayClient),
+    /// `--tiles`.
+    Tiles(TileGateway),
+}
+
+impl Gateway for LogSource {
+    async fn exchange(
+        &self,
+        request: pb::ClientRequest,
+    ) -> Result<pb::ClientResponse, ClientError> {
+        match self {
+            LogSource::Gateway(g) => g.exchange(request).await,
+            LogSource::Tiles(t) => t.exchange(request).await,
+        }
+    }
 }

@@ -22,8 +22,10 @@ use anyhow::{Context as _, bail};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use clap::{Args, Parser, Subcommand};
+use connection::LogSource;
 use herald_light_client::{
-    ClientConfig, ClientError, FileCheckpointStore, GatewayClient, Leaf, LogTrust, TrustedLog,
+    ClientConfig, ClientError, FileCheckpointStore, GatewayClient, Leaf, LogTrust, TileGateway,
+    TrustedLog,
 };
 use herald_proto::checkpoint::{WitnessPolicy, WitnessVerifier};
 use herald_proto::entry::Notarization;
@@ -189,8 +191,18 @@ enum LogCommand {
 #[derive(Debug, Args)]
 struct Common {
     /// The gateway's address, ending in /p2p/<peer id> (TCP or /quic-v1).
-    #[arg(long, env = "HERALD_GATEWAY", value_name = "MULTIADDR")]
-    gateway: Multiaddr,
+    #[arg(
+        long,
+        env = "HERALD_GATEWAY",
+        value_name = "MULTIADDR",
+        required_unless_present = "tiles"
+    )]
+    gateway: Option<Multiaddr>,
+    /// Read the log through its C2SP tlog-tiles resources under URL instead (the node's HTTP
+    /// listener, or any cache or mirror of it): checkpoint, entry, prove --index and
+    /// consistency, every answer verified as from a gateway.
+    #[arg(long, value_name = "URL", conflicts_with = "gateway")]
+    tiles: Option<String>,
     /// The log's verifier key, e.g. alpha.test/herald+1a2b3c4d+AU...
     #[arg(
         long,
@@ -428,9 +440,30 @@ async fn run(command: LogCommand) -> anyhow::Result<()> {
         } => Some(Leaf::Hash(parse_leaf_hash(h)?)),
         _ => None,
     };
-    let gateway = GatewayClient::connect_with(&common.gateway, &config)
-        .await
-        .with_context(|| format!("connecting to {}", common.gateway))?;
+    let gateway = match (&common.gateway, &common.tiles) {
+        (_, Some(prefix)) => {
+            if matches!(
+                command,
+                LogCommand::Submit { .. } | LogCommand::Trust { .. } | LogCommand::Alerts { .. }
+            ) || leaf.is_some_and(|l| matches!(l, Leaf::Hash(_)))
+            {
+                bail!(
+                    "a tile server answers checkpoint, entry, prove --index and consistency; this needs --gateway"
+                );
+            }
+            LogSource::Tiles(TileGateway::new(
+                prefix,
+                log.algorithm(),
+                Duration::from_secs(common.timeout),
+            )?)
+        }
+        (Some(addr), None) => LogSource::Gateway(
+            GatewayClient::connect_with(addr, &config)
+                .await
+                .with_context(|| format!("connecting to {addr}"))?,
+        ),
+        (None, None) => bail!("--gateway or --tiles is needed"),
+    };
     let store = FileCheckpointStore::new(state_dir.join("checkpoints"));
     let mut trusted = TrustedLog::open(gateway, log, store)?;
     let json = common.json;

@@ -5,13 +5,13 @@
 //! stopped node's database (which fails if another process holds it) and use the same types the
 //! node uses: [`PeerRegistry`] and [`AlertBook`].
 
-use std::io::{Read as _, Write as _};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use clap::{Args, Subcommand};
+use herald_light_client::http::{HttpClient, HttpRequest};
 use serde::de::DeserializeOwned;
 
 use super::read_config;
@@ -28,7 +28,7 @@ use crate::watch::alerts::AlertBook;
 /// How long one admin call may take.
 const ADMIN_TIMEOUT: Duration = Duration::from_secs(5);
 /// Largest admin answer read.
-const MAX_ANSWER_BYTES: u64 = 16 * 1024 * 1024;
+const MAX_ANSWER_BYTES: usize = 16 * 1024 * 1024;
 
 #[derive(Subcommand, Debug)]
 pub(super) enum PeerCommand {
@@ -98,13 +98,17 @@ pub(super) struct AlertsArgs {
 /// The running node's HTTP address and admin token, if it runs and answers.
 pub(super) fn running_node(config: &NodeConfig) -> Option<(SocketAddr, String)> {
     let info = NodeInfo::read(&config.node_info_path()).ok()?;
-    TcpStream::connect_timeout(&info.http_addr, ADMIN_TIMEOUT).ok()?;
+    // Any answer, even 503, says a node listens there.
+    NodeCall::get("/health", ADMIN_TIMEOUT, 64 * 1024)
+        .send(info.http_addr)
+        .ok()?;
     let token = ensure_token(&config.admin_token_path()).ok()?;
     Some((info.http_addr, token))
 }
 
-/// A request to the node's HTTP listener, which answers one request per connection.
-pub(super) struct HttpRequest<'a> {
+/// A call to the node's HTTP listener from the (synchronous) CLI, through the project's one
+/// HTTP client ([`herald_light_client::http`]).
+pub(super) struct NodeCall<'a> {
     /// `GET`, `POST`, `DELETE`.
     pub method: &'a str,
     /// The path, e.g. `/status`.
@@ -113,47 +117,41 @@ pub(super) struct HttpRequest<'a> {
     pub bearer: Option<&'a str>,
     /// A JSON body.
     pub body: Option<&'a [u8]>,
-    /// Longest time connecting, and each read or write, may take.
+    /// Longest time the whole exchange may take.
     pub timeout: Duration,
-    /// Largest answer read; the rest is not read.
-    pub max_answer: u64,
+    /// Largest answer read (a larger one is an error).
+    pub max_answer: usize,
 }
 
-impl HttpRequest<'_> {
-    /// Sends the request to `addr`: the status and body of the answer.
+impl<'a> NodeCall<'a> {
+    /// `GET path`.
+    pub(super) fn get(path: &'a str, timeout: Duration, max_answer: usize) -> Self {
+        NodeCall {
+            method: "GET",
+            path,
+            bearer: None,
+            body: None,
+            timeout,
+            max_answer,
+        }
+    }
+
+    /// Sends the call to `addr`: the status and body of the answer.
     pub(super) fn send(&self, addr: SocketAddr) -> anyhow::Result<(u16, Vec<u8>)> {
-        let mut stream = TcpStream::connect_timeout(&addr, self.timeout)?;
-        stream.set_read_timeout(Some(self.timeout))?;
-        stream.set_write_timeout(Some(self.timeout))?;
-        let mut head = format!(
-            "{} {} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n",
-            self.method, self.path
-        );
-        if let Some(token) = self.bearer {
-            head.push_str(&format!("Authorization: Bearer {token}\r\n"));
-        }
-        if self.body.is_some() || self.method != "GET" {
-            head.push_str(&format!(
-                "Content-Type: application/json\r\nContent-Length: {}\r\n",
-                self.body.unwrap_or_default().len()
-            ));
-        }
-        head.push_str("\r\n");
-        stream.write_all(head.as_bytes())?;
-        stream.write_all(self.body.unwrap_or_default())?;
-        let mut answer = Vec::new();
-        stream.take(self.max_answer).read_to_end(&mut answer)?;
-        let split = answer
-            .windows(4)
-            .position(|w| w == b"\r\n\r\n")
-            .context("no HTTP answer")?;
-        let status_line = String::from_utf8_lossy(&answer[..split]);
-        let status = status_line
-            .split(' ')
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .context("no HTTP status")?;
-        Ok((status, answer[split + 4..].to_vec()))
+        let client = HttpClient::new(self.timeout, self.max_answer)?;
+        let url = format!("http://{addr}{}", self.path);
+        let request = HttpRequest {
+            method: self.method,
+            url: &url,
+            bearer: self.bearer,
+            body: self.body.map(|b| ("application/json", b)),
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("starting the tokio runtime")?;
+        let answer = runtime.block_on(client.send(request))?;
+        Ok((answer.status, answer.body))
     }
 }
 
@@ -164,7 +162,7 @@ pub(super) fn call_json<T: DeserializeOwned>(
     path: &str,
     body: Option<&[u8]>,
 ) -> anyhow::Result<T> {
-    let request = HttpRequest {
+    let request = NodeCall {
         method,
         path,
         bearer: Some(&node.1),

@@ -38,7 +38,7 @@ use crate::routes::NodeStatus;
 /// Largest configuration file read.
 const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
 /// Largest `/status` answer read.
-const MAX_STATUS_BYTES: u64 = 1024 * 1024;
+const MAX_STATUS_BYTES: usize = 1024 * 1024;
 /// How long `status` waits for the running node.
 const STATUS_TIMEOUT: Duration = Duration::from_secs(3);
 /// `status`'s exit code when the node is not running (as `systemctl status`).
@@ -426,15 +426,8 @@ fn print_data_dir(config: &NodeConfig) {
 
 /// `GET /status` from the node's HTTP listener, bounded in time and size.
 fn fetch_status(addr: SocketAddr) -> anyhow::Result<NodeStatus> {
-    let request = admin::HttpRequest {
-        method: "GET",
-        path: "/status",
-        bearer: None,
-        body: None,
-        timeout: STATUS_TIMEOUT,
-        max_answer: MAX_STATUS_BYTES,
-    };
-    let (status, body) = request.send(addr)?;
+    let (status, body) =
+        admin::NodeCall::get("/status", STATUS_TIMEOUT, MAX_STATUS_BYTES).send(addr)?;
     if status != 200 {
         bail!("unexpected answer: HTTP status {status}");
     }

@@ -157,31 +157,13 @@ pub fn push_bundle_entry(bundle: &mut Vec<u8>, entry: &[u8]) {
     bundle.extend_from_slice(&entry[..usize::from(len)]);
 }
 
-/// A bundle (from disk) that does not parse.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("entry bundle is truncated: entry {entry} runs past its end")]
-pub struct BadBundle {
-    /// The entry (counted within the bundle) that does not fit.
-    pub entry: usize,
-}
+/// A bundle (from disk) that does not parse (C2SP's entry-bundle format is proto's).
+pub use herald_proto::tlog_tiles::BadBundle;
 
-/// The first `count` entries of a bundle, as slices of it. Never reads past its end.
+/// The first `count` entries of a bundle, as slices of it; bytes after them are left (the edge
+/// bundle grows past the published size). Never reads past its end.
 pub fn bundle_entries(bundle: &[u8], count: usize) -> Result<Vec<&[u8]>, BadBundle> {
-    let mut out = Vec::with_capacity(count);
-    let mut rest = bundle;
-    for entry in 0..count {
-        let Some((len, tail)) = rest.split_first_chunk::<2>() else {
-            return Err(BadBundle { entry });
-        };
-        let len = usize::from(u16::from_be_bytes(*len));
-        if tail.len() < len {
-            return Err(BadBundle { entry });
-        }
-        let (e, tail) = tail.split_at(len);
-        out.push(e);
-        rest = tail;
-    }
-    Ok(out)
+    herald_proto::tlog_tiles::bundle_prefix(bundle, count).map(|(entries, _)| entries)
 }
 
 #[cfg(test)]

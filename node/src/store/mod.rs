@@ -38,6 +38,7 @@ use herald_proto::merkle::{
     AnyHasher, Hash, HashAlgorithm, HashReader, NodeId, TreeError, consistency_proof,
     inclusion_proof, tree_root,
 };
+use herald_proto::tlog_tiles::TileId;
 use herald_proto::wire::{MAX_ENTRY_PAGE_BYTES, MAX_ENTRY_PAGE_COUNT};
 
 pub(crate) use appender::Appender;
@@ -238,6 +239,27 @@ impl LogStore {
             }
         }
         Ok(out)
+    }
+
+    /// C2SP tlog-tiles resource `id` of the published tree: a Merkle tile's first `width`
+    /// hashes, or an entry bundle's first `width` entries (as stored: u16 BE length, bytes).
+    /// `OutOfRange` if the published tree does not have it (yet).
+    pub fn tile_resource(&self, id: TileId) -> Result<Vec<u8>, ReadError> {
+        let size = self.head_size();
+        if !id.exists_at(size) {
+            return Err(ReadError::OutOfRange { size });
+        }
+        let width = usize::from(id.width);
+        match id.level {
+            Some(level) => self.reader(size).tile_prefix(level, id.index, width),
+            None => {
+                let mut bundle = self.bundle(id.index, size)?;
+                let (_, len) = herald_proto::tlog_tiles::bundle_prefix(&bundle, width)
+                    .map_err(|e| ReadError::corrupt(format!("bundle {}: {e}", id.index)))?;
+                bundle.truncate(len);
+                Ok(bundle)
+            }
+        }
     }
 
     /// The leaf hash of entry `index`.

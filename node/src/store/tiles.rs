@@ -8,7 +8,8 @@
 
 use std::cell::RefCell;
 
-use herald_proto::merkle::{AnyHasher, HASH_LEN, Hash, HashReader, LogHasher, NodeId};
+use herald_proto::merkle::{AnyHasher, HASH_LEN, Hash, HashReader, NodeId};
+use herald_proto::tlog_tiles::fold_subtree;
 
 use super::error::ReadError;
 use super::layout::{FULL_TILE_BYTES, TILE_HEIGHT, TILE_WIDTH, tile_key};
@@ -77,6 +78,24 @@ impl<'a> TileReader<'a> {
         }
         cache.push(((level, n), tile.clone()));
         Ok(tile)
+    }
+
+    /// The first `width` hashes of tile (`level`, `n`), as stored (C2SP tlog-tiles).
+    pub(crate) fn tile_prefix(
+        &self,
+        level: u8,
+        n: u64,
+        width: usize,
+    ) -> Result<Vec<u8>, ReadError> {
+        let tile = self.tile(level, n)?;
+        tile.get(..width * HASH_LEN)
+            .map(<[u8]>::to_vec)
+            .ok_or_else(|| {
+                ReadError::corrupt(format!(
+                    "tile ({level}, {n}) has {} hashes, {width} asked",
+                    tile.len() / HASH_LEN
+                ))
+            })
     }
 
     /// The level-8L hashes `first .. first + count` (`count` ≤ 128, aligned inside one tile).
@@ -151,16 +170,8 @@ impl HashReader for TileReader<'_> {
         let count = 1usize << k;
         let mut hashes = Vec::with_capacity(count);
         self.tile_hashes(tile_level, first, count, &mut hashes)?;
-        // Fold the perfect subtree bottom-up, pairing neighbours in place.
-        let mut width = count;
-        while width > 1 {
-            for i in 0..width / 2 {
-                hashes[i] = self
-                    .hasher
-                    .hash_children(&hashes[2 * i], &hashes[2 * i + 1]);
-            }
-            width /= 2;
-        }
-        Ok(hashes[0])
+        // The perfect subtree folded bottom-up (C2SP tlog-tiles: proto's, as clients do it).
+        fold_subtree(&self.hasher, &mut hashes)
+            .ok_or_else(|| ReadError::corrupt(format!("node {id:?} read no hashes")))
     }
 }

@@ -51,31 +51,64 @@ impl WitnessService {
         request: Decoded<pb::AddCheckpointRequest>,
     ) -> pb::AddCheckpointResponse {
         let (origin, outcome) = self.answer(caller, request).await;
-        let metrics = &self.inner.metrics;
+        self.record(&caller.to_string(), &origin, &outcome);
         let result = match outcome {
-            Ok(line) => {
+            Ok(line) => add_checkpoint_response::Result::Cosignature(line.into_bytes()),
+            Err(r) => add_checkpoint_response::Result::Refusal(pb::WitnessRefusal {
+                reason: r.reason as i32,
+                held_size: r.held_size,
+            }),
+        };
+        pb::AddCheckpointResponse {
+            result: Some(result),
+        }
+    }
+
+    /// Answers a C2SP `POST /add-checkpoint` (HTTP, [`crate::tlog_witness`]): the caller is
+    /// anyone; the origin named in the checkpoint must be a registered peer's (else
+    /// `UNKNOWN_ORIGIN`), and from there the judgement, lock and compare-and-swap are the same
+    /// as for `/herald/witness/1`. The cosignature line, or the refusal.
+    pub async fn add_checkpoint_by_origin(
+        &self,
+        request: pb::AddCheckpointRequest,
+    ) -> Result<String, Refusal> {
+        let outcome = match claimed_origin(&request.checkpoint) {
+            Err(r) => (String::new(), Err(r)),
+            Ok(claimed) => match self.inner.peers.snapshot().by_origin(&claimed).cloned() {
+                None => (
+                    claimed,
+                    Err(Refusal::new(
+                        Reason::UnknownOrigin,
+                        "no registered peer has this origin",
+                    )),
+                ),
+                Some(peer) => (claimed, self.answer_peer(peer, request).await),
+            },
+        };
+        let (origin, outcome) = outcome;
+        self.record("http", &origin, &outcome);
+        outcome
+    }
+
+    /// Counts and logs an answer.
+    fn record(&self, caller: &str, origin: &str, outcome: &Result<String, Refusal>) {
+        let metrics = &self.inner.metrics;
+        match outcome {
+            Ok(_) => {
                 metrics.witness_answer("cosigned");
-                debug!(peer = %caller, origin, "cosigned");
-                add_checkpoint_response::Result::Cosignature(line.into_bytes())
+                debug!(caller, origin, "cosigned");
             }
             Err(r) => {
                 metrics.witness_answer(refusal_label(r.reason));
                 warn!(
-                    peer = %caller,
+                    caller,
                     origin,
                     reason = refusal_label(r.reason),
                     held_size = r.held_size,
                     why = r.why,
                     "witness request refused"
                 );
-                add_checkpoint_response::Result::Refusal(pb::WitnessRefusal {
-                    reason: r.reason as i32,
-                    held_size: r.held_size,
-                })
             }
-        };
-        pb::AddCheckpointResponse {
-            result: Some(result),
         }
     }
 

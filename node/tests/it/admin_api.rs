@@ -39,11 +39,22 @@ async fn attack_a_missing_or_wrong_token_is_401_and_changes_nothing() {
     // A token in another scheme is no token either.
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let head = format!("GET /admin/peers HTTP/1.1\r\nAuthorization: Basic {token}\r\n\r\n");
+    let head = format!(
+        "GET /admin/peers HTTP/1.1\r\nAuthorization: Basic {token}\r\nConnection: close\r\n\r\n"
+    );
     stream.write_all(head.as_bytes()).await.unwrap();
     let mut answer = String::new();
     stream.read_to_string(&mut answer).await.unwrap();
     assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    // The scheme's case does not matter (RFC 9110 §11.1; F12 of the reliability review).
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "GET /admin/peers HTTP/1.1\r\nAuthorization: bEARER {token}\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
 
     // Nothing was registered or blocked.
     assert!(node.gateway.peers().list().is_empty());
@@ -67,14 +78,28 @@ async fn attack_an_oversized_or_unsized_body_is_refused_and_changes_nothing() {
     big.extend(std::iter::repeat_n(b' ', 70 * 1024));
     let (status, body) = http(addr, "POST", "/admin/peers", Some(&token), Some(&big)).await;
     assert_eq!(status, 413, "{body}");
-    // No Content-Length: refused before any body is read.
+    // A chunked body, no length announced: cut at the bound while it is read.
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let head = format!("POST /admin/peers HTTP/1.1\r\nAuthorization: Bearer {token}\r\n\r\n");
+    let head = format!(
+        "POST /admin/peers HTTP/1.1\r\nAuthorization: Bearer {token}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    );
     stream.write_all(head.as_bytes()).await.unwrap();
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).await.unwrap();
-    assert!(answer.starts_with("HTTP/1.1 411"), "{answer}");
+    for _ in 0..70 {
+        // The node may answer 413 and close before all of it is sent.
+        let chunk = format!("400\r\n{}\r\n", " ".repeat(1024));
+        if stream.write_all(chunk.as_bytes()).await.is_err() {
+            break;
+        }
+    }
+    let _ = stream.write_all(b"0\r\n\r\n").await;
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    // No body at all (HTTP/1.1 without a length has none): a bad JSON body.
+    let (status, body) = http(addr, "POST", "/admin/peers", Some(&token), None).await;
+    assert_eq!(status, 400, "{body}");
     // Bad JSON and a bad record are 400.
     let (status, _) = http(addr, "POST", "/admin/peers", Some(&token), Some(b"{")).await;
     assert_eq!(status, 400);

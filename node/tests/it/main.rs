@@ -23,6 +23,8 @@ mod store_restart;
 mod store_rollback;
 mod store_roundtrip;
 mod store_sealed;
+mod tlog_tiles;
+mod tlog_witness;
 mod witness_audit;
 mod witness_network;
 mod witness_protocol;

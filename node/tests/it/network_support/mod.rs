@@ -81,23 +81,11 @@ impl TestNode {
 
     /// `GET path` from the node's HTTP listener: status code and body.
     pub async fn http_get(&self, path: &str) -> (u16, String) {
-        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-        let mut stream = tokio::net::TcpStream::connect(self.gateway.http_addr())
-            .await
-            .expect("connect to HTTP");
-        stream
-            .write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
-            .await
-            .expect("send");
-        let mut answer = Vec::new();
-        tokio::time::timeout(WAIT, stream.read_to_end(&mut answer))
-            .await
-            .expect("HTTP answer in time")
-            .expect("read");
-        let text = String::from_utf8(answer).expect("UTF-8 answer");
-        let (head, body) = text.split_once("\r\n\r\n").expect("HTTP head");
-        let status = head[9..12].parse().expect("status code");
-        (status, body.to_owned())
+        let client = herald_light_client::http::HttpClient::new(WAIT, 16 << 20).expect("client");
+        let url = format!("http://{}{path}", self.gateway.http_addr());
+        let answer = client.get(&url).await.expect("HTTP answer in time");
+        let body = String::from_utf8(answer.body).expect("UTF-8 answer");
+        (answer.status, body)
     }
 }
 

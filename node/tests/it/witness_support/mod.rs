@@ -24,7 +24,6 @@ use libp2p::multiaddr::Protocol;
 use libp2p::request_response::{self, ProtocolSupport};
 use libp2p::swarm::SwarmEvent;
 use libp2p::{Multiaddr, PeerId, Swarm};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 /// Every wait in these tests is bounded by this.
 pub const WAIT: Duration = Duration::from_secs(30);
@@ -231,7 +230,7 @@ pub fn metric(page: &str, name: &str) -> f64 {
         .sum()
 }
 
-/// One HTTP/1.1 exchange: status and body.
+/// One HTTP exchange: status and body.
 pub async fn http(
     addr: SocketAddr,
     method: &str,
@@ -239,25 +238,19 @@ pub async fn http(
     token: Option<&str>,
     body: Option<&[u8]>,
 ) -> (u16, String) {
-    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n");
-    if let Some(t) = token {
-        head.push_str(&format!("Authorization: Bearer {t}\r\n"));
-    }
-    if let Some(b) = body {
-        head.push_str(&format!("Content-Length: {}\r\n", b.len()));
-    }
-    head.push_str("\r\n");
-    stream.write_all(head.as_bytes()).await.expect("send head");
-    if let Some(b) = body {
-        // The node may answer (413) and close before reading all of a large body.
-        let _ = stream.write_all(b).await;
-    }
-    let mut answer = Vec::new();
-    let _ = tokio::time::timeout(WAIT, stream.read_to_end(&mut answer)).await;
-    let text = String::from_utf8_lossy(&answer).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").expect("an HTTP answer");
-    (head[9..12].parse().expect("status"), body.to_owned())
+    let client = herald_light_client::http::HttpClient::new(WAIT, 16 << 20).expect("client");
+    let url = format!("http://{addr}{path}");
+    let request = herald_light_client::http::HttpRequest {
+        method,
+        url: &url,
+        bearer: token,
+        body: body.map(|b| ("application/json", b)),
+    };
+    let answer = client.send(request).await.expect("an HTTP answer");
+    (
+        answer.status,
+        String::from_utf8_lossy(&answer.body).into_owned(),
+    )
 }
 
 /// A log that lives in the test: a real log key (`NodeKeys` of a domain), leaves in memory.

@@ -1,0 +1,147 @@
+//! C2SP tlog-witness over HTTP between two Herald nodes: alpha witnesses beta's log through
+//! `POST /add-checkpoint`, with the same held state and compare-and-swap as
+//! `/herald/witness/1`, and every answer code of the spec.
+
+use std::time::Duration;
+
+use crate::witness_support::{Domain, FakeLog, WAIT};
+use ed25519_dalek::SigningKey;
+use herald_light_client::http::{HttpAnswer, HttpClient, HttpRequest};
+use herald_proto::checkpoint::{Cosignature, VerifiedCheckpoint};
+use herald_proto::entry::Notarization;
+use herald_proto::tlog_witness::{encode_add_checkpoint, parse_size_body};
+use herald_proto::wire::pb;
+use prost::Message as _;
+
+/// Appends `count` notarizations to `domain`'s log and waits for the checkpoint of its new
+/// size: (size, checkpoint note).
+async fn grow(domain: &Domain, from: u64, count: u64) -> (u64, Vec<u8>) {
+    let intake = domain.gateway.intake().clone();
+    let author = SigningKey::from_bytes(&[9; 32]);
+    for n in from..from + count {
+        let entry = Notarization {
+            digest: *blake3::hash(&n.to_le_bytes()).as_bytes(),
+            media_type: "text/plain".into(),
+            label: format!("document {n}"),
+            created: 1_800_000_000 + n,
+        }
+        .sign(&author)
+        .encode_to_vec();
+        intake.submit(entry).await.expect("appended");
+    }
+    let started = std::time::Instant::now();
+    loop {
+        let head = domain.gateway.head();
+        if head.size >= from + count && !head.checkpoint.is_empty() {
+            return (head.size, head.checkpoint);
+        }
+        assert!(started.elapsed() < WAIT, "no checkpoint in time");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn post(client: &HttpClient, witness: &Domain, body: &[u8]) -> HttpAnswer {
+    let url = format!("http://{}/add-checkpoint", witness.gateway.http_addr());
+    client
+        .send(HttpRequest {
+            method: "POST",
+            url: &url,
+            bearer: None,
+            body: Some(("text/plain", body)),
+        })
+        .await
+        .expect("an answer")
+}
+
+fn request(old_size: u64, proof: Vec<Vec<u8>>, checkpoint: &[u8]) -> Vec<u8> {
+    encode_add_checkpoint(&pb::AddCheckpointRequest {
+        old_size,
+        consistency_proof: proof,
+        checkpoint: checkpoint.to_vec(),
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_witnesses_another_over_c2sp_http_with_every_answer_code() {
+    let alpha = Domain::start("alpha.test", |_| {}).await;
+    let beta = Domain::start("beta.test", |_| {}).await;
+    // alpha witnesses beta (beta does not know alpha, so only these requests move the state).
+    alpha.register(&beta.record()).await;
+    let origin = beta.origin();
+    let client = HttpClient::new(WAIT, 1 << 20).unwrap();
+    let (s1, cp1) = grow(&beta, 0, 5).await;
+
+    // 404: an origin no registered peer has.
+    let gamma = FakeLog::new("gamma.test", 90, 3);
+    let answer = post(&client, &alpha, &request(0, vec![], &gamma.checkpoint(3))).await;
+    assert_eq!(answer.status, 404, "{}", answer.body_text(200));
+    // 403: beta's origin, signed by another key.
+    let impostor = FakeLog::new("beta.test", 70, 3);
+    let answer = post(
+        &client,
+        &alpha,
+        &request(0, vec![], &impostor.checkpoint(3)),
+    )
+    .await;
+    assert_eq!(answer.status, 403, "{}", answer.body_text(200));
+    // 400: a malformed body, and an old size past the checkpoint.
+    let answer = post(&client, &alpha, b"old 01\n\nnot a checkpoint\n").await;
+    assert_eq!(answer.status, 400);
+    let answer = post(&client, &alpha, &request(s1 + 1, vec![], &cp1)).await;
+    assert_eq!(answer.status, 400, "{}", answer.body_text(200));
+    // 405: the path takes POST only.
+    let url = format!("http://{}/add-checkpoint", alpha.gateway.http_addr());
+    assert_eq!(client.get(&url).await.unwrap().status, 405);
+    assert_eq!(
+        alpha.held(&origin),
+        None,
+        "nothing refused changed the state"
+    );
+
+    // 200: the first checkpoint from size 0; the cosignature is alpha's, over beta's checkpoint.
+    let answer = post(&client, &alpha, &request(0, vec![], &cp1)).await;
+    assert_eq!(answer.status, 200, "{}", answer.body_text(200));
+    let line = String::from_utf8(answer.body).unwrap();
+    assert!(line.starts_with("— ") && line.ends_with('\n'), "{line}");
+    let checkpoint = VerifiedCheckpoint::verify(&cp1, &beta.keys.log_verifier()).unwrap();
+    let cosignature = Cosignature::parse(line.trim_end()).unwrap();
+    alpha
+        .keys
+        .witness_verifier()
+        .verify(&checkpoint, &cosignature)
+        .unwrap();
+    assert_eq!(alpha.held(&origin).map(|h| h.0), Some(s1));
+
+    let (s2, cp2) = grow(&beta, s1, 5).await;
+    let proof: Vec<Vec<u8>> = beta
+        .gateway
+        .store()
+        .consistency_proof(s1, s2)
+        .unwrap()
+        .iter()
+        .map(|h| h.to_vec())
+        .collect();
+    assert!(!proof.is_empty());
+    // 409 with the held size: the client's old size is not the one held.
+    let answer = post(&client, &alpha, &request(0, vec![], &cp2)).await;
+    assert_eq!(answer.status, 409);
+    assert_eq!(answer.content_type.as_deref(), Some("text/x.tlog.size"));
+    assert_eq!(parse_size_body(&answer.body), Some(s1));
+    // 422: a consistency proof that does not verify.
+    let mut bad = proof.clone();
+    bad[0][0] ^= 1;
+    let answer = post(&client, &alpha, &request(s1, bad, &cp2)).await;
+    assert_eq!(answer.status, 422, "{}", answer.body_text(200));
+    assert_eq!(alpha.held(&origin).map(|h| h.0), Some(s1));
+    // 200: the right proof advances the held state, the one /herald/witness/1 uses too.
+    let answer = post(&client, &alpha, &request(s1, proof, &cp2)).await;
+    assert_eq!(answer.status, 200, "{}", answer.body_text(200));
+    assert_eq!(alpha.held(&origin).map(|h| h.0), Some(s2));
+    // The held checkpoint again: cosigned again, nothing moves.
+    let answer = post(&client, &alpha, &request(s2, vec![], &cp2)).await;
+    assert_eq!(answer.status, 200, "{}", answer.body_text(200));
+    assert_eq!(alpha.held(&origin).map(|h| h.0), Some(s2));
+
+    alpha.gateway.stop().await.unwrap();
+    beta.gateway.stop().await.unwrap();
+}
