@@ -281,7 +281,7 @@ pub trait SecureKeyStore {
     /// Creates `count` X25519 prekeys of `kind` inside the store, each numbered once (numbers
     /// are never reused, one-time and fallback alike, from 1); returns each one's number and
     /// public half. Durable when this returns. Provided over the named secrets (the number kept
-    /// in a marker secret's name, [`prekey_names`]); a store with a place for a counter may do
+    /// in a marker secret's name, `prekey_names`); a store with a place for a counter may do
     /// better (the software stores write one file per batch).
     fn create_prekeys(
         &mut self,
