@@ -3,7 +3,7 @@
 //!
 //! Built on hyper (HTTP/1.1 with keep-alive, and h2c by prior knowledge, told apart by the
 //! connection preface). What this module owns is the bounding: see [`HttpLimits`] for every
-//! bound and [`listener`] for how connections are admitted, shed and timed out; [`exchange`]
+//! bound and `listener` for how connections are admitted, shed and timed out; `exchange`
 //! turns one hyper request into a [`Routes`] call. [`Routes::admit`] looks at a request (method,
 //! path, credentials) before any of its body is read, and sets the most body bytes it may
 //! carry (413 beyond). Which routes the node serves is [`crate::routes`]'s; this listener knows

@@ -1,8 +1,8 @@
 //! PAEP on the client protocol (DESIGN §3.1, §3.2): the gateway's answers to
 //! `password_params`, `login_share`, `login_finish`, `session` frames and `prekey_bundle`.
-//! [`Paep`] holds the login attempts ([`super::login`]), the live sessions
-//! ([`super::sessions`]) and the prekey book, and serves what a session carries: prekey uploads
-//! and status ([`super::prekeys`]) and password changes.
+//! [`Paep`] holds the login attempts (`super::login`), the live sessions
+//! (`super::sessions`) and the prekey book, and serves what a session carries: prekey uploads
+//! and status (`super::prekeys`) and password changes.
 //!
 //! Requests that act for an account are taken only inside a live session: there is no other
 //! way to reach them on `/herald/client/1`. Each is carried out for the session's account only
