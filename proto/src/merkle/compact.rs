@@ -28,6 +28,15 @@ pub enum CompactRangeError {
     /// The tree already has `u64::MAX` leaves; a leaf index past it cannot be written.
     #[error("the tree is full: it already has u64::MAX leaves")]
     Full,
+    /// A complete subtree of `2^level` leaves can only be appended to a tree whose size is a
+    /// multiple of `2^level` (it must start where a subtree of its level starts).
+    #[error("a subtree of level {level} cannot start at leaf {size}")]
+    Unaligned {
+        /// The tree's size, where the subtree would start.
+        size: u64,
+        /// The subtree's level.
+        level: u8,
+    },
 }
 
 /// The right edge of the tree `[0, size)`: hashes of its `popcount(size)` perfect subtrees,
@@ -132,6 +141,51 @@ impl CompactRange {
             hash = h.hash_children(&left, &hash);
             level += 1;
             visit(NodeId::new(level as u8, index >> level), &hash);
+        }
+        self.hashes.push(hash);
+        self.size = size;
+        Ok(())
+    }
+
+    /// Adds the complete subtree of `2^level` leaves whose hash is `hash`, starting at leaf
+    /// `size` (which must be a multiple of `2^level`): what a verifier does with the hashes
+    /// of subtrees it does not hold the leaves of (a range proof's right side). Calls
+    /// `visit(id, hash)` for the subtree and for every subtree it completes, bottom-up.
+    pub fn try_append_node<H: LogHasher>(
+        &mut self,
+        h: &H,
+        level: u8,
+        hash: Hash,
+        mut visit: impl FnMut(NodeId, &Hash),
+    ) -> Result<(), CompactRangeError> {
+        let unaligned = CompactRangeError::Unaligned {
+            size: self.size,
+            level,
+        };
+        let width = 1u64
+            .checked_shl(u32::from(level))
+            .ok_or(unaligned.clone())?;
+        if !self.size.is_multiple_of(width) {
+            return Err(unaligned);
+        }
+        let size = self
+            .size
+            .checked_add(width)
+            .ok_or(CompactRangeError::Full)?;
+        let mut at = NodeId::new(level, self.size >> level);
+        visit(at, &hash);
+        let mut hash = hash;
+        // As in `try_append`, one level up: each set bit of the size at this node's level or
+        // above, lowest first, is a subtree ending where this one starts. The size is aligned,
+        // so its lowest set bit is at `level` or higher, and the edge's last hash is that one.
+        while self.size.checked_shr(u32::from(at.level)).unwrap_or(0) & 1 == 1 {
+            let left = self
+                .hashes
+                .pop()
+                .expect("one edge hash per set bit of size (struct invariant)");
+            hash = h.hash_children(&left, &hash);
+            at = NodeId::new(at.level + 1, at.index >> 1);
+            visit(at, &hash);
         }
         self.hashes.push(hash);
         self.size = size;
@@ -266,6 +320,66 @@ mod tests {
         );
         assert!(CompactRange::from_parts(0, vec![[0; 32]]).is_err());
         assert!(CompactRange::from_parts(0, vec![]).is_ok());
+    }
+
+    #[test]
+    fn appending_a_subtree_equals_appending_its_leaves() {
+        let h = Sha256Hasher;
+        let leaves: Vec<Hash> = (0..64u32).map(|i| h.hash_leaf(&i.to_be_bytes())).collect();
+        for start in [0usize, 4, 8, 12, 16, 32, 40, 48] {
+            for level in 0..=3u8 {
+                let width = 1usize << level;
+                if start % width != 0 || start + width > leaves.len() {
+                    continue;
+                }
+                let mut by_leaf = CompactRange::new();
+                let mut by_node = CompactRange::new();
+                for leaf in &leaves[..start] {
+                    by_leaf.append(&h, *leaf, |_, _| {});
+                    by_node.append(&h, *leaf, |_, _| {});
+                }
+                let mut leaf_visits = BTreeMap::new();
+                for leaf in &leaves[start..start + width] {
+                    by_leaf.append(&h, *leaf, |id, x| {
+                        leaf_visits.insert(id, *x);
+                    });
+                }
+                let subtree = naive(&h, &leaves[start..start + width]);
+                let mut node_visits = BTreeMap::new();
+                by_node
+                    .try_append_node(&h, level, subtree, |id, x| {
+                        node_visits.insert(id, *x);
+                    })
+                    .unwrap();
+                assert_eq!(by_node, by_leaf, "start {start} level {level}");
+                // The subtree and everything above it that it completes are reported.
+                for (id, x) in &node_visits {
+                    assert_eq!(leaf_visits.get(id), Some(x), "{id:?}");
+                    assert!(id.level >= level);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn an_unaligned_subtree_is_refused() {
+        let h = Blake3Hasher;
+        let mut range = CompactRange::from_parts(6, vec![[1; 32], [2; 32]]).unwrap();
+        let before = range.clone();
+        assert_eq!(
+            range.try_append_node(&h, 2, [3; 32], |_, _| {}),
+            Err(CompactRangeError::Unaligned { size: 6, level: 2 })
+        );
+        assert_eq!(
+            range.try_append_node(&h, 200, [3; 32], |_, _| {}),
+            Err(CompactRangeError::Unaligned {
+                size: 6,
+                level: 200
+            })
+        );
+        assert_eq!(range, before);
+        assert!(range.try_append_node(&h, 1, [3; 32], |_, _| {}).is_ok());
+        assert_eq!(range.size(), 8);
     }
 
     #[test]

@@ -7,6 +7,8 @@
 //! - [`tree_root`], [`range_root`], [`inclusion_proof`], [`consistency_proof`]: computed from
 //!   O(log n) stored hashes; [`inclusion_nodes`] / [`consistency_nodes`] plan the reads first.
 //! - [`verify_inclusion`], [`verify_consistency`]: RFC 9162 verifiers with typed errors.
+//! - [`range_proof`], [`verify_range`]: one proof for a run of consecutive leaves (a batch),
+//!   from which each leaf's audit path is rebuilt ([`ProvedRange`]).
 //! - [`BatchTree`]: rs_merkle trees of one bounded batch, with RFC 6962 roots.
 //! - [`MemoryHashes`]: an in-memory [`HashReader`] for tests, benchmarks and client windows.
 //! - [`prefix_root`], [`prefix_range`], [`right_edge`]: a tree's prefixes read off one verified
@@ -19,6 +21,7 @@ mod memory;
 mod node;
 mod prefix;
 mod proof;
+mod range;
 mod tree;
 mod verify;
 
@@ -36,6 +39,9 @@ pub use node::{HashReader, NodeId, range_nodes, range_size};
 pub use prefix::{PrefixError, consistency_from_audit_path, prefix_range, prefix_root, right_edge};
 pub use proof::{
     ProofNodes, consistency_nodes, consistency_proof, inclusion_nodes, inclusion_proof,
+};
+pub use range::{
+    NotInRange, ProvedRange, range_proof, range_proof_len, range_proof_nodes, verify_range,
 };
 pub use tree::{TreeError, range_root, tree_root};
 pub use verify::{

@@ -55,6 +55,16 @@ pub enum ProofError {
     /// Two equal-size trees have different roots (a consistency proof cannot fix that).
     #[error("trees of equal size have different roots")]
     EqualSizeRootsDiffer,
+    /// A range proof for no leaves, or for leaves past the tree.
+    #[error("leaves [{begin}, {end}) are not a run inside a tree of size {size}")]
+    BadRange {
+        /// The first leaf of the run.
+        begin: u64,
+        /// One past its last leaf.
+        end: u64,
+        /// The tree size.
+        size: u64,
+    },
     /// A consistency proof from the empty tree was asked for; RFC 9162 defines none, and
     /// every tree extends the empty tree, so the caller needs no proof.
     #[error("no consistency proof exists from the empty tree")]
