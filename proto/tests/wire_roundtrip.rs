@@ -8,8 +8,10 @@ use herald_proto::wire::{
     MAX_ACCOUNT_BYTES, MAX_ADD_CHECKPOINT_REQUEST_BYTES, MAX_ADD_CHECKPOINT_RESPONSE_BYTES,
     MAX_CHECKPOINT_NOTE_BYTES, MAX_CONSISTENCY_PROOF_BYTES, MAX_CONSISTENCY_PROOF_HASHES,
     MAX_COSIGNATURE_LINE_BYTES, MAX_EQUIVOCATION_BYTES, MAX_INCLUSION_PROOF_BYTES,
-    MAX_INCLUSION_PROOF_HASHES, MAX_LOG_ENTRY_BYTES, MAX_MSG_ID_BYTES, MAX_ORIGIN_BYTES,
-    MAX_REASON_BYTES, MAX_SIGNED_CHECKPOINT_BYTES, MAX_VERIFIER_KEY_BYTES, Validate, decode_valid,
+    MAX_INCLUSION_PROOF_HASHES, MAX_LABEL_BYTES, MAX_LOG_ENTRY_BYTES, MAX_MEDIA_TYPE_BYTES,
+    MAX_MSG_ID_BYTES, MAX_NOTARIZATION_BATCH, MAX_ORIGIN_BYTES, MAX_RANGE_PROOF_BYTES,
+    MAX_RANGE_PROOF_HASHES, MAX_REASON_BYTES, MAX_SIGNED_CHECKPOINT_BYTES, MAX_VERIFIER_KEY_BYTES,
+    Validate, decode_valid,
 };
 use prost::Message;
 use wire_samples::*;
@@ -114,6 +116,18 @@ fn largest_log_entries_fit_their_limit() {
         ..key_publication()
     }));
     fits(&largest_publication, MAX_LOG_ENTRY_BYTES);
+    let largest_batch_item = entry(pb::log_entry::Kind::BatchNotarization(
+        pb::BatchNotarization {
+            media_type: "m".repeat(MAX_MEDIA_TYPE_BYTES),
+            label: "l".repeat(MAX_LABEL_BYTES),
+            created: u64::MAX,
+            batch_size: MAX_NOTARIZATION_BATCH,
+            batch_index: 0,
+            batch_path: hashes(12),
+            ..batch_notarization()
+        },
+    ));
+    fits(&largest_batch_item, MAX_LOG_ENTRY_BYTES);
 }
 
 #[test]
@@ -139,6 +153,20 @@ fn largest_checkpoint_and_proofs_fit_their_limits() {
             hashes: hashes(MAX_CONSISTENCY_PROOF_HASHES),
         },
         MAX_CONSISTENCY_PROOF_BYTES,
+    );
+    // A longest range proof: 63 subtrees left of 2^63 - 1, 124 right of 2^63 + 1.
+    let (begin, end, size) = ((1u64 << 63) - 1, (1u64 << 63) + 1, u64::MAX);
+    let longest = herald_proto::merkle::range_proof_len(begin, end, size);
+    assert_eq!(longest, 187);
+    assert!(longest <= MAX_RANGE_PROOF_HASHES);
+    fits(
+        &pb::RangeProof {
+            begin,
+            end,
+            tree_size: size,
+            hashes: hashes(longest),
+        },
+        MAX_RANGE_PROOF_BYTES,
     );
 }
 

@@ -162,7 +162,10 @@ async fn attack_bad_requests_get_typed_errors_and_change_nothing() {
     };
     let submit = |entry: Vec<u8>| {
         wire::encode_frame(&pb::ClientRequest {
-            request: Some(Request::Submit(pb::SubmitEntry { entry })),
+            request: Some(Request::Submit(pb::SubmitEntry {
+                entry,
+                trusted_size: 0,
+            })),
         })
     };
     let request = |r: Request| wire::encode_frame(&pb::ClientRequest { request: Some(r) });
@@ -369,6 +372,7 @@ async fn attack_a_burst_of_requests_beyond_the_bound_is_answered_busy() {
             let frame = wire::encode_frame(&pb::ClientRequest {
                 request: Some(Request::Submit(pb::SubmitEntry {
                     entry: notarization(n),
+                    trusted_size: 0,
                 })),
             });
             client

@@ -54,7 +54,9 @@ pub fn lookup_key(entry: &pb::LogEntry) -> Option<LookupKey> {
         log_entry::Kind::IdentityBinding(b) => Some(LookupKey::Account(b.account.clone())),
         log_entry::Kind::IdentityRevocation(r) => Some(LookupKey::Account(r.account.clone())),
         log_entry::Kind::Evidence(e) => Some(LookupKey::MsgId(e.msg_id.clone())),
-        log_entry::Kind::WitnessedCheckpoint(_) | log_entry::Kind::Notarization(_) => None,
+        log_entry::Kind::WitnessedCheckpoint(_)
+        | log_entry::Kind::Notarization(_)
+        | log_entry::Kind::BatchNotarization(_) => None,
     }
 }
 

@@ -5,12 +5,17 @@
 //! Herald signs: each kind's signing input starts with its own fixed, versioned label, and every
 //! field is length-prefixed (`lp(x)` = 8-byte little-endian length ‖ x, DESIGN §3).
 
+mod batch_notarization;
 mod evidence;
 mod identity;
 mod key_publication;
 mod lookup;
 mod notarization;
 
+pub use batch_notarization::{
+    BatchSignature, NOTARIZATION_BATCH_LABEL, NOTARIZATION_ITEM_LABEL, batch_signature,
+    sign_notarization_batch, verify_batch_notarization,
+};
 pub use evidence::{
     ADDRESS_COMMITMENT_LABEL, EVIDENCE_LABEL, EvidenceRecord, commit_address, verify_evidence,
 };

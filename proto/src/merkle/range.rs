@@ -6,8 +6,9 @@
 //! the run (those covering `[0, begin)`: the right edge of the tree of `begin` leaves, largest
 //! first) and right of it (those covering `[end, size)`, left to right). With the run's leaf
 //! hashes the verifier rebuilds the right edge of `[0, end)` by appending them, appends the right
-//! subtrees (each starts where a subtree of its level starts), and compares the root. That is at
-//! most 128 hashes however long the run, and one pass of hashing over it.
+//! subtrees (each starts where a subtree of its level starts), and compares the root. That is
+//! about `3 log2 n` hashes however long the run (`wire::MAX_RANGE_PROOF_HASHES` at most), and
+//! one pass of hashing over it.
 //!
 //! From a verified run the audit path of any of its leaves can be rebuilt
 //! ([`ProvedRange::inclusion_proof`]): every sibling such a path needs is a subtree of the run,
@@ -330,10 +331,10 @@ mod tests {
         assert_eq!(range_proof_len(5, 5, 9), 0);
         assert_eq!(range_proof_len(5, 10, 9), 0);
         assert!(range_proof_nodes(4, 3, 9).is_err());
-        // The largest trees: at most 128 hashes, no overflow.
+        // The largest trees: at most 192 hashes, no overflow.
         for (begin, end) in [(0, 1), (1, u64::MAX - 1), (u64::MAX / 3, u64::MAX / 2)] {
             let len = range_proof_len(begin, end, u64::MAX);
-            assert!(len > 0 && len <= 128, "[{begin},{end}): {len}");
+            assert!(len > 0 && len <= 192, "[{begin},{end}): {len}");
         }
     }
 }

@@ -21,6 +21,7 @@
 //! | `SignedCheckpoint` | note ≤ [`MAX_CHECKPOINT_NOTE_BYTES`] = 16 KiB | a checkpoint with dozens of cosignatures is under 8 KiB |
 //! | `InclusionProof` | ≤ [`MAX_INCLUSION_PROOF_HASHES`] = 64 hashes, [`MAX_INCLUSION_PROOF_BYTES`] | a tree of `n < 2^64` leaves needs at most `ceil(log2 n) ≤ 64` |
 //! | `ConsistencyProof` | ≤ [`MAX_CONSISTENCY_PROOF_HASHES`] = 65 hashes, [`MAX_CONSISTENCY_PROOF_BYTES`] | at most `ceil(log2 n) + 1 ≤ 65` (e.g. 3 → 2^63 + 1) |
+//! | `RangeProof` | exactly `merkle::range_proof_len` ≤ [`MAX_RANGE_PROOF_HASHES`] = 192 hashes | one subtree per set bit of `begin`, at most two per level right of `end` |
 //! | `AddCheckpointRequest` | [`MAX_ADD_CHECKPOINT_REQUEST_BYTES`] = 20 KiB | one note and one consistency proof |
 //! | `AddCheckpointResponse` | [`MAX_ADD_CHECKPOINT_RESPONSE_BYTES`] = 2 KiB | one cosignature line ≤ [`MAX_COSIGNATURE_LINE_BYTES`] |
 //! | `Equivocation` | [`MAX_EQUIVOCATION_BYTES`] = 40 KiB | two notes and at most two inclusion proofs |
@@ -49,12 +50,16 @@ pub use certmail::{
     MAX_SEALED_MESSAGE_BYTES, MAX_SENDER_RECORD_BYTES,
 };
 pub use client::{
-    MAX_ALERTS_PER_ANSWER, MAX_CLIENT_REQUEST_BYTES, MAX_CLIENT_RESPONSE_BYTES,
-    MAX_ENROLMENT_CODE_BYTES, MAX_ENTRY_PAGE_BYTES, MAX_ENTRY_PAGE_COUNT, MAX_ERROR_MESSAGE_BYTES,
-    MAX_REVOCATIONS_PER_ANSWER, MAX_TRUSTED_PEERS,
+    MAX_ALERTS_PER_ANSWER, MAX_BATCH_BYTES, MAX_BATCH_ENTRIES, MAX_BATCH_REFUSAL_MESSAGE_BYTES,
+    MAX_CLIENT_REQUEST_BYTES, MAX_CLIENT_RESPONSE_BYTES, MAX_ENROLMENT_CODE_BYTES,
+    MAX_ENTRY_PAGE_BYTES, MAX_ENTRY_PAGE_COUNT, MAX_ERROR_MESSAGE_BYTES,
+    MAX_REVOCATIONS_PER_ANSWER, MAX_STREAM_INFLIGHT, MAX_STREAM_REQUEST_BYTES,
+    MAX_STREAM_RESPONSE_BYTES, MAX_TRUSTED_PEERS,
 };
 pub use frame::{Decoded, FRAME_HEADER_LEN, encode_frame, frame_body_len};
-pub use names::{ALERT_TOPIC, CHECKPOINT_TOPIC, CLIENT_PROTOCOL, WITNESS_PROTOCOL};
+pub use names::{
+    ALERT_TOPIC, CHECKPOINT_TOPIC, CLIENT_PROTOCOL, CLIENT_STREAM_PROTOCOL, WITNESS_PROTOCOL,
+};
 pub use paep::{
     CONFIRMATION_BYTES, MAX_ARGON2_ITERATIONS, MAX_ARGON2_MEMORY_KIB, MAX_ARGON2_PARALLELISM,
     MAX_LOGIN_CHALLENGE_BYTES, MAX_LOGIN_CONFIRM_BYTES, MAX_LOGIN_SHARE_BYTES,
@@ -101,6 +106,18 @@ pub const MAX_INCLUSION_PROOF_BYTES: usize = 4 * 1024;
 
 /// Largest encoded [`pb::ConsistencyProof`] (65 hashes take 65 × 34 bytes, two sizes ≤ 22 bytes).
 pub const MAX_CONSISTENCY_PROOF_BYTES: usize = 4 * 1024;
+
+/// Most hashes in a range proof: the subtrees covering `[0, begin)` (one per set bit of `begin`,
+/// at most 64) and those covering `[end, size)` (at most two per level below 63), so at most
+/// 190 in a tree of `n < 2^64` leaves (187 are reached); about `3 log2 n` in a real log.
+pub const MAX_RANGE_PROOF_HASHES: usize = 192;
+
+/// Largest encoded [`pb::RangeProof`] (192 hashes take 192 × 34 bytes, three sizes ≤ 33 bytes).
+pub const MAX_RANGE_PROOF_BYTES: usize = 8 * 1024;
+
+/// Most items in one author's batch of notarizations ([`pb::BatchNotarization`]): one batch
+/// tree of `merkle::MAX_BATCH_LEAVES`, whose audit paths have at most 12 hashes.
+pub const MAX_NOTARIZATION_BATCH: u32 = crate::merkle::MAX_BATCH_LEAVES as u32;
 
 /// Largest encoded [`pb::AddCheckpointRequest`]: a note (16 KiB) and a consistency proof (2.2 KB).
 pub const MAX_ADD_CHECKPOINT_REQUEST_BYTES: usize = 20 * 1024;
@@ -212,6 +229,15 @@ pub enum WireError {
     DuplicateElement {
         /// The field's path in the schema.
         field: &'static str,
+    },
+    /// Fields that are each in bounds do not fit together (e.g. a batch ack's range that does not
+    /// begin at its first index, refusals out of order).
+    #[error("field {field}: {reason}")]
+    Inconsistent {
+        /// The field's path in the schema.
+        field: &'static str,
+        /// What does not fit.
+        reason: &'static str,
     },
     /// One hash of a proof is not 32 bytes.
     #[error("hash {index} of {field} is {len} bytes, expected 32")]

@@ -10,6 +10,11 @@
 /// gateway answers one `ClientResponse`, each a length-prefixed frame ([`super::encode_frame`]).
 pub const CLIENT_PROTOCOL: &str = "/herald/client/1";
 
+/// The client protocol pipelined (issue 10): one long-lived stream per client connection, each
+/// frame a `StreamRequest` (the client's) or `StreamResponse` (the gateway's), matched by id.
+/// Same requests and answers as [`CLIENT_PROTOCOL`], without a negotiated stream per request.
+pub const CLIENT_STREAM_PROTOCOL: &str = "/herald/client-stream/1";
+
 /// The witness protocol (request-response, between gateways): a log sends an
 /// `AddCheckpointRequest` and the witness answers an `AddCheckpointResponse`, framed alike.
 pub const WITNESS_PROTOCOL: &str = "/herald/witness/1";
@@ -29,10 +34,11 @@ mod tests {
     #[test]
     fn protocol_ids_are_libp2p_paths_and_topics_are_distinct() {
         // libp2p refuses a protocol id that does not start with '/'.
-        for id in [CLIENT_PROTOCOL, WITNESS_PROTOCOL] {
+        for id in [CLIENT_PROTOCOL, CLIENT_STREAM_PROTOCOL, WITNESS_PROTOCOL] {
             assert!(id.starts_with('/') && id.is_ascii(), "{id}");
         }
         assert_ne!(CLIENT_PROTOCOL, WITNESS_PROTOCOL);
+        assert_ne!(CLIENT_PROTOCOL, CLIENT_STREAM_PROTOCOL);
         assert_ne!(CHECKPOINT_TOPIC, ALERT_TOPIC);
     }
 }

@@ -11,10 +11,11 @@ use super::{
     MAX_CHECKPOINT_NOTE_BYTES, MAX_CONSISTENCY_PROOF_BYTES, MAX_CONSISTENCY_PROOF_HASHES,
     MAX_COSIGNATURE_LINE_BYTES, MAX_EQUIVOCATION_BYTES, MAX_INCLUSION_PROOF_BYTES,
     MAX_INCLUSION_PROOF_HASHES, MAX_LABEL_BYTES, MAX_LOG_ENTRY_BYTES, MAX_MEDIA_TYPE_BYTES,
-    MAX_MSG_ID_BYTES, MAX_ORIGIN_BYTES, MAX_REASON_BYTES, MAX_SIGNED_CHECKPOINT_BYTES,
-    MAX_VERIFIER_KEY_BYTES, WireError,
+    MAX_MSG_ID_BYTES, MAX_NOTARIZATION_BATCH, MAX_ORIGIN_BYTES, MAX_RANGE_PROOF_BYTES,
+    MAX_RANGE_PROOF_HASHES, MAX_REASON_BYTES, MAX_SIGNED_CHECKPOINT_BYTES, MAX_VERIFIER_KEY_BYTES,
+    WireError,
 };
-use crate::merkle::HASH_LEN;
+use crate::merkle::{HASH_LEN, inclusion_proof_len, range_proof_len};
 
 /// Length of public keys (Ed25519, X25519) in the schema.
 pub(super) const KEY_LEN: usize = 32;
@@ -105,7 +106,54 @@ impl Validate for pb::LogEntry {
             Some(log_entry::Kind::Evidence(e)) => e.validate_fields(),
             Some(log_entry::Kind::WitnessedCheckpoint(w)) => w.validate_fields(),
             Some(log_entry::Kind::Notarization(n)) => n.validate_fields(),
+            Some(log_entry::Kind::BatchNotarization(n)) => n.validate_fields(),
         }
+    }
+}
+
+impl pb::BatchNotarization {
+    fn validate_fields(&self) -> Result<(), WireError> {
+        exact("BatchNotarization.digest", &self.digest, HASH_LEN)?;
+        sized(
+            "BatchNotarization.media_type",
+            self.media_type.len(),
+            0,
+            MAX_MEDIA_TYPE_BYTES,
+        )?;
+        sized(
+            "BatchNotarization.label",
+            self.label.len(),
+            0,
+            MAX_LABEL_BYTES,
+        )?;
+        exact("BatchNotarization.author_key", &self.author_key, KEY_LEN)?;
+        sized(
+            "BatchNotarization.batch_size",
+            self.batch_size as usize,
+            1,
+            MAX_NOTARIZATION_BATCH as usize,
+        )?;
+        if self.batch_index >= self.batch_size {
+            return Err(WireError::FieldSize {
+                field: "BatchNotarization.batch_index",
+                len: self.batch_index as usize,
+                min: 0,
+                max: self.batch_size as usize - 1,
+            });
+        }
+        let path_len = inclusion_proof_len(u64::from(self.batch_index), u64::from(self.batch_size));
+        sized(
+            "BatchNotarization.batch_path",
+            self.batch_path.len(),
+            path_len,
+            path_len,
+        )?;
+        proof("BatchNotarization.batch_path", &self.batch_path, path_len)?;
+        exact(
+            "BatchNotarization.signature",
+            &self.signature,
+            SIGNATURE_LEN,
+        )
     }
 }
 
@@ -230,6 +278,22 @@ impl Validate for pb::InclusionProof {
             &self.hashes,
             MAX_INCLUSION_PROOF_HASHES,
         )
+    }
+}
+
+impl Validate for pb::RangeProof {
+    const MAX_ENCODED_LEN: usize = MAX_RANGE_PROOF_BYTES;
+
+    fn validate(&self) -> Result<(), WireError> {
+        if self.begin >= self.end || self.end > self.tree_size {
+            return Err(WireError::Inconsistent {
+                field: "RangeProof",
+                reason: "its leaves are not a run inside its tree",
+            });
+        }
+        let want = range_proof_len(self.begin, self.end, self.tree_size);
+        sized("RangeProof.hashes", self.hashes.len(), want, want)?;
+        proof("RangeProof.hashes", &self.hashes, MAX_RANGE_PROOF_HASHES)
     }
 }
 

@@ -94,7 +94,23 @@ pub fn entries() -> Vec<pb::LogEntry> {
         entry(log_entry::Kind::Evidence(evidence())),
         entry(log_entry::Kind::WitnessedCheckpoint(witnessed_checkpoint())),
         entry(log_entry::Kind::Notarization(notarization())),
+        entry(log_entry::Kind::BatchNotarization(batch_notarization())),
     ]
+}
+
+/// Item 5 of a batch of 13 (its path has 4 hashes).
+pub fn batch_notarization() -> pb::BatchNotarization {
+    pb::BatchNotarization {
+        digest: bytes(22, 32),
+        media_type: "application/pdf".into(),
+        label: "invoice 5".into(),
+        author_key: bytes(23, 32),
+        created: 1_760_000_006,
+        batch_size: 13,
+        batch_index: 5,
+        batch_path: hashes(4),
+        signature: bytes(24, 64),
+    }
 }
 
 pub fn signed_checkpoint() -> pb::SignedCheckpoint {

@@ -285,6 +285,7 @@ impl TestClient {
     pub async fn submit(&mut self, entry: Vec<u8>) -> pb::ClientResponse {
         self.request(pb::client_request::Request::Submit(pb::SubmitEntry {
             entry,
+            trusted_size: 0,
         }))
         .await
     }

@@ -6,9 +6,9 @@ mod answer;
 mod session;
 
 pub use answer::{
-    AnswerError, expect_alerts, expect_binding, expect_checkpoint, expect_consistency,
-    expect_entries, expect_inclusion, expect_publication, expect_registered, expect_submitted,
-    expect_trust, response_kind,
+    AnswerError, batch_outcomes, expect_alerts, expect_batch_submitted, expect_binding,
+    expect_checkpoint, expect_consistency, expect_entries, expect_inclusion, expect_publication,
+    expect_registered, expect_submitted, expect_submitted_proved, expect_trust, response_kind,
 };
 pub use session::{
     expect_login_accepted, expect_login_challenge, expect_password_changed, expect_password_params,
@@ -53,8 +53,30 @@ pub const MAX_TRUSTED_PEERS: usize = 64;
 /// bytes, keys, signatures, a time and their tags): what a [`pb::BindingAnswer`] carries.
 const MAX_IDENTITY_ENTRY_BYTES: usize = MAX_ACCOUNT_BYTES + 3 * KEY_LEN + 2 * SIGNATURE_LEN + 64;
 
-/// Largest encoded [`pb::ClientRequest`]: one log entry and its framing.
+/// Largest encoded [`pb::ClientRequest`] on `/herald/client/1`: one log entry and its framing
+/// (a [`pb::SubmitBatch`] there is bounded by this too; whole batches travel on streams).
 pub const MAX_CLIENT_REQUEST_BYTES: usize = MAX_LOG_ENTRY_BYTES + 64;
+
+/// Most entries in one [`pb::SubmitBatch`]: one sequencing round at the default `batch_max`.
+pub const MAX_BATCH_ENTRIES: usize = 4096;
+
+/// Most bytes of entries (their lengths summed) in one [`pb::SubmitBatch`].
+pub const MAX_BATCH_BYTES: usize = 1024 * 1024;
+
+/// Longest message of one entry's refusal in a [`pb::BatchAck`], so that a batch whose every
+/// entry is refused still fits one response.
+pub const MAX_BATCH_REFUSAL_MESSAGE_BYTES: usize = 128;
+
+/// Largest encoded [`pb::StreamRequest`]: a full batch (each entry with at most 4 bytes of tag
+/// and length), its id and framing.
+pub const MAX_STREAM_REQUEST_BYTES: usize = MAX_BATCH_BYTES + 4 * MAX_BATCH_ENTRIES + 64;
+
+/// Largest encoded [`pb::StreamResponse`]: a response and its id.
+pub const MAX_STREAM_RESPONSE_BYTES: usize = MAX_CLIENT_RESPONSE_BYTES + 32;
+
+/// Most requests a gateway reads from one stream ahead of its answers (and a client keeps in
+/// flight on one stream): beyond it, the stream's flow control makes the client wait.
+pub const MAX_STREAM_INFLIGHT: usize = 128;
 
 /// Largest encoded [`pb::ClientResponse`]: a full page of entries (page bytes, one more entry,
 /// and up to 6 bytes of tag and length per entry).
@@ -75,15 +97,29 @@ impl pb::ClientResponse {
 
     /// The answer carrying `error`, its message cut at a character boundary to
     /// [`MAX_ERROR_MESSAGE_BYTES`] so that the answer always passes validation.
-    pub fn error(mut error: pb::ClientError) -> Self {
-        let mut end = error.message.len().min(MAX_ERROR_MESSAGE_BYTES);
-        while !error.message.is_char_boundary(end) {
+    pub fn error(error: pb::ClientError) -> Self {
+        pb::ClientResponse {
+            response: Some(client_response::Response::Error(
+                error.cut(MAX_ERROR_MESSAGE_BYTES),
+            )),
+        }
+    }
+}
+
+impl pb::ClientError {
+    /// The same error, its message cut at a character boundary to at most `max` bytes.
+    pub fn cut(mut self, max: usize) -> Self {
+        let mut end = self.message.len().min(max);
+        while !self.message.is_char_boundary(end) {
             end -= 1;
         }
-        error.message.truncate(end);
-        pb::ClientResponse {
-            response: Some(client_response::Response::Error(error)),
-        }
+        self.message.truncate(end);
+        self
+    }
+
+    fn validate_fields(&self, max_message: usize) -> Result<(), WireError> {
+        known_enum::<pb::ClientErrorKind>("ClientError.kind", self.kind)?;
+        sized("ClientError.message", self.message.len(), 0, max_message)
     }
 }
 
@@ -134,7 +170,138 @@ impl Validate for pb::ClientRequest {
             Some(client_request::Request::LoginFinish(r)) => r.validate_fields(),
             Some(client_request::Request::Session(frame)) => frame.validate(),
             Some(client_request::Request::PrekeyBundle(r)) => r.validate(),
+            Some(client_request::Request::SubmitBatch(b)) => b.validate_fields(),
         }
+    }
+}
+
+impl pb::SubmitBatch {
+    fn validate_fields(&self) -> Result<(), WireError> {
+        sized(
+            "SubmitBatch.entries",
+            self.entries.len(),
+            1,
+            MAX_BATCH_ENTRIES,
+        )?;
+        let mut total = 0usize;
+        for entry in &self.entries {
+            sized("SubmitBatch.entries[]", entry.len(), 1, MAX_LOG_ENTRY_BYTES)?;
+            total += entry.len();
+        }
+        sized(
+            "SubmitBatch.entries (total bytes)",
+            total,
+            1,
+            MAX_BATCH_BYTES,
+        )
+    }
+}
+
+impl pb::BatchAck {
+    fn validate_fields(&self) -> Result<(), WireError> {
+        if self.refused.len() > MAX_BATCH_ENTRIES {
+            return Err(WireError::TooManyElements {
+                field: "BatchAck.refused",
+                count: self.refused.len(),
+                max: MAX_BATCH_ENTRIES,
+            });
+        }
+        let mut next = 0usize;
+        for refusal in &self.refused {
+            let position = refusal.position as usize;
+            if position < next || position >= MAX_BATCH_ENTRIES {
+                return Err(WireError::Inconsistent {
+                    field: "BatchAck.refused",
+                    reason: "positions out of order or past the batch bound",
+                });
+            }
+            next = position + 1;
+            refusal
+                .error
+                .as_ref()
+                .ok_or(WireError::MissingField {
+                    field: "EntryRefusal.error",
+                })?
+                .validate_fields(MAX_BATCH_REFUSAL_MESSAGE_BYTES)?;
+        }
+        match (&self.checkpoint, &self.range) {
+            (None, None) => {}
+            (Some(checkpoint), Some(range)) => {
+                checkpoint.validate()?;
+                range.validate()?;
+                if range.begin != self.first_index {
+                    return Err(WireError::Inconsistent {
+                        field: "BatchAck.range",
+                        reason: "it does not begin at the first index",
+                    });
+                }
+            }
+            (Some(_), None) => {
+                return Err(WireError::MissingField {
+                    field: "BatchAck.range",
+                });
+            }
+            (None, Some(_)) => {
+                return Err(WireError::MissingField {
+                    field: "BatchAck.checkpoint",
+                });
+            }
+        }
+        self.consistency.as_ref().map_or(Ok(()), Validate::validate)
+    }
+}
+
+impl pb::SubmitAck {
+    fn validate_fields(&self) -> Result<(), WireError> {
+        exact("SubmitAck.leaf_hash", &self.leaf_hash, HASH_LEN)?;
+        self.checkpoint
+            .as_ref()
+            .ok_or(WireError::MissingField {
+                field: "SubmitAck.checkpoint",
+            })?
+            .validate()?;
+        self.inclusion.as_ref().map_or(Ok(()), Validate::validate)?;
+        self.consistency.as_ref().map_or(Ok(()), Validate::validate)
+    }
+}
+
+impl Validate for pb::StreamRequest {
+    const MAX_ENCODED_LEN: usize = MAX_STREAM_REQUEST_BYTES;
+
+    fn validate(&self) -> Result<(), WireError> {
+        if self.id == 0 {
+            return Err(WireError::Inconsistent {
+                field: "StreamRequest.id",
+                reason: "0 is the stream's own",
+            });
+        }
+        self.request
+            .as_ref()
+            .ok_or(WireError::MissingField {
+                field: "StreamRequest.request",
+            })?
+            .validate()
+    }
+}
+
+impl Validate for pb::StreamRequestId {
+    const MAX_ENCODED_LEN: usize = MAX_STREAM_REQUEST_BYTES;
+
+    fn validate(&self) -> Result<(), WireError> {
+        Ok(())
+    }
+}
+
+impl Validate for pb::StreamResponse {
+    const MAX_ENCODED_LEN: usize = MAX_STREAM_RESPONSE_BYTES;
+
+    fn validate(&self) -> Result<(), WireError> {
+        self.response
+            .as_ref()
+            .ok_or(WireError::MissingField {
+                field: "StreamResponse.response",
+            })?
+            .validate()
     }
 }
 
@@ -146,15 +313,8 @@ impl Validate for pb::ClientResponse {
             None => Err(WireError::MissingField {
                 field: "ClientResponse.response",
             }),
-            Some(client_response::Response::Submitted(ack)) => {
-                exact("SubmitAck.leaf_hash", &ack.leaf_hash, HASH_LEN)?;
-                ack.checkpoint
-                    .as_ref()
-                    .ok_or(WireError::MissingField {
-                        field: "SubmitAck.checkpoint",
-                    })?
-                    .validate()
-            }
+            Some(client_response::Response::Submitted(ack)) => ack.validate_fields(),
+            Some(client_response::Response::BatchSubmitted(ack)) => ack.validate_fields(),
             Some(client_response::Response::Checkpoint(c)) => c.validate(),
             Some(client_response::Response::Entries(page)) => page.validate_fields(),
             Some(client_response::Response::Inclusion(answer)) => {
@@ -187,15 +347,7 @@ impl Validate for pb::ClientResponse {
             Some(client_response::Response::Session(frame)) => frame.validate(),
             Some(client_response::Response::PrekeyBundle(b)) => b.validate(),
             Some(client_response::Response::SessionClosed(_)) => Ok(()),
-            Some(client_response::Response::Error(e)) => {
-                known_enum::<pb::ClientErrorKind>("ClientError.kind", e.kind)?;
-                sized(
-                    "ClientError.message",
-                    e.message.len(),
-                    0,
-                    MAX_ERROR_MESSAGE_BYTES,
-                )
-            }
+            Some(client_response::Response::Error(e)) => e.validate_fields(MAX_ERROR_MESSAGE_BYTES),
         }
     }
 }
@@ -304,6 +456,18 @@ impl pb::EntryPage {
 }
 
 // The nested messages are bounded by the response limit; these keep the arithmetic honest.
+// A batch ack refusing every entry (each refusal: position, kind, a full message, both numbers,
+// and 12 bytes of tags and lengths), with a checkpoint and both proofs, fits one response.
+const _: () = assert!(
+    MAX_BATCH_ENTRIES * (MAX_BATCH_REFUSAL_MESSAGE_BYTES + 5 + 2 + 11 + 11 + 12)
+        + MAX_SIGNED_CHECKPOINT_BYTES
+        + super::MAX_RANGE_PROOF_BYTES
+        + super::MAX_CONSISTENCY_PROOF_BYTES
+        + 64
+        < MAX_CLIENT_RESPONSE_BYTES
+);
+// A stream frame holds any request a plain one may hold.
+const _: () = assert!(MAX_CLIENT_REQUEST_BYTES + 16 < MAX_STREAM_REQUEST_BYTES);
 const _: () = assert!(MAX_SIGNED_CHECKPOINT_BYTES < MAX_CLIENT_RESPONSE_BYTES);
 const _: () = assert!(MAX_INCLUSION_PROOF_BYTES + HASH_LEN < MAX_CLIENT_RESPONSE_BYTES);
 const _: () = assert!(KEY_LEN == HASH_LEN);
@@ -382,6 +546,7 @@ mod tests {
         // Just over the entry bound: decoded (the frame is small enough), then refused.
         let bytes = request(client_request::Request::Submit(pb::SubmitEntry {
             entry: vec![1; MAX_LOG_ENTRY_BYTES + 1],
+            trusted_size: 0,
         }));
         assert!(matches!(
             decode_valid::<pb::ClientRequest>(&bytes),
@@ -393,6 +558,7 @@ mod tests {
         // Far over: refused on length alone, never decoded.
         let bytes = request(client_request::Request::Submit(pb::SubmitEntry {
             entry: vec![1; MAX_CLIENT_REQUEST_BYTES],
+            trusted_size: 0,
         }));
         assert!(matches!(
             decode_valid::<pb::ClientRequest>(&bytes),
@@ -678,5 +844,187 @@ mod tests {
                 "{kind:?}"
             );
         }
+    }
+
+    fn batch_request(entries: Vec<Vec<u8>>) -> Result<pb::ClientRequest, WireError> {
+        decode_valid::<pb::ClientRequest>(&request(client_request::Request::SubmitBatch(
+            pb::SubmitBatch {
+                entries,
+                trusted_size: 0,
+            },
+        )))
+    }
+
+    fn stream_request(entries: Vec<Vec<u8>>) -> Result<pb::StreamRequest, WireError> {
+        let frame = pb::StreamRequest {
+            id: 1,
+            request: Some(pb::ClientRequest::submit_batch(entries, 0)),
+        };
+        decode_valid::<pb::StreamRequest>(&frame.encode_to_vec())
+    }
+
+    #[test]
+    fn a_batch_is_bounded_by_count_and_bytes() {
+        assert!(batch_request(vec![vec![1; 10]; 3]).is_ok());
+        assert!(batch_request(vec![]).is_err());
+        assert!(batch_request(vec![vec![1; 10], vec![]]).is_err());
+        // A full batch travels on a stream, never as a plain request.
+        let full = vec![vec![7u8; MAX_BATCH_BYTES / MAX_BATCH_ENTRIES]; MAX_BATCH_ENTRIES];
+        assert!(stream_request(full.clone()).is_ok());
+        assert!(matches!(
+            batch_request(full.clone()),
+            Err(WireError::TooLarge { .. })
+        ));
+        let mut too_many = full.clone();
+        too_many.push(vec![1]);
+        assert!(matches!(
+            stream_request(too_many),
+            Err(WireError::FieldSize {
+                field: "SubmitBatch.entries",
+                ..
+            })
+        ));
+        let mut too_big = full;
+        too_big[0].push(1);
+        assert!(matches!(
+            stream_request(too_big),
+            Err(WireError::FieldSize {
+                field: "SubmitBatch.entries (total bytes)",
+                ..
+            })
+        ));
+        // The largest entries a batch can hold fit the stream's frame limit.
+        let largest = vec![vec![3u8; MAX_LOG_ENTRY_BYTES]; MAX_BATCH_BYTES / MAX_LOG_ENTRY_BYTES];
+        assert!(stream_request(largest).is_ok());
+    }
+
+    #[test]
+    fn a_stream_request_has_an_id_and_a_request() {
+        let ok = pb::StreamRequest {
+            id: 9,
+            request: Some(pb::ClientRequest::checkpoint(false)),
+        };
+        assert!(decode_valid::<pb::StreamRequest>(&ok.encode_to_vec()).is_ok());
+        let zero = pb::StreamRequest {
+            id: 0,
+            ..ok.clone()
+        };
+        assert!(matches!(
+            decode_valid::<pb::StreamRequest>(&zero.encode_to_vec()),
+            Err(WireError::Inconsistent { .. })
+        ));
+        let empty = pb::StreamRequest {
+            id: 3,
+            request: None,
+        };
+        assert!(decode_valid::<pb::StreamRequest>(&empty.encode_to_vec()).is_err());
+        // A request that does not validate inside a frame that decodes: its id is still read.
+        let bad = pb::StreamRequest {
+            id: 77,
+            request: Some(pb::ClientRequest::entries(0, 0)),
+        }
+        .encode_to_vec();
+        assert!(decode_valid::<pb::StreamRequest>(&bad).is_err());
+        assert_eq!(
+            decode_valid::<pb::StreamRequestId>(&bad).map(|r| r.id),
+            Ok(77)
+        );
+    }
+
+    fn refusal(position: u32, message_len: usize) -> pb::EntryRefusal {
+        pb::EntryRefusal {
+            position,
+            error: Some(pb::ClientError {
+                kind: pb::ClientErrorKind::InvalidEntry as i32,
+                message: "m".repeat(message_len),
+                retry_after_ms: u64::MAX,
+                tree_size: u64::MAX,
+            }),
+        }
+    }
+
+    fn batch_ack(ack: pb::BatchAck) -> Result<pb::ClientResponse, WireError> {
+        response(client_response::Response::BatchSubmitted(ack))
+    }
+
+    fn proved_ack() -> pb::BatchAck {
+        pb::BatchAck {
+            first_index: 4,
+            refused: vec![refusal(1, 5)],
+            checkpoint: Some(pb::SignedCheckpoint {
+                note: b"note".to_vec(),
+            }),
+            range: Some(pb::RangeProof {
+                begin: 4,
+                end: 6,
+                tree_size: 6,
+                hashes: vec![vec![1; 32]],
+            }),
+            consistency: None,
+        }
+    }
+
+    #[test]
+    fn a_batch_ack_is_checked_as_a_whole() {
+        assert!(batch_ack(proved_ack()).is_ok());
+        let edits: [fn(&mut pb::BatchAck); 7] = [
+            |a| a.refused = vec![refusal(3, 1), refusal(3, 1)],
+            |a| a.refused = vec![refusal(3, 1), refusal(2, 1)],
+            |a| a.refused = vec![refusal(MAX_BATCH_ENTRIES as u32, 1)],
+            |a| a.refused = vec![refusal(0, MAX_BATCH_REFUSAL_MESSAGE_BYTES + 1)],
+            |a| a.range = None,
+            |a| a.first_index = 5,
+            |a| a.range.as_mut().unwrap().hashes.clear(),
+        ];
+        for (i, edit) in edits.iter().enumerate() {
+            let mut ack = proved_ack();
+            edit(&mut ack);
+            assert!(batch_ack(ack).is_err(), "edit {i}");
+        }
+        let mut no_error = proved_ack();
+        no_error.refused[0].error = None;
+        assert!(batch_ack(no_error).is_err());
+        // Everything refused: no checkpoint, no range.
+        let all_refused = pb::BatchAck {
+            first_index: 0,
+            refused: (0..MAX_BATCH_ENTRIES as u32)
+                .map(|p| refusal(p, MAX_BATCH_REFUSAL_MESSAGE_BYTES))
+                .collect(),
+            checkpoint: None,
+            range: None,
+            consistency: None,
+        };
+        assert!(batch_ack(all_refused).is_ok());
+    }
+
+    #[test]
+    fn a_submit_ack_bounds_its_proofs() {
+        let ack = |hashes: usize| pb::SubmitAck {
+            index: 1,
+            leaf_hash: vec![1; 32],
+            checkpoint: Some(pb::SignedCheckpoint {
+                note: b"note".to_vec(),
+            }),
+            inclusion: Some(pb::InclusionProof {
+                leaf_index: 1,
+                tree_size: 2,
+                hashes: vec![vec![2; 32]; hashes],
+            }),
+            consistency: None,
+        };
+        assert!(response(client_response::Response::Submitted(ack(1))).is_ok());
+        assert!(response(client_response::Response::Submitted(ack(65))).is_err());
+    }
+
+    #[test]
+    fn rate_limited_is_a_known_error_kind() {
+        let bytes = pb::ClientResponse::error(pb::ClientError {
+            kind: pb::ClientErrorKind::RateLimited as i32,
+            message: "slow down".into(),
+            retry_after_ms: 250,
+            tree_size: 0,
+        })
+        .encode_to_vec();
+        assert!(decode_valid::<pb::ClientResponse>(&bytes).is_ok());
     }
 }
