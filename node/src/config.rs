@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use herald_proto::merkle::HashAlgorithm;
+use herald_proto::wire::MAX_LOG_ENTRY_BYTES;
 use libp2p::Multiaddr;
 use libp2p::multiaddr::Protocol;
 use serde::{Deserialize, Serialize};
@@ -34,6 +35,18 @@ pub const DEFAULT_MAX_INCOMING_CONNECTIONS: u32 = 1024;
 pub const DEFAULT_MAX_CONNECTIONS_PER_PEER: u32 = 8;
 /// Default time a request-response exchange may take.
 pub const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 10_000;
+/// Default entries per second one client peer may submit, sustained.
+pub const DEFAULT_PEER_SUBMIT_RATE: u64 = 2_000;
+/// Default entries one client peer may submit in a burst above that rate (two full batches).
+pub const DEFAULT_PEER_SUBMIT_BURST: u64 = 8_192;
+/// Default bytes of entries per second one client peer may submit, sustained.
+pub const DEFAULT_PEER_SUBMIT_BYTES_RATE: u64 = 4 * 1024 * 1024;
+/// Default bytes of entries one client peer may submit in a burst (eight full batches).
+pub const DEFAULT_PEER_SUBMIT_BYTES_BURST: u64 = 8 * 1024 * 1024;
+/// Default inbound connections from one IP address still in their handshake at once.
+pub const DEFAULT_MAX_PENDING_PER_IP: u32 = 8;
+/// Default milliseconds a new connection has to finish its handshake (noise, yamux).
+pub const DEFAULT_HANDSHAKE_TIMEOUT_MS: u64 = 3_000;
 /// Default number of registered witnesses whose cosignatures make a checkpoint "cosigned".
 pub const DEFAULT_QUORUM: usize = 1;
 /// Default least time between two cross-logged checkpoints of one peer (cross-logging, DESIGN §2 "Witnessing and gossip").
@@ -101,6 +114,26 @@ pub struct NodeConfig {
     /// Milliseconds a request-response exchange may take.
     #[serde(default = "default_request_timeout_ms")]
     pub request_timeout_ms: u64,
+    /// Inbound libp2p connections from one IP address still in their handshake at once; more
+    /// are refused at once (issue 14 F2).
+    #[serde(default = "default_max_pending_per_ip")]
+    pub max_pending_per_ip: u32,
+    /// Milliseconds a new libp2p connection has to finish its handshake (noise and yamux);
+    /// a connection that has not is closed.
+    #[serde(default = "default_handshake_timeout_ms")]
+    pub handshake_timeout_ms: u64,
+    /// Entries one client peer may submit per second, sustained; 0: no limit (issue 14 F8).
+    #[serde(default = "default_peer_submit_rate")]
+    pub peer_submit_rate: u64,
+    /// Entries one client peer may submit at once above its rate.
+    #[serde(default = "default_peer_submit_burst")]
+    pub peer_submit_burst: u64,
+    /// Bytes of entries one client peer may submit per second, sustained; 0: no limit.
+    #[serde(default = "default_peer_submit_bytes_rate")]
+    pub peer_submit_bytes_rate: u64,
+    /// Bytes of entries one client peer may submit at once above its rate.
+    #[serde(default = "default_peer_submit_bytes_burst")]
+    pub peer_submit_bytes_burst: u64,
     /// `tracing` filter used when `RUST_LOG` is not set (e.g. `info`, `herald_node=debug`).
     #[serde(default = "default_log_level")]
     pub log_level: String,
@@ -231,6 +264,12 @@ impl NodeConfig {
             max_incoming_connections: DEFAULT_MAX_INCOMING_CONNECTIONS,
             max_connections_per_peer: DEFAULT_MAX_CONNECTIONS_PER_PEER,
             request_timeout_ms: DEFAULT_REQUEST_TIMEOUT_MS,
+            max_pending_per_ip: DEFAULT_MAX_PENDING_PER_IP,
+            handshake_timeout_ms: DEFAULT_HANDSHAKE_TIMEOUT_MS,
+            peer_submit_rate: DEFAULT_PEER_SUBMIT_RATE,
+            peer_submit_burst: DEFAULT_PEER_SUBMIT_BURST,
+            peer_submit_bytes_rate: DEFAULT_PEER_SUBMIT_BYTES_RATE,
+            peer_submit_bytes_burst: DEFAULT_PEER_SUBMIT_BYTES_BURST,
             log_level: default_log_level(),
             quorum: DEFAULT_QUORUM,
             crosslog_interval_ms: DEFAULT_CROSSLOG_INTERVAL_MS,
@@ -302,6 +341,32 @@ impl NodeConfig {
             64,
         )?;
         range("request_timeout_ms", self.request_timeout_ms, 100, 600_000)?;
+        range(
+            "max_pending_per_ip",
+            u64::from(self.max_pending_per_ip),
+            1,
+            1 << 16,
+        )?;
+        range(
+            "handshake_timeout_ms",
+            self.handshake_timeout_ms,
+            100,
+            60_000,
+        )?;
+        range("peer_submit_rate", self.peer_submit_rate, 0, 1 << 30)?;
+        range("peer_submit_burst", self.peer_submit_burst, 1, 1 << 30)?;
+        range(
+            "peer_submit_bytes_rate",
+            self.peer_submit_bytes_rate,
+            0,
+            1 << 40,
+        )?;
+        range(
+            "peer_submit_bytes_burst",
+            self.peer_submit_bytes_burst,
+            MAX_LOG_ENTRY_BYTES as u64,
+            1 << 40,
+        )?;
         if self.batch_max > self.pool_max {
             return Err(ConfigError::BatchOverPool {
                 batch_max: self.batch_max,
@@ -519,6 +584,32 @@ max_connections_per_peer = {max_connections_per_peer}
 # Milliseconds one request-response exchange may take before it is abandoned (default {timeout}).
 request_timeout_ms = {request_timeout_ms}
 
+# Inbound connections from one IP address still in their handshake at once (default
+# {pending_per_ip}); more from that address are refused at once, so one source holding idle
+# sockets cannot take every handshake slot from clients and peers elsewhere.
+max_pending_per_ip = {max_pending_per_ip}
+
+# Milliseconds a new connection has to finish its handshake, noise and yamux (default
+# {handshake}); a connection that has not is closed, so idle sockets free their slot quickly.
+handshake_timeout_ms = {handshake_timeout_ms}
+
+# Entries one client peer (libp2p peer id) may submit per second, sustained; 0 for no limit
+# (default {submit_rate}). Beyond its limits a client is answered "rate limited, retry after".
+# The pool (pool_max) still bounds every peer together.
+peer_submit_rate = {peer_submit_rate}
+
+# Entries one client peer may submit at once above its rate (default {submit_burst}); a batch
+# larger than this is charged this much.
+peer_submit_burst = {peer_submit_burst}
+
+# Bytes of entries one client peer may submit per second, sustained; 0 for no limit (default
+# {submit_bytes_rate}).
+peer_submit_bytes_rate = {peer_submit_bytes_rate}
+
+# Bytes of entries one client peer may submit at once above its rate (default
+# {submit_bytes_burst}, at least one largest entry).
+peer_submit_bytes_burst = {peer_submit_bytes_burst}
+
 # Log filter when RUST_LOG is not set: error, warn, info (default), debug, trace, or
 # per-crate directives such as "info,herald_node=debug".
 log_level = {log_level}
@@ -599,6 +690,18 @@ peers = [{peers}]
             max_connections_per_peer = self.max_connections_per_peer,
             timeout = DEFAULT_REQUEST_TIMEOUT_MS,
             request_timeout_ms = self.request_timeout_ms,
+            pending_per_ip = DEFAULT_MAX_PENDING_PER_IP,
+            max_pending_per_ip = self.max_pending_per_ip,
+            handshake = DEFAULT_HANDSHAKE_TIMEOUT_MS,
+            handshake_timeout_ms = self.handshake_timeout_ms,
+            submit_rate = DEFAULT_PEER_SUBMIT_RATE,
+            peer_submit_rate = self.peer_submit_rate,
+            submit_burst = DEFAULT_PEER_SUBMIT_BURST,
+            peer_submit_burst = self.peer_submit_burst,
+            submit_bytes_rate = DEFAULT_PEER_SUBMIT_BYTES_RATE,
+            peer_submit_bytes_rate = self.peer_submit_bytes_rate,
+            submit_bytes_burst = DEFAULT_PEER_SUBMIT_BYTES_BURST,
+            peer_submit_bytes_burst = self.peer_submit_bytes_burst,
             log_level = toml_string(&self.log_level),
             quorum = DEFAULT_QUORUM,
             quorum_value = self.quorum,
@@ -711,6 +814,30 @@ fn default_max_connections_per_peer() -> u32 {
 
 fn default_request_timeout_ms() -> u64 {
     DEFAULT_REQUEST_TIMEOUT_MS
+}
+
+fn default_max_pending_per_ip() -> u32 {
+    DEFAULT_MAX_PENDING_PER_IP
+}
+
+fn default_handshake_timeout_ms() -> u64 {
+    DEFAULT_HANDSHAKE_TIMEOUT_MS
+}
+
+fn default_peer_submit_rate() -> u64 {
+    DEFAULT_PEER_SUBMIT_RATE
+}
+
+fn default_peer_submit_burst() -> u64 {
+    DEFAULT_PEER_SUBMIT_BURST
+}
+
+fn default_peer_submit_bytes_rate() -> u64 {
+    DEFAULT_PEER_SUBMIT_BYTES_RATE
+}
+
+fn default_peer_submit_bytes_burst() -> u64 {
+    DEFAULT_PEER_SUBMIT_BYTES_BURST
 }
 
 fn default_log_level() -> String {

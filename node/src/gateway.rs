@@ -54,7 +54,9 @@ use crate::peers::{PeerError, PeerRegistry};
 use crate::routes::{NodeIdentity, NodeRoutes};
 use crate::sequencer::{Sequencer, SequencerConfig, SequencerError, SequencerHandle};
 use crate::service::evidence::EvidenceWriter;
-use crate::service::{ClientService, Intake, IntakeParts, NodeService, Paep, PaepParts};
+use crate::service::{
+    ClientService, Intake, IntakeParts, NodeService, Paep, PaepParts, SubmitLimiter, SubmitLimits,
+};
 use crate::store::scrub::{self, ScrubStatus};
 use crate::store::{DiskSpace, LogHead, LogStore, OpenError};
 use crate::watch::alert_sync::AlertSync;
@@ -486,7 +488,16 @@ impl Gateway {
             metrics: PaepMetrics::register(&mut registry),
         });
         let service = NodeService::new(
-            ClientService::new(intake.clone(), store.clone(), watch.clone(), paep),
+            ClientService::new(
+                intake.clone(),
+                store.clone(),
+                watch.clone(),
+                paep,
+                Arc::new(SubmitLimiter::new(
+                    SubmitLimits::from_config(&config),
+                    &mut registry,
+                )),
+            ),
             witness.clone(),
             watch.clone(),
             judge.clone(),

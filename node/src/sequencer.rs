@@ -39,31 +39,29 @@
 
 mod pipeline;
 mod status;
+mod submission;
 
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use herald_proto::checkpoint::{Checkpoint, CheckpointError, VerifiedCheckpoint};
-use herald_proto::merkle::{AnyHasher, Hash, LogHasher};
+use herald_proto::merkle::AnyHasher;
 use herald_proto::note::NoteSigner;
 use prometheus_client::registry::Registry;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError, mpsc, oneshot, watch};
+use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::clock::{Clock, SystemClock};
-use crate::store::layout::{
-    MAX_ENTRY_BYTES, MAX_INDEX_KEY_BYTES, MAX_INDEX_NAME_BYTES, MAX_INDEX_VALUE_BYTES,
-};
+use crate::store::layout::MAX_ENTRY_BYTES;
 use crate::store::{DiskSpace, LogStore, ReadError, RoundWriter, WriteError, WriterRefused};
 
 pub use crate::store::LogHead;
 use pipeline::{Metrics, Pipeline};
 pub use status::SequencerStatus;
+pub(crate) use submission::Submission;
+pub use submission::{Ack, BatchAck, PendingAck, PendingBatch};
 
 /// Default time between rounds when the pool is not full enough for a batch.
 pub const DEFAULT_SEQUENCE_INTERVAL: Duration = Duration::from_millis(250);
@@ -120,17 +118,6 @@ impl fmt::Debug for SequencerConfig {
             .field("space", &self.space)
             .finish_non_exhaustive()
     }
-}
-
-/// An entry is durable and included in `checkpoint`: the log's signed promise.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Ack {
-    /// The index the entry was given.
-    pub index: u64,
-    /// Its leaf hash under the log's algorithm.
-    pub leaf_hash: Hash,
-    /// The signed checkpoint note of the round that included it (the first that does).
-    pub checkpoint: Vec<u8>,
 }
 
 /// Why a submission was not appended (or, for `Storage`, not acknowledged).
@@ -234,20 +221,11 @@ pub enum SequencerError {
     Panicked,
 }
 
-/// A submission waiting in the pool.
-pub(crate) struct Submission {
-    pub(crate) entry: Vec<u8>,
-    /// Its leaf hash, computed by the submitting task so the one sequencer thread need not.
-    pub(crate) leaf: Hash,
-    pub(crate) indexes: Vec<IndexWrite>,
-    pub(crate) reply: oneshot::Sender<Result<Ack, SubmitError>>,
-    pub(crate) queued: Instant,
-    /// Its bytes' share of `pool_max_bytes`, returned when it is answered.
-    pub(crate) permit: OwnedSemaphorePermit,
-}
-
 struct HandleShared {
     pool: mpsc::Sender<Submission>,
+    /// One permit per entry waiting or being appended (`pool_max`).
+    pool_slots: Arc<Semaphore>,
+    pool_max: usize,
     pool_bytes: Arc<Semaphore>,
     pool_max_bytes: usize,
     hasher: AnyHasher,
@@ -274,74 +252,6 @@ impl fmt::Debug for SequencerHandle {
 }
 
 impl SequencerHandle {
-    /// Appends `entry` (1 to 65535 bytes, not otherwise checked: callers validate entries).
-    /// Returns when the entry is durable (flushed) and included in the returned checkpoint.
-    ///
-    /// A full pool answers `Busy` without waiting. Dropping the future does not withdraw an
-    /// entry already queued.
-    pub async fn submit(&self, entry: Vec<u8>) -> Result<Ack, SubmitError> {
-        self.submit_with_indexes(entry, Vec::new()).await
-    }
-
-    /// [`submit`](Self::submit), writing `indexes` in the same atomic batch as the entry.
-    pub async fn submit_with_indexes(
-        &self,
-        entry: Vec<u8>,
-        indexes: Vec<IndexWrite>,
-    ) -> Result<Ack, SubmitError> {
-        self.enqueue(entry, indexes)?.await
-    }
-
-    /// Checks and queues a submission without waiting (Busy if the pool is full, or a bound
-    /// is broken), and returns the future of its answer: what [`submit`](Self::submit) awaits.
-    /// For callers that keep many submissions in flight, e.g. a task that queues a stream of
-    /// entries and awaits their acks in order.
-    pub fn enqueue(
-        &self,
-        entry: Vec<u8>,
-        indexes: Vec<IndexWrite>,
-    ) -> Result<PendingAck, SubmitError> {
-        if entry.is_empty() || entry.len() > MAX_ENTRY_BYTES {
-            return Err(SubmitError::EntrySize { len: entry.len() });
-        }
-        let bytes = entry.len() + check_indexes(&indexes)?;
-        if self.inner.space.as_ref().is_some_and(|s| s.refuses()) {
-            return Err(SubmitError::Busy {
-                retry_after: LOW_DISK_RETRY_AFTER,
-            });
-        }
-        let busy = SubmitError::Busy {
-            retry_after: self.inner.retry_after,
-        };
-        // A submission larger than the whole bound takes all of it, so it is never refused
-        // for good. bytes ≤ 65535 + 16 × 5184, far below u32::MAX.
-        let permits = bytes.min(self.inner.pool_max_bytes) as u32;
-        let permit = match self
-            .inner
-            .pool_bytes
-            .clone()
-            .try_acquire_many_owned(permits)
-        {
-            Ok(p) => p,
-            Err(TryAcquireError::NoPermits) => return Err(busy),
-            Err(TryAcquireError::Closed) => return Err(SubmitError::Stopped),
-        };
-        let (reply, rx) = oneshot::channel();
-        let submission = Submission {
-            leaf: self.inner.hasher.hash_leaf(&entry),
-            entry,
-            indexes,
-            reply,
-            queued: Instant::now(),
-            permit,
-        };
-        match self.inner.pool.try_send(submission) {
-            Ok(()) => Ok(PendingAck(rx)),
-            Err(mpsc::error::TrySendError::Full(_)) => Err(busy),
-            Err(mpsc::error::TrySendError::Closed(_)) => Err(SubmitError::Stopped),
-        }
-    }
-
     /// The latest flushed head; `changed()` fires after every round.
     pub fn latest(&self) -> watch::Receiver<LogHead> {
         self.inner.head.clone()
@@ -363,49 +273,6 @@ impl SequencerHandle {
     pub fn is_running(&self) -> bool {
         !self.inner.pool.is_closed() && !self.inner.stopping.load(Ordering::Acquire)
     }
-}
-
-/// The answer to a queued submission: `Ack` once its round is flushed, or why not.
-/// Dropping it does not withdraw the entry.
-#[derive(Debug)]
-#[must_use = "the entry is queued either way; this only tells whether it was appended"]
-pub struct PendingAck(oneshot::Receiver<Result<Ack, SubmitError>>);
-
-impl Future for PendingAck {
-    type Output = Result<Ack, SubmitError>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        // A dropped reply means the sequencer stopped before answering.
-        Pin::new(&mut self.0)
-            .poll(cx)
-            .map(|r| r.unwrap_or(Err(SubmitError::Stopped)))
-    }
-}
-
-/// Checks index writes against the bounds; returns the bytes they hold.
-fn check_indexes(indexes: &[IndexWrite]) -> Result<usize, SubmitError> {
-    let invalid = |reason| Err(SubmitError::InvalidIndexWrite { reason });
-    if indexes.len() > MAX_INDEX_WRITES {
-        return invalid("more than 16 index writes");
-    }
-    let mut bytes = 0;
-    for w in indexes {
-        if w.name.is_empty() || w.name.len() > MAX_INDEX_NAME_BYTES {
-            return invalid("index name must be 1 to 64 bytes");
-        }
-        if w.key.len() > MAX_INDEX_KEY_BYTES {
-            return invalid("index key is over 1024 bytes");
-        }
-        let value = match &w.value {
-            IndexValue::LeafIndex | IndexValue::LeafList => 8,
-            IndexValue::Bytes(v) if v.len() > MAX_INDEX_VALUE_BYTES => {
-                return invalid("index value is over 4096 bytes");
-            }
-            IndexValue::Bytes(v) => v.len(),
-        };
-        bytes += w.name.len() + w.key.len() + value;
-    }
-    Ok(bytes)
 }
 
 /// The sequencer task's entry points (it has no state of its own outside the task).
@@ -466,6 +333,7 @@ impl Sequencer {
             .min(Semaphore::MAX_PERMITS)
             .min(u32::MAX as usize);
         let pool_bytes = Arc::new(Semaphore::new(pool_max_bytes));
+        let pool_max = config.pool_max.min(Semaphore::MAX_PERMITS);
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let (head_tx, head_rx) = watch::channel(head.clone());
         let stopping = Arc::new(AtomicBool::new(false));
@@ -475,6 +343,8 @@ impl Sequencer {
         let handle = SequencerHandle {
             inner: Arc::new(HandleShared {
                 pool: pool_tx,
+                pool_slots: Arc::new(Semaphore::new(pool_max)),
+                pool_max,
                 pool_bytes,
                 pool_max_bytes,
                 hasher: store.hasher(),

@@ -8,7 +8,7 @@ use herald_light_client::{
     CheckpointUpdate, VerifiedConsistency, VerifiedEntry, VerifiedInclusion, VerifyError,
 };
 use herald_proto::checkpoint::VerifiedCheckpoint;
-use herald_proto::entry::verify_notarization;
+use herald_proto::entry::{verify_batch_notarization, verify_notarization};
 use herald_proto::note::b64;
 use herald_proto::succession::SuccessionError;
 use herald_proto::wire::pb;
@@ -92,6 +92,19 @@ fn entry_json(bytes: &[u8], entry: &VerifiedEntry) -> Value {
                 "author_key": b64(&n.author_key),
                 "created": n.created,
                 "signature_valid": verify_notarization(n).is_ok(),
+            });
+        }
+        Some(pb::log_entry::Kind::BatchNotarization(n)) => {
+            v["kind"] = json!("batch_notarization");
+            v["notarization"] = json!({
+                "digest": b64(&n.digest),
+                "media_type": n.media_type,
+                "label": n.label,
+                "author_key": b64(&n.author_key),
+                "created": n.created,
+                "batch_size": n.batch_size,
+                "batch_index": n.batch_index,
+                "signature_valid": verify_batch_notarization(n).is_ok(),
             });
         }
         Some(pb::log_entry::Kind::KeyPublication(_)) => v["kind"] = json!("key_publication"),

@@ -146,6 +146,24 @@ struct Overrides {
     /// Milliseconds one request-response exchange may take.
     #[arg(long, env = "HERALD_REQUEST_TIMEOUT_MS")]
     request_timeout_ms: Option<u64>,
+    /// Inbound connections from one IP address still in their handshake at once.
+    #[arg(long, env = "HERALD_MAX_PENDING_PER_IP")]
+    max_pending_per_ip: Option<u32>,
+    /// Milliseconds a new connection has to finish its handshake.
+    #[arg(long, env = "HERALD_HANDSHAKE_TIMEOUT_MS")]
+    handshake_timeout_ms: Option<u64>,
+    /// Entries one client peer may submit per second (0: no limit).
+    #[arg(long, env = "HERALD_PEER_SUBMIT_RATE")]
+    peer_submit_rate: Option<u64>,
+    /// Entries one client peer may submit at once above its rate.
+    #[arg(long, env = "HERALD_PEER_SUBMIT_BURST")]
+    peer_submit_burst: Option<u64>,
+    /// Bytes of entries one client peer may submit per second (0: no limit).
+    #[arg(long, env = "HERALD_PEER_SUBMIT_BYTES_RATE")]
+    peer_submit_bytes_rate: Option<u64>,
+    /// Bytes of entries one client peer may submit at once above its rate.
+    #[arg(long, env = "HERALD_PEER_SUBMIT_BYTES_BURST")]
+    peer_submit_bytes_burst: Option<u64>,
     /// Log filter when RUST_LOG is not set.
     #[arg(long, env = "HERALD_LOG_LEVEL")]
     log_level: Option<String>,
@@ -276,6 +294,24 @@ fn apply(config: &mut NodeConfig, o: Overrides) {
     }
     if let Some(v) = o.request_timeout_ms {
         config.request_timeout_ms = v;
+    }
+    if let Some(v) = o.max_pending_per_ip {
+        config.max_pending_per_ip = v;
+    }
+    if let Some(v) = o.handshake_timeout_ms {
+        config.handshake_timeout_ms = v;
+    }
+    if let Some(v) = o.peer_submit_rate {
+        config.peer_submit_rate = v;
+    }
+    if let Some(v) = o.peer_submit_burst {
+        config.peer_submit_burst = v;
+    }
+    if let Some(v) = o.peer_submit_bytes_rate {
+        config.peer_submit_bytes_rate = v;
+    }
+    if let Some(v) = o.peer_submit_bytes_burst {
+        config.peer_submit_bytes_burst = v;
     }
     if let Some(v) = o.log_level {
         config.log_level = v;

@@ -18,13 +18,12 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
-use tokio::sync::{Notify, OwnedSemaphorePermit, mpsc, oneshot, watch};
+use tokio::sync::{Notify, OwnedSemaphorePermit, mpsc, watch};
 use tracing::{error, info};
 
 use super::status::{SequencerStatus, chain};
-use super::{
-    Ack, IndexValue, LOW_DISK_RETRY_AFTER, LogHead, SequencerError, Submission, SubmitError,
-};
+use super::submission::{Appended, Reply};
+use super::{IndexValue, LOW_DISK_RETRY_AFTER, LogHead, SequencerError, Submission, SubmitError};
 use crate::clock::Clock;
 use crate::store::layout::{MAX_LOG_SIZE, leaf_list_key};
 use crate::store::{
@@ -90,27 +89,38 @@ impl Metrics {
     }
 }
 
-/// An entry appended in a round, waiting for the round's flush.
+/// A submission appended in a round (its entries from `first` on), waiting for the flush.
 struct Pending {
-    reply: oneshot::Sender<Result<Ack, SubmitError>>,
-    index: u64,
-    leaf: Hash,
+    reply: Reply,
+    first: u64,
 }
 
-/// The answers a round owes, and its entries' share of the pool's byte bound (merged into one
-/// permit, held until they are answered).
+/// The answers a round owes, and its entries' share of the pool's bounds (merged into one
+/// permit each, held until they are answered).
 struct Owed {
     pending: Vec<Pending>,
+    /// Entries in the round.
+    entries: usize,
     permit: Option<OwnedSemaphorePermit>,
+    slots: Option<OwnedSemaphorePermit>,
     oldest: Instant,
 }
 
 impl Owed {
     fn fail(self, e: SubmitError) {
         drop(self.permit);
+        drop(self.slots);
         for p in self.pending {
             let _ = p.reply.send(Err(e.clone()));
         }
+    }
+}
+
+/// Adds `permit` to the round's merged permit.
+fn merge(into: &mut Option<OwnedSemaphorePermit>, permit: OwnedSemaphorePermit) {
+    match into {
+        Some(p) => p.merge(permit),
+        None => *into = Some(permit),
     }
 }
 
@@ -124,6 +134,7 @@ struct Built {
 
 /// A round flushed and published, whose submitters are still to hear of it.
 struct Flushed {
+    size: u64,
     checkpoint: Vec<u8>,
     owed: Owed,
 }
@@ -131,8 +142,14 @@ struct Flushed {
 // Answers return the pool's bytes first, so a submitter that hears back finds them free.
 
 pub(crate) fn answer(s: Submission, e: SubmitError) {
-    let Submission { reply, permit, .. } = s;
+    let Submission {
+        reply,
+        permit,
+        slots,
+        ..
+    } = s;
     drop(permit);
+    drop(slots);
     let _ = reply.send(Err(e));
 }
 
@@ -249,32 +266,54 @@ struct Collector {
 
 impl Collector {
     async fn run(self, mut pool: mpsc::Receiver<Submission>, mut shutdown: watch::Receiver<bool>) {
-        let mut buf: Vec<Submission> = Vec::with_capacity(self.batch_max);
+        let mut buf: Vec<Submission> = Vec::new();
         let stop = loop {
             if self.stopping.load(Ordering::Acquire) {
                 break Stop::Shutdown;
             }
             // Wait for the first submission of the next batch.
+            let mut entries = 0;
             tokio::select! {
                 biased;
                 () = self.failed.notified() => break Stop::Failed,
                 _ = shutdown.wait_for(|s| *s) => break Stop::Shutdown,
-                n = pool.recv_many(&mut buf, self.batch_max) => if n == 0 {
-                    break Stop::Shutdown;
+                first = pool.recv() => match first {
+                    Some(s) => {
+                        entries += s.items.len();
+                        buf.push(s);
+                    }
+                    None => break Stop::Shutdown,
                 },
             }
-            // Fill it until the interval has passed since then, or it is full.
+            // Fill it until the interval has passed since then, or it holds `batch_max`
+            // entries (a submission is never split, so a round may hold one batch more).
             let deadline = tokio::time::Instant::now() + self.interval;
             let mut stop = None;
-            while buf.len() < self.batch_max && stop.is_none() {
-                let room = self.batch_max - buf.len();
+            while entries < self.batch_max && stop.is_none() {
+                // Take what is there without waiting, one submission at a time.
+                match pool.try_recv() {
+                    Ok(s) => {
+                        entries += s.items.len();
+                        buf.push(s);
+                        continue;
+                    }
+                    Err(mpsc::error::TryRecvError::Disconnected) => {
+                        stop = Some(Stop::Shutdown);
+                        continue;
+                    }
+                    Err(mpsc::error::TryRecvError::Empty) => {}
+                }
                 tokio::select! {
                     biased;
                     () = self.failed.notified() => stop = Some(Stop::Failed),
                     _ = shutdown.wait_for(|s| *s) => stop = Some(Stop::Shutdown),
                     () = tokio::time::sleep_until(deadline) => break,
-                    n = pool.recv_many(&mut buf, room) => if n == 0 {
-                        stop = Some(Stop::Shutdown);
+                    next = pool.recv() => match next {
+                        Some(s) => {
+                            entries += s.items.len();
+                            buf.push(s);
+                        }
+                        None => stop = Some(Stop::Shutdown),
                     },
                 }
             }
@@ -297,8 +336,7 @@ impl Collector {
                     Err(_) => break Stop::Failed,
                 },
             };
-            let batch = std::mem::replace(&mut buf, Vec::with_capacity(self.batch_max));
-            permit.send(batch);
+            permit.send(std::mem::take(&mut buf));
             if let Some(stop) = stop {
                 break stop;
             }
@@ -413,40 +451,43 @@ impl Builder {
     }
 
     /// Appends a batch to the right edge and makes its round; `None` if nothing was appended.
+    /// Each submission's entries get consecutive indexes.
     fn build(&mut self, batch: Vec<Submission>, now: u64) -> Result<Option<Built>, SequencerError> {
         let mut round = self.appender.round();
         let mut pending = Vec::with_capacity(batch.len());
-        let mut leaves = Vec::with_capacity(batch.len());
+        let mut leaves = Vec::new();
         let mut oldest: Option<Instant> = None;
         let mut permit: Option<OwnedSemaphorePermit> = None;
+        let mut slots: Option<OwnedSemaphorePermit> = None;
         for sub in batch {
-            let index = round.size();
-            if index >= MAX_LOG_SIZE {
+            let first = round.size();
+            if first.saturating_add(sub.items.len() as u64) > MAX_LOG_SIZE {
                 answer(sub, SubmitError::LogFull);
                 continue;
             }
-            let leaf = sub.leaf;
-            round.append(&sub.entry, leaf);
-            for w in &sub.indexes {
-                match &w.value {
-                    IndexValue::LeafIndex => round.put_index(w.name, &w.key, &index.to_be_bytes()),
-                    IndexValue::Bytes(v) => round.put_index(w.name, &w.key, v),
-                    IndexValue::LeafList => {
-                        round.put_index(w.name, &leaf_list_key(&w.key, index), &[]);
+            for (offset, item) in sub.items.iter().enumerate() {
+                let index = first + offset as u64;
+                round.append(&item.entry, item.leaf);
+                for w in &item.indexes {
+                    match &w.value {
+                        IndexValue::LeafIndex => {
+                            round.put_index(w.name, &w.key, &index.to_be_bytes())
+                        }
+                        IndexValue::Bytes(v) => round.put_index(w.name, &w.key, v),
+                        IndexValue::LeafList => {
+                            round.put_index(w.name, &leaf_list_key(&w.key, index), &[]);
+                        }
                     }
                 }
+                leaves.push(item.leaf);
             }
             oldest = Some(oldest.map_or(sub.queued, |o| o.min(sub.queued)));
-            leaves.push(leaf);
-            // One permit per round: the bytes go back to the pool in one step.
-            match &mut permit {
-                Some(p) => p.merge(sub.permit),
-                None => permit = Some(sub.permit),
-            }
+            // One permit per round: the bounds go back to the pool in one step.
+            merge(&mut permit, sub.permit);
+            merge(&mut slots, sub.slots);
             pending.push(Pending {
                 reply: sub.reply,
-                index,
-                leaf,
+                first,
             });
         }
         let Some(oldest) = oldest else {
@@ -473,12 +514,14 @@ impl Builder {
         Ok(Some(Built {
             batch,
             head,
-            leaves,
             owed: Owed {
                 pending,
+                entries: leaves.len(),
                 permit,
+                slots,
                 oldest,
             },
+            leaves,
         }))
     }
 }
@@ -524,14 +567,19 @@ impl Writer {
             // acknowledged submitter never finds an older head). Answering 4096 submitters
             // takes a while: stage 4 does it while this stage writes the next round.
             self.store.publish(head.clone(), &leaves);
-            self.metrics.appends.inc_by(owed.pending.len() as u64);
-            self.metrics.batch_size.observe(owed.pending.len() as f64);
+            self.metrics.appends.inc_by(owed.entries as u64);
+            self.metrics.batch_size.observe(owed.entries as f64);
             self.metrics
                 .tree_size
                 .set(i64::try_from(head.size).unwrap_or(i64::MAX));
-            let checkpoint = head.checkpoint.clone();
+            let (size, checkpoint) = (head.size, head.checkpoint.clone());
             self.heads.send_replace(head);
-            if let Err(std::sync::mpsc::SendError(f)) = acks.send(Flushed { checkpoint, owed }) {
+            let flushed = Flushed {
+                size,
+                checkpoint,
+                owed,
+            };
+            if let Err(std::sync::mpsc::SendError(f)) = acks.send(flushed) {
                 // Stage 4 is gone (it panicked): these entries are durable but unanswered.
                 f.owed.fail(SubmitError::Stopped);
             }
@@ -542,13 +590,19 @@ impl Writer {
 
 /// Stage 4: answers the submitters of flushed rounds.
 fn acknowledge(rounds: Receiver<Flushed>, metrics: &Metrics) {
-    while let Ok(Flushed { checkpoint, owed }) = rounds.recv() {
-        // The bytes go back first, so a submitter that hears back finds them free.
+    while let Ok(Flushed {
+        size,
+        checkpoint,
+        owed,
+    }) = rounds.recv()
+    {
+        // The bounds go back first, so a submitter that hears back finds them free.
         drop(owed.permit);
+        drop(owed.slots);
         for p in owed.pending {
-            let _ = p.reply.send(Ok(Ack {
-                index: p.index,
-                leaf_hash: p.leaf,
+            let _ = p.reply.send(Ok(Appended {
+                first: p.first,
+                size,
                 checkpoint: checkpoint.clone(),
             }));
         }

@@ -10,20 +10,63 @@
 //!    accepts repeated or non-minimal encodings; a leaf carrying bytes its signed fields do not
 //!    cover could smuggle data into the log under someone's signature, and would hash
 //!    differently from what its author signed over.
-//! 5. Its author signature verifies (`INVALID_ENTRY`).
+//! 5. Its author signature verifies (`INVALID_ENTRY`). A `BatchNotarization`'s signature covers
+//!    its author's whole batch: it is verified once per batch and remembered
+//!    ([`VerifiedBatches`]), so the other items of the batch cost a path of hashes each.
 //! 6. A `KeyPublication`'s author is an active account of this domain whose bound identity key
 //!    is `author_key` (`UNAUTHORIZED`), and no publication for its req_hash is logged or being
 //!    logged (`DUPLICATE`).
 //!
 //! Nothing changes before all of them pass; the answer waits until the entry is durable.
+//!
+//! A batch ([`Intake::submit_batch`]) runs the same checks on every entry, on one blocking
+//! thread: an entry that fails is refused alone, and the others are appended together, at
+//! consecutive indexes of one round.
 
-use herald_proto::entry::{verify_key_publication, verify_notarization};
+use std::collections::HashSet;
+use std::sync::Mutex;
+
+use herald_proto::entry::{
+    BatchSignature, batch_signature, verify_key_publication, verify_notarization,
+};
 use herald_proto::identity::account_in_log_domain;
 use herald_proto::wire::pb::{self, log_entry};
 use herald_proto::wire::{self, MAX_LOG_ENTRY_BYTES, Validate as _};
 
 use super::{Intake, Refusal, index_writes};
-use crate::sequencer::Ack;
+use crate::sequencer::{Ack, BatchAck, IndexWrite};
+
+/// Batch signatures remembered as verified: enough for the batches of many clients at once.
+const VERIFIED_BATCHES: usize = 4096;
+
+/// Batch signatures that verified (see [`BatchSignature`]): the same value verifies the same
+/// way every time, so remembering it is as good as checking it again. Bounded: emptied when full.
+#[derive(Debug, Default)]
+pub(super) struct VerifiedBatches(Mutex<HashSet<BatchSignature>>);
+
+impl VerifiedBatches {
+    fn set(&self) -> std::sync::MutexGuard<'_, HashSet<BatchSignature>> {
+        // A set of verified values: a panic elsewhere leaves it usable.
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Checks `signature`, from memory when it verified before.
+    fn verify(&self, signature: BatchSignature) -> Result<(), herald_proto::entry::EntryError> {
+        if self.set().contains(&signature) {
+            return Ok(());
+        }
+        // Verified outside the lock: two threads may both verify one batch, never wait on it.
+        signature.verify()?;
+        let mut set = self.set();
+        if set.len() >= VERIFIED_BATCHES {
+            set.clear();
+        }
+        set.insert(signature);
+        Ok(())
+    }
+}
 
 /// A client entry that passed the checks that need no state.
 #[derive(Debug)]
@@ -34,12 +77,16 @@ pub(super) struct Checked {
 }
 
 /// Checks 1–5 of the module docs.
-pub(super) fn check_entry(bytes: &[u8]) -> Result<Checked, Refusal> {
+pub(super) fn check_entry(bytes: &[u8], batches: &VerifiedBatches) -> Result<Checked, Refusal> {
     let entry: pb::LogEntry =
         wire::decode(bytes, MAX_LOG_ENTRY_BYTES).map_err(Refusal::Malformed)?;
     match &entry.kind {
         None => return Err(Refusal::UnknownEntryKind),
-        Some(log_entry::Kind::Notarization(_) | log_entry::Kind::KeyPublication(_)) => {}
+        Some(
+            log_entry::Kind::Notarization(_)
+            | log_entry::Kind::BatchNotarization(_)
+            | log_entry::Kind::KeyPublication(_),
+        ) => {}
         Some(log_entry::Kind::IdentityBinding(_)) => {
             return Err(Refusal::Forbidden("identity binding"));
         }
@@ -61,6 +108,16 @@ pub(super) fn check_entry(bytes: &[u8]) -> Result<Checked, Refusal> {
             })?;
             None
         }
+        Some(log_entry::Kind::BatchNotarization(n)) => {
+            let bad = |source| Refusal::BadSignature {
+                what: "batch notarization",
+                source,
+            };
+            batches
+                .verify(batch_signature(n).map_err(bad)?)
+                .map_err(bad)?;
+            None
+        }
         Some(log_entry::Kind::KeyPublication(k)) => {
             let (publication, author_key) =
                 verify_key_publication(k).map_err(|source| Refusal::BadSignature {
@@ -75,17 +132,38 @@ pub(super) fn check_entry(bytes: &[u8]) -> Result<Checked, Refusal> {
     Ok(Checked { entry, publication })
 }
 
-/// Removes a req_hash from the set of publications being logged when dropped (answered,
+/// Removes req_hashes from the set of publications being logged when dropped (answered,
 /// refused, or the request abandoned).
-struct Publishing<'a> {
-    mail: &'a Intake,
-    req_hash: [u8; 32],
+struct Publishing {
+    mail: Intake,
+    req_hashes: Vec<[u8; 32]>,
 }
 
-impl Drop for Publishing<'_> {
+impl Drop for Publishing {
     fn drop(&mut self) {
-        self.mail.publishing().remove(&self.req_hash);
+        let mut publishing = self.mail.publishing();
+        for req_hash in &self.req_hashes {
+            publishing.remove(req_hash);
+        }
     }
+}
+
+/// A batch after admission: each entry's refusal (by position), and what goes to the sequencer.
+struct Admitted {
+    refused: Vec<(usize, Refusal)>,
+    accepted: Vec<(Vec<u8>, Vec<IndexWrite>)>,
+    /// Held until the batch is answered.
+    publishing: Publishing,
+}
+
+/// What became of a batch: each refused entry by position, and the ack of the others (none
+/// when every entry was refused).
+#[derive(Debug)]
+pub struct BatchOutcome {
+    /// Refused entries, by position in the request, in order.
+    pub refused: Vec<(usize, Refusal)>,
+    /// The accepted entries, durable, in request order.
+    pub ack: Option<BatchAck>,
 }
 
 impl Intake {
@@ -99,7 +177,7 @@ impl Intake {
 
     /// Admits a client's entry (see the module docs) and appends it; returns when it is durable.
     pub async fn submit(&self, bytes: Vec<u8>) -> Result<Ack, Refusal> {
-        let checked = check_entry(&bytes)?;
+        let checked = check_entry(&bytes, &self.inner.batches)?;
         let writes = index_writes(&checked.entry);
         let Some((author, author_key, req_hash)) = checked.publication else {
             return self
@@ -118,39 +196,119 @@ impl Intake {
             return Err(Refusal::Duplicate);
         }
         let _publishing = Publishing {
-            mail: self,
-            req_hash,
+            mail: self.clone(),
+            req_hashes: vec![req_hash],
         };
-        self.blocking(move |mail| {
-            match mail.accounts().active_key(&author)? {
-                None => {
-                    return Err(Refusal::Unauthorized(format!(
-                        "{author} is not an active account"
-                    )));
-                }
-                Some(bound) if bound != author_key => {
-                    return Err(Refusal::Unauthorized(format!(
-                        "author_key is not the identity key bound to {author}"
-                    )));
-                }
-                Some(_) => {}
-            }
-            let logged = mail
-                .parts()
-                .store
-                .index_leaves("cm-req", &req_hash, 0, 1)
-                .map_err(Refusal::from_read)?;
-            if !logged.is_empty() {
-                return Err(Refusal::Duplicate);
-            }
-            Ok(())
-        })
-        .await?;
+        self.blocking(move |mail| mail.check_publication(&author, &author_key, &req_hash))
+            .await?;
         self.parts()
             .sequencer
             .submit_with_indexes(bytes, writes)
             .await
             .map_err(Refusal::from_submit)
+    }
+
+    /// Check 6 of the module docs, for a publication whose req_hash this request holds in
+    /// the set of publications being logged. Reads sled: call on a blocking thread.
+    fn check_publication(
+        &self,
+        author: &str,
+        author_key: &[u8; 32],
+        req_hash: &[u8; 32],
+    ) -> Result<(), Refusal> {
+        match self.accounts().active_key(author)? {
+            None => {
+                return Err(Refusal::Unauthorized(format!(
+                    "{author} is not an active account"
+                )));
+            }
+            Some(bound) if bound != *author_key => {
+                return Err(Refusal::Unauthorized(format!(
+                    "author_key is not the identity key bound to {author}"
+                )));
+            }
+            Some(_) => {}
+        }
+        let logged = self
+            .parts()
+            .store
+            .index_leaves("cm-req", req_hash, 0, 1)
+            .map_err(Refusal::from_read)?;
+        if !logged.is_empty() {
+            return Err(Refusal::Duplicate);
+        }
+        Ok(())
+    }
+
+    /// Admits each of `entries` as [`submit`](Self::submit) does, and appends the accepted
+    /// ones together; returns when they are durable. One entry's refusal refuses no other. The
+    /// checks (signatures, accounts) run on one blocking thread, so a large batch does not
+    /// hold an async worker. Refused as a whole only when the sequencer cannot take the batch
+    /// (busy, stopped).
+    pub async fn submit_batch(&self, entries: Vec<Vec<u8>>) -> Result<BatchOutcome, Refusal> {
+        let admitted = self.blocking(move |mail| Ok(mail.admit(entries))).await?;
+        let Admitted {
+            refused,
+            accepted,
+            publishing,
+        } = admitted;
+        if accepted.is_empty() {
+            return Ok(BatchOutcome { refused, ack: None });
+        }
+        let ack = self
+            .parts()
+            .sequencer
+            .submit_batch(accepted)
+            .await
+            .map_err(Refusal::from_submit)?;
+        drop(publishing);
+        Ok(BatchOutcome {
+            refused,
+            ack: Some(ack),
+        })
+    }
+
+    /// The checks of every entry of a batch (blocking).
+    fn admit(&self, entries: Vec<Vec<u8>>) -> Admitted {
+        let mut admitted = Admitted {
+            refused: Vec::new(),
+            accepted: Vec::with_capacity(entries.len()),
+            publishing: Publishing {
+                mail: self.clone(),
+                req_hashes: Vec::new(),
+            },
+        };
+        for (position, bytes) in entries.into_iter().enumerate() {
+            match self.admit_one(&bytes, &mut admitted.publishing) {
+                Ok(writes) => admitted.accepted.push((bytes, writes)),
+                Err(refusal) => admitted.refused.push((position, refusal)),
+            }
+        }
+        admitted
+    }
+
+    /// One entry of a batch: its checks, and for a publication its req_hash held in
+    /// `publishing` (so a second one in the same batch is a duplicate too).
+    fn admit_one(
+        &self,
+        bytes: &[u8],
+        publishing: &mut Publishing,
+    ) -> Result<Vec<IndexWrite>, Refusal> {
+        let checked = check_entry(bytes, &self.inner.batches)?;
+        let writes = index_writes(&checked.entry);
+        if let Some((author, author_key, req_hash)) = checked.publication {
+            if !account_in_log_domain(&author, self.origin()) {
+                return Err(Refusal::Unauthorized(format!(
+                    "{author} is not an account of this gateway's domain"
+                )));
+            }
+            if !self.publishing().insert(req_hash) {
+                return Err(Refusal::Duplicate);
+            }
+            publishing.req_hashes.push(req_hash);
+            self.check_publication(&author, &author_key, &req_hash)?;
+        }
+        Ok(writes)
     }
 }
 
@@ -186,13 +344,16 @@ mod tests {
     }
 
     fn refusal(bytes: &[u8]) -> Option<ClientErrorKind> {
-        check_entry(bytes).err().map(|e| e.kind())
+        check_entry(bytes, &VerifiedBatches::default())
+            .err()
+            .map(|e| e.kind())
     }
 
     #[test]
     fn signed_notarizations_and_publications_pass() {
         assert_eq!(refusal(&notarization().encode_to_vec()), None);
-        let checked = check_entry(&publication().encode_to_vec()).unwrap();
+        let checked =
+            check_entry(&publication().encode_to_vec(), &VerifiedBatches::default()).unwrap();
         let (author, key, req_hash) = checked.publication.unwrap();
         assert_eq!(author, "alice@alpha.test");
         assert_eq!(
@@ -298,6 +459,41 @@ mod tests {
         n.label.push('!');
         assert_eq!(
             refusal(&entry.encode_to_vec()),
+            Some(ClientErrorKind::InvalidEntry)
+        );
+    }
+
+    #[test]
+    fn batch_notarizations_verify_their_batch_signature_once() {
+        let items: Vec<Notarization> = (0..8u64)
+            .map(|i| Notarization {
+                digest: [i as u8; 32],
+                media_type: String::new(),
+                label: format!("item {i}"),
+                created: 1_800_000_000,
+            })
+            .collect();
+        let key = SigningKey::from_bytes(&[6; 32]);
+        let entries = herald_proto::entry::sign_notarization_batch(&items, &key).unwrap();
+        let batches = VerifiedBatches::default();
+        for entry in &entries {
+            assert!(check_entry(&entry.encode_to_vec(), &batches).is_ok());
+        }
+        assert_eq!(
+            batches.set().len(),
+            1,
+            "one batch, one remembered signature"
+        );
+        // An item changed after signing leads to another root: refused, whatever is cached.
+        let mut forged = entries[3].clone();
+        let Some(log_entry::Kind::BatchNotarization(n)) = &mut forged.kind else {
+            unreachable!()
+        };
+        n.label = "item 3, amended".into();
+        assert_eq!(
+            check_entry(&forged.encode_to_vec(), &batches)
+                .err()
+                .map(|e| e.kind()),
             Some(ClientErrorKind::InvalidEntry)
         );
     }

@@ -1,11 +1,14 @@
 //! The client protocol `/herald/client/1`, server side: one `ClientRequest` in, one
 //! `ClientResponse` out, never a panic.
 //!
-//! Submissions are checked before anything changes (DESIGN §5) by [`Intake::submit`]
-//! (kinds, bounds, canonical encoding, signatures, and for key publications the author's
-//! account and duplicates); only then does an entry go to the sequencer, exactly as sent, and
-//! the answer waits until it is durable. Reads (entries, proofs) run on blocking threads and see
-//! only the published (flushed) log.
+//! Submissions, one entry or a batch, are checked before anything changes (DESIGN §5) by
+//! [`Intake::submit`] and [`Intake::submit_batch`] (kinds, bounds, canonical encoding,
+//! signatures, and for key publications the author's account and duplicates); only then do
+//! entries go to the sequencer, exactly as sent, and the answer waits until they are durable and
+//! carries their proofs (`submit.rs`: one round trip). Reads see only the published (flushed)
+//! log: proofs are read on the calling task (O(log n) hashes from cached tiles, cheaper than a
+//! hand-off to a blocking thread, which the profile in `docs/performance.md` measured), entry
+//! pages and alerts on blocking threads.
 //!
 //! Certified mail (DESIGN §3.3): `register`, `binding`, `publication` and `trust` are answered
 //! by [`Intake`]; its refusals carry their own kinds (`UNAUTHORIZED`, `DUPLICATE`, `PENDING`
@@ -31,18 +34,20 @@ use herald_proto::wire::pb::{
 use libp2p::PeerId;
 use tracing::error;
 
-use super::{Intake, Paep, Refusal};
-use crate::sequencer::Ack;
+use std::sync::Arc;
+
+use super::{Intake, Paep, Refusal, SubmitLimiter};
 use crate::store::{LogStore, ReadError};
 use crate::watch::SplitViewWatch;
 
 /// Answers client requests from the log. Cheap to clone (handles inside).
 #[derive(Clone, Debug)]
 pub struct ClientService {
-    intake: Intake,
-    store: LogStore,
+    pub(super) intake: Intake,
+    pub(super) store: LogStore,
     watch: SplitViewWatch,
     paep: Paep,
+    pub(super) limiter: Arc<SubmitLimiter>,
 }
 
 fn client_error(kind: ClientErrorKind, message: &str) -> pb::ClientResponse {
@@ -57,13 +62,21 @@ fn answer(response: client_response::Response) -> pb::ClientResponse {
 
 impl ClientService {
     /// A service over the intake (submissions, accounts, lookups), the store (for reads), the
-    /// split-view watch (for alerts) and PAEP (logins, sessions, prekeys).
-    pub fn new(intake: Intake, store: LogStore, watch: SplitViewWatch, paep: Paep) -> Self {
+    /// split-view watch (for alerts), PAEP (logins, sessions, prekeys) and the per-peer
+    /// submission limits.
+    pub fn new(
+        intake: Intake,
+        store: LogStore,
+        watch: SplitViewWatch,
+        paep: Paep,
+        limiter: Arc<SubmitLimiter>,
+    ) -> Self {
         ClientService {
             intake,
             store,
             watch,
             paep,
+            limiter,
         }
     }
 
@@ -71,7 +84,13 @@ impl ClientService {
     pub async fn handle(&self, peer: PeerId, request: pb::ClientRequest) -> pb::ClientResponse {
         match request.request {
             None => client_error(ClientErrorKind::Malformed, "request has no kind"),
-            Some(client_request::Request::Submit(submit)) => self.submit(submit.entry).await,
+            Some(client_request::Request::Submit(s)) => {
+                refused_or(self.submit(peer, s.entry, s.trusted_size).await, |r| r)
+            }
+            Some(client_request::Request::SubmitBatch(b)) => refused_or(
+                self.submit_batch(peer, b.entries, b.trusted_size).await,
+                |r| r,
+            ),
             Some(client_request::Request::Checkpoint(r)) if r.cosigned => self
                 .read(|store| match store.cosigned()? {
                     Some(note) => Ok(client_response::Response::Checkpoint(
@@ -94,20 +113,21 @@ impl ClientService {
                 .await
             }
             Some(client_request::Request::Inclusion(r)) => {
-                self.read(move |store| inclusion(store, r)).await
+                self.read_now(|store| inclusion(store, r))
             }
-            Some(client_request::Request::Consistency(r)) => {
-                self.read(move |store| {
-                    let hashes = store.consistency_proof(r.size1, r.size2)?;
-                    Ok(client_response::Response::Consistency(
-                        pb::ConsistencyProof::new(r.size1, r.size2, &hashes),
-                    ))
-                })
-                .await
-            }
-            Some(client_request::Request::Register(r)) => {
-                acked(self.intake.register(peer, r).await)
-            }
+            Some(client_request::Request::Consistency(r)) => self.read_now(|store| {
+                let hashes = store.consistency_proof(r.size1, r.size2)?;
+                Ok(client_response::Response::Consistency(
+                    pb::ConsistencyProof::new(r.size1, r.size2, &hashes),
+                ))
+            }),
+            Some(client_request::Request::Register(r)) => refused_or(
+                self.intake
+                    .register(peer, r)
+                    .await
+                    .and_then(|ack| super::submit::proved_ack(&self.store, &ack, 0)),
+                client_response::Response::Submitted,
+            ),
             Some(client_request::Request::Binding(r)) => refused_or(
                 self.intake.binding(r.account).await,
                 client_response::Response::Binding,
@@ -179,8 +199,15 @@ impl ClientService {
         }
     }
 
-    async fn submit(&self, entry: Vec<u8>) -> pb::ClientResponse {
-        acked(self.intake.submit(entry).await)
+    /// Runs a short store read (a proof: O(log n) hashes) on this task and maps its errors.
+    fn read_now<F>(&self, read: F) -> pb::ClientResponse
+    where
+        F: FnOnce(&LogStore) -> Result<client_response::Response, ReadError>,
+    {
+        match read(&self.store) {
+            Ok(response) => answer(response),
+            Err(e) => read_error(e),
+        }
     }
 
     /// Runs a store read on a blocking thread and maps its errors to client errors.
@@ -198,19 +225,6 @@ impl ClientService {
             }
         }
     }
-}
-
-/// The `SubmitAck` of a durable entry, or the refusal.
-fn acked(result: Result<Ack, Refusal>) -> pb::ClientResponse {
-    refused_or(result, |ack| {
-        client_response::Response::Submitted(pb::SubmitAck {
-            index: ack.index,
-            leaf_hash: ack.leaf_hash.to_vec(),
-            checkpoint: Some(pb::SignedCheckpoint {
-                note: ack.checkpoint,
-            }),
-        })
-    })
 }
 
 /// The answer made by `to_response`, or the refusal.

@@ -32,12 +32,14 @@ mod admission;
 pub mod client;
 pub mod evidence;
 mod inbound;
+pub mod limits;
 mod login;
 mod lookup;
 pub mod paep;
 mod prekeys;
 mod registration;
 mod sessions;
+mod submit;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -52,8 +54,10 @@ use herald_proto::wire::{MAX_LOG_ENTRY_BYTES, WireError};
 use prost::Message as _;
 use tracing::error;
 
+pub use admission::BatchOutcome;
 pub use client::ClientService;
 pub use inbound::NodeService;
+pub use limits::{Rate, SubmitLimiter, SubmitLimits};
 pub use paep::{Paep, PaepParts};
 pub use registration::DisableReport;
 
@@ -156,6 +160,18 @@ pub enum Refusal {
     /// Nothing is logged for what was asked.
     #[error("{0}")]
     NotFound(&'static str),
+    /// This peer submitted more than its limits allow lately (`service::limits`).
+    #[error("too many submissions from this peer; retry after {retry_after:?}")]
+    Throttled {
+        /// When its buckets will hold enough.
+        retry_after: Duration,
+    },
+    /// The request names a tree size the log has not reached.
+    #[error("the log has {size} entries")]
+    OutOfRange {
+        /// The log's size.
+        size: u64,
+    },
     /// The log's pool is full.
     #[error("the log is busy; retry after {retry_after:?}")]
     Busy {
@@ -189,6 +205,8 @@ impl Refusal {
             Refusal::Duplicate => ClientErrorKind::Duplicate,
             Refusal::Pending { .. } => ClientErrorKind::Pending,
             Refusal::NotFound(_) => ClientErrorKind::NotFound,
+            Refusal::Throttled { .. } => ClientErrorKind::RateLimited,
+            Refusal::OutOfRange { .. } => ClientErrorKind::OutOfRange,
             Refusal::Busy { .. } => ClientErrorKind::Busy,
             Refusal::Account(AccountError::BadAddress { .. })
             | Refusal::Account(AccountError::OtherDomain { .. })
@@ -202,6 +220,7 @@ impl Refusal {
         match self {
             Refusal::RateLimited { retry_after }
             | Refusal::TooManyAttempts { retry_after }
+            | Refusal::Throttled { retry_after }
             | Refusal::Pending { retry_after }
             | Refusal::Busy { retry_after } => Some(*retry_after),
             _ => None,
@@ -220,10 +239,14 @@ impl Refusal {
         pb::ClientError {
             kind: kind as i32,
             message,
-            retry_after_ms: self
-                .retry_after()
-                .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
-            tree_size: 0,
+            retry_after_ms: self.retry_after().map_or(0, |d| {
+                // Rounded up: a wait of 0.4 ms is a wait, not "retry at once".
+                u64::try_from(d.as_micros().div_ceil(1000)).unwrap_or(u64::MAX)
+            }),
+            tree_size: match self {
+                Refusal::OutOfRange { size } => *size,
+                _ => 0,
+            },
         }
     }
 
@@ -301,6 +324,8 @@ struct Inner {
     /// req_hashes of publications admitted and not yet answered, so two submissions of one
     /// req_hash cannot both pass the duplicate check.
     publishing: Mutex<HashSet<[u8; 32]>>,
+    /// Batch notarization signatures that verified (admission).
+    batches: admission::VerifiedBatches,
 }
 
 /// Client intake (see the module docs): admission of entries, registration, lookups, evidence.
@@ -327,6 +352,7 @@ impl Intake {
                 enrolling: registration::AccountLocks::default(),
                 failures: Mutex::new(EnrolmentAttempts::default()),
                 publishing: Mutex::new(HashSet::new()),
+                batches: admission::VerifiedBatches::default(),
             }),
         }
     }

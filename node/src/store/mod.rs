@@ -36,7 +36,7 @@ use std::time::Duration;
 
 use herald_proto::merkle::{
     AnyHasher, Hash, HashAlgorithm, HashReader, NodeId, TreeError, consistency_proof,
-    inclusion_proof, tree_root,
+    inclusion_proof, range_proof, tree_root,
 };
 use herald_proto::tlog_tiles::TileId;
 use herald_proto::wire::{MAX_ENTRY_PAGE_BYTES, MAX_ENTRY_PAGE_COUNT};
@@ -345,6 +345,16 @@ impl LogStore {
         }
         consistency_proof(&self.inner.hasher, &self.reader(size2), size1, size2)
             .map_err(|e| tree_error(e, head))
+    }
+
+    /// The range proof of the leaves `[begin, end)` in the tree of `size`
+    /// (`begin < end <= size <= published size`): what proves a batch in one answer.
+    pub fn range_proof(&self, begin: u64, end: u64, size: u64) -> Result<Vec<Hash>, ReadError> {
+        let head = self.head_size();
+        if size > head || end > size || begin >= end {
+            return Err(ReadError::OutOfRange { size: head });
+        }
+        range_proof(&self.reader(size), begin, end, size).map_err(|e| tree_error(e, head))
     }
 
     /// The value of `key` in secondary index `name`, as written by a round. Values become

@@ -274,3 +274,72 @@ async fn metrics_count_appends_batches_and_tree_size() {
     );
     assert!(text.contains("herald_log_pool_depth 0"), "{text}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_gets_consecutive_indexes_in_one_round_among_single_entries() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LogStore::create(dir.path(), ORIGIN, HashAlgorithm::Sha256).unwrap();
+    let h = store.hasher();
+    let verifier = signer().verifier();
+    let config = SequencerConfig {
+        batch_max: 16,
+        ..fast_config()
+    };
+    let (handle, task) =
+        Sequencer::spawn(store.clone(), signer(), config, &mut Registry::default()).unwrap();
+    // Singles and batches (one larger than batch_max) queued together.
+    let mut singles = Vec::new();
+    let mut batches = Vec::new();
+    for round in 0..4u32 {
+        for i in 0..5 {
+            singles.push(
+                handle
+                    .enqueue(entry(u64::from(round * 1000 + i)), Vec::new())
+                    .unwrap(),
+            );
+        }
+        let len = [3usize, 40, 1, 17][round as usize];
+        let batch: Vec<(Vec<u8>, Vec<IndexWrite>)> = (0..len)
+            .map(|i| (entry(u64::from(round * 1000 + 100) + i as u64), Vec::new()))
+            .collect();
+        let leaves: Vec<_> = batch.iter().map(|(e, _)| h.hash_leaf(e)).collect();
+        batches.push((handle.enqueue_batch(batch).unwrap(), leaves));
+    }
+    let mut seen = HashSet::new();
+    for (pending, leaves) in batches {
+        let ack = pending.await.unwrap();
+        assert_eq!(ack.leaf_hashes, leaves);
+        let cp = VerifiedCheckpoint::verify(&ack.checkpoint, &verifier).unwrap();
+        assert_eq!(cp.size(), ack.size);
+        let end = ack.first + leaves.len() as u64;
+        assert!(end <= ack.size, "the batch's round includes all of it");
+        for (offset, leaf) in leaves.iter().enumerate() {
+            let index = ack.first + offset as u64;
+            assert_eq!(store.leaf_hash(index).unwrap(), *leaf);
+            assert!(seen.insert(index));
+        }
+        // One range proof proves the whole batch in its checkpoint.
+        let proof = store.range_proof(ack.first, end, ack.size).unwrap();
+        herald_proto::merkle::verify_range(&h, ack.first, ack.size, &leaves, &proof, cp.root())
+            .unwrap();
+    }
+    for pending in singles {
+        let ack = pending.await.unwrap();
+        assert!(seen.insert(ack.index), "indexes are not shared");
+    }
+    assert_eq!(seen.len(), 20 + 3 + 40 + 1 + 17);
+    // An empty batch, or one with an empty entry, is refused whole before anything is queued.
+    assert!(matches!(
+        handle.submit_batch(Vec::new()).await,
+        Err(SubmitError::EntrySize { len: 0 })
+    ));
+    assert!(matches!(
+        handle
+            .submit_batch(vec![(entry(1), Vec::new()), (Vec::new(), Vec::new())])
+            .await,
+        Err(SubmitError::EntrySize { len: 0 })
+    ));
+    assert_eq!(handle.latest().borrow().size, 81);
+    handle.shutdown();
+    task.await.unwrap().unwrap();
+}

@@ -108,7 +108,10 @@ pub fn prefix_range(index: u64, size: u64, path: &[Hash]) -> Result<CompactRange
             got,
             want,
         },
-        CompactRangeError::Full => PrefixError::IndexOutOfRange { index, size },
+        // from_parts appends no subtree, so Unaligned does not arise from it.
+        CompactRangeError::Full | CompactRangeError::Unaligned { .. } => {
+            PrefixError::IndexOutOfRange { index, size }
+        }
     })
 }
 

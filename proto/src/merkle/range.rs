@@ -150,7 +150,7 @@ pub fn verify_range<H: LogHasher, P: AsRef<[u8]>>(
 ) -> Result<ProvedRange, ProofError> {
     let expected = hash_from_slice("root", root)?;
     let count = u64::try_from(leaf_hashes.len()).unwrap_or(u64::MAX);
-    let end = begin.checked_add(count).unwrap_or(u64::MAX);
+    let end = begin.saturating_add(count);
     if !check_range(begin, end, size) || begin.checked_add(count).is_none() {
         return Err(ProofError::BadRange { begin, end, size });
     }

@@ -188,7 +188,8 @@ pub fn response_kind(response: &client_response::Response) -> &'static str {
 pub(super) fn expect<T>(
     response: pb::ClientResponse,
     request: &'static str,
-    pick: impl FnOnce(client_response::Response) -> Result<T, client_response::Response>,
+    // The other kind comes back boxed: a response is large, a refusal small.
+    pick: impl FnOnce(client_response::Response) -> Result<T, Box<client_response::Response>>,
 ) -> Result<T, AnswerError> {
     // A validated response has its kind set; a missing one is answered like another kind.
     let Some(response) = response.response else {
@@ -197,7 +198,7 @@ pub(super) fn expect<T>(
             response: "nothing",
         });
     };
-    pick(response).map_err(|other| match other {
+    pick(response).map_err(|other| match *other {
         client_response::Response::Error(e) => AnswerError::Refused(e),
         other => AnswerError::WrongKind {
             request,
@@ -224,7 +225,7 @@ pub fn expect_checkpoint(
 ) -> Result<pb::SignedCheckpoint, AnswerError> {
     expect(response, "checkpoint", |r| match r {
         client_response::Response::Checkpoint(c) => Ok(c),
-        other => Err(other),
+        other => Err(Box::new(other)),
     })
 }
 
@@ -232,7 +233,7 @@ pub fn expect_checkpoint(
 pub fn expect_submitted(response: pb::ClientResponse) -> Result<pb::SubmitAck, AnswerError> {
     expect(response, "submit", |r| match r {
         client_response::Response::Submitted(a) => Ok(a),
-        other => Err(other),
+        other => Err(Box::new(other)),
     })
 }
 
@@ -303,7 +304,7 @@ pub fn expect_batch_submitted(
 ) -> Result<pb::BatchAck, AnswerError> {
     let ack = expect(response, "submit batch", |r| match r {
         client_response::Response::BatchSubmitted(a) => Ok(a),
-        other => Err(other),
+        other => Err(Box::new(other)),
     })?;
     // Validation made the positions strictly increasing: the last one bounds them all.
     if let Some(last) = ack.refused.last()
@@ -363,7 +364,7 @@ pub fn batch_outcomes(ack: &pb::BatchAck, count: usize) -> Vec<Result<u64, pb::C
 pub fn expect_registered(response: pb::ClientResponse) -> Result<pb::SubmitAck, AnswerError> {
     expect(response, "register", |r| match r {
         client_response::Response::Submitted(a) => Ok(a),
-        other => Err(other),
+        other => Err(Box::new(other)),
     })
 }
 
@@ -376,7 +377,7 @@ pub fn expect_entries(
 ) -> Result<pb::EntryPage, AnswerError> {
     let page = expect(response, "entries", |r| match r {
         client_response::Response::Entries(p) => Ok(p),
-        other => Err(other),
+        other => Err(Box::new(other)),
     })?;
     if page.start != start {
         return Err(mismatch("first index of the entry page", start, page.start));
@@ -401,7 +402,7 @@ pub fn expect_inclusion(
 ) -> Result<pb::InclusionAnswer, AnswerError> {
     let answer = expect(response, "inclusion", |r| match r {
         client_response::Response::Inclusion(a) => Ok(a),
-        other => Err(other),
+        other => Err(Box::new(other)),
     })?;
     if let inclusion_request::Leaf::LeafHash(hash) = leaf
         && answer.leaf_hash != *hash
@@ -439,7 +440,7 @@ pub fn expect_consistency(
 ) -> Result<pb::ConsistencyProof, AnswerError> {
     let proof = expect(response, "consistency", |r| match r {
         client_response::Response::Consistency(c) => Ok(c),
-        other => Err(other),
+        other => Err(Box::new(other)),
     })?;
     if (proof.size1, proof.size2) != (size1, size2) {
         return Err(mismatch(
@@ -455,7 +456,7 @@ pub fn expect_consistency(
 pub fn expect_alerts(response: pb::ClientResponse) -> Result<Vec<pb::Equivocation>, AnswerError> {
     expect(response, "alerts", |r| match r {
         client_response::Response::Alerts(list) => Ok(list.alerts),
-        other => Err(other),
+        other => Err(Box::new(other)),
     })
 }
 
@@ -463,7 +464,7 @@ pub fn expect_alerts(response: pb::ClientResponse) -> Result<Vec<pb::Equivocatio
 pub fn expect_binding(response: pb::ClientResponse) -> Result<pb::BindingAnswer, AnswerError> {
     expect(response, "binding", |r| match r {
         client_response::Response::Binding(b) => Ok(b),
-        other => Err(other),
+        other => Err(Box::new(other)),
     })
 }
 
@@ -471,7 +472,7 @@ pub fn expect_binding(response: pb::ClientResponse) -> Result<pb::BindingAnswer,
 pub fn expect_publication(response: pb::ClientResponse) -> Result<pb::IncludedLeaf, AnswerError> {
     expect(response, "publication", |r| match r {
         client_response::Response::Included(l) => Ok(l),
-        other => Err(other),
+        other => Err(Box::new(other)),
     })
 }
 
@@ -479,7 +480,7 @@ pub fn expect_publication(response: pb::ClientResponse) -> Result<pb::IncludedLe
 pub fn expect_trust(response: pb::ClientResponse) -> Result<pb::TrustList, AnswerError> {
     expect(response, "trust", |r| match r {
         client_response::Response::Trust(t) => Ok(t),
-        other => Err(other),
+        other => Err(Box::new(other)),
     })
 }
 

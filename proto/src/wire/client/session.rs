@@ -133,7 +133,7 @@ pub fn expect_password_params(
 ) -> Result<pb::PasswordParams, AnswerError> {
     expect(response, "password_params", |r| match r {
         client_response::Response::PasswordParams(p) => Ok(p),
-        other => Err(other),
+        other => Err(Box::new(other)),
     })
 }
 
@@ -143,7 +143,7 @@ pub fn expect_login_challenge(
 ) -> Result<pb::LoginChallenge, AnswerError> {
     expect(response, "login_share", |r| match r {
         client_response::Response::LoginChallenge(c) => Ok(c),
-        other => Err(other),
+        other => Err(Box::new(other)),
     })
 }
 
@@ -153,7 +153,7 @@ pub fn expect_login_accepted(
 ) -> Result<pb::LoginAccepted, AnswerError> {
     expect(response, "login_finish", |r| match r {
         client_response::Response::LoginAccepted(a) => Ok(a),
-        other => Err(other),
+        other => Err(Box::new(other)),
     })
 }
 
@@ -165,7 +165,7 @@ pub fn expect_session_frame(
 ) -> Result<pb::SessionFrame, AnswerError> {
     let frame = expect(response, "session", |r| match r {
         client_response::Response::Session(f) => Ok(f),
-        other => Err(other),
+        other => Err(Box::new(other)),
     })?;
     if frame.session_id != session_id {
         return Err(mismatch(
@@ -181,7 +181,7 @@ pub fn expect_session_frame(
 pub fn expect_session_closed(response: pb::ClientResponse) -> Result<(), AnswerError> {
     expect(response, "logout", |r| match r {
         client_response::Response::SessionClosed(_) => Ok(()),
-        other => Err(other),
+        other => Err(Box::new(other)),
     })
 }
 
@@ -190,7 +190,7 @@ pub fn expect_session_closed(response: pb::ClientResponse) -> Result<(), AnswerE
 pub fn expect_prekey_bundle(response: pb::ClientResponse) -> Result<pb::PrekeyBundle, AnswerError> {
     expect(response, "prekey_bundle", |r| match r {
         client_response::Response::PrekeyBundle(b) => Ok(*b),
-        other => Err(other),
+        other => Err(Box::new(other)),
     })
 }
 
