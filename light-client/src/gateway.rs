@@ -15,10 +15,11 @@ use core::future::Future;
 
 use herald_proto::merkle::Hash;
 use herald_proto::wire::client::{
-    expect_alerts, expect_binding, expect_checkpoint, expect_consistency, expect_entries,
-    expect_inclusion, expect_login_accepted, expect_login_challenge, expect_password_params,
-    expect_prekey_bundle, expect_publication, expect_registered, expect_session_closed,
-    expect_session_frame, expect_submitted, expect_trust,
+    expect_alerts, expect_batch_submitted, expect_binding, expect_checkpoint, expect_consistency,
+    expect_entries, expect_inclusion, expect_login_accepted, expect_login_challenge,
+    expect_password_params, expect_prekey_bundle, expect_publication, expect_registered,
+    expect_session_closed, expect_session_frame, expect_submitted, expect_submitted_proved,
+    expect_trust,
 };
 use herald_proto::wire::pb;
 
@@ -61,6 +62,42 @@ pub trait Gateway: Sync {
     ) -> impl Future<Output = Result<pb::SubmitAck, ClientError>> + Send {
         let request = pb::ClientRequest::submit(entry);
         async move { Ok(expect_submitted(self.exchange(request).await?)?) }
+    }
+
+    /// Appends `entry` in one round trip (issue 10): the ack carries the entry's audit path in
+    /// its checkpoint and the consistency proof from `trusted_size` (0: none), checked here for
+    /// shape and sizes only.
+    fn submit_trusting(
+        &self,
+        entry: Vec<u8>,
+        trusted_size: u64,
+    ) -> impl Future<Output = Result<pb::SubmitAck, ClientError>> + Send {
+        let request = pb::ClientRequest::submit_trusting(entry, trusted_size);
+        async move {
+            Ok(expect_submitted_proved(
+                self.exchange(request).await?,
+                trusted_size,
+            )?)
+        }
+    }
+
+    /// Appends `entries` (1 to `wire::MAX_BATCH_ENTRIES`) in one request: each is accepted or
+    /// refused on its own, the accepted ones proved together by one range proof, with the
+    /// consistency proof from `trusted_size` (0: none). Checked here for shape and counts only.
+    fn submit_batch(
+        &self,
+        entries: Vec<Vec<u8>>,
+        trusted_size: u64,
+    ) -> impl Future<Output = Result<pb::BatchAck, ClientError>> + Send {
+        let count = entries.len();
+        let request = pb::ClientRequest::submit_batch(entries, trusted_size);
+        async move {
+            Ok(expect_batch_submitted(
+                self.exchange(request).await?,
+                count,
+                trusted_size,
+            )?)
+        }
     }
 
     /// Entries `start .. start + count` (`count` from 1 to `wire::MAX_ENTRY_PAGE_COUNT`); the

@@ -55,6 +55,7 @@ mod prekeys;
 mod publication;
 pub mod session;
 mod store;
+mod submission;
 #[cfg(test)]
 mod test_log;
 mod tile_gateway;
@@ -82,6 +83,7 @@ pub use session::{
 pub use store::{
     CheckpointStore, FileCheckpointStore, MAX_STATE_FILE_BYTES, MemoryCheckpointStore, StoreError,
 };
+pub use submission::{BatchEntry, request_runs};
 pub use tile_gateway::TileGateway;
 pub use trust_list::{CheckedTrustList, check_trust_list};
 pub use trusted_log::{CheckpointUpdate, TrustedLog};

@@ -11,7 +11,8 @@ use herald_proto::checkpoint::{Checkpoint, VerifiedCheckpoint, WitnessPolicy, Wi
 use herald_proto::inclusion::LogTrust;
 use herald_proto::merkle::HashAlgorithm;
 use herald_proto::merkle::{
-    Blake3Hasher, Hash, LogHasher, MemoryHashes, consistency_proof, inclusion_proof, tree_root,
+    Blake3Hasher, Hash, LogHasher, MemoryHashes, consistency_proof, inclusion_proof, range_proof,
+    tree_root,
 };
 use herald_proto::note::{NoteSigner, NoteVerifier};
 use herald_proto::wire::pb;
@@ -211,6 +212,8 @@ pub struct Mischief {
     pub ack_leaf_hash: Option<Hash>,
     /// Answer every checkpoint request with this log's checkpoint instead.
     pub impostor: Option<TestLog>,
+    /// Change a hash of every batch's range proof.
+    pub tamper_range: bool,
 }
 
 /// A gateway over a [`TestLog`], answering like `/herald/client/1` would.
@@ -319,7 +322,12 @@ impl FakeGateway {
                 self.cosigned_checkpoint().map(Response::Checkpoint)
             }
             Some(Request::Checkpoint(_)) => Ok(Response::Checkpoint(self.checkpoint())),
-            Some(Request::Submit(s)) => Ok(Response::Submitted(self.submit(s.entry))),
+            Some(Request::Submit(s)) => self
+                .submit_trusting(s.entry, s.trusted_size)
+                .map(Response::Submitted),
+            Some(Request::SubmitBatch(b)) => self
+                .submit_batch(b.entries, b.trusted_size)
+                .map(Response::BatchSubmitted),
             Some(Request::Entries(r)) => self.entries(r.start, r.count).map(Response::Entries),
             Some(Request::Inclusion(r)) => {
                 let leaf = match r.leaf {
@@ -379,7 +387,103 @@ impl FakeGateway {
             checkpoint: Some(pb::SignedCheckpoint {
                 note: log.checkpoint_note(log.size()),
             }),
+            inclusion: None,
+            consistency: None,
         }
+    }
+
+    /// A submission answered in one round trip, as gateways from issue 10 on answer it.
+    fn submit_trusting(
+        &self,
+        entry: Vec<u8>,
+        trusted_size: u64,
+    ) -> Result<pb::SubmitAck, pb::ClientError> {
+        let size = self.log.lock().unwrap().size();
+        if trusted_size > size {
+            return Err(Self::out_of_range(size));
+        }
+        let mut ack = self.submit(entry);
+        let log = self.log.lock().unwrap();
+        let mut inclusion = log.inclusion(ack.index, log.size());
+        if self.mischief.lock().unwrap().truncate_inclusion {
+            inclusion.hashes.pop();
+        }
+        ack.inclusion = Some(inclusion);
+        if trusted_size != 0 {
+            ack.consistency = Some(self.consistency_from(&log, trusted_size));
+        }
+        Ok(ack)
+    }
+
+    /// The consistency proof from `trusted_size` to the whole log, with the mischief asked.
+    fn consistency_from(&self, log: &TestLog, trusted_size: u64) -> pb::ConsistencyProof {
+        let mut proof = log.consistency(trusted_size, log.size());
+        if self.mischief.lock().unwrap().extend_consistency {
+            proof.hashes.push(vec![0; 32]);
+        }
+        proof
+    }
+
+    /// A batch: entries holding the bytes `refuse me` are refused `INVALID_ENTRY`, the others appended
+    /// and proved by one range proof.
+    fn submit_batch(
+        &self,
+        entries: Vec<Vec<u8>>,
+        trusted_size: u64,
+    ) -> Result<pb::BatchAck, pb::ClientError> {
+        let mut log = self.log.lock().unwrap();
+        if trusted_size > log.size() {
+            return Err(Self::out_of_range(log.size()));
+        }
+        let first = log.size();
+        let mut refused = Vec::new();
+        for (position, entry) in entries.into_iter().enumerate() {
+            if entry.windows(9).any(|w| w == b"refuse me") {
+                refused.push(pb::EntryRefusal {
+                    position: position as u32,
+                    error: Some(Self::refusal(
+                        pb::ClientErrorKind::InvalidEntry,
+                        "a bad entry",
+                    )),
+                });
+            } else {
+                log.push(entry);
+            }
+        }
+        let size = log.size();
+        if size == first {
+            return Ok(pb::BatchAck {
+                first_index: 0,
+                refused,
+                checkpoint: None,
+                range: None,
+                consistency: None,
+            });
+        }
+        let mut hashes: Vec<Vec<u8>> = range_proof(&log.hashes(), first, size, size)
+            .unwrap()
+            .iter()
+            .map(|h| h.to_vec())
+            .collect();
+        if self.mischief.lock().unwrap().tamper_range
+            && let Some(h) = hashes.first_mut()
+        {
+            h[0] ^= 1;
+        }
+        Ok(pb::BatchAck {
+            first_index: first,
+            refused,
+            checkpoint: Some(pb::SignedCheckpoint {
+                note: log.checkpoint_note(size),
+            }),
+            range: Some(pb::RangeProof {
+                begin: first,
+                end: size,
+                tree_size: size,
+                hashes,
+            }),
+            consistency: (trusted_size != 0).then(|| self.consistency_from(&log, trusted_size)),
+        })
     }
 
     fn entries(&self, start: u64, count: u32) -> Result<pb::EntryPage, pb::ClientError> {

@@ -18,9 +18,8 @@ use herald_proto::checkpoint::VerifiedCheckpoint;
 use herald_proto::entry::Notarization;
 use herald_proto::inclusion::{LogTrust, VerifiedEntry, VerifiedInclusion};
 use herald_proto::merkle::{Hash, LogHasher as _};
-use herald_proto::note::b64;
 use herald_proto::succession::{Plan, plan, succession, succession_with_prefix};
-use herald_proto::wire::{MAX_LOG_ENTRY_BYTES, Validate as _, pb};
+use herald_proto::wire::{Validate as _, pb};
 use prost::Message as _;
 use tracing::{debug, warn};
 
@@ -191,11 +190,27 @@ impl<G: Gateway, S: CheckpointStore> TrustedLog<G, S> {
         })
     }
 
+    /// Trusts `checkpoint`, which the caller proved to succeed the trusted one (e.g. with the
+    /// consistency proof an ack carried): saved, then trusted.
+    pub(crate) fn trust_proved(
+        &mut self,
+        checkpoint: VerifiedCheckpoint,
+    ) -> Result<(), ClientError> {
+        self.store.save(&checkpoint)?;
+        debug!(
+            origin = self.log.origin(),
+            size = checkpoint.size(),
+            "trusting acknowledged checkpoint"
+        );
+        self.trusted = Some(checkpoint);
+        Ok(())
+    }
+
     /// Proto's succession rule from `older` to `newer` with the gateway's `proof`. When the
     /// rule cannot tell garbage from a split view (the older size is a power of two), asks the
     /// gateway for the audit path that decides it; a gateway that cannot give one leaves the
     /// refusal as it was (a bad proof, accusing nobody).
-    async fn judge(
+    pub(crate) async fn judge(
         &self,
         older: &VerifiedCheckpoint,
         newer: &VerifiedCheckpoint,
@@ -251,47 +266,6 @@ impl<G: Gateway, S: CheckpointStore> TrustedLog<G, S> {
             .validate()
             .map_err(|e| ClientError::InvalidRequest(format!("entry: {e}")))?;
         self.submit_encoded(entry.encode_to_vec()).await
-    }
-
-    /// Submits an encoded `LogEntry` (e.g. a certified-mail publication leaf), stored and
-    /// hashed byte for byte, and verifies it as [`submit`](Self::submit) does.
-    pub async fn submit_encoded(&mut self, bytes: Vec<u8>) -> Result<VerifiedEntry, ClientError> {
-        let (leaf_hash, ack) = self.send_entry(bytes.clone()).await?;
-        let (index, checkpoint) = self.acknowledged(ack).await?;
-        let inclusion = self
-            .prove_index(&checkpoint, index, Some(&leaf_hash))
-            .await?;
-        entry_of(bytes, inclusion)
-    }
-
-    /// Checks `bytes` as gateways do (a valid `LogEntry` in its canonical encoding, within the
-    /// size limit), submits it, and checks the acknowledgement names its leaf hash. Returns the
-    /// leaf hash and the (not yet verified) acknowledgement.
-    pub(crate) async fn send_entry(
-        &mut self,
-        bytes: Vec<u8>,
-    ) -> Result<(Hash, pb::SubmitAck), ClientError> {
-        self.refuse_if_distrusted()?;
-        // Gateways refuse entries whose signed fields do not cover every byte.
-        herald_proto::wire::decode_canonical::<pb::LogEntry>(&bytes)
-            .map_err(|e| ClientError::InvalidRequest(format!("entry: {e}")))?;
-        if bytes.len() > MAX_LOG_ENTRY_BYTES {
-            return Err(ClientError::InvalidRequest(format!(
-                "entry of {} bytes is over the limit of {MAX_LOG_ENTRY_BYTES}",
-                bytes.len()
-            )));
-        }
-        let leaf_hash = self.log.leaf_hash(&bytes);
-        let ack = self.gateway.submit(bytes).await?;
-        if ack.leaf_hash != leaf_hash {
-            return Err(VerifyError::AnswerMismatch {
-                what: "acknowledged leaf hash",
-                asked: b64(&leaf_hash),
-                answered: b64(&ack.leaf_hash),
-            }
-            .into());
-        }
-        Ok((leaf_hash, ack))
     }
 
     /// Asks the gateway for the audit path of leaf `index` in `checkpoint` and verifies it:

@@ -28,9 +28,9 @@ use herald_light_client::{
     TrustedLog,
 };
 use herald_proto::checkpoint::{WitnessPolicy, WitnessVerifier};
-use herald_proto::entry::Notarization;
+use herald_proto::entry::{Notarization, sign_notarization_batch};
 use herald_proto::merkle::HashAlgorithm;
-use herald_proto::wire::{MAX_LABEL_BYTES, MAX_MEDIA_TYPE_BYTES};
+use herald_proto::wire::{MAX_LABEL_BYTES, MAX_MEDIA_TYPE_BYTES, MAX_NOTARIZATION_BATCH};
 use libp2p::Multiaddr;
 
 /// Exit status when the gateway misbehaved (see `EXIT_STATUS`).
@@ -128,13 +128,16 @@ enum LogCommand {
         #[arg(long, value_name = "FILE")]
         known: Vec<PathBuf>,
     },
-    /// Notarize a file: log its BLAKE3 digest, signed by your author key, and prove inclusion.
+    /// Notarize files: log their BLAKE3 digests, signed by your author key, and prove
+    /// inclusion. Several files are signed once as a batch and sent in one request (more if
+    /// they do not fit one), each proved and reported on its own.
     Submit {
         #[command(flatten)]
         common: Common,
-        /// The file to notarize (only its digest is sent).
-        #[arg(long)]
-        file: PathBuf,
+        /// A file to notarize (only its digest is sent); repeat for several, at most
+        /// 4096.
+        #[arg(long, required = true, num_args = 1)]
+        file: Vec<PathBuf>,
         /// The file's media type, e.g. application/pdf.
         #[arg(long, default_value = "")]
         media_type: String,
@@ -420,7 +423,7 @@ async fn run(command: LogCommand) -> anyhow::Result<()> {
             label,
             key,
             ..
-        } => Some(notarization(
+        } => Some(notarizations(
             file,
             media_type,
             label,
@@ -496,12 +499,25 @@ async fn run(command: LogCommand) -> anyhow::Result<()> {
                 &confirmation,
             )?;
         }
-        LogCommand::Submit { .. } => {
-            let (request, author) = submission.context("submission prepared above")?;
+        LogCommand::Submit { file, .. } => {
+            let (requests, author) = submission.context("submission prepared above")?;
             // Start from a verified checkpoint, so the ack's is proved consistent with it.
             trusted.refresh().await?;
-            let entry = trusted.submit_notarization(&request, &author).await?;
-            output::entry(&entry, json);
+            if let [request] = requests.as_slice() {
+                let entry = trusted.submit_notarization(request, &author).await?;
+                output::entry(&entry, json);
+            } else {
+                let entries = sign_notarization_batch(&requests, &author)
+                    .context("signing the batch")?
+                    .iter()
+                    .map(prost::Message::encode_to_vec)
+                    .collect();
+                let outcomes = trusted.submit_batches(entries).await?;
+                let refused = output::batch(file, &outcomes, json);
+                if refused > 0 {
+                    bail!("{refused} of {} files were refused", file.len());
+                }
+            }
         }
         LogCommand::Entry { index, .. } => output::entry(&trusted.entry(*index).await?, json),
         LogCommand::Prove { .. } => {
@@ -531,6 +547,30 @@ fn parse_leaf_hash(s: &str) -> anyhow::Result<[u8; 32]> {
 }
 
 /// The notarization request for `file` and the key that signs it.
+/// The notarization of each file (at most `wire::MAX_NOTARIZATION_BATCH`) and the author key.
+fn notarizations(
+    files: &[PathBuf],
+    media_type: &str,
+    label: &str,
+    key: Option<&Path>,
+    state_dir: &Path,
+) -> anyhow::Result<(Vec<Notarization>, ed25519_dalek::SigningKey)> {
+    if files.len() > MAX_NOTARIZATION_BATCH as usize {
+        bail!(
+            "at most {MAX_NOTARIZATION_BATCH} files at once, not {}",
+            files.len()
+        );
+    }
+    let mut requests = Vec::with_capacity(files.len());
+    let mut author = None;
+    for file in files {
+        let (request, key) = notarization(file, media_type, label, key, state_dir)?;
+        requests.push(request);
+        author = Some(key);
+    }
+    Ok((requests, author.context("--file is required")?))
+}
+
 fn notarization(
     file: &Path,
     media_type: &str,
@@ -585,6 +625,7 @@ mod tests {
             &["checkpoint", "--cosigned", "--out", "cp"],
             &["trust", "--out", "dir", "--clock-skew", "5"],
             &["submit", "--file", "f", "--label", "x"],
+            &["submit", "--file", "f", "--file", "g"],
             &["entry", "--index", "3"],
             &["prove", "--index", "3"],
             &["prove", "--leaf-hash", "AAAA"],

@@ -4,8 +4,11 @@
 //! verbatim, so the output can be checked again by any C2SP implementation. Text that came from
 //! the log (labels, media types) is printed escaped in human output.
 
+use std::path::PathBuf;
+
 use herald_light_client::{
-    CheckpointUpdate, VerifiedConsistency, VerifiedEntry, VerifiedInclusion, VerifyError,
+    BatchEntry, CheckpointUpdate, GatewayRefusal, VerifiedConsistency, VerifiedEntry,
+    VerifiedInclusion, VerifyError,
 };
 use herald_proto::checkpoint::VerifiedCheckpoint;
 use herald_proto::entry::{verify_batch_notarization, verify_notarization};
@@ -167,6 +170,58 @@ pub fn entry(e: &VerifiedEntry, json: bool) {
 }
 
 /// `herald log prove`.
+/// Each file's outcome in a batch: its entry, proved, or the gateway's refusal of it. Returns
+/// how many were refused.
+pub fn batch(files: &[PathBuf], outcomes: &[BatchEntry], json: bool) -> usize {
+    let refused = outcomes.iter().filter(|o| o.is_err()).count();
+    if json {
+        let items: Vec<Value> = files
+            .iter()
+            .zip(outcomes)
+            .map(|(file, outcome)| match outcome {
+                Ok(e) => json!({
+                    "file": file.display().to_string(),
+                    "index": e.index(),
+                    "leaf_hash": b64(e.inclusion().leaf_hash()),
+                    "checkpoint": checkpoint_json(e.inclusion().checkpoint()),
+                    "inclusion_proof": inclusion_json(&e.inclusion().to_pb()),
+                    "entry": entry_json(e.entry(), e),
+                }),
+                Err(r) => json!({
+                    "file": file.display().to_string(),
+                    "refused": refusal_json(r),
+                }),
+            })
+            .collect();
+        print_json(&json!({ "entries": items, "refused": refused }));
+        return refused;
+    }
+    for (file, outcome) in files.iter().zip(outcomes) {
+        match outcome {
+            Ok(e) => println!(
+                "{}  index {}  leaf {}  (inclusion proof of {} hashes verified)",
+                file.display(),
+                e.index(),
+                b64(e.inclusion().leaf_hash()),
+                e.inclusion().path().len()
+            ),
+            Err(r) => println!("{}  REFUSED  {r}", file.display()),
+        }
+    }
+    if let Some(Ok(e)) = outcomes.iter().find(|o| o.is_ok()) {
+        print_checkpoint_lines(e.inclusion().checkpoint());
+    }
+    refused
+}
+
+fn refusal_json(r: &GatewayRefusal) -> Value {
+    json!({
+        "kind": r.kind.as_str_name(),
+        "message": r.message,
+        "retry_after_ms": r.retry_after.map(|d| d.as_millis() as u64),
+    })
+}
+
 pub fn inclusion(i: &VerifiedInclusion, json: bool) {
     if json {
         print_json(&json!({

@@ -400,6 +400,8 @@ mod tests {
                 checkpoint: Some(pb::SignedCheckpoint {
                     note: b"x".to_vec(),
                 }),
+                inclusion: None,
+                consistency: None,
             })),
         };
         assert!(matches!(
