@@ -64,6 +64,10 @@ pub struct TestnetOptions {
     /// [`TESTNET_PASSWORD_PARAMS`] by default, since testnet accounts are throwaway and tests
     /// log in often.
     pub password_params: Argon2Params,
+    /// Turns the nodes' per-peer submission limits off (`peer_submit_rate` and
+    /// `peer_submit_bytes_rate` 0): for benchmarks, whose few clients submit far more than
+    /// one user does.
+    pub unlimited_submissions: bool,
 }
 
 /// The Argon2id costs a testnet's nodes offer for passwords: 1 MiB and 1 pass, cheap enough for
@@ -89,6 +93,7 @@ impl TestnetOptions {
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(15),
             password_params: testnet_password_params(),
+            unlimited_submissions: false,
         }
     }
 }
@@ -341,6 +346,10 @@ async fn init_node(
     config.password_memory_kib = options.password_params.memory_kib();
     config.password_iterations = options.password_params.iterations();
     config.password_parallelism = options.password_params.parallelism();
+    if options.unlimited_submissions {
+        config.peer_submit_rate = 0;
+        config.peer_submit_bytes_rate = 0;
+    }
     let init_config = config.clone();
     let report = tokio::task::spawn_blocking(move || gateway::init(&init_config))
         .await

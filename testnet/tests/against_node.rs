@@ -270,6 +270,24 @@ async fn the_herald_cli_verifies_and_refuses() {
         let proved = json(&run(with(&["prove"], &["--leaf-hash", &leaf])).await);
         assert_eq!(proved["leaf_index"].as_u64(), Some(index));
         json(&run(with(&["submit"], &["--file", doc])).await);
+        // Several files: one signed batch, one request, each file proved on its own.
+        let second = dir.path().join("annex.txt");
+        std::fs::write(&second, b"annex").unwrap();
+        let second = second.to_str().unwrap();
+        let batch = json(&run(with(&["submit"], &["--file", doc, "--file", second])).await);
+        assert_eq!(batch["refused"], 0);
+        let logged = batch["entries"].as_array().unwrap();
+        assert_eq!(logged.len(), 2);
+        assert_eq!(logged[0]["entry"]["kind"], "batch_notarization");
+        assert_eq!(
+            logged[1]["entry"]["notarization"]["digest"],
+            b64(blake3::hash(b"annex").as_bytes())
+        );
+        assert_eq!(logged[1]["entry"]["notarization"]["signature_valid"], true);
+        assert_eq!(
+            logged[1]["index"].as_u64(),
+            logged[0]["index"].as_u64().map(|i| i + 1)
+        );
         let cons = json(&run(with(&["consistency"], &["--from", "1"])).await);
         assert_eq!(cons["size1"], 1);
 

@@ -9,6 +9,7 @@ mod certmail;
 mod cosign;
 mod login;
 mod proofs;
+mod submit;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -21,12 +22,16 @@ pub use certmail::CertmailArgs;
 pub use cosign::CosignArgs;
 pub use login::LoginArgs;
 pub use proofs::ProofsArgs;
+pub use submit::SubmitArgs;
 
 /// The benchmarks.
 #[derive(Subcommand, Debug)]
 pub enum BenchCommand {
     /// Proof requests served per second over the client protocol (one node, N entries).
     Proofs(ProofsArgs),
+    /// Durable appends per second from networked clients (clients x in flight x batch size),
+    /// latency to a verified ack, beside the in-process sequencer's figure.
+    Submit(SubmitArgs),
     /// Time from a checkpoint's publication to its quorum cosignature across N domains.
     Cosign(CosignArgs),
     /// Certified mail end to end on 3 domains: step (a) to the recipient's verified plaintext.
@@ -51,6 +56,7 @@ pub struct CommonArgs {
 pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
     match command {
         BenchCommand::Proofs(args) => proofs::run(args).await,
+        BenchCommand::Submit(args) => submit::run(args).await,
         BenchCommand::Cosign(args) => cosign::run(args).await,
         BenchCommand::Certmail(args) => certmail::run(args).await,
         BenchCommand::Login(args) => login::run(args).await,

@@ -98,6 +98,8 @@ pub(super) async fn run(args: ProofsArgs) -> anyhow::Result<()> {
     let options = TestnetOptions {
         sequence_interval: Duration::from_millis(25),
         log_level: "warn".into(),
+        // The preload's four connections submit far more than one user does.
+        unlimited_submissions: true,
         ..TestnetOptions::new(&dir, binary)
     };
     let mut testnet = Testnet::spawn(1, options).await?;

@@ -1,0 +1,380 @@
+//! `bench submit`: durable appends per second from networked clients (issue 10), beside the
+//! in-process sequencer's figure measured in the same run.
+//!
+//! One node process (per-peer submission limits off: a few bench clients stand for many
+//! users). `--clients` libp2p connections each keep `--inflight` submissions going for
+//! `--seconds`, each of `--batch` fresh notarizations: one entry per request (`Notarization`,
+//! one signature each) or a batch (`BatchNotarization`, one signature per batch, one
+//! `SubmitBatch` request). Every answer goes through the light client's verifying path
+//! (`TrustedLog::submit_encoded` / `submit_batch`): checkpoint signature, inclusion (the audit
+//! path, or the range proof with every entry's path rebuilt) and consistency from the trusted
+//! size, all from the one ack. Latency is from sending to the verified ack. At the end the
+//! log's size must equal the entries acknowledged.
+//!
+//! Then, in this process, the same number of entries of the same size go through a
+//! `Sequencer` on a fresh store in the scratch directory, `--batch` per submission with many in
+//! flight: the figure without network, admission or verification, for comparison.
+//!
+//! Over `/herald/client/1` one request carries at most `wire::MAX_CLIENT_REQUEST_BYTES`, so a
+//! batch of `--batch` entries must fit 64 KiB (some 250 of the ~220-byte entries used here).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail, ensure};
+use clap::Args;
+use ed25519_dalek::SigningKey;
+use herald_light_client::{ClientError, Gateway as _, LogTrust, MemoryCheckpointStore, TrustedLog};
+use herald_node::sequencer::{Sequencer, SequencerConfig};
+use herald_node::store::LogStore;
+use herald_proto::entry::{Notarization, sign_notarization_batch};
+use herald_proto::note::NoteSigner;
+use herald_proto::wire::{MAX_BATCH_ENTRIES, MAX_CLIENT_REQUEST_BYTES, pb};
+use prost::Message as _;
+use serde::Serialize;
+
+use super::{CommonArgs, Environment, Latency, scratch_dir, write_report};
+use crate::testnet::{Testnet, TestnetOptions};
+
+/// Requests before this much time has passed are not measured (connections warm up).
+const WARM_UP: Duration = Duration::from_secs(1);
+/// Longest one submission may be refused as busy before the bench gives up.
+const MAX_BUSY: Duration = Duration::from_secs(60);
+/// Entries the in-process figure appends at least (more when the networked run did).
+const MIN_IN_PROCESS: u64 = 100_000;
+
+/// Options of `bench submit`.
+#[derive(Args, Debug, Clone)]
+pub struct SubmitArgs {
+    /// Client connections (libp2p peers).
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub clients: u16,
+    /// Submissions each connection keeps in flight.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub inflight: u16,
+    /// Entries per request: 1 sends `SubmitEntry`, more a `SubmitBatch`.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..=4096))]
+    pub batch: u16,
+    /// Seconds of measurement (after a one-second warm-up).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub seconds: u64,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// The report.
+#[derive(Debug, Serialize)]
+struct SubmitReport {
+    bench: &'static str,
+    clients: u16,
+    inflight_per_client: u16,
+    batch: u16,
+    entry_bytes_mean: f64,
+    measured_seconds: f64,
+    /// Entries acknowledged and verified in the measured window.
+    appends: u64,
+    appends_per_s: f64,
+    requests_per_s: f64,
+    /// From sending a request to its verified ack.
+    latency: Latency,
+    refused_busy: u64,
+    /// Entries in the log at the end (all acknowledged, warm-up included).
+    log_size: u64,
+    /// The same entries through the sequencer in this process.
+    in_process: InProcess,
+    environment: Environment,
+}
+
+#[derive(Debug, Serialize)]
+struct InProcess {
+    entries: u64,
+    batch: u16,
+    seconds: f64,
+    appends_per_s: f64,
+}
+
+/// Fresh notarizations: one entry each (`batch` 1) or one signed batch. `tag` makes them unique.
+fn entries(author: &SigningKey, tag: u64, batch: u16) -> anyhow::Result<Vec<Vec<u8>>> {
+    let items: Vec<Notarization> = (0..u64::from(batch))
+        .map(|i| Notarization {
+            digest: *blake3::hash(&(tag + i).to_le_bytes()).as_bytes(),
+            media_type: "text/plain".into(),
+            label: format!("bench entry {}", tag + i),
+            created: 1_800_000_000,
+        })
+        .collect();
+    if batch == 1 {
+        return Ok(items
+            .iter()
+            .map(|n| n.sign(author).encode_to_vec())
+            .collect());
+    }
+    Ok(sign_notarization_batch(&items, author)
+        .context("signing a batch")?
+        .iter()
+        .map(prost::Message::encode_to_vec)
+        .collect())
+}
+
+pub(super) async fn run(args: SubmitArgs) -> anyhow::Result<()> {
+    let sample = entries(&SigningKey::from_bytes(&[1; 32]), 0, args.batch)?;
+    let request_bytes = pb::ClientRequest::submit_batch(sample.clone(), u64::MAX).encoded_len();
+    ensure!(
+        request_bytes <= MAX_CLIENT_REQUEST_BYTES && usize::from(args.batch) <= MAX_BATCH_ENTRIES,
+        "a batch of {} entries is {request_bytes} bytes, over the {MAX_CLIENT_REQUEST_BYTES} \
+         bytes one /herald/client/1 request may carry",
+        args.batch
+    );
+    let entry_bytes_mean = sample.iter().map(Vec::len).sum::<usize>() as f64 / sample.len() as f64;
+    let dir = scratch_dir(&args.common, "submit")?;
+    let binary = std::env::current_exe().context("locating the herald-testnet executable")?;
+    let options = TestnetOptions {
+        sequence_interval: Duration::from_millis(25),
+        log_level: "warn".into(),
+        unlimited_submissions: true,
+        ..TestnetOptions::new(dir.join("net"), binary)
+    };
+    let mut testnet = Testnet::spawn(1, options).await?;
+    let identity = testnet.log_identity(0)?;
+    eprintln!(
+        "measuring {} s: {} clients x {} in flight x {} entries per request ...",
+        args.seconds, args.clients, args.inflight, args.batch
+    );
+    let measured = measure(&testnet, &identity, &args).await?;
+    let client = testnet.client(0).await?;
+    let log_size = identity
+        .verify_checkpoint(&client.checkpoint().await?.note)?
+        .size();
+    testnet.stop(0).await?;
+    drop(testnet);
+    ensure!(
+        log_size == measured.acked_total,
+        "the log holds {log_size} entries, {} were acknowledged",
+        measured.acked_total
+    );
+    let appends = measured.latencies.len() as u64 * u64::from(args.batch);
+    let in_process_entries = appends.max(MIN_IN_PROCESS);
+    eprintln!("in process: {in_process_entries} entries through the sequencer ...");
+    let in_process = in_process(&dir.join("in-process"), in_process_entries, &sample).await?;
+    let _ = std::fs::remove_dir_all(&dir);
+
+    let seconds = Duration::from_secs(args.seconds).as_secs_f64();
+    let report = SubmitReport {
+        bench: "submit",
+        clients: args.clients,
+        inflight_per_client: args.inflight,
+        batch: args.batch,
+        entry_bytes_mean,
+        measured_seconds: seconds,
+        appends,
+        appends_per_s: appends as f64 / seconds,
+        requests_per_s: measured.latencies.len() as f64 / seconds,
+        latency: Latency::of(&measured.latencies),
+        refused_busy: measured.busy,
+        log_size,
+        in_process: InProcess {
+            batch: args.batch,
+            ..in_process
+        },
+        environment: Environment::now(),
+    };
+    let path = write_report(&args.common, "submit", &report)?;
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    eprintln!(
+        "networked: {:.0} appends/s (p50 {:.1} ms, p99 {:.1} ms to a verified ack); in process: \
+         {:.0} appends/s",
+        report.appends_per_s,
+        report.latency.p50_ms,
+        report.latency.p99_ms,
+        report.in_process.appends_per_s
+    );
+    eprintln!("report written to {}", path.display());
+    Ok(())
+}
+
+/// Whether the gateway said "busy" or "rate limited": back-pressure, not failure.
+fn retry_after(e: &ClientError) -> Option<Duration> {
+    match e {
+        ClientError::Refused(r)
+            if matches!(
+                r.kind,
+                pb::ClientErrorKind::Busy | pb::ClientErrorKind::RateLimited
+            ) =>
+        {
+            Some(r.retry_after.unwrap_or(Duration::from_millis(10)))
+        }
+        _ => None,
+    }
+}
+
+struct Measured {
+    latencies: Vec<Duration>,
+    busy: u64,
+    /// Entries acknowledged, warm-up and tail included.
+    acked_total: u64,
+}
+
+/// Runs the submission load; every ack is verified.
+async fn measure(
+    testnet: &Testnet,
+    identity: &LogTrust,
+    args: &SubmitArgs,
+) -> anyhow::Result<Measured> {
+    let begin = Instant::now() + WARM_UP;
+    let end = begin + Duration::from_secs(args.seconds);
+    let next_tag = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for c in 0..args.clients {
+        let client = testnet.client(0).await?;
+        for k in 0..args.inflight {
+            let mut log = TrustedLog::open(
+                client.clone(),
+                identity.clone(),
+                MemoryCheckpointStore::new(),
+            )?;
+            let (next_tag, batch) = (next_tag.clone(), args.batch);
+            let mut seed = [7u8; 32];
+            seed[..2].copy_from_slice(&c.to_le_bytes());
+            seed[2..4].copy_from_slice(&k.to_le_bytes());
+            let author = SigningKey::from_bytes(&seed);
+            tasks.push(tokio::spawn(async move {
+                let mut out = Measured {
+                    latencies: Vec::new(),
+                    busy: 0,
+                    acked_total: 0,
+                };
+                loop {
+                    if Instant::now() >= end {
+                        return Ok::<Measured, anyhow::Error>(out);
+                    }
+                    let tag = next_tag.fetch_add(u64::from(batch), Ordering::Relaxed);
+                    let entries = entries(&author, tag, batch)?;
+                    let busy_since = Instant::now();
+                    let (sent, outcome) = loop {
+                        let sent = Instant::now();
+                        let outcome = if batch == 1 {
+                            let entry = entries[0].clone();
+                            log.submit_encoded(entry).await.map(|_| 1)
+                        } else {
+                            log.submit_batch(entries.clone())
+                                .await
+                                .map(|o| o.iter().filter(|e| e.is_ok()).count())
+                        };
+                        match outcome.as_ref().err().and_then(retry_after) {
+                            Some(after) => {
+                                out.busy += 1;
+                                ensure!(
+                                    busy_since.elapsed() < MAX_BUSY,
+                                    "the node answered busy for {MAX_BUSY:?}"
+                                );
+                                tokio::time::sleep(after).await;
+                            }
+                            None => break (sent, outcome),
+                        }
+                    };
+                    let accepted = outcome.context("a submission")?;
+                    let elapsed = sent.elapsed();
+                    ensure!(
+                        accepted == usize::from(batch),
+                        "{} of {batch} entries refused",
+                        usize::from(batch) - accepted
+                    );
+                    out.acked_total += accepted as u64;
+                    if sent >= begin && sent < end {
+                        out.latencies.push(elapsed);
+                    }
+                }
+            }));
+        }
+    }
+    let mut all = Measured {
+        latencies: Vec::new(),
+        busy: 0,
+        acked_total: 0,
+    };
+    for task in tasks {
+        let part = task.await.context("submitting task")??;
+        all.latencies.extend(part.latencies);
+        all.busy += part.busy;
+        all.acked_total += part.acked_total;
+    }
+    if all.latencies.is_empty() {
+        bail!("no submission completed in the measured window");
+    }
+    Ok(all)
+}
+
+/// `entries` copies of the sample's sizes through a sequencer on a fresh store in `dir`,
+/// `sample.len()` per submission, 64 submissions in flight.
+async fn in_process(
+    dir: &std::path::Path,
+    entries: u64,
+    sample: &[Vec<u8>],
+) -> anyhow::Result<InProcess> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let origin = "bench.test/herald";
+    let store = LogStore::create(dir, origin, herald_proto::merkle::HashAlgorithm::Blake3)
+        .context("creating the in-process log")?;
+    let signer = NoteSigner::new(origin, SigningKey::from_bytes(&[3; 32]))?;
+    let config = SequencerConfig {
+        sequence_interval: Duration::from_millis(25),
+        ..SequencerConfig::default()
+    };
+    let (handle, task) = Sequencer::spawn(
+        store,
+        signer,
+        config,
+        &mut prometheus_client::registry::Registry::default(),
+    )?;
+    let per = sample.len() as u64;
+    let submissions = entries.div_ceil(per);
+    let started = Instant::now();
+    let mut pending = std::collections::VecDeque::new();
+    for s in 0..submissions {
+        // Distinct bytes per entry, the sample's sizes.
+        let batch: Vec<(Vec<u8>, Vec<_>)> = sample
+            .iter()
+            .enumerate()
+            .map(|(i, e)| {
+                let mut e = e.clone();
+                let n = s * per + i as u64;
+                e[..8].copy_from_slice(&n.to_le_bytes());
+                (e, Vec::new())
+            })
+            .collect();
+        loop {
+            match handle.enqueue_batch(batch.clone()) {
+                Ok(p) => {
+                    pending.push_back(p);
+                    break;
+                }
+                Err(_) if !pending.is_empty() => {
+                    // Busy: wait for the oldest answer, then try again.
+                    if let Some(p) = pending.pop_front() {
+                        p.await?;
+                    }
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        while pending.len() > 64 {
+            if let Some(p) = pending.pop_front() {
+                p.await?;
+            }
+        }
+    }
+    for p in pending {
+        p.await?;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    handle.shutdown();
+    task.await.context("sequencer task")??;
+    let appended = submissions * per;
+    Ok(InProcess {
+        entries: appended,
+        batch: 0,
+        seconds,
+        appends_per_s: appended as f64 / seconds,
+    })
+}
