@@ -85,7 +85,7 @@ impl NetworkMetrics {
         );
         registry.register(
             "herald_connections_refused",
-            "Inbound libp2p connections refused at a connection bound",
+            "Inbound libp2p connections refused at a connection bound or the per-address handshake bound",
             m.connections_refused.clone(),
         );
         m

@@ -31,7 +31,7 @@ pub use gossip::{
     GossipMode, MAX_GOSSIP_TRANSMIT_BYTES, alert_topic, checkpoint_message, checkpoint_topic,
     gossipsub_behaviour, message_id, peer_scoring,
 };
-pub use transport::{SwarmBuildError, build_swarm};
+pub use transport::{DEFAULT_HANDSHAKE_TIMEOUT, SwarmBuildError, build_swarm, build_swarm_bounded};
 
 use crate::error::ClientError;
 

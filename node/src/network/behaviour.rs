@@ -21,6 +21,7 @@ use libp2p::swarm::NetworkBehaviour;
 use libp2p::{Swarm, identify};
 
 use super::NetworkError;
+use super::pending::PendingPerIp;
 
 /// Connections idle longer than this are closed.
 const IDLE_CONNECTION_TIMEOUT: Duration = Duration::from_secs(60);
@@ -36,6 +37,9 @@ const IDLE_CONNECTION_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct Behaviour {
     /// Peers refused and disconnected (the admin API's partition switch).
     pub blocked: allow_block_list::Behaviour<BlockedPeers>,
+    /// Inbound connections in their handshake, per source address (ahead of `limits`, so that
+    /// one source cannot take the global pending bound).
+    pub pending: PendingPerIp,
     /// Bounds on connections: inbound established, pending inbound, and per peer.
     pub limits: connection_limits::Behaviour,
     /// Tells peers our listen addresses and protocols.
@@ -55,6 +59,10 @@ pub struct ConnectionBounds {
     pub incoming: u32,
     /// Established connections with one peer at once, both directions.
     pub per_peer: u32,
+    /// Inbound connections from one IP address in their handshake at once.
+    pub pending_per_ip: u32,
+    /// Time a TCP connection has to finish its handshake.
+    pub handshake_timeout: Duration,
 }
 
 impl ConnectionBounds {
@@ -81,31 +89,37 @@ pub fn build_swarm(
     request_timeout: Duration,
     bounds: ConnectionBounds,
 ) -> Result<Swarm<Behaviour>, NetworkError> {
-    let mut swarm = net::build_swarm(identity, IDLE_CONNECTION_TIMEOUT, |key| {
-        let identify = identify::Behaviour::new(
-            identify::Config::new(IDENTIFY_PROTOCOL.to_owned(), key.public())
-                .with_agent_version(format!("herald-node/{}", env!("CARGO_PKG_VERSION"))),
-        );
-        let gossipsub = net::gossipsub_behaviour(key, GossipMode::Validating)?;
-        let client = request_response::Behaviour::with_codec(
-            ClientCodec::new(),
-            [(CLIENT_PROTOCOL, ProtocolSupport::Full)],
-            request_response::Config::default().with_request_timeout(request_timeout),
-        );
-        let witness = request_response::Behaviour::with_codec(
-            WitnessCodec::new(),
-            [(WITNESS_PROTOCOL, ProtocolSupport::Full)],
-            request_response::Config::default().with_request_timeout(request_timeout),
-        );
-        Ok(Behaviour {
-            blocked: allow_block_list::Behaviour::default(),
-            limits: connection_limits::Behaviour::new(bounds.limits()),
-            identify,
-            gossipsub,
-            client,
-            witness,
-        })
-    })
+    let mut swarm = net::build_swarm_bounded(
+        identity,
+        IDLE_CONNECTION_TIMEOUT,
+        bounds.handshake_timeout,
+        |key| {
+            let identify = identify::Behaviour::new(
+                identify::Config::new(IDENTIFY_PROTOCOL.to_owned(), key.public())
+                    .with_agent_version(format!("herald-node/{}", env!("CARGO_PKG_VERSION"))),
+            );
+            let gossipsub = net::gossipsub_behaviour(key, GossipMode::Validating)?;
+            let client = request_response::Behaviour::with_codec(
+                ClientCodec::new(),
+                [(CLIENT_PROTOCOL, ProtocolSupport::Full)],
+                request_response::Config::default().with_request_timeout(request_timeout),
+            );
+            let witness = request_response::Behaviour::with_codec(
+                WitnessCodec::new(),
+                [(WITNESS_PROTOCOL, ProtocolSupport::Full)],
+                request_response::Config::default().with_request_timeout(request_timeout),
+            );
+            Ok(Behaviour {
+                blocked: allow_block_list::Behaviour::default(),
+                pending: PendingPerIp::new(bounds.pending_per_ip),
+                limits: connection_limits::Behaviour::new(bounds.limits()),
+                identify,
+                gossipsub,
+                client,
+                witness,
+            })
+        },
+    )
     .map_err(|e: SwarmBuildError| NetworkError::Build(e.reason))?;
     for topic in [checkpoint_topic(), alert_topic()] {
         swarm

@@ -30,6 +30,7 @@
 mod behaviour;
 mod dialer;
 mod inbound;
+mod pending;
 mod relay;
 #[cfg(test)]
 mod tests;

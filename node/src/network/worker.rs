@@ -37,6 +37,7 @@ use tracing::{debug, info, warn};
 use super::behaviour::{self, Behaviour, BehaviourEvent};
 use super::dialer::Redial;
 use super::inbound::Inbound;
+use super::pending;
 use super::{Command, Commands, NetworkError, NodeHandle};
 use crate::config::NodeConfig;
 use crate::metrics::{NetworkMetrics, request_label};
@@ -133,6 +134,8 @@ pub async fn start<S: Inbound>(
     let bounds = behaviour::ConnectionBounds {
         incoming: config.max_incoming_connections,
         per_peer: config.max_connections_per_peer,
+        pending_per_ip: config.max_pending_per_ip,
+        handshake_timeout: Duration::from_millis(config.handshake_timeout_ms),
     };
     let mut swarm = behaviour::build_swarm(identity, config.request_timeout(), bounds)?;
     let mut waiting: HashMap<ListenerId, Multiaddr> = HashMap::new();
@@ -229,6 +232,7 @@ pub async fn start<S: Inbound>(
         peers,
         redial,
         pending_client: HashMap::new(),
+        refusals: pending::RefusalLog::default(),
     };
     let task = tokio::spawn(worker.run());
     Ok(Network {
@@ -291,6 +295,8 @@ pub(super) struct Worker<S> {
     /// The registry (owned by [`crate::peers::PeerRegistry`]).
     pub(super) peers: watch::Receiver<Arc<PeerSet>>,
     redial: Redial,
+    /// Inbound connections refused at a connection bound, for the bounded-rate log.
+    refusals: pending::RefusalLog,
     /// Client requests this node sent to peers, and who waits for each answer.
     pending_client: HashMap<OutboundRequestId, ClientReply>,
 }
@@ -509,14 +515,25 @@ impl<S: Inbound> Worker<S> {
                 self.listen_addrs.retain(|a| *a != address);
             }
             SwarmEvent::ListenerError { error, .. } => warn!(%error, "listener error"),
-            SwarmEvent::IncomingConnectionError { error, .. } => {
-                if refused_at_bound(&error) {
+            SwarmEvent::IncomingConnectionError { error, .. } => match refused_at(&error) {
+                // Counted here; logged by the behaviour, at a bounded rate.
+                Some(Refused::PerIp) => {
                     self.metrics.connections_refused.inc();
-                    warn!(%error, "inbound connection refused at a connection bound");
-                } else {
-                    debug!(%error, "incoming connection failed");
                 }
-            }
+                Some(Refused::Bound) => {
+                    self.metrics.connections_refused.inc();
+                    if let Some(refused) = self.refusals.note(std::time::Instant::now()) {
+                        warn!(
+                            %error,
+                            refused,
+                            "inbound connections refused at a connection bound (one line per \
+                             {:?} at most)",
+                            pending::LOG_EVERY
+                        );
+                    }
+                }
+                None => debug!(%error, "incoming connection failed"),
+            },
             other => debug!(event = ?other, "swarm event"),
         }
     }
@@ -678,8 +695,30 @@ fn wire_error_response(error: &WireError) -> ClientResponse {
     ClientResponse::refusal(kind, &error.to_string())
 }
 
-/// Whether an inbound connection failed because the connection limits refused it.
-fn refused_at_bound(error: &libp2p::swarm::ListenError) -> bool {
-    matches!(error, libp2p::swarm::ListenError::Denied { cause }
-        if cause.downcast_ref::<libp2p::connection_limits::Exceeded>().is_some())
+/// Which bound refused an inbound connection.
+enum Refused {
+    /// Its source had too many connections in their handshake (`pending`).
+    PerIp,
+    /// A connection limit (`connection_limits`).
+    Bound,
+}
+
+/// Whether an inbound connection failed because a bound refused it, and which.
+fn refused_at(error: &libp2p::swarm::ListenError) -> Option<Refused> {
+    let libp2p::swarm::ListenError::Denied { cause } = error else {
+        return None;
+    };
+    if cause
+        .downcast_ref::<pending::PendingPerIpExceeded>()
+        .is_some()
+    {
+        Some(Refused::PerIp)
+    } else if cause
+        .downcast_ref::<libp2p::connection_limits::Exceeded>()
+        .is_some()
+    {
+        Some(Refused::Bound)
+    } else {
+        None
+    }
 }
