@@ -6,9 +6,9 @@
 //! signatures, and for key publications the author's account and duplicates); only then do
 //! entries go to the sequencer, exactly as sent, and the answer waits until they are durable and
 //! carries their proofs (`submit.rs`: one round trip). Reads see only the published (flushed)
-//! log: proofs are read on the calling task (O(log n) hashes from cached tiles, cheaper than a
-//! hand-off to a blocking thread, which the profile in `docs/performance.md` measured), entry
-//! pages and alerts on blocking threads.
+//! log: proofs are read on the calling task (a few tiles from the page cache and O(log n)
+//! hashes: the profile in `docs/performance.md` found the hand-off to a blocking thread and back
+//! costing more than the read), entry pages and alerts on blocking threads.
 //!
 //! Certified mail (DESIGN §3.3): `register`, `binding`, `publication` and `trust` are answered
 //! by [`Intake`]; its refusals carry their own kinds (`UNAUTHORIZED`, `DUPLICATE`, `PENDING`

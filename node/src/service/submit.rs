@@ -16,9 +16,9 @@
 //!   (`merkle::range_proof`: about `3 log2 n` hashes whatever the batch's length, from which
 //!   the client also rebuilds each entry's audit path) and the consistency proof.
 //!
-//! The proofs are read on the calling task: O(log n) hashes from tiles that are in memory or
-//! in the page cache (sealed tiles are checked once and kept: `store::tiles`), which costs less
-//! than handing the work to a blocking thread and back.
+//! The proofs are read on the calling task: a few tiles from the page cache (each sealed tile's
+//! checksum verified on every read) and O(log n) hashes, which costs less than handing the work
+//! to a blocking thread and back (`docs/performance.md`).
 
 use std::sync::Arc;
 use std::time::Instant;
