@@ -43,6 +43,8 @@ const WARM_UP: Duration = Duration::from_secs(1);
 const MAX_BUSY: Duration = Duration::from_secs(60);
 /// Entries the in-process figure appends at least (more when the networked run did).
 const MIN_IN_PROCESS: u64 = 100_000;
+/// Entries the in-process run keeps queued: four rounds of the default `batch_max`.
+const IN_PROCESS_WINDOW: u64 = 16_384;
 
 /// Options of `bench submit`.
 #[derive(Args, Debug, Clone)]
@@ -306,7 +308,8 @@ async fn measure(
 }
 
 /// `entries` copies of the sample's sizes through a sequencer on a fresh store in `dir`,
-/// `sample.len()` per submission, 64 submissions in flight.
+/// `sample.len()` per submission, [`IN_PROCESS_WINDOW`] entries in flight (enough to fill every
+/// round: the sequencer's capacity, not a window's).
 async fn in_process(
     dir: &std::path::Path,
     entries: u64,
@@ -358,7 +361,7 @@ async fn in_process(
                 Err(e) => return Err(e.into()),
             }
         }
-        while pending.len() > 64 {
+        while pending.len() as u64 * per > IN_PROCESS_WINDOW {
             if let Some(p) = pending.pop_front() {
                 p.await?;
             }
