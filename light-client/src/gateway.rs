@@ -64,7 +64,7 @@ pub trait Gateway: Sync {
         async move { Ok(expect_submitted(self.exchange(request).await?)?) }
     }
 
-    /// Appends `entry` in one round trip (issue 10): the ack carries the entry's audit path in
+    /// Appends `entry` in one round trip (DESIGN §6): the ack carries the entry's audit path in
     /// its checkpoint and the consistency proof from `trusted_size` (0: none), checked here for
     /// shape and sizes only.
     fn submit_trusting(

@@ -1,4 +1,4 @@
-//! Submitting to a trusted log in one round trip (issue 10): one entry, or a batch.
+//! Submitting to a trusted log in one round trip (DESIGN §6): one entry, or a batch.
 //!
 //! The request names the size of the checkpoint the client trusts; the gateway answers once the
 //! entries are durable with everything needed to verify them without asking again: the signed

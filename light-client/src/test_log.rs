@@ -392,7 +392,7 @@ impl FakeGateway {
         }
     }
 
-    /// A submission answered in one round trip, as gateways from issue 10 on answer it.
+    /// A submission answered in one round trip, as current gateways answer it.
     fn submit_trusting(
         &self,
         entry: Vec<u8>,

@@ -115,14 +115,14 @@ pub struct NodeConfig {
     #[serde(default = "default_request_timeout_ms")]
     pub request_timeout_ms: u64,
     /// Inbound libp2p connections from one IP address still in their handshake at once; more
-    /// are refused at once (issue 14 F2).
+    /// are refused at once (reliability review F2).
     #[serde(default = "default_max_pending_per_ip")]
     pub max_pending_per_ip: u32,
     /// Milliseconds a new libp2p connection has to finish its handshake (noise and yamux);
     /// a connection that has not is closed.
     #[serde(default = "default_handshake_timeout_ms")]
     pub handshake_timeout_ms: u64,
-    /// Entries one client peer may submit per second, sustained; 0: no limit (issue 14 F8).
+    /// Entries one client peer may submit per second, sustained; 0: no limit (reliability review F8).
     #[serde(default = "default_peer_submit_rate")]
     pub peer_submit_rate: u64,
     /// Entries one client peer may submit at once above its rate.

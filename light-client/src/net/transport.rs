@@ -3,7 +3,7 @@
 //! with another libp2p implementation can connect.
 //!
 //! A TCP connection must finish its handshake (multistream-select, noise, yamux) within a bound
-//! (issue 14 F2): libp2p's builder sets none, so a socket that connects and then says nothing
+//! (reliability review F2): libp2p's builder sets none, so a socket that connects and then says nothing
 //! would hold a pending-connection slot for ever. QUIC has its own handshake timeout.
 
 use std::time::Duration;

@@ -1,4 +1,4 @@
-//! Inbound connections still in their handshake, bounded per source address (issue 14 F2).
+//! Inbound connections still in their handshake, bounded per source address (reliability review F2).
 //!
 //! libp2p's connection limits bound pending inbound connections all together: some 130 sockets
 //! that connect and say nothing took every slot, and every client and peer after them was

@@ -1,4 +1,4 @@
-//! Per-peer submission limits (issue 14 F8, DESIGN §4 "per-peer rate limits").
+//! Per-peer submission limits (reliability review F8, DESIGN §4 "per-peer rate limits").
 //!
 //! Anyone who can reach the gateway may submit notarizations to a log that is never pruned, so
 //! each client peer (libp2p peer id) gets two token buckets from the configuration: entries and

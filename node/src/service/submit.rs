@@ -1,5 +1,5 @@
 //! Submissions over the client protocol, one entry or a batch, answered in one round trip
-//! (issue 10): the acknowledgement carries everything the client needs to verify it without
+//! (DESIGN §6): the acknowledgement carries everything the client needs to verify it without
 //! asking again.
 //!
 //! In order, before anything changes:

@@ -1,4 +1,4 @@
-//! `BatchNotarization`: a notarization its author signed as one item of a batch (issue 10).
+//! `BatchNotarization`: a notarization its author signed as one item of a batch (DESIGN §6).
 //!
 //! One Ed25519 verification costs some 50 µs on a small machine, which caps a gateway that
 //! checks one author signature per entry near 20k entries per second per core. An author with

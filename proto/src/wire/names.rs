@@ -10,7 +10,7 @@
 /// gateway answers one `ClientResponse`, each a length-prefixed frame ([`super::encode_frame`]).
 pub const CLIENT_PROTOCOL: &str = "/herald/client/1";
 
-/// The client protocol pipelined (issue 10): one long-lived stream per client connection, each
+/// The client protocol pipelined (DESIGN §6): one long-lived stream per client connection, each
 /// frame a `StreamRequest` (the client's) or `StreamResponse` (the gateway's), matched by id.
 /// Same requests and answers as [`CLIENT_PROTOCOL`], without a negotiated stream per request.
 pub const CLIENT_STREAM_PROTOCOL: &str = "/herald/client-stream/1";

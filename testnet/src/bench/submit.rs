@@ -1,4 +1,4 @@
-//! `bench submit`: durable appends per second from networked clients (issue 10), beside the
+//! `bench submit`: durable appends per second from networked clients (DESIGN §6), beside the
 //! in-process sequencer's figure measured in the same run.
 //!
 //! One node process (per-peer submission limits off: a few bench clients stand for many

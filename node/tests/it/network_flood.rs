@@ -1,12 +1,11 @@
-//! Half-open connections from one source do not lock everyone else out (issue 14 F2): the
+//! Half-open connections from one source do not lock everyone else out (reliability review F2): the
 //! node bounds connections in their handshake per source address, closes the ones that do not
 //! finish it in time, and counts its refusals.
-
-mod witness_support;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
+use crate::witness_support::{Domain, FakeLog, WAIT};
 use futures::StreamExt as _;
 use herald_light_client::net::{self, CLIENT_PROTOCOL, ClientCodec};
 use herald_light_client::{Gateway as _, GatewayClient};
@@ -16,7 +15,6 @@ use libp2p::request_response::{self, ProtocolSupport};
 use libp2p::swarm::SwarmEvent;
 use tokio::io::AsyncReadExt as _;
 use tokio::net::{TcpSocket, TcpStream};
-use witness_support::{Domain, FakeLog, WAIT};
 
 /// Half-open connections the flood opens: far more than the per-source bound, and than the
 /// global pending bound (16 with `max_incoming_connections` 64).

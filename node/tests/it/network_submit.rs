@@ -1,11 +1,10 @@
-//! Batched and one-round-trip submission over real libp2p (issue 10), and the per-peer
-//! submission limits (issue 14 F8): a light client (`GatewayClient` + `TrustedLog`) against a
+//! Batched and one-round-trip submission over real libp2p (DESIGN §6), and the per-peer
+//! submission limits (reliability review F8): a light client (`GatewayClient` + `TrustedLog`) against a
 //! running node, each ack verified with the log's key.
-
-mod network_support;
 
 use std::time::Duration;
 
+use crate::network_support::{TestNode, notarization};
 use ed25519_dalek::SigningKey;
 use herald_light_client::{
     ClientError, GatewayClient, LogTrust, MemoryCheckpointStore, TrustedLog,
@@ -13,7 +12,6 @@ use herald_light_client::{
 use herald_proto::entry::{Notarization, sign_notarization_batch};
 use herald_proto::merkle::HashAlgorithm;
 use herald_proto::wire::pb::{self, ClientErrorKind};
-use network_support::{TestNode, notarization};
 use prost::Message as _;
 
 const CONNECT: Duration = Duration::from_secs(10);
