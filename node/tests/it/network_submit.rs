@@ -10,7 +10,6 @@ use herald_light_client::{
     ClientError, GatewayClient, LogTrust, MemoryCheckpointStore, TrustedLog,
 };
 use herald_proto::entry::{Notarization, sign_notarization_batch};
-use herald_proto::merkle::HashAlgorithm;
 use herald_proto::wire::pb::{self, ClientErrorKind};
 use prost::Message as _;
 
@@ -22,7 +21,8 @@ async fn open(node: &TestNode) -> Log {
     let client = GatewayClient::connect(&node.tcp_addr(), CONNECT)
         .await
         .expect("connect");
-    let trust = LogTrust::unwitnessed(node.log_key.clone(), HashAlgorithm::Blake3);
+    // The log's own hash, as configured (SHA-256 by default).
+    let trust = LogTrust::unwitnessed(node.log_key.clone(), node.gateway.store().algorithm());
     TrustedLog::open(client, trust, MemoryCheckpointStore::new()).expect("open")
 }
 

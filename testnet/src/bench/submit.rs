@@ -317,7 +317,8 @@ async fn in_process(
 ) -> anyhow::Result<InProcess> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let origin = "bench.test/herald";
-    let store = LogStore::create(dir, origin, herald_proto::merkle::HashAlgorithm::Blake3)
+    // The testnet's nodes use the default hash: so does this log.
+    let store = LogStore::create(dir, origin, herald_proto::merkle::HashAlgorithm::DEFAULT)
         .context("creating the in-process log")?;
     let signer = NoteSigner::new(origin, SigningKey::from_bytes(&[3; 32]))?;
     let config = SequencerConfig {

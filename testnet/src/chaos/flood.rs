@@ -5,9 +5,11 @@
 //!
 //! Bounded in every way: 127.0.0.1 only (any other address is refused), at most
 //! [`super::plan::MAX_FLOOD_CONNECTIONS`] at once, and a hard deadline even if nobody stops it.
-//! The node's pending-connection bound is 128 (`node/src/network/behaviour.rs`); a flood below
-//! it is felt but should not refuse clients, a flood above it refuses every new connection on
-//! code without per-source limits (reliability review F2), which the probes then show.
+//! The flood comes from another loopback address than the probes ([`FLOOD_SOURCE`]): the node
+//! bounds connections in their handshake per source address (`max_pending_per_ip`, reliability
+//! review F2), so a flood from the probes' own address would be the probes' own bound filling.
+//! Above the node's global pending bound (128), code without per-source limits refuses every
+//! new connection, which the probes then show.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -26,6 +28,9 @@ use tokio::task::JoinSet;
 
 use super::plan::MAX_FLOOD_CONNECTIONS;
 use super::traffic::LogTarget;
+
+/// Where the flood's connections come from: loopback, but not the probes' 127.0.0.1.
+pub const FLOOD_SOURCE: std::net::Ipv4Addr = std::net::Ipv4Addr::new(127, 0, 0, 2);
 
 /// How long one connection attempt of the flood may take.
 const OPEN_TIMEOUT: Duration = Duration::from_secs(2);
@@ -163,7 +168,7 @@ async fn hold_one(
 ) {
     let mut buf = [0u8; 256];
     while !*stop.borrow() && tokio::time::Instant::now() < deadline {
-        let opened = tokio::time::timeout(OPEN_TIMEOUT, TcpStream::connect(addr)).await;
+        let opened = tokio::time::timeout(OPEN_TIMEOUT, connect_from_flood_source(addr)).await;
         let Ok(Ok(mut stream)) = opened else {
             counters.failed_opens.fetch_add(1, Ordering::Relaxed);
             tokio::select! {
@@ -193,6 +198,17 @@ async fn hold_one(
             _ = stop.wait_for(|s| *s) => return,
         }
     }
+}
+
+/// A TCP connection to `addr` from [`FLOOD_SOURCE`] (IPv4 targets; IPv6 ones from the
+/// system's choice).
+async fn connect_from_flood_source(addr: SocketAddr) -> std::io::Result<TcpStream> {
+    if !addr.is_ipv4() {
+        return TcpStream::connect(addr).await;
+    }
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.bind(SocketAddr::from((FLOOD_SOURCE, 0)))?;
+    socket.connect(addr).await
 }
 
 /// Every [`PROBE_EVERY`]: a fresh light client connects to the flooded node and asks for its
