@@ -25,7 +25,7 @@ use crate::gateway::{Gateway, Leaf};
 
 /// A log of byte-string leaves, hashed with BLAKE3, whose checkpoints a fixed key signs.
 #[derive(Clone, Debug)]
-pub struct TestLog {
+pub(crate) struct TestLog {
     key: SigningKey,
     signer: NoteSigner,
     leaves: Vec<Vec<u8>>,
@@ -33,12 +33,12 @@ pub struct TestLog {
 
 impl TestLog {
     /// `alpha.test/herald` with `n` leaves `entry 0`, `entry 1`, ...
-    pub fn new(n: u64) -> Self {
+    pub(crate) fn new(n: u64) -> Self {
         Self::with_key("alpha.test/herald", [1; 32], n)
     }
 
     /// A log named `origin`, signed with the key of `seed`.
-    pub fn with_key(origin: &str, seed: [u8; 32], n: u64) -> Self {
+    pub(crate) fn with_key(origin: &str, seed: [u8; 32], n: u64) -> Self {
         TestLog {
             key: SigningKey::from_bytes(&seed),
             signer: NoteSigner::new(origin, SigningKey::from_bytes(&seed)).unwrap(),
@@ -47,32 +47,32 @@ impl TestLog {
     }
 
     /// The log's (and its gateway's) signing key.
-    pub fn key(&self) -> &SigningKey {
+    pub(crate) fn key(&self) -> &SigningKey {
         &self.key
     }
 
-    pub fn verifier(&self) -> NoteVerifier {
+    pub(crate) fn verifier(&self) -> NoteVerifier {
         self.signer.verifier()
     }
 
-    pub fn size(&self) -> u64 {
+    pub(crate) fn size(&self) -> u64 {
         self.leaves.len() as u64
     }
 
-    pub fn leaf(&self, index: u64) -> &[u8] {
+    pub(crate) fn leaf(&self, index: u64) -> &[u8] {
         &self.leaves[index as usize]
     }
 
-    pub fn leaf_hash(&self, index: u64) -> Hash {
+    pub(crate) fn leaf_hash(&self, index: u64) -> Hash {
         Blake3Hasher.hash_leaf(self.leaf(index))
     }
 
-    pub fn push(&mut self, entry: Vec<u8>) -> u64 {
+    pub(crate) fn push(&mut self, entry: Vec<u8>) -> u64 {
         self.leaves.push(entry);
         self.size() - 1
     }
 
-    pub fn replace_leaf(&mut self, index: u64, entry: Vec<u8>) {
+    pub(crate) fn replace_leaf(&mut self, index: u64, entry: Vec<u8>) {
         self.leaves[index as usize] = entry;
     }
 
@@ -81,17 +81,17 @@ impl TestLog {
         MemoryHashes::from_leaf_hashes(&Blake3Hasher, leaves).0
     }
 
-    pub fn root(&self, size: u64) -> Hash {
+    pub(crate) fn root(&self, size: u64) -> Hash {
         tree_root(&Blake3Hasher, &self.hashes(), size).unwrap()
     }
 
     /// The signed checkpoint of the first `size` leaves.
-    pub fn checkpoint_note(&self, size: u64) -> Vec<u8> {
+    pub(crate) fn checkpoint_note(&self, size: u64) -> Vec<u8> {
         self.sign_raw(size, self.root(size))
     }
 
     /// A checkpoint with any root, signed by the log's key.
-    pub fn sign_raw(&self, size: u64, root: Hash) -> Vec<u8> {
+    pub(crate) fn sign_raw(&self, size: u64, root: Hash) -> Vec<u8> {
         Checkpoint {
             origin: self.signer.name().to_owned(),
             size,
@@ -103,19 +103,19 @@ impl TestLog {
         .into_bytes()
     }
 
-    pub fn inclusion(&self, index: u64, size: u64) -> pb::InclusionProof {
+    pub(crate) fn inclusion(&self, index: u64, size: u64) -> pb::InclusionProof {
         let path = inclusion_proof(&Blake3Hasher, &self.hashes(), index, size).unwrap();
         pb::InclusionProof::new(index, size, &path)
     }
 
-    pub fn consistency(&self, size1: u64, size2: u64) -> pb::ConsistencyProof {
+    pub(crate) fn consistency(&self, size1: u64, size2: u64) -> pb::ConsistencyProof {
         let path = consistency_proof(&Blake3Hasher, &self.hashes(), size1, size2).unwrap();
         pb::ConsistencyProof::new(size1, size2, &path)
     }
 }
 
 /// A witness of the test logs.
-pub fn witness(seed: u8) -> WitnessSigner {
+pub(crate) fn witness(seed: u8) -> WitnessSigner {
     WitnessSigner::new(
         &format!("w{seed}.test/witness"),
         SigningKey::from_bytes(&[seed; 32]),
@@ -124,7 +124,7 @@ pub fn witness(seed: u8) -> WitnessSigner {
 }
 
 /// A leaf that names `req_hash` as a key publication (unsigned: enough for a window scan).
-pub fn publication_leaf(req_hash: [u8; 32]) -> Vec<u8> {
+pub(crate) fn publication_leaf(req_hash: [u8; 32]) -> Vec<u8> {
     pb::LogEntry {
         kind: Some(pb::log_entry::Kind::KeyPublication(pb::KeyPublication {
             req_hash: req_hash.to_vec(),
@@ -137,14 +137,14 @@ pub fn publication_leaf(req_hash: [u8; 32]) -> Vec<u8> {
 /// A key request from `bob@beta.test` to `alice@alpha.test` whose location X is a test log
 /// witnessed by witnesses 7 and 8 with quorum 2; deterministic for given times.
 #[derive(Clone, Debug)]
-pub struct TestRequest {
+pub(crate) struct TestRequest {
     pub signed: pb::SignedKeyRequest,
     pub location: Location,
     pub witnesses: [WitnessSigner; 2],
 }
 
 impl TestRequest {
-    pub fn new(log: &TestLog, created: u64, deadline: u64, skew: u64) -> Self {
+    pub(crate) fn new(log: &TestLog, created: u64, deadline: u64, skew: u64) -> Self {
         let witnesses = [witness(7), witness(8)];
         let policy = WitnessPolicy::new(
             log.verifier(),
@@ -175,12 +175,12 @@ impl TestRequest {
         }
     }
 
-    pub fn verified(&self) -> VerifiedKeyRequest {
+    pub(crate) fn verified(&self) -> VerifiedKeyRequest {
         verify_request(&self.signed).unwrap()
     }
 
     /// `log`'s checkpoint of `size` cosigned by both witnesses at `times`.
-    pub fn cosigned(&self, log: &TestLog, size: u64, times: [u64; 2]) -> Vec<u8> {
+    pub(crate) fn cosigned(&self, log: &TestLog, size: u64, times: [u64; 2]) -> Vec<u8> {
         let mut c =
             VerifiedCheckpoint::verify(&log.checkpoint_note(size), &log.verifier()).unwrap();
         for (w, t) in self.witnesses.iter().zip(times) {
@@ -193,7 +193,7 @@ impl TestRequest {
 
 /// Ways the [`FakeGateway`] lies.
 #[derive(Clone, Debug, Default)]
-pub struct Mischief {
+pub(crate) struct Mischief {
     /// Serve this tree size as the latest checkpoint instead of the whole log.
     pub checkpoint_size: Option<u64>,
     /// Drop the last hash of every inclusion proof.
@@ -218,7 +218,7 @@ pub struct Mischief {
 
 /// A gateway over a [`TestLog`], answering like `/herald/client/1` would.
 #[derive(Debug)]
-pub struct FakeGateway {
+pub(crate) struct FakeGateway {
     pub log: Mutex<TestLog>,
     pub mischief: Mutex<Mischief>,
     /// What `cosigned_checkpoint` serves (`NOT_FOUND` when `None`).
@@ -230,7 +230,7 @@ pub struct FakeGateway {
 }
 
 impl FakeGateway {
-    pub fn new(log: TestLog) -> Self {
+    pub(crate) fn new(log: TestLog) -> Self {
         FakeGateway {
             log: Mutex::new(log),
             mischief: Mutex::new(Mischief::default()),
@@ -240,11 +240,11 @@ impl FakeGateway {
         }
     }
 
-    pub fn set_log(&self, log: TestLog) {
+    pub(crate) fn set_log(&self, log: TestLog) {
         *self.log.lock().unwrap() = log;
     }
 
-    pub fn lie(&self, f: impl FnOnce(&mut Mischief)) {
+    pub(crate) fn lie(&self, f: impl FnOnce(&mut Mischief)) {
         f(&mut self.mischief.lock().unwrap());
     }
 

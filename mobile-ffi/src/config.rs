@@ -19,11 +19,11 @@ use libp2p::multiaddr::Protocol;
 use crate::error::HeraldError;
 
 /// Longest gateway address, in bytes.
-pub const MAX_ADDRESS_BYTES: usize = 1024;
+pub(crate) const MAX_ADDRESS_BYTES: usize = 1024;
 /// Longest state directory path, in bytes.
-pub const MAX_PATH_BYTES: usize = 4096;
+pub(crate) const MAX_PATH_BYTES: usize = 4096;
 /// Longest timeout an app may set (connect, request, waits), in seconds.
-pub const MAX_TIMEOUT_SECS: u64 = 3600;
+pub(crate) const MAX_TIMEOUT_SECS: u64 = 3600;
 
 /// How a log hashes its Merkle tree (fixed when the log was created).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, uniffi::Enum)]

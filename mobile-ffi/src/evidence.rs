@@ -19,7 +19,7 @@ use crate::error::HeraldError;
 use crate::runtime::guard;
 
 /// Most equivocation proofs, publications or revocations presented at once.
-pub const MAX_PRESENTED: usize = 64;
+pub(crate) const MAX_PRESENTED: usize = 64;
 
 /// What the arbiter brings besides the bundle and its trusted logs.
 #[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]

@@ -16,7 +16,7 @@ use crate::runtime::guard;
 /// uniffi's generic internal error (Python `InternalError`, Kotlin `InternalException`),
 /// still never a crash.
 #[uniffi::export]
-pub fn testing_panic(guarded: bool) -> Result<(), HeraldError> {
+pub(crate) fn testing_panic(guarded: bool) -> Result<(), HeraldError> {
     if guarded {
         guard(|| panic!("testing_panic: a bug, on purpose"))
     } else {
@@ -47,7 +47,7 @@ impl HeraldClient {
 /// Runs what `verify_evidence` runs (the same inputs: context, decode, arbitrate, the verdict
 /// record) `iterations` times in Rust and returns the mean nanoseconds per call.
 #[uniffi::export]
-pub fn testing_time_verify_evidence(
+pub(crate) fn testing_time_verify_evidence(
     bundle: Vec<u8>,
     trusted_logs: Vec<LogConfig>,
     options: ArbiterOptions,

@@ -889,11 +889,11 @@ mod hash_serde {
     use super::HashAlgorithm;
     use serde::{Deserialize, Deserializer, Serializer, de::Error};
 
-    pub fn serialize<S: Serializer>(h: &HashAlgorithm, s: S) -> Result<S::Ok, S::Error> {
+    pub(super) fn serialize<S: Serializer>(h: &HashAlgorithm, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(h.as_str())
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<HashAlgorithm, D::Error> {
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<HashAlgorithm, D::Error> {
         let name = String::deserialize(d)?;
         name.parse()
             .map_err(|_| D::Error::custom(format!("unknown hash {name:?}: use blake3 or sha256")))
@@ -905,7 +905,7 @@ mod multiaddrs_serde {
     use libp2p::Multiaddr;
     use serde::{Deserialize, Deserializer, Serializer, de::Error, ser::SerializeSeq};
 
-    pub fn serialize<S: Serializer>(addrs: &[Multiaddr], s: S) -> Result<S::Ok, S::Error> {
+    pub(super) fn serialize<S: Serializer>(addrs: &[Multiaddr], s: S) -> Result<S::Ok, S::Error> {
         let mut seq = s.serialize_seq(Some(addrs.len()))?;
         for a in addrs {
             seq.serialize_element(&a.to_string())?;
@@ -913,7 +913,7 @@ mod multiaddrs_serde {
         seq.end()
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Multiaddr>, D::Error> {
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Multiaddr>, D::Error> {
         Vec::<String>::deserialize(d)?
             .iter()
             .map(|s| {

@@ -11,7 +11,7 @@ use super::args::{KeyStoreArgs, warn_if_rekeyed};
 
 /// `herald account ...`.
 #[derive(Debug, Subcommand)]
-pub enum AccountCommand {
+pub(super) enum AccountCommand {
     /// Create the account's Ed25519 identity key in a new key store (encrypted with a
     /// passphrase). Registering the key with the gateway is a later step.
     ///
@@ -58,7 +58,7 @@ pub enum AccountCommand {
 }
 
 /// Runs `herald account ...` and picks the exit status.
-pub fn main(command: AccountCommand) -> std::process::ExitCode {
+pub(super) fn main(command: AccountCommand) -> std::process::ExitCode {
     let command = match command {
         AccountCommand::Register(args) => return super::binding::register(args),
         AccountCommand::Binding(args) => return super::binding::binding(args),

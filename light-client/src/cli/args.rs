@@ -20,7 +20,7 @@ const MAX_PASSPHRASE_BYTES: usize = 1024;
 
 /// Where the key store is and how to open it.
 #[derive(Debug, Args)]
-pub struct KeyStoreArgs {
+pub(super) struct KeyStoreArgs {
     /// Where the key store and certified-mail records live [default: $HERALD_HOME or ~/.herald].
     #[arg(long, env = "HERALD_HOME", value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
@@ -35,7 +35,7 @@ pub struct KeyStoreArgs {
 
 impl KeyStoreArgs {
     /// The state directory.
-    pub fn state_dir(&self) -> anyhow::Result<PathBuf> {
+    pub(super) fn state_dir(&self) -> anyhow::Result<PathBuf> {
         if let Some(dir) = &self.state_dir {
             return Ok(dir.clone());
         }
@@ -47,14 +47,14 @@ impl KeyStoreArgs {
 
     /// The state directory, made private (mode 0700, created or tightened): it holds the key
     /// store, the certified-mail records and the author key.
-    pub fn private_state_dir(&self) -> anyhow::Result<PathBuf> {
+    pub(super) fn private_state_dir(&self) -> anyhow::Result<PathBuf> {
         let dir = self.state_dir()?;
         durable_file::make_private_dir(&dir)?;
         Ok(dir)
     }
 
     /// The key store file.
-    pub fn keystore_path(&self) -> anyhow::Result<PathBuf> {
+    pub(super) fn keystore_path(&self) -> anyhow::Result<PathBuf> {
         match &self.keystore {
             Some(p) => Ok(p.clone()),
             None => Ok(self.state_dir()?.join("keystore")),
@@ -91,7 +91,7 @@ impl KeyStoreArgs {
 
     /// Opens the key store (warning on standard error if it had to be re-keyed because its
     /// Argon2id costs were under the floor).
-    pub fn open(&self) -> anyhow::Result<FileKeyStore> {
+    pub(super) fn open(&self) -> anyhow::Result<FileKeyStore> {
         let path = self.keystore_path()?;
         if self.keystore.is_none() && path.exists() {
             self.private_state_dir()?;

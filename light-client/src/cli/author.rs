@@ -20,7 +20,7 @@ use herald_light_client::durable_file;
 const MAX_KEY_FILE_BYTES: u64 = 1024;
 
 /// Reads the author key at `path`, creating a new one there first if `create` and it is absent.
-pub fn load_or_create(path: &Path, create: bool) -> anyhow::Result<SigningKey> {
+pub(super) fn load_or_create(path: &Path, create: bool) -> anyhow::Result<SigningKey> {
     if create && !path.exists() {
         match generate(path) {
             Ok(key) => return Ok(key),

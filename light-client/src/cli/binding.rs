@@ -23,7 +23,7 @@ use super::cm::files::{LogDescription, read_trust, write_atomic};
 use super::connection::{GatewayArgs, runtime};
 
 /// Exit statuses of `herald account register` and `herald account binding`.
-pub const ACCOUNT_EXIT_STATUS: &str = "\
+pub(super) const ACCOUNT_EXIT_STATUS: &str = "\
 Exit status:
   0  success: what was printed and written was verified
   1  failure: bad arguments, the key store, local files, the network, or the gateway's
@@ -33,7 +33,7 @@ Exit status:
 
 /// `herald account register`.
 #[derive(Debug, Args)]
-pub struct RegisterArgs {
+pub(super) struct RegisterArgs {
     #[command(flatten)]
     keys: KeyStoreArgs,
     #[command(flatten)]
@@ -57,7 +57,7 @@ pub struct RegisterArgs {
 
 /// `herald account binding`.
 #[derive(Debug, Args)]
-pub struct BindingArgs {
+pub(super) struct BindingArgs {
     #[command(flatten)]
     gateway: GatewayArgs,
     /// The account whose binding to fetch, e.g. bob@beta.test.
@@ -127,7 +127,7 @@ fn finish(result: anyhow::Result<()>, json: bool) -> ExitCode {
 }
 
 /// Runs `herald account register`.
-pub fn register(args: RegisterArgs) -> ExitCode {
+pub(super) fn register(args: RegisterArgs) -> ExitCode {
     let json = args.json;
     finish(run_register(args), json)
 }
@@ -174,7 +174,7 @@ fn run_register(args: RegisterArgs) -> anyhow::Result<()> {
 }
 
 /// Runs `herald account binding`.
-pub fn binding(args: BindingArgs) -> ExitCode {
+pub(super) fn binding(args: BindingArgs) -> ExitCode {
     let json = args.json;
     finish(run_binding(args), json)
 }

@@ -11,7 +11,7 @@ use libp2p::Multiaddr;
 
 /// `--gateway` and `--timeout`.
 #[derive(Debug, Args)]
-pub struct GatewayArgs {
+pub(super) struct GatewayArgs {
     /// The gateway's address, ending in /p2p/<peer id> (TCP or /quic-v1).
     #[arg(long, env = "HERALD_GATEWAY", value_name = "MULTIADDR")]
     pub gateway: Multiaddr,
@@ -22,7 +22,7 @@ pub struct GatewayArgs {
 
 impl GatewayArgs {
     /// Connects to the gateway (inside the runtime).
-    pub async fn connect(&self) -> anyhow::Result<GatewayClient> {
+    pub(super) async fn connect(&self) -> anyhow::Result<GatewayClient> {
         let config = ClientConfig {
             connect_timeout: Duration::from_secs(self.timeout),
             request_timeout: Duration::from_secs(self.timeout),
@@ -35,7 +35,7 @@ impl GatewayArgs {
 }
 
 /// The runtime network commands run on: two workers are plenty for one connection.
-pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+pub(super) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -44,7 +44,7 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 /// Where `herald log` reads the log: a gateway over libp2p, or a tile server (`--tiles`).
-pub enum LogSource {
+pub(super) enum LogSource {
     /// `--gateway`.
     Gateway(GatewayClient),
     /// `--tiles`.

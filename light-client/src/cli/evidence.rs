@@ -24,7 +24,7 @@ use super::cm::files::{read_bounded, read_trust};
 use super::cm::when::{now, parse_time};
 
 /// Exit statuses of the two commands.
-pub const VERIFY_EXIT_STATUS: &str = "\
+pub(super) const VERIFY_EXIT_STATUS: &str = "\
 Exit status:
   0  shown: the recipient received it (verify-evidence, with the recipient domain's log
      from --trust) / the key was not published (verify-absence)
@@ -40,7 +40,7 @@ const EXIT_UNVERIFIED: u8 = 4;
 
 /// `herald verify-evidence`.
 #[derive(Debug, Args)]
-pub struct VerifyEvidence {
+pub(super) struct VerifyEvidence {
     /// The evidence bundle file.
     #[arg(value_name = "BUNDLE")]
     bundle: PathBuf,
@@ -74,7 +74,7 @@ pub struct VerifyEvidence {
 
 /// `herald verify-absence`.
 #[derive(Debug, Args)]
-pub struct VerifyAbsence {
+pub(super) struct VerifyAbsence {
     /// The absence proof file.
     #[arg(value_name = "PROOF")]
     proof: PathBuf,
@@ -88,7 +88,7 @@ pub struct VerifyAbsence {
 
 /// `herald verify-equivocation`.
 #[derive(Debug, Args)]
-pub struct VerifyEquivocation {
+pub(super) struct VerifyEquivocation {
     /// The equivocation proof: an encoded herald.v1.Equivocation, raw or in base64 (as
     /// `herald log alerts --json`, `herald-node alerts` and the admin API print it).
     #[arg(value_name = "PROOF")]
@@ -257,7 +257,7 @@ fn print_verdict(v: &Verdict) {
 }
 
 /// Runs `herald verify-evidence`.
-pub fn verify_evidence(args: VerifyEvidence) -> ExitCode {
+pub(super) fn verify_evidence(args: VerifyEvidence) -> ExitCode {
     let json = args.json;
     let (bytes, ctx) = match read_bounded(&args.bundle, MAX_EVIDENCE_BUNDLE_BYTES, "bundle")
         .map_err(anyhow::Error::from)
@@ -306,7 +306,7 @@ fn not_a_file(path: &Path, reason: &str, json: bool) -> ExitCode {
 }
 
 /// Runs `herald verify-absence`.
-pub fn verify_absence_command(args: VerifyAbsence) -> ExitCode {
+pub(super) fn verify_absence_command(args: VerifyAbsence) -> ExitCode {
     let json = args.json;
     let (bytes, now) = match read_bounded(&args.proof, MAX_ABSENCE_PROOF_BYTES, "absence proof")
         .map_err(anyhow::Error::from)
@@ -360,7 +360,7 @@ pub fn verify_absence_command(args: VerifyAbsence) -> ExitCode {
 }
 
 /// Exit status of `herald verify-equivocation`.
-pub const EQUIVOCATION_EXIT_STATUS: &str = "Exit status:
+pub(super) const EQUIVOCATION_EXIT_STATUS: &str = "Exit status:
   0  PROVEN: the log signed two checkpoints that cannot both be true
   1  failure: bad arguments or an unreadable file
   3  NOT shown: the file is not a proof, the proof does not verify, or it is against
@@ -384,7 +384,7 @@ fn read_equivocation(path: &Path) -> anyhow::Result<Result<Equivocation, DecodeE
 }
 
 /// Runs `herald verify-equivocation`: checks the proof offline, from its bytes alone.
-pub fn verify_equivocation(args: VerifyEquivocation) -> ExitCode {
+pub(super) fn verify_equivocation(args: VerifyEquivocation) -> ExitCode {
     let json = args.json;
     let expected = match args.log_key.as_deref().map(NoteVerifier::parse).transpose() {
         Ok(k) => k,

@@ -26,7 +26,7 @@ const SESSION_KEY_PURPOSE: &str = "session";
 
 /// `herald login`.
 #[derive(Debug, Args)]
-pub struct LoginArgs {
+pub(super) struct LoginArgs {
     #[command(flatten)]
     keys: KeyStoreArgs,
     #[command(flatten)]
@@ -40,7 +40,7 @@ pub struct LoginArgs {
 
 /// `herald logout`.
 #[derive(Debug, Args)]
-pub struct LogoutArgs {
+pub(super) struct LogoutArgs {
     #[command(flatten)]
     keys: KeyStoreArgs,
     #[command(flatten)]
@@ -49,7 +49,7 @@ pub struct LogoutArgs {
 
 /// `herald account password`.
 #[derive(Debug, Args)]
-pub struct PasswordChangeArgs {
+pub(super) struct PasswordChangeArgs {
     #[command(flatten)]
     keys: KeyStoreArgs,
     #[command(flatten)]
@@ -114,7 +114,7 @@ fn finish(result: anyhow::Result<()>, json: bool) -> ExitCode {
 }
 
 /// Runs `herald login`.
-pub fn login(args: LoginArgs) -> ExitCode {
+pub(super) fn login(args: LoginArgs) -> ExitCode {
     let json = args.json;
     finish(run_login(args), json)
 }
@@ -146,7 +146,7 @@ fn run_login(args: LoginArgs) -> anyhow::Result<()> {
 }
 
 /// Runs `herald logout`.
-pub fn logout(args: LogoutArgs) -> ExitCode {
+pub(super) fn logout(args: LogoutArgs) -> ExitCode {
     finish(run_logout(args), false)
 }
 
@@ -169,7 +169,7 @@ fn run_logout(args: LogoutArgs) -> anyhow::Result<()> {
 }
 
 /// Runs `herald account password`.
-pub fn change_password(args: PasswordChangeArgs) -> ExitCode {
+pub(super) fn change_password(args: PasswordChangeArgs) -> ExitCode {
     finish(run_change_password(args), false)
 }
 

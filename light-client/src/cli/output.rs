@@ -55,7 +55,7 @@ fn print_checkpoint_lines(c: &VerifiedCheckpoint) {
 }
 
 /// `herald log checkpoint`.
-pub fn checkpoint(u: &CheckpointUpdate, json: bool) {
+pub(super) fn checkpoint(u: &CheckpointUpdate, json: bool) {
     if json {
         print_json(&json!({
             "checkpoint": checkpoint_json(&u.checkpoint),
@@ -125,7 +125,7 @@ fn entry_json(bytes: &[u8], entry: &VerifiedEntry) -> Value {
 }
 
 /// `herald log submit` and `herald log entry`.
-pub fn entry(e: &VerifiedEntry, json: bool) {
+pub(super) fn entry(e: &VerifiedEntry, json: bool) {
     let inclusion = e.inclusion();
     let described = entry_json(e.entry(), e);
     if json {
@@ -172,7 +172,7 @@ pub fn entry(e: &VerifiedEntry, json: bool) {
 /// `herald log prove`.
 /// Each file's outcome in a batch: its entry, proved, or the gateway's refusal of it. Returns
 /// how many were refused.
-pub fn batch(files: &[PathBuf], outcomes: &[BatchEntry], json: bool) -> usize {
+pub(super) fn batch(files: &[PathBuf], outcomes: &[BatchEntry], json: bool) -> usize {
     let refused = outcomes.iter().filter(|o| o.is_err()).count();
     if json {
         let items: Vec<Value> = files
@@ -222,7 +222,7 @@ fn refusal_json(r: &GatewayRefusal) -> Value {
     })
 }
 
-pub fn inclusion(i: &VerifiedInclusion, json: bool) {
+pub(super) fn inclusion(i: &VerifiedInclusion, json: bool) {
     if json {
         print_json(&json!({
             "leaf_index": i.index(),
@@ -242,7 +242,7 @@ pub fn inclusion(i: &VerifiedInclusion, json: bool) {
 }
 
 /// `herald log consistency`.
-pub fn consistency(c: &VerifiedConsistency, json: bool) {
+pub(super) fn consistency(c: &VerifiedConsistency, json: bool) {
     let (size1, root1) = c.older();
     let (size2, root2) = c.newer();
     if json {
@@ -300,7 +300,7 @@ fn succession_json(e: &SuccessionError) -> Value {
 }
 
 /// The evidence of a verification failure, for keeping or publishing.
-pub fn evidence_json(e: &VerifyError) -> Value {
+pub(super) fn evidence_json(e: &VerifyError) -> Value {
     match e {
         VerifyError::Checkpoint { note, error } => json!({
             "received_note": String::from_utf8_lossy(note),
@@ -368,7 +368,7 @@ pub fn evidence_json(e: &VerifyError) -> Value {
 }
 
 /// `herald log alerts` when the gateway holds no verified proof against the log.
-pub fn no_alert(origin: &str, json: bool) {
+pub(super) fn no_alert(origin: &str, json: bool) {
     if json {
         print_json(&json!({ "origin": origin, "equivocated": false }));
     } else {

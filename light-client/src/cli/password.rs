@@ -21,7 +21,7 @@ const MAX_PASSWORD_BYTES: usize = 1024;
 
 /// Where the account password comes from.
 #[derive(Debug, Args)]
-pub struct PasswordArgs {
+pub(super) struct PasswordArgs {
     /// A file whose first line is the account password (`/dev/fd/N` for an open descriptor)
     /// [default: a prompt on the terminal, else one line of standard input].
     #[arg(long, value_name = "FILE")]
@@ -126,13 +126,13 @@ impl PasswordArgs {
     }
 
     /// The password of an existing account (`herald login`).
-    pub fn password(&self) -> anyhow::Result<Zeroizing<Vec<u8>>> {
+    pub(super) fn password(&self) -> anyhow::Result<Zeroizing<Vec<u8>>> {
         self.read("account password: ", false)
     }
 
     /// A new password (`herald account register`, `herald account password`): asked twice at a
     /// terminal.
-    pub fn new_password(&self) -> anyhow::Result<Zeroizing<Vec<u8>>> {
+    pub(super) fn new_password(&self) -> anyhow::Result<Zeroizing<Vec<u8>>> {
         self.read("new account password: ", true)
     }
 }

@@ -16,7 +16,7 @@ use super::login::{hint, open_session};
 
 /// `herald prekeys ...`.
 #[derive(Debug, Subcommand)]
-pub enum PrekeysCommand {
+pub(super) enum PrekeysCommand {
     /// How many one-time prekeys the gateway still holds for the account, whether it has
     /// handed the fallback prekey out, and how many prekey secrets the key store keeps.
     Status(StatusArgs),
@@ -27,7 +27,7 @@ pub enum PrekeysCommand {
 
 /// `herald prekeys status`.
 #[derive(Debug, Args)]
-pub struct StatusArgs {
+pub(super) struct StatusArgs {
     #[command(flatten)]
     keys: KeyStoreArgs,
     #[command(flatten)]
@@ -39,7 +39,7 @@ pub struct StatusArgs {
 
 /// `herald prekeys top-up`.
 #[derive(Debug, Args)]
-pub struct TopUpArgs {
+pub(super) struct TopUpArgs {
     #[command(flatten)]
     keys: KeyStoreArgs,
     #[command(flatten)]
@@ -53,7 +53,7 @@ pub struct TopUpArgs {
 }
 
 /// Runs `herald prekeys ...`.
-pub fn main(command: PrekeysCommand) -> ExitCode {
+pub(super) fn main(command: PrekeysCommand) -> ExitCode {
     let (json, result) = match command {
         PrekeysCommand::Status(args) => (args.json, status(args)),
         PrekeysCommand::TopUp(args) => (args.json, top_up(args)),

@@ -64,7 +64,7 @@ fn canonical(trust: &LogTrust) -> String {
 
 /// A short fingerprint of what a log file commits to (BLAKE3 of [`canonical`], 16 bytes in
 /// groups of four hex digits), to compare by eye or over the phone with the domain's operator.
-pub fn fingerprint(trust: &LogTrust) -> String {
+pub(super) fn fingerprint(trust: &LogTrust) -> String {
     let hash = blake3::derive_key(
         "herald v1 log file fingerprint",
         canonical(trust).as_bytes(),
@@ -115,7 +115,7 @@ struct Planned<'a> {
 }
 
 /// Reads the `--known` log files (before any connection, so a typo costs no round trip).
-pub fn read_known(paths: &[PathBuf]) -> anyhow::Result<Vec<(PathBuf, LogTrust)>> {
+pub(super) fn read_known(paths: &[PathBuf]) -> anyhow::Result<Vec<(PathBuf, LogTrust)>> {
     paths
         .iter()
         .map(|p| Ok((p.clone(), read_trust(p)?)))
@@ -123,7 +123,7 @@ pub fn read_known(paths: &[PathBuf]) -> anyhow::Result<Vec<(PathBuf, LogTrust)>>
 }
 
 /// How `write` may get a confirmation for new logs.
-pub struct Confirmation {
+pub(super) struct Confirmation {
     /// `--yes`: the user checked the printed keys already.
     pub yes: bool,
     /// Log files the user already holds.
@@ -261,7 +261,7 @@ fn ask(new: usize) -> anyhow::Result<bool> {
 
 /// Writes `list` into `dir` as `<domain>.toml` files, after showing every log and getting the
 /// confirmation the module docs describe; nothing is written if any log is refused.
-pub fn write(
+pub(super) fn write(
     list: &CheckedTrustList,
     dir: &Path,
     clock_skew: u64,

@@ -57,20 +57,20 @@ impl std::fmt::Debug for Contents {
 }
 
 impl Contents {
-    pub fn identity(&self) -> Option<Identity> {
+    pub(super) fn identity(&self) -> Option<Identity> {
         self.identity.as_ref().map(|(account, key)| Identity {
             account: account.clone(),
             key: key.verifying_key(),
         })
     }
 
-    pub fn create_identity(&mut self, account: &str) -> Result<Identity, KeyStoreError> {
+    pub(super) fn create_identity(&mut self, account: &str) -> Result<Identity, KeyStoreError> {
         let seed = Zeroizing::new(random_bytes::<32>()?);
         self.set_identity(account, SigningKey::from_bytes(&seed))
     }
 
     /// Makes `key` the account's IK, if the store has none yet.
-    pub fn set_identity(
+    pub(super) fn set_identity(
         &mut self,
         account: &str,
         key: SigningKey,
@@ -100,15 +100,19 @@ impl Contents {
             .ok_or(KeyStoreError::NoIdentity)
     }
 
-    pub fn sign(&self, message: &[u8]) -> Result<Signature, KeyStoreError> {
+    pub(super) fn sign(&self, message: &[u8]) -> Result<Signature, KeyStoreError> {
         Ok(self.signing_key()?.sign(message))
     }
 
-    pub fn export_identity(&self) -> Result<SigningKey, KeyStoreError> {
+    pub(super) fn export_identity(&self) -> Result<SigningKey, KeyStoreError> {
         self.signing_key().cloned()
     }
 
-    pub fn insert(&mut self, id: &SecretId, secret: StaticSecret) -> Result<(), KeyStoreError> {
+    pub(super) fn insert(
+        &mut self,
+        id: &SecretId,
+        secret: StaticSecret,
+    ) -> Result<(), KeyStoreError> {
         if self.secrets.contains_key(id) {
             return Err(KeyStoreError::SecretExists { id: id.clone() });
         }
@@ -120,7 +124,7 @@ impl Contents {
     }
 
     /// A fresh secret, written clamped (one spelling per secret, as proto's `ephemeral_secret`).
-    pub fn generate(&mut self, id: &SecretId) -> Result<[u8; 32], KeyStoreError> {
+    pub(super) fn generate(&mut self, id: &SecretId) -> Result<[u8; 32], KeyStoreError> {
         let mut bytes = Zeroizing::new(random_bytes::<32>()?);
         bytes[0] &= 0b1111_1000;
         bytes[31] &= 0b0111_1111;
@@ -137,11 +141,11 @@ impl Contents {
             .ok_or_else(|| KeyStoreError::UnknownSecret { id: id.clone() })
     }
 
-    pub fn public_key(&self, id: &SecretId) -> Option<[u8; 32]> {
+    pub(super) fn public_key(&self, id: &SecretId) -> Option<[u8; 32]> {
         self.secrets.get(id).map(|s| PublicKey::from(s).to_bytes())
     }
 
-    pub fn diffie_hellman(
+    pub(super) fn diffie_hellman(
         &self,
         id: &SecretId,
         public: &[u8; 32],
@@ -153,20 +157,20 @@ impl Contents {
         Ok(shared.to_bytes())
     }
 
-    pub fn export_secret(&self, id: &SecretId) -> Result<StaticSecret, KeyStoreError> {
+    pub(super) fn export_secret(&self, id: &SecretId) -> Result<StaticSecret, KeyStoreError> {
         self.secret(id).cloned()
     }
 
-    pub fn remove(&mut self, id: &SecretId) -> bool {
+    pub(super) fn remove(&mut self, id: &SecretId) -> bool {
         self.secrets.remove(id).is_some()
     }
 
-    pub fn ids(&self) -> Vec<SecretId> {
+    pub(super) fn ids(&self) -> Vec<SecretId> {
         self.secrets.keys().cloned().collect()
     }
 
     /// Creates `count` prekeys of `kind` numbered from the counter; their public halves.
-    pub fn create_prekeys(
+    pub(super) fn create_prekeys(
         &mut self,
         kind: PrekeyKind,
         count: usize,
@@ -194,7 +198,11 @@ impl Contents {
     }
 
     /// `X25519(r[id], peer)` with the prekey's public half and kind.
-    pub fn prekey_agreement(&self, id: u64, peer: &[u8; 32]) -> Result<Agreed, KeyStoreError> {
+    pub(super) fn prekey_agreement(
+        &self,
+        id: u64,
+        peer: &[u8; 32],
+    ) -> Result<Agreed, KeyStoreError> {
         let (secret, kind) = self.prekey(id).ok_or(KeyStoreError::UnknownPrekey { id })?;
         let shared = Zeroizing::new(self.diffie_hellman(&secret, peer)?);
         let prekey = self
@@ -208,7 +216,7 @@ impl Contents {
     }
 
     /// Erases prekey `id`'s secret; false if it was not held.
-    pub fn erase_prekey(&mut self, id: u64) -> bool {
+    pub(super) fn erase_prekey(&mut self, id: u64) -> bool {
         match self.prekey(id) {
             Some((secret, _)) => self.remove(&secret),
             None => false,
@@ -216,7 +224,7 @@ impl Contents {
     }
 
     /// The prekeys held, by number.
-    pub fn prekeys(&self) -> Vec<Prekey> {
+    pub(super) fn prekeys(&self) -> Vec<Prekey> {
         let mut out: Vec<Prekey> = self
             .secrets
             .iter()
@@ -234,7 +242,7 @@ impl Contents {
     }
 
     /// The plaintext encoding (module documentation).
-    pub fn encode(&self) -> Zeroizing<Vec<u8>> {
+    pub(super) fn encode(&self) -> Zeroizing<Vec<u8>> {
         let mut out = Zeroizing::new(Vec::with_capacity(64 + self.secrets.len() * 80));
         match &self.identity {
             None => out.push(0),
@@ -260,7 +268,7 @@ impl Contents {
     /// Reads the plaintext encoding; the error says what is wrong. `with_prekey_counter` is
     /// false for file format 1, whose contents end after the secrets (its stores held no
     /// numbered prekey: the counter starts after any they hold all the same).
-    pub fn decode(bytes: &[u8], with_prekey_counter: bool) -> Result<Self, &'static str> {
+    pub(super) fn decode(bytes: &[u8], with_prekey_counter: bool) -> Result<Self, &'static str> {
         let mut r = Reader(bytes);
         let identity = match r.u8()? {
             0 => None,

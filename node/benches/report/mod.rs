@@ -13,14 +13,14 @@ fn target_dir() -> PathBuf {
 
 /// A directory on the same disk as the target dir for the benchmarks' logs (not /tmp, which
 /// may be a RAM disk and would flatter every flush).
-pub fn scratch_dir() -> PathBuf {
+pub(crate) fn scratch_dir() -> PathBuf {
     let dir = target_dir().join("bench-scratch");
     std::fs::create_dir_all(&dir).expect("create bench scratch dir");
     dir
 }
 
 /// Replaces `section` in the report with `value`, keeping the other sections.
-pub fn write_section(section: &str, value: serde_json::Value) {
+pub(crate) fn write_section(section: &str, value: serde_json::Value) {
     let dir = target_dir().join("bench-report");
     let path = dir.join("node-log.json");
     let mut report: serde_json::Value = std::fs::read_to_string(&path)
@@ -46,7 +46,7 @@ pub fn write_section(section: &str, value: serde_json::Value) {
 
 /// The median of some durations, in seconds.
 #[allow(dead_code)] // used by the sequencer bench only
-pub fn median_secs(xs: &[std::time::Duration]) -> f64 {
+pub(crate) fn median_secs(xs: &[std::time::Duration]) -> f64 {
     let v: Vec<f64> = xs.iter().map(|d| d.as_secs_f64()).collect();
     median(&v)
 }
@@ -54,7 +54,7 @@ pub fn median_secs(xs: &[std::time::Duration]) -> f64 {
 /// CPU time (user + system, all threads) this process has used so far, from `/proc/self/stat`
 /// (clock ticks of 10 ms on Linux); `None` where that file does not exist.
 #[allow(dead_code)] // used by the sequencer bench only
-pub fn process_cpu() -> Option<std::time::Duration> {
+pub(crate) fn process_cpu() -> Option<std::time::Duration> {
     let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
     // Fields after the command name (which is in parentheses and may hold spaces).
     let rest = stat.rsplit_once(')')?.1;
@@ -65,7 +65,7 @@ pub fn process_cpu() -> Option<std::time::Duration> {
 }
 
 /// The median of some ratios.
-pub fn median(xs: &[f64]) -> f64 {
+pub(crate) fn median(xs: &[f64]) -> f64 {
     let mut v = xs.to_vec();
     v.sort_by(f64::total_cmp);
     match v.len() {

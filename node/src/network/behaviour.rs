@@ -34,7 +34,7 @@ const IDLE_CONNECTION_TIMEOUT: Duration = Duration::from_secs(60);
 /// a phantom connection, trips its bookkeeping assertion when the peer's last real connection
 /// closes (the network worker dies) and sends requests into it (rust-libp2p issue 4773).
 #[derive(NetworkBehaviour)]
-pub struct Behaviour {
+pub(super) struct Behaviour {
     /// Peers refused and disconnected (the admin API's partition switch).
     pub blocked: allow_block_list::Behaviour<BlockedPeers>,
     /// Inbound connections in their handshake, per source address (ahead of `limits`, so that
@@ -54,7 +54,7 @@ pub struct Behaviour {
 
 /// How many connections the node accepts, from the configuration.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ConnectionBounds {
+pub(super) struct ConnectionBounds {
     /// Established inbound connections at once.
     pub incoming: u32,
     /// Established connections with one peer at once, both directions.
@@ -84,7 +84,7 @@ impl ConnectionBounds {
 /// the checkpoint and alert topics, the client protocol served and the witness protocol served
 /// and used with `request_timeout` per exchange, an empty block list, and `bounds` on
 /// connections.
-pub fn build_swarm(
+pub(super) fn build_swarm(
     identity: Keypair,
     request_timeout: Duration,
     bounds: ConnectionBounds,

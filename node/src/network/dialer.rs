@@ -15,9 +15,9 @@ use tokio::time::Instant;
 use crate::peers::PeerSet;
 
 /// Wait after the first failure (or a dropped connection).
-pub const FIRST_RETRY: Duration = Duration::from_millis(250);
+pub(super) const FIRST_RETRY: Duration = Duration::from_millis(250);
 /// Longest wait between two dials of one peer.
-pub const MAX_RETRY: Duration = Duration::from_secs(10);
+pub(super) const MAX_RETRY: Duration = Duration::from_secs(10);
 
 #[derive(Debug)]
 struct Target {
@@ -29,12 +29,12 @@ struct Target {
 
 /// The redial schedule of the registered peers.
 #[derive(Debug, Default)]
-pub struct Redial {
+pub(super) struct Redial {
     targets: HashMap<PeerId, Target>,
 }
 
 /// The back-off after `failures` failed dials in a row.
-pub fn backoff(failures: u32) -> Duration {
+pub(super) fn backoff(failures: u32) -> Duration {
     let factor = 1u32 << failures.saturating_sub(1).min(16);
     FIRST_RETRY.saturating_mul(factor).min(MAX_RETRY)
 }
@@ -42,7 +42,7 @@ pub fn backoff(failures: u32) -> Duration {
 impl Redial {
     /// Follows the registry: new peers are due now, removed ones forgotten, changed addresses
     /// taken (and due now if the peer is not connected).
-    pub fn sync(&mut self, peers: &PeerSet, now: Instant) {
+    pub(super) fn sync(&mut self, peers: &PeerSet, now: Instant) {
         self.targets.retain(|id, _| peers.by_peer_id(id).is_some());
         for p in peers.iter() {
             match self.targets.get_mut(&p.peer_id) {
@@ -68,7 +68,7 @@ impl Redial {
     }
 
     /// A connection to `peer` is open.
-    pub fn connected(&mut self, peer: &PeerId) {
+    pub(super) fn connected(&mut self, peer: &PeerId) {
         if let Some(t) = self.targets.get_mut(peer) {
             t.connected = true;
             t.failures = 0;
@@ -76,7 +76,7 @@ impl Redial {
     }
 
     /// The last connection to `peer` closed: redial soon.
-    pub fn disconnected(&mut self, peer: &PeerId, now: Instant) {
+    pub(super) fn disconnected(&mut self, peer: &PeerId, now: Instant) {
         if let Some(t) = self.targets.get_mut(peer) {
             t.connected = false;
             t.next = now + FIRST_RETRY;
@@ -84,7 +84,7 @@ impl Redial {
     }
 
     /// A dial of `peer` failed: back off.
-    pub fn failed(&mut self, peer: &PeerId, now: Instant) {
+    pub(super) fn failed(&mut self, peer: &PeerId, now: Instant) {
         if let Some(t) = self.targets.get_mut(peer)
             && !t.connected
         {
@@ -95,7 +95,7 @@ impl Redial {
 
     /// The peers to dial now (not connected, not `blocked`, with addresses, due). Each is
     /// rescheduled as if the dial failed, so a dial that never reports back is retried.
-    pub fn due(
+    pub(super) fn due(
         &mut self,
         now: Instant,
         blocked: impl Fn(&PeerId) -> bool,

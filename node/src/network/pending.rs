@@ -27,12 +27,12 @@ use libp2p::swarm::{
 use tracing::warn;
 
 /// Least time between two log lines about refused connections.
-pub const LOG_EVERY: Duration = Duration::from_secs(10);
+pub(super) const LOG_EVERY: Duration = Duration::from_secs(10);
 
 /// A connection refused because its source already has `max` connections in their handshake.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("{ip} already has {max} inbound connections in their handshake")]
-pub struct PendingPerIpExceeded {
+pub(super) struct PendingPerIpExceeded {
     /// The source address.
     pub ip: IpAddr,
     /// The bound.
@@ -42,14 +42,14 @@ pub struct PendingPerIpExceeded {
 /// Refused connections, logged at most once per [`LOG_EVERY`] with the count since the last
 /// line.
 #[derive(Debug, Default)]
-pub struct RefusalLog {
+pub(super) struct RefusalLog {
     unlogged: u64,
     logged_at: Option<Instant>,
 }
 
 impl RefusalLog {
     /// Notes one refusal at `now`; returns how many to report when a line is due now.
-    pub fn note(&mut self, now: Instant) -> Option<u64> {
+    pub(super) fn note(&mut self, now: Instant) -> Option<u64> {
         self.unlogged += 1;
         if self
             .logged_at
@@ -64,7 +64,7 @@ impl RefusalLog {
 
 /// The behaviour (see the module docs). No protocol, no events.
 #[derive(Debug)]
-pub struct PendingPerIp {
+pub(super) struct PendingPerIp {
     max_per_ip: u32,
     /// Each pending inbound connection's source.
     pending: HashMap<ConnectionId, IpAddr>,
@@ -84,7 +84,7 @@ fn source_ip(addr: &Multiaddr) -> Option<IpAddr> {
 
 impl PendingPerIp {
     /// At most `max_per_ip` (at least 1) pending inbound connections per source address.
-    pub fn new(max_per_ip: u32) -> Self {
+    pub(super) fn new(max_per_ip: u32) -> Self {
         PendingPerIp {
             max_per_ip: max_per_ip.max(1),
             pending: HashMap::new(),

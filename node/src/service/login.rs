@@ -39,18 +39,18 @@ use crate::accounts::attempts::{FAILURE_WINDOW, Limit, SOURCE_BACKOFF, Strikes};
 use crate::metrics::PaepMetrics;
 
 /// Login attempts in flight at once, from all peers.
-pub const MAX_LOGIN_ATTEMPTS: usize = 4096;
+pub(super) const MAX_LOGIN_ATTEMPTS: usize = 4096;
 /// Login attempts in flight at once from one peer (for different accounts).
-pub const MAX_ATTEMPTS_PER_PEER: usize = 4;
+pub(super) const MAX_ATTEMPTS_PER_PEER: usize = 4;
 /// Attempts one peer may start without completing one, within the window.
-pub const PEER_LOGIN_LIMIT: Limit = Limit {
+pub(super) const PEER_LOGIN_LIMIT: Limit = Limit {
     max_failures: 10,
     window: FAILURE_WINDOW,
     first_backoff: SOURCE_BACKOFF,
     max_backoff: FAILURE_WINDOW,
 };
 /// Attempts one address may draw, from any peers, without one completing, within the window.
-pub const ACCOUNT_LOGIN_LIMIT: Limit = Limit {
+pub(super) const ACCOUNT_LOGIN_LIMIT: Limit = Limit {
     max_failures: 5,
     window: FAILURE_WINDOW,
     first_backoff: SOURCE_BACKOFF,

@@ -27,7 +27,7 @@ use crate::metrics::KindLabel;
 /// Prekey bundles one peer may ask for within a minute; then it is refused for a minute,
 /// doubling each time it asks too much again, up to 15 minutes. Bounds how fast one peer can
 /// drain an account's one-time prekeys.
-pub const BUNDLE_LIMIT: Limit = Limit {
+pub(super) const BUNDLE_LIMIT: Limit = Limit {
     max_failures: 30,
     window: Duration::from_secs(60),
     first_backoff: Duration::from_secs(60),

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 /// One benchmark: its criterion group and function, and how many operations one iteration is.
-pub struct Bench {
+pub(crate) struct Bench {
     /// Criterion's group name.
     pub group: &'static str,
     /// Criterion's function name within the group.
@@ -48,7 +48,7 @@ fn fresh_mean_ns(bench: &Bench, started: SystemTime) -> Option<f64> {
 
 /// Writes the mean of every benchmark in `benches` measured since `started` to
 /// `<target>/bench-report/<file>.json`, with `context`'s fields merged into the report.
-pub fn write_report(
+pub(crate) fn write_report(
     name: &str,
     file: &str,
     context: serde_json::Value,

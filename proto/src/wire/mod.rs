@@ -71,11 +71,14 @@ pub use paep::{
 pub use validate::Validate;
 
 /// The generated `herald.v1` messages (prost), with the schema's comments as their docs.
-// The schema's comments write placeholders as `<origin>`, which rustdoc would read as HTML.
+// The schema's comments write placeholders as `<origin>`, which rustdoc would read as HTML; and
+// prost emits oneof fields and enum zero values without docs, which the schema documents where
+// the oneof and the enum are declared.
 #[allow(
     clippy::doc_lazy_continuation,
     clippy::doc_overindented_list_items,
-    rustdoc::invalid_html_tags
+    rustdoc::invalid_html_tags,
+    missing_docs
 )]
 pub mod pb {
     include!(concat!(env!("OUT_DIR"), "/herald.v1.rs"));

@@ -12,7 +12,7 @@ use x25519_dalek::{PublicKey, StaticSecret};
 use super::{ALICE, BOB, DEADLINE, NOW, TestRng, World};
 
 /// One forged (or honest) certified mail: its bundle and the parts it was made from.
-pub struct Forged {
+pub(crate) struct Forged {
     pub bundle: pb::EvidenceBundle,
     pub request: VerifiedKeyRequest,
     pub key: MessageKey,
@@ -20,10 +20,10 @@ pub struct Forged {
     pub entry: Vec<u8>,
 }
 
-pub const MSG_ID: &[u8] = b"msg-0001";
+pub(crate) const MSG_ID: &[u8] = b"msg-0001";
 
 /// Bob's request for `plaintext` (after `edit`), signed by Bob; K and the request.
-pub fn request(
+pub(crate) fn request(
     world: &World,
     rng: &mut TestRng,
     plaintext: &[u8],
@@ -53,7 +53,7 @@ pub fn request(
 }
 
 /// A bundle with a publication appended to alpha and cosigned by `cosigners`.
-pub fn publication(
+pub(crate) fn publication(
     world: &mut World,
     rng: &mut TestRng,
     plaintext: &[u8],
@@ -87,7 +87,7 @@ pub fn publication(
 }
 
 /// A bundle with Bob's receipt signed at `time` over (req_hash, H(C), c_K) after `edit`.
-pub fn receipt(
+pub(crate) fn receipt(
     world: &World,
     rng: &mut TestRng,
     plaintext: &[u8],
@@ -116,7 +116,7 @@ pub fn receipt(
     )
 }
 
-pub fn bundle(
+pub(crate) fn bundle(
     world: &World,
     plaintext: &[u8],
     key: &MessageKey,
@@ -137,7 +137,7 @@ pub fn bundle(
 }
 
 /// The bundle's publication leaf, to edit.
-pub fn leaf_mut(bundle: &mut pb::EvidenceBundle) -> &mut pb::IncludedLeaf {
+pub(crate) fn leaf_mut(bundle: &mut pb::EvidenceBundle) -> &mut pb::IncludedLeaf {
     match bundle.delivery.as_mut() {
         Some(pb::evidence_bundle::Delivery::Publication(p)) => p.leaf.as_mut().unwrap(),
         _ => panic!("not a publication bundle"),

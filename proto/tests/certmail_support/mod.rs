@@ -7,7 +7,7 @@
 //! time is entirely in the test's hands.
 #![allow(dead_code, unused_imports)] // each test file uses a different part (and re-export)
 
-pub mod forge;
+pub(crate) mod forge;
 
 use ed25519_dalek::SigningKey;
 use herald_proto::certmail::recipient::{
@@ -23,7 +23,7 @@ use herald_proto::entry::IdentityRevocation;
 use herald_proto::identity::{
     VerifiedBinding, VerifiedRevocation, verify_binding, verify_revocation,
 };
-pub use herald_proto::testkit::{
+pub(crate) use herald_proto::testkit::{
     ALICE, BOB, Domains, MMD, MemoryLog, SKEW, TestRng, binding_entry, cosign, filler, note_size,
     witness,
 };
@@ -32,12 +32,12 @@ use herald_proto::wire::pb;
 use prost::Message as _;
 
 /// The tests' "now": every time is an offset from it.
-pub const NOW: u64 = 1_800_000_000;
+pub(crate) const NOW: u64 = 1_800_000_000;
 /// T: the deadline the recipient asks for.
-pub const DEADLINE: u64 = NOW + 600;
+pub(crate) const DEADLINE: u64 = NOW + 600;
 
 /// The whole world at `NOW`: alpha (X) and beta (Bob's binding at index 1, after a filler leaf).
-pub struct World {
+pub(crate) struct World {
     pub alpha: MemoryLog,
     pub beta: MemoryLog,
     pub alice: SigningKey,
@@ -46,12 +46,12 @@ pub struct World {
 }
 
 /// Witness timestamps of Bob's binding checkpoint.
-pub const BINDING_COSIGNED: u64 = NOW - BINDING_COSIGNED_BEFORE;
+pub(crate) const BINDING_COSIGNED: u64 = NOW - BINDING_COSIGNED_BEFORE;
 /// Bob's binding's valid_from.
-pub const BOUND_FROM: u64 = NOW - BOUND_BEFORE;
+pub(crate) const BOUND_FROM: u64 = NOW - BOUND_BEFORE;
 
 impl World {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let bob = bob_key();
         let Domains {
             alpha,
@@ -68,16 +68,16 @@ impl World {
     }
 
     /// X: alpha's log, witnesses 1..=3, quorum 2, δ = SKEW, MMD = MMD.
-    pub fn location(&self) -> Location {
+    pub(crate) fn location(&self) -> Location {
         self.alpha.location()
     }
 
-    pub fn bob_binding(&self) -> VerifiedBinding {
+    pub(crate) fn bob_binding(&self) -> VerifiedBinding {
         verify_binding(&self.beta.trust(2), &self.bob_binding_leaf, NOW, SKEW).unwrap()
     }
 
     /// Appends a revocation of Bob's key at `revoked_at`, cosigned at `cosigned_at`.
-    pub fn revoke_bob(
+    pub(crate) fn revoke_bob(
         &mut self,
         revoked_at: u64,
         cosigned_at: u64,
@@ -97,7 +97,7 @@ impl World {
         (leaf, verified)
     }
 
-    pub fn policy(&self, optimistic: bool) -> SenderPolicy {
+    pub(crate) fn policy(&self, optimistic: bool) -> SenderPolicy {
         SenderPolicy {
             locations: vec![self.location()],
             witness_period: 30,
@@ -108,7 +108,7 @@ impl World {
         }
     }
 
-    pub fn outgoing(&self, plaintext: &[u8]) -> Outgoing {
+    pub(crate) fn outgoing(&self, plaintext: &[u8]) -> Outgoing {
         Outgoing {
             sender: ALICE.into(),
             recipient: BOB.into(),
@@ -119,7 +119,7 @@ impl World {
     }
 
     /// Step (a).
-    pub fn seal(
+    pub(crate) fn seal(
         &self,
         plaintext: &[u8],
         optimistic: bool,
@@ -143,7 +143,7 @@ impl World {
     }
 
     /// Step (b) by Bob at `NOW` with deadline `DEADLINE` at X.
-    pub fn request(
+    pub(crate) fn request(
         &self,
         message: &pb::SealedMessage,
         expect: Option<Expectation>,
@@ -166,7 +166,7 @@ impl World {
         (requested, request)
     }
 
-    pub fn arrived(&self, request: &pb::SignedKeyRequest) -> SenderInput {
+    pub(crate) fn arrived(&self, request: &pb::SignedKeyRequest) -> SenderInput {
         SenderInput::Request(Box::new(RequestArrived {
             request: request.clone(),
             binding: self.bob_binding(),
@@ -176,7 +176,7 @@ impl World {
 
     /// Appends `leaf` to alpha and cosigns the new checkpoint with witnesses 1..=3 at `at`;
     /// returns the included leaf.
-    pub fn publish(&mut self, leaf: &[u8], at: u64) -> pb::IncludedLeaf {
+    pub(crate) fn publish(&mut self, leaf: &[u8], at: u64) -> pb::IncludedLeaf {
         let index = self.alpha.append(leaf);
         let note = self.alpha.cosigned(&[(1, at), (2, at), (3, at)]);
         self.alpha.included(index, &note)
@@ -184,7 +184,7 @@ impl World {
 }
 
 /// The leaf a sender action list publishes.
-pub fn published_leaf(actions: &[SenderAction]) -> Vec<u8> {
+pub(crate) fn published_leaf(actions: &[SenderAction]) -> Vec<u8> {
     actions
         .iter()
         .find_map(|a| match a {
@@ -194,14 +194,14 @@ pub fn published_leaf(actions: &[SenderAction]) -> Vec<u8> {
         .expect("a publish action")
 }
 
-pub fn done_bundle(state: &SenderState) -> pb::EvidenceBundle {
+pub(crate) fn done_bundle(state: &SenderState) -> pb::EvidenceBundle {
     match state {
         SenderState::Done(done) => done.bundle().clone(),
         other => panic!("not done: {}", other.name()),
     }
 }
 
-pub fn decrypted(state: RecipientState) -> Decrypted {
+pub(crate) fn decrypted(state: RecipientState) -> Decrypted {
     match state {
         RecipientState::Decrypted(d) => d,
         other => panic!("not decrypted: {other:?}"),
@@ -210,7 +210,7 @@ pub fn decrypted(state: RecipientState) -> Decrypted {
 
 /// The honest run through both state machines; returns the world, the finished bundle, the
 /// recipient's result and the signed request.
-pub fn honest_run(
+pub(crate) fn honest_run(
     plaintext: &[u8],
     seed: u64,
 ) -> (World, pb::EvidenceBundle, Decrypted, pb::SignedKeyRequest) {

@@ -6,18 +6,19 @@
 
 use herald_proto::wire::pb::{self, add_checkpoint_response, equivocation, log_entry};
 
-pub const NOTE: &[u8] = b"alpha.test/herald\n4\nAAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n\n\
+pub(crate) const NOTE: &[u8] =
+    b"alpha.test/herald\n4\nAAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n\n\
 \xe2\x80\x94 alpha.test/herald AAAAAA==\n";
 
-pub fn bytes(fill: u8, len: usize) -> Vec<u8> {
+pub(crate) fn bytes(fill: u8, len: usize) -> Vec<u8> {
     vec![fill; len]
 }
 
-pub fn hashes(count: usize) -> Vec<Vec<u8>> {
+pub(crate) fn hashes(count: usize) -> Vec<Vec<u8>> {
     (0..count).map(|i| bytes(i as u8, 32)).collect()
 }
 
-pub fn key_publication() -> pb::KeyPublication {
+pub(crate) fn key_publication() -> pb::KeyPublication {
     pb::KeyPublication {
         req_hash: bytes(1, 32),
         ciphertext_hash: bytes(2, 32),
@@ -30,7 +31,7 @@ pub fn key_publication() -> pb::KeyPublication {
     }
 }
 
-pub fn identity_binding() -> pb::IdentityBinding {
+pub(crate) fn identity_binding() -> pb::IdentityBinding {
     pb::IdentityBinding {
         account: "bob@beta.test".into(),
         identity_key: bytes(7, 32),
@@ -41,7 +42,7 @@ pub fn identity_binding() -> pb::IdentityBinding {
     }
 }
 
-pub fn identity_revocation() -> pb::IdentityRevocation {
+pub(crate) fn identity_revocation() -> pb::IdentityRevocation {
     pb::IdentityRevocation {
         account: "bob@beta.test".into(),
         identity_key: bytes(7, 32),
@@ -50,7 +51,7 @@ pub fn identity_revocation() -> pb::IdentityRevocation {
     }
 }
 
-pub fn evidence() -> pb::Evidence {
+pub(crate) fn evidence() -> pb::Evidence {
     pb::Evidence {
         kind: pb::EvidenceKind::Rejection as i32,
         msg_id: bytes(12, 16),
@@ -62,7 +63,7 @@ pub fn evidence() -> pb::Evidence {
     }
 }
 
-pub fn witnessed_checkpoint() -> pb::WitnessedCheckpoint {
+pub(crate) fn witnessed_checkpoint() -> pb::WitnessedCheckpoint {
     pb::WitnessedCheckpoint {
         origin: "alpha.test/herald".into(),
         checkpoint: NOTE.to_vec(),
@@ -70,7 +71,7 @@ pub fn witnessed_checkpoint() -> pb::WitnessedCheckpoint {
     }
 }
 
-pub fn notarization() -> pb::Notarization {
+pub(crate) fn notarization() -> pb::Notarization {
     pb::Notarization {
         digest: bytes(19, 32),
         media_type: "message/rfc822".into(),
@@ -81,12 +82,12 @@ pub fn notarization() -> pb::Notarization {
     }
 }
 
-pub fn entry(kind: log_entry::Kind) -> pb::LogEntry {
+pub(crate) fn entry(kind: log_entry::Kind) -> pb::LogEntry {
     pb::LogEntry { kind: Some(kind) }
 }
 
 /// One valid `LogEntry` of every kind.
-pub fn entries() -> Vec<pb::LogEntry> {
+pub(crate) fn entries() -> Vec<pb::LogEntry> {
     vec![
         entry(log_entry::Kind::KeyPublication(key_publication())),
         entry(log_entry::Kind::IdentityBinding(identity_binding())),
@@ -99,7 +100,7 @@ pub fn entries() -> Vec<pb::LogEntry> {
 }
 
 /// Item 5 of a batch of 13 (its path has 4 hashes).
-pub fn batch_notarization() -> pb::BatchNotarization {
+pub(crate) fn batch_notarization() -> pb::BatchNotarization {
     pb::BatchNotarization {
         digest: bytes(22, 32),
         media_type: "application/pdf".into(),
@@ -113,13 +114,13 @@ pub fn batch_notarization() -> pb::BatchNotarization {
     }
 }
 
-pub fn signed_checkpoint() -> pb::SignedCheckpoint {
+pub(crate) fn signed_checkpoint() -> pb::SignedCheckpoint {
     pb::SignedCheckpoint {
         note: NOTE.to_vec(),
     }
 }
 
-pub fn inclusion_proof() -> pb::InclusionProof {
+pub(crate) fn inclusion_proof() -> pb::InclusionProof {
     pb::InclusionProof {
         leaf_index: 5,
         tree_size: 13,
@@ -127,7 +128,7 @@ pub fn inclusion_proof() -> pb::InclusionProof {
     }
 }
 
-pub fn consistency_proof() -> pb::ConsistencyProof {
+pub(crate) fn consistency_proof() -> pb::ConsistencyProof {
     pb::ConsistencyProof {
         size1: 5,
         size2: 13,
@@ -135,7 +136,7 @@ pub fn consistency_proof() -> pb::ConsistencyProof {
     }
 }
 
-pub fn add_checkpoint_request() -> pb::AddCheckpointRequest {
+pub(crate) fn add_checkpoint_request() -> pb::AddCheckpointRequest {
     pb::AddCheckpointRequest {
         old_size: 3,
         consistency_proof: hashes(3),
@@ -143,7 +144,7 @@ pub fn add_checkpoint_request() -> pb::AddCheckpointRequest {
     }
 }
 
-pub fn cosigned_response() -> pb::AddCheckpointResponse {
+pub(crate) fn cosigned_response() -> pb::AddCheckpointResponse {
     pb::AddCheckpointResponse {
         result: Some(add_checkpoint_response::Result::Cosignature(
             "\u{2014} beta.test/witness AAAAAAAAAAAAAAAA\n".into(),
@@ -151,7 +152,10 @@ pub fn cosigned_response() -> pb::AddCheckpointResponse {
     }
 }
 
-pub fn refusal(reason: pb::witness_refusal::Reason, held_size: u64) -> pb::AddCheckpointResponse {
+pub(crate) fn refusal(
+    reason: pb::witness_refusal::Reason,
+    held_size: u64,
+) -> pb::AddCheckpointResponse {
     pb::AddCheckpointResponse {
         result: Some(add_checkpoint_response::Result::Refusal(
             pb::WitnessRefusal {
@@ -162,7 +166,7 @@ pub fn refusal(reason: pb::witness_refusal::Reason, held_size: u64) -> pb::AddCh
     }
 }
 
-pub fn equivocation(evidence: equivocation::Evidence) -> pb::Equivocation {
+pub(crate) fn equivocation(evidence: equivocation::Evidence) -> pb::Equivocation {
     pb::Equivocation {
         log_key: "alpha.test/herald+530d903a+AekyeRrm56hApGFkyQR4ZCbV54Id2LKaANYcrnKv3U2k".into(),
         hash_algorithm: pb::HashAlgorithm::Blake3 as i32,
@@ -173,7 +177,7 @@ pub fn equivocation(evidence: equivocation::Evidence) -> pb::Equivocation {
 }
 
 /// One valid `Equivocation` of every form.
-pub fn equivocations() -> Vec<pb::Equivocation> {
+pub(crate) fn equivocations() -> Vec<pb::Equivocation> {
     vec![
         equivocation(equivocation::Evidence::SameSize(pb::SameSize {})),
         equivocation(equivocation::Evidence::Consistency(

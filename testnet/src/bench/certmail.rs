@@ -56,6 +56,7 @@ pub struct CertmailArgs {
     /// Give up after this many seconds of measurement.
     #[arg(long, default_value_t = 900, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub max_seconds: u64,
+    /// The options every run shares (report file, scratch directory).
     #[command(flatten)]
     pub common: CommonArgs,
 }

@@ -52,6 +52,7 @@ pub struct CosignArgs {
     /// Give up after this many seconds of measurement.
     #[arg(long, default_value_t = 180, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub max_seconds: u64,
+    /// The options every run shares (report file, scratch directory).
     #[command(flatten)]
     pub common: CommonArgs,
 }

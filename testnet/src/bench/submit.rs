@@ -61,6 +61,7 @@ pub struct SubmitArgs {
     /// Seconds of measurement (after a one-second warm-up).
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub seconds: u64,
+    /// The options every run shares (report file, scratch directory).
     #[command(flatten)]
     pub common: CommonArgs,
 }

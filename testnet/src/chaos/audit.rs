@@ -103,7 +103,7 @@ impl Drop for Findings<'_> {
 }
 
 /// Re-reads `target`'s log and holds `record` against it (see the module docs).
-pub async fn audit_log(
+pub(super) async fn audit_log(
     target: &LogTarget,
     record: &LogRecord,
     equivocator: bool,
@@ -314,7 +314,7 @@ pub struct EquivocationAudit {
 
 /// Waits (at most `bound`) until every honest domain holds a proof against the equivocating
 /// log, then checks each offline; and checks that no domain holds one against an honest log.
-pub async fn audit_equivocation(
+pub(super) async fn audit_equivocation(
     net: &Testnet,
     equivocator: Option<usize>,
     fork: Option<&ForkReport>,

@@ -33,7 +33,7 @@ use crate::testnet::Testnet;
 /// How often the supervisor looks at the processes between steps.
 const LOOK_EVERY: Duration = Duration::from_secs(1);
 /// Bound on a node taking a submission again after its disk was freed.
-pub const RECOVER_BOUND: Duration = Duration::from_secs(30);
+pub(super) const RECOVER_BOUND: Duration = Duration::from_secs(30);
 
 /// One thing the conductor did or saw.
 #[derive(Clone, Debug, Serialize)]
@@ -50,7 +50,7 @@ pub struct Event {
 
 /// What the fault phase produced.
 #[derive(Debug, Default, Serialize)]
-pub struct Performed {
+pub(super) struct Performed {
     /// Everything done and seen, in order.
     pub events: Vec<Event>,
     /// When each fault really began and ended, ms after the phase began.
@@ -68,7 +68,7 @@ pub struct Performed {
 }
 
 /// The conductor (see the module docs).
-pub struct Conductor<'a> {
+pub(super) struct Conductor<'a> {
     pub(super) net: &'a mut Testnet,
     pub(super) plan: &'a Plan,
     pub(super) disk: Option<&'a Tmpfs>,
@@ -94,7 +94,7 @@ pub struct Conductor<'a> {
 
 impl<'a> Conductor<'a> {
     /// A conductor of `plan` on `net`.
-    pub fn new(
+    pub(super) fn new(
         net: &'a mut Testnet,
         plan: &'a Plan,
         disk: Option<&'a Tmpfs>,
@@ -124,7 +124,7 @@ impl<'a> Conductor<'a> {
     /// Runs every step of the plan at its time, supervising in between, then undoes whatever
     /// is still in effect and makes sure every node runs. Fails only when the harness itself
     /// cannot go on (a node that cannot be started again at all).
-    pub async fn run(mut self) -> anyhow::Result<Performed> {
+    pub(super) async fn run(mut self) -> anyhow::Result<Performed> {
         self.started = Instant::now();
         let plan: &'a Plan = self.plan;
         let steps = plan.steps();

@@ -5,7 +5,7 @@ use std::fs::{self, OpenOptions};
 use std::io::{self, Write as _};
 use std::path::Path;
 
-pub use crate::tmpfs::Tmpfs;
+pub(super) use crate::tmpfs::Tmpfs;
 
 /// The filler file's name inside the mount.
 const FILLER: &str = "chaos-filler";
@@ -13,7 +13,7 @@ const FILLER: &str = "chaos-filler";
 const CHUNK: usize = 1 << 20;
 
 /// Deletes the filler file in `mount` (no error if there is none).
-pub fn free(mount: &Path) -> io::Result<()> {
+pub(super) fn free(mount: &Path) -> io::Result<()> {
     match fs::remove_file(mount.join(FILLER)) {
         Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
         _ => Ok(()),
@@ -23,7 +23,7 @@ pub fn free(mount: &Path) -> io::Result<()> {
 /// Writes the filler file in the tmpfs mounted at `mount` (of `mib` MiB) until the file system
 /// is full (ENOSPC); the filler's size. Bounded: never more than `mib` MiB plus one chunk. A
 /// free function so that a blocking task can run it without the guard.
-pub fn fill(mount: &Path, mib: u64) -> io::Result<u64> {
+pub(super) fn fill(mount: &Path, mib: u64) -> io::Result<u64> {
     let path = mount.join(FILLER);
     let mut file = OpenOptions::new().create(true).append(true).open(&path)?;
     let chunk = vec![0xa5u8; CHUNK];

@@ -30,7 +30,7 @@ use super::plan::MAX_FLOOD_CONNECTIONS;
 use super::traffic::LogTarget;
 
 /// Where the flood's connections come from: loopback, but not the probes' 127.0.0.1.
-pub const FLOOD_SOURCE: std::net::Ipv4Addr = std::net::Ipv4Addr::new(127, 0, 0, 2);
+pub(super) const FLOOD_SOURCE: std::net::Ipv4Addr = std::net::Ipv4Addr::new(127, 0, 0, 2);
 
 /// How long one connection attempt of the flood may take.
 const OPEN_TIMEOUT: Duration = Duration::from_secs(2);
@@ -67,7 +67,7 @@ pub struct FloodReport {
 
 /// A running flood; [`Flood::finish`] stops it and returns its report.
 #[derive(Debug)]
-pub struct Flood {
+pub(super) struct Flood {
     stop: watch::Sender<bool>,
     tasks: JoinSet<()>,
     counters: Arc<Counters>,
@@ -83,7 +83,7 @@ struct Counters {
 }
 
 /// The TCP address of a node's libp2p listener; refused unless it is a loopback address.
-pub fn loopback_tcp(addr: &Multiaddr) -> anyhow::Result<SocketAddr> {
+pub(super) fn loopback_tcp(addr: &Multiaddr) -> anyhow::Result<SocketAddr> {
     let mut ip = None;
     let mut port = None;
     for p in addr.iter() {
@@ -107,7 +107,11 @@ pub fn loopback_tcp(addr: &Multiaddr) -> anyhow::Result<SocketAddr> {
 impl Flood {
     /// Starts holding `connections` half-open connections to `target`'s libp2p port, for at
     /// most `hold` plus a margin, and probing it with fresh light clients.
-    pub fn start(target: &LogTarget, connections: usize, hold: Duration) -> anyhow::Result<Flood> {
+    pub(super) fn start(
+        target: &LogTarget,
+        connections: usize,
+        hold: Duration,
+    ) -> anyhow::Result<Flood> {
         ensure!(
             (1..=MAX_FLOOD_CONNECTIONS).contains(&connections),
             "a flood holds 1 to {MAX_FLOOD_CONNECTIONS} connections"
@@ -132,7 +136,7 @@ impl Flood {
     }
 
     /// Stops the flood (every connection closed) and returns what happened.
-    pub async fn finish(mut self) -> FloodReport {
+    pub(super) async fn finish(mut self) -> FloodReport {
         self.stop.send_replace(true);
         // Each task ends at the signal; the bound is only against a task stuck in a connect.
         let drained = tokio::time::timeout(Duration::from_secs(10), async {

@@ -20,7 +20,7 @@ use serde::Serialize;
 
 /// Signed checkpoints kept per log (one per size) for the audit to ask consistency proofs
 /// between; when full, every other one is dropped, so those kept stay spread over the run.
-pub const KEPT_CHECKPOINTS: usize = 512;
+pub(super) const KEPT_CHECKPOINTS: usize = 512;
 
 /// The promises a chaos run checks, each a row of the summary.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -98,7 +98,7 @@ pub struct Violation {
 
 /// An acknowledged submission.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Ack {
+pub(super) struct Ack {
     /// Where the log said the entry is.
     pub index: u64,
     /// The entry's leaf hash, computed by the submitter from the bytes it sent.
@@ -109,7 +109,7 @@ pub struct Ack {
 
 /// What clients saw of one log.
 #[derive(Clone, Debug, Default)]
-pub struct LogRecord {
+pub(super) struct LogRecord {
     /// Every acknowledgement, in arrival order.
     pub acks: Vec<Ack>,
     /// Every distinct checkpoint seen: size → root → the first client that saw it.
@@ -149,7 +149,7 @@ pub struct LetterRecord {
 
 /// The record (see the module docs).
 #[derive(Debug)]
-pub struct Ledger {
+pub(super) struct Ledger {
     inner: Mutex<Inner>,
     next_tag: AtomicU64,
 }
@@ -163,7 +163,7 @@ struct Inner {
 
 /// Everything recorded, taken out at the end.
 #[derive(Debug, Default)]
-pub struct Recorded {
+pub(super) struct Recorded {
     /// Per log, in node order.
     pub logs: Vec<LogRecord>,
     /// Certified mail.
@@ -174,7 +174,7 @@ pub struct Recorded {
 
 impl Ledger {
     /// An empty record for `logs` logs; tags of new entries start at `first_tag`.
-    pub fn new(logs: usize, first_tag: u64) -> Self {
+    pub(super) fn new(logs: usize, first_tag: u64) -> Self {
         Ledger {
             inner: Mutex::new(Inner {
                 logs: vec![LogRecord::default(); logs],
@@ -185,7 +185,7 @@ impl Ledger {
     }
 
     /// A tag no other entry of this run has.
-    pub fn next_tag(&self) -> u64 {
+    pub(super) fn next_tag(&self) -> u64 {
         self.next_tag.fetch_add(1, Ordering::Relaxed)
     }
 
@@ -196,7 +196,7 @@ impl Ledger {
     }
 
     /// A submission sent to `log`.
-    pub fn submitted(&self, log: usize) {
+    pub(super) fn submitted(&self, log: usize) {
         self.with(|i| {
             if let Some(r) = i.logs.get_mut(log) {
                 r.submissions += 1;
@@ -205,7 +205,7 @@ impl Ledger {
     }
 
     /// An acknowledgement from `log`, already checked against the entry and the log's key.
-    pub fn ack(&self, log: usize, ack: Ack, checkpoint: &VerifiedCheckpoint, at_ms: u64) {
+    pub(super) fn ack(&self, log: usize, ack: Ack, checkpoint: &VerifiedCheckpoint, at_ms: u64) {
         self.with(|i| {
             if let Some(r) = i.logs.get_mut(log) {
                 r.acks.push(ack);
@@ -216,7 +216,7 @@ impl Ledger {
     }
 
     /// A checkpoint of `log` a client verified (`who` names the kind of client).
-    pub fn seen(&self, log: usize, checkpoint: &VerifiedCheckpoint, who: &'static str) {
+    pub(super) fn seen(&self, log: usize, checkpoint: &VerifiedCheckpoint, who: &'static str) {
         self.with(|i| {
             if let Some(r) = i.logs.get_mut(log) {
                 note_seen(r, checkpoint, who);
@@ -225,7 +225,7 @@ impl Ledger {
     }
 
     /// A checkpoint of `log` verified as cosigned by a quorum of its witnesses.
-    pub fn cosigned(&self, log: usize, checkpoint: &VerifiedCheckpoint) {
+    pub(super) fn cosigned(&self, log: usize, checkpoint: &VerifiedCheckpoint) {
         self.with(|i| {
             if let Some(r) = i.logs.get_mut(log) {
                 note_seen(r, checkpoint, "cosigned");
@@ -235,7 +235,7 @@ impl Ledger {
     }
 
     /// A submission to `log` that failed, by kind (`busy`, `timeout`, `transport`, ...).
-    pub fn failure(&self, log: usize, kind: &str) {
+    pub(super) fn failure(&self, log: usize, kind: &str) {
         self.with(|i| {
             if let Some(r) = i.logs.get_mut(log) {
                 *r.failures.entry(kind.to_owned()).or_default() += 1;
@@ -244,19 +244,19 @@ impl Ledger {
     }
 
     /// A broken promise noticed now.
-    pub fn violation(&self, check: Check, detail: impl Into<String>) {
+    pub(super) fn violation(&self, check: Check, detail: impl Into<String>) {
         let detail = detail.into();
         tracing::error!(check = %check, %detail, "chaos: violation");
         self.with(|i| i.violations.push(Violation { check, detail }));
     }
 
     /// Updates the certified-mail record.
-    pub fn letters(&self, f: impl FnOnce(&mut LetterRecord)) {
+    pub(super) fn letters(&self, f: impl FnOnce(&mut LetterRecord)) {
         self.with(|i| f(&mut i.letters));
     }
 
     /// Acks and failed submissions of `log` so far.
-    pub fn counts(&self, log: usize) -> (usize, u64) {
+    pub(super) fn counts(&self, log: usize) -> (usize, u64) {
         self.with(|i| {
             i.logs
                 .get(log)
@@ -265,12 +265,12 @@ impl Ledger {
     }
 
     /// Milliseconds into the run of `log`'s last ack.
-    pub fn last_ack_ms(&self, log: usize) -> Option<u64> {
+    pub(super) fn last_ack_ms(&self, log: usize) -> Option<u64> {
         self.with(|i| i.logs.get(log).and_then(|r| r.last_ack_ms))
     }
 
     /// Everything recorded so far (the record is left empty).
-    pub fn take(&self) -> Recorded {
+    pub(super) fn take(&self) -> Recorded {
         self.with(|i| Recorded {
             logs: std::mem::take(&mut i.logs),
             letters: std::mem::take(&mut i.letters),

@@ -40,7 +40,7 @@ const LETTER_BOUND_SECS: u64 = 100;
 
 /// One sender and its recipient, enrolled and introduced.
 #[derive(Debug)]
-pub struct Correspondence {
+pub(super) struct Correspondence {
     /// The sender's domain (X is its log).
     sender_domain: usize,
     sender: Party,
@@ -57,7 +57,10 @@ pub struct Correspondence {
 
 /// Enrols a sender in every domain and a recipient in the next, has each sender look up its
 /// recipient's binding and each recipient follow X (before any fault: `net` is needed).
-pub async fn introduce(net: &Testnet, home: &Path) -> Result<Vec<Correspondence>, PartyError> {
+pub(super) async fn introduce(
+    net: &Testnet,
+    home: &Path,
+) -> Result<Vec<Correspondence>, PartyError> {
     let n = net.len();
     let mut pairs = Vec::with_capacity(n);
     for i in 0..n {
@@ -89,7 +92,7 @@ pub async fn introduce(net: &Testnet, home: &Path) -> Result<Vec<Correspondence>
 }
 
 /// Starts one task per correspondence.
-pub fn start(ctx: &Context, pairs: Vec<Correspondence>, tasks: &mut JoinSet<()>) {
+pub(super) fn start(ctx: &Context, pairs: Vec<Correspondence>, tasks: &mut JoinSet<()>) {
     for pair in pairs {
         tasks.spawn(correspond(ctx.clone(), pair));
     }

@@ -101,6 +101,7 @@ pub struct ChaosArgs {
     /// Keep the scratch directory (node data and logs) after a successful run.
     #[arg(long)]
     pub keep: bool,
+    /// The options every run shares (report file, scratch directory).
     #[command(flatten)]
     pub common: CommonArgs,
 }

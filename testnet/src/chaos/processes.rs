@@ -12,7 +12,7 @@ use crate::process::{self, Liveness};
 /// zombies), and any process whose command line names `dir` (this process and the ones that
 /// started it, which may name it too, excepted); waits at most `bound` for them to go. Each as
 /// (pid, command line).
-pub async fn leftover_processes(dir: &Path, bound: Duration) -> Vec<(u32, String)> {
+pub(super) async fn leftover_processes(dir: &Path, bound: Duration) -> Vec<(u32, String)> {
     let dir = dir.to_string_lossy().into_owned();
     let me = std::process::id();
     let mut ancestors = Vec::new();

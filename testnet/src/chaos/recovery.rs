@@ -22,7 +22,7 @@ use crate::party::unix_now;
 const LOOK_EVERY: Duration = Duration::from_millis(250);
 
 /// The tree size of each log in `logs` that answers now (a node that is down is left out).
-pub async fn tree_sizes(targets: &[LogTarget], logs: &[usize]) -> BTreeMap<usize, u64> {
+pub(super) async fn tree_sizes(targets: &[LogTarget], logs: &[usize]) -> BTreeMap<usize, u64> {
     let mut sizes = BTreeMap::new();
     for &i in logs {
         if let Some(target) = targets.get(i)
@@ -36,7 +36,7 @@ pub async fn tree_sizes(targets: &[LogTarget], logs: &[usize]) -> BTreeMap<usize
 
 /// The size of `target`'s latest cosigned checkpoint, if it has one that verifies under the
 /// log's witness policy.
-pub async fn verified_cosigned_size(target: &LogTarget) -> Result<u64, String> {
+pub(super) async fn verified_cosigned_size(target: &LogTarget) -> Result<u64, String> {
     let status = node_api::status(target.http)
         .await
         .map_err(|e| format!("{}: {e}", target.domain))?;
@@ -57,7 +57,7 @@ pub async fn verified_cosigned_size(target: &LogTarget) -> Result<u64, String> {
 
 /// Waits (at most `bound`) until every log in `sizes` is cosigned at least at its size there;
 /// the time it took, or the logs still behind.
-pub async fn wait_cosigned(
+pub(super) async fn wait_cosigned(
     targets: &[LogTarget],
     sizes: &BTreeMap<usize, u64>,
     bound: Duration,
@@ -92,11 +92,11 @@ pub async fn wait_cosigned(
 }
 
 /// When each honest domain first distrusted the equivocating log, ms after the fork.
-pub type Detections = Arc<std::sync::Mutex<BTreeMap<String, u64>>>;
+pub(super) type Detections = Arc<std::sync::Mutex<BTreeMap<String, u64>>>;
 
 /// Watches every domain in `honest` until each lists `origin` as distrusted in its `/status`
 /// (or `bound` passes), recording when, in ms after `forked`.
-pub async fn watch_detection(
+pub(super) async fn watch_detection(
     targets: Arc<Vec<LogTarget>>,
     honest: Vec<usize>,
     origin: String,
@@ -151,7 +151,7 @@ pub struct Recovery {
 /// The cosigning check: every honest log answered at the end of the faults and was cosigned
 /// again at its size then within `bound` (`final_cosigned`), and after each fault that overlaps
 /// no other, the same held (`recoveries`). The violations, and the row's summary.
-pub fn judge_cosigning(
+pub(super) fn judge_cosigning(
     plan: &Plan,
     honest: &[usize],
     sizes: &BTreeMap<usize, u64>,

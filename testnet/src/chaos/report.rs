@@ -279,7 +279,7 @@ impl ChaosReport {
 }
 
 /// The rows of the summary from the violations found and a line per check.
-pub fn rows(violations: &[Violation], summaries: &BTreeMap<Check, String>) -> Vec<CheckRow> {
+pub(super) fn rows(violations: &[Violation], summaries: &BTreeMap<Check, String>) -> Vec<CheckRow> {
     Check::ALL
         .iter()
         .map(|&check| {
@@ -296,7 +296,7 @@ pub fn rows(violations: &[Violation], summaries: &BTreeMap<Check, String>) -> Ve
 }
 
 /// A line per check saying what was checked.
-pub fn summarise(
+pub(super) fn summarise(
     out: &mut BTreeMap<Check, String>,
     plan: &Plan,
     performed: &Performed,
@@ -373,7 +373,7 @@ pub fn summarise(
 }
 
 /// Each fault of `plan` as `performed` did it.
-pub fn fault_rows(plan: &Plan, performed: &Performed) -> Vec<FaultRow> {
+pub(super) fn fault_rows(plan: &Plan, performed: &Performed) -> Vec<FaultRow> {
     plan.faults
         .iter()
         .map(|f| {

@@ -49,7 +49,7 @@ pub enum Workload {
 }
 
 /// Bounds of the client connections: short, so that a dead node costs a client little.
-pub fn client_config() -> ClientConfig {
+pub(super) fn client_config() -> ClientConfig {
     ClientConfig {
         connect_timeout: Duration::from_secs(5),
         request_timeout: Duration::from_secs(10),
@@ -59,7 +59,7 @@ pub fn client_config() -> ClientConfig {
 
 /// How a client reaches one log and what it trusts of it.
 #[derive(Clone, Debug)]
-pub struct LogTarget {
+pub(super) struct LogTarget {
     /// The node's index.
     pub index: usize,
     /// The domain, `dN.test`.
@@ -75,7 +75,7 @@ pub struct LogTarget {
 
 impl LogTarget {
     /// Every node's target, in node order.
-    pub fn all(net: &Testnet) -> Result<Vec<LogTarget>, TestnetError> {
+    pub(super) fn all(net: &Testnet) -> Result<Vec<LogTarget>, TestnetError> {
         (0..net.len())
             .map(|i| {
                 let node = net.node(i);
@@ -91,17 +91,17 @@ impl LogTarget {
     }
 
     /// The log's hash algorithm.
-    pub fn hash(&self) -> HashAlgorithm {
+    pub(super) fn hash(&self) -> HashAlgorithm {
         self.trust.algorithm()
     }
 
     /// A new light-client connection (bounded by [`client_config`]).
-    pub async fn connect(&self) -> Result<GatewayClient, ClientError> {
+    pub(super) async fn connect(&self) -> Result<GatewayClient, ClientError> {
         GatewayClient::connect_with(&self.addr, &client_config()).await
     }
 
     /// Connects, trying again every 250 ms until it works or `stop` is given; `None` then.
-    pub async fn connect_until(&self, stop: &mut Stop) -> Option<GatewayClient> {
+    pub(super) async fn connect_until(&self, stop: &mut Stop) -> Option<GatewayClient> {
         loop {
             if let Ok(client) = self.connect().await {
                 return Some(client);
@@ -115,27 +115,27 @@ impl LogTarget {
 
 /// The run's stop signal as a client task sees it.
 #[derive(Clone, Debug)]
-pub struct Stop(watch::Receiver<bool>);
+pub(super) struct Stop(watch::Receiver<bool>);
 
 impl Stop {
     /// A signal and the sender that gives it.
-    pub fn new() -> (watch::Sender<bool>, Stop) {
+    pub(super) fn new() -> (watch::Sender<bool>, Stop) {
         let (tx, rx) = watch::channel(false);
         (tx, Stop(rx))
     }
 
     /// Whether it was given.
-    pub fn is_set(&self) -> bool {
+    pub(super) fn is_set(&self) -> bool {
         *self.0.borrow()
     }
 
     /// Resolves once the signal is given.
-    pub async fn given(&mut self) {
+    pub(super) async fn given(&mut self) {
         let _ = self.0.wait_for(|stop| *stop).await;
     }
 
     /// Sleeps `d`, or less if the signal comes first; whether it was given.
-    pub async fn sleep(&mut self, d: Duration) -> bool {
+    pub(super) async fn sleep(&mut self, d: Duration) -> bool {
         if self.is_set() {
             return true;
         }
@@ -146,7 +146,7 @@ impl Stop {
 
 /// What every client task of a run shares.
 #[derive(Clone, Debug)]
-pub struct Context {
+pub(super) struct Context {
     /// The logs.
     pub targets: Arc<Vec<LogTarget>>,
     /// The record.
@@ -163,13 +163,13 @@ pub struct Context {
 
 impl Context {
     /// Milliseconds since the run started.
-    pub fn now_ms(&self) -> u64 {
+    pub(super) fn now_ms(&self) -> u64 {
         u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 }
 
 /// Starts `per_log` submitters on every log and a watcher per log.
-pub fn start_submissions(ctx: &Context, per_log: usize, tasks: &mut JoinSet<()>) {
+pub(super) fn start_submissions(ctx: &Context, per_log: usize, tasks: &mut JoinSet<()>) {
     for target in ctx.targets.iter() {
         for k in 0..per_log {
             let seed = ctx.seed ^ ((target.index as u64) << 32) ^ k as u64;
@@ -326,7 +326,7 @@ async fn watcher(ctx: Context, target: LogTarget) {
 }
 
 /// A failure's kind, as counted in the report.
-pub fn failure_kind(e: &ClientError) -> String {
+pub(super) fn failure_kind(e: &ClientError) -> String {
     match e {
         ClientError::Refused(r) => format!("refused {:?}", r.kind).to_lowercase(),
         ClientError::Timeout { .. } => "timeout".into(),

@@ -8,36 +8,36 @@ use herald_proto::note::b64;
 
 /// Prints the story: a numbered heading per step, facts indented under it.
 #[derive(Debug, Default)]
-pub struct Narrator {
+pub(super) struct Narrator {
     step: usize,
 }
 
 impl Narrator {
     /// A new step: `n. title`.
-    pub fn step(&mut self, title: &str) {
+    pub(super) fn step(&mut self, title: &str) {
         self.step += 1;
         println!();
         println!("{}. {title}", self.step);
     }
 
     /// A fact under the current step.
-    pub fn say(&self, line: impl AsRef<str>) {
+    pub(super) fn say(&self, line: impl AsRef<str>) {
         println!("   {}", line.as_ref());
     }
 
     /// A fact one level further in.
-    pub fn detail(&self, line: impl AsRef<str>) {
+    pub(super) fn detail(&self, line: impl AsRef<str>) {
         println!("     {}", line.as_ref());
     }
 }
 
 /// The first 8 bytes of an identifier, in hex.
-pub fn short(bytes: &[u8]) -> String {
+pub(super) fn short(bytes: &[u8]) -> String {
     format!("{}…", hex::encode(&bytes[..bytes.len().min(8)]))
 }
 
 /// `origin, size N, root R`.
-pub fn tree(checkpoint: &VerifiedCheckpoint) -> String {
+pub(super) fn tree(checkpoint: &VerifiedCheckpoint) -> String {
     format!(
         "{} size {}, root {}",
         checkpoint.origin(),
@@ -47,7 +47,7 @@ pub fn tree(checkpoint: &VerifiedCheckpoint) -> String {
 }
 
 /// Who cosigned and when, relative to `deadline` if given (`T + δ`).
-pub fn cosigners(cosigned: &CosignedCheckpoint, deadline: Option<u64>) -> String {
+pub(super) fn cosigners(cosigned: &CosignedCheckpoint, deadline: Option<u64>) -> String {
     let mut parts = Vec::new();
     for c in cosigned.cosignatures() {
         let when = match deadline {
@@ -75,7 +75,7 @@ pub fn cosigners(cosigned: &CosignedCheckpoint, deadline: Option<u64>) -> String
 }
 
 /// A log and its witness policy in one line.
-pub fn policy(trust: &LogTrust) -> String {
+pub(super) fn policy(trust: &LogTrust) -> String {
     let witnesses: Vec<&str> = trust
         .policy()
         .map(|p| p.witnesses().iter().map(|w| w.name()).collect())
@@ -90,7 +90,7 @@ pub fn policy(trust: &LogTrust) -> String {
 }
 
 /// The verdict's first line and the check that decided it.
-pub fn verdict_summary(verdict: &Verdict) -> String {
+pub(super) fn verdict_summary(verdict: &Verdict) -> String {
     use herald_proto::evidence::Conclusion;
     let outcome = match verdict.conclusion() {
         Conclusion::Received => "recipient received it",
@@ -105,7 +105,7 @@ pub fn verdict_summary(verdict: &Verdict) -> String {
 }
 
 /// Every check of a verdict, one per line.
-pub fn verdict_checks(verdict: &Verdict) -> Vec<String> {
+pub(super) fn verdict_checks(verdict: &Verdict) -> Vec<String> {
     verdict
         .checks
         .iter()
@@ -121,7 +121,7 @@ pub fn verdict_checks(verdict: &Verdict) -> Vec<String> {
 }
 
 /// The deciding check's detail, if it failed (why a forgery was rejected).
-pub fn deciding_detail(verdict: &Verdict) -> String {
+pub(super) fn deciding_detail(verdict: &Verdict) -> String {
     verdict
         .check(verdict.decided_by)
         .map(|c| c.detail.escape_debug().to_string())

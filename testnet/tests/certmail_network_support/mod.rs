@@ -17,21 +17,21 @@ use herald_proto::wire::pb;
 use serde_json::Value;
 use tempfile::TempDir;
 
-pub const PASS: &str = "a long passphrase";
+pub(crate) const PASS: &str = "a long passphrase";
 /// Bound on each whole test.
-pub const TEST_TIMEOUT: Duration = Duration::from_secs(150);
+pub(crate) const TEST_TIMEOUT: Duration = Duration::from_secs(150);
 /// Bound on one wait for the gateways (cosigning) and on one `herald` run.
-pub const WAIT: Duration = Duration::from_secs(30);
+pub(crate) const WAIT: Duration = Duration::from_secs(30);
 
 /// One gateway, running in this process.
-pub struct Domain {
+pub(crate) struct Domain {
     pub node: Node,
     pub keys: NodeKeys,
     pub config: NodeConfig,
 }
 
 impl Domain {
-    pub async fn start(dir: &Path, domain: &str) -> Domain {
+    pub(crate) async fn start(dir: &Path, domain: &str) -> Domain {
         let mut config = NodeConfig::for_loopback_test(domain, dir.join(domain));
         config.listen = vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()];
         config.sequence_interval_ms = 20;
@@ -45,7 +45,7 @@ impl Domain {
         Domain { node, keys, config }
     }
 
-    pub fn record(&self) -> PeerRecord {
+    pub(crate) fn record(&self) -> PeerRecord {
         PeerRecord {
             domain: self.config.domain.clone(),
             log_key: self.keys.log_verifier().to_string(),
@@ -62,7 +62,7 @@ impl Domain {
     }
 
     /// Registers `other` as a peer of this gateway (so this one witnesses it).
-    pub async fn register(&self, other: &Domain) {
+    pub(crate) async fn register(&self, other: &Domain) {
         let registry = self.node.peers().clone();
         let peer = PeerDomain::from_record(&other.record()).unwrap();
         tokio::task::spawn_blocking(move || registry.add(peer))
@@ -71,16 +71,16 @@ impl Domain {
             .unwrap();
     }
 
-    pub fn addr(&self) -> String {
+    pub(crate) fn addr(&self) -> String {
         self.node.listen_addrs()[0].to_string()
     }
 
-    pub fn log_key(&self) -> String {
+    pub(crate) fn log_key(&self) -> String {
         self.keys.log_verifier().to_string()
     }
 
     /// A one-time enrolment code for `account`, as `herald-node account add` prints it.
-    pub async fn code(&self, account: &str) -> String {
+    pub(crate) async fn code(&self, account: &str) -> String {
         let (code, _) = self
             .node
             .intake()
@@ -91,7 +91,7 @@ impl Domain {
     }
 
     /// Waits until the latest checkpoint is cosigned.
-    pub async fn cosigned(&self) {
+    pub(crate) async fn cosigned(&self) {
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
             let head = self.node.head().size;
@@ -115,12 +115,12 @@ impl Domain {
 }
 
 /// A person using the `herald` binary, with a state directory and a key store.
-pub struct Party {
+pub(crate) struct Party {
     pub home: PathBuf,
 }
 
 impl Party {
-    pub async fn new(dir: &Path, name: &str, account: &str) -> Party {
+    pub(crate) async fn new(dir: &Path, name: &str, account: &str) -> Party {
         let party = Party {
             home: dir.join(name),
         };
@@ -141,7 +141,7 @@ impl Party {
         party
     }
 
-    pub async fn run(&self, args: &[&str]) -> Output {
+    pub(crate) async fn run(&self, args: &[&str]) -> Output {
         let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_herald-testnet"))
             .arg("herald")
             .args(args)
@@ -159,18 +159,18 @@ impl Party {
     }
 
     /// Runs `args` (which end in `--json`), expects success, returns the JSON printed.
-    pub async fn ok(&self, args: &[&str]) -> Value {
+    pub(crate) async fn ok(&self, args: &[&str]) -> Value {
         let o = self.run(args).await;
         assert_eq!(o.status.code(), Some(0), "{args:?}\n{}", text(&o));
         serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}\n{}", text(&o)))
     }
 
-    pub fn p(&self, name: &str) -> String {
+    pub(crate) fn p(&self, name: &str) -> String {
         self.home.join(name).to_str().unwrap().to_owned()
     }
 }
 
-pub fn text(o: &Output) -> String {
+pub(crate) fn text(o: &Output) -> String {
     format!(
         "exit {:?}\nstdout:\n{}\nstderr:\n{}",
         o.status.code(),
@@ -179,7 +179,7 @@ pub fn text(o: &Output) -> String {
     )
 }
 
-pub fn now() -> u64 {
+pub(crate) fn now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -189,7 +189,7 @@ pub fn now() -> u64 {
 /// Two gateways witnessing each other; Alice registered at alpha, Bob at beta; each has the
 /// log files of their gateway's trust list (δ = 1 s, MMD = 2 s), and Alice has Bob's verified
 /// binding.
-pub struct World {
+pub(crate) struct World {
     _dir: TempDir,
     pub alpha: Domain,
     pub beta: Domain,
@@ -198,7 +198,7 @@ pub struct World {
 }
 
 impl World {
-    pub async fn start() -> World {
+    pub(crate) async fn start() -> World {
         let dir = TempDir::new().unwrap();
         let alpha = Domain::start(dir.path(), "alpha.test").await;
         let beta = Domain::start(dir.path(), "beta.test").await;
@@ -306,7 +306,7 @@ impl World {
     }
 
     /// Alice seals `text` for Bob; returns the sealed message's path.
-    pub async fn send(&self, name: &str, text: &str) -> String {
+    pub(crate) async fn send(&self, name: &str, text: &str) -> String {
         let file = self.alice.p(&format!("{name}.txt"));
         std::fs::write(&file, text).unwrap();
         let out = self.alice.p(&format!("{name}.msg"));
@@ -328,7 +328,7 @@ impl World {
 
     /// Bob asks for the key of `msg`, at X = alpha's log, by `deadline`; returns the request's
     /// path and its req_hash (hex).
-    pub async fn request(&self, name: &str, msg: &str, deadline: &str) -> (String, String) {
+    pub(crate) async fn request(&self, name: &str, msg: &str, deadline: &str) -> (String, String) {
         let (location, out) = (
             self.bob.p("logs/alpha.test.toml"),
             self.bob.p(&format!("{name}.req")),
@@ -353,7 +353,7 @@ impl World {
     }
 
     /// Alice's `cm publish` for `request`, with her policy; `extra` adds flags.
-    pub async fn publish(&self, request: &str, extra: &[&str]) -> Output {
+    pub(crate) async fn publish(&self, request: &str, extra: &[&str]) -> Output {
         let (addr, binding, domain, offer) = (
             self.alpha.addr(),
             self.alice.p("bob.binding"),
@@ -384,7 +384,7 @@ impl World {
     }
 
     /// Bob's `cm fetch` for `request`, writing the plaintext to `out`.
-    pub async fn fetch(&self, request: &str, out: &str) -> Output {
+    pub(crate) async fn fetch(&self, request: &str, out: &str) -> Output {
         let addr = self.alpha.addr();
         self.bob
             .run(&[
@@ -404,7 +404,7 @@ impl World {
     }
 
     /// Bob saves alpha's latest cosigned checkpoint to `name`.
-    pub async fn checkpoint(&self, name: &str) -> String {
+    pub(crate) async fn checkpoint(&self, name: &str) -> String {
         let (addr, log, out) = (
             self.alpha.addr(),
             self.bob.p("logs/alpha.test.toml"),
@@ -429,7 +429,7 @@ impl World {
     }
 
     /// Alice's evidence for `request`, judged by `herald verify-evidence`.
-    pub async fn judge(&self, request: &str, name: &str) -> Value {
+    pub(crate) async fn judge(&self, request: &str, name: &str) -> Value {
         let bundle = self.alice.p(name);
         self.alice
             .ok(&[
@@ -448,7 +448,7 @@ impl World {
             .await
     }
 
-    pub async fn stop(self) {
+    pub(crate) async fn stop(self) {
         self.alpha.node.stop().await.unwrap();
         self.beta.node.stop().await.unwrap();
     }
@@ -456,7 +456,7 @@ impl World {
 
 /// A gateway that answers the publication lookup of `asked` with the publication of `served`,
 /// and everything else honestly.
-pub struct Swapping {
+pub(crate) struct Swapping {
     pub inner: GatewayClient,
     pub asked: [u8; 32],
     pub served: [u8; 32],
@@ -476,6 +476,6 @@ impl Gateway for Swapping {
     }
 }
 
-pub fn hash_of(hex: &str) -> [u8; 32] {
+pub(crate) fn hash_of(hex: &str) -> [u8; 32] {
     hex::decode(hex).unwrap().try_into().unwrap()
 }

@@ -30,25 +30,25 @@ use prost::Message as _;
 use tokio::sync::OnceCell;
 
 /// The testnet binary: its hidden `node` subcommand runs the real node command line.
-pub const BINARY: &str = env!("CARGO_BIN_EXE_herald-testnet");
+pub(crate) const BINARY: &str = env!("CARGO_BIN_EXE_herald-testnet");
 /// Bound on each whole test.
-pub const TEST_BOUND: Duration = Duration::from_secs(120);
+pub(crate) const TEST_BOUND: Duration = Duration::from_secs(120);
 /// Bound on a publication or a fetch (seconds of polling).
-pub const POLL_SECS: u64 = 30;
+pub(crate) const POLL_SECS: u64 = 30;
 /// The sender's and the recipient's domains, and the third witness.
-pub const SENDER: usize = 0;
-pub const RECIPIENT: usize = 1;
-pub const THIRD: usize = 2;
+pub(crate) const SENDER: usize = 0;
+pub(crate) const RECIPIENT: usize = 1;
+pub(crate) const THIRD: usize = 2;
 
 /// Runs `test`, failing (not hanging) if it takes longer than [`TEST_BOUND`].
-pub async fn bounded<T>(test: impl Future<Output = T>) -> T {
+pub(crate) async fn bounded<T>(test: impl Future<Output = T>) -> T {
     tokio::time::timeout(TEST_BOUND, test)
         .await
         .unwrap_or_else(|_| panic!("the test did not finish within {TEST_BOUND:?}"))
 }
 
 /// A 3-domain testnet and where its data lives.
-pub struct World {
+pub(crate) struct World {
     pub net: Testnet,
     pub dir: PathBuf,
 }
@@ -56,7 +56,7 @@ pub struct World {
 static SHARED: OnceCell<World> = OnceCell::const_new();
 
 /// The testnet shared by the tests of this file, started by the first that asks.
-pub async fn shared(name: &str) -> &'static World {
+pub(crate) async fn shared(name: &str) -> &'static World {
     SHARED
         .get_or_init(|| async {
             let dir = scratch(name);
@@ -68,7 +68,7 @@ pub async fn shared(name: &str) -> &'static World {
 
 /// A fresh directory `<CARGO_TARGET_TMPDIR>/<name>-<pid>`, after removing those of earlier runs
 /// whose process is gone.
-pub fn scratch(name: &str) -> PathBuf {
+pub(crate) fn scratch(name: &str) -> PathBuf {
     let root = Path::new(env!("CARGO_TARGET_TMPDIR"));
     let prefix = format!("{name}-");
     if let Ok(entries) = std::fs::read_dir(root) {
@@ -90,7 +90,7 @@ pub fn scratch(name: &str) -> PathBuf {
 }
 
 /// Three domains with short rounds; `test_hooks` enables the fork switch.
-pub async fn spawn(dir: &Path, test_hooks: bool) -> Testnet {
+pub(crate) async fn spawn(dir: &Path, test_hooks: bool) -> Testnet {
     let options = TestnetOptions {
         sequence_interval: Duration::from_millis(50),
         test_hooks,
@@ -101,20 +101,20 @@ pub async fn spawn(dir: &Path, test_hooks: bool) -> Testnet {
 }
 
 /// X: the sender's log, as the recipient asks for it.
-pub fn location(net: &Testnet) -> Location {
+pub(crate) fn location(net: &Testnet) -> Location {
     net.location(SENDER, CLOCK_SKEW_SECS, MAX_MERGE_DELAY_SECS)
         .unwrap()
 }
 
 /// A sender in d0 and a recipient in d1, fresh accounts named after the test; the sender holds
 /// the recipient's verified binding, and the recipient trusts a cosigned checkpoint of X.
-pub struct Pair {
+pub(crate) struct Pair {
     pub alice: Party,
     pub bob: Party,
     pub binding: VerifiedBindingAnswer,
 }
 
-pub async fn pair(net: &Testnet, dir: &Path, name: &str) -> Pair {
+pub(crate) async fn pair(net: &Testnet, dir: &Path, name: &str) -> Pair {
     let home = dir.join(name);
     let (alice, _) = enrol(net, SENDER, &format!("alice-{name}"), &home).await;
     let (bob, _) = enrol(net, RECIPIENT, &format!("bob-{name}"), &home).await;
@@ -138,7 +138,7 @@ pub async fn pair(net: &Testnet, dir: &Path, name: &str) -> Pair {
 }
 
 /// Enrols `<local>@d<domain>.test` with a key store in `<home>/<local>`.
-pub async fn enrol(
+pub(crate) async fn enrol(
     net: &Testnet,
     domain: usize,
     local: &str,
@@ -153,7 +153,7 @@ pub async fn enrol(
 
 impl Pair {
     /// Step (a): Alice seals `text` for Bob; the msg_id and the sealed message.
-    pub fn send(&mut self, text: &str) -> (Vec<u8>, Vec<u8>) {
+    pub(crate) fn send(&mut self, text: &str) -> (Vec<u8>, Vec<u8>) {
         let letter = herald_light_client::certmail::Letter {
             recipient: self.bob.account().to_owned(),
             plaintext: text.as_bytes().to_vec(),
@@ -164,7 +164,7 @@ impl Pair {
     }
 
     /// Step (b): Bob asks for the key of `sealed` at X by `deadline`.
-    pub fn request(&mut self, net: &Testnet, sealed: &[u8], deadline: u64) -> RequestMade {
+    pub(crate) fn request(&mut self, net: &Testnet, sealed: &[u8], deadline: u64) -> RequestMade {
         let terms = RequestTerms {
             deadline,
             location: location(net),
@@ -177,7 +177,7 @@ impl Pair {
     }
 
     /// Alice's answer to `request` with her policy (publishing at X).
-    pub fn accept(
+    pub(crate) fn accept(
         &mut self,
         net: &Testnet,
         request: &[u8],
@@ -195,7 +195,7 @@ impl Pair {
     }
 
     /// Step (c) at d0: until the evidence is kept (or the mail lapses).
-    pub async fn publish(&mut self, net: &Testnet, msg_id: &[u8]) -> Vec<SenderStep> {
+    pub(crate) async fn publish(&mut self, net: &Testnet, msg_id: &[u8]) -> Vec<SenderStep> {
         let gateway = net.client(SENDER).await.unwrap();
         self.alice
             .publish(gateway, msg_id, &polling(POLL_SECS))
@@ -204,7 +204,7 @@ impl Pair {
     }
 
     /// Step (d) at d0.
-    pub async fn fetch(
+    pub(crate) async fn fetch(
         &mut self,
         net: &Testnet,
         req_hash: &[u8; 32],
@@ -217,7 +217,7 @@ impl Pair {
 
     /// The whole honest run of `text` with deadline `T = now + secs`: the request made and
     /// the evidence bundle kept.
-    pub async fn deliver(
+    pub(crate) async fn deliver(
         &mut self,
         net: &Testnet,
         text: &str,
@@ -231,13 +231,13 @@ impl Pair {
     }
 
     /// Bob's binding material, as Alice checked it.
-    pub fn material(&self) -> BindingMaterial {
+    pub(crate) fn material(&self) -> BindingMaterial {
         self.binding.material().clone()
     }
 }
 
 /// What an arbiter brings: its clock, and its own copy of the recipient's domain log.
-pub fn arbiter(net: &Testnet) -> ArbiterContext {
+pub(crate) fn arbiter(net: &Testnet) -> ArbiterContext {
     ArbiterContext {
         now: unix_now(),
         max_skew: CLOCK_SKEW_SECS,
@@ -246,33 +246,33 @@ pub fn arbiter(net: &Testnet) -> ArbiterContext {
     }
 }
 
-pub fn sealed_bytes(steps: &[SenderStep]) -> Vec<u8> {
+pub(crate) fn sealed_bytes(steps: &[SenderStep]) -> Vec<u8> {
     SenderStep::sealed_in(steps)
         .unwrap_or_else(|| panic!("a sealed message, not {steps:?}"))
         .to_vec()
 }
 
-pub fn evidence_bytes(steps: &[SenderStep]) -> Vec<u8> {
+pub(crate) fn evidence_bytes(steps: &[SenderStep]) -> Vec<u8> {
     SenderStep::evidence_in(steps)
         .unwrap_or_else(|| panic!("evidence, not {steps:?}"))
         .to_vec()
 }
 
-pub fn publish_step(steps: &[SenderStep]) -> Vec<u8> {
+pub(crate) fn publish_step(steps: &[SenderStep]) -> Vec<u8> {
     SenderStep::publication_in(steps)
         .unwrap_or_else(|| panic!("a publish step, not {steps:?}"))
         .1
         .to_vec()
 }
 
-pub fn direct_key_bytes(steps: &[SenderStep]) -> Vec<u8> {
+pub(crate) fn direct_key_bytes(steps: &[SenderStep]) -> Vec<u8> {
     SenderStep::direct_key_in(steps)
         .unwrap_or_else(|| panic!("a direct key, not {steps:?}"))
         .to_vec()
 }
 
 /// The sealed message with `edit` applied, as tampered in transit.
-pub fn tampered_sealed(sealed: &[u8], edit: impl FnOnce(&mut pb::SealedMessage)) -> Vec<u8> {
+pub(crate) fn tampered_sealed(sealed: &[u8], edit: impl FnOnce(&mut pb::SealedMessage)) -> Vec<u8> {
     let mut m = decode_sealed(sealed).unwrap();
     edit(&mut m);
     m.encode_to_vec()
@@ -280,7 +280,7 @@ pub fn tampered_sealed(sealed: &[u8], edit: impl FnOnce(&mut pb::SealedMessage))
 
 /// A gateway that answers the publication lookup of `asked` with the publication of `served`,
 /// and everything else honestly.
-pub struct Swapping {
+pub(crate) struct Swapping {
     pub inner: GatewayClient,
     pub asked: [u8; 32],
     pub served: [u8; 32],
@@ -301,6 +301,6 @@ impl Gateway for Swapping {
 }
 
 /// The domain log of the recipient, as the arbiter holds it.
-pub fn recipient_domain(net: &Testnet) -> LogTrust {
+pub(crate) fn recipient_domain(net: &Testnet) -> LogTrust {
     net.log_trust(RECIPIENT).unwrap()
 }

@@ -10,7 +10,7 @@ use libp2p::Multiaddr;
 use libp2p::multiaddr::Protocol;
 
 /// A gateway for `alpha.test`, initialised in `dir/node` and running.
-pub async fn start_node(dir: &Path) -> Gateway {
+pub(crate) async fn start_node(dir: &Path) -> Gateway {
     let mut config = NodeConfig::for_loopback_test("alpha.test", dir.join("node"));
     // Short rounds keep the tests quick; acks still wait for a real flush.
     config.sequence_interval_ms = 20;
@@ -23,7 +23,7 @@ pub async fn start_node(dir: &Path) -> Gateway {
 }
 
 /// The node's listen address over `quic` or TCP, with its `/p2p/<peer id>`.
-pub fn address(gateway: &Gateway, quic: bool) -> Multiaddr {
+pub(crate) fn address(gateway: &Gateway, quic: bool) -> Multiaddr {
     gateway
         .listen_addrs()
         .iter()
@@ -33,7 +33,7 @@ pub fn address(gateway: &Gateway, quic: bool) -> Multiaddr {
 }
 
 /// The `i`th test notarization.
-pub fn request(i: u8) -> Notarization {
+pub(crate) fn request(i: u8) -> Notarization {
     Notarization {
         digest: *blake3::hash(&[i]).as_bytes(),
         media_type: "text/plain".into(),

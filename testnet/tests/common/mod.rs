@@ -7,17 +7,17 @@ use herald_testnet::TestnetOptions;
 use herald_testnet::process::{Liveness, liveness};
 
 /// The testnet binary: its hidden `node` subcommand runs the real node command line.
-pub const BINARY: &str = env!("CARGO_BIN_EXE_herald-testnet");
+pub(crate) const BINARY: &str = env!("CARGO_BIN_EXE_herald-testnet");
 
 /// Runs `test`, failing (not hanging) if it takes longer than `bound`.
-pub async fn bounded<T>(bound: Duration, test: impl Future<Output = T>) -> T {
+pub(crate) async fn bounded<T>(bound: Duration, test: impl Future<Output = T>) -> T {
     tokio::time::timeout(bound, test)
         .await
         .unwrap_or_else(|_| panic!("the test did not finish within {bound:?}"))
 }
 
 /// Options for a testnet in `dir`, with short rounds.
-pub fn options(dir: &std::path::Path) -> TestnetOptions {
+pub(crate) fn options(dir: &std::path::Path) -> TestnetOptions {
     TestnetOptions {
         sequence_interval: Duration::from_millis(30),
         ..TestnetOptions::new(dir, BINARY)
@@ -26,12 +26,12 @@ pub fn options(dir: &std::path::Path) -> TestnetOptions {
 
 /// Whether `pid` has exited (a zombie waiting for a parent that never reaps counts: it holds
 /// no resources, ports or files).
-pub fn is_gone(pid: u32) -> bool {
+pub(crate) fn is_gone(pid: u32) -> bool {
     liveness(pid) != Liveness::Alive
 }
 
 /// Waits (at most `bound`) until every pid is gone; panics naming the ones left.
-pub async fn assert_gone(pids: &[u32], bound: Duration) {
+pub(crate) async fn assert_gone(pids: &[u32], bound: Duration) {
     let left = herald_testnet::wait::until(bound, Duration::from_millis(20), || async {
         let alive: Vec<u32> = pids.iter().copied().filter(|p| !is_gone(*p)).collect();
         if alive.is_empty() { Ok(()) } else { Err(alive) }
@@ -42,4 +42,4 @@ pub async fn assert_gone(pids: &[u32], bound: Duration) {
     }
 }
 
-pub mod in_process;
+pub(crate) mod in_process;

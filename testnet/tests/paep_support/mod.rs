@@ -15,10 +15,10 @@ use herald_testnet::node_api;
 use herald_testnet::testnet::testnet_password_params;
 
 /// Every test account's password.
-pub const PASSWORD: &[u8] = b"correct horse battery staple";
+pub(crate) const PASSWORD: &[u8] = b"correct horse battery staple";
 
 /// Unix seconds now.
-pub fn now() -> u64 {
+pub(crate) fn now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -26,13 +26,13 @@ pub fn now() -> u64 {
 }
 
 /// The domain of node `i`.
-pub fn domain(i: usize) -> String {
+pub(crate) fn domain(i: usize) -> String {
     format!("d{i}.test")
 }
 
 /// Enrols `account` at node `i` and registers a key store for it (IK from `seed`) with
 /// `PASSWORD`; the key store is returned (it holds IK and the binding's fallback prekey).
-pub async fn register(net: &Testnet, i: usize, account: &str, seed: u8) -> MemoryKeyStore {
+pub(crate) async fn register(net: &Testnet, i: usize, account: &str, seed: u8) -> MemoryKeyStore {
     let code = net
         .node(i)
         .enrol(account, None)
@@ -51,19 +51,23 @@ pub async fn register(net: &Testnet, i: usize, account: &str, seed: u8) -> Memor
 }
 
 /// The prover's secrets for `password` at node `i`'s domain, with the testnet's costs.
-pub fn secrets(account: &str, password: &[u8], i: usize) -> ProverSecrets<Ristretto255Blake3> {
+pub(crate) fn secrets(
+    account: &str,
+    password: &[u8],
+    i: usize,
+) -> ProverSecrets<Ristretto255Blake3> {
     ProverSecrets::derive(password, account, &domain(i), testnet_password_params()).unwrap()
 }
 
 /// The three login messages of one completed login, as they travelled.
-pub struct Transcript {
+pub(crate) struct Transcript {
     pub share: pb::LoginShare,
     pub challenge: pb::LoginChallenge,
     pub confirm: pb::LoginConfirm,
 }
 
 /// A login run with proto's machines over `client`: the channel and what travelled.
-pub async fn raw_login(
+pub(crate) async fn raw_login(
     client: &GatewayClient,
     account: &str,
     secrets: ProverSecrets<Ristretto255Blake3>,
@@ -94,7 +98,7 @@ pub async fn raw_login(
 }
 
 /// A `prekey_status` session request.
-pub fn status_request() -> pb::SessionRequest {
+pub(crate) fn status_request() -> pb::SessionRequest {
     pb::SessionRequest {
         request: Some(pb::session_request::Request::PrekeyStatus(
             pb::PrekeyStatusRequest {},
@@ -103,7 +107,7 @@ pub fn status_request() -> pb::SessionRequest {
 }
 
 /// The refusal kind of a failed call, if the gateway refused.
-pub fn refusal(e: &ClientError) -> Option<pb::ClientErrorKind> {
+pub(crate) fn refusal(e: &ClientError) -> Option<pb::ClientErrorKind> {
     match e {
         ClientError::Refused(r) => Some(r.kind),
         _ => None,
@@ -111,7 +115,7 @@ pub fn refusal(e: &ClientError) -> Option<pb::ClientErrorKind> {
 }
 
 /// The value of one labelled counter in node `i`'s `/metrics` (0 when absent).
-pub async fn counter(net: &Testnet, i: usize, name: &str, kind: &str) -> f64 {
+pub(crate) async fn counter(net: &Testnet, i: usize, name: &str, kind: &str) -> f64 {
     let text = node_api::metrics(net.node(i).http_addr()).await.unwrap();
     let prefix = format!("{name}_total{{kind=\"{kind}\"}} ");
     text.lines()
@@ -121,11 +125,11 @@ pub async fn counter(net: &Testnet, i: usize, name: &str, kind: &str) -> f64 {
 }
 
 /// The testnet's offered Argon2id costs.
-pub fn params() -> Argon2Params {
+pub(crate) fn params() -> Argon2Params {
     testnet_password_params()
 }
 
 /// IK of a key store.
-pub fn identity_key(keys: &MemoryKeyStore) -> [u8; 32] {
+pub(crate) fn identity_key(keys: &MemoryKeyStore) -> [u8; 32] {
     keys.identity().unwrap().key.to_bytes()
 }

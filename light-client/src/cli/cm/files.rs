@@ -32,12 +32,12 @@ use serde::Deserialize;
 use herald_light_client::durable_file::{self, FileIoError, ReadError};
 
 /// Largest log file read.
-pub const MAX_LOG_FILE_BYTES: usize = 64 * 1024;
+pub(crate) const MAX_LOG_FILE_BYTES: usize = 64 * 1024;
 
 /// Why a file could not be used.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum FileError {
+pub(crate) enum FileError {
     /// Opening, reading or writing failed.
     #[error("{action} {path}: {source}")]
     Io {
@@ -79,7 +79,11 @@ fn io_error(e: FileIoError) -> FileError {
 }
 
 /// Reads at most `limit` bytes of `path`; a longer file is refused unread.
-pub fn read_bounded(path: &Path, limit: usize, what: &'static str) -> Result<Vec<u8>, FileError> {
+pub(crate) fn read_bounded(
+    path: &Path,
+    limit: usize,
+    what: &'static str,
+) -> Result<Vec<u8>, FileError> {
     durable_file::read_bounded(path, limit).map_err(|e| match e {
         ReadError::Io(e) => io_error(e),
         ReadError::TooLarge { path, limit } => FileError::TooLarge { what, path, limit },
@@ -88,7 +92,7 @@ pub fn read_bounded(path: &Path, limit: usize, what: &'static str) -> Result<Vec
 
 /// Writes `bytes` to `path` atomically and durably ([`durable_file::replace`]: a temporary file
 /// with mode 0600, synced, renamed over `path`, the directory synced).
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), FileError> {
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), FileError> {
     durable_file::replace(path, bytes).map_err(io_error)
 }
 
@@ -108,7 +112,7 @@ struct LogFile {
 
 /// A log described by flags or a file: the parts of a log file.
 #[derive(Clone, Debug, Default)]
-pub struct LogDescription {
+pub(crate) struct LogDescription {
     /// The log's verifier key.
     pub log_key: String,
     /// "sha256" or "blake3" (default sha256).
@@ -125,7 +129,7 @@ pub struct LogDescription {
 
 impl LogDescription {
     /// The log and its policy; the error says what is wrong.
-    pub fn trust(&self) -> Result<LogTrust, String> {
+    pub(crate) fn trust(&self) -> Result<LogTrust, String> {
         let log = NoteVerifier::parse(self.log_key.trim()).map_err(|e| format!("log_key: {e}"))?;
         if self.witness_keys.is_empty() || self.witness_keys.len() > MAX_LOCATION_WITNESSES {
             return Err(format!(
@@ -153,7 +157,7 @@ impl LogDescription {
     }
 
     /// The location X; δ and MMD are required.
-    pub fn location(&self) -> Result<Location, String> {
+    pub(crate) fn location(&self) -> Result<Location, String> {
         let trust = self.trust()?;
         let skew = self
             .clock_skew
@@ -180,7 +184,7 @@ struct LogFileOut {
 
 /// The text of a log file for `trust` (with δ and MMD when given, which make it a location),
 /// keys in their canonical spelling; [`read_log_file`] reads it back.
-pub fn log_file_text(
+pub(crate) fn log_file_text(
     trust: &LogTrust,
     clock_skew: Option<u64>,
     max_merge_delay: Option<u64>,
@@ -205,7 +209,7 @@ pub fn log_file_text(
 }
 
 /// Reads a log file (module documentation).
-pub fn read_log_file(path: &Path) -> Result<LogDescription, FileError> {
+pub(crate) fn read_log_file(path: &Path) -> Result<LogDescription, FileError> {
     let what = "log file";
     let bytes = read_bounded(path, MAX_LOG_FILE_BYTES, what)?;
     let format = |reason: String| FileError::Format {
@@ -230,7 +234,7 @@ pub fn read_log_file(path: &Path) -> Result<LogDescription, FileError> {
 }
 
 /// Reads a log file as a domain log (δ and MMD ignored).
-pub fn read_trust(path: &Path) -> Result<LogTrust, FileError> {
+pub(crate) fn read_trust(path: &Path) -> Result<LogTrust, FileError> {
     read_log_file(path)?
         .trust()
         .map_err(|reason| FileError::Format {
@@ -241,7 +245,7 @@ pub fn read_trust(path: &Path) -> Result<LogTrust, FileError> {
 }
 
 /// Reads a log file as a location X.
-pub fn read_location(path: &Path) -> Result<Location, FileError> {
+pub(crate) fn read_location(path: &Path) -> Result<Location, FileError> {
     read_log_file(path)?
         .location()
         .map_err(|reason| FileError::Format {

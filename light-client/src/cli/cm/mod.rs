@@ -6,10 +6,10 @@
 //! step of the library driver ([`herald_light_client::certmail::CertMail`]) and writes what
 //! goes to the other party to `--out`.
 
-pub mod files;
+pub(super) mod files;
 mod network;
 mod steps;
-pub mod when;
+pub(super) mod when;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -25,7 +25,7 @@ use super::args::KeyStoreArgs;
 use super::connection::GatewayArgs;
 
 /// Exit statuses of `herald cm`.
-pub const CM_EXIT_STATUS: &str = "\
+pub(super) const CM_EXIT_STATUS: &str = "\
 Exit status:
   0  success
   1  failure: bad arguments, unreadable files, the key store or the records, the network
@@ -45,7 +45,7 @@ Location and domain files (--location, --offer, --domain) are TOML (or JSON):
 
 /// `herald cm ...`.
 #[derive(Debug, Subcommand)]
-pub enum CmCommand {
+pub(super) enum CmCommand {
     /// Step (a): seal FILE for ADDR under a fresh key; write the sealed message to OUT.
     #[command(after_help = CM_EXIT_STATUS)]
     Send {
@@ -278,7 +278,7 @@ pub enum CmCommand {
 
 /// `--json`.
 #[derive(Debug, Args)]
-pub struct Output {
+pub(super) struct Output {
     /// Print one JSON object (bytes in base64).
     #[arg(long)]
     pub json: bool,
@@ -286,7 +286,7 @@ pub struct Output {
 
 /// X for a request: a location file or flags.
 #[derive(Debug, Args)]
-pub struct LocationArgs {
+pub(super) struct LocationArgs {
     /// X as a location file (see below).
     #[arg(long, value_name = "FILE", required_unless_present = "log_key",
           conflicts_with_all = ["log_key", "hash", "witness_keys", "quorum", "clock_skew", "max_merge_delay"])]
@@ -313,7 +313,7 @@ pub struct LocationArgs {
 
 /// What the recipient expects the plaintext to be (all optional).
 #[derive(Debug, Args)]
-pub struct ExpectArgs {
+pub(super) struct ExpectArgs {
     /// The media type expected (informative).
     #[arg(long, value_name = "TYPE")]
     pub expect_media_type: Option<String>,
@@ -330,7 +330,7 @@ pub struct ExpectArgs {
 
 /// What the sender accepts.
 #[derive(Debug, Args)]
-pub struct PolicyArgs {
+pub(super) struct PolicyArgs {
     /// The recipient's identity binding: an encoded IncludedLeaf (the binding leaf of the
     /// recipient's domain log, its inclusion proof and cosigned checkpoint). Needed to accept.
     #[arg(long, value_name = "FILE")]
@@ -448,7 +448,7 @@ fn evidence(e: &anyhow::Error) -> Option<serde_json::Value> {
 }
 
 /// Runs `herald cm ...`.
-pub fn run(command: CmCommand) -> ExitCode {
+pub(super) fn run(command: CmCommand) -> ExitCode {
     let json = command.json();
     let result = match command {
         c @ (CmCommand::Publish { .. }

@@ -50,7 +50,7 @@ fn checkpoints(keys: &KeyStoreArgs) -> anyhow::Result<FileCheckpointStore> {
 }
 
 /// Runs the network commands of `herald cm`.
-pub fn run(command: CmCommand) -> anyhow::Result<()> {
+pub(super) fn run(command: CmCommand) -> anyhow::Result<()> {
     match command {
         CmCommand::Publish {
             keys,

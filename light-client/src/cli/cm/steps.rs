@@ -54,7 +54,7 @@ pub(super) fn write(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     Ok(write_atomic(path, bytes)?)
 }
 
-pub fn run(command: CmCommand) -> anyhow::Result<()> {
+pub(super) fn run(command: CmCommand) -> anyhow::Result<()> {
     match command {
         CmCommand::Send {
             keys,

@@ -10,13 +10,13 @@ use std::time::{SystemTime, UNIX_EPOCH};
 #[error(
     "{input:?} is not a time: {reason} (use RFC 3339 like 2030-01-02T03:04:05Z, +DURATION like +1h30m, or Unix seconds)"
 )]
-pub struct TimeError {
+pub(crate) struct TimeError {
     input: String,
     reason: &'static str,
 }
 
 /// The system clock, Unix seconds.
-pub fn now() -> anyhow::Result<u64> {
+pub(crate) fn now() -> anyhow::Result<u64> {
     Ok(SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_err(|_| anyhow::anyhow!("the system clock is before 1970"))?
@@ -24,7 +24,7 @@ pub fn now() -> anyhow::Result<u64> {
 }
 
 /// Parses a time (module documentation) relative to `now`.
-pub fn parse_time(input: &str, now: u64) -> Result<u64, TimeError> {
+pub(crate) fn parse_time(input: &str, now: u64) -> Result<u64, TimeError> {
     let err = |reason| TimeError {
         input: input.chars().take(64).collect(),
         reason,

@@ -16,14 +16,14 @@ use herald_light_client::certmail::{
 };
 use herald_light_client::keystore::{MemoryKeyStore, SecureKeyStore};
 use herald_proto::certmail::Location;
-pub use herald_proto::testkit::{
+pub(crate) use herald_proto::testkit::{
     ALICE, BOB, Domains, MMD, MemoryLog, SKEW, TestRng, alice_key, binding_entry, bob_key, filler,
     witness,
 };
 use herald_proto::wire::pb;
 
 /// A log as the `herald` CLI reads it from a file.
-pub trait LogFile {
+pub(crate) trait LogFile {
     /// This log as a log file (TOML) in `dir`, witnesses 1..=3, quorum 2, δ and MMD included.
     fn log_file(&self, dir: &Path, name: &str) -> PathBuf;
 }
@@ -48,7 +48,7 @@ impl LogFile for MemoryLog {
 }
 
 /// The two domains at time `now`. Bob's binding is in beta, cosigned at `now − 900`.
-pub struct World {
+pub(crate) struct World {
     pub now: u64,
     pub alpha: MemoryLog,
     pub beta: MemoryLog,
@@ -57,7 +57,7 @@ pub struct World {
 
 impl World {
     /// A world whose binding is for `bob_key`.
-    pub fn new(now: u64, bob_key: &SigningKey) -> Self {
+    pub(crate) fn new(now: u64, bob_key: &SigningKey) -> Self {
         let Domains {
             alpha,
             beta,
@@ -72,11 +72,11 @@ impl World {
     }
 
     /// X: alpha, witnesses 1..=3, quorum 2, δ = SKEW, MMD = MMD.
-    pub fn location(&self) -> Location {
+    pub(crate) fn location(&self) -> Location {
         self.alpha.location()
     }
 
-    pub fn terms(&self, deadline: u64) -> RequestTerms {
+    pub(crate) fn terms(&self, deadline: u64) -> RequestTerms {
         RequestTerms {
             deadline,
             location: self.location(),
@@ -86,7 +86,7 @@ impl World {
 
     /// Alice publishes at alpha and trusts beta for bindings; publishing takes
     /// MMD + 30 + 60 = 100 s.
-    pub fn sender_config(&self, optimistic: bool) -> SenderConfig {
+    pub(crate) fn sender_config(&self, optimistic: bool) -> SenderConfig {
         SenderConfig {
             policy: SenderPolicy {
                 locations: vec![self.location()],
@@ -100,7 +100,7 @@ impl World {
         }
     }
 
-    pub fn binding(&self) -> BindingMaterial {
+    pub(crate) fn binding(&self) -> BindingMaterial {
         BindingMaterial {
             binding: self.bob_binding.clone(),
             revocations: Vec::new(),
@@ -108,17 +108,17 @@ impl World {
     }
 
     /// Appends `leaf` to alpha, cosigned by witnesses 1 and 2 at `at`.
-    pub fn publish(&mut self, leaf: &[u8], at: u64) -> pb::IncludedLeaf {
+    pub(crate) fn publish(&mut self, leaf: &[u8], at: u64) -> pb::IncludedLeaf {
         let index = self.alpha.append(leaf);
         let note = self.alpha.cosigned(&[(1, at), (2, at)]);
         self.alpha.included(index, &note)
     }
 }
 
-pub type MemoryMail = CertMail<MemoryKeyStore, MemoryRecordStore>;
+pub(crate) type MemoryMail = CertMail<MemoryKeyStore, MemoryRecordStore>;
 
 /// An account's driver over memory stores.
-pub fn memory_mail(account: &str, key: SigningKey) -> MemoryMail {
+pub(crate) fn memory_mail(account: &str, key: SigningKey) -> MemoryMail {
     CertMail::new(
         MemoryKeyStore::with_identity(account, key).unwrap(),
         MemoryRecordStore::new(),
@@ -126,28 +126,28 @@ pub fn memory_mail(account: &str, key: SigningKey) -> MemoryMail {
 }
 
 /// The one step of a kind in a list.
-pub fn sealed_bytes(steps: &[SenderStep]) -> Vec<u8> {
+pub(crate) fn sealed_bytes(steps: &[SenderStep]) -> Vec<u8> {
     SenderStep::sealed_in(steps)
         .expect("a sealed message to send")
         .to_vec()
 }
 
-pub fn direct_key_bytes(steps: &[SenderStep]) -> Vec<u8> {
+pub(crate) fn direct_key_bytes(steps: &[SenderStep]) -> Vec<u8> {
     SenderStep::direct_key_in(steps)
         .expect("a direct key to send")
         .to_vec()
 }
 
-pub fn publish_step(steps: &[SenderStep]) -> ([u8; 32], Vec<u8>) {
+pub(crate) fn publish_step(steps: &[SenderStep]) -> ([u8; 32], Vec<u8>) {
     let (req_hash, leaf) = SenderStep::publication_in(steps).expect("a publish step");
     (*req_hash, leaf.to_vec())
 }
 
-pub fn evidence_bytes(steps: &[SenderStep]) -> Vec<u8> {
+pub(crate) fn evidence_bytes(steps: &[SenderStep]) -> Vec<u8> {
     SenderStep::evidence_in(steps).expect("evidence").to_vec()
 }
 
 /// A key store and records count no secrets the test did not expect.
-pub fn secret_count(mail: &CertMail<impl SecureKeyStore, impl RecordStore>) -> usize {
+pub(crate) fn secret_count(mail: &CertMail<impl SecureKeyStore, impl RecordStore>) -> usize {
     mail.keys().secret_ids().len()
 }

@@ -15,7 +15,7 @@ use crate::network_support::{TestClient, error_of};
 use crate::witness_support::{Domain, WAIT};
 
 /// Unix seconds now.
-pub fn now() -> u64 {
+pub(crate) fn now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock after 1970")
@@ -23,7 +23,7 @@ pub fn now() -> u64 {
 }
 
 /// An account's client side: its address, identity key and fallback prekey.
-pub struct Account {
+pub(crate) struct Account {
     pub address: String,
     pub identity: SigningKey,
     pub prekey: [u8; 32],
@@ -31,7 +31,7 @@ pub struct Account {
 
 /// A password record as a client sends it, claiming the costs the node offers by default
 /// (derived here with cheap costs: the gateway cannot tell, and these tests do not log in).
-pub fn password_record(account: &str) -> pb::PasswordRecord {
+pub(crate) fn password_record(account: &str) -> pb::PasswordRecord {
     let domain = account.rsplit_once('@').map_or("", |(_, d)| d);
     let cheap = herald_proto::paep::Argon2Params::new(64, 1, 1).unwrap();
     herald_proto::paep::ProverSecrets::<herald_proto::paep::Ristretto255Blake3>::derive(
@@ -47,7 +47,7 @@ pub fn password_record(account: &str) -> pb::PasswordRecord {
 
 impl Account {
     /// The account `address` with keys made from `seed`.
-    pub fn new(address: &str, seed: u8) -> Self {
+    pub(crate) fn new(address: &str, seed: u8) -> Self {
         Account {
             address: address.to_owned(),
             identity: SigningKey::from_bytes(&[seed; 32]),
@@ -56,12 +56,12 @@ impl Account {
     }
 
     /// IK's public key.
-    pub fn key(&self) -> [u8; 32] {
+    pub(crate) fn key(&self) -> [u8; 32] {
         self.identity.verifying_key().to_bytes()
     }
 
     /// The registration request with `code`, signed as a client signs it.
-    pub fn registration(&self, code: &str) -> pb::RegisterAccount {
+    pub(crate) fn registration(&self, code: &str) -> pb::RegisterAccount {
         pb::RegisterAccount {
             account: self.address.clone(),
             identity_key: self.key().to_vec(),
@@ -80,7 +80,7 @@ impl Account {
     }
 
     /// A key publication by this account for `req_hash`, encoded.
-    pub fn publication(&self, req_hash: [u8; 32]) -> Vec<u8> {
+    pub(crate) fn publication(&self, req_hash: [u8; 32]) -> Vec<u8> {
         KeyPublication {
             req_hash,
             ciphertext_hash: *blake3::hash(&req_hash).as_bytes(),
@@ -95,7 +95,7 @@ impl Account {
 }
 
 /// Issues an enrolment code for `address` on `domain`'s gateway.
-pub async fn issue(domain: &Domain, address: &str, valid_for: u64) -> String {
+pub(crate) async fn issue(domain: &Domain, address: &str, valid_for: u64) -> String {
     let (code, _) = domain
         .gateway
         .intake()
@@ -106,17 +106,20 @@ pub async fn issue(domain: &Domain, address: &str, valid_for: u64) -> String {
 }
 
 /// Sends `request` and returns the response.
-pub async fn ask(client: &mut TestClient, request: client_request::Request) -> pb::ClientResponse {
+pub(crate) async fn ask(
+    client: &mut TestClient,
+    request: client_request::Request,
+) -> pb::ClientResponse {
     client.request(request).await
 }
 
 /// The error kind of `response`, if it is a refusal.
-pub fn refusal(response: &pb::ClientResponse) -> Option<pb::ClientErrorKind> {
+pub(crate) fn refusal(response: &pb::ClientResponse) -> Option<pb::ClientErrorKind> {
     error_of(response).map(|(kind, _)| kind)
 }
 
 /// Registers `account` with `code`; the raw response.
-pub async fn register(
+pub(crate) async fn register(
     client: &mut TestClient,
     account: &Account,
     code: &str,
@@ -129,7 +132,11 @@ pub async fn register(
 }
 
 /// Enrols `account` on `domain` (code, registration) and returns the binding's ack.
-pub async fn enrol(domain: &Domain, client: &mut TestClient, account: &Account) -> pb::SubmitAck {
+pub(crate) async fn enrol(
+    domain: &Domain,
+    client: &mut TestClient,
+    account: &Account,
+) -> pb::SubmitAck {
     let code = issue(domain, &account.address, 3600).await;
     match register(client, account, &code).await.response {
         Some(client_response::Response::Submitted(ack)) => ack,
@@ -138,7 +145,7 @@ pub async fn enrol(domain: &Domain, client: &mut TestClient, account: &Account) 
 }
 
 /// Asks `request` until the answer is not `PENDING` (bounded by `WAIT`).
-pub async fn settled(
+pub(crate) async fn settled(
     client: &mut TestClient,
     request: client_request::Request,
 ) -> pb::ClientResponse {
@@ -160,7 +167,7 @@ pub async fn settled(
 }
 
 /// The publication for `req_hash`, once cosigned.
-pub async fn publication(client: &mut TestClient, req_hash: [u8; 32]) -> pb::IncludedLeaf {
+pub(crate) async fn publication(client: &mut TestClient, req_hash: [u8; 32]) -> pb::IncludedLeaf {
     let request = client_request::Request::Publication(pb::PublicationRequest {
         req_hash: req_hash.to_vec(),
     });
@@ -171,7 +178,7 @@ pub async fn publication(client: &mut TestClient, req_hash: [u8; 32]) -> pb::Inc
 }
 
 /// The binding answer for `address`, once cosigned.
-pub async fn binding(client: &mut TestClient, address: &str) -> pb::BindingAnswer {
+pub(crate) async fn binding(client: &mut TestClient, address: &str) -> pb::BindingAnswer {
     let request = client_request::Request::Binding(pb::BindingRequest {
         account: address.to_owned(),
     });
@@ -182,7 +189,7 @@ pub async fn binding(client: &mut TestClient, address: &str) -> pb::BindingAnswe
 }
 
 /// The gateway's own log as its trust list describes it, as a verifier's `LogTrust`.
-pub async fn own_trust(client: &mut TestClient) -> LogTrust {
+pub(crate) async fn own_trust(client: &mut TestClient) -> LogTrust {
     match ask(client, client_request::Request::Trust(pb::TrustRequest {}))
         .await
         .response
@@ -195,6 +202,6 @@ pub async fn own_trust(client: &mut TestClient) -> LogTrust {
 }
 
 /// A req_hash made from `n`.
-pub fn req_hash(n: u64) -> [u8; 32] {
+pub(crate) fn req_hash(n: u64) -> [u8; 32] {
     *blake3::hash(format!("request {n}").as_bytes()).as_bytes()
 }

@@ -21,10 +21,10 @@ use libp2p::{Multiaddr, PeerId, StreamProtocol, Swarm};
 use prost::Message as _;
 
 /// Every wait in these tests is bounded by this.
-pub const WAIT: Duration = Duration::from_secs(20);
+pub(crate) const WAIT: Duration = Duration::from_secs(20);
 
 /// A node on loopback with its temporary data directory.
-pub struct TestNode {
+pub(crate) struct TestNode {
     pub gateway: Gateway,
     pub log_key: NoteVerifier,
     _dir: tempfile::TempDir,
@@ -32,12 +32,12 @@ pub struct TestNode {
 
 impl TestNode {
     /// Initialises and starts a node of `domain` with a short sequencing interval.
-    pub async fn start(domain: &str) -> Self {
+    pub(crate) async fn start(domain: &str) -> Self {
         Self::start_with(domain, |_| {}).await
     }
 
     /// [`TestNode::start`] with `tweak` applied to the configuration first.
-    pub async fn start_with(domain: &str, tweak: impl FnOnce(&mut NodeConfig)) -> Self {
+    pub(crate) async fn start_with(domain: &str, tweak: impl FnOnce(&mut NodeConfig)) -> Self {
         // RUST_LOG=herald_node=debug shows the node's side of a failing test.
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
@@ -60,7 +60,7 @@ impl TestNode {
     }
 
     /// The node's TCP address with `/p2p/<peer id>`.
-    pub fn tcp_addr(&self) -> Multiaddr {
+    pub(crate) fn tcp_addr(&self) -> Multiaddr {
         self.gateway
             .listen_addrs()
             .iter()
@@ -70,7 +70,7 @@ impl TestNode {
     }
 
     /// The node's QUIC address with `/p2p/<peer id>`.
-    pub fn quic_addr(&self) -> Multiaddr {
+    pub(crate) fn quic_addr(&self) -> Multiaddr {
         self.gateway
             .listen_addrs()
             .iter()
@@ -80,7 +80,7 @@ impl TestNode {
     }
 
     /// `GET path` from the node's HTTP listener: status code and body.
-    pub async fn http_get(&self, path: &str) -> (u16, String) {
+    pub(crate) async fn http_get(&self, path: &str) -> (u16, String) {
         let client = herald_light_client::http::HttpClient::new(WAIT, 16 << 20).expect("client");
         let url = format!("http://{}{path}", self.gateway.http_addr());
         let answer = client.get(&url).await.expect("HTTP answer in time");
@@ -93,7 +93,7 @@ impl TestNode {
 /// reads one framed response with the one codec's reader (bounded like a real client), handing
 /// up its bytes.
 #[derive(Clone, Default)]
-pub struct RawCodec;
+pub(crate) struct RawCodec;
 
 impl request_response::Codec for RawCodec {
     type Protocol = StreamProtocol;
@@ -140,20 +140,20 @@ impl request_response::Codec for RawCodec {
 }
 
 #[derive(NetworkBehaviour)]
-pub struct ClientBehaviour {
+pub(crate) struct ClientBehaviour {
     pub client: request_response::Behaviour<RawCodec>,
     pub gossipsub: gossipsub::Behaviour,
 }
 
 /// How an exchange ended: the node's response bytes, or the stream failed.
 #[derive(Debug)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     Response(Vec<u8>),
     Failed(String),
 }
 
 /// A raw libp2p client: TCP or QUIC, the client protocol (outbound), gossipsub.
-pub struct TestClient {
+pub(crate) struct TestClient {
     pub swarm: Swarm<ClientBehaviour>,
     pub node: PeerId,
     /// Gossip messages received so far: (topic, data).
@@ -164,7 +164,7 @@ pub struct TestClient {
 
 impl TestClient {
     /// Dials `addr` (ending in `/p2p/<peer>`) and waits for the connection.
-    pub async fn connect(addr: Multiaddr) -> Self {
+    pub(crate) async fn connect(addr: Multiaddr) -> Self {
         let node = match addr.iter().last() {
             Some(libp2p::multiaddr::Protocol::P2p(peer)) => peer,
             _ => panic!("{addr} has no /p2p/ part"),
@@ -205,7 +205,7 @@ impl TestClient {
     }
 
     /// Drives the swarm until `f` returns `Some` for an event, recording gossip on the way.
-    pub async fn drive_until<T>(
+    pub(crate) async fn drive_until<T>(
         &mut self,
         mut f: impl FnMut(&Self, &SwarmEvent<ClientBehaviourEvent>) -> Option<T>,
     ) -> T {
@@ -233,7 +233,7 @@ impl TestClient {
     }
 
     /// Drives the swarm until `done` holds (checked first, then after every event).
-    pub async fn wait_until(&mut self, done: impl Fn(&Self) -> bool) {
+    pub(crate) async fn wait_until(&mut self, done: impl Fn(&Self) -> bool) {
         if done(self) {
             return;
         }
@@ -241,12 +241,12 @@ impl TestClient {
     }
 
     /// Drives the swarm for `duration`, recording gossip and subscriptions.
-    pub async fn drive_for(&mut self, duration: Duration) {
+    pub(crate) async fn drive_for(&mut self, duration: Duration) {
         let _ = tokio::time::timeout(duration, self.drive_until(|_, _| None::<()>)).await;
     }
 
     /// Sends `bytes` as a request, verbatim, and waits for the outcome.
-    pub async fn raw(&mut self, bytes: Vec<u8>) -> Outcome {
+    pub(crate) async fn raw(&mut self, bytes: Vec<u8>) -> Outcome {
         let node = self.node;
         let id: OutboundRequestId = self.swarm.behaviour_mut().client.send_request(&node, bytes);
         self.drive_until(|_, e| match e {
@@ -271,7 +271,10 @@ impl TestClient {
     }
 
     /// Sends a well-formed request and decodes the (validated) response.
-    pub async fn request(&mut self, request: pb::client_request::Request) -> pb::ClientResponse {
+    pub(crate) async fn request(
+        &mut self,
+        request: pb::client_request::Request,
+    ) -> pb::ClientResponse {
         let frame = wire::encode_frame(&pb::ClientRequest {
             request: Some(request),
         });
@@ -282,7 +285,7 @@ impl TestClient {
     }
 
     /// Submits `entry` bytes.
-    pub async fn submit(&mut self, entry: Vec<u8>) -> pb::ClientResponse {
+    pub(crate) async fn submit(&mut self, entry: Vec<u8>) -> pb::ClientResponse {
         self.request(pb::client_request::Request::Submit(pb::SubmitEntry {
             entry,
             trusted_size: 0,
@@ -291,7 +294,7 @@ impl TestClient {
     }
 
     /// The node's latest checkpoint note.
-    pub async fn checkpoint(&mut self) -> Vec<u8> {
+    pub(crate) async fn checkpoint(&mut self) -> Vec<u8> {
         match self
             .request(pb::client_request::Request::Checkpoint(
                 pb::CheckpointRequest { cosigned: false },
@@ -305,7 +308,7 @@ impl TestClient {
     }
 
     /// Subscribes to `topic` and waits until the node is subscribed to it too.
-    pub async fn subscribe(&mut self, topic: &IdentTopic) {
+    pub(crate) async fn subscribe(&mut self, topic: &IdentTopic) {
         self.swarm
             .behaviour_mut()
             .gossipsub
@@ -316,7 +319,7 @@ impl TestClient {
 }
 
 /// A signed notarization entry, encoded; `n` makes it unique.
-pub fn notarization(n: u64) -> Vec<u8> {
+pub(crate) fn notarization(n: u64) -> Vec<u8> {
     Notarization {
         digest: *blake3::hash(&n.to_le_bytes()).as_bytes(),
         media_type: "text/plain".into(),
@@ -328,7 +331,9 @@ pub fn notarization(n: u64) -> Vec<u8> {
 }
 
 /// The error kind of a response, if it is an error.
-pub fn error_of(response: &pb::ClientResponse) -> Option<(pb::ClientErrorKind, pb::ClientError)> {
+pub(crate) fn error_of(
+    response: &pb::ClientResponse,
+) -> Option<(pb::ClientErrorKind, pb::ClientError)> {
     match &response.response {
         Some(pb::client_response::Response::Error(e)) => {
             Some((pb::ClientErrorKind::try_from(e.kind).ok()?, e.clone()))

@@ -15,19 +15,19 @@ use herald_node::store::{LogStore, RoundBatch, RoundWriter, WriteError};
 use herald_proto::note::NoteSigner;
 use prometheus_client::registry::Registry;
 
-pub const ORIGIN: &str = "alpha.test/herald";
+pub(crate) const ORIGIN: &str = "alpha.test/herald";
 
 /// The log key of `origin` (a fixed seed per name, so restarts use the same key).
-pub fn signer_for(origin: &str, seed: u8) -> NoteSigner {
+pub(crate) fn signer_for(origin: &str, seed: u8) -> NoteSigner {
     NoteSigner::new(origin, SigningKey::from_bytes(&[seed; 32])).expect("valid key name")
 }
 
-pub fn signer() -> NoteSigner {
+pub(crate) fn signer() -> NoteSigner {
     signer_for(ORIGIN, 7)
 }
 
 /// Entry `i`: 8 to 300 bytes, starting with `i` (so no two entries are equal), then filler.
-pub fn entry(i: u64) -> Vec<u8> {
+pub(crate) fn entry(i: u64) -> Vec<u8> {
     let len = 8 + (i.wrapping_mul(2_654_435_761) % 293) as usize;
     let mut e = i.to_be_bytes().to_vec();
     e.resize(len, (i % 251) as u8);
@@ -35,7 +35,7 @@ pub fn entry(i: u64) -> Vec<u8> {
 }
 
 /// A config for tests: short rounds.
-pub fn fast_config() -> SequencerConfig {
+pub(crate) fn fast_config() -> SequencerConfig {
     SequencerConfig {
         sequence_interval: Duration::from_millis(2),
         ..SequencerConfig::default()
@@ -44,7 +44,7 @@ pub fn fast_config() -> SequencerConfig {
 
 /// Submits every entry with up to `window` in flight, retrying on Busy; returns the acks in
 /// submission order.
-pub async fn submit_all(
+pub(crate) async fn submit_all(
     handle: &SequencerHandle,
     entries: Vec<Vec<u8>>,
     window: usize,
@@ -78,7 +78,7 @@ pub async fn submit_all(
 }
 
 /// Appends `entries` to `store` through a real sequencer, then shuts it down cleanly.
-pub async fn append(store: &LogStore, entries: Vec<Vec<u8>>) -> Vec<Ack> {
+pub(crate) async fn append(store: &LogStore, entries: Vec<Vec<u8>>) -> Vec<Ack> {
     let mut registry = Registry::default();
     let (handle, task) = Sequencer::spawn(store.clone(), signer(), fast_config(), &mut registry)
         .expect("sequencer starts");
@@ -90,13 +90,13 @@ pub async fn append(store: &LogStore, entries: Vec<Vec<u8>>) -> Vec<Ack> {
 
 /// A clock the test sets by hand.
 #[derive(Debug, Default)]
-pub struct ManualClock(pub AtomicU64);
+pub(crate) struct ManualClock(pub AtomicU64);
 
 impl ManualClock {
-    pub fn at(ms: u64) -> Arc<Self> {
+    pub(crate) fn at(ms: u64) -> Arc<Self> {
         Arc::new(ManualClock(AtomicU64::new(ms)))
     }
-    pub fn set(&self, ms: u64) {
+    pub(crate) fn set(&self, ms: u64) {
         self.0.store(ms, Ordering::SeqCst);
     }
 }
@@ -108,7 +108,7 @@ impl Clock for ManualClock {
 }
 
 /// A writer that makes apply or flush fail on demand, and records the sizes it applied.
-pub struct FailingWriter {
+pub(crate) struct FailingWriter {
     pub inner: LogStore,
     pub fail_apply: AtomicBool,
     pub fail_flush: AtomicBool,
@@ -116,7 +116,7 @@ pub struct FailingWriter {
 }
 
 impl FailingWriter {
-    pub fn new(inner: LogStore) -> Arc<Self> {
+    pub(crate) fn new(inner: LogStore) -> Arc<Self> {
         Arc::new(FailingWriter {
             inner,
             fail_apply: AtomicBool::new(false),
@@ -150,7 +150,7 @@ impl RoundWriter for FailingWriter {
 }
 
 /// A writer whose `apply` blocks while its gate is closed: rounds pile up behind it.
-pub struct GatedWriter {
+pub(crate) struct GatedWriter {
     pub inner: LogStore,
     open: Mutex<bool>,
     cv: Condvar,
@@ -158,7 +158,7 @@ pub struct GatedWriter {
 }
 
 impl GatedWriter {
-    pub fn closed(inner: LogStore) -> Arc<Self> {
+    pub(crate) fn closed(inner: LogStore) -> Arc<Self> {
         Arc::new(GatedWriter {
             inner,
             open: Mutex::new(false),
@@ -167,7 +167,7 @@ impl GatedWriter {
         })
     }
 
-    pub fn open(&self) {
+    pub(crate) fn open(&self) {
         *self.open.lock().unwrap() = true;
         self.cv.notify_all();
     }

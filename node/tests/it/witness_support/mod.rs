@@ -26,10 +26,10 @@ use libp2p::swarm::SwarmEvent;
 use libp2p::{Multiaddr, PeerId, Swarm};
 
 /// Every wait in these tests is bounded by this.
-pub const WAIT: Duration = Duration::from_secs(30);
+pub(crate) const WAIT: Duration = Duration::from_secs(30);
 
 /// Polls `check` every 50 ms until it holds; panics naming `what` after `WAIT`.
-pub async fn eventually<F, Fut>(what: &str, mut check: F)
+pub(crate) async fn eventually<F, Fut>(what: &str, mut check: F)
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = bool>,
@@ -45,7 +45,7 @@ where
 }
 
 /// A running gateway, its keys and its data directory.
-pub struct Domain {
+pub(crate) struct Domain {
     pub gateway: Gateway,
     pub keys: NodeKeys,
     pub config: NodeConfig,
@@ -55,7 +55,7 @@ pub struct Domain {
 impl Domain {
     /// Initialises and starts a node of `domain`: loopback TCP only, 20 ms rounds, `tweak`
     /// applied to the configuration.
-    pub async fn start(domain: &str, tweak: impl FnOnce(&mut NodeConfig)) -> Domain {
+    pub(crate) async fn start(domain: &str, tweak: impl FnOnce(&mut NodeConfig)) -> Domain {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
             .with_test_writer()
@@ -84,7 +84,7 @@ impl Domain {
     }
 
     /// Stops the node (cleanly) and keeps its directory.
-    pub async fn stop(self) -> StoppedDomain {
+    pub(crate) async fn stop(self) -> StoppedDomain {
         self.gateway.stop().await.expect("clean stop");
         StoppedDomain {
             keys: self.keys,
@@ -94,7 +94,7 @@ impl Domain {
     }
 
     /// The record peers register this node with.
-    pub fn record(&self) -> PeerRecord {
+    pub(crate) fn record(&self) -> PeerRecord {
         PeerRecord {
             domain: self.config.domain.clone(),
             log_key: self.keys.log_verifier().to_string(),
@@ -106,12 +106,12 @@ impl Domain {
     }
 
     /// The log's origin.
-    pub fn origin(&self) -> String {
+    pub(crate) fn origin(&self) -> String {
         self.config.origin()
     }
 
     /// Registers `peer` here (durably).
-    pub async fn register(&self, peer: &PeerRecord) {
+    pub(crate) async fn register(&self, peer: &PeerRecord) {
         let registry = self.gateway.peers().clone();
         let peer = PeerDomain::from_record(peer).expect("a valid record");
         tokio::task::spawn_blocking(move || registry.add(peer))
@@ -121,7 +121,7 @@ impl Domain {
     }
 
     /// The admin token.
-    pub fn admin_token(&self) -> String {
+    pub(crate) fn admin_token(&self) -> String {
         std::fs::read_to_string(self.config.admin_token_path())
             .expect("admin token")
             .trim()
@@ -129,17 +129,17 @@ impl Domain {
     }
 
     /// The TCP address with `/p2p/<peer id>`.
-    pub fn addr(&self) -> Multiaddr {
+    pub(crate) fn addr(&self) -> Multiaddr {
         self.gateway.listen_addrs()[0].clone()
     }
 
     /// The stored cosigned checkpoint note, if any.
-    pub fn cosigned(&self) -> Option<Vec<u8>> {
+    pub(crate) fn cosigned(&self) -> Option<Vec<u8>> {
         self.gateway.store().cosigned().expect("meta read")
     }
 
     /// The tree size of the stored cosigned checkpoint, if any.
-    pub fn cosigned_size(&self) -> Option<u64> {
+    pub(crate) fn cosigned_size(&self) -> Option<u64> {
         let note = self.cosigned()?;
         let parsed = herald_proto::note::SignedNote::parse(&note).expect("a note");
         Some(
@@ -150,24 +150,24 @@ impl Domain {
     }
 
     /// What this witness holds for `origin`.
-    pub fn held(&self, origin: &str) -> Option<(u64, [u8; 32])> {
+    pub(crate) fn held(&self, origin: &str) -> Option<(u64, [u8; 32])> {
         self.gateway.witness().held(origin).expect("witness state")
     }
 
     /// Whether this node distrusts `origin`.
-    pub fn distrusts(&self, origin: &str) -> bool {
+    pub(crate) fn distrusts(&self, origin: &str) -> bool {
         self.gateway.watch().alerts().is_distrusted(origin)
     }
 
     /// `GET /status` as JSON.
-    pub async fn status(&self) -> serde_json::Value {
+    pub(crate) async fn status(&self) -> serde_json::Value {
         let (code, body) = http(self.gateway.http_addr(), "GET", "/status", None, None).await;
         assert_eq!(code, 200, "{body}");
         serde_json::from_str(&body).expect("status JSON")
     }
 
     /// `/metrics`.
-    pub async fn metrics(&self) -> String {
+    pub(crate) async fn metrics(&self) -> String {
         http(self.gateway.http_addr(), "GET", "/metrics", None, None)
             .await
             .1
@@ -175,7 +175,7 @@ impl Domain {
 }
 
 /// A stopped node's directory and configuration.
-pub struct StoppedDomain {
+pub(crate) struct StoppedDomain {
     pub keys: NodeKeys,
     pub config: NodeConfig,
     dir: tempfile::TempDir,
@@ -183,7 +183,7 @@ pub struct StoppedDomain {
 
 impl StoppedDomain {
     /// Starts it again, on the same ports.
-    pub async fn start(self) -> Domain {
+    pub(crate) async fn start(self) -> Domain {
         let gateway = tokio::time::timeout(WAIT, Gateway::start(self.config.clone()))
             .await
             .expect("restart in time")
@@ -198,7 +198,7 @@ impl StoppedDomain {
 }
 
 /// Registers every domain with every other.
-pub async fn register_all(domains: &[&Domain]) {
+pub(crate) async fn register_all(domains: &[&Domain]) {
     for a in domains {
         for b in domains {
             if a.config.domain != b.config.domain {
@@ -215,7 +215,7 @@ fn without_p2p(addr: &Multiaddr) -> Multiaddr {
 }
 
 /// The sum of a metric's samples (every label set) in a Prometheus page.
-pub fn metric(page: &str, name: &str) -> f64 {
+pub(crate) fn metric(page: &str, name: &str) -> f64 {
     page.lines()
         .filter(|l| !l.starts_with('#'))
         .filter_map(|l| {
@@ -231,7 +231,7 @@ pub fn metric(page: &str, name: &str) -> f64 {
 }
 
 /// One HTTP exchange: status and body.
-pub async fn http(
+pub(crate) async fn http(
     addr: SocketAddr,
     method: &str,
     path: &str,
@@ -255,7 +255,7 @@ pub async fn http(
 
 /// A log that lives in the test: a real log key (`NodeKeys` of a domain), leaves in memory.
 #[derive(Clone)]
-pub struct FakeLog {
+pub(crate) struct FakeLog {
     pub keys: NodeKeys,
     pub domain: String,
     pub leaves: Vec<Hash>,
@@ -267,7 +267,7 @@ fn hasher() -> AnyHasher {
 
 impl FakeLog {
     /// The log of `domain` with keys from `seed`, holding `size` leaves.
-    pub fn new(domain: &str, seed: u8, size: u64) -> Self {
+    pub(crate) fn new(domain: &str, seed: u8, size: u64) -> Self {
         let keys = NodeKeys::from_seeds(domain, [[seed; 32], [seed + 1; 32], [seed + 2; 32]])
             .expect("test keys");
         let mut log = FakeLog {
@@ -280,7 +280,7 @@ impl FakeLog {
     }
 
     /// Appends leaves up to `size`.
-    pub fn grow_to(&mut self, size: u64) {
+    pub(crate) fn grow_to(&mut self, size: u64) {
         while (self.leaves.len() as u64) < size {
             let i = self.leaves.len();
             let leaf = hasher().hash_leaf(format!("{} entry {i}", self.domain).as_bytes());
@@ -289,14 +289,14 @@ impl FakeLog {
     }
 
     /// The same log with leaf `index` replaced (a fork).
-    pub fn forked_at(&self, index: usize) -> Self {
+    pub(crate) fn forked_at(&self, index: usize) -> Self {
         let mut fork = self.clone();
         fork.leaves[index] = hasher().hash_leaf(b"rewritten history");
         fork
     }
 
     /// The record a witness registers this log with (its peer id is the test client's).
-    pub fn record(&self) -> PeerRecord {
+    pub(crate) fn record(&self) -> PeerRecord {
         PeerRecord {
             domain: self.domain.clone(),
             log_key: self.keys.log_verifier().to_string(),
@@ -307,7 +307,7 @@ impl FakeLog {
         }
     }
 
-    pub fn origin(&self) -> String {
+    pub(crate) fn origin(&self) -> String {
         format!("{}/herald", self.domain)
     }
 
@@ -316,12 +316,12 @@ impl FakeLog {
     }
 
     /// The root of the first `size` leaves.
-    pub fn root(&self, size: u64) -> Hash {
+    pub(crate) fn root(&self, size: u64) -> Hash {
         tree_root(&hasher(), &self.model(size), size).expect("root")
     }
 
     /// The signed checkpoint note of the first `size` leaves.
-    pub fn checkpoint(&self, size: u64) -> Vec<u8> {
+    pub(crate) fn checkpoint(&self, size: u64) -> Vec<u8> {
         Checkpoint {
             origin: self.origin(),
             size,
@@ -334,7 +334,7 @@ impl FakeLog {
     }
 
     /// The consistency proof from `old` to `new` leaves (empty from 0 or between equal sizes).
-    pub fn proof(&self, old: u64, new: u64) -> Vec<Vec<u8>> {
+    pub(crate) fn proof(&self, old: u64, new: u64) -> Vec<Vec<u8>> {
         if old == 0 || old == new {
             return Vec::new();
         }
@@ -346,7 +346,7 @@ impl FakeLog {
     }
 
     /// The answer to an inclusion request for leaf `index` in the tree of `size` leaves.
-    pub fn inclusion(&self, index: u64, size: u64) -> pb::InclusionAnswer {
+    pub(crate) fn inclusion(&self, index: u64, size: u64) -> pb::InclusionAnswer {
         let hashes =
             herald_proto::merkle::inclusion_proof(&hasher(), &self.model(size), index, size)
                 .expect("a leaf of the tree");
@@ -357,7 +357,7 @@ impl FakeLog {
     }
 
     /// A well-formed request to cosign size `new`, proving it from `old`.
-    pub fn request(&self, old: u64, new: u64) -> pb::AddCheckpointRequest {
+    pub(crate) fn request(&self, old: u64, new: u64) -> pb::AddCheckpointRequest {
         pb::AddCheckpointRequest {
             old_size: old,
             consistency_proof: self.proof(old, new),
@@ -368,7 +368,7 @@ impl FakeLog {
 
 /// A witness answer, classified.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Answer {
+pub(crate) enum Answer {
     /// A cosignature line.
     Cosigned(String),
     /// A refusal and the held size.
@@ -378,7 +378,7 @@ pub enum Answer {
 }
 
 impl Answer {
-    pub fn reason(&self) -> Option<Reason> {
+    pub(crate) fn reason(&self) -> Option<Reason> {
         match self {
             Answer::Refused(r, _) => Some(*r),
             _ => None,
@@ -387,14 +387,14 @@ impl Answer {
 }
 
 /// A libp2p peer that calls `/herald/witness/1` with a chosen identity.
-pub struct WitnessClient {
+pub(crate) struct WitnessClient {
     swarm: Swarm<request_response::Behaviour<WitnessCodec>>,
     node: PeerId,
 }
 
 impl WitnessClient {
     /// Connects to the node at `addr` (ending in `/p2p/`) as `identity`.
-    pub async fn connect(identity: Keypair, addr: Multiaddr) -> Self {
+    pub(crate) async fn connect(identity: Keypair, addr: Multiaddr) -> Self {
         let node = match addr.iter().last() {
             Some(Protocol::P2p(peer)) => peer,
             _ => panic!("{addr} has no /p2p/ part"),
@@ -412,7 +412,7 @@ impl WitnessClient {
     }
 
     /// Sends one request and waits for the answer.
-    pub async fn send(&mut self, request: pb::AddCheckpointRequest) -> Answer {
+    pub(crate) async fn send(&mut self, request: pb::AddCheckpointRequest) -> Answer {
         let id = self
             .swarm
             .behaviour_mut()
