@@ -291,8 +291,6 @@ mod tests {
     use ed25519_dalek::SigningKey;
     use futures::executor::block_on;
     use herald_proto::entry::Notarization;
-    use herald_proto::inclusion::LogTrust;
-    use herald_proto::merkle::HashAlgorithm;
     use prost::Message as _;
 
     use super::*;
@@ -302,13 +300,7 @@ mod tests {
     type Log<'a> = TrustedLog<&'a FakeGateway, &'a MemoryCheckpointStore>;
 
     fn open<'a>(gateway: &'a FakeGateway, store: &'a MemoryCheckpointStore) -> Log<'a> {
-        let verifier = gateway.log.lock().unwrap().verifier();
-        TrustedLog::open(
-            gateway,
-            LogTrust::unwitnessed(verifier, HashAlgorithm::Blake3),
-            store,
-        )
-        .unwrap()
+        gateway.trusted(store)
     }
 
     fn notarization(label: &str) -> Vec<u8> {

@@ -230,6 +230,20 @@ pub(crate) struct FakeGateway {
 }
 
 impl FakeGateway {
+    /// A `TrustedLog` following this gateway's log (unwitnessed), state in `store`.
+    pub(crate) fn trusted<'a>(
+        &'a self,
+        store: &'a crate::store::MemoryCheckpointStore,
+    ) -> crate::TrustedLog<&'a FakeGateway, &'a crate::store::MemoryCheckpointStore> {
+        let verifier = self.log.lock().unwrap().verifier();
+        crate::TrustedLog::open(
+            self,
+            LogTrust::unwitnessed(verifier, HashAlgorithm::Blake3),
+            store,
+        )
+        .unwrap()
+    }
+
     pub(crate) fn new(log: TestLog) -> Self {
         FakeGateway {
             log: Mutex::new(log),

@@ -506,13 +506,7 @@ mod tests {
     type Log<'a> = TrustedLog<&'a FakeGateway, &'a MemoryCheckpointStore>;
 
     fn open<'a>(gateway: &'a FakeGateway, store: &'a MemoryCheckpointStore) -> Log<'a> {
-        let verifier = gateway.log.lock().unwrap().verifier();
-        TrustedLog::open(
-            gateway,
-            LogTrust::unwitnessed(verifier, HashAlgorithm::Blake3),
-            store,
-        )
-        .unwrap()
+        gateway.trusted(store)
     }
 
     fn verification(e: ClientError) -> VerifyError {

@@ -129,13 +129,7 @@ mod tests {
     }
 
     fn open<'a>(gateway: &'a FakeGateway, store: &'a MemoryCheckpointStore) -> Log<'a> {
-        let verifier = gateway.log.lock().unwrap().verifier();
-        TrustedLog::open(
-            gateway,
-            LogTrust::unwitnessed(verifier, HashAlgorithm::Blake3),
-            store,
-        )
-        .unwrap()
+        gateway.trusted(store)
     }
 
     /// The gateway's checkpoint of `size` with cosignatures by `witnesses`, made now.
