@@ -1,5 +1,5 @@
 //! Every sled tree the node keeps, its owner and its flush rule, in one place; [`Tree::open`] is
-//! the only way the node opens one.
+//! the only way the node opens one, and [`open`] the only way it opens the database.
 //!
 //! All trees live in the one sled database of the log store (`<data_dir>/store`), so one
 //! `flush` makes a round of any of them durable. sled writes each tree's batch atomically; a
@@ -15,6 +15,36 @@
 //! | `alerts` | the split-view watch (`watch::alerts`) | verified equivocation proofs, per origin | flushed before an alert is gossiped or listed |
 //! | `scan_cursors` | the peer-log scanner (`watch::scan`) | per origin, the next index to read | written after the entries it covers were judged; losing one re-reads |
 //! | `evidence` | the evidence writer (`service::evidence`) | how far each evidence kind was written | moved and flushed only after the records' acks |
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// How long [`open`] waits for a directory whose sled lock is still held. sled 0.34 releases its
+/// lock file only when deferred cleanup (crossbeam-epoch) drops the last file handle, which in a
+/// busy process can lag the drop of the last `Db` by some milliseconds: a database closed and
+/// reopened in one process (tests, an embedded node restarted) must not fail for that.
+pub(crate) const LOCK_WAIT: Duration = Duration::from_secs(2);
+
+/// Opens (or creates) the sled database in `path`, waiting up to [`LOCK_WAIT`] for a lock this
+/// or another process still holds. `Ok(None)` means the lock was still held when the wait ran out.
+/// Blocking. The only way the node opens its database.
+pub(crate) fn open(path: &Path) -> sled::Result<Option<sled::Db>> {
+    let start = Instant::now();
+    loop {
+        match sled::Config::new().path(path).open() {
+            Ok(db) => return Ok(Some(db)),
+            // sled reports a directory held by another process as an I/O error whose message
+            // says so (sled 0.34 `Config::try_lock`); there is no dedicated variant to match.
+            Err(sled::Error::Io(io)) if io.to_string().contains("could not acquire lock") => {
+                if start.elapsed() >= LOCK_WAIT {
+                    return Ok(None);
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
 
 /// One of the node's sled trees.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -73,6 +103,34 @@ impl Tree {
 #[cfg(test)]
 mod tests {
     use super::Tree;
+
+    #[test]
+    fn a_database_reopens_at_once_after_its_drop() {
+        let dir = tempfile::tempdir().unwrap();
+        for round in 0..20u32 {
+            let db = super::open(dir.path())
+                .unwrap()
+                .expect("the lock is free after a drop");
+            let tree = Tree::Accounts.open(&db).unwrap();
+            tree.insert(b"round", &round.to_be_bytes()).unwrap();
+            tree.flush().unwrap();
+        }
+        let db = super::open(dir.path()).unwrap().unwrap();
+        let got = Tree::Accounts
+            .open(&db)
+            .unwrap()
+            .get(b"round")
+            .unwrap()
+            .unwrap();
+        assert_eq!(&got[..], &19u32.to_be_bytes());
+    }
+
+    #[test]
+    fn a_database_held_open_is_reported_after_the_wait() {
+        let dir = tempfile::tempdir().unwrap();
+        let _held = super::open(dir.path()).unwrap().unwrap();
+        assert!(super::open(dir.path()).unwrap().is_none());
+    }
 
     #[test]
     fn every_tree_has_its_own_name() {

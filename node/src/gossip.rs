@@ -333,7 +333,7 @@ mod tests {
     #[test]
     fn registered_logs_must_verify_and_unknown_ones_pass_unbelieved() {
         let dir = tempfile::tempdir().unwrap();
-        let db = sled::open(dir.path()).unwrap();
+        let db = crate::db::open(dir.path()).unwrap().unwrap();
         let reg =
             crate::peers::PeerRegistry::open(&db, "a.test", libp2p::PeerId::random()).unwrap();
         let record = crate::peers::tests::record("beta.test", 10, 1);

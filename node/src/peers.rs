@@ -565,7 +565,7 @@ pub(crate) mod tests {
     #[test]
     fn changes_are_durable_and_seen_by_watchers() {
         let dir = tempfile::tempdir().unwrap();
-        let db = sled::open(dir.path()).unwrap();
+        let db = crate::db::open(dir.path()).unwrap().unwrap();
         let reg = registry(&db);
         let mut watcher = reg.watch();
         let beta = PeerDomain::from_record(&record("beta.test", 10, 4000)).unwrap();
@@ -598,7 +598,7 @@ pub(crate) mod tests {
     #[test]
     fn itself_and_a_taken_peer_id_are_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let db = sled::open(dir.path()).unwrap();
+        let db = crate::db::open(dir.path()).unwrap().unwrap();
         let reg = registry(&db);
         let me = PeerDomain::from_record(&record("alpha.test", 1, 1)).unwrap();
         assert!(matches!(reg.add(me), Err(PeerError::Itself(_))));
@@ -623,7 +623,7 @@ pub(crate) mod tests {
     #[test]
     fn a_damaged_record_is_an_error_at_open() {
         let dir = tempfile::tempdir().unwrap();
-        let db = sled::open(dir.path()).unwrap();
+        let db = crate::db::open(dir.path()).unwrap().unwrap();
         let tree = crate::db::Tree::Peers.open(&db).unwrap();
         tree.insert("beta.test", &b"{not json"[..]).unwrap();
         let own = NodeKeys::from_seeds("alpha.test", [[1; 32], [2; 32], [3; 32]]).unwrap();

@@ -488,7 +488,7 @@ mod tests {
 
     fn book() -> (tempfile::TempDir, AccountBook) {
         let dir = tempfile::tempdir().unwrap();
-        let db = sled::Config::new().path(dir.path()).open().unwrap();
+        let db = crate::db::open(dir.path()).unwrap().unwrap();
         (dir, AccountBook::open(&db, "beta.test").unwrap())
     }
 

@@ -297,7 +297,7 @@ mod tests {
 
     fn book() -> (tempfile::TempDir, PrekeyBook) {
         let dir = tempfile::tempdir().unwrap();
-        let db = sled::Config::new().path(dir.path()).open().unwrap();
+        let db = crate::db::open(dir.path()).unwrap().unwrap();
         (dir, PrekeyBook::open(&db).unwrap())
     }
 
@@ -392,12 +392,12 @@ mod tests {
     fn a_take_is_durable_across_a_reopen() {
         let dir = tempfile::tempdir().unwrap();
         {
-            let db = sled::Config::new().path(dir.path()).open().unwrap();
+            let db = crate::db::open(dir.path()).unwrap().unwrap();
             let book = PrekeyBook::open(&db).unwrap();
             book.store("bob@beta.test", &upload(1..3, None)).unwrap();
             book.take("bob@beta.test").unwrap();
         }
-        let db = sled::Config::new().path(dir.path()).open().unwrap();
+        let db = crate::db::open(dir.path()).unwrap().unwrap();
         let book = PrekeyBook::open(&db).unwrap();
         assert!(matches!(book.take("bob@beta.test").unwrap(), Handed::OneTime(p) if p.id == 2));
     }

@@ -119,7 +119,7 @@ mod tests {
 
     fn peers(n: u8) -> (PeerSet, Vec<PeerId>) {
         let dir = tempfile::tempdir().unwrap();
-        let db = sled::open(dir.path()).unwrap();
+        let db = crate::db::open(dir.path()).unwrap().unwrap();
         let reg = crate::peers::PeerRegistry::open(&db, "alpha.test", PeerId::random()).unwrap();
         for i in 0..n {
             let record = crate::peers::tests::record(&format!("p{i}.test"), 10 + 3 * i, 4000);

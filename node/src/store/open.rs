@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::sync::atomic::AtomicU8;
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use herald_proto::merkle::{AnyHasher, CompactRange, HashAlgorithm, LogHasher, tree_root};
 use tracing::warn;
@@ -22,30 +22,10 @@ use super::{
     tree_error, upgrade,
 };
 
-/// How long `open` waits for a directory whose sled lock is still held. sled 0.34 releases its
-/// lock file only when deferred cleanup (crossbeam-epoch) drops the last file handle, which in a
-/// busy process can lag the drop of the last `Db` by a few milliseconds: a store closed and
-/// reopened in one process (tests, an embedded node restarted) must not fail for that.
-const LOCK_WAIT: Duration = Duration::from_secs(2);
-
 fn open_db(path: &Path) -> Result<sled::Db, OpenError> {
-    let start = Instant::now();
-    loop {
-        match sled::Config::new().path(path).open() {
-            Ok(db) => return Ok(db),
-            // sled reports a directory held by another process as an I/O error whose message
-            // says so (sled 0.34 `Config::try_lock`); there is no dedicated variant to match.
-            Err(sled::Error::Io(io)) if io.to_string().contains("could not acquire lock") => {
-                if start.elapsed() >= LOCK_WAIT {
-                    return Err(OpenError::Locked {
-                        path: path.to_owned(),
-                    });
-                }
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            Err(e) => return Err(OpenError::Storage(e)),
-        }
-    }
+    crate::db::open(path)?.ok_or_else(|| OpenError::Locked {
+        path: path.to_owned(),
+    })
 }
 
 impl LogStore {

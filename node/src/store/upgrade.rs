@@ -123,7 +123,7 @@ mod tests {
 
     /// Rewrites a stopped version-3 log of `size` entries as version 2 stored it.
     fn downgrade(dir: &Path, size: u64) {
-        let db = sled::open(dir).unwrap();
+        let db = crate::db::open(dir).unwrap().unwrap();
         let tree = crate::db::Tree::Log.open(&db).unwrap();
         let n = size / BUNDLE_WIDTH;
         let mut partial = Vec::new();
@@ -158,7 +158,7 @@ mod tests {
         append(&store, 600..700);
         drop(store);
         // Upgraded for good: the next open reads version 3 and every entry.
-        let db = sled::open(dir.path()).unwrap();
+        let db = crate::db::open(dir.path()).unwrap().unwrap();
         let format = crate::db::Tree::Log
             .open(&db)
             .unwrap()

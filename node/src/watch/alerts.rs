@@ -207,7 +207,7 @@ pub(crate) mod tests {
     #[test]
     fn a_recorded_proof_distrusts_its_origin_across_reopening() {
         let dir = tempfile::tempdir().unwrap();
-        let db = sled::open(dir.path()).unwrap();
+        let db = crate::db::open(dir.path()).unwrap().unwrap();
         let book = AlertBook::open(&db).unwrap();
         assert!(!book.is_distrusted("b.test/herald"));
         let proof = fork("b.test/herald", 3, 1, 2);
@@ -228,7 +228,7 @@ pub(crate) mod tests {
     #[test]
     fn proofs_per_origin_are_bounded() {
         let dir = tempfile::tempdir().unwrap();
-        let db = sled::open(dir.path()).unwrap();
+        let db = crate::db::open(dir.path()).unwrap().unwrap();
         let book = AlertBook::open(&db).unwrap();
         for b in 0..MAX_ALERTS_PER_ORIGIN as u8 {
             let recorded = book.record(&fork("b.test/herald", 3, 200, b)).unwrap();
@@ -242,7 +242,7 @@ pub(crate) mod tests {
     #[test]
     fn a_damaged_record_fails_the_open() {
         let dir = tempfile::tempdir().unwrap();
-        let db = sled::open(dir.path()).unwrap();
+        let db = crate::db::open(dir.path()).unwrap().unwrap();
         let tree = crate::db::Tree::Alerts.open(&db).unwrap();
         tree.insert(key("b.test/herald", b"x"), &b"garbage"[..])
             .unwrap();

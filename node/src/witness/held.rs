@@ -180,7 +180,7 @@ mod tests {
     #[test]
     fn swaps_compare_and_survive_reopening() {
         let dir = tempfile::tempdir().unwrap();
-        let db = sled::open(dir.path()).unwrap();
+        let db = crate::db::open(dir.path()).unwrap().unwrap();
         let held = HeldCheckpoints::open(&db).unwrap();
         assert_eq!(held.get("b.test/herald").unwrap(), None);
         let first = Held::of(&checkpoint(3, 1));
@@ -194,7 +194,7 @@ mod tests {
         held.swap("b.test/herald", Some(&first), &second).unwrap();
         drop(held);
         drop(db);
-        let db = sled::open(dir.path()).unwrap();
+        let db = crate::db::open(dir.path()).unwrap().unwrap();
         let held = HeldCheckpoints::open(&db).unwrap();
         let back = held.get("b.test/herald").unwrap().unwrap();
         assert_eq!((back.size, back.root), (5, [2; 32]));
@@ -205,7 +205,7 @@ mod tests {
     #[test]
     fn a_damaged_value_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
-        let db = sled::open(dir.path()).unwrap();
+        let db = crate::db::open(dir.path()).unwrap().unwrap();
         let held = HeldCheckpoints::open(&db).unwrap();
         held.tree.insert("x/herald", &[1u8, 2, 3][..]).unwrap();
         assert!(matches!(
