@@ -1,5 +1,5 @@
 //! Every sled tree the node keeps, its owner and its flush rule, in one place; [`Tree::open`] is
-//! the only way the node opens one, and [`open`] the only way it opens the database.
+//! the only way the node opens one, and `open` the only way it opens the database.
 //!
 //! All trees live in the one sled database of the log store (`<data_dir>/store`), so one
 //! `flush` makes a round of any of them durable. sled writes each tree's batch atomically; a
