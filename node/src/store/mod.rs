@@ -16,6 +16,7 @@
 //! committed left in the sealed files.
 
 mod appender;
+mod checked_tiles;
 mod error;
 mod high_water;
 pub mod layout;

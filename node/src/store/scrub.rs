@@ -157,7 +157,7 @@ pub(crate) fn step(store: &LogStore, cursor: &mut Cursor, budget: u64) -> Step {
             0 => sealed.bundle(n).map(|b| b.len()),
             // 256 buckets per epoch, numbered by a byte.
             BUCKETS => sealed.bucket(n / 256, (n % 256) as u8).map(|b| b.len()),
-            k => sealed.tile((k - 1) as u8, n).map(|t| t.len()),
+            k => sealed.tile_on_disk((k - 1) as u8, n).map(|t| t.len()),
         };
         match read {
             Ok(len) => out.bytes += len as u64,

@@ -43,6 +43,7 @@ use std::path::Path;
 use herald_proto::merkle::{HASH_LEN, Hash};
 use tracing::warn;
 
+use super::checked_tiles::{CHECKED_TILES, CheckedTiles};
 use super::error::ReadError;
 use super::layout::{
     BUCKET_RECORD_BYTES, BUNDLE_WIDTH, EPOCH_LEAVES, FULL_TILE_BYTES, MAX_ENTRY_BYTES, TILE_HEIGHT,
@@ -113,6 +114,8 @@ pub(crate) struct Sealed {
     tiles: Vec<File>,
     buckets: File,
     bucket_index: File,
+    /// Full tiles already read and checked (the read path's; the scrub reads the files).
+    checked: CheckedTiles,
 }
 
 fn io_error(name: &str, e: io::Error) -> ReadError {
@@ -165,6 +168,7 @@ impl Sealed {
                 .collect::<Result<_, _>>()?,
             buckets: open("buckets")?,
             bucket_index: open("buckets.idx")?,
+            checked: CheckedTiles::new(CHECKED_TILES),
         };
         if create {
             // The files' names must be durable before a round commits records in them.
@@ -264,8 +268,20 @@ impl Sealed {
         )
     }
 
-    /// Sealed (full) tile (`level`, `n`): its 256 hashes.
+    /// Sealed (full) tile (`level`, `n`): its 256 hashes, checked when first read from the file
+    /// and held in memory since (a sealed tile never changes).
     pub(crate) fn tile(&self, level: u8, n: u64) -> Result<sled::IVec, ReadError> {
+        if let Some(tile) = self.checked.get(level, n) {
+            return Ok(tile);
+        }
+        let tile = self.tile_on_disk(level, n)?;
+        self.checked.insert(level, n, tile.clone());
+        Ok(tile)
+    }
+
+    /// Sealed tile (`level`, `n`) read from its file and checked, whatever is held in memory:
+    /// the scrub's read.
+    pub(crate) fn tile_on_disk(&self, level: u8, n: u64) -> Result<sled::IVec, ReadError> {
         let file = self
             .tiles
             .get(usize::from(level))
@@ -517,6 +533,27 @@ mod tests {
     }
 
     #[test]
+    fn a_checked_tile_is_read_once_and_the_disk_read_still_sees_damage() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = SealedWrites::default();
+        w.tile(0, 0, &[3; FULL_TILE_BYTES]);
+        let s = written(dir.path(), &w);
+        assert_eq!(&s.tile(0, 0).unwrap()[..], &[3; FULL_TILE_BYTES][..]);
+        // Damage the record on disk after its first, checked read.
+        let path = dir.path().join("tiles.0");
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[10] ^= 1;
+        std::fs::write(&path, bytes).unwrap();
+        // Readers get the bytes that passed the check, not the damaged ones ...
+        assert_eq!(&s.tile(0, 0).unwrap()[..], &[3; FULL_TILE_BYTES][..]);
+        // ... and the scrub's read of the file names the damage.
+        assert!(matches!(
+            s.tile_on_disk(0, 0),
+            Err(ReadError::Corrupt { .. })
+        ));
+    }
+
+    #[test]
     fn records_read_back_at_their_numbers() {
         let dir = tempfile::tempdir().unwrap();
         let mut w = SealedWrites::default();
@@ -604,7 +641,10 @@ mod tests {
         let mut bytes = std::fs::read(&tiles).unwrap();
         bytes.copy_within(0..TILE_RECORD as usize, TILE_RECORD as usize);
         std::fs::write(&tiles, &bytes).unwrap();
-        assert!(matches!(s.tile(0, 1), Err(ReadError::Corrupt { .. })));
+        assert!(matches!(
+            s.tile_on_disk(0, 1),
+            Err(ReadError::Corrupt { .. })
+        ));
         assert!(matches!(
             s.level0_tiles(0, 2, &mut Vec::new()),
             Err(ReadError::Corrupt { .. })

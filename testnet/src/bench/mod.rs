@@ -10,6 +10,7 @@ mod cosign;
 mod login;
 mod proofs;
 mod submit;
+mod tiles;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -23,6 +24,7 @@ pub use cosign::CosignArgs;
 pub use login::LoginArgs;
 pub use proofs::ProofsArgs;
 pub use submit::SubmitArgs;
+pub use tiles::TilesArgs;
 
 /// The benchmarks.
 #[derive(Subcommand, Debug)]
@@ -38,6 +40,9 @@ pub enum BenchCommand {
     Certmail(CertmailArgs),
     /// PAEP logins per second over the client protocol against one node.
     Login(LoginArgs),
+    /// C2SP tlog-tiles reads per second over the node's HTTP listener (keep-alive or h2c),
+    /// every body checked against what the preloaded log must hold.
+    Tiles(TilesArgs),
 }
 
 /// Options every benchmark takes.
@@ -60,6 +65,7 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Cosign(args) => cosign::run(args).await,
         BenchCommand::Certmail(args) => certmail::run(args).await,
         BenchCommand::Login(args) => login::run(args).await,
+        BenchCommand::Tiles(args) => tiles::run(args).await,
     }
 }
 

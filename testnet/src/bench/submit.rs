@@ -98,7 +98,7 @@ struct InProcess {
 }
 
 /// Fresh notarizations: one entry each (`batch` 1) or one signed batch. `tag` makes them unique.
-fn entries(author: &SigningKey, tag: u64, batch: u16) -> anyhow::Result<Vec<Vec<u8>>> {
+pub(super) fn entries(author: &SigningKey, tag: u64, batch: u16) -> anyhow::Result<Vec<Vec<u8>>> {
     let items: Vec<Notarization> = (0..u64::from(batch))
         .map(|i| Notarization {
             digest: *blake3::hash(&(tag + i).to_le_bytes()).as_bytes(),

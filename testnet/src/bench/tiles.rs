@@ -1,0 +1,353 @@
+//! `bench tiles`: C2SP tlog-tiles reads per second over the node's HTTP listener, keep-alive.
+//!
+//! One node process; `--entries` notarizations preloaded in signed batches through the client
+//! protocol (every ack verified by the light client). The bench then knows what every full
+//! resource must hold, from its own entries and the acked leaf hashes alone: level-0 tile N is
+//! leaf hashes 256·N … 256·N+255, level-1 tile N the roots of 256 such tiles (folded with proto's
+//! `fold_subtree`), entry bundle N the entries with their u16 lengths. `--clients` HTTP clients
+//! (each a keep-alive connection pool, or one h2c connection with `--h2c`) keep `--inflight`
+//! GETs going each for `--seconds`, of a random full level-0 tile, level-1 tile or entry bundle;
+//! every body is compared with what it must be byte for byte (a wrong or partial answer fails
+//! the run) and its round trip is measured.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail, ensure};
+use clap::Args;
+use ed25519_dalek::SigningKey;
+use herald_light_client::http::HttpClient;
+use herald_light_client::{MemoryCheckpointStore, TrustedLog};
+use herald_proto::merkle::{HASH_LEN, Hash};
+use herald_proto::tlog_tiles::{TILE_WIDTH, encode_index, fold_subtree};
+use serde::Serialize;
+
+use super::{CommonArgs, Environment, Latency, scratch_dir, write_report};
+use crate::load::Schedule;
+use crate::testnet::{Testnet, TestnetOptions};
+
+/// Entries per preloaded batch (one signed `BatchNotarization` each, well under one request).
+const PRELOAD_BATCH: u16 = 128;
+/// Batches the preload keeps in flight.
+const PRELOAD_TASKS: usize = 8;
+/// Requests before this much time has passed are not measured (connections warm up).
+const WARM_UP: Duration = Duration::from_secs(1);
+/// Longest one GET may take before the run fails.
+const GET_TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest body read: a full bundle of the bench's entries is far below it.
+const MAX_BODY: usize = 1 << 20;
+
+/// Options of `bench tiles`.
+#[derive(Args, Debug, Clone)]
+pub struct TilesArgs {
+    /// Entries preloaded into the log (rounded down to whole level-0 tiles of 256; at least
+    /// 65,536 so one level-1 tile is full).
+    #[arg(long, default_value_t = 262_144, value_parser = clap::value_parser!(u64).range(65_536..=4_194_304))]
+    pub entries: u64,
+    /// HTTP clients (each its own connection pool).
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub clients: u16,
+    /// GETs each client keeps in flight.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub inflight: u16,
+    /// One HTTP/2 (h2c) connection per client instead of HTTP/1.1 keep-alive connections.
+    #[arg(long)]
+    pub h2c: bool,
+    /// Seconds of measurement (after a one-second warm-up).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub seconds: u64,
+    /// The options every run shares (report file, scratch directory).
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// The report.
+#[derive(Debug, Serialize)]
+struct TilesReport {
+    bench: &'static str,
+    entries: u64,
+    preload_seconds: f64,
+    preload_appends_per_s: f64,
+    clients: u16,
+    inflight_per_client: u16,
+    http: &'static str,
+    measured_seconds: f64,
+    reads: usize,
+    reads_per_s: f64,
+    bytes_per_s: f64,
+    level0_tiles: Latency,
+    level1_tiles: Latency,
+    entry_bundles: Latency,
+    environment: Environment,
+}
+
+/// What every full resource of the preloaded log must hold.
+struct Expected {
+    level0: Vec<Vec<u8>>,
+    level1: Vec<Vec<u8>>,
+    bundles: Vec<Vec<u8>>,
+}
+
+/// The kinds of resource read, in the order the report lists them.
+#[derive(Clone, Copy)]
+enum Kind {
+    Level0,
+    Level1,
+    Bundle,
+}
+
+pub(super) async fn run(args: TilesArgs) -> anyhow::Result<()> {
+    let entries = args.entries / TILE_WIDTH * TILE_WIDTH;
+    let dir = scratch_dir(&args.common, "tiles")?;
+    let binary = std::env::current_exe().context("locating the herald-testnet executable")?;
+    let options = TestnetOptions {
+        sequence_interval: Duration::from_millis(25),
+        log_level: "warn".into(),
+        unlimited_submissions: true,
+        ..TestnetOptions::new(&dir, binary)
+    };
+    let mut testnet = Testnet::spawn(1, options).await?;
+    eprintln!("preloading {entries} entries in signed batches of {PRELOAD_BATCH} ...");
+    let started = Instant::now();
+    let expected = Arc::new(preload(&testnet, entries).await?);
+    let preload_time = started.elapsed();
+    let base = format!("http://{}", testnet.node(0).http_addr());
+    eprintln!(
+        "preloaded in {preload_time:.1?}; measuring {} s with {} clients x {} in flight ({}) ...",
+        args.seconds,
+        args.clients,
+        args.inflight,
+        if args.h2c { "h2c" } else { "HTTP/1.1" }
+    );
+    let measured = measure(&base, &args, expected).await;
+    testnet.stop(0).await?;
+    drop(testnet);
+    let _ = std::fs::remove_dir_all(&dir);
+    let measured = measured?;
+
+    let seconds = Duration::from_secs(args.seconds).as_secs_f64();
+    let reads = measured.latencies.iter().map(Vec::len).sum::<usize>();
+    let report = TilesReport {
+        bench: "tiles",
+        entries,
+        preload_seconds: preload_time.as_secs_f64(),
+        preload_appends_per_s: entries as f64 / preload_time.as_secs_f64(),
+        clients: args.clients,
+        inflight_per_client: args.inflight,
+        http: if args.h2c {
+            "h2c"
+        } else {
+            "http/1.1 keep-alive"
+        },
+        measured_seconds: seconds,
+        reads,
+        reads_per_s: reads as f64 / seconds,
+        bytes_per_s: measured.bytes as f64 / seconds,
+        level0_tiles: Latency::of(&measured.latencies[Kind::Level0 as usize]),
+        level1_tiles: Latency::of(&measured.latencies[Kind::Level1 as usize]),
+        entry_bundles: Latency::of(&measured.latencies[Kind::Bundle as usize]),
+        environment: Environment::now(),
+    };
+    let path = write_report(&args.common, "tiles", &report)?;
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    eprintln!(
+        "{:.0} verified tile reads/s (level-0 tile p50 {:.2} ms, p99 {:.2} ms)",
+        report.reads_per_s, report.level0_tiles.p50_ms, report.level0_tiles.p99_ms
+    );
+    eprintln!("report written to {}", path.display());
+    Ok(())
+}
+
+/// Submits `entries` fresh notarizations in signed batches, each batch's ack verified by the
+/// light client; returns what the full tiles and bundles of the resulting log must hold.
+async fn preload(testnet: &Testnet, entries: u64) -> anyhow::Result<Expected> {
+    let identity = testnet.log_identity(0)?;
+    let batches = entries.div_ceil(u64::from(PRELOAD_BATCH));
+    let next = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for t in 0..PRELOAD_TASKS {
+        let client = testnet.client(0).await?;
+        let mut log = TrustedLog::open(client, identity.clone(), MemoryCheckpointStore::new())?;
+        let next = next.clone();
+        let author = SigningKey::from_bytes(&[0x50 + t as u8; 32]);
+        tasks.push(tokio::spawn(async move {
+            let mut acked: Vec<(u64, Hash, Vec<u8>)> = Vec::new();
+            loop {
+                let b = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if b >= batches {
+                    return Ok::<_, anyhow::Error>(acked);
+                }
+                let tag = b * u64::from(PRELOAD_BATCH);
+                let count = (entries - tag).min(u64::from(PRELOAD_BATCH)) as u16;
+                let batch = super::submit::entries(&author, tag, count)?;
+                let outcomes = log.submit_batch(batch).await.context("preloading")?;
+                for outcome in outcomes {
+                    let entry = outcome.map_err(|r| anyhow::anyhow!("entry refused: {r:?}"))?;
+                    acked.push((
+                        entry.index(),
+                        *entry.inclusion().leaf_hash(),
+                        entry.entry().to_vec(),
+                    ));
+                }
+            }
+        }));
+    }
+    let mut leaves: Vec<Option<(Hash, Vec<u8>)>> = vec![None; entries as usize];
+    for task in tasks {
+        for (index, leaf_hash, entry) in task.await.context("preload task")?? {
+            let slot = leaves
+                .get_mut(index as usize)
+                .with_context(|| format!("an ack at index {index}, past {entries}"))?;
+            ensure!(slot.is_none(), "two acks at index {index}");
+            *slot = Some((leaf_hash, entry));
+        }
+    }
+    let leaves: Vec<(Hash, Vec<u8>)> = leaves
+        .into_iter()
+        .enumerate()
+        .map(|(i, l)| l.with_context(|| format!("no ack for index {i}")))
+        .collect::<anyhow::Result<_>>()?;
+    Ok(expect(&identity.hasher(), &leaves))
+}
+
+/// The bytes of every full level-0 and level-1 tile and entry bundle of a log whose leaves are
+/// `leaves` (leaf hash, entry), by index.
+fn expect(hasher: &herald_proto::merkle::AnyHasher, leaves: &[(Hash, Vec<u8>)]) -> Expected {
+    let width = TILE_WIDTH as usize;
+    let level0: Vec<Vec<u8>> = leaves
+        .chunks_exact(width)
+        .map(|tile| tile.iter().flat_map(|(h, _)| *h).collect())
+        .collect();
+    let bundles = leaves
+        .chunks_exact(width)
+        .map(|bundle| {
+            let mut bytes = Vec::new();
+            for (_, entry) in bundle {
+                bytes.extend_from_slice(&(entry.len() as u16).to_be_bytes());
+                bytes.extend_from_slice(entry);
+            }
+            bytes
+        })
+        .collect();
+    // Each level-0 tile's root is one hash of level 8; 256 of them make a level-1 tile.
+    let roots: Vec<Hash> = level0
+        .iter()
+        .map(|tile| {
+            let mut hashes: Vec<Hash> = tile
+                .chunks_exact(HASH_LEN)
+                .map(|h| h.try_into().expect("chunks of HASH_LEN"))
+                .collect();
+            fold_subtree(hasher, &mut hashes).expect("256 is a power of two")
+        })
+        .collect();
+    let level1 = roots
+        .chunks_exact(width)
+        .map(|tile| tile.concat())
+        .collect();
+    Expected {
+        level0,
+        level1,
+        bundles,
+    }
+}
+
+struct Measured {
+    /// Round trips by [`Kind`].
+    latencies: [Vec<Duration>; 3],
+    bytes: u64,
+}
+
+/// Runs the read load; every body is checked against what it must be.
+async fn measure(
+    base: &str,
+    args: &TilesArgs,
+    expected: Arc<Expected>,
+) -> anyhow::Result<Measured> {
+    let begin = Instant::now() + WARM_UP;
+    let end = begin + Duration::from_secs(args.seconds);
+    let seed = Schedule::fresh_seed();
+    let mut tasks = Vec::new();
+    for c in 0..args.clients {
+        let http = if args.h2c {
+            HttpClient::h2c(GET_TIMEOUT, MAX_BODY)
+        } else {
+            HttpClient::new(GET_TIMEOUT, MAX_BODY)
+        }
+        .context("building an HTTP client")?;
+        for k in 0..args.inflight {
+            let (http, expected, base) = (http.clone(), expected.clone(), base.to_owned());
+            let mut schedule = Schedule::new(seed ^ (u64::from(c) << 16 | u64::from(k)));
+            tasks.push(tokio::spawn(async move {
+                let mut out = Measured {
+                    latencies: Default::default(),
+                    bytes: 0,
+                };
+                loop {
+                    let now = Instant::now();
+                    if now >= end {
+                        return Ok::<_, anyhow::Error>(out);
+                    }
+                    // Mostly level-0 tiles (what a proof or a mirror reads most), then bundles.
+                    let (kind, path, want) = match schedule.range(0, 10) {
+                        0..=5 => {
+                            let n = schedule.range(0, expected.level0.len() as u64);
+                            (
+                                Kind::Level0,
+                                format!("/tile/0/{}", encode_index(n)),
+                                &expected.level0[n as usize],
+                            )
+                        }
+                        6 => {
+                            let n = schedule.range(0, expected.level1.len() as u64);
+                            (
+                                Kind::Level1,
+                                format!("/tile/1/{}", encode_index(n)),
+                                &expected.level1[n as usize],
+                            )
+                        }
+                        _ => {
+                            let n = schedule.range(0, expected.bundles.len() as u64);
+                            (
+                                Kind::Bundle,
+                                format!("/tile/entries/{}", encode_index(n)),
+                                &expected.bundles[n as usize],
+                            )
+                        }
+                    };
+                    let sent = Instant::now();
+                    let answer = http
+                        .get(&format!("{base}{path}"))
+                        .await
+                        .with_context(|| format!("GET {path}"))?;
+                    let elapsed = sent.elapsed();
+                    ensure!(
+                        answer.status == 200,
+                        "GET {path}: {} {}",
+                        answer.status,
+                        answer.body_text(200)
+                    );
+                    ensure!(&answer.body == want, "GET {path}: not the resource's bytes");
+                    if now >= begin {
+                        out.latencies[kind as usize].push(elapsed);
+                        out.bytes += answer.body.len() as u64;
+                    }
+                }
+            }));
+        }
+    }
+    let mut all = Measured {
+        latencies: Default::default(),
+        bytes: 0,
+    };
+    for task in tasks {
+        let part = task.await.context("reading task")??;
+        for (all, part) in all.latencies.iter_mut().zip(part.latencies) {
+            all.extend(part);
+        }
+        all.bytes += part.bytes;
+    }
+    if all.latencies.iter().all(Vec::is_empty) {
+        bail!("no read completed in the measured window");
+    }
+    Ok(all)
+}
