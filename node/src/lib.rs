@@ -38,6 +38,7 @@ pub mod http;
 pub mod keys;
 pub mod metrics;
 pub mod network;
+pub mod node_client;
 pub mod peers;
 pub mod routes;
 pub mod sequencer;

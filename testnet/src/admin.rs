@@ -8,6 +8,7 @@
 use std::time::Duration;
 
 use herald_node::admin::{AlertReport, BlockList, BlockRequest, ForkReport};
+use herald_node::node_client::NodeClient;
 use herald_node::peers::PeerRecord;
 use herald_node::routes::NodeStatus;
 use serde::Serialize;
@@ -27,26 +28,11 @@ impl TestnetNode {
         path: &str,
         body: Option<&(impl Serialize + ?Sized)>,
     ) -> Result<T, TestnetError> {
-        let token = self.admin_token()?;
-        let json = body
-            .map(serde_json::to_vec)
-            .transpose()
-            .map_err(|e| TestnetError::Options(format!("admin body: {e}")))?;
-        let addr = self.http_addr();
-        let answer = node_api::request(addr, method, path, Some(&token), json.as_deref()).await?;
-        if !(200..300).contains(&answer.status) {
-            return Err(TestnetError::Refused {
-                domain: self.domain().to_owned(),
-                path: path.to_owned(),
-                status: answer.status,
-                body: answer.body_text(500),
-            });
-        }
-        serde_json::from_slice(&answer.body).map_err(|e| TestnetError::Http {
-            addr,
-            path: path.to_owned(),
-            reason: format!("unexpected answer: {e}"),
-        })
+        NodeClient::new(self.http_addr())
+            .with_token(self.admin_token()?)
+            .admin(method, path, body)
+            .await
+            .map_err(|e| node_api::testnet_error(e, Some(self.domain())))
     }
 
     /// How the node's peers register it: keys, hash, peer id and listen addresses.

@@ -1,26 +1,39 @@
 //! Calls to a node's loopback HTTP listener: `/status`, `/health`, `/metrics`, and the admin
-//! API (bearer token), through the project's one HTTP client
-//! ([`herald_light_client::http`]). Each call has its own client: a pooled connection belongs to
-//! the runtime that opened it, and the testnet's tests run many runtimes. Everything is
-//! bounded: [`HTTP_TIMEOUT`] for the whole exchange, [`MAX_ANSWER_BYTES`] for the answer.
+//! API, through the node's one client of it ([`herald_node::node_client::NodeClient`]), with
+//! its errors as the testnet's. Everything is bounded by that client's defaults.
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
-use herald_light_client::http::{HttpClient, HttpRequest};
+use herald_node::node_client::{NodeCallError, NodeClient};
 use herald_node::routes::NodeStatus;
 
 use crate::error::TestnetError;
 
 pub use herald_light_client::http::HttpAnswer;
 
-/// Longest time one HTTP exchange with a node may take.
-pub const HTTP_TIMEOUT: Duration = Duration::from_secs(5);
-/// Largest answer read (`/metrics` of a busy node is a few KiB).
-pub const MAX_ANSWER_BYTES: usize = 4 * 1024 * 1024;
+/// A node's failed call as the testnet's error; a refusal names `domain` when it is known.
+pub(crate) fn testnet_error(e: NodeCallError, domain: Option<&str>) -> TestnetError {
+    match e {
+        NodeCallError::Refused {
+            addr,
+            path,
+            status,
+            reason,
+        } => TestnetError::Refused {
+            domain: domain.map_or_else(|| addr.to_string(), str::to_owned),
+            path,
+            status,
+            body: reason,
+        },
+        NodeCallError::Transport { addr, path, reason }
+        | NodeCallError::BadAnswer { addr, path, reason } => {
+            TestnetError::Http { addr, path, reason }
+        }
+    }
+}
 
 /// One request to a node's HTTP listener: `method path`, with an optional bearer token and JSON
-/// body.
+/// body; any status is an answer.
 pub async fn request(
     addr: SocketAddr,
     method: &str,
@@ -28,57 +41,37 @@ pub async fn request(
     bearer: Option<&str>,
     json_body: Option<&[u8]>,
 ) -> Result<HttpAnswer, TestnetError> {
-    let fail = |reason: String| TestnetError::Http {
-        addr,
-        path: path.to_owned(),
-        reason,
+    let node = match bearer {
+        Some(token) => NodeClient::new(addr).with_token(token),
+        None => NodeClient::new(addr),
     };
-    let url = format!("http://{addr}{path}");
-    let request = HttpRequest {
-        method,
-        url: &url,
-        bearer,
-        body: json_body.map(|b| ("application/json", b)),
-    };
-    HttpClient::new(HTTP_TIMEOUT, MAX_ANSWER_BYTES)
-        .map_err(|e| fail(e.to_string()))?
-        .send(request)
+    node.send(method, path, json_body)
         .await
-        .map_err(|e| fail(e.to_string()))
-}
-
-/// `GET path`, which must answer 200.
-async fn get_ok(addr: SocketAddr, path: &str) -> Result<Vec<u8>, TestnetError> {
-    let answer = request(addr, "GET", path, None, None).await?;
-    if answer.status != 200 {
-        return Err(TestnetError::Http {
-            addr,
-            path: path.to_owned(),
-            reason: format!("status {}: {}", answer.status, answer.body_text(200)),
-        });
-    }
-    Ok(answer.body)
+        .map_err(|e| testnet_error(e, None))
 }
 
 /// The node's `/status`.
 pub async fn status(addr: SocketAddr) -> Result<NodeStatus, TestnetError> {
-    let body = get_ok(addr, "/status").await?;
-    serde_json::from_slice(&body).map_err(|e| TestnetError::Http {
-        addr,
-        path: "/status".into(),
-        reason: format!("not a node status: {e}"),
-    })
+    NodeClient::new(addr)
+        .status()
+        .await
+        .map_err(|e| testnet_error(e, None))
 }
 
 /// Whether `/health` answers 200.
 pub async fn healthy(addr: SocketAddr) -> Result<bool, TestnetError> {
-    Ok(request(addr, "GET", "/health", None, None).await?.status == 200)
+    NodeClient::new(addr)
+        .healthy()
+        .await
+        .map_err(|e| testnet_error(e, None))
 }
 
 /// The node's `/metrics` text (Prometheus exposition format).
 pub async fn metrics(addr: SocketAddr) -> Result<String, TestnetError> {
-    let body = get_ok(addr, "/metrics").await?;
-    Ok(String::from_utf8_lossy(&body).into_owned())
+    NodeClient::new(addr)
+        .metrics()
+        .await
+        .map_err(|e| testnet_error(e, None))
 }
 
 /// The sum of every sample of metric `name` (all label sets) in Prometheus text, if present.

@@ -110,10 +110,10 @@ fn add(a: AddArgs) -> anyhow::Result<()> {
     }
     let added = match running_node(&config) {
         Some(node) => {
-            let body = serde_json::to_vec(&AccountAdd {
+            let body = AccountAdd {
                 account: a.account,
                 valid_for_secs: Some(valid_for),
-            })?;
+            };
             call_json::<AccountAdded>(&node, "POST", "/admin/accounts", Some(&body))?
         }
         None => {
@@ -144,7 +144,7 @@ fn disable(a: DisableArgs) -> anyhow::Result<()> {
     let config = read_config(&a.config)?;
     let report = match running_node(&config) {
         Some(node) => {
-            let body = serde_json::to_vec(&AccountDisable { account: a.account })?;
+            let body = AccountDisable { account: a.account };
             call_json::<DisableReport>(&node, "POST", "/admin/accounts/disable", Some(&body))?
         }
         None => disable_offline(&config, a.account)?,
@@ -217,7 +217,9 @@ fn disable_offline(config: &NodeConfig, account: String) -> anyhow::Result<Disab
 fn list(a: ListArgs) -> anyhow::Result<()> {
     let config = read_config(&a.config)?;
     let accounts: Vec<AccountView> = match running_node(&config) {
-        Some(node) => call_json::<AccountList>(&node, "GET", "/admin/accounts", None)?.accounts,
+        Some(node) => {
+            call_json::<AccountList>(&node, "GET", "/admin/accounts", None::<&()>)?.accounts
+        }
         None => {
             let store = open_store(&config)?;
             let book = AccountBook::open(store.db(), &config.domain)?;

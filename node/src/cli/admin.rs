@@ -5,22 +5,20 @@
 //! stopped node's database (which fails if another process holds it) and use the same types the
 //! node uses: [`PeerRegistry`] and [`AlertBook`].
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use clap::{Args, Subcommand};
-use herald_light_client::http::{HttpClient, HttpRequest};
+use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::read_config;
-use crate::admin::{
-    AlertRecord, AlertReport, ApiError, PeerAdded, PeerList, PeerRemoved, ensure_token,
-};
+use crate::admin::{AlertRecord, AlertReport, PeerAdded, PeerList, PeerRemoved, ensure_token};
 use crate::config::NodeConfig;
 use crate::gateway::NodeInfo;
 use crate::keys::NodeKeys;
+use crate::node_client::NodeClient;
 use crate::peers::{PeerDomain, PeerRecord, PeerRegistry};
 use crate::store::LogStore;
 use crate::watch::alerts::AlertBook;
@@ -95,91 +93,33 @@ pub(super) struct AlertsArgs {
     json: bool,
 }
 
-/// The running node's HTTP address and admin token, if it runs and answers.
-pub(super) fn running_node(config: &NodeConfig) -> Option<(SocketAddr, String)> {
+/// The running node's admin API, if it runs and answers.
+pub(super) fn running_node(config: &NodeConfig) -> Option<NodeClient> {
     let info = NodeInfo::read(&config.node_info_path()).ok()?;
+    let node = NodeClient::new(info.http_addr).with_bounds(ADMIN_TIMEOUT, MAX_ANSWER_BYTES);
     // Any answer, even 503, says a node listens there.
-    NodeCall::get("/health", ADMIN_TIMEOUT, 64 * 1024)
-        .send(info.http_addr)
-        .ok()?;
+    block_on(node.healthy()).ok()?.ok()?;
     let token = ensure_token(&config.admin_token_path()).ok()?;
-    Some((info.http_addr, token))
+    Some(node.with_token(token))
 }
 
-/// A call to the node's HTTP listener from the (synchronous) CLI, through the project's one
-/// HTTP client ([`herald_light_client::http`]).
-pub(super) struct NodeCall<'a> {
-    /// `GET`, `POST`, `DELETE`.
-    pub method: &'a str,
-    /// The path, e.g. `/status`.
-    pub path: &'a str,
-    /// The admin token, for the admin API.
-    pub bearer: Option<&'a str>,
-    /// A JSON body.
-    pub body: Option<&'a [u8]>,
-    /// Longest time the whole exchange may take.
-    pub timeout: Duration,
-    /// Largest answer read (a larger one is an error).
-    pub max_answer: usize,
+/// Runs one call to the node from the (synchronous) CLI on a runtime of its own.
+pub(super) fn block_on<T>(call: impl Future<Output = T>) -> anyhow::Result<T> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
+    Ok(runtime.block_on(call))
 }
 
-impl<'a> NodeCall<'a> {
-    /// `GET path`.
-    pub(super) fn get(path: &'a str, timeout: Duration, max_answer: usize) -> Self {
-        NodeCall {
-            method: "GET",
-            path,
-            bearer: None,
-            body: None,
-            timeout,
-            max_answer,
-        }
-    }
-
-    /// Sends the call to `addr`: the status and body of the answer.
-    pub(super) fn send(&self, addr: SocketAddr) -> anyhow::Result<(u16, Vec<u8>)> {
-        let client = HttpClient::new(self.timeout, self.max_answer)?;
-        let url = format!("http://{addr}{}", self.path);
-        let request = HttpRequest {
-            method: self.method,
-            url: &url,
-            bearer: self.bearer,
-            body: self.body.map(|b| ("application/json", b)),
-        };
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .context("starting the tokio runtime")?;
-        let answer = runtime.block_on(client.send(request))?;
-        Ok((answer.status, answer.body))
-    }
-}
-
-/// An admin call that must answer 200 with a `T`.
+/// An admin call that must answer 2xx with a `T`.
 pub(super) fn call_json<T: DeserializeOwned>(
-    node: &(SocketAddr, String),
+    node: &NodeClient,
     method: &str,
     path: &str,
-    body: Option<&[u8]>,
+    body: Option<&impl Serialize>,
 ) -> anyhow::Result<T> {
-    let request = NodeCall {
-        method,
-        path,
-        bearer: Some(&node.1),
-        body,
-        timeout: ADMIN_TIMEOUT,
-        max_answer: MAX_ANSWER_BYTES,
-    };
-    let (status, body) = request
-        .send(node.0)
-        .with_context(|| format!("admin call {method} {path} to {}", node.0))?;
-    if status != 200 {
-        let reason = serde_json::from_slice::<ApiError>(&body)
-            .map(|e| e.error)
-            .unwrap_or_else(|_| String::from_utf8_lossy(&body).into_owned());
-        bail!("the node refused ({status}): {reason}");
-    }
-    serde_json::from_slice(&body).context("the node's answer is not the expected JSON")
+    Ok(block_on(node.admin(method, path, body))??)
 }
 
 /// The stopped node's registry, opened through its log store.
@@ -211,8 +151,7 @@ pub(super) fn peer(command: PeerCommand) -> anyhow::Result<()> {
             let peer = PeerDomain::from_record(&record).context("invalid peer")?;
             let replaced = match running_node(&config) {
                 Some(node) => {
-                    let body = serde_json::to_vec(&record)?;
-                    call_json::<PeerAdded>(&node, "POST", "/admin/peers", Some(&body))?.replaced
+                    call_json::<PeerAdded>(&node, "POST", "/admin/peers", Some(&record))?.replaced
                 }
                 None => {
                     let (store, registry) = offline_registry(&config)?;
@@ -233,7 +172,7 @@ pub(super) fn peer(command: PeerCommand) -> anyhow::Result<()> {
             match running_node(&config) {
                 Some(node) => {
                     let path = format!("/admin/peers/{}", a.domain);
-                    call_json::<PeerRemoved>(&node, "DELETE", &path, None)?;
+                    call_json::<PeerRemoved>(&node, "DELETE", &path, None::<&()>)?;
                 }
                 None => {
                     let (_store, registry) = offline_registry(&config)?;
@@ -247,7 +186,9 @@ pub(super) fn peer(command: PeerCommand) -> anyhow::Result<()> {
         PeerCommand::List(a) => {
             let config = read_config(&a.config)?;
             let peers = match running_node(&config) {
-                Some(node) => call_json::<PeerList>(&node, "GET", "/admin/peers", None)?.peers,
+                Some(node) => {
+                    call_json::<PeerList>(&node, "GET", "/admin/peers", None::<&()>)?.peers
+                }
                 None => {
                     let (_store, registry) = offline_registry(&config)?;
                     registry.list().iter().map(PeerDomain::to_record).collect()
@@ -277,7 +218,7 @@ pub(super) fn peer(command: PeerCommand) -> anyhow::Result<()> {
 pub(super) fn alerts(args: AlertsArgs) -> anyhow::Result<()> {
     let config = read_config(&args.config)?;
     let report = match running_node(&config) {
-        Some(node) => call_json::<AlertReport>(&node, "GET", "/admin/alerts", None)?,
+        Some(node) => call_json::<AlertReport>(&node, "GET", "/admin/alerts", None::<&()>)?,
         None => {
             let store = LogStore::open(config.store_dir()).with_context(|| {
                 format!(

@@ -33,6 +33,7 @@ use tracing_subscriber::EnvFilter;
 use crate::config::NodeConfig;
 use crate::gateway::{self, NodeInfo};
 use crate::keys::NodeKeys;
+use crate::node_client::NodeClient;
 use crate::routes::NodeStatus;
 
 /// Largest configuration file read.
@@ -462,12 +463,8 @@ fn print_data_dir(config: &NodeConfig) {
 
 /// `GET /status` from the node's HTTP listener, bounded in time and size.
 fn fetch_status(addr: SocketAddr) -> anyhow::Result<NodeStatus> {
-    let (status, body) =
-        admin::NodeCall::get("/status", STATUS_TIMEOUT, MAX_STATUS_BYTES).send(addr)?;
-    if status != 200 {
-        bail!("unexpected answer: HTTP status {status}");
-    }
-    serde_json::from_slice(&body).context("status is not JSON")
+    let node = NodeClient::new(addr).with_bounds(STATUS_TIMEOUT, MAX_STATUS_BYTES);
+    Ok(admin::block_on(node.status())??)
 }
 
 #[cfg(test)]
