@@ -16,6 +16,7 @@ use std::sync::Arc;
 use ed25519_dalek::SigningKey;
 use herald_proto::checkpoint::VerifiedCheckpoint;
 use herald_proto::entry::Notarization;
+use herald_proto::equivocation::Equivocation;
 use herald_proto::inclusion::{LogTrust, VerifiedEntry, VerifiedInclusion};
 use herald_proto::merkle::{Hash, LogHasher as _};
 use herald_proto::succession::{Plan, plan, succession, succession_with_prefix};
@@ -29,6 +30,7 @@ use crate::gateway::{Gateway, Leaf};
 use crate::store::{CheckpointStore, StoreError};
 use crate::verified::VerifiedConsistency;
 use crate::verify::{self, VerifyError};
+use crate::witnessed::proof_against;
 
 /// What [`TrustedLog::refresh`] did.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -465,6 +467,60 @@ impl<G: Gateway, S: CheckpointStore> TrustedLog<G, S> {
         Ok(verify::verify_consistency_between(
             &self.log, &anchor, size1, root1, size2, root2, &proof,
         )?)
+    }
+
+    /// The verified proof that this log equivocated, once one is known.
+    pub fn equivocation(&self) -> Option<&Equivocation> {
+        self.distrusted.as_deref()
+    }
+
+    /// Asks the gateway for its alerts against this log and verifies them: a verified proof
+    /// makes this log refused from now on (returned as [`VerifyError::Equivocated`]).
+    pub async fn check_alerts(&mut self) -> Result<(), ClientError> {
+        self.refuse_if_distrusted()?;
+        let alerts = self.gateway.alerts(Some(self.log.origin())).await?;
+        if let Some(proof) = proof_against(&self.log, alerts) {
+            self.distrust(proof);
+        }
+        self.refuse_if_distrusted()
+    }
+
+    /// Fails with the proof if this log is known to have equivocated.
+    pub(crate) fn refuse_if_distrusted(&self) -> Result<(), ClientError> {
+        match &self.distrusted {
+            Some(e) => Err(VerifyError::Equivocated {
+                equivocation: e.clone(),
+            }
+            .into()),
+            None => Ok(()),
+        }
+    }
+
+    /// Distrusts this log for good: in this `TrustedLog`, and in the store, so that every later
+    /// `TrustedLog` over it refuses the log from the start.
+    pub(crate) fn distrust(&mut self, proof: Equivocation) {
+        warn!(
+            origin = self.log.origin(),
+            "the log equivocated; refusing it from now on"
+        );
+        if let Err(e) = self.store().save_equivocation(self.log.origin(), &proof) {
+            warn!(
+                origin = self.log.origin(),
+                error = %e,
+                "could not save the equivocation proof; the log is refused in this run only"
+            );
+        }
+        self.distrusted = Some(Box::new(proof));
+    }
+
+    /// Remembers the split view a verification failure proves, if any.
+    pub(crate) fn note_failure(&mut self, error: &VerifyError) {
+        if let VerifyError::Succession(e) = error
+            && let Some(p) = e.equivocation()
+            && self.distrusted.is_none()
+        {
+            self.distrust(p.clone());
+        }
     }
 }
 

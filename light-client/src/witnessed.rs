@@ -20,12 +20,6 @@ use herald_proto::inclusion::LogTrust;
 use herald_proto::wire::pb;
 use tracing::warn;
 
-use crate::error::ClientError;
-use crate::gateway::Gateway;
-use crate::store::CheckpointStore;
-use crate::trusted_log::TrustedLog;
-use crate::verify::VerifyError;
-
 /// The first of `alerts` that verifies and proves that `log` (under its key) equivocated.
 pub fn proof_against(log: &LogTrust, alerts: Vec<pb::Equivocation>) -> Option<Equivocation> {
     alerts.into_iter().find_map(|wire| {
@@ -47,62 +41,6 @@ pub fn proof_against(log: &LogTrust, alerts: Vec<pb::Equivocation>) -> Option<Eq
     })
 }
 
-impl<G: Gateway, S: CheckpointStore> TrustedLog<G, S> {
-    /// The verified proof that this log equivocated, once one is known.
-    pub fn equivocation(&self) -> Option<&Equivocation> {
-        self.distrusted.as_deref()
-    }
-
-    /// Asks the gateway for its alerts against this log and verifies them: a verified proof
-    /// makes this log refused from now on (returned as [`VerifyError::Equivocated`]).
-    pub async fn check_alerts(&mut self) -> Result<(), ClientError> {
-        self.refuse_if_distrusted()?;
-        let alerts = self.gateway.alerts(Some(self.log.origin())).await?;
-        if let Some(proof) = proof_against(&self.log, alerts) {
-            self.distrust(proof);
-        }
-        self.refuse_if_distrusted()
-    }
-
-    /// Fails with the proof if this log is known to have equivocated.
-    pub(crate) fn refuse_if_distrusted(&self) -> Result<(), ClientError> {
-        match &self.distrusted {
-            Some(e) => Err(VerifyError::Equivocated {
-                equivocation: e.clone(),
-            }
-            .into()),
-            None => Ok(()),
-        }
-    }
-
-    /// Distrusts this log for good: in this `TrustedLog`, and in the store, so that every later
-    /// `TrustedLog` over it refuses the log from the start.
-    pub(crate) fn distrust(&mut self, proof: Equivocation) {
-        warn!(
-            origin = self.log.origin(),
-            "the log equivocated; refusing it from now on"
-        );
-        if let Err(e) = self.store().save_equivocation(self.log.origin(), &proof) {
-            warn!(
-                origin = self.log.origin(),
-                error = %e,
-                "could not save the equivocation proof; the log is refused in this run only"
-            );
-        }
-        self.distrusted = Some(Box::new(proof));
-    }
-
-    /// Remembers the split view a verification failure proves, if any.
-    pub(crate) fn note_failure(&mut self, error: &VerifyError) {
-        if let VerifyError::Succession(e) = error
-            && let Some(p) = e.equivocation()
-            && self.distrusted.is_none()
-        {
-            self.distrust(p.clone());
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use ed25519_dalek::SigningKey;
@@ -115,8 +53,11 @@ mod tests {
     use std::sync::Arc;
 
     use crate::clock::{Clock as _, FixedClock, SystemClock};
+    use crate::error::ClientError;
     use crate::store::{MemoryCheckpointStore, StoreError};
     use crate::test_log::{FakeGateway, TestLog};
+    use crate::trusted_log::TrustedLog;
+    use crate::verify::VerifyError;
 
     type Log<'a> = TrustedLog<&'a FakeGateway, &'a MemoryCheckpointStore>;
 
