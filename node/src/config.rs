@@ -9,6 +9,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use herald_proto::inclusion::LogTrust;
 use herald_proto::merkle::HashAlgorithm;
 use herald_proto::wire::MAX_LOG_ENTRY_BYTES;
 use libp2p::Multiaddr;
@@ -178,7 +179,28 @@ pub struct NodeConfig {
     /// Peer domains registered at every start (`[[peers]]` tables).
     #[serde(default)]
     pub peers: Vec<PeerRecord>,
+    /// Other C2SP logs this node witnesses (`[[witnessed_logs]]` tables), besides its
+    /// registered peers: any log with a C2SP signed-note key, not only Herald's.
+    #[serde(default)]
+    pub witnessed_logs: Vec<WitnessedLog>,
 }
+
+/// A C2SP log this node witnesses without registering it as a peer domain. C2SP tlog-witness
+/// is push: the log (or anyone holding its checkpoints) POSTs `/add-checkpoint`, and the log's
+/// signature is the only credential, so the witness needs the key and nothing else — no URL.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct WitnessedLog {
+    /// The log's verifier key in C2SP signed-note form (`<origin>+<key id>+<base64>`); its
+    /// name is the log's origin, which its checkpoints' first line must match.
+    pub key: String,
+    /// The log's hash: `sha256` (what C2SP defines, and the default) or `blake3`.
+    #[serde(with = "hash_serde", default = "default_witnessed_hash")]
+    pub hash: HashAlgorithm,
+}
+
+/// Most `[[witnessed_logs]]`: each costs a held checkpoint and a lock.
+pub const MAX_WITNESSED_LOGS: usize = 1024;
 
 /// Why a configuration is not usable.
 #[derive(Debug, thiserror::Error)]
@@ -219,6 +241,17 @@ pub enum ConfigError {
         /// Why it was refused.
         source: PeerError,
     },
+    /// A `[[witnessed_logs]]` key does not parse as a C2SP signed-note verifier key.
+    #[error("witnessed log {key:?}: {source}")]
+    WitnessedLog {
+        /// The key, as written.
+        key: String,
+        /// Why it was refused.
+        source: herald_proto::note::KeyError,
+    },
+    /// Two `[[witnessed_logs]]` share an origin, or one is this node's or a peer's log.
+    #[error("witnessed log {0:?} is listed twice, or is this node's or a peer's log")]
+    DuplicateWitnessedLog(String),
     /// Two `[[peers]]` entries share a domain or a peer id, or one is this node.
     #[error("peer {0:?} is listed twice, or is this node")]
     DuplicatePeer(String),
@@ -283,6 +316,7 @@ impl NodeConfig {
             password_parallelism: default_password_parallelism(),
             test_hooks: false,
             peers: Vec::new(),
+            witnessed_logs: Vec::new(),
         }
     }
 
@@ -412,7 +446,8 @@ impl NodeConfig {
         )?;
         range("max_sessions", self.max_sessions as u64, 1, 1 << 20)?;
         self.password_params()?;
-        self.peer_domains()?;
+        let peers = self.peer_domains()?;
+        self.witnessed_logs_checked(&peers)?;
         Ok(())
     }
 
@@ -445,6 +480,42 @@ impl NodeConfig {
             peers.push(peer);
         }
         Ok(peers)
+    }
+
+    /// The `[[witnessed_logs]]` as verifiers, checked: keys that parse, at most
+    /// [`MAX_WITNESSED_LOGS`], each origin once and none this node's own or a `[[peers]]`
+    /// entry's (a peer's log is witnessed as the peer's).
+    pub fn witnessed_logs(&self) -> Result<Vec<LogTrust>, ConfigError> {
+        self.witnessed_logs_checked(&self.peer_domains()?)
+    }
+
+    fn witnessed_logs_checked(&self, peers: &[PeerDomain]) -> Result<Vec<LogTrust>, ConfigError> {
+        if self.witnessed_logs.len() > MAX_WITNESSED_LOGS {
+            return Err(ConfigError::OutOfRange {
+                field: "witnessed_logs",
+                value: self.witnessed_logs.len() as u64,
+                min: 0,
+                max: MAX_WITNESSED_LOGS as u64,
+            });
+        }
+        let mut logs: Vec<LogTrust> = Vec::with_capacity(self.witnessed_logs.len());
+        for entry in &self.witnessed_logs {
+            let log = LogTrust::parse(&entry.key, entry.hash).map_err(|source| {
+                ConfigError::WitnessedLog {
+                    key: entry.key.clone(),
+                    source,
+                }
+            })?;
+            let origin = log.origin();
+            let taken = origin == self.origin()
+                || peers.iter().any(|p| p.origin() == origin)
+                || logs.iter().any(|l| l.origin() == origin);
+            if taken {
+                return Err(ConfigError::DuplicateWitnessedLog(origin.to_owned()));
+            }
+            logs.push(log);
+        }
+        Ok(logs)
     }
 
     /// Free bytes below which `/health` warns (0: never).
@@ -667,6 +738,11 @@ test_hooks = {test_hooks}
 # Each entry: domain, log_key, witness_key, hash ("sha256" default or "blake3"), peer_id and
 # addrs (TCP or QUIC multiaddrs). [[peers]] tables work as well as this inline form.
 peers = [{peers}]
+
+# Other C2SP logs this node witnesses, not peer domains: each entry's key (a C2SP signed-note
+# verifier key, whose name is the log's origin) and hash ("sha256", C2SP's and the default, or
+# "blake3"). Such a log (or anyone holding its checkpoints) asks with POST /add-checkpoint.
+witnessed_logs = [{witnessed_logs}]
 "#,
             domain = toml_string(&self.domain),
             data_dir = toml_string(&self.data_dir.to_string_lossy()),
@@ -724,17 +800,19 @@ peers = [{peers}]
             password_iterations = self.password_iterations,
             password_parallelism = self.password_parallelism,
             test_hooks = self.test_hooks,
-            peers = peers_toml(&self.peers),
+            peers = tables_toml(&self.peers),
+            witnessed_logs = tables_toml(&self.witnessed_logs),
         )
     }
 }
 
 /// The peers as lines of inline tables inside `peers = [...]`.
-fn peers_toml(peers: &[PeerRecord]) -> String {
+/// `items` as the inside of a TOML array of inline tables.
+fn tables_toml<T: Serialize>(items: &[T]) -> String {
     let mut out = String::new();
-    for p in peers {
+    for p in items {
         // Invariant: a record of strings always converts to a TOML table.
-        let table = toml::Value::try_from(p).expect("a PeerRecord is a TOML table");
+        let table = toml::Value::try_from(p).expect("a record of strings is a TOML table");
         out.push_str("\n  ");
         out.push_str(&table.to_string());
         out.push(',');
@@ -766,6 +844,10 @@ fn loopback(p: Protocol<'static>) -> Multiaddr {
     Multiaddr::empty()
         .with(Protocol::Ip4(Ipv4Addr::LOCALHOST))
         .with(p)
+}
+
+fn default_witnessed_hash() -> HashAlgorithm {
+    HashAlgorithm::Sha256
 }
 
 fn default_hash() -> HashAlgorithm {
@@ -1140,5 +1222,53 @@ mod tests {
                 Err(ConfigError::Toml(_))
             ));
         }
+    }
+
+    #[test]
+    fn witnessed_logs_are_checked_keys_each_origin_once() {
+        let base = NodeConfig::new("me.test", "/tmp/x");
+        let peer = crate::peers::tests::record("peer.test", 10, 1);
+        let key = |domain: &str, seed: u8| crate::peers::tests::record(domain, seed, 1).log_key;
+        let entry = |key: String| WitnessedLog {
+            key,
+            hash: HashAlgorithm::Sha256,
+        };
+        let ok = NodeConfig {
+            peers: vec![peer.clone()],
+            witnessed_logs: vec![entry(key("a.example", 20)), entry(key("b.example", 30))],
+            ..base.clone()
+        };
+        ok.validate().unwrap();
+        let origins: Vec<String> = (ok.witnessed_logs().unwrap().iter())
+            .map(|l| l.origin().to_owned())
+            .collect();
+        assert_eq!(origins, ["a.example/herald", "b.example/herald"]);
+        let refused = [
+            vec![entry("not a key".into())],
+            vec![entry(key("a.example", 20)), entry(key("a.example", 40))],
+            vec![entry(key("me.test", 50))],
+            vec![entry(peer.log_key.clone())],
+        ];
+        for logs in refused {
+            let config = NodeConfig {
+                peers: vec![peer.clone()],
+                witnessed_logs: logs.clone(),
+                ..base.clone()
+            };
+            assert!(
+                matches!(
+                    config.validate(),
+                    Err(ConfigError::WitnessedLog { .. } | ConfigError::DuplicateWitnessedLog(_))
+                ),
+                "{logs:?}"
+            );
+        }
+        // From TOML: the hash defaults to C2SP's SHA-256.
+        let text = format!(
+            "domain = \"me.test\"\ndata_dir = \"/tmp/x\"\n[[witnessed_logs]]\nkey = \"{}\"\n",
+            key("c.example", 60)
+        );
+        let config = NodeConfig::from_toml_str(&text).unwrap();
+        assert_eq!(config.witnessed_logs[0].hash, HashAlgorithm::Sha256);
     }
 }

@@ -437,6 +437,7 @@ impl Gateway {
             peers: peers.clone(),
             signer: keys.witness.clone(),
             own_log: keys.log_verifier(),
+            witnessed_logs: config.witnessed_logs()?,
             node: handle.clone(),
             metrics: witness_metrics.clone(),
             clock: clock.clone(),

@@ -6,7 +6,7 @@
 //! the same as for `/herald/witness/1` ([`WitnessService::add_checkpoint_by_origin`]). Answers:
 //! 200 with the cosignature line; 400 for a malformed body or an old size past the checkpoint;
 //! 403 for a checkpoint the log did not sign, or an origin distrusted after an equivocation;
-//! 404 for an origin that is no registered peer's; 409 with the held size
+//! 404 for an origin that is neither a registered peer's nor a `[[witnessed_logs]]` entry's; 409 with the held size
 //! (`text/x.tlog.size`) when the old size is not the one held; 422 for a consistency proof that
 //! does not verify; 503 when the held state cannot be persisted. A refused request changes
 //! nothing.

@@ -25,6 +25,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use herald_proto::checkpoint::WitnessSigner;
+use herald_proto::inclusion::LogTrust;
 use herald_proto::note::NoteVerifier;
 
 use crate::clock::Clock;
@@ -60,6 +61,8 @@ pub struct WitnessParts {
     pub signer: WitnessSigner,
     /// This node's own log key.
     pub own_log: NoteVerifier,
+    /// The C2SP logs witnessed besides the registered peers' (from the configuration).
+    pub witnessed_logs: Vec<LogTrust>,
     /// The network, for the watch (to gossip alerts and ask logs for proofs).
     pub node: NodeHandle,
     /// The witnessing metrics.
@@ -86,6 +89,9 @@ pub fn open(
     let witness = WitnessService {
         inner: Arc::new(Inner {
             peers: parts.peers,
+            witnessed_logs: (parts.witnessed_logs.into_iter())
+                .map(|log| (log.origin().to_owned(), log))
+                .collect(),
             held,
             signer: parts.signer,
             watch: watch.clone(),
@@ -99,6 +105,8 @@ pub fn open(
 
 struct Inner {
     peers: PeerRegistry,
+    /// By origin: the configured C2SP logs, fixed for the node's run.
+    witnessed_logs: HashMap<String, LogTrust>,
     held: HeldCheckpoints,
     signer: WitnessSigner,
     watch: SplitViewWatch,

@@ -19,9 +19,8 @@
 //! A request for the checkpoint already held is cosigned again (fresh timestamp), which is how a
 //! log that lost its cosignatures (a restart) gets them back.
 
-use std::sync::Arc;
-
 use herald_proto::checkpoint::VerifiedCheckpoint;
+use herald_proto::inclusion::LogTrust;
 use herald_proto::wire::Decoded;
 use herald_proto::wire::pb::{self, add_checkpoint_response};
 use herald_proto::witness::{Judgement, Reason, Refusal, claimed_origin, judge, verify_request};
@@ -31,7 +30,6 @@ use tracing::{debug, warn};
 use super::WitnessService;
 use super::held::Held;
 use crate::metrics::refusal_label;
-use crate::peers::PeerDomain;
 
 /// What the judgement under the lock decided, once persisted.
 enum Persisted {
@@ -65,25 +63,34 @@ impl WitnessService {
     }
 
     /// Answers a C2SP `POST /add-checkpoint` (HTTP, [`crate::tlog_witness`]): the caller is
-    /// anyone; the origin named in the checkpoint must be a registered peer's (else
-    /// `UNKNOWN_ORIGIN`), and from there the judgement, lock and compare-and-swap are the same
-    /// as for `/herald/witness/1`. The cosignature line, or the refusal.
+    /// anyone; the origin named in the checkpoint must be a registered peer's or a configured
+    /// witnessed log's (else `UNKNOWN_ORIGIN`), and from there the judgement, lock and
+    /// compare-and-swap are the same as for `/herald/witness/1`. The cosignature line, or the
+    /// refusal.
     pub async fn add_checkpoint_by_origin(
         &self,
         request: pb::AddCheckpointRequest,
     ) -> Result<String, Refusal> {
         let outcome = match claimed_origin(&request.checkpoint) {
             Err(r) => (String::new(), Err(r)),
-            Ok(claimed) => match self.inner.peers.snapshot().by_origin(&claimed).cloned() {
-                None => (
-                    claimed,
-                    Err(Refusal::new(
-                        Reason::UnknownOrigin,
-                        "no registered peer has this origin",
-                    )),
-                ),
-                Some(peer) => (claimed, self.answer_peer(peer, request).await),
-            },
+            Ok(claimed) => {
+                let peer_log = (self.inner.peers.snapshot().by_origin(&claimed))
+                    .map(|peer| (peer.log.clone(), peer.domain.clone()));
+                let log = peer_log.or_else(|| {
+                    (self.inner.witnessed_logs.get(&claimed))
+                        .map(|log| (log.clone(), format!("witnessed log {claimed}")))
+                });
+                match log {
+                    None => (
+                        claimed,
+                        Err(Refusal::new(
+                            Reason::UnknownOrigin,
+                            "neither a registered peer's log nor a witnessed log",
+                        )),
+                    ),
+                    Some((log, name)) => (claimed, self.answer_log(log, &name, request).await),
+                }
+            }
         };
         let (origin, outcome) = outcome;
         self.record("http", &origin, &outcome);
@@ -138,20 +145,25 @@ impl WitnessService {
             );
         };
         let origin = peer.origin().to_owned();
-        let outcome = self.answer_peer(peer, request).await;
+        let outcome = self
+            .answer_log(peer.log.clone(), &peer.domain, request)
+            .await;
         (origin, outcome)
     }
 
-    async fn answer_peer(
+    /// Steps 1 (from the signature) to 4 for a request about `log`, asked by `asker` (a peer
+    /// domain, or the witnessed log itself over HTTP).
+    async fn answer_log(
         &self,
-        peer: Arc<PeerDomain>,
+        log: LogTrust,
+        asker: &str,
         request: pb::AddCheckpointRequest,
     ) -> Result<String, Refusal> {
         let claimed = claimed_origin(&request.checkpoint)?;
-        if claimed != peer.origin() {
+        if claimed != log.origin() {
             return Err(Refusal::new(
                 Reason::UnknownOrigin,
-                format!("{} may not ask for checkpoints of {claimed}", peer.domain),
+                format!("{asker} may not ask for checkpoints of {claimed}"),
             ));
         }
         let watch = &self.inner.watch;
@@ -164,17 +176,16 @@ impl WitnessService {
         if watch.is_distrusted(&claimed) {
             return Err(distrusted());
         }
-        let checkpoint = verify_request(&peer.log, &request.checkpoint)?;
+        let checkpoint = verify_request(&log, &request.checkpoint)?;
         let lock = self.origin_lock(&claimed);
         let _serialized = lock.lock().await;
         // An alert may have been recorded while this request waited for the lock.
         if watch.is_distrusted(&claimed) {
             return Err(distrusted());
         }
-        let (this, judged_peer, judged_checkpoint) =
-            (self.clone(), peer.clone(), checkpoint.clone());
+        let (this, judged_log, judged_checkpoint) = (self.clone(), log.clone(), checkpoint.clone());
         let persisted = tokio::task::spawn_blocking(move || {
-            this.judge_held(&judged_peer, &judged_checkpoint, &request)
+            this.judge_held(&judged_log, &judged_checkpoint, &request)
         })
         .await
         .map_err(|e| Refusal::new(Reason::Unavailable, format!("witness task failed: {e}")))?;
@@ -182,7 +193,7 @@ impl WitnessService {
             Persisted::Cosign => {
                 // Consistent with the held one; but gossip may already have shown another root
                 // at this size: then it is a split view, and no cosignature.
-                if let Some(split) = watch.gossip_split(&peer.log, &checkpoint) {
+                if let Some(split) = watch.gossip_split(&log, &checkpoint) {
                     watch.raise(split).await;
                     return Err(Refusal::new(
                         Reason::DistrustedOrigin,
@@ -211,18 +222,18 @@ impl WitnessService {
     /// thread: proto judges, this persists.
     fn judge_held(
         &self,
-        peer: &PeerDomain,
+        log: &LogTrust,
         checkpoint: &VerifiedCheckpoint,
         request: &pb::AddCheckpointRequest,
     ) -> Persisted {
-        let origin = peer.origin();
+        let origin = log.origin();
         let held = match self.inner.held.get(origin) {
             Ok(h) => h,
             Err(e) => return Persisted::Refuse(Refusal::new(Reason::Unavailable, e.to_string())),
         };
         let held_checkpoint = match &held {
             None => None,
-            Some(h) => match peer.log.verify_checkpoint(h.note.as_bytes()) {
+            Some(h) => match log.verify_checkpoint(h.note.as_bytes()) {
                 Ok(c) => Some(c),
                 Err(e) => {
                     return Persisted::Refuse(Refusal::new(
@@ -235,7 +246,7 @@ impl WitnessService {
             },
         };
         match judge(
-            &peer.log,
+            log,
             held_checkpoint.as_ref(),
             checkpoint,
             request.old_size,

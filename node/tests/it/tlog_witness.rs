@@ -145,3 +145,72 @@ async fn a_node_witnesses_another_over_c2sp_http_with_every_answer_code() {
     alpha.gateway.stop().await.unwrap();
     beta.gateway.stop().await.unwrap();
 }
+
+/// `[[witnessed_logs]]`: a node witnesses a C2SP log that is no peer of it — the log's key in
+/// the configuration is all it needs — with the same judgement and held state as for a peer,
+/// and a log that is not configured stays unknown.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_configured_c2sp_log_is_witnessed_without_being_a_peer() {
+    let mut log = FakeLog::new("tiles.example", 40, 3);
+    let key = log.keys.log_verifier().to_string();
+    let alpha = Domain::start("alpha.test", |c| {
+        c.witnessed_logs = vec![herald_node::config::WitnessedLog {
+            key: key.clone(),
+            hash: herald_proto::merkle::HashAlgorithm::Blake3,
+        }];
+    })
+    .await;
+    let origin = log.origin();
+    let client = HttpClient::new(WAIT, 1 << 20).unwrap();
+
+    // Another log, not configured: unknown. The configured origin under another key: refused.
+    let stranger = FakeLog::new("other.example", 50, 3);
+    let answer = post(
+        &client,
+        &alpha,
+        &request(0, vec![], &stranger.checkpoint(3)),
+    )
+    .await;
+    assert_eq!(answer.status, 404, "{}", answer.body_text(200));
+    let impostor = FakeLog::new("tiles.example", 60, 3);
+    let answer = post(
+        &client,
+        &alpha,
+        &request(0, vec![], &impostor.checkpoint(3)),
+    )
+    .await;
+    assert_eq!(answer.status, 403, "{}", answer.body_text(200));
+    assert_eq!(alpha.held(&origin), None);
+
+    // The log's own checkpoints: cosigned from size 0, then advanced with a consistency proof.
+    let answer = post(&client, &alpha, &request(0, vec![], &log.checkpoint(3))).await;
+    assert_eq!(answer.status, 200, "{}", answer.body_text(200));
+    let checkpoint =
+        VerifiedCheckpoint::verify(&log.checkpoint(3), &log.keys.log_verifier()).unwrap();
+    let cosignature =
+        Cosignature::parse(String::from_utf8(answer.body).unwrap().trim_end()).unwrap();
+    alpha
+        .keys
+        .witness_verifier()
+        .verify(&checkpoint, &cosignature)
+        .unwrap();
+    log.grow_to(9);
+    let answer = post(&client, &alpha, &request(0, vec![], &log.checkpoint(9))).await;
+    assert_eq!(answer.status, 409, "the held size is 3");
+    assert_eq!(parse_size_body(&answer.body), Some(3));
+    let answer = post(
+        &client,
+        &alpha,
+        &request(3, log.proof(3, 9), &log.checkpoint(9)),
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{}", answer.body_text(200));
+    assert_eq!(alpha.held(&origin).map(|h| h.0), Some(9));
+    // A fork of what was cosigned is not cosigned.
+    let fork = log.forked_at(1);
+    let answer = post(&client, &alpha, &request(9, vec![], &fork.checkpoint(9))).await;
+    assert_ne!(answer.status, 200, "{}", answer.body_text(200));
+    assert_eq!(alpha.held(&origin).map(|h| h.0), Some(9));
+
+    alpha.gateway.stop().await.unwrap();
+}
