@@ -9,6 +9,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use herald_proto::checkpoint::WitnessVerifier;
 use herald_proto::inclusion::LogTrust;
 use herald_proto::merkle::HashAlgorithm;
 use herald_proto::wire::MAX_LOG_ENTRY_BYTES;
@@ -183,7 +184,27 @@ pub struct NodeConfig {
     /// registered peers: any log with a C2SP signed-note key, not only Herald's.
     #[serde(default)]
     pub witnessed_logs: Vec<WitnessedLog>,
+    /// External C2SP witnesses this log pushes its checkpoints to over HTTP
+    /// (`[[external_witnesses]]`); their cosignatures count toward `quorum` beside the
+    /// registered peers'.
+    #[serde(default)]
+    pub external_witnesses: Vec<ExternalWitness>,
 }
+
+/// A C2SP tlog-witness this log asks for cosignatures over HTTP (`POST <url>/add-checkpoint`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ExternalWitness {
+    /// The witness's URL prefix, `http://host:port[/path]` (the client has no TLS).
+    pub url: String,
+    /// The witness's verifier key (C2SP signed-note form): the cosignatures it must make.
+    pub key: String,
+}
+
+/// Most `[[external_witnesses]]`.
+pub const MAX_EXTERNAL_WITNESSES: usize = 64;
+/// Longest `[[external_witnesses]]` URL.
+pub const MAX_WITNESS_URL_LEN: usize = 2048;
 
 /// A C2SP log this node witnesses without registering it as a peer domain. C2SP tlog-witness
 /// is push: the log (or anyone holding its checkpoints) POSTs `/add-checkpoint`, and the log's
@@ -248,6 +269,14 @@ pub enum ConfigError {
         key: String,
         /// Why it was refused.
         source: herald_proto::note::KeyError,
+    },
+    /// An `[[external_witnesses]]` entry is invalid.
+    #[error("external witness {url:?}: {why}")]
+    ExternalWitness {
+        /// The entry's URL, as written.
+        url: String,
+        /// Why it was refused.
+        why: String,
     },
     /// Two `[[witnessed_logs]]` share an origin, or one is this node's or a peer's log.
     #[error("witnessed log {0:?} is listed twice, or is this node's or a peer's log")]
@@ -317,6 +346,7 @@ impl NodeConfig {
             test_hooks: false,
             peers: Vec::new(),
             witnessed_logs: Vec::new(),
+            external_witnesses: Vec::new(),
         }
     }
 
@@ -448,6 +478,7 @@ impl NodeConfig {
         self.password_params()?;
         let peers = self.peer_domains()?;
         self.witnessed_logs_checked(&peers)?;
+        self.external_witnesses()?;
         Ok(())
     }
 
@@ -516,6 +547,47 @@ impl NodeConfig {
             logs.push(log);
         }
         Ok(logs)
+    }
+
+    /// The `[[external_witnesses]]`, checked: at most [`MAX_EXTERNAL_WITNESSES`], `http://`
+    /// URLs of at most [`MAX_WITNESS_URL_LEN`] bytes, keys that parse, each key once. Pairs of
+    /// the URL (without a trailing `/`) and the key.
+    pub fn external_witnesses(&self) -> Result<Vec<(String, WitnessVerifier)>, ConfigError> {
+        if self.external_witnesses.len() > MAX_EXTERNAL_WITNESSES {
+            return Err(ConfigError::OutOfRange {
+                field: "external_witnesses",
+                value: self.external_witnesses.len() as u64,
+                min: 0,
+                max: MAX_EXTERNAL_WITNESSES as u64,
+            });
+        }
+        let mut out: Vec<(String, WitnessVerifier)> = Vec::new();
+        for w in &self.external_witnesses {
+            let bad = |why: String| ConfigError::ExternalWitness {
+                url: w.url.clone(),
+                why,
+            };
+            let rest = w.url.strip_prefix("http://").ok_or_else(|| {
+                bad("the URL must start with http:// (the client has no TLS)".into())
+            })?;
+            if rest.is_empty()
+                || w.url.len() > MAX_WITNESS_URL_LEN
+                || w.url.contains(char::is_whitespace)
+            {
+                return Err(bad(format!(
+                    "the URL must name a host and be at most {MAX_WITNESS_URL_LEN} bytes without spaces"
+                )));
+            }
+            let key = WitnessVerifier::parse(&w.key).map_err(|e| bad(format!("key: {e}")))?;
+            if out
+                .iter()
+                .any(|(_, k)| k.key_id() == key.key_id() && k.name() == key.name())
+            {
+                return Err(bad("the same witness key is listed twice".into()));
+            }
+            out.push((w.url.trim_end_matches('/').to_owned(), key));
+        }
+        Ok(out)
     }
 
     /// Free bytes below which `/health` warns (0: never).
@@ -743,6 +815,11 @@ peers = [{peers}]
 # verifier key, whose name is the log's origin) and hash ("sha256", C2SP's and the default, or
 # "blake3"). Such a log (or anyone holding its checkpoints) asks with POST /add-checkpoint.
 witnessed_logs = [{witnessed_logs}]
+
+# External C2SP witnesses this log asks for cosignatures over HTTP (POST <url>/add-checkpoint):
+# each entry's url (http:// only) and key (the witness's signed-note verifier key). Their
+# cosignatures count toward quorum beside the registered peers'.
+external_witnesses = [{external_witnesses}]
 "#,
             domain = toml_string(&self.domain),
             data_dir = toml_string(&self.data_dir.to_string_lossy()),
@@ -802,6 +879,7 @@ witnessed_logs = [{witnessed_logs}]
             test_hooks = self.test_hooks,
             peers = tables_toml(&self.peers),
             witnessed_logs = tables_toml(&self.witnessed_logs),
+            external_witnesses = tables_toml(&self.external_witnesses),
         )
     }
 }
@@ -1261,6 +1339,39 @@ mod tests {
                     Err(ConfigError::WitnessedLog { .. } | ConfigError::DuplicateWitnessedLog(_))
                 ),
                 "{logs:?}"
+            );
+        }
+        // External witnesses: http:// URLs and keys that parse, each key once.
+        let witness_key = |seed: u8| crate::peers::tests::record("w.example", seed, 1).witness_key;
+        let external = |url: &str, key: String| ExternalWitness {
+            url: url.into(),
+            key,
+        };
+        let ok = NodeConfig {
+            external_witnesses: vec![external("http://127.0.0.1:9/w/", witness_key(70))],
+            ..base.clone()
+        };
+        assert_eq!(
+            ok.external_witnesses().unwrap()[0].0,
+            "http://127.0.0.1:9/w",
+            "the trailing slash is dropped"
+        );
+        for bad in [
+            vec![external("https://w.example", witness_key(70))],
+            vec![external("http://", witness_key(70))],
+            vec![external("http://w.example", "not a key".into())],
+            vec![
+                external("http://a.example", witness_key(70)),
+                external("http://b.example", witness_key(70)),
+            ],
+        ] {
+            let config = NodeConfig {
+                external_witnesses: bad.clone(),
+                ..base.clone()
+            };
+            assert!(
+                matches!(config.validate(), Err(ConfigError::ExternalWitness { .. })),
+                "{bad:?}"
             );
         }
         // From TOML: the hash defaults to C2SP's SHA-256.

@@ -529,6 +529,7 @@ impl Gateway {
                 peers: peers.watch(),
                 log: keys.log_verifier(),
                 quorum: config.quorum,
+                external: config.external_witnesses()?,
                 request_timeout: config.request_timeout(),
                 metrics: witness_metrics.clone(),
                 clock: clock.clone(),

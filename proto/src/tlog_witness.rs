@@ -114,6 +114,37 @@ pub fn status_of(reason: Reason) -> u16 {
     }
 }
 
+/// A witness's HTTP answer as the log reads it (the client side of [`status_of`]): 200 is the
+/// first cosignature line of the body (C2SP lets a witness send several, one per key; a log
+/// registers one key per witness), 409 a `CONFLICT` with the held size of its body, and the
+/// other statuses of the table their refusal (403 reads as a bad signature: the log cannot
+/// tell it from a distrusted origin, and retries either way). `None` for a status outside the
+/// table or a 200/409 whose body is not what the spec says: the exchange failed.
+pub fn answer_of(status: u16, body: &[u8]) -> Option<pb::AddCheckpointResponse> {
+    use pb::add_checkpoint_response::Result as Answer;
+    let refusal = |reason: Reason, held_size: u64| pb::WitnessRefusal {
+        reason: reason as i32,
+        held_size,
+    };
+    let result = match status {
+        200 => {
+            let text = std::str::from_utf8(body).ok()?;
+            let line = text.lines().next().filter(|l| !l.is_empty())?;
+            Answer::Cosignature(line.as_bytes().to_vec())
+        }
+        409 => Answer::Refusal(refusal(Reason::Conflict, parse_size_body(body)?)),
+        404 => Answer::Refusal(refusal(Reason::UnknownOrigin, 0)),
+        403 => Answer::Refusal(refusal(Reason::BadSignature, 0)),
+        422 => Answer::Refusal(refusal(Reason::BadProof, 0)),
+        503 => Answer::Refusal(refusal(Reason::Unavailable, 0)),
+        400 => Answer::Refusal(refusal(Reason::MalformedRequest, 0)),
+        _ => return None,
+    };
+    Some(pb::AddCheckpointResponse {
+        result: Some(result),
+    })
+}
+
 /// The body of a 409: the held size and a newline.
 pub fn size_body(held_size: u64) -> Vec<u8> {
     format!("{held_size}\n").into_bytes()
@@ -146,6 +177,37 @@ CsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=
 — example.com/behind-the-sofa Az3grlgtzPICa5OS8npVmf1Myq/5IZniMp+ZJurmRDeOoRDe4URYN7u5/Zhcyv2q1gGzGku9nTo+zyWE+xeMcTOAYQ8=
 — example.com/behind-the-sofa opLqBQsREYCgu6xQkYQwJr9fo45a62DN9EdmHXnZdXNqlcVGlCum2Wks+49/V6267UEjw6QUXTS5Rovnzv++qbSzm9Q=
 ";
+
+    #[test]
+    fn a_witness_answer_reads_back_as_the_refusal_it_encodes() {
+        use pb::add_checkpoint_response::Result as Answer;
+        let reason_of = |status: u16, body: &[u8]| match answer_of(status, body)?.result? {
+            Answer::Refusal(r) => Some((Reason::try_from(r.reason).ok()?, r.held_size)),
+            Answer::Cosignature(_) => None,
+        };
+        for reason in [
+            Reason::UnknownOrigin,
+            Reason::BadProof,
+            Reason::Unavailable,
+            Reason::MalformedRequest,
+        ] {
+            assert_eq!(reason_of(status_of(reason), b""), Some((reason, 0)));
+        }
+        assert_eq!(
+            reason_of(status_of(Reason::Conflict), &size_body(42)),
+            Some((Reason::Conflict, 42))
+        );
+        assert_eq!(reason_of(403, b""), Some((Reason::BadSignature, 0)));
+        // A 409 without its size, an empty 200, a status outside the table: no answer.
+        assert!(answer_of(409, b"soon\n").is_none());
+        assert!(answer_of(200, b"").is_none());
+        assert!(answer_of(500, b"").is_none());
+        let line = "\u{2014} w.test abcd\n";
+        assert_eq!(
+            answer_of(200, format!("{line}second line\n").as_bytes()).and_then(|a| a.result),
+            Some(Answer::Cosignature(line.trim_end().as_bytes().to_vec()))
+        );
+    }
 
     #[test]
     fn the_c2sp_tlog_witness_example_body_parses_and_round_trips() {

@@ -1,7 +1,9 @@
 //! The log side of witnessing: collecting cosignatures for this log's checkpoints.
 //!
 //! One task. For the latest checkpoint the sequencer published it sends `AddCheckpointRequest`
-//! to every registered witness that has not cosigned it yet, from the size that witness is
+//! to every witness that has not cosigned it yet — registered peers over `/herald/witness/1`,
+//! `[[external_witnesses]]` as C2SP `POST <url>/add-checkpoint` (the answer read back by proto's
+//! `tlog_witness::answer_of`), both counting toward the quorum — from the size that witness is
 //! believed to hold (0 after a start; a `CONFLICT` answer tells the real one and the request is
 //! retried from it at once). Cosignature lines are checked and merged into the note
 //! ([`VerifiedCheckpoint::with_cosignature`]). As soon as the note satisfies the
@@ -20,11 +22,13 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
+use herald_light_client::http::{HttpClient, HttpRequest};
 use herald_light_client::net;
 use herald_proto::checkpoint::{
     Cosignature, DEFAULT_MAX_SKEW_SECS, VerifiedCheckpoint, WitnessPolicy, WitnessVerifier,
 };
 use herald_proto::note::NoteVerifier;
+use herald_proto::tlog_witness::{ADD_CHECKPOINT_PATH, answer_of, encode_add_checkpoint};
 use herald_proto::wire::pb::{self, add_checkpoint_response, witness_refusal::Reason};
 use libp2p::{Multiaddr, PeerId};
 use tokio::sync::{mpsc, watch};
@@ -42,14 +46,27 @@ use crate::store::{LogHead, LogStore};
 pub const FIRST_RETRY: Duration = Duration::from_millis(250);
 /// Longest wait between two requests to a failing witness.
 pub const MAX_RETRY: Duration = Duration::from_secs(5);
+/// Largest answer read from an external witness (a few cosignature lines).
+const MAX_WITNESS_ANSWER_BYTES: usize = 16 * 1024;
 /// Recent checkpoints whose late cosignatures are still merged.
 const COLLECTING: usize = 8;
+
+/// How a witness is reached.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Via {
+    /// A registered peer, over `/herald/witness/1`.
+    Peer {
+        peer_id: PeerId,
+        addrs: Vec<Multiaddr>,
+    },
+    /// An external C2SP witness, `POST <url>/add-checkpoint`.
+    Http { url: String },
+}
 
 /// Where a witness stands, as far as this log knows.
 #[derive(Debug)]
 struct Witness {
-    peer_id: PeerId,
-    addrs: Vec<Multiaddr>,
+    via: Via,
     key: WitnessVerifier,
     /// The size it is believed to hold (what it last cosigned for this log).
     held: u64,
@@ -66,7 +83,8 @@ struct Outcome {
     size: u64,
     root: [u8; 32],
     sent_old_size: u64,
-    answer: Result<pb::AddCheckpointResponse, NetworkError>,
+    /// The answer, or why there was none.
+    answer: Result<pb::AddCheckpointResponse, String>,
 }
 
 /// What the cosigner needs.
@@ -81,8 +99,10 @@ pub struct Cosigner {
     pub peers: watch::Receiver<Arc<PeerSet>>,
     /// This log's key.
     pub log: NoteVerifier,
-    /// How many registered witnesses must cosign.
+    /// How many witnesses (registered peers and external ones) must cosign.
     pub quorum: usize,
+    /// External C2SP witnesses, asked over HTTP: (URL prefix, key).
+    pub external: Vec<(String, WitnessVerifier)>,
     /// How long one request may take.
     pub request_timeout: Duration,
     /// Metrics.
@@ -181,23 +201,37 @@ impl Run {
         debug!("cosigner stopped");
     }
 
-    /// Follows the registry: new witnesses start from 0 (a `CONFLICT` corrects it).
+    /// Follows the registry (the external witnesses are fixed): new witnesses start from 0 (a
+    /// `CONFLICT` corrects it).
     fn sync_witnesses(&mut self, peers: &PeerSet) {
-        self.witnesses.retain(|domain, w| {
-            peers
-                .by_domain(domain)
-                .is_some_and(|p| p.witness_key == w.key && p.peer_id == w.peer_id)
+        self.witnesses.retain(|name, w| match &w.via {
+            Via::Peer { peer_id, .. } => peers
+                .by_domain(name)
+                .is_some_and(|p| p.witness_key == w.key && p.peer_id == *peer_id),
+            Via::Http { .. } => true,
         });
-        for p in peers.iter() {
-            match self.witnesses.get_mut(&p.domain) {
-                Some(w) => w.addrs = p.addrs.clone(),
+        let wanted = peers
+            .iter()
+            .map(|p| {
+                let via = Via::Peer {
+                    peer_id: p.peer_id,
+                    addrs: p.addrs.clone(),
+                };
+                (p.domain.clone(), via, p.witness_key.clone())
+            })
+            .chain(self.c.external.iter().map(|(url, key)| {
+                let via = Via::Http { url: url.clone() };
+                (url.clone(), via, key.clone())
+            }));
+        for (name, via, key) in wanted.collect::<Vec<_>>() {
+            match self.witnesses.get_mut(&name) {
+                Some(w) => w.via = via,
                 None => {
                     self.witnesses.insert(
-                        p.domain.clone(),
+                        name,
                         Witness {
-                            peer_id: p.peer_id,
-                            addrs: p.addrs.clone(),
-                            key: p.witness_key.clone(),
+                            via,
+                            key,
                             held: 0,
                             in_flight: false,
                             failures: 0,
@@ -285,8 +319,7 @@ impl Run {
             let job = Job {
                 node: self.c.node.clone(),
                 store: self.c.store.clone(),
-                peer: w.peer_id,
-                addrs: w.addrs.clone(),
+                via: w.via.clone(),
                 key: w.key.clone(),
                 domain,
                 old_size,
@@ -410,12 +443,9 @@ impl Run {
             Some((s, n)) if s == size && n >= merged => return,
             _ => {}
         }
-        let witnesses: Vec<WitnessVerifier> = self
-            .c
-            .peers
-            .borrow()
-            .iter()
+        let witnesses: Vec<WitnessVerifier> = (self.c.peers.borrow().iter())
             .map(|p| p.witness_key.clone())
+            .chain(self.c.external.iter().map(|(_, key)| key.clone()))
             .collect();
         let policy = match WitnessPolicy::new(self.c.log.clone(), witnesses, self.c.quorum) {
             Ok(p) => p,
@@ -480,8 +510,7 @@ fn has_cosignature_of(checkpoint: &VerifiedCheckpoint, key: &WitnessVerifier) ->
 struct Job {
     node: NodeHandle,
     store: LogStore,
-    peer: PeerId,
-    addrs: Vec<Multiaddr>,
+    via: Via,
     key: WitnessVerifier,
     domain: String,
     old_size: u64,
@@ -507,7 +536,7 @@ impl Job {
             .await;
     }
 
-    async fn exchange(&self) -> Result<pb::AddCheckpointResponse, NetworkError> {
+    async fn exchange(&self) -> Result<pb::AddCheckpointResponse, String> {
         let size = self.checkpoint.size();
         let proof = if self.old_size == 0 || self.old_size == size {
             Vec::new()
@@ -516,30 +545,45 @@ impl Job {
             let old = self.old_size;
             tokio::task::spawn_blocking(move || store.consistency_proof(old, size))
                 .await
-                .map_err(|e| NetworkError::Exchange {
-                    peer: self.peer,
-                    reason: format!("proof task failed: {e}"),
-                })?
-                .map_err(|e| NetworkError::Exchange {
-                    peer: self.peer,
-                    reason: format!("no consistency proof from {old} to {size}: {e}"),
-                })?
+                .map_err(|e| format!("proof task failed: {e}"))?
+                .map_err(|e| format!("no consistency proof from {old} to {size}: {e}"))?
         };
         let request = pb::AddCheckpointRequest {
             old_size: self.old_size,
             consistency_proof: proof.iter().map(|h| h.to_vec()).collect(),
             checkpoint: self.checkpoint.log_signed_note().into_bytes(),
         };
-        let exchange = self
-            .node
-            .witness_request(self.peer, self.addrs.clone(), request);
-        tokio::time::timeout(self.timeout + Duration::from_secs(1), exchange)
-            .await
-            .unwrap_or_else(|_| {
-                Err(NetworkError::Exchange {
-                    peer: self.peer,
-                    reason: "no answer in time".into(),
+        let deadline = self.timeout + Duration::from_secs(1);
+        match &self.via {
+            Via::Peer { peer_id, addrs } => {
+                let exchange = self.node.witness_request(*peer_id, addrs.clone(), request);
+                match tokio::time::timeout(deadline, exchange).await {
+                    Ok(answer) => answer.map_err(|e: NetworkError| e.to_string()),
+                    Err(_) => Err("no answer in time".into()),
+                }
+            }
+            Via::Http { url } => {
+                let body = encode_add_checkpoint(&request);
+                let target = format!("{url}{ADD_CHECKPOINT_PATH}");
+                let http = HttpClient::new(deadline, MAX_WITNESS_ANSWER_BYTES)
+                    .map_err(|e| e.to_string())?;
+                let answer = http
+                    .send(HttpRequest {
+                        method: "POST",
+                        url: &target,
+                        bearer: None,
+                        body: Some(("text/plain", &body)),
+                    })
+                    .await
+                    .map_err(|e| e.to_string())?;
+                answer_of(answer.status, &answer.body).ok_or_else(|| {
+                    format!(
+                        "{target} answered {} {}",
+                        answer.status,
+                        answer.body_text(200)
+                    )
                 })
-            })
+            }
+        }
     }
 }

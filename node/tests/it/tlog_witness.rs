@@ -214,3 +214,49 @@ async fn a_configured_c2sp_log_is_witnessed_without_being_a_peer() {
 
     alpha.gateway.stop().await.unwrap();
 }
+
+/// `[[external_witnesses]]`: a log pushes its checkpoints to a C2SP witness over HTTP and counts
+/// its cosignatures toward the quorum. Here the witness is another Herald node that witnesses
+/// this log as a `[[witnessed_logs]]` entry: neither registered the other as a peer, so only
+/// the two C2SP HTTP doors connect them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_reaches_its_quorum_through_an_external_c2sp_witness() {
+    let witness = Domain::start("beta.test", |_| {}).await;
+    let url = format!("http://{}", witness.gateway.http_addr());
+    let witness_key = witness.keys.witness_verifier();
+    let log = Domain::start("alpha.test", |c| {
+        c.quorum = 1;
+        c.external_witnesses = vec![herald_node::config::ExternalWitness {
+            url: url.clone(),
+            key: witness_key.to_string(),
+        }];
+    })
+    .await;
+    // Until the witness is told of the log it answers 404 (the log backs off); restarted on the
+    // same address with the log's key in its configuration, it cosigns.
+    let mut stopped = witness.stop().await;
+    stopped.config.witnessed_logs = vec![herald_node::config::WitnessedLog {
+        key: log.keys.log_verifier().to_string(),
+        hash: log.config.hash,
+    }];
+    let witness = stopped.start().await;
+    let origin = log.origin();
+    for round in 0..2u64 {
+        let (size, _) = grow(&log, round * 4, 4).await;
+        crate::witness_support::eventually("cosigned by the external witness", || async {
+            log.cosigned_size() >= Some(size)
+        })
+        .await;
+        let note = log.cosigned().unwrap();
+        let checkpoint = VerifiedCheckpoint::verify(&note, &log.keys.log_verifier()).unwrap();
+        assert!(
+            (checkpoint.cosignatures().iter())
+                .any(|c| c.name() == witness_key.name() && c.key_id() == witness_key.key_id()),
+            "the stored checkpoint carries the external witness's cosignature"
+        );
+        // The witness moved its held state for the log (from 0, then by a consistency proof).
+        assert!(witness.held(&origin).is_some_and(|(held, _)| held >= size));
+    }
+    log.gateway.stop().await.unwrap();
+    witness.gateway.stop().await.unwrap();
+}
