@@ -17,7 +17,8 @@ pub use batch_notarization::{
     sign_notarization_batch, verify_batch_notarization,
 };
 pub use evidence::{
-    ADDRESS_COMMITMENT_LABEL, EVIDENCE_LABEL, EvidenceRecord, commit_address, verify_evidence,
+    ADDRESS_COMMITMENT_LABEL, EVIDENCE_LABEL, EvidenceRecord, MailParties, commit_address,
+    reason_required, verify_evidence, verify_evidence_leaf,
 };
 pub use identity::{
     ACCOUNT_REGISTRATION_LABEL, FALLBACK_PREKEY_LABEL, IDENTITY_BINDING_LABEL,
@@ -55,6 +56,15 @@ pub enum EntryError {
     /// An evidence record's kind is unspecified or unknown to this version.
     #[error("evidence kind {0} is not known")]
     UnknownEvidenceKind(i32),
+    /// A non-delivery, expiry or rejection record that does not say why.
+    #[error("an evidence record of kind {0} must give its reason")]
+    MissingReason(&'static str),
+    /// The leaf is not a valid `Evidence` log entry.
+    #[error("the leaf is not an evidence record")]
+    NotEvidence,
+    /// The record is about another mail than the one asked for.
+    #[error("the record is about another msg_id")]
+    OtherMail,
 }
 
 /// Appends `lp(x)`: the 8-byte little-endian length of `x`, then `x`.

@@ -154,6 +154,13 @@ impl pb::ClientRequest {
         ))
     }
 
+    /// The notary records of the mail `msg_id` (DESIGN §3.4, delivery status).
+    pub fn evidence(msg_id: &[u8]) -> Self {
+        Self::of(client_request::Request::Evidence(pb::EvidenceRequest {
+            msg_id: msg_id.to_vec(),
+        }))
+    }
+
     /// The gateway's own log and its registered peers' logs.
     pub fn trust() -> Self {
         Self::of(client_request::Request::Trust(pb::TrustRequest {}))
@@ -181,6 +188,7 @@ pub fn response_kind(response: &client_response::Response) -> &'static str {
         Response::SessionClosed(_) => "a session close",
         Response::BatchSubmitted(_) => "a batch ack",
         Response::Error(_) => "an error",
+        Response::Evidence(_) => "an evidence answer",
     }
 }
 
@@ -472,6 +480,15 @@ pub fn expect_binding(response: pb::ClientResponse) -> Result<pb::BindingAnswer,
 pub fn expect_publication(response: pb::ClientResponse) -> Result<pb::IncludedLeaf, AnswerError> {
     expect(response, "publication", |r| match r {
         client_response::Response::Included(l) => Ok(l),
+        other => Err(Box::new(other)),
+    })
+}
+
+/// The answer to [`pb::ClientRequest::evidence`]: the mail's records (unverified: see
+/// `evidence::verify_status`).
+pub fn expect_evidence(response: pb::ClientResponse) -> Result<pb::EvidenceAnswer, AnswerError> {
+    expect(response, "evidence", |r| match r {
+        client_response::Response::Evidence(a) => Ok(a),
         other => Err(Box::new(other)),
     })
 }
