@@ -136,6 +136,10 @@ impl ClientService {
                 self.intake.publication(r.req_hash).await,
                 client_response::Response::Included,
             ),
+            Some(client_request::Request::Evidence(r)) => refused_or(
+                self.intake.evidence_status(r.msg_id).await,
+                client_response::Response::Evidence,
+            ),
             Some(client_request::Request::Trust(_)) => {
                 refused_or(self.intake.trust(), client_response::Response::Trust)
             }

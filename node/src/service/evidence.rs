@@ -105,6 +105,11 @@ impl EvidenceWriter {
         })
     }
 
+    /// The entry point for the mail path's events (relay, policy), writing to the same log.
+    pub fn recorder(&self) -> super::EvidenceRecorder {
+        super::EvidenceRecorder::new(self.mail.clone())
+    }
+
     /// Starts the task; it ends when the sequencer stops publishing heads.
     pub fn spawn(mut self) -> JoinHandle<()> {
         tokio::spawn(async move {

@@ -13,6 +13,7 @@ mod certmail_publication;
 mod certmail_registration;
 mod cli_node;
 mod enrolment_attempts;
+mod mail_evidence;
 mod network_client;
 mod network_flood;
 mod network_gossip;
