@@ -87,6 +87,9 @@ fn a_gateway_cannot_write_a_record_it_could_not_defend() {
     assert!(MailParties::new(SALT, ALICE, &"b".repeat(321)).is_err());
 }
 
+/// One way to alter a logged record.
+type Edit = fn(&mut pb::Evidence);
+
 #[test]
 fn attack_forged_or_altered_record_is_refused() {
     let gateway = SigningKey::from_bytes(&[2; 32]);
@@ -99,7 +102,7 @@ fn attack_forged_or_altered_record_is_refused() {
     )
     .unwrap();
     let good = evidence(&record.sign(&gateway));
-    let edits: [(&str, fn(&mut pb::Evidence)); 7] = [
+    let edits: [(&str, Edit); 7] = [
         ("kind", |e| e.kind = pb::EvidenceKind::Handover as i32),
         ("msg_id", |e| e.msg_id = b"msg-2".to_vec()),
         ("sender", |e| e.sender_commitment[0] ^= 1),
