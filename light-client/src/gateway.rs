@@ -64,6 +64,23 @@ pub trait Gateway: Sync {
         async move { Ok(expect_submitted(self.exchange(request).await?)?) }
     }
 
+    /// Appends the sealed key publication `entry` with its `opening` (checked by the gateway,
+    /// never logged), proved as [`submit_trusting`](Self::submit_trusting) proves.
+    fn submit_publication(
+        &self,
+        entry: Vec<u8>,
+        opening: pb::PublicationOpening,
+        trusted_size: u64,
+    ) -> impl Future<Output = Result<pb::SubmitAck, ClientError>> + Send {
+        let request = pb::ClientRequest::submit_publication(entry, opening, trusted_size);
+        async move {
+            Ok(expect_submitted_proved(
+                self.exchange(request).await?,
+                trusted_size,
+            )?)
+        }
+    }
+
     /// Appends `entry` in one round trip (DESIGN §6): the ack carries the entry's audit path in
     /// its checkpoint and the consistency proof from `trusted_size` (0: none), checked here for
     /// shape and sizes only.

@@ -310,8 +310,9 @@ mod tests {
     fn kind_and_reason_are_signed() {
         let gateway = SigningKey::from_bytes(&[1; 32]);
         let good = inner(record().sign(&gateway));
+        // (A kind that needs no reason, so that the signature is what refuses it.)
         let mut t = good.clone();
-        t.kind = pb::EvidenceKind::Rejection as i32;
+        t.kind = pb::EvidenceKind::Consignment as i32;
         assert_eq!(
             verify_evidence(&t, &gateway.verifying_key()),
             Err(EntryError::BadSignature)

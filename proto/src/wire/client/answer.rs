@@ -91,6 +91,21 @@ impl pb::ClientRequest {
         Self::of(client_request::Request::Submit(pb::SubmitEntry {
             entry,
             trusted_size,
+            opening: None,
+        }))
+    }
+
+    /// Appends the sealed key publication `entry` with its `opening` (which the gateway
+    /// checks and never logs), proved as [`submit_trusting`](Self::submit_trusting) is.
+    pub fn submit_publication(
+        entry: Vec<u8>,
+        opening: pb::PublicationOpening,
+        trusted_size: u64,
+    ) -> Self {
+        Self::of(client_request::Request::Submit(pb::SubmitEntry {
+            entry,
+            trusted_size,
+            opening: Some(opening),
         }))
     }
 

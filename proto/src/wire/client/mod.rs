@@ -59,9 +59,13 @@ const MAX_IDENTITY_ENTRY_BYTES: usize = MAX_ACCOUNT_BYTES + 3 * KEY_LEN + 2 * SI
 /// §3.4); a gateway never logs more than this many for one msg_id.
 pub const MAX_EVIDENCE_PER_ANSWER: usize = 64;
 
-/// Largest encoded [`pb::ClientRequest`] on `/herald/client/1`: one log entry and its framing
-/// (a [`pb::SubmitBatch`] there is bounded by this too; whole batches travel on streams).
-pub const MAX_CLIENT_REQUEST_BYTES: usize = MAX_LOG_ENTRY_BYTES + 64;
+/// Largest encoded [`pb::PublicationOpening`]: two addresses, a salt and a key with their tags.
+const MAX_OPENING_BYTES: usize = 2 * (MAX_ACCOUNT_BYTES + 3) + 2 * (KEY_LEN + 2);
+
+/// Largest encoded [`pb::ClientRequest`] on `/herald/client/1`: one log entry, the opening a
+/// sealed publication travels with, and framing (a [`pb::SubmitBatch`] there is bounded by
+/// this too; whole batches travel on streams).
+pub const MAX_CLIENT_REQUEST_BYTES: usize = MAX_LOG_ENTRY_BYTES + MAX_OPENING_BYTES + 64;
 
 /// Most entries in one [`pb::SubmitBatch`]: one sequencing round at the default `batch_max`.
 pub const MAX_BATCH_ENTRIES: usize = 4096;
@@ -138,7 +142,10 @@ impl Validate for pb::ClientRequest {
                 field: "ClientRequest.request",
             }),
             Some(client_request::Request::Submit(s)) => {
-                sized("SubmitEntry.entry", s.entry.len(), 1, MAX_LOG_ENTRY_BYTES)
+                sized("SubmitEntry.entry", s.entry.len(), 1, MAX_LOG_ENTRY_BYTES)?;
+                s.opening
+                    .as_ref()
+                    .map_or(Ok(()), pb::PublicationOpening::validate_fields)
             }
             Some(client_request::Request::Checkpoint(_)) => Ok(()),
             Some(client_request::Request::Entries(e)) => sized(
@@ -593,6 +600,7 @@ mod tests {
         let bytes = request(client_request::Request::Submit(pb::SubmitEntry {
             entry: vec![1; MAX_LOG_ENTRY_BYTES + 1],
             trusted_size: 0,
+            opening: None,
         }));
         assert!(matches!(
             decode_valid::<pb::ClientRequest>(&bytes),
@@ -605,6 +613,7 @@ mod tests {
         let bytes = request(client_request::Request::Submit(pb::SubmitEntry {
             entry: vec![1; MAX_CLIENT_REQUEST_BYTES],
             trusted_size: 0,
+            opening: None,
         }));
         assert!(matches!(
             decode_valid::<pb::ClientRequest>(&bytes),
