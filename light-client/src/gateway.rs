@@ -16,10 +16,10 @@ use core::future::Future;
 use herald_proto::merkle::Hash;
 use herald_proto::wire::client::{
     expect_alerts, expect_batch_submitted, expect_binding, expect_checkpoint, expect_consistency,
-    expect_entries, expect_inclusion, expect_login_accepted, expect_login_challenge,
-    expect_password_params, expect_prekey_bundle, expect_publication, expect_registered,
-    expect_session_closed, expect_session_frame, expect_submitted, expect_submitted_proved,
-    expect_trust,
+    expect_entries, expect_evidence, expect_inclusion, expect_login_accepted,
+    expect_login_challenge, expect_password_params, expect_prekey_bundle, expect_publication,
+    expect_registered, expect_session_closed, expect_session_frame, expect_submitted,
+    expect_submitted_proved, expect_trust,
 };
 use herald_proto::wire::pb;
 
@@ -62,6 +62,23 @@ pub trait Gateway: Sync {
     ) -> impl Future<Output = Result<pb::SubmitAck, ClientError>> + Send {
         let request = pb::ClientRequest::submit(entry);
         async move { Ok(expect_submitted(self.exchange(request).await?)?) }
+    }
+
+    /// Appends the sealed key publication `entry` with its `opening` (checked by the gateway,
+    /// never logged), proved as [`submit_trusting`](Self::submit_trusting) proves.
+    fn submit_publication(
+        &self,
+        entry: Vec<u8>,
+        opening: pb::PublicationOpening,
+        trusted_size: u64,
+    ) -> impl Future<Output = Result<pb::SubmitAck, ClientError>> + Send {
+        let request = pb::ClientRequest::submit_publication(entry, opening, trusted_size);
+        async move {
+            Ok(expect_submitted_proved(
+                self.exchange(request).await?,
+                trusted_size,
+            )?)
+        }
     }
 
     /// Appends `entry` in one round trip (DESIGN §6): the ack carries the entry's audit path in
@@ -183,6 +200,17 @@ pub trait Gateway: Sync {
     ) -> impl Future<Output = Result<pb::BindingAnswer, ClientError>> + Send {
         let request = pb::ClientRequest::binding(account);
         async move { Ok(expect_binding(self.exchange(request).await?)?) }
+    }
+
+    /// The notary records of the mail `msg_id` (DESIGN §3.4), each proved against the latest
+    /// cosigned checkpoint (`PENDING` while it covers none, `NOT_FOUND` while none is logged);
+    /// unverified, see `TrustedLog::delivery_status`.
+    fn evidence(
+        &self,
+        msg_id: &[u8],
+    ) -> impl Future<Output = Result<pb::EvidenceAnswer, ClientError>> + Send {
+        let request = pb::ClientRequest::evidence(msg_id);
+        async move { Ok(expect_evidence(self.exchange(request).await?)?) }
     }
 
     /// The lowest-index key publication naming `req_hash`, proved against the latest cosigned

@@ -44,6 +44,7 @@ pub mod certmail;
 pub mod cli;
 mod client;
 pub mod clock;
+mod delivery_status;
 pub mod durable_file;
 mod error;
 mod gateway;

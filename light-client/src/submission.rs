@@ -93,13 +93,28 @@ impl<G: Gateway, S: CheckpointStore> TrustedLog<G, S> {
         &mut self,
         bytes: Vec<u8>,
     ) -> Result<(Hash, pb::SubmitAck), ClientError> {
+        self.send_with_opening(bytes, None).await
+    }
+
+    /// [`send_entry`](Self::send_entry) of a sealed key publication with its `opening`, which
+    /// the gateway checks and never logs (DESIGN §3.4).
+    pub(crate) async fn send_with_opening(
+        &mut self,
+        bytes: Vec<u8>,
+        opening: Option<pb::PublicationOpening>,
+    ) -> Result<(Hash, pb::SubmitAck), ClientError> {
         self.refuse_if_distrusted()?;
         check_entry(&bytes)?;
         let leaf_hash = self.log.leaf_hash(&bytes);
-        let ack = self
-            .gateway
-            .submit_trusting(bytes, self.trusted_size())
-            .await?;
+        let trusted_size = self.trusted_size();
+        let ack = match opening {
+            None => self.gateway.submit_trusting(bytes, trusted_size).await?,
+            Some(opening) => {
+                self.gateway
+                    .submit_publication(bytes, opening, trusted_size)
+                    .await?
+            }
+        };
         if ack.leaf_hash != leaf_hash {
             return Err(mismatch(
                 "acknowledged leaf hash",

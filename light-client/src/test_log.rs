@@ -305,6 +305,30 @@ impl FakeGateway {
         })
     }
 
+    /// The evidence records of `msg_id` the served cosigned checkpoint covers, with proofs.
+    fn evidence(&self, msg_id: &[u8]) -> Result<pb::EvidenceAnswer, pb::ClientError> {
+        let (note, size) = self.cosigned_tree()?;
+        let listed =
+            self.find(|k| matches!(k, pb::log_entry::Kind::Evidence(e) if e.msg_id == msg_id));
+        let log = self.log.lock().unwrap();
+        let records: Vec<pb::LoggedRecord> = listed
+            .iter()
+            .filter(|&&i| i < size)
+            .map(|&i| pb::LoggedRecord {
+                entry: log.leaf(i).to_vec(),
+                proof: Some(log.inclusion(i, size)),
+            })
+            .collect();
+        if records.is_empty() {
+            return Err(Self::refusal(pb::ClientErrorKind::NotFound, "no evidence"));
+        }
+        Ok(pb::EvidenceAnswer {
+            checkpoint: note,
+            pending: (listed.len() - records.len()) as u32,
+            records,
+        })
+    }
+
     /// The indexes of the leaves that decode to a kind `pick` selects, in order.
     fn find(&self, pick: impl Fn(&pb::log_entry::Kind) -> bool) -> Vec<u64> {
         let log = self.log.lock().unwrap();
@@ -366,6 +390,7 @@ impl FakeGateway {
                 self.publication(&req_hash).map(Response::Included)
             }
             Some(Request::Trust(_)) => self.trust().map(Response::Trust),
+            Some(Request::Evidence(r)) => self.evidence(&r.msg_id).map(Response::Evidence),
             // PAEP is tested against proto's own verifier (`session/tests.rs`) and real nodes.
             Some(
                 Request::PasswordParams(_)

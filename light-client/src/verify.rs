@@ -117,6 +117,16 @@ pub enum VerifyError {
         /// Why.
         error: InclusionError,
     },
+    /// A delivery-status answer does not verify (proto's `evidence::verify_status`): a record
+    /// not included, not signed by the log's key, about another msg_id, or a checkpoint not
+    /// cosigned as required.
+    #[error("the delivery-status answer does not verify: {error}")]
+    Status {
+        /// The answer as received.
+        answer: Box<pb::EvidenceAnswer>,
+        /// Why.
+        error: herald_proto::evidence::StatusError,
+    },
     /// A log in the gateway's trust list is not a usable description (a key that does not
     /// parse or is not canonical, an unknown hash, a bad quorum), or the list does not describe
     /// the gateway's own log under the key the client was given.

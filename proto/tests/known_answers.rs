@@ -343,6 +343,45 @@ fn known_answer_files_show_what_expected_json_says() {
     );
 }
 
+/// A bundle written before the privacy fix, whose key publication names its author in clear
+/// (`evidence_bundle_named.bin`, frozen: the generator no longer makes it). Logs are
+/// append-only and bundles are kept for years, so the arbiter still judges it, with the same
+/// verdict as the sealed bundle the generator makes now.
+#[test]
+fn a_bundle_with_a_named_publication_from_before_the_privacy_fix_still_verifies() {
+    let expected: Value = serde_json::from_slice(&read("expected.json")).unwrap();
+    let facts = &expected["evidence_bundle"];
+    let bundle = read("evidence_bundle_named.bin");
+    let decoded = herald_proto::evidence::decode_bundle(&bundle).unwrap();
+    let Some(herald_proto::wire::pb::evidence_bundle::Delivery::Publication(p)) = &decoded.delivery
+    else {
+        panic!("the frozen bundle shows a publication")
+    };
+    let leaf: herald_proto::wire::pb::LogEntry =
+        herald_proto::wire::decode_valid(&p.leaf.as_ref().unwrap().entry).unwrap();
+    let Some(herald_proto::wire::pb::log_entry::Kind::KeyPublication(k)) = leaf.kind else {
+        panic!("not a publication")
+    };
+    assert!(
+        !k.author.is_empty() && k.author_commitment.is_empty(),
+        "named"
+    );
+    let verdict = arbitrate_bytes(
+        &bundle,
+        &ArbiterContext {
+            now: u64_of(facts, "judged_at"),
+            max_skew: u64_of(facts, "max_skew"),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(format!("{:?}", verdict.outcome), str_of(facts, "outcome"));
+    assert_eq!(
+        format!("{:?}", verdict.decided_by),
+        str_of(facts, "decided_by")
+    );
+}
+
 /// The generator makes exactly the stored bytes: a change of any encoding shows up here.
 #[test]
 fn known_answer_files_are_what_the_generator_makes() {

@@ -173,6 +173,7 @@ proptest! {
             author_key: fields[4].clone(),
             created,
             signature,
+            ..Default::default()
         };
         let entry = entry(pb::log_entry::Kind::KeyPublication(publication));
         prop_assert_eq!(decode_valid::<pb::LogEntry>(&entry.encode_to_vec()), Ok(entry));

@@ -157,6 +157,45 @@ fn known_kind_with_unknown_fields_still_decodes() {
 }
 
 #[test]
+fn a_sealed_publication_has_both_commitments_and_no_author_in_clear() {
+    assert!(
+        reencode(&entry(log_entry::Kind::KeyPublication(
+            sealed_key_publication()
+        )))
+        .is_ok()
+    );
+    // An author (or its key) beside the commitments would defeat them.
+    let named_too = pb::KeyPublication {
+        author: "alice@alpha.test".into(),
+        ..sealed_key_publication()
+    };
+    assert!(matches!(
+        reencode(&entry(log_entry::Kind::KeyPublication(named_too))),
+        Err(WireError::FieldSize {
+            field: "KeyPublication.author",
+            ..
+        })
+    ));
+    let keyed_too = pb::KeyPublication {
+        author_key: vec![5; 32],
+        ..sealed_key_publication()
+    };
+    assert!(reencode(&entry(log_entry::Kind::KeyPublication(keyed_too))).is_err());
+    // Half sealed: one commitment only.
+    let half = pb::KeyPublication {
+        recipient_commitment: Vec::new(),
+        ..sealed_key_publication()
+    };
+    assert!(matches!(
+        reencode(&entry(log_entry::Kind::KeyPublication(half))),
+        Err(WireError::FieldLength {
+            field: "KeyPublication.recipient_commitment",
+            ..
+        })
+    ));
+}
+
+#[test]
 fn entry_fields_of_the_wrong_length_are_refused() {
     let mut publication = key_publication();
     publication.req_hash.pop();

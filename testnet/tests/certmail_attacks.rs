@@ -275,9 +275,20 @@ async fn attack_duplicate_publications_are_refused_and_the_first_one_counts() {
             unix_now(),
         )
         .unwrap();
+        // Sent with its opening, as a client sends a sealed publication: what refuses it is
+        // the duplicate, not a missing opening.
+        let identity = p.alice.mail_ref().keys().export_identity().unwrap();
+        let opening = herald_proto::certmail::publication_opening(
+            &request,
+            identity.verifying_key().to_bytes(),
+        )
+        .unwrap();
         let gateway = net.client(SENDER).await.unwrap();
         for again in [leaf, other] {
-            let err = gateway.submit(again).await.unwrap_err();
+            let err = gateway
+                .submit_publication(again, opening.clone(), 0)
+                .await
+                .unwrap_err();
             assert!(
                 matches!(&err, ClientError::Refused(r) if r.kind == pb::ClientErrorKind::Duplicate),
                 "{err:?}"

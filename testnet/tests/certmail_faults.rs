@@ -103,7 +103,18 @@ async fn attack_a_publication_cosigned_after_t_plus_delta_is_not_shown() {
         // X is cut off from its witnesses: both leaves are logged, neither is cosigned.
         net.cut(SENDER).await.unwrap();
         let gateway = net.client(SENDER).await.unwrap();
-        gateway.submit(leaf).await.unwrap();
+        // The leaf is sealed: it goes with its opening, as a client sends it.
+        let forged_request = herald_proto::certmail::verify_request(
+            &herald_light_client::certmail::decode_request(&forged.request).unwrap(),
+        )
+        .unwrap();
+        let ik = p.alice.mail_ref().keys().export_identity().unwrap();
+        let opening = herald_proto::certmail::publication_opening(
+            &forged_request,
+            ik.verifying_key().to_bytes(),
+        )
+        .unwrap();
+        gateway.submit_publication(leaf, opening, 0).await.unwrap();
         let lapsed = loop {
             match p
                 .alice

@@ -9,7 +9,7 @@
 //! read the driver's clock (the system's unless [`CertMail::with_clock`] set another): waiting
 //! for cosignatures needs one.
 
-use herald_proto::certmail::Location;
+use herald_proto::certmail::{Location, publication_opening};
 use herald_proto::checkpoint::VerifiedCheckpoint;
 use herald_proto::inclusion::LogTrust;
 use herald_proto::merkle::Hash;
@@ -77,9 +77,12 @@ impl<K: SecureKeyStore, R: RecordStore> CertMail<K, R> {
         };
         let request = self.sent_request(msg_id)?;
         let location = request.location();
+        // The leaf is sealed (DESIGN §3.4): the gateway is shown who wrote it beside it.
+        let (me, _) = self.identity()?;
+        let opening = publication_opening(&request, me.key.to_bytes())?;
         let mut log = TrustedLog::open(gateway, log_of(location), checkpoints)?
             .with_clock(self.clock.clone());
-        match log.send_entry(leaf.clone()).await {
+        match log.send_with_opening(leaf.clone(), Some(opening)).await {
             Ok(_) => {}
             Err(ClientError::Refused(r)) if r.kind == pb::ClientErrorKind::Duplicate => {}
             Err(e) => return Err(e.into()),

@@ -12,6 +12,7 @@ mod login;
 mod output;
 mod password;
 mod prekeys;
+mod status;
 mod trust;
 
 use std::path::{Path, PathBuf};
@@ -82,6 +83,10 @@ enum Command {
     /// true?
     #[command(after_help = evidence::EQUIVOCATION_EXIT_STATUS)]
     VerifyEquivocation(evidence::VerifyEquivocation),
+    /// The delivery status of a mail: a gateway's notary records of MSG_ID, each proved in its
+    /// cosigned log.
+    #[command(after_help = status::STATUS_EXIT_STATUS)]
+    Status(status::StatusArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -337,6 +342,7 @@ where
         Command::VerifyEvidence(args) => return evidence::verify_evidence(args),
         Command::VerifyAbsence(args) => return evidence::verify_absence_command(args),
         Command::VerifyEquivocation(args) => return evidence::verify_equivocation(args),
+        Command::Status(args) => return status::status(args),
     };
     let json = command.common().json;
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -297,6 +297,7 @@ mod tests {
             request: Some(pb::client_request::Request::Submit(pb::SubmitEntry {
                 entry: vec![1; wire::MAX_CLIENT_REQUEST_BYTES],
                 trusted_size: 0,
+                opening: None,
             })),
         };
         let err = block_on(ClientCodec::new().write_request(&P, &mut out, Ok(huge))).unwrap_err();

@@ -10,11 +10,14 @@
 //!    accepts repeated or non-minimal encodings; a leaf carrying bytes its signed fields do not
 //!    cover could smuggle data into the log under someone's signature, and would hash
 //!    differently from what its author signed over.
-//! 5. Its author signature verifies (`INVALID_ENTRY`). A `BatchNotarization`'s signature covers
+//! 5. Its author signature verifies (`INVALID_ENTRY`). A `KeyPublication` must be sealed (a
+//!    named one shows its author to every reader: `INVALID_ENTRY`) and come with its opening
+//!    (`SubmitEntry.opening`, never logged; without one `UNAUTHORIZED`), which must open its
+//!    commitments; its signature is checked under the opening's key and salt. A `BatchNotarization`'s signature covers
 //!    its author's whole batch: it is verified once per batch and remembered
 //!    ([`VerifiedBatches`]), so the other items of the batch cost a path of hashes each.
-//! 6. A `KeyPublication`'s author is an active account of this domain whose bound identity key
-//!    is `author_key` (`UNAUTHORIZED`), and no publication for its req_hash is logged or being
+//! 6. A `KeyPublication`'s author (the opening's sender) is an active account of this domain
+//!    whose bound identity key is the opening's `author_key` (`UNAUTHORIZED`), and no publication for its req_hash is logged or being
 //!    logged (`DUPLICATE`).
 //!
 //! Nothing changes before all of them pass; the answer waits until the entry is durable.
@@ -27,7 +30,8 @@ use std::collections::HashSet;
 use std::sync::Mutex;
 
 use herald_proto::entry::{
-    BatchSignature, batch_signature, verify_key_publication, verify_notarization,
+    BatchSignature, EntryError, PublicationOpening, batch_signature, is_sealed,
+    verify_notarization, verify_sealed_publication,
 };
 use herald_proto::identity::account_in_log_domain;
 use herald_proto::wire::pb::{self, log_entry};
@@ -76,8 +80,12 @@ pub(super) struct Checked {
     pub(super) publication: Option<(String, [u8; 32], [u8; 32])>,
 }
 
-/// Checks 1–5 of the module docs.
-pub(super) fn check_entry(bytes: &[u8], batches: &VerifiedBatches) -> Result<Checked, Refusal> {
+/// Checks 1–5 of the module docs; `opening` is what a sealed key publication was sent with.
+pub(super) fn check_entry(
+    bytes: &[u8],
+    opening: Option<&pb::PublicationOpening>,
+    batches: &VerifiedBatches,
+) -> Result<Checked, Refusal> {
     let entry: pb::LogEntry =
         wire::decode(bytes, MAX_LOG_ENTRY_BYTES).map_err(Refusal::Malformed)?;
     match &entry.kind {
@@ -119,12 +127,27 @@ pub(super) fn check_entry(bytes: &[u8], batches: &VerifiedBatches) -> Result<Che
             None
         }
         Some(log_entry::Kind::KeyPublication(k)) => {
-            let (publication, author_key) =
-                verify_key_publication(k).map_err(|source| Refusal::BadSignature {
-                    what: "key publication",
-                    source,
-                })?;
-            Some((publication.author, author_key, publication.req_hash))
+            let bad = |source| Refusal::BadSignature {
+                what: "key publication",
+                source,
+            };
+            // A named publication shows its author to every reader of the log: no longer
+            // admitted (DESIGN §3.4). Named leaves already logged stay valid.
+            if !is_sealed(k) {
+                return Err(bad(EntryError::NotSealed));
+            }
+            let Some(opening) = opening else {
+                return Err(Refusal::Unauthorized(
+                    "a sealed key publication is submitted alone, with its opening".into(),
+                ));
+            };
+            let opening = PublicationOpening::from_pb(opening).map_err(bad)?;
+            let publication = verify_sealed_publication(k, &opening).map_err(bad)?;
+            Some((
+                opening.parties.sender().to_owned(),
+                opening.author_key,
+                publication.req_hash,
+            ))
         }
         // Every other kind was refused above.
         _ => return Err(Refusal::UnknownEntryKind),
@@ -177,7 +200,16 @@ impl Intake {
 
     /// Admits a client's entry (see the module docs) and appends it; returns when it is durable.
     pub async fn submit(&self, bytes: Vec<u8>) -> Result<Ack, Refusal> {
-        let checked = check_entry(&bytes, &self.inner.batches)?;
+        self.submit_with_opening(bytes, None).await
+    }
+
+    /// [`submit`](Self::submit) of an entry sent with an opening (a sealed key publication's).
+    pub async fn submit_with_opening(
+        &self,
+        bytes: Vec<u8>,
+        opening: Option<pb::PublicationOpening>,
+    ) -> Result<Ack, Refusal> {
+        let checked = check_entry(&bytes, opening.as_ref(), &self.inner.batches)?;
         let writes = index_writes(&checked.entry);
         let Some((author, author_key, req_hash)) = checked.publication else {
             return self
@@ -294,7 +326,7 @@ impl Intake {
         bytes: &[u8],
         publishing: &mut Publishing,
     ) -> Result<Vec<IndexWrite>, Refusal> {
-        let checked = check_entry(bytes, &self.inner.batches)?;
+        let checked = check_entry(bytes, None, &self.inner.batches)?;
         let writes = index_writes(&checked.entry);
         if let Some((author, author_key, req_hash)) = checked.publication {
             if !account_in_log_domain(&author, self.origin()) {
@@ -315,7 +347,7 @@ impl Intake {
 #[cfg(test)]
 mod tests {
     use ed25519_dalek::SigningKey;
-    use herald_proto::entry::{KeyPublication, Notarization};
+    use herald_proto::entry::{KeyPublication, MailParties, Notarization, SealedKeyPublication};
     use herald_proto::wire::pb::ClientErrorKind;
 
     use super::*;
@@ -331,8 +363,36 @@ mod tests {
         .sign(&SigningKey::from_bytes(&[4; 32]))
     }
 
+    fn opening() -> PublicationOpening {
+        PublicationOpening {
+            parties: MailParties::new([6; 32], "alice@alpha.test", "bob@beta.test").unwrap(),
+            author_key: SigningKey::from_bytes(&[5; 32]).verifying_key().to_bytes(),
+        }
+    }
+
     fn publication() -> pb::LogEntry {
-        KeyPublication {
+        let (author_commitment, recipient_commitment) = opening().parties.commitments();
+        SealedKeyPublication {
+            req_hash: [1; 32],
+            ciphertext_hash: [2; 32],
+            ephemeral_key: [3; 32],
+            wrapped_key: [4; 32],
+            author_commitment,
+            recipient_commitment,
+            created: 1_800_000_000,
+        }
+        .sign(&SigningKey::from_bytes(&[5; 32]), &[6; 32])
+    }
+
+    fn refusal(bytes: &[u8]) -> Option<ClientErrorKind> {
+        check_entry(bytes, Some(&opening().to_pb()), &VerifiedBatches::default())
+            .err()
+            .map(|e| e.kind())
+    }
+
+    #[test]
+    fn attack_a_publication_naming_its_author_or_without_its_opening_is_refused() {
+        let named = KeyPublication {
             req_hash: [1; 32],
             ciphertext_hash: [2; 32],
             ephemeral_key: [3; 32],
@@ -341,19 +401,35 @@ mod tests {
             created: 1_800_000_000,
         }
         .sign(&SigningKey::from_bytes(&[5; 32]))
-    }
-
-    fn refusal(bytes: &[u8]) -> Option<ClientErrorKind> {
-        check_entry(bytes, &VerifiedBatches::default())
-            .err()
-            .map(|e| e.kind())
+        .encode_to_vec();
+        assert_eq!(refusal(&named), Some(ClientErrorKind::InvalidEntry));
+        let sealed = publication().encode_to_vec();
+        assert_eq!(
+            check_entry(&sealed, None, &VerifiedBatches::default())
+                .err()
+                .map(|e| e.kind()),
+            Some(ClientErrorKind::Unauthorized)
+        );
+        // An opening naming someone else does not open the commitments.
+        let mut other = opening();
+        other.parties = MailParties::new([6; 32], "mallory@alpha.test", "bob@beta.test").unwrap();
+        assert_eq!(
+            check_entry(&sealed, Some(&other.to_pb()), &VerifiedBatches::default())
+                .err()
+                .map(|e| e.kind()),
+            Some(ClientErrorKind::InvalidEntry)
+        );
     }
 
     #[test]
     fn signed_notarizations_and_publications_pass() {
         assert_eq!(refusal(&notarization().encode_to_vec()), None);
-        let checked =
-            check_entry(&publication().encode_to_vec(), &VerifiedBatches::default()).unwrap();
+        let checked = check_entry(
+            &publication().encode_to_vec(),
+            Some(&opening().to_pb()),
+            &VerifiedBatches::default(),
+        )
+        .unwrap();
         let (author, key, req_hash) = checked.publication.unwrap();
         assert_eq!(author, "alice@alpha.test");
         assert_eq!(
@@ -477,7 +553,7 @@ mod tests {
         let entries = herald_proto::entry::sign_notarization_batch(&items, &key).unwrap();
         let batches = VerifiedBatches::default();
         for entry in &entries {
-            assert!(check_entry(&entry.encode_to_vec(), &batches).is_ok());
+            assert!(check_entry(&entry.encode_to_vec(), None, &batches).is_ok());
         }
         assert_eq!(
             batches.set().len(),
@@ -491,7 +567,7 @@ mod tests {
         };
         n.label = "item 3, amended".into();
         assert_eq!(
-            check_entry(&forged.encode_to_vec(), &batches)
+            check_entry(&forged.encode_to_vec(), None, &batches)
                 .err()
                 .map(|e| e.kind()),
             Some(ClientErrorKind::InvalidEntry)

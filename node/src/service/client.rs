@@ -84,9 +84,10 @@ impl ClientService {
     pub async fn handle(&self, peer: PeerId, request: pb::ClientRequest) -> pb::ClientResponse {
         match request.request {
             None => client_error(ClientErrorKind::Malformed, "request has no kind"),
-            Some(client_request::Request::Submit(s)) => {
-                refused_or(self.submit(peer, s.entry, s.trusted_size).await, |r| r)
-            }
+            Some(client_request::Request::Submit(s)) => refused_or(
+                self.submit(peer, s.entry, s.opening, s.trusted_size).await,
+                |r| r,
+            ),
             Some(client_request::Request::SubmitBatch(b)) => refused_or(
                 self.submit_batch(peer, b.entries, b.trusted_size).await,
                 |r| r,
@@ -135,6 +136,10 @@ impl ClientService {
             Some(client_request::Request::Publication(r)) => refused_or(
                 self.intake.publication(r.req_hash).await,
                 client_response::Response::Included,
+            ),
+            Some(client_request::Request::Evidence(r)) => refused_or(
+                self.intake.evidence_status(r.msg_id).await,
+                client_response::Response::Evidence,
             ),
             Some(client_request::Request::Trust(_)) => {
                 refused_or(self.intake.trust(), client_response::Response::Trust)

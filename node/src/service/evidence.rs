@@ -12,10 +12,16 @@
 //! `time` = when the gateway wrote it, and `reason` = `"key publication at index N"` (and
 //! `", cosigned at tree size S"` for the consignment), which links the record to its leaf.
 //!
-//! **Address commitments.** `sender_commitment = commit_address(salt, author)` and
-//! `recipient_commitment = commit_address(salt, "")`: the gateway only sees the publication,
-//! which names the sender but not the recipient, so it commits to the empty string rather than
-//! guess. The salt is per mail and derived, never stored:
+//! **Address commitments.** For a sealed publication (every one admitted since the privacy fix,
+//! DESIGN §3.4) the records carry the leaf's own commitments: `commit_address(mail salt, A)`
+//! and `commit_address(mail salt, B)`, checked against the opening when the leaf was admitted.
+//! The mail's salt comes from B's request (`certmail::mail_salt`), so both parties (and an
+//! arbiter given the request) open the records as they open the leaf, and nobody else can.
+//!
+//! For a named publication (logged before the fix), whose records may still be due after an
+//! upgrade: `sender_commitment = commit_address(salt, author)` and `recipient_commitment =
+//! commit_address(salt, "")` (the named leaf does not say who the recipient is), with the
+//! gateway's per-mail salt, derived, never stored:
 //! `salt = KDF("herald v1 gateway evidence salt", lp(log key seed) ‖ lp(req_hash))`.
 //! Only this gateway can compute it, so nobody can test address guesses against the public
 //! log; the gateway can hand one mail's salt to its sender or an arbiter without revealing any
@@ -31,7 +37,7 @@
 use std::time::Duration;
 
 use ed25519_dalek::SigningKey;
-use herald_proto::entry::{EvidenceRecord, commit_address, lp};
+use herald_proto::entry::{EvidenceRecord, commit_address, is_sealed, lp};
 use herald_proto::wire::pb::{self, log_entry};
 use herald_proto::wire::{MAX_LOG_ENTRY_BYTES, decode};
 use prost::Message as _;
@@ -103,6 +109,11 @@ impl EvidenceWriter {
             heads,
             cursors: crate::db::Tree::Evidence.open(db)?,
         })
+    }
+
+    /// The entry point for the mail path's events (relay, policy), writing to the same log.
+    pub fn recorder(&self) -> super::EvidenceRecorder {
+        super::EvidenceRecorder::new(self.mail.clone())
     }
 
     /// Starts the task; it ends when the sequencer stops publishing heads.
@@ -263,7 +274,21 @@ fn record_for(
             return Ok(None);
         }
     }
-    let salt = evidence_salt(&mail.parts().log_key, &req_hash);
+    let (sender_commitment, recipient_commitment) = if is_sealed(&publication) {
+        match (
+            <[u8; 32]>::try_from(publication.author_commitment.as_slice()),
+            <[u8; 32]>::try_from(publication.recipient_commitment.as_slice()),
+        ) {
+            (Ok(a), Ok(b)) => (a, b),
+            _ => return Ok(None),
+        }
+    } else {
+        let salt = evidence_salt(&mail.parts().log_key, &req_hash);
+        (
+            commit_address(&salt, &publication.author),
+            commit_address(&salt, ""),
+        )
+    };
     let reason = match stage.kind {
         pb::EvidenceKind::Consignment => {
             format!("key publication at index {index}, cosigned at tree size {covered}")
@@ -274,8 +299,8 @@ fn record_for(
         EvidenceRecord {
             kind: stage.kind,
             msg_id: req_hash.to_vec(),
-            sender_commitment: commit_address(&salt, &publication.author),
-            recipient_commitment: commit_address(&salt, ""),
+            sender_commitment,
+            recipient_commitment,
             time: mail.now_secs(),
             reason,
         }

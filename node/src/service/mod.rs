@@ -27,6 +27,8 @@
 //!   `trust` describes this log and each registered peer's log.
 //! - **Evidence** ([`evidence`]): the notary records of DESIGN §3.4 for each publication, with
 //!   the parties' addresses as salted commitments; the kinds and salts are documented there.
+//!   [`mail_evidence`]: the one entry point for the mail path's events
+//!   ([`EvidenceRecorder::record`]) and the delivery-status answer.
 
 mod admission;
 pub mod client;
@@ -35,6 +37,7 @@ mod inbound;
 pub mod limits;
 mod login;
 mod lookup;
+pub mod mail_evidence;
 pub mod paep;
 mod prekeys;
 mod registration;
@@ -58,6 +61,7 @@ pub use admission::BatchOutcome;
 pub use client::ClientService;
 pub use inbound::NodeService;
 pub use limits::{Rate, SubmitLimiter, SubmitLimits};
+pub use mail_evidence::{EvidenceRecorder, MailEvent, Recorded};
 pub use paep::{Paep, PaepParts};
 pub use registration::DisableReport;
 
@@ -184,6 +188,9 @@ pub enum Refusal {
     /// The gateway failed (storage, sequencer stopped); retrying later may work.
     #[error("the gateway failed: {0}")]
     Internal(String),
+    /// A mail event whose evidence record no honest gateway writes (`mail_evidence`).
+    #[error("evidence record refused: {0}")]
+    BadEvent(String),
 }
 
 impl Refusal {
@@ -212,6 +219,7 @@ impl Refusal {
             | Refusal::Account(AccountError::OtherDomain { .. })
             | Refusal::Account(AccountError::Unknown(_)) => ClientErrorKind::Unauthorized,
             Refusal::Account(_) | Refusal::Internal(_) => ClientErrorKind::Internal,
+            Refusal::BadEvent(_) => ClientErrorKind::InvalidEntry,
         }
     }
 
@@ -326,6 +334,8 @@ struct Inner {
     publishing: Mutex<HashSet<[u8; 32]>>,
     /// Batch notarization signatures that verified (admission).
     batches: admission::VerifiedBatches,
+    /// Evidence records being written (`mail_evidence`), so one is never written twice.
+    recording: Mutex<HashSet<Vec<u8>>>,
 }
 
 /// Client intake (see the module docs): admission of entries, registration, lookups, evidence.
@@ -353,6 +363,7 @@ impl Intake {
                 failures: Mutex::new(EnrolmentAttempts::default()),
                 publishing: Mutex::new(HashSet::new()),
                 batches: admission::VerifiedBatches::default(),
+                recording: Mutex::new(HashSet::new()),
             }),
         }
     }
@@ -373,6 +384,24 @@ impl Intake {
 
     fn now_secs(&self) -> u64 {
         self.parts().clock.now_ms() / 1000
+    }
+
+    /// Marks an evidence record as being written; false if it already is.
+    fn claim_record(&self, key: &[u8]) -> bool {
+        self.inner
+            .recording
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(key.to_vec())
+    }
+
+    /// Ends [`claim_record`](Self::claim_record).
+    fn release_record(&self, key: &[u8]) {
+        self.inner
+            .recording
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(key);
     }
 
     /// Runs blocking work (sled) off the async threads.

@@ -36,10 +36,16 @@ type Answer = Result<client_response::Response, Refusal>;
 
 impl ClientService {
     /// `SubmitEntry`: one entry, proved in its ack (see the module docs).
-    pub(super) async fn submit(&self, peer: PeerId, entry: Vec<u8>, trusted_size: u64) -> Answer {
+    pub(super) async fn submit(
+        &self,
+        peer: PeerId,
+        entry: Vec<u8>,
+        opening: Option<pb::PublicationOpening>,
+        trusted_size: u64,
+    ) -> Answer {
         let bytes = entry.len() as u64;
         self.admit_request(peer, 1, bytes, trusted_size)?;
-        let ack = self.intake.submit(entry).await?;
+        let ack = self.intake.submit_with_opening(entry, opening).await?;
         Ok(client_response::Response::Submitted(proved_ack(
             &self.store,
             &ack,

@@ -56,7 +56,9 @@ async fn a_publication_is_pending_then_found_with_a_proof_the_client_policy_acce
     assert_eq!(refusal(&answer), Some(ClientErrorKind::NotFound));
 
     let leaf_bytes = alice.publication(req_hash(1));
-    let submitted = client.submit(leaf_bytes.clone()).await;
+    let submitted = client
+        .submit_with(leaf_bytes.clone(), Some(alice.opening(req_hash(1))))
+        .await;
     let Some(pb::client_response::Response::Submitted(ack)) = submitted.response else {
         panic!("{submitted:?}")
     };
@@ -77,18 +79,21 @@ async fn a_publication_is_pending_then_found_with_a_proof_the_client_policy_acce
     assert_eq!(verified.entry(), &leaf_bytes[..]);
 
     // The evidence: acceptance, and once cosigned, consignment; found by msg_id = req_hash,
-    // naming alice under the per-mail salt and no recipient.
+    // committing to alice and bob with the leaf's own commitments (the mail's salt).
     eventually("acceptance and consignment evidence", || async {
         let records = evidence(&alpha, &req_hash(1));
         count(&records, pb::EvidenceKind::Acceptance) == 1
             && count(&records, pb::EvidenceKind::Consignment) == 1
     })
     .await;
-    let salt = evidence_salt(alpha.keys.log.signing_key(), &req_hash(1));
+    let parties = alice.parties(req_hash(1));
     for record in evidence(&alpha, &req_hash(1)) {
         assert_eq!(record.msg_id, req_hash(1));
-        assert!(record.names(&salt, "alice@alpha.test", ""));
-        assert!(!record.names(&[0; 32], "alice@alpha.test", ""));
+        assert!(parties.open(&record));
+        assert!(!record.names(&[0; 32], "alice@alpha.test", "bob@beta.test"));
+        // The gateway's own salt, used for named leaves, is not this mail's.
+        let salt = evidence_salt(alpha.keys.log.signing_key(), &req_hash(1));
+        assert!(!record.names(&salt, "alice@alpha.test", ""));
         assert!(record.reason.contains(&format!("index {}", ack.index)));
         assert!(record.time + 60 > now());
     }
@@ -108,15 +113,12 @@ async fn attack_publications_by_strangers_wrong_keys_or_bad_signatures_are_refus
     let foreign = Account::new("alice@beta.test", 3);
     // Signed by another key than the one bound to alice.
     let impostor = Account::new("alice@alpha.test", 4);
-    for (who, bytes) in [
-        ("unregistered author", stranger.publication(req_hash(1))),
-        ("author of another domain", foreign.publication(req_hash(1))),
-        (
-            "key not bound to the author",
-            impostor.publication(req_hash(1)),
-        ),
+    for (who, account) in [
+        ("unregistered author", &stranger),
+        ("author of another domain", &foreign),
+        ("key not bound to the author", &impostor),
     ] {
-        let answer = client.submit(bytes).await;
+        let answer = account.publish(&mut client, req_hash(1)).await;
         assert_eq!(
             refusal(&answer),
             Some(ClientErrorKind::Unauthorized),
@@ -128,8 +130,26 @@ async fn attack_publications_by_strangers_wrong_keys_or_bad_signatures_are_refus
         unreachable!()
     };
     k.wrapped_key[0] ^= 1;
-    let answer = client.submit(tampered.encode_to_vec()).await;
+    let answer = client
+        .submit_with(tampered.encode_to_vec(), Some(alice.opening(req_hash(1))))
+        .await;
     assert_eq!(refusal(&answer), Some(ClientErrorKind::InvalidEntry));
+    // Sent without its opening, alice's own leaf is not admitted: the gateway cannot check
+    // who wrote it. And a leaf naming its author in clear is not admitted at all.
+    let bare = client.submit(alice.publication(req_hash(1))).await;
+    assert_eq!(refusal(&bare), Some(ClientErrorKind::Unauthorized));
+    let named = KeyPublication {
+        req_hash: req_hash(1),
+        ciphertext_hash: [9; 32],
+        ephemeral_key: [9; 32],
+        wrapped_key: [9; 32],
+        author: alice.address.clone(),
+        created: now(),
+    }
+    .sign(&alice.identity)
+    .encode_to_vec();
+    let named = client.submit(named).await;
+    assert_eq!(refusal(&named), Some(ClientErrorKind::InvalidEntry));
     assert_eq!(alpha.gateway.head().size, size, "nothing was appended");
     alpha.gateway.stop().await.unwrap();
 }
@@ -142,26 +162,21 @@ async fn attack_a_second_publication_for_a_req_hash_is_refused_even_concurrently
     let alice = Account::new("alice@alpha.test", 1);
     enrol(&alpha, &mut first, &alice).await;
 
-    let ok = first.submit(alice.publication(req_hash(1))).await;
+    let ok = alice.publish(&mut first, req_hash(1)).await;
     assert!(error_of(&ok).is_none(), "{ok:?}");
     let size = alpha.gateway.head().size;
-    let again = second.submit(alice.publication(req_hash(1))).await;
+    let again = alice.publish(&mut second, req_hash(1)).await;
     assert_eq!(refusal(&again), Some(ClientErrorKind::Duplicate));
     assert_eq!(alpha.gateway.head().size, size);
 
     // Two submissions of one new req_hash at the same moment: exactly one is logged.
     let a = alice.publication(req_hash(2));
-    let b = KeyPublication {
-        req_hash: req_hash(2),
-        ciphertext_hash: [8; 32],
-        ephemeral_key: [8; 32],
-        wrapped_key: [8; 32],
-        author: alice.address.clone(),
-        created: now(),
-    }
-    .sign(&alice.identity)
-    .encode_to_vec();
-    let (ra, rb) = tokio::join!(first.submit(a), second.submit(b));
+    let b = alice.publication_of(req_hash(2), [8; 32]);
+    let opening = alice.opening(req_hash(2));
+    let (ra, rb) = tokio::join!(
+        first.submit_with(a, Some(opening.clone())),
+        second.submit_with(b, Some(opening))
+    );
     let outcomes = [refusal(&ra), refusal(&rb)];
     assert!(
         outcomes.contains(&None) && outcomes.contains(&Some(ClientErrorKind::Duplicate)),
@@ -201,7 +216,9 @@ async fn attack_non_canonical_bytes_and_gateway_kinds_are_refused_and_change_not
         [good.clone(), good.clone()].concat(),
         [good.clone(), vec![0xb8, 0x06, 0x01]].concat(),
     ] {
-        let answer = client.submit(bytes).await;
+        let answer = client
+            .submit_with(bytes, Some(alice.opening(req_hash(1))))
+            .await;
         assert_eq!(refusal(&answer), Some(ClientErrorKind::InvalidEntry));
     }
 
@@ -230,7 +247,9 @@ async fn attack_non_canonical_bytes_and_gateway_kinds_are_refused_and_change_not
     }
     assert_eq!(alpha.gateway.head().size, size);
     // The canonical publication itself is fine.
-    let answer = client.submit(good).await;
+    let answer = client
+        .submit_with(good, Some(alice.opening(req_hash(1))))
+        .await;
     assert!(error_of(&answer).is_none(), "{answer:?}");
     alpha.gateway.stop().await.unwrap();
 }
@@ -268,7 +287,9 @@ async fn the_lowest_index_wins_and_accounts_indexes_and_evidence_survive_a_resta
     let alice = Account::new("alice@alpha.test", 1);
     enrol(&alpha, &mut client, &alice).await;
     let first_bytes = alice.publication(req_hash(1));
-    let submitted = client.submit(first_bytes.clone()).await;
+    let submitted = client
+        .submit_with(first_bytes.clone(), Some(alice.opening(req_hash(1))))
+        .await;
     let Some(pb::client_response::Response::Submitted(ack)) = submitted.response else {
         panic!("{submitted:?}")
     };
@@ -280,7 +301,7 @@ async fn the_lowest_index_wins_and_accounts_indexes_and_evidence_survive_a_resta
     drop(client);
 
     // Stopped, a second publication for the same req_hash gets into the log behind the
-    // node's back.
+    // node's back (named, as an older gateway logged them: still read).
     let stopped = alpha.stop().await;
     let store = LogStore::open(stopped.config.store_dir()).unwrap();
     let later = KeyPublication {
@@ -320,11 +341,10 @@ async fn the_lowest_index_wins_and_accounts_indexes_and_evidence_survive_a_resta
         .unwrap();
     assert_eq!(listed, vec![ack.index, later_index]);
     // A publication for the req_hash is logged, so a client's is a duplicate.
-    let answer = client.submit(alice.publication(req_hash(1))).await;
+    let answer = alice.publish(&mut client, req_hash(1)).await;
     assert_eq!(refusal(&answer), Some(ClientErrorKind::Duplicate));
     // The evidence writer resumed where it was: no record twice, none for the duplicate.
-    let other = alice.publication(req_hash(2));
-    assert!(error_of(&client.submit(other).await).is_none());
+    assert!(error_of(&alice.publish(&mut client, req_hash(2)).await).is_none());
     eventually("evidence for the next publication", || async {
         count(
             &evidence(&alpha, &req_hash(2)),

@@ -231,7 +231,7 @@ async fn disabling_logs_a_revocation_that_the_binding_answer_shows() {
     ));
 
     // A disabled account cannot publish.
-    let published = client.submit(bob.publication(req_hash(1))).await;
+    let published = bob.publish(&mut client, req_hash(1)).await;
     assert_eq!(refusal(&published), Some(ClientErrorKind::Unauthorized));
 
     // Re-enrolled with a new key (the revoked one is refused), the binding answer moves on.

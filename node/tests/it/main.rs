@@ -13,6 +13,8 @@ mod certmail_publication;
 mod certmail_registration;
 mod cli_node;
 mod enrolment_attempts;
+mod mail_evidence;
+mod mail_privacy;
 mod network_client;
 mod network_flood;
 mod network_gossip;

@@ -165,6 +165,7 @@ async fn attack_bad_requests_get_typed_errors_and_change_nothing() {
             request: Some(Request::Submit(pb::SubmitEntry {
                 entry,
                 trusted_size: 0,
+                opening: None,
             })),
         })
     };
@@ -373,6 +374,7 @@ async fn attack_a_burst_of_requests_beyond_the_bound_is_answered_busy() {
                 request: Some(Request::Submit(pb::SubmitEntry {
                     entry: notarization(n),
                     trusted_size: 0,
+                    opening: None,
                 })),
             });
             client

@@ -47,7 +47,10 @@ pub use keys::{
     open_direct_key, seal_direct_key, unwrap_key, wrap_key,
 };
 pub use location::{Expectation, Location};
-pub use publication::{check_publication, publication_entry};
+pub use publication::{
+    MAIL_SALT_LABEL, check_publication, mail_parties, mail_salt, publication_entry,
+    publication_opening,
+};
 pub use receipt::{receipt_signing_input, sign_receipt, verify_receipt};
 pub use request::{
     KeyRequestDraft, VerifiedKeyRequest, req_hash, request_signing_input, sign_request,

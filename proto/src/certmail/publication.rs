@@ -1,5 +1,12 @@
 //! Step (c): the `KeyPublication` leaf A appends to X's log, and the check that a leaf answers a
 //! given request (used by B in step (d) and by the arbiter).
+//!
+//! The leaf is **sealed** (DESIGN §3.4, `entry::key_publication`): it commits to A and B under
+//! the mail's salt [`mail_salt`] = `KDF("herald v1 cm mail salt", lp(nonce) ‖ lp(req_hash))`,
+//! where `nonce` is B's fresh nonce inside the signed request. The request travels only
+//! between the parties (inside PAEP) and in A's evidence bundle, so A, B and an arbiter derive
+//! the salt and open the commitments, and a reader of the public log cannot. The gateway of X
+//! is shown the [`publication_opening`] beside the leaf to check that A is its account.
 
 use ed25519_dalek::SigningKey;
 use prost::Message as _;
@@ -8,11 +15,49 @@ use x25519_dalek::StaticSecret;
 use super::CertMailError;
 use super::keys::{MessageKey, WrappedKey, wrap_key};
 use super::request::VerifiedKeyRequest;
-use crate::entry::{KeyPublication, verify_key_publication};
+use crate::entry::{
+    KeyPublication, MailParties, PublicationOpening, SealedKeyPublication, is_sealed, lp,
+    verify_key_publication,
+};
 use crate::wire::{decode_valid, pb};
 
-/// The encoded `LogEntry` A submits to X's log for `request`: K wrapped to P_req with the
-/// ephemeral secret `a`, signed by IK_A, stamped `created`.
+/// The KDF label of a certified mail's salt.
+pub const MAIL_SALT_LABEL: &str = "herald v1 cm mail salt";
+
+/// The salt of `request`'s mail: `KDF("herald v1 cm mail salt", lp(nonce) ‖ lp(req_hash))`.
+pub fn mail_salt(request: &VerifiedKeyRequest) -> [u8; 32] {
+    let mut ikm = Vec::with_capacity(16 + 64);
+    lp(&mut ikm, request.nonce());
+    lp(&mut ikm, request.req_hash());
+    blake3::derive_key(MAIL_SALT_LABEL, &ikm)
+}
+
+/// The parties of `request`'s mail with its salt: what opens its sealed publication's (and its
+/// evidence records') commitments.
+pub fn mail_parties(request: &VerifiedKeyRequest) -> Result<MailParties, CertMailError> {
+    MailParties::new(mail_salt(request), request.sender(), request.recipient()).map_err(|error| {
+        CertMailError::Signature {
+            what: "publication opening",
+            error,
+        }
+    })
+}
+
+/// The opening A sends beside its publication for `request`, signed by `author_key` (IK_A).
+pub fn publication_opening(
+    request: &VerifiedKeyRequest,
+    author_key: [u8; 32],
+) -> Result<pb::PublicationOpening, CertMailError> {
+    Ok(PublicationOpening {
+        parties: mail_parties(request)?,
+        author_key,
+    }
+    .to_pb())
+}
+
+/// The encoded, sealed `LogEntry` A submits to X's log for `request` (with
+/// [`publication_opening`] beside it): K wrapped to P_req with the ephemeral secret `a`,
+/// signed by IK_A, stamped `created`.
 pub fn publication_entry(
     request: &VerifiedKeyRequest,
     key: &MessageKey,
@@ -29,19 +74,27 @@ pub fn publication_entry(
         request.request_key(),
         request.req_hash(),
     )?;
-    let publication = KeyPublication {
+    let parties = mail_parties(request)?;
+    let (author_commitment, recipient_commitment) = parties.commitments();
+    let publication = SealedKeyPublication {
         req_hash: *request.req_hash(),
         ciphertext_hash: *request.ciphertext_hash(),
         ephemeral_key,
         wrapped_key,
-        author: request.sender().to_owned(),
+        author_commitment,
+        recipient_commitment,
         created,
     };
-    Ok(publication.sign(identity).encode_to_vec())
+    Ok(publication.sign(identity, parties.salt()).encode_to_vec())
 }
 
-/// Checks that the leaf `entry` is a validly signed `KeyPublication` answering `request`: it
-/// names the request's req_hash and H(C), and its author is the request's sender.
+/// Checks that the leaf `entry` is a `KeyPublication` answering `request`: it names the
+/// request's req_hash and H(C), and its author is the request's sender. A named leaf (before
+/// the privacy fix) names the sender and carries IK_A's signature, checked here. A sealed leaf's
+/// commitments must open to the request's sender and recipient under the mail's salt; its
+/// signature needs IK_A, which B and an arbiter are not given: the gateway of X checked it
+/// against the account's bound key when it admitted the leaf, which is what the named leaf's
+/// self-declared `author_key` rested on too. Returns the publication with its author opened.
 pub fn check_publication(
     entry: &[u8],
     request: &VerifiedKeyRequest,
@@ -59,6 +112,26 @@ pub fn check_publication(
     if leaf.ciphertext_hash != request.ciphertext_hash() {
         return Err(CertMailError::Mismatch {
             field: "KeyPublication.ciphertext_hash",
+        });
+    }
+    if is_sealed(&leaf) {
+        let sealed =
+            SealedKeyPublication::read(&leaf).map_err(|error| CertMailError::Signature {
+                what: "publication",
+                error,
+            })?;
+        if !sealed.opens_to(&mail_parties(request)?) {
+            return Err(CertMailError::Mismatch {
+                field: "KeyPublication.author_commitment",
+            });
+        }
+        return Ok(KeyPublication {
+            req_hash: sealed.req_hash,
+            ciphertext_hash: sealed.ciphertext_hash,
+            ephemeral_key: sealed.ephemeral_key,
+            wrapped_key: sealed.wrapped_key,
+            author: request.sender().to_owned(),
+            created: sealed.created,
         });
     }
     if leaf.author != request.sender() {

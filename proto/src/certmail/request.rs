@@ -209,6 +209,11 @@ impl VerifiedKeyRequest {
         &self.request.msg_id
     }
 
+    /// B's fresh nonce (secret to the parties: the request travels inside PAEP, never in a log).
+    pub fn nonce(&self) -> &[u8] {
+        &self.request.nonce
+    }
+
     /// H(C).
     pub fn ciphertext_hash(&self) -> &[u8; 32] {
         &self.ciphertext_hash

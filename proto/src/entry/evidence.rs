@@ -5,12 +5,19 @@
 //! KDF("herald v1 evidence address", lp(salt) ‖ lp(address))`, so a public log does not show who
 //! mails whom. The salt is 32 random bytes chosen per mail by the sender and carried with the mail,
 //! never logged: whoever holds it and an address can check a record; nobody else can test guesses.
-//! Addresses are committed byte for byte; callers pass the canonical (lower-case) address.
+//! Addresses are committed byte for byte; callers pass the canonical (lower-case) address
+//! ([`MailParties::new`] makes it so).
+//!
+//! **Who may write what.** [`EvidenceRecord::new`] is the one constructor a gateway uses: it
+//! refuses an unspecified kind, a msg_id outside 1..=`MAX_MSG_ID_BYTES`, a reason over
+//! `MAX_REASON_BYTES`, and a `NON_DELIVERY`, `EXPIRY` or `REJECTION` without a reason (those
+//! kinds exist to say why). [`verify_evidence`] applies the same rules to a logged record, so
+//! a record no honest gateway could have written is refused as well as a forged one.
 
 use ed25519_dalek::{Signer as _, SigningKey, VerifyingKey};
 
 use super::{EntryError, fixed, lp, signing_input, verify_signature};
-use crate::wire::pb;
+use crate::wire::{MAX_ACCOUNT_BYTES, MAX_MSG_ID_BYTES, MAX_REASON_BYTES, pb};
 
 /// The label that starts an evidence record's signing input (signed by the gateway).
 pub const EVIDENCE_LABEL: &str = "herald v1 entry evidence";
@@ -24,6 +31,84 @@ pub fn commit_address(salt: &[u8; 32], address: &str) -> [u8; 32] {
     lp(&mut ikm, salt);
     lp(&mut ikm, address.as_bytes());
     blake3::derive_key(ADDRESS_COMMITMENT_LABEL, &ikm)
+}
+
+/// Whether records of `kind` must say why (DESIGN §3.4: non-delivery, expiry and rejection
+/// carry their reason).
+pub fn reason_required(kind: pb::EvidenceKind) -> bool {
+    matches!(
+        kind,
+        pb::EvidenceKind::NonDelivery | pb::EvidenceKind::Expiry | pb::EvidenceKind::Rejection
+    )
+}
+
+/// The two addresses of one mail and its salt: what its records' commitments commit to, and
+/// what a party needs to open them. The salt is the mail's (chosen by the sender and carried
+/// with the mail), so both parties hold it and nobody who reads only the log does.
+#[derive(Clone, PartialEq, Eq)]
+pub struct MailParties {
+    salt: [u8; 32],
+    sender: String,
+    recipient: String,
+}
+
+impl std::fmt::Debug for MailParties {
+    // The salt opens the commitments: it stays out of logs and error messages.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MailParties")
+            .field("sender", &self.sender)
+            .field("recipient", &self.recipient)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MailParties {
+    /// The parties `sender` → `recipient` of a mail salted with `salt`. Addresses are
+    /// lower-cased (ASCII) so that every party commits to the same bytes; each must be 1 to
+    /// `MAX_ACCOUNT_BYTES` bytes.
+    pub fn new(salt: [u8; 32], sender: &str, recipient: &str) -> Result<Self, EntryError> {
+        for (field, address) in [
+            ("MailParties.sender", sender),
+            ("MailParties.recipient", recipient),
+        ] {
+            if address.is_empty() || address.len() > MAX_ACCOUNT_BYTES {
+                return Err(EntryError::BadFieldLength { field });
+            }
+        }
+        Ok(MailParties {
+            salt,
+            sender: sender.to_ascii_lowercase(),
+            recipient: recipient.to_ascii_lowercase(),
+        })
+    }
+
+    /// The salt.
+    pub fn salt(&self) -> &[u8; 32] {
+        &self.salt
+    }
+
+    /// The sender's canonical address.
+    pub fn sender(&self) -> &str {
+        &self.sender
+    }
+
+    /// The recipient's canonical address.
+    pub fn recipient(&self) -> &str {
+        &self.recipient
+    }
+
+    /// `(commit_address(salt, sender), commit_address(salt, recipient))`.
+    pub fn commitments(&self) -> ([u8; 32], [u8; 32]) {
+        (
+            commit_address(&self.salt, &self.sender),
+            commit_address(&self.salt, &self.recipient),
+        )
+    }
+
+    /// Whether `record` commits to these parties (a party opening the commitments).
+    pub fn open(&self, record: &EvidenceRecord) -> bool {
+        self.commitments() == (record.sender_commitment, record.recipient_commitment)
+    }
 }
 
 /// One notary record: what happened to which mail, when.
@@ -44,6 +129,49 @@ pub struct EvidenceRecord {
 }
 
 impl EvidenceRecord {
+    /// The record of `kind` for the mail `msg_id` between `parties`, seen at `time`, saying
+    /// `reason`; refused as the module docs say.
+    pub fn new(
+        kind: pb::EvidenceKind,
+        msg_id: &[u8],
+        parties: &MailParties,
+        time: u64,
+        reason: &str,
+    ) -> Result<Self, EntryError> {
+        let (sender_commitment, recipient_commitment) = parties.commitments();
+        let record = EvidenceRecord {
+            kind,
+            msg_id: msg_id.to_vec(),
+            sender_commitment,
+            recipient_commitment,
+            time,
+            reason: reason.to_owned(),
+        };
+        record.check_shape()?;
+        Ok(record)
+    }
+
+    /// The rules every record keeps, whoever wrote it.
+    fn check_shape(&self) -> Result<(), EntryError> {
+        if self.kind == pb::EvidenceKind::Unspecified {
+            return Err(EntryError::UnknownEvidenceKind(self.kind as i32));
+        }
+        if self.msg_id.is_empty() || self.msg_id.len() > MAX_MSG_ID_BYTES {
+            return Err(EntryError::BadFieldLength {
+                field: "Evidence.msg_id",
+            });
+        }
+        if self.reason.len() > MAX_REASON_BYTES {
+            return Err(EntryError::BadFieldLength {
+                field: "Evidence.reason",
+            });
+        }
+        if reason_required(self.kind) && self.reason.trim().is_empty() {
+            return Err(EntryError::MissingReason(self.kind.as_str_name()));
+        }
+        Ok(())
+    }
+
     /// The bytes the gateway signs. The kind is signed as its schema number (4 bytes LE).
     pub fn signing_input(&self) -> Vec<u8> {
         signing_input(
@@ -100,12 +228,30 @@ pub fn verify_evidence(
         time: entry.time,
         reason: entry.reason.clone(),
     };
+    record.check_shape()?;
     verify_signature(
         gateway.as_bytes(),
         &record.signing_input(),
         &entry.gateway_signature,
     )?;
     Ok(record)
+}
+
+/// [`verify_evidence`] of an encoded leaf that must be an `Evidence` record about `msg_id`.
+pub fn verify_evidence_leaf(
+    leaf: &[u8],
+    gateway: &VerifyingKey,
+    msg_id: &[u8],
+) -> Result<EvidenceRecord, EntryError> {
+    let entry =
+        crate::wire::decode_valid::<pb::LogEntry>(leaf).map_err(|_| EntryError::NotEvidence)?;
+    let Some(pb::log_entry::Kind::Evidence(evidence)) = entry.kind else {
+        return Err(EntryError::NotEvidence);
+    };
+    if evidence.msg_id != msg_id {
+        return Err(EntryError::OtherMail);
+    }
+    verify_evidence(&evidence, gateway)
 }
 
 #[cfg(test)]
@@ -164,8 +310,9 @@ mod tests {
     fn kind_and_reason_are_signed() {
         let gateway = SigningKey::from_bytes(&[1; 32]);
         let good = inner(record().sign(&gateway));
+        // (A kind that needs no reason, so that the signature is what refuses it.)
         let mut t = good.clone();
-        t.kind = pb::EvidenceKind::Rejection as i32;
+        t.kind = pb::EvidenceKind::Consignment as i32;
         assert_eq!(
             verify_evidence(&t, &gateway.verifying_key()),
             Err(EntryError::BadSignature)

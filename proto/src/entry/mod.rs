@@ -17,7 +17,8 @@ pub use batch_notarization::{
     sign_notarization_batch, verify_batch_notarization,
 };
 pub use evidence::{
-    ADDRESS_COMMITMENT_LABEL, EVIDENCE_LABEL, EvidenceRecord, commit_address, verify_evidence,
+    ADDRESS_COMMITMENT_LABEL, EVIDENCE_LABEL, EvidenceRecord, MailParties, commit_address,
+    reason_required, verify_evidence, verify_evidence_leaf,
 };
 pub use identity::{
     ACCOUNT_REGISTRATION_LABEL, FALLBACK_PREKEY_LABEL, IDENTITY_BINDING_LABEL,
@@ -25,7 +26,10 @@ pub use identity::{
     registration_signing_input, sign_fallback_prekey, sign_registration, verify_fallback_prekey,
     verify_identity_binding, verify_identity_revocation, verify_registration,
 };
-pub use key_publication::{KEY_PUBLICATION_LABEL, KeyPublication, verify_key_publication};
+pub use key_publication::{
+    KEY_PUBLICATION_LABEL, KeyPublication, PublicationOpening, SEALED_KEY_PUBLICATION_LABEL,
+    SealedKeyPublication, is_sealed, verify_key_publication, verify_sealed_publication,
+};
 pub use lookup::{LookupKey, lookup_key};
 pub use notarization::{NOTARIZATION_LABEL, Notarization, verify_notarization};
 
@@ -55,6 +59,24 @@ pub enum EntryError {
     /// An evidence record's kind is unspecified or unknown to this version.
     #[error("evidence kind {0} is not known")]
     UnknownEvidenceKind(i32),
+    /// A non-delivery, expiry or rejection record that does not say why.
+    #[error("an evidence record of kind {0} must give its reason")]
+    MissingReason(&'static str),
+    /// The leaf is not a valid `Evidence` log entry.
+    #[error("the leaf is not an evidence record")]
+    NotEvidence,
+    /// The record is about another mail than the one asked for.
+    #[error("the record is about another msg_id")]
+    OtherMail,
+    /// A sealed key publication read as a named one: it needs its opening.
+    #[error("the publication is sealed: its author is checked with its opening")]
+    Sealed,
+    /// A named key publication read as a sealed one.
+    #[error("the publication names its author in clear (not sealed)")]
+    NotSealed,
+    /// The opening does not open the publication's address commitments.
+    #[error("the opening does not open the publication's address commitments")]
+    CommitmentMismatch,
 }
 
 /// Appends `lp(x)`: the 8-byte little-endian length of `x`, then `x`.

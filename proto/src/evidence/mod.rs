@@ -8,10 +8,13 @@
 //!   publications, revocations). The [`Verdict`] lists every check and the one that decided.
 //! - [`verify_absence`] checks B's proof that no leaf between two cosigned checkpoints of X names
 //!   the request; [`build_absence_proof`] assembles one.
+//! - [`verify_status`] checks a gateway's delivery-status answer: a mail's notary records
+//!   (DESIGN §3.4), each proven in one cosigned checkpoint.
 
 mod absence;
 mod arbiter;
 mod bundle;
+mod status;
 mod verdict;
 
 pub use crate::wire::{MAX_ABSENCE_LEAVES, MAX_ABSENCE_PROOF_BYTES, MAX_EVIDENCE_BUNDLE_BYTES};
@@ -21,6 +24,7 @@ pub use absence::{
 };
 pub use arbiter::{ArbiterContext, arbitrate, arbitrate_bytes};
 pub use bundle::{BUNDLE_VERSION, BundleError, decode_bundle};
+pub use status::{DeliveryStatus, ProvenRecord, StatusError, verify_status};
 pub use verdict::{
     Check, CheckResult, Conclusion, Outcome, Status, TrustNote, TrustSource, Verdict,
 };

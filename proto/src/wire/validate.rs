@@ -182,9 +182,36 @@ impl pb::KeyPublication {
         )?;
         exact("KeyPublication.ephemeral_key", &self.ephemeral_key, KEY_LEN)?;
         exact("KeyPublication.wrapped_key", &self.wrapped_key, KEY_LEN)?;
-        account("KeyPublication.author", &self.author)?;
-        exact("KeyPublication.author_key", &self.author_key, KEY_LEN)?;
+        if self.author_commitment.is_empty() && self.recipient_commitment.is_empty() {
+            // The named shape (before the privacy fix): still valid to read.
+            account("KeyPublication.author", &self.author)?;
+            exact("KeyPublication.author_key", &self.author_key, KEY_LEN)?;
+        } else {
+            // The sealed shape: commitments, and no author in clear at all.
+            exact(
+                "KeyPublication.author_commitment",
+                &self.author_commitment,
+                HASH_LEN,
+            )?;
+            exact(
+                "KeyPublication.recipient_commitment",
+                &self.recipient_commitment,
+                HASH_LEN,
+            )?;
+            sized("KeyPublication.author", self.author.len(), 0, 0)?;
+            sized("KeyPublication.author_key", self.author_key.len(), 0, 0)?;
+        }
         exact("KeyPublication.signature", &self.signature, SIGNATURE_LEN)
+    }
+}
+
+impl pb::PublicationOpening {
+    /// The bounds of an opening sent beside a sealed publication.
+    pub(crate) fn validate_fields(&self) -> Result<(), WireError> {
+        account("PublicationOpening.sender", &self.sender)?;
+        account("PublicationOpening.recipient", &self.recipient)?;
+        exact("PublicationOpening.salt", &self.salt, HASH_LEN)?;
+        exact("PublicationOpening.author_key", &self.author_key, KEY_LEN)
     }
 }
 

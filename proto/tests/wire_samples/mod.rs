@@ -28,6 +28,19 @@ pub(crate) fn key_publication() -> pb::KeyPublication {
         author_key: bytes(5, 32),
         created: 1_760_000_000,
         signature: bytes(6, 64),
+        // The named shape (no commitments); the sealed one is `sealed_key_publication`.
+        ..Default::default()
+    }
+}
+
+/// A sealed key publication: commitments, no author in clear.
+pub(crate) fn sealed_key_publication() -> pb::KeyPublication {
+    pb::KeyPublication {
+        author: String::new(),
+        author_key: Vec::new(),
+        author_commitment: bytes(10, 32),
+        recipient_commitment: bytes(11, 32),
+        ..key_publication()
     }
 }
 

@@ -6,7 +6,9 @@
 use std::time::Duration;
 
 use ed25519_dalek::SigningKey;
-use herald_proto::entry::{KeyPublication, sign_fallback_prekey, sign_registration};
+use herald_proto::entry::{
+    MailParties, PublicationOpening, SealedKeyPublication, sign_fallback_prekey, sign_registration,
+};
 use herald_proto::inclusion::LogTrust;
 use herald_proto::wire::pb::{self, client_request, client_response};
 use prost::Message as _;
@@ -79,20 +81,61 @@ impl Account {
         }
     }
 
-    /// A key publication by this account for `req_hash`, encoded.
+    /// The salt of the test mail `req_hash` (a real client derives it from the request).
+    pub(crate) fn salt(&self, req_hash: [u8; 32]) -> [u8; 32] {
+        blake3::derive_key("herald test mail salt", &req_hash)
+    }
+
+    /// The parties of this account's test mail `req_hash` to bob@beta.test.
+    pub(crate) fn parties(&self, req_hash: [u8; 32]) -> MailParties {
+        MailParties::new(self.salt(req_hash), &self.address, RECIPIENT).unwrap()
+    }
+
+    /// The opening sent beside this account's publication for `req_hash`.
+    pub(crate) fn opening(&self, req_hash: [u8; 32]) -> pb::PublicationOpening {
+        PublicationOpening {
+            parties: self.parties(req_hash),
+            author_key: self.key(),
+        }
+        .to_pb()
+    }
+
+    /// A sealed key publication by this account for `req_hash`, encoded.
     pub(crate) fn publication(&self, req_hash: [u8; 32]) -> Vec<u8> {
-        KeyPublication {
+        self.publication_of(req_hash, *blake3::hash(&req_hash).as_bytes())
+    }
+
+    /// A sealed key publication for `req_hash` of the ciphertext `ciphertext_hash`, encoded.
+    pub(crate) fn publication_of(&self, req_hash: [u8; 32], ciphertext_hash: [u8; 32]) -> Vec<u8> {
+        let parties = self.parties(req_hash);
+        let (author_commitment, recipient_commitment) = parties.commitments();
+        SealedKeyPublication {
             req_hash,
-            ciphertext_hash: *blake3::hash(&req_hash).as_bytes(),
+            ciphertext_hash,
             ephemeral_key: [5; 32],
             wrapped_key: [6; 32],
-            author: self.address.clone(),
+            author_commitment,
+            recipient_commitment,
             created: now(),
         }
-        .sign(&self.identity)
+        .sign(&self.identity, parties.salt())
         .encode_to_vec()
     }
+
+    /// Submits this account's publication for `req_hash` with its opening.
+    pub(crate) async fn publish(
+        &self,
+        client: &mut TestClient,
+        req_hash: [u8; 32],
+    ) -> pb::ClientResponse {
+        client
+            .submit_with(self.publication(req_hash), Some(self.opening(req_hash)))
+            .await
+    }
 }
+
+/// The recipient of the tests' certified mail.
+pub(crate) const RECIPIENT: &str = "bob@beta.test";
 
 /// Issues an enrolment code for `address` on `domain`'s gateway.
 pub(crate) async fn issue(domain: &Domain, address: &str, valid_for: u64) -> String {

@@ -286,9 +286,19 @@ impl TestClient {
 
     /// Submits `entry` bytes.
     pub(crate) async fn submit(&mut self, entry: Vec<u8>) -> pb::ClientResponse {
+        self.submit_with(entry, None).await
+    }
+
+    /// Submits `entry` bytes with a sealed publication's `opening`.
+    pub(crate) async fn submit_with(
+        &mut self,
+        entry: Vec<u8>,
+        opening: Option<pb::PublicationOpening>,
+    ) -> pb::ClientResponse {
         self.request(pb::client_request::Request::Submit(pb::SubmitEntry {
             entry,
             trusted_size: 0,
+            opening,
         }))
         .await
     }

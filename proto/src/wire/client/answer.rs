@@ -91,6 +91,21 @@ impl pb::ClientRequest {
         Self::of(client_request::Request::Submit(pb::SubmitEntry {
             entry,
             trusted_size,
+            opening: None,
+        }))
+    }
+
+    /// Appends the sealed key publication `entry` with its `opening` (which the gateway
+    /// checks and never logs), proved as [`submit_trusting`](Self::submit_trusting) is.
+    pub fn submit_publication(
+        entry: Vec<u8>,
+        opening: pb::PublicationOpening,
+        trusted_size: u64,
+    ) -> Self {
+        Self::of(client_request::Request::Submit(pb::SubmitEntry {
+            entry,
+            trusted_size,
+            opening: Some(opening),
         }))
     }
 
@@ -154,6 +169,13 @@ impl pb::ClientRequest {
         ))
     }
 
+    /// The notary records of the mail `msg_id` (DESIGN §3.4, delivery status).
+    pub fn evidence(msg_id: &[u8]) -> Self {
+        Self::of(client_request::Request::Evidence(pb::EvidenceRequest {
+            msg_id: msg_id.to_vec(),
+        }))
+    }
+
     /// The gateway's own log and its registered peers' logs.
     pub fn trust() -> Self {
         Self::of(client_request::Request::Trust(pb::TrustRequest {}))
@@ -181,6 +203,7 @@ pub fn response_kind(response: &client_response::Response) -> &'static str {
         Response::SessionClosed(_) => "a session close",
         Response::BatchSubmitted(_) => "a batch ack",
         Response::Error(_) => "an error",
+        Response::Evidence(_) => "an evidence answer",
     }
 }
 
@@ -472,6 +495,15 @@ pub fn expect_binding(response: pb::ClientResponse) -> Result<pb::BindingAnswer,
 pub fn expect_publication(response: pb::ClientResponse) -> Result<pb::IncludedLeaf, AnswerError> {
     expect(response, "publication", |r| match r {
         client_response::Response::Included(l) => Ok(l),
+        other => Err(Box::new(other)),
+    })
+}
+
+/// The answer to [`pb::ClientRequest::evidence`]: the mail's records (unverified: see
+/// `evidence::verify_status`).
+pub fn expect_evidence(response: pb::ClientResponse) -> Result<pb::EvidenceAnswer, AnswerError> {
+    expect(response, "evidence", |r| match r {
+        client_response::Response::Evidence(a) => Ok(a),
         other => Err(Box::new(other)),
     })
 }

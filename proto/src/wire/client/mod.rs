@@ -7,8 +7,9 @@ mod session;
 
 pub use answer::{
     AnswerError, batch_outcomes, expect_alerts, expect_batch_submitted, expect_binding,
-    expect_checkpoint, expect_consistency, expect_entries, expect_inclusion, expect_publication,
-    expect_registered, expect_submitted, expect_submitted_proved, expect_trust, response_kind,
+    expect_checkpoint, expect_consistency, expect_entries, expect_evidence, expect_inclusion,
+    expect_publication, expect_registered, expect_submitted, expect_submitted_proved, expect_trust,
+    response_kind,
 };
 pub use session::{
     expect_login_accepted, expect_login_challenge, expect_password_changed, expect_password_params,
@@ -20,7 +21,8 @@ use super::pb::{self, client_request, client_response, inclusion_request};
 use super::validate::{KEY_LEN, SIGNATURE_LEN, exact, known_enum, sized};
 use super::{
     MAX_ACCOUNT_BYTES, MAX_EQUIVOCATION_BYTES, MAX_INCLUSION_PROOF_BYTES, MAX_LOCATION_WITNESSES,
-    MAX_LOG_ENTRY_BYTES, MAX_ORIGIN_BYTES, MAX_SIGNED_CHECKPOINT_BYTES, MAX_VERIFIER_KEY_BYTES,
+    MAX_LOG_ENTRY_BYTES, MAX_MSG_ID_BYTES, MAX_ORIGIN_BYTES, MAX_SIGNED_CHECKPOINT_BYTES,
+    MAX_VERIFIER_KEY_BYTES,
 };
 use super::{Validate, WireError};
 use crate::merkle::HASH_LEN;
@@ -53,9 +55,17 @@ pub const MAX_TRUSTED_PEERS: usize = 64;
 /// bytes, keys, signatures, a time and their tags): what a [`pb::BindingAnswer`] carries.
 const MAX_IDENTITY_ENTRY_BYTES: usize = MAX_ACCOUNT_BYTES + 3 * KEY_LEN + 2 * SIGNATURE_LEN + 64;
 
-/// Largest encoded [`pb::ClientRequest`] on `/herald/client/1`: one log entry and its framing
-/// (a [`pb::SubmitBatch`] there is bounded by this too; whole batches travel on streams).
-pub const MAX_CLIENT_REQUEST_BYTES: usize = MAX_LOG_ENTRY_BYTES + 64;
+/// Most records in one [`pb::EvidenceAnswer`]: a mail's life is a handful of events (DESIGN
+/// §3.4); a gateway never logs more than this many for one msg_id.
+pub const MAX_EVIDENCE_PER_ANSWER: usize = 64;
+
+/// Largest encoded [`pb::PublicationOpening`]: two addresses, a salt and a key with their tags.
+const MAX_OPENING_BYTES: usize = 2 * (MAX_ACCOUNT_BYTES + 3) + 2 * (KEY_LEN + 2);
+
+/// Largest encoded [`pb::ClientRequest`] on `/herald/client/1`: one log entry, the opening a
+/// sealed publication travels with, and framing (a [`pb::SubmitBatch`] there is bounded by
+/// this too; whole batches travel on streams).
+pub const MAX_CLIENT_REQUEST_BYTES: usize = MAX_LOG_ENTRY_BYTES + MAX_OPENING_BYTES + 64;
 
 /// Most entries in one [`pb::SubmitBatch`]: one sequencing round at the default `batch_max`.
 pub const MAX_BATCH_ENTRIES: usize = 4096;
@@ -132,7 +142,10 @@ impl Validate for pb::ClientRequest {
                 field: "ClientRequest.request",
             }),
             Some(client_request::Request::Submit(s)) => {
-                sized("SubmitEntry.entry", s.entry.len(), 1, MAX_LOG_ENTRY_BYTES)
+                sized("SubmitEntry.entry", s.entry.len(), 1, MAX_LOG_ENTRY_BYTES)?;
+                s.opening
+                    .as_ref()
+                    .map_or(Ok(()), pb::PublicationOpening::validate_fields)
             }
             Some(client_request::Request::Checkpoint(_)) => Ok(()),
             Some(client_request::Request::Entries(e)) => sized(
@@ -171,6 +184,12 @@ impl Validate for pb::ClientRequest {
             Some(client_request::Request::Session(frame)) => frame.validate(),
             Some(client_request::Request::PrekeyBundle(r)) => r.validate(),
             Some(client_request::Request::SubmitBatch(b)) => b.validate_fields(),
+            Some(client_request::Request::Evidence(e)) => sized(
+                "EvidenceRequest.msg_id",
+                e.msg_id.len(),
+                1,
+                MAX_MSG_ID_BYTES,
+            ),
         }
     }
 }
@@ -348,7 +367,41 @@ impl Validate for pb::ClientResponse {
             Some(client_response::Response::PrekeyBundle(b)) => b.validate(),
             Some(client_response::Response::SessionClosed(_)) => Ok(()),
             Some(client_response::Response::Error(e)) => e.validate_fields(MAX_ERROR_MESSAGE_BYTES),
+            Some(client_response::Response::Evidence(answer)) => answer.validate_fields(),
         }
+    }
+}
+
+impl pb::EvidenceAnswer {
+    fn validate_fields(&self) -> Result<(), WireError> {
+        sized(
+            "EvidenceAnswer.checkpoint",
+            self.checkpoint.len(),
+            1,
+            MAX_SIGNED_CHECKPOINT_BYTES,
+        )?;
+        sized(
+            "EvidenceAnswer.records",
+            self.records.len(),
+            1,
+            MAX_EVIDENCE_PER_ANSWER,
+        )?;
+        for record in &self.records {
+            sized(
+                "LoggedRecord.entry",
+                record.entry.len(),
+                1,
+                MAX_LOG_ENTRY_BYTES,
+            )?;
+            record
+                .proof
+                .as_ref()
+                .ok_or(WireError::MissingField {
+                    field: "LoggedRecord.proof",
+                })?
+                .validate()?;
+        }
+        Ok(())
     }
 }
 
@@ -547,6 +600,7 @@ mod tests {
         let bytes = request(client_request::Request::Submit(pb::SubmitEntry {
             entry: vec![1; MAX_LOG_ENTRY_BYTES + 1],
             trusted_size: 0,
+            opening: None,
         }));
         assert!(matches!(
             decode_valid::<pb::ClientRequest>(&bytes),
@@ -559,6 +613,7 @@ mod tests {
         let bytes = request(client_request::Request::Submit(pb::SubmitEntry {
             entry: vec![1; MAX_CLIENT_REQUEST_BYTES],
             trusted_size: 0,
+            opening: None,
         }));
         assert!(matches!(
             decode_valid::<pb::ClientRequest>(&bytes),

@@ -1,0 +1,227 @@
+//! The gateway's notary records of mail it relays (DESIGN §3.4), and the delivery-status
+//! answer over all its records.
+//!
+//! **Writing: [`EvidenceRecorder::record`]** is the one entry point for every event the mail
+//! path sees. The relay calls it at each event, with the mail's parties and salt:
+//!
+//! | event | who calls | kind |
+//! |---|---|---|
+//! | S_A took A's mail | S_A, on accepting the envelope | `ACCEPTANCE` |
+//! | S_B took the relay from S_A | S_B, on accepting the relay envelope | `RELAY_ACCEPTED` |
+//! | the mail is in B's mailbox | S_B, once the mailbox write is flushed | `CONSIGNMENT` |
+//! | B fetched it (or returned a receipt, or retrieved the key) | S_B | `HANDOVER` |
+//! | S_B could not be reached, or refused for good | S_A | `NON_DELIVERY` (reason) |
+//! | the mail's expiry passed undelivered | S_A | `EXPIRY` (reason) |
+//! | policy, filter, virus, rate limit | the gateway that refused | `REJECTION` (reason) |
+//!
+//! The record is built by proto's [`EvidenceRecord::new`] (which refuses a record no honest
+//! gateway writes: no reason for a non-delivery, an oversized msg_id, ...), signed with the log
+//! key, and appended; `record` returns once it is **durable** (flushed and in a signed
+//! checkpoint), so "tell the sender" comes after "logged". The addresses are committed with the
+//! **mail's salt** ([`MailParties`]: chosen by the sender and carried with the mail), so both
+//! parties can open every record of both gateways, and a public log reader cannot.
+//!
+//! **At least once, never twice.** A record is identified by (msg_id, kind, sender commitment,
+//! recipient commitment). Before appending, the log's `msg-id` index is searched: a record
+//! already logged is not written again ([`Recorded::AlreadyLogged`] with its index). Two calls
+//! for the same record at the same time cannot both pass that check: the second is refused
+//! `Busy` while the first is in flight, and finds it logged when it retries. So the caller's rule
+//! is simple: call again after a crash or an error until `Ok`; the log holds it once.
+//! At most `MAX_EVIDENCE_PER_ANSWER` records are kept per msg_id (a status answer holds them
+//! all); beyond that `record` refuses.
+//!
+//! **Reading: [`Intake::evidence_status`]** answers `EvidenceRequest` (client protocol, open to
+//! peer gateways too) with every record of the msg_id that the latest cosigned checkpoint
+//! covers, each with its audit path in it, and the number logged after it.
+
+use herald_proto::entry::{EvidenceRecord, MailParties};
+use herald_proto::wire::pb::{self, log_entry};
+use herald_proto::wire::{MAX_EVIDENCE_PER_ANSWER, MAX_LOG_ENTRY_BYTES, decode};
+
+use super::{Intake, PENDING_RETRY, Refusal};
+
+/// One event in a mail's life, as the gateway saw it.
+#[derive(Debug, Clone)]
+pub struct MailEvent {
+    /// What happened.
+    pub kind: pb::EvidenceKind,
+    /// The mail's msg_id (1 to `MAX_MSG_ID_BYTES` bytes).
+    pub msg_id: Vec<u8>,
+    /// Its sender, recipient and salt.
+    pub parties: MailParties,
+    /// Why: required for `NON_DELIVERY`, `EXPIRY` and `REJECTION` (the policy's reason), at
+    /// most `MAX_REASON_BYTES`; may be empty otherwise.
+    pub reason: String,
+}
+
+/// Where the record of an event is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    /// Appended now, at this index, durable.
+    Logged(u64),
+    /// Logged before (an earlier call, perhaps before a crash), at this index.
+    AlreadyLogged(u64),
+}
+
+impl Recorded {
+    /// The record's log index.
+    pub fn index(&self) -> u64 {
+        match self {
+            Recorded::Logged(i) | Recorded::AlreadyLogged(i) => *i,
+        }
+    }
+}
+
+/// Writes the records of mail events (see the module docs). Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct EvidenceRecorder {
+    mail: Intake,
+}
+
+impl EvidenceRecorder {
+    /// The recorder appending to `mail`'s log.
+    pub fn new(mail: Intake) -> Self {
+        EvidenceRecorder { mail }
+    }
+
+    /// Logs the record of `event` and returns once it is durable (see the module docs).
+    pub async fn record(&self, event: MailEvent) -> Result<Recorded, Refusal> {
+        let record = EvidenceRecord::new(
+            event.kind,
+            &event.msg_id,
+            &event.parties,
+            self.mail.now_secs(),
+            &event.reason,
+        )
+        .map_err(|e| Refusal::BadEvent(e.to_string()))?;
+        let key = record_key(&record);
+        if !self.mail.claim_record(&key) {
+            return Err(Refusal::Busy {
+                retry_after: PENDING_RETRY,
+            });
+        }
+        let result = self.write(record).await;
+        self.mail.release_record(&key);
+        result
+    }
+
+    async fn write(&self, record: EvidenceRecord) -> Result<Recorded, Refusal> {
+        let looked_for = record.clone();
+        let found = self
+            .mail
+            .blocking(move |mail| mail.logged_record(&looked_for))
+            .await?;
+        if let Some(index) = found {
+            return Ok(Recorded::AlreadyLogged(index));
+        }
+        let ack = self
+            .mail
+            .append(&record.sign(&self.mail.parts().log_key))
+            .await?;
+        Ok(Recorded::Logged(ack.index))
+    }
+}
+
+/// What makes two records the same record.
+fn record_key(record: &EvidenceRecord) -> Vec<u8> {
+    let mut key = Vec::with_capacity(4 + 64 + record.msg_id.len());
+    key.extend_from_slice(&(record.kind as i32).to_le_bytes());
+    key.extend_from_slice(&record.sender_commitment);
+    key.extend_from_slice(&record.recipient_commitment);
+    key.extend_from_slice(&record.msg_id);
+    key
+}
+
+impl Intake {
+    /// The index of the logged record that `record` repeats (same kind and commitments for its
+    /// msg_id), if any; refuses when the msg_id already has its most records.
+    fn logged_record(&self, record: &EvidenceRecord) -> Result<Option<u64>, Refusal> {
+        let listed = self
+            .parts()
+            .store
+            .index_leaves("msg-id", &record.msg_id, 0, MAX_EVIDENCE_PER_ANSWER)
+            .map_err(Refusal::from_read)?;
+        for &index in &listed {
+            if let Some(logged) = self.evidence_at(index)?
+                && logged.kind == record.kind as i32
+                && logged.sender_commitment == record.sender_commitment
+                && logged.recipient_commitment == record.recipient_commitment
+            {
+                return Ok(Some(index));
+            }
+        }
+        if listed.len() >= MAX_EVIDENCE_PER_ANSWER {
+            return Err(Refusal::BadEvent(format!(
+                "msg_id already has {MAX_EVIDENCE_PER_ANSWER} records"
+            )));
+        }
+        Ok(None)
+    }
+
+    /// The `Evidence` leaf at `index`, if it is one.
+    fn evidence_at(&self, index: u64) -> Result<Option<pb::Evidence>, Refusal> {
+        let entries = self
+            .parts()
+            .store
+            .entries(index, 1)
+            .map_err(Refusal::from_read)?;
+        Ok(entries
+            .first()
+            .and_then(|b| decode::<pb::LogEntry>(b, MAX_LOG_ENTRY_BYTES).ok())
+            .and_then(|e| match e.kind {
+                Some(log_entry::Kind::Evidence(ev)) => Some(ev),
+                _ => None,
+            }))
+    }
+
+    /// The delivery status of `msg_id` (see the module docs): NOT_FOUND when no record is
+    /// logged, PENDING while the cosigned checkpoint covers none.
+    pub async fn evidence_status(&self, msg_id: Vec<u8>) -> Result<pb::EvidenceAnswer, Refusal> {
+        self.blocking(move |mail| {
+            let store = &mail.parts().store;
+            let listed = store
+                .index_leaves("msg-id", &msg_id, 0, MAX_EVIDENCE_PER_ANSWER)
+                .map_err(Refusal::from_read)?;
+            if listed.is_empty() {
+                return Err(Refusal::NotFound("no evidence is logged for this msg_id"));
+            }
+            let Some((note, size)) = mail.cosigned()? else {
+                return Err(Refusal::Pending {
+                    retry_after: PENDING_RETRY,
+                });
+            };
+            let mut records = Vec::new();
+            let mut pending = 0u32;
+            for index in listed {
+                if index >= size {
+                    pending += 1;
+                    continue;
+                }
+                let entry = store
+                    .entries(index, 1)
+                    .map_err(Refusal::from_read)?
+                    .into_iter()
+                    .next()
+                    .ok_or_else(|| Refusal::Internal(format!("entry {index} is missing")))?;
+                let hashes = store
+                    .inclusion_proof(index, size)
+                    .map_err(Refusal::from_read)?;
+                records.push(pb::LoggedRecord {
+                    entry,
+                    proof: Some(pb::InclusionProof::new(index, size, &hashes)),
+                });
+            }
+            if records.is_empty() {
+                return Err(Refusal::Pending {
+                    retry_after: PENDING_RETRY,
+                });
+            }
+            Ok(pb::EvidenceAnswer {
+                checkpoint: note,
+                records,
+                pending,
+            })
+        })
+        .await
+    }
+}

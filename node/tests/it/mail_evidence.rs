@@ -1,0 +1,118 @@
+//! The mail path's notary records on real in-process gateways (DESIGN §3.4): every event
+//! recorded once and durably through `EvidenceRecorder::record`, also across a restart, and the
+//! delivery-status answer a client (or a peer gateway) verifies against its own policy.
+
+use crate::certmail_support::{ask, now, own_trust, refusal};
+use crate::network_support::TestClient;
+use std::time::Duration;
+
+use crate::witness_support::{Domain, WAIT, register_all};
+use herald_node::service::{EvidenceRecorder, MailEvent, Recorded, Refusal};
+use herald_proto::entry::MailParties;
+use herald_proto::evidence::verify_status;
+use herald_proto::wire::pb::{self, ClientErrorKind, client_request, client_response};
+
+const SALT: [u8; 32] = [0x33; 32];
+
+fn event(kind: pb::EvidenceKind, msg_id: &[u8], reason: &str) -> MailEvent {
+    MailEvent {
+        kind,
+        msg_id: msg_id.to_vec(),
+        parties: MailParties::new(SALT, "alice@alpha.test", "bob@beta.test").unwrap(),
+        reason: reason.into(),
+    }
+}
+
+async fn status(client: &mut TestClient, msg_id: &[u8]) -> pb::ClientResponse {
+    ask(
+        client,
+        client_request::Request::Evidence(pb::EvidenceRequest {
+            msg_id: msg_id.to_vec(),
+        }),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_mail_event_is_recorded_once_and_its_status_is_proven_to_the_client() {
+    let alpha = Domain::start("alpha.test", |_| {}).await;
+    let beta = Domain::start("beta.test", |_| {}).await;
+    register_all(&[&alpha, &beta]).await;
+    let recorder = EvidenceRecorder::new(beta.gateway.intake().clone());
+    let mut client = TestClient::connect(beta.addr()).await;
+    assert_eq!(
+        refusal(&status(&mut client, b"m-1").await),
+        Some(ClientErrorKind::NotFound)
+    );
+
+    let mut indexes = Vec::new();
+    for (kind, reason) in [
+        (pb::EvidenceKind::RelayAccepted, ""),
+        (pb::EvidenceKind::Consignment, ""),
+        (pb::EvidenceKind::Handover, "fetched"),
+    ] {
+        let Recorded::Logged(index) = recorder.record(event(kind, b"m-1", reason)).await.unwrap()
+        else {
+            panic!("{kind:?} was not new")
+        };
+        indexes.push(index);
+    }
+    // The same event again (a relay retried after a crash): not written twice.
+    assert_eq!(
+        recorder
+            .record(event(pb::EvidenceKind::Consignment, b"m-1", ""))
+            .await
+            .unwrap(),
+        Recorded::AlreadyLogged(indexes[1])
+    );
+    // A rejection that does not say why is refused, and nothing is logged for it.
+    let size = beta.gateway.store().head().size;
+    assert!(matches!(
+        recorder
+            .record(event(pb::EvidenceKind::Rejection, b"m-2", ""))
+            .await,
+        Err(Refusal::BadEvent(_))
+    ));
+    assert_eq!(beta.gateway.store().head().size, size);
+
+    // The client asks until the cosigned checkpoint covers all three, and checks every proof.
+    let trust = own_trust(&mut client).await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let proven = loop {
+        if let Some(client_response::Response::Evidence(a)) =
+            status(&mut client, b"m-1").await.response
+            && a.pending == 0
+        {
+            break verify_status(&trust, b"m-1", &a, now()).expect("every proof holds");
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the three records were not cosigned in time"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(
+        proven.records.iter().map(|r| r.index).collect::<Vec<_>>(),
+        indexes
+    );
+    let parties = MailParties::new(SALT, "alice@alpha.test", "bob@beta.test").unwrap();
+    assert!(proven.records.iter().all(|r| parties.open(&r.record)));
+
+    // A msg_id over the bound is refused before anything is looked up.
+    let long = status(&mut client, &[7; 65]).await;
+    assert_eq!(refusal(&long), Some(ClientErrorKind::TooLarge));
+
+    // After a restart the record is found, not written again.
+    // (The recorder holds the gateway's intake, and with it the database: dropped first.)
+    drop((client, recorder));
+    let beta = beta.stop().await.start().await;
+    let recorder = EvidenceRecorder::new(beta.gateway.intake().clone());
+    assert_eq!(
+        recorder
+            .record(event(pb::EvidenceKind::Handover, b"m-1", "fetched"))
+            .await
+            .unwrap(),
+        Recorded::AlreadyLogged(indexes[2])
+    );
+    drop(alpha);
+}
