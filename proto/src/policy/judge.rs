@@ -419,8 +419,10 @@ mod tests {
             Err(PolicyRefusal::TooManyAttachments { count: 3, max: 2 })
         ));
         // Declared sizes that the mail cannot hold: a lying manifest.
-        let mut lax = RuleSet::default();
-        lax.max_attachment_bytes = 0;
+        let lax = RuleSet {
+            max_attachment_bytes: 0,
+            ..RuleSet::default()
+        };
         let lying = [entry("image/png", 6_000), entry("image/png", 6_000)];
         assert!(matches!(
             judge(&lax, &facts(&lying)),
