@@ -366,6 +366,10 @@ impl FakeGateway {
                 self.publication(&req_hash).map(Response::Included)
             }
             Some(Request::Trust(_)) => self.trust().map(Response::Trust),
+            // The in-memory gateway keeps the default rules.
+            Some(Request::Policy(_)) => Ok(Response::Policy(
+                herald_proto::policy::RuleSet::default().to_wire(),
+            )),
             // PAEP is tested against proto's own verifier (`session/tests.rs`) and real nodes.
             Some(
                 Request::PasswordParams(_)

@@ -17,6 +17,7 @@ use libp2p::multiaddr::Protocol;
 use serde::{Deserialize, Serialize};
 
 use crate::peers::{PeerDomain, PeerError, PeerRecord, is_tcp_or_quic, valid_domain};
+use crate::policy::PolicyConfig;
 
 /// Default TCP and UDP (QUIC) port for the libp2p listeners.
 pub const DEFAULT_P2P_PORT: u16 = 4710;
@@ -183,6 +184,9 @@ pub struct NodeConfig {
     /// registered peers: any log with a C2SP signed-note key, not only Herald's.
     #[serde(default)]
     pub witnessed_logs: Vec<WitnessedLog>,
+    /// The mail policy (`[policy]` table; DESIGN §4); defaults accept normal mail.
+    #[serde(default)]
+    pub policy: PolicyConfig,
 }
 
 /// A C2SP log this node witnesses without registering it as a peer domain. C2SP tlog-witness
@@ -270,6 +274,9 @@ pub enum ConfigError {
         /// The warning threshold.
         warn: u64,
     },
+    /// The `[policy]` table does not make a rule set.
+    #[error("[policy]: {0}")]
+    Policy(#[from] herald_proto::policy::RuleError),
     /// `batch_max` is larger than `pool_max`, so a round could never start early.
     #[error("batch_max ({batch_max}) is larger than pool_max ({pool_max})")]
     BatchOverPool {
@@ -317,6 +324,7 @@ impl NodeConfig {
             test_hooks: false,
             peers: Vec::new(),
             witnessed_logs: Vec::new(),
+            policy: PolicyConfig::default(),
         }
     }
 
@@ -448,6 +456,7 @@ impl NodeConfig {
         self.password_params()?;
         let peers = self.peer_domains()?;
         self.witnessed_logs_checked(&peers)?;
+        self.policy.rule_set()?;
         Ok(())
     }
 
@@ -743,7 +752,7 @@ peers = [{peers}]
 # verifier key, whose name is the log's origin) and hash ("sha256", C2SP's and the default, or
 # "blake3"). Such a log (or anyone holding its checkpoints) asks with POST /add-checkpoint.
 witnessed_logs = [{witnessed_logs}]
-"#,
+{policy}"#,
             domain = toml_string(&self.domain),
             data_dir = toml_string(&self.data_dir.to_string_lossy()),
             hash = toml_string(self.hash.as_str()),
@@ -802,6 +811,7 @@ witnessed_logs = [{witnessed_logs}]
             test_hooks = self.test_hooks,
             peers = tables_toml(&self.peers),
             witnessed_logs = tables_toml(&self.witnessed_logs),
+            policy = self.policy.to_toml_section(),
         )
     }
 }
@@ -1036,9 +1046,10 @@ mod tests {
         let text = config.to_toml();
         let table: toml::Table = toml::from_str(&toml::to_string(&config).unwrap()).unwrap();
         for key in table.keys() {
+            // A table (`[policy]`) is written as its header.
             let line = text
                 .lines()
-                .position(|l| l.starts_with(&format!("{key} = ")))
+                .position(|l| l.starts_with(&format!("{key} = ")) || l == format!("[{key}]"))
                 .unwrap_or_else(|| panic!("{key} missing from the template"));
             assert!(
                 text.lines().nth(line - 1).unwrap().starts_with('#'),

@@ -316,6 +316,7 @@ pub fn request_label(request: &client_request::Request) -> &'static str {
         client_request::Request::Session(_) => "session",
         client_request::Request::PrekeyBundle(_) => "prekey_bundle",
         client_request::Request::SubmitBatch(_) => "submit_batch",
+        client_request::Request::Policy(_) => "policy",
     }
 }
 
