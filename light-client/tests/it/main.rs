@@ -11,3 +11,4 @@ mod certmail_refusals;
 mod certmail_resume;
 mod evidence_cli;
 mod misbehaving_gateway;
+mod scan_clamd;
