@@ -68,3 +68,50 @@ pub async fn rule_set<G: Gateway>(gateway: &G) -> Result<RuleSet, RuleSetError> 
     let wire = gateway.policy().await?;
     Ok(RuleSet::from_wire(&wire)?)
 }
+
+#[cfg(test)]
+mod tests {
+    use herald_proto::wire::pb;
+
+    use super::*;
+
+    /// A gateway that answers every request with one response.
+    struct Serves(pb::ClientResponse);
+
+    impl Gateway for Serves {
+        async fn exchange(
+            &self,
+            _request: pb::ClientRequest,
+        ) -> Result<pb::ClientResponse, ClientError> {
+            Ok(self.0.clone())
+        }
+    }
+
+    fn serving(rules: pb::PolicyRules) -> Serves {
+        Serves(pb::ClientResponse {
+            response: Some(pb::client_response::Response::Policy(rules)),
+        })
+    }
+
+    #[tokio::test]
+    async fn the_served_rule_set_is_parsed_and_a_malformed_one_refused() {
+        let mut rules = RuleSet::default().to_wire();
+        rules.recipient_deny = vec!["*@*.spam.test".into()];
+        let parsed = rule_set(&serving(rules.clone())).await.unwrap();
+        assert_eq!(parsed.to_wire(), rules);
+
+        rules.recipient_deny = vec!["spam.test".into()];
+        assert!(matches!(
+            rule_set(&serving(rules)).await,
+            Err(RuleSetError::Rules(RuleError::Pattern(_)))
+        ));
+        let refused = Serves(pb::ClientResponse::refusal(
+            pb::ClientErrorKind::Busy,
+            "busy",
+        ));
+        assert!(matches!(
+            rule_set(&refused).await,
+            Err(RuleSetError::Gateway(ClientError::Refused(_)))
+        ));
+    }
+}
