@@ -70,11 +70,18 @@ impl PolicyGate {
     /// A gate whose counters are registered nowhere (tests, and services built without a
     /// configured policy).
     pub fn unregistered(rules: RuleSet) -> Self {
+        let rejections = Family::<RejectionLabel, Counter>::default();
+        // Every series at 0 from the start, so a dashboard sees each reason before it happens.
+        for reason in PolicyRefusal::LABELS {
+            for from in ["client", "peer"] {
+                let _ = rejections.get_or_create(&RejectionLabel { reason, from });
+            }
+        }
         PolicyGate {
             wire: rules.to_wire(),
             accounts: SubmitLimiter::with_counter(limits(rules.account_rate), Counter::default()),
             peers: SubmitLimiter::with_counter(limits(rules.peer_rate), Counter::default()),
-            rejections: Family::default(),
+            rejections,
             rules,
         }
     }

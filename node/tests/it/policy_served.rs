@@ -33,6 +33,21 @@ async fn the_configured_rule_set_is_served_to_a_client_without_a_session() {
         herald_proto::policy::judge(&rules, &facts),
         Err(PolicyRefusal::SenderRefused)
     );
+    // The gate's refusal counters are in /metrics, every reason from the start.
+    let (status, metrics) = node.http_get("/metrics").await;
+    assert_eq!(status, 200);
+    for reason in PolicyRefusal::LABELS {
+        for from in ["client", "peer"] {
+            let series =
+                format!("herald_policy_rejections_total{{reason=\"{reason}\",from=\"{from}\"}} 0");
+            assert!(metrics.contains(&series), "{series} missing:\n{metrics}");
+        }
+    }
+    // Served to anyone: the policy request is counted like every other kind.
+    assert!(
+        metrics.contains(r#"herald_client_requests_total{kind="policy"} 1"#),
+        "{metrics}"
+    );
 }
 
 #[test]

@@ -453,6 +453,39 @@ mod tests {
     }
 
     #[test]
+    fn attack_case_and_suffix_tricks_do_not_slip_past_a_deny_list() {
+        let r = RuleSet {
+            sender_deny: vec![
+                AddressPattern::parse("mallory@a.test").unwrap(),
+                AddressPattern::parse("*@*.evil.test").unwrap(),
+            ],
+            ..RuleSet::default()
+        };
+        for sender in [
+            "MALLORY@A.TEST",
+            "Mallory@a.Test",
+            "x@mail.EVIL.test",
+            "x@a.b.evil.test",
+        ] {
+            let mail = MailFacts {
+                sender,
+                ..facts(&[])
+            };
+            assert_eq!(
+                judge(&r, &mail),
+                Err(PolicyRefusal::SenderRefused),
+                "{sender}"
+            );
+        }
+        // A look-alike domain is another domain, and passes.
+        let mail = MailFacts {
+            sender: "x@notevil.test",
+            ..facts(&[])
+        };
+        assert_eq!(judge(&r, &mail), Ok(()));
+    }
+
+    #[test]
     fn every_label_is_listed() {
         let all = [
             PolicyRefusal::SenderRefused,
