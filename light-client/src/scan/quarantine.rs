@@ -1,6 +1,6 @@
 //! The quarantine: mails a client keeps aside instead of sending or showing them, each with its
-//! reason. A directory of the client's choosing holds, per mail id, `<id>.mail` (the encoded
-//! [`MailContent`], so the user or an operator can still look at it deliberately) and
+//! reason. A directory of the client's choosing holds, per mail id, `<id>.mail` (the plaintext
+//! M as received or built, so the user or an operator can still look at it deliberately) and
 //! `<id>.reason` (one line of text). Both are written with `durable_file::create`: flushed
 //! before [`screen`] returns, never overwritten.
 
@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 
 use herald_proto::policy::{MailContent, QuarantineReason, RuleSet};
 use herald_proto::scan::Scanner;
-use herald_proto::wire::WireError;
 
 use crate::durable_file::{self, CreateError, FileIoError, ReadError};
 
@@ -21,9 +20,6 @@ pub enum QuarantineError {
     /// The id is not 1 to 64 of `A-Z a-z 0-9 - _` (it names files).
     #[error("quarantine id {0:?} is not 1 to 64 of A-Z a-z 0-9 - _")]
     BadId(String),
-    /// The mail does not encode (over the plaintext bound).
-    #[error("quarantined mail: {0}")]
-    Encode(#[from] WireError),
     /// Writing failed, or the id is quarantined already.
     #[error(transparent)]
     Create(#[from] CreateError),
@@ -78,11 +74,11 @@ impl Quarantine {
         })
     }
 
-    /// Keeps `content` aside under `id` with `reason`; flushed when this returns.
+    /// Keeps the mail's plaintext M aside under `id` with `reason`; flushed when this returns.
     pub fn keep(
         &self,
         id: &str,
-        content: &MailContent,
+        plaintext: &[u8],
         reason: QuarantineReason,
     ) -> Result<Quarantined, QuarantineError> {
         if !valid_id(id) {
@@ -94,7 +90,7 @@ impl Quarantine {
             &self.dir.join(format!("{id}.reason")),
             format!("{reason}\n").as_bytes(),
         )?;
-        durable_file::create(&path, &content.encode()?)?;
+        durable_file::create(&path, plaintext)?;
         Ok(Quarantined {
             id: id.to_owned(),
             reason,
@@ -116,10 +112,12 @@ impl Quarantine {
 }
 
 /// Inspects `content` (proto's [`MailContent::inspect`]: the rule set and `scanner`) and keeps
-/// it in `quarantine` under `id` if anything matched. Call it before sending and before showing;
-/// only [`Screened::Clean`] may go on.
+/// its `plaintext` (the encoded M it was read from or will be sent as) in `quarantine` under
+/// `id` if anything matched. Call it before sending and before showing; only
+/// [`Screened::Clean`] may go on.
 pub fn screen(
     content: &MailContent,
+    plaintext: &[u8],
     rules: &RuleSet,
     scanner: &dyn Scanner,
     quarantine: &Quarantine,
@@ -127,7 +125,9 @@ pub fn screen(
 ) -> Result<Screened, QuarantineError> {
     match content.inspect(rules, scanner) {
         Ok(()) => Ok(Screened::Clean),
-        Err(reason) => Ok(Screened::Quarantined(quarantine.keep(id, content, reason)?)),
+        Err(reason) => Ok(Screened::Quarantined(
+            quarantine.keep(id, plaintext, reason)?,
+        )),
     }
 }
 
@@ -149,7 +149,15 @@ mod tests {
             attachments: vec![],
         };
         assert_eq!(
-            screen(&clean, &RuleSet::default(), &scanner, &quarantine, "m1").unwrap(),
+            screen(
+                &clean,
+                b"M1",
+                &RuleSet::default(),
+                &scanner,
+                &quarantine,
+                "m1"
+            )
+            .unwrap(),
             Screened::Clean
         );
         let infected = MailContent {
@@ -160,25 +168,30 @@ mod tests {
             )],
             ..clean
         };
-        let Screened::Quarantined(q) =
-            screen(&infected, &RuleSet::default(), &scanner, &quarantine, "m2").unwrap()
-        else {
+        let Screened::Quarantined(q) = screen(
+            &infected,
+            b"M2",
+            &RuleSet::default(),
+            &scanner,
+            &quarantine,
+            "m2",
+        )
+        .unwrap() else {
             panic!("not quarantined");
         };
         assert!(matches!(q.reason, QuarantineReason::Malware { .. }));
-        let kept = MailContent::decode(&std::fs::read(&q.path).unwrap()).unwrap();
-        assert_eq!(kept, infected);
+        assert_eq!(std::fs::read(&q.path).unwrap(), b"M2");
         assert_eq!(
             quarantine.reason_text("m2").unwrap(),
             "builtin found EICAR-Test-File in attachment 0"
         );
         // Never overwritten; ids that would name other files are refused.
         assert!(matches!(
-            quarantine.keep("m2", &infected, q.reason.clone()),
+            quarantine.keep("m2", b"M2", q.reason.clone()),
             Err(QuarantineError::Create(CreateError::Exists { .. }))
         ));
         assert!(matches!(
-            quarantine.keep("../x", &infected, q.reason),
+            quarantine.keep("../x", b"M2", q.reason),
             Err(QuarantineError::BadId(_))
         ));
     }

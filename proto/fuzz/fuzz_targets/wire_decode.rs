@@ -56,5 +56,4 @@ fuzz_target!(|data: &[u8]| {
     check::<pb::SessionRequest>(data);
     check::<pb::SessionResponse>(data);
     check::<pb::PolicyRules>(data);
-    check::<pb::MailContent>(data);
 });

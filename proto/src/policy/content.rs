@@ -2,18 +2,15 @@
 //! what a client does with it before sending and before showing ([`MailContent::inspect`]): the
 //! gateway's rule set and a scanner, applied where the plaintext is (DESIGN §4).
 //!
-//! Owned here so that the relay (which seals M into Z and declares its manifest to the gateways)
-//! and the clients' inspection share one type. The manifest travels twice: inside M, where the
-//! recipient's client checks it against the data, and declared to the gateways, which judge it
-//! ([`super::judge`]). A manifest that lies about the data is quarantined.
-
-use prost::Message as _;
-use sha2::{Digest as _, Sha256};
+//! This is the inspection's view of M, with no encoding of its own: the mail relay owns M's
+//! wire form (`MailContent` / `MailAttachment` in its schema, BLAKE3 hashes as here) and builds
+//! this view from a decoded M. The manifest travels twice: inside M, where the recipient's
+//! client checks it against the data here, and declared to the gateways, which judge it
+//! ([`judge`](super::judge())). A manifest that lies about the data is quarantined.
 
 use super::judge::{ManifestEntry, PolicyRefusal, judge_manifest};
 use super::rules::{RuleSet, Scope};
 use crate::scan::{ScanError, ScanVerdict, Scanner};
-use crate::wire::{MAX_ATTACHMENTS, MAX_MAIL_PLAINTEXT_BYTES, MAX_SUBJECT_BYTES, WireError, pb};
 
 /// One attachment: its manifest entry and its data.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -32,7 +29,7 @@ impl Attachment {
                 name: name.to_owned(),
                 media_type: media_type.to_owned(),
                 size: data.len() as u64,
-                sha256: Sha256::digest(&data).into(),
+                hash: *blake3::hash(&data).as_bytes(),
             },
             data,
         }
@@ -80,7 +77,7 @@ pub enum QuarantineReason {
     ManifestMismatch {
         /// Its position.
         index: usize,
-        /// `"size"` or `"sha256"`.
+        /// `"size"` or `"hash"`.
         what: &'static str,
     },
     /// A content rule of the gateway's rule set matched.
@@ -122,66 +119,6 @@ impl MailContent {
             .collect()
     }
 
-    /// The encoding that is sealed into Z.
-    pub fn to_wire(&self) -> pb::MailContent {
-        pb::MailContent {
-            subject: self.subject.clone(),
-            body: self.body.clone(),
-            attachments: self
-                .attachments
-                .iter()
-                .map(|a| pb::Attachment {
-                    manifest: Some(a.manifest.to_wire()),
-                    data: a.data.clone(),
-                })
-                .collect(),
-        }
-    }
-
-    /// The bytes of M: at most [`MAX_MAIL_PLAINTEXT_BYTES`], or [`WireError::TooLarge`].
-    pub fn encode(&self) -> Result<Vec<u8>, WireError> {
-        let wire = self.to_wire();
-        let len = wire.encoded_len();
-        if len > MAX_MAIL_PLAINTEXT_BYTES {
-            return Err(WireError::TooLarge {
-                len,
-                limit: MAX_MAIL_PLAINTEXT_BYTES,
-            });
-        }
-        Ok(wire.encode_to_vec())
-    }
-
-    /// M from its bytes, within the schema's bounds (a manifest that lies about its data
-    /// decodes: [`inspect`](Self::inspect) quarantines it).
-    pub fn decode(bytes: &[u8]) -> Result<Self, WireError> {
-        let wire: pb::MailContent = crate::wire::decode_valid(bytes)?;
-        Self::from_wire(wire)
-    }
-
-    /// M from a validated message.
-    pub fn from_wire(wire: pb::MailContent) -> Result<Self, WireError> {
-        use crate::wire::Validate as _;
-        wire.validate()?;
-        let attachments = wire
-            .attachments
-            .into_iter()
-            .map(|a| {
-                let manifest = a.manifest.as_ref().ok_or(WireError::MissingField {
-                    field: "Attachment.manifest",
-                })?;
-                Ok(Attachment {
-                    manifest: ManifestEntry::from_wire(manifest)?,
-                    data: a.data,
-                })
-            })
-            .collect::<Result<_, WireError>>()?;
-        Ok(MailContent {
-            subject: wire.subject,
-            body: wire.body,
-            attachments,
-        })
-    }
-
     /// Applies `rules` and `scanner` to the plaintext, as a sender's client does before sending
     /// and a recipient's before showing: `Ok` or the first reason to quarantine, in this order:
     /// the manifest against the data, the attachment rules, the content rules, the scanner over
@@ -194,10 +131,10 @@ impl MailContent {
                     what: "size",
                 });
             }
-            if a.manifest.sha256 != <[u8; 32]>::from(Sha256::digest(&a.data)) {
+            if a.manifest.hash != *blake3::hash(&a.data).as_bytes() {
                 return Err(QuarantineReason::ManifestMismatch {
                     index,
-                    what: "sha256",
+                    what: "hash",
                 });
             }
         }
@@ -249,26 +186,6 @@ impl MailContent {
     }
 }
 
-/// The subject bound and attachment bound, checked after decoding (`wire::policy`).
-pub(crate) fn check_shape(wire: &pb::MailContent) -> Result<(), WireError> {
-    if wire.subject.len() > MAX_SUBJECT_BYTES {
-        return Err(WireError::FieldSize {
-            field: "MailContent.subject",
-            len: wire.subject.len(),
-            min: 0,
-            max: MAX_SUBJECT_BYTES,
-        });
-    }
-    if wire.attachments.len() > MAX_ATTACHMENTS {
-        return Err(WireError::TooManyElements {
-            field: "MailContent.attachments",
-            count: wire.attachments.len(),
-            max: MAX_ATTACHMENTS,
-        });
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::super::{ContentRule, MediaTypePattern};
@@ -288,13 +205,12 @@ mod tests {
     }
 
     #[test]
-    fn clean_mail_passes_builtin_inspection_and_round_trips() {
+    fn clean_mail_passes_builtin_inspection() {
         let mail = clean_mail();
         assert_eq!(
             mail.inspect(&RuleSet::default(), &SignatureScanner::default()),
             Ok(())
         );
-        assert_eq!(MailContent::decode(&mail.encode().unwrap()).unwrap(), mail);
     }
 
     #[test]
@@ -321,12 +237,11 @@ mod tests {
         // Declared as the clean file, carrying EICAR: the gateway saw the clean declaration.
         mail.attachments[0].data = EICAR.to_vec();
         mail.attachments[0].manifest.size = EICAR.len() as u64;
-        let decoded = MailContent::decode(&mail.encode().unwrap()).unwrap();
         assert_eq!(
-            decoded.inspect(&RuleSet::default(), &SignatureScanner::default()),
+            mail.inspect(&RuleSet::default(), &SignatureScanner::default()),
             Err(QuarantineReason::ManifestMismatch {
                 index: 0,
-                what: "sha256"
+                what: "hash"
             })
         );
         mail.attachments[0].manifest.size = 3;
@@ -396,27 +311,6 @@ mod tests {
                 part: Part::Body,
                 ..
             })
-        ));
-    }
-
-    #[test]
-    fn oversized_or_malformed_content_is_refused() {
-        let big = MailContent {
-            body: vec![0; MAX_MAIL_PLAINTEXT_BYTES],
-            ..MailContent::default()
-        };
-        assert!(matches!(big.encode(), Err(WireError::TooLarge { .. })));
-        assert!(MailContent::decode(&[0xff, 0xff]).is_err());
-        let no_manifest = pb::MailContent {
-            attachments: vec![pb::Attachment {
-                manifest: None,
-                data: vec![1],
-            }],
-            ..Default::default()
-        };
-        assert!(matches!(
-            MailContent::decode(&no_manifest.encode_to_vec()),
-            Err(WireError::MissingField { .. })
         ));
     }
 }

@@ -16,7 +16,7 @@
 use core::time::Duration;
 
 use super::rules::RuleSet;
-use crate::wire::{MAX_ATTACHMENTS, WireError, pb};
+use crate::wire::{MAX_MANIFEST_ENTRIES, WireError, pb};
 
 /// One attachment as the mail's manifest declares it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -27,28 +27,28 @@ pub struct ManifestEntry {
     pub media_type: String,
     /// Size of the data in bytes.
     pub size: u64,
-    /// SHA-256 of the data.
-    pub sha256: [u8; 32],
+    /// BLAKE3-256 of the data.
+    pub hash: [u8; 32],
 }
 
 impl ManifestEntry {
     /// The entry of a declared manifest, checked against the schema's bounds.
     pub fn from_wire(entry: &pb::AttachmentManifestEntry) -> Result<Self, WireError> {
         entry.validate_fields()?;
-        let sha256 = entry
-            .sha256
+        let hash = entry
+            .hash
             .as_slice()
             .try_into()
             .map_err(|_| WireError::FieldLength {
-                field: "AttachmentManifestEntry.sha256",
-                len: entry.sha256.len(),
+                field: "AttachmentManifestEntry.hash",
+                len: entry.hash.len(),
                 expected: 32,
             })?;
         Ok(ManifestEntry {
             name: entry.name.clone(),
             media_type: entry.media_type.clone(),
             size: entry.size,
-            sha256,
+            hash,
         })
     }
 
@@ -58,7 +58,7 @@ impl ManifestEntry {
             name: self.name.clone(),
             media_type: self.media_type.clone(),
             size: self.size,
-            sha256: self.sha256.to_vec(),
+            hash: self.hash.to_vec(),
         }
     }
 }
@@ -221,8 +221,8 @@ pub(crate) fn judge_manifest(
     let count = manifest.len();
     // The protocol's own bound holds even when the policy sets none.
     let max_count = match rules.max_attachments {
-        0 => MAX_ATTACHMENTS as u64,
-        n => u64::from(n).min(MAX_ATTACHMENTS as u64),
+        0 => MAX_MANIFEST_ENTRIES as u64,
+        n => u64::from(n).min(MAX_MANIFEST_ENTRIES as u64),
     };
     if count as u64 > max_count {
         return Err(PolicyRefusal::TooManyAttachments {
@@ -307,7 +307,7 @@ mod tests {
             name: "secret-plans.pdf".into(),
             media_type: media_type.into(),
             size,
-            sha256: [7; 32],
+            hash: [7; 32],
         }
     }
 

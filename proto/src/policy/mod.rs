@@ -10,8 +10,8 @@
 //!   `Ok` or a [`PolicyRefusal`] whose [`reason`](PolicyRefusal::reason) a `Rejection` evidence
 //!   record carries. The node calls it on a mail from its own client and on a relay from a peer,
 //!   after its rate buckets (`herald_node::policy::PolicyGate`).
-//! - [`MailContent`] (`content`): the plaintext M (subject, body, attachments with their
-//!   manifest) and [`MailContent::inspect`], which a client runs before sending and before
+//! - [`MailContent`] (`content`): the inspection's view of the plaintext M (subject, body,
+//!   attachments with their manifest; the relay owns M's encoding) and [`MailContent::inspect`], which a client runs before sending and before
 //!   showing, with a [`Scanner`](crate::scan::Scanner), and quarantines on a
 //!   [`QuarantineReason`].
 
@@ -27,5 +27,3 @@ pub use rules::{
     ContentRule, DEFAULT_ACCOUNT_RATE, DEFAULT_MAX_ATTACHMENTS, DEFAULT_PEER_RATE, DEFAULT_QUOTA,
     MailboxQuota, RateFigure, RuleError, RuleSet, Scope,
 };
-
-pub(crate) use content::check_shape as check_content_shape;

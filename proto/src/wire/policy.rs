@@ -3,15 +3,12 @@
 //! | message | limit | reason |
 //! |---|---|---|
 //! | `PolicyRules` | [`MAX_POLICY_RULES_BYTES`] | four address lists of [`MAX_ADDRESS_PATTERNS`], [`MAX_MEDIA_TYPES`] media types, [`MAX_CONTENT_RULES`] content rules, each bounded; fits one client response |
-//! | `MailContent` | [`MAX_MAIL_PLAINTEXT_BYTES`] | it is M, sealed into Z |
 //!
 //! Which patterns parse is `policy::RuleSet::from_wire`'s to check; here only sizes and counts.
 
 use super::pb::{self, ContentScope};
 use super::validate::{exact, known_enum, sized};
-use super::{
-    MAX_ACCOUNT_BYTES, MAX_MAIL_PLAINTEXT_BYTES, MAX_MEDIA_TYPE_BYTES, Validate, WireError,
-};
+use super::{MAX_ACCOUNT_BYTES, MAX_MEDIA_TYPE_BYTES, Validate, WireError};
 
 /// Most patterns in one address list of a rule set.
 pub const MAX_ADDRESS_PATTERNS: usize = 256;
@@ -26,12 +23,11 @@ pub const MAX_CONTENT_PATTERN_BYTES: usize = 1024;
 /// Largest encoded [`pb::PolicyRules`]: 4 × 256 addresses (≤ 323 bytes with tag and length),
 /// 256 media types (≤ 131), 256 content rules (≤ 1170) and a few figures: about 660 KB.
 pub const MAX_POLICY_RULES_BYTES: usize = 768 * 1024;
-/// Most attachments in one mail.
-pub const MAX_ATTACHMENTS: usize = 256;
-/// Longest attachment file name.
-pub const MAX_ATTACHMENT_NAME_BYTES: usize = 255;
-/// Longest subject (RFC 5322's line limit).
-pub const MAX_SUBJECT_BYTES: usize = 998;
+/// Most entries in a declared attachment manifest (the protocol's bound on attachments, which
+/// a rule set's `max_attachments` may only lower).
+pub const MAX_MANIFEST_ENTRIES: usize = 256;
+/// Longest attachment file name in a manifest entry.
+pub const MAX_MANIFEST_NAME_BYTES: usize = 255;
 
 fn list(
     field: &'static str,
@@ -102,7 +98,7 @@ impl pb::AttachmentManifestEntry {
             "AttachmentManifestEntry.name",
             self.name.len(),
             1,
-            MAX_ATTACHMENT_NAME_BYTES,
+            MAX_MANIFEST_NAME_BYTES,
         )?;
         sized(
             "AttachmentManifestEntry.media_type",
@@ -110,24 +106,7 @@ impl pb::AttachmentManifestEntry {
             3,
             MAX_MEDIA_TYPE_BYTES,
         )?;
-        exact("AttachmentManifestEntry.sha256", &self.sha256, 32)
-    }
-}
-
-impl Validate for pb::MailContent {
-    const MAX_ENCODED_LEN: usize = MAX_MAIL_PLAINTEXT_BYTES;
-
-    fn validate(&self) -> Result<(), WireError> {
-        crate::policy::check_content_shape(self)?;
-        for a in &self.attachments {
-            a.manifest
-                .as_ref()
-                .ok_or(WireError::MissingField {
-                    field: "Attachment.manifest",
-                })?
-                .validate_fields()?;
-        }
-        Ok(())
+        exact("AttachmentManifestEntry.hash", &self.hash, 32)
     }
 }
 
