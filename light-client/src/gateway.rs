@@ -17,9 +17,9 @@ use herald_proto::merkle::Hash;
 use herald_proto::wire::client::{
     expect_alerts, expect_batch_submitted, expect_binding, expect_checkpoint, expect_consistency,
     expect_entries, expect_evidence, expect_inclusion, expect_login_accepted,
-    expect_login_challenge, expect_password_params, expect_prekey_bundle, expect_publication,
-    expect_registered, expect_session_closed, expect_session_frame, expect_submitted,
-    expect_submitted_proved, expect_trust,
+    expect_login_challenge, expect_password_params, expect_policy, expect_prekey_bundle,
+    expect_publication, expect_registered, expect_session_closed, expect_session_frame,
+    expect_submitted, expect_submitted_proved, expect_trust,
 };
 use herald_proto::wire::pb;
 
@@ -47,6 +47,13 @@ pub trait Gateway: Sync {
         &self,
         request: pb::ClientRequest,
     ) -> impl Future<Output = Result<pb::ClientResponse, ClientError>> + Send;
+
+    /// The gateway's policy rule set (no session needed), in bounds; `scan::rule_set` parses
+    /// it.
+    fn policy(&self) -> impl Future<Output = Result<pb::PolicyRules, ClientError>> + Send {
+        let request = pb::ClientRequest::policy();
+        async move { Ok(expect_policy(self.exchange(request).await?)?) }
+    }
 
     /// The latest checkpoint.
     fn checkpoint(&self) -> impl Future<Output = Result<pb::SignedCheckpoint, ClientError>> + Send {

@@ -26,6 +26,10 @@
 //! a trait an app may implement; an encrypted file by default), and [`certmail`] drives proto's
 //! sender and recipient state machines over a key store and a record store, messages as bytes.
 //!
+//! Policy and scanning (DESIGN §4): [`scan`] fetches the gateway's rule set, scans a mail's
+//! plaintext with the built-in signature scanner or clamd before sending and before showing, and
+//! quarantines what matches.
+//!
 //! [`net`] is Herald's libp2p side written once (codec, names, gossipsub, transport): the node and
 //! the testnet use it too, and the node reads its peers through [`Gateway`] as this client does.
 //! Time is passed in ([`clock`]).
@@ -54,6 +58,7 @@ pub mod keystore;
 pub mod net;
 mod prekeys;
 mod publication;
+pub mod scan;
 pub mod session;
 mod store;
 mod submission;

@@ -391,6 +391,10 @@ impl FakeGateway {
             }
             Some(Request::Trust(_)) => self.trust().map(Response::Trust),
             Some(Request::Evidence(r)) => self.evidence(&r.msg_id).map(Response::Evidence),
+            // The in-memory gateway keeps the default rules.
+            Some(Request::Policy(_)) => Ok(Response::Policy(
+                herald_proto::policy::RuleSet::default().to_wire(),
+            )),
             // PAEP is tested against proto's own verifier (`session/tests.rs`) and real nodes.
             Some(
                 Request::PasswordParams(_)

@@ -18,6 +18,7 @@ use libp2p::multiaddr::Protocol;
 use serde::{Deserialize, Serialize};
 
 use crate::peers::{PeerDomain, PeerError, PeerRecord, is_tcp_or_quic, valid_domain};
+use crate::policy::PolicyConfig;
 
 /// Default TCP and UDP (QUIC) port for the libp2p listeners.
 pub const DEFAULT_P2P_PORT: u16 = 4710;
@@ -189,6 +190,9 @@ pub struct NodeConfig {
     /// registered peers'.
     #[serde(default)]
     pub external_witnesses: Vec<ExternalWitness>,
+    /// The mail policy (`[policy]` table; DESIGN §4); defaults accept normal mail.
+    #[serde(default)]
+    pub policy: PolicyConfig,
 }
 
 /// A C2SP tlog-witness this log asks for cosignatures over HTTP (`POST <url>/add-checkpoint`).
@@ -299,6 +303,9 @@ pub enum ConfigError {
         /// The warning threshold.
         warn: u64,
     },
+    /// The `[policy]` table does not make a rule set.
+    #[error("[policy]: {0}")]
+    Policy(#[from] herald_proto::policy::RuleError),
     /// `batch_max` is larger than `pool_max`, so a round could never start early.
     #[error("batch_max ({batch_max}) is larger than pool_max ({pool_max})")]
     BatchOverPool {
@@ -347,6 +354,7 @@ impl NodeConfig {
             peers: Vec::new(),
             witnessed_logs: Vec::new(),
             external_witnesses: Vec::new(),
+            policy: PolicyConfig::default(),
         }
     }
 
@@ -479,6 +487,7 @@ impl NodeConfig {
         let peers = self.peer_domains()?;
         self.witnessed_logs_checked(&peers)?;
         self.external_witnesses()?;
+        self.policy.rule_set()?;
         Ok(())
     }
 
@@ -820,7 +829,7 @@ witnessed_logs = [{witnessed_logs}]
 # each entry's url (http:// only) and key (the witness's signed-note verifier key). Their
 # cosignatures count toward quorum beside the registered peers'.
 external_witnesses = [{external_witnesses}]
-"#,
+{policy}"#,
             domain = toml_string(&self.domain),
             data_dir = toml_string(&self.data_dir.to_string_lossy()),
             hash = toml_string(self.hash.as_str()),
@@ -880,6 +889,7 @@ external_witnesses = [{external_witnesses}]
             peers = tables_toml(&self.peers),
             witnessed_logs = tables_toml(&self.witnessed_logs),
             external_witnesses = tables_toml(&self.external_witnesses),
+            policy = self.policy.to_toml_section(),
         )
     }
 }
@@ -1114,9 +1124,10 @@ mod tests {
         let text = config.to_toml();
         let table: toml::Table = toml::from_str(&toml::to_string(&config).unwrap()).unwrap();
         for key in table.keys() {
+            // A table (`[policy]`) is written as its header.
             let line = text
                 .lines()
-                .position(|l| l.starts_with(&format!("{key} = ")))
+                .position(|l| l.starts_with(&format!("{key} = ")) || l == format!("[{key}]"))
                 .unwrap_or_else(|| panic!("{key} missing from the template"));
             assert!(
                 text.lines().nth(line - 1).unwrap().starts_with('#'),

@@ -51,6 +51,7 @@ use crate::keys::{KeyFileError, NodeKeys};
 use crate::metrics::{NetworkMetrics, PaepMetrics, WitnessMetrics};
 use crate::network::{self, Network, NetworkError, NetworkParts, NodeHandle};
 use crate::peers::{PeerError, PeerRegistry};
+use crate::policy::PolicyGate;
 use crate::routes::{NodeIdentity, NodeRoutes};
 use crate::sequencer::{Sequencer, SequencerConfig, SequencerError, SequencerHandle};
 use crate::service::evidence::EvidenceWriter;
@@ -376,6 +377,7 @@ impl Gateway {
     /// [`Gateway::listen_addrs`] and [`Gateway::http_addr`].
     pub async fn start(config: NodeConfig) -> Result<Gateway, GatewayError> {
         config.validate()?;
+        let policy_rules = config.policy.rule_set().map_err(ConfigError::from)?;
         if make_data_dir_private(&config.data_dir)? {
             warn!(
                 dir = %config.data_dir.display(),
@@ -498,7 +500,8 @@ impl Gateway {
                     SubmitLimits::from_config(&config),
                     &mut registry,
                 )),
-            ),
+            )
+            .with_policy(Arc::new(PolicyGate::new(policy_rules, &mut registry))),
             witness.clone(),
             watch.clone(),
             judge.clone(),

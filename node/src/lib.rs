@@ -7,6 +7,8 @@
 //! - [`http`], [`routes`], [`metrics`], [`health`]: the HTTP listener, and the routes it serves:
 //!   `/metrics`, `/health` (a level with its reasons), `/status` and the admin API.
 //! - [`peers`]: the registry of trusted peer domains.
+//! - [`policy`]: the mail policy: the `[policy]` configuration table and the gate that judges
+//!   every mail the gateway accepts (rules and rates), counting refusals.
 //! - [`accounts`]: this domain's accounts (pending, active, disabled) and enrolment codes.
 //! - [`service`]: the node's service to the network: client intake (admission of client
 //!   entries, registration and key-transparency entries, certified-mail lookup indexes and
@@ -40,6 +42,7 @@ pub mod metrics;
 pub mod network;
 pub mod node_client;
 pub mod peers;
+pub mod policy;
 pub mod routes;
 pub mod sequencer;
 pub mod service;

@@ -317,6 +317,7 @@ pub fn request_label(request: &client_request::Request) -> &'static str {
         client_request::Request::PrekeyBundle(_) => "prekey_bundle",
         client_request::Request::SubmitBatch(_) => "submit_batch",
         client_request::Request::Evidence(_) => "evidence",
+        client_request::Request::Policy(_) => "policy",
     }
 }
 

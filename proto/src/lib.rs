@@ -17,6 +17,9 @@
 //! - [`evidence`]: the evidence bundle, the offline arbiter, and absence proofs.
 //! - [`paep`]: PAEP: SPAKE2+ password login, the session channel, signed prekeys and the mail
 //!   envelope, with the key-store operations they need.
+//! - [`policy`]: gateway policy: the rule set, the gateway's judgement of a mail, the mail
+//!   content (subject, body, attachments and their manifest) and the clients' inspection of it.
+//! - [`scan`]: the scanner interface and the built-in signature scanner (EICAR, signature files).
 //! - `testkit` (feature `testkit`, tests only): in-memory logs, witnesses, accounts and
 //!   bindings, all with real keys, signatures and proofs.
 #![forbid(unsafe_code)]
@@ -31,6 +34,8 @@ pub mod inclusion;
 pub mod merkle;
 pub mod note;
 pub mod paep;
+pub mod policy;
+pub mod scan;
 pub mod succession;
 #[cfg(feature = "testkit")]
 pub mod testkit;

@@ -11,4 +11,5 @@ mod certmail_refusals;
 mod certmail_resume;
 mod evidence_cli;
 mod misbehaving_gateway;
+mod scan_clamd;
 mod status_cli;

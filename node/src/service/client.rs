@@ -37,6 +37,7 @@ use tracing::error;
 use std::sync::Arc;
 
 use super::{Intake, Paep, Refusal, SubmitLimiter};
+use crate::policy::PolicyGate;
 use crate::store::{LogStore, ReadError};
 use crate::watch::SplitViewWatch;
 
@@ -48,6 +49,8 @@ pub struct ClientService {
     watch: SplitViewWatch,
     paep: Paep,
     pub(super) limiter: Arc<SubmitLimiter>,
+    /// The mail policy: served to clients, and the gate the relay judges mails with.
+    policy: Arc<PolicyGate>,
 }
 
 fn client_error(kind: ClientErrorKind, message: &str) -> pb::ClientResponse {
@@ -77,7 +80,20 @@ impl ClientService {
             watch,
             paep,
             limiter,
+            policy: Arc::new(PolicyGate::unregistered(Default::default())),
         }
+    }
+
+    /// The same service with the gateway's configured `policy` (the default rule set
+    /// otherwise).
+    pub fn with_policy(mut self, policy: Arc<PolicyGate>) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// The mail policy gate (the relay calls its `judge_from_client` / `judge_from_peer`).
+    pub fn policy(&self) -> &Arc<PolicyGate> {
+        &self.policy
     }
 
     /// Answers one validated request from `peer` (registrations are limited per peer).
@@ -163,6 +179,9 @@ impl ClientService {
                 refused_or(self.paep.prekey_bundle(peer, r.account).await, |b| {
                     client_response::Response::PrekeyBundle(Box::new(b))
                 })
+            }
+            Some(client_request::Request::Policy(_)) => {
+                answer(client_response::Response::Policy(self.policy.wire_rules()))
             }
         }
     }

@@ -14,6 +14,7 @@
 //! told to retry after a second.
 
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -95,11 +96,12 @@ fn wait(rate: Rate, have: f64, cost: f64) -> Duration {
     Duration::from_secs_f64((cost - have) / rate.per_sec as f64)
 }
 
-/// The buckets of every client peer (see the module docs).
+/// The buckets of every client peer (see the module docs). Keyed by peer id for submissions;
+/// the mail policy (`crate::policy`) keys the same buckets by account and by peer domain.
 #[derive(Debug)]
-pub struct SubmitLimiter {
+pub struct SubmitLimiter<K = PeerId> {
     limits: SubmitLimits,
-    buckets: Mutex<HashMap<PeerId, Bucket>>,
+    buckets: Mutex<HashMap<K, Bucket>>,
     refused: Counter,
 }
 
@@ -112,6 +114,14 @@ impl SubmitLimiter {
             "Client submissions refused by the per-peer rate limits",
             refused.clone(),
         );
+        Self::with_counter(limits, refused)
+    }
+}
+
+impl<K: Eq + Hash> SubmitLimiter<K> {
+    /// A limiter with `limits` that counts its refusals in `refused` (registered by the caller,
+    /// or nowhere).
+    pub fn with_counter(limits: SubmitLimits, refused: Counter) -> Self {
         SubmitLimiter {
             limits,
             buckets: Mutex::new(HashMap::new()),
@@ -121,13 +131,7 @@ impl SubmitLimiter {
 
     /// Takes `entries` and `bytes` from `peer`'s buckets at `now`, or says how long to wait
     /// (nothing taken then).
-    pub fn take(
-        &self,
-        peer: PeerId,
-        entries: u64,
-        bytes: u64,
-        now: Instant,
-    ) -> Result<(), Duration> {
+    pub fn take(&self, peer: K, entries: u64, bytes: u64, now: Instant) -> Result<(), Duration> {
         let SubmitLimits {
             entries: entry_rate,
             bytes: byte_rate,

@@ -19,6 +19,7 @@ mod network_client;
 mod network_flood;
 mod network_gossip;
 mod network_submit;
+mod policy_served;
 mod sequencer_acks;
 mod sequencer_failure;
 mod sequencer_pool;

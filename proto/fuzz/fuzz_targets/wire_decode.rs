@@ -55,4 +55,5 @@ fuzz_target!(|data: &[u8]| {
     check::<pb::MailEnvelope>(data);
     check::<pb::SessionRequest>(data);
     check::<pb::SessionResponse>(data);
+    check::<pb::PolicyRules>(data);
 });

@@ -26,7 +26,8 @@
 //! | `AddCheckpointResponse` | [`MAX_ADD_CHECKPOINT_RESPONSE_BYTES`] = 2 KiB | one cosignature line ≤ [`MAX_COSIGNATURE_LINE_BYTES`] |
 //! | `Equivocation` | [`MAX_EQUIVOCATION_BYTES`] = 40 KiB | two notes and at most two inclusion proofs |
 //!
-//! The certified-mail and PAEP messages have their own tables (`wire::certmail`, `wire::paep`).
+//! The certified-mail, PAEP and policy messages have their own tables (`wire::certmail`,
+//! `wire::paep`, `wire::policy`).
 //!
 //! A test encodes the largest valid message of each kind and checks it fits its limit.
 //!
@@ -40,6 +41,7 @@ pub mod client;
 mod frame;
 mod names;
 mod paep;
+mod policy;
 mod proof;
 mod validate;
 
@@ -67,6 +69,10 @@ pub use paep::{
     MAX_PASSWORD_RECORD_BYTES, MAX_PREKEY_BUNDLE_BYTES, MAX_PREKEY_STATUS_BYTES,
     MAX_PREKEY_UPLOAD_BYTES, MAX_PREKEYS_PER_UPLOAD, MAX_SESSION_FRAME_BYTES,
     MAX_SESSION_PLAINTEXT_BYTES, MAX_SESSION_RECORD_BYTES, SESSION_ID_BYTES,
+};
+pub use policy::{
+    MAX_ADDRESS_PATTERNS, MAX_CONTENT_PATTERN_BYTES, MAX_CONTENT_RULES, MAX_MANIFEST_ENTRIES,
+    MAX_MANIFEST_NAME_BYTES, MAX_MEDIA_TYPES, MAX_POLICY_RULES_BYTES, MAX_RULE_NAME_BYTES,
 };
 pub use validate::Validate;
 

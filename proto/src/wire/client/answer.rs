@@ -180,6 +180,20 @@ impl pb::ClientRequest {
     pub fn trust() -> Self {
         Self::of(client_request::Request::Trust(pb::TrustRequest {}))
     }
+
+    /// The gateway's policy rule set.
+    pub fn policy() -> Self {
+        Self::of(client_request::Request::Policy(pb::PolicyRequest {}))
+    }
+}
+
+/// The answer to [`pb::ClientRequest::policy`]: the gateway's rule set (in bounds; whether its
+/// patterns parse is `policy::RuleSet::from_wire`'s to check).
+pub fn expect_policy(response: pb::ClientResponse) -> Result<pb::PolicyRules, AnswerError> {
+    expect(response, "policy", |r| match r {
+        client_response::Response::Policy(rules) => Ok(rules),
+        other => Err(Box::new(other)),
+    })
 }
 
 /// A response kind's name, for messages.
@@ -204,6 +218,7 @@ pub fn response_kind(response: &client_response::Response) -> &'static str {
         Response::BatchSubmitted(_) => "a batch ack",
         Response::Error(_) => "an error",
         Response::Evidence(_) => "an evidence answer",
+        Response::Policy(_) => "a rule set",
     }
 }
 

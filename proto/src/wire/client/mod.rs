@@ -8,8 +8,8 @@ mod session;
 pub use answer::{
     AnswerError, batch_outcomes, expect_alerts, expect_batch_submitted, expect_binding,
     expect_checkpoint, expect_consistency, expect_entries, expect_evidence, expect_inclusion,
-    expect_publication, expect_registered, expect_submitted, expect_submitted_proved, expect_trust,
-    response_kind,
+    expect_policy, expect_publication, expect_registered, expect_submitted,
+    expect_submitted_proved, expect_trust, response_kind,
 };
 pub use session::{
     expect_login_accepted, expect_login_challenge, expect_password_changed, expect_password_params,
@@ -190,6 +190,7 @@ impl Validate for pb::ClientRequest {
                 1,
                 MAX_MSG_ID_BYTES,
             ),
+            Some(client_request::Request::Policy(_)) => Ok(()),
         }
     }
 }
@@ -368,6 +369,7 @@ impl Validate for pb::ClientResponse {
             Some(client_response::Response::SessionClosed(_)) => Ok(()),
             Some(client_response::Response::Error(e)) => e.validate_fields(MAX_ERROR_MESSAGE_BYTES),
             Some(client_response::Response::Evidence(answer)) => answer.validate_fields(),
+            Some(client_response::Response::Policy(rules)) => rules.validate_fields(),
         }
     }
 }
