@@ -3,12 +3,20 @@
 //! that an answer is the one asked for (`answer.rs`).
 
 mod answer;
+mod mail;
 mod session;
 
 pub use answer::{
     AnswerError, batch_outcomes, expect_alerts, expect_batch_submitted, expect_binding,
     expect_checkpoint, expect_consistency, expect_entries, expect_inclusion, expect_publication,
     expect_registered, expect_submitted, expect_submitted_proved, expect_trust, response_kind,
+};
+pub use mail::{
+    MAX_ATTACHMENT_MEDIA_TYPE_BYTES, MAX_ATTACHMENT_NAME_BYTES, MAX_ATTACHMENTS,
+    MAX_DELIVERY_REASON_BYTES, MAX_DOMAIN_BYTES, MAX_INBOX_ENTRIES, MAX_MAIL_CONTENT_BYTES,
+    MAX_OUTBOX_ENTRIES, MAX_SUBJECT_BYTES, expect_inbox, expect_mail, expect_mail_accepted,
+    expect_mail_acknowledged, expect_mail_prekey, expect_outbox, expect_relay_accepted,
+    expect_sender_binding,
 };
 pub use session::{
     expect_login_accepted, expect_login_challenge, expect_password_changed, expect_password_params,
@@ -171,6 +179,8 @@ impl Validate for pb::ClientRequest {
             Some(client_request::Request::Session(frame)) => frame.validate(),
             Some(client_request::Request::PrekeyBundle(r)) => r.validate(),
             Some(client_request::Request::SubmitBatch(b)) => b.validate_fields(),
+            Some(client_request::Request::RelayPrekey(r)) => r.validate_fields(),
+            Some(client_request::Request::RelayMail(r)) => r.validate_fields(),
         }
     }
 }
@@ -347,6 +357,7 @@ impl Validate for pb::ClientResponse {
             Some(client_response::Response::Session(frame)) => frame.validate(),
             Some(client_response::Response::PrekeyBundle(b)) => b.validate(),
             Some(client_response::Response::SessionClosed(_)) => Ok(()),
+            Some(client_response::Response::RelayAccepted(a)) => a.validate_fields(),
             Some(client_response::Response::Error(e)) => e.validate_fields(MAX_ERROR_MESSAGE_BYTES),
         }
     }
