@@ -316,6 +316,8 @@ pub fn request_label(request: &client_request::Request) -> &'static str {
         client_request::Request::Session(_) => "session",
         client_request::Request::PrekeyBundle(_) => "prekey_bundle",
         client_request::Request::SubmitBatch(_) => "submit_batch",
+        client_request::Request::RelayPrekey(_) => "relay_prekey",
+        client_request::Request::RelayMail(_) => "relay_mail",
     }
 }
 

@@ -159,6 +159,15 @@ impl ClientService {
                     client_response::Response::PrekeyBundle(Box::new(b))
                 })
             }
+            Some(client_request::Request::RelayPrekey(r)) => {
+                refused_or(self.paep.relay_prekey(peer, r).await, |b| {
+                    client_response::Response::PrekeyBundle(Box::new(b))
+                })
+            }
+            Some(client_request::Request::RelayMail(r)) => refused_or(
+                self.paep.relay_mail(peer, r).await,
+                client_response::Response::RelayAccepted,
+            ),
         }
     }
 
