@@ -264,3 +264,146 @@ impl Mailboxes {
         Ok(removed)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use zeroize::Zeroizing;
+
+    use super::*;
+
+    fn envelope(msg_id: &[u8], size: usize) -> pb::MailEnvelope {
+        pb::MailEnvelope {
+            msg_id: msg_id.to_vec(),
+            sender: "alice@alpha.test".into(),
+            recipient: "bob@beta.test".into(),
+            ephemeral_key: vec![9; 32],
+            prekey_id: 1,
+            ciphertext: vec![0x5a; size],
+            sender_signature: vec![2; 64],
+        }
+    }
+
+    fn mailboxes(dir: &std::path::Path, quota: u64) -> (sled::Db, Mailboxes) {
+        let db = crate::db::open(dir).unwrap().unwrap();
+        let tree = crate::db::Tree::Mail.open(&db).unwrap();
+        let at_rest = Arc::new(AtRest::new(Zeroizing::new([3; 32])));
+        (db.clone(), Mailboxes::new(db, tree, at_rest, quota))
+    }
+
+    /// Every byte of every key and value in the tree, for greps.
+    fn raw(db: &sled::Db) -> Vec<u8> {
+        let tree = crate::db::Tree::Mail.open(db).unwrap();
+        tree.iter()
+            .flat_map(|kv| {
+                let (k, v) = kv.unwrap();
+                [k.to_vec(), v.to_vec()].concat()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn attack_a_repeated_relay_makes_one_entry_even_after_acknowledgement() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_db, boxes) = mailboxes(dir.path(), 1 << 20);
+        let mail = envelope(b"m-1", 40);
+        let Delivered::Stored(id) = boxes.deliver(&mail, "alpha.test", 100).unwrap() else {
+            panic!("not stored");
+        };
+        assert_eq!(
+            boxes.deliver(&mail, "alpha.test", 101).unwrap(),
+            Delivered::Duplicate
+        );
+        assert_eq!(boxes.list("bob@beta.test").unwrap().entries.len(), 1);
+        let fetched = boxes.fetch("bob@beta.test", id).unwrap().unwrap();
+        assert_eq!(fetched.envelope.unwrap(), mail);
+        assert_eq!(fetched.from_domain, "alpha.test");
+        // Another account sees nothing of it.
+        assert!(boxes.list("carol@beta.test").unwrap().entries.is_empty());
+        assert!(boxes.fetch("carol@beta.test", id).unwrap().is_none());
+        assert!(boxes.acknowledge("bob@beta.test", id).unwrap());
+        assert!(!boxes.acknowledge("bob@beta.test", id).unwrap());
+        // Replayed after it was fetched and deleted: still taken once.
+        assert_eq!(
+            boxes.deliver(&mail, "alpha.test", 102).unwrap(),
+            Delivered::Duplicate
+        );
+        assert!(boxes.list("bob@beta.test").unwrap().entries.is_empty());
+    }
+
+    #[test]
+    fn a_mailbox_holds_no_address_or_ciphertext_in_clear_and_keeps_its_quota() {
+        let dir = tempfile::tempdir().unwrap();
+        let (db, boxes) = mailboxes(dir.path(), 100);
+        assert!(matches!(
+            boxes
+                .deliver(&envelope(b"m-1", 60), "alpha.test", 100)
+                .unwrap(),
+            Delivered::Stored(_)
+        ));
+        assert_eq!(
+            boxes
+                .deliver(&envelope(b"m-2", 60), "alpha.test", 100)
+                .unwrap(),
+            Delivered::OverQuota
+        );
+        let bytes = raw(&db);
+        for clear in [&b"alice@alpha.test"[..], b"bob@beta.test", &[0x5a; 16]] {
+            assert!(
+                !bytes.windows(clear.len()).any(|w| w == clear),
+                "{clear:?} in clear"
+            );
+        }
+        let id = boxes.list("bob@beta.test").unwrap().entries[0].id;
+        boxes.acknowledge("bob@beta.test", id).unwrap();
+        assert!(matches!(
+            boxes
+                .deliver(&envelope(b"m-2", 60), "alpha.test", 100)
+                .unwrap(),
+            Delivered::Stored(_)
+        ));
+    }
+
+    #[test]
+    fn entries_and_markers_past_the_retention_period_are_swept() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_db, boxes) = mailboxes(dir.path(), 1 << 20);
+        boxes
+            .deliver(&envelope(b"old", 20), "alpha.test", 100)
+            .unwrap();
+        boxes
+            .deliver(&envelope(b"new", 20), "alpha.test", 190)
+            .unwrap();
+        assert_eq!(boxes.sweep(200, 50).unwrap(), 1);
+        let left = boxes.list("bob@beta.test").unwrap();
+        assert_eq!(left.entries.len(), 1);
+        assert_eq!(left.entries[0].msg_id, b"new");
+        // The old marker went too (its relay has expired by now: verify_relay refuses it).
+        assert!(matches!(
+            boxes
+                .deliver(&envelope(b"old", 20), "alpha.test", 200)
+                .unwrap(),
+            Delivered::Stored(_)
+        ));
+    }
+
+    #[test]
+    fn a_mailbox_reopened_with_another_mailbox_key_does_not_open() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let (_db, boxes) = mailboxes(dir.path(), 1 << 20);
+            boxes
+                .deliver(&envelope(b"m", 20), "alpha.test", 100)
+                .unwrap();
+        }
+        let db = crate::db::open(dir.path()).unwrap().unwrap();
+        let tree = crate::db::Tree::Mail.open(&db).unwrap();
+        let other = Mailboxes::new(
+            db,
+            tree,
+            Arc::new(AtRest::new(Zeroizing::new([4; 32]))),
+            1 << 20,
+        );
+        // Another key names other mailboxes: bob's is not even found.
+        assert!(other.list("bob@beta.test").unwrap().entries.is_empty());
+    }
+}

@@ -220,3 +220,75 @@ impl Outbox {
         Ok(outbox)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use ed25519_dalek::SigningKey;
+    use zeroize::Zeroizing;
+
+    use super::*;
+
+    fn relay(msg_id: &[u8]) -> pb::RelayEnvelope {
+        let envelope = pb::MailEnvelope {
+            msg_id: msg_id.to_vec(),
+            sender: "alice@alpha.test".into(),
+            recipient: "bob@beta.test".into(),
+            ephemeral_key: vec![9; 32],
+            prekey_id: 1,
+            ciphertext: vec![0x5a; 32],
+            sender_signature: vec![2; 64],
+        };
+        herald_proto::paep::sign_relay(
+            envelope,
+            "alpha.test",
+            5000,
+            &SigningKey::from_bytes(&[1; 32]),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_mail_is_queued_once_retried_and_its_outcome_listed_for_its_sender_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = crate::db::open(dir.path()).unwrap().unwrap();
+        let tree = crate::db::Tree::Outbox.open(&db).unwrap();
+        let outbox = Outbox::new(
+            db.clone(),
+            tree.clone(),
+            Arc::new(AtRest::new(Zeroizing::new([3; 32]))),
+        );
+        assert!(outbox.enqueue(relay(b"m-1"), 1000).unwrap());
+        assert!(!outbox.enqueue(relay(b"m-1"), 1001).unwrap(), "queued once");
+        assert!(outbox.enqueue(relay(b"m-2"), 1000).unwrap());
+        let queued: Vec<Queued> = outbox.queued().into_iter().map(Result::unwrap).collect();
+        assert_eq!(queued.len(), 2);
+        let first = queued
+            .iter()
+            .find(|q| q.envelope.msg_id == b"m-1")
+            .unwrap()
+            .clone();
+        outbox.retry(first.clone(), 9000).unwrap();
+        let again = outbox
+            .queued()
+            .into_iter()
+            .map(Result::unwrap)
+            .find(|q| q.envelope.msg_id == b"m-1")
+            .unwrap();
+        assert_eq!((again.attempts, again.next_attempt_ms), (1, 9000));
+        outbox
+            .finish(&again, pb::DeliveryState::NotDelivered, "expired", 6000)
+            .unwrap();
+        let listed = outbox.list("alice@alpha.test").unwrap();
+        assert_eq!(listed.entries.len(), 2);
+        let done = listed.entries.iter().find(|e| e.msg_id == b"m-1").unwrap();
+        assert_eq!(done.state, pb::DeliveryState::NotDelivered as i32);
+        assert_eq!((done.reason.as_str(), done.attempts), ("expired", 2));
+        assert!(outbox.list("carol@alpha.test").unwrap().entries.is_empty());
+        // Nothing of the addresses in clear.
+        for kv in tree.iter() {
+            let (k, v) = kv.unwrap();
+            let bytes = [k.to_vec(), v.to_vec()].concat();
+            assert!(!bytes.windows(13).any(|w| w == b"bob@beta.test"));
+        }
+    }
+}
