@@ -12,16 +12,17 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::{bounded, options};
+use ed25519_dalek::Signer as _;
 use ed25519_dalek::SigningKey;
 use herald_light_client::keystore::MemoryKeyStore;
 use herald_light_client::{
     Gateway, GatewayClient, LogTrust, MemorySessionStore, Session, SessionError,
 };
 use herald_proto::paep::{
-    Attachment, MailContent, MailError, Outgoing, PrekeyKind, ReplayCache, seal_envelope,
-    sign_relay,
+    Attachment, MailContent, MailError, Outgoing, PrekeyError, PrekeyKind, ReplayCache,
+    prekey_signing_input, seal_envelope, sign_relay, verify_prekey_bundle,
 };
-use herald_proto::wire::client::expect_mail_accepted;
+use herald_proto::wire::client::{expect_mail_accepted, expect_mail_prekey};
 use herald_proto::wire::pb;
 use herald_testnet::Testnet;
 use paep_support::{PASSWORD, now, refusal, register};
@@ -283,6 +284,53 @@ async fn a_mail_travels_from_alpha_to_beta_and_only_bob_reads_it_once() {
             "{erased:?}"
         );
 
+        // Key substitution by a gateway on the path (d0 or d1): a prekey of its own, signed by a
+        // key it holds, is refused against d1's log; so is another account's binding.
+        let d1 = net.log_trust(1).unwrap();
+        let response = alice
+            .request(&alice_client, &pb::SessionRequest::mail_prekey(BOB))
+            .await
+            .unwrap();
+        let genuine = expect_mail_prekey(response).unwrap();
+        assert!(verify_prekey_bundle(&genuine, BOB, &d1, now(), SKEW).is_ok());
+        let mut substituted = genuine.clone();
+        let prekey = substituted.prekey.as_mut().unwrap();
+        // The gateway's own X25519 key (any 32 bytes are a public key).
+        let gateway_prekey = [0x66u8; 32];
+        let kind = if prekey.kind == pb::PrekeyKind::OneTime as i32 {
+            PrekeyKind::OneTime
+        } else {
+            PrekeyKind::Fallback
+        };
+        prekey.public_key = gateway_prekey.to_vec();
+        prekey.signature = SigningKey::from_bytes(&[0x67; 32])
+            .sign(&prekey_signing_input(BOB, kind, prekey.id, &gateway_prekey))
+            .to_bytes()
+            .to_vec();
+        assert!(matches!(
+            verify_prekey_bundle(&substituted, BOB, &d1, now(), SKEW),
+            Err(PrekeyError::BadSignature { .. })
+        ));
+        // A sender cannot send as another account of its domain either (S_A checks the session).
+        let verified = verify_prekey_bundle(&genuine, BOB, &d1, now(), SKEW).unwrap();
+        let content = MailContent::build("", b"as alice", vec![]).unwrap();
+        let as_alice = Outgoing {
+            msg_id: b"m-impostor",
+            sender: ALICE,
+            plaintext: &content,
+        };
+        let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+        let forged = seal_envelope(&as_alice, &verified, &carol_keys, &mut rng).unwrap();
+        let response = carol
+            .request(&carol_client, &pb::SessionRequest::send_mail(forged, 0))
+            .await
+            .unwrap();
+        let refused = expect_mail_accepted(response).unwrap_err();
+        assert!(
+            format!("{refused:?}").contains("Unauthorized"),
+            "{refused:?}"
+        );
+
         // Acknowledged mail is gone from the mailbox; bob tops his prekeys up again.
         for m in &read {
             bob.acknowledge_mail(&bob_client, m.id).await.unwrap();
@@ -292,7 +340,8 @@ async fn a_mail_travels_from_alpha_to_beta_and_only_bob_reads_it_once() {
             .top_up_prekeys(&bob_client, &mut bob_keys, 4)
             .await
             .unwrap();
-        assert_eq!(top.uploaded, 2);
+        // Four uploaded, three handed out to the senders and one to the substitution check.
+        assert_eq!(top.uploaded, 3);
 
         // The evidence points were passed at both gateways.
         assert_eq!(
