@@ -323,7 +323,7 @@ pub fn expect_relay_accepted(
 pub fn expect_mail_prekey(response: pb::SessionResponse) -> Result<pb::PrekeyBundle, AnswerError> {
     expect_in_session(response, "mail_prekey", |r| match r {
         session_response::Response::PrekeyBundle(b) => Ok(b),
-        other => Err(other),
+        other => Err(Box::new(other)),
     })
 }
 
@@ -333,7 +333,7 @@ pub fn expect_sender_binding(
 ) -> Result<pb::BindingAnswer, AnswerError> {
     expect_in_session(response, "sender_binding", |r| match r {
         session_response::Response::SenderBinding(b) => Ok(b),
-        other => Err(other),
+        other => Err(Box::new(other)),
     })
 }
 
@@ -343,7 +343,7 @@ pub fn expect_mail_accepted(
 ) -> Result<pb::MailAccepted, AnswerError> {
     expect_in_session(response, "send_mail", |r| match r {
         session_response::Response::MailAccepted(a) => Ok(a),
-        other => Err(other),
+        other => Err(Box::new(other)),
     })
 }
 
@@ -351,7 +351,7 @@ pub fn expect_mail_accepted(
 pub fn expect_inbox(response: pb::SessionResponse) -> Result<pb::Inbox, AnswerError> {
     expect_in_session(response, "inbox", |r| match r {
         session_response::Response::Inbox(i) => Ok(i),
-        other => Err(other),
+        other => Err(Box::new(other)),
     })
 }
 
@@ -359,7 +359,7 @@ pub fn expect_inbox(response: pb::SessionResponse) -> Result<pb::Inbox, AnswerEr
 pub fn expect_mail(response: pb::SessionResponse, id: u64) -> Result<pb::StoredMail, AnswerError> {
     let mail = expect_in_session(response, "fetch_mail", |r| match r {
         session_response::Response::Mail(m) => Ok(m),
-        other => Err(other),
+        other => Err(Box::new(other)),
     })?;
     if mail.id != id {
         return Err(AnswerError::Mismatch {
@@ -375,7 +375,7 @@ pub fn expect_mail(response: pb::SessionResponse, id: u64) -> Result<pb::StoredM
 pub fn expect_mail_acknowledged(response: pb::SessionResponse) -> Result<(), AnswerError> {
     expect_in_session(response, "acknowledge_mail", |r| match r {
         session_response::Response::MailAcknowledged(_) => Ok(()),
-        other => Err(other),
+        other => Err(Box::new(other)),
     })
 }
 
@@ -383,7 +383,7 @@ pub fn expect_mail_acknowledged(response: pb::SessionResponse) -> Result<(), Ans
 pub fn expect_outbox(response: pb::SessionResponse) -> Result<pb::Outbox, AnswerError> {
     expect_in_session(response, "outbox", |r| match r {
         session_response::Response::Outbox(o) => Ok(o),
-        other => Err(other),
+        other => Err(Box::new(other)),
     })
 }
 

@@ -215,7 +215,8 @@ pub fn session_response_kind(response: &session_response::Response) -> &'static 
 pub(super) fn expect_in_session<T>(
     response: pb::SessionResponse,
     request: &'static str,
-    pick: impl FnOnce(session_response::Response) -> Result<T, session_response::Response>,
+    // The other kind comes back boxed, as in `expect`: a mail is large, a refusal small.
+    pick: impl FnOnce(session_response::Response) -> Result<T, Box<session_response::Response>>,
 ) -> Result<T, AnswerError> {
     let Some(response) = response.response else {
         return Err(AnswerError::WrongKind {
@@ -223,7 +224,7 @@ pub(super) fn expect_in_session<T>(
             response: "nothing",
         });
     };
-    pick(response).map_err(|other| match other {
+    pick(response).map_err(|other| match *other {
         session_response::Response::Error(e) => AnswerError::Refused(e),
         other => AnswerError::WrongKind {
             request,
@@ -238,7 +239,7 @@ pub fn expect_prekey_status(
 ) -> Result<pb::PrekeyStatus, AnswerError> {
     expect_in_session(response, "prekey_status", |r| match r {
         session_response::Response::PrekeyStatus(s) => Ok(s),
-        other => Err(other),
+        other => Err(Box::new(other)),
     })
 }
 
@@ -246,7 +247,7 @@ pub fn expect_prekey_status(
 pub fn expect_password_changed(response: pb::SessionResponse) -> Result<(), AnswerError> {
     expect_in_session(response, "password_change", |r| match r {
         session_response::Response::PasswordChanged(_) => Ok(()),
-        other => Err(other),
+        other => Err(Box::new(other)),
     })
 }
 
