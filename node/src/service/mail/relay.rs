@@ -19,6 +19,8 @@ use crate::service::Refusal;
 
 /// How often the relay task looks at the queue when nothing wakes it.
 const QUEUE_TICK: Duration = Duration::from_millis(250);
+/// Most relay attempts in flight at once; the rest wait for the next look at the queue.
+const MAX_ATTEMPTS_AT_ONCE: usize = 64;
 /// How often mailboxes are swept for entries past the retention period.
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
 
@@ -248,6 +250,9 @@ impl MailService {
         let now_ms = self.now_ms();
         let mut tries = tokio::task::JoinSet::new();
         for item in queued {
+            if tries.len() >= MAX_ATTEMPTS_AT_ONCE {
+                break;
+            }
             match item {
                 Ok(q) if q.next_attempt_ms <= now_ms => {
                     let this = self.clone();
