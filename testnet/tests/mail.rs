@@ -541,3 +541,196 @@ async fn beta_down_mail_is_queued_delivered_once_when_it_returns_and_one_past_ex
     })
     .await;
 }
+
+/// The `herald` command line, one process per step: alice at d0 sends bob at d1 a mail with an
+/// attachment; bob lists, reads (the attachment written out) and so deletes it; alice sees it
+/// delivered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_sends_lists_reads_and_reports_a_mail() {
+    bounded(BOUND, async {
+        let dir = TempDir::new().unwrap();
+        let net = Testnet::spawn(2, options(dir.path())).await.unwrap();
+        let password_file = dir.path().join("password");
+        std::fs::write(&password_file, PASSWORD).unwrap();
+        let pw = password_file.to_str().unwrap().to_owned();
+        let herald = |home: std::path::PathBuf, args: Vec<String>| async move {
+            let out = tokio::process::Command::new(common::BINARY)
+                .arg("herald")
+                .args(&args)
+                .env("HERALD_HOME", &home)
+                .env("HERALD_PASSPHRASE", "a long passphrase for the test")
+                .env_remove("RUST_LOG")
+                .stdin(std::process::Stdio::null())
+                .kill_on_drop(true)
+                .output();
+            tokio::time::timeout(Duration::from_secs(60), out)
+                .await
+                .expect("herald finished in time")
+                .unwrap()
+        };
+        let ok = |o: &std::process::Output| {
+            assert_eq!(
+                o.status.code(),
+                Some(0),
+                "{}\n{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            );
+            serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap_or_default()
+        };
+        let args = |a: &[&str]| a.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        let mut homes = Vec::new();
+        for (i, account) in [(0, ALICE), (1, BOB)] {
+            let home = dir.path().join(account);
+            let gateway = net.node(i).multiaddr().to_string();
+            let log_key = net.node(i).log_key().to_string();
+            let code = net
+                .node(i)
+                .enrol(account, None)
+                .await
+                .unwrap()
+                .enrolment_code;
+            ok(&herald(
+                home.clone(),
+                args(&[
+                    "account",
+                    "init",
+                    "--account",
+                    account,
+                    "--kdf-memory-kib",
+                    "19456",
+                    "--kdf-iterations",
+                    "2",
+                ]),
+            )
+            .await);
+            ok(&herald(
+                home.clone(),
+                args(&[
+                    "account",
+                    "register",
+                    "--gateway",
+                    &gateway,
+                    "--log-key",
+                    &log_key,
+                    "--code",
+                    &code,
+                    "--password-file",
+                    &pw,
+                ]),
+            )
+            .await);
+            ok(&herald(
+                home.clone(),
+                args(&["login", "--gateway", &gateway, "--password-file", &pw]),
+            )
+            .await);
+            let trust = home.join("trust");
+            ok(&herald(
+                home.clone(),
+                args(&[
+                    "log",
+                    "trust",
+                    "--gateway",
+                    &gateway,
+                    "--log-key",
+                    &log_key,
+                    "--out",
+                    trust.to_str().unwrap(),
+                    "--yes",
+                ]),
+            )
+            .await);
+            homes.push((home, gateway));
+        }
+        let (alice_home, alice_gw) = homes[0].clone();
+        let (bob_home, bob_gw) = homes[1].clone();
+        ok(&herald(
+            bob_home.clone(),
+            args(&["prekeys", "top-up", "--gateway", &bob_gw, "--target", "3"]),
+        )
+        .await);
+
+        let body = dir.path().join("body.txt");
+        std::fs::write(&body, b"Hello Bob, see the contract.").unwrap();
+        let attachment = dir.path().join("contract.pdf");
+        std::fs::write(&attachment, b"%PDF-1.7 the contract").unwrap();
+        // Sent once both bindings are cosigned (the CLI refuses while they are pending).
+        let deadline = tokio::time::Instant::now() + WITHIN;
+        let sent = loop {
+            let out = herald(
+                alice_home.clone(),
+                args(&[
+                    "send",
+                    "--gateway",
+                    &alice_gw,
+                    "--to",
+                    BOB,
+                    "--subject",
+                    "Contract",
+                    "--body-file",
+                    body.to_str().unwrap(),
+                    "--attach",
+                    attachment.to_str().unwrap(),
+                    "--json",
+                ]),
+            )
+            .await;
+            if out.status.success() || tokio::time::Instant::now() >= deadline {
+                break ok(&out);
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        };
+        let msg_id = sent["msg_id"].as_str().unwrap().to_owned();
+
+        let deadline = tokio::time::Instant::now() + WITHIN;
+        let id = loop {
+            let listed = ok(&herald(
+                bob_home.clone(),
+                args(&["inbox", "--gateway", &bob_gw, "--json"]),
+            )
+            .await);
+            if let Some(first) = listed["entries"].as_array().and_then(|e| e.first()) {
+                assert_eq!(first["sender"], ALICE);
+                break first["id"].as_u64().unwrap();
+            }
+            assert!(tokio::time::Instant::now() < deadline, "no mail arrived");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        let out_dir = dir.path().join("attachments");
+        let read = ok(&herald(
+            bob_home.clone(),
+            args(&[
+                "read",
+                &id.to_string(),
+                "--gateway",
+                &bob_gw,
+                "--out",
+                out_dir.to_str().unwrap(),
+                "--json",
+            ]),
+        )
+        .await);
+        assert_eq!(read["from"], ALICE);
+        assert_eq!(read["subject"], "Contract");
+        assert_eq!(read["body"], "Hello Bob, see the contract.");
+        assert_eq!(read["msg_id"], msg_id.as_str());
+        assert_eq!(
+            std::fs::read(out_dir.join("contract.pdf")).unwrap(),
+            b"%PDF-1.7 the contract"
+        );
+        let listed = ok(&herald(
+            bob_home.clone(),
+            args(&["inbox", "--gateway", &bob_gw, "--json"]),
+        )
+        .await);
+        assert!(listed["entries"].as_array().unwrap().is_empty(), "{listed}");
+        let outbox = ok(&herald(
+            alice_home.clone(),
+            args(&["outbox", "--gateway", &alice_gw, "--json"]),
+        )
+        .await);
+        assert_eq!(outbox["entries"][0]["state"], "delivered", "{outbox}");
+    })
+    .await;
+}
