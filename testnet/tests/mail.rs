@@ -734,3 +734,59 @@ async fn the_cli_sends_lists_reads_and_reports_a_mail() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mail_between_two_accounts_of_one_domain_goes_straight_to_the_mailbox() {
+    bounded(BOUND, async {
+        let dir = TempDir::new().unwrap();
+        let net = Testnet::spawn(2, options(dir.path())).await.unwrap();
+        let mut carol_keys = register(&net, 0, CAROL, 3).await;
+        let (carol_client, mut carol) = login(&net, 0, CAROL).await;
+        carol
+            .upload_prekeys(&carol_client, &mut carol_keys, 2, false)
+            .await
+            .unwrap();
+        let mut alice_keys = register(&net, 0, ALICE, 2).await;
+        let (alice_client, mut alice) = login(&net, 0, ALICE).await;
+        let m = MailContent::build("local", b"down the hall", vec![]).unwrap();
+        send(
+            &net,
+            &alice_client,
+            &mut alice,
+            &mut alice_keys,
+            CAROL,
+            b"m-local",
+            &m,
+        )
+        .await;
+        let inbox = inbox_of(&carol_client, &mut carol, 1).await;
+        assert_eq!(inbox.entries.len(), 1, "{inbox:?}");
+        let mail = carol
+            .read_mail(
+                &carol_client,
+                &mut carol_keys,
+                inbox.entries[0].id,
+                &trusts(&net),
+                &mut ReplayCache::new(),
+                now(),
+                SKEW,
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            (mail.opened.sender.as_str(), mail.content.body.as_slice()),
+            (ALICE, &b"down the hall"[..])
+        );
+        assert_eq!(mail.from_domain, "d0.test");
+        // Nothing went to d1.
+        assert_eq!(
+            metric(&net, 1, "herald_mail_events", "consignment").await,
+            0.0
+        );
+        assert_eq!(
+            metric(&net, 0, "herald_mail_events", "consignment").await,
+            1.0
+        );
+    })
+    .await;
+}
