@@ -18,6 +18,7 @@ use herald_light_client::keystore::MemoryKeyStore;
 use herald_light_client::{
     Gateway, GatewayClient, LogTrust, MemorySessionStore, Session, SessionError,
 };
+use herald_node::fault::FaultPoint;
 use herald_proto::paep::{
     Attachment, MailContent, MailError, Outgoing, PrekeyError, PrekeyKind, ReplayCache,
     prekey_signing_input, seal_envelope, sign_relay, verify_prekey_bundle,
@@ -787,6 +788,92 @@ async fn a_mail_between_two_accounts_of_one_domain_goes_straight_to_the_mailbox(
             metric(&net, 0, "herald_mail_events", "consignment").await,
             1.0
         );
+    })
+    .await;
+}
+
+/// An unlabelled counter of node `i`'s `/metrics`.
+async fn plain_counter(net: &Testnet, i: usize, name: &str) -> f64 {
+    let text = herald_testnet::node_api::metrics(net.node(i).http_addr())
+        .await
+        .unwrap();
+    let prefix = format!("{name}_total ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn beta_killed_after_consigning_before_answering_loses_nothing_and_duplicates_nothing() {
+    bounded(BOUND, async {
+        let dir = TempDir::new().unwrap();
+        let mut net = Testnet::spawn(2, options(dir.path())).await.unwrap();
+        let mut bob_keys = register(&net, 1, BOB, 1).await;
+        let (bob_client, mut bob) = login(&net, 1, BOB).await;
+        bob.upload_prekeys(&bob_client, &mut bob_keys, 2, true)
+            .await
+            .unwrap();
+        let mut alice_keys = register(&net, 0, ALICE, 2).await;
+        let (alice_client, mut alice) = login(&net, 0, ALICE).await;
+        // The first relay kills d1 right after the mail is durable in bob's mailbox.
+        net.set_fault(1, Some(FaultPoint::MailConsigned)).unwrap();
+        net.restart(1).await.unwrap();
+        let m = MailContent::build("once", b"exactly once", vec![]).unwrap();
+        send(
+            &net,
+            &alice_client,
+            &mut alice,
+            &mut alice_keys,
+            BOB,
+            b"m-once",
+            &m,
+        )
+        .await;
+        let died = herald_testnet::wait::until(WITHIN, Duration::from_millis(20), || {
+            let alive = net.check_alive(1);
+            async move {
+                match alive {
+                    Err(herald_testnet::TestnetError::Exited { .. }) => Ok(()),
+                    other => Err(format!("{other:?}")),
+                }
+            }
+        })
+        .await;
+        if died.is_err() {
+            let outbox = alice.outbox(&alice_client).await;
+            let log = std::fs::read_to_string(net.node(1).log_path()).unwrap_or_default();
+            let tail: String = log.lines().rev().take(30).collect::<Vec<_>>().join("\n");
+            panic!("d1 did not die at the fault point: {died:?}\n{outbox:?}\n{tail}");
+        }
+        net.set_fault(1, None).unwrap();
+        net.restart(1).await.unwrap();
+        // d0 relays again; d1 already holds it: one entry, the repeat counted as a duplicate.
+        outbox_state(
+            &alice_client,
+            &mut alice,
+            b"m-once",
+            pb::DeliveryState::Delivered,
+            WITHIN,
+        )
+        .await;
+        let (bob_client, mut bob) = login(&net, 1, BOB).await;
+        let inbox = bob.inbox(&bob_client).await.unwrap();
+        assert_eq!(inbox.entries.len(), 1, "{inbox:?}");
+        assert_eq!(plain_counter(&net, 1, "herald_relay_duplicates").await, 1.0);
+        let mail = bob
+            .read_mail(
+                &bob_client,
+                &mut bob_keys,
+                inbox.entries[0].id,
+                &trusts(&net),
+                &mut ReplayCache::new(),
+                now(),
+                SKEW,
+            )
+            .await
+            .unwrap();
+        assert_eq!(mail.content.body, b"exactly once");
     })
     .await;
 }

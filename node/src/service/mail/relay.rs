@@ -130,6 +130,8 @@ impl MailService {
             .await?;
         match delivered {
             Delivered::Stored(id) => {
+                // Durable in the mailbox, not yet answered: a crash here must not duplicate.
+                crate::fault::reached(crate::fault::FaultPoint::MailConsigned);
                 self.inner
                     .events
                     .consigned(&envelope, &relay.from_domain, id);
