@@ -14,6 +14,7 @@ const PROTO_FILES: &[&str] = &[
     "proto/herald/v1/certmail.proto",
     "proto/herald/v1/paep.proto",
     "proto/herald/v1/policy.proto",
+    "proto/herald/v1/mail.proto",
 ];
 
 /// The include root: imports are written `herald/v1/<file>.proto`.

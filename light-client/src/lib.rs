@@ -55,6 +55,7 @@ mod gateway;
 pub mod http;
 mod key_transparency;
 pub mod keystore;
+mod mail;
 pub mod net;
 mod prekeys;
 mod publication;
@@ -80,6 +81,7 @@ pub use herald_proto::inclusion::{LogTrust, VerifiedEntry, VerifiedInclusion};
 pub use key_transparency::{
     FALLBACK_PREKEY_ID, Registered, VerifiedBindingAnswer, registration, verify_binding_answer,
 };
+pub use mail::ReadMail;
 pub use prekeys::{DEFAULT_PREKEY_TARGET, TopUp, fetch_prekey_bundle};
 pub use publication::{Polling, await_publication, publication_answer};
 pub use session::{

@@ -401,7 +401,9 @@ impl FakeGateway {
                 | Request::LoginShare(_)
                 | Request::LoginFinish(_)
                 | Request::Session(_)
-                | Request::PrekeyBundle(_),
+                | Request::PrekeyBundle(_)
+                | Request::RelayPrekey(_)
+                | Request::RelayMail(_),
             ) => Err(Self::refusal(
                 pb::ClientErrorKind::Forbidden,
                 "the test log serves no logins",

@@ -65,6 +65,16 @@ pub const DEFAULT_SCRUB_KIB_PER_SECOND: u64 = 4096;
 pub const DEFAULT_SESSION_LIFETIME_SECS: u64 = herald_proto::paep::DEFAULT_SESSION_LIFETIME_SECS;
 /// Default bound on live login sessions.
 pub const DEFAULT_MAX_SESSIONS: usize = 10_000;
+/// Default (and longest) expiry of a mail, seconds from its acceptance: 3 days.
+pub const DEFAULT_MAIL_EXPIRY_SECS: u64 = 3 * 24 * 3600;
+/// Default first delay before a failed relay is retried, ms.
+pub const DEFAULT_RELAY_RETRY_MIN_MS: u64 = 500;
+/// Default longest delay between relay attempts, ms.
+pub const DEFAULT_RELAY_RETRY_MAX_MS: u64 = 10_000;
+/// Default mailbox quota, KiB of ciphertext per account: 64 MiB.
+pub const DEFAULT_MAILBOX_QUOTA_KIB: u64 = 64 * 1024;
+/// Default mailbox retention, seconds: 30 days.
+pub const DEFAULT_MAILBOX_RETENTION_SECS: u64 = 30 * 24 * 3600;
 
 /// Largest pool: 2^24 entries of up to 64 KiB would already be a gigabyte per thousand.
 const MAX_POOL: usize = 1 << 24;
@@ -164,6 +174,22 @@ pub struct NodeConfig {
     /// Live login sessions at once; a login beyond it is answered "busy".
     #[serde(default = "default_max_sessions")]
     pub max_sessions: usize,
+    /// Seconds a mail is tried before it is given up as not delivered (also the latest expiry
+    /// a sender may ask for).
+    #[serde(default = "default_mail_expiry_secs")]
+    pub mail_expiry_secs: u64,
+    /// First delay before a failed relay is retried, ms (doubled per attempt).
+    #[serde(default = "default_relay_retry_min_ms")]
+    pub relay_retry_min_ms: u64,
+    /// Longest delay between relay attempts, ms.
+    #[serde(default = "default_relay_retry_max_ms")]
+    pub relay_retry_max_ms: u64,
+    /// KiB of mail one mailbox holds at most.
+    #[serde(default = "default_mailbox_quota_kib")]
+    pub mailbox_quota_kib: u64,
+    /// Seconds an unacknowledged mail stays in a mailbox; at least `mail_expiry_secs`.
+    #[serde(default = "default_mailbox_retention_secs")]
+    pub mailbox_retention_secs: u64,
     /// Argon2id memory (KiB) the gateway offers for passwords, and the least a password record
     /// may have been derived with.
     #[serde(default = "default_password_memory_kib")]
@@ -347,6 +373,11 @@ impl NodeConfig {
             scrub_kib_per_second: DEFAULT_SCRUB_KIB_PER_SECOND,
             session_lifetime_secs: DEFAULT_SESSION_LIFETIME_SECS,
             max_sessions: DEFAULT_MAX_SESSIONS,
+            mail_expiry_secs: DEFAULT_MAIL_EXPIRY_SECS,
+            relay_retry_min_ms: DEFAULT_RELAY_RETRY_MIN_MS,
+            relay_retry_max_ms: DEFAULT_RELAY_RETRY_MAX_MS,
+            mailbox_quota_kib: DEFAULT_MAILBOX_QUOTA_KIB,
+            mailbox_retention_secs: DEFAULT_MAILBOX_RETENTION_SECS,
             password_memory_kib: default_password_memory_kib(),
             password_iterations: default_password_iterations(),
             password_parallelism: default_password_parallelism(),
@@ -483,12 +514,43 @@ impl NodeConfig {
             herald_proto::paep::MAX_SESSION_LIFETIME_SECS,
         )?;
         range("max_sessions", self.max_sessions as u64, 1, 1 << 20)?;
+        range(
+            "mail_expiry_secs",
+            self.mail_expiry_secs,
+            1,
+            365 * 24 * 3600,
+        )?;
+        range("relay_retry_min_ms", self.relay_retry_min_ms, 10, 3_600_000)?;
+        range(
+            "relay_retry_max_ms",
+            self.relay_retry_max_ms,
+            self.relay_retry_min_ms,
+            24 * 3_600_000,
+        )?;
+        range("mailbox_quota_kib", self.mailbox_quota_kib, 1, 1 << 30)?;
+        range(
+            "mailbox_retention_secs",
+            self.mailbox_retention_secs,
+            self.mail_expiry_secs,
+            10 * 365 * 24 * 3600,
+        )?;
         self.password_params()?;
         let peers = self.peer_domains()?;
         self.witnessed_logs_checked(&peers)?;
         self.external_witnesses()?;
         self.policy.rule_set()?;
         Ok(())
+    }
+
+    /// The mail settings.
+    pub fn mail_settings(&self) -> crate::service::MailSettings {
+        crate::service::MailSettings {
+            max_expiry_secs: self.mail_expiry_secs,
+            retry_min: Duration::from_millis(self.relay_retry_min_ms),
+            retry_max: Duration::from_millis(self.relay_retry_max_ms),
+            quota_bytes: self.mailbox_quota_kib.saturating_mul(1024),
+            retention_secs: self.mailbox_retention_secs,
+        }
     }
 
     /// The Argon2id parameters offered for passwords, checked against the bounds every client
@@ -799,6 +861,20 @@ session_lifetime_secs = {session_lifetime_secs}
 # Live login sessions at once (default {max_sessions}); a login beyond it is answered "busy".
 max_sessions = {max_sessions_value}
 
+# Mail (DESIGN §3.2): seconds a mail is tried before the gateway gives up and records it as not
+# delivered (default {mail_expiry}); also the latest expiry a sender may ask for.
+mail_expiry_secs = {mail_expiry_secs}
+# First delay before a failed relay to a peer is retried, ms (default {retry_min}); doubled per
+# attempt up to relay_retry_max_ms.
+relay_retry_min_ms = {relay_retry_min_ms}
+# Longest delay between two relay attempts, ms (default {retry_max}).
+relay_retry_max_ms = {relay_retry_max_ms}
+# KiB of mail one mailbox holds at most (default {quota}); a relay beyond it is refused.
+mailbox_quota_kib = {mailbox_quota_kib}
+# Seconds a mail nobody acknowledged stays in a mailbox (default {retention}); at least
+# mail_expiry_secs, so a relay replayed after it is refused as expired.
+mailbox_retention_secs = {mailbox_retention_secs}
+
 # Argon2id costs offered to clients for their passwords (default {pw_memory} KiB, {pw_iterations}
 # passes, {pw_parallelism} lanes: RFC 9106's second recommendation), and the least memory and
 # passes a password record sent at registration or a password change may have. Unknown accounts
@@ -879,6 +955,16 @@ external_witnesses = [{external_witnesses}]
             session_lifetime_secs = self.session_lifetime_secs,
             max_sessions = DEFAULT_MAX_SESSIONS,
             max_sessions_value = self.max_sessions,
+            mail_expiry = DEFAULT_MAIL_EXPIRY_SECS,
+            mail_expiry_secs = self.mail_expiry_secs,
+            retry_min = DEFAULT_RELAY_RETRY_MIN_MS,
+            relay_retry_min_ms = self.relay_retry_min_ms,
+            retry_max = DEFAULT_RELAY_RETRY_MAX_MS,
+            relay_retry_max_ms = self.relay_retry_max_ms,
+            quota = DEFAULT_MAILBOX_QUOTA_KIB,
+            mailbox_quota_kib = self.mailbox_quota_kib,
+            retention = DEFAULT_MAILBOX_RETENTION_SECS,
+            mailbox_retention_secs = self.mailbox_retention_secs,
             pw_memory = default_password_memory_kib(),
             pw_iterations = default_password_iterations(),
             pw_parallelism = default_password_parallelism(),
@@ -1024,6 +1110,26 @@ fn default_session_lifetime_secs() -> u64 {
 
 fn default_max_sessions() -> usize {
     DEFAULT_MAX_SESSIONS
+}
+
+fn default_mail_expiry_secs() -> u64 {
+    DEFAULT_MAIL_EXPIRY_SECS
+}
+
+fn default_relay_retry_min_ms() -> u64 {
+    DEFAULT_RELAY_RETRY_MIN_MS
+}
+
+fn default_relay_retry_max_ms() -> u64 {
+    DEFAULT_RELAY_RETRY_MAX_MS
+}
+
+fn default_mailbox_quota_kib() -> u64 {
+    DEFAULT_MAILBOX_QUOTA_KIB
+}
+
+fn default_mailbox_retention_secs() -> u64 {
+    DEFAULT_MAILBOX_RETENTION_SECS
 }
 
 fn default_password_memory_kib() -> u32 {

@@ -15,6 +15,8 @@
 //! | `alerts` | the split-view watch (`watch::alerts`) | verified equivocation proofs, per origin | flushed before an alert is gossiped or listed |
 //! | `scan_cursors` | the peer-log scanner (`watch::scan`) | per origin, the next index to read | written after the entries it covers were judged; losing one re-reads |
 //! | `evidence` | the evidence writer (`service::evidence`) | how far each evidence kind was written | moved and flushed only after the records' acks |
+//! | `mail` | mail (`service::mail::mailbox`) | mailbox entries sealed per mailbox, taken-msg_id markers, bytes per mailbox | flushed before a relay is acknowledged or an acknowledgement answered |
+//! | `outbox` | mail (`service::mail::outbox`) | the outbound queue (sealed relay envelopes) and delivery records | flushed before a mail is accepted and after each attempt |
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -65,11 +67,15 @@ pub enum Tree {
     ScanCursors,
     /// The evidence writer's cursors.
     Evidence,
+    /// Mailboxes at rest.
+    Mail,
+    /// The outbound mail queue and delivery records.
+    Outbox,
 }
 
 impl Tree {
     /// Every tree, in the order of the table above.
-    pub const ALL: [Tree; 8] = [
+    pub const ALL: [Tree; 10] = [
         Tree::Log,
         Tree::Accounts,
         Tree::Prekeys,
@@ -78,6 +84,8 @@ impl Tree {
         Tree::Alerts,
         Tree::ScanCursors,
         Tree::Evidence,
+        Tree::Mail,
+        Tree::Outbox,
     ];
 
     /// The tree's name in sled (stable: stored data is found by it).
@@ -91,6 +99,8 @@ impl Tree {
             Tree::Alerts => "alerts",
             Tree::ScanCursors => "scan_cursors",
             Tree::Evidence => "evidence",
+            Tree::Mail => "mail",
+            Tree::Outbox => "outbox",
         }
     }
 

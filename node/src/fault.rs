@@ -22,6 +22,8 @@ pub enum FaultPoint {
     BindingDurable,
     /// A one-time prekey's removal is durable; it has not been handed out yet.
     PrekeyTaken,
+    /// A relayed mail is durable in its recipient's mailbox; the relay is not yet answered.
+    MailConsigned,
 }
 
 impl FaultPoint {
@@ -30,6 +32,7 @@ impl FaultPoint {
         match self {
             FaultPoint::BindingDurable => "binding-durable",
             FaultPoint::PrekeyTaken => "prekey-taken",
+            FaultPoint::MailConsigned => "mail-consigned",
         }
     }
 
@@ -38,6 +41,7 @@ impl FaultPoint {
         match name {
             "binding-durable" => Some(FaultPoint::BindingDurable),
             "prekey-taken" => Some(FaultPoint::PrekeyTaken),
+            "mail-consigned" => Some(FaultPoint::MailConsigned),
             _ => None,
         }
     }
@@ -68,7 +72,11 @@ mod tests {
 
     #[test]
     fn names_round_trip() {
-        for p in [FaultPoint::BindingDurable, FaultPoint::PrekeyTaken] {
+        for p in [
+            FaultPoint::BindingDurable,
+            FaultPoint::PrekeyTaken,
+            FaultPoint::MailConsigned,
+        ] {
             assert_eq!(FaultPoint::parse(p.as_str()), Some(p));
         }
         let p = FaultPoint::BindingDurable;

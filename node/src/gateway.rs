@@ -56,7 +56,8 @@ use crate::routes::{NodeIdentity, NodeRoutes};
 use crate::sequencer::{Sequencer, SequencerConfig, SequencerError, SequencerHandle};
 use crate::service::evidence::EvidenceWriter;
 use crate::service::{
-    ClientService, Intake, IntakeParts, NodeService, Paep, PaepParts, SubmitLimiter, SubmitLimits,
+    ClientService, Intake, IntakeParts, MailMetrics, MailParts, MailService, NodeService, Paep,
+    PaepParts, SubmitLimiter, SubmitLimits,
 };
 use crate::store::scrub::{self, ScrubStatus};
 use crate::store::{DiskSpace, LogHead, LogStore, OpenError};
@@ -250,6 +251,7 @@ pub fn init(config: &NodeConfig) -> Result<InitReport, GatewayError> {
     let keys = NodeKeys::generate(&config.domain)?;
     keys.write_new(&config.key_dir())?;
     crate::keys::login_secret(&config.key_dir())?;
+    crate::keys::mailbox_key(&config.key_dir())?;
     drop(LogStore::create(
         config.store_dir(),
         &config.origin(),
@@ -394,6 +396,10 @@ impl Gateway {
                 "made the login secret (keys/login.key) for unknown accounts' fake login records"
             );
         }
+        let (mailbox_key, made) = crate::keys::mailbox_key(&config.key_dir())?;
+        if made {
+            info!("made the mailbox key (keys/mailbox.key) that mail is sealed under at rest");
+        }
         let store = open_store(&config).await?;
         let token_path = config.admin_token_path();
         let token = tokio::task::spawn_blocking(move || admin::ensure_token(&token_path))
@@ -483,12 +489,34 @@ impl Gateway {
         };
         let (gossip_events, gossip_rx) = mpsc::channel(GOSSIP_EVENT_CAPACITY);
         let judge = GossipJudge::new(peers.clone(), keys.log_verifier(), gossip_events);
+        let mail_parts = MailParts {
+            db: store.db().clone(),
+            mailbox_key,
+            log_key: keys.log.signing_key().clone(),
+            peers: peers.clone(),
+            node: handle.clone(),
+            intake: intake.clone(),
+            settings: config.mail_settings(),
+            metrics: MailMetrics::register(&mut registry),
+        };
+        let mail = match tokio::task::spawn_blocking(move || MailService::open(mail_parts)).await {
+            Ok(Ok(m)) => m,
+            Ok(Err(e)) => {
+                stop_sequencer(&sequencer, sequencer_task).await;
+                return Err(AccountError::Storage(e).into());
+            }
+            Err(_) => {
+                stop_sequencer(&sequencer, sequencer_task).await;
+                return Err(GatewayError::Stopped("mail opening task"));
+            }
+        };
         let paep = Paep::new(PaepParts {
             intake: intake.clone(),
             login_secret,
             session_lifetime: config.session_lifetime_secs,
             max_sessions: config.max_sessions,
             metrics: PaepMetrics::register(&mut registry),
+            mail: Some(mail.clone()),
         });
         let service = NodeService::new(
             ClientService::new(
@@ -557,6 +585,7 @@ impl Gateway {
             }
             .spawn(),
             evidence.spawn(),
+            mail.spawn(),
             watch_disk(space.clone()),
             scrub::spawn(
                 store.clone(),

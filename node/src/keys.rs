@@ -6,6 +6,7 @@
 //! | `witness.key` | the key it cosigns other logs' checkpoints with (cosignature/v1), name `<domain>/witness` | C2SP signer key string, one line |
 //! | `libp2p.key` | the node's libp2p identity (its peer id) | libp2p protobuf encoding of an Ed25519 keypair |
 //! | `login.key` | the secret that keys the fake login records of unknown accounts (PAEP, [`login_secret`]) | 64 hex digits, one line |
+//! | `mailbox.key` | the key mail is sealed under at rest ([`mailbox_key`]) | 64 hex digits, one line |
 //!
 //! Files are created with mode 0600 from the start (never widened then narrowed), written in full
 //! to a temporary name and hard-linked into place, so a crash leaves either no key or a whole one,
@@ -26,6 +27,8 @@ use libp2p::identity::Keypair;
 
 /// The file of the login secret in the key directory.
 pub const LOGIN_SECRET_FILE: &str = "login.key";
+/// The file of the mailbox key in the key directory.
+pub const MAILBOX_KEY_FILE: &str = "mailbox.key";
 
 /// Largest key file read: a key string is at most 1 KiB, an identity ~70 bytes.
 const MAX_KEY_FILE_LEN: u64 = 4096;
@@ -267,7 +270,23 @@ impl NodeKeys {
 /// database does not reveal it. A key directory made before logins existed has none: it is
 /// created at the first start (the boolean says so).
 pub fn login_secret(dir: &Path) -> Result<(zeroize::Zeroizing<[u8; 32]>, bool), KeyFileError> {
-    let path = dir.join(LOGIN_SECRET_FILE);
+    secret_file(dir, LOGIN_SECRET_FILE)
+}
+
+/// The gateway's mailbox key: the key mailboxes and the outbound queue are sealed under at rest
+/// (`service::mail`). Kept in `<dir>/mailbox.key` (mode 0600), never in the database, so a copy
+/// of the database holds no readable mail metadata. Made at the first start without one (the
+/// boolean says so); losing it makes stored mail unreadable.
+pub fn mailbox_key(dir: &Path) -> Result<(zeroize::Zeroizing<[u8; 32]>, bool), KeyFileError> {
+    secret_file(dir, MAILBOX_KEY_FILE)
+}
+
+/// A 32-byte secret in `<dir>/<name>` (64 hex digits, one line), created if missing.
+fn secret_file(
+    dir: &Path,
+    name: &str,
+) -> Result<(zeroize::Zeroizing<[u8; 32]>, bool), KeyFileError> {
+    let path = dir.join(name);
     match read_secret(&path) {
         Ok(bytes) => {
             let mut secret = zeroize::Zeroizing::new([0u8; 32]);
@@ -283,7 +302,7 @@ pub fn login_secret(dir: &Path) -> Result<(zeroize::Zeroizing<[u8; 32]>, bool), 
             match write_secret(&path, line.as_bytes()) {
                 Ok(()) => Ok((secret, true)),
                 // Another process made it meanwhile: that one is the secret.
-                Err(KeyFileError::Exists(_)) => login_secret(dir).map(|(s, _)| (s, false)),
+                Err(KeyFileError::Exists(_)) => secret_file(dir, name).map(|(s, _)| (s, false)),
                 Err(e) => Err(e),
             }
         }

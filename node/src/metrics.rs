@@ -318,6 +318,8 @@ pub fn request_label(request: &client_request::Request) -> &'static str {
         client_request::Request::SubmitBatch(_) => "submit_batch",
         client_request::Request::Evidence(_) => "evidence",
         client_request::Request::Policy(_) => "policy",
+        client_request::Request::RelayPrekey(_) => "relay_prekey",
+        client_request::Request::RelayMail(_) => "relay_mail",
     }
 }
 

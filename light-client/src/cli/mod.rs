@@ -9,6 +9,7 @@ mod cm;
 mod connection;
 mod evidence;
 mod login;
+mod mail;
 mod output;
 mod password;
 mod prekeys;
@@ -70,6 +71,16 @@ enum Command {
     /// The account's prekeys at its gateway (needs `herald login`).
     #[command(subcommand)]
     Prekeys(prekeys::PrekeysCommand),
+    /// Send a mail to an account of this or a peer domain (needs `herald login`): sealed to the
+    /// recipient's verified prekey, signed by your identity key, handed to your gateway.
+    Send(mail::SendArgs),
+    /// List the mails in your mailbox (needs `herald login`).
+    Inbox(mail::ListArgs),
+    /// Open mail ID of your mailbox: verify its sender, decrypt, show it, delete it at the
+    /// gateway (unless --keep) (needs `herald login`).
+    Read(mail::ReadArgs),
+    /// What became of the mails you sent: queued, delivered, or not delivered and why.
+    Outbox(mail::ListArgs),
     /// Certified mail: seal, request, accept, send and open keys, receipts, evidence.
     #[command(subcommand, after_help = cm::CM_EXIT_STATUS)]
     Cm(cm::CmCommand),
@@ -338,6 +349,10 @@ where
         Command::Login(args) => return login::login(args),
         Command::Logout(args) => return login::logout(args),
         Command::Prekeys(command) => return prekeys::main(command),
+        Command::Send(args) => return mail::send(args),
+        Command::Inbox(args) => return mail::inbox(args),
+        Command::Read(args) => return mail::read(args),
+        Command::Outbox(args) => return mail::outbox(args),
         Command::Cm(command) => return cm::run(command),
         Command::VerifyEvidence(args) => return evidence::verify_evidence(args),
         Command::VerifyAbsence(args) => return evidence::verify_absence_command(args),

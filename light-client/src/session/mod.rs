@@ -104,6 +104,13 @@ pub enum SessionError {
     /// Prekeys could not be made, or a prekey bundle does not verify.
     #[error("prekeys: {0}")]
     Prekey(#[from] PrekeyError),
+    /// A mail could not be sealed, or does not open (forged sender, replay, erased prekey,
+    /// tampered, a content whose manifest lies).
+    #[error("mail: {0}")]
+    Mail(#[from] herald_proto::paep::MailError),
+    /// No log is known for this domain (a mail to or from it cannot be verified).
+    #[error("no log is known for the domain {0:?} (herald log trust)")]
+    UnknownDomain(String),
 }
 
 impl SessionError {

@@ -183,6 +183,15 @@ impl ClientService {
             Some(client_request::Request::Policy(_)) => {
                 answer(client_response::Response::Policy(self.policy.wire_rules()))
             }
+            Some(client_request::Request::RelayPrekey(r)) => {
+                refused_or(self.paep.relay_prekey(peer, r).await, |b| {
+                    client_response::Response::PrekeyBundle(Box::new(b))
+                })
+            }
+            Some(client_request::Request::RelayMail(r)) => refused_or(
+                self.paep.relay_mail(peer, r).await,
+                client_response::Response::RelayAccepted,
+            ),
         }
     }
 

@@ -37,6 +37,7 @@ mod inbound;
 pub mod limits;
 mod login;
 mod lookup;
+pub mod mail;
 pub mod mail_evidence;
 pub mod paep;
 mod prekeys;
@@ -61,6 +62,7 @@ pub use admission::BatchOutcome;
 pub use client::ClientService;
 pub use inbound::NodeService;
 pub use limits::{Rate, SubmitLimiter, SubmitLimits};
+pub use mail::{MailEvents, MailMetrics, MailParts, MailService, MailSettings};
 pub use mail_evidence::{EvidenceRecorder, MailEvent, Recorded};
 pub use paep::{Paep, PaepParts};
 pub use registration::DisableReport;
@@ -185,6 +187,15 @@ pub enum Refusal {
     /// The operator's account change was refused (or the account book failed).
     #[error(transparent)]
     Account(#[from] AccountError),
+    /// A mail or relay was refused (`service::mail`), with the kind the client protocol names
+    /// and the reason.
+    #[error("{reason}")]
+    MailRefused {
+        /// The client protocol's kind.
+        kind: ClientErrorKind,
+        /// Why.
+        reason: String,
+    },
     /// The gateway failed (storage, sequencer stopped); retrying later may work.
     #[error("the gateway failed: {0}")]
     Internal(String),
@@ -218,6 +229,7 @@ impl Refusal {
             Refusal::Account(AccountError::BadAddress { .. })
             | Refusal::Account(AccountError::OtherDomain { .. })
             | Refusal::Account(AccountError::Unknown(_)) => ClientErrorKind::Unauthorized,
+            Refusal::MailRefused { kind, .. } => *kind,
             Refusal::Account(_) | Refusal::Internal(_) => ClientErrorKind::Internal,
             Refusal::BadEvent(_) => ClientErrorKind::InvalidEntry,
         }

@@ -20,7 +20,7 @@ use zeroize::Zeroizing;
 
 use super::login::Logins;
 use super::sessions::{Live, Sessions, refusal_label};
-use super::{Intake, Refusal};
+use super::{Intake, MailService, Refusal};
 use crate::accounts::attempts::Strikes;
 use crate::accounts::prekeys::PrekeyBook;
 use crate::accounts::{AccountBook, LoginRecord};
@@ -38,6 +38,8 @@ pub struct PaepParts {
     pub max_sessions: usize,
     /// Where logins, sessions and prekeys are counted.
     pub metrics: PaepMetrics,
+    /// Mail (sending, mailboxes, relays); `None`: the gateway carries no mail.
+    pub mail: Option<MailService>,
 }
 
 pub(super) struct Inner {
@@ -46,6 +48,7 @@ pub(super) struct Inner {
     pub(super) sessions: Sessions,
     pub(super) bundles: Mutex<Strikes<PeerId>>,
     pub(super) metrics: PaepMetrics,
+    pub(super) mail: Option<MailService>,
 }
 
 /// PAEP's server side (see the module docs). Cheap to clone.
@@ -75,6 +78,7 @@ impl Paep {
                 bundles: Mutex::new(Strikes::new(super::prekeys::BUNDLE_LIMIT)),
                 intake: parts.intake,
                 metrics: parts.metrics,
+                mail: parts.mail,
             }),
         }
     }
@@ -265,6 +269,7 @@ impl Paep {
                 info!(account, "password changed");
                 pb::session_response::Response::PasswordChanged(pb::PasswordChanged {})
             }
+            Some(mail_request) => self.serve_mail(&account, mail_request).await?,
             None => {
                 return Err(Refusal::Malformed(
                     herald_proto::wire::WireError::MissingField {
@@ -276,6 +281,76 @@ impl Paep {
         Ok(pb::SessionResponse {
             response: Some(response),
         })
+    }
+
+    fn mail(&self) -> Result<&MailService, Refusal> {
+        self.inner.mail.as_ref().ok_or(Refusal::MailRefused {
+            kind: pb::ClientErrorKind::Forbidden,
+            reason: "this gateway carries no mail".into(),
+        })
+    }
+
+    /// The mail requests of a session (`service::mail`), for `account`.
+    async fn serve_mail(
+        &self,
+        account: &str,
+        request: session_request::Request,
+    ) -> Result<pb::session_response::Response, Refusal> {
+        use pb::session_response::Response;
+        let mail = self.mail()?;
+        Ok(match request {
+            session_request::Request::MailPrekey(r) => {
+                let own = herald_proto::identity::account_domain(&r.account)
+                    .is_some_and(|d| d.eq_ignore_ascii_case(self.accounts().domain()));
+                let bundle = if own {
+                    self.prekey_bundle(mail.local_peer(), r.account).await?
+                } else {
+                    mail.remote_prekey(&r.account).await?
+                };
+                Response::PrekeyBundle(bundle)
+            }
+            session_request::Request::SenderBinding(r) => {
+                Response::SenderBinding(mail.sender_binding(&r.account).await?)
+            }
+            session_request::Request::SendMail(r) => {
+                Response::MailAccepted(mail.send(account, r).await?)
+            }
+            session_request::Request::Inbox(_) => Response::Inbox(mail.inbox(account).await?),
+            session_request::Request::FetchMail(r) => {
+                Response::Mail(mail.fetch(account, r.id).await?)
+            }
+            session_request::Request::AcknowledgeMail(r) => {
+                mail.acknowledge(account, r.id).await?;
+                Response::MailAcknowledged(pb::MailAcknowledged {})
+            }
+            session_request::Request::Outbox(_) => Response::Outbox(mail.outbox(account).await?),
+            session_request::Request::PrekeyUpload(_)
+            | session_request::Request::PrekeyStatus(_)
+            | session_request::Request::PasswordChange(_) => {
+                return Err(Refusal::Internal("not a mail request".into()));
+            }
+        })
+    }
+
+    /// `relay_prekey` from the peer gateway `peer`: one prekey of an account here, handed out
+    /// as to any asker, only to a registered peer of the domain it names.
+    pub async fn relay_prekey(
+        &self,
+        peer: PeerId,
+        request: pb::RelayPrekeyRequest,
+    ) -> Result<pb::PrekeyBundle, Refusal> {
+        let mail = self.mail()?;
+        mail.admit_relay_peer(&peer, &request.from_domain)?;
+        self.prekey_bundle(peer, request.account).await
+    }
+
+    /// `relay_mail` from the peer gateway `peer`.
+    pub async fn relay_mail(
+        &self,
+        peer: PeerId,
+        relay: pb::RelayEnvelope,
+    ) -> Result<pb::RelayAccepted, Refusal> {
+        self.mail()?.relay_in(peer, relay).await
     }
 
     /// The parameters the gateway offers for passwords.

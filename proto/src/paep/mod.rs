@@ -18,16 +18,21 @@
 //! - **Mail envelope** ([`envelope`]): `sk` from X25519 with the prekey, `Z` under it, the header
 //!   signed by IK_A; the recipient's side through the key store's agreement, with a
 //!   [`ReplayCache`].
+//! - **Mail content** ([`content`]): M as a subject, a body and attachments with a manifest.
+//! - **Relay** ([`relay`]): the envelope between gateways, signed by the sending gateway's log
+//!   key.
 //!
 //! Labels are fixed, versioned strings; every KDF input and signing input is `lp`-framed.
 
 mod channel;
+pub mod content;
 pub mod envelope;
 mod fake;
 mod keystore;
 pub mod login;
 mod password;
 pub mod prekey;
+pub mod relay;
 mod replay;
 mod ristretto;
 pub mod session;
@@ -43,6 +48,7 @@ pub use channel::{
     CLIENT_TO_SERVER_LABEL, Channel, ChannelError, DEFAULT_SESSION_LIFETIME_SECS, FRAME_LABEL,
     MAX_SESSION_LIFETIME_SECS, Received, Role, SERVER_TO_CLIENT_LABEL, SESSION_ID_LABEL,
 };
+pub use content::{Attachment, MailContent};
 pub use envelope::{MailError, OpenedMail, Outgoing, open_envelope, seal_envelope};
 pub use fake::{FAKE_RECORD_LABEL, FakeRecords};
 #[cfg(any(test, feature = "testkit"))]
@@ -56,6 +62,7 @@ pub use prekey::{
     PREKEY_LABEL, PrekeyError, PrekeyKind, VerifiedPrekeyBundle, card_prekey_upload,
     prekey_signing_input, prekey_upload, verify_prekey_bundle, verify_prekey_upload,
 };
+pub use relay::{RELAY_LABEL, RelayError, sign_relay, verify_relay};
 pub use replay::ReplayCache;
 pub use ristretto::{KDF_CONTEXT, M_LABEL, N_LABEL, Ristretto255Blake3, derive_generator};
 pub use spake2plus::{HERALD_LOGIN_CONTEXT, LoginContext};

@@ -216,6 +216,7 @@ pub fn response_kind(response: &client_response::Response) -> &'static str {
         Response::PrekeyBundle(_) => "a prekey bundle",
         Response::SessionClosed(_) => "a session close",
         Response::BatchSubmitted(_) => "a batch ack",
+        Response::RelayAccepted(_) => "a relay acceptance",
         Response::Error(_) => "an error",
         Response::Evidence(_) => "an evidence answer",
         Response::Policy(_) => "a rule set",

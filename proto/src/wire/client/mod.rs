@@ -3,6 +3,7 @@
 //! that an answer is the one asked for (`answer.rs`).
 
 mod answer;
+mod mail;
 mod session;
 
 pub use answer::{
@@ -10,6 +11,13 @@ pub use answer::{
     expect_checkpoint, expect_consistency, expect_entries, expect_evidence, expect_inclusion,
     expect_policy, expect_publication, expect_registered, expect_submitted,
     expect_submitted_proved, expect_trust, response_kind,
+};
+pub use mail::{
+    MAX_ATTACHMENT_MEDIA_TYPE_BYTES, MAX_ATTACHMENT_NAME_BYTES, MAX_ATTACHMENTS,
+    MAX_DELIVERY_REASON_BYTES, MAX_DOMAIN_BYTES, MAX_INBOX_ENTRIES, MAX_MAIL_CONTENT_BYTES,
+    MAX_OUTBOX_ENTRIES, MAX_SUBJECT_BYTES, expect_inbox, expect_mail, expect_mail_accepted,
+    expect_mail_acknowledged, expect_mail_prekey, expect_outbox, expect_relay_accepted,
+    expect_sender_binding,
 };
 pub use session::{
     expect_login_accepted, expect_login_challenge, expect_password_changed, expect_password_params,
@@ -191,6 +199,8 @@ impl Validate for pb::ClientRequest {
                 MAX_MSG_ID_BYTES,
             ),
             Some(client_request::Request::Policy(_)) => Ok(()),
+            Some(client_request::Request::RelayPrekey(r)) => r.validate_fields(),
+            Some(client_request::Request::RelayMail(r)) => r.validate_fields(),
         }
     }
 }
@@ -367,6 +377,7 @@ impl Validate for pb::ClientResponse {
             Some(client_response::Response::Session(frame)) => frame.validate(),
             Some(client_response::Response::PrekeyBundle(b)) => b.validate(),
             Some(client_response::Response::SessionClosed(_)) => Ok(()),
+            Some(client_response::Response::RelayAccepted(a)) => a.validate_fields(),
             Some(client_response::Response::Error(e)) => e.validate_fields(MAX_ERROR_MESSAGE_BYTES),
             Some(client_response::Response::Evidence(answer)) => answer.validate_fields(),
             Some(client_response::Response::Policy(rules)) => rules.validate_fields(),

@@ -53,6 +53,7 @@ impl Validate for pb::SessionRequest {
             Some(session_request::Request::PrekeyUpload(u)) => u.validate(),
             Some(session_request::Request::PrekeyStatus(_)) => Ok(()),
             Some(session_request::Request::PasswordChange(r)) => r.validate(),
+            Some(other) => super::mail::validate_session_request(other),
         }
     }
 }
@@ -68,6 +69,7 @@ impl Validate for pb::SessionResponse {
             Some(session_response::Response::PrekeyStatus(s)) => s.validate(),
             Some(session_response::Response::PasswordChanged(_)) => Ok(()),
             Some(session_response::Response::Error(e)) => error_fields(e),
+            Some(other) => super::mail::validate_session_response(other),
         }
     }
 }
@@ -199,14 +201,22 @@ pub fn session_response_kind(response: &session_response::Response) -> &'static 
     match response {
         session_response::Response::PrekeyStatus(_) => "a prekey status",
         session_response::Response::PasswordChanged(_) => "a password change",
+        session_response::Response::PrekeyBundle(_) => "a prekey bundle",
+        session_response::Response::SenderBinding(_) => "a binding answer",
+        session_response::Response::MailAccepted(_) => "a mail acceptance",
+        session_response::Response::Inbox(_) => "an inbox",
+        session_response::Response::Mail(_) => "a mail",
+        session_response::Response::MailAcknowledged(_) => "a mail acknowledgement",
+        session_response::Response::Outbox(_) => "an outbox",
         session_response::Response::Error(_) => "an error",
     }
 }
 
-fn expect_in_session<T>(
+pub(super) fn expect_in_session<T>(
     response: pb::SessionResponse,
     request: &'static str,
-    pick: impl FnOnce(session_response::Response) -> Result<T, session_response::Response>,
+    // The other kind comes back boxed, as in `expect`: a mail is large, a refusal small.
+    pick: impl FnOnce(session_response::Response) -> Result<T, Box<session_response::Response>>,
 ) -> Result<T, AnswerError> {
     let Some(response) = response.response else {
         return Err(AnswerError::WrongKind {
@@ -214,7 +224,7 @@ fn expect_in_session<T>(
             response: "nothing",
         });
     };
-    pick(response).map_err(|other| match other {
+    pick(response).map_err(|other| match *other {
         session_response::Response::Error(e) => AnswerError::Refused(e),
         other => AnswerError::WrongKind {
             request,
@@ -229,7 +239,7 @@ pub fn expect_prekey_status(
 ) -> Result<pb::PrekeyStatus, AnswerError> {
     expect_in_session(response, "prekey_status", |r| match r {
         session_response::Response::PrekeyStatus(s) => Ok(s),
-        other => Err(other),
+        other => Err(Box::new(other)),
     })
 }
 
@@ -237,7 +247,7 @@ pub fn expect_prekey_status(
 pub fn expect_password_changed(response: pb::SessionResponse) -> Result<(), AnswerError> {
     expect_in_session(response, "password_change", |r| match r {
         session_response::Response::PasswordChanged(_) => Ok(()),
-        other => Err(other),
+        other => Err(Box::new(other)),
     })
 }
 

@@ -1,0 +1,205 @@
+//! Mail through the gateways on the client (DESIGN §3.2): sending to an account of any
+//! registered peer domain, and reading one's mailbox, over the session of `herald login`.
+//!
+//! - **Send** ([`Session::send_mail`]): the own gateway fetches one prekey of the recipient
+//!   (from the recipient's gateway over the relay, handed out at most once); it is accepted only
+//!   as proto's `VerifiedPrekeyBundle` against the recipient's domain log (the binding proven in
+//!   a cosigned checkpoint, the prekey signed by the bound IK), so neither gateway can
+//!   substitute a key. The envelope is sealed by proto (`seal_envelope`), its header signed by IK
+//!   inside the key store, and handed to the own gateway, which answers once it is durably
+//!   queued.
+//! - **Read** ([`Session::read_mail`]): the mail is fetched from the own mailbox, the sender's
+//!   binding fetched from the sender's domain (through the own gateway, with its proof) and
+//!   verified against that domain's log; proto's `open_envelope` checks sig_A, refuses a replay
+//!   ([`ReplayCache`]), agrees inside the key store, decrypts, and erases a one-time prekey's
+//!   secret. The content's manifest is checked ([`MailContent::open`]). The caller keeps what it
+//!   read, then acknowledges ([`Session::acknowledge_mail`]) and tops up prekeys.
+
+use herald_proto::inclusion::LogTrust;
+use herald_proto::paep::{
+    MailContent, MailError, OpenedMail, Outgoing, ReplayCache, VerifiedPrekeyBundle, open_envelope,
+    seal_envelope, verify_prekey_bundle,
+};
+use herald_proto::wire::client::{
+    expect_inbox, expect_mail, expect_mail_accepted, expect_mail_acknowledged, expect_mail_prekey,
+    expect_outbox, expect_sender_binding,
+};
+use herald_proto::wire::pb;
+
+use crate::gateway::Gateway;
+use crate::key_transparency::verify_binding_answer;
+use crate::keystore::{Card, SecureKeyStore};
+use crate::session::{Session, SessionError, SessionStore, answer_error};
+
+/// A mail read from the mailbox: opened, its sender's signature verified under the sender's
+/// proven binding, its content checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReadMail {
+    /// Its entry in the mailbox.
+    pub id: u64,
+    /// The gateway that relayed it.
+    pub from_domain: String,
+    /// When it reached the mailbox (Unix seconds).
+    pub received_at: u64,
+    /// The opened envelope (sender, msg_id, plaintext, prekey used).
+    pub opened: OpenedMail,
+    /// The content (subject, body, attachments with their checked manifest).
+    pub content: MailContent,
+}
+
+/// The log of `account`'s domain among `trusts` (by origin `<domain>/herald`).
+fn trust_of<'a>(trusts: &'a [LogTrust], account: &str) -> Result<&'a LogTrust, SessionError> {
+    let domain = herald_proto::identity::account_domain(account)
+        .ok_or_else(|| SessionError::BadAccount(account.to_owned()))?;
+    let origin = format!("{domain}/herald");
+    trusts
+        .iter()
+        .find(|t| t.origin().eq_ignore_ascii_case(&origin))
+        .ok_or(SessionError::UnknownDomain(domain.to_owned()))
+}
+
+impl<S: SessionStore> Session<S> {
+    /// One prekey of `recipient`, through the own gateway, verified against `trust` (the
+    /// recipient domain's log) at `now`.
+    pub async fn mail_prekey<G: Gateway>(
+        &mut self,
+        gateway: &G,
+        recipient: &str,
+        trust: &LogTrust,
+        now: u64,
+        max_skew: u64,
+    ) -> Result<VerifiedPrekeyBundle, SessionError> {
+        let response = self
+            .request(gateway, &pb::SessionRequest::mail_prekey(recipient))
+            .await?;
+        let bundle = expect_mail_prekey(response).map_err(answer_error)?;
+        Ok(verify_prekey_bundle(
+            &bundle, recipient, trust, now, max_skew,
+        )?)
+    }
+
+    /// Seals `plaintext` (a `MailContent::build` result) to `recipient` under `msg_id` with a
+    /// prekey verified against the recipient's domain log among `trusts`, signs the header with
+    /// IK inside `keys`, and hands it to the own gateway; `expires_at` 0 takes the gateway's
+    /// default. Returns the gateway's acceptance (the mail is durably queued).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn send_mail<G: Gateway, K: SecureKeyStore>(
+        &mut self,
+        gateway: &G,
+        keys: &mut K,
+        recipient: &str,
+        trusts: &[LogTrust],
+        msg_id: &[u8],
+        plaintext: &[u8],
+        expires_at: u64,
+        now: u64,
+        max_skew: u64,
+    ) -> Result<pb::MailAccepted, SessionError> {
+        let trust = trust_of(trusts, recipient)?.clone();
+        let bundle = self
+            .mail_prekey(gateway, recipient, &trust, now, max_skew)
+            .await?;
+        let sender = self.account().to_owned();
+        let outgoing = Outgoing {
+            msg_id,
+            sender: &sender,
+            plaintext,
+        };
+        let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+        let envelope = seal_envelope(&outgoing, &bundle, &Card(keys), &mut rng)?;
+        let response = self
+            .request(
+                gateway,
+                &pb::SessionRequest::send_mail(envelope, expires_at),
+            )
+            .await?;
+        expect_mail_accepted(response).map_err(answer_error)
+    }
+
+    /// The mailbox's entries.
+    pub async fn inbox<G: Gateway>(&mut self, gateway: &G) -> Result<pb::Inbox, SessionError> {
+        let response = self.request(gateway, &pb::SessionRequest::inbox()).await?;
+        expect_inbox(response).map_err(answer_error)
+    }
+
+    /// What became of the mails sent (queued, delivered, not delivered and why).
+    pub async fn outbox<G: Gateway>(&mut self, gateway: &G) -> Result<pb::Outbox, SessionError> {
+        let response = self.request(gateway, &pb::SessionRequest::outbox()).await?;
+        expect_outbox(response).map_err(answer_error)
+    }
+
+    /// Mail `id` of the mailbox as the gateway holds it (not opened).
+    pub async fn fetch_mail<G: Gateway>(
+        &mut self,
+        gateway: &G,
+        id: u64,
+    ) -> Result<pb::StoredMail, SessionError> {
+        let response = self
+            .request(gateway, &pb::SessionRequest::fetch_mail(id))
+            .await?;
+        expect_mail(response, id).map_err(answer_error)
+    }
+
+    /// Fetches mail `id` and opens it (module docs): the sender's binding is verified against
+    /// the sender domain's log among `trusts`, sig_A under it, the replay cache consulted and
+    /// updated, the prekey secret used inside `keys` and a one-time one erased.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn read_mail<G: Gateway, K: SecureKeyStore>(
+        &mut self,
+        gateway: &G,
+        keys: &mut K,
+        id: u64,
+        trusts: &[LogTrust],
+        replay: &mut ReplayCache,
+        now: u64,
+        max_skew: u64,
+    ) -> Result<ReadMail, SessionError> {
+        let stored = self.fetch_mail(gateway, id).await?;
+        let envelope = stored.envelope.ok_or(SessionError::Mail(MailError::Wire(
+            herald_proto::wire::WireError::MissingField {
+                field: "StoredMail.envelope",
+            },
+        )))?;
+        let trust = trust_of(trusts, &envelope.sender)?.clone();
+        let response = self
+            .request(
+                gateway,
+                &pb::SessionRequest::sender_binding(&envelope.sender),
+            )
+            .await?;
+        let answer = expect_sender_binding(response).map_err(answer_error)?;
+        let binding = verify_binding_answer(&trust, &envelope.sender, answer, now, max_skew)
+            .map_err(|e| SessionError::Gateway(e.into()))?;
+        let account = self.account().to_owned();
+        let opened = open_envelope(
+            &envelope,
+            &account,
+            binding.binding(),
+            binding.revocations(),
+            &mut Card(keys),
+            replay,
+            now,
+        )?;
+        let content = MailContent::open(&opened.plaintext)
+            .map_err(|e| SessionError::Mail(MailError::Wire(e)))?;
+        Ok(ReadMail {
+            id,
+            from_domain: stored.from_domain,
+            received_at: stored.received_at,
+            opened,
+            content,
+        })
+    }
+
+    /// Deletes mail `id` from the mailbox (once it is kept, or refused, on this side).
+    pub async fn acknowledge_mail<G: Gateway>(
+        &mut self,
+        gateway: &G,
+        id: u64,
+    ) -> Result<(), SessionError> {
+        let response = self
+            .request(gateway, &pb::SessionRequest::acknowledge_mail(id))
+            .await?;
+        expect_mail_acknowledged(response).map_err(answer_error)
+    }
+}

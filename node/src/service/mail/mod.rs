@@ -1,0 +1,438 @@
+//! Mail between domains through the gateways (DESIGN §3.2, §4 "Mailboxes", "Peer domains"):
+//! [`MailService`] is both S_A (a sender's gateway: takes envelopes from its logged-in
+//! accounts, queues them durably, relays them) and S_B (a recipient's gateway: takes relays
+//! from registered peers only, keeps mailboxes sealed at rest, hands mail to its account).
+//!
+//! - **Relay protocol.** Relays ride `/herald/client/1` as two request kinds, `relay_prekey` and
+//!   `relay_mail` (docs/decisions.md, "Mail between domains"): the node already carries that
+//!   protocol both ways to its registered peers (`PeerGateway`), and the worker's bounds,
+//!   timeouts and codec apply unchanged. A relay is taken only from the libp2p peer id (Noise
+//!   authenticates it) registered for its `from_domain`, and only if the relay envelope verifies
+//!   under that peer's registered log key (`paep::verify_relay`); anything else is refused and
+//!   counted in `herald_relay_refused_total{kind}`.
+//! - **Prekeys through S_A.** A's client asks its gateway (`mail_prekey` in the session); S_A
+//!   asks S_B (`relay_prekey`); S_B hands out one prekey exactly as to any asker (at most once,
+//!   flushed first: `service::prekeys`). A's client verifies it against B's domain log.
+//! - **Outbound queue** (`outbox`): flushed before `MailAccepted`; a relay task tries each mail
+//!   with exponential back-off until S_B acknowledges it or it expires; a refusal by S_B or the
+//!   expiry leaves a not-delivered record A lists (`outbox` in the session).
+//! - **Mailboxes** (`mailbox`, `at_rest`): sealed per mailbox, idempotent by (sender, msg_id),
+//!   quota and retention from the configuration.
+//! - **Evidence points** ([`MailEvents`]): each place DESIGN §3.4 names an evidence record calls
+//!   one method; today it logs and counts, the evidence writer is to be wired in there.
+
+mod at_rest;
+mod mailbox;
+mod outbox;
+mod relay;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ed25519_dalek::SigningKey;
+use herald_proto::identity::account_domain;
+use herald_proto::wire::pb::{self, ClientErrorKind};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use tokio::sync::Notify;
+use tracing::{info, warn};
+use zeroize::Zeroizing;
+
+use at_rest::AtRest;
+pub(crate) use at_rest::StoreError;
+use mailbox::{Delivered, Mailboxes};
+use outbox::Outbox;
+
+use super::{Intake, Refusal};
+use crate::db::Tree;
+use crate::metrics::KindLabel;
+use crate::network::NodeHandle;
+use crate::peers::PeerRegistry;
+
+/// The gateway's mail settings (from the configuration).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MailSettings {
+    /// The expiry a mail gets when its sender names none, and the latest it may name, seconds
+    /// from acceptance.
+    pub max_expiry_secs: u64,
+    /// First retry delay after a failed relay; doubled per attempt up to `retry_max`.
+    pub retry_min: Duration,
+    /// Longest delay between two relay attempts.
+    pub retry_max: Duration,
+    /// Bytes of ciphertext one mailbox holds at most.
+    pub quota_bytes: u64,
+    /// Seconds a mail stays in a mailbox unacknowledged (and a taken msg_id is remembered);
+    /// at least `max_expiry_secs`.
+    pub retention_secs: u64,
+}
+
+/// Mail's metrics.
+#[derive(Clone, Debug, Default)]
+pub struct MailMetrics {
+    /// The evidence points passed, by kind (`acceptance`, `relay_accepted`, `consignment`,
+    /// `handover`, `non_delivery`, `rejection`).
+    pub events: Family<KindLabel, Counter>,
+    /// Relays refused, by reason (`unregistered`, `bad_signature`, `not_for_us`, `expired`,
+    /// `unknown_recipient`, `over_quota`, `malformed`).
+    pub relay_refused: Family<KindLabel, Counter>,
+    /// Relays taken that were duplicates (stored once).
+    pub relay_duplicates: Counter,
+    /// Mails in the outbound queue.
+    pub queued: Gauge,
+    /// Relay attempts that failed and will be retried.
+    pub relay_retries: Counter,
+}
+
+impl MailMetrics {
+    /// Creates the metrics and registers them in `registry`.
+    pub fn register(registry: &mut Registry) -> Self {
+        let m = MailMetrics::default();
+        registry.register(
+            "herald_mail_events",
+            "Mail evidence points passed, by kind",
+            m.events.clone(),
+        );
+        registry.register(
+            "herald_relay_refused",
+            "Relays refused, by reason (unregistered: not from a registered peer domain)",
+            m.relay_refused.clone(),
+        );
+        registry.register(
+            "herald_relay_duplicates",
+            "Relays of a mail already taken (nothing stored)",
+            m.relay_duplicates.clone(),
+        );
+        registry.register(
+            "herald_mail_queued",
+            "Mails in the outbound queue",
+            m.queued.clone(),
+        );
+        registry.register(
+            "herald_relay_retries",
+            "Relay attempts that failed and will be retried",
+            m.relay_retries.clone(),
+        );
+        m
+    }
+}
+
+/// The points where the gateway would write a notary evidence record (DESIGN §3.4). Each logs
+/// a tracing event and counts `herald_mail_events_total{kind}`; the evidence writer is to be
+/// called from here, keyed by msg_id.
+#[derive(Clone, Debug)]
+pub struct MailEvents {
+    metrics: MailMetrics,
+}
+
+impl MailEvents {
+    fn count(&self, kind: &'static str) {
+        self.metrics.events.get_or_create(&KindLabel { kind }).inc();
+    }
+
+    /// `Acceptance`: S_A took `envelope` from its sender (durable in the outbound queue).
+    pub fn accepted(&self, envelope: &pb::MailEnvelope, expires_at: u64) {
+        self.count("acceptance");
+        info!(
+            msg_id = hex::encode(&envelope.msg_id),
+            expires_at, "mail accepted from sender"
+        );
+    }
+
+    /// `RelayAccepted` (seen by S_A): S_B acknowledged the relay of `envelope`.
+    pub fn relayed(&self, envelope: &pb::MailEnvelope, duplicate: bool) {
+        self.count("relay_accepted");
+        info!(
+            msg_id = hex::encode(&envelope.msg_id),
+            duplicate, "mail relayed; the recipient's gateway took it"
+        );
+    }
+
+    /// `Consignment` (S_B): `envelope` is durable in its recipient's mailbox as entry `id`.
+    pub fn consigned(&self, envelope: &pb::MailEnvelope, from_domain: &str, id: u64) {
+        self.count("consignment");
+        info!(
+            msg_id = hex::encode(&envelope.msg_id),
+            from_domain, id, "mail put in mailbox"
+        );
+    }
+
+    /// `Handover` (S_B): the recipient fetched `mail`.
+    pub fn handed_over(&self, mail: &pb::StoredMail) {
+        self.count("handover");
+        let msg_id = mail.envelope.as_ref().map(|e| hex::encode(&e.msg_id));
+        info!(msg_id, id = mail.id, "mail handed over to its recipient");
+    }
+
+    /// `NonDelivery` / `Expiry` (S_A): `envelope` will not be delivered, for `reason`.
+    pub fn not_delivered(&self, envelope: &pb::MailEnvelope, reason: &str) {
+        self.count("non_delivery");
+        warn!(
+            msg_id = hex::encode(&envelope.msg_id),
+            reason, "mail not delivered"
+        );
+    }
+
+    /// `Rejection`: this gateway refused `msg_id` (from its sender, or relayed), for `reason`.
+    pub fn rejected(&self, msg_id: &[u8], reason: &str) {
+        self.count("rejection");
+        warn!(msg_id = hex::encode(msg_id), reason, "mail rejected");
+    }
+}
+
+/// What [`MailService`] works with.
+pub struct MailParts {
+    /// The node's database (trees `mail` and `outbox`).
+    pub db: sled::Db,
+    /// The gateway's mailbox key (`keys::mailbox_key`), never in sled.
+    pub mailbox_key: Zeroizing<[u8; 32]>,
+    /// The log key: signs relay envelopes.
+    pub log_key: SigningKey,
+    /// The registered peers.
+    pub peers: PeerRegistry,
+    /// The network (relays to peers).
+    pub node: NodeHandle,
+    /// Accounts, bindings, the clock.
+    pub intake: Intake,
+    /// Settings.
+    pub settings: MailSettings,
+    /// Metrics.
+    pub metrics: MailMetrics,
+}
+
+pub(super) struct Inner {
+    mailboxes: Mailboxes,
+    outbox: Outbox,
+    log_key: SigningKey,
+    domain: String,
+    peers: PeerRegistry,
+    node: NodeHandle,
+    intake: Intake,
+    settings: MailSettings,
+    metrics: MailMetrics,
+    events: MailEvents,
+    wake: Notify,
+}
+
+/// Mail at the gateway (module docs). Cheap to clone.
+#[derive(Clone)]
+pub struct MailService {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for MailService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MailService")
+            .field("domain", &self.inner.domain)
+            .finish_non_exhaustive()
+    }
+}
+
+fn store_refusal(e: StoreError) -> Refusal {
+    Refusal::Internal(format!("mail storage: {e}"))
+}
+
+impl MailService {
+    /// Opens the mail trees. Blocking.
+    pub fn open(parts: MailParts) -> Result<Self, sled::Error> {
+        let at_rest = Arc::new(AtRest::new(parts.mailbox_key));
+        let mailboxes = Mailboxes::new(
+            parts.db.clone(),
+            Tree::Mail.open(&parts.db)?,
+            at_rest.clone(),
+            parts.settings.quota_bytes,
+        );
+        let outbox = Outbox::new(parts.db.clone(), Tree::Outbox.open(&parts.db)?, at_rest);
+        let domain = parts.intake.accounts().domain().to_owned();
+        Ok(MailService {
+            inner: Arc::new(Inner {
+                mailboxes,
+                outbox,
+                log_key: parts.log_key,
+                domain,
+                peers: parts.peers,
+                node: parts.node,
+                intake: parts.intake,
+                settings: parts.settings,
+                events: MailEvents {
+                    metrics: parts.metrics.clone(),
+                },
+                metrics: parts.metrics,
+                wake: Notify::new(),
+            }),
+        })
+    }
+
+    /// This node's own peer id (the asker of prekeys for local senders).
+    pub(crate) fn local_peer(&self) -> libp2p::PeerId {
+        self.inner.node.peer_id()
+    }
+
+    /// The evidence points.
+    pub fn events(&self) -> &MailEvents {
+        &self.inner.events
+    }
+
+    fn now(&self) -> u64 {
+        self.inner.intake.now_secs()
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.inner.intake.parts().clock.now_ms()
+    }
+
+    fn is_own(&self, domain: &str) -> bool {
+        domain.eq_ignore_ascii_case(&self.inner.domain)
+    }
+
+    /// Runs blocking storage work off the async threads.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&MailService) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, Refusal> {
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || f(&this))
+            .await
+            .map_err(|e| Refusal::Internal(format!("task failed: {e}")))?
+            .map_err(store_refusal)
+    }
+
+    /// Session `send_mail` from `account`: checks the envelope is the account's, to a local
+    /// account or a registered peer domain, signs the relay, queues it durably, then answers.
+    pub(crate) async fn send(
+        &self,
+        account: &str,
+        request: pb::SendMail,
+    ) -> Result<pb::MailAccepted, Refusal> {
+        let envelope = request.envelope.ok_or(Refusal::Malformed(
+            herald_proto::wire::WireError::MissingField {
+                field: "SendMail.envelope",
+            },
+        ))?;
+        let reject = |reason: String, refusal: Refusal| {
+            self.inner.events.rejected(&envelope.msg_id, &reason);
+            refusal
+        };
+        if envelope.sender != account {
+            return Err(reject(
+                "sender is not the session's account".into(),
+                Refusal::Unauthorized("a mail's sender must be the logged-in account".into()),
+            ));
+        }
+        let Some(to_domain) = account_domain(&envelope.recipient) else {
+            return Err(reject(
+                "recipient has no domain".into(),
+                Refusal::NotFound("the recipient has no domain"),
+            ));
+        };
+        if self.is_own(to_domain) {
+            let active = self
+                .inner
+                .intake
+                .accounts()
+                .active_key(&envelope.recipient)
+                .ok()
+                .flatten()
+                .is_some();
+            if !active {
+                return Err(reject(
+                    "no such local account".into(),
+                    Refusal::NotFound("no active account has this address"),
+                ));
+            }
+        } else if self.inner.peers.snapshot().by_domain(to_domain).is_none() {
+            return Err(reject(
+                format!("{to_domain} is not a registered peer domain"),
+                Refusal::NotFound("the recipient's domain is not a peer of this gateway"),
+            ));
+        }
+        let now = self.now();
+        let latest = now.saturating_add(self.inner.settings.max_expiry_secs);
+        let expires_at = match request.expires_at {
+            0 => latest,
+            t if t <= now => {
+                return Err(reject(
+                    "expiry in the past".into(),
+                    Refusal::MailRefused {
+                        kind: ClientErrorKind::Malformed,
+                        reason: format!("the expiry {t} has passed (now {now})"),
+                    },
+                ));
+            }
+            t => t.min(latest),
+        };
+        let relay = herald_proto::paep::sign_relay(
+            envelope.clone(),
+            &self.inner.domain,
+            expires_at,
+            &self.inner.log_key,
+        )
+        .map_err(|e| {
+            reject(
+                e.to_string(),
+                Refusal::MailRefused {
+                    kind: ClientErrorKind::Malformed,
+                    reason: e.to_string(),
+                },
+            )
+        })?;
+        let now_ms = self.now_ms();
+        let new = self
+            .blocking(move |mail| mail.inner.outbox.enqueue(relay, now_ms))
+            .await?;
+        if new {
+            self.inner.metrics.queued.inc();
+            self.inner.events.accepted(&envelope, expires_at);
+            self.inner.wake.notify_one();
+        }
+        Ok(pb::MailAccepted {
+            msg_id: envelope.msg_id,
+            expires_at,
+        })
+    }
+
+    /// Session `inbox` of `account`.
+    pub(crate) async fn inbox(&self, account: &str) -> Result<pb::Inbox, Refusal> {
+        let account = account.to_owned();
+        self.blocking(move |mail| mail.inner.mailboxes.list(&account))
+            .await
+    }
+
+    /// Session `fetch_mail` of `account`.
+    pub(crate) async fn fetch(&self, account: &str, id: u64) -> Result<pb::StoredMail, Refusal> {
+        let account = account.to_owned();
+        let mail = self
+            .blocking(move |mail| mail.inner.mailboxes.fetch(&account, id))
+            .await?
+            .ok_or(Refusal::NotFound("no mail has this id in the mailbox"))?;
+        self.inner.events.handed_over(&mail);
+        Ok(mail)
+    }
+
+    /// Session `acknowledge_mail` of `account`: the mail is deleted (durably) before the answer.
+    pub(crate) async fn acknowledge(&self, account: &str, id: u64) -> Result<(), Refusal> {
+        let account = account.to_owned();
+        if self
+            .blocking(move |mail| mail.inner.mailboxes.acknowledge(&account, id))
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(Refusal::NotFound("no mail has this id in the mailbox"))
+        }
+    }
+
+    /// Session `outbox` of `account`.
+    pub(crate) async fn outbox(&self, account: &str) -> Result<pb::Outbox, Refusal> {
+        let account = account.to_owned();
+        self.blocking(move |mail| mail.inner.outbox.list(&account))
+            .await
+    }
+
+    /// Starts the relay task (S_A's store and forward) and the mailbox retention sweep.
+    pub fn spawn(&self) -> tokio::task::JoinHandle<()> {
+        let this = self.clone();
+        tokio::spawn(async move { this.run().await })
+    }
+}

@@ -1,0 +1,405 @@
+//! The relay between registered peer gateways (module docs of `service::mail`): S_B's side
+//! ([`MailService::relay_in`], [`MailService::admit_relay_peer`]) and S_A's (the relay task, and
+//! what S_A asks S_B for its clients: prekeys and senders' bindings).
+
+use std::time::Duration;
+
+use herald_light_client::{ClientError, Gateway as _};
+use herald_proto::identity::account_domain;
+use herald_proto::paep::{RelayError, verify_relay};
+use herald_proto::wire::client::{expect_prekey_bundle, expect_relay_accepted};
+use herald_proto::wire::pb::{self, ClientErrorKind};
+use libp2p::PeerId;
+use tracing::{debug, error, warn};
+
+use super::outbox::Queued;
+use super::{Delivered, MailService};
+use crate::metrics::KindLabel;
+use crate::service::Refusal;
+
+/// How often the relay task looks at the queue when nothing wakes it.
+const QUEUE_TICK: Duration = Duration::from_millis(250);
+/// Most relay attempts in flight at once; the rest wait for the next look at the queue.
+const MAX_ATTEMPTS_AT_ONCE: usize = 64;
+/// How often mailboxes are swept for entries past the retention period.
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
+
+/// Whether a refusal by S_B is final (retrying cannot help) or may pass later.
+fn is_final(kind: ClientErrorKind) -> bool {
+    matches!(
+        kind,
+        ClientErrorKind::Forbidden
+            | ClientErrorKind::Unauthorized
+            | ClientErrorKind::NotFound
+            | ClientErrorKind::Malformed
+            | ClientErrorKind::TooLarge
+            | ClientErrorKind::InvalidEntry
+            | ClientErrorKind::Duplicate
+    )
+}
+
+impl MailService {
+    fn refuse_relay(&self, kind: &'static str, msg_id: &[u8], refusal: Refusal) -> Refusal {
+        self.inner
+            .metrics
+            .relay_refused
+            .get_or_create(&KindLabel { kind })
+            .inc();
+        warn!(reason = kind, msg_id = hex::encode(msg_id), %refusal, "relay refused");
+        if !msg_id.is_empty() {
+            self.inner.events.rejected(msg_id, kind);
+        }
+        refusal
+    }
+
+    /// The registered peer `peer` speaking for `from_domain`, or the refusal (counted as
+    /// `unregistered`): only registered peer domains may relay (DESIGN §4).
+    pub(crate) fn admit_relay_peer(
+        &self,
+        peer: &PeerId,
+        from_domain: &str,
+    ) -> Result<std::sync::Arc<crate::peers::PeerDomain>, Refusal> {
+        let peers = self.inner.peers.snapshot();
+        match peers.by_peer_id(peer) {
+            Some(p) if p.domain.eq_ignore_ascii_case(from_domain) => Ok(p.clone()),
+            _ => Err(self.refuse_relay(
+                "unregistered",
+                &[],
+                Refusal::Forbidden("relays from a domain that is not a registered peer"),
+            )),
+        }
+    }
+
+    /// S_B: a relay from `peer`. Answered once the mail is durable in its recipient's mailbox,
+    /// or was there already; a relay that is not from the registered peer of its domain, not
+    /// signed by that peer's log key, not for this domain, expired, for no active account, or
+    /// over the quota changes nothing.
+    pub(crate) async fn relay_in(
+        &self,
+        peer: PeerId,
+        relay: pb::RelayEnvelope,
+    ) -> Result<pb::RelayAccepted, Refusal> {
+        let msg_id = relay
+            .envelope
+            .as_ref()
+            .map(|e| e.msg_id.clone())
+            .unwrap_or_default();
+        let from = self.admit_relay_peer(&peer, &relay.from_domain)?;
+        let now = self.now();
+        let envelope =
+            match verify_relay(&relay, &self.inner.domain, from.log_key().public_key(), now) {
+                Ok(e) => e.clone(),
+                Err(e) => {
+                    let kind = match e {
+                        RelayError::BadSignature => "bad_signature",
+                        RelayError::NotForUs { .. } | RelayError::WrongDomain { .. } => {
+                            "not_for_us"
+                        }
+                        RelayError::Expired { .. } => "expired",
+                        _ => "malformed",
+                    };
+                    return Err(self.refuse_relay(
+                        kind,
+                        &msg_id,
+                        Refusal::MailRefused {
+                            kind: ClientErrorKind::Forbidden,
+                            reason: e.to_string(),
+                        },
+                    ));
+                }
+            };
+        let active = self
+            .inner
+            .intake
+            .accounts()
+            .active_key(&envelope.recipient)
+            .ok()
+            .flatten()
+            .is_some();
+        if !active {
+            return Err(self.refuse_relay(
+                "unknown_recipient",
+                &msg_id,
+                Refusal::NotFound("no active account has this address"),
+            ));
+        }
+        let from_domain = relay.from_domain.clone();
+        let stored = envelope.clone();
+        let delivered = self
+            .blocking(move |mail| mail.inner.mailboxes.deliver(&stored, &from_domain, now))
+            .await?;
+        match delivered {
+            Delivered::Stored(id) => {
+                // Durable in the mailbox, not yet answered: a crash here must not duplicate.
+                crate::fault::reached(crate::fault::FaultPoint::MailConsigned);
+                self.inner
+                    .events
+                    .consigned(&envelope, &relay.from_domain, id);
+                Ok(pb::RelayAccepted {
+                    msg_id,
+                    duplicate: false,
+                })
+            }
+            Delivered::Duplicate => {
+                self.inner.metrics.relay_duplicates.inc();
+                debug!(
+                    msg_id = hex::encode(&msg_id),
+                    "relay of a mail already taken"
+                );
+                Ok(pb::RelayAccepted {
+                    msg_id,
+                    duplicate: true,
+                })
+            }
+            Delivered::OverQuota => Err(self.refuse_relay(
+                "over_quota",
+                &msg_id,
+                Refusal::MailRefused {
+                    kind: ClientErrorKind::TooLarge,
+                    reason: "the recipient's mailbox is full".into(),
+                },
+            )),
+        }
+    }
+
+    /// S_A, for its client: one prekey of `account` at the registered peer of its domain.
+    pub(crate) async fn remote_prekey(&self, account: &str) -> Result<pb::PrekeyBundle, Refusal> {
+        let domain =
+            account_domain(account).ok_or(Refusal::NotFound("the address has no domain"))?;
+        let peer = self
+            .inner
+            .peers
+            .snapshot()
+            .by_domain(domain)
+            .cloned()
+            .ok_or(Refusal::NotFound(
+                "the recipient's domain is not a peer of this gateway",
+            ))?;
+        let response = self
+            .inner
+            .node
+            .client_request(
+                peer.peer_id,
+                peer.addrs.clone(),
+                pb::ClientRequest::relay_prekey(&self.inner.domain, account),
+            )
+            .await
+            .map_err(peer_failure)?;
+        expect_prekey_bundle(response).map_err(|e| peer_failure(e.into()))
+    }
+
+    /// For a client: the binding of the sender `account` from its own domain's gateway (this
+    /// one, or a registered peer), with its proof; the client verifies it.
+    pub(crate) async fn sender_binding(&self, account: &str) -> Result<pb::BindingAnswer, Refusal> {
+        let domain =
+            account_domain(account).ok_or(Refusal::NotFound("the address has no domain"))?;
+        if self.is_own(domain) {
+            return self.inner.intake.binding(account.to_owned()).await;
+        }
+        let peer = self
+            .inner
+            .peers
+            .snapshot()
+            .by_domain(domain)
+            .cloned()
+            .ok_or(Refusal::NotFound(
+                "the sender's domain is not a peer of this gateway",
+            ))?;
+        self.inner
+            .node
+            .gateway(peer.peer_id, peer.addrs.clone())
+            .binding(account)
+            .await
+            .map_err(peer_failure)
+    }
+
+    /// The relay task: tries every due mail, sweeps mailboxes now and then.
+    pub(super) async fn run(self) {
+        let mut last_sweep = tokio::time::Instant::now();
+        loop {
+            self.relay_due().await;
+            if last_sweep.elapsed() >= SWEEP_EVERY {
+                last_sweep = tokio::time::Instant::now();
+                let (now, retention) = (self.now(), self.inner.settings.retention_secs);
+                match self
+                    .blocking(move |mail| mail.inner.mailboxes.sweep(now, retention))
+                    .await
+                {
+                    Ok(0) => {}
+                    Ok(n) => warn!(
+                        removed = n,
+                        "mailbox entries past the retention period deleted"
+                    ),
+                    Err(e) => error!(error = %e, "mailbox retention sweep failed"),
+                }
+            }
+            tokio::select! {
+                () = self.inner.wake.notified() => {}
+                () = tokio::time::sleep(QUEUE_TICK) => {}
+            }
+        }
+    }
+
+    async fn relay_due(&self) {
+        let queued = match self.blocking(|mail| Ok(mail.inner.outbox.queued())).await {
+            Ok(q) => q,
+            Err(e) => {
+                error!(error = %e, "cannot read the outbound queue");
+                return;
+            }
+        };
+        self.inner.metrics.queued.set(queued.len() as i64);
+        let now_ms = self.now_ms();
+        let mut tries = tokio::task::JoinSet::new();
+        for item in queued {
+            if tries.len() >= MAX_ATTEMPTS_AT_ONCE {
+                break;
+            }
+            match item {
+                Ok(q) if q.next_attempt_ms <= now_ms => {
+                    let this = self.clone();
+                    tries.spawn(async move { this.attempt(q).await });
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    error!(error = %e, "an outbound queue record does not read; left in place")
+                }
+            }
+        }
+        while tries.join_next().await.is_some() {}
+    }
+
+    /// One attempt at relaying `queued`, and what follows from its outcome.
+    async fn attempt(&self, queued: Queued) {
+        let now = self.now();
+        if queued.relay.expires_at <= now {
+            return self
+                .give_up(
+                    queued,
+                    "expired: the recipient's gateway did not take it in time".into(),
+                )
+                .await;
+        }
+        let to = queued.relay.to_domain.clone();
+        let outcome = if self.is_own(&to) {
+            self.relay_locally(&queued).await
+        } else {
+            match self.inner.peers.snapshot().by_domain(&to).cloned() {
+                None => Err((true, format!("{to} is no longer a registered peer domain"))),
+                Some(peer) => {
+                    let request = pb::ClientRequest::relay_mail(queued.relay.clone());
+                    match self
+                        .inner
+                        .node
+                        .client_request(peer.peer_id, peer.addrs.clone(), request)
+                        .await
+                    {
+                        Ok(response) => expect_relay_accepted(response, &queued.envelope.msg_id)
+                            .map(|a| a.duplicate)
+                            .map_err(|e| match ClientError::from(e) {
+                                ClientError::Refused(r) => {
+                                    (is_final(r.kind), format!("refused by {to}: {}", r.message))
+                                }
+                                other => (false, other.to_string()),
+                            }),
+                        Err(ClientError::Refused(r)) => {
+                            Err((is_final(r.kind), format!("refused by {to}: {}", r.message)))
+                        }
+                        Err(other) => Err((false, other.to_string())),
+                    }
+                }
+            }
+        };
+        match outcome {
+            Ok(duplicate) => {
+                let envelope = queued.envelope.clone();
+                let done = self
+                    .blocking(move |mail| {
+                        mail.inner
+                            .outbox
+                            .finish(&queued, pb::DeliveryState::Delivered, "", now)
+                    })
+                    .await;
+                match done {
+                    Ok(()) => self.inner.events.relayed(&envelope, duplicate),
+                    Err(e) => {
+                        error!(error = %e, "a delivered mail could not be recorded; it will be relayed again (S_B takes it once)")
+                    }
+                }
+            }
+            Err((true, reason)) => self.give_up(queued, reason).await,
+            Err((false, reason)) => {
+                self.inner.metrics.relay_retries.inc();
+                let shift = queued.attempts.min(20);
+                let delay = self
+                    .inner
+                    .settings
+                    .retry_min
+                    .saturating_mul(1u32 << shift)
+                    .min(self.inner.settings.retry_max);
+                let next = self.now_ms().saturating_add(delay.as_millis() as u64);
+                debug!(msg_id = hex::encode(&queued.envelope.msg_id), %reason, ?delay, "relay failed; retrying");
+                if let Err(e) = self
+                    .blocking(move |mail| mail.inner.outbox.retry(queued, next))
+                    .await
+                {
+                    error!(error = %e, "could not record a relay attempt");
+                }
+            }
+        }
+    }
+
+    /// A mail between two accounts of this domain: straight into the mailbox.
+    async fn relay_locally(&self, queued: &Queued) -> Result<bool, (bool, String)> {
+        let (envelope, domain, now) = (
+            queued.envelope.clone(),
+            self.inner.domain.clone(),
+            self.now(),
+        );
+        let stored = envelope.clone();
+        match self
+            .blocking(move |mail| mail.inner.mailboxes.deliver(&stored, &domain, now))
+            .await
+        {
+            Ok(Delivered::Stored(id)) => {
+                self.inner
+                    .events
+                    .consigned(&envelope, &self.inner.domain, id);
+                Ok(false)
+            }
+            Ok(Delivered::Duplicate) => Ok(true),
+            Ok(Delivered::OverQuota) => Err((true, "the recipient's mailbox is full".into())),
+            Err(e) => Err((false, e.to_string())),
+        }
+    }
+
+    async fn give_up(&self, queued: Queued, reason: String) {
+        let envelope = queued.envelope.clone();
+        let (now, why) = (self.now(), reason.clone());
+        match self
+            .blocking(move |mail| {
+                mail.inner
+                    .outbox
+                    .finish(&queued, pb::DeliveryState::NotDelivered, &why, now)
+            })
+            .await
+        {
+            Ok(()) => self.inner.events.not_delivered(&envelope, &reason),
+            Err(e) => error!(error = %e, "a non-delivery could not be recorded"),
+        }
+    }
+}
+
+/// A peer gateway's failure, as this gateway's client sees it.
+fn peer_failure(e: ClientError) -> Refusal {
+    match e {
+        ClientError::Refused(r) => Refusal::MailRefused {
+            kind: r.kind,
+            reason: format!("the recipient's gateway refused: {}", r.message),
+        },
+        other => Refusal::MailRefused {
+            kind: ClientErrorKind::Busy,
+            reason: format!("the other domain's gateway could not be reached: {other}"),
+        },
+    }
+}

@@ -1,0 +1,879 @@
+//! Mail between domains through real gateway processes (DESIGN §3.2, §4 "Mailboxes"): alice at
+//! d0 and carol at d0 write to bob at d1. The sender's gateway fetches bob's prekey from bob's
+//! gateway over the relay, the senders' clients verify it against d1's log, seal, sign inside
+//! their key stores and hand the envelopes to d0, which queues and relays them; d1 keeps them
+//! sealed in bob's mailbox; bob's client verifies each sender's binding from d0 with its proof,
+//! decrypts, erases the one-time prekey and keeps a replay cache.
+
+mod common;
+mod paep_support;
+
+use std::path::Path;
+use std::time::Duration;
+
+use common::{bounded, options};
+use ed25519_dalek::Signer as _;
+use ed25519_dalek::SigningKey;
+use herald_light_client::keystore::MemoryKeyStore;
+use herald_light_client::{
+    Gateway, GatewayClient, LogTrust, MemorySessionStore, Session, SessionError,
+};
+use herald_node::fault::FaultPoint;
+use herald_proto::paep::{
+    Attachment, MailContent, MailError, Outgoing, PrekeyError, PrekeyKind, ReplayCache,
+    prekey_signing_input, seal_envelope, sign_relay, verify_prekey_bundle,
+};
+use herald_proto::wire::client::{expect_mail_accepted, expect_mail_prekey};
+use herald_proto::wire::pb;
+use herald_testnet::Testnet;
+use paep_support::{PASSWORD, now, refusal, register};
+use tempfile::TempDir;
+
+const BOUND: Duration = Duration::from_secs(240);
+const ALICE: &str = "alice@d0.test";
+const CAROL: &str = "carol@d0.test";
+const BOB: &str = "bob@d1.test";
+const SKEW: u64 = 60;
+/// Bound on a binding being cosigned and served after registration, and on a relay.
+const WITHIN: Duration = Duration::from_secs(40);
+
+async fn login(
+    net: &Testnet,
+    i: usize,
+    account: &str,
+) -> (GatewayClient, Session<MemorySessionStore>) {
+    let client = net.client(i).await.unwrap();
+    let session = Session::login(&client, account, PASSWORD, MemorySessionStore::new())
+        .await
+        .unwrap();
+    (client, session)
+}
+
+fn trusts(net: &Testnet) -> Vec<LogTrust> {
+    (0..net.len()).map(|i| net.log_trust(i).unwrap()).collect()
+}
+
+/// Whether `e` is the gateway's PENDING (a binding not yet cosigned).
+fn pending(e: &SessionError) -> bool {
+    matches!(e, SessionError::Gateway(c) if refusal(c) == Some(pb::ClientErrorKind::Pending))
+}
+
+/// Sends `plaintext` from the session's account to `to`, retrying while a binding is pending.
+async fn send(
+    net: &Testnet,
+    client: &GatewayClient,
+    session: &mut Session<MemorySessionStore>,
+    keys: &mut MemoryKeyStore,
+    to: &str,
+    msg_id: &[u8],
+    plaintext: &[u8],
+) -> pb::MailAccepted {
+    let deadline = tokio::time::Instant::now() + WITHIN;
+    loop {
+        match session
+            .send_mail(
+                client,
+                keys,
+                to,
+                &trusts(net),
+                msg_id,
+                plaintext,
+                0,
+                now(),
+                SKEW,
+            )
+            .await
+        {
+            Err(e) if pending(&e) && tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            other => return other.unwrap(),
+        }
+    }
+}
+
+/// Waits (bounded) until bob's mailbox lists `n` mails; returns the listing.
+async fn inbox_of(
+    client: &GatewayClient,
+    session: &mut Session<MemorySessionStore>,
+    n: usize,
+) -> pb::Inbox {
+    let deadline = tokio::time::Instant::now() + WITHIN;
+    loop {
+        let inbox = session.inbox(client).await.unwrap();
+        if inbox.entries.len() >= n || tokio::time::Instant::now() >= deadline {
+            return inbox;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits (bounded) until the outbox lists `msg_id` in `state`.
+async fn outbox_state(
+    client: &GatewayClient,
+    session: &mut Session<MemorySessionStore>,
+    msg_id: &[u8],
+    state: pb::DeliveryState,
+    within: Duration,
+) -> pb::OutboxEntry {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let outbox = session.outbox(client).await.unwrap();
+        let entry = outbox.entries.into_iter().find(|e| e.msg_id == msg_id);
+        match entry {
+            Some(e) if e.state == state as i32 => return e,
+            other if tokio::time::Instant::now() >= deadline => {
+                panic!("mail {msg_id:?} not {state:?} in time: {other:?}")
+            }
+            _ => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+}
+
+/// Every file under `dir` whose bytes contain `needle`.
+fn files_holding(dir: &Path, needle: &[u8]) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if let Ok(bytes) = std::fs::read(&path)
+                && bytes.windows(needle.len()).any(|w| w == needle)
+            {
+                found.push(path.display().to_string());
+            }
+        }
+    }
+    found
+}
+
+/// The value of an unlabelled or `kind`-labelled counter in node `i`'s `/metrics`.
+async fn metric(net: &Testnet, i: usize, name: &str, kind: &str) -> f64 {
+    paep_support::counter(net, i, name, kind).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mail_travels_from_alpha_to_beta_and_only_bob_reads_it_once() {
+    bounded(BOUND, async {
+        let dir = TempDir::new().unwrap();
+        let net = Testnet::spawn(2, options(dir.path())).await.unwrap();
+        let mut bob_keys = register(&net, 1, BOB, 1).await;
+        let (bob_client, mut bob) = login(&net, 1, BOB).await;
+        bob.upload_prekeys(&bob_client, &mut bob_keys, 4, true)
+            .await
+            .unwrap();
+        let mut alice_keys = register(&net, 0, ALICE, 2).await;
+        let mut carol_keys = register(&net, 0, CAROL, 3).await;
+
+        // Two senders write before bob reads anything.
+        let secret_body = b"PLAINTEXT-BODY-7f3a9c1e the contract is signed";
+        let secret_attachment = b"PLAINTEXT-ATTACHMENT-5b2d8e40 %PDF-1.7";
+        let m1 = MailContent::build(
+            "PLAINTEXT-SUBJECT-91c4",
+            secret_body,
+            vec![Attachment {
+                name: "contract.pdf".into(),
+                media_type: "application/pdf".into(),
+                data: secret_attachment.to_vec(),
+            }],
+        )
+        .unwrap();
+        let (alice_client, mut alice) = login(&net, 0, ALICE).await;
+        let accepted = send(
+            &net,
+            &alice_client,
+            &mut alice,
+            &mut alice_keys,
+            BOB,
+            b"m-alice-1",
+            &m1,
+        )
+        .await;
+        assert_eq!(accepted.msg_id, b"m-alice-1");
+        let m2 = MailContent::build("from carol", b"PLAINTEXT-CAROL-0d1e", vec![]).unwrap();
+        let (carol_client, mut carol) = login(&net, 0, CAROL).await;
+        send(
+            &net,
+            &carol_client,
+            &mut carol,
+            &mut carol_keys,
+            BOB,
+            b"m-carol-1",
+            &m2,
+        )
+        .await;
+
+        // Both reach bob's mailbox at d1 (d0 relays them) and are listed as delivered to A.
+        outbox_state(
+            &alice_client,
+            &mut alice,
+            b"m-alice-1",
+            pb::DeliveryState::Delivered,
+            WITHIN,
+        )
+        .await;
+        let inbox = inbox_of(&bob_client, &mut bob, 2).await;
+        assert_eq!(inbox.entries.len(), 2, "{inbox:?}");
+        let mut replay = ReplayCache::new();
+        let trusts = trusts(&net);
+        let mut prekeys_used = Vec::new();
+        let mut read = Vec::new();
+        for entry in &inbox.entries {
+            let mail = bob
+                .read_mail(
+                    &bob_client,
+                    &mut bob_keys,
+                    entry.id,
+                    &trusts,
+                    &mut replay,
+                    now(),
+                    SKEW,
+                )
+                .await
+                .unwrap();
+            assert_eq!(mail.opened.prekey_kind, PrekeyKind::OneTime);
+            prekeys_used.push(mail.opened.prekey_id);
+            read.push(mail);
+        }
+        // Each sender got its own one-time prekey.
+        assert_ne!(prekeys_used[0], prekeys_used[1]);
+        let alice_mail = read.iter().find(|m| m.opened.sender == ALICE).unwrap();
+        assert_eq!(alice_mail.content.body, secret_body);
+        assert_eq!(alice_mail.content.subject, "PLAINTEXT-SUBJECT-91c4");
+        assert_eq!(alice_mail.content.attachments[0].data, secret_attachment);
+        assert_eq!(alice_mail.from_domain, "d0.test");
+        let carol_mail = read.iter().find(|m| m.opened.sender == CAROL).unwrap();
+        assert_eq!(carol_mail.content.body, b"PLAINTEXT-CAROL-0d1e");
+
+        // Replay of the envelope: refused by the replay cache; and with the cache lost, the
+        // erased one-time prekey cannot decrypt it a second time.
+        let again = bob
+            .read_mail(
+                &bob_client,
+                &mut bob_keys,
+                alice_mail.id,
+                &trusts,
+                &mut replay,
+                now(),
+                SKEW,
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(again, SessionError::Mail(MailError::Replayed)),
+            "{again:?}"
+        );
+        let erased = bob
+            .read_mail(
+                &bob_client,
+                &mut bob_keys,
+                alice_mail.id,
+                &trusts,
+                &mut ReplayCache::new(),
+                now(),
+                SKEW,
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                erased,
+                SessionError::Mail(MailError::PrekeyUnavailable { .. })
+            ),
+            "{erased:?}"
+        );
+
+        // Key substitution by a gateway on the path (d0 or d1): a prekey of its own, signed by a
+        // key it holds, is refused against d1's log; so is another account's binding.
+        let d1 = net.log_trust(1).unwrap();
+        let response = alice
+            .request(&alice_client, &pb::SessionRequest::mail_prekey(BOB))
+            .await
+            .unwrap();
+        let genuine = expect_mail_prekey(response).unwrap();
+        assert!(verify_prekey_bundle(&genuine, BOB, &d1, now(), SKEW).is_ok());
+        let mut substituted = genuine.clone();
+        let prekey = substituted.prekey.as_mut().unwrap();
+        // The gateway's own X25519 key (any 32 bytes are a public key).
+        let gateway_prekey = [0x66u8; 32];
+        let kind = if prekey.kind == pb::PrekeyKind::OneTime as i32 {
+            PrekeyKind::OneTime
+        } else {
+            PrekeyKind::Fallback
+        };
+        prekey.public_key = gateway_prekey.to_vec();
+        prekey.signature = SigningKey::from_bytes(&[0x67; 32])
+            .sign(&prekey_signing_input(BOB, kind, prekey.id, &gateway_prekey))
+            .to_bytes()
+            .to_vec();
+        assert!(matches!(
+            verify_prekey_bundle(&substituted, BOB, &d1, now(), SKEW),
+            Err(PrekeyError::BadSignature { .. })
+        ));
+        // A sender cannot send as another account of its domain either (S_A checks the session).
+        let verified = verify_prekey_bundle(&genuine, BOB, &d1, now(), SKEW).unwrap();
+        let content = MailContent::build("", b"as alice", vec![]).unwrap();
+        let as_alice = Outgoing {
+            msg_id: b"m-impostor",
+            sender: ALICE,
+            plaintext: &content,
+        };
+        let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+        let forged = seal_envelope(&as_alice, &verified, &carol_keys, &mut rng).unwrap();
+        let response = carol
+            .request(&carol_client, &pb::SessionRequest::send_mail(forged, 0))
+            .await
+            .unwrap();
+        let refused = expect_mail_accepted(response).unwrap_err();
+        assert!(
+            format!("{refused:?}").contains("Unauthorized"),
+            "{refused:?}"
+        );
+
+        // Acknowledged mail is gone from the mailbox; bob tops his prekeys up again.
+        for m in &read {
+            bob.acknowledge_mail(&bob_client, m.id).await.unwrap();
+        }
+        assert!(bob.inbox(&bob_client).await.unwrap().entries.is_empty());
+        let top = bob
+            .top_up_prekeys(&bob_client, &mut bob_keys, 4)
+            .await
+            .unwrap();
+        // Four uploaded, three handed out to the senders and one to the substitution check.
+        assert_eq!(top.uploaded, 3);
+
+        // The evidence points were passed at both gateways.
+        assert_eq!(
+            metric(&net, 0, "herald_mail_events", "acceptance").await,
+            2.0
+        );
+        assert_eq!(
+            metric(&net, 0, "herald_mail_events", "relay_accepted").await,
+            2.0
+        );
+        assert_eq!(
+            metric(&net, 1, "herald_mail_events", "consignment").await,
+            2.0
+        );
+        assert!(metric(&net, 1, "herald_mail_events", "handover").await >= 2.0);
+
+        // No file of either node's data directory holds a plaintext or the password.
+        for i in 0..2 {
+            let data = net.node(i).config().data_dir.clone();
+            // The scan reads the files: the domain's name is in them (config, peers, log).
+            assert!(
+                !files_holding(&data, b"d1.test").is_empty(),
+                "{}",
+                data.display()
+            );
+            for needle in [
+                &b"PLAINTEXT-BODY-7f3a9c1e"[..],
+                b"PLAINTEXT-ATTACHMENT-5b2d8e40",
+                b"PLAINTEXT-SUBJECT-91c4",
+                b"PLAINTEXT-CAROL-0d1e",
+                PASSWORD,
+            ] {
+                let found = files_holding(&data, needle);
+                assert!(
+                    found.is_empty(),
+                    "{:?} found in {found:?}",
+                    String::from_utf8_lossy(needle)
+                );
+            }
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attack_a_relay_from_an_unregistered_domain_is_refused_and_counted() {
+    bounded(BOUND, async {
+        let dir = TempDir::new().unwrap();
+        let net = Testnet::spawn(2, options(dir.path())).await.unwrap();
+        register(&net, 1, BOB, 1).await;
+        // A light client is no registered peer: it names d0 and signs with a key of its own.
+        let stranger = net.client(1).await.unwrap();
+        let envelope = pb::MailEnvelope {
+            msg_id: b"m-forged".to_vec(),
+            sender: ALICE.into(),
+            recipient: BOB.into(),
+            ephemeral_key: vec![9; 32],
+            prekey_id: 1,
+            ciphertext: vec![1; 32],
+            sender_signature: vec![2; 64],
+        };
+        let relay = sign_relay(envelope, "d0.test", now() + 600, &SigningKey::from_bytes(&[5; 32])).unwrap();
+        let refused = stranger
+            .exchange(pb::ClientRequest::relay_mail(relay))
+            .await
+            .unwrap();
+        let Some(pb::client_response::Response::Error(e)) = refused.response else {
+            panic!("a relay from a stranger was taken: {refused:?}");
+        };
+        assert_eq!(e.kind, pb::ClientErrorKind::Forbidden as i32, "{e:?}");
+        let prekey = stranger
+            .exchange(pb::ClientRequest::relay_prekey("d0.test", BOB))
+            .await
+            .unwrap();
+        assert!(
+            matches!(prekey.response, Some(pb::client_response::Response::Error(ref e)) if e.kind == pb::ClientErrorKind::Forbidden as i32),
+            "{prekey:?}"
+        );
+        assert_eq!(metric(&net, 1, "herald_relay_refused", "unregistered").await, 2.0);
+        assert_eq!(metric(&net, 1, "herald_mail_events", "consignment").await, 0.0);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn beta_down_mail_is_queued_delivered_once_when_it_returns_and_one_past_expiry_is_not_delivered()
+ {
+    bounded(BOUND, async {
+        let dir = TempDir::new().unwrap();
+        let mut net = Testnet::spawn(2, options(dir.path())).await.unwrap();
+        let mut bob_keys = register(&net, 1, BOB, 1).await;
+        let (bob_client, mut bob) = login(&net, 1, BOB).await;
+        bob.upload_prekeys(&bob_client, &mut bob_keys, 4, true)
+            .await
+            .unwrap();
+        let alice_keys = register(&net, 0, ALICE, 2).await;
+        let (alice_client, mut alice) = login(&net, 0, ALICE).await;
+        let trust = net.log_trust(1).unwrap();
+        // Two prekeys fetched through d0 while d1 is up.
+        let mut bundles = Vec::new();
+        let deadline = tokio::time::Instant::now() + WITHIN;
+        while bundles.len() < 2 {
+            match alice
+                .mail_prekey(&alice_client, BOB, &trust, now(), SKEW)
+                .await
+            {
+                Ok(b) => bundles.push(b),
+                Err(e) if pending(&e) && tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+        net.kill(1).await.unwrap();
+        let mut sealed = Vec::new();
+        for (bundle, (msg_id, text)) in bundles
+            .iter()
+            .zip([(&b"m-queued"[..], &b"later"[..]), (b"m-expiring", b"never")])
+        {
+            let content = MailContent::build("s", text, vec![]).unwrap();
+            let outgoing = Outgoing {
+                msg_id,
+                sender: ALICE,
+                plaintext: &content,
+            };
+            let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+            sealed.push(seal_envelope(&outgoing, bundle, &alice_keys, &mut rng).unwrap());
+        }
+        // The first is sent twice (a client retrying): it is queued once.
+        for (envelope, expires_at) in [
+            (sealed[0].clone(), 0),
+            (sealed[0].clone(), 0),
+            (sealed[1].clone(), now() + 3),
+        ] {
+            let response = alice
+                .request(
+                    &alice_client,
+                    &pb::SessionRequest::send_mail(envelope, expires_at),
+                )
+                .await
+                .unwrap();
+            expect_mail_accepted(response).unwrap();
+        }
+        outbox_state(
+            &alice_client,
+            &mut alice,
+            b"m-queued",
+            pb::DeliveryState::Queued,
+            WITHIN,
+        )
+        .await;
+        // Past its expiry, the second is given up and A sees why.
+        let given_up = outbox_state(
+            &alice_client,
+            &mut alice,
+            b"m-expiring",
+            pb::DeliveryState::NotDelivered,
+            WITHIN,
+        )
+        .await;
+        assert!(given_up.reason.contains("expired"), "{given_up:?}");
+        assert_eq!(
+            metric(&net, 0, "herald_mail_events", "non_delivery").await,
+            1.0
+        );
+
+        // d1 returns: the queued mail is delivered, once.
+        net.restart(1).await.unwrap();
+        outbox_state(
+            &alice_client,
+            &mut alice,
+            b"m-queued",
+            pb::DeliveryState::Delivered,
+            WITHIN,
+        )
+        .await;
+        let (bob_client, mut bob) = login(&net, 1, BOB).await;
+        let inbox = inbox_of(&bob_client, &mut bob, 1).await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let inbox_later = bob.inbox(&bob_client).await.unwrap();
+        assert_eq!(inbox.entries.len(), 1, "{inbox:?}");
+        assert_eq!(inbox_later.entries.len(), 1, "{inbox_later:?}");
+        assert_eq!(inbox.entries[0].msg_id, b"m-queued");
+        let mail = bob
+            .read_mail(
+                &bob_client,
+                &mut bob_keys,
+                inbox.entries[0].id,
+                &trusts(&net),
+                &mut ReplayCache::new(),
+                now(),
+                SKEW,
+            )
+            .await
+            .unwrap();
+        assert_eq!(mail.content.body, b"later");
+    })
+    .await;
+}
+
+/// The `herald` command line, one process per step: alice at d0 sends bob at d1 a mail with an
+/// attachment; bob lists, reads (the attachment written out) and so deletes it; alice sees it
+/// delivered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_sends_lists_reads_and_reports_a_mail() {
+    bounded(BOUND, async {
+        let dir = TempDir::new().unwrap();
+        let net = Testnet::spawn(2, options(dir.path())).await.unwrap();
+        let password_file = dir.path().join("password");
+        std::fs::write(&password_file, PASSWORD).unwrap();
+        let pw = password_file.to_str().unwrap().to_owned();
+        let herald = |home: std::path::PathBuf, args: Vec<String>| async move {
+            let out = tokio::process::Command::new(common::BINARY)
+                .arg("herald")
+                .args(&args)
+                .env("HERALD_HOME", &home)
+                .env("HERALD_PASSPHRASE", "a long passphrase for the test")
+                .env_remove("RUST_LOG")
+                .stdin(std::process::Stdio::null())
+                .kill_on_drop(true)
+                .output();
+            tokio::time::timeout(Duration::from_secs(60), out)
+                .await
+                .expect("herald finished in time")
+                .unwrap()
+        };
+        let ok = |o: &std::process::Output| {
+            assert_eq!(
+                o.status.code(),
+                Some(0),
+                "{}\n{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            );
+            serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap_or_default()
+        };
+        let args = |a: &[&str]| a.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        let mut homes = Vec::new();
+        for (i, account) in [(0, ALICE), (1, BOB)] {
+            let home = dir.path().join(account);
+            let gateway = net.node(i).multiaddr().to_string();
+            let log_key = net.node(i).log_key().to_string();
+            let code = net
+                .node(i)
+                .enrol(account, None)
+                .await
+                .unwrap()
+                .enrolment_code;
+            ok(&herald(
+                home.clone(),
+                args(&[
+                    "account",
+                    "init",
+                    "--account",
+                    account,
+                    "--kdf-memory-kib",
+                    "19456",
+                    "--kdf-iterations",
+                    "2",
+                ]),
+            )
+            .await);
+            ok(&herald(
+                home.clone(),
+                args(&[
+                    "account",
+                    "register",
+                    "--gateway",
+                    &gateway,
+                    "--log-key",
+                    &log_key,
+                    "--code",
+                    &code,
+                    "--password-file",
+                    &pw,
+                ]),
+            )
+            .await);
+            ok(&herald(
+                home.clone(),
+                args(&["login", "--gateway", &gateway, "--password-file", &pw]),
+            )
+            .await);
+            let trust = home.join("trust");
+            ok(&herald(
+                home.clone(),
+                args(&[
+                    "log",
+                    "trust",
+                    "--gateway",
+                    &gateway,
+                    "--log-key",
+                    &log_key,
+                    "--out",
+                    trust.to_str().unwrap(),
+                    "--yes",
+                ]),
+            )
+            .await);
+            homes.push((home, gateway));
+        }
+        let (alice_home, alice_gw) = homes[0].clone();
+        let (bob_home, bob_gw) = homes[1].clone();
+        ok(&herald(
+            bob_home.clone(),
+            args(&["prekeys", "top-up", "--gateway", &bob_gw, "--target", "3"]),
+        )
+        .await);
+
+        let body = dir.path().join("body.txt");
+        std::fs::write(&body, b"Hello Bob, see the contract.").unwrap();
+        let attachment = dir.path().join("contract.pdf");
+        std::fs::write(&attachment, b"%PDF-1.7 the contract").unwrap();
+        // Sent once both bindings are cosigned (the CLI refuses while they are pending).
+        let deadline = tokio::time::Instant::now() + WITHIN;
+        let sent = loop {
+            let out = herald(
+                alice_home.clone(),
+                args(&[
+                    "send",
+                    "--gateway",
+                    &alice_gw,
+                    "--to",
+                    BOB,
+                    "--subject",
+                    "Contract",
+                    "--body-file",
+                    body.to_str().unwrap(),
+                    "--attach",
+                    attachment.to_str().unwrap(),
+                    "--json",
+                ]),
+            )
+            .await;
+            if out.status.success() || tokio::time::Instant::now() >= deadline {
+                break ok(&out);
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        };
+        let msg_id = sent["msg_id"].as_str().unwrap().to_owned();
+
+        let deadline = tokio::time::Instant::now() + WITHIN;
+        let id = loop {
+            let listed = ok(&herald(
+                bob_home.clone(),
+                args(&["inbox", "--gateway", &bob_gw, "--json"]),
+            )
+            .await);
+            if let Some(first) = listed["entries"].as_array().and_then(|e| e.first()) {
+                assert_eq!(first["sender"], ALICE);
+                break first["id"].as_u64().unwrap();
+            }
+            assert!(tokio::time::Instant::now() < deadline, "no mail arrived");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        let out_dir = dir.path().join("attachments");
+        let read = ok(&herald(
+            bob_home.clone(),
+            args(&[
+                "read",
+                &id.to_string(),
+                "--gateway",
+                &bob_gw,
+                "--out",
+                out_dir.to_str().unwrap(),
+                "--json",
+            ]),
+        )
+        .await);
+        assert_eq!(read["from"], ALICE);
+        assert_eq!(read["subject"], "Contract");
+        assert_eq!(read["body"], "Hello Bob, see the contract.");
+        assert_eq!(read["msg_id"], msg_id.as_str());
+        assert_eq!(
+            std::fs::read(out_dir.join("contract.pdf")).unwrap(),
+            b"%PDF-1.7 the contract"
+        );
+        let listed = ok(&herald(
+            bob_home.clone(),
+            args(&["inbox", "--gateway", &bob_gw, "--json"]),
+        )
+        .await);
+        assert!(listed["entries"].as_array().unwrap().is_empty(), "{listed}");
+        let outbox = ok(&herald(
+            alice_home.clone(),
+            args(&["outbox", "--gateway", &alice_gw, "--json"]),
+        )
+        .await);
+        assert_eq!(outbox["entries"][0]["state"], "delivered", "{outbox}");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mail_between_two_accounts_of_one_domain_goes_straight_to_the_mailbox() {
+    bounded(BOUND, async {
+        let dir = TempDir::new().unwrap();
+        let net = Testnet::spawn(2, options(dir.path())).await.unwrap();
+        let mut carol_keys = register(&net, 0, CAROL, 3).await;
+        let (carol_client, mut carol) = login(&net, 0, CAROL).await;
+        carol
+            .upload_prekeys(&carol_client, &mut carol_keys, 2, false)
+            .await
+            .unwrap();
+        let mut alice_keys = register(&net, 0, ALICE, 2).await;
+        let (alice_client, mut alice) = login(&net, 0, ALICE).await;
+        let m = MailContent::build("local", b"down the hall", vec![]).unwrap();
+        send(
+            &net,
+            &alice_client,
+            &mut alice,
+            &mut alice_keys,
+            CAROL,
+            b"m-local",
+            &m,
+        )
+        .await;
+        let inbox = inbox_of(&carol_client, &mut carol, 1).await;
+        assert_eq!(inbox.entries.len(), 1, "{inbox:?}");
+        let mail = carol
+            .read_mail(
+                &carol_client,
+                &mut carol_keys,
+                inbox.entries[0].id,
+                &trusts(&net),
+                &mut ReplayCache::new(),
+                now(),
+                SKEW,
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            (mail.opened.sender.as_str(), mail.content.body.as_slice()),
+            (ALICE, &b"down the hall"[..])
+        );
+        assert_eq!(mail.from_domain, "d0.test");
+        // Nothing went to d1.
+        assert_eq!(
+            metric(&net, 1, "herald_mail_events", "consignment").await,
+            0.0
+        );
+        assert_eq!(
+            metric(&net, 0, "herald_mail_events", "consignment").await,
+            1.0
+        );
+    })
+    .await;
+}
+
+/// An unlabelled counter of node `i`'s `/metrics`.
+async fn plain_counter(net: &Testnet, i: usize, name: &str) -> f64 {
+    let text = herald_testnet::node_api::metrics(net.node(i).http_addr())
+        .await
+        .unwrap();
+    let prefix = format!("{name}_total ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn beta_killed_after_consigning_before_answering_loses_nothing_and_duplicates_nothing() {
+    bounded(BOUND, async {
+        let dir = TempDir::new().unwrap();
+        let mut net = Testnet::spawn(2, options(dir.path())).await.unwrap();
+        let mut bob_keys = register(&net, 1, BOB, 1).await;
+        let (bob_client, mut bob) = login(&net, 1, BOB).await;
+        bob.upload_prekeys(&bob_client, &mut bob_keys, 2, true)
+            .await
+            .unwrap();
+        let mut alice_keys = register(&net, 0, ALICE, 2).await;
+        let (alice_client, mut alice) = login(&net, 0, ALICE).await;
+        // The first relay kills d1 right after the mail is durable in bob's mailbox.
+        net.set_fault(1, Some(FaultPoint::MailConsigned)).unwrap();
+        net.restart(1).await.unwrap();
+        let m = MailContent::build("once", b"exactly once", vec![]).unwrap();
+        send(
+            &net,
+            &alice_client,
+            &mut alice,
+            &mut alice_keys,
+            BOB,
+            b"m-once",
+            &m,
+        )
+        .await;
+        let died = herald_testnet::wait::until(WITHIN, Duration::from_millis(20), || {
+            let alive = net.check_alive(1);
+            async move {
+                match alive {
+                    Err(herald_testnet::TestnetError::Exited { .. }) => Ok(()),
+                    other => Err(format!("{other:?}")),
+                }
+            }
+        })
+        .await;
+        if died.is_err() {
+            let outbox = alice.outbox(&alice_client).await;
+            let log = std::fs::read_to_string(net.node(1).log_path()).unwrap_or_default();
+            let tail: String = log.lines().rev().take(30).collect::<Vec<_>>().join("\n");
+            panic!("d1 did not die at the fault point: {died:?}\n{outbox:?}\n{tail}");
+        }
+        net.set_fault(1, None).unwrap();
+        net.restart(1).await.unwrap();
+        // d0 relays again; d1 already holds it: one entry, the repeat counted as a duplicate.
+        outbox_state(
+            &alice_client,
+            &mut alice,
+            b"m-once",
+            pb::DeliveryState::Delivered,
+            WITHIN,
+        )
+        .await;
+        let (bob_client, mut bob) = login(&net, 1, BOB).await;
+        let inbox = bob.inbox(&bob_client).await.unwrap();
+        assert_eq!(inbox.entries.len(), 1, "{inbox:?}");
+        assert_eq!(plain_counter(&net, 1, "herald_relay_duplicates").await, 1.0);
+        let mail = bob
+            .read_mail(
+                &bob_client,
+                &mut bob_keys,
+                inbox.entries[0].id,
+                &trusts(&net),
+                &mut ReplayCache::new(),
+                now(),
+                SKEW,
+            )
+            .await
+            .unwrap();
+        assert_eq!(mail.content.body, b"exactly once");
+    })
+    .await;
+}
