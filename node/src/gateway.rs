@@ -489,6 +489,7 @@ impl Gateway {
         };
         let (gossip_events, gossip_rx) = mpsc::channel(GOSSIP_EVENT_CAPACITY);
         let judge = GossipJudge::new(peers.clone(), keys.log_verifier(), gossip_events);
+        let policy = Arc::new(PolicyGate::new(policy_rules, &mut registry));
         let mail_parts = MailParts {
             db: store.db().clone(),
             mailbox_key,
@@ -498,6 +499,7 @@ impl Gateway {
             intake: intake.clone(),
             settings: config.mail_settings(),
             metrics: MailMetrics::register(&mut registry),
+            policy: policy.clone(),
         };
         let mail = match tokio::task::spawn_blocking(move || MailService::open(mail_parts)).await {
             Ok(Ok(m)) => m,
@@ -529,7 +531,7 @@ impl Gateway {
                     &mut registry,
                 )),
             )
-            .with_policy(Arc::new(PolicyGate::new(policy_rules, &mut registry))),
+            .with_policy(policy),
             witness.clone(),
             watch.clone(),
             judge.clone(),

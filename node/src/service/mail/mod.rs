@@ -31,11 +31,13 @@ use std::time::Duration;
 
 use ed25519_dalek::SigningKey;
 use herald_proto::identity::account_domain;
+use herald_proto::policy::{MailFacts, PolicyRefusal};
 use herald_proto::wire::pb::{self, ClientErrorKind};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
+use prost::Message as _;
 use tokio::sync::Notify;
 use tracing::{info, warn};
 use zeroize::Zeroizing;
@@ -50,6 +52,7 @@ use crate::db::Tree;
 use crate::metrics::KindLabel;
 use crate::network::NodeHandle;
 use crate::peers::PeerRegistry;
+use crate::policy::PolicyGate;
 
 /// The gateway's mail settings (from the configuration).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -199,6 +202,9 @@ pub struct MailParts {
     pub settings: MailSettings,
     /// Metrics.
     pub metrics: MailMetrics,
+    /// The gateway's policy: every mail from a client (S_A) and every relay from a peer (S_B)
+    /// is judged by it before anything is stored.
+    pub policy: Arc<PolicyGate>,
 }
 
 pub(super) struct Inner {
@@ -211,6 +217,7 @@ pub(super) struct Inner {
     intake: Intake,
     settings: MailSettings,
     metrics: MailMetrics,
+    policy: Arc<PolicyGate>,
     events: MailEvents,
     wake: Notify,
 }
@@ -226,6 +233,20 @@ impl std::fmt::Debug for MailService {
         f.debug_struct("MailService")
             .field("domain", &self.inner.domain)
             .finish_non_exhaustive()
+    }
+}
+
+/// A policy refusal as the client protocol's: a rate is `RATE_LIMITED` with its retry time,
+/// any other rule `FORBIDDEN` with proto's reason (which names no address).
+pub(super) fn policy_refusal(refusal: PolicyRefusal) -> Refusal {
+    match refusal {
+        PolicyRefusal::AccountRate { retry_after } | PolicyRefusal::PeerRate { retry_after } => {
+            Refusal::TooManyAttempts { retry_after }
+        }
+        other => Refusal::MailRefused {
+            kind: ClientErrorKind::Forbidden,
+            reason: other.reason(),
+        },
     }
 }
 
@@ -259,6 +280,7 @@ impl MailService {
                     metrics: parts.metrics.clone(),
                 },
                 metrics: parts.metrics,
+                policy: parts.policy,
                 wake: Notify::new(),
             }),
         })
@@ -346,6 +368,19 @@ impl MailService {
                 format!("{to_domain} is not a registered peer domain"),
                 Refusal::NotFound("the recipient's domain is not a peer of this gateway"),
             ));
+        }
+        let facts = MailFacts {
+            sender: &envelope.sender,
+            recipient: &envelope.recipient,
+            size: envelope.encoded_len() as u64,
+            // The envelope declares no manifest: attachment rules run in the clients.
+            manifest: &[],
+            recipient_mailbox: None,
+        };
+        if let Err(refusal) =
+            (self.inner.policy).judge_from_client(account, &facts, std::time::Instant::now())
+        {
+            return Err(reject(refusal.reason(), policy_refusal(refusal)));
         }
         let now = self.now();
         let latest = now.saturating_add(self.inner.settings.max_expiry_secs);
