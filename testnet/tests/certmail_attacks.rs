@@ -271,7 +271,7 @@ async fn attack_duplicate_publications_are_refused_and_the_first_one_counts() {
             &request,
             &herald_proto::certmail::MessageKey::generate(&mut os_rng()),
             &herald_proto::certmail::ephemeral_secret(&mut os_rng()),
-            &p.alice.mail_ref().keys().export_identity().unwrap(),
+            p.alice.mail_ref().keys(),
             unix_now(),
         )
         .unwrap();

@@ -1,7 +1,6 @@
 //! Step (c): the `KeyPublication` leaf A appends to X's log, and the check that a leaf answers a
 //! given request (used by B in step (d) and by the arbiter).
 
-use ed25519_dalek::SigningKey;
 use prost::Message as _;
 use x25519_dalek::StaticSecret;
 
@@ -9,15 +8,16 @@ use super::CertMailError;
 use super::keys::{MessageKey, WrappedKey, wrap_key};
 use super::request::VerifiedKeyRequest;
 use crate::entry::{KeyPublication, verify_key_publication};
+use crate::paep::IdentitySigner;
 use crate::wire::{decode_valid, pb};
 
 /// The encoded `LogEntry` A submits to X's log for `request`: K wrapped to P_req with the
-/// ephemeral secret `a`, signed by IK_A, stamped `created`.
-pub fn publication_entry(
+/// ephemeral secret `a`, signed by IK_A through its key store, stamped `created`.
+pub fn publication_entry<S: IdentitySigner + ?Sized>(
     request: &VerifiedKeyRequest,
     key: &MessageKey,
     ephemeral_secret: &StaticSecret,
-    identity: &SigningKey,
+    identity: &S,
     created: u64,
 ) -> Result<Vec<u8>, CertMailError> {
     let WrappedKey {
@@ -37,7 +37,10 @@ pub fn publication_entry(
         author: request.sender().to_owned(),
         created,
     };
-    Ok(publication.sign(identity).encode_to_vec())
+    let entry = publication
+        .sign_with(identity)
+        .map_err(|e| CertMailError::KeyStore(e.to_string()))?;
+    Ok(entry.encode_to_vec())
 }
 
 /// Checks that the leaf `entry` is a validly signed `KeyPublication` answering `request`: it
@@ -92,6 +95,7 @@ mod tests {
     use crate::inclusion::LogTrust;
     use crate::merkle::HashAlgorithm;
     use crate::note::NoteSigner;
+    use ed25519_dalek::SigningKey;
     use x25519_dalek::PublicKey;
 
     fn request(p_req: &StaticSecret, sender: &str) -> VerifiedKeyRequest {
@@ -111,7 +115,7 @@ mod tests {
             nonce: [6; 32],
             created: 1,
         };
-        verify_request(&sign_request(&draft, &SigningKey::from_bytes(&[7; 32]))).unwrap()
+        verify_request(&sign_request(&draft, &SigningKey::from_bytes(&[7; 32])).unwrap()).unwrap()
     }
 
     #[test]
@@ -123,7 +127,11 @@ mod tests {
         let alice = SigningKey::from_bytes(&[8; 32]);
         let entry = publication_entry(&r, &k, &ephemeral_secret(&mut rng), &alice, 10).unwrap();
         let p = check_publication(&entry, &r).unwrap();
-        assert_eq!(unwrap_key(&wrapped(&p), &p_req, r.req_hash()).unwrap(), k);
+        let agree = |peer: &[u8; 32]| {
+            let shared = p_req.diffie_hellman(&PublicKey::from(*peer));
+            Ok(zeroize::Zeroizing::new(shared.to_bytes()))
+        };
+        assert_eq!(unwrap_key(&wrapped(&p), r.req_hash(), agree).unwrap(), k);
         // The same leaf does not answer another request.
         let other = request(&ephemeral_secret(&mut rng), "alice@a.test");
         assert!(matches!(

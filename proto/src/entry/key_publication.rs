@@ -2,9 +2,10 @@
 //! the recipient's request key (DESIGN §3.3). How K is wrapped is [`crate::certmail`]'s business;
 //! this file defines only the entry's content and its author signature by IK_A.
 
-use ed25519_dalek::{Signer as _, SigningKey};
+use ed25519_dalek::SigningKey;
 
 use super::{EntryError, fixed, signing_input, verify_signature};
+use crate::paep::IdentitySigner;
 use crate::wire::pb;
 
 /// The label that starts a key publication's signing input (signed by the sender's IK_A).
@@ -46,9 +47,20 @@ impl KeyPublication {
 
     /// Signs this publication with the author's identity key, as a log entry.
     pub fn sign(&self, author: &SigningKey) -> pb::LogEntry {
-        let author_key = author.verifying_key().to_bytes();
-        let signature = author.sign(&self.signing_input(&author_key));
-        pb::LogEntry {
+        match self.sign_with(author) {
+            Ok(entry) => entry,
+            Err(never) => match never {},
+        }
+    }
+
+    /// Signs this publication through the author's key store (IK_A never leaves it).
+    pub fn sign_with<S: IdentitySigner + ?Sized>(
+        &self,
+        author: &S,
+    ) -> Result<pb::LogEntry, S::Error> {
+        let author_key = author.identity_key();
+        let signature = author.sign(&self.signing_input(&author_key))?;
+        Ok(pb::LogEntry {
             kind: Some(pb::log_entry::Kind::KeyPublication(pb::KeyPublication {
                 req_hash: self.req_hash.to_vec(),
                 ciphertext_hash: self.ciphertext_hash.to_vec(),
@@ -57,9 +69,9 @@ impl KeyPublication {
                 author: self.author.clone(),
                 author_key: author_key.to_vec(),
                 created: self.created,
-                signature: signature.to_bytes().to_vec(),
+                signature: signature.to_vec(),
             })),
-        }
+        })
     }
 }
 
