@@ -211,6 +211,9 @@ fn bad_record(name: &str, reason: impl ToString) -> CertifiedMailError {
 struct Lent<T> {
     keys: T,
     failure: std::cell::RefCell<Option<KeyStoreError>>,
+    /// The name of the secret proto created through this loan, if any (to erase it if the
+    /// step then fails).
+    created: Option<String>,
 }
 
 /// What proto sees of a failed key-store operation (the driver keeps the original).
@@ -223,6 +226,7 @@ impl<T> Lent<T> {
         Lent {
             keys,
             failure: std::cell::RefCell::new(None),
+            created: None,
         }
     }
 
@@ -272,6 +276,9 @@ impl<T: SecretCreator<Error = KeyStoreError>> SecretCreator for Lent<T> {
 
     fn create_secret(&mut self, name: &str) -> Result<[u8; 32], LentFailure> {
         let result = self.keys.create_secret(name);
+        if result.is_ok() {
+            self.created = Some(name.to_owned());
+        }
         self.keep(result)
     }
 }

@@ -93,7 +93,17 @@ impl<K: SecureKeyStore, R: RecordStore> CertMail<K, R> {
         let sender_key = received.sealed().1.sender_key;
         let mut keys = Lent::new(Card(&mut self.keys));
         let outcome = received.request(terms, &mut keys, now, rng);
-        let (requested, actions) = outcome.map_err(|refused| keys.refusal(refused.error))?;
+        let (requested, actions) = match outcome {
+            Ok(made) => made,
+            Err(refused) => {
+                let error = keys.refusal(refused.error);
+                // P_req made, then the request refused (IK could not sign): never handed out.
+                if let Some(name) = keys.created.take() {
+                    let _ = self.keys.erase(&SecretId::new(name)?);
+                }
+                return Err(error);
+            }
+        };
         let secret = SecretId::new(requested.secret_name())?;
         let request = requested.request();
         let mut made = RequestMade {

@@ -404,6 +404,20 @@ fn a_key_store_failure_reaches_the_caller_as_the_stores_error() {
         "{err:?}"
     );
     assert!(bob.requests().unwrap().is_empty());
+    // It makes P_req but cannot sign the request: P_req's secret is not left behind.
+    let mut bob = failing(BOB, bob_key(), "sign");
+    let err = bob
+        .request(&sealed_bytes(&steps), world.terms(DEADLINE), NOW, &mut rng)
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            CertifiedMailError::KeyStore(KeyStoreError::InUse { .. })
+        ),
+        "{err:?}"
+    );
+    assert!(bob.keys().secret_ids().is_empty());
+    assert!(bob.requests().unwrap().is_empty());
 
     // The recipient's store cannot agree: the key is not opened, the request stays.
     let mut bob = failing(BOB, bob_key(), "agree");

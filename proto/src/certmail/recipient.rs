@@ -158,8 +158,8 @@ impl Received {
     /// Makes and signs the request with a fresh nonce and a fresh P_req, created inside `keys`
     /// under [`request_secret_name`] of the nonce and signed through `keys`. Actions: persist
     /// the record, send the request, arm a timer just after `T + δ`. If signing fails after
-    /// P_req was created, its secret stays in the store under that name (the caller may erase
-    /// it; a retry makes a new nonce and a new secret).
+    /// P_req was created, its secret stays in the store under that name (the caller erases
+    /// it: the light client's driver does; a retry makes a new nonce and a new secret).
     pub fn request<K: IdentitySigner + SecretCreator + ?Sized>(
         self,
         terms: RequestTerms,
