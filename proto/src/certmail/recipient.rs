@@ -198,11 +198,11 @@ impl Received {
             created: now,
         };
         // A store that signed with another key than the one it reports is caught here.
-        let request = match sign_request(&draft, keys).and_then(|s| Ok((verify_request(&s)?, s))) {
-            Ok(request) => request,
+        let signed = sign_request(&draft, keys).and_then(|s| Ok((verify_request(&s)?, s)));
+        let (request, signed) = match signed {
+            Ok(both) => both,
             Err(error) => return Err(Refused::boxed(self, error)),
         };
-        let (request, signed) = request;
         let record = pb::RecipientRecord {
             version: RECIPIENT_RECORD_VERSION,
             sealed: Some(m.sealed.clone()),
