@@ -434,13 +434,6 @@ mod tests {
         fn generate_secret(&mut self, id: &SecretId) -> Result<[u8; 32], KeyStoreError> {
             self.0.generate_secret(id)
         }
-        fn store_secret(
-            &mut self,
-            _: &SecretId,
-            _: &x25519_dalek::StaticSecret,
-        ) -> Result<(), KeyStoreError> {
-            Err(KeyStoreError::NotExportable)
-        }
         fn public_key(&self, id: &SecretId) -> Option<[u8; 32]> {
             self.0.public_key(id)
         }
@@ -456,12 +449,6 @@ mod tests {
         }
         fn secret_ids(&self) -> Vec<SecretId> {
             self.0.secret_ids()
-        }
-        fn export_identity(&self) -> Result<ed25519_dalek::SigningKey, KeyStoreError> {
-            Err(KeyStoreError::NotExportable)
-        }
-        fn export_secret(&self, _: &SecretId) -> Result<x25519_dalek::StaticSecret, KeyStoreError> {
-            Err(KeyStoreError::NotExportable)
         }
     }
 

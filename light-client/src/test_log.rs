@@ -169,7 +169,8 @@ impl TestRequest {
             created,
         };
         TestRequest {
-            signed: sign_request(&draft, &SigningKey::from_bytes(&[5; 32])),
+            signed: sign_request(&draft, &SigningKey::from_bytes(&[5; 32]))
+                .unwrap_or_else(|e| panic!("an in-memory key signs: {e}")),
             location,
             witnesses,
         }

@@ -8,8 +8,8 @@
 //! - [`HeraldError::RefusedByGateway`]: the gateway answered no, with its code and reason.
 //! - [`HeraldError::GatewayMisbehaved`] and [`HeraldError::LogEquivocated`]: the gateway or its
 //!   log lied; the evidence is attached for the app to keep or publish.
-//! - [`HeraldError::BadPassword`], [`HeraldError::KeyStoreLocked`],
-//!   [`HeraldError::KeyStoreUnsupported`]: about the account's key store.
+//! - [`HeraldError::BadPassword`], [`HeraldError::KeyStoreLocked`]: about the account's key
+//!   store.
 //! - [`HeraldError::BadInput`]: what the app passed (or a message from the other party that it
 //!   passed on) is not acceptable; nothing changed.
 //! - [`HeraldError::Internal`]: a local failure (state directory, a bug). A panic inside the
@@ -82,13 +82,6 @@ pub enum HeraldError {
     #[error("the key store is locked: {reason}")]
     KeyStoreLocked {
         /// Why.
-        reason: String,
-    },
-    /// The key store cannot do what this call needs (today: certified mail needs the private
-    /// keys out of the store, which an app's key store never gives; see the crate docs).
-    #[error("the key store cannot do this: {reason}")]
-    KeyStoreUnsupported {
-        /// Which operation, and why.
         reason: String,
     },
     /// An input is out of its bounds or not acceptable; nothing changed.
@@ -260,12 +253,6 @@ impl From<KeyStoreError> for HeraldError {
             KeyStoreError::InUse { .. } => HeraldError::KeyStoreLocked {
                 reason: e.to_string(),
             },
-            KeyStoreError::NotExportable => HeraldError::KeyStoreUnsupported {
-                reason: "this step needs a private key out of the key store (proto's \
-                         certified-mail machines take keys, not a signer, for now); an app's \
-                         key store never lets one out: use a Rust key store for it"
-                    .to_owned(),
-            },
             KeyStoreError::Io { source, .. }
                 if source
                     .get_ref()
@@ -377,11 +364,6 @@ mod tests {
         assert_eq!(e, HeraldError::BadPassword);
         let e: HeraldError = KeyStoreError::InUse { path }.into();
         assert!(matches!(e, HeraldError::KeyStoreLocked { .. }), "{e:?}");
-        let e: HeraldError = KeyStoreError::NotExportable.into();
-        assert!(
-            matches!(e, HeraldError::KeyStoreUnsupported { .. }),
-            "{e:?}"
-        );
         // The app's own error travels through the light client unchanged.
         let app = HeraldError::KeyStoreLocked {
             reason: "the user must unlock the device".into(),
@@ -392,11 +374,14 @@ mod tests {
             source: std::io::Error::other(AppKeyStoreFailure(app.clone())),
         };
         assert_eq!(HeraldError::from(carried), app);
-        let wrapped = CertifiedMailError::KeyStore(KeyStoreError::NotExportable);
-        assert!(matches!(
-            HeraldError::from(wrapped),
-            HeraldError::KeyStoreUnsupported { .. }
-        ));
+        // Also when certified mail's machines hit it (the driver keeps the typed error).
+        let carried = KeyStoreError::Io {
+            action: "the app's key store",
+            path: std::path::PathBuf::new(),
+            source: std::io::Error::other(AppKeyStoreFailure(app.clone())),
+        };
+        let wrapped = CertifiedMailError::KeyStore(carried);
+        assert_eq!(HeraldError::from(wrapped), app);
     }
 
     #[test]

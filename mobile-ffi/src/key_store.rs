@@ -6,17 +6,13 @@
 //! it, create X25519 secrets inside (returning only the public half), X25519 agreement with a
 //! named secret, erase a secret, list. **No method returns a private key**, and none takes one.
 //!
-//! What it can run today: everything that needs only those operations — making and signing the
-//! account's registration (`HeraldAccount::register`), prekey secrets, identity lookups. What it
-//! cannot: certified mail. proto's sender and recipient machines take `SigningKey` and
-//! `StaticSecret` values, so the light client's driver exports IK for every step
-//! (`CertMail::identity` → `export_identity`), exports the request secret or the ephemeral `a`
-//! when it resumes a record (`export_secret`), and imports the secrets the machines generate
-//! (`store_secret`). Through this adapter those three answer `NotExportable`, which reaches the
-//! app as [`HeraldError::KeyStoreUnsupported`]. Once proto's machines take signer and agreement
-//! traits, the driver will call `sign` and `diffie_hellman` instead and an app's store will run
-//! certified mail unchanged. Until then the binding also offers the light client's encrypted
-//! file store (`HeraldClient::create_account` / `open_account`).
+//! Everything runs on those operations: making and signing the account's registration
+//! (`HeraldAccount::register`), prekey secrets, identity lookups, and certified mail — proto's
+//! machines sign through `sign`, the recipient's request key P_req is made with `create_secret`
+//! (named `cm/p_req/<hex nonce>`), K is unwrapped from `agree`'s output, and P_req's secret is
+//! erased with `erase` when the mail is finished. The sender needs no secret in the store. The
+//! binding also offers the light client's encrypted file store (`HeraldClient::create_account` /
+//! `open_account`).
 //!
 //! Everything the app's store answers is checked like any input: public keys are 32 bytes (IK a
 //! valid Ed25519 point), signatures 64 bytes and valid under IK (a store that signs with another
@@ -25,13 +21,12 @@
 
 use std::sync::Arc;
 
-use ed25519_dalek::{Signature, SigningKey, Verifier as _, VerifyingKey};
+use ed25519_dalek::{Signature, Verifier as _, VerifyingKey};
 use herald_light_client::keystore::{
     FileKeyStore, Identity, KeyStoreError, MAX_SECRETS, Prekey, SecretId,
     SecureKeyStore as RustKeyStore,
 };
 use herald_proto::paep::{Agreed, PrekeyKind};
-use x25519_dalek::StaticSecret;
 
 use crate::error::{AppKeyStoreFailure, HeraldError};
 
@@ -197,11 +192,6 @@ impl RustKeyStore for AppKeyStore {
         key32(&public, "a public key")
     }
 
-    fn store_secret(&mut self, _: &SecretId, _: &StaticSecret) -> Result<(), KeyStoreError> {
-        // Importing a secret made outside the store is what an operations-only store refuses.
-        Err(KeyStoreError::NotExportable)
-    }
-
     fn public_key(&self, id: &SecretId) -> Option<[u8; 32]> {
         // The light client's trait has no error here: a failing store reads as "no such key",
         // and the operation that needs the key then fails with the store's error.
@@ -249,14 +239,6 @@ impl RustKeyStore for AppKeyStore {
             }
         }
     }
-
-    fn export_identity(&self) -> Result<SigningKey, KeyStoreError> {
-        Err(KeyStoreError::NotExportable)
-    }
-
-    fn export_secret(&self, _: &SecretId) -> Result<StaticSecret, KeyStoreError> {
-        Err(KeyStoreError::NotExportable)
-    }
 }
 
 /// An account's key store: the app's, or the light client's encrypted file.
@@ -301,10 +283,6 @@ impl RustKeyStore for AccountKeys {
         self.inner_mut().generate_secret(id)
     }
 
-    fn store_secret(&mut self, id: &SecretId, secret: &StaticSecret) -> Result<(), KeyStoreError> {
-        self.inner_mut().store_secret(id, secret)
-    }
-
     fn public_key(&self, id: &SecretId) -> Option<[u8; 32]> {
         self.inner().public_key(id)
     }
@@ -340,14 +318,6 @@ impl RustKeyStore for AccountKeys {
     fn prekeys(&self) -> Vec<Prekey> {
         self.inner().prekeys()
     }
-
-    fn export_identity(&self) -> Result<SigningKey, KeyStoreError> {
-        self.inner().export_identity()
-    }
-
-    fn export_secret(&self, id: &SecretId) -> Result<StaticSecret, KeyStoreError> {
-        self.inner().export_secret(id)
-    }
 }
 
 #[cfg(test)]
@@ -356,7 +326,9 @@ mod tests {
     use std::sync::Mutex;
 
     use ed25519_dalek::Signer as _;
+    use ed25519_dalek::SigningKey;
     use x25519_dalek::PublicKey;
+    use x25519_dalek::StaticSecret;
 
     use super::*;
 
@@ -464,18 +436,6 @@ mod tests {
         );
         // Ids that break the light client's rules are dropped from the list.
         assert_eq!(keys.secret_ids(), vec![id.clone()]);
-        assert!(matches!(
-            keys.export_identity(),
-            Err(KeyStoreError::NotExportable)
-        ));
-        assert!(matches!(
-            keys.export_secret(&id),
-            Err(KeyStoreError::NotExportable)
-        ));
-        assert!(matches!(
-            keys.store_secret(&id, &peer),
-            Err(KeyStoreError::NotExportable)
-        ));
         assert!(keys.erase(&id).unwrap());
         assert_eq!(keys.public_key(&id), None);
 

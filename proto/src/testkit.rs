@@ -23,7 +23,7 @@ use ed25519_dalek::SigningKey;
 
 use crate::certmail::Location;
 use crate::checkpoint::{Checkpoint, VerifiedCheckpoint, WitnessPolicy, WitnessSigner};
-use crate::entry::{IdentityBinding, sign_fallback_prekey};
+use crate::entry::{IdentityBinding, fallback_prekey_signing_input};
 use crate::inclusion::LogTrust;
 use crate::merkle::{
     AnyHasher, CompactRange, Hash, HashAlgorithm, LogHasher as _, MemoryHashes, consistency_proof,
@@ -275,14 +275,23 @@ pub fn filler(i: u8) -> Vec<u8> {
     .encode_to_vec()
 }
 
-/// The identity binding of `account` to `ik` from `valid_from`, with [`PREKEY`] signed by `ik`
-/// and the binding signed by `log`'s key: the entry as the log would append it.
-pub fn binding_entry(log: &MemoryLog, ik: &SigningKey, account: &str, valid_from: u64) -> Vec<u8> {
+/// The identity binding of `account` to `ik` (a key, or a key store that signs with it) from
+/// `valid_from`, with [`PREKEY`] signed by `ik` and the binding signed by `log`'s key: the entry
+/// as the log would append it. Panics if the store does not sign (test data only).
+pub fn binding_entry<S: crate::paep::IdentitySigner + ?Sized>(
+    log: &MemoryLog,
+    ik: &S,
+    account: &str,
+    valid_from: u64,
+) -> Vec<u8> {
+    let prekey_signature = ik
+        .sign(&fallback_prekey_signing_input(account, &PREKEY))
+        .unwrap_or_else(|e| panic!("the test key store does not sign: {e}"));
     IdentityBinding {
         account: account.into(),
-        identity_key: ik.verifying_key().to_bytes(),
+        identity_key: ik.identity_key(),
         signed_prekey: PREKEY,
-        signed_prekey_signature: sign_fallback_prekey(ik, account, &PREKEY),
+        signed_prekey_signature: prekey_signature,
         valid_from,
     }
     .sign(&log.key)
@@ -302,8 +311,9 @@ pub struct Domains {
 }
 
 impl Domains {
-    /// The domains at `now`, Bob's binding for `bob` (usually [`bob_key`]).
-    pub fn new(now: u64, bob: &SigningKey) -> Self {
+    /// The domains at `now`, Bob's binding for `bob` (usually [`bob_key`], or a key store
+    /// holding Bob's IK).
+    pub fn new<S: crate::paep::IdentitySigner + ?Sized>(now: u64, bob: &S) -> Self {
         let mut alpha = MemoryLog::new("alpha.test", 1);
         let mut beta = MemoryLog::new("beta.test", 2);
         for i in 0..5u8 {

@@ -39,7 +39,7 @@ fn window(seed: u64) -> Window {
     let (sealed, message) = world.seal(b"M", false, &mut rng);
     let (_, request) = world.request(&message, None, &mut rng);
     let (_, actions) = SenderState::Sealed(sealed)
-        .handle(world.arrived(&request), NOW + 1, &mut rng)
+        .handle(world.arrived(&request), &world.alice, NOW + 1, &mut rng)
         .unwrap();
     let publication = published_leaf(&actions);
     let before = world.alpha.cosigned(&[(1, BEFORE), (2, BEFORE)]);

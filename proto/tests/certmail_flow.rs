@@ -42,7 +42,7 @@ fn honest_run_actions_come_in_a_safe_order() {
     let (sealed, message) = world.seal(b"m", false, &mut rng);
     let (_, request) = world.request(&message, None, &mut rng);
     let (state, actions) = SenderState::Sealed(sealed)
-        .handle(world.arrived(&request), NOW + 1, &mut rng)
+        .handle(world.arrived(&request), &world.alice, NOW + 1, &mut rng)
         .unwrap();
     assert_eq!(state.name(), "published");
     // Persist (with a and the leaf) before publishing; then wait until T + δ.
@@ -60,7 +60,7 @@ fn optimistic_run_ends_with_a_receipt_and_no_publication() {
     let (sealed, message) = world.seal(b"optimistic", true, &mut rng);
     let (requested, request) = world.request(&message, None, &mut rng);
     let (state, actions) = SenderState::Sealed(sealed)
-        .handle(world.arrived(&request), NOW + 1, &mut rng)
+        .handle(world.arrived(&request), &world.alice, NOW + 1, &mut rng)
         .unwrap();
     assert_eq!(state.name(), "awaiting receipt");
     assert!(
@@ -78,7 +78,11 @@ fn optimistic_run_ends_with_a_receipt_and_no_publication() {
         })
         .unwrap();
     let (bob, bob_actions) = requested
-        .handle(RecipientInput::DirectKey(direct), NOW + 2)
+        .handle(
+            RecipientInput::DirectKey(direct),
+            &*world.bob_keys(),
+            NOW + 2,
+        )
         .unwrap();
     let bob = decrypted(bob);
     assert_eq!(bob.plaintext, b"optimistic");
@@ -88,7 +92,12 @@ fn optimistic_run_ends_with_a_receipt_and_no_publication() {
     };
     assert!(matches!(bob.delivery, Delivery::Direct { .. }));
     let (state, actions) = state
-        .handle(SenderInput::Receipt(receipt), NOW + 3, &mut rng)
+        .handle(
+            SenderInput::Receipt(receipt),
+            &world.alice,
+            NOW + 3,
+            &mut rng,
+        )
         .unwrap();
     let bundle = done_bundle(&state);
     assert!(matches!(actions[..], [SenderAction::Evidence(_)]));
@@ -107,10 +116,12 @@ fn optimistic_sender_publishes_when_no_receipt_comes() {
     let (sealed, message) = world.seal(b"no receipt", true, &mut rng);
     let (requested, request) = world.request(&message, None, &mut rng);
     let (state, _) = SenderState::Sealed(sealed)
-        .handle(world.arrived(&request), NOW + 1, &mut rng)
+        .handle(world.arrived(&request), &world.alice, NOW + 1, &mut rng)
         .unwrap();
     // An early timer only re-arms.
-    let (state, actions) = state.handle(SenderInput::Timer, NOW + 5, &mut rng).unwrap();
+    let (state, actions) = state
+        .handle(SenderInput::Timer, &world.alice, NOW + 5, &mut rng)
+        .unwrap();
     assert_eq!(
         (state.name(), &actions[..]),
         (
@@ -119,12 +130,17 @@ fn optimistic_sender_publishes_when_no_receipt_comes() {
         )
     );
     let (state, actions) = state
-        .handle(SenderInput::Timer, DEADLINE - 100, &mut rng)
+        .handle(SenderInput::Timer, &world.alice, DEADLINE - 100, &mut rng)
         .unwrap();
     assert_eq!(state.name(), "published");
     let leaf = world.publish(&published_leaf(&actions), DEADLINE - 50);
     let (state, _) = state
-        .handle(SenderInput::Included(leaf.clone()), DEADLINE - 40, &mut rng)
+        .handle(
+            SenderInput::Included(leaf.clone()),
+            &world.alice,
+            DEADLINE - 40,
+            &mut rng,
+        )
         .unwrap();
     let verdict = arbitrate(&done_bundle(&state), &context());
     assert_eq!(verdict.outcome, Outcome::Received, "{verdict}");
@@ -134,6 +150,7 @@ fn optimistic_sender_publishes_when_no_receipt_comes() {
                 leaf,
                 trusted: None,
             },
+            &*world.bob_keys(),
             DEADLINE - 30,
         )
         .unwrap();
@@ -147,13 +164,14 @@ fn a_publication_not_cosigned_in_time_lapses() {
     let (sealed, message) = world.seal(b"late", false, &mut rng);
     let (requested, request) = world.request(&message, None, &mut rng);
     let (state, actions) = SenderState::Sealed(sealed)
-        .handle(world.arrived(&request), NOW + 1, &mut rng)
+        .handle(world.arrived(&request), &world.alice, NOW + 1, &mut rng)
         .unwrap();
     // Cosigned only after T + δ: the sender refuses it as evidence and keeps waiting...
     let late = world.publish(&published_leaf(&actions), DEADLINE + SKEW + 1);
     let refused = state
         .handle(
             SenderInput::Included(late.clone()),
+            &world.alice,
             DEADLINE + SKEW + 2,
             &mut rng,
         )
@@ -162,7 +180,12 @@ fn a_publication_not_cosigned_in_time_lapses() {
     // ...until its timer lapses the mail.
     let (state, _) = refused
         .state
-        .handle(SenderInput::Timer, DEADLINE + SKEW + 1, &mut rng)
+        .handle(
+            SenderInput::Timer,
+            &world.alice,
+            DEADLINE + SKEW + 1,
+            &mut rng,
+        )
         .unwrap();
     assert_eq!(state.name(), "lapsed");
     // The recipient still gets the message, and knows it came late.
@@ -172,6 +195,7 @@ fn a_publication_not_cosigned_in_time_lapses() {
                 leaf: late,
                 trusted: None,
             },
+            &*world.bob_keys(),
             DEADLINE + SKEW + 3,
         )
         .unwrap();
@@ -189,7 +213,9 @@ fn recipient_without_a_key_after_the_deadline_is_undelivered() {
     let world = World::new();
     let (_, message) = world.seal(b"m", false, &mut rng);
     let (requested, _) = world.request(&message, None, &mut rng);
-    let (state, actions) = requested.handle(RecipientInput::Timer, NOW + 10).unwrap();
+    let (state, actions) = requested
+        .handle(RecipientInput::Timer, &*world.bob_keys(), NOW + 10)
+        .unwrap();
     assert!(matches!(state, RecipientState::Requested(_)));
     assert_eq!(
         actions,
@@ -199,7 +225,11 @@ fn recipient_without_a_key_after_the_deadline_is_undelivered() {
         unreachable!()
     };
     let (state, _) = requested
-        .handle(RecipientInput::Timer, DEADLINE + SKEW + 1)
+        .handle(
+            RecipientInput::Timer,
+            &*world.bob_keys(),
+            DEADLINE + SKEW + 1,
+        )
         .unwrap();
     assert!(matches!(state, RecipientState::Undelivered(_)));
 }
@@ -210,42 +240,43 @@ fn both_parties_resume_from_their_records() {
     let mut world = World::new();
     let (sealed, message) = world.seal(b"resumed", false, &mut rng);
     // Bob persisted his record; a new process resumes from it.
-    let received = herald_proto::certmail::recipient::Received::receive(
-        message.clone(),
-        BOB,
-        world.bob.clone(),
-    )
-    .unwrap();
+    let received =
+        herald_proto::certmail::recipient::Received::receive(message.clone(), BOB).unwrap();
     let terms = herald_proto::certmail::recipient::RequestTerms {
         deadline: DEADLINE,
         location: world.location(),
         expect: None,
     };
-    let (_, bob_actions) = received.request(terms, NOW, &mut rng).unwrap();
+    let (_, bob_actions) = received
+        .request(terms, &mut *world.bob_card.borrow_mut(), NOW, &mut rng)
+        .unwrap();
     let record = match &bob_actions[0] {
         RecipientAction::Persist(r) => (**r).clone(),
         other => panic!("{other:?}"),
     };
     let request = record.request.clone().unwrap();
-    let requested = Requested::resume(&record, BOB, world.bob.clone()).unwrap();
+    // The record holds no secret: P_req's stays in Bob's key store.
+    assert!(record.request_secret.is_empty());
+    assert_eq!(world.bob_keys().names().len(), 1);
+    let requested = Requested::resume(&record, BOB).unwrap();
+    assert_eq!(world.bob_keys().names(), [requested.secret_name()]);
     // Alice persisted after accepting; a new process resumes and waits for the inclusion.
     let (_, actions) = SenderState::Sealed(sealed)
-        .handle(world.arrived(&request), NOW + 1, &mut rng)
+        .handle(world.arrived(&request), &world.alice, NOW + 1, &mut rng)
         .unwrap();
     let SenderAction::Persist(alice_record) = &actions[0] else {
         panic!("persist first")
     };
-    let state = SenderState::resume(
-        alice_record,
-        world.alice.clone(),
-        world.policy(false),
-        NOW + 2,
-    )
-    .unwrap();
+    let state = SenderState::resume(alice_record, world.policy(false), NOW + 2).unwrap();
     assert_eq!(state.name(), "published");
     let leaf = world.publish(&published_leaf(&actions), NOW + 20);
     let (state, _) = state
-        .handle(SenderInput::Included(leaf.clone()), NOW + 21, &mut rng)
+        .handle(
+            SenderInput::Included(leaf.clone()),
+            &world.alice,
+            NOW + 21,
+            &mut rng,
+        )
         .unwrap();
     assert_eq!(
         arbitrate(&done_bundle(&state), &context()).outcome,
@@ -257,6 +288,7 @@ fn both_parties_resume_from_their_records() {
                 leaf,
                 trusted: None,
             },
+            &*world.bob_keys(),
             NOW + 22,
         )
         .unwrap();
@@ -271,7 +303,7 @@ fn recipient_checks_consistency_with_the_checkpoint_it_trusted() {
     let (sealed, message) = world.seal(b"consistent", false, &mut rng);
     let (requested, request) = world.request(&message, None, &mut rng);
     let (_, actions) = SenderState::Sealed(sealed)
-        .handle(world.arrived(&request), NOW + 1, &mut rng)
+        .handle(world.arrived(&request), &world.alice, NOW + 1, &mut rng)
         .unwrap();
     let leaf = world.publish(&published_leaf(&actions), NOW + 20);
     let size = note_size(&leaf.checkpoint);
@@ -299,6 +331,7 @@ fn recipient_checks_consistency_with_the_checkpoint_it_trusted() {
                     proof: proof.clone(),
                 }),
             },
+            &*world.bob_keys(),
             NOW + 22,
         )
         .unwrap_err();
@@ -317,6 +350,7 @@ fn recipient_checks_consistency_with_the_checkpoint_it_trusted() {
                     proof,
                 }),
             },
+            &*world.bob_keys(),
             NOW + 22,
         )
         .unwrap();

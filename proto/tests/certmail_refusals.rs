@@ -66,7 +66,7 @@ impl Case {
             revocations,
         }));
         SenderState::Sealed(self.sealed)
-            .handle(input, now, &mut rng)
+            .handle(input, &self.world.alice, now, &mut rng)
             .map(|(state, _)| state)
             .map_err(|refused| {
                 assert_eq!(refused.state.name(), "sealed", "a refusal keeps the state");
@@ -77,7 +77,7 @@ impl Case {
     fn offer_draft(self, edit: impl FnOnce(&mut KeyRequestDraft)) -> CertMailError {
         let mut d = draft(&self.world, &self.message);
         edit(&mut d);
-        let request = sign_request(&d, &self.world.bob);
+        let request = sign_request(&d, &self.world.bob).unwrap();
         self.offer(request, Vec::new(), NOW + 1).unwrap_err()
     }
 }
@@ -85,7 +85,7 @@ impl Case {
 #[test]
 fn an_honest_request_is_accepted() {
     let c = case(b"m");
-    let request = sign_request(&draft(&c.world, &c.message), &c.world.bob);
+    let request = sign_request(&draft(&c.world, &c.message), &c.world.bob).unwrap();
     assert_eq!(
         c.offer(request, Vec::new(), NOW + 1).unwrap().name(),
         "published"
@@ -95,7 +95,7 @@ fn an_honest_request_is_accepted() {
 #[test]
 fn bad_request_signature_is_refused() {
     let c = case(b"m");
-    let mut request = sign_request(&draft(&c.world, &c.message), &c.world.bob);
+    let mut request = sign_request(&draft(&c.world, &c.message), &c.world.bob).unwrap();
     request.signature[10] ^= 1;
     assert!(matches!(
         c.offer(request, Vec::new(), NOW + 1),
@@ -110,7 +110,7 @@ fn bad_request_signature_is_refused() {
 fn request_signed_by_a_key_not_bound_to_the_recipient_is_refused() {
     let c = case(b"m");
     let mallory = SigningKey::from_bytes(&[66; 32]);
-    let request = sign_request(&draft(&c.world, &c.message), &mallory);
+    let request = sign_request(&draft(&c.world, &c.message), &mallory).unwrap();
     assert_eq!(
         c.offer(request, Vec::new(), NOW + 1).unwrap_err(),
         CertMailError::BindingMismatch {
@@ -136,7 +136,7 @@ fn request_made_before_the_key_was_bound_is_refused() {
 fn request_signed_with_a_revoked_key_is_refused() {
     let mut c = case(b"m");
     let (_, revocation) = c.world.revoke_bob(NOW - 100, NOW - 50);
-    let request = sign_request(&draft(&c.world, &c.message), &c.world.bob);
+    let request = sign_request(&draft(&c.world, &c.message), &c.world.bob).unwrap();
     assert!(matches!(
         c.offer(request, vec![revocation], NOW + 1),
         Err(CertMailError::NotBound(NotBound::Revoked {
@@ -267,7 +267,7 @@ fn low_order_request_key_is_refused() {
 #[test]
 fn a_refused_request_leaves_the_sender_ready_for_a_good_one() {
     let mut c = case(b"m");
-    let mut bad = sign_request(&draft(&c.world, &c.message), &c.world.bob);
+    let mut bad = sign_request(&draft(&c.world, &c.message), &c.world.bob).unwrap();
     bad.signature[0] ^= 1;
     let input = SenderInput::Request(Box::new(RequestArrived {
         request: bad,
@@ -275,12 +275,12 @@ fn a_refused_request_leaves_the_sender_ready_for_a_good_one() {
         revocations: Vec::new(),
     }));
     let refused = SenderState::Sealed(c.sealed)
-        .handle(input, NOW + 1, &mut c.rng)
+        .handle(input, &c.world.alice, NOW + 1, &mut c.rng)
         .unwrap_err();
-    let good = sign_request(&draft(&c.world, &c.message), &c.world.bob);
+    let good = sign_request(&draft(&c.world, &c.message), &c.world.bob).unwrap();
     let (state, _) = refused
         .state
-        .handle(c.world.arrived(&good), NOW + 2, &mut c.rng)
+        .handle(c.world.arrived(&good), &c.world.alice, NOW + 2, &mut c.rng)
         .unwrap();
     assert_eq!(state.name(), "published");
 }
@@ -333,6 +333,7 @@ fn publication_for_another_request_is_refused_by_the_recipient() {
                 leaf,
                 trusted: None,
             },
+            &*world.bob_keys(),
             NOW + 21,
         )
         .unwrap_err();
@@ -366,6 +367,7 @@ fn publication_of_another_key_is_caught_by_the_commitment() {
                 leaf,
                 trusted: None,
             },
+            &*world.bob_keys(),
             NOW + 21,
         )
         .unwrap_err();
@@ -379,7 +381,7 @@ fn publication_below_quorum_is_refused_by_the_recipient() {
     let (sealed, message) = world.seal(b"m", false, &mut rng);
     let (bob, request) = world.request(&message, None, &mut rng);
     let (_, actions) = SenderState::Sealed(sealed)
-        .handle(world.arrived(&request), NOW + 1, &mut rng)
+        .handle(world.arrived(&request), &world.alice, NOW + 1, &mut rng)
         .unwrap();
     let index = world.alpha.append(&published_leaf(&actions));
     let note = world.alpha.cosigned(&[(1, NOW + 20)]);
@@ -390,6 +392,7 @@ fn publication_below_quorum_is_refused_by_the_recipient() {
                 leaf,
                 trusted: None,
             },
+            &*world.bob_keys(),
             NOW + 21,
         )
         .unwrap_err();
@@ -414,7 +417,11 @@ fn direct_key_that_is_not_the_committed_key_gets_no_receipt() {
     )
     .unwrap();
     let refused = bob
-        .handle(RecipientInput::DirectKey(direct), NOW + 2)
+        .handle(
+            RecipientInput::DirectKey(direct),
+            &*world.bob_keys(),
+            NOW + 2,
+        )
         .unwrap_err();
     assert_eq!(refused.error, CertMailError::KeyCommitmentMismatch);
 }
@@ -428,13 +435,8 @@ fn request_dated_further_ahead_than_its_own_clock_skew_is_refused() {
     let mut policy = c.world.policy(false);
     policy.max_clock_skew = 3600;
     let (sealed, message) = {
-        let (s, a) = Sealed::seal(
-            c.world.outgoing(b"m"),
-            c.world.alice.clone(),
-            policy,
-            &mut c.rng,
-        )
-        .unwrap();
+        let (s, a) =
+            Sealed::seal(c.world.outgoing(b"m"), &c.world.alice, policy, &mut c.rng).unwrap();
         let m = match &a[1] {
             herald_proto::certmail::sender::SenderAction::Send(
                 herald_proto::certmail::sender::ToRecipient::Sealed(m),

@@ -284,13 +284,15 @@ fn the_two_key_attack_fails_against_the_recipient_and_the_arbiter() {
         sender_key: Vec::new(),
         sender_signature: Vec::new(),
     };
-    let received = Received::receive(sealed, BOB, world.bob.clone()).unwrap();
+    let received = Received::receive(sealed, BOB).unwrap();
     let terms = RequestTerms {
         deadline: DEADLINE,
         location: world.location(),
         expect: None,
     };
-    let (bob, _) = received.request(terms, NOW, &mut rng).unwrap();
+    let (bob, _) = received
+        .request(terms, &mut *world.bob_card.borrow_mut(), NOW, &mut rng)
+        .unwrap();
     let request = bob.request().clone();
     // ...and publishes K2, hoping Bob reads M2.
     let a = ephemeral_secret(&mut rng);
@@ -302,6 +304,7 @@ fn the_two_key_attack_fails_against_the_recipient_and_the_arbiter() {
                 leaf: leaf.clone(),
                 trusted: None,
             },
+            &*world.bob_keys(),
             NOW + 21,
         )
         .unwrap_err();

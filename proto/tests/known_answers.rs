@@ -224,7 +224,7 @@ fn absence() -> (herald_proto::wire::pb::AbsenceProof, u64, u64) {
     let (sealed, message) = world.seal(b"M", false, &mut rng);
     let (_, request) = world.request(&message, None, &mut rng);
     SenderState::Sealed(sealed)
-        .handle(world.arrived(&request), NOW + 1, &mut rng)
+        .handle(world.arrived(&request), &world.alice, NOW + 1, &mut rng)
         .unwrap();
     let before = world
         .alpha

@@ -271,16 +271,16 @@ async fn attack_duplicate_publications_are_refused_and_the_first_one_counts() {
             &request,
             &herald_proto::certmail::MessageKey::generate(&mut os_rng()),
             &herald_proto::certmail::ephemeral_secret(&mut os_rng()),
-            &p.alice.mail_ref().keys().export_identity().unwrap(),
+            p.alice.mail_ref().keys(),
             unix_now(),
         )
         .unwrap();
         // Sent with its opening, as a client sends a sealed publication: what refuses it is
         // the duplicate, not a missing opening.
-        let identity = p.alice.mail_ref().keys().export_identity().unwrap();
+        let identity = p.alice.mail_ref().keys().identity().unwrap();
         let opening = herald_proto::certmail::publication_opening(
             &request,
-            identity.verifying_key().to_bytes(),
+            identity.key.to_bytes(),
         )
         .unwrap();
         let gateway = net.client(SENDER).await.unwrap();

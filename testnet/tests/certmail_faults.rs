@@ -16,7 +16,6 @@ use std::time::Duration;
 
 use certmail_support::*;
 use herald_light_client::certmail::{Delivery, SenderStatus, SenderStep, decode_sealed};
-use herald_light_client::keystore::SecureKeyStore as _;
 use herald_light_client::{Gateway as _, VerifyError};
 use herald_proto::certmail::CertMailError;
 use herald_proto::certmail::sender::{
@@ -51,7 +50,6 @@ async fn attack_a_publication_cosigned_after_t_plus_delta_is_not_shown() {
 
         // Two mails, both requested with the tightest deadline Alice accepts.
         let (honest_id, honest_sealed) = p.send("on time or not at all");
-        let ik = p.alice.mail_ref().keys().export_identity().unwrap();
         let policy = SenderPolicy {
             locations: vec![x.clone()],
             witness_period: WITNESS_PERIOD_SECS,
@@ -67,7 +65,9 @@ async fn attack_a_publication_cosigned_after_t_plus_delta_is_not_shown() {
             plaintext: b"I claim you got this".to_vec(),
             sign: true,
         };
-        let (sealed, actions) = Sealed::seal(outgoing, ik, policy, &mut os_rng()).unwrap();
+        // Signed inside Alice's key store, as her driver would.
+        let alice_keys = p.alice.mail_ref().keys();
+        let (sealed, actions) = Sealed::seal(outgoing, alice_keys, policy, &mut os_rng()).unwrap();
         let forged_sealed = actions
             .iter()
             .find_map(|a| match a {
@@ -88,6 +88,7 @@ async fn attack_a_publication_cosigned_after_t_plus_delta_is_not_shown() {
         let (machine, actions) = SenderState::Sealed(sealed)
             .handle(
                 SenderInput::Request(Box::new(arrived)),
+                p.alice.mail_ref().keys(),
                 unix_now(),
                 &mut os_rng(),
             )
@@ -108,10 +109,10 @@ async fn attack_a_publication_cosigned_after_t_plus_delta_is_not_shown() {
             &herald_light_client::certmail::decode_request(&forged.request).unwrap(),
         )
         .unwrap();
-        let ik = p.alice.mail_ref().keys().export_identity().unwrap();
+        let ik = herald_light_client::keystore::SecureKeyStore::identity(p.alice.mail_ref().keys()).unwrap();
         let opening = herald_proto::certmail::publication_opening(
             &forged_request,
-            ik.verifying_key().to_bytes(),
+            ik.key.to_bytes(),
         )
         .unwrap();
         gateway.submit_publication(leaf, opening, 0).await.unwrap();
@@ -161,6 +162,7 @@ async fn attack_a_publication_cosigned_after_t_plus_delta_is_not_shown() {
         // The machine refuses it, and lapses: an honest sender has no evidence.
         let Err(refused) = machine.handle(
             SenderInput::Included(late.clone()),
+            p.alice.mail_ref().keys(),
             unix_now(),
             &mut os_rng(),
         ) else {
@@ -173,7 +175,12 @@ async fn attack_a_publication_cosigned_after_t_plus_delta_is_not_shown() {
         );
         let (SenderState::Lapsed(lapsed), _) = refused
             .state
-            .handle(SenderInput::Timer, unix_now(), &mut os_rng())
+            .handle(
+                SenderInput::Timer,
+                p.alice.mail_ref().keys(),
+                unix_now(),
+                &mut os_rng(),
+            )
             .unwrap()
         else {
             panic!("lapsed after T + δ")

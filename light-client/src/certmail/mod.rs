@@ -13,11 +13,13 @@
 //! Messages are bytes in and bytes out (encoded protobuf of `certmail.proto`); where they travel
 //! (files, PAEP, a mailbox) is the caller's choice.
 //!
-//! Secrets: the request secret of P_req (recipient) and the ephemeral `a` (sender) are kept in
-//! the key store under [`request_secret_id`] and [`ephemeral_secret_id`], and blanked in the
-//! records on disk; IK is exported from the key store for each step (see [`crate::keystore`]
-//! for why). Sender records do hold M and K, which the sender already has: keep the record
-//! directory private ([`DirRecordStore`] makes it 0700).
+//! Keys: no private key leaves the key store. The machines sign through the store
+//! ([`crate::keystore::CardView`]); the recipient's P_req is created inside the store under
+//! proto's `request_secret_name` (only its public half comes out), K is unwrapped from the
+//! store's X25519 output, and the secret is erased by [`CertMail::forget_request`] when the mail
+//! is finished. The sender's ephemeral `a` is not a key-store secret: it goes into the evidence
+//! bundle anyway, so the sent record keeps it next to M and K, which the sender already has:
+//! keep the record directory private ([`DirRecordStore`] makes it 0700).
 //!
 //! Time and randomness are passed in, as in proto: the driver's steps take `now`. The network
 //! steps ([`CertMail::publish`], [`CertMail::fetch`], in `network.rs`) wait for cosignatures,
@@ -43,15 +45,15 @@ pub use herald_proto::certmail::sender::SenderPolicy;
 
 use std::sync::Arc;
 
-use ed25519_dalek::SigningKey;
 use herald_proto::certmail::CertMailError;
 use herald_proto::checkpoint::CheckpointError;
 use herald_proto::identity::IdentityError;
+use herald_proto::paep::{IdentitySigner, SecretAgreement, SecretCreator};
 use herald_proto::wire::WireError;
 
 use crate::clock::{Clock, SystemClock};
 use crate::error::ClientError;
-use crate::keystore::{Identity, KeyStoreError, SecretId, SecureKeyStore};
+use crate::keystore::{Identity, KeyStoreError, SecureKeyStore};
 use crate::store::StoreError;
 
 /// Why a certified-mail step failed.
@@ -185,10 +187,9 @@ impl<K: SecureKeyStore, R: RecordStore> CertMail<K, R> {
         (self.keys, self.records)
     }
 
-    /// The account and IK, exported for one state-machine step.
-    fn identity(&self) -> Result<(Identity, SigningKey), CertifiedMailError> {
-        let identity = self.keys.identity().ok_or(KeyStoreError::NoIdentity)?;
-        Ok((identity, self.keys.export_identity()?))
+    /// The account and IK's public half (IK itself stays in the store).
+    fn account(&self) -> Result<Identity, CertifiedMailError> {
+        Ok(self.keys.identity().ok_or(KeyStoreError::NoIdentity)?)
     }
 }
 
@@ -197,21 +198,87 @@ pub fn hex_name(bytes: &[u8]) -> String {
     hex::encode(bytes)
 }
 
-/// The key-store id of the request secret of the request `req_hash` (recipient side).
-pub fn request_secret_id(req_hash: &[u8; 32]) -> SecretId {
-    // 11 + 64 printable bytes: always a valid id.
-    SecretId::new(format!("cm/request/{}", hex::encode(req_hash)))
-        .unwrap_or_else(|_| unreachable!("a fixed-length hex id is valid"))
-}
-
-/// The key-store id of the ephemeral secret `a` of the mail `msg_id` (sender side).
-pub fn ephemeral_secret_id(msg_id: &[u8]) -> Result<SecretId, KeyStoreError> {
-    SecretId::new(format!("cm/ephemeral/{}", hex::encode(msg_id)))
-}
-
 fn bad_record(name: &str, reason: impl ToString) -> CertifiedMailError {
     CertifiedMailError::BadRecord {
         name: name.to_owned(),
         reason: reason.to_string(),
+    }
+}
+
+/// A key store lent to proto's machines that keeps the store's own error of a failed operation:
+/// proto carries it only as text ([`CertMailError::KeyStore`]), and the caller should get the
+/// typed [`KeyStoreError`] (an app's store says "locked" in a way the app acts on).
+struct Lent<T> {
+    keys: T,
+    failure: std::cell::RefCell<Option<KeyStoreError>>,
+    /// The name of the secret proto created through this loan, if any (to erase it if the
+    /// step then fails).
+    created: Option<String>,
+}
+
+/// What proto sees of a failed key-store operation (the driver keeps the original).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct LentFailure(String);
+
+impl<T> Lent<T> {
+    fn new(keys: T) -> Self {
+        Lent {
+            keys,
+            failure: std::cell::RefCell::new(None),
+            created: None,
+        }
+    }
+
+    fn keep<V>(&self, result: Result<V, KeyStoreError>) -> Result<V, LentFailure> {
+        result.map_err(|e| {
+            let shown = LentFailure(e.to_string());
+            *self.failure.borrow_mut() = Some(e);
+            shown
+        })
+    }
+
+    /// Proto's refusal as the driver's error: a key-store failure as the store reported it.
+    fn refusal(&self, error: CertMailError) -> CertifiedMailError {
+        match (&error, self.failure.borrow_mut().take()) {
+            (CertMailError::KeyStore(_), Some(failure)) => CertifiedMailError::KeyStore(failure),
+            _ => CertifiedMailError::Refused(error),
+        }
+    }
+}
+
+impl<T: IdentitySigner<Error = KeyStoreError>> IdentitySigner for Lent<T> {
+    type Error = LentFailure;
+
+    fn identity_key(&self) -> [u8; 32] {
+        self.keys.identity_key()
+    }
+
+    fn sign(&self, message: &[u8]) -> Result<[u8; 64], LentFailure> {
+        self.keep(self.keys.sign(message))
+    }
+}
+
+impl<T: SecretAgreement<Error = KeyStoreError>> SecretAgreement for Lent<T> {
+    type Error = LentFailure;
+
+    fn agree_secret(
+        &self,
+        name: &str,
+        peer: &[u8; 32],
+    ) -> Result<zeroize::Zeroizing<[u8; 32]>, LentFailure> {
+        self.keep(self.keys.agree_secret(name, peer))
+    }
+}
+
+impl<T: SecretCreator<Error = KeyStoreError>> SecretCreator for Lent<T> {
+    type Error = LentFailure;
+
+    fn create_secret(&mut self, name: &str) -> Result<[u8; 32], LentFailure> {
+        let result = self.keys.create_secret(name);
+        if result.is_ok() {
+            self.created = Some(name.to_owned());
+        }
+        self.keep(result)
     }
 }

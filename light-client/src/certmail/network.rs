@@ -78,7 +78,7 @@ impl<K: SecureKeyStore, R: RecordStore> CertMail<K, R> {
         let request = self.sent_request(msg_id)?;
         let location = request.location();
         // The leaf is sealed (DESIGN §3.4): the gateway is shown who wrote it beside it.
-        let (me, _) = self.identity()?;
+        let me = self.account()?;
         let opening = publication_opening(&request, me.key.to_bytes())?;
         let mut log = TrustedLog::open(gateway, log_of(location), checkpoints)?
             .with_clock(self.clock.clone());

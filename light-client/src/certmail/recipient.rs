@@ -1,10 +1,15 @@
 //! The recipient's side (B): make the signed key request (b), then open the key, either sent
 //! directly (optimistic, answering with a signed receipt) or found published at X (d).
 //!
-//! A request is stored under its req_hash as proto's `RecipientRecord` with the request secret
-//! blanked: the secret of P_req goes into the key store ([`super::request_secret_id`]) before
-//! the record is written, and the request is handed out only after both. [`CertMail::forget_request`]
-//! erases both once the caller has kept the plaintext.
+//! P_req is created inside the key store by proto's machine (under `request_secret_name` of the
+//! request's nonce; only its public half comes out). The request is then stored under its
+//! req_hash as proto's `RecipientRecord` (version 2: no secret in it) and handed out only after
+//! both. K is unwrapped from the store's `X25519(p_req, A_eph)`; [`CertMail::forget_request`]
+//! erases P_req's secret and the record once the caller has kept the plaintext.
+//!
+//! Records of version 1 (written before P_req lived only in the store; its secret under
+//! `cm/request/<req_hash>`) are refused with a [`CertifiedMailError::BadRecord`] that says so;
+//! [`CertMail::forget_request`] still erases them and their secret.
 
 use herald_proto::certmail::recipient::{
     Delivery, Received, RecipientAction, RecipientInput, RecipientState, RequestTerms, Requested,
@@ -15,13 +20,11 @@ use herald_proto::merkle::Hash;
 use herald_proto::wire::{decode, pb};
 use prost::Message as _;
 use rand_core::CryptoRng;
-use x25519_dalek::StaticSecret;
-use zeroize::Zeroize as _;
 
 use super::messages::{decode_direct_key, decode_sealed};
 use super::records::{RecordKind, RecordStore};
-use super::{CertMail, CertifiedMailError, bad_record, hex_name, request_secret_id};
-use crate::keystore::SecureKeyStore;
+use super::{CertMail, CertifiedMailError, Lent, bad_record, hex_name};
+use crate::keystore::{Card, CardView, SecretId, SecureKeyStore};
 use crate::store::CheckpointStore;
 
 /// What [`CertMail::request`] made.
@@ -79,18 +82,29 @@ impl<K: SecureKeyStore, R: RecordStore> CertMail<K, R> {
         rng: &mut impl CryptoRng,
     ) -> Result<RequestMade, CertifiedMailError> {
         let sealed = decode_sealed(sealed)?;
-        let (me, ik) = self.identity()?;
+        let me = self.account()?;
         if sealed.recipient != me.account {
             return Err(CertifiedMailError::NotOurs {
                 addressed: sealed.recipient,
                 account: me.account,
             });
         }
-        let received = Received::receive(sealed, &me.account, ik)?;
+        let received = Received::receive(sealed, &me.account)?;
         let sender_key = received.sealed().1.sender_key;
-        let (requested, actions) = received
-            .request(terms, now, rng)
-            .map_err(|refused| refused.error)?;
+        let mut keys = Lent::new(Card(&mut self.keys));
+        let outcome = received.request(terms, &mut keys, now, rng);
+        let (requested, actions) = match outcome {
+            Ok(made) => made,
+            Err(refused) => {
+                let error = keys.refusal(refused.error);
+                // P_req made, then the request refused (IK could not sign): never handed out.
+                if let Some(name) = keys.created.take() {
+                    let _ = self.keys.erase(&SecretId::new(name)?);
+                }
+                return Err(error);
+            }
+        };
+        let secret = SecretId::new(requested.secret_name())?;
         let request = requested.request();
         let mut made = RequestMade {
             req_hash: *request.req_hash(),
@@ -102,7 +116,11 @@ impl<K: SecureKeyStore, R: RecordStore> CertMail<K, R> {
         for action in actions {
             match action {
                 RecipientAction::Persist(record) => {
-                    self.persist_received(&made.req_hash, *record)?
+                    if let Err(e) = self.persist_received(&made.req_hash, &record) {
+                        // Never handed out: P_req's secret would only be litter.
+                        let _ = self.keys.erase(&secret);
+                        return Err(e);
+                    }
                 }
                 RecipientAction::Send(ToSender::Request(signed)) => {
                     made.request = signed.encode_to_vec();
@@ -127,9 +145,10 @@ impl<K: SecureKeyStore, R: RecordStore> CertMail<K, R> {
         // Validated: 32 bytes.
         let req_hash: [u8; 32] = direct.req_hash.as_slice().try_into().unwrap_or([0; 32]);
         let requested = self.resume_recipient(&req_hash)?;
+        let keys = Lent::new(CardView(&self.keys));
         let (state, actions) = requested
-            .handle(RecipientInput::DirectKey(direct), now)
-            .map_err(|refused| refused.error)?;
+            .handle(RecipientInput::DirectKey(direct), &keys, now)
+            .map_err(|refused| keys.refusal(refused.error))?;
         let receipt = actions.into_iter().find_map(|a| match a {
             RecipientAction::Send(ToSender::Receipt(r)) => Some(r.encode_to_vec()),
             _ => None,
@@ -210,9 +229,10 @@ impl<K: SecureKeyStore, R: RecordStore> CertMail<K, R> {
                 })
             }
         };
+        let keys = Lent::new(CardView(&self.keys));
         let (state, actions) = requested
-            .handle(input(trusted), now)
-            .map_err(|refused| refused.error)?;
+            .handle(input(trusted), &keys, now)
+            .map_err(|refused| keys.refusal(refused.error))?;
         for action in actions {
             if let RecipientAction::TrustCheckpoint(cp) = action {
                 checkpoints.save(&cp)?;
@@ -229,10 +249,11 @@ impl<K: SecureKeyStore, R: RecordStore> CertMail<K, R> {
     ) -> Result<RecipientStatus, CertifiedMailError> {
         let requested = self.resume_recipient(req_hash)?;
         let until = requested.request().publication_limit().saturating_add(1);
-        match requested.handle(RecipientInput::Timer, now) {
+        let keys = Lent::new(CardView(&self.keys));
+        match requested.handle(RecipientInput::Timer, &keys, now) {
             Ok((RecipientState::Undelivered(_), _)) => Ok(RecipientStatus::Undelivered),
             Ok(_) => Ok(RecipientStatus::Waiting { until }),
-            Err(refused) => Err(refused.error.into()),
+            Err(refused) => Err(keys.refusal(refused.error)),
         }
     }
 
@@ -254,57 +275,82 @@ impl<K: SecureKeyStore, R: RecordStore> CertMail<K, R> {
             .collect())
     }
 
-    /// Forgets the request: erases its secret from the key store and removes its record. Call
-    /// it once the plaintext is kept (or the mail is given up).
+    /// Forgets the request: erases P_req's secret from the key store, then removes its record.
+    /// Call it once the plaintext is kept (or the mail is given up): the mail is finished.
     pub fn forget_request(&mut self, req_hash: &[u8; 32]) -> Result<(), CertifiedMailError> {
-        self.keys.erase(&request_secret_id(req_hash))?;
-        self.records
-            .remove(RecordKind::Received, &hex_name(req_hash))?;
+        let name = hex_name(req_hash);
+        if let Some(record) = self.load_received(req_hash)? {
+            let secret = if record.version == 1 {
+                // Where version 1 kept it (see the module docs).
+                format!("cm/request/{name}")
+            } else {
+                let me = self.account()?;
+                let requested =
+                    Requested::resume(&record, &me.account).map_err(|e| bad_record(&name, e))?;
+                requested.secret_name().to_owned()
+            };
+            self.keys.erase(&SecretId::new(secret)?)?;
+        }
+        self.records.remove(RecordKind::Received, &name)?;
         Ok(())
     }
 
-    /// Stores the request secret in the key store, then the record without it.
+    /// Stores the record (it holds no secret).
     fn persist_received(
         &mut self,
         req_hash: &[u8; 32],
-        mut record: pb::RecipientRecord,
+        record: &pb::RecipientRecord,
     ) -> Result<(), CertifiedMailError> {
-        let name = hex_name(req_hash);
-        let secret: [u8; 32] = record
-            .request_secret
-            .as_slice()
-            .try_into()
-            .map_err(|_| bad_record(&name, "request secret is not 32 bytes"))?;
-        self.keys
-            .store_secret(&request_secret_id(req_hash), &StaticSecret::from(secret))?;
-        record.request_secret.zeroize();
-        record.request_secret.clear();
-        self.records
-            .save(RecordKind::Received, &name, &record.encode_to_vec())?;
+        self.records.save(
+            RecordKind::Received,
+            &hex_name(req_hash),
+            &record.encode_to_vec(),
+        )?;
         Ok(())
+    }
+
+    fn load_received(
+        &self,
+        req_hash: &[u8; 32],
+    ) -> Result<Option<pb::RecipientRecord>, CertifiedMailError> {
+        let name = hex_name(req_hash);
+        let Some(bytes) = self.records.load(RecordKind::Received, &name)? else {
+            return Ok(None);
+        };
+        let record =
+            decode(&bytes, RecordKind::Received.limit()).map_err(|e| bad_record(&name, e))?;
+        Ok(Some(record))
     }
 
     fn resume_recipient(&self, req_hash: &[u8; 32]) -> Result<Requested, CertifiedMailError> {
         let name = hex_name(req_hash);
-        let bytes = self
-            .records
-            .load(RecordKind::Received, &name)?
-            .ok_or_else(|| CertifiedMailError::UnknownMail {
-                what: "req_hash",
-                id: name.clone(),
-            })?;
-        let mut record: pb::RecipientRecord =
-            decode(&bytes, RecordKind::Received.limit()).map_err(|e| bad_record(&name, e))?;
-        let secret = self
-            .keys
-            .export_secret(&request_secret_id(req_hash))
-            .map_err(|e| bad_record(&name, format!("the request secret: {e}")))?;
-        record.request_secret = secret.to_bytes().to_vec();
-        let (me, ik) = self.identity()?;
+        let record =
+            self.load_received(req_hash)?
+                .ok_or_else(|| CertifiedMailError::UnknownMail {
+                    what: "req_hash",
+                    id: name.clone(),
+                })?;
+        if record.version == 1 {
+            return Err(bad_record(
+                &name,
+                "record version 1, written by an older herald that kept P_req's secret under \
+                 cm/request/<req_hash>; this version keeps it inside the key store and does not \
+                 resume such a request: finish it with the older version, or forget it",
+            ));
+        }
+        let me = self.account()?;
         let requested =
-            Requested::resume(&record, &me.account, ik).map_err(|e| bad_record(&name, e))?;
+            Requested::resume(&record, &me.account).map_err(|e| bad_record(&name, e))?;
         if requested.request().req_hash() != req_hash {
             return Err(bad_record(&name, "stored under another req_hash"));
+        }
+        // The store must still hold P_req's secret (only its public half is asked for).
+        let secret = SecretId::new(requested.secret_name())?;
+        if self.keys.public_key(&secret).as_ref() != Some(requested.request().request_key()) {
+            return Err(bad_record(
+                &name,
+                format!("the key store holds no secret {secret} of this request's P_req (erased?)"),
+            ));
         }
         Ok(requested)
     }

@@ -1,12 +1,18 @@
 //! The sender's side (A): seal (a), accept a request (b), publish or send the key directly
 //! (c, optimistic), take the inclusion or the receipt, and keep the evidence bundle.
 //!
-//! A sent mail is stored under its msg_id as a [`SentMail`]: proto's `SenderRecord` with `a`
-//! blanked (the key store holds it), plus the terms the request was accepted under (the offered
-//! location and the timing policy), so later steps resume exactly as accepted without the caller
-//! repeating its policy. A `sent-index` record maps req_hash to msg_id for receipts and
-//! inclusions, which name only the req_hash. When the machine ends, the bundle is stored under
-//! the msg_id first, and only then are `a`, the record and the index removed.
+//! A sent mail is stored under its msg_id as a [`SentMail`]: proto's `SenderRecord` as the
+//! machine made it, plus the terms the request was accepted under (the offered location and the
+//! timing policy), so later steps resume exactly as accepted without the caller repeating its
+//! policy. A `sent-index` record maps req_hash to msg_id for receipts and inclusions, which name
+//! only the req_hash. When the machine ends, the bundle is stored under the msg_id first, and
+//! only then are the record and the index removed.
+//!
+//! IK_A signs through the key store ([`CardView`]). The ephemeral `a` is **not** a key-store
+//! secret: the evidence bundle discloses it (DESIGN §3.3) so that an arbiter can recompute the
+//! wrap, so the record keeps it beside M and K (version 2 of [`SentMail`]). Version 1 records
+//! kept `a` in the key store; one that was sealed only still loads, one with an accepted
+//! request is refused with a [`CertifiedMailError::BadRecord`] that says why.
 
 use herald_proto::certmail::sender::{
     Outgoing, RequestArrived, Sealed, SenderAction, SenderInput, SenderPolicy, SenderState,
@@ -21,18 +27,16 @@ use herald_proto::inclusion::LogTrust;
 use herald_proto::wire::{Validate as _, WireError, pb};
 use prost::Message as _;
 use rand_core::CryptoRng;
-use x25519_dalek::{PublicKey, StaticSecret};
-use zeroize::Zeroize as _;
 
 use super::messages::{decode_receipt, decode_request};
 use super::records::{RecordKind, RecordStore};
-use super::{CertMail, CertifiedMailError, bad_record, ephemeral_secret_id, hex_name};
-use crate::keystore::SecureKeyStore;
+use super::{CertMail, CertifiedMailError, Lent, bad_record, hex_name};
+use crate::keystore::{CardView, SecureKeyStore};
 
-/// Version of the stored [`SentMail`].
-const SENT_MAIL_VERSION: u32 = 1;
+/// Version of the stored [`SentMail`]: 2 keeps `a` in the record (1 kept it in the key store).
+const SENT_MAIL_VERSION: u32 = 2;
 
-/// A sent mail as stored: the sender record (with `a` blanked) and the terms of acceptance.
+/// A sent mail as stored: the sender record and the terms of acceptance.
 #[derive(Clone, PartialEq, prost::Message)]
 struct SentMail {
     #[prost(uint32, tag = "1")]
@@ -203,7 +207,7 @@ impl<K: SecureKeyStore, R: RecordStore> CertMail<K, R> {
         letter: Letter,
         rng: &mut impl CryptoRng,
     ) -> Result<(Vec<u8>, Vec<SenderStep>), CertifiedMailError> {
-        let (me, ik) = self.identity()?;
+        let me = self.account()?;
         let mut msg_id = vec![0u8; 16];
         rng.fill_bytes(&mut msg_id);
         let name = hex_name(&msg_id);
@@ -220,7 +224,9 @@ impl<K: SecureKeyStore, R: RecordStore> CertMail<K, R> {
             plaintext: letter.plaintext,
             sign: letter.sign,
         };
-        let (_, actions) = Sealed::seal(outgoing, ik, inert_policy(), rng)?;
+        let keys = Lent::new(CardView(&self.keys));
+        let (_, actions) = Sealed::seal(outgoing, &keys, inert_policy(), rng)
+            .map_err(|error| keys.refusal(error))?;
         let steps = self.carry_out(&msg_id, None, actions)?;
         Ok((msg_id, steps))
     }
@@ -277,9 +283,10 @@ impl<K: SecureKeyStore, R: RecordStore> CertMail<K, R> {
             binding: verified_binding,
             revocations,
         };
+        let keys = Lent::new(CardView(&self.keys));
         let (_, actions) = state
-            .handle(SenderInput::Request(Box::new(arrived)), now, rng)
-            .map_err(|refused| refused.error)?;
+            .handle(SenderInput::Request(Box::new(arrived)), &keys, now, rng)
+            .map_err(|refused| keys.refusal(refused.error))?;
         // Accepted, so the request verifies and one offered location meets its X.
         let verified = verify_request(&signed)?;
         let offered = config
@@ -476,9 +483,10 @@ impl<K: SecureKeyStore, R: RecordStore> CertMail<K, R> {
         let (_, terms) = self.load_sent(msg_id)?;
         // Receipts, inclusions and timers need no randomness; proto's signature asks for one.
         let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+        let keys = Lent::new(CardView(&self.keys));
         let (next, actions) = state
-            .handle(input, now, &mut rng)
-            .map_err(|refused| refused.error)?;
+            .handle(input, &keys, now, &mut rng)
+            .map_err(|refused| keys.refusal(refused.error))?;
         let mut steps = self.carry_out(msg_id, terms.as_ref(), actions)?;
         if matches!(next, SenderState::Lapsed(_)) {
             steps.push(SenderStep::Lapsed);
@@ -507,11 +515,10 @@ impl<K: SecureKeyStore, R: RecordStore> CertMail<K, R> {
         let policy = terms
             .or_else(|| policy.cloned())
             .unwrap_or_else(inert_policy);
-        let (_, ik) = self.identity()?;
-        SenderState::resume(&record, ik, policy, now).map_err(|e| bad_record(&name, e))
+        SenderState::resume(&record, policy, now).map_err(|e| bad_record(&name, e))
     }
 
-    /// The record with `a` put back from the key store, and the stored terms.
+    /// The record and the stored terms.
     fn load_sent(
         &self,
         msg_id: &[u8],
@@ -524,16 +531,20 @@ impl<K: SecureKeyStore, R: RecordStore> CertMail<K, R> {
             }
         })?;
         let mail = SentMail::decode(bytes.as_slice()).map_err(|e| bad_record(&name, e))?;
-        if mail.version != SENT_MAIL_VERSION {
-            return Err(bad_record(&name, format!("version {}", mail.version)));
-        }
-        let mut record = mail.record.ok_or_else(|| bad_record(&name, "no record"))?;
-        if record.request.is_some() {
-            let secret = self
-                .keys
-                .export_secret(&ephemeral_secret_id(msg_id)?)
-                .map_err(|e| bad_record(&name, format!("the ephemeral secret a: {e}")))?;
-            record.ephemeral_secret = secret.to_bytes().to_vec();
+        let record = mail.record.ok_or_else(|| bad_record(&name, "no record"))?;
+        match mail.version {
+            SENT_MAIL_VERSION => {}
+            // Sealed only: there is no `a` yet, and the rest is the same.
+            1 if record.request.is_none() => {}
+            1 => {
+                return Err(bad_record(
+                    &name,
+                    "record version 1, written by an older herald that kept the ephemeral a in \
+                     the key store; this version keeps a in the record and reads no secret out of \
+                     the store: finish the mail with the older version",
+                ));
+            }
+            other => return Err(bad_record(&name, format!("version {other}"))),
         }
         let terms = match &mail.offered {
             None => None,
@@ -549,31 +560,15 @@ impl<K: SecureKeyStore, R: RecordStore> CertMail<K, R> {
         Ok((record, terms))
     }
 
-    /// Stores a record the machine asked to persist: `a` into the key store, the record
-    /// without it, and the req_hash index.
+    /// Stores a record the machine asked to persist (with `a`, evidence to be disclosed), and
+    /// the req_hash index.
     fn persist_sent(
         &mut self,
         msg_id: &[u8],
-        mut record: pb::SenderRecord,
+        record: pb::SenderRecord,
         terms: Option<&SenderPolicy>,
     ) -> Result<(), CertifiedMailError> {
         let name = hex_name(msg_id);
-        if !record.ephemeral_secret.is_empty() {
-            let secret: [u8; 32] = record
-                .ephemeral_secret
-                .as_slice()
-                .try_into()
-                .map_err(|_| bad_record(&name, "a is not 32 bytes"))?;
-            let secret = StaticSecret::from(secret);
-            let id = ephemeral_secret_id(msg_id)?;
-            match self.keys.public_key(&id) {
-                None => self.keys.store_secret(&id, &secret)?,
-                Some(p) if p == PublicKey::from(&secret).to_bytes() => {}
-                Some(_) => return Err(bad_record(&name, "another a is already stored")),
-            }
-            record.ephemeral_secret.zeroize();
-            record.ephemeral_secret.clear();
-        }
         let index = record.request.as_ref().and_then(request_hash);
         let mail = SentMail {
             version: SENT_MAIL_VERSION,
@@ -638,7 +633,7 @@ impl<K: SecureKeyStore, R: RecordStore> CertMail<K, R> {
         Ok(steps)
     }
 
-    /// Stores the bundle (durably, first), then forgets `a`, the record and the index.
+    /// Stores the bundle (durably, first), then forgets the record and the index.
     fn keep_evidence(
         &mut self,
         msg_id: &[u8],
@@ -654,7 +649,6 @@ impl<K: SecureKeyStore, R: RecordStore> CertMail<K, R> {
             self.records
                 .remove(RecordKind::SentIndex, &hex_name(&req_hash))?;
         }
-        self.keys.erase(&ephemeral_secret_id(msg_id)?)?;
         self.records.remove(RecordKind::Sent, &name)?;
         Ok(bytes)
     }

@@ -1,18 +1,54 @@
 //! The key store as the seed's IC card (DESIGN §3.2): proto's key-operation traits
-//! (`paep::IdentitySigner`, `PrekeyAgreement`, `PrekeyCreator`) over a [`SecureKeyStore`], so
-//! that proto's PAEP code (prekey uploads, the mail envelope) runs its key steps inside the store
-//! and never holds a private key.
+//! (`paep::IdentitySigner`, `PrekeyAgreement`, `PrekeyCreator`, `SecretCreator`,
+//! `SecretAgreement`) over a
+//! [`SecureKeyStore`], so that proto's PAEP code (prekey uploads, the mail envelope) and its
+//! certified-mail machines run their key steps inside the store and never hold a private key.
+//! A named secret's name is a [`SecretId`] (proto's request-secret names always are one).
+//! [`CardView`] lends a store for the operations that change nothing (sign, agree).
 //!
 //! [`MemoryKeyStore`] and [`FileKeyStore`] implement the traits themselves; any other store (an
 //! app's over Android Keystore or the iOS Keychain) is lent to proto as a [`Card`].
 
-use herald_proto::paep::{Agreed, IdentitySigner, PrekeyAgreement, PrekeyCreator, PrekeyKind};
+use herald_proto::paep::{
+    Agreed, IdentitySigner, PrekeyAgreement, PrekeyCreator, PrekeyKind, SecretAgreement,
+    SecretCreator,
+};
+use zeroize::Zeroizing;
 
-use super::{FileKeyStore, KeyStoreError, MemoryKeyStore, SecureKeyStore};
+use super::{FileKeyStore, KeyStoreError, MemoryKeyStore, SecretId, SecureKeyStore};
 
 /// Any key store, lent to proto's PAEP code for the length of a borrow.
 #[derive(Debug)]
 pub struct Card<'a, S: SecureKeyStore + ?Sized>(pub &'a mut S);
+
+/// Any key store, lent to proto for the operations that change nothing: signing with IK and
+/// agreeing with a named secret.
+#[derive(Debug)]
+pub struct CardView<'a, S: SecureKeyStore + ?Sized>(pub &'a S);
+
+impl<S: SecureKeyStore + ?Sized> IdentitySigner for CardView<'_, S> {
+    type Error = KeyStoreError;
+
+    fn identity_key(&self) -> [u8; 32] {
+        identity_key(self.0)
+    }
+
+    fn sign(&self, message: &[u8]) -> Result<[u8; 64], KeyStoreError> {
+        Ok(self.0.sign(message)?.to_bytes())
+    }
+}
+
+impl<S: SecureKeyStore + ?Sized> SecretAgreement for CardView<'_, S> {
+    type Error = KeyStoreError;
+
+    fn agree_secret(
+        &self,
+        name: &str,
+        peer: &[u8; 32],
+    ) -> Result<Zeroizing<[u8; 32]>, KeyStoreError> {
+        agree_secret(self.0, name, peer)
+    }
+}
 
 fn identity_key<S: SecureKeyStore + ?Sized>(store: &S) -> [u8; 32] {
     // A store without IK signs nothing (`sign` fails), so the key it reports does not matter.
@@ -20,6 +56,45 @@ fn identity_key<S: SecureKeyStore + ?Sized>(store: &S) -> [u8; 32] {
         .identity()
         .map(|i| i.key.to_bytes())
         .unwrap_or_default()
+}
+
+/// `create_secret` over the named secrets: the name must be a valid [`SecretId`] not yet held.
+fn create_secret<S: SecureKeyStore + ?Sized>(
+    store: &mut S,
+    name: &str,
+) -> Result<[u8; 32], KeyStoreError> {
+    store.generate_secret(&SecretId::new(name)?)
+}
+
+/// `agree_secret` over the named secrets (the store refuses a low-order peer).
+fn agree_secret<S: SecureKeyStore + ?Sized>(
+    store: &S,
+    name: &str,
+    peer: &[u8; 32],
+) -> Result<Zeroizing<[u8; 32]>, KeyStoreError> {
+    Ok(Zeroizing::new(
+        store.diffie_hellman(&SecretId::new(name)?, peer)?,
+    ))
+}
+
+impl<S: SecureKeyStore + ?Sized> SecretCreator for Card<'_, S> {
+    type Error = KeyStoreError;
+
+    fn create_secret(&mut self, name: &str) -> Result<[u8; 32], KeyStoreError> {
+        create_secret(self.0, name)
+    }
+}
+
+impl<S: SecureKeyStore + ?Sized> SecretAgreement for Card<'_, S> {
+    type Error = KeyStoreError;
+
+    fn agree_secret(
+        &self,
+        name: &str,
+        peer: &[u8; 32],
+    ) -> Result<Zeroizing<[u8; 32]>, KeyStoreError> {
+        agree_secret(&*self.0, name, peer)
+    }
 }
 
 impl<S: SecureKeyStore + ?Sized> IdentitySigner for Card<'_, S> {
@@ -82,6 +157,26 @@ macro_rules! ic_card {
 
             fn erase(&mut self, id: u64) -> Result<(), KeyStoreError> {
                 self.erase_prekey(id)
+            }
+        }
+
+        impl SecretCreator for $store {
+            type Error = KeyStoreError;
+
+            fn create_secret(&mut self, name: &str) -> Result<[u8; 32], KeyStoreError> {
+                create_secret(self, name)
+            }
+        }
+
+        impl SecretAgreement for $store {
+            type Error = KeyStoreError;
+
+            fn agree_secret(
+                &self,
+                name: &str,
+                peer: &[u8; 32],
+            ) -> Result<Zeroizing<[u8; 32]>, KeyStoreError> {
+                agree_secret(self, name, peer)
             }
         }
 

@@ -104,6 +104,8 @@ impl Contents {
         Ok(self.signing_key()?.sign(message))
     }
 
+    /// IK's private half, for this module's tests only: no store method lets it out.
+    #[cfg(test)]
     pub(super) fn export_identity(&self) -> Result<SigningKey, KeyStoreError> {
         self.signing_key().cloned()
     }
@@ -157,6 +159,8 @@ impl Contents {
         Ok(shared.to_bytes())
     }
 
+    /// Secret `id`'s private half, for this module's tests only.
+    #[cfg(test)]
     pub(super) fn export_secret(&self, id: &SecretId) -> Result<StaticSecret, KeyStoreError> {
         self.secret(id).cloned()
     }

@@ -41,8 +41,7 @@ use std::time::{Duration, Instant};
 use argon2::{Algorithm, Argon2, Params, Version};
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
-use ed25519_dalek::{Signature, SigningKey};
-use x25519_dalek::StaticSecret;
+use ed25519_dalek::Signature;
 use zeroize::Zeroizing;
 
 use super::contents::Contents;
@@ -493,10 +492,6 @@ impl SecureKeyStore for FileKeyStore {
         self.change(|c| c.generate(id))
     }
 
-    fn store_secret(&mut self, id: &SecretId, secret: &StaticSecret) -> Result<(), KeyStoreError> {
-        self.change(|c| c.insert(id, secret.clone()))
-    }
-
     fn public_key(&self, id: &SecretId) -> Option<[u8; 32]> {
         self.contents.public_key(id)
     }
@@ -539,19 +534,12 @@ impl SecureKeyStore for FileKeyStore {
     fn prekeys(&self) -> Vec<Prekey> {
         self.contents.prekeys()
     }
-
-    fn export_identity(&self) -> Result<SigningKey, KeyStoreError> {
-        self.contents.export_identity()
-    }
-
-    fn export_secret(&self, id: &SecretId) -> Result<StaticSecret, KeyStoreError> {
-        self.contents.export_secret(id)
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ed25519_dalek::SigningKey;
     use std::fs;
     use std::os::unix::fs::PermissionsExt as _;
 
@@ -578,8 +566,7 @@ mod tests {
         let mut s = FileKeyStore::create(&path, b"correct horse", FAST).unwrap();
         let me = s.create_identity("alice@alpha.test").unwrap();
         s.generate_secret(&id("cm/request/1")).unwrap();
-        s.store_secret(&id("cm/ephemeral/2"), &StaticSecret::from([9; 32]))
-            .unwrap();
+        s.generate_secret(&id("cm/ephemeral/2")).unwrap();
         (path, me)
     }
 
@@ -594,10 +581,20 @@ mod tests {
             s.secret_ids(),
             vec![id("cm/ephemeral/2"), id("cm/request/1")]
         );
+        // A secret read back is the one written: the same agreement as its public half gives
+        // from the peer's side.
+        let public = s.generate_secret(&id("cm/request/4")).unwrap();
+        drop(s);
+        let mut s = FileKeyStore::open(&path, b"correct horse").unwrap();
+        let peer = x25519_dalek::StaticSecret::from([5; 32]);
+        let peer_public = x25519_dalek::PublicKey::from(&peer).to_bytes();
+        assert_eq!(s.public_key(&id("cm/request/4")), Some(public));
         assert_eq!(
-            s.export_secret(&id("cm/ephemeral/2")).unwrap().to_bytes(),
-            [9; 32]
+            s.diffie_hellman(&id("cm/request/4"), &peer_public).unwrap(),
+            peer.diffie_hellman(&x25519_dalek::PublicKey::from(public))
+                .to_bytes()
         );
+        assert!(s.erase(&id("cm/request/4")).unwrap());
         // An erase is durable too.
         assert!(s.erase(&id("cm/request/1")).unwrap());
         drop(s);
@@ -652,7 +649,7 @@ mod tests {
         // The plaintext seed is nowhere in the file.
         let bytes = fs::read(&path).unwrap();
         let s = FileKeyStore::open(&path, b"correct horse").unwrap();
-        let seed = s.export_identity().unwrap().to_bytes();
+        let seed = s.contents.export_identity().unwrap().to_bytes();
         assert!(!bytes.windows(32).any(|w| w == seed));
     }
 

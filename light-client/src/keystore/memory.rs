@@ -3,12 +3,12 @@
 
 use ed25519_dalek::{Signature, SigningKey};
 use herald_proto::paep::{Agreed, PrekeyKind};
-use x25519_dalek::StaticSecret;
 
 use super::contents::Contents;
 use super::{Identity, KeyStoreError, Prekey, SecretId, SecureKeyStore};
 
-/// A key store in memory. Exports keys (it is software).
+/// A key store in memory. Like every store it lets no private key out; only
+/// [`MemoryKeyStore::with_identity`] takes one in (a key the app kept elsewhere).
 #[derive(Debug, Default)]
 pub struct MemoryKeyStore {
     contents: Contents,
@@ -43,10 +43,6 @@ impl SecureKeyStore for MemoryKeyStore {
 
     fn generate_secret(&mut self, id: &SecretId) -> Result<[u8; 32], KeyStoreError> {
         self.contents.generate(id)
-    }
-
-    fn store_secret(&mut self, id: &SecretId, secret: &StaticSecret) -> Result<(), KeyStoreError> {
-        self.contents.insert(id, secret.clone())
     }
 
     fn public_key(&self, id: &SecretId) -> Option<[u8; 32]> {
@@ -87,29 +83,20 @@ impl SecureKeyStore for MemoryKeyStore {
     fn prekeys(&self) -> Vec<Prekey> {
         self.contents.prekeys()
     }
-
-    fn export_identity(&self) -> Result<SigningKey, KeyStoreError> {
-        self.contents.export_identity()
-    }
-
-    fn export_secret(&self, id: &SecretId) -> Result<StaticSecret, KeyStoreError> {
-        self.contents.export_secret(id)
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use ed25519_dalek::Verifier as _;
-    use x25519_dalek::PublicKey;
+    use x25519_dalek::{PublicKey, StaticSecret};
 
     #[test]
-    fn signing_and_dh_agree_with_the_exported_keys() {
+    fn signing_and_dh_run_inside_the_store() {
         let mut s = MemoryKeyStore::new();
         let me = s.create_identity("alice@alpha.test").unwrap();
         let sig = s.sign(b"hello").unwrap();
         assert!(me.key.verify(b"hello", &sig).is_ok());
-        assert_eq!(s.export_identity().unwrap().verifying_key(), me.key);
 
         let id = SecretId::new("cm/request/1").unwrap();
         let public = s.generate_secret(&id).unwrap();
@@ -130,7 +117,11 @@ mod tests {
     fn a_given_identity_is_kept() {
         let key = SigningKey::from_bytes(&[3; 32]);
         let s = MemoryKeyStore::with_identity("bob@beta.test", key.clone()).unwrap();
-        assert_eq!(s.export_identity().unwrap(), key);
+        assert_eq!(s.identity().unwrap().key, key.verifying_key());
+        assert_eq!(
+            s.sign(b"m").unwrap(),
+            ed25519_dalek::Signer::sign(&key, b"m")
+        );
         assert_eq!(s.identity().unwrap().account, "bob@beta.test");
         assert!(MemoryKeyStore::with_identity("", key).is_err());
     }

@@ -162,8 +162,7 @@ pub(super) fn list<S: SecureKeyStore + ?Sized>(store: &S) -> Vec<Prekey> {
 
 #[cfg(test)]
 mod tests {
-    use ed25519_dalek::{Signature, SigningKey};
-    use x25519_dalek::StaticSecret;
+    use ed25519_dalek::Signature;
 
     use super::super::{Identity, MemoryKeyStore};
     use super::*;
@@ -190,9 +189,6 @@ mod tests {
         fn generate_secret(&mut self, id: &SecretId) -> Result<[u8; 32], KeyStoreError> {
             self.0.generate_secret(id)
         }
-        fn store_secret(&mut self, id: &SecretId, s: &StaticSecret) -> Result<(), KeyStoreError> {
-            self.0.store_secret(id, s)
-        }
         fn public_key(&self, id: &SecretId) -> Option<[u8; 32]> {
             self.0.public_key(id)
         }
@@ -204,12 +200,6 @@ mod tests {
         }
         fn secret_ids(&self) -> Vec<SecretId> {
             self.0.secret_ids()
-        }
-        fn export_identity(&self) -> Result<SigningKey, KeyStoreError> {
-            Err(KeyStoreError::NotExportable)
-        }
-        fn export_secret(&self, _: &SecretId) -> Result<StaticSecret, KeyStoreError> {
-            Err(KeyStoreError::NotExportable)
         }
     }
 
@@ -263,7 +253,7 @@ mod tests {
         assert_eq!(markers(&s.secret_ids()).len(), 1);
         let listed: Vec<u64> = s.prekeys().iter().map(|p| p.id).collect();
         assert_eq!(listed, vec![1, 2, 5, 6]);
-        let peer = x25519_dalek::PublicKey::from(&StaticSecret::from([3; 32]));
+        let peer = x25519_dalek::PublicKey::from(&x25519_dalek::StaticSecret::from([3; 32]));
         let agreed = s.prekey_agreement(5, peer.as_bytes()).unwrap();
         assert_eq!(agreed.kind, PrekeyKind::OneTime);
     }

@@ -87,20 +87,21 @@ fn the_optimistic_run_through_the_cli_ends_in_evidence() {
             .status
             .success()
     );
-    let bob_key = FileKeyStore::open(bob.path("keystore"), PASS.as_bytes())
-        .unwrap()
-        .export_identity()
-        .unwrap();
+    // The world: alpha is X; beta holds Bob's binding, its prekey signed inside Bob's store.
+    let bob_store = FileKeyStore::open(bob.path("keystore"), PASS.as_bytes()).unwrap();
+    let bob_ik = bob_store.identity().unwrap().key;
+    let world = World::new(real_now() - 60, &bob_store);
+    // The CLI opens Bob's store from here on: one process at a time.
+    drop(bob_store);
     let o = bob.run(&["account", "show", "--json"]);
     let shown: Value = serde_json::from_slice(&o.stdout).unwrap();
     use base64::Engine as _;
     assert_eq!(
         shown["identity_key"],
-        base64::engine::general_purpose::STANDARD.encode(bob_key.verifying_key().as_bytes())
+        base64::engine::general_purpose::STANDARD.encode(bob_ik.as_bytes())
     );
 
-    // The world: alpha is X; beta holds Bob's binding. Files for both sides.
-    let world = World::new(real_now() - 60, &bob_key);
+    // Files for both sides.
     let alpha = world.alpha.log_file(dir.path(), "alpha.toml");
     let beta = world.beta.log_file(dir.path(), "beta.toml");
     let binding = dir.path().join("bob.binding");
@@ -349,11 +350,9 @@ fn every_secret_and_plaintext_the_cli_writes_is_0600_in_a_0700_directory() {
     }
     let alice = Party::new(dir.path(), "alice", ALICE);
     let bob = Party::new(dir.path(), "bob", BOB);
-    let bob_key = FileKeyStore::open(bob.path("keystore"), PASS.as_bytes())
-        .unwrap()
-        .export_identity()
-        .unwrap();
-    let world = World::new(real_now() - 60, &bob_key);
+    let bob_store = FileKeyStore::open(bob.path("keystore"), PASS.as_bytes()).unwrap();
+    let world = World::new(real_now() - 60, &bob_store);
+    drop(bob_store);
     let alpha = world.alpha.log_file(dir.path(), "alpha.toml");
     let beta = world.beta.log_file(dir.path(), "beta.toml");
     let binding = dir.path().join("bob.binding");

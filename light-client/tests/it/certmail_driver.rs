@@ -1,13 +1,15 @@
 //! The certified-mail driver end to end, every message moved as bytes: the honest run (the key
 //! published at X, included in a checkpoint cosigned by a quorum), the optimistic run (direct
 //! key and receipt), the optimistic sender that publishes when no receipt comes, a lapse, and a
-//! recipient that refuses a publication from a log that showed it another tree.
+//! recipient that refuses a publication from a log that showed it another tree. Keys never
+//! leave the stores (the trait has no export), and a store's failure reaches the caller typed.
 
 use crate::certmail_support::*;
 use herald_light_client::MemoryCheckpointStore;
 use herald_light_client::certmail::{
-    CertifiedMailError, Delivery, Letter, SenderStatus, SenderStep,
+    CertMail, CertifiedMailError, Delivery, Letter, MemoryRecordStore, SenderStatus, SenderStep,
 };
+use herald_light_client::keystore::{KeyStoreError, SecretId, SecureKeyStore};
 use herald_proto::certmail::CertMailError;
 use herald_proto::evidence::{ArbiterContext, Check, Outcome, arbitrate_bytes};
 
@@ -55,7 +57,7 @@ fn the_honest_run_ends_in_evidence_the_arbiter_accepts() {
         made.sender_key,
         Some(alice_key().verifying_key().to_bytes())
     );
-    // The request secret went into Bob's key store, not only into his record.
+    // P_req was made inside Bob's key store (only its public half came out).
     assert_eq!(secret_count(&bob), 1);
 
     let steps = alice
@@ -69,6 +71,8 @@ fn the_honest_run_ends_in_evidence_the_arbiter_accepts() {
         .unwrap();
     let (req_hash, leaf) = publish_step(&steps);
     assert_eq!(req_hash, made.req_hash);
+    // The sender keeps no secret in its store: `a` is evidence, in the record.
+    assert_eq!(secret_count(&alice), 0);
     assert!(steps.contains(&SenderStep::WakeAt(DEADLINE + SKEW)));
     assert!(matches!(
         alice.sender_status(&msg_id, NOW + 2).unwrap(),
@@ -86,8 +90,6 @@ fn the_honest_run_ends_in_evidence_the_arbiter_accepts() {
         alice.sender_status(&msg_id, NOW + 22).unwrap(),
         SenderStatus::Done
     );
-    // `a` is in the bundle now; the key store no longer keeps it.
-    assert_eq!(secret_count(&alice), 0);
 
     let checkpoints = MemoryCheckpointStore::new();
     let opened = bob
@@ -305,4 +307,150 @@ fn a_recipient_refuses_a_publication_from_a_log_that_showed_it_another_tree() {
         .take_publication(&req_hash, included, &[], &honest, NOW + 22)
         .unwrap();
     assert_eq!(opened.plaintext, b"split");
+}
+
+/// A store that fails one operation, as an app's store does when the device is locked.
+struct Failing {
+    inner: herald_light_client::keystore::MemoryKeyStore,
+    fail: &'static str,
+}
+
+impl Failing {
+    fn locked() -> KeyStoreError {
+        KeyStoreError::InUse {
+            path: std::path::PathBuf::from("/locked"),
+        }
+    }
+}
+
+impl SecureKeyStore for Failing {
+    fn identity(&self) -> Option<herald_light_client::keystore::Identity> {
+        self.inner.identity()
+    }
+    fn create_identity(
+        &mut self,
+        account: &str,
+    ) -> Result<herald_light_client::keystore::Identity, KeyStoreError> {
+        self.inner.create_identity(account)
+    }
+    fn sign(&self, message: &[u8]) -> Result<ed25519_dalek::Signature, KeyStoreError> {
+        if self.fail == "sign" {
+            return Err(Failing::locked());
+        }
+        self.inner.sign(message)
+    }
+    fn generate_secret(&mut self, id: &SecretId) -> Result<[u8; 32], KeyStoreError> {
+        if self.fail == "create" {
+            return Err(Failing::locked());
+        }
+        self.inner.generate_secret(id)
+    }
+    fn public_key(&self, id: &SecretId) -> Option<[u8; 32]> {
+        self.inner.public_key(id)
+    }
+    fn diffie_hellman(&self, id: &SecretId, peer: &[u8; 32]) -> Result<[u8; 32], KeyStoreError> {
+        if self.fail == "agree" {
+            return Err(Failing::locked());
+        }
+        self.inner.diffie_hellman(id, peer)
+    }
+    fn erase(&mut self, id: &SecretId) -> Result<bool, KeyStoreError> {
+        self.inner.erase(id)
+    }
+    fn secret_ids(&self) -> Vec<SecretId> {
+        self.inner.secret_ids()
+    }
+}
+
+fn failing(
+    account: &str,
+    key: ed25519_dalek::SigningKey,
+    fail: &'static str,
+) -> CertMail<Failing, MemoryRecordStore> {
+    let inner = herald_light_client::keystore::MemoryKeyStore::with_identity(account, key).unwrap();
+    CertMail::new(Failing { inner, fail }, MemoryRecordStore::new())
+}
+
+/// proto carries a key-store failure only as text; the driver hands the caller the store's own
+/// error (an app acts on "locked"), and nothing is sent or kept.
+#[test]
+fn a_key_store_failure_reaches_the_caller_as_the_stores_error() {
+    let mut rng = TestRng::new(5);
+    let world = World::new(NOW, &bob_key());
+    // The sender's store cannot sign: nothing sealed, nothing stored.
+    let mut alice = failing(ALICE, alice_key(), "sign");
+    let err = alice.send(letter(b"x"), &mut rng).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            CertifiedMailError::KeyStore(KeyStoreError::InUse { .. })
+        ),
+        "{err:?}"
+    );
+    assert!(alice.sent().unwrap().is_empty());
+
+    // The recipient's store cannot create P_req: no request.
+    let mut alice = memory_mail(ALICE, alice_key());
+    let (_, steps) = alice.send(letter(b"x"), &mut rng).unwrap();
+    let mut bob = failing(BOB, bob_key(), "create");
+    let err = bob
+        .request(&sealed_bytes(&steps), world.terms(DEADLINE), NOW, &mut rng)
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            CertifiedMailError::KeyStore(KeyStoreError::InUse { .. })
+        ),
+        "{err:?}"
+    );
+    assert!(bob.requests().unwrap().is_empty());
+    // It makes P_req but cannot sign the request: P_req's secret is not left behind.
+    let mut bob = failing(BOB, bob_key(), "sign");
+    let err = bob
+        .request(&sealed_bytes(&steps), world.terms(DEADLINE), NOW, &mut rng)
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            CertifiedMailError::KeyStore(KeyStoreError::InUse { .. })
+        ),
+        "{err:?}"
+    );
+    assert!(bob.keys().secret_ids().is_empty());
+    assert!(bob.requests().unwrap().is_empty());
+
+    // The recipient's store cannot agree: the key is not opened, the request stays.
+    let mut bob = failing(BOB, bob_key(), "agree");
+    let made = bob
+        .request(&sealed_bytes(&steps), world.terms(DEADLINE), NOW, &mut rng)
+        .unwrap();
+    let mut world = world;
+    let accepted = alice
+        .accept(
+            &made.request,
+            &world.binding(),
+            &world.sender_config(false),
+            NOW + 1,
+            &mut rng,
+        )
+        .unwrap();
+    let (req_hash, leaf) = publish_step(&accepted);
+    let included = world.publish(&leaf, NOW + 20);
+    let err = bob
+        .take_publication(
+            &req_hash,
+            included,
+            &[],
+            &MemoryCheckpointStore::new(),
+            NOW + 22,
+        )
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            CertifiedMailError::KeyStore(KeyStoreError::InUse { .. })
+        ),
+        "{err:?}"
+    );
+    assert_eq!(bob.requests().unwrap(), vec![req_hash]);
 }

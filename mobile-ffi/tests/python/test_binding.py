@@ -325,10 +325,25 @@ class TestnetTests(unittest.IsolatedAsyncioTestCase):
         self.assertGreaterEqual(store.signed, 2)
         self.assertEqual(store.list(), ["prekey/fallback"])
         self.assertEqual(binding.signed_prekey, store.public_key("prekey/fallback"))
-        # Certified mail needs IK out of the store until proto's machines take a signer:
-        # refused with the variant that says so, and the store keeps its keys.
-        with self.assertRaises(herald.HeraldError.KeyStoreUnsupported):
-            await asyncio.wait_for(carol.send_certified("bob@d1.test", b"hi", True), 30)
+        # Certified mail runs on the Python store, which never lets a key out. As the sender,
+        # Carol signs her sealed mail and her publication through it and keeps no secret in it
+        # (her ephemeral a is evidence, kept in her record).
+        h_client, heidi, _, _ = await enrolled(self.net, 1, "heidi", self.state("heidi"))
+        signed = store.signed
+        steps = await certified_mail((client, carol), (h_client, heidi), b"from a python store")
+        self.assertIsInstance(steps["outcome"], herald.PublishOutcome.PROVEN)
+        self.assertEqual(steps["opened"].plaintext, b"from a python store")
+        self.assertEqual(steps["request"].sender_key, ik)
+        self.assertGreaterEqual(store.signed, signed + 2, "sealed mail and publication")
+        self.assertEqual(store.list(), ["prekey/fallback"])
+        # As the recipient, her P_req is made inside the store (only its public half leaves),
+        # K is unwrapped from the store's agreement, and the secret is erased when she is done.
+        back = await certified_mail((h_client, heidi), (client, carol), b"to a python store")
+        self.assertEqual(back["opened"].plaintext, b"to a python store")
+        p_req = [s for s in store.list() if s.startswith("cm/p_req/")]
+        self.assertEqual(len(p_req), 1, store.list())
+        await asyncio.wait_for(carol.forget_request(back["request"].req_hash), 30)
+        self.assertEqual(store.list(), ["prekey/fallback"])
         # Opening the same store for another account is refused.
         with self.assertRaises(herald.HeraldError.BadInput):
             await asyncio.wait_for(client.account_with_key_store("dave@d0.test", store), 30)

@@ -68,7 +68,8 @@ async fn a_public_log_reader_finds_no_address_in_clear_in_any_leaf_of_a_mail_exc
         nonce: [0x4e; 32],
         created: now(),
     };
-    let request = verify_request(&sign_request(&draft, &SigningKey::from_bytes(&[2; 32]))).unwrap();
+    let request =
+        verify_request(&sign_request(&draft, &SigningKey::from_bytes(&[2; 32])).unwrap()).unwrap();
     let leaf = publication_entry(
         &request,
         &key,

@@ -13,6 +13,7 @@ use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
 use rand_core::CryptoRng;
 use subtle::ConstantTimeEq as _;
 use x25519_dalek::{PublicKey, StaticSecret};
+use zeroize::Zeroizing;
 
 use super::{COMMIT_LABEL, CertMailError, DIRECT_KEY_LABEL, WRAP_LABEL};
 use crate::entry::lp;
@@ -143,6 +144,20 @@ fn exchange(secret: &StaticSecret, public: &[u8; 32]) -> Result<[u8; 32], CertMa
     Ok(shared.to_bytes())
 }
 
+/// The recipient's X25519 with the secret of P_req, run by its key store: given the peer's
+/// public key, `X25519(p_req, peer)`. The all-zero output of a low-order peer is refused here,
+/// whatever the store did.
+fn agreed(
+    agree: impl FnOnce(&[u8; 32]) -> Result<Zeroizing<[u8; 32]>, CertMailError>,
+    peer: &[u8; 32],
+) -> Result<Zeroizing<[u8; 32]>, CertMailError> {
+    let shared = agree(peer)?;
+    if bool::from(shared.ct_eq(&[0u8; 32])) {
+        return Err(CertMailError::WeakKey);
+    }
+    Ok(shared)
+}
+
 /// `KDF(label, lp(shared) ‖ lp(req_hash))`.
 fn derive(label: &str, shared: &[u8; 32], req_hash: &[u8; 32]) -> [u8; 32] {
     let mut ikm = Vec::with_capacity(80);
@@ -180,16 +195,18 @@ pub fn wrap_key(
     })
 }
 
-/// Unwraps `K_wrap` with the request secret (P_req's), as B does in step (d). The result is
-/// unauthenticated until checked against `c_K` ([`MessageKey::matches`]).
+/// Unwraps `K_wrap` as B does in step (d): `agree` is B's key store running
+/// `X25519(p_req, A_eph)` with the request secret, which never leaves it; the wrap is derived
+/// here from that output. The result is unauthenticated until checked against `c_K`
+/// ([`MessageKey::matches`]).
 pub fn unwrap_key(
     wrapped: &WrappedKey,
-    request_secret: &StaticSecret,
     req_hash: &[u8; 32],
+    agree: impl FnOnce(&[u8; 32]) -> Result<Zeroizing<[u8; 32]>, CertMailError>,
 ) -> Result<MessageKey, CertMailError> {
     let pad = derive(
         WRAP_LABEL,
-        &exchange(request_secret, &wrapped.ephemeral_key)?,
+        &*agreed(agree, &wrapped.ephemeral_key)?,
         req_hash,
     );
     Ok(MessageKey(xor(&wrapped.wrapped_key, &pad)))
@@ -228,12 +245,13 @@ pub fn seal_direct_key(
     })
 }
 
-/// Opens a [`pb::DirectKey`] for the request `req_hash` with the request secret. The result is
+/// Opens a [`pb::DirectKey`] for the request `req_hash`; `agree` is B's key store running
+/// `X25519(p_req, e)` with the request secret (as in [`unwrap_key`]). The result is
 /// unauthenticated until checked against `c_K`.
 pub fn open_direct_key(
     direct: &pb::DirectKey,
-    request_secret: &StaticSecret,
     req_hash: &[u8; 32],
+    agree: impl FnOnce(&[u8; 32]) -> Result<Zeroizing<[u8; 32]>, CertMailError>,
 ) -> Result<MessageKey, CertMailError> {
     if direct.req_hash != req_hash {
         return Err(CertMailError::Mismatch {
@@ -241,11 +259,7 @@ pub fn open_direct_key(
         });
     }
     let ephemeral: [u8; 32] = super::field("DirectKey.ephemeral_key", &direct.ephemeral_key)?;
-    let k = derive(
-        DIRECT_KEY_LABEL,
-        &exchange(request_secret, &ephemeral)?,
-        req_hash,
-    );
+    let k = derive(DIRECT_KEY_LABEL, &*agreed(agree, &ephemeral)?, req_hash);
     let aad = framed(req_hash);
     let key = MessageKey(k)
         .cipher()
@@ -269,6 +283,16 @@ mod tests {
 
     fn secret(b: u8) -> StaticSecret {
         StaticSecret::from([b; 32])
+    }
+
+    /// The request secret's agreement, as a key store runs it.
+    fn with(
+        secret: &StaticSecret,
+    ) -> impl FnOnce(&[u8; 32]) -> Result<Zeroizing<[u8; 32]>, CertMailError> + '_ {
+        |peer| {
+            let shared = secret.diffie_hellman(&PublicKey::from(*peer));
+            Ok(Zeroizing::new(shared.to_bytes()))
+        }
     }
 
     #[test]
@@ -312,9 +336,9 @@ mod tests {
         let pad = blake3::derive_key("herald v1 cm wrap", &ikm);
         assert_eq!(w.wrapped_key, xor(&[9; 32], &pad));
         assert_eq!(w.ephemeral_key, PublicKey::from(&a).to_bytes());
-        assert_eq!(unwrap_key(&w, &p, &[7; 32]).unwrap(), k);
+        assert_eq!(unwrap_key(&w, &[7; 32], with(&p)).unwrap(), k);
         // Bound to req_hash: unwrapping for another request gives another (uncommitted) key.
-        assert_ne!(unwrap_key(&w, &p, &[8; 32]).unwrap(), k);
+        assert_ne!(unwrap_key(&w, &[8; 32], with(&p)).unwrap(), k);
     }
 
     #[test]
@@ -345,7 +369,7 @@ mod tests {
             wrapped_key: [1; 32],
         };
         assert_eq!(
-            unwrap_key(&w, &secret(6), &[7; 32]),
+            unwrap_key(&w, &[7; 32], with(&secret(6))),
             Err(CertMailError::WeakKey)
         );
     }
@@ -358,19 +382,19 @@ mod tests {
         let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
         let d = seal_direct_key(&k, &p_req, &[7; 32], &mut rng).unwrap();
         assert_eq!(d.sealed_key.len(), 48);
-        assert_eq!(open_direct_key(&d, &p, &[7; 32]).unwrap(), k);
+        assert_eq!(open_direct_key(&d, &[7; 32], with(&p)).unwrap(), k);
         assert!(matches!(
-            open_direct_key(&d, &p, &[8; 32]),
+            open_direct_key(&d, &[8; 32], with(&p)),
             Err(CertMailError::Mismatch { .. })
         ));
         let mut forged = d.clone();
         forged.sealed_key[0] ^= 1;
         assert_eq!(
-            open_direct_key(&forged, &p, &[7; 32]),
+            open_direct_key(&forged, &[7; 32], with(&p)),
             Err(CertMailError::DecryptionFailed)
         );
         assert_eq!(
-            open_direct_key(&d, &secret(1), &[7; 32]),
+            open_direct_key(&d, &[7; 32], with(&secret(1))),
             Err(CertMailError::DecryptionFailed)
         );
     }
@@ -390,10 +414,10 @@ mod tests {
             let (k, p) = (MessageKey::from_bytes(k), StaticSecret::from(p));
             let p_req = PublicKey::from(&p).to_bytes();
             let w = wrap_key(&k, &StaticSecret::from(a), &p_req, &req).unwrap();
-            proptest::prop_assert_eq!(unwrap_key(&w, &p, &req).unwrap(), k.clone());
+            proptest::prop_assert_eq!(unwrap_key(&w, &req, with(&p)).unwrap(), k.clone());
             let mut other = req;
             other[0] ^= 1;
-            proptest::prop_assert!(!unwrap_key(&w, &p, &other).unwrap().matches(&k.commitment()));
+            proptest::prop_assert!(!unwrap_key(&w, &other, with(&p)).unwrap().matches(&k.commitment()));
         }
     }
 }

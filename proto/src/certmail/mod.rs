@@ -53,8 +53,8 @@ pub use publication::{
 };
 pub use receipt::{receipt_signing_input, sign_receipt, verify_receipt};
 pub use request::{
-    KeyRequestDraft, VerifiedKeyRequest, req_hash, request_signing_input, sign_request,
-    verify_request,
+    KeyRequestDraft, VerifiedKeyRequest, req_hash, request_secret_name, request_signing_input,
+    sign_request, verify_request,
 };
 pub use sealed::{SealedInfo, open_sealed, seal_message, sealed_signing_input};
 
@@ -78,8 +78,8 @@ pub const KEY_REQUEST_LABEL: &str = "herald v1 cm key request";
 /// Signing-input label of B's receipt (optimistic variant).
 pub const RECEIPT_LABEL: &str = "herald v1 cm receipt";
 
-/// Why a certified-mail step was refused. Every variant but [`CertMailError::UnexpectedInput`]
-/// and [`CertMailError::PlaintextTooLarge`] means the peer (or the log) misbehaved or the
+/// Why a certified-mail step was refused. Every variant but [`CertMailError::UnexpectedInput`],
+/// [`CertMailError::PlaintextTooLarge`] and [`CertMailError::KeyStore`] means the peer (or the log) misbehaved or the
 /// message is not acceptable; retrying the same input gives the same answer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -191,6 +191,10 @@ pub enum CertMailError {
         /// The input.
         input: &'static str,
     },
+    /// The key store could not sign or agree (locked, the secret not held, the user refused):
+    /// a local failure, nothing was sent or changed.
+    #[error("key store: {0}")]
+    KeyStore(String),
     /// A stored record cannot be resumed from.
     #[error("record: {reason}")]
     BadRecord {
@@ -215,6 +219,16 @@ impl<S> Refused<S> {
             error: error.into(),
         })
     }
+}
+
+/// IK's signature over `message` through the key store, as a certified-mail error if it fails.
+pub(crate) fn signed<S: crate::paep::IdentitySigner + ?Sized>(
+    signer: &S,
+    message: &[u8],
+) -> Result<[u8; 64], CertMailError> {
+    signer
+        .sign(message)
+        .map_err(|e| CertMailError::KeyStore(e.to_string()))
 }
 
 /// `H(x)`: BLAKE3-256.

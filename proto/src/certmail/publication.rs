@@ -8,7 +8,6 @@
 //! the salt and open the commitments, and a reader of the public log cannot. The gateway of X
 //! is shown the [`publication_opening`] beside the leaf to check that A is its account.
 
-use ed25519_dalek::SigningKey;
 use prost::Message as _;
 use x25519_dalek::StaticSecret;
 
@@ -19,6 +18,7 @@ use crate::entry::{
     KeyPublication, MailParties, PublicationOpening, SealedKeyPublication, is_sealed, lp,
     verify_key_publication,
 };
+use crate::paep::IdentitySigner;
 use crate::wire::{decode_valid, pb};
 
 /// The KDF label of a certified mail's salt.
@@ -58,11 +58,11 @@ pub fn publication_opening(
 /// The encoded, sealed `LogEntry` A submits to X's log for `request` (with
 /// [`publication_opening`] beside it): K wrapped to P_req with the ephemeral secret `a`,
 /// signed by IK_A, stamped `created`.
-pub fn publication_entry(
+pub fn publication_entry<S: IdentitySigner + ?Sized>(
     request: &VerifiedKeyRequest,
     key: &MessageKey,
     ephemeral_secret: &StaticSecret,
-    identity: &SigningKey,
+    identity: &S,
     created: u64,
 ) -> Result<Vec<u8>, CertMailError> {
     let WrappedKey {
@@ -85,7 +85,10 @@ pub fn publication_entry(
         recipient_commitment,
         created,
     };
-    Ok(publication.sign(identity, parties.salt()).encode_to_vec())
+    publication
+        .sign_with(identity, parties.salt())
+        .map(|entry| entry.encode_to_vec())
+        .map_err(|e| CertMailError::KeyStore(e.to_string()))
 }
 
 /// Checks that the leaf `entry` is a `KeyPublication` answering `request`: it names the
@@ -165,6 +168,7 @@ mod tests {
     use crate::inclusion::LogTrust;
     use crate::merkle::HashAlgorithm;
     use crate::note::NoteSigner;
+    use ed25519_dalek::SigningKey;
     use x25519_dalek::PublicKey;
 
     fn request(p_req: &StaticSecret, sender: &str) -> VerifiedKeyRequest {
@@ -184,7 +188,7 @@ mod tests {
             nonce: [6; 32],
             created: 1,
         };
-        verify_request(&sign_request(&draft, &SigningKey::from_bytes(&[7; 32]))).unwrap()
+        verify_request(&sign_request(&draft, &SigningKey::from_bytes(&[7; 32])).unwrap()).unwrap()
     }
 
     #[test]
@@ -196,7 +200,11 @@ mod tests {
         let alice = SigningKey::from_bytes(&[8; 32]);
         let entry = publication_entry(&r, &k, &ephemeral_secret(&mut rng), &alice, 10).unwrap();
         let p = check_publication(&entry, &r).unwrap();
-        assert_eq!(unwrap_key(&wrapped(&p), &p_req, r.req_hash()).unwrap(), k);
+        let agree = |peer: &[u8; 32]| {
+            let shared = p_req.diffie_hellman(&PublicKey::from(*peer));
+            Ok(zeroize::Zeroizing::new(shared.to_bytes()))
+        };
+        assert_eq!(unwrap_key(&wrapped(&p), r.req_hash(), agree).unwrap(), k);
         // The same leaf does not answer another request.
         let other = request(&ephemeral_secret(&mut rng), "alice@a.test");
         assert!(matches!(

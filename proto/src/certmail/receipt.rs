@@ -4,11 +4,10 @@
 //! A receipt is as good as a timely publication: with it A needs to publish nothing. It must be
 //! signed by the key that signed the request, and that key must still be bound at `time`.
 
-use ed25519_dalek::{Signer as _, SigningKey};
-
 use super::request::VerifiedKeyRequest;
-use super::{CertMailError, RECEIPT_LABEL};
+use super::{CertMailError, RECEIPT_LABEL, signed};
 use crate::entry::{signing_input, verify_signature};
+use crate::paep::IdentitySigner;
 use crate::wire::{Validate as _, pb};
 
 /// The bytes B signs in a receipt.
@@ -30,20 +29,24 @@ pub fn receipt_signing_input(
 }
 
 /// B's receipt for the request, signed with IK_B at `time`.
-pub fn sign_receipt(request: &VerifiedKeyRequest, identity: &SigningKey, time: u64) -> pb::Receipt {
+pub fn sign_receipt<S: IdentitySigner + ?Sized>(
+    request: &VerifiedKeyRequest,
+    identity: &S,
+    time: u64,
+) -> Result<pb::Receipt, CertMailError> {
     let input = receipt_signing_input(
         request.req_hash(),
         request.ciphertext_hash(),
         request.key_commitment(),
         time,
     );
-    pb::Receipt {
+    Ok(pb::Receipt {
         req_hash: request.req_hash().to_vec(),
         ciphertext_hash: request.ciphertext_hash().to_vec(),
         key_commitment: request.key_commitment().to_vec(),
         time,
-        signature: identity.sign(&input).to_bytes().to_vec(),
-    }
+        signature: signed(identity, &input)?.to_vec(),
+    })
 }
 
 /// Checks that `receipt` answers `request` (same req_hash, H(C) and c_K) and is signed by the
@@ -92,6 +95,7 @@ mod tests {
     use crate::inclusion::LogTrust;
     use crate::merkle::HashAlgorithm;
     use crate::note::NoteSigner;
+    use ed25519_dalek::SigningKey;
 
     fn request(ik: &SigningKey) -> VerifiedKeyRequest {
         let log = NoteSigner::new("a.test/herald", SigningKey::from_bytes(&[1; 32])).unwrap();
@@ -110,14 +114,14 @@ mod tests {
             nonce: [6; 32],
             created: 1,
         };
-        verify_request(&sign_request(&draft, ik)).unwrap()
+        verify_request(&sign_request(&draft, ik).unwrap()).unwrap()
     }
 
     #[test]
     fn a_receipt_verifies_for_its_request_only() {
         let ik = SigningKey::from_bytes(&[7; 32]);
         let r = request(&ik);
-        let receipt = sign_receipt(&r, &ik, 50);
+        let receipt = sign_receipt(&r, &ik, 50).unwrap();
         assert_eq!(verify_receipt(&receipt, &r), Ok(()));
         let mut later = receipt.clone();
         later.time = 51;
@@ -129,7 +133,7 @@ mod tests {
             })
         ));
         // Signed by another key than the request's.
-        let other = sign_receipt(&r, &SigningKey::from_bytes(&[8; 32]), 50);
+        let other = sign_receipt(&r, &SigningKey::from_bytes(&[8; 32]), 50).unwrap();
         assert!(matches!(
             verify_receipt(&other, &r),
             Err(CertMailError::Signature { .. })

@@ -9,28 +9,38 @@
 //! In `Requested`, a publication counts only if it is included in a checkpoint of X that a
 //! quorum of X's witnesses cosigned and that is consistent with the last checkpoint of X the
 //! recipient trusted; the key it unwraps must match `c_K` before anything is decrypted.
+//!
+//! B's keys stay in its key store (the IC card of DESIGN §3.2): the request's P_req is created
+//! inside the store under [`request_secret_name`] ([`SecretCreator`]: only its public half
+//! comes out), requests
+//! and receipts are signed through [`IdentitySigner`], and K is unwrapped from the store's
+//! `X25519(p_req, A_eph)` through [`SecretAgreement`]. The machine holds no private key.
 
 use std::sync::Arc;
 
-use ed25519_dalek::SigningKey;
 use rand_core::CryptoRng;
-use x25519_dalek::{PublicKey, StaticSecret};
+use zeroize::Zeroizing;
 
 use super::answer::{ProvenPublication, classify_publication};
-use super::keys::{MessageKey, decrypt_message, ephemeral_secret, open_direct_key, unwrap_key};
+use super::keys::{MessageKey, decrypt_message, open_direct_key, unwrap_key};
 use super::location::{Expectation, Location};
 use super::publication::{check_publication, wrapped};
 use super::receipt::sign_receipt;
-use super::request::{KeyRequestDraft, VerifiedKeyRequest, sign_request, verify_request};
+use super::request::{
+    KeyRequestDraft, VerifiedKeyRequest, request_secret_name, sign_request, verify_request,
+};
 use super::sealed::{SealedInfo, open_sealed};
 use super::{CertMailError, Refused, field};
 use crate::checkpoint::VerifiedCheckpoint;
 use crate::merkle::Hash;
+use crate::paep::{IdentitySigner, SecretAgreement, SecretCreator};
 use crate::succession::succession;
 use crate::wire::{Validate as _, pb};
 
-/// The version of [`pb::RecipientRecord`] this code writes and reads.
-pub const RECIPIENT_RECORD_VERSION: u32 = 1;
+/// The version of [`pb::RecipientRecord`] this code writes and reads. Version 2 holds no
+/// secret: P_req's lives in the key store under [`request_secret_name`] of the request's
+/// nonce. Version 1 records carried the secret itself and are refused.
+pub const RECIPIENT_RECORD_VERSION: u32 = 2;
 
 /// What to send to the sender.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -44,7 +54,8 @@ pub enum ToSender {
 /// What the caller must do, in order.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RecipientAction {
-    /// Store this record durably (it holds the request secret) before sending the request.
+    /// Store this record durably before sending the request (it holds no secret: P_req's is
+    /// in the key store already).
     Persist(Box<pb::RecipientRecord>),
     /// Send this to A.
     Send(ToSender),
@@ -105,9 +116,13 @@ pub struct RequestTerms {
 #[derive(Debug)]
 struct Mailbox {
     account: String,
-    identity: SigningKey,
     sealed: pb::SealedMessage,
     info: SealedInfo,
+}
+
+/// A key store's failure, as a refusal that changes nothing.
+fn key_store(e: impl std::error::Error) -> CertMailError {
+    CertMailError::KeyStore(e.to_string())
 }
 
 /// Step (a) received; no request made yet.
@@ -117,12 +132,8 @@ pub struct Received {
 }
 
 impl Received {
-    /// Checks a sealed message addressed to `account` (B), whose identity key is `identity`.
-    pub fn receive(
-        sealed: pb::SealedMessage,
-        account: &str,
-        identity: SigningKey,
-    ) -> Result<Received, CertMailError> {
+    /// Checks a sealed message addressed to `account` (B).
+    pub fn receive(sealed: pb::SealedMessage, account: &str) -> Result<Received, CertMailError> {
         let info = open_sealed(&sealed)?;
         if sealed.recipient != account {
             return Err(CertMailError::Mismatch {
@@ -131,7 +142,6 @@ impl Received {
         }
         let mailbox = Mailbox {
             account: account.to_owned(),
-            identity,
             sealed,
             info,
         };
@@ -145,11 +155,15 @@ impl Received {
         (&self.mailbox.sealed, &self.mailbox.info)
     }
 
-    /// Makes and signs the request with a fresh P_req and nonce. Actions: persist the record,
-    /// send the request, arm a timer just after `T + δ`.
-    pub fn request(
+    /// Makes and signs the request with a fresh nonce and a fresh P_req, created inside `keys`
+    /// under [`request_secret_name`] of the nonce and signed through `keys`. Actions: persist
+    /// the record, send the request, arm a timer just after `T + δ`. If signing fails after
+    /// P_req was created, its secret stays in the store under that name (the caller erases
+    /// it: the light client's driver does; a retry makes a new nonce and a new secret).
+    pub fn request<K: IdentitySigner + SecretCreator + ?Sized>(
         self,
         terms: RequestTerms,
+        keys: &mut K,
         now: u64,
         rng: &mut impl CryptoRng,
     ) -> Result<(Requested, Vec<RecipientAction>), Box<Refused<Received>>> {
@@ -162,9 +176,13 @@ impl Received {
                 },
             ));
         }
-        let secret = ephemeral_secret(rng);
         let mut nonce = [0u8; 32];
         rng.fill_bytes(&mut nonce);
+        let secret_name = request_secret_name(&nonce);
+        let request_key = match keys.create_secret(&secret_name) {
+            Ok(key) => key,
+            Err(error) => return Err(Refused::boxed(self, key_store(error))),
+        };
         let m = &self.mailbox;
         let draft = KeyRequestDraft {
             sender: m.sealed.sender.clone(),
@@ -174,21 +192,22 @@ impl Received {
             key_commitment: m.info.key_commitment,
             deadline: terms.deadline,
             location: terms.location,
-            request_key: PublicKey::from(&secret).to_bytes(),
+            request_key,
             expect: terms.expect,
             nonce,
             created: now,
         };
-        let signed = sign_request(&draft, &m.identity);
-        let request = match verify_request(&signed) {
-            Ok(request) => request,
+        // A store that signed with another key than the one it reports is caught here.
+        let signed = sign_request(&draft, keys).and_then(|s| Ok((verify_request(&s)?, s)));
+        let (request, signed) = match signed {
+            Ok(both) => both,
             Err(error) => return Err(Refused::boxed(self, error)),
         };
         let record = pb::RecipientRecord {
             version: RECIPIENT_RECORD_VERSION,
             sealed: Some(m.sealed.clone()),
             request: Some(signed.clone()),
-            request_secret: secret.to_bytes().to_vec(),
+            request_secret: Vec::new(),
         };
         let actions = vec![
             RecipientAction::Persist(Box::new(record)),
@@ -198,7 +217,7 @@ impl Received {
         let state = Requested {
             mailbox: self.mailbox,
             request,
-            secret,
+            secret_name,
         };
         Ok((state, actions))
     }
@@ -208,7 +227,8 @@ impl Received {
 pub struct Requested {
     mailbox: Arc<Mailbox>,
     request: VerifiedKeyRequest,
-    secret: StaticSecret,
+    /// Where the key store holds P_req's secret.
+    secret_name: String,
 }
 
 impl core::fmt::Debug for Requested {
@@ -225,52 +245,62 @@ impl Requested {
         &self.request
     }
 
-    /// Resumes from a persisted record, for the account and identity key that made it.
-    pub fn resume(
-        record: &pb::RecipientRecord,
-        account: &str,
-        identity: SigningKey,
-    ) -> Result<Requested, CertMailError> {
+    /// The name under which the key store holds P_req's secret (to erase it when the mail is
+    /// finished).
+    pub fn secret_name(&self) -> &str {
+        &self.secret_name
+    }
+
+    /// Resumes from a persisted record, for the account that made it. The key store that made
+    /// the request must still hold P_req's secret (checked when a key comes in).
+    pub fn resume(record: &pb::RecipientRecord, account: &str) -> Result<Requested, CertMailError> {
+        if record.version == 1 {
+            return Err(CertMailError::BadRecord {
+                reason: "version 1 (the request secret held outside the key store): \
+                         not readable by this version",
+            });
+        }
         if record.version != RECIPIENT_RECORD_VERSION {
             return Err(CertMailError::BadRecord {
                 reason: "unknown version",
+            });
+        }
+        if !record.request_secret.is_empty() {
+            return Err(CertMailError::BadRecord {
+                reason: "a version 2 record holds no request secret",
             });
         }
         record.validate()?;
         let bad = |reason| CertMailError::BadRecord { reason };
         let sealed = record.sealed.clone().ok_or(bad("no sealed message"))?;
         let signed = record.request.as_ref().ok_or(bad("no request"))?;
-        let received = Received::receive(sealed, account, identity)?;
+        let received = Received::receive(sealed, account)?;
         let request = verify_request(signed)?;
-        let secret = StaticSecret::from(field::<32>(
-            "RecipientRecord.request_secret",
-            &record.request_secret,
-        )?);
-        if PublicKey::from(&secret).as_bytes() != request.request_key() {
-            return Err(bad("request secret is not P_req's"));
-        }
+        let nonce = field::<32>("KeyRequest.nonce", request.nonce())?;
         Ok(Requested {
             mailbox: received.mailbox,
             request,
-            secret,
+            secret_name: request_secret_name(&nonce),
         })
     }
 
-    /// A publication, a direct key, or the timer after `T + δ`.
-    pub fn handle(
+    /// A publication, a direct key, or the timer after `T + δ`. `keys` unwraps K with P_req's
+    /// secret and signs the receipt (optimistic variant).
+    pub fn handle<K: IdentitySigner + SecretAgreement + ?Sized>(
         self,
         input: RecipientInput,
+        keys: &K,
         now: u64,
     ) -> Result<(RecipientState, Vec<RecipientAction>), Box<Refused<Requested>>> {
         let outcome = match input {
             RecipientInput::Publication { leaf, trusted } => {
-                self.take_publication(&leaf, trusted.as_ref(), now)
+                self.take_publication(&leaf, trusted.as_ref(), keys, now)
             }
             RecipientInput::Proven {
                 publication,
                 trusted,
-            } => self.take_proven(&publication, trusted.as_ref()),
-            RecipientInput::DirectKey(direct) => self.take_direct_key(&direct, now),
+            } => self.take_proven(&publication, trusted.as_ref(), keys),
+            RecipientInput::DirectKey(direct) => self.take_direct_key(&direct, keys, now),
             RecipientInput::Timer if now > self.request.publication_limit() => {
                 let undelivered = Undelivered {
                     request: self.request.clone(),
@@ -289,26 +319,39 @@ impl Requested {
     }
 
     /// An answer as received: classified ([`classify_publication`]), then taken.
-    fn take_publication(
+    fn take_publication<K: SecretAgreement + ?Sized>(
         &self,
         leaf: &pb::IncludedLeaf,
         trusted: Option<&TrustedTree>,
+        keys: &K,
         now: u64,
     ) -> Result<(RecipientState, Vec<RecipientAction>), CertMailError> {
         let request = &self.request;
         let proven = classify_publication(request.location(), request.req_hash(), None, leaf, now)
             .proven()?;
-        self.take_proven(&proven, trusted)
+        self.take_proven(&proven, trusted, keys)
+    }
+
+    /// The key store's `X25519(p_req, peer)`.
+    fn agree<'a, K: SecretAgreement + ?Sized>(
+        &'a self,
+        keys: &'a K,
+    ) -> impl FnOnce(&[u8; 32]) -> Result<Zeroizing<[u8; 32]>, CertMailError> + 'a {
+        move |peer| {
+            keys.agree_secret(&self.secret_name, peer)
+                .map_err(key_store)
+        }
     }
 
     /// A publication proven for this request at X: the leaf must answer it (author, H(C), the
     /// author's signature), its checkpoint must follow the trusted one (proto's succession
     /// rule), and the key it unwraps must match `c_K`. B takes the key whenever it is cosigned;
     /// whether it was in time is recorded.
-    fn take_proven(
+    fn take_proven<K: SecretAgreement + ?Sized>(
         &self,
         proven: &ProvenPublication,
         trusted: Option<&TrustedTree>,
+        keys: &K,
     ) -> Result<(RecipientState, Vec<RecipientAction>), CertMailError> {
         let request = &self.request;
         if proven.req_hash() != request.req_hash() || proven.location() != request.location() {
@@ -330,7 +373,7 @@ impl Requested {
         if newer {
             actions.push(RecipientAction::TrustCheckpoint(Box::new(received.clone())));
         }
-        let key = unwrap_key(&wrapped(&publication), &self.secret, request.req_hash())?;
+        let key = unwrap_key(&wrapped(&publication), request.req_hash(), self.agree(keys))?;
         let plaintext = self.open(&key)?;
         let on_time = cosigned.quorum_time() <= request.publication_limit();
         let delivery = Delivery::Published {
@@ -340,18 +383,19 @@ impl Requested {
         Ok((self.decrypted(key, plaintext, delivery), actions))
     }
 
-    fn take_direct_key(
+    fn take_direct_key<K: IdentitySigner + SecretAgreement + ?Sized>(
         &self,
         direct: &pb::DirectKey,
+        keys: &K,
         now: u64,
     ) -> Result<(RecipientState, Vec<RecipientAction>), CertMailError> {
-        let key = open_direct_key(direct, &self.secret, self.request.req_hash())?;
+        let key = open_direct_key(direct, self.request.req_hash(), self.agree(keys))?;
         let plaintext = self.open(&key)?;
         // No receipt for what B did not ask for.
         if let Some(expect) = self.request.expect() {
             expect.check(&plaintext)?;
         }
-        let receipt = sign_receipt(&self.request, &self.mailbox.identity, now);
+        let receipt = sign_receipt(&self.request, keys, now)?;
         let actions = vec![RecipientAction::Send(ToSender::Receipt(receipt.clone()))];
         Ok((
             self.decrypted(key, plaintext, Delivery::Direct { receipt }),
@@ -460,6 +504,8 @@ mod tests {
     use crate::inclusion::LogTrust;
     use crate::merkle::HashAlgorithm;
     use crate::note::NoteSigner;
+    use crate::paep::MemoryCard;
+    use ed25519_dalek::SigningKey;
 
     fn rng() -> rand_core::UnwrapErr<getrandom::SysRng> {
         rand_core::UnwrapErr(getrandom::SysRng)
@@ -473,15 +519,18 @@ mod tests {
     }
 
     fn sealed() -> pb::SealedMessage {
-        seal_message("alice@a.test", "bob@b.test", b"m", b"hi", None, &mut rng())
+        seal_message::<SigningKey>("alice@a.test", "bob@b.test", b"m", b"hi", None, &mut rng())
             .unwrap()
             .1
     }
 
+    fn bob() -> MemoryCard {
+        MemoryCard::new(SigningKey::from_bytes(&[3; 32]))
+    }
+
     #[test]
     fn mail_for_someone_else_is_refused() {
-        let err = Received::receive(sealed(), "carol@b.test", SigningKey::from_bytes(&[3; 32]))
-            .unwrap_err();
+        let err = Received::receive(sealed(), "carol@b.test").unwrap_err();
         assert_eq!(
             err,
             CertMailError::Mismatch {
@@ -491,15 +540,15 @@ mod tests {
     }
 
     #[test]
-    fn a_request_persists_its_secret_before_it_is_sent() {
-        let bob = SigningKey::from_bytes(&[3; 32]);
-        let received = Received::receive(sealed(), "bob@b.test", bob.clone()).unwrap();
+    fn a_request_makes_p_req_inside_the_store_and_persists_no_secret() {
+        let mut keys = bob();
+        let received = Received::receive(sealed(), "bob@b.test").unwrap();
         let terms = RequestTerms {
             deadline: 1_000,
             location: location(),
             expect: None,
         };
-        let (requested, actions) = received.request(terms, 500, &mut rng()).unwrap();
+        let (requested, actions) = received.request(terms, &mut keys, 500, &mut rng()).unwrap();
         let RecipientAction::Persist(record) = &actions[0] else {
             panic!("persist first: {actions:?}")
         };
@@ -508,24 +557,69 @@ mod tests {
             RecipientAction::Send(ToSender::Request(_))
         ));
         assert_eq!(actions[2], RecipientAction::ArmTimer(1_061));
-        // The record resumes to the same request.
-        let resumed = Requested::resume(record, "bob@b.test", bob).unwrap();
+        // P_req's secret is in the store, under the name of the request's nonce; the record
+        // carries none.
+        assert!(record.request_secret.is_empty());
+        assert_eq!(keys.names(), [requested.secret_name()]);
+        let nonce: [u8; 32] = requested.request().nonce().try_into().unwrap();
+        assert_eq!(requested.secret_name(), request_secret_name(&nonce));
+        // The record resumes to the same request and the same secret name.
+        let resumed = Requested::resume(record, "bob@b.test").unwrap();
         assert_eq!(resumed.request(), requested.request());
+        assert_eq!(resumed.secret_name(), requested.secret_name());
+        // A version 1 record (its secret held by value) is refused with the reason.
+        let mut old = (**record).clone();
+        old.version = 1;
+        old.request_secret = vec![7; 32];
+        assert!(matches!(
+            Requested::resume(&old, "bob@b.test"),
+            Err(CertMailError::BadRecord { reason }) if reason.contains("version 1")
+        ));
+    }
+
+    #[test]
+    fn a_store_that_cannot_agree_refuses_the_key_and_keeps_the_state() {
+        let mut keys = bob();
+        let received = Received::receive(sealed(), "bob@b.test").unwrap();
+        let terms = RequestTerms {
+            deadline: 1_000,
+            location: location(),
+            expect: None,
+        };
+        let (requested, _) = received.request(terms, &mut keys, 500, &mut rng()).unwrap();
+        keys.erase(requested.secret_name());
+        let direct = crate::certmail::seal_direct_key(
+            &MessageKey::from_bytes([1; 32]),
+            requested.request().request_key(),
+            requested.request().req_hash(),
+            &mut rng(),
+        )
+        .unwrap();
+        let refused = requested
+            .handle(RecipientInput::DirectKey(direct), &keys, 600)
+            .unwrap_err();
+        assert!(matches!(refused.error, CertMailError::KeyStore(_)));
     }
 
     #[test]
     fn a_deadline_already_past_is_not_requested() {
-        let received =
-            Received::receive(sealed(), "bob@b.test", SigningKey::from_bytes(&[3; 32])).unwrap();
+        let mut keys = bob();
+        let received = Received::receive(sealed(), "bob@b.test").unwrap();
         let terms = RequestTerms {
             deadline: 500,
             location: location(),
             expect: None,
         };
-        let refused = received.request(terms, 500, &mut rng()).unwrap_err();
+        let refused = received
+            .request(terms, &mut keys, 500, &mut rng())
+            .unwrap_err();
         assert!(matches!(
             refused.error,
             CertMailError::DeadlineTooSoon { .. }
         ));
+        assert!(
+            keys.names().is_empty(),
+            "no secret made for a refused request"
+        );
     }
 }

@@ -14,12 +14,11 @@
 //!
 //! sig_B is IK_B's Ed25519 signature over `req`, and `req_hash = BLAKE3(lp(req) ‖ lp(sig_B))`.
 
-use ed25519_dalek::{Signer as _, SigningKey};
-
 use super::location::{Expectation, Location};
-use super::{CertMailError, KEY_REQUEST_LABEL, field};
+use super::{CertMailError, KEY_REQUEST_LABEL, field, signed};
 use crate::entry::{lp, signing_input, verify_signature};
 use crate::identity::{VerifiedBinding, VerifiedRevocation};
+use crate::paep::IdentitySigner;
 use crate::wire::{Validate as _, WireError, pb};
 
 /// What B fills in to ask for a key (the request before B's key and signature are added).
@@ -108,8 +107,12 @@ pub fn req_hash(request_signing_input: &[u8], signature: &[u8]) -> [u8; 32] {
     *h.finalize().as_bytes()
 }
 
-/// B signs a request with IK_B; the request names IK_B as `recipient_key`.
-pub fn sign_request(draft: &KeyRequestDraft, identity: &SigningKey) -> pb::SignedKeyRequest {
+/// B signs a request with IK_B through its key store; the request names IK_B as
+/// `recipient_key`.
+pub fn sign_request<S: IdentitySigner + ?Sized>(
+    draft: &KeyRequestDraft,
+    identity: &S,
+) -> Result<pb::SignedKeyRequest, CertMailError> {
     let request = pb::KeyRequest {
         sender: draft.sender.clone(),
         recipient: draft.recipient.clone(),
@@ -122,13 +125,26 @@ pub fn sign_request(draft: &KeyRequestDraft, identity: &SigningKey) -> pb::Signe
         expect: draft.expect.as_ref().map(Expectation::to_pb),
         nonce: draft.nonce.to_vec(),
         created: draft.created,
-        recipient_key: identity.verifying_key().to_bytes().to_vec(),
+        recipient_key: identity.identity_key().to_vec(),
     };
-    let signature = identity.sign(&request_signing_input(&request));
-    pb::SignedKeyRequest {
+    let signature = signed(identity, &request_signing_input(&request))?;
+    Ok(pb::SignedKeyRequest {
         request: Some(request),
-        signature: signature.to_bytes().to_vec(),
+        signature: signature.to_vec(),
+    })
+}
+
+/// The name under which B's key store holds the secret of a request's P_req: it is created
+/// inside the store before the request is signed (so it cannot be named by req_hash), and
+/// named by the request's fresh `nonce` instead, which the stored request carries.
+pub fn request_secret_name(nonce: &[u8; 32]) -> String {
+    let mut name = String::with_capacity(9 + 64);
+    name.push_str("cm/p_req/");
+    for b in nonce {
+        name.push(char::from_digit(u32::from(b >> 4), 16).unwrap_or('0'));
+        name.push(char::from_digit(u32::from(b & 15), 16).unwrap_or('0'));
     }
+    name
 }
 
 /// A key request whose signature verifies under the key it names (`recipient_key`), with its
@@ -184,6 +200,12 @@ pub fn verify_request(signed: &pb::SignedKeyRequest) -> Result<VerifiedKeyReques
 }
 
 impl VerifiedKeyRequest {
+    /// B's fresh nonce, secret to the parties (the request travels inside PAEP, never in a log):
+    /// it names P_req's secret ([`request_secret_name`]) and salts the mail's commitments.
+    pub fn nonce(&self) -> &[u8] {
+        &self.request.nonce
+    }
+
     /// The signed request as received (for evidence).
     pub fn signed(&self) -> &pb::SignedKeyRequest {
         &self.signed
@@ -207,11 +229,6 @@ impl VerifiedKeyRequest {
     /// The mail's identifier.
     pub fn msg_id(&self) -> &[u8] {
         &self.request.msg_id
-    }
-
-    /// B's fresh nonce (secret to the parties: the request travels inside PAEP, never in a log).
-    pub fn nonce(&self) -> &[u8] {
-        &self.request.nonce
     }
 
     /// H(C).
@@ -286,6 +303,7 @@ mod tests {
     use crate::inclusion::LogTrust;
     use crate::merkle::HashAlgorithm;
     use crate::note::NoteSigner;
+    use ed25519_dalek::SigningKey;
 
     fn draft() -> KeyRequestDraft {
         let log = NoteSigner::new("alpha.test/herald", SigningKey::from_bytes(&[1; 32])).unwrap();
@@ -309,7 +327,7 @@ mod tests {
     #[test]
     fn a_signed_request_verifies_and_hashes_as_documented() {
         let ik = SigningKey::from_bytes(&[7; 32]);
-        let signed = sign_request(&draft(), &ik);
+        let signed = sign_request(&draft(), &ik).unwrap();
         let v = verify_request(&signed).unwrap();
         let input = request_signing_input(signed.request.as_ref().unwrap());
         let mut framed = Vec::new();
@@ -324,7 +342,7 @@ mod tests {
     #[test]
     fn every_field_is_signed() {
         let ik = SigningKey::from_bytes(&[7; 32]);
-        let good = sign_request(&draft(), &ik);
+        let good = sign_request(&draft(), &ik).unwrap();
         let edits: [fn(&mut pb::KeyRequest); 11] = [
             |r| r.sender.push('x'),
             |r| r.recipient.push('x'),
@@ -356,7 +374,7 @@ mod tests {
 
     #[test]
     fn absent_and_empty_expectations_differ() {
-        let mut a = sign_request(&draft(), &SigningKey::from_bytes(&[7; 32]));
+        let mut a = sign_request(&draft(), &SigningKey::from_bytes(&[7; 32])).unwrap();
         let before = request_signing_input(a.request.as_ref().unwrap());
         a.request.as_mut().unwrap().expect = Some(pb::Expectation::default());
         assert_ne!(before, request_signing_input(a.request.as_ref().unwrap()));

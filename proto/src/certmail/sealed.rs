@@ -4,12 +4,12 @@
 //! The signature is A's statement "I sent this ciphertext"; certified mail does not need it (B's
 //! request names H(C) and c_K, and that is what binds A's publication), so it is optional.
 
-use ed25519_dalek::{Signer as _, SigningKey};
 use rand_core::CryptoRng;
 
 use super::keys::{MessageKey, encrypt_message};
-use super::{CertMailError, SEALED_LABEL, content_hash, field};
+use super::{CertMailError, SEALED_LABEL, content_hash, field, signed};
 use crate::entry::{signing_input, verify_signature};
+use crate::paep::IdentitySigner;
 use crate::wire::{Validate as _, pb};
 
 /// The bytes of A's optional signature on a sealed message.
@@ -25,14 +25,14 @@ pub fn sealed_signing_input(
     )
 }
 
-/// Encrypts `plaintext` for `recipient` under a fresh K; signs with `signer` (IK_A) if given.
-/// Returns K (which A keeps) and the message to send.
-pub fn seal_message(
+/// Encrypts `plaintext` for `recipient` under a fresh K; signs through `signer` (IK_A's key
+/// store) if given. Returns K (which A keeps) and the message to send.
+pub fn seal_message<S: IdentitySigner + ?Sized>(
     sender: &str,
     recipient: &str,
     msg_id: &[u8],
     plaintext: &[u8],
-    signer: Option<&SigningKey>,
+    signer: Option<&S>,
     rng: &mut impl CryptoRng,
 ) -> Result<(MessageKey, pb::SealedMessage), CertMailError> {
     let key = MessageKey::generate(rng);
@@ -42,10 +42,7 @@ pub fn seal_message(
         Some(ik) => {
             let input =
                 sealed_signing_input(&content_hash(&ciphertext), &commitment, sender, msg_id);
-            (
-                ik.verifying_key().to_bytes().to_vec(),
-                ik.sign(&input).to_bytes().to_vec(),
-            )
+            (ik.identity_key().to_vec(), signed(ik, &input)?.to_vec())
         }
         None => (Vec::new(), Vec::new()),
     };
@@ -108,6 +105,7 @@ pub fn open_sealed(message: &pb::SealedMessage) -> Result<SealedInfo, CertMailEr
 mod tests {
     use super::*;
     use crate::certmail::decrypt_message;
+    use ed25519_dalek::SigningKey;
 
     fn rng() -> rand_core::UnwrapErr<getrandom::SysRng> {
         rand_core::UnwrapErr(getrandom::SysRng)
@@ -117,7 +115,8 @@ mod tests {
     fn a_sealed_message_opens_under_its_key() {
         let ik = SigningKey::from_bytes(&[1; 32]);
         let (k, m) =
-            seal_message("a@a.test", "b@b.test", b"id", b"hi", Some(&ik), &mut rng()).unwrap();
+            seal_message::<SigningKey>("a@a.test", "b@b.test", b"id", b"hi", Some(&ik), &mut rng())
+                .unwrap();
         let info = open_sealed(&m).unwrap();
         assert_eq!(info.key_commitment, k.commitment());
         assert_eq!(info.sender_key, Some(ik.verifying_key().to_bytes()));
@@ -128,7 +127,8 @@ mod tests {
     fn a_sealed_message_signature_covers_the_ciphertext_and_sender() {
         let ik = SigningKey::from_bytes(&[1; 32]);
         let (_, good) =
-            seal_message("a@a.test", "b@b.test", b"id", b"hi", Some(&ik), &mut rng()).unwrap();
+            seal_message::<SigningKey>("a@a.test", "b@b.test", b"id", b"hi", Some(&ik), &mut rng())
+                .unwrap();
         let mut t = good.clone();
         t.ciphertext[0] ^= 1;
         assert!(matches!(
@@ -145,8 +145,13 @@ mod tests {
 
     #[test]
     fn unsigned_messages_are_allowed_and_bounds_hold() {
-        let (_, m) = seal_message("a@a.test", "b@b.test", b"id", b"", None, &mut rng()).unwrap();
+        let (_, m) =
+            seal_message::<SigningKey>("a@a.test", "b@b.test", b"id", b"", None, &mut rng())
+                .unwrap();
         assert_eq!(open_sealed(&m).unwrap().sender_key, None);
-        assert!(seal_message("a@a.test", "b@b.test", &[0; 65], b"", None, &mut rng()).is_err());
+        assert!(
+            seal_message::<SigningKey>("a@a.test", "b@b.test", &[0; 65], b"", None, &mut rng())
+                .is_err()
+        );
     }
 }

@@ -16,10 +16,11 @@
 //!   keep verifying with [`verify_key_publication`] (a log is append-only); gateways no longer
 //!   admit new ones.
 
-use ed25519_dalek::{Signer as _, SigningKey};
+use ed25519_dalek::SigningKey;
 
 use super::evidence::MailParties;
 use super::{EntryError, fixed, signing_input, verify_signature};
+use crate::paep::IdentitySigner;
 use crate::wire::pb;
 
 /// The label that starts a sealed key publication's signing input (signed by IK_A).
@@ -99,9 +100,22 @@ impl SealedKeyPublication {
 
     /// Signs this publication with the author's identity key under the mail's `salt`.
     pub fn sign(&self, author: &SigningKey, salt: &[u8; 32]) -> pb::LogEntry {
-        let author_key = author.verifying_key().to_bytes();
-        let signature = author.sign(&self.signing_input(&author_key, salt));
-        pb::LogEntry {
+        match self.sign_with(author, salt) {
+            Ok(entry) => entry,
+            Err(never) => match never {},
+        }
+    }
+
+    /// Signs this publication through the author's key store (IK_A never leaves it) under the
+    /// mail's `salt`.
+    pub fn sign_with<S: IdentitySigner + ?Sized>(
+        &self,
+        author: &S,
+        salt: &[u8; 32],
+    ) -> Result<pb::LogEntry, S::Error> {
+        let author_key = author.identity_key();
+        let signature = author.sign(&self.signing_input(&author_key, salt))?;
+        Ok(pb::LogEntry {
             kind: Some(pb::log_entry::Kind::KeyPublication(pb::KeyPublication {
                 req_hash: self.req_hash.to_vec(),
                 ciphertext_hash: self.ciphertext_hash.to_vec(),
@@ -110,11 +124,11 @@ impl SealedKeyPublication {
                 author: String::new(),
                 author_key: Vec::new(),
                 created: self.created,
-                signature: signature.to_bytes().to_vec(),
+                signature: signature.to_vec(),
                 author_commitment: self.author_commitment.to_vec(),
                 recipient_commitment: self.recipient_commitment.to_vec(),
             })),
-        }
+        })
     }
 
     /// Reads a sealed leaf's content without checking its signature (which needs the opening).
@@ -205,9 +219,20 @@ impl KeyPublication {
 
     /// Signs this publication with the author's identity key, as a log entry.
     pub fn sign(&self, author: &SigningKey) -> pb::LogEntry {
-        let author_key = author.verifying_key().to_bytes();
-        let signature = author.sign(&self.signing_input(&author_key));
-        pb::LogEntry {
+        match self.sign_with(author) {
+            Ok(entry) => entry,
+            Err(never) => match never {},
+        }
+    }
+
+    /// Signs this publication through the author's key store (IK_A never leaves it).
+    pub fn sign_with<S: IdentitySigner + ?Sized>(
+        &self,
+        author: &S,
+    ) -> Result<pb::LogEntry, S::Error> {
+        let author_key = author.identity_key();
+        let signature = author.sign(&self.signing_input(&author_key))?;
+        Ok(pb::LogEntry {
             kind: Some(pb::log_entry::Kind::KeyPublication(pb::KeyPublication {
                 req_hash: self.req_hash.to_vec(),
                 ciphertext_hash: self.ciphertext_hash.to_vec(),
@@ -216,11 +241,11 @@ impl KeyPublication {
                 author: self.author.clone(),
                 author_key: author_key.to_vec(),
                 created: self.created,
-                signature: signature.to_bytes().to_vec(),
+                signature: signature.to_vec(),
                 author_commitment: Vec::new(),
                 recipient_commitment: Vec::new(),
             })),
-        }
+        })
     }
 }
 

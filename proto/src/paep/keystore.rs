@@ -68,6 +68,30 @@ pub trait PrekeyAgreement {
     fn erase(&mut self, id: u64) -> Result<(), Self::Error>;
 }
 
+/// X25519 with a secret the store holds under a name: certified mail's request key P_req
+/// (DESIGN §3.3), which the recipient holds from its request until its mail is finished. The
+/// name is [`crate::certmail::request_secret_name`]; erasing the secret is the store's own
+/// business (the light client's driver erases it when the mail is finished).
+pub trait SecretAgreement {
+    /// Why the store could not agree (in particular, `name` is not held).
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    /// `X25519(secret name, peer)`.
+    fn agree_secret(&self, name: &str, peer: &[u8; 32])
+    -> Result<Zeroizing<[u8; 32]>, Self::Error>;
+}
+
+/// Creates a named X25519 secret inside the store and hands out only its public half (as
+/// [`PrekeyCreator`] does for prekeys).
+pub trait SecretCreator {
+    /// Why the store could not create it (the name is taken, the store is full or locked).
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    /// Creates a fresh X25519 secret `s` under `name` inside the store; returns only
+    /// `X25519(s, base)`. Refused if `name` is held already. Durable when this returns.
+    fn create_secret(&mut self, name: &str) -> Result<[u8; 32], Self::Error>;
+}
+
 /// Creates prekeys inside the store and hands out only their public halves.
 pub trait PrekeyCreator {
     /// Why the store could not create them.
@@ -80,6 +104,16 @@ pub trait PrekeyCreator {
         kind: PrekeyKind,
         count: usize,
     ) -> Result<Vec<(u64, [u8; 32])>, Self::Error>;
+}
+
+/// A secret name the store does not hold (or, when creating, holds already).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("secret {name}: {problem}")]
+pub struct SecretNameError {
+    /// The name asked for.
+    pub name: String,
+    /// "not held" or "already held".
+    pub problem: &'static str,
 }
 
 /// A prekey id the store does not hold.
@@ -172,5 +206,87 @@ impl PrekeyCreator for MemoryPrekeys {
             out.push((id, self.insert(id, kind, secret)));
         }
         Ok(out)
+    }
+}
+
+/// An in-memory identity key and named secrets, for tests (this crate's and those above it):
+/// the same operations a real key store runs, with secrets derived from a seed so tests are
+/// deterministic.
+#[cfg(any(test, feature = "testkit"))]
+pub struct MemoryCard {
+    identity: ed25519_dalek::SigningKey,
+    secrets: std::collections::BTreeMap<String, x25519_dalek::StaticSecret>,
+}
+
+#[cfg(any(test, feature = "testkit"))]
+impl MemoryCard {
+    /// A card holding `identity` as IK and no secret yet.
+    pub fn new(identity: ed25519_dalek::SigningKey) -> Self {
+        MemoryCard {
+            identity,
+            secrets: Default::default(),
+        }
+    }
+
+    /// The names of the secrets held, in order.
+    pub fn names(&self) -> Vec<String> {
+        self.secrets.keys().cloned().collect()
+    }
+
+    /// Erases secret `name`; whether it was held.
+    pub fn erase(&mut self, name: &str) -> bool {
+        self.secrets.remove(name).is_some()
+    }
+}
+
+#[cfg(any(test, feature = "testkit"))]
+impl IdentitySigner for MemoryCard {
+    type Error = core::convert::Infallible;
+
+    fn identity_key(&self) -> [u8; 32] {
+        self.identity.verifying_key().to_bytes()
+    }
+
+    fn sign(&self, message: &[u8]) -> Result<[u8; 64], Self::Error> {
+        IdentitySigner::sign(&self.identity, message)
+    }
+}
+
+#[cfg(any(test, feature = "testkit"))]
+impl SecretCreator for MemoryCard {
+    type Error = SecretNameError;
+
+    fn create_secret(&mut self, name: &str) -> Result<[u8; 32], SecretNameError> {
+        if self.secrets.contains_key(name) {
+            return Err(SecretNameError {
+                name: name.to_owned(),
+                problem: "already held",
+            });
+        }
+        let mut input = self.identity.to_bytes().to_vec();
+        input.extend_from_slice(name.as_bytes());
+        let secret =
+            x25519_dalek::StaticSecret::from(blake3::derive_key("herald test memory card", &input));
+        let public = x25519_dalek::PublicKey::from(&secret).to_bytes();
+        self.secrets.insert(name.to_owned(), secret);
+        Ok(public)
+    }
+}
+
+#[cfg(any(test, feature = "testkit"))]
+impl SecretAgreement for MemoryCard {
+    type Error = SecretNameError;
+
+    fn agree_secret(
+        &self,
+        name: &str,
+        peer: &[u8; 32],
+    ) -> Result<Zeroizing<[u8; 32]>, SecretNameError> {
+        let secret = self.secrets.get(name).ok_or_else(|| SecretNameError {
+            name: name.to_owned(),
+            problem: "not held",
+        })?;
+        let shared = secret.diffie_hellman(&x25519_dalek::PublicKey::from(*peer));
+        Ok(Zeroizing::new(shared.to_bytes()))
     }
 }

@@ -51,9 +51,12 @@ pub use channel::{
 pub use content::{Attachment, MailContent};
 pub use envelope::{MailError, OpenedMail, Outgoing, open_envelope, seal_envelope};
 pub use fake::{FAKE_RECORD_LABEL, FakeRecords};
+pub use keystore::{
+    Agreed, IdentitySigner, PrekeyAgreement, PrekeyCreator, SecretAgreement, SecretCreator,
+    SecretNameError, UnknownPrekey,
+};
 #[cfg(any(test, feature = "testkit"))]
-pub use keystore::MemoryPrekeys;
-pub use keystore::{Agreed, IdentitySigner, PrekeyAgreement, PrekeyCreator, UnknownPrekey};
+pub use keystore::{MemoryCard, MemoryPrekeys};
 pub use login::{
     AwaitingChallenge, AwaitingConfirm, LOGIN_TIMEOUT_SECS, LoggedIn, ServerStart, SessionKey,
 };

@@ -54,7 +54,8 @@ pub const MAX_EVIDENCE_BUNDLE_BYTES: usize =
 /// a publication leaf.
 pub const MAX_SENDER_RECORD_BYTES: usize = MAX_EVIDENCE_BUNDLE_BYTES;
 
-/// Largest encoded [`pb::RecipientRecord`]: a sealed message, a request and a secret.
+/// Largest encoded [`pb::RecipientRecord`]: a sealed message, a request (and, in version 1, a
+/// secret).
 pub const MAX_RECIPIENT_RECORD_BYTES: usize =
     MAX_SEALED_MESSAGE_BYTES + MAX_KEY_REQUEST_BYTES + 1024;
 
@@ -319,6 +320,10 @@ impl Validate for pb::RecipientRecord {
     fn validate(&self) -> Result<(), WireError> {
         required("RecipientRecord.sealed", &self.sealed)?.validate()?;
         required("RecipientRecord.request", &self.request)?.validate()?;
+        // Empty since version 2 (the secret stays in the key store); 32 bytes in version 1.
+        if self.request_secret.is_empty() {
+            return Ok(());
+        }
         exact(
             "RecipientRecord.request_secret",
             &self.request_secret,

@@ -48,7 +48,7 @@ pub(crate) fn request(
         created: NOW,
     };
     edit(&mut draft);
-    let request = verify_request(&sign_request(&draft, &world.bob)).unwrap();
+    let request = verify_request(&sign_request(&draft, &world.bob).unwrap()).unwrap();
     (key, ciphertext, request)
 }
 

@@ -23,6 +23,7 @@ use herald_proto::entry::IdentityRevocation;
 use herald_proto::identity::{
     VerifiedBinding, VerifiedRevocation, verify_binding, verify_revocation,
 };
+use herald_proto::paep::MemoryCard;
 pub(crate) use herald_proto::testkit::{
     ALICE, BOB, Domains, MMD, MemoryLog, SKEW, TestRng, binding_entry, cosign, filler, note_size,
     witness,
@@ -42,6 +43,8 @@ pub(crate) struct World {
     pub beta: MemoryLog,
     pub alice: SigningKey,
     pub bob: SigningKey,
+    /// Bob's key store: IK_B and the request secrets made inside it.
+    pub bob_card: std::cell::RefCell<MemoryCard>,
     pub bob_binding_leaf: pb::IncludedLeaf,
 }
 
@@ -62,9 +65,15 @@ impl World {
             alpha,
             beta,
             alice: alice_key(),
+            bob_card: std::cell::RefCell::new(MemoryCard::new(bob.clone())),
             bob,
             bob_binding_leaf: bob_binding,
         }
+    }
+
+    /// Bob's key store, to sign and agree with (no request in flight may be holding it).
+    pub(crate) fn bob_keys(&self) -> std::cell::Ref<'_, MemoryCard> {
+        self.bob_card.borrow()
     }
 
     /// X: alpha's log, witnesses 1..=3, quorum 2, δ = SKEW, MMD = MMD.
@@ -127,7 +136,7 @@ impl World {
     ) -> (Sealed, pb::SealedMessage) {
         let (sealed, actions) = Sealed::seal(
             self.outgoing(plaintext),
-            self.alice.clone(),
+            &self.alice,
             self.policy(optimistic),
             rng,
         )
@@ -149,13 +158,15 @@ impl World {
         expect: Option<Expectation>,
         rng: &mut TestRng,
     ) -> (Requested, pb::SignedKeyRequest) {
-        let received = Received::receive(message.clone(), BOB, self.bob.clone()).unwrap();
+        let received = Received::receive(message.clone(), BOB).unwrap();
         let terms = RequestTerms {
             deadline: DEADLINE,
             location: self.location(),
             expect,
         };
-        let (requested, actions) = received.request(terms, NOW, rng).unwrap();
+        let (requested, actions) = received
+            .request(terms, &mut *self.bob_card.borrow_mut(), NOW, rng)
+            .unwrap();
         let request = actions
             .iter()
             .find_map(|a| match a {
@@ -219,11 +230,16 @@ pub(crate) fn honest_run(
     let (sealed, message) = world.seal(plaintext, false, &mut rng);
     let (requested, request) = world.request(&message, None, &mut rng);
     let (state, actions) = SenderState::Sealed(sealed)
-        .handle(world.arrived(&request), NOW + 1, &mut rng)
+        .handle(world.arrived(&request), &world.alice, NOW + 1, &mut rng)
         .unwrap();
     let leaf = world.publish(&published_leaf(&actions), NOW + 20);
     let (state, _) = state
-        .handle(SenderInput::Included(leaf.clone()), NOW + 21, &mut rng)
+        .handle(
+            SenderInput::Included(leaf.clone()),
+            &world.alice,
+            NOW + 21,
+            &mut rng,
+        )
         .unwrap();
     let bundle = done_bundle(&state);
     let (bob_state, _) = requested
@@ -232,6 +248,7 @@ pub(crate) fn honest_run(
                 leaf,
                 trusted: None,
             },
+            &*world.bob_keys(),
             NOW + 22,
         )
         .unwrap();

@@ -56,8 +56,12 @@ pub(crate) struct World {
 }
 
 impl World {
-    /// A world whose binding is for `bob_key`.
-    pub(crate) fn new(now: u64, bob_key: &SigningKey) -> Self {
+    /// A world whose binding is for `bob_key` (a key, or a key store that signs with Bob's IK:
+    /// the binding's prekey signature is made inside it).
+    pub(crate) fn new<S: herald_proto::paep::IdentitySigner + ?Sized>(
+        now: u64,
+        bob_key: &S,
+    ) -> Self {
         let Domains {
             alpha,
             beta,

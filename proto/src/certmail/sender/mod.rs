@@ -11,10 +11,14 @@
 //! state and the actions to carry out in order (persist before you send or publish). A refused
 //! input hands the state back unchanged in [`Refused`] with the reason, which the caller may
 //! pass on to B.
+//!
+//! IK_A stays in A's key store: the sealed message and the publication are signed through
+//! [`IdentitySigner`], passed to the steps that sign. The ephemeral `a` is not a key-store
+//! secret: it is made here, kept in the record, and disclosed in the evidence bundle
+//! (DESIGN §3.3), where an arbiter recomputes the wrap from it.
 
 use std::sync::Arc;
 
-use ed25519_dalek::SigningKey;
 use rand_core::CryptoRng;
 use x25519_dalek::StaticSecret;
 
@@ -32,6 +36,7 @@ use super::{CertMailError, Refused, content_hash, field};
 use crate::evidence::BUNDLE_VERSION;
 use crate::identity::{VerifiedBinding, verify_binding};
 use crate::inclusion::{InclusionError, LogTrust};
+use crate::paep::IdentitySigner;
 use crate::wire::Validate as _;
 use crate::wire::pb::{self, evidence_bundle};
 
@@ -134,15 +139,15 @@ pub struct Outgoing {
 #[derive(Debug)]
 pub struct Sealed {
     letter: Arc<Letter>,
-    identity: SigningKey,
     policy: Arc<SenderPolicy>,
 }
 
 impl Sealed {
-    /// Seals `outgoing` under a fresh K. Actions: persist the record, send the sealed message.
-    pub fn seal(
+    /// Seals `outgoing` under a fresh K, signed through `signer` (IK_A's key store) if
+    /// `outgoing.sign`. Actions: persist the record, send the sealed message.
+    pub fn seal<S: IdentitySigner + ?Sized>(
         outgoing: Outgoing,
-        identity: SigningKey,
+        signer: &S,
         policy: SenderPolicy,
         rng: &mut impl CryptoRng,
     ) -> Result<(Sealed, Vec<SenderAction>), CertMailError> {
@@ -151,7 +156,7 @@ impl Sealed {
             &outgoing.recipient,
             &outgoing.msg_id,
             &outgoing.plaintext,
-            outgoing.sign.then_some(&identity),
+            outgoing.sign.then_some(signer),
             rng,
         )?;
         let letter = Arc::new(Letter {
@@ -165,7 +170,6 @@ impl Sealed {
         ];
         let state = Sealed {
             letter,
-            identity,
             policy: Arc::new(policy),
         };
         Ok((state, actions))
@@ -178,21 +182,24 @@ impl Sealed {
 
     /// Checks B's request and, if acceptable, prepares the publication: publishes it at once,
     /// or (optimistic) sends K to B directly and waits for a receipt until the publish-by time.
-    pub fn accept(
+    /// The publication is signed through `signer` (IK_A's key store).
+    pub fn accept<S: IdentitySigner + ?Sized>(
         self,
         input: RequestArrived,
+        signer: &S,
         now: u64,
         rng: &mut impl CryptoRng,
     ) -> Result<(SenderState, Vec<SenderAction>), Box<Refused<Sealed>>> {
-        match self.check(input, now, rng) {
+        match self.check(input, signer, now, rng) {
             Ok(accepted) => Ok(self.proceed(accepted, rng)),
             Err(error) => Err(Refused::boxed(self, error)),
         }
     }
 
-    fn check(
+    fn check<S: IdentitySigner + ?Sized>(
         &self,
         input: RequestArrived,
+        signer: &S,
         now: u64,
         rng: &mut impl CryptoRng,
     ) -> Result<Accepted, CertMailError> {
@@ -249,13 +256,7 @@ impl Sealed {
             expect.check(&self.letter.plaintext)?;
         }
         let ephemeral_secret = ephemeral_secret(rng);
-        let leaf = publication_entry(
-            &request,
-            &self.letter.key,
-            &ephemeral_secret,
-            &self.identity,
-            now,
-        )?;
+        let leaf = publication_entry(&request, &self.letter.key, &ephemeral_secret, signer, now)?;
         Ok(Accepted {
             letter: self.letter.clone(),
             request,
@@ -497,10 +498,12 @@ pub enum SenderState {
 }
 
 impl SenderState {
-    /// Feeds one input to whichever state this is.
-    pub fn handle(
+    /// Feeds one input to whichever state this is; `signer` (IK_A's key store) signs the
+    /// publication when a request is accepted.
+    pub fn handle<S: IdentitySigner + ?Sized>(
         self,
         input: SenderInput,
+        signer: &S,
         now: u64,
         rng: &mut impl CryptoRng,
     ) -> Result<(SenderState, Vec<SenderAction>), Box<Refused<SenderState>>> {
@@ -510,7 +513,7 @@ impl SenderState {
         }
         match (self, input) {
             (SenderState::Sealed(s), SenderInput::Request(r)) => s
-                .accept(*r, now, rng)
+                .accept(*r, signer, now, rng)
                 .map_err(|r| back(SenderState::Sealed, *r)),
             (SenderState::AwaitingReceipt(s), input) => s
                 .handle(input, now)
@@ -544,7 +547,6 @@ impl SenderState {
     /// trust recorded with it (at `now`).
     pub fn resume(
         record: &pb::SenderRecord,
-        identity: SigningKey,
         policy: SenderPolicy,
         now: u64,
     ) -> Result<SenderState, CertMailError> {
@@ -567,7 +569,6 @@ impl SenderState {
         let Some(signed) = &record.request else {
             return Ok(SenderState::Sealed(Sealed {
                 letter,
-                identity,
                 policy: Arc::new(policy),
             }));
         };
