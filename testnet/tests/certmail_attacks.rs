@@ -278,11 +278,8 @@ async fn attack_duplicate_publications_are_refused_and_the_first_one_counts() {
         // Sent with its opening, as a client sends a sealed publication: what refuses it is
         // the duplicate, not a missing opening.
         let identity = p.alice.mail_ref().keys().identity().unwrap();
-        let opening = herald_proto::certmail::publication_opening(
-            &request,
-            identity.key.to_bytes(),
-        )
-        .unwrap();
+        let opening =
+            herald_proto::certmail::publication_opening(&request, identity.key.to_bytes()).unwrap();
         let gateway = net.client(SENDER).await.unwrap();
         for again in [leaf, other] {
             let err = gateway

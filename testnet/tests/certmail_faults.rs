@@ -109,12 +109,11 @@ async fn attack_a_publication_cosigned_after_t_plus_delta_is_not_shown() {
             &herald_light_client::certmail::decode_request(&forged.request).unwrap(),
         )
         .unwrap();
-        let ik = herald_light_client::keystore::SecureKeyStore::identity(p.alice.mail_ref().keys()).unwrap();
-        let opening = herald_proto::certmail::publication_opening(
-            &forged_request,
-            ik.key.to_bytes(),
-        )
-        .unwrap();
+        let ik = herald_light_client::keystore::SecureKeyStore::identity(p.alice.mail_ref().keys())
+            .unwrap();
+        let opening =
+            herald_proto::certmail::publication_opening(&forged_request, ik.key.to_bytes())
+                .unwrap();
         gateway.submit_publication(leaf, opening, 0).await.unwrap();
         let lapsed = loop {
             match p
