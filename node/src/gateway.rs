@@ -499,6 +499,7 @@ impl Gateway {
             intake: intake.clone(),
             settings: config.mail_settings(),
             metrics: MailMetrics::register(&mut registry),
+            evidence: crate::service::EvidenceRecorder::new(intake.clone()),
             policy: policy.clone(),
         };
         let mail = match tokio::task::spawn_blocking(move || MailService::open(mail_parts)).await {

@@ -108,6 +108,44 @@ async fn inbox_of(
     }
 }
 
+/// The evidence records node `i` logged for `msg_id`, verified by a light client (proved in a
+/// checkpoint it trusts); waits (bounded) until there are at least `count`.
+async fn evidence_kinds(
+    net: &Testnet,
+    i: usize,
+    dir: &Path,
+    msg_id: &[u8],
+    count: usize,
+) -> Vec<herald_proto::entry::EvidenceRecord> {
+    let state = dir.join(format!("evidence-reader-{i}"));
+    let deadline = tokio::time::Instant::now() + WITHIN;
+    loop {
+        // The log as a client trusts it: cosigned by the other domain's witness.
+        let (node, other) = (net.node(i), net.node(1 - i));
+        let policy = herald_proto::checkpoint::WitnessPolicy::new(
+            node.log_key().clone(),
+            vec![other.witness_key().clone()],
+            1,
+        )
+        .unwrap();
+        let mut log = herald_light_client::TrustedLog::open(
+            net.client(i).await.unwrap(),
+            herald_light_client::LogTrust::new(policy, node.hash()),
+            herald_light_client::FileCheckpointStore::new(&state),
+        )
+        .unwrap();
+        match log.delivery_status(msg_id).await {
+            Ok(status) if status.records.len() >= count => {
+                return status.records.into_iter().map(|r| r.record).collect();
+            }
+            Ok(_) | Err(_) if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            other => panic!("no {count} records for {msg_id:?} at node {i} in time: {other:?}"),
+        }
+    }
+}
+
 /// Waits (bounded) until the outbox lists `msg_id` in `state`.
 async fn outbox_state(
     client: &GatewayClient,
@@ -247,6 +285,33 @@ async fn a_mail_travels_from_alpha_to_beta_and_only_bob_reads_it_once() {
         let carol_mail = read.iter().find(|m| m.opened.sender == CAROL).unwrap();
         assert_eq!(carol_mail.content.body, b"PLAINTEXT-CAROL-0d1e");
 
+        // Each gateway logged its notary evidence of alice's mail (DESIGN §3.4), proved to a
+        // client: d0 its acceptance, d1 the relay it took, the consignment and the handover;
+        // both commit to the same addresses (one salt, from msg_id and Y_A, opens both).
+        let d0_records = evidence_kinds(&net, 0, dir.path(), b"m-alice-1", 1).await;
+        assert_eq!(
+            d0_records.iter().map(|r| r.kind).collect::<Vec<_>>(),
+            [pb::EvidenceKind::Acceptance]
+        );
+        let d1_records = evidence_kinds(&net, 1, dir.path(), b"m-alice-1", 3).await;
+        assert_eq!(
+            d1_records.iter().map(|r| r.kind).collect::<Vec<_>>(),
+            [
+                pb::EvidenceKind::RelayAccepted,
+                pb::EvidenceKind::Consignment,
+                pb::EvidenceKind::Handover
+            ]
+        );
+        for r in d1_records.iter().chain(&d0_records) {
+            assert_eq!(
+                (r.sender_commitment, r.recipient_commitment),
+                (
+                    d0_records[0].sender_commitment,
+                    d0_records[0].recipient_commitment
+                )
+            );
+        }
+
         // Replay of the envelope: refused by the replay cache; and with the cache lost, the
         // erased one-time prekey cannot decrypt it a second time.
         let again = bob
@@ -349,14 +414,22 @@ async fn a_mail_travels_from_alpha_to_beta_and_only_bob_reads_it_once() {
             metric(&net, 0, "herald_mail_events", "acceptance").await,
             2.0
         );
+        assert_eq!(metric(&net, 0, "herald_mail_events", "relayed").await, 2.0);
         assert_eq!(
-            metric(&net, 0, "herald_mail_events", "relay_accepted").await,
+            metric(&net, 1, "herald_mail_events", "relay_accepted").await,
             2.0
         );
         assert_eq!(
             metric(&net, 1, "herald_mail_events", "consignment").await,
             2.0
         );
+        for i in 0..2 {
+            assert_eq!(
+                metric(&net, i, "herald_mail_events", "evidence_failed").await,
+                0.0,
+                "every evidence record was written at node {i}"
+            );
+        }
         assert!(metric(&net, 1, "herald_mail_events", "handover").await >= 2.0);
 
         // No file of either node's data directory holds a plaintext or the password.

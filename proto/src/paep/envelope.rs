@@ -33,6 +33,28 @@ use crate::entry::{lp, signing_input, verify_signature};
 use crate::identity::{NotBound, VerifiedBinding, VerifiedRevocation, account_domain};
 use crate::wire::{MAX_MAIL_PLAINTEXT_BYTES, Validate as _, WireError, pb};
 
+/// KDF label of the salt a relayed mail's evidence records commit its addresses with.
+pub const MAIL_EVIDENCE_SALT_LABEL: &str = "herald v1 mail evidence salt";
+
+/// The parties of a relayed mail as the gateways' evidence records commit to them (DESIGN
+/// §3.4): its sender and recipient, and the salt `KDF("herald v1 mail evidence salt",
+/// lp(msg_id) ‖ lp(Y_A))`. Every party to the mail can compute it — A made Y_A, both gateways
+/// and B hold the envelope — and no log reader can: Y_A travels only inside the envelope, never
+/// in a log, so nobody can test address guesses against the records' commitments. Both
+/// gateways derive the same salt, so a party opens the records of both with one value.
+pub fn mail_parties(
+    envelope: &pb::MailEnvelope,
+) -> Result<crate::entry::MailParties, crate::entry::EntryError> {
+    let mut ikm = Vec::with_capacity(8 + envelope.msg_id.len() + envelope.ephemeral_key.len());
+    lp(&mut ikm, &envelope.msg_id);
+    lp(&mut ikm, &envelope.ephemeral_key);
+    crate::entry::MailParties::new(
+        blake3::derive_key(MAIL_EVIDENCE_SALT_LABEL, &ikm),
+        &envelope.sender,
+        &envelope.recipient,
+    )
+}
+
 /// KDF label of the mail key sk (DESIGN §3.2).
 pub const MAIL_KEY_LABEL: &str = "herald v1 mail key";
 /// Label that starts the AEAD's associated data.

@@ -31,6 +31,7 @@ use std::time::Duration;
 
 use ed25519_dalek::SigningKey;
 use herald_proto::identity::account_domain;
+use herald_proto::paep::mail_parties;
 use herald_proto::policy::{MailFacts, PolicyRefusal};
 use herald_proto::wire::pb::{self, ClientErrorKind};
 use prometheus_client::metrics::counter::Counter;
@@ -47,6 +48,7 @@ pub(crate) use at_rest::StoreError;
 use mailbox::{Delivered, Mailboxes};
 use outbox::Outbox;
 
+use super::mail_evidence::{EvidenceRecorder, MailEvent};
 use super::{Intake, Refusal};
 use crate::db::Tree;
 use crate::metrics::KindLabel;
@@ -121,66 +123,145 @@ impl MailMetrics {
     }
 }
 
-/// The points where the gateway would write a notary evidence record (DESIGN §3.4). Each logs
-/// a tracing event and counts `herald_mail_events_total{kind}`; the evidence writer is to be
-/// called from here, keyed by msg_id.
+/// Where the mail path writes its notary evidence (DESIGN §3.4): each event is counted in
+/// `herald_mail_events_total{kind}`, logged, and — where this gateway saw the mail's verified
+/// envelope — recorded in the log through the one [`EvidenceRecorder`], keyed by msg_id, its
+/// addresses committed with the salt of proto's `paep::mail_parties` (from msg_id and Y_A) so
+/// both parties can open the records of both gateways. A record is durable before the event's
+/// answer leaves (`record` returns once it is in a signed checkpoint); a record that cannot be
+/// written is logged and counted (`herald_mail_events_total{kind="evidence_failed"}`) and does
+/// not undo the mail's progress (the mail is durable either way).
 #[derive(Clone, Debug)]
 pub struct MailEvents {
     metrics: MailMetrics,
+    recorder: EvidenceRecorder,
 }
+
+/// How often a record that is being written by another call (`Busy`) is tried again.
+const EVIDENCE_TRIES: u32 = 20;
 
 impl MailEvents {
     fn count(&self, kind: &'static str) {
         self.metrics.events.get_or_create(&KindLabel { kind }).inc();
     }
 
+    /// Records `kind` for `envelope` with `reason` (see the type's docs).
+    async fn record(&self, kind: pb::EvidenceKind, envelope: &pb::MailEnvelope, reason: &str) {
+        let parties = match mail_parties(envelope) {
+            Ok(p) => p,
+            Err(e) => {
+                self.count("evidence_failed");
+                return warn!(error = %e, "no evidence record: the envelope's parties do not commit");
+            }
+        };
+        let event = MailEvent {
+            kind,
+            msg_id: envelope.msg_id.clone(),
+            parties,
+            reason: reason.to_owned(),
+        };
+        for _ in 0..EVIDENCE_TRIES {
+            match self.recorder.record(event.clone()).await {
+                Ok(_) => return,
+                Err(Refusal::Busy { retry_after }) => tokio::time::sleep(retry_after).await,
+                Err(e) => {
+                    self.count("evidence_failed");
+                    return warn!(error = %e, kind = kind.as_str_name(), "evidence record not written");
+                }
+            }
+        }
+        self.count("evidence_failed");
+        warn!(
+            kind = kind.as_str_name(),
+            "evidence record still busy; not written"
+        );
+    }
+
     /// `Acceptance`: S_A took `envelope` from its sender (durable in the outbound queue).
-    pub fn accepted(&self, envelope: &pb::MailEnvelope, expires_at: u64) {
+    pub async fn accepted(&self, envelope: &pb::MailEnvelope, expires_at: u64) {
         self.count("acceptance");
         info!(
             msg_id = hex::encode(&envelope.msg_id),
             expires_at, "mail accepted from sender"
         );
+        self.record(pb::EvidenceKind::Acceptance, envelope, "")
+            .await;
     }
 
-    /// `RelayAccepted` (seen by S_A): S_B acknowledged the relay of `envelope`.
+    /// S_A's side of the relay: S_B acknowledged `envelope` (S_B records `RelayAccepted`).
     pub fn relayed(&self, envelope: &pb::MailEnvelope, duplicate: bool) {
-        self.count("relay_accepted");
+        self.count("relayed");
         info!(
             msg_id = hex::encode(&envelope.msg_id),
             duplicate, "mail relayed; the recipient's gateway took it"
         );
     }
 
-    /// `Consignment` (S_B): `envelope` is durable in its recipient's mailbox as entry `id`.
-    pub fn consigned(&self, envelope: &pb::MailEnvelope, from_domain: &str, id: u64) {
+    /// `RelayAccepted` (when relayed from another domain) and `Consignment` (S_B): `envelope` is
+    /// durable in its recipient's mailbox as entry `id`.
+    pub async fn consigned(&self, envelope: &pb::MailEnvelope, from_domain: &str, id: u64) {
         self.count("consignment");
         info!(
             msg_id = hex::encode(&envelope.msg_id),
             from_domain, id, "mail put in mailbox"
         );
+        if account_domain(&envelope.recipient) != Some(from_domain) {
+            self.count("relay_accepted");
+        }
+        self.record_consignment(envelope, from_domain).await;
+    }
+
+    /// The records of [`consigned`](Self::consigned), written again for a repeated relay: a
+    /// crash between the mailbox write and its records leaves them unwritten, and a record
+    /// already logged is not logged twice.
+    pub async fn record_consignment(&self, envelope: &pb::MailEnvelope, from_domain: &str) {
+        if account_domain(&envelope.recipient) != Some(from_domain) {
+            let reason = format!("relayed by {from_domain}");
+            self.record(pb::EvidenceKind::RelayAccepted, envelope, &reason)
+                .await;
+        }
+        self.record(pb::EvidenceKind::Consignment, envelope, "")
+            .await;
     }
 
     /// `Handover` (S_B): the recipient fetched `mail`.
-    pub fn handed_over(&self, mail: &pb::StoredMail) {
+    pub async fn handed_over(&self, mail: &pb::StoredMail) {
         self.count("handover");
-        let msg_id = mail.envelope.as_ref().map(|e| hex::encode(&e.msg_id));
-        info!(msg_id, id = mail.id, "mail handed over to its recipient");
+        let Some(envelope) = mail.envelope.as_ref() else {
+            return;
+        };
+        info!(
+            msg_id = hex::encode(&envelope.msg_id),
+            id = mail.id,
+            "mail handed over to its recipient"
+        );
+        self.record(pb::EvidenceKind::Handover, envelope, "").await;
     }
 
-    /// `NonDelivery` / `Expiry` (S_A): `envelope` will not be delivered, for `reason`.
-    pub fn not_delivered(&self, envelope: &pb::MailEnvelope, reason: &str) {
+    /// `NonDelivery` (S_A): `envelope` will not be delivered, for `reason`.
+    pub async fn not_delivered(&self, envelope: &pb::MailEnvelope, reason: &str) {
         self.count("non_delivery");
         warn!(
             msg_id = hex::encode(&envelope.msg_id),
             reason, "mail not delivered"
         );
+        self.record(pb::EvidenceKind::NonDelivery, envelope, reason)
+            .await;
     }
 
-    /// `Rejection`: this gateway refused `msg_id` (from its sender, or relayed), for `reason`.
+    /// A refusal of `msg_id` before its envelope was verified (counted and logged only: an
+    /// unverified envelope's addresses are nobody's to commit to).
     pub fn rejected(&self, msg_id: &[u8], reason: &str) {
         self.count("rejection");
         warn!(msg_id = hex::encode(msg_id), reason, "mail rejected");
+    }
+
+    /// `Rejection`: this gateway refused the verified `envelope` (from its own sender, or
+    /// relayed by a registered peer), for `reason`.
+    pub async fn rejected_mail(&self, envelope: &pb::MailEnvelope, reason: &str) {
+        self.rejected(&envelope.msg_id, reason);
+        self.record(pb::EvidenceKind::Rejection, envelope, reason)
+            .await;
     }
 }
 
@@ -202,6 +283,8 @@ pub struct MailParts {
     pub settings: MailSettings,
     /// Metrics.
     pub metrics: MailMetrics,
+    /// The notary evidence writer (DESIGN §3.4).
+    pub evidence: EvidenceRecorder,
     /// The gateway's policy: every mail from a client (S_A) and every relay from a peer (S_B)
     /// is judged by it before anything is stored.
     pub policy: Arc<PolicyGate>,
@@ -278,6 +361,7 @@ impl MailService {
                 settings: parts.settings,
                 events: MailEvents {
                     metrics: parts.metrics.clone(),
+                    recorder: parts.evidence,
                 },
                 metrics: parts.metrics,
                 policy: parts.policy,
@@ -380,7 +464,13 @@ impl MailService {
         if let Err(refusal) =
             (self.inner.policy).judge_from_client(account, &facts, std::time::Instant::now())
         {
-            return Err(reject(refusal.reason(), policy_refusal(refusal)));
+            // A policy refusal of the account's own, verified envelope: a `Rejection` record
+            // with the policy's reason (which names no address) before the sender is told.
+            self.inner
+                .events
+                .rejected_mail(&envelope, &refusal.reason())
+                .await;
+            return Err(policy_refusal(refusal));
         }
         let now = self.now();
         let latest = now.saturating_add(self.inner.settings.max_expiry_secs);
@@ -418,7 +508,7 @@ impl MailService {
             .await?;
         if new {
             self.inner.metrics.queued.inc();
-            self.inner.events.accepted(&envelope, expires_at);
+            self.inner.events.accepted(&envelope, expires_at).await;
             self.inner.wake.notify_one();
         }
         Ok(pb::MailAccepted {
@@ -441,7 +531,7 @@ impl MailService {
             .blocking(move |mail| mail.inner.mailboxes.fetch(&account, id))
             .await?
             .ok_or(Refusal::NotFound("no mail has this id in the mailbox"))?;
-        self.inner.events.handed_over(&mail);
+        self.inner.events.handed_over(&mail).await;
         Ok(mail)
     }
 

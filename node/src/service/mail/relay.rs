@@ -137,8 +137,11 @@ impl MailService {
             &facts,
             std::time::Instant::now(),
         ) {
-            let label = refusal.label();
-            return Err(self.refuse_relay(label, &msg_id, super::policy_refusal(refusal)));
+            let reason = refusal.reason();
+            // Counted as a relay refusal; recorded (and counted) as the envelope's rejection.
+            let refused = self.refuse_relay(refusal.label(), &[], super::policy_refusal(refusal));
+            self.inner.events.rejected_mail(&envelope, &reason).await;
+            return Err(refused);
         }
         let from_domain = relay.from_domain.clone();
         let stored = envelope.clone();
@@ -151,7 +154,8 @@ impl MailService {
                 crate::fault::reached(crate::fault::FaultPoint::MailConsigned);
                 self.inner
                     .events
-                    .consigned(&envelope, &relay.from_domain, id);
+                    .consigned(&envelope, &relay.from_domain, id)
+                    .await;
                 Ok(pb::RelayAccepted {
                     msg_id,
                     duplicate: false,
@@ -159,6 +163,10 @@ impl MailService {
             }
             Delivered::Duplicate => {
                 self.inner.metrics.relay_duplicates.inc();
+                self.inner
+                    .events
+                    .record_consignment(&envelope, &relay.from_domain)
+                    .await;
                 debug!(
                     msg_id = hex::encode(&msg_id),
                     "relay of a mail already taken"
@@ -381,7 +389,8 @@ impl MailService {
             Ok(Delivered::Stored(id)) => {
                 self.inner
                     .events
-                    .consigned(&envelope, &self.inner.domain, id);
+                    .consigned(&envelope, &self.inner.domain, id)
+                    .await;
                 Ok(false)
             }
             Ok(Delivered::Duplicate) => Ok(true),
@@ -401,7 +410,7 @@ impl MailService {
             })
             .await
         {
-            Ok(()) => self.inner.events.not_delivered(&envelope, &reason),
+            Ok(()) => self.inner.events.not_delivered(&envelope, &reason).await,
             Err(e) => error!(error = %e, "a non-delivery could not be recorded"),
         }
     }
