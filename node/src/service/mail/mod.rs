@@ -319,6 +319,18 @@ impl std::fmt::Debug for MailService {
     }
 }
 
+/// What a gateway's policy sees of `envelope`: its addresses and size. The envelope declares no
+/// attachment manifest, so attachment rules run in the clients (`MailContent::inspect`).
+pub(super) fn mail_facts(envelope: &pb::MailEnvelope) -> MailFacts<'_> {
+    MailFacts {
+        sender: &envelope.sender,
+        recipient: &envelope.recipient,
+        size: envelope.encoded_len() as u64,
+        manifest: &[],
+        recipient_mailbox: None,
+    }
+}
+
 /// A policy refusal as the client protocol's: a rate is `RATE_LIMITED` with its retry time,
 /// any other rule `FORBIDDEN` with proto's reason (which names no address).
 pub(super) fn policy_refusal(refusal: PolicyRefusal) -> Refusal {
@@ -453,17 +465,11 @@ impl MailService {
                 Refusal::NotFound("the recipient's domain is not a peer of this gateway"),
             ));
         }
-        let facts = MailFacts {
-            sender: &envelope.sender,
-            recipient: &envelope.recipient,
-            size: envelope.encoded_len() as u64,
-            // The envelope declares no manifest: attachment rules run in the clients.
-            manifest: &[],
-            recipient_mailbox: None,
-        };
-        if let Err(refusal) =
-            (self.inner.policy).judge_from_client(account, &facts, std::time::Instant::now())
-        {
+        if let Err(refusal) = (self.inner.policy).judge_from_client(
+            account,
+            &mail_facts(&envelope),
+            std::time::Instant::now(),
+        ) {
             // A policy refusal of the account's own, verified envelope: a `Rejection` record
             // with the policy's reason (which names no address) before the sender is told.
             self.inner

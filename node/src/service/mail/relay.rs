@@ -7,11 +7,9 @@ use std::time::Duration;
 use herald_light_client::{ClientError, Gateway as _};
 use herald_proto::identity::account_domain;
 use herald_proto::paep::{RelayError, verify_relay};
-use herald_proto::policy::MailFacts;
 use herald_proto::wire::client::{expect_prekey_bundle, expect_relay_accepted};
 use herald_proto::wire::pb::{self, ClientErrorKind};
 use libp2p::PeerId;
-use prost::Message as _;
 use tracing::{debug, error, warn};
 
 use super::outbox::Queued;
@@ -125,16 +123,9 @@ impl MailService {
                 Refusal::NotFound("no active account has this address"),
             ));
         }
-        let facts = MailFacts {
-            sender: &envelope.sender,
-            recipient: &envelope.recipient,
-            size: envelope.encoded_len() as u64,
-            manifest: &[],
-            recipient_mailbox: None,
-        };
         if let Err(refusal) = (self.inner.policy).judge_from_peer(
             &relay.from_domain,
-            &facts,
+            &super::mail_facts(&envelope),
             std::time::Instant::now(),
         ) {
             let reason = refusal.reason();
