@@ -303,6 +303,11 @@ async fn a_mail_travels_from_alpha_to_beta_and_only_bob_reads_it_once() {
             ]
         );
         for r in d1_records.iter().chain(&d0_records) {
+            // A public record names no domain of the mail's parties.
+            assert!(
+                !r.reason.contains("d0.test") && !r.reason.contains("d1.test"),
+                "{r:?}"
+            );
             assert_eq!(
                 (r.sender_commitment, r.recipient_commitment),
                 (

@@ -289,19 +289,18 @@ impl MailService {
     async fn attempt(&self, queued: Queued) {
         let now = self.now();
         if queued.relay.expires_at <= now {
-            return self
-                .give_up(
-                    queued,
-                    "expired: the recipient's gateway did not take it in time".into(),
-                )
-                .await;
+            return self.give_up(queued, EXPIRED.into(), EXPIRED).await;
         }
         let to = queued.relay.to_domain.clone();
         let outcome = if self.is_own(&to) {
             self.relay_locally(&queued).await
         } else {
             match self.inner.peers.snapshot().by_domain(&to).cloned() {
-                None => Err((true, format!("{to} is no longer a registered peer domain"))),
+                None => Err((
+                    true,
+                    format!("{to} is no longer a registered peer domain"),
+                    NO_LONGER_A_PEER,
+                )),
                 Some(peer) => {
                     let request = pb::ClientRequest::relay_mail(queued.relay.clone());
                     match self
@@ -313,15 +312,19 @@ impl MailService {
                         Ok(response) => expect_relay_accepted(response, &queued.envelope.msg_id)
                             .map(|a| a.duplicate)
                             .map_err(|e| match ClientError::from(e) {
-                                ClientError::Refused(r) => {
-                                    (is_final(r.kind), format!("refused by {to}: {}", r.message))
-                                }
-                                other => (false, other.to_string()),
+                                ClientError::Refused(r) => (
+                                    is_final(r.kind),
+                                    format!("refused by {to}: {}", r.message),
+                                    REFUSED_BY_PEER,
+                                ),
+                                other => (false, other.to_string(), REFUSED_BY_PEER),
                             }),
-                        Err(ClientError::Refused(r)) => {
-                            Err((is_final(r.kind), format!("refused by {to}: {}", r.message)))
-                        }
-                        Err(other) => Err((false, other.to_string())),
+                        Err(ClientError::Refused(r)) => Err((
+                            is_final(r.kind),
+                            format!("refused by {to}: {}", r.message),
+                            REFUSED_BY_PEER,
+                        )),
+                        Err(other) => Err((false, other.to_string(), REFUSED_BY_PEER)),
                     }
                 }
             }
@@ -343,8 +346,8 @@ impl MailService {
                     }
                 }
             }
-            Err((true, reason)) => self.give_up(queued, reason).await,
-            Err((false, reason)) => {
+            Err((true, reason, public)) => self.give_up(queued, reason, public).await,
+            Err((false, reason, _)) => {
                 self.inner.metrics.relay_retries.inc();
                 let shift = queued.attempts.min(20);
                 let delay = self
@@ -366,7 +369,7 @@ impl MailService {
     }
 
     /// A mail between two accounts of this domain: straight into the mailbox.
-    async fn relay_locally(&self, queued: &Queued) -> Result<bool, (bool, String)> {
+    async fn relay_locally(&self, queued: &Queued) -> Result<bool, (bool, String, &'static str)> {
         let (envelope, domain, now) = (
             queued.envelope.clone(),
             self.inner.domain.clone(),
@@ -385,12 +388,15 @@ impl MailService {
                 Ok(false)
             }
             Ok(Delivered::Duplicate) => Ok(true),
-            Ok(Delivered::OverQuota) => Err((true, "the recipient's mailbox is full".into())),
-            Err(e) => Err((false, e.to_string())),
+            Ok(Delivered::OverQuota) => Err((true, MAILBOX_FULL.into(), MAILBOX_FULL)),
+            Err(e) => Err((false, e.to_string(), MAILBOX_FULL)),
         }
     }
 
-    async fn give_up(&self, queued: Queued, reason: String) {
+    /// Records the mail as not delivered: `reason` (the details, naming the peer and quoting
+    /// its refusal) in the outbox its sender reads, `public` in the `NON_DELIVERY` record of the
+    /// public log, which names no domain and quotes nothing a peer wrote.
+    async fn give_up(&self, queued: Queued, reason: String, public: &'static str) {
         let envelope = queued.envelope.clone();
         let (now, why) = (self.now(), reason.clone());
         match self
@@ -401,11 +407,17 @@ impl MailService {
             })
             .await
         {
-            Ok(()) => self.inner.events.not_delivered(&envelope, &reason).await,
+            Ok(()) => self.inner.events.not_delivered(&envelope, public).await,
             Err(e) => error!(error = %e, "a non-delivery could not be recorded"),
         }
     }
 }
+
+/// The public reasons of a non-delivery (see `give_up`).
+const EXPIRED: &str = "expired: the recipient's gateway did not take it in time";
+const NO_LONGER_A_PEER: &str = "the recipient's domain is no longer a registered peer domain";
+const REFUSED_BY_PEER: &str = "refused for good by the recipient's gateway";
+const MAILBOX_FULL: &str = "the recipient's mailbox is full";
 
 /// A peer gateway's failure, as this gateway's client sees it.
 fn peer_failure(e: ClientError) -> Refusal {
