@@ -94,6 +94,19 @@ pub(crate) fn scratch_dir(common: &CommonArgs, name: &str) -> anyhow::Result<Pat
     Ok(dir)
 }
 
+/// One node process in `dir` for a bench that loads it: 25 ms rounds, warnings only, and no
+/// per-peer submission limit (a bench's few connections submit far more than one user does).
+pub(crate) async fn loaded_node(dir: &Path) -> anyhow::Result<crate::testnet::Testnet> {
+    let binary = std::env::current_exe().context("locating the herald-testnet executable")?;
+    let options = crate::testnet::TestnetOptions {
+        sequence_interval: Duration::from_millis(25),
+        log_level: "warn".into(),
+        unlimited_submissions: true,
+        ..crate::testnet::TestnetOptions::new(dir, binary)
+    };
+    Ok(crate::testnet::Testnet::spawn(1, options).await?)
+}
+
 /// Writes `report` as JSON to `--out` or `<target>/bench-report/<name>.json`.
 pub(crate) fn write_report(
     common: &CommonArgs,

@@ -23,9 +23,9 @@ use herald_proto::wire::pb;
 use serde::Serialize;
 use tokio::sync::Mutex;
 
-use super::{CommonArgs, Environment, Latency, scratch_dir, write_report};
+use super::{CommonArgs, Environment, Latency, loaded_node, scratch_dir, write_report};
 use crate::load::{Schedule, notarization_entry};
-use crate::testnet::{Testnet, TestnetOptions};
+use crate::testnet::Testnet;
 
 /// Longest a preloaded entry may be refused as "busy" before the bench gives up.
 const MAX_BUSY: Duration = Duration::from_secs(60);
@@ -95,15 +95,7 @@ struct Preloaded {
 
 pub(super) async fn run(args: ProofsArgs) -> anyhow::Result<()> {
     let dir = scratch_dir(&args.common, "proofs")?;
-    let binary = std::env::current_exe().context("locating the herald-testnet executable")?;
-    let options = TestnetOptions {
-        sequence_interval: Duration::from_millis(25),
-        log_level: "warn".into(),
-        // The preload's four connections submit far more than one user does.
-        unlimited_submissions: true,
-        ..TestnetOptions::new(&dir, binary)
-    };
-    let mut testnet = Testnet::spawn(1, options).await?;
+    let mut testnet = loaded_node(&dir).await?;
     let identity = testnet.log_identity(0)?;
     eprintln!(
         "preloading {} entries of {ENTRY_BYTES} bytes ...",

@@ -34,8 +34,8 @@ use herald_proto::wire::{MAX_BATCH_ENTRIES, MAX_CLIENT_REQUEST_BYTES, pb};
 use prost::Message as _;
 use serde::Serialize;
 
-use super::{CommonArgs, Environment, Latency, scratch_dir, write_report};
-use crate::testnet::{Testnet, TestnetOptions};
+use super::{CommonArgs, Environment, Latency, loaded_node, scratch_dir, write_report};
+use crate::testnet::Testnet;
 
 /// Requests before this much time has passed are not measured (connections warm up).
 const WARM_UP: Duration = Duration::from_secs(1);
@@ -131,14 +131,7 @@ pub(super) async fn run(args: SubmitArgs) -> anyhow::Result<()> {
     );
     let entry_bytes_mean = sample.iter().map(Vec::len).sum::<usize>() as f64 / sample.len() as f64;
     let dir = scratch_dir(&args.common, "submit")?;
-    let binary = std::env::current_exe().context("locating the herald-testnet executable")?;
-    let options = TestnetOptions {
-        sequence_interval: Duration::from_millis(25),
-        log_level: "warn".into(),
-        unlimited_submissions: true,
-        ..TestnetOptions::new(dir.join("net"), binary)
-    };
-    let mut testnet = Testnet::spawn(1, options).await?;
+    let mut testnet = loaded_node(&dir.join("net")).await?;
     let identity = testnet.log_identity(0)?;
     eprintln!(
         "measuring {} s: {} clients x {} in flight x {} entries per request ...",

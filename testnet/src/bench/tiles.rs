@@ -22,9 +22,9 @@ use herald_proto::merkle::{HASH_LEN, Hash};
 use herald_proto::tlog_tiles::{TILE_WIDTH, encode_index, fold_subtree};
 use serde::Serialize;
 
-use super::{CommonArgs, Environment, Latency, scratch_dir, write_report};
+use super::{CommonArgs, Environment, Latency, loaded_node, scratch_dir, write_report};
 use crate::load::Schedule;
-use crate::testnet::{Testnet, TestnetOptions};
+use crate::testnet::Testnet;
 
 /// Entries per preloaded batch (one signed `BatchNotarization` each, well under one request).
 const PRELOAD_BATCH: u16 = 128;
@@ -99,14 +99,7 @@ enum Kind {
 pub(super) async fn run(args: TilesArgs) -> anyhow::Result<()> {
     let entries = args.entries / TILE_WIDTH * TILE_WIDTH;
     let dir = scratch_dir(&args.common, "tiles")?;
-    let binary = std::env::current_exe().context("locating the herald-testnet executable")?;
-    let options = TestnetOptions {
-        sequence_interval: Duration::from_millis(25),
-        log_level: "warn".into(),
-        unlimited_submissions: true,
-        ..TestnetOptions::new(&dir, binary)
-    };
-    let mut testnet = Testnet::spawn(1, options).await?;
+    let mut testnet = loaded_node(&dir).await?;
     eprintln!("preloading {entries} entries in signed batches of {PRELOAD_BATCH} ...");
     let started = Instant::now();
     let expected = Arc::new(preload(&testnet, entries).await?);
