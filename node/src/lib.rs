@@ -47,6 +47,8 @@ pub mod routes;
 pub mod sequencer;
 pub mod service;
 pub mod store;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 pub mod tlog_tiles;
 pub mod tlog_witness;
 pub mod watch;

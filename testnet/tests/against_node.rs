@@ -19,7 +19,7 @@ use herald_proto::wire::pb;
 use prost::Message as _;
 use tempfile::TempDir;
 
-use common::in_process::{address, request, start_node};
+use common::in_process::{request, start_node};
 
 /// Bound on each whole test: a hang fails the test instead of stalling CI.
 const TEST_TIMEOUT: Duration = Duration::from_secs(90);
@@ -35,9 +35,10 @@ async fn bounded<T>(f: impl Future<Output = T>) -> T {
 async fn a_client_follows_the_log_and_proves_what_it_submitted() {
     bounded(async {
         let dir = TempDir::new().unwrap();
-        let gateway = start_node(dir.path()).await;
+        let node = start_node().await;
+        let gateway = &node.gateway;
         let identity = LogTrust::unwitnessed(gateway.log_key().clone(), gateway.config().hash);
-        let client = GatewayClient::connect(&address(&gateway, false), CONNECT_TIMEOUT)
+        let client = GatewayClient::connect(&node.tcp_addr(), CONNECT_TIMEOUT)
             .await
             .unwrap();
         let state = dir.path().join("client");
@@ -95,7 +96,7 @@ async fn a_client_follows_the_log_and_proves_what_it_submitted() {
         assert_eq!(c.newer().0, start + 4);
 
         // A second client over QUIC, from the state the first one saved, moves on from it.
-        let quic = GatewayClient::connect(&address(&gateway, true), CONNECT_TIMEOUT)
+        let quic = GatewayClient::connect(&node.quic_addr(), CONNECT_TIMEOUT)
             .await
             .unwrap();
         let mut again = TrustedLog::open(quic, identity, FileCheckpointStore::new(&state)).unwrap();
@@ -103,7 +104,7 @@ async fn a_client_follows_the_log_and_proves_what_it_submitted() {
         let same = again.refresh().await.unwrap();
         assert_eq!(same.checkpoint.size(), start + 8);
 
-        gateway.stop().await.unwrap();
+        node.stop().await;
     })
     .await;
 }
@@ -112,8 +113,9 @@ async fn a_client_follows_the_log_and_proves_what_it_submitted() {
 async fn a_client_with_the_wrong_log_key_refuses_the_checkpoint() {
     bounded(async {
         let dir = TempDir::new().unwrap();
-        let gateway = start_node(dir.path()).await;
-        let addr = address(&gateway, false);
+        let node = start_node().await;
+        let gateway = &node.gateway;
+        let addr = node.tcp_addr();
         // Same origin, another key; and the right key's bytes under another origin.
         let impostor = NoteSigner::new("alpha.test/herald", SigningKey::from_bytes(&[3; 32]))
             .unwrap()
@@ -146,7 +148,7 @@ async fn a_client_with_the_wrong_log_key_refuses_the_checkpoint() {
                     .is_none()
             );
         }
-        gateway.stop().await.unwrap();
+        node.stop().await;
     })
     .await;
 }
@@ -154,9 +156,8 @@ async fn a_client_with_the_wrong_log_key_refuses_the_checkpoint() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_gateways_refusals_are_typed() {
     bounded(async {
-        let dir = TempDir::new().unwrap();
-        let gateway = start_node(dir.path()).await;
-        let client = GatewayClient::connect(&address(&gateway, false), CONNECT_TIMEOUT)
+        let node = start_node().await;
+        let client = GatewayClient::connect(&node.tcp_addr(), CONNECT_TIMEOUT)
             .await
             .unwrap();
         // Past the end of the log.
@@ -179,7 +180,7 @@ async fn the_gateways_refusals_are_typed() {
             ClientError::Refused(r) => assert_eq!(r.kind, pb::ClientErrorKind::Forbidden),
             other => panic!("{other:?}"),
         }
-        gateway.stop().await.unwrap();
+        node.stop().await;
     })
     .await;
 }
@@ -214,8 +215,9 @@ fn json(out: &Output) -> serde_json::Value {
 async fn the_herald_cli_verifies_and_refuses() {
     bounded(async {
         let dir = TempDir::new().unwrap();
-        let gateway = start_node(dir.path()).await;
-        let addr = address(&gateway, false).to_string();
+        let node = start_node().await;
+        let gateway = &node.gateway;
+        let addr = node.tcp_addr().to_string();
         let key = gateway.log_key().to_string();
         let state = dir.path().join("cli");
         let state = state.to_str().unwrap();
@@ -317,7 +319,7 @@ async fn the_herald_cli_verifies_and_refuses() {
         assert!(String::from_utf8_lossy(&out.stderr).contains("REFUSED"));
         assert!(!other_state.join("checkpoints").exists());
 
-        gateway.stop().await.unwrap();
+        node.stop().await;
     })
     .await;
 }
@@ -328,13 +330,14 @@ async fn the_herald_cli_verifies_and_refuses() {
 async fn the_herald_cli_reads_and_proves_the_log_from_tiles() {
     bounded(async {
         let dir = TempDir::new().unwrap();
-        let gateway = start_node(dir.path()).await;
+        let node = start_node().await;
+        let gateway = &node.gateway;
         let author = SigningKey::from_bytes(&[5; 32]);
         for i in 0..40u8 {
             let entry = request(i).sign(&author).encode_to_vec();
             gateway.intake().submit(entry).await.expect("appended");
         }
-        let addr = address(&gateway, false).to_string();
+        let addr = node.tcp_addr().to_string();
         let tiles = format!("http://{}", gateway.http_addr());
         let key = gateway.log_key().to_string();
         let state = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
@@ -400,7 +403,7 @@ async fn the_herald_cli_reads_and_proves_the_log_from_tiles() {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        gateway.stop().await.unwrap();
+        node.stop().await;
     })
     .await;
 }

@@ -15,13 +15,13 @@ mod common;
 use std::time::Duration;
 
 use common::bounded;
-use common::in_process::{address, request, start_node};
+use common::in_process::{request, start_node};
 use ed25519_dalek::SigningKey;
 use herald_light_client::{
     CheckpointStore as _, ClientError, FileCheckpointStore, GatewayClient, Leaf, LogTrust,
     TrustedLog, VerifyError,
 };
-use herald_node::gateway::Gateway;
+use herald_node::testkit::TestGateway;
 use herald_proto::checkpoint::VerifiedCheckpoint;
 use herald_proto::wire::WireError;
 use herald_testnet::lying_gateway::{Lie, LyingGateway};
@@ -38,7 +38,7 @@ type Client = TrustedLog<GatewayClient, FileCheckpointStore>;
 /// trusts the node's checkpoint of [`ENTRIES`] entries.
 struct Setup {
     _dir: TempDir,
-    node: Gateway,
+    node: TestGateway,
     liar: LyingGateway,
     client: Client,
     store: FileCheckpointStore,
@@ -48,8 +48,8 @@ struct Setup {
 impl Setup {
     async fn new() -> Setup {
         let dir = TempDir::new().unwrap();
-        let node = start_node(dir.path()).await;
-        let upstream = GatewayClient::connect(&address(&node, false), CONNECT_TIMEOUT)
+        let node = start_node().await;
+        let upstream = GatewayClient::connect(&node.tcp_addr(), CONNECT_TIMEOUT)
             .await
             .unwrap();
         let liar = LyingGateway::start(upstream).await.unwrap();
@@ -57,7 +57,7 @@ impl Setup {
             .await
             .unwrap();
         let store = FileCheckpointStore::new(dir.path().join("client"));
-        let trust = LogTrust::unwitnessed(node.log_key().clone(), node.config().hash);
+        let trust = LogTrust::unwitnessed(node.log_key.clone(), node.config.hash);
         let mut client = TrustedLog::open(through_liar, trust, store.clone()).unwrap();
         let author = SigningKey::from_bytes(&[7; 32]);
         for i in 0..ENTRIES {
@@ -95,10 +95,10 @@ impl Setup {
 
     /// Grows the log by `n` entries, submitted to the node directly (not through the liar).
     async fn grow(&self, n: u8) {
-        let direct = GatewayClient::connect(&address(&self.node, false), CONNECT_TIMEOUT)
+        let direct = GatewayClient::connect(&self.node.tcp_addr(), CONNECT_TIMEOUT)
             .await
             .unwrap();
-        let trust = LogTrust::unwitnessed(self.node.log_key().clone(), self.node.config().hash);
+        let trust = LogTrust::unwitnessed(self.node.log_key.clone(), self.node.config.hash);
         let mut log = TrustedLog::open(
             direct,
             trust,
@@ -143,7 +143,7 @@ impl Setup {
 
     async fn stop(self) {
         drop(self.liar);
-        self.node.stop().await.unwrap();
+        self.node.stop().await;
     }
 }
 

@@ -3,7 +3,6 @@
 //! once a verified equivocation proof against it exists; the `herald` CLI does the same with
 //! `--witness-key` / `--quorum` and `herald log alerts`. Every wait is bounded.
 
-use std::path::Path;
 use std::process::Output;
 use std::time::Duration;
 
@@ -11,10 +10,7 @@ use ed25519_dalek::SigningKey;
 use herald_light_client::{
     ClientError, FileCheckpointStore, GatewayClient, LogTrust, TrustedLog, VerifyError,
 };
-use herald_node::config::NodeConfig;
-use herald_node::gateway::{Gateway, init};
-use herald_node::keys::NodeKeys;
-use herald_node::peers::{PeerDomain, PeerRecord};
+use herald_node::testkit::TestGateway;
 use herald_proto::checkpoint::{WitnessPolicy, WitnessSigner, WitnessVerifier};
 use herald_proto::entry::Notarization;
 use tempfile::TempDir;
@@ -23,66 +19,26 @@ const TEST_TIMEOUT: Duration = Duration::from_secs(120);
 const WAIT: Duration = Duration::from_secs(30);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-struct Node {
-    gateway: Gateway,
-    keys: NodeKeys,
-    config: NodeConfig,
+/// The workspace's one in-process gateway.
+type Node = TestGateway;
+
+/// `domain` on loopback TCP, with the test hooks (equivocation on demand) if asked.
+async fn start(domain: &str, test_hooks: bool) -> Node {
+    TestGateway::start(domain, |config| {
+        config.listen = vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()];
+        config.test_hooks = test_hooks;
+    })
+    .await
 }
 
-async fn start(dir: &Path, domain: &str, test_hooks: bool) -> Node {
-    let mut config = NodeConfig::for_loopback_test(domain, dir.join(domain));
-    config.listen = vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()];
-    config.sequence_interval_ms = 20;
-    config.test_hooks = test_hooks;
-    let c = config.clone();
-    tokio::task::spawn_blocking(move || init(&c))
+async fn client(node: &Node) -> GatewayClient {
+    GatewayClient::connect(&node.tcp_addr(), CONNECT_TIMEOUT)
         .await
         .unwrap()
-        .expect("init");
-    let keys = NodeKeys::load(&config.key_dir(), domain).unwrap();
-    let gateway = Gateway::start(config.clone()).await.expect("start");
-    Node {
-        gateway,
-        keys,
-        config,
-    }
 }
 
-impl Node {
-    fn record(&self) -> PeerRecord {
-        PeerRecord {
-            domain: self.config.domain.clone(),
-            log_key: self.keys.log_verifier().to_string(),
-            witness_key: self.keys.witness_verifier().to_string(),
-            hash: self.config.hash.as_str().into(),
-            peer_id: self.keys.peer_id().to_string(),
-            addrs: self
-                .gateway
-                .listen_addrs()
-                .iter()
-                .map(|a| a.to_string())
-                .collect(),
-        }
-    }
-
-    async fn register(&self, other: &Node) {
-        let registry = self.gateway.peers().clone();
-        let peer = PeerDomain::from_record(&other.record()).unwrap();
-        tokio::task::spawn_blocking(move || registry.add(peer))
-            .await
-            .unwrap()
-            .unwrap();
-    }
-
-    async fn client(&self) -> GatewayClient {
-        GatewayClient::connect(&self.gateway.listen_addrs()[0], CONNECT_TIMEOUT)
-            .await
-            .unwrap()
-    }
-
-    fn identity(&self) -> LogTrust {
-        LogTrust::unwitnessed(self.keys.log_verifier(), self.config.hash)
-    }
+fn identity(node: &Node) -> LogTrust {
+    LogTrust::unwitnessed(node.keys.log_verifier(), node.config.hash)
 }
 
 async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
@@ -96,7 +52,7 @@ async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
 /// `log` followed with `quorum` of `witnesses` required.
 fn requirement(log: &Node, witnesses: Vec<WitnessVerifier>, quorum: usize) -> LogTrust {
     let policy = WitnessPolicy::new(log.keys.log_verifier(), witnesses, quorum).unwrap();
-    log.identity().with_policy(policy).unwrap()
+    identity(log).with_policy(policy).unwrap()
 }
 
 fn verification(e: ClientError) -> VerifyError {
@@ -120,15 +76,15 @@ async fn herald(args: &[&str]) -> Output {
 async fn a_client_trusts_only_cosigned_checkpoints_and_refuses_an_equivocating_log() {
     tokio::time::timeout(TEST_TIMEOUT, async {
         let dir = TempDir::new().unwrap();
-        let alpha = start(dir.path(), "alpha.test", true).await;
-        let beta = start(dir.path(), "beta.test", false).await;
-        alpha.register(&beta).await;
-        beta.register(&alpha).await;
+        let alpha = start("alpha.test", true).await;
+        let beta = start("beta.test", false).await;
+        alpha.register(&beta.record()).await;
+        beta.register(&alpha.record()).await;
 
         // Entries appended, and alpha's latest checkpoint cosigned by beta.
         let mut plain = TrustedLog::open(
-            alpha.client().await,
-            alpha.identity(),
+            client(&alpha).await,
+            identity(&alpha),
             FileCheckpointStore::new(dir.path().join("plain")),
         )
         .unwrap();
@@ -157,7 +113,7 @@ async fn a_client_trusts_only_cosigned_checkpoints_and_refuses_an_equivocating_l
 
         // Requiring beta's cosignature: trusted.
         let mut witnessed = TrustedLog::open(
-            alpha.client().await,
+            client(&alpha).await,
             requirement(&alpha, vec![beta.keys.witness_verifier()], 1),
             FileCheckpointStore::new(dir.path().join("witnessed")),
         )
@@ -173,7 +129,7 @@ async fn a_client_trusts_only_cosigned_checkpoints_and_refuses_an_equivocating_l
             .unwrap()
             .verifier();
         let mut demanding = TrustedLog::open(
-            alpha.client().await,
+            client(&alpha).await,
             requirement(&alpha, vec![beta.keys.witness_verifier(), stranger], 2),
             FileCheckpointStore::new(dir.path().join("demanding")),
         )
@@ -263,8 +219,8 @@ async fn a_client_trusts_only_cosigned_checkpoints_and_refuses_an_equivocating_l
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         assert!(v["evidence"]["equivocation"].is_string(), "{v}");
 
-        alpha.gateway.stop().await.unwrap();
-        beta.gateway.stop().await.unwrap();
+        alpha.stop().await;
+        beta.stop().await;
     })
     .await
     .expect("the test finished in time");

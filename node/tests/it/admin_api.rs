@@ -64,7 +64,7 @@ async fn attack_a_missing_or_wrong_token_is_401_and_changes_nothing() {
     assert_eq!(json::<PeerList>(&list).peers, vec![]);
     // The public routes need no token.
     assert_eq!(http(addr, "GET", "/status", None, None).await.0, 200);
-    node.gateway.stop().await.unwrap();
+    node.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -109,7 +109,7 @@ async fn attack_an_oversized_or_unsized_body_is_refused_and_changes_nothing() {
     assert_eq!(status, 400);
     assert!(body.contains("log_key"), "{body}");
     assert!(node.gateway.peers().list().is_empty());
-    node.gateway.stop().await.unwrap();
+    node.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -231,7 +231,7 @@ async fn peers_blocklist_and_alerts_through_the_api() {
         http(addr, "GET", "/admin/nothing", token, None).await.0,
         404
     );
-    node.gateway.stop().await.unwrap();
+    node.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -352,5 +352,5 @@ async fn herald_node_peer_edits_a_stopped_node_and_asks_a_running_one() {
         .collect();
     let out = cli(alerts).await.unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("no split-view alert"));
-    node.gateway.stop().await.unwrap();
+    node.stop().await;
 }

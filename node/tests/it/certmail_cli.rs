@@ -127,7 +127,7 @@ async fn accounts_are_managed_through_the_running_node_and_on_a_stopped_one() {
     let dave = Account::new("dave@alpha.test", 4);
     let ack = register(&mut client, &dave, &code).await;
     assert!(error_of(&ack).is_none(), "{ack:?}");
-    alpha.gateway.stop().await.unwrap();
+    alpha.stop().await;
 }
 
 fn ack_index(response: &pb::ClientResponse) -> u64 {

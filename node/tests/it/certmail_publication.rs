@@ -97,8 +97,8 @@ async fn a_publication_is_pending_then_found_with_a_proof_the_client_policy_acce
         assert!(record.reason.contains(&format!("index {}", ack.index)));
         assert!(record.time + 60 > now());
     }
-    alpha.gateway.stop().await.unwrap();
-    beta.gateway.stop().await.unwrap();
+    alpha.stop().await;
+    beta.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -151,7 +151,7 @@ async fn attack_publications_by_strangers_wrong_keys_or_bad_signatures_are_refus
     let named = client.submit(named).await;
     assert_eq!(refusal(&named), Some(ClientErrorKind::InvalidEntry));
     assert_eq!(alpha.gateway.head().size, size, "nothing was appended");
-    alpha.gateway.stop().await.unwrap();
+    alpha.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -188,7 +188,7 @@ async fn attack_a_second_publication_for_a_req_hash_is_refused_even_concurrently
         .index_leaves("cm-req", &req_hash(2), 0, 8)
         .unwrap();
     assert_eq!(listed.len(), 1);
-    alpha.gateway.stop().await.unwrap();
+    alpha.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -251,7 +251,7 @@ async fn attack_non_canonical_bytes_and_gateway_kinds_are_refused_and_change_not
         .submit_with(good, Some(alice.opening(req_hash(1))))
         .await;
     assert!(error_of(&answer).is_none(), "{answer:?}");
-    alpha.gateway.stop().await.unwrap();
+    alpha.stop().await;
 }
 
 /// Appends `entry` to a stopped node's log with a sequencer of the test's own, as a faulty
@@ -362,6 +362,6 @@ async fn the_lowest_index_wins_and_accounts_indexes_and_evidence_survive_a_resta
             .all(|r| r.reason == first || r.reason.starts_with(&format!("{first},"))),
         "{records:?}"
     );
-    alpha.gateway.stop().await.unwrap();
-    beta.gateway.stop().await.unwrap();
+    alpha.stop().await;
+    beta.stop().await;
 }

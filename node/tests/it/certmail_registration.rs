@@ -60,8 +60,8 @@ async fn registration_binds_the_key_and_the_binding_verifies_against_the_cosigne
     assert_eq!(verified.signed_prekey(), &bob.prekey);
     assert_eq!(verified.index(), ack.index);
     assert!(verified.bound_at(now(), &[]).is_ok());
-    alpha.gateway.stop().await.unwrap();
-    beta.gateway.stop().await.unwrap();
+    alpha.stop().await;
+    beta.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -104,7 +104,7 @@ async fn attack_wrong_reused_and_expired_codes_are_unauthorized_and_change_nothi
     assert_eq!(kind, ClientErrorKind::Unauthorized);
     assert!(e.message.contains("expired"), "{}", e.message);
     assert_eq!(alpha.gateway.head().size, size);
-    alpha.gateway.stop().await.unwrap();
+    alpha.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -134,7 +134,7 @@ async fn attack_bad_ik_or_prekey_signatures_are_refused() {
     // Signature failures do not burn the code or the account's attempts.
     let ok = register(&mut client, &bob, &code).await;
     assert!(error_of(&ok).is_none(), "{ok:?}");
-    alpha.gateway.stop().await.unwrap();
+    alpha.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -161,7 +161,7 @@ async fn unknown_foreign_and_disabled_accounts_cannot_register() {
     let answer = register(&mut client, &dave, &code).await;
     assert_eq!(refusal(&answer), Some(ClientErrorKind::Unauthorized));
     assert_eq!(alpha.gateway.head().size, size);
-    alpha.gateway.stop().await.unwrap();
+    alpha.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -253,8 +253,8 @@ async fn disabling_logs_a_revocation_that_the_binding_answer_shows() {
     assert_eq!(list.accounts.len(), 1);
     assert_eq!(list.accounts[0].state, "active");
     assert_eq!(list.accounts[0].revoked_keys, 1);
-    alpha.gateway.stop().await.unwrap();
-    beta.gateway.stop().await.unwrap();
+    alpha.stop().await;
+    beta.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -302,8 +302,8 @@ async fn binding_lookups_are_not_found_or_pending_until_cosigned() {
         list.own.unwrap().witness_keys,
         vec![beta.keys.witness_verifier().to_string()]
     );
-    alpha.gateway.stop().await.unwrap();
-    beta.gateway.stop().await.unwrap();
+    alpha.stop().await;
+    beta.stop().await;
 }
 
 /// Enrolments of different accounts do not wait for each other: registered at once, they are
@@ -347,7 +347,7 @@ async fn registrations_of_different_accounts_share_sequencing_rounds() {
             Some(AccountState::Active { identity_key, .. }) if identity_key == account.key()
         ));
     }
-    alpha.gateway.stop().await.unwrap();
+    alpha.stop().await;
 }
 
 /// Two keys racing to register one account with its one code: exactly one is bound, the other
@@ -380,7 +380,7 @@ async fn attack_racing_one_code_with_two_keys_binds_exactly_one() {
         state(&alpha, &bob.address),
         Some(AccountState::Active { identity_key, .. }) if identity_key == won[0].key()
     ));
-    alpha.gateway.stop().await.unwrap();
+    alpha.stop().await;
 }
 
 /// A registration a crash interrupted before its binding reached the log (the account left
@@ -421,5 +421,5 @@ async fn a_registration_left_in_flight_without_its_binding_is_pending_again_afte
         state(&alpha, &bob.address),
         Some(AccountState::Active { identity_key, .. }) if identity_key == bob.key()
     ));
-    alpha.gateway.stop().await.unwrap();
+    alpha.stop().await;
 }

@@ -74,7 +74,7 @@ async fn attack_a_flood_of_wrong_codes_from_one_peer_does_not_stop_the_right_cod
         f64::from(3 * MAX_SOURCE_FAILURES + 1),
         "{page}"
     );
-    alpha.gateway.stop().await.unwrap();
+    alpha.stop().await;
 }
 
 /// The review: only pending accounts were ever rate-limited, so "too many failed attempts"
@@ -154,5 +154,5 @@ async fn attack_answers_do_not_tell_unknown_active_disabled_and_pending_accounts
     let frank = Account::new("frank@alpha.test", 6);
     let ok = register(&mut client, &frank, &code).await;
     assert!(error_of(&ok).is_none(), "{ok:?}");
-    alpha.gateway.stop().await.unwrap();
+    alpha.stop().await;
 }

@@ -63,7 +63,7 @@ async fn submit_and_verify(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_submission_is_acked_durably_and_everything_served_verifies() {
-    let node = TestNode::start("alpha.test").await;
+    let node = TestNode::start("alpha.test", |_| {}).await;
     let mut client = TestClient::connect(node.tcp_addr()).await;
 
     // A fresh log serves its signed empty checkpoint.
@@ -143,14 +143,14 @@ async fn a_submission_is_acked_durably_and_everything_served_verifies() {
         "{metrics}"
     );
     assert!(metrics.contains("herald_peers_connected 2"), "{metrics}");
-    node.gateway.stop().await.unwrap();
+    node.stop().await;
 }
 
 /// Every malformed or hostile request is answered with the right `ClientError` kind, the tree
 /// does not change, and a valid submission afterwards is acked and proven.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn attack_bad_requests_get_typed_errors_and_change_nothing() {
-    let node = TestNode::start("alpha.test").await;
+    let node = TestNode::start("alpha.test", |_| {}).await;
     let mut client = TestClient::connect(node.tcp_addr()).await;
     let (_, before) = submit_and_verify(&mut client, &node, notarization(1)).await;
     assert_eq!(before.size(), 1);
@@ -354,14 +354,14 @@ async fn attack_bad_requests_get_typed_errors_and_change_nothing() {
     let mut fresh = TestClient::connect(node.tcp_addr()).await;
     let (ack, _) = submit_and_verify(&mut fresh, &node, notarization(4)).await;
     assert_eq!(ack.index, 2);
-    node.gateway.stop().await.unwrap();
+    node.stop().await;
 }
 
 /// A client that opens many requests at once cannot make the node queue unbounded work: beyond
 /// `max_inflight_requests` it is told BUSY, with a time to retry after, at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn attack_a_burst_of_requests_beyond_the_bound_is_answered_busy() {
-    let node = TestNode::start_with("alpha.test", |c| {
+    let node = TestNode::start("alpha.test", |c| {
         c.max_inflight_requests = 2;
         c.sequence_interval_ms = 1000;
     })
@@ -412,7 +412,7 @@ async fn attack_a_burst_of_requests_beyond_the_bound_is_answered_busy() {
         assert!(error.retry_after_ms > 0);
     }
     assert_eq!(node.gateway.head().size, acked as u64);
-    node.gateway.stop().await.unwrap();
+    node.stop().await;
 }
 
 /// Whether `client`'s connection to the node is refused: the node closes it at once, so the
@@ -459,7 +459,7 @@ async fn second_connection_refused(node: &TestNode, client: &mut TestClient) {
 /// freed is a slot a new client can take.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn attack_connections_beyond_the_bound_are_refused_and_the_rest_keep_being_served() {
-    let node = TestNode::start_with("alpha.test", |c| c.max_incoming_connections = 2).await;
+    let node = TestNode::start("alpha.test", |c| c.max_incoming_connections = 2).await;
     let mut first = TestClient::connect(node.tcp_addr()).await;
     let mut second = TestClient::connect(node.tcp_addr()).await;
     let mut third = TestClient::connect(node.tcp_addr()).await;
@@ -486,19 +486,19 @@ async fn attack_connections_beyond_the_bound_are_refused_and_the_rest_keep_being
         );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    node.gateway.stop().await.unwrap();
+    node.stop().await;
 }
 
 /// One peer cannot hold more than `max_connections_per_peer` connections: a second connection
 /// from the same client is refused while its first keeps working.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn attack_one_peer_opening_many_connections_is_held_to_the_per_peer_bound() {
-    let node = TestNode::start_with("alpha.test", |c| c.max_connections_per_peer = 1).await;
+    let node = TestNode::start("alpha.test", |c| c.max_connections_per_peer = 1).await;
     let mut client = TestClient::connect(node.tcp_addr()).await;
     second_connection_refused(&node, &mut client).await;
     let checkpoint = client.checkpoint().await;
     VerifiedCheckpoint::verify(&checkpoint, &node.log_key).expect("the first connection serves");
-    node.gateway.stop().await.unwrap();
+    node.stop().await;
 }
 
 /// A connection the node refuses once it is established (over the per-peer bound here; a
@@ -510,7 +510,7 @@ async fn attack_one_peer_opening_many_connections_is_held_to_the_per_peer_bound(
 /// met a kill; rust-libp2p issue 4773.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn attack_a_refused_connection_does_not_take_the_network_down_when_its_peer_leaves() {
-    let node = TestNode::start_with("alpha.test", |c| c.max_connections_per_peer = 1).await;
+    let node = TestNode::start("alpha.test", |c| c.max_connections_per_peer = 1).await;
     let mut client = TestClient::connect(node.tcp_addr()).await;
     second_connection_refused(&node, &mut client).await;
     // The peer leaves: its one real connection closes.
@@ -519,5 +519,5 @@ async fn attack_a_refused_connection_does_not_take_the_network_down_when_its_pee
     let mut fresh = TestClient::connect(node.tcp_addr()).await;
     let checkpoint = fresh.checkpoint().await;
     VerifiedCheckpoint::verify(&checkpoint, &node.log_key).expect("still served");
-    node.gateway.stop().await.unwrap();
+    node.stop().await;
 }

@@ -133,5 +133,5 @@ async fn attack_a_flood_of_half_open_connections_from_one_source_locks_out_no_on
         count >= (FLOOD / 2) as u64,
         "refusals beyond the per-source bound are counted: {count}"
     );
-    alpha.gateway.stop().await.unwrap();
+    alpha.stop().await;
 }

@@ -10,7 +10,7 @@ use herald_proto::wire::{self, pb};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_subscriber_receives_each_new_checkpoint() {
-    let node = TestNode::start("alpha.test").await;
+    let node = TestNode::start("alpha.test", |_| {}).await;
     let mut peer = TestClient::connect(node.tcp_addr()).await;
     peer.subscribe(&checkpoint_topic()).await;
 
@@ -56,14 +56,14 @@ async fn a_subscriber_receives_each_new_checkpoint() {
         (sizes.len()..=size_after as usize).contains(&published),
         "at most one publication per round, each one seen: {published} for {sizes:?}"
     );
-    node.gateway.stop().await.unwrap();
+    node.stop().await;
 }
 
 /// A peer that gossips something that is not a checkpoint is rejected: the message is not
 /// forwarded, the rejection is counted, and gossipsub's score charges the sender.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn attack_invalid_gossip_is_rejected_and_penalises_its_sender() {
-    let node = TestNode::start("alpha.test").await;
+    let node = TestNode::start("alpha.test", |_| {}).await;
     let mut attacker = TestClient::connect(node.tcp_addr()).await;
     let topic = checkpoint_topic();
     attacker.subscribe(&topic).await;
@@ -102,5 +102,5 @@ async fn attack_invalid_gossip_is_rejected_and_penalises_its_sender() {
         score < -50.0,
         "one invalid message costs the sender: score {score}"
     );
-    node.gateway.stop().await.unwrap();
+    node.stop().await;
 }

@@ -47,7 +47,7 @@ async fn metric(node: &TestNode, line_start: &str) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_with_one_bad_entry_refuses_that_entry_and_no_other() {
-    let node = TestNode::start("alpha.test").await;
+    let node = TestNode::start("alpha.test", |_| {}).await;
     let mut log = open(&node).await;
     log.refresh().await.unwrap();
     // Two plain notarizations, a forged one, and a signed batch of five of which one item was
@@ -110,12 +110,12 @@ async fn a_batch_with_one_bad_entry_refuses_that_entry_and_no_other() {
     // Durable before acknowledged: the node's published head holds them all.
     assert_eq!(node.gateway.head().size, 6);
     assert_eq!(log.trusted().unwrap().size(), 6);
-    node.gateway.stop().await.unwrap();
+    node.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_submission_is_verified_from_its_ack_in_one_round_trip() {
-    let node = TestNode::start("alpha.test").await;
+    let node = TestNode::start("alpha.test", |_| {}).await;
     let mut log = open(&node).await;
     log.submit_encoded(notarization(1)).await.unwrap();
     log.submit_encoded(notarization(2)).await.unwrap();
@@ -139,12 +139,12 @@ async fn a_submission_is_verified_from_its_ack_in_one_round_trip() {
             "no {kind} request"
         );
     }
-    node.gateway.stop().await.unwrap();
+    node.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn attack_a_peer_over_its_submission_limits_is_told_rate_limited_with_retry_after() {
-    let node = TestNode::start_with("alpha.test", |c| {
+    let node = TestNode::start("alpha.test", |c| {
         c.peer_submit_rate = 1;
         c.peer_submit_burst = 3;
     })
@@ -185,12 +185,12 @@ async fn attack_a_peer_over_its_submission_limits_is_told_rate_limited_with_retr
     // After the wait, the first peer is served again.
     tokio::time::sleep(after).await;
     log.submit_encoded(notarization(12)).await.unwrap();
-    node.gateway.stop().await.unwrap();
+    node.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn attack_a_peer_over_its_byte_limit_is_told_rate_limited() {
-    let node = TestNode::start_with("alpha.test", |c| {
+    let node = TestNode::start("alpha.test", |c| {
         c.peer_submit_bytes_rate = 1;
         c.peer_submit_bytes_burst = 70_000;
     })
@@ -217,5 +217,5 @@ async fn attack_a_peer_over_its_byte_limit_is_told_rate_limited() {
         refusal.retry_after.unwrap() > Duration::from_secs(60),
         "1 byte/s refills slowly"
     );
-    node.gateway.stop().await.unwrap();
+    node.stop().await;
 }

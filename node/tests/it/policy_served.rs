@@ -8,7 +8,7 @@ use herald_proto::wire::pb::{self, client_request::Request};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_configured_rule_set_is_served_to_a_client_without_a_session() {
-    let node = TestNode::start_with("alpha.test", |config| {
+    let node = TestNode::start("alpha.test", |config| {
         config.policy.sender_deny = vec!["*@spam.test".into()];
         config.policy.accepted_media_types = vec!["image/*".into(), "application/pdf".into()];
         config.policy.max_mail_bytes = 1_000_000;

@@ -14,7 +14,7 @@ use herald_proto::tlog_tiles::{FULL_TILE_BYTES, bundle_entries, fold_subtree};
 const ENTRIES: u64 = 600;
 
 async fn node_with_entries() -> TestNode {
-    let node = TestNode::start("alpha.test").await;
+    let node = TestNode::start("alpha.test", |_| {}).await;
     let intake = node.gateway.intake().clone();
     let submissions = (0..ENTRIES).map(|n| {
         let intake = intake.clone();
@@ -145,7 +145,7 @@ async fn tiles_bundles_and_the_checkpoint_are_served_with_their_cache_headers() 
     ] {
         assert_eq!(get(&client, &node, path).await.status, 400, "{path}");
     }
-    node.gateway.stop().await.unwrap();
+    node.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -176,7 +176,7 @@ async fn the_light_client_reads_and_proves_the_log_from_tiles_alone() {
     }
     // What a tile server cannot answer is refused before anything is sent.
     assert!(log.prove(Leaf::Hash([0; 32])).await.is_err());
-    node.gateway.stop().await.unwrap();
+    node.stop().await;
 }
 
 /// The entry at `index` as the node stores it.
@@ -228,5 +228,5 @@ async fn attack_a_tile_server_serving_an_altered_tile_is_refused() {
     // Entry 300's proof reads the level-1 tile for that subtree, not the altered one.
     log.entry(300).await.unwrap();
     proxy.stop().await;
-    node.gateway.stop().await.unwrap();
+    node.stop().await;
 }

@@ -142,8 +142,8 @@ async fn a_node_witnesses_another_over_c2sp_http_with_every_answer_code() {
     assert_eq!(answer.status, 200, "{}", answer.body_text(200));
     assert_eq!(alpha.held(&origin).map(|h| h.0), Some(s2));
 
-    alpha.gateway.stop().await.unwrap();
-    beta.gateway.stop().await.unwrap();
+    alpha.stop().await;
+    beta.stop().await;
 }
 
 /// `[[witnessed_logs]]`: a node witnesses a C2SP log that is no peer of it — the log's key in
@@ -212,7 +212,7 @@ async fn a_configured_c2sp_log_is_witnessed_without_being_a_peer() {
     assert_ne!(answer.status, 200, "{}", answer.body_text(200));
     assert_eq!(alpha.held(&origin).map(|h| h.0), Some(9));
 
-    alpha.gateway.stop().await.unwrap();
+    alpha.stop().await;
 }
 
 /// `[[external_witnesses]]`: a log pushes its checkpoints to a C2SP witness over HTTP and counts
@@ -257,6 +257,6 @@ async fn a_log_reaches_its_quorum_through_an_external_c2sp_witness() {
         // The witness moved its held state for the log (from 0, then by a consistency proof).
         assert!(witness.held(&origin).is_some_and(|(held, _)| held >= size));
     }
-    log.gateway.stop().await.unwrap();
-    witness.gateway.stop().await.unwrap();
+    log.stop().await;
+    witness.stop().await;
 }

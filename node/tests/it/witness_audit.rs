@@ -301,7 +301,7 @@ async fn attack_a_log_gossiping_another_branch_at_another_size_is_caught_by_its_
     // What alpha cosigned stays; it cosigns nothing more of the log.
     assert_eq!(alpha.held(&log.origin()).map(|h| h.0), Some(6));
     drop(fake);
-    alpha.gateway.stop().await.unwrap();
+    alpha.stop().await;
 }
 
 /// DESIGN §2, `docs/decisions.md` (Witnessing): a fork is proved at every older size, powers of
@@ -362,7 +362,7 @@ async fn attack_a_fork_at_every_older_size_is_proved_by_the_audit() {
         drop(fake);
     }
     assert_eq!(audits(&alpha, "split").await, 7.0);
-    alpha.gateway.stop().await.unwrap();
+    alpha.stop().await;
 }
 
 /// An honest log grew from 6 to 9 leaves: its proof verifies, nothing is raised.
@@ -380,7 +380,7 @@ async fn an_honest_logs_gossiped_growth_is_audited_consistent() {
     assert!(!alpha.distrusts(&log.origin()));
     assert!(alpha.gateway.watch().alerts().is_empty());
     drop(fake);
-    alpha.gateway.stop().await.unwrap();
+    alpha.stop().await;
 }
 
 /// A log (or whoever answers for it) that sends garbage for a proof proves nothing about the
@@ -414,7 +414,7 @@ async fn attack_a_garbage_proof_accuses_nobody() {
     })
     .await;
     drop(fake);
-    alpha.gateway.stop().await.unwrap();
+    alpha.stop().await;
 }
 
 /// A `WitnessedCheckpoint` entry recording `note` of `origin`.
@@ -472,7 +472,7 @@ async fn attack_a_split_view_recorded_only_in_a_peers_log_is_caught_by_reading_i
     );
     // The honest recorder is not blamed.
     assert!(!alpha.distrusts(&recorder.origin()));
-    alpha.gateway.stop().await.unwrap();
+    alpha.stop().await;
 }
 
 /// A peer's log holds a checkpoint signed with alpha's own log key that is not alpha's tree at
@@ -530,7 +530,7 @@ async fn attack_a_checkpoint_signed_with_this_logs_key_but_not_its_tree_raises_t
         panic!("{answer:?}");
     };
     assert_eq!(list.alerts.len(), 1, "clients are told");
-    alpha.gateway.stop().await.unwrap();
+    alpha.stop().await;
 }
 
 /// Gossip showed alpha one root at size 6; the log then asks alpha to cosign another root at
@@ -559,5 +559,5 @@ async fn attack_a_checkpoint_conflicting_with_gossip_is_not_cosigned() {
     assert!(alpha.distrusts(&log.origin()));
     let held = the_one_alert(&alpha, &log.origin());
     assert!(matches!(held.evidence(), Evidence::SameSize));
-    alpha.gateway.stop().await.unwrap();
+    alpha.stop().await;
 }

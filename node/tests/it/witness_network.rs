@@ -99,8 +99,8 @@ async fn two_gateways_cosign_each_other_and_serve_the_cosigned_checkpoint() {
         metric(&page, "herald_cosigned_checkpoints_total") >= 1.0,
         "{page}"
     );
-    alpha.gateway.stop().await.unwrap();
-    beta.gateway.stop().await.unwrap();
+    alpha.stop().await;
+    beta.stop().await;
 }
 
 /// The `WitnessedCheckpoint` entries of `node`'s log, by origin.
@@ -199,7 +199,7 @@ async fn three_gateways_reach_quorum_and_cross_log_each_other_at_a_bounded_rate(
         "{page}"
     );
     for node in [alpha, beta, gamma] {
-        node.gateway.stop().await.unwrap();
+        node.stop().await;
     }
 }
 
@@ -246,8 +246,8 @@ async fn an_offline_witness_does_not_stall_the_log_and_catches_up() {
         Some(held.0),
         "what beta holds is alpha's cosigned checkpoint"
     );
-    alpha.gateway.stop().await.unwrap();
-    beta.gateway.stop().await.unwrap();
+    alpha.stop().await;
+    beta.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -332,7 +332,7 @@ async fn a_forked_checkpoint_is_detected_gossiped_verified_and_the_origin_refuse
         assert_eq!(w.held(&alpha.origin()), Some((head.size, head.root)));
     }
     for node in [alpha, beta, gamma] {
-        node.gateway.stop().await.unwrap();
+        node.stop().await;
     }
 }
 
@@ -396,7 +396,7 @@ async fn attack_a_garbage_or_false_alert_is_rejected_and_a_strangers_is_not_kept
             .expect("the attacker is scored");
         assert!(score < -50.0, "a bad alert costs its sender: {score}");
     }
-    alpha.gateway.stop().await.unwrap();
+    alpha.stop().await;
 }
 
 /// A registered peer answers the node's "which alerts do you hold?" (asked when a connection
@@ -477,5 +477,5 @@ async fn attack_a_peer_listing_a_false_alert_gets_it_dropped_and_its_true_one_is
     assert_eq!(held.len(), 1, "only the true proof is kept");
     assert_eq!(held[0].encode(), proof.encode());
     drive.abort();
-    alpha.gateway.stop().await.unwrap();
+    alpha.stop().await;
 }

@@ -52,7 +52,7 @@ async fn a_registered_log_is_cosigned_as_it_grows() {
         page.contains("herald_witness_requests_total{kind=\"cosigned\"} 4"),
         "{page}"
     );
-    alpha.gateway.stop().await.unwrap();
+    alpha.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -148,7 +148,7 @@ async fn attack_bad_requests_are_refused_by_reason_without_state_change() {
     // And the log is still served.
     let answer = client.send(beta.request(5, 12)).await;
     assert_cosigns(&alpha, &beta, &beta.checkpoint(12), &answer);
-    alpha.gateway.stop().await.unwrap();
+    alpha.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -176,7 +176,7 @@ async fn attack_an_unregistered_caller_is_refused() {
     let answer = client.send(beta.request(4, 6)).await;
     assert_eq!(answer.reason(), Some(Reason::UnregisteredPeer));
     assert_eq!(alpha.held(&beta.origin()), Some((4, beta.root(4))));
-    alpha.gateway.stop().await.unwrap();
+    alpha.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -208,7 +208,7 @@ async fn attack_a_replayed_stale_request_gets_conflict_with_the_held_size() {
         client.send(beta.request(9, 10)).await,
         Answer::Cosigned(_)
     ));
-    alpha.gateway.stop().await.unwrap();
+    alpha.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -259,7 +259,7 @@ async fn attack_concurrent_conflicting_requests_cosign_only_one() {
         held = size;
         beta = winner.clone();
     }
-    alpha.gateway.stop().await.unwrap();
+    alpha.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -298,7 +298,7 @@ async fn attack_a_same_size_fork_is_an_equivocation_and_the_origin_is_refused_af
     assert_eq!(metric(&page, "herald_equivocations_detected_total"), 1.0);
     let status = alpha.status().await;
     assert_eq!(status["distrusted"][0], beta.origin());
-    alpha.gateway.stop().await.unwrap();
+    alpha.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -317,7 +317,7 @@ async fn attack_a_proof_committing_to_another_held_root_is_an_equivocation() {
     assert_eq!(answer.reason(), Some(Reason::DistrustedOrigin));
     assert!(alpha.distrusts(&beta.origin()));
     assert_eq!(alpha.held(&beta.origin()), Some((5, beta.root(5))));
-    alpha.gateway.stop().await.unwrap();
+    alpha.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -361,5 +361,5 @@ async fn the_witness_state_and_distrust_survive_a_restart() {
         gamma_client.send(gamma.request(4, 4)).await.reason(),
         Some(Reason::DistrustedOrigin)
     );
-    alpha.gateway.stop().await.unwrap();
+    alpha.stop().await;
 }

@@ -8,10 +8,8 @@ use std::time::Duration;
 use ed25519_dalek::SigningKey;
 use futures::prelude::*;
 use herald_light_client::net::{self, CLIENT_PROTOCOL, GossipMode, read_frame};
-use herald_node::config::NodeConfig;
-use herald_node::gateway::{self, Gateway};
+use herald_node::testkit::TestGateway;
 use herald_proto::entry::Notarization;
-use herald_proto::note::NoteVerifier;
 use herald_proto::wire::{self, pb};
 use libp2p::gossipsub::{self, IdentTopic};
 use libp2p::identity::Keypair;
@@ -23,72 +21,9 @@ use prost::Message as _;
 /// Every wait in these tests is bounded by this.
 pub(crate) const WAIT: Duration = Duration::from_secs(20);
 
-/// A node on loopback with its temporary data directory.
-pub(crate) struct TestNode {
-    pub gateway: Gateway,
-    pub log_key: NoteVerifier,
-    _dir: tempfile::TempDir,
-}
-
-impl TestNode {
-    /// Initialises and starts a node of `domain` with a short sequencing interval.
-    pub(crate) async fn start(domain: &str) -> Self {
-        Self::start_with(domain, |_| {}).await
-    }
-
-    /// [`TestNode::start`] with `tweak` applied to the configuration first.
-    pub(crate) async fn start_with(domain: &str, tweak: impl FnOnce(&mut NodeConfig)) -> Self {
-        // RUST_LOG=herald_node=debug shows the node's side of a failing test.
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-            .with_test_writer()
-            .try_init();
-        let dir = tempfile::tempdir().expect("temp dir");
-        let mut config = NodeConfig::for_loopback_test(domain, dir.path().join("node"));
-        config.sequence_interval_ms = 20;
-        tweak(&mut config);
-        let report = gateway::init(&config).expect("init");
-        let gateway = tokio::time::timeout(WAIT, Gateway::start(config))
-            .await
-            .expect("start in time")
-            .expect("start");
-        TestNode {
-            gateway,
-            log_key: report.log_key,
-            _dir: dir,
-        }
-    }
-
-    /// The node's TCP address with `/p2p/<peer id>`.
-    pub(crate) fn tcp_addr(&self) -> Multiaddr {
-        self.gateway
-            .listen_addrs()
-            .iter()
-            .find(|a| a.to_string().contains("/tcp/"))
-            .cloned()
-            .expect("a TCP listen address")
-    }
-
-    /// The node's QUIC address with `/p2p/<peer id>`.
-    pub(crate) fn quic_addr(&self) -> Multiaddr {
-        self.gateway
-            .listen_addrs()
-            .iter()
-            .find(|a| a.to_string().contains("/quic-v1"))
-            .cloned()
-            .expect("a QUIC listen address")
-    }
-
-    /// `GET path` from the node's HTTP listener: status code and body.
-    pub(crate) async fn http_get(&self, path: &str) -> (u16, String) {
-        let client = herald_light_client::http::HttpClient::new(WAIT, 16 << 20).expect("client");
-        let url = format!("http://{}{path}", self.gateway.http_addr());
-        let answer = client.get(&url).await.expect("HTTP answer in time");
-        let body = String::from_utf8(answer.body).expect("UTF-8 answer");
-        (answer.status, body)
-    }
-}
-
+/// A node on loopback with its temporary data directory: the workspace's one in-process
+/// starter, [`TestGateway`].
+pub(crate) type TestNode = TestGateway;
 /// A request-response codec that writes requests verbatim (so tests can send any bytes) and
 /// reads one framed response with the one codec's reader (bounded like a real client), handing
 /// up its bytes.

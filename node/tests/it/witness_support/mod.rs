@@ -11,9 +11,9 @@ use std::time::Duration;
 use futures::StreamExt as _;
 use herald_light_client::net::{self, WITNESS_PROTOCOL, WitnessCodec};
 use herald_node::config::NodeConfig;
-use herald_node::gateway::{self, Gateway};
 use herald_node::keys::NodeKeys;
-use herald_node::peers::{PeerDomain, PeerRecord};
+use herald_node::peers::PeerRecord;
+use herald_node::testkit::{self, StoppedGateway, TestGateway};
 use herald_proto::checkpoint::Checkpoint;
 use herald_proto::merkle::{
     AnyHasher, Hash, HashAlgorithm, LogHasher as _, MemoryHashes, consistency_proof, tree_root,
@@ -44,93 +44,40 @@ where
     }
 }
 
-/// A running gateway, its keys and its data directory.
-pub(crate) struct Domain {
-    pub gateway: Gateway,
-    pub keys: NodeKeys,
-    pub config: NodeConfig,
-    _dir: tempfile::TempDir,
+/// A running gateway (the workspace's one in-process starter, [`TestGateway`]) with the views
+/// the witnessing tests read: what it cosigned, holds and distrusts.
+pub(crate) struct Domain(TestGateway);
+
+impl std::ops::Deref for Domain {
+    type Target = TestGateway;
+
+    fn deref(&self) -> &TestGateway {
+        &self.0
+    }
 }
 
 impl Domain {
-    /// Initialises and starts a node of `domain`: loopback TCP only, 20 ms rounds, `tweak`
-    /// applied to the configuration.
+    /// Initialises and starts a node of `domain`: loopback TCP only, 20 ms rounds, 3 s peer
+    /// requests, `tweak` applied to the configuration.
     pub(crate) async fn start(domain: &str, tweak: impl FnOnce(&mut NodeConfig)) -> Domain {
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-            .with_test_writer()
-            .try_init();
-        let dir = tempfile::tempdir().expect("temp dir");
-        let mut config = NodeConfig::for_loopback_test(domain, dir.path().join("node"));
-        config.listen = vec!["/ip4/127.0.0.1/tcp/0".parse().expect("multiaddr")];
-        config.sequence_interval_ms = 20;
-        config.request_timeout_ms = 3_000;
-        tweak(&mut config);
-        gateway::init(&config).expect("init");
-        let keys = NodeKeys::load(&config.key_dir(), domain).expect("keys");
-        let gateway = tokio::time::timeout(WAIT, Gateway::start(config.clone()))
-            .await
-            .expect("start in time")
-            .expect("start");
-        // Restarts listen where the first start was bound.
-        config.listen = gateway.listen_addrs().iter().map(without_p2p).collect();
-        config.http_listen = gateway.http_addr();
-        Domain {
-            gateway,
-            keys,
-            config,
-            _dir: dir,
-        }
+        Domain(
+            TestGateway::start(domain, |config| {
+                config.listen = vec!["/ip4/127.0.0.1/tcp/0".parse().expect("multiaddr")];
+                config.request_timeout_ms = 3_000;
+                tweak(config);
+            })
+            .await,
+        )
     }
 
     /// Stops the node (cleanly) and keeps its directory.
     pub(crate) async fn stop(self) -> StoppedDomain {
-        self.gateway.stop().await.expect("clean stop");
-        StoppedDomain {
-            keys: self.keys,
-            config: self.config,
-            dir: self._dir,
-        }
-    }
-
-    /// The record peers register this node with.
-    pub(crate) fn record(&self) -> PeerRecord {
-        PeerRecord {
-            domain: self.config.domain.clone(),
-            log_key: self.keys.log_verifier().to_string(),
-            witness_key: self.keys.witness_verifier().to_string(),
-            hash: self.config.hash.as_str().to_owned(),
-            peer_id: self.keys.peer_id().to_string(),
-            addrs: self.config.listen.iter().map(|a| a.to_string()).collect(),
-        }
-    }
-
-    /// The log's origin.
-    pub(crate) fn origin(&self) -> String {
-        self.config.origin()
-    }
-
-    /// Registers `peer` here (durably).
-    pub(crate) async fn register(&self, peer: &PeerRecord) {
-        let registry = self.gateway.peers().clone();
-        let peer = PeerDomain::from_record(peer).expect("a valid record");
-        tokio::task::spawn_blocking(move || registry.add(peer))
-            .await
-            .expect("registry task")
-            .expect("registered");
-    }
-
-    /// The admin token.
-    pub(crate) fn admin_token(&self) -> String {
-        std::fs::read_to_string(self.config.admin_token_path())
-            .expect("admin token")
-            .trim()
-            .to_owned()
+        StoppedDomain(self.0.stop().await)
     }
 
     /// The TCP address with `/p2p/<peer id>`.
     pub(crate) fn addr(&self) -> Multiaddr {
-        self.gateway.listen_addrs()[0].clone()
+        self.tcp_addr()
     }
 
     /// The stored cosigned checkpoint note, if any.
@@ -175,43 +122,33 @@ impl Domain {
 }
 
 /// A stopped node's directory and configuration.
-pub(crate) struct StoppedDomain {
-    pub keys: NodeKeys,
-    pub config: NodeConfig,
-    dir: tempfile::TempDir,
+pub(crate) struct StoppedDomain(StoppedGateway);
+
+impl std::ops::Deref for StoppedDomain {
+    type Target = StoppedGateway;
+
+    fn deref(&self) -> &StoppedGateway {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for StoppedDomain {
+    fn deref_mut(&mut self) -> &mut StoppedGateway {
+        &mut self.0
+    }
 }
 
 impl StoppedDomain {
     /// Starts it again, on the same ports.
     pub(crate) async fn start(self) -> Domain {
-        let gateway = tokio::time::timeout(WAIT, Gateway::start(self.config.clone()))
-            .await
-            .expect("restart in time")
-            .expect("restart");
-        Domain {
-            gateway,
-            keys: self.keys,
-            config: self.config,
-            _dir: self.dir,
-        }
+        Domain(self.0.start().await)
     }
 }
 
 /// Registers every domain with every other.
 pub(crate) async fn register_all(domains: &[&Domain]) {
-    for a in domains {
-        for b in domains {
-            if a.config.domain != b.config.domain {
-                a.register(&b.record()).await;
-            }
-        }
-    }
-}
-
-fn without_p2p(addr: &Multiaddr) -> Multiaddr {
-    addr.iter()
-        .filter(|p| !matches!(p, Protocol::P2p(_)))
-        .collect()
+    let gateways: Vec<&TestGateway> = domains.iter().map(|d| &d.0).collect();
+    testkit::register_all(&gateways).await;
 }
 
 /// The sum of a metric's samples (every label set) in a Prometheus page.
