@@ -197,6 +197,7 @@ async fn window_leaves<G: Gateway>(
 
 #[cfg(test)]
 mod tests {
+    use crate::lies::Lie;
     use futures::executor::block_on;
     use prost::Message as _;
 
@@ -311,20 +312,16 @@ mod tests {
         };
         assert!(e.is_peer_misbehaviour(), "{e:?}");
         // A bad audit path for the right edge.
-        gateway.lie(|m| {
-            m.hide_entry = None;
-            m.truncate_inclusion = true;
-        });
+        gateway.lie(|m| m.hide_entry = None);
+        gateway.liar.tell(Lie::TruncatedInclusion);
         let err = block_on(prove_absence(&gateway, &t.signed, &before, &after, 5000)).unwrap_err();
         assert!(
             matches!(&err, AbsenceBuildError::Gateway(e) if e.is_peer_misbehaviour()),
             "{err:?}"
         );
         // A bad consistency proof between the two checkpoints.
-        gateway.lie(|m| {
-            m.truncate_inclusion = false;
-            m.extend_consistency = true;
-        });
+        gateway.liar.be_honest();
+        gateway.liar.tell(Lie::ExtendedConsistency);
         let err = block_on(prove_absence(&gateway, &t.signed, &before, &after, 5000)).unwrap_err();
         assert!(
             matches!(&err, AbsenceBuildError::Gateway(e) if e.is_peer_misbehaviour()),

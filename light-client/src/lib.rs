@@ -55,6 +55,8 @@ mod gateway;
 pub mod http;
 mod key_transparency;
 pub mod keystore;
+#[cfg(any(test, feature = "testkit"))]
+pub mod lies;
 mod mail;
 pub mod net;
 mod prekeys;

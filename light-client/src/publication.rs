@@ -146,6 +146,7 @@ pub async fn await_publication<G: Gateway>(
 
 #[cfg(test)]
 mod tests {
+    use crate::lies::Lie;
     use ed25519_dalek::SigningKey;
     use herald_proto::entry::KeyPublication;
     use prost::Message as _;
@@ -204,7 +205,9 @@ mod tests {
         let (gateway, a, b) = world();
         let ra = a.verified();
         // The gateway answers the lookup of a's req_hash with b's publication.
-        gateway.lie(|m| m.other_publication = Some(*b.verified().req_hash()));
+        gateway
+            .liar
+            .tell(Lie::PublicationOf(*b.verified().req_hash()));
         let wrong = answer(&gateway, &a);
         assert!(matches!(
             publication_answer(&a.location, ra.req_hash(), None, &wrong, 5000),
@@ -214,7 +217,7 @@ mod tests {
             })
         ));
         // Another leaf naming the request than the one the sender submitted.
-        gateway.lie(|m| m.other_publication = None);
+        gateway.liar.be_honest();
         let right = answer(&gateway, &a);
         let mut other = publication(&a);
         other.push(0);
@@ -308,7 +311,9 @@ mod tests {
         .await;
         assert_eq!(found.unwrap().answer(), &answer(&gateway, &a));
         // Misbehaviour ends the wait at once.
-        gateway.lie(|m| m.other_publication = Some(*b.verified().req_hash()));
+        gateway
+            .liar
+            .tell(Lie::PublicationOf(*b.verified().req_hash()));
         let started = std::time::Instant::now();
         let err = await_publication(
             &gateway,
@@ -323,7 +328,7 @@ mod tests {
         assert!(err.is_peer_misbehaviour(), "{err:?}");
         assert!(started.elapsed() < Duration::from_millis(500));
         // Not covered by the cosigned checkpoint: PENDING until the limit, then that refusal.
-        gateway.lie(|m| m.other_publication = None);
+        gateway.liar.be_honest();
         let note = a.cosigned(&gateway.log.lock().unwrap(), 4, [1600, 1700]);
         *gateway.cosigned.lock().unwrap() = Some(note);
         let err = await_publication(

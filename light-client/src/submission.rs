@@ -303,6 +303,7 @@ impl<G: Gateway, S: CheckpointStore> TrustedLog<G, S> {
 
 #[cfg(test)]
 mod tests {
+    use crate::lies::Lie;
     use ed25519_dalek::SigningKey;
     use futures::executor::block_on;
     use herald_proto::entry::Notarization;
@@ -376,7 +377,7 @@ mod tests {
         let store = MemoryCheckpointStore::new();
         let mut log = open(&gateway, &store);
         block_on(log.refresh()).unwrap();
-        gateway.lie(|m| m.tamper_range = true);
+        gateway.liar.tell(Lie::TamperedRange);
         let err = block_on(log.submit_batch(vec![notarization("a"), notarization("b")]));
         assert!(matches!(
             verification(err.unwrap_err()),
@@ -390,10 +391,8 @@ mod tests {
             5,
             "nothing trusted from a lie"
         );
-        gateway.lie(|m| {
-            m.tamper_range = false;
-            m.extend_consistency = true;
-        });
+        gateway.liar.be_honest();
+        gateway.liar.tell(Lie::ExtendedConsistency);
         assert!(block_on(log.submit_batch(vec![notarization("c")])).is_err());
         assert_eq!(log.trusted().unwrap().size(), 5);
     }
@@ -408,11 +407,11 @@ mod tests {
         assert_eq!(entry.index(), 4);
         assert_eq!(log.trusted().unwrap().size(), 5);
         // Entry pages served wrongly change nothing: a submission reads none.
-        gateway.lie(|m| m.wrong_entry = true);
+        gateway.liar.tell(Lie::EntriesOfTheNextIndexes);
         let entry = block_on(log.submit_encoded(notarization("two"))).unwrap();
         assert_eq!(entry.index(), 5);
         // A consistency proof in the ack that does not hold is refused.
-        gateway.lie(|m| m.extend_consistency = true);
+        gateway.liar.tell(Lie::ExtendedConsistency);
         assert!(block_on(log.submit_encoded(notarization("three"))).is_err());
         assert_eq!(log.trusted().unwrap().size(), 6);
     }

@@ -22,6 +22,7 @@ use herald_proto::wire::pb::client_response::Response;
 
 use crate::error::ClientError;
 use crate::gateway::{Gateway, Leaf};
+use crate::lies::Liar;
 
 /// A log of byte-string leaves, hashed with BLAKE3, whose checkpoints a fixed key signs.
 #[derive(Clone, Debug)]
@@ -192,29 +193,20 @@ impl TestRequest {
     }
 }
 
-/// Ways the [`FakeGateway`] lies.
+/// What the [`FakeGateway`]'s log is made to be (another size, a hidden entry, another account
+/// bound, another log's checkpoint): misbehaviour only an in-memory log can act out. Lies about
+/// answers are [`crate::lies::Lie`]s, told through its [`Liar`] as the testnet's lying gateway
+/// tells them in front of a real node.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Mischief {
     /// Serve this tree size as the latest checkpoint instead of the whole log.
     pub checkpoint_size: Option<u64>,
-    /// Drop the last hash of every inclusion proof.
-    pub truncate_inclusion: bool,
-    /// Add a hash to every consistency proof.
-    pub extend_consistency: bool,
-    /// Answer entry requests with another entry's bytes.
-    pub wrong_entry: bool,
     /// Serve other bytes in place of the entry at this index.
     pub hide_entry: Option<u64>,
-    /// Answer publication lookups with the publication of this req_hash instead.
-    pub other_publication: Option<[u8; 32]>,
     /// Log this account in registrations instead of the one asked for.
     pub bind_other_account: Option<String>,
-    /// Acknowledge submissions with this leaf hash.
-    pub ack_leaf_hash: Option<Hash>,
     /// Answer every checkpoint request with this log's checkpoint instead.
     pub impostor: Option<TestLog>,
-    /// Change a hash of every batch's range proof.
-    pub tamper_range: bool,
 }
 
 /// A gateway over a [`TestLog`], answering like `/herald/client/1` would.
@@ -222,6 +214,8 @@ pub(crate) struct Mischief {
 pub(crate) struct FakeGateway {
     pub log: Mutex<TestLog>,
     pub mischief: Mutex<Mischief>,
+    /// The lies it tells about its answers.
+    pub liar: Liar,
     /// What `cosigned_checkpoint` serves (`NOT_FOUND` when `None`).
     pub cosigned: Mutex<Option<Vec<u8>>>,
     /// What `alerts` serves.
@@ -249,6 +243,7 @@ impl FakeGateway {
         FakeGateway {
             log: Mutex::new(log),
             mischief: Mutex::new(Mischief::default()),
+            liar: Liar::new(),
             cosigned: Mutex::new(None),
             alerts: Mutex::new(Vec::new()),
             trust_list: Mutex::new(None),
@@ -425,11 +420,10 @@ impl FakeGateway {
 
     fn submit(&self, entry: Vec<u8>) -> pb::SubmitAck {
         let mut log = self.log.lock().unwrap();
-        let m = self.mischief.lock().unwrap();
         let index = log.push(entry);
         pb::SubmitAck {
             index,
-            leaf_hash: m.ack_leaf_hash.unwrap_or(log.leaf_hash(index)).to_vec(),
+            leaf_hash: log.leaf_hash(index).to_vec(),
             checkpoint: Some(pb::SignedCheckpoint {
                 note: log.checkpoint_note(log.size()),
             }),
@@ -450,11 +444,7 @@ impl FakeGateway {
         }
         let mut ack = self.submit(entry);
         let log = self.log.lock().unwrap();
-        let mut inclusion = log.inclusion(ack.index, log.size());
-        if self.mischief.lock().unwrap().truncate_inclusion {
-            inclusion.hashes.pop();
-        }
-        ack.inclusion = Some(inclusion);
+        ack.inclusion = Some(log.inclusion(ack.index, log.size()));
         if trusted_size != 0 {
             ack.consistency = Some(self.consistency_from(&log, trusted_size));
         }
@@ -463,11 +453,7 @@ impl FakeGateway {
 
     /// The consistency proof from `trusted_size` to the whole log, with the mischief asked.
     fn consistency_from(&self, log: &TestLog, trusted_size: u64) -> pb::ConsistencyProof {
-        let mut proof = log.consistency(trusted_size, log.size());
-        if self.mischief.lock().unwrap().extend_consistency {
-            proof.hashes.push(vec![0; 32]);
-        }
-        proof
+        log.consistency(trusted_size, log.size())
     }
 
     /// A batch: entries holding the bytes `refuse me` are refused `INVALID_ENTRY`, the others appended
@@ -506,16 +492,11 @@ impl FakeGateway {
                 consistency: None,
             });
         }
-        let mut hashes: Vec<Vec<u8>> = range_proof(&log.hashes(), first, size, size)
+        let hashes: Vec<Vec<u8>> = range_proof(&log.hashes(), first, size, size)
             .unwrap()
             .iter()
             .map(|h| h.to_vec())
             .collect();
-        if self.mischief.lock().unwrap().tamper_range
-            && let Some(h) = hashes.first_mut()
-        {
-            h[0] ^= 1;
-        }
         Ok(pb::BatchAck {
             first_index: first,
             refused,
@@ -540,16 +521,9 @@ impl FakeGateway {
         }
         let end = log.size().min(start + u64::from(count));
         let entries = (start..end)
-            .map(|i| {
-                let i = if m.wrong_entry {
-                    (i + 1) % log.size()
-                } else {
-                    i
-                };
-                match m.hide_entry {
-                    Some(h) if h == i => b"hidden".to_vec(),
-                    _ => log.leaf(i).to_vec(),
-                }
+            .map(|i| match m.hide_entry {
+                Some(h) if h == i => b"hidden".to_vec(),
+                _ => log.leaf(i).to_vec(),
             })
             .collect();
         Ok(pb::EntryPage { start, entries })
@@ -561,7 +535,6 @@ impl FakeGateway {
         tree_size: u64,
     ) -> Result<pb::InclusionAnswer, pb::ClientError> {
         let log = self.log.lock().unwrap();
-        let m = self.mischief.lock().unwrap();
         let size = if tree_size == 0 {
             log.size()
         } else {
@@ -576,27 +549,18 @@ impl FakeGateway {
         if index >= size || size > log.size() {
             return Err(Self::out_of_range(log.size()));
         }
-        let mut proof = log.inclusion(index, size);
-        if m.truncate_inclusion {
-            proof.hashes.pop();
-        }
         Ok(pb::InclusionAnswer {
-            proof: Some(proof),
+            proof: Some(log.inclusion(index, size)),
             leaf_hash: log.leaf_hash(index).to_vec(),
         })
     }
 
     fn consistency(&self, size1: u64, size2: u64) -> Result<pb::ConsistencyProof, pb::ClientError> {
         let log = self.log.lock().unwrap();
-        let m = self.mischief.lock().unwrap();
         if size1 > size2 || size2 > log.size() {
             return Err(Self::out_of_range(log.size()));
         }
-        let mut proof = log.consistency(size1, size2);
-        if m.extend_consistency {
-            proof.hashes.push(vec![0; 32]);
-        }
-        Ok(proof)
+        Ok(log.consistency(size1, size2))
     }
 
     fn cosigned_checkpoint(&self) -> Result<pb::SignedCheckpoint, pb::ClientError> {
@@ -647,13 +611,7 @@ impl FakeGateway {
 
     fn publication(&self, req_hash: &[u8; 32]) -> Result<pb::IncludedLeaf, pb::ClientError> {
         use pb::log_entry::Kind;
-        let asked = self
-            .mischief
-            .lock()
-            .unwrap()
-            .other_publication
-            .unwrap_or(*req_hash);
-        let found = self.find(|k| matches!(k, Kind::KeyPublication(p) if p.req_hash == asked));
+        let found = self.find(|k| matches!(k, Kind::KeyPublication(p) if p.req_hash == req_hash));
         let first = found
             .first()
             .ok_or_else(|| Self::refusal(pb::ClientErrorKind::NotFound, "no publication"))?;
@@ -675,9 +633,13 @@ impl Gateway for FakeGateway {
         &self,
         request: pb::ClientRequest,
     ) -> Result<pb::ClientResponse, ClientError> {
-        let response = self.answer(request).unwrap_or_else(Response::Error);
-        Ok(pb::ClientResponse {
-            response: Some(response),
-        })
+        self.liar
+            .exchange(request, |asked| async move {
+                let response = self.answer(asked).unwrap_or_else(Response::Error);
+                Ok(pb::ClientResponse {
+                    response: Some(response),
+                })
+            })
+            .await
     }
 }

@@ -551,6 +551,7 @@ fn check_below(value: u64, size: u64, what: &str) -> Result<(), ClientError> {
 
 #[cfg(test)]
 mod tests {
+    use crate::lies::Lie;
     use futures::executor::block_on;
     use herald_proto::merkle::HashAlgorithm;
     use herald_proto::succession::SuccessionError;
@@ -671,7 +672,7 @@ mod tests {
         let mut log = open(&gateway, &store);
         block_on(log.refresh()).unwrap();
         gateway.log.lock().unwrap().push(b"x".to_vec());
-        gateway.lie(|m| m.extend_consistency = true);
+        gateway.liar.tell(Lie::ExtendedConsistency);
         let err = verification(block_on(log.refresh()).unwrap_err());
         assert!(
             matches!(
@@ -703,16 +704,14 @@ mod tests {
         assert_eq!(log.trusted().unwrap().size(), 5);
 
         // An ack for another leaf hash is refused.
-        gateway.lie(|m| m.ack_leaf_hash = Some([0; 32]));
+        gateway.liar.tell(Lie::AckLeafHash([0; 32]));
         assert!(matches!(
             verification(block_on(log.submit_notarization(&request, &key)).unwrap_err()),
             VerifyError::AnswerMismatch { .. }
         ));
         // A truncated inclusion proof is refused.
-        gateway.lie(|m| {
-            m.ack_leaf_hash = None;
-            m.truncate_inclusion = true;
-        });
+        gateway.liar.be_honest();
+        gateway.liar.tell(Lie::TruncatedInclusion);
         assert!(matches!(
             verification(block_on(log.submit_notarization(&request, &key)).unwrap_err()),
             VerifyError::NotIncluded { .. }
@@ -735,7 +734,7 @@ mod tests {
             Err(ClientError::InvalidRequest(_))
         ));
         // Another entry's bytes do not pass as entry 7.
-        gateway.lie(|m| m.wrong_entry = true);
+        gateway.liar.tell(Lie::EntriesOfTheNextIndexes);
         assert!(matches!(
             verification(block_on(log.entry(7)).unwrap_err()),
             VerifyError::NotIncluded { .. }
@@ -757,7 +756,7 @@ mod tests {
             block_on(log.consistency(3, Some(22))),
             Err(ClientError::InvalidRequest(_))
         ));
-        gateway.lie(|m| m.extend_consistency = true);
+        gateway.liar.tell(Lie::ExtendedConsistency);
         assert!(matches!(
             verification(block_on(log.consistency(3, None)).unwrap_err()),
             VerifyError::BadConsistencyProof { .. }
