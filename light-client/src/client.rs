@@ -10,14 +10,16 @@
 //! [`crate::TrustedLog`]'s job.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use futures::StreamExt as _;
-use herald_proto::wire::{Decoded, MAX_CLIENT_REQUEST_BYTES, Validate as _, pb};
+use herald_proto::wire::{MAX_CLIENT_REQUEST_BYTES, Validate as _, pb};
 use libp2p::identity::Keypair;
 use libp2p::multiaddr::Protocol;
 use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport};
-use libp2p::swarm::SwarmEvent;
+use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
 use libp2p::{Multiaddr, PeerId, Swarm};
 use prost::Message as _;
 use tokio::sync::{mpsc, oneshot};
@@ -25,6 +27,7 @@ use tracing::{debug, trace};
 
 use crate::error::ClientError;
 use crate::gateway::Gateway;
+use crate::net::stream::Pipeline;
 use crate::net::{self, CLIENT_PROTOCOL, ClientCodec};
 
 /// Commands waiting for the worker; callers wait (back-pressure) when it is full.
@@ -40,6 +43,10 @@ pub struct ClientConfig {
     pub request_timeout: Duration,
     /// How long an unused connection stays open; the next request redials.
     pub idle_timeout: Duration,
+    /// Whether requests are pipelined on one `/herald/client-stream/1` stream (falling back to
+    /// `/herald/client/1` for a gateway that does not serve it) rather than sent one substream
+    /// each on `/herald/client/1`.
+    pub pipelined: bool,
 }
 
 impl Default for ClientConfig {
@@ -48,6 +55,7 @@ impl Default for ClientConfig {
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(60),
+            pipelined: true,
         }
     }
 }
@@ -66,6 +74,59 @@ pub struct GatewayClient {
     commands: mpsc::Sender<Command>,
     peer: PeerId,
     request_timeout: Duration,
+    /// The client stream, when pipelining (`None`: every request on `/herald/client/1`).
+    stream: Option<Arc<StreamPath>>,
+}
+
+/// The client-stream side of a [`GatewayClient`]: the stream open now, and whether the gateway
+/// refused the protocol (then every request goes on `/herald/client/1`).
+struct StreamPath {
+    control: tokio::sync::Mutex<libp2p_stream::Control>,
+    current: tokio::sync::Mutex<Option<Arc<Pipeline>>>,
+    unsupported: AtomicBool,
+}
+
+impl std::fmt::Debug for StreamPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamPath")
+            .field("unsupported", &self.unsupported)
+            .finish_non_exhaustive()
+    }
+}
+
+impl StreamPath {
+    /// The open stream, or a new one; `None` when the gateway does not serve the protocol.
+    async fn pipeline(&self, peer: PeerId) -> Result<Option<Arc<Pipeline>>, ClientError> {
+        if self.unsupported.load(Ordering::Relaxed) {
+            return Ok(None);
+        }
+        let mut current = self.current.lock().await;
+        if let Some(open) = current.as_ref().filter(|p| !p.is_closed()) {
+            return Ok(Some(open.clone()));
+        }
+        let mut control = self.control.lock().await;
+        match Pipeline::open(&mut control, peer).await {
+            Ok(opened) => {
+                let opened = Arc::new(opened);
+                *current = Some(opened.clone());
+                Ok(Some(opened))
+            }
+            Err(ClientError::UnsupportedProtocol) => {
+                debug!(%peer, "the gateway serves no client stream: one substream per request");
+                self.unsupported.store(true, Ordering::Relaxed);
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Drops `broken` if it is still the stream in use, so the next request opens another.
+    async fn discard(&self, broken: &Arc<Pipeline>) {
+        let mut current = self.current.lock().await;
+        if current.as_ref().is_some_and(|p| Arc::ptr_eq(p, broken)) {
+            *current = None;
+        }
+    }
 }
 
 /// The gateway's peer id: the address's final `/p2p/<peer id>`.
@@ -79,16 +140,25 @@ fn peer_of(address: &Multiaddr) -> Result<PeerId, ClientError> {
     }
 }
 
-fn build_swarm(
-    config: &ClientConfig,
-) -> Result<Swarm<request_response::Behaviour<ClientCodec>>, ClientError> {
-    let behaviour = request_response::Behaviour::with_codec(
+/// What the client's swarm speaks: `/herald/client/1` (one substream per request) and
+/// `/herald/client-stream/1` (one long-lived stream, opened through a [`libp2p_stream::Control`]).
+#[derive(NetworkBehaviour)]
+struct Behaviour {
+    client: request_response::Behaviour<ClientCodec>,
+    stream: libp2p_stream::Behaviour,
+}
+
+fn build_swarm(config: &ClientConfig) -> Result<Swarm<Behaviour>, ClientError> {
+    let client = request_response::Behaviour::with_codec(
         ClientCodec::new(),
         [(CLIENT_PROTOCOL, ProtocolSupport::Outbound)],
         request_response::Config::default().with_request_timeout(config.request_timeout),
     );
     net::build_swarm(Keypair::generate_ed25519(), config.idle_timeout, |_| {
-        Ok(behaviour)
+        Ok(Behaviour {
+            client,
+            stream: libp2p_stream::Behaviour::new(),
+        })
     })
     .map_err(|e| ClientError::Transport { reason: e.reason })
 }
@@ -126,6 +196,13 @@ impl GatewayClient {
             })??;
         debug!(%peer, %address, "connected to gateway");
         let (commands, receiver) = mpsc::channel(COMMAND_CAPACITY);
+        let stream = config.pipelined.then(|| {
+            Arc::new(StreamPath {
+                control: tokio::sync::Mutex::new(swarm.behaviour().stream.new_control()),
+                current: tokio::sync::Mutex::new(None),
+                unsupported: AtomicBool::new(false),
+            })
+        });
         let worker = Worker {
             swarm,
             commands: receiver,
@@ -139,12 +216,27 @@ impl GatewayClient {
             commands,
             peer,
             request_timeout: config.request_timeout,
+            stream,
         })
     }
 
     /// The gateway's peer id.
     pub fn peer_id(&self) -> PeerId {
         self.peer
+    }
+
+    /// Whether requests go on an open `/herald/client-stream/1` stream now (false before the
+    /// first request, when pipelining is off, or when the gateway does not serve it).
+    pub async fn is_pipelined(&self) -> bool {
+        match &self.stream {
+            Some(path) => path
+                .current
+                .lock()
+                .await
+                .as_ref()
+                .is_some_and(|p| !p.is_closed()),
+            None => false,
+        }
     }
 
     /// Sends one request and waits for its answer (any kind, including the gateway's error).
@@ -161,6 +253,36 @@ impl GatewayClient {
                 "request of {} bytes is over the limit of {MAX_CLIENT_REQUEST_BYTES}",
                 request.encoded_len()
             )));
+        }
+        if let Some(path) = &self.stream {
+            let pipelined = tokio::time::timeout(self.request_timeout, async {
+                let Some(pipeline) = path.pipeline(self.peer).await? else {
+                    return Ok(None);
+                };
+                match pipeline.exchange(request.clone()).await {
+                    Ok(response) => Ok(Some(response)),
+                    Err(e) => {
+                        path.discard(&pipeline).await;
+                        Err(e)
+                    }
+                }
+            })
+            .await;
+            match pipelined {
+                Ok(Ok(Some(response))) => return Ok(response),
+                // The gateway serves no client stream: on to `/herald/client/1`.
+                Ok(Ok(None)) => {}
+                Ok(Err(e)) => return Err(e),
+                Err(_) => {
+                    // An answer that never came may hold the stream's room: start afresh.
+                    if let Some(open) = path.current.lock().await.take() {
+                        debug!(room = open.room(), "client stream dropped after a timeout");
+                    }
+                    return Err(ClientError::Timeout {
+                        after: self.request_timeout,
+                    });
+                }
+            }
         }
         let (reply, answer) = oneshot::channel();
         let exchange = async {
@@ -190,10 +312,7 @@ impl Gateway for GatewayClient {
 }
 
 /// Waits until the swarm is connected to `peer`, or its dial failed.
-async fn connected(
-    swarm: &mut Swarm<request_response::Behaviour<ClientCodec>>,
-    peer: PeerId,
-) -> Result<(), ClientError> {
+async fn connected(swarm: &mut Swarm<Behaviour>, peer: PeerId) -> Result<(), ClientError> {
     loop {
         match swarm.select_next_some().await {
             SwarmEvent::ConnectionEstablished { peer_id, .. } if peer_id == peer => return Ok(()),
@@ -213,7 +332,7 @@ async fn connected(
 
 /// The task that owns the swarm. Owned state: the requests in flight and their reply channels.
 struct Worker {
-    swarm: Swarm<request_response::Behaviour<ClientCodec>>,
+    swarm: Swarm<Behaviour>,
     commands: mpsc::Receiver<Command>,
     peer: PeerId,
     address: Multiaddr,
@@ -240,33 +359,34 @@ impl Worker {
 
     fn send(&mut self, command: Command) {
         // The address is passed each time so a connection closed while idle is redialled.
-        let id = self.swarm.behaviour_mut().send_request_with_addresses(
-            &self.peer,
-            Ok(command.request),
-            vec![self.address.clone()],
-        );
+        let id = self
+            .swarm
+            .behaviour_mut()
+            .client
+            .send_request_with_addresses(
+                &self.peer,
+                Ok(command.request),
+                vec![self.address.clone()],
+            );
         self.pending.insert(id, command.reply);
     }
 
-    fn handle(
-        &mut self,
-        event: SwarmEvent<
-            request_response::Event<Decoded<pb::ClientRequest>, Decoded<pb::ClientResponse>>,
-        >,
-    ) {
+    fn handle(&mut self, event: SwarmEvent<BehaviourEvent>) {
         use request_response::{Event, Message};
         match event {
-            SwarmEvent::Behaviour(Event::Message {
+            SwarmEvent::Behaviour(BehaviourEvent::Client(Event::Message {
                 message:
                     Message::Response {
                         request_id,
                         response,
                     },
                 ..
-            }) => self.answer(request_id, net::client_answer(response)),
-            SwarmEvent::Behaviour(Event::OutboundFailure {
-                request_id, error, ..
-            }) => self.answer(
+            })) => self.answer(request_id, net::client_answer(response)),
+            SwarmEvent::Behaviour(BehaviourEvent::Client(Event::OutboundFailure {
+                request_id,
+                error,
+                ..
+            })) => self.answer(
                 request_id,
                 Err(net::client_failure(error, self.request_timeout)),
             ),
@@ -330,6 +450,7 @@ mod tests {
             commands,
             peer: PeerId::random(),
             request_timeout: Duration::from_secs(1),
+            stream: None,
         };
         let err = client.entries(0, 0).await.unwrap_err();
         assert!(matches!(err, ClientError::InvalidRequest(_)), "{err:?}");

@@ -58,7 +58,7 @@ impl Setup {
             .unwrap();
         let store = FileCheckpointStore::new(dir.path().join("client"));
         let trust = LogTrust::unwitnessed(node.log_key.clone(), node.config.hash);
-        let mut client = TrustedLog::open(through_liar, trust, store.clone()).unwrap();
+        let mut client = TrustedLog::open(through_liar.clone(), trust, store.clone()).unwrap();
         let author = SigningKey::from_bytes(&[7; 32]);
         for i in 0..ENTRIES {
             client
@@ -68,6 +68,8 @@ impl Setup {
         }
         let trusted = client.refresh().await.unwrap().checkpoint;
         assert_eq!(trusted.size(), u64::from(ENTRIES));
+        // The liar serves `/herald/client/1` only: the client fell back to it.
+        assert!(!through_liar.is_pipelined().await);
         Setup {
             _dir: dir,
             node,

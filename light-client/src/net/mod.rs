@@ -14,10 +14,12 @@
 //!   is read, garbage kept apart from a broken stream.
 //! - [`gossip`]: topics, content-addressed message ids, the gossipsub configuration and peer
 //!   scoring.
+//! - [`stream`]: `/herald/client-stream/1`, the client protocol pipelined on one stream.
 //! - [`transport`]: the swarm builder.
 
 pub mod codec;
 pub mod gossip;
+pub mod stream;
 pub mod transport;
 
 use std::time::Duration;
@@ -31,6 +33,7 @@ pub use gossip::{
     GossipMode, MAX_GOSSIP_TRANSMIT_BYTES, alert_topic, checkpoint_message, checkpoint_topic,
     gossipsub_behaviour, message_id, peer_scoring,
 };
+pub use stream::{CLIENT_STREAM_PROTOCOL, Pipeline, StreamFrame};
 pub use transport::{DEFAULT_HANDSHAKE_TIMEOUT, SwarmBuildError, build_swarm, build_swarm_bounded};
 
 use crate::error::ClientError;

@@ -1,7 +1,8 @@
 //! The node's libp2p behaviour and swarm: which protocols it speaks, with which limits.
 //!
 //! Only standard libp2p protocols (DESIGN §2): TCP with noise and yamux, QUIC, identify,
-//! gossipsub v1.1 and request-response, plus a local allow/block list (no wire protocol).
+//! gossipsub v1.1, request-response and plain streams (`/herald/client-stream/1`), plus a local
+//! allow/block list (no wire protocol).
 //! No mDNS (it talks beyond loopback), no DHT yet. The codec, names, gossipsub configuration and
 //! transport are the ones every Herald party uses (`herald_light_client::net`); what is the
 //! node's own is the set of behaviours and the connection bounds.
@@ -50,6 +51,9 @@ pub(super) struct Behaviour {
     pub client: request_response::Behaviour<ClientCodec>,
     /// `/herald/witness/1`, served and used.
     pub witness: request_response::Behaviour<WitnessCodec>,
+    /// `/herald/client-stream/1`, served (`super::stream`): streams handed out through its
+    /// `Control`.
+    pub stream: libp2p_stream::Behaviour,
 }
 
 /// How many connections the node accepts, from the configuration.
@@ -117,6 +121,7 @@ pub(super) fn build_swarm(
                 gossipsub,
                 client,
                 witness,
+                stream: libp2p_stream::Behaviour::new(),
             })
         },
     )

@@ -32,6 +32,7 @@ mod dialer;
 mod inbound;
 mod pending;
 mod relay;
+mod stream;
 #[cfg(test)]
 mod tests;
 mod witness;

@@ -14,6 +14,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use futures::StreamExt as _;
@@ -38,6 +39,7 @@ use super::behaviour::{self, Behaviour, BehaviourEvent};
 use super::dialer::Redial;
 use super::inbound::Inbound;
 use super::pending;
+use super::stream;
 use super::{Command, Commands, NetworkError, NodeHandle};
 use crate::config::NodeConfig;
 use crate::metrics::{NetworkMetrics, request_label};
@@ -48,7 +50,7 @@ use crate::store::LogHead;
 const LISTEN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What a client is told to wait when every request slot is taken.
-const BUSY_RETRY_AFTER_MS: u64 = 200;
+pub(super) const BUSY_RETRY_AFTER_MS: u64 = 200;
 /// Witness requests worked on at once (one per registered peer and checkpoint is the norm).
 pub(super) const MAX_WITNESS_INFLIGHT: usize = 64;
 /// How often the redial schedule is looked at.
@@ -200,6 +202,18 @@ pub async fn start<S: Inbound>(
     }
     let (shutdown_tx, shutdown_rx) = oneshot::channel();
     let max_inflight = config.max_inflight_requests;
+    let inflight = Arc::new(Semaphore::new(max_inflight));
+    let draining = Arc::new(AtomicBool::new(false));
+    let mut control = swarm.behaviour().stream.new_control();
+    let streams = stream::serve(
+        &mut control,
+        stream::StreamServer {
+            service: service.clone(),
+            inflight: inflight.clone(),
+            draining: draining.clone(),
+            metrics: metrics.clone(),
+        },
+    )?;
     let (responses_tx, responses_rx) = mpsc::channel(max_inflight);
     let (witness_tx, witness_rx) = mpsc::channel(MAX_WITNESS_INFLIGHT);
     let last_published = heads.borrow().checkpoint.clone();
@@ -217,8 +231,10 @@ pub async fn start<S: Inbound>(
         service,
         responses_tx,
         responses_rx,
-        inflight: Arc::new(Semaphore::new(max_inflight)),
+        inflight,
         max_inflight,
+        draining,
+        streams,
         unsent: HashSet::new(),
         metrics,
         topic: checkpoint_topic(),
@@ -265,9 +281,13 @@ pub(super) struct Worker<S> {
     pub(super) service: S,
     responses_tx: mpsc::Sender<(InboundRequestId, Responder, ClientResponse)>,
     responses_rx: mpsc::Receiver<(InboundRequestId, Responder, ClientResponse)>,
-    /// One permit per request being worked on.
+    /// One permit per request being worked on (on `/herald/client/1` or a client stream).
     inflight: Arc<Semaphore>,
     max_inflight: usize,
+    /// Set when draining starts, for the client streams' tasks.
+    draining: Arc<AtomicBool>,
+    /// The task accepting client streams; it ends when the swarm is dropped.
+    streams: JoinHandle<()>,
     /// Responses handed to the swarm but not yet written.
     unsent: HashSet<InboundRequestId>,
     pub(super) metrics: NetworkMetrics,
@@ -318,6 +338,7 @@ impl<S: Inbound> Worker<S> {
             tokio::select! {
                 _ = &mut self.shutdown, if drain_deadline.is_none() => {
                     info!("network draining");
+                    self.draining.store(true, Ordering::Relaxed);
                     for id in self.listeners.drain(..) {
                         self.swarm.remove_listener(id);
                     }
@@ -354,6 +375,7 @@ impl<S: Inbound> Worker<S> {
                 _ = redial_tick.tick(), if drain_deadline.is_none() => self.redial_due(),
             }
         }
+        self.streams.abort();
         info!("network stopped");
     }
 
@@ -686,7 +708,7 @@ impl<S: Inbound> Worker<S> {
 }
 
 /// The answer to a request whose bytes were not an acceptable `ClientRequest`.
-fn wire_error_response(error: &WireError) -> ClientResponse {
+pub(super) fn wire_error_response(error: &WireError) -> ClientResponse {
     let kind = match error {
         WireError::TooLarge { .. } => ClientErrorKind::TooLarge,
         WireError::FieldSize { len, max, .. } if len > max => ClientErrorKind::TooLarge,

@@ -18,6 +18,7 @@ mod mail_privacy;
 mod network_client;
 mod network_flood;
 mod network_gossip;
+mod network_stream;
 mod network_submit;
 mod policy_served;
 mod sequencer_acks;

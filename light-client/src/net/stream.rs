@@ -1,0 +1,276 @@
+//! `/herald/client-stream/1`: the client protocol pipelined on one long-lived stream (DESIGN §6).
+//!
+//! `/herald/client/1` negotiates a substream, arms a timer and writes one small frame each way
+//! per request; the profile in `docs/performance.md` put most of a proof request's cost there.
+//! On a client stream the client writes `StreamRequest` frames without waiting, each with an id
+//! of its choosing, and the gateway answers each with a `StreamResponse` of the same id, in any
+//! order; the gateway reads at most [`MAX_STREAM_INFLIGHT`] requests ahead of its answers.
+//!
+//! Both sides are here: [`Pipeline`] is the client's (one stream, answers matched by id), and
+//! [`read_stream_request`] is what a gateway reads off the stream (the node serves it in
+//! `herald_node::network::stream`). The frames are the one codec's ([`super::codec`]).
+
+use std::collections::HashMap;
+use std::io;
+use std::sync::{Arc, Mutex};
+
+use futures::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
+use herald_proto::wire::{
+    self, Decoded, FRAME_HEADER_LEN, MAX_STREAM_INFLIGHT, Validate as _, WireError, pb,
+};
+use libp2p::{PeerId, StreamProtocol};
+use prost::Message as _;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
+use tracing::debug;
+
+use super::codec::{read_frame, write_frame};
+use crate::error::ClientError;
+
+/// The client-stream protocol ([`wire::CLIENT_STREAM_PROTOCOL`]).
+pub const CLIENT_STREAM_PROTOCOL: StreamProtocol =
+    StreamProtocol::new(wire::CLIENT_STREAM_PROTOCOL);
+
+/// One frame a gateway read off a client stream.
+#[derive(Debug)]
+pub enum StreamFrame {
+    /// A valid request and its id.
+    Request {
+        /// The client's id for it (not 0).
+        id: u64,
+        /// The request, valid in shape.
+        request: pb::ClientRequest,
+    },
+    /// A frame that is not a valid request. `id` is what could be read of its id: the gateway
+    /// answers that id with a refusal, and closes the stream when it is 0 (nothing to answer).
+    Refused {
+        /// The request's id, or 0.
+        id: u64,
+        /// Why the frame was refused.
+        error: WireError,
+    },
+}
+
+/// Reads the next frame of a client stream; `Ok(None)` when the client closed its side between
+/// frames. The length is checked against [`wire::MAX_STREAM_REQUEST_BYTES`] before the body is
+/// read; a frame over it is refused with id 0 (its body is not read, so the stream cannot go on).
+pub async fn read_stream_request<T>(io: &mut T) -> io::Result<Option<StreamFrame>>
+where
+    T: AsyncRead + Unpin + Send,
+{
+    let mut header = [0u8; FRAME_HEADER_LEN];
+    match read_up_to(io, &mut header).await? {
+        0 => return Ok(None),
+        n if n < FRAME_HEADER_LEN => return Err(io::ErrorKind::UnexpectedEof.into()),
+        _ => {}
+    }
+    let len = match wire::frame_body_len(header, <pb::StreamRequest>::MAX_ENCODED_LEN) {
+        Ok(len) => len,
+        Err(error) => return Ok(Some(StreamFrame::Refused { id: 0, error })),
+    };
+    let mut body = vec![0u8; len];
+    io.read_exact(&mut body).await?;
+    Ok(Some(match wire::decode_valid::<pb::StreamRequest>(&body) {
+        Ok(pb::StreamRequest {
+            id,
+            request: Some(request),
+        }) => StreamFrame::Request { id, request },
+        // Validation requires the request; this arm only keeps the match total.
+        Ok(pb::StreamRequest { id, request: None }) => StreamFrame::Refused {
+            id,
+            error: WireError::MissingField {
+                field: "StreamRequest.request",
+            },
+        },
+        Err(error) => StreamFrame::Refused {
+            id: pb::StreamRequestId::decode(body.as_slice()).map_or(0, |r| r.id),
+            error,
+        },
+    }))
+}
+
+/// Reads until `buf` is full or the stream ends; how many bytes were read.
+async fn read_up_to<T: AsyncRead + Unpin>(io: &mut T, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match io.read(&mut buf[filled..]).await {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+/// Writes one answer frame.
+pub async fn write_stream_response<T>(
+    io: &mut T,
+    id: u64,
+    response: pb::ClientResponse,
+) -> io::Result<()>
+where
+    T: AsyncWrite + Unpin + Send,
+{
+    let frame = pb::StreamResponse {
+        id,
+        response: Some(response),
+    };
+    write_frame(io, Ok(frame)).await
+}
+
+type Reply = oneshot::Sender<Result<pb::ClientResponse, ClientError>>;
+
+/// Requests written and not yet answered, by id; each holds one of the
+/// [`MAX_STREAM_INFLIGHT`] permits until its answer comes.
+type Waiting = Arc<Mutex<HashMap<u64, (Reply, OwnedSemaphorePermit)>>>;
+
+/// The client's side of one client stream: requests written as they come, answers handed to
+/// whoever asked, matched by id. Cheap to share (`Arc`); calls may run concurrently. When the
+/// stream breaks, every request waiting fails with [`ClientError::Transport`] and
+/// [`Pipeline::is_closed`] turns true: the owner opens another.
+#[derive(Debug)]
+pub struct Pipeline {
+    requests: mpsc::Sender<(pb::ClientRequest, Reply)>,
+    room: Arc<Semaphore>,
+}
+
+impl Pipeline {
+    /// Opens a client stream to `peer` (dialling it with the addresses the swarm knows, if not
+    /// connected). [`ClientError::UnsupportedProtocol`] when the gateway does not serve it.
+    /// Must be called inside a tokio runtime: the stream's reader and writer run on a task.
+    pub async fn open(
+        control: &mut libp2p_stream::Control,
+        peer: PeerId,
+    ) -> Result<Pipeline, ClientError> {
+        let stream = control
+            .open_stream(peer, CLIENT_STREAM_PROTOCOL)
+            .await
+            .map_err(|e| match e {
+                libp2p_stream::OpenStreamError::UnsupportedProtocol(_) => {
+                    ClientError::UnsupportedProtocol
+                }
+                other => ClientError::Transport {
+                    reason: other.to_string(),
+                },
+            })?;
+        let (requests, queue) = mpsc::channel(MAX_STREAM_INFLIGHT);
+        let room = Arc::new(Semaphore::new(MAX_STREAM_INFLIGHT));
+        tokio::spawn(run(stream, queue, room.clone(), peer));
+        Ok(Pipeline { requests, room })
+    }
+
+    /// Whether the stream has ended (no request can be sent on it any more).
+    pub fn is_closed(&self) -> bool {
+        self.requests.is_closed()
+    }
+
+    /// Sends `request` (checked for shape and the stream's bound) and waits for its answer. No
+    /// timeout of its own: the caller bounds the wait.
+    pub async fn exchange(
+        &self,
+        request: pb::ClientRequest,
+    ) -> Result<pb::ClientResponse, ClientError> {
+        let (reply, answer) = oneshot::channel();
+        self.requests
+            .send((request, reply))
+            .await
+            .map_err(|_| closed())?;
+        answer.await.map_err(|_| closed())?
+    }
+
+    /// How many more requests may be written before the gateway answers one.
+    pub fn room(&self) -> usize {
+        self.room.available_permits()
+    }
+}
+
+fn closed() -> ClientError {
+    ClientError::Transport {
+        reason: "the client stream closed before the answer".into(),
+    }
+}
+
+/// The stream's task: writes requests as they come (at most [`MAX_STREAM_INFLIGHT`] unanswered)
+/// and hands each answer to its caller, until either side ends.
+async fn run(
+    stream: libp2p::Stream,
+    mut queue: mpsc::Receiver<(pb::ClientRequest, Reply)>,
+    room: Arc<Semaphore>,
+    peer: PeerId,
+) {
+    let (mut reader, mut writer) = stream.split();
+    let waiting: Waiting = Arc::default();
+    let write = {
+        let waiting = waiting.clone();
+        async move {
+            let mut next_id: u64 = 0;
+            while let Some((request, reply)) = queue.recv().await {
+                let Ok(permit) = room.clone().acquire_owned().await else {
+                    break;
+                };
+                next_id = next_id.wrapping_add(1).max(1);
+                let frame = pb::StreamRequest {
+                    id: next_id,
+                    request: Some(request),
+                };
+                if let Err(e) = frame.validate() {
+                    let _ = reply.send(Err(ClientError::InvalidRequest(e.to_string())));
+                    continue;
+                }
+                lock(&waiting).insert(next_id, (reply, permit));
+                if let Err(error) = write_frame(&mut writer, Ok(frame)).await {
+                    debug!(%peer, %error, "client stream write failed");
+                    break;
+                }
+            }
+            let _ = writer.close().await;
+        }
+    };
+    let read = {
+        let waiting = waiting.clone();
+        async move {
+            loop {
+                let frame: Decoded<pb::StreamResponse> = match read_frame(&mut reader).await {
+                    Ok(frame) => frame,
+                    Err(error) => {
+                        debug!(%peer, %error, "client stream ended");
+                        return;
+                    }
+                };
+                let (id, answer) = match frame {
+                    Ok(pb::StreamResponse {
+                        id,
+                        response: Some(response),
+                    }) => (id, super::client_answer(Ok(response))),
+                    Ok(pb::StreamResponse { id, response: None }) => (
+                        id,
+                        Err(ClientError::MalformedResponse(WireError::MissingField {
+                            field: "StreamResponse.response",
+                        })),
+                    ),
+                    Err(error) => {
+                        debug!(%peer, %error, "garbage on the client stream");
+                        return;
+                    }
+                };
+                let Some((reply, _permit)) = lock(&waiting).remove(&id) else {
+                    // Id 0 (the gateway could not read a request's id) or an id nobody
+                    // waits for: the stream cannot be trusted to match answers any more.
+                    debug!(%peer, id, "answer for no request on the client stream");
+                    return;
+                };
+                let _ = reply.send(answer);
+            }
+        }
+    };
+    tokio::select! {
+        () = write => {}
+        () = read => {}
+    }
+    // Whoever still waits learns the stream is gone (dropping the reply says so).
+    lock(&waiting).clear();
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
