@@ -14,6 +14,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use futures::StreamExt as _;
 use herald_proto::wire::{MAX_CLIENT_REQUEST_BYTES, Validate as _, pb};
 use libp2p::identity::Keypair;
@@ -32,6 +34,10 @@ use crate::net::{self, CLIENT_PROTOCOL, ClientCodec};
 
 /// Commands waiting for the worker; callers wait (back-pressure) when it is full.
 const COMMAND_CAPACITY: usize = 32;
+/// How long opening a client stream may take (the connection is usually open already).
+const STREAM_OPEN_TIMEOUT: Duration = Duration::from_secs(2);
+/// After a client stream could not be opened, requests use `/herald/client/1` this long.
+const STREAM_RETRY_AFTER: Duration = Duration::from_secs(1);
 
 /// Timeouts of a [`GatewayClient`].
 #[derive(Clone, Debug)]
@@ -84,6 +90,8 @@ struct StreamPath {
     control: tokio::sync::Mutex<libp2p_stream::Control>,
     current: tokio::sync::Mutex<Option<Arc<Pipeline>>>,
     unsupported: AtomicBool,
+    /// Until when requests go on `/herald/client/1` after a stream could not be opened.
+    retry_at: tokio::sync::Mutex<Option<Instant>>,
 }
 
 impl std::fmt::Debug for StreamPath {
@@ -95,28 +103,45 @@ impl std::fmt::Debug for StreamPath {
 }
 
 impl StreamPath {
-    /// The open stream, or a new one; `None` when the gateway does not serve the protocol.
-    async fn pipeline(&self, peer: PeerId) -> Result<Option<Arc<Pipeline>>, ClientError> {
+    /// The open stream, or a new one. `None` sends the request on `/herald/client/1`: when
+    /// the gateway does not serve the stream protocol (from then on), or when no stream could
+    /// be opened within [`STREAM_OPEN_TIMEOUT`] (for [`STREAM_RETRY_AFTER`]; request-response
+    /// redials the gateway's address itself, and the next stream rides that connection).
+    async fn pipeline(&self, peer: PeerId) -> Option<Arc<Pipeline>> {
         if self.unsupported.load(Ordering::Relaxed) {
-            return Ok(None);
+            return None;
         }
         let mut current = self.current.lock().await;
         if let Some(open) = current.as_ref().filter(|p| !p.is_closed()) {
-            return Ok(Some(open.clone()));
+            return Some(open.clone());
+        }
+        let mut retry_at = self.retry_at.lock().await;
+        if retry_at.is_some_and(|at| Instant::now() < at) {
+            return None;
         }
         let mut control = self.control.lock().await;
-        match Pipeline::open(&mut control, peer).await {
-            Ok(opened) => {
+        match tokio::time::timeout(STREAM_OPEN_TIMEOUT, Pipeline::open(&mut control, peer)).await {
+            Ok(Ok(opened)) => {
                 let opened = Arc::new(opened);
                 *current = Some(opened.clone());
-                Ok(Some(opened))
+                *retry_at = None;
+                Some(opened)
             }
-            Err(ClientError::UnsupportedProtocol) => {
+            Ok(Err(ClientError::UnsupportedProtocol)) => {
                 debug!(%peer, "the gateway serves no client stream: one substream per request");
                 self.unsupported.store(true, Ordering::Relaxed);
-                Ok(None)
+                None
             }
-            Err(e) => Err(e),
+            Ok(Err(error)) => {
+                debug!(%peer, %error, "no client stream now: one substream per request");
+                *retry_at = Some(Instant::now() + STREAM_RETRY_AFTER);
+                None
+            }
+            Err(_) => {
+                debug!(%peer, "no client stream in time: one substream per request");
+                *retry_at = Some(Instant::now() + STREAM_RETRY_AFTER);
+                None
+            }
         }
     }
 
@@ -201,6 +226,7 @@ impl GatewayClient {
                 control: tokio::sync::Mutex::new(swarm.behaviour().stream.new_control()),
                 current: tokio::sync::Mutex::new(None),
                 unsupported: AtomicBool::new(false),
+                retry_at: tokio::sync::Mutex::new(None),
             })
         });
         let worker = Worker {
@@ -254,35 +280,20 @@ impl GatewayClient {
                 request.encoded_len()
             )));
         }
-        if let Some(path) = &self.stream {
-            let pipelined = tokio::time::timeout(self.request_timeout, async {
-                let Some(pipeline) = path.pipeline(self.peer).await? else {
-                    return Ok(None);
-                };
-                match pipeline.exchange(request.clone()).await {
-                    Ok(response) => Ok(Some(response)),
-                    Err(e) => {
-                        path.discard(&pipeline).await;
-                        Err(e)
-                    }
-                }
-            })
-            .await;
-            match pipelined {
-                Ok(Ok(Some(response))) => return Ok(response),
-                // The gateway serves no client stream: on to `/herald/client/1`.
-                Ok(Ok(None)) => {}
-                Ok(Err(e)) => return Err(e),
-                Err(_) => {
-                    // An answer that never came may hold the stream's room: start afresh.
-                    if let Some(open) = path.current.lock().await.take() {
-                        debug!(room = open.room(), "client stream dropped after a timeout");
-                    }
-                    return Err(ClientError::Timeout {
-                        after: self.request_timeout,
-                    });
-                }
+        if let Some(path) = &self.stream
+            && let Some(pipeline) = path.pipeline(self.peer).await
+        {
+            let answered = tokio::time::timeout(self.request_timeout, pipeline.exchange(request))
+                .await
+                .unwrap_or(Err(ClientError::Timeout {
+                    after: self.request_timeout,
+                }));
+            if answered.is_err() {
+                // A broken stream is replaced; so is one after a timeout, since an answer that
+                // never came holds a slot of the stream's in-flight bound.
+                path.discard(&pipeline).await;
             }
+            return answered;
         }
         let (reply, answer) = oneshot::channel();
         let exchange = async {
