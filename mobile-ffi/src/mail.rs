@@ -462,7 +462,10 @@ impl HeraldAccount {
                     records.extend(found);
                     more_pending |= pending;
                 }
-                records.sort_by(|x, y| (x.time, &x.origin).cmp(&(y.time, &y.origin)));
+                // By the gateways' times; one log's records of one second in log order.
+                records.sort_by(|x, y| {
+                    (x.time, &x.origin, x.index).cmp(&(y.time, &y.origin, y.index))
+                });
                 Ok(DeliveryStatus {
                     msg_id,
                     recipient: entry
