@@ -17,6 +17,7 @@ use crate::client::{ClientState, HeraldClient, check_account};
 use crate::error::HeraldError;
 use crate::key_store::{AccountKeys, AppKeyStore, SecureKeyStore};
 use crate::runtime::{Runtime, guard};
+use crate::session::Mailbox;
 
 /// Longest passphrase, in bytes.
 pub const MAX_PASSPHRASE_BYTES: usize = 1024;
@@ -41,8 +42,8 @@ pub struct Registration {
 /// One account (see the module docs).
 #[derive(uniffi::Object)]
 pub struct HeraldAccount {
-    runtime: Arc<Runtime>,
-    state: Arc<AccountState>,
+    pub(crate) runtime: Arc<Runtime>,
+    pub(crate) state: Arc<AccountState>,
 }
 
 impl std::fmt::Debug for HeraldAccount {
@@ -53,12 +54,17 @@ impl std::fmt::Debug for HeraldAccount {
     }
 }
 
-struct AccountState {
-    client: Arc<ClientState>,
-    account: String,
+/// What an account's calls share. Lock order: `mail` (the key store) before `mailbox`.
+pub(crate) struct AccountState {
+    pub(crate) client: Arc<ClientState>,
+    pub(crate) account: String,
     identity_key: Vec<u8>,
+    /// `<state dir>/accounts/<account>/`.
+    pub(crate) dir: PathBuf,
     /// `None` only for the length of a registration, which needs the key store by value.
-    mail: tokio::sync::Mutex<Option<Mail>>,
+    pub(crate) mail: tokio::sync::Mutex<Option<Mail>>,
+    /// The session at the home gateway and what reading mail keeps (`session.rs`).
+    pub(crate) mailbox: tokio::sync::Mutex<Mailbox>,
 }
 
 /// The account's directory: its address must be a plain file name.
@@ -135,6 +141,8 @@ impl HeraldClient {
                         keys,
                         DirRecordStore::new(dir.join("certmail")),
                     ))),
+                    mailbox: tokio::sync::Mutex::new(Mailbox::default()),
+                    dir,
                 })
             })
             .await?;
@@ -239,7 +247,7 @@ pub(crate) mod futures_box {
 }
 
 /// Longest account password accepted.
-const MAX_PASSWORD_BYTES: usize = 1024;
+pub(crate) const MAX_PASSWORD_BYTES: usize = 1024;
 
 pub(crate) fn check_len(what: &str, bytes: &[u8], max: usize) -> Result<(), HeraldError> {
     if bytes.is_empty() || bytes.len() > max {

@@ -22,6 +22,7 @@ use libp2p::Multiaddr;
 
 use crate::config::{CheckedConfig, ConfiguredLog, HeraldConfig, LogConfig, check, log_config};
 use crate::error::HeraldError;
+use crate::mail::InboxEntry;
 use crate::runtime::{Runtime, guard};
 
 /// A checkpoint this client trusts: signed by the log, cosigned by a quorum of the configured
@@ -79,12 +80,17 @@ pub struct SplitViewAlert {
     pub proof: Vec<u8>,
 }
 
-/// What the app implements to be told of events as they are found. Calls come from the
-/// binding's threads. (New mail comes here too once mailboxes exist.)
+/// What the app implements to be told of events as they are found (by any call, and by
+/// [`crate::HeraldAccount::check_mail`] and [`crate::HeraldAccount::watch`]). Calls come from
+/// the binding's threads; what the listener throws or panics with is logged, never propagated.
 #[uniffi::export(with_foreign)]
 pub trait HeraldListener: Send + Sync {
     /// A log was proved to equivocate; it is refused from now on.
     fn on_split_view(&self, alert: SplitViewAlert) -> Result<(), HeraldError>;
+
+    /// A mail arrived in `account`'s mailbox (told once per mailbox entry; `read` it to
+    /// verify and open it).
+    fn on_new_mail(&self, account: String, mail: InboxEntry) -> Result<(), HeraldError>;
 }
 
 /// The state every call shares (tasks hold it; the runtime is held only by app objects).
@@ -171,15 +177,23 @@ impl ClientState {
             })
     }
 
-    fn alert(&self, alert: SplitViewAlert) {
+    pub(crate) fn alert(&self, alert: SplitViewAlert) {
+        self.tell("a split-view alert", |l| l.on_split_view(alert));
+    }
+
+    /// Tells the listener (if any) of new mail of `account`.
+    pub(crate) fn new_mail(&self, account: &str, mail: InboxEntry) {
+        self.tell("new mail", |l| l.on_new_mail(account.to_owned(), mail));
+    }
+
+    fn tell(&self, what: &str, call: impl FnOnce(&dyn HeraldListener) -> Result<(), HeraldError>) {
         let listener = self.listener.lock().ok().and_then(|l| l.clone());
         if let Some(listener) = listener {
             // The app's code: a failure or a panic in it is logged, never propagated.
-            let told = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                listener.on_split_view(alert)
-            }));
+            let told =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| call(listener.as_ref())));
             if !matches!(told, Ok(Ok(()))) {
-                tracing::warn!("the app's listener failed on a split-view alert");
+                tracing::warn!("the app's listener failed on {what}");
             }
         }
     }
@@ -513,6 +527,9 @@ mod tests {
             self.0.lock().unwrap().push(alert);
             Ok(())
         }
+        fn on_new_mail(&self, _: String, _: InboxEntry) -> Result<(), HeraldError> {
+            Ok(())
+        }
     }
 
     /// A listener whose code panics: the binding must not.
@@ -520,6 +537,9 @@ mod tests {
 
     impl HeraldListener for Panicking {
         fn on_split_view(&self, _: SplitViewAlert) -> Result<(), HeraldError> {
+            panic!("the app's listener has a bug")
+        }
+        fn on_new_mail(&self, _: String, _: InboxEntry) -> Result<(), HeraldError> {
             panic!("the app's listener has a bug")
         }
     }

@@ -9,7 +9,8 @@
 //! - [`HeraldError::GatewayMisbehaved`] and [`HeraldError::LogEquivocated`]: the gateway or its
 //!   log lied; the evidence is attached for the app to keep or publish.
 //! - [`HeraldError::BadPassword`], [`HeraldError::KeyStoreLocked`]: about the account's key
-//!   store.
+//!   store, or (`BadPassword`) the account's password at login.
+//! - [`HeraldError::NotLoggedIn`]: log in (again) before this call.
 //! - [`HeraldError::BadInput`]: what the app passed (or a message from the other party that it
 //!   passed on) is not acceptable; nothing changed.
 //! - [`HeraldError::Internal`]: a local failure (state directory, a bug). A panic inside the
@@ -21,7 +22,8 @@ use std::any::Any;
 
 use herald_light_client::certmail::{CertifiedMailError, RecordStoreError};
 use herald_light_client::keystore::KeyStoreError;
-use herald_light_client::{ClientError, StoreError, VerifyError};
+use herald_light_client::{ClientError, SessionError, StoreError, VerifyError};
+use herald_proto::paep::LoginError;
 use herald_proto::succession::SuccessionError;
 use herald_proto::wire::pb::ClientErrorKind;
 
@@ -69,8 +71,9 @@ pub enum HeraldError {
         /// When to ask again, if the gateway said.
         retry_after_ms: Option<u64>,
     },
-    /// The passphrase does not open the key store.
-    #[error("wrong passphrase for the key store")]
+    /// The passphrase does not open the key store, or the gateway refused the password at
+    /// login (a wrong password and an unknown account look the same there).
+    #[error("wrong passphrase or password")]
     BadPassword,
     /// The gateway is busy: try again after this long.
     #[error("rate limited: retry after {retry_after_ms} ms")]
@@ -82,6 +85,13 @@ pub enum HeraldError {
     #[error("the key store is locked: {reason}")]
     KeyStoreLocked {
         /// Why.
+        reason: String,
+    },
+    /// The call acts for the account at its gateway and needs a session: none was opened
+    /// (`login`), it was closed (`logout`), it expired, or it fell out of step. Log in again.
+    #[error("not logged in: {reason}")]
+    NotLoggedIn {
+        /// Why there is no usable session.
         reason: String,
     },
     /// An input is out of its bounds or not acceptable; nothing changed.
@@ -301,6 +311,42 @@ impl From<CertifiedMailError> for HeraldError {
     }
 }
 
+impl From<SessionError> for HeraldError {
+    fn from(e: SessionError) -> Self {
+        if e.needs_login() {
+            return HeraldError::NotLoggedIn {
+                reason: e.to_string(),
+            };
+        }
+        match e {
+            SessionError::WrongPassword => HeraldError::BadPassword,
+            SessionError::Gateway(c) => c.into(),
+            SessionError::KeyStore(k) => k.into(),
+            SessionError::Store(s) => HeraldError::internal(format!("session store: {s}")),
+            SessionError::Login(LoginError::Argon2(reason)) => {
+                HeraldError::internal(format!("deriving the password: {reason}"))
+            }
+            SessionError::Login(LoginError::Expired { .. }) => HeraldError::Network {
+                reason: e.to_string(),
+            },
+            // The gateway asked too much of the device, sent a share or a prekey bundle that
+            // does not verify.
+            SessionError::CostTooHigh { .. } | SessionError::Login(_) | SessionError::Prekey(_) => {
+                HeraldError::GatewayMisbehaved {
+                    reason: e.to_string(),
+                    evidence: Vec::new(),
+                }
+            }
+            // An address without a domain or of a domain with no configured log, a mail too
+            // large to seal, or a mail that does not open (forged, replayed, tampered).
+            SessionError::BadAccount(_)
+            | SessionError::UnknownDomain(_)
+            | SessionError::Mail(_) => HeraldError::bad_input(e.to_string()),
+            other => HeraldError::internal(other.to_string()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -382,6 +428,44 @@ mod tests {
         };
         let wrapped = CertifiedMailError::KeyStore(carried);
         assert_eq!(HeraldError::from(wrapped), app);
+    }
+
+    #[test]
+    fn session_failures_map_to_what_the_app_acts_on() {
+        assert_eq!(
+            HeraldError::from(SessionError::WrongPassword),
+            HeraldError::BadPassword
+        );
+        let e = HeraldError::from(SessionError::NoSession);
+        assert!(matches!(e, HeraldError::NotLoggedIn { .. }), "{e:?}");
+        // A gateway that forgot the session (restarted) asks for a new login.
+        let forgot = SessionError::Gateway(ClientError::Refused(GatewayRefusal {
+            kind: ClientErrorKind::Unauthorized,
+            message: "no such session".into(),
+            retry_after: None,
+            tree_size: None,
+        }));
+        let e = HeraldError::from(forgot);
+        assert!(matches!(e, HeraldError::NotLoggedIn { .. }), "{e:?}");
+        let busy = SessionError::Gateway(ClientError::Refused(GatewayRefusal {
+            kind: ClientErrorKind::Busy,
+            message: "slow down".into(),
+            retry_after: Some(Duration::from_millis(700)),
+            tree_size: None,
+        }));
+        assert_eq!(
+            HeraldError::from(busy),
+            HeraldError::RateLimited {
+                retry_after_ms: 700
+            }
+        );
+        let e = HeraldError::from(SessionError::UnknownDomain("d9.test".into()));
+        assert!(matches!(e, HeraldError::BadInput { .. }), "{e:?}");
+        let e = HeraldError::from(SessionError::CostTooHigh {
+            memory_kib: u32::MAX,
+            max: 1,
+        });
+        assert!(matches!(e, HeraldError::GatewayMisbehaved { .. }), "{e:?}");
     }
 
     #[test]

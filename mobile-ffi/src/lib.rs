@@ -13,15 +13,16 @@
 //!   witnesses, a state directory): trusted cosigned checkpoints, inclusion proofs online and
 //!   offline, identity-binding lookups, the gateway's trust list, split-view alerts to a
 //!   [`HeraldListener`].
-//! - [`HeraldAccount`]: registration with an enrolment code, and certified mail — send, request,
-//!   accept, publish (to evidence), fetch, the evidence bundle as bytes.
+//! - [`HeraldAccount`]: registration with an enrolment code; login and logout (PAEP) at the
+//!   home gateway; mail — send (with attachments), inbox, read (verified, decrypted,
+//!   acknowledged, prekeys topped up), a sent mail's delivery status with its proved notary
+//!   records, prekey status and top-up; new mail and split views told to the listener
+//!   ([`HeraldAccount::check_mail`], [`HeraldAccount::watch`]); and certified mail — send,
+//!   request, accept, publish (to evidence), fetch, the evidence bundle as bytes.
 //! - [`verify_evidence`]: the offline arbiter, with the deciding check.
 //! - [`SecureKeyStore`]: the key store as operations, for the app to implement over Android
 //!   Keystore or the iOS Keychain (see `key_store.rs` for what it runs until proto's machines
 //!   take signer traits); the light client's encrypted file store is offered too.
-//!
-//! Not here yet (they do not exist below it yet): PAEP login and logout, mail, inbox and
-//! delivery status, prekey status and top-up, and the listener's new-mail event.
 //!
 //! `#![forbid(unsafe_code)]` does not apply to this crate, alone in the workspace: uniffi's
 //! scaffolding (`setup_scaffolding!` and the export macros) generates the `extern "C"`
@@ -37,7 +38,10 @@ mod config;
 mod error;
 mod evidence;
 mod key_store;
+mod listener;
+mod mail;
 mod runtime;
+mod session;
 #[cfg(feature = "testing-hooks")]
 mod testing;
 
@@ -55,3 +59,9 @@ pub use evidence::{
     VerdictOutcome, verify_evidence,
 };
 pub use key_store::{KeyStoreIdentity, SecureKeyStore};
+pub use listener::{MAX_WATCH_INTERVAL_MS, MIN_WATCH_INTERVAL_MS, MailCheck};
+pub use mail::{
+    DeliveryRecord, DeliveryState, DeliveryStatus, Inbox, InboxEntry, MAX_PREKEY_TARGET,
+    MailAttachment, PrekeyStatus, PrekeyTopUp, ReceivedAttachment, ReceivedMail, SentMail,
+};
+pub use session::LoginInfo;

@@ -64,7 +64,9 @@ for f in herald_mobile_ffi.swift herald_mobile_ffiFFI.h herald_mobile_ffiFFI.mod
   [ -s "$swift/$f" ] || fail "the Swift bindings lack $f"
 done
 for api in 'class HeraldClient' 'class HeraldAccount' 'protocol SecureKeyStore' \
-           'protocol HeraldListener' 'enum HeraldError' 'func verifyEvidence('; do
+           'protocol HeraldListener' 'enum HeraldError' 'func verifyEvidence(' \
+           'func login(' 'func send(' 'func inbox(' 'func read(' 'func deliveryStatus(' \
+           'func onNewMail('; do
   grep -q "$api" "$swift/herald_mobile_ffi.swift" || fail "the Swift bindings lack '$api'"
 done
 echo "swift: $(wc -c < "$swift/herald_mobile_ffi.swift") bytes of Swift, header and modulemap"

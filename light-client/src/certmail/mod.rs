@@ -177,6 +177,12 @@ impl<K: SecureKeyStore, R: RecordStore> CertMail<K, R> {
         &self.keys
     }
 
+    /// The key store, to act with it outside certified mail (mail, prekeys) while the driver
+    /// keeps it.
+    pub fn keys_mut(&mut self) -> &mut K {
+        &mut self.keys
+    }
+
     /// The record store.
     pub fn records(&self) -> &R {
         &self.records

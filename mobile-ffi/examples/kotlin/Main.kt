@@ -1,9 +1,11 @@
 // A small Kotlin/JVM app on Herald's mobile binding: what an Android app does, minus the UI.
 //
 // Two accounts in two domains (alice@d0.test, bob@d1.test) register their identity keys with
-// the operators' one-time codes, follow both domains' logs (cosigned checkpoints), run
-// certified mail to a verified cosigned inclusion, and an arbiter verifies the evidence bundle
-// offline and rejects a forged one. Exits 0 when every step held, 1 otherwise.
+// the operators' one-time codes, follow both domains' logs (cosigned checkpoints), log in, send
+// a mail with an attachment from Alice to Bob, which Bob finds in his mailbox and reads, and
+// Alice sees delivered with its notary records; then they run certified mail to a verified
+// cosigned inclusion, and an arbiter verifies the evidence bundle offline and rejects a forged
+// one. Exits 0 when every step held, 1 otherwise.
 //
 // Arguments (mobile-ffi/tests/python/run_kotlin_example.py passes them from a testnet it
 // starts): --state DIR, and for i in 0, 1: --d<i>-log KEY --d<i>-witness KEY --d<i>-gateway
@@ -18,6 +20,7 @@ import kotlin.system.exitProcess
 const val PASSPHRASE = "herald kotlin example throwaway passphrase"
 const val ACCOUNT_PASSWORD = "herald kotlin example throwaway password"
 val MESSAGE = "Dear Bob, the signed contract is attached. — Alice".toByteArray()
+val MAIL_BODY = "Dear Bob, here is the contract. — Alice".toByteArray()
 
 fun check(condition: Boolean, what: String) {
     if (!condition) throw IllegalStateException("check failed: $what")
@@ -34,6 +37,20 @@ suspend fun <T> untilServed(timeoutMs: Long = 30_000, call: suspend () -> T): T 
             } catch (e: HeraldException.RefusedByGateway) {
                 if (e.code != "NOT_FOUND") throw e
                 delay(100)
+            }
+        }
+        @Suppress("UNREACHABLE_CODE")
+        throw IllegalStateException("unreachable")
+    }
+
+/** Logs [account] in, waiting as long as the gateway's rate limit says (at most a minute). */
+suspend fun loginRetrying(account: HeraldAccount): LoginInfo =
+    withTimeout(60_000) {
+        while (true) {
+            try {
+                return@withTimeout account.login(ACCOUNT_PASSWORD)
+            } catch (e: HeraldException.RateLimited) {
+                delay(e.retryAfterMs.toLong())
             }
         }
         @Suppress("UNREACHABLE_CODE")
@@ -85,6 +102,51 @@ fun main(argv: Array<String>) = runBlocking {
             println("trusted $origin at size ${cp.size}")
         }
 
+        // Log in (PAEP with the password set at registration); a wrong one is refused, typed.
+        try {
+            withTimeout(60_000) { alice.login("not the password") }
+            check(false, "a wrong password is refused")
+        } catch (e: HeraldException.BadPassword) {
+            println("a wrong password is refused: BadPassword")
+        }
+        loginRetrying(alice)
+        loginRetrying(bob)
+        val topUp = withTimeout(60_000) { bob.topUpPrekeys(4u) }
+        println("Bob's gateway holds ${topUp.oneTimeRemaining} one-time prekeys")
+
+        // Alice sends a mail with an attachment; Bob finds it in his mailbox and reads it.
+        val pdf = "%PDF-1.7 the signed contract".toByteArray()
+        val sent = untilServed {
+            alice.send(bob.account(), "Contract", MAIL_BODY,
+                listOf(MailAttachment("contract.pdf", "application/pdf", pdf)))
+        }
+        val entry = withTimeout(60_000) {
+            var found: InboxEntry? = null
+            while (found == null) {
+                found = bob.checkMail().newMail.firstOrNull { it.msgId.contentEquals(sent.msgId) }
+                if (found == null) delay(200)
+            }
+            found
+        }
+        val mail = withTimeout(60_000) { bob.read(entry.id) }
+        check(mail.sender == alice.account(), "the mail is from Alice, verified")
+        check(mail.body.contentEquals(MAIL_BODY), "Bob read Alice's mail")
+        check(mail.attachments.size == 1 && mail.attachments[0].data.contentEquals(pdf),
+            "the attachment arrived whole")
+        println("Bob read \"${mail.subject}\" from ${mail.sender} with ${mail.attachments[0].name}")
+        val status = withTimeout(60_000) {
+            var s = alice.deliveryStatus(sent.msgId)
+            // The handover is logged when Bob fetches; Alice's gateway marks the mail delivered
+            // when Bob's gateway answers its relay: both come, in either order.
+            while (s.state != DeliveryState.DELIVERED || s.records.none { it.kind == "HANDOVER" }) {
+                delay(500)
+                s = alice.deliveryStatus(sent.msgId)
+            }
+            s
+        }
+        check(status.state == DeliveryState.DELIVERED, "Alice sees it delivered")
+        println("delivered; records: ${status.records.joinToString { "${it.origin} ${it.kind}" }}")
+
         // Certified mail: seal, request, accept, publish (to evidence), fetch.
         val sealed = withTimeout(30_000) { alice.sendCertified(bob.account(), MESSAGE, true) }
         val deadline = (System.currentTimeMillis() / 1000 + 60).toULong()
@@ -111,6 +173,8 @@ fun main(argv: Array<String>) = runBlocking {
         val rejected = verifyEvidence(forged, trusted, ArbiterOptions())
         check(rejected.outcome == VerdictOutcome.NOT_SHOWN, "a forged bundle is not shown")
         println("arbiter: forged bundle not shown, decided by ${rejected.decidedBy?.id}")
+        alice.logout()
+        bob.logout()
         aliceClient.close()
         bobClient.close()
         println("kotlin example: 1 passed, 0 failed")
