@@ -427,6 +427,7 @@ fn mail_refusal(e: &CertifiedMailError) -> Option<&'static str> {
         CertifiedMailError::UnknownDomain { .. } => "unknown recipient domain",
         CertifiedMailError::Malformed { .. } => "malformed",
         CertifiedMailError::NotOurs { .. } => "not addressed to this account",
+        CertifiedMailError::Carried(_) => "not from its author",
         CertifiedMailError::Gateway(e) => return gateway_refusal(e),
         _ => return None,
     })
