@@ -142,20 +142,25 @@ pub(super) fn run(command: CmCommand) -> anyhow::Result<()> {
             keys,
             gateway,
             request,
+            req_hash,
             out,
             poll_for,
             output,
         } => {
-            let request = read_request(&request)?;
+            let req_hash: [u8; 32] = match (request, req_hash) {
+                (Some(path), _) => read_request(&path)?.req_hash,
+                (None, Some(hex)) => hex::decode(hex.trim())
+                    .ok()
+                    .and_then(|b| b.try_into().ok())
+                    .context("--req-hash is not 32 bytes of hex")?,
+                (None, None) => bail!("give --request or --req-hash"),
+            };
             let mut mail = open(&keys)?;
             let store = checkpoints(&keys)?;
             let polling = Polling::until(now()?.saturating_add(poll_for));
             let opened = runtime()?.block_on(async {
                 let gateway = gateway.connect().await?;
-                anyhow::Ok(
-                    mail.fetch(&gateway, &request.req_hash, &store, &polling)
-                        .await?,
-                )
+                anyhow::Ok(mail.fetch(&gateway, &req_hash, &store, &polling).await?)
             })?;
             // Keep M before the request secret is forgotten.
             write(&out, &opened.plaintext)?;

@@ -265,14 +265,17 @@ pub(super) fn run(command: CmCommand) -> anyhow::Result<()> {
         CmCommand::Publish { .. }
         | CmCommand::Wait { .. }
         | CmCommand::Fetch { .. }
-        | CmCommand::ProveAbsence { .. } => {
-            bail!("the network commands run in network.rs")
+        | CmCommand::ProveAbsence { .. }
+        | CmCommand::Mail { .. }
+        | CmCommand::Inbox { .. }
+        | CmCommand::Ask { .. } => {
+            bail!("the network commands run in network.rs and by_mail.rs")
         }
     }
     Ok(())
 }
 
-fn location_of(args: &LocationArgs) -> anyhow::Result<herald_proto::certmail::Location> {
+pub(super) fn location_of(args: &LocationArgs) -> anyhow::Result<herald_proto::certmail::Location> {
     if let Some(path) = &args.location {
         return Ok(read_location(path)?);
     }
@@ -289,7 +292,7 @@ fn location_of(args: &LocationArgs) -> anyhow::Result<herald_proto::certmail::Lo
         .map_err(|e| anyhow::anyhow!("location flags: {e}"))
 }
 
-fn expectation(args: &ExpectArgs) -> anyhow::Result<Option<Expectation>> {
+pub(super) fn expectation(args: &ExpectArgs) -> anyhow::Result<Option<Expectation>> {
     let content_hash = match (&args.expect_hash, &args.expect_file) {
         (Some(h), _) => Some(
             BASE64
