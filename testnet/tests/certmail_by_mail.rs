@@ -337,3 +337,50 @@ async fn attack_a_sealed_letter_mailed_by_another_account_is_refused() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_letter_that_cannot_travel_as_mail_leaves_no_record() {
+    bounded(BOUND, async {
+        let mut w = world().await;
+        // To a domain nobody trusts: refused before anything is handed over.
+        let unknown = w
+            .alice_box
+            .send_letter(
+                &mut w.alice,
+                Letter {
+                    recipient: "nobody@d9.test".into(),
+                    plaintext: b"lost".to_vec(),
+                    sign: true,
+                },
+            )
+            .await;
+        assert!(unknown.is_err(), "{unknown:?}");
+        // Too large for one mail: refused with the limit (the file-based flow carries it).
+        let large = w
+            .alice_box
+            .send_letter(
+                &mut w.alice,
+                Letter {
+                    recipient: "bob@d1.test".into(),
+                    plaintext: vec![b'x'; 70 * 1024],
+                    sign: true,
+                },
+            )
+            .await;
+        assert!(
+            matches!(
+                large,
+                Err(herald_testnet::postbox::PostboxError::CertMail(
+                    CertifiedMailError::Malformed {
+                        error: herald_proto::wire::WireError::TooLarge { .. },
+                        ..
+                    }
+                ))
+            ),
+            "{large:?}"
+        );
+        assert!(w.alice.mail_ref().sent().unwrap().is_empty());
+        assert_eq!(w.bob_box.waiting().await.unwrap(), 0);
+    })
+    .await;
+}

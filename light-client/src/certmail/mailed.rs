@@ -36,6 +36,7 @@ use super::recipient::{Opened, RequestMade};
 use super::records::{RecordKind, RecordStore};
 use super::sender::{Letter, SenderConfig, SenderStep};
 use super::{CertMail, CertifiedMailError, hex_name};
+use crate::error::ClientError;
 use crate::gateway::Gateway;
 use crate::keystore::SecureKeyStore;
 use crate::mail::ReadMail;
@@ -98,6 +99,23 @@ fn fresh_mail_id(rng: &mut impl CryptoRng) -> Vec<u8> {
     let mut id = vec![0u8; 16];
     rng.fill_bytes(&mut id);
     id
+}
+
+/// Whether the failed sending `e` certainly left the envelope with nobody: the own gateway
+/// answered with a refusal, or the prekey, the recipient's domain or the content failed before
+/// anything was handed over. A transport failure or a timeout may come after the gateway
+/// queued the mail, so it keeps the record.
+fn never_handed_over(e: &CertifiedMailError) -> bool {
+    matches!(
+        e,
+        CertifiedMailError::Mail(
+            SessionError::Gateway(ClientError::Refused(_))
+                | SessionError::UnknownDomain(_)
+                | SessionError::BadAccount(_)
+                | SessionError::Prekey(_)
+                | SessionError::Mail(_)
+        )
+    )
 }
 
 /// Whether `e` says the other party's message is not acceptable (a final answer: the mail is
@@ -177,9 +195,17 @@ impl<K: SecureKeyStore, R: RecordStore> CertMail<K, R> {
                 error: e,
             });
         }
-        self.mail_carried(route, &to, &msg_id, &carried, now)
-            .await?;
-        Ok(msg_id)
+        match self.mail_carried(route, &to, &msg_id, &carried, now).await {
+            Ok(_) => Ok(msg_id),
+            Err(e) => {
+                if never_handed_over(&e) {
+                    // No one holds the sealed message: a retry seals afresh, and no record of
+                    // a letter that never left lingers as "sealed".
+                    self.records.remove(RecordKind::Sent, &hex_name(&msg_id))?;
+                }
+                Err(e)
+            }
+        }
     }
 
     /// Reads mailbox entry `id` and takes the certified-mail message it carries (module docs).

@@ -474,9 +474,21 @@ fn status(keys: &KeyStoreArgs, json: bool) -> anyhow::Result<()> {
         lines.push(format!("request  {}  {status}", hex_name(&req_hash)));
         requests.push(json!({ "id": hex_name(&req_hash), "status": status }));
     }
+    let mut offers = Vec::new();
+    for msg_id in mail.offers()? {
+        let from = match mail.offer(&msg_id) {
+            Ok(sealed) => sealed.sender,
+            Err(e) => format!("unreadable: {e}"),
+        };
+        lines.push(format!(
+            "letter   {}  from {from}: `herald cm ask` asks for its key",
+            hex_name(&msg_id)
+        ));
+        offers.push(json!({ "id": hex_name(&msg_id), "from": from }));
+    }
     print(
         json,
-        json!({ "account": account, "sent": sent, "requests": requests }),
+        json!({ "account": account, "sent": sent, "requests": requests, "offers": offers }),
         &lines,
     );
     Ok(())
