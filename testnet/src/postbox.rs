@@ -169,7 +169,7 @@ impl Postbox {
             trusts: &self.trusts,
             max_skew: CLOCK_SKEW_SECS,
         };
-        Ok(party
+        let arrival = party
             .mail()
             .take_mailed(
                 &mut route,
@@ -179,7 +179,12 @@ impl Postbox {
                 unix_now(),
                 &mut os_rng(),
             )
-            .await?)
+            .await?;
+        if let Arrival::Opened { id, .. } = &arrival {
+            // The caller holds M in the answer; the tests and the demo keep it in memory.
+            route.session.acknowledge_mail(route.gateway, *id).await?;
+        }
+        Ok(arrival)
     }
 
     /// Step (b) by mail: asks for the key of the offered letter `msg_id` and mails the

@@ -247,7 +247,7 @@ async fn optimistic_certified_mail_sends_key_and_receipt_as_mail() {
         }
         // Bob opens it and mails the receipt.
         match w.bob_box.next_arrival(&mut w.bob, None).await.unwrap() {
-            Arrival::Opened(opened) => {
+            Arrival::Opened { opened, .. } => {
                 assert_eq!(opened.plaintext, letter);
                 assert_eq!(opened.req_hash, made.req_hash);
                 assert!(matches!(opened.delivery, Delivery::Direct { .. }));

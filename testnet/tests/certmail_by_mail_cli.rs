@@ -154,6 +154,90 @@ async fn person(net: &Testnet, i: usize, account: &str, home: &Path) -> Person {
     person
 }
 
+/// Runs `herald cm inbox ARGS --json` until a mail of `kind` is taken (bounded); every JSON
+/// object that run printed (the inbox's, then a publication's if it published).
+async fn inbox_until(person: &Person, args: &[&str], kind: &str) -> (Value, Vec<Value>) {
+    let deadline = tokio::time::Instant::now() + WITHIN;
+    let mut all = vec!["cm", "inbox", "--json"];
+    all.extend_from_slice(args);
+    loop {
+        let v = person.ok(&all).await;
+        let mail = v[0]["mail"].as_array().unwrap().clone();
+        if let Some(m) = mail.into_iter().find(|m| m["kind"] == kind) {
+            return (m, v);
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no {kind}: {v:?}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn herald_cm_by_mail_optimistic_sends_key_and_receipt_as_mail() {
+    bounded(BOUND, async {
+        let dir = TempDir::new().unwrap();
+        let net = Testnet::spawn(2, options(dir.path())).await.unwrap();
+        let alice = person(&net, 0, "alice@d0.test", &dir.path().join("alice")).await;
+        let bob = person(&net, 1, "bob@d1.test", &dir.path().join("bob")).await;
+        let letter = alice.p("letter.txt");
+        std::fs::write(&letter, "optimistic, by mail").unwrap();
+        let sent = alice
+            .eventually(&["cm", "mail", "--to", "bob@d1.test", &letter, "--json"])
+            .await;
+        let msg_id = sent[0]["id"].as_str().unwrap().to_owned();
+        inbox_until(&bob, &[], "offered").await;
+        let location = bob.p("trust/d0.test.toml");
+        bob.ok(&[
+            "cm",
+            "ask",
+            "--msg-id",
+            &msg_id,
+            "--deadline",
+            "+60",
+            "--location",
+            &location,
+            "--json",
+        ])
+        .await;
+        // Alice accepts optimistically: the key goes back to Bob by mail, nothing published.
+        let (offer, domain) = (alice.p("trust/d0.test.toml"), alice.p("trust/d1.test.toml"));
+        let terms = [
+            "--offer",
+            &offer,
+            "--domain",
+            &domain,
+            "--witness-period",
+            "1",
+            "--margin",
+            "1",
+            "--max-skew",
+            "2",
+            "--optimistic",
+        ];
+        let (_, printed) = inbox_until(&alice, &terms, "request").await;
+        assert_eq!(printed.len(), 1, "published: {printed:?}");
+        // Bob's inbox opens the key, writes the letter, and mails the receipt.
+        let out_dir = bob.p("letters");
+        let (opened, _) = inbox_until(&bob, &["--out-dir", &out_dir], "direct-key").await;
+        let path = opened["letter"].as_str().unwrap();
+        assert_eq!(
+            std::fs::read_to_string(path).unwrap(),
+            "optimistic, by mail"
+        );
+        // Alice's inbox takes the receipt: the evidence is kept, judged received.
+        let (receipt, _) = inbox_until(&alice, &[], "receipt").await;
+        assert_eq!(receipt["evidence"], true);
+        let bundle = alice.p("letter.bundle");
+        alice
+            .ok(&["cm", "evidence", "--msg-id", &msg_id, "--out", &bundle])
+            .await;
+        let verdict = alice
+            .ok(&["verify-evidence", &bundle, "--trust", &domain, "--json"])
+            .await;
+        assert_eq!(verdict[0]["outcome"], "received", "{verdict:?}");
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn herald_cm_by_mail_runs_to_a_received_verdict_with_no_file_between_the_parties() {
     bounded(BOUND, async {

@@ -67,8 +67,15 @@ pub enum Arrival {
         steps: Vec<SenderStep>,
     },
     /// B: the key came directly (optimistic) and the letter is opened; the receipt is mailed
-    /// to A already. The caller keeps M, then calls [`CertMail::forget_request`].
-    Opened(Box<Opened>),
+    /// to A already. The mail is **not** acknowledged: the caller keeps M first, then
+    /// acknowledges mail `id` and calls [`CertMail::forget_request`] (as `herald read` keeps a
+    /// mail before deleting it at the gateway: M exists nowhere else).
+    Opened {
+        /// The mailbox entry, to acknowledge once M is kept.
+        id: u64,
+        /// The opened letter.
+        opened: Box<Opened>,
+    },
     /// A: B's receipt was taken; the steps hold the evidence.
     Receipt(Vec<SenderStep>),
     /// The certified-mail message was refused (and the mail acknowledged): why.
@@ -249,11 +256,14 @@ impl<K: SecureKeyStore, R: RecordStore> CertMail<K, R> {
             .take_carried(route, &sender, carried, sender_terms, now, rng)
             .await
         {
+            Ok(Arrival::Opened { opened, .. }) => Arrival::Opened { id, opened },
             Ok(arrival) => arrival,
             Err(e) if is_refusal(&e) => return self.refused(route, id, &mail, what, e).await,
             Err(e) => return Err(e),
         };
-        route.session.acknowledge_mail(route.gateway, id).await?;
+        if !matches!(arrival, Arrival::Opened { .. }) {
+            route.session.acknowledge_mail(route.gateway, id).await?;
+        }
         Ok(arrival)
     }
 
@@ -336,7 +346,11 @@ impl<K: SecureKeyStore, R: RecordStore> CertMail<K, R> {
                     self.mail_carried(route, sender, &mail_id, &Carried::Receipt(receipt), now)
                         .await?;
                 }
-                Ok(Arrival::Opened(Box::new(opened)))
+                // The mailbox id is set by `take_mailed`, which knows it.
+                Ok(Arrival::Opened {
+                    id: 0,
+                    opened: Box::new(opened),
+                })
             }
             Carried::Receipt(receipt) => Ok(Arrival::Receipt(
                 self.take_receipt(&Carried::Receipt(receipt).encode(), now)?,

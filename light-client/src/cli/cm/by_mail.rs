@@ -130,6 +130,13 @@ pub(super) fn inbox(args: InboxArgs<'_>) -> anyhow::Result<()> {
         .cloned()
         .unwrap_or_else(|| state.join("letters"));
     let saved = state.join("mail-saved");
+    // Made before any mail is read: what is read is deleted at the gateway once taken, and
+    // the letter or mail must have somewhere to go.
+    for dir in [&letters, &saved] {
+        std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
+            .create(dir)
+            .with_context(|| format!("creating {}", dir.display()))?;
+    }
     let mut lines = Vec::new();
     let mut items = Vec::new();
     let mut to_publish = Vec::new();
@@ -167,6 +174,13 @@ pub(super) fn inbox(args: InboxArgs<'_>) -> anyhow::Result<()> {
                         .acknowledge_mail(route.gateway, entry.id)
                         .await?;
                     arrivals.push((entry.id, Ok(Arrival::Plain(m)), Some(path)));
+                }
+                Ok(Arrival::Opened { id, opened }) => {
+                    // M is written before the mail is deleted at the gateway.
+                    let path = letters.join(format!("{}.letter", hex_name(&opened.req_hash)));
+                    write(&path, &opened.plaintext)?;
+                    route.session.acknowledge_mail(route.gateway, id).await?;
+                    arrivals.push((entry.id, Ok(Arrival::Opened { id, opened }), Some(path)));
                 }
                 other => arrivals.push((entry.id, other, None)),
             }
@@ -209,10 +223,9 @@ pub(super) fn inbox(args: InboxArgs<'_>) -> anyhow::Result<()> {
                     lines.push("          (optimistic) the key went back by mail; `herald cm wait` publishes if no receipt comes".into());
                 }
             }
-            Ok(Arrival::Opened(opened)) => {
+            Ok(Arrival::Opened { opened, .. }) => {
                 let hex = hex_name(&opened.req_hash);
-                let path = letters.join(format!("{hex}.letter"));
-                write(&path, &opened.plaintext)?;
+                let path = path.unwrap_or_default();
                 mail.forget_request(&opened.req_hash)?;
                 lines.push(format!(
                     "mail {id:<4} the key of request {hex}: letter opened ({} bytes, key checked against c_K), written to {}; receipt mailed",

@@ -272,8 +272,16 @@ pub(super) enum CmCommand {
         #[command(flatten)]
         gateway: GatewayArgs,
         /// The recipient's signed key request.
-        #[arg(long, value_name = "REQ")]
-        request: PathBuf,
+        #[arg(
+            long,
+            value_name = "REQ",
+            required_unless_present = "msg_id",
+            conflicts_with = "msg_id"
+        )]
+        request: Option<PathBuf>,
+        /// Or the mail's msg_id, hex, for a request `herald cm inbox` already accepted.
+        #[arg(long, value_name = "HEX")]
+        msg_id: Option<String>,
         #[command(flatten)]
         policy: PolicyArgs,
         /// Optimistic variant: write the key, encrypted to the request key, to --key-out and
@@ -299,8 +307,16 @@ pub(super) enum CmCommand {
         #[command(flatten)]
         gateway: GatewayArgs,
         /// The recipient's signed key request.
-        #[arg(long, value_name = "REQ")]
-        request: PathBuf,
+        #[arg(
+            long,
+            value_name = "REQ",
+            required_unless_present = "msg_id",
+            conflicts_with = "msg_id"
+        )]
+        request: Option<PathBuf>,
+        /// Or the mail's msg_id, hex, for a request `herald cm inbox` already accepted.
+        #[arg(long, value_name = "HEX")]
+        msg_id: Option<String>,
         /// Do not sleep: take the step only if it is due now.
         #[arg(long)]
         no_sleep: bool,
