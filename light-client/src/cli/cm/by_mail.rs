@@ -31,11 +31,65 @@ use serde_json::{Value, json};
 use super::files::read_bounded;
 use super::steps::{Mail, print, report_steps, rng, sender_terms, write};
 use super::when::{now, parse_time};
-use super::{ExpectArgs, LocationArgs, Output, PolicyArgs};
+use super::{CmCommand, ExpectArgs, LocationArgs, Output, PolicyArgs};
 use crate::cli::args::KeyStoreArgs;
 use crate::cli::connection::{GatewayArgs, runtime};
 use crate::cli::login::session_store;
 use crate::cli::mail::{TrustDirArgs, read_trusts, trust_dir};
+
+/// Runs the by-mail commands of `herald cm`.
+pub(super) fn run(command: CmCommand) -> anyhow::Result<()> {
+    match command {
+        CmCommand::Mail {
+            keys,
+            gateway,
+            trust,
+            to,
+            file,
+            unsigned,
+            output,
+        } => mail(&keys, &gateway, &trust, &to, &file, unsigned, &output),
+        CmCommand::Inbox {
+            keys,
+            gateway,
+            trust,
+            policy,
+            optimistic,
+            out_dir,
+            poll_for,
+            output,
+        } => inbox(InboxArgs {
+            keys: &keys,
+            gateway: &gateway,
+            trust: &trust,
+            policy: &policy,
+            optimistic,
+            out_dir: out_dir.as_ref(),
+            poll_for,
+            output: &output,
+        }),
+        CmCommand::Ask {
+            keys,
+            gateway,
+            trust,
+            msg_id,
+            deadline,
+            location,
+            expect,
+            output,
+        } => ask(AskArgs {
+            keys: &keys,
+            gateway: &gateway,
+            trust: &trust,
+            msg_id: &msg_id,
+            deadline: &deadline,
+            location: &location,
+            expect: &expect,
+            output: &output,
+        }),
+        _ => bail!("not a by-mail command"),
+    }
+}
 
 /// The account's certified mail and its live session, over one key store.
 fn open_mailed(args: &KeyStoreArgs) -> anyhow::Result<(Mail, Session<FileSessionStore>)> {

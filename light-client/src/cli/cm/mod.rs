@@ -563,53 +563,9 @@ pub(super) fn run(command: CmCommand) -> ExitCode {
         | CmCommand::Wait { .. }
         | CmCommand::Fetch { .. }
         | CmCommand::ProveAbsence { .. }) => network::run(c),
-        CmCommand::Mail {
-            keys,
-            gateway,
-            trust,
-            to,
-            file,
-            unsigned,
-            output,
-        } => by_mail::mail(&keys, &gateway, &trust, &to, &file, unsigned, &output),
-        CmCommand::Inbox {
-            keys,
-            gateway,
-            trust,
-            policy,
-            optimistic,
-            out_dir,
-            poll_for,
-            output,
-        } => by_mail::inbox(by_mail::InboxArgs {
-            keys: &keys,
-            gateway: &gateway,
-            trust: &trust,
-            policy: &policy,
-            optimistic,
-            out_dir: out_dir.as_ref(),
-            poll_for,
-            output: &output,
-        }),
-        CmCommand::Ask {
-            keys,
-            gateway,
-            trust,
-            msg_id,
-            deadline,
-            location,
-            expect,
-            output,
-        } => by_mail::ask(by_mail::AskArgs {
-            keys: &keys,
-            gateway: &gateway,
-            trust: &trust,
-            msg_id: &msg_id,
-            deadline: &deadline,
-            location: &location,
-            expect: &expect,
-            output: &output,
-        }),
+        c @ (CmCommand::Mail { .. } | CmCommand::Inbox { .. } | CmCommand::Ask { .. }) => {
+            by_mail::run(c)
+        }
         c => steps::run(c),
     };
     match result {
