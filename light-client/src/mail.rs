@@ -27,7 +27,7 @@ use herald_proto::wire::client::{
 use herald_proto::wire::pb;
 
 use crate::gateway::Gateway;
-use crate::key_transparency::verify_binding_answer;
+use crate::key_transparency::{VerifiedBindingAnswer, verify_binding_answer};
 use crate::keystore::{Card, SecureKeyStore};
 use crate::session::{Session, SessionError, SessionStore, answer_error};
 
@@ -116,6 +116,25 @@ impl<S: SessionStore> Session<S> {
         expect_mail_accepted(response).map_err(answer_error)
     }
 
+    /// `account`'s identity binding (and revocations) fetched from its domain through the own
+    /// gateway, verified against that domain's log among `trusts` at `now`.
+    pub async fn proven_binding<G: Gateway>(
+        &mut self,
+        gateway: &G,
+        account: &str,
+        trusts: &[LogTrust],
+        now: u64,
+        max_skew: u64,
+    ) -> Result<VerifiedBindingAnswer, SessionError> {
+        let trust = trust_of(trusts, account)?.clone();
+        let response = self
+            .request(gateway, &pb::SessionRequest::sender_binding(account))
+            .await?;
+        let answer = expect_sender_binding(response).map_err(answer_error)?;
+        verify_binding_answer(&trust, account, answer, now, max_skew)
+            .map_err(|e| SessionError::Gateway(e.into()))
+    }
+
     /// The mailbox's entries.
     pub async fn inbox<G: Gateway>(&mut self, gateway: &G) -> Result<pb::Inbox, SessionError> {
         let response = self.request(gateway, &pb::SessionRequest::inbox()).await?;
@@ -160,16 +179,9 @@ impl<S: SessionStore> Session<S> {
                 field: "StoredMail.envelope",
             },
         )))?;
-        let trust = trust_of(trusts, &envelope.sender)?.clone();
-        let response = self
-            .request(
-                gateway,
-                &pb::SessionRequest::sender_binding(&envelope.sender),
-            )
+        let binding = self
+            .proven_binding(gateway, &envelope.sender, trusts, now, max_skew)
             .await?;
-        let answer = expect_sender_binding(response).map_err(answer_error)?;
-        let binding = verify_binding_answer(&trust, &envelope.sender, answer, now, max_skew)
-            .map_err(|e| SessionError::Gateway(e.into()))?;
         let account = self.account().to_owned();
         let opened = open_envelope(
             &envelope,

@@ -9,6 +9,7 @@
 //! - [`admin`]: peer registration, partitions, forks and alerts, through the nodes' admin API.
 //! - [`accounts`]: enrolling and disabling accounts (admin API); a domain's log and location X.
 //! - [`party`]: one account's owner with the light client's key store, records and checkpoints.
+//! - [`postbox`]: a party logged in to its gateway, its certified mail travelling as mail.
 //! - [`manifest`]: `testnet.json`, which `herald-testnet up` leaves for `status` and `down`.
 //! - [`observer`]: a plain gossipsub subscriber (standard libp2p only) watching the topics.
 //! - [`lying_gateway`]: a gateway in front of a real one that lies in one chosen way, for the
@@ -41,6 +42,7 @@ pub mod node;
 pub mod node_api;
 pub mod observer;
 pub mod party;
+pub mod postbox;
 pub mod process;
 pub mod testnet;
 pub mod tmpfs;

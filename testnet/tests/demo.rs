@@ -1,5 +1,6 @@
 //! `herald-testnet demo` as a user runs it: it exits 0, tells the story's key steps with the
-//! verdicts, rejects the forgeries, and leaves no node process or temporary directory behind.
+//! verdicts (the letter and the request travelling as mail, the evidence timeline of both
+//! domains), rejects the forgeries, and leaves no node process or temporary directory behind.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -40,8 +41,16 @@ fn the_demo_tells_the_whole_story_and_stops_everything_it_started() {
         "Three gateway domains",
         "alice@d0.test",
         "bob@d1.test",
-        "(a) Alice seals the letter for Bob",
+        "Both log in to their own gateway; their certified mail travels as mail",
+        "(a) Alice seals the letter for Bob and mails it",
+        "Alice → d0.test → d1.test → Bob's mailbox",
+        "Bob reads his mailbox: a certified letter from alice@d0.test",
         "(b) Bob asks for the key",
+        "Bob → d1.test → d0.test → Alice's mailbox",
+        "Alice reads her mailbox: Bob's request",
+        "The evidence timeline of both domains",
+        "d0.test: 1 record of msg_id",
+        "d1.test: 3 records of msg_id",
         "(c) Alice checks the request and publishes the key at X",
         "(d) Bob finds the key at X and opens the letter",
         "Payment of 1,000 € is due",
@@ -64,6 +73,15 @@ fn the_demo_tells_the_whole_story_and_stops_everything_it_started() {
         assert!(cosigned.contains(witness), "{cosigned}");
     }
     assert!(!cosigned.contains("d0.test/witness"), "{cosigned}");
+    // Each gateway's evidence of the letter's mail, each record with its inclusion proof:
+    // d0 took it (ACCEPTANCE); d1 took the relay, put it in Bob's mailbox, and Bob fetched it.
+    for kind in ["ACCEPTANCE", "RELAY_ACCEPTED", "CONSIGNMENT", "HANDOVER"] {
+        let line = stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with(kind))
+            .unwrap_or_else(|| panic!("no {kind} record in:\n{stdout}"));
+        assert!(line.contains("inclusion proof of"), "{line}");
+    }
     // The bundle holds the letter and its key: private to its owner (every file holding a secret is 0600 in a 0700 directory).
     let kept = stdout
         .lines()

@@ -26,12 +26,14 @@
 //! so they read the driver's [`Clock`] to know when to stop (the system's unless
 //! [`CertMail::with_clock`] gave another).
 
+mod mailed;
 mod messages;
 mod network;
 mod recipient;
 mod records;
 mod sender;
 
+pub use mailed::{Arrival, MailRoute};
 pub use messages::{
     MAX_INCLUDED_LEAF_BYTES, decode_direct_key, decode_included_leaf, decode_receipt,
     decode_request, decode_sealed,
@@ -123,6 +125,14 @@ pub enum CertifiedMailError {
         /// What is wrong.
         reason: String,
     },
+    /// A certified-mail message arrived in a mail from another account than its author, or
+    /// for another account (proto's [`herald_proto::certmail::Carried::check_parties`]).
+    #[error("refused: {0}")]
+    Carried(#[from] herald_proto::certmail::CarriedError),
+    /// Mail through the gateways failed: the session, the own gateway, a prekey or binding
+    /// that does not verify, a mail that cannot be opened.
+    #[error("mail: {0}")]
+    Mail(#[from] crate::session::SessionError),
     /// The key store failed (or holds no identity yet).
     #[error("key store: {0}")]
     KeyStore(#[from] KeyStoreError),

@@ -6,7 +6,7 @@
 //! keeps them durable, bounded and private.
 //!
 //! A directory store keeps `<dir>/<kind>/<name>.<ext>`: `sent/*.record`, `sent-index/*.msgid`,
-//! `received/*.record`, `evidence/*.bundle`. Every save is a [`crate::durable_file::replace`]
+//! `received/*.record`, `evidence/*.bundle`, `offered/*.sealed`. Every save is a [`crate::durable_file::replace`]
 //! (a temporary file with mode 0600, synced, renamed into place, the directory synced): a crash
 //! leaves the old record or the new one. Records of the sender hold M and K (never `a` or the
 //! request secrets, which the key store keeps): the store's directories are made mode 0700
@@ -19,7 +19,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use herald_proto::wire::{
-    MAX_EVIDENCE_BUNDLE_BYTES, MAX_RECIPIENT_RECORD_BYTES, MAX_SENDER_RECORD_BYTES,
+    MAX_EVIDENCE_BUNDLE_BYTES, MAX_RECIPIENT_RECORD_BYTES, MAX_SEALED_MESSAGE_BYTES,
+    MAX_SENDER_RECORD_BYTES,
 };
 
 use crate::durable_file::{self, FileIoError, ReadError};
@@ -35,6 +36,9 @@ pub enum RecordKind {
     Received,
     /// A finished evidence bundle, by msg_id.
     Evidence,
+    /// A sealed message that arrived by mail, by msg_id, kept until its recipient asks for the
+    /// key (`mailed.rs`): the mail itself is gone from the mailbox once read.
+    Offered,
 }
 
 impl RecordKind {
@@ -46,6 +50,7 @@ impl RecordKind {
             RecordKind::SentIndex => 64,
             RecordKind::Received => MAX_RECIPIENT_RECORD_BYTES,
             RecordKind::Evidence => MAX_EVIDENCE_BUNDLE_BYTES,
+            RecordKind::Offered => MAX_SEALED_MESSAGE_BYTES,
         }
     }
 
@@ -55,6 +60,7 @@ impl RecordKind {
             RecordKind::SentIndex => "sent-index",
             RecordKind::Received => "received",
             RecordKind::Evidence => "evidence",
+            RecordKind::Offered => "offered",
         }
     }
 
@@ -63,6 +69,7 @@ impl RecordKind {
             RecordKind::Sent | RecordKind::Received => "record",
             RecordKind::SentIndex => "msgid",
             RecordKind::Evidence => "bundle",
+            RecordKind::Offered => "sealed",
         }
     }
 }

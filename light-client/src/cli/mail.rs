@@ -142,7 +142,7 @@ pub(super) fn read(args: ReadArgs) -> ExitCode {
     finish(run_read(args), json)
 }
 
-fn trust_dir(args: &TrustDirArgs, keys: &KeyStoreArgs) -> anyhow::Result<PathBuf> {
+pub(super) fn trust_dir(args: &TrustDirArgs, keys: &KeyStoreArgs) -> anyhow::Result<PathBuf> {
     match &args.trust_dir {
         Some(d) => Ok(d.clone()),
         None => Ok(keys.state_dir()?.join("trust")),
@@ -150,7 +150,7 @@ fn trust_dir(args: &TrustDirArgs, keys: &KeyStoreArgs) -> anyhow::Result<PathBuf
 }
 
 /// Every `*.toml` log file of the trust directory.
-fn read_trusts(dir: &Path) -> anyhow::Result<Vec<LogTrust>> {
+pub(super) fn read_trusts(dir: &Path) -> anyhow::Result<Vec<LogTrust>> {
     let mut trusts = Vec::new();
     let entries = std::fs::read_dir(dir).with_context(|| {
         format!(

@@ -32,6 +32,7 @@
 //! - `H(x)` is BLAKE3-256.
 
 mod answer;
+mod carried;
 mod keys;
 mod location;
 mod publication;
@@ -42,6 +43,7 @@ mod sealed;
 pub mod sender;
 
 pub use answer::{BadPublication, ProvenPublication, PublicationAnswer, classify_publication};
+pub use carried::{Carried, CarriedError};
 pub use keys::{
     MessageKey, WrappedKey, decrypt_message, encrypt_message, ephemeral_secret, is_clamped,
     open_direct_key, seal_direct_key, unwrap_key, wrap_key,

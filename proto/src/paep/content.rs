@@ -54,6 +54,7 @@ impl MailContent {
                     data: a.data,
                 })
                 .collect(),
+            certified: None,
         };
         let len = content.encoded_len();
         if len > MAX_MAIL_CONTENT_BYTES {

@@ -1,5 +1,7 @@
-//! The demo's story, step by step: three domains, two accounts, the four steps of certified
-//! mail, the evidence judged offline, and two forgeries rejected.
+//! The demo's story, step by step: three domains, two accounts logged in to their gateways, the
+//! four steps of certified mail with the sealed letter and the key request travelling as mail
+//! through the gateways (issue 12 §4, §6), the evidence timeline of both domains, the evidence
+//! bundle judged offline, and two forgeries rejected.
 //!
 //! Every step is the light client's or proto's, exactly as the `herald` CLI runs them; this
 //! file only calls them in order and says what each established and on which proof.
@@ -10,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail, ensure};
 use herald_light_client::certmail::{
-    Delivery, Letter, RequestTerms, SenderStep, decode_request, decode_sealed,
+    Arrival, Delivery, Letter, RequestTerms, SenderStep, decode_request,
 };
 use herald_light_client::keystore::KdfParams;
 use herald_light_client::{CheckedTrustList, CheckpointStore as _};
@@ -28,9 +30,10 @@ use super::narration::{
     Narrator, cosigners, deciding_detail, policy, short, tree, verdict_checks, verdict_summary,
 };
 use crate::party::{
-    CLOCK_SKEW_SECS, MAX_MERGE_DELAY_SECS, Party, earliest_deadline, os_rng, polling,
-    sender_config, unix_now,
+    CLOCK_SKEW_SECS, MAX_MERGE_DELAY_SECS, Party, earliest_deadline, polling, sender_config,
+    unix_now,
 };
+use crate::postbox::{PREKEYS, Postbox, timeline};
 use crate::testnet::{Testnet, TestnetOptions};
 
 /// Alice's domain (X) and Bob's.
@@ -82,21 +85,46 @@ pub(super) async fn tell(
         tree(&followed)
     ));
 
-    say.step("(a) Alice seals the letter for Bob");
+    say.step("Both log in to their own gateway; their certified mail travels as mail");
+    let mut alice_box = Postbox::open(&net, &mut alice)
+        .await
+        .context("Alice's login at d0.test")?;
+    let mut bob_box = Postbox::open(&net, &mut bob)
+        .await
+        .context("Bob's login at d1.test")?;
+    say.say(format!(
+        "Alice and Bob log in with their passwords (PAEP) and each uploads {PREKEYS} one-time prekeys, made inside the key store"
+    ));
+    say.say(
+        "no file passes between them: each message below is a mail, relayed between the gateways",
+    );
+
+    say.step("(a) Alice seals the letter for Bob and mails it");
     let letter = Letter {
         recipient: bob.account().to_owned(),
         plaintext: MESSAGE.as_bytes().to_vec(),
         sign: true,
     };
-    let (msg_id, steps) = alice
-        .mail()
-        .send(letter, &mut os_rng())
-        .context("sealing")?;
-    let sealed = SenderStep::sealed_in(&steps)
-        .context("the sender's machine gave no sealed message")?
-        .to_vec();
-    let message = decode_sealed(&sealed)?;
+    let msg_id = alice_box
+        .send_letter(&mut alice, letter)
+        .await
+        .context("sealing and mailing the letter")?;
     say.say(format!("M = {MESSAGE:?} ({} bytes)", MESSAGE.len()));
+    say.say(format!(
+        "Alice → d0.test → d1.test → Bob's mailbox: a mail (msg_id {}) whose content carries the sealed message; K stays with Alice",
+        short(&msg_id)
+    ));
+    match bob_box
+        .next_arrival(&mut bob, None)
+        .await
+        .context("Bob's mailbox")?
+    {
+        Arrival::Offered { sender, .. } => say.say(format!(
+            "Bob reads his mailbox: a certified letter from {sender} (sig_A checked under {sender}'s binding proven from d0.test's log); kept, acknowledged"
+        )),
+        other => bail!("Bob's mailbox held something else: {other:?}"),
+    }
+    let message = bob.mail_ref().offer(&msg_id).context("Bob's offer")?;
     say.say(format!(
         "C = ChaCha20-Poly1305(K, AD = msg_id, M): {} bytes, H(C) = {}",
         message.ciphertext.len(),
@@ -107,21 +135,17 @@ pub(super) async fn tell(
         b64(&message.key_commitment),
         short(&msg_id)
     ));
-    say.say(format!(
-        "Alice → Bob: the sealed message ({} bytes). K stays with Alice.",
-        sealed.len()
-    ));
 
-    say.step("(b) Bob asks for the key, to be published at X by T");
+    say.step("(b) Bob asks for the key, to be published at X by T, and mails the request to Alice");
     let now = unix_now();
     let terms = RequestTerms {
         deadline: now + DEADLINE_SECS,
         location: x.clone(),
         expect: None,
     };
-    let made = bob
-        .mail()
-        .request(&sealed, terms, now, &mut os_rng())
+    let made = bob_box
+        .request_key(&mut bob, &msg_id, terms)
+        .await
         .context("Bob's request")?;
     let request = decode_request(&made.request)?;
     let body = request.request.clone().unwrap_or_default();
@@ -145,23 +169,23 @@ pub(super) async fn tell(
         "req_hash = H(req ‖ sig_B) = {}",
         b64(&made.req_hash)
     ));
+    say.say("Bob → d1.test → d0.test → Alice's mailbox: the signed request, as mail");
 
     say.step("(c) Alice checks the request and publishes the key at X");
     let config = sender_config(offered, vec![bob_domain.clone()], false);
-    let steps = alice
-        .mail()
-        .accept(
-            &made.request,
-            binding.material(),
-            &config,
-            unix_now(),
-            &mut os_rng(),
-        )
-        .context("Alice accepts Bob's request")?;
+    let steps = match alice_box
+        .next_arrival(&mut alice, Some(&config))
+        .await
+        .context("Alice's mailbox")?
+    {
+        Arrival::Accepted { steps, .. } => steps,
+        other => bail!("Alice's mailbox held something else: {other:?}"),
+    };
     let leaf = SenderStep::publication_in(&steps)
         .context("accepted, but no publication to make")?
         .1
         .to_vec();
+    say.say("Alice reads her mailbox: Bob's request; she fetches Bob's binding from d1.test through her gateway, with its proof");
     say.say("accepted: sig_B verifies under IK_B, which was bound to Bob when he signed");
     say.say(format!(
         "          H(C), c_K and msg_id are her letter's; T ≥ now + MMD + witness period + margin = {}",
@@ -247,6 +271,8 @@ pub(super) async fn tell(
         "Bob read something else"
     );
     bob.mail().forget_request(&made.req_hash)?;
+
+    timelines(&mut say, &net, &alice, &msg_id).await?;
 
     let context = ArbiterContext {
         now: unix_now(),
@@ -430,5 +456,47 @@ fn forged(
         verdict.outcome == Outcome::NotShown,
         "a forged bundle ({what}) was judged received"
     );
+    Ok(())
+}
+
+/// The evidence timeline of both domains for the sealed letter's mail: each gateway's
+/// delivery-status records (DESIGN §3.4), proven in a checkpoint cosigned as its log requires
+/// and trusted by Alice, as `herald status` prints them.
+async fn timelines(
+    say: &mut Narrator,
+    net: &Testnet,
+    alice: &Party,
+    msg_id: &[u8],
+) -> anyhow::Result<()> {
+    say.step("The evidence timeline of both domains (delivery status of the letter's mail)");
+    for (domain, count) in [(ALICE, 1), (BOB, 3)] {
+        let status = timeline(net, alice, domain, msg_id, count)
+            .await
+            .with_context(|| format!("the evidence of {}", net.node(domain).domain()))?;
+        let cp = status.checkpoint.checkpoint();
+        say.say(format!(
+            "{}: {} record{} of msg_id {}, proven in {}",
+            net.node(domain).domain(),
+            status.records.len(),
+            if status.records.len() == 1 { "" } else { "s" },
+            short(msg_id),
+            tree(cp)
+        ));
+        for r in &status.records {
+            say.detail(format!(
+                "{:<14} at {}  leaf {} ({}), inclusion proof of {} hashes",
+                r.record
+                    .kind
+                    .as_str_name()
+                    .trim_start_matches("EVIDENCE_KIND_"),
+                r.record.time,
+                r.index,
+                b64(&r.leaf_hash),
+                r.path.len()
+            ));
+        }
+        say.detail(cosigners(&status.checkpoint, None));
+    }
+    say.say("the sender and recipient appear only as salted commitments; a party to the mail can open them");
     Ok(())
 }

@@ -1,4 +1,6 @@
-//! `herald cm ...`: certified mail between two people, messages carried as files.
+//! `herald cm ...`: certified mail between two people. By default its messages travel as mail
+//! through the gateways (`mail`, `inbox`, `ask`, in `by_mail.rs`); the file-based commands
+//! below carry them as files, for offline use.
 //!
 //! The steps that need no gateway: `send` (a), `request` (b), `accept` (A checks B's request),
 //! and the optimistic variant's `send-key` / `open-key` / `receipt`, then `evidence`. Each
@@ -6,6 +8,7 @@
 //! step of the library driver ([`herald_light_client::certmail::CertMail`]) and writes what
 //! goes to the other party to `--out`.
 
+mod by_mail;
 pub(super) mod files;
 mod network;
 mod steps;
@@ -23,6 +26,7 @@ use serde_json::json;
 
 use super::args::KeyStoreArgs;
 use super::connection::GatewayArgs;
+use super::mail::TrustDirArgs;
 
 /// Exit statuses of `herald cm`.
 pub(super) const CM_EXIT_STATUS: &str = "\
@@ -63,6 +67,82 @@ pub(super) enum CmCommand {
         /// Do not sign the sealed message with the identity key.
         #[arg(long)]
         unsigned: bool,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// Step (a) by mail (the default flow): seal FILE for ADDR and mail the sealed message
+    /// through the gateways (logged in with `herald login`); nothing to hand over.
+    #[command(after_help = CM_EXIT_STATUS)]
+    Mail {
+        #[command(flatten)]
+        keys: KeyStoreArgs,
+        #[command(flatten)]
+        gateway: GatewayArgs,
+        #[command(flatten)]
+        trust: TrustDirArgs,
+        /// The recipient's address.
+        #[arg(long, value_name = "ADDR")]
+        to: String,
+        /// The message M (its sealed message must fit one mail, about 58 KiB; larger letters
+        /// go with `herald cm send --out`).
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// Do not sign the sealed message with the identity key.
+        #[arg(long)]
+        unsigned: bool,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// Read the mailbox and take its certified mail: keep sealed letters (then `herald cm
+    /// ask`), accept key requests under the terms given and publish at once through
+    /// --gateway (or, --optimistic, send the key back by mail), open keys sent directly and
+    /// mail the receipt back, take receipts. Plain mail met here is saved to
+    /// <state-dir>/mail-saved.
+    #[command(after_help = CM_EXIT_STATUS)]
+    Inbox {
+        #[command(flatten)]
+        keys: KeyStoreArgs,
+        #[command(flatten)]
+        gateway: GatewayArgs,
+        #[command(flatten)]
+        trust: TrustDirArgs,
+        #[command(flatten)]
+        policy: PolicyArgs,
+        /// Accept requests optimistically: mail the key directly, publish only if no receipt
+        /// comes in time (`herald cm wait`).
+        #[arg(long)]
+        optimistic: bool,
+        /// Where letters opened from a directly sent key are written [default:
+        /// <state-dir>/letters].
+        #[arg(long, value_name = "DIR")]
+        out_dir: Option<PathBuf>,
+        /// How long to keep asking for the cosigned publication, seconds.
+        #[arg(long, default_value_t = 600, value_name = "SECONDS")]
+        poll_for: u64,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// Step (b) by mail, by the recipient: ask for the key of a letter `herald cm inbox` kept,
+    /// to be published at the location X by the deadline T; the signed request is mailed to
+    /// the sender.
+    #[command(after_help = CM_EXIT_STATUS)]
+    Ask {
+        #[command(flatten)]
+        keys: KeyStoreArgs,
+        #[command(flatten)]
+        gateway: GatewayArgs,
+        #[command(flatten)]
+        trust: TrustDirArgs,
+        /// The letter's msg_id, hex (as `herald cm inbox` printed it).
+        #[arg(long, value_name = "HEX")]
+        msg_id: String,
+        /// T: RFC 3339 (2030-01-02T03:04:05Z), +DURATION (+1h30m) or Unix seconds.
+        #[arg(long, value_name = "TIME")]
+        deadline: String,
+        #[command(flatten)]
+        location: LocationArgs,
+        #[command(flatten)]
+        expect: ExpectArgs,
         #[command(flatten)]
         output: Output,
     },
@@ -192,8 +272,16 @@ pub(super) enum CmCommand {
         #[command(flatten)]
         gateway: GatewayArgs,
         /// The recipient's signed key request.
-        #[arg(long, value_name = "REQ")]
-        request: PathBuf,
+        #[arg(
+            long,
+            value_name = "REQ",
+            required_unless_present = "msg_id",
+            conflicts_with = "msg_id"
+        )]
+        request: Option<PathBuf>,
+        /// Or the mail's msg_id, hex, for a request `herald cm inbox` already accepted.
+        #[arg(long, value_name = "HEX")]
+        msg_id: Option<String>,
         #[command(flatten)]
         policy: PolicyArgs,
         /// Optimistic variant: write the key, encrypted to the request key, to --key-out and
@@ -219,8 +307,16 @@ pub(super) enum CmCommand {
         #[command(flatten)]
         gateway: GatewayArgs,
         /// The recipient's signed key request.
-        #[arg(long, value_name = "REQ")]
-        request: PathBuf,
+        #[arg(
+            long,
+            value_name = "REQ",
+            required_unless_present = "msg_id",
+            conflicts_with = "msg_id"
+        )]
+        request: Option<PathBuf>,
+        /// Or the mail's msg_id, hex, for a request `herald cm inbox` already accepted.
+        #[arg(long, value_name = "HEX")]
+        msg_id: Option<String>,
         /// Do not sleep: take the step only if it is due now.
         #[arg(long)]
         no_sleep: bool,
@@ -240,8 +336,16 @@ pub(super) enum CmCommand {
         #[command(flatten)]
         gateway: GatewayArgs,
         /// The key request this account made.
-        #[arg(long, value_name = "REQ")]
-        request: PathBuf,
+        #[arg(
+            long,
+            value_name = "REQ",
+            required_unless_present = "req_hash",
+            conflicts_with = "req_hash"
+        )]
+        request: Option<PathBuf>,
+        /// Or its req_hash, hex (as `herald cm ask` printed it): the request is kept here.
+        #[arg(long, value_name = "HEX")]
+        req_hash: Option<String>,
         /// Where to write the decrypted message.
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
@@ -374,7 +478,10 @@ impl CmCommand {
             | CmCommand::Publish { output, .. }
             | CmCommand::Wait { output, .. }
             | CmCommand::Fetch { output, .. }
-            | CmCommand::ProveAbsence { output, .. } => output.json,
+            | CmCommand::ProveAbsence { output, .. }
+            | CmCommand::Mail { output, .. }
+            | CmCommand::Inbox { output, .. }
+            | CmCommand::Ask { output, .. } => output.json,
         }
     }
 }
@@ -427,6 +534,7 @@ fn mail_refusal(e: &CertifiedMailError) -> Option<&'static str> {
         CertifiedMailError::UnknownDomain { .. } => "unknown recipient domain",
         CertifiedMailError::Malformed { .. } => "malformed",
         CertifiedMailError::NotOurs { .. } => "not addressed to this account",
+        CertifiedMailError::Carried(_) => "not from its author",
         CertifiedMailError::Gateway(e) => return gateway_refusal(e),
         _ => return None,
     })
@@ -455,6 +563,9 @@ pub(super) fn run(command: CmCommand) -> ExitCode {
         | CmCommand::Wait { .. }
         | CmCommand::Fetch { .. }
         | CmCommand::ProveAbsence { .. }) => network::run(c),
+        c @ (CmCommand::Mail { .. } | CmCommand::Inbox { .. } | CmCommand::Ask { .. }) => {
+            by_mail::run(c)
+        }
         c => steps::run(c),
     };
     match result {

@@ -43,6 +43,24 @@ fn read_request(path: &Path) -> anyhow::Result<RequestFile> {
     })
 }
 
+/// The request file given, or only the msg_id of a mail whose request arrived by mail (then
+/// the request's bytes are empty: the sent record holds it).
+fn request_or_msg_id(
+    request: Option<std::path::PathBuf>,
+    msg_id: Option<String>,
+) -> anyhow::Result<RequestFile> {
+    match (request, msg_id) {
+        (Some(path), _) => read_request(&path),
+        (None, Some(hex)) => Ok(RequestFile {
+            bytes: Vec::new(),
+            signed: pb::SignedKeyRequest::default(),
+            msg_id: hex::decode(hex.trim()).context("--msg-id is not hex")?,
+            req_hash: [0; 32],
+        }),
+        (None, None) => bail!("give --request or --msg-id"),
+    }
+}
+
 fn checkpoints(keys: &KeyStoreArgs) -> anyhow::Result<FileCheckpointStore> {
     Ok(FileCheckpointStore::new(
         keys.state_dir()?.join("checkpoints"),
@@ -56,16 +74,20 @@ pub(super) fn run(command: CmCommand) -> anyhow::Result<()> {
             keys,
             gateway,
             request,
+            msg_id,
             policy,
             optimistic,
             key_out,
             poll_for,
             output,
         } => {
-            let request = read_request(&request)?;
+            let request = request_or_msg_id(request, msg_id)?;
             let mut mail = open(&keys)?;
             let now = now()?;
             match mail.sender_status(&request.msg_id, now)? {
+                SenderStatus::Sealed if request.bytes.is_empty() => bail!(
+                    "no request was accepted for this mail yet: `herald cm inbox` takes it when it comes, or give --request"
+                ),
                 SenderStatus::Sealed => {
                     let (binding, config) = sender_terms(&policy, optimistic)?;
                     let binding = binding.context("--binding is needed to accept the request")?;
@@ -98,11 +120,12 @@ pub(super) fn run(command: CmCommand) -> anyhow::Result<()> {
             keys,
             gateway,
             request,
+            msg_id,
             no_sleep,
             poll_for,
             output,
         } => {
-            let request = read_request(&request)?;
+            let request = request_or_msg_id(request, msg_id)?;
             let mut mail = open(&keys)?;
             let status = mail.sender_status(&request.msg_id, now()?)?;
             match status {
@@ -142,20 +165,25 @@ pub(super) fn run(command: CmCommand) -> anyhow::Result<()> {
             keys,
             gateway,
             request,
+            req_hash,
             out,
             poll_for,
             output,
         } => {
-            let request = read_request(&request)?;
+            let req_hash: [u8; 32] = match (request, req_hash) {
+                (Some(path), _) => read_request(&path)?.req_hash,
+                (None, Some(hex)) => hex::decode(hex.trim())
+                    .ok()
+                    .and_then(|b| b.try_into().ok())
+                    .context("--req-hash is not 32 bytes of hex")?,
+                (None, None) => bail!("give --request or --req-hash"),
+            };
             let mut mail = open(&keys)?;
             let store = checkpoints(&keys)?;
             let polling = Polling::until(now()?.saturating_add(poll_for));
             let opened = runtime()?.block_on(async {
                 let gateway = gateway.connect().await?;
-                anyhow::Ok(
-                    mail.fetch(&gateway, &request.req_hash, &store, &polling)
-                        .await?,
-                )
+                anyhow::Ok(mail.fetch(&gateway, &req_hash, &store, &polling).await?)
             })?;
             // Keep M before the request secret is forgotten.
             write(&out, &opened.plaintext)?;

@@ -265,14 +265,17 @@ pub(super) fn run(command: CmCommand) -> anyhow::Result<()> {
         CmCommand::Publish { .. }
         | CmCommand::Wait { .. }
         | CmCommand::Fetch { .. }
-        | CmCommand::ProveAbsence { .. } => {
-            bail!("the network commands run in network.rs")
+        | CmCommand::ProveAbsence { .. }
+        | CmCommand::Mail { .. }
+        | CmCommand::Inbox { .. }
+        | CmCommand::Ask { .. } => {
+            bail!("the network commands run in network.rs and by_mail.rs")
         }
     }
     Ok(())
 }
 
-fn location_of(args: &LocationArgs) -> anyhow::Result<herald_proto::certmail::Location> {
+pub(super) fn location_of(args: &LocationArgs) -> anyhow::Result<herald_proto::certmail::Location> {
     if let Some(path) = &args.location {
         return Ok(read_location(path)?);
     }
@@ -289,7 +292,7 @@ fn location_of(args: &LocationArgs) -> anyhow::Result<herald_proto::certmail::Lo
         .map_err(|e| anyhow::anyhow!("location flags: {e}"))
 }
 
-fn expectation(args: &ExpectArgs) -> anyhow::Result<Option<Expectation>> {
+pub(super) fn expectation(args: &ExpectArgs) -> anyhow::Result<Option<Expectation>> {
     let content_hash = match (&args.expect_hash, &args.expect_file) {
         (Some(h), _) => Some(
             BASE64
@@ -471,9 +474,21 @@ fn status(keys: &KeyStoreArgs, json: bool) -> anyhow::Result<()> {
         lines.push(format!("request  {}  {status}", hex_name(&req_hash)));
         requests.push(json!({ "id": hex_name(&req_hash), "status": status }));
     }
+    let mut offers = Vec::new();
+    for msg_id in mail.offers()? {
+        let from = match mail.offer(&msg_id) {
+            Ok(sealed) => sealed.sender,
+            Err(e) => format!("unreadable: {e}"),
+        };
+        lines.push(format!(
+            "letter   {}  from {from}: `herald cm ask` asks for its key",
+            hex_name(&msg_id)
+        ));
+        offers.push(json!({ "id": hex_name(&msg_id), "from": from }));
+    }
     print(
         json,
-        json!({ "account": account, "sent": sent, "requests": requests }),
+        json!({ "account": account, "sent": sent, "requests": requests, "offers": offers }),
         &lines,
     );
     Ok(())

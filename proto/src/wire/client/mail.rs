@@ -130,7 +130,24 @@ impl Validate for pb::MailContent {
                 });
             }
         }
+        if let Some(part) = &self.certified {
+            part.validate_fields()?;
+        }
         Ok(())
+    }
+}
+
+impl pb::CertifiedPart {
+    /// The bounds of a carried certified-mail message: exactly one part, valid as its own
+    /// message (its size is bounded by the `MailContent` around it).
+    pub fn validate_fields(&self) -> Result<(), WireError> {
+        use pb::certified_part::Part;
+        match required("CertifiedPart.part", &self.part)? {
+            Part::Sealed(m) => m.validate(),
+            Part::Request(m) => m.validate(),
+            Part::DirectKey(m) => m.validate(),
+            Part::Receipt(m) => m.validate(),
+        }
     }
 }
 
@@ -409,6 +426,7 @@ mod tests {
             subject: "S".into(),
             body: b"B".to_vec(),
             attachments: vec![attachment("a.txt", b"aaa"), attachment("b.txt", b"bb")],
+            certified: None,
         };
         assert_eq!(ok.validate(), Ok(()));
         let mut wrong_size = ok.clone();
