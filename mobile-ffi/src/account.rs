@@ -117,7 +117,8 @@ impl HeraldClient {
             .runtime
             .run(async move {
                 let keys = blocking(move || {
-                    std::fs::create_dir_all(&dir).map_err(|e| {
+                    // The key store, the session and the records: 0600 files in a 0700 directory.
+                    herald_light_client::durable_file::make_private_dir(&dir).map_err(|e| {
                         HeraldError::internal(format!("creating {}: {e}", dir.display()))
                     })?;
                     open(dir.clone()).map(|keys| (keys, dir))
@@ -378,6 +379,35 @@ pub(crate) mod tests {
         bad_input(block_on(
             client.create_account("x@d0.test".into(), String::new()),
         ));
+    }
+
+    /// Reliability review item 12: every file holding a secret is 0600 in a 0700 directory.
+    /// The state and account directories were made with the process's umask (0755), so the
+    /// key store sat in a directory anyone could list; a state directory that already existed
+    /// open is tightened too.
+    #[test]
+    fn an_accounts_key_store_is_private_in_private_directories() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state");
+        std::fs::create_dir(&state).unwrap();
+        std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let client = HeraldClient::new(HeraldConfig {
+            state_dir: state.to_string_lossy().into_owned(),
+            ..sample()
+        })
+        .unwrap();
+        let alice = block_on(client.create_account(
+            "alice@d0.test".into(),
+            "correct horse battery staple".into(),
+        ))
+        .unwrap();
+        let home = account_dir(&client.state, "alice@d0.test").unwrap();
+        assert_eq!(mode(&state), 0o700, "the state directory");
+        assert_eq!(mode(&home), 0o700, "the account's directory");
+        assert_eq!(mode(&home.join("keystore")), 0o600, "the key store");
+        drop(alice);
     }
 
     #[test]

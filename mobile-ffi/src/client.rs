@@ -279,12 +279,16 @@ impl HeraldClient {
     pub fn new(config: HeraldConfig) -> Result<Arc<Self>, HeraldError> {
         guard(|| {
             let config = check(config)?;
-            std::fs::create_dir_all(&config.state_dir).map_err(|e| {
-                HeraldError::internal(format!(
-                    "creating the state directory {}: {e}",
-                    config.state_dir.display()
-                ))
-            })?;
+            // It holds the accounts' key stores and records: private (0700) whether or not it
+            // existed (reliability review item 12).
+            herald_light_client::durable_file::make_private_dir(&config.state_dir).map_err(
+                |e| {
+                    HeraldError::internal(format!(
+                        "creating the state directory {}: {e}",
+                        config.state_dir.display()
+                    ))
+                },
+            )?;
             let checkpoints = FileCheckpointStore::new(config.state_dir.join("checkpoints"));
             Ok(Arc::new(HeraldClient {
                 runtime: Arc::new(Runtime::new()?),
