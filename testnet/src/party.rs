@@ -177,6 +177,12 @@ impl Party {
         &self.home
     }
 
+    /// The key store alone (the certified-mail records stay on disk), for a client that
+    /// drives the account's ordinary mail (chaos's mail load).
+    pub fn into_keys(self) -> FileKeyStore {
+        self.mail.into_parts().0
+    }
+
     /// The certified-mail driver (key store and records).
     pub fn mail(&mut self) -> &mut Mail {
         &mut self.mail

@@ -1,7 +1,7 @@
 //! The chaos run in CI: a short, bounded `herald-testnet chaos` on three domains with
 //! a fixed seed — three SIGKILLs and restarts, a partition, a full disk (a tmpfs: CI runs as
 //! root), a flood of half-open connections below the node's pending bound, and one log made to
-//! equivocate — under submissions and certified mail; every check of the run must hold.
+//! equivocate — under submissions, certified mail and mail; every check of the run must hold.
 //!
 //! The schedule comes from the seed alone, so a failure here replays with the seed and the
 //! shape printed in the report (`herald-testnet chaos ... --seed 14`).
@@ -58,6 +58,9 @@ async fn a_short_chaos_run_keeps_every_promise() {
         assert!(report.floods.values().all(|f| f.probes > 0));
         assert!(report.logs.iter().all(|l| l.acks > 0));
         assert!(report.letters.delivered > 0);
+        // Mail between domains ran too: read once and unaltered, every accepted one read.
+        assert!(report.mail.read > 0, "{:?}", report.mail);
+        assert_eq!(report.mail.not_read, 0, "{:?}", report.mail);
     })
     .await;
 }

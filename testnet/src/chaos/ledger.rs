@@ -18,6 +18,8 @@ use herald_proto::checkpoint::VerifiedCheckpoint;
 use herald_proto::merkle::Hash;
 use serde::Serialize;
 
+use super::mail::MailRecord;
+
 /// Signed checkpoints kept per log (one per size) for the audit to ask consistency proofs
 /// between; when full, every other one is dropped, so those kept stay spread over the run.
 pub(super) const KEPT_CHECKPOINTS: usize = 512;
@@ -44,6 +46,9 @@ pub enum Check {
     /// Certified mail: what was delivered is what was sent, and every evidence bundle a sender
     /// received convinces an arbiter.
     Letters,
+    /// Mail between domains: every mail read is one that was sent, with its body, read
+    /// once; every mail a sender's gateway accepted was read by the end.
+    Mail,
     /// The load really ran: every log took submissions after the last fault, letters went
     /// through (a run in which nothing happened proves nothing).
     Load,
@@ -53,7 +58,7 @@ pub enum Check {
 
 impl Check {
     /// Every check, in the order of the summary.
-    pub const ALL: [Check; 9] = [
+    pub const ALL: [Check; 10] = [
         Check::Acks,
         Check::Checkpoints,
         Check::Equivocation,
@@ -61,6 +66,7 @@ impl Check {
         Check::Recovery,
         Check::Flood,
         Check::Letters,
+        Check::Mail,
         Check::Load,
         Check::Processes,
     ];
@@ -75,6 +81,7 @@ impl Check {
             Check::Recovery => "nodes recovered from faults",
             Check::Flood => "clients served during floods",
             Check::Letters => "certified mail delivered correctly",
+            Check::Mail => "mail delivered once and unaltered",
             Check::Load => "load ran throughout",
             Check::Processes => "no process left",
         }
@@ -158,6 +165,7 @@ pub(super) struct Ledger {
 struct Inner {
     logs: Vec<LogRecord>,
     letters: LetterRecord,
+    mail: MailRecord,
     violations: Vec<Violation>,
 }
 
@@ -168,6 +176,8 @@ pub(super) struct Recorded {
     pub logs: Vec<LogRecord>,
     /// Certified mail.
     pub letters: LetterRecord,
+    /// Mail.
+    pub mail: MailRecord,
     /// Broken promises noticed while the run went on.
     pub violations: Vec<Violation>,
 }
@@ -255,6 +265,11 @@ impl Ledger {
         self.with(|i| f(&mut i.letters));
     }
 
+    /// Updates the mail record.
+    pub(super) fn mail(&self, f: impl FnOnce(&mut MailRecord)) {
+        self.with(|i| f(&mut i.mail));
+    }
+
     /// Acks and failed submissions of `log` so far.
     pub(super) fn counts(&self, log: usize) -> (usize, u64) {
         self.with(|i| {
@@ -274,6 +289,7 @@ impl Ledger {
         self.with(|i| Recorded {
             logs: std::mem::take(&mut i.logs),
             letters: std::mem::take(&mut i.letters),
+            mail: std::mem::take(&mut i.mail),
             violations: std::mem::take(&mut i.violations),
         })
     }

@@ -5,13 +5,14 @@
 //! The phases, each bounded:
 //! 1. **Setup.** N domains as real node processes ([`Testnet`], test hooks on for the fork); the
 //!    disk node's data directory on a small tmpfs (`disk`); a sender and a recipient account in
-//!    every domain (`letters`).
+//!    every domain for certified mail (`letters`) and for mail (`mail`).
 //! 2. **Faults under load** for M minutes: submitters and watchers on every log (`traffic`),
-//!    certified mail between the domains (`letters`), while the `conductor` runs the
+//!    certified mail and mail between the domains (`letters`, `mail`), while the `conductor` runs the
 //!    `plan`: SIGKILLs and restarts, partitions and heals, a full disk freed, floods of
 //!    half-open connections (`flood`), one log made to equivocate. Everything the clients see
 //!    goes to the `ledger`.
-//! 3. **Settle**: every honest log must be cosigned again within the bound (`recovery`).
+//! 3. **Settle**: every honest log must be cosigned again within the bound (`recovery`), and
+//!    every mail accepted between honest domains read.
 //! 4. **Audit** (`audit`): every log re-read and its tree recomputed against every ack and
 //!    every checkpoint any client saw; every honest domain's proof of the equivocation verified
 //!    offline; every node stopped; the process table checked (`processes`).
@@ -27,6 +28,7 @@ mod disk;
 mod flood;
 mod ledger;
 mod letters;
+mod mail;
 mod plan;
 mod processes;
 mod recovery;
@@ -98,6 +100,9 @@ pub struct ChaosArgs {
     /// Leave certified mail out of the load.
     #[arg(long)]
     pub no_certmail: bool,
+    /// Leave mail (relayed between gateways, read from mailboxes) out of the load.
+    #[arg(long)]
+    pub no_mail: bool,
     /// Keep the scratch directory (node data and logs) after a successful run.
     #[arg(long)]
     pub keep: bool,
@@ -156,7 +161,11 @@ impl ChaosConfig {
             cosign_bound: Duration::from_secs(60),
             sequence_interval: Duration::from_millis(200),
             submitters_per_log: 2,
-            workloads: vec![Workload::Submissions, Workload::CertifiedMail],
+            workloads: vec![
+                Workload::Submissions,
+                Workload::CertifiedMail,
+                Workload::Mail,
+            ],
             disk_mib: 192 + 8 * duration.as_secs().div_ceil(60),
         }
     }
@@ -190,6 +199,9 @@ impl ChaosConfig {
         if !self.workloads.contains(&Workload::CertifiedMail) {
             line.push_str(" --no-certmail");
         }
+        if !self.workloads.contains(&Workload::Mail) {
+            line.push_str(" --no-mail");
+        }
         line
     }
 }
@@ -217,6 +229,9 @@ pub async fn run_cli(args: ChaosArgs) -> anyhow::Result<()> {
     }
     if args.no_certmail {
         config.workloads.retain(|w| *w != Workload::CertifiedMail);
+    }
+    if args.no_mail {
+        config.workloads.retain(|w| *w != Workload::Mail);
     }
     let outcome = tokio::select! {
         outcome = run(config) => outcome,
@@ -291,6 +306,15 @@ pub async fn run(config: ChaosConfig) -> anyhow::Result<ChaosReport> {
     } else {
         Vec::new()
     };
+    let mailing = config.workloads.contains(&Workload::Mail);
+    let mailers = if mailing {
+        eprintln!("enrolling a mail sender and a mail recipient in every domain ...");
+        mail::introduce(&net, &config.dir.join("mailers"))
+            .await
+            .context("enrolling the mail accounts")?
+    } else {
+        Vec::new()
+    };
     let setup_s = begun.elapsed().as_secs_f64();
 
     eprintln!(
@@ -302,6 +326,7 @@ pub async fn run(config: ChaosConfig) -> anyhow::Result<ChaosReport> {
         traffic::start_submissions(&ctx, config.submitters_per_log, &mut tasks);
     }
     letters::start(&ctx, pairs, &mut tasks);
+    let mail_book = mail::start(&ctx, mailers, &mut tasks);
     let performed = Conductor::new(
         &mut net,
         &plan,
@@ -333,6 +358,14 @@ pub async fn run(config: ChaosConfig) -> anyhow::Result<ChaosReport> {
         })
         .await;
     }
+    // And every mail accepted between honest domains reaches its reader (judged below).
+    if mailing {
+        let _ = crate::wait::until(config.cosign_bound, Duration::from_millis(250), || async {
+            let unread = mail_book.unread(plan.equivocator).len();
+            if unread == 0 { Ok(()) } else { Err(unread) }
+        })
+        .await;
+    }
     stop_tx.send_replace(true);
     if tokio::time::timeout(STOP_BOUND, async {
         while tasks.join_next().await.is_some() {}
@@ -345,6 +378,9 @@ pub async fn run(config: ChaosConfig) -> anyhow::Result<ChaosReport> {
     let settle_s = settle_begun.elapsed().as_secs_f64();
 
     let audit_begun = Instant::now();
+    if mailing {
+        mail::judge(&ctx, &mail_book);
+    }
     let recorded = ledger.take();
     let mut violations = recorded.violations.clone();
     let mut summaries = BTreeMap::new();
@@ -399,6 +435,16 @@ pub async fn run(config: ChaosConfig) -> anyhow::Result<ChaosReport> {
         });
     }
 
+    if mailing && recorded.mail.read == 0 {
+        violations.push(Violation {
+            check: Check::Mail,
+            detail: format!(
+                "no mail was read in the whole run ({} sent)",
+                recorded.mail.sent
+            ),
+        });
+    }
+
     // Stop everything; then nothing may be left.
     for k in 0..net.len() {
         if let Err(e) = net.stop(k).await {
@@ -426,6 +472,7 @@ pub async fn run(config: ChaosConfig) -> anyhow::Result<ChaosReport> {
     }
     let audit_s = audit_begun.elapsed().as_secs_f64();
 
+    summaries.insert(Check::Mail, recorded.mail.summary());
     report::summarise(
         &mut summaries,
         &plan,
@@ -461,6 +508,7 @@ pub async fn run(config: ChaosConfig) -> anyhow::Result<ChaosReport> {
         supervisor_restarts: performed.supervisor_restarts,
         logs,
         letters: report::LetterSummary::of(&recorded.letters),
+        mail: recorded.mail.clone(),
         checks: rows,
         violations,
         phases: report::Phases {

@@ -11,6 +11,7 @@ use super::audit::{EquivocationAudit, LogAudit};
 use super::conductor::{Event, Performed};
 use super::flood::FloodReport;
 use super::ledger::{Check, LetterRecord, Violation};
+use super::mail::MailRecord;
 use super::plan::Plan;
 use super::recovery::Recovery;
 use super::traffic::Workload;
@@ -150,6 +151,8 @@ pub struct ChaosReport {
     pub logs: Vec<LogAudit>,
     /// Certified mail.
     pub letters: LetterSummary,
+    /// Mail.
+    pub mail: MailRecord,
     /// The checks.
     pub checks: Vec<CheckRow>,
     /// Every violation.
@@ -264,6 +267,21 @@ impl ChaosReport {
             l.lapsed,
             l.failed.values().sum::<u64>()
         );
+        let m = &self.mail;
+        let _ = writeln!(
+            out,
+            "  mail: {} sent, {} accepted, {} read once and unaltered, {} copies refused, {} accepted and not read, {} failed{}",
+            m.sent,
+            m.accepted,
+            m.read,
+            m.copies_refused,
+            m.not_read,
+            m.failed.values().sum::<u64>(),
+            m.failed
+                .iter()
+                .map(|(kind, n)| format!("\n    {n} × {kind}"))
+                .collect::<String>()
+        );
         let _ = writeln!(
             out,
             "  wall time: {:.1} s (setup {:.1}, faults {:.1}, settle {:.1}, audit {:.1})",
@@ -295,7 +313,7 @@ pub(super) fn rows(violations: &[Violation], summaries: &BTreeMap<Check, String>
         .collect()
 }
 
-/// A line per check saying what was checked.
+/// A line per check saying what was checked (mail's is `MailRecord::summary`).
 pub(super) fn summarise(
     out: &mut BTreeMap<Check, String>,
     plan: &Plan,

@@ -1,6 +1,7 @@
 //! Client traffic while the faults happen: notarizations submitted through the light client's
 //! gateway connection (as `load.rs` and the benches do), and a watcher per log that follows its
-//! checkpoints, plain and cosigned. Certified mail is in [`super::letters`].
+//! checkpoints, plain and cosigned. Certified mail is in [`super::letters`], mail in
+//! `super::mail`.
 //!
 //! Client tasks never touch the [`Testnet`] (the conductor owns it and kills and restarts its
 //! nodes): each gets a [`LogTarget`], the address and keys of one log taken before the run, and
@@ -35,10 +36,7 @@ use crate::testnet::Testnet;
 /// The kinds of client traffic a chaos run drives while faults happen.
 ///
 /// Each runs as tasks in the run's `JoinSet`, reports to the `Ledger` and ends when the
-/// `Stop` signal is given. Extension point: mail relay (ordinary mail between domains) does
-/// not exist yet. When it does, it becomes a third variant here, its clients a file beside
-/// `letters.rs` started from [`super::run`], and what they must see (every relayed message
-/// delivered once and unaltered) a [`Check`] of its own.
+/// `Stop` signal is given.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Workload {
@@ -46,6 +44,9 @@ pub enum Workload {
     Submissions,
     /// Certified mail from an account of each domain to one of the next domain.
     CertifiedMail,
+    /// Mail (relayed between gateways, read from a mailbox) from an account of each domain to
+    /// one of the next domain (`mail.rs`), checked by [`Check::Mail`].
+    Mail,
 }
 
 /// Bounds of the client connections: short, so that a dead node costs a client little.
