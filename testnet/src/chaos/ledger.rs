@@ -386,13 +386,15 @@ mod tests {
         ledger.failure(7, "ignored: no such log");
         ledger.violation(Check::Acks, "lost");
         ledger.letters(|l| l.sent += 1);
+        ledger.mail(|m| m.read += 1);
         let taken = ledger.take();
         assert_eq!(taken.logs.len(), 2);
         assert_eq!(taken.logs[1].submissions, 1);
         assert_eq!(taken.logs[1].failures["busy"], 2);
         assert_eq!(taken.violations.len(), 1);
         assert_eq!(taken.letters.sent, 1);
+        assert_eq!(taken.mail.read, 1);
         assert!(ledger.take().violations.is_empty());
-        assert_eq!(Check::ALL.len(), 9);
+        assert_eq!(Check::ALL.len(), 10);
     }
 }
