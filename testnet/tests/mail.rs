@@ -810,6 +810,32 @@ async fn the_cli_sends_lists_reads_and_reports_a_mail() {
         )
         .await);
         assert_eq!(outbox["entries"][0]["state"], "delivered", "{outbox}");
+
+        // Reliability review item 12: every file holding a secret or a plaintext is 0600 in a
+        // 0700 directory — the key store, the session, the replay cache and everything else in
+        // either state directory, and the attachment written where the user asked.
+        let mode = |p: &Path| {
+            std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(p).unwrap().permissions())
+                & 0o777
+        };
+        for home in [&alice_home, &bob_home] {
+            let mut stack = vec![home.clone()];
+            let mut files = 0;
+            while let Some(d) = stack.pop() {
+                assert_eq!(mode(&d), 0o700, "{}", d.display());
+                for entry in std::fs::read_dir(&d).unwrap().flatten() {
+                    let path = entry.path();
+                    if path.is_dir() {
+                        stack.push(path);
+                    } else {
+                        files += 1;
+                        assert_eq!(mode(&path), 0o600, "{}", path.display());
+                    }
+                }
+            }
+            assert!(files >= 3, "{}: {files} files", home.display());
+        }
+        assert_eq!(mode(&out_dir.join("contract.pdf")), 0o600);
     })
     .await;
 }
