@@ -11,7 +11,7 @@ mod common;
 use std::time::Duration;
 
 use common::{BINARY, bounded};
-use herald_testnet::chaos::{self, ChaosConfig, FaultMix};
+use herald_testnet::chaos::{self, ChaosConfig, Check, FaultMix};
 
 const SEED: u64 = 14;
 /// The fault phase; setup, settling and the audit come on top.
@@ -61,6 +61,15 @@ async fn a_short_chaos_run_keeps_every_promise() {
         // Mail between domains ran too: read once and unaltered, every accepted one read.
         assert!(report.mail.read > 0, "{:?}", report.mail);
         assert_eq!(report.mail.not_read, 0, "{:?}", report.mail);
+        // The JSON report (the CLI writes it to target/bench-report/chaos.json) says the same.
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["seed"], SEED);
+        assert_eq!(json["passed"], true);
+        assert_eq!(json["mail"]["read"], report.mail.read);
+        assert_eq!(
+            json["checks"].as_array().map(Vec::len),
+            Some(Check::ALL.len())
+        );
     })
     .await;
 }
