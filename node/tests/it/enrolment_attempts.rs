@@ -156,3 +156,54 @@ async fn attack_answers_do_not_tell_unknown_active_disabled_and_pending_accounts
     assert!(error_of(&ok).is_none(), "{ok:?}");
     alpha.stop().await;
 }
+
+/// F4 asks for the same answers *and the same timing class* for unknown, active and pending
+/// accounts: every wrong code is hashed and compared (against a dummy when nothing is
+/// pending), looked up and counted alike, so no state answers measurably faster. Wrong codes
+/// are sent in rounds, one per address in a rotating order, each round from a fresh peer (so
+/// that no peer reaches its own limit); the median answer times must agree within half again
+/// and 1 ms of slack (measured here: medians within 15% of each other, 3 to 9 ms a request on
+/// loopback, depending on the machine's load). A path that did a flush or a key derivation
+/// for one state only would stand out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attack_wrong_codes_for_unknown_active_and_pending_accounts_take_alike() {
+    const ROUNDS: usize = 15;
+    let alpha = Domain::start("alpha.test", |_| {}).await;
+    let mut client = TestClient::connect(alpha.addr()).await;
+    enrol(&alpha, &mut client, &Account::new("carol@alpha.test", 3)).await;
+    issue(&alpha, "bob@alpha.test", 3600).await;
+    let targets = [
+        ("unknown", Account::new("dave@alpha.test", 40)),
+        ("active", Account::new("carol@alpha.test", 41)),
+        ("pending", Account::new("bob@alpha.test", 43)),
+    ];
+    let mut times = vec![Vec::with_capacity(ROUNDS); targets.len()];
+    for round in 0..ROUNDS {
+        let mut peer = TestClient::connect(alpha.addr()).await;
+        // Warm the connection so the first timed request pays no stream set-up of its own.
+        register(&mut peer, &Account::new("warm@alpha.test", 50), "0").await;
+        for k in 0..targets.len() {
+            let t = (round + k) % targets.len();
+            let started = std::time::Instant::now();
+            let answer = register(&mut peer, &targets[t].1, "3333-3333-3333-3333").await;
+            times[t].push(started.elapsed());
+            assert!(error_of(&answer).is_some(), "{}: {answer:?}", targets[t].0);
+        }
+    }
+    let medians: Vec<std::time::Duration> = times
+        .iter_mut()
+        .map(|t| {
+            t.sort();
+            t[t.len() / 2]
+        })
+        .collect();
+    let fastest = *medians.iter().min().unwrap();
+    for ((what, _), median) in targets.iter().zip(&medians) {
+        eprintln!("{what}: median {median:?}");
+        assert!(
+            *median <= fastest * 3 / 2 + std::time::Duration::from_millis(1),
+            "{what} answers in {median:?}, the fastest in {fastest:?}: {medians:?}"
+        );
+    }
+    alpha.stop().await;
+}
