@@ -34,7 +34,10 @@ pub(crate) fn open(path: &Path) -> sled::Result<Option<sled::Db>> {
     let start = Instant::now();
     loop {
         match sled::Config::new().path(path).open() {
-            Ok(db) => return Ok(Some(db)),
+            Ok(db) => {
+                make_private(path).map_err(sled::Error::Io)?;
+                return Ok(Some(db));
+            }
             // sled reports a directory held by another process as an I/O error whose message
             // says so (sled 0.34 `Config::try_lock`); there is no dedicated variant to match.
             Err(sled::Error::Io(io)) if io.to_string().contains("could not acquire lock") => {
@@ -46,6 +49,40 @@ pub(crate) fn open(path: &Path) -> sled::Result<Option<sled::Db>> {
             Err(e) => return Err(e),
         }
     }
+}
+
+/// Makes the database's directory 0700 and its files 0600 (reliability review item 12): it
+/// holds password verifiers (SPAKE2+ `w0`, `L`) and enrolment code hashes, and sled creates
+/// its files with the process's umask (0644 under the usual 022). The data directory above is
+/// 0700 too (`gateway::make_data_dir_private`); this keeps the files private when they are
+/// copied out with their modes (a backup). Run at every open, after sled wrote its files and
+/// snapshot; a blob sled adds later (a value past its inline limit: mail ciphertext) is
+/// tightened at the next open and is in the 0700 directory meanwhile.
+fn make_private(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d)? {
+            let entry = entry?;
+            let meta = entry.metadata()?;
+            let wanted = if meta.is_dir() {
+                stack.push(entry.path());
+                0o700
+            } else if meta.is_file() {
+                0o600
+            } else {
+                continue;
+            };
+            if meta.permissions().mode() & 0o077 != 0 {
+                std::fs::set_permissions(entry.path(), std::fs::Permissions::from_mode(wanted))?;
+            }
+        }
+        let mode = std::fs::metadata(&d)?.permissions().mode();
+        if mode & 0o077 != 0 {
+            std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o700))?;
+        }
+    }
+    Ok(())
 }
 
 /// One of the node's sled trees.
@@ -133,6 +170,36 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(&got[..], &19u32.to_be_bytes());
+    }
+
+    /// Item 12 of the reliability review: sled made its directory and files with the umask
+    /// (0755 and 0644), and they hold password verifiers and code hashes.
+    #[test]
+    fn the_database_files_are_private() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store");
+        std::fs::create_dir(&path).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        for round in 0..2u32 {
+            let db = super::open(&path).unwrap().unwrap();
+            let tree = Tree::Accounts.open(&db).unwrap();
+            tree.insert(b"round", &round.to_be_bytes()).unwrap();
+            tree.flush().unwrap();
+        }
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&path), 0o700);
+        let mut files = 0;
+        for entry in std::fs::read_dir(&path).unwrap() {
+            let p = entry.unwrap().path();
+            if p.is_file() {
+                files += 1;
+                assert_eq!(mode(&p), 0o600, "{}", p.display());
+            } else {
+                assert_eq!(mode(&p), 0o700, "{}", p.display());
+            }
+        }
+        assert!(files >= 2, "{files} files");
     }
 
     #[test]
