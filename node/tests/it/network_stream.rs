@@ -179,3 +179,48 @@ async fn the_gateway_client_pipelines_past_the_streams_in_flight_bound() {
         "the requests went on a client stream"
     );
 }
+
+/// Found by the chaos run: after the gateway restarted, a `GatewayClient` that had pipelined
+/// failed every request "transport" for good — the stream behaviour dials by peer id alone and
+/// knows no address. Now a request whose stream cannot be opened goes on `/herald/client/1`,
+/// which redials the gateway's address, and the stream is opened again on that connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gateway_client_comes_back_after_the_gateway_restarts() {
+    let node = TestNode::start("alpha.test", |_| {}).await;
+    let client = GatewayClient::connect(&node.tcp_addr(), WAIT)
+        .await
+        .expect("connected");
+    client.submit(notarization(1)).await.expect("acked");
+    assert!(client.is_pipelined().await, "on a client stream first");
+    let stopped = node.stop().await;
+    // Requests while the gateway is down fail, as they must (the chaos run's clients kept
+    // sending through the downtime).
+    for n in 10..13 {
+        assert!(client.submit(notarization(n)).await.is_err());
+    }
+    let node = stopped.start().await;
+    // Bounded: the first request may still meet the stream of the old connection.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        match client.submit(notarization(2)).await {
+            Ok(_) => break,
+            Err(e) if tokio::time::Instant::now() >= deadline => {
+                panic!("no answer within {WAIT:?} of the restart: {e}")
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+    // And back on a client stream soon (the client tries it again a moment later).
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let mut n = 20;
+    while !client.is_pipelined().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not back on a client stream within {WAIT:?}"
+        );
+        client.submit(notarization(n)).await.expect("acked");
+        n += 1;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    node.stop().await;
+}
