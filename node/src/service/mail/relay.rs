@@ -21,9 +21,10 @@ use crate::service::Refusal;
 /// peek, not a queue scan).
 const QUEUE_TICK: Duration = Duration::from_millis(250);
 /// Most relay attempts in flight at once; the rest wait until one ends. Each is one request
-/// to a peer gateway (which works on up to `max_inflight_requests` at once) awaiting its
-/// mailbox flush and evidence round, so many must be in flight to fill a round.
-const MAX_ATTEMPTS_AT_ONCE: usize = 512;
+/// to a peer gateway awaiting its mailbox flush and evidence round, so many must be in flight
+/// to fill a round; they share one connection per peer, which carries 256 client-protocol
+/// streams at once (`network::behaviour`), leaving room for prekey and binding requests.
+const MAX_ATTEMPTS_AT_ONCE: usize = 192;
 /// How often mailboxes are swept for entries past the retention period.
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
 
