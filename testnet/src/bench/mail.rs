@@ -146,12 +146,16 @@ fn identity(account: &str) -> anyhow::Result<MemoryKeyStore> {
     )?)
 }
 
-/// Enrols and registers `account` at node `i`; its key store.
-async fn register(net: &Testnet, i: usize, account: String) -> anyhow::Result<MemoryKeyStore> {
+/// Enrols and registers `account` at node `i` over `client`; its key store.
+async fn register(
+    net: &Testnet,
+    client: &GatewayClient,
+    i: usize,
+    account: String,
+) -> anyhow::Result<MemoryKeyStore> {
     let code = net.node(i).enrol(&account, None).await?.enrolment_code;
     let mut keys = identity(&account)?;
     let record = password_record(PASSWORD, &account, testnet_password_params()).await?;
-    let client = net.client(i).await?;
     client
         .register(registration(&mut keys, &code, record)?)
         .await
@@ -159,15 +163,18 @@ async fn register(net: &Testnet, i: usize, account: String) -> anyhow::Result<Me
     Ok(keys)
 }
 
-/// Registers `accounts` at node `i`, `SETUP_PARALLEL` at once; their key stores in order.
+/// Registers `accounts` at node `i`, `SETUP_PARALLEL` at once over one connection (a node
+/// refuses many handshakes from one address at once); their key stores in order.
 async fn register_all(
     net: &Testnet,
     i: usize,
     accounts: Vec<String>,
 ) -> anyhow::Result<Vec<MemoryKeyStore>> {
     use futures::StreamExt as _;
+    let client = net.client(i).await?;
+    let client = &client;
     futures::stream::iter(accounts)
-        .map(|account| register(net, i, account))
+        .map(|account| register(net, client, i, account))
         .buffered(SETUP_PARALLEL)
         .collect::<Vec<_>>()
         .await
