@@ -65,6 +65,9 @@ pub const DEFAULT_SCRUB_KIB_PER_SECOND: u64 = 4096;
 pub const DEFAULT_SESSION_LIFETIME_SECS: u64 = herald_proto::paep::DEFAULT_SESSION_LIFETIME_SECS;
 /// Default bound on live login sessions.
 pub const DEFAULT_MAX_SESSIONS: usize = 10_000;
+/// Default prekey bundles one registered peer gateway may ask for per minute on behalf of all
+/// its senders (each sender is limited at its own gateway; docs/decisions.md).
+pub const DEFAULT_RELAY_PREKEY_BUNDLES_PER_MINUTE: u32 = 120_000;
 /// Default (and longest) expiry of a mail, seconds from its acceptance: 3 days.
 pub const DEFAULT_MAIL_EXPIRY_SECS: u64 = 3 * 24 * 3600;
 /// Default first delay before a failed relay is retried, ms.
@@ -174,6 +177,11 @@ pub struct NodeConfig {
     /// Live login sessions at once; a login beyond it is answered "busy".
     #[serde(default = "default_max_sessions")]
     pub max_sessions: usize,
+    /// Prekey bundles one registered peer gateway may ask for per minute (`relay_prekey`, on
+    /// behalf of all its senders, each limited at that gateway); an unregistered asker keeps
+    /// the per-peer anonymous limit.
+    #[serde(default = "default_relay_prekey_bundles_per_minute")]
+    pub relay_prekey_bundles_per_minute: u32,
     /// Seconds a mail is tried before it is given up as not delivered (also the latest expiry
     /// a sender may ask for).
     #[serde(default = "default_mail_expiry_secs")]
@@ -373,6 +381,7 @@ impl NodeConfig {
             scrub_kib_per_second: DEFAULT_SCRUB_KIB_PER_SECOND,
             session_lifetime_secs: DEFAULT_SESSION_LIFETIME_SECS,
             max_sessions: DEFAULT_MAX_SESSIONS,
+            relay_prekey_bundles_per_minute: DEFAULT_RELAY_PREKEY_BUNDLES_PER_MINUTE,
             mail_expiry_secs: DEFAULT_MAIL_EXPIRY_SECS,
             relay_retry_min_ms: DEFAULT_RELAY_RETRY_MIN_MS,
             relay_retry_max_ms: DEFAULT_RELAY_RETRY_MAX_MS,
@@ -514,6 +523,12 @@ impl NodeConfig {
             herald_proto::paep::MAX_SESSION_LIFETIME_SECS,
         )?;
         range("max_sessions", self.max_sessions as u64, 1, 1 << 20)?;
+        range(
+            "relay_prekey_bundles_per_minute",
+            u64::from(self.relay_prekey_bundles_per_minute),
+            1,
+            10_000_000,
+        )?;
         range(
             "mail_expiry_secs",
             self.mail_expiry_secs,
@@ -861,6 +876,10 @@ session_lifetime_secs = {session_lifetime_secs}
 # Live login sessions at once (default {max_sessions}); a login beyond it is answered "busy".
 max_sessions = {max_sessions_value}
 
+# Prekey bundles one registered peer gateway may ask for per minute on behalf of all its
+# senders (default {relay_bundles}, 1 to 10000000); each sender is limited at its own gateway.
+relay_prekey_bundles_per_minute = {relay_bundles_value}
+
 # Mail (DESIGN §3.2): seconds a mail is tried before the gateway gives up and records it as not
 # delivered (default {mail_expiry}); also the latest expiry a sender may ask for.
 mail_expiry_secs = {mail_expiry_secs}
@@ -955,6 +974,8 @@ external_witnesses = [{external_witnesses}]
             session_lifetime_secs = self.session_lifetime_secs,
             max_sessions = DEFAULT_MAX_SESSIONS,
             max_sessions_value = self.max_sessions,
+            relay_bundles = DEFAULT_RELAY_PREKEY_BUNDLES_PER_MINUTE,
+            relay_bundles_value = self.relay_prekey_bundles_per_minute,
             mail_expiry = DEFAULT_MAIL_EXPIRY_SECS,
             mail_expiry_secs = self.mail_expiry_secs,
             retry_min = DEFAULT_RELAY_RETRY_MIN_MS,
@@ -1110,6 +1131,10 @@ fn default_session_lifetime_secs() -> u64 {
 
 fn default_max_sessions() -> usize {
     DEFAULT_MAX_SESSIONS
+}
+
+fn default_relay_prekey_bundles_per_minute() -> u32 {
+    DEFAULT_RELAY_PREKEY_BUNDLES_PER_MINUTE
 }
 
 fn default_mail_expiry_secs() -> u64 {

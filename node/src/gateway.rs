@@ -518,6 +518,7 @@ impl Gateway {
             login_secret,
             session_lifetime: config.session_lifetime_secs,
             max_sessions: config.max_sessions,
+            relay_prekey_bundles_per_minute: config.relay_prekey_bundles_per_minute,
             metrics: PaepMetrics::register(&mut registry),
             mail: Some(mail.clone()),
         });

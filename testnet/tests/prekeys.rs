@@ -328,3 +328,101 @@ async fn attack_a_prekey_with_a_bad_signature_or_of_an_unbound_or_revoked_key_is
     })
     .await;
 }
+
+/// `herald_prekey_bundles_limited_total` of node `i` (unlabelled).
+async fn bundles_limited(net: &Testnet, i: usize) -> f64 {
+    let text = herald_testnet::node_api::metrics(net.node(i).http_addr())
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix("herald_prekey_bundles_limited_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// Asks d0 for one prekey of `to` in `session` (through the relay when `to` is at d1), waiting
+/// (bounded) while its binding is pending; the gateway's refusal kind, if any.
+async fn mail_prekey(
+    net: &Testnet,
+    client: &GatewayClient,
+    session: &mut Session<MemorySessionStore>,
+    to: &str,
+    domain: usize,
+) -> Option<pb::ClientErrorKind> {
+    let trust = net.log_trust(domain).unwrap();
+    let deadline = tokio::time::Instant::now() + SERVED_WITHIN;
+    loop {
+        match session.mail_prekey(client, to, &trust, now(), SKEW).await {
+            Ok(_) => return None,
+            Err(SessionError::Gateway(e)) => match refusal(&e) {
+                Some(pb::ClientErrorKind::Pending) if tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Some(kind) => return Some(kind),
+                None => panic!("{e}"),
+            },
+            Err(e) => panic!("{e}"),
+        }
+    }
+}
+
+/// The anonymous limit is per asker: 30 bundles a minute per libp2p peer. A relaying gateway
+/// asks for all its accounts, so d1 counts a registered peer's `relay_prekey` against the
+/// relay limit (`relay_prekey_bundles_per_minute`), and d0 counts each of its senders' asks
+/// (`mail_prekey`) against that sender's account: alice is stopped after 30, carol is not
+/// stopped by alice's asks, and d1 keeps handing d0 prekeys past 30 while a stranger
+/// asking d1 directly is still stopped after 30.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attack_prekey_bundles_are_limited_per_sending_account_and_per_stranger_not_per_relaying_gateway()
+ {
+    bounded(BOUND, async {
+        let dir = TempDir::new().unwrap();
+        let net = two_domains(&dir).await;
+        let bob = "bob@d1.test";
+        register(&net, 1, bob, 1).await;
+        register(&net, 0, "alice@d0.test", 2).await;
+        register(&net, 0, "carol@d0.test", 3).await;
+        // Every ask counts, a PENDING one too: wait until bob's binding is served.
+        let direct = net.client(1).await.unwrap();
+        wait::until(SERVED_WITHIN, Duration::from_millis(100), || {
+            direct.binding(bob)
+        })
+        .await
+        .unwrap_or_else(|e| panic!("bob's binding not served: {e:?}"));
+        let client = net.client(0).await.unwrap();
+        let mut alice = Session::login(&client, "alice@d0.test", PASSWORD, MemorySessionStore::new())
+            .await
+            .unwrap();
+        let mut carol = Session::login(&client, "carol@d0.test", PASSWORD, MemorySessionStore::new())
+            .await
+            .unwrap();
+        for i in 0..30 {
+            assert_eq!(mail_prekey(&net, &client, &mut alice, bob, 1).await, None, "ask {i}");
+        }
+        assert_eq!(
+            mail_prekey(&net, &client, &mut alice, bob, 1).await,
+            Some(pb::ClientErrorKind::RateLimited),
+            "alice's 31st ask in a minute"
+        );
+        // d0 has now asked d1 30 times as one peer: past the anonymous limit, within its own.
+        for i in 0..5 {
+            assert_eq!(mail_prekey(&net, &client, &mut carol, bob, 1).await, None, "carol {i}");
+        }
+        assert_eq!(bundles_limited(&net, 1).await, 0.0);
+        // A stranger asking d1 directly is one anonymous peer.
+        let stranger = net.client(1).await.unwrap();
+        let trust = net.log_trust(1).unwrap();
+        for i in 0..30 {
+            fetch_prekey_bundle(&stranger, bob, &trust, now(), SKEW)
+                .await
+                .unwrap_or_else(|e| panic!("stranger's ask {i}: {e}"));
+        }
+        let over = fetch_prekey_bundle(&stranger, bob, &trust, now(), SKEW).await;
+        assert!(
+            matches!(&over, Err(SessionError::Gateway(e)) if refusal(e) == Some(pb::ClientErrorKind::RateLimited)),
+            "{over:?}"
+        );
+        assert_eq!(bundles_limited(&net, 1).await, 1.0);
+    })
+    .await;
+}

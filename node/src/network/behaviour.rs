@@ -56,6 +56,13 @@ pub(super) struct Behaviour {
     pub stream: libp2p_stream::Behaviour,
 }
 
+/// Client-protocol requests one connection carries at once, both directions (libp2p's
+/// default is 100, beyond which a stream is dropped unanswered). A peer gateway relays many
+/// mails at once over its one connection (`service::mail`, up to 192 attempts in flight), each
+/// waiting a sequencing round; the work they cause is bounded by `max_inflight_requests`, and
+/// yamux allows 512 streams a connection.
+const CLIENT_STREAMS_PER_CONNECTION: usize = 256;
+
 /// How many connections the node accepts, from the configuration.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct ConnectionBounds {
@@ -106,7 +113,9 @@ pub(super) fn build_swarm(
             let client = request_response::Behaviour::with_codec(
                 ClientCodec::new(),
                 [(CLIENT_PROTOCOL, ProtocolSupport::Full)],
-                request_response::Config::default().with_request_timeout(request_timeout),
+                request_response::Config::default()
+                    .with_request_timeout(request_timeout)
+                    .with_max_concurrent_streams(CLIENT_STREAMS_PER_CONNECTION),
             );
             let witness = request_response::Behaviour::with_codec(
                 WitnessCodec::new(),

@@ -122,6 +122,85 @@ impl EvidenceRecorder {
     }
 }
 
+impl EvidenceRecorder {
+    /// Logs the records of `events` (the several records of one mail event, e.g. S_B's
+    /// `RELAY_ACCEPTED` and `CONSIGNMENT`) at consecutive indexes of **one** sequencing round,
+    /// in order, and returns once they are durable: [`record`](Self::record) for each, without a
+    /// round per record. At least once, never twice, as `record`: a record already logged is
+    /// not written again, and while any of them is being written by another call the whole call
+    /// is refused `Busy` (nothing stays claimed).
+    pub async fn record_all(&self, events: Vec<MailEvent>) -> Result<Vec<Recorded>, Refusal> {
+        let now = self.mail.now_secs();
+        let mut records = Vec::with_capacity(events.len());
+        for event in &events {
+            records.push(
+                EvidenceRecord::new(
+                    event.kind,
+                    &event.msg_id,
+                    &event.parties,
+                    now,
+                    &event.reason,
+                )
+                .map_err(|e| Refusal::BadEvent(e.to_string()))?,
+            );
+        }
+        let keys: Vec<Vec<u8>> = records.iter().map(record_key).collect();
+        let mut claimed: Vec<&[u8]> = Vec::with_capacity(keys.len());
+        for key in &keys {
+            if !self.mail.claim_record(key) {
+                for k in claimed {
+                    self.mail.release_record(k);
+                }
+                return Err(Refusal::Busy {
+                    retry_after: PENDING_RETRY,
+                });
+            }
+            claimed.push(key);
+        }
+        let result = self.write_all(records).await;
+        for key in claimed {
+            self.mail.release_record(key);
+        }
+        result
+    }
+
+    async fn write_all(&self, records: Vec<EvidenceRecord>) -> Result<Vec<Recorded>, Refusal> {
+        let looked_for = records.clone();
+        let found = self
+            .mail
+            .blocking(move |mail| {
+                looked_for
+                    .iter()
+                    .map(|r| mail.logged_record(r))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .await?;
+        let key = &self.mail.parts().log_key;
+        let fresh: Vec<pb::LogEntry> = records
+            .iter()
+            .zip(&found)
+            .filter(|(_, f)| f.is_none())
+            .map(|(r, _)| r.sign(key))
+            .collect();
+        let first = if fresh.is_empty() {
+            0
+        } else {
+            self.mail.append_batch(&fresh).await?.first
+        };
+        let mut next = first;
+        Ok(found
+            .into_iter()
+            .map(|f| match f {
+                Some(index) => Recorded::AlreadyLogged(index),
+                None => {
+                    next += 1;
+                    Recorded::Logged(next - 1)
+                }
+            })
+            .collect())
+    }
+}
+
 /// What makes two records the same record.
 fn record_key(record: &EvidenceRecord) -> Vec<u8> {
     let mut key = Vec::with_capacity(4 + 64 + record.msg_id.len());

@@ -443,6 +443,30 @@ impl Intake {
             .map_err(Refusal::from_submit)
     }
 
+    /// Appends `entries` at consecutive indexes of one round, in order; returns once they are
+    /// durable (the evidence of one mail event that has several records).
+    async fn append_batch(
+        &self,
+        entries: &[pb::LogEntry],
+    ) -> Result<crate::sequencer::BatchAck, Refusal> {
+        let mut batch = Vec::with_capacity(entries.len());
+        for entry in entries {
+            let bytes = entry.encode_to_vec();
+            if bytes.len() > MAX_LOG_ENTRY_BYTES {
+                return Err(Refusal::Internal(format!(
+                    "a gateway entry of {} bytes is over the limit",
+                    bytes.len()
+                )));
+            }
+            batch.push((bytes, index_writes(entry)));
+        }
+        self.parts()
+            .sequencer
+            .submit_batch(batch)
+            .await
+            .map_err(Refusal::from_submit)
+    }
+
     /// The latest cosigned checkpoint: its note and size (`None` before the first).
     fn cosigned(&self) -> Result<Option<(Vec<u8>, u64)>, Refusal> {
         let Some(note) = self.parts().store.cosigned().map_err(Refusal::from_read)? else {

@@ -36,6 +36,8 @@ pub struct PaepParts {
     pub session_lifetime: u64,
     /// Live sessions at once.
     pub max_sessions: usize,
+    /// Prekey bundles one registered peer gateway may ask for per minute (`relay_prekey`).
+    pub relay_prekey_bundles_per_minute: u32,
     /// Where logins, sessions and prekeys are counted.
     pub metrics: PaepMetrics,
     /// Mail (sending, mailboxes, relays); `None`: the gateway carries no mail.
@@ -46,7 +48,9 @@ pub(super) struct Inner {
     pub(super) intake: Intake,
     pub(super) logins: Mutex<Logins>,
     pub(super) sessions: Sessions,
-    pub(super) bundles: Mutex<Strikes<PeerId>>,
+    pub(super) bundles: Mutex<Strikes<super::prekeys::BundleAsker>>,
+    /// Prekey bundles asked for by registered peer gateways (`relay_prekey`), per peer.
+    pub(super) relay_bundles: Mutex<Strikes<PeerId>>,
     pub(super) metrics: PaepMetrics,
     pub(super) mail: Option<MailService>,
 }
@@ -76,6 +80,9 @@ impl Paep {
                 )),
                 sessions: Sessions::new(parts.max_sessions, parts.session_lifetime),
                 bundles: Mutex::new(Strikes::new(super::prekeys::BUNDLE_LIMIT)),
+                relay_bundles: Mutex::new(Strikes::new(super::prekeys::relay_bundle_limit(
+                    parts.relay_prekey_bundles_per_minute,
+                ))),
                 intake: parts.intake,
                 metrics: parts.metrics,
                 mail: parts.mail,
@@ -302,9 +309,13 @@ impl Paep {
             session_request::Request::MailPrekey(r) => {
                 let own = herald_proto::identity::account_domain(&r.account)
                     .is_some_and(|d| d.eq_ignore_ascii_case(self.accounts().domain()));
+                // Limited per sending account here: the recipient's gateway sees this gateway
+                // as one asker for all its accounts (`service::prekeys`).
+                let asker = super::prekeys::BundleAsker::Account(account.to_owned());
                 let bundle = if own {
-                    self.prekey_bundle(mail.local_peer(), r.account).await?
+                    self.prekey_bundle_for(asker, r.account).await?
                 } else {
+                    self.limit_bundles(&asker)?;
                     mail.remote_prekey(&r.account).await?
                 };
                 Response::PrekeyBundle(bundle)
@@ -333,7 +344,8 @@ impl Paep {
     }
 
     /// `relay_prekey` from the peer gateway `peer`: one prekey of an account here, handed out
-    /// as to any asker, only to a registered peer of the domain it names.
+    /// as to any asker, only to a registered peer of the domain it names, under the registered
+    /// peers' own, larger limit (`service::prekeys`).
     pub async fn relay_prekey(
         &self,
         peer: PeerId,
@@ -341,7 +353,7 @@ impl Paep {
     ) -> Result<pb::PrekeyBundle, Refusal> {
         let mail = self.mail()?;
         mail.admit_relay_peer(&peer, &request.from_domain)?;
-        self.prekey_bundle(peer, request.account).await
+        self.relay_prekey_bundle(peer, request.account).await
     }
 
     /// `relay_mail` from the peer gateway `peer`.

@@ -4,11 +4,18 @@
 //! - **Upload**: every prekey must verify under the account's bound IK (proto's
 //!   `verify_prekey_upload`) before anything is stored; the book then refuses reused ids and
 //!   more than `MAX_ONE_TIME_PREKEYS` per account, and answers once the upload is durable.
-//! - **Bundle** (any sender may ask; at most [`BUNDLE_LIMIT`] per peer, then a growing
-//!   back-off): the account's binding answer is fetched first (a prekey is not spent on an
-//!   account whose binding cannot be shown), then one prekey is taken — a one-time prekey
-//!   removed and flushed before it is answered, or when none is left the fallback, which is
-//!   logged and counted. Fallback 0 is the binding's own prekey and signature.
+//! - **Bundle** (any sender may ask): the account's binding answer is fetched first (a prekey
+//!   is not spent on an account whose binding cannot be shown), then one prekey is taken — a
+//!   one-time prekey removed and flushed before it is answered, or when none is left the
+//!   fallback, which is logged and counted. Fallback 0 is the binding's own prekey and
+//!   signature.
+//! - **Who is limited** ([`BundleAsker`]): an anonymous asker (`prekey_bundle` on the client
+//!   protocol) at most [`BUNDLE_LIMIT`] per libp2p peer, then a growing back-off; a logged-in
+//!   sender asking its own gateway (`mail_prekey`) the same limit per sending *account*, for
+//!   local and remote recipients alike; a registered peer gateway relaying its senders'
+//!   requests (`relay_prekey`) its own limit per peer, `relay_prekey_bundles_per_minute` from
+//!   the configuration, since it speaks for all its accounts, each limited at that gateway
+//!   (docs/decisions.md, "Prekey bundle limits").
 
 use std::time::Duration;
 
@@ -24,15 +31,33 @@ use crate::accounts::attempts::Limit;
 use crate::accounts::prekeys::{Handed, MAX_ONE_TIME_PREKEYS, PrekeyStoreError};
 use crate::metrics::KindLabel;
 
-/// Prekey bundles one peer may ask for within a minute; then it is refused for a minute,
-/// doubling each time it asks too much again, up to 15 minutes. Bounds how fast one peer can
-/// drain an account's one-time prekeys.
+/// Prekey bundles one asker (an anonymous peer, or a logged-in sending account) may ask for
+/// within a minute; then it is refused for a minute, doubling each time it asks too much again,
+/// up to 15 minutes. Bounds how fast one asker can drain an account's one-time prekeys.
 pub(super) const BUNDLE_LIMIT: Limit = Limit {
     max_failures: 30,
     window: Duration::from_secs(60),
     first_backoff: Duration::from_secs(60),
     max_backoff: Duration::from_secs(15 * 60),
 };
+
+/// The limit of one registered peer gateway: `per_minute` bundles, then [`BUNDLE_LIMIT`]'s
+/// back-off.
+pub(super) fn relay_bundle_limit(per_minute: u32) -> Limit {
+    Limit {
+        max_failures: per_minute.max(1),
+        ..BUNDLE_LIMIT
+    }
+}
+
+/// Who a prekey bundle is counted against (module docs).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum BundleAsker {
+    /// An anonymous asker on the client protocol.
+    Peer(PeerId),
+    /// A sending account logged in at this gateway.
+    Account(String),
+}
 
 fn store_error(e: PrekeyStoreError) -> Refusal {
     match e {
@@ -88,28 +113,44 @@ impl Paep {
             .map_err(|e| Refusal::Internal(format!("task failed: {e}")))?
     }
 
-    /// One prekey of `account` for `peer` (see the module docs).
+    /// One prekey of `account` for the anonymous asker `peer` (see the module docs).
     pub async fn prekey_bundle(
         &self,
         peer: PeerId,
         account: String,
     ) -> Result<pb::PrekeyBundle, Refusal> {
+        self.prekey_bundle_for(BundleAsker::Peer(peer), account)
+            .await
+    }
+
+    /// One prekey of `account` for the registered peer gateway `peer`, under the relay limit.
+    pub(super) async fn relay_prekey_bundle(
+        &self,
+        peer: PeerId,
+        account: String,
+    ) -> Result<pb::PrekeyBundle, Refusal> {
+        count_against(&self.inner.relay_bundles, &peer, self.now(), self)?;
+        self.take_bundle(account).await
+    }
+
+    /// Counts one bundle against `asker`'s [`BUNDLE_LIMIT`]; the refusal once it is over.
+    pub(super) fn limit_bundles(&self, asker: &BundleAsker) -> Result<(), Refusal> {
+        count_against(&self.inner.bundles, asker, self.now(), self)
+    }
+
+    /// One prekey of `account` for `asker`, counted against its limit.
+    pub(super) async fn prekey_bundle_for(
+        &self,
+        asker: BundleAsker,
+        account: String,
+    ) -> Result<pb::PrekeyBundle, Refusal> {
+        self.limit_bundles(&asker)?;
+        self.take_bundle(account).await
+    }
+
+    /// One prekey of `account` (module docs), the asker's limit already counted.
+    async fn take_bundle(&self, account: String) -> Result<pb::PrekeyBundle, Refusal> {
         let metrics = &self.inner.metrics;
-        {
-            let mut asked = self
-                .inner
-                .bundles
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            let now = self.now();
-            if let Some(retry_after) = asked.blocked(&peer, now) {
-                metrics.prekey_bundles_limited.inc();
-                return Err(Refusal::TooManyAttempts { retry_after });
-            }
-            if let Some(backoff) = asked.record_failure(&peer, now) {
-                warn!(%peer, ?backoff, "prekey bundles: a peer asked too often; refused for a while");
-            }
-        }
         if self
             .accounts()
             .active_key(&account)
@@ -153,4 +194,24 @@ impl Paep {
             binding: Some(binding),
         })
     }
+}
+
+/// Counts one bundle against `key` in `strikes`; refused (and counted) while it is blocked.
+fn count_against<K: std::hash::Hash + Eq + Clone + std::fmt::Debug>(
+    strikes: &std::sync::Mutex<crate::accounts::attempts::Strikes<K>>,
+    key: &K,
+    now: u64,
+    paep: &Paep,
+) -> Result<(), Refusal> {
+    let mut asked = strikes
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(retry_after) = asked.blocked(key, now) {
+        paep.inner.metrics.prekey_bundles_limited.inc();
+        return Err(Refusal::TooManyAttempts { retry_after });
+    }
+    if let Some(backoff) = asked.record_failure(key, now) {
+        warn!(asker = ?key, ?backoff, "prekey bundles: an asker asked too often; refused for a while");
+    }
+    Ok(())
 }

@@ -8,6 +8,7 @@
 mod certmail;
 mod cosign;
 mod login;
+mod mail;
 mod proofs;
 mod submit;
 mod tiles;
@@ -22,6 +23,7 @@ use serde::Serialize;
 pub use certmail::CertmailArgs;
 pub use cosign::CosignArgs;
 pub use login::LoginArgs;
+pub use mail::MailArgs;
 pub use proofs::ProofsArgs;
 pub use submit::SubmitArgs;
 pub use tiles::TilesArgs;
@@ -40,6 +42,9 @@ pub enum BenchCommand {
     Certmail(CertmailArgs),
     /// PAEP logins per second over the client protocol against one node.
     Login(LoginArgs),
+    /// Mails per second between two domains through their gateways (250 ms sequencing), and
+    /// latency from send to the recipient's verified plaintext.
+    Mail(MailArgs),
     /// C2SP tlog-tiles reads per second over the node's HTTP listener (keep-alive or h2c),
     /// every body checked against what the preloaded log must hold.
     Tiles(TilesArgs),
@@ -65,6 +70,7 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Cosign(args) => cosign::run(args).await,
         BenchCommand::Certmail(args) => certmail::run(args).await,
         BenchCommand::Login(args) => login::run(args).await,
+        BenchCommand::Mail(args) => mail::run(args).await,
         BenchCommand::Tiles(args) => tiles::run(args).await,
     }
 }

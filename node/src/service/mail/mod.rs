@@ -147,6 +147,16 @@ impl MailEvents {
 
     /// Records `kind` for `envelope` with `reason` (see the type's docs).
     async fn record(&self, kind: pb::EvidenceKind, envelope: &pb::MailEnvelope, reason: &str) {
+        self.record_all(&[kind], envelope, reason).await;
+    }
+
+    /// Records `kinds` for `envelope` with `reason`, in order, in one sequencing round.
+    async fn record_all(
+        &self,
+        kinds: &[pb::EvidenceKind],
+        envelope: &pb::MailEnvelope,
+        reason: &str,
+    ) {
         let parties = match mail_parties(envelope) {
             Ok(p) => p,
             Err(e) => {
@@ -154,27 +164,28 @@ impl MailEvents {
                 return warn!(error = %e, "no evidence record: the envelope's parties do not commit");
             }
         };
-        let event = MailEvent {
-            kind,
-            msg_id: envelope.msg_id.clone(),
-            parties,
-            reason: reason.to_owned(),
-        };
+        let events: Vec<MailEvent> = kinds
+            .iter()
+            .map(|&kind| MailEvent {
+                kind,
+                msg_id: envelope.msg_id.clone(),
+                parties: parties.clone(),
+                reason: reason.to_owned(),
+            })
+            .collect();
+        let names = || kinds.iter().map(|k| k.as_str_name()).collect::<Vec<_>>();
         for _ in 0..EVIDENCE_TRIES {
-            match self.recorder.record(event.clone()).await {
+            match self.recorder.record_all(events.clone()).await {
                 Ok(_) => return,
                 Err(Refusal::Busy { retry_after }) => tokio::time::sleep(retry_after).await,
                 Err(e) => {
                     self.count("evidence_failed");
-                    return warn!(error = %e, kind = kind.as_str_name(), "evidence record not written");
+                    return warn!(error = %e, kinds = ?names(), "evidence record not written");
                 }
             }
         }
         self.count("evidence_failed");
-        warn!(
-            kind = kind.as_str_name(),
-            "evidence record still busy; not written"
-        );
+        warn!(kinds = ?names(), "evidence record still busy; not written");
     }
 
     /// `Acceptance`: S_A took `envelope` from its sender (durable in the outbound queue).
@@ -217,12 +228,21 @@ impl MailEvents {
     pub async fn record_consignment(&self, envelope: &pb::MailEnvelope, from_domain: &str) {
         // No reason text: the relaying domain is the sender's, and a public record names no
         // domain of the mail's parties.
+        // Both in one round: a relay waits for one round of evidence, not two.
         if account_domain(&envelope.recipient) != Some(from_domain) {
-            self.record(pb::EvidenceKind::RelayAccepted, envelope, "")
+            self.record_all(
+                &[
+                    pb::EvidenceKind::RelayAccepted,
+                    pb::EvidenceKind::Consignment,
+                ],
+                envelope,
+                "",
+            )
+            .await;
+        } else {
+            self.record(pb::EvidenceKind::Consignment, envelope, "")
                 .await;
         }
-        self.record(pb::EvidenceKind::Consignment, envelope, "")
-            .await;
     }
 
     /// `Handover` (S_B): the recipient fetched `mail`.
@@ -383,11 +403,6 @@ impl MailService {
         })
     }
 
-    /// This node's own peer id (the asker of prekeys for local senders).
-    pub(crate) fn local_peer(&self) -> libp2p::PeerId {
-        self.inner.node.peer_id()
-    }
-
     /// The evidence points.
     pub fn events(&self) -> &MailEvents {
         &self.inner.events
@@ -515,8 +530,10 @@ impl MailService {
             .await?;
         if new {
             self.inner.metrics.queued.inc();
-            self.inner.events.accepted(&envelope, expires_at).await;
+            // The relay starts now, while the acceptance record waits for its round: the mail
+            // is durable in the queue, and the sender is answered once both are.
             self.inner.wake.notify_one();
+            self.inner.events.accepted(&envelope, expires_at).await;
         }
         Ok(pb::MailAccepted {
             msg_id: envelope.msg_id,

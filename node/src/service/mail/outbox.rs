@@ -9,8 +9,14 @@
 //!
 //! Keyed by (sender, msg_id): a mail sent twice (a client retrying after a lost answer) is
 //! queued once. The relay envelope holds only Z, never M.
+//!
+//! **What is due** is kept in memory beside the tree ([`Due`]: the queue keys ordered by next
+//! attempt), read from the tree once when the node opens it and kept in step by every write
+//! here, so the relay task opens only the records that are due ([`Outbox::take_due`]) and a
+//! large queue of mail waiting for its retry costs nothing per look.
 
-use std::sync::Arc;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use herald_proto::wire::{MAX_CLIENT_REQUEST_BYTES, MAX_OUTBOX_ENTRIES, decode, pb};
 use prost::Message as _;
@@ -37,17 +43,129 @@ pub(crate) struct Queued {
     pub envelope: pb::MailEnvelope,
 }
 
+/// The queued mails not being tried right now, by next attempt (module docs). A key taken by
+/// [`Outbox::take_due`] is out of it until its attempt ends in a retry (back in) or a finish.
+#[derive(Debug, Default)]
+struct Due {
+    by_time: BTreeSet<(u64, Vec<u8>)>,
+    at: HashMap<Vec<u8>, u64>,
+    /// Keys taken and not yet retried or finished.
+    taken: usize,
+}
+
+impl Due {
+    /// The attempt on `key` ended: out of the taken (or, if it was waiting, of the waiting
+    /// set), then waiting again until `next_ms` if given.
+    fn settle(&mut self, key: Vec<u8>, next_ms: Option<u64>) {
+        match self.at.remove(&key) {
+            Some(old) => {
+                self.by_time.remove(&(old, key.clone()));
+            }
+            None => self.taken = self.taken.saturating_sub(1),
+        }
+        if let Some(next) = next_ms {
+            self.insert(key, next);
+        }
+    }
+
+    fn insert(&mut self, key: Vec<u8>, next_ms: u64) {
+        if let Some(old) = self.at.insert(key.clone(), next_ms) {
+            self.by_time.remove(&(old, key.clone()));
+        }
+        self.by_time.insert((next_ms, key));
+    }
+}
+
 /// The queue. Cheap to clone.
 #[derive(Clone, Debug)]
 pub(crate) struct Outbox {
     tree: sled::Tree,
     db: sled::Db,
     at_rest: Arc<AtRest>,
+    due: Arc<Mutex<Due>>,
 }
 
 impl Outbox {
+    /// The queue in `tree`; reads every queued record once to know what is due when (a record
+    /// that does not read is reported and left out). Blocking.
     pub(crate) fn new(db: sled::Db, tree: sled::Tree, at_rest: Arc<AtRest>) -> Self {
-        Outbox { tree, db, at_rest }
+        let outbox = Outbox {
+            tree,
+            db,
+            at_rest,
+            due: Arc::default(),
+        };
+        let mut due = Due::default();
+        for item in outbox.queued() {
+            match item {
+                Ok(q) => due.insert(q.key, q.next_attempt_ms),
+                Err(e) => {
+                    tracing::error!(error = %e, "an outbound queue record does not read; left in place")
+                }
+            }
+        }
+        *outbox.due() = due;
+        outbox
+    }
+
+    fn due(&self) -> std::sync::MutexGuard<'_, Due> {
+        // An index of keys only: a panic elsewhere leaves it usable.
+        self.due.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Mails in the queue (waiting or being tried).
+    pub(crate) fn len(&self) -> usize {
+        let due = self.due();
+        due.at.len() + due.taken
+    }
+
+    /// When the earliest waiting mail is due, Unix ms.
+    pub(crate) fn next_due_ms(&self) -> Option<u64> {
+        self.due().by_time.first().map(|(t, _)| *t)
+    }
+
+    /// Takes up to `max` mails due at `now_ms` out of the waiting set, earliest first, and
+    /// opens only those; each must end in [`retry`](Self::retry),
+    /// [`finish`](Self::finish) or [`put_back`](Self::put_back). A record that does not read is
+    /// reported and left in the tree, out of the waiting set until the node opens the queue
+    /// again. Blocking.
+    pub(crate) fn take_due(&self, now_ms: u64, max: usize) -> Vec<Result<Queued, StoreError>> {
+        let keys: Vec<Vec<u8>> = {
+            let mut due = self.due();
+            let mut keys = Vec::new();
+            while keys.len() < max {
+                match due.by_time.first() {
+                    Some((t, _)) if *t <= now_ms => {}
+                    _ => break,
+                }
+                let Some((_, key)) = due.by_time.pop_first() else {
+                    break;
+                };
+                due.at.remove(&key);
+                keys.push(key);
+            }
+            due.taken += keys.len();
+            keys
+        };
+        let mut taken = Vec::with_capacity(keys.len());
+        for key in keys {
+            match self.tree.get(&key) {
+                Ok(Some(sealed)) => taken.push(self.read(&key, &sealed)),
+                Ok(None) => {}
+                Err(e) => taken.push(Err(e.into())),
+            }
+            if !matches!(taken.last(), Some(Ok(_))) {
+                let mut due = self.due();
+                due.taken = due.taken.saturating_sub(1);
+            }
+        }
+        taken
+    }
+
+    /// Returns a taken mail to the waiting set, due at `next_attempt_ms`, unchanged on disk
+    /// (its attempt's outcome could not be recorded).
+    pub(crate) fn put_back(&self, queued: &Queued, next_attempt_ms: u64) {
+        self.due().settle(queued.key.clone(), Some(next_attempt_ms));
     }
 
     fn queue_key(&self, envelope: &pb::MailEnvelope) -> Vec<u8> {
@@ -118,17 +236,19 @@ impl Outbox {
             return Ok(false);
         }
         self.write(&Queued {
-            key,
+            key: key.clone(),
             next_attempt_ms: now_ms,
             attempts: 0,
             relay,
             envelope,
         })?;
         self.tree.flush()?;
+        self.due().insert(key, now_ms);
         Ok(true)
     }
 
-    /// Every queued mail; a record that does not read is reported and skipped by the caller.
+    /// Every queued mail, read from the tree; a record that does not read is reported and
+    /// skipped by the caller. Blocking; costs the whole queue (listing, opening).
     pub(crate) fn queued(&self) -> Vec<Result<Queued, StoreError>> {
         self.tree
             .scan_prefix([QUEUED])
@@ -139,12 +259,14 @@ impl Outbox {
             .collect()
     }
 
-    /// Records a failed attempt: the next one at `next_attempt_ms`. Blocking; flushed.
+    /// Records a failed attempt of a taken mail: the next one at `next_attempt_ms`, when it is
+    /// due again. Blocking; flushed. On an error the mail stays taken (the caller puts it back).
     pub(crate) fn retry(&self, mut queued: Queued, next_attempt_ms: u64) -> Result<(), StoreError> {
         queued.attempts = queued.attempts.saturating_add(1);
         queued.next_attempt_ms = next_attempt_ms;
         self.write(&queued)?;
         self.tree.flush()?;
+        self.due().settle(queued.key, Some(next_attempt_ms));
         Ok(())
     }
 
@@ -184,6 +306,7 @@ impl Outbox {
         batch.insert(key, sealed);
         self.tree.apply_batch(batch)?;
         self.tree.flush()?;
+        self.due().settle(queued.key.clone(), None);
         Ok(())
     }
 
@@ -290,5 +413,79 @@ mod tests {
             let bytes = [k.to_vec(), v.to_vec()].concat();
             assert!(!bytes.windows(13).any(|w| w == b"bob@beta.test"));
         }
+    }
+
+    #[test]
+    fn the_relay_takes_only_due_mail_and_a_reopened_queue_knows_what_is_due() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = Arc::new(AtRest::new(Zeroizing::new([3; 32])));
+        let failed;
+        {
+            let db = crate::db::open(dir.path()).unwrap().unwrap();
+            let tree = crate::db::Tree::Outbox.open(&db).unwrap();
+            let outbox = Outbox::new(db.clone(), tree, key.clone());
+            for (id, at) in [(&b"m-1"[..], 1000), (b"m-2", 1000), (b"m-3", 3000)] {
+                assert!(outbox.enqueue(relay(id), at).unwrap());
+            }
+            assert_eq!((outbox.len(), outbox.next_due_ms()), (3, Some(1000)));
+            // At 2000 two are due; one at a time when there is room for one.
+            let first = outbox.take_due(2000, 1);
+            assert_eq!(first.len(), 1);
+            let second: Vec<Queued> = outbox
+                .take_due(2000, 10)
+                .into_iter()
+                .map(Result::unwrap)
+                .collect();
+            assert_eq!(second.len(), 1, "m-3 is not due yet");
+            assert!(
+                outbox.take_due(2000, 10).is_empty(),
+                "taken mail is not taken again"
+            );
+            assert_eq!((outbox.len(), outbox.next_due_ms()), (3, Some(3000)));
+            // One fails and waits until 9000; the other is delivered.
+            let first = first.into_iter().next().unwrap().unwrap();
+            failed = first.envelope.msg_id.clone();
+            assert_ne!(failed, second[0].envelope.msg_id);
+            outbox.retry(first, 9000).unwrap();
+            outbox
+                .finish(&second[0], pb::DeliveryState::Delivered, "", 2)
+                .unwrap();
+            assert_eq!(outbox.len(), 2);
+            let due: Vec<Vec<u8>> = outbox
+                .take_due(5000, 10)
+                .into_iter()
+                .map(|q| q.unwrap().envelope.msg_id)
+                .collect();
+            assert_eq!(due, [b"m-3".to_vec()]);
+            let back = outbox.take_due(5000, 10);
+            assert!(back.is_empty());
+            // m-3's attempt could not be recorded: back in, due again at once.
+            let m3 = outbox
+                .queued()
+                .into_iter()
+                .map(Result::unwrap)
+                .find(|q| q.envelope.msg_id == b"m-3")
+                .unwrap();
+            outbox.put_back(&m3, 5000);
+            assert_eq!(outbox.next_due_ms(), Some(5000));
+            db.flush().unwrap();
+        }
+        // Reopened (a restart): what is due when is read back from the tree.
+        let db = crate::db::open(dir.path()).unwrap().unwrap();
+        let tree = crate::db::Tree::Outbox.open(&db).unwrap();
+        let outbox = Outbox::new(db.clone(), tree, key);
+        assert_eq!((outbox.len(), outbox.next_due_ms()), (2, Some(3000)));
+        let due: Vec<(Vec<u8>, u32)> = outbox
+            .take_due(8999, 10)
+            .into_iter()
+            .map(|q| q.map(|q| (q.envelope.msg_id, q.attempts)).unwrap())
+            .collect();
+        assert_eq!(due, [(b"m-3".to_vec(), 0)]);
+        let later: Vec<(Vec<u8>, u32)> = outbox
+            .take_due(9000, 10)
+            .into_iter()
+            .map(|q| q.map(|q| (q.envelope.msg_id, q.attempts)).unwrap())
+            .collect();
+        assert_eq!(later, [(failed, 1)]);
     }
 }

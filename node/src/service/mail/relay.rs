@@ -17,10 +17,14 @@ use super::{Delivered, MailService};
 use crate::metrics::KindLabel;
 use crate::service::Refusal;
 
-/// How often the relay task looks at the queue when nothing wakes it.
+/// Longest wait of the relay task between two looks at what is due (a look costs an index
+/// peek, not a queue scan).
 const QUEUE_TICK: Duration = Duration::from_millis(250);
-/// Most relay attempts in flight at once; the rest wait for the next look at the queue.
-const MAX_ATTEMPTS_AT_ONCE: usize = 64;
+/// Most relay attempts in flight at once; the rest wait until one ends. Each is one request
+/// to a peer gateway awaiting its mailbox flush and evidence round, so many must be in flight
+/// to fill a round; they share one connection per peer, which carries 256 client-protocol
+/// streams at once (`network::behaviour`), leaving room for prekey and binding requests.
+const MAX_ATTEMPTS_AT_ONCE: usize = 192;
 /// How often mailboxes are swept for entries past the retention period.
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
 
@@ -229,11 +233,19 @@ impl MailService {
             .map_err(peer_failure)
     }
 
-    /// The relay task: tries every due mail, sweeps mailboxes now and then.
+    /// The relay task: starts an attempt for each due mail as soon as it is due (woken when a
+    /// mail is queued, else at the earliest next attempt, at least every `QUEUE_TICK`), at
+    /// most `MAX_ATTEMPTS_AT_ONCE` in flight, without waiting for one attempt to start the
+    /// next; sweeps mailboxes now and then.
     pub(super) async fn run(self) {
+        let attempts = std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_ATTEMPTS_AT_ONCE));
         let mut last_sweep = tokio::time::Instant::now();
         loop {
-            self.relay_due().await;
+            let started = self.relay_due(&attempts).await;
+            self.inner
+                .metrics
+                .queued
+                .set(self.inner.outbox.len() as i64);
             if last_sweep.elapsed() >= SWEEP_EVERY {
                 last_sweep = tokio::time::Instant::now();
                 let (now, retention) = (self.now(), self.inner.settings.retention_secs);
@@ -249,40 +261,69 @@ impl MailService {
                     Err(e) => error!(error = %e, "mailbox retention sweep failed"),
                 }
             }
+            if attempts.available_permits() == 0 {
+                // Full: the next look is when an attempt ends.
+                if let Ok(p) = attempts.clone().acquire_owned().await {
+                    drop(p);
+                }
+                continue;
+            }
+            if started > 0 && self.due_in().is_some_and(|d| d.is_zero()) {
+                continue;
+            }
+            let wait = self.due_in().unwrap_or(QUEUE_TICK).min(QUEUE_TICK);
             tokio::select! {
                 () = self.inner.wake.notified() => {}
-                () = tokio::time::sleep(QUEUE_TICK) => {}
+                () = tokio::time::sleep(wait) => {}
             }
         }
     }
 
-    async fn relay_due(&self) {
-        let queued = match self.blocking(|mail| Ok(mail.inner.outbox.queued())).await {
+    /// How long until the earliest waiting mail is due (`None`: nothing waits).
+    fn due_in(&self) -> Option<Duration> {
+        let next = self.inner.outbox.next_due_ms()?;
+        Some(Duration::from_millis(next.saturating_sub(self.now_ms())))
+    }
+
+    /// Starts an attempt for each mail due now, as many as `attempts` has room for; how many.
+    async fn relay_due(&self, attempts: &std::sync::Arc<tokio::sync::Semaphore>) -> usize {
+        let room = attempts.available_permits();
+        if room == 0 || self.due_in().is_none_or(|d| !d.is_zero()) {
+            return 0;
+        }
+        let now_ms = self.now_ms();
+        let due = match self
+            .blocking(move |mail| Ok(mail.inner.outbox.take_due(now_ms, room)))
+            .await
+        {
             Ok(q) => q,
             Err(e) => {
                 error!(error = %e, "cannot read the outbound queue");
-                return;
+                return 0;
             }
         };
-        self.inner.metrics.queued.set(queued.len() as i64);
-        let now_ms = self.now_ms();
-        let mut tries = tokio::task::JoinSet::new();
-        for item in queued {
-            if tries.len() >= MAX_ATTEMPTS_AT_ONCE {
-                break;
-            }
+        let mut started = 0;
+        for item in due {
             match item {
-                Ok(q) if q.next_attempt_ms <= now_ms => {
+                Ok(q) => {
+                    let Ok(permit) = attempts.clone().try_acquire_owned() else {
+                        // Cannot happen (taken at most `room`); the mail waits for its next look.
+                        self.inner.outbox.put_back(&q, now_ms);
+                        continue;
+                    };
                     let this = self.clone();
-                    tries.spawn(async move { this.attempt(q).await });
+                    tokio::spawn(async move {
+                        this.attempt(q).await;
+                        drop(permit);
+                    });
+                    started += 1;
                 }
-                Ok(_) => {}
                 Err(e) => {
                     error!(error = %e, "an outbound queue record does not read; left in place")
                 }
             }
         }
-        while tries.join_next().await.is_some() {}
+        started
     }
 
     /// One attempt at relaying `queued`, and what follows from its outcome.
@@ -332,6 +373,8 @@ impl MailService {
         match outcome {
             Ok(duplicate) => {
                 let envelope = queued.envelope.clone();
+                let retained = queued.clone();
+                let retry_later = self.inner.settings.retry_min.as_millis() as u64;
                 let done = self
                     .blocking(move |mail| {
                         mail.inner
@@ -342,7 +385,10 @@ impl MailService {
                 match done {
                     Ok(()) => self.inner.events.relayed(&envelope, duplicate),
                     Err(e) => {
-                        error!(error = %e, "a delivered mail could not be recorded; it will be relayed again (S_B takes it once)")
+                        error!(error = %e, "a delivered mail could not be recorded; it will be relayed again (S_B takes it once)");
+                        self.inner
+                            .outbox
+                            .put_back(&retained, self.now_ms().saturating_add(retry_later));
                     }
                 }
             }
@@ -358,11 +404,13 @@ impl MailService {
                     .min(self.inner.settings.retry_max);
                 let next = self.now_ms().saturating_add(delay.as_millis() as u64);
                 debug!(msg_id = hex::encode(&queued.envelope.msg_id), %reason, ?delay, "relay failed; retrying");
+                let retained = queued.clone();
                 if let Err(e) = self
                     .blocking(move |mail| mail.inner.outbox.retry(queued, next))
                     .await
                 {
                     error!(error = %e, "could not record a relay attempt");
+                    self.inner.outbox.put_back(&retained, next);
                 }
             }
         }
@@ -398,6 +446,7 @@ impl MailService {
     /// public log, which names no domain and quotes nothing a peer wrote.
     async fn give_up(&self, queued: Queued, reason: String, public: &'static str) {
         let envelope = queued.envelope.clone();
+        let retained = queued.clone();
         let (now, why) = (self.now(), reason.clone());
         match self
             .blocking(move |mail| {
@@ -408,7 +457,13 @@ impl MailService {
             .await
         {
             Ok(()) => self.inner.events.not_delivered(&envelope, public).await,
-            Err(e) => error!(error = %e, "a non-delivery could not be recorded"),
+            Err(e) => {
+                error!(error = %e, "a non-delivery could not be recorded");
+                let later = self
+                    .now_ms()
+                    .saturating_add(self.inner.settings.retry_min.as_millis() as u64);
+                self.inner.outbox.put_back(&retained, later);
+            }
         }
     }
 }
