@@ -24,6 +24,7 @@
 mod at_rest;
 mod mailbox;
 mod outbox;
+mod record_order;
 mod relay;
 
 use std::sync::Arc;
@@ -135,6 +136,8 @@ impl MailMetrics {
 pub struct MailEvents {
     metrics: MailMetrics,
     recorder: EvidenceRecorder,
+    /// Each mail's consignment records before its handover ([`record_order`]).
+    order: Arc<record_order::RecordOrder>,
 }
 
 /// How often a record that is being written by another call (`Busy`) is tried again.
@@ -245,12 +248,19 @@ impl MailEvents {
         }
     }
 
-    /// `Handover` (S_B): the recipient fetched `mail`.
+    /// The mail's turn to write its consignment records: taken before the mailbox write, so a
+    /// fetch's `Handover` waits for them ([`record_order`]).
+    async fn consignment_turn(&self, msg_id: &[u8]) -> record_order::Turn {
+        self.order.turn(msg_id).await
+    }
+
+    /// `Handover` (S_B): the recipient fetched `mail`, recorded after its consignment.
     pub async fn handed_over(&self, mail: &pb::StoredMail) {
         self.count("handover");
         let Some(envelope) = mail.envelope.as_ref() else {
             return;
         };
+        let _after_the_consignment = self.order.turn(&envelope.msg_id).await;
         info!(
             msg_id = hex::encode(&envelope.msg_id),
             id = mail.id,
@@ -395,6 +405,7 @@ impl MailService {
                 events: MailEvents {
                     metrics: parts.metrics.clone(),
                     recorder: parts.evidence,
+                    order: Arc::default(),
                 },
                 metrics: parts.metrics,
                 policy: parts.policy,

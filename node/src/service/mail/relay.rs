@@ -140,6 +140,7 @@ impl MailService {
         }
         let from_domain = relay.from_domain.clone();
         let stored = envelope.clone();
+        let _turn = self.inner.events.consignment_turn(&msg_id).await;
         let delivered = self
             .blocking(move |mail| mail.inner.mailboxes.deliver(&stored, &from_domain, now))
             .await?;
@@ -424,6 +425,11 @@ impl MailService {
             self.now(),
         );
         let stored = envelope.clone();
+        let _turn = self
+            .inner
+            .events
+            .consignment_turn(&queued.envelope.msg_id)
+            .await;
         match self
             .blocking(move |mail| mail.inner.mailboxes.deliver(&stored, &domain, now))
             .await
