@@ -241,10 +241,21 @@ impl Testnet {
 
     /// A light-client connection to node `i` (TCP), with the testnet's timeouts.
     pub async fn client(&self, i: usize) -> Result<GatewayClient, TestnetError> {
+        self.client_with(i, true).await
+    }
+
+    /// [`Testnet::client`], pipelining on `/herald/client-stream/1` or (`pipelined` false)
+    /// one `/herald/client/1` substream per request, as a client without streams would.
+    pub async fn client_with(
+        &self,
+        i: usize,
+        pipelined: bool,
+    ) -> Result<GatewayClient, TestnetError> {
         let node = self.checked(i)?;
         let config = ClientConfig {
             connect_timeout: self.options.connect_timeout,
             request_timeout: self.options.request_timeout,
+            pipelined,
             ..ClientConfig::default()
         };
         GatewayClient::connect_with(&node.multiaddr(), &config)

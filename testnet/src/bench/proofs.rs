@@ -1,10 +1,13 @@
-//! `bench proofs`: proof requests served per second over `/herald/client/1` on loopback.
+//! `bench proofs`: proof requests served per second over the client protocol on loopback, on
+//! `/herald/client-stream/1` (the light client's default) and, in the same run with the same
+//! load, on `/herald/client/1` (one substream per request), with the ratio of the two.
 //!
 //! One node process; `--entries` 256-byte notarizations preloaded through the client protocol
 //! (that rate is reported too); then `--clients` connections each keep `--inflight` requests
 //! going for `--seconds`: inclusion proofs by random index and consistency proofs from a random
 //! earlier checkpoint, both against the final tree. Every answer is verified against checkpoints
 //! the client verified (a wrong answer fails the run); latency is the request's round trip.
+//! The two transports are measured one after the other, `--seconds` each.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -76,7 +79,21 @@ struct ProofsReport {
     inclusion: Latency,
     consistency: Latency,
     refused_busy: u64,
+    /// The same load in the same run with one `/herald/client/1` substream per request (the
+    /// figures above are on `/herald/client-stream/1`, the client's default).
+    per_request: PerRequest,
+    /// `requests_per_s` over `per_request.requests_per_s`.
+    pipelined_over_per_request: f64,
     environment: Environment,
+}
+
+/// The proofs load on `/herald/client/1`.
+#[derive(Debug, Serialize)]
+struct PerRequest {
+    requests_per_s: f64,
+    inclusion: Latency,
+    consistency: Latency,
+    refused_busy: u64,
 }
 
 /// The acks of the preload, by index: the leaf hash, and the checkpoint note that came with it.
@@ -108,12 +125,18 @@ pub(super) async fn run(args: ProofsArgs) -> anyhow::Result<()> {
         "preloaded in {preload_time:.1?}; measuring {} s with {} clients x {} in flight ...",
         args.seconds, args.clients, args.inflight
     );
-    let measured = measure(&testnet, &identity, &args, Arc::new(preloaded)).await?;
+    let preloaded = Arc::new(preloaded);
+    let measured = measure(&testnet, &identity, &args, preloaded.clone(), true).await?;
+    eprintln!("and the same with one /herald/client/1 substream per request ...");
+    let per_request = measure(&testnet, &identity, &args, preloaded, false).await?;
     testnet.stop(0).await?;
     drop(testnet);
     let _ = std::fs::remove_dir_all(&dir);
 
     let seconds = measured.seconds;
+    let requests_per_s = (measured.inclusion.len() + measured.consistency.len()) as f64 / seconds;
+    let per_request_per_s =
+        (per_request.inclusion.len() + per_request.consistency.len()) as f64 / per_request.seconds;
     let report = ProofsReport {
         bench: "proofs",
         entries: args.entries,
@@ -124,12 +147,19 @@ pub(super) async fn run(args: ProofsArgs) -> anyhow::Result<()> {
         inflight_per_client: args.inflight,
         measured_seconds: seconds,
         requests: measured.inclusion.len() + measured.consistency.len(),
-        requests_per_s: (measured.inclusion.len() + measured.consistency.len()) as f64 / seconds,
+        requests_per_s,
         inclusion_per_s: measured.inclusion.len() as f64 / seconds,
         consistency_per_s: measured.consistency.len() as f64 / seconds,
         inclusion: Latency::of(&measured.inclusion),
         consistency: Latency::of(&measured.consistency),
         refused_busy: measured.busy,
+        per_request: PerRequest {
+            requests_per_s: per_request_per_s,
+            inclusion: Latency::of(&per_request.inclusion),
+            consistency: Latency::of(&per_request.consistency),
+            refused_busy: per_request.busy,
+        },
+        pipelined_over_per_request: requests_per_s / per_request_per_s.max(f64::MIN_POSITIVE),
         environment: Environment::now(),
     };
     let path = write_report(&args.common, "proofs", &report)?;
@@ -239,13 +269,14 @@ async fn measure(
     identity: &LogTrust,
     args: &ProofsArgs,
     log: Arc<Preloaded>,
+    pipelined: bool,
 ) -> anyhow::Result<Measured> {
     let begin = Instant::now() + WARM_UP;
     let end = begin + Duration::from_secs(args.seconds);
     let seed = Schedule::fresh_seed();
     let mut tasks = Vec::new();
     for c in 0..args.clients {
-        let client = testnet.client(0).await?;
+        let client = testnet.client_with(0, pipelined).await?;
         for k in 0..args.inflight {
             let (client, log, identity) = (client.clone(), log.clone(), identity.clone());
             let mut schedule = Schedule::new(seed ^ (u64::from(c) << 16 | u64::from(k)));
