@@ -136,7 +136,9 @@ pub struct Pipeline {
 
 impl Pipeline {
     /// Opens a client stream to `peer` (dialling it with the addresses the swarm knows, if not
-    /// connected). [`ClientError::UnsupportedProtocol`] when the gateway does not serve it.
+    /// connected) and has one request answered on it (the latest checkpoint), so that the
+    /// stream is known to be taken. [`ClientError::UnsupportedProtocol`] when the gateway does
+    /// not serve it.
     /// Must be called inside a tokio runtime: the stream's reader and writer run on a task.
     pub async fn open(
         control: &mut libp2p_stream::Control,
@@ -156,7 +158,20 @@ impl Pipeline {
         let (requests, queue) = mpsc::channel(MAX_STREAM_INFLIGHT);
         let room = Arc::new(Semaphore::new(MAX_STREAM_INFLIGHT));
         tokio::spawn(run(stream, queue, room.clone(), peer));
-        Ok(Pipeline { requests, room })
+        let pipeline = Pipeline { requests, room };
+        // A gateway may drop a stream it has no room to take (libp2p-stream hands inbound
+        // streams over a channel of one): one answered request shows the stream was taken
+        // before any request that must not be sent twice goes on it.
+        match pipeline
+            .exchange(pb::ClientRequest::checkpoint(false))
+            .await
+        {
+            Ok(_) => Ok(pipeline),
+            Err(ClientError::Transport { reason }) => Err(ClientError::Transport {
+                reason: format!("the gateway did not take the client stream: {reason}"),
+            }),
+            Err(e) => Err(e),
+        }
     }
 
     /// Whether the stream has ended (no request can be sent on it any more).

@@ -120,7 +120,7 @@ async fn a_submission_is_verified_from_its_ack_in_one_round_trip() {
     log.submit_encoded(notarization(1)).await.unwrap();
     log.submit_encoded(notarization(2)).await.unwrap();
     // The second ack carried its inclusion proof and the consistency proof from 1 to 2: the
-    // client asked for no proof and no checkpoint.
+    // client asked for no proof and no checkpoint for it.
     let entry = log.submit_encoded(notarization(3)).await.unwrap();
     assert_eq!(entry.index(), 2);
     assert_eq!(log.trusted().unwrap().size(), 3);
@@ -128,7 +128,13 @@ async fn a_submission_is_verified_from_its_ack_in_one_round_trip() {
         metric(&node, "herald_client_requests_total{kind=\"submit\"} ").await,
         3
     );
-    for kind in ["inclusion", "consistency", "checkpoint"] {
+    // One checkpoint request in all: the client stream's opening request, which shows the
+    // gateway took the stream; none per submission.
+    assert_eq!(
+        metric(&node, "herald_client_requests_total{kind=\"checkpoint\"} ").await,
+        1
+    );
+    for kind in ["inclusion", "consistency"] {
         assert_eq!(
             metric(
                 &node,
