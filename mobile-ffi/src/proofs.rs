@@ -10,7 +10,9 @@ use herald_proto::checkpoint::PolicyError;
 use herald_proto::equivocation::{Equivocation, Evidence};
 use herald_proto::evidence::{MAX_ABSENCE_PROOF_BYTES, decode_absence_proof, verify_absence};
 use herald_proto::note::NoteVerifier;
-use herald_proto::wire::{MAX_CHECKPOINT_NOTE_BYTES, MAX_EQUIVOCATION_BYTES, MAX_VERIFIER_KEY_BYTES};
+use herald_proto::wire::{
+    MAX_CHECKPOINT_NOTE_BYTES, MAX_EQUIVOCATION_BYTES, MAX_VERIFIER_KEY_BYTES,
+};
 
 use crate::account::check_len;
 use crate::client::{TrustedCheckpoint, trusted_checkpoint, unix_now};
@@ -152,7 +154,10 @@ mod tests {
         let bad = |r: Result<ProvenEquivocation, HeraldError>| {
             assert!(matches!(r, Err(HeraldError::BadInput { .. })), "{r:?}");
         };
-        bad(verify_equivocation(vec![0; MAX_EQUIVOCATION_BYTES + 1], None));
+        bad(verify_equivocation(
+            vec![0; MAX_EQUIVOCATION_BYTES + 1],
+            None,
+        ));
         bad(verify_equivocation(b"garbage".to_vec(), None));
         bad(verify_equivocation(Vec::new(), Some("x".repeat(10_000))));
         bad(verify_equivocation(Vec::new(), Some("not a key".into())));
