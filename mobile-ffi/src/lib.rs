@@ -40,6 +40,7 @@ mod evidence;
 mod key_store;
 mod listener;
 mod mail;
+mod proofs;
 mod runtime;
 mod session;
 #[cfg(feature = "testing-hooks")]
@@ -63,5 +64,9 @@ pub use listener::{MAX_WATCH_INTERVAL_MS, MIN_WATCH_INTERVAL_MS, MailCheck};
 pub use mail::{
     DeliveryRecord, DeliveryState, DeliveryStatus, Inbox, InboxEntry, MAX_PREKEY_TARGET,
     MailAttachment, PrekeyStatus, PrekeyTopUp, ReceivedAttachment, ReceivedMail, SentMail,
+};
+pub use proofs::{
+    EquivocationForm, ProvenEquivocation, ShownAbsence, verify_absence_proof, verify_checkpoint,
+    verify_equivocation,
 };
 pub use session::LoginInfo;
