@@ -205,10 +205,12 @@ async fn the_worker_routes_requests_to_the_service_and_its_answers_back() {
         .unwrap();
     assert_eq!(note.note, NOTE);
     assert_eq!(fake.calls(), vec![Call::Client(beta.handle.peer_id())]);
-    // The light client's connection is served alike.
+    // The light client's connection is served alike (on its client stream, whose opening
+    // asks for the checkpoint once as well).
     let client = connect(&alpha).await;
     assert_eq!(client.checkpoint().await.unwrap().note, NOTE);
-    assert_eq!(fake.calls().len(), 2);
+    assert!(client.is_pipelined().await);
+    assert_eq!(fake.calls().len(), 3);
 
     // A witness request: the service sees who sent it and what, and its answer is what the
     // asker gets.

@@ -19,22 +19,18 @@ use anyhow::{Context as _, bail};
 use herald_light_client::certmail::{
     Arrival, CertMail, DirRecordStore, Letter, MailRoute, RequestTerms, SenderStep, hex_name,
 };
-use herald_light_client::keystore::{FileKeyStore, SecureKeyStore as _};
-use herald_light_client::{
-    DEFAULT_MAX_SKEW_SECS, FileSessionStore, Polling, Session, SessionError,
-};
+use herald_light_client::{DEFAULT_MAX_SKEW_SECS, FileSessionStore, Session};
 use herald_proto::note::b64;
 use herald_proto::paep::ReplayCache;
 use herald_proto::wire::MAX_CM_PLAINTEXT_BYTES;
 use serde_json::{Value, json};
 
 use super::files::read_bounded;
-use super::steps::{Mail, print, report_steps, rng, sender_terms, write};
+use super::steps::{Mail, print, rng, sender_terms, write};
 use super::when::{now, parse_time};
 use super::{CmCommand, ExpectArgs, LocationArgs, Output, PolicyArgs};
 use crate::cli::args::KeyStoreArgs;
 use crate::cli::connection::{GatewayArgs, runtime};
-use crate::cli::login::session_store;
 use crate::cli::mail::{TrustDirArgs, read_trusts, trust_dir};
 
 /// Runs the by-mail commands of `herald cm`.
@@ -93,22 +89,7 @@ pub(super) fn run(command: CmCommand) -> anyhow::Result<()> {
 
 /// The account's certified mail and its live session, over one key store.
 fn open_mailed(args: &KeyStoreArgs) -> anyhow::Result<(Mail, Session<FileSessionStore>)> {
-    let keys: FileKeyStore = args.open()?;
-    let account = keys
-        .identity()
-        .context("the key store holds no identity key (herald account init)")?
-        .account;
-    let session = match Session::resume(session_store(args, &keys)?) {
-        Err(SessionError::NoSession) => bail!("not logged in (herald login)"),
-        other => other?,
-    };
-    if session.account() != account {
-        return Err(SessionError::OtherAccount {
-            session: session.account().to_owned(),
-            expected: account,
-        }
-        .into());
-    }
+    let (keys, session) = crate::cli::login::open_session(args)?;
     let records = DirRecordStore::new(args.private_state_dir()?.join("certmail"));
     Ok((CertMail::new(keys, records), session))
 }
@@ -318,7 +299,7 @@ pub(super) fn inbox(args: InboxArgs<'_>) -> anyhow::Result<()> {
     }
     print(args.output.json, json!({ "mail": items }), &lines);
     for msg_id in to_publish {
-        publish_now(
+        super::network::publish(
             &mut mail,
             args.keys,
             args.gateway,
@@ -331,28 +312,6 @@ pub(super) fn inbox(args: InboxArgs<'_>) -> anyhow::Result<()> {
         Some(e) => Err(e.into()),
         None => Ok(()),
     }
-}
-
-fn publish_now(
-    mail: &mut Mail,
-    keys: &KeyStoreArgs,
-    gateway: &GatewayArgs,
-    msg_id: &[u8],
-    poll_for: u64,
-    json: bool,
-) -> anyhow::Result<()> {
-    let store =
-        herald_light_client::FileCheckpointStore::new(keys.state_dir()?.join("checkpoints"));
-    let polling = Polling::until(now()?.saturating_add(poll_for));
-    let steps = runtime()?.block_on(async {
-        let gateway = gateway.connect().await?;
-        anyhow::Ok(mail.publish(gateway, store, msg_id, &polling).await?)
-    })?;
-    report_steps(&steps, None, None, json)?;
-    if steps.iter().any(|s| matches!(s, SenderStep::Lapsed)) {
-        bail!("the mail lapsed: no publication was cosigned by T + δ");
-    }
-    Ok(())
 }
 
 /// What `herald cm ask` is told.

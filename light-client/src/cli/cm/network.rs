@@ -297,7 +297,7 @@ fn done(msg_id: &[u8], json: bool) -> anyhow::Result<()> {
 }
 
 /// Step (c) at X's gateway, and what came of it.
-fn publish(
+pub(super) fn publish(
     mail: &mut Mail,
     keys: &KeyStoreArgs,
     gateway: &GatewayArgs,
