@@ -106,7 +106,10 @@ fn truncated(part: &'static str, len: usize, expected: usize) -> WireError {
 }
 
 /// Reads until `buf` is full or the stream ends; how many bytes were read.
-async fn read_full<T: AsyncRead + Unpin>(io: &mut T, buf: &mut [u8]) -> io::Result<usize> {
+pub(super) async fn read_full<T: AsyncRead + Unpin>(
+    io: &mut T,
+    buf: &mut [u8],
+) -> io::Result<usize> {
     let mut filled = 0;
     while filled < buf.len() {
         match io.read(&mut buf[filled..]).await {

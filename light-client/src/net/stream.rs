@@ -23,7 +23,7 @@ use prost::Message as _;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tracing::debug;
 
-use super::codec::{read_frame, write_frame};
+use super::codec::{read_frame, read_full, write_frame};
 use crate::error::ClientError;
 
 /// The client-stream protocol ([`wire::CLIENT_STREAM_PROTOCOL`]).
@@ -58,7 +58,7 @@ where
     T: AsyncRead + Unpin + Send,
 {
     let mut header = [0u8; FRAME_HEADER_LEN];
-    match read_up_to(io, &mut header).await? {
+    match read_full(io, &mut header).await? {
         0 => return Ok(None),
         n if n < FRAME_HEADER_LEN => return Err(io::ErrorKind::UnexpectedEof.into()),
         _ => {}
@@ -86,20 +86,6 @@ where
             error,
         },
     }))
-}
-
-/// Reads until `buf` is full or the stream ends; how many bytes were read.
-async fn read_up_to<T: AsyncRead + Unpin>(io: &mut T, buf: &mut [u8]) -> io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match io.read(&mut buf[filled..]).await {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(filled)
 }
 
 /// Writes one answer frame.
