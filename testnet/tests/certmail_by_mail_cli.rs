@@ -14,7 +14,6 @@ use herald_testnet::Testnet;
 use serde_json::Value;
 use tempfile::TempDir;
 
-const BINARY: &str = env!("CARGO_BIN_EXE_herald-testnet");
 const BOUND: Duration = Duration::from_secs(300);
 /// Bound on a binding, a mail or a publication being served.
 const WITHIN: Duration = Duration::from_secs(40);
@@ -30,20 +29,9 @@ impl Person {
     }
 
     async fn run(&self, args: &[&str]) -> std::process::Output {
-        let out = tokio::process::Command::new(BINARY)
-            .arg("herald")
-            .args(args)
-            .env("HERALD_HOME", &self.home)
-            .env("HERALD_PASSPHRASE", "a long passphrase for the test")
-            .env("HERALD_GATEWAY", &self.gateway)
-            .env_remove("RUST_LOG")
-            .stdin(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .output();
-        tokio::time::timeout(Duration::from_secs(120), out)
-            .await
-            .expect("herald finished in time")
-            .unwrap()
+        let passphrase = "a long passphrase for the test";
+        let env = [("HERALD_GATEWAY", self.gateway.as_str())];
+        common::herald(&self.home, passphrase, &env, args, Duration::from_secs(120)).await
     }
 
     /// Runs and expects success; every JSON object it printed, in order (none for text output).

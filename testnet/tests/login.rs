@@ -12,7 +12,7 @@ mod paep_support;
 
 use std::time::Duration;
 
-use common::{BINARY, bounded, options};
+use common::{bounded, options};
 use herald_light_client::{Gateway as _, MemorySessionStore, Session, SessionError};
 use herald_node::accounts::AccountBook;
 use herald_node::store::LogStore;
@@ -427,31 +427,12 @@ async fn the_cli_logs_in_tops_up_prekeys_and_logs_out_across_processes() {
             let home = home.clone();
             let args: Vec<String> = args.into_iter().map(str::to_owned).collect();
             async move {
-                let out = tokio::process::Command::new(BINARY)
-                    .arg("herald")
-                    .args(&args)
-                    .env("HERALD_HOME", &home)
-                    .env("HERALD_PASSPHRASE", "a long passphrase for bob")
-                    .env_remove("RUST_LOG")
-                    .stdin(std::process::Stdio::null())
-                    .kill_on_drop(true)
-                    .output();
-                tokio::time::timeout(Duration::from_secs(60), out)
-                    .await
-                    .expect("herald finished in time")
-                    .unwrap()
+                let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                let passphrase = "a long passphrase for bob";
+                common::herald(&home, passphrase, &[], &args, Duration::from_secs(60)).await
             }
         };
-        let ok = |o: &std::process::Output| {
-            assert_eq!(
-                o.status.code(),
-                Some(0),
-                "{}\n{}",
-                String::from_utf8_lossy(&o.stdout),
-                String::from_utf8_lossy(&o.stderr)
-            );
-            serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap_or_default()
-        };
+        let ok = common::succeeded;
         ok(&herald(vec![
             "account",
             "init",

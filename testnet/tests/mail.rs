@@ -36,6 +36,26 @@ const BOB: &str = "bob@d1.test";
 const SKEW: u64 = 60;
 /// Bound on a binding being cosigned and served after registration, and on a relay.
 const WITHIN: Duration = Duration::from_secs(40);
+/// Reads mail `id` as a client with no replay cache yet (a fresh install, or one that lost it).
+async fn read_fresh(
+    session: &mut Session<MemorySessionStore>,
+    client: &GatewayClient,
+    keys: &mut MemoryKeyStore,
+    id: u64,
+    trusts: &[LogTrust],
+) -> Result<herald_light_client::ReadMail, SessionError> {
+    session
+        .read_mail(
+            client,
+            keys,
+            id,
+            trusts,
+            &mut ReplayCache::new(),
+            now(),
+            SKEW,
+        )
+        .await
+}
 
 async fn login(
     net: &Testnet,
@@ -335,16 +355,7 @@ async fn a_mail_travels_from_alpha_to_beta_and_only_bob_reads_it_once() {
             matches!(again, SessionError::Mail(MailError::Replayed)),
             "{again:?}"
         );
-        let erased = bob
-            .read_mail(
-                &bob_client,
-                &mut bob_keys,
-                alice_mail.id,
-                &trusts,
-                &mut ReplayCache::new(),
-                now(),
-                SKEW,
-            )
+        let erased = read_fresh(&mut bob, &bob_client, &mut bob_keys, alice_mail.id, &trusts)
             .await
             .unwrap_err();
         assert!(
@@ -604,18 +615,15 @@ async fn beta_down_mail_is_queued_delivered_once_when_it_returns_and_one_past_ex
         assert_eq!(inbox.entries.len(), 1, "{inbox:?}");
         assert_eq!(inbox_later.entries.len(), 1, "{inbox_later:?}");
         assert_eq!(inbox.entries[0].msg_id, b"m-queued");
-        let mail = bob
-            .read_mail(
-                &bob_client,
-                &mut bob_keys,
-                inbox.entries[0].id,
-                &trusts(&net),
-                &mut ReplayCache::new(),
-                now(),
-                SKEW,
-            )
-            .await
-            .unwrap();
+        let mail = read_fresh(
+            &mut bob,
+            &bob_client,
+            &mut bob_keys,
+            inbox.entries[0].id,
+            &trusts(&net),
+        )
+        .await
+        .unwrap();
         assert_eq!(mail.content.body, b"later");
     })
     .await;
@@ -633,30 +641,11 @@ async fn the_cli_sends_lists_reads_and_reports_a_mail() {
         std::fs::write(&password_file, PASSWORD).unwrap();
         let pw = password_file.to_str().unwrap().to_owned();
         let herald = |home: std::path::PathBuf, args: Vec<String>| async move {
-            let out = tokio::process::Command::new(common::BINARY)
-                .arg("herald")
-                .args(&args)
-                .env("HERALD_HOME", &home)
-                .env("HERALD_PASSPHRASE", "a long passphrase for the test")
-                .env_remove("RUST_LOG")
-                .stdin(std::process::Stdio::null())
-                .kill_on_drop(true)
-                .output();
-            tokio::time::timeout(Duration::from_secs(60), out)
-                .await
-                .expect("herald finished in time")
-                .unwrap()
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let passphrase = "a long passphrase for the test";
+            common::herald(&home, passphrase, &[], &args, Duration::from_secs(60)).await
         };
-        let ok = |o: &std::process::Output| {
-            assert_eq!(
-                o.status.code(),
-                Some(0),
-                "{}\n{}",
-                String::from_utf8_lossy(&o.stdout),
-                String::from_utf8_lossy(&o.stderr)
-            );
-            serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap_or_default()
-        };
+        let ok = common::succeeded;
         let args = |a: &[&str]| a.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
         let mut homes = Vec::new();
         for (i, account) in [(0, ALICE), (1, BOB)] {
@@ -866,18 +855,15 @@ async fn a_mail_between_two_accounts_of_one_domain_goes_straight_to_the_mailbox(
         .await;
         let inbox = inbox_of(&carol_client, &mut carol, 1).await;
         assert_eq!(inbox.entries.len(), 1, "{inbox:?}");
-        let mail = carol
-            .read_mail(
-                &carol_client,
-                &mut carol_keys,
-                inbox.entries[0].id,
-                &trusts(&net),
-                &mut ReplayCache::new(),
-                now(),
-                SKEW,
-            )
-            .await
-            .unwrap();
+        let mail = read_fresh(
+            &mut carol,
+            &carol_client,
+            &mut carol_keys,
+            inbox.entries[0].id,
+            &trusts(&net),
+        )
+        .await
+        .unwrap();
         assert_eq!(
             (mail.opened.sender.as_str(), mail.content.body.as_slice()),
             (ALICE, &b"down the hall"[..])
@@ -965,18 +951,15 @@ async fn beta_killed_after_consigning_before_answering_loses_nothing_and_duplica
         let inbox = bob.inbox(&bob_client).await.unwrap();
         assert_eq!(inbox.entries.len(), 1, "{inbox:?}");
         assert_eq!(plain_counter(&net, 1, "herald_relay_duplicates").await, 1.0);
-        let mail = bob
-            .read_mail(
-                &bob_client,
-                &mut bob_keys,
-                inbox.entries[0].id,
-                &trusts(&net),
-                &mut ReplayCache::new(),
-                now(),
-                SKEW,
-            )
-            .await
-            .unwrap();
+        let mail = read_fresh(
+            &mut bob,
+            &bob_client,
+            &mut bob_keys,
+            inbox.entries[0].id,
+            &trusts(&net),
+        )
+        .await
+        .unwrap();
         assert_eq!(mail.content.body, b"exactly once");
     })
     .await;

@@ -42,4 +42,43 @@ pub(crate) async fn assert_gone(pids: &[u32], bound: Duration) {
     }
 }
 
+/// Runs the `herald` command line (the binary's hidden `herald` subcommand) for a person whose
+/// state is in `home`, with key store passphrase `passphrase` and `env` besides; fails (not
+/// hangs) past `bound`.
+pub(crate) async fn herald(
+    home: &std::path::Path,
+    passphrase: &str,
+    env: &[(&str, &str)],
+    args: &[&str],
+    bound: Duration,
+) -> std::process::Output {
+    let out = tokio::process::Command::new(BINARY)
+        .arg("herald")
+        .args(args)
+        .env("HERALD_HOME", home)
+        .env("HERALD_PASSPHRASE", passphrase)
+        .envs(env.iter().copied())
+        .env_remove("RUST_LOG")
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    tokio::time::timeout(bound, out)
+        .await
+        .expect("herald finished in time")
+        .expect("herald ran")
+}
+
+/// Asserts that `o` exited 0 (showing what it printed if not); what it printed as JSON (`Null`
+/// for text output).
+pub(crate) fn succeeded(o: &std::process::Output) -> serde_json::Value {
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    serde_json::from_slice(&o.stdout).unwrap_or_default()
+}
+
 pub(crate) mod in_process;
