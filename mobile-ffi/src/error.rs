@@ -11,6 +11,8 @@
 //! - [`HeraldError::BadPassword`], [`HeraldError::KeyStoreLocked`]: about the account's key
 //!   store, or (`BadPassword`) the account's password at login.
 //! - [`HeraldError::NotLoggedIn`]: log in (again) before this call.
+//! - [`HeraldError::Quarantined`]: the mail to send matched the gateway's rules or a scanner;
+//!   it was not sent.
 //! - [`HeraldError::BadInput`]: what the app passed (or a message from the other party that it
 //!   passed on) is not acceptable; nothing changed.
 //! - [`HeraldError::Internal`]: a local failure (state directory, a bug). A panic inside the
@@ -93,6 +95,15 @@ pub enum HeraldError {
     NotLoggedIn {
         /// Why there is no usable session.
         reason: String,
+    },
+    /// The mail matched the gateway's rule set or a scanner (a virus, a forbidden attachment
+    /// type, a content rule) and was not sent: it is kept in the account's quarantine.
+    #[error("quarantined: {reason}")]
+    Quarantined {
+        /// What matched (the rule or the scanner's signature, and where).
+        reason: String,
+        /// The file holding the mail in the quarantine.
+        path: String,
     },
     /// An input is out of its bounds or not acceptable; nothing changed.
     #[error("bad input: {reason}")]

@@ -9,9 +9,18 @@
 //! [`herald_light_client::TrustedLog::delivery_status`]. This file bounds the app's inputs,
 //! does the steps in the CLI's order (`herald read`: open, keep the replay cache durably,
 //! acknowledge, top the prekeys up), and converts the answers.
+//!
+//! Both `send` and `read` screen the mail's plaintext where it is (DESIGN §4): the rule set the
+//! home gateway serves and the built-in signature scanner (EICAR), through the light client's
+//! [`Screening`]. A match is kept in `<account dir>/quarantine` with its reason: a send is
+//! refused with [`HeraldError::Quarantined`], a read returns the mail with its
+//! `quarantine_reason` and without its content.
+
+use std::sync::Arc;
 
 use herald_light_client::certmail::hex_name;
 use herald_light_client::keystore::SecureKeyStore as _;
+use herald_light_client::scan::{Quarantine, Screened, Screening, SignatureScanner};
 use herald_light_client::{ClientError, DEFAULT_MAX_SKEW_SECS, DEFAULT_PREKEY_TARGET, LogTrust};
 use herald_proto::paep::{Attachment, MailContent, PrekeyKind};
 use herald_proto::wire::pb::{self, ClientErrorKind};
@@ -107,6 +116,10 @@ pub struct ReceivedMail {
     pub body: Vec<u8>,
     /// The attachments.
     pub attachments: Vec<ReceivedAttachment>,
+    /// Why the mail was quarantined instead of shown (a gateway rule or a scanner matched):
+    /// then `subject`, `body` and `attachments` are empty and the mail is kept in the
+    /// account's quarantine directory. `None` for a mail to show.
+    pub quarantine_reason: Option<String>,
     /// Whether the prekeys were topped up after it (a failed top-up does not lose the mail;
     /// `top_up_prekeys` again later).
     pub prekeys_topped_up: bool,
@@ -308,6 +321,29 @@ async fn records_at(
     Ok((records, status.pending > 0))
 }
 
+/// The screening of an account: the rule set its gateway serves now, the built-in scanner, and
+/// the quarantine in its directory.
+async fn screening(
+    gateway: &herald_light_client::GatewayClient,
+    account_dir: &std::path::Path,
+) -> Result<Screening, HeraldError> {
+    let quarantine = Quarantine::open(&account_dir.join("quarantine"))
+        .map_err(|e| HeraldError::internal(format!("the quarantine: {e}")))?;
+    Screening::of_gateway(
+        gateway,
+        vec![Arc::new(SignatureScanner::default())],
+        quarantine,
+    )
+    .await
+    .map_err(|e| match e {
+        herald_light_client::scan::RuleSetError::Gateway(e) => e.into(),
+        other => HeraldError::GatewayMisbehaved {
+            reason: other.to_string(),
+            evidence: vec![],
+        },
+    })
+}
+
 #[uniffi::export]
 impl HeraldAccount {
     /// Sends a mail to `to` (an account of any configured domain): its prekey is fetched
@@ -330,6 +366,20 @@ impl HeraldAccount {
         let msg_id = hex_name(&id).into_bytes();
         self.with_session(move |a| {
             Box::pin(async move {
+                let screening = screening(&a.gateway, a.dir).await?;
+                if let Screened::Quarantined(q) = screening
+                    .screen(
+                        plaintext.clone(),
+                        format!("sent-{}", String::from_utf8_lossy(&msg_id)),
+                    )
+                    .await
+                    .map_err(|e| HeraldError::internal(format!("screening: {e}")))?
+                {
+                    return Err(HeraldError::Quarantined {
+                        reason: q.reason.to_string(),
+                        path: q.path.display().to_string(),
+                    });
+                }
                 let trusts = trusts(a.client);
                 let accepted = a
                     .session
@@ -399,6 +449,19 @@ impl HeraldAccount {
                     }
                 };
                 save_replay(a.dir, replay)?;
+                // The one-time prekey is erased now: a quarantined mail lives on only in the
+                // quarantine, so it is kept there before the gateway deletes it.
+                let screened = screening(&a.gateway, a.dir)
+                    .await?
+                    .screen(
+                        mail.opened.plaintext.clone(),
+                        format!(
+                            "received-{}",
+                            hex_name(&blake3::hash(&mail.opened.msg_id).as_bytes()[..16])
+                        ),
+                    )
+                    .await
+                    .map_err(|e| HeraldError::internal(format!("screening: {e}")))?;
                 a.session.acknowledge_mail(&a.gateway, id).await?;
                 a.told.remove(&id);
                 let topped_up = match a
@@ -412,7 +475,7 @@ impl HeraldAccount {
                         false
                     }
                 };
-                Ok(ReceivedMail {
+                let mut received = ReceivedMail {
                     id,
                     msg_id: mail.opened.msg_id.clone(),
                     sender: mail.opened.sender.clone(),
@@ -431,8 +494,16 @@ impl HeraldAccount {
                             data: a.data,
                         })
                         .collect(),
+                    quarantine_reason: None,
                     prekeys_topped_up: topped_up,
-                })
+                };
+                if let Screened::Quarantined(q) = screened {
+                    received.subject.clear();
+                    received.body.clear();
+                    received.attachments.clear();
+                    received.quarantine_reason = Some(q.reason.to_string());
+                }
+                Ok(received)
             })
         })
         .await

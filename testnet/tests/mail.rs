@@ -800,6 +800,105 @@ async fn the_cli_sends_lists_reads_and_reports_a_mail() {
         .await);
         assert_eq!(outbox["entries"][0]["state"], "delivered", "{outbox}");
 
+        // DESIGN §4: the sender's client screens before sending. EICAR in an attachment is
+        // caught by the built-in scanner: not sent, kept in alice's quarantine with its reason.
+        let eicar = dir.path().join("eicar.com");
+        std::fs::write(&eicar, herald_proto::scan::EICAR).unwrap();
+        let refused = herald(
+            alice_home.clone(),
+            args(&[
+                "send",
+                "--gateway",
+                &alice_gw,
+                "--to",
+                BOB,
+                "--body-file",
+                body.to_str().unwrap(),
+                "--attach",
+                eicar.to_str().unwrap(),
+            ]),
+        )
+        .await;
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert_eq!(refused.status.code(), Some(1), "{stderr}");
+        assert!(
+            stderr.contains("not sent") && stderr.contains("EICAR-Test-File"),
+            "{stderr}"
+        );
+        let kept: Vec<_> = std::fs::read_dir(alice_home.join("quarantine"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(kept.len(), 2, "{kept:?}");
+        assert!(kept.iter().all(|f| f.starts_with("sent-")), "{kept:?}");
+
+        // The recipient's client screens before showing: a mail clean to alice's scanner
+        // matches a signature bob's scanner knows; it is not shown and its attachment is not
+        // written, and it is kept in bob's quarantine.
+        let marked = dir.path().join("marked.txt");
+        std::fs::write(&marked, b"Figures attached. HERALD-TEST-MARK-0042").unwrap();
+        let signatures = dir.path().join("bob.sigs");
+        std::fs::write(
+            &signatures,
+            format!("Herald.Test.Mark:{}\n", hex::encode("HERALD-TEST-MARK")),
+        )
+        .unwrap();
+        ok(&herald(
+            alice_home.clone(),
+            args(&[
+                "send",
+                "--gateway",
+                &alice_gw,
+                "--to",
+                BOB,
+                "--body-file",
+                marked.to_str().unwrap(),
+                "--attach",
+                attachment.to_str().unwrap(),
+            ]),
+        )
+        .await);
+        let deadline = tokio::time::Instant::now() + WITHIN;
+        let id = loop {
+            let listed = ok(&herald(
+                bob_home.clone(),
+                args(&["inbox", "--gateway", &bob_gw, "--json"]),
+            )
+            .await);
+            if let Some(first) = listed["entries"].as_array().and_then(|e| e.first()) {
+                break first["id"].as_u64().unwrap();
+            }
+            assert!(tokio::time::Instant::now() < deadline, "no mail arrived");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        let quarantined_out = dir.path().join("quarantined-attachments");
+        let read = ok(&herald(
+            bob_home.clone(),
+            args(&[
+                "read",
+                &id.to_string(),
+                "--gateway",
+                &bob_gw,
+                "--signatures",
+                signatures.to_str().unwrap(),
+                "--out",
+                quarantined_out.to_str().unwrap(),
+                "--json",
+            ]),
+        )
+        .await);
+        assert_eq!(read["from"], ALICE, "{read}");
+        assert!(read.get("body").is_none(), "{read}");
+        assert_eq!(
+            read["quarantined"]["reason"], "builtin found Herald.Test.Mark in the body",
+            "{read}"
+        );
+        let kept_at = std::path::PathBuf::from(read["quarantined"]["path"].as_str().unwrap());
+        assert!(kept_at.starts_with(bob_home.join("quarantine")), "{read}");
+        assert!(std::fs::metadata(&kept_at).unwrap().len() > 0);
+        assert!(!quarantined_out.join("contract.pdf").exists());
+
         // Reliability review item 12: every file holding a secret or a plaintext is 0600 in a
         // 0700 directory — the key store, the session, the replay cache and everything else in
         // either state directory, and the attachment written where the user asked.

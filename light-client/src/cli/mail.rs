@@ -6,6 +6,10 @@
 //! --out` writes. A recipient's prekey and a sender's binding are verified against them; a domain
 //! without a file is refused.
 //!
+//! Both `herald send` and `herald read` screen the mail's plaintext first (`--signatures`,
+//! `--clamd`, `--quarantine-dir`: `super::screening`): the gateway's rule set and the scanners;
+//! a mail that matches is not sent, or not shown, and is kept in the quarantine with its reason.
+//!
 //! `herald read` keeps the replay cache in `<state-dir>/mail-replay.json` (written atomically
 //! before the mail is shown), writes attachments into `--out` if given, acknowledges the mail
 //! (it is deleted at the gateway) unless `--keep`, and tops the prekeys up. Its one-time prekey's
@@ -16,6 +20,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::Args;
+use herald_light_client::scan::{Screened, Screening};
 use herald_light_client::{DEFAULT_MAX_SKEW_SECS, DEFAULT_PREKEY_TARGET, LogTrust};
 use herald_proto::paep::{Attachment, MailContent, ReplayCache};
 use herald_proto::wire::{MAX_MAIL_CONTENT_BYTES, pb};
@@ -25,6 +30,7 @@ use super::args::KeyStoreArgs;
 use super::cm::files::{read_bounded, read_trust, write_atomic};
 use super::connection::{GatewayArgs, runtime};
 use super::login::{hint, open_session};
+use super::screening::ScanArgs;
 
 /// The replay cache's file in the state directory.
 const REPLAY_FILE: &str = "mail-replay.json";
@@ -67,6 +73,8 @@ pub(super) struct SendArgs {
     /// Seconds the gateway keeps trying before it gives up [default: the gateway's].
     #[arg(long, value_name = "SECONDS")]
     expires_in: Option<u64>,
+    #[command(flatten)]
+    scan: ScanArgs,
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
@@ -101,6 +109,8 @@ pub(super) struct ReadArgs {
     /// Leave the mail in the mailbox (it is deleted at the gateway by default).
     #[arg(long)]
     keep: bool,
+    #[command(flatten)]
+    scan: ScanArgs,
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
@@ -208,6 +218,8 @@ fn run_send(args: SendArgs) -> anyhow::Result<()> {
     let plaintext = MailContent::build(&args.subject, &body, attachments)
         .context("the mail (at most 60 KiB with its attachments)")?;
     let trusts = read_trusts(&trust_dir(&args.trust, &args.keys)?)?;
+    let scanners = args.scan.scanners()?;
+    let quarantine = args.scan.quarantine(&args.keys)?;
     let (mut keys, mut session) = open_session(&args.keys)?;
     let mut id = [0u8; 16];
     getrandom::fill(&mut id).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
@@ -215,6 +227,19 @@ fn run_send(args: SendArgs) -> anyhow::Result<()> {
     let expires_at = args.expires_in.map_or(0, |s| now().saturating_add(s));
     let accepted = runtime()?.block_on(async {
         let gateway = args.gateway.connect().await?;
+        let screening = Screening::of_gateway(&gateway, scanners, quarantine)
+            .await
+            .context("the gateway's rule set")?;
+        if let Screened::Quarantined(q) = screening
+            .screen(plaintext.clone(), format!("sent-{msg_id}"))
+            .await?
+        {
+            anyhow::bail!(
+                "not sent: {} (the mail is kept in {})",
+                q.reason,
+                q.path.display()
+            );
+        }
         anyhow::Ok(
             session
                 .send_mail(
@@ -338,11 +363,16 @@ fn write_replay(path: &Path, cache: &ReplayCache) -> anyhow::Result<()> {
 
 fn run_read(args: ReadArgs) -> anyhow::Result<()> {
     let trusts = read_trusts(&trust_dir(&args.trust, &args.keys)?)?;
+    let scanners = args.scan.scanners()?;
+    let quarantine = args.scan.quarantine(&args.keys)?;
     let (mut keys, mut session) = open_session(&args.keys)?;
     let replay_path = args.keys.private_state_dir()?.join(REPLAY_FILE);
     let mut replay = read_replay(&replay_path)?;
-    let mail = runtime()?.block_on(async {
+    let (mail, screened) = runtime()?.block_on(async {
         let gateway = args.gateway.connect().await?;
+        let screening = Screening::of_gateway(&gateway, scanners, quarantine)
+            .await
+            .context("the gateway's rule set")?;
         let mail = session
             .read_mail(
                 &gateway,
@@ -355,7 +385,15 @@ fn run_read(args: ReadArgs) -> anyhow::Result<()> {
             )
             .await?;
         write_replay(&replay_path, &replay)?;
-        if let Some(dir) = &args.out {
+        // Its prekey is erased now: a quarantined mail lives on only in the quarantine.
+        let quarantine_id = format!(
+            "received-{}",
+            hex::encode(&blake3::hash(&mail.opened.msg_id).as_bytes()[..16])
+        );
+        let screened = screening
+            .screen(mail.opened.plaintext.clone(), quarantine_id)
+            .await?;
+        if let (Some(dir), Screened::Clean) = (&args.out, &screened) {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
             for a in &mail.content.attachments {
                 // proto checked the name is a plain file name.
@@ -371,8 +409,12 @@ fn run_read(args: ReadArgs) -> anyhow::Result<()> {
                 eprintln!("herald: warning: prekeys not topped up: {e}");
             }
         }
-        anyhow::Ok(mail)
+        anyhow::Ok((mail, screened))
     })?;
+    if let Screened::Quarantined(q) = &screened {
+        print_quarantined(&mail, q, args.json);
+        return Ok(());
+    }
     let body = String::from_utf8_lossy(&mail.content.body);
     if args.json {
         let attachments: Vec<_> = mail
@@ -415,4 +457,33 @@ fn run_read(args: ReadArgs) -> anyhow::Result<()> {
         println!("{body}");
     }
     Ok(())
+}
+
+/// A read mail that was quarantined: who sent it and why it is not shown.
+fn print_quarantined(
+    mail: &herald_light_client::ReadMail,
+    q: &herald_light_client::scan::Quarantined,
+    json: bool,
+) {
+    if json {
+        let v = json!({
+            "id": mail.id,
+            "msg_id": String::from_utf8_lossy(&mail.opened.msg_id),
+            "from": mail.opened.sender,
+            "relayed_by": mail.from_domain,
+            "received_at": mail.received_at,
+            "quarantined": { "reason": q.reason.to_string(), "path": q.path.display().to_string() },
+        });
+        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+    } else {
+        println!(
+            "from        {} (signature verified under the sender's proven binding)",
+            mail.opened.sender
+        );
+        println!("QUARANTINED {}", q.reason);
+        println!(
+            "kept in     {} (not shown; its attachments were not written)",
+            q.path.display()
+        );
+    }
 }

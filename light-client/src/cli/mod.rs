@@ -13,6 +13,7 @@ mod mail;
 mod output;
 mod password;
 mod prekeys;
+mod screening;
 mod status;
 mod trust;
 

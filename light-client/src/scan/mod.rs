@@ -4,10 +4,12 @@
 //! the client runs proto's [`MailContent::inspect`] with the rule set and a [`Scanner`] — the
 //! built-in [`SignatureScanner`] (EICAR and a signature file, [`load_signatures`]) or a
 //! [`ClamdScanner`] — and keeps aside what matches in a [`Quarantine`], with the reason
-//! ([`screen`]).
+//! ([`screen`]). [`Screening`] holds the three for a client (the CLI's `herald send` and
+//! `herald read`, the mobile binding's `send` and `read`) and screens off the async task.
 
 mod clamd;
 mod quarantine;
+mod screening;
 
 pub use clamd::{
     CHUNK_BYTES, ClamdAddress, ClamdConfig, ClamdError, ClamdScanner, ClamdVerdict,
@@ -18,6 +20,7 @@ pub use herald_proto::scan::{
     EICAR, ScanError, ScanVerdict, Scanner, SignatureError, SignatureScanner,
 };
 pub use quarantine::{Quarantine, QuarantineError, Quarantined, Screened, screen};
+pub use screening::{ScreenError, Screening, SharedScanner};
 
 use std::path::Path;
 

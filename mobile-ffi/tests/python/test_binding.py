@@ -550,6 +550,16 @@ class TestnetTests(unittest.IsolatedAsyncioTestCase):
             sends_ms.append(round((time.perf_counter() - start) * 1000, 1))
         self.assertEqual(len({m.msg_id for m in sent}), 3)
 
+        # Screened before sending (DESIGN §4): EICAR is caught by the built-in scanner, not
+        # sent, and kept in Ivan's quarantine.
+        eicar = herald.MailAttachment(
+            name="eicar.com", media_type="application/octet-stream",
+            data=b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*")
+        with self.assertRaises(herald.HeraldError.Quarantined) as caught:
+            await asyncio.wait_for(ivan.send(judy.account(), "x", b"see attached", [eicar]), 60)
+        self.assertIn("EICAR-Test-File", caught.exception.reason)
+        self.assertTrue(os.path.isfile(caught.exception.path), caught.exception.path)
+
         # The listener is told of each mail once; cancelling the watch stops it in Rust.
         await wait_until(lambda: len(events.mail) >= 3, 90)
         watch.cancel()
@@ -574,6 +584,7 @@ class TestnetTests(unittest.IsolatedAsyncioTestCase):
                                                                  "application/pdf", pdf))
         self.assertEqual(len(got.blake3), 32)
         self.assertTrue(mail.prekeys_topped_up)
+        self.assertIsNone(mail.quarantine_reason)
         for m in sent[1:]:
             other = await asyncio.wait_for(judy.read(told[m.msg_id].id), 60)
             self.assertEqual(other.msg_id, m.msg_id)

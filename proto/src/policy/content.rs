@@ -111,6 +111,31 @@ pub enum QuarantineReason {
 }
 
 impl MailContent {
+    /// The inspection's view of a mail's decoded plaintext M (what a sender built with
+    /// [`paep::MailContent::build`](crate::paep::MailContent::build) and a recipient opened with
+    /// [`paep::MailContent::open`](crate::paep::MailContent::open)), its manifest as declared:
+    /// a declared hash that is not 32 bytes becomes one that matches no data, so
+    /// [`inspect`](Self::inspect) quarantines it as a lying manifest.
+    pub fn of_mail(mail: &crate::paep::MailContent) -> Self {
+        MailContent {
+            subject: mail.subject.clone(),
+            body: mail.body.clone(),
+            attachments: mail
+                .attachments
+                .iter()
+                .map(|a| Attachment {
+                    manifest: ManifestEntry {
+                        name: a.name.clone(),
+                        media_type: a.media_type.clone(),
+                        size: a.size,
+                        hash: a.hash.as_slice().try_into().unwrap_or([0; 32]),
+                    },
+                    data: a.data.clone(),
+                })
+                .collect(),
+        }
+    }
+
     /// The manifest of the attachments, as a gateway is told it.
     pub fn manifest(&self) -> Vec<ManifestEntry> {
         self.attachments
@@ -202,6 +227,32 @@ mod tests {
                 b"1. Budget approved.".to_vec(),
             )],
         }
+    }
+
+    #[test]
+    fn a_built_mail_is_inspected_as_sent_and_eicar_in_it_is_found() {
+        let plaintext = crate::paep::MailContent::build(
+            "Minutes",
+            b"see attached",
+            vec![crate::paep::Attachment {
+                name: "eicar.com".into(),
+                media_type: "application/octet-stream".into(),
+                data: EICAR.to_vec(),
+            }],
+        )
+        .unwrap();
+        let opened = crate::paep::MailContent::open(&plaintext).unwrap();
+        let view = MailContent::of_mail(&opened);
+        assert_eq!(view.subject, "Minutes");
+        assert_eq!(view.attachments[0].manifest.size, EICAR.len() as u64);
+        assert_eq!(
+            view.inspect(&RuleSet::default(), &SignatureScanner::default()),
+            Err(QuarantineReason::Malware {
+                scanner: "builtin".into(),
+                signature: EICAR_NAME.into(),
+                part: Part::Attachment(0)
+            })
+        );
     }
 
     #[test]
