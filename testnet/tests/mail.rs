@@ -751,20 +751,24 @@ async fn the_cli_sends_lists_reads_and_reports_a_mail() {
         };
         let msg_id = sent["msg_id"].as_str().unwrap().to_owned();
 
-        let deadline = tokio::time::Instant::now() + WITHIN;
-        let id = loop {
-            let listed = ok(&herald(
-                bob_home.clone(),
-                args(&["inbox", "--gateway", &bob_gw, "--json"]),
-            )
-            .await);
-            if let Some(first) = listed["entries"].as_array().and_then(|e| e.first()) {
-                assert_eq!(first["sender"], ALICE);
-                break first["id"].as_u64().unwrap();
+        // The id of the first mail in bob's inbox, from alice, once one has arrived.
+        let first_mail = || async {
+            let deadline = tokio::time::Instant::now() + WITHIN;
+            loop {
+                let listed = ok(&herald(
+                    bob_home.clone(),
+                    args(&["inbox", "--gateway", &bob_gw, "--json"]),
+                )
+                .await);
+                if let Some(first) = listed["entries"].as_array().and_then(|e| e.first()) {
+                    assert_eq!(first["sender"], ALICE);
+                    break first["id"].as_u64().unwrap();
+                }
+                assert!(tokio::time::Instant::now() < deadline, "no mail arrived");
+                tokio::time::sleep(Duration::from_millis(200)).await;
             }
-            assert!(tokio::time::Instant::now() < deadline, "no mail arrived");
-            tokio::time::sleep(Duration::from_millis(200)).await;
         };
+        let id = first_mail().await;
         let out_dir = dir.path().join("attachments");
         let read = ok(&herald(
             bob_home.clone(),
@@ -859,19 +863,7 @@ async fn the_cli_sends_lists_reads_and_reports_a_mail() {
             ]),
         )
         .await);
-        let deadline = tokio::time::Instant::now() + WITHIN;
-        let id = loop {
-            let listed = ok(&herald(
-                bob_home.clone(),
-                args(&["inbox", "--gateway", &bob_gw, "--json"]),
-            )
-            .await);
-            if let Some(first) = listed["entries"].as_array().and_then(|e| e.first()) {
-                break first["id"].as_u64().unwrap();
-            }
-            assert!(tokio::time::Instant::now() < deadline, "no mail arrived");
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        };
+        let id = first_mail().await;
         let quarantined_out = dir.path().join("quarantined-attachments");
         let read = ok(&herald(
             bob_home.clone(),
