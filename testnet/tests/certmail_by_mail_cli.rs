@@ -357,3 +357,122 @@ async fn herald_cm_by_mail_runs_to_a_received_verdict_with_no_file_between_the_p
     })
     .await;
 }
+
+/// The evidence kinds of one side of `herald status --to --json`.
+fn kinds(side: &Value) -> Vec<String> {
+    side["records"]
+        .as_array()
+        .map(|r| {
+            r.iter()
+                .map(|r| r["kind"].as_str().unwrap_or_default().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn herald_read_names_a_certified_letter_and_status_shows_both_domains_through_one_gateway() {
+    bounded(BOUND, async {
+        let dir = TempDir::new().unwrap();
+        let net = Testnet::spawn(2, options(dir.path())).await.unwrap();
+        let alice = person(&net, 0, "alice@d0.test", &dir.path().join("alice")).await;
+        let bob = person(&net, 1, "bob@d1.test", &dir.path().join("bob")).await;
+        let letter = alice.p("letter.txt");
+        std::fs::write(&letter, "read me through cm").unwrap();
+        let sent = alice
+            .eventually(&["cm", "mail", "--to", "bob@d1.test", &letter, "--json"])
+            .await;
+        let (msg_id, hex_id) = (
+            sent[0]["msg_id"].as_str().unwrap().to_owned(),
+            sent[0]["id"].as_str().unwrap().to_owned(),
+        );
+
+        // Bob's `herald read` says what the mail carries and which command takes it, and
+        // leaves it for `herald cm inbox`, which takes it as the offer it is.
+        let deadline = tokio::time::Instant::now() + WITHIN;
+        let id = loop {
+            let v = bob.ok(&["inbox", "--json"]).await;
+            if let Some(e) = v[0]["entries"].as_array().and_then(|e| e.first()) {
+                break e["id"].as_u64().unwrap().to_string();
+            }
+            assert!(tokio::time::Instant::now() < deadline, "no mail: {v:?}");
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        };
+        let read = bob.ok(&["read", &id, "--json"]).await;
+        assert_eq!(read[0]["certified"]["kind"], "offered", "{read:?}");
+        assert_eq!(read[0]["msg_id"], hex_id.as_str());
+        assert_eq!(read[0]["from"], "alice@d0.test");
+        assert!(
+            read[0]["certified"]["take_with"]
+                .as_str()
+                .unwrap()
+                .contains("herald cm inbox")
+        );
+        let listed = bob.ok(&["inbox", "--json"]).await;
+        assert_eq!(listed[0]["entries"].as_array().unwrap().len(), 1, "kept");
+        let text_read = bob.run(&["read", &id]).await;
+        assert_eq!(text_read.status.code(), Some(0), "{}", text(&text_read));
+        assert!(String::from_utf8_lossy(&text_read.stdout).contains("sealed certified letter"));
+        let taken = bob.ok(&["cm", "inbox", "--json"]).await;
+        let mail = taken[0]["mail"].as_array().unwrap();
+        assert_eq!(mail.len(), 1, "{taken:?}");
+        assert_eq!(mail[0]["kind"], "offered");
+        assert_eq!(mail[0]["msg_id"], hex_id.as_str());
+        let emptied = bob.ok(&["inbox", "--json"]).await;
+        assert!(emptied[0]["entries"].as_array().unwrap().is_empty());
+
+        // Alice, reaching only her gateway, sees both domains' records, d1's checked against
+        // her trust file of d1.
+        let own = alice.p("trust/d0.test.toml");
+        let b64_id = format!("b64:{msg_id}");
+        let status_args = [
+            "status",
+            b64_id.as_str(),
+            "--to",
+            "bob@d1.test",
+            "--domain",
+            own.as_str(),
+            "--poll-for",
+            "20",
+            "--json",
+        ];
+        let deadline = tokio::time::Instant::now() + WITHIN;
+        let status = loop {
+            let v = alice.eventually(&status_args).await;
+            if kinds(&v[0]["recipient_gateway"]).contains(&"EVIDENCE_KIND_HANDOVER".to_owned()) {
+                break v;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "no handover: {v:?}");
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        };
+        assert_eq!(
+            kinds(&status[0]["sender_gateway"]),
+            ["EVIDENCE_KIND_ACCEPTANCE"]
+        );
+        assert_eq!(
+            kinds(&status[0]["recipient_gateway"]),
+            [
+                "EVIDENCE_KIND_RELAY_ACCEPTED",
+                "EVIDENCE_KIND_CONSIGNMENT",
+                "EVIDENCE_KIND_HANDOVER"
+            ]
+        );
+        assert_eq!(status[0]["sender_gateway"]["origin"], "d0.test/herald");
+        assert_eq!(status[0]["recipient_gateway"]["origin"], "d1.test/herald");
+        let text_status = alice.run(&status_args[..status_args.len() - 1]).await;
+        let out = String::from_utf8_lossy(&text_status.stdout);
+        assert!(
+            out.contains("recipient's gateway") && out.contains("HANDOVER"),
+            "{out}"
+        );
+        // A trust directory without d1's log: refused before anything is asked.
+        let empty = alice.p("empty-trust");
+        std::fs::create_dir_all(&empty).unwrap();
+        let mut no_trust = status_args.to_vec();
+        no_trust.extend(["--trust-dir", empty.as_str()]);
+        let refused = alice.run(&no_trust).await;
+        assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+        assert!(String::from_utf8_lossy(&refused.stderr).contains("d1.test.toml"));
+    })
+    .await;
+}

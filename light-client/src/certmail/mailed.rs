@@ -239,6 +239,21 @@ impl<K: SecureKeyStore, R: RecordStore> CertMail<K, R> {
                 route.max_skew,
             )
             .await?;
+        self.take_opened(route, mail, sender_terms, now, rng).await
+    }
+
+    /// Takes the certified-mail message of mailbox entry `mail.id`, already read and opened
+    /// (by `herald read`, which keeps what it opened for this): as
+    /// [`take_mailed`](Self::take_mailed) after its read.
+    pub async fn take_opened<S: SessionStore, G: Gateway>(
+        &mut self,
+        route: &mut MailRoute<'_, S, G>,
+        mail: ReadMail,
+        sender_terms: Option<&SenderConfig>,
+        now: u64,
+        rng: &mut impl CryptoRng,
+    ) -> Result<Arrival, CertifiedMailError> {
+        let id = mail.id;
         let carried = match Carried::in_plaintext(&mail.opened.plaintext) {
             Ok(Some(carried)) => carried,
             Ok(None) => return Ok(Arrival::Plain(Box::new(mail))),

@@ -189,16 +189,28 @@ pub(super) fn inbox(args: InboxArgs<'_>) -> anyhow::Result<()> {
         let mut replay = ReplayCache::new();
         let mut arrivals = Vec::new();
         for entry in &listed.entries {
-            let arrival = mail
-                .take_mailed(
-                    &mut route,
-                    entry.id,
-                    &mut replay,
-                    terms.as_ref(),
-                    now()?,
-                    &mut rng(),
-                )
-                .await;
+            // A mail `herald read` opened and kept for us is taken from the spool: it cannot be
+            // opened again.
+            let spooled = crate::cli::spool::take(&state, entry.id)?;
+            let from_spool = spooled.is_some();
+            let arrival = match spooled {
+                Some(opened) => {
+                    mail.take_opened(&mut route, opened, terms.as_ref(), now()?, &mut rng())
+                        .await
+                }
+                None => {
+                    mail.take_mailed(
+                        &mut route,
+                        entry.id,
+                        &mut replay,
+                        terms.as_ref(),
+                        now()?,
+                        &mut rng(),
+                    )
+                    .await
+                }
+            };
+
             match arrival {
                 Ok(Arrival::Plain(m)) => {
                     // Kept before it is deleted at the gateway: it cannot be read again.
@@ -218,6 +230,10 @@ pub(super) fn inbox(args: InboxArgs<'_>) -> anyhow::Result<()> {
                     arrivals.push((entry.id, Ok(Arrival::Opened { id, opened }), Some(path)));
                 }
                 other => arrivals.push((entry.id, other, None)),
+            }
+            if from_spool && arrivals.last().is_some_and(|(_, a, _)| a.is_ok()) {
+                // Taken, kept where it belongs and acknowledged at the gateway.
+                crate::cli::spool::remove(&state, entry.id)?;
             }
         }
         anyhow::Ok(arrivals)
