@@ -476,3 +476,80 @@ async fn herald_read_names_a_certified_letter_and_status_shows_both_domains_thro
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_certified_send_cut_off_after_queueing_is_resent_and_arrives_once() {
+    bounded(BOUND, async {
+        let dir = TempDir::new().unwrap();
+        let mut net = Testnet::spawn(2, options(dir.path())).await.unwrap();
+        // d0 dies (SIGKILL) the first time a mail is durable in its queue, before answering.
+        net.set_fault(0, Some(herald_node::fault::FaultPoint::MailQueued))
+            .unwrap();
+        net.restart(0).await.unwrap();
+        let alice = person(&net, 0, "alice@d0.test", &dir.path().join("alice")).await;
+        let bob = person(&net, 1, "bob@d1.test", &dir.path().join("bob")).await;
+        let letter = alice.p("letter.txt");
+        std::fs::write(&letter, "sent once, whatever happens").unwrap();
+
+        // The send is cut off: the letter is kept, and the command says how to send it again.
+        let deadline = tokio::time::Instant::now() + WITHIN;
+        let id = loop {
+            let o = alice
+                .run(&["cm", "mail", "--to", "bob@d1.test", &letter, "--json"])
+                .await;
+            assert_ne!(o.status.code(), Some(0), "d0 answered: {}", text(&o));
+            let err = String::from_utf8_lossy(&o.stderr).into_owned();
+            if let Some(rest) = err.split("--resend ").nth(1) {
+                break rest.split('`').next().unwrap().to_owned();
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{}", text(&o));
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        };
+        assert_eq!(id.len(), 32, "{id}");
+        // Nothing is sealed twice: one sent record, the one named.
+        let sent: Vec<_> = std::fs::read_dir(alice.home.join("certmail/sent"))
+            .map(|d| d.flatten().map(|e| e.file_name()).collect())
+            .unwrap_or_default();
+        assert_eq!(sent.len(), 1, "{sent:?}");
+
+        // d0 died at the fault point (its death noticed before it is started again).
+        let died = herald_testnet::wait::until(WITHIN, Duration::from_millis(20), || {
+            let alive = net.check_alive(0);
+            async move {
+                match alive {
+                    Err(herald_testnet::TestnetError::Exited { .. }) => Ok(()),
+                    other => Err(format!("{other:?}")),
+                }
+            }
+        })
+        .await;
+        assert!(died.is_ok(), "d0 did not die at the fault point: {died:?}");
+        net.set_fault(0, None).unwrap();
+        net.restart(0).await.unwrap();
+        let password = alice.home.with_extension("password").display().to_string();
+        alice
+            .ok(&["login", "--password-file", &password, "--json"])
+            .await;
+        let resent = alice.ok(&["cm", "mail", "--resend", &id, "--json"]).await;
+        assert_eq!(resent[0]["id"], id.as_str());
+        assert_eq!(resent[0]["resent"], true);
+        // A second resend is as harmless.
+        alice.ok(&["cm", "mail", "--resend", &id, "--json"]).await;
+
+        // Bob gets the one letter, under its msg_id.
+        let (offered, _) = inbox_until(&bob, &[], "offered").await;
+        assert_eq!(offered["msg_id"], id.as_str());
+        // Whatever d0 relays again (its queue, the resends), d1 takes once: nothing more comes.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let after = bob.ok(&["cm", "inbox", "--json"]).await;
+        assert!(after[0]["mail"].as_array().unwrap().is_empty(), "{after:?}");
+        // A resend for a letter the recipient asked for, or an unknown one, is refused.
+        let unknown = alice
+            .run(&["cm", "mail", "--resend", &"0".repeat(32)])
+            .await;
+        assert_eq!(unknown.status.code(), Some(1), "{}", text(&unknown));
+        let bad = alice.run(&["cm", "mail", "--resend", "zz"]).await;
+        assert!(String::from_utf8_lossy(&bad.stderr).contains("not a msg_id"));
+    })
+    .await;
+}

@@ -209,9 +209,60 @@ impl<K: SecureKeyStore, R: RecordStore> CertMail<K, R> {
                     // No one holds the sealed message: a retry seals afresh, and no record of
                     // a letter that never left lingers as "sealed".
                     self.records.remove(RecordKind::Sent, &hex_name(&msg_id))?;
+                    return Err(e);
                 }
-                Err(e)
+                // It may be queued at the gateway: sealing afresh would make a second letter
+                // (another msg_id, another K). The record stays for `resend_by_mail`.
+                Err(CertifiedMailError::Unconfirmed {
+                    id: hex_name(&msg_id),
+                    error: Box::new(e),
+                })
             }
+        }
+    }
+
+    /// Step (a) again, for a letter whose mailing was not confirmed
+    /// ([`CertifiedMailError::Unconfirmed`]): mails the sealed message kept for `msg_id`, as it
+    /// was sealed, under the same msg_id. The own gateway queues a sender's msg_id once and the
+    /// recipient's gateway takes it into the mailbox once, so however many times this runs the
+    /// recipient gets one letter. Refused once the recipient asked for the key (it has the
+    /// letter) or the mail is finished. Returns the recipient.
+    pub async fn resend_by_mail<S: SessionStore, G: Gateway>(
+        &mut self,
+        route: &mut MailRoute<'_, S, G>,
+        msg_id: &[u8],
+        now: u64,
+    ) -> Result<String, CertifiedMailError> {
+        let name = hex_name(msg_id);
+        if self.records.load(RecordKind::Evidence, &name)?.is_some() {
+            return Err(CertifiedMailError::WrongState {
+                id: name,
+                state: "finished",
+                input: "a resend",
+            });
+        }
+        let (record, _) = self.load_sent(msg_id)?;
+        if record.request.is_some() {
+            return Err(CertifiedMailError::WrongState {
+                id: name,
+                state: "requested (the recipient has the letter)",
+                input: "a resend",
+            });
+        }
+        let sealed = record
+            .sealed
+            .ok_or_else(|| super::bad_record(&name, "no sealed message"))?;
+        let to = sealed.recipient.clone();
+        match self
+            .mail_carried(route, &to, msg_id, &Carried::Sealed(sealed), now)
+            .await
+        {
+            Ok(_) => Ok(to),
+            Err(e) if never_handed_over(&e) => Err(e),
+            Err(e) => Err(CertifiedMailError::Unconfirmed {
+                id: name,
+                error: Box::new(e),
+            }),
         }
     }
 

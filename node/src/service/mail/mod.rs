@@ -545,6 +545,8 @@ impl MailService {
         let new = self
             .blocking(move |mail| mail.inner.outbox.enqueue(relay, now_ms))
             .await?;
+        // Durable in the queue, not yet answered: a sender that hears nothing sends again.
+        crate::fault::reached(crate::fault::FaultPoint::MailQueued);
         if new {
             self.inner.metrics.queued.inc();
             // The relay starts now, while the acceptance record waits for its round: the mail
