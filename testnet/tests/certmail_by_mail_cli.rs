@@ -535,6 +535,25 @@ async fn a_certified_send_cut_off_after_queueing_is_resent_and_arrives_once() {
         assert_eq!(resent[0]["resent"], true);
         // A second resend is as harmless.
         alice.ok(&["cm", "mail", "--resend", &id, "--json"]).await;
+        // d0 died before it logged the ACCEPTANCE; the resend wrote it, once.
+        let own = alice.p("trust/d0.test.toml");
+        let b64_id = format!("b64:{}", resent[0]["msg_id"].as_str().unwrap());
+        let status = alice
+            .eventually(&[
+                "status",
+                &b64_id,
+                "--domain",
+                &own,
+                "--poll-for",
+                "20",
+                "--json",
+            ])
+            .await;
+        assert_eq!(
+            kinds(&status[0]),
+            ["EVIDENCE_KIND_ACCEPTANCE"],
+            "{status:?}"
+        );
 
         // Bob gets the one letter, under its msg_id.
         let (offered, _) = inbox_until(&bob, &[], "offered").await;

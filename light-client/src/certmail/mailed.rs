@@ -29,6 +29,7 @@ use herald_proto::certmail::recipient::RequestTerms;
 use herald_proto::inclusion::LogTrust;
 use herald_proto::paep::{MailError, ReplayCache};
 use herald_proto::wire::pb;
+use prost::Message as _;
 use rand_core::CryptoRng;
 
 use super::messages::decode_sealed;
@@ -202,13 +203,41 @@ impl<K: SecureKeyStore, R: RecordStore> CertMail<K, R> {
                 error: e,
             });
         }
-        match self.mail_carried(route, &to, &msg_id, &carried, now).await {
+        let name = hex_name(&msg_id);
+        let sent = async {
+            let plaintext = carried
+                .to_plaintext()
+                .map_err(|e| SessionError::Mail(MailError::Wire(e)))?;
+            let envelope = route
+                .session
+                .seal_mail(
+                    route.gateway,
+                    &mut self.keys,
+                    &to,
+                    route.trusts,
+                    &msg_id,
+                    &plaintext,
+                    now,
+                    route.max_skew,
+                )
+                .await?;
+            // Kept before it leaves: a resend is this very envelope (`resend_by_mail`).
+            self.records
+                .save(RecordKind::Envelope, &name, &envelope.encode_to_vec())?;
+            route
+                .session
+                .send_envelope(route.gateway, envelope, 0)
+                .await
+                .map_err(CertifiedMailError::from)
+        };
+        match sent.await {
             Ok(_) => Ok(msg_id),
             Err(e) => {
                 if never_handed_over(&e) {
                     // No one holds the sealed message: a retry seals afresh, and no record of
                     // a letter that never left lingers as "sealed".
-                    self.records.remove(RecordKind::Sent, &hex_name(&msg_id))?;
+                    self.records.remove(RecordKind::Sent, &name)?;
+                    self.records.remove(RecordKind::Envelope, &name)?;
                     return Err(e);
                 }
                 // It may be queued at the gateway: sealing afresh would make a second letter
@@ -253,10 +282,31 @@ impl<K: SecureKeyStore, R: RecordStore> CertMail<K, R> {
             .sealed
             .ok_or_else(|| super::bad_record(&name, "no sealed message"))?;
         let to = sealed.recipient.clone();
-        match self
-            .mail_carried(route, &to, msg_id, &Carried::Sealed(sealed), now)
-            .await
-        {
+        let kept = match self.records.load(RecordKind::Envelope, &name)? {
+            Some(bytes) => Some(
+                herald_proto::wire::decode::<pb::MailEnvelope>(
+                    &bytes,
+                    herald_proto::wire::MAX_CLIENT_REQUEST_BYTES,
+                )
+                .map_err(|e| super::bad_record(&name, e))?,
+            ),
+            None => None,
+        };
+        let sent = match kept {
+            // The very envelope of the first try: the same record at both gateways.
+            Some(envelope) => route
+                .session
+                .send_envelope(route.gateway, envelope, 0)
+                .await
+                .map(drop)
+                .map_err(CertifiedMailError::from),
+            // Sealing failed before the envelope was kept: nothing left then; seal it now.
+            None => self
+                .mail_carried(route, &to, msg_id, &Carried::Sealed(sealed), now)
+                .await
+                .map(drop),
+        };
+        match sent {
             Ok(_) => Ok(to),
             Err(e) if never_handed_over(&e) => Err(e),
             Err(e) => Err(CertifiedMailError::Unconfirmed {

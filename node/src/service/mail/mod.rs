@@ -553,6 +553,13 @@ impl MailService {
             // is durable in the queue, and the sender is answered once both are.
             self.inner.wake.notify_one();
             self.inner.events.accepted(&envelope, expires_at).await;
+        } else {
+            // A repeat (a sender that heard no answer sends again): the ACCEPTANCE is written
+            // now if a crash kept it from being written the first time (records are idempotent).
+            self.inner
+                .events
+                .record(pb::EvidenceKind::Acceptance, &envelope, "")
+                .await;
         }
         Ok(pb::MailAccepted {
             msg_id: envelope.msg_id,
