@@ -598,6 +598,44 @@ mod tests {
     }
 
     #[test]
+    fn a_status_request_through_a_peer_needs_its_nonce_and_only_then() {
+        use crate::wire::EVIDENCE_NONCE_BYTES;
+        let ok = |r: pb::ClientRequest| decode_valid::<pb::ClientRequest>(&r.encode_to_vec());
+        assert!(ok(pb::ClientRequest::evidence(b"m")).is_ok());
+        assert!(
+            ok(pb::ClientRequest::peer_evidence(
+                "d1.test",
+                b"m",
+                &[7; EVIDENCE_NONCE_BYTES]
+            ))
+            .is_ok()
+        );
+        assert!(
+            ok(pb::ClientRequest::relay_evidence(
+                "d0.test",
+                b"m",
+                &[7; EVIDENCE_NONCE_BYTES]
+            ))
+            .is_ok()
+        );
+        for bad in [
+            // A peer's records without a nonce, or with a short one.
+            pb::ClientRequest::peer_evidence("d1.test", b"m", &[]),
+            pb::ClientRequest::peer_evidence("d1.test", b"m", &[7; 8]),
+            // A nonce without a domain.
+            pb::ClientRequest::peer_evidence("", b"m", &[7; EVIDENCE_NONCE_BYTES]),
+            // A domain over the DNS bound, a msg_id over its bound.
+            pb::ClientRequest::peer_evidence(&"d".repeat(254), b"m", &[7; EVIDENCE_NONCE_BYTES]),
+            pb::ClientRequest::peer_evidence("d1.test", &[1; 65], &[7; EVIDENCE_NONCE_BYTES]),
+            pb::ClientRequest::relay_evidence("", b"m", &[7; EVIDENCE_NONCE_BYTES]),
+            pb::ClientRequest::relay_evidence("d0.test", b"", &[7; EVIDENCE_NONCE_BYTES]),
+            pb::ClientRequest::relay_evidence("d0.test", b"m", &[7; 31]),
+        ] {
+            assert!(ok(bad.clone()).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
     fn a_request_without_kind_is_refused() {
         let bytes = pb::ClientRequest { request: None }.encode_to_vec();
         assert_eq!(
