@@ -188,7 +188,6 @@ fn retry_pause(
 fn run(args: StatusArgs) -> anyhow::Result<()> {
     let msg_id = msg_id(&args.msg_id)?;
     let parties = parties(&args)?;
-    let trust = read_trust(&args.domain)?;
     let peer = match &args.to {
         Some(to) => {
             let domain = to_domain(to)?;
@@ -197,6 +196,7 @@ fn run(args: StatusArgs) -> anyhow::Result<()> {
         }
         None => None,
     };
+    let trust = read_trust(&args.domain)?;
     let store = FileCheckpointStore::new(state_dir(&args)?.join("checkpoints"));
     let (own, theirs) = runtime()?.block_on(async {
         let gateway = args.gateway.connect().await?;
