@@ -8,12 +8,22 @@
 //! trusted one (a split view is caught and the log distrusted), and trusted if newer. A sender
 //! asks its own gateway (S_A) and the recipient's (S_B) the same way; for S_B the log is S_B's
 //! (as the trust list or a log file describes it).
+//!
+//! A client that reaches only its own gateway asks it for S_B's records
+//! ([`delivery_status_through`]): S_A asks S_B and returns S_B's answer unchanged, signed by
+//! S_B over the client's fresh nonce; the client checks it against S_B's log from its own trust
+//! list (proto's [`verify_relayed_status`]), so a record S_A altered, dropped or replayed is
+//! refused like any unverifiable answer. That checkpoint of S_B's log is not adopted into the
+//! client's trusted state: S_A carries no consistency proofs of S_B's log, and the witnesses'
+//! cosignatures already stand for its consistency.
 
 // `VerifyError` carries whole checkpoints as evidence (see `verify.rs`).
 #![allow(clippy::result_large_err)]
 
-use herald_proto::evidence::{DeliveryStatus, verify_status};
-use herald_proto::wire::MAX_MSG_ID_BYTES;
+use herald_proto::evidence::{DeliveryStatus, verify_relayed_status, verify_status};
+use herald_proto::inclusion::LogTrust;
+use herald_proto::wire::{EVIDENCE_NONCE_BYTES, MAX_MSG_ID_BYTES};
+use rand_core::Rng as _;
 
 use crate::error::ClientError;
 use crate::gateway::Gateway;
@@ -26,12 +36,7 @@ impl<G: Gateway, S: CheckpointStore> TrustedLog<G, S> {
     /// `NOT_FOUND` and `PENDING` refusals come back as they are (the caller may ask again).
     pub async fn delivery_status(&mut self, msg_id: &[u8]) -> Result<DeliveryStatus, ClientError> {
         self.refuse_if_distrusted()?;
-        if msg_id.is_empty() || msg_id.len() > MAX_MSG_ID_BYTES {
-            return Err(ClientError::InvalidRequest(format!(
-                "a msg_id is 1 to {MAX_MSG_ID_BYTES} bytes, this one {}",
-                msg_id.len()
-            )));
-        }
+        check_msg_id(msg_id)?;
         let answer = self.gateway.evidence(msg_id).await?;
         let status =
             verify_status(&self.log, msg_id, &answer, self.clock.now_secs()).map_err(|error| {
@@ -44,6 +49,41 @@ impl<G: Gateway, S: CheckpointStore> TrustedLog<G, S> {
             .await?;
         Ok(status)
     }
+}
+
+fn check_msg_id(msg_id: &[u8]) -> Result<(), ClientError> {
+    if msg_id.is_empty() || msg_id.len() > MAX_MSG_ID_BYTES {
+        return Err(ClientError::InvalidRequest(format!(
+            "a msg_id is 1 to {MAX_MSG_ID_BYTES} bytes, this one {}",
+            msg_id.len()
+        )));
+    }
+    Ok(())
+}
+
+/// The records the gateway `domain` logged for `msg_id`, asked through `gateway` (the client's
+/// own, which passes the question on to its registered peer `domain`) and verified against
+/// `peer_log`, `domain`'s log as the client's own trust list describes it, at time `now`.
+/// `NOT_FOUND`, `PENDING` and other refusals come back as they are: the passing gateway's word,
+/// never a verified status.
+pub async fn delivery_status_through<G: Gateway>(
+    gateway: &G,
+    domain: &str,
+    peer_log: &LogTrust,
+    msg_id: &[u8],
+    now: u64,
+) -> Result<DeliveryStatus, ClientError> {
+    check_msg_id(msg_id)?;
+    let mut nonce = [0u8; EVIDENCE_NONCE_BYTES];
+    rand_core::UnwrapErr(getrandom::SysRng).fill_bytes(&mut nonce);
+    let answer = gateway.peer_evidence(domain, msg_id, &nonce).await?;
+    verify_relayed_status(peer_log, msg_id, &nonce, &answer, now).map_err(|error| {
+        VerifyError::Status {
+            answer: Box::new(answer),
+            error,
+        }
+        .into()
+    })
 }
 
 #[cfg(test)]

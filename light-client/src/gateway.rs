@@ -220,6 +220,19 @@ pub trait Gateway: Sync {
         async move { Ok(expect_evidence(self.exchange(request).await?)?) }
     }
 
+    /// The notary records of the mail `msg_id` in the log of the gateway's registered peer
+    /// `domain`, asked of that peer by this gateway with the client's `nonce` and returned as
+    /// the peer answered (unverified: see `delivery_status_through`).
+    fn peer_evidence(
+        &self,
+        domain: &str,
+        msg_id: &[u8],
+        nonce: &[u8],
+    ) -> impl Future<Output = Result<pb::EvidenceAnswer, ClientError>> + Send {
+        let request = pb::ClientRequest::peer_evidence(domain, msg_id, nonce);
+        async move { Ok(expect_evidence(self.exchange(request).await?)?) }
+    }
+
     /// The lowest-index key publication naming `req_hash`, proved against the latest cosigned
     /// checkpoint (`PENDING` with a retry time while not covered yet, `NOT_FOUND` while none is
     /// logged).

@@ -76,6 +76,7 @@ mod witnessed;
 
 pub use absence::{AbsenceBuildError, prove_absence};
 pub use client::{ClientConfig, GatewayClient};
+pub use delivery_status::delivery_status_through;
 pub use error::{ClientError, GatewayRefusal};
 pub use gateway::{Gateway, Leaf};
 pub use herald_proto::checkpoint::DEFAULT_MAX_SKEW_SECS;

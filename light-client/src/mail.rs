@@ -95,6 +95,28 @@ impl<S: SessionStore> Session<S> {
         now: u64,
         max_skew: u64,
     ) -> Result<pb::MailAccepted, SessionError> {
+        let envelope = self
+            .seal_mail(
+                gateway, keys, recipient, trusts, msg_id, plaintext, now, max_skew,
+            )
+            .await?;
+        self.send_envelope(gateway, envelope, expires_at).await
+    }
+
+    /// The first half of [`send_mail`](Self::send_mail): the sealed, signed envelope, not sent
+    /// (a caller that must be able to send the very same envelope again keeps it first).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn seal_mail<G: Gateway, K: SecureKeyStore>(
+        &mut self,
+        gateway: &G,
+        keys: &mut K,
+        recipient: &str,
+        trusts: &[LogTrust],
+        msg_id: &[u8],
+        plaintext: &[u8],
+        now: u64,
+        max_skew: u64,
+    ) -> Result<pb::MailEnvelope, SessionError> {
         let trust = trust_of(trusts, recipient)?.clone();
         let bundle = self
             .mail_prekey(gateway, recipient, &trust, now, max_skew)
@@ -106,7 +128,17 @@ impl<S: SessionStore> Session<S> {
             plaintext,
         };
         let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
-        let envelope = seal_envelope(&outgoing, &bundle, &Card(keys), &mut rng)?;
+        Ok(seal_envelope(&outgoing, &bundle, &Card(keys), &mut rng)?)
+    }
+
+    /// The second half of [`send_mail`](Self::send_mail): hands `envelope` to the own gateway.
+    /// Sending the same envelope again is harmless: the gateway queues a sender's msg_id once.
+    pub async fn send_envelope<G: Gateway>(
+        &mut self,
+        gateway: &G,
+        envelope: pb::MailEnvelope,
+        expires_at: u64,
+    ) -> Result<pb::MailAccepted, SessionError> {
         let response = self
             .request(
                 gateway,

@@ -322,6 +322,7 @@ impl FakeGateway {
             checkpoint: note,
             pending: (listed.len() - records.len()) as u32,
             records,
+            gateway_signature: Vec::new(),
         })
     }
 
@@ -399,7 +400,8 @@ impl FakeGateway {
                 | Request::Session(_)
                 | Request::PrekeyBundle(_)
                 | Request::RelayPrekey(_)
-                | Request::RelayMail(_),
+                | Request::RelayMail(_)
+                | Request::RelayEvidence(_),
             ) => Err(Self::refusal(
                 pb::ClientErrorKind::Forbidden,
                 "the test log serves no logins",

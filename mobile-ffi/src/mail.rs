@@ -281,6 +281,37 @@ fn delivery_state(state: i32) -> DeliveryState {
     }
 }
 
+/// The proved records of `msg_id` in the log `origin` of the registered peer `domain`, asked
+/// through the own `gateway` and verified against `trust` (the configured log): as
+/// [`records_at`].
+async fn records_through(
+    gateway: &herald_light_client::GatewayClient,
+    domain: &str,
+    origin: &str,
+    trust: &LogTrust,
+    msg_id: &[u8],
+) -> Result<(Vec<DeliveryRecord>, bool), HeraldError> {
+    let status = match herald_light_client::delivery_status_through(
+        gateway,
+        domain,
+        trust,
+        msg_id,
+        unix_now(),
+    )
+    .await
+    {
+        Ok(status) => status,
+        Err(ClientError::Refused(r)) if r.kind == ClientErrorKind::NotFound => {
+            return Ok((Vec::new(), false));
+        }
+        Err(ClientError::Refused(r)) if r.kind == ClientErrorKind::Pending => {
+            return Ok((Vec::new(), true));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    Ok((delivery_records(origin, &status), status.pending > 0))
+}
+
 /// The proved records of `msg_id` in `origin`'s log: none if the gateway has none, and
 /// whether it says more are waiting to be cosigned.
 async fn records_at(
@@ -299,8 +330,15 @@ async fn records_at(
         }
         Err(e) => return Err(e.into()),
     };
+    Ok((delivery_records(origin, &status), status.pending > 0))
+}
+
+fn delivery_records(
+    origin: &str,
+    status: &herald_proto::evidence::DeliveryStatus,
+) -> Vec<DeliveryRecord> {
     let size = status.checkpoint.checkpoint().size();
-    let records = status
+    status
         .records
         .iter()
         .map(|r| DeliveryRecord {
@@ -317,8 +355,7 @@ async fn records_at(
             leaf_hash: r.leaf_hash.to_vec(),
             checkpoint_size: size,
         })
-        .collect();
-    Ok((records, status.pending > 0))
+        .collect()
 }
 
 /// The screening of an account: the rule set its gateway serves now, the built-in scanner, and
@@ -511,25 +548,26 @@ impl HeraldAccount {
 
     /// The delivery status of the mail `msg_id` this account sent: the own gateway's outbox
     /// entry, and the notary records of the own domain's log and of the recipient's (if its
-    /// log is configured with a gateway), each proved by the light client.
+    /// log is configured; asked through the own gateway, which asks its peer and passes the
+    /// peer's signed answer on), each proved by the light client against the configured log.
     pub async fn delivery_status(&self, msg_id: Vec<u8>) -> Result<DeliveryStatus, HeraldError> {
         guard(|| check_msg_id(&msg_id))?;
         self.with_session(move |a| {
             Box::pin(async move {
                 let outbox = a.session.outbox(&a.gateway).await?;
                 let entry = outbox.entries.into_iter().find(|e| e.msg_id == msg_id);
-                let mut origins = vec![a.client.config.home().origin().to_owned()];
+                let home = a.client.config.home().origin().to_owned();
+                let (mut records, mut more_pending) = records_at(a.client, &home, &msg_id).await?;
+                // The recipient domain's records come through the own gateway, which asks its
+                // peer; they are checked against that domain's configured log.
                 if let Some(e) = &entry
                     && let Ok(origin) = a.client.domain_log(&e.recipient)
-                    && !origins.contains(&origin)
-                    && a.client.config.log(&origin)?.gateway.is_some()
+                    && origin != home
+                    && let Some(domain) = herald_proto::identity::account_domain(&e.recipient)
                 {
-                    origins.push(origin);
-                }
-                let mut records = Vec::new();
-                let mut more_pending = false;
-                for origin in &origins {
-                    let (found, pending) = records_at(a.client, origin, &msg_id).await?;
+                    let trust = a.client.config.log(&origin)?.trust.clone();
+                    let (found, pending) =
+                        records_through(&a.gateway, domain, &origin, &trust, &msg_id).await?;
                     records.extend(found);
                     more_pending |= pending;
                 }

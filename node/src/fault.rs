@@ -10,6 +10,7 @@
 //! | point | where | used by |
 //! |---|---|---|
 //! | `binding-durable` | registration, after the `IdentityBinding` is durable and before the account is marked active | `testnet/tests/enrolment_crash.rs` |
+//! | `mail-queued` | a client's `send_mail`, after the mail is durable in the outbound queue and before it is answered | `testnet/tests/certmail_by_mail_cli.rs` |
 //! | `prekey-taken` | a prekey bundle, after a one-time prekey's removal is durable and before it is answered | `testnet/tests/prekeys.rs` |
 
 use std::sync::OnceLock;
@@ -24,6 +25,8 @@ pub enum FaultPoint {
     PrekeyTaken,
     /// A relayed mail is durable in its recipient's mailbox; the relay is not yet answered.
     MailConsigned,
+    /// A client's mail is durable in the outbound queue; its sender is not yet answered.
+    MailQueued,
 }
 
 impl FaultPoint {
@@ -33,6 +36,7 @@ impl FaultPoint {
             FaultPoint::BindingDurable => "binding-durable",
             FaultPoint::PrekeyTaken => "prekey-taken",
             FaultPoint::MailConsigned => "mail-consigned",
+            FaultPoint::MailQueued => "mail-queued",
         }
     }
 
@@ -42,6 +46,7 @@ impl FaultPoint {
             "binding-durable" => Some(FaultPoint::BindingDurable),
             "prekey-taken" => Some(FaultPoint::PrekeyTaken),
             "mail-consigned" => Some(FaultPoint::MailConsigned),
+            "mail-queued" => Some(FaultPoint::MailQueued),
             _ => None,
         }
     }
@@ -76,6 +81,7 @@ mod tests {
             FaultPoint::BindingDurable,
             FaultPoint::PrekeyTaken,
             FaultPoint::MailConsigned,
+            FaultPoint::MailQueued,
         ] {
             assert_eq!(FaultPoint::parse(p.as_str()), Some(p));
         }

@@ -6,8 +6,11 @@ use ed25519_dalek::SigningKey;
 use herald_proto::entry::{
     EntryError, EvidenceRecord, MailParties, commit_address, verify_evidence, verify_evidence_leaf,
 };
-use herald_proto::evidence::{StatusError, verify_status};
+use herald_proto::evidence::{
+    StatusError, sign_relayed_answer, verify_relayed_status, verify_status,
+};
 use herald_proto::testkit::{MemoryLog, filler};
+use herald_proto::wire::EVIDENCE_NONCE_BYTES;
 use herald_proto::wire::pb;
 use prost::Message as _;
 
@@ -215,6 +218,7 @@ fn answer(w: &World, indexes: &[u64]) -> pb::EvidenceAnswer {
         checkpoint: note,
         records,
         pending: 0,
+        gateway_signature: Vec::new(),
     }
 }
 
@@ -337,4 +341,71 @@ fn attack_status_answer_with_a_record_for_another_msg_id_is_refused() {
         verify_status(&trust, b"", &answer(&w, &w.indexes), NOW),
         Err(StatusError::BadMsgId(0))
     );
+}
+
+const NONCE: [u8; EVIDENCE_NONCE_BYTES] = [7; EVIDENCE_NONCE_BYTES];
+
+/// S_B's answer as S_B signs it for S_A to pass on to its client (`evidence::relayed`).
+fn relayed(w: &World) -> pb::EvidenceAnswer {
+    let mut a = answer(w, &w.indexes);
+    sign_relayed_answer(&mut a, b"msg-1", &NONCE, &w.log.key);
+    a
+}
+
+#[test]
+fn a_passed_on_answer_signed_by_its_log_verifies_as_the_direct_one() {
+    let w = world();
+    let trust = w.log.trust(2);
+    let passed = verify_relayed_status(&trust, b"msg-1", &NONCE, &relayed(&w), NOW).unwrap();
+    let direct = verify_status(&trust, b"msg-1", &answer(&w, &w.indexes), NOW).unwrap();
+    assert_eq!(passed, direct);
+    assert_eq!(passed.records.len(), 3);
+}
+
+#[test]
+fn attack_the_passing_gateway_cannot_alter_trim_or_replay_the_peers_answer() {
+    let w = world();
+    let trust = w.log.trust(2);
+    let good = relayed(&w);
+    let verify = |a: &pb::EvidenceAnswer, nonce: &[u8]| {
+        verify_relayed_status(&trust, b"msg-1", nonce, a, NOW)
+    };
+    let mut trimmed = good.clone();
+    trimmed.records.pop();
+    let mut pending = good.clone();
+    pending.pending += 1;
+    let mut unsigned = good.clone();
+    unsigned.gateway_signature.clear();
+    let mut resigned = good.clone();
+    sign_relayed_answer(
+        &mut resigned,
+        b"msg-1",
+        &NONCE,
+        &SigningKey::from_bytes(&[42; 32]),
+    );
+    // An older answer: an earlier checkpoint, fewer records, properly signed back then.
+    let mut older = answer(&w, &w.indexes[..1]);
+    sign_relayed_answer(&mut older, b"msg-1", &[9; EVIDENCE_NONCE_BYTES], &w.log.key);
+    for (what, bad, nonce) in [
+        ("a record dropped", trimmed, NONCE),
+        ("pending changed", pending, NONCE),
+        ("no signature", unsigned, NONCE),
+        ("signed by the passing gateway", resigned, NONCE),
+        ("an older answer replayed", older, NONCE),
+        (
+            "the answer to another challenge",
+            good.clone(),
+            [8; EVIDENCE_NONCE_BYTES],
+        ),
+    ] {
+        assert!(
+            matches!(verify(&bad, &nonce), Err(StatusError::NotSignedByLog(_))),
+            "{what}"
+        );
+    }
+    assert!(matches!(
+        verify_relayed_status(&trust, b"msg-2", &NONCE, &good, NOW),
+        Err(StatusError::NotSignedByLog(_))
+    ));
+    assert_eq!(verify(&good, &[7; 16]), Err(StatusError::BadNonce(16)));
 }

@@ -357,3 +357,218 @@ async fn herald_cm_by_mail_runs_to_a_received_verdict_with_no_file_between_the_p
     })
     .await;
 }
+
+/// The evidence kinds of one side of `herald status --to --json`.
+fn kinds(side: &Value) -> Vec<String> {
+    side["records"]
+        .as_array()
+        .map(|r| {
+            r.iter()
+                .map(|r| r["kind"].as_str().unwrap_or_default().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn herald_read_names_a_certified_letter_and_status_shows_both_domains_through_one_gateway() {
+    bounded(BOUND, async {
+        let dir = TempDir::new().unwrap();
+        let net = Testnet::spawn(2, options(dir.path())).await.unwrap();
+        let alice = person(&net, 0, "alice@d0.test", &dir.path().join("alice")).await;
+        let bob = person(&net, 1, "bob@d1.test", &dir.path().join("bob")).await;
+        let letter = alice.p("letter.txt");
+        std::fs::write(&letter, "read me through cm").unwrap();
+        let sent = alice
+            .eventually(&["cm", "mail", "--to", "bob@d1.test", &letter, "--json"])
+            .await;
+        let (msg_id, hex_id) = (
+            sent[0]["msg_id"].as_str().unwrap().to_owned(),
+            sent[0]["id"].as_str().unwrap().to_owned(),
+        );
+
+        // Bob's `herald read` says what the mail carries and which command takes it, and
+        // leaves it for `herald cm inbox`, which takes it as the offer it is.
+        let deadline = tokio::time::Instant::now() + WITHIN;
+        let id = loop {
+            let v = bob.ok(&["inbox", "--json"]).await;
+            if let Some(e) = v[0]["entries"].as_array().and_then(|e| e.first()) {
+                break e["id"].as_u64().unwrap().to_string();
+            }
+            assert!(tokio::time::Instant::now() < deadline, "no mail: {v:?}");
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        };
+        let read = bob.ok(&["read", &id, "--json"]).await;
+        assert_eq!(read[0]["certified"]["kind"], "offered", "{read:?}");
+        assert_eq!(read[0]["msg_id"], hex_id.as_str());
+        assert_eq!(read[0]["from"], "alice@d0.test");
+        assert!(
+            read[0]["certified"]["take_with"]
+                .as_str()
+                .unwrap()
+                .contains("herald cm inbox")
+        );
+        let listed = bob.ok(&["inbox", "--json"]).await;
+        assert_eq!(listed[0]["entries"].as_array().unwrap().len(), 1, "kept");
+        let text_read = bob.run(&["read", &id]).await;
+        assert_eq!(text_read.status.code(), Some(0), "{}", text(&text_read));
+        assert!(String::from_utf8_lossy(&text_read.stdout).contains("sealed certified letter"));
+        let taken = bob.ok(&["cm", "inbox", "--json"]).await;
+        let mail = taken[0]["mail"].as_array().unwrap();
+        assert_eq!(mail.len(), 1, "{taken:?}");
+        assert_eq!(mail[0]["kind"], "offered");
+        assert_eq!(mail[0]["msg_id"], hex_id.as_str());
+        let emptied = bob.ok(&["inbox", "--json"]).await;
+        assert!(emptied[0]["entries"].as_array().unwrap().is_empty());
+
+        // Alice, reaching only her gateway, sees both domains' records, d1's checked against
+        // her trust file of d1.
+        let own = alice.p("trust/d0.test.toml");
+        let b64_id = format!("b64:{msg_id}");
+        let status_args = [
+            "status",
+            b64_id.as_str(),
+            "--to",
+            "bob@d1.test",
+            "--domain",
+            own.as_str(),
+            "--poll-for",
+            "20",
+            "--json",
+        ];
+        let deadline = tokio::time::Instant::now() + WITHIN;
+        let status = loop {
+            let v = alice.eventually(&status_args).await;
+            if kinds(&v[0]["recipient_gateway"]).contains(&"EVIDENCE_KIND_HANDOVER".to_owned()) {
+                break v;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "no handover: {v:?}");
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        };
+        assert_eq!(
+            kinds(&status[0]["sender_gateway"]),
+            ["EVIDENCE_KIND_ACCEPTANCE"]
+        );
+        assert_eq!(
+            kinds(&status[0]["recipient_gateway"]),
+            [
+                "EVIDENCE_KIND_RELAY_ACCEPTED",
+                "EVIDENCE_KIND_CONSIGNMENT",
+                "EVIDENCE_KIND_HANDOVER"
+            ]
+        );
+        assert_eq!(status[0]["sender_gateway"]["origin"], "d0.test/herald");
+        assert_eq!(status[0]["recipient_gateway"]["origin"], "d1.test/herald");
+        let text_status = alice.run(&status_args[..status_args.len() - 1]).await;
+        let out = String::from_utf8_lossy(&text_status.stdout);
+        assert!(
+            out.contains("recipient's gateway") && out.contains("HANDOVER"),
+            "{out}"
+        );
+        // A trust directory without d1's log: refused before anything is asked.
+        let empty = alice.p("empty-trust");
+        std::fs::create_dir_all(&empty).unwrap();
+        let mut no_trust = status_args.to_vec();
+        no_trust.extend(["--trust-dir", empty.as_str()]);
+        let refused = alice.run(&no_trust).await;
+        assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+        assert!(String::from_utf8_lossy(&refused.stderr).contains("d1.test.toml"));
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_certified_send_cut_off_after_queueing_is_resent_and_arrives_once() {
+    bounded(BOUND, async {
+        let dir = TempDir::new().unwrap();
+        let mut net = Testnet::spawn(2, options(dir.path())).await.unwrap();
+        // d0 dies (SIGKILL) the first time a mail is durable in its queue, before answering.
+        net.set_fault(0, Some(herald_node::fault::FaultPoint::MailQueued))
+            .unwrap();
+        net.restart(0).await.unwrap();
+        let alice = person(&net, 0, "alice@d0.test", &dir.path().join("alice")).await;
+        let bob = person(&net, 1, "bob@d1.test", &dir.path().join("bob")).await;
+        let letter = alice.p("letter.txt");
+        std::fs::write(&letter, "sent once, whatever happens").unwrap();
+
+        // The send is cut off: the letter is kept, and the command says how to send it again.
+        let deadline = tokio::time::Instant::now() + WITHIN;
+        let id = loop {
+            let o = alice
+                .run(&["cm", "mail", "--to", "bob@d1.test", &letter, "--json"])
+                .await;
+            assert_ne!(o.status.code(), Some(0), "d0 answered: {}", text(&o));
+            let err = String::from_utf8_lossy(&o.stderr).into_owned();
+            if let Some(rest) = err.split("--resend ").nth(1) {
+                break rest.split('`').next().unwrap().to_owned();
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{}", text(&o));
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        };
+        assert_eq!(id.len(), 32, "{id}");
+        // Nothing is sealed twice: one sent record, the one named.
+        let sent: Vec<_> = std::fs::read_dir(alice.home.join("certmail/sent"))
+            .map(|d| d.flatten().map(|e| e.file_name()).collect())
+            .unwrap_or_default();
+        assert_eq!(sent.len(), 1, "{sent:?}");
+
+        // d0 died at the fault point (its death noticed before it is started again).
+        let died = herald_testnet::wait::until(WITHIN, Duration::from_millis(20), || {
+            let alive = net.check_alive(0);
+            async move {
+                match alive {
+                    Err(herald_testnet::TestnetError::Exited { .. }) => Ok(()),
+                    other => Err(format!("{other:?}")),
+                }
+            }
+        })
+        .await;
+        assert!(died.is_ok(), "d0 did not die at the fault point: {died:?}");
+        net.set_fault(0, None).unwrap();
+        net.restart(0).await.unwrap();
+        let password = alice.home.with_extension("password").display().to_string();
+        alice
+            .ok(&["login", "--password-file", &password, "--json"])
+            .await;
+        let resent = alice.ok(&["cm", "mail", "--resend", &id, "--json"]).await;
+        assert_eq!(resent[0]["id"], id.as_str());
+        assert_eq!(resent[0]["resent"], true);
+        // A second resend is as harmless.
+        alice.ok(&["cm", "mail", "--resend", &id, "--json"]).await;
+        // d0 died before it logged the ACCEPTANCE; the resend wrote it, once.
+        let own = alice.p("trust/d0.test.toml");
+        let b64_id = format!("b64:{}", resent[0]["msg_id"].as_str().unwrap());
+        let status = alice
+            .eventually(&[
+                "status",
+                &b64_id,
+                "--domain",
+                &own,
+                "--poll-for",
+                "20",
+                "--json",
+            ])
+            .await;
+        assert_eq!(
+            kinds(&status[0]),
+            ["EVIDENCE_KIND_ACCEPTANCE"],
+            "{status:?}"
+        );
+
+        // Bob gets the one letter, under its msg_id.
+        let (offered, _) = inbox_until(&bob, &[], "offered").await;
+        assert_eq!(offered["msg_id"], id.as_str());
+        // Whatever d0 relays again (its queue, the resends), d1 takes once: nothing more comes.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let after = bob.ok(&["cm", "inbox", "--json"]).await;
+        assert!(after[0]["mail"].as_array().unwrap().is_empty(), "{after:?}");
+        // A resend for a letter the recipient asked for, or an unknown one, is refused.
+        let unknown = alice
+            .run(&["cm", "mail", "--resend", &"0".repeat(32)])
+            .await;
+        assert_eq!(unknown.status.code(), Some(1), "{}", text(&unknown));
+        let bad = alice.run(&["cm", "mail", "--resend", "zz"]).await;
+        assert!(String::from_utf8_lossy(&bad.stderr).contains("not a msg_id"));
+    })
+    .await;
+}

@@ -29,6 +29,7 @@ use herald_proto::certmail::recipient::RequestTerms;
 use herald_proto::inclusion::LogTrust;
 use herald_proto::paep::{MailError, ReplayCache};
 use herald_proto::wire::pb;
+use prost::Message as _;
 use rand_core::CryptoRng;
 
 use super::messages::decode_sealed;
@@ -202,16 +203,116 @@ impl<K: SecureKeyStore, R: RecordStore> CertMail<K, R> {
                 error: e,
             });
         }
-        match self.mail_carried(route, &to, &msg_id, &carried, now).await {
+        let name = hex_name(&msg_id);
+        let sent = async {
+            let plaintext = carried
+                .to_plaintext()
+                .map_err(|e| SessionError::Mail(MailError::Wire(e)))?;
+            let envelope = route
+                .session
+                .seal_mail(
+                    route.gateway,
+                    &mut self.keys,
+                    &to,
+                    route.trusts,
+                    &msg_id,
+                    &plaintext,
+                    now,
+                    route.max_skew,
+                )
+                .await?;
+            // Kept before it leaves: a resend is this very envelope (`resend_by_mail`).
+            self.records
+                .save(RecordKind::Envelope, &name, &envelope.encode_to_vec())?;
+            route
+                .session
+                .send_envelope(route.gateway, envelope, 0)
+                .await
+                .map_err(CertifiedMailError::from)
+        };
+        match sent.await {
             Ok(_) => Ok(msg_id),
             Err(e) => {
                 if never_handed_over(&e) {
                     // No one holds the sealed message: a retry seals afresh, and no record of
                     // a letter that never left lingers as "sealed".
-                    self.records.remove(RecordKind::Sent, &hex_name(&msg_id))?;
+                    self.records.remove(RecordKind::Sent, &name)?;
+                    self.records.remove(RecordKind::Envelope, &name)?;
+                    return Err(e);
                 }
-                Err(e)
+                // It may be queued at the gateway: sealing afresh would make a second letter
+                // (another msg_id, another K). The record stays for `resend_by_mail`.
+                Err(CertifiedMailError::Unconfirmed {
+                    id: hex_name(&msg_id),
+                    error: Box::new(e),
+                })
             }
+        }
+    }
+
+    /// Step (a) again, for a letter whose mailing was not confirmed
+    /// ([`CertifiedMailError::Unconfirmed`]): mails the sealed message kept for `msg_id`, as it
+    /// was sealed, under the same msg_id. The own gateway queues a sender's msg_id once and the
+    /// recipient's gateway takes it into the mailbox once, so however many times this runs the
+    /// recipient gets one letter. Refused once the recipient asked for the key (it has the
+    /// letter) or the mail is finished. Returns the recipient.
+    pub async fn resend_by_mail<S: SessionStore, G: Gateway>(
+        &mut self,
+        route: &mut MailRoute<'_, S, G>,
+        msg_id: &[u8],
+        now: u64,
+    ) -> Result<String, CertifiedMailError> {
+        let name = hex_name(msg_id);
+        if self.records.load(RecordKind::Evidence, &name)?.is_some() {
+            return Err(CertifiedMailError::WrongState {
+                id: name,
+                state: "finished",
+                input: "a resend",
+            });
+        }
+        let (record, _) = self.load_sent(msg_id)?;
+        if record.request.is_some() {
+            return Err(CertifiedMailError::WrongState {
+                id: name,
+                state: "requested (the recipient has the letter)",
+                input: "a resend",
+            });
+        }
+        let sealed = record
+            .sealed
+            .ok_or_else(|| super::bad_record(&name, "no sealed message"))?;
+        let to = sealed.recipient.clone();
+        let kept = match self.records.load(RecordKind::Envelope, &name)? {
+            Some(bytes) => Some(
+                herald_proto::wire::decode::<pb::MailEnvelope>(
+                    &bytes,
+                    herald_proto::wire::MAX_CLIENT_REQUEST_BYTES,
+                )
+                .map_err(|e| super::bad_record(&name, e))?,
+            ),
+            None => None,
+        };
+        let sent = match kept {
+            // The very envelope of the first try: the same record at both gateways.
+            Some(envelope) => route
+                .session
+                .send_envelope(route.gateway, envelope, 0)
+                .await
+                .map(drop)
+                .map_err(CertifiedMailError::from),
+            // Sealing failed before the envelope was kept: nothing left then; seal it now.
+            None => self
+                .mail_carried(route, &to, msg_id, &Carried::Sealed(sealed), now)
+                .await
+                .map(drop),
+        };
+        match sent {
+            Ok(_) => Ok(to),
+            Err(e) if never_handed_over(&e) => Err(e),
+            Err(e) => Err(CertifiedMailError::Unconfirmed {
+                id: name,
+                error: Box::new(e),
+            }),
         }
     }
 
@@ -239,6 +340,21 @@ impl<K: SecureKeyStore, R: RecordStore> CertMail<K, R> {
                 route.max_skew,
             )
             .await?;
+        self.take_opened(route, mail, sender_terms, now, rng).await
+    }
+
+    /// Takes the certified-mail message of mailbox entry `mail.id`, already read and opened
+    /// (by `herald read`, which keeps what it opened for this): as
+    /// [`take_mailed`](Self::take_mailed) after its read.
+    pub async fn take_opened<S: SessionStore, G: Gateway>(
+        &mut self,
+        route: &mut MailRoute<'_, S, G>,
+        mail: ReadMail,
+        sender_terms: Option<&SenderConfig>,
+        now: u64,
+        rng: &mut impl CryptoRng,
+    ) -> Result<Arrival, CertifiedMailError> {
+        let id = mail.id;
         let carried = match Carried::in_plaintext(&mail.opened.plaintext) {
             Ok(Some(carried)) => carried,
             Ok(None) => return Ok(Arrival::Plain(Box::new(mail))),

@@ -146,6 +146,19 @@ pub enum CertifiedMailError {
     /// ([`ClientError::is_peer_misbehaviour`], with the evidence).
     #[error("gateway: {0}")]
     Gateway(#[from] ClientError),
+    /// Mailing the sealed letter `id` failed after it may have reached the own gateway (no
+    /// answer in time, the connection lost): the letter is kept as it was sealed, and
+    /// [`CertMail::resend_by_mail`] sends the same sealed message again under the same msg_id,
+    /// which the gateways take once.
+    #[error(
+        "the sealed letter {id} may have reached your gateway ({error}); it is kept: `herald cm mail --resend {id}` sends the same letter again (the gateways take it once)"
+    )]
+    Unconfirmed {
+        /// The letter's msg_id, hex.
+        id: String,
+        /// Why the send was not confirmed.
+        error: Box<CertifiedMailError>,
+    },
     /// The stored trusted checkpoint of X does not verify under X's log key.
     #[error("the stored checkpoint of {origin} does not verify under X's key: {error}")]
     UntrustedCheckpoint {

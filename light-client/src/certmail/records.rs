@@ -39,6 +39,10 @@ pub enum RecordKind {
     /// A sealed message that arrived by mail, by msg_id, kept until its recipient asks for the
     /// key (`mailed.rs`): the mail itself is gone from the mailbox once read.
     Offered,
+    /// The envelope a sealed letter was mailed in, by msg_id, kept so that a resend after no
+    /// answer is the very same envelope (`mailed.rs`, `resend_by_mail`): the gateways take it
+    /// once and its evidence records are the same records.
+    Envelope,
 }
 
 impl RecordKind {
@@ -51,6 +55,7 @@ impl RecordKind {
             RecordKind::Received => MAX_RECIPIENT_RECORD_BYTES,
             RecordKind::Evidence => MAX_EVIDENCE_BUNDLE_BYTES,
             RecordKind::Offered => MAX_SEALED_MESSAGE_BYTES,
+            RecordKind::Envelope => herald_proto::wire::MAX_CLIENT_REQUEST_BYTES,
         }
     }
 
@@ -61,6 +66,7 @@ impl RecordKind {
             RecordKind::Received => "received",
             RecordKind::Evidence => "evidence",
             RecordKind::Offered => "offered",
+            RecordKind::Envelope => "sent-envelope",
         }
     }
 
@@ -70,6 +76,7 @@ impl RecordKind {
             RecordKind::SentIndex => "msgid",
             RecordKind::Evidence => "bundle",
             RecordKind::Offered => "sealed",
+            RecordKind::Envelope => "envelope",
         }
     }
 }

@@ -519,7 +519,7 @@ impl<K: SecureKeyStore, R: RecordStore> CertMail<K, R> {
     }
 
     /// The record and the stored terms.
-    fn load_sent(
+    pub(super) fn load_sent(
         &self,
         msg_id: &[u8],
     ) -> Result<(pb::SenderRecord, Option<SenderPolicy>), CertifiedMailError> {

@@ -22,6 +22,7 @@ use anyhow::Context as _;
 use clap::Args;
 use herald_light_client::scan::{Screened, Screening};
 use herald_light_client::{DEFAULT_MAX_SKEW_SECS, DEFAULT_PREKEY_TARGET, LogTrust};
+use herald_proto::certmail::Carried;
 use herald_proto::paep::{Attachment, MailContent, ReplayCache};
 use herald_proto::wire::{MAX_MAIL_CONTENT_BYTES, pb};
 use serde_json::json;
@@ -362,13 +363,27 @@ fn write_replay(path: &Path, cache: &ReplayCache) -> anyhow::Result<()> {
 }
 
 fn run_read(args: ReadArgs) -> anyhow::Result<()> {
+    // Certified mail read before is kept for `herald cm inbox`: shown again from there (it
+    // cannot be opened twice).
+    let state = args.keys.private_state_dir()?;
+    if let Some(mail) = super::spool::take(&state, args.id)?
+        && let Ok(Some(carried)) = Carried::in_plaintext(&mail.opened.plaintext)
+    {
+        print_certified(
+            &mail,
+            &carried,
+            &super::spool::path(&state, args.id),
+            args.json,
+        );
+        return Ok(());
+    }
     let trusts = read_trusts(&trust_dir(&args.trust, &args.keys)?)?;
     let scanners = args.scan.scanners()?;
     let quarantine = args.scan.quarantine(&args.keys)?;
     let (mut keys, mut session) = open_session(&args.keys)?;
     let replay_path = args.keys.private_state_dir()?.join(REPLAY_FILE);
     let mut replay = read_replay(&replay_path)?;
-    let (mail, screened) = runtime()?.block_on(async {
+    let (mail, screened, certified) = runtime()?.block_on(async {
         let gateway = args.gateway.connect().await?;
         let screening = Screening::of_gateway(&gateway, scanners, quarantine)
             .await
@@ -385,6 +400,12 @@ fn run_read(args: ReadArgs) -> anyhow::Result<()> {
             )
             .await?;
         write_replay(&replay_path, &replay)?;
+        if let Ok(Some(carried)) = Carried::in_plaintext(&mail.opened.plaintext) {
+            // Certified mail is `herald cm inbox`'s to take: kept for it, not acknowledged (a
+            // sealed letter shows nothing to screen; `cm inbox` takes it from the spool).
+            let kept = super::spool::keep(&args.keys.private_state_dir()?, &mail)?;
+            return anyhow::Ok((mail, Screened::Clean, Some((carried, kept))));
+        }
         // Its prekey is erased now: a quarantined mail lives on only in the quarantine.
         let quarantine_id = format!(
             "received-{}",
@@ -409,8 +430,12 @@ fn run_read(args: ReadArgs) -> anyhow::Result<()> {
                 eprintln!("herald: warning: prekeys not topped up: {e}");
             }
         }
-        anyhow::Ok((mail, screened))
+        anyhow::Ok((mail, screened, None))
     })?;
+    if let Some((carried, kept)) = certified {
+        print_certified(&mail, &carried, &kept, args.json);
+        return Ok(());
+    }
     if let Screened::Quarantined(q) = &screened {
         print_quarantined(&mail, q, args.json);
         return Ok(());
@@ -484,6 +509,72 @@ fn print_quarantined(
         println!(
             "kept in     {} (not shown; its attachments were not written)",
             q.path.display()
+        );
+    }
+}
+
+/// What a certified-mail message is, in the CLI's words: its kind (as `herald cm inbox --json`
+/// names it), a description, and the `herald cm` command that takes it.
+fn certified_kind(carried: &Carried) -> (&'static str, &'static str, &'static str) {
+    match carried {
+        Carried::Sealed(_) => (
+            "offered",
+            "a sealed certified letter (step a): its key is published only when you ask for it",
+            "`herald cm inbox` keeps it as an offer; then `herald cm ask --msg-id ID` asks for the key",
+        ),
+        Carried::Request(_) => (
+            "request",
+            "a request for the key of a certified letter you sent (step b)",
+            "`herald cm inbox --offer X.toml --domain D.toml` accepts it and publishes the key",
+        ),
+        Carried::DirectKey(_) => (
+            "direct-key",
+            "the key of a certified letter, sent directly (optimistic)",
+            "`herald cm inbox` opens the letter and mails the receipt back",
+        ),
+        Carried::Receipt(_) => (
+            "receipt",
+            "a receipt for the key of a certified letter you sent (optimistic)",
+            "`herald cm inbox` takes it into your evidence",
+        ),
+    }
+}
+
+/// `herald read` of a mail that carries certified mail: what it is and which command takes it.
+fn print_certified(
+    mail: &herald_light_client::ReadMail,
+    carried: &Carried,
+    kept: &Path,
+    json: bool,
+) {
+    let (kind, what, take_with) = certified_kind(carried);
+    let msg_id = hex::encode(&mail.opened.msg_id);
+    if json {
+        let v = json!({
+            "id": mail.id,
+            "msg_id": msg_id,
+            "from": mail.opened.sender,
+            "relayed_by": mail.from_domain,
+            "received_at": mail.received_at,
+            "certified": {
+                "kind": kind,
+                "what": what,
+                "take_with": take_with,
+                "kept_for_cm_inbox": kept,
+            },
+        });
+        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+    } else {
+        println!(
+            "from        {} (signature verified under the sender's proven binding)",
+            mail.opened.sender
+        );
+        println!("msg_id      {msg_id}");
+        println!("certified   {what}");
+        println!("take it     {take_with}");
+        println!(
+            "kept        {} (not taken, not deleted at the gateway: `herald cm inbox` takes it)",
+            kept.display()
         );
     }
 }

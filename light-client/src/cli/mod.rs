@@ -14,6 +14,7 @@ mod output;
 mod password;
 mod prekeys;
 mod screening;
+mod spool;
 mod status;
 mod trust;
 

@@ -3,6 +3,12 @@
 //! cosigned as the domain log's witness policy requires. Ask the sender's gateway for
 //! `ACCEPTANCE`, `NON_DELIVERY`, `EXPIRY`; the recipient's for `RELAY_ACCEPTED`, `CONSIGNMENT`,
 //! `HANDOVER`. With the mail's salt and addresses, each record's commitments are opened too.
+//!
+//! With `--to`, one command prints both timelines through the one gateway the client reaches:
+//! its own gateway's records, then the recipient domain's, which the gateway asks its peer for
+//! and passes on unchanged, signed by the peer over this client's nonce; they are checked
+//! against the recipient domain's log file from the trust directory, never on the passing
+//! gateway's word (`herald_light_client::delivery_status_through`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -12,11 +18,14 @@ use anyhow::{Context as _, bail};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use clap::Args;
-use herald_light_client::{ClientError, FileCheckpointStore, TrustedLog};
+use herald_light_client::{
+    ClientError, FileCheckpointStore, LogTrust, TrustedLog, delivery_status_through,
+};
 use herald_proto::entry::MailParties;
 use herald_proto::evidence::DeliveryStatus;
 use herald_proto::note::b64;
 use herald_proto::wire::MAX_MSG_ID_BYTES;
+use herald_proto::wire::client::MAX_DOMAIN_BYTES;
 use serde_json::json;
 
 use super::cm::files::read_trust;
@@ -50,6 +59,14 @@ pub(super) struct StatusArgs {
     /// The mail's recipient, with --salt.
     #[arg(long, value_name = "ADDR", requires = "salt")]
     recipient: Option<String>,
+    /// Also the recipient domain's records (an address or a domain), asked through --gateway
+    /// and verified against <trust-dir>/<DOMAIN>.toml.
+    #[arg(long, value_name = "ADDR|DOMAIN")]
+    to: Option<String>,
+    /// The directory of `<domain>.toml` log files (`herald log trust --out`), with --to
+    /// [default: <state-dir>/trust].
+    #[arg(long, value_name = "DIR", requires = "to")]
+    trust_dir: Option<PathBuf>,
     /// How long to keep asking while no record is cosigned yet (PENDING), seconds.
     #[arg(long, default_value_t = 0, value_name = "SECONDS")]
     poll_for: u64,
@@ -112,69 +129,190 @@ fn state_dir(args: &StatusArgs) -> anyhow::Result<PathBuf> {
     }
 }
 
+/// The recipient domain named by `--to` (an address's domain, or a domain), in bounds.
+fn to_domain(to: &str) -> anyhow::Result<String> {
+    let domain = to.rsplit_once('@').map_or(to, |(_, d)| d);
+    if domain.is_empty()
+        || domain.len() > MAX_DOMAIN_BYTES
+        || !domain
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+    {
+        bail!("--to: {to:?} names no domain (1 to {MAX_DOMAIN_BYTES} letters, digits, '-', '.')");
+    }
+    Ok(domain.to_ascii_lowercase())
+}
+
+/// The recipient domain's log from the trust directory, which must describe that domain's log.
+fn peer_log(args: &StatusArgs, domain: &str) -> anyhow::Result<LogTrust> {
+    let dir = match &args.trust_dir {
+        Some(d) => d.clone(),
+        None => state_dir(args)?.join("trust"),
+    };
+    let trust = read_trust(&dir.join(format!("{domain}.toml")))?;
+    let origin = format!("{domain}/herald");
+    if !trust.origin().eq_ignore_ascii_case(&origin) {
+        bail!(
+            "the log file for {domain} describes the log {}, not {origin}",
+            trust.origin()
+        );
+    }
+    Ok(trust)
+}
+
+/// How long to wait before asking again, if `result` is a PENDING refusal (or, with
+/// `not_found_pending`, NOT_FOUND: a relay may not have reached the recipient yet) and `until`
+/// has not passed; `None`: the result stands.
+fn retry_pause(
+    result: &Result<DeliveryStatus, ClientError>,
+    until: u64,
+    not_found_pending: bool,
+) -> Option<Duration> {
+    use herald_proto::wire::pb::ClientErrorKind;
+    match result {
+        Err(ClientError::Refused(r))
+            if super::cm::when::now().is_ok_and(|now| now < until)
+                && (r.kind == ClientErrorKind::Pending
+                    || (not_found_pending && r.kind == ClientErrorKind::NotFound)) =>
+        {
+            Some(
+                r.retry_after
+                    .unwrap_or(Duration::from_millis(200))
+                    .clamp(Duration::from_millis(100), Duration::from_secs(5)),
+            )
+        }
+        _ => None,
+    }
+}
+
 fn run(args: StatusArgs) -> anyhow::Result<()> {
     let msg_id = msg_id(&args.msg_id)?;
     let parties = parties(&args)?;
+    let peer = match &args.to {
+        Some(to) => {
+            let domain = to_domain(to)?;
+            let log = peer_log(&args, &domain)?;
+            Some((domain, log))
+        }
+        None => None,
+    };
     let trust = read_trust(&args.domain)?;
     let store = FileCheckpointStore::new(state_dir(&args)?.join("checkpoints"));
-    let status: DeliveryStatus = runtime()?.block_on(async {
+    let (own, theirs) = runtime()?.block_on(async {
         let gateway = args.gateway.connect().await?;
-        let mut log = TrustedLog::open(gateway, trust, store)?;
         let until = super::cm::when::now()?.saturating_add(args.poll_for);
-        loop {
-            match log.delivery_status(&msg_id).await {
-                Err(ClientError::Refused(r))
-                    if super::cm::when::now()? < until
-                        && r.kind == herald_proto::wire::pb::ClientErrorKind::Pending =>
-                {
-                    let pause = r
-                        .retry_after
-                        .unwrap_or(Duration::from_millis(200))
-                        .clamp(Duration::from_millis(100), Duration::from_secs(5));
-                    tokio::time::sleep(pause).await;
-                }
-                result => break anyhow::Ok(result?),
+        let mut log = TrustedLog::open(&gateway, trust, store)?;
+        let own = loop {
+            let result = log.delivery_status(&msg_id).await;
+            match retry_pause(&result, until, false) {
+                Some(pause) => tokio::time::sleep(pause).await,
+                None => break result.map_err(anyhow::Error::from),
             }
-        }
+        };
+        let theirs = match &peer {
+            None => None,
+            Some((domain, peer_log)) => Some(loop {
+                let now = super::cm::when::now()?;
+                let result =
+                    delivery_status_through(&gateway, domain, peer_log, &msg_id, now).await;
+                match retry_pause(&result, until, true) {
+                    Some(pause) => tokio::time::sleep(pause).await,
+                    None => {
+                        break result.map_err(anyhow::Error::from).with_context(|| {
+                            format!(
+                                "{domain}'s records, asked through the gateway (a refusal is its word, not verified)"
+                            )
+                        });
+                    }
+                }
+            }),
+        };
+        anyhow::Ok((own, theirs))
     })?;
-    print(&status, parties.as_ref(), args.json);
-    Ok(())
+    let Some(theirs) = theirs else {
+        let own = own?;
+        if args.json {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&to_json(&own, parties.as_ref())).unwrap_or_default()
+            );
+        } else {
+            print_text(&own, parties.as_ref());
+        }
+        return Ok(());
+    };
+    match (own, theirs) {
+        (Ok(own), Ok(theirs)) => {
+            if args.json {
+                let v = json!({
+                    "msg_id": b64(&msg_id),
+                    "sender_gateway": to_json(&own, parties.as_ref()),
+                    "recipient_gateway": to_json(&theirs, parties.as_ref()),
+                });
+                println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+            } else {
+                println!("sender's gateway (its own log):");
+                print_text(&own, parties.as_ref());
+                println!("recipient's gateway (its log, passed on unchanged, signed by it):");
+                print_text(&theirs, parties.as_ref());
+            }
+            Ok(())
+        }
+        // What verified is printed (text only); the first failure is the command's.
+        (own, theirs) => {
+            if !args.json {
+                for (heading, side) in [
+                    ("sender's gateway (its own log):", &own),
+                    (
+                        "recipient's gateway (its log, passed on unchanged, signed by it):",
+                        &theirs,
+                    ),
+                ] {
+                    if let Ok(status) = side {
+                        println!("{heading}");
+                        print_text(status, parties.as_ref());
+                    }
+                }
+            }
+            own.and(theirs).map(drop)
+        }
+    }
 }
 
-fn print(status: &DeliveryStatus, parties: Option<&MailParties>, json: bool) {
+fn to_json(status: &DeliveryStatus, parties: Option<&MailParties>) -> serde_json::Value {
+    let checkpoint = status.checkpoint.checkpoint();
+    let records: Vec<_> = status
+        .records
+        .iter()
+        .map(|r| {
+            json!({
+                "kind": r.record.kind.as_str_name(),
+                "time": r.record.time,
+                "reason": r.record.reason,
+                "index": r.index,
+                "leaf_hash": b64(&r.leaf_hash),
+                "audit_path": r.path.iter().map(|h| b64(h)).collect::<Vec<_>>(),
+                "sender_commitment": b64(&r.record.sender_commitment),
+                "recipient_commitment": b64(&r.record.recipient_commitment),
+                "opens": parties.map(|p| p.open(&r.record)),
+            })
+        })
+        .collect();
+    json!({
+        "msg_id": b64(&status.msg_id),
+        "origin": checkpoint.origin(),
+        "checkpoint_size": checkpoint.size(),
+        "checkpoint_root": b64(checkpoint.root()),
+        "cosignatures": checkpoint.cosignatures().len(),
+        "checkpoint": checkpoint.note(),
+        "records": records,
+        "pending": status.pending,
+    })
+}
+
+fn print_text(status: &DeliveryStatus, parties: Option<&MailParties>) {
     let checkpoint = status.checkpoint.checkpoint();
     let opens = |r: &herald_proto::entry::EvidenceRecord| parties.map(|p| p.open(r));
-    if json {
-        let records: Vec<_> = status
-            .records
-            .iter()
-            .map(|r| {
-                json!({
-                    "kind": r.record.kind.as_str_name(),
-                    "time": r.record.time,
-                    "reason": r.record.reason,
-                    "index": r.index,
-                    "leaf_hash": b64(&r.leaf_hash),
-                    "audit_path": r.path.iter().map(|h| b64(h)).collect::<Vec<_>>(),
-                    "sender_commitment": b64(&r.record.sender_commitment),
-                    "recipient_commitment": b64(&r.record.recipient_commitment),
-                    "opens": opens(&r.record),
-                })
-            })
-            .collect();
-        let v = json!({
-            "msg_id": b64(&status.msg_id),
-            "origin": checkpoint.origin(),
-            "checkpoint_size": checkpoint.size(),
-            "checkpoint_root": b64(checkpoint.root()),
-            "cosignatures": checkpoint.cosignatures().len(),
-            "checkpoint": checkpoint.note(),
-            "records": records,
-            "pending": status.pending,
-        });
-        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
-        return;
-    }
     println!(
         "mail {} at {}: {} record(s), each proved in the checkpoint of size {} (root {}) cosigned by {} witness(es)",
         String::from_utf8_lossy(&status.msg_id).escape_debug(),

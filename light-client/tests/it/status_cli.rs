@@ -59,4 +59,21 @@ fn attack_status_refuses_oversized_or_malformed_input_before_asking() {
     );
     // Well-formed, but the domain log file is not there: said so, nothing asked.
     refused_with(&status(&["m-1"]), "beta.toml");
+    // --to names a domain whose log file must be in the trust directory.
+    refused_with(&status(&["m-1", "--to", "bob@"]), "names no domain");
+    refused_with(
+        &status(&["m-1", "--to", &format!("b@{}", "d".repeat(254))]),
+        "names no domain",
+    );
+    refused_with(&status(&["m-1", "--to", "bob@x/../y"]), "names no domain");
+    refused_with(
+        &status(&[
+            "m-1",
+            "--to",
+            "bob@delta.test",
+            "--trust-dir",
+            "/nonexistent/t",
+        ]),
+        "delta.test.toml",
+    );
 }

@@ -153,6 +153,10 @@ impl ClientService {
                 self.intake.publication(r.req_hash).await,
                 client_response::Response::Included,
             ),
+            Some(client_request::Request::Evidence(r)) if !r.domain.is_empty() => refused_or(
+                self.paep.peer_evidence(r).await,
+                client_response::Response::Evidence,
+            ),
             Some(client_request::Request::Evidence(r)) => refused_or(
                 self.intake.evidence_status(r.msg_id).await,
                 client_response::Response::Evidence,
@@ -191,6 +195,10 @@ impl ClientService {
             Some(client_request::Request::RelayMail(r)) => refused_or(
                 self.paep.relay_mail(peer, r).await,
                 client_response::Response::RelayAccepted,
+            ),
+            Some(client_request::Request::RelayEvidence(r)) => refused_or(
+                self.paep.relay_evidence(peer, r).await,
+                client_response::Response::Evidence,
             ),
         }
     }

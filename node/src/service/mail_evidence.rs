@@ -299,6 +299,7 @@ impl Intake {
                 checkpoint: note,
                 records,
                 pending,
+                gateway_signature: Vec::new(),
             })
         })
         .await

@@ -365,6 +365,25 @@ impl Paep {
         self.mail()?.relay_in(peer, relay).await
     }
 
+    /// `relay_evidence` from the peer gateway `peer` (`service::mail::status`).
+    pub async fn relay_evidence(
+        &self,
+        peer: PeerId,
+        request: pb::RelayEvidenceRequest,
+    ) -> Result<pb::EvidenceAnswer, Refusal> {
+        self.mail()?.relay_evidence(peer, request).await
+    }
+
+    /// A client's delivery-status request naming a peer's domain: passed on to that peer.
+    pub async fn peer_evidence(
+        &self,
+        request: pb::EvidenceRequest,
+    ) -> Result<pb::EvidenceAnswer, Refusal> {
+        self.mail()?
+            .peer_evidence(&request.domain, request.msg_id, request.nonce)
+            .await
+    }
+
     /// The parameters the gateway offers for passwords.
     pub fn offered_params(&self) -> Argon2Params {
         self.logins().fake_params()

@@ -28,6 +28,7 @@ async fn status(client: &mut TestClient, msg_id: &[u8]) -> pb::ClientResponse {
         client,
         client_request::Request::Evidence(pb::EvidenceRequest {
             msg_id: msg_id.to_vec(),
+            ..Default::default()
         }),
     )
     .await

@@ -15,6 +15,7 @@ mod cli_node;
 mod enrolment_attempts;
 mod mail_evidence;
 mod mail_privacy;
+mod mail_status_relayed;
 mod network_client;
 mod network_flood;
 mod network_gossip;

@@ -9,11 +9,13 @@
 //! - [`verify_absence`] checks B's proof that no leaf between two cosigned checkpoints of X names
 //!   the request; [`build_absence_proof`] assembles one.
 //! - [`verify_status`] checks a gateway's delivery-status answer: a mail's notary records
-//!   (DESIGN §3.4), each proven in one cosigned checkpoint.
+//!   (DESIGN §3.4), each proven in one cosigned checkpoint; [`verify_relayed_status`] the same
+//!   answer passed on by the asker's own gateway, signed by the answering one.
 
 mod absence;
 mod arbiter;
 mod bundle;
+mod relayed;
 mod status;
 mod verdict;
 
@@ -24,6 +26,9 @@ pub use absence::{
 };
 pub use arbiter::{ArbiterContext, arbitrate, arbitrate_bytes};
 pub use bundle::{BUNDLE_VERSION, BundleError, decode_bundle};
+pub use relayed::{
+    RELAYED_EVIDENCE_LABEL, relayed_answer_message, sign_relayed_answer, verify_relayed_status,
+};
 pub use status::{DeliveryStatus, ProvenRecord, StatusError, verify_status};
 pub use verdict::{
     Check, CheckResult, Conclusion, Outcome, Status, TrustNote, TrustSource, Verdict,

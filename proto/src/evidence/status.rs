@@ -15,7 +15,7 @@ use crate::checkpoint::{CosignedCheckpoint, PolicyError};
 use crate::entry::{EntryError, EvidenceRecord, verify_evidence_leaf};
 use crate::inclusion::{InclusionError, LogTrust};
 use crate::merkle::Hash;
-use crate::wire::{MAX_EVIDENCE_PER_ANSWER, MAX_MSG_ID_BYTES, pb};
+use crate::wire::{EVIDENCE_NONCE_BYTES, MAX_EVIDENCE_PER_ANSWER, MAX_MSG_ID_BYTES, pb};
 
 /// Why a delivery-status answer is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -50,6 +50,13 @@ pub enum StatusError {
         /// Why.
         error: InclusionError,
     },
+    /// A passed-on answer's nonce is not `wire::EVIDENCE_NONCE_BYTES` long.
+    #[error("a nonce is {EVIDENCE_NONCE_BYTES} bytes, this one {0}")]
+    BadNonce(usize),
+    /// A passed-on answer is not signed, over all of it and the asker's nonce, by the log's key:
+    /// the gateway that passed it on altered, trimmed or replayed it.
+    #[error("the answer is not signed by the log's key over all of it and this nonce: {0}")]
+    NotSignedByLog(EntryError),
     /// A record is not a validly signed evidence record about the asked msg_id.
     #[error("record {position}: {error}")]
     BadRecord {

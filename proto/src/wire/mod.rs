@@ -156,6 +156,10 @@ pub const MAX_ORIGIN_BYTES: usize = crate::note::MAX_KEY_NAME_LEN;
 /// Longest mail identifier (`Evidence.msg_id`).
 pub const MAX_MSG_ID_BYTES: usize = 64;
 
+/// Length of the client's challenge in a delivery-status request passed on to a peer gateway
+/// (`EvidenceRequest.nonce`, `RelayEvidenceRequest.nonce`).
+pub const EVIDENCE_NONCE_BYTES: usize = 32;
+
 /// Longest free-text reason (`Evidence.reason`).
 pub const MAX_REASON_BYTES: usize = 1024;
 

@@ -43,8 +43,15 @@ pub(super) fn run(command: CmCommand) -> anyhow::Result<()> {
             to,
             file,
             unsigned,
+            resend,
             output,
-        } => mail(&keys, &gateway, &trust, &to, &file, unsigned, &output),
+        } => match (resend, to, file) {
+            (Some(id), _, _) => resend_mail(&keys, &gateway, &trust, &id, &output),
+            (None, Some(to), Some(file)) => {
+                mail(&keys, &gateway, &trust, &to, &file, unsigned, &output)
+            }
+            _ => bail!("give --to ADDR and FILE, or --resend MSG_ID"),
+        },
         CmCommand::Inbox {
             keys,
             gateway,
@@ -138,6 +145,44 @@ pub(super) fn mail(
     Ok(())
 }
 
+/// `herald cm mail --resend MSG_ID`: step (a) again, the same sealed letter (see
+/// `CertMail::resend_by_mail`).
+fn resend_mail(
+    keys: &KeyStoreArgs,
+    gateway: &GatewayArgs,
+    trust: &TrustDirArgs,
+    id: &str,
+    output: &Output,
+) -> anyhow::Result<()> {
+    let msg_id = hex::decode(id)
+        .ok()
+        .filter(|m| !m.is_empty() && m.len() <= herald_proto::wire::MAX_MSG_ID_BYTES)
+        .with_context(|| format!("--resend {id:?} is not a msg_id in hex"))?;
+    let trusts = read_trusts(&trust_dir(trust, keys)?)?;
+    let (mut mail, mut session) = open_mailed(keys)?;
+    let to = runtime()?.block_on(async {
+        let client = gateway.connect().await?;
+        let mut route = MailRoute {
+            session: &mut session,
+            gateway: &client,
+            trusts: &trusts,
+            max_skew: DEFAULT_MAX_SKEW_SECS,
+        };
+        anyhow::Ok(mail.resend_by_mail(&mut route, &msg_id, now()?).await?)
+    })?;
+    let id = hex_name(&msg_id);
+    print(
+        output.json,
+        json!({ "msg_id": b64(&msg_id), "id": id, "to": to, "mailed": true, "resent": true }),
+        &[
+            format!("msg_id   {id}"),
+            format!("mailed   the same sealed letter for {to}, handed to your gateway again (taken once)"),
+            "next     `herald cm inbox` takes the recipient's key request when it comes; `herald status` shows the delivery".into(),
+        ],
+    );
+    Ok(())
+}
+
 /// What `herald cm inbox` is told.
 pub(super) struct InboxArgs<'a> {
     pub keys: &'a KeyStoreArgs,
@@ -189,16 +234,28 @@ pub(super) fn inbox(args: InboxArgs<'_>) -> anyhow::Result<()> {
         let mut replay = ReplayCache::new();
         let mut arrivals = Vec::new();
         for entry in &listed.entries {
-            let arrival = mail
-                .take_mailed(
-                    &mut route,
-                    entry.id,
-                    &mut replay,
-                    terms.as_ref(),
-                    now()?,
-                    &mut rng(),
-                )
-                .await;
+            // A mail `herald read` opened and kept for us is taken from the spool: it cannot be
+            // opened again.
+            let spooled = crate::cli::spool::take(&state, entry.id)?;
+            let from_spool = spooled.is_some();
+            let arrival = match spooled {
+                Some(opened) => {
+                    mail.take_opened(&mut route, opened, terms.as_ref(), now()?, &mut rng())
+                        .await
+                }
+                None => {
+                    mail.take_mailed(
+                        &mut route,
+                        entry.id,
+                        &mut replay,
+                        terms.as_ref(),
+                        now()?,
+                        &mut rng(),
+                    )
+                    .await
+                }
+            };
+
             match arrival {
                 Ok(Arrival::Plain(m)) => {
                     // Kept before it is deleted at the gateway: it cannot be read again.
@@ -218,6 +275,10 @@ pub(super) fn inbox(args: InboxArgs<'_>) -> anyhow::Result<()> {
                     arrivals.push((entry.id, Ok(Arrival::Opened { id, opened }), Some(path)));
                 }
                 other => arrivals.push((entry.id, other, None)),
+            }
+            if from_spool && arrivals.last().is_some_and(|(_, a, _)| a.is_ok()) {
+                // Taken, kept where it belongs and acknowledged at the gateway.
+                crate::cli::spool::remove(&state, entry.id)?;
             }
         }
         anyhow::Ok(arrivals)

@@ -71,7 +71,9 @@ pub(super) enum CmCommand {
         output: Output,
     },
     /// Step (a) by mail (the default flow): seal FILE for ADDR and mail the sealed message
-    /// through the gateways (logged in with `herald login`); nothing to hand over.
+    /// through the gateways (logged in with `herald login`); nothing to hand over. If the
+    /// gateway's answer did not come, the letter is kept and `--resend MSG_ID` sends the same
+    /// sealed letter again (never a second one: the gateways take a msg_id once).
     #[command(after_help = CM_EXIT_STATUS)]
     Mail {
         #[command(flatten)]
@@ -81,15 +83,19 @@ pub(super) enum CmCommand {
         #[command(flatten)]
         trust: TrustDirArgs,
         /// The recipient's address.
-        #[arg(long, value_name = "ADDR")]
-        to: String,
+        #[arg(long, value_name = "ADDR", required_unless_present = "resend")]
+        to: Option<String>,
         /// The message M (its sealed message must fit one mail, about 58 KiB; larger letters
         /// go with `herald cm send --out`).
-        #[arg(value_name = "FILE")]
-        file: PathBuf,
+        #[arg(value_name = "FILE", required_unless_present = "resend")]
+        file: Option<PathBuf>,
         /// Do not sign the sealed message with the identity key.
         #[arg(long)]
         unsigned: bool,
+        /// Mail again the letter kept as MSG_ID (hex, as the failed `herald cm mail` said),
+        /// exactly as it was sealed.
+        #[arg(long, value_name = "MSG_ID", conflicts_with_all = ["to", "file", "unsigned"])]
+        resend: Option<String>,
         #[command(flatten)]
         output: Output,
     },

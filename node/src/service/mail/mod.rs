@@ -10,6 +10,8 @@
 //!   authenticates it) registered for its `from_domain`, and only if the relay envelope verifies
 //!   under that peer's registered log key (`paep::verify_relay`); anything else is refused and
 //!   counted in `herald_relay_refused_total{kind}`.
+//! - **Delivery status through S_A** (`status`): `relay_evidence` asks a peer for its records
+//!   of a mail on a client's behalf; the peer signs its answer, the client checks it.
 //! - **Prekeys through S_A.** A's client asks its gateway (`mail_prekey` in the session); S_A
 //!   asks S_B (`relay_prekey`); S_B hands out one prekey exactly as to any asker (at most once,
 //!   flushed first: `service::prekeys`). A's client verifies it against B's domain log.
@@ -26,6 +28,7 @@ mod mailbox;
 mod outbox;
 mod record_order;
 mod relay;
+mod status;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -334,6 +337,8 @@ pub(super) struct Inner {
     policy: Arc<PolicyGate>,
     events: MailEvents,
     wake: Notify,
+    /// Delivery-status queries passed on to peers now (`status`).
+    status_queries: tokio::sync::Semaphore,
 }
 
 /// Mail at the gateway (module docs). Cheap to clone.
@@ -410,6 +415,7 @@ impl MailService {
                 metrics: parts.metrics,
                 policy: parts.policy,
                 wake: Notify::new(),
+                status_queries: tokio::sync::Semaphore::new(status::MAX_STATUS_QUERIES_AT_ONCE),
             }),
         })
     }
@@ -539,12 +545,21 @@ impl MailService {
         let new = self
             .blocking(move |mail| mail.inner.outbox.enqueue(relay, now_ms))
             .await?;
+        // Durable in the queue, not yet answered: a sender that hears nothing sends again.
+        crate::fault::reached(crate::fault::FaultPoint::MailQueued);
         if new {
             self.inner.metrics.queued.inc();
             // The relay starts now, while the acceptance record waits for its round: the mail
             // is durable in the queue, and the sender is answered once both are.
             self.inner.wake.notify_one();
             self.inner.events.accepted(&envelope, expires_at).await;
+        } else {
+            // A repeat (a sender that heard no answer sends again): the ACCEPTANCE is written
+            // now if a crash kept it from being written the first time (records are idempotent).
+            self.inner
+                .events
+                .record(pb::EvidenceKind::Acceptance, &envelope, "")
+                .await;
         }
         Ok(pb::MailAccepted {
             msg_id: envelope.msg_id,

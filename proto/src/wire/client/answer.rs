@@ -173,6 +173,17 @@ impl pb::ClientRequest {
     pub fn evidence(msg_id: &[u8]) -> Self {
         Self::of(client_request::Request::Evidence(pb::EvidenceRequest {
             msg_id: msg_id.to_vec(),
+            ..Default::default()
+        }))
+    }
+
+    /// The notary records of the mail `msg_id` in the log of the registered peer `domain`,
+    /// asked of it by this gateway and signed by it over the client's `nonce`.
+    pub fn peer_evidence(domain: &str, msg_id: &[u8], nonce: &[u8]) -> Self {
+        Self::of(client_request::Request::Evidence(pb::EvidenceRequest {
+            msg_id: msg_id.to_vec(),
+            domain: domain.to_owned(),
+            nonce: nonce.to_vec(),
         }))
     }
 

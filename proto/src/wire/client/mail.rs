@@ -172,6 +172,18 @@ impl pb::RelayPrekeyRequest {
     }
 }
 
+impl pb::RelayEvidenceRequest {
+    pub(super) fn validate_fields(&self) -> Result<(), WireError> {
+        domain("RelayEvidenceRequest.from_domain", &self.from_domain)?;
+        msg_id("RelayEvidenceRequest.msg_id", &self.msg_id)?;
+        exact(
+            "RelayEvidenceRequest.nonce",
+            &self.nonce,
+            crate::wire::EVIDENCE_NONCE_BYTES,
+        )
+    }
+}
+
 impl pb::RelayAccepted {
     pub(super) fn validate_fields(&self) -> Result<(), WireError> {
         msg_id("RelayAccepted.msg_id", &self.msg_id)
@@ -247,6 +259,18 @@ impl pb::ClientRequest {
     /// A relay of `envelope` (made by `paep::relay::sign_relay`).
     pub fn relay_mail(envelope: pb::RelayEnvelope) -> Self {
         Self::of(client_request::Request::RelayMail(envelope))
+    }
+
+    /// The records of the mail `msg_id` for a client of `from_domain`, signed over `nonce`
+    /// (the client's challenge, passed on).
+    pub fn relay_evidence(from_domain: &str, msg_id: &[u8], nonce: &[u8]) -> Self {
+        Self::of(client_request::Request::RelayEvidence(
+            pb::RelayEvidenceRequest {
+                from_domain: from_domain.to_owned(),
+                msg_id: msg_id.to_vec(),
+                nonce: nonce.to_vec(),
+            },
+        ))
     }
 
     /// One prekey of `account` for a sender of `from_domain`.

@@ -192,15 +192,11 @@ impl Validate for pb::ClientRequest {
             Some(client_request::Request::Session(frame)) => frame.validate(),
             Some(client_request::Request::PrekeyBundle(r)) => r.validate(),
             Some(client_request::Request::SubmitBatch(b)) => b.validate_fields(),
-            Some(client_request::Request::Evidence(e)) => sized(
-                "EvidenceRequest.msg_id",
-                e.msg_id.len(),
-                1,
-                MAX_MSG_ID_BYTES,
-            ),
+            Some(client_request::Request::Evidence(e)) => e.validate_fields(),
             Some(client_request::Request::Policy(_)) => Ok(()),
             Some(client_request::Request::RelayPrekey(r)) => r.validate_fields(),
             Some(client_request::Request::RelayMail(r)) => r.validate_fields(),
+            Some(client_request::Request::RelayEvidence(r)) => r.validate_fields(),
         }
     }
 }
@@ -414,7 +410,42 @@ impl pb::EvidenceAnswer {
                 })?
                 .validate()?;
         }
+        if !self.gateway_signature.is_empty() {
+            exact(
+                "EvidenceAnswer.gateway_signature",
+                &self.gateway_signature,
+                crate::wire::validate::SIGNATURE_LEN,
+            )?;
+        }
         Ok(())
+    }
+}
+
+impl pb::EvidenceRequest {
+    /// The bounds of a delivery-status request: the msg_id, and a peer's domain only with a
+    /// nonce of exactly [`EVIDENCE_NONCE_BYTES`](crate::wire::EVIDENCE_NONCE_BYTES) (none
+    /// without).
+    fn validate_fields(&self) -> Result<(), WireError> {
+        sized(
+            "EvidenceRequest.msg_id",
+            self.msg_id.len(),
+            1,
+            MAX_MSG_ID_BYTES,
+        )?;
+        if self.domain.is_empty() {
+            return sized("EvidenceRequest.nonce", self.nonce.len(), 0, 0);
+        }
+        sized(
+            "EvidenceRequest.domain",
+            self.domain.len(),
+            1,
+            mail::MAX_DOMAIN_BYTES,
+        )?;
+        exact(
+            "EvidenceRequest.nonce",
+            &self.nonce,
+            crate::wire::EVIDENCE_NONCE_BYTES,
+        )
     }
 }
 
@@ -564,6 +595,44 @@ mod tests {
 
     fn request(r: client_request::Request) -> Vec<u8> {
         pb::ClientRequest { request: Some(r) }.encode_to_vec()
+    }
+
+    #[test]
+    fn a_status_request_through_a_peer_needs_its_nonce_and_only_then() {
+        use crate::wire::EVIDENCE_NONCE_BYTES;
+        let ok = |r: pb::ClientRequest| decode_valid::<pb::ClientRequest>(&r.encode_to_vec());
+        assert!(ok(pb::ClientRequest::evidence(b"m")).is_ok());
+        assert!(
+            ok(pb::ClientRequest::peer_evidence(
+                "d1.test",
+                b"m",
+                &[7; EVIDENCE_NONCE_BYTES]
+            ))
+            .is_ok()
+        );
+        assert!(
+            ok(pb::ClientRequest::relay_evidence(
+                "d0.test",
+                b"m",
+                &[7; EVIDENCE_NONCE_BYTES]
+            ))
+            .is_ok()
+        );
+        for bad in [
+            // A peer's records without a nonce, or with a short one.
+            pb::ClientRequest::peer_evidence("d1.test", b"m", &[]),
+            pb::ClientRequest::peer_evidence("d1.test", b"m", &[7; 8]),
+            // A nonce without a domain.
+            pb::ClientRequest::peer_evidence("", b"m", &[7; EVIDENCE_NONCE_BYTES]),
+            // A domain over the DNS bound, a msg_id over its bound.
+            pb::ClientRequest::peer_evidence(&"d".repeat(254), b"m", &[7; EVIDENCE_NONCE_BYTES]),
+            pb::ClientRequest::peer_evidence("d1.test", &[1; 65], &[7; EVIDENCE_NONCE_BYTES]),
+            pb::ClientRequest::relay_evidence("", b"m", &[7; EVIDENCE_NONCE_BYTES]),
+            pb::ClientRequest::relay_evidence("d0.test", b"", &[7; EVIDENCE_NONCE_BYTES]),
+            pb::ClientRequest::relay_evidence("d0.test", b"m", &[7; 31]),
+        ] {
+            assert!(ok(bad.clone()).is_err(), "{bad:?}");
+        }
     }
 
     #[test]
