@@ -130,6 +130,15 @@ where
     T: AsyncWrite + Unpin + Send,
 {
     let message = message.map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    let mut frame = Vec::new();
+    append_frame(&mut frame, &message)?;
+    io.write_all(&frame).await?;
+    io.flush().await
+}
+
+/// Appends one frame holding `message` to `out`, refused as [`write_frame`] refuses it (a
+/// message over its own limit): a writer that has several frames ready writes them at once.
+pub fn append_frame<M: Validate>(out: &mut Vec<u8>, message: &M) -> io::Result<()> {
     let len = message.encoded_len();
     if len > M::MAX_ENCODED_LEN {
         return Err(io::Error::new(
@@ -140,8 +149,11 @@ where
             },
         ));
     }
-    io.write_all(&wire::encode_frame(&message)).await?;
-    io.flush().await
+    out.reserve(FRAME_HEADER_LEN + len);
+    // Within M's limit, far below 4 GiB.
+    out.extend_from_slice(&u32::try_from(len).unwrap_or(u32::MAX).to_be_bytes());
+    message.encode_raw(out);
+    Ok(())
 }
 
 impl<Req, Resp> request_response::Codec for ProstCodec<Req, Resp>
