@@ -320,6 +320,32 @@ mod tests {
         assert!(out.into_inner().is_empty());
     }
 
+    #[test]
+    fn frames_appended_in_one_burst_read_back_one_by_one_and_an_oversized_one_adds_nothing() {
+        let mut burst = Vec::new();
+        let first = checkpoint_request();
+        let second = pb::ClientRequest::checkpoint(true);
+        append_frame(&mut burst, &first).unwrap();
+        append_frame(&mut burst, &second).unwrap();
+        let mut input = Cursor::new(burst.clone());
+        let read = |input: &mut Cursor<Vec<u8>>| {
+            block_on(ClientCodec::new().read_request(&P, input)).unwrap()
+        };
+        assert_eq!(read(&mut input).unwrap(), first);
+        assert_eq!(read(&mut input).unwrap(), second);
+        let huge = pb::ClientRequest {
+            request: Some(pb::client_request::Request::Submit(pb::SubmitEntry {
+                entry: vec![1; wire::MAX_CLIENT_REQUEST_BYTES],
+                trusted_size: 0,
+                opening: None,
+            })),
+        };
+        let before = burst.len();
+        let err = append_frame(&mut burst, &huge).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+        assert_eq!(burst.len(), before);
+    }
+
     /// A stream that hands out `data`, then fails: reading past `data` means the codec read
     /// more than it should have.
     struct Guarded {
