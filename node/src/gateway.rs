@@ -629,6 +629,7 @@ impl Gateway {
                 space: Some(space),
                 scrub: Some(scrub_status),
             },
+            served_tiles: Arc::default(),
         };
         let http = match HttpServer::bind_counted(
             config.http_listen,

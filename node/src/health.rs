@@ -179,7 +179,7 @@ mod tests {
         let ok = health.report(true, true);
         assert_eq!(ok.level, Level::Ok);
         assert_eq!(ok.response().status, 200);
-        assert_eq!(ok.response().body, b"ok\n");
+        assert_eq!(&ok.response().body[..], b"ok\n");
 
         health.space.as_ref().unwrap().record(1 << 25);
         let low = health.report(true, true);
@@ -193,7 +193,7 @@ mod tests {
             .set_failure("writing failed: No space left on device".into());
         let bad = health.report(true, true);
         assert_eq!(bad.level, Level::Unhealthy);
-        let text = String::from_utf8(bad.response().body).unwrap();
+        let text = String::from_utf8(bad.response().body.to_vec()).unwrap();
         assert_eq!(bad.response().status, 503);
         assert!(text.starts_with("unhealthy\n"), "{text}");
         assert!(text.contains("No space left on device"), "{text}");

@@ -110,6 +110,8 @@ pub struct NodeRoutes {
     pub admin: Arc<AdminApi>,
     /// What `/health` reports beyond the sequencer and the network worker being alive.
     pub health: Health,
+    /// Full tiles and bundles as answered before ([`tlog_tiles::ServedTiles`]).
+    pub served_tiles: Arc<tlog_tiles::ServedTiles>,
 }
 
 impl NodeRoutes {
@@ -176,8 +178,17 @@ impl NodeRoutes {
 impl Routes for NodeRoutes {
     async fn get(&self, path: &str) -> Response {
         if tlog_tiles::serves(path) {
-            let (store, path) = (self.store.clone(), path.to_owned());
-            return tokio::task::spawn_blocking(move || tlog_tiles::get(&store, &path))
+            // A full tile or bundle answered before is answered again from memory, here;
+            // anything else reads the store on the blocking pool.
+            if let Some(held) = tlog_tiles::get_served(&self.served_tiles, path) {
+                return held;
+            }
+            let (store, served, path) = (
+                self.store.clone(),
+                self.served_tiles.clone(),
+                path.to_owned(),
+            );
+            return tokio::task::spawn_blocking(move || tlog_tiles::get(&store, &served, &path))
                 .await
                 .unwrap_or_else(|_| Response::text(500, "tile read failed\n"));
         }

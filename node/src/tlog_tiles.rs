@@ -14,10 +14,15 @@ use std::borrow::Cow;
 
 use herald_proto::note::SignedNote;
 use herald_proto::tlog_tiles::TileId;
+use hyper::body::Bytes;
 use tracing::warn;
 
 use crate::http::Response;
 use crate::store::{LogStore, ReadError};
+
+mod served;
+
+pub use served::{SERVED_BYTES, ServedTiles};
 
 /// `Cache-Control` of full tiles and bundles.
 pub const IMMUTABLE: &str = "public, max-age=31536000, immutable";
@@ -31,8 +36,16 @@ pub fn serves(path: &str) -> bool {
     path == "/checkpoint" || path.starts_with("/tile/")
 }
 
-/// Answers a GET of `path` (one [`serves`] took). Blocking: reads the store.
-pub fn get(store: &LogStore, path: &str) -> Response {
+/// Answers a GET of `path` from `served` alone, without the store: `Some` when `path` is a
+/// full tile or bundle held there. Not blocking: the caller answers with it at once.
+pub fn get_served(served: &ServedTiles, path: &str) -> Option<Response> {
+    let id = TileId::parse(path.strip_prefix('/')?).ok()?;
+    served.get(&id).map(|bytes| tile_answer(&id, bytes))
+}
+
+/// Answers a GET of `path` (one [`serves`] took), and leaves a full tile's or bundle's answer
+/// in `served`. Blocking: reads the store.
+pub fn get(store: &LogStore, served: &ServedTiles, path: &str) -> Response {
     if path == "/checkpoint" {
         return checkpoint(store);
     }
@@ -45,8 +58,9 @@ pub fn get(store: &LogStore, path: &str) -> Response {
     };
     match store.tile_resource(id) {
         Ok(bytes) => {
-            let cache = if id.is_partial() { PARTIAL } else { IMMUTABLE };
-            Response::new(200, "application/octet-stream", bytes).cached(Cow::Borrowed(cache))
+            let bytes = Bytes::from(bytes);
+            served.insert(&id, bytes.clone());
+            tile_answer(&id, bytes)
         }
         Err(ReadError::OutOfRange { .. }) => Response::text(404, "not in the published tree\n"),
         Err(e) => {
@@ -54,6 +68,12 @@ pub fn get(store: &LogStore, path: &str) -> Response {
             Response::text(500, "tile unavailable\n")
         }
     }
+}
+
+/// The 200 answer of tile `id` holding `bytes`.
+fn tile_answer(id: &TileId, bytes: Bytes) -> Response {
+    let cache = if id.is_partial() { PARTIAL } else { IMMUTABLE };
+    Response::new(200, "application/octet-stream", bytes).cached(Cow::Borrowed(cache))
 }
 
 /// The latest checkpoint: with the witnesses' cosignatures when a quorum cosigned it.

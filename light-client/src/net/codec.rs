@@ -130,6 +130,15 @@ where
     T: AsyncWrite + Unpin + Send,
 {
     let message = message.map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    let mut frame = Vec::new();
+    append_frame(&mut frame, &message)?;
+    io.write_all(&frame).await?;
+    io.flush().await
+}
+
+/// Appends one frame holding `message` to `out`, refused as [`write_frame`] refuses it (a
+/// message over its own limit): a writer that has several frames ready writes them at once.
+pub fn append_frame<M: Validate>(out: &mut Vec<u8>, message: &M) -> io::Result<()> {
     let len = message.encoded_len();
     if len > M::MAX_ENCODED_LEN {
         return Err(io::Error::new(
@@ -140,8 +149,11 @@ where
             },
         ));
     }
-    io.write_all(&wire::encode_frame(&message)).await?;
-    io.flush().await
+    out.reserve(FRAME_HEADER_LEN + len);
+    // Within M's limit, far below 4 GiB.
+    out.extend_from_slice(&u32::try_from(len).unwrap_or(u32::MAX).to_be_bytes());
+    message.encode_raw(out);
+    Ok(())
 }
 
 impl<Req, Resp> request_response::Codec for ProstCodec<Req, Resp>
@@ -306,6 +318,32 @@ mod tests {
         let err = block_on(ClientCodec::new().write_request(&P, &mut out, Ok(huge))).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
         assert!(out.into_inner().is_empty());
+    }
+
+    #[test]
+    fn frames_appended_in_one_burst_read_back_one_by_one_and_an_oversized_one_adds_nothing() {
+        let mut burst = Vec::new();
+        let first = checkpoint_request();
+        let second = pb::ClientRequest::checkpoint(true);
+        append_frame(&mut burst, &first).unwrap();
+        append_frame(&mut burst, &second).unwrap();
+        let mut input = Cursor::new(burst.clone());
+        let read = |input: &mut Cursor<Vec<u8>>| {
+            block_on(ClientCodec::new().read_request(&P, input)).unwrap()
+        };
+        assert_eq!(read(&mut input).unwrap(), first);
+        assert_eq!(read(&mut input).unwrap(), second);
+        let huge = pb::ClientRequest {
+            request: Some(pb::client_request::Request::Submit(pb::SubmitEntry {
+                entry: vec![1; wire::MAX_CLIENT_REQUEST_BYTES],
+                trusted_size: 0,
+                opening: None,
+            })),
+        };
+        let before = burst.len();
+        let err = append_frame(&mut burst, &huge).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+        assert_eq!(burst.len(), before);
     }
 
     /// A stream that hands out `data`, then fails: reading past `data` means the codec read

@@ -23,7 +23,7 @@ use prost::Message as _;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tracing::debug;
 
-use super::codec::{read_frame, read_full, write_frame};
+use super::codec::{append_frame, read_frame, read_full, write_frame};
 use crate::error::ClientError;
 
 /// The client-stream protocol ([`wire::CLIENT_STREAM_PROTOCOL`]).
@@ -87,6 +87,24 @@ where
         },
     }))
 }
+
+/// Appends one answer frame to `out`, for a gateway that writes the answers it has ready at
+/// once ([`write_stream_response`] writes one).
+pub fn append_stream_response(
+    out: &mut Vec<u8>,
+    id: u64,
+    response: pb::ClientResponse,
+) -> io::Result<()> {
+    let frame = pb::StreamResponse {
+        id,
+        response: Some(response),
+    };
+    append_frame(out, &frame)
+}
+
+/// Bytes of frames a writer gathers before it writes them (one write and one flush, so one
+/// yamux frame and one noise message, for every request or answer ready at that moment).
+pub const WRITE_BURST_BYTES: usize = 64 * 1024;
 
 /// Writes one answer frame.
 pub async fn write_stream_response<T>(
@@ -205,22 +223,42 @@ async fn run(
         let waiting = waiting.clone();
         async move {
             let mut next_id: u64 = 0;
-            while let Some((request, reply)) = queue.recv().await {
-                let Ok(permit) = room.clone().acquire_owned().await else {
-                    break;
-                };
-                next_id = next_id.wrapping_add(1).max(1);
-                let frame = pb::StreamRequest {
-                    id: next_id,
-                    request: Some(request),
-                };
-                if let Err(e) = frame.validate() {
-                    let _ = reply.send(Err(ClientError::InvalidRequest(e.to_string())));
-                    continue;
+            // The requests queued when the writer wakes go out in one write (up to
+            // WRITE_BURST_BYTES): one yamux frame and one flush for all of them.
+            let mut burst = Vec::new();
+            'stream: while let Some(first) = queue.recv().await {
+                let mut next = Some(first);
+                while let Some((request, reply)) = next.take() {
+                    let permit = match room.clone().try_acquire_owned() {
+                        Ok(permit) => permit,
+                        Err(_) => {
+                            // No room until an answer comes: send what is gathered first.
+                            if send_burst(&mut writer, &mut burst, peer).await.is_err() {
+                                break 'stream;
+                            }
+                            match room.clone().acquire_owned().await {
+                                Ok(permit) => permit,
+                                Err(_) => break 'stream,
+                            }
+                        }
+                    };
+                    next_id = next_id.wrapping_add(1).max(1);
+                    let frame = pb::StreamRequest {
+                        id: next_id,
+                        request: Some(request),
+                    };
+                    if let Err(e) = frame.validate() {
+                        let _ = reply.send(Err(ClientError::InvalidRequest(e.to_string())));
+                    } else if let Err(e) = append_frame(&mut burst, &frame) {
+                        let _ = reply.send(Err(ClientError::InvalidRequest(e.to_string())));
+                    } else {
+                        lock(&waiting).insert(next_id, (reply, permit));
+                    }
+                    if burst.len() < WRITE_BURST_BYTES {
+                        next = queue.try_recv().ok();
+                    }
                 }
-                lock(&waiting).insert(next_id, (reply, permit));
-                if let Err(error) = write_frame(&mut writer, Ok(frame)).await {
-                    debug!(%peer, %error, "client stream write failed");
+                if send_burst(&mut writer, &mut burst, peer).await.is_err() {
                     break;
                 }
             }
@@ -270,6 +308,26 @@ async fn run(
     }
     // Whoever still waits learns the stream is gone (dropping the reply says so).
     lock(&waiting).clear();
+}
+
+/// Writes and flushes the frames gathered in `burst` (nothing when it is empty), and empties it.
+async fn send_burst<T>(writer: &mut T, burst: &mut Vec<u8>, peer: PeerId) -> io::Result<()>
+where
+    T: AsyncWrite + Unpin,
+{
+    if burst.is_empty() {
+        return Ok(());
+    }
+    let sent = async {
+        writer.write_all(burst).await?;
+        writer.flush().await
+    }
+    .await;
+    burst.clear();
+    if let Err(error) = &sent {
+        debug!(%peer, %error, "client stream write failed");
+    }
+    sent
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

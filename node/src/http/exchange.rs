@@ -210,7 +210,7 @@ fn request_head(request: &hyper::Request<Incoming>) -> Result<RequestHead, Respo
 /// The hyper answer (hyper itself leaves the body out of an answer to HEAD).
 fn encode(response: Response) -> Answer {
     let status = response.status;
-    let mut answer = hyper::Response::new(Full::new(Bytes::from(response.body)));
+    let mut answer = hyper::Response::new(Full::new(response.body));
     *answer.status_mut() =
         hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
     let headers = answer.headers_mut();

@@ -18,6 +18,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use hyper::body::Bytes;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
@@ -136,18 +137,19 @@ pub struct Response {
     pub content_type: &'static str,
     /// `Cache-Control` header ([`NO_STORE`] unless a route says otherwise).
     pub cache_control: Cow<'static, str>,
-    /// Body.
-    pub body: Vec<u8>,
+    /// Body: shared bytes, handed to hyper without a copy (a held tile is answered by a
+    /// reference-count increment).
+    pub body: Bytes,
 }
 
 impl Response {
     /// An answer of `content_type`, not to be cached.
-    pub fn new(status: u16, content_type: &'static str, body: Vec<u8>) -> Self {
+    pub fn new(status: u16, content_type: &'static str, body: impl Into<Bytes>) -> Self {
         Response {
             status,
             content_type,
             cache_control: Cow::Borrowed(NO_STORE),
-            body,
+            body: body.into(),
         }
     }
 

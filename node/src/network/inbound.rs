@@ -18,8 +18,9 @@ use super::Topic;
 /// The application behind the transport. Cheap to clone (handles inside): the worker clones it
 /// into the task of each request.
 pub trait Inbound: Clone + Send + Sync + 'static {
-    /// Answers one valid `/herald/client/1` request from `peer`. Runs on its own task; the
-    /// worker bounds how many run at once.
+    /// Answers one valid `/herald/client/1` request from `peer`. Runs on its own task (on a
+    /// client stream, one whose answer is ready on its first poll runs on the stream's task);
+    /// the worker bounds how many run at once.
     fn client(
         &self,
         peer: PeerId,

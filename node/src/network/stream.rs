@@ -15,9 +15,12 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll, Waker};
 
 use futures::{AsyncWriteExt as _, StreamExt as _};
-use herald_light_client::net::stream::{read_stream_request, write_stream_response};
+use herald_light_client::net::stream::{
+    WRITE_BURST_BYTES, append_stream_response, read_stream_request,
+};
 use herald_light_client::net::{CLIENT_STREAM_PROTOCOL, StreamFrame};
 use herald_proto::wire::pb::{ClientErrorKind, ClientResponse, client_response};
 use herald_proto::wire::{MAX_STREAM_INFLIGHT, pb};
@@ -79,12 +82,31 @@ async fn serve_stream<S: Inbound>(
     let (answers, mut outbox) = mpsc::channel::<(u64, ClientResponse)>(MAX_STREAM_INFLIGHT);
     let metrics = server.metrics.clone();
     let write = async move {
-        while let Some((id, response)) = outbox.recv().await {
-            if let Err(error) = write_stream_response(&mut writer, id, response).await {
+        // The answers ready when the writer wakes go out in one write and one flush (up to
+        // WRITE_BURST_BYTES), not one yamux frame, noise message and send each.
+        let mut burst = Vec::new();
+        while let Some(first) = outbox.recv().await {
+            let mut next = Some(first);
+            while let Some((id, response)) = next.take() {
+                if let Err(error) = append_stream_response(&mut burst, id, response) {
+                    metrics.stream_failure();
+                    debug!(%peer, %error, "client stream answer not encodable");
+                    return;
+                }
+                if burst.len() < WRITE_BURST_BYTES {
+                    next = outbox.try_recv().ok();
+                }
+            }
+            let sent = async {
+                writer.write_all(&burst).await?;
+                writer.flush().await
+            };
+            if let Err(error) = sent.await {
                 metrics.stream_failure();
                 debug!(%peer, %error, "client stream write failed");
                 return;
             }
+            burst.clear();
         }
         let _ = writer.close().await;
     };
@@ -146,13 +168,20 @@ async fn start<S: Inbound>(
         }
         return answer(&server.metrics, answers, id, busy).await;
     };
-    let (service, metrics, answers) = (
-        server.service.clone(),
-        server.metrics.clone(),
-        answers.clone(),
-    );
+    let service = server.service.clone();
+    let mut work = Box::pin(async move { service.client(peer, request).await });
+    // Most reads (proofs, the checkpoint) are answered on their first poll, from the store's
+    // memory: answered here, they cost no task of their own. What has to wait (a submission's
+    // round, the blocking pool) goes on its own task, which polls the same future on.
+    let first_poll = work.as_mut().poll(&mut Context::from_waker(Waker::noop()));
+    if let Poll::Ready(response) = first_poll {
+        answer(&server.metrics, answers, id, response).await;
+        drop((permit, room));
+        return;
+    }
+    let (metrics, answers) = (server.metrics.clone(), answers.clone());
     tokio::spawn(async move {
-        let response = service.client(peer, request).await;
+        let response = work.await;
         answer(&metrics, &answers, id, response).await;
         drop((permit, room));
     });

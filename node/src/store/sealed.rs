@@ -116,6 +116,8 @@ pub(crate) struct Sealed {
     bucket_index: File,
     /// Full tiles already read and checked (the read path's; the scrub reads the files).
     checked: CheckedTiles,
+    /// The inner levels of checked full tiles, folded once (`TileReader::node_hash`'s).
+    folded: CheckedTiles,
 }
 
 fn io_error(name: &str, e: io::Error) -> ReadError {
@@ -169,6 +171,7 @@ impl Sealed {
             buckets: open("buckets")?,
             bucket_index: open("buckets.idx")?,
             checked: CheckedTiles::new(CHECKED_TILES),
+            folded: CheckedTiles::new(CHECKED_TILES),
         };
         if create {
             // The files' names must be durable before a round commits records in them.
@@ -277,6 +280,19 @@ impl Sealed {
         let tile = self.tile_on_disk(level, n)?;
         self.checked.insert(level, n, tile.clone());
         Ok(tile)
+    }
+
+    /// The inner levels of sealed tile (`level`, `n`) if they were folded and are still held
+    /// (see [`Sealed::remember_folded`]).
+    pub(crate) fn folded(&self, level: u8, n: u64) -> Option<sled::IVec> {
+        self.folded.get(level, n)
+    }
+
+    /// Holds the inner levels of sealed tile (`level`, `n`), folded by the caller from the
+    /// tile's checked hashes: a sealed tile never changes, so neither do they. Bounded like the
+    /// checked tiles.
+    pub(crate) fn remember_folded(&self, level: u8, n: u64, inner: sled::IVec) {
+        self.folded.insert(level, n, inner);
     }
 
     /// Sealed tile (`level`, `n`) read from its file and checked, whatever is held in memory:

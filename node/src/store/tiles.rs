@@ -5,10 +5,17 @@
 //! (`k < 8`) covers 2^k consecutive, aligned level-8L nodes, always inside one tile, so its hash
 //! is folded from at most 128 stored hashes. A proof reads O(log n) nodes from at most a few
 //! tiles per level; [`TileReader`] keeps the tiles of one request so each is read once.
+//!
+//! Folding is what a proof cost: an audit path's nodes at levels 8L+1 … 8L+7 fold 2 + 4 + … +
+//! 128 hashes, some 250 hash computations per tile level against O(log n) for the proof itself
+//! (`bench proofs` spent 44% of the node's CPU in SHA-256 there; docs/performance.md). So the
+//! inner levels of a *full* tile, which never changes, are folded once, all 254 nodes, and held
+//! beside the checked tiles ([`Sealed::folded`]); a node inside a full tile is then a lookup.
+//! Nodes of the partial right-edge tile are folded per request, as before.
 
 use std::cell::RefCell;
 
-use herald_proto::merkle::{AnyHasher, HASH_LEN, Hash, HashReader, NodeId};
+use herald_proto::merkle::{AnyHasher, HASH_LEN, Hash, HashReader, LogHasher as _, NodeId};
 use herald_proto::tlog_tiles::fold_subtree;
 
 use super::error::ReadError;
@@ -55,10 +62,7 @@ impl<'a> TileReader<'a> {
         }
         // Full below the limit: sealed. Otherwise partial in sled, unless a round applied
         // since the limit was taken has filled it and sealed it.
-        let full = (n + 1)
-            .checked_mul(TILE_WIDTH)
-            .is_some_and(|end| end <= self.limit >> (u32::from(level) * u32::from(TILE_HEIGHT)));
-        let stored = match full {
+        let stored = match self.is_full(level, n) {
             true => None,
             false => self.tree.get(tile_key(level, n))?,
         };
@@ -154,6 +158,61 @@ impl<'a> TileReader<'a> {
     }
 }
 
+/// Where level `k` (1 … 7) of a tile starts among its folded inner nodes: level 1's 128 nodes
+/// first, then level 2's 64, …, level 7's 2 (254 in all).
+fn inner_start(k: u32) -> usize {
+    256 - (512 >> k)
+}
+
+/// Hashes of a tile's inner levels 1 … 7.
+const INNER_HASHES: usize = 254;
+
+impl TileReader<'_> {
+    /// Whether tile (`level`, `n`) is full below the limit (so sealed, and never to change).
+    fn is_full(&self, level: u8, n: u64) -> bool {
+        (n + 1)
+            .checked_mul(TILE_WIDTH)
+            .is_some_and(|end| end <= self.limit >> (u32::from(level) * u32::from(TILE_HEIGHT)))
+    }
+
+    /// The inner levels 1 … 7 of full tile (`level`, `n`) ([`inner_start`]), folded from its
+    /// checked hashes on first use and held by the sealed files' memory since.
+    fn inner_nodes(&self, level: u8, n: u64) -> Result<sled::IVec, ReadError> {
+        if let Some(inner) = self.sealed.folded(level, n) {
+            return Ok(inner);
+        }
+        let tile = self.tile(level, n)?;
+        if tile.len() != FULL_TILE_BYTES {
+            return Err(ReadError::corrupt(format!(
+                "full tile ({level}, {n}) is {} bytes",
+                tile.len()
+            )));
+        }
+        let mut below: Vec<Hash> = tile
+            .chunks_exact(HASH_LEN)
+            .map(|c| {
+                let mut h = [0u8; HASH_LEN];
+                h.copy_from_slice(c);
+                h
+            })
+            .collect();
+        let mut inner = Vec::with_capacity(INNER_HASHES * HASH_LEN);
+        while below.len() > 2 {
+            let level_up: Vec<Hash> = below
+                .chunks_exact(2)
+                .map(|pair| self.hasher.hash_children(&pair[0], &pair[1]))
+                .collect();
+            for h in &level_up {
+                inner.extend_from_slice(h);
+            }
+            below = level_up;
+        }
+        let inner = sled::IVec::from(inner);
+        self.sealed.remember_folded(level, n, inner.clone());
+        Ok(inner)
+    }
+}
+
 impl HashReader for TileReader<'_> {
     type Error = ReadError;
 
@@ -167,6 +226,17 @@ impl HashReader for TileReader<'_> {
         let k = u32::from(id.level % TILE_HEIGHT);
         // The node covers leaves below limit, so index << level fits, and so does index << k.
         let first = id.index << k;
+        let n = first / TILE_WIDTH;
+        if k > 0 && self.is_full(tile_level, n) {
+            let inner = self.inner_nodes(tile_level, n)?;
+            let at = inner_start(k) + (id.index - (n << (8 - k))) as usize;
+            let bytes = inner
+                .get(at * HASH_LEN..(at + 1) * HASH_LEN)
+                .ok_or_else(|| ReadError::corrupt(format!("node {id:?}: inner nodes cut")))?;
+            let mut h = [0u8; HASH_LEN];
+            h.copy_from_slice(bytes);
+            return Ok(h);
+        }
         let count = 1usize << k;
         let mut hashes = Vec::with_capacity(count);
         self.tile_hashes(tile_level, first, count, &mut hashes)?;

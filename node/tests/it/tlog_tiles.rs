@@ -82,6 +82,10 @@ async fn tiles_bundles_and_the_checkpoint_are_served_with_their_cache_headers() 
         bundle.cache_control.as_deref(),
         Some("public, max-age=31536000, immutable")
     );
+    // Read again, both come from the node's memory of served tiles: the same answer, headers
+    // and all.
+    assert_eq!(get(&client, &node, "/tile/0/000").await, tile);
+    assert_eq!(get(&client, &node, "/tile/entries/000").await, bundle);
     let entries = bundle_entries(&bundle.body, 256).expect("a C2SP entry bundle");
     let leaf_hashes: Vec<_> = entries.iter().map(|e| hasher.hash_leaf(e)).collect();
     assert_eq!(hashes(&tile.body), leaf_hashes);

@@ -9,7 +9,14 @@
 //! GETs going each for `--seconds`, of a random full level-0 tile, level-1 tile or entry bundle;
 //! every body is compared with what it must be byte for byte (a wrong or partial answer fails
 //! the run) and its round trip is measured.
+//!
+//! The HTTP/1.1 reader is lean by default: each GET in flight has its own keep-alive connection
+//! (hyper's client connection, no pool, no URL parsing), and each body is compared chunk by
+//! chunk as it arrives, without gathering it. The node and the bench share the two cores, and
+//! the reqwest client (`--reqwest`, the project's `HttpClient`) cost more CPU per GET than the
+//! node's answer (docs/performance.md).
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -50,9 +57,14 @@ pub struct TilesArgs {
     /// GETs each client keeps in flight.
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub inflight: u16,
-    /// One HTTP/2 (h2c) connection per client instead of HTTP/1.1 keep-alive connections.
+    /// One HTTP/2 (h2c) connection per client instead of HTTP/1.1 keep-alive connections
+    /// (through the project's reqwest `HttpClient`).
     #[arg(long)]
     pub h2c: bool,
+    /// HTTP/1.1 through the project's reqwest `HttpClient` (a pool per client) instead of the
+    /// lean reader (one hyper connection per GET in flight).
+    #[arg(long, conflicts_with = "h2c")]
+    pub reqwest: bool,
     /// Seconds of measurement (after a one-second warm-up).
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub seconds: u64,
@@ -104,7 +116,6 @@ pub(super) async fn run(args: TilesArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let expected = Arc::new(preload(&testnet, entries).await?);
     let preload_time = started.elapsed();
-    let base = format!("http://{}", testnet.node(0).http_addr());
     eprintln!(
         "preloaded in {preload_time:.1?}; measuring {} s with {} clients x {} in flight ({}) ...",
         args.seconds,
@@ -112,7 +123,7 @@ pub(super) async fn run(args: TilesArgs) -> anyhow::Result<()> {
         args.inflight,
         if args.h2c { "h2c" } else { "HTTP/1.1" }
     );
-    let measured = measure(&base, &args, expected).await;
+    let measured = measure(testnet.node(0).http_addr(), &args, expected).await;
     testnet.stop(0).await?;
     drop(testnet);
     let _ = std::fs::remove_dir_all(&dir);
@@ -128,9 +139,11 @@ pub(super) async fn run(args: TilesArgs) -> anyhow::Result<()> {
         clients: args.clients,
         inflight_per_client: args.inflight,
         http: if args.h2c {
-            "h2c"
+            "h2c (reqwest)"
+        } else if args.reqwest {
+            "http/1.1 keep-alive (reqwest)"
         } else {
-            "http/1.1 keep-alive"
+            "http/1.1 keep-alive (hyper, a connection per GET in flight)"
         },
         measured_seconds: seconds,
         reads,
@@ -250,9 +263,18 @@ struct Measured {
     bytes: u64,
 }
 
+/// How one reading task sends its GETs.
+#[derive(Clone)]
+enum Reader {
+    /// The project's reqwest client (HTTP/1.1 pool or h2c), with the node's base URL.
+    Pooled(HttpClient, String),
+    /// The lean reader's own connection.
+    Lean(SocketAddr),
+}
+
 /// Runs the read load; every body is checked against what it must be.
 async fn measure(
-    base: &str,
+    addr: SocketAddr,
     args: &TilesArgs,
     expected: Arc<Expected>,
 ) -> anyhow::Result<Measured> {
@@ -261,19 +283,28 @@ async fn measure(
     let seed = Schedule::fresh_seed();
     let mut tasks = Vec::new();
     for c in 0..args.clients {
-        let http = if args.h2c {
-            HttpClient::h2c(GET_TIMEOUT, MAX_BODY)
+        let reader = if args.h2c || args.reqwest {
+            let http = if args.h2c {
+                HttpClient::h2c(GET_TIMEOUT, MAX_BODY)
+            } else {
+                HttpClient::new(GET_TIMEOUT, MAX_BODY)
+            }
+            .context("building an HTTP client")?;
+            Reader::Pooled(http, format!("http://{addr}"))
         } else {
-            HttpClient::new(GET_TIMEOUT, MAX_BODY)
-        }
-        .context("building an HTTP client")?;
+            Reader::Lean(addr)
+        };
         for k in 0..args.inflight {
-            let (http, expected, base) = (http.clone(), expected.clone(), base.to_owned());
+            let (reader, expected) = (reader.clone(), expected.clone());
             let mut schedule = Schedule::new(seed ^ (u64::from(c) << 16 | u64::from(k)));
             tasks.push(tokio::spawn(async move {
                 let mut out = Measured {
                     latencies: Default::default(),
                     bytes: 0,
+                };
+                let mut lean = match reader {
+                    Reader::Lean(addr) => Some(LeanConnection::open(addr).await?),
+                    Reader::Pooled(..) => None,
                 };
                 loop {
                     let now = Instant::now();
@@ -308,21 +339,30 @@ async fn measure(
                         }
                     };
                     let sent = Instant::now();
-                    let answer = http
-                        .get(&format!("{base}{path}"))
-                        .await
-                        .with_context(|| format!("GET {path}"))?;
+                    match (&reader, lean.as_mut()) {
+                        (_, Some(connection)) => connection
+                            .get_expecting(&path, want)
+                            .await
+                            .with_context(|| format!("GET {path}"))?,
+                        (Reader::Pooled(http, base), None) => {
+                            let answer = http
+                                .get(&format!("{base}{path}"))
+                                .await
+                                .with_context(|| format!("GET {path}"))?;
+                            ensure!(
+                                answer.status == 200,
+                                "GET {path}: {} {}",
+                                answer.status,
+                                answer.body_text(200)
+                            );
+                            ensure!(&answer.body == want, "GET {path}: not the resource's bytes");
+                        }
+                        (Reader::Lean(_), None) => bail!("the lean reader has no connection"),
+                    }
                     let elapsed = sent.elapsed();
-                    ensure!(
-                        answer.status == 200,
-                        "GET {path}: {} {}",
-                        answer.status,
-                        answer.body_text(200)
-                    );
-                    ensure!(&answer.body == want, "GET {path}: not the resource's bytes");
                     if now >= begin {
                         out.latencies[kind as usize].push(elapsed);
-                        out.bytes += answer.body.len() as u64;
+                        out.bytes += want.len() as u64;
                     }
                 }
             }));
@@ -343,4 +383,66 @@ async fn measure(
         bail!("no read completed in the measured window");
     }
     Ok(all)
+}
+
+/// One keep-alive HTTP/1.1 connection of the lean reader (hyper's client connection).
+struct LeanConnection {
+    send: hyper::client::conn::http1::SendRequest<http_body_util::Empty<hyper::body::Bytes>>,
+    host: hyper::header::HeaderValue,
+}
+
+impl LeanConnection {
+    async fn open(addr: SocketAddr) -> anyhow::Result<Self> {
+        let stream = tokio::time::timeout(GET_TIMEOUT, tokio::net::TcpStream::connect(addr))
+            .await
+            .context("connecting in time")?
+            .context("connecting")?;
+        stream.set_nodelay(true)?;
+        let (send, connection) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                .await
+                .context("HTTP/1.1 handshake")?;
+        // The connection's driver; it ends when `send` is dropped or the node closes.
+        tokio::spawn(connection);
+        let host = hyper::header::HeaderValue::from_str(&addr.to_string())?;
+        Ok(LeanConnection { send, host })
+    }
+
+    /// GETs `path` and checks the answer is 200 with exactly `want` as its body, chunk by
+    /// chunk as it arrives (never more than `want.len()` bytes read), all within GET_TIMEOUT.
+    async fn get_expecting(&mut self, path: &str, want: &[u8]) -> anyhow::Result<()> {
+        use http_body_util::BodyExt as _;
+        let request = hyper::Request::get(path)
+            .header(hyper::header::HOST, self.host.clone())
+            .body(http_body_util::Empty::new())?;
+        let exchange = async {
+            self.send.ready().await?;
+            let answer = self.send.send_request(request).await?;
+            let status = answer.status();
+            let mut body = answer.into_body();
+            if status != hyper::StatusCode::OK {
+                let text = body.collect().await?.to_bytes();
+                bail!(
+                    "{status} {}",
+                    String::from_utf8_lossy(&text[..text.len().min(200)])
+                );
+            }
+            let mut at = 0;
+            while let Some(frame) = body.frame().await {
+                if let Ok(chunk) = frame?.into_data() {
+                    let end = at + chunk.len();
+                    ensure!(
+                        want.get(at..end) == Some(&chunk[..]),
+                        "not the resource's bytes (at byte {at})"
+                    );
+                    at = end;
+                }
+            }
+            ensure!(at == want.len(), "{at} bytes of {}", want.len());
+            Ok::<(), anyhow::Error>(())
+        };
+        tokio::time::timeout(GET_TIMEOUT, exchange)
+            .await
+            .context("no answer in time")?
+    }
 }
