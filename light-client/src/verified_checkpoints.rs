@@ -13,6 +13,9 @@
 //! one, so the submissions of one process can share it
 //! ([`TrustedLog::with_verified_checkpoints`](crate::TrustedLog::with_verified_checkpoints)).
 
+// `VerifyError` carries the evidence of a refusal, as everywhere in the verifying layer.
+#![allow(clippy::result_large_err)]
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -48,7 +51,7 @@ impl VerifiedCheckpoints {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// `note` verified as a checkpoint signed by `log`'s key ([`verify::verify_checkpoint`]),
+    /// `note` verified as a checkpoint signed by `log`'s key ([`crate::verify_checkpoint`]),
     /// from memory when these bytes verified under this log before.
     pub fn verify(&self, log: &LogTrust, note: &[u8]) -> Result<VerifiedCheckpoint, VerifyError> {
         if let Some(checkpoint) = self.remembered(log, note) {

@@ -82,7 +82,7 @@ impl<R: HashReader> HashReader for Remembering<'_, R> {
         // Nodes at a tile's own level are one stored hash: nothing to save. A node not
         // complete below the limit is the reader's to refuse, whatever was read before.
         let complete = id.coverage().is_some_and(|c| c.end <= self.limit);
-        if id.level % TILE_HEIGHT == 0 || !complete {
+        if id.level.is_multiple_of(TILE_HEIGHT) || !complete {
             return self.reader.node_hash(id);
         }
         if let Some(hash) = self.folded.get(id) {
