@@ -18,7 +18,6 @@
 mod appender;
 mod checked_tiles;
 mod error;
-mod folded_nodes;
 mod high_water;
 pub mod layout;
 mod leaf_index;
@@ -105,8 +104,6 @@ struct Inner {
     high_water: HighWater,
     /// The tree of the round applied and not yet flushed: the mark the next flush records.
     applied: Mutex<Option<Mark>>,
-    /// Folded node hashes the proofs read before.
-    folded: folded_nodes::FoldedNodes,
 }
 
 /// A Herald log stored in sled. Clone it freely; all clones share one database.
@@ -291,8 +288,8 @@ impl LogStore {
         if size > head || index >= size {
             return Err(ReadError::OutOfRange { size: head });
         }
-        let reader = self.inner.folded.over(self.reader(size), size);
-        inclusion_proof(&self.inner.hasher, &reader, index, size).map_err(|e| tree_error(e, head))
+        inclusion_proof(&self.inner.hasher, &self.reader(size), index, size)
+            .map_err(|e| tree_error(e, head))
     }
 
     /// The lowest index below `size` whose leaf hash is `leaf_hash`, and its inclusion proof in
@@ -347,8 +344,7 @@ impl LogStore {
         if size2 > head || size1 > size2 || size1 == 0 {
             return Err(ReadError::OutOfRange { size: head });
         }
-        let reader = self.inner.folded.over(self.reader(size2), size2);
-        consistency_proof(&self.inner.hasher, &reader, size1, size2)
+        consistency_proof(&self.inner.hasher, &self.reader(size2), size1, size2)
             .map_err(|e| tree_error(e, head))
     }
 
@@ -359,8 +355,7 @@ impl LogStore {
         if size > head || end > size || begin >= end {
             return Err(ReadError::OutOfRange { size: head });
         }
-        let reader = self.inner.folded.over(self.reader(size), size);
-        range_proof(&reader, begin, end, size).map_err(|e| tree_error(e, head))
+        range_proof(&self.reader(size), begin, end, size).map_err(|e| tree_error(e, head))
     }
 
     /// The value of `key` in secondary index `name`, as written by a round. Values become

@@ -219,7 +219,6 @@ impl LogStore {
                 writer: AtomicU8::new(WRITER_FREE),
                 high_water,
                 applied: Mutex::new(None),
-                folded: Default::default(),
             }),
         })
     }
