@@ -17,7 +17,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use futures::StreamExt as _;
-use herald_proto::wire::{MAX_CLIENT_REQUEST_BYTES, Validate as _, pb};
+use herald_proto::wire::{MAX_CLIENT_REQUEST_BYTES, MAX_STREAM_REQUEST_BYTES, Validate as _, pb};
 use libp2p::identity::Keypair;
 use libp2p::multiaddr::Protocol;
 use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport};
@@ -267,6 +267,9 @@ impl GatewayClient {
 
     /// Sends one request and waits for its answer (any kind, including the gateway's error).
     /// The request is checked against the protocol's bounds first; nothing out of bounds is sent.
+    /// On a client stream a request may be as large as a whole batch
+    /// (`wire::MAX_STREAM_REQUEST_BYTES`); on `/herald/client/1` at most
+    /// `wire::MAX_CLIENT_REQUEST_BYTES`.
     pub async fn request(
         &self,
         request: pb::ClientRequest,
@@ -274,11 +277,15 @@ impl GatewayClient {
         request
             .validate()
             .map_err(|e| ClientError::InvalidRequest(e.to_string()))?;
-        if request.encoded_len() > MAX_CLIENT_REQUEST_BYTES {
-            return Err(ClientError::InvalidRequest(format!(
-                "request of {} bytes is over the limit of {MAX_CLIENT_REQUEST_BYTES}",
-                request.encoded_len()
-            )));
+        let len = request.encoded_len();
+        let over = |limit: usize| {
+            ClientError::InvalidRequest(format!(
+                "request of {len} bytes is over the limit of {limit}"
+            ))
+        };
+        // The frame adds the id (at most 11 bytes) and the request's tag and length (at most 6).
+        if len + 17 > MAX_STREAM_REQUEST_BYTES {
+            return Err(over(MAX_STREAM_REQUEST_BYTES - 17));
         }
         if let Some(path) = &self.stream
             && let Some(pipeline) = path.pipeline(self.peer).await
@@ -294,6 +301,9 @@ impl GatewayClient {
                 path.discard(&pipeline).await;
             }
             return answered;
+        }
+        if len > MAX_CLIENT_REQUEST_BYTES {
+            return Err(over(MAX_CLIENT_REQUEST_BYTES));
         }
         let (reply, answer) = oneshot::channel();
         let exchange = async {

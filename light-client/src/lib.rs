@@ -71,6 +71,7 @@ mod tile_gateway;
 mod trust_list;
 mod trusted_log;
 mod verified;
+mod verified_checkpoints;
 mod verify;
 mod witnessed;
 
@@ -99,5 +100,6 @@ pub use tile_gateway::TileGateway;
 pub use trust_list::{CheckedTrustList, check_trust_list};
 pub use trusted_log::{CheckpointUpdate, TrustedLog};
 pub use verified::VerifiedConsistency;
+pub use verified_checkpoints::VerifiedCheckpoints;
 pub use verify::{VerifyError, verify_checkpoint, verify_consistency, verify_cosigned};
 pub use witnessed::proof_against;

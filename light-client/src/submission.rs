@@ -255,7 +255,7 @@ impl<G: Gateway, S: CheckpointStore> TrustedLog<G, S> {
     ) -> Result<VerifiedCheckpoint, ClientError> {
         // The codec validated the ack: its checkpoint is present.
         let note = checkpoint.map(|c| c.note.as_slice()).unwrap_or_default();
-        Ok(verify::verify_checkpoint(&self.log, note)?)
+        Ok(self.verified.verify(&self.log, note)?)
     }
 
     /// Takes the checkpoint of an ack with the consistency proof it carried from the trusted

@@ -29,6 +29,7 @@ use crate::error::ClientError;
 use crate::gateway::{Gateway, Leaf};
 use crate::store::{CheckpointStore, StoreError};
 use crate::verified::VerifiedConsistency;
+use crate::verified_checkpoints::VerifiedCheckpoints;
 use crate::verify::{self, VerifyError};
 use crate::witnessed::proof_against;
 
@@ -56,6 +57,8 @@ pub struct TrustedLog<G, S> {
     pub(crate) distrusted: Option<Box<herald_proto::equivocation::Equivocation>>,
     /// "Now", for cosignature timestamps and binding answers ([`SystemClock`] by default).
     pub(crate) clock: Arc<dyn Clock>,
+    /// Checkpoint notes already verified (every ack of a round carries the same one).
+    pub(crate) verified: VerifiedCheckpoints,
 }
 
 impl<G: Gateway, S: CheckpointStore> TrustedLog<G, S> {
@@ -96,7 +99,16 @@ impl<G: Gateway, S: CheckpointStore> TrustedLog<G, S> {
             trusted,
             distrusted,
             clock: Arc::new(SystemClock),
+            verified: VerifiedCheckpoints::new(),
         })
+    }
+
+    /// The same log, remembering verified checkpoints in `verified` (shared with whoever else
+    /// holds a clone of it: the submissions of one process acknowledged in one round then check
+    /// the round's checkpoint signature once, not once each).
+    pub fn with_verified_checkpoints(mut self, verified: VerifiedCheckpoints) -> Self {
+        self.verified = verified;
+        self
     }
 
     /// The same log, reading the time from `clock` instead of the system's.
@@ -139,7 +151,7 @@ impl<G: Gateway, S: CheckpointStore> TrustedLog<G, S> {
             verify::verify_cosigned(&self.log, &note.note, self.clock.now_secs())?
         } else {
             let note = self.gateway.checkpoint().await?;
-            verify::verify_checkpoint(&self.log, &note.note)?
+            self.verified.verify(&self.log, &note.note)?
         };
         self.advance(received).await
     }
@@ -305,7 +317,7 @@ impl<G: Gateway, S: CheckpointStore> TrustedLog<G, S> {
     ) -> Result<(u64, VerifiedCheckpoint), ClientError> {
         // The codec validated the ack: its checkpoint is present.
         let note = ack.checkpoint.map(|c| c.note).unwrap_or_default();
-        let checkpoint = verify::verify_checkpoint(&self.log, &note)?;
+        let checkpoint = self.verified.verify(&self.log, &note)?;
         if ack.index >= checkpoint.size() {
             return Err(VerifyError::AnswerMismatch {
                 what: "acknowledged index",

@@ -57,19 +57,42 @@ pub async fn read_stream_request<T>(io: &mut T) -> io::Result<Option<StreamFrame
 where
     T: AsyncRead + Unpin + Send,
 {
+    match read_stream_request_len(io).await? {
+        None => Ok(None),
+        Some(Err(error)) => Ok(Some(StreamFrame::Refused { id: 0, error })),
+        Some(Ok(len)) => read_stream_request_body(io, len).await.map(Some),
+    }
+}
+
+/// The first half of [`read_stream_request`]: the next frame's header, and its body's length
+/// checked against [`wire::MAX_STREAM_REQUEST_BYTES`] (`Some(Err)`: over it, refused with id 0).
+/// A gateway that bounds the bytes it holds reserves the length before reading the body with
+/// [`read_stream_request_body`].
+pub async fn read_stream_request_len<T>(io: &mut T) -> io::Result<Option<Result<usize, WireError>>>
+where
+    T: AsyncRead + Unpin + Send,
+{
     let mut header = [0u8; FRAME_HEADER_LEN];
     match read_full(io, &mut header).await? {
         0 => return Ok(None),
         n if n < FRAME_HEADER_LEN => return Err(io::ErrorKind::UnexpectedEof.into()),
         _ => {}
     }
-    let len = match wire::frame_body_len(header, <pb::StreamRequest>::MAX_ENCODED_LEN) {
-        Ok(len) => len,
-        Err(error) => return Ok(Some(StreamFrame::Refused { id: 0, error })),
-    };
+    Ok(Some(wire::frame_body_len(
+        header,
+        <pb::StreamRequest>::MAX_ENCODED_LEN,
+    )))
+}
+
+/// The second half of [`read_stream_request`]: a body of `len` bytes (as
+/// [`read_stream_request_len`] read it), decoded.
+pub async fn read_stream_request_body<T>(io: &mut T, len: usize) -> io::Result<StreamFrame>
+where
+    T: AsyncRead + Unpin + Send,
+{
     let mut body = vec![0u8; len];
     io.read_exact(&mut body).await?;
-    Ok(Some(match wire::decode_valid::<pb::StreamRequest>(&body) {
+    Ok(match wire::decode_valid::<pb::StreamRequest>(&body) {
         Ok(pb::StreamRequest {
             id,
             request: Some(request),
@@ -85,7 +108,7 @@ where
             id: pb::StreamRequestId::decode(body.as_slice()).map_or(0, |r| r.id),
             error,
         },
-    }))
+    })
 }
 
 /// Appends one answer frame to `out`, for a gateway that writes the answers it has ready at

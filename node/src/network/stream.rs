@@ -4,7 +4,12 @@
 //! Each accepted stream gets a task that reads `StreamRequest` frames and a writer that sends the
 //! answers as they are ready, in any order, each with its request's id. The stream reads at most
 //! `MAX_STREAM_INFLIGHT` requests ahead of its answers (back-pressure on the client, not a
-//! refusal); the requests being worked on share the worker's in-flight bound with
+//! refusal), and holds at most [`MAX_STREAM_BYTES_AHEAD`] bytes of requests read and not yet
+//! worked through, all streams together at most [`MAX_CLIENT_STREAM_BYTES`] (back-pressure
+//! too: a frame's length is reserved before its body is read, and given back once the answer
+//! is made, so a client that does not read its answers holds none of it). A frame may carry a
+//! whole batch (`wire::MAX_STREAM_REQUEST_BYTES`, some 1 MiB); a longer one is refused. The
+//! requests being worked on share the worker's in-flight bound with
 //! `/herald/client/1` (beyond it: `BUSY` with a retry time, as there). A frame that is not a valid
 //! request is answered with the refusal `/herald/client/1` gives (`MALFORMED`, `TOO_LARGE`) under
 //! the id that could be read; a frame whose id cannot be read is answered under id 0 and the
@@ -19,11 +24,11 @@ use std::task::{Context, Poll, Waker};
 
 use futures::{AsyncWriteExt as _, StreamExt as _};
 use herald_light_client::net::stream::{
-    WRITE_BURST_BYTES, append_stream_response, read_stream_request,
+    WRITE_BURST_BYTES, append_stream_response, read_stream_request_body, read_stream_request_len,
 };
 use herald_light_client::net::{CLIENT_STREAM_PROTOCOL, StreamFrame};
 use herald_proto::wire::pb::{ClientErrorKind, ClientResponse, client_response};
-use herald_proto::wire::{MAX_STREAM_INFLIGHT, pb};
+use herald_proto::wire::{MAX_STREAM_INFLIGHT, MAX_STREAM_REQUEST_BYTES, pb};
 use libp2p::PeerId;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::task::JoinHandle;
@@ -35,6 +40,54 @@ use crate::metrics::{NetworkMetrics, request_label};
 
 /// Client streams served at once; a stream past this is closed at once.
 pub(super) const MAX_CLIENT_STREAMS: usize = 1024;
+
+/// Bytes of requests one stream may hold read and not yet answered: four full batches, so a
+/// client pipelining whole batches keeps the sequencer fed without one stream taking the node.
+pub(super) const MAX_STREAM_BYTES_AHEAD: usize = 4 * MAX_STREAM_REQUEST_BYTES;
+
+/// Bytes of requests all client streams together may hold read and not yet answered.
+pub(super) const MAX_CLIENT_STREAM_BYTES: usize = 64 * 1024 * 1024;
+
+// Every frame the reader accepts fits both budgets, so reserving its length always ends.
+const _: () = assert!(MAX_STREAM_REQUEST_BYTES <= MAX_STREAM_BYTES_AHEAD);
+const _: () = assert!(MAX_STREAM_BYTES_AHEAD <= MAX_CLIENT_STREAM_BYTES);
+const _: () = assert!(MAX_CLIENT_STREAM_BYTES <= u32::MAX as usize);
+
+/// The bytes of requests held by one stream and by all of them (see the module docs).
+#[derive(Clone, Debug)]
+pub(super) struct RequestBytes {
+    stream: Arc<Semaphore>,
+    all: Arc<Semaphore>,
+}
+
+/// Bytes reserved for one request until it is dropped.
+#[derive(Debug)]
+pub(super) struct Reserved {
+    _stream: OwnedSemaphorePermit,
+    _all: OwnedSemaphorePermit,
+}
+
+impl RequestBytes {
+    /// A new stream's budget of `per_stream` bytes, drawing on `all`.
+    pub(super) fn new(per_stream: usize, all: Arc<Semaphore>) -> Self {
+        RequestBytes {
+            stream: Arc::new(Semaphore::new(per_stream)),
+            all,
+        }
+    }
+
+    /// Waits until `len` bytes are free in both budgets and holds them; `None` once a budget is
+    /// closed. `len` is at most the frame limit, which both budgets exceed.
+    pub(super) async fn reserve(&self, len: usize) -> Option<Reserved> {
+        let n = u32::try_from(len).ok()?;
+        let stream = self.stream.clone().acquire_many_owned(n).await.ok()?;
+        let all = self.all.clone().acquire_many_owned(n).await.ok()?;
+        Some(Reserved {
+            _stream: stream,
+            _all: all,
+        })
+    }
+}
 
 /// What every stream's task shares.
 pub(super) struct StreamServer<S> {
@@ -58,6 +111,7 @@ pub(super) fn serve<S: Inbound>(
         .map_err(|e| super::NetworkError::Build(e.to_string()))?;
     let server = Arc::new(server);
     let streams = Arc::new(Semaphore::new(MAX_CLIENT_STREAMS));
+    let bytes = Arc::new(Semaphore::new(MAX_CLIENT_STREAM_BYTES));
     Ok(tokio::spawn(async move {
         while let Some((peer, stream)) = incoming.next().await {
             let Ok(slot) = streams.clone().try_acquire_owned() else {
@@ -65,7 +119,8 @@ pub(super) fn serve<S: Inbound>(
                 debug!(%peer, "client stream refused: too many open");
                 continue;
             };
-            tokio::spawn(serve_stream(server.clone(), peer, stream, slot));
+            let budget = RequestBytes::new(MAX_STREAM_BYTES_AHEAD, bytes.clone());
+            tokio::spawn(serve_stream(server.clone(), peer, stream, slot, budget));
         }
     }))
 }
@@ -77,6 +132,7 @@ async fn serve_stream<S: Inbound>(
     peer: PeerId,
     stream: libp2p::Stream,
     _slot: OwnedSemaphorePermit,
+    budget: RequestBytes,
 ) {
     let (mut reader, mut writer) = futures::AsyncReadExt::split(stream);
     let (answers, mut outbox) = mpsc::channel::<(u64, ClientResponse)>(MAX_STREAM_INFLIGHT);
@@ -116,8 +172,21 @@ async fn serve_stream<S: Inbound>(
             let Ok(room) = ahead.clone().acquire_owned().await else {
                 return;
             };
-            let frame = match read_stream_request(&mut reader).await {
-                Ok(Some(frame)) => frame,
+            let (frame, reserved) = match read_stream_request_len(&mut reader).await {
+                Ok(Some(Ok(len))) => {
+                    // Held from before the body is read until the request is answered.
+                    let Some(reserved) = budget.reserve(len).await else {
+                        return;
+                    };
+                    match read_stream_request_body(&mut reader, len).await {
+                        Ok(frame) => (frame, Some(reserved)),
+                        Err(error) => {
+                            debug!(%peer, %error, "client stream ended inside a frame");
+                            return;
+                        }
+                    }
+                }
+                Ok(Some(Err(error))) => (StreamFrame::Refused { id: 0, error }, None),
                 Ok(None) => return,
                 Err(error) => {
                     debug!(%peer, %error, "client stream ended inside a frame");
@@ -134,7 +203,7 @@ async fn serve_stream<S: Inbound>(
                     }
                 }
                 StreamFrame::Request { id, request } => {
-                    start(&server, peer, id, request, &answers, room).await;
+                    start(&server, peer, id, request, &answers, (room, reserved)).await;
                 }
             }
         }
@@ -150,7 +219,7 @@ async fn start<S: Inbound>(
     id: u64,
     request: pb::ClientRequest,
     answers: &mpsc::Sender<(u64, ClientResponse)>,
-    room: OwnedSemaphorePermit,
+    (room, reserved): (OwnedSemaphorePermit, Option<Reserved>),
 ) {
     // Validation guarantees a kind.
     let kind = request.request.as_ref().map_or("invalid", request_label);
@@ -175,6 +244,7 @@ async fn start<S: Inbound>(
     // round, the blocking pool) goes on its own task, which polls the same future on.
     let first_poll = work.as_mut().poll(&mut Context::from_waker(Waker::noop()));
     if let Poll::Ready(response) = first_poll {
+        drop(reserved);
         answer(&server.metrics, answers, id, response).await;
         drop((permit, room));
         return;
@@ -182,6 +252,8 @@ async fn start<S: Inbound>(
     let (metrics, answers) = (server.metrics.clone(), answers.clone());
     tokio::spawn(async move {
         let response = work.await;
+        // The request's bytes are gone: whether the client reads its answer or not.
+        drop(reserved);
         answer(&metrics, &answers, id, response).await;
         drop((permit, room));
     });
@@ -200,4 +272,37 @@ async fn answer(
     }
     // The writer has stopped only if the stream broke; the answer has nowhere to go then.
     let _ = answers.send((id, response)).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use futures::FutureExt as _;
+
+    use super::*;
+
+    #[test]
+    fn a_stream_holds_at_most_its_bytes_and_all_streams_at_most_theirs() {
+        let all = Arc::new(Semaphore::new(15));
+        let one = RequestBytes::new(10, all.clone());
+        let two = RequestBytes::new(10, all.clone());
+        let first = one
+            .reserve(10)
+            .now_or_never()
+            .flatten()
+            .expect("within both");
+        // The first stream is full: its next request waits (its body is not read).
+        assert!(one.reserve(1).now_or_never().is_none());
+        // Another stream has its own budget, up to what is left of all of them.
+        let second = two
+            .reserve(5)
+            .now_or_never()
+            .flatten()
+            .expect("within both");
+        assert!(two.reserve(1).now_or_never().is_none(), "all streams full");
+        // Answering gives the bytes back.
+        drop(first);
+        assert!(two.reserve(5).now_or_never().flatten().is_some());
+        drop(second);
+        assert_eq!(all.available_permits(), 15);
+    }
 }

@@ -7,9 +7,10 @@ use std::time::Duration;
 use crate::network_support::{TestNode, notarization};
 use ed25519_dalek::SigningKey;
 use herald_light_client::{
-    ClientError, GatewayClient, LogTrust, MemoryCheckpointStore, TrustedLog,
+    ClientConfig, ClientError, GatewayClient, LogTrust, MemoryCheckpointStore, TrustedLog,
 };
 use herald_proto::entry::{Notarization, sign_notarization_batch};
+use herald_proto::wire::MAX_CLIENT_REQUEST_BYTES;
 use herald_proto::wire::pb::{self, ClientErrorKind};
 use prost::Message as _;
 
@@ -223,5 +224,62 @@ async fn attack_a_peer_over_its_byte_limit_is_told_rate_limited() {
         refusal.retry_after.unwrap() > Duration::from_secs(60),
         "1 byte/s refills slowly"
     );
+    node.stop().await;
+}
+
+/// A batch over `/herald/client/1`'s request limit travels whole on the client stream: one
+/// request, every entry appended and verified from the one ack. Without the stream the client
+/// refuses the same batch before sending anything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_larger_than_a_plain_request_travels_whole_on_the_client_stream() {
+    let node = TestNode::start("alpha.test", |_| {}).await;
+    let mut log = open(&node).await;
+    let entries: Vec<Vec<u8>> = (0..1024).map(notarization).collect();
+    let bytes: usize = entries.iter().map(Vec::len).sum();
+    assert!(bytes > MAX_CLIENT_REQUEST_BYTES, "{bytes} bytes");
+    let outcomes = log.submit_batch(entries.clone()).await.expect("one batch");
+    for (i, outcome) in outcomes.iter().enumerate() {
+        let entry = outcome.as_ref().expect("accepted");
+        assert_eq!(entry.index(), i as u64);
+    }
+    assert!(log.gateway().is_pipelined().await);
+    assert_eq!(
+        metric(
+            &node,
+            "herald_client_requests_total{kind=\"submit_batch\"} "
+        )
+        .await,
+        1,
+        "one request for the whole batch"
+    );
+    assert_eq!(node.gateway.head().size, 1024);
+
+    let plain = ClientConfig {
+        pipelined: false,
+        ..ClientConfig::default()
+    };
+    let client = GatewayClient::connect_with(&node.tcp_addr(), &plain)
+        .await
+        .expect("connect");
+    let trust = LogTrust::unwitnessed(node.log_key.clone(), node.gateway.store().algorithm());
+    let mut log = TrustedLog::open(client, trust, MemoryCheckpointStore::new()).expect("open");
+    let refused = log
+        .submit_batch((2000..3024).map(notarization).collect())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(refused, ClientError::InvalidRequest(_)),
+        "{refused}"
+    );
+    assert_eq!(
+        metric(
+            &node,
+            "herald_client_requests_total{kind=\"submit_batch\"} "
+        )
+        .await,
+        1,
+        "nothing sent"
+    );
+    assert_eq!(node.gateway.head().size, 1024);
     node.stop().await;
 }
