@@ -39,7 +39,10 @@ fn the_same_note_is_verified_once() {
             .verify_included(&other, u64::MAX, NOW + 5, SKEW)
             .unwrap()
     );
-    assert_eq!(first.inclusion().checkpoint(), second.inclusion().checkpoint());
+    assert_eq!(
+        first.inclusion().checkpoint(),
+        second.inclusion().checkpoint()
+    );
 }
 
 #[test]

@@ -2,7 +2,9 @@
 //! mails alice and carol at d0 wrote him in one request and acknowledges them in one more. Each
 //! mail of a batch opens or fails on its own (a replayed one fails, the others open), an id the
 //! mailbox does not hold is listed missing and changes nothing, every mail handed over has its
-//! `Handover` record, and the client verifies each distinct sender's binding once per batch.
+//! `Handover` record, and the client verifies each distinct sender's binding once per batch;
+//! the senders' bindings come in one request, each proven or refused on its own, and what the
+//! session remembers of a verified binding is never taken for other bytes.
 
 mod common;
 mod paep_support;
@@ -11,7 +13,10 @@ use std::time::Duration;
 
 use common::{bounded, options};
 use herald_light_client::keystore::MemoryKeyStore;
-use herald_light_client::{GatewayClient, LogTrust, MemorySessionStore, Session, SessionError};
+use herald_light_client::{
+    BindingUnproven, Gateway as _, GatewayClient, LogTrust, MemorySessionStore, Session,
+    SessionError, Verified,
+};
 use herald_proto::paep::{MailContent, MailError, ReplayCache};
 use herald_proto::wire::pb;
 use herald_testnet::Testnet;
@@ -254,6 +259,100 @@ async fn a_batch_opens_each_mail_on_its_own_and_one_acknowledgement_deletes_them
         };
         assert_eq!(refused, pb::ClientErrorKind::Malformed as i32);
         assert_eq!(bob.inbox(&bob_client).await.unwrap().entries.len(), 1);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sender_bindings_in_one_request_each_proven_or_refused_on_its_own() {
+    bounded(BOUND, async {
+        let dir = TempDir::new().unwrap();
+        let net = Testnet::spawn(2, options(dir.path())).await.unwrap();
+        register(&net, 1, BOB, 1).await;
+        register(&net, 0, ALICE, 2).await;
+        register(&net, 0, CAROL, 3).await;
+        let (bob_client, mut bob) = login(&net, 1, BOB).await;
+        let trusts = trusts(&net);
+        let asked: Vec<String> = [ALICE, "nobody@d0.test", CAROL, "x@elsewhere.test"]
+            .map(String::from)
+            .to_vec();
+        // Bounded wait for both bindings to be cosigned and served.
+        let deadline = tokio::time::Instant::now() + WITHIN;
+        let proven = loop {
+            let proven = bob
+                .proven_bindings(&bob_client, &asked, &trusts, now(), SKEW)
+                .await
+                .unwrap();
+            if (proven[0].1.is_ok() && proven[2].1.is_ok())
+                || tokio::time::Instant::now() >= deadline
+            {
+                break proven;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        assert_eq!(
+            proven.iter().map(|(a, _)| a.as_str()).collect::<Vec<_>>(),
+            asked.iter().map(String::as_str).collect::<Vec<_>>()
+        );
+        assert_eq!(proven[0].1.as_ref().unwrap().binding().account(), ALICE);
+        assert_eq!(proven[2].1.as_ref().unwrap().binding().account(), CAROL);
+        // An account d0 does not have, a domain that is no peer: refused, each on its own.
+        for i in [1, 3] {
+            assert!(
+                matches!(&proven[i].1, Err(BindingUnproven::Refused(e))
+                    if e.kind == pb::ClientErrorKind::NotFound as i32),
+                "{:?}",
+                proven[i].1
+            );
+        }
+        // A request naming one account twice is refused whole.
+        let twice = bob
+            .request(
+                &bob_client,
+                &pb::SessionRequest::sender_bindings(vec![ALICE.into(), ALICE.into()]),
+            )
+            .await
+            .unwrap();
+        assert!(
+            matches!(&twice.response, Some(pb::session_response::Response::Error(e))
+                if e.kind == pb::ClientErrorKind::Malformed as i32),
+            "{twice:?}"
+        );
+
+        // The session's memory of binding answers: the same bytes verified once; a key
+        // substituted in the binding (other bytes) or another domain's log is checked in full
+        // and refused.
+        let answer = net.client(0).await.unwrap().binding(ALICE).await.unwrap();
+        let mut verified = Verified::default();
+        let t = now();
+        verified
+            .binding_answer(&trusts[0], ALICE, answer.clone(), t, SKEW)
+            .unwrap();
+        verified
+            .binding_answer(&trusts[0], ALICE, answer.clone(), t + 1, SKEW)
+            .unwrap();
+        assert_eq!(verified.bindings.hits(), 1);
+        let mut substituted = answer.clone();
+        let leaf = substituted.binding.as_mut().unwrap();
+        let at = leaf.entry.len() / 2;
+        leaf.entry[at] ^= 1;
+        assert!(
+            verified
+                .binding_answer(&trusts[0], ALICE, substituted, t + 1, SKEW)
+                .is_err()
+        );
+        assert!(
+            verified
+                .binding_answer(&trusts[1], ALICE, answer.clone(), t + 1, SKEW)
+                .is_err()
+        );
+        // Nor for another account.
+        assert!(
+            verified
+                .binding_answer(&trusts[0], CAROL, answer.clone(), t + 1, SKEW)
+                .is_err()
+        );
+        assert_eq!(verified.bindings.hits(), 1);
     })
     .await;
 }
