@@ -76,7 +76,7 @@ pub enum BindingUnproven {
     /// The gateway could not get it (its refusal).
     Refused(pb::ClientError),
     /// The answer does not verify against the sender domain's log.
-    Unverified(crate::verify::VerifyError),
+    Unverified(Box<crate::verify::VerifyError>),
     /// No log is known for the sender's domain.
     UnknownDomain,
 }
@@ -86,7 +86,7 @@ impl BindingUnproven {
     fn for_mail(&self, sender: &str) -> SessionError {
         match self {
             BindingUnproven::Refused(e) => answer_error(AnswerError::Refused(e.clone())),
-            BindingUnproven::Unverified(e) => SessionError::Gateway(e.clone().into()),
+            BindingUnproven::Unverified(e) => SessionError::Gateway((**e).clone().into()),
             BindingUnproven::UnknownDomain => SessionError::UnknownDomain(
                 herald_proto::identity::account_domain(sender)
                     .unwrap_or(sender)
@@ -250,7 +250,7 @@ impl<S: SessionStore> Session<S> {
                         let trust = trust.clone();
                         self.verified
                             .binding_answer(&trust, &outcome.account, answer, now, max_skew)
-                            .map_err(BindingUnproven::Unverified)
+                            .map_err(|e| BindingUnproven::Unverified(Box::new(e)))
                     }
                     Err(_) => Err(BindingUnproven::UnknownDomain),
                 },

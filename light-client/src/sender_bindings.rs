@@ -11,6 +11,9 @@
 //!   time that counts (`now + max_skew`), and what passed under one limit passes under a later
 //!   one. Bounded ([`SenderBindings::CAPACITY`], oldest first out).
 
+// `VerifyError` is large, as in `key_transparency`, whose verification this wraps.
+#![allow(clippy::result_large_err)]
+
 use std::collections::{HashMap, VecDeque};
 
 use herald_proto::inclusion::{CheckpointMemo, LogTrust};
