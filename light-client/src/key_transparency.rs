@@ -20,10 +20,10 @@ use herald_proto::entry::{
     verify_identity_binding,
 };
 use herald_proto::identity::{
-    NotBound, VerifiedBinding, VerifiedRevocation, account_in_log_domain, verify_binding,
-    verify_revocation,
+    NotBound, VerifiedBinding, VerifiedRevocation, account_in_log_domain, verify_binding_memo,
+    verify_revocation_memo,
 };
-use herald_proto::inclusion::{LogTrust, ProvenTree as _, VerifiedEntry};
+use herald_proto::inclusion::{CheckpointMemo, LogTrust, ProvenTree as _, VerifiedEntry};
 use herald_proto::merkle::Hash;
 use herald_proto::note::b64;
 use herald_proto::wire::pb;
@@ -135,6 +135,26 @@ pub fn verify_binding_answer(
     now: u64,
     max_skew: u64,
 ) -> Result<VerifiedBindingAnswer, VerifyError> {
+    verify_binding_answer_memo(
+        trust,
+        account,
+        answer,
+        now,
+        max_skew,
+        &mut CheckpointMemo::new(),
+    )
+}
+
+/// [`verify_binding_answer`], with each checkpoint's signatures checked once per `memo` (a
+/// mail reader keeps one across the senders' bindings it checks).
+pub(crate) fn verify_binding_answer_memo(
+    trust: &LogTrust,
+    account: &str,
+    answer: pb::BindingAnswer,
+    now: u64,
+    max_skew: u64,
+    memo: &mut CheckpointMemo,
+) -> Result<VerifiedBindingAnswer, VerifyError> {
     let identity = |what, leaf: &pb::IncludedLeaf, error| VerifyError::Identity {
         what,
         account: account.to_owned(),
@@ -148,15 +168,15 @@ pub fn verify_binding_answer(
     };
     // The codec checked the binding is there.
     let leaf = answer.binding.unwrap_or_default();
-    let binding =
-        verify_binding(trust, &leaf, now, max_skew).map_err(|e| identity("binding", &leaf, e))?;
+    let binding = verify_binding_memo(trust, &leaf, now, max_skew, memo)
+        .map_err(|e| identity("binding", &leaf, e))?;
     if binding.account() != account {
         return Err(other_account(binding.account()));
     }
     let mut revocations = Vec::with_capacity(answer.revocations.len());
     for r in &answer.revocations {
-        let v =
-            verify_revocation(trust, r, now, max_skew).map_err(|e| identity("revocation", r, e))?;
+        let v = verify_revocation_memo(trust, r, now, max_skew, memo)
+            .map_err(|e| identity("revocation", r, e))?;
         if v.account() != account {
             return Err(other_account(v.account()));
         }

@@ -62,6 +62,7 @@ pub mod net;
 mod prekeys;
 mod publication;
 pub mod scan;
+mod sender_bindings;
 pub mod session;
 mod store;
 mod submission;
@@ -85,9 +86,10 @@ pub use herald_proto::inclusion::{LogTrust, VerifiedEntry, VerifiedInclusion};
 pub use key_transparency::{
     FALLBACK_PREKEY_ID, Registered, VerifiedBindingAnswer, registration, verify_binding_answer,
 };
-pub use mail::ReadMail;
+pub use mail::{BindingUnproven, ReadBatch, ReadMail};
 pub use prekeys::{DEFAULT_PREKEY_TARGET, TopUp, fetch_prekey_bundle};
 pub use publication::{Polling, await_publication, publication_answer};
+pub use sender_bindings::{SenderBindings, Verified};
 pub use session::{
     FileSessionStore, MemorySessionStore, Session, SessionError, SessionStore,
     offered_password_record, password_record,

@@ -18,16 +18,17 @@
 use herald_proto::inclusion::LogTrust;
 use herald_proto::paep::{
     MailContent, MailError, OpenedMail, Outgoing, ReplayCache, VerifiedPrekeyBundle, open_envelope,
-    seal_envelope, verify_prekey_bundle,
+    seal_envelope, verify_prekey_bundle_memo,
 };
 use herald_proto::wire::client::{
-    expect_inbox, expect_mail, expect_mail_accepted, expect_mail_acknowledged, expect_mail_prekey,
-    expect_outbox, expect_sender_binding,
+    AnswerError, MAX_SENDER_BINDINGS, expect_inbox, expect_mail, expect_mail_accepted,
+    expect_mail_acknowledged, expect_mail_prekey, expect_mails, expect_mails_acknowledged,
+    expect_outbox, expect_sender_binding, expect_sender_bindings,
 };
 use herald_proto::wire::pb;
 
 use crate::gateway::Gateway;
-use crate::key_transparency::{VerifiedBindingAnswer, verify_binding_answer};
+use crate::key_transparency::VerifiedBindingAnswer;
 use crate::keystore::{Card, SecureKeyStore};
 use crate::session::{Session, SessionError, SessionStore, answer_error};
 
@@ -58,6 +59,55 @@ fn trust_of<'a>(trusts: &'a [LogTrust], account: &str) -> Result<&'a LogTrust, S
         .ok_or(SessionError::UnknownDomain(domain.to_owned()))
 }
 
+/// Mails read in one batch ([`Session::read_mails`]).
+#[derive(Debug)]
+pub struct ReadBatch {
+    /// Each mail fetched, by its entry number: opened, or why not.
+    pub read: Vec<(u64, Result<ReadMail, SessionError>)>,
+    /// Ids the mailbox does not hold.
+    pub missing: Vec<u64>,
+    /// Ids the gateway left for another request (the answer was full).
+    pub deferred: Vec<u64>,
+}
+
+/// Why a sender's binding is not proven ([`Session::proven_bindings`]), for each of its mails.
+#[derive(Clone, Debug)]
+pub enum BindingUnproven {
+    /// The gateway could not get it (its refusal).
+    Refused(pb::ClientError),
+    /// The answer does not verify against the sender domain's log.
+    Unverified(Box<crate::verify::VerifyError>),
+    /// No log is known for the sender's domain.
+    UnknownDomain,
+}
+
+impl BindingUnproven {
+    /// The error of a mail from `sender` (what [`Session::read_mail`] would have returned).
+    fn for_mail(&self, sender: &str) -> SessionError {
+        match self {
+            BindingUnproven::Refused(e) => answer_error(AnswerError::Refused(e.clone())),
+            BindingUnproven::Unverified(e) => SessionError::Gateway((**e).clone().into()),
+            BindingUnproven::UnknownDomain => SessionError::UnknownDomain(
+                herald_proto::identity::account_domain(sender)
+                    .unwrap_or(sender)
+                    .to_owned(),
+            ),
+        }
+    }
+}
+
+/// The envelope of a fetched mail (the codec checked it is there).
+fn envelope_of(stored: &pb::StoredMail) -> Result<&pb::MailEnvelope, SessionError> {
+    stored
+        .envelope
+        .as_ref()
+        .ok_or(SessionError::Mail(MailError::Wire(
+            herald_proto::wire::WireError::MissingField {
+                field: "StoredMail.envelope",
+            },
+        )))
+}
+
 impl<S: SessionStore> Session<S> {
     /// One prekey of `recipient`, through the own gateway, verified against `trust` (the
     /// recipient domain's log) at `now`.
@@ -73,8 +123,13 @@ impl<S: SessionStore> Session<S> {
             .request(gateway, &pb::SessionRequest::mail_prekey(recipient))
             .await?;
         let bundle = expect_mail_prekey(response).map_err(answer_error)?;
-        Ok(verify_prekey_bundle(
-            &bundle, recipient, trust, now, max_skew,
+        Ok(verify_prekey_bundle_memo(
+            &bundle,
+            recipient,
+            trust,
+            now,
+            max_skew,
+            &mut self.verified.checkpoints,
         )?)
     }
 
@@ -163,8 +218,48 @@ impl<S: SessionStore> Session<S> {
             .request(gateway, &pb::SessionRequest::sender_binding(account))
             .await?;
         let answer = expect_sender_binding(response).map_err(answer_error)?;
-        verify_binding_answer(&trust, account, answer, now, max_skew)
+        self.verified
+            .binding_answer(&trust, account, answer, now, max_skew)
             .map_err(|e| SessionError::Gateway(e.into()))
+    }
+
+    /// The bindings of `accounts` (at most `MAX_SENDER_BINDINGS`, none twice) in one request,
+    /// each verified as [`proven_binding`](Self::proven_binding) does; per account, the
+    /// verified binding, or why there is none (the gateway's refusal, or an answer that does
+    /// not verify: that account's alone).
+    pub async fn proven_bindings<G: Gateway>(
+        &mut self,
+        gateway: &G,
+        accounts: &[String],
+        trusts: &[LogTrust],
+        now: u64,
+        max_skew: u64,
+    ) -> Result<Vec<(String, Result<VerifiedBindingAnswer, BindingUnproven>)>, SessionError> {
+        let response = self
+            .request(
+                gateway,
+                &pb::SessionRequest::sender_bindings(accounts.to_vec()),
+            )
+            .await?;
+        let answered = expect_sender_bindings(response, accounts).map_err(answer_error)?;
+        let mut proven = Vec::with_capacity(accounts.len());
+        for outcome in answered.outcomes {
+            let verified = match (outcome.answer, outcome.refused) {
+                (Some(answer), _) => match trust_of(trusts, &outcome.account) {
+                    Ok(trust) => {
+                        let trust = trust.clone();
+                        self.verified
+                            .binding_answer(&trust, &outcome.account, answer, now, max_skew)
+                            .map_err(|e| BindingUnproven::Unverified(Box::new(e)))
+                    }
+                    Err(_) => Err(BindingUnproven::UnknownDomain),
+                },
+                // The codec checked exactly one is set.
+                (None, refused) => Err(BindingUnproven::Refused(refused.unwrap_or_default())),
+            };
+            proven.push((outcome.account, verified));
+        }
+        Ok(proven)
     }
 
     /// The mailbox's entries.
@@ -206,18 +301,26 @@ impl<S: SessionStore> Session<S> {
         max_skew: u64,
     ) -> Result<ReadMail, SessionError> {
         let stored = self.fetch_mail(gateway, id).await?;
-        let envelope = stored.envelope.ok_or(SessionError::Mail(MailError::Wire(
-            herald_proto::wire::WireError::MissingField {
-                field: "StoredMail.envelope",
-            },
-        )))?;
+        let envelope = envelope_of(&stored)?;
         let binding = self
             .proven_binding(gateway, &envelope.sender, trusts, now, max_skew)
             .await?;
-        let account = self.account().to_owned();
+        self.open_stored(stored, &binding, keys, replay, now)
+    }
+
+    /// Opens `stored` with its sender's proven `binding` (see [`read_mail`](Self::read_mail)).
+    fn open_stored<K: SecureKeyStore>(
+        &self,
+        stored: pb::StoredMail,
+        binding: &VerifiedBindingAnswer,
+        keys: &mut K,
+        replay: &mut ReplayCache,
+        now: u64,
+    ) -> Result<ReadMail, SessionError> {
+        let envelope = envelope_of(&stored)?;
         let opened = open_envelope(
-            &envelope,
-            &account,
+            envelope,
+            self.account(),
             binding.binding(),
             binding.revocations(),
             &mut Card(keys),
@@ -227,12 +330,91 @@ impl<S: SessionStore> Session<S> {
         let content = MailContent::open(&opened.plaintext)
             .map_err(|e| SessionError::Mail(MailError::Wire(e)))?;
         Ok(ReadMail {
-            id,
+            id: stored.id,
             from_domain: stored.from_domain,
             received_at: stored.received_at,
             opened,
             content,
         })
+    }
+
+    /// Fetches mails `ids` (at most `wire::MAX_FETCH_MAILS`) in one request and opens each as
+    /// [`read_mail`](Self::read_mail) does, asking for each distinct sender's binding once. One
+    /// mail that does not open (forged, replayed, its sender's binding not proven) is that
+    /// mail's error in [`ReadBatch::read`], not the batch's; a refused request is the batch's.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn read_mails<G: Gateway, K: SecureKeyStore>(
+        &mut self,
+        gateway: &G,
+        keys: &mut K,
+        ids: &[u64],
+        trusts: &[LogTrust],
+        replay: &mut ReplayCache,
+        now: u64,
+        max_skew: u64,
+    ) -> Result<ReadBatch, SessionError> {
+        let response = self
+            .request(gateway, &pb::SessionRequest::fetch_mails(ids.to_vec()))
+            .await?;
+        let fetched = expect_mails(response, ids).map_err(answer_error)?;
+        // Each distinct sender's binding, asked for in one request (per `MAX_SENDER_BINDINGS`)
+        // and verified once; a sender whose binding is not proven fails each of its mails.
+        let mut senders: Vec<String> = Vec::new();
+        for stored in &fetched.mails {
+            if let Ok(e) = envelope_of(stored)
+                && !senders.contains(&e.sender)
+            {
+                senders.push(e.sender.clone());
+            }
+        }
+        let mut bindings = Vec::with_capacity(senders.len());
+        for chunk in senders.chunks(MAX_SENDER_BINDINGS) {
+            let proven = self
+                .proven_bindings(gateway, chunk, trusts, now, max_skew)
+                .await?;
+            bindings.extend(proven);
+        }
+        let mut read = Vec::with_capacity(fetched.mails.len());
+        for stored in fetched.mails {
+            let id = stored.id;
+            let opened = envelope_of(&stored)
+                .map(|e| e.sender.clone())
+                .and_then(|sender| {
+                    match bindings.iter().find(|(a, _)| *a == sender).map(|(_, b)| b) {
+                        Some(Ok(binding)) => Ok(binding),
+                        Some(Err(why)) => Err(why.for_mail(&sender)),
+                        None => Err(SessionError::BadAccount(sender)),
+                    }
+                })
+                .and_then(|binding| self.open_stored(stored, binding, keys, replay, now));
+            read.push((id, opened));
+        }
+        Ok(ReadBatch {
+            read,
+            missing: fetched.missing,
+            deferred: fetched.deferred,
+        })
+    }
+
+    /// Deletes mails `ids` (at most `wire::MAX_FETCH_MAILS`) in one request; the answer says
+    /// which were deleted now and which were not held.
+    pub async fn acknowledge_mails<G: Gateway>(
+        &mut self,
+        gateway: &G,
+        ids: &[u64],
+    ) -> Result<pb::MailsAcknowledged, SessionError> {
+        let response = self
+            .request(
+                gateway,
+                &pb::SessionRequest::acknowledge_mails(ids.to_vec()),
+            )
+            .await?;
+        expect_mails_acknowledged(response, ids).map_err(answer_error)
+    }
+
+    /// What this session's verifications remembered (checkpoints, senders' bindings).
+    pub fn verified(&self) -> &crate::sender_bindings::Verified {
+        &self.verified
     }
 
     /// Deletes mail `id` from the mailbox (once it is kept, or refused, on this side).

@@ -18,7 +18,7 @@ use crate::entry::{
     EntryError, IdentityBinding, IdentityRevocation, verify_identity_binding,
     verify_identity_revocation,
 };
-use crate::inclusion::{InclusionError, LogTrust, VerifiedEntry};
+use crate::inclusion::{CheckpointMemo, InclusionError, LogTrust, VerifiedEntry};
 use crate::wire::{WireError, decode_valid, pb};
 
 /// The suffix of every Herald log origin after the domain.
@@ -242,13 +242,48 @@ pub fn verify_binding(
     now: u64,
     max_skew: u64,
 ) -> Result<VerifiedBinding, IdentityError> {
+    binding(trust, leaf, now, max_skew, None)
+}
+
+/// [`verify_binding`], with the checkpoint's signatures checked once per `memo`
+/// ([`CheckpointMemo`]).
+pub fn verify_binding_memo(
+    trust: &LogTrust,
+    leaf: &pb::IncludedLeaf,
+    now: u64,
+    max_skew: u64,
+    memo: &mut CheckpointMemo,
+) -> Result<VerifiedBinding, IdentityError> {
+    binding(trust, leaf, now, max_skew, Some(memo))
+}
+
+fn included(
+    trust: &LogTrust,
+    leaf: &pb::IncludedLeaf,
+    now: u64,
+    max_skew: u64,
+    memo: Option<&mut CheckpointMemo>,
+) -> Result<VerifiedEntry<CosignedCheckpoint>, IdentityError> {
+    Ok(match memo {
+        Some(memo) => trust.verify_included_memo(leaf, u64::MAX, now, max_skew, memo)?,
+        None => trust.verify_included(leaf, u64::MAX, now, max_skew)?,
+    })
+}
+
+fn binding(
+    trust: &LogTrust,
+    leaf: &pb::IncludedLeaf,
+    now: u64,
+    max_skew: u64,
+    memo: Option<&mut CheckpointMemo>,
+) -> Result<VerifiedBinding, IdentityError> {
     let Some(pb::log_entry::Kind::IdentityBinding(entry)) = decode_entry(leaf)?.kind else {
         return Err(IdentityError::WrongKind {
             expected: "binding",
         });
     };
     check_domain(&entry.account, trust)?;
-    let inclusion = trust.verify_included(leaf, u64::MAX, now, max_skew)?;
+    let inclusion = included(trust, leaf, now, max_skew, memo)?;
     let binding = verify_identity_binding(&entry, trust.log().public_key())?;
     Ok(VerifiedBinding {
         binding,
@@ -266,13 +301,35 @@ pub fn verify_revocation(
     now: u64,
     max_skew: u64,
 ) -> Result<VerifiedRevocation, IdentityError> {
+    revocation(trust, leaf, now, max_skew, None)
+}
+
+/// [`verify_revocation`], with the checkpoint's signatures checked once per `memo`
+/// ([`CheckpointMemo`]).
+pub fn verify_revocation_memo(
+    trust: &LogTrust,
+    leaf: &pb::IncludedLeaf,
+    now: u64,
+    max_skew: u64,
+    memo: &mut CheckpointMemo,
+) -> Result<VerifiedRevocation, IdentityError> {
+    revocation(trust, leaf, now, max_skew, Some(memo))
+}
+
+fn revocation(
+    trust: &LogTrust,
+    leaf: &pb::IncludedLeaf,
+    now: u64,
+    max_skew: u64,
+    memo: Option<&mut CheckpointMemo>,
+) -> Result<VerifiedRevocation, IdentityError> {
     let Some(pb::log_entry::Kind::IdentityRevocation(entry)) = decode_entry(leaf)?.kind else {
         return Err(IdentityError::WrongKind {
             expected: "revocation",
         });
     };
     check_domain(&entry.account, trust)?;
-    let inclusion = trust.verify_included(leaf, u64::MAX, now, max_skew)?;
+    let inclusion = included(trust, leaf, now, max_skew, memo)?;
     let revocation = verify_identity_revocation(&entry, trust.log().public_key())?;
     Ok(VerifiedRevocation {
         revocation,

@@ -217,6 +217,9 @@ pub struct Session<S: SessionStore> {
     channel: Channel,
     store: S,
     clock: Arc<dyn Clock>,
+    /// What this session's own verifications of other domains' proofs found
+    /// (`crate::sender_bindings`): checkpoints and senders' bindings checked once.
+    pub(crate) verified: crate::sender_bindings::Verified,
 }
 
 impl<S: SessionStore> core::fmt::Debug for Session<S> {
@@ -273,6 +276,7 @@ impl<S: SessionStore> Session<S> {
             channel,
             store,
             clock,
+            verified: Default::default(),
         })
     }
 
@@ -293,6 +297,7 @@ impl<S: SessionStore> Session<S> {
                 channel,
                 store,
                 clock,
+                verified: Default::default(),
             }),
             Err(ChannelError::Expired { .. }) => {
                 store.clear()?;

@@ -335,6 +335,15 @@ impl Paep {
                 Response::MailAcknowledged(pb::MailAcknowledged {})
             }
             session_request::Request::Outbox(_) => Response::Outbox(mail.outbox(account).await?),
+            session_request::Request::FetchMails(r) => {
+                Response::Mails(mail.fetch_all(account, r.ids).await?)
+            }
+            session_request::Request::AcknowledgeMails(r) => {
+                Response::MailsAcknowledged(mail.acknowledge_all(account, r.ids).await?)
+            }
+            session_request::Request::SenderBindings(r) => {
+                Response::SenderBindings(mail.sender_bindings(r.accounts).await)
+            }
             session_request::Request::PrekeyUpload(_)
             | session_request::Request::PrekeyStatus(_)
             | session_request::Request::PasswordChange(_) => {

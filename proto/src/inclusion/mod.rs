@@ -8,8 +8,10 @@
 //! checks, both certified-mail parties, the arbiter and the absence proof. The Merkle arithmetic
 //! runs before any signature is checked, so garbage costs a verifier no signature verification.
 
+mod memo;
 mod trust;
 
+pub use memo::CheckpointMemo;
 pub use trust::{LogTrust, TrustError};
 
 use crate::checkpoint::{

@@ -14,7 +14,7 @@ use crate::merkle::{AnyHasher, Hash, HashAlgorithm, LogHasher, hash_from_slice};
 use crate::note::{KeyError, NoteVerifier, SignedNote};
 use crate::wire::{MAX_LOCATION_WITNESSES, WireError, pb};
 
-use super::{InclusionError, VerifiedEntry, VerifiedInclusion, prove_inclusion};
+use super::{CheckpointMemo, InclusionError, VerifiedEntry, VerifiedInclusion, prove_inclusion};
 use crate::checkpoint::Checkpoint;
 
 /// Why a [`pb::LogTrust`] (or a policy given to [`LogTrust::with_policy`]) is not a usable
@@ -257,6 +257,31 @@ impl LogTrust {
         now: u64,
         max_skew: u64,
     ) -> Result<VerifiedEntry<CosignedCheckpoint>, InclusionError> {
+        self.included(leaf, deadline, now, max_skew, None)
+    }
+
+    /// [`verify_included`](Self::verify_included), with the checkpoint's signatures checked
+    /// only if `memo` has not verified the same note for this trust under an earlier limit
+    /// (`memo`'s module docs say why that is sound); a verified checkpoint is remembered.
+    pub fn verify_included_memo(
+        &self,
+        leaf: &pb::IncludedLeaf,
+        deadline: u64,
+        now: u64,
+        max_skew: u64,
+        memo: &mut CheckpointMemo,
+    ) -> Result<VerifiedEntry<CosignedCheckpoint>, InclusionError> {
+        self.included(leaf, deadline, now, max_skew, Some(memo))
+    }
+
+    fn included(
+        &self,
+        leaf: &pb::IncludedLeaf,
+        deadline: u64,
+        now: u64,
+        max_skew: u64,
+        memo: Option<&mut CheckpointMemo>,
+    ) -> Result<VerifiedEntry<CosignedCheckpoint>, InclusionError> {
         let (claimed, proof) = self.claimed(leaf)?;
         let leaf_hash = self.leaf_hash(&leaf.entry);
         // The Merkle part first, before any signature.
@@ -265,12 +290,27 @@ impl LogTrust {
             .policy
             .as_ref()
             .ok_or(InclusionError::Cosigned(PolicyError::NoWitnessPolicy))?;
-        let checkpoint = policy
-            .verify_cosigned_by(&leaf.checkpoint, deadline, now, max_skew)
-            .map_err(|e| match e {
-                PolicyError::Checkpoint(c) => InclusionError::Checkpoint(c),
-                other => InclusionError::Cosigned(other),
-            })?;
+        // The latest cosignature time that counts, as `verify_cosigned_by` computes it.
+        let limit = deadline.min(now.saturating_add(max_skew));
+        let verify = || {
+            policy
+                .verify_cosigned_by(&leaf.checkpoint, deadline, now, max_skew)
+                .map_err(|e| match e {
+                    PolicyError::Checkpoint(c) => InclusionError::Checkpoint(c),
+                    other => InclusionError::Cosigned(other),
+                })
+        };
+        let checkpoint = match memo {
+            None => verify()?,
+            Some(memo) => match memo.get(&leaf.checkpoint, self, limit) {
+                Some(c) => c,
+                None => {
+                    let c = verify()?;
+                    memo.put(&leaf.checkpoint, self, limit, &c);
+                    c
+                }
+            },
+        };
         Ok(VerifiedEntry {
             entry: leaf.entry.clone(),
             inclusion: VerifiedInclusion {

@@ -63,7 +63,8 @@ pub use login::{
 pub use password::{Argon2Params, ProverSecrets, SALT_LABEL, VerifierRecord, password_salt};
 pub use prekey::{
     PREKEY_LABEL, PrekeyError, PrekeyKind, VerifiedPrekeyBundle, card_prekey_upload,
-    prekey_signing_input, prekey_upload, verify_prekey_bundle, verify_prekey_upload,
+    prekey_signing_input, prekey_upload, verify_prekey_bundle, verify_prekey_bundle_memo,
+    verify_prekey_upload,
 };
 pub use relay::{RELAY_LABEL, RelayError, sign_relay, verify_relay};
 pub use replay::ReplayCache;

@@ -20,9 +20,9 @@ use super::key32;
 use super::keystore::{IdentitySigner, PrekeyCreator};
 use crate::entry::{EntryError, signing_input, verify_signature};
 use crate::identity::{
-    IdentityError, NotBound, VerifiedBinding, verify_binding, verify_revocation,
+    IdentityError, NotBound, VerifiedBinding, verify_binding_memo, verify_revocation_memo,
 };
-use crate::inclusion::LogTrust;
+use crate::inclusion::{CheckpointMemo, LogTrust};
 use crate::wire::{MAX_PREKEYS_PER_UPLOAD, Validate as _, WireError, pb};
 
 /// The label that starts an uploaded prekey's signing input (signed by the account's IK).
@@ -306,6 +306,26 @@ pub fn verify_prekey_bundle(
     now: u64,
     max_skew: u64,
 ) -> Result<VerifiedPrekeyBundle, PrekeyError> {
+    verify_prekey_bundle_memo(
+        bundle,
+        account,
+        trust,
+        now,
+        max_skew,
+        &mut CheckpointMemo::new(),
+    )
+}
+
+/// [`verify_prekey_bundle`], with the checkpoint's signatures checked once per `memo`
+/// ([`CheckpointMemo`]: a sender keeps one across its sends).
+pub fn verify_prekey_bundle_memo(
+    bundle: &pb::PrekeyBundle,
+    account: &str,
+    trust: &LogTrust,
+    now: u64,
+    max_skew: u64,
+    memo: &mut CheckpointMemo,
+) -> Result<VerifiedPrekeyBundle, PrekeyError> {
     bundle.validate()?;
     let missing = |field| WireError::MissingField { field };
     let answer = bundle
@@ -320,7 +340,8 @@ pub fn verify_prekey_bundle(
         .prekey
         .as_ref()
         .ok_or(missing("PrekeyBundle.prekey"))?;
-    let binding = verify_binding(trust, leaf, now, max_skew).map_err(PrekeyError::Binding)?;
+    let binding =
+        verify_binding_memo(trust, leaf, now, max_skew, memo).map_err(PrekeyError::Binding)?;
     if binding.account() != account {
         return Err(PrekeyError::OtherAccount {
             bound: binding.account().to_owned(),
@@ -330,7 +351,7 @@ pub fn verify_prekey_bundle(
     let revocations = answer
         .revocations
         .iter()
-        .map(|r| verify_revocation(trust, r, now, max_skew))
+        .map(|r| verify_revocation_memo(trust, r, now, max_skew, memo))
         .collect::<Result<Vec<_>, _>>()
         .map_err(PrekeyError::Revocation)?;
     binding.bound_at(now, &revocations)?;

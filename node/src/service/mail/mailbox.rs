@@ -212,6 +212,35 @@ impl Mailboxes {
         Ok(true)
     }
 
+    /// Deletes the entries `ids` of `account`'s mailbox, flushed once for all; for each id
+    /// whether it was there (the order of `ids`).
+    pub(crate) fn acknowledge_all(
+        &self,
+        account: &str,
+        ids: &[u64],
+    ) -> Result<Vec<bool>, StoreError> {
+        let label = self.at_rest.label(account);
+        let _writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut deleted = Vec::with_capacity(ids.len());
+        for id in ids {
+            let entry_key = key(ENTRY, &label, &id.to_be_bytes());
+            let Some(value) = self.tree.get(&entry_key)? else {
+                deleted.push(false);
+                continue;
+            };
+            let size = self
+                .read(&label, &entry_key, &value)?
+                .envelope
+                .map_or(0, |e| e.ciphertext.len() as u64);
+            self.remove(&label, &entry_key, size)?;
+            deleted.push(true);
+        }
+        if deleted.contains(&true) {
+            self.tree.flush()?;
+        }
+        Ok(deleted)
+    }
+
     fn remove(
         &self,
         label: &[u8; LABEL_LEN],

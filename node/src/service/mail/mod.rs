@@ -598,6 +598,68 @@ impl MailService {
         }
     }
 
+    /// Session `fetch_mails` of `account`: the mails it holds of `ids`, in order, until they
+    /// reach `MAX_FETCHED_MAILS_BYTES` (the rest deferred); every answered mail's `Handover` is
+    /// logged before the answer, all in one evidence round.
+    pub(crate) async fn fetch_all(
+        &self,
+        account: &str,
+        ids: Vec<u64>,
+    ) -> Result<pb::StoredMails, Refusal> {
+        use prost::Message as _;
+        let account = account.to_owned();
+        let found = self
+            .blocking(move |mail| {
+                let limit = herald_proto::wire::client::MAX_FETCHED_MAILS_BYTES;
+                let (mut answer, mut bytes, mut full) = (pb::StoredMails::default(), 0, false);
+                for id in ids {
+                    if full {
+                        answer.deferred.push(id);
+                        continue;
+                    }
+                    match mail.inner.mailboxes.fetch(&account, id)? {
+                        None => answer.missing.push(id),
+                        Some(m) if !answer.mails.is_empty() && bytes + m.encoded_len() > limit => {
+                            full = true;
+                            answer.deferred.push(id);
+                        }
+                        Some(m) => {
+                            bytes += m.encoded_len();
+                            answer.mails.push(m);
+                        }
+                    }
+                }
+                Ok(answer)
+            })
+            .await?;
+        futures::future::join_all(found.mails.iter().map(|m| self.inner.events.handed_over(m)))
+            .await;
+        Ok(found)
+    }
+
+    /// Session `acknowledge_mails` of `account`: the mails held of `ids` are deleted (durably,
+    /// one flush) before the answer; the others are listed missing.
+    pub(crate) async fn acknowledge_all(
+        &self,
+        account: &str,
+        ids: Vec<u64>,
+    ) -> Result<pb::MailsAcknowledged, Refusal> {
+        let account = account.to_owned();
+        self.blocking(move |mail| {
+            let deleted = mail.inner.mailboxes.acknowledge_all(&account, &ids)?;
+            let mut answer = pb::MailsAcknowledged::default();
+            for (id, deleted) in ids.into_iter().zip(deleted) {
+                if deleted {
+                    answer.deleted.push(id);
+                } else {
+                    answer.missing.push(id);
+                }
+            }
+            Ok(answer)
+        })
+        .await
+    }
+
     /// Session `outbox` of `account`.
     pub(crate) async fn outbox(&self, account: &str) -> Result<pb::Outbox, Refusal> {
         let account = account.to_owned();

@@ -234,6 +234,54 @@ impl MailService {
             .map_err(peer_failure)
     }
 
+    /// For a client: the bindings of the senders `accounts` ([`sender_binding`] each, all at
+    /// once), one outcome per account in order; once the answers reach
+    /// `MAX_SENDER_BINDINGS_BYTES` the rest are refused BUSY (ask again).
+    ///
+    /// [`sender_binding`]: Self::sender_binding
+    pub(crate) async fn sender_bindings(&self, accounts: Vec<String>) -> pb::SenderBindings {
+        use herald_proto::wire::client::MAX_SENDER_BINDINGS_BYTES;
+        use herald_proto::wire::{MAX_ERROR_MESSAGE_BYTES, pb::ClientError};
+        use prost::Message as _;
+        let answers =
+            futures::future::join_all(accounts.iter().map(|a| self.sender_binding(a))).await;
+        let mut bytes = 0;
+        let outcomes = accounts
+            .into_iter()
+            .zip(answers)
+            .map(|(account, answer)| {
+                let refused = |r: &Refusal| Some(r.to_wire().cut(MAX_ERROR_MESSAGE_BYTES));
+                match answer {
+                    Ok(a) if bytes > 0 && bytes + a.encoded_len() > MAX_SENDER_BINDINGS_BYTES => {
+                        pb::SenderBindingOutcome {
+                            account,
+                            answer: None,
+                            refused: Some(ClientError {
+                                kind: ClientErrorKind::Busy as i32,
+                                message: "the answer is full; ask again".into(),
+                                ..ClientError::default()
+                            }),
+                        }
+                    }
+                    Ok(a) => {
+                        bytes += a.encoded_len();
+                        pb::SenderBindingOutcome {
+                            account,
+                            answer: Some(a),
+                            refused: None,
+                        }
+                    }
+                    Err(r) => pb::SenderBindingOutcome {
+                        account,
+                        answer: None,
+                        refused: refused(&r),
+                    },
+                }
+            })
+            .collect();
+        pb::SenderBindings { outcomes }
+    }
+
     /// The relay task: starts an attempt for each due mail as soon as it is due (woken when a
     /// mail is queued, else at the earliest next attempt, at least every `QUEUE_TICK`), at
     /// most `MAX_ATTEMPTS_AT_ONCE` in flight, without waiting for one attempt to start the

@@ -199,8 +199,17 @@ pub(super) fn validate_session_request(r: &session_request::Request) -> Result<(
         Request::SendMail(s) => required("SendMail.envelope", &s.envelope)?.validate(),
         Request::Inbox(_) | Request::Outbox(_) => Ok(()),
         Request::FetchMail(_) | Request::AcknowledgeMail(_) => Ok(()),
+        Request::FetchMails(_) | Request::AcknowledgeMails(_) | Request::SenderBindings(_) => {
+            super::mail_batch::validate_request(r)
+        }
         Request::PrekeyUpload(_) | Request::PrekeyStatus(_) | Request::PasswordChange(_) => Ok(()),
     }
+}
+
+/// The bounds of one `StoredMail` (alone or in a batch).
+pub(super) fn validate_stored_mail(m: &pb::StoredMail) -> Result<(), WireError> {
+    domain("StoredMail.from_domain", &m.from_domain)?;
+    required("StoredMail.envelope", &m.envelope)?.validate()
 }
 
 /// The bounds of the mail kinds of a `SessionResponse`.
@@ -224,11 +233,11 @@ pub(super) fn validate_session_response(r: &session_response::Response) -> Resul
             }
             Ok(())
         }
-        Response::Mail(m) => {
-            domain("StoredMail.from_domain", &m.from_domain)?;
-            required("StoredMail.envelope", &m.envelope)?.validate()
-        }
+        Response::Mail(m) => validate_stored_mail(m),
         Response::MailAcknowledged(_) => Ok(()),
+        Response::Mails(_) | Response::MailsAcknowledged(_) | Response::SenderBindings(_) => {
+            super::mail_batch::validate_response(r)
+        }
         Response::Outbox(outbox) => {
             if outbox.entries.len() > MAX_OUTBOX_ENTRIES {
                 return Err(WireError::TooManyElements {

@@ -4,6 +4,7 @@
 
 mod answer;
 mod mail;
+mod mail_batch;
 mod session;
 
 pub use answer::{
@@ -18,6 +19,10 @@ pub use mail::{
     MAX_OUTBOX_ENTRIES, MAX_SUBJECT_BYTES, expect_inbox, expect_mail, expect_mail_accepted,
     expect_mail_acknowledged, expect_mail_prekey, expect_outbox, expect_relay_accepted,
     expect_sender_binding,
+};
+pub use mail_batch::{
+    MAX_FETCH_MAILS, MAX_FETCHED_MAILS_BYTES, MAX_SENDER_BINDINGS, MAX_SENDER_BINDINGS_BYTES,
+    expect_mails, expect_mails_acknowledged, expect_sender_bindings, fetch_batches,
 };
 pub use session::{
     expect_login_accepted, expect_login_challenge, expect_password_changed, expect_password_params,

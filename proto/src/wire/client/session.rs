@@ -32,7 +32,7 @@ impl pb::LoginFinish {
     }
 }
 
-fn error_fields(e: &pb::ClientError) -> Result<(), WireError> {
+pub(super) fn error_fields(e: &pb::ClientError) -> Result<(), WireError> {
     known_enum::<pb::ClientErrorKind>("ClientError.kind", e.kind)?;
     sized(
         "ClientError.message",
@@ -207,6 +207,9 @@ pub fn session_response_kind(response: &session_response::Response) -> &'static 
         session_response::Response::Inbox(_) => "an inbox",
         session_response::Response::Mail(_) => "a mail",
         session_response::Response::MailAcknowledged(_) => "a mail acknowledgement",
+        session_response::Response::Mails(_) => "mails",
+        session_response::Response::MailsAcknowledged(_) => "mail acknowledgements",
+        session_response::Response::SenderBindings(_) => "sender bindings",
         session_response::Response::Outbox(_) => "an outbox",
         session_response::Response::Error(_) => "an error",
     }
