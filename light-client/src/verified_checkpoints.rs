@@ -78,7 +78,7 @@ impl VerifiedCheckpoints {
         (trust == log).then(|| checkpoint.clone())
     }
 
-    /// How many notes are remembered (at most twice [`GENERATION`]).
+    /// How many notes are remembered (at most twice `GENERATION`).
     pub fn len(&self) -> usize {
         let generations = self.generations();
         generations.newer.len() + generations.older.len()
