@@ -6,6 +6,7 @@
 //! decrypts, erases the one-time prekey and keeps a replay cache.
 
 mod common;
+mod mail_support;
 mod paep_support;
 
 use std::path::Path;
@@ -26,16 +27,14 @@ use herald_proto::paep::{
 use herald_proto::wire::client::{expect_mail_accepted, expect_mail_prekey};
 use herald_proto::wire::pb;
 use herald_testnet::Testnet;
-use paep_support::{PASSWORD, now, refusal, register};
+use mail_support::{SKEW, WITHIN, inbox_of, login, pending, send, trusts};
+use paep_support::{PASSWORD, now, register};
 use tempfile::TempDir;
 
 const BOUND: Duration = Duration::from_secs(240);
 const ALICE: &str = "alice@d0.test";
 const CAROL: &str = "carol@d0.test";
 const BOB: &str = "bob@d1.test";
-const SKEW: u64 = 60;
-/// Bound on a binding being cosigned and served after registration, and on a relay.
-const WITHIN: Duration = Duration::from_secs(40);
 /// Reads mail `id` as a client with no replay cache yet (a fresh install, or one that lost it).
 async fn read_fresh(
     session: &mut Session<MemorySessionStore>,
@@ -55,77 +54,6 @@ async fn read_fresh(
             SKEW,
         )
         .await
-}
-
-async fn login(
-    net: &Testnet,
-    i: usize,
-    account: &str,
-) -> (GatewayClient, Session<MemorySessionStore>) {
-    let client = net.client(i).await.unwrap();
-    let session = Session::login(&client, account, PASSWORD, MemorySessionStore::new())
-        .await
-        .unwrap();
-    (client, session)
-}
-
-fn trusts(net: &Testnet) -> Vec<LogTrust> {
-    (0..net.len()).map(|i| net.log_trust(i).unwrap()).collect()
-}
-
-/// Whether `e` is the gateway's PENDING (a binding not yet cosigned).
-fn pending(e: &SessionError) -> bool {
-    matches!(e, SessionError::Gateway(c) if refusal(c) == Some(pb::ClientErrorKind::Pending))
-}
-
-/// Sends `plaintext` from the session's account to `to`, retrying while a binding is pending.
-async fn send(
-    net: &Testnet,
-    client: &GatewayClient,
-    session: &mut Session<MemorySessionStore>,
-    keys: &mut MemoryKeyStore,
-    to: &str,
-    msg_id: &[u8],
-    plaintext: &[u8],
-) -> pb::MailAccepted {
-    let deadline = tokio::time::Instant::now() + WITHIN;
-    loop {
-        match session
-            .send_mail(
-                client,
-                keys,
-                to,
-                &trusts(net),
-                msg_id,
-                plaintext,
-                0,
-                now(),
-                SKEW,
-            )
-            .await
-        {
-            Err(e) if pending(&e) && tokio::time::Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            other => return other.unwrap(),
-        }
-    }
-}
-
-/// Waits (bounded) until bob's mailbox lists `n` mails; returns the listing.
-async fn inbox_of(
-    client: &GatewayClient,
-    session: &mut Session<MemorySessionStore>,
-    n: usize,
-) -> pb::Inbox {
-    let deadline = tokio::time::Instant::now() + WITHIN;
-    loop {
-        let inbox = session.inbox(client).await.unwrap();
-        if inbox.entries.len() >= n || tokio::time::Instant::now() >= deadline {
-            return inbox;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// The evidence records node `i` logged for `msg_id`, verified by a light client (proved in a

@@ -7,96 +7,33 @@
 //! session remembers of a verified binding is never taken for other bytes.
 
 mod common;
+mod mail_support;
 mod paep_support;
 
 use std::time::Duration;
 
 use common::{bounded, options};
 use herald_light_client::keystore::MemoryKeyStore;
-use herald_light_client::{
-    BindingUnproven, Gateway as _, GatewayClient, LogTrust, MemorySessionStore, Session,
-    SessionError, Verified,
-};
+use herald_light_client::{BindingUnproven, Gateway as _, LogTrust, SessionError, Verified};
 use herald_proto::paep::{MailContent, MailError, ReplayCache};
 use herald_proto::wire::pb;
 use herald_testnet::Testnet;
-use paep_support::{PASSWORD, now, refusal, register};
+use mail_support::{SKEW, WITHIN, inbox_of, login, trusts};
+use paep_support::{now, refusal, register};
 use tempfile::TempDir;
 
 const BOUND: Duration = Duration::from_secs(240);
 const ALICE: &str = "alice@d0.test";
 const CAROL: &str = "carol@d0.test";
 const BOB: &str = "bob@d1.test";
-const SKEW: u64 = 60;
-/// Bound on a binding being cosigned and served, and on a relay.
-const WITHIN: Duration = Duration::from_secs(40);
 /// An entry number no mailbox holds.
 const NOT_HELD: u64 = 999_999;
-
-async fn login(
-    net: &Testnet,
-    i: usize,
-    account: &str,
-) -> (GatewayClient, Session<MemorySessionStore>) {
-    let client = net.client(i).await.unwrap();
-    let session = Session::login(&client, account, PASSWORD, MemorySessionStore::new())
-        .await
-        .unwrap();
-    (client, session)
-}
-
-fn trusts(net: &Testnet) -> Vec<LogTrust> {
-    (0..net.len()).map(|i| net.log_trust(i).unwrap()).collect()
-}
 
 /// Sends `body` from `account` (at d0) to bob, retrying while a binding is pending.
 async fn send(net: &Testnet, account: &str, keys: &mut MemoryKeyStore, msg_id: &[u8], body: &[u8]) {
     let (client, mut session) = login(net, 0, account).await;
     let plaintext = MailContent::build("batch", body, vec![]).unwrap();
-    let deadline = tokio::time::Instant::now() + WITHIN;
-    loop {
-        let sent = session
-            .send_mail(
-                &client,
-                keys,
-                BOB,
-                &trusts(net),
-                msg_id,
-                &plaintext,
-                0,
-                now(),
-                SKEW,
-            )
-            .await;
-        match sent {
-            Err(SessionError::Gateway(e))
-                if refusal(&e) == Some(pb::ClientErrorKind::Pending)
-                    && tokio::time::Instant::now() < deadline =>
-            {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            other => {
-                other.unwrap();
-                return;
-            }
-        }
-    }
-}
-
-/// Waits (bounded) until bob's mailbox lists `n` mails.
-async fn inbox_of(
-    client: &GatewayClient,
-    session: &mut Session<MemorySessionStore>,
-    n: usize,
-) -> pb::Inbox {
-    let deadline = tokio::time::Instant::now() + WITHIN;
-    loop {
-        let inbox = session.inbox(client).await.unwrap();
-        if inbox.entries.len() >= n || tokio::time::Instant::now() >= deadline {
-            return inbox;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    mail_support::send(net, &client, &mut session, keys, BOB, msg_id, &plaintext).await;
 }
 
 /// Whether node `i` proves a `Handover` record of `msg_id` (bounded wait for its checkpoint to
