@@ -291,25 +291,10 @@ async fn records_through(
     trust: &LogTrust,
     msg_id: &[u8],
 ) -> Result<(Vec<DeliveryRecord>, bool), HeraldError> {
-    let status = match herald_light_client::delivery_status_through(
-        gateway,
-        domain,
-        trust,
-        msg_id,
-        unix_now(),
-    )
-    .await
-    {
-        Ok(status) => status,
-        Err(ClientError::Refused(r)) if r.kind == ClientErrorKind::NotFound => {
-            return Ok((Vec::new(), false));
-        }
-        Err(ClientError::Refused(r)) if r.kind == ClientErrorKind::Pending => {
-            return Ok((Vec::new(), true));
-        }
-        Err(e) => return Err(e.into()),
-    };
-    Ok((delivery_records(origin, &status), status.pending > 0))
+    let status =
+        herald_light_client::delivery_status_through(gateway, domain, trust, msg_id, unix_now())
+            .await;
+    proved_records(origin, status)
 }
 
 /// The proved records of `msg_id` in `origin`'s log: none if the gateway has none, and
@@ -320,7 +305,16 @@ async fn records_at(
     msg_id: &[u8],
 ) -> Result<(Vec<DeliveryRecord>, bool), HeraldError> {
     let mut log = client.follow(origin).await?;
-    let status = match log.delivery_status(msg_id).await {
+    proved_records(origin, log.delivery_status(msg_id).await)
+}
+
+/// A delivery-status answer as records: a gateway with no record of the mail (`NOT_FOUND`) has
+/// none; one whose records are not cosigned yet (`PENDING`) says more are waiting.
+fn proved_records(
+    origin: &str,
+    answer: Result<herald_proto::evidence::DeliveryStatus, ClientError>,
+) -> Result<(Vec<DeliveryRecord>, bool), HeraldError> {
+    let status = match answer {
         Ok(status) => status,
         Err(ClientError::Refused(r)) if r.kind == ClientErrorKind::NotFound => {
             return Ok((Vec::new(), false));

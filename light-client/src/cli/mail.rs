@@ -448,22 +448,14 @@ fn run_read(args: ReadArgs) -> anyhow::Result<()> {
             .iter()
             .map(|a| json!({ "name": a.name, "media_type": a.media_type, "size": a.size, "blake3": hex::encode(&a.hash) }))
             .collect();
-        let v = json!({
-            "id": mail.id,
-            "msg_id": String::from_utf8_lossy(&mail.opened.msg_id),
-            "from": mail.opened.sender,
-            "relayed_by": mail.from_domain,
-            "received_at": mail.received_at,
-            "subject": mail.content.subject,
-            "body": body,
-            "attachments": attachments,
-        });
+        let v = read_json(
+            &mail,
+            String::from_utf8_lossy(&mail.opened.msg_id).into_owned(),
+            json!({ "subject": mail.content.subject, "body": body, "attachments": attachments }),
+        );
         println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
     } else {
-        println!(
-            "from        {} (signature verified under the sender's proven binding)",
-            mail.opened.sender
-        );
+        print_sender(&mail.opened.sender);
         println!("subject     {}", mail.content.subject);
         println!(
             "msg_id      {}",
@@ -491,20 +483,14 @@ fn print_quarantined(
     json: bool,
 ) {
     if json {
-        let v = json!({
-            "id": mail.id,
-            "msg_id": String::from_utf8_lossy(&mail.opened.msg_id),
-            "from": mail.opened.sender,
-            "relayed_by": mail.from_domain,
-            "received_at": mail.received_at,
-            "quarantined": { "reason": q.reason.to_string(), "path": q.path.display().to_string() },
-        });
+        let v = read_json(
+            mail,
+            String::from_utf8_lossy(&mail.opened.msg_id).into_owned(),
+            json!({ "quarantined": { "reason": q.reason.to_string(), "path": q.path.display().to_string() } }),
+        );
         println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
     } else {
-        println!(
-            "from        {} (signature verified under the sender's proven binding)",
-            mail.opened.sender
-        );
+        print_sender(&mail.opened.sender);
         println!("QUARANTINED {}", q.reason);
         println!(
             "kept in     {} (not shown; its attachments were not written)",
@@ -550,25 +536,19 @@ fn print_certified(
     let (kind, what, take_with) = certified_kind(carried);
     let msg_id = hex::encode(&mail.opened.msg_id);
     if json {
-        let v = json!({
-            "id": mail.id,
-            "msg_id": msg_id,
-            "from": mail.opened.sender,
-            "relayed_by": mail.from_domain,
-            "received_at": mail.received_at,
-            "certified": {
+        let v = read_json(
+            mail,
+            msg_id,
+            json!({ "certified": {
                 "kind": kind,
                 "what": what,
                 "take_with": take_with,
                 "kept_for_cm_inbox": kept,
-            },
-        });
+            } }),
+        );
         println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
     } else {
-        println!(
-            "from        {} (signature verified under the sender's proven binding)",
-            mail.opened.sender
-        );
+        print_sender(&mail.opened.sender);
         println!("msg_id      {msg_id}");
         println!("certified   {what}");
         println!("take it     {take_with}");
@@ -577,4 +557,29 @@ fn print_certified(
             kept.display()
         );
     }
+}
+
+/// What every `herald read --json` answer starts with: the mail's number, its msg_id (as each
+/// kind of mail shows it), the verified sender and where it came from; then `rest`'s fields.
+fn read_json(
+    mail: &herald_light_client::ReadMail,
+    msg_id: String,
+    rest: serde_json::Value,
+) -> serde_json::Value {
+    let mut v = json!({
+        "id": mail.id,
+        "msg_id": msg_id,
+        "from": mail.opened.sender,
+        "relayed_by": mail.from_domain,
+        "received_at": mail.received_at,
+    });
+    if let (Some(fields), serde_json::Value::Object(rest)) = (v.as_object_mut(), rest) {
+        fields.extend(rest);
+    }
+    v
+}
+
+/// The first line of every `herald read` text answer.
+fn print_sender(sender: &str) {
+    println!("from        {sender} (signature verified under the sender's proven binding)");
 }

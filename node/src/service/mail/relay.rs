@@ -183,19 +183,28 @@ impl MailService {
         }
     }
 
-    /// S_A, for its client: one prekey of `account` at the registered peer of its domain.
-    pub(crate) async fn remote_prekey(&self, account: &str) -> Result<pb::PrekeyBundle, Refusal> {
-        let domain =
-            account_domain(account).ok_or(Refusal::NotFound("the address has no domain"))?;
-        let peer = self
-            .inner
+    /// The registered peer of `domain`, or `NOT_FOUND` with `missing` (which names no address).
+    pub(super) fn peer_of(
+        &self,
+        domain: &str,
+        missing: &'static str,
+    ) -> Result<std::sync::Arc<crate::peers::PeerDomain>, Refusal> {
+        self.inner
             .peers
             .snapshot()
             .by_domain(domain)
             .cloned()
-            .ok_or(Refusal::NotFound(
-                "the recipient's domain is not a peer of this gateway",
-            ))?;
+            .ok_or(Refusal::NotFound(missing))
+    }
+
+    /// S_A, for its client: one prekey of `account` at the registered peer of its domain.
+    pub(crate) async fn remote_prekey(&self, account: &str) -> Result<pb::PrekeyBundle, Refusal> {
+        let domain =
+            account_domain(account).ok_or(Refusal::NotFound("the address has no domain"))?;
+        let peer = self.peer_of(
+            domain,
+            "the recipient's domain is not a peer of this gateway",
+        )?;
         let response = self
             .inner
             .node
@@ -217,15 +226,7 @@ impl MailService {
         if self.is_own(domain) {
             return self.inner.intake.binding(account.to_owned()).await;
         }
-        let peer = self
-            .inner
-            .peers
-            .snapshot()
-            .by_domain(domain)
-            .cloned()
-            .ok_or(Refusal::NotFound(
-                "the sender's domain is not a peer of this gateway",
-            ))?;
+        let peer = self.peer_of(domain, "the sender's domain is not a peer of this gateway")?;
         self.inner
             .node
             .gateway(peer.peer_id, peer.addrs.clone())

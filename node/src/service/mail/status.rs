@@ -58,15 +58,7 @@ impl MailService {
         if self.is_own(domain) {
             return self.signed_evidence(msg_id, &nonce).await;
         }
-        let peer = self
-            .inner
-            .peers
-            .snapshot()
-            .by_domain(domain)
-            .cloned()
-            .ok_or(Refusal::NotFound(
-                "that domain is not a peer of this gateway",
-            ))?;
+        let peer = self.peer_of(domain, "that domain is not a peer of this gateway")?;
         let Ok(_permit) = self.inner.status_queries.try_acquire() else {
             self.inner
                 .metrics
