@@ -39,6 +39,10 @@ const STREAM_OPEN_TIMEOUT: Duration = Duration::from_secs(2);
 /// After a client stream could not be opened, requests use `/herald/client/1` this long.
 const STREAM_RETRY_AFTER: Duration = Duration::from_secs(1);
 
+/// What a `StreamRequest` frame adds to its request: the id (at most 11 bytes) and the
+/// request's tag and length (at most 6).
+const STREAM_FRAME_OVERHEAD: usize = 17;
+
 /// Timeouts of a [`GatewayClient`].
 #[derive(Clone, Debug)]
 pub struct ClientConfig {
@@ -86,12 +90,21 @@ pub struct GatewayClient {
 
 /// The client-stream side of a [`GatewayClient`]: the stream open now, and whether the gateway
 /// refused the protocol (then every request goes on `/herald/client/1`).
+///
+/// Every request reads `current` (a read lock held for an `Arc` clone, never across an
+/// `await`); the async `opening` lock is taken only when no stream is open, so requests on an
+/// open stream never wait for one another here.
 struct StreamPath {
-    control: tokio::sync::Mutex<libp2p_stream::Control>,
-    current: tokio::sync::Mutex<Option<Arc<Pipeline>>>,
+    current: std::sync::RwLock<Option<Arc<Pipeline>>>,
+    opening: tokio::sync::Mutex<Opening>,
     unsupported: AtomicBool,
+}
+
+/// What opening a stream needs, one opener at a time.
+struct Opening {
+    control: libp2p_stream::Control,
     /// Until when requests go on `/herald/client/1` after a stream could not be opened.
-    retry_at: tokio::sync::Mutex<Option<Instant>>,
+    retry_at: Option<Instant>,
 }
 
 impl std::fmt::Debug for StreamPath {
@@ -103,6 +116,27 @@ impl std::fmt::Debug for StreamPath {
 }
 
 impl StreamPath {
+    fn new(control: libp2p_stream::Control) -> Self {
+        StreamPath {
+            current: std::sync::RwLock::new(None),
+            opening: tokio::sync::Mutex::new(Opening {
+                control,
+                retry_at: None,
+            }),
+            unsupported: AtomicBool::new(false),
+        }
+    }
+
+    /// The stream open now, if any.
+    fn open_now(&self) -> Option<Arc<Pipeline>> {
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .filter(|p| !p.is_closed())
+            .cloned()
+    }
+
     /// The open stream, or a new one. `None` sends the request on `/herald/client/1`: when
     /// the gateway does not serve the stream protocol (from then on), or when no stream could
     /// be opened within [`STREAM_OPEN_TIMEOUT`] (for [`STREAM_RETRY_AFTER`]; request-response
@@ -111,20 +145,25 @@ impl StreamPath {
         if self.unsupported.load(Ordering::Relaxed) {
             return None;
         }
-        let mut current = self.current.lock().await;
-        if let Some(open) = current.as_ref().filter(|p| !p.is_closed()) {
-            return Some(open.clone());
+        if let Some(open) = self.open_now() {
+            return Some(open);
         }
-        let mut retry_at = self.retry_at.lock().await;
-        if retry_at.is_some_and(|at| Instant::now() < at) {
+        let mut opening = self.opening.lock().await;
+        // Another request may have opened one while this one waited.
+        if let Some(open) = self.open_now() {
+            return Some(open);
+        }
+        if self.unsupported.load(Ordering::Relaxed)
+            || opening.retry_at.is_some_and(|at| Instant::now() < at)
+        {
             return None;
         }
-        let mut control = self.control.lock().await;
-        match tokio::time::timeout(STREAM_OPEN_TIMEOUT, Pipeline::open(&mut control, peer)).await {
+        let open = Pipeline::open(&mut opening.control, peer);
+        match tokio::time::timeout(STREAM_OPEN_TIMEOUT, open).await {
             Ok(Ok(opened)) => {
                 let opened = Arc::new(opened);
-                *current = Some(opened.clone());
-                *retry_at = None;
+                *self.current.write().unwrap_or_else(|e| e.into_inner()) = Some(opened.clone());
+                opening.retry_at = None;
                 Some(opened)
             }
             Ok(Err(ClientError::UnsupportedProtocol)) => {
@@ -134,20 +173,20 @@ impl StreamPath {
             }
             Ok(Err(error)) => {
                 debug!(%peer, %error, "no client stream now: one substream per request");
-                *retry_at = Some(Instant::now() + STREAM_RETRY_AFTER);
+                opening.retry_at = Some(Instant::now() + STREAM_RETRY_AFTER);
                 None
             }
             Err(_) => {
                 debug!(%peer, "no client stream in time: one substream per request");
-                *retry_at = Some(Instant::now() + STREAM_RETRY_AFTER);
+                opening.retry_at = Some(Instant::now() + STREAM_RETRY_AFTER);
                 None
             }
         }
     }
 
     /// Drops `broken` if it is still the stream in use, so the next request opens another.
-    async fn discard(&self, broken: &Arc<Pipeline>) {
-        let mut current = self.current.lock().await;
+    fn discard(&self, broken: &Arc<Pipeline>) {
+        let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
         if current.as_ref().is_some_and(|p| Arc::ptr_eq(p, broken)) {
             *current = None;
         }
@@ -221,14 +260,9 @@ impl GatewayClient {
             })??;
         debug!(%peer, %address, "connected to gateway");
         let (commands, receiver) = mpsc::channel(COMMAND_CAPACITY);
-        let stream = config.pipelined.then(|| {
-            Arc::new(StreamPath {
-                control: tokio::sync::Mutex::new(swarm.behaviour().stream.new_control()),
-                current: tokio::sync::Mutex::new(None),
-                unsupported: AtomicBool::new(false),
-                retry_at: tokio::sync::Mutex::new(None),
-            })
-        });
+        let stream = config
+            .pipelined
+            .then(|| Arc::new(StreamPath::new(swarm.behaviour().stream.new_control())));
         let worker = Worker {
             swarm,
             commands: receiver,
@@ -254,15 +288,9 @@ impl GatewayClient {
     /// Whether requests go on an open `/herald/client-stream/1` stream now (false before the
     /// first request, when pipelining is off, or when the gateway does not serve it).
     pub async fn is_pipelined(&self) -> bool {
-        match &self.stream {
-            Some(path) => path
-                .current
-                .lock()
-                .await
-                .as_ref()
-                .is_some_and(|p| !p.is_closed()),
-            None => false,
-        }
+        self.stream
+            .as_ref()
+            .is_some_and(|path| path.open_now().is_some())
     }
 
     /// Sends one request and waits for its answer (any kind, including the gateway's error).
@@ -283,22 +311,20 @@ impl GatewayClient {
                 "request of {len} bytes is over the limit of {limit}"
             ))
         };
-        // The frame adds the id (at most 11 bytes) and the request's tag and length (at most 6).
-        if len + 17 > MAX_STREAM_REQUEST_BYTES {
-            return Err(over(MAX_STREAM_REQUEST_BYTES - 17));
+        if len + STREAM_FRAME_OVERHEAD > MAX_STREAM_REQUEST_BYTES {
+            return Err(over(MAX_STREAM_REQUEST_BYTES - STREAM_FRAME_OVERHEAD));
         }
         if let Some(path) = &self.stream
             && let Some(pipeline) = path.pipeline(self.peer).await
         {
-            let answered = tokio::time::timeout(self.request_timeout, pipeline.exchange(request))
-                .await
-                .unwrap_or(Err(ClientError::Timeout {
-                    after: self.request_timeout,
-                }));
+            // The stream's task keeps the deadline: no timer per request.
+            let answered = pipeline
+                .exchange_within(request, self.request_timeout)
+                .await;
             if answered.is_err() {
                 // A broken stream is replaced; so is one after a timeout, since an answer that
                 // never came holds a slot of the stream's in-flight bound.
-                path.discard(&pipeline).await;
+                path.discard(&pipeline);
             }
             return answered;
         }
@@ -329,6 +355,17 @@ impl Gateway for GatewayClient {
         request: pb::ClientRequest,
     ) -> Result<pb::ClientResponse, ClientError> {
         self.request(request).await
+    }
+
+    /// A whole batch when requests go on a client stream (opened now if it is not yet), else
+    /// what `/herald/client/1` carries.
+    async fn max_request_bytes(&self) -> usize {
+        match &self.stream {
+            Some(path) if path.pipeline(self.peer).await.is_some() => {
+                MAX_STREAM_REQUEST_BYTES - STREAM_FRAME_OVERHEAD
+            }
+            _ => MAX_CLIENT_REQUEST_BYTES,
+        }
     }
 }
 

@@ -48,6 +48,14 @@ pub trait Gateway: Sync {
         request: pb::ClientRequest,
     ) -> impl Future<Output = Result<pb::ClientResponse, ClientError>> + Send;
 
+    /// The largest encoded request the transport in use carries now: what
+    /// [`crate::TrustedLog::submit_batches`] cuts its batches at. `wire::MAX_CLIENT_REQUEST_BYTES`
+    /// (`/herald/client/1`) unless the gateway says more (a client stream carries a whole
+    /// `SubmitBatch`).
+    fn max_request_bytes(&self) -> impl Future<Output = usize> + Send {
+        async { herald_proto::wire::MAX_CLIENT_REQUEST_BYTES }
+    }
+
     /// The gateway's policy rule set (no session needed), in bounds; `scan::rule_set` parses
     /// it.
     fn policy(&self) -> impl Future<Output = Result<pb::PolicyRules, ClientError>> + Send {
@@ -336,5 +344,9 @@ impl<G: Gateway> Gateway for &G {
         request: pb::ClientRequest,
     ) -> impl Future<Output = Result<pb::ClientResponse, ClientError>> + Send {
         (**self).exchange(request)
+    }
+
+    fn max_request_bytes(&self) -> impl Future<Output = usize> + Send {
+        (**self).max_request_bytes()
     }
 }

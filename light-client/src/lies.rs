@@ -53,6 +53,9 @@ pub enum Lie {
     ExtendedConsistency,
     /// Every batch's range proof has its first hash changed.
     TamperedRange,
+    /// A batch ack names the entry before its first refused one as refused instead (the
+    /// accepted run it proves is then not the one the client is told was accepted).
+    ShiftedRefusal,
 }
 
 /// The lies a gateway tells now, and how many answers carried one.
@@ -192,6 +195,13 @@ fn edit(lie: &Lie, request: &pb::ClientRequest, response: &mut pb::ClientRespons
         (Lie::ExtendedConsistency, Some(A::BatchSubmitted(ack))) => {
             extended(ack.consistency.as_mut())
         }
+        (Lie::ShiftedRefusal, Some(A::BatchSubmitted(ack))) => match ack.refused.first_mut() {
+            Some(refused) if refused.position > 0 => {
+                refused.position -= 1;
+                true
+            }
+            _ => false,
+        },
         (Lie::TamperedRange, Some(A::BatchSubmitted(ack))) => {
             match ack.range.as_mut().and_then(|r| r.hashes.first_mut()) {
                 Some(hash) if !hash.is_empty() => {

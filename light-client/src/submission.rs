@@ -8,20 +8,20 @@
 //! gateway should have sent and did not is a lie, not a reason to ask again.
 //!
 //! For a batch, the range proof of the accepted run proves every accepted entry at its index
-//! (`merkle::verify_range`); each entry's own audit path is then rebuilt from it, so every
-//! entry comes back as a [`VerifiedEntry`] that stands alone, exactly as a single submission's.
+//! (`LogTrust::verify_range_entries`: the run's leaf hashes folded into its subtrees in one
+//! pass and checked against the signed root once); each entry's own audit path is read from the
+//! subtrees that check computed, so every entry comes back as a [`VerifiedEntry`] that stands
+//! alone, exactly as a single submission's, without a second pass of hashing per entry.
 //! Refused entries come back with the gateway's typed refusal; one refusal says nothing about
 //! the other entries.
 
 use herald_proto::checkpoint::VerifiedCheckpoint;
 use herald_proto::inclusion::VerifiedEntry;
-use herald_proto::merkle::{Hash, verify_range};
+use herald_proto::merkle::Hash;
 use herald_proto::note::b64;
 use herald_proto::succession::{Plan, plan};
 use herald_proto::wire::client::batch_outcomes;
-use herald_proto::wire::{
-    MAX_BATCH_BYTES, MAX_BATCH_ENTRIES, MAX_CLIENT_REQUEST_BYTES, MAX_LOG_ENTRY_BYTES, pb,
-};
+use herald_proto::wire::{MAX_BATCH_BYTES, MAX_BATCH_ENTRIES, MAX_LOG_ENTRY_BYTES, pb};
 
 use crate::error::{ClientError, GatewayRefusal};
 use crate::gateway::Gateway;
@@ -47,22 +47,26 @@ pub(crate) fn check_entry(bytes: &[u8]) -> Result<(), ClientError> {
     Ok(())
 }
 
-/// Splits `entries` into runs that each fit one `SubmitBatch` on `/herald/client/1`: at most
-/// `wire::MAX_BATCH_ENTRIES` entries and, encoded, `wire::MAX_CLIENT_REQUEST_BYTES` (each entry
-/// costs its length and at most 4 bytes of tag and length; 16 bytes for the rest).
-pub fn request_runs(entries: Vec<Vec<u8>>) -> Vec<Vec<Vec<u8>>> {
+/// Splits `entries` into runs that each fit one `SubmitBatch` of at most `max_request_bytes`
+/// encoded (what the transport carries: [`Gateway::max_request_bytes`]), at most
+/// `wire::MAX_BATCH_ENTRIES` entries and `wire::MAX_BATCH_BYTES` of them. Each entry costs its
+/// length and at most 4 bytes of tag and length; 16 bytes for the rest.
+pub fn request_runs(entries: Vec<Vec<u8>>, max_request_bytes: usize) -> Vec<Vec<Vec<u8>>> {
     let mut runs: Vec<Vec<Vec<u8>>> = Vec::new();
     let mut run: Vec<Vec<u8>> = Vec::new();
-    let mut bytes = 16;
+    let (mut bytes, mut entry_bytes) = (16, 0);
     for entry in entries {
         let cost = entry.len() + 4;
         if !run.is_empty()
-            && (bytes + cost > MAX_CLIENT_REQUEST_BYTES || run.len() == MAX_BATCH_ENTRIES)
+            && (bytes + cost > max_request_bytes
+                || entry_bytes + entry.len() > MAX_BATCH_BYTES
+                || run.len() == MAX_BATCH_ENTRIES)
         {
             runs.push(std::mem::take(&mut run));
-            bytes = 16;
+            (bytes, entry_bytes) = (16, 0);
         }
         bytes += cost;
+        entry_bytes += entry.len();
         run.push(entry);
     }
     if !run.is_empty() {
@@ -167,19 +171,12 @@ impl<G: Gateway, S: CheckpointStore> TrustedLog<G, S> {
             check_entry(entry)
                 .map_err(|e| ClientError::InvalidRequest(format!("batch entry {position}: {e}")))?;
         }
-        let leaves: Vec<Hash> = entries.iter().map(|e| self.log.leaf_hash(e)).collect();
         let count = entries.len();
         let ack = self
             .gateway
             .submit_batch(entries.clone(), self.trusted_size())
             .await?;
         let outcomes = batch_outcomes(&ack, count);
-        let accepted: Vec<Hash> = outcomes
-            .iter()
-            .zip(&leaves)
-            .filter(|(o, _)| o.is_ok())
-            .map(|(_, leaf)| *leaf)
-            .collect();
         let Some(range) = &ack.range else {
             // The matcher allows no range only when every entry was refused.
             return outcomes
@@ -202,33 +199,28 @@ impl<G: Gateway, S: CheckpointStore> TrustedLog<G, S> {
                 range.tree_size,
             ));
         }
-        let proved = verify_range(
-            &self.log.hasher(),
-            range.begin,
-            range.tree_size,
-            &accepted,
-            &range.hashes,
-            checkpoint.root(),
-        )
-        .map_err(|error| mismatch("batch range proof", "a proof that holds", error))?;
+        // The accepted entries, in order, are the run the range proof proves: their leaf
+        // hashes are folded into the run's subtrees once and checked against the signed root,
+        // and each entry's audit path is read from that check (proto's `verify_range_entries`).
+        let accepted: Vec<Vec<u8>> = outcomes
+            .iter()
+            .zip(entries)
+            .filter(|(outcome, _)| outcome.is_ok())
+            .map(|(_, entry)| entry)
+            .collect();
+        let mut proved = self
+            .log
+            .verify_range_entries(&checkpoint, range.begin, accepted, &range.hashes)
+            .map_err(|error| mismatch("batch range proof", "a proof that holds", error))?
+            .into_iter();
         let mut logged = Vec::with_capacity(count);
-        for ((outcome, entry), leaf) in outcomes.into_iter().zip(entries).zip(&leaves) {
+        for outcome in outcomes {
             logged.push(match outcome {
                 Err(refusal) => Err(GatewayRefusal::from_wire(refusal)),
-                Ok(index) => {
-                    let path = proved
-                        .inclusion_proof(&self.log.hasher(), index)
-                        .map_err(|error| mismatch("batch range proof", index, error))?;
-                    let proof = pb::InclusionProof::new(index, checkpoint.size(), &path);
-                    let inclusion = verify::verify_inclusion(
-                        &self.log,
-                        &checkpoint,
-                        Some(index),
-                        leaf,
-                        &proof,
-                    )?;
-                    Ok(entry_of(entry, inclusion)?)
-                }
+                Ok(index) => match proved.next() {
+                    Some(entry) if entry.index() == index => Ok(entry),
+                    _ => return Err(mismatch("batch range proof", index, "another index")),
+                },
             });
         }
         self.settle(&checkpoint, ack.consistency).await?;
@@ -236,13 +228,16 @@ impl<G: Gateway, S: CheckpointStore> TrustedLog<G, S> {
     }
 
     /// [`submit_batch`](Self::submit_batch) for any number of entries: one request per run
-    /// that fits a request ([`request_runs`]), each verified; the outcomes in order.
+    /// that fits a request of the transport in use ([`request_runs`] at
+    /// [`Gateway::max_request_bytes`]: a whole batch on a client stream, 64 KiB on
+    /// `/herald/client/1`), each verified; the outcomes in order.
     pub async fn submit_batches(
         &mut self,
         entries: Vec<Vec<u8>>,
     ) -> Result<Vec<BatchEntry>, ClientError> {
         let mut outcomes = Vec::with_capacity(entries.len());
-        for run in request_runs(entries) {
+        let max_request_bytes = self.gateway.max_request_bytes().await;
+        for run in request_runs(entries, max_request_bytes) {
             outcomes.extend(self.submit_batch(run).await?);
         }
         Ok(outcomes)
@@ -312,6 +307,7 @@ mod tests {
     use super::*;
     use crate::store::MemoryCheckpointStore;
     use crate::test_log::{FakeGateway, TestLog};
+    use herald_proto::wire::{MAX_CLIENT_REQUEST_BYTES, MAX_STREAM_REQUEST_BYTES};
 
     type Log<'a> = TrustedLog<&'a FakeGateway, &'a MemoryCheckpointStore>;
 
@@ -398,6 +394,36 @@ mod tests {
     }
 
     #[test]
+    fn attack_a_batch_ack_that_shifts_a_refusal_proves_nothing() {
+        // Each entry's audit path is read from the one range check, not verified on its own:
+        // the check must bind every accepted entry to its position, so an ack that calls
+        // another entry refused (and so another run accepted) is refused whole.
+        let gateway = FakeGateway::new(TestLog::new(5));
+        let store = MemoryCheckpointStore::new();
+        let mut log = open(&gateway, &store);
+        block_on(log.refresh()).unwrap();
+        gateway.liar.tell(Lie::ShiftedRefusal);
+        let entries: Vec<Vec<u8>> = ["a", "b", "refuse me", "c"]
+            .iter()
+            .map(|l| notarization(l))
+            .collect();
+        let err = block_on(log.submit_batch(entries)).unwrap_err();
+        assert!(matches!(
+            verification(err),
+            VerifyError::AnswerMismatch {
+                what: "batch range proof",
+                ..
+            }
+        ));
+        assert!(gateway.liar.lies_told() > 0, "the lie was told");
+        assert_eq!(
+            log.trusted().unwrap().size(),
+            5,
+            "nothing trusted from a lie"
+        );
+    }
+
+    #[test]
     fn a_single_submission_is_verified_from_its_ack_alone() {
         let gateway = FakeGateway::new(TestLog::new(4));
         let store = MemoryCheckpointStore::new();
@@ -417,19 +443,42 @@ mod tests {
     }
 
     #[test]
-    fn request_runs_fit_a_request() {
+    fn request_runs_fit_a_request_of_either_transport() {
+        let encoded = |run: &Vec<Vec<u8>>| {
+            prost::Message::encoded_len(&pb::ClientRequest::submit_batch(run.clone(), u64::MAX))
+        };
         let entries: Vec<Vec<u8>> = (0..300).map(|_| vec![7; 1000]).collect();
-        let runs = request_runs(entries);
+        let runs = request_runs(entries.clone(), MAX_CLIENT_REQUEST_BYTES);
         assert_eq!(runs.iter().map(Vec::len).sum::<usize>(), 300);
         for run in &runs {
-            let encoded = prost::Message::encoded_len(&pb::ClientRequest::submit_batch(
-                run.clone(),
-                u64::MAX,
-            ));
-            assert!(encoded <= MAX_CLIENT_REQUEST_BYTES, "{encoded}");
+            assert!(encoded(run) <= MAX_CLIENT_REQUEST_BYTES, "{}", encoded(run));
         }
         assert_eq!(runs.len(), 5, "a request holds 65 entries of 1000 bytes");
+        // A client stream carries them in one request.
+        let stream_limit = MAX_STREAM_REQUEST_BYTES - 17;
+        assert_eq!(
+            request_runs(entries, stream_limit),
+            vec![vec![vec![7; 1000]; 300]]
+        );
+        // There, runs are cut at the batch's own bounds: 1 MiB of entries, 4096 entries.
+        let big: Vec<Vec<u8>> = (0..3000).map(|_| vec![3; 1000]).collect();
+        let runs = request_runs(big, stream_limit);
+        assert_eq!(
+            runs.iter().map(Vec::len).collect::<Vec<_>>(),
+            [1048, 1048, 904]
+        );
+        for run in &runs {
+            assert!(run.iter().map(Vec::len).sum::<usize>() <= MAX_BATCH_BYTES);
+            assert!(encoded(run) <= stream_limit, "{}", encoded(run));
+        }
         let small: Vec<Vec<u8>> = (0..5000).map(|_| vec![1; 2]).collect();
-        assert_eq!(request_runs(small)[0].len(), MAX_BATCH_ENTRIES);
+        assert_eq!(
+            request_runs(small.clone(), MAX_CLIENT_REQUEST_BYTES)[0].len(),
+            MAX_BATCH_ENTRIES
+        );
+        assert_eq!(
+            request_runs(small, stream_limit)[0].len(),
+            MAX_BATCH_ENTRIES
+        );
     }
 }

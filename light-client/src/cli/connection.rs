@@ -61,4 +61,11 @@ impl Gateway for LogSource {
             LogSource::Tiles(t) => t.exchange(request).await,
         }
     }
+
+    async fn max_request_bytes(&self) -> usize {
+        match self {
+            LogSource::Gateway(g) => g.max_request_bytes().await,
+            LogSource::Tiles(t) => t.max_request_bytes().await,
+        }
+    }
 }

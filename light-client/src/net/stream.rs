@@ -10,9 +10,10 @@
 //! [`read_stream_request`] is what a gateway reads off the stream (the node serves it in
 //! `herald_node::network::stream`). The frames are the one codec's ([`super::codec`]).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use futures::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use herald_proto::wire::{
@@ -20,7 +21,8 @@ use herald_proto::wire::{
 };
 use libp2p::{PeerId, StreamProtocol};
 use prost::Message as _;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
+use tokio::time::Instant;
 use tracing::debug;
 
 use super::codec::{append_frame, read_frame, read_full, write_frame};
@@ -147,9 +149,55 @@ where
 
 type Reply = oneshot::Sender<Result<pb::ClientResponse, ClientError>>;
 
+/// A request for the stream's task: what to send, where its answer goes, and until when it is
+/// waited for (with the timeout it is reported with).
+type Queued = (pb::ClientRequest, Reply, Option<Deadline>);
+
+/// When a request stops being waited for, and the timeout that made it (for the error).
+#[derive(Clone, Copy, Debug)]
+struct Deadline {
+    at: Instant,
+    after: Duration,
+}
+
+impl Deadline {
+    fn timeout(self) -> ClientError {
+        ClientError::Timeout { after: self.after }
+    }
+}
+
 /// Requests written and not yet answered, by id; each holds one of the
-/// [`MAX_STREAM_INFLIGHT`] permits until its answer comes.
-type Waiting = Arc<Mutex<HashMap<u64, (Reply, OwnedSemaphorePermit)>>>;
+/// [`MAX_STREAM_INFLIGHT`] permits until its answer comes or its deadline passes. The
+/// deadlines are kept in the order requests were written; one timer per stream (the sweep in
+/// [`run`]) answers the expired ones, instead of one timer per request.
+#[derive(Default)]
+struct InFlight {
+    answers: HashMap<u64, (Reply, OwnedSemaphorePermit, Option<Deadline>)>,
+    deadlines: VecDeque<(Instant, u64)>,
+    /// Requests answered `Timeout` whose answer has not come: each keeps its slot (the gateway
+    /// may still be working on it), and its late answer is dropped.
+    expired: HashMap<u64, OwnedSemaphorePermit>,
+}
+
+impl InFlight {
+    /// Answers `Timeout` to every request whose deadline is at or before `now` (its permit is
+    /// given back); returns the next deadline to wait for.
+    fn expire(&mut self, now: Instant) -> Option<Instant> {
+        while let Some(&(at, id)) = self.deadlines.front() {
+            if at > now {
+                return Some(at);
+            }
+            self.deadlines.pop_front();
+            if let Some((reply, permit, Some(deadline))) = self.answers.remove(&id) {
+                let _ = reply.send(Err(deadline.timeout()));
+                self.expired.insert(id, permit);
+            }
+        }
+        None
+    }
+}
+
+type Waiting = Arc<Mutex<InFlight>>;
 
 /// The client's side of one client stream: requests written as they come, answers handed to
 /// whoever asked, matched by id. Cheap to share (`Arc`); calls may run concurrently. When the
@@ -157,7 +205,7 @@ type Waiting = Arc<Mutex<HashMap<u64, (Reply, OwnedSemaphorePermit)>>>;
 /// [`Pipeline::is_closed`] turns true: the owner opens another.
 #[derive(Debug)]
 pub struct Pipeline {
-    requests: mpsc::Sender<(pb::ClientRequest, Reply)>,
+    requests: mpsc::Sender<Queued>,
     room: Arc<Semaphore>,
 }
 
@@ -214,9 +262,36 @@ impl Pipeline {
     ) -> Result<pb::ClientResponse, ClientError> {
         let (reply, answer) = oneshot::channel();
         self.requests
-            .send((request, reply))
+            .send((request, reply, None))
             .await
             .map_err(|_| closed())?;
+        answer.await.map_err(|_| closed())?
+    }
+
+    /// [`exchange`](Self::exchange), answered [`ClientError::Timeout`] when no answer came
+    /// within `timeout`. The stream's task keeps the deadline: no timer is armed for the
+    /// request unless the stream's queue is full when it is sent.
+    pub async fn exchange_within(
+        &self,
+        request: pb::ClientRequest,
+        timeout: Duration,
+    ) -> Result<pb::ClientResponse, ClientError> {
+        let deadline = Deadline {
+            at: Instant::now() + timeout,
+            after: timeout,
+        };
+        let (reply, answer) = oneshot::channel();
+        match self.requests.try_send((request, reply, Some(deadline))) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Closed(_)) => return Err(closed()),
+            Err(mpsc::error::TrySendError::Full(queued)) => {
+                // Back-pressure: the queue is full, so this wait needs a timer of its own.
+                tokio::time::timeout_at(deadline.at, self.requests.send(queued))
+                    .await
+                    .map_err(|_| deadline.timeout())?
+                    .map_err(|_| closed())?;
+            }
+        }
         answer.await.map_err(|_| closed())?
     }
 
@@ -236,14 +311,26 @@ fn closed() -> ClientError {
 /// and hands each answer to its caller, until either side ends.
 async fn run(
     stream: libp2p::Stream,
-    mut queue: mpsc::Receiver<(pb::ClientRequest, Reply)>,
+    mut queue: mpsc::Receiver<Queued>,
     room: Arc<Semaphore>,
     peer: PeerId,
 ) {
     let (mut reader, mut writer) = stream.split();
     let waiting: Waiting = Arc::default();
+    // Wakes the sweep when a deadline is queued while it had none to wait for.
+    let armed = Notify::new();
+    let sweep = async {
+        loop {
+            let next = lock(&waiting).expire(Instant::now());
+            match next {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => armed.notified().await,
+            }
+        }
+    };
     let write = {
         let waiting = waiting.clone();
+        let armed = &armed;
         async move {
             let mut next_id: u64 = 0;
             // The requests queued when the writer wakes go out in one write (up to
@@ -251,7 +338,15 @@ async fn run(
             let mut burst = Vec::new();
             'stream: while let Some(first) = queue.recv().await {
                 let mut next = Some(first);
-                while let Some((request, reply)) = next.take() {
+                while let Some((request, reply, deadline)) = next.take() {
+                    if deadline.is_some_and(|d| d.at <= Instant::now()) {
+                        // Waited too long in the queue: not sent at all.
+                        let _ = reply.send(Err(deadline.map_or_else(closed, Deadline::timeout)));
+                        if burst.len() < WRITE_BURST_BYTES {
+                            next = queue.try_recv().ok();
+                        }
+                        continue;
+                    }
                     let permit = match room.clone().try_acquire_owned() {
                         Ok(permit) => permit,
                         Err(_) => {
@@ -275,7 +370,14 @@ async fn run(
                     } else if let Err(e) = append_frame(&mut burst, &frame) {
                         let _ = reply.send(Err(ClientError::InvalidRequest(e.to_string())));
                     } else {
-                        lock(&waiting).insert(next_id, (reply, permit));
+                        let mut in_flight = lock(&waiting);
+                        if let Some(d) = deadline {
+                            if in_flight.deadlines.is_empty() {
+                                armed.notify_one();
+                            }
+                            in_flight.deadlines.push_back((d.at, next_id));
+                        }
+                        in_flight.answers.insert(next_id, (reply, permit, deadline));
                     }
                     if burst.len() < WRITE_BURST_BYTES {
                         next = queue.try_recv().ok();
@@ -315,12 +417,18 @@ async fn run(
                         return;
                     }
                 };
-                let Some((reply, _permit)) = lock(&waiting).remove(&id) else {
+                let mut in_flight = lock(&waiting);
+                let Some((reply, _permit, _)) = in_flight.answers.remove(&id) else {
+                    if in_flight.expired.remove(&id).is_some() {
+                        // The late answer of a request that timed out: its slot is free now.
+                        continue;
+                    }
                     // Id 0 (the gateway could not read a request's id) or an id nobody
                     // waits for: the stream cannot be trusted to match answers any more.
                     debug!(%peer, id, "answer for no request on the client stream");
                     return;
                 };
+                drop(in_flight);
                 let _ = reply.send(answer);
             }
         }
@@ -328,9 +436,13 @@ async fn run(
     tokio::select! {
         () = write => {}
         () = read => {}
+        () = sweep => {}
     }
     // Whoever still waits learns the stream is gone (dropping the reply says so).
-    lock(&waiting).clear();
+    let mut in_flight = lock(&waiting);
+    in_flight.answers.clear();
+    in_flight.deadlines.clear();
+    in_flight.expired.clear();
 }
 
 /// Writes and flushes the frames gathered in `burst` (nothing when it is empty), and empties it.

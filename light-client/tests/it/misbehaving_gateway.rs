@@ -219,3 +219,92 @@ async fn a_peer_with_another_identity_is_refused() {
         .unwrap_err();
     assert!(matches!(err, ClientError::Transport { .. }), "{err:?}");
 }
+
+/// Starts a peer serving only `/herald/client-stream/1`: on each stream it answers the first
+/// request (the one that shows the stream was taken) and never any other.
+async fn start_silent_stream_peer() -> Multiaddr {
+    use herald_light_client::net::stream::{
+        StreamFrame, read_stream_request, write_stream_response,
+    };
+    let mut swarm = net::build_swarm(Keypair::generate_ed25519(), Duration::from_secs(60), |_| {
+        Ok(libp2p_stream::Behaviour::new())
+    })
+    .unwrap();
+    swarm
+        .listen_on("/ip4/127.0.0.1/tcp/0".parse().unwrap())
+        .unwrap();
+    let addr = loop {
+        if let SwarmEvent::NewListenAddr { address, .. } = swarm.select_next_some().await {
+            break address;
+        }
+    };
+    let peer = *swarm.local_peer_id();
+    let mut incoming = swarm
+        .behaviour()
+        .new_control()
+        .accept(net::CLIENT_STREAM_PROTOCOL)
+        .unwrap();
+    tokio::spawn(async move {
+        loop {
+            swarm.select_next_some().await;
+        }
+    });
+    tokio::spawn(async move {
+        while let Some((_, mut stream)) = incoming.next().await {
+            tokio::spawn(async move {
+                let mut first = true;
+                // Reads every request, so the client is never held back by flow control.
+                while let Ok(Some(StreamFrame::Request { id, .. })) =
+                    read_stream_request(&mut stream).await
+                {
+                    if std::mem::take(&mut first) {
+                        let answer = pb::ClientResponse {
+                            response: Some(pb::client_response::Response::Error(
+                                pb::ClientError::default(),
+                            )),
+                        };
+                        if write_stream_response(&mut stream, id, answer)
+                            .await
+                            .is_err()
+                        {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    addr.with(libp2p::multiaddr::Protocol::P2p(peer))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_never_answered_on_the_client_stream_times_out() {
+    // The stream's task keeps each request's deadline (no timer per request): a request the
+    // gateway never answers is still answered Timeout after the request timeout, and the next
+    // request goes on a new stream and times out the same way.
+    let addr = start_silent_stream_peer().await;
+    let timeout = Duration::from_millis(800);
+    let config = ClientConfig {
+        connect_timeout: Duration::from_secs(10),
+        request_timeout: timeout,
+        ..ClientConfig::default()
+    };
+    let client = GatewayClient::connect_with(&addr, &config).await.unwrap();
+    for attempt in 0..2 {
+        let started = std::time::Instant::now();
+        let err = tokio::time::timeout(Duration::from_secs(10), client.checkpoint())
+            .await
+            .expect("answered within the test's bound")
+            .unwrap_err();
+        let waited = started.elapsed();
+        assert!(
+            matches!(err, ClientError::Timeout { after } if after == timeout),
+            "attempt {attempt}: {err:?}"
+        );
+        assert!(waited >= timeout, "attempt {attempt}: after {waited:?}");
+        assert!(
+            !client.is_pipelined().await,
+            "a stream that timed out is replaced"
+        );
+    }
+}

@@ -231,6 +231,55 @@ async fn attack_a_peer_over_its_byte_limit_is_told_rate_limited() {
 /// request, every entry appended and verified from the one ack. Without the stream the client
 /// refuses the same batch before sending anything.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_entries_are_cut_into_batches_of_what_the_transport_carries() {
+    // `herald log submit` of many files goes through `submit_batches`: on a client stream a
+    // request carries a whole batch, on `/herald/client/1` one of MAX_CLIENT_REQUEST_BYTES.
+    let node = TestNode::start("alpha.test", |_| {}).await;
+    let requests = || {
+        metric(
+            &node,
+            "herald_client_requests_total{kind=\"submit_batch\"} ",
+        )
+    };
+    let entries: Vec<Vec<u8>> = (0..1500).map(notarization).collect();
+    let bytes: usize = entries.iter().map(Vec::len).sum();
+    assert!(bytes > 2 * MAX_CLIENT_REQUEST_BYTES, "{bytes} bytes");
+
+    let mut log = open(&node).await;
+    let outcomes = log
+        .submit_batches(entries.clone())
+        .await
+        .expect("submitted");
+    assert!(outcomes.iter().all(Result::is_ok));
+    assert!(log.gateway().is_pipelined().await);
+    assert_eq!(requests().await, 1, "one request on the client stream");
+
+    let plain = ClientConfig {
+        pipelined: false,
+        ..ClientConfig::default()
+    };
+    let client = GatewayClient::connect_with(&node.tcp_addr(), &plain)
+        .await
+        .expect("connect");
+    let trust = LogTrust::unwitnessed(node.log_key.clone(), node.gateway.store().algorithm());
+    let mut log = TrustedLog::open(client, trust, MemoryCheckpointStore::new()).expect("open");
+    let more: Vec<Vec<u8>> = (1500..3000).map(notarization).collect();
+    let outcomes = log.submit_batches(more).await.expect("submitted");
+    assert_eq!(outcomes.len(), 1500);
+    for (i, outcome) in outcomes.iter().enumerate() {
+        assert_eq!(outcome.as_ref().expect("accepted").index(), 1500 + i as u64);
+    }
+    let plain_requests = requests().await - 1;
+    let least = bytes.div_ceil(MAX_CLIENT_REQUEST_BYTES) as u64;
+    assert!(
+        (least..=least + 1).contains(&plain_requests),
+        "{plain_requests} requests of at most {MAX_CLIENT_REQUEST_BYTES} bytes for {bytes}"
+    );
+    assert_eq!(node.gateway.head().size, 3000);
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_larger_than_a_plain_request_travels_whole_on_the_client_stream() {
     let node = TestNode::start("alpha.test", |_| {}).await;
     let mut log = open(&node).await;

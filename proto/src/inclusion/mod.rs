@@ -403,4 +403,54 @@ mod tests {
         );
         assert_eq!(VerifiedEntry::new(b"other".to_vec(), inclusion), None);
     }
+
+    #[test]
+    fn a_range_of_entries_is_proved_each_as_its_own_audit_path_would_prove_it() {
+        let h = AnyHasher(HashAlgorithm::Blake3);
+        let entries: Vec<Vec<u8>> = (0..23u8).map(|i| vec![i; 7]).collect();
+        let (store, range) =
+            MemoryHashes::from_leaf_hashes(&h, entries.iter().map(|e| h.hash_leaf(e)));
+        let cp = Checkpoint {
+            origin: "a.test/herald".into(),
+            size: 23,
+            root: range.root(&h),
+        };
+        let note = cp.sign(&log()).unwrap().to_string();
+        let t = trust();
+        let v = t.verify_checkpoint(note.as_bytes()).unwrap();
+        let (begin, end) = (5u64, 19u64);
+        let run = entries[begin as usize..end as usize].to_vec();
+        let proof = crate::merkle::range_proof(&store, begin, end, 23).unwrap();
+        let proved = t
+            .verify_range_entries(&v, begin, run.clone(), &proof)
+            .unwrap();
+        assert_eq!(proved.len(), run.len());
+        for (index, entry) in (begin..).zip(&proved) {
+            // The same VerifiedEntry a single entry's audit path, checked on its own, makes.
+            let path = inclusion_proof(&h, &store, index, 23).unwrap();
+            let single = t
+                .verify_inclusion(
+                    &v,
+                    &h.hash_leaf(&entries[index as usize]),
+                    &pb::InclusionProof::new(index, 23, &path),
+                )
+                .unwrap();
+            let single = VerifiedEntry::new(entries[index as usize].clone(), single).unwrap();
+            assert_eq!(entry, &single, "leaf {index}");
+        }
+        // attack: one entry of the run changed, the run shifted by one, a changed proof hash.
+        let mut changed = run.clone();
+        changed[3][0] ^= 1;
+        assert!(t.verify_range_entries(&v, begin, changed, &proof).is_err());
+        assert!(
+            t.verify_range_entries(&v, begin + 1, run.clone(), &proof)
+                .is_err()
+        );
+        let mut tampered = proof.clone();
+        tampered[0][0] ^= 1;
+        assert!(matches!(
+            t.verify_range_entries(&v, begin, run, &tampered),
+            Err(InclusionError::Proof(_))
+        ));
+    }
 }

@@ -10,7 +10,7 @@ use crate::checkpoint::{
     CheckpointError, CosignedCheckpoint, DEFAULT_MAX_SKEW_SECS, PolicyError, VerifiedCheckpoint,
     WitnessPolicy, WitnessVerifier,
 };
-use crate::merkle::{AnyHasher, Hash, HashAlgorithm, LogHasher, hash_from_slice};
+use crate::merkle::{AnyHasher, Hash, HashAlgorithm, LogHasher, hash_from_slice, verify_range};
 use crate::note::{KeyError, NoteVerifier, SignedNote};
 use crate::wire::{MAX_LOCATION_WITNESSES, WireError, pb};
 
@@ -244,6 +244,45 @@ impl LogTrust {
             algorithm: self.algorithm,
             checkpoint: checkpoint.clone(),
         })
+    }
+
+    /// Checks that `entries` are the consecutive leaves of `checkpoint`'s tree (a checkpoint of
+    /// this log) from index `begin`, with the range `proof` of that run
+    /// ([`crate::merkle::verify_range`]: each entry's leaf hash folded into the run's subtrees,
+    /// one pass, against the checkpoint's root), and returns each entry proved at its index
+    /// with its own audit path. The paths are read from the subtrees that pass computed and
+    /// checked ([`crate::merkle::ProvedRange::inclusion_proofs`]), not hashed again: each
+    /// [`VerifiedEntry`] is what [`verify_inclusion`](Self::verify_inclusion) of its path
+    /// would make, for one leaf hash and one root check per batch instead of a path each.
+    pub fn verify_range_entries<P: AsRef<[u8]>>(
+        &self,
+        checkpoint: &VerifiedCheckpoint,
+        begin: u64,
+        entries: Vec<Vec<u8>>,
+        proof: &[P],
+    ) -> Result<Vec<VerifiedEntry>, InclusionError> {
+        let h = self.hasher();
+        let tree = checkpoint.checkpoint();
+        let leaves: Vec<Hash> = entries.iter().map(|e| h.hash_leaf(e)).collect();
+        let proved = verify_range(&h, begin, tree.size, &leaves, proof, &tree.root)
+            .map_err(InclusionError::Proof)?;
+        let paths = proved.inclusion_proofs(&h).map_err(InclusionError::Proof)?;
+        Ok(entries
+            .into_iter()
+            .zip(leaves)
+            .zip(paths)
+            .zip(begin..)
+            .map(|(((entry, leaf_hash), path), index)| VerifiedEntry {
+                entry,
+                inclusion: VerifiedInclusion {
+                    index,
+                    leaf_hash,
+                    path,
+                    algorithm: self.algorithm,
+                    checkpoint: checkpoint.clone(),
+                },
+            })
+            .collect())
     }
 
     /// Checks that `leaf.entry` is included in `leaf.checkpoint`, a checkpoint of this log
