@@ -3,8 +3,10 @@
 //! Submissions enter a bounded pool (at most `pool_max` entries and `pool_max_bytes` bytes not
 //! yet acknowledged; beyond that [`SubmitError::Busy`] at once). The submitting task computes
 //! the entry's leaf hash, so the work that grows with entry size runs on the callers' threads.
-//! Every `sequence_interval`, or as soon as `batch_max` entries wait, a batch is taken from the
-//! pool and goes down a pipeline, so hashing the next round overlaps with flushing this one:
+//! Every `sequence_interval`, or as soon as `batch_max` entries wait (or at least
+//! `EARLY_ROUND_ENTRIES`, 1024, with nothing more ready and the builder free), a batch is taken
+//! from the pool and goes down a pipeline, so hashing the next round overlaps with flushing this
+//! one:
 //!
 //! 1. **collect** (async task): drains the pool into batches; owns shutdown.
 //! 2. **build** (blocking thread): assigns indexes, appends to the in-memory right edge, builds

@@ -30,6 +30,12 @@ use crate::store::{
     Appender, DiskSpace, LogStore, RoundBatch, RoundWriter, SpaceState, WriteError,
 };
 
+/// Entries from which a round starts before its interval has passed, as soon as the pool has
+/// nothing more ready and the builder can take the round (1024: a quarter of the default
+/// `batch_max`; a batch submission of this size is answered after its own round's flush
+/// instead of waiting for others to fill one of `batch_max`). Below `batch_max` only.
+pub(crate) const EARLY_ROUND_ENTRIES: usize = 1024;
+
 /// How often a clock that is behind is reported while the sequencer waits for it.
 const CLOCK_LOG_EVERY: Duration = Duration::from_secs(10);
 
@@ -286,9 +292,13 @@ impl Collector {
                 },
             }
             // Fill it until the interval has passed since then, or it holds `batch_max`
-            // entries (a submission is never split, so a round may hold one batch more).
+            // entries (a submission is never split, so a round may hold one batch more), or it
+            // holds EARLY_ROUND_ENTRIES, nothing more waits and the builder can take it now: a
+            // round that full is worth its checkpoint and flush, and its submitters are not
+            // kept waiting for a pool that is not filling (each still answered after the flush).
             let deadline = tokio::time::Instant::now() + self.interval;
             let mut stop = None;
+            let mut early = None;
             while entries < self.batch_max && stop.is_none() {
                 // Take what is there without waiting, one submission at a time.
                 match pool.try_recv() {
@@ -315,6 +325,15 @@ impl Collector {
                         }
                         None => stop = Some(Stop::Shutdown),
                     },
+                    permit = self.batches.reserve(), if entries >= EARLY_ROUND_ENTRIES => {
+                        match permit {
+                            Ok(permit) => {
+                                early = Some(permit);
+                                break;
+                            }
+                            Err(_) => stop = Some(Stop::Failed),
+                        }
+                    }
                 }
             }
             self.metrics
@@ -328,13 +347,17 @@ impl Collector {
                 break Stop::Failed;
             }
             // Shutdown still finishes the batch already taken: it goes down the pipeline.
-            let permit = tokio::select! {
+            let permit = if let Some(permit) = early {
+                permit
+            } else {
+                tokio::select! {
                 biased;
                 () = self.failed.notified() => break Stop::Failed,
                 p = self.batches.reserve() => match p {
                     Ok(p) => p,
                     Err(_) => break Stop::Failed,
                 },
+                }
             };
             permit.send(std::mem::take(&mut buf));
             if let Some(stop) = stop {

@@ -343,3 +343,39 @@ async fn a_batch_gets_consecutive_indexes_in_one_round_among_single_entries() {
     handle.shutdown();
     task.await.unwrap().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_enough_round_starts_before_its_interval_and_a_small_one_waits() {
+    // A round of EARLY_ROUND_ENTRIES (1024) or more starts as soon as the builder can take it;
+    // a smaller one waits for the interval (or batch_max). Both are answered after the flush.
+    let dir = tempfile::tempdir().unwrap();
+    let store = LogStore::create(dir.path(), ORIGIN, HashAlgorithm::Sha256).unwrap();
+    let interval = Duration::from_secs(3);
+    let config = SequencerConfig {
+        sequence_interval: interval,
+        batch_max: 4096,
+        ..fast_config()
+    };
+    let (handle, task) =
+        Sequencer::spawn(store.clone(), signer(), config, &mut Registry::default()).unwrap();
+    let batch = |from: u64, len: u64| -> Vec<(Vec<u8>, Vec<IndexWrite>)> {
+        (from..from + len).map(|i| (entry(i), Vec::new())).collect()
+    };
+    let started = std::time::Instant::now();
+    let ack = handle.submit_batch(batch(0, 1024)).await.unwrap();
+    let early = started.elapsed();
+    assert_eq!((ack.first, ack.size), (0, 1024));
+    assert!(early < interval / 2, "a 1024-entry round took {early:?}");
+    assert_eq!(store.head().size, 1024, "acknowledged after its flush");
+
+    let started = std::time::Instant::now();
+    let ack = handle.submit_batch(batch(2000, 100)).await.unwrap();
+    let waited = started.elapsed();
+    assert_eq!((ack.first, ack.size), (1024, 1124));
+    assert!(
+        waited >= interval - Duration::from_millis(100),
+        "a 100-entry round started after {waited:?}"
+    );
+    handle.shutdown();
+    task.await.unwrap().unwrap();
+}
