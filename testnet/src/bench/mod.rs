@@ -12,6 +12,7 @@ mod mail;
 mod proofs;
 mod submit;
 mod tiles;
+mod tiles_baseline;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -68,9 +68,23 @@ pub struct TilesArgs {
     /// Seconds of measurement (after a one-second warm-up).
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub seconds: u64,
+    /// Then reads the same bodies, with the same reader, from a trivial in-memory hyper server
+    /// (the machine's bound for this mix), and reports the node's fraction of it.
+    #[arg(long)]
+    pub baseline: bool,
     /// The options every run shares (report file, scratch directory).
     #[command(flatten)]
     pub common: CommonArgs,
+}
+
+/// The same mix read from the trivial in-memory server (`--baseline`), measured after the node.
+#[derive(Debug, Serialize)]
+struct BaselineFigures {
+    reads_per_s: f64,
+    bytes_per_s: f64,
+    level0_tiles: Latency,
+    /// The node's reads/s over these.
+    node_fraction: f64,
 }
 
 /// The report.
@@ -90,14 +104,15 @@ struct TilesReport {
     level0_tiles: Latency,
     level1_tiles: Latency,
     entry_bundles: Latency,
+    baseline: Option<BaselineFigures>,
     environment: Environment,
 }
 
 /// What every full resource of the preloaded log must hold.
-struct Expected {
-    level0: Vec<Vec<u8>>,
-    level1: Vec<Vec<u8>>,
-    bundles: Vec<Vec<u8>>,
+pub(super) struct Expected {
+    pub(super) level0: Vec<Vec<u8>>,
+    pub(super) level1: Vec<Vec<u8>>,
+    pub(super) bundles: Vec<Vec<u8>>,
 }
 
 /// The kinds of resource read, in the order the report lists them.
@@ -123,7 +138,7 @@ pub(super) async fn run(args: TilesArgs) -> anyhow::Result<()> {
         args.inflight,
         if args.h2c { "h2c" } else { "HTTP/1.1" }
     );
-    let measured = measure(testnet.node(0).http_addr(), &args, expected).await;
+    let measured = measure(testnet.node(0).http_addr(), &args, expected.clone()).await;
     testnet.stop(0).await?;
     drop(testnet);
     let _ = std::fs::remove_dir_all(&dir);
@@ -131,6 +146,22 @@ pub(super) async fn run(args: TilesArgs) -> anyhow::Result<()> {
 
     let seconds = Duration::from_secs(args.seconds).as_secs_f64();
     let reads = measured.latencies.iter().map(Vec::len).sum::<usize>();
+    let baseline = if args.baseline {
+        eprintln!("the same mix from a trivial in-memory hyper server ...");
+        let server = super::tiles_baseline::Baseline::start(&expected)?;
+        let read = measure(server.addr(), &args, expected).await;
+        server.stop();
+        let read = read?;
+        let base_reads = read.latencies.iter().map(Vec::len).sum::<usize>() as f64 / seconds;
+        Some(BaselineFigures {
+            reads_per_s: base_reads,
+            bytes_per_s: read.bytes as f64 / seconds,
+            level0_tiles: Latency::of(&read.latencies[Kind::Level0 as usize]),
+            node_fraction: reads as f64 / seconds / base_reads,
+        })
+    } else {
+        None
+    };
     let report = TilesReport {
         bench: "tiles",
         entries,
@@ -152,6 +183,7 @@ pub(super) async fn run(args: TilesArgs) -> anyhow::Result<()> {
         level0_tiles: Latency::of(&measured.latencies[Kind::Level0 as usize]),
         level1_tiles: Latency::of(&measured.latencies[Kind::Level1 as usize]),
         entry_bundles: Latency::of(&measured.latencies[Kind::Bundle as usize]),
+        baseline,
         environment: Environment::now(),
     };
     let path = write_report(&args.common, "tiles", &report)?;
