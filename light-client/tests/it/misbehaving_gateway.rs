@@ -259,9 +259,12 @@ async fn start_silent_stream_peer() -> Multiaddr {
                 {
                     if std::mem::take(&mut first) {
                         let answer = pb::ClientResponse {
-                            response: Some(pb::client_response::Response::Error(
-                                pb::ClientError::default(),
-                            )),
+                            response: Some(pb::client_response::Response::Error(pb::ClientError {
+                                kind: pb::ClientErrorKind::Busy as i32,
+                                message: "any answer takes the stream".into(),
+                                retry_after_ms: 250,
+                                tree_size: 0,
+                            })),
                         };
                         if write_stream_response(&mut stream, id, answer)
                             .await
