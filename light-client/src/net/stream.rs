@@ -180,8 +180,8 @@ struct InFlight {
 }
 
 impl InFlight {
-    /// Answers `Timeout` to every request whose deadline is at or before `now` (its permit is
-    /// given back); returns the next deadline to wait for.
+    /// Answers `Timeout` to every request whose deadline is at or before `now` (its slot stays
+    /// taken until its late answer comes); returns the next deadline to wait for.
     fn expire(&mut self, now: Instant) -> Option<Instant> {
         while let Some(&(at, id)) = self.deadlines.front() {
             if at > now {
@@ -428,6 +428,14 @@ async fn run(
                     debug!(%peer, id, "answer for no request on the client stream");
                     return;
                 };
+                // Answers mostly come in order: drop the deadlines of answered requests at the
+                // front, so the list holds about what is in flight, not a timeout's worth.
+                while let Some(&(_, front)) = in_flight.deadlines.front() {
+                    if in_flight.answers.contains_key(&front) {
+                        break;
+                    }
+                    in_flight.deadlines.pop_front();
+                }
                 drop(in_flight);
                 let _ = reply.send(answer);
             }

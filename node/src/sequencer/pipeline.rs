@@ -351,12 +351,12 @@ impl Collector {
                 permit
             } else {
                 tokio::select! {
-                biased;
-                () = self.failed.notified() => break Stop::Failed,
-                p = self.batches.reserve() => match p {
-                    Ok(p) => p,
-                    Err(_) => break Stop::Failed,
-                },
+                    biased;
+                    () = self.failed.notified() => break Stop::Failed,
+                    p = self.batches.reserve() => match p {
+                        Ok(p) => p,
+                        Err(_) => break Stop::Failed,
+                    },
                 }
             };
             permit.send(std::mem::take(&mut buf));
