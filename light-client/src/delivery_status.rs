@@ -20,7 +20,7 @@
 // `VerifyError` carries whole checkpoints as evidence (see `verify.rs`).
 #![allow(clippy::result_large_err)]
 
-use herald_proto::evidence::{DeliveryStatus, verify_relayed_status, verify_status};
+use herald_proto::evidence::{DeliveryStatus, RelayedStatus, verify_relayed_status, verify_status};
 use herald_proto::inclusion::LogTrust;
 use herald_proto::wire::{EVIDENCE_NONCE_BYTES, MAX_MSG_ID_BYTES};
 use rand_core::Rng as _;
@@ -64,15 +64,16 @@ fn check_msg_id(msg_id: &[u8]) -> Result<(), ClientError> {
 /// The records the gateway `domain` logged for `msg_id`, asked through `gateway` (the client's
 /// own, which passes the question on to its registered peer `domain`) and verified against
 /// `peer_log`, `domain`'s log as the client's own trust list describes it, at time `now`.
-/// `NOT_FOUND`, `PENDING` and other refusals come back as they are: the passing gateway's word,
-/// never a verified status.
+/// "Nothing logged" and "not yet cosigned" are `domain`'s signed answers
+/// ([`RelayedStatus::NotFound`], [`RelayedStatus::Pending`]); a refusal (`ClientError::Refused`)
+/// is the passing gateway's word, never a status.
 pub async fn delivery_status_through<G: Gateway>(
     gateway: &G,
     domain: &str,
     peer_log: &LogTrust,
     msg_id: &[u8],
     now: u64,
-) -> Result<DeliveryStatus, ClientError> {
+) -> Result<RelayedStatus, ClientError> {
     check_msg_id(msg_id)?;
     let mut nonce = [0u8; EVIDENCE_NONCE_BYTES];
     rand_core::UnwrapErr(getrandom::SysRng).fill_bytes(&mut nonce);

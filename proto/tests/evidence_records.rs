@@ -7,7 +7,8 @@ use herald_proto::entry::{
     EntryError, EvidenceRecord, MailParties, commit_address, verify_evidence, verify_evidence_leaf,
 };
 use herald_proto::evidence::{
-    StatusError, sign_relayed_answer, verify_relayed_status, verify_status,
+    RelayedStatus, StatusError, sign_relayed_answer, unproven_relayed_answer,
+    verify_relayed_status, verify_status,
 };
 use herald_proto::testkit::{MemoryLog, filler};
 use herald_proto::wire::EVIDENCE_NONCE_BYTES;
@@ -358,8 +359,65 @@ fn a_passed_on_answer_signed_by_its_log_verifies_as_the_direct_one() {
     let trust = w.log.trust(2);
     let passed = verify_relayed_status(&trust, b"msg-1", &NONCE, &relayed(&w), NOW).unwrap();
     let direct = verify_status(&trust, b"msg-1", &answer(&w, &w.indexes), NOW).unwrap();
-    assert_eq!(passed, direct);
-    assert_eq!(passed.records.len(), 3);
+    assert_eq!(passed, RelayedStatus::Found(Box::new(direct)));
+}
+
+#[test]
+fn attack_the_passing_gateway_cannot_invent_a_not_found_or_pending_answer() {
+    let w = world();
+    let trust = w.log.trust(2);
+    let verify = |a: &pb::EvidenceAnswer, msg_id: &[u8], nonce: &[u8]| {
+        verify_relayed_status(&trust, msg_id, nonce, a, NOW)
+    };
+    // S_B's own "nothing logged" and "not yet cosigned" verify as such.
+    let not_found = unproven_relayed_answer(b"msg-1", &NONCE, 0, &w.log.key);
+    let pending = unproven_relayed_answer(b"msg-1", &NONCE, 2, &w.log.key);
+    assert_eq!(
+        verify(&not_found, b"msg-1", &NONCE),
+        Ok(RelayedStatus::NotFound)
+    );
+    assert_eq!(
+        verify(&pending, b"msg-1", &NONCE),
+        Ok(RelayedStatus::Pending { pending: 2 })
+    );
+    // Made by S_A: unsigned, signed by S_A's key, S_B's for another mail or another
+    // challenge, S_B's pending passed off as not found, S_B's records emptied.
+    let mut unsigned = not_found.clone();
+    unsigned.gateway_signature.clear();
+    let by_passer =
+        unproven_relayed_answer(b"msg-1", &NONCE, 0, &SigningKey::from_bytes(&[42; 32]));
+    let other_mail = unproven_relayed_answer(b"msg-2", &NONCE, 0, &w.log.key);
+    let other_nonce = unproven_relayed_answer(b"msg-1", &[8; EVIDENCE_NONCE_BYTES], 0, &w.log.key);
+    let mut hidden_pending = pending.clone();
+    hidden_pending.pending = 0;
+    let mut emptied = relayed(&w);
+    emptied.records.clear();
+    emptied.checkpoint.clear();
+    emptied.pending = 0;
+    for (what, bad) in [
+        ("no signature", unsigned),
+        ("signed by the passing gateway", by_passer),
+        ("the answer about another mail", other_mail),
+        ("the answer to another challenge", other_nonce),
+        ("pending passed off as not found", hidden_pending),
+        ("the records removed", emptied),
+    ] {
+        assert!(
+            matches!(
+                verify(&bad, b"msg-1", &NONCE),
+                Err(StatusError::NotSignedByLog(_))
+            ),
+            "{what}"
+        );
+    }
+    // A checkpoint beside no records proves nothing and is refused.
+    let mut with_checkpoint = relayed(&w);
+    with_checkpoint.records.clear();
+    sign_relayed_answer(&mut with_checkpoint, b"msg-1", &NONCE, &w.log.key);
+    assert_eq!(
+        verify(&with_checkpoint, b"msg-1", &NONCE),
+        Err(StatusError::RecordCount(0))
+    );
 }
 
 #[test]

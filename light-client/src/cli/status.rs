@@ -22,7 +22,7 @@ use herald_light_client::{
     ClientError, FileCheckpointStore, LogTrust, TrustedLog, delivery_status_through,
 };
 use herald_proto::entry::MailParties;
-use herald_proto::evidence::DeliveryStatus;
+use herald_proto::evidence::{DeliveryStatus, RelayedStatus};
 use herald_proto::note::b64;
 use herald_proto::wire::MAX_MSG_ID_BYTES;
 use herald_proto::wire::client::MAX_DOMAIN_BYTES;
@@ -160,20 +160,14 @@ fn peer_log(args: &StatusArgs, domain: &str) -> anyhow::Result<LogTrust> {
     Ok(trust)
 }
 
-/// How long to wait before asking again, if `result` is a PENDING refusal (or, with
-/// `not_found_pending`, NOT_FOUND: a relay may not have reached the recipient yet) and `until`
-/// has not passed; `None`: the result stands.
-fn retry_pause(
-    result: &Result<DeliveryStatus, ClientError>,
-    until: u64,
-    not_found_pending: bool,
-) -> Option<Duration> {
+/// How long to wait before asking again, if `result` is a PENDING refusal and `until` has not
+/// passed; `None`: the result stands.
+fn retry_pause<T>(result: &Result<T, ClientError>, until: u64) -> Option<Duration> {
     use herald_proto::wire::pb::ClientErrorKind;
     match result {
         Err(ClientError::Refused(r))
             if super::cm::when::now().is_ok_and(|now| now < until)
-                && (r.kind == ClientErrorKind::Pending
-                    || (not_found_pending && r.kind == ClientErrorKind::NotFound)) =>
+                && r.kind == ClientErrorKind::Pending =>
         {
             Some(
                 r.retry_after
@@ -182,6 +176,33 @@ fn retry_pause(
             )
         }
         _ => None,
+    }
+}
+
+/// The wait between two questions while the recipient's gateway answers (signed) that it
+/// has nothing proven of the mail yet.
+const UNPROVEN_PAUSE: Duration = Duration::from_millis(250);
+
+/// The recipient domain's last answer through the gateway: its records, or why there are
+/// none — its own signed word (nothing logged, or not yet cosigned) or the passing gateway's
+/// refusal.
+fn relayed_outcome(
+    result: Result<RelayedStatus, ClientError>,
+    domain: &str,
+) -> anyhow::Result<DeliveryStatus> {
+    match result {
+        Ok(RelayedStatus::Found(status)) => Ok(*status),
+        Ok(RelayedStatus::NotFound) => {
+            bail!("{domain}'s gateway answered (signed) that it has logged no record of this mail")
+        }
+        Ok(RelayedStatus::Pending { pending }) => bail!(
+            "{domain}'s gateway answered (signed) that {pending} record(s) of this mail are logged but not yet in a cosigned checkpoint"
+        ),
+        Err(e) => Err(anyhow::Error::from(e)).with_context(|| {
+            format!(
+                "{domain}'s records, asked through the gateway (a refusal is its word, not verified)"
+            )
+        }),
     }
 }
 
@@ -204,7 +225,7 @@ fn run(args: StatusArgs) -> anyhow::Result<()> {
         let mut log = TrustedLog::open(&gateway, trust, store)?;
         let own = loop {
             let result = log.delivery_status(&msg_id).await;
-            match retry_pause(&result, until, false) {
+            match retry_pause(&result, until) {
                 Some(pause) => tokio::time::sleep(pause).await,
                 None => break result.map_err(anyhow::Error::from),
             }
@@ -215,15 +236,16 @@ fn run(args: StatusArgs) -> anyhow::Result<()> {
                 let now = super::cm::when::now()?;
                 let result =
                     delivery_status_through(&gateway, domain, peer_log, &msg_id, now).await;
-                match retry_pause(&result, until, true) {
+                // A relay may not have reached the recipient's gateway yet, or its records
+                // may wait for a cosigned checkpoint: ask again until `until`.
+                let pause = match &result {
+                    Ok(RelayedStatus::Found(_)) => None,
+                    Ok(_) => (now < until).then_some(UNPROVEN_PAUSE),
+                    Err(_) => retry_pause(&result, until),
+                };
+                match pause {
                     Some(pause) => tokio::time::sleep(pause).await,
-                    None => {
-                        break result.map_err(anyhow::Error::from).with_context(|| {
-                            format!(
-                                "{domain}'s records, asked through the gateway (a refusal is its word, not verified)"
-                            )
-                        });
-                    }
+                    None => break relayed_outcome(result, domain),
                 }
             }),
         };

@@ -256,18 +256,38 @@ impl Intake {
     /// The delivery status of `msg_id` (see the module docs): NOT_FOUND when no record is
     /// logged, PENDING while the cosigned checkpoint covers none.
     pub async fn evidence_status(&self, msg_id: Vec<u8>) -> Result<pb::EvidenceAnswer, Refusal> {
+        let answer = self.evidence_found(msg_id).await?;
+        match (answer.records.is_empty(), answer.pending) {
+            (true, 0) => Err(Refusal::NotFound("no evidence is logged for this msg_id")),
+            (true, _) => Err(Refusal::Pending {
+                retry_after: PENDING_RETRY,
+            }),
+            (false, _) => Ok(answer),
+        }
+    }
+
+    /// The records of `msg_id` the cosigned checkpoint covers, with it, and how many more are
+    /// logged; without records (and without a checkpoint) when none is covered, `pending` 0
+    /// when none is logged: the answer a peer's query gets signed either way
+    /// (`evidence::unproven_relayed_answer`).
+    pub(crate) async fn evidence_found(
+        &self,
+        msg_id: Vec<u8>,
+    ) -> Result<pb::EvidenceAnswer, Refusal> {
         self.blocking(move |mail| {
             let store = &mail.parts().store;
             let listed = store
                 .index_leaves("msg-id", &msg_id, 0, MAX_EVIDENCE_PER_ANSWER)
                 .map_err(Refusal::from_read)?;
+            let uncovered = |pending: usize| pb::EvidenceAnswer {
+                pending: u32::try_from(pending).unwrap_or(u32::MAX),
+                ..pb::EvidenceAnswer::default()
+            };
             if listed.is_empty() {
-                return Err(Refusal::NotFound("no evidence is logged for this msg_id"));
+                return Ok(uncovered(0));
             }
             let Some((note, size)) = mail.cosigned()? else {
-                return Err(Refusal::Pending {
-                    retry_after: PENDING_RETRY,
-                });
+                return Ok(uncovered(listed.len()));
             };
             let mut records = Vec::new();
             let mut pending = 0u32;
@@ -291,9 +311,7 @@ impl Intake {
                 });
             }
             if records.is_empty() {
-                return Err(Refusal::Pending {
-                    retry_after: PENDING_RETRY,
-                });
+                return Ok(uncovered(pending as usize));
             }
             Ok(pb::EvidenceAnswer {
                 checkpoint: note,

@@ -13,7 +13,7 @@ use herald_light_client::{
 };
 use herald_node::service::{EvidenceRecorder, MailEvent};
 use herald_proto::entry::MailParties;
-use herald_proto::evidence::{DeliveryStatus, sign_relayed_answer};
+use herald_proto::evidence::{DeliveryStatus, RelayedStatus, sign_relayed_answer};
 use herald_proto::wire::pb::{self, client_response};
 
 const ALICE: &str = "alice@alpha.test";
@@ -51,7 +51,7 @@ async fn through(
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
         match delivery_status_through(gateway, "beta.test", beta, msg_id, now()).await {
-            Ok(s) if s.records.len() >= count => return s,
+            Ok(RelayedStatus::Found(s)) if s.records.len() >= count => return *s,
             Ok(_) | Err(ClientError::Refused(_)) if tokio::time::Instant::now() < deadline => {
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
@@ -60,7 +60,7 @@ async fn through(
     }
 }
 
-fn refused_as_unverifiable(result: Result<DeliveryStatus, ClientError>, what: &str) {
+fn refused_as_unverifiable(result: Result<RelayedStatus, ClientError>, what: &str) {
     assert!(
         matches!(
             &result,
@@ -181,11 +181,11 @@ async fn attack_the_senders_gateway_cannot_alter_the_recipient_gateways_status_a
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
         match delivery_status_through(&client, "alpha.test", &alpha_log, b"mail-1", now()).await {
-            Ok(s) => {
+            Ok(RelayedStatus::Found(s)) => {
                 assert_eq!(s.records[0].record.kind, pb::EvidenceKind::Acceptance);
                 break;
             }
-            Err(ClientError::Refused(_)) if tokio::time::Instant::now() < deadline => {
+            Ok(_) | Err(ClientError::Refused(_)) if tokio::time::Instant::now() < deadline => {
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
             other => panic!("alpha's own records: {other:?}"),
@@ -243,5 +243,89 @@ async fn attack_the_senders_gateway_cannot_alter_the_recipient_gateways_status_a
         "{short:?}"
     );
     drop((client, stranger, s_b));
+    drop((alpha, beta));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attack_the_senders_gateway_cannot_invent_the_recipient_gateways_not_found() {
+    let alpha = Domain::start("alpha.test", |_| {}).await;
+    let beta = Domain::start("beta.test", |_| {}).await;
+    register_all(&[&alpha, &beta]).await;
+    let beta_log = own_trust(&mut TestClient::connect(beta.addr()).await).await;
+    let client = GatewayClient::connect(&alpha.addr(), WAIT).await.unwrap();
+
+    // Beta logged nothing of mail-0: its answer says so, signed over this client's nonce.
+    assert_eq!(
+        delivery_status_through(&client, "beta.test", &beta_log, b"mail-0", now())
+            .await
+            .unwrap(),
+        RelayedStatus::NotFound
+    );
+    // Beta logged mail-1's consignment: found (or, until cosigned, pending), never not found.
+    let parties = MailParties::new([0x77; 32], ALICE, BOB).unwrap();
+    EvidenceRecorder::new(beta.gateway.intake().clone())
+        .record(MailEvent {
+            kind: pb::EvidenceKind::Consignment,
+            msg_id: b"mail-1".to_vec(),
+            parties,
+            reason: String::new(),
+        })
+        .await
+        .unwrap();
+    let answer = delivery_status_through(&client, "beta.test", &beta_log, b"mail-1", now())
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            answer,
+            RelayedStatus::Found(_) | RelayedStatus::Pending { pending: 1 }
+        ),
+        "{answer:?}"
+    );
+    through(&client, &beta_log, b"mail-1", 1).await;
+
+    // Alpha turning beta's answer into "nothing logged" or "not yet cosigned", unsigned or
+    // signed with its own key, is refused: only beta's key signs beta's answers.
+    let alpha_key = alpha.keys.log.signing_key().clone();
+    let lies: Vec<(&str, Lie)> = vec![
+        (
+            "not found, beta's signature of its real answer kept",
+            Box::new(|a: &mut pb::EvidenceAnswer| {
+                *a = pb::EvidenceAnswer {
+                    gateway_signature: a.gateway_signature.clone(),
+                    ..pb::EvidenceAnswer::default()
+                }
+            }),
+        ),
+        (
+            "pending, beta's signature kept",
+            Box::new(|a: &mut pb::EvidenceAnswer| {
+                *a = pb::EvidenceAnswer {
+                    pending: 1,
+                    gateway_signature: a.gateway_signature.clone(),
+                    ..pb::EvidenceAnswer::default()
+                }
+            }),
+        ),
+        (
+            "not found, signed by alpha",
+            Box::new(move |a: &mut pb::EvidenceAnswer| {
+                *a = herald_proto::evidence::unproven_relayed_answer(
+                    b"mail-1", &[0; 32], 0, &alpha_key,
+                )
+            }),
+        ),
+    ];
+    for (what, lie) in lies {
+        let lying = Lying {
+            alpha: &client,
+            lie,
+        };
+        refused_as_unverifiable(
+            delivery_status_through(&lying, "beta.test", &beta_log, b"mail-1", now()).await,
+            what,
+        );
+    }
+    drop(client);
     drop((alpha, beta));
 }

@@ -27,7 +27,8 @@ pub use absence::{
 pub use arbiter::{ArbiterContext, arbitrate, arbitrate_bytes};
 pub use bundle::{BUNDLE_VERSION, BundleError, decode_bundle};
 pub use relayed::{
-    RELAYED_EVIDENCE_LABEL, relayed_answer_message, sign_relayed_answer, verify_relayed_status,
+    RELAYED_EVIDENCE_LABEL, RelayedStatus, relayed_answer_message, sign_relayed_answer,
+    unproven_relayed_answer, verify_relayed_status,
 };
 pub use status::{DeliveryStatus, ProvenRecord, StatusError, verify_status};
 pub use verdict::{

@@ -9,8 +9,10 @@
 //!   an older checkpoint) or another mail's, nor add or reorder anything, without the signature
 //!   failing ([`verify_relayed_status`]).
 //!
-//! What S_A can still do is not answer, or answer with a refusal of its own making (`NOT_FOUND`,
-//! `PENDING`): a refusal is never a verified status, and a client says so.
+//! S_B signs every answer it gives, "nothing logged" and "logged, not yet cosigned" too (an
+//! answer without records: [`RelayedStatus::NotFound`], [`RelayedStatus::Pending`]), so S_A
+//! can invent neither: what S_A can still do is not answer, or refuse in its own name (a
+//! refusal, never a [`RelayedStatus`]), and a client says so.
 
 use ed25519_dalek::{Signer as _, SigningKey};
 
@@ -64,16 +66,50 @@ pub fn sign_relayed_answer(
         .to_vec();
 }
 
+/// What S_B answered about a mail, verified: signed by S_B's log key over the asker's nonce.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RelayedStatus {
+    /// The records, each proven in one cosigned checkpoint.
+    Found(Box<DeliveryStatus>),
+    /// S_B has logged no record of the mail.
+    NotFound,
+    /// S_B has logged records of the mail that no cosigned checkpoint covers yet.
+    Pending {
+        /// How many (S_B's word, signed: unproven until covered).
+        pending: u32,
+    },
+}
+
+/// S_B: the answer to a passed-on query about a mail it logged nothing of
+/// ([`RelayedStatus::NotFound`]) or whose records no cosigned checkpoint covers yet (`pending`
+/// of them: [`RelayedStatus::Pending`]), signed like any other with
+/// [`sign_relayed_answer`].
+pub fn unproven_relayed_answer(
+    msg_id: &[u8],
+    nonce: &[u8],
+    pending: u32,
+    gateway: &SigningKey,
+) -> pb::EvidenceAnswer {
+    let mut answer = pb::EvidenceAnswer {
+        pending,
+        ..pb::EvidenceAnswer::default()
+    };
+    sign_relayed_answer(&mut answer, msg_id, nonce, gateway);
+    answer
+}
+
 /// A: checks `answer`, the records of `msg_id` in the log `trust` describes (S_B's, from A's
 /// own trust list), passed on by another gateway in answer to A's `nonce`: S_B's signature
-/// over all of it first, then everything [`verify_status`] checks.
+/// over all of it first, then, when it holds records, everything [`verify_status`] checks. An
+/// answer without records is S_B's signed "nothing logged" (`pending` 0) or "not yet
+/// cosigned" (no checkpoint may come with it: nothing is proven in it).
 pub fn verify_relayed_status(
     trust: &LogTrust,
     msg_id: &[u8],
     nonce: &[u8],
     answer: &pb::EvidenceAnswer,
     now: u64,
-) -> Result<DeliveryStatus, StatusError> {
+) -> Result<RelayedStatus, StatusError> {
     if nonce.len() != EVIDENCE_NONCE_BYTES {
         return Err(StatusError::BadNonce(nonce.len()));
     }
@@ -83,5 +119,14 @@ pub fn verify_relayed_status(
         &answer.gateway_signature,
     )
     .map_err(StatusError::NotSignedByLog)?;
-    verify_status(trust, msg_id, answer, now)
+    if answer.records.is_empty() {
+        if !answer.checkpoint.is_empty() {
+            return Err(StatusError::RecordCount(0));
+        }
+        return Ok(match answer.pending {
+            0 => RelayedStatus::NotFound,
+            pending => RelayedStatus::Pending { pending },
+        });
+    }
+    verify_status(trust, msg_id, answer, now).map(|s| RelayedStatus::Found(Box::new(s)))
 }

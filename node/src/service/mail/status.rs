@@ -4,7 +4,8 @@
 //! - S_B ([`MailService::relay_evidence`]): a `relay_evidence` request is taken only from the
 //!   registered peer of its `from_domain` (refused and counted as `unregistered` like a relay);
 //!   the answer is S_B's own `EvidenceAnswer`, signed by its log key over the asker's nonce
-//!   (`evidence::sign_relayed_answer`).
+//!   (`evidence::sign_relayed_answer`), "nothing logged" and "not yet cosigned" included (an
+//!   answer without records), so S_A can invent no answer of S_B's.
 //! - S_A ([`MailService::peer_evidence`]): a client's `EvidenceRequest` naming a peer's domain is
 //!   passed on to that peer and its answer returned unchanged; the client checks it against the
 //!   peer's log from its own trust list (`evidence::verify_relayed_status`), so S_A is trusted
@@ -35,20 +36,22 @@ impl MailService {
         self.signed_evidence(request.msg_id, &request.nonce).await
     }
 
-    /// This gateway's records of `msg_id`, signed over `nonce` by its log key.
+    /// This gateway's records of `msg_id`, signed over `nonce` by its log key; "none logged"
+    /// and "none cosigned yet" are signed answers too (without records), never refusals, so
+    /// the gateway passing them on cannot make them up.
     async fn signed_evidence(
         &self,
         msg_id: Vec<u8>,
         nonce: &[u8],
     ) -> Result<pb::EvidenceAnswer, Refusal> {
-        let mut answer = self.inner.intake.evidence_status(msg_id.clone()).await?;
+        let mut answer = self.inner.intake.evidence_found(msg_id.clone()).await?;
         sign_relayed_answer(&mut answer, &msg_id, nonce, &self.inner.log_key);
         Ok(answer)
     }
 
     /// S_A, for a client: the records of `msg_id` at the registered peer of `domain`, asked
     /// with the client's `nonce`, returned unchanged (this gateway's own, signed the same way,
-    /// when `domain` is its own). The peer's refusals (`NOT_FOUND`, `PENDING`) are passed on.
+    /// when `domain` is its own). The peer's refusals are passed on.
     pub(crate) async fn peer_evidence(
         &self,
         domain: &str,
