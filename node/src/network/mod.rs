@@ -30,6 +30,7 @@
 mod behaviour;
 mod dialer;
 mod inbound;
+mod peer_request;
 mod pending;
 mod relay;
 mod stream;

@@ -18,7 +18,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use futures::StreamExt as _;
-use herald_light_client::ClientError;
 use herald_light_client::net::{self, alert_topic, checkpoint_topic};
 use herald_proto::wire::Decoded;
 use herald_proto::wire::pb::{self, ClientErrorKind, client_response};
@@ -38,6 +37,7 @@ use tracing::{debug, info, warn};
 use super::behaviour::{self, Behaviour, BehaviourEvent};
 use super::dialer::Redial;
 use super::inbound::Inbound;
+use super::peer_request::PendingClient;
 use super::pending;
 use super::stream;
 use super::{Command, Commands, NetworkError, NodeHandle};
@@ -318,10 +318,8 @@ pub(super) struct Worker<S> {
     /// Inbound connections refused at a connection bound, for the bounded-rate log.
     refusals: pending::RefusalLog,
     /// Client requests this node sent to peers, and who waits for each answer.
-    pending_client: HashMap<OutboundRequestId, ClientReply>,
+    pending_client: HashMap<OutboundRequestId, PendingClient>,
 }
-
-type ClientReply = oneshot::Sender<Result<ClientResponse, ClientError>>;
 
 impl<S: Inbound> Worker<S> {
     async fn run(mut self) {
@@ -437,8 +435,10 @@ impl<S: Inbound> Worker<S> {
                     .swarm
                     .behaviour_mut()
                     .client
-                    .send_request_with_addresses(&peer, Ok(request), addrs);
-                self.pending_client.insert(id, reply);
+                    .send_request_with_addresses(&peer, Ok(request.clone()), addrs.clone());
+                let pending =
+                    PendingClient::first(reply, peer, addrs, request, self.request_timeout);
+                self.pending_client.insert(id, pending);
             }
             Command::Publish { topic, data, reply } => {
                 let _ = reply.send(self.publish(topic, data));
@@ -592,7 +592,7 @@ impl<S: Inbound> Worker<S> {
                     },
                 ..
             } => match self.pending_client.remove(&request_id) {
-                Some(reply) => {
+                Some(PendingClient { reply, .. }) => {
                     if let Err(error) = &response {
                         debug!(%peer, %error, "malformed answer to a client request");
                     }
@@ -619,10 +619,26 @@ impl<S: Inbound> Worker<S> {
                 error,
                 ..
             } => match self.pending_client.remove(&request_id) {
-                Some(reply) => {
-                    debug!(%peer, %error, "client request to a peer failed");
-                    let _ = reply.send(Err(net::client_failure(error, self.request_timeout)));
-                }
+                Some(pending) => match pending.after(error, self.request_timeout) {
+                    Ok((again, reply)) => {
+                        // The connection broke (`peer_request`): once more on a fresh one.
+                        debug!(%peer, "connection lost before a peer's answer; sending again");
+                        let id = self
+                            .swarm
+                            .behaviour_mut()
+                            .client
+                            .send_request_with_addresses(
+                                &again.peer,
+                                Ok(again.request),
+                                again.addrs,
+                            );
+                        self.pending_client.insert(id, PendingClient::again(reply));
+                    }
+                    Err((reply, failure)) => {
+                        debug!(%peer, %failure, "client request to a peer failed");
+                        let _ = reply.send(Err(failure));
+                    }
+                },
                 None => debug!(%peer, %error, "client request nobody waits for failed"),
             },
         }

@@ -21,6 +21,7 @@ mod network_flood;
 mod network_gossip;
 mod network_stream;
 mod network_submit;
+mod peer_redial;
 mod policy_served;
 mod sequencer_acks;
 mod sequencer_failure;
