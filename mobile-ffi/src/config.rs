@@ -111,6 +111,12 @@ pub struct HeraldConfig {
     pub request_timeout_ms: u64,
     /// The sender's side of certified mail.
     pub certified_mail: CertifiedMailPolicy,
+    /// A signature file for the built-in scanner that screens every mail sent and read, used
+    /// beside its EICAR signature (as the CLI's `--signatures FILE`: one `name:hex` signature a
+    /// line, `herald_proto::scan`). Absolute; read at each screening, so an update applies to
+    /// the next mail. `None`: EICAR only.
+    #[uniffi(default = None)]
+    pub signature_file: Option<String>,
 }
 
 /// A log from the configuration, checked.
@@ -138,6 +144,8 @@ pub(crate) struct CheckedConfig {
     pub(crate) connect_timeout: Duration,
     pub(crate) request_timeout: Duration,
     pub(crate) policy: CertifiedMailPolicy,
+    /// The built-in scanner's signature file, if any (absolute).
+    pub(crate) signature_file: Option<PathBuf>,
 }
 
 impl CheckedConfig {
@@ -182,7 +190,12 @@ pub(crate) fn check(config: HeraldConfig) -> Result<CheckedConfig, HeraldError> 
         }
         logs.push(log);
     }
-    let state_dir = check_state_dir(&config.state_dir)?;
+    let state_dir = check_absolute_path("state_dir", &config.state_dir)?;
+    let signature_file = config
+        .signature_file
+        .as_deref()
+        .map(|path| check_absolute_path("signature_file", path))
+        .transpose()?;
     Ok(CheckedConfig {
         logs,
         state_dir,
@@ -190,6 +203,7 @@ pub(crate) fn check(config: HeraldConfig) -> Result<CheckedConfig, HeraldError> 
         connect_timeout: timeout("connect_timeout_ms", config.connect_timeout_ms)?,
         request_timeout: timeout("request_timeout_ms", config.request_timeout_ms)?,
         policy: check_policy(config.certified_mail)?,
+        signature_file,
     })
 }
 
@@ -260,17 +274,18 @@ pub(crate) fn gateway_address(address: &str) -> Result<Multiaddr, HeraldError> {
     }
 }
 
-fn check_state_dir(dir: &str) -> Result<PathBuf, HeraldError> {
-    if dir.is_empty() || dir.len() > MAX_PATH_BYTES {
+/// The path of field `name`: 1 to `MAX_PATH_BYTES` bytes, absolute.
+fn check_absolute_path(name: &str, path: &str) -> Result<PathBuf, HeraldError> {
+    if path.is_empty() || path.len() > MAX_PATH_BYTES {
         return Err(HeraldError::bad_input(format!(
-            "state_dir: 1 to {MAX_PATH_BYTES} bytes"
+            "{name}: 1 to {MAX_PATH_BYTES} bytes"
         )));
     }
-    let path = PathBuf::from(dir);
+    let path = PathBuf::from(path);
     if !path.is_absolute() {
-        return Err(HeraldError::bad_input(
-            "state_dir: must be an absolute path",
-        ));
+        return Err(HeraldError::bad_input(format!(
+            "{name}: must be an absolute path"
+        )));
     }
     Ok(path)
 }
@@ -388,6 +403,7 @@ pub(crate) mod tests {
                 margin_secs: 1,
                 max_wait_secs: 3600,
             },
+            signature_file: None,
         }
     }
 
@@ -461,6 +477,12 @@ pub(crate) mod tests {
         let mut c = sample();
         c.state_dir = String::new();
         refused(c, "state_dir");
+        let mut c = sample();
+        c.signature_file = Some("signatures.txt".into());
+        refused(c, "signature_file");
+        let mut c = sample();
+        c.signature_file = Some(format!("/{}", "s".repeat(MAX_PATH_BYTES)));
+        refused(c, "signature_file");
         let mut c = sample();
         c.request_timeout_ms = 0;
         refused(c, "request_timeout_ms");

@@ -11,7 +11,8 @@
 //! acknowledge, top the prekeys up), and converts the answers.
 //!
 //! Both `send` and `read` screen the mail's plaintext where it is (DESIGN §4): the rule set the
-//! home gateway serves and the built-in signature scanner (EICAR), through the light client's
+//! home gateway serves and the built-in signature scanner (EICAR, and the configuration's
+//! `signature_file`), through the light client's
 //! [`Screening`]. A match is kept in `<account dir>/quarantine` with its reason: a send is
 //! refused with [`HeraldError::Quarantined`], a read returns the mail with its
 //! `quarantine_reason` and without its content.
@@ -20,7 +21,9 @@ use std::sync::Arc;
 
 use herald_light_client::certmail::hex_name;
 use herald_light_client::keystore::SecureKeyStore as _;
-use herald_light_client::scan::{Quarantine, Screened, Screening, SignatureScanner};
+use herald_light_client::scan::{
+    Quarantine, Screened, Screening, SignatureScanner, load_signatures,
+};
 use herald_light_client::{ClientError, DEFAULT_MAX_SKEW_SECS, DEFAULT_PREKEY_TARGET, LogTrust};
 use herald_proto::paep::{Attachment, MailContent, PrekeyKind};
 use herald_proto::wire::pb::{self, ClientErrorKind};
@@ -283,7 +286,8 @@ fn delivery_state(state: i32) -> DeliveryState {
 
 /// The proved records of `msg_id` in the log `origin` of the registered peer `domain`, asked
 /// through the own `gateway` and verified against `trust` (the configured log): as
-/// [`records_at`].
+/// [`records_at`], except that "none" and "not cosigned yet" must be the peer's signed answers;
+/// a refusal by the own gateway is an error, never a status.
 async fn records_through(
     gateway: &herald_light_client::GatewayClient,
     domain: &str,
@@ -291,10 +295,14 @@ async fn records_through(
     trust: &LogTrust,
     msg_id: &[u8],
 ) -> Result<(Vec<DeliveryRecord>, bool), HeraldError> {
-    let status =
-        herald_light_client::delivery_status_through(gateway, domain, trust, msg_id, unix_now())
-            .await;
-    proved_records(origin, status)
+    use herald_proto::evidence::RelayedStatus;
+    match herald_light_client::delivery_status_through(gateway, domain, trust, msg_id, unix_now())
+        .await?
+    {
+        RelayedStatus::Found(status) => proved_records(origin, Ok(*status)),
+        RelayedStatus::NotFound => Ok((Vec::new(), false)),
+        RelayedStatus::Pending { .. } => Ok((Vec::new(), true)),
+    }
 }
 
 /// The proved records of `msg_id` in `origin`'s log: none if the gateway has none, and
@@ -352,27 +360,36 @@ fn delivery_records(
         .collect()
 }
 
-/// The screening of an account: the rule set its gateway serves now, the built-in scanner, and
-/// the quarantine in its directory.
+/// The screening of an account: the rule set its gateway serves now, the built-in scanner
+/// (with the configuration's signature file, if any), and the quarantine in its directory. The
+/// file and the directory are read and made off the async threads.
 async fn screening(
     gateway: &herald_light_client::GatewayClient,
     account_dir: &std::path::Path,
+    signature_file: Option<std::path::PathBuf>,
 ) -> Result<Screening, HeraldError> {
-    let quarantine = Quarantine::open(&account_dir.join("quarantine"))
-        .map_err(|e| HeraldError::internal(format!("the quarantine: {e}")))?;
-    Screening::of_gateway(
-        gateway,
-        vec![Arc::new(SignatureScanner::default())],
-        quarantine,
-    )
-    .await
-    .map_err(|e| match e {
-        herald_light_client::scan::RuleSetError::Gateway(e) => e.into(),
-        other => HeraldError::GatewayMisbehaved {
-            reason: other.to_string(),
-            evidence: vec![],
-        },
+    let dir = account_dir.join("quarantine");
+    let (scanner, quarantine) = tokio::task::spawn_blocking(move || {
+        let scanner = match signature_file {
+            Some(path) => load_signatures(&path)
+                .map_err(|e| HeraldError::bad_input(format!("signature_file: {e}")))?,
+            None => SignatureScanner::default(),
+        };
+        let quarantine = Quarantine::open(&dir)
+            .map_err(|e| HeraldError::internal(format!("the quarantine: {e}")))?;
+        Ok::<_, HeraldError>((scanner, quarantine))
     })
+    .await
+    .map_err(|e| HeraldError::internal(format!("the screening task: {e}")))??;
+    Screening::of_gateway(gateway, vec![Arc::new(scanner)], quarantine)
+        .await
+        .map_err(|e| match e {
+            herald_light_client::scan::RuleSetError::Gateway(e) => e.into(),
+            other => HeraldError::GatewayMisbehaved {
+                reason: other.to_string(),
+                evidence: vec![],
+            },
+        })
 }
 
 #[uniffi::export]
@@ -397,7 +414,8 @@ impl HeraldAccount {
         let msg_id = hex_name(&id).into_bytes();
         self.with_session(move |a| {
             Box::pin(async move {
-                let screening = screening(&a.gateway, a.dir).await?;
+                let screening =
+                    screening(&a.gateway, a.dir, a.client.config.signature_file.clone()).await?;
                 if let Screened::Quarantined(q) = screening
                     .screen(
                         plaintext.clone(),
@@ -482,7 +500,7 @@ impl HeraldAccount {
                 save_replay(a.dir, replay)?;
                 // The one-time prekey is erased now: a quarantined mail lives on only in the
                 // quarantine, so it is kept there before the gateway deletes it.
-                let screened = screening(&a.gateway, a.dir)
+                let screened = screening(&a.gateway, a.dir, a.client.config.signature_file.clone())
                     .await?
                     .screen(
                         mail.opened.plaintext.clone(),

@@ -109,8 +109,9 @@ class Testnet:
             max_merge_delay_secs=MAX_MERGE_DELAY_SECS,
         )
 
-    def client_config(self, home, state_dir):
-        """A client whose home is domain `home`, trusting every domain of the testnet."""
+    def client_config(self, home, state_dir, signature_file=None):
+        """A client whose home is domain `home`, trusting every domain of the testnet (and
+        screening with `signature_file` beside EICAR, if given)."""
         return herald.HeraldConfig(
             home=self.log_config(home),
             other_logs=[self.log_config(i) for i in range(len(self.nodes)) if i != home],
@@ -120,6 +121,7 @@ class Testnet:
             request_timeout_ms=15_000,
             certified_mail=herald.CertifiedMailPolicy(
                 witness_period_secs=1, margin_secs=1, max_wait_secs=86_400),
+            signature_file=signature_file,
         )
 
 
@@ -140,12 +142,12 @@ async def until_served(call, timeout=30.0):
             await asyncio.sleep(0.1)
 
 
-async def enrolled(net, domain, name, state_dir, key_store=None):
+async def enrolled(net, domain, name, state_dir, key_store=None, signature_file=None):
     """A client at `domain` and its account `name@<domain>`, enrolled by the operator and
     registered with a fresh identity key (in the Rust file key store, or in `key_store`, an
     app's `SecureKeyStore`). Waits until the binding is served cosigned."""
     import asyncio
-    client = herald.HeraldClient(net.client_config(domain, state_dir))
+    client = herald.HeraldClient(net.client_config(domain, state_dir, signature_file))
     account = f"{name}@{net.domain(domain)}"
     code = net.enrol(domain, account)
     if key_store is None:

@@ -186,6 +186,7 @@ class OfflineTests(unittest.IsolatedAsyncioTestCase):
                     witness_keys=good.home.witness_keys, quorum=1,
                     gateway="/ip4/127.0.0.1/tcp/1")),
                 "state_dir": dict(state_dir="relative/path"),
+                "signature_file": dict(signature_file="relative/signatures.txt"),
                 "request_timeout_ms": dict(request_timeout_ms=0),
             }
             for field, change in cases.items():
@@ -503,8 +504,13 @@ class TestnetTests(unittest.IsolatedAsyncioTestCase):
     async def test_mail_between_two_domains_with_python_key_stores(self):
         net = self.net
         ivan_keys, judy_keys = PythonKeyStore(), PythonKeyStore()
+        # Ivan's client screens with a signature file of its own beside EICAR.
+        signatures = os.path.abspath(self.state("ivan-signatures.txt"))
+        with open(signatures, "w") as f:
+            f.write("# Ivan's own signatures\nHerald.Test.Marker:"
+                    + b"herald binding marker".hex() + "\n")
         i_client, ivan, _, _ = await enrolled(net, 0, "ivan", self.state("ivan"),
-                                              key_store=ivan_keys)
+                                              key_store=ivan_keys, signature_file=signatures)
         j_client, judy, _, _ = await enrolled(net, 1, "judy", self.state("judy"),
                                               key_store=judy_keys)
         events = Alerts()
@@ -558,6 +564,12 @@ class TestnetTests(unittest.IsolatedAsyncioTestCase):
         with self.assertRaises(herald.HeraldError.Quarantined) as caught:
             await asyncio.wait_for(ivan.send(judy.account(), "x", b"see attached", [eicar]), 60)
         self.assertIn("EICAR-Test-File", caught.exception.reason)
+        self.assertTrue(os.path.isfile(caught.exception.path), caught.exception.path)
+        # And by the signature file of Ivan's configuration.
+        with self.assertRaises(herald.HeraldError.Quarantined) as caught:
+            await asyncio.wait_for(
+                ivan.send(judy.account(), "y", b"a herald binding marker inside", []), 60)
+        self.assertIn("Herald.Test.Marker", caught.exception.reason)
         self.assertTrue(os.path.isfile(caught.exception.path), caught.exception.path)
 
         # The listener is told of each mail once; cancelling the watch stops it in Rust.
