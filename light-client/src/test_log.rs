@@ -401,6 +401,7 @@ impl FakeGateway {
                 | Request::PrekeyBundle(_)
                 | Request::RelayPrekey(_)
                 | Request::RelayMail(_)
+                | Request::RelayMails(_)
                 | Request::RelayEvidence(_),
             ) => Err(Self::refusal(
                 pb::ClientErrorKind::Forbidden,

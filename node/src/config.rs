@@ -195,7 +195,8 @@ pub struct NodeConfig {
     /// KiB of mail one mailbox holds at most.
     #[serde(default = "default_mailbox_quota_kib")]
     pub mailbox_quota_kib: u64,
-    /// Seconds an unacknowledged mail stays in a mailbox; at least `mail_expiry_secs`.
+    /// Seconds an unacknowledged mail stays in a mailbox, and a sender's delivery record in the
+    /// outbox; at least `mail_expiry_secs`.
     #[serde(default = "default_mailbox_retention_secs")]
     pub mailbox_retention_secs: u64,
     /// Argon2id memory (KiB) the gateway offers for passwords, and the least a password record
@@ -891,7 +892,8 @@ relay_retry_max_ms = {relay_retry_max_ms}
 # KiB of mail one mailbox holds at most (default {quota}); a relay beyond it is refused.
 mailbox_quota_kib = {mailbox_quota_kib}
 # Seconds a mail nobody acknowledged stays in a mailbox (default {retention}); at least
-# mail_expiry_secs, so a relay replayed after it is refused as expired.
+# mail_expiry_secs, so a relay replayed after it is refused as expired. A sender's delivery
+# records (what its outbox lists) are kept as long.
 mailbox_retention_secs = {mailbox_retention_secs}
 
 # Argon2id costs offered to clients for their passwords (default {pw_memory} KiB, {pw_iterations}

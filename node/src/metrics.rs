@@ -320,6 +320,7 @@ pub fn request_label(request: &client_request::Request) -> &'static str {
         client_request::Request::Policy(_) => "policy",
         client_request::Request::RelayPrekey(_) => "relay_prekey",
         client_request::Request::RelayMail(_) => "relay_mail",
+        client_request::Request::RelayMails(_) => "relay_mails",
         client_request::Request::RelayEvidence(_) => "relay_evidence",
     }
 }

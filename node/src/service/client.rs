@@ -200,6 +200,10 @@ impl ClientService {
                 self.paep.relay_evidence(peer, r).await,
                 client_response::Response::Evidence,
             ),
+            Some(client_request::Request::RelayMails(b)) => refused_or(
+                self.paep.relay_mails(peer, b).await,
+                client_response::Response::RelaysAccepted,
+            ),
         }
     }
 

@@ -374,6 +374,15 @@ impl Paep {
         self.mail()?.relay_in(peer, relay).await
     }
 
+    /// `relay_mails` from the peer gateway `peer`: each relay as `relay_mail` takes it.
+    pub async fn relay_mails(
+        &self,
+        peer: PeerId,
+        batch: pb::RelayMails,
+    ) -> Result<pb::RelaysAccepted, Refusal> {
+        Ok(self.mail()?.relay_in_all(peer, batch.relays).await)
+    }
+
     /// `relay_evidence` from the peer gateway `peer` (`service::mail::status`).
     pub async fn relay_evidence(
         &self,

@@ -16,7 +16,8 @@
 //!   asks S_B (`relay_prekey`); S_B hands out one prekey exactly as to any asker (at most once,
 //!   flushed first: `service::prekeys`). A's client verifies it against B's domain log.
 //! - **Outbound queue** (`outbox`): flushed before `MailAccepted`; a relay task tries each mail
-//!   with exponential back-off until S_B acknowledges it or it expires; a refusal by S_B or the
+//!   with exponential back-off until S_B acknowledges it or it expires, the mails due for one
+//!   peer together in one `relay_mails` request when they wait (`relay_batch`); a refusal by S_B or the
 //!   expiry leaves a not-delivered record A lists (`outbox` in the session).
 //! - **Mailboxes** (`mailbox`, `at_rest`): sealed per mailbox, idempotent by (sender, msg_id),
 //!   quota and retention from the configuration.
@@ -28,6 +29,7 @@ mod mailbox;
 mod outbox;
 mod record_order;
 mod relay;
+mod relay_batch;
 mod status;
 
 use std::sync::Arc;
@@ -72,8 +74,8 @@ pub struct MailSettings {
     pub retry_max: Duration,
     /// Bytes of ciphertext one mailbox holds at most.
     pub quota_bytes: u64,
-    /// Seconds a mail stays in a mailbox unacknowledged (and a taken msg_id is remembered);
-    /// at least `max_expiry_secs`.
+    /// Seconds a mail stays in a mailbox unacknowledged (and a taken msg_id is remembered,
+    /// and a sender's delivery record kept); at least `max_expiry_secs`.
     pub retention_secs: u64,
 }
 

@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use herald_proto::wire::{MAX_CLIENT_REQUEST_BYTES, MAX_OUTBOX_ENTRIES, decode, pb};
 use prost::Message as _;
 
-use super::at_rest::{AtRest, StoreError};
+use super::at_rest::{AtRest, LABEL_LEN, StoreError};
 
 const QUEUED: u8 = b'o';
 const STATUS: u8 = b's';
@@ -310,6 +310,47 @@ impl Outbox {
         Ok(())
     }
 
+    /// Deletes the delivery records (`s` keys) last updated before `now - retention`, as the
+    /// mailboxes drop what is past the same retention; returns how many went. A record that
+    /// does not open is left in place (its age is sealed with it) and reported. Blocking;
+    /// flushed.
+    pub(crate) fn sweep(&self, now: u64, retention: u64) -> Result<usize, StoreError> {
+        let cutoff = now.saturating_sub(retention);
+        let mut batch = sled::Batch::default();
+        let mut removed = 0;
+        for item in self.tree.scan_prefix([STATUS]) {
+            let (k, v) = item?;
+            let Some(label) = k.get(1..=LABEL_LEN) else {
+                tracing::error!("a short delivery record key in the outbox; left in place");
+                continue;
+            };
+            let updated_at = self
+                .at_rest
+                .open(label, &k, &v)
+                .map_err(|e| e.to_string())
+                .and_then(|plain| {
+                    decode::<pb::OutboxEntry>(&plain, MAX_CLIENT_REQUEST_BYTES)
+                        .map_err(|e| e.to_string())
+                })
+                .map(|entry| entry.updated_at);
+            match updated_at {
+                Ok(t) if t < cutoff => {
+                    batch.remove(k);
+                    removed += 1;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::error!(error = %e, "a delivery record does not read; left in place")
+                }
+            }
+        }
+        if removed > 0 {
+            self.tree.apply_batch(batch)?;
+            self.tree.flush()?;
+        }
+        Ok(removed)
+    }
+
     /// What became of `sender`'s mails: those still queued, then delivery records newest first,
     /// at most `MAX_OUTBOX_ENTRIES` in all. Blocking.
     pub(crate) fn list(&self, sender: &str) -> Result<pb::Outbox, StoreError> {
@@ -407,6 +448,17 @@ mod tests {
         assert_eq!(done.state, pb::DeliveryState::NotDelivered as i32);
         assert_eq!((done.reason.as_str(), done.attempts), ("expired", 2));
         assert!(outbox.list("carol@alpha.test").unwrap().entries.is_empty());
+        // Past the retention the delivery record goes; the queued mail stays.
+        assert_eq!(
+            outbox.sweep(6000 + 100, 100).unwrap(),
+            0,
+            "not older than 100 s"
+        );
+        assert_eq!(outbox.sweep(6000 + 101, 100).unwrap(), 1);
+        let listed = outbox.list("alice@alpha.test").unwrap();
+        assert_eq!(listed.entries.len(), 1);
+        assert_eq!(listed.entries[0].msg_id, b"m-2");
+        assert_eq!(listed.entries[0].state, pb::DeliveryState::Queued as i32);
         // Nothing of the addresses in clear.
         for kv in tree.iter() {
             let (k, v) = kv.unwrap();

@@ -7,7 +7,9 @@ use std::time::Duration;
 use herald_light_client::{ClientError, Gateway as _};
 use herald_proto::identity::account_domain;
 use herald_proto::paep::{RelayError, verify_relay};
-use herald_proto::wire::client::{expect_prekey_bundle, expect_relay_accepted};
+use herald_proto::wire::client::{
+    MAX_RELAYS_PER_REQUEST, expect_prekey_bundle, expect_relay_accepted,
+};
 use herald_proto::wire::pb::{self, ClientErrorKind};
 use libp2p::PeerId;
 use tracing::{debug, error, warn};
@@ -20,12 +22,16 @@ use crate::service::Refusal;
 /// Longest wait of the relay task between two looks at what is due (a look costs an index
 /// peek, not a queue scan).
 const QUEUE_TICK: Duration = Duration::from_millis(250);
-/// Most relay attempts in flight at once; the rest wait until one ends. Each is one request
-/// to a peer gateway awaiting its mailbox flush and evidence round, so many must be in flight
-/// to fill a round; they share one connection per peer, which carries 256 client-protocol
-/// streams at once (`network::behaviour`), leaving room for prekey and binding requests.
+/// Most relay requests in flight at once; the mails due meanwhile wait until one ends, and
+/// then go together (`relay_batch`). Each is one request to a peer gateway awaiting its
+/// mailbox flush and evidence round, so many must be in flight to fill a round; they share
+/// one connection per peer, which carries 256 client-protocol streams at once
+/// (`network::behaviour`), leaving room for prekey and binding requests.
 const MAX_ATTEMPTS_AT_ONCE: usize = 192;
-/// How often mailboxes are swept for entries past the retention period.
+/// Most queued mails opened for one look at what is due.
+const MAX_TAKEN_AT_ONCE: usize = 4096;
+/// How often mailboxes and the senders' delivery records are swept for what is past the
+/// retention period.
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
 
 /// Whether a refusal by S_B is final (retrying cannot help) or may pass later.
@@ -310,6 +316,18 @@ impl MailService {
                     ),
                     Err(e) => error!(error = %e, "mailbox retention sweep failed"),
                 }
+                // The sender's delivery records (outbox) age out after the same retention.
+                match self
+                    .blocking(move |mail| mail.inner.outbox.sweep(now, retention))
+                    .await
+                {
+                    Ok(0) => {}
+                    Ok(n) => warn!(
+                        removed = n,
+                        "delivery records past the retention period deleted"
+                    ),
+                    Err(e) => error!(error = %e, "delivery record retention sweep failed"),
+                }
             }
             if attempts.available_permits() == 0 {
                 // Full: the next look is when an attempt ends.
@@ -342,8 +360,12 @@ impl MailService {
             return 0;
         }
         let now_ms = self.now_ms();
+        // Enough for `room` full batches (`relay_batch`), bounded.
+        let most = room
+            .saturating_mul(MAX_RELAYS_PER_REQUEST)
+            .min(MAX_TAKEN_AT_ONCE);
         let due = match self
-            .blocking(move |mail| Ok(mail.inner.outbox.take_due(now_ms, room)))
+            .blocking(move |mail| Ok(mail.inner.outbox.take_due(now_ms, most)))
             .await
         {
             Ok(q) => q,
@@ -353,31 +375,29 @@ impl MailService {
             }
         };
         let mut started = 0;
-        for item in due {
-            match item {
-                Ok(q) => {
-                    let Ok(permit) = attempts.clone().try_acquire_owned() else {
-                        // Cannot happen (taken at most `room`); the mail waits for its next look.
-                        self.inner.outbox.put_back(&q, now_ms);
-                        continue;
-                    };
-                    let this = self.clone();
-                    tokio::spawn(async move {
-                        this.attempt(q).await;
-                        drop(permit);
-                    });
-                    started += 1;
+        for request in self.requests_of(due) {
+            let Ok(permit) = attempts.clone().try_acquire_owned() else {
+                // More requests than room: these mails wait for the next look.
+                for q in &request {
+                    self.inner.outbox.put_back(q, now_ms);
                 }
-                Err(e) => {
-                    error!(error = %e, "an outbound queue record does not read; left in place")
+                continue;
+            };
+            let this = self.clone();
+            tokio::spawn(async move {
+                match <[Queued; 1]>::try_from(request) {
+                    Ok([q]) => this.attempt(q).await,
+                    Err(batch) => this.attempt_batch(batch).await,
                 }
-            }
+                drop(permit);
+            });
+            started += 1;
         }
         started
     }
 
-    /// One attempt at relaying `queued`, and what follows from its outcome.
-    async fn attempt(&self, queued: Queued) {
+    /// One attempt at relaying `queued` alone, and what follows from its outcome.
+    pub(super) async fn attempt(&self, queued: Queued) {
         let now = self.now();
         if queued.relay.expires_at <= now {
             return self.give_up(queued, EXPIRED.into(), EXPIRED).await;
@@ -387,39 +407,28 @@ impl MailService {
             self.relay_locally(&queued).await
         } else {
             match self.inner.peers.snapshot().by_domain(&to).cloned() {
-                None => Err((
-                    true,
-                    format!("{to} is no longer a registered peer domain"),
-                    NO_LONGER_A_PEER,
-                )),
+                None => Err(no_longer_a_peer(&to)),
                 Some(peer) => {
                     let request = pb::ClientRequest::relay_mail(queued.relay.clone());
-                    match self
-                        .inner
+                    self.inner
                         .node
                         .client_request(peer.peer_id, peer.addrs.clone(), request)
                         .await
-                    {
-                        Ok(response) => expect_relay_accepted(response, &queued.envelope.msg_id)
-                            .map(|a| a.duplicate)
-                            .map_err(|e| match ClientError::from(e) {
-                                ClientError::Refused(r) => (
-                                    is_final(r.kind),
-                                    format!("refused by {to}: {}", r.message),
-                                    REFUSED_BY_PEER,
-                                ),
-                                other => (false, other.to_string(), REFUSED_BY_PEER),
-                            }),
-                        Err(ClientError::Refused(r)) => Err((
-                            is_final(r.kind),
-                            format!("refused by {to}: {}", r.message),
-                            REFUSED_BY_PEER,
-                        )),
-                        Err(other) => Err((false, other.to_string(), REFUSED_BY_PEER)),
-                    }
+                        .and_then(|response| {
+                            expect_relay_accepted(response, &queued.envelope.msg_id)
+                                .map_err(ClientError::from)
+                        })
+                        .map(|a| a.duplicate)
+                        .map_err(|e| refused_by(&to, e))
                 }
             }
         };
+        self.settle(queued, outcome, now).await;
+    }
+
+    /// What follows from the `outcome` of an attempt at relaying `queued` at `now`: recorded
+    /// delivered, retried after its back-off, or given up.
+    pub(super) async fn settle(&self, queued: Queued, outcome: AttemptOutcome, now: u64) {
         match outcome {
             Ok(duplicate) => {
                 let envelope = queued.envelope.clone();
@@ -467,7 +476,7 @@ impl MailService {
     }
 
     /// A mail between two accounts of this domain: straight into the mailbox.
-    async fn relay_locally(&self, queued: &Queued) -> Result<bool, (bool, String, &'static str)> {
+    async fn relay_locally(&self, queued: &Queued) -> AttemptOutcome {
         let (envelope, domain, now) = (
             queued.envelope.clone(),
             self.inner.domain.clone(),
@@ -528,6 +537,32 @@ const EXPIRED: &str = "expired: the recipient's gateway did not take it in time"
 const NO_LONGER_A_PEER: &str = "the recipient's domain is no longer a registered peer domain";
 const REFUSED_BY_PEER: &str = "refused for good by the recipient's gateway";
 const MAILBOX_FULL: &str = "the recipient's mailbox is full";
+
+/// How an attempt at relaying one mail ended: taken (whether S_B held it already), or not, with
+/// whether that is final, the details for the sender and the public reason.
+pub(super) type AttemptOutcome = Result<bool, (bool, String, &'static str)>;
+
+/// An attempt's failure when the recipient's domain is no longer a registered peer.
+pub(super) fn no_longer_a_peer(to: &str) -> (bool, String, &'static str) {
+    (
+        true,
+        format!("{to} is no longer a registered peer domain"),
+        NO_LONGER_A_PEER,
+    )
+}
+
+/// An attempt's failure when the peer `to` refused the relay or could not be reached: final
+/// if the refusal is.
+pub(super) fn refused_by(to: &str, e: ClientError) -> (bool, String, &'static str) {
+    match e {
+        ClientError::Refused(r) => (
+            is_final(r.kind),
+            format!("refused by {to}: {}", r.message),
+            REFUSED_BY_PEER,
+        ),
+        other => (false, other.to_string(), REFUSED_BY_PEER),
+    }
+}
 
 /// A peer gateway's failure, as this gateway's client sees it.
 fn peer_failure(e: ClientError) -> Refusal {

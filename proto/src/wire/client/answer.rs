@@ -228,6 +228,7 @@ pub fn response_kind(response: &client_response::Response) -> &'static str {
         Response::SessionClosed(_) => "a session close",
         Response::BatchSubmitted(_) => "a batch ack",
         Response::RelayAccepted(_) => "a relay acceptance",
+        Response::RelaysAccepted(_) => "relay outcomes",
         Response::Error(_) => "an error",
         Response::Evidence(_) => "an evidence answer",
         Response::Policy(_) => "a rule set",

@@ -5,6 +5,7 @@
 mod answer;
 mod mail;
 mod mail_batch;
+mod relay_batch;
 mod session;
 
 pub use answer::{
@@ -24,6 +25,7 @@ pub use mail_batch::{
     MAX_FETCH_MAILS, MAX_FETCHED_MAILS_BYTES, MAX_SENDER_BINDINGS, MAX_SENDER_BINDINGS_BYTES,
     expect_mails, expect_mails_acknowledged, expect_sender_bindings, fetch_batches,
 };
+pub use relay_batch::{MAX_RELAYS_PER_REQUEST, expect_relays_accepted};
 pub use session::{
     expect_login_accepted, expect_login_challenge, expect_password_changed, expect_password_params,
     expect_prekey_bundle, expect_prekey_status, expect_session_closed, expect_session_frame,
@@ -202,6 +204,7 @@ impl Validate for pb::ClientRequest {
             Some(client_request::Request::RelayPrekey(r)) => r.validate_fields(),
             Some(client_request::Request::RelayMail(r)) => r.validate_fields(),
             Some(client_request::Request::RelayEvidence(r)) => r.validate_fields(),
+            Some(client_request::Request::RelayMails(b)) => relay_batch::validate_relay_mails(b),
         }
     }
 }
@@ -382,22 +385,29 @@ impl Validate for pb::ClientResponse {
             Some(client_response::Response::Error(e)) => e.validate_fields(MAX_ERROR_MESSAGE_BYTES),
             Some(client_response::Response::Evidence(answer)) => answer.validate_fields(),
             Some(client_response::Response::Policy(rules)) => rules.validate_fields(),
+            Some(client_response::Response::RelaysAccepted(a)) => {
+                relay_batch::validate_relays_accepted(a)
+            }
         }
     }
 }
 
 impl pb::EvidenceAnswer {
+    /// The bounds of an answer: a checkpoint and 1 to `MAX_EVIDENCE_PER_ANSWER` records, or,
+    /// signed for a passed-on query (`evidence::unproven_relayed_answer`), neither.
     fn validate_fields(&self) -> Result<(), WireError> {
+        let unproven = !self.gateway_signature.is_empty() && self.records.is_empty();
+        let least = usize::from(!unproven);
         sized(
             "EvidenceAnswer.checkpoint",
             self.checkpoint.len(),
-            1,
+            least,
             MAX_SIGNED_CHECKPOINT_BYTES,
         )?;
         sized(
             "EvidenceAnswer.records",
             self.records.len(),
-            1,
+            least,
             MAX_EVIDENCE_PER_ANSWER,
         )?;
         for record in &self.records {

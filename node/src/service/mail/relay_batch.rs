@@ -1,0 +1,150 @@
+//! Relays in batches between registered peers (proto's `wire::client::relay_batch`): S_A sends
+//! the mails due for one peer in one `relay_mails` request, S_B takes each relay exactly as a
+//! `relay_mail` of it ([`MailService::relay_in`]: only once durable in the mailbox, idempotent
+//! by msg_id) and answers each on its own, so one mail's refusal is that mail's only.
+//!
+//! S_A's relay task ([`MailService::requests_of`]) limits requests in flight, not mails: while
+//! few mails wait each goes alone as soon as it is due (no added delay), and when the requests
+//! in flight are at their bound the mails due meanwhile go together, up to
+//! `MAX_RELAYS_PER_REQUEST` and the request bound per peer, in the next request. A mail for an
+//! account of this domain, or past its expiry, is still attempted alone.
+
+use std::collections::BTreeMap;
+
+use herald_light_client::ClientError;
+use herald_proto::wire::client::{AnswerError, MAX_RELAYS_PER_REQUEST, expect_relays_accepted};
+use herald_proto::wire::pb;
+use herald_proto::wire::{MAX_CLIENT_REQUEST_BYTES, MAX_ERROR_MESSAGE_BYTES};
+use libp2p::PeerId;
+use prost::Message as _;
+use tracing::error;
+
+use super::MailService;
+use super::at_rest::StoreError;
+use super::outbox::Queued;
+use super::relay::{AttemptOutcome, no_longer_a_peer, refused_by};
+
+/// Room left in a batch request for its framing: each relay's field tag and length, the
+/// request's own, with a margin.
+const RELAY_FRAMING_BYTES: usize = 16;
+const REQUEST_FRAMING_BYTES: usize = 256;
+
+impl MailService {
+    /// S_B: the relays of one `relay_mails` request from `peer`, each taken as
+    /// [`relay_in`](Self::relay_in) takes it, all at once (their records share evidence
+    /// rounds); one outcome per relay, in order.
+    pub(crate) async fn relay_in_all(
+        &self,
+        peer: PeerId,
+        relays: Vec<pb::RelayEnvelope>,
+    ) -> pb::RelaysAccepted {
+        let outcomes = futures::future::join_all(relays.into_iter().map(|relay| {
+            let msg_id = relay
+                .envelope
+                .as_ref()
+                .map(|e| e.msg_id.clone())
+                .unwrap_or_default();
+            async move {
+                match self.relay_in(peer, relay).await {
+                    Ok(accepted) => pb::RelayOutcome::accepted(accepted),
+                    Err(refusal) => pb::RelayOutcome::refused(
+                        msg_id,
+                        refusal.to_wire().cut(MAX_ERROR_MESSAGE_BYTES),
+                    ),
+                }
+            }
+        }))
+        .await;
+        pb::RelaysAccepted { outcomes }
+    }
+
+    /// S_A: the requests that relay the mails `due` — a mail of this domain or past its expiry
+    /// alone, the others grouped per peer domain up to `MAX_RELAYS_PER_REQUEST` and the request
+    /// bound. A record that does not read is reported and left in place.
+    pub(super) fn requests_of(&self, due: Vec<Result<Queued, StoreError>>) -> Vec<Vec<Queued>> {
+        let now = self.now();
+        let mut requests = Vec::new();
+        let mut by_peer: BTreeMap<String, Vec<Queued>> = BTreeMap::new();
+        for item in due {
+            match item {
+                Ok(q) if self.is_own(&q.relay.to_domain) || q.relay.expires_at <= now => {
+                    requests.push(vec![q]);
+                }
+                Ok(q) => by_peer
+                    .entry(q.relay.to_domain.to_ascii_lowercase())
+                    .or_default()
+                    .push(q),
+                Err(e) => {
+                    error!(error = %e, "an outbound queue record does not read; left in place")
+                }
+            }
+        }
+        let budget = MAX_CLIENT_REQUEST_BYTES - REQUEST_FRAMING_BYTES;
+        for mails in by_peer.into_values() {
+            let (mut batch, mut bytes) = (Vec::new(), 0);
+            for q in mails {
+                let size = q.relay.encoded_len() + RELAY_FRAMING_BYTES;
+                if !batch.is_empty()
+                    && (batch.len() == MAX_RELAYS_PER_REQUEST || bytes + size > budget)
+                {
+                    requests.push(std::mem::take(&mut batch));
+                    bytes = 0;
+                }
+                bytes += size;
+                batch.push(q);
+            }
+            if !batch.is_empty() {
+                requests.push(batch);
+            }
+        }
+        requests
+    }
+
+    /// S_A: one attempt at relaying `batch` (mails for one peer domain) in one request, and
+    /// what follows from each mail's outcome; a failure of the whole request (the peer not
+    /// reached, or refusing it) is each mail's.
+    pub(super) async fn attempt_batch(&self, batch: Vec<Queued>) {
+        let Some(to) = batch.first().map(|q| q.relay.to_domain.clone()) else {
+            return;
+        };
+        let now = self.now();
+        let outcomes: Vec<AttemptOutcome> = match self.inner.peers.snapshot().by_domain(&to) {
+            None => batch.iter().map(|_| Err(no_longer_a_peer(&to))).collect(),
+            Some(peer) => {
+                let request =
+                    pb::ClientRequest::relay_mails(batch.iter().map(|q| q.relay.clone()).collect());
+                let msg_ids: Vec<&[u8]> =
+                    batch.iter().map(|q| q.envelope.msg_id.as_slice()).collect();
+                let answered = self
+                    .inner
+                    .node
+                    .client_request(peer.peer_id, peer.addrs.clone(), request)
+                    .await
+                    .and_then(|response| {
+                        expect_relays_accepted(response, &msg_ids).map_err(ClientError::from)
+                    });
+                match answered {
+                    Ok(each) => each
+                        .into_iter()
+                        .map(|outcome| {
+                            outcome.map(|a| a.duplicate).map_err(|refusal| {
+                                refused_by(&to, ClientError::from(AnswerError::Refused(refusal)))
+                            })
+                        })
+                        .collect(),
+                    Err(e) => {
+                        let failure = refused_by(&to, e);
+                        batch.iter().map(|_| Err(failure.clone())).collect()
+                    }
+                }
+            }
+        };
+        futures::future::join_all(
+            batch
+                .into_iter()
+                .zip(outcomes)
+                .map(|(queued, outcome)| self.settle(queued, outcome, now)),
+        )
+        .await;
+    }
+}
