@@ -380,7 +380,7 @@ impl Paep {
         peer: PeerId,
         batch: pb::RelayMails,
     ) -> Result<pb::RelaysAccepted, Refusal> {
-        Ok(self.mail()?.relay_in_all(peer, batch.relays).await)
+        self.mail()?.relay_in_all(peer, batch.relays).await
     }
 
     /// `relay_evidence` from the peer gateway `peer` (`service::mail::status`).

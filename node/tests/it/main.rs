@@ -23,6 +23,7 @@ mod network_stream;
 mod network_submit;
 mod peer_redial;
 mod policy_served;
+mod relay_batch;
 mod sequencer_acks;
 mod sequencer_failure;
 mod sequencer_pool;

@@ -23,6 +23,7 @@ use super::MailService;
 use super::at_rest::StoreError;
 use super::outbox::Queued;
 use super::relay::{AttemptOutcome, no_longer_a_peer, refused_by};
+use crate::service::Refusal;
 
 /// Room left in a batch request for its framing: each relay's field tag and length, the
 /// request's own, with a margin.
@@ -32,12 +33,18 @@ const REQUEST_FRAMING_BYTES: usize = 256;
 impl MailService {
     /// S_B: the relays of one `relay_mails` request from `peer`, each taken as
     /// [`relay_in`](Self::relay_in) takes it, all at once (their records share evidence
-    /// rounds); one outcome per relay, in order.
+    /// rounds); one outcome per relay, in order. A batch whose first relay is not from the
+    /// registered peer of its domain is refused whole (and counted once as `unregistered`).
     pub(crate) async fn relay_in_all(
         &self,
         peer: PeerId,
         relays: Vec<pb::RelayEnvelope>,
-    ) -> pb::RelaysAccepted {
+    ) -> Result<pb::RelaysAccepted, Refusal> {
+        let from_domain = relays
+            .first()
+            .map(|r| r.from_domain.as_str())
+            .unwrap_or_default();
+        self.admit_relay_peer(&peer, from_domain)?;
         let outcomes = futures::future::join_all(relays.into_iter().map(|relay| {
             let msg_id = relay
                 .envelope
@@ -55,7 +62,7 @@ impl MailService {
             }
         }))
         .await;
-        pb::RelaysAccepted { outcomes }
+        Ok(pb::RelaysAccepted { outcomes })
     }
 
     /// S_A: the requests that relay the mails `due` — a mail of this domain or past its expiry
