@@ -143,22 +143,15 @@ async fn person(net: &Testnet, i: usize, account: &str, home: &Path) -> Person {
 }
 
 /// Runs `herald cm inbox ARGS --json` until a mail of `kind` is taken (bounded); every JSON
-/// object that run printed (the inbox's, then a publication's if it published). A run whose
-/// gateway answered BUSY (e.g. its connection to a peer gateway that restarted was lost; the
-/// mail stays in the mailbox) is run again, as a user would.
+/// object that run printed (the inbox's, then a publication's if it published). Every run must
+/// succeed: a gateway whose connection to a restarted peer gateway was lost sends its request
+/// again on a fresh one (`network::peer_request`) instead of answering BUSY.
 async fn inbox_until(person: &Person, args: &[&str], kind: &str) -> (Value, Vec<Value>) {
     let deadline = tokio::time::Instant::now() + WITHIN;
     let mut all = vec!["cm", "inbox", "--json"];
     all.extend_from_slice(args);
     loop {
         let o = person.run(&all).await;
-        if o.status.code() != Some(0)
-            && String::from_utf8_lossy(&o.stdout).contains("CLIENT_ERROR_KIND_BUSY")
-            && tokio::time::Instant::now() < deadline
-        {
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            continue;
-        }
         assert_eq!(o.status.code(), Some(0), "{all:?}: {}", text(&o));
         let v = objects(&o.stdout);
         let mail = v[0]["mail"].as_array().unwrap().clone();
