@@ -15,6 +15,7 @@ const PROTO_FILES: &[&str] = &[
     "proto/herald/v1/paep.proto",
     "proto/herald/v1/policy.proto",
     "proto/herald/v1/mail.proto",
+    "proto/herald/v1/mail_transfer.proto",
 ];
 
 /// The include root: imports are written `herald/v1/<file>.proto`.

@@ -1,7 +1,8 @@
 //! A mail's plaintext M (DESIGN §3.2, issue 12 "Attachments"): a subject, a body and
 //! attachments, each declared in a manifest line (name, media type, size, BLAKE3 hash) that
 //! travels inside Z with its data, so only the recipient sees it. M is the `MailContent`
-//! encoding, at most `wire::MAX_MAIL_CONTENT_BYTES`.
+//! encoding, at most `wire::MAX_MAIL_PLAINTEXT_BYTES` (DESIGN's 8 MiB; past
+//! `wire::MAX_MAIL_CONTENT_BYTES` its Z travels in chunks, `paep::transfer`).
 //!
 //! The sender's client builds it ([`MailContent::build`]); the recipient's checks it
 //! ([`MailContent::open`]): the declared size and hash of each attachment must be its data's,
@@ -9,7 +10,7 @@
 
 use prost::Message as _;
 
-use crate::wire::{MAX_MAIL_CONTENT_BYTES, WireError, decode_valid, pb};
+use crate::wire::{MAX_MAIL_PLAINTEXT_BYTES, WireError, decode_valid, pb};
 
 /// One attachment to send.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -57,10 +58,10 @@ impl MailContent {
             certified: None,
         };
         let len = content.encoded_len();
-        if len > MAX_MAIL_CONTENT_BYTES {
+        if len > MAX_MAIL_PLAINTEXT_BYTES {
             return Err(WireError::TooLarge {
                 len,
-                limit: MAX_MAIL_CONTENT_BYTES,
+                limit: MAX_MAIL_PLAINTEXT_BYTES,
             });
         }
         crate::wire::Validate::validate(&content)?;
@@ -100,7 +101,7 @@ mod tests {
         let mut lying: pb::MailContent = prost::Message::decode(&m[..]).unwrap();
         lying.attachments[0].data = b"%PDX".to_vec();
         assert!(MailContent::open(&lying.encode_to_vec()).is_err());
-        let big = vec![0u8; MAX_MAIL_CONTENT_BYTES];
+        let big = vec![0u8; MAX_MAIL_PLAINTEXT_BYTES];
         assert!(matches!(
             MailContent::build("", &big, vec![]),
             Err(WireError::TooLarge { .. })

@@ -263,6 +263,29 @@ pub fn seal_envelope<I: IdentitySigner>(
     Ok(envelope)
 }
 
+/// S_A's check of a whole envelope from its own account (a mail that came in chunks): sig_A
+/// verifies under `identity_key`, the account's bound key, so Z is the one A signed (sig_A
+/// covers H(Z)).
+pub fn verify_sender_signature(
+    envelope: &pb::MailEnvelope,
+    identity_key: &[u8; 32],
+) -> Result<(), MailError> {
+    envelope.validate()?;
+    let header = Header {
+        msg_id: &envelope.msg_id,
+        sender: &envelope.sender,
+        recipient: &envelope.recipient,
+        ephemeral: &envelope.ephemeral_key,
+        id: envelope.prekey_id,
+    };
+    verify_signature(
+        identity_key,
+        &header.signing_input(&envelope.ciphertext),
+        &envelope.sender_signature,
+    )
+    .map_err(|_| MailError::ForgedSender)
+}
+
 /// B's side: checks the envelope is for `recipient`, that A's header signature verifies under
 /// A's verified binding (bound now, given `sender_revocations`), that it was not opened before;
 /// then agrees with the prekey inside `keys`, decrypts, erases a one-time prekey's secret and

@@ -38,6 +38,7 @@ mod ristretto;
 pub mod session;
 mod spake2plus;
 mod suite;
+pub mod transfer;
 
 #[cfg(test)]
 mod fixtures;
@@ -49,7 +50,10 @@ pub use channel::{
     MAX_SESSION_LIFETIME_SECS, Received, Role, SERVER_TO_CLIENT_LABEL, SESSION_ID_LABEL,
 };
 pub use content::{Attachment, MailContent};
-pub use envelope::{MailError, OpenedMail, Outgoing, mail_parties, open_envelope, seal_envelope};
+pub use envelope::{
+    MailError, OpenedMail, Outgoing, mail_parties, open_envelope, seal_envelope,
+    verify_sender_signature,
+};
 pub use fake::{FAKE_RECORD_LABEL, FakeRecords};
 pub use keystore::{
     Agreed, IdentitySigner, PrekeyAgreement, PrekeyCreator, SecretAgreement, SecretCreator,

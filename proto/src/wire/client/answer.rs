@@ -229,6 +229,7 @@ pub fn response_kind(response: &client_response::Response) -> &'static str {
         Response::BatchSubmitted(_) => "a batch ack",
         Response::RelayAccepted(_) => "a relay acceptance",
         Response::RelaysAccepted(_) => "relay outcomes",
+        Response::RelayChunkProgress(_) => "a relay chunk progress",
         Response::Error(_) => "an error",
         Response::Evidence(_) => "an evidence answer",
         Response::Policy(_) => "a rule set",

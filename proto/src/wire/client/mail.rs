@@ -4,15 +4,15 @@
 //!
 //! | message | limit | reason |
 //! |---|---|---|
-//! | `MailContent` (the plaintext M) | [`MAX_MAIL_CONTENT_BYTES`] | its envelope must fit one `ClientRequest` ([`MAX_CLIENT_REQUEST_BYTES`]) in a session frame and in a relay |
+//! | `MailContent` (the plaintext M) | `MAX_MAIL_PLAINTEXT_BYTES` (8 MiB, DESIGN) | up to [`MAX_MAIL_CONTENT_BYTES`] its envelope fits one `ClientRequest` ([`MAX_CLIENT_REQUEST_BYTES`]) in a session frame and in a relay; a larger one travels in chunks (`mail_transfer`) |
 //! | `MailContent.attachments` | [`MAX_ATTACHMENTS`] | a manifest a person reads |
 //! | `Inbox` | [`MAX_INBOX_ENTRIES`] | one answer; the client acknowledges and lists again |
 //! | `Outbox` | [`MAX_OUTBOX_ENTRIES`] | one answer, the newest |
 //!
-//! **Why a mail is this small today.** Session frames and relays travel in one `ClientRequest`,
-//! whose bound is one log entry (64 KiB): raising it raises what every peer may make the gateway
-//! buffer per request. A mail of up to [`MAX_MAIL_PLAINTEXT_BYTES`] needs a streamed transfer
-//! (docs/decisions.md, "Mail between domains").
+//! **Why a mail in one request is this small.** Session frames and relays travel in one
+//! `ClientRequest`, whose bound is one log entry (64 KiB): raising it raises what every peer
+//! may make the gateway buffer per request. A mail of up to `MAX_MAIL_PLAINTEXT_BYTES` travels
+//! in chunks instead (`mail_transfer`, docs/decisions.md "Mail larger than one request").
 
 use super::answer::expect;
 use super::session::expect_in_session;
@@ -22,7 +22,8 @@ use crate::wire::pb::{self, client_request, client_response, session_request, se
 use crate::wire::validate::{SIGNATURE_LEN, exact, known_enum, sized};
 use crate::wire::{MAX_ACCOUNT_BYTES, MAX_MSG_ID_BYTES, Validate, WireError};
 
-/// Largest encoded `MailContent` (the plaintext M of one mail).
+/// Largest encoded `MailContent` (the plaintext M) whose envelope travels in one request; a
+/// larger one (up to `MAX_MAIL_PLAINTEXT_BYTES`) travels in chunks (`mail_transfer`).
 pub const MAX_MAIL_CONTENT_BYTES: usize = 60 * 1024;
 /// Most attachments in one mail.
 pub const MAX_ATTACHMENTS: usize = 64;
@@ -74,7 +75,8 @@ fn required<'a, T>(field: &'static str, value: &'a Option<T>) -> Result<&'a T, W
 }
 
 impl Validate for pb::MailContent {
-    const MAX_ENCODED_LEN: usize = MAX_MAIL_CONTENT_BYTES;
+    // A mail longer than one request travels in chunks (`mail_transfer`).
+    const MAX_ENCODED_LEN: usize = crate::wire::MAX_MAIL_PLAINTEXT_BYTES;
 
     /// Also: each attachment's declared size and hash are its data's, and no name twice.
     fn validate(&self) -> Result<(), WireError> {
@@ -202,8 +204,18 @@ pub(super) fn validate_session_request(r: &session_request::Request) -> Result<(
         Request::FetchMails(_) | Request::AcknowledgeMails(_) | Request::SenderBindings(_) => {
             super::mail_batch::validate_request(r)
         }
+        Request::UploadChunk(_) | Request::SendUploadedMail(_) => {
+            super::mail_transfer::validate_session_request(r)
+        }
+        Request::FetchMailPart(_) => Ok(()),
         Request::PrekeyUpload(_) | Request::PrekeyStatus(_) | Request::PasswordChange(_) => Ok(()),
     }
+}
+
+/// The bounds of a `StoredMail` whose envelope's Z travels in parts (its ciphertext empty).
+pub(super) fn validate_stored_mail_head(m: &pb::StoredMail) -> Result<(), WireError> {
+    domain("StoredMail.from_domain", &m.from_domain)?;
+    crate::paep::transfer::validate_head(required("StoredMail.envelope", &m.envelope)?)
 }
 
 /// The bounds of one `StoredMail` (alone or in a batch).
@@ -258,6 +270,9 @@ pub(super) fn validate_session_response(r: &session_response::Response) -> Resul
                 )?;
             }
             Ok(())
+        }
+        Response::UploadProgress(_) | Response::MailPart(_) => {
+            super::mail_transfer::validate_session_response(r)
         }
         Response::PrekeyStatus(_) | Response::PasswordChanged(_) | Response::Error(_) => Ok(()),
     }

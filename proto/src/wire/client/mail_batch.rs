@@ -88,6 +88,7 @@ pub(super) fn validate_response(r: &session_response::Response) -> Result<(), Wi
             let all: Vec<u64> = (m.mails.iter().map(|m| m.id))
                 .chain(m.missing.iter().copied())
                 .chain(m.deferred.iter().copied())
+                .chain(m.large.iter().copied())
                 .collect();
             ids("StoredMails (ids)", &all)
         }
@@ -172,6 +173,7 @@ pub fn expect_mails(
     let answered = (mails.mails.iter().map(|m| m.id))
         .chain(mails.missing.iter().copied())
         .chain(mails.deferred.iter().copied())
+        .chain(mails.large.iter().copied())
         .collect();
     same_ids("fetched mail ids", ids, answered)?;
     if !ids.is_empty() && mails.deferred.len() == ids.len() {
@@ -294,6 +296,7 @@ mod tests {
             mails: vec![stored(1)],
             missing: vec![2],
             deferred: vec![3],
+            large: vec![],
         };
         let got = expect_mails(
             answer(session_response::Response::Mails(good.clone())),
@@ -317,6 +320,7 @@ mod tests {
                     mails: vec![],
                     missing: vec![],
                     deferred: vec![1],
+                    large: vec![],
                 },
                 &[1][..],
             ),

@@ -6,6 +6,7 @@ mod answer;
 mod mail;
 mod mail_batch;
 mod relay_batch;
+mod mail_transfer;
 mod session;
 
 pub use answer::{
@@ -26,6 +27,10 @@ pub use mail_batch::{
     expect_mails, expect_mails_acknowledged, expect_sender_bindings, fetch_batches,
 };
 pub use relay_batch::{MAX_RELAYS_PER_REQUEST, expect_relays_accepted};
+pub use mail_transfer::{
+    MAIL_CHUNK_BYTES, MAX_ONE_REQUEST_CIPHERTEXT_BYTES, MAX_TRANSFER_BYTES, UPLOAD_ID_BYTES,
+    expect_mail_part, expect_relay_chunk_progress, expect_upload_progress,
+};
 pub use session::{
     expect_login_accepted, expect_login_challenge, expect_password_changed, expect_password_params,
     expect_prekey_bundle, expect_prekey_status, expect_session_closed, expect_session_frame,
@@ -205,6 +210,8 @@ impl Validate for pb::ClientRequest {
             Some(client_request::Request::RelayMail(r)) => r.validate_fields(),
             Some(client_request::Request::RelayEvidence(r)) => r.validate_fields(),
             Some(client_request::Request::RelayMails(b)) => relay_batch::validate_relay_mails(b),
+            Some(client_request::Request::RelayChunk(r)) => r.validate_fields(),
+            Some(client_request::Request::RelayLargeMail(r)) => r.validate_fields(),
         }
     }
 }
@@ -382,6 +389,7 @@ impl Validate for pb::ClientResponse {
             Some(client_response::Response::PrekeyBundle(b)) => b.validate(),
             Some(client_response::Response::SessionClosed(_)) => Ok(()),
             Some(client_response::Response::RelayAccepted(a)) => a.validate_fields(),
+            Some(client_response::Response::RelayChunkProgress(p)) => p.validate_fields(),
             Some(client_response::Response::Error(e)) => e.validate_fields(MAX_ERROR_MESSAGE_BYTES),
             Some(client_response::Response::Evidence(answer)) => answer.validate_fields(),
             Some(client_response::Response::Policy(rules)) => rules.validate_fields(),
