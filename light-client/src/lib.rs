@@ -58,6 +58,7 @@ pub mod keystore;
 #[cfg(any(test, feature = "testkit"))]
 pub mod lies;
 mod mail;
+mod mail_transfer;
 pub mod net;
 mod prekeys;
 mod publication;

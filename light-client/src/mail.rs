@@ -194,6 +194,10 @@ impl<S: SessionStore> Session<S> {
         envelope: pb::MailEnvelope,
         expires_at: u64,
     ) -> Result<pb::MailAccepted, SessionError> {
+        if herald_proto::paep::transfer::travels_in_chunks(envelope.ciphertext.len()) {
+            // Larger than one request: its Z goes in chunks (`mail_transfer`).
+            return self.upload_and_send(gateway, envelope, expires_at).await;
+        }
         let response = self
             .request(
                 gateway,
@@ -283,7 +287,15 @@ impl<S: SessionStore> Session<S> {
         let response = self
             .request(gateway, &pb::SessionRequest::fetch_mail(id))
             .await?;
-        expect_mail(response, id).map_err(answer_error)
+        match expect_mail(response, id) {
+            // Too large for one answer: by parts (`mail_transfer`).
+            Err(herald_proto::wire::client::AnswerError::Refused(r))
+                if r.kind == pb::ClientErrorKind::TooLarge as i32 =>
+            {
+                self.fetch_by_parts(gateway, id).await
+            }
+            other => other.map_err(answer_error),
+        }
     }
 
     /// Fetches mail `id` and opens it (module docs): the sender's binding is verified against
@@ -387,6 +399,13 @@ impl<S: SessionStore> Session<S> {
                     }
                 })
                 .and_then(|binding| self.open_stored(stored, binding, keys, replay, now));
+            read.push((id, opened));
+        }
+        // Mails too large for a batch: each by parts (`mail_transfer`).
+        for &id in &fetched.large {
+            let opened = self
+                .read_mail(gateway, keys, id, trusts, replay, now, max_skew)
+                .await;
             read.push((id, opened));
         }
         Ok(ReadBatch {

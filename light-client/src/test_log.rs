@@ -402,7 +402,9 @@ impl FakeGateway {
                 | Request::RelayPrekey(_)
                 | Request::RelayMail(_)
                 | Request::RelayMails(_)
-                | Request::RelayEvidence(_),
+                | Request::RelayEvidence(_)
+                | Request::RelayChunk(_)
+                | Request::RelayLargeMail(_),
             ) => Err(Self::refusal(
                 pb::ClientErrorKind::Forbidden,
                 "the test log serves no logins",

@@ -108,11 +108,13 @@ pub enum Tree {
     Mail,
     /// The outbound mail queue and delivery records.
     Outbox,
+    /// Mail larger than one request, while its chunks come in (uploads, relays).
+    MailTransfer,
 }
 
 impl Tree {
     /// Every tree, in the order of the table above.
-    pub const ALL: [Tree; 10] = [
+    pub const ALL: [Tree; 11] = [
         Tree::Log,
         Tree::Accounts,
         Tree::Prekeys,
@@ -123,6 +125,7 @@ impl Tree {
         Tree::Evidence,
         Tree::Mail,
         Tree::Outbox,
+        Tree::MailTransfer,
     ];
 
     /// The tree's name in sled (stable: stored data is found by it).
@@ -138,6 +141,7 @@ impl Tree {
             Tree::Evidence => "evidence",
             Tree::Mail => "mail",
             Tree::Outbox => "outbox",
+            Tree::MailTransfer => "mail_transfer",
         }
     }
 

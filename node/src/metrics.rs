@@ -322,6 +322,8 @@ pub fn request_label(request: &client_request::Request) -> &'static str {
         client_request::Request::RelayMail(_) => "relay_mail",
         client_request::Request::RelayMails(_) => "relay_mails",
         client_request::Request::RelayEvidence(_) => "relay_evidence",
+        client_request::Request::RelayChunk(_) => "relay_chunk",
+        client_request::Request::RelayLargeMail(_) => "relay_large_mail",
     }
 }
 

@@ -24,7 +24,7 @@ use herald_light_client::scan::{Screened, Screening};
 use herald_light_client::{DEFAULT_MAX_SKEW_SECS, DEFAULT_PREKEY_TARGET, LogTrust};
 use herald_proto::certmail::Carried;
 use herald_proto::paep::{Attachment, MailContent, ReplayCache};
-use herald_proto::wire::{MAX_MAIL_CONTENT_BYTES, pb};
+use herald_proto::wire::{MAX_MAIL_PLAINTEXT_BYTES, pb};
 use serde_json::json;
 
 use super::args::KeyStoreArgs;
@@ -202,7 +202,7 @@ fn now() -> u64 {
 }
 
 fn run_send(args: SendArgs) -> anyhow::Result<()> {
-    let body = read_bounded(&args.body_file, MAX_MAIL_CONTENT_BYTES, "body file")?;
+    let body = read_bounded(&args.body_file, MAX_MAIL_PLAINTEXT_BYTES, "body file")?;
     let mut attachments = Vec::new();
     for path in &args.attach {
         let name = path
@@ -212,12 +212,12 @@ fn run_send(args: SendArgs) -> anyhow::Result<()> {
             .to_owned();
         attachments.push(Attachment {
             media_type: media_type(path).to_owned(),
-            data: read_bounded(path, MAX_MAIL_CONTENT_BYTES, "attachment")?,
+            data: read_bounded(path, MAX_MAIL_PLAINTEXT_BYTES, "attachment")?,
             name,
         });
     }
     let plaintext = MailContent::build(&args.subject, &body, attachments)
-        .context("the mail (at most 60 KiB with its attachments)")?;
+        .context("the mail (at most 8 MiB with its attachments)")?;
     let trusts = read_trusts(&trust_dir(&args.trust, &args.keys)?)?;
     let scanners = args.scan.scanners()?;
     let quarantine = args.scan.quarantine(&args.keys)?;

@@ -204,6 +204,14 @@ impl ClientService {
                 self.paep.relay_mails(peer, b).await,
                 client_response::Response::RelaysAccepted,
             ),
+            Some(client_request::Request::RelayChunk(r)) => refused_or(
+                self.paep.relay_chunk(peer, r).await,
+                client_response::Response::RelayChunkProgress,
+            ),
+            Some(client_request::Request::RelayLargeMail(r)) => refused_or(
+                self.paep.relay_large_mail(peer, r).await,
+                client_response::Response::RelayAccepted,
+            ),
         }
     }
 

@@ -344,6 +344,15 @@ impl Paep {
             session_request::Request::SenderBindings(r) => {
                 Response::SenderBindings(mail.sender_bindings(r.accounts).await)
             }
+            session_request::Request::UploadChunk(r) => {
+                Response::UploadProgress(mail.upload_chunk(account, r).await?)
+            }
+            session_request::Request::SendUploadedMail(r) => {
+                Response::MailAccepted(mail.send_uploaded(account, r).await?)
+            }
+            session_request::Request::FetchMailPart(r) => {
+                Response::MailPart(mail.fetch_part(account, r.id, r.offset).await?)
+            }
             session_request::Request::PrekeyUpload(_)
             | session_request::Request::PrekeyStatus(_)
             | session_request::Request::PasswordChange(_) => {
@@ -381,6 +390,24 @@ impl Paep {
         batch: pb::RelayMails,
     ) -> Result<pb::RelaysAccepted, Refusal> {
         self.mail()?.relay_in_all(peer, batch.relays).await
+    }
+
+    /// `relay_chunk` from the peer gateway `peer` (`service::mail::transfer`).
+    pub async fn relay_chunk(
+        &self,
+        peer: PeerId,
+        chunk: pb::RelayMailChunk,
+    ) -> Result<pb::RelayChunkProgress, Refusal> {
+        self.mail()?.relay_chunk_in(peer, chunk).await
+    }
+
+    /// `relay_large_mail` from the peer gateway `peer` (`service::mail::transfer`).
+    pub async fn relay_large_mail(
+        &self,
+        peer: PeerId,
+        request: pb::RelayLargeMail,
+    ) -> Result<pb::RelayAccepted, Refusal> {
+        self.mail()?.relay_large_in(peer, request).await
     }
 
     /// `relay_evidence` from the peer gateway `peer` (`service::mail::status`).

@@ -19,7 +19,7 @@
 
 use std::sync::{Arc, Mutex, PoisonError};
 
-use herald_proto::wire::{MAX_CLIENT_REQUEST_BYTES, MAX_INBOX_ENTRIES, Validate as _, decode, pb};
+use herald_proto::wire::{MAX_INBOX_ENTRIES, Validate as _, decode, pb};
 use prost::Message as _;
 
 use super::at_rest::{AtRest, LABEL_LEN, StoreError};
@@ -137,6 +137,17 @@ impl Mailboxes {
         Ok(Delivered::Stored(id))
     }
 
+    /// Bytes of ciphertext `account`'s mailbox holds (its quota's use). Blocking.
+    pub(crate) fn used(&self, account: &str) -> Result<u64, StoreError> {
+        match self
+            .tree
+            .get(key(USED, &self.at_rest.label(account), &[]))?
+        {
+            Some(v) => u64_at(&v),
+            None => Ok(0),
+        }
+    }
+
     /// An entry read back, checked like anything from outside.
     fn read(
         &self,
@@ -146,7 +157,7 @@ impl Mailboxes {
     ) -> Result<pb::StoredMail, StoreError> {
         let sealed = value.get(8..).ok_or(StoreError::Unreadable)?;
         let plain = self.at_rest.open(label, entry_key, sealed)?;
-        let mail: pb::StoredMail = decode(&plain, MAX_CLIENT_REQUEST_BYTES)
+        let mail: pb::StoredMail = decode(&plain, super::transfer_store::MAX_STORED_MAIL_BYTES)
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         mail.envelope
             .as_ref()

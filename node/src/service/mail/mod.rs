@@ -21,6 +21,9 @@
 //!   expiry leaves a not-delivered record A lists (`outbox` in the session).
 //! - **Mailboxes** (`mailbox`, `at_rest`): sealed per mailbox, idempotent by (sender, msg_id),
 //!   quota and retention from the configuration.
+//! - **Mail larger than one request** (`transfer`, `transfer_store`): uploaded to S_A,
+//!   relayed to S_B and fetched by B in chunks, each hop checking the whole Z against the
+//!   envelope's signatures before it takes the mail; the rest of the path is the one above.
 //! - **Evidence points** ([`MailEvents`]): each place DESIGN §3.4 names an evidence record calls
 //!   one method; today it logs and counts, the evidence writer is to be wired in there.
 
@@ -31,6 +34,8 @@ mod record_order;
 mod relay;
 mod relay_batch;
 mod status;
+mod transfer;
+mod transfer_store;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -53,6 +58,7 @@ use at_rest::AtRest;
 pub(crate) use at_rest::StoreError;
 use mailbox::{Delivered, Mailboxes};
 use outbox::Outbox;
+use transfer_store::Transfers;
 
 use super::mail_evidence::{EvidenceRecorder, MailEvent};
 use super::{Intake, Refusal};
@@ -329,6 +335,8 @@ pub struct MailParts {
 pub(super) struct Inner {
     mailboxes: Mailboxes,
     outbox: Outbox,
+    /// Mail larger than one request while its chunks come in (`transfer`).
+    transfers: Transfers,
     log_key: SigningKey,
     domain: String,
     peers: PeerRegistry,
@@ -383,6 +391,18 @@ pub(super) fn policy_refusal(refusal: PolicyRefusal) -> Refusal {
     }
 }
 
+/// Whether `relay`'s Z travels in chunks (`transfer`).
+fn is_large_relay(relay: &pb::RelayEnvelope) -> bool {
+    (relay.envelope.as_ref())
+        .is_some_and(|e| herald_proto::paep::transfer::travels_in_chunks(e.ciphertext.len()))
+}
+
+/// Whether `mail`'s Z travels in parts only (`transfer`).
+fn is_large(mail: &pb::StoredMail) -> bool {
+    (mail.envelope.as_ref())
+        .is_some_and(|e| herald_proto::paep::transfer::travels_in_chunks(e.ciphertext.len()))
+}
+
 fn store_refusal(e: StoreError) -> Refusal {
     Refusal::Internal(format!("mail storage: {e}"))
 }
@@ -397,12 +417,14 @@ impl MailService {
             at_rest.clone(),
             parts.settings.quota_bytes,
         );
+        let transfers = Transfers::new(Tree::MailTransfer.open(&parts.db)?, at_rest.clone());
         let outbox = Outbox::new(parts.db.clone(), Tree::Outbox.open(&parts.db)?, at_rest);
         let domain = parts.intake.accounts().domain().to_owned();
         Ok(MailService {
             inner: Arc::new(Inner {
                 mailboxes,
                 outbox,
+                transfers,
                 log_key: parts.log_key,
                 domain,
                 peers: parts.peers,
@@ -583,6 +605,12 @@ impl MailService {
             .blocking(move |mail| mail.inner.mailboxes.fetch(&account, id))
             .await?
             .ok_or(Refusal::NotFound("no mail has this id in the mailbox"))?;
+        if is_large(&mail) {
+            return Err(Refusal::MailRefused {
+                kind: ClientErrorKind::TooLarge,
+                reason: "too large for one answer: fetch it by parts".into(),
+            });
+        }
         self.inner.events.handed_over(&mail).await;
         Ok(mail)
     }
@@ -621,6 +649,7 @@ impl MailService {
                     }
                     match mail.inner.mailboxes.fetch(&account, id)? {
                         None => answer.missing.push(id),
+                        Some(m) if is_large(&m) => answer.large.push(id),
                         Some(m) if !answer.mails.is_empty() && bytes + m.encoded_len() > limit => {
                             full = true;
                             answer.deferred.push(id);

@@ -201,7 +201,7 @@ impl Outbox {
             .ok_or_else(|| corrupt("short"))?;
         let relay: pb::RelayEnvelope = decode(
             value.get(12..).unwrap_or_default(),
-            MAX_CLIENT_REQUEST_BYTES,
+            super::transfer_store::MAX_STORED_MAIL_BYTES,
         )
         .map_err(|e| corrupt(&e.to_string()))?;
         relay

@@ -328,6 +328,11 @@ impl MailService {
                     ),
                     Err(e) => error!(error = %e, "delivery record retention sweep failed"),
                 }
+                match self.blocking(move |mail| mail.sweep_transfers(now)).await {
+                    Ok(0) => {}
+                    Ok(n) => warn!(removed = n, "unfinished mail transfers expired"),
+                    Err(e) => error!(error = %e, "mail transfer sweep failed"),
+                }
             }
             if attempts.available_permits() == 0 {
                 // Full: the next look is when an attempt ends.
@@ -409,17 +414,21 @@ impl MailService {
             match self.inner.peers.snapshot().by_domain(&to).cloned() {
                 None => Err(no_longer_a_peer(&to)),
                 Some(peer) => {
-                    let request = pb::ClientRequest::relay_mail(queued.relay.clone());
-                    self.inner
-                        .node
-                        .client_request(peer.peer_id, peer.addrs.clone(), request)
-                        .await
-                        .and_then(|response| {
-                            expect_relay_accepted(response, &queued.envelope.msg_id)
-                                .map_err(ClientError::from)
-                        })
-                        .map(|a| a.duplicate)
-                        .map_err(|e| refused_by(&to, e))
+                    let sent = if super::is_large_relay(&queued.relay) {
+                        // Z in chunks, then the relay envelope (`transfer`).
+                        self.relay_in_chunks(&peer, &queued.relay).await
+                    } else {
+                        let request = pb::ClientRequest::relay_mail(queued.relay.clone());
+                        (self.inner.node)
+                            .client_request(peer.peer_id, peer.addrs.clone(), request)
+                            .await
+                    };
+                    sent.and_then(|response| {
+                        expect_relay_accepted(response, &queued.envelope.msg_id)
+                            .map_err(ClientError::from)
+                    })
+                    .map(|a| a.duplicate)
+                    .map_err(|e| refused_by(&to, e))
                 }
             }
         };

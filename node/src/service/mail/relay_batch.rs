@@ -74,7 +74,12 @@ impl MailService {
         let mut by_peer: BTreeMap<String, Vec<Queued>> = BTreeMap::new();
         for item in due {
             match item {
-                Ok(q) if self.is_own(&q.relay.to_domain) || q.relay.expires_at <= now => {
+                // A large mail goes alone, in chunks (`transfer`).
+                Ok(q)
+                    if self.is_own(&q.relay.to_domain)
+                        || q.relay.expires_at <= now
+                        || super::is_large_relay(&q.relay) =>
+                {
                     requests.push(vec![q]);
                 }
                 Ok(q) => by_peer

@@ -5,8 +5,8 @@
 mod answer;
 mod mail;
 mod mail_batch;
-mod relay_batch;
 mod mail_transfer;
+mod relay_batch;
 mod session;
 
 pub use answer::{
@@ -26,11 +26,11 @@ pub use mail_batch::{
     MAX_FETCH_MAILS, MAX_FETCHED_MAILS_BYTES, MAX_SENDER_BINDINGS, MAX_SENDER_BINDINGS_BYTES,
     expect_mails, expect_mails_acknowledged, expect_sender_bindings, fetch_batches,
 };
-pub use relay_batch::{MAX_RELAYS_PER_REQUEST, expect_relays_accepted};
 pub use mail_transfer::{
     MAIL_CHUNK_BYTES, MAX_ONE_REQUEST_CIPHERTEXT_BYTES, MAX_TRANSFER_BYTES, UPLOAD_ID_BYTES,
     expect_mail_part, expect_relay_chunk_progress, expect_upload_progress,
 };
+pub use relay_batch::{MAX_RELAYS_PER_REQUEST, expect_relays_accepted};
 pub use session::{
     expect_login_accepted, expect_login_challenge, expect_password_changed, expect_password_params,
     expect_prekey_bundle, expect_prekey_status, expect_session_closed, expect_session_frame,

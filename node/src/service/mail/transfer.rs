@@ -1,0 +1,369 @@
+//! Mail larger than one request at the gateway (issue 12 §1; rules in `paep::transfer`, store
+//! in [`transfer_store`](super::transfer_store)):
+//!
+//! - **S_A takes an upload** ([`MailService::upload_chunk`], [`MailService::send_uploaded`]):
+//!   chunks durable before each answer, bounded per account (count, and bytes counted with
+//!   the account's mailbox against its quota); the envelope that follows is put together with
+//!   Z and its sig_A checked under the account's bound key (sig_A covers H(Z)) before the mail
+//!   goes the one-request mail's way (`send`: policy, ACCEPTANCE, the outbound queue). A Z
+//!   that does not verify is refused; nothing is queued.
+//! - **S_A relays in chunks** ([`MailService::relay_in_chunks`]): the relay task sends a large
+//!   mail's Z chunk by chunk, skipping what S_B says it holds (resumable after either side
+//!   restarts), then the relay envelope without Z.
+//! - **S_B takes a relay in chunks** ([`MailService::relay_chunk_in`],
+//!   [`MailService::relay_large_in`]): only from the registered peer of the domain, bounded per
+//!   peer; the relay envelope is put together with Z and taken exactly as a one-request relay
+//!   (`relay_in`: the relay signature over H(Z), the recipient, policy, the sealed mailbox,
+//!   idempotent by msg_id, CONSIGNMENT). A Z that does not verify is refused and its chunks
+//!   dropped, so S_A's retry starts over.
+//! - **B fetches by parts** ([`MailService::fetch_part`]): each part from the sealed mailbox;
+//!   the part holding the last byte logs the HANDOVER. B's client checks sig_A over H(Z)
+//!   before opening.
+
+use herald_light_client::ClientError;
+use herald_proto::entry::lp;
+use herald_proto::identity::account_domain;
+use herald_proto::paep::transfer::{self, TransferError, travels_in_chunks};
+use herald_proto::paep::verify_sender_signature;
+use herald_proto::wire::client::expect_relay_chunk_progress;
+use herald_proto::wire::pb::{self, ClientErrorKind};
+use herald_proto::wire::{MAIL_CHUNK_BYTES, MAX_TRANSFER_BYTES};
+use libp2p::PeerId;
+use tracing::warn;
+
+use super::MailService;
+use super::transfer_store::{ChunkRefused, Owner};
+use crate::peers::PeerDomain;
+use crate::service::Refusal;
+
+/// Most unfinished uploads of one account at once.
+pub(crate) const MAX_UPLOADS_PER_ACCOUNT: u64 = 4;
+/// Most unfinished relays in chunks from one peer domain at once.
+pub(crate) const MAX_RELAYS_PER_PEER: u64 = 32;
+/// Most bytes of unfinished relays in chunks from one peer domain (32 of the largest mails).
+pub(crate) const MAX_RELAY_BYTES_PER_PEER: u64 = MAX_RELAYS_PER_PEER * MAX_TRANSFER_BYTES as u64;
+
+fn refused(kind: ClientErrorKind, reason: impl ToString) -> Refusal {
+    Refusal::MailRefused {
+        kind,
+        reason: reason.to_string(),
+    }
+}
+
+fn chunk_refusal(r: ChunkRefused) -> Refusal {
+    match r {
+        ChunkRefused::Transfer(e @ TransferError::BeyondEnd { .. })
+        | ChunkRefused::Transfer(e @ TransferError::OutOfOrder { .. })
+        | ChunkRefused::Transfer(e @ TransferError::Overlap { .. }) => {
+            refused(ClientErrorKind::OutOfRange, e)
+        }
+        ChunkRefused::Transfer(e) => refused(ClientErrorKind::Malformed, e),
+        ChunkRefused::OverQuota => refused(
+            ClientErrorKind::TooLarge,
+            "over the quota: unfinished transfers and the mailbox hold too much",
+        ),
+        ChunkRefused::TooManyTransfers => refused(
+            ClientErrorKind::RateLimited,
+            "too many unfinished transfers: finish one or let it expire",
+        ),
+    }
+}
+
+/// The name under which a peer domain owns its relays in chunks (never an account's: no NUL
+/// in an address).
+fn peer_owner(domain: &str) -> String {
+    format!("\0relay from\0{}", domain.to_ascii_lowercase())
+}
+
+/// A relayed mail's transfer name: its sender and msg_id.
+fn relay_name(sender: &str, msg_id: &[u8]) -> Vec<u8> {
+    let mut name = Vec::with_capacity(sender.len() + msg_id.len() + 16);
+    lp(&mut name, sender.as_bytes());
+    lp(&mut name, msg_id);
+    name
+}
+
+impl MailService {
+    fn upload_owner(&self, account: &str) -> Owner {
+        (self.inner.transfers).owner(
+            account,
+            MAX_UPLOADS_PER_ACCOUNT,
+            self.inner.settings.quota_bytes,
+        )
+    }
+
+    fn peer_owner(&self, domain: &str) -> Owner {
+        (self.inner.transfers).owner(
+            &peer_owner(domain),
+            MAX_RELAYS_PER_PEER,
+            MAX_RELAY_BYTES_PER_PEER,
+        )
+    }
+
+    /// Session `upload_chunk` from `account` (module docs).
+    pub(crate) async fn upload_chunk(
+        &self,
+        account: &str,
+        chunk: pb::MailUploadChunk,
+    ) -> Result<pb::MailUploadProgress, Refusal> {
+        let owner = self.upload_owner(account);
+        let account = account.to_owned();
+        let now = self.now();
+        let upload_id = chunk.upload_id.clone();
+        let received = self
+            .blocking(move |mail| {
+                let transfers = &mail.inner.transfers;
+                let tag = transfers.transfer_tag(&chunk.upload_id);
+                let in_mailbox = mail.inner.mailboxes.used(&account)?;
+                transfers.chunk(
+                    &owner,
+                    &tag,
+                    chunk.total_len,
+                    chunk.offset,
+                    &chunk.data,
+                    in_mailbox,
+                    now,
+                )
+            })
+            .await?
+            .map_err(chunk_refusal)?;
+        Ok(pb::MailUploadProgress {
+            upload_id,
+            received,
+        })
+    }
+
+    /// Session `send_uploaded_mail` from `account` (module docs).
+    pub(crate) async fn send_uploaded(
+        &self,
+        account: &str,
+        request: pb::SendUploadedMail,
+    ) -> Result<pb::MailAccepted, Refusal> {
+        let head = request.envelope.ok_or(Refusal::Malformed(
+            herald_proto::wire::WireError::MissingField {
+                field: "SendUploadedMail.envelope",
+            },
+        ))?;
+        if head.sender != account {
+            return Err(Refusal::Unauthorized(
+                "a mail's sender must be the logged-in account".into(),
+            ));
+        }
+        let owner = self.upload_owner(account);
+        let tag = self.inner.transfers.transfer_tag(&request.upload_id);
+        let (z, total) = {
+            let owner = owner.clone();
+            self.blocking(move |mail| mail.inner.transfers.assembled(&owner, &tag))
+                .await?
+                .ok_or(Refusal::NotFound("no upload has this id"))?
+                .map_err(|e| refused(ClientErrorKind::OutOfRange, e))?
+        };
+        let envelope = transfer::assemble(head, z, total)
+            .map_err(|e| refused(ClientErrorKind::Malformed, e))?;
+        let key = self
+            .inner
+            .intake
+            .accounts()
+            .active_key(account)
+            .ok()
+            .flatten()
+            .ok_or(Refusal::Unauthorized("the account is not active".into()))?;
+        if let Err(e) = verify_sender_signature(&envelope, &key) {
+            self.inner
+                .events
+                .rejected(&envelope.msg_id, "the uploaded Z does not match sig_A");
+            return Err(refused(
+                ClientErrorKind::Forbidden,
+                format!("the uploaded mail does not match its signed header ({e})"),
+            ));
+        }
+        let accepted = self
+            .send(
+                account,
+                pb::SendMail {
+                    envelope: Some(envelope),
+                    expires_at: request.expires_at,
+                },
+            )
+            .await?;
+        // Queued: the upload is no longer needed (a failure here leaves it to expire).
+        if let Err(e) = self
+            .blocking(move |mail| mail.inner.transfers.remove(&owner, &tag))
+            .await
+        {
+            warn!(error = %e, "a finished upload was not deleted; it expires");
+        }
+        Ok(accepted)
+    }
+
+    /// Session `fetch_mail_part` of `account` (module docs).
+    pub(crate) async fn fetch_part(
+        &self,
+        account: &str,
+        id: u64,
+        offset: u64,
+    ) -> Result<pb::MailPart, Refusal> {
+        let account = account.to_owned();
+        let mut mail = self
+            .blocking(move |mail| mail.inner.mailboxes.fetch(&account, id))
+            .await?
+            .ok_or(Refusal::NotFound("no mail has this id in the mailbox"))?;
+        let envelope = mail.envelope.take().unwrap_or_default();
+        let total = envelope.ciphertext.len() as u64;
+        if !travels_in_chunks(envelope.ciphertext.len()) {
+            return Err(refused(
+                ClientErrorKind::OutOfRange,
+                "this mail fits one answer: fetch it whole",
+            ));
+        }
+        let data = transfer::part_at(&envelope.ciphertext, offset)
+            .map_err(|e| refused(ClientErrorKind::OutOfRange, e))?
+            .to_vec();
+        let last = offset + data.len() as u64 == total;
+        let head = pb::StoredMail {
+            envelope: Some(transfer::head_of(&envelope)),
+            ..mail.clone()
+        };
+        if last {
+            mail.envelope = Some(envelope);
+            self.inner.events.handed_over(&mail).await;
+        }
+        Ok(pb::MailPart {
+            head: Some(head),
+            total_len: total,
+            offset,
+            data,
+        })
+    }
+
+    /// S_B: `relay_chunk` from `peer` (module docs).
+    pub(crate) async fn relay_chunk_in(
+        &self,
+        peer: PeerId,
+        chunk: pb::RelayMailChunk,
+    ) -> Result<pb::RelayChunkProgress, Refusal> {
+        self.admit_relay_peer(&peer, &chunk.from_domain)?;
+        if account_domain(&chunk.sender).is_none_or(|d| !d.eq_ignore_ascii_case(&chunk.from_domain))
+        {
+            return Err(Refusal::Forbidden(
+                "the sender is not of the relaying domain",
+            ));
+        }
+        let owner = self.peer_owner(&chunk.from_domain);
+        let now = self.now();
+        let msg_id = chunk.msg_id.clone();
+        let received = self
+            .blocking(move |mail| {
+                let transfers = &mail.inner.transfers;
+                let tag = transfers.transfer_tag(&relay_name(&chunk.sender, &chunk.msg_id));
+                transfers.chunk(
+                    &owner,
+                    &tag,
+                    chunk.total_len,
+                    chunk.offset,
+                    &chunk.data,
+                    0,
+                    now,
+                )
+            })
+            .await?
+            .map_err(chunk_refusal)?;
+        Ok(pb::RelayChunkProgress { msg_id, received })
+    }
+
+    /// S_B: `relay_large_mail` from `peer` (module docs).
+    pub(crate) async fn relay_large_in(
+        &self,
+        peer: PeerId,
+        request: pb::RelayLargeMail,
+    ) -> Result<pb::RelayAccepted, Refusal> {
+        let mut relay = request.relay.unwrap_or_default();
+        self.admit_relay_peer(&peer, &relay.from_domain)?;
+        let head = relay.envelope.take().unwrap_or_default();
+        let owner = self.peer_owner(&relay.from_domain);
+        let tag = (self.inner.transfers).transfer_tag(&relay_name(&head.sender, &head.msg_id));
+        let (z, total) = {
+            let owner = owner.clone();
+            self.blocking(move |mail| mail.inner.transfers.assembled(&owner, &tag))
+                .await?
+                .ok_or(Refusal::NotFound("no chunks of this mail were relayed"))?
+                .map_err(|e| refused(ClientErrorKind::OutOfRange, e))?
+        };
+        if total != request.total_len {
+            return Err(refused(
+                ClientErrorKind::Malformed,
+                TransferError::TotalChanged {
+                    declared: request.total_len,
+                    held: total,
+                },
+            ));
+        }
+        relay.envelope = Some(
+            transfer::assemble(head, z, total)
+                .map_err(|e| refused(ClientErrorKind::Malformed, e))?,
+        );
+        let outcome = self.relay_in(peer, relay).await;
+        // Taken (or taken before), or refused for good (a Z that does not verify, a recipient
+        // or policy refusal): the chunks are no longer needed, and a retry starts over.
+        let finished = match &outcome {
+            Ok(_) => true,
+            Err(Refusal::MailRefused { .. } | Refusal::NotFound(_) | Refusal::Forbidden(_)) => true,
+            Err(_) => false,
+        };
+        if finished
+            && let Err(e) = self
+                .blocking(move |mail| mail.inner.transfers.remove(&owner, &tag))
+                .await
+        {
+            warn!(error = %e, "a finished relay's chunks were not deleted; they expire");
+        }
+        outcome
+    }
+
+    /// S_A: relays `relay` (whose Z travels in chunks) to `peer`: each chunk S_B does not hold
+    /// yet, then the relay envelope without Z; S_B's answer to that. A refused chunk is the
+    /// attempt's refusal.
+    pub(super) async fn relay_in_chunks(
+        &self,
+        peer: &PeerDomain,
+        relay: &pb::RelayEnvelope,
+    ) -> Result<pb::ClientResponse, ClientError> {
+        let envelope = relay.envelope.as_ref().cloned().unwrap_or_default();
+        let z = &envelope.ciphertext;
+        let total = z.len() as u64;
+        let mut offset = 0u64;
+        while offset < total {
+            let end = (offset as usize + MAIL_CHUNK_BYTES).min(z.len());
+            let request = pb::ClientRequest::relay_chunk(pb::RelayMailChunk {
+                from_domain: relay.from_domain.clone(),
+                sender: envelope.sender.clone(),
+                msg_id: envelope.msg_id.clone(),
+                total_len: total,
+                offset,
+                data: z[offset as usize..end].to_vec(),
+            });
+            let response = (self.inner.node)
+                .client_request(peer.peer_id, peer.addrs.clone(), request)
+                .await?;
+            let progress = expect_relay_chunk_progress(response, &envelope.msg_id)?;
+            // S_B may hold more (this mail was partly relayed before): go on from there.
+            offset = progress.received.max(end as u64);
+        }
+        let head = pb::RelayEnvelope {
+            envelope: Some(transfer::head_of(&envelope)),
+            ..relay.clone()
+        };
+        (self.inner.node)
+            .client_request(
+                peer.peer_id,
+                peer.addrs.clone(),
+                pb::ClientRequest::relay_large_mail(head, total),
+            )
+            .await
+    }
+
+    /// Deletes unfinished transfers past their time; how many. Blocking.
+    pub(super) fn sweep_transfers(&self, now: u64) -> Result<usize, super::StoreError> {
+        self.inner.transfers.sweep(now)
+    }
+}
