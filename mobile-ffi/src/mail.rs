@@ -28,8 +28,8 @@ use herald_light_client::{ClientError, DEFAULT_MAX_SKEW_SECS, DEFAULT_PREKEY_TAR
 use herald_proto::paep::{Attachment, MailContent, PrekeyKind};
 use herald_proto::wire::pb::{self, ClientErrorKind};
 use herald_proto::wire::{
-    MAX_ATTACHMENTS, MAX_MAIL_CONTENT_BYTES, MAX_MANIFEST_NAME_BYTES, MAX_MEDIA_TYPE_BYTES,
-    MAX_MSG_ID_BYTES,
+    MAX_ATTACHMENTS, MAX_MAIL_CONTENT_BYTES, MAX_MAIL_PLAINTEXT_BYTES, MAX_MANIFEST_NAME_BYTES,
+    MAX_MEDIA_TYPE_BYTES, MAX_MSG_ID_BYTES,
 };
 
 use crate::account::{HeraldAccount, check_len};
@@ -211,9 +211,10 @@ fn mail_content(
     body: &[u8],
     attachments: Vec<MailAttachment>,
 ) -> Result<Vec<u8>, HeraldError> {
-    if subject.len() > MAX_MAIL_CONTENT_BYTES || body.len() > MAX_MAIL_CONTENT_BYTES {
+    // Past `MAX_MAIL_CONTENT_BYTES` the light client sends the mail in chunks.
+    if subject.len() > MAX_MAIL_CONTENT_BYTES || body.len() > MAX_MAIL_PLAINTEXT_BYTES {
         return Err(HeraldError::bad_input(format!(
-            "subject and body: at most {MAX_MAIL_CONTENT_BYTES} bytes"
+            "subject: at most {MAX_MAIL_CONTENT_BYTES} bytes; body: at most {MAX_MAIL_PLAINTEXT_BYTES} bytes"
         )));
     }
     if attachments.len() > MAX_ATTACHMENTS {
@@ -233,9 +234,9 @@ fn mail_content(
             a.media_type.as_bytes(),
             MAX_MEDIA_TYPE_BYTES,
         )?;
-        if a.data.len() > MAX_MAIL_CONTENT_BYTES {
+        if a.data.len() > MAX_MAIL_PLAINTEXT_BYTES {
             return Err(HeraldError::bad_input(format!(
-                "attachments[{i}].data: at most {MAX_MAIL_CONTENT_BYTES} bytes"
+                "attachments[{i}].data: at most {MAX_MAIL_PLAINTEXT_BYTES} bytes"
             )));
         }
         parts.push(Attachment {
@@ -673,14 +674,21 @@ mod tests {
             vec![attachment("c.pdf", "a/b", 10)],
         );
         assert!(MailContent::open(&ok.unwrap()).is_ok());
-        let big = MAX_MAIL_CONTENT_BYTES + 1;
-        bad_input(mail_content(&"s".repeat(big), b"", vec![]));
+        bad_input(mail_content(
+            &"s".repeat(MAX_MAIL_CONTENT_BYTES + 1),
+            b"",
+            vec![],
+        ));
+        let big = MAX_MAIL_PLAINTEXT_BYTES + 1;
         bad_input(mail_content("s", &vec![0; big], vec![]));
-        // Each part within bounds, the whole over 60 KiB: proto's bound.
+        // A mail over one request is taken (it travels in chunks).
+        let large = mail_content("s", &vec![0; 100_000], vec![]).unwrap();
+        assert!(MailContent::open(&large).is_ok());
+        // Each part within bounds, the whole over 8 MiB: proto's bound.
         bad_input(mail_content(
             "s",
-            &vec![0; 40_000],
-            vec![attachment("a", "t/x", 40_000)],
+            &vec![0; 5 << 20],
+            vec![attachment("a", "t/x", 5 << 20)],
         ));
         bad_input(mail_content(
             "s",
@@ -725,7 +733,7 @@ mod tests {
         bad_input(block_on(alice.send(
             "bob@d1.test".into(),
             "s".into(),
-            vec![0; MAX_MAIL_CONTENT_BYTES + 1],
+            vec![0; MAX_MAIL_PLAINTEXT_BYTES + 1],
             vec![],
         )));
         bad_input(block_on(alice.delivery_status(vec![])));

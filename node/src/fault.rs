@@ -11,6 +11,7 @@
 //! |---|---|---|
 //! | `binding-durable` | registration, after the `IdentityBinding` is durable and before the account is marked active | `testnet/tests/enrolment_crash.rs` |
 //! | `mail-queued` | a client's `send_mail`, after the mail is durable in the outbound queue and before it is answered | `testnet/tests/certmail_by_mail_cli.rs` |
+//! | `mail-chunk-relayed` | a relayed large mail's chunk, after it is durable at the recipient's gateway and before it is answered | `testnet/tests/mail_large.rs` |
 //! | `prekey-taken` | a prekey bundle, after a one-time prekey's removal is durable and before it is answered | `testnet/tests/prekeys.rs` |
 
 use std::sync::OnceLock;
@@ -27,6 +28,9 @@ pub enum FaultPoint {
     MailConsigned,
     /// A client's mail is durable in the outbound queue; its sender is not yet answered.
     MailQueued,
+    /// A chunk of a relayed large mail is durable at the recipient's gateway; the relay chunk
+    /// is not yet answered.
+    MailChunkRelayed,
 }
 
 impl FaultPoint {
@@ -37,6 +41,7 @@ impl FaultPoint {
             FaultPoint::PrekeyTaken => "prekey-taken",
             FaultPoint::MailConsigned => "mail-consigned",
             FaultPoint::MailQueued => "mail-queued",
+            FaultPoint::MailChunkRelayed => "mail-chunk-relayed",
         }
     }
 
@@ -47,6 +52,7 @@ impl FaultPoint {
             "prekey-taken" => Some(FaultPoint::PrekeyTaken),
             "mail-consigned" => Some(FaultPoint::MailConsigned),
             "mail-queued" => Some(FaultPoint::MailQueued),
+            "mail-chunk-relayed" => Some(FaultPoint::MailChunkRelayed),
             _ => None,
         }
     }

@@ -68,6 +68,9 @@ pub struct TestnetOptions {
     /// `peer_submit_bytes_rate` 0): for benchmarks, whose few clients submit far more than
     /// one user does.
     pub unlimited_submissions: bool,
+    /// Every node's mailbox quota, KiB per account (`mailbox_quota_kib`); `None`: the node's
+    /// default. Uploads of large mails count against it too.
+    pub mailbox_quota_kib: Option<u64>,
 }
 
 /// The Argon2id costs a testnet's nodes offer for passwords: 1 MiB and 1 pass, cheap enough for
@@ -94,6 +97,7 @@ impl TestnetOptions {
             request_timeout: Duration::from_secs(15),
             password_params: testnet_password_params(),
             unlimited_submissions: false,
+            mailbox_quota_kib: None,
         }
     }
 }
@@ -360,6 +364,9 @@ async fn init_node(
     if options.unlimited_submissions {
         config.peer_submit_rate = 0;
         config.peer_submit_bytes_rate = 0;
+    }
+    if let Some(kib) = options.mailbox_quota_kib {
+        config.mailbox_quota_kib = kib;
     }
     let init_config = config.clone();
     let report = tokio::task::spawn_blocking(move || gateway::init(&init_config))

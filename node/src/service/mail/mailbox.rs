@@ -205,6 +205,15 @@ impl Mailboxes {
         }
     }
 
+    /// Whether `account`'s mailbox holds entry `id` (a key lookup; nothing is opened).
+    /// Blocking.
+    pub(crate) fn holds(&self, account: &str, id: u64) -> Result<bool, StoreError> {
+        let label = self.at_rest.label(account);
+        Ok(self
+            .tree
+            .contains_key(key(ENTRY, &label, &id.to_be_bytes()))?)
+    }
+
     /// Deletes entry `id` of `account`'s mailbox (its marker stays until the retention period).
     /// `false` if there is none. Blocking; durable when it returns.
     pub(crate) fn acknowledge(&self, account: &str, id: u64) -> Result<bool, StoreError> {

@@ -337,6 +337,8 @@ pub(super) struct Inner {
     outbox: Outbox,
     /// Mail larger than one request while its chunks come in (`transfer`).
     transfers: Transfers,
+    /// The large mail being read by parts (`transfer`).
+    parts: transfer::PartCache,
     log_key: SigningKey,
     domain: String,
     peers: PeerRegistry,
@@ -425,6 +427,7 @@ impl MailService {
                 mailboxes,
                 outbox,
                 transfers,
+                parts: transfer::PartCache::default(),
                 log_key: parts.log_key,
                 domain,
                 peers: parts.peers,

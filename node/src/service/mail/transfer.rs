@@ -28,6 +28,8 @@ use herald_proto::paep::verify_sender_signature;
 use herald_proto::wire::client::expect_relay_chunk_progress;
 use herald_proto::wire::pb::{self, ClientErrorKind};
 use herald_proto::wire::{MAIL_CHUNK_BYTES, MAX_TRANSFER_BYTES};
+use std::sync::{Arc, Mutex, PoisonError};
+
 use libp2p::PeerId;
 use tracing::warn;
 
@@ -35,6 +37,33 @@ use super::MailService;
 use super::transfer_store::{ChunkRefused, Owner};
 use crate::peers::PeerDomain;
 use crate::service::Refusal;
+
+/// The large mail last read by parts, opened once for all its parts (in memory only; its
+/// mailbox entry is checked to exist before each part is answered from it).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct PartCache(Arc<Mutex<Option<(String, u64, Arc<pb::StoredMail>)>>>);
+
+impl PartCache {
+    fn get(&self, account: &str, id: u64) -> Option<Arc<pb::StoredMail>> {
+        let held = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        match &*held {
+            Some((a, i, m)) if a == account && *i == id => Some(m.clone()),
+            _ => None,
+        }
+    }
+
+    fn put(&self, account: &str, id: u64, mail: Arc<pb::StoredMail>) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) =
+            Some((account.to_owned(), id, mail));
+    }
+
+    fn forget(&self, account: &str, id: u64) {
+        let mut held = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if matches!(&*held, Some((a, i, _)) if a == account && *i == id) {
+            *held = None;
+        }
+    }
+}
 
 /// Most unfinished uploads of one account at once.
 pub(crate) const MAX_UPLOADS_PER_ACCOUNT: u64 = 4;
@@ -203,12 +232,31 @@ impl MailService {
         id: u64,
         offset: u64,
     ) -> Result<pb::MailPart, Refusal> {
-        let account = account.to_owned();
-        let mut mail = self
-            .blocking(move |mail| mail.inner.mailboxes.fetch(&account, id))
+        let owner = account.to_owned();
+        let cache = self.inner.parts.clone();
+        let held = self
+            .blocking(move |mail| {
+                // Opened once per read, not once per part: the last opened large mail is kept
+                // (in memory only) while its mailbox still holds it.
+                if !mail.inner.mailboxes.holds(&owner, id)? {
+                    return Ok(None);
+                }
+                if let Some(m) = cache.get(&owner, id) {
+                    return Ok(Some(m));
+                }
+                let opened = mail.inner.mailboxes.fetch(&owner, id)?.map(Arc::new);
+                if let Some(m) = &opened {
+                    cache.put(&owner, id, m.clone());
+                }
+                Ok(opened)
+            })
             .await?
             .ok_or(Refusal::NotFound("no mail has this id in the mailbox"))?;
-        let envelope = mail.envelope.take().unwrap_or_default();
+        let mut mail = pb::StoredMail {
+            envelope: None,
+            ..(*held).clone()
+        };
+        let envelope = held.envelope.as_ref().cloned().unwrap_or_default();
         let total = envelope.ciphertext.len() as u64;
         if !travels_in_chunks(envelope.ciphertext.len()) {
             return Err(refused(
@@ -227,6 +275,7 @@ impl MailService {
         if last {
             mail.envelope = Some(envelope);
             self.inner.events.handed_over(&mail).await;
+            self.inner.parts.forget(account, id);
         }
         Ok(pb::MailPart {
             head: Some(head),
@@ -268,6 +317,8 @@ impl MailService {
             })
             .await?
             .map_err(chunk_refusal)?;
+        // Durable, not yet answered: S_A sends it again and S_B holds it once.
+        crate::fault::reached(crate::fault::FaultPoint::MailChunkRelayed);
         Ok(pb::RelayChunkProgress { msg_id, received })
     }
 

@@ -1,0 +1,578 @@
+//! Mail larger than one request through real gateway processes (issue 12 §1, DESIGN §3.2
+//! "size limits"; `paep::transfer`): alice at d0 sends bob at d1 a mail of several MiB with
+//! attachments. Her client uploads its Z to d0 in chunks, d0 checks it against sig_A and
+//! queues it, relays it to d1 in chunks, d1 checks the relay signature over the whole Z and
+//! keeps it sealed in bob's mailbox, bob's client fetches it by parts and opens it exactly.
+
+mod common;
+mod mail_support;
+mod paep_support;
+
+use std::path::Path;
+use std::time::Duration;
+
+use common::{bounded, options};
+use herald_light_client::keystore::MemoryKeyStore;
+use herald_light_client::{GatewayClient, MemorySessionStore, Session};
+use herald_node::fault::FaultPoint;
+use herald_proto::paep::transfer::{chunks, head_of};
+use herald_proto::paep::{Attachment, MailContent, ReplayCache};
+use herald_proto::wire::client::{AnswerError, expect_mail_accepted, expect_upload_progress};
+use herald_proto::wire::{MAIL_CHUNK_BYTES, pb};
+use herald_testnet::{Testnet, TestnetOptions};
+use mail_support::{SKEW, WITHIN, inbox_of, login, pending, send, trusts};
+use paep_support::{PASSWORD, now, register};
+use tempfile::TempDir;
+
+const BOUND: Duration = Duration::from_secs(300);
+const ALICE: &str = "alice@d0.test";
+const BOB: &str = "bob@d1.test";
+const BODY_MARK: &[u8] = b"LARGE-PLAINTEXT-BODY-4e1f7a20";
+
+/// `len` bytes no file would hold by chance (BLAKE3's output stream from `seed`).
+fn noise(seed: &str, len: usize) -> Vec<u8> {
+    let mut out = vec![0u8; len];
+    blake3::Hasher::new()
+        .update(seed.as_bytes())
+        .finalize_xof()
+        .fill(&mut out);
+    out
+}
+
+/// A mail of about 3 MiB: a marked body and two attachments.
+fn large_mail() -> (Vec<u8>, Vec<Attachment>) {
+    let attachments = vec![
+        Attachment {
+            name: "scan.pdf".into(),
+            media_type: "application/pdf".into(),
+            data: noise("scan", 2 * 1024 * 1024 + 17),
+        },
+        Attachment {
+            name: "notes.txt".into(),
+            media_type: "text/plain".into(),
+            data: noise("notes", 900 * 1024),
+        },
+    ];
+    let mut body = BODY_MARK.to_vec();
+    body.extend(noise("body", 64 * 1024));
+    (body, attachments)
+}
+
+/// Every file under `dir` whose bytes contain `needle`.
+fn files_holding(dir: &Path, needle: &[u8]) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if let Ok(bytes) = std::fs::read(&path)
+                && bytes.windows(needle.len()).any(|w| w == needle)
+            {
+                found.push(path.display().to_string());
+            }
+        }
+    }
+    found
+}
+
+/// Waits (bounded) until the outbox lists `msg_id` delivered.
+async fn delivered(
+    client: &GatewayClient,
+    session: &mut Session<MemorySessionStore>,
+    msg_id: &[u8],
+) {
+    let deadline = tokio::time::Instant::now() + WITHIN;
+    loop {
+        let outbox = session.outbox(client).await.unwrap();
+        let entry = outbox.entries.into_iter().find(|e| e.msg_id == msg_id);
+        match entry {
+            Some(e) if e.state == pb::DeliveryState::Delivered as i32 => return,
+            other if tokio::time::Instant::now() >= deadline => {
+                panic!("mail {msg_id:?} not delivered in time: {other:?}")
+            }
+            _ => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+}
+
+/// Bob registered at d1 with two prekeys, alice at d0; both logged in.
+struct Parties {
+    bob_keys: MemoryKeyStore,
+    bob_client: GatewayClient,
+    bob: Session<MemorySessionStore>,
+    alice_keys: MemoryKeyStore,
+    alice_client: GatewayClient,
+    alice: Session<MemorySessionStore>,
+}
+
+async fn parties(net: &Testnet) -> Parties {
+    let mut bob_keys = register(net, 1, BOB, 1).await;
+    let (bob_client, mut bob) = login(net, 1, BOB).await;
+    bob.upload_prekeys(&bob_client, &mut bob_keys, 2, true)
+        .await
+        .unwrap();
+    let alice_keys = register(net, 0, ALICE, 2).await;
+    let (alice_client, alice) = login(net, 0, ALICE).await;
+    Parties {
+        bob_keys,
+        bob_client,
+        bob,
+        alice_keys,
+        alice_client,
+        alice,
+    }
+}
+
+/// The one mail in bob's mailbox, read (by parts) and opened, checked to be `plaintext`.
+async fn bob_reads_exactly(net: &Testnet, p: &mut Parties, plaintext: &[u8]) {
+    let inbox = inbox_of(&p.bob_client, &mut p.bob, 1).await;
+    assert_eq!(inbox.entries.len(), 1, "{inbox:?}");
+    let id = inbox.entries[0].id;
+    assert!(inbox.entries[0].size > plaintext.len() as u64);
+    // A batch read names it too large for one answer; the client reads it by parts.
+    let batch = p
+        .bob
+        .read_mails(
+            &p.bob_client,
+            &mut p.bob_keys,
+            &[id],
+            &trusts(net),
+            &mut ReplayCache::new(),
+            now(),
+            SKEW,
+        )
+        .await
+        .unwrap();
+    assert_eq!(batch.read.len(), 1);
+    let (read_id, mail) = batch.read.into_iter().next().unwrap();
+    assert_eq!(read_id, id);
+    let mail = mail.unwrap();
+    assert_eq!(mail.opened.sender, ALICE);
+    assert_eq!(mail.opened.plaintext, plaintext);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_multi_mib_mail_with_attachments_goes_through_both_gateways_in_chunks_and_bob_reads_it_exactly()
+ {
+    bounded(BOUND, async {
+        let dir = TempDir::new().unwrap();
+        let net = Testnet::spawn(2, options(dir.path())).await.unwrap();
+        let mut p = parties(&net).await;
+        let (body, attachments) = large_mail();
+        let m = MailContent::build("large", &body, attachments.clone()).unwrap();
+        assert!(m.len() > 3_000_000, "{}", m.len());
+        let t0 = std::time::Instant::now();
+        let accepted = send(
+            &net,
+            &p.alice_client,
+            &mut p.alice,
+            &mut p.alice_keys,
+            BOB,
+            b"m-large",
+            &m,
+        )
+        .await;
+        eprintln!("TIMING sent after {:?}", t0.elapsed());
+        assert_eq!(accepted.msg_id, b"m-large");
+        let t = std::time::Instant::now();
+        delivered(&p.alice_client, &mut p.alice, b"m-large").await;
+        eprintln!("TIMING delivered after {:?}", t.elapsed());
+        bob_reads_exactly(&net, &mut p, &m).await;
+        eprintln!("TIMING read after {:?}", t.elapsed());
+        let opened = MailContent::open(&m).unwrap();
+        assert_eq!(opened.body, body);
+        assert_eq!(opened.attachments.len(), 2);
+        assert_eq!(opened.attachments[0].data, attachments[0].data);
+
+        // The evidence points of a one-request mail were passed, once each.
+        let metric = |i, kind| paep_support::counter(&net, i, "herald_mail_events", kind);
+        assert_eq!(metric(0, "acceptance").await, 1.0);
+        assert_eq!(metric(1, "consignment").await, 1.0);
+        assert!(metric(1, "handover").await >= 1.0);
+
+        // Mailboxes at rest: no file of either node's data directory holds the plaintext
+        // (the body's mark, or a run of either attachment), nor the password.
+        for i in 0..2 {
+            let data = net.node(i).config().data_dir.clone();
+            assert!(!files_holding(&data, b"d1.test").is_empty());
+            let mid = attachments[0].data.len() / 2;
+            for needle in [
+                BODY_MARK,
+                &attachments[0].data[mid..mid + 48],
+                &attachments[1].data[1000..1048],
+                PASSWORD,
+            ] {
+                let found = files_holding(&data, needle);
+                assert!(found.is_empty(), "plaintext found in {found:?}");
+            }
+        }
+    })
+    .await;
+}
+
+/// Alice's sealed envelope of `plaintext` to bob (waiting out a binding not yet cosigned).
+async fn sealed(
+    net: &Testnet,
+    p: &mut Parties,
+    msg_id: &[u8],
+    plaintext: &[u8],
+) -> pb::MailEnvelope {
+    let deadline = tokio::time::Instant::now() + WITHIN;
+    loop {
+        match p
+            .alice
+            .seal_mail(
+                &p.alice_client,
+                &mut p.alice_keys,
+                BOB,
+                &trusts(net),
+                msg_id,
+                plaintext,
+                now(),
+                SKEW,
+            )
+            .await
+        {
+            Err(e) if pending(&e) && tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            other => return other.unwrap(),
+        }
+    }
+}
+
+/// Uploads `z` under `upload_id` chunk by chunk; the refusal of the first refused chunk.
+async fn upload(p: &mut Parties, upload_id: &[u8], z: &[u8]) -> Result<(), pb::ClientError> {
+    for (offset, chunk) in chunks(z) {
+        let request = pb::SessionRequest::upload_chunk(upload_id, z.len() as u64, offset, chunk);
+        let response = p.alice.request(&p.alice_client, &request).await.unwrap();
+        match expect_upload_progress(response, upload_id) {
+            Ok(progress) => assert_eq!(progress.received, offset + chunk.len() as u64),
+            Err(AnswerError::Refused(e)) => return Err(e),
+            Err(other) => panic!("{other}"),
+        }
+    }
+    Ok(())
+}
+
+/// Sends the upload `upload_id` as `envelope`'s mail.
+async fn send_uploaded(
+    p: &mut Parties,
+    upload_id: &[u8],
+    envelope: &pb::MailEnvelope,
+) -> Result<pb::MailAccepted, pb::ClientError> {
+    let request = pb::SessionRequest::send_uploaded_mail(upload_id, head_of(envelope), 0);
+    let response = p.alice.request(&p.alice_client, &request).await.unwrap();
+    match expect_mail_accepted(response) {
+        Ok(a) => Ok(a),
+        Err(AnswerError::Refused(e)) => Err(e),
+        Err(other) => panic!("{other}"),
+    }
+}
+
+fn kind(e: &pb::ClientError) -> pb::ClientErrorKind {
+    pb::ClientErrorKind::try_from(e.kind).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attack_a_tampered_chunk_is_refused_and_nothing_is_queued() {
+    bounded(BOUND, async {
+        let dir = TempDir::new().unwrap();
+        let net = Testnet::spawn(2, options(dir.path())).await.unwrap();
+        let mut p = parties(&net).await;
+        let (body, attachments) = large_mail();
+        let m = MailContent::build("tampered", &body, attachments).unwrap();
+        let envelope = sealed(&net, &mut p, b"m-tampered", &m).await;
+        let z = envelope.ciphertext.clone();
+
+        // One byte of the second chunk altered on the way: every chunk is taken (nothing is
+        // checked per chunk), the whole Z does not match sig_A's H(Z), and the mail is refused.
+        let mut altered = z.clone();
+        altered[MAIL_CHUNK_BYTES + 5] ^= 1;
+        upload(&mut p, &[1; 16], &altered).await.unwrap();
+        let refused = send_uploaded(&mut p, &[1; 16], &envelope)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            kind(&refused),
+            pb::ClientErrorKind::Forbidden,
+            "{refused:?}"
+        );
+        let outbox = p.alice.outbox(&p.alice_client).await.unwrap();
+        assert!(outbox.entries.is_empty(), "{outbox:?}");
+
+        // Out of order, overlapping, and an unknown upload id: refused, nothing changes.
+        let gap = pb::SessionRequest::upload_chunk(
+            &[2; 16],
+            z.len() as u64,
+            MAIL_CHUNK_BYTES as u64,
+            &z[..10],
+        );
+        let overlap =
+            pb::SessionRequest::upload_chunk(&[1; 16], z.len() as u64, 10, &z[..MAIL_CHUNK_BYTES]);
+        for bad in [gap, overlap] {
+            let response = p.alice.request(&p.alice_client, &bad).await.unwrap();
+            match expect_upload_progress(response, &[0; 16]) {
+                Err(AnswerError::Refused(e)) => {
+                    assert_eq!(kind(&e), pb::ClientErrorKind::OutOfRange, "{e:?}")
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        let unknown = send_uploaded(&mut p, &[3; 16], &envelope)
+            .await
+            .unwrap_err();
+        assert_eq!(kind(&unknown), pb::ClientErrorKind::NotFound, "{unknown:?}");
+
+        // The same envelope with its true Z goes (the refused upload changed nothing).
+        upload(&mut p, &[4; 16], &z).await.unwrap();
+        send_uploaded(&mut p, &[4; 16], &envelope).await.unwrap();
+        delivered(&p.alice_client, &mut p.alice, b"m-tampered").await;
+        bob_reads_exactly(&net, &mut p, &m).await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_over_the_quota_or_past_the_unfinished_bound_is_refused_and_changes_nothing() {
+    bounded(BOUND, async {
+        let dir = TempDir::new().unwrap();
+        let options = TestnetOptions {
+            // 1 MiB per account: a 3 MiB mail's upload passes it.
+            mailbox_quota_kib: Some(1024),
+            ..options(dir.path())
+        };
+        let net = Testnet::spawn(2, options).await.unwrap();
+        let mut p = parties(&net).await;
+        let (body, attachments) = large_mail();
+        let m = MailContent::build("too large", &body, attachments).unwrap();
+        let envelope = sealed(&net, &mut p, b"m-quota", &m).await;
+        let refused = upload(&mut p, &[1; 16], &envelope.ciphertext)
+            .await
+            .unwrap_err();
+        assert_eq!(kind(&refused), pb::ClientErrorKind::TooLarge, "{refused:?}");
+        // The part taken before the quota was reached is not a mail.
+        let incomplete = send_uploaded(&mut p, &[1; 16], &envelope)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            kind(&incomplete),
+            pb::ClientErrorKind::OutOfRange,
+            "{incomplete:?}"
+        );
+        assert!(
+            p.alice
+                .outbox(&p.alice_client)
+                .await
+                .unwrap()
+                .entries
+                .is_empty()
+        );
+
+        // At most four unfinished uploads per account: a fifth is refused.
+        let z = &envelope.ciphertext;
+        let first =
+            |id: u8| pb::SessionRequest::upload_chunk(&[id; 16], z.len() as u64, 0, &z[..100]);
+        for id in 2..5 {
+            let response = p.alice.request(&p.alice_client, &first(id)).await.unwrap();
+            expect_upload_progress(response, &[id; 16]).unwrap();
+        }
+        let response = p.alice.request(&p.alice_client, &first(5)).await.unwrap();
+        match expect_upload_progress(response, &[5; 16]) {
+            Err(AnswerError::Refused(e)) => {
+                assert_eq!(kind(&e), pb::ClientErrorKind::RateLimited, "{e:?}")
+            }
+            other => panic!("{other:?}"),
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn beta_killed_mid_relay_resumes_and_bob_gets_the_large_mail_once() {
+    bounded(BOUND, async {
+        let dir = TempDir::new().unwrap();
+        let mut net = Testnet::spawn(2, options(dir.path())).await.unwrap();
+        let mut p = parties(&net).await;
+        // d1 dies right after the first relayed chunk is durable, before answering it.
+        net.set_fault(1, Some(FaultPoint::MailChunkRelayed))
+            .unwrap();
+        net.restart(1).await.unwrap();
+        let (body, attachments) = large_mail();
+        let m = MailContent::build("resumed", &body, attachments).unwrap();
+        send(
+            &net,
+            &p.alice_client,
+            &mut p.alice,
+            &mut p.alice_keys,
+            BOB,
+            b"m-resumed",
+            &m,
+        )
+        .await;
+        let died = herald_testnet::wait::until(WITHIN, Duration::from_millis(20), || {
+            let alive = net.check_alive(1);
+            async move {
+                match alive {
+                    Err(herald_testnet::TestnetError::Exited { .. }) => Ok(()),
+                    other => Err(format!("{other:?}")),
+                }
+            }
+        })
+        .await;
+        assert!(died.is_ok(), "d1 did not die at the fault point: {died:?}");
+        net.set_fault(1, None).unwrap();
+        net.restart(1).await.unwrap();
+        // d0 relays again from what d1 holds; d1 takes the mail once.
+        delivered(&p.alice_client, &mut p.alice, b"m-resumed").await;
+        let (bob_client, bob) = login(&net, 1, BOB).await;
+        p.bob_client = bob_client;
+        p.bob = bob;
+        bob_reads_exactly(&net, &mut p, &m).await;
+        let inbox = p.bob.inbox(&p.bob_client).await.unwrap();
+        assert_eq!(inbox.entries.len(), 1, "exactly one mail: {inbox:?}");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_sends_a_large_attachment_and_read_writes_it() {
+    bounded(BOUND, async {
+        let dir = TempDir::new().unwrap();
+        let net = Testnet::spawn(2, options(dir.path())).await.unwrap();
+        let password_file = dir.path().join("password");
+        std::fs::write(&password_file, PASSWORD).unwrap();
+        let pw = password_file.to_str().unwrap().to_owned();
+        let herald = |home: std::path::PathBuf, args: Vec<String>| async move {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let passphrase = "a long passphrase for the test";
+            common::herald(&home, passphrase, &[], &args, Duration::from_secs(120)).await
+        };
+        let ok = common::succeeded;
+        let args = |a: &[&str]| a.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        let mut homes = Vec::new();
+        for (i, account) in [(0, ALICE), (1, BOB)] {
+            let home = dir.path().join(account);
+            let gateway = net.node(i).multiaddr().to_string();
+            let log_key = net.node(i).log_key().to_string();
+            let code = (net.node(i).enrol(account, None).await.unwrap()).enrolment_code;
+            for step in [
+                &[
+                    "account",
+                    "init",
+                    "--account",
+                    account,
+                    "--kdf-memory-kib",
+                    "19456",
+                    "--kdf-iterations",
+                    "2",
+                ][..],
+                &[
+                    "account",
+                    "register",
+                    "--gateway",
+                    &gateway,
+                    "--log-key",
+                    &log_key,
+                    "--code",
+                    &code,
+                    "--password-file",
+                    &pw,
+                ],
+                &["login", "--gateway", &gateway, "--password-file", &pw],
+            ] {
+                ok(&herald(home.clone(), args(step)).await);
+            }
+            let trust = home.join("trust");
+            ok(&herald(
+                home.clone(),
+                args(&[
+                    "log",
+                    "trust",
+                    "--gateway",
+                    &gateway,
+                    "--log-key",
+                    &log_key,
+                    "--out",
+                    trust.to_str().unwrap(),
+                    "--yes",
+                ]),
+            )
+            .await);
+            homes.push((home, gateway));
+        }
+        let (alice_home, alice_gw) = homes[0].clone();
+        let (bob_home, bob_gw) = homes[1].clone();
+        ok(&herald(
+            bob_home.clone(),
+            args(&["prekeys", "top-up", "--gateway", &bob_gw, "--target", "3"]),
+        )
+        .await);
+
+        let body = dir.path().join("body.txt");
+        std::fs::write(&body, b"Bob, the scans.").unwrap();
+        let big = noise("cli scan", 1536 * 1024);
+        let attachment = dir.path().join("scans.bin");
+        std::fs::write(&attachment, &big).unwrap();
+        let deadline = tokio::time::Instant::now() + WITHIN;
+        let sent = loop {
+            let out = herald(
+                alice_home.clone(),
+                args(&[
+                    "send",
+                    "--gateway",
+                    &alice_gw,
+                    "--to",
+                    BOB,
+                    "--subject",
+                    "Scans",
+                    "--body-file",
+                    body.to_str().unwrap(),
+                    "--attach",
+                    attachment.to_str().unwrap(),
+                    "--json",
+                ]),
+            )
+            .await;
+            if out.status.success() || tokio::time::Instant::now() >= deadline {
+                break ok(&out);
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        };
+        let msg_id = sent["msg_id"].as_str().unwrap().to_owned();
+        let deadline = tokio::time::Instant::now() + WITHIN;
+        let id = loop {
+            let listed = ok(&herald(
+                bob_home.clone(),
+                args(&["inbox", "--gateway", &bob_gw, "--json"]),
+            )
+            .await);
+            if let Some(first) = listed["entries"].as_array().and_then(|e| e.first()) {
+                break first["id"].as_u64().unwrap();
+            }
+            assert!(tokio::time::Instant::now() < deadline, "no mail arrived");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        let out_dir = dir.path().join("attachments");
+        let read = ok(&herald(
+            bob_home.clone(),
+            args(&[
+                "read",
+                &id.to_string(),
+                "--gateway",
+                &bob_gw,
+                "--out",
+                out_dir.to_str().unwrap(),
+                "--json",
+            ]),
+        )
+        .await);
+        assert_eq!(read["from"], ALICE);
+        assert_eq!(read["subject"], "Scans");
+        assert_eq!(read["msg_id"], msg_id.as_str());
+        assert_eq!(std::fs::read(out_dir.join("scans.bin")).unwrap(), big);
+    })
+    .await;
+}
