@@ -312,3 +312,149 @@ impl Transfers {
         Ok(expired.len())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use herald_proto::wire::{MAIL_CHUNK_BYTES, MAX_ONE_REQUEST_CIPHERTEXT_BYTES};
+    use zeroize::Zeroizing;
+
+    use super::*;
+
+    const TOTAL: u64 = MAX_ONE_REQUEST_CIPHERTEXT_BYTES as u64 + 100;
+
+    fn z() -> Vec<u8> {
+        (0..TOTAL).map(|i| (i % 251) as u8).collect()
+    }
+
+    fn open(dir: &std::path::Path) -> (sled::Db, Transfers) {
+        let db = crate::db::open(dir).unwrap().unwrap();
+        let tree = crate::db::Tree::MailTransfer.open(&db).unwrap();
+        let transfers = Transfers::new(tree, Arc::new(AtRest::new(Zeroizing::new([7; 32]))));
+        (db, transfers)
+    }
+
+    fn send_all(t: &Transfers, owner: &Owner, tag: &[u8; 32], z: &[u8], now: u64) {
+        for (offset, c) in herald_proto::paep::transfer::chunks(z) {
+            let received = t
+                .chunk(owner, tag, TOTAL, offset, c, 0, now)
+                .unwrap()
+                .unwrap();
+            assert_eq!(received, offset + c.len() as u64);
+        }
+    }
+
+    #[test]
+    fn a_transfer_survives_a_restart_and_a_resent_chunk_is_held_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let z = z();
+        {
+            let (_db, t) = open(dir.path());
+            let owner = t.owner("alice@alpha.test", 4, 1 << 30);
+            let tag = t.transfer_tag(b"upload");
+            let first = &z[..MAIL_CHUNK_BYTES];
+            assert_eq!(
+                t.chunk(&owner, &tag, TOTAL, 0, first, 0, 10).unwrap(),
+                Ok(MAIL_CHUNK_BYTES as u64)
+            );
+            assert_eq!(
+                t.assembled(&owner, &tag).unwrap(),
+                Some(Err(TransferError::Incomplete {
+                    received: MAIL_CHUNK_BYTES as u64,
+                    total: TOTAL
+                }))
+            );
+        }
+        let (_db, t) = open(dir.path());
+        let owner = t.owner("alice@alpha.test", 4, 1 << 30);
+        let tag = t.transfer_tag(b"upload");
+        // The sender starts over from 0: the first chunk is held, the rest appended.
+        assert_eq!(
+            t.chunk(&owner, &tag, TOTAL, 0, &z[..MAIL_CHUNK_BYTES], 0, 11)
+                .unwrap(),
+            Ok(MAIL_CHUNK_BYTES as u64)
+        );
+        let rest = &z[MAIL_CHUNK_BYTES..];
+        assert_eq!(
+            t.chunk(&owner, &tag, TOTAL, MAIL_CHUNK_BYTES as u64, rest, 0, 11)
+                .unwrap(),
+            Ok(TOTAL)
+        );
+        assert_eq!(t.assembled(&owner, &tag).unwrap(), Some(Ok((z, TOTAL))));
+        t.remove(&owner, &tag).unwrap();
+        assert_eq!(t.assembled(&owner, &tag).unwrap(), None);
+        assert!(t.tree.scan_prefix([CHUNK]).next().is_none());
+    }
+
+    #[test]
+    fn an_owner_past_its_bounds_is_refused_and_expired_transfers_are_swept() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_db, t) = open(dir.path());
+        let z = z();
+        let owner = t.owner("alice@alpha.test", 2, 2 * MAIL_CHUNK_BYTES as u64);
+        let [a, b, c] = [b"a", b"b", b"c"].map(|n| t.transfer_tag(n));
+        let chunk = &z[..MAIL_CHUNK_BYTES];
+        assert!(t.chunk(&owner, &a, TOTAL, 0, chunk, 0, 0).unwrap().is_ok());
+        // The mailbox's bytes count too.
+        assert_eq!(
+            t.chunk(&owner, &b, TOTAL, 0, chunk, MAIL_CHUNK_BYTES as u64 + 1, 0)
+                .unwrap(),
+            Err(ChunkRefused::OverQuota)
+        );
+        assert!(t.chunk(&owner, &b, TOTAL, 0, chunk, 0, 5).unwrap().is_ok());
+        assert_eq!(
+            t.chunk(&owner, &c, TOTAL, 0, &z[..10], 0, 5).unwrap(),
+            Err(ChunkRefused::TooManyTransfers)
+        );
+        assert_eq!(
+            t.chunk(&owner, &a, TOTAL, MAIL_CHUNK_BYTES as u64, &z[..10], 0, 5)
+                .unwrap(),
+            Err(ChunkRefused::OverQuota)
+        );
+        // Another owner is not affected; `a` expires first.
+        let bob = t.owner("bob@alpha.test", 2, 2 * MAIL_CHUNK_BYTES as u64);
+        assert!(t.chunk(&bob, &c, TOTAL, 0, chunk, 0, 0).unwrap().is_ok());
+        assert_eq!(t.sweep(TRANSFER_TTL_SECS).unwrap(), 2);
+        assert_eq!(t.assembled(&owner, &a).unwrap(), None);
+        assert!(t.assembled(&owner, &b).unwrap().is_some());
+        assert!(
+            t.chunk(&owner, &c, TOTAL, 0, &z[..10], 0, 6)
+                .unwrap()
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn chunks_at_rest_hold_no_plaintext() {
+        let dir = tempfile::tempdir().unwrap();
+        let z: Vec<u8> = b"PLAINTEXT-CHUNK-MARK-2c9e"
+            .iter()
+            .copied()
+            .cycle()
+            .take(TOTAL as usize)
+            .collect();
+        {
+            let (db, t) = open(dir.path());
+            let owner = t.owner("alice@alpha.test", 4, 1 << 30);
+            send_all(&t, &owner, &t.transfer_tag(b"u"), &z, 0);
+            db.flush().unwrap();
+        }
+        let mut stack = vec![dir.path().to_path_buf()];
+        while let Some(d) = stack.pop() {
+            for entry in std::fs::read_dir(&d).unwrap().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else {
+                    let bytes = std::fs::read(&path).unwrap();
+                    for needle in [&b"PLAINTEXT-CHUNK-MARK"[..], b"alice@alpha.test"] {
+                        assert!(
+                            !bytes.windows(needle.len()).any(|w| w == needle),
+                            "{} holds it",
+                            path.display()
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
