@@ -576,3 +576,50 @@ async fn the_cli_sends_a_large_attachment_and_read_writes_it() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attack_relay_chunks_from_an_unregistered_domain_are_refused_and_counted() {
+    bounded(BOUND, async {
+        use herald_light_client::Gateway as _;
+        let dir = TempDir::new().unwrap();
+        let net = Testnet::spawn(2, options(dir.path())).await.unwrap();
+        register(&net, 1, BOB, 1).await;
+        // A light client is no registered peer, whatever domain it names.
+        let stranger = net.client(1).await.unwrap();
+        let total = herald_proto::wire::MAX_ONE_REQUEST_CIPHERTEXT_BYTES as u64 + 1;
+        let chunk = pb::ClientRequest::relay_chunk(pb::RelayMailChunk {
+            from_domain: "d0.test".into(),
+            sender: ALICE.into(),
+            msg_id: b"m-stranger".to_vec(),
+            total_len: total,
+            offset: 0,
+            data: vec![1; 100],
+        });
+        let head = pb::MailEnvelope {
+            msg_id: b"m-stranger".to_vec(),
+            sender: ALICE.into(),
+            recipient: BOB.into(),
+            ephemeral_key: vec![9; 32],
+            prekey_id: 1,
+            ciphertext: Vec::new(),
+            sender_signature: vec![2; 64],
+        };
+        let relay = pb::RelayEnvelope {
+            from_domain: "d0.test".into(),
+            to_domain: "d1.test".into(),
+            envelope: Some(head),
+            expires_at: now() + 600,
+            gateway_signature: vec![3; 64],
+        };
+        for request in [chunk, pb::ClientRequest::relay_large_mail(relay, total)] {
+            let refused = stranger.exchange(request).await.unwrap();
+            let Some(pb::client_response::Response::Error(e)) = refused.response else {
+                panic!("a stranger's relay was taken: {refused:?}");
+            };
+            assert_eq!(e.kind, pb::ClientErrorKind::Forbidden as i32, "{e:?}");
+        }
+        let refused = paep_support::counter(&net, 1, "herald_relay_refused", "unregistered").await;
+        assert_eq!(refused, 2.0);
+    })
+    .await;
+}
