@@ -41,7 +41,10 @@ use crate::service::Refusal;
 /// The large mail last read by parts, opened once for all its parts (in memory only; its
 /// mailbox entry is checked to exist before each part is answered from it).
 #[derive(Clone, Debug, Default)]
-pub(crate) struct PartCache(Arc<Mutex<Option<(String, u64, Arc<pb::StoredMail>)>>>);
+pub(crate) struct PartCache(Arc<Mutex<Option<CachedMail>>>);
+
+/// A mail of `account`'s mailbox entry `id`, opened.
+type CachedMail = (String, u64, Arc<pb::StoredMail>);
 
 impl PartCache {
     fn get(&self, account: &str, id: u64) -> Option<Arc<pb::StoredMail>> {

@@ -38,6 +38,9 @@ pub(crate) const MAX_STORED_MAIL_BYTES: usize = herald_proto::wire::MAX_MAIL_ENV
 /// Seconds an unfinished transfer is kept from its first chunk.
 pub(crate) const TRANSFER_TTL_SECS: u64 = 3600;
 
+/// A transfer's whole Z and its declared length, or why it is not whole yet.
+pub(crate) type Assembled = Result<(Vec<u8>, u64), TransferError>;
+
 /// Whose transfer, and the bounds on what it may hold.
 #[derive(Clone, Debug)]
 pub(crate) struct Owner {
@@ -211,7 +214,7 @@ impl Transfers {
         &self,
         owner: &Owner,
         transfer: &[u8; 32],
-    ) -> Result<Option<Result<(Vec<u8>, u64), TransferError>>, StoreError> {
+    ) -> Result<Option<Assembled>, StoreError> {
         let Some(v) = self.tree.get(Self::key(META, owner, transfer, &[]))? else {
             return Ok(None);
         };
