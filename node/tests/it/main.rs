@@ -16,6 +16,7 @@ mod enrolment_attempts;
 mod mail_evidence;
 mod mail_privacy;
 mod mail_status_relayed;
+mod mail_transfer;
 mod network_client;
 mod network_flood;
 mod network_gossip;
