@@ -17,6 +17,7 @@
 //! | `evidence` | the evidence writer (`service::evidence`) | how far each evidence kind was written | moved and flushed only after the records' acks |
 //! | `mail` | mail (`service::mail::mailbox`) | mailbox entries sealed per mailbox, taken-msg_id markers, bytes per mailbox | flushed before a relay is acknowledged or an acknowledgement answered |
 //! | `outbox` | mail (`service::mail::outbox`) | the outbound queue (sealed relay envelopes) and delivery records | flushed before a mail is accepted and after each attempt |
+//! | `mail_transfer` | mail (`service::mail::transfer_store`) | unfinished large-mail transfers: uploads from accounts, relays from peers, each chunk sealed for its owner; bytes and counts per owner | flushed before each chunk is acknowledged |
 
 use std::path::Path;
 use std::time::{Duration, Instant};

@@ -524,6 +524,28 @@ mod tests {
     }
 
     #[test]
+    fn attack_the_senders_gateway_refuses_a_z_that_is_not_the_one_a_signed() {
+        let world = World::new();
+        let envelope = sealed(&world, world.fallback_zero(), b"m-z", &[7; 70_000]);
+        let key = alice_key().verifying_key().to_bytes();
+        assert_eq!(verify_sender_signature(&envelope, &key), Ok(()));
+        // One byte of Z altered (a chunk changed on the way), or another account's key.
+        let mut altered = envelope.clone();
+        altered.ciphertext[50_000] ^= 1;
+        assert_eq!(
+            verify_sender_signature(&altered, &key),
+            Err(MailError::ForgedSender)
+        );
+        let other = SigningKey::from_bytes(&[0x55; 32])
+            .verifying_key()
+            .to_bytes();
+        assert_eq!(
+            verify_sender_signature(&envelope, &other),
+            Err(MailError::ForgedSender)
+        );
+    }
+
+    #[test]
     fn a_mail_from_a_revoked_sender_key_is_refused() {
         let mut world = World::new();
         let envelope = sealed(&world, world.fallback_zero(), b"m-8", b"old key");
