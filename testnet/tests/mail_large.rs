@@ -267,6 +267,12 @@ async fn send_uploaded(
     }
 }
 
+/// Whether `e` is the gateway's BUSY (e.g. its connection to a restarted peer was lost).
+fn busy(e: &herald_light_client::SessionError) -> bool {
+    matches!(e, herald_light_client::SessionError::Gateway(c)
+        if paep_support::refusal(c) == Some(pb::ClientErrorKind::Busy))
+}
+
 fn kind(e: &pb::ClientError) -> pb::ClientErrorKind {
     pb::ClientErrorKind::try_from(e.kind).unwrap()
 }
@@ -402,16 +408,34 @@ async fn beta_killed_mid_relay_resumes_and_bob_gets_the_large_mail_once() {
         net.restart(1).await.unwrap();
         let (body, attachments) = large_mail();
         let m = MailContent::build("resumed", &body, attachments).unwrap();
-        send(
-            &net,
-            &p.alice_client,
-            &mut p.alice,
-            &mut p.alice_keys,
-            BOB,
-            b"m-resumed",
-            &m,
-        )
-        .await;
+        // d0's connection to the restarted d1 may be lost at first (BUSY): sent again, as a
+        // user would.
+        let deadline = tokio::time::Instant::now() + WITHIN;
+        loop {
+            let sent = p
+                .alice
+                .send_mail(
+                    &p.alice_client,
+                    &mut p.alice_keys,
+                    BOB,
+                    &trusts(&net),
+                    b"m-resumed",
+                    &m,
+                    0,
+                    now(),
+                    SKEW,
+                )
+                .await;
+            match sent {
+                Err(e) if (pending(&e) || busy(&e)) && tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                other => {
+                    assert_eq!(other.unwrap().msg_id, b"m-resumed");
+                    break;
+                }
+            }
+        }
         let died = herald_testnet::wait::until(WITHIN, Duration::from_millis(20), || {
             let alive = net.check_alive(1);
             async move {
