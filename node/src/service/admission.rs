@@ -16,6 +16,8 @@
 //!    commitments; its signature is checked under the opening's key and salt. A `BatchNotarization`'s signature covers
 //!    its author's whole batch: it is verified once per batch and remembered
 //!    ([`VerifiedBatches`]), so the other items of the batch cost a path of hashes each.
+//!    A `Notarization`'s author key is decompressed once while the gateway remembers it
+//!    (`herald_proto::entry::AuthorKeys`); its signature is checked every time.
 //! 6. A `KeyPublication`'s author (the opening's sender) is an active account of this domain
 //!    whose bound identity key is the opening's `author_key` (`UNAUTHORIZED`), and no publication for its req_hash is logged or being
 //!    logged (`DUPLICATE`).
@@ -30,8 +32,8 @@ use std::collections::HashSet;
 use std::sync::Mutex;
 
 use herald_proto::entry::{
-    BatchSignature, EntryError, PublicationOpening, batch_signature, is_sealed,
-    verify_notarization, verify_sealed_publication,
+    AuthorKeys, BatchSignature, EntryError, PublicationOpening, batch_signature, is_sealed,
+    verify_notarization_with, verify_sealed_publication,
 };
 use herald_proto::identity::account_in_log_domain;
 use herald_proto::wire::pb::{self, log_entry};
@@ -85,6 +87,7 @@ pub(super) fn check_entry(
     bytes: &[u8],
     opening: Option<&pb::PublicationOpening>,
     batches: &VerifiedBatches,
+    keys: &AuthorKeys,
 ) -> Result<Checked, Refusal> {
     let entry: pb::LogEntry =
         wire::decode(bytes, MAX_LOG_ENTRY_BYTES).map_err(Refusal::Malformed)?;
@@ -110,7 +113,7 @@ pub(super) fn check_entry(
     wire::check_canonical(&entry, bytes).map_err(|_| Refusal::NonCanonical)?;
     let publication = match &entry.kind {
         Some(log_entry::Kind::Notarization(n)) => {
-            verify_notarization(n).map_err(|source| Refusal::BadSignature {
+            verify_notarization_with(n, keys).map_err(|source| Refusal::BadSignature {
                 what: "notarization",
                 source,
             })?;
@@ -209,7 +212,12 @@ impl Intake {
         bytes: Vec<u8>,
         opening: Option<pb::PublicationOpening>,
     ) -> Result<Ack, Refusal> {
-        let checked = check_entry(&bytes, opening.as_ref(), &self.inner.batches)?;
+        let checked = check_entry(
+            &bytes,
+            opening.as_ref(),
+            &self.inner.batches,
+            &self.inner.author_keys,
+        )?;
         let writes = index_writes(&checked.entry);
         let Some((author, author_key, req_hash)) = checked.publication else {
             return self
@@ -326,7 +334,7 @@ impl Intake {
         bytes: &[u8],
         publishing: &mut Publishing,
     ) -> Result<Vec<IndexWrite>, Refusal> {
-        let checked = check_entry(bytes, None, &self.inner.batches)?;
+        let checked = check_entry(bytes, None, &self.inner.batches, &self.inner.author_keys)?;
         let writes = index_writes(&checked.entry);
         if let Some((author, author_key, req_hash)) = checked.publication {
             if !account_in_log_domain(&author, self.origin()) {
@@ -385,9 +393,14 @@ mod tests {
     }
 
     fn refusal(bytes: &[u8]) -> Option<ClientErrorKind> {
-        check_entry(bytes, Some(&opening().to_pb()), &VerifiedBatches::default())
-            .err()
-            .map(|e| e.kind())
+        check_entry(
+            bytes,
+            Some(&opening().to_pb()),
+            &VerifiedBatches::default(),
+            &AuthorKeys::default(),
+        )
+        .err()
+        .map(|e| e.kind())
     }
 
     #[test]
@@ -405,18 +418,28 @@ mod tests {
         assert_eq!(refusal(&named), Some(ClientErrorKind::InvalidEntry));
         let sealed = publication().encode_to_vec();
         assert_eq!(
-            check_entry(&sealed, None, &VerifiedBatches::default())
-                .err()
-                .map(|e| e.kind()),
+            check_entry(
+                &sealed,
+                None,
+                &VerifiedBatches::default(),
+                &AuthorKeys::default()
+            )
+            .err()
+            .map(|e| e.kind()),
             Some(ClientErrorKind::Unauthorized)
         );
         // An opening naming someone else does not open the commitments.
         let mut other = opening();
         other.parties = MailParties::new([6; 32], "mallory@alpha.test", "bob@beta.test").unwrap();
         assert_eq!(
-            check_entry(&sealed, Some(&other.to_pb()), &VerifiedBatches::default())
-                .err()
-                .map(|e| e.kind()),
+            check_entry(
+                &sealed,
+                Some(&other.to_pb()),
+                &VerifiedBatches::default(),
+                &AuthorKeys::default()
+            )
+            .err()
+            .map(|e| e.kind()),
             Some(ClientErrorKind::InvalidEntry)
         );
     }
@@ -428,6 +451,7 @@ mod tests {
             &publication().encode_to_vec(),
             Some(&opening().to_pb()),
             &VerifiedBatches::default(),
+            &AuthorKeys::default(),
         )
         .unwrap();
         let (author, key, req_hash) = checked.publication.unwrap();
@@ -553,7 +577,15 @@ mod tests {
         let entries = herald_proto::entry::sign_notarization_batch(&items, &key).unwrap();
         let batches = VerifiedBatches::default();
         for entry in &entries {
-            assert!(check_entry(&entry.encode_to_vec(), None, &batches).is_ok());
+            assert!(
+                check_entry(
+                    &entry.encode_to_vec(),
+                    None,
+                    &batches,
+                    &AuthorKeys::default()
+                )
+                .is_ok()
+            );
         }
         assert_eq!(
             batches.set().len(),
@@ -567,9 +599,14 @@ mod tests {
         };
         n.label = "item 3, amended".into();
         assert_eq!(
-            check_entry(&forged.encode_to_vec(), None, &batches)
-                .err()
-                .map(|e| e.kind()),
+            check_entry(
+                &forged.encode_to_vec(),
+                None,
+                &batches,
+                &AuthorKeys::default()
+            )
+            .err()
+            .map(|e| e.kind()),
             Some(ClientErrorKind::InvalidEntry)
         );
     }

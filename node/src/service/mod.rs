@@ -346,6 +346,8 @@ struct Inner {
     publishing: Mutex<HashSet<[u8; 32]>>,
     /// Batch notarization signatures that verified (admission).
     batches: admission::VerifiedBatches,
+    /// Author keys decompressed by admission's signature checks.
+    author_keys: herald_proto::entry::AuthorKeys,
     /// Evidence records being written (`mail_evidence`), so one is never written twice.
     recording: Mutex<HashSet<Vec<u8>>>,
 }
@@ -375,6 +377,7 @@ impl Intake {
                 failures: Mutex::new(EnrolmentAttempts::default()),
                 publishing: Mutex::new(HashSet::new()),
                 batches: admission::VerifiedBatches::default(),
+                author_keys: Default::default(),
                 recording: Mutex::new(HashSet::new()),
             }),
         }

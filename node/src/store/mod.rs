@@ -17,6 +17,7 @@
 
 mod appender;
 mod checked_tiles;
+mod edge_nodes;
 mod error;
 mod high_water;
 pub mod layout;
@@ -104,6 +105,9 @@ struct Inner {
     high_water: HighWater,
     /// The tree of the round applied and not yet flushed: the mark the next flush records.
     applied: Mutex<Option<Mark>>,
+    /// Folded right-edge node hashes read before (`edge_nodes`), for every read of the
+    /// published tree.
+    edge: edge_nodes::EdgeNodes,
 }
 
 /// A Herald log stored in sled. Clone it freely; all clones share one database.
@@ -180,7 +184,8 @@ impl LogStore {
         self.published().head.size
     }
 
-    /// A reader of the tree up to `size`, which must be at most the published size.
+    /// A reader of the tree up to `size`, which must be at most the published size (so the
+    /// right-edge nodes it folds may be remembered: `edge_nodes`).
     fn reader(&self, size: u64) -> TileReader<'_> {
         TileReader::new(
             &self.inner.tree,
@@ -188,6 +193,7 @@ impl LogStore {
             self.inner.hasher,
             size,
         )
+        .remembering(&self.inner.edge)
     }
 
     /// Entry bundle `n` of the log of published size `size`: sealed if full at that size,
@@ -545,7 +551,7 @@ mod tests {
 
     /// Appends one round directly (no sequencer, a placeholder checkpoint), flushed and
     /// published as the sequencer would.
-    fn append_round(store: &LogStore, entries: &[Vec<u8>]) -> Vec<Hash> {
+    pub(super) fn append_round(store: &LogStore, entries: &[Vec<u8>]) -> Vec<Hash> {
         let mut app = store.appender().unwrap();
         let mut round = app.round();
         let h = store.hasher();
@@ -570,7 +576,7 @@ mod tests {
         leaves
     }
 
-    fn entry(i: usize) -> Vec<u8> {
+    pub(super) fn entry(i: usize) -> Vec<u8> {
         (i as u32).to_be_bytes().repeat(1 + i % 5)
     }
 

@@ -219,6 +219,7 @@ impl LogStore {
                 writer: AtomicU8::new(WRITER_FREE),
                 high_water,
                 applied: Mutex::new(None),
+                edge: Default::default(),
             }),
         })
     }

@@ -11,13 +11,16 @@
 //! (`bench proofs` spent 44% of the node's CPU in SHA-256 there; docs/performance.md). So the
 //! inner levels of a *full* tile, which never changes, are folded once, all 254 nodes, and held
 //! beside the checked tiles ([`Sealed::folded`]); a node inside a full tile is then a lookup.
-//! Nodes of the partial right-edge tile are folded per request, as before.
+//! Nodes of the partial right-edge tile, complete below the reader's limit, are folded once too
+//! when the reader has the store's [`EdgeNodes`] (every read of the published tree does): every
+//! ack of a round asks for the same right-edge nodes.
 
 use std::cell::RefCell;
 
 use herald_proto::merkle::{AnyHasher, HASH_LEN, Hash, HashReader, LogHasher as _, NodeId};
 use herald_proto::tlog_tiles::fold_subtree;
 
+use super::edge_nodes::EdgeNodes;
 use super::error::ReadError;
 use super::layout::{FULL_TILE_BYTES, TILE_HEIGHT, TILE_WIDTH, tile_key};
 use super::sealed::{MAX_TILES_READ, Sealed};
@@ -36,6 +39,8 @@ pub(crate) struct TileReader<'a> {
     hasher: AnyHasher,
     limit: u64,
     cache: RefCell<Vec<((u8, u64), sled::IVec)>>,
+    /// Folded right-edge nodes remembered between reads (none at startup and in the appender).
+    edge: Option<&'a EdgeNodes>,
 }
 
 impl<'a> TileReader<'a> {
@@ -51,6 +56,16 @@ impl<'a> TileReader<'a> {
             hasher,
             limit,
             cache: RefCell::new(Vec::new()),
+            edge: None,
+        }
+    }
+
+    /// This reader, folding each right-edge node once into `edge` and answering it from there
+    /// since. Only for a limit at most the published size (`edge_nodes` says why).
+    pub(crate) fn remembering(self, edge: &'a EdgeNodes) -> Self {
+        TileReader {
+            edge: Some(edge),
+            ..self
         }
     }
 
@@ -237,11 +252,21 @@ impl HashReader for TileReader<'_> {
             h.copy_from_slice(bytes);
             return Ok(h);
         }
+        // A node of the partial edge tile: complete below the limit (checked above), so its
+        // hash never changes once folded (`edge_nodes`).
+        let edge = self.edge.filter(|_| k > 0);
+        if let Some(hash) = edge.and_then(|edge| edge.get(id)) {
+            return Ok(hash);
+        }
         let count = 1usize << k;
         let mut hashes = Vec::with_capacity(count);
         self.tile_hashes(tile_level, first, count, &mut hashes)?;
         // The perfect subtree folded bottom-up (C2SP tlog-tiles: proto's, as clients do it).
-        fold_subtree(&self.hasher, &mut hashes)
-            .ok_or_else(|| ReadError::corrupt(format!("node {id:?} read no hashes")))
+        let hash = fold_subtree(&self.hasher, &mut hashes)
+            .ok_or_else(|| ReadError::corrupt(format!("node {id:?} read no hashes")))?;
+        if let Some(edge) = edge {
+            edge.remember(id, hash);
+        }
+        Ok(hash)
     }
 }

@@ -210,8 +210,11 @@ async fn an_offline_witness_does_not_stall_the_log_and_catches_up() {
     register_all(&[&alpha, &beta]).await;
     append(&alpha, 1).await;
     let first = alpha.gateway.head().size;
+    // At least `first`, not exactly: beta's first checkpoint, cross-logged by alpha, may be
+    // sequenced before beta answers for `first`, and the cosigner pushes only the latest
+    // checkpoint, so the first one cosigned may be larger (it was, in some runs under load).
     eventually("first checkpoint cosigned", || async {
-        alpha.cosigned_size() == Some(first)
+        alpha.cosigned_size() >= Some(first)
     })
     .await;
 

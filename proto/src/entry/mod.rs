@@ -5,6 +5,7 @@
 //! Herald signs: each kind's signing input starts with its own fixed, versioned label, and every
 //! field is length-prefixed (`lp(x)` = 8-byte little-endian length ‖ x, DESIGN §3).
 
+mod author_keys;
 mod batch_notarization;
 mod evidence;
 mod identity;
@@ -12,6 +13,7 @@ mod key_publication;
 mod lookup;
 mod notarization;
 
+pub use author_keys::AuthorKeys;
 pub use batch_notarization::{
     BatchSignature, NOTARIZATION_BATCH_LABEL, NOTARIZATION_ITEM_LABEL, batch_signature,
     sign_notarization_batch, verify_batch_notarization,
@@ -31,7 +33,9 @@ pub use key_publication::{
     SealedKeyPublication, is_sealed, verify_key_publication, verify_sealed_publication,
 };
 pub use lookup::{LookupKey, lookup_key};
-pub use notarization::{NOTARIZATION_LABEL, Notarization, verify_notarization};
+pub use notarization::{
+    NOTARIZATION_LABEL, Notarization, verify_notarization, verify_notarization_with,
+};
 
 /// Why an entry's author signature does not hold.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

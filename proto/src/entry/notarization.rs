@@ -56,6 +56,24 @@ impl Notarization {
 /// Checks a notarization's author signature. The entry must already have passed
 /// [`crate::wire::Validate`] (so digest and key have their lengths).
 pub fn verify_notarization(entry: &pb::Notarization) -> Result<(), EntryError> {
+    verify_notarization_by(entry, verify_signature)
+}
+
+/// [`verify_notarization`] with the author's key decompressed at most once while `keys`
+/// remembers it (a gateway checking many entries of the same authors): the same answer.
+pub fn verify_notarization_with(
+    entry: &pb::Notarization,
+    keys: &super::AuthorKeys,
+) -> Result<(), EntryError> {
+    verify_notarization_by(entry, |key, message, signature| {
+        keys.verify(key, message, signature)
+    })
+}
+
+fn verify_notarization_by(
+    entry: &pb::Notarization,
+    verify: impl FnOnce(&[u8], &[u8], &[u8]) -> Result<(), EntryError>,
+) -> Result<(), EntryError> {
     let digest = super::fixed("Notarization.digest", &entry.digest)?;
     let author_key: [u8; 32] = entry
         .author_key
@@ -68,7 +86,7 @@ pub fn verify_notarization(entry: &pb::Notarization) -> Result<(), EntryError> {
         label: entry.label.clone(),
         created: entry.created,
     };
-    verify_signature(
+    verify(
         &author_key,
         &request.signing_input(&author_key),
         &entry.signature,
@@ -124,8 +142,16 @@ mod tests {
             .to_bytes()
             .to_vec();
         tampered.push(t);
+        // With remembered keys too, the good one's author key decompressed once for all.
+        let keys = crate::entry::AuthorKeys::default();
+        assert_eq!(verify_notarization_with(&good, &keys), Ok(()));
         for t in tampered {
             assert_eq!(verify_notarization(&t), Err(EntryError::BadSignature));
+            assert_eq!(
+                verify_notarization_with(&t, &keys),
+                Err(EntryError::BadSignature)
+            );
         }
+        assert_eq!(verify_notarization_with(&good, &keys), Ok(()));
     }
 }
