@@ -6,6 +6,7 @@
 //! decrypts, erases the one-time prekey and keeps a replay cache.
 
 mod common;
+mod mail_cli_support;
 mod mail_support;
 mod paep_support;
 
@@ -565,87 +566,22 @@ async fn the_cli_sends_lists_reads_and_reports_a_mail() {
     bounded(BOUND, async {
         let dir = TempDir::new().unwrap();
         let net = Testnet::spawn(2, options(dir.path())).await.unwrap();
-        let password_file = dir.path().join("password");
-        std::fs::write(&password_file, PASSWORD).unwrap();
-        let pw = password_file.to_str().unwrap().to_owned();
         let herald = |home: std::path::PathBuf, args: Vec<String>| async move {
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            let passphrase = "a long passphrase for the test";
-            common::herald(&home, passphrase, &[], &args, Duration::from_secs(60)).await
+            mail_cli_support::herald(&home, &args, Duration::from_secs(60)).await
         };
         let ok = common::succeeded;
         let args = |a: &[&str]| a.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
-        let mut homes = Vec::new();
-        for (i, account) in [(0, ALICE), (1, BOB)] {
-            let home = dir.path().join(account);
-            let gateway = net.node(i).multiaddr().to_string();
-            let log_key = net.node(i).log_key().to_string();
-            let code = net
-                .node(i)
-                .enrol(account, None)
-                .await
-                .unwrap()
-                .enrolment_code;
-            ok(&herald(
-                home.clone(),
-                args(&[
-                    "account",
-                    "init",
-                    "--account",
-                    account,
-                    "--kdf-memory-kib",
-                    "19456",
-                    "--kdf-iterations",
-                    "2",
-                ]),
-            )
-            .await);
-            ok(&herald(
-                home.clone(),
-                args(&[
-                    "account",
-                    "register",
-                    "--gateway",
-                    &gateway,
-                    "--log-key",
-                    &log_key,
-                    "--code",
-                    &code,
-                    "--password-file",
-                    &pw,
-                ]),
-            )
-            .await);
-            ok(&herald(
-                home.clone(),
-                args(&["login", "--gateway", &gateway, "--password-file", &pw]),
-            )
-            .await);
-            let trust = home.join("trust");
-            ok(&herald(
-                home.clone(),
-                args(&[
-                    "log",
-                    "trust",
-                    "--gateway",
-                    &gateway,
-                    "--log-key",
-                    &log_key,
-                    "--out",
-                    trust.to_str().unwrap(),
-                    "--yes",
-                ]),
-            )
-            .await);
-            homes.push((home, gateway));
-        }
-        let (alice_home, alice_gw) = homes[0].clone();
-        let (bob_home, bob_gw) = homes[1].clone();
-        ok(&herald(
-            bob_home.clone(),
-            args(&["prekeys", "top-up", "--gateway", &bob_gw, "--target", "3"]),
+        let (alice, bob) = mail_cli_support::sender_and_recipient(
+            &net,
+            dir.path(),
+            ALICE,
+            BOB,
+            Duration::from_secs(60),
         )
-        .await);
+        .await;
+        let (alice_home, alice_gw) = (alice.home, alice.gateway);
+        let (bob_home, bob_gw) = (bob.home, bob.gateway);
 
         let body = dir.path().join("body.txt");
         std::fs::write(&body, b"Hello Bob, see the contract.").unwrap();

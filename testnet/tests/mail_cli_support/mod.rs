@@ -1,0 +1,107 @@
+//! What the mail tests on the `herald` command line share (`mail.rs`, `mail_large.rs`): two
+//! users, one per domain, each with an account made, registered and logged in by the CLI and a
+//! trust file of its own domain's log; the recipient's one-time prekeys topped up.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use herald_testnet::Testnet;
+
+use crate::common;
+use crate::paep_support::PASSWORD;
+
+/// The key store passphrase of every test user.
+const PASSPHRASE: &str = "a long passphrase for the test";
+
+/// A user of the `herald` command line: its state directory and its gateway's address.
+pub(crate) struct CliUser {
+    /// `HERALD_HOME` of the user's processes.
+    pub(crate) home: PathBuf,
+    /// The multiaddr of the user's gateway.
+    pub(crate) gateway: String,
+}
+
+/// Runs `herald args` as the user of `home`, bounded by `bound`.
+pub(crate) async fn herald(home: &Path, args: &[&str], bound: Duration) -> std::process::Output {
+    common::herald(home, PASSPHRASE, &[], args, bound).await
+}
+
+/// `sender` at node 0 and `recipient` at node 1, set up on the command line (account init,
+/// register with an enrolment code, login, trust of the own domain's log); the recipient has
+/// three one-time prekeys. Each step must succeed within `bound`.
+pub(crate) async fn sender_and_recipient(
+    net: &Testnet,
+    dir: &Path,
+    sender: &str,
+    recipient: &str,
+    bound: Duration,
+) -> (CliUser, CliUser) {
+    let password_file = dir.join("password");
+    std::fs::write(&password_file, PASSWORD).unwrap();
+    let pw = password_file.to_str().unwrap().to_owned();
+    let mut users = Vec::new();
+    for (i, account) in [(0, sender), (1, recipient)] {
+        let home = dir.join(account);
+        let gateway = net.node(i).multiaddr().to_string();
+        let log_key = net.node(i).log_key().to_string();
+        let code = net
+            .node(i)
+            .enrol(account, None)
+            .await
+            .unwrap()
+            .enrolment_code;
+        let trust = home.join("trust");
+        let trust = trust.to_str().unwrap();
+        for step in [
+            &[
+                "account",
+                "init",
+                "--account",
+                account,
+                "--kdf-memory-kib",
+                "19456",
+                "--kdf-iterations",
+                "2",
+            ][..],
+            &[
+                "account",
+                "register",
+                "--gateway",
+                &gateway,
+                "--log-key",
+                &log_key,
+                "--code",
+                &code,
+                "--password-file",
+                &pw,
+            ],
+            &["login", "--gateway", &gateway, "--password-file", &pw],
+            &[
+                "log",
+                "trust",
+                "--gateway",
+                &gateway,
+                "--log-key",
+                &log_key,
+                "--out",
+                trust,
+                "--yes",
+            ],
+        ] {
+            common::succeeded(&herald(&home, step, bound).await);
+        }
+        users.push(CliUser { home, gateway });
+    }
+    let recipient = users.pop().unwrap();
+    let sender = users.pop().unwrap();
+    let top_up = [
+        "prekeys",
+        "top-up",
+        "--gateway",
+        &recipient.gateway,
+        "--target",
+        "3",
+    ];
+    common::succeeded(&herald(&recipient.home, &top_up, bound).await);
+    (sender, recipient)
+}
