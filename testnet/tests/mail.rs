@@ -580,59 +580,19 @@ async fn the_cli_sends_lists_reads_and_reports_a_mail() {
             Duration::from_secs(60),
         )
         .await;
-        let (alice_home, alice_gw) = (alice.home, alice.gateway);
-        let (bob_home, bob_gw) = (bob.home, bob.gateway);
+        let (alice_home, alice_gw) = (alice.home.clone(), alice.gateway.clone());
+        let (bob_home, bob_gw) = (bob.home.clone(), bob.gateway.clone());
 
         let body = dir.path().join("body.txt");
         std::fs::write(&body, b"Hello Bob, see the contract.").unwrap();
         let attachment = dir.path().join("contract.pdf");
         std::fs::write(&attachment, b"%PDF-1.7 the contract").unwrap();
         // Sent once both bindings are cosigned (the CLI refuses while they are pending).
-        let deadline = tokio::time::Instant::now() + WITHIN;
-        let sent = loop {
-            let out = herald(
-                alice_home.clone(),
-                args(&[
-                    "send",
-                    "--gateway",
-                    &alice_gw,
-                    "--to",
-                    BOB,
-                    "--subject",
-                    "Contract",
-                    "--body-file",
-                    body.to_str().unwrap(),
-                    "--attach",
-                    attachment.to_str().unwrap(),
-                    "--json",
-                ]),
-            )
+        let sent = alice
+            .send_when_cosigned(BOB, "Contract", &body, &attachment, Duration::from_secs(60))
             .await;
-            if out.status.success() || tokio::time::Instant::now() >= deadline {
-                break ok(&out);
-            }
-            tokio::time::sleep(Duration::from_millis(300)).await;
-        };
         let msg_id = sent["msg_id"].as_str().unwrap().to_owned();
-
-        // The id of the first mail in bob's inbox, from alice, once one has arrived.
-        let first_mail = || async {
-            let deadline = tokio::time::Instant::now() + WITHIN;
-            loop {
-                let listed = ok(&herald(
-                    bob_home.clone(),
-                    args(&["inbox", "--gateway", &bob_gw, "--json"]),
-                )
-                .await);
-                if let Some(first) = listed["entries"].as_array().and_then(|e| e.first()) {
-                    assert_eq!(first["sender"], ALICE);
-                    break first["id"].as_u64().unwrap();
-                }
-                assert!(tokio::time::Instant::now() < deadline, "no mail arrived");
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-        };
-        let id = first_mail().await;
+        let id = bob.first_mail_from(ALICE, Duration::from_secs(60)).await;
         let out_dir = dir.path().join("attachments");
         let read = ok(&herald(
             bob_home.clone(),
@@ -727,7 +687,7 @@ async fn the_cli_sends_lists_reads_and_reports_a_mail() {
             ]),
         )
         .await);
-        let id = first_mail().await;
+        let id = bob.first_mail_from(ALICE, Duration::from_secs(60)).await;
         let quarantined_out = dir.path().join("quarantined-attachments");
         let read = ok(&herald(
             bob_home.clone(),

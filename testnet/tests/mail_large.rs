@@ -481,53 +481,18 @@ async fn the_cli_sends_a_large_attachment_and_read_writes_it() {
             Duration::from_secs(120),
         )
         .await;
-        let (alice_home, alice_gw) = (alice.home, alice.gateway);
-        let (bob_home, bob_gw) = (bob.home, bob.gateway);
+        let (bob_home, bob_gw) = (bob.home.clone(), bob.gateway.clone());
 
         let body = dir.path().join("body.txt");
         std::fs::write(&body, b"Bob, the scans.").unwrap();
         let big = noise("cli scan", 1536 * 1024);
         let attachment = dir.path().join("scans.bin");
         std::fs::write(&attachment, &big).unwrap();
-        let deadline = tokio::time::Instant::now() + WITHIN;
-        let sent = loop {
-            let out = herald(
-                alice_home.clone(),
-                args(&[
-                    "send",
-                    "--gateway",
-                    &alice_gw,
-                    "--to",
-                    BOB,
-                    "--subject",
-                    "Scans",
-                    "--body-file",
-                    body.to_str().unwrap(),
-                    "--attach",
-                    attachment.to_str().unwrap(),
-                    "--json",
-                ]),
-            )
+        let sent = alice
+            .send_when_cosigned(BOB, "Scans", &body, &attachment, Duration::from_secs(120))
             .await;
-            if out.status.success() || tokio::time::Instant::now() >= deadline {
-                break ok(&out);
-            }
-            tokio::time::sleep(Duration::from_millis(300)).await;
-        };
         let msg_id = sent["msg_id"].as_str().unwrap().to_owned();
-        let deadline = tokio::time::Instant::now() + WITHIN;
-        let id = loop {
-            let listed = ok(&herald(
-                bob_home.clone(),
-                args(&["inbox", "--gateway", &bob_gw, "--json"]),
-            )
-            .await);
-            if let Some(first) = listed["entries"].as_array().and_then(|e| e.first()) {
-                break first["id"].as_u64().unwrap();
-            }
-            assert!(tokio::time::Instant::now() < deadline, "no mail arrived");
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        };
+        let id = bob.first_mail_from(ALICE, Duration::from_secs(120)).await;
         let out_dir = dir.path().join("attachments");
         let read = ok(&herald(
             bob_home.clone(),

@@ -8,6 +8,7 @@ use std::time::Duration;
 use herald_testnet::Testnet;
 
 use crate::common;
+use crate::mail_support::WITHIN;
 use crate::paep_support::PASSWORD;
 
 /// The key store passphrase of every test user.
@@ -104,4 +105,58 @@ pub(crate) async fn sender_and_recipient(
     ];
     common::succeeded(&herald(&recipient.home, &top_up, bound).await);
     (sender, recipient)
+}
+
+impl CliUser {
+    /// `herald send --json` of `body` and `attachment` to `to`, sent again (within
+    /// `mail_support::WITHIN`) while the CLI refuses because a binding is not yet cosigned; the
+    /// answer of the send that succeeded.
+    pub(crate) async fn send_when_cosigned(
+        &self,
+        to: &str,
+        subject: &str,
+        body: &Path,
+        attachment: &Path,
+        bound: Duration,
+    ) -> serde_json::Value {
+        let (body, attachment) = (body.to_str().unwrap(), attachment.to_str().unwrap());
+        let send = [
+            "send",
+            "--gateway",
+            &self.gateway,
+            "--to",
+            to,
+            "--subject",
+            subject,
+            "--body-file",
+            body,
+            "--attach",
+            attachment,
+            "--json",
+        ];
+        let deadline = tokio::time::Instant::now() + WITHIN;
+        loop {
+            let out = herald(&self.home, &send, bound).await;
+            if out.status.success() || tokio::time::Instant::now() >= deadline {
+                return common::succeeded(&out);
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+
+    /// The id of the first mail in the user's inbox, which must be from `sender`, once one has
+    /// arrived (within `mail_support::WITHIN`).
+    pub(crate) async fn first_mail_from(&self, sender: &str, bound: Duration) -> u64 {
+        let inbox = ["inbox", "--gateway", &self.gateway, "--json"];
+        let deadline = tokio::time::Instant::now() + WITHIN;
+        loop {
+            let listed = common::succeeded(&herald(&self.home, &inbox, bound).await);
+            if let Some(first) = listed["entries"].as_array().and_then(|e| e.first()) {
+                assert_eq!(first["sender"], sender, "{listed}");
+                return first["id"].as_u64().unwrap();
+            }
+            assert!(tokio::time::Instant::now() < deadline, "no mail arrived");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
 }
