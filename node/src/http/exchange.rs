@@ -7,14 +7,15 @@
 //! its buffer (431), and a `Content-Length` that is not digits only (400: the reliability
 //! review's F12 found `+5` accepted by the old listener).
 
+use std::borrow::Cow;
 use std::convert::Infallible;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use http_body_util::{BodyExt as _, Full, LengthLimitError, Limited};
-use hyper::body::{Bytes, Incoming};
+use hyper::body::{Body as _, Bytes, Incoming};
 use hyper::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
 use prometheus_client::metrics::counter::Counter;
 use tokio::sync::Semaphore;
@@ -38,13 +39,23 @@ impl Shared {
     }
 }
 
-/// Whether a connection has a request in flight, and since when it has had none.
+/// Whether a connection has a request in flight, since when it has had none, and whether a
+/// request head has begun to arrive since (its bytes counted by `counted::CountedStream`).
 #[derive(Debug)]
 pub(super) struct Activity {
     epoch: Instant,
     in_flight: AtomicUsize,
     /// Milliseconds after `epoch` of the last answer (or of the accept).
     last_ms: AtomicU64,
+    /// Reads that brought bytes, ever.
+    reads: AtomicU64,
+    /// `reads` when the last answer ended: more since means a head is arriving.
+    reads_at_answer: AtomicU64,
+    /// Milliseconds after `epoch` of the first read after the last answer.
+    head_from_ms: AtomicU64,
+    /// Whether the connection opened with the HTTP/2 preface: its frames between requests
+    /// (pings, window updates) are no request head, so only the idle bound applies to it.
+    http2: AtomicBool,
 }
 
 impl Activity {
@@ -53,6 +64,10 @@ impl Activity {
             epoch: Instant::now(),
             in_flight: AtomicUsize::new(0),
             last_ms: AtomicU64::new(0),
+            reads: AtomicU64::new(0),
+            reads_at_answer: AtomicU64::new(0),
+            head_from_ms: AtomicU64::new(0),
+            http2: AtomicBool::new(false),
         }
     }
 
@@ -70,6 +85,34 @@ impl Activity {
         self.epoch.elapsed().saturating_sub(last)
     }
 
+    /// How long the request head now arriving has taken so far: `None` when no byte came since
+    /// the last answer, while a request is in flight, and on HTTP/2.
+    pub(super) fn head_for(&self) -> Option<Duration> {
+        if self.in_flight()
+            || self.http2.load(Ordering::Relaxed)
+            || self.reads.load(Ordering::Acquire) == self.reads_at_answer.load(Ordering::Acquire)
+        {
+            return None;
+        }
+        let from = Duration::from_millis(self.head_from_ms.load(Ordering::Acquire));
+        Some(self.epoch.elapsed().saturating_sub(from))
+    }
+
+    /// A read brought `first` (its bytes); the first one after an answer starts a head's clock.
+    pub(super) fn bytes_arrived(&self, first: &[u8]) {
+        let before = self.reads.fetch_add(1, Ordering::AcqRel);
+        if before == 0 && first.starts_with(b"PRI * HTTP/2") {
+            self.http2.store(true, Ordering::Relaxed);
+        }
+        if before == self.reads_at_answer.load(Ordering::Acquire) {
+            self.head_from_ms.store(self.now_ms(), Ordering::Release);
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
     fn begin(self: &Arc<Self>) -> InFlight {
         self.in_flight.fetch_add(1, Ordering::AcqRel);
         InFlight(self.clone())
@@ -81,9 +124,14 @@ struct InFlight(Arc<Activity>);
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        let now = u64::try_from(self.0.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
-        self.0.last_ms.store(now, Ordering::Release);
-        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+        let activity = &self.0;
+        activity.last_ms.store(activity.now_ms(), Ordering::Release);
+        // Bytes read until now were this request's (or, pipelined, the next one's, which is
+        // then bounded as idle time).
+        activity
+            .reads_at_answer
+            .store(activity.reads.load(Ordering::Acquire), Ordering::Release);
+        activity.in_flight.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -132,11 +180,21 @@ async fn answer<R: Routes>(
     request: hyper::Request<Incoming>,
 ) -> Response {
     let limits = &shared.limits;
-    let Ok(Ok(_slot)) =
-        tokio::time::timeout(limits.queue_wait, shared.slots.clone().acquire_owned()).await
-    else {
-        shared.busy.inc();
-        return Response::text(503, "busy; retry shortly\n");
+    // A free slot is taken at once, without reading the clock or arming the wait's timer (the
+    // usual case); only a request that must wait is bounded by `queue_wait`.
+    let _slot = match shared.slots.clone().try_acquire_owned() {
+        Ok(slot) => slot,
+        Err(_) => {
+            match tokio::time::timeout(limits.queue_wait, shared.slots.clone().acquire_owned())
+                .await
+            {
+                Ok(Ok(slot)) => slot,
+                _ => {
+                    shared.busy.inc();
+                    return Response::text(503, "busy; retry shortly\n");
+                }
+            }
+        }
     };
     let head = match request_head(&request) {
         Ok(head) => head,
@@ -149,12 +207,14 @@ async fn answer<R: Routes>(
     if head.content_length.is_some_and(|n| n > limit as u64) {
         return too_large(limit);
     }
-    let body = Limited::new(request.into_body(), limit);
-    let body = match tokio::time::timeout(limits.body_timeout, body.collect()).await {
-        Err(_) => return Response::text(408, "the body did not arrive in time\n"),
-        Ok(Err(e)) if e.is::<LengthLimitError>() => return too_large(limit),
-        Ok(Err(_)) => return Response::text(400, "the body could not be read\n"),
-        Ok(Ok(collected)) => collected.to_bytes().to_vec(),
+    // A request without a body (every GET a reader sends) has nothing to wait for.
+    let body = if request.body().is_end_stream() {
+        Vec::new()
+    } else {
+        match read_body(request.into_body(), limit, limits.body_timeout).await {
+            Ok(body) => body,
+            Err(refusal) => return refusal,
+        }
     };
     match tokio::time::timeout(limits.handler_timeout, routes.call(head, body)).await {
         Ok(response) => response,
@@ -162,6 +222,16 @@ async fn answer<R: Routes>(
             shared.busy.inc();
             Response::text(503, "no answer in time\n")
         }
+    }
+}
+
+/// Reads a body of at most `limit` bytes within `timeout`: 413 beyond, 408 when too slow.
+async fn read_body(body: Incoming, limit: usize, timeout: Duration) -> Result<Vec<u8>, Response> {
+    match tokio::time::timeout(timeout, Limited::new(body, limit).collect()).await {
+        Err(_) => Err(Response::text(408, "the body did not arrive in time\n")),
+        Ok(Err(e)) if e.is::<LengthLimitError>() => Err(too_large(limit)),
+        Ok(Err(_)) => Err(Response::text(400, "the body could not be read\n")),
+        Ok(Ok(collected)) => Ok(collected.to_bytes().to_vec()),
     }
 }
 
@@ -218,7 +288,15 @@ fn encode(response: Response) -> Answer {
         CONTENT_TYPE,
         HeaderValue::from_static(response.content_type),
     );
-    if let Ok(cache) = HeaderValue::from_str(&response.cache_control) {
+    // A route's policy is nearly always a `&'static str` (a tile's `immutable`): its header
+    // wraps the static bytes after checking them, without allocating or copying.
+    let cache = match response.cache_control {
+        Cow::Borrowed(policy) => {
+            HeaderValue::from_maybe_shared(Bytes::from_static(policy.as_bytes()))
+        }
+        Cow::Owned(policy) => HeaderValue::from_str(&policy),
+    };
+    if let Ok(cache) = cache {
         headers.insert(CACHE_CONTROL, cache);
     }
     if status == 503 {

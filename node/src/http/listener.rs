@@ -8,9 +8,11 @@
 //! only ever costs its own sockets, and a real request still gets in. Connections being shed
 //! still count; at twice the bound the listener stops accepting until one closes (new
 //! connections wait in the kernel's backlog), so the book stays bounded while the shed ones
-//! finish their answers. A connection with no request in flight for
-//! [`HttpLimits::idle_timeout`] is closed too, and hyper bounds the time a request head may
-//! take ([`HttpLimits::header_read_timeout`]).
+//! finish their answers. Each connection's watchdog (one timer per connection, none per
+//! request) closes it after [`HttpLimits::idle_timeout`] with no request in flight and no byte
+//! of a new one, or when a request head has been arriving for
+//! [`HttpLimits::header_read_timeout`] (HTTP/1.1; see `counted`). hyper's HTTP/2 keep-alive
+//! pings bound a dead h2c peer; the routes' time is bounded in `exchange`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
@@ -24,6 +26,7 @@ use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
 use tracing::{debug, warn};
 
+use super::counted::CountedStream;
 use super::exchange::{Activity, Exchange, Shared};
 use super::{HttpLimits, HttpMetrics, Routes};
 
@@ -90,7 +93,9 @@ fn protocol_builder(limits: &HttpLimits) -> auto::Builder<TokioExecutor> {
         .http1()
         .timer(TokioTimer::new())
         .keep_alive(true)
-        .header_read_timeout(limits.header_read_timeout)
+        // The connection's watchdog in `serve` bounds a head's time: hyper's own bound arms
+        // and drops a timer for every request (`counted`).
+        .header_read_timeout(None)
         .max_buf_size(limits.max_head_bytes.max(8 * 1024))
         .half_close(false);
     builder
@@ -117,11 +122,12 @@ async fn serve<R: Routes>(
 ) {
     let _ = stream.set_nodelay(true);
     let activity = exchange.activity();
+    let stream = CountedStream::new(stream, activity.clone());
     let connection = builder.serve_connection(TokioIo::new(stream), exchange);
     tokio::pin!(connection);
     let mut closing = false;
     loop {
-        let idle_check = tokio::time::sleep(activity.idle_deadline(limits.idle_timeout));
+        let idle_check = tokio::time::sleep(activity.next_check(&limits));
         tokio::select! {
             result = connection.as_mut() => {
                 if let Err(error) = result {
@@ -147,6 +153,10 @@ async fn serve<R: Routes>(
             _ = idle_check, if !closing => {
                 if activity.idle_for() >= limits.idle_timeout {
                     debug!(%peer, "HTTP connection idle: closed");
+                    return;
+                }
+                if activity.head_for().is_some_and(|t| t >= limits.header_read_timeout) {
+                    debug!(%peer, "HTTP request head too slow: closed");
                     return;
                 }
             }
@@ -289,13 +299,18 @@ impl Book {
     }
 }
 
-/// How long [`Activity`] says a connection has been without a request in flight.
+/// When the watchdog of a connection looks again.
 impl Activity {
-    /// When to look again whether the connection has been idle for `idle_timeout`.
-    fn idle_deadline(&self, idle_timeout: Duration) -> Duration {
-        idle_timeout
-            .saturating_sub(self.idle_for())
-            .max(Duration::from_millis(50))
+    /// The time until the nearer of the idle bound and the head bound: the time left to the
+    /// head arriving now, or (none arriving) a whole `header_read_timeout`, since one may start
+    /// at any moment. At least 50 ms, so a connection near a bound is not polled in a spin.
+    fn next_check(&self, limits: &HttpLimits) -> Duration {
+        let idle_left = limits.idle_timeout.saturating_sub(self.idle_for());
+        let head_left = match self.head_for() {
+            Some(taken) => limits.header_read_timeout.saturating_sub(taken),
+            None => limits.header_read_timeout,
+        };
+        idle_left.min(head_left).max(Duration::from_millis(50))
     }
 }
 

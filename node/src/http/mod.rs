@@ -10,6 +10,7 @@
 //! none of them. It listens on loopback by default; what is not public (the admin API) needs
 //! the bearer token.
 
+mod counted;
 mod exchange;
 mod listener;
 
@@ -40,9 +41,11 @@ pub struct HttpLimits {
     pub max_in_flight: usize,
     /// Longest wait for a handling slot.
     pub queue_wait: Duration,
-    /// Longest time from the first byte of a request head to its end (HTTP/1.1).
+    /// Longest time from the first byte of a request head to its end (HTTP/1.1), bounded by
+    /// the connection's watchdog (checked at least this often; not a timer per request).
     pub header_read_timeout: Duration,
-    /// Longest time a connection may stay open with no request in flight.
+    /// Longest time a connection may stay open with no request in flight and no request head
+    /// arriving.
     pub idle_timeout: Duration,
     /// Longest time reading an admitted body may take (408 beyond).
     pub body_timeout: Duration,

@@ -260,6 +260,52 @@ async fn idle_and_slow_connections_are_closed_in_time() {
     server.stop().await;
 }
 
+/// One read of an answer (a short one arrives whole on loopback).
+async fn answer(stream: &mut TcpStream) -> String {
+    let mut buf = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf))
+        .await
+        .expect("an answer in time")
+        .unwrap();
+    String::from_utf8_lossy(&buf[..n]).into_owned()
+}
+
+/// The watchdog (one timer per connection, none per request) tells a keep-alive connection
+/// resting between requests from one dribbling a head: the first stays for `idle_timeout`, the
+/// second is closed after `header_read_timeout`, counted from its head's first byte.
+#[tokio::test]
+async fn attack_a_slow_head_after_a_rest_is_closed_but_a_resting_connection_is_kept() {
+    let limits = HttpLimits {
+        idle_timeout: Duration::from_secs(20),
+        header_read_timeout: Duration::from_millis(400),
+        ..HttpLimits::default()
+    };
+    let server = server(limits).await;
+    let mut kept = TcpStream::connect(server.local_addr).await.unwrap();
+    kept.write_all(b"GET /hello HTTP/1.1\r\n\r\n")
+        .await
+        .unwrap();
+    assert!(answer(&mut kept).await.starts_with("HTTP/1.1 200"));
+    // Resting three head bounds long: still open, and it answers the next request.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    kept.write_all(b"GET /hello HTTP/1.1\r\n\r\n")
+        .await
+        .unwrap();
+    assert!(answer(&mut kept).await.starts_with("HTTP/1.1 200"));
+    // Then half a head, after another rest: closed about a head bound after its first byte.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    kept.write_all(b"GET /hello HTTP/1.1\r\nX: ").await.unwrap();
+    let started = Instant::now();
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), kept.read_to_end(&mut out)).await;
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(300) && took < Duration::from_secs(2),
+        "{took:?}"
+    );
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn requests_in_flight_are_bounded_and_the_rest_told_to_retry() {
     let limits = HttpLimits {

@@ -7,12 +7,14 @@
 
 mod certmail;
 mod cosign;
+mod cpu_time;
 mod login;
 mod mail;
 mod proofs;
 mod submit;
 mod tiles;
 mod tiles_baseline;
+mod tiles_reader;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

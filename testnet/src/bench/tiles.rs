@@ -9,40 +9,27 @@
 //! GETs going each for `--seconds`, of a random full level-0 tile, level-1 tile or entry bundle;
 //! every body is compared with what it must be byte for byte (a wrong or partial answer fails
 //! the run) and its round trip is measured.
-//!
-//! The HTTP/1.1 reader is lean by default: each GET in flight has its own keep-alive connection
-//! (hyper's client connection, no pool, no URL parsing), and each body is compared chunk by
-//! chunk as it arrives, without gathering it. The node and the bench share the two cores, and
-//! the reqwest client (`--reqwest`, the project's `HttpClient`) cost more CPU per GET than the
-//! node's answer (docs/performance.md).
+//! The reading itself, and the CPU each side spends per read, are [`super::tiles_reader`]'s.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, bail, ensure};
+use anyhow::{Context as _, ensure};
 use clap::Args;
 use ed25519_dalek::SigningKey;
-use herald_light_client::http::HttpClient;
 use herald_light_client::{MemoryCheckpointStore, TrustedLog};
 use herald_proto::merkle::{HASH_LEN, Hash};
-use herald_proto::tlog_tiles::{TILE_WIDTH, encode_index, fold_subtree};
+use herald_proto::tlog_tiles::{TILE_WIDTH, fold_subtree};
 use serde::Serialize;
 
+use super::tiles_reader::{Kind, Measured, Server, Targets, measure};
 use super::{CommonArgs, Environment, Latency, loaded_node, scratch_dir, write_report};
-use crate::load::Schedule;
 use crate::testnet::Testnet;
 
 /// Entries per preloaded batch (one signed `BatchNotarization` each, well under one request).
 const PRELOAD_BATCH: u16 = 128;
 /// Batches the preload keeps in flight.
 const PRELOAD_TASKS: usize = 8;
-/// Requests before this much time has passed are not measured (connections warm up).
-const WARM_UP: Duration = Duration::from_secs(1);
-/// Longest one GET may take before the run fails.
-const GET_TIMEOUT: Duration = Duration::from_secs(10);
-/// Largest body read: a full bundle of the bench's entries is far below it.
-const MAX_BODY: usize = 1 << 20;
 
 /// Options of `bench tiles`.
 #[derive(Args, Debug, Clone)]
@@ -65,6 +52,10 @@ pub struct TilesArgs {
     /// lean reader (one hyper connection per GET in flight).
     #[arg(long, conflicts_with = "h2c")]
     pub reqwest: bool,
+    /// Threads of the lean reader, each a single-threaded runtime with its share of the
+    /// connections.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub reader_threads: u16,
     /// Seconds of measurement (after a one-second warm-up).
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub seconds: u64,
@@ -83,8 +74,36 @@ struct BaselineFigures {
     reads_per_s: f64,
     bytes_per_s: f64,
     level0_tiles: Latency,
+    /// CPU per read of the trivial server and of the reader.
+    cpu: Option<CpuPerRead>,
     /// The node's reads/s over these.
     node_fraction: f64,
+}
+
+/// CPU time per read over the measured window, in microseconds: a figure that moves little
+/// with the machine's load, unlike reads/s. Two cores give 2,000,000 µs of CPU a second, so
+/// `server + reader` above 40 µs puts 50k reads/s out of reach of this machine.
+#[derive(Debug, Serialize)]
+struct CpuPerRead {
+    /// The server's (the node's whole process, or the baseline server's threads).
+    server_us: f64,
+    /// The bench process's, without the baseline server's threads: the reader.
+    reader_us: f64,
+    /// Both.
+    total_us: f64,
+}
+
+impl CpuPerRead {
+    fn of(measured: &Measured) -> Option<Self> {
+        let (server, reader) = measured.cpu?;
+        let reads = measured.reads().max(1) as f64;
+        let per = |d: Duration| d.as_secs_f64() * 1e6 / reads;
+        Some(CpuPerRead {
+            server_us: per(server),
+            reader_us: per(reader),
+            total_us: per(server + reader),
+        })
+    }
 }
 
 /// The report.
@@ -104,6 +123,7 @@ struct TilesReport {
     level0_tiles: Latency,
     level1_tiles: Latency,
     entry_bundles: Latency,
+    cpu: Option<CpuPerRead>,
     baseline: Option<BaselineFigures>,
     environment: Environment,
 }
@@ -113,14 +133,6 @@ pub(super) struct Expected {
     pub(super) level0: Vec<Vec<u8>>,
     pub(super) level1: Vec<Vec<u8>>,
     pub(super) bundles: Vec<Vec<u8>>,
-}
-
-/// The kinds of resource read, in the order the report lists them.
-#[derive(Clone, Copy)]
-enum Kind {
-    Level0,
-    Level1,
-    Bundle,
 }
 
 pub(super) async fn run(args: TilesArgs) -> anyhow::Result<()> {
@@ -138,25 +150,37 @@ pub(super) async fn run(args: TilesArgs) -> anyhow::Result<()> {
         args.inflight,
         if args.h2c { "h2c" } else { "HTTP/1.1" }
     );
-    let measured = measure(testnet.node(0).http_addr(), &args, expected.clone()).await;
+    let targets = Arc::new(Targets::of(&expected)?);
+    let node = testnet.node(0);
+    let server = Server::Process(node.pid().context("the node's process id")?);
+    let measured = measure(
+        node.http_addr(),
+        server,
+        &args,
+        expected.clone(),
+        targets.clone(),
+    )
+    .await;
     testnet.stop(0).await?;
     drop(testnet);
     let _ = std::fs::remove_dir_all(&dir);
     let measured = measured?;
 
     let seconds = Duration::from_secs(args.seconds).as_secs_f64();
-    let reads = measured.latencies.iter().map(Vec::len).sum::<usize>();
+    let reads = measured.reads();
     let baseline = if args.baseline {
         eprintln!("the same mix from a trivial in-memory hyper server ...");
         let server = super::tiles_baseline::Baseline::start(&expected)?;
-        let read = measure(server.addr(), &args, expected).await;
+        let threads = Server::OwnThreads(super::tiles_baseline::THREAD);
+        let read = measure(server.addr(), threads, &args, expected, targets).await;
         server.stop();
         let read = read?;
-        let base_reads = read.latencies.iter().map(Vec::len).sum::<usize>() as f64 / seconds;
+        let base_reads = read.reads() as f64 / seconds;
         Some(BaselineFigures {
             reads_per_s: base_reads,
             bytes_per_s: read.bytes as f64 / seconds,
             level0_tiles: Latency::of(&read.latencies[Kind::Level0 as usize]),
+            cpu: CpuPerRead::of(&read),
             node_fraction: reads as f64 / seconds / base_reads,
         })
     } else {
@@ -174,7 +198,7 @@ pub(super) async fn run(args: TilesArgs) -> anyhow::Result<()> {
         } else if args.reqwest {
             "http/1.1 keep-alive (reqwest)"
         } else {
-            "http/1.1 keep-alive (hyper, a connection per GET in flight)"
+            "http/1.1 keep-alive (hyper, a connection per GET in flight, on single-threaded runtimes)"
         },
         measured_seconds: seconds,
         reads,
@@ -183,6 +207,7 @@ pub(super) async fn run(args: TilesArgs) -> anyhow::Result<()> {
         level0_tiles: Latency::of(&measured.latencies[Kind::Level0 as usize]),
         level1_tiles: Latency::of(&measured.latencies[Kind::Level1 as usize]),
         entry_bundles: Latency::of(&measured.latencies[Kind::Bundle as usize]),
+        cpu: CpuPerRead::of(&measured),
         baseline,
         environment: Environment::now(),
     };
@@ -192,6 +217,23 @@ pub(super) async fn run(args: TilesArgs) -> anyhow::Result<()> {
         "{:.0} verified tile reads/s (level-0 tile p50 {:.2} ms, p99 {:.2} ms)",
         report.reads_per_s, report.level0_tiles.p50_ms, report.level0_tiles.p99_ms
     );
+    let cpu = |c: &Option<CpuPerRead>| {
+        c.as_ref().map_or("no CPU figures".to_owned(), |c| {
+            format!(
+                "CPU per read: server {:.1} µs, reader {:.1} µs",
+                c.server_us, c.reader_us
+            )
+        })
+    };
+    eprintln!("node: {}", cpu(&report.cpu));
+    if let Some(baseline) = &report.baseline {
+        eprintln!(
+            "baseline: {:.0} reads/s (node {:.3} of it); {}",
+            baseline.reads_per_s,
+            baseline.node_fraction,
+            cpu(&baseline.cpu)
+        );
+    }
     eprintln!("report written to {}", path.display());
     Ok(())
 }
@@ -286,195 +328,5 @@ fn expect(hasher: &herald_proto::merkle::AnyHasher, leaves: &[(Hash, Vec<u8>)]) 
         level0,
         level1,
         bundles,
-    }
-}
-
-struct Measured {
-    /// Round trips by [`Kind`].
-    latencies: [Vec<Duration>; 3],
-    bytes: u64,
-}
-
-/// How one reading task sends its GETs.
-#[derive(Clone)]
-enum Reader {
-    /// The project's reqwest client (HTTP/1.1 pool or h2c), with the node's base URL.
-    Pooled(HttpClient, String),
-    /// The lean reader's own connection.
-    Lean(SocketAddr),
-}
-
-/// Runs the read load; every body is checked against what it must be.
-async fn measure(
-    addr: SocketAddr,
-    args: &TilesArgs,
-    expected: Arc<Expected>,
-) -> anyhow::Result<Measured> {
-    let begin = Instant::now() + WARM_UP;
-    let end = begin + Duration::from_secs(args.seconds);
-    let seed = Schedule::fresh_seed();
-    let mut tasks = Vec::new();
-    for c in 0..args.clients {
-        let reader = if args.h2c || args.reqwest {
-            let http = if args.h2c {
-                HttpClient::h2c(GET_TIMEOUT, MAX_BODY)
-            } else {
-                HttpClient::new(GET_TIMEOUT, MAX_BODY)
-            }
-            .context("building an HTTP client")?;
-            Reader::Pooled(http, format!("http://{addr}"))
-        } else {
-            Reader::Lean(addr)
-        };
-        for k in 0..args.inflight {
-            let (reader, expected) = (reader.clone(), expected.clone());
-            let mut schedule = Schedule::new(seed ^ (u64::from(c) << 16 | u64::from(k)));
-            tasks.push(tokio::spawn(async move {
-                let mut out = Measured {
-                    latencies: Default::default(),
-                    bytes: 0,
-                };
-                let mut lean = match reader {
-                    Reader::Lean(addr) => Some(LeanConnection::open(addr).await?),
-                    Reader::Pooled(..) => None,
-                };
-                loop {
-                    let now = Instant::now();
-                    if now >= end {
-                        return Ok::<_, anyhow::Error>(out);
-                    }
-                    // Mostly level-0 tiles (what a proof or a mirror reads most), then bundles.
-                    let (kind, path, want) = match schedule.range(0, 10) {
-                        0..=5 => {
-                            let n = schedule.range(0, expected.level0.len() as u64);
-                            (
-                                Kind::Level0,
-                                format!("/tile/0/{}", encode_index(n)),
-                                &expected.level0[n as usize],
-                            )
-                        }
-                        6 => {
-                            let n = schedule.range(0, expected.level1.len() as u64);
-                            (
-                                Kind::Level1,
-                                format!("/tile/1/{}", encode_index(n)),
-                                &expected.level1[n as usize],
-                            )
-                        }
-                        _ => {
-                            let n = schedule.range(0, expected.bundles.len() as u64);
-                            (
-                                Kind::Bundle,
-                                format!("/tile/entries/{}", encode_index(n)),
-                                &expected.bundles[n as usize],
-                            )
-                        }
-                    };
-                    let sent = Instant::now();
-                    match (&reader, lean.as_mut()) {
-                        (_, Some(connection)) => connection
-                            .get_expecting(&path, want)
-                            .await
-                            .with_context(|| format!("GET {path}"))?,
-                        (Reader::Pooled(http, base), None) => {
-                            let answer = http
-                                .get(&format!("{base}{path}"))
-                                .await
-                                .with_context(|| format!("GET {path}"))?;
-                            ensure!(
-                                answer.status == 200,
-                                "GET {path}: {} {}",
-                                answer.status,
-                                answer.body_text(200)
-                            );
-                            ensure!(&answer.body == want, "GET {path}: not the resource's bytes");
-                        }
-                        (Reader::Lean(_), None) => bail!("the lean reader has no connection"),
-                    }
-                    let elapsed = sent.elapsed();
-                    if now >= begin {
-                        out.latencies[kind as usize].push(elapsed);
-                        out.bytes += want.len() as u64;
-                    }
-                }
-            }));
-        }
-    }
-    let mut all = Measured {
-        latencies: Default::default(),
-        bytes: 0,
-    };
-    for task in tasks {
-        let part = task.await.context("reading task")??;
-        for (all, part) in all.latencies.iter_mut().zip(part.latencies) {
-            all.extend(part);
-        }
-        all.bytes += part.bytes;
-    }
-    if all.latencies.iter().all(Vec::is_empty) {
-        bail!("no read completed in the measured window");
-    }
-    Ok(all)
-}
-
-/// One keep-alive HTTP/1.1 connection of the lean reader (hyper's client connection).
-struct LeanConnection {
-    send: hyper::client::conn::http1::SendRequest<http_body_util::Empty<hyper::body::Bytes>>,
-    host: hyper::header::HeaderValue,
-}
-
-impl LeanConnection {
-    async fn open(addr: SocketAddr) -> anyhow::Result<Self> {
-        let stream = tokio::time::timeout(GET_TIMEOUT, tokio::net::TcpStream::connect(addr))
-            .await
-            .context("connecting in time")?
-            .context("connecting")?;
-        stream.set_nodelay(true)?;
-        let (send, connection) =
-            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-                .await
-                .context("HTTP/1.1 handshake")?;
-        // The connection's driver; it ends when `send` is dropped or the node closes.
-        tokio::spawn(connection);
-        let host = hyper::header::HeaderValue::from_str(&addr.to_string())?;
-        Ok(LeanConnection { send, host })
-    }
-
-    /// GETs `path` and checks the answer is 200 with exactly `want` as its body, chunk by
-    /// chunk as it arrives (never more than `want.len()` bytes read), all within GET_TIMEOUT.
-    async fn get_expecting(&mut self, path: &str, want: &[u8]) -> anyhow::Result<()> {
-        use http_body_util::BodyExt as _;
-        let request = hyper::Request::get(path)
-            .header(hyper::header::HOST, self.host.clone())
-            .body(http_body_util::Empty::new())?;
-        let exchange = async {
-            self.send.ready().await?;
-            let answer = self.send.send_request(request).await?;
-            let status = answer.status();
-            let mut body = answer.into_body();
-            if status != hyper::StatusCode::OK {
-                let text = body.collect().await?.to_bytes();
-                bail!(
-                    "{status} {}",
-                    String::from_utf8_lossy(&text[..text.len().min(200)])
-                );
-            }
-            let mut at = 0;
-            while let Some(frame) = body.frame().await {
-                if let Ok(chunk) = frame?.into_data() {
-                    let end = at + chunk.len();
-                    ensure!(
-                        want.get(at..end) == Some(&chunk[..]),
-                        "not the resource's bytes (at byte {at})"
-                    );
-                    at = end;
-                }
-            }
-            ensure!(at == want.len(), "{at} bytes of {}", want.len());
-            Ok::<(), anyhow::Error>(())
-        };
-        tokio::time::timeout(GET_TIMEOUT, exchange)
-            .await
-            .context("no answer in time")?
     }
 }

@@ -22,6 +22,9 @@ use tokio::sync::oneshot;
 
 use super::tiles::Expected;
 
+/// The name of the server's threads (its CPU time is told apart from the reader's by it).
+pub(super) const THREAD: &str = "tiles-baseline";
+
 /// The trivial server, running until [`Baseline::stop`].
 pub(super) struct Baseline {
     addr: SocketAddr,
@@ -48,6 +51,7 @@ impl Baseline {
         let bodies = Arc::new(bodies);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
+            .thread_name(THREAD)
             .enable_all()
             .build()
             .context("the baseline server's runtime")?;
@@ -55,39 +59,43 @@ impl Baseline {
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         let (stop, stopped) = oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            runtime.block_on(async move {
-                let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
-                    return;
-                };
-                tokio::pin!(stopped);
-                loop {
-                    let accepted = tokio::select! {
-                        _ = &mut stopped => break,
-                        accepted = listener.accept() => accepted,
+        let thread = std::thread::Builder::new()
+            .name(THREAD.into())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
+                        return;
                     };
-                    let Ok((stream, _)) = accepted else { continue };
-                    let _ = stream.set_nodelay(true);
-                    let bodies = bodies.clone();
-                    tokio::spawn(async move {
-                        let service = service_fn(move |request: Request<hyper::body::Incoming>| {
-                            let answer = match bodies.get(request.uri().path()) {
-                                Some(body) => Response::new(Full::new(body.clone())),
-                                None => {
-                                    let mut r = Response::new(Full::new(Bytes::new()));
-                                    *r.status_mut() = StatusCode::NOT_FOUND;
-                                    r
-                                }
-                            };
-                            async move { Ok::<_, Infallible>(answer) }
+                    tokio::pin!(stopped);
+                    loop {
+                        let accepted = tokio::select! {
+                            _ = &mut stopped => break,
+                            accepted = listener.accept() => accepted,
+                        };
+                        let Ok((stream, _)) = accepted else { continue };
+                        let _ = stream.set_nodelay(true);
+                        let bodies = bodies.clone();
+                        tokio::spawn(async move {
+                            let service =
+                                service_fn(move |request: Request<hyper::body::Incoming>| {
+                                    let answer = match bodies.get(request.uri().path()) {
+                                        Some(body) => Response::new(Full::new(body.clone())),
+                                        None => {
+                                            let mut r = Response::new(Full::new(Bytes::new()));
+                                            *r.status_mut() = StatusCode::NOT_FOUND;
+                                            r
+                                        }
+                                    };
+                                    async move { Ok::<_, Infallible>(answer) }
+                                });
+                            let _ = hyper::server::conn::http1::Builder::new()
+                                .serve_connection(TokioIo::new(stream), service)
+                                .await;
                         });
-                        let _ = hyper::server::conn::http1::Builder::new()
-                            .serve_connection(TokioIo::new(stream), service)
-                            .await;
-                    });
-                }
-            });
-        });
+                    }
+                });
+            })
+            .context("starting the baseline server thread")?;
         Ok(Baseline {
             addr,
             stop: Some(stop),
