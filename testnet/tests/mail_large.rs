@@ -532,6 +532,7 @@ async fn attack_relay_chunks_from_an_unregistered_domain_are_refused_and_counted
             total_len: total,
             offset: 0,
             data: vec![1; 100],
+            recipient: BOB.into(),
         });
         let head = pb::MailEnvelope {
             msg_id: b"m-stranger".to_vec(),

@@ -138,6 +138,14 @@ impl PolicyGate {
         })
     }
 
+    /// Judges what the registered peer domain `peer_domain` says of a mail before its Z
+    /// arrives (S_B, on a relay's first chunk): the rules only, the size being Z's declared
+    /// length (below the envelope's, so nothing the whole mail would pass is refused). The
+    /// peer's rate is taken once, when the whole mail is judged by [`Self::judge_from_peer`].
+    pub fn judge_announced_from_peer(&self, mail: &MailFacts<'_>) -> Result<(), PolicyRefusal> {
+        self.judge_with_rate(mail, "peer", || Ok(()))
+    }
+
     fn judge_with_rate(
         &self,
         mail: &MailFacts<'_>,

@@ -25,6 +25,8 @@ const LABEL_LABEL: &str = "herald v1 mailbox label";
 /// Length of a mailbox label.
 pub(crate) const LABEL_LEN: usize = 16;
 const NONCE_LEN: usize = 12;
+/// Bytes a sealed record adds to its value: the nonce and the Poly1305 tag.
+pub(crate) const SEALED_OVERHEAD: usize = NONCE_LEN + 16;
 
 /// Why mail at rest could not be read or written (local failures: nothing from a peer).
 #[derive(Debug, thiserror::Error)]

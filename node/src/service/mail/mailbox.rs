@@ -6,12 +6,22 @@
 //! | `b` ‖ label ‖ id (8 bytes BE) | received_at (8 LE) ‖ `StoredMail` sealed for the label |
 //! | `d` ‖ label ‖ tag(sender, msg_id) | created_at (8 LE): the mail was taken once |
 //! | `u` ‖ label | bytes held (8 LE), for the quota |
+//! | `i` ‖ label ‖ id (8 bytes BE) | the entry's `InboxEntry` sealed for the label: what a listing shows |
+//! | `p` ‖ label ‖ id (8 bytes BE) ‖ offset (8 BE) | a piece of a large mail's Z sealed for the label |
 //!
+//! - **A large mail is stored in pieces** (its Z travels in chunks, `paep::transfer`): the entry
+//!   holds the mail with its envelope's head (Z empty), and Z lies in pieces of
+//!   [`PIECE_BYTES`], one part of a fetch by parts each, so no record is larger than a chunk
+//!   and a part reads one piece. Entries stored before pieces (Z in the entry) still read.
+//! - **Listing opens only the index records**; an entry without one (stored before the index)
+//!   is opened instead.
 //! - **Idempotent by msg_id.** A relay of a mail already taken (a retry after a lost answer, a
 //!   duplicate, a replay) stores nothing and says so; the `d` marker outlives the entry's
 //!   acknowledgement until the retention period, which is at least the longest expiry, so a
 //!   replay after that is refused as expired by `paep::verify_relay`.
-//! - **Durable before acknowledged.** One sled batch per change, flushed before the answer.
+//! - **Durable before acknowledged.** One sled batch per change, flushed before the answer: an
+//!   entry, its index record and all its pieces appear (and go) together, so a crash leaves
+//!   either all of them or none.
 //! - **Quota per account** in bytes of ciphertext held; **retention** from the configuration:
 //!   [`Mailboxes::sweep`] deletes entries (and markers) older than it.
 //!
@@ -19,14 +29,21 @@
 
 use std::sync::{Arc, Mutex, PoisonError};
 
-use herald_proto::wire::{MAX_INBOX_ENTRIES, Validate as _, decode, pb};
+use herald_proto::paep::transfer::{self, travels_in_chunks};
+use herald_proto::wire::{MAIL_CHUNK_BYTES, MAX_INBOX_ENTRIES, Validate as _, decode, pb};
 use prost::Message as _;
 
-use super::at_rest::{AtRest, LABEL_LEN, StoreError};
+use super::at_rest::{AtRest, LABEL_LEN, SEALED_OVERHEAD, StoreError};
 
 const ENTRY: u8 = b'b';
 const TAKEN: u8 = b'd';
 const USED: u8 = b'u';
+const INDEX: u8 = b'i';
+const PIECE: u8 = b'p';
+/// Bytes of Z per piece of a large mail at rest: one part of a fetch by parts.
+pub(crate) const PIECE_BYTES: usize = MAIL_CHUNK_BYTES;
+/// Largest index record's plaintext (an `InboxEntry`: msg_id, sender and three numbers).
+const MAX_INDEX_BYTES: usize = 1024;
 const DEDUP_PURPOSE: &str = "herald v1 mailbox dedup";
 
 /// What a delivery did.
@@ -38,6 +55,37 @@ pub(crate) enum Delivered {
     Duplicate,
     /// Over the account's quota: nothing stored.
     OverQuota,
+}
+
+/// A mailbox entry read back.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Held {
+    /// Stored whole: every mail that fits one answer, and large mails stored before pieces.
+    Whole(pb::StoredMail),
+    /// Stored in pieces: the mail with its envelope's head (Z empty), and Z's length.
+    Pieced {
+        /// The mail without its Z.
+        head: pb::StoredMail,
+        /// Z's length.
+        total: u64,
+    },
+}
+
+/// A part of a mailbox entry asked for by offset.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum HeldPart {
+    /// The entry is stored whole: the caller cuts the part from it.
+    Whole,
+    /// The entry is stored in pieces: its head, Z's length, and the bytes of Z from the offset
+    /// to the end of the piece holding it (`None`: the offset is at or past the end).
+    Piece {
+        /// The mail without its Z.
+        head: Box<pb::StoredMail>,
+        /// Z's length.
+        total: u64,
+        /// Z's bytes from the offset.
+        data: Option<Vec<u8>>,
+    },
 }
 
 /// The gateway's mailboxes. Cheap to clone.
@@ -117,9 +165,14 @@ impl Mailboxes {
         }
         let id = self.db.generate_id()?;
         let entry_key = key(ENTRY, &label, &id.to_be_bytes());
+        let pieced = travels_in_chunks(envelope.ciphertext.len());
         let stored = pb::StoredMail {
             id,
-            envelope: Some(envelope.clone()),
+            envelope: Some(if pieced {
+                transfer::head_of(envelope)
+            } else {
+                envelope.clone()
+            }),
             received_at: now,
             from_domain: from_domain.to_owned(),
         };
@@ -129,6 +182,25 @@ impl Mailboxes {
                 .seal(&label, &entry_key, &stored.encode_to_vec())?,
         );
         let mut batch = sled::Batch::default();
+        if pieced {
+            for (offset, piece) in envelope.ciphertext.chunks(PIECE_BYTES).enumerate() {
+                let piece_key = piece_key(&label, id, (offset * PIECE_BYTES) as u64);
+                let sealed = self.at_rest.seal(&label, &piece_key, piece)?;
+                batch.insert(piece_key, sealed);
+            }
+        }
+        let index = pb::InboxEntry {
+            id,
+            msg_id: envelope.msg_id.clone(),
+            sender: envelope.sender.clone(),
+            received_at: now,
+            size,
+        };
+        let index_key = key(INDEX, &label, &id.to_be_bytes());
+        let sealed_index = self
+            .at_rest
+            .seal(&label, &index_key, &index.encode_to_vec())?;
+        batch.insert(index_key, sealed_index);
         batch.insert(entry_key, value);
         batch.insert(taken, now.to_le_bytes().to_vec());
         batch.insert(used_key, (used + size).to_le_bytes().to_vec());
@@ -148,7 +220,8 @@ impl Mailboxes {
         }
     }
 
-    /// An entry read back, checked like anything from outside.
+    /// An entry read back, checked like anything from outside: a whole mail, or the head of one
+    /// in pieces (its Z empty).
     fn read(
         &self,
         label: &[u8; LABEL_LEN],
@@ -159,25 +232,79 @@ impl Mailboxes {
         let plain = self.at_rest.open(label, entry_key, sealed)?;
         let mail: pb::StoredMail = decode(&plain, super::transfer_store::MAX_STORED_MAIL_BYTES)
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        mail.envelope
-            .as_ref()
-            .ok_or_else(|| StoreError::Corrupt("a stored mail without its envelope".into()))?
-            .validate()
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let envelope = (mail.envelope.as_ref())
+            .ok_or_else(|| StoreError::Corrupt("a stored mail without its envelope".into()))?;
+        // A whole envelope's Z holds at least its tag: an empty one is a head of pieces.
+        if envelope.ciphertext.is_empty() {
+            transfer::validate_head(envelope)
+        } else {
+            envelope.validate()
+        }
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         Ok(mail)
     }
 
-    /// The entries of `account`'s mailbox, oldest first, at most `MAX_INBOX_ENTRIES`.
-    /// Blocking.
+    /// The index record of entry `id`, if it has one (entries stored before the index do not).
+    fn index(
+        &self,
+        label: &[u8; LABEL_LEN],
+        id: u64,
+    ) -> Result<Option<pb::InboxEntry>, StoreError> {
+        let index_key = key(INDEX, label, &id.to_be_bytes());
+        let Some(sealed) = self.tree.get(&index_key)? else {
+            return Ok(None);
+        };
+        let plain = self.at_rest.open(label, &index_key, &sealed)?;
+        let entry: pb::InboxEntry =
+            decode(&plain, MAX_INDEX_BYTES).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        if entry.id != id {
+            return Err(StoreError::Corrupt(
+                "an index record of another entry".into(),
+            ));
+        }
+        Ok(Some(entry))
+    }
+
+    /// Z's length of entry `id` if it is stored in pieces (the last piece's end).
+    fn pieced_total(&self, label: &[u8; LABEL_LEN], id: u64) -> Result<Option<u64>, StoreError> {
+        let Some(last) = self
+            .tree
+            .scan_prefix(key(PIECE, label, &id.to_be_bytes()))
+            .next_back()
+        else {
+            return Ok(None);
+        };
+        let (k, v) = last?;
+        let offset = k
+            .get(k.len().saturating_sub(8)..)
+            .and_then(|b| <[u8; 8]>::try_from(b).ok())
+            .map(u64::from_be_bytes)
+            .ok_or_else(|| StoreError::Corrupt("a short piece key".into()))?;
+        let len = v
+            .len()
+            .checked_sub(SEALED_OVERHEAD)
+            .ok_or(StoreError::Unreadable)?;
+        Ok(Some(offset + len as u64))
+    }
+
+    /// The entries of `account`'s mailbox, oldest first, at most `MAX_INBOX_ENTRIES`: each from
+    /// its index record (an entry without one is opened). Blocking.
     pub(crate) fn list(&self, account: &str) -> Result<pb::Inbox, StoreError> {
         let label = self.at_rest.label(account);
         let mut inbox = pb::Inbox::default();
-        for item in self.tree.scan_prefix(key(ENTRY, &label, &[])) {
-            let (k, v) = item?;
+        for item in self.tree.scan_prefix(key(ENTRY, &label, &[])).keys() {
+            let k = item?;
             if inbox.entries.len() == MAX_INBOX_ENTRIES {
                 inbox.truncated = true;
                 break;
             }
+            if let Some(entry) = self.index(&label, entry_id(&k)?)? {
+                inbox.entries.push(entry);
+                continue;
+            }
+            let Some(v) = self.tree.get(&k)? else {
+                continue;
+            };
             let mail = self.read(&label, &k, &v)?;
             let envelope = mail.envelope.unwrap_or_default();
             inbox.entries.push(pb::InboxEntry {
@@ -191,18 +318,62 @@ impl Mailboxes {
         Ok(inbox)
     }
 
-    /// Entry `id` of `account`'s mailbox. Blocking.
-    pub(crate) fn fetch(
+    /// Entry `id` of `account`'s mailbox; a mail in pieces comes without its Z (read it by
+    /// [`Mailboxes::part`]). Blocking.
+    pub(crate) fn fetch(&self, account: &str, id: u64) -> Result<Option<Held>, StoreError> {
+        let label = self.at_rest.label(account);
+        let entry_key = key(ENTRY, &label, &id.to_be_bytes());
+        let Some(v) = self.tree.get(&entry_key)? else {
+            return Ok(None);
+        };
+        let mail = self.read(&label, &entry_key, &v)?;
+        Ok(Some(match self.pieced_total(&label, id)? {
+            Some(total) => Held::Pieced { head: mail, total },
+            None => Held::Whole(mail),
+        }))
+    }
+
+    /// The part of entry `id` of `account`'s mailbox at `offset` of its Z: for a mail in pieces
+    /// the head and one piece are opened, nothing more. `None` if there is no such entry.
+    /// Blocking.
+    pub(crate) fn part(
         &self,
         account: &str,
         id: u64,
-    ) -> Result<Option<pb::StoredMail>, StoreError> {
+        offset: u64,
+    ) -> Result<Option<HeldPart>, StoreError> {
         let label = self.at_rest.label(account);
         let entry_key = key(ENTRY, &label, &id.to_be_bytes());
-        match self.tree.get(&entry_key)? {
-            Some(v) => self.read(&label, &entry_key, &v).map(Some),
-            None => Ok(None),
+        let Some(v) = self.tree.get(&entry_key)? else {
+            return Ok(None);
+        };
+        let Some(total) = self.pieced_total(&label, id)? else {
+            return Ok(Some(HeldPart::Whole));
+        };
+        let head = self.read(&label, &entry_key, &v)?;
+        if offset >= total {
+            return Ok(Some(HeldPart::Piece {
+                head: Box::new(head),
+                total,
+                data: None,
+            }));
         }
+        let start = offset - offset % PIECE_BYTES as u64;
+        let piece_key = piece_key(&label, id, start);
+        let sealed = self
+            .tree
+            .get(&piece_key)?
+            .ok_or_else(|| StoreError::Corrupt("a piece of a mail is missing".into()))?;
+        let piece = self.at_rest.open(&label, &piece_key, &sealed)?;
+        let data = piece
+            .get((offset - start) as usize..)
+            .ok_or_else(|| StoreError::Corrupt("a short piece of a mail".into()))?
+            .to_vec();
+        Ok(Some(HeldPart::Piece {
+            head: Box::new(head),
+            total,
+            data: Some(data),
+        }))
     }
 
     /// Whether `account`'s mailbox holds entry `id` (a key lookup; nothing is opened).
@@ -214,6 +385,23 @@ impl Mailboxes {
             .contains_key(key(ENTRY, &label, &id.to_be_bytes()))?)
     }
 
+    /// The bytes entry `id` counts against its mailbox's quota: from its index record, else
+    /// from the entry opened.
+    fn size(
+        &self,
+        label: &[u8; LABEL_LEN],
+        entry_key: &[u8],
+        value: &[u8],
+    ) -> Result<u64, StoreError> {
+        if let Some(entry) = self.index(label, entry_id(entry_key)?)? {
+            return Ok(entry.size);
+        }
+        Ok(self
+            .read(label, entry_key, value)?
+            .envelope
+            .map_or(0, |e| e.ciphertext.len() as u64))
+    }
+
     /// Deletes entry `id` of `account`'s mailbox (its marker stays until the retention period).
     /// `false` if there is none. Blocking; durable when it returns.
     pub(crate) fn acknowledge(&self, account: &str, id: u64) -> Result<bool, StoreError> {
@@ -223,10 +411,7 @@ impl Mailboxes {
         let Some(value) = self.tree.get(&entry_key)? else {
             return Ok(false);
         };
-        let size = self
-            .read(&label, &entry_key, &value)?
-            .envelope
-            .map_or(0, |e| e.ciphertext.len() as u64);
+        let size = self.size(&label, &entry_key, &value)?;
         self.remove(&label, &entry_key, size)?;
         self.tree.flush()?;
         Ok(true)
@@ -248,10 +433,7 @@ impl Mailboxes {
                 deleted.push(false);
                 continue;
             };
-            let size = self
-                .read(&label, &entry_key, &value)?
-                .envelope
-                .map_or(0, |e| e.ciphertext.len() as u64);
+            let size = self.size(&label, &entry_key, &value)?;
             self.remove(&label, &entry_key, size)?;
             deleted.push(true);
         }
@@ -261,26 +443,33 @@ impl Mailboxes {
         Ok(deleted)
     }
 
+    /// Removes an entry with its index record and pieces, and its `size` from the quota's use,
+    /// in one batch.
     fn remove(
         &self,
         label: &[u8; LABEL_LEN],
         entry_key: &[u8],
         size: u64,
     ) -> Result<(), StoreError> {
+        let id = entry_id(entry_key)?.to_be_bytes();
         let used_key = key(USED, label, &[]);
         let used = match self.tree.get(&used_key)? {
             Some(v) => u64_at(&v)?,
             None => 0,
         };
         let mut batch = sled::Batch::default();
+        for piece in self.tree.scan_prefix(key(PIECE, label, &id)).keys() {
+            batch.remove(piece?);
+        }
+        batch.remove(key(INDEX, label, &id));
         batch.remove(entry_key);
         batch.insert(used_key, used.saturating_sub(size).to_le_bytes().to_vec());
         self.tree.apply_batch(batch)?;
         Ok(())
     }
 
-    /// Deletes entries and markers received before `now - retention`; returns how many entries
-    /// went. Blocking; flushed.
+    /// Deletes entries (with their pieces) and markers received before `now - retention`;
+    /// returns how many entries went. Blocking; flushed.
     pub(crate) fn sweep(&self, now: u64, retention: u64) -> Result<usize, StoreError> {
         let cutoff = now.saturating_sub(retention);
         let _writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
@@ -295,11 +484,7 @@ impl Mailboxes {
                 .and_then(|l| l.try_into().ok())
                 .ok_or_else(|| StoreError::Corrupt("a short mailbox key".into()))?;
             // An entry that no longer opens still goes; it then leaves its bytes counted.
-            let size = self
-                .read(&label, &k, &v)
-                .ok()
-                .and_then(|m| m.envelope)
-                .map_or(0, |e| e.ciphertext.len() as u64);
+            let size = self.size(&label, &k, &v).unwrap_or(0);
             self.remove(&label, &k, size)?;
             removed += 1;
         }
@@ -314,145 +499,21 @@ impl Mailboxes {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use zeroize::Zeroizing;
-
-    use super::*;
-
-    fn envelope(msg_id: &[u8], size: usize) -> pb::MailEnvelope {
-        pb::MailEnvelope {
-            msg_id: msg_id.to_vec(),
-            sender: "alice@alpha.test".into(),
-            recipient: "bob@beta.test".into(),
-            ephemeral_key: vec![9; 32],
-            prekey_id: 1,
-            ciphertext: vec![0x5a; size],
-            sender_signature: vec![2; 64],
-        }
-    }
-
-    fn mailboxes(dir: &std::path::Path, quota: u64) -> (sled::Db, Mailboxes) {
-        let db = crate::db::open(dir).unwrap().unwrap();
-        let tree = crate::db::Tree::Mail.open(&db).unwrap();
-        let at_rest = Arc::new(AtRest::new(Zeroizing::new([3; 32])));
-        (db.clone(), Mailboxes::new(db, tree, at_rest, quota))
-    }
-
-    /// Every byte of every key and value in the tree, for greps.
-    fn raw(db: &sled::Db) -> Vec<u8> {
-        let tree = crate::db::Tree::Mail.open(db).unwrap();
-        tree.iter()
-            .flat_map(|kv| {
-                let (k, v) = kv.unwrap();
-                [k.to_vec(), v.to_vec()].concat()
-            })
-            .collect()
-    }
-
-    #[test]
-    fn attack_a_repeated_relay_makes_one_entry_even_after_acknowledgement() {
-        let dir = tempfile::tempdir().unwrap();
-        let (_db, boxes) = mailboxes(dir.path(), 1 << 20);
-        let mail = envelope(b"m-1", 40);
-        let Delivered::Stored(id) = boxes.deliver(&mail, "alpha.test", 100).unwrap() else {
-            panic!("not stored");
-        };
-        assert_eq!(
-            boxes.deliver(&mail, "alpha.test", 101).unwrap(),
-            Delivered::Duplicate
-        );
-        assert_eq!(boxes.list("bob@beta.test").unwrap().entries.len(), 1);
-        let fetched = boxes.fetch("bob@beta.test", id).unwrap().unwrap();
-        assert_eq!(fetched.envelope.unwrap(), mail);
-        assert_eq!(fetched.from_domain, "alpha.test");
-        // Another account sees nothing of it.
-        assert!(boxes.list("carol@beta.test").unwrap().entries.is_empty());
-        assert!(boxes.fetch("carol@beta.test", id).unwrap().is_none());
-        assert!(boxes.acknowledge("bob@beta.test", id).unwrap());
-        assert!(!boxes.acknowledge("bob@beta.test", id).unwrap());
-        // Replayed after it was fetched and deleted: still taken once.
-        assert_eq!(
-            boxes.deliver(&mail, "alpha.test", 102).unwrap(),
-            Delivered::Duplicate
-        );
-        assert!(boxes.list("bob@beta.test").unwrap().entries.is_empty());
-    }
-
-    #[test]
-    fn a_mailbox_holds_no_address_or_ciphertext_in_clear_and_keeps_its_quota() {
-        let dir = tempfile::tempdir().unwrap();
-        let (db, boxes) = mailboxes(dir.path(), 100);
-        assert!(matches!(
-            boxes
-                .deliver(&envelope(b"m-1", 60), "alpha.test", 100)
-                .unwrap(),
-            Delivered::Stored(_)
-        ));
-        assert_eq!(
-            boxes
-                .deliver(&envelope(b"m-2", 60), "alpha.test", 100)
-                .unwrap(),
-            Delivered::OverQuota
-        );
-        let bytes = raw(&db);
-        for clear in [&b"alice@alpha.test"[..], b"bob@beta.test", &[0x5a; 16]] {
-            assert!(
-                !bytes.windows(clear.len()).any(|w| w == clear),
-                "{clear:?} in clear"
-            );
-        }
-        let id = boxes.list("bob@beta.test").unwrap().entries[0].id;
-        boxes.acknowledge("bob@beta.test", id).unwrap();
-        assert!(matches!(
-            boxes
-                .deliver(&envelope(b"m-2", 60), "alpha.test", 100)
-                .unwrap(),
-            Delivered::Stored(_)
-        ));
-    }
-
-    #[test]
-    fn entries_and_markers_past_the_retention_period_are_swept() {
-        let dir = tempfile::tempdir().unwrap();
-        let (_db, boxes) = mailboxes(dir.path(), 1 << 20);
-        boxes
-            .deliver(&envelope(b"old", 20), "alpha.test", 100)
-            .unwrap();
-        boxes
-            .deliver(&envelope(b"new", 20), "alpha.test", 190)
-            .unwrap();
-        assert_eq!(boxes.sweep(200, 50).unwrap(), 1);
-        let left = boxes.list("bob@beta.test").unwrap();
-        assert_eq!(left.entries.len(), 1);
-        assert_eq!(left.entries[0].msg_id, b"new");
-        // The old marker went too (its relay has expired by now: verify_relay refuses it).
-        assert!(matches!(
-            boxes
-                .deliver(&envelope(b"old", 20), "alpha.test", 200)
-                .unwrap(),
-            Delivered::Stored(_)
-        ));
-    }
-
-    #[test]
-    fn a_mailbox_reopened_with_another_mailbox_key_does_not_open() {
-        let dir = tempfile::tempdir().unwrap();
-        {
-            let (_db, boxes) = mailboxes(dir.path(), 1 << 20);
-            boxes
-                .deliver(&envelope(b"m", 20), "alpha.test", 100)
-                .unwrap();
-        }
-        let db = crate::db::open(dir.path()).unwrap().unwrap();
-        let tree = crate::db::Tree::Mail.open(&db).unwrap();
-        let other = Mailboxes::new(
-            db,
-            tree,
-            Arc::new(AtRest::new(Zeroizing::new([4; 32]))),
-            1 << 20,
-        );
-        // Another key names other mailboxes: bob's is not even found.
-        assert!(other.list("bob@beta.test").unwrap().entries.is_empty());
-    }
+/// The key of the piece of entry `id` of the mailbox `label` starting at `offset` of Z.
+fn piece_key(label: &[u8; LABEL_LEN], id: u64, offset: u64) -> Vec<u8> {
+    let mut rest = id.to_be_bytes().to_vec();
+    rest.extend_from_slice(&offset.to_be_bytes());
+    key(PIECE, label, &rest)
 }
+
+/// The entry id at the end of an entry key.
+fn entry_id(entry_key: &[u8]) -> Result<u64, StoreError> {
+    entry_key
+        .get(1 + LABEL_LEN..)
+        .and_then(|b| <[u8; 8]>::try_from(b).ok())
+        .map(u64::from_be_bytes)
+        .ok_or_else(|| StoreError::Corrupt("a short mailbox key".into()))
+}
+
+#[cfg(test)]
+mod tests;

@@ -56,7 +56,7 @@ use zeroize::Zeroizing;
 
 use at_rest::AtRest;
 pub(crate) use at_rest::StoreError;
-use mailbox::{Delivered, Mailboxes};
+use mailbox::{Delivered, Held, Mailboxes};
 use outbox::Outbox;
 use transfer_store::Transfers;
 
@@ -92,7 +92,8 @@ pub struct MailMetrics {
     /// `handover`, `non_delivery`, `rejection`).
     pub events: Family<KindLabel, Counter>,
     /// Relays refused, by reason (`unregistered`, `bad_signature`, `not_for_us`, `expired`,
-    /// `unknown_recipient`, `over_quota`, `malformed`).
+    /// `unknown_recipient`, `over_quota`, `malformed`, the policy's labels), and relays in
+    /// chunks' refusals (`wrong_sender`, `out_of_range`, `too_many_transfers`, `no_chunks`).
     pub relay_refused: Family<KindLabel, Counter>,
     /// Relays taken that were duplicates (stored once).
     pub relay_duplicates: Counter,
@@ -608,12 +609,15 @@ impl MailService {
             .blocking(move |mail| mail.inner.mailboxes.fetch(&account, id))
             .await?
             .ok_or(Refusal::NotFound("no mail has this id in the mailbox"))?;
-        if is_large(&mail) {
-            return Err(Refusal::MailRefused {
-                kind: ClientErrorKind::TooLarge,
-                reason: "too large for one answer: fetch it by parts".into(),
-            });
-        }
+        let mail = match mail {
+            Held::Whole(mail) if !is_large(&mail) => mail,
+            _ => {
+                return Err(Refusal::MailRefused {
+                    kind: ClientErrorKind::TooLarge,
+                    reason: "too large for one answer: fetch it by parts".into(),
+                });
+            }
+        };
         self.inner.events.handed_over(&mail).await;
         Ok(mail)
     }
@@ -652,15 +656,16 @@ impl MailService {
                     }
                     match mail.inner.mailboxes.fetch(&account, id)? {
                         None => answer.missing.push(id),
-                        Some(m) if is_large(&m) => answer.large.push(id),
-                        Some(m) if !answer.mails.is_empty() && bytes + m.encoded_len() > limit => {
-                            full = true;
-                            answer.deferred.push(id);
+                        Some(Held::Whole(m)) if !is_large(&m) => {
+                            if !answer.mails.is_empty() && bytes + m.encoded_len() > limit {
+                                full = true;
+                                answer.deferred.push(id);
+                            } else {
+                                bytes += m.encoded_len();
+                                answer.mails.push(m);
+                            }
                         }
-                        Some(m) => {
-                            bytes += m.encoded_len();
-                            answer.mails.push(m);
-                        }
+                        Some(_) => answer.large.push(id),
                     }
                 }
                 Ok(answer)

@@ -49,7 +49,12 @@ fn is_final(kind: ClientErrorKind) -> bool {
 }
 
 impl MailService {
-    fn refuse_relay(&self, kind: &'static str, msg_id: &[u8], refusal: Refusal) -> Refusal {
+    pub(super) fn refuse_relay(
+        &self,
+        kind: &'static str,
+        msg_id: &[u8],
+        refusal: Refusal,
+    ) -> Refusal {
         self.inner
             .metrics
             .relay_refused

@@ -25,6 +25,7 @@ use herald_proto::entry::lp;
 use herald_proto::identity::account_domain;
 use herald_proto::paep::transfer::{self, TransferError, travels_in_chunks};
 use herald_proto::paep::verify_sender_signature;
+use herald_proto::policy::MailFacts;
 use herald_proto::wire::client::expect_relay_chunk_progress;
 use herald_proto::wire::pb::{self, ClientErrorKind};
 use herald_proto::wire::{MAIL_CHUNK_BYTES, MAX_TRANSFER_BYTES};
@@ -33,8 +34,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use libp2p::PeerId;
 use tracing::warn;
 
-use super::MailService;
+use super::mailbox::{Held, HeldPart};
 use super::transfer_store::{ChunkRefused, Owner};
+use super::{MailService, policy_refusal};
 use crate::peers::PeerDomain;
 use crate::service::Refusal;
 
@@ -79,6 +81,20 @@ fn refused(kind: ClientErrorKind, reason: impl ToString) -> Refusal {
     Refusal::MailRefused {
         kind,
         reason: reason.to_string(),
+    }
+}
+
+/// A refused chunk's reason as `herald_relay_refused` counts it.
+fn chunk_refusal_kind(r: &ChunkRefused) -> &'static str {
+    match r {
+        ChunkRefused::Transfer(
+            TransferError::BeyondEnd { .. }
+            | TransferError::OutOfOrder { .. }
+            | TransferError::Overlap { .. },
+        ) => "out_of_range",
+        ChunkRefused::Transfer(_) => "malformed",
+        ChunkRefused::OverQuota => "over_quota",
+        ChunkRefused::TooManyTransfers => "too_many_transfers",
     }
 }
 
@@ -236,6 +252,43 @@ impl MailService {
         offset: u64,
     ) -> Result<pb::MailPart, Refusal> {
         let owner = account.to_owned();
+        let held = self
+            .blocking(move |mail| mail.inner.mailboxes.part(&owner, id, offset))
+            .await?
+            .ok_or(Refusal::NotFound("no mail has this id in the mailbox"))?;
+        let (head, total, data) = match held {
+            HeldPart::Piece { head, total, data } => {
+                let data = data.ok_or_else(|| {
+                    refused(
+                        ClientErrorKind::OutOfRange,
+                        TransferError::NoPart { offset, total },
+                    )
+                })?;
+                (*head, total, data)
+            }
+            HeldPart::Whole => self.whole_part(account, id, offset).await?,
+        };
+        if offset + data.len() as u64 == total {
+            self.inner.events.handed_over(&head).await;
+            self.inner.parts.forget(account, id);
+        }
+        Ok(pb::MailPart {
+            head: Some(head),
+            total_len: total,
+            offset,
+            data,
+        })
+    }
+
+    /// The part at `offset` of a large mail stored whole (before mailboxes kept pieces): the
+    /// mail's head, Z's length and the part.
+    async fn whole_part(
+        &self,
+        account: &str,
+        id: u64,
+        offset: u64,
+    ) -> Result<(pb::StoredMail, u64, Vec<u8>), Refusal> {
+        let owner = account.to_owned();
         let cache = self.inner.parts.clone();
         let held = self
             .blocking(move |mail| {
@@ -247,7 +300,10 @@ impl MailService {
                 if let Some(m) = cache.get(&owner, id) {
                     return Ok(Some(m));
                 }
-                let opened = mail.inner.mailboxes.fetch(&owner, id)?.map(Arc::new);
+                let opened = match mail.inner.mailboxes.fetch(&owner, id)? {
+                    Some(Held::Whole(m)) => Some(Arc::new(m)),
+                    _ => None,
+                };
                 if let Some(m) = &opened {
                     cache.put(&owner, id, m.clone());
                 }
@@ -255,10 +311,6 @@ impl MailService {
             })
             .await?
             .ok_or(Refusal::NotFound("no mail has this id in the mailbox"))?;
-        let mut mail = pb::StoredMail {
-            envelope: None,
-            ..(*held).clone()
-        };
         let envelope = held.envelope.as_ref().cloned().unwrap_or_default();
         let total = envelope.ciphertext.len() as u64;
         if !travels_in_chunks(envelope.ciphertext.len()) {
@@ -270,25 +322,17 @@ impl MailService {
         let data = transfer::part_at(&envelope.ciphertext, offset)
             .map_err(|e| refused(ClientErrorKind::OutOfRange, e))?
             .to_vec();
-        let last = offset + data.len() as u64 == total;
         let head = pb::StoredMail {
             envelope: Some(transfer::head_of(&envelope)),
-            ..mail.clone()
+            ..(*held).clone()
         };
-        if last {
-            mail.envelope = Some(envelope);
-            self.inner.events.handed_over(&mail).await;
-            self.inner.parts.forget(account, id);
-        }
-        Ok(pb::MailPart {
-            head: Some(head),
-            total_len: total,
-            offset,
-            data,
-        })
+        Ok((head, total, data))
     }
 
-    /// S_B: `relay_chunk` from `peer` (module docs).
+    /// S_B: `relay_chunk` from `peer` (module docs). A chunk naming its recipient is judged by
+    /// the policy first (`judge_announced_from_peer`), so a mail the policy refuses is refused
+    /// at its first chunk and nothing of it is held. Every refusal is counted in
+    /// `herald_relay_refused` by reason, as a whole relay's is.
     pub(crate) async fn relay_chunk_in(
         &self,
         peer: PeerId,
@@ -297,11 +341,37 @@ impl MailService {
         self.admit_relay_peer(&peer, &chunk.from_domain)?;
         if account_domain(&chunk.sender).is_none_or(|d| !d.eq_ignore_ascii_case(&chunk.from_domain))
         {
-            return Err(Refusal::Forbidden(
-                "the sender is not of the relaying domain",
+            return Err(self.refuse_relay(
+                "wrong_sender",
+                &[],
+                Refusal::Forbidden("the sender is not of the relaying domain"),
             ));
         }
         let owner = self.peer_owner(&chunk.from_domain);
+        if !chunk.recipient.is_empty() {
+            let facts = MailFacts {
+                sender: &chunk.sender,
+                recipient: &chunk.recipient,
+                size: chunk.total_len,
+                manifest: &[],
+                recipient_mailbox: None,
+            };
+            if let Err(refusal) = self.inner.policy.judge_announced_from_peer(&facts) {
+                // Nothing verified yet (the relay signature covers the whole Z): counted and
+                // logged, no evidence record; the chunks held of it, if any, go.
+                let label = refusal.label();
+                let refused = self.refuse_relay(label, &chunk.msg_id, policy_refusal(refusal));
+                let tag =
+                    (self.inner.transfers).transfer_tag(&relay_name(&chunk.sender, &chunk.msg_id));
+                if let Err(e) = self
+                    .blocking(move |mail| mail.inner.transfers.remove(&owner, &tag))
+                    .await
+                {
+                    warn!(error = %e, "a refused relay's chunks were not deleted; they expire");
+                }
+                return Err(refused);
+            }
+        }
         let now = self.now();
         let msg_id = chunk.msg_id.clone();
         let received = self
@@ -319,7 +389,10 @@ impl MailService {
                 )
             })
             .await?
-            .map_err(chunk_refusal)?;
+            .map_err(|r| {
+                let kind = chunk_refusal_kind(&r);
+                self.refuse_relay(kind, &[], chunk_refusal(r))
+            })?;
         // Durable, not yet answered: S_A sends it again and S_B holds it once.
         crate::fault::reached(crate::fault::FaultPoint::MailChunkRelayed);
         Ok(pb::RelayChunkProgress { msg_id, received })
@@ -340,16 +413,26 @@ impl MailService {
             let owner = owner.clone();
             self.blocking(move |mail| mail.inner.transfers.assembled(&owner, &tag))
                 .await?
-                .ok_or(Refusal::NotFound("no chunks of this mail were relayed"))?
-                .map_err(|e| refused(ClientErrorKind::OutOfRange, e))?
+                .ok_or_else(|| {
+                    self.refuse_relay(
+                        "no_chunks",
+                        &[],
+                        Refusal::NotFound("no chunks of this mail were relayed"),
+                    )
+                })?
+                .map_err(|e| {
+                    self.refuse_relay("out_of_range", &[], refused(ClientErrorKind::OutOfRange, e))
+                })?
         };
         if total != request.total_len {
-            return Err(refused(
-                ClientErrorKind::Malformed,
-                TransferError::TotalChanged {
-                    declared: request.total_len,
-                    held: total,
-                },
+            let changed = TransferError::TotalChanged {
+                declared: request.total_len,
+                held: total,
+            };
+            return Err(self.refuse_relay(
+                "malformed",
+                &[],
+                refused(ClientErrorKind::Malformed, changed),
             ));
         }
         relay.envelope = Some(
@@ -395,6 +478,7 @@ impl MailService {
                 total_len: total,
                 offset,
                 data: z[offset as usize..end].to_vec(),
+                recipient: envelope.recipient.clone(),
             });
             let response = (self.inner.node)
                 .client_request(peer.peer_id, peer.addrs.clone(), request)

@@ -71,6 +71,12 @@ impl pb::RelayMailChunk {
             1,
             MAX_MSG_ID_BYTES,
         )?;
+        sized(
+            "RelayMailChunk.recipient",
+            self.recipient.len(),
+            0,
+            MAX_ACCOUNT_BYTES,
+        )?;
         total("RelayMailChunk.total_len", self.total_len)?;
         data("RelayMailChunk.data", &self.data)
     }
@@ -329,6 +335,7 @@ mod tests {
             total_len: big,
             offset: 0,
             data: vec![0; MAIL_CHUNK_BYTES],
+            recipient: "b@d1.test".into(),
         });
         assert_eq!(chunk.validate(), Ok(()));
         assert!(chunk.encoded_len() < MAX_CLIENT_REQUEST_BYTES);
