@@ -352,6 +352,8 @@ pub(super) struct Inner {
     wake: Notify,
     /// Delivery-status queries passed on to peers now (`status`).
     status_queries: tokio::sync::Semaphore,
+    /// Peers whose mails go one per request (they refused a batch; `relay_batch`).
+    one_by_one: relay_batch::OneByOne,
 }
 
 /// Mail at the gateway (module docs). Cheap to clone.
@@ -444,6 +446,7 @@ impl MailService {
                 policy: parts.policy,
                 wake: Notify::new(),
                 status_queries: tokio::sync::Semaphore::new(status::MAX_STATUS_QUERIES_AT_ONCE),
+                one_by_one: relay_batch::OneByOne::default(),
             }),
         })
     }

@@ -8,16 +8,23 @@
 //! in flight are at their bound the mails due meanwhile go together, up to
 //! `MAX_RELAYS_PER_REQUEST` and the request bound per peer, in the next request. A mail for an
 //! account of this domain, or past its expiry, is still attempted alone.
+//!
+//! A peer that refuses a whole `relay_mails` request as malformed (a gateway that predates it
+//! does not know the request) is not taken at its word for the mails: they are attempted one
+//! per request at once, and the peer's mails go one per request for [`ONE_BY_ONE_FOR`]
+//! ([`OneByOne`]), after which a batch is tried again.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use herald_light_client::ClientError;
 use herald_proto::wire::client::{AnswerError, MAX_RELAYS_PER_REQUEST, expect_relays_accepted};
-use herald_proto::wire::pb;
+use herald_proto::wire::pb::{self, ClientErrorKind};
 use herald_proto::wire::{MAX_CLIENT_REQUEST_BYTES, MAX_ERROR_MESSAGE_BYTES};
 use libp2p::PeerId;
 use prost::Message as _;
-use tracing::error;
+use tracing::{error, warn};
 
 use super::MailService;
 use super::at_rest::StoreError;
@@ -29,6 +36,42 @@ use crate::service::Refusal;
 /// request's own, with a margin.
 const RELAY_FRAMING_BYTES: usize = 16;
 const REQUEST_FRAMING_BYTES: usize = 256;
+/// How long a peer that refused a batch request gets its mails one per request.
+pub(super) const ONE_BY_ONE_FOR: Duration = Duration::from_secs(600);
+/// Most peers remembered as refusing batches (a peer list is far smaller; a bound anyway).
+const MAX_ONE_BY_ONE_PEERS: usize = 1024;
+
+/// The peer domains that refused a `relay_mails` request whole, and until when their mails go
+/// one per request.
+#[derive(Debug, Default)]
+pub(super) struct OneByOne(Mutex<HashMap<String, Instant>>);
+
+impl OneByOne {
+    /// `domain` refused a batch at `now`.
+    pub(super) fn remember(&self, domain: &str, now: Instant) {
+        let mut peers = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        peers.retain(|_, until| *until > now);
+        if peers.len() < MAX_ONE_BY_ONE_PEERS {
+            peers.insert(domain.to_ascii_lowercase(), now + ONE_BY_ONE_FOR);
+        }
+    }
+
+    /// Whether `domain`'s mails go one per request at `now`.
+    pub(super) fn holds(&self, domain: &str, now: Instant) -> bool {
+        let peers = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        peers
+            .get(&domain.to_ascii_lowercase())
+            .is_some_and(|until| *until > now)
+    }
+}
+
+/// Whether a peer's refusal of a whole `relay_mails` request says it does not take batches: a
+/// gateway that predates the request decodes it without its kind and answers `MALFORMED`
+/// (as a current one does for a batch that does not validate; one per request is right then
+/// too, each mail getting its own answer).
+pub(super) fn refuses_batches(e: &ClientError) -> bool {
+    matches!(e, ClientError::Refused(r) if r.kind == ClientErrorKind::Malformed)
+}
 
 impl MailService {
     /// S_B: the relays of one `relay_mails` request from `peer`, each taken as
@@ -78,7 +121,11 @@ impl MailService {
                 Ok(q)
                     if self.is_own(&q.relay.to_domain)
                         || q.relay.expires_at <= now
-                        || super::is_large_relay(&q.relay) =>
+                        || super::is_large_relay(&q.relay)
+                        || self
+                            .inner
+                            .one_by_one
+                            .holds(&q.relay.to_domain, Instant::now()) =>
                 {
                     requests.push(vec![q]);
                 }
@@ -136,6 +183,12 @@ impl MailService {
                         expect_relays_accepted(response, &msg_ids).map_err(ClientError::from)
                     });
                 match answered {
+                    Err(e) if refuses_batches(&e) => {
+                        warn!(peer = %to, error = %e, "a peer refused a batch of relays; relaying its mails one per request for a while");
+                        self.inner.one_by_one.remember(&to, Instant::now());
+                        futures::future::join_all(batch.into_iter().map(|q| self.attempt(q))).await;
+                        return;
+                    }
                     Ok(each) => each
                         .into_iter()
                         .map(|outcome| {
@@ -158,5 +211,45 @@ impl MailService {
                 .map(|(queued, outcome)| self.settle(queued, outcome, now)),
         )
         .await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use herald_light_client::ClientError;
+
+    use super::*;
+
+    fn refusal(kind: ClientErrorKind) -> ClientError {
+        ClientError::Refused(herald_light_client::GatewayRefusal {
+            kind,
+            message: "x".into(),
+            retry_after: None,
+            tree_size: None,
+        })
+    }
+
+    #[test]
+    fn only_a_malformed_answer_to_the_whole_batch_means_one_per_request() {
+        assert!(refuses_batches(&refusal(ClientErrorKind::Malformed)));
+        for other in [
+            ClientErrorKind::Forbidden,
+            ClientErrorKind::Busy,
+            ClientErrorKind::NotFound,
+        ] {
+            assert!(!refuses_batches(&refusal(other)), "{other:?}");
+        }
+    }
+
+    #[test]
+    fn a_peer_that_refused_a_batch_gets_one_per_request_for_a_while() {
+        let peers = OneByOne::default();
+        let t0 = Instant::now();
+        assert!(!peers.holds("beta.test", t0));
+        peers.remember("Beta.Test", t0);
+        assert!(peers.holds("beta.test", t0 + ONE_BY_ONE_FOR / 2));
+        assert!(!peers.holds("gamma.test", t0));
+        // Then a batch is tried again.
+        assert!(!peers.holds("beta.test", t0 + ONE_BY_ONE_FOR));
     }
 }
