@@ -134,8 +134,30 @@ impl AtRest {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// Panics if a file under `dir` holds any of `needles` (what must not be at rest in clear).
+    pub(crate) fn assert_no_file_holds(dir: &std::path::Path, needles: &[&[u8]]) {
+        let mut stack = vec![dir.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            for entry in std::fs::read_dir(&d).unwrap().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    stack.push(path);
+                    continue;
+                }
+                let bytes = std::fs::read(&path).unwrap();
+                for needle in needles {
+                    assert!(
+                        !bytes.windows(needle.len()).any(|w| w == *needle),
+                        "{} holds {needle:?}",
+                        path.display()
+                    );
+                }
+            }
+        }
+    }
 
     #[test]
     fn a_record_opens_only_in_its_scope_under_its_key() {

@@ -441,23 +441,9 @@ mod tests {
             send_all(&t, &owner, &t.transfer_tag(b"u"), &z, 0);
             db.flush().unwrap();
         }
-        let mut stack = vec![dir.path().to_path_buf()];
-        while let Some(d) = stack.pop() {
-            for entry in std::fs::read_dir(&d).unwrap().flatten() {
-                let path = entry.path();
-                if path.is_dir() {
-                    stack.push(path);
-                } else {
-                    let bytes = std::fs::read(&path).unwrap();
-                    for needle in [&b"PLAINTEXT-CHUNK-MARK"[..], b"alice@alpha.test"] {
-                        assert!(
-                            !bytes.windows(needle.len()).any(|w| w == needle),
-                            "{} holds it",
-                            path.display()
-                        );
-                    }
-                }
-            }
-        }
+        super::super::at_rest::tests::assert_no_file_holds(
+            dir.path(),
+            &[b"PLAINTEXT-CHUNK-MARK", b"alice@alpha.test"],
+        );
     }
 }

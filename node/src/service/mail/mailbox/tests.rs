@@ -236,24 +236,10 @@ fn a_large_mail_is_stored_in_pieces_and_read_by_parts_across_a_restart() {
     db.flush().unwrap();
     drop((db, boxes));
     // Nothing of Z, nor an address, in any file of the data directory.
-    let mut stack = vec![dir.path().to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).unwrap().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-                continue;
-            }
-            let bytes = std::fs::read(&path).unwrap();
-            for needle in [&b"LARGE-Z-AT-REST"[..], b"bob@beta.test", b"alice@alpha"] {
-                assert!(
-                    !bytes.windows(needle.len()).any(|w| w == needle),
-                    "{} holds {needle:?}",
-                    path.display()
-                );
-            }
-        }
-    }
+    super::super::at_rest::tests::assert_no_file_holds(
+        dir.path(),
+        &[b"LARGE-Z-AT-REST", b"bob@beta.test", b"alice@alpha"],
+    );
 }
 
 #[test]
