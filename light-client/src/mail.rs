@@ -272,6 +272,23 @@ impl<S: SessionStore> Session<S> {
         expect_inbox(response).map_err(answer_error)
     }
 
+    /// The mailbox's entries; if it is empty, the gateway holds the answer until a mail
+    /// arrives or `wait` (at most `MAX_INBOX_WAIT_MS`, longer is cut to it) has passed, then
+    /// answers what it holds (perhaps nothing). A long poll: a reader waiting for mail asks
+    /// once per `wait` instead of again and again. A gateway older than `wait_ms` answers at
+    /// once.
+    pub async fn inbox_waiting<G: Gateway>(
+        &mut self,
+        gateway: &G,
+        wait: std::time::Duration,
+    ) -> Result<pb::Inbox, SessionError> {
+        let max = herald_proto::wire::MAX_INBOX_WAIT_MS;
+        let wait_ms = u32::try_from(wait.as_millis()).unwrap_or(max).min(max);
+        let request = pb::SessionRequest::inbox_waiting(wait_ms);
+        let response = self.request(gateway, &request).await?;
+        expect_inbox(response).map_err(answer_error)
+    }
+
     /// What became of the mails sent (queued, delivered, not delivered and why).
     pub async fn outbox<G: Gateway>(&mut self, gateway: &G) -> Result<pb::Outbox, SessionError> {
         let response = self.request(gateway, &pb::SessionRequest::outbox()).await?;

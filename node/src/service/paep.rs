@@ -326,7 +326,9 @@ impl Paep {
             session_request::Request::SendMail(r) => {
                 Response::MailAccepted(mail.send(account, r).await?)
             }
-            session_request::Request::Inbox(_) => Response::Inbox(mail.inbox(account).await?),
+            session_request::Request::Inbox(r) => {
+                Response::Inbox(mail.inbox(account, r.wait_ms).await?)
+            }
             session_request::Request::FetchMail(r) => {
                 Response::Mail(mail.fetch(account, r.id).await?)
             }

@@ -6,7 +6,8 @@
 //! send the light client's whole path: the prekey fetched through d0 from d1 and verified
 //! against d1's log, the envelope sealed and signed, handed to d0, which answers once it is
 //! durably queued and its acceptance logged, and relays it. Every recipient is logged in and
-//! reads its mailbox as it fills: the listed backlog fetched in one request (up to
+//! reads its mailbox as it fills (d1 holds an empty mailbox's listing until a mail arrives,
+//! `InboxRequest.wait_ms`, instead of the reader asking every 20 ms): the listed backlog fetched in one request (up to
 //! `MAX_FETCH_MAILS`; d1 logs each mail's handover first, all in one round), each distinct
 //! sender's binding from d0 with its proof, decryption with the one-time prekey (or the
 //! fallback, once the uploaded ones are spent), then one acknowledgement of them all. A mail's latency runs from the start of its
@@ -34,6 +35,7 @@ use herald_proto::wire::client::MAX_FETCH_MAILS;
 use herald_proto::wire::pb;
 use serde::Serialize;
 
+use super::cpu::{CpuPerOperation, CpuReading};
 use super::{CommonArgs, Environment, Latency, scratch_dir, write_report};
 use crate::testnet::{Testnet, TestnetOptions, testnet_password_params};
 
@@ -45,10 +47,14 @@ const SEQUENCING: Duration = Duration::from_millis(250);
 const SETUP_PARALLEL: usize = 32;
 /// Allowed clock skew when verifying checkpoints (every node runs on this machine's clock).
 const SKEW: u64 = 60;
-/// A recipient's wait between two looks at an empty mailbox.
+/// A recipient's wait before it asks again after a refusal (PENDING, BUSY), or after an empty
+/// answer its gateway did not hold (a gateway that does not wait).
 const POLL: Duration = Duration::from_millis(20);
 /// The largest `--body-bytes`: the largest mail content less room for its subject and framing.
 const MAX_BODY_BYTES: i64 = herald_proto::wire::MAX_MAIL_PLAINTEXT_BYTES as i64 - 1024;
+/// How long a recipient asks its gateway to hold an inbox request on an empty mailbox (the
+/// long poll of `InboxRequest.wait_ms`): the answer comes as soon as a mail arrives.
+const INBOX_WAIT: Duration = Duration::from_secs(2);
 /// Bound on setup steps and on the whole measured run.
 const SETUP_BOUND: Duration = Duration::from_secs(300);
 
@@ -103,6 +109,9 @@ struct MailReport {
     send_retries: u64,
     /// Reads answered PENDING / BUSY and retried.
     read_retries: u64,
+    /// CPU (user + system) per mail of the bench client and each node over the measured run:
+    /// independent of the machine's load, unlike mails/s (none where `/proc` is not readable).
+    cpu_ms_per_mail: Option<CpuPerOperation>,
     environment: Environment,
 }
 
@@ -242,6 +251,7 @@ struct Figures {
     accepted: Vec<Duration>,
     send_retries: u64,
     read_retries: u64,
+    cpu: Option<CpuPerOperation>,
 }
 
 async fn measure(net: &Testnet, args: &MailArgs) -> anyhow::Result<MailReport> {
@@ -291,6 +301,11 @@ async fn measure(net: &Testnet, args: &MailArgs) -> anyhow::Result<MailReport> {
     );
     let ledger: Ledger = Arc::new(Mutex::new(HashMap::with_capacity(n * per)));
     let bound = Duration::from_secs(args.timeout);
+    let mut processes = vec![("bench".to_owned(), std::process::id())];
+    for (i, node) in net.nodes().iter().enumerate() {
+        processes.extend(node.pid().map(|pid| (format!("d{i}"), pid)));
+    }
+    let cpu_before = CpuReading::now(&processes);
     let start = Instant::now();
     let mut read_tasks = Vec::with_capacity(m);
     for (r, (client, session, keys)) in readers.into_iter().enumerate() {
@@ -330,6 +345,7 @@ async fn measure(net: &Testnet, args: &MailArgs) -> anyhow::Result<MailReport> {
         read_retries += retries;
     }
     let seconds = start.elapsed().as_secs_f64();
+    let cpu = cpu_before.per_operation(latencies.len());
     ensure!(
         latencies.len() == n * per,
         "{} mails read of {} sent",
@@ -342,6 +358,7 @@ async fn measure(net: &Testnet, args: &MailArgs) -> anyhow::Result<MailReport> {
         accepted,
         send_retries,
         read_retries,
+        cpu,
     };
     Ok(MailReport {
         bench: "mail",
@@ -361,6 +378,7 @@ async fn measure(net: &Testnet, args: &MailArgs) -> anyhow::Result<MailReport> {
         send_to_accepted: Latency::of(&figures.accepted),
         send_retries: figures.send_retries,
         read_retries: figures.read_retries,
+        cpu_ms_per_mail: figures.cpu,
         environment: Environment::now(),
     })
 }
@@ -441,7 +459,8 @@ async fn read_all(
             "{account}: {} of {want} mails read in time",
             times.len()
         );
-        let inbox = match session.inbox(&client).await {
+        let asked = Instant::now();
+        let inbox = match session.inbox_waiting(&client, INBOX_WAIT).await {
             Ok(inbox) => inbox,
             Err(e) if passing(&e) => {
                 retries += 1;
@@ -451,7 +470,9 @@ async fn read_all(
             Err(e) => return Err(anyhow::Error::new(e).context(format!("{account}: inbox"))),
         };
         if inbox.entries.is_empty() {
-            tokio::time::sleep(POLL).await;
+            if asked.elapsed() < POLL {
+                tokio::time::sleep(POLL).await;
+            }
             continue;
         }
         // The whole backlog (up to a batch) in one fetch, its handovers in one round.

@@ -7,6 +7,7 @@
 
 mod certmail;
 mod cosign;
+mod cpu;
 mod cpu_time;
 mod login;
 mod mail;

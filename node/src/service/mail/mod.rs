@@ -27,6 +27,7 @@
 //! - **Evidence points** ([`MailEvents`]): each place DESIGN §3.4 names an evidence record calls
 //!   one method; today it logs and counts, the evidence writer is to be wired in there.
 
+mod arrivals;
 mod at_rest;
 mod mailbox;
 mod outbox;
@@ -44,6 +45,7 @@ use ed25519_dalek::SigningKey;
 use herald_proto::identity::account_domain;
 use herald_proto::paep::mail_parties;
 use herald_proto::policy::{MailFacts, PolicyRefusal};
+use herald_proto::wire::MAX_INBOX_WAIT_MS;
 use herald_proto::wire::pb::{self, ClientErrorKind};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -350,6 +352,8 @@ pub(super) struct Inner {
     policy: Arc<PolicyGate>,
     events: MailEvents,
     wake: Notify,
+    /// Inbox requests waiting for a mail (`arrivals`).
+    arrivals: arrivals::Arrivals,
     /// Delivery-status queries passed on to peers now (`status`).
     status_queries: tokio::sync::Semaphore,
     /// Peers whose mails go one per request (they refused a batch; `relay_batch`).
@@ -445,6 +449,7 @@ impl MailService {
                 metrics: parts.metrics,
                 policy: parts.policy,
                 wake: Notify::new(),
+                arrivals: arrivals::Arrivals::default(),
                 status_queries: tokio::sync::Semaphore::new(status::MAX_STATUS_QUERIES_AT_ONCE),
                 one_by_one: relay_batch::OneByOne::default(),
             }),
@@ -598,11 +603,35 @@ impl MailService {
         })
     }
 
-    /// Session `inbox` of `account`.
-    pub(crate) async fn inbox(&self, account: &str) -> Result<pb::Inbox, Refusal> {
-        let account = account.to_owned();
-        self.blocking(move |mail| mail.inner.mailboxes.list(&account))
-            .await
+    /// Session `inbox` of `account`; if it is empty, held up to `wait_ms` (bounded by the
+    /// wire's `MAX_INBOX_WAIT_MS`) until a mail arrives (`arrivals`).
+    pub(crate) async fn inbox(&self, account: &str, wait_ms: u32) -> Result<pb::Inbox, Refusal> {
+        let list = || {
+            let account = account.to_owned();
+            self.blocking(move |mail| mail.inner.mailboxes.list(&account))
+        };
+        if wait_ms == 0 {
+            return list().await;
+        }
+        let watch = self.inner.arrivals.watch(account);
+        let arrived = watch.notified();
+        tokio::pin!(arrived);
+        // Armed before the listing: a mail delivered in between still wakes this request.
+        arrived.as_mut().enable();
+        let inbox = list().await?;
+        if !inbox.entries.is_empty() {
+            return Ok(inbox);
+        }
+        let wait = Duration::from_millis(u64::from(wait_ms.min(MAX_INBOX_WAIT_MS)));
+        if tokio::time::timeout(wait, arrived).await.is_err() {
+            return Ok(inbox);
+        }
+        list().await
+    }
+
+    /// Wakes an inbox request waiting on `account` (`arrivals`): a mail is in its mailbox.
+    pub(super) fn arrived(&self, account: &str) {
+        self.inner.arrivals.arrived(account);
     }
 
     /// Session `fetch_mail` of `account`.

@@ -163,6 +163,7 @@ impl MailService {
                     .events
                     .consigned(&envelope, &relay.from_domain, id)
                     .await;
+                self.arrived(&envelope.recipient);
                 Ok(pb::RelayAccepted {
                     msg_id,
                     duplicate: false,
@@ -511,6 +512,7 @@ impl MailService {
                     .events
                     .consigned(&envelope, &self.inner.domain, id)
                     .await;
+                self.arrived(&envelope.recipient);
                 Ok(false)
             }
             Ok(Delivered::Duplicate) => Ok(true),

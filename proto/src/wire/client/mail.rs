@@ -8,6 +8,7 @@
 //! | `MailContent.attachments` | [`MAX_ATTACHMENTS`] | a manifest a person reads |
 //! | `Inbox` | [`MAX_INBOX_ENTRIES`] | one answer; the client acknowledges and lists again |
 //! | `Outbox` | [`MAX_OUTBOX_ENTRIES`] | one answer, the newest |
+//! | `InboxRequest.wait_ms` | [`MAX_INBOX_WAIT_MS`] | a held request stays well inside a client's timeout |
 //!
 //! **Why a mail in one request is this small.** Session frames and relays travel in one
 //! `ClientRequest`, whose bound is one log entry (64 KiB): raising it raises what every peer
@@ -41,6 +42,9 @@ pub const MAX_INBOX_ENTRIES: usize = 256;
 pub const MAX_OUTBOX_ENTRIES: usize = 256;
 /// Longest non-delivery reason in an `OutboxEntry`.
 pub const MAX_DELIVERY_REASON_BYTES: usize = 256;
+/// Longest a gateway holds an `InboxRequest` on an empty mailbox (`wait_ms`): well inside a
+/// client's request timeout, and short enough that a held request ties up little.
+pub const MAX_INBOX_WAIT_MS: u32 = 5_000;
 
 /// The envelope overhead besides Z: msg_id, two addresses, Y_A, the prekey id, sig_A, tags.
 const ENVELOPE_OVERHEAD: usize = MAX_MSG_ID_BYTES + 2 * MAX_ACCOUNT_BYTES + 32 + 64 + 64;
@@ -199,6 +203,10 @@ pub(super) fn validate_session_request(r: &session_request::Request) -> Result<(
         Request::MailPrekey(m) => account("MailPrekeyRequest.account", &m.account),
         Request::SenderBinding(m) => account("SenderBindingRequest.account", &m.account),
         Request::SendMail(s) => required("SendMail.envelope", &s.envelope)?.validate(),
+        Request::Inbox(i) if i.wait_ms > MAX_INBOX_WAIT_MS => Err(WireError::Inconsistent {
+            field: "InboxRequest.wait_ms",
+            reason: "longer than MAX_INBOX_WAIT_MS",
+        }),
         Request::Inbox(_) | Request::Outbox(_) => Ok(()),
         Request::FetchMail(_) | Request::AcknowledgeMail(_) => Ok(()),
         Request::FetchMails(_) | Request::AcknowledgeMails(_) | Request::SenderBindings(_) => {
@@ -344,7 +352,15 @@ impl pb::SessionRequest {
 
     /// List the mailbox.
     pub fn inbox() -> Self {
-        Self::of(session_request::Request::Inbox(pb::InboxRequest {}))
+        Self::inbox_waiting(0)
+    }
+
+    /// List the mailbox; if it is empty, the gateway may hold the answer up to `wait_ms`
+    /// (at most [`MAX_INBOX_WAIT_MS`]) until a mail arrives.
+    pub fn inbox_waiting(wait_ms: u32) -> Self {
+        Self::of(session_request::Request::Inbox(pb::InboxRequest {
+            wait_ms,
+        }))
     }
 
     /// Mail `id`, whole.

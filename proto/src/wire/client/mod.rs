@@ -17,10 +17,10 @@ pub use answer::{
 };
 pub use mail::{
     MAX_ATTACHMENT_MEDIA_TYPE_BYTES, MAX_ATTACHMENT_NAME_BYTES, MAX_ATTACHMENTS,
-    MAX_DELIVERY_REASON_BYTES, MAX_DOMAIN_BYTES, MAX_INBOX_ENTRIES, MAX_MAIL_CONTENT_BYTES,
-    MAX_OUTBOX_ENTRIES, MAX_SUBJECT_BYTES, expect_inbox, expect_mail, expect_mail_accepted,
-    expect_mail_acknowledged, expect_mail_prekey, expect_outbox, expect_relay_accepted,
-    expect_sender_binding,
+    MAX_DELIVERY_REASON_BYTES, MAX_DOMAIN_BYTES, MAX_INBOX_ENTRIES, MAX_INBOX_WAIT_MS,
+    MAX_MAIL_CONTENT_BYTES, MAX_OUTBOX_ENTRIES, MAX_SUBJECT_BYTES, expect_inbox, expect_mail,
+    expect_mail_accepted, expect_mail_acknowledged, expect_mail_prekey, expect_outbox,
+    expect_relay_accepted, expect_sender_binding,
 };
 pub use mail_batch::{
     MAX_FETCH_MAILS, MAX_FETCHED_MAILS_BYTES, MAX_SENDER_BINDINGS, MAX_SENDER_BINDINGS_BYTES,
