@@ -110,12 +110,14 @@ mod tests {
         let arrivals = Arrivals::default();
         let watch = arrivals.watch("bob@b.test");
         let second = arrivals.watch("bob@b.test");
-        let notified = watch.notified();
-        tokio::pin!(notified);
-        notified.as_mut().enable();
-        arrivals.arrived("carol@b.test");
-        let waited = tokio::time::timeout(Duration::from_millis(50), notified).await;
-        assert!(waited.is_err(), "not woken by another account's mail");
+        {
+            let notified = watch.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            arrivals.arrived("carol@b.test");
+            let waited = tokio::time::timeout(Duration::from_millis(50), notified).await;
+            assert!(waited.is_err(), "not woken by another account's mail");
+        }
         drop(watch);
         assert_eq!(arrivals.len(), 1, "a second request still waits on bob");
         drop(second);

@@ -532,4 +532,22 @@ mod tests {
         let send = pb::SessionRequest::send_mail(envelope, u64::MAX);
         assert!(send.encoded_len() + 16 + FRAME_OVERHEAD <= MAX_CLIENT_REQUEST_BYTES);
     }
+
+    #[test]
+    fn an_inbox_wait_is_bounded() {
+        for ms in [0, 1, MAX_INBOX_WAIT_MS] {
+            assert_eq!(pb::SessionRequest::inbox_waiting(ms).validate(), Ok(()));
+        }
+        assert!(matches!(
+            pb::SessionRequest::inbox_waiting(MAX_INBOX_WAIT_MS + 1).validate(),
+            Err(WireError::Inconsistent {
+                field: "InboxRequest.wait_ms",
+                ..
+            })
+        ));
+        assert_eq!(
+            pb::SessionRequest::inbox(),
+            pb::SessionRequest::inbox_waiting(0)
+        );
+    }
 }
