@@ -142,7 +142,7 @@ impl ClientService {
                 self.intake
                     .register(peer, r)
                     .await
-                    .and_then(|ack| super::submit::proved_ack(&self.store, &ack, 0)),
+                    .and_then(|ack| super::submit::proved_ack(&self.store, ack, 0)),
                 client_response::Response::Submitted,
             ),
             Some(client_request::Request::Binding(r)) => refused_or(

@@ -39,7 +39,7 @@ use herald_proto::wire::{MAX_BATCH_BYTES, MAX_BATCH_ENTRIES, MAX_STREAM_REQUEST_
 use prost::Message as _;
 use serde::Serialize;
 
-use super::{CommonArgs, Environment, Latency, loaded_node, scratch_dir, write_report};
+use super::{CommonArgs, Environment, Latency, cpu, loaded_node, scratch_dir, write_report};
 use crate::testnet::Testnet;
 
 /// Requests before this much time has passed are not measured (connections warm up).
@@ -50,6 +50,9 @@ const MAX_BUSY: Duration = Duration::from_secs(60);
 const MIN_IN_PROCESS: u64 = 100_000;
 /// Entries the in-process run keeps queued: four rounds of the default `batch_max`.
 const IN_PROCESS_WINDOW: u64 = 16_384;
+/// Entries signed ahead per second of the run (warm-up and a second of tail included) with
+/// `--presigned`: above every rate measured here, and some 10 MB a second of run.
+const PRESIGNED_PER_SECOND: u64 = 60_000;
 
 /// Options of `bench submit`.
 #[derive(Args, Debug, Clone)]
@@ -66,6 +69,14 @@ pub struct SubmitArgs {
     /// Seconds of measurement (after a one-second warm-up).
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub seconds: u64,
+    /// Sign the requests' entries before the clock starts (up to 60,000 entries a second of
+    /// the run; past that a client signs as it goes, counted in the report).
+    /// Every entry is still distinct and fresh, verified by the node, and every ack verified by
+    /// the client: what goes is only the clients' signing on the cores the node runs on. A
+    /// figure for the node and the protocol, labelled `presigned` in the report; the default
+    /// signs each request's entries when it is sent, as a real client does.
+    #[arg(long)]
+    pub presigned: bool,
     /// The options every run shares (report file, scratch directory).
     #[command(flatten)]
     pub common: CommonArgs,
@@ -78,6 +89,11 @@ struct SubmitReport {
     clients: u16,
     inflight_per_client: u16,
     batch: u16,
+    /// Whether the entries were signed before the clock started (`--presigned`).
+    presigned: bool,
+    /// Requests whose entries were signed while measured although `--presigned` (the ones
+    /// signed ahead ran out); 0 without `--presigned`, where every request is signed as sent.
+    signed_while_measured: u64,
     entry_bytes_mean: f64,
     measured_seconds: f64,
     /// Entries acknowledged and verified in the measured window.
@@ -87,11 +103,23 @@ struct SubmitReport {
     /// From sending a request to its verified ack.
     latency: Latency,
     refused_busy: u64,
+    /// CPU time per append in the measured window, of the node and of this (client) process:
+    /// figures that do not move with the machine's load as throughput does.
+    cpu: CpuPerAppend,
     /// Entries in the log at the end (all acknowledged, warm-up included).
     log_size: u64,
     /// The same entries through the sequencer in this process.
     in_process: InProcess,
     environment: Environment,
+}
+
+/// CPU time used in the measured window, per append and in cores kept busy.
+#[derive(Debug, Serialize)]
+struct CpuPerAppend {
+    node_us_per_append: f64,
+    client_us_per_append: f64,
+    node_cores: f64,
+    client_cores: f64,
 }
 
 #[derive(Debug, Serialize)]
@@ -170,11 +198,15 @@ pub(super) async fn run(args: SubmitArgs) -> anyhow::Result<()> {
     let _ = std::fs::remove_dir_all(&dir);
 
     let seconds = Duration::from_secs(args.seconds).as_secs_f64();
+    let per_append = |cpu: Duration| cpu.as_secs_f64() * 1e6 / appends.max(1) as f64;
+    let (node_cpu, client_cpu) = measured.cpu;
     let report = SubmitReport {
         bench: "submit",
         clients: args.clients,
         inflight_per_client: args.inflight,
         batch: args.batch,
+        presigned: args.presigned,
+        signed_while_measured: measured.signed_while_measured,
         entry_bytes_mean,
         measured_seconds: seconds,
         appends,
@@ -182,6 +214,12 @@ pub(super) async fn run(args: SubmitArgs) -> anyhow::Result<()> {
         requests_per_s: measured.latencies.len() as f64 / seconds,
         latency: Latency::of(&measured.latencies),
         refused_busy: measured.busy,
+        cpu: CpuPerAppend {
+            node_us_per_append: per_append(node_cpu),
+            client_us_per_append: per_append(client_cpu),
+            node_cores: node_cpu.as_secs_f64() / seconds,
+            client_cores: client_cpu.as_secs_f64() / seconds,
+        },
         log_size,
         in_process: InProcess {
             batch: args.batch,
@@ -192,11 +230,14 @@ pub(super) async fn run(args: SubmitArgs) -> anyhow::Result<()> {
     let path = write_report(&args.common, "submit", &report)?;
     println!("{}", serde_json::to_string_pretty(&report)?);
     eprintln!(
-        "networked: {:.0} appends/s (p50 {:.1} ms, p99 {:.1} ms to a verified ack); in process: \
-         {:.0} appends/s",
+        "networked{}: {:.0} appends/s (p50 {:.1} ms, p99 {:.1} ms to a verified ack); CPU per \
+         append: node {:.1} us, client {:.1} us; in process: {:.0} appends/s",
+        if args.presigned { ", presigned" } else { "" },
         report.appends_per_s,
         report.latency.p50_ms,
         report.latency.p99_ms,
+        report.cpu.node_us_per_append,
+        report.cpu.client_us_per_append,
         report.in_process.appends_per_s
     );
     eprintln!("report written to {}", path.display());
@@ -223,6 +264,29 @@ struct Measured {
     busy: u64,
     /// Entries acknowledged, warm-up and tail included.
     acked_total: u64,
+    /// Requests signed as sent although `--presigned`.
+    signed_while_measured: u64,
+    /// CPU time of the node and of this process in the measured window.
+    cpu: (Duration, Duration),
+}
+
+/// The requests of one submitter signed ahead (`--presigned`): `per_submitter` requests of
+/// `batch` entries, each tagged from `next_tag` like those signed as sent.
+fn presign(
+    author: &SigningKey,
+    next_tag: &AtomicU64,
+    batch: u16,
+    per_submitter: u64,
+) -> anyhow::Result<std::collections::VecDeque<Vec<Vec<u8>>>> {
+    (0..per_submitter)
+        .map(|_| {
+            entries(
+                author,
+                next_tag.fetch_add(u64::from(batch), Ordering::Relaxed),
+                batch,
+            )
+        })
+        .collect()
 }
 
 /// Runs the submission load; every ack is verified.
@@ -231,86 +295,148 @@ async fn measure(
     identity: &LogTrust,
     args: &SubmitArgs,
 ) -> anyhow::Result<Measured> {
-    let begin = Instant::now() + WARM_UP;
-    let end = begin + Duration::from_secs(args.seconds);
+    let submitters = u64::from(args.clients) * u64::from(args.inflight);
     let next_tag = Arc::new(AtomicU64::new(0));
+    // Requests each submitter signs ahead: enough for PRESIGNED_PER_SECOND over the warm-up,
+    // the measured seconds and one more.
+    let per_submitter = if args.presigned {
+        let seconds = WARM_UP.as_secs() + args.seconds + 1;
+        (PRESIGNED_PER_SECOND * seconds).div_ceil(submitters * u64::from(args.batch))
+    } else {
+        0
+    };
     let verified = VerifiedCheckpoints::new();
-    let mut tasks = Vec::new();
+    let mut prepared = Vec::new();
     for c in 0..args.clients {
         let client = testnet.client(0).await?;
         for k in 0..args.inflight {
-            let mut log = TrustedLog::open(
+            let log = TrustedLog::open(
                 client.clone(),
                 identity.clone(),
                 MemoryCheckpointStore::new(),
             )?
             .with_verified_checkpoints(verified.clone());
-            let (next_tag, batch) = (next_tag.clone(), args.batch);
             let mut seed = [7u8; 32];
             seed[..2].copy_from_slice(&c.to_le_bytes());
             seed[2..4].copy_from_slice(&k.to_le_bytes());
             let author = SigningKey::from_bytes(&seed);
-            tasks.push(tokio::spawn(async move {
-                let mut out = Measured {
-                    latencies: Vec::new(),
-                    busy: 0,
-                    acked_total: 0,
-                };
-                loop {
-                    if Instant::now() >= end {
-                        return Ok::<Measured, anyhow::Error>(out);
-                    }
-                    let tag = next_tag.fetch_add(u64::from(batch), Ordering::Relaxed);
-                    let entries = entries(&author, tag, batch)?;
-                    let busy_since = Instant::now();
-                    let (sent, outcome) = loop {
-                        let sent = Instant::now();
-                        let outcome = if batch == 1 {
-                            let entry = entries[0].clone();
-                            log.submit_encoded(entry).await.map(|_| 1)
-                        } else {
-                            log.submit_batch(entries.clone())
-                                .await
-                                .map(|o| o.iter().filter(|e| e.is_ok()).count())
-                        };
-                        match outcome.as_ref().err().and_then(retry_after) {
-                            Some(after) => {
-                                out.busy += 1;
-                                ensure!(
-                                    busy_since.elapsed() < MAX_BUSY,
-                                    "the node answered busy for {MAX_BUSY:?}"
-                                );
-                                tokio::time::sleep(after).await;
-                            }
-                            None => break (sent, outcome),
-                        }
-                    };
-                    let accepted = outcome.context("a submission")?;
-                    let elapsed = sent.elapsed();
-                    ensure!(
-                        accepted == usize::from(batch),
-                        "{} of {batch} entries refused",
-                        usize::from(batch) - accepted
-                    );
-                    out.acked_total += accepted as u64;
-                    if sent >= begin && sent < end {
-                        out.latencies.push(elapsed);
-                    }
-                }
-            }));
+            let (next_tag, batch) = (next_tag.clone(), args.batch);
+            // Signed on the blocking pool, both cores, before the clock starts.
+            let ahead = tokio::task::spawn_blocking(move || {
+                presign(&author, &next_tag, batch, per_submitter).map(|ahead| (author, ahead))
+            });
+            prepared.push((log, ahead));
         }
+    }
+    // Every signing ahead is done before the clock starts.
+    let mut ready = Vec::with_capacity(prepared.len());
+    for (log, ahead) in prepared {
+        ready.push((log, ahead.await.context("signing ahead")??));
+    }
+    if args.presigned {
+        eprintln!(
+            "signed ahead: {per_submitter} requests of {} entries for each of {submitters} \
+             submitters",
+            args.batch
+        );
+    }
+    let begin = Instant::now() + WARM_UP;
+    let end = begin + Duration::from_secs(args.seconds);
+    let node_pid = testnet
+        .node(0)
+        .pid()
+        .context("the bench's node is not running")?;
+    let cpu_window = tokio::spawn(async move {
+        let read = || {
+            cpu_time::process(node_pid)
+                .zip(cpu_time::own_process())
+                .context("reading CPU time from /proc")
+        };
+        tokio::time::sleep_until(begin.into()).await;
+        let (node, own) = read()?;
+        tokio::time::sleep_until(end.into()).await;
+        let (node_after, own_after) = read()?;
+        Ok::<_, anyhow::Error>((
+            node_after.saturating_sub(node),
+            own_after.saturating_sub(own),
+        ))
+    });
+    let mut tasks = Vec::new();
+    for (mut log, (author, mut ahead)) in ready {
+        let (next_tag, batch) = (next_tag.clone(), args.batch);
+        let presigned = args.presigned;
+        tasks.push(tokio::spawn(async move {
+            let mut out = Measured {
+                latencies: Vec::new(),
+                busy: 0,
+                acked_total: 0,
+                signed_while_measured: 0,
+                cpu: Default::default(),
+            };
+            loop {
+                if Instant::now() >= end {
+                    return Ok::<Measured, anyhow::Error>(out);
+                }
+                let entries = match ahead.pop_front() {
+                    Some(entries) => entries,
+                    None => {
+                        out.signed_while_measured += u64::from(presigned);
+                        let tag = next_tag.fetch_add(u64::from(batch), Ordering::Relaxed);
+                        entries(&author, tag, batch)?
+                    }
+                };
+                let busy_since = Instant::now();
+                let (sent, outcome) = loop {
+                    let sent = Instant::now();
+                    let outcome = if batch == 1 {
+                        let entry = entries[0].clone();
+                        log.submit_encoded(entry).await.map(|_| 1)
+                    } else {
+                        log.submit_batch(entries.clone())
+                            .await
+                            .map(|o| o.iter().filter(|e| e.is_ok()).count())
+                    };
+                    match outcome.as_ref().err().and_then(retry_after) {
+                        Some(after) => {
+                            out.busy += 1;
+                            ensure!(
+                                busy_since.elapsed() < MAX_BUSY,
+                                "the node answered busy for {MAX_BUSY:?}"
+                            );
+                            tokio::time::sleep(after).await;
+                        }
+                        None => break (sent, outcome),
+                    }
+                };
+                let accepted = outcome.context("a submission")?;
+                let elapsed = sent.elapsed();
+                ensure!(
+                    accepted == usize::from(batch),
+                    "{} of {batch} entries refused",
+                    usize::from(batch) - accepted
+                );
+                out.acked_total += accepted as u64;
+                if sent >= begin && sent < end {
+                    out.latencies.push(elapsed);
+                }
+            }
+        }));
     }
     let mut all = Measured {
         latencies: Vec::new(),
         busy: 0,
         acked_total: 0,
+        signed_while_measured: 0,
+        cpu: Default::default(),
     };
     for task in tasks {
         let part = task.await.context("submitting task")??;
         all.latencies.extend(part.latencies);
         all.busy += part.busy;
         all.acked_total += part.acked_total;
+        all.signed_while_measured += part.signed_while_measured;
     }
+    all.cpu = cpu_window.await.context("reading CPU time")??;
     if all.latencies.is_empty() {
         bail!("no submission completed in the measured window");
     }
