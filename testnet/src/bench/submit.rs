@@ -289,6 +289,39 @@ fn presign(
         .collect()
 }
 
+/// [`presign`] for every author, on one blocking task per core; in the authors' order.
+async fn presign_all(
+    authors: Vec<SigningKey>,
+    next_tag: &Arc<AtomicU64>,
+    batch: u16,
+    per_submitter: u64,
+) -> anyhow::Result<Vec<(SigningKey, std::collections::VecDeque<Vec<Vec<u8>>>)>> {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let chunk = authors.len().div_ceil(cores).max(1);
+    let mut chunks = Vec::new();
+    let mut authors = authors.into_iter();
+    loop {
+        let part: Vec<SigningKey> = authors.by_ref().take(chunk).collect();
+        if part.is_empty() {
+            break;
+        }
+        let next_tag = next_tag.clone();
+        chunks.push(tokio::task::spawn_blocking(move || {
+            part.into_iter()
+                .map(|author| {
+                    let ahead = presign(&author, &next_tag, batch, per_submitter)?;
+                    Ok((author, ahead))
+                })
+                .collect::<anyhow::Result<Vec<_>>>()
+        }));
+    }
+    let mut all = Vec::new();
+    for part in chunks {
+        all.extend(part.await.context("signing ahead")??);
+    }
+    Ok(all)
+}
+
 /// Runs the submission load; every ack is verified.
 async fn measure(
     testnet: &Testnet,
@@ -319,20 +352,14 @@ async fn measure(
             let mut seed = [7u8; 32];
             seed[..2].copy_from_slice(&c.to_le_bytes());
             seed[2..4].copy_from_slice(&k.to_le_bytes());
-            let author = SigningKey::from_bytes(&seed);
-            let (next_tag, batch) = (next_tag.clone(), args.batch);
-            // Signed on the blocking pool, both cores, before the clock starts.
-            let ahead = tokio::task::spawn_blocking(move || {
-                presign(&author, &next_tag, batch, per_submitter).map(|ahead| (author, ahead))
-            });
-            prepared.push((log, ahead));
+            prepared.push((log, SigningKey::from_bytes(&seed)));
         }
     }
-    // Every signing ahead is done before the clock starts.
-    let mut ready = Vec::with_capacity(prepared.len());
-    for (log, ahead) in prepared {
-        ready.push((log, ahead.await.context("signing ahead")??));
-    }
+    // Signed before the clock starts, on one blocking task per core.
+    let (logs, authors): (Vec<_>, Vec<_>) = prepared.into_iter().unzip();
+    let ready = logs
+        .into_iter()
+        .zip(presign_all(authors, &next_tag, args.batch, per_submitter).await?);
     if args.presigned {
         eprintln!(
             "signed ahead: {per_submitter} requests of {} entries for each of {submitters} \
