@@ -39,7 +39,7 @@ use herald_proto::wire::{MAX_BATCH_BYTES, MAX_BATCH_ENTRIES, MAX_STREAM_REQUEST_
 use prost::Message as _;
 use serde::Serialize;
 
-use super::{CommonArgs, Environment, Latency, cpu, loaded_node, scratch_dir, write_report};
+use super::{CommonArgs, Environment, Latency, cpu_time, loaded_node, scratch_dir, write_report};
 use crate::testnet::Testnet;
 
 /// Requests before this much time has passed are not measured (connections warm up).
