@@ -117,25 +117,6 @@ async fn outbox_state(
     }
 }
 
-/// Every file under `dir` whose bytes contain `needle`.
-fn files_holding(dir: &Path, needle: &[u8]) -> Vec<String> {
-    let mut found = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).unwrap().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if let Ok(bytes) = std::fs::read(&path)
-                && bytes.windows(needle.len()).any(|w| w == needle)
-            {
-                found.push(path.display().to_string());
-            }
-        }
-    }
-    found
-}
-
 /// The value of an unlabelled or `kind`-labelled counter in node `i`'s `/metrics`.
 async fn metric(net: &Testnet, i: usize, name: &str, kind: &str) -> f64 {
     paep_support::counter(net, i, name, kind).await
@@ -382,7 +363,7 @@ async fn a_mail_travels_from_alpha_to_beta_and_only_bob_reads_it_once() {
             let data = net.node(i).config().data_dir.clone();
             // The scan reads the files: the domain's name is in them (config, peers, log).
             assert!(
-                !files_holding(&data, b"d1.test").is_empty(),
+                !mail_cli_support::files_holding(&data, b"d1.test").is_empty(),
                 "{}",
                 data.display()
             );
@@ -393,7 +374,7 @@ async fn a_mail_travels_from_alpha_to_beta_and_only_bob_reads_it_once() {
                 b"PLAINTEXT-CAROL-0d1e",
                 PASSWORD,
             ] {
-                let found = files_holding(&data, needle);
+                let found = mail_cli_support::files_holding(&data, needle);
                 assert!(
                     found.is_empty(),
                     "{:?} found in {found:?}",

@@ -9,7 +9,6 @@ mod mail_cli_support;
 mod mail_support;
 mod paep_support;
 
-use std::path::Path;
 use std::time::Duration;
 
 use common::{bounded, options};
@@ -57,25 +56,6 @@ fn large_mail() -> (Vec<u8>, Vec<Attachment>) {
     let mut body = BODY_MARK.to_vec();
     body.extend(noise("body", 64 * 1024));
     (body, attachments)
-}
-
-/// Every file under `dir` whose bytes contain `needle`.
-fn files_holding(dir: &Path, needle: &[u8]) -> Vec<String> {
-    let mut found = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).unwrap().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if let Ok(bytes) = std::fs::read(&path)
-                && bytes.windows(needle.len()).any(|w| w == needle)
-            {
-                found.push(path.display().to_string());
-            }
-        }
-    }
-    found
 }
 
 /// Waits (bounded) until the outbox lists `msg_id` delivered.
@@ -192,7 +172,7 @@ async fn a_multi_mib_mail_with_attachments_goes_through_both_gateways_in_chunks_
         // (the body's mark, or a run of either attachment), nor the password.
         for i in 0..2 {
             let data = net.node(i).config().data_dir.clone();
-            assert!(!files_holding(&data, b"d1.test").is_empty());
+            assert!(!mail_cli_support::files_holding(&data, b"d1.test").is_empty());
             let mid = attachments[0].data.len() / 2;
             for needle in [
                 BODY_MARK,
@@ -200,7 +180,7 @@ async fn a_multi_mib_mail_with_attachments_goes_through_both_gateways_in_chunks_
                 &attachments[1].data[1000..1048],
                 PASSWORD,
             ] {
-                let found = files_holding(&data, needle);
+                let found = mail_cli_support::files_holding(&data, needle);
                 assert!(found.is_empty(), "plaintext found in {found:?}");
             }
         }

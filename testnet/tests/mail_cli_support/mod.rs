@@ -1,6 +1,7 @@
 //! What the mail tests on the `herald` command line share (`mail.rs`, `mail_large.rs`): two
 //! users, one per domain, each with an account made, registered and logged in by the CLI and a
-//! trust file of its own domain's log; the recipient's one-time prekeys topped up.
+//! trust file of its own domain's log; the recipient's one-time prekeys topped up; and the
+//! search of a data directory for what must not be at rest in clear.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -159,4 +160,23 @@ impl CliUser {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
+}
+
+/// Every file under `dir` whose bytes contain `needle`.
+pub(crate) fn files_holding(dir: &Path, needle: &[u8]) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if let Ok(bytes) = std::fs::read(&path)
+                && bytes.windows(needle.len()).any(|w| w == needle)
+            {
+                found.push(path.display().to_string());
+            }
+        }
+    }
+    found
 }
