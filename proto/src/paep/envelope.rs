@@ -158,7 +158,18 @@ struct Header<'a> {
     id: u64,
 }
 
-impl Header<'_> {
+impl<'a> Header<'a> {
+    /// The header an envelope carries.
+    fn of(envelope: &'a pb::MailEnvelope) -> Self {
+        Header {
+            msg_id: &envelope.msg_id,
+            sender: &envelope.sender,
+            recipient: &envelope.recipient,
+            ephemeral: &envelope.ephemeral_key,
+            id: envelope.prekey_id,
+        }
+    }
+
     fn associated_data(&self) -> Vec<u8> {
         signing_input(
             MAIL_AD_LABEL,
@@ -271,13 +282,16 @@ pub fn verify_sender_signature(
     identity_key: &[u8; 32],
 ) -> Result<(), MailError> {
     envelope.validate()?;
-    let header = Header {
-        msg_id: &envelope.msg_id,
-        sender: &envelope.sender,
-        recipient: &envelope.recipient,
-        ephemeral: &envelope.ephemeral_key,
-        id: envelope.prekey_id,
-    };
+    check_sender_signature(envelope, &Header::of(envelope), identity_key)
+}
+
+/// sig_A over `header` (the envelope's) and H(Z), under `identity_key`; the envelope is
+/// validated.
+fn check_sender_signature(
+    envelope: &pb::MailEnvelope,
+    header: &Header<'_>,
+    identity_key: &[u8; 32],
+) -> Result<(), MailError> {
     verify_signature(
         identity_key,
         &header.signing_input(&envelope.ciphertext),
@@ -309,19 +323,8 @@ pub fn open_envelope<K: PrekeyAgreement>(
         });
     }
     sender_binding.bound_at(now, sender_revocations)?;
-    let header = Header {
-        msg_id: &envelope.msg_id,
-        sender: &envelope.sender,
-        recipient: &envelope.recipient,
-        ephemeral: &envelope.ephemeral_key,
-        id: envelope.prekey_id,
-    };
-    verify_signature(
-        sender_binding.identity_key(),
-        &header.signing_input(&envelope.ciphertext),
-        &envelope.sender_signature,
-    )
-    .map_err(|_| MailError::ForgedSender)?;
+    let header = Header::of(envelope);
+    check_sender_signature(envelope, &header, sender_binding.identity_key())?;
     if replay.contains(&envelope.msg_id, envelope.prekey_id) {
         return Err(MailError::Replayed);
     }
