@@ -340,4 +340,23 @@ mod tests {
         assert_eq!(chunk.validate(), Ok(()));
         assert!(chunk.encoded_len() < MAX_CLIENT_REQUEST_BYTES);
     }
+
+    #[test]
+    fn a_relay_chunks_announced_recipient_is_bounded() {
+        let chunk = |recipient: String| {
+            pb::ClientRequest::relay_chunk(pb::RelayMailChunk {
+                from_domain: "d0.test".into(),
+                sender: "a@d0.test".into(),
+                msg_id: vec![1; 16],
+                total_len: MAX_ONE_REQUEST_CIPHERTEXT_BYTES as u64 + 1,
+                offset: 0,
+                data: vec![0; 10],
+                recipient,
+            })
+        };
+        // Empty: a relay from a gateway that predates the field (judged on the whole mail).
+        assert_eq!(chunk(String::new()).validate(), Ok(()));
+        assert_eq!(chunk("b".repeat(MAX_ACCOUNT_BYTES)).validate(), Ok(()));
+        assert!(chunk("b".repeat(MAX_ACCOUNT_BYTES + 1)).validate().is_err());
+    }
 }
