@@ -575,19 +575,7 @@ async fn the_cli_sends_lists_reads_and_reports_a_mail() {
         let msg_id = sent["msg_id"].as_str().unwrap().to_owned();
         let id = bob.first_mail_from(ALICE, Duration::from_secs(60)).await;
         let out_dir = dir.path().join("attachments");
-        let read = ok(&herald(
-            bob_home.clone(),
-            args(&[
-                "read",
-                &id.to_string(),
-                "--gateway",
-                &bob_gw,
-                "--out",
-                out_dir.to_str().unwrap(),
-                "--json",
-            ]),
-        )
-        .await);
+        let read = bob.read(id, &out_dir, Duration::from_secs(60)).await;
         assert_eq!(read["from"], ALICE);
         assert_eq!(read["subject"], "Contract");
         assert_eq!(read["body"], "Hello Bob, see the contract.");

@@ -447,12 +447,6 @@ async fn the_cli_sends_a_large_attachment_and_read_writes_it() {
     bounded(BOUND, async {
         let dir = TempDir::new().unwrap();
         let net = Testnet::spawn(2, options(dir.path())).await.unwrap();
-        let herald = |home: std::path::PathBuf, args: Vec<String>| async move {
-            let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            mail_cli_support::herald(&home, &args, Duration::from_secs(120)).await
-        };
-        let ok = common::succeeded;
-        let args = |a: &[&str]| a.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
         let (alice, bob) = mail_cli_support::sender_and_recipient(
             &net,
             dir.path(),
@@ -461,7 +455,6 @@ async fn the_cli_sends_a_large_attachment_and_read_writes_it() {
             Duration::from_secs(120),
         )
         .await;
-        let (bob_home, bob_gw) = (bob.home.clone(), bob.gateway.clone());
 
         let body = dir.path().join("body.txt");
         std::fs::write(&body, b"Bob, the scans.").unwrap();
@@ -474,19 +467,7 @@ async fn the_cli_sends_a_large_attachment_and_read_writes_it() {
         let msg_id = sent["msg_id"].as_str().unwrap().to_owned();
         let id = bob.first_mail_from(ALICE, Duration::from_secs(120)).await;
         let out_dir = dir.path().join("attachments");
-        let read = ok(&herald(
-            bob_home.clone(),
-            args(&[
-                "read",
-                &id.to_string(),
-                "--gateway",
-                &bob_gw,
-                "--out",
-                out_dir.to_str().unwrap(),
-                "--json",
-            ]),
-        )
-        .await);
+        let read = bob.read(id, &out_dir, Duration::from_secs(120)).await;
         assert_eq!(read["from"], ALICE);
         assert_eq!(read["subject"], "Scans");
         assert_eq!(read["msg_id"], msg_id.as_str());

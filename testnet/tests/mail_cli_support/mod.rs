@@ -145,6 +145,22 @@ impl CliUser {
         }
     }
 
+    /// `herald read ID --out OUT_DIR --json`: mail `id` read, its attachments written to
+    /// `out_dir`; the answer.
+    pub(crate) async fn read(&self, id: u64, out_dir: &Path, bound: Duration) -> serde_json::Value {
+        let id = id.to_string();
+        let read = [
+            "read",
+            &id,
+            "--gateway",
+            &self.gateway,
+            "--out",
+            out_dir.to_str().unwrap(),
+            "--json",
+        ];
+        common::succeeded(&herald(&self.home, &read, bound).await)
+    }
+
     /// The id of the first mail in the user's inbox, which must be from `sender`, once one has
     /// arrived (within `mail_support::WITHIN`).
     pub(crate) async fn first_mail_from(&self, sender: &str, bound: Duration) -> u64 {
