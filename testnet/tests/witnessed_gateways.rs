@@ -118,11 +118,17 @@ async fn a_client_trusts_only_cosigned_checkpoints_and_refuses_an_equivocating_l
             FileCheckpointStore::new(dir.path().join("witnessed")),
         )
         .unwrap();
+        // alpha also cross-logs beta's checkpoints, so its log may have grown past `size` by
+        // now: what is trusted covers the three entries, whatever else was appended after them.
         let update = witnessed.refresh().await.unwrap();
-        assert_eq!(update.checkpoint.size(), size);
+        assert!(
+            update.checkpoint.size() >= size,
+            "{}",
+            update.checkpoint.size()
+        );
         assert_eq!(update.checkpoint.cosignatures().len(), 1);
         let entry = witnessed.entry(1).await.unwrap();
-        assert_eq!(entry.inclusion().checkpoint().size(), size);
+        assert!(entry.inclusion().checkpoint().size() >= size);
 
         // Requiring a witness that never cosigned: refused, nothing trusted.
         let stranger = WitnessSigner::new("x.test/witness", SigningKey::from_bytes(&[8; 32]))
@@ -165,7 +171,7 @@ async fn a_client_trusts_only_cosigned_checkpoints_and_refuses_an_equivocating_l
             String::from_utf8_lossy(&out.stderr)
         );
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        assert_eq!(v["checkpoint"]["size"], size);
+        assert!(v["checkpoint"]["size"].as_u64().unwrap() >= size, "{v}");
         let mut alerts = vec!["log", "alerts"];
         alerts.extend(common);
         let out = herald(&alerts).await;
