@@ -74,7 +74,8 @@ async fn every_mail_event_is_recorded_once_and_its_status_is_proven_to_the_clien
             .await,
         Err(Refusal::BadEvent(_))
     ));
-    assert_eq!(beta.gateway.store().head().size, size);
+    // (beta may have cross-logged alpha's checkpoints meanwhile: nothing else was appended.)
+    assert!(!beta.appended_besides_crosslog(size));
 
     // The client asks until the cosigned checkpoint covers all three, and checks every proof.
     let trust = own_trust(&mut client).await;

@@ -8,7 +8,7 @@ use crate::network_support::{TestClient, error_of, notarization};
 use crate::witness_support::{Domain, eventually, http, metric, register_all};
 use herald_proto::checkpoint::{VerifiedCheckpoint, WitnessPolicy};
 use herald_proto::equivocation::Equivocation;
-use herald_proto::wire::{self, pb};
+use herald_proto::wire::pb;
 use prost::Message as _;
 
 fn now() -> u64 {
@@ -76,13 +76,20 @@ async fn two_gateways_cosign_each_other_and_serve_the_cosigned_checkpoint() {
     register_all(&[&alpha, &beta]).await;
     append(&alpha, 3).await;
     let size = alpha.gateway.head().size;
+    // alpha also cross-logs beta's cosigned checkpoints, so its log may grow past `size` on
+    // its own: what counts is a cosigned checkpoint that covers the three entries.
     eventually("alpha's checkpoint cosigned by beta", || async {
-        alpha.cosigned_size() == Some(size)
+        alpha.cosigned_size() >= Some(size)
     })
     .await;
     let served = cosigned_for_client(&alpha, &[&beta], 1).await;
-    assert_eq!(served.size(), size);
-    assert_eq!(beta.held(&alpha.origin()), Some((size, *served.root())));
+    assert!(served.size() >= size);
+    // beta holds what it cosigned: that checkpoint, or a later one of the same log.
+    let (held_size, held_root) = beta.held(&alpha.origin()).expect("beta holds alpha's log");
+    assert!(held_size >= served.size());
+    if held_size == served.size() {
+        assert_eq!(held_root, *served.root());
+    }
     // And the other way round.
     append(&beta, 2).await;
     let beta_size = beta.gateway.head().size;
@@ -105,23 +112,13 @@ async fn two_gateways_cosign_each_other_and_serve_the_cosigned_checkpoint() {
 
 /// The `WitnessedCheckpoint` entries of `node`'s log, by origin.
 fn crosslogged(node: &Domain) -> Vec<pb::WitnessedCheckpoint> {
-    let size = node.gateway.head().size;
-    if size == 0 {
-        return Vec::new();
-    }
-    let mut out = Vec::new();
-    let mut start = 0;
-    while start < size {
-        let page = node.gateway.store().entries(start, 256).unwrap();
-        start += page.len() as u64;
-        for bytes in page {
-            let entry: pb::LogEntry = wire::decode_valid(&bytes).unwrap();
-            if let Some(pb::log_entry::Kind::WitnessedCheckpoint(w)) = entry.kind {
-                out.push(w);
-            }
-        }
-    }
-    out
+    node.entries_from(0)
+        .into_iter()
+        .filter_map(|entry| match entry.kind {
+            Some(pb::log_entry::Kind::WitnessedCheckpoint(w)) => Some(w),
+            _ => None,
+        })
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -96,6 +96,31 @@ impl Domain {
         )
     }
 
+    /// The log's entries from index `start` to its head, decoded. A gateway registered with
+    /// peers appends their cosigned checkpoints (`WitnessedCheckpoint`) on its own, so a test
+    /// that checks what was appended reads the kinds here rather than comparing tree sizes.
+    pub(crate) fn entries_from(&self, start: u64) -> Vec<pb::LogEntry> {
+        let size = self.gateway.head().size;
+        let mut out = Vec::new();
+        let mut at = start;
+        while at < size {
+            let page = self.gateway.store().entries(at, 256).expect("entries");
+            at += page.len() as u64;
+            out.extend(page.iter().map(|bytes| {
+                herald_proto::wire::decode_valid::<pb::LogEntry>(bytes).expect("a log entry")
+            }));
+        }
+        out
+    }
+
+    /// Whether the log gained anything from index `start` on besides peers' cross-logged
+    /// checkpoints.
+    pub(crate) fn appended_besides_crosslog(&self, start: u64) -> bool {
+        self.entries_from(start)
+            .iter()
+            .any(|e| !matches!(e.kind, Some(pb::log_entry::Kind::WitnessedCheckpoint(_))))
+    }
+
     /// What this witness holds for `origin`.
     pub(crate) fn held(&self, origin: &str) -> Option<(u64, [u8; 32])> {
         self.gateway.witness().held(origin).expect("witness state")
