@@ -621,7 +621,7 @@ impl<S: Inbound> Worker<S> {
             } => match self.pending_client.remove(&request_id) {
                 Some(pending) => match pending.after(error, self.request_timeout) {
                     Ok((again, reply)) => {
-                        // The connection broke (`peer_request`): once more on a fresh one.
+                        // The connection broke (`peer_request`): again, on another one.
                         debug!(%peer, "connection lost before a peer's answer; sending again");
                         let id = self
                             .swarm
@@ -629,10 +629,11 @@ impl<S: Inbound> Worker<S> {
                             .client
                             .send_request_with_addresses(
                                 &again.peer,
-                                Ok(again.request),
-                                again.addrs,
+                                Ok(again.request.clone()),
+                                again.addrs.clone(),
                             );
-                        self.pending_client.insert(id, PendingClient::again(reply));
+                        self.pending_client
+                            .insert(id, PendingClient::again(reply, again));
                     }
                     Err((reply, failure)) => {
                         debug!(%peer, %failure, "client request to a peer failed");
