@@ -58,13 +58,19 @@ fn large_mail() -> (Vec<u8>, Vec<Attachment>) {
     (body, attachments)
 }
 
+/// How long a multi-MiB mail may take from queued to delivered. Debug-build gateways under a
+/// loaded CI machine, with the file's other tests running beside it, took more than `WITHIN`
+/// (40 s) once: the outbox showed one failed attempt and the mail queued for its retry. Not a
+/// promise of the product's speed; `bench mail --size` measures that.
+const DELIVERY: Duration = Duration::from_secs(120);
+
 /// Waits (bounded) until the outbox lists `msg_id` delivered.
 async fn delivered(
     client: &GatewayClient,
     session: &mut Session<MemorySessionStore>,
     msg_id: &[u8],
 ) {
-    let deadline = tokio::time::Instant::now() + WITHIN;
+    let deadline = tokio::time::Instant::now() + DELIVERY;
     loop {
         let outbox = session.outbox(client).await.unwrap();
         let entry = outbox.entries.into_iter().find(|e| e.msg_id == msg_id);
