@@ -22,6 +22,11 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+mod group_flush;
+mod group_work;
+pub(crate) use group_flush::GroupFlush;
+pub(crate) use group_work::{GroupFailed, GroupWork};
+
 /// How long [`open`] waits for a directory whose sled lock is still held. sled 0.34 releases its
 /// lock file only when deferred cleanup (crossbeam-epoch) drops the last file handle, which in a
 /// busy process can lag the drop of the last `Db` by some milliseconds: a database closed and

@@ -409,6 +409,54 @@ async fn logout_ends_the_session_and_a_password_change_takes_effect() {
     .await;
 }
 
+/// A session acts for its account only while the account is active with the key it logged in
+/// with. The gateway reads the account's record again only after some account changed
+/// (`AccountBook::changes`): another account's password change leaves the session working; its
+/// own account disabled ends it at the next request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attack_a_session_ends_when_its_account_is_disabled_not_when_another_changes() {
+    bounded(BOUND, async {
+        let dir = TempDir::new().unwrap();
+        let net = one_domain(&dir).await;
+        const CAROL: &str = "carol@d0.test";
+        register(&net, 0, BOB, 1).await;
+        register(&net, 0, CAROL, 2).await;
+        let client = net.client(0).await.unwrap();
+        let mut bob = Session::login(&client, BOB, PASSWORD, MemorySessionStore::new())
+            .await
+            .unwrap();
+        let answered = |r: &pb::SessionResponse| {
+            matches!(
+                r.response,
+                Some(pb::session_response::Response::PrekeyStatus(_))
+            )
+        };
+        let first = bob.request(&client, &status_request()).await.unwrap();
+        assert!(answered(&first), "{first:?}");
+        let mut carol = Session::login(&client, CAROL, PASSWORD, MemorySessionStore::new())
+            .await
+            .unwrap();
+        carol
+            .change_password(&client, b"carol's new password 2026")
+            .await
+            .unwrap();
+        let after_carol = bob.request(&client, &status_request()).await.unwrap();
+        assert!(answered(&after_carol), "{after_carol:?}");
+        net.node(0).disable_account(BOB).await.unwrap();
+        let refused = bob.request(&client, &status_request()).await.unwrap();
+        assert!(
+            matches!(
+                refused.response,
+                Some(pb::session_response::Response::Error(_))
+            ),
+            "{refused:?}"
+        );
+        // The session is over: its next frame is refused outside any session.
+        assert!(bob.request(&client, &status_request()).await.is_err());
+    })
+    .await;
+}
+
 /// The `herald` command line: register with a password, log in, top prekeys up and read their
 /// status in other processes (the session file carries the session), log out.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

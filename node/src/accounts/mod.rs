@@ -30,6 +30,7 @@ pub mod prekeys;
 mod record;
 pub mod settle;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 pub use password::{LoginRecord, PasswordEntry};
@@ -182,6 +183,8 @@ struct BookInner {
     domain: String,
     /// Changes are serialized so that each sees the state it changes.
     write: Mutex<()>,
+    /// Records written through this book since it was opened ([`AccountBook::changes`]).
+    changes: AtomicU64,
 }
 
 /// The durable account book (see the module docs). Cheap to clone; methods block on sled (and
@@ -207,6 +210,7 @@ impl AccountBook {
                 tree: crate::db::Tree::Accounts.open(db)?,
                 domain: domain.to_owned(),
                 write: Mutex::new(()),
+                changes: AtomicU64::new(0),
             }),
         })
     }
@@ -453,10 +457,23 @@ impl AccountBook {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// How many records were written through this book since it was opened. A reader that
+    /// took this count *before* reading a record knows, while the count is unchanged, that no
+    /// record was written since (PAEP's sessions check their account this way,
+    /// `service::paep`). The node opens one book per database (`gateway`), and `put` is the
+    /// only writer of the tree.
+    pub fn changes(&self) -> u64 {
+        self.inner.changes.load(Ordering::SeqCst)
+    }
+
     fn put(&self, record: &AccountRecord) -> Result<(), AccountError> {
         self.inner
             .tree
             .insert(record.account.as_bytes(), record.encode())?;
+        // Counted once the record is visible and before it is flushed: a reader that sees the
+        // old count read before this write, and its next look sees the new count (even if the
+        // flush fails: the record is in memory all the same).
+        self.inner.changes.fetch_add(1, Ordering::SeqCst);
         self.inner.tree.flush()?;
         Ok(())
     }

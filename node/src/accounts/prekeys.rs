@@ -11,8 +11,10 @@
 //!
 //! - **At most once.** A one-time prekey is removed from the tree and the removal flushed before
 //!   it is handed out ([`PrekeyBook::take`]); a gateway killed after that never hands it out
-//!   again, and one killed before it never handed it out. Takes are serialised, so two askers
-//!   never get the same prekey.
+//!   again, and one killed before it never handed it out. Removals are serialised (the write
+//!   lock), so two askers never get the same prekey; the flushes are not: the takes that come
+//!   while one flush runs share the next (`db::GroupFlush`), each still answered only once its
+//!   removal is durable.
 //! - **The fallback** is handed out only when no one-time prekey is left; the hand-out is
 //!   recorded (flushed) and reported, so the client knows to upload a new one.
 //! - **Ids only grow.** An upload whose ids are not all above every id stored before for the
@@ -83,6 +85,8 @@ struct Inner {
     tree: sled::Tree,
     /// Serialises changes (uploads, takes, resets), so each sees the state it changes.
     write: Mutex<()>,
+    /// The takes' flushes, shared by the takes in flight (held outside `write`).
+    takes: crate::db::GroupFlush,
 }
 
 /// The durable prekey book (see the module docs). Cheap to clone; methods block on sled (and
@@ -122,9 +126,11 @@ fn tagged(tag: u8, account: &str) -> Vec<u8> {
 impl PrekeyBook {
     /// Opens the book in `db`.
     pub fn open(db: &sled::Db) -> Result<Self, PrekeyStoreError> {
+        let tree = crate::db::Tree::Prekeys.open(db)?;
         Ok(PrekeyBook {
             inner: Arc::new(Inner {
-                tree: crate::db::Tree::Prekeys.open(db)?,
+                takes: crate::db::GroupFlush::new(tree.clone()),
+                tree,
                 write: Mutex::new(()),
             }),
         })
@@ -238,17 +244,26 @@ impl PrekeyBook {
 
     /// Hands out one prekey of `account`: the one-time prekey with the lowest id, removed and
     /// flushed before this returns; when none is left, the fallback, its hand-out recorded and
-    /// flushed.
+    /// flushed. The change is made under the write lock and flushed after it is released, in
+    /// one flush with the other takes in flight (module docs).
     pub fn take(&self, account: &str) -> Result<Handed, PrekeyStoreError> {
+        let handed = self.take_in_memory(account)?;
+        // Durable before it leaves: a restart never hands it out again. Also when this take
+        // changed nothing (the fallback handed out before): an earlier take's mark may still be
+        // waiting for its flush, and no answer says more than is durable.
+        self.inner.takes.flush()?;
+        Ok(handed)
+    }
+
+    /// [`take`](Self::take)'s change, applied but not yet flushed.
+    fn take_in_memory(&self, account: &str) -> Result<Handed, PrekeyStoreError> {
         let _write = self.lock();
         if let Some(item) = self.inner.tree.scan_prefix(one_time_prefix(account)).next() {
             let (key, _) = item?;
-            // Takes are serialised by the lock: it is still there.
+            // Removals are serialised by the lock: it is still there.
             let Some(value) = self.inner.tree.remove(&key)? else {
                 return Err(Self::corrupt(account, "one-time prekey vanished"));
             };
-            // Durable before it leaves: a restart never hands it out again.
-            self.inner.tree.flush()?;
             let prekey = decode_valid_prekey(&value)
                 .ok_or_else(|| Self::corrupt(account, "one-time prekey"))?;
             return Ok(Handed::OneTime(prekey));
@@ -260,7 +275,6 @@ impl PrekeyBook {
                 value.extend_from_slice(&p.encode_to_vec());
             }
             self.inner.tree.insert(tagged(b'f', account), value)?;
-            self.inner.tree.flush()?;
         }
         Ok(match fallback {
             Some(p) => Handed::Fallback(p),
@@ -400,5 +414,47 @@ mod tests {
         let db = crate::db::open(dir.path()).unwrap().unwrap();
         let book = PrekeyBook::open(&db).unwrap();
         assert!(matches!(book.take("bob@beta.test").unwrap(), Handed::OneTime(p) if p.id == 2));
+    }
+
+    #[test]
+    fn concurrent_takes_of_one_accounts_prekeys_are_all_distinct_and_durable() {
+        let dir = tempfile::tempdir().unwrap();
+        let taken = {
+            let db = crate::db::open(dir.path()).unwrap().unwrap();
+            let book = PrekeyBook::open(&db).unwrap();
+            book.store("bob@beta.test", &upload(1..201, None)).unwrap();
+            // 16 askers take 12 each at once (192 of 200): their takes share flushes.
+            let askers: Vec<_> = (0..16)
+                .map(|_| {
+                    let book = book.clone();
+                    std::thread::spawn(move || {
+                        (0..12)
+                            .map(|_| match book.take("bob@beta.test").unwrap() {
+                                Handed::OneTime(p) => p.id,
+                                other => panic!("{other:?}"),
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            let mut taken: Vec<u64> = askers.into_iter().flat_map(|a| a.join().unwrap()).collect();
+            taken.sort_unstable();
+            taken
+        };
+        let before = taken.len();
+        let mut distinct = taken.clone();
+        distinct.dedup();
+        assert_eq!(distinct.len(), before, "a prekey was handed out twice");
+        assert_eq!(before, 192);
+        // After a reopen none of them is held any more, and the other 8 are.
+        let db = crate::db::open(dir.path()).unwrap().unwrap();
+        let book = PrekeyBook::open(&db).unwrap();
+        assert_eq!(book.status("bob@beta.test").unwrap().one_time_remaining, 8);
+        for _ in 0..8 {
+            match book.take("bob@beta.test").unwrap() {
+                Handed::OneTime(p) => assert!(taken.binary_search(&p.id).is_err()),
+                other => panic!("{other:?}"),
+            }
+        }
     }
 }

@@ -74,48 +74,51 @@ impl Intake {
 
     /// The binding of `account` and its revocations (see the module docs).
     pub async fn binding(&self, account: String) -> Result<pb::BindingAnswer, Refusal> {
-        self.blocking(move |mail| {
-            let store = &mail.parts().store;
-            let listed = store
-                .index_leaves_latest("account", account.as_bytes(), MAX_ACCOUNT_LEAVES)
-                .map_err(Refusal::from_read)?;
-            let Some(&newest) = listed.first() else {
-                return Err(Refusal::NotFound("no binding is logged for this account"));
-            };
-            let (note, size) = match mail.cosigned()? {
-                Some((note, size)) if newest < size => (note, size),
-                _ => return Err(pending()),
-            };
-            let mut binding = None;
-            let mut revocations = Vec::new();
-            for index in listed {
-                let leaf = mail.included(index, &note, size)?;
-                let entry: pb::LogEntry =
-                    decode(&leaf.entry, MAX_LOG_ENTRY_BYTES).map_err(|e| {
-                        Refusal::Internal(format!("logged entry {index} does not decode: {e}"))
-                    })?;
-                match entry.kind {
-                    Some(log_entry::Kind::IdentityBinding(_)) if binding.is_none() => {
-                        binding = Some(leaf);
-                    }
-                    Some(log_entry::Kind::IdentityRevocation(_))
-                        if revocations.len() < MAX_REVOCATIONS_PER_ANSWER =>
-                    {
-                        revocations.push(leaf);
-                    }
-                    _ => {}
+        self.blocking(move |intake| intake.binding_now(&account))
+            .await
+    }
+
+    /// [`binding`](Self::binding), on the calling thread. Blocking (sled and the log's files):
+    /// for callers already on a blocking thread, which do more there in the same hand-off
+    /// (a prekey take, `service::prekeys`).
+    pub(super) fn binding_now(&self, account: &str) -> Result<pb::BindingAnswer, Refusal> {
+        let store = &self.parts().store;
+        let listed = store
+            .index_leaves_latest("account", account.as_bytes(), MAX_ACCOUNT_LEAVES)
+            .map_err(Refusal::from_read)?;
+        let Some(&newest) = listed.first() else {
+            return Err(Refusal::NotFound("no binding is logged for this account"));
+        };
+        let (note, size) = match self.cosigned()? {
+            Some((note, size)) if newest < size => (note, size),
+            _ => return Err(pending()),
+        };
+        let mut binding = None;
+        let mut revocations = Vec::new();
+        for index in listed {
+            let leaf = self.included(index, &note, size)?;
+            let entry: pb::LogEntry = decode(&leaf.entry, MAX_LOG_ENTRY_BYTES).map_err(|e| {
+                Refusal::Internal(format!("logged entry {index} does not decode: {e}"))
+            })?;
+            match entry.kind {
+                Some(log_entry::Kind::IdentityBinding(_)) if binding.is_none() => {
+                    binding = Some(leaf);
                 }
+                Some(log_entry::Kind::IdentityRevocation(_))
+                    if revocations.len() < MAX_REVOCATIONS_PER_ANSWER =>
+                {
+                    revocations.push(leaf);
+                }
+                _ => {}
             }
-            let binding =
-                binding.ok_or(Refusal::NotFound("no binding is logged for this account"))?;
-            // Oldest first, as the log has them.
-            revocations.reverse();
-            Ok(pb::BindingAnswer {
-                binding: Some(binding),
-                revocations,
-            })
+        }
+        let binding = binding.ok_or(Refusal::NotFound("no binding is logged for this account"))?;
+        // Oldest first, as the log has them.
+        revocations.reverse();
+        Ok(pb::BindingAnswer {
+            binding: Some(binding),
+            revocations,
         })
-        .await
     }
 
     /// This log and the registered peers' logs (see the module docs).

@@ -215,7 +215,7 @@ impl Paep {
                 return Err(refused(refusal_label(&e), e.to_string()));
             }
         };
-        let answer = match self.serve(&live, request).await {
+        let answer = match self.serve(&mut live, request).await {
             Ok(answer) => answer,
             Err(Refusal::NoSession(why)) => {
                 // The account lost the key it logged in with: the session is over.
@@ -242,20 +242,36 @@ impl Paep {
         Ok(client_response::Response::Session(frame))
     }
 
-    /// Carries out one request for the session's account.
-    async fn serve(
-        &self,
-        live: &Live,
-        request: pb::SessionRequest,
-    ) -> Result<pb::SessionResponse, Refusal> {
-        let account = live.account.clone();
-        let key = live.identity_key;
-        let current = self.login_record(&account).await?;
-        if current.as_ref().map(|r| r.identity_key) != Some(key) {
+    /// Whether the session's account is still active with the key it logged in with. The
+    /// record is read (on the blocking pool) only when an account record was written since the
+    /// session last found it so (`Live::checked_at`): a session's requests then cost no
+    /// blocking-pool hand-off of their own for this check, and a change of any account (a
+    /// new key, disabled, a password change) makes every session read its record again.
+    async fn check_account(&self, live: &mut Live) -> Result<(), Refusal> {
+        // Taken before the read: a write after it changes the count, so it is never missed.
+        let changes = self.accounts().changes();
+        if live.checked_at == Some(changes) {
+            return Ok(());
+        }
+        let current = self.login_record(&live.account).await?;
+        if current.as_ref().map(|r| r.identity_key) != Some(live.identity_key) {
             return Err(Refusal::NoSession(
                 "the account is no longer active with the key it logged in with".into(),
             ));
         }
+        live.checked_at = Some(changes);
+        Ok(())
+    }
+
+    /// Carries out one request for the session's account.
+    async fn serve(
+        &self,
+        live: &mut Live,
+        request: pb::SessionRequest,
+    ) -> Result<pb::SessionResponse, Refusal> {
+        self.check_account(live).await?;
+        let account = live.account.clone();
+        let key = live.identity_key;
         let response = match request.request {
             Some(session_request::Request::PrekeyUpload(upload)) => {
                 let status = self.upload_prekeys(&account, &key, upload).await?;

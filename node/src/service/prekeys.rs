@@ -160,11 +160,18 @@ impl Paep {
         {
             return Err(Refusal::NotFound("no active account has this address"));
         }
-        let binding = self.inner.intake.binding(account.clone()).await?;
-        let (book, acc) = (self.prekeys().clone(), account.clone());
-        let handed = tokio::task::spawn_blocking(move || book.take(&acc).map_err(store_error))
-            .await
-            .map_err(|e| Refusal::Internal(format!("task failed: {e}")))??;
+        // The binding and the take in one hand-off to the blocking pool; the binding first, so
+        // a binding not yet cosigned (PENDING) consumes no prekey.
+        let acc = account.clone();
+        let (binding, handed) = self
+            .inner
+            .intake
+            .blocking(move |intake| {
+                let binding = intake.binding_now(&acc)?;
+                let handed = intake.parts().prekeys.take(&acc).map_err(store_error)?;
+                Ok((binding, handed))
+            })
+            .await?;
         let prekey = match handed {
             Handed::OneTime(p) => {
                 crate::fault::reached(crate::fault::FaultPoint::PrekeyTaken);

@@ -34,6 +34,13 @@ pub(super) struct Live {
     pub identity_key: [u8; 32],
     /// The channel (server side).
     pub channel: Channel,
+    /// The account book's change count ([`AccountBook::changes`]) taken before the last read
+    /// that found the account still active with `identity_key`; `None` until the first
+    /// request. While the count is the same, no record changed since and the read is not
+    /// repeated (`Paep::serve`).
+    ///
+    /// [`AccountBook::changes`]: crate::accounts::AccountBook::changes
+    pub checked_at: Option<u64>,
 }
 
 type Shared = Arc<tokio::sync::Mutex<Live>>;
@@ -99,6 +106,7 @@ impl Sessions {
             account,
             identity_key: completed.identity_key,
             channel,
+            checked_at: None,
         };
         map.insert(id, (expires_at, Arc::new(tokio::sync::Mutex::new(live))));
         metrics.sessions.set(map.len() as i64);

@@ -15,6 +15,8 @@ use super::cpu_time;
 #[derive(Debug, Clone)]
 pub(super) struct CpuReading {
     processes: Vec<(String, u32, Option<Duration>)>,
+    /// Each process's context switches at the reading (`cpu_time::context_switches`).
+    switches: Vec<Option<u64>>,
 }
 
 impl CpuReading {
@@ -23,6 +25,9 @@ impl CpuReading {
         CpuReading {
             processes: (processes.iter())
                 .map(|(name, pid)| (name.clone(), *pid, cpu_time::process(*pid)))
+                .collect(),
+            switches: (processes.iter())
+                .map(|(_, pid)| cpu_time::context_switches(*pid))
                 .collect(),
         }
     }
@@ -34,12 +39,16 @@ impl CpuReading {
             return None;
         }
         let mut by_process = Vec::with_capacity(self.processes.len());
-        for (name, pid, before) in &self.processes {
+        for ((name, pid, before), switches) in self.processes.iter().zip(&self.switches) {
             let spent = cpu_time::process(*pid)?.checked_sub((*before)?)?;
             let ms = spent.as_secs_f64() * 1000.0 / operations as f64;
+            let switched = cpu_time::context_switches(*pid)
+                .zip(*switches)
+                .map(|(now, before)| now.saturating_sub(before) as f64 / operations as f64);
             by_process.push(ProcessCpu {
                 process: name.clone(),
                 cpu_ms: ms,
+                context_switches: switched,
             });
         }
         let total_cpu_ms = by_process.iter().map(|p| p.cpu_ms).sum();
@@ -66,6 +75,9 @@ pub(super) struct ProcessCpu {
     pub process: String,
     /// Its CPU (user + system) per operation.
     pub cpu_ms: f64,
+    /// Its threads' context switches per operation (a lower bound: threads that ended during
+    /// the run are not counted); `None` without `/proc`.
+    pub context_switches: Option<f64>,
 }
 
 #[cfg(test)]

@@ -39,6 +39,28 @@ pub(super) fn own_threads(name: &str) -> Option<Duration> {
     Some(total)
 }
 
+/// Context switches (voluntary and not) of process `pid`'s live threads so far, from each
+/// `/proc/<pid>/task/<tid>/status`: a thread that ended since an earlier reading takes its
+/// count with it, so a difference of two readings can only be low, never high.
+pub(super) fn context_switches(pid: u32) -> Option<u64> {
+    let mut total = 0;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
+        let Ok(task) = task else { continue };
+        let Ok(status) = std::fs::read_to_string(task.path().join("status")) else {
+            continue;
+        };
+        for line in status.lines() {
+            if let Some(n) = line
+                .strip_prefix("voluntary_ctxt_switches:")
+                .or_else(|| line.strip_prefix("nonvoluntary_ctxt_switches:"))
+            {
+                total += n.trim().parse::<u64>().ok()?;
+            }
+        }
+    }
+    Some(total)
+}
+
 /// `utime + stime` of a `stat` file. The command name (field 2) may hold spaces and
 /// parentheses, so fields are counted after its closing parenthesis: `utime` and `stime` are
 /// the 12th and 13th there (fields 14 and 15 of proc(5)).

@@ -45,6 +45,14 @@ pub(crate) enum StoreError {
     Storage(#[from] sled::Error),
 }
 
+/// The error of each change a failed group flush was to make durable (`db::GroupFlush`;
+/// `sled::Error` is not `Clone`, so each gets its own, saying the same).
+pub(crate) fn flush_failed(e: &sled::Error) -> StoreError {
+    StoreError::Storage(sled::Error::Io(std::io::Error::other(format!(
+        "flushing a group of changes: {e}"
+    ))))
+}
+
 /// The gateway's mailbox key and what it derives.
 pub(crate) struct AtRest {
     master: Zeroizing<[u8; 32]>,

@@ -25,7 +25,10 @@
 //! - **Quota per account** in bytes of ciphertext held; **retention** from the configuration:
 //!   [`Mailboxes::sweep`] deletes entries (and markers) older than it.
 //!
-//! One writer at a time (a mutex): the quota and marker checks and the batch are one step.
+//! One writer at a time (a mutex): the quota and marker checks and the batch are one step. The
+//! flush comes after the mutex is released and is shared by the changes in flight
+//! (`db::GroupFlush`): the 64 relays of one `relay_mails` request, the acknowledgements of
+//! many readers, wait for one or two flushes instead of one each in line.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -33,7 +36,8 @@ use herald_proto::paep::transfer::{self, travels_in_chunks};
 use herald_proto::wire::{MAIL_CHUNK_BYTES, MAX_INBOX_ENTRIES, Validate as _, decode, pb};
 use prost::Message as _;
 
-use super::at_rest::{AtRest, LABEL_LEN, SEALED_OVERHEAD, StoreError};
+use super::at_rest::{AtRest, LABEL_LEN, SEALED_OVERHEAD, StoreError, flush_failed};
+use crate::db::GroupFlush;
 
 const ENTRY: u8 = b'b';
 const TAKEN: u8 = b'd';
@@ -96,6 +100,8 @@ pub(crate) struct Mailboxes {
     at_rest: Arc<AtRest>,
     quota_bytes: u64,
     writer: Arc<Mutex<()>>,
+    /// The flushes of deliveries and acknowledgements, shared by those in flight.
+    flushes: Arc<GroupFlush>,
 }
 
 fn key(kind: u8, label: &[u8; LABEL_LEN], rest: &[u8]) -> Vec<u8> {
@@ -124,6 +130,7 @@ impl Mailboxes {
         quota_bytes: u64,
     ) -> Self {
         Mailboxes {
+            flushes: Arc::new(GroupFlush::new(tree.clone())),
             tree,
             db,
             at_rest,
@@ -140,8 +147,44 @@ impl Mailboxes {
     }
 
     /// Puts `envelope`, relayed by `from_domain`, in the mailbox of its recipient at `now`.
-    /// Blocking; durable when it returns [`Delivered::Stored`].
+    /// Blocking; durable when it returns [`Delivered::Stored`] or [`Delivered::Duplicate`] (the
+    /// first delivery may still have been waiting for its flush).
     pub(crate) fn deliver(
+        &self,
+        envelope: &pb::MailEnvelope,
+        from_domain: &str,
+        now: u64,
+    ) -> Result<Delivered, StoreError> {
+        let delivered = self.deliver_in_memory(envelope, from_domain, now)?;
+        if !matches!(delivered, Delivered::OverQuota) {
+            self.flushes.flush()?;
+        }
+        Ok(delivered)
+    }
+
+    /// [`deliver`](Self::deliver) of each of `mails` (envelope, relaying domain, time), with one
+    /// flush for all of them: one outcome per mail, in order, each durable when this returns.
+    pub(crate) fn deliver_all(
+        &self,
+        mails: Vec<(pb::MailEnvelope, String, u64)>,
+    ) -> Vec<Result<Delivered, StoreError>> {
+        let written: Vec<_> = mails
+            .iter()
+            .map(|(envelope, from_domain, now)| self.deliver_in_memory(envelope, from_domain, *now))
+            .collect();
+        let flushed = self.flushes.flush();
+        written
+            .into_iter()
+            .map(|outcome| match (outcome?, &flushed) {
+                (Delivered::OverQuota, _) => Ok(Delivered::OverQuota),
+                (_, Err(e)) => Err(flush_failed(e)),
+                (delivered, Ok(())) => Ok(delivered),
+            })
+            .collect()
+    }
+
+    /// [`deliver`](Self::deliver)'s change, under the writer lock, not yet flushed.
+    fn deliver_in_memory(
         &self,
         envelope: &pb::MailEnvelope,
         from_domain: &str,
@@ -205,7 +248,6 @@ impl Mailboxes {
         batch.insert(taken, now.to_le_bytes().to_vec());
         batch.insert(used_key, (used + size).to_le_bytes().to_vec());
         self.tree.apply_batch(batch)?;
-        self.tree.flush()?;
         Ok(Delivered::Stored(id))
     }
 
@@ -405,16 +447,7 @@ impl Mailboxes {
     /// Deletes entry `id` of `account`'s mailbox (its marker stays until the retention period).
     /// `false` if there is none. Blocking; durable when it returns.
     pub(crate) fn acknowledge(&self, account: &str, id: u64) -> Result<bool, StoreError> {
-        let label = self.at_rest.label(account);
-        let _writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
-        let entry_key = key(ENTRY, &label, &id.to_be_bytes());
-        let Some(value) = self.tree.get(&entry_key)? else {
-            return Ok(false);
-        };
-        let size = self.size(&label, &entry_key, &value)?;
-        self.remove(&label, &entry_key, size)?;
-        self.tree.flush()?;
-        Ok(true)
+        Ok(self.acknowledge_all(account, &[id])?.first() == Some(&true))
     }
 
     /// Deletes the entries `ids` of `account`'s mailbox, flushed once for all; for each id
@@ -425,20 +458,24 @@ impl Mailboxes {
         ids: &[u64],
     ) -> Result<Vec<bool>, StoreError> {
         let label = self.at_rest.label(account);
-        let _writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
         let mut deleted = Vec::with_capacity(ids.len());
-        for id in ids {
-            let entry_key = key(ENTRY, &label, &id.to_be_bytes());
-            let Some(value) = self.tree.get(&entry_key)? else {
-                deleted.push(false);
-                continue;
-            };
-            let size = self.size(&label, &entry_key, &value)?;
-            self.remove(&label, &entry_key, size)?;
-            deleted.push(true);
+        {
+            let _writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+            for id in ids {
+                let entry_key = key(ENTRY, &label, &id.to_be_bytes());
+                let Some(value) = self.tree.get(&entry_key)? else {
+                    deleted.push(false);
+                    continue;
+                };
+                let size = self.size(&label, &entry_key, &value)?;
+                self.remove(&label, &entry_key, size)?;
+                deleted.push(true);
+            }
         }
-        if deleted.contains(&true) {
-            self.tree.flush()?;
+        // Also when nothing was there: another acknowledgement may have deleted it and still
+        // wait for its flush, and "missing" must not be said before that deletion is durable.
+        if !ids.is_empty() {
+            self.flushes.flush()?;
         }
         Ok(deleted)
     }

@@ -29,6 +29,7 @@
 
 mod arrivals;
 mod at_rest;
+mod grouped;
 mod mailbox;
 mod outbox;
 mod record_order;
@@ -338,6 +339,8 @@ pub struct MailParts {
 pub(super) struct Inner {
     mailboxes: Mailboxes,
     outbox: Outbox,
+    /// Deliveries, queueing and ends of relayed mails, done in groups (`grouped`).
+    groups: grouped::Groups,
     /// Mail larger than one request while its chunks come in (`transfer`).
     transfers: Transfers,
     /// The large mail being read by parts (`transfer`).
@@ -431,6 +434,7 @@ impl MailService {
         let domain = parts.intake.accounts().domain().to_owned();
         Ok(MailService {
             inner: Arc::new(Inner {
+                groups: grouped::Groups::new(&mailboxes, &outbox),
                 mailboxes,
                 outbox,
                 transfers,
@@ -578,9 +582,7 @@ impl MailService {
             )
         })?;
         let now_ms = self.now_ms();
-        let new = self
-            .blocking(move |mail| mail.inner.outbox.enqueue(relay, now_ms))
-            .await?;
+        let new = self.enqueue(relay, now_ms).await?;
         // Durable in the queue, not yet answered: a sender that hears nothing sends again.
         crate::fault::reached(crate::fault::FaultPoint::MailQueued);
         if new {

@@ -21,7 +21,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use herald_proto::wire::{MAX_CLIENT_REQUEST_BYTES, MAX_OUTBOX_ENTRIES, decode, pb};
 use prost::Message as _;
 
-use super::at_rest::{AtRest, LABEL_LEN, StoreError};
+use super::at_rest::{AtRest, LABEL_LEN, StoreError, flush_failed};
+use crate::db::GroupFlush;
 
 const QUEUED: u8 = b'o';
 const STATUS: u8 = b's';
@@ -83,6 +84,8 @@ pub(crate) struct Outbox {
     db: sled::Db,
     at_rest: Arc<AtRest>,
     due: Arc<Mutex<Due>>,
+    /// The flushes of queueing, retries and ends, shared by those in flight (`db::GroupFlush`).
+    flushes: Arc<GroupFlush>,
 }
 
 impl Outbox {
@@ -90,6 +93,7 @@ impl Outbox {
     /// that does not read is reported and left out). Blocking.
     pub(crate) fn new(db: sled::Db, tree: sled::Tree, at_rest: Arc<AtRest>) -> Self {
         let outbox = Outbox {
+            flushes: Arc::new(GroupFlush::new(tree.clone())),
             tree,
             db,
             at_rest,
@@ -220,20 +224,64 @@ impl Outbox {
         })
     }
 
-    /// Queues `relay` for its first attempt at `now_ms`; `false` if this sender's mail of this
-    /// msg_id is queued already (nothing changes). Blocking; flushed when it returns.
+    /// [`enqueue_all`](Self::enqueue_all) of one relay (the service queues through
+    /// `grouped`, in groups).
+    #[cfg(test)]
     pub(crate) fn enqueue(
         &self,
         relay: pb::RelayEnvelope,
         now_ms: u64,
     ) -> Result<bool, StoreError> {
+        self.enqueue_all(vec![(relay, now_ms)])
+            .pop()
+            .unwrap_or_else(|| Err(StoreError::Corrupt("no outcome of a queueing".into())))
+    }
+
+    /// Queues each of `relays` for its first attempt at its time, with one flush for all of
+    /// them: per relay, in order, `false` if this sender's mail of this msg_id is queued
+    /// already (nothing changes), each durable when this returns. A repeat (its first send may
+    /// still have been waiting for its flush) is answered after the same flush. Blocking.
+    pub(crate) fn enqueue_all(
+        &self,
+        relays: Vec<(pb::RelayEnvelope, u64)>,
+    ) -> Vec<Result<bool, StoreError>> {
+        let written: Vec<Result<Option<(Vec<u8>, u64)>, StoreError>> = relays
+            .into_iter()
+            .map(|(relay, now_ms)| self.enqueue_in_memory(relay, now_ms))
+            .collect();
+        let flushed = self.flushes.flush();
+        written
+            .into_iter()
+            .map(|outcome| {
+                let new = outcome?;
+                if let Err(e) = &flushed {
+                    return Err(flush_failed(e));
+                }
+                Ok(match new {
+                    Some((key, now_ms)) => {
+                        self.due().insert(key, now_ms);
+                        true
+                    }
+                    None => false,
+                })
+            })
+            .collect()
+    }
+
+    /// One relay's write of [`enqueue_all`](Self::enqueue_all), not yet flushed: the key and
+    /// first attempt of a new mail, `None` for a repeat.
+    fn enqueue_in_memory(
+        &self,
+        relay: pb::RelayEnvelope,
+        now_ms: u64,
+    ) -> Result<Option<(Vec<u8>, u64)>, StoreError> {
         let envelope = relay
             .envelope
             .clone()
             .ok_or_else(|| StoreError::Corrupt("a relay without its envelope".into()))?;
         let key = self.queue_key(&envelope);
         if self.tree.get(&key)?.is_some() {
-            return Ok(false);
+            return Ok(None);
         }
         self.write(&Queued {
             key: key.clone(),
@@ -242,9 +290,7 @@ impl Outbox {
             relay,
             envelope,
         })?;
-        self.tree.flush()?;
-        self.due().insert(key, now_ms);
-        Ok(true)
+        Ok(Some((key, now_ms)))
     }
 
     /// Every queued mail, read from the tree; a record that does not read is reported and
@@ -265,7 +311,7 @@ impl Outbox {
         queued.attempts = queued.attempts.saturating_add(1);
         queued.next_attempt_ms = next_attempt_ms;
         self.write(&queued)?;
-        self.tree.flush()?;
+        self.flushes.flush()?;
         self.due().settle(queued.key, Some(next_attempt_ms));
         Ok(())
     }
@@ -273,6 +319,42 @@ impl Outbox {
     /// Ends a queued mail: removes it and records `state` (with `reason`) for its sender, in one
     /// batch. Blocking; flushed.
     pub(crate) fn finish(
+        &self,
+        queued: &Queued,
+        state: pb::DeliveryState,
+        reason: &str,
+        now: u64,
+    ) -> Result<(), StoreError> {
+        self.finish_in_memory(queued, state, reason, now)?;
+        self.flushes.flush()?;
+        self.due().settle(queued.key.clone(), None);
+        Ok(())
+    }
+
+    /// [`finish`](Self::finish) of each of `mails` as delivered (each with its time), with one
+    /// flush for all of them: one outcome per mail, in order, each durable when this returns.
+    pub(crate) fn finish_delivered(&self, mails: &[(Queued, u64)]) -> Vec<Result<(), StoreError>> {
+        let written: Vec<Result<(), StoreError>> = mails
+            .iter()
+            .map(|(q, now)| self.finish_in_memory(q, pb::DeliveryState::Delivered, "", *now))
+            .collect();
+        let flushed = self.flushes.flush();
+        mails
+            .iter()
+            .zip(written)
+            .map(|((queued, _), outcome)| {
+                outcome?;
+                if let Err(e) = &flushed {
+                    return Err(flush_failed(e));
+                }
+                self.due().settle(queued.key.clone(), None);
+                Ok(())
+            })
+            .collect()
+    }
+
+    /// [`finish`](Self::finish)'s batch, applied, not yet flushed.
+    fn finish_in_memory(
         &self,
         queued: &Queued,
         state: pb::DeliveryState,
@@ -305,8 +387,6 @@ impl Outbox {
         batch.remove(queued.key.as_slice());
         batch.insert(key, sealed);
         self.tree.apply_batch(batch)?;
-        self.tree.flush()?;
-        self.due().settle(queued.key.clone(), None);
         Ok(())
     }
 

@@ -149,11 +149,9 @@ impl MailService {
             self.inner.events.rejected_mail(&envelope, &reason).await;
             return Err(refused);
         }
-        let from_domain = relay.from_domain.clone();
-        let stored = envelope.clone();
         let _turn = self.inner.events.consignment_turn(&msg_id).await;
         let delivered = self
-            .blocking(move |mail| mail.inner.mailboxes.deliver(&stored, &from_domain, now))
+            .deliver(envelope.clone(), relay.from_domain.clone(), now)
             .await?;
         match delivered {
             Delivered::Stored(id) => {
@@ -449,13 +447,7 @@ impl MailService {
                 let envelope = queued.envelope.clone();
                 let retained = queued.clone();
                 let retry_later = self.inner.settings.retry_min.as_millis() as u64;
-                let done = self
-                    .blocking(move |mail| {
-                        mail.inner
-                            .outbox
-                            .finish(&queued, pb::DeliveryState::Delivered, "", now)
-                    })
-                    .await;
+                let done = self.finish_delivered(queued, now).await;
                 match done {
                     Ok(()) => self.inner.events.relayed(&envelope, duplicate),
                     Err(e) => {
