@@ -245,7 +245,7 @@ impl Outbox {
         &self,
         relays: Vec<(pb::RelayEnvelope, u64)>,
     ) -> Vec<Result<bool, StoreError>> {
-        let written: Vec<Result<Option<(Vec<u8>, u64)>, StoreError>> = relays
+        let written: Vec<_> = relays
             .into_iter()
             .map(|(relay, now_ms)| self.enqueue_in_memory(relay, now_ms))
             .collect();
