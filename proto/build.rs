@@ -33,6 +33,8 @@ fn main() -> Result<(), Box<dyn Error>> {
         // A prekey bundle holds a binding answer inline: boxed, so that every `ClientResponse`
         // (and every `Result` carrying one) stays small.
         .boxed(".herald.v1.ClientResponse.response.prekey_bundle")
+        // A relay chunk's head (a whole relay envelope) likewise keeps `ClientRequest` small.
+        .boxed(".herald.v1.RelayMailChunk.head")
         .compile_fds(fds)?;
     Ok(())
 }

@@ -28,7 +28,9 @@ use herald_proto::paep::{
 use herald_proto::wire::client::{expect_mail_accepted, expect_mail_prekey};
 use herald_proto::wire::pb;
 use herald_testnet::Testnet;
-use mail_support::{SKEW, WITHIN, inbox_of, login, pending, send, trusts};
+use mail_support::{
+    SKEW, WITHIN, evidence_kinds, inbox_of, login, outbox_state, pending, send, trusts,
+};
 use paep_support::{PASSWORD, now, register};
 use tempfile::TempDir;
 
@@ -55,66 +57,6 @@ async fn read_fresh(
             SKEW,
         )
         .await
-}
-
-/// The evidence records node `i` logged for `msg_id`, verified by a light client (proved in a
-/// checkpoint it trusts); waits (bounded) until there are at least `count`.
-async fn evidence_kinds(
-    net: &Testnet,
-    i: usize,
-    dir: &Path,
-    msg_id: &[u8],
-    count: usize,
-) -> Vec<herald_proto::entry::EvidenceRecord> {
-    let state = dir.join(format!("evidence-reader-{i}"));
-    let deadline = tokio::time::Instant::now() + WITHIN;
-    loop {
-        // The log as a client trusts it: cosigned by the other domain's witness.
-        let (node, other) = (net.node(i), net.node(1 - i));
-        let policy = herald_proto::checkpoint::WitnessPolicy::new(
-            node.log_key().clone(),
-            vec![other.witness_key().clone()],
-            1,
-        )
-        .unwrap();
-        let mut log = herald_light_client::TrustedLog::open(
-            net.client(i).await.unwrap(),
-            herald_light_client::LogTrust::new(policy, node.hash()),
-            herald_light_client::FileCheckpointStore::new(&state),
-        )
-        .unwrap();
-        match log.delivery_status(msg_id).await {
-            Ok(status) if status.records.len() >= count => {
-                return status.records.into_iter().map(|r| r.record).collect();
-            }
-            Ok(_) | Err(_) if tokio::time::Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-            other => panic!("no {count} records for {msg_id:?} at node {i} in time: {other:?}"),
-        }
-    }
-}
-
-/// Waits (bounded) until the outbox lists `msg_id` in `state`.
-async fn outbox_state(
-    client: &GatewayClient,
-    session: &mut Session<MemorySessionStore>,
-    msg_id: &[u8],
-    state: pb::DeliveryState,
-    within: Duration,
-) -> pb::OutboxEntry {
-    let deadline = tokio::time::Instant::now() + within;
-    loop {
-        let outbox = session.outbox(client).await.unwrap();
-        let entry = outbox.entries.into_iter().find(|e| e.msg_id == msg_id);
-        match entry {
-            Some(e) if e.state == state as i32 => return e,
-            other if tokio::time::Instant::now() >= deadline => {
-                panic!("mail {msg_id:?} not {state:?} in time: {other:?}")
-            }
-            _ => tokio::time::sleep(Duration::from_millis(200)).await,
-        }
-    }
 }
 
 /// The value of an unlabelled or `kind`-labelled counter in node `i`'s `/metrics`.

@@ -20,7 +20,9 @@ use herald_proto::paep::{Attachment, MailContent, ReplayCache};
 use herald_proto::wire::client::{AnswerError, expect_mail_accepted, expect_upload_progress};
 use herald_proto::wire::{MAIL_CHUNK_BYTES, pb};
 use herald_testnet::{Testnet, TestnetOptions};
-use mail_support::{SKEW, WITHIN, inbox_of, login, pending, send, trusts};
+use mail_support::{
+    SKEW, WITHIN, evidence_kinds, inbox_of, login, outbox_state, pending, reconfigure, send, trusts,
+};
 use paep_support::{PASSWORD, now, register};
 use tempfile::TempDir;
 
@@ -500,6 +502,7 @@ async fn attack_relay_chunks_from_an_unregistered_domain_are_refused_and_counted
             offset: 0,
             data: vec![1; 100],
             recipient: BOB.into(),
+            ..Default::default()
         });
         let head = pb::MailEnvelope {
             msg_id: b"m-stranger".to_vec(),
@@ -529,3 +532,80 @@ async fn attack_relay_chunks_from_an_unregistered_domain_are_refused_and_counted
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_mail_betas_policy_refuses_at_its_first_chunk_is_a_rejection_with_proof_and_alices_non_delivery()
+ {
+    bounded(BOUND, async {
+        let dir = TempDir::new().unwrap();
+        let mut net = Testnet::spawn(2, options(dir.path())).await.unwrap();
+        // d1 takes mails up to 1 MB; d0 up to its default.
+        reconfigure(&mut net, 1, |c| c.policy.max_mail_bytes = 1_000_000).await;
+        let mut p = parties(&net).await;
+        let (body, attachments) = large_mail();
+        let m = MailContent::build("too large for d1", &body, attachments).unwrap();
+        let msg_id = b"m-refused-by-policy";
+        send(
+            &net,
+            &p.alice_client,
+            &mut p.alice,
+            &mut p.alice_keys,
+            BOB,
+            msg_id,
+            &m,
+        )
+        .await;
+
+        // Alice sees d1's reason in her outbox: not delivered, refused for good.
+        let entry = outbox_state(
+            &p.alice_client,
+            &mut p.alice,
+            msg_id,
+            pb::DeliveryState::NotDelivered,
+            WITHIN,
+        )
+        .await;
+        assert!(
+            entry.reason.contains("the policy allows at most 1000000"),
+            "{}",
+            entry.reason
+        );
+        // d1 logged the REJECTION with the policy's reason, proved in a checkpoint d0's witness
+        // cosigned; its addresses are committed with the mail's salt, as d0's ACCEPTANCE's.
+        let d1_records = evidence_kinds(&net, 1, dir.path(), msg_id, 1).await;
+        assert_eq!(d1_records.len(), 1, "{d1_records:?}");
+        let rejection = &d1_records[0];
+        assert_eq!(rejection.kind, pb::EvidenceKind::Rejection);
+        assert!(
+            rejection
+                .reason
+                .contains("the policy allows at most 1000000"),
+            "{}",
+            rejection.reason
+        );
+        let d0_records = evidence_kinds(&net, 0, dir.path(), msg_id, 2).await;
+        let acceptance = (d0_records.iter())
+            .find(|r| r.kind == pb::EvidenceKind::Acceptance)
+            .unwrap();
+        assert_eq!(rejection.sender_commitment, acceptance.sender_commitment);
+        assert_eq!(
+            rejection.recipient_commitment,
+            acceptance.recipient_commitment
+        );
+        assert!(
+            (d0_records.iter()).any(|r| r.kind == pb::EvidenceKind::NonDelivery),
+            "{d0_records:?}"
+        );
+
+        // Nothing of it is stored at d1: bob's mailbox is empty, nothing was consigned, and
+        // the refusal was counted once, at the first chunk.
+        let inbox = p.bob.inbox(&p.bob_client).await.unwrap();
+        assert!(inbox.entries.is_empty(), "{inbox:?}");
+        let metric = |i, name, kind| paep_support::counter(&net, i, name, kind);
+        assert_eq!(metric(1, "herald_mail_events", "consignment").await, 0.0);
+        assert_eq!(metric(1, "herald_mail_events", "rejection").await, 1.0);
+        assert_eq!(metric(1, "herald_relay_refused", "mail_size").await, 1.0);
+    })
+    .await;
+}
+

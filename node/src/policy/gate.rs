@@ -128,20 +128,39 @@ impl PolicyGate {
         mail: &MailFacts<'_>,
         now: Instant,
     ) -> Result<(), PolicyRefusal> {
-        self.judge_with_rate(mail, "peer", || {
-            if self.rules.peer_rate.is_unlimited() {
-                return Ok(());
-            }
-            self.peers
-                .take(peer_domain.to_ascii_lowercase(), TOKENS_PER_MAIL, 0, now)
-                .map_err(|retry_after| PolicyRefusal::PeerRate { retry_after })
-        })
+        self.judge_with_rate(mail, "peer", || self.peer_rate(peer_domain, now))
     }
 
-    /// Judges what the registered peer domain `peer_domain` says of a mail before its Z
-    /// arrives (S_B, on a relay's first chunk): the rules only, the size being Z's declared
-    /// length (below the envelope's, so nothing the whole mail would pass is refused). The
-    /// peer's rate is taken once, when the whole mail is judged by [`Self::judge_from_peer`].
+    fn peer_rate(&self, peer_domain: &str, now: Instant) -> Result<(), PolicyRefusal> {
+        if self.rules.peer_rate.is_unlimited() {
+            return Ok(());
+        }
+        self.peers
+            .take(peer_domain.to_ascii_lowercase(), TOKENS_PER_MAIL, 0, now)
+            .map_err(|retry_after| PolicyRefusal::PeerRate { retry_after })
+    }
+
+    /// Judges the first chunk (offset 0) of a mail the registered peer domain `peer_domain`
+    /// relays in chunks (S_B): the rules on what the chunk announces, if it names the
+    /// recipient (`mail`), then the peer's rate, taken here once for the mail; the whole mail is
+    /// then judged by the rules only ([`Self::judge_announced_from_peer`]).
+    pub fn judge_first_chunk_from_peer(
+        &self,
+        peer_domain: &str,
+        mail: Option<&MailFacts<'_>>,
+        now: Instant,
+    ) -> Result<(), PolicyRefusal> {
+        let rules = mail.map_or(Ok(()), |m| judge(&self.rules, m));
+        self.counted(
+            rules.and_then(|()| self.peer_rate(peer_domain, now)),
+            "peer",
+        )
+    }
+
+    /// Judges by the rules only a mail the registered peer domain relays in chunks (S_B), its
+    /// peer's rate being taken on its first chunk ([`Self::judge_first_chunk_from_peer`]): what
+    /// a chunk past the first announces (the size being Z's declared length, below the
+    /// envelope's, so nothing the whole mail would pass is refused), and the whole mail.
     pub fn judge_announced_from_peer(&self, mail: &MailFacts<'_>) -> Result<(), PolicyRefusal> {
         self.judge_with_rate(mail, "peer", || Ok(()))
     }
@@ -152,7 +171,15 @@ impl PolicyGate {
         from: &'static str,
         rate: impl FnOnce() -> Result<(), PolicyRefusal>,
     ) -> Result<(), PolicyRefusal> {
-        let verdict = judge(&self.rules, mail).and_then(|()| rate());
+        self.counted(judge(&self.rules, mail).and_then(|()| rate()), from)
+    }
+
+    /// `verdict`, its refusal (if any) counted by reason and `from`.
+    fn counted(
+        &self,
+        verdict: Result<(), PolicyRefusal>,
+        from: &'static str,
+    ) -> Result<(), PolicyRefusal> {
         if let Err(refusal) = &verdict {
             debug!(reason = refusal.label(), from, "mail refused by policy");
             self.rejections

@@ -52,6 +52,7 @@ async fn relay_in_chunks(
             offset,
             data: chunk.to_vec(),
             recipient: String::new(),
+            ..Default::default()
         }))
         .await
         .unwrap();
@@ -161,6 +162,7 @@ fn chunk_from(
         offset: offset as u64,
         data: z[offset..end].to_vec(),
         recipient: recipient.into(),
+        ..Default::default()
     })
 }
 

@@ -70,7 +70,7 @@ pub use prekey::{
     prekey_signing_input, prekey_upload, verify_prekey_bundle, verify_prekey_bundle_memo,
     verify_prekey_upload,
 };
-pub use relay::{RELAY_LABEL, RelayError, sign_relay, verify_relay};
+pub use relay::{RELAY_LABEL, RelayError, sign_relay, verify_relay, verify_relay_head};
 pub use replay::ReplayCache;
 pub use ristretto::{KDF_CONTEXT, M_LABEL, N_LABEL, Ristretto255Blake3, derive_generator};
 pub use spake2plus::{HERALD_LOGIN_CONTEXT, LoginContext};

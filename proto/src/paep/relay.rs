@@ -60,6 +60,24 @@ fn signed_bytes(
     envelope: &pb::MailEnvelope,
     expires_at: u64,
 ) -> Vec<u8> {
+    let z_hash = blake3::hash(&envelope.ciphertext);
+    signed_bytes_of(
+        from_domain,
+        to_domain,
+        envelope,
+        z_hash.as_bytes(),
+        expires_at,
+    )
+}
+
+/// The relay signature's input, Z given by its hash.
+fn signed_bytes_of(
+    from_domain: &str,
+    to_domain: &str,
+    envelope: &pb::MailEnvelope,
+    z_hash: &[u8; 32],
+    expires_at: u64,
+) -> Vec<u8> {
     signing_input(
         RELAY_LABEL,
         &[
@@ -70,7 +88,7 @@ fn signed_bytes(
             envelope.recipient.as_bytes(),
             &envelope.ephemeral_key,
             &envelope.prekey_id.to_le_bytes(),
-            blake3::hash(&envelope.ciphertext).as_bytes(),
+            z_hash,
             &envelope.sender_signature,
             &expires_at.to_le_bytes(),
         ],
@@ -132,6 +150,44 @@ pub fn verify_relay<'a>(
     let envelope = relay.envelope.as_ref().ok_or(WireError::MissingField {
         field: "RelayEnvelope.envelope",
     })?;
+    let z_hash = blake3::hash(&envelope.ciphertext);
+    verify_with_hash(
+        relay,
+        envelope,
+        z_hash.as_bytes(),
+        own_domain,
+        peer_key,
+        now,
+    )
+}
+
+/// S_B, on a relay's first chunk (`RelayMailChunk.head`): checks as [`verify_relay`] does the
+/// relay envelope `head` of a mail whose Z has not arrived (its `ciphertext` empty), Z given by
+/// its hash `z_hash`, which the signature covers. What it proves is S_A's word for the
+/// envelope and for H(Z); the Z that arrives is checked whole by `verify_relay` before the
+/// mail is taken.
+pub fn verify_relay_head<'a>(
+    head: &'a pb::RelayEnvelope,
+    z_hash: &[u8; 32],
+    own_domain: &str,
+    peer_key: &VerifyingKey,
+    now: u64,
+) -> Result<&'a pb::MailEnvelope, RelayError> {
+    let envelope = head.envelope.as_ref().ok_or(WireError::MissingField {
+        field: "RelayEnvelope.envelope",
+    })?;
+    crate::paep::transfer::validate_head(envelope)?;
+    verify_with_hash(head, envelope, z_hash, own_domain, peer_key, now)
+}
+
+fn verify_with_hash<'a>(
+    relay: &pb::RelayEnvelope,
+    envelope: &'a pb::MailEnvelope,
+    z_hash: &[u8; 32],
+    own_domain: &str,
+    peer_key: &VerifyingKey,
+    now: u64,
+) -> Result<&'a pb::MailEnvelope, RelayError> {
     if !relay.to_domain.eq_ignore_ascii_case(own_domain) {
         return Err(RelayError::NotForUs {
             to: relay.to_domain.clone(),
@@ -140,10 +196,11 @@ pub fn verify_relay<'a>(
     check_domains(&relay.from_domain, &relay.to_domain, envelope)?;
     verify_signature(
         peer_key.as_bytes(),
-        &signed_bytes(
+        &signed_bytes_of(
             &relay.from_domain,
             &relay.to_domain,
             envelope,
+            z_hash,
             relay.expires_at,
         ),
         &relay.gateway_signature,
@@ -215,6 +272,27 @@ mod tests {
             verify_relay(&foreign, "beta.test", &key, 1000),
             Err(RelayError::WrongDomain { field: "sender" })
         );
+    }
+
+    #[test]
+    fn a_relay_head_verifies_with_the_hash_of_its_z_only() {
+        let alpha = SigningKey::from_bytes(&[1; 32]);
+        let relay = sign_relay(envelope(), "alpha.test", 2000, &alpha).unwrap();
+        let z_hash = *blake3::hash(&envelope().ciphertext).as_bytes();
+        let mut head = relay.clone();
+        head.envelope.as_mut().unwrap().ciphertext.clear();
+        let key = alpha.verifying_key();
+        let verified = verify_relay_head(&head, &z_hash, "beta.test", &key, 1000).unwrap();
+        assert_eq!(verified.recipient, "bob@beta.test");
+        assert_eq!(
+            verify_relay_head(&head, &[0; 32], "beta.test", &key, 1000),
+            Err(RelayError::BadSignature)
+        );
+        // A head still carrying Z is not a head.
+        assert!(matches!(
+            verify_relay_head(&relay, &z_hash, "beta.test", &key, 1000),
+            Err(RelayError::Wire(_))
+        ));
     }
 
     #[test]

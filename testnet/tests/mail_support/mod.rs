@@ -1,8 +1,10 @@
 //! What the mail tests share (`mail.rs`, `mail_batch.rs`): a logged-in session at a node, the
 //! testnet's domain logs as trust, a send that waits out a binding not yet cosigned, and a
-//! bounded wait for a mailbox to fill.
+//! bounded wait for a mailbox to fill, a sender's outbox state, a node's evidence records of a
+//! mail, and a node restarted with another configuration.
 #![allow(dead_code)] // Each test crate uses a different part.
 
+use std::path::Path;
 use std::time::Duration;
 
 use herald_light_client::keystore::MemoryKeyStore;
@@ -88,4 +90,79 @@ pub(crate) async fn inbox_of(
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// The evidence records node `i` logged for `msg_id`, verified by a light client (proved in a
+/// checkpoint it trusts); waits (bounded) until there are at least `count`.
+pub(crate) async fn evidence_kinds(
+    net: &Testnet,
+    i: usize,
+    dir: &Path,
+    msg_id: &[u8],
+    count: usize,
+) -> Vec<herald_proto::entry::EvidenceRecord> {
+    let state = dir.join(format!("evidence-reader-{i}"));
+    let deadline = tokio::time::Instant::now() + WITHIN;
+    loop {
+        // The log as a client trusts it: cosigned by the other domain's witness.
+        let (node, other) = (net.node(i), net.node(1 - i));
+        let policy = herald_proto::checkpoint::WitnessPolicy::new(
+            node.log_key().clone(),
+            vec![other.witness_key().clone()],
+            1,
+        )
+        .unwrap();
+        let mut log = herald_light_client::TrustedLog::open(
+            net.client(i).await.unwrap(),
+            herald_light_client::LogTrust::new(policy, node.hash()),
+            herald_light_client::FileCheckpointStore::new(&state),
+        )
+        .unwrap();
+        match log.delivery_status(msg_id).await {
+            Ok(status) if status.records.len() >= count => {
+                return status.records.into_iter().map(|r| r.record).collect();
+            }
+            Ok(_) | Err(_) if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            other => panic!("no {count} records for {msg_id:?} at node {i} in time: {other:?}"),
+        }
+    }
+}
+
+/// Waits (bounded) until the outbox lists `msg_id` in `state`.
+pub(crate) async fn outbox_state(
+    client: &GatewayClient,
+    session: &mut Session<MemorySessionStore>,
+    msg_id: &[u8],
+    state: pb::DeliveryState,
+    within: Duration,
+) -> pb::OutboxEntry {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let outbox = session.outbox(client).await.unwrap();
+        let entry = outbox.entries.into_iter().find(|e| e.msg_id == msg_id);
+        match entry {
+            Some(e) if e.state == state as i32 => return e,
+            other if tokio::time::Instant::now() >= deadline => {
+                panic!("mail {msg_id:?} not {state:?} in time: {other:?}")
+            }
+            _ => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+}
+
+/// Node `i` stopped, its configuration file changed by `change`, and started again.
+pub(crate) async fn reconfigure(
+    net: &mut Testnet,
+    i: usize,
+    change: impl FnOnce(&mut herald_node::config::NodeConfig),
+) {
+    net.stop(i).await.unwrap();
+    let path = net.node(i).config_path().to_owned();
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut config = herald_node::config::NodeConfig::from_toml_str(&text).unwrap();
+    change(&mut config);
+    std::fs::write(&path, config.to_toml()).unwrap();
+    net.restart(i).await.unwrap();
 }

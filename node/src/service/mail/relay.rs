@@ -34,6 +34,16 @@ const MAX_TAKEN_AT_ONCE: usize = 4096;
 /// retention period.
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
 
+/// A relay envelope's refusal as `herald_relay_refused` counts it.
+pub(super) fn relay_error_kind(e: &RelayError) -> &'static str {
+    match e {
+        RelayError::BadSignature => "bad_signature",
+        RelayError::NotForUs { .. } | RelayError::WrongDomain { .. } => "not_for_us",
+        RelayError::Expired { .. } => "expired",
+        _ => "malformed",
+    }
+}
+
 /// Whether a refusal by S_B is final (retrying cannot help) or may pass later.
 fn is_final(kind: ClientErrorKind) -> bool {
     matches!(
@@ -94,6 +104,17 @@ impl MailService {
         peer: PeerId,
         relay: pb::RelayEnvelope,
     ) -> Result<pb::RelayAccepted, Refusal> {
+        self.relay_in_rated(peer, relay, true).await
+    }
+
+    /// [`relay_in`](Self::relay_in), taking the peer's rate only if `take_rate` (a mail relayed
+    /// in chunks took it on its first chunk).
+    pub(super) async fn relay_in_rated(
+        &self,
+        peer: PeerId,
+        relay: pb::RelayEnvelope,
+        take_rate: bool,
+    ) -> Result<pb::RelayAccepted, Refusal> {
         let msg_id = relay
             .envelope
             .as_ref()
@@ -105,14 +126,7 @@ impl MailService {
             match verify_relay(&relay, &self.inner.domain, from.log_key().public_key(), now) {
                 Ok(e) => e.clone(),
                 Err(e) => {
-                    let kind = match e {
-                        RelayError::BadSignature => "bad_signature",
-                        RelayError::NotForUs { .. } | RelayError::WrongDomain { .. } => {
-                            "not_for_us"
-                        }
-                        RelayError::Expired { .. } => "expired",
-                        _ => "malformed",
-                    };
+                    let kind = relay_error_kind(&e);
                     return Err(self.refuse_relay(
                         kind,
                         &msg_id,
@@ -138,11 +152,14 @@ impl MailService {
                 Refusal::NotFound("no active account has this address"),
             ));
         }
-        if let Err(refusal) = (self.inner.policy).judge_from_peer(
-            &relay.from_domain,
-            &super::mail_facts(&envelope),
-            std::time::Instant::now(),
-        ) {
+        let policy = &self.inner.policy;
+        let facts = super::mail_facts(&envelope);
+        let judged = if take_rate {
+            policy.judge_from_peer(&relay.from_domain, &facts, std::time::Instant::now())
+        } else {
+            policy.judge_announced_from_peer(&facts)
+        };
+        if let Err(refusal) = judged {
             let reason = refusal.reason();
             // Counted as a relay refusal; recorded (and counted) as the envelope's rejection.
             let refused = self.refuse_relay(refusal.label(), &[], super::policy_refusal(refusal));

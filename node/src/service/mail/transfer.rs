@@ -9,13 +9,16 @@
 //!   that does not verify is refused; nothing is queued.
 //! - **S_A relays in chunks** ([`MailService::relay_in_chunks`]): the relay task sends a large
 //!   mail's Z chunk by chunk, skipping what S_B says it holds (resumable after either side
-//!   restarts), then the relay envelope without Z.
+//!   restarts), then the relay envelope without Z. The first chunk carries the relay
+//!   envelope's head and H(Z).
 //! - **S_B takes a relay in chunks** ([`MailService::relay_chunk_in`],
 //!   [`MailService::relay_large_in`]): only from the registered peer of the domain, bounded per
-//!   peer; the relay envelope is put together with Z and taken exactly as a one-request relay
-//!   (`relay_in`: the relay signature over H(Z), the recipient, policy, the sealed mailbox,
-//!   idempotent by msg_id, CONSIGNMENT). A Z that does not verify is refused and its chunks
-//!   dropped, so S_A's retry starts over.
+//!   peer; the first chunk's head is verified under the peer's log key and the policy judged
+//!   on it (a refusal is the envelope's `REJECTION` record, and the peer's rate is taken there
+//!   once per mail); the relay envelope is put together with Z and taken exactly as a
+//!   one-request relay (`relay_in`: the relay signature over H(Z), the recipient, policy, the
+//!   sealed mailbox, idempotent by msg_id, CONSIGNMENT). A Z that does not verify is refused
+//!   and its chunks dropped, so S_A's retry starts over.
 //! - **B fetches by parts** ([`MailService::fetch_part`]): each part from the sealed mailbox;
 //!   the part holding the last byte logs the HANDOVER. B's client checks sig_A over H(Z)
 //!   before opening.
@@ -24,7 +27,7 @@ use herald_light_client::ClientError;
 use herald_proto::entry::lp;
 use herald_proto::identity::account_domain;
 use herald_proto::paep::transfer::{self, TransferError, travels_in_chunks};
-use herald_proto::paep::verify_sender_signature;
+use herald_proto::paep::{verify_relay_head, verify_sender_signature};
 use herald_proto::policy::MailFacts;
 use herald_proto::wire::client::expect_relay_chunk_progress;
 use herald_proto::wire::pb::{self, ClientErrorKind};
@@ -348,29 +351,49 @@ impl MailService {
             ));
         }
         let owner = self.peer_owner(&chunk.from_domain);
-        if !chunk.recipient.is_empty() {
-            let facts = MailFacts {
-                sender: &chunk.sender,
-                recipient: &chunk.recipient,
-                size: chunk.total_len,
-                manifest: &[],
-                recipient_mailbox: None,
-            };
-            if let Err(refusal) = self.inner.policy.judge_announced_from_peer(&facts) {
-                // Nothing verified yet (the relay signature covers the whole Z): counted and
-                // logged, no evidence record; the chunks held of it, if any, go.
-                let label = refusal.label();
-                let refused = self.refuse_relay(label, &chunk.msg_id, policy_refusal(refusal));
-                let tag =
-                    (self.inner.transfers).transfer_tag(&relay_name(&chunk.sender, &chunk.msg_id));
-                if let Err(e) = self
-                    .blocking(move |mail| mail.inner.transfers.remove(&owner, &tag))
-                    .await
-                {
-                    warn!(error = %e, "a refused relay's chunks were not deleted; they expire");
-                }
-                return Err(refused);
+        // The first chunk's head, verified: S_A's signed word for the envelope (module docs).
+        let head = match (&chunk.head, <[u8; 32]>::try_from(chunk.z_hash.as_slice())) {
+            (Some(head), Ok(z_hash)) => Some(self.verified_head(&peer, head, &z_hash)?),
+            _ => None,
+        };
+        let facts = MailFacts {
+            sender: &chunk.sender,
+            recipient: &chunk.recipient,
+            size: chunk.total_len,
+            manifest: &[],
+            recipient_mailbox: None,
+        };
+        let announced = (!chunk.recipient.is_empty()).then_some(&facts);
+        let policy = &self.inner.policy;
+        let judged = if chunk.offset == 0 {
+            // The peer's rate is taken here, once per mail relayed in chunks.
+            policy.judge_first_chunk_from_peer(
+                &chunk.from_domain,
+                announced,
+                std::time::Instant::now(),
+            )
+        } else {
+            announced.map_or(Ok(()), |f| policy.judge_announced_from_peer(f))
+        };
+        if let Err(refusal) = judged {
+            // Counted and logged; with a verified head, the same REJECTION record a whole
+            // relay's refusal writes (else nothing is verified: no record). The chunks held of
+            // it, if any, go.
+            let (label, reason) = (refusal.label(), refusal.reason());
+            let refused = self.refuse_relay(label, &[], policy_refusal(refusal));
+            match &head {
+                Some(envelope) => self.inner.events.rejected_mail(envelope, &reason).await,
+                None => self.inner.events.rejected(&chunk.msg_id, label),
             }
+            let tag =
+                (self.inner.transfers).transfer_tag(&relay_name(&chunk.sender, &chunk.msg_id));
+            if let Err(e) = self
+                .blocking(move |mail| mail.inner.transfers.remove(&owner, &tag))
+                .await
+            {
+                warn!(error = %e, "a refused relay's chunks were not deleted; they expire");
+            }
+            return Err(refused);
         }
         let now = self.now();
         let msg_id = chunk.msg_id.clone();
@@ -396,6 +419,30 @@ impl MailService {
         // Durable, not yet answered: S_A sends it again and S_B holds it once.
         crate::fault::reached(crate::fault::FaultPoint::MailChunkRelayed);
         Ok(pb::RelayChunkProgress { msg_id, received })
+    }
+
+    /// S_B: the head of a relay's first chunk, verified under the peer's log key as the relay
+    /// envelope it is (`verify_relay_head`: Z by the hash the signature covers); a head that
+    /// does not verify is refused as a relay that does not.
+    fn verified_head(
+        &self,
+        peer: &PeerId,
+        head: &pb::RelayEnvelope,
+        z_hash: &[u8; 32],
+    ) -> Result<pb::MailEnvelope, Refusal> {
+        let from = self.admit_relay_peer(peer, &head.from_domain)?;
+        let key = from.log_key().public_key();
+        verify_relay_head(head, z_hash, &self.inner.domain, key, self.now())
+            .cloned()
+            .map_err(|e| {
+                let kind = super::relay::relay_error_kind(&e);
+                let msg_id = head.envelope.as_ref().map(|e| e.msg_id.clone());
+                self.refuse_relay(
+                    kind,
+                    &msg_id.unwrap_or_default(),
+                    refused(ClientErrorKind::Forbidden, e),
+                )
+            })
     }
 
     /// S_B: `relay_large_mail` from `peer` (module docs).
@@ -439,7 +486,8 @@ impl MailService {
             transfer::assemble(head, z, total)
                 .map_err(|e| refused(ClientErrorKind::Malformed, e))?,
         );
-        let outcome = self.relay_in(peer, relay).await;
+        // The peer's rate was taken on the first chunk.
+        let outcome = self.relay_in_rated(peer, relay, false).await;
         // Taken (or taken before), or refused for good (a Z that does not verify, a recipient
         // or policy refusal): the chunks are no longer needed, and a retry starts over.
         let finished = match &outcome {
@@ -471,6 +519,17 @@ impl MailService {
         let mut offset = 0u64;
         while offset < total {
             let end = (offset as usize + MAIL_CHUNK_BYTES).min(z.len());
+            // The first chunk carries the relay's head and H(Z), so that S_B can verify
+            // what it judges there and log a refusal as the REJECTION of this envelope.
+            let (head, z_hash) = if offset == 0 {
+                let head = pb::RelayEnvelope {
+                    envelope: Some(transfer::head_of(&envelope)),
+                    ..relay.clone()
+                };
+                (Some(Box::new(head)), blake3::hash(z).as_bytes().to_vec())
+            } else {
+                (None, Vec::new())
+            };
             let request = pb::ClientRequest::relay_chunk(pb::RelayMailChunk {
                 from_domain: relay.from_domain.clone(),
                 sender: envelope.sender.clone(),
@@ -479,6 +538,8 @@ impl MailService {
                 offset,
                 data: z[offset as usize..end].to_vec(),
                 recipient: envelope.recipient.clone(),
+                head,
+                z_hash,
             });
             let response = (self.inner.node)
                 .client_request(peer.peer_id, peer.addrs.clone(), request)

@@ -32,7 +32,12 @@ pub const MAX_TRANSFER_BYTES: usize = MAX_MAIL_PLAINTEXT_BYTES + AEAD_TAG_BYTES;
 
 /// A chunk's overhead besides its data: two domains or an account, msg_id or upload id, the
 /// offsets, tags, a session frame's sealing.
-const CHUNK_OVERHEAD: usize = MAX_DOMAIN_BYTES + MAX_ACCOUNT_BYTES + MAX_MSG_ID_BYTES + 64 + 128;
+const CHUNK_OVERHEAD: usize =
+    MAX_DOMAIN_BYTES + MAX_ACCOUNT_BYTES + MAX_MSG_ID_BYTES + 64 + 128 + RELAY_HEAD_BYTES;
+/// A relay chunk's head (first chunk only): two domains, two accounts, msg_id, Y_A, sig_A,
+/// the gateway's signature, BLAKE3(Z), the numbers and their framing.
+const RELAY_HEAD_BYTES: usize =
+    2 * MAX_DOMAIN_BYTES + 2 * MAX_ACCOUNT_BYTES + MAX_MSG_ID_BYTES + 32 + 64 + 64 + 32 + 64;
 // A chunk fits one request, relayed or sealed in a session frame.
 const _: () = assert!(MAIL_CHUNK_BYTES + CHUNK_OVERHEAD < MAX_CLIENT_REQUEST_BYTES);
 
@@ -78,8 +83,56 @@ impl pb::RelayMailChunk {
             MAX_ACCOUNT_BYTES,
         )?;
         total("RelayMailChunk.total_len", self.total_len)?;
-        data("RelayMailChunk.data", &self.data)
+        data("RelayMailChunk.data", &self.data)?;
+        let Some(head) = &self.head else {
+            return sized("RelayMailChunk.z_hash", self.z_hash.len(), 0, 0);
+        };
+        let inconsistent = |reason| WireError::Inconsistent {
+            field: "RelayMailChunk.head",
+            reason,
+        };
+        if self.offset != 0 {
+            return Err(inconsistent("only the first chunk carries the head"));
+        }
+        exact("RelayMailChunk.z_hash", &self.z_hash, 32)?;
+        validate_relay_head(head)?;
+        let envelope = head.envelope.as_ref().ok_or(WireError::MissingField {
+            field: "RelayEnvelope.envelope",
+        })?;
+        if envelope.sender != self.sender
+            || envelope.msg_id != self.msg_id
+            || envelope.recipient != self.recipient
+        {
+            return Err(inconsistent(
+                "the head names another sender, msg_id or recipient than the chunk",
+            ));
+        }
+        Ok(())
     }
+}
+
+/// The bounds of a relay envelope whose Z travels in chunks (its `ciphertext` empty).
+fn validate_relay_head(relay: &pb::RelayEnvelope) -> Result<(), WireError> {
+    sized(
+        "RelayEnvelope.from_domain",
+        relay.from_domain.len(),
+        1,
+        MAX_DOMAIN_BYTES,
+    )?;
+    sized(
+        "RelayEnvelope.to_domain",
+        relay.to_domain.len(),
+        1,
+        MAX_DOMAIN_BYTES,
+    )?;
+    exact(
+        "RelayEnvelope.gateway_signature",
+        &relay.gateway_signature,
+        crate::wire::validate::SIGNATURE_LEN,
+    )?;
+    validate_head(relay.envelope.as_ref().ok_or(WireError::MissingField {
+        field: "RelayEnvelope.envelope",
+    })?)
 }
 
 impl pb::RelayLargeMail {
@@ -87,26 +140,7 @@ impl pb::RelayLargeMail {
         let relay = self.relay.as_ref().ok_or(WireError::MissingField {
             field: "RelayLargeMail.relay",
         })?;
-        sized(
-            "RelayEnvelope.from_domain",
-            relay.from_domain.len(),
-            1,
-            MAX_DOMAIN_BYTES,
-        )?;
-        sized(
-            "RelayEnvelope.to_domain",
-            relay.to_domain.len(),
-            1,
-            MAX_DOMAIN_BYTES,
-        )?;
-        exact(
-            "RelayEnvelope.gateway_signature",
-            &relay.gateway_signature,
-            crate::wire::validate::SIGNATURE_LEN,
-        )?;
-        validate_head(relay.envelope.as_ref().ok_or(WireError::MissingField {
-            field: "RelayEnvelope.envelope",
-        })?)?;
+        validate_relay_head(relay)?;
         total("RelayLargeMail.total_len", self.total_len)
     }
 }
@@ -336,6 +370,7 @@ mod tests {
             offset: 0,
             data: vec![0; MAIL_CHUNK_BYTES],
             recipient: "b@d1.test".into(),
+            ..Default::default()
         });
         assert_eq!(chunk.validate(), Ok(()));
         assert!(chunk.encoded_len() < MAX_CLIENT_REQUEST_BYTES);
@@ -352,11 +387,56 @@ mod tests {
                 offset: 0,
                 data: vec![0; 10],
                 recipient,
+                ..Default::default()
             })
         };
         // Empty: a relay from a gateway that predates the field (judged on the whole mail).
         assert_eq!(chunk(String::new()).validate(), Ok(()));
         assert_eq!(chunk("b".repeat(MAX_ACCOUNT_BYTES)).validate(), Ok(()));
         assert!(chunk("b".repeat(MAX_ACCOUNT_BYTES + 1)).validate().is_err());
+    }
+
+    #[test]
+    fn a_relay_chunks_head_is_bounded_and_names_what_the_chunk_names() {
+        let relay_head = || pb::RelayEnvelope {
+            from_domain: "d0.test".into(),
+            to_domain: "d1.test".into(),
+            envelope: Some(pb::MailEnvelope {
+                msg_id: vec![1; 16],
+                ..head()
+            }),
+            expires_at: 9,
+            gateway_signature: vec![5; 64],
+        };
+        let chunk = |offset: u64, relay: Option<pb::RelayEnvelope>, z_hash: Vec<u8>| {
+            pb::ClientRequest::relay_chunk(pb::RelayMailChunk {
+                from_domain: "d0.test".into(),
+                sender: "a@d0.test".into(),
+                msg_id: vec![1; 16],
+                total_len: MAX_TRANSFER_BYTES as u64,
+                offset,
+                data: vec![0; MAIL_CHUNK_BYTES],
+                recipient: "b@d1.test".into(),
+                head: relay.map(Box::new),
+                z_hash,
+            })
+        };
+        let first = chunk(0, Some(relay_head()), vec![3; 32]);
+        assert_eq!(first.validate(), Ok(()));
+        assert!(first.encoded_len() < MAX_CLIENT_REQUEST_BYTES);
+        let mut other_recipient = relay_head();
+        other_recipient.envelope.as_mut().unwrap().recipient = "c@d1.test".into();
+        let mut with_z = relay_head();
+        with_z.envelope.as_mut().unwrap().ciphertext = vec![0; 32];
+        for bad in [
+            chunk(MAIL_CHUNK_BYTES as u64, Some(relay_head()), vec![3; 32]),
+            chunk(0, Some(relay_head()), vec![3; 31]),
+            chunk(0, Some(relay_head()), Vec::new()),
+            chunk(0, None, vec![3; 32]),
+            chunk(0, Some(other_recipient), vec![3; 32]),
+            chunk(0, Some(with_z), vec![3; 32]),
+        ] {
+            assert!(bad.validate().is_err(), "{bad:?}");
+        }
     }
 }
