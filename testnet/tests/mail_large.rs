@@ -609,3 +609,73 @@ async fn a_large_mail_betas_policy_refuses_at_its_first_chunk_is_a_rejection_wit
     .await;
 }
 
+/// The largest value and the queue keys (`o`: queued mail, `z`: its pieces) in the outbound
+/// queue of the stopped node `i`.
+fn outbox_tree(net: &Testnet, i: usize) -> (usize, usize) {
+    let db = sled::Config::new()
+        .path(net.node(i).config().store_dir())
+        .open()
+        .unwrap();
+    let tree = herald_node::db::Tree::Outbox.open(&db).unwrap();
+    let (mut largest, mut queue_keys) = (0, 0);
+    for kv in tree.iter() {
+        let (k, v) = kv.unwrap();
+        largest = largest.max(v.len());
+        if matches!(k.first(), Some(b'o' | b'z')) {
+            queue_keys += 1;
+        }
+    }
+    (largest, queue_keys)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_8_mib_mail_queued_while_beta_is_down_lies_in_pieces_survives_alphas_kill_and_arrives_whole()
+ {
+    bounded(BOUND, async {
+        let dir = TempDir::new().unwrap();
+        let mut net = Testnet::spawn(2, options(dir.path())).await.unwrap();
+        let mut p = parties(&net).await;
+        let attachments = vec![Attachment {
+            name: "archive.bin".into(),
+            media_type: "application/octet-stream".into(),
+            data: noise(
+                "archive",
+                herald_proto::wire::MAX_MAIL_PLAINTEXT_BYTES - 64 * 1024,
+            ),
+        }];
+        let m = MailContent::build("queued large", BODY_MARK, attachments).unwrap();
+        assert!(m.len() > 8_000_000, "{}", m.len());
+        // Sealed while d1 is up (its prekey), sent while it is down: d0 queues it.
+        let envelope = sealed(&net, &mut p, b"m-queued-large", &m).await;
+        net.stop(1).await.unwrap();
+        upload(&mut p, &[7; 16], &envelope.ciphertext)
+            .await
+            .unwrap();
+        send_uploaded(&mut p, &[7; 16], &envelope).await.unwrap();
+
+        // d0 dies with the mail queued: its queue holds it in pieces, no record above one.
+        net.kill(0).await.unwrap();
+        let (largest, queue_keys) = outbox_tree(&net, 0);
+        let pieces = envelope.ciphertext.len().div_ceil(MAIL_CHUNK_BYTES);
+        assert_eq!(queue_keys, 1 + pieces, "the record and its pieces");
+        assert!(
+            largest <= MAIL_CHUNK_BYTES + 1024,
+            "a record of {largest} bytes"
+        );
+
+        // Both up again: d0 relays it from its pieces; bob reads it whole.
+        net.restart(0).await.unwrap();
+        net.restart(1).await.unwrap();
+        let (alice_client, alice) = login(&net, 0, ALICE).await;
+        (p.alice_client, p.alice) = (alice_client, alice);
+        delivered(&p.alice_client, &mut p.alice, b"m-queued-large").await;
+        let (bob_client, bob) = login(&net, 1, BOB).await;
+        (p.bob_client, p.bob) = (bob_client, bob);
+        bob_reads_exactly(&net, &mut p, &m).await;
+
+        // Delivered: nothing of it is left in d0's queue, only the delivery record.
+        net.stop(0).await.unwrap();
+        assert_eq!(outbox_tree(&net, 0).1, 0);
+    })
+    .await;
+}

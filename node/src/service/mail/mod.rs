@@ -403,12 +403,6 @@ pub(super) fn policy_refusal(refusal: PolicyRefusal) -> Refusal {
     }
 }
 
-/// Whether `relay`'s Z travels in chunks (`transfer`).
-fn is_large_relay(relay: &pb::RelayEnvelope) -> bool {
-    (relay.envelope.as_ref())
-        .is_some_and(|e| herald_proto::paep::transfer::travels_in_chunks(e.ciphertext.len()))
-}
-
 /// Whether `mail`'s Z travels in parts only (`transfer`).
 fn is_large(mail: &pb::StoredMail) -> bool {
     (mail.envelope.as_ref())

@@ -5,10 +5,20 @@
 //! | key | value (sealed by [`AtRest`]) |
 //! |---|---|
 //! | `o` ‖ tag(sender, msg_id) | next attempt (ms, 8 LE) ‖ attempts (4 LE) ‖ `RelayEnvelope` |
+//! | `o` ‖ tag(sender, msg_id) | the same ‖ 0 ‖ Z's length (8 LE) ‖ BLAKE3(Z) ‖ `RelayEnvelope` with Z empty (a large mail) |
+//! | `z` ‖ tag(sender, msg_id) ‖ offset (8 BE) | 48 KiB of a large mail's Z ([`PIECE_BYTES`]) |
 //! | `s` ‖ label(sender) ‖ seq (8 BE) | `OutboxEntry`: delivered, or not delivered and why |
 //!
 //! Keyed by (sender, msg_id): a mail sent twice (a client retrying after a lost answer) is
 //! queued once. The relay envelope holds only Z, never M.
+//!
+//! **A large mail lies in pieces** (one that travels in chunks, `paep::transfer`), as in the
+//! mailbox: its record holds the relay envelope with Z empty, and Z lies in pieces of one relay
+//! chunk each, written with the record in one flushed batch and removed with it in one batch,
+//! so no record is larger than a chunk and a crash leaves all or none. Reading the queue opens
+//! the records only; the relay reads Z piece by piece as it sends the chunks
+//! ([`Outbox::piece`]). Records written whole before this (Z in the relay envelope) still
+//! read and relay.
 //!
 //! **What is due** is kept in memory beside the tree ([`Due`]: the queue keys ordered by next
 //! attempt), read from the tree once when the node opens it and kept in step by every write
@@ -18,7 +28,10 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use herald_proto::wire::{MAX_CLIENT_REQUEST_BYTES, MAX_OUTBOX_ENTRIES, decode, pb};
+use herald_proto::paep::transfer::{travels_in_chunks, validate_head};
+use herald_proto::wire::{
+    MAIL_CHUNK_BYTES, MAX_CLIENT_REQUEST_BYTES, MAX_OUTBOX_ENTRIES, decode, pb,
+};
 use prost::Message as _;
 
 use super::at_rest::{AtRest, LABEL_LEN, StoreError, flush_failed};
@@ -26,6 +39,12 @@ use crate::db::GroupFlush;
 
 const QUEUED: u8 = b'o';
 const STATUS: u8 = b's';
+const PIECE: u8 = b'z';
+/// Marks a record whose Z lies in pieces (never the first byte of a `RelayEnvelope`'s encoding:
+/// protobuf has no field 0).
+const PIECED: u8 = 0;
+/// Bytes of Z in one piece of a large queued mail: one relay chunk.
+pub(crate) const PIECE_BYTES: usize = MAIL_CHUNK_BYTES;
 const QUEUE_SCOPE: &[u8] = b"outbox";
 const QUEUE_PURPOSE: &str = "herald v1 outbox key";
 
@@ -38,10 +57,29 @@ pub(crate) struct Queued {
     pub next_attempt_ms: u64,
     /// Attempts made.
     pub attempts: u32,
-    /// What goes to S_B.
+    /// What goes to S_B (its envelope's Z empty if `pieces`).
     pub relay: pb::RelayEnvelope,
     /// The envelope inside it (a copy: a record without one does not read).
     pub envelope: pb::MailEnvelope,
+    /// Where Z is when it lies in pieces ([`Outbox::piece`]); `None`: in `relay`.
+    pub pieces: Option<Pieces>,
+}
+
+/// The Z of a large queued mail, kept in pieces (module docs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Pieces {
+    /// Z's length.
+    pub total: u64,
+    /// BLAKE3(Z), which the relay signature covers (checked when the pieces are put together).
+    pub z_hash: [u8; 32],
+}
+
+impl Queued {
+    /// Whether its Z travels in chunks (it lies in pieces, or in a record written whole
+    /// before pieces).
+    pub(crate) fn travels_in_chunks(&self) -> bool {
+        self.pieces.is_some() || travels_in_chunks(self.envelope.ciphertext.len())
+    }
 }
 
 /// The queued mails not being tried right now, by next attempt (module docs). A key taken by
@@ -181,13 +219,80 @@ impl Outbox {
         key
     }
 
-    fn write(&self, queued: &Queued) -> Result<(), StoreError> {
+    /// The record of `queued` (its head only, if its Z lies in pieces), sealed.
+    fn sealed_record(&self, queued: &Queued) -> Result<Vec<u8>, StoreError> {
         let mut value = queued.next_attempt_ms.to_le_bytes().to_vec();
         value.extend_from_slice(&queued.attempts.to_le_bytes());
+        if let Some(p) = &queued.pieces {
+            value.push(PIECED);
+            value.extend_from_slice(&p.total.to_le_bytes());
+            value.extend_from_slice(&p.z_hash);
+        }
         value.extend(queued.relay.encode_to_vec());
-        let sealed = self.at_rest.seal(QUEUE_SCOPE, &queued.key, &value)?;
+        self.at_rest.seal(QUEUE_SCOPE, &queued.key, &value)
+    }
+
+    fn write(&self, queued: &Queued) -> Result<(), StoreError> {
+        let sealed = self.sealed_record(queued)?;
         self.tree.insert(&queued.key, sealed)?;
         Ok(())
+    }
+
+    /// The key of the piece of Z at `offset` of the mail queued under `queue_key`.
+    fn piece_key(queue_key: &[u8], offset: u64) -> Vec<u8> {
+        let mut key = vec![PIECE];
+        key.extend_from_slice(queue_key.get(1..).unwrap_or_default());
+        key.extend_from_slice(&offset.to_be_bytes());
+        key
+    }
+
+    /// The piece keys of a mail queued under `queue_key` whose Z is `total` bytes.
+    fn piece_keys(queue_key: &[u8], total: u64) -> impl Iterator<Item = Vec<u8>> + '_ {
+        (0..total)
+            .step_by(PIECE_BYTES)
+            .map(move |offset| Self::piece_key(queue_key, offset))
+    }
+
+    /// The piece of a large queued mail's Z holding `offset`, from `offset` to the piece's
+    /// end (at most [`PIECE_BYTES`]). Blocking.
+    pub(crate) fn piece(&self, queued: &Queued, offset: u64) -> Result<Vec<u8>, StoreError> {
+        let corrupt = |why: &str| StoreError::Corrupt(format!("an outbox piece: {why}"));
+        let Some(p) = &queued.pieces else {
+            return Err(corrupt("the mail is not kept in pieces"));
+        };
+        if offset >= p.total {
+            return Err(corrupt("past the end of Z"));
+        }
+        let start = offset - offset % PIECE_BYTES as u64;
+        let key = Self::piece_key(&queued.key, start);
+        let sealed = self.tree.get(&key)?.ok_or_else(|| corrupt("missing"))?;
+        let piece = self.at_rest.open(QUEUE_SCOPE, &key, &sealed)?;
+        let expected = (p.total - start).min(PIECE_BYTES as u64) as usize;
+        if piece.len() != expected {
+            return Err(corrupt("of the wrong length"));
+        }
+        Ok(piece[(offset - start) as usize..].to_vec())
+    }
+
+    /// The whole envelope of `queued`, its Z put together from its pieces (if it lies in
+    /// pieces) and checked against the hash its relay signature covers. Blocking.
+    pub(crate) fn whole(&self, queued: &Queued) -> Result<pb::MailEnvelope, StoreError> {
+        let Some(p) = &queued.pieces else {
+            return Ok(queued.envelope.clone());
+        };
+        let mut z = Vec::with_capacity(p.total as usize);
+        for offset in (0..p.total).step_by(PIECE_BYTES) {
+            z.extend(self.piece(queued, offset)?);
+        }
+        if blake3::hash(&z).as_bytes() != &p.z_hash {
+            return Err(StoreError::Corrupt(
+                "an outbox mail's pieces do not hash to its Z".into(),
+            ));
+        }
+        Ok(pb::MailEnvelope {
+            ciphertext: z,
+            ..queued.envelope.clone()
+        })
     }
 
     fn read(&self, key: &[u8], sealed: &[u8]) -> Result<Queued, StoreError> {
@@ -203,24 +308,40 @@ impl Outbox {
             .and_then(|b| b.try_into().ok())
             .map(u32::from_le_bytes)
             .ok_or_else(|| corrupt("short"))?;
-        let relay: pb::RelayEnvelope = decode(
-            value.get(12..).unwrap_or_default(),
-            super::transfer_store::MAX_STORED_MAIL_BYTES,
-        )
-        .map_err(|e| corrupt(&e.to_string()))?;
-        relay
-            .validate_fields()
+        let (pieces, rest) = match value.get(12..) {
+            Some([PIECED, rest @ ..]) => {
+                let total = rest
+                    .get(..8)
+                    .and_then(|b| b.try_into().ok())
+                    .map(u64::from_le_bytes)
+                    .ok_or_else(|| corrupt("short"))?;
+                let z_hash = rest
+                    .get(8..40)
+                    .and_then(|b| b.try_into().ok())
+                    .ok_or_else(|| corrupt("short"))?;
+                (Some(Pieces { total, z_hash }), &rest[40..])
+            }
+            Some(rest) => (None, rest),
+            None => (None, &[][..]),
+        };
+        let relay: pb::RelayEnvelope = decode(rest, super::transfer_store::MAX_STORED_MAIL_BYTES)
             .map_err(|e| corrupt(&e.to_string()))?;
         let envelope = relay
             .envelope
             .clone()
             .ok_or_else(|| corrupt("no envelope"))?;
+        match &pieces {
+            Some(_) => validate_head(&envelope),
+            None => relay.validate_fields(),
+        }
+        .map_err(|e| corrupt(&e.to_string()))?;
         Ok(Queued {
             key: key.to_vec(),
             next_attempt_ms: next,
             attempts,
             relay,
             envelope,
+            pieces,
         })
     }
 
@@ -269,27 +390,47 @@ impl Outbox {
     }
 
     /// One relay's write of [`enqueue_all`](Self::enqueue_all), not yet flushed: the key and
-    /// first attempt of a new mail, `None` for a repeat.
+    /// first attempt of a new mail, `None` for a repeat. A Z that travels in chunks is kept in
+    /// pieces (module docs), in one batch with the record.
     fn enqueue_in_memory(
         &self,
-        relay: pb::RelayEnvelope,
+        mut relay: pb::RelayEnvelope,
         now_ms: u64,
     ) -> Result<Option<(Vec<u8>, u64)>, StoreError> {
-        let envelope = relay
+        let mut envelope = relay
             .envelope
-            .clone()
+            .take()
             .ok_or_else(|| StoreError::Corrupt("a relay without its envelope".into()))?;
         let key = self.queue_key(&envelope);
         if self.tree.get(&key)?.is_some() {
             return Ok(None);
         }
-        self.write(&Queued {
+        let mut batch = sled::Batch::default();
+        let pieces = if travels_in_chunks(envelope.ciphertext.len()) {
+            let z = std::mem::take(&mut envelope.ciphertext);
+            for (i, piece) in z.chunks(PIECE_BYTES).enumerate() {
+                let piece_key = Self::piece_key(&key, (i * PIECE_BYTES) as u64);
+                let sealed = self.at_rest.seal(QUEUE_SCOPE, &piece_key, piece)?;
+                batch.insert(piece_key, sealed);
+            }
+            Some(Pieces {
+                total: z.len() as u64,
+                z_hash: *blake3::hash(&z).as_bytes(),
+            })
+        } else {
+            None
+        };
+        relay.envelope = Some(envelope.clone());
+        let queued = Queued {
             key: key.clone(),
             next_attempt_ms: now_ms,
             attempts: 0,
             relay,
             envelope,
-        })?;
+            pieces,
+        };
+        batch.insert(key.as_slice(), self.sealed_record(&queued)?);
+        self.tree.apply_batch(batch)?;
         Ok(Some((key, now_ms)))
     }
 
@@ -385,6 +526,11 @@ impl Outbox {
         let sealed = self.at_rest.seal(&label, &key, &entry.encode_to_vec())?;
         let mut batch = sled::Batch::default();
         batch.remove(queued.key.as_slice());
+        if let Some(p) = &queued.pieces {
+            for piece_key in Self::piece_keys(&queued.key, p.total) {
+                batch.remove(piece_key);
+            }
+        }
         batch.insert(key, sealed);
         self.tree.apply_batch(batch)?;
         Ok(())
@@ -545,6 +691,101 @@ mod tests {
             let bytes = [k.to_vec(), v.to_vec()].concat();
             assert!(!bytes.windows(13).any(|w| w == b"bob@beta.test"));
         }
+    }
+
+    fn large_relay(msg_id: &[u8], len: usize) -> pb::RelayEnvelope {
+        let mut relay = relay(msg_id);
+        let envelope = relay.envelope.take().unwrap();
+        let envelope = pb::MailEnvelope {
+            ciphertext: (0..len).map(|i| (i % 251) as u8).collect(),
+            ..envelope
+        };
+        herald_proto::paep::sign_relay(
+            envelope,
+            "alpha.test",
+            5000,
+            &SigningKey::from_bytes(&[1; 32]),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_large_mail_is_queued_in_pieces_read_piece_by_piece_and_removed_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = Arc::new(AtRest::new(Zeroizing::new([3; 32])));
+        let len = 3 * PIECE_BYTES + 1000;
+        let sent = large_relay(b"m-large", len);
+        let z = sent.envelope.as_ref().unwrap().ciphertext.clone();
+        {
+            let db = crate::db::open(dir.path()).unwrap().unwrap();
+            let tree = crate::db::Tree::Outbox.open(&db).unwrap();
+            let outbox = Outbox::new(db.clone(), tree.clone(), key.clone());
+            assert!(outbox.enqueue(sent.clone(), 1000).unwrap());
+            assert!(!outbox.enqueue(sent.clone(), 1000).unwrap(), "queued once");
+            // A record and four pieces, none larger than a piece and its sealing.
+            assert_eq!(tree.len(), 5);
+            for kv in tree.iter() {
+                let (_, v) = kv.unwrap();
+                assert!(v.len() <= PIECE_BYTES + 64, "{}", v.len());
+            }
+        }
+        // Reopened (a restart): the record reads without its Z, each piece on its own.
+        let db = crate::db::open(dir.path()).unwrap().unwrap();
+        let tree = crate::db::Tree::Outbox.open(&db).unwrap();
+        let outbox = Outbox::new(db.clone(), tree.clone(), key);
+        let taken = outbox.take_due(1000, 10).pop().unwrap().unwrap();
+        assert!(taken.travels_in_chunks());
+        assert!(taken.envelope.ciphertext.is_empty());
+        let pieces = taken.pieces.unwrap();
+        assert_eq!(pieces.total, len as u64);
+        assert_eq!(outbox.piece(&taken, 0).unwrap(), z[..PIECE_BYTES]);
+        let last = 3 * PIECE_BYTES as u64;
+        assert_eq!(outbox.piece(&taken, last).unwrap(), z[last as usize..]);
+        // From inside a piece (S_B holds up to there): the rest of that piece.
+        assert_eq!(outbox.piece(&taken, 10).unwrap(), z[10..PIECE_BYTES]);
+        assert!(outbox.piece(&taken, len as u64).is_err());
+        assert_eq!(
+            outbox.whole(&taken).unwrap(),
+            *sent.envelope.as_ref().unwrap()
+        );
+        // A retry rewrites the record only; the pieces stay.
+        outbox.retry(taken.clone(), 2000).unwrap();
+        assert_eq!(tree.len(), 5);
+        let again = outbox.take_due(2000, 10).pop().unwrap().unwrap();
+        assert_eq!((again.attempts, again.pieces), (1, Some(pieces)));
+        // Delivered: the record and every piece go in one batch, the delivery record stays.
+        outbox
+            .finish(&again, pb::DeliveryState::Delivered, "", 3)
+            .unwrap();
+        assert_eq!(tree.len(), 1);
+        assert_eq!(outbox.len(), 0);
+    }
+
+    #[test]
+    fn a_large_mail_queued_whole_before_pieces_still_reads_and_relays() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = crate::db::open(dir.path()).unwrap().unwrap();
+        let tree = crate::db::Tree::Outbox.open(&db).unwrap();
+        let key = Arc::new(AtRest::new(Zeroizing::new([3; 32])));
+        let outbox = Outbox::new(db.clone(), tree.clone(), key.clone());
+        let sent = large_relay(b"m-old", 2 * PIECE_BYTES);
+        // As written before pieces: Z in the one record.
+        let envelope = sent.envelope.clone().unwrap();
+        outbox
+            .write(&Queued {
+                key: outbox.queue_key(&envelope),
+                next_attempt_ms: 1000,
+                attempts: 0,
+                relay: sent.clone(),
+                envelope: envelope.clone(),
+                pieces: None,
+            })
+            .unwrap();
+        let outbox = Outbox::new(db.clone(), tree, key);
+        let taken = outbox.take_due(1000, 10).pop().unwrap().unwrap();
+        assert!(taken.pieces.is_none() && taken.travels_in_chunks());
+        assert_eq!(taken.envelope, envelope);
+        assert_eq!(outbox.whole(&taken).unwrap(), envelope);
     }
 
     #[test]

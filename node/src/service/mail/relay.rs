@@ -435,9 +435,9 @@ impl MailService {
             match self.inner.peers.snapshot().by_domain(&to).cloned() {
                 None => Err(no_longer_a_peer(&to)),
                 Some(peer) => {
-                    let sent = if super::is_large_relay(&queued.relay) {
+                    let sent = if queued.travels_in_chunks() {
                         // Z in chunks, then the relay envelope (`transfer`).
-                        self.relay_in_chunks(&peer, &queued.relay).await
+                        self.relay_in_chunks(&peer, &queued).await
                     } else {
                         let request = pb::ClientRequest::relay_mail(queued.relay.clone());
                         (self.inner.node)
@@ -501,11 +501,16 @@ impl MailService {
 
     /// A mail between two accounts of this domain: straight into the mailbox.
     async fn relay_locally(&self, queued: &Queued) -> AttemptOutcome {
-        let (envelope, domain, now) = (
-            queued.envelope.clone(),
-            self.inner.domain.clone(),
-            self.now(),
-        );
+        // A large mail's Z is put together from its pieces: the mailbox keeps its own.
+        let whole = queued.clone();
+        let envelope = match self
+            .blocking(move |mail| mail.inner.outbox.whole(&whole))
+            .await
+        {
+            Ok(e) => e,
+            Err(e) => return Err((false, e.to_string(), MAILBOX_FULL)),
+        };
+        let (domain, now) = (self.inner.domain.clone(), self.now());
         let stored = envelope.clone();
         let _turn = self
             .inner

@@ -121,7 +121,7 @@ impl MailService {
                 Ok(q)
                     if self.is_own(&q.relay.to_domain)
                         || q.relay.expires_at <= now
-                        || super::is_large_relay(&q.relay)
+                        || q.travels_in_chunks()
                         || self
                             .inner
                             .one_by_one

@@ -8,9 +8,9 @@
 //!   goes the one-request mail's way (`send`: policy, ACCEPTANCE, the outbound queue). A Z
 //!   that does not verify is refused; nothing is queued.
 //! - **S_A relays in chunks** ([`MailService::relay_in_chunks`]): the relay task sends a large
-//!   mail's Z chunk by chunk, skipping what S_B says it holds (resumable after either side
-//!   restarts), then the relay envelope without Z. The first chunk carries the relay
-//!   envelope's head and H(Z).
+//!   mail's Z chunk by chunk, each read from the outbound queue's pieces, skipping what S_B says
+//!   it holds (resumable after either side restarts), then the relay envelope without Z. The
+//!   first chunk carries the relay envelope's head and H(Z).
 //! - **S_B takes a relay in chunks** ([`MailService::relay_chunk_in`],
 //!   [`MailService::relay_large_in`]): only from the registered peer of the domain, bounded per
 //!   peer; the first chunk's head is verified under the peer's log key and the policy judged
@@ -38,6 +38,7 @@ use libp2p::PeerId;
 use tracing::warn;
 
 use super::mailbox::{Held, HeldPart};
+use super::outbox::Queued;
 use super::transfer_store::{ChunkRefused, Owner};
 use super::{MailService, policy_refusal};
 use crate::peers::PeerDomain;
@@ -505,28 +506,50 @@ impl MailService {
         outcome
     }
 
-    /// S_A: relays `relay` (whose Z travels in chunks) to `peer`: each chunk S_B does not hold
-    /// yet, then the relay envelope without Z; S_B's answer to that. A refused chunk is the
-    /// attempt's refusal.
+    /// S_A: relays the queued mail `queued` (whose Z travels in chunks) to `peer`: each chunk
+    /// S_B does not hold yet, read from the queue's pieces one at a time, then the relay
+    /// envelope without Z; S_B's answer to that. A refused chunk is the attempt's refusal.
     pub(super) async fn relay_in_chunks(
         &self,
         peer: &PeerDomain,
-        relay: &pb::RelayEnvelope,
+        queued: &Queued,
     ) -> Result<pb::ClientResponse, ClientError> {
-        let envelope = relay.envelope.as_ref().cloned().unwrap_or_default();
-        let z = &envelope.ciphertext;
-        let total = z.len() as u64;
+        let relay = &queued.relay;
+        let envelope = &queued.envelope;
+        // Z lies in the queue's pieces, or (a record written before pieces) in the envelope.
+        let (total, z_hash) = match &queued.pieces {
+            Some(p) => (p.total, p.z_hash.to_vec()),
+            None => (
+                envelope.ciphertext.len() as u64,
+                blake3::hash(&envelope.ciphertext).as_bytes().to_vec(),
+            ),
+        };
         let mut offset = 0u64;
         while offset < total {
-            let end = (offset as usize + MAIL_CHUNK_BYTES).min(z.len());
+            let data = match queued.pieces {
+                Some(_) => {
+                    let q = queued.clone();
+                    self.blocking(move |mail| mail.inner.outbox.piece(&q, offset))
+                        .await
+                        // Local, not S_B's: retried like a relay not reached.
+                        .map_err(|e| {
+                            ClientError::InvalidRequest(format!("the outbound queue: {e}"))
+                        })?
+                }
+                None => {
+                    let end = (offset as usize + MAIL_CHUNK_BYTES).min(total as usize);
+                    envelope.ciphertext[offset as usize..end].to_vec()
+                }
+            };
+            let end = offset + data.len() as u64;
             // The first chunk carries the relay's head and H(Z), so that S_B can verify
             // what it judges there and log a refusal as the REJECTION of this envelope.
             let (head, z_hash) = if offset == 0 {
                 let head = pb::RelayEnvelope {
-                    envelope: Some(transfer::head_of(&envelope)),
+                    envelope: Some(transfer::head_of(envelope)),
                     ..relay.clone()
                 };
-                (Some(Box::new(head)), blake3::hash(z).as_bytes().to_vec())
+                (Some(Box::new(head)), z_hash.clone())
             } else {
                 (None, Vec::new())
             };
@@ -536,7 +559,7 @@ impl MailService {
                 msg_id: envelope.msg_id.clone(),
                 total_len: total,
                 offset,
-                data: z[offset as usize..end].to_vec(),
+                data,
                 recipient: envelope.recipient.clone(),
                 head,
                 z_hash,
@@ -546,10 +569,10 @@ impl MailService {
                 .await?;
             let progress = expect_relay_chunk_progress(response, &envelope.msg_id)?;
             // S_B may hold more (this mail was partly relayed before): go on from there.
-            offset = progress.received.max(end as u64);
+            offset = progress.received.max(end);
         }
         let head = pb::RelayEnvelope {
-            envelope: Some(transfer::head_of(&envelope)),
+            envelope: Some(transfer::head_of(envelope)),
             ..relay.clone()
         };
         (self.inner.node)
