@@ -213,6 +213,11 @@ pub struct NodeConfig {
     /// Never in production.
     #[serde(default)]
     pub test_hooks: bool,
+    /// Test only, and only with `test_hooks`: refuse every `relay_mails` request `MALFORMED`,
+    /// as a gateway that predates batched relays does, so that a peer's fallback to one relay
+    /// per request is tested end to end. Never in production.
+    #[serde(default)]
+    pub test_refuse_relay_batches: bool,
     /// Peer domains registered at every start (`[[peers]]` tables).
     #[serde(default)]
     pub peers: Vec<PeerRecord>,
@@ -392,6 +397,7 @@ impl NodeConfig {
             password_iterations: default_password_iterations(),
             password_parallelism: default_password_parallelism(),
             test_hooks: false,
+            test_refuse_relay_batches: false,
             peers: Vec::new(),
             witnessed_logs: Vec::new(),
             external_witnesses: Vec::new(),
@@ -566,6 +572,7 @@ impl NodeConfig {
             retry_max: Duration::from_millis(self.relay_retry_max_ms),
             quota_bytes: self.mailbox_quota_kib.saturating_mul(1024),
             retention_secs: self.mailbox_retention_secs,
+            refuse_relay_batches: self.test_hooks && self.test_refuse_relay_batches,
         }
     }
 
@@ -909,6 +916,8 @@ password_parallelism = {password_parallelism}
 # Test-only admin calls (POST /admin/test/fork makes this log sign a conflicting checkpoint
 # with its real key). Leave false (default) on every real gateway.
 test_hooks = {test_hooks}
+# Test-only, with test_hooks: refuse relay_mails requests as a gateway that predates them.
+test_refuse_relay_batches = {test_refuse_relay_batches}
 
 # Peer domains this gateway trusts: it witnesses their logs, they witness this one, and only
 # they may call the witness protocol. Entries here are registered (again) at every start;
@@ -995,6 +1004,7 @@ external_witnesses = [{external_witnesses}]
             password_iterations = self.password_iterations,
             password_parallelism = self.password_parallelism,
             test_hooks = self.test_hooks,
+            test_refuse_relay_batches = self.test_refuse_relay_batches,
             peers = tables_toml(&self.peers),
             witnessed_logs = tables_toml(&self.witnessed_logs),
             external_witnesses = tables_toml(&self.external_witnesses),
@@ -1242,6 +1252,7 @@ mod tests {
         config.disk_min_free_mib = 3;
         config.scrub_kib_per_second = 0;
         config.test_hooks = true;
+        config.test_refuse_relay_batches = true;
         config.peers = vec![
             crate::peers::tests::record("beta.test", 10, 4000),
             crate::peers::tests::record("gamma.test", 20, 4001),

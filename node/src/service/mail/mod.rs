@@ -86,6 +86,9 @@ pub struct MailSettings {
     /// Seconds a mail stays in a mailbox unacknowledged (and a taken msg_id is remembered,
     /// and a sender's delivery record kept); at least `max_expiry_secs`.
     pub retention_secs: u64,
+    /// Test hook (`test_refuse_relay_batches`): answer every `relay_mails` request
+    /// `MALFORMED`, as a gateway that predates it does (`relay_batch`).
+    pub refuse_relay_batches: bool,
 }
 
 /// Mail's metrics.

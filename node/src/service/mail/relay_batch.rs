@@ -88,6 +88,14 @@ impl MailService {
             .map(|r| r.from_domain.as_str())
             .unwrap_or_default();
         self.admit_relay_peer(&peer, from_domain)?;
+        if self.inner.settings.refuse_relay_batches {
+            // The test hook: answered as a gateway that does not know the request.
+            return Err(Refusal::Malformed(
+                herald_proto::wire::WireError::MissingField {
+                    field: "ClientRequest.request",
+                },
+            ));
+        }
         let outcomes = futures::future::join_all(relays.into_iter().map(|relay| {
             let msg_id = relay
                 .envelope
