@@ -1,7 +1,8 @@
 //! The inbox long poll (`InboxRequest.wait_ms`) through real gateway processes: a reader whose
 //! mailbox is empty asks d1 to hold the listing; a mail relayed from d0 meanwhile answers it at
 //! once (not after the wait), an empty mailbox is answered empty once the wait has passed, and
-//! a wait over `MAX_INBOX_WAIT_MS` is refused as malformed.
+//! a wait over `MAX_INBOX_WAIT_MS` is refused as malformed; a held request whose account was
+//! disabled during its wait is refused as a fresh request would be.
 
 mod common;
 mod mail_support;
@@ -129,6 +130,64 @@ async fn a_held_inbox_is_answered_when_a_mail_arrives_and_empty_after_its_wait()
         assert_eq!(refused, pb::ClientErrorKind::Malformed as i32);
         // The session still works after the refusal.
         assert!(erin.inbox(&erin_client).await.unwrap().entries.is_empty());
+    })
+    .await;
+}
+
+/// The refusal a session request met: its kind and message.
+fn refused(outcome: Result<pb::Inbox, herald_light_client::SessionError>) -> (i32, String) {
+    match outcome {
+        Err(herald_light_client::SessionError::Gateway(e)) => match e {
+            herald_light_client::ClientError::Refused(r) => (r.kind as i32, r.message),
+            other => panic!("not a refusal: {other:?}"),
+        },
+        other => panic!("not refused: {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_inbox_of_an_account_disabled_during_its_wait_is_refused_as_a_fresh_request() {
+    bounded(BOUND, async {
+        let dir = TempDir::new().unwrap();
+        let net = Testnet::spawn(2, options(dir.path())).await.unwrap();
+        let _ = register(&net, 1, BOB, 1).await;
+        let _ = register(&net, 1, DAVE, 2).await;
+        let (bob_client, mut bob) = login(&net, 1, BOB).await;
+        let (dave_client, mut dave) = login(&net, 1, DAVE).await;
+
+        // Bob's empty mailbox is held; the administrator disables his account meanwhile.
+        let held = tokio::spawn(async move {
+            let outcome = bob.inbox_waiting(&bob_client, LONGEST).await;
+            (outcome, bob, bob_client)
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!held.is_finished(), "an empty mailbox's listing is held");
+        let _: serde_json::Value = net
+            .node(1)
+            .admin(
+                "POST",
+                "/admin/accounts/disable",
+                Some(&serde_json::json!({ "account": BOB })),
+            )
+            .await
+            .unwrap();
+        let (outcome, _bob, _) = held.await.unwrap();
+        let (kind, message) = refused(outcome);
+        assert_eq!(kind, pb::ClientErrorKind::Unauthorized as i32, "{message}");
+        assert!(message.contains("no longer active"), "{message}");
+
+        // What a fresh request of a session whose account was disabled gets: the same.
+        let _: serde_json::Value = net
+            .node(1)
+            .admin(
+                "POST",
+                "/admin/accounts/disable",
+                Some(&serde_json::json!({ "account": DAVE })),
+            )
+            .await
+            .unwrap();
+        let (fresh_kind, fresh_message) = refused(dave.inbox(&dave_client).await);
+        assert_eq!((fresh_kind, fresh_message), (kind, message));
     })
     .await;
 }

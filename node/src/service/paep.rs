@@ -272,6 +272,11 @@ impl Paep {
         self.check_account(live).await?;
         let account = live.account.clone();
         let key = live.identity_key;
+        // An inbox listing may be held up to `MAX_INBOX_WAIT_MS` (`mail::arrivals`).
+        let held = matches!(
+            &request.request,
+            Some(session_request::Request::Inbox(r)) if r.wait_ms > 0
+        );
         let response = match request.request {
             Some(session_request::Request::PrekeyUpload(upload)) => {
                 let status = self.upload_prekeys(&account, &key, upload).await?;
@@ -301,6 +306,17 @@ impl Paep {
                 ));
             }
         };
+        if held {
+            // Answered after its wait as a fresh request would be then: refused if the session
+            // expired or the account lost its login (disabled, revoked) meanwhile.
+            let metrics = &self.inner.metrics;
+            let id = live.channel.session_id();
+            if self.inner.sessions.get(id, self.now(), metrics).is_none() {
+                return Err(Refusal::NoSession("no live session has this id".into()));
+            }
+            // Reads the record again only if an account changed during the wait.
+            self.check_account(live).await?;
+        }
         Ok(pb::SessionResponse {
             response: Some(response),
         })
