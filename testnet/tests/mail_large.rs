@@ -633,7 +633,14 @@ async fn an_8_mib_mail_queued_while_beta_is_down_lies_in_pieces_survives_alphas_
  {
     bounded(BOUND, async {
         let dir = TempDir::new().unwrap();
-        let mut net = Testnet::spawn(2, options(dir.path())).await.unwrap();
+        // Sending an 8 MiB upload (Z put together and checked against sig_A, sealed into the
+        // queue's pieces, ACCEPTANCE's round) can pass the default 15 s a request in a debug
+        // build on a loaded machine.
+        let options = TestnetOptions {
+            request_timeout: Duration::from_secs(60),
+            ..options(dir.path())
+        };
+        let mut net = Testnet::spawn(2, options).await.unwrap();
         let mut p = parties(&net).await;
         let attachments = vec![Attachment {
             name: "archive.bin".into(),
