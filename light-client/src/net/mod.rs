@@ -33,7 +33,7 @@ pub use gossip::{
     GossipMode, MAX_GOSSIP_TRANSMIT_BYTES, alert_topic, checkpoint_message, checkpoint_topic,
     gossipsub_behaviour, message_id, peer_scoring,
 };
-pub use stream::{CLIENT_STREAM_PROTOCOL, Pipeline, StreamFrame};
+pub use stream::{CLIENT_STREAM_PROTOCOL, Pipeline, StreamFrame, StreamPath};
 pub use transport::{DEFAULT_HANDSHAKE_TIMEOUT, SwarmBuildError, build_swarm, build_swarm_bounded};
 
 use crate::error::ClientError;

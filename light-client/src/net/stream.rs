@@ -12,6 +12,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -145,6 +146,118 @@ where
         response: Some(response),
     };
     write_frame(io, Ok(frame)).await
+}
+
+/// How long opening a client stream may take (the connection is usually open already).
+const STREAM_OPEN_TIMEOUT: Duration = Duration::from_secs(2);
+/// After a client stream could not be opened, requests use `/herald/client/1` this long.
+const STREAM_RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// The client-stream side of a connection to one gateway (the light client's
+/// `GatewayClient`, and a node's requests to its peer gateways): the stream open now, and
+/// whether the gateway refused the protocol (then every request goes on `/herald/client/1`).
+///
+/// Every request reads `current` (a read lock held for an `Arc` clone, never across an
+/// `await`); the async `opening` lock is taken only when no stream is open, so requests on an
+/// open stream never wait for one another here.
+pub struct StreamPath {
+    current: std::sync::RwLock<Option<Arc<Pipeline>>>,
+    opening: tokio::sync::Mutex<Opening>,
+    unsupported: AtomicBool,
+}
+
+/// What opening a stream needs, one opener at a time.
+struct Opening {
+    control: libp2p_stream::Control,
+    /// Until when requests go on `/herald/client/1` after a stream could not be opened.
+    retry_at: Option<Instant>,
+}
+
+impl std::fmt::Debug for StreamPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamPath")
+            .field("unsupported", &self.unsupported)
+            .finish_non_exhaustive()
+    }
+}
+
+impl StreamPath {
+    /// A path that opens its streams through `control` (the swarm's `libp2p_stream` behaviour).
+    pub fn new(control: libp2p_stream::Control) -> Self {
+        StreamPath {
+            current: std::sync::RwLock::new(None),
+            opening: tokio::sync::Mutex::new(Opening {
+                control,
+                retry_at: None,
+            }),
+            unsupported: AtomicBool::new(false),
+        }
+    }
+
+    /// The stream open now, if any.
+    pub fn open_now(&self) -> Option<Arc<Pipeline>> {
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .filter(|p| !p.is_closed())
+            .cloned()
+    }
+
+    /// The open stream, or a new one. `None` sends the request on `/herald/client/1`: when
+    /// the gateway does not serve the stream protocol (from then on), or when no stream could
+    /// be opened within [`STREAM_OPEN_TIMEOUT`] (for [`STREAM_RETRY_AFTER`]; request-response
+    /// redials the gateway's address itself, and the next stream rides that connection).
+    pub async fn pipeline(&self, peer: PeerId) -> Option<Arc<Pipeline>> {
+        if self.unsupported.load(Ordering::Relaxed) {
+            return None;
+        }
+        if let Some(open) = self.open_now() {
+            return Some(open);
+        }
+        let mut opening = self.opening.lock().await;
+        // Another request may have opened one while this one waited.
+        if let Some(open) = self.open_now() {
+            return Some(open);
+        }
+        if self.unsupported.load(Ordering::Relaxed)
+            || opening.retry_at.is_some_and(|at| Instant::now() < at)
+        {
+            return None;
+        }
+        let open = Pipeline::open(&mut opening.control, peer);
+        match tokio::time::timeout(STREAM_OPEN_TIMEOUT, open).await {
+            Ok(Ok(opened)) => {
+                let opened = Arc::new(opened);
+                *self.current.write().unwrap_or_else(|e| e.into_inner()) = Some(opened.clone());
+                opening.retry_at = None;
+                Some(opened)
+            }
+            Ok(Err(ClientError::UnsupportedProtocol)) => {
+                debug!(%peer, "the gateway serves no client stream: one substream per request");
+                self.unsupported.store(true, Ordering::Relaxed);
+                None
+            }
+            Ok(Err(error)) => {
+                debug!(%peer, %error, "no client stream now: one substream per request");
+                opening.retry_at = Some(Instant::now() + STREAM_RETRY_AFTER);
+                None
+            }
+            Err(_) => {
+                debug!(%peer, "no client stream in time: one substream per request");
+                opening.retry_at = Some(Instant::now() + STREAM_RETRY_AFTER);
+                None
+            }
+        }
+    }
+
+    /// Drops `broken` if it is still the stream in use, so the next request opens another.
+    pub fn discard(&self, broken: &Arc<Pipeline>) {
+        let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
+        if current.as_ref().is_some_and(|p| Arc::ptr_eq(p, broken)) {
+            *current = None;
+        }
+    }
 }
 
 type Reply = oneshot::Sender<Result<pb::ClientResponse, ClientError>>;

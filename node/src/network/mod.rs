@@ -31,6 +31,7 @@ mod behaviour;
 mod dialer;
 mod inbound;
 mod peer_request;
+mod peer_stream;
 mod pending;
 mod relay;
 mod stream;
@@ -45,7 +46,10 @@ pub use worker::{Network, NetworkParts, start};
 use herald_light_client::{ClientError, Gateway};
 use herald_proto::wire::{ALERT_TOPIC, CHECKPOINT_TOPIC, pb};
 use libp2p::{Multiaddr, PeerId};
+use std::sync::{Arc, OnceLock};
 use tokio::sync::{mpsc, oneshot};
+
+use peer_stream::{PeerStreams, Sent};
 
 /// Capacity of the command channel between handles and the worker.
 const COMMAND_CAPACITY: usize = 64;
@@ -142,6 +146,12 @@ enum Command {
         request: pb::ClientRequest,
         reply: oneshot::Sender<Result<pb::ClientResponse, ClientError>>,
     },
+    /// Tells the swarm where `peer` is, for a client stream about to be opened to it.
+    PeerAddresses {
+        peer: PeerId,
+        addrs: Vec<Multiaddr>,
+        reply: oneshot::Sender<()>,
+    },
     Publish {
         topic: Topic,
         data: Vec<u8>,
@@ -171,12 +181,27 @@ pub fn command_channel(peer_id: PeerId) -> (NodeHandle, Commands) {
 pub struct NodeHandle {
     peer_id: PeerId,
     commands: mpsc::Sender<Command>,
+    /// The client streams to peer gateways, set once the worker starts (`peer_stream`).
+    streams: Arc<OnceLock<PeerStreams>>,
 }
 
 impl NodeHandle {
     fn new(peer_id: PeerId) -> (Self, mpsc::Receiver<Command>) {
         let (commands, receiver) = mpsc::channel(COMMAND_CAPACITY);
-        (NodeHandle { peer_id, commands }, receiver)
+        let streams = Arc::new(OnceLock::new());
+        (
+            NodeHandle {
+                peer_id,
+                commands,
+                streams,
+            },
+            receiver,
+        )
+    }
+
+    /// Whether a client request to `peer` would go on an open client stream now.
+    pub fn is_pipelined_to(&self, peer: PeerId) -> bool {
+        self.streams.get().is_some_and(|s| s.is_open(peer))
     }
 
     /// The node's libp2p peer id.
@@ -238,17 +263,34 @@ impl NodeHandle {
         .await?
     }
 
-    /// Sends `request` over `/herald/client/1` to the gateway `peer` (dialing `addrs` if not
-    /// connected) and waits for its answer, at most the configured request timeout. The answer
-    /// is a valid `ClientResponse`; what it says is the caller's to check, best through
-    /// [`NodeHandle::gateway`]'s typed calls. Failures are reported as the light client
-    /// reports them (network, timeout, a malformed answer).
+    /// Sends `request` to the gateway `peer` (dialing `addrs` if not connected) and waits for
+    /// its answer, at most the configured request timeout: on one of the client streams kept to
+    /// the peer (`/herald/client-stream/1`), else over `/herald/client/1` (`peer_stream` says
+    /// when). The answer is a valid `ClientResponse`; what it says is the caller's to check,
+    /// best through [`NodeHandle::gateway`]'s typed calls. Failures are reported as the light
+    /// client reports them (network, timeout, a malformed answer).
     pub async fn client_request(
         &self,
         peer: PeerId,
         addrs: Vec<Multiaddr>,
         request: pb::ClientRequest,
     ) -> Result<pb::ClientResponse, ClientError> {
+        let request = match self.streams.get() {
+            Some(streams) => {
+                if !streams.is_open(peer) && !addrs.is_empty() {
+                    // The stream's dial knows only what the swarm knows of the peer.
+                    let addrs = addrs.clone();
+                    let _ = self
+                        .ask(|reply| Command::PeerAddresses { peer, addrs, reply })
+                        .await;
+                }
+                match streams.exchange(peer, request).await {
+                    Sent::Answered(answer) => return answer,
+                    Sent::Elsewhere(request) => request,
+                }
+            }
+            None => request,
+        };
         self.ask(|reply| Command::ClientRequest {
             peer,
             addrs,

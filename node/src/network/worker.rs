@@ -205,6 +205,11 @@ pub async fn start<S: Inbound>(
     let inflight = Arc::new(Semaphore::new(max_inflight));
     let draining = Arc::new(AtomicBool::new(false));
     let mut control = swarm.behaviour().stream.new_control();
+    // Requests to peer gateways go on client streams opened through the same behaviour.
+    let _ = handle.streams.set(super::peer_stream::PeerStreams::new(
+        control.clone(),
+        config.request_timeout(),
+    ));
     let streams = stream::serve(
         &mut control,
         stream::StreamServer {
@@ -439,6 +444,12 @@ impl<S: Inbound> Worker<S> {
                 let pending =
                     PendingClient::first(reply, peer, addrs, request, self.request_timeout);
                 self.pending_client.insert(id, pending);
+            }
+            Command::PeerAddresses { peer, addrs, reply } => {
+                for addr in addrs {
+                    self.swarm.add_peer_address(peer, addr);
+                }
+                let _ = reply.send(());
             }
             Command::Publish { topic, data, reply } => {
                 let _ = reply.send(self.publish(topic, data));
