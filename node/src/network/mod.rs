@@ -13,7 +13,8 @@
 //!   proofs; [`Inbound::client`] answers. Requests are worked on outside the swarm task and
 //!   answered through the worker; at most `max_inflight_requests` at once, more are answered
 //!   `BUSY`. The node asks its peers too ([`NodeHandle::gateway`]: a [`PeerGateway`], the light
-//!   client's typed calls over this swarm).
+//!   client's typed calls over this swarm), on client streams it keeps to each peer when it can
+//!   (`peer_stream`).
 //! - `/herald/witness/1`: the witness protocol, both ways. Inbound requests go to
 //!   [`Inbound::witness`]; outbound ones are sent for the cosigner through
 //!   [`NodeHandle::witness_request`] (`witness`).
