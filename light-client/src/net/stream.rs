@@ -206,8 +206,8 @@ impl StreamPath {
 
     /// The open stream, or a new one. `None` sends the request on `/herald/client/1`: when
     /// the gateway does not serve the stream protocol (from then on), or when no stream could
-    /// be opened within [`STREAM_OPEN_TIMEOUT`] (for [`STREAM_RETRY_AFTER`]; request-response
-    /// redials the gateway's address itself, and the next stream rides that connection).
+    /// be opened within 2 s (for 1 s; request-response redials the gateway's address itself,
+    /// and the next stream rides that connection).
     pub async fn pipeline(&self, peer: PeerId) -> Option<Arc<Pipeline>> {
         if self.unsupported.load(Ordering::Relaxed) {
             return None;
