@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use common::{bounded, options};
 use herald_light_client::keystore::MemoryKeyStore;
-use herald_light_client::{BindingUnproven, Gateway as _, LogTrust, SessionError, Verified};
+use herald_light_client::{BindingUnproven, Gateway as _, SessionError, Verified};
 use herald_proto::paep::{MailContent, MailError, ReplayCache};
 use herald_proto::wire::pb;
 use herald_testnet::Testnet;
@@ -39,22 +39,9 @@ async fn send(net: &Testnet, account: &str, keys: &mut MemoryKeyStore, msg_id: &
 /// Whether node `i` proves a `Handover` record of `msg_id` (bounded wait for its checkpoint to
 /// be cosigned; the record itself was logged before the fetch was answered).
 async fn handed_over(net: &Testnet, i: usize, dir: &std::path::Path, msg_id: &[u8]) -> bool {
-    let state = dir.join(format!("evidence-reader-{i}"));
     let deadline = tokio::time::Instant::now() + WITHIN;
     loop {
-        let (node, other) = (net.node(i), net.node(1 - i));
-        let policy = herald_proto::checkpoint::WitnessPolicy::new(
-            node.log_key().clone(),
-            vec![other.witness_key().clone()],
-            1,
-        )
-        .unwrap();
-        let mut log = herald_light_client::TrustedLog::open(
-            net.client(i).await.unwrap(),
-            LogTrust::new(policy, node.hash()),
-            herald_light_client::FileCheckpointStore::new(&state),
-        )
-        .unwrap();
+        let mut log = mail_support::evidence_reader(net, i, dir).await;
         if let Ok(status) = log.delivery_status(msg_id).await
             && status
                 .records

@@ -92,6 +92,28 @@ pub(crate) async fn inbox_of(
     }
 }
 
+/// Node `i`'s log as a client trusts it, cosigned by the other domain's witness (its state
+/// under `dir`), for reading evidence with proofs.
+pub(crate) async fn evidence_reader(
+    net: &Testnet,
+    i: usize,
+    dir: &Path,
+) -> herald_light_client::TrustedLog<GatewayClient, herald_light_client::FileCheckpointStore> {
+    let (node, other) = (net.node(i), net.node(1 - i));
+    let policy = herald_proto::checkpoint::WitnessPolicy::new(
+        node.log_key().clone(),
+        vec![other.witness_key().clone()],
+        1,
+    )
+    .unwrap();
+    herald_light_client::TrustedLog::open(
+        net.client(i).await.unwrap(),
+        herald_light_client::LogTrust::new(policy, node.hash()),
+        herald_light_client::FileCheckpointStore::new(dir.join(format!("evidence-reader-{i}"))),
+    )
+    .unwrap()
+}
+
 /// The evidence records node `i` logged for `msg_id`, verified by a light client (proved in a
 /// checkpoint it trusts); waits (bounded) until there are at least `count`.
 pub(crate) async fn evidence_kinds(
@@ -101,23 +123,9 @@ pub(crate) async fn evidence_kinds(
     msg_id: &[u8],
     count: usize,
 ) -> Vec<herald_proto::entry::EvidenceRecord> {
-    let state = dir.join(format!("evidence-reader-{i}"));
     let deadline = tokio::time::Instant::now() + WITHIN;
     loop {
-        // The log as a client trusts it: cosigned by the other domain's witness.
-        let (node, other) = (net.node(i), net.node(1 - i));
-        let policy = herald_proto::checkpoint::WitnessPolicy::new(
-            node.log_key().clone(),
-            vec![other.witness_key().clone()],
-            1,
-        )
-        .unwrap();
-        let mut log = herald_light_client::TrustedLog::open(
-            net.client(i).await.unwrap(),
-            herald_light_client::LogTrust::new(policy, node.hash()),
-            herald_light_client::FileCheckpointStore::new(&state),
-        )
-        .unwrap();
+        let mut log = evidence_reader(net, i, dir).await;
         match log.delivery_status(msg_id).await {
             Ok(status) if status.records.len() >= count => {
                 return status.records.into_iter().map(|r| r.record).collect();

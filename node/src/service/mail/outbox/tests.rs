@@ -6,13 +6,18 @@ use zeroize::Zeroizing;
 use super::*;
 
 fn relay(msg_id: &[u8]) -> pb::RelayEnvelope {
+    relay_of(msg_id, vec![0x5a; 32])
+}
+
+/// A relay envelope of `msg_id` from alice@alpha.test to bob@beta.test carrying `ciphertext`.
+fn relay_of(msg_id: &[u8], ciphertext: Vec<u8>) -> pb::RelayEnvelope {
     let envelope = pb::MailEnvelope {
         msg_id: msg_id.to_vec(),
         sender: "alice@alpha.test".into(),
         recipient: "bob@beta.test".into(),
         ephemeral_key: vec![9; 32],
         prekey_id: 1,
-        ciphertext: vec![0x5a; 32],
+        ciphertext,
         sender_signature: vec![2; 64],
     };
     herald_proto::paep::sign_relay(
@@ -81,19 +86,7 @@ fn a_mail_is_queued_once_retried_and_its_outcome_listed_for_its_sender_only() {
 }
 
 fn large_relay(msg_id: &[u8], len: usize) -> pb::RelayEnvelope {
-    let mut relay = relay(msg_id);
-    let envelope = relay.envelope.take().unwrap();
-    let envelope = pb::MailEnvelope {
-        ciphertext: (0..len).map(|i| (i % 251) as u8).collect(),
-        ..envelope
-    };
-    herald_proto::paep::sign_relay(
-        envelope,
-        "alpha.test",
-        5000,
-        &SigningKey::from_bytes(&[1; 32]),
-    )
-    .unwrap()
+    relay_of(msg_id, (0..len).map(|i| (i % 251) as u8).collect())
 }
 
 #[test]
