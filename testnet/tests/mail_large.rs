@@ -203,28 +203,16 @@ async fn sealed(
     msg_id: &[u8],
     plaintext: &[u8],
 ) -> pb::MailEnvelope {
-    let deadline = tokio::time::Instant::now() + WITHIN;
-    loop {
-        match p
-            .alice
-            .seal_mail(
-                &p.alice_client,
-                &mut p.alice_keys,
-                BOB,
-                &trusts(net),
-                msg_id,
-                plaintext,
-                now(),
-                SKEW,
-            )
-            .await
-        {
-            Err(e) if pending(&e) && tokio::time::Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            other => return other.unwrap(),
-        }
-    }
+    mail_support::seal(
+        net,
+        &p.alice_client,
+        &mut p.alice,
+        &mut p.alice_keys,
+        BOB,
+        msg_id,
+        plaintext,
+    )
+    .await
 }
 
 /// Uploads `z` under `upload_id` chunk by chunk; the refusal of the first refused chunk.

@@ -14,8 +14,8 @@ use std::time::Duration;
 use common::{bounded, options};
 use herald_proto::paep::MailContent;
 use herald_proto::wire::pb;
-use mail_support::{SKEW, WITHIN, inbox_of, login, pending, reconfigure, trusts};
-use paep_support::{now, register};
+use mail_support::{WITHIN, inbox_of, login, reconfigure};
+use paep_support::register;
 use tempfile::TempDir;
 
 const BOUND: Duration = Duration::from_secs(300);
@@ -47,27 +47,16 @@ async fn mails_batched_to_a_gateway_that_refuses_batches_go_one_per_request_and_
             let plaintext =
                 MailContent::build("batched", format!("mail {i}").as_bytes(), vec![]).unwrap();
             let msg_id = format!("m-batched-{i}").into_bytes();
-            let deadline = tokio::time::Instant::now() + WITHIN;
-            let envelope = loop {
-                match alice
-                    .seal_mail(
-                        &alice_client,
-                        &mut alice_keys,
-                        BOB,
-                        &trusts(&net),
-                        &msg_id,
-                        &plaintext,
-                        now(),
-                        SKEW,
-                    )
-                    .await
-                {
-                    Err(e) if pending(&e) && tokio::time::Instant::now() < deadline => {
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                    }
-                    other => break other.unwrap(),
-                }
-            };
+            let envelope = mail_support::seal(
+                &net,
+                &alice_client,
+                &mut alice,
+                &mut alice_keys,
+                BOB,
+                &msg_id,
+                &plaintext,
+            )
+            .await;
             envelopes.push(envelope);
         }
         net.stop(1).await.unwrap();

@@ -42,6 +42,40 @@ pub(crate) fn pending(e: &SessionError) -> bool {
     matches!(e, SessionError::Gateway(c) if refusal(c) == Some(pb::ClientErrorKind::Pending))
 }
 
+/// The session's envelope of `plaintext` to `to`, sealed (not sent), retrying while a binding
+/// is pending.
+pub(crate) async fn seal(
+    net: &Testnet,
+    client: &GatewayClient,
+    session: &mut Session<MemorySessionStore>,
+    keys: &mut MemoryKeyStore,
+    to: &str,
+    msg_id: &[u8],
+    plaintext: &[u8],
+) -> pb::MailEnvelope {
+    let deadline = tokio::time::Instant::now() + WITHIN;
+    loop {
+        match session
+            .seal_mail(
+                client,
+                keys,
+                to,
+                &trusts(net),
+                msg_id,
+                plaintext,
+                now(),
+                SKEW,
+            )
+            .await
+        {
+            Err(e) if pending(&e) && tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            other => return other.unwrap(),
+        }
+    }
+}
+
 /// Sends `plaintext` from the session's account to `to`, retrying while a binding is pending.
 pub(crate) async fn send(
     net: &Testnet,
