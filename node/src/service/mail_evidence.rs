@@ -20,6 +20,10 @@
 //! checkpoint), so "tell the sender" comes after "logged". The addresses are committed with the
 //! **mail's salt** ([`MailParties`]: chosen by the sender and carried with the mail), so both
 //! parties can open every record of both gateways, and a public log reader cannot.
+//! [`EvidenceRecorder::queue_all`] is the first half of [`EvidenceRecorder::record_all`]: it
+//! returns once the records are queued in the sequencer, and [`QueuedRecords::durable`] waits
+//! for their round, for a caller that must queue a later record behind them (S_B's handover
+//! after the consignment) without waiting a round in between.
 //!
 //! **At least once, never twice.** A record is identified by (msg_id, kind, sender commitment,
 //! recipient commitment). Before appending, the log's `msg-id` index is searched: a record
@@ -128,8 +132,20 @@ impl EvidenceRecorder {
     /// in order, and returns once they are durable: [`record`](Self::record) for each, without a
     /// round per record. At least once, never twice, as `record`: a record already logged is
     /// not written again, and while any of them is being written by another call the whole call
-    /// is refused `Busy` (nothing stays claimed).
+    /// is refused `Busy` (nothing stays claimed). [`queue_all`](Self::queue_all), then
+    /// [`QueuedRecords::durable`].
     pub async fn record_all(&self, events: Vec<MailEvent>) -> Result<Vec<Recorded>, Refusal> {
+        self.queue_all(events).await?.durable().await
+    }
+
+    /// The first half of [`record_all`](Self::record_all): returns once the records that are
+    /// not logged yet are **queued** in the sequencer (one submission, so one round, in order),
+    /// not once they are durable. Anything this gateway queues after this returns gets later
+    /// indexes, in this round or a later one (the sequencer keeps the order of its pool), so a
+    /// caller that must log something after these records need not wait for their round.
+    /// The records stay claimed (another call for any of them is refused `Busy`) until their
+    /// round is answered, even if the returned value is dropped first.
+    pub async fn queue_all(&self, events: Vec<MailEvent>) -> Result<QueuedRecords, Refusal> {
         let now = self.mail.now_secs();
         let mut records = Vec::with_capacity(events.len());
         for event in &events {
@@ -144,27 +160,21 @@ impl EvidenceRecorder {
                 .map_err(|e| Refusal::BadEvent(e.to_string()))?,
             );
         }
-        let keys: Vec<Vec<u8>> = records.iter().map(record_key).collect();
-        let mut claimed: Vec<&[u8]> = Vec::with_capacity(keys.len());
-        for key in &keys {
-            if !self.mail.claim_record(key) {
-                for k in claimed {
-                    self.mail.release_record(k);
-                }
+        let mut queued = QueuedRecords {
+            mail: self.mail.clone(),
+            claimed: Vec::with_capacity(records.len()),
+            found: Vec::new(),
+            pending: None,
+        };
+        for key in records.iter().map(record_key) {
+            if !self.mail.claim_record(&key) {
+                // Dropping `queued` releases what it claimed.
                 return Err(Refusal::Busy {
                     retry_after: PENDING_RETRY,
                 });
             }
-            claimed.push(key);
+            queued.claimed.push(key);
         }
-        let result = self.write_all(records).await;
-        for key in claimed {
-            self.mail.release_record(key);
-        }
-        result
-    }
-
-    async fn write_all(&self, records: Vec<EvidenceRecord>) -> Result<Vec<Recorded>, Refusal> {
         let looked_for = records.clone();
         let found = self
             .mail
@@ -182,13 +192,42 @@ impl EvidenceRecorder {
             .filter(|(_, f)| f.is_none())
             .map(|(r, _)| r.sign(key))
             .collect();
-        let first = if fresh.is_empty() {
-            0
-        } else {
-            self.mail.append_batch(&fresh).await?.first
+        if !fresh.is_empty() {
+            queued.pending = Some(self.mail.enqueue_batch(&fresh)?);
+        }
+        queued.found = found;
+        Ok(queued)
+    }
+}
+
+/// Records queued by [`EvidenceRecorder::queue_all`], not yet durable.
+#[derive(Debug)]
+#[must_use = "the records are queued either way; this tells whether they were logged"]
+pub struct QueuedRecords {
+    mail: Intake,
+    /// The records' keys, claimed until their round is answered.
+    claimed: Vec<Vec<u8>>,
+    /// Per record, its index if it was logged before.
+    found: Vec<Option<u64>>,
+    /// The round of the records that were not, if any.
+    pending: Option<crate::sequencer::PendingBatch>,
+}
+
+impl QueuedRecords {
+    /// Waits for the records' round and returns where each is, as
+    /// [`record_all`](EvidenceRecorder::record_all) does (an error if the round failed).
+    pub async fn durable(mut self) -> Result<Vec<Recorded>, Refusal> {
+        let first = match self.pending.as_mut() {
+            Some(pending) => {
+                let answered = pending.await;
+                // Answered: the claims can go (`Drop`) at once.
+                self.pending = None;
+                answered.map_err(Refusal::from_submit)?.first
+            }
+            None => 0,
         };
         let mut next = first;
-        Ok(found
+        Ok(std::mem::take(&mut self.found)
             .into_iter()
             .map(|f| match f {
                 Some(index) => Recorded::AlreadyLogged(index),
@@ -198,6 +237,28 @@ impl EvidenceRecorder {
                 }
             })
             .collect())
+    }
+}
+
+impl Drop for QueuedRecords {
+    fn drop(&mut self) {
+        let (mail, claimed) = (self.mail.clone(), std::mem::take(&mut self.claimed));
+        let release = move || {
+            for key in &claimed {
+                mail.release_record(key);
+            }
+        };
+        match (self.pending.take(), tokio::runtime::Handle::try_current()) {
+            // Dropped before its round was answered: the claims hold until it is, so another
+            // call cannot find the records missing while they are still on their way.
+            (Some(pending), Ok(runtime)) => {
+                runtime.spawn(async move {
+                    let _ = pending.await;
+                    release();
+                });
+            }
+            _ => release(),
+        }
     }
 }
 

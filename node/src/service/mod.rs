@@ -63,7 +63,7 @@ pub use client::ClientService;
 pub use inbound::NodeService;
 pub use limits::{Rate, SubmitLimiter, SubmitLimits};
 pub use mail::{MailEvents, MailMetrics, MailParts, MailService, MailSettings};
-pub use mail_evidence::{EvidenceRecorder, MailEvent, Recorded};
+pub use mail_evidence::{EvidenceRecorder, MailEvent, QueuedRecords, Recorded};
 pub use paep::{Paep, PaepParts};
 pub use registration::DisableReport;
 
@@ -446,12 +446,13 @@ impl Intake {
             .map_err(Refusal::from_submit)
     }
 
-    /// Appends `entries` at consecutive indexes of one round, in order; returns once they are
-    /// durable (the evidence of one mail event that has several records).
-    async fn append_batch(
+    /// Queues `entries` at consecutive indexes of one round, in order, without waiting (the
+    /// evidence of one mail event that has several records); the returned future is their
+    /// durability. Whatever is queued after this returns gets later indexes.
+    fn enqueue_batch(
         &self,
         entries: &[pb::LogEntry],
-    ) -> Result<crate::sequencer::BatchAck, Refusal> {
+    ) -> Result<crate::sequencer::PendingBatch, Refusal> {
         let mut batch = Vec::with_capacity(entries.len());
         for entry in entries {
             let bytes = entry.encode_to_vec();
@@ -465,8 +466,7 @@ impl Intake {
         }
         self.parts()
             .sequencer
-            .submit_batch(batch)
-            .await
+            .enqueue_batch(batch)
             .map_err(Refusal::from_submit)
     }
 

@@ -7,7 +7,9 @@
 //! reaches its mailbox, bounded by `MAX_INBOX_WAIT_MS`.
 //!
 //! Who owns what: the mail service owns one [`Arrivals`]; a delivery calls
-//! [`Arrivals::arrived`] once the mail is durable in the mailbox and its `CONSIGNMENT` logged;
+//! [`Arrivals::arrived`] once the mail is durable in the mailbox and its `CONSIGNMENT` queued
+//! in the sequencer (not yet logged: the reader's fetch queues its `HANDOVER` behind it and is
+//! answered once that is durable, so the consignment's round is durable by then too);
 //! an inbox request registers with [`Arrivals::watch`] *before* it lists the mailbox, so a mail
 //! that arrives between the listing and the wait still wakes it. A wake-up is only a hint: the
 //! request lists the mailbox again, and an answer after the wait with nothing new is an empty

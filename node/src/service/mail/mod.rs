@@ -29,6 +29,7 @@
 
 mod arrivals;
 mod at_rest;
+mod events;
 mod grouped;
 mod mailbox;
 mod outbox;
@@ -44,7 +45,6 @@ use std::time::Duration;
 
 use ed25519_dalek::SigningKey;
 use herald_proto::identity::account_domain;
-use herald_proto::paep::mail_parties;
 use herald_proto::policy::{MailFacts, PolicyRefusal};
 use herald_proto::wire::MAX_INBOX_WAIT_MS;
 use herald_proto::wire::pb::{self, ClientErrorKind};
@@ -54,16 +54,16 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use prost::Message as _;
 use tokio::sync::Notify;
-use tracing::{info, warn};
 use zeroize::Zeroizing;
 
 use at_rest::AtRest;
 pub(crate) use at_rest::StoreError;
+pub use events::MailEvents;
 use mailbox::{Delivered, Held, Mailboxes};
 use outbox::Outbox;
 use transfer_store::Transfers;
 
-use super::mail_evidence::{EvidenceRecorder, MailEvent};
+use super::mail_evidence::EvidenceRecorder;
 use super::{Intake, Refusal};
 use crate::db::Tree;
 use crate::metrics::KindLabel;
@@ -139,178 +139,6 @@ impl MailMetrics {
             m.relay_retries.clone(),
         );
         m
-    }
-}
-
-/// Where the mail path writes its notary evidence (DESIGN §3.4): each event is counted in
-/// `herald_mail_events_total{kind}`, logged, and — where this gateway saw the mail's verified
-/// envelope — recorded in the log through the one [`EvidenceRecorder`], keyed by msg_id, its
-/// addresses committed with the salt of proto's `paep::mail_parties` (from msg_id and Y_A) so
-/// both parties can open the records of both gateways. A record is durable before the event's
-/// answer leaves (`record` returns once it is in a signed checkpoint); a record that cannot be
-/// written is logged and counted (`herald_mail_events_total{kind="evidence_failed"}`) and does
-/// not undo the mail's progress (the mail is durable either way).
-#[derive(Clone, Debug)]
-pub struct MailEvents {
-    metrics: MailMetrics,
-    recorder: EvidenceRecorder,
-    /// Each mail's consignment records before its handover ([`record_order`]).
-    order: Arc<record_order::RecordOrder>,
-}
-
-/// How often a record that is being written by another call (`Busy`) is tried again.
-const EVIDENCE_TRIES: u32 = 20;
-
-impl MailEvents {
-    fn count(&self, kind: &'static str) {
-        self.metrics.events.get_or_create(&KindLabel { kind }).inc();
-    }
-
-    /// Records `kind` for `envelope` with `reason` (see the type's docs).
-    async fn record(&self, kind: pb::EvidenceKind, envelope: &pb::MailEnvelope, reason: &str) {
-        self.record_all(&[kind], envelope, reason).await;
-    }
-
-    /// Records `kinds` for `envelope` with `reason`, in order, in one sequencing round.
-    async fn record_all(
-        &self,
-        kinds: &[pb::EvidenceKind],
-        envelope: &pb::MailEnvelope,
-        reason: &str,
-    ) {
-        let parties = match mail_parties(envelope) {
-            Ok(p) => p,
-            Err(e) => {
-                self.count("evidence_failed");
-                return warn!(error = %e, "no evidence record: the envelope's parties do not commit");
-            }
-        };
-        let events: Vec<MailEvent> = kinds
-            .iter()
-            .map(|&kind| MailEvent {
-                kind,
-                msg_id: envelope.msg_id.clone(),
-                parties: parties.clone(),
-                reason: reason.to_owned(),
-            })
-            .collect();
-        let names = || kinds.iter().map(|k| k.as_str_name()).collect::<Vec<_>>();
-        for _ in 0..EVIDENCE_TRIES {
-            match self.recorder.record_all(events.clone()).await {
-                Ok(_) => return,
-                Err(Refusal::Busy { retry_after }) => tokio::time::sleep(retry_after).await,
-                Err(e) => {
-                    self.count("evidence_failed");
-                    return warn!(error = %e, kinds = ?names(), "evidence record not written");
-                }
-            }
-        }
-        self.count("evidence_failed");
-        warn!(kinds = ?names(), "evidence record still busy; not written");
-    }
-
-    /// `Acceptance`: S_A took `envelope` from its sender (durable in the outbound queue).
-    pub async fn accepted(&self, envelope: &pb::MailEnvelope, expires_at: u64) {
-        self.count("acceptance");
-        info!(
-            msg_id = hex::encode(&envelope.msg_id),
-            expires_at, "mail accepted from sender"
-        );
-        self.record(pb::EvidenceKind::Acceptance, envelope, "")
-            .await;
-    }
-
-    /// S_A's side of the relay: S_B acknowledged `envelope` (S_B records `RelayAccepted`).
-    pub fn relayed(&self, envelope: &pb::MailEnvelope, duplicate: bool) {
-        self.count("relayed");
-        info!(
-            msg_id = hex::encode(&envelope.msg_id),
-            duplicate, "mail relayed; the recipient's gateway took it"
-        );
-    }
-
-    /// `RelayAccepted` (when relayed from another domain) and `Consignment` (S_B): `envelope` is
-    /// durable in its recipient's mailbox as entry `id`.
-    pub async fn consigned(&self, envelope: &pb::MailEnvelope, from_domain: &str, id: u64) {
-        self.count("consignment");
-        info!(
-            msg_id = hex::encode(&envelope.msg_id),
-            from_domain, id, "mail put in mailbox"
-        );
-        if account_domain(&envelope.recipient) != Some(from_domain) {
-            self.count("relay_accepted");
-        }
-        self.record_consignment(envelope, from_domain).await;
-    }
-
-    /// The records of [`consigned`](Self::consigned), written again for a repeated relay: a
-    /// crash between the mailbox write and its records leaves them unwritten, and a record
-    /// already logged is not logged twice.
-    pub async fn record_consignment(&self, envelope: &pb::MailEnvelope, from_domain: &str) {
-        // No reason text: the relaying domain is the sender's, and a public record names no
-        // domain of the mail's parties.
-        // Both in one round: a relay waits for one round of evidence, not two.
-        if account_domain(&envelope.recipient) != Some(from_domain) {
-            self.record_all(
-                &[
-                    pb::EvidenceKind::RelayAccepted,
-                    pb::EvidenceKind::Consignment,
-                ],
-                envelope,
-                "",
-            )
-            .await;
-        } else {
-            self.record(pb::EvidenceKind::Consignment, envelope, "")
-                .await;
-        }
-    }
-
-    /// The mail's turn to write its consignment records: taken before the mailbox write, so a
-    /// fetch's `Handover` waits for them ([`record_order`]).
-    async fn consignment_turn(&self, msg_id: &[u8]) -> record_order::Turn {
-        self.order.turn(msg_id).await
-    }
-
-    /// `Handover` (S_B): the recipient fetched `mail`, recorded after its consignment.
-    pub async fn handed_over(&self, mail: &pb::StoredMail) {
-        self.count("handover");
-        let Some(envelope) = mail.envelope.as_ref() else {
-            return;
-        };
-        let _after_the_consignment = self.order.turn(&envelope.msg_id).await;
-        info!(
-            msg_id = hex::encode(&envelope.msg_id),
-            id = mail.id,
-            "mail handed over to its recipient"
-        );
-        self.record(pb::EvidenceKind::Handover, envelope, "").await;
-    }
-
-    /// `NonDelivery` (S_A): `envelope` will not be delivered, for `reason`.
-    pub async fn not_delivered(&self, envelope: &pb::MailEnvelope, reason: &str) {
-        self.count("non_delivery");
-        warn!(
-            msg_id = hex::encode(&envelope.msg_id),
-            reason, "mail not delivered"
-        );
-        self.record(pb::EvidenceKind::NonDelivery, envelope, reason)
-            .await;
-    }
-
-    /// A refusal of `msg_id` before its envelope was verified (counted and logged only: an
-    /// unverified envelope's addresses are nobody's to commit to).
-    pub fn rejected(&self, msg_id: &[u8], reason: &str) {
-        self.count("rejection");
-        warn!(msg_id = hex::encode(msg_id), reason, "mail rejected");
-    }
-
-    /// `Rejection`: this gateway refused the verified `envelope` (from its own sender, or
-    /// relayed by a registered peer), for `reason`.
-    pub async fn rejected_mail(&self, envelope: &pb::MailEnvelope, reason: &str) {
-        self.rejected(&envelope.msg_id, reason);
-        self.record(pb::EvidenceKind::Rejection, envelope, reason)
-            .await;
     }
 }
 
@@ -442,11 +270,7 @@ impl MailService {
                 node: parts.node,
                 intake: parts.intake,
                 settings: parts.settings,
-                events: MailEvents {
-                    metrics: parts.metrics.clone(),
-                    recorder: parts.evidence,
-                    order: Arc::default(),
-                },
+                events: MailEvents::new(parts.metrics.clone(), parts.evidence),
                 metrics: parts.metrics,
                 policy: parts.policy,
                 wake: Notify::new(),

@@ -3,10 +3,14 @@
 //!
 //! The mail is in the mailbox (and fetchable) before its consignment records are logged, since
 //! they say it is there; a recipient who fetches at once would otherwise have its `HANDOVER`
-//! appended in the same sequencing round as, or before, the `CONSIGNMENT`. So the consignment
-//! takes the mail's turn before the mailbox write and keeps it until its records are logged, and
-//! the handover takes the same turn before its record. Turns are per msg_id and live only while
-//! someone holds or waits for one.
+//! queued before the `CONSIGNMENT`. So the consignment takes the mail's turn before the mailbox
+//! write and keeps it until its records are **queued** in the sequencer, and the handover takes
+//! the same turn before queueing its record. The sequencer gives indexes in the order of its
+//! pool (within a round and across rounds, a submission never split), so queued after is
+//! logged after: the handover need not wait for the consignment's round, and a fetch right
+//! after the arrival usually lands in the same round (docs/decisions.md, "One round at the
+//! recipient's gateway"). Turns are per msg_id and live only while someone holds or waits for
+//! one.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

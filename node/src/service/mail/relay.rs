@@ -166,7 +166,9 @@ impl MailService {
             self.inner.events.rejected_mail(&envelope, &reason).await;
             return Err(refused);
         }
-        let _turn = self.inner.events.consignment_turn(&msg_id).await;
+        // Held until the consignment's records are queued (not durable): a fetch's handover
+        // is queued after them, usually into the same round (`record_order`).
+        let turn = self.inner.events.consignment_turn(&msg_id).await;
         let delivered = self
             .deliver(envelope.clone(), relay.from_domain.clone(), now)
             .await?;
@@ -174,11 +176,16 @@ impl MailService {
             Delivered::Stored(id) => {
                 // Durable in the mailbox, not yet answered: a crash here must not duplicate.
                 crate::fault::reached(crate::fault::FaultPoint::MailConsigned);
-                self.inner
+                let records = self
+                    .inner
                     .events
                     .consigned(&envelope, &relay.from_domain, id)
                     .await;
+                drop(turn);
+                // Woken now: the reader's fetch queues its HANDOVER behind the records.
                 self.arrived(&envelope.recipient);
+                // Answered only once RELAY_ACCEPTED and CONSIGNMENT are durable.
+                records.durable().await;
                 Ok(pb::RelayAccepted {
                     msg_id,
                     duplicate: false,
@@ -186,10 +193,13 @@ impl MailService {
             }
             Delivered::Duplicate => {
                 self.inner.metrics.relay_duplicates.inc();
-                self.inner
+                let records = self
+                    .inner
                     .events
-                    .record_consignment(&envelope, &relay.from_domain)
+                    .queue_consignment(&envelope, &relay.from_domain)
                     .await;
+                drop(turn);
+                records.durable().await;
                 debug!(
                     msg_id = hex::encode(&msg_id),
                     "relay of a mail already taken"
@@ -512,7 +522,7 @@ impl MailService {
         };
         let (domain, now) = (self.inner.domain.clone(), self.now());
         let stored = envelope.clone();
-        let _turn = self
+        let turn = self
             .inner
             .events
             .consignment_turn(&queued.envelope.msg_id)
@@ -522,11 +532,14 @@ impl MailService {
             .await
         {
             Ok(Delivered::Stored(id)) => {
-                self.inner
+                let records = self
+                    .inner
                     .events
                     .consigned(&envelope, &self.inner.domain, id)
                     .await;
+                drop(turn);
                 self.arrived(&envelope.recipient);
+                records.durable().await;
                 Ok(false)
             }
             Ok(Delivered::Duplicate) => Ok(true),
