@@ -118,3 +118,50 @@ async fn every_mail_event_is_recorded_once_and_its_status_is_proven_to_the_clien
     );
     drop(alpha);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handover_queued_behind_its_consignment_lands_in_the_same_round_after_it() {
+    // A long interval, controlled here: a round closes 3 s after its first submission, so two
+    // rounds in a row cannot pass unseen between the two acks below.
+    let beta = Domain::start("beta.test", |c| c.sequence_interval_ms = 3_000).await;
+    let recorder = EvidenceRecorder::new(beta.gateway.intake().clone());
+    let consignment = recorder
+        .queue_all(vec![
+            event(pb::EvidenceKind::RelayAccepted, b"m-9", ""),
+            event(pb::EvidenceKind::Consignment, b"m-9", ""),
+        ])
+        .await
+        .unwrap();
+    // Queued, not durable: the same records are being written (never twice).
+    assert!(matches!(
+        recorder
+            .queue_all(vec![event(pb::EvidenceKind::Consignment, b"m-9", "")])
+            .await,
+        Err(Refusal::Busy { .. })
+    ));
+    // The handover does not wait for the consignment's round.
+    let handover = recorder
+        .queue_all(vec![event(pb::EvidenceKind::Handover, b"m-9", "fetched")])
+        .await
+        .unwrap();
+    let consigned = consignment.durable().await.unwrap();
+    // The consignment's round is the head now (the next could close 3 s later at the soonest).
+    let round = beta.gateway.store().head().size;
+    let handed = handover.durable().await.unwrap();
+    let [Recorded::Logged(relayed), Recorded::Logged(consigned)] = consigned[..] else {
+        panic!("{consigned:?}")
+    };
+    let [Recorded::Logged(handed)] = handed[..] else {
+        panic!("{handed:?}")
+    };
+    assert_eq!((consigned, handed), (relayed + 1, relayed + 2), "in that order");
+    assert!(handed < round, "the handover is in the consignment's round");
+    // Durable now: found, not written again.
+    assert_eq!(
+        recorder
+            .record_all(vec![event(pb::EvidenceKind::Consignment, b"m-9", "")])
+            .await
+            .unwrap(),
+        [Recorded::AlreadyLogged(consigned)]
+    );
+}

@@ -27,6 +27,7 @@ mod policy_served;
 mod relay_batch;
 mod sequencer_acks;
 mod sequencer_failure;
+mod sequencer_order;
 mod sequencer_pool;
 mod sequencer_status;
 mod store_restart;
