@@ -157,12 +157,29 @@ pub(crate) async fn evidence_kinds(
     msg_id: &[u8],
     count: usize,
 ) -> Vec<herald_proto::entry::EvidenceRecord> {
+    evidence_records(net, i, dir, msg_id, count)
+        .await
+        .into_iter()
+        .map(|r| r.record)
+        .collect()
+}
+
+/// [`evidence_kinds`] with each record's log index, in log order.
+pub(crate) async fn evidence_records(
+    net: &Testnet,
+    i: usize,
+    dir: &Path,
+    msg_id: &[u8],
+    count: usize,
+) -> Vec<herald_proto::evidence::ProvenRecord> {
     let deadline = tokio::time::Instant::now() + WITHIN;
     loop {
         let mut log = evidence_reader(net, i, dir).await;
         match log.delivery_status(msg_id).await {
             Ok(status) if status.records.len() >= count => {
-                return status.records.into_iter().map(|r| r.record).collect();
+                let mut records = status.records;
+                records.sort_by_key(|r| r.index);
+                return records;
             }
             Ok(_) | Err(_) if tokio::time::Instant::now() < deadline => {
                 tokio::time::sleep(Duration::from_millis(200)).await;
