@@ -154,7 +154,11 @@ async fn a_handover_queued_behind_its_consignment_lands_in_the_same_round_after_
     let [Recorded::Logged(handed)] = handed[..] else {
         panic!("{handed:?}")
     };
-    assert_eq!((consigned, handed), (relayed + 1, relayed + 2), "in that order");
+    assert_eq!(
+        (consigned, handed),
+        (relayed + 1, relayed + 2),
+        "in that order"
+    );
     assert!(handed < round, "the handover is in the consignment's round");
     // Durable now: found, not written again.
     assert_eq!(

@@ -36,9 +36,8 @@ async fn submissions_queued_in_order_get_indexes_in_that_order_within_and_across
     for i in 0..300u64 {
         // Singles and batches of up to 11 entries (over batch_max: still one round).
         let len = [1u64, 3, 1, 11, 2, 1, 5][(i % 7) as usize];
-        let batch: Vec<(Vec<u8>, Vec<IndexWrite>)> = (0..len)
-            .map(|k| (entry(i * 100 + k), Vec::new()))
-            .collect();
+        let batch: Vec<(Vec<u8>, Vec<IndexWrite>)> =
+            (0..len).map(|k| (entry(i * 100 + k), Vec::new())).collect();
         pending.push((handle.enqueue_batch(batch).unwrap(), len));
         if i % 50 == 49 {
             // Let rounds pass between some of them.
@@ -58,7 +57,11 @@ async fn submissions_queued_in_order_get_indexes_in_that_order_within_and_across
     for pair in landed.windows(2) {
         let (before, after) = (pair[0], pair[1]);
         // Nothing else was queued: each starts where the one queued before it ends.
-        assert_eq!(after.first, before.first + before.len, "{before:?} {after:?}");
+        assert_eq!(
+            after.first,
+            before.first + before.len,
+            "{before:?} {after:?}"
+        );
         // A batch is whole in its round.
         assert!(after.first + after.len <= after.size, "{after:?}");
         if after.size != before.size {

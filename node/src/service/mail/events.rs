@@ -152,7 +152,12 @@ impl MailEvents {
     }
 
     /// Records `kind` for `envelope` with `reason` (see the type's docs).
-    pub(super) async fn record(&self, kind: pb::EvidenceKind, envelope: &pb::MailEnvelope, reason: &str) {
+    pub(super) async fn record(
+        &self,
+        kind: pb::EvidenceKind,
+        envelope: &pb::MailEnvelope,
+        reason: &str,
+    ) {
         self.queue_all(&[kind], envelope, reason)
             .await
             .durable()
