@@ -169,3 +169,32 @@ async fn a_handover_queued_behind_its_consignment_lands_in_the_same_round_after_
         [Recorded::AlreadyLogged(consigned)]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_dropped_before_their_round_stay_claimed_until_it_is_answered() {
+    let beta = Domain::start("beta.test", |c| c.sequence_interval_ms = 1_000).await;
+    let recorder = EvidenceRecorder::new(beta.gateway.intake().clone());
+    let consignment = || vec![event(pb::EvidenceKind::Consignment, b"m-8", "")];
+    // The caller stops waiting: the records are still on their way to the log.
+    drop(recorder.queue_all(consignment()).await.unwrap());
+    // So another call cannot find them missing and write them a second time.
+    assert!(matches!(
+        recorder.queue_all(consignment()).await,
+        Err(Refusal::Busy { .. })
+    ));
+    // Once their round is answered: found, logged once.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let found = loop {
+        match recorder.record_all(consignment()).await {
+            Ok(found) => break found,
+            Err(Refusal::Busy { .. }) if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            other => panic!("{other:?}"),
+        }
+    };
+    assert!(
+        matches!(found[..], [Recorded::AlreadyLogged(_)]),
+        "{found:?}"
+    );
+}
