@@ -15,7 +15,7 @@
 
 use crate::checkpoint::CosignedCheckpoint;
 use crate::entry::{
-    EntryError, IdentityBinding, IdentityRevocation, verify_identity_binding,
+    EntryError, IdentityBinding, IdentityRevocation, verify_identity_binding_keyed,
     verify_identity_revocation,
 };
 use crate::inclusion::{CheckpointMemo, InclusionError, LogTrust, VerifiedEntry};
@@ -96,6 +96,8 @@ pub fn account_in_log_domain(account: &str, origin: &str) -> bool {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VerifiedBinding {
     binding: IdentityBinding,
+    /// IK as read when its prekey signature was checked, for the next signatures by it.
+    identity_verifying_key: ed25519_dalek::VerifyingKey,
     inclusion: VerifiedEntry<CosignedCheckpoint>,
     /// The proof as verified, kept for evidence bundles.
     proof: pb::IncludedLeaf,
@@ -112,6 +114,12 @@ impl VerifiedBinding {
     /// Its Ed25519 identity key IK.
     pub fn identity_key(&self) -> &[u8; 32] {
         &self.binding.identity_key
+    }
+
+    /// IK read as a public key (decompressed once, when the binding was verified): what
+    /// further signatures by IK are checked with.
+    pub fn identity_verifying_key(&self) -> &ed25519_dalek::VerifyingKey {
+        &self.identity_verifying_key
     }
 
     /// Its signed fallback X25519 prekey (the prekey's signature by IK was checked).
@@ -284,9 +292,11 @@ fn binding(
     };
     check_domain(&entry.account, trust)?;
     let inclusion = included(trust, leaf, now, max_skew, memo)?;
-    let binding = verify_identity_binding(&entry, trust.log().public_key())?;
+    let (binding, identity_verifying_key) =
+        verify_identity_binding_keyed(&entry, trust.log().public_key())?;
     Ok(VerifiedBinding {
         binding,
+        identity_verifying_key,
         inclusion,
         proof: leaf.clone(),
         trust: trust.clone(),

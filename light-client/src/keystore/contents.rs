@@ -33,6 +33,11 @@ use super::{Identity, KeyStoreError, MAX_SECRETS, Prekey, SecretId, random_bytes
 pub(crate) struct Contents {
     identity: Option<(String, SigningKey)>,
     secrets: BTreeMap<SecretId, StaticSecret>,
+    /// The public halves of secrets made here, as computed when they were made (a reader's
+    /// agreement names its prekey's public half; computing it again is a scalar
+    /// multiplication per mail). Never written; a secret not in it (read from a file,
+    /// inserted) has its half computed when asked. Removed with its secret.
+    publics: BTreeMap<SecretId, [u8; 32]>,
     /// The number the next prekey gets; never decreases.
     next_prekey: u64,
 }
@@ -42,6 +47,7 @@ impl Default for Contents {
         Contents {
             identity: None,
             secrets: BTreeMap::new(),
+            publics: BTreeMap::new(),
             next_prekey: 1,
         }
     }
@@ -134,6 +140,7 @@ impl Contents {
         let secret = StaticSecret::from(*bytes);
         let public = PublicKey::from(&secret).to_bytes();
         self.insert(id, secret)?;
+        self.publics.insert(id.clone(), public);
         Ok(public)
     }
 
@@ -144,7 +151,13 @@ impl Contents {
     }
 
     pub(super) fn public_key(&self, id: &SecretId) -> Option<[u8; 32]> {
-        self.secrets.get(id).map(|s| PublicKey::from(s).to_bytes())
+        let secret = self.secrets.get(id)?;
+        Some(
+            self.publics
+                .get(id)
+                .copied()
+                .unwrap_or_else(|| PublicKey::from(secret).to_bytes()),
+        )
     }
 
     pub(super) fn diffie_hellman(
@@ -166,6 +179,7 @@ impl Contents {
     }
 
     pub(super) fn remove(&mut self, id: &SecretId) -> bool {
+        self.publics.remove(id);
         self.secrets.remove(id).is_some()
     }
 
@@ -232,12 +246,12 @@ impl Contents {
         let mut out: Vec<Prekey> = self
             .secrets
             .iter()
-            .filter_map(|(id, secret)| {
+            .filter_map(|(id, _)| {
                 let (kind, number) = parse_prekey_id(id)?;
                 Some(Prekey {
                     id: number,
                     kind,
-                    public_key: PublicKey::from(secret).to_bytes(),
+                    public_key: self.public_key(id)?,
                 })
             })
             .collect();
@@ -327,6 +341,7 @@ impl Contents {
         Ok(Contents {
             identity,
             secrets,
+            publics: BTreeMap::new(),
             next_prekey,
         })
     }
@@ -470,5 +485,28 @@ mod tests {
             Err(KeyStoreError::UnknownSecret { .. })
         ));
         assert!(matches!(c.sign(b"m"), Err(KeyStoreError::NoIdentity)));
+    }
+
+    #[test]
+    fn a_public_half_kept_from_generation_is_the_secret_s_and_goes_with_it() {
+        let mut c = Contents::default();
+        let made = c.generate(&id("x")).unwrap();
+        let secret = c.export_secret(&id("x")).unwrap();
+        assert_eq!(made, PublicKey::from(&secret).to_bytes());
+        assert_eq!(c.public_key(&id("x")), Some(made));
+        // Read back from its encoding: no half kept, computed, the same.
+        let back = Contents::decode(&c.encode(), true).unwrap();
+        assert!(back.publics.is_empty());
+        assert_eq!(back.public_key(&id("x")), Some(made));
+        // Removed with its secret: another secret under the same id has its own half.
+        assert!(c.remove(&id("x")));
+        assert_eq!(c.public_key(&id("x")), None);
+        let other = StaticSecret::from([7; 32]);
+        c.insert(&id("x"), other.clone()).unwrap();
+        assert_eq!(
+            c.public_key(&id("x")),
+            Some(PublicKey::from(&other).to_bytes())
+        );
+        assert_ne!(c.public_key(&id("x")), Some(made));
     }
 }

@@ -20,7 +20,9 @@
 
 use ed25519_dalek::{Signer as _, SigningKey, VerifyingKey};
 
-use super::{EntryError, fixed, signing_input, verify_signature};
+use super::{
+    EntryError, fixed, signing_input, verify_signature, verify_signature_by, verifying_key,
+};
 use crate::wire::pb;
 
 /// The label that starts an identity binding's signing input (signed by the gateway).
@@ -96,7 +98,17 @@ pub fn verify_fallback_prekey(
     prekey: &[u8; 32],
     signature: &[u8],
 ) -> Result<(), EntryError> {
-    verify_signature(
+    verify_fallback_prekey_by(&verifying_key(identity_key)?, account, prekey, signature)
+}
+
+/// [`verify_fallback_prekey`] by IK already read ([`super::verifying_key`]).
+fn verify_fallback_prekey_by(
+    identity_key: &VerifyingKey,
+    account: &str,
+    prekey: &[u8; 32],
+    signature: &[u8],
+) -> Result<(), EntryError> {
+    verify_signature_by(
         identity_key,
         &fallback_prekey_signing_input(account, prekey),
         signature,
@@ -173,6 +185,16 @@ pub fn verify_identity_binding(
     entry: &pb::IdentityBinding,
     gateway: &VerifyingKey,
 ) -> Result<IdentityBinding, EntryError> {
+    verify_identity_binding_keyed(entry, gateway).map(|(binding, _)| binding)
+}
+
+/// [`verify_identity_binding`], also returning IK as read for the check of its prekey
+/// signature, so that a caller checking more signatures by IK (a one-time prekey's, a mail's
+/// sig_A) does not read the key again. The same checks, in the same order.
+pub fn verify_identity_binding_keyed(
+    entry: &pb::IdentityBinding,
+    gateway: &VerifyingKey,
+) -> Result<(IdentityBinding, VerifyingKey), EntryError> {
     let binding = IdentityBinding {
         account: entry.account.clone(),
         identity_key: fixed("IdentityBinding.identity_key", &entry.identity_key)?,
@@ -183,18 +205,16 @@ pub fn verify_identity_binding(
         )?,
         valid_from: entry.valid_from,
     };
-    verify_signature(
-        gateway.as_bytes(),
-        &binding.signing_input(),
-        &entry.gateway_signature,
-    )?;
-    verify_fallback_prekey(
-        &binding.identity_key,
+    // The gateway's key is read already: its point is not decompressed again.
+    verify_signature_by(gateway, &binding.signing_input(), &entry.gateway_signature)?;
+    let identity_key = verifying_key(&binding.identity_key)?;
+    verify_fallback_prekey_by(
+        &identity_key,
         &binding.account,
         &binding.signed_prekey,
         &binding.signed_prekey_signature,
     )?;
-    Ok(binding)
+    Ok((binding, identity_key))
 }
 
 /// A domain's statement "`identity_key` is no longer `account`'s from `revoked_at` on".
@@ -247,8 +267,8 @@ pub fn verify_identity_revocation(
         identity_key: fixed("IdentityRevocation.identity_key", &entry.identity_key)?,
         revoked_at: entry.revoked_at,
     };
-    verify_signature(
-        gateway.as_bytes(),
+    verify_signature_by(
+        gateway,
         &revocation.signing_input(),
         &entry.gateway_signature,
     )?;
@@ -298,6 +318,52 @@ mod tests {
             verify_identity_binding(&entry, &other),
             Err(EntryError::BadSignature)
         );
+    }
+
+    #[test]
+    fn the_keyed_check_reads_ik_once_and_refuses_every_changed_byte_as_before() {
+        let gw = gateway().verifying_key();
+        let entry = inner(binding().sign(&gateway()));
+        let (b, key) = verify_identity_binding_keyed(&entry, &gw).unwrap();
+        assert_eq!(b, binding());
+        assert_eq!(key.to_bytes(), binding().identity_key);
+        // Every byte of the signed fields changed: refused by both, alike (the gateway's
+        // signature is checked with the key as read, IK's with IK as read).
+        let fields = |e: &mut pb::IdentityBinding, i: usize| -> bool {
+            let all: [&mut Vec<u8>; 4] = [
+                &mut e.identity_key,
+                &mut e.signed_prekey,
+                &mut e.signed_prekey_signature,
+                &mut e.gateway_signature,
+            ];
+            let mut i = i;
+            for f in all {
+                if i < f.len() {
+                    f[i] ^= 0x01;
+                    return true;
+                }
+                i -= f.len();
+            }
+            false
+        };
+        let mut i = 0;
+        while {
+            let mut t = entry.clone();
+            let changed = fields(&mut t, i);
+            if changed {
+                let plain = verify_identity_binding(&t, &gw);
+                assert!(plain.is_err(), "byte {i}");
+                assert_eq!(
+                    verify_identity_binding_keyed(&t, &gw).map(|(b, _)| b),
+                    plain,
+                    "byte {i}"
+                );
+            }
+            changed
+        } {
+            i += 1;
+        }
+        assert_eq!(i, 32 + 32 + 64 + 64);
     }
 
     #[test]

@@ -26,7 +26,8 @@ pub use identity::{
     ACCOUNT_REGISTRATION_LABEL, FALLBACK_PREKEY_LABEL, IDENTITY_BINDING_LABEL,
     IDENTITY_REVOCATION_LABEL, IdentityBinding, IdentityRevocation, fallback_prekey_signing_input,
     registration_signing_input, sign_fallback_prekey, sign_registration, verify_fallback_prekey,
-    verify_identity_binding, verify_identity_revocation, verify_registration,
+    verify_identity_binding, verify_identity_binding_keyed, verify_identity_revocation,
+    verify_registration,
 };
 pub use key_publication::{
     KEY_PUBLICATION_LABEL, KeyPublication, PublicationOpening, SEALED_KEY_PUBLICATION_LABEL,
@@ -112,9 +113,22 @@ pub(crate) fn fixed<const N: usize>(
 
 /// Checks an Ed25519 signature by `key` over `message`, with the strict (non-malleable) rules.
 pub fn verify_signature(key: &[u8], message: &[u8], signature: &[u8]) -> Result<(), EntryError> {
+    verify_signature_by(&verifying_key(key)?, message, signature)
+}
+
+/// `key` as an Ed25519 public key (its point decompressed: the one costly step of reading a
+/// key, which a caller checking several signatures by one key does once).
+pub fn verifying_key(key: &[u8]) -> Result<ed25519_dalek::VerifyingKey, EntryError> {
     let key: [u8; 32] = key.try_into().map_err(|_| EntryError::BadAuthorKey)?;
-    let key =
-        ed25519_dalek::VerifyingKey::from_bytes(&key).map_err(|_| EntryError::BadAuthorKey)?;
+    ed25519_dalek::VerifyingKey::from_bytes(&key).map_err(|_| EntryError::BadAuthorKey)
+}
+
+/// [`verify_signature`] by a key already read ([`verifying_key`]): the same strict check.
+pub fn verify_signature_by(
+    key: &ed25519_dalek::VerifyingKey,
+    message: &[u8],
+    signature: &[u8],
+) -> Result<(), EntryError> {
     let signature = ed25519_dalek::Signature::from_slice(signature)
         .map_err(|_| EntryError::BadSignatureLength(signature.len()))?;
     key.verify_strict(message, &signature)

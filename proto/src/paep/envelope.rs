@@ -29,7 +29,7 @@ use super::keystore::{IdentitySigner, PrekeyAgreement};
 use super::prekey::{PrekeyKind, VerifiedPrekeyBundle};
 use super::replay::ReplayCache;
 use crate::certmail::ephemeral_secret;
-use crate::entry::{lp, signing_input, verify_signature};
+use crate::entry::{lp, signing_input, verify_signature_by, verifying_key};
 use crate::identity::{NotBound, VerifiedBinding, VerifiedRevocation, account_domain};
 use crate::wire::{MAX_MAIL_PLAINTEXT_BYTES, Validate as _, WireError, pb};
 
@@ -282,7 +282,8 @@ pub fn verify_sender_signature(
     identity_key: &[u8; 32],
 ) -> Result<(), MailError> {
     envelope.validate()?;
-    check_sender_signature(envelope, &Header::of(envelope), identity_key)
+    let identity_key = verifying_key(identity_key).map_err(|_| MailError::ForgedSender)?;
+    check_sender_signature(envelope, &Header::of(envelope), &identity_key)
 }
 
 /// sig_A over `header` (the envelope's) and H(Z), under `identity_key`; the envelope is
@@ -290,9 +291,9 @@ pub fn verify_sender_signature(
 fn check_sender_signature(
     envelope: &pb::MailEnvelope,
     header: &Header<'_>,
-    identity_key: &[u8; 32],
+    identity_key: &ed25519_dalek::VerifyingKey,
 ) -> Result<(), MailError> {
-    verify_signature(
+    verify_signature_by(
         identity_key,
         &header.signing_input(&envelope.ciphertext),
         &envelope.sender_signature,
@@ -324,7 +325,7 @@ pub fn open_envelope<K: PrekeyAgreement>(
     }
     sender_binding.bound_at(now, sender_revocations)?;
     let header = Header::of(envelope);
-    check_sender_signature(envelope, &header, sender_binding.identity_key())?;
+    check_sender_signature(envelope, &header, sender_binding.identity_verifying_key())?;
     if replay.contains(&envelope.msg_id, envelope.prekey_id) {
         return Err(MailError::Replayed);
     }
@@ -450,6 +451,30 @@ mod tests {
             matches!(again, MailError::PrekeyUnavailable { id: i, .. } if i == id),
             "{again:?}"
         );
+    }
+
+    #[test]
+    fn sig_a_is_checked_with_ik_as_read_for_the_binding_byte_by_byte() {
+        // The sender's IK is read once, when its binding is verified; every changed byte of
+        // sig_A is still refused under it, and by S_A's check from IK's bytes alike.
+        let mut world = World::new();
+        let real = sealed(&world, world.fallback_zero(), b"m-9", b"hello");
+        let ik = world.alice().identity_key().to_owned();
+        assert_eq!(verify_sender_signature(&real, &ik), Ok(()));
+        for i in 0..real.sender_signature.len() {
+            let mut t = real.clone();
+            t.sender_signature[i] ^= 0x01;
+            assert_eq!(
+                open(&mut world, &t, &mut ReplayCache::new()).unwrap_err(),
+                MailError::ForgedSender,
+                "byte {i}"
+            );
+            assert_eq!(
+                verify_sender_signature(&t, &ik),
+                Err(MailError::ForgedSender)
+            );
+        }
+        open(&mut world, &real, &mut ReplayCache::new()).unwrap();
     }
 
     #[test]

@@ -18,7 +18,7 @@
 
 use super::key32;
 use super::keystore::{IdentitySigner, PrekeyCreator};
-use crate::entry::{EntryError, signing_input, verify_signature};
+use crate::entry::{EntryError, signing_input, verify_signature_by, verifying_key};
 use crate::identity::{
     IdentityError, NotBound, VerifiedBinding, verify_binding_memo, verify_revocation_memo,
 };
@@ -232,11 +232,11 @@ fn parts(prekey: &pb::SignedPrekey) -> Result<(PrekeyKind, [u8; 32]), PrekeyErro
 fn check_signature(
     prekey: &pb::SignedPrekey,
     account: &str,
-    identity_key: &[u8; 32],
+    identity_key: &ed25519_dalek::VerifyingKey,
 ) -> Result<(), PrekeyError> {
     let (kind, public) = parts(prekey)?;
     let input = prekey_signing_input(account, kind, prekey.id, &public);
-    verify_signature(identity_key, &input, &prekey.signature).map_err(|error| {
+    verify_signature_by(identity_key, &input, &prekey.signature).map_err(|error| {
         PrekeyError::BadSignature {
             id: prekey.id,
             error,
@@ -256,7 +256,14 @@ pub fn verify_prekey_upload(
         .one_time
         .iter()
         .chain(upload.fallback.iter())
-        .try_for_each(|p| check_signature(p, account, identity_key))
+        .try_for_each(|p| {
+            // Read per prekey, as before: an empty upload under a key that does not read is
+            // not refused, and `parts` is judged before the key.
+            parts(p)?;
+            let key = verifying_key(identity_key)
+                .map_err(|error| PrekeyError::BadSignature { id: p.id, error })?;
+            check_signature(p, account, &key)
+        })
 }
 
 /// A prekey the sender may encrypt to: made only by [`verify_prekey_bundle`].
@@ -362,7 +369,7 @@ pub fn verify_prekey_bundle_memo(
             return Err(PrekeyError::NotTheBindingPrekey);
         }
     } else {
-        check_signature(prekey, account, binding.identity_key())?;
+        check_signature(prekey, account, binding.identity_verifying_key())?;
     }
     Ok(VerifiedPrekeyBundle {
         kind,
@@ -527,6 +534,23 @@ mod tests {
             check(&world, &world.bundle(zero, vec![])).unwrap_err(),
             PrekeyError::NotTheBindingPrekey
         );
+    }
+
+    #[test]
+    fn the_prekey_signature_is_checked_with_ik_as_read_for_the_binding_byte_by_byte() {
+        // IK is read once, when the binding is verified: each changed byte is still refused.
+        let mut world = World::new();
+        let prekey = world.upload(1).one_time.remove(0);
+        assert!(check(&world, &world.bundle(prekey.clone(), vec![])).is_ok());
+        for i in 0..prekey.signature.len() {
+            let mut t = prekey.clone();
+            t.signature[i] ^= 0x01;
+            let refused = check(&world, &world.bundle(t, vec![]));
+            assert!(
+                matches!(refused, Err(PrekeyError::BadSignature { .. })),
+                "{i}"
+            );
+        }
     }
 
     #[test]
