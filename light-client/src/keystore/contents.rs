@@ -245,8 +245,8 @@ impl Contents {
     pub(super) fn prekeys(&self) -> Vec<Prekey> {
         let mut out: Vec<Prekey> = self
             .secrets
-            .iter()
-            .filter_map(|(id, _)| {
+            .keys()
+            .filter_map(|id| {
                 let (kind, number) = parse_prekey_id(id)?;
                 Some(Prekey {
                     id: number,
