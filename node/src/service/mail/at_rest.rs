@@ -90,6 +90,14 @@ impl AtRest {
         *self.derive(purpose, data)
     }
 
+    /// The cipher of `scope`, derived once for the records it seals or opens (a listing opens
+    /// many records of one mailbox; a delivery seals several).
+    pub(crate) fn scoped(&self, scope: &[u8]) -> Scoped {
+        Scoped(ChaCha20Poly1305::new(&Key::from(
+            *self.derive(KEY_LABEL, scope),
+        )))
+    }
+
     /// `value` sealed for `scope` under the sled key `key`.
     pub(crate) fn seal(
         &self,
@@ -97,10 +105,29 @@ impl AtRest {
         key: &[u8],
         value: &[u8],
     ) -> Result<Vec<u8>, StoreError> {
-        let cipher = ChaCha20Poly1305::new(&Key::from(*self.derive(KEY_LABEL, scope)));
+        self.scoped(scope).seal(key, value)
+    }
+
+    /// The value of a record sealed for `scope` under the sled key `key`.
+    pub(crate) fn open(
+        &self,
+        scope: &[u8],
+        key: &[u8],
+        record: &[u8],
+    ) -> Result<Vec<u8>, StoreError> {
+        self.scoped(scope).open(key, record)
+    }
+}
+
+/// The records of one scope (`AtRest::scoped`).
+pub(crate) struct Scoped(ChaCha20Poly1305);
+
+impl Scoped {
+    /// `value` sealed under the sled key `key`.
+    pub(crate) fn seal(&self, key: &[u8], value: &[u8]) -> Result<Vec<u8>, StoreError> {
         let mut nonce = [0u8; NONCE_LEN];
         getrandom::fill(&mut nonce).map_err(|_| StoreError::Random)?;
-        let sealed = cipher
+        let sealed = (self.0)
             .encrypt(
                 &Nonce::from(nonce),
                 Payload {
@@ -116,20 +143,14 @@ impl AtRest {
         Ok(out)
     }
 
-    /// The value of a record sealed for `scope` under the sled key `key`.
-    pub(crate) fn open(
-        &self,
-        scope: &[u8],
-        key: &[u8],
-        record: &[u8],
-    ) -> Result<Vec<u8>, StoreError> {
+    /// The value of a record sealed under the sled key `key`.
+    pub(crate) fn open(&self, key: &[u8], record: &[u8]) -> Result<Vec<u8>, StoreError> {
         if record.len() < NONCE_LEN {
             return Err(StoreError::Unreadable);
         }
         let (nonce, sealed) = record.split_at(NONCE_LEN);
         let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| StoreError::Unreadable)?;
-        let cipher = ChaCha20Poly1305::new(&Key::from(*self.derive(KEY_LABEL, scope)));
-        cipher
+        (self.0)
             .decrypt(
                 &Nonce::from(nonce),
                 Payload {

@@ -25,6 +25,10 @@
 //! - **Quota per account** in bytes of ciphertext held; **retention** from the configuration:
 //!   [`Mailboxes::sweep`] deletes entries (and markers) older than it.
 //!
+//! - **Reads are done where they are asked, when small** (`reads`): a listing or a fetch opens
+//!   records on the async thread while what it opened stays under [`reads::INLINE_BYTES`],
+//!   and hands the rest of its work to the blocking pool only past that.
+//!
 //! One writer at a time (a mutex): the quota and marker checks and the batch are one step. The
 //! flush comes after the mutex is released and is shared by the changes in flight
 //! (`db::GroupFlush`): the 64 relays of one `relay_mails` request, the acknowledgements of
@@ -33,10 +37,10 @@
 use std::sync::{Arc, Mutex, PoisonError};
 
 use herald_proto::paep::transfer::{self, travels_in_chunks};
-use herald_proto::wire::{MAIL_CHUNK_BYTES, MAX_INBOX_ENTRIES, Validate as _, decode, pb};
+use herald_proto::wire::{MAIL_CHUNK_BYTES, Validate as _, decode, pb};
 use prost::Message as _;
 
-use super::at_rest::{AtRest, LABEL_LEN, SEALED_OVERHEAD, StoreError, flush_failed};
+use super::at_rest::{AtRest, LABEL_LEN, SEALED_OVERHEAD, Scoped, StoreError, flush_failed};
 use crate::db::GroupFlush;
 
 const ENTRY: u8 = b'b';
@@ -59,6 +63,24 @@ pub(crate) enum Delivered {
     Duplicate,
     /// Over the account's quota: nothing stored.
     OverQuota,
+}
+
+/// A change of the mailboxes done in a group (`Mailboxes::change_all`).
+#[derive(Debug)]
+pub(crate) enum Change {
+    /// A mail to store: its envelope, the domain that relayed it, when it came (Unix s).
+    Deliver(pb::MailEnvelope, String, u64),
+    /// An account's acknowledgement of the entries `ids`.
+    Acknowledge(String, Vec<u64>),
+}
+
+/// What a [`Change`] did, each durable once it is returned.
+#[derive(Debug)]
+pub(crate) enum Changed {
+    /// The delivery's outcome.
+    Delivered(Result<Delivered, StoreError>),
+    /// For each id acknowledged, whether it was there.
+    Acknowledged(Result<Vec<bool>, StoreError>),
 }
 
 /// A mailbox entry read back.
@@ -162,23 +184,42 @@ impl Mailboxes {
         Ok(delivered)
     }
 
-    /// [`deliver`](Self::deliver) of each of `mails` (envelope, relaying domain, time), with one
-    /// flush for all of them: one outcome per mail, in order, each durable when this returns.
-    pub(crate) fn deliver_all(
-        &self,
-        mails: Vec<(pb::MailEnvelope, String, u64)>,
-    ) -> Vec<Result<Delivered, StoreError>> {
-        let written: Vec<_> = mails
+    /// Each of `changes` (deliveries and acknowledgements of any accounts) as
+    /// [`deliver`](Self::deliver) or [`acknowledge_all`](Self::acknowledge_all) does it, one at
+    /// a time under the writer lock, then one flush for all of them: one outcome per change, in
+    /// order, each durable when this returns.
+    pub(crate) fn change_all(&self, changes: Vec<Change>) -> Vec<Changed> {
+        let written: Vec<Changed> = changes
             .iter()
-            .map(|(envelope, from_domain, now)| self.deliver_in_memory(envelope, from_domain, *now))
+            .map(|change| match change {
+                Change::Deliver(envelope, from_domain, now) => {
+                    Changed::Delivered(self.deliver_in_memory(envelope, from_domain, *now))
+                }
+                Change::Acknowledge(account, ids) => {
+                    Changed::Acknowledged(self.acknowledge_in_memory(account, ids))
+                }
+            })
             .collect();
-        let flushed = self.flushes.flush();
+        // An acknowledgement of ids already gone waits for the flush too: another one may have
+        // deleted them and still wait for its own (see `acknowledge_all`).
+        let needed = written.iter().any(|w| match w {
+            Changed::Delivered(Ok(Delivered::OverQuota)) => false,
+            Changed::Acknowledged(Ok(deleted)) => !deleted.is_empty(),
+            _ => true,
+        });
+        let flushed = if needed { self.flushes.flush() } else { Ok(()) };
+        let durable = |e: &sled::Error| flush_failed(e);
         written
             .into_iter()
-            .map(|outcome| match (outcome?, &flushed) {
-                (Delivered::OverQuota, _) => Ok(Delivered::OverQuota),
-                (_, Err(e)) => Err(flush_failed(e)),
-                (delivered, Ok(())) => Ok(delivered),
+            .map(|outcome| match (outcome, &flushed) {
+                (Changed::Delivered(Ok(Delivered::OverQuota)), _) => {
+                    Changed::Delivered(Ok(Delivered::OverQuota))
+                }
+                (Changed::Delivered(Ok(_)), Err(e)) => Changed::Delivered(Err(durable(e))),
+                (Changed::Acknowledged(Ok(d)), Err(e)) if !d.is_empty() => {
+                    Changed::Acknowledged(Err(durable(e)))
+                }
+                (outcome, _) => outcome,
             })
             .collect()
     }
@@ -219,16 +260,14 @@ impl Mailboxes {
             received_at: now,
             from_domain: from_domain.to_owned(),
         };
+        let scoped = self.at_rest.scoped(&label);
         let mut value = now.to_le_bytes().to_vec();
-        value.extend(
-            self.at_rest
-                .seal(&label, &entry_key, &stored.encode_to_vec())?,
-        );
+        value.extend(scoped.seal(&entry_key, &stored.encode_to_vec())?);
         let mut batch = sled::Batch::default();
         if pieced {
             for (offset, piece) in envelope.ciphertext.chunks(PIECE_BYTES).enumerate() {
                 let piece_key = piece_key(&label, id, (offset * PIECE_BYTES) as u64);
-                let sealed = self.at_rest.seal(&label, &piece_key, piece)?;
+                let sealed = scoped.seal(&piece_key, piece)?;
                 batch.insert(piece_key, sealed);
             }
         }
@@ -240,9 +279,7 @@ impl Mailboxes {
             size,
         };
         let index_key = key(INDEX, &label, &id.to_be_bytes());
-        let sealed_index = self
-            .at_rest
-            .seal(&label, &index_key, &index.encode_to_vec())?;
+        let sealed_index = scoped.seal(&index_key, &index.encode_to_vec())?;
         batch.insert(index_key, sealed_index);
         batch.insert(entry_key, value);
         batch.insert(taken, now.to_le_bytes().to_vec());
@@ -264,14 +301,9 @@ impl Mailboxes {
 
     /// An entry read back, checked like anything from outside: a whole mail, or the head of one
     /// in pieces (its Z empty).
-    fn read(
-        &self,
-        label: &[u8; LABEL_LEN],
-        entry_key: &[u8],
-        value: &[u8],
-    ) -> Result<pb::StoredMail, StoreError> {
+    fn read(scoped: &Scoped, entry_key: &[u8], value: &[u8]) -> Result<pb::StoredMail, StoreError> {
         let sealed = value.get(8..).ok_or(StoreError::Unreadable)?;
-        let plain = self.at_rest.open(label, entry_key, sealed)?;
+        let plain = scoped.open(entry_key, sealed)?;
         let mail: pb::StoredMail = decode(&plain, super::transfer_store::MAX_STORED_MAIL_BYTES)
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let envelope = (mail.envelope.as_ref())
@@ -289,6 +321,7 @@ impl Mailboxes {
     /// The index record of entry `id`, if it has one (entries stored before the index do not).
     fn index(
         &self,
+        scoped: &Scoped,
         label: &[u8; LABEL_LEN],
         id: u64,
     ) -> Result<Option<pb::InboxEntry>, StoreError> {
@@ -296,15 +329,7 @@ impl Mailboxes {
         let Some(sealed) = self.tree.get(&index_key)? else {
             return Ok(None);
         };
-        let plain = self.at_rest.open(label, &index_key, &sealed)?;
-        let entry: pb::InboxEntry =
-            decode(&plain, MAX_INDEX_BYTES).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        if entry.id != id {
-            return Err(StoreError::Corrupt(
-                "an index record of another entry".into(),
-            ));
-        }
-        Ok(Some(entry))
+        reads::open_index(scoped, &index_key, &sealed, id).map(Some)
     }
 
     /// Z's length of entry `id` if it is stored in pieces (the last piece's end).
@@ -329,52 +354,6 @@ impl Mailboxes {
         Ok(Some(offset + len as u64))
     }
 
-    /// The entries of `account`'s mailbox, oldest first, at most `MAX_INBOX_ENTRIES`: each from
-    /// its index record (an entry without one is opened). Blocking.
-    pub(crate) fn list(&self, account: &str) -> Result<pb::Inbox, StoreError> {
-        let label = self.at_rest.label(account);
-        let mut inbox = pb::Inbox::default();
-        for item in self.tree.scan_prefix(key(ENTRY, &label, &[])).keys() {
-            let k = item?;
-            if inbox.entries.len() == MAX_INBOX_ENTRIES {
-                inbox.truncated = true;
-                break;
-            }
-            if let Some(entry) = self.index(&label, entry_id(&k)?)? {
-                inbox.entries.push(entry);
-                continue;
-            }
-            let Some(v) = self.tree.get(&k)? else {
-                continue;
-            };
-            let mail = self.read(&label, &k, &v)?;
-            let envelope = mail.envelope.unwrap_or_default();
-            inbox.entries.push(pb::InboxEntry {
-                id: mail.id,
-                msg_id: envelope.msg_id,
-                sender: envelope.sender,
-                received_at: mail.received_at,
-                size: envelope.ciphertext.len() as u64,
-            });
-        }
-        Ok(inbox)
-    }
-
-    /// Entry `id` of `account`'s mailbox; a mail in pieces comes without its Z (read it by
-    /// [`Mailboxes::part`]). Blocking.
-    pub(crate) fn fetch(&self, account: &str, id: u64) -> Result<Option<Held>, StoreError> {
-        let label = self.at_rest.label(account);
-        let entry_key = key(ENTRY, &label, &id.to_be_bytes());
-        let Some(v) = self.tree.get(&entry_key)? else {
-            return Ok(None);
-        };
-        let mail = self.read(&label, &entry_key, &v)?;
-        Ok(Some(match self.pieced_total(&label, id)? {
-            Some(total) => Held::Pieced { head: mail, total },
-            None => Held::Whole(mail),
-        }))
-    }
-
     /// The part of entry `id` of `account`'s mailbox at `offset` of its Z: for a mail in pieces
     /// the head and one piece are opened, nothing more. `None` if there is no such entry.
     /// Blocking.
@@ -392,7 +371,8 @@ impl Mailboxes {
         let Some(total) = self.pieced_total(&label, id)? else {
             return Ok(Some(HeldPart::Whole));
         };
-        let head = self.read(&label, &entry_key, &v)?;
+        let scoped = self.at_rest.scoped(&label);
+        let head = Self::read(&scoped, &entry_key, &v)?;
         if offset >= total {
             return Ok(Some(HeldPart::Piece {
                 head: Box::new(head),
@@ -406,7 +386,7 @@ impl Mailboxes {
             .tree
             .get(&piece_key)?
             .ok_or_else(|| StoreError::Corrupt("a piece of a mail is missing".into()))?;
-        let piece = self.at_rest.open(&label, &piece_key, &sealed)?;
+        let piece = scoped.open(&piece_key, &sealed)?;
         let data = piece
             .get((offset - start) as usize..)
             .ok_or_else(|| StoreError::Corrupt("a short piece of a mail".into()))?
@@ -431,51 +411,59 @@ impl Mailboxes {
     /// from the entry opened.
     fn size(
         &self,
+        scoped: &Scoped,
         label: &[u8; LABEL_LEN],
         entry_key: &[u8],
         value: &[u8],
     ) -> Result<u64, StoreError> {
-        if let Some(entry) = self.index(label, entry_id(entry_key)?)? {
+        if let Some(entry) = self.index(scoped, label, entry_id(entry_key)?)? {
             return Ok(entry.size);
         }
-        Ok(self
-            .read(label, entry_key, value)?
+        Ok(Self::read(scoped, entry_key, value)?
             .envelope
             .map_or(0, |e| e.ciphertext.len() as u64))
     }
 
     /// Deletes entry `id` of `account`'s mailbox (its marker stays until the retention period).
     /// `false` if there is none. Blocking; durable when it returns.
+    #[cfg(test)]
     pub(crate) fn acknowledge(&self, account: &str, id: u64) -> Result<bool, StoreError> {
         Ok(self.acknowledge_all(account, &[id])?.first() == Some(&true))
     }
 
     /// Deletes the entries `ids` of `account`'s mailbox, flushed once for all; for each id
-    /// whether it was there (the order of `ids`).
+    /// whether it was there (the order of `ids`). Blocking; durable when it returns.
+    #[cfg(test)]
     pub(crate) fn acknowledge_all(
         &self,
         account: &str,
         ids: &[u64],
     ) -> Result<Vec<bool>, StoreError> {
-        let label = self.at_rest.label(account);
-        let mut deleted = Vec::with_capacity(ids.len());
-        {
-            let _writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
-            for id in ids {
-                let entry_key = key(ENTRY, &label, &id.to_be_bytes());
-                let Some(value) = self.tree.get(&entry_key)? else {
-                    deleted.push(false);
-                    continue;
-                };
-                let size = self.size(&label, &entry_key, &value)?;
-                self.remove(&label, &entry_key, size)?;
-                deleted.push(true);
-            }
-        }
+        let deleted = self.acknowledge_in_memory(account, ids)?;
         // Also when nothing was there: another acknowledgement may have deleted it and still
         // wait for its flush, and "missing" must not be said before that deletion is durable.
         if !ids.is_empty() {
             self.flushes.flush()?;
+        }
+        Ok(deleted)
+    }
+
+    /// [`acknowledge_all`](Self::acknowledge_all)'s change, under the writer lock, not yet
+    /// flushed.
+    fn acknowledge_in_memory(&self, account: &str, ids: &[u64]) -> Result<Vec<bool>, StoreError> {
+        let label = self.at_rest.label(account);
+        let scoped = self.at_rest.scoped(&label);
+        let mut deleted = Vec::with_capacity(ids.len());
+        let _writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        for id in ids {
+            let entry_key = key(ENTRY, &label, &id.to_be_bytes());
+            let Some(value) = self.tree.get(&entry_key)? else {
+                deleted.push(false);
+                continue;
+            };
+            let size = self.size(&scoped, &label, &entry_key, &value)?;
+            self.remove(&label, &entry_key, size)?;
+            deleted.push(true);
         }
         Ok(deleted)
     }
@@ -521,7 +509,8 @@ impl Mailboxes {
                 .and_then(|l| l.try_into().ok())
                 .ok_or_else(|| StoreError::Corrupt("a short mailbox key".into()))?;
             // An entry that no longer opens still goes; it then leaves its bytes counted.
-            let size = self.size(&label, &k, &v).unwrap_or(0);
+            let scoped = self.at_rest.scoped(&label);
+            let size = self.size(&scoped, &label, &k, &v).unwrap_or(0);
             self.remove(&label, &k, size)?;
             removed += 1;
         }
@@ -552,5 +541,8 @@ fn entry_id(entry_key: &[u8]) -> Result<u64, StoreError> {
         .ok_or_else(|| StoreError::Corrupt("a short mailbox key".into()))
 }
 
+#[cfg(test)]
+mod group_tests;
+pub(super) mod reads;
 #[cfg(test)]
 mod tests;

@@ -33,6 +33,7 @@ mod events;
 mod grouped;
 mod mailbox;
 mod outbox;
+mod reading;
 mod record_order;
 mod relay;
 mod relay_batch;
@@ -59,7 +60,7 @@ use zeroize::Zeroizing;
 use at_rest::AtRest;
 pub(crate) use at_rest::StoreError;
 pub use events::MailEvents;
-use mailbox::{Delivered, Held, Mailboxes};
+use mailbox::{Delivered, Mailboxes};
 use outbox::Outbox;
 use transfer_store::Transfers;
 
@@ -429,10 +430,7 @@ impl MailService {
     /// Session `inbox` of `account`; if it is empty, held up to `wait_ms` (bounded by the
     /// wire's `MAX_INBOX_WAIT_MS`) until a mail arrives (`arrivals`).
     pub(crate) async fn inbox(&self, account: &str, wait_ms: u32) -> Result<pb::Inbox, Refusal> {
-        let list = || {
-            let account = account.to_owned();
-            self.blocking(move |mail| mail.inner.mailboxes.list(&account))
-        };
+        let list = || self.list_inbox(account);
         if wait_ms == 0 {
             return list().await;
         }
@@ -459,19 +457,15 @@ impl MailService {
 
     /// Session `fetch_mail` of `account`.
     pub(crate) async fn fetch(&self, account: &str, id: u64) -> Result<pb::StoredMail, Refusal> {
-        let account = account.to_owned();
-        let mail = self
-            .blocking(move |mail| mail.inner.mailboxes.fetch(&account, id))
-            .await?
-            .ok_or(Refusal::NotFound("no mail has this id in the mailbox"))?;
-        let mail = match mail {
-            Held::Whole(mail) if !is_large(&mail) => mail,
-            _ => {
-                return Err(Refusal::MailRefused {
-                    kind: ClientErrorKind::TooLarge,
-                    reason: "too large for one answer: fetch it by parts".into(),
-                });
+        let found = self.fetch_mails(account, vec![id]).await?;
+        let Some(mail) = found.mails.into_iter().next() else {
+            if found.large.is_empty() {
+                return Err(Refusal::NotFound("no mail has this id in the mailbox"));
             }
+            return Err(Refusal::MailRefused {
+                kind: ClientErrorKind::TooLarge,
+                reason: "too large for one answer: fetch it by parts".into(),
+            });
         };
         self.inner.events.handed_over(&mail).await;
         Ok(mail)
@@ -479,11 +473,7 @@ impl MailService {
 
     /// Session `acknowledge_mail` of `account`: the mail is deleted (durably) before the answer.
     pub(crate) async fn acknowledge(&self, account: &str, id: u64) -> Result<(), Refusal> {
-        let account = account.to_owned();
-        if self
-            .blocking(move |mail| mail.inner.mailboxes.acknowledge(&account, id))
-            .await?
-        {
+        if self.acknowledge_grouped(account, vec![id]).await?.first() == Some(&true) {
             Ok(())
         } else {
             Err(Refusal::NotFound("no mail has this id in the mailbox"))
@@ -498,34 +488,7 @@ impl MailService {
         account: &str,
         ids: Vec<u64>,
     ) -> Result<pb::StoredMails, Refusal> {
-        use prost::Message as _;
-        let account = account.to_owned();
-        let found = self
-            .blocking(move |mail| {
-                let limit = herald_proto::wire::client::MAX_FETCHED_MAILS_BYTES;
-                let (mut answer, mut bytes, mut full) = (pb::StoredMails::default(), 0, false);
-                for id in ids {
-                    if full {
-                        answer.deferred.push(id);
-                        continue;
-                    }
-                    match mail.inner.mailboxes.fetch(&account, id)? {
-                        None => answer.missing.push(id),
-                        Some(Held::Whole(m)) if !is_large(&m) => {
-                            if !answer.mails.is_empty() && bytes + m.encoded_len() > limit {
-                                full = true;
-                                answer.deferred.push(id);
-                            } else {
-                                bytes += m.encoded_len();
-                                answer.mails.push(m);
-                            }
-                        }
-                        Some(_) => answer.large.push(id),
-                    }
-                }
-                Ok(answer)
-            })
-            .await?;
+        let found = self.fetch_mails(account, ids).await?;
         futures::future::join_all(found.mails.iter().map(|m| self.inner.events.handed_over(m)))
             .await;
         Ok(found)
@@ -538,20 +501,16 @@ impl MailService {
         account: &str,
         ids: Vec<u64>,
     ) -> Result<pb::MailsAcknowledged, Refusal> {
-        let account = account.to_owned();
-        self.blocking(move |mail| {
-            let deleted = mail.inner.mailboxes.acknowledge_all(&account, &ids)?;
-            let mut answer = pb::MailsAcknowledged::default();
-            for (id, deleted) in ids.into_iter().zip(deleted) {
-                if deleted {
-                    answer.deleted.push(id);
-                } else {
-                    answer.missing.push(id);
-                }
+        let deleted = self.acknowledge_grouped(account, ids.clone()).await?;
+        let mut answer = pb::MailsAcknowledged::default();
+        for (id, deleted) in ids.into_iter().zip(deleted) {
+            if deleted {
+                answer.deleted.push(id);
+            } else {
+                answer.missing.push(id);
             }
-            Ok(answer)
-        })
-        .await
+        }
+        Ok(answer)
     }
 
     /// Session `outbox` of `account`.
