@@ -255,6 +255,41 @@ impl PrekeyBook {
         Ok(handed)
     }
 
+    /// [`take`](Self::take) for each of `accounts`, each after `first` of it succeeded (a
+    /// take whose `first` fails consumes nothing), with one flush for all: one outcome per
+    /// account, in order, each take durable when this returns (`service::prekeys` groups the
+    /// takes in flight this way, one blocking thread for all of them).
+    pub fn take_all<T, E>(
+        &self,
+        accounts: &[String],
+        first: impl Fn(&str) -> Result<T, E>,
+        store_error: impl Fn(PrekeyStoreError) -> E,
+    ) -> Vec<Result<(T, Handed), E>> {
+        let taken: Vec<Result<(T, Handed), E>> = accounts
+            .iter()
+            .map(|account| {
+                let before = first(account)?;
+                let handed = self.take_in_memory(account).map_err(&store_error)?;
+                Ok((before, handed))
+            })
+            .collect();
+        // Also when nothing was taken: as in `take`, no answer says more than is durable.
+        let flushed = if accounts.is_empty() {
+            Ok(())
+        } else {
+            self.inner.takes.flush()
+        };
+        taken
+            .into_iter()
+            .map(|outcome| match (outcome, &flushed) {
+                (Ok(_), Err(e)) => Err(store_error(PrekeyStoreError::Storage(sled::Error::Io(
+                    std::io::Error::other(format!("flushing the takes: {e}")),
+                )))),
+                (outcome, _) => outcome,
+            })
+            .collect()
+    }
+
     /// [`take`](Self::take)'s change, applied but not yet flushed.
     fn take_in_memory(&self, account: &str) -> Result<Handed, PrekeyStoreError> {
         let _write = self.lock();
@@ -456,5 +491,79 @@ mod tests {
                 other => panic!("{other:?}"),
             }
         }
+    }
+
+    /// Copies every file of `from` into `to`: the database as a crash right now would leave it.
+    fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap().flatten() {
+            let target = to.join(entry.file_name());
+            if entry.path().is_dir() {
+                copy_dir(&entry.path(), &target);
+            } else {
+                std::fs::copy(entry.path(), target).unwrap();
+            }
+        }
+    }
+
+    #[test]
+    fn takes_of_several_accounts_in_one_group_each_get_their_own_and_are_durable_when_answered() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = crate::db::open(&dir.path().join("db")).unwrap().unwrap();
+        let book = PrekeyBook::open(&db).unwrap();
+        book.store("bob@beta.test", &upload(1..4, None)).unwrap();
+        book.store("carol@beta.test", &upload(1..3, None)).unwrap();
+        book.store("dave@beta.test", &upload(1..2, None)).unwrap();
+        let accounts: Vec<String> = [
+            "bob@beta.test",
+            "carol@beta.test",
+            "bob@beta.test",
+            "dave@beta.test",
+            "carol@beta.test",
+        ]
+        .map(String::from)
+        .to_vec();
+        // dave's binding cannot be shown: its take must consume nothing.
+        let first = |a: &str| match a {
+            "dave@beta.test" => Err("no binding".to_string()),
+            a => Ok(a.to_owned()),
+        };
+        let taken: Vec<_> = book
+            .take_all(&accounts, first, |e| e.to_string())
+            .into_iter()
+            .map(|outcome| match outcome {
+                Ok((account, Handed::OneTime(p))) => Ok((account, p.id)),
+                Ok(other) => panic!("{other:?}"),
+                Err(e) => Err(e),
+            })
+            .collect();
+        assert_eq!(
+            taken,
+            [
+                Ok(("bob@beta.test".to_string(), 1)),
+                Ok(("carol@beta.test".to_string(), 1)),
+                Ok(("bob@beta.test".to_string(), 2)),
+                Err("no binding".to_string()),
+                Ok(("carol@beta.test".to_string(), 2)),
+            ]
+        );
+        // Answered: a crash now (the files as they are, the database still open) keeps every
+        // take, and dave's prekey.
+        copy_dir(&dir.path().join("db"), &dir.path().join("crashed"));
+        let crashed = PrekeyBook::open(
+            &crate::db::open(&dir.path().join("crashed"))
+                .unwrap()
+                .unwrap(),
+        )
+        .unwrap();
+        let left = |a: &str| crashed.status(a).unwrap().one_time_remaining;
+        assert_eq!(
+            (
+                left("bob@beta.test"),
+                left("carol@beta.test"),
+                left("dave@beta.test")
+            ),
+            (1, 0, 1)
+        );
     }
 }

@@ -53,6 +53,8 @@ pub(super) struct Inner {
     pub(super) relay_bundles: Mutex<Strikes<PeerId>>,
     pub(super) metrics: PaepMetrics,
     pub(super) mail: Option<MailService>,
+    /// Prekey takes with their bindings, done in groups (`service::prekeys`).
+    pub(super) takes: Arc<super::prekeys::Takes>,
 }
 
 /// PAEP's server side (see the module docs). Cheap to clone.
@@ -83,6 +85,7 @@ impl Paep {
                 relay_bundles: Mutex::new(Strikes::new(super::prekeys::relay_bundle_limit(
                     parts.relay_prekey_bundles_per_minute,
                 ))),
+                takes: super::prekeys::takes(&parts.intake),
                 intake: parts.intake,
                 metrics: parts.metrics,
                 mail: parts.mail,

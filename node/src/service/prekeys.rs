@@ -17,6 +17,7 @@
 //!   the configuration, since it speaks for all its accounts, each limited at that gateway
 //!   (docs/decisions.md, "Prekey bundle limits").
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use herald_proto::paep::verify_prekey_upload;
@@ -25,10 +26,11 @@ use herald_proto::wire::{MAX_LOG_ENTRY_BYTES, decode};
 use libp2p::PeerId;
 use tracing::warn;
 
-use super::Refusal;
 use super::paep::Paep;
+use super::{Intake, Refusal};
 use crate::accounts::attempts::Limit;
 use crate::accounts::prekeys::{Handed, MAX_ONE_TIME_PREKEYS, PrekeyStoreError};
+use crate::db::GroupWork;
 use crate::metrics::KindLabel;
 
 /// Prekey bundles one asker (an anonymous peer, or a logged-in sending account) may ask for
@@ -57,6 +59,20 @@ pub(crate) enum BundleAsker {
     Peer(PeerId),
     /// A sending account logged in at this gateway.
     Account(String),
+}
+
+/// Prekey takes done in groups (`db::GroupWork`): each account's binding and then one prekey
+/// of it, as `take_bundle` did in one blocking call each; the takes waiting while one group is
+/// done form the next, on the same blocking thread, with one flush for the group
+/// (`PrekeyBook::take_all`). Each asker is answered only after that flush, as before.
+pub(super) type Takes = GroupWork<String, Result<(pb::BindingAnswer, Handed), Refusal>>;
+
+/// The takes of the book behind `intake`.
+pub(super) fn takes(intake: &Intake) -> Arc<Takes> {
+    let intake = intake.clone();
+    GroupWork::new(move |accounts: Vec<String>| {
+        (intake.parts().prekeys).take_all(&accounts, |a| intake.binding_now(a), store_error)
+    })
 }
 
 fn store_error(e: PrekeyStoreError) -> Refusal {
@@ -160,18 +176,12 @@ impl Paep {
         {
             return Err(Refusal::NotFound("no active account has this address"));
         }
-        // The binding and the take in one hand-off to the blocking pool; the binding first, so
+        // The binding and the take in the next group of takes (`takes`); the binding first, so
         // a binding not yet cosigned (PENDING) consumes no prekey.
-        let acc = account.clone();
-        let (binding, handed) = self
-            .inner
-            .intake
-            .blocking(move |intake| {
-                let binding = intake.binding_now(&acc)?;
-                let handed = intake.parts().prekeys.take(&acc).map_err(store_error)?;
-                Ok((binding, handed))
-            })
-            .await?;
+        let (binding, handed) = (self.inner.takes)
+            .submit(account.clone())
+            .await
+            .map_err(|e| Refusal::Internal(format!("prekey takes: {e}")))??;
         let prekey = match handed {
             Handed::OneTime(p) => {
                 crate::fault::reached(crate::fault::FaultPoint::PrekeyTaken);
