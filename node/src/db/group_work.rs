@@ -37,24 +37,10 @@ struct Queue<I, O> {
 }
 
 /// Why an item got no answer: its group's `run` panicked (a bug; reported as an internal
-/// error by the caller).
+/// error by the caller). The items waiting meanwhile are done in the next group.
 #[derive(Debug, thiserror::Error)]
 #[error("the group this item was in failed")]
 pub(crate) struct GroupFailed;
-
-/// Stops the thread's turn however `run` ends: on a panic the items still waiting are
-/// dropped (their callers get [`GroupFailed`]) and the next caller starts a new turn.
-struct Turn<'a, I, O>(&'a GroupWork<I, O>);
-
-impl<I, O> Drop for Turn<'_, I, O> {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            let mut queue = self.0.queue();
-            queue.running = false;
-            queue.waiting.clear();
-        }
-    }
-}
 
 impl<I, O> GroupWork<I, O> {
     fn queue(&self) -> MutexGuard<'_, Queue<I, O>> {
@@ -91,9 +77,10 @@ impl<I: Send + 'static, O: Send + 'static> GroupWork<I, O> {
         answered.await.map_err(|_| GroupFailed)
     }
 
-    /// Does groups until nothing waits.
+    /// Does groups until nothing waits. A group whose `run` panics is not answered (its
+    /// callers get [`GroupFailed`]); the thread goes on with the next one, so an item that came
+    /// meanwhile is never left waiting with no thread to do it.
     fn turn(&self) {
-        let turn = Turn(self);
         loop {
             let group = {
                 let mut queue = self.queue();
@@ -104,14 +91,17 @@ impl<I: Send + 'static, O: Send + 'static> GroupWork<I, O> {
                 std::mem::take(&mut queue.waiting)
             };
             let (items, answers): (Vec<I>, Vec<oneshot::Sender<O>>) = group.into_iter().unzip();
-            let outputs = (self.run)(items);
+            let run = std::panic::AssertUnwindSafe(|| (self.run)(items));
+            let Ok(outputs) = std::panic::catch_unwind(run) else {
+                // The answers are dropped: each caller of this group gets `GroupFailed`.
+                continue;
+            };
             debug_assert_eq!(outputs.len(), answers.len());
             for (answer, output) in answers.into_iter().zip(outputs) {
                 // A caller that went away no longer needs its answer; the work is done.
                 let _ = answer.send(output);
             }
         }
-        drop(turn);
     }
 }
 
@@ -153,5 +143,24 @@ mod tests {
         });
         assert!(work.submit(13).await.is_err());
         assert_eq!(work.submit(1).await.unwrap(), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn items_that_come_while_a_group_panics_are_done_in_the_next_group() {
+        let work = GroupWork::new(|items: Vec<u32>| {
+            if items.contains(&13) {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+                panic!("unlucky");
+            }
+            items
+        });
+        let first = tokio::spawn({
+            let work = work.clone();
+            async move { work.submit(13).await }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        let (two, three) = tokio::join!(work.submit(2), work.submit(3));
+        assert!(first.await.unwrap().is_err());
+        assert_eq!((two.unwrap(), three.unwrap()), (2, 3));
     }
 }
