@@ -58,6 +58,7 @@ pub mod keystore;
 #[cfg(any(test, feature = "testkit"))]
 pub mod lies;
 mod mail;
+mod mail_cycle;
 mod mail_transfer;
 pub mod net;
 mod prekeys;
@@ -88,6 +89,7 @@ pub use key_transparency::{
     FALLBACK_PREKEY_ID, Registered, VerifiedBindingAnswer, registration, verify_binding_answer,
 };
 pub use mail::{BindingUnproven, ReadBatch, ReadMail};
+pub use mail_cycle::NextMails;
 pub use prekeys::{DEFAULT_PREKEY_TARGET, TopUp, fetch_prekey_bundle};
 pub use publication::{Polling, await_publication, publication_answer};
 pub use sender_bindings::{SenderBindings, Verified};

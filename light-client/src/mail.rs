@@ -386,6 +386,23 @@ impl<S: SessionStore> Session<S> {
             .request(gateway, &pb::SessionRequest::fetch_mails(ids.to_vec()))
             .await?;
         let fetched = expect_mails(response, ids).map_err(answer_error)?;
+        self.read_fetched(gateway, keys, fetched, trusts, replay, now, max_skew)
+            .await
+    }
+
+    /// Opens the mails of a checked `fetch_mails` (or `next_mails`) answer as
+    /// [`read_mails`](Self::read_mails) does.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn read_fetched<G: Gateway, K: SecureKeyStore>(
+        &mut self,
+        gateway: &G,
+        keys: &mut K,
+        fetched: pb::StoredMails,
+        trusts: &[LogTrust],
+        replay: &mut ReplayCache,
+        now: u64,
+        max_skew: u64,
+    ) -> Result<ReadBatch, SessionError> {
         // Each distinct sender's binding, asked for in one request (per `MAX_SENDER_BINDINGS`)
         // and verified once; a sender whose binding is not proven fails each of its mails.
         let mut senders: Vec<String> = Vec::new();

@@ -18,7 +18,7 @@ use herald_light_client::{BindingUnproven, Gateway as _, SessionError, Verified}
 use herald_proto::paep::{MailContent, MailError, ReplayCache};
 use herald_proto::wire::pb;
 use herald_testnet::Testnet;
-use mail_support::{SKEW, WITHIN, inbox_of, login, trusts};
+use mail_support::{SKEW, WITHIN, handed_over, inbox_of, login, trusts};
 use paep_support::{now, refusal, register};
 use tempfile::TempDir;
 
@@ -34,27 +34,6 @@ async fn send(net: &Testnet, account: &str, keys: &mut MemoryKeyStore, msg_id: &
     let (client, mut session) = login(net, 0, account).await;
     let plaintext = MailContent::build("batch", body, vec![]).unwrap();
     mail_support::send(net, &client, &mut session, keys, BOB, msg_id, &plaintext).await;
-}
-
-/// Whether node `i` proves a `Handover` record of `msg_id` (bounded wait for its checkpoint to
-/// be cosigned; the record itself was logged before the fetch was answered).
-async fn handed_over(net: &Testnet, i: usize, dir: &std::path::Path, msg_id: &[u8]) -> bool {
-    let deadline = tokio::time::Instant::now() + WITHIN;
-    loop {
-        let mut log = mail_support::evidence_reader(net, i, dir).await;
-        if let Ok(status) = log.delivery_status(msg_id).await
-            && status
-                .records
-                .iter()
-                .any(|r| r.record.kind == pb::EvidenceKind::Handover)
-        {
-            return true;
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

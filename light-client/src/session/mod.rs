@@ -220,6 +220,9 @@ pub struct Session<S: SessionStore> {
     /// What this session's own verifications of other domains' proofs found
     /// (`crate::sender_bindings`): checkpoints and senders' bindings checked once.
     pub(crate) verified: crate::sender_bindings::Verified,
+    /// Whether the gateway refused `next_mails` as MALFORMED (a gateway older than it): the
+    /// reader's cycle then goes in three requests (`crate::mail_cycle`).
+    pub(crate) no_next_mails: bool,
 }
 
 impl<S: SessionStore> core::fmt::Debug for Session<S> {
@@ -277,6 +280,7 @@ impl<S: SessionStore> Session<S> {
             store,
             clock,
             verified: Default::default(),
+            no_next_mails: false,
         })
     }
 
@@ -298,6 +302,7 @@ impl<S: SessionStore> Session<S> {
                 store,
                 clock,
                 verified: Default::default(),
+                no_next_mails: false,
             }),
             Err(ChannelError::Expired { .. }) => {
                 store.clear()?;

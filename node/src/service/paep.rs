@@ -279,6 +279,9 @@ impl Paep {
         let held = matches!(
             &request.request,
             Some(session_request::Request::Inbox(r)) if r.wait_ms > 0
+        ) || matches!(
+            &request.request,
+            Some(session_request::Request::NextMails(r)) if r.wait_ms > 0
         );
         let response = match request.request {
             Some(session_request::Request::PrekeyUpload(upload)) => {
@@ -377,6 +380,9 @@ impl Paep {
             }
             session_request::Request::AcknowledgeMails(r) => {
                 Response::MailsAcknowledged(mail.acknowledge_all(account, r.ids).await?)
+            }
+            session_request::Request::NextMails(r) => {
+                Response::NextMails(mail.next_mails(account, r).await?)
             }
             session_request::Request::SenderBindings(r) => {
                 Response::SenderBindings(mail.sender_bindings(r.accounts).await)

@@ -6,11 +6,13 @@
 //! send the light client's whole path: the prekey fetched through d0 from d1 and verified
 //! against d1's log, the envelope sealed and signed, handed to d0, which answers once it is
 //! durably queued and its acceptance logged, and relays it. Every recipient is logged in and
-//! reads its mailbox as it fills (d1 holds an empty mailbox's listing until a mail arrives,
-//! `InboxRequest.wait_ms`, instead of the reader asking every 20 ms): the listed backlog fetched in one request (up to
-//! `MAX_FETCH_MAILS`; d1 logs each mail's handover first, all in one round), each distinct
-//! sender's binding from d0 with its proof, decryption with the one-time prekey (or the
-//! fallback, once the uploaded ones are spent), then one acknowledgement of them all. A mail's latency runs from the start of its
+//! reads its mailbox as it fills, one request per cycle (`next_mails`): the mails read in the
+//! previous cycle acknowledged, the mailbox listed (d1 holds an empty mailbox's listing until a
+//! mail arrives, `wait_ms`, instead of the reader asking every 20 ms), and the listed backlog
+//! fetched in the same answer (up to `MAX_FETCH_MAILS`; d1 logs each mail's handover first,
+//! all in one round); then each distinct sender's binding from d0 with its proof, decryption
+//! with the one-time prekey (or the fallback, once the uploaded ones are spent). The last
+//! cycle's mails are acknowledged before the reader ends. A mail's latency runs from the start of its
 //! send to its plaintext in the recipient's hands; every plaintext is compared with what was
 //! sent (a difference fails the bench). mails/s is mails read over the time from the first
 //! send to the last read.
@@ -31,7 +33,6 @@ use herald_light_client::{
     password_record, registration,
 };
 use herald_proto::paep::{MailContent, ReplayCache};
-use herald_proto::wire::client::MAX_FETCH_MAILS;
 use herald_proto::wire::pb;
 use serde::Serialize;
 
@@ -438,8 +439,9 @@ async fn send_all(
     Ok((times, retries))
 }
 
-/// A recipient reads `want` mails as they arrive; each one's time from its send to its
-/// plaintext, checked against what was sent, and the retries.
+/// A recipient reads `want` mails as they arrive, one request per cycle (`next_mails`: the
+/// previous cycle's mails acknowledged, the mailbox listed, its first mails fetched); each
+/// one's time from its send to its plaintext, checked against what was sent, and the retries.
 async fn read_all(
     client: GatewayClient,
     mut session: Session<MemorySessionStore>,
@@ -453,6 +455,9 @@ async fn read_all(
     let mut times = Vec::with_capacity(want);
     let mut retries = 0;
     let account = session.account().to_owned();
+    // Read in the previous cycle, acknowledged in the next request (sent again until one is
+    // answered: a deleted mail then comes back missing).
+    let mut read: Vec<u64> = Vec::new();
     while times.len() < want {
         ensure!(
             Instant::now() < deadline,
@@ -460,42 +465,36 @@ async fn read_all(
             times.len()
         );
         let asked = Instant::now();
-        let inbox = match session.inbox_waiting(&client, INBOX_WAIT).await {
-            Ok(inbox) => inbox,
+        let now = crate::party::unix_now();
+        let cycle = match session
+            .next_mails(
+                &client,
+                &mut keys,
+                &read,
+                INBOX_WAIT,
+                trusts,
+                &mut replay,
+                now,
+                SKEW,
+            )
+            .await
+        {
+            Ok(cycle) => cycle,
             Err(e) if passing(&e) => {
                 retries += 1;
                 tokio::time::sleep(POLL).await;
                 continue;
             }
-            Err(e) => return Err(anyhow::Error::new(e).context(format!("{account}: inbox"))),
+            Err(e) => return Err(anyhow::Error::new(e).context(format!("{account}: next mails"))),
         };
-        if inbox.entries.is_empty() {
+        read.clear();
+        if cycle.inbox.entries.is_empty() {
             if asked.elapsed() < POLL {
                 tokio::time::sleep(POLL).await;
             }
             continue;
         }
-        // The whole backlog (up to a batch) in one fetch, its handovers in one round.
-        let ids: Vec<u64> = (inbox.entries.iter().map(|e| e.id))
-            .take(MAX_FETCH_MAILS)
-            .collect();
-        let now = crate::party::unix_now();
-        let batch = match session
-            .read_mails(&client, &mut keys, &ids, trusts, &mut replay, now, SKEW)
-            .await
-        {
-            Ok(batch) => batch,
-            Err(e) if passing(&e) => {
-                retries += 1;
-                tokio::time::sleep(POLL).await;
-                continue;
-            }
-            Err(e) => {
-                return Err(anyhow::Error::new(e).context(format!("{account}: reading mails")));
-            }
-        };
-        let mut read = Vec::with_capacity(batch.read.len());
-        for (id, mail) in batch.read {
+        for (id, mail) in cycle.batch.read {
             let mail = match mail {
                 Ok(mail) => mail,
                 Err(e) if passing(&e) => {
@@ -522,12 +521,12 @@ async fn read_all(
             times.push(read_at.duration_since(sent.started));
             read.push(id);
         }
-        if !read.is_empty() {
-            session
-                .acknowledge_mails(&client, &read)
-                .await
-                .with_context(|| format!("{account}: acknowledging"))?;
-        }
+    }
+    if !read.is_empty() {
+        session
+            .acknowledge_mails(&client, &read)
+            .await
+            .with_context(|| format!("{account}: acknowledging"))?;
     }
     Ok((times, retries))
 }

@@ -1,7 +1,7 @@
-//! What the mail tests share (`mail.rs`, `mail_batch.rs`): a logged-in session at a node, the
+//! What the mail tests share (`mail.rs`, `mail_batch.rs`, `mail_cycle.rs`): a logged-in session at a node, the
 //! testnet's domain logs as trust, a send that waits out a binding not yet cosigned, and a
 //! bounded wait for a mailbox to fill, a sender's outbox state, a node's evidence records of a
-//! mail, and a node restarted with another configuration.
+//! mail (its `Handover` among them), and a node restarted with another configuration.
 #![allow(dead_code)] // Each test crate uses a different part.
 
 use std::path::Path;
@@ -224,4 +224,30 @@ pub(crate) async fn reconfigure(
     change(&mut config);
     std::fs::write(&path, config.to_toml()).unwrap();
     net.restart(i).await.unwrap();
+}
+
+/// Whether node `i` proves a `Handover` record of `msg_id` (bounded wait for its checkpoint to
+/// be cosigned; the record itself was logged before the fetch was answered).
+pub(crate) async fn handed_over(
+    net: &Testnet,
+    i: usize,
+    dir: &std::path::Path,
+    msg_id: &[u8],
+) -> bool {
+    let deadline = tokio::time::Instant::now() + WITHIN;
+    loop {
+        let mut log = evidence_reader(net, i, dir).await;
+        if let Ok(status) = log.delivery_status(msg_id).await
+            && status
+                .records
+                .iter()
+                .any(|r| r.record.kind == pb::EvidenceKind::Handover)
+        {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }

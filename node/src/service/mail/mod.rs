@@ -29,6 +29,7 @@
 
 mod arrivals;
 mod at_rest;
+mod cycle;
 mod events;
 mod grouped;
 mod mailbox;

@@ -74,7 +74,10 @@ fn msg_id(field: &'static str, id: &[u8]) -> Result<(), WireError> {
     sized(field, id.len(), 1, MAX_MSG_ID_BYTES)
 }
 
-fn required<'a, T>(field: &'static str, value: &'a Option<T>) -> Result<&'a T, WireError> {
+pub(super) fn required<'a, T>(
+    field: &'static str,
+    value: &'a Option<T>,
+) -> Result<&'a T, WireError> {
     value.as_ref().ok_or(WireError::MissingField { field })
 }
 
@@ -212,6 +215,7 @@ pub(super) fn validate_session_request(r: &session_request::Request) -> Result<(
         Request::FetchMails(_) | Request::AcknowledgeMails(_) | Request::SenderBindings(_) => {
             super::mail_batch::validate_request(r)
         }
+        Request::NextMails(n) => super::mail_cycle::validate_request(n),
         Request::UploadChunk(_) | Request::SendUploadedMail(_) => {
             super::mail_transfer::validate_session_request(r)
         }
@@ -232,6 +236,22 @@ pub(super) fn validate_stored_mail(m: &pb::StoredMail) -> Result<(), WireError> 
     required("StoredMail.envelope", &m.envelope)?.validate()
 }
 
+/// The bounds of an `Inbox` (alone or in a `NextMailsAnswer`).
+pub(super) fn validate_inbox(inbox: &pb::Inbox) -> Result<(), WireError> {
+    if inbox.entries.len() > MAX_INBOX_ENTRIES {
+        return Err(WireError::TooManyElements {
+            field: "Inbox.entries",
+            count: inbox.entries.len(),
+            max: MAX_INBOX_ENTRIES,
+        });
+    }
+    for e in &inbox.entries {
+        msg_id("InboxEntry.msg_id", &e.msg_id)?;
+        account("InboxEntry.sender", &e.sender)?;
+    }
+    Ok(())
+}
+
 /// The bounds of the mail kinds of a `SessionResponse`.
 pub(super) fn validate_session_response(r: &session_response::Response) -> Result<(), WireError> {
     use session_response::Response;
@@ -239,25 +259,13 @@ pub(super) fn validate_session_response(r: &session_response::Response) -> Resul
         Response::PrekeyBundle(b) => b.validate(),
         Response::SenderBinding(b) => b.validate_fields(),
         Response::MailAccepted(a) => msg_id("MailAccepted.msg_id", &a.msg_id),
-        Response::Inbox(inbox) => {
-            if inbox.entries.len() > MAX_INBOX_ENTRIES {
-                return Err(WireError::TooManyElements {
-                    field: "Inbox.entries",
-                    count: inbox.entries.len(),
-                    max: MAX_INBOX_ENTRIES,
-                });
-            }
-            for e in &inbox.entries {
-                msg_id("InboxEntry.msg_id", &e.msg_id)?;
-                account("InboxEntry.sender", &e.sender)?;
-            }
-            Ok(())
-        }
+        Response::Inbox(inbox) => validate_inbox(inbox),
         Response::Mail(m) => validate_stored_mail(m),
         Response::MailAcknowledged(_) => Ok(()),
         Response::Mails(_) | Response::MailsAcknowledged(_) | Response::SenderBindings(_) => {
             super::mail_batch::validate_response(r)
         }
+        Response::NextMails(n) => super::mail_cycle::validate_response(n),
         Response::Outbox(outbox) => {
             if outbox.entries.len() > MAX_OUTBOX_ENTRIES {
                 return Err(WireError::TooManyElements {

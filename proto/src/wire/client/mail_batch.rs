@@ -77,25 +77,33 @@ pub(super) fn validate_request(r: &session_request::Request) -> Result<(), WireE
     }
 }
 
+/// The bounds of a `StoredMails` (alone or in a `NextMailsAnswer`): each mail valid, no id
+/// twice over its lists, 1 to [`MAX_FETCH_MAILS`] ids.
+pub(super) fn validate_stored_mails(m: &pb::StoredMails) -> Result<(), WireError> {
+    for mail in &m.mails {
+        super::mail::validate_stored_mail(mail)?;
+    }
+    let all: Vec<u64> = (m.mails.iter().map(|m| m.id))
+        .chain(m.missing.iter().copied())
+        .chain(m.deferred.iter().copied())
+        .chain(m.large.iter().copied())
+        .collect();
+    ids("StoredMails (ids)", &all)
+}
+
+/// The bounds of a `MailsAcknowledged` (alone or in a `NextMailsAnswer`): 1 to
+/// [`MAX_FETCH_MAILS`] ids, none twice.
+pub(super) fn validate_acknowledged(a: &pb::MailsAcknowledged) -> Result<(), WireError> {
+    let all: Vec<u64> = a.deleted.iter().chain(&a.missing).copied().collect();
+    ids("MailsAcknowledged (ids)", &all)
+}
+
 /// The bounds of `StoredMails` and `MailsAcknowledged`: each mail valid as a `StoredMail`, no
 /// id twice over all the lists (that each id is one asked for is [`expect_mails`]'s check).
 pub(super) fn validate_response(r: &session_response::Response) -> Result<(), WireError> {
     match r {
-        session_response::Response::Mails(m) => {
-            for mail in &m.mails {
-                super::mail::validate_stored_mail(mail)?;
-            }
-            let all: Vec<u64> = (m.mails.iter().map(|m| m.id))
-                .chain(m.missing.iter().copied())
-                .chain(m.deferred.iter().copied())
-                .chain(m.large.iter().copied())
-                .collect();
-            ids("StoredMails (ids)", &all)
-        }
-        session_response::Response::MailsAcknowledged(a) => {
-            let all: Vec<u64> = a.deleted.iter().chain(&a.missing).copied().collect();
-            ids("MailsAcknowledged (ids)", &all)
-        }
+        session_response::Response::Mails(m) => validate_stored_mails(m),
+        session_response::Response::MailsAcknowledged(a) => validate_acknowledged(a),
         session_response::Response::SenderBindings(b) => {
             for o in &b.outcomes {
                 match (&o.answer, &o.refused) {
@@ -170,6 +178,15 @@ pub fn expect_mails(
         session_response::Response::Mails(m) => Ok(m),
         other => Err(Box::new(other)),
     })?;
+    expect_stored_mails_in(mails, ids)
+}
+
+/// [`expect_mails`]'s checks of the mails answered for `ids` (alone or in a
+/// `NextMailsAnswer`, where `ids` may be none: then nothing is answered).
+pub(super) fn expect_stored_mails_in(
+    mails: pb::StoredMails,
+    ids: &[u64],
+) -> Result<pb::StoredMails, AnswerError> {
     let answered = (mails.mails.iter().map(|m| m.id))
         .chain(mails.missing.iter().copied())
         .chain(mails.deferred.iter().copied())
@@ -196,6 +213,15 @@ pub fn expect_mails_acknowledged(
         session_response::Response::MailsAcknowledged(a) => Ok(a),
         other => Err(Box::new(other)),
     })?;
+    expect_mails_acknowledged_in(acknowledged, ids)
+}
+
+/// [`expect_mails_acknowledged`]'s checks of the acknowledgements answered for `ids` (alone
+/// or in a `NextMailsAnswer`, where `ids` may be none).
+pub(super) fn expect_mails_acknowledged_in(
+    acknowledged: pb::MailsAcknowledged,
+    ids: &[u64],
+) -> Result<pb::MailsAcknowledged, AnswerError> {
     let answered = acknowledged
         .deleted
         .iter()

@@ -5,6 +5,7 @@
 mod answer;
 mod mail;
 mod mail_batch;
+mod mail_cycle;
 mod mail_transfer;
 mod relay_batch;
 mod session;
@@ -26,6 +27,7 @@ pub use mail_batch::{
     MAX_FETCH_MAILS, MAX_FETCHED_MAILS_BYTES, MAX_SENDER_BINDINGS, MAX_SENDER_BINDINGS_BYTES,
     expect_mails, expect_mails_acknowledged, expect_sender_bindings, fetch_batches,
 };
+pub use mail_cycle::expect_next_mails;
 pub use mail_transfer::{
     MAIL_CHUNK_BYTES, MAX_ONE_REQUEST_CIPHERTEXT_BYTES, MAX_TRANSFER_BYTES, UPLOAD_ID_BYTES,
     expect_mail_part, expect_relay_chunk_progress, expect_upload_progress,

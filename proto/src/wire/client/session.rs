@@ -210,6 +210,7 @@ pub fn session_response_kind(response: &session_response::Response) -> &'static 
         session_response::Response::Mails(_) => "mails",
         session_response::Response::MailsAcknowledged(_) => "mail acknowledgements",
         session_response::Response::SenderBindings(_) => "sender bindings",
+        session_response::Response::NextMails(_) => "a reader's cycle",
         session_response::Response::Outbox(_) => "an outbox",
         session_response::Response::UploadProgress(_) => "an upload progress",
         session_response::Response::MailPart(_) => "a mail part",

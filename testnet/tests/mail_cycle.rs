@@ -1,0 +1,260 @@
+//! A reader's cycle in one request (`next_mails`, issue 12) through real gateway processes:
+//! bob at d1 acknowledges the mails he read in the previous cycle, lists his mailbox and
+//! fetches its first mails in one request. A reader cycling so reads every mail exactly once,
+//! each fetched mail has its `Handover` logged, an id the mailbox does not hold is listed
+//! missing, the acknowledgement is durable before the answer (d1 killed after it lists the
+//! mail no more), and a request out of bounds is refused MALFORMED with nothing changed, its
+//! acknowledgements included. A session that takes the gateway for one without the kind does
+//! the same cycle in three requests.
+
+mod common;
+mod mail_support;
+mod paep_support;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use common::{bounded, options};
+use herald_light_client::keystore::MemoryKeyStore;
+use herald_light_client::{GatewayClient, MemorySessionStore, Session, SessionError};
+use herald_proto::paep::{MailContent, ReplayCache};
+use herald_proto::wire::client::MAX_FETCH_MAILS;
+use herald_proto::wire::pb;
+use herald_testnet::Testnet;
+use mail_support::{SKEW, WITHIN, handed_over, inbox_of, login, pending, trusts};
+use paep_support::{now, refusal, register};
+use tempfile::TempDir;
+
+const BOUND: Duration = Duration::from_secs(240);
+const ALICE: &str = "alice@d0.test";
+const CAROL: &str = "carol@d0.test";
+const BOB: &str = "bob@d1.test";
+/// An entry number no mailbox holds.
+const NOT_HELD: u64 = 999_999;
+/// How long a cycle's listing may be held on an empty mailbox.
+const WAIT: Duration = Duration::from_millis(500);
+
+/// Sends `body` from `account` (at d0) to bob, retrying while a binding is pending.
+async fn send(net: &Testnet, account: &str, keys: &mut MemoryKeyStore, msg_id: &[u8]) {
+    let (client, mut session) = login(net, 0, account).await;
+    let plaintext = MailContent::build("cycle", msg_id, vec![]).unwrap();
+    mail_support::send(net, &client, &mut session, keys, BOB, msg_id, &plaintext).await;
+}
+
+/// Bob's cycles, as a reader runs them, until `want` more mails are read (bounded): each
+/// cycle acknowledges the mails `read` in the one before; returns the msg_ids read (each
+/// once: a second read of one fails) and leaves in `read` the ids still to acknowledge.
+async fn cycle_until(
+    client: &GatewayClient,
+    bob: &mut Session<MemorySessionStore>,
+    keys: &mut MemoryKeyStore,
+    replay: &mut ReplayCache,
+    trusts: &[herald_light_client::LogTrust],
+    read: &mut Vec<u64>,
+    want: usize,
+) -> Vec<Vec<u8>> {
+    let deadline = tokio::time::Instant::now() + WITHIN;
+    let mut got = Vec::new();
+    while got.len() < want {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{got:?} read in time"
+        );
+        let cycle = bob
+            .next_mails(client, keys, read, WAIT, trusts, replay, now(), SKEW)
+            .await
+            .unwrap();
+        // Deleted now, or earlier by a cycle whose answer was lost: never listed again.
+        assert_eq!(cycle.acknowledged.deleted.len(), read.len(), "{cycle:?}");
+        read.clear();
+        for (id, mail) in cycle.batch.read {
+            match mail {
+                Ok(mail) => {
+                    got.push(mail.opened.msg_id.clone());
+                    read.push(id);
+                }
+                Err(e) if pending(&e) => tokio::time::sleep(Duration::from_millis(100)).await,
+                Err(e) => panic!("mail {id}: {e:?}"),
+            }
+        }
+    }
+    got
+}
+
+/// The kind of the gateway's refusal of `answer`, or -1 if it was not refused.
+fn refused(answer: Result<pb::SessionResponse, SessionError>) -> i32 {
+    match answer {
+        Ok(pb::SessionResponse {
+            response: Some(pb::session_response::Response::Error(e)),
+        }) => e.kind,
+        Err(SessionError::Gateway(e)) => refusal(&e).map_or(-1, |k| k as i32),
+        _ => -1,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_cycling_in_one_request_reads_every_mail_once_and_its_acknowledgement_is_durable()
+{
+    bounded(BOUND, async {
+        let dir = TempDir::new().unwrap();
+        let mut net = Testnet::spawn(2, options(dir.path())).await.unwrap();
+        let mut bob_keys = register(&net, 1, BOB, 1).await;
+        let (bob_client, mut bob) = login(&net, 1, BOB).await;
+        bob.upload_prekeys(&bob_client, &mut bob_keys, 6, true)
+            .await
+            .unwrap();
+        let mut alice_keys = register(&net, 0, ALICE, 2).await;
+        let mut carol_keys = register(&net, 0, CAROL, 3).await;
+        let trusts = trusts(&net);
+        let mut replay = ReplayCache::new();
+        let mut read = Vec::new();
+
+        // Mails arrive while bob cycles: each is read once, across cycles.
+        send(&net, ALICE, &mut alice_keys, b"c-alice-1").await;
+        send(&net, CAROL, &mut carol_keys, b"c-carol-1").await;
+        let mut got = cycle_until(
+            &bob_client,
+            &mut bob,
+            &mut bob_keys,
+            &mut replay,
+            &trusts,
+            &mut read,
+            2,
+        )
+        .await;
+        send(&net, ALICE, &mut alice_keys, b"c-alice-2").await;
+        got.extend(
+            cycle_until(
+                &bob_client,
+                &mut bob,
+                &mut bob_keys,
+                &mut replay,
+                &trusts,
+                &mut read,
+                1,
+            )
+            .await,
+        );
+        let all: BTreeSet<&[u8]> = [&b"c-alice-1"[..], b"c-carol-1", b"c-alice-2"].into();
+        assert_eq!(got.len(), 3, "{got:?}");
+        assert_eq!(got.iter().map(Vec::as_slice).collect::<BTreeSet<_>>(), all);
+        // Every mail fetched in a cycle has its record.
+        for msg_id in &all {
+            assert!(handed_over(&net, 1, dir.path(), msg_id).await, "{msg_id:?}");
+        }
+
+        // The last cycle's mails acknowledged with an id never held: that one is missing.
+        let mut last = read.clone();
+        last.push(NOT_HELD);
+        let cycle = bob
+            .next_mails(
+                &bob_client,
+                &mut bob_keys,
+                &last,
+                Duration::ZERO,
+                &trusts,
+                &mut replay,
+                now(),
+                SKEW,
+            )
+            .await
+            .unwrap();
+        assert_eq!(cycle.acknowledged.deleted, read);
+        assert_eq!(cycle.acknowledged.missing, [NOT_HELD]);
+        assert!(cycle.inbox.entries.is_empty(), "{cycle:?}");
+        assert!(cycle.batch.read.is_empty());
+        // d1 answers the kind itself (the session did not fall back to three requests).
+        let answer = bob
+            .request(&bob_client, &pb::SessionRequest::next_mails(vec![], 0, 1))
+            .await
+            .unwrap();
+        assert!(
+            matches!(
+                answer.response,
+                Some(pb::session_response::Response::NextMails(_))
+            ),
+            "{answer:?}"
+        );
+
+        // Durable before the answer: d1 crashes right after; nothing is listed again.
+        net.kill(1).await.unwrap();
+        net.restart(1).await.unwrap();
+        let (bob_client, mut bob) = login(&net, 1, BOB).await;
+        let inbox = bob.inbox(&bob_client).await.unwrap();
+        assert!(inbox.entries.is_empty(), "{inbox:?}");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cycle_out_of_bounds_is_refused_and_changes_nothing_and_an_older_gateway_takes_three() {
+    bounded(BOUND, async {
+        let dir = TempDir::new().unwrap();
+        let net = Testnet::spawn(2, options(dir.path())).await.unwrap();
+        let mut bob_keys = register(&net, 1, BOB, 1).await;
+        let (bob_client, mut bob) = login(&net, 1, BOB).await;
+        bob.upload_prekeys(&bob_client, &mut bob_keys, 4, true)
+            .await
+            .unwrap();
+        let mut alice_keys = register(&net, 0, ALICE, 2).await;
+        send(&net, ALICE, &mut alice_keys, b"o-alice-1").await;
+        let inbox = inbox_of(&bob_client, &mut bob, 1).await;
+        assert_eq!(inbox.entries.len(), 1, "{inbox:?}");
+        let id = inbox.entries[0].id;
+
+        // Each names the held mail to acknowledge; none may delete it.
+        let most = MAX_FETCH_MAILS as u32;
+        let too_many: Vec<u64> = std::iter::once(id)
+            .chain(1_000_000..1_000_000 + MAX_FETCH_MAILS as u64)
+            .collect();
+        for bad in [
+            pb::SessionRequest::next_mails(too_many, 0, 1),
+            pb::SessionRequest::next_mails(vec![id, NOT_HELD, id], 0, 1),
+            pb::SessionRequest::next_mails(vec![id], 0, 0),
+            pb::SessionRequest::next_mails(vec![id], 0, most + 1),
+        ] {
+            let answer = bob.request(&bob_client, &bad).await;
+            assert_eq!(
+                refused(answer),
+                pb::ClientErrorKind::Malformed as i32,
+                "{bad:?}"
+            );
+            let left = bob.inbox(&bob_client).await.unwrap();
+            assert_eq!(left.entries.iter().map(|e| e.id).collect::<Vec<_>>(), [id]);
+        }
+
+        // Taking d1 for a gateway without the kind, the session cycles in three requests.
+        bob.assume_no_next_mails();
+        let trusts = trusts(&net);
+        let mut replay = ReplayCache::new();
+        let mut read = Vec::new();
+        let got = cycle_until(
+            &bob_client,
+            &mut bob,
+            &mut bob_keys,
+            &mut replay,
+            &trusts,
+            &mut read,
+            1,
+        )
+        .await;
+        assert_eq!(got, [b"o-alice-1".to_vec()]);
+        assert_eq!(read, [id]);
+        let cycle = bob
+            .next_mails(
+                &bob_client,
+                &mut bob_keys,
+                &read,
+                Duration::ZERO,
+                &trusts,
+                &mut replay,
+                now(),
+                SKEW,
+            )
+            .await
+            .unwrap();
+        assert_eq!(cycle.acknowledged.deleted, [id]);
+        assert!(cycle.inbox.entries.is_empty(), "{cycle:?}");
+    })
+    .await;
+}
