@@ -110,6 +110,11 @@ struct MailReport {
     send_retries: u64,
     /// Reads answered PENDING / BUSY and retried.
     read_retries: u64,
+    /// The readers' `next_mails` requests answered, all recipients together (each one cycle:
+    /// acknowledge, list, fetch), and those of them that fetched a mail; a cycle's other
+    /// request is `sender_bindings` for senders its session has not verified yet.
+    read_cycles: u64,
+    read_cycles_with_mail: u64,
     /// CPU (user + system) per mail of the bench client and each node over the measured run:
     /// independent of the machine's load, unlike mails/s (none where `/proc` is not readable).
     cpu_ms_per_mail: Option<CpuPerOperation>,
@@ -252,6 +257,7 @@ struct Figures {
     accepted: Vec<Duration>,
     send_retries: u64,
     read_retries: u64,
+    cycles: (u64, u64),
     cpu: Option<CpuPerOperation>,
 }
 
@@ -339,11 +345,12 @@ async fn measure(net: &Testnet, args: &MailArgs) -> anyhow::Result<MailReport> {
         send_retries += retries;
     }
     let mut latencies = Vec::with_capacity(n * per);
-    let mut read_retries = 0;
+    let (mut read_retries, mut cycles) = (0, (0, 0));
     for task in read_tasks {
-        let (times, retries) = task.await.context("read task")??;
+        let (times, retries, (all, with_mail)) = task.await.context("read task")??;
         latencies.extend(times);
         read_retries += retries;
+        cycles = (cycles.0 + all, cycles.1 + with_mail);
     }
     let seconds = start.elapsed().as_secs_f64();
     let cpu = cpu_before.per_operation(latencies.len());
@@ -359,6 +366,7 @@ async fn measure(net: &Testnet, args: &MailArgs) -> anyhow::Result<MailReport> {
         accepted,
         send_retries,
         read_retries,
+        cycles,
         cpu,
     };
     Ok(MailReport {
@@ -379,6 +387,8 @@ async fn measure(net: &Testnet, args: &MailArgs) -> anyhow::Result<MailReport> {
         send_to_accepted: Latency::of(&figures.accepted),
         send_retries: figures.send_retries,
         read_retries: figures.read_retries,
+        read_cycles: figures.cycles.0,
+        read_cycles_with_mail: figures.cycles.1,
         cpu_ms_per_mail: figures.cpu,
         environment: Environment::now(),
     })
@@ -441,7 +451,8 @@ async fn send_all(
 
 /// A recipient reads `want` mails as they arrive, one request per cycle (`next_mails`: the
 /// previous cycle's mails acknowledged, the mailbox listed, its first mails fetched); each
-/// one's time from its send to its plaintext, checked against what was sent, and the retries.
+/// one's time from its send to its plaintext, checked against what was sent, the retries, and
+/// the cycles (all, and those that fetched a mail).
 async fn read_all(
     client: GatewayClient,
     mut session: Session<MemorySessionStore>,
@@ -450,8 +461,9 @@ async fn read_all(
     want: usize,
     ledger: &Ledger,
     deadline: Instant,
-) -> anyhow::Result<(Vec<Duration>, u64)> {
+) -> anyhow::Result<(Vec<Duration>, u64, (u64, u64))> {
     let mut replay = ReplayCache::new();
+    let mut cycles = (0, 0);
     let mut times = Vec::with_capacity(want);
     let mut retries = 0;
     let account = session.account().to_owned();
@@ -488,6 +500,10 @@ async fn read_all(
             Err(e) => return Err(anyhow::Error::new(e).context(format!("{account}: next mails"))),
         };
         read.clear();
+        cycles.0 += 1;
+        if !cycle.batch.read.is_empty() {
+            cycles.1 += 1;
+        }
         if cycle.inbox.entries.is_empty() {
             if asked.elapsed() < POLL {
                 tokio::time::sleep(POLL).await;
@@ -528,5 +544,5 @@ async fn read_all(
             .await
             .with_context(|| format!("{account}: acknowledging"))?;
     }
-    Ok((times, retries))
+    Ok((times, retries, cycles))
 }
