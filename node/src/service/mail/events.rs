@@ -26,7 +26,7 @@ use crate::service::mail_evidence::{EvidenceRecorder, MailEvent, QueuedRecords};
 /// envelope — recorded in the log through the one [`EvidenceRecorder`], keyed by msg_id, its
 /// addresses committed with the salt of proto's `paep::mail_parties` (from msg_id and Y_A) so
 /// both parties can open the records of both gateways. A record is durable before the event's
-/// answer leaves (the answer awaits [`QueuedEvidence::durable`], which returns once the record is
+/// answer leaves (the answer awaits `QueuedEvidence::durable`, which returns once the record is
 /// in a signed checkpoint); a record that cannot be written is logged and counted
 /// (`herald_mail_events_total{kind="evidence_failed"}`) and does not undo the mail's progress
 /// (the mail is durable either way).
