@@ -129,10 +129,10 @@ impl<S: SessionStore> Session<S> {
         })
     }
 
-    /// Test hook: behave as if the gateway had refused `next_mails` as MALFORMED (an older
-    /// gateway), so that the three-request cycle is what runs.
-    #[doc(hidden)]
-    pub fn assume_no_next_mails(&mut self) {
-        self.no_next_mails = true;
+    /// Whether this session found its gateway without `next_mails` (it answered one
+    /// MALFORMED): [`next_mails`](Self::next_mails) then runs each cycle as three requests,
+    /// for the rest of the session.
+    pub fn cycles_in_three_requests(&self) -> bool {
+        self.no_next_mails
     }
 }

@@ -218,6 +218,11 @@ pub struct NodeConfig {
     /// per request is tested end to end. Never in production.
     #[serde(default)]
     pub test_refuse_relay_batches: bool,
+    /// Test only, and only with `test_hooks`: answer every session request `next_mails`
+    /// `MALFORMED`, as a gateway that predates the kind does, so that a reader's fallback to
+    /// three requests a cycle is tested end to end. Never in production.
+    #[serde(default)]
+    pub test_refuse_next_mails: bool,
     /// Peer domains registered at every start (`[[peers]]` tables).
     #[serde(default)]
     pub peers: Vec<PeerRecord>,
@@ -398,6 +403,7 @@ impl NodeConfig {
             password_parallelism: default_password_parallelism(),
             test_hooks: false,
             test_refuse_relay_batches: false,
+            test_refuse_next_mails: false,
             peers: Vec::new(),
             witnessed_logs: Vec::new(),
             external_witnesses: Vec::new(),
@@ -573,6 +579,7 @@ impl NodeConfig {
             quota_bytes: self.mailbox_quota_kib.saturating_mul(1024),
             retention_secs: self.mailbox_retention_secs,
             refuse_relay_batches: self.test_hooks && self.test_refuse_relay_batches,
+            refuse_next_mails: self.test_hooks && self.test_refuse_next_mails,
         }
     }
 
@@ -918,6 +925,8 @@ password_parallelism = {password_parallelism}
 test_hooks = {test_hooks}
 # Test-only, with test_hooks: refuse relay_mails requests as a gateway that predates them.
 test_refuse_relay_batches = {test_refuse_relay_batches}
+# Test-only, with test_hooks: refuse next_mails session requests as a gateway that predates them.
+test_refuse_next_mails = {test_refuse_next_mails}
 
 # Peer domains this gateway trusts: it witnesses their logs, they witness this one, and only
 # they may call the witness protocol. Entries here are registered (again) at every start;
@@ -1005,6 +1014,7 @@ external_witnesses = [{external_witnesses}]
             password_parallelism = self.password_parallelism,
             test_hooks = self.test_hooks,
             test_refuse_relay_batches = self.test_refuse_relay_batches,
+            test_refuse_next_mails = self.test_refuse_next_mails,
             peers = tables_toml(&self.peers),
             witnessed_logs = tables_toml(&self.witnessed_logs),
             external_witnesses = tables_toml(&self.external_witnesses),
@@ -1253,12 +1263,28 @@ mod tests {
         config.scrub_kib_per_second = 0;
         config.test_hooks = true;
         config.test_refuse_relay_batches = true;
+        config.test_refuse_next_mails = true;
         config.peers = vec![
             crate::peers::tests::record("beta.test", 10, 4000),
             crate::peers::tests::record("gamma.test", 20, 4001),
         ];
         let text = config.to_toml();
         assert_eq!(NodeConfig::from_toml_str(&text).unwrap(), config);
+    }
+
+    #[test]
+    fn the_refusal_hooks_are_honoured_only_with_test_hooks() {
+        let mut config = NodeConfig::for_loopback_test("alpha.test", "/tmp/herald");
+        config.test_refuse_relay_batches = true;
+        config.test_refuse_next_mails = true;
+        config.test_hooks = false;
+        let settings = config.mail_settings();
+        assert!(!settings.refuse_relay_batches && !settings.refuse_next_mails);
+        config.test_hooks = true;
+        let settings = config.mail_settings();
+        assert!(settings.refuse_relay_batches && settings.refuse_next_mails);
+        config.test_refuse_next_mails = false;
+        assert!(!config.mail_settings().refuse_next_mails);
     }
 
     #[test]

@@ -4,8 +4,9 @@
 //! each fetched mail has its `Handover` logged, an id the mailbox does not hold is listed
 //! missing, the acknowledgement is durable before the answer (d1 killed after it lists the
 //! mail no more), and a request out of bounds is refused MALFORMED with nothing changed, its
-//! acknowledgements included. A session that takes the gateway for one without the kind does
-//! the same cycle in three requests.
+//! acknowledgements included. Of a gateway that answers the kind MALFORMED as one that predates
+//! it does (d1 with the test hook `test_refuse_next_mails`), the reader's session does the same
+//! cycle in three requests from then on: every mail read once, its acknowledgements done.
 
 mod common;
 mod mail_support;
@@ -21,7 +22,7 @@ use herald_proto::paep::{MailContent, ReplayCache};
 use herald_proto::wire::client::MAX_FETCH_MAILS;
 use herald_proto::wire::pb;
 use herald_testnet::Testnet;
-use mail_support::{SKEW, WITHIN, handed_over, inbox_of, login, pending, trusts};
+use mail_support::{SKEW, WITHIN, handed_over, inbox_of, login, pending, reconfigure, trusts};
 use paep_support::{now, refusal, register};
 use tempfile::TempDir;
 
@@ -187,7 +188,7 @@ async fn a_reader_cycling_in_one_request_reads_every_mail_once_and_its_acknowled
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_cycle_out_of_bounds_is_refused_and_changes_nothing_and_an_older_gateway_takes_three() {
+async fn a_cycle_out_of_bounds_is_refused_and_changes_nothing() {
     bounded(BOUND, async {
         let dir = TempDir::new().unwrap();
         let net = Testnet::spawn(2, options(dir.path())).await.unwrap();
@@ -222,24 +223,76 @@ async fn a_cycle_out_of_bounds_is_refused_and_changes_nothing_and_an_older_gatew
             let left = bob.inbox(&bob_client).await.unwrap();
             assert_eq!(left.entries.iter().map(|e| e.id).collect::<Vec<_>>(), [id]);
         }
+    })
+    .await;
+}
 
-        // Taking d1 for a gateway without the kind, the session cycles in three requests.
-        bob.assume_no_next_mails();
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_of_a_gateway_that_does_not_know_next_mails_reads_every_mail_once_in_three_requests()
+ {
+    bounded(BOUND, async {
+        let dir = TempDir::new().unwrap();
+        let mut opts = options(dir.path());
+        opts.test_hooks = true;
+        let mut net = Testnet::spawn(2, opts).await.unwrap();
+        reconfigure(&mut net, 1, |c| c.test_refuse_next_mails = true).await;
+        let mut bob_keys = register(&net, 1, BOB, 1).await;
+        let (bob_client, mut bob) = login(&net, 1, BOB).await;
+        bob.upload_prekeys(&bob_client, &mut bob_keys, 6, true)
+            .await
+            .unwrap();
+        let mut alice_keys = register(&net, 0, ALICE, 2).await;
+        let mut carol_keys = register(&net, 0, CAROL, 3).await;
         let trusts = trusts(&net);
         let mut replay = ReplayCache::new();
         let mut read = Vec::new();
-        let got = cycle_until(
+
+        // d1 answers the kind as a gateway without it does.
+        let answer = bob
+            .request(&bob_client, &pb::SessionRequest::next_mails(vec![], 0, 1))
+            .await;
+        assert_eq!(refused(answer), pb::ClientErrorKind::Malformed as i32);
+        assert!(!bob.cycles_in_three_requests());
+
+        // The reader's first cycle is refused, and it and every later one go in three
+        // requests; each mail is read once, across cycles.
+        send(&net, ALICE, &mut alice_keys, b"t-alice-1").await;
+        send(&net, CAROL, &mut carol_keys, b"t-carol-1").await;
+        let mut got = cycle_until(
             &bob_client,
             &mut bob,
             &mut bob_keys,
             &mut replay,
             &trusts,
             &mut read,
-            1,
+            2,
         )
         .await;
-        assert_eq!(got, [b"o-alice-1".to_vec()]);
-        assert_eq!(read, [id]);
+        assert!(bob.cycles_in_three_requests());
+        send(&net, ALICE, &mut alice_keys, b"t-alice-2").await;
+        got.extend(
+            cycle_until(
+                &bob_client,
+                &mut bob,
+                &mut bob_keys,
+                &mut replay,
+                &trusts,
+                &mut read,
+                1,
+            )
+            .await,
+        );
+        let all: BTreeSet<&[u8]> = [&b"t-alice-1"[..], b"t-carol-1", b"t-alice-2"].into();
+        assert_eq!(got.len(), 3, "{got:?}");
+        assert_eq!(got.iter().map(Vec::as_slice).collect::<BTreeSet<_>>(), all);
+        for msg_id in &all {
+            assert!(handed_over(&net, 1, dir.path(), msg_id).await, "{msg_id:?}");
+        }
+
+        // The last cycle's mails acknowledged: d1 takes two session requests for it
+        // (acknowledge_mails, then inbox; nothing is left to fetch), no next_mails.
+        let sessions = || paep_support::counter(&net, 1, "herald_client_requests", "session");
+        let before = sessions().await;
         let cycle = bob
             .next_mails(
                 &bob_client,
@@ -253,8 +306,16 @@ async fn a_cycle_out_of_bounds_is_refused_and_changes_nothing_and_an_older_gatew
             )
             .await
             .unwrap();
-        assert_eq!(cycle.acknowledged.deleted, [id]);
+        assert_eq!(sessions().await - before, 2.0);
+        assert_eq!(cycle.acknowledged.deleted, read);
+        assert!(cycle.acknowledged.missing.is_empty(), "{cycle:?}");
         assert!(cycle.inbox.entries.is_empty(), "{cycle:?}");
+        assert!(cycle.batch.read.is_empty());
+
+        // The acknowledgements took effect: a new session finds the mailbox empty.
+        let (bob_client, mut bob) = login(&net, 1, BOB).await;
+        let inbox = bob.inbox(&bob_client).await.unwrap();
+        assert!(inbox.entries.is_empty(), "{inbox:?}");
     })
     .await;
 }

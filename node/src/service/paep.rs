@@ -195,7 +195,16 @@ impl Paep {
         let id = *live.channel.session_id();
         let now = self.now();
         let request = match open_request(&mut live.channel, &frame, now) {
-            Ok(Inbound::Request(request)) => request,
+            Ok(Inbound::Request(request)) if !self.refuses(&request) => request,
+            Ok(Inbound::Request(_)) => {
+                // The test hook: answered as a gateway that does not know the kind, whose
+                // decoding finds no request it knows (before any account check or wait).
+                let unknown = herald_proto::wire::WireError::MissingField {
+                    field: "SessionRequest.request",
+                };
+                let answer = pb::SessionResponse::error(Refusal::Malformed(unknown).to_wire());
+                return self.seal(&mut live, &answer, now);
+            }
             Ok(Inbound::Closed) => {
                 self.inner.sessions.end(&id, metrics);
                 info!(account = live.account, "logged out; session closed");
@@ -232,6 +241,15 @@ impl Paep {
             Err(refusal) => pb::SessionResponse::error(refusal.to_wire()),
         };
         self.seal(&mut live, &answer, self.now())
+    }
+
+    /// Whether `request` is a `next_mails` that the test hook `test_refuse_next_mails`
+    /// refuses.
+    fn refuses(&self, request: &pb::SessionRequest) -> bool {
+        matches!(
+            request.request,
+            Some(session_request::Request::NextMails(_))
+        ) && (self.inner.mail.as_ref()).is_some_and(MailService::refuses_next_mails)
     }
 
     fn seal(

@@ -10,6 +10,12 @@ use super::MailService;
 use crate::service::Refusal;
 
 impl MailService {
+    /// Whether the test hook `test_refuse_next_mails` is on: every `next_mails` is then
+    /// answered as a gateway that does not know the kind answers it (`service::paep`).
+    pub(crate) fn refuses_next_mails(&self) -> bool {
+        self.inner.settings.refuse_next_mails
+    }
+
     /// Session `next_mails` of `account`. A refusal after the acknowledgements leaves them
     /// done (they are durable first); acknowledging again answers them missing.
     pub(crate) async fn next_mails(

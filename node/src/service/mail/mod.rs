@@ -91,6 +91,9 @@ pub struct MailSettings {
     /// Test hook (`test_refuse_relay_batches`): answer every `relay_mails` request
     /// `MALFORMED`, as a gateway that predates it does (`relay_batch`).
     pub refuse_relay_batches: bool,
+    /// Test hook (`test_refuse_next_mails`): answer every session request `next_mails`
+    /// `MALFORMED`, as a gateway that predates the kind does (`service::paep`).
+    pub refuse_next_mails: bool,
 }
 
 /// Mail's metrics.
