@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use common::{bounded, options};
 use herald_light_client::keystore::MemoryKeyStore;
-use herald_light_client::{GatewayClient, MemorySessionStore, Session, SessionError};
+use herald_light_client::{GatewayClient, MemorySessionStore, NextMails, Session, SessionError};
 use herald_proto::paep::{MailContent, ReplayCache};
 use herald_proto::wire::client::MAX_FETCH_MAILS;
 use herald_proto::wire::pb;
@@ -42,44 +42,111 @@ async fn send(net: &Testnet, account: &str, keys: &mut MemoryKeyStore, msg_id: &
     mail_support::send(net, &client, &mut session, keys, BOB, msg_id, &plaintext).await;
 }
 
-/// Bob's cycles, as a reader runs them, until `want` more mails are read (bounded): each
-/// cycle acknowledges the mails `read` in the one before; returns the msg_ids read (each
-/// once: a second read of one fails) and leaves in `read` the ids still to acknowledge.
-async fn cycle_until(
-    client: &GatewayClient,
-    bob: &mut Session<MemorySessionStore>,
-    keys: &mut MemoryKeyStore,
-    replay: &mut ReplayCache,
-    trusts: &[herald_light_client::LogTrust],
-    read: &mut Vec<u64>,
-    want: usize,
-) -> Vec<Vec<u8>> {
-    let deadline = tokio::time::Instant::now() + WITHIN;
-    let mut got = Vec::new();
-    while got.len() < want {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{got:?} read in time"
-        );
-        let cycle = bob
-            .next_mails(client, keys, read, WAIT, trusts, replay, now(), SKEW)
+/// Bob at d1 as a reader cycles, with the senders alice and carol at d0 registered.
+struct Reader {
+    client: GatewayClient,
+    session: Session<MemorySessionStore>,
+    keys: MemoryKeyStore,
+    replay: ReplayCache,
+    trusts: Vec<herald_light_client::LogTrust>,
+    /// The ids read in the last cycle, to acknowledge in the next.
+    read: Vec<u64>,
+}
+
+impl Reader {
+    /// Registers bob (with six prekeys), alice and carol; returns bob logged in and the
+    /// senders' key stores.
+    async fn set_up(net: &Testnet) -> (Reader, MemoryKeyStore, MemoryKeyStore) {
+        let mut keys = register(net, 1, BOB, 1).await;
+        let (client, mut session) = login(net, 1, BOB).await;
+        session
+            .upload_prekeys(&client, &mut keys, 6, true)
             .await
             .unwrap();
-        // Deleted now, or earlier by a cycle whose answer was lost: never listed again.
-        assert_eq!(cycle.acknowledged.deleted.len(), read.len(), "{cycle:?}");
-        read.clear();
-        for (id, mail) in cycle.batch.read {
-            match mail {
-                Ok(mail) => {
-                    got.push(mail.opened.msg_id.clone());
-                    read.push(id);
+        let alice_keys = register(net, 0, ALICE, 2).await;
+        let carol_keys = register(net, 0, CAROL, 3).await;
+        let reader = Reader {
+            client,
+            session,
+            keys,
+            replay: ReplayCache::new(),
+            trusts: trusts(net),
+            read: Vec::new(),
+        };
+        (reader, alice_keys, carol_keys)
+    }
+
+    /// One cycle acknowledging `acknowledge`, its listing held up to `wait`.
+    async fn cycle(&mut self, acknowledge: &[u64], wait: Duration) -> NextMails {
+        self.session
+            .next_mails(
+                &self.client,
+                &mut self.keys,
+                acknowledge,
+                wait,
+                &self.trusts,
+                &mut self.replay,
+                now(),
+                SKEW,
+            )
+            .await
+            .unwrap()
+    }
+
+    /// Cycles, as a reader runs them, until `want` more mails are read (bounded): each cycle
+    /// acknowledges the mails read in the one before; returns the msg_ids read (each once: a
+    /// second read of one fails) and leaves in `read` the ids still to acknowledge.
+    async fn cycle_until(&mut self, want: usize) -> Vec<Vec<u8>> {
+        let deadline = tokio::time::Instant::now() + WITHIN;
+        let mut got = Vec::new();
+        while got.len() < want {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{got:?} read in time"
+            );
+            let read = std::mem::take(&mut self.read);
+            let cycle = self.cycle(&read, WAIT).await;
+            // Deleted now, or earlier by a cycle whose answer was lost: never listed again.
+            assert_eq!(cycle.acknowledged.deleted.len(), read.len(), "{cycle:?}");
+            for (id, mail) in cycle.batch.read {
+                match mail {
+                    Ok(mail) => {
+                        got.push(mail.opened.msg_id.clone());
+                        self.read.push(id);
+                    }
+                    Err(e) if pending(&e) => tokio::time::sleep(Duration::from_millis(100)).await,
+                    Err(e) => panic!("mail {id}: {e:?}"),
                 }
-                Err(e) if pending(&e) => tokio::time::sleep(Duration::from_millis(100)).await,
-                Err(e) => panic!("mail {id}: {e:?}"),
             }
         }
+        got
     }
-    got
+
+    /// Three mails, from alice and carol, then alice again, arrive while bob cycles: each is
+    /// read once, across cycles, and has its `Handover` logged at d1.
+    async fn reads_three_once(
+        &mut self,
+        net: &Testnet,
+        dir: &std::path::Path,
+        (alice_keys, carol_keys): (&mut MemoryKeyStore, &mut MemoryKeyStore),
+        prefix: &str,
+    ) {
+        let ids: Vec<Vec<u8>> = ["alice-1", "carol-1", "alice-2"]
+            .iter()
+            .map(|m| format!("{prefix}-{m}").into_bytes())
+            .collect();
+        send(net, ALICE, alice_keys, &ids[0]).await;
+        send(net, CAROL, carol_keys, &ids[1]).await;
+        let mut got = self.cycle_until(2).await;
+        send(net, ALICE, alice_keys, &ids[2]).await;
+        got.extend(self.cycle_until(1).await);
+        assert_eq!(got.len(), 3, "{got:?}");
+        let all: BTreeSet<&Vec<u8>> = ids.iter().collect();
+        assert_eq!(got.iter().collect::<BTreeSet<_>>(), all);
+        for msg_id in &ids {
+            assert!(handed_over(net, 1, dir, msg_id).await, "{msg_id:?}");
+        }
+    }
 }
 
 /// The kind of the gateway's refusal of `answer`, or -1 if it was not refused.
@@ -99,74 +166,22 @@ async fn a_reader_cycling_in_one_request_reads_every_mail_once_and_its_acknowled
     bounded(BOUND, async {
         let dir = TempDir::new().unwrap();
         let mut net = Testnet::spawn(2, options(dir.path())).await.unwrap();
-        let mut bob_keys = register(&net, 1, BOB, 1).await;
-        let (bob_client, mut bob) = login(&net, 1, BOB).await;
-        bob.upload_prekeys(&bob_client, &mut bob_keys, 6, true)
-            .await
-            .unwrap();
-        let mut alice_keys = register(&net, 0, ALICE, 2).await;
-        let mut carol_keys = register(&net, 0, CAROL, 3).await;
-        let trusts = trusts(&net);
-        let mut replay = ReplayCache::new();
-        let mut read = Vec::new();
-
-        // Mails arrive while bob cycles: each is read once, across cycles.
-        send(&net, ALICE, &mut alice_keys, b"c-alice-1").await;
-        send(&net, CAROL, &mut carol_keys, b"c-carol-1").await;
-        let mut got = cycle_until(
-            &bob_client,
-            &mut bob,
-            &mut bob_keys,
-            &mut replay,
-            &trusts,
-            &mut read,
-            2,
-        )
-        .await;
-        send(&net, ALICE, &mut alice_keys, b"c-alice-2").await;
-        got.extend(
-            cycle_until(
-                &bob_client,
-                &mut bob,
-                &mut bob_keys,
-                &mut replay,
-                &trusts,
-                &mut read,
-                1,
-            )
-            .await,
-        );
-        let all: BTreeSet<&[u8]> = [&b"c-alice-1"[..], b"c-carol-1", b"c-alice-2"].into();
-        assert_eq!(got.len(), 3, "{got:?}");
-        assert_eq!(got.iter().map(Vec::as_slice).collect::<BTreeSet<_>>(), all);
-        // Every mail fetched in a cycle has its record.
-        for msg_id in &all {
-            assert!(handed_over(&net, 1, dir.path(), msg_id).await, "{msg_id:?}");
-        }
+        let (mut bob, mut alice_keys, mut carol_keys) = Reader::set_up(&net).await;
+        bob.reads_three_once(&net, dir.path(), (&mut alice_keys, &mut carol_keys), "c")
+            .await;
 
         // The last cycle's mails acknowledged with an id never held: that one is missing.
-        let mut last = read.clone();
+        let mut last = bob.read.clone();
         last.push(NOT_HELD);
-        let cycle = bob
-            .next_mails(
-                &bob_client,
-                &mut bob_keys,
-                &last,
-                Duration::ZERO,
-                &trusts,
-                &mut replay,
-                now(),
-                SKEW,
-            )
-            .await
-            .unwrap();
-        assert_eq!(cycle.acknowledged.deleted, read);
+        let cycle = bob.cycle(&last, Duration::ZERO).await;
+        assert_eq!(cycle.acknowledged.deleted, bob.read);
         assert_eq!(cycle.acknowledged.missing, [NOT_HELD]);
         assert!(cycle.inbox.entries.is_empty(), "{cycle:?}");
         assert!(cycle.batch.read.is_empty());
         // d1 answers the kind itself (the session did not fall back to three requests).
         let answer = bob
-            .request(&bob_client, &pb::SessionRequest::next_mails(vec![], 0, 1))
+            .session
+            .request(&bob.client, &pb::SessionRequest::next_mails(vec![], 0, 1))
             .await
             .unwrap();
         assert!(
@@ -176,6 +191,7 @@ async fn a_reader_cycling_in_one_request_reads_every_mail_once_and_its_acknowled
             ),
             "{answer:?}"
         );
+        assert!(!bob.session.cycles_in_three_requests());
 
         // Durable before the answer: d1 crashes right after; nothing is listed again.
         net.kill(1).await.unwrap();
@@ -236,76 +252,28 @@ async fn a_reader_of_a_gateway_that_does_not_know_next_mails_reads_every_mail_on
         opts.test_hooks = true;
         let mut net = Testnet::spawn(2, opts).await.unwrap();
         reconfigure(&mut net, 1, |c| c.test_refuse_next_mails = true).await;
-        let mut bob_keys = register(&net, 1, BOB, 1).await;
-        let (bob_client, mut bob) = login(&net, 1, BOB).await;
-        bob.upload_prekeys(&bob_client, &mut bob_keys, 6, true)
-            .await
-            .unwrap();
-        let mut alice_keys = register(&net, 0, ALICE, 2).await;
-        let mut carol_keys = register(&net, 0, CAROL, 3).await;
-        let trusts = trusts(&net);
-        let mut replay = ReplayCache::new();
-        let mut read = Vec::new();
+        let (mut bob, mut alice_keys, mut carol_keys) = Reader::set_up(&net).await;
 
         // d1 answers the kind as a gateway without it does.
         let answer = bob
-            .request(&bob_client, &pb::SessionRequest::next_mails(vec![], 0, 1))
+            .session
+            .request(&bob.client, &pb::SessionRequest::next_mails(vec![], 0, 1))
             .await;
         assert_eq!(refused(answer), pb::ClientErrorKind::Malformed as i32);
-        assert!(!bob.cycles_in_three_requests());
+        assert!(!bob.session.cycles_in_three_requests());
 
         // The reader's first cycle is refused, and it and every later one go in three
         // requests; each mail is read once, across cycles.
-        send(&net, ALICE, &mut alice_keys, b"t-alice-1").await;
-        send(&net, CAROL, &mut carol_keys, b"t-carol-1").await;
-        let mut got = cycle_until(
-            &bob_client,
-            &mut bob,
-            &mut bob_keys,
-            &mut replay,
-            &trusts,
-            &mut read,
-            2,
-        )
-        .await;
-        assert!(bob.cycles_in_three_requests());
-        send(&net, ALICE, &mut alice_keys, b"t-alice-2").await;
-        got.extend(
-            cycle_until(
-                &bob_client,
-                &mut bob,
-                &mut bob_keys,
-                &mut replay,
-                &trusts,
-                &mut read,
-                1,
-            )
-            .await,
-        );
-        let all: BTreeSet<&[u8]> = [&b"t-alice-1"[..], b"t-carol-1", b"t-alice-2"].into();
-        assert_eq!(got.len(), 3, "{got:?}");
-        assert_eq!(got.iter().map(Vec::as_slice).collect::<BTreeSet<_>>(), all);
-        for msg_id in &all {
-            assert!(handed_over(&net, 1, dir.path(), msg_id).await, "{msg_id:?}");
-        }
+        bob.reads_three_once(&net, dir.path(), (&mut alice_keys, &mut carol_keys), "t")
+            .await;
+        assert!(bob.session.cycles_in_three_requests());
 
         // The last cycle's mails acknowledged: d1 takes two session requests for it
         // (acknowledge_mails, then inbox; nothing is left to fetch), no next_mails.
         let sessions = || paep_support::counter(&net, 1, "herald_client_requests", "session");
         let before = sessions().await;
-        let cycle = bob
-            .next_mails(
-                &bob_client,
-                &mut bob_keys,
-                &read,
-                Duration::ZERO,
-                &trusts,
-                &mut replay,
-                now(),
-                SKEW,
-            )
-            .await
-            .unwrap();
+        let read = bob.read.clone();
+        let cycle = bob.cycle(&read, Duration::ZERO).await;
         assert_eq!(sessions().await - before, 2.0);
         assert_eq!(cycle.acknowledged.deleted, read);
         assert!(cycle.acknowledged.missing.is_empty(), "{cycle:?}");
