@@ -157,6 +157,21 @@ impl Tree {
     }
 }
 
+/// Copies every file of the database directory `from` into `to`: the database as a crash right
+/// now would leave it (tests of "durable when answered" open the copy).
+#[cfg(test)]
+pub(crate) fn copy_as_crashed(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap().flatten() {
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_as_crashed(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::Tree;

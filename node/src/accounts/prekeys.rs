@@ -493,19 +493,6 @@ mod tests {
         }
     }
 
-    /// Copies every file of `from` into `to`: the database as a crash right now would leave it.
-    fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
-        std::fs::create_dir_all(to).unwrap();
-        for entry in std::fs::read_dir(from).unwrap().flatten() {
-            let target = to.join(entry.file_name());
-            if entry.path().is_dir() {
-                copy_dir(&entry.path(), &target);
-            } else {
-                std::fs::copy(entry.path(), target).unwrap();
-            }
-        }
-    }
-
     #[test]
     fn takes_of_several_accounts_in_one_group_each_get_their_own_and_are_durable_when_answered() {
         let dir = tempfile::tempdir().unwrap();
@@ -549,7 +536,7 @@ mod tests {
         );
         // Answered: a crash now (the files as they are, the database still open) keeps every
         // take, and dave's prekey.
-        copy_dir(&dir.path().join("db"), &dir.path().join("crashed"));
+        crate::db::copy_as_crashed(&dir.path().join("db"), &dir.path().join("crashed"));
         let crashed = PrekeyBook::open(
             &crate::db::open(&dir.path().join("crashed"))
                 .unwrap()

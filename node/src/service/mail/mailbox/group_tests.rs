@@ -36,19 +36,6 @@ fn stored(boxes: &Mailboxes, recipient: &str, msg_id: &[u8], size: usize) -> u64
     id
 }
 
-/// Copies every file of `from` into `to`: the database as a crash right now would leave it.
-fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap().flatten() {
-        let target = to.join(entry.file_name());
-        if entry.path().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
-
 const ACCOUNTS: [&str; 4] = [
     "bob@beta.test",
     "carol@beta.test",
@@ -139,7 +126,7 @@ fn an_acknowledgement_in_a_group_is_durable_when_it_is_answered() {
     ]);
     assert!(matches!(&changed[0], Changed::Acknowledged(Ok(d)) if d == &[true]));
     // Answered: a crash now (the files as they are, the database still open) keeps both.
-    copy_dir(&dir.path().join("db"), &dir.path().join("crashed"));
+    crate::db::copy_as_crashed(&dir.path().join("db"), &dir.path().join("crashed"));
     let crashed = mailboxes(&dir.path().join("crashed"));
     let left: Vec<_> = (crashed.list("bob@beta.test").unwrap().entries.iter())
         .map(|e| e.id)
