@@ -29,7 +29,7 @@ use herald_proto::wire::client::{expect_mail_accepted, expect_mail_prekey};
 use herald_proto::wire::pb;
 use herald_testnet::Testnet;
 use mail_support::{
-    SKEW, WITHIN, evidence_kinds, inbox_of, login, outbox_state, pending, send, trusts,
+    SKEW, WITHIN, evidence_kinds, inbox_of, login, outbox_state, send, trusts, while_pending,
 };
 use paep_support::{PASSWORD, now, register};
 use tempfile::TempDir;
@@ -384,18 +384,11 @@ async fn beta_down_mail_is_queued_delivered_once_when_it_returns_and_one_past_ex
         let trust = net.log_trust(1).unwrap();
         // Two prekeys fetched through d0 while d1 is up.
         let mut bundles = Vec::new();
-        let deadline = tokio::time::Instant::now() + WITHIN;
-        while bundles.len() < 2 {
-            match alice
-                .mail_prekey(&alice_client, BOB, &trust, now(), SKEW)
-                .await
-            {
-                Ok(b) => bundles.push(b),
-                Err(e) if pending(&e) && tokio::time::Instant::now() < deadline => {
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-                Err(e) => panic!("{e}"),
-            }
+        for _ in 0..2 {
+            let fetched = while_pending(async || {
+                (alice.mail_prekey(&alice_client, BOB, &trust, now(), SKEW)).await
+            });
+            bundles.push(fetched.await);
         }
         net.kill(1).await.unwrap();
         let mut sealed = Vec::new();

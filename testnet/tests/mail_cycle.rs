@@ -208,14 +208,9 @@ async fn a_cycle_out_of_bounds_is_refused_and_changes_nothing() {
     bounded(BOUND, async {
         let dir = TempDir::new().unwrap();
         let net = Testnet::spawn(2, options(dir.path())).await.unwrap();
-        let mut bob_keys = register(&net, 1, BOB, 1).await;
-        let (bob_client, mut bob) = login(&net, 1, BOB).await;
-        bob.upload_prekeys(&bob_client, &mut bob_keys, 4, true)
-            .await
-            .unwrap();
-        let mut alice_keys = register(&net, 0, ALICE, 2).await;
+        let (mut bob, mut alice_keys, _) = Reader::set_up(&net).await;
         send(&net, ALICE, &mut alice_keys, b"o-alice-1").await;
-        let inbox = inbox_of(&bob_client, &mut bob, 1).await;
+        let inbox = inbox_of(&bob.client, &mut bob.session, 1).await;
         assert_eq!(inbox.entries.len(), 1, "{inbox:?}");
         let id = inbox.entries[0].id;
 
@@ -230,13 +225,13 @@ async fn a_cycle_out_of_bounds_is_refused_and_changes_nothing() {
             pb::SessionRequest::next_mails(vec![id], 0, 0),
             pb::SessionRequest::next_mails(vec![id], 0, most + 1),
         ] {
-            let answer = bob.request(&bob_client, &bad).await;
+            let answer = bob.session.request(&bob.client, &bad).await;
             assert_eq!(
                 refused(answer),
                 pb::ClientErrorKind::Malformed as i32,
                 "{bad:?}"
             );
-            let left = bob.inbox(&bob_client).await.unwrap();
+            let left = bob.session.inbox(&bob.client).await.unwrap();
             assert_eq!(left.entries.iter().map(|e| e.id).collect::<Vec<_>>(), [id]);
         }
     })

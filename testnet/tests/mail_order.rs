@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use common::{bounded, options};
+use herald_light_client::keystore::MemoryKeyStore;
 use herald_light_client::{GatewayClient, MemorySessionStore, Session};
 use herald_proto::paep::MailContent;
 use herald_proto::wire::{MAX_INBOX_WAIT_MS, pb};
@@ -49,6 +50,23 @@ fn fetch_on_arrival(
         }
         panic!("no mail arrived");
     })
+}
+
+/// Alice sends `msg_id` to bob while he waits on his inbox; returns once he has fetched it.
+async fn fetched_on_arrival(
+    net: &Testnet,
+    bob: (GatewayClient, Session<MemorySessionStore>),
+    alice: &mut (GatewayClient, Session<MemorySessionStore>),
+    alice_keys: &mut MemoryKeyStore,
+    msg_id: &[u8],
+) {
+    let fetched = fetch_on_arrival(bob.0, bob.1);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let plaintext = MailContent::build("order", b"fetched at once", vec![]).unwrap();
+    let (client, session) = alice;
+    mail_support::send(net, client, session, alice_keys, BOB, msg_id, &plaintext).await;
+    let (_, _, fetched) = fetched.await.unwrap();
+    assert_eq!(fetched, msg_id);
 }
 
 /// Every tree size node `addr` reports until `stop` is set, polled every 20 ms.
@@ -84,24 +102,10 @@ async fn a_mail_fetched_on_arrival_has_its_handover_after_its_consignment_in_the
         bob.upload_prekeys(&bob_client, &mut bob_keys, 4, true)
             .await
             .unwrap();
-        let (alice_client, mut alice) = login(&net, 0, ALICE).await;
-        let plaintext = MailContent::build("order", b"fetched at once", vec![]).unwrap();
+        let mut alice = login(&net, 0, ALICE).await;
 
         // Short rounds: woken by the arrival, bob fetches at once.
-        let fetched = fetch_on_arrival(bob_client, bob);
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        mail_support::send(
-            &net,
-            &alice_client,
-            &mut alice,
-            &mut alice_keys,
-            BOB,
-            b"o-1",
-            &plaintext,
-        )
-        .await;
-        let (_, _, msg_id) = fetched.await.unwrap();
-        assert_eq!(msg_id, b"o-1");
+        fetched_on_arrival(&net, (bob_client, bob), &mut alice, &mut alice_keys, b"o-1").await;
         let records = evidence_records(&net, 1, dir.path(), b"o-1", 3).await;
         let kinds: Vec<_> = records.iter().map(|r| r.record.kind).collect();
         assert_eq!(
@@ -116,23 +120,10 @@ async fn a_mail_fetched_on_arrival_has_its_handover_after_its_consignment_in_the
 
         // d1's rounds 4 s apart: every round's size is seen by a 20 ms poll.
         reconfigure(&mut net, 1, |c| c.sequence_interval_ms = LONG_ROUNDS_MS).await;
-        let (bob_client, bob) = login(&net, 1, BOB).await;
+        let bob = login(&net, 1, BOB).await;
         let stop = Arc::new(AtomicBool::new(false));
         let sizes = watch_sizes(net.node(1).http_addr(), stop.clone());
-        let fetched = fetch_on_arrival(bob_client, bob);
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        mail_support::send(
-            &net,
-            &alice_client,
-            &mut alice,
-            &mut alice_keys,
-            BOB,
-            b"o-2",
-            &plaintext,
-        )
-        .await;
-        let (_, _, msg_id) = fetched.await.unwrap();
-        assert_eq!(msg_id, b"o-2");
+        fetched_on_arrival(&net, bob, &mut alice, &mut alice_keys, b"o-2").await;
         // The fetch's round is published before its answer: a few more polls see it (the next
         // round is seconds away).
         tokio::time::sleep(Duration::from_millis(300)).await;

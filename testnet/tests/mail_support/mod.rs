@@ -42,6 +42,22 @@ pub(crate) fn pending(e: &SessionError) -> bool {
     matches!(e, SessionError::Gateway(c) if refusal(c) == Some(pb::ClientErrorKind::Pending))
 }
 
+/// The outcome of `attempt`, tried again every 100 ms while the gateway answers PENDING (a
+/// binding not yet cosigned), up to [`WITHIN`]; any other error fails the test.
+pub(crate) async fn while_pending<T>(
+    mut attempt: impl AsyncFnMut() -> Result<T, SessionError>,
+) -> T {
+    let deadline = tokio::time::Instant::now() + WITHIN;
+    loop {
+        match attempt().await {
+            Err(e) if pending(&e) && tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            other => return other.unwrap(),
+        }
+    }
+}
+
 /// The session's envelope of `plaintext` to `to`, sealed (not sent), retrying while a binding
 /// is pending.
 pub(crate) async fn seal(
@@ -53,27 +69,11 @@ pub(crate) async fn seal(
     msg_id: &[u8],
     plaintext: &[u8],
 ) -> pb::MailEnvelope {
-    let deadline = tokio::time::Instant::now() + WITHIN;
-    loop {
-        match session
-            .seal_mail(
-                client,
-                keys,
-                to,
-                &trusts(net),
-                msg_id,
-                plaintext,
-                now(),
-                SKEW,
-            )
-            .await
-        {
-            Err(e) if pending(&e) && tokio::time::Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            other => return other.unwrap(),
-        }
-    }
+    let trusts = trusts(net);
+    while_pending(async || {
+        (session.seal_mail(client, keys, to, &trusts, msg_id, plaintext, now(), SKEW)).await
+    })
+    .await
 }
 
 /// Sends `plaintext` from the session's account to `to`, retrying while a binding is pending.
@@ -86,28 +86,12 @@ pub(crate) async fn send(
     msg_id: &[u8],
     plaintext: &[u8],
 ) -> pb::MailAccepted {
-    let deadline = tokio::time::Instant::now() + WITHIN;
-    loop {
-        match session
-            .send_mail(
-                client,
-                keys,
-                to,
-                &trusts(net),
-                msg_id,
-                plaintext,
-                0,
-                now(),
-                SKEW,
-            )
-            .await
-        {
-            Err(e) if pending(&e) && tokio::time::Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            other => return other.unwrap(),
-        }
-    }
+    let trusts = trusts(net);
+    while_pending(async || {
+        let sent = session.send_mail(client, keys, to, &trusts, msg_id, plaintext, 0, now(), SKEW);
+        sent.await
+    })
+    .await
 }
 
 /// Waits (bounded) until the session's mailbox lists `n` mails; returns the listing.
