@@ -256,11 +256,12 @@ impl Gateway for GatewayClient {
         self.request(request).await
     }
 
-    /// A whole batch when requests go on a client stream (opened now if it is not yet), else
-    /// what `/herald/client/1` carries.
+    /// A whole batch when requests go on a client stream (opened now if it is not yet, within
+    /// the request timeout and at most 2 s), else what `/herald/client/1` carries.
     async fn max_request_bytes(&self) -> usize {
+        let deadline = tokio::time::Instant::now() + self.request_timeout;
         match &self.stream {
-            Some(path) if path.pipeline(self.peer).await.is_some() => {
+            Some(path) if path.pipeline_until(self.peer, deadline).await.is_some() => {
                 MAX_STREAM_REQUEST_BYTES - STREAM_FRAME_OVERHEAD
             }
             _ => MAX_CLIENT_REQUEST_BYTES,
