@@ -41,7 +41,9 @@ const STREAM_FRAME_OVERHEAD: usize = 17;
 pub struct ClientConfig {
     /// How long [`GatewayClient::connect_with`] waits for the connection (dial, noise, yamux).
     pub connect_timeout: Duration,
-    /// How long one request waits for its answer. A submission waits for the gateway's next
+    /// How long one request waits for its answer: the whole exchange, from the call to the
+    /// answer's last byte (opening a client stream included), so a gateway that answers a byte
+    /// at a time is cut off at it as a silent one. A submission waits for the gateway's next
     /// sequencing round and flush, so this should be well above its `sequence_interval`.
     pub request_timeout: Duration,
     /// How long an unused connection stays open; the next request redials.
@@ -202,12 +204,19 @@ impl GatewayClient {
         if len + STREAM_FRAME_OVERHEAD > MAX_STREAM_REQUEST_BYTES {
             return Err(over(MAX_STREAM_REQUEST_BYTES - STREAM_FRAME_OVERHEAD));
         }
+        // One deadline for the whole exchange: opening a stream, the answer on it, or the
+        // answer on `/herald/client/1` after no stream opened. A gateway that answers a byte at a
+        // time is cut off at it as one that never answers.
+        let deadline = tokio::time::Instant::now() + self.request_timeout;
+        let timed_out = || ClientError::Timeout {
+            after: self.request_timeout,
+        };
         if let Some(path) = &self.stream
-            && let Some(pipeline) = path.pipeline(self.peer).await
+            && let Some(pipeline) = path.pipeline_until(self.peer, deadline).await
         {
             // The stream's task keeps the deadline: no timer per request.
             let answered = pipeline
-                .exchange_within(request, self.request_timeout)
+                .exchange_until(request, deadline, self.request_timeout)
                 .await;
             if answered.is_err() {
                 // A broken stream is replaced; so is one after a timeout, since an answer that
@@ -219,6 +228,10 @@ impl GatewayClient {
         if len > MAX_CLIENT_REQUEST_BYTES {
             return Err(over(MAX_CLIENT_REQUEST_BYTES));
         }
+        if tokio::time::Instant::now() >= deadline {
+            // The stream's opening took the whole bound: nothing is sent.
+            return Err(timed_out());
+        }
         let (reply, answer) = oneshot::channel();
         let exchange = async {
             self.commands
@@ -227,11 +240,9 @@ impl GatewayClient {
                 .map_err(|_| ClientError::Stopped)?;
             answer.await.map_err(|_| ClientError::Stopped)?
         };
-        tokio::time::timeout(self.request_timeout, exchange)
+        tokio::time::timeout_at(deadline, exchange)
             .await
-            .map_err(|_| ClientError::Timeout {
-                after: self.request_timeout,
-            })?
+            .map_err(|_| timed_out())?
     }
 }
 
@@ -245,11 +256,12 @@ impl Gateway for GatewayClient {
         self.request(request).await
     }
 
-    /// A whole batch when requests go on a client stream (opened now if it is not yet), else
-    /// what `/herald/client/1` carries.
+    /// A whole batch when requests go on a client stream (opened now if it is not yet, within
+    /// the request timeout and at most 2 s), else what `/herald/client/1` carries.
     async fn max_request_bytes(&self) -> usize {
+        let deadline = tokio::time::Instant::now() + self.request_timeout;
         match &self.stream {
-            Some(path) if path.pipeline(self.peer).await.is_some() => {
+            Some(path) if path.pipeline_until(self.peer, deadline).await.is_some() => {
                 MAX_STREAM_REQUEST_BYTES - STREAM_FRAME_OVERHEAD
             }
             _ => MAX_CLIENT_REQUEST_BYTES,

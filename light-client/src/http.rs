@@ -16,7 +16,18 @@ pub enum HttpError {
     /// The client could not be built.
     #[error("HTTP client: {0}")]
     Client(String),
-    /// Connecting, sending or reading failed, or the time bound passed.
+    /// The exchange's time bound passed (from connecting to the last byte of the answer, so a
+    /// server that answers a byte at a time is cut off at the same bound as a silent one).
+    #[error("{method} {url}: no whole answer within {after:?}")]
+    Timeout {
+        /// The method.
+        method: String,
+        /// The URL.
+        url: String,
+        /// The bound.
+        after: Duration,
+    },
+    /// Connecting, sending or reading failed.
     #[error("{method} {url}: {reason}")]
     Exchange {
         /// The method.
@@ -89,6 +100,7 @@ impl<'a> HttpRequest<'a> {
 pub struct HttpClient {
     client: reqwest::Client,
     max_answer: usize,
+    timeout: Duration,
 }
 
 impl HttpClient {
@@ -119,7 +131,11 @@ impl HttpClient {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| HttpError::Client(e.to_string()))?;
-        Ok(HttpClient { client, max_answer })
+        Ok(HttpClient {
+            client,
+            max_answer,
+            timeout,
+        })
     }
 
     /// `GET url`.
@@ -127,12 +143,24 @@ impl HttpClient {
         self.send(HttpRequest::get(url)).await
     }
 
-    /// Sends `request`; any status is an answer.
+    /// Sends `request`; any status is an answer. The whole exchange, from connecting to the
+    /// answer's last byte, is bounded by the client's timeout ([`HttpError::Timeout`]).
     pub async fn send(&self, request: HttpRequest<'_>) -> Result<HttpAnswer, HttpError> {
         let fail = |reason: String| HttpError::Exchange {
             method: request.method.to_owned(),
             url: request.url.to_owned(),
             reason,
+        };
+        let failed = |error: reqwest::Error| {
+            if error.is_timeout() {
+                HttpError::Timeout {
+                    method: request.method.to_owned(),
+                    url: request.url.to_owned(),
+                    after: self.timeout,
+                }
+            } else {
+                fail(reason(&error))
+            }
         };
         let method = reqwest::Method::from_bytes(request.method.as_bytes())
             .map_err(|_| fail("not an HTTP method".into()))?;
@@ -145,7 +173,7 @@ impl HttpClient {
                 .header(reqwest::header::CONTENT_TYPE, content_type)
                 .body(body.to_vec());
         }
-        let mut response = builder.send().await.map_err(|e| fail(reason(&e)))?;
+        let mut response = builder.send().await.map_err(failed)?;
         let status = response.status().as_u16();
         let header = |name| {
             response
@@ -167,7 +195,7 @@ impl HttpClient {
             return Err(too_large());
         }
         let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| fail(reason(&e)))? {
+        while let Some(chunk) = response.chunk().await.map_err(failed)? {
             if body.len() + chunk.len() > self.max_answer {
                 return Err(too_large());
             }
@@ -254,9 +282,73 @@ mod tests {
         let started = std::time::Instant::now();
         assert!(matches!(
             client.get(&url).await,
-            Err(HttpError::Exchange { .. })
+            Err(HttpError::Timeout { after, .. }) if after == Duration::from_millis(500)
         ));
         assert!(started.elapsed() < Duration::from_secs(2));
         server.abort();
+    }
+
+    /// A listener that reads each request's head, writes `head` at once, then `dribble` one
+    /// byte every `every` (a bounded loop: `dribble`'s length), until the client goes away.
+    async fn trickling(head: &'static [u8], dribble: Vec<u8>, every: Duration) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let dribble = dribble.clone();
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 4096];
+                    let _ = stream.read(&mut buf).await;
+                    if stream.write_all(head).await.is_err() {
+                        return;
+                    }
+                    for byte in dribble {
+                        tokio::time::sleep(every).await;
+                        if stream.write_all(&[byte]).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        format!("http://{addr}/checkpoint")
+    }
+
+    /// Asserts `get` of `url` fails with the typed timeout of a 500 ms client, within its bound.
+    async fn times_out_within_the_bound(url: &str) {
+        let timeout = Duration::from_millis(500);
+        let client = HttpClient::new(timeout, 2 << 20).unwrap();
+        let started = std::time::Instant::now();
+        let answer = client.get(url).await;
+        let waited = started.elapsed();
+        assert!(
+            matches!(&answer, Err(HttpError::Timeout { after, .. }) if *after == timeout),
+            "{answer:?}"
+        );
+        assert!(
+            waited >= timeout && waited < timeout + Duration::from_millis(1500),
+            "after {waited:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_body_trickled_a_byte_at_a_time_is_cut_off_at_the_whole_exchange_bound() {
+        // The head promises 1 MiB (within the size bound), then a byte every 50 ms: each read
+        // succeeds well within the bound, but the exchange as a whole does not.
+        let url = trickling(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 1048576\r\n\r\n",
+            vec![b'x'; 200],
+            Duration::from_millis(50),
+        )
+        .await;
+        times_out_within_the_bound(&url).await;
+    }
+
+    #[tokio::test]
+    async fn a_status_line_dribbled_a_byte_at_a_time_is_cut_off_at_the_whole_exchange_bound() {
+        let head = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Padding: ".to_vec();
+        let dribble = head.into_iter().chain([b'a'; 100]).collect();
+        let url = trickling(b"", dribble, Duration::from_millis(50)).await;
+        times_out_within_the_bound(&url).await;
     }
 }

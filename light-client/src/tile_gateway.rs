@@ -69,6 +69,8 @@ impl TileGateway {
                     limit,
                 })
             }
+            // A server that trickles its answer is cut off at the fetch's bound, as a silent one.
+            HttpError::Timeout { after, .. } => ClientError::Timeout { after },
             other => transport(&other),
         })?;
         match answer.status {
@@ -264,5 +266,85 @@ fn unexpected_len(id: TileId, len: usize) -> ClientError {
 fn tile_error<E: std::fmt::Display>(e: E) -> ClientError {
     ClientError::Transport {
         reason: format!("tiles: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use herald_proto::inclusion::LogTrust;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    use super::*;
+    use crate::store::{CheckpointStore as _, MemoryCheckpointStore};
+    use crate::test_log::TestLog;
+
+    /// A tile server that answers `GET /checkpoint` with `note` while `trickle` is false, and
+    /// after that with a head promising 1 MiB and then a byte every 50 ms (a bounded loop).
+    async fn tile_server(note: Vec<u8>, trickle: Arc<AtomicBool>) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let (note, trickle) = (note.clone(), trickle.clone());
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 4096];
+                    let _ = stream.read(&mut buf).await;
+                    if !trickle.load(Ordering::SeqCst) {
+                        let head = format!(
+                            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                            note.len()
+                        );
+                        let _ = stream.write_all(head.as_bytes()).await;
+                        let _ = stream.write_all(&note).await;
+                        return;
+                    }
+                    let head = b"HTTP/1.1 200 OK\r\nContent-Length: 1048576\r\n\r\n";
+                    if stream.write_all(head).await.is_err() {
+                        return;
+                    }
+                    for _ in 0..200 {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        if stream.write_all(b"x").await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        format!("http://{addr}")
+    }
+
+    #[tokio::test]
+    async fn a_trickling_tile_server_times_out_and_the_trusted_checkpoint_is_kept() {
+        let log = TestLog::new(3);
+        let trickle = Arc::new(AtomicBool::new(false));
+        let prefix = tile_server(log.checkpoint_note(3), trickle.clone()).await;
+        let timeout = Duration::from_millis(500);
+        let tiles = TileGateway::new(&prefix, HashAlgorithm::Blake3, timeout).unwrap();
+        let store = MemoryCheckpointStore::new();
+        let trust = LogTrust::unwitnessed(log.verifier(), HashAlgorithm::Blake3);
+        let mut trusted = crate::TrustedLog::open(tiles, trust, &store).unwrap();
+        assert_eq!(trusted.refresh().await.unwrap().checkpoint.size(), 3);
+        let saved = store.load("alpha.test/herald").unwrap();
+
+        trickle.store(true, Ordering::SeqCst);
+        let started = std::time::Instant::now();
+        let err = trusted.refresh().await.unwrap_err();
+        let waited = started.elapsed();
+        assert!(
+            matches!(err, ClientError::Timeout { after } if after == timeout),
+            "{err:?}"
+        );
+        assert!(err.is_retryable() && !err.is_peer_misbehaviour());
+        // One fetch's bound (the whole answer's is twice that), with margin.
+        assert!(
+            waited >= timeout && waited < 2 * timeout + Duration::from_secs(1),
+            "after {waited:?}"
+        );
+        assert_eq!(trusted.trusted().map(|c| c.size()), Some(3));
+        assert_eq!(store.load("alpha.test/herald").unwrap(), saved);
     }
 }

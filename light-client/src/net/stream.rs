@@ -209,13 +209,24 @@ impl StreamPath {
     /// be opened within 2 s (for 1 s; request-response redials the gateway's address itself,
     /// and the next stream rides that connection).
     pub async fn pipeline(&self, peer: PeerId) -> Option<Arc<Pipeline>> {
+        self.pipeline_until(peer, Instant::now() + STREAM_OPEN_TIMEOUT)
+            .await
+    }
+
+    /// [`pipeline`](Self::pipeline), for a request that must be answered by `deadline`: waiting
+    /// for another request's opening and opening a stream take no longer than 2 s and end at
+    /// `deadline`. A gateway that trickles the opening request's answer thus holds a request no
+    /// longer than its own bound; the stream it did not open in time is not tried again for 1 s.
+    pub async fn pipeline_until(&self, peer: PeerId, deadline: Instant) -> Option<Arc<Pipeline>> {
         if self.unsupported.load(Ordering::Relaxed) {
             return None;
         }
         if let Some(open) = self.open_now() {
             return Some(open);
         }
-        let mut opening = self.opening.lock().await;
+        let mut opening = tokio::time::timeout_at(deadline, self.opening.lock())
+            .await
+            .ok()?;
         // Another request may have opened one while this one waited.
         if let Some(open) = self.open_now() {
             return Some(open);
@@ -226,7 +237,8 @@ impl StreamPath {
             return None;
         }
         let open = Pipeline::open(&mut opening.control, peer);
-        match tokio::time::timeout(STREAM_OPEN_TIMEOUT, open).await {
+        let until = deadline.min(Instant::now() + STREAM_OPEN_TIMEOUT);
+        match tokio::time::timeout_at(until, open).await {
             Ok(Ok(opened)) => {
                 let opened = Arc::new(opened);
                 *self.current.write().unwrap_or_else(|e| e.into_inner()) = Some(opened.clone());
@@ -389,10 +401,21 @@ impl Pipeline {
         request: pb::ClientRequest,
         timeout: Duration,
     ) -> Result<pb::ClientResponse, ClientError> {
-        let deadline = Deadline {
-            at: Instant::now() + timeout,
-            after: timeout,
-        };
+        self.exchange_until(request, Instant::now() + timeout, timeout)
+            .await
+    }
+
+    /// [`exchange_within`](Self::exchange_within) with a deadline fixed before (a request whose
+    /// bound also covered opening the stream), answered `Timeout { after }` past it. The
+    /// deadline is the whole exchange's: an answer that arrives a byte at a time is cut off at
+    /// it exactly as one that never comes, whatever the reads in between.
+    pub async fn exchange_until(
+        &self,
+        request: pb::ClientRequest,
+        at: Instant,
+        after: Duration,
+    ) -> Result<pb::ClientResponse, ClientError> {
+        let deadline = Deadline { at, after };
         let (reply, answer) = oneshot::channel();
         match self.requests.try_send((request, reply, Some(deadline))) {
             Ok(()) => {}

@@ -11,5 +11,6 @@ mod certmail_refusals;
 mod certmail_resume;
 mod evidence_cli;
 mod misbehaving_gateway;
+mod misbehaving_trickle;
 mod scan_clamd;
 mod status_cli;

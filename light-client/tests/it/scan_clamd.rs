@@ -7,7 +7,7 @@
 //! ClamAV 1.x's clamd speaks it (clamd(8), "INSTREAM").
 
 use std::io::{Read as _, Write as _};
-use std::net::{SocketAddr, TcpListener};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -252,6 +252,21 @@ fn malformed_signature_file_is_refused_with_a_typed_error() {
 /// A fake clamd on loopback TCP that reads the request and answers with `reply` (or, with
 /// `None`, never answers while the connection stays open).
 fn fake_clamd(reply: Option<Vec<u8>>) -> (SocketAddr, std::thread::JoinHandle<()>) {
+    fake_clamd_answering(move |stream| match reply {
+        Some(reply) => {
+            let _ = stream.write_all(&reply);
+        }
+        // Hung: hold the connection until the client gives up.
+        None => {
+            let _ = stream.read(&mut [0u8; 4096]);
+        }
+    })
+}
+
+/// A fake clamd on loopback TCP that reads the request and then has `answer` answer it.
+fn fake_clamd_answering(
+    answer: impl FnOnce(&mut TcpStream) + Send + 'static,
+) -> (SocketAddr, std::thread::JoinHandle<()>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let handle = std::thread::spawn(move || {
@@ -268,17 +283,39 @@ fn fake_clamd(reply: Option<Vec<u8>>) -> (SocketAddr, std::thread::JoinHandle<()
                 Ok(n) => seen.extend_from_slice(&buf[..n]),
             }
         }
-        match reply {
-            Some(reply) => {
-                let _ = stream.write_all(&reply);
-            }
-            // Hung: hold the connection until the client gives up.
-            None => {
-                let _ = stream.read(&mut buf);
+        answer(&mut stream);
+    });
+    (addr, handle)
+}
+
+#[test]
+fn a_clamd_trickling_its_reply_is_bounded_by_the_whole_exchange() {
+    // A byte every 50 ms, never the reply's terminating zero (at most 100: a bounded loop):
+    // each read waits far less than the timeout, so only the exchange's deadline ends it.
+    let (addr, fake) = fake_clamd_answering(|stream| {
+        for byte in b"stream: ".iter().chain(&[b'x'; 92]) {
+            std::thread::sleep(Duration::from_millis(50));
+            if stream.write_all(&[*byte]).is_err() {
+                return;
             }
         }
     });
-    (addr, handle)
+    let timeout = Duration::from_millis(300);
+    let scanner = scanner(ClamdAddress::Tcp(addr), timeout);
+    let started = Instant::now();
+    let result = scanner.scan_stream(b"data");
+    let waited = started.elapsed();
+    assert!(
+        matches!(result, Err(ClamdError::Timeout(after)) if after == timeout),
+        "{result:?}"
+    );
+    // The reply's deadline: one timeout per chunk sent and two more (here 3 x 300 ms).
+    assert!(
+        waited >= timeout && waited < Duration::from_secs(2),
+        "{waited:?}"
+    );
+    drop(scanner);
+    fake.join().unwrap();
 }
 
 #[test]

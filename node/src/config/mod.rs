@@ -77,7 +77,9 @@ pub struct NodeConfig {
     /// Established libp2p connections with one peer at once (both directions); more are refused.
     #[serde(default = "default_max_connections_per_peer")]
     pub max_connections_per_peer: u32,
-    /// Milliseconds a request-response exchange may take.
+    /// Milliseconds a request to a peer may take, the whole exchange (opening a client stream,
+    /// and every byte of the answer: a peer that trickles it is cut off here as a silent one);
+    /// a push to an external C2SP witness gets a second more.
     #[serde(default = "default_request_timeout_ms")]
     pub request_timeout_ms: u64,
     /// Inbound libp2p connections from one IP address still in their handshake at once; more

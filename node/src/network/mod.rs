@@ -38,6 +38,8 @@ mod relay;
 mod stream;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod trickle_tests;
 mod witness;
 mod worker;
 
@@ -48,6 +50,7 @@ use herald_light_client::{ClientError, Gateway};
 use herald_proto::wire::{ALERT_TOPIC, CHECKPOINT_TOPIC, pb};
 use libp2p::{Multiaddr, PeerId};
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 use peer_stream::{PeerStreams, Sent};
@@ -81,8 +84,17 @@ pub enum NetworkError {
         /// Why.
         reason: String,
     },
-    /// A request to a peer failed below the protocol: no connection, a timeout, a reset
-    /// stream, or an answer that is not a valid message.
+    /// A request to a peer got no whole answer within the request timeout (the whole
+    /// exchange's: an answer trickled a byte at a time is cut off at it as a missing one).
+    #[error("no answer from {peer} within {after:?}")]
+    Timeout {
+        /// The peer.
+        peer: PeerId,
+        /// The bound.
+        after: Duration,
+    },
+    /// A request to a peer failed below the protocol: no connection, a reset stream, or an
+    /// answer that is not a valid message.
     #[error("exchange with {peer} failed: {reason}")]
     Exchange {
         /// The peer.
@@ -270,28 +282,54 @@ impl NodeHandle {
     /// when). The answer is a valid `ClientResponse`; what it says is the caller's to check,
     /// best through [`NodeHandle::gateway`]'s typed calls. Failures are reported as the light
     /// client reports them (network, timeout, a malformed answer).
+    ///
+    /// The request timeout bounds the whole exchange, from this call to the answer's last byte:
+    /// opening a stream, the answer on it, and the answer on `/herald/client/1` after a stream
+    /// broke or could not be opened all count toward one deadline, so a peer that answers a
+    /// byte at a time (or trickles the answer that opens a stream) holds the caller no longer
+    /// than a silent one ([`ClientError::Timeout`]).
     pub async fn client_request(
         &self,
         peer: PeerId,
         addrs: Vec<Multiaddr>,
         request: pb::ClientRequest,
     ) -> Result<pb::ClientResponse, ClientError> {
-        let request = match self.streams.get() {
-            Some(streams) => {
-                if !streams.is_open(peer) && !addrs.is_empty() {
-                    // The stream's dial knows only what the swarm knows of the peer.
-                    let addrs = addrs.clone();
-                    let _ = self
-                        .ask(|reply| Command::PeerAddresses { peer, addrs, reply })
-                        .await;
-                }
-                match streams.exchange(peer, request).await {
-                    Sent::Answered(answer) => return answer,
-                    Sent::Elsewhere(request) => request,
-                }
-            }
-            None => request,
+        let Some(streams) = self.streams.get() else {
+            // The worker has not started: it bounds the request on `/herald/client/1` itself.
+            return self.client_request_once(peer, addrs, request).await;
         };
+        let timeout = streams.timeout();
+        let deadline = tokio::time::Instant::now() + timeout;
+        let exchange = async {
+            if !streams.is_open(peer) && !addrs.is_empty() {
+                // The stream's dial knows only what the swarm knows of the peer.
+                let addrs = addrs.clone();
+                let _ = self
+                    .ask(|reply| Command::PeerAddresses { peer, addrs, reply })
+                    .await;
+            }
+            match streams.exchange(peer, request, deadline).await {
+                Sent::Answered(answer) => answer,
+                // Opening a stream took the whole bound: nothing more is sent.
+                Sent::Elsewhere(_) if tokio::time::Instant::now() >= deadline => {
+                    Err(ClientError::Timeout { after: timeout })
+                }
+                Sent::Elsewhere(request) => self.client_request_once(peer, addrs, request).await,
+            }
+        };
+        tokio::time::timeout_at(deadline, exchange)
+            .await
+            .map_err(|_| ClientError::Timeout { after: timeout })?
+    }
+
+    /// `request` on `/herald/client/1`, through the worker (which bounds it by the request
+    /// timeout from when it sends it).
+    async fn client_request_once(
+        &self,
+        peer: PeerId,
+        addrs: Vec<Multiaddr>,
+        request: pb::ClientRequest,
+    ) -> Result<pb::ClientResponse, ClientError> {
         self.ask(|reply| Command::ClientRequest {
             peer,
             addrs,

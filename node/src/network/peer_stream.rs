@@ -34,6 +34,7 @@ use herald_light_client::ClientError;
 use herald_light_client::net::StreamPath;
 use herald_proto::wire::{MAX_STREAM_INFLIGHT, Validate as _, pb};
 use libp2p::PeerId;
+use tokio::time::Instant;
 
 /// Client streams kept open to one peer gateway.
 pub(super) const STREAMS_PER_PEER: usize = 4;
@@ -99,9 +100,22 @@ impl PeerStreams {
             .is_some_and(|p| p.iter().any(|path| path.open_now().is_some()))
     }
 
+    /// The request timeout: each request's whole exchange.
+    pub(super) fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
     /// Sends `request` to `peer` on the stream with the most room (opening one if a stream of
-    /// the peer is not open yet), and waits for its answer at most the request timeout.
-    pub(super) async fn exchange(&self, peer: PeerId, request: pb::ClientRequest) -> Sent {
+    /// the peer is not open yet), and waits for its answer until `deadline` (the caller's, set
+    /// from the request timeout before anything else: opening the stream counts toward it, and
+    /// an answer trickled a byte at a time is cut off at it; a timeout is
+    /// `Timeout { after: timeout }`).
+    pub(super) async fn exchange(
+        &self,
+        peer: PeerId,
+        request: pb::ClientRequest,
+        deadline: Instant,
+    ) -> Sent {
         if request.validate().is_err() {
             return Sent::Elsewhere(request);
         }
@@ -113,12 +127,15 @@ impl PeerStreams {
         }) else {
             return Sent::Elsewhere(request);
         };
-        let Some(pipeline) = path.pipeline(peer).await else {
+        let Some(pipeline) = path.pipeline_until(peer, deadline).await else {
             return Sent::Elsewhere(request);
         };
         // Kept until the answer: a stream that breaks before it sends it on `/herald/client/1`.
         let again = request.clone();
-        match pipeline.exchange_within(request, self.timeout).await {
+        match pipeline
+            .exchange_until(request, deadline, self.timeout)
+            .await
+        {
             Ok(answer) => Sent::Answered(Ok(answer)),
             Err(error) => {
                 // A broken stream is replaced; so is one after a timeout, whose unanswered

@@ -36,13 +36,13 @@ enum Call {
 
 /// A service that records every call and answers client requests once `gate` lets it.
 #[derive(Clone)]
-struct Fake {
+pub(super) struct Fake {
     calls: Arc<Mutex<Vec<Call>>>,
     gate: Arc<Semaphore>,
 }
 
 impl Fake {
-    fn new(open: bool) -> Self {
+    pub(super) fn new(open: bool) -> Self {
         Fake {
             calls: Arc::default(),
             gate: Arc::new(Semaphore::new(if open {
@@ -105,7 +105,7 @@ impl Inbound for Fake {
 }
 
 /// A network on loopback serving `fake`, with `identity`, keeping `peers` registered.
-async fn network(
+pub(super) async fn network(
     fake: Fake,
     identity: Keypair,
     peers: Arc<PeerSet>,

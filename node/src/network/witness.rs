@@ -74,7 +74,15 @@ impl<S: Inbound> Worker<S> {
             } => {
                 let reason = match error {
                     OutboundFailure::DialFailure => "cannot dial the witness".to_owned(),
-                    OutboundFailure::Timeout => "no answer in time".to_owned(),
+                    OutboundFailure::Timeout => {
+                        // libp2p's request timeout covers the whole exchange (writing the
+                        // request, reading the answer), so a trickled answer ends here too.
+                        if let Some(reply) = self.pending_witness.remove(&request_id) {
+                            let after = self.request_timeout;
+                            let _ = reply.send(Err(NetworkError::Timeout { peer, after }));
+                        }
+                        return;
+                    }
                     OutboundFailure::ConnectionClosed => "connection closed".to_owned(),
                     OutboundFailure::UnsupportedProtocols => {
                         format!("the peer does not speak {}", wire::WITNESS_PROTOCOL)

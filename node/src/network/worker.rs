@@ -300,7 +300,7 @@ pub(super) struct Worker<S> {
     pub(super) alerts: IdentTopic,
     /// How long one request-response exchange may take; also how long shutdown waits for the
     /// answers in flight.
-    request_timeout: Duration,
+    pub(super) request_timeout: Duration,
     pub(super) witness_tx: mpsc::Sender<(
         InboundRequestId,
         WitnessResponder,

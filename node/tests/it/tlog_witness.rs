@@ -260,3 +260,82 @@ async fn a_log_reaches_its_quorum_through_an_external_c2sp_witness() {
     log.stop().await;
     witness.stop().await;
 }
+
+/// A C2SP witness that answers a byte at a time: it reads the request, sends a head promising
+/// 16000 bytes (within the node's 16 KiB bound on a witness's answer, so only time cuts it
+/// off), then a byte every 100 ms (at most 100: a bounded loop). Reports how long each
+/// connection lasted until the node went away (a write failed).
+async fn trickling_witness() -> (String, tokio::sync::mpsc::UnboundedReceiver<Duration>) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (lasted, connections) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let lasted = lasted.clone();
+            tokio::spawn(async move {
+                let accepted = std::time::Instant::now();
+                let mut buf = [0u8; 8192];
+                let _ = stream.read(&mut buf).await;
+                let head = b"HTTP/1.1 200 OK\r\nContent-Length: 16000\r\n\r\n";
+                if stream.write_all(head).await.is_ok() {
+                    for _ in 0..100 {
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        if stream.write_all(b"x").await.is_err() {
+                            let _ = lasted.send(accepted.elapsed());
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    (url, connections)
+}
+
+/// `[[external_witnesses]]` that trickles its answer: each push is given up at its bound (the
+/// request timeout and a second, the whole exchange), and neither the log nor anything else
+/// waits on it: entries are sequenced and checkpointed meanwhile, the failure is counted, and
+/// no cosigned checkpoint is stored (the quorum is not reached).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trickling_external_witness_is_given_up_in_time_and_the_log_does_not_wait() {
+    let (url, mut connections) = trickling_witness().await;
+    let witness_key = herald_node::keys::NodeKeys::from_seeds("gamma.test", [[40; 32]; 3])
+        .unwrap()
+        .witness_verifier();
+    let request_timeout = Duration::from_millis(1000);
+    let log = Domain::start("alpha.test", |c| {
+        c.quorum = 1;
+        c.request_timeout_ms = request_timeout.as_millis() as u64;
+        c.external_witnesses = vec![herald_node::config::ExternalWitness {
+            url,
+            key: witness_key.to_string(),
+        }];
+    })
+    .await;
+    // Entries are sequenced and checkpointed while the first push is still being trickled.
+    let (size, _) = grow(&log, 0, 4).await;
+    assert!(
+        connections.try_recv().is_err(),
+        "the log waited for its witness"
+    );
+    // The push's bound (`request_timeout` + 1 s), with margin for two shared cores; the node
+    // gives up well before the witness's 10 s of trickling.
+    let bound = request_timeout + Duration::from_secs(1);
+    let lasted = tokio::time::timeout(WAIT, connections.recv())
+        .await
+        .expect("the node gave up a trickled push")
+        .unwrap();
+    assert!(
+        lasted >= request_timeout && lasted < bound + Duration::from_millis(1500),
+        "a push lasted {lasted:?}"
+    );
+    crate::witness_support::eventually("the failed push counted", || async {
+        let page = log.metrics().await;
+        crate::witness_support::metric(&page, "herald_cosign_requests_total") >= 1.0
+    })
+    .await;
+    assert_eq!(log.cosigned_size(), None);
+    assert!(log.gateway.head().size >= size);
+    log.stop().await;
+}
