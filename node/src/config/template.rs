@@ -68,7 +68,7 @@ max_incoming_connections = {max_incoming_connections}
 # Established connections with any one peer at once, both directions (default {per_peer}).
 max_connections_per_peer = {max_connections_per_peer}
 
-# Milliseconds one request-response exchange may take before it is abandoned (default {timeout}).
+# Milliseconds a request to a peer may take, the whole exchange to the answer's last byte (default {timeout}).
 request_timeout_ms = {request_timeout_ms}
 
 # Inbound connections from one IP address still in their handshake at once (default
