@@ -205,7 +205,9 @@ fn edit(lie: &Lie, request: &pb::ClientRequest, response: &mut pb::ClientRespons
         (Lie::TamperedRange, Some(A::BatchSubmitted(ack))) => {
             match ack.range.as_mut().and_then(|r| r.hashes.first_mut()) {
                 Some(hash) if !hash.is_empty() => {
-                    hash[0] ^= 1;
+                    let mut tampered = hash.to_vec();
+                    tampered[0] ^= 1;
+                    *hash = tampered.into();
                     true
                 }
                 _ => false,
@@ -215,14 +217,14 @@ fn edit(lie: &Lie, request: &pb::ClientRequest, response: &mut pb::ClientRespons
     }
 }
 
-fn truncated(hashes: Option<&mut Vec<Vec<u8>>>) -> bool {
+fn truncated<T>(hashes: Option<&mut Vec<T>>) -> bool {
     hashes.and_then(|h| h.pop()).is_some()
 }
 
 fn extended(proof: Option<&mut pb::ConsistencyProof>) -> bool {
     match proof {
         Some(proof) => {
-            proof.hashes.push(vec![0; 32]);
+            proof.hashes.push(vec![0; 32].into());
             true
         }
         None => false,

@@ -15,7 +15,7 @@ use herald_proto::merkle::{
     tree_root,
 };
 use herald_proto::note::{NoteSigner, NoteVerifier};
-use herald_proto::wire::pb;
+use herald_proto::wire::{hash_list, pb};
 use prost::Message as _;
 
 use herald_proto::wire::pb::client_response::Response;
@@ -497,11 +497,7 @@ impl FakeGateway {
                 consistency: None,
             });
         }
-        let hashes: Vec<Vec<u8>> = range_proof(&log.hashes(), first, size, size)
-            .unwrap()
-            .iter()
-            .map(|h| h.to_vec())
-            .collect();
+        let hashes = hash_list(&range_proof(&log.hashes(), first, size, size).unwrap());
         Ok(pb::BatchAck {
             first_index: first,
             refused,

@@ -16,7 +16,7 @@ use futures::future::try_join_all;
 use herald_proto::merkle::{AnyHasher, HashAlgorithm, HashReader, NodeId, ProofNodes};
 use herald_proto::merkle::{consistency_nodes, inclusion_nodes};
 use herald_proto::tlog_tiles::{TILE_WIDTH, TileHashes, TileId, bundle_entries, tile_for_node};
-use herald_proto::wire::{MAX_ENTRY_PAGE_COUNT, pb};
+use herald_proto::wire::{MAX_ENTRY_PAGE_COUNT, hash_list, pb};
 
 use crate::error::ClientError;
 use crate::gateway::Gateway;
@@ -180,7 +180,7 @@ impl TileGateway {
                 proof: Some(pb::InclusionProof {
                     leaf_index: index,
                     tree_size: size,
-                    hashes: hashes.iter().map(|h| h.to_vec()).collect(),
+                    hashes: hash_list(&hashes),
                 }),
                 leaf_hash: leaf_hash.to_vec(),
             },
@@ -198,7 +198,7 @@ impl TileGateway {
             pb::ConsistencyProof {
                 size1,
                 size2,
-                hashes: hashes.iter().map(|h| h.to_vec()).collect(),
+                hashes: hash_list(&hashes),
             },
         )))
     }

@@ -383,7 +383,7 @@ mod tests {
         assert!(err.equivocation().unwrap().verify().is_ok(), "{err:?}");
         let honest_new = verify_checkpoint(&id, &honest.checkpoint_note(8)).unwrap();
         let mut garbage = honest.consistency(5, 8);
-        garbage.hashes[0][0] ^= 1;
+        garbage.hashes[0] = herald_proto::testkit::flipped(&garbage.hashes[0]);
         let err = verify_consistency(&id, &old, &honest_new, &garbage).unwrap_err();
         assert!(
             matches!(
@@ -411,7 +411,7 @@ mod tests {
         let mut short = good.clone();
         short.hashes.pop();
         let mut long = good.clone();
-        long.hashes.push(vec![0; 32]);
+        long.hashes.push(vec![0; 32].into());
         for bad in [short, long] {
             let err = verify_inclusion(&id, &cp, Some(6), &leaf, &bad).unwrap_err();
             assert!(

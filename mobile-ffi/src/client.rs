@@ -427,7 +427,7 @@ impl HeraldClient {
             let wire = pb::InclusionProof {
                 leaf_index,
                 tree_size: checkpoint.size(),
-                hashes: proof,
+                hashes: proof.into_iter().map(Into::into).collect(),
             };
             let verified = required
                 .verify_inclusion(&checkpoint, &hash, &wire)
@@ -641,6 +641,8 @@ mod tests {
         let note = log.cosigned(&[(1, now), (2, now)]);
         let leaf = log.included(3, &note);
         let proof = leaf.proof.clone().unwrap();
+        // As an app hands them over: one `Vec` each.
+        let hashes: Vec<Vec<u8>> = proof.hashes.iter().map(|h| h.to_vec()).collect();
         let hash = log.h.hash_leaf(&leaf.entry);
         let check = |note: &[u8], index: u64, hash: &[u8], proof: Vec<Vec<u8>>| {
             client.check_inclusion(
@@ -651,29 +653,29 @@ mod tests {
                 proof,
             )
         };
-        let ok = check(&note, 3, &hash, proof.hashes.clone()).unwrap();
+        let ok = check(&note, 3, &hash, hashes.clone()).unwrap();
         assert_eq!((ok.leaf_index, ok.checkpoint.size), (3, 5));
 
         let bad_input = |r: Result<Inclusion, HeraldError>| {
             assert!(matches!(r, Err(HeraldError::BadInput { .. })), "{r:?}")
         };
         // Another index, a flipped bit, a short proof, a leaf hash of 31 bytes.
-        bad_input(check(&note, 2, &hash, proof.hashes.clone()));
-        let mut flipped = proof.hashes.clone();
+        bad_input(check(&note, 2, &hash, hashes.clone()));
+        let mut flipped = hashes.clone();
         flipped[0][0] ^= 1;
         bad_input(check(&note, 3, &hash, flipped));
-        bad_input(check(&note, 3, &hash, proof.hashes[1..].to_vec()));
-        bad_input(check(&note, 3, &hash[1..], proof.hashes.clone()));
+        bad_input(check(&note, 3, &hash, hashes[1..].to_vec()));
+        bad_input(check(&note, 3, &hash[1..], hashes.clone()));
         bad_input(check(&note, 3, &hash, vec![vec![0; 32]; 65]));
         // Cosigned by one witness where two are needed; not cosigned at all.
         bad_input(check(
             &log.cosigned(&[(1, now)]),
             3,
             &hash,
-            proof.hashes.clone(),
+            hashes.clone(),
         ));
         let plain = log.checkpoint().note().into_bytes();
-        bad_input(check(&plain, 3, &hash, proof.hashes.clone()));
+        bad_input(check(&plain, 3, &hash, hashes.clone()));
         // An unknown log.
         assert!(matches!(
             client.check_inclusion(

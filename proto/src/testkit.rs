@@ -259,6 +259,16 @@ pub fn note_size(note: &[u8]) -> u64 {
         .expect("a checkpoint note")
 }
 
+/// `hash` with its first byte's low bit flipped: a tampered proof hash (proof messages hold
+/// their hashes as `bytes::Bytes`, which are not changed in place).
+pub fn flipped(hash: &[u8]) -> bytes::Bytes {
+    let mut bad = hash.to_vec();
+    if let Some(first) = bad.first_mut() {
+        *first ^= 1;
+    }
+    bad.into()
+}
+
 /// An unremarkable entry (a notarization labelled `filler <i>`), so indexes and proofs in a
 /// test log are not trivial.
 pub fn filler(i: u8) -> Vec<u8> {

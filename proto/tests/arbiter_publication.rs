@@ -124,7 +124,7 @@ fn truncated_or_over_long_inclusion_proof_is_not_shown() {
         .as_mut()
         .unwrap()
         .hashes
-        .push(vec![0; 32]);
+        .push(vec![0; 32].into());
     not_shown_by(&arbitrate(&long, &context()), Check::PublicationIncluded);
 }
 

@@ -254,7 +254,8 @@ fn attack_status_answer_with_a_bad_proof_is_refused() {
     let trust = w.log.trust(2);
     // A flipped hash of the audit path.
     let mut bad = answer(&w, &w.indexes);
-    bad.records[1].proof.as_mut().unwrap().hashes[0][0] ^= 1;
+    let path = &mut bad.records[1].proof.as_mut().unwrap().hashes;
+    path[0] = herald_proto::testkit::flipped(&path[0]);
     assert!(matches!(
         verify_status(&trust, b"msg-1", &bad, NOW),
         Err(StatusError::NotIncluded { position: 1, .. })

@@ -11,7 +11,7 @@ use herald_proto::merkle::{consistency_proof_len, inclusion_proof_len};
 use herald_proto::wire::pb;
 use herald_proto::wire::{
     MAX_CONSISTENCY_PROOF_HASHES, MAX_INCLUSION_PROOF_HASHES, Validate, WireError, decode,
-    decode_valid,
+    decode_valid, decode_valid_bytes,
 };
 use proptest::prelude::*;
 use prost::Message;
@@ -143,8 +143,15 @@ proptest! {
         tree_size in any::<u64>(),
         hashes in prop::collection::vec(proof_hash(), 0..=MAX_INCLUSION_PROOF_HASHES),
     ) {
+        let hashes = hashes.into_iter().map(Into::into).collect();
         let proof = pb::InclusionProof { leaf_index, tree_size, hashes };
-        prop_assert_eq!(decode_valid::<pb::InclusionProof>(&proof.encode_to_vec()), Ok(proof));
+        let encoded = proof.encode_to_vec();
+        // Decoded from a `Bytes` frame, the hashes are slices of it: the same message.
+        prop_assert_eq!(
+            decode_valid_bytes::<pb::InclusionProof>(encoded.clone().into()),
+            Ok(proof.clone())
+        );
+        prop_assert_eq!(decode_valid::<pb::InclusionProof>(&encoded), Ok(proof));
     }
 
     #[test]
@@ -153,8 +160,14 @@ proptest! {
         size2 in any::<u64>(),
         hashes in prop::collection::vec(proof_hash(), 0..=MAX_CONSISTENCY_PROOF_HASHES),
     ) {
+        let hashes = hashes.into_iter().map(Into::into).collect();
         let proof = pb::ConsistencyProof { size1, size2, hashes };
-        prop_assert_eq!(decode_valid::<pb::ConsistencyProof>(&proof.encode_to_vec()), Ok(proof));
+        let encoded = proof.encode_to_vec();
+        prop_assert_eq!(
+            decode_valid_bytes::<pb::ConsistencyProof>(encoded.clone().into()),
+            Ok(proof.clone())
+        );
+        prop_assert_eq!(decode_valid::<pb::ConsistencyProof>(&encoded), Ok(proof));
     }
 
     #[test]

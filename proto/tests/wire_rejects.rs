@@ -272,7 +272,7 @@ fn unknown_evidence_kind_is_refused() {
 fn proof_hash_of_31_or_33_bytes_is_refused() {
     for len in [31, 33, 0] {
         let mut proof = inclusion_proof();
-        proof.hashes[2] = vec![0; len];
+        proof.hashes[2] = vec![0; len].into();
         assert_eq!(
             reencode(&proof),
             Err(WireError::ProofHashLength {
@@ -282,7 +282,7 @@ fn proof_hash_of_31_or_33_bytes_is_refused() {
             })
         );
         let mut proof = consistency_proof();
-        proof.hashes[0] = vec![0; len];
+        proof.hashes[0] = vec![0; len].into();
         assert_eq!(
             reencode(&proof),
             Err(WireError::ProofHashLength {
@@ -307,7 +307,7 @@ fn proof_hash_of_31_or_33_bytes_is_refused() {
 #[test]
 fn more_proof_hashes_than_a_64_bit_tree_needs_are_refused() {
     let proof = pb::InclusionProof {
-        hashes: hashes(MAX_INCLUSION_PROOF_HASHES + 1),
+        hashes: proof_hashes(MAX_INCLUSION_PROOF_HASHES + 1),
         ..inclusion_proof()
     };
     assert_eq!(
@@ -319,7 +319,7 @@ fn more_proof_hashes_than_a_64_bit_tree_needs_are_refused() {
         })
     );
     let proof = pb::ConsistencyProof {
-        hashes: hashes(MAX_CONSISTENCY_PROOF_HASHES + 1),
+        hashes: proof_hashes(MAX_CONSISTENCY_PROOF_HASHES + 1),
         ..consistency_proof()
     };
     assert_eq!(

@@ -142,7 +142,7 @@ fn largest_checkpoint_and_proofs_fit_their_limits() {
         &pb::InclusionProof {
             leaf_index: u64::MAX - 1,
             tree_size: u64::MAX,
-            hashes: hashes(MAX_INCLUSION_PROOF_HASHES),
+            hashes: proof_hashes(MAX_INCLUSION_PROOF_HASHES),
         },
         MAX_INCLUSION_PROOF_BYTES,
     );
@@ -150,7 +150,7 @@ fn largest_checkpoint_and_proofs_fit_their_limits() {
         &pb::ConsistencyProof {
             size1: u64::MAX - 1,
             size2: u64::MAX,
-            hashes: hashes(MAX_CONSISTENCY_PROOF_HASHES),
+            hashes: proof_hashes(MAX_CONSISTENCY_PROOF_HASHES),
         },
         MAX_CONSISTENCY_PROOF_BYTES,
     );
@@ -164,7 +164,7 @@ fn largest_checkpoint_and_proofs_fit_their_limits() {
             begin,
             end,
             tree_size: size,
-            hashes: hashes(longest),
+            hashes: proof_hashes(longest),
         },
         MAX_RANGE_PROOF_BYTES,
     );

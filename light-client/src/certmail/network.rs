@@ -223,6 +223,6 @@ async fn consistency_with_trusted<G: Gateway>(
     Ok(proof
         .hashes
         .iter()
-        .map(|h| Hash::try_from(h.as_slice()).unwrap_or_default())
+        .map(|h| Hash::try_from(h.as_ref()).unwrap_or_default())
         .collect())
 }

@@ -93,7 +93,8 @@ where
     if got < len {
         return Ok(Err(truncated("frame body", got, len)));
     }
-    Ok(wire::decode_valid::<M>(&body))
+    // Decoded from a `Bytes`: the proof hashes are slices of this frame, not copies.
+    Ok(wire::decode_valid_bytes::<M>(body.into()))
 }
 
 /// A frame part that ended (the peer closed its side) before its announced length.

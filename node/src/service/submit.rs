@@ -23,7 +23,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use herald_proto::wire::MAX_BATCH_REFUSAL_MESSAGE_BYTES;
+use herald_proto::wire::{MAX_BATCH_REFUSAL_MESSAGE_BYTES, hash_list};
 use herald_proto::wire::pb::{self, client_response};
 use libp2p::PeerId;
 
@@ -180,7 +180,7 @@ fn proved_batch(
             begin: first,
             end,
             tree_size: size,
-            hashes: hashes.iter().map(|h| h.to_vec()).collect(),
+            hashes: hash_list(&hashes),
         }),
         consistency: consistency(store, trusted_size, size)?,
     })

@@ -182,7 +182,7 @@ impl SplitViewWatch {
         peer: &PeerDomain,
         size1: u64,
         size2: u64,
-    ) -> Result<Vec<Vec<u8>>, String> {
+    ) -> Result<Vec<prost::bytes::Bytes>, String> {
         self.inner
             .node
             .gateway(peer.peer_id, peer.addrs.clone())

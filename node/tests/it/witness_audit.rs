@@ -217,7 +217,7 @@ fn proof_answer(log: FakeLog) -> Answer {
             pb::ConsistencyProof {
                 size1,
                 size2,
-                hashes: log.proof(size1, size2),
+                hashes: log.proof(size1, size2).into_iter().map(Into::into).collect(),
             },
         )),
     })
@@ -397,7 +397,7 @@ async fn attack_a_garbage_proof_accuses_nobody() {
             pb::ConsistencyProof {
                 size1,
                 size2,
-                hashes: vec![vec![7; 32]; 4],
+                hashes: vec![vec![7; 32].into(); 4],
             },
         )),
     });

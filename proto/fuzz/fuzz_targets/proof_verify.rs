@@ -89,7 +89,7 @@ fn inclusion<H: LogHasher>(
     let message = pb::InclusionProof {
         leaf_index: index,
         tree_size: size,
-        hashes: proof.to_vec(),
+        hashes: proof.iter().map(|h| h.clone().into()).collect(),
     };
     assert_eq!(message.verify(h, leaf, root), direct);
     if direct.is_ok() {
@@ -155,7 +155,7 @@ fn consistency<H: LogHasher>(
     let message = pb::ConsistencyProof {
         size1,
         size2,
-        hashes: proof.to_vec(),
+        hashes: proof.iter().map(|h| h.clone().into()).collect(),
     };
     assert_eq!(message.verify(h, root1, root2), direct);
     if direct.is_ok() {

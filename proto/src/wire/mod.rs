@@ -81,6 +81,7 @@ pub use policy::{
     MAX_ADDRESS_PATTERNS, MAX_CONTENT_PATTERN_BYTES, MAX_CONTENT_RULES, MAX_MANIFEST_ENTRIES,
     MAX_MANIFEST_NAME_BYTES, MAX_MEDIA_TYPES, MAX_POLICY_RULES_BYTES, MAX_RULE_NAME_BYTES,
 };
+pub use proof::hash_list;
 pub use validate::Validate;
 
 /// The generated `herald.v1` messages (prost), with the schema's comments as their docs.
@@ -304,6 +305,21 @@ pub fn decode<M: prost::Message + Default>(bytes: &[u8], limit: usize) -> Result
 /// validates it. What comes back satisfies every bound the schema documents.
 pub fn decode_valid<M: Validate>(bytes: &[u8]) -> Result<M, WireError> {
     let message: M = decode(bytes, M::MAX_ENCODED_LEN)?;
+    message.validate()?;
+    Ok(message)
+}
+
+/// [`decode_valid`] from a frame held in a [`bytes::Bytes`]: the message's `Bytes` fields (the
+/// proof hashes) are then slices of `frame`, not copies.
+pub fn decode_valid_bytes<M: Validate>(frame: bytes::Bytes) -> Result<M, WireError> {
+    let limit = M::MAX_ENCODED_LEN;
+    if frame.len() > limit {
+        return Err(WireError::TooLarge {
+            len: frame.len(),
+            limit,
+        });
+    }
+    let message = M::decode(frame).map_err(WireError::Malformed)?;
     message.validate()?;
     Ok(message)
 }

@@ -2,13 +2,31 @@
 //!
 //! The verifiers take their hashes as byte slices and check every length themselves, so a proof
 //! message can be verified straight after decoding; [`super::Validate`] only bounds it first.
+//!
+//! A proof message's hashes are `bytes::Bytes` (proto/build.rs): [`hash_list`] puts all of
+//! them in one buffer, and a message decoded from a `Bytes` frame ([`super::decode_valid_bytes`])
+//! holds slices of the frame: no allocation per hash on either side.
+
+use bytes::Bytes;
 
 use super::WireError;
 use super::pb;
 use crate::merkle::{
-    Hash, HashAlgorithm, LogHasher, ProofError, root_from_inclusion_proof, verify_consistency,
+    HASH_LEN, Hash, HashAlgorithm, LogHasher, ProofError, root_from_inclusion_proof, verify_consistency,
     verify_inclusion,
 };
+
+/// `hashes` as the wire's list: slices of one buffer holding them all (two allocations and the
+/// list's, whatever their number; none for no hashes).
+pub fn hash_list(hashes: &[Hash]) -> Vec<Bytes> {
+    if hashes.is_empty() {
+        return Vec::new();
+    }
+    let all = Bytes::copy_from_slice(hashes.as_flattened());
+    all.chunks_exact(HASH_LEN)
+        .map(|hash| all.slice_ref(hash))
+        .collect()
+}
 
 impl pb::InclusionProof {
     /// The message for the audit path `hashes` of leaf `leaf_index` in a tree of `tree_size`.
@@ -16,7 +34,7 @@ impl pb::InclusionProof {
         Self {
             leaf_index,
             tree_size,
-            hashes: hashes.iter().map(|h| h.to_vec()).collect(),
+            hashes: hash_list(hashes),
         }
     }
 
@@ -50,7 +68,7 @@ impl pb::ConsistencyProof {
         Self {
             size1,
             size2,
-            hashes: hashes.iter().map(|h| h.to_vec()).collect(),
+            hashes: hash_list(hashes),
         }
     }
 

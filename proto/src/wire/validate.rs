@@ -60,7 +60,11 @@ pub(super) fn sized(
 }
 
 /// A proof: at most `max` hashes, each exactly [`HASH_LEN`] bytes.
-pub(super) fn proof(field: &'static str, hashes: &[Vec<u8>], max: usize) -> Result<(), WireError> {
+pub(super) fn proof<P: AsRef<[u8]>>(
+    field: &'static str,
+    hashes: &[P],
+    max: usize,
+) -> Result<(), WireError> {
     if hashes.len() > max {
         return Err(WireError::TooManyElements {
             field,
@@ -68,11 +72,11 @@ pub(super) fn proof(field: &'static str, hashes: &[Vec<u8>], max: usize) -> Resu
             max,
         });
     }
-    match hashes.iter().position(|h| h.len() != HASH_LEN) {
+    match hashes.iter().position(|h| h.as_ref().len() != HASH_LEN) {
         Some(index) => Err(WireError::ProofHashLength {
             field,
             index,
-            len: hashes[index].len(),
+            len: hashes[index].as_ref().len(),
         }),
         None => Ok(()),
     }

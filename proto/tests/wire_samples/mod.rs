@@ -18,6 +18,11 @@ pub(crate) fn hashes(count: usize) -> Vec<Vec<u8>> {
     (0..count).map(|i| bytes(i as u8, 32)).collect()
 }
 
+/// [`hashes`] as a proof message holds them (`bytes::Bytes`, proto/build.rs).
+pub(crate) fn proof_hashes<T: From<Vec<u8>>>(count: usize) -> Vec<T> {
+    hashes(count).into_iter().map(T::from).collect()
+}
+
 pub(crate) fn key_publication() -> pb::KeyPublication {
     pb::KeyPublication {
         req_hash: bytes(1, 32),
@@ -137,7 +142,7 @@ pub(crate) fn inclusion_proof() -> pb::InclusionProof {
     pb::InclusionProof {
         leaf_index: 5,
         tree_size: 13,
-        hashes: hashes(4),
+        hashes: proof_hashes(4),
     }
 }
 
@@ -145,7 +150,7 @@ pub(crate) fn consistency_proof() -> pb::ConsistencyProof {
     pb::ConsistencyProof {
         size1: 5,
         size2: 13,
-        hashes: hashes(5),
+        hashes: proof_hashes(5),
     }
 }
 

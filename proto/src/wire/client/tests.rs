@@ -508,7 +508,7 @@ fn proved_ack() -> pb::BatchAck {
             begin: 4,
             end: 6,
             tree_size: 6,
-            hashes: vec![vec![1; 32]],
+            hashes: vec![vec![1; 32].into()],
         }),
         consistency: None,
     }
@@ -558,7 +558,7 @@ fn a_submit_ack_bounds_its_proofs() {
         inclusion: Some(pb::InclusionProof {
             leaf_index: 1,
             tree_size: 2,
-            hashes: vec![vec![2; 32]; hashes],
+            hashes: vec![vec![2; 32].into(); hashes],
         }),
         consistency: None,
     };
