@@ -668,12 +668,7 @@ mod tests {
         bad_input(check(&note, 3, &hash[1..], hashes.clone()));
         bad_input(check(&note, 3, &hash, vec![vec![0; 32]; 65]));
         // Cosigned by one witness where two are needed; not cosigned at all.
-        bad_input(check(
-            &log.cosigned(&[(1, now)]),
-            3,
-            &hash,
-            hashes.clone(),
-        ));
+        bad_input(check(&log.cosigned(&[(1, now)]), 3, &hash, hashes.clone()));
         let plain = log.checkpoint().note().into_bytes();
         bad_input(check(&plain, 3, &hash, hashes.clone()));
         // An unknown log.

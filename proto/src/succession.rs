@@ -326,7 +326,10 @@ fn bad_proof<P: AsRef<[u8]>>(
         proof: pb::ConsistencyProof {
             size1: older.size(),
             size2: newer.size(),
-            hashes: proof.iter().map(|p| bytes::Bytes::copy_from_slice(p.as_ref())).collect(),
+            hashes: proof
+                .iter()
+                .map(|p| bytes::Bytes::copy_from_slice(p.as_ref()))
+                .collect(),
         },
         error,
         undecided,

@@ -313,7 +313,7 @@ fn inclusion(
     r: pb::InclusionRequest,
 ) -> Result<client_response::Response, ReadError> {
     let size = match r.tree_size {
-        0 => store.head().size,
+        0 => store.head_size(),
         n => n,
     };
     let (index, leaf_hash, hashes) = match r.leaf {

@@ -23,8 +23,8 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use herald_proto::wire::{MAX_BATCH_REFUSAL_MESSAGE_BYTES, hash_list};
 use herald_proto::wire::pb::{self, client_response};
+use herald_proto::wire::{MAX_BATCH_REFUSAL_MESSAGE_BYTES, hash_list};
 use libp2p::PeerId;
 
 use super::{BatchOutcome, ClientService, Refusal, SubmitLimiter};
@@ -80,7 +80,7 @@ impl ClientService {
         trusted_size: u64,
     ) -> Result<(), Refusal> {
         limit(&self.limiter, peer, entries, bytes)?;
-        let size = self.store.head().size;
+        let size = self.store.head_size();
         if trusted_size > size {
             return Err(Refusal::OutOfRange { size });
         }

@@ -180,7 +180,8 @@ impl LogStore {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn head_size(&self) -> u64 {
+    /// The published size alone ([`head`](Self::head) without copying the checkpoint note).
+    pub fn head_size(&self) -> u64 {
         self.published().head.size
     }
 

@@ -217,7 +217,11 @@ fn proof_answer(log: FakeLog) -> Answer {
             pb::ConsistencyProof {
                 size1,
                 size2,
-                hashes: log.proof(size1, size2).into_iter().map(Into::into).collect(),
+                hashes: log
+                    .proof(size1, size2)
+                    .into_iter()
+                    .map(Into::into)
+                    .collect(),
             },
         )),
     })

@@ -339,6 +339,7 @@ impl VerifiedCheckpoint {
         let same_key =
             |s: &NoteSignature| s.name() == witness.name() && s.key_id() == witness.key_id();
         let newer_present = self
+            .inner
             .note
             .signatures()
             .iter()
@@ -351,13 +352,14 @@ impl VerifiedCheckpoint {
         if newer_present {
             return Ok(self.clone());
         }
-        let log_line = &self.note.signatures()[self.log_signature];
-        let mut kept: Vec<NoteSignature> = Vec::with_capacity(self.note.signatures().len() + 1);
+        let own = &self.inner;
+        let log_line = &own.note.signatures()[own.log_signature];
+        let mut kept: Vec<NoteSignature> = Vec::with_capacity(own.note.signatures().len() + 1);
         let mut log_signature = None;
-        for (i, s) in self.note.signatures().iter().enumerate() {
+        for (i, s) in own.note.signatures().iter().enumerate() {
             // The log's own line stays even if a witness shared its name and id (it cannot:
             // the type byte in the key id differs, but the log line must never be dropped).
-            if i == self.log_signature {
+            if i == own.log_signature {
                 log_signature = Some(kept.len());
             } else if same_key(s) {
                 continue;
@@ -365,14 +367,14 @@ impl VerifiedCheckpoint {
             kept.push(s.clone());
         }
         kept.push(cosignature.to_note_signature());
-        let note = SignedNote::new(self.note.text(), kept)?;
+        let note = SignedNote::new(own.note.text(), kept)?;
         debug_assert_eq!(log_signature.map(|i| &note.signatures()[i]), Some(log_line));
-        Ok(VerifiedCheckpoint {
-            checkpoint: self.checkpoint.clone(),
+        Ok(VerifiedCheckpoint::new(
+            own.checkpoint.clone(),
             note,
-            log_signature: log_signature.unwrap_or(self.log_signature),
-            log: self.log.clone(),
-        })
+            log_signature.unwrap_or(own.log_signature),
+            own.log.clone(),
+        ))
     }
 }
 

@@ -22,6 +22,9 @@ pub use policy::{
     CosignedCheckpoint, DEFAULT_MAX_SKEW_SECS, PolicyError, WitnessCosignature, WitnessPolicy,
 };
 
+use std::fmt;
+use std::sync::Arc;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
@@ -146,15 +149,37 @@ fn parse_root(line: &str) -> Result<Hash, CheckpointError> {
 /// A checkpoint whose note carries a valid signature by the log key it names.
 ///
 /// Made only by [`VerifiedCheckpoint::verify`]; functions that need a trusted tree head take it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// Shared: a clone is a reference count, not a copy of the note's text and signatures (a
+/// client holds the checkpoint of every ack it verifies, its trusted one and the memory of
+/// verified notes at once: `docs/performance.md`, "Allocation on the single-entry ack path").
+#[derive(Clone, PartialEq, Eq)]
 pub struct VerifiedCheckpoint {
+    inner: Arc<Verified>,
+}
+
+#[derive(PartialEq, Eq)]
+struct Verified {
     checkpoint: Checkpoint,
     /// The parsed note; re-encoding it gives back the verified bytes exactly (base64 decoding
     /// is canonical, and every other byte is kept).
     note: SignedNote,
+    /// `note` encoded once: what [`VerifiedCheckpoint::note`] hands out.
+    encoded: String,
     /// Index in `note.signatures()` of the log's signature.
     log_signature: usize,
     log: NoteVerifier,
+}
+
+impl fmt::Debug for VerifiedCheckpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VerifiedCheckpoint")
+            .field("checkpoint", &self.inner.checkpoint)
+            .field("note", &self.inner.note)
+            .field("log_signature", &self.inner.log_signature)
+            .field("log", &self.inner.log)
+            .finish()
+    }
 }
 
 impl VerifiedCheckpoint {
@@ -192,18 +217,32 @@ impl VerifiedCheckpoint {
             .filter(|&(_, k)| k != 0)
             .map(|(i, k)| (i, k - 1))
             .collect();
-        let verified = VerifiedCheckpoint {
-            checkpoint,
-            note: parsed,
-            log_signature,
-            log: log.clone(),
-        };
+        let verified = VerifiedCheckpoint::new(checkpoint, parsed, log_signature, log.clone());
         Ok((verified, others))
+    }
+
+    /// The checkpoint of `note`, whose signature number `log_signature` verified under `log`.
+    fn new(
+        checkpoint: Checkpoint,
+        note: SignedNote,
+        log_signature: usize,
+        log: NoteVerifier,
+    ) -> Self {
+        let encoded = note.to_string();
+        VerifiedCheckpoint {
+            inner: Arc::new(Verified {
+                checkpoint,
+                note,
+                encoded,
+                log_signature,
+                log,
+            }),
+        }
     }
 
     /// The tree head.
     pub fn checkpoint(&self) -> &Checkpoint {
-        &self.checkpoint
+        &self.inner.checkpoint
     }
 
     /// Herald's rule for the empty tree, which only a verifier that knows the log's hash
@@ -219,49 +258,50 @@ impl VerifiedCheckpoint {
 
     /// The log's origin.
     pub fn origin(&self) -> &str {
-        &self.checkpoint.origin
+        &self.inner.checkpoint.origin
     }
 
     /// The tree size.
     pub fn size(&self) -> u64 {
-        self.checkpoint.size
+        self.inner.checkpoint.size
     }
 
     /// The tree root.
     pub fn root(&self) -> &Hash {
-        &self.checkpoint.root
+        &self.inner.checkpoint.root
     }
 
     /// The log key that signed it.
     pub fn log(&self) -> &NoteVerifier {
-        &self.log
+        &self.inner.log
     }
 
     /// The note body (the text every signature covers).
     pub fn body(&self) -> &str {
-        self.note.text()
+        self.inner.note.text()
     }
 
     /// The full note, byte for byte as verified (for JSON output and gossip).
     pub fn note(&self) -> String {
-        self.note.to_string()
+        self.inner.encoded.clone()
     }
 
     /// The parsed note.
     pub fn signed_note(&self) -> &SignedNote {
-        &self.note
+        &self.inner.note
     }
 
     /// The note reduced to the body and the log's own signature (compact evidence).
     pub fn log_signed_note(&self) -> String {
-        let sig = &self.note.signatures()[self.log_signature];
-        format!("{}\n{}", self.note.text(), sig.to_line())
+        let sig = &self.inner.note.signatures()[self.inner.log_signature];
+        format!("{}\n{}", self.inner.note.text(), sig.to_line())
     }
 
     /// The signature lines other than the log's, none of them verified here.
     pub fn other_signatures(&self) -> impl Iterator<Item = &NoteSignature> {
-        let log = self.log_signature;
-        self.note
+        let log = self.inner.log_signature;
+        self.inner
+            .note
             .signatures()
             .iter()
             .enumerate()

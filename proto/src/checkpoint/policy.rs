@@ -166,7 +166,7 @@ impl WitnessPolicy {
             // A witness key verifies only well-formed payloads, so this always parses; a line
             // that did not would simply not count.
             let Ok(cosignature) =
-                Cosignature::from_note_signature(&checkpoint.note.signatures()[line])
+                Cosignature::from_note_signature(&checkpoint.inner.note.signatures()[line])
             else {
                 continue;
             };

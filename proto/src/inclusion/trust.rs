@@ -10,7 +10,7 @@ use crate::checkpoint::{
     CheckpointError, CosignedCheckpoint, DEFAULT_MAX_SKEW_SECS, PolicyError, VerifiedCheckpoint,
     WitnessPolicy, WitnessVerifier,
 };
-use crate::merkle::{AnyHasher, Hash, HashAlgorithm, LogHasher, hash_from_slice, verify_range};
+use crate::merkle::{AnyHasher, Hash, HashAlgorithm, LogHasher, proof_hashes, verify_range};
 use crate::note::{KeyError, NoteVerifier, SignedNote};
 use crate::wire::{MAX_LOCATION_WITNESSES, WireError, pb};
 
@@ -407,11 +407,6 @@ impl LogTrust {
     ) -> Result<Vec<Hash>, InclusionError> {
         prove_inclusion(&self.hasher(), tree, leaf_hash, proof)?;
         // The proof verified, so every element is 32 bytes.
-        proof
-            .hashes
-            .iter()
-            .map(|p| hash_from_slice("proof element", p))
-            .collect::<Result<_, _>>()
-            .map_err(InclusionError::Proof)
+        proof_hashes(&proof.hashes).map_err(InclusionError::Proof)
     }
 }

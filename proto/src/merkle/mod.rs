@@ -44,6 +44,7 @@ pub use range::{
     NotInRange, ProvedRange, range_proof, range_proof_len, range_proof_nodes, verify_range,
 };
 pub use tree::{TreeError, range_root, tree_root};
+pub(crate) use verify::proof_hashes;
 pub use verify::{
     ProofError, consistency_proof_len, consistency_proof_roots, hash_from_slice,
     inclusion_proof_len, root_from_inclusion_proof, verify_consistency, verify_inclusion,

@@ -85,9 +85,13 @@ pub(crate) fn read_hashes<R: HashReader>(
     r: &R,
     ids: &[NodeId],
 ) -> Result<Vec<Hash>, TreeError<R::Error>> {
-    ids.iter()
-        .map(|id| r.node_hash(*id).map_err(TreeError::Read))
-        .collect()
+    // Sized once: collecting a `Result` would grow the vector from nothing (a few reallocations
+    // per proof on every ack a gateway answers).
+    let mut hashes = Vec::with_capacity(ids.len());
+    for id in ids {
+        hashes.push(r.node_hash(*id).map_err(TreeError::Read)?);
+    }
+    Ok(hashes)
 }
 
 /// Hashes a left-to-right run of adjacent subtree hashes into one, as RFC 6962 does when the

@@ -79,11 +79,13 @@ pub fn hash_from_slice(what: &'static str, bytes: &[u8]) -> Result<Hash, ProofEr
     })
 }
 
-fn proof_hashes<P: AsRef<[u8]>>(proof: &[P]) -> Result<Vec<Hash>, ProofError> {
-    proof
-        .iter()
-        .map(|p| hash_from_slice("proof element", p.as_ref()))
-        .collect()
+pub(crate) fn proof_hashes<P: AsRef<[u8]>>(proof: &[P]) -> Result<Vec<Hash>, ProofError> {
+    // Sized once (collecting a `Result` would grow it from nothing): once per proof verified.
+    let mut hashes = Vec::with_capacity(proof.len());
+    for p in proof {
+        hashes.push(hash_from_slice("proof element", p.as_ref())?);
+    }
+    Ok(hashes)
 }
 
 use super::node::bit_len;

@@ -12,8 +12,8 @@ use bytes::Bytes;
 use super::WireError;
 use super::pb;
 use crate::merkle::{
-    HASH_LEN, Hash, HashAlgorithm, LogHasher, ProofError, root_from_inclusion_proof, verify_consistency,
-    verify_inclusion,
+    HASH_LEN, Hash, HashAlgorithm, LogHasher, ProofError, root_from_inclusion_proof,
+    verify_consistency, verify_inclusion,
 };
 
 /// `hashes` as the wire's list: slices of one buffer holding them all (two allocations and the
