@@ -25,6 +25,9 @@ use super::error::ReadError;
 use super::layout::{FULL_TILE_BYTES, TILE_HEIGHT, TILE_WIDTH, tile_key};
 use super::sealed::{MAX_TILES_READ, Sealed};
 
+/// Most hashes [`TileReader`]'s `node_hash` folds into one node: half a tile.
+const MAX_FOLDED: usize = 1 << (TILE_HEIGHT - 1);
+
 /// Tiles kept by one reader: a proof touches at most a few per tile level.
 const CACHED_TILES: usize = 16;
 
@@ -125,6 +128,37 @@ impl<'a> TileReader<'a> {
         count: usize,
         out: &mut Vec<Hash>,
     ) -> Result<(), ReadError> {
+        self.with_tile_hashes(tile_level, first, count, |bytes| {
+            out.extend(bytes.chunks_exact(HASH_LEN).map(|c| {
+                let mut h = [0u8; HASH_LEN];
+                h.copy_from_slice(c);
+                h
+            }));
+        })
+    }
+
+    /// [`tile_hashes`](Self::tile_hashes) into `out`, `out.len()` of them.
+    fn copy_tile_hashes(
+        &self,
+        tile_level: u8,
+        first: u64,
+        out: &mut [Hash],
+    ) -> Result<(), ReadError> {
+        self.with_tile_hashes(tile_level, first, out.len(), |bytes| {
+            for (h, c) in out.iter_mut().zip(bytes.chunks_exact(HASH_LEN)) {
+                h.copy_from_slice(c);
+            }
+        })
+    }
+
+    /// Calls `f` with the bytes of the hashes `first .. first + count` of their tile.
+    fn with_tile_hashes<T>(
+        &self,
+        tile_level: u8,
+        first: u64,
+        count: usize,
+        f: impl FnOnce(&[u8]) -> T,
+    ) -> Result<T, ReadError> {
         let n = first / 256;
         let offset = (first % 256) as usize;
         let tile = self.tile(tile_level, n)?;
@@ -137,12 +171,7 @@ impl<'a> TileReader<'a> {
                     offset + count
                 ))
             })?;
-        out.extend(bytes.chunks_exact(HASH_LEN).map(|c| {
-            let mut h = [0u8; HASH_LEN];
-            h.copy_from_slice(c);
-            h
-        }));
-        Ok(())
+        Ok(f(bytes))
     }
 
     /// The level-0 hashes (leaf hashes) `first .. first + count`, any range inside `limit`.
@@ -258,11 +287,14 @@ impl HashReader for TileReader<'_> {
         if let Some(hash) = edge.and_then(|edge| edge.get(id)) {
             return Ok(hash);
         }
-        let count = 1usize << k;
-        let mut hashes = Vec::with_capacity(count);
-        self.tile_hashes(tile_level, first, count, &mut hashes)?;
+        // At most half a tile (k < TILE_HEIGHT), read onto the stack: a proof needs a few of
+        // these folds on every ack the edge cache does not cover yet, and a heap buffer of up
+        // to 4 KiB each time made the allocator consolidate its free lists.
+        let mut buf = [[0u8; HASH_LEN]; MAX_FOLDED];
+        let hashes = &mut buf[..1usize << k];
+        self.copy_tile_hashes(tile_level, first, hashes)?;
         // The perfect subtree folded bottom-up (C2SP tlog-tiles: proto's, as clients do it).
-        let hash = fold_subtree(&self.hasher, &mut hashes)
+        let hash = fold_subtree(&self.hasher, hashes)
             .ok_or_else(|| ReadError::corrupt(format!("node {id:?} read no hashes")))?;
         if let Some(edge) = edge {
             edge.remember(id, hash);
