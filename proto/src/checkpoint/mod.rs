@@ -368,6 +368,21 @@ mod tests {
     }
 
     #[test]
+    fn a_clone_shares_the_verified_checkpoint_and_its_note_is_the_verified_bytes() {
+        let key = log_key();
+        let bytes = checkpoint(7).sign(&key).unwrap().to_string().into_bytes();
+        let verified = VerifiedCheckpoint::verify(&bytes, &key.verifier()).unwrap();
+        let clone = verified.clone();
+        assert!(
+            Arc::ptr_eq(&verified.inner, &clone.inner),
+            "a count, not a copy"
+        );
+        assert_eq!(clone, verified);
+        assert_eq!(clone.note().into_bytes(), bytes);
+        assert_eq!(clone.size(), 7);
+    }
+
+    #[test]
     fn roots_must_be_32_bytes_of_canonical_base64() {
         let short = BASE64.encode([0u8; 31]);
         let long = BASE64.encode([0u8; 33]);

@@ -178,6 +178,32 @@ mod tests {
     }
 
     #[test]
+    fn a_hash_list_is_one_buffer_and_encodes_as_one_vector_per_hash_did() {
+        use prost::Message as _;
+        let hashes: Vec<Hash> = (0..5u8).map(|i| [i; 32]).collect();
+        let list = hash_list(&hashes);
+        assert!(hash_list(&[]).is_empty());
+        // Slices of one buffer, back to back.
+        for pair in list.windows(2) {
+            assert_eq!(pair[0].as_ptr().wrapping_add(HASH_LEN), pair[1].as_ptr());
+        }
+        // The wire is unchanged: the same bytes as the hashes copied one by one.
+        let sliced = pb::InclusionProof::new(3, 20, &hashes).encode_to_vec();
+        let mut copied = Vec::new();
+        prost::encoding::uint64::encode(1, &3, &mut copied);
+        prost::encoding::uint64::encode(2, &20, &mut copied);
+        let each: Vec<Vec<u8>> = hashes.iter().map(|h| h.to_vec()).collect();
+        prost::encoding::bytes::encode_repeated(3, &each, &mut copied);
+        assert_eq!(sliced, copied);
+        // Decoded from a `Bytes` frame: the same message, its hashes slices of the frame.
+        let frame = bytes::Bytes::from(sliced);
+        let decoded: pb::InclusionProof = crate::wire::decode_valid_bytes(frame.clone()).unwrap();
+        assert_eq!(decoded, pb::InclusionProof::new(3, 20, &hashes));
+        let range = frame.as_ptr_range();
+        assert!(decoded.hashes.iter().all(|h| range.contains(&h.as_ptr())));
+    }
+
+    #[test]
     fn hash_algorithm_round_trips_and_unspecified_is_refused() {
         for a in [HashAlgorithm::Blake3, HashAlgorithm::Sha256] {
             assert_eq!(HashAlgorithm::try_from(pb::HashAlgorithm::from(a)), Ok(a));
