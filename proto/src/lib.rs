@@ -5,6 +5,7 @@
 //! - [`checkpoint`]: C2SP tlog checkpoints, cosignatures and witness policies.
 //! - [`equivocation`]: transferable proofs that a log showed two incompatible trees.
 //! - [`wire`]: the prost wire schema and size-limited decoding.
+//! - [`ed25519`]: the one strict Ed25519 signature check.
 //! - [`entry`]: log entry kinds' signing inputs and author-signature checks.
 //! - [`inclusion`]: a log as a verifier knows it, and leaves proven in its (cosigned)
 //!   checkpoints.
@@ -26,6 +27,7 @@
 
 pub mod certmail;
 pub mod checkpoint;
+pub mod ed25519;
 pub mod entry;
 pub mod equivocation;
 pub mod evidence;

@@ -277,9 +277,13 @@ impl WitnessVerifier {
             });
         }
         let message = cosigned_message(checkpoint.body(), cosignature.timestamp);
-        self.key
-            .verify_strict(&message, &Signature::from_bytes(&cosignature.signature))
-            .map_err(|_| CosignatureError::Invalid)
+        crate::ed25519::verify_strict(
+            &self.key,
+            &message,
+            &Signature::from_bytes(&cosignature.signature),
+        )
+        .then_some(())
+        .ok_or(CosignatureError::Invalid)
     }
 }
 
@@ -318,9 +322,7 @@ impl KnownKey for WitnessVerifier {
         }
         let mut message = format!("cosignature/v1\ntime {timestamp}\n").into_bytes();
         message.extend_from_slice(text);
-        self.key
-            .verify_strict(&message, &Signature::from_bytes(signature))
-            .is_ok()
+        crate::ed25519::verify_strict(&self.key, &message, &Signature::from_bytes(signature))
     }
 }
 

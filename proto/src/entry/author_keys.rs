@@ -83,8 +83,9 @@ impl AuthorKeys {
         let key = self.key(key)?;
         let signature = ed25519_dalek::Signature::from_slice(signature)
             .map_err(|_| EntryError::BadSignatureLength(signature.len()))?;
-        key.verify_strict(message, &signature)
-            .map_err(|_| EntryError::BadSignature)
+        crate::ed25519::verify_strict(&key, message, &signature)
+            .then_some(())
+            .ok_or(EntryError::BadSignature)
     }
 
     /// Keys held now.

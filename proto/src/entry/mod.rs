@@ -131,8 +131,9 @@ pub fn verify_signature_by(
 ) -> Result<(), EntryError> {
     let signature = ed25519_dalek::Signature::from_slice(signature)
         .map_err(|_| EntryError::BadSignatureLength(signature.len()))?;
-    key.verify_strict(message, &signature)
-        .map_err(|_| EntryError::BadSignature)
+    crate::ed25519::verify_strict(key, message, &signature)
+        .then_some(())
+        .ok_or(EntryError::BadSignature)
 }
 
 #[cfg(test)]

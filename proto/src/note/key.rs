@@ -279,9 +279,7 @@ impl KnownKey for NoteVerifier {
         let Ok(signature) = <&[u8; 64]>::try_from(signature) else {
             return false;
         };
-        self.key
-            .verify_strict(text, &Signature::from_bytes(signature))
-            .is_ok()
+        crate::ed25519::verify_strict(&self.key, text, &Signature::from_bytes(signature))
     }
 }
 
