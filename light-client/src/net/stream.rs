@@ -95,23 +95,28 @@ where
 {
     let mut body = vec![0u8; len];
     io.read_exact(&mut body).await?;
-    Ok(match wire::decode_valid::<pb::StreamRequest>(&body) {
-        Ok(pb::StreamRequest {
-            id,
-            request: Some(request),
-        }) => StreamFrame::Request { id, request },
-        // Validation requires the request; this arm only keeps the match total.
-        Ok(pb::StreamRequest { id, request: None }) => StreamFrame::Refused {
-            id,
-            error: WireError::MissingField {
-                field: "StreamRequest.request",
+    // Decoded from a `Bytes`: each `bytes` field of the request (an entry's payload, key and
+    // signature) is copied once out of the frame, not twice as from a slice.
+    let body = bytes::Bytes::from(body);
+    Ok(
+        match wire::decode_valid_bytes::<pb::StreamRequest>(body.clone()) {
+            Ok(pb::StreamRequest {
+                id,
+                request: Some(request),
+            }) => StreamFrame::Request { id, request },
+            // Validation requires the request; this arm only keeps the match total.
+            Ok(pb::StreamRequest { id, request: None }) => StreamFrame::Refused {
+                id,
+                error: WireError::MissingField {
+                    field: "StreamRequest.request",
+                },
+            },
+            Err(error) => StreamFrame::Refused {
+                id: pb::StreamRequestId::decode(body).map_or(0, |r| r.id),
+                error,
             },
         },
-        Err(error) => StreamFrame::Refused {
-            id: pb::StreamRequestId::decode(body.as_slice()).map_or(0, |r| r.id),
-            error,
-        },
-    })
+    )
 }
 
 /// Appends one answer frame to `out`, for a gateway that writes the answers it has ready at
