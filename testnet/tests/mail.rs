@@ -769,7 +769,10 @@ async fn beta_killed_after_consigning_before_answering_loses_nothing_and_duplica
         let (bob_client, mut bob) = login(&net, 1, BOB).await;
         let inbox = bob.inbox(&bob_client).await.unwrap();
         assert_eq!(inbox.entries.len(), 1, "{inbox:?}");
-        assert_eq!(plain_counter(&net, 1, "herald_relay_duplicates").await, 1.0);
+        // At least one repeat, each counted: d0 relays until it hears "relayed", so a relay
+        // whose answer it did not get (its deadline passed, or the connection to the restarted
+        // d1 broke) is sent again; d1 keeps one entry whatever the count (CI once saw 2).
+        assert!(plain_counter(&net, 1, "herald_relay_duplicates").await >= 1.0);
         let mail = read_fresh(
             &mut bob,
             &bob_client,
