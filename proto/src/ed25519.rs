@@ -24,16 +24,13 @@ pub fn verify_strict(key: &VerifyingKey, message: &[u8], signature: &Signature) 
     let Some(s) = Option::<Scalar>::from(Scalar::from_canonical_bytes(*signature.s_bytes())) else {
         return false;
     };
-    if !canonical_y(r_bytes) {
+    if !canonical_y(r_bytes) || small_order(r_bytes) || small_order(key.as_bytes()) {
         return false;
     }
     let Some(r) = CompressedEdwardsY(*r_bytes).decompress() else {
         return false;
     };
     let a = key.to_edwards();
-    if r.is_small_order() || a.is_small_order() {
-        return false;
-    }
     let mut hash = Sha512::new();
     hash.update(r_bytes);
     hash.update(key.as_bytes());
@@ -42,6 +39,53 @@ pub fn verify_strict(key: &VerifyingKey, message: &[u8], signature: &Signature) 
     let k = Scalar::from_bytes_mod_order_wide(&digest);
     // −[k]A + [S]B, compared with R without leaving projective coordinates.
     EdwardsPoint::vartime_double_scalar_mul_basepoint(&k, &-a, &s) == r
+}
+
+/// The `y` (low 255 bits, little-endian) of every encoding of a point of small order: 0, 1,
+/// p − 1 and the two `y` of the points of order 8 (the eight points' canonical encodings, the
+/// sign bit aside), and p and p + 1, the non-canonical spellings of 0 and 1 (y + p < 2^255 for no
+/// other of them). Every point with one of these `y` is of small order, so an encoding that
+/// decompresses is of a small-order point exactly when its `y` is listed: what
+/// `EdwardsPoint::is_small_order` decides after decompression (three doublings), decided on the
+/// bytes. Tested against it below, and against `EIGHT_TORSION`.
+const SMALL_ORDER_Y: [[u8; 32]; 7] = [
+    [0; 32],
+    [
+        1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        0, 0,
+    ],
+    [
+        0xec, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0x7f,
+    ],
+    [
+        0x26, 0xe8, 0x95, 0x8f, 0xc2, 0xb2, 0x27, 0xb0, 0x45, 0xc3, 0xf4, 0x89, 0xf2, 0xef, 0x98,
+        0xf0, 0xd5, 0xdf, 0xac, 0x05, 0xd3, 0xc6, 0x33, 0x39, 0xb1, 0x38, 0x02, 0x88, 0x6d, 0x53,
+        0xfc, 0x05,
+    ],
+    [
+        0xc7, 0x17, 0x6a, 0x70, 0x3d, 0x4d, 0xd8, 0x4f, 0xba, 0x3c, 0x0b, 0x76, 0x0d, 0x10, 0x67,
+        0x0f, 0x2a, 0x20, 0x53, 0xfa, 0x2c, 0x39, 0xcc, 0xc6, 0x4e, 0xc7, 0xfd, 0x77, 0x92, 0xac,
+        0x03, 0x7a,
+    ],
+    [
+        0xed, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0x7f,
+    ],
+    [
+        0xee, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0x7f,
+    ],
+];
+
+/// Would `bytes`, decompressed, be a point of small order (see [`SMALL_ORDER_Y`])?
+fn small_order(bytes: &[u8; 32]) -> bool {
+    let mut y = *bytes;
+    y[31] &= 0x7f;
+    SMALL_ORDER_Y.contains(&y)
 }
 
 /// Is the `y` of a compressed point (its low 255 bits) below p = 2^255 − 19?
@@ -169,6 +213,34 @@ mod tests {
             agree(&key, &message, &negated);
         }
         assert_eq!(accepted, 200, "every untampered signature holds");
+    }
+
+    #[test]
+    fn small_order_on_the_bytes_agrees_with_dalek_after_decompression() {
+        // Every spelling of the eight points of small order, and 10,000 random encodings (about
+        // half of them points, of large order) and random points' encodings.
+        let mut bits = Bits(0x9e37_79b9_7f4a_7c15);
+        let mut encodings = small_order_encodings();
+        for _ in 0..5_000 {
+            encodings.push(bits.bytes());
+            let point = curve25519_dalek::constants::ED25519_BASEPOINT_POINT
+                * Scalar::from_bytes_mod_order(bits.bytes());
+            // Also of mixed order: a torsion point added.
+            let torsion = curve25519_dalek::constants::EIGHT_TORSION[(bits.next() % 8) as usize];
+            encodings.push((point + torsion).compress().to_bytes());
+        }
+        let mut small = 0;
+        for bytes in &encodings {
+            if let Some(point) = CompressedEdwardsY(*bytes).decompress() {
+                assert_eq!(small_order(bytes), point.is_small_order(), "{bytes:02x?}");
+                small += usize::from(point.is_small_order());
+            }
+        }
+        // The eight points in both signs, and p and p + 1 (0 and 1) in both signs.
+        assert_eq!(small, 20, "every spelling of a small-order point was tried");
+        for point in curve25519_dalek::constants::EIGHT_TORSION {
+            assert!(small_order(&point.compress().to_bytes()));
+        }
     }
 
     #[test]

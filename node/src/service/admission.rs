@@ -212,14 +212,19 @@ impl Intake {
         bytes: Vec<u8>,
         opening: Option<pb::PublicationOpening>,
     ) -> Result<Ack, Refusal> {
-        let checked = check_entry(
-            &bytes,
-            opening.as_ref(),
-            &self.inner.batches,
-            &self.inner.author_keys,
-        )?;
-        let writes = index_writes(&checked.entry);
-        let Some((author, author_key, req_hash)) = checked.publication else {
+        // The decoded entry is not kept across the awaits below (it would make every
+        // submission's future, boxed per request, larger).
+        let (writes, publication) = {
+            let opening = opening;
+            let checked = check_entry(
+                &bytes,
+                opening.as_ref(),
+                &self.inner.batches,
+                &self.inner.author_keys,
+            )?;
+            (index_writes(&checked.entry), checked.publication)
+        };
+        let Some((author, author_key, req_hash)) = publication else {
             return self
                 .parts()
                 .sequencer

@@ -139,8 +139,7 @@ impl ClientService {
                 ))
             }),
             Some(client_request::Request::Register(r)) => refused_or(
-                self.intake
-                    .register(peer, r)
+                Box::pin(self.intake.register(peer, r))
                     .await
                     .and_then(|ack| super::submit::proved_ack(&self.store, ack, 0)),
                 client_response::Response::Submitted,
@@ -154,7 +153,7 @@ impl ClientService {
                 client_response::Response::Included,
             ),
             Some(client_request::Request::Evidence(r)) if !r.domain.is_empty() => refused_or(
-                self.paep.peer_evidence(r).await,
+                Box::pin(self.paep.peer_evidence(r)).await,
                 client_response::Response::Evidence,
             ),
             Some(client_request::Request::Evidence(r)) => refused_or(
@@ -177,7 +176,7 @@ impl ClientService {
                 client_response::Response::LoginAccepted,
             ),
             Some(client_request::Request::Session(frame)) => {
-                refused_or(self.paep.session(frame).await, |r| r)
+                refused_or(Box::pin(self.paep.session(frame)).await, |r| r)
             }
             Some(client_request::Request::PrekeyBundle(r)) => {
                 refused_or(self.paep.prekey_bundle(peer, r.account).await, |b| {
@@ -193,7 +192,7 @@ impl ClientService {
                 })
             }
             Some(client_request::Request::RelayMail(r)) => refused_or(
-                self.paep.relay_mail(peer, r).await,
+                Box::pin(self.paep.relay_mail(peer, r)).await,
                 client_response::Response::RelayAccepted,
             ),
             Some(client_request::Request::RelayEvidence(r)) => refused_or(
@@ -205,11 +204,11 @@ impl ClientService {
                 client_response::Response::RelaysAccepted,
             ),
             Some(client_request::Request::RelayChunk(r)) => refused_or(
-                self.paep.relay_chunk(peer, r).await,
+                Box::pin(self.paep.relay_chunk(peer, r)).await,
                 client_response::Response::RelayChunkProgress,
             ),
             Some(client_request::Request::RelayLargeMail(r)) => refused_or(
-                self.paep.relay_large_mail(peer, r).await,
+                Box::pin(self.paep.relay_large_mail(peer, r)).await,
                 client_response::Response::RelayAccepted,
             ),
         }
