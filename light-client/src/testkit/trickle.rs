@@ -186,7 +186,7 @@ where
                     if sent.is_err() {
                         return;
                     }
-                    nth += 1;
+                    nth = nth.saturating_add(1);
                 }
             });
         }
