@@ -1,6 +1,6 @@
 //! A libp2p peer that speaks `/herald/client/1` badly, over a real TCP connection: the client
 //! must report each misbehaviour as such (typed, never a panic or a hang), and keep it apart from
-//! network failures.
+//! network failures. The peers are the testkit's (`herald_light_client::testkit::trickle`).
 
 use std::time::Duration;
 
