@@ -70,6 +70,8 @@ mod store;
 mod submission;
 #[cfg(test)]
 mod test_log;
+#[cfg(any(test, feature = "testkit"))]
+pub mod testkit;
 mod tile_gateway;
 mod trust_list;
 mod trusted_log;

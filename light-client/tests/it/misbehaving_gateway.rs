@@ -1,106 +1,26 @@
 //! A libp2p peer that speaks `/herald/client/1` badly, over a real TCP connection: the client
 //! must report each misbehaviour as such (typed, never a panic or a hang), and keep it apart from
-//! network failures.
+//! network failures. The peers are the testkit's (`herald_light_client::testkit::trickle`).
 
-use std::io;
 use std::time::Duration;
 
-use futures::{AsyncRead, AsyncWrite, AsyncWriteExt as _, StreamExt as _};
-use herald_light_client::net::{self, CLIENT_PROTOCOL, read_frame};
+use herald_light_client::net::CLIENT_PROTOCOL;
+use herald_light_client::testkit::trickle::{Answer, request_peer, stream_peer};
 use herald_light_client::{ClientConfig, ClientError, Gateway as _, GatewayClient};
-use herald_proto::wire::{Decoded, MAX_CLIENT_RESPONSE_BYTES, WireError, encode_frame, pb};
-use libp2p::identity::Keypair;
-use libp2p::request_response::{self, ProtocolSupport};
-use libp2p::swarm::SwarmEvent;
+use herald_proto::wire::{MAX_CLIENT_RESPONSE_BYTES, WireError, encode_frame, pb};
 use libp2p::{Multiaddr, StreamProtocol};
 
 /// What the peer sends back, byte for byte (`None`: never answers).
 type Raw = Option<Vec<u8>>;
 
-/// Reads real requests (with the one codec's framing); writes whatever bytes it is given.
-#[derive(Clone, Default)]
-struct RawCodec;
-
-impl request_response::Codec for RawCodec {
-    type Protocol = StreamProtocol;
-    type Request = Decoded<pb::ClientRequest>;
-    type Response = Vec<u8>;
-
-    async fn read_request<T: AsyncRead + Unpin + Send>(
-        &mut self,
-        _: &StreamProtocol,
-        io: &mut T,
-    ) -> io::Result<Decoded<pb::ClientRequest>> {
-        read_frame(io).await
-    }
-
-    async fn read_response<T: AsyncRead + Unpin + Send>(
-        &mut self,
-        _: &StreamProtocol,
-        _: &mut T,
-    ) -> io::Result<Vec<u8>> {
-        Err(io::Error::other("this peer only answers"))
-    }
-
-    async fn write_request<T: AsyncWrite + Unpin + Send>(
-        &mut self,
-        _: &StreamProtocol,
-        _: &mut T,
-        _: Decoded<pb::ClientRequest>,
-    ) -> io::Result<()> {
-        Err(io::Error::other("this peer only answers"))
-    }
-
-    async fn write_response<T: AsyncWrite + Unpin + Send>(
-        &mut self,
-        _: &StreamProtocol,
-        io: &mut T,
-        bytes: Vec<u8>,
-    ) -> io::Result<()> {
-        io.write_all(&bytes).await?;
-        io.flush().await
-    }
-}
-
 /// Starts a peer answering every request with `answer`'s bytes (and speaking `protocol`);
-/// returns its address with `/p2p/<peer id>`.
+/// returns its address with `/p2p/<peer id>`. It reads real requests, with the one codec's
+/// framing; a request it never answers keeps its stream open.
 async fn start_peer(protocol: StreamProtocol, answer: Raw) -> Multiaddr {
-    let mut swarm = net::build_swarm(Keypair::generate_ed25519(), Duration::from_secs(60), |_| {
-        Ok(request_response::Behaviour::with_codec(
-            RawCodec,
-            [(protocol, ProtocolSupport::Inbound)],
-            request_response::Config::default().with_request_timeout(Duration::from_secs(30)),
-        ))
-    })
-    .unwrap();
-    swarm
-        .listen_on("/ip4/127.0.0.1/tcp/0".parse().unwrap())
-        .unwrap();
-    let addr = loop {
-        if let SwarmEvent::NewListenAddr { address, .. } = swarm.select_next_some().await {
-            break address;
-        }
-    };
-    let peer = *swarm.local_peer_id();
-    tokio::spawn(async move {
-        // Channels of requests left unanswered are kept, so the stream stays open.
-        let mut held = Vec::new();
-        loop {
-            if let SwarmEvent::Behaviour(request_response::Event::Message {
-                message: request_response::Message::Request { channel, .. },
-                ..
-            }) = swarm.select_next_some().await
-            {
-                match &answer {
-                    Some(bytes) => {
-                        let _ = swarm.behaviour_mut().send_response(channel, bytes.clone());
-                    }
-                    None => held.push(channel),
-                }
-            }
-        }
-    });
-    addr.with(libp2p::multiaddr::Protocol::P2p(peer))
+    let answer = answer.map_or(Answer::Silent, Answer::Raw);
+    request_peer::<pb::ClientRequest, _>(protocol, move |_| answer.clone())
+        .await
+        .addr
 }
 
 async fn client_of(answer: Raw) -> GatewayClient {
@@ -223,61 +143,21 @@ async fn a_peer_with_another_identity_is_refused() {
 /// Starts a peer serving only `/herald/client-stream/1`: on each stream it answers the first
 /// request (the one that shows the stream was taken) and never any other.
 async fn start_silent_stream_peer() -> Multiaddr {
-    use herald_light_client::net::stream::{
-        StreamFrame, read_stream_request, write_stream_response,
-    };
-    let mut swarm = net::build_swarm(Keypair::generate_ed25519(), Duration::from_secs(60), |_| {
-        Ok(libp2p_stream::Behaviour::new())
+    stream_peer(|nth| {
+        if nth > 0 {
+            return Answer::Silent;
+        }
+        Answer::Response(pb::ClientResponse {
+            response: Some(pb::client_response::Response::Error(pb::ClientError {
+                kind: pb::ClientErrorKind::Busy as i32,
+                message: "any answer takes the stream".into(),
+                retry_after_ms: 250,
+                tree_size: 0,
+            })),
+        })
     })
-    .unwrap();
-    swarm
-        .listen_on("/ip4/127.0.0.1/tcp/0".parse().unwrap())
-        .unwrap();
-    let addr = loop {
-        if let SwarmEvent::NewListenAddr { address, .. } = swarm.select_next_some().await {
-            break address;
-        }
-    };
-    let peer = *swarm.local_peer_id();
-    let mut incoming = swarm
-        .behaviour()
-        .new_control()
-        .accept(net::CLIENT_STREAM_PROTOCOL)
-        .unwrap();
-    tokio::spawn(async move {
-        loop {
-            swarm.select_next_some().await;
-        }
-    });
-    tokio::spawn(async move {
-        while let Some((_, mut stream)) = incoming.next().await {
-            tokio::spawn(async move {
-                let mut first = true;
-                // Reads every request, so the client is never held back by flow control.
-                while let Ok(Some(StreamFrame::Request { id, .. })) =
-                    read_stream_request(&mut stream).await
-                {
-                    if std::mem::take(&mut first) {
-                        let answer = pb::ClientResponse {
-                            response: Some(pb::client_response::Response::Error(pb::ClientError {
-                                kind: pb::ClientErrorKind::Busy as i32,
-                                message: "any answer takes the stream".into(),
-                                retry_after_ms: 250,
-                                tree_size: 0,
-                            })),
-                        };
-                        if write_stream_response(&mut stream, id, answer)
-                            .await
-                            .is_err()
-                        {
-                            return;
-                        }
-                    }
-                }
-            });
-        }
-    });
-    addr.with(libp2p::multiaddr::Protocol::P2p(peer))
+    .await
+    .addr
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -266,12 +266,13 @@ external_witnesses = [{external_witnesses}]
     }
 }
 
-/// The peers as lines of inline tables inside `peers = [...]`.
-/// `items` as the inside of a TOML array of inline tables.
+/// `items` (the `peers`, `witnessed_logs` or `external_witnesses` records) as the inside of a
+/// TOML array of inline tables: one table a line, indented two spaces and followed by a comma,
+/// then a line break before the `]`; nothing when there are none (`name = []`).
 fn tables_toml<T: Serialize>(items: &[T]) -> String {
     let mut out = String::new();
     for p in items {
-        // Invariant: a record of strings always converts to a TOML table.
+        // Invariant: a record of strings (and lists of strings) always converts to a TOML table.
         let table = toml::Value::try_from(p).expect("a record of strings is a TOML table");
         out.push_str("\n  ");
         out.push_str(&table.to_string());

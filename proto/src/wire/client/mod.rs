@@ -1,6 +1,6 @@
 //! The client protocol `/herald/client/1` (`client.proto`): the bounds its messages are checked
 //! against after decoding (the files named below), and its client side: the request of each call
-//! and the check that an answer is the one asked for (`answer.rs`).
+//! and the check that an answer is the one asked for (`answer/`: by what it answers).
 //!
 //! The bounds, one concern a file: `limits` (every `MAX_*` and the checks that they fit one
 //! another), `request` (a request), `stream` (stream frames), `acks` (a submission's
