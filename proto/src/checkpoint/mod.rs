@@ -286,6 +286,11 @@ impl VerifiedCheckpoint {
         self.inner.encoded.clone()
     }
 
+    /// The full note, byte for byte as verified, borrowed.
+    pub fn note_str(&self) -> &str {
+        &self.inner.encoded
+    }
+
     /// The parsed note.
     pub fn signed_note(&self) -> &SignedNote {
         &self.inner.note
