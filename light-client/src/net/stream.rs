@@ -478,6 +478,10 @@ async fn run(
             // WRITE_BURST_BYTES): one yamux frame and one flush for all of them.
             let mut burst = Vec::new();
             'stream: while let Some(first) = queue.recv().await {
+                // Callers answered by one read send their next requests each from its own
+                // task; the first wakes this one, which would otherwise write it alone. After
+                // this yield, the requests queued meanwhile go in the same write.
+                tokio::task::yield_now().await;
                 let mut next = Some(first);
                 while let Some((request, reply, deadline)) = next.take() {
                     if deadline.is_some_and(|d| d.at <= Instant::now()) {

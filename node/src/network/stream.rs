@@ -142,6 +142,11 @@ async fn serve_stream<S: Inbound>(
         // WRITE_BURST_BYTES), not one yamux frame, noise message and send each.
         let mut burst = Vec::new();
         while let Some(first) = outbox.recv().await {
+            // A sequencer round wakes the tasks of all its submissions at once, and the first
+            // answer wakes this writer next on the same thread: without this yield it would
+            // write that answer alone, and each of the others in a write (a send each) of its
+            // own. After it, the answers made meanwhile go in the same write.
+            tokio::task::yield_now().await;
             let mut next = Some(first);
             while let Some((id, response)) = next.take() {
                 if let Err(error) = append_stream_response(&mut burst, id, response) {
