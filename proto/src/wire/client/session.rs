@@ -9,7 +9,7 @@
 //! | `LoginFinish` | inside a `ClientRequest` | one account address and one confirmation |
 //! | `SessionRequest`, `SessionResponse` | [`MAX_SESSION_PLAINTEXT_BYTES`] | the plaintext of one session frame |
 
-use super::answer::{expect, mismatch};
+use super::answer::{AnswerKind, expect, expect_kind, mismatch};
 use super::{AnswerError, MAX_ERROR_MESSAGE_BYTES};
 use crate::wire::pb::{self, client_request, client_response, session_request, session_response};
 use crate::wire::validate::{known_enum, sized};
@@ -218,25 +218,25 @@ pub fn session_response_kind(response: &session_response::Response) -> &'static 
     }
 }
 
+impl AnswerKind for session_response::Response {
+    fn refusal(self) -> Result<pb::ClientError, Self> {
+        match self {
+            session_response::Response::Error(e) => Ok(e),
+            other => Err(other),
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        session_response_kind(self)
+    }
+}
+
 pub(super) fn expect_in_session<T>(
     response: pb::SessionResponse,
     request: &'static str,
-    // The other kind comes back boxed, as in `expect`: a mail is large, a refusal small.
     pick: impl FnOnce(session_response::Response) -> Result<T, Box<session_response::Response>>,
 ) -> Result<T, AnswerError> {
-    let Some(response) = response.response else {
-        return Err(AnswerError::WrongKind {
-            request,
-            response: "nothing",
-        });
-    };
-    pick(response).map_err(|other| match *other {
-        session_response::Response::Error(e) => AnswerError::Refused(e),
-        other => AnswerError::WrongKind {
-            request,
-            response: session_response_kind(&other),
-        },
-    })
+    expect_kind(response.response, request, pick)
 }
 
 /// The answer to a `prekey_upload` or `prekey_status` session request.

@@ -248,27 +248,58 @@ pub fn response_kind(response: &client_response::Response) -> &'static str {
     }
 }
 
-/// The answer `pick` takes out of `response`, or why there is none.
-pub(super) fn expect<T>(
-    response: pb::ClientResponse,
+/// A kind of answer: a client response's, or a session response's inside a session frame.
+pub(super) trait AnswerKind: Sized {
+    /// The gateway's refusal, or the answer as it was.
+    fn refusal(self) -> Result<pb::ClientError, Self>;
+    /// What to call this kind when another was expected.
+    fn name(&self) -> &'static str;
+}
+
+impl AnswerKind for client_response::Response {
+    fn refusal(self) -> Result<pb::ClientError, Self> {
+        match self {
+            client_response::Response::Error(e) => Ok(e),
+            other => Err(other),
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        response_kind(self)
+    }
+}
+
+/// The answer `pick` takes out of `answer` (an answer's kind, `None` when it has none), or why
+/// there is none.
+pub(super) fn expect_kind<K: AnswerKind, T>(
+    answer: Option<K>,
     request: &'static str,
-    // The other kind comes back boxed: a response is large, a refusal small.
-    pick: impl FnOnce(client_response::Response) -> Result<T, Box<client_response::Response>>,
+    // The other kind comes back boxed: an answer is large, a refusal small.
+    pick: impl FnOnce(K) -> Result<T, Box<K>>,
 ) -> Result<T, AnswerError> {
-    // A validated response has its kind set; a missing one is answered like another kind.
-    let Some(response) = response.response else {
+    // A validated answer has its kind set; a missing one is answered like another kind.
+    let Some(answer) = answer else {
         return Err(AnswerError::WrongKind {
             request,
             response: "nothing",
         });
     };
-    pick(response).map_err(|other| match *other {
-        client_response::Response::Error(e) => AnswerError::Refused(e),
-        other => AnswerError::WrongKind {
+    pick(answer).map_err(|other| match other.refusal() {
+        Ok(e) => AnswerError::Refused(e),
+        Err(other) => AnswerError::WrongKind {
             request,
-            response: response_kind(&other),
+            response: other.name(),
         },
     })
+}
+
+/// The answer `pick` takes out of `response`, or why there is none.
+pub(super) fn expect<T>(
+    response: pb::ClientResponse,
+    request: &'static str,
+    pick: impl FnOnce(client_response::Response) -> Result<T, Box<client_response::Response>>,
+) -> Result<T, AnswerError> {
+    expect_kind(response.response, request, pick)
 }
 
 pub(super) fn mismatch(
