@@ -97,6 +97,11 @@ impl ClientService {
     }
 
     /// Answers one validated request from `peer` (registrations are limited per peer).
+    ///
+    /// The future is as large as its largest branch, and every request's is boxed by the
+    /// stream that carries it: the large, rare branches (`session`, the relays, registration,
+    /// peer evidence) box their own, so a submission's or a read's stays small (bounded by
+    /// `service::inbound`'s `a_client_requests_future_stays_small`).
     pub async fn handle(&self, peer: PeerId, request: pb::ClientRequest) -> pb::ClientResponse {
         match request.request {
             None => client_error(ClientErrorKind::Malformed, "request has no kind"),
