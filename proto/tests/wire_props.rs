@@ -18,7 +18,13 @@ use prost::Message;
 use wire_samples::*;
 
 /// Decodes `bytes` as `M` both ways; checks the invariants a caller relies on.
-fn decode_any<M: Validate + std::fmt::Debug>(bytes: &[u8]) {
+fn decode_any<M: Validate + std::fmt::Debug + PartialEq>(bytes: &[u8]) {
+    // Frames from the network are decoded from a `Bytes` (the light client's and the node's
+    // streams): that path accepts, and refuses with, exactly what the slice path does.
+    assert_eq!(
+        decode_valid_bytes::<M>(bytes::Bytes::copy_from_slice(bytes)),
+        decode_valid::<M>(bytes)
+    );
     match decode_valid::<M>(bytes) {
         Ok(m) => {
             assert_eq!(m.validate(), Ok(()));
@@ -45,6 +51,8 @@ fn decode_every_message(bytes: &[u8]) {
     decode_any::<pb::Equivocation>(bytes);
     decode_any::<pb::ClientRequest>(bytes);
     decode_any::<pb::ClientResponse>(bytes);
+    decode_any::<pb::StreamRequest>(bytes);
+    decode_any::<pb::StreamResponse>(bytes);
 }
 
 /// Valid encodings of every sample message, as seeds for mutation.

@@ -8,6 +8,7 @@ use herald_proto::wire::pb::{self, add_checkpoint_response, equivocation, log_en
 use herald_proto::wire::{
     MAX_ADD_CHECKPOINT_REQUEST_BYTES, MAX_CHECKPOINT_NOTE_BYTES, MAX_CONSISTENCY_PROOF_HASHES,
     MAX_INCLUSION_PROOF_HASHES, MAX_LOG_ENTRY_BYTES, Validate, WireError, decode, decode_valid,
+    decode_valid_bytes,
 };
 use prost::Message;
 use wire_samples::*;
@@ -40,6 +41,14 @@ fn oversized_log_entry_is_refused_before_decoding() {
         decode_valid::<pb::LogEntry>(&big),
         Err(WireError::TooLarge { .. })
     ));
+    // The same refusal for a frame held in a `Bytes` (how the streams decode what they read).
+    assert_eq!(
+        decode_valid_bytes::<pb::LogEntry>(garbage.into()),
+        Err(WireError::TooLarge {
+            len: MAX_LOG_ENTRY_BYTES + 1,
+            limit: MAX_LOG_ENTRY_BYTES
+        })
+    );
 }
 
 #[test]

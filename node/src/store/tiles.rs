@@ -120,47 +120,11 @@ impl<'a> TileReader<'a> {
             })
     }
 
-    /// The level-8L hashes `first .. first + count` (`count` ≤ 128, aligned inside one tile).
-    fn tile_hashes(
-        &self,
-        tile_level: u8,
-        first: u64,
-        count: usize,
-        out: &mut Vec<Hash>,
-    ) -> Result<(), ReadError> {
-        self.with_tile_hashes(tile_level, first, count, |bytes| {
-            out.extend(bytes.chunks_exact(HASH_LEN).map(|c| {
-                let mut h = [0u8; HASH_LEN];
-                h.copy_from_slice(c);
-                h
-            }));
-        })
-    }
-
-    /// [`tile_hashes`](Self::tile_hashes) into `out`, `out.len()` of them.
-    fn copy_tile_hashes(
-        &self,
-        tile_level: u8,
-        first: u64,
-        out: &mut [Hash],
-    ) -> Result<(), ReadError> {
-        self.with_tile_hashes(tile_level, first, out.len(), |bytes| {
-            for (h, c) in out.iter_mut().zip(bytes.chunks_exact(HASH_LEN)) {
-                h.copy_from_slice(c);
-            }
-        })
-    }
-
-    /// Calls `f` with the bytes of the hashes `first .. first + count` of their tile.
-    fn with_tile_hashes<T>(
-        &self,
-        tile_level: u8,
-        first: u64,
-        count: usize,
-        f: impl FnOnce(&[u8]) -> T,
-    ) -> Result<T, ReadError> {
+    /// The level-8L hashes `first .. first + out.len()`, all inside one tile, copied into `out`.
+    fn tile_hashes(&self, tile_level: u8, first: u64, out: &mut [Hash]) -> Result<(), ReadError> {
         let n = first / 256;
         let offset = (first % 256) as usize;
+        let count = out.len();
         let tile = self.tile(tile_level, n)?;
         let bytes = tile
             .get(offset * HASH_LEN..(offset + count) * HASH_LEN)
@@ -171,7 +135,10 @@ impl<'a> TileReader<'a> {
                     offset + count
                 ))
             })?;
-        Ok(f(bytes))
+        for (h, c) in out.iter_mut().zip(bytes.chunks_exact(HASH_LEN)) {
+            h.copy_from_slice(c);
+        }
+        Ok(())
     }
 
     /// The level-0 hashes (leaf hashes) `first .. first + count`, any range inside `limit`.
@@ -195,7 +162,9 @@ impl<'a> TileReader<'a> {
         }
         while pos < end {
             let take = (256 - pos % 256).min(end - pos);
-            self.tile_hashes(0, pos, take as usize, out)?;
+            let start = out.len();
+            out.resize(start + take as usize, [0; HASH_LEN]);
+            self.tile_hashes(0, pos, &mut out[start..])?;
             pos += take;
         }
         Ok(())
@@ -292,7 +261,7 @@ impl HashReader for TileReader<'_> {
         // to 4 KiB each time made the allocator consolidate its free lists.
         let mut buf = [[0u8; HASH_LEN]; MAX_FOLDED];
         let hashes = &mut buf[..1usize << k];
-        self.copy_tile_hashes(tile_level, first, hashes)?;
+        self.tile_hashes(tile_level, first, hashes)?;
         // The perfect subtree folded bottom-up (C2SP tlog-tiles: proto's, as clients do it).
         let hash = fold_subtree(&self.hasher, hashes)
             .ok_or_else(|| ReadError::corrupt(format!("node {id:?} read no hashes")))?;

@@ -292,13 +292,16 @@ pub enum WireError {
 /// decoding. Checks only the protobuf encoding: callers of messages from outside use
 /// [`decode_valid`], which also validates.
 pub fn decode<M: prost::Message + Default>(bytes: &[u8], limit: usize) -> Result<M, WireError> {
-    if bytes.len() > limit {
-        return Err(WireError::TooLarge {
-            len: bytes.len(),
-            limit,
-        });
-    }
+    within(bytes.len(), limit)?;
     M::decode(bytes).map_err(WireError::Malformed)
+}
+
+/// Input of `len` bytes is refused before decoding when longer than `limit`.
+fn within(len: usize, limit: usize) -> Result<(), WireError> {
+    if len > limit {
+        return Err(WireError::TooLarge { len, limit });
+    }
+    Ok(())
 }
 
 /// Decodes one message of type `M` under its own limit ([`Validate::MAX_ENCODED_LEN`]) and
@@ -312,13 +315,7 @@ pub fn decode_valid<M: Validate>(bytes: &[u8]) -> Result<M, WireError> {
 /// [`decode_valid`] from a frame held in a [`bytes::Bytes`]: the message's `Bytes` fields (the
 /// proof hashes) are then slices of `frame`, not copies.
 pub fn decode_valid_bytes<M: Validate>(frame: bytes::Bytes) -> Result<M, WireError> {
-    let limit = M::MAX_ENCODED_LEN;
-    if frame.len() > limit {
-        return Err(WireError::TooLarge {
-            len: frame.len(),
-            limit,
-        });
-    }
+    within(frame.len(), M::MAX_ENCODED_LEN)?;
     let message = M::decode(frame).map_err(WireError::Malformed)?;
     message.validate()?;
     Ok(message)
