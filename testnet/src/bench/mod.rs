@@ -147,6 +147,13 @@ pub struct Environment {
     pub cores: usize,
     /// Unix seconds at the end of the run.
     pub finished_at: u64,
+    /// The CPU's model name as Linux names it (`/proc/cpuinfo`), or `unknown`.
+    pub cpu: String,
+    /// The curve25519-dalek backend that signs and verifies in this process: `avx512ifma`,
+    /// `avx2` or `serial`. Ed25519 takes about twice as long on `avx2` as on `avx512ifma`, and
+    /// every bench that signs or verifies moves with it (docs/performance.md, "The same code on
+    /// a CPU without AVX-512").
+    pub curve_backend: &'static str,
 }
 
 impl Environment {
@@ -164,8 +171,45 @@ impl Environment {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_secs())
                 .unwrap_or(0),
+            cpu: cpu_model(),
+            curve_backend: curve_backend(),
         }
     }
+}
+
+/// The first `model name` of `/proc/cpuinfo`, or `unknown` where there is none.
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|text| model_name(&text))
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// The value of the first `model name` line of a `/proc/cpuinfo` text.
+fn model_name(cpuinfo: &str) -> Option<String> {
+    cpuinfo.lines().find_map(|line| {
+        let (key, value) = line.split_once(':')?;
+        (key.trim() == "model name").then(|| value.trim().to_owned())
+    })
+}
+
+/// The backend curve25519-dalek picks at run time, by its own rule: IFMA where the build
+/// allows it (`.cargo/config.toml`'s cfg) and the CPU has `avx512ifma` and `avx512vl`, else
+/// AVX2 where the CPU has it, else the serial code.
+fn curve_backend() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if cfg!(curve25519_dalek_backend = "avx512")
+            && std::is_x86_feature_detected!("avx512ifma")
+            && std::is_x86_feature_detected!("avx512vl")
+        {
+            return "avx512ifma";
+        }
+        if std::is_x86_feature_detected!("avx2") {
+            return "avx2";
+        }
+    }
+    "serial"
 }
 
 /// Latency figures of one kind of operation, in milliseconds.
@@ -240,5 +284,32 @@ mod tests {
         let back: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
         assert_eq!(back["a"], 1);
+    }
+
+    /// A report says which CPU and which curve backend made its figures: the model is the
+    /// first `model name` line (two-socket texts repeat it), and a text without one has none.
+    #[test]
+    fn a_report_names_its_cpu_and_curve_backend() {
+        let cpuinfo = "processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC\n\n\
+                       processor\t: 1\nmodel name\t: AMD EPYC\n";
+        assert_eq!(model_name(cpuinfo).as_deref(), Some("AMD EPYC"));
+        assert_eq!(model_name("processor\t: 0\nmodel\t\t: 85\n"), None);
+
+        let environment = Environment::now();
+        assert!(!environment.cpu.is_empty());
+        assert!(["avx512ifma", "avx2", "serial"].contains(&environment.curve_backend));
+        #[cfg(target_arch = "x86_64")]
+        {
+            let ifma = std::is_x86_feature_detected!("avx512ifma")
+                && std::is_x86_feature_detected!("avx512vl");
+            match (ifma, std::is_x86_feature_detected!("avx2")) {
+                (false, true) => assert_eq!(environment.curve_backend, "avx2"),
+                (false, false) => assert_eq!(environment.curve_backend, "serial"),
+                (true, _) => assert_ne!(environment.curve_backend, "serial"),
+            }
+        }
+        let json = serde_json::to_value(&environment).unwrap();
+        assert_eq!(json["curve_backend"], environment.curve_backend);
+        assert_eq!(json["cpu"], environment.cpu.as_str());
     }
 }
