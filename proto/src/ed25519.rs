@@ -11,7 +11,8 @@
 //! encoding: a compressed point equals `R`'s bytes exactly when `y` is canonical, the points are
 //! equal, and `x`'s sign bit is that of the decompressed point, which decompression ensures
 //! except for `x = 0` (the points of `y = ±1`, both of small order and refused before).
-//! Measured: docs/performance.md ("One strict check, one field inversion fewer").
+//! Measured (22.9 → 19.2 µs): docs/performance.md, "After the IFMA backend, one strict check and
+//! the ack path's allocations".
 
 use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
 use curve25519_dalek::scalar::Scalar;
@@ -146,16 +147,22 @@ mod tests {
                 out.push(bytes);
             }
         }
-        // y = 0 and y = 1 and y = p − 1 have spellings at or above p: y + p for y < 19.
-        for y in 0u8..19 {
-            let mut bytes = [0xff; 32];
-            bytes[0] = 0xed + y;
-            bytes[31] = 0x7f;
-            out.push(bytes);
-            bytes[31] = 0xff;
-            out.push(bytes);
-        }
+        // y = 0 and y = 1 have spellings at or above p (p and p + 1): among all of those.
+        out.extend(spellings_at_or_above_p().map(|(_, bytes)| bytes));
         out
+    }
+
+    /// Every encoding whose `y` is at or above p = 2^255 − 19: p + y for y < 19, each with the
+    /// sign bit clear and set, with its `y`.
+    fn spellings_at_or_above_p() -> impl Iterator<Item = (u8, [u8; 32])> {
+        (0u8..19).flat_map(|y| {
+            [0x7f, 0xff].map(|top| {
+                let mut bytes = [0xff; 32];
+                bytes[0] = 0xed + y;
+                bytes[31] = top;
+                (y, bytes)
+            })
+        })
     }
 
     fn agree(key: &[u8; 32], message: &[u8], signature: &[u8; 64]) -> bool {
@@ -245,15 +252,10 @@ mod tests {
 
     #[test]
     fn canonical_y_refuses_exactly_the_spellings_at_or_above_p() {
-        // p = 2^255 − 19: the spellings p + y for y < 19 are the only ones at or above it (the
-        // agreement test above signs with each of them as R, against dalek).
-        for y in 0u8..19 {
-            let mut bytes = [0xff; 32];
-            bytes[0] = 0xed + y;
-            bytes[31] = 0x7f;
-            assert!(!canonical_y(&bytes), "p + {y}");
-            bytes[31] = 0xff; // the sign bit is not part of y
-            assert!(!canonical_y(&bytes), "p + {y}, sign bit set");
+        // The spellings p + y for y < 19 are the only ones at or above p (the agreement test
+        // above signs with each of them as R, against dalek); the sign bit is not part of y.
+        for (y, bytes) in spellings_at_or_above_p() {
+            assert!(!canonical_y(&bytes), "p + {y}, top byte {:02x}", bytes[31]);
         }
         let mut below = [0xff; 32];
         below[0] = 0xec;
